@@ -1,0 +1,1 @@
+# client/: libcondd (installed) - placeholder until the client library lands.

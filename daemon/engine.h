@@ -1,0 +1,212 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * The lock and condition engine: named locks with FIFO queues and fencing tokens, and named
+ * conditions with asyncio.Condition semantics, keyed in hash tables (table.h). It does no I/O:
+ * the network layer calls these functions with decoded requests, and the engine answers either
+ * at once (the return value) or later, exactly once, through the reply callback given to
+ * engine_new(). Timeouts run on libevent timers of the event_base given to engine_new(); the
+ * engine never scans its waiters on a tick. One event-loop thread owns an engine.
+ *
+ * Statuses are the wire's Condd__V1__Status values (CONDD__V1__STATUS__OK, ...), plus
+ * ENGINE_PENDING for "the answer will come through the callback".
+ */
+#ifndef CONDD_DAEMON_ENGINE_H
+#define CONDD_DAEMON_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "condd.pb-c.h"
+
+struct event_base;
+struct engine;
+struct esession;
+
+/* Returned by acquire and wait when the answer will come later through the reply callback. */
+#define ENGINE_PENDING (-1)
+
+/* Longest lock or condition name, in bytes. */
+#define ENGINE_NAME_MAX 512
+
+/* Which request a late reply answers. */
+enum engine_op {
+    ENGINE_OP_ACQUIRE,
+    ENGINE_OP_WAIT,
+};
+
+/* A late reply: the answer to a request that returned ENGINE_PENDING. */
+struct engine_reply {
+    enum engine_op op;
+    uint64_t req_id;   /* the id the request was made with */
+    int status;        /* a Condd__V1__Status */
+    const char *message; /* static text for errors, NULL on OK */
+    uint64_t token;    /* fencing token when the owner holds the lock: Acquire OK, and Wait
+                        * OK / TIMEOUT / CANCELLED; else 0 */
+};
+
+/*
+ * Called by the engine to deliver a late reply for a session. ctx is the session's ctx from
+ * engine_session_open(); reply is borrowed for the duration of the call. It may be called from
+ * within any engine call (a release grants the lock to another session at once) and from timer
+ * callbacks. The callback must not call back into the engine; it only queues the reply.
+ */
+typedef void (*engine_reply_fn)(void *ctx, const struct engine_reply *reply);
+
+/* Limits the engine enforces. Zero fields take the defaults shown. */
+struct engine_limits {
+    size_t max_pending_per_session; /* pending acquires + waits per session; default 100000 */
+};
+
+/*
+ * A new engine, or NULL on OOM. base is borrowed and must outlive the engine. The hash key is
+ * drawn from libsodium's randombytes at creation. The fencing-token clock starts from the
+ * realtime clock (see engine_next_token()).
+ */
+struct engine *engine_new(struct event_base *base, engine_reply_fn reply,
+                          const struct engine_limits *limits);
+
+/* Frees the engine. Every session must have been closed first. NULL is ignored. */
+void engine_free(struct engine *e);
+
+/* Changes the limits at run time (SIGHUP reload). Pending requests over a new limit stay. */
+void engine_set_limits(struct engine *e, const struct engine_limits *limits);
+
+/* ------------------------------------------------------------------ sessions */
+
+/*
+ * Opens a session: the unit of ownership (one per client connection). session_id is shown in
+ * List; client_name is copied. ctx is handed back to the reply callback. NULL on OOM.
+ */
+struct esession *engine_session_open(struct engine *e, uint64_t session_id, const char *client_name,
+                                     void *ctx);
+
+/*
+ * Ends a session: every lock it holds is released and handed on in FIFO order, every request
+ * it has pending is dropped without a reply to it (a notified wait's notification is passed on
+ * to the next waiter of that condition), and the session is freed. Cost is proportional to
+ * what the session held and had pending. Replies to *other* sessions (grants) may be delivered
+ * through the callback during the call.
+ */
+void engine_session_close(struct esession *s);
+
+uint64_t engine_session_id(const struct esession *s);
+
+/* ------------------------------------------------------------------ operations */
+/* Names are borrowed byte strings (not NUL-terminated); the engine copies what it keeps. A name
+ * that is empty, longer than ENGINE_NAME_MAX, not valid UTF-8, or holds a control character
+ * gets BAD_REQUEST. timeout: NULL = forever, else seconds (0 = do not wait); negative or
+ * non-finite is BAD_REQUEST; values above 1e9 mean forever. */
+
+/*
+ * Acquire lock for (s, owner). Returns OK with *token set if granted at once, ENGINE_PENDING if
+ * queued (the reply comes later: OK with a token, TIMEOUT, CANCELLED, or SHUTTING_DOWN), or an
+ * error status: ALREADY_OWNER, TIMEOUT (try-once on a held lock), BAD_REQUEST, LIMIT_EXCEEDED.
+ * req_id must not be the id of another pending request of s (BAD_REQUEST).
+ * On an error, *message (if message is not NULL) is set to static text.
+ */
+int engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock, size_t lock_len,
+                   uint64_t owner, const double *timeout, uint64_t *token, const char **message);
+
+/* Release lock held by (s, owner): OK, or NOT_OWNER / BAD_REQUEST. The next live waiter is
+ * granted during the call. */
+int engine_release(struct esession *s, const uint8_t *lock, size_t lock_len, uint64_t owner,
+                   const char **message);
+
+/* Is lock held (by anyone)? OK with *locked set, or BAD_REQUEST. */
+int engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len, bool *locked,
+                  const char **message);
+
+/*
+ * Wait on cond, bound to lock, for (s, owner), which must hold lock. On success returns
+ * ENGINE_PENDING: the lock has been released (handed on) and the waiter queued on cond. The late
+ * reply (OK, TIMEOUT or CANCELLED, each with a new token and the lock held again; or
+ * SHUTTING_DOWN) comes only once the owner holds the lock again. Errors: NOT_OWNER (nothing
+ * registered, lock untouched), LOCK_MISMATCH, BAD_REQUEST, LIMIT_EXCEEDED.
+ */
+int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t cond_len,
+                const uint8_t *lock, size_t lock_len, uint64_t owner, const double *timeout,
+                const char **message);
+
+/*
+ * Wake at most n (UINT64_MAX: all) of cond's waiters, longest-waiting first; (s, owner) must
+ * hold lock. OK with *woken set, or NOT_OWNER, LOCK_MISMATCH, BAD_REQUEST. The woken waiters
+ * queue for the lock behind its current waiters; none can be granted before the caller releases.
+ */
+int engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len, const uint8_t *lock,
+                  size_t lock_len, uint64_t owner, uint64_t n, uint64_t *woken,
+                  const char **message);
+
+/*
+ * Cancel the pending request target_id of s. OK: a pending Acquire has been answered CANCELLED
+ * through the callback before this returns; a pending Wait leaves its condition (passing on a
+ * notification it had received) and is answered CANCELLED once it holds the lock again.
+ * NOT_FOUND: no such pending request (never sent, already answered, or a wait already bound to
+ * answer TIMEOUT); nothing changed.
+ */
+int engine_cancel(struct esession *s, uint64_t target_id, const char **message);
+
+/* Answer SHUTTING_DOWN to every pending request of every session (through the callback) and
+ * refuse new acquires and waits with SHUTTING_DOWN from now on. Held locks stay held. */
+void engine_shutdown(struct engine *e);
+
+/* ------------------------------------------------------------------ introspection */
+
+struct engine_stats {
+    uint64_t sessions;
+    uint64_t locks;             /* held or waited for */
+    uint64_t locks_held;
+    uint64_t lock_waiters;      /* queued in lock queues (acquires and re-acquiring waits) */
+    uint64_t conditions;        /* with at least one waiter */
+    uint64_t condition_waiters; /* in condition queues, not yet notified */
+    uint64_t table_bytes;       /* tables plus the lock, condition and waiter entries */
+    uint64_t last_token;
+};
+void engine_get_stats(const struct engine *e, struct engine_stats *out);
+
+/* One lock as List shows it. Pointers are borrowed from the engine and valid only during the
+ * visitor call. */
+struct engine_lock_info {
+    const uint8_t *name;
+    size_t name_len;
+    bool held;
+    uint64_t holder_session; /* 0 when free */
+    const char *holder_client; /* "" when free */
+    uint64_t holder_owner;
+    uint64_t token;
+    uint64_t waiters;
+};
+struct engine_cond_info {
+    const uint8_t *name;
+    size_t name_len;
+    const uint8_t *lock;
+    size_t lock_len;
+    uint64_t waiters;
+};
+
+/*
+ * Calls the visitors for every lock and condition whose name starts with prefix[0..prefix_len),
+ * at most limit of each. Returns true if more matched than were visited (truncated). Visitors
+ * must not call the engine. Order is unspecified.
+ */
+bool engine_list(const struct engine *e, const uint8_t *prefix, size_t prefix_len, size_t limit,
+                 void (*on_lock)(void *arg, const struct engine_lock_info *),
+                 void (*on_cond)(void *arg, const struct engine_cond_info *), void *arg);
+
+/* ------------------------------------------------------------------ helpers */
+
+/* Is name[0..len) a valid lock or condition name (1..ENGINE_NAME_MAX bytes of UTF-8 without
+ * control characters)? */
+bool engine_name_valid(const uint8_t *name, size_t len);
+
+/*
+ * The next fencing token: strictly greater than every token handed out before, also across
+ * restarts without a state file. It is max(last + 1, nanoseconds since the Unix epoch, taken
+ * from the realtime clock at start plus the monotonic clock since): tokens advance with time
+ * and no daemon can hand out a billion grants a second, so a restarted daemon starts above
+ * whatever its predecessor handed out, provided the wall clock was not set back across the
+ * restart. Exposed for tests.
+ */
+uint64_t engine_next_token(struct engine *e);
+
+#endif

@@ -1,0 +1,15 @@
+# tests/: the codec and daemon integration suites, and the helpers other suites share.
+# Suites of other parts of the tree are in tests/*.mk beside this file.
+
+noinst_LTLIBRARIES += tests/libtestutil.la
+tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h
+
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBEVENT_CORE_CFLAGS) \
+	-I$(top_srcdir)/daemon -I$(top_srcdir)/tests
+
+check_PROGRAMS += tests/check_frame
+tests_check_frame_SOURCES = tests/check_frame.c
+tests_check_frame_CFLAGS = $(TEST_CFLAGS)
+tests_check_frame_LDADD = proto/libconddproto.la $(CHECK_LIBS)
+
+TESTS += tests/check_frame
