@@ -161,6 +161,8 @@ struct engine_stats {
     uint64_t condition_waiters; /* in condition queues, not yet notified */
     uint64_t table_bytes;       /* tables plus the lock, condition and waiter entries */
     uint64_t last_token;
+    uint64_t entry_bytes;       /* the entries alone (part of table_bytes): 0 when nothing is
+                                 * held or pending, whatever size the tables' arrays settled at */
 };
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 
@@ -181,7 +183,7 @@ struct engine_cond_info {
     size_t name_len;
     const uint8_t *lock;
     size_t lock_len;
-    uint64_t waiters;
+    uint64_t waiters; /* waits not yet notified */
 };
 
 /*

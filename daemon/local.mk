@@ -3,8 +3,15 @@
 
 noinst_LTLIBRARIES += daemon/libconddcore.la
 daemon_libconddcore_la_SOURCES = \
+	daemon/arena.c daemon/arena.h \
+	daemon/conn.c \
+	daemon/dispatch.c \
+	daemon/engine.h \
 	daemon/log.c daemon/log.h \
-	daemon/engine.h daemon/table.h
+	daemon/server.c daemon/server.h daemon/server_internal.h \
+	daemon/settings.c daemon/settings.h \
+	daemon/stats.c daemon/stats.h \
+	daemon/table.h
 daemon_libconddcore_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(LIBEVENT_EXTRA_CFLAGS) \
 	$(PROTOBUF_C_CFLAGS) $(SODIUM_CFLAGS) $(SYSTEMD_CFLAGS)
 daemon_libconddcore_la_LIBADD = proto/libconddproto.la $(LIBEVENT_CORE_LIBS) $(LIBEVENT_EXTRA_LIBS) \

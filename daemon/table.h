@@ -19,6 +19,12 @@
 
 #define TABLE_KEY_BYTES 16 /* == crypto_shorthash_KEYBYTES */
 
+/* The bound on rehash work per operation: while a resize is in progress, each table_find,
+ * table_insert and table_remove inspects at most this many buckets of the old array (moving
+ * the chains it finds to the new one, at most 4 of them), so a resize of n buckets completes
+ * within n operations and no single operation pays for more than a constant number of buckets. */
+#define TABLE_REHASH_MAX_VISITS 40
+
 /* Embed one of these in each entry. Its fields belong to the table while the node is inserted. */
 struct table_node {
     struct table_node *next;

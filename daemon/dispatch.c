@@ -1,0 +1,453 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Request dispatch: turns one decoded Request of a connection into engine calls and a Response.
+ * It owns the handshake rules (Hello first, version check, session-timeout negotiation), the
+ * per-operation counters, and the building of Stats and List results. Late replies (queued
+ * acquires and waits) are built in conn.c from the engine's callback.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "engine.h"
+#include "log.h"
+#include "server_internal.h"
+
+#define DISPATCH_LIST_DEFAULT 1000
+#define DISPATCH_LIST_MAX 10000
+
+/* ------------------------------------------------------------------ replies */
+
+/* A reply with a status and no result. */
+static void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int status,
+                           const char *message)
+{
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    resp.id = id;
+    resp.status = status;
+    resp.message = (char *)(message != NULL ? message : "");
+    stats_count(&c->srv->stats, op, status);
+    conn_send(c, &resp.base);
+}
+
+/* Sends resp (whose result the caller set) with status OK. */
+static void dispatch_ok(struct conn *c, Condd__V1__Response *resp, uint64_t id, enum stats_op op)
+{
+    resp->id = id;
+    resp->status = CONDD__V1__STATUS__STATUS_OK;
+    stats_count(&c->srv->stats, op, CONDD__V1__STATUS__STATUS_OK);
+    conn_send(c, &resp->base);
+}
+
+/* ------------------------------------------------------------------ handshake */
+
+static void dispatch_copy_client_name(struct conn *c, const char *name)
+{
+    size_t i = 0;
+    /* Keep printable ASCII only: the name goes into logs and List output. */
+    for (; name != NULL && name[i] != '\0' && i + 1 < sizeof c->client_name; i++) {
+        unsigned char ch = (unsigned char)name[i];
+        c->client_name[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    c->client_name[i] = '\0';
+}
+
+static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *h)
+{
+    struct server *srv = c->srv;
+    if (c->state == CONN_ACTIVE) {
+        dispatch_reply(c, id, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_BAD_REQUEST,
+                       "the session is already established");
+        return;
+    }
+    if (h->protocol_version != CONDD_PROTOCOL_VERSION) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "protocol version %u is not supported; this server speaks %d",
+                 h->protocol_version, CONDD_PROTOCOL_VERSION);
+        stats_count(&srv->stats, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_UNSUPPORTED_VERSION);
+        conn_fail(c, id, CONDD__V1__STATUS__STATUS_UNSUPPORTED_VERSION, msg);
+        return;
+    }
+    double timeout = srv->settings.session_timeout;
+    if (h->session_timeout_s != 0) {
+        if (!isfinite(h->session_timeout_s) || h->session_timeout_s < 0) {
+            stats_count(&srv->stats, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_BAD_REQUEST);
+            conn_fail(c, id, CONDD__V1__STATUS__STATUS_BAD_REQUEST,
+                      "session_timeout_s must be a positive number of seconds");
+            return;
+        }
+        timeout = fmin(fmax(h->session_timeout_s, 1.0), srv->settings.max_session_timeout);
+    }
+    dispatch_copy_client_name(c, h->client_name);
+    uint64_t sid = srv->next_session_id++;
+    c->sess = engine_session_open(srv->engine, sid, c->client_name, c);
+    if (c->sess == NULL) {
+        stats_count(&srv->stats, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_INTERNAL);
+        conn_fail(c, id, CONDD__V1__STATUS__STATUS_INTERNAL, "out of memory");
+        return;
+    }
+    c->session_id = sid;
+    c->session_timeout = timeout;
+    c->state = CONN_ACTIVE;
+    srv->nsessions++;
+    conn_session_started(c);
+    log_debug("session %llu opened by %s (%s), timeout %.1f s", (unsigned long long)sid,
+              c->client_name, c->peer, timeout);
+
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    Condd__V1__HelloResult hr = CONDD__V1__HELLO_RESULT__INIT;
+    hr.server_version = (char *)PACKAGE_STRING;
+    hr.protocol_version = CONDD_PROTOCOL_VERSION;
+    hr.session_id = sid;
+    hr.session_timeout_s = timeout;
+    hr.max_frame_bytes = srv->settings.max_frame_bytes;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_HELLO;
+    resp.hello = &hr;
+    dispatch_ok(c, &resp, id, STATS_OP_HELLO);
+}
+
+/* ------------------------------------------------------------------ locks and conditions */
+
+static const double *dispatch_timeout(const Condd__V1__Timeout *t)
+{
+    return t != NULL ? &t->seconds : NULL;
+}
+
+static void dispatch_acquire(struct conn *c, uint64_t id, const Condd__V1__Acquire *a)
+{
+    uint64_t token = 0;
+    const char *msg = NULL;
+    int st = engine_acquire(c->sess, id, a->lock.data, a->lock.len, a->owner,
+                            dispatch_timeout(a->timeout), &token, &msg);
+    if (st == ENGINE_PENDING)
+        return; /* answered through conn_on_engine_reply */
+    if (st != CONDD__V1__STATUS__STATUS_OK) {
+        dispatch_reply(c, id, STATS_OP_ACQUIRE, st, msg);
+        return;
+    }
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    Condd__V1__AcquireResult ar = CONDD__V1__ACQUIRE_RESULT__INIT;
+    ar.token = token;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_ACQUIRE;
+    resp.acquire = &ar;
+    dispatch_ok(c, &resp, id, STATS_OP_ACQUIRE);
+}
+
+static void dispatch_release(struct conn *c, uint64_t id, const Condd__V1__Release *r)
+{
+    const char *msg = NULL;
+    int st = engine_release(c->sess, r->lock.data, r->lock.len, r->owner, &msg);
+    if (st != CONDD__V1__STATUS__STATUS_OK) {
+        dispatch_reply(c, id, STATS_OP_RELEASE, st, msg);
+        return;
+    }
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    Condd__V1__ReleaseResult rr = CONDD__V1__RELEASE_RESULT__INIT;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_RELEASE;
+    resp.release = &rr;
+    dispatch_ok(c, &resp, id, STATS_OP_RELEASE);
+}
+
+static void dispatch_locked(struct conn *c, uint64_t id, const Condd__V1__Locked *l)
+{
+    const char *msg = NULL;
+    bool locked = false;
+    int st = engine_locked(c->srv->engine, l->lock.data, l->lock.len, &locked, &msg);
+    if (st != CONDD__V1__STATUS__STATUS_OK) {
+        dispatch_reply(c, id, STATS_OP_LOCKED, st, msg);
+        return;
+    }
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    Condd__V1__LockedResult lr = CONDD__V1__LOCKED_RESULT__INIT;
+    lr.locked = locked;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_LOCKED;
+    resp.locked = &lr;
+    dispatch_ok(c, &resp, id, STATS_OP_LOCKED);
+}
+
+static void dispatch_wait(struct conn *c, uint64_t id, const Condd__V1__Wait *w)
+{
+    const char *msg = NULL;
+    int st = engine_wait(c->sess, id, w->condition.data, w->condition.len, w->lock.data,
+                         w->lock.len, w->owner, dispatch_timeout(w->timeout), &msg);
+    if (st != ENGINE_PENDING)
+        dispatch_reply(c, id, STATS_OP_WAIT, st, msg);
+}
+
+static void dispatch_notify(struct conn *c, uint64_t id, enum stats_op op,
+                            const ProtobufCBinaryData *cond, const ProtobufCBinaryData *lock,
+                            uint64_t owner, uint64_t n)
+{
+    const char *msg = NULL;
+    uint64_t woken = 0;
+    int st = engine_notify(c->sess, cond->data, cond->len, lock->data, lock->len, owner, n,
+                           &woken, &msg);
+    if (st != CONDD__V1__STATUS__STATUS_OK) {
+        dispatch_reply(c, id, op, st, msg);
+        return;
+    }
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    Condd__V1__NotifyResult nr = CONDD__V1__NOTIFY_RESULT__INIT;
+    nr.woken = woken;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_NOTIFY;
+    resp.notify = &nr;
+    dispatch_ok(c, &resp, id, op);
+}
+
+static void dispatch_cancel(struct conn *c, uint64_t id, const Condd__V1__Cancel *x)
+{
+    const char *msg = NULL;
+    int st = engine_cancel(c->sess, x->target_id, &msg);
+    if (st != CONDD__V1__STATUS__STATUS_OK) {
+        dispatch_reply(c, id, STATS_OP_CANCEL, st, msg);
+        return;
+    }
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    Condd__V1__CancelResult cr = CONDD__V1__CANCEL_RESULT__INIT;
+    cr.cancelled = true;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_CANCEL;
+    resp.cancel = &cr;
+    dispatch_ok(c, &resp, id, STATS_OP_CANCEL);
+}
+
+/* ------------------------------------------------------------------ introspection */
+
+static uint64_t dispatch_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 0;
+    unsigned long long size, rss;
+    int n = fscanf(f, "%llu %llu", &size, &rss);
+    fclose(f);
+    return n == 2 ? rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+static void dispatch_stats(struct conn *c, uint64_t id)
+{
+    struct server *srv = c->srv;
+    struct server_snapshot snap;
+    struct engine_stats es;
+    server_snapshot(srv, &snap);
+    engine_get_stats(srv->engine, &es);
+
+    Condd__V1__StatsResult sr = CONDD__V1__STATS_RESULT__INIT;
+    sr.uptime_s = snap.uptime_s;
+    sr.connections = snap.connections;
+    sr.sessions = snap.sessions;
+    sr.locks = es.locks;
+    sr.locks_held = es.locks_held;
+    sr.lock_waiters = es.lock_waiters;
+    sr.conditions = es.conditions;
+    sr.condition_waiters = es.condition_waiters;
+    sr.waiters = es.lock_waiters + es.condition_waiters;
+    sr.table_bytes = es.table_bytes;
+    sr.rss_bytes = dispatch_rss_bytes();
+    sr.connections_total = srv->stats.connections_total;
+    sr.session_expiries = srv->stats.session_expiries;
+    sr.last_token = es.last_token;
+    sr.server_version = (char *)PACKAGE_STRING;
+
+    /* Count this Stats request first so that it shows up in its own reply. */
+    stats_count(&srv->stats, STATS_OP_STATS, CONDD__V1__STATUS__STATUS_OK);
+    Condd__V1__OpCount counts[STATS_OP_COUNT * STATS_STATUS_COUNT];
+    Condd__V1__OpCount *ptrs[STATS_OP_COUNT * STATS_STATUS_COUNT];
+    size_t n = 0;
+    for (int op = 0; op < STATS_OP_COUNT; op++) {
+        for (int st = 0; st < STATS_STATUS_COUNT; st++) {
+            if (srv->stats.ops[op][st] == 0)
+                continue;
+            condd__v1__op_count__init(&counts[n]);
+            counts[n].op = (char *)stats_op_name((enum stats_op)op);
+            counts[n].status = (char *)stats_status_name(st);
+            counts[n].count = srv->stats.ops[op][st];
+            ptrs[n] = &counts[n];
+            n++;
+        }
+    }
+    sr.n_ops = n;
+    sr.ops = ptrs;
+
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    resp.id = id;
+    resp.status = CONDD__V1__STATUS__STATUS_OK;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_STATS;
+    resp.stats = &sr;
+    conn_send(c, &resp.base);
+}
+
+/* List results are built from copies: the engine's pointers are valid only in the visitor. */
+struct dispatch_list {
+    Condd__V1__LockInfo **locks;
+    size_t nlocks;
+    Condd__V1__ConditionInfo **conds;
+    size_t nconds;
+    size_t cap;
+    bool oom;
+};
+
+static void *dispatch_dup(const void *p, size_t n, bool *oom)
+{
+    void *q = malloc(n + 1);
+    if (q == NULL) {
+        *oom = true;
+        return NULL;
+    }
+    if (n > 0)
+        memcpy(q, p, n);
+    ((char *)q)[n] = '\0';
+    return q;
+}
+
+static void dispatch_list_lock(void *arg, const struct engine_lock_info *li)
+{
+    struct dispatch_list *dl = arg;
+    if (dl->oom || dl->nlocks == dl->cap)
+        return;
+    Condd__V1__LockInfo *m = malloc(sizeof *m);
+    if (m == NULL) {
+        dl->oom = true;
+        return;
+    }
+    condd__v1__lock_info__init(m);
+    m->name.data = dispatch_dup(li->name, li->name_len, &dl->oom);
+    m->name.len = li->name_len;
+    m->held = li->held;
+    m->holder_session = li->holder_session;
+    m->holder_client = dispatch_dup(li->holder_client, strlen(li->holder_client), &dl->oom);
+    m->holder_owner = li->holder_owner;
+    m->token = li->token;
+    m->waiters = li->waiters;
+    dl->locks[dl->nlocks++] = m;
+}
+
+static void dispatch_list_cond(void *arg, const struct engine_cond_info *ci)
+{
+    struct dispatch_list *dl = arg;
+    if (dl->oom || dl->nconds == dl->cap)
+        return;
+    Condd__V1__ConditionInfo *m = malloc(sizeof *m);
+    if (m == NULL) {
+        dl->oom = true;
+        return;
+    }
+    condd__v1__condition_info__init(m);
+    m->name.data = dispatch_dup(ci->name, ci->name_len, &dl->oom);
+    m->name.len = ci->name_len;
+    m->lock.data = dispatch_dup(ci->lock, ci->lock_len, &dl->oom);
+    m->lock.len = ci->lock_len;
+    m->waiters = ci->waiters;
+    dl->conds[dl->nconds++] = m;
+}
+
+static void dispatch_list_free(struct dispatch_list *dl)
+{
+    for (size_t i = 0; i < dl->nlocks; i++) {
+        free(dl->locks[i]->name.data);
+        free(dl->locks[i]->holder_client);
+        free(dl->locks[i]);
+    }
+    for (size_t i = 0; i < dl->nconds; i++) {
+        free(dl->conds[i]->name.data);
+        free(dl->conds[i]->lock.data);
+        free(dl->conds[i]);
+    }
+    free(dl->locks);
+    free(dl->conds);
+}
+
+static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
+{
+    size_t limit = l->limit == 0 ? DISPATCH_LIST_DEFAULT : l->limit;
+    if (limit > DISPATCH_LIST_MAX)
+        limit = DISPATCH_LIST_MAX;
+    struct dispatch_list dl = {.cap = limit};
+    dl.locks = calloc(limit, sizeof *dl.locks);
+    dl.conds = calloc(limit, sizeof *dl.conds);
+    bool truncated = false;
+    if (dl.locks == NULL || dl.conds == NULL)
+        dl.oom = true;
+    else
+        truncated = engine_list(c->srv->engine, l->prefix.data, l->prefix.len, limit,
+                                dispatch_list_lock, dispatch_list_cond, &dl);
+    if (dl.oom) {
+        dispatch_list_free(&dl);
+        dispatch_reply(c, id, STATS_OP_LIST, CONDD__V1__STATUS__STATUS_INTERNAL, "out of memory");
+        return;
+    }
+    Condd__V1__ListResult lr = CONDD__V1__LIST_RESULT__INIT;
+    lr.locks = dl.locks;
+    lr.n_locks = dl.nlocks;
+    lr.conditions = dl.conds;
+    lr.n_conditions = dl.nconds;
+    lr.truncated = truncated;
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_LIST;
+    resp.list = &lr;
+    dispatch_ok(c, &resp, id, STATS_OP_LIST);
+    dispatch_list_free(&dl);
+}
+
+/* ------------------------------------------------------------------ entry point */
+
+void dispatch_request(struct conn *c, const Condd__V1__Request *req)
+{
+    uint64_t id = req->id;
+    if (c->state == CONN_AWAIT_HELLO && req->body_case != CONDD__V1__REQUEST__BODY_HELLO) {
+        c->srv->stats.protocol_errors++;
+        stats_count(&c->srv->stats, STATS_OP_OTHER, CONDD__V1__STATUS__STATUS_PROTOCOL_ERROR);
+        conn_fail(c, id, CONDD__V1__STATUS__STATUS_PROTOCOL_ERROR,
+                  "the first request on a connection must be Hello");
+        return;
+    }
+    switch (req->body_case) {
+    case CONDD__V1__REQUEST__BODY_HELLO:
+        dispatch_hello(c, id, req->hello);
+        break;
+    case CONDD__V1__REQUEST__BODY_PING: {
+        Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+        Condd__V1__PingResult pr = CONDD__V1__PING_RESULT__INIT;
+        resp.result_case = CONDD__V1__RESPONSE__RESULT_PING;
+        resp.ping = &pr;
+        dispatch_ok(c, &resp, id, STATS_OP_PING);
+        break;
+    }
+    case CONDD__V1__REQUEST__BODY_ACQUIRE:
+        dispatch_acquire(c, id, req->acquire);
+        break;
+    case CONDD__V1__REQUEST__BODY_RELEASE:
+        dispatch_release(c, id, req->release);
+        break;
+    case CONDD__V1__REQUEST__BODY_LOCKED:
+        dispatch_locked(c, id, req->locked);
+        break;
+    case CONDD__V1__REQUEST__BODY_WAIT:
+        dispatch_wait(c, id, req->wait);
+        break;
+    case CONDD__V1__REQUEST__BODY_NOTIFY:
+        dispatch_notify(c, id, STATS_OP_NOTIFY, &req->notify->condition, &req->notify->lock,
+                        req->notify->owner, req->notify->n);
+        break;
+    case CONDD__V1__REQUEST__BODY_NOTIFY_ALL:
+        dispatch_notify(c, id, STATS_OP_NOTIFY_ALL, &req->notify_all->condition,
+                        &req->notify_all->lock, req->notify_all->owner, UINT64_MAX);
+        break;
+    case CONDD__V1__REQUEST__BODY_CANCEL:
+        dispatch_cancel(c, id, req->cancel);
+        break;
+    case CONDD__V1__REQUEST__BODY_STATS:
+        dispatch_stats(c, id);
+        break;
+    case CONDD__V1__REQUEST__BODY_LIST:
+        dispatch_list(c, id, req->list);
+        break;
+    default:
+        dispatch_reply(c, id, STATS_OP_OTHER, CONDD__V1__STATUS__STATUS_UNIMPLEMENTED,
+                       "request has no body this server implements");
+        break;
+    }
+}

@@ -1,0 +1,438 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * The engine's frame: creation and teardown, sessions (open, close), the pending-request table
+ * (by session and request id, for Cancel and for refusing a duplicate id), waiters' common
+ * life cycle and timers, reply delivery, fencing tokens, Cancel's dispatch, shutdown, Stats and
+ * List. The lock queues are in engine_lock.c, conditions in engine_cond.c.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "engine_internal.h"
+
+/* ================================================================== keys and tables */
+
+/* Key of the pending table: the session's engine-unique serial and the request id. */
+struct pending_key {
+    uint64_t serial;
+    uint64_t req_id;
+};
+
+static bool pending_eq(const struct table_node *node, const void *key, size_t len)
+{
+    const struct ewaiter *w = ENGINE_CONTAINER_OF(node, struct ewaiter, pnode);
+    struct pending_key k;
+    if (len != sizeof k)
+        return false;
+    memcpy(&k, key, sizeof k);
+    return w->s->serial == k.serial && w->req_id == k.req_id;
+}
+
+static bool lock_eq(const struct table_node *node, const void *key, size_t len)
+{
+    const struct elock *l = ENGINE_CONTAINER_OF(node, struct elock, node);
+    return l->name_len == len && memcmp(l->name, key, len) == 0;
+}
+
+static bool cond_eq(const struct table_node *node, const void *key, size_t len)
+{
+    const struct econd *c = ENGINE_CONTAINER_OF(node, struct econd, node);
+    return c->name_len == len && memcmp(c->data, key, len) == 0;
+}
+
+static struct table *new_table(table_key_eq_fn eq)
+{
+    uint8_t key[TABLE_KEY_BYTES];
+    randombytes_buf(key, sizeof key);
+    struct table *t = table_new(key, eq);
+    sodium_memzero(key, sizeof key);
+    return t;
+}
+
+/* ================================================================== tokens */
+
+static uint64_t clock_ns(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t engine_next_token(struct engine *e)
+{
+    uint64_t now = e->token_rt0 + (clock_ns(CLOCK_MONOTONIC) - e->token_mono0);
+    uint64_t t = e->last_token + 1;
+    if (now > t)
+        t = now;
+    e->last_token = t;
+    e->st.last_token = t;
+    return t;
+}
+
+/* ================================================================== engine */
+
+struct engine *engine_new(struct event_base *base, engine_reply_fn reply,
+                          const struct engine_limits *limits)
+{
+    if (sodium_init() < 0)
+        return NULL;
+    struct engine *e = calloc(1, sizeof *e);
+    if (e == NULL)
+        return NULL;
+    e->base = base;
+    e->reply = reply;
+    engine_set_limits(e, limits);
+    e->locks = new_table(lock_eq);
+    e->conds = new_table(cond_eq);
+    e->pending = new_table(pending_eq);
+    if (e->locks == NULL || e->conds == NULL || e->pending == NULL) {
+        table_free(e->locks);
+        table_free(e->conds);
+        table_free(e->pending);
+        free(e);
+        return NULL;
+    }
+    e->token_rt0 = clock_ns(CLOCK_REALTIME);
+    e->token_mono0 = clock_ns(CLOCK_MONOTONIC);
+    return e;
+}
+
+void engine_free(struct engine *e)
+{
+    if (e == NULL)
+        return;
+    /* Sessions should be closed already; close stragglers without telling anyone. */
+    e->silent = true;
+    while (e->sessions != NULL)
+        engine_session_close(e->sessions);
+    table_free(e->locks);
+    table_free(e->conds);
+    table_free(e->pending);
+    free(e);
+}
+
+void engine_set_limits(struct engine *e, const struct engine_limits *limits)
+{
+    struct engine_limits l = {0};
+    if (limits != NULL)
+        l = *limits;
+    if (l.max_pending_per_session == 0)
+        l.max_pending_per_session = ENGINE_DEFAULT_MAX_PENDING;
+    e->limits = l;
+}
+
+void engine_account(struct engine *e, long delta)
+{
+    e->st.table_bytes += (uint64_t)delta;
+}
+
+void engine_deliver(struct engine *e, const struct ewaiter *w, int status, uint64_t token)
+{
+    if (e->silent)
+        return;
+    struct engine_reply r = {
+        .op = w->kind == EW_ACQUIRE ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
+        .req_id = w->req_id,
+        .status = status,
+        .token = token,
+    };
+    switch (status) {
+    case ST_OK:
+        r.message = NULL;
+        break;
+    case ST_TIMEOUT:
+        r.message = "timed out";
+        break;
+    case ST_CANCELLED:
+        r.message = "cancelled";
+        break;
+    case ST_SHUTTING_DOWN:
+        r.message = "server shutting down";
+        break;
+    default:
+        r.message = "error";
+        break;
+    }
+    e->reply(w->s->ctx, &r);
+}
+
+bool engine_parse_timeout(const double *timeout, bool *forever, double *seconds)
+{
+    *forever = false;
+    *seconds = 0;
+    if (timeout == NULL) {
+        *forever = true;
+        return true;
+    }
+    double t = *timeout;
+    if (!isfinite(t) || t < 0)
+        return false;
+    if (t > 1e9)
+        *forever = true;
+    else
+        *seconds = t;
+    return true;
+}
+
+/* ================================================================== sessions */
+
+struct esession *engine_session_open(struct engine *e, uint64_t session_id, const char *client_name,
+                                     void *ctx)
+{
+    if (client_name == NULL)
+        client_name = "";
+    size_t n = strlen(client_name);
+    struct esession *s = calloc(1, sizeof *s + n + 1);
+    if (s == NULL)
+        return NULL;
+    memcpy(s->client, client_name, n + 1);
+    s->e = e;
+    s->id = session_id;
+    s->serial = ++e->next_serial;
+    s->ctx = ctx;
+    s->next = e->sessions;
+    if (e->sessions != NULL)
+        e->sessions->prev = s;
+    e->sessions = s;
+    e->st.sessions++;
+    return s;
+}
+
+static void drop_acquire(struct ewaiter *w)
+{
+    elock_dequeue(w);
+    engine_waiter_free(w);
+}
+
+void engine_session_close(struct esession *s)
+{
+    if (s == NULL)
+        return;
+    struct engine *e = s->e;
+    /* First the pending requests, so that no lock released below is granted to this session;
+     * a notified wait passes its notification on (possibly to another wait of this session,
+     * which then is dropped in a later round of this loop). */
+    while (s->pending != NULL) {
+        struct ewaiter *w = s->pending;
+        if (w->kind == EW_ACQUIRE)
+            drop_acquire(w);
+        else
+            econd_drop_wait(w);
+    }
+    elock_release_session(s);
+    if (s->prev != NULL)
+        s->prev->next = s->next;
+    else
+        e->sessions = s->next;
+    if (s->next != NULL)
+        s->next->prev = s->prev;
+    e->st.sessions--;
+    free(s);
+}
+
+uint64_t engine_session_id(const struct esession *s)
+{
+    return s->id;
+}
+
+/* ================================================================== pending requests */
+
+static struct ewaiter *pending_find(struct esession *s, uint64_t req_id)
+{
+    struct engine *e = s->e;
+    struct pending_key k = {.serial = s->serial, .req_id = req_id};
+    struct table_node *n = table_find(e->pending, &k, sizeof k, table_hash(e->pending, &k, sizeof k));
+    return n == NULL ? NULL : ENGINE_CONTAINER_OF(n, struct ewaiter, pnode);
+}
+
+bool engine_pending_exists(struct esession *s, uint64_t req_id)
+{
+    return pending_find(s, req_id) != NULL;
+}
+
+struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t owner,
+                                  enum ewaiter_kind kind, bool timed,
+                                  void (*cb)(int, short, void *))
+{
+    struct engine *e = s->e;
+    struct ewaiter *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return NULL;
+    w->s = s;
+    w->req_id = req_id;
+    w->owner = owner;
+    w->kind = (uint8_t)kind;
+    w->final_status = ST_OK;
+    long bytes = (long)sizeof *w;
+    if (timed) {
+        w->timer = evtimer_new(e->base, cb, w);
+        if (w->timer == NULL) {
+            free(w);
+            return NULL;
+        }
+        bytes += (long)event_get_struct_event_size();
+    }
+    struct pending_key k = {.serial = s->serial, .req_id = req_id};
+    if (!table_insert(e->pending, &w->pnode, table_hash(e->pending, &k, sizeof k))) {
+        if (w->timer != NULL)
+            event_free(w->timer);
+        free(w);
+        return NULL;
+    }
+    w->s_next = s->pending;
+    if (s->pending != NULL)
+        s->pending->s_prev = w;
+    s->pending = w;
+    s->npending++;
+    engine_account(e, bytes);
+    return w;
+}
+
+void engine_waiter_arm(struct ewaiter *w, double seconds)
+{
+    struct timeval tv;
+    double whole = floor(seconds);
+    tv.tv_sec = (time_t)whole;
+    tv.tv_usec = (suseconds_t)ceil((seconds - whole) * 1e6);
+    if (tv.tv_usec >= 1000000) {
+        tv.tv_sec++;
+        tv.tv_usec -= 1000000;
+    }
+    evtimer_add(w->timer, &tv);
+}
+
+void engine_waiter_free(struct ewaiter *w)
+{
+    struct esession *s = w->s;
+    struct engine *e = s->e;
+    long bytes = (long)sizeof *w;
+    table_remove(e->pending, &w->pnode);
+    if (w->s_prev != NULL)
+        w->s_prev->s_next = w->s_next;
+    else
+        s->pending = w->s_next;
+    if (w->s_next != NULL)
+        w->s_next->s_prev = w->s_prev;
+    s->npending--;
+    if (w->timer != NULL) {
+        event_free(w->timer); /* also deletes it if armed */
+        bytes += (long)event_get_struct_event_size();
+    }
+    engine_account(e, -bytes);
+    free(w);
+}
+
+/* ================================================================== cancel and shutdown */
+
+int engine_cancel(struct esession *s, uint64_t target_id, const char **message)
+{
+    struct ewaiter *w = pending_find(s, target_id);
+    if (w == NULL) {
+        if (message != NULL)
+            *message = "no such pending request";
+        return ST_NOT_FOUND;
+    }
+    if (w->kind == EW_WAIT)
+        return econd_cancel_wait(w, message);
+    struct engine *e = s->e;
+    elock_dequeue(w);
+    engine_deliver(e, w, ST_CANCELLED, 0);
+    engine_waiter_free(w);
+    return ST_OK;
+}
+
+void engine_shutdown(struct engine *e)
+{
+    e->shutting_down = true;
+    for (struct esession *s = e->sessions; s != NULL; s = s->next) {
+        while (s->pending != NULL) {
+            struct ewaiter *w = s->pending;
+            if (w->kind == EW_ACQUIRE) {
+                elock_dequeue(w);
+                engine_deliver(e, w, ST_SHUTTING_DOWN, 0);
+                engine_waiter_free(w);
+            } else {
+                econd_shutdown_wait(w);
+            }
+        }
+    }
+}
+
+/* ================================================================== introspection */
+
+void engine_get_stats(const struct engine *e, struct engine_stats *out)
+{
+    *out = e->st;
+    out->entry_bytes = e->st.table_bytes;
+    out->table_bytes = e->st.table_bytes + table_memory(e->locks) + table_memory(e->conds) +
+                       table_memory(e->pending);
+}
+
+static bool has_prefix(const uint8_t *name, size_t len, const uint8_t *prefix, size_t prefix_len)
+{
+    return prefix_len <= len && (prefix_len == 0 || memcmp(name, prefix, prefix_len) == 0);
+}
+
+bool engine_list(const struct engine *e, const uint8_t *prefix, size_t prefix_len, size_t limit,
+                 void (*on_lock)(void *arg, const struct engine_lock_info *),
+                 void (*on_cond)(void *arg, const struct engine_cond_info *), void *arg)
+{
+    bool truncated = false;
+    struct table_iter it;
+    size_t seen = 0;
+    table_iter_init(&it, e->locks);
+    for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
+        const struct elock *l = ENGINE_CONTAINER_OF(n, struct elock, node);
+        if (!has_prefix(l->name, l->name_len, prefix, prefix_len))
+            continue;
+        if (seen == limit) {
+            truncated = true;
+            break;
+        }
+        seen++;
+        if (on_lock == NULL)
+            continue;
+        struct engine_lock_info info = {
+            .name = l->name,
+            .name_len = l->name_len,
+            .held = l->holder != NULL,
+            .holder_session = l->holder != NULL ? l->holder->id : 0,
+            .holder_client = l->holder != NULL ? l->holder->client : "",
+            .holder_owner = l->holder != NULL ? l->holder_owner : 0,
+            .token = l->holder != NULL ? l->token : 0,
+            .waiters = l->nwaiters,
+        };
+        on_lock(arg, &info);
+    }
+    seen = 0;
+    table_iter_init(&it, e->conds);
+    for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
+        const struct econd *c = ENGINE_CONTAINER_OF(n, struct econd, node);
+        if (!has_prefix(c->data, c->name_len, prefix, prefix_len))
+            continue;
+        if (seen == limit) {
+            truncated = true;
+            break;
+        }
+        seen++;
+        if (on_cond == NULL)
+            continue;
+        struct engine_cond_info info = {
+            .name = c->data,
+            .name_len = c->name_len,
+            .lock = c->data + c->name_len,
+            .lock_len = c->lock_len,
+            .waiters = c->nqueued,
+        };
+        on_cond(arg, &info);
+    }
+    return truncated;
+}

@@ -1,0 +1,299 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Named conditions with asyncio.Condition semantics: the condition entries in the engine's
+ * condition table, their FIFO queues of not-yet-notified waits, and Wait, Notify/NotifyAll and
+ * the cancel, drop (session close) and shutdown paths of a pending wait. A wait leaves its
+ * condition's queue when notified, when its timeout passes or when cancelled, and then queues
+ * for the lock like an acquire (engine_lock.c) with its final status (OK, TIMEOUT, CANCELLED);
+ * it is answered only when its owner holds the lock again. A notified wait that is cancelled
+ * or dropped before it holds the lock passes its notification on to the next waiter, so no
+ * wake-up is lost (CPython gh-112202).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "engine_internal.h"
+
+/* ================================================================== entries */
+
+static const uint8_t *cond_lock_name(const struct econd *c)
+{
+    return c->data + c->name_len;
+}
+
+static struct econd *econd_find(struct engine *e, const uint8_t *name, size_t len, uint64_t hash)
+{
+    struct table_node *n = table_find(e->conds, name, len, hash);
+    return n == NULL ? NULL : ENGINE_CONTAINER_OF(n, struct econd, node);
+}
+
+static struct econd *econd_create(struct engine *e, const uint8_t *name, size_t len, uint64_t hash,
+                                  const uint8_t *lock, size_t lock_len)
+{
+    struct econd *c = calloc(1, sizeof *c + len + lock_len);
+    if (c == NULL)
+        return NULL;
+    memcpy(c->data, name, len);
+    memcpy(c->data + len, lock, lock_len);
+    c->name_len = (uint16_t)len;
+    c->lock_len = (uint16_t)lock_len;
+    if (!table_insert(e->conds, &c->node, hash)) {
+        free(c);
+        return NULL;
+    }
+    e->st.conditions++;
+    engine_account(e, (long)(sizeof *c + len + lock_len));
+    return c;
+}
+
+static void econd_destroy(struct engine *e, struct econd *c)
+{
+    table_remove(e->conds, &c->node);
+    e->st.conditions--;
+    engine_account(e, -(long)(sizeof *c + c->name_len + c->lock_len));
+    free(c);
+}
+
+void econd_unref(struct engine *e, struct econd *c)
+{
+    if (--c->refs == 0)
+        econd_destroy(e, c);
+}
+
+/* ================================================================== queue */
+
+static void condq_push(struct econd *c, struct ewaiter *w, struct engine *e)
+{
+    w->state = EW_IN_CONDQ;
+    w->q_next = NULL;
+    w->q_prev = c->q_tail;
+    if (c->q_tail != NULL)
+        c->q_tail->q_next = w;
+    else
+        c->q_head = w;
+    c->q_tail = w;
+    c->nqueued++;
+    e->st.condition_waiters++;
+}
+
+static void condq_remove(struct ewaiter *w, struct engine *e)
+{
+    struct econd *c = w->cond;
+    if (w->q_prev != NULL)
+        w->q_prev->q_next = w->q_next;
+    else
+        c->q_head = w->q_next;
+    if (w->q_next != NULL)
+        w->q_next->q_prev = w->q_prev;
+    else
+        c->q_tail = w->q_prev;
+    w->q_prev = w->q_next = NULL;
+    c->nqueued--;
+    e->st.condition_waiters--;
+}
+
+/*
+ * Moves wait w from its condition's queue to its lock with final status: to the tail of the
+ * lock's queue, or granted at once (answered and freed) when the lock is free. Returns false,
+ * with nothing changed, when there is no memory for the lock's entry (only possible when the
+ * lock is free).
+ */
+static bool cond_to_lock(struct ewaiter *w, int status)
+{
+    struct engine *e = w->s->e;
+    struct econd *c = w->cond;
+    const uint8_t *name = cond_lock_name(c);
+    uint64_t hash = table_hash(e->locks, name, c->lock_len);
+    struct elock *l = elock_find(e, name, c->lock_len, hash);
+    if (l == NULL) {
+        l = elock_create(e, name, c->lock_len, hash);
+        if (l == NULL)
+            return false;
+    }
+    condq_remove(w, e);
+    w->final_status = (int16_t)status;
+    if (w->timer != NULL)
+        evtimer_del(w->timer);
+    if (l->holder == NULL)
+        elock_grant(l, w);
+    else
+        elock_enqueue(l, w);
+    return true;
+}
+
+/* Wakes c's longest waiter, if any, as notify(1) does. The lock must be held (so this never
+ * grants and never fails). */
+static void cond_wake_head(struct econd *c)
+{
+    if (c->q_head != NULL)
+        cond_to_lock(c->q_head, ST_OK);
+}
+
+/* ================================================================== operations */
+
+static int fail(const char **message, int status, const char *text)
+{
+    if (message != NULL)
+        *message = text;
+    return status;
+}
+
+/* A timed wait's timer, while the wait is in its condition's queue: re-acquire, then TIMEOUT. */
+static void wait_timer_cb(int fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct ewaiter *w = arg;
+    if (!cond_to_lock(w, ST_TIMEOUT))
+        engine_waiter_arm(w, ENGINE_OOM_RETRY_USEC / 1e6);
+}
+
+/* The entry of lock name if (s, owner) holds it, else NULL. */
+static struct elock *held_by(struct esession *s, const uint8_t *lock, size_t lock_len,
+                             uint64_t owner)
+{
+    struct engine *e = s->e;
+    struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
+    if (l == NULL || l->holder != s || l->holder_owner != owner)
+        return NULL;
+    return l;
+}
+
+static bool bound_elsewhere(const struct econd *c, const uint8_t *lock, size_t lock_len)
+{
+    return c->lock_len != lock_len || memcmp(cond_lock_name(c), lock, lock_len) != 0;
+}
+
+int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t cond_len,
+                const uint8_t *lock, size_t lock_len, uint64_t owner, const double *timeout,
+                const char **message)
+{
+    struct engine *e = s->e;
+    if (e->shutting_down)
+        return fail(message, ST_SHUTTING_DOWN, "server shutting down");
+    if (!engine_name_valid(cond, cond_len))
+        return fail(message, ST_BAD_REQUEST, "invalid condition name");
+    if (!engine_name_valid(lock, lock_len))
+        return fail(message, ST_BAD_REQUEST, "invalid lock name");
+    bool forever;
+    double seconds;
+    if (!engine_parse_timeout(timeout, &forever, &seconds))
+        return fail(message, ST_BAD_REQUEST, "invalid timeout");
+    if (engine_pending_exists(s, req_id))
+        return fail(message, ST_BAD_REQUEST, "request id already pending");
+    struct elock *l = held_by(s, lock, lock_len, owner);
+    if (l == NULL)
+        return fail(message, ST_NOT_OWNER, "owner does not hold the lock");
+    uint64_t hash = table_hash(e->conds, cond, cond_len);
+    struct econd *c = econd_find(e, cond, cond_len, hash);
+    if (c != NULL && bound_elsewhere(c, lock, lock_len))
+        return fail(message, ST_LOCK_MISMATCH, "condition is bound to another lock");
+    if (s->npending >= e->limits.max_pending_per_session)
+        return fail(message, ST_LIMIT_EXCEEDED, "too many pending requests in this session");
+    if (c == NULL) {
+        c = econd_create(e, cond, cond_len, hash, lock, lock_len);
+        if (c == NULL)
+            return fail(message, ST_INTERNAL, "out of memory");
+    }
+    /* A timeout of 0 still waits: it fires on the next loop turn, so the wait is answered
+     * TIMEOUT after re-acquiring, never inside this call. */
+    struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_WAIT, !forever, wait_timer_cb);
+    if (w == NULL) {
+        if (c->refs == 0)
+            econd_destroy(e, c);
+        return fail(message, ST_INTERNAL, "out of memory");
+    }
+    c->refs++;
+    w->cond = c;
+    condq_push(c, w, e);
+    if (!forever)
+        engine_waiter_arm(w, seconds);
+    elock_release(l);
+    return ENGINE_PENDING;
+}
+
+int engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len, const uint8_t *lock,
+                  size_t lock_len, uint64_t owner, uint64_t n, uint64_t *woken,
+                  const char **message)
+{
+    struct engine *e = s->e;
+    *woken = 0;
+    if (!engine_name_valid(cond, cond_len))
+        return fail(message, ST_BAD_REQUEST, "invalid condition name");
+    if (!engine_name_valid(lock, lock_len))
+        return fail(message, ST_BAD_REQUEST, "invalid lock name");
+    if (held_by(s, lock, lock_len, owner) == NULL)
+        return fail(message, ST_NOT_OWNER, "owner does not hold the lock");
+    struct econd *c = econd_find(e, cond, cond_len, table_hash(e->conds, cond, cond_len));
+    if (c == NULL)
+        return ST_OK; /* no waiters: nothing to wake, and nothing is remembered */
+    if (bound_elsewhere(c, lock, lock_len))
+        return fail(message, ST_LOCK_MISMATCH, "condition is bound to another lock");
+    /* The caller holds the lock, so each woken wait queues behind it and c stays referenced. */
+    uint64_t count = 0;
+    while (count < n && c->q_head != NULL) {
+        cond_to_lock(c->q_head, ST_OK);
+        count++;
+    }
+    *woken = count;
+    return ST_OK;
+}
+
+/* ================================================================== cancel, drop, shutdown */
+
+int econd_cancel_wait(struct ewaiter *w, const char **message)
+{
+    if (w->state == EW_IN_CONDQ) {
+        if (!cond_to_lock(w, ST_CANCELLED))
+            return fail(message, ST_INTERNAL, "out of memory");
+        return ST_OK;
+    }
+    if (w->final_status != ST_OK)
+        return fail(message, ST_NOT_FOUND, "wait already timed out or cancelled");
+    /* Notified but not yet holding the lock: keep its place in the lock's queue, answer
+     * CANCELLED there, and give the notification to the next waiter. */
+    w->final_status = ST_CANCELLED;
+    cond_wake_head(w->cond);
+    return ST_OK;
+}
+
+/* Takes w out of whichever queue it is in and drops its condition reference. Returns whether it
+ * had been notified and not yet re-granted (its notification is still owed to someone). */
+static bool wait_detach(struct ewaiter *w, struct econd **cond)
+{
+    struct engine *e = w->s->e;
+    bool notified = false;
+    if (w->state == EW_IN_CONDQ) {
+        condq_remove(w, e);
+    } else {
+        notified = w->final_status == ST_OK;
+        elock_dequeue(w);
+    }
+    *cond = w->cond;
+    w->cond = NULL;
+    return notified;
+}
+
+void econd_drop_wait(struct ewaiter *w)
+{
+    struct engine *e = w->s->e;
+    struct econd *c;
+    if (wait_detach(w, &c))
+        cond_wake_head(c); /* the lock is still held: it was queued for it */
+    engine_waiter_free(w);
+    econd_unref(e, c);
+}
+
+void econd_shutdown_wait(struct ewaiter *w)
+{
+    struct engine *e = w->s->e;
+    struct econd *c;
+    wait_detach(w, &c);
+    engine_deliver(e, w, ST_SHUTTING_DOWN, 0);
+    engine_waiter_free(w);
+    econd_unref(e, c);
+}

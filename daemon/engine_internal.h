@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Internals shared by the engine's source files (engine.c: engine, sessions, pending requests,
+ * tokens, stats, list, shutdown; engine_lock.c: lock entries and their FIFO queues, Acquire,
+ * Release, Locked; engine_cond.c: condition entries, Wait, Notify, and the cancel/drop paths of
+ * waits; engine_name.c: the name check). Not installed and not used outside daemon/engine*.c.
+ *
+ * Shape of the state (all lists are intrusive, so every step is O(1)):
+ *  - a lock entry (struct elock) exists while the lock is held or waited for. Invariant between
+ *    engine calls: every lock entry is held, so a free lock has no entry and an empty queue
+ *    (a release grants the queue head in the same call).
+ *  - a condition entry (struct econd) exists while any Wait naming it is pending (refs > 0): the
+ *    waits in its queue (not yet notified) and the notified/timed-out/cancelled waits that are
+ *    re-acquiring the lock in the lock's queue. It keeps a copy of its lock's name rather than
+ *    a pointer, because the lock may be free (and have no entry) while everyone waits on the
+ *    condition.
+ *  - a waiter (struct ewaiter) is one pending Acquire or Wait. It sits in at most one queue
+ *    (a lock's or a condition's), in its session's pending list, and in the engine's pending
+ *    table keyed by (session serial, request id).
+ */
+#ifndef CONDD_DAEMON_ENGINE_INTERNAL_H
+#define CONDD_DAEMON_ENGINE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "table.h"
+
+struct event;
+
+#define ENGINE_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Short aliases for the wire statuses the engine uses. */
+#define ST_OK CONDD__V1__STATUS__STATUS_OK
+#define ST_TIMEOUT CONDD__V1__STATUS__STATUS_TIMEOUT
+#define ST_CANCELLED CONDD__V1__STATUS__STATUS_CANCELLED
+#define ST_NOT_OWNER CONDD__V1__STATUS__STATUS_NOT_OWNER
+#define ST_ALREADY_OWNER CONDD__V1__STATUS__STATUS_ALREADY_OWNER
+#define ST_LOCK_MISMATCH CONDD__V1__STATUS__STATUS_LOCK_MISMATCH
+#define ST_BAD_REQUEST CONDD__V1__STATUS__STATUS_BAD_REQUEST
+#define ST_LIMIT_EXCEEDED CONDD__V1__STATUS__STATUS_LIMIT_EXCEEDED
+#define ST_SHUTTING_DOWN CONDD__V1__STATUS__STATUS_SHUTTING_DOWN
+#define ST_NOT_FOUND CONDD__V1__STATUS__STATUS_NOT_FOUND
+#define ST_INTERNAL CONDD__V1__STATUS__STATUS_INTERNAL
+
+/* Default for engine_limits.max_pending_per_session. */
+#define ENGINE_DEFAULT_MAX_PENDING 100000
+
+/* When re-acquiring after a wait's timeout finds no memory for a lock entry, retry this soon. */
+#define ENGINE_OOM_RETRY_USEC 10000
+
+enum ewaiter_kind {
+    EW_ACQUIRE,
+    EW_WAIT,
+};
+
+enum ewaiter_state {
+    EW_IN_LOCKQ, /* queued for w->lock (an acquire, or a wait re-acquiring) */
+    EW_IN_CONDQ, /* a wait in w->cond's queue, not yet notified */
+};
+
+struct elock;
+struct econd;
+
+/* One pending Acquire or Wait. Owned by the engine; freed when answered or dropped. */
+struct ewaiter {
+    struct table_node pnode; /* in e->pending, key (s->serial, req_id) */
+    struct esession *s;
+    uint64_t req_id;
+    uint64_t owner;
+    struct ewaiter *q_prev, *q_next; /* the lock queue or the condition queue (state says) */
+    struct ewaiter *s_prev, *s_next; /* s's pending list */
+    struct elock *lock;              /* while EW_IN_LOCKQ, else NULL */
+    struct econd *cond;              /* waits: the condition (holds one of its refs) */
+    struct event *timer;             /* allocated only for a timed request */
+    uint8_t kind;                    /* enum ewaiter_kind */
+    uint8_t state;                   /* enum ewaiter_state */
+    int16_t final_status;            /* a wait in a lock queue: OK, TIMEOUT or CANCELLED */
+};
+
+/* A lock that is held (and maybe waited for). The name follows inline. */
+struct elock {
+    struct table_node node;           /* in e->locks */
+    struct esession *holder;          /* never NULL between engine calls */
+    uint64_t holder_owner;
+    uint64_t token;
+    struct ewaiter *q_head, *q_tail;  /* FIFO of waiters */
+    struct elock *h_prev, *h_next;    /* holder's list of held locks */
+    uint32_t nwaiters;
+    uint16_t name_len;
+    uint8_t name[];
+};
+
+/* A condition with pending waits. Its name, then its lock's name, follow inline. */
+struct econd {
+    struct table_node node;          /* in e->conds */
+    struct ewaiter *q_head, *q_tail; /* FIFO of waits not yet notified */
+    uint64_t nqueued;                /* length of that queue */
+    uint64_t refs;                   /* pending waits naming this condition (queued or not) */
+    uint16_t name_len;
+    uint16_t lock_len;
+    uint8_t data[]; /* name[name_len] then lock name[lock_len] */
+};
+
+struct esession {
+    struct engine *e;
+    struct esession *prev, *next; /* e's list of sessions */
+    uint64_t id;                  /* the caller's session id (List) */
+    uint64_t serial;              /* engine-unique, keys the pending table */
+    void *ctx;
+    struct elock *held;           /* locks held by any owner of this session */
+    struct ewaiter *pending;      /* pending requests, newest first */
+    size_t npending;
+    char client[];                /* client name, NUL-terminated */
+};
+
+struct engine {
+    struct event_base *base;
+    engine_reply_fn reply;
+    struct engine_limits limits;
+    struct table *locks;
+    struct table *conds;
+    struct table *pending;
+    struct esession *sessions;
+    uint64_t next_serial;
+    bool shutting_down;
+    bool silent; /* engine_free: deliver no more replies */
+    /* fencing-token clock (engine_next_token) */
+    uint64_t token_rt0;   /* realtime ns at creation */
+    uint64_t token_mono0; /* monotonic ns at creation */
+    uint64_t last_token;
+    struct engine_stats st; /* maintained incrementally; table_bytes holds only entry bytes */
+};
+
+/* ------------------------------------------------------------------ engine.c */
+
+/* Sends a late reply for w (which the caller then frees), unless its session is closing or the
+ * engine is being freed. */
+void engine_deliver(struct engine *e, const struct ewaiter *w, int status, uint64_t token);
+
+/* Parses a request timeout. Returns false for a bad one (negative, NaN, infinite); else sets
+ * *forever, or *seconds (finite, >= 0). */
+bool engine_parse_timeout(const double *timeout, bool *forever, double *seconds);
+
+/* Does s already have a pending request req_id? */
+bool engine_pending_exists(struct esession *s, uint64_t req_id);
+
+/* A new waiter for s, registered in s's pending list and the pending table, in no queue yet.
+ * With a timeout (not forever) its timer is created (not armed) with cb(w). NULL on OOM
+ * (nothing registered). */
+struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t owner,
+                                  enum ewaiter_kind kind, bool timed,
+                                  void (*cb)(int, short, void *));
+
+/* Arms w's timer for seconds from now (0 fires on the next loop turn). */
+void engine_waiter_arm(struct ewaiter *w, double seconds);
+
+/* Unregisters w from its session and the pending table and frees it (and its timer). w must be
+ * in no queue and hold no condition reference. */
+void engine_waiter_free(struct ewaiter *w);
+
+/* Accounts bytes of entries and waiters in the stats (negative when freed). */
+void engine_account(struct engine *e, long delta);
+
+/* ------------------------------------------------------------------ engine_lock.c */
+
+/* The entry of lock name[0..len) with hash, or NULL if the lock is free. */
+struct elock *elock_find(struct engine *e, const uint8_t *name, size_t len, uint64_t hash);
+
+/* A new entry for the free lock name (no entry exists), held by nobody yet, or NULL on OOM.
+ * The caller must make it held before returning from the engine. */
+struct elock *elock_create(struct engine *e, const uint8_t *name, size_t len, uint64_t hash);
+
+/* Appends w to l's queue (w->state = EW_IN_LOCKQ). */
+void elock_enqueue(struct elock *l, struct ewaiter *w);
+
+/* Removes w from its lock's queue. Does not free the lock. */
+void elock_dequeue(struct ewaiter *w);
+
+/* Grants the free lock l to waiter w (which must not be in a queue): sets the holder and a new
+ * token, answers w (OK for an acquire, w->final_status for a wait) and frees w. */
+void elock_grant(struct elock *l, struct ewaiter *w);
+
+/* Releases l held by its holder: grants it to the queue head, or frees l when nobody waits. */
+void elock_release(struct elock *l);
+
+/* Releases every lock s holds (session close). */
+void elock_release_session(struct esession *s);
+
+/* ------------------------------------------------------------------ engine_cond.c */
+
+/* Drops one reference of c (a wait of e that was answered or dropped); frees c at zero. */
+void econd_unref(struct engine *e, struct econd *c);
+
+/* Cancels pending wait w: OK, NOT_FOUND (already bound to TIMEOUT or CANCELLED), or INTERNAL. */
+int econd_cancel_wait(struct ewaiter *w, const char **message);
+
+/* Drops pending wait w of a closing session, passing on a notification it had received, and
+ * frees it. No reply. */
+void econd_drop_wait(struct ewaiter *w);
+
+/* Removes pending wait w from every queue for shutdown, answers SHUTTING_DOWN and frees it. */
+void econd_shutdown_wait(struct ewaiter *w);
+
+#endif

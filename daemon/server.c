@@ -1,0 +1,413 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * The server (see server.h): listeners and accepting, the connection set, the engine, the
+ * loop-wide flush, and graceful shutdown. Listener sockets come from --listen/--unix or, under
+ * socket activation, from systemd.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "engine.h"
+#include "frame.h"
+#include "log.h"
+#include "server_internal.h"
+
+double server_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ------------------------------------------------------------------ flush */
+
+/* Runs once per loop turn in which replies were queued: one write per dirty connection. */
+static void server_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&srv->dirty)) != NULL) {
+        TAILQ_REMOVE(&srv->dirty, c, dirty_link);
+        c->dirty = false;
+        conn_flush(c);
+    }
+}
+
+/* ------------------------------------------------------------------ accepting */
+
+static void server_format_peer(const struct sockaddr *sa, char *out, size_t outlen)
+{
+    char host[INET6_ADDRSTRLEN] = "?";
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+        inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+        snprintf(out, outlen, "%s:%u", host, ntohs(in->sin_port));
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+        snprintf(out, outlen, "[%s]:%u", host, ntohs(in6->sin6_port));
+    } else {
+        snprintf(out, outlen, "unix");
+    }
+}
+
+static void server_refuse(struct server *srv, int fd)
+{
+    /* A short, complete reply so that a client can tell "full" from "down". */
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    resp.status = CONDD__V1__STATUS__STATUS_LIMIT_EXCEEDED;
+    resp.message = (char *)"too many connections";
+    uint8_t buf[128];
+    size_t n = frame_encoded_size(&resp.base);
+    if (n <= sizeof buf) {
+        n = frame_encode(&resp.base, buf);
+        ssize_t w = write(fd, buf, n);
+        (void)w; /* best effort: the connection is being refused anyway */
+    }
+    close(fd);
+    srv->stats.connections_refused++;
+}
+
+static void server_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                             int salen, void *arg)
+{
+    struct server *srv = arg;
+    if (srv->shutting_down) {
+        close(fd);
+        return;
+    }
+    if (srv->nconns >= srv->settings.max_connections) {
+        log_warning("refusing a connection: --max-connections (%u) reached",
+                    srv->settings.max_connections);
+        server_refuse(srv, fd);
+        return;
+    }
+    bool is_unix = sa->sa_family == AF_UNIX;
+    if (!is_unix) {
+        int one = 1;
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    }
+    char peer[64];
+    server_format_peer(sa, peer, sizeof peer);
+    if (conn_new(srv, fd, is_unix, peer) == NULL)
+        log_error("out of memory accepting a connection from %s", peer);
+}
+
+static void server_on_relisten(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *srv = arg;
+    for (int i = 0; i < srv->nlisteners; i++)
+        evconnlistener_enable(srv->listeners[i].lev);
+}
+
+/* accept() failed, usually for lack of file descriptors: pause accepting briefly instead of
+ * spinning on a listener that stays readable. */
+static void server_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    struct server *srv = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    log_warning("accept failed: %s; pausing new connections for 100 ms",
+                evutil_socket_error_to_string(err));
+    for (int i = 0; i < srv->nlisteners; i++)
+        evconnlistener_disable(srv->listeners[i].lev);
+    struct timeval tv = {0, 100000};
+    event_add(srv->relisten, &tv);
+}
+
+static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *unlink_path)
+{
+    if (srv->nlisteners == SERVER_MAX_LISTENERS) {
+        log_error("too many listeners (at most %d)", SERVER_MAX_LISTENERS);
+        close(fd);
+        free(unlink_path);
+        return false;
+    }
+    evutil_make_socket_nonblocking(fd);
+    evutil_make_socket_closeonexec(fd);
+    struct evconnlistener *lev = evconnlistener_new(
+        srv->base, server_on_accept, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+    if (lev == NULL) {
+        log_error("cannot listen: %s", strerror(errno));
+        close(fd);
+        free(unlink_path);
+        return false;
+    }
+    evconnlistener_set_error_cb(lev, server_on_accept_error);
+    struct server_listener *l = &srv->listeners[srv->nlisteners++];
+    l->lev = lev;
+    l->is_unix = is_unix;
+    l->unlink_path = unlink_path;
+    l->port = 0;
+    if (!is_unix) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0) {
+            if (ss.ss_family == AF_INET)
+                l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+            else if (ss.ss_family == AF_INET6)
+                l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+            else
+                l->is_unix = ss.ss_family == AF_UNIX;
+        }
+    }
+    return true;
+}
+
+/* Splits "host:port" or "[v6]:port" into host and port strings. */
+static bool server_split_addr(const char *addr, char *host, size_t hostlen, char *port,
+                              size_t portlen)
+{
+    const char *colon;
+    if (addr[0] == '[') {
+        const char *close_br = strchr(addr, ']');
+        if (close_br == NULL || close_br[1] != ':')
+            return false;
+        size_t hl = (size_t)(close_br - addr - 1);
+        if (hl == 0 || hl >= hostlen)
+            return false;
+        memcpy(host, addr + 1, hl);
+        host[hl] = '\0';
+        colon = close_br + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon == NULL || memchr(addr, ':', (size_t)(colon - addr)) != NULL)
+            return false; /* a bare IPv6 address needs brackets */
+        size_t hl = (size_t)(colon - addr);
+        if (hl == 0 || hl >= hostlen)
+            return false;
+        memcpy(host, addr, hl);
+        host[hl] = '\0';
+    }
+    const char *p = colon + 1;
+    size_t pl = strlen(p);
+    if (pl == 0 || pl >= portlen || strspn(p, "0123456789") != pl || atol(p) > 65535)
+        return false;
+    memcpy(port, p, pl + 1);
+    return true;
+}
+
+bool server_listen_tcp(struct server *srv, const char *addr)
+{
+    char host[256], port[8];
+    if (!server_split_addr(addr, host, sizeof host, port, sizeof port)) {
+        log_error("bad listen address '%s': expected HOST:PORT or [IPV6]:PORT", addr);
+        return false;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res;
+    int gai = getaddrinfo(host, port, &hints, &res);
+    if (gai != 0) {
+        log_error("cannot resolve listen address '%s': %s", addr, gai_strerror(gai));
+        return false;
+    }
+    /* Bind the first address that works: a name that resolves to several would otherwise give
+     * ephemeral ports that differ per family. */
+    bool ok = false;
+    int err = 0;
+    for (struct addrinfo *ai = res; ai != NULL && !ok; ai = ai->ai_next) {
+        int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            err = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (ai->ai_family == AF_INET6)
+            setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+            err = errno;
+            close(fd);
+            continue;
+        }
+        ok = server_add_listener(srv, fd, false, NULL);
+        if (ok)
+            log_info("listening on %s (port %d)", addr,
+                     srv->listeners[srv->nlisteners - 1].port);
+    }
+    freeaddrinfo(res);
+    if (!ok && err != 0)
+        log_error("cannot listen on %s: %s", addr, strerror(err));
+    return ok;
+}
+
+bool server_listen_unix(struct server *srv, const char *path)
+{
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sun.sun_path) {
+        log_error("Unix socket path too long: %s", path);
+        return false;
+    }
+    strcpy(sun.sun_path, path);
+    struct stat st;
+    if (lstat(path, &st) == 0) {
+        if (!S_ISSOCK(st.st_mode)) {
+            log_error("%s exists and is not a socket; not replacing it", path);
+            return false;
+        }
+        unlink(path); /* a stale socket from an earlier run */
+    }
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(fd, 1024) != 0) {
+        log_error("cannot listen on unix:%s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return false;
+    }
+    char *copy = strdup(path);
+    if (copy == NULL) {
+        close(fd);
+        unlink(path);
+        return false;
+    }
+    log_info("listening on unix:%s", path);
+    return server_add_listener(srv, fd, true, copy);
+}
+
+bool server_adopt_listener(struct server *srv, int fd)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    bool is_unix = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
+    return server_add_listener(srv, fd, is_unix, NULL);
+}
+
+int server_first_tcp_port(const struct server *srv)
+{
+    for (int i = 0; i < srv->nlisteners; i++)
+        if (!srv->listeners[i].is_unix)
+            return srv->listeners[i].port;
+    return 0;
+}
+
+static void server_close_listeners(struct server *srv)
+{
+    for (int i = 0; i < srv->nlisteners; i++) {
+        evconnlistener_free(srv->listeners[i].lev);
+        if (srv->listeners[i].unlink_path != NULL) {
+            unlink(srv->listeners[i].unlink_path);
+            free(srv->listeners[i].unlink_path);
+        }
+    }
+    srv->nlisteners = 0;
+}
+
+/* ------------------------------------------------------------------ lifetime */
+
+static void server_apply_engine_limits(struct server *srv)
+{
+    struct engine_limits lim = {.max_pending_per_session = srv->settings.max_pending};
+    engine_set_limits(srv->engine, &lim);
+}
+
+struct server *server_new(struct event_base *base, const struct settings *settings)
+{
+    struct server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return NULL;
+    srv->base = base;
+    settings_init(&srv->settings);
+    settings_copy(&srv->settings, settings);
+    TAILQ_INIT(&srv->conns);
+    TAILQ_INIT(&srv->dirty);
+    srv->next_session_id = 1;
+    srv->started = server_now();
+    srv->started_wall = (double)time(NULL);
+    arena_allocator_init(&srv->unpack_alloc, &srv->arena);
+    struct engine_limits lim = {.max_pending_per_session = settings->max_pending};
+    srv->engine = engine_new(base, conn_on_engine_reply, &lim);
+    srv->flush_ev = event_new(base, -1, 0, server_on_flush, srv);
+    srv->relisten = evtimer_new(base, server_on_relisten, srv);
+    if (srv->engine == NULL || srv->flush_ev == NULL || srv->relisten == NULL) {
+        server_free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+void server_close_all(struct server *srv)
+{
+    struct conn *c;
+    while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+        conn_close(c, "server stopping");
+}
+
+void server_free(struct server *srv)
+{
+    if (srv == NULL)
+        return;
+    server_close_listeners(srv);
+    server_close_all(srv);
+    engine_free(srv->engine);
+    if (srv->flush_ev != NULL)
+        event_free(srv->flush_ev);
+    if (srv->relisten != NULL)
+        event_free(srv->relisten);
+    settings_clear(&srv->settings);
+    free(srv);
+}
+
+void server_update_settings(struct server *srv, const struct settings *settings)
+{
+    srv->settings.max_connections = settings->max_connections;
+    srv->settings.max_frame_bytes = settings->max_frame_bytes;
+    srv->settings.session_timeout = settings->session_timeout;
+    srv->settings.max_session_timeout = settings->max_session_timeout;
+    srv->settings.max_pending = settings->max_pending;
+    srv->settings.log_level = settings->log_level;
+    server_apply_engine_limits(srv);
+}
+
+void server_begin_shutdown(struct server *srv)
+{
+    if (srv->shutting_down)
+        return;
+    srv->shutting_down = true;
+    server_close_listeners(srv);
+    engine_shutdown(srv->engine);
+}
+
+unsigned server_unflushed(const struct server *srv)
+{
+    unsigned n = 0;
+    const struct conn *c;
+    TAILQ_FOREACH(c, &srv->conns, link)
+    {
+        if (c->dirty || c->write_armed)
+            n++;
+    }
+    return n;
+}
+
+void server_snapshot(const struct server *srv, struct server_snapshot *out)
+{
+    out->uptime_s = server_now() - srv->started;
+    out->connections = srv->nconns;
+    out->sessions = srv->nsessions;
+}
+
+const struct stats *server_stats(const struct server *srv)
+{
+    return &srv->stats;
+}
+
+struct engine *server_engine(struct server *srv)
+{
+    return srv->engine;
+}

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * What the server, its connections and the request dispatcher share inside the daemon: the
+ * server and connection structs. Nothing outside server.c, conn.c and dispatch.c includes this.
+ */
+#ifndef CONDD_DAEMON_SERVER_INTERNAL_H
+#define CONDD_DAEMON_SERVER_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+#include "arena.h"
+#include "engine.h"
+#include "server.h"
+#include "settings.h"
+#include "stats.h"
+
+struct event;
+struct evbuffer;
+struct evconnlistener;
+struct esession;
+
+#define SERVER_MAX_LISTENERS 32
+/* Frames handled per read event before yielding to other connections. */
+#define CONN_FRAME_BUDGET 64
+/* Bytes read per read(2). */
+#define CONN_READ_CHUNK 16384
+/* Stop reading from a client whose unsent replies exceed this, until it reads them. */
+#define CONN_OUTPUT_HIGH_WATER (4u * 1024 * 1024)
+#define CONN_CLIENT_NAME_MAX 128
+
+enum conn_state {
+    CONN_AWAIT_HELLO, /* connected; only Hello is accepted */
+    CONN_ACTIVE,      /* session established */
+    CONN_CLOSED,      /* torn down; memory freed when the last callback using it returns */
+};
+
+struct conn {
+    struct server *srv;
+    TAILQ_ENTRY(conn) link;       /* in srv->conns */
+    TAILQ_ENTRY(conn) dirty_link; /* in srv->dirty while it has output to flush */
+    int fd;
+    bool is_unix;
+    enum conn_state state;
+    bool dirty;
+    bool write_armed;
+    bool read_paused;
+    int busy; /* callbacks on the stack that use this conn; defers the free */
+    struct event *rd;
+    struct event *wr;
+    struct event *timer; /* session (and Hello) timeout */
+    struct evbuffer *in;
+    struct evbuffer *out;
+    struct esession *sess;
+    uint64_t session_id;
+    double session_timeout;
+    double last_rx; /* monotonic seconds of the last frame received */
+    char peer[64];
+    char client_name[CONN_CLIENT_NAME_MAX];
+};
+
+struct server_listener {
+    struct evconnlistener *lev;
+    bool is_unix;
+    int port;           /* TCP: bound port */
+    char *unlink_path;  /* Unix socket file we created (removed on close) */
+};
+
+struct server {
+    struct event_base *base;
+    struct settings settings;
+    struct engine *engine;
+    struct stats stats;
+    struct server_listener listeners[SERVER_MAX_LISTENERS];
+    int nlisteners;
+    struct event *relisten; /* re-enables listeners after accept() ran out of fds */
+    TAILQ_HEAD(, conn) conns;
+    TAILQ_HEAD(, conn) dirty;
+    struct event *flush_ev;
+    unsigned nconns;
+    uint64_t nsessions;
+    uint64_t next_session_id;
+    double started; /* monotonic seconds */
+    double started_wall;
+    bool shutting_down;
+    struct arena arena; /* scratch memory for unpacking one request */
+    ProtobufCAllocator unpack_alloc;
+};
+
+/* Monotonic seconds (coarse clock: cheap, millisecond resolution is plenty for timeouts). */
+double server_now(void);
+
+/* ---- conn.c */
+/* Takes fd (a connected, non-blocking socket); NULL (fd closed) on OOM. */
+struct conn *conn_new(struct server *srv, int fd, bool is_unix, const char *peer);
+/* Tears the connection down: its session ends (locks handed on), fd closed. Idempotent. */
+void conn_close(struct conn *c, const char *why);
+/* Queues one response frame for c and schedules the loop-wide flush. */
+void conn_send(struct conn *c, const ProtobufCMessage *msg);
+/* Sends a final error (id, status, message), writes what it can at once, and closes. */
+void conn_fail(struct conn *c, uint64_t id, int status, const char *message);
+/* Writes c's queued output now; arms the write event for what the socket did not take. */
+void conn_flush(struct conn *c);
+/* Hello succeeded: arm the session timer for the session's own timeout. */
+void conn_session_started(struct conn *c);
+/* The engine's late-reply callback (ctx is the conn). */
+void conn_on_engine_reply(void *ctx, const struct engine_reply *reply);
+
+/* ---- dispatch.c */
+/* Handles one decoded request of c (req is borrowed). */
+void dispatch_request(struct conn *c, const Condd__V1__Request *req);
+
+#endif
