@@ -1,1 +1,3 @@
-# docs/: rules for this part of the tree (fragment of the top-level Makefile.am).
+# docs/: the protocol description and man pages (man pages are added by their owners' fragments).
+EXTRA_DIST += docs/protocol.md
+dist_doc_DATA = docs/protocol.md

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * The blocking API: a condd_conn is an asynchronous client on a private event_base. Each call
+ * issues the asynchronous operation with a callback that records the answer on the caller's
+ * stack, then runs the private loop until that callback has run. The session is kept alive
+ * while a call runs (the loop's keep-alive timer); between calls nothing runs, so condd_open()
+ * asks for a long session timeout unless the caller chose one.
+ */
+#include "config.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+struct condd_conn {
+    struct event_base *base;
+    condd_client *c;
+    char msg[512];
+};
+
+/* One call's answer, filled in by the callbacks below. */
+struct answer {
+    condd_conn *conn;
+    bool done;
+    int rc;
+    uint64_t u64;
+    bool flag;
+    struct condd_stats *stats;
+    condd_list *list;
+};
+
+static void record(condd_client *c, struct answer *a, int rc)
+{
+    a->done = true;
+    a->rc = rc;
+    if (rc != CONDD_OK)
+        snprintf(a->conn->msg, sizeof a->conn->msg, "%s", condd_message(c));
+}
+
+static void on_result(condd_client *c, int rc, void *arg)
+{
+    record(c, arg, rc);
+}
+
+static void on_token(condd_client *c, int rc, uint64_t token, void *arg)
+{
+    struct answer *a = arg;
+    a->u64 = token;
+    record(c, a, rc);
+}
+
+static void on_locked(condd_client *c, int rc, bool locked, void *arg)
+{
+    struct answer *a = arg;
+    a->flag = locked;
+    record(c, a, rc);
+}
+
+static void on_notify(condd_client *c, int rc, uint64_t woken, void *arg)
+{
+    struct answer *a = arg;
+    a->u64 = woken;
+    record(c, a, rc);
+}
+
+static void on_stats(condd_client *c, int rc, const struct condd_stats *s, void *arg)
+{
+    struct answer *a = arg;
+    a->stats = (struct condd_stats *)s; /* requested with give: ours now */
+    record(c, a, rc);
+}
+
+static void on_list(condd_client *c, int rc, const condd_list *l, void *arg)
+{
+    struct answer *a = arg;
+    a->list = (condd_list *)l; /* requested with give: ours now */
+    record(c, a, rc);
+}
+
+/* Starts a call: clears the message and checks the connection. */
+static int begin(condd_conn *conn, struct answer *a)
+{
+    memset(a, 0, sizeof *a);
+    a->conn = conn;
+    if (conn == NULL)
+        return CONDD_ERR_INVALID;
+    conn->msg[0] = '\0';
+    int rc = cl_usable(conn->c);
+    if (rc != CONDD_OK)
+        snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);
+    return rc;
+}
+
+/* Runs the private loop until a's callback has run. issued is the result of issuing the
+ * asynchronous call: on error the callback will never run. */
+static int run(condd_conn *conn, struct answer *a, int issued)
+{
+    if (issued != CONDD_OK) {
+        if (conn->c->state == CL_DEAD)
+            snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);
+        return issued;
+    }
+    while (!a->done) {
+        if (event_base_loop(conn->base, EVLOOP_ONCE) != 0 && !a->done) {
+            /* No events left (cannot happen while a request is pending): do not spin. */
+            return conn->c->state == CL_DEAD ? conn->c->dead_reason : CONDD_ERR_INTERNAL;
+        }
+    }
+    return a->rc;
+}
+
+static void on_connect(condd_client *c, int rc, void *arg)
+{
+    record(c, arg, rc);
+}
+
+int condd_open(const char *addr, const condd_options *opts, condd_conn **out)
+{
+    if (out == NULL)
+        return CONDD_ERR_INVALID;
+    *out = NULL;
+    condd_conn *conn = calloc(1, sizeof *conn);
+    if (conn == NULL)
+        return CONDD_ERR_NOMEM;
+    struct event_config *cfg = event_config_new();
+    if (cfg != NULL) {
+        /* One thread per connection: no locking inside libevent. */
+        event_config_set_flag(cfg, EVENT_BASE_FLAG_NOLOCK);
+        conn->base = event_base_new_with_config(cfg);
+        event_config_free(cfg);
+    }
+    if (conn->base == NULL) {
+        free(conn);
+        return CONDD_ERR_NOMEM;
+    }
+    struct condd_options o = {.connect_timeout = 10.0};
+    if (opts != NULL)
+        o = *opts; /* a shallow copy: only read during condd_connect() */
+    if (!o.session_timeout_set) {
+        o.session_timeout = CONDD_BLOCKING_SESSION_TIMEOUT;
+        o.session_timeout_set = true;
+    }
+    struct answer a = {.conn = conn};
+    int rc = condd_connect(conn->base, addr, &o, on_connect, &a, &conn->c);
+    if (rc == CONDD_OK)
+        rc = run(conn, &a, CONDD_OK);
+    if (rc != CONDD_OK) {
+        condd_close(conn->c);
+        event_base_free(conn->base);
+        free(conn);
+        return rc;
+    }
+    *out = conn;
+    return CONDD_OK;
+}
+
+void condd_conn_close(condd_conn *conn)
+{
+    if (conn == NULL)
+        return;
+    condd_close(conn->c);
+    event_base_free(conn->base);
+    free(conn);
+}
+
+const char *condd_last_message(const condd_conn *conn)
+{
+    return conn != NULL ? conn->msg : "";
+}
+
+uint64_t condd_conn_new_owner(condd_conn *conn)
+{
+    return conn != NULL ? condd_new_owner(conn->c) : 0;
+}
+
+int condd_lock_acquire(condd_conn *conn, const char *lock, uint64_t owner, double timeout,
+                       uint64_t *token)
+{
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    rc = run(conn, &a, condd_acquire(conn->c, lock, owner, timeout, on_token, &a, NULL));
+    if (token != NULL)
+        *token = rc == CONDD_OK ? a.u64 : 0;
+    return rc;
+}
+
+int condd_lock_release(condd_conn *conn, const char *lock, uint64_t owner)
+{
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    return run(conn, &a, condd_release(conn->c, lock, owner, on_result, &a));
+}
+
+int condd_lock_is_locked(condd_conn *conn, const char *lock, bool *locked)
+{
+    if (locked == NULL)
+        return CONDD_ERR_INVALID;
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    rc = run(conn, &a, condd_locked(conn->c, lock, on_locked, &a));
+    if (rc == CONDD_OK)
+        *locked = a.flag;
+    return rc;
+}
+
+int condd_cond_wait(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                    double timeout, uint64_t *token)
+{
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    rc = run(conn, &a, condd_wait(conn->c, cond, lock, owner, timeout, on_token, &a, NULL));
+    if (token != NULL)
+        *token = a.u64;
+    return rc;
+}
+
+int condd_cond_wait_for(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                        double timeout, condd_predicate_fn pred, void *arg, uint64_t *token)
+{
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    rc = run(conn, &a,
+             condd_wait_for(conn->c, cond, lock, owner, timeout, pred, arg, on_token, &a, NULL));
+    if (token != NULL)
+        *token = a.u64;
+    return rc;
+}
+
+int condd_cond_notify(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                      uint64_t n, uint64_t *woken)
+{
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    rc = run(conn, &a, condd_notify(conn->c, cond, lock, owner, n, on_notify, &a));
+    if (woken != NULL)
+        *woken = rc == CONDD_OK ? a.u64 : 0;
+    return rc;
+}
+
+int condd_cond_notify_all(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                          uint64_t *woken)
+{
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    rc = run(conn, &a, condd_notify_all(conn->c, cond, lock, owner, on_notify, &a));
+    if (woken != NULL)
+        *woken = rc == CONDD_OK ? a.u64 : 0;
+    return rc;
+}
+
+int condd_conn_ping(condd_conn *conn, double *rtt_s)
+{
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    double t0 = cl_now();
+    rc = run(conn, &a, condd_ping(conn->c, on_result, &a));
+    if (rtt_s != NULL)
+        *rtt_s = rc == CONDD_OK ? cl_now() - t0 : 0;
+    return rc;
+}
+
+int condd_conn_stats(condd_conn *conn, struct condd_stats **out)
+{
+    if (out == NULL)
+        return CONDD_ERR_INVALID;
+    *out = NULL;
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    rc = run(conn, &a, cl_request_stats(conn->c, on_stats, &a, true));
+    if (rc == CONDD_OK)
+        *out = a.stats;
+    else
+        condd_stats_free(a.stats);
+    return rc;
+}
+
+int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, condd_list **out)
+{
+    if (out == NULL)
+        return CONDD_ERR_INVALID;
+    *out = NULL;
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    rc = run(conn, &a, cl_request_list(conn->c, prefix, limit, on_list, &a, true));
+    if (rc == CONDD_OK)
+        *out = a.list;
+    else
+        condd_list_free(a.list);
+    return rc;
+}
+
+static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
+{
+    ((struct answer *)arg)->done = true;
+}
+
+int condd_conn_idle(condd_conn *conn, double seconds)
+{
+    struct answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    if (isnan(seconds))
+        return CONDD_ERR_INVALID;
+    struct event *t = NULL;
+    if (seconds >= 0 && !isinf(seconds)) {
+        t = evtimer_new(conn->base, on_idle_timer, &a);
+        if (t == NULL)
+            return CONDD_ERR_NOMEM;
+        struct timeval tv = {(time_t)seconds,
+                             (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
+        evtimer_add(t, &tv);
+    }
+    while (!a.done && conn->c->state != CL_DEAD)
+        if (event_base_loop(conn->base, EVLOOP_ONCE) != 0)
+            break;
+    if (t != NULL)
+        event_free(t);
+    if (conn->c->state == CL_DEAD) {
+        snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);
+        return conn->c->dead_reason;
+    }
+    return CONDD_OK;
+}
+
+double condd_conn_session_timeout(const condd_conn *conn)
+{
+    return conn != NULL ? condd_session_timeout(conn->c) : 0;
+}
+
+const char *condd_conn_server_version(const condd_conn *conn)
+{
+    return conn != NULL ? condd_server_version(conn->c) : "";
+}
+
+uint64_t condd_conn_session_id(const condd_conn *conn)
+{
+    return conn != NULL ? condd_session_id(conn->c) : 0;
+}
+
+condd_client *condd_conn_client(condd_conn *conn)
+{
+    return conn != NULL ? conn->c : NULL;
+}
+
+struct event_base *condd_conn_base(condd_conn *conn)
+{
+    return conn != NULL ? conn->base : NULL;
+}

@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * condctl's internal interfaces, shared by its source files: the parsed command line and the
+ * run-time state of one invocation (struct ctl), the helpers that end a run with the right exit
+ * status (condctl.c), the command state machines (condctl_cmd.c), the child process under `lock`
+ * and `wait-for` (condctl_child.c) and the table / JSON output (condctl_out.c). condctl uses only
+ * the public libcondd API; one struct ctl is passed by pointer everywhere, there are no globals.
+ */
+#ifndef CONDD_CLIENT_CONDCTL_H
+#define CONDD_CLIENT_CONDCTL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/types.h>
+
+#include <condd/condd.h>
+#include <condd/condd_async.h>
+
+/* Exit statuses (the contract of condctl(1)). */
+enum {
+    CTL_EXIT_OK = 0,
+    CTL_EXIT_NO = 1,       /* a "no" answer: `locked` on a free lock */
+    CTL_EXIT_USAGE = 2,    /* bad arguments */
+    CTL_EXIT_CONNECT = 3,  /* cannot connect, or the connection was lost */
+    CTL_EXIT_REFUSED = 4,  /* the server refused the request */
+    CTL_EXIT_TIMEOUT = 124 /* the -T deadline passed */
+};
+
+enum ctl_command {
+    CTL_CMD_NONE,
+    CTL_CMD_PING,
+    CTL_CMD_LOCK,
+    CTL_CMD_HOLD,
+    CTL_CMD_LOCKED,
+    CTL_CMD_WAIT,
+    CTL_CMD_WAIT_FOR,
+    CTL_CMD_NOTIFY,
+    CTL_CMD_NOTIFY_ALL,
+    CTL_CMD_LIST,
+    CTL_CMD_STATS,
+};
+
+/* Slack after the -T deadline before condctl gives up on an answer the server owes it (the
+ * server enforces the same deadline itself and normally answers TIMEOUT first; the slack only
+ * matters when, e.g., a timed-out wait cannot get its lock back). */
+#define CTL_GUARD_SLACK_S 1.0
+
+/* Signals forwarded to CMD under `lock` and `wait-for`. */
+#define CTL_N_FWD_SIGNALS 3
+
+struct ctl {
+    /* ---- the command line (pointers borrowed from argv) */
+    enum ctl_command cmd;
+    const char *cmd_name;  /* as typed, for messages */
+    const char *server;    /* effective address, validated */
+    bool has_timeout;
+    double timeout;        /* -T, seconds (>= 0) */
+    bool json;
+    const char *lock_opt;  /* --lock, or NULL */
+    uint64_t count;        /* -n, default 1 */
+    bool count_set;
+    double kill_after;     /* --kill-after, default 5 */
+    bool kill_after_set;
+    const char *name;      /* NAME, COND or PREFIX (may be NULL for list) */
+    char **child_argv;     /* CMD [ARG...] for lock and wait-for, NULL-terminated */
+
+    /* ---- run time */
+    struct event_base *base;
+    condd_client *client;
+    const char *lock;      /* the lock the command takes (NAME, --lock or COND) */
+    double deadline;       /* monotonic seconds, when has_timeout */
+    struct event *guard;   /* fires CTL_GUARD_SLACK_S after the deadline */
+    uint64_t token;        /* fencing token of the current grant */
+    bool holding;          /* the lock is ours (so a clean end releases it) */
+    bool done;             /* the exit status is decided */
+    int exit_code;
+
+    /* hold: stdin and INT/TERM end the hold */
+    struct event *stdin_ev;
+    struct event *hold_sig[2];
+
+    /* lock / wait-for: the child running CMD */
+    pid_t child;           /* 0 when none runs */
+    int child_exit;        /* exit status in shell form (128+sig when killed) */
+    int exec_errno;        /* errno of a failed exec, 0 when CMD started */
+    bool lost;             /* the connection went while CMD ran: SIGTERM sent */
+    struct event *sigchld;
+    struct event *fwd[CTL_N_FWD_SIGNALS];
+    struct event *kill_timer;
+    unsigned char *startup_fds; /* bitmap of fds open at startup (CMD inherits only these) */
+    int startup_fds_max;
+};
+
+/* ------------------------------------------------------------------ condctl.c */
+
+/* Monotonic time in seconds. */
+double ctl_now(void);
+
+/* The timeout to give a request that waits: what is left of -T (0 when it has passed), or
+ * CONDD_FOREVER without -T. */
+double ctl_remaining(const struct ctl *ctl);
+
+/* Arms / disarms the guard timer around a request that may wait (acquire, wait). */
+void ctl_guard_arm(struct ctl *ctl);
+void ctl_guard_disarm(struct ctl *ctl);
+
+/* Decides the exit status (the first decision wins) and stops the event loop. */
+void ctl_finish(struct ctl *ctl, int code);
+
+/*
+ * Reports a failed request ("condctl: WHAT: ...", with the server's message msg when not empty)
+ * and decides the exit status from result: 124 for CONDD_ERR_TIMEOUT, 3 for connection errors,
+ * 2 for CONDD_ERR_INVALID, 4 for what the server refused. When the lock is still held it is
+ * released first (the status is decided at once). Returns the exit status.
+ */
+int ctl_fail(struct ctl *ctl, const char *what, int result, const char *msg);
+
+/* Releases the held lock, then finishes with code (or 3 if the release fails on a connection
+ * error, 4 if the server refuses it). */
+void ctl_release_and_finish(struct ctl *ctl, int code);
+
+/* ------------------------------------------------------------------ condctl_cmd.c */
+
+/* Starts the parsed command on the connected client. */
+void ctl_cmd_start(struct ctl *ctl);
+
+/* The connection ended (disconnect callback): ends the run unless a child must be stopped. */
+void ctl_cmd_disconnected(struct ctl *ctl, int reason, const char *msg);
+
+/* ------------------------------------------------------------------ condctl_child.c */
+
+/* Records the fds open at startup, so CMD inherits those and nothing condctl opened later
+ * (such as the connection to condd). Call before anything else opens a file. */
+void ctl_child_record_fds(struct ctl *ctl);
+
+/*
+ * Installs the SIGCHLD watch and the INT/TERM/HUP forwarders on ctl->base. on_exit runs from the
+ * loop when CMD has ended (ctl->child_exit set); a forwarded signal that arrives while no CMD
+ * runs ends condctl with 128+signal. 0 or -1 (message printed).
+ */
+int ctl_child_setup(struct ctl *ctl, void (*on_exit)(struct ctl *ctl));
+
+/*
+ * Starts CMD (ctl->child_argv) with CONDD_LOCK=ctl->lock, CONDD_TOKEN=ctl->token and, when cond
+ * is not NULL, CONDD_COND=cond. On a failed exec the child exits 126 or 127 (its reason printed
+ * on stderr, ctl->exec_errno set); on_exit still runs. 0, or -1 when fork() failed.
+ */
+int ctl_child_spawn(struct ctl *ctl, const char *cond);
+
+/* The lock is lost: SIGTERM to CMD now, SIGKILL after --kill-after; on_exit runs as usual. */
+void ctl_child_lost(struct ctl *ctl);
+
+/* Frees the events of the child machinery. Does not touch a still running CMD. */
+void ctl_child_cleanup(struct ctl *ctl);
+
+/* ------------------------------------------------------------------ condctl_out.c */
+
+/* Writes s as a JSON string (quoted; escapes quotes, backslashes and control characters;
+ * invalid UTF-8 bytes become U+FFFD). s may be NULL (written as null). */
+void ctl_json_string(FILE *out, const char *s);
+
+/* Prints a List result as a table or (json) as one JSON object. */
+void ctl_print_list(FILE *out, const condd_list *list, bool json);
+
+/* Prints a Stats result as "name value" lines or (json) as one JSON object. */
+void ctl_print_stats(FILE *out, const struct condd_stats *stats, bool json);
+
+#endif

@@ -1,0 +1,674 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * One client connection: connecting (trying each resolved address), Hello, framing (requests
+ * are encoded straight into one output buffer and everything queued in a loop turn leaves in one
+ * send(); responses are decoded from one input buffer with a bump allocator, so the hot path does
+ * not call malloc), matching answers to pending requests by id, keep-alive pings and dead-server
+ * detection, and the single path by which a connection ends (cl_fail) and a client is freed.
+ *
+ * Raw events on the caller's event_base rather than bufferevents: a bufferevent arms and disarms
+ * write readiness around every message, which costs system calls on the hot path; here the
+ * socket is only watched for writing while the kernel buffer is full.
+ *
+ * Re-entrancy: every entry from the event loop and every public call that may run callbacks
+ * brackets its work with cl_enter()/cl_leave(). condd_close() inside a callback only marks the
+ * client; the memory is freed by the outermost cl_leave(), after the callback has returned.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "frame.h"
+#include "internal.h"
+
+#define CL_BUF_INITIAL (16u * 1024u)
+
+static void on_read(evutil_socket_t fd, short what, void *arg);
+static void on_write(evutil_socket_t fd, short what, void *arg);
+static void try_connect(condd_client *c);
+static void do_read(condd_client *c);
+
+double cl_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static struct timeval tv_of(double s)
+{
+    if (s < 0)
+        s = 0;
+    struct timeval tv;
+    tv.tv_sec = (time_t)s;
+    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+    return tv;
+}
+
+/* ------------------------------------------------------------------ bump allocator */
+
+static void *arena_alloc(void *data, size_t size)
+{
+    struct cl_arena *a = data;
+    size_t at = (a->used + 15) & ~(size_t)15;
+    if (at <= sizeof a->buf && size <= sizeof a->buf - at) {
+        a->used = at + size;
+        return a->buf + at;
+    }
+    return malloc(size);
+}
+
+static void arena_free(void *data, void *ptr)
+{
+    struct cl_arena *a = data;
+    uint8_t *p = ptr;
+    if (p >= a->buf && p < a->buf + sizeof a->buf)
+        return;
+    free(ptr);
+}
+
+/* ------------------------------------------------------------------ lifetime */
+
+void cl_enter(condd_client *c)
+{
+    c->depth++;
+}
+
+static void destroy(condd_client *c)
+{
+    if (c->ev_read != NULL)
+        event_free(c->ev_read);
+    if (c->ev_write != NULL)
+        event_free(c->ev_write);
+    if (c->ev_flush != NULL)
+        event_free(c->ev_flush);
+    if (c->ev_timer != NULL)
+        event_free(c->ev_timer);
+    if (c->fd >= 0)
+        close(c->fd);
+    free(c->addrs);
+    free(c->wbuf);
+    free(c->rbuf);
+    free(c->server_version);
+    cl_ptable_free(&c->pending);
+    free(c);
+}
+
+bool cl_leave(condd_client *c)
+{
+    if (--c->depth == 0 && c->free_pending) {
+        destroy(c);
+        return true;
+    }
+    return false;
+}
+
+uint64_t cl_next_id(condd_client *c)
+{
+    return c->next_id++;
+}
+
+int cl_usable(const condd_client *c)
+{
+    if (c->closing)
+        return CONDD_ERR_CLOSED;
+    if (c->state == CL_DEAD)
+        return c->dead_reason != 0 ? c->dead_reason : CONDD_ERR_DISCONNECTED;
+    return CONDD_OK;
+}
+
+static void close_socket(condd_client *c)
+{
+    if (c->ev_read != NULL) {
+        event_free(c->ev_read);
+        c->ev_read = NULL;
+    }
+    if (c->ev_write != NULL) {
+        event_free(c->ev_write);
+        c->ev_write = NULL;
+    }
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    c->write_blocked = false;
+}
+
+void cl_fail(condd_client *c, int reason, const char *msg)
+{
+    if (c->state == CL_DEAD)
+        return;
+    bool was_ready = c->state == CL_READY;
+    c->state = CL_DEAD;
+    c->dead_reason = reason;
+    snprintf(c->msgbuf, sizeof c->msgbuf, "%s",
+             msg != NULL && *msg != '\0' ? msg : condd_strerror(reason));
+    close_socket(c);
+    event_del(c->ev_flush);
+    event_del(c->ev_timer);
+    c->flush_scheduled = false;
+
+    cl_enter(c);
+    struct cl_pending *all = NULL;
+    size_t n = 0;
+    if (cl_ptable_drain(&c->pending, &all, &n) == CONDD_OK) {
+        for (size_t i = 0; i < n; i++) {
+            c->message = c->msgbuf;
+            if (all[i].op != CL_OP_HELLO && all[i].op != CL_OP_KEEPALIVE)
+                cl_deliver(c, &all[i], reason, NULL);
+        }
+        free(all);
+    } else {
+        /* Out of memory for the sorted copy: deliver in table order instead. */
+        while (c->pending.count > 0) {
+            for (size_t i = 0; i < c->pending.cap; i++) {
+                if (c->pending.slots[i].id == 0)
+                    continue;
+                struct cl_pending p;
+                cl_ptable_take(&c->pending, c->pending.slots[i].id, &p);
+                c->message = c->msgbuf;
+                if (p.op != CL_OP_HELLO && p.op != CL_OP_KEEPALIVE)
+                    cl_deliver(c, &p, reason, NULL);
+                break;
+            }
+        }
+    }
+    c->message = c->msgbuf;
+    cl_waitfor_fail_all(c, reason);
+    if (!c->closing) {
+        c->message = c->msgbuf;
+        if (!was_ready && c->connect_cb != NULL) {
+            condd_connect_cb cb = c->connect_cb;
+            c->connect_cb = NULL;
+            cb(c, reason, c->connect_arg);
+        } else if (was_ready && c->disconnect_cb != NULL) {
+            c->disconnect_cb(c, reason, c->disconnect_arg);
+        }
+    }
+    c->message = "";
+    cl_leave(c);
+}
+
+/* ------------------------------------------------------------------ writing */
+
+static void flush(condd_client *c)
+{
+    while (c->wpos < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
+        if (n > 0) {
+            c->wpos += (size_t)n;
+            c->last_tx = cl_now();
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->write_blocked) {
+                event_add(c->ev_write, NULL);
+                c->write_blocked = true;
+            }
+            return;
+        }
+        char msg[160];
+        snprintf(msg, sizeof msg, "send to the server failed: %s", strerror(errno));
+        cl_fail(c, CONDD_ERR_DISCONNECTED, msg);
+        return;
+    }
+    c->wpos = c->wlen = 0;
+    if (c->write_blocked) {
+        event_del(c->ev_write);
+        c->write_blocked = false;
+    }
+}
+
+static void on_flush(evutil_socket_t fd, short what, void *arg)
+{
+    condd_client *c = arg;
+    cl_enter(c);
+    c->flush_scheduled = false;
+    if ((c->state == CL_HELLO || c->state == CL_READY) && !c->write_blocked)
+        flush(c);
+    cl_leave(c);
+}
+
+static void schedule_flush(condd_client *c)
+{
+    if (c->flush_scheduled || c->state == CL_CONNECTING || c->state == CL_DEAD)
+        return;
+    c->flush_scheduled = true;
+    event_active(c->ev_flush, EV_WRITE, 0);
+}
+
+static bool reserve(uint8_t **buf, size_t *cap, size_t need)
+{
+    if (need <= *cap)
+        return true;
+    size_t ncap = *cap == 0 ? CL_BUF_INITIAL : *cap;
+    while (ncap < need)
+        ncap *= 2;
+    uint8_t *nb = realloc(*buf, ncap);
+    if (nb == NULL)
+        return false;
+    *buf = nb;
+    *cap = ncap;
+    return true;
+}
+
+int cl_submit(condd_client *c, Condd__V1__Request *req, const struct cl_pending *p)
+{
+    int rc = cl_usable(c);
+    if (rc != CONDD_OK)
+        return rc;
+    size_t size = frame_encoded_size(&req->base);
+    if (c->wpos > 0 && c->wpos == c->wlen)
+        c->wpos = c->wlen = 0;
+    if (c->wlen + size > c->wcap && c->wpos > 0) {
+        memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
+        c->wlen -= c->wpos;
+        c->wpos = 0;
+    }
+    if (!reserve(&c->wbuf, &c->wcap, c->wlen + size))
+        return CONDD_ERR_NOMEM;
+    if (p != NULL && cl_ptable_put(&c->pending, p) != CONDD_OK)
+        return CONDD_ERR_NOMEM;
+    c->wlen += frame_encode(&req->base, c->wbuf + c->wlen);
+    schedule_flush(c);
+    return CONDD_OK;
+}
+
+/* ------------------------------------------------------------------ reading */
+
+static void start_keepalive(condd_client *c)
+{
+    struct timeval tv = tv_of(c->session_timeout / 6);
+    event_add(c->ev_timer, &tv);
+}
+
+static void on_hello(condd_client *c, int rc, const Condd__V1__Response *r)
+{
+    if (rc != CONDD_OK) {
+        cl_fail(c, rc, r->message);
+        return;
+    }
+    if (r->result_case == CONDD__V1__RESPONSE__RESULT_HELLO && r->hello != NULL) {
+        const Condd__V1__HelloResult *h = r->hello;
+        if (h->session_timeout_s > 0)
+            c->session_timeout = h->session_timeout_s;
+        c->session_id = h->session_id;
+        c->max_frame = h->max_frame_bytes;
+        free(c->server_version);
+        c->server_version = strdup(h->server_version != NULL ? h->server_version : "");
+    }
+    if (c->session_timeout <= 0)
+        c->session_timeout = 10; /* the server did not say: assume its documented default */
+    c->state = CL_READY;
+    c->last_rx = cl_now();
+    event_del(c->ev_timer);
+    start_keepalive(c);
+    if (c->connect_cb != NULL) {
+        condd_connect_cb cb = c->connect_cb;
+        c->connect_cb = NULL;
+        cb(c, CONDD_OK, c->connect_arg);
+    }
+}
+
+static void handle_response(condd_client *c, const Condd__V1__Response *r)
+{
+    int rc = cl_status_result((int)r->status);
+    if (r->id == 0) {
+        /* A connection-level error: the server closes after it. */
+        if (r->status == CONDD__V1__STATUS__STATUS_TIMEOUT)
+            rc = CONDD_ERR_SESSION_EXPIRED;
+        else if (rc == CONDD_OK)
+            rc = CONDD_ERR_PROTOCOL;
+        cl_fail(c, rc, r->message);
+        return;
+    }
+    struct cl_pending p;
+    if (!cl_ptable_take(&c->pending, r->id, &p))
+        return; /* not ours (cannot happen with a conforming server): ignore */
+    c->message = r->message != NULL ? r->message : "";
+    switch (p.op) {
+    case CL_OP_HELLO:
+        on_hello(c, rc, r);
+        break;
+    case CL_OP_KEEPALIVE:
+        c->keepalive_pending = false;
+        break;
+    default:
+        cl_deliver(c, &p, rc, r);
+        break;
+    }
+    c->message = "";
+}
+
+static void process_frames(condd_client *c)
+{
+    while (c->state != CL_DEAD && c->rpos < c->rlen) {
+        const uint8_t *buf = c->rbuf + c->rpos;
+        size_t avail = c->rlen - c->rpos, plen = 0;
+        enum frame_result fr = frame_peek(buf, avail, FRAME_CLIENT_MAX_BYTES, &plen);
+        if (fr == FRAME_NEED_MORE) {
+            if (plen > 0) {
+                size_t need = FRAME_HEADER_BYTES + plen;
+                if (c->rpos > 0) {
+                    memmove(c->rbuf, buf, avail);
+                    c->rlen = avail;
+                    c->rpos = 0;
+                }
+                if (!reserve(&c->rbuf, &c->rcap, need))
+                    cl_fail(c, CONDD_ERR_NOMEM, "no memory for a large response");
+            }
+            return;
+        }
+        Condd__V1__Response *r = NULL;
+        size_t used = 0;
+        if (fr == FRAME_OK)
+            fr = frame_decode_response(buf, avail, FRAME_CLIENT_MAX_BYTES, &c->arena.alloc, &r,
+                                       &used);
+        if (fr != FRAME_OK) {
+            char msg[128];
+            snprintf(msg, sizeof msg, "bad frame from the server: %s", frame_strerror(fr));
+            cl_fail(c, fr == FRAME_ERR_NOMEM ? CONDD_ERR_NOMEM : CONDD_ERR_PROTOCOL, msg);
+            return;
+        }
+        c->rpos += used;
+        handle_response(c, r);
+        condd__v1__response__free_unpacked(r, &c->arena.alloc);
+        c->arena.used = 0;
+    }
+    if (c->rpos == c->rlen)
+        c->rpos = c->rlen = 0;
+}
+
+static void do_read(condd_client *c)
+{
+    if (c->rpos > 0 && c->rlen == c->rcap) {
+        memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+        c->rlen -= c->rpos;
+        c->rpos = 0;
+    }
+    if (c->rlen == c->rcap && !reserve(&c->rbuf, &c->rcap, c->rcap + CL_BUF_INITIAL)) {
+        cl_fail(c, CONDD_ERR_NOMEM, "no memory for the input buffer");
+        return;
+    }
+    ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
+    if (n > 0) {
+        c->rlen += (size_t)n;
+        c->last_rx = cl_now();
+        process_frames(c);
+        return;
+    }
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    char msg[160];
+    if (n == 0)
+        snprintf(msg, sizeof msg, "the server closed the connection");
+    else
+        snprintf(msg, sizeof msg, "receive from the server failed: %s", strerror(errno));
+    cl_fail(c, CONDD_ERR_DISCONNECTED, msg);
+}
+
+static void on_read(evutil_socket_t fd, short what, void *arg)
+{
+    condd_client *c = arg;
+    cl_enter(c);
+    do_read(c);
+    cl_leave(c);
+}
+
+/* ------------------------------------------------------------------ connecting */
+
+static void connected(condd_client *c)
+{
+    c->state = CL_HELLO;
+    event_del(c->ev_write);
+    event_add(c->ev_read, NULL);
+    flush(c);
+}
+
+static void on_write(evutil_socket_t fd, short what, void *arg)
+{
+    condd_client *c = arg;
+    cl_enter(c);
+    if (c->state == CL_CONNECTING) {
+        int err = 0;
+        socklen_t len = sizeof err;
+        if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+            err = errno;
+        if (err == 0) {
+            connected(c);
+        } else {
+            snprintf(c->msgbuf, sizeof c->msgbuf, "connect failed: %s", strerror(err));
+            close_socket(c);
+            c->addr_idx++;
+            try_connect(c);
+        }
+    } else if (c->state != CL_DEAD) {
+        flush(c);
+    }
+    cl_leave(c);
+}
+
+/* Tries addresses from addr_idx on. When none is left, the failure is reported from the timer
+ * (made due at once) so that the connect callback never runs inside condd_connect(). */
+static void try_connect(condd_client *c)
+{
+    while (c->addr_idx < c->n_addrs) {
+        const struct cl_sockaddr *a = &c->addrs[c->addr_idx];
+        int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+        if (fd < 0) {
+            snprintf(c->msgbuf, sizeof c->msgbuf, "socket: %s", strerror(errno));
+            c->addr_idx++;
+            continue;
+        }
+        if (a->family == AF_INET || a->family == AF_INET6) {
+            int one = 1;
+            setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        }
+        c->fd = fd;
+        c->ev_read = event_new(c->base, fd, EV_READ | EV_PERSIST, on_read, c);
+        c->ev_write = event_new(c->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
+        if (c->ev_read == NULL || c->ev_write == NULL) {
+            snprintf(c->msgbuf, sizeof c->msgbuf, "out of memory");
+            close_socket(c);
+            break;
+        }
+        int r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
+        if (r == 0) {
+            /* Immediate success (unix sockets): still let the loop drive Hello. */
+            c->state = CL_CONNECTING;
+            event_add(c->ev_write, NULL);
+            return;
+        }
+        if (errno == EINPROGRESS || errno == EAGAIN) {
+            event_add(c->ev_write, NULL);
+            return;
+        }
+        snprintf(c->msgbuf, sizeof c->msgbuf, "connect failed: %s", strerror(errno));
+        close_socket(c);
+        c->addr_idx++;
+    }
+    /* Nothing left to try: report from the loop. */
+    c->addr_idx = c->n_addrs;
+    struct timeval now = {0, 0};
+    event_add(c->ev_timer, &now);
+}
+
+static void send_keepalive(condd_client *c)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Ping ping = CONDD__V1__PING__INIT;
+    req.id = cl_next_id(c);
+    req.body_case = CONDD__V1__REQUEST__BODY_PING;
+    req.ping = &ping;
+    struct cl_pending p = {.id = req.id, .op = CL_OP_KEEPALIVE};
+    if (cl_submit(c, &req, &p) == CONDD_OK)
+        c->keepalive_pending = true;
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    condd_client *c = arg;
+    cl_enter(c);
+    if (c->state == CL_CONNECTING || c->state == CL_HELLO) {
+        if (c->state == CL_CONNECTING && c->addr_idx >= c->n_addrs)
+            cl_fail(c, CONDD_ERR_CONNECT, c->msgbuf[0] != '\0' ? c->msgbuf : NULL);
+        else
+            cl_fail(c, CONDD_ERR_CONNECT, "timed out connecting to the server");
+    } else if (c->state == CL_READY) {
+        double now = cl_now(), t = c->session_timeout;
+        if (now - c->last_rx > t) {
+            /* The loop may have been blocked: read what already arrived before judging. */
+            do_read(c);
+            if (c->state == CL_READY && cl_now() - c->last_rx > t)
+                cl_fail(c, CONDD_ERR_SERVER_TIMEOUT,
+                        "nothing heard from the server within the session timeout");
+        } else if ((now - c->last_rx >= t / 3 || now - c->last_tx >= t / 3) &&
+                   !c->keepalive_pending) {
+            send_keepalive(c);
+        }
+    }
+    cl_leave(c);
+}
+
+/* ------------------------------------------------------------------ public: connection */
+
+int condd_connect(struct event_base *base, const char *addr, const condd_options *opts,
+                  condd_connect_cb cb, void *arg, condd_client **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (base == NULL || out == NULL)
+        return CONDD_ERR_INVALID;
+    struct cl_sockaddr *addrs = NULL;
+    size_t n_addrs = 0;
+    int rc = cl_addr_resolve(cl_addr_effective(addr), &addrs, &n_addrs);
+    if (rc != CONDD_OK)
+        return rc;
+    condd_client *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        free(addrs);
+        return CONDD_ERR_NOMEM;
+    }
+    c->base = base;
+    c->fd = -1;
+    c->addrs = addrs;
+    c->n_addrs = n_addrs;
+    c->state = CL_CONNECTING;
+    c->next_id = 1;
+    c->next_owner = 1;
+    c->message = "";
+    c->arena.alloc.alloc = arena_alloc;
+    c->arena.alloc.free = arena_free;
+    c->arena.alloc.allocator_data = &c->arena;
+    c->connect_cb = cb;
+    c->connect_arg = arg;
+    c->connect_timeout = opts != NULL ? opts->connect_timeout : 10.0;
+    c->session_timeout = opts != NULL && opts->session_timeout_set ? opts->session_timeout : 0;
+    c->ev_flush = event_new(base, -1, 0, on_flush, c);
+    c->ev_timer = event_new(base, -1, EV_PERSIST, on_timer, c);
+    if (c->ev_flush == NULL || c->ev_timer == NULL) {
+        destroy(c);
+        return CONDD_ERR_NOMEM;
+    }
+
+    char name[64];
+    const char *client_name = opts != NULL ? opts->client_name : NULL;
+    if (client_name == NULL) {
+        snprintf(name, sizeof name, "libcondd/%ld", (long)getpid());
+        client_name = name;
+    }
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Hello hello = CONDD__V1__HELLO__INIT;
+    hello.protocol_version = CONDD_PROTOCOL_VERSION;
+    hello.client_name = (char *)client_name;
+    hello.session_timeout_s = c->session_timeout;
+    req.id = cl_next_id(c);
+    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
+    req.hello = &hello;
+    struct cl_pending p = {.id = req.id, .op = CL_OP_HELLO};
+    if (cl_submit(c, &req, &p) != CONDD_OK) {
+        destroy(c);
+        return CONDD_ERR_NOMEM;
+    }
+    struct timeval tv = tv_of(c->connect_timeout);
+    event_add(c->ev_timer, &tv);
+    try_connect(c);
+    *out = c;
+    return CONDD_OK;
+}
+
+void condd_close(condd_client *c)
+{
+    if (c == NULL || c->closing)
+        return;
+    cl_enter(c);
+    c->closing = true;
+    cl_fail(c, CONDD_ERR_CLOSED, "client closed");
+    c->free_pending = true;
+    cl_leave(c);
+}
+
+void condd_set_disconnect_cb(condd_client *c, condd_disconnect_cb cb, void *arg)
+{
+    if (c == NULL)
+        return;
+    c->disconnect_cb = cb;
+    c->disconnect_arg = cb != NULL ? arg : NULL;
+}
+
+bool condd_is_connected(const condd_client *c)
+{
+    return c != NULL && c->state == CL_READY && !c->closing;
+}
+
+const char *condd_message(const condd_client *c)
+{
+    return c != NULL && c->message != NULL ? c->message : "";
+}
+
+uint64_t condd_new_owner(condd_client *c)
+{
+    return c != NULL ? c->next_owner++ : 0;
+}
+
+double condd_session_timeout(const condd_client *c)
+{
+    return c != NULL ? c->session_timeout : 0;
+}
+
+const char *condd_server_version(const condd_client *c)
+{
+    return c != NULL && c->server_version != NULL ? c->server_version : "";
+}
+
+uint64_t condd_session_id(const condd_client *c)
+{
+    return c != NULL ? c->session_id : 0;
+}
+
+size_t condd_pending_count(const condd_client *c)
+{
+    if (c == NULL)
+        return 0;
+    size_t n = c->pending.count;
+    if (c->keepalive_pending && n > 0)
+        n--;
+    if ((c->state == CL_CONNECTING || c->state == CL_HELLO) && n > 0)
+        n--; /* Hello */
+    return n;
+}
+
+struct event_base *condd_get_base(const condd_client *c)
+{
+    return c != NULL ? c->base : NULL;
+}

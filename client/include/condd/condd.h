@@ -1,0 +1,323 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * libcondd: the client library of condd, the lock and condition-variable server.
+ *
+ * This header owns what every user of the library needs without libevent: the result codes
+ * (one enum, CONDD_OK = 0, errors negative), connection options, the read-only result types of
+ * Stats and List, and the blocking API (condd_open() and plain calls that return a result code,
+ * each running a private event loop until the server answers). The asynchronous API, which runs
+ * on the caller's own libevent loop, is in <condd/condd_async.h>; both share one implementation.
+ *
+ * Conventions for the whole API:
+ *  - Names of locks and conditions are NUL-terminated UTF-8 strings (1..512 bytes, no control
+ *    characters; the server checks). The library never keeps a pointer to a name it was given:
+ *    names, prefixes and option strings are always borrowed for the duration of the call.
+ *  - Timeouts are seconds as a double: CONDD_FOREVER (any negative value) waits forever, 0 tries
+ *    once without waiting, a positive value waits at most that long.
+ *  - Owners: every lock operation names an owner, a uint64_t handle chosen by the caller and
+ *    meaningful only within one connection. Several owners (for instance two tasks on one event
+ *    loop) can share one connection and contend for the same lock correctly. 0 is the
+ *    connection's default owner; condd_new_owner() / condd_conn_new_owner() hand out fresh ones.
+ *  - Results read from the server (server version, messages, Stats, List) are owned by the
+ *    library unless a function says the caller frees them.
+ */
+#ifndef CONDD_CONDD_H
+#define CONDD_CONDD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ------------------------------------------------------------------ constants */
+
+/* The address used when none is given and $CONDD_SERVER is unset or empty. */
+#define CONDD_DEFAULT_ADDRESS "127.0.0.1:7380"
+/* The default TCP port, used for a "host" address without ":port". */
+#define CONDD_DEFAULT_PORT 7380
+/* A timeout that never expires (any negative timeout means the same). */
+#define CONDD_FOREVER (-1.0)
+
+/* ------------------------------------------------------------------ results */
+
+/*
+ * Every function that can fail returns one of these. The values -1..-13 are exactly the server's
+ * wire statuses (STATUS_x = n is -n); the values from -20 on come from the client side.
+ */
+enum condd_result {
+    CONDD_OK = 0,
+    /* --- statuses sent by the server */
+    CONDD_ERR_TIMEOUT = -1,             /* the timeout passed before the request could complete */
+    CONDD_ERR_CANCELLED = -2,           /* withdrawn by a cancel */
+    CONDD_ERR_NOT_OWNER = -3,           /* the owner does not hold the lock it must hold */
+    CONDD_ERR_ALREADY_OWNER = -4,       /* acquire by the owner that already holds the lock */
+    CONDD_ERR_LOCK_MISMATCH = -5,       /* the condition is bound to another lock */
+    CONDD_ERR_BAD_REQUEST = -6,         /* invalid request (bad name, bad timeout, ...) */
+    CONDD_ERR_LIMIT_EXCEEDED = -7,      /* a server limit (pending requests, connections) */
+    CONDD_ERR_UNSUPPORTED_VERSION = -8, /* the server does not speak our protocol version */
+    CONDD_ERR_SHUTTING_DOWN = -9,       /* the server is stopping */
+    CONDD_ERR_NOT_FOUND = -10,          /* cancel named no pending request */
+    CONDD_ERR_PROTOCOL = -11,           /* framing or sequencing error (connection closed) */
+    CONDD_ERR_UNIMPLEMENTED = -12,      /* the server does not implement this request */
+    CONDD_ERR_INTERNAL = -13,           /* the server failed internally (out of memory) */
+    /* --- client-side errors */
+    CONDD_ERR_ADDRESS = -20,         /* the address string is malformed or does not resolve */
+    CONDD_ERR_CONNECT = -21,         /* could not connect (refused, unreachable, timed out) */
+    CONDD_ERR_DISCONNECTED = -22,    /* the connection was lost (EOF or I/O error) */
+    CONDD_ERR_SESSION_EXPIRED = -23, /* the server ended the session (no frame for the session
+                                      * timeout, e.g. the caller's loop was blocked too long) */
+    CONDD_ERR_SERVER_TIMEOUT = -24,  /* nothing heard from the server for the session timeout:
+                                      * presumed dead, connection closed */
+    CONDD_ERR_CLOSED = -25,          /* the client was closed (condd_close) before the answer */
+    CONDD_ERR_INVALID = -26,         /* invalid argument (NULL name, NULL callback, ...) */
+    CONDD_ERR_NOMEM = -27,           /* out of memory in the client */
+};
+
+/* A short constant English description of a result code; never NULL (unknown codes get a
+ * generic text). The string is static. */
+const char *condd_strerror(int result);
+
+/* The symbolic name of a result code, e.g. "CONDD_ERR_TIMEOUT"; static, never NULL. */
+const char *condd_result_name(int result);
+
+/*
+ * True when result means the connection (and with it the session, its locks and its pending
+ * requests) is gone: CONDD_ERR_CONNECT, _DISCONNECTED, _SESSION_EXPIRED, _SERVER_TIMEOUT,
+ * _PROTOCOL, _UNSUPPORTED_VERSION, _CLOSED, and _SHUTTING_DOWN when the server closed on it.
+ * Tools use it to tell "the server said no" from "the server is unreachable".
+ */
+bool condd_is_connection_error(int result);
+
+/* The library's version string, e.g. "0.1.0"; static. */
+const char *condd_version(void);
+
+/* ------------------------------------------------------------------ options */
+
+/* Connection options. Opaque so fields can be added without breaking the ABI. */
+typedef struct condd_options condd_options;
+
+/* New options with every field at its default; NULL on out of memory. Free with
+ * condd_options_free(). Connect functions only borrow options: they may be freed right after. */
+condd_options *condd_options_new(void);
+
+/* Frees options; NULL is ignored. */
+void condd_options_free(condd_options *opts);
+
+/*
+ * The client name sent in Hello and shown to operators (e.g. "condctl/123@host"). name is
+ * copied. NULL restores the default ("libcondd/<pid>"). CONDD_OK or CONDD_ERR_NOMEM.
+ */
+int condd_options_set_client_name(condd_options *opts, const char *name);
+
+/*
+ * The session timeout asked for in Hello, in seconds: the server ends the session (releasing its
+ * locks) when it hears nothing for this long, and the client declares the server dead when it
+ * hears nothing for this long. 0 (the async default) takes the server's default; the server
+ * clamps other values into [1, 3600]. The blocking API asks CONDD_BLOCKING_SESSION_TIMEOUT
+ * unless this is set, because it only keeps its session alive while one of its calls runs.
+ * CONDD_OK, or CONDD_ERR_INVALID for a negative or non-finite value.
+ */
+int condd_options_set_session_timeout(condd_options *opts, double seconds);
+
+/* The session timeout the blocking API asks for when none is set in its options. */
+#define CONDD_BLOCKING_SESSION_TIMEOUT 60.0
+
+/*
+ * How long connecting (TCP/unix connect plus the Hello exchange) may take, in seconds;
+ * default 10. CONDD_OK, or CONDD_ERR_INVALID for a value that is not positive and finite.
+ */
+int condd_options_set_connect_timeout(condd_options *opts, double seconds);
+
+/* ------------------------------------------------------------------ Stats and List results */
+
+/* One server operation counter: how many requests of op ended with status. */
+struct condd_op_count {
+    const char *op;     /* "acquire", "release", ... */
+    const char *status; /* "ok", "timeout", ... */
+    uint64_t count;
+};
+
+/*
+ * Server counters, as returned by Stats. Always allocated by the library (never declare one
+ * yourself): later versions may append fields. Strings and ops belong to the struct.
+ */
+struct condd_stats {
+    double uptime_s;
+    uint64_t connections;       /* open client connections */
+    uint64_t sessions;          /* sessions that completed Hello */
+    uint64_t locks;             /* locks in existence (held or waited for) */
+    uint64_t locks_held;
+    uint64_t lock_waiters;      /* requests queued for a lock */
+    uint64_t conditions;        /* conditions with waiters */
+    uint64_t condition_waiters; /* waits not yet notified */
+    uint64_t waiters;           /* lock_waiters + condition_waiters */
+    uint64_t table_bytes;
+    uint64_t rss_bytes;
+    uint64_t connections_total;
+    uint64_t session_expiries;
+    uint64_t last_token;
+    const char *server_version; /* never NULL */
+    size_t n_ops;               /* entries reachable through condd_stats_op() */
+};
+
+/* The i-th op counter (i < stats->n_ops), or NULL. Borrowed from stats. */
+const struct condd_op_count *condd_stats_op(const struct condd_stats *stats, size_t i);
+
+/* Frees a condd_stats the caller owns (from the blocking condd_conn_stats()); NULL ignored. */
+void condd_stats_free(struct condd_stats *stats);
+
+/* One lock as List shows it. Allocated by the library; fields may be appended later. */
+struct condd_lock_info {
+    const char *name;
+    bool held;
+    uint64_t holder_session;   /* 0 when free */
+    const char *holder_client; /* "" when free; never NULL */
+    uint64_t holder_owner;
+    uint64_t token;            /* fencing token of the current grant */
+    uint64_t waiters;
+};
+
+/* One condition as List shows it. Allocated by the library; fields may be appended later. */
+struct condd_cond_info {
+    const char *name;
+    const char *lock; /* the lock it is bound to */
+    uint64_t waiters;
+};
+
+/* A List result (opaque; read it with the accessors below). */
+typedef struct condd_list condd_list;
+
+size_t condd_list_lock_count(const condd_list *list);
+/* The i-th lock (i < condd_list_lock_count()), or NULL. Borrowed from list. */
+const struct condd_lock_info *condd_list_lock(const condd_list *list, size_t i);
+size_t condd_list_cond_count(const condd_list *list);
+/* The i-th condition (i < condd_list_cond_count()), or NULL. Borrowed from list. */
+const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i);
+/* True when more locks or conditions matched than the limit let through. */
+bool condd_list_truncated(const condd_list *list);
+/* Frees a list the caller owns (from the blocking condd_conn_list()); NULL ignored. */
+void condd_list_free(condd_list *list);
+
+/* A predicate for wait_for: returns true when the state the caller waits for holds. It is
+ * called with the lock held, on the thread that runs the client. */
+typedef bool (*condd_predicate_fn)(void *arg);
+
+/* ------------------------------------------------------------------ blocking API */
+/*
+ * A blocking connection: each call sends its request and runs a private event loop until the
+ * answer arrives. One thread may use one condd_conn at a time; different threads may use
+ * different connections. The session is kept alive (pings) only while a call runs, so the
+ * blocking API asks for a long session timeout (CONDD_BLOCKING_SESSION_TIMEOUT unless set in the
+ * options); a program that holds a lock and spends longer than that between calls loses the lock
+ * and learns it from its next call (CONDD_ERR_SESSION_EXPIRED or another connection error).
+ * condd_conn_idle() keeps the session alive while the program has nothing else to do.
+ *
+ * After a connection error every later call returns CONDD_ERR_DISCONNECTED (or the original
+ * error) at once; close the connection and open a new one.
+ */
+typedef struct condd_conn condd_conn;
+
+/*
+ * Connects to addr and completes Hello. addr: "host:port", "host" (port 7380), "[v6addr]:port"
+ * or "unix:/path"; NULL or "" means $CONDD_SERVER, else CONDD_DEFAULT_ADDRESS. Host names are
+ * resolved with getaddrinfo() (blocking). addr and opts (may be NULL) are borrowed.
+ * On CONDD_OK *out is a connection the caller closes with condd_conn_close(); on error *out is
+ * NULL and the result says why (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT, ...).
+ */
+int condd_open(const char *addr, const condd_options *opts, condd_conn **out);
+
+/* Closes the connection (the server releases every lock it held) and frees it. NULL ignored. */
+void condd_conn_close(condd_conn *conn);
+
+/*
+ * The server's message for the last failed call on conn (e.g. "lock held by another owner"),
+ * or "" when the last call succeeded or the error was the client's own. Borrowed from conn,
+ * valid until the next call on it. Never NULL for a non-NULL conn.
+ */
+const char *condd_last_message(const condd_conn *conn);
+
+/* A fresh owner handle, unique within conn (never 0). */
+uint64_t condd_conn_new_owner(condd_conn *conn);
+
+/*
+ * Acquires lock for owner (0 = the default owner), waiting at most timeout seconds
+ * (CONDD_FOREVER, 0 = try once). On CONDD_OK *token (may be NULL) is the grant's fencing token.
+ * Errors: CONDD_ERR_TIMEOUT (also for a try on a held lock), CONDD_ERR_ALREADY_OWNER,
+ * CONDD_ERR_BAD_REQUEST, CONDD_ERR_LIMIT_EXCEEDED, connection errors.
+ */
+int condd_lock_acquire(condd_conn *conn, const char *lock, uint64_t owner, double timeout,
+                       uint64_t *token);
+
+/* Releases lock held by owner and waits for the server's answer (CONDD_OK or
+ * CONDD_ERR_NOT_OWNER, connection errors). */
+int condd_lock_release(condd_conn *conn, const char *lock, uint64_t owner);
+
+/* Is lock held by anyone? On CONDD_OK *locked is set (locked must not be NULL). */
+int condd_lock_is_locked(condd_conn *conn, const char *lock, bool *locked);
+
+/*
+ * Waits on cond (bound to lock, which owner must hold): releases lock, waits for a notification
+ * for at most timeout seconds, and returns once owner holds lock again. CONDD_OK (notified),
+ * CONDD_ERR_TIMEOUT; in both cases owner holds the lock again and *token (may be NULL) is its new
+ * fencing token. Other errors (CONDD_ERR_NOT_OWNER, CONDD_ERR_LOCK_MISMATCH, ...) leave the lock
+ * as it was; connection errors mean the lock is gone.
+ */
+int condd_cond_wait(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                    double timeout, uint64_t *token);
+
+/*
+ * Waits on cond until pred(arg) returns true, with one overall deadline (timeout seconds from
+ * the call). owner must hold lock; pred is called with the lock held, first at once, then after
+ * every wakeup. CONDD_OK: pred returned true. CONDD_ERR_TIMEOUT: the deadline passed and pred
+ * was still false. In both cases owner holds the lock; *token (may be NULL) is the token of the
+ * latest re-acquire, or 0 when pred was true at once (the caller's own token still stands).
+ */
+int condd_cond_wait_for(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                        double timeout, condd_predicate_fn pred, void *arg, uint64_t *token);
+
+/* Wakes at most n waiters of cond, longest-waiting first; owner must hold lock. On CONDD_OK
+ * *woken (may be NULL) is how many were woken. */
+int condd_cond_notify(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                      uint64_t n, uint64_t *woken);
+
+/* Wakes every waiter of cond; owner must hold lock. *woken as for condd_cond_notify(). */
+int condd_cond_notify_all(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                          uint64_t *woken);
+
+/* One round trip to the server. On CONDD_OK *rtt_s (may be NULL) is the round trip in seconds. */
+int condd_conn_ping(condd_conn *conn, double *rtt_s);
+
+/* Server counters. On CONDD_OK *out is a struct the caller frees with condd_stats_free(). */
+int condd_conn_stats(condd_conn *conn, struct condd_stats **out);
+
+/*
+ * Locks and conditions whose names start with prefix (NULL or "": all), at most limit of each
+ * (0: the server default, 1000). On CONDD_OK *out is a list the caller frees with
+ * condd_list_free().
+ */
+int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, condd_list **out);
+
+/*
+ * Runs the connection's private loop for up to seconds (CONDD_FOREVER: until the connection
+ * ends), keeping the session alive with pings. Returns CONDD_OK when the time is up, or the
+ * connection error that ended it (e.g. the server went away while a lock was held).
+ */
+int condd_conn_idle(condd_conn *conn, double seconds);
+
+/* The session timeout the server granted, in seconds. */
+double condd_conn_session_timeout(const condd_conn *conn);
+
+/* The server's version string from Hello (e.g. "condd 0.1.0"); borrowed from conn. */
+const char *condd_conn_server_version(const condd_conn *conn);
+
+/* The server's session id for this connection (as List shows it in holder_session). */
+uint64_t condd_conn_session_id(const condd_conn *conn);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

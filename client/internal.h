@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * libcondd's internal interfaces, shared by the files of client/ and by the unit tests (which
+ * link the convenience library directly): the client structure, the address parser, the table
+ * of pending requests keyed by request id, and the hooks between the connection layer (conn.c),
+ * the operations (ops.c), wait_for (waitfor.c) and the result types (results.c). Nothing here is
+ * exported from libcondd.so (see libcondd.sym).
+ */
+#ifndef CONDD_CLIENT_INTERNAL_H
+#define CONDD_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include "condd.pb-c.h"
+#include <condd/condd.h>
+#include <condd/condd_async.h>
+
+/* ------------------------------------------------------------------ errors (errors.c) */
+
+/* The result code for a wire status (STATUS_x = n becomes -n; unknown values: INTERNAL). */
+int cl_status_result(int wire_status);
+
+/* ------------------------------------------------------------------ options (options.c) */
+
+struct condd_options {
+    char *client_name;      /* NULL: default */
+    double session_timeout; /* asked for in Hello */
+    bool session_timeout_set;
+    double connect_timeout; /* seconds */
+};
+
+/* ------------------------------------------------------------------ addresses (address.c) */
+
+enum cl_addr_kind {
+    CL_ADDR_TCP,
+    CL_ADDR_UNIX,
+};
+
+/* An address string split into its parts, before any name resolution. */
+struct cl_addr_parts {
+    enum cl_addr_kind kind;
+    char host[256];     /* TCP: host name or numeric address, without brackets */
+    uint16_t port;      /* TCP */
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix: NUL-terminated */
+};
+
+/*
+ * Splits "host:port", "host", "[v6]:port", "[v6]" or "unix:/path" into parts. addr is borrowed
+ * and must not be NULL. CONDD_OK or CONDD_ERR_ADDRESS (empty host or path, bad or out-of-range
+ * port, bare IPv6 without brackets, too long, stray characters).
+ */
+int cl_addr_split(const char *addr, struct cl_addr_parts *out);
+
+/* The address a client uses for addr: addr itself unless it is NULL or "", then $CONDD_SERVER
+ * unless that is unset or empty, then CONDD_DEFAULT_ADDRESS. Borrowed (from addr, the
+ * environment or a constant). */
+const char *cl_addr_effective(const char *addr);
+
+/* One socket address to try. */
+struct cl_sockaddr {
+    int family;
+    socklen_t len;
+    struct sockaddr_storage ss;
+};
+
+/*
+ * Resolves addr (already passed through cl_addr_effective()) into the socket addresses to try
+ * in order. On CONDD_OK *out is an array of *n entries the caller frees with free(). Errors:
+ * CONDD_ERR_ADDRESS, CONDD_ERR_NOMEM.
+ */
+int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n);
+
+/* ------------------------------------------------------------------ pending table (ptable.c) */
+
+/* What a pending request is, so its answer reaches the right kind of callback. */
+enum cl_op {
+    CL_OP_NONE = 0,
+    CL_OP_HELLO,
+    CL_OP_KEEPALIVE, /* the library's own ping: no callback */
+    CL_OP_PING,
+    CL_OP_ACQUIRE,
+    CL_OP_RELEASE,   /* cb may be NULL */
+    CL_OP_LOCKED,
+    CL_OP_WAIT,
+    CL_OP_WF_WAIT,   /* a Wait issued by wait_for; arg is the struct cl_waitfor */
+    CL_OP_NOTIFY,
+    CL_OP_CANCEL,    /* cb may be NULL */
+    CL_OP_CANCEL_OK, /* a cancel whose target wait_for was cancelled locally: report OK */
+    CL_OP_STATS,
+    CL_OP_LIST,
+};
+
+typedef void (*cl_fn)(void);
+
+/* One request awaiting its answer. Stored by value in the table: no allocation per request. */
+struct cl_pending {
+    uint64_t id; /* 0: empty slot */
+    enum cl_op op;
+    bool give;   /* Stats/List: the callback takes ownership of the result (blocking API) */
+    cl_fn cb;    /* the typed callback, cast back according to op */
+    void *arg;
+};
+
+/* Open addressing with linear probing and backward-shift deletion; ids are never 0. */
+struct cl_ptable {
+    struct cl_pending *slots;
+    size_t cap; /* power of two, or 0 */
+    size_t count;
+};
+
+/* Inserts p (p->id != 0 and not present). CONDD_OK or CONDD_ERR_NOMEM. */
+int cl_ptable_put(struct cl_ptable *t, const struct cl_pending *p);
+/* Looks up id; NULL if absent. The pointer is valid until the next put or take. */
+struct cl_pending *cl_ptable_get(struct cl_ptable *t, uint64_t id);
+/* Removes id, copying the entry to *out. false if absent. */
+bool cl_ptable_take(struct cl_ptable *t, uint64_t id, struct cl_pending *out);
+/*
+ * Empties the table into a new array sorted by id (request order). *out (caller frees) and *n;
+ * *out may be NULL when n is 0. CONDD_OK or CONDD_ERR_NOMEM (table unchanged).
+ */
+int cl_ptable_drain(struct cl_ptable *t, struct cl_pending **out, size_t *n);
+void cl_ptable_free(struct cl_ptable *t);
+
+/* ------------------------------------------------------------------ the client (conn.c) */
+
+enum cl_state {
+    CL_CONNECTING, /* socket connect in progress */
+    CL_HELLO,      /* connected, Hello sent, its answer awaited */
+    CL_READY,
+    CL_DEAD,       /* failed, disconnected or closed: only condd_close() remains */
+};
+
+/* Bump allocator for unpacking responses without malloc in the common case. */
+struct cl_arena {
+    ProtobufCAllocator alloc;
+    size_t used;
+    _Alignas(16) uint8_t buf[4096];
+};
+
+struct cl_waitfor;
+
+struct condd_client {
+    struct event_base *base;
+    enum cl_state state;
+    int fd;
+    struct event *ev_read;
+    struct event *ev_write; /* connect completion, then a socket that would block */
+    struct event *ev_flush; /* activated to send everything queued in this loop turn at once */
+    struct event *ev_timer; /* connect deadline, then keep-alive ticks */
+    bool flush_scheduled;
+    bool write_blocked;
+
+    struct cl_sockaddr *addrs;
+    size_t n_addrs;
+    size_t addr_idx;
+
+    uint8_t *wbuf; /* queued frames: [wpos, wlen) not yet written */
+    size_t wpos, wlen, wcap;
+    uint8_t *rbuf; /* received bytes: [rpos, rlen) not yet decoded */
+    size_t rpos, rlen, rcap;
+    struct cl_arena arena;
+
+    uint64_t next_id;
+    uint64_t next_owner;
+    struct cl_ptable pending;
+    struct cl_waitfor *waitfors; /* every live wait_for (doubly linked) */
+
+    condd_connect_cb connect_cb;
+    void *connect_arg;
+    condd_disconnect_cb disconnect_cb;
+    void *disconnect_arg;
+
+    double session_timeout; /* asked for, then granted */
+    double connect_timeout;
+    char *server_version;
+    uint64_t session_id;
+    uint32_t max_frame;
+    double last_rx, last_tx; /* monotonic seconds */
+    bool keepalive_pending;
+
+    const char *message; /* condd_message(): server text of the answer being delivered */
+    char msgbuf[256];    /* connection errors' text */
+
+    int depth;         /* callbacks (and library entry points) running on the stack */
+    bool closing;      /* condd_close() was called */
+    bool free_pending; /* free once depth returns to 0 */
+    int dead_reason;   /* why state became CL_DEAD */
+};
+
+/* Monotonic time in seconds. */
+double cl_now(void);
+
+/* Enter / leave a section that may run callbacks. cl_leave() returns true when it freed c (the
+ * caller must not touch c afterwards). */
+void cl_enter(condd_client *c);
+bool cl_leave(condd_client *c);
+
+/* A fresh request id. */
+uint64_t cl_next_id(condd_client *c);
+
+/*
+ * Queues req (its id already set) for sending and records p for its answer. CONDD_OK, or an
+ * error with nothing queued or recorded: the client's dead reason, CONDD_ERR_NOMEM.
+ */
+int cl_submit(condd_client *c, Condd__V1__Request *req, const struct cl_pending *p);
+
+/* Can requests be submitted? CONDD_OK or the reason they cannot. */
+int cl_usable(const condd_client *c);
+
+/* Ends the connection with reason (a connection error) and msg (copied; may be NULL): every
+ * pending callback runs with reason, then the connect or disconnect callback (unless closing). */
+void cl_fail(condd_client *c, int reason, const char *msg);
+
+/* ------------------------------------------------------------------ answers (ops.c) */
+
+/*
+ * Runs p's callback for the answer r (rc is the result code; r is NULL for a connection error).
+ * Called with c entered (depth > 0); p is a copy already removed from the table.
+ */
+void cl_deliver(condd_client *c, const struct cl_pending *p, int rc,
+                const Condd__V1__Response *r);
+
+/* ------------------------------------------------------------------ wait_for (waitfor.c) */
+
+/* The answer to one of wait_for's Waits (arg of a CL_OP_WF_WAIT entry). */
+void cl_waitfor_on_wait(condd_client *c, struct cl_waitfor *wf, int rc, uint64_t token);
+/* Finds a live wait_for by its request id; NULL if none. */
+struct cl_waitfor *cl_waitfor_find(condd_client *c, uint64_t id);
+/* Handles condd_cancel() of a wait_for. */
+int cl_waitfor_cancel(condd_client *c, struct cl_waitfor *wf, condd_result_cb cb, void *arg);
+/* Completes every live wait_for not awaiting a Wait answer with reason (connection end). */
+void cl_waitfor_fail_all(condd_client *c, int reason);
+
+/* ------------------------------------------------------------------ results (results.c) */
+
+/* Stats and List requests whose callback takes ownership of the result (the blocking API's
+ * copies): the callback must free it with condd_stats_free() / condd_list_free(). */
+int cl_request_stats(condd_client *c, condd_stats_cb cb, void *arg, bool give);
+int cl_request_list(condd_client *c, const char *prefix, uint32_t limit, condd_list_cb cb,
+                    void *arg, bool give);
+
+/* Library-owned copies of Stats and List answers; NULL on out of memory. */
+struct condd_stats *cl_stats_from(const Condd__V1__StatsResult *r);
+condd_list *cl_list_from(const Condd__V1__ListResult *r);
+
+#endif

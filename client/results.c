@@ -1,0 +1,192 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * The result types of Stats and List: library-owned copies of the decoded answers (the decoded
+ * message itself lives in a scratch allocator that is reset after each answer), their
+ * accessors, and their destructors. Each copy is a few allocations, off the hot path.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* ------------------------------------------------------------------ a string pool */
+
+struct pool {
+    char *buf;
+    size_t used, cap;
+};
+
+static char *pool_add(struct pool *p, const void *s, size_t len)
+{
+    char *out = p->buf + p->used;
+    if (len > 0)
+        memcpy(out, s, len);
+    out[len] = '\0';
+    p->used += len + 1;
+    return out;
+}
+
+static size_t str_len(const char *s)
+{
+    return s != NULL ? strlen(s) : 0;
+}
+
+/* ------------------------------------------------------------------ stats */
+
+struct stats_impl {
+    struct condd_stats pub; /* first: the public pointer is the struct's */
+    struct condd_op_count *ops;
+    char *strings;
+};
+
+struct condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
+{
+    struct stats_impl *s = calloc(1, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    size_t bytes = str_len(r->server_version) + 1;
+    for (size_t i = 0; i < r->n_ops; i++)
+        bytes += str_len(r->ops[i]->op) + str_len(r->ops[i]->status) + 2;
+    struct pool p = {malloc(bytes), 0, bytes};
+    s->ops = r->n_ops > 0 ? calloc(r->n_ops, sizeof *s->ops) : NULL;
+    if (p.buf == NULL || (r->n_ops > 0 && s->ops == NULL)) {
+        free(p.buf);
+        free(s->ops);
+        free(s);
+        return NULL;
+    }
+    s->strings = p.buf;
+    struct condd_stats *o = &s->pub;
+    o->uptime_s = r->uptime_s;
+    o->connections = r->connections;
+    o->sessions = r->sessions;
+    o->locks = r->locks;
+    o->locks_held = r->locks_held;
+    o->lock_waiters = r->lock_waiters;
+    o->conditions = r->conditions;
+    o->condition_waiters = r->condition_waiters;
+    o->waiters = r->waiters;
+    o->table_bytes = r->table_bytes;
+    o->rss_bytes = r->rss_bytes;
+    o->connections_total = r->connections_total;
+    o->session_expiries = r->session_expiries;
+    o->last_token = r->last_token;
+    o->server_version = pool_add(&p, r->server_version, str_len(r->server_version));
+    for (size_t i = 0; i < r->n_ops; i++) {
+        s->ops[i].op = pool_add(&p, r->ops[i]->op, str_len(r->ops[i]->op));
+        s->ops[i].status = pool_add(&p, r->ops[i]->status, str_len(r->ops[i]->status));
+        s->ops[i].count = r->ops[i]->count;
+    }
+    o->n_ops = r->n_ops;
+    return o;
+}
+
+const struct condd_op_count *condd_stats_op(const struct condd_stats *stats, size_t i)
+{
+    if (stats == NULL || i >= stats->n_ops)
+        return NULL;
+    return &((const struct stats_impl *)stats)->ops[i];
+}
+
+void condd_stats_free(struct condd_stats *stats)
+{
+    if (stats == NULL)
+        return;
+    struct stats_impl *s = (struct stats_impl *)stats;
+    free(s->ops);
+    free(s->strings);
+    free(s);
+}
+
+/* ------------------------------------------------------------------ list */
+
+struct condd_list {
+    size_t n_locks, n_conds;
+    struct condd_lock_info *locks;
+    struct condd_cond_info *conds;
+    bool truncated;
+    char *strings;
+};
+
+condd_list *cl_list_from(const Condd__V1__ListResult *r)
+{
+    condd_list *l = calloc(1, sizeof *l);
+    if (l == NULL)
+        return NULL;
+    size_t bytes = 1;
+    for (size_t i = 0; i < r->n_locks; i++)
+        bytes += r->locks[i]->name.len + str_len(r->locks[i]->holder_client) + 2;
+    for (size_t i = 0; i < r->n_conditions; i++)
+        bytes += r->conditions[i]->name.len + r->conditions[i]->lock.len + 2;
+    struct pool p = {malloc(bytes), 0, bytes};
+    l->locks = r->n_locks > 0 ? calloc(r->n_locks, sizeof *l->locks) : NULL;
+    l->conds = r->n_conditions > 0 ? calloc(r->n_conditions, sizeof *l->conds) : NULL;
+    if (p.buf == NULL || (r->n_locks > 0 && l->locks == NULL) ||
+        (r->n_conditions > 0 && l->conds == NULL)) {
+        free(p.buf);
+        free(l->locks);
+        free(l->conds);
+        free(l);
+        return NULL;
+    }
+    l->strings = p.buf;
+    for (size_t i = 0; i < r->n_locks; i++) {
+        const Condd__V1__LockInfo *in = r->locks[i];
+        struct condd_lock_info *o = &l->locks[i];
+        o->name = pool_add(&p, in->name.data, in->name.len);
+        o->held = in->held;
+        o->holder_session = in->holder_session;
+        o->holder_client = pool_add(&p, in->holder_client, str_len(in->holder_client));
+        o->holder_owner = in->holder_owner;
+        o->token = in->token;
+        o->waiters = in->waiters;
+    }
+    for (size_t i = 0; i < r->n_conditions; i++) {
+        const Condd__V1__ConditionInfo *in = r->conditions[i];
+        struct condd_cond_info *o = &l->conds[i];
+        o->name = pool_add(&p, in->name.data, in->name.len);
+        o->lock = pool_add(&p, in->lock.data, in->lock.len);
+        o->waiters = in->waiters;
+    }
+    l->n_locks = r->n_locks;
+    l->n_conds = r->n_conditions;
+    l->truncated = r->truncated;
+    return l;
+}
+
+size_t condd_list_lock_count(const condd_list *list)
+{
+    return list != NULL ? list->n_locks : 0;
+}
+
+const struct condd_lock_info *condd_list_lock(const condd_list *list, size_t i)
+{
+    return list != NULL && i < list->n_locks ? &list->locks[i] : NULL;
+}
+
+size_t condd_list_cond_count(const condd_list *list)
+{
+    return list != NULL ? list->n_conds : 0;
+}
+
+const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i)
+{
+    return list != NULL && i < list->n_conds ? &list->conds[i] : NULL;
+}
+
+bool condd_list_truncated(const condd_list *list)
+{
+    return list != NULL && list->truncated;
+}
+
+void condd_list_free(condd_list *list)
+{
+    if (list == NULL)
+        return;
+    free(list->locks);
+    free(list->conds);
+    free(list->strings);
+    free(list);
+}

@@ -1,0 +1,109 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * The config file reader (see conffile.h): splits lines into key and value and hands each pair
+ * to settings_apply(), prefixing its reason with the file name and line number.
+ */
+#include "config.h"
+
+#include "conffile.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+static char *conffile_trim(char *p)
+{
+    while (*p == ' ' || *p == '\t')
+        p++;
+    size_t n = strlen(p);
+    while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t' || p[n - 1] == '\r'))
+        p[--n] = '\0';
+    return p;
+}
+
+/* Cuts a comment off line: '#' at the start or after whitespace. A '#' inside a word stays,
+ * so paths such as /tmp/a#b still work. */
+static void conffile_strip_comment(char *line)
+{
+    for (char *p = line; *p != '\0'; p++) {
+        if (*p == '#' && (p == line || p[-1] == ' ' || p[-1] == '\t')) {
+            *p = '\0';
+            return;
+        }
+    }
+}
+
+/* Parses one line; returns false with the reason (no location) in err. */
+static bool conffile_line(char *line, struct settings *s, bool *listen_seen, char *err,
+                          size_t errlen)
+{
+    conffile_strip_comment(line);
+    char *t = conffile_trim(line);
+    if (*t == '\0')
+        return true;
+    char *eq = strchr(t, '=');
+    if (eq == NULL) {
+        snprintf(err, errlen, "expected 'key = value'");
+        return false;
+    }
+    *eq = '\0';
+    char *key = conffile_trim(t);
+    char *value = conffile_trim(eq + 1);
+    if (*key == '\0') {
+        snprintf(err, errlen, "missing key before '='");
+        return false;
+    }
+    if (strcmp(key, "config") == 0) {
+        snprintf(err, errlen, "'config' can only be given on the command line");
+        return false;
+    }
+    if (!settings_key_known(key)) {
+        snprintf(err, errlen, "unknown key '%s'", key);
+        return false;
+    }
+    if (*value == '\0') {
+        snprintf(err, errlen, "missing value for '%s'", key);
+        return false;
+    }
+    if (strcmp(key, "listen") == 0 && !*listen_seen) {
+        settings_reset_listen(s);
+        *listen_seen = true;
+    }
+    return settings_apply(s, key, value, err, errlen);
+}
+
+bool conffile_load(const char *path, struct settings *s, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        return false;
+    }
+    char line[CONFFILE_LINE_MAX + 2];
+    char reason[512];
+    unsigned lineno = 0;
+    bool listen_seen = false;
+    bool ok = true;
+    while (ok && fgets(line, sizeof line, f) != NULL) {
+        lineno++;
+        size_t n = strlen(line);
+        if (n > 0 && line[n - 1] == '\n') {
+            line[--n] = '\0';
+        } else if (n > CONFFILE_LINE_MAX) {
+            snprintf(err, errlen, "%s:%u: line longer than %d bytes", path, lineno,
+                     CONFFILE_LINE_MAX);
+            ok = false;
+            break;
+        }
+        if (!conffile_line(line, s, &listen_seen, reason, sizeof reason)) {
+            snprintf(err, errlen, "%s:%u: %s", path, lineno, reason);
+            ok = false;
+        }
+    }
+    if (ok && ferror(f)) {
+        snprintf(err, errlen, "%s: %s", path, strerror(errno));
+        ok = false;
+    }
+    fclose(f);
+    return ok;
+}

@@ -1,0 +1,53 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * condd's side of the systemd service protocol: listeners inherited through socket activation,
+ * and the notifications a Type=notify unit expects (READY=1 once every listener is open, a
+ * STATUS= summary refreshed from a loop timer, RELOADING=1 around a reload, STOPPING=1, and
+ * WATCHDOG=1 at half the watchdog interval). Built without libsystemd (--without-systemd) every
+ * function here is a no-op and no listener is ever inherited.
+ */
+#ifndef CONDD_DAEMON_SDNOTIFY_H
+#define CONDD_DAEMON_SDNOTIFY_H
+
+#include <stddef.h>
+
+struct event_base;
+struct server;
+struct sdnotify;
+
+/* Seconds between two STATUS= refreshes. */
+#define SDNOTIFY_STATUS_SECONDS 5
+
+/*
+ * Adopts the listening sockets systemd passed (LISTEN_FDS, checked against LISTEN_PID) into
+ * srv and unsets those variables. Returns how many were adopted: 0 when the daemon was not
+ * socket-activated, -1 (logged) when a passed descriptor is not a listening stream socket or
+ * cannot be used.
+ */
+int sdnotify_adopt_listeners(struct server *srv);
+
+/*
+ * Starts the notifier on base: the STATUS= refresh timer, and the watchdog timer when the
+ * service manager asked for one (WATCHDOG_USEC, WATCHDOG_PID). base and srv are borrowed and
+ * must outlive it. Returns NULL when there is nobody to notify (no NOTIFY_SOCKET, or built
+ * without libsystemd) or on OOM; every function below accepts NULL and then does nothing.
+ */
+struct sdnotify *sdnotify_new(struct event_base *base, struct server *srv);
+
+/* READY=1 with a first STATUS=. Call once every listener is open. */
+void sdnotify_ready(struct sdnotify *n);
+
+/* RELOADING=1 before a reload is applied; call sdnotify_ready() when it is done. */
+void sdnotify_reloading(struct sdnotify *n);
+
+/* STOPPING=1: the graceful shutdown has begun. The watchdog keeps being pinged. */
+void sdnotify_stopping(struct sdnotify *n);
+
+/* Stops the timers and frees n. */
+void sdnotify_free(struct sdnotify *n);
+
+/* Writes the one-line summary STATUS= carries ("3 connections, 2 locks held, 1 waiter") into
+ * buf. Available in every build (the log uses it too). */
+void sdnotify_summary(struct server *srv, char *buf, size_t len);
+
+#endif

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * The engine suites' fixture (see engine_fixture.h): an event_base, an engine, sessions whose
+ * late replies are recorded, and thin wrappers that check the reply-callback contract.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+#include "engine_fixture.h"
+
+static void on_reply(void *ctx, const struct engine_reply *r)
+{
+    struct fx_session *fs = ctx;
+    struct fx *f = fs->f;
+    if (fs->s == NULL)
+        f->violations++; /* a reply for a closed session */
+    if (f->cur_active && f->cur_s == fs && f->cur_req == r->req_id)
+        f->violations++; /* a reply to the request whose own call is running */
+    ck_assert_uint_lt(fs->n, FX_REPLIES);
+    struct fx_reply *rec = &fs->replies[fs->n++];
+    rec->op = r->op;
+    rec->req_id = r->req_id;
+    rec->status = r->status;
+    rec->token = r->token;
+    if (r->status != S_OK)
+        ck_assert_ptr_nonnull(r->message);
+    if (f->hook != NULL)
+        f->hook(f->hook_arg, fs, rec);
+}
+
+void fx_init(struct fx *f, const struct engine_limits *limits)
+{
+    memset(f, 0, sizeof *f);
+    f->base = event_base_new();
+    ck_assert_ptr_nonnull(f->base);
+    f->e = engine_new(f->base, on_reply, limits);
+    ck_assert_ptr_nonnull(f->e);
+    for (int i = 0; i < FX_SESSIONS; i++) {
+        f->ss[i].f = f;
+        f->ss[i].id = (uint64_t)i + 1;
+    }
+}
+
+void fx_fini(struct fx *f)
+{
+    for (int i = 0; i < FX_SESSIONS; i++)
+        fx_close(f, i);
+    ck_assert_int_eq(f->violations, 0);
+    engine_free(f->e);
+    event_base_free(f->base);
+    f->e = NULL;
+    f->base = NULL;
+}
+
+struct fx_session *fx_open(struct fx *f, int i)
+{
+    struct fx_session *fs = &f->ss[i];
+    ck_assert_ptr_null(fs->s);
+    char name[32];
+    snprintf(name, sizeof name, "client-%d", i);
+    fs->s = engine_session_open(f->e, fs->id, name, fs);
+    ck_assert_ptr_nonnull(fs->s);
+    ck_assert_uint_eq(engine_session_id(fs->s), fs->id);
+    fs->n = fs->seen = 0;
+    return fs;
+}
+
+void fx_close(struct fx *f, int i)
+{
+    struct fx_session *fs = &f->ss[i];
+    if (fs->s == NULL)
+        return;
+    struct esession *s = fs->s;
+    fs->s = NULL; /* from now on a reply to it is a violation */
+    engine_session_close(s);
+}
+
+static const uint8_t *u8(const char *s)
+{
+    return (const uint8_t *)s;
+}
+
+static void begin(struct fx *f, int i, uint64_t req)
+{
+    f->cur_s = &f->ss[i];
+    f->cur_req = req;
+    f->cur_active = true;
+}
+
+static void end(struct fx *f)
+{
+    f->cur_active = false;
+}
+
+int fx_acquire(struct fx *f, int i, uint64_t req, const char *lock, uint64_t owner, double timeout,
+               uint64_t *token)
+{
+    uint64_t t = 0;
+    const char *msg = NULL;
+    begin(f, i, req);
+    int st = engine_acquire(f->ss[i].s, req, u8(lock), strlen(lock), owner,
+                            timeout == FX_FOREVER ? NULL : &timeout, &t, &msg);
+    end(f);
+    if (st != S_OK && st != S_PENDING)
+        ck_assert_ptr_nonnull(msg);
+    if (token != NULL)
+        *token = t;
+    return st;
+}
+
+int fx_release(struct fx *f, int i, const char *lock, uint64_t owner)
+{
+    const char *msg = NULL;
+    int st = engine_release(f->ss[i].s, u8(lock), strlen(lock), owner, &msg);
+    if (st != S_OK)
+        ck_assert_ptr_nonnull(msg);
+    return st;
+}
+
+int fx_wait(struct fx *f, int i, uint64_t req, const char *cond, const char *lock, uint64_t owner,
+            double timeout)
+{
+    const char *msg = NULL;
+    begin(f, i, req);
+    int st = engine_wait(f->ss[i].s, req, u8(cond), strlen(cond), u8(lock), strlen(lock), owner,
+                         timeout == FX_FOREVER ? NULL : &timeout, &msg);
+    end(f);
+    if (st != S_PENDING)
+        ck_assert_ptr_nonnull(msg);
+    return st;
+}
+
+int fx_notify(struct fx *f, int i, const char *cond, const char *lock, uint64_t owner, uint64_t n,
+              uint64_t *woken)
+{
+    const char *msg = NULL;
+    uint64_t w = 0;
+    int st = engine_notify(f->ss[i].s, u8(cond), strlen(cond), u8(lock), strlen(lock), owner, n,
+                           &w, &msg);
+    if (st != S_OK)
+        ck_assert_ptr_nonnull(msg);
+    if (woken != NULL)
+        *woken = w;
+    return st;
+}
+
+int fx_cancel(struct fx *f, int i, uint64_t target)
+{
+    const char *msg = NULL;
+    int st = engine_cancel(f->ss[i].s, target, &msg);
+    if (st != S_OK)
+        ck_assert_ptr_nonnull(msg);
+    return st;
+}
+
+bool fx_locked(struct fx *f, const char *lock)
+{
+    bool locked = false;
+    ck_assert_int_eq(engine_locked(f->e, u8(lock), strlen(lock), &locked, NULL), S_OK);
+    return locked;
+}
+
+const struct fx_reply *fx_next(struct fx *f, int i)
+{
+    struct fx_session *fs = &f->ss[i];
+    if (fs->seen == fs->n)
+        return NULL;
+    return &fs->replies[fs->seen++];
+}
+
+size_t fx_unseen(struct fx *f, int i)
+{
+    return f->ss[i].n - f->ss[i].seen;
+}
+
+double fx_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+bool fx_run_until(struct fx *f, int i, size_t count, double timeout_s)
+{
+    double deadline = fx_now() + timeout_s;
+    while (fx_unseen(f, i) < count) {
+        if (fx_now() > deadline)
+            return false;
+        /* EVLOOP_ONCE blocks until a timer fires; with no timer it returns at once, and the
+         * deadline ends the wait. */
+        if (event_base_loop(f->base, EVLOOP_ONCE) == 1) {
+            struct timespec ts = {0, 1000000};
+            nanosleep(&ts, NULL);
+        }
+    }
+    return true;
+}
+
+void fx_run_for(struct fx *f, double seconds)
+{
+    double deadline = fx_now() + seconds;
+    while (fx_now() < deadline) {
+        struct timeval tv = {0, 2000};
+        event_base_loopexit(f->base, &tv);
+        event_base_loop(f->base, 0);
+    }
+}
+
+struct holder_q {
+    const char *name;
+    bool found;
+    struct engine_lock_info info;
+};
+
+static void holder_visit(void *arg, const struct engine_lock_info *li)
+{
+    struct holder_q *q = arg;
+    if (li->name_len == strlen(q->name) && memcmp(li->name, q->name, li->name_len) == 0) {
+        q->found = true;
+        q->info = *li;
+    }
+}
+
+bool fx_holder(struct fx *f, const char *lock, uint64_t *session_id, uint64_t *owner,
+               uint64_t *token, uint64_t *waiters)
+{
+    struct holder_q q = {.name = lock};
+    engine_list(f->e, u8(lock), strlen(lock), 100000, holder_visit, NULL, &q);
+    if (session_id != NULL)
+        *session_id = q.found ? q.info.holder_session : 0;
+    if (owner != NULL)
+        *owner = q.found ? q.info.holder_owner : 0;
+    if (token != NULL)
+        *token = q.found ? q.info.token : 0;
+    if (waiters != NULL)
+        *waiters = q.found ? q.info.waiters : 0;
+    return q.found && q.info.held;
+}
+
+struct engine_stats fx_stats(struct fx *f)
+{
+    struct engine_stats st;
+    engine_get_stats(f->e, &st);
+    return st;
+}
