@@ -1,0 +1,1 @@
+# examples/: rules for this part of the tree (fragment of the top-level Makefile.am).
