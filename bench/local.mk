@@ -1,1 +1,24 @@
-# bench/: rules for this part of the tree (fragment of the top-level Makefile.am).
+# bench/: condbench (the benchmark client), echo-server (the loopback floor) and compare.sh,
+# which runs condbench against condd, Redis and echo-server and prints the README's table.
+# SPDX-License-Identifier: BSD-2-Clause
+
+noinst_PROGRAMS += bench/condbench bench/echo-server
+
+bench_condbench_SOURCES = \
+	bench/condbench.c bench/condbench.h \
+	bench/condbench_loop.c \
+	bench/condbench_hist.c \
+	bench/condbench_condd.c \
+	bench/condbench_echo.c
+bench_condbench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) -pthread
+bench_condbench_LDADD = client/libcondd.la $(LIBEVENT_CORE_LIBS) -lpthread
+if HAVE_HIREDIS
+bench_condbench_SOURCES += bench/condbench_redis.c
+bench_condbench_CFLAGS += $(HIREDIS_CFLAGS)
+bench_condbench_LDADD += $(HIREDIS_LIBS)
+endif
+
+bench_echo_server_SOURCES = bench/echo-server.c
+
+dist_noinst_SCRIPTS += bench/compare.sh
+EXTRA_DIST += bench/README.md bench/RESULTS.md

@@ -129,9 +129,8 @@ int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n)
     }
     char port[8];
     snprintf(port, sizeof port, "%u", (unsigned)parts.port);
-    struct addrinfo hints = {.ai_family = AF_UNSPEC,
-                             .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
     if (getaddrinfo(parts.host, port, &hints, &res) != 0 || res == NULL)
         return CONDD_ERR_ADDRESS;

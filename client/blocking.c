@@ -29,7 +29,7 @@ struct answer {
     uint64_t u64;
     bool flag;
     struct condd_stats *stats;
-    condd_list *list;
+    struct condd_list *list;
 };
 
 static void record(condd_client *c, struct answer *a, int rc)
@@ -73,10 +73,10 @@ static void on_stats(condd_client *c, int rc, const struct condd_stats *s, void 
     record(c, a, rc);
 }
 
-static void on_list(condd_client *c, int rc, const condd_list *l, void *arg)
+static void on_list(condd_client *c, int rc, const struct condd_list *l, void *arg)
 {
     struct answer *a = arg;
-    a->list = (condd_list *)l; /* requested with give: ours now */
+    a->list = (struct condd_list *)l; /* requested with give: ours now */
     record(c, a, rc);
 }
 
@@ -295,7 +295,7 @@ int condd_conn_stats(condd_conn *conn, struct condd_stats **out)
     return rc;
 }
 
-int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, condd_list **out)
+int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, struct condd_list **out)
 {
     if (out == NULL)
         return CONDD_ERR_INVALID;

@@ -52,28 +52,29 @@ enum ctl_command {
 struct ctl {
     /* ---- the command line (pointers borrowed from argv) */
     enum ctl_command cmd;
-    const char *cmd_name;  /* as typed, for messages */
-    const char *server;    /* effective address, validated */
+    const char *cmd_name; /* as typed, for messages */
+    const char *server;   /* effective address, validated */
     bool has_timeout;
-    double timeout;        /* -T, seconds (>= 0) */
+    double timeout; /* -T, seconds (>= 0) */
     bool json;
-    const char *lock_opt;  /* --lock, or NULL */
-    uint64_t count;        /* -n, default 1 */
+    const char *lock_opt; /* --lock, or NULL */
+    uint64_t count;       /* -n, default 1 */
     bool count_set;
-    double kill_after;     /* --kill-after, default 5 */
+    double kill_after; /* --kill-after, default 5 */
     bool kill_after_set;
-    const char *name;      /* NAME, COND or PREFIX (may be NULL for list) */
-    char **child_argv;     /* CMD [ARG...] for lock and wait-for, NULL-terminated */
+    const char *name;  /* NAME, COND or PREFIX (may be NULL for list) */
+    char **child_argv; /* CMD [ARG...] for lock and wait-for, NULL-terminated */
 
     /* ---- run time */
     struct event_base *base;
     condd_client *client;
-    const char *lock;      /* the lock the command takes (NAME, --lock or COND) */
-    double deadline;       /* monotonic seconds, when has_timeout */
-    struct event *guard;   /* fires CTL_GUARD_SLACK_S after the deadline */
-    uint64_t token;        /* fencing token of the current grant */
-    bool holding;          /* the lock is ours (so a clean end releases it) */
-    bool done;             /* the exit status is decided */
+    const char *lock;    /* the lock the command takes (NAME, --lock or COND) */
+    double deadline;     /* monotonic seconds, when has_timeout */
+    struct event *guard; /* fires CTL_GUARD_SLACK_S after the deadline */
+    uint64_t token;      /* fencing token of the current grant */
+    bool holding;        /* the lock is ours (so a clean end releases it) */
+    bool done;           /* the exit status is decided */
+    int release_code;    /* the exit status once the release in flight is answered */
     int exit_code;
 
     /* hold: stdin and INT/TERM end the hold */
@@ -81,14 +82,16 @@ struct ctl {
     struct event *hold_sig[2];
 
     /* lock / wait-for: the child running CMD */
-    pid_t child;           /* 0 when none runs */
-    int child_exit;        /* exit status in shell form (128+sig when killed) */
-    int exec_errno;        /* errno of a failed exec, 0 when CMD started */
-    bool lost;             /* the connection went while CMD ran: SIGTERM sent */
+    pid_t child;    /* 0 when none runs */
+    int child_exit; /* exit status in shell form (128+sig when killed) */
+    int exec_errno; /* errno of a failed exec, 0 when CMD started */
+    bool lost;      /* the connection went while CMD ran: SIGTERM sent */
+    int signalled;  /* the last signal forwarded to CMD, 0 if none */
     struct event *sigchld;
     struct event *fwd[CTL_N_FWD_SIGNALS];
     struct event *kill_timer;
     unsigned char *startup_fds; /* bitmap of fds open at startup (CMD inherits only these) */
+    bool sig_ignored[CTL_N_FWD_SIGNALS]; /* INT, TERM, HUP ignored at startup */
     int startup_fds_max;
 };
 
@@ -128,27 +131,32 @@ void ctl_cmd_start(struct ctl *ctl);
 /* The connection ended (disconnect callback): ends the run unless a child must be stopped. */
 void ctl_cmd_disconnected(struct ctl *ctl, int reason, const char *msg);
 
+/* CMD has ended (ctl->child_exit, ctl->exec_errno set; ctl->child is 0 again). */
+void ctl_cmd_child_exited(struct ctl *ctl);
+
 /* ------------------------------------------------------------------ condctl_child.c */
 
 /* Records the fds open at startup, so CMD inherits those and nothing condctl opened later
- * (such as the connection to condd). Call before anything else opens a file. */
-void ctl_child_record_fds(struct ctl *ctl);
+ * (such as the connection to condd), and which signals were ignored, so CMD inherits that too.
+ * Call first thing in main(). */
+void ctl_child_init(struct ctl *ctl);
 
 /*
- * Installs the SIGCHLD watch and the INT/TERM/HUP forwarders on ctl->base. on_exit runs from the
- * loop when CMD has ended (ctl->child_exit set); a forwarded signal that arrives while no CMD
- * runs ends condctl with 128+signal. 0 or -1 (message printed).
+ * Installs the SIGCHLD watch and the INT/TERM/HUP forwarders on ctl->base. When CMD has ended,
+ * ctl_cmd_child_exited() runs from the loop (ctl->child_exit set); a forwarded signal that
+ * arrives while no CMD runs ends condctl with 128+signal. 0 or -1 (message printed).
  */
-int ctl_child_setup(struct ctl *ctl, void (*on_exit)(struct ctl *ctl));
+int ctl_child_setup(struct ctl *ctl);
 
 /*
  * Starts CMD (ctl->child_argv) with CONDD_LOCK=ctl->lock, CONDD_TOKEN=ctl->token and, when cond
  * is not NULL, CONDD_COND=cond. On a failed exec the child exits 126 or 127 (its reason printed
- * on stderr, ctl->exec_errno set); on_exit still runs. 0, or -1 when fork() failed.
+ * on stderr, ctl->exec_errno set); ctl_cmd_child_exited() still runs. 0, or -1 when fork() failed.
  */
 int ctl_child_spawn(struct ctl *ctl, const char *cond);
 
-/* The lock is lost: SIGTERM to CMD now, SIGKILL after --kill-after; on_exit runs as usual. */
+/* The lock is lost: SIGTERM to CMD now, SIGKILL after --kill-after; ctl_cmd_child_exited()
+ * runs as usual. */
 void ctl_child_lost(struct ctl *ctl);
 
 /* Frees the events of the child machinery. Does not touch a still running CMD. */
@@ -161,7 +169,7 @@ void ctl_child_cleanup(struct ctl *ctl);
 void ctl_json_string(FILE *out, const char *s);
 
 /* Prints a List result as a table or (json) as one JSON object. */
-void ctl_print_list(FILE *out, const condd_list *list, bool json);
+void ctl_print_list(FILE *out, const struct condd_list *list, bool json);
 
 /* Prints a Stats result as "name value" lines or (json) as one JSON object. */
 void ctl_print_stats(FILE *out, const struct condd_stats *stats, bool json);

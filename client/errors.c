@@ -19,8 +19,7 @@ static const struct result_text results[] = {
     {CONDD_ERR_CANCELLED, "CONDD_ERR_CANCELLED", "cancelled"},
     {CONDD_ERR_NOT_OWNER, "CONDD_ERR_NOT_OWNER", "the owner does not hold the lock"},
     {CONDD_ERR_ALREADY_OWNER, "CONDD_ERR_ALREADY_OWNER", "the owner already holds the lock"},
-    {CONDD_ERR_LOCK_MISMATCH, "CONDD_ERR_LOCK_MISMATCH",
-     "the condition is bound to another lock"},
+    {CONDD_ERR_LOCK_MISMATCH, "CONDD_ERR_LOCK_MISMATCH", "the condition is bound to another lock"},
     {CONDD_ERR_BAD_REQUEST, "CONDD_ERR_BAD_REQUEST", "bad request"},
     {CONDD_ERR_LIMIT_EXCEEDED, "CONDD_ERR_LIMIT_EXCEEDED", "a server limit was exceeded"},
     {CONDD_ERR_UNSUPPORTED_VERSION, "CONDD_ERR_UNSUPPORTED_VERSION",
@@ -88,7 +87,8 @@ int cl_status_result(int wire_status)
 {
     if (wire_status == CONDD__V1__STATUS__STATUS_OK)
         return CONDD_OK;
-    if (wire_status >= CONDD__V1__STATUS__STATUS_TIMEOUT && wire_status <= CONDD__V1__STATUS__STATUS_INTERNAL)
+    if (wire_status >= CONDD__V1__STATUS__STATUS_TIMEOUT &&
+        wire_status <= CONDD__V1__STATUS__STATUS_INTERNAL)
         return -wire_status;
     return CONDD_ERR_INTERNAL;
 }

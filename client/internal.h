@@ -43,8 +43,8 @@ enum cl_addr_kind {
 /* An address string split into its parts, before any name resolution. */
 struct cl_addr_parts {
     enum cl_addr_kind kind;
-    char host[256];     /* TCP: host name or numeric address, without brackets */
-    uint16_t port;      /* TCP */
+    char host[256]; /* TCP: host name or numeric address, without brackets */
+    uint16_t port;  /* TCP */
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix: NUL-terminated */
 };
 
@@ -83,10 +83,10 @@ enum cl_op {
     CL_OP_KEEPALIVE, /* the library's own ping: no callback */
     CL_OP_PING,
     CL_OP_ACQUIRE,
-    CL_OP_RELEASE,   /* cb may be NULL */
+    CL_OP_RELEASE, /* cb may be NULL */
     CL_OP_LOCKED,
     CL_OP_WAIT,
-    CL_OP_WF_WAIT,   /* a Wait issued by wait_for; arg is the struct cl_waitfor */
+    CL_OP_WF_WAIT, /* a Wait issued by wait_for; arg is the struct cl_waitfor */
     CL_OP_NOTIFY,
     CL_OP_CANCEL,    /* cb may be NULL */
     CL_OP_CANCEL_OK, /* a cancel whose target wait_for was cancelled locally: report OK */
@@ -100,8 +100,8 @@ typedef void (*cl_fn)(void);
 struct cl_pending {
     uint64_t id; /* 0: empty slot */
     enum cl_op op;
-    bool give;   /* Stats/List: the callback takes ownership of the result (blocking API) */
-    cl_fn cb;    /* the typed callback, cast back according to op */
+    bool give; /* Stats/List: the callback takes ownership of the result (blocking API) */
+    cl_fn cb;  /* the typed callback, cast back according to op */
     void *arg;
 };
 
@@ -131,7 +131,7 @@ enum cl_state {
     CL_CONNECTING, /* socket connect in progress */
     CL_HELLO,      /* connected, Hello sent, its answer awaited */
     CL_READY,
-    CL_DEAD,       /* failed, disconnected or closed: only condd_close() remains */
+    CL_DEAD, /* failed, disconnected or closed: only condd_close() remains */
 };
 
 /* Bump allocator for unpacking responses without malloc in the common case. */
@@ -221,8 +221,7 @@ void cl_fail(condd_client *c, int reason, const char *msg);
  * Runs p's callback for the answer r (rc is the result code; r is NULL for a connection error).
  * Called with c entered (depth > 0); p is a copy already removed from the table.
  */
-void cl_deliver(condd_client *c, const struct cl_pending *p, int rc,
-                const Condd__V1__Response *r);
+void cl_deliver(condd_client *c, const struct cl_pending *p, int rc, const Condd__V1__Response *r);
 
 /* ------------------------------------------------------------------ wait_for (waitfor.c) */
 
@@ -245,6 +244,6 @@ int cl_request_list(condd_client *c, const char *prefix, uint32_t limit, condd_l
 
 /* Library-owned copies of Stats and List answers; NULL on out of memory. */
 struct condd_stats *cl_stats_from(const Condd__V1__StatsResult *r);
-condd_list *cl_list_from(const Condd__V1__ListResult *r);
+struct condd_list *cl_list_from(const Condd__V1__ListResult *r);
 
 #endif

@@ -1,1 +1,34 @@
-# client/: libcondd (installed) - placeholder until the client library lands.
+# client/: libcondd, the installed client library (shared with a version script, and static),
+# its public headers under $(includedir)/condd/, and libcondd.pc.
+# The code is built once as a convenience library so the unit tests can reach internals
+# (address parsing, the pending table); libcondd.la wraps it and exports only condd_*.
+
+noinst_LTLIBRARIES += client/libconddclient.la
+client_libconddclient_la_SOURCES = \
+	client/internal.h \
+	client/errors.c \
+	client/options.c \
+	client/address.c \
+	client/ptable.c \
+	client/conn.c \
+	client/ops.c \
+	client/waitfor.c \
+	client/results.c \
+	client/blocking.c
+client_libconddclient_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(PROTOBUF_C_CFLAGS)
+client_libconddclient_la_LIBADD = proto/libconddproto.la $(LIBEVENT_CORE_LIBS) $(PROTOBUF_C_LIBS) -lm
+
+lib_LTLIBRARIES += client/libcondd.la
+client_libcondd_la_SOURCES =
+client_libcondd_la_LIBADD = client/libconddclient.la
+client_libcondd_la_LDFLAGS = $(AM_LDFLAGS) -no-undefined -version-info $(LIBCONDD_LT_VERSION) \
+	-Wl,--version-script=$(top_srcdir)/client/libcondd.sym
+EXTRA_client_libcondd_la_DEPENDENCIES = client/libcondd.sym
+EXTRA_DIST += client/libcondd.sym
+
+condddir = $(includedir)/condd
+condd_HEADERS = client/include/condd/condd.h client/include/condd/condd_async.h
+
+pkgconfig_DATA += client/libcondd.pc
+
+EXTRA_DIST += docs/client.md

@@ -41,8 +41,7 @@ static int submit(condd_client *c, Condd__V1__Request *req, enum cl_op op, cl_fn
 
 /* ------------------------------------------------------------------ delivery */
 
-void cl_deliver(condd_client *c, const struct cl_pending *p, int rc,
-                const Condd__V1__Response *r)
+void cl_deliver(condd_client *c, const struct cl_pending *p, int rc, const Condd__V1__Response *r)
 {
     bool ok = rc == CONDD_OK && r != NULL;
     uint64_t token = 0;
@@ -102,7 +101,7 @@ void cl_deliver(condd_client *c, const struct cl_pending *p, int rc,
         break;
     }
     case CL_OP_LIST: {
-        condd_list *l = NULL;
+        struct condd_list *l = NULL;
         if (ok) {
             static const Condd__V1__ListResult empty = CONDD__V1__LIST_RESULT__INIT;
             bool has = r->result_case == CONDD__V1__RESPONSE__RESULT_LIST && r->list != NULL;
@@ -140,8 +139,7 @@ int condd_acquire(condd_client *c, const char *lock, uint64_t owner, double time
     return submit(c, &req, CL_OP_ACQUIRE, (cl_fn)cb, arg, req_id);
 }
 
-int condd_release(condd_client *c, const char *lock, uint64_t owner, condd_result_cb cb,
-                  void *arg)
+int condd_release(condd_client *c, const char *lock, uint64_t owner, condd_result_cb cb, void *arg)
 {
     if (c == NULL || lock == NULL)
         return CONDD_ERR_INVALID;
@@ -166,8 +164,8 @@ int condd_locked(condd_client *c, const char *lock, condd_locked_cb cb, void *ar
     return submit(c, &req, CL_OP_LOCKED, (cl_fn)cb, arg, NULL);
 }
 
-int condd_wait(condd_client *c, const char *cond, const char *lock, uint64_t owner,
-               double timeout, condd_token_cb cb, void *arg, uint64_t *req_id)
+int condd_wait(condd_client *c, const char *cond, const char *lock, uint64_t owner, double timeout,
+               condd_token_cb cb, void *arg, uint64_t *req_id)
 {
     if (c == NULL || cond == NULL || lock == NULL || cb == NULL || isnan(timeout))
         return CONDD_ERR_INVALID;
@@ -183,8 +181,8 @@ int condd_wait(condd_client *c, const char *cond, const char *lock, uint64_t own
     return submit(c, &req, CL_OP_WAIT, (cl_fn)cb, arg, req_id);
 }
 
-int condd_notify(condd_client *c, const char *cond, const char *lock, uint64_t owner,
-                 uint64_t n, condd_notify_cb cb, void *arg)
+int condd_notify(condd_client *c, const char *cond, const char *lock, uint64_t owner, uint64_t n,
+                 condd_notify_cb cb, void *arg)
 {
     if (c == NULL || cond == NULL || lock == NULL || cb == NULL)
         return CONDD_ERR_INVALID;
@@ -252,8 +250,8 @@ int cl_request_stats(condd_client *c, condd_stats_cb cb, void *arg, bool give)
     req.body_case = CONDD__V1__REQUEST__BODY_STATS;
     req.stats = &body;
     req.id = cl_next_id(c);
-    struct cl_pending p = {.id = req.id, .op = CL_OP_STATS, .give = give, .cb = (cl_fn)cb,
-                           .arg = arg};
+    struct cl_pending p = {
+        .id = req.id, .op = CL_OP_STATS, .give = give, .cb = (cl_fn)cb, .arg = arg};
     return cl_submit(c, &req, &p);
 }
 
@@ -275,13 +273,12 @@ int cl_request_list(condd_client *c, const char *prefix, uint32_t limit, condd_l
     req.body_case = CONDD__V1__REQUEST__BODY_LIST;
     req.list = &body;
     req.id = cl_next_id(c);
-    struct cl_pending p = {.id = req.id, .op = CL_OP_LIST, .give = give, .cb = (cl_fn)cb,
-                           .arg = arg};
+    struct cl_pending p = {
+        .id = req.id, .op = CL_OP_LIST, .give = give, .cb = (cl_fn)cb, .arg = arg};
     return cl_submit(c, &req, &p);
 }
 
-int condd_list(condd_client *c, const char *prefix, uint32_t limit, condd_list_cb cb,
-               void *arg)
+int condd_list(condd_client *c, const char *prefix, uint32_t limit, condd_list_cb cb, void *arg)
 {
     return cl_request_list(c, prefix, limit, cb, arg, false);
 }

@@ -110,9 +110,9 @@ struct condd_list {
     char *strings;
 };
 
-condd_list *cl_list_from(const Condd__V1__ListResult *r)
+struct condd_list *cl_list_from(const Condd__V1__ListResult *r)
 {
-    condd_list *l = calloc(1, sizeof *l);
+    struct condd_list *l = calloc(1, sizeof *l);
     if (l == NULL)
         return NULL;
     size_t bytes = 1;
@@ -156,32 +156,32 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
     return l;
 }
 
-size_t condd_list_lock_count(const condd_list *list)
+size_t condd_list_lock_count(const struct condd_list *list)
 {
     return list != NULL ? list->n_locks : 0;
 }
 
-const struct condd_lock_info *condd_list_lock(const condd_list *list, size_t i)
+const struct condd_lock_info *condd_list_lock(const struct condd_list *list, size_t i)
 {
     return list != NULL && i < list->n_locks ? &list->locks[i] : NULL;
 }
 
-size_t condd_list_cond_count(const condd_list *list)
+size_t condd_list_cond_count(const struct condd_list *list)
 {
     return list != NULL ? list->n_conds : 0;
 }
 
-const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i)
+const struct condd_cond_info *condd_list_cond(const struct condd_list *list, size_t i)
 {
     return list != NULL && i < list->n_conds ? &list->conds[i] : NULL;
 }
 
-bool condd_list_truncated(const condd_list *list)
+bool condd_list_truncated(const struct condd_list *list)
 {
     return list != NULL && list->truncated;
 }
 
-void condd_list_free(condd_list *list)
+void condd_list_free(struct condd_list *list)
 {
     if (list == NULL)
         return;

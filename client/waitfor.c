@@ -167,8 +167,7 @@ int condd_wait_for(condd_client *c, const char *cond, const char *lock, uint64_t
                    double timeout, condd_predicate_fn pred, void *pred_arg, condd_token_cb cb,
                    void *arg, uint64_t *req_id)
 {
-    if (c == NULL || cond == NULL || lock == NULL || pred == NULL || cb == NULL ||
-        isnan(timeout))
+    if (c == NULL || cond == NULL || lock == NULL || pred == NULL || cb == NULL || isnan(timeout))
         return CONDD_ERR_INVALID;
     int rc = cl_usable(c);
     if (rc != CONDD_OK)

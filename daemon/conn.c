@@ -314,6 +314,8 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
     resp.message = (char *)(r->message != NULL ? r->message : "");
     if (r->op == ENGINE_OP_ACQUIRE) {
         stats_count(&c->srv->stats, STATS_OP_ACQUIRE, r->status);
+        if (r->status == CONDD__V1__STATUS__STATUS_OK)
+            stats_hist_add(&c->srv->stats.grant_latency, r->elapsed_s);
         if (r->status == CONDD__V1__STATUS__STATUS_OK) {
             acq.token = r->token;
             resp.result_case = CONDD__V1__RESPONSE__RESULT_ACQUIRE;
@@ -321,6 +323,7 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
         }
     } else {
         stats_count(&c->srv->stats, STATS_OP_WAIT, r->status);
+        stats_hist_add(&c->srv->stats.wait_latency, r->elapsed_s);
         if (r->token != 0) {
             wr.token = r->token;
             resp.result_case = CONDD__V1__RESPONSE__RESULT_WAIT;

@@ -19,6 +19,9 @@
 
 #define DISPATCH_LIST_DEFAULT 1000
 #define DISPATCH_LIST_MAX 10000
+/* A List reply stops (truncated) past this many bytes of names, far inside the 16 MiB a client
+ * accepts, whatever the names' lengths. */
+#define DISPATCH_LIST_BYTES (8u * 1024 * 1024)
 
 /* ------------------------------------------------------------------ replies */
 
@@ -129,6 +132,7 @@ static void dispatch_acquire(struct conn *c, uint64_t id, const Condd__V1__Acqui
         dispatch_reply(c, id, STATS_OP_ACQUIRE, st, msg);
         return;
     }
+    stats_hist_add(&c->srv->stats.grant_latency, 0.0); /* granted at once */
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     Condd__V1__AcquireResult ar = CONDD__V1__ACQUIRE_RESULT__INIT;
     ar.token = token;
@@ -287,6 +291,8 @@ struct dispatch_list {
     Condd__V1__ConditionInfo **conds;
     size_t nconds;
     size_t cap;
+    size_t bytes; /* names and client names copied so far */
+    bool full;    /* the byte budget ran out: the reply is truncated */
     bool oom;
 };
 
@@ -308,6 +314,12 @@ static void dispatch_list_lock(void *arg, const struct engine_lock_info *li)
     struct dispatch_list *dl = arg;
     if (dl->oom || dl->nlocks == dl->cap)
         return;
+    size_t cost = li->name_len + strlen(li->holder_client) + 64;
+    if (dl->full || dl->bytes + cost > DISPATCH_LIST_BYTES) {
+        dl->full = true;
+        return;
+    }
+    dl->bytes += cost;
     Condd__V1__LockInfo *m = malloc(sizeof *m);
     if (m == NULL) {
         dl->oom = true;
@@ -330,6 +342,12 @@ static void dispatch_list_cond(void *arg, const struct engine_cond_info *ci)
     struct dispatch_list *dl = arg;
     if (dl->oom || dl->nconds == dl->cap)
         return;
+    size_t cost = ci->name_len + ci->lock_len + 32;
+    if (dl->full || dl->bytes + cost > DISPATCH_LIST_BYTES) {
+        dl->full = true;
+        return;
+    }
+    dl->bytes += cost;
     Condd__V1__ConditionInfo *m = malloc(sizeof *m);
     if (m == NULL) {
         dl->oom = true;
@@ -384,7 +402,7 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     lr.n_locks = dl.nlocks;
     lr.conditions = dl.conds;
     lr.n_conditions = dl.nconds;
-    lr.truncated = truncated;
+    lr.truncated = truncated || dl.full;
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.result_case = CONDD__V1__RESPONSE__RESULT_LIST;
     resp.list = &lr;

@@ -134,6 +134,13 @@ void engine_account(struct engine *e, long delta)
     e->st.table_bytes += (uint64_t)delta;
 }
 
+double engine_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 void engine_deliver(struct engine *e, const struct ewaiter *w, int status, uint64_t token)
 {
     if (e->silent)
@@ -143,6 +150,7 @@ void engine_deliver(struct engine *e, const struct ewaiter *w, int status, uint6
         .req_id = w->req_id,
         .status = status,
         .token = token,
+        .elapsed_s = engine_now() - w->started,
     };
     switch (status) {
     case ST_OK:
@@ -249,7 +257,8 @@ static struct ewaiter *pending_find(struct esession *s, uint64_t req_id)
 {
     struct engine *e = s->e;
     struct pending_key k = {.serial = s->serial, .req_id = req_id};
-    struct table_node *n = table_find(e->pending, &k, sizeof k, table_hash(e->pending, &k, sizeof k));
+    struct table_node *n =
+        table_find(e->pending, &k, sizeof k, table_hash(e->pending, &k, sizeof k));
     return n == NULL ? NULL : ENGINE_CONTAINER_OF(n, struct ewaiter, pnode);
 }
 
@@ -271,6 +280,7 @@ struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t 
     w->owner = owner;
     w->kind = (uint8_t)kind;
     w->final_status = ST_OK;
+    w->started = engine_now();
     long bytes = (long)sizeof *w;
     if (timed) {
         w->timer = evtimer_new(e->base, cb, w);
@@ -435,4 +445,32 @@ bool engine_list(const struct engine *e, const uint8_t *prefix, size_t prefix_le
         on_cond(arg, &info);
     }
     return truncated;
+}
+
+size_t engine_queue_visit(struct engine *e, bool is_cond, const uint8_t *name, size_t len,
+                          void (*visit)(void *arg, const struct engine_queued_info *), void *arg)
+{
+    const struct ewaiter *head = NULL;
+    if (is_cond) {
+        struct table_node *n = table_find(e->conds, name, len, table_hash(e->conds, name, len));
+        if (n != NULL)
+            head = ENGINE_CONTAINER_OF(n, struct econd, node)->q_head;
+    } else {
+        struct table_node *n = table_find(e->locks, name, len, table_hash(e->locks, name, len));
+        if (n != NULL)
+            head = ENGINE_CONTAINER_OF(n, struct elock, node)->q_head;
+    }
+    size_t count = 0;
+    for (const struct ewaiter *w = head; w != NULL; w = w->q_next, count++) {
+        struct engine_queued_info info = {
+            .session_id = w->s->id,
+            .req_id = w->req_id,
+            .owner = w->owner,
+            .op = w->kind == EW_ACQUIRE ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
+            .final_status = w->state == EW_IN_LOCKQ && w->kind == EW_WAIT ? w->final_status : ST_OK,
+        };
+        if (visit != NULL)
+            visit(arg, &info);
+    }
+    return count;
 }

@@ -43,6 +43,7 @@ struct engine_reply {
     const char *message; /* static text for errors, NULL on OK */
     uint64_t token;    /* fencing token when the owner holds the lock: Acquire OK, and Wait
                         * OK / TIMEOUT / CANCELLED; else 0 */
+    double elapsed_s;  /* seconds from the request to this reply (for latency metrics) */
 };
 
 /*
@@ -96,7 +97,8 @@ uint64_t engine_session_id(const struct esession *s);
 /* Names are borrowed byte strings (not NUL-terminated); the engine copies what it keeps. A name
  * that is empty, longer than ENGINE_NAME_MAX, not valid UTF-8, or holds a control character
  * gets BAD_REQUEST. timeout: NULL = forever, else seconds (0 = do not wait); negative or
- * non-finite is BAD_REQUEST; values above 1e9 mean forever. */
+ * non-finite is BAD_REQUEST; values above 1e9 mean forever. Acquire, Wait and Cancel may
+ * return INTERNAL ("out of memory") when an allocation fails; nothing has changed then. */
 
 /*
  * Acquire lock for (s, owner). Returns OK with *token set if granted at once, ENGINE_PENDING if
@@ -123,6 +125,10 @@ int engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len, bool *
  * reply (OK, TIMEOUT or CANCELLED, each with a new token and the lock held again; or
  * SHUTTING_DOWN) comes only once the owner holds the lock again. Errors: NOT_OWNER (nothing
  * registered, lock untouched), LOCK_MISMATCH, BAD_REQUEST, LIMIT_EXCEEDED.
+ * The timeout bounds the wait for a notification only: when it passes, the waiter queues for
+ * the lock (at the tail) and answers TIMEOUT once it holds it. A timeout of 0 passes on the
+ * next loop turn, never within this call. Checked in this order: names and timeout, a pending
+ * req_id (BAD_REQUEST), ownership, binding, the pending limit.
  */
 int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t cond_len,
                 const uint8_t *lock, size_t lock_len, uint64_t owner, const double *timeout,
@@ -130,8 +136,9 @@ int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t
 
 /*
  * Wake at most n (UINT64_MAX: all) of cond's waiters, longest-waiting first; (s, owner) must
- * hold lock. OK with *woken set, or NOT_OWNER, LOCK_MISMATCH, BAD_REQUEST. The woken waiters
- * queue for the lock behind its current waiters; none can be granted before the caller releases.
+ * hold lock. OK with *woken set, or NOT_OWNER, LOCK_MISMATCH, BAD_REQUEST (checked in the order
+ * names, ownership, binding). The woken waiters queue for the lock behind its current waiters;
+ * none can be granted before the caller releases. With no waiters nothing is remembered.
  */
 int engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len, const uint8_t *lock,
                   size_t lock_len, uint64_t owner, uint64_t n, uint64_t *woken,
@@ -140,7 +147,8 @@ int engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len, cons
 /*
  * Cancel the pending request target_id of s. OK: a pending Acquire has been answered CANCELLED
  * through the callback before this returns; a pending Wait leaves its condition (passing on a
- * notification it had received) and is answered CANCELLED once it holds the lock again.
+ * notification it had received) and is answered CANCELLED once it holds the lock again (during
+ * this call when the lock is free; a notified wait keeps its place in the lock's queue).
  * NOT_FOUND: no such pending request (never sent, already answered, or a wait already bound to
  * answer TIMEOUT); nothing changed.
  */
@@ -194,6 +202,24 @@ struct engine_cond_info {
 bool engine_list(const struct engine *e, const uint8_t *prefix, size_t prefix_len, size_t limit,
                  void (*on_lock)(void *arg, const struct engine_lock_info *),
                  void (*on_cond)(void *arg, const struct engine_cond_info *), void *arg);
+
+/* One queued request as engine_queue_visit() shows it. */
+struct engine_queued_info {
+    uint64_t session_id;
+    uint64_t req_id;
+    uint64_t owner;
+    enum engine_op op;
+    int final_status; /* a wait in a lock's queue: the status its reply will carry; else OK */
+};
+
+/*
+ * Visits, head first, the queue of lock name[0..len) (is_cond false: acquires and re-acquiring
+ * waits) or of condition name (is_cond true: waits not yet notified). Returns the number
+ * visited, 0 for a name with no entry. For debugging and tests: the cost is the queue's length.
+ * The info is borrowed for the visitor call; the visitor must not call the engine.
+ */
+size_t engine_queue_visit(struct engine *e, bool is_cond, const uint8_t *name, size_t len,
+                          void (*visit)(void *arg, const struct engine_queued_info *), void *arg);
 
 /* ------------------------------------------------------------------ helpers */
 

@@ -75,6 +75,7 @@ struct ewaiter {
     struct elock *lock;              /* while EW_IN_LOCKQ, else NULL */
     struct econd *cond;              /* waits: the condition (holds one of its refs) */
     struct event *timer;             /* allocated only for a timed request */
+    double started;                  /* monotonic seconds when the request arrived */
     uint8_t kind;                    /* enum ewaiter_kind */
     uint8_t state;                   /* enum ewaiter_state */
     int16_t final_status;            /* a wait in a lock queue: OK, TIMEOUT or CANCELLED */
@@ -82,12 +83,12 @@ struct ewaiter {
 
 /* A lock that is held (and maybe waited for). The name follows inline. */
 struct elock {
-    struct table_node node;           /* in e->locks */
-    struct esession *holder;          /* never NULL between engine calls */
+    struct table_node node;  /* in e->locks */
+    struct esession *holder; /* never NULL between engine calls */
     uint64_t holder_owner;
     uint64_t token;
-    struct ewaiter *q_head, *q_tail;  /* FIFO of waiters */
-    struct elock *h_prev, *h_next;    /* holder's list of held locks */
+    struct ewaiter *q_head, *q_tail; /* FIFO of waiters */
+    struct elock *h_prev, *h_next;   /* holder's list of held locks */
     uint32_t nwaiters;
     uint16_t name_len;
     uint8_t name[];
@@ -110,10 +111,10 @@ struct esession {
     uint64_t id;                  /* the caller's session id (List) */
     uint64_t serial;              /* engine-unique, keys the pending table */
     void *ctx;
-    struct elock *held;           /* locks held by any owner of this session */
-    struct ewaiter *pending;      /* pending requests, newest first */
+    struct elock *held;      /* locks held by any owner of this session */
+    struct ewaiter *pending; /* pending requests, newest first */
     size_t npending;
-    char client[];                /* client name, NUL-terminated */
+    char client[]; /* client name, NUL-terminated */
 };
 
 struct engine {
@@ -160,6 +161,9 @@ void engine_waiter_arm(struct ewaiter *w, double seconds);
 /* Unregisters w from its session and the pending table and frees it (and its timer). w must be
  * in no queue and hold no condition reference. */
 void engine_waiter_free(struct ewaiter *w);
+
+/* Monotonic seconds, for request latencies. */
+double engine_now(void);
 
 /* Accounts bytes of entries and waiters in the stats (negative when freed). */
 void engine_account(struct engine *e, long delta);

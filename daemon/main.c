@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * condd's entry point: command-line options, process set-up (file limit, signals), listeners,
- * the port file, and the event loop with its graceful shutdown. Everything that serves clients
- * lives in server.c and below; exit() is only called here, before the loop starts.
+ * condd's entry point: the command line and the config file (the file first, the command line
+ * on top), process set-up (file limit, signals), listeners (configured, or inherited from
+ * systemd), the port file, the metrics endpoint, readiness, and the event loop with its
+ * signals: SIGHUP reloads the config file, SIGINT and SIGTERM stop gracefully. Everything that
+ * serves clients lives in server.c and below; exit() is only called here, before the loop
+ * starts.
  */
 #include "config.h"
 
@@ -17,7 +20,10 @@
 
 #include <event2/event.h>
 
+#include "conffile.h"
 #include "log.h"
+#include "metrics.h"
+#include "sdnotify.h"
 #include "server.h"
 #include "settings.h"
 
@@ -30,10 +36,16 @@ static void main_usage(FILE *out)
             "Usage: condd [OPTION]...\n"
             "Serve named locks and condition variables over TCP and Unix sockets.\n"
             "\n"
+            "  -c, --config FILE          read settings from FILE (default " SETTINGS_DEFAULT_CONFIG
+            "\n"
+            "                             if it exists); options given here override it\n"
             "  -l, --listen ADDR          listen on HOST:PORT or [IPV6]:PORT (repeatable;\n"
             "                             default " SETTINGS_DEFAULT_LISTEN "; port 0 picks one)\n"
             "  -u, --unix PATH            also listen on a Unix stream socket at PATH\n"
+            "                             (socket-activated, condd takes its listeners from\n"
+            "                             systemd and ignores these two)\n"
             "      --port-file FILE       write the first TCP port to FILE once listening\n"
+            "      --metrics ADDR         serve Prometheus metrics at http://ADDR/metrics\n"
             "      --max-connections N    refuse connections beyond N (default 10000)\n"
             "      --max-frame-bytes N    largest request frame accepted (default 65536)\n"
             "      --session-timeout S    end a session after S seconds without a frame\n"
@@ -43,13 +55,17 @@ static void main_usage(FILE *out)
             "      --max-pending N        pending acquires and waits per session (default 100000)\n"
             "      --log-level LEVEL      error, warning, notice, info (default) or debug\n"
             "  -V, --version              print the version and exit\n"
-            "  -h, --help                 print this help and exit\n");
+            "  -h, --help                 print this help and exit\n"
+            "\n"
+            "SIGHUP reloads the config file; SIGTERM and SIGINT stop gracefully.\n");
 }
 
 static const struct option main_options[] = {
+    {"config", required_argument, NULL, 'c'},
     {"listen", required_argument, NULL, 'l'},
     {"unix", required_argument, NULL, 'u'},
     {"port-file", required_argument, NULL, 0},
+    {"metrics", required_argument, NULL, 0},
     {"max-connections", required_argument, NULL, 0},
     {"max-frame-bytes", required_argument, NULL, 0},
     {"session-timeout", required_argument, NULL, 0},
@@ -61,14 +77,38 @@ static const struct option main_options[] = {
     {NULL, 0, NULL, 0},
 };
 
-/* Parses argv into s. Returns -1 to go on, or an exit status (0 after --help/--version). */
-static int main_parse_args(struct settings *s, int argc, char **argv)
+/* ------------------------------------------------------------------ settings sources */
+
+/* The command line as key/value pairs, kept so that a reload can lay it over the re-read file
+ * again: an option given at start keeps overriding the file for the daemon's whole life. */
+struct main_cli {
+    const char **keys;   /* borrowed: option names (static) */
+    const char **values; /* borrowed: argv strings */
+    int n;
+    const char *config; /* --config, or NULL */
+};
+
+/* Parses argv into cli, checking each value. Returns -1 to go on, or an exit status (0 after
+ * --help/--version). */
+static int main_parse_args(struct main_cli *cli, int argc, char **argv)
 {
     int opt, idx;
     char err[256];
-    while ((opt = getopt_long(argc, argv, "l:u:Vh", main_options, &idx)) != -1) {
+    struct settings scratch; /* only to check each value where the user typed it */
+    settings_init(&scratch);
+    cli->keys = calloc((size_t)argc, sizeof *cli->keys);
+    cli->values = calloc((size_t)argc, sizeof *cli->values);
+    if (cli->keys == NULL || cli->values == NULL) {
+        fprintf(stderr, "condd: out of memory\n");
+        return 1;
+    }
+    int rc = -1;
+    while (rc < 0 && (opt = getopt_long(argc, argv, "c:l:u:Vh", main_options, &idx)) != -1) {
         const char *key;
         switch (opt) {
+        case 'c':
+            cli->config = optarg;
+            continue;
         case 'l':
             key = "listen";
             break;
@@ -80,30 +120,78 @@ static int main_parse_args(struct settings *s, int argc, char **argv)
             break;
         case 'V':
             printf("%s\n", PACKAGE_STRING);
-            return 0;
+            rc = 0;
+            continue;
         case 'h':
             main_usage(stdout);
-            return 0;
+            rc = 0;
+            continue;
         default:
             main_usage(stderr);
-            return 2;
+            rc = 2;
+            continue;
         }
-        if (!settings_apply(s, key, optarg, err, sizeof err)) {
+        if (!settings_apply(&scratch, key, optarg, err, sizeof err)) {
             fprintf(stderr, "condd: --%s: %s\n", key, err);
             main_usage(stderr);
-            return 2;
+            rc = 2;
+            continue;
         }
+        cli->keys[cli->n] = key;
+        cli->values[cli->n] = optarg;
+        cli->n++;
     }
-    if (optind < argc) {
+    settings_clear(&scratch);
+    if (rc < 0 && optind < argc) {
         fprintf(stderr, "condd: unexpected argument '%s'\n", argv[optind]);
         main_usage(stderr);
-        return 2;
+        rc = 2;
     }
-    return -1;
+    return rc;
 }
 
-/* Each connection needs a descriptor; raise the soft limit towards what --max-connections
- * needs, within the hard limit, and say so when that is not enough. */
+static void main_cli_free(struct main_cli *cli)
+{
+    free(cli->keys);
+    free(cli->values);
+}
+
+/*
+ * Builds the settings from scratch: defaults, then the config file (--config, else the
+ * default file if it exists), then the command line. Used at start and on every reload.
+ * Returns false with "FILE:LINE: reason" in err when the file is bad; s is then cleared.
+ */
+static bool main_load_settings(struct settings *s, const struct main_cli *cli, char *err,
+                               size_t errlen)
+{
+    settings_init(s);
+    const char *path = cli->config;
+    if (path == NULL && access(SETTINGS_DEFAULT_CONFIG, F_OK) == 0)
+        path = SETTINGS_DEFAULT_CONFIG;
+    if (path != NULL) {
+        if (!conffile_load(path, s, err, errlen)) {
+            settings_clear(s);
+            return false;
+        }
+        settings_apply(s, "config", path, err, errlen);
+    }
+    /* The command line's listen addresses replace the file's rather than add to them. */
+    bool listen_reset = false;
+    for (int i = 0; i < cli->n; i++) {
+        if (strcmp(cli->keys[i], "listen") == 0 && !listen_reset) {
+            settings_reset_listen(s);
+            listen_reset = true;
+        }
+        if (!settings_apply(s, cli->keys[i], cli->values[i], err, errlen)) {
+            settings_clear(s); /* cannot happen: main_parse_args checked every value */
+            return false;
+        }
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ process set-up */
+
 static void main_raise_nofile(unsigned max_connections)
 {
     struct rlimit rl;
@@ -145,6 +233,10 @@ fail:
 struct main_ctx {
     struct event_base *base;
     struct server *srv;
+    struct metrics *metrics;
+    struct sdnotify *notify;
+    const struct main_cli *cli;
+    struct settings *cur; /* what is in effect */
     struct event *drain;
     double drain_left;
 };
@@ -168,24 +260,114 @@ static void main_on_stop_signal(evutil_socket_t sig, short what, void *arg)
     if (m->drain_left > 0)
         return; /* already stopping */
     log_notice("received %s; shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    sdnotify_stopping(m->notify);
+    metrics_stop(m->metrics);
+    m->metrics = NULL;
     server_begin_shutdown(m->srv);
     m->drain_left = MAIN_DRAIN_SECONDS;
     struct timeval tv = {0, 0};
     event_add(m->drain, &tv);
 }
 
+/* Logs each key whose value differs between cur and next: applied, or needing a restart.
+ * Returns the number of differences. */
+static int main_log_changes(const struct settings *cur, const struct settings *next)
+{
+    int changed = 0;
+    for (int i = 0; settings_all_keys[i] != NULL; i++) {
+        const char *key = settings_all_keys[i];
+        char a[1024], b[1024];
+        settings_format(cur, key, a, sizeof a);
+        settings_format(next, key, b, sizeof b);
+        if (strcmp(a, b) == 0 || strcmp(key, "config") == 0)
+            continue;
+        changed++;
+        if (settings_key_runtime(key))
+            log_notice("reload: %s changed from %s to %s", key, a, b);
+        else
+            log_warning("reload: %s changed from %s to %s; this takes a restart of condd, "
+                        "keeping %s until then",
+                        key, a, b, a);
+    }
+    return changed;
+}
+
+static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_ctx *m = arg;
+    if (m->drain_left > 0)
+        return; /* stopping: nothing to reload into */
+    const char *path = m->cli->config != NULL ? m->cli->config : SETTINGS_DEFAULT_CONFIG;
+    if (m->cli->config == NULL && access(path, F_OK) != 0)
+        log_notice("received SIGHUP; no config file (%s does not exist), re-applying the "
+                   "defaults and the command line",
+                   path);
+    else
+        log_notice("received SIGHUP; reloading %s", path);
+    sdnotify_reloading(m->notify);
+    struct settings next;
+    char err[1024];
+    if (!main_load_settings(&next, m->cli, err, sizeof err)) {
+        log_error("reload failed: %s; keeping the current settings", err);
+    } else {
+        if (main_log_changes(m->cur, &next) == 0)
+            log_notice("reload: no setting changed");
+        /* Only the run-time keys take effect; the rest stays as started. */
+        server_update_settings(m->srv, &next);
+        log_set_level(next.log_level);
+        m->cur->max_connections = next.max_connections;
+        m->cur->max_frame_bytes = next.max_frame_bytes;
+        m->cur->session_timeout = next.session_timeout;
+        m->cur->max_session_timeout = next.max_session_timeout;
+        m->cur->max_pending = next.max_pending;
+        m->cur->log_level = next.log_level;
+        settings_clear(&next);
+    }
+    sdnotify_ready(m->notify);
+}
+
 /* ------------------------------------------------------------------ main */
+
+/* Opens the listeners: inherited from systemd when socket-activated, else the configured
+ * ones. */
+static bool main_open_listeners(struct server *srv, const struct settings *s)
+{
+    int adopted = sdnotify_adopt_listeners(srv);
+    if (adopted < 0)
+        return false;
+    if (adopted > 0) {
+        if (s->nlisten > 0 || s->unix_path != NULL)
+            log_notice("socket-activated: ignoring the listen and unix settings");
+        return true;
+    }
+    bool ok = true;
+    if (s->nlisten == 0)
+        ok = server_listen_tcp(srv, SETTINGS_DEFAULT_LISTEN);
+    for (int i = 0; ok && i < s->nlisten; i++)
+        ok = server_listen_tcp(srv, s->listen[i]);
+    if (ok && s->unix_path != NULL)
+        ok = server_listen_unix(srv, s->unix_path);
+    return ok;
+}
 
 int main(int argc, char **argv)
 {
-    struct settings s;
-    settings_init(&s);
-    int rc = main_parse_args(&s, argc, argv);
+    struct main_cli cli = {0};
+    int rc = main_parse_args(&cli, argc, argv);
     if (rc >= 0) {
-        settings_clear(&s);
+        main_cli_free(&cli);
         return rc;
     }
+    struct settings s;
+    char err[1024];
+    if (!main_load_settings(&s, &cli, err, sizeof err)) {
+        fprintf(stderr, "condd: %s\n", err);
+        main_cli_free(&cli);
+        return 2;
+    }
     log_init(s.log_level);
+    if (s.config_file != NULL)
+        log_info("read settings from %s", s.config_file);
     signal(SIGPIPE, SIG_IGN);
     main_raise_nofile(s.max_connections);
 
@@ -199,38 +381,46 @@ int main(int argc, char **argv)
         log_error("out of memory");
         return 1;
     }
-    bool ok = true;
-    if (s.nlisten == 0)
-        ok = server_listen_tcp(srv, SETTINGS_DEFAULT_LISTEN);
-    for (int i = 0; ok && i < s.nlisten; i++)
-        ok = server_listen_tcp(srv, s.listen[i]);
-    if (ok && s.unix_path != NULL)
-        ok = server_listen_unix(srv, s.unix_path);
+    struct main_ctx m = {.base = base, .srv = srv, .cli = &cli, .cur = &s};
+    bool ok = main_open_listeners(srv, &s);
+    if (ok && s.metrics_addr != NULL) {
+        m.metrics = metrics_start(base, srv, s.metrics_addr);
+        ok = m.metrics != NULL;
+    }
     if (ok && s.port_file != NULL)
         ok = main_write_port_file(s.port_file, server_first_tcp_port(srv));
     if (!ok) {
+        metrics_stop(m.metrics);
         server_free(srv);
         event_base_free(base);
         settings_clear(&s);
+        main_cli_free(&cli);
         return 1;
     }
 
-    struct main_ctx m = {.base = base, .srv = srv};
     m.drain = evtimer_new(base, main_on_drain, &m);
     struct event *sigint = evsignal_new(base, SIGINT, main_on_stop_signal, &m);
     struct event *sigterm = evsignal_new(base, SIGTERM, main_on_stop_signal, &m);
+    struct event *sighup = evsignal_new(base, SIGHUP, main_on_reload_signal, &m);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
+    event_add(sighup, NULL);
+    m.notify = sdnotify_new(base, srv);
 
     log_notice("%s ready (protocol %d)", PACKAGE_STRING, CONDD_PROTOCOL_VERSION);
+    sdnotify_ready(m.notify);
     event_base_dispatch(base);
 
+    sdnotify_free(m.notify);
+    metrics_stop(m.metrics);
     event_free(sigint);
     event_free(sigterm);
+    event_free(sighup);
     event_free(m.drain);
     server_free(srv);
     event_base_free(base);
     settings_clear(&s);
+    main_cli_free(&cli);
     log_notice("stopped");
     return 0;
 }

@@ -107,7 +107,38 @@ static void settings_set_str(char **slot, const char *v)
     *slot = settings_strdup(v);
 }
 
-static const char *const settings_keys[] = {
+bool settings_split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
+{
+    const char *colon;
+    if (addr[0] == '[') {
+        const char *close_br = strchr(addr, ']');
+        if (close_br == NULL || close_br[1] != ':')
+            return false;
+        size_t hl = (size_t)(close_br - addr - 1);
+        if (hl == 0 || hl >= hostlen)
+            return false;
+        memcpy(host, addr + 1, hl);
+        host[hl] = '\0';
+        colon = close_br + 1;
+    } else {
+        colon = strrchr(addr, ':');
+        if (colon == NULL || memchr(addr, ':', (size_t)(colon - addr)) != NULL)
+            return false; /* a bare IPv6 address needs brackets */
+        size_t hl = (size_t)(colon - addr);
+        if (hl == 0 || hl >= hostlen)
+            return false;
+        memcpy(host, addr, hl);
+        host[hl] = '\0';
+    }
+    const char *p = colon + 1;
+    size_t pl = strlen(p);
+    if (pl == 0 || pl > 5 || pl >= portlen || strspn(p, "0123456789") != pl || atol(p) > 65535)
+        return false;
+    memcpy(port, p, pl + 1);
+    return true;
+}
+
+const char *const settings_all_keys[] = {
     "listen",          "unix",          "port-file",   "config",         "metrics",
     "max-connections", "max-frame-bytes", "session-timeout", "max-session-timeout",
     "max-pending",     "log-level",     NULL,
@@ -115,10 +146,67 @@ static const char *const settings_keys[] = {
 
 bool settings_key_known(const char *key)
 {
-    for (int i = 0; settings_keys[i] != NULL; i++)
-        if (strcmp(key, settings_keys[i]) == 0)
+    for (int i = 0; settings_all_keys[i] != NULL; i++)
+        if (strcmp(key, settings_all_keys[i]) == 0)
             return true;
     return false;
+}
+
+bool settings_key_runtime(const char *key)
+{
+    static const char *const runtime[] = {
+        "max-connections", "max-frame-bytes", "session-timeout", "max-session-timeout",
+        "max-pending",     "log-level",       NULL,
+    };
+    for (int i = 0; runtime[i] != NULL; i++)
+        if (strcmp(key, runtime[i]) == 0)
+            return true;
+    return false;
+}
+
+static void settings_format_str(const char *v, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s", v != NULL ? v : "(none)");
+}
+
+void settings_format(const struct settings *s, const char *key, char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    if (strcmp(key, "listen") == 0) {
+        if (s->nlisten == 0) {
+            snprintf(buf, len, "%s", SETTINGS_DEFAULT_LISTEN);
+            return;
+        }
+        size_t used = 0;
+        for (int i = 0; i < s->nlisten && used < len; i++) {
+            int n = snprintf(buf + used, len - used, "%s%s", i > 0 ? ", " : "", s->listen[i]);
+            if (n < 0)
+                break;
+            used += (size_t)n;
+        }
+    } else if (strcmp(key, "unix") == 0) {
+        settings_format_str(s->unix_path, buf, len);
+    } else if (strcmp(key, "port-file") == 0) {
+        settings_format_str(s->port_file, buf, len);
+    } else if (strcmp(key, "config") == 0) {
+        settings_format_str(s->config_file, buf, len);
+    } else if (strcmp(key, "metrics") == 0) {
+        settings_format_str(s->metrics_addr, buf, len);
+    } else if (strcmp(key, "max-connections") == 0) {
+        snprintf(buf, len, "%u", s->max_connections);
+    } else if (strcmp(key, "max-frame-bytes") == 0) {
+        snprintf(buf, len, "%u", (unsigned)s->max_frame_bytes);
+    } else if (strcmp(key, "session-timeout") == 0) {
+        snprintf(buf, len, "%g", s->session_timeout);
+    } else if (strcmp(key, "max-session-timeout") == 0) {
+        snprintf(buf, len, "%g", s->max_session_timeout);
+    } else if (strcmp(key, "max-pending") == 0) {
+        snprintf(buf, len, "%zu", s->max_pending);
+    } else if (strcmp(key, "log-level") == 0) {
+        snprintf(buf, len, "%s", log_level_name(s->log_level));
+    }
 }
 
 bool settings_apply(struct settings *s, const char *key, const char *value, char *err,
@@ -130,8 +218,9 @@ bool settings_apply(struct settings *s, const char *key, const char *value, char
             snprintf(err, errlen, "at most %d listen addresses", SETTINGS_MAX_LISTEN);
             return false;
         }
-        if (*value == '\0') {
-            snprintf(err, errlen, "empty listen address");
+        char host[256], port[8];
+        if (!settings_split_addr(value, host, sizeof host, port, sizeof port)) {
+            snprintf(err, errlen, "'%s' is not HOST:PORT or [IPV6]:PORT", value);
             return false;
         }
         s->listen[s->nlisten++] = settings_strdup(value);
@@ -146,6 +235,11 @@ bool settings_apply(struct settings *s, const char *key, const char *value, char
     } else if (strcmp(key, "config") == 0) {
         settings_set_str(&s->config_file, value);
     } else if (strcmp(key, "metrics") == 0) {
+        char host[256], port[8];
+        if (!settings_split_addr(value, host, sizeof host, port, sizeof port)) {
+            snprintf(err, errlen, "'%s' is not HOST:PORT or [IPV6]:PORT", value);
+            return false;
+        }
         settings_set_str(&s->metrics_addr, value);
     } else if (strcmp(key, "max-connections") == 0) {
         if (!settings_parse_uint(value, 1, 1000000, &u, err, errlen))

@@ -50,6 +50,23 @@ void settings_reset_listen(struct settings *s);
 /* Does key take a value? false for unknown keys. */
 bool settings_key_known(const char *key);
 
+/*
+ * Splits "host:port" or "[v6]:port" into NUL-terminated host and port strings (port: decimal,
+ * 0..65535). Returns false when addr has neither shape or a part does not fit its buffer.
+ */
+bool settings_split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
+
+/* Can key change while the daemon runs (SIGHUP reload)? Listeners, the port file and the
+ * metrics address are set up once at start; everything else can. */
+bool settings_key_runtime(const char *key);
+
+/* Writes the value of key in s as a config file would spell it (listen: the addresses joined
+ * with ", "; unset strings: "(none)") into buf. Unknown keys give "". */
+void settings_format(const struct settings *s, const char *key, char *buf, size_t len);
+
+/* The NULL-terminated list of every key, in the order the documentation gives them. */
+extern const char *const settings_all_keys[];
+
 /* Copies src into dst (deep copy). dst must be initialised or cleared. */
 void settings_copy(struct settings *dst, const struct settings *src);
 

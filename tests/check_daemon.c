@@ -775,7 +775,7 @@ START_TEST(test_sigterm_answers_pending_requests_and_exits_zero)
     expect_free(a, 4, ST(SHUTTING_DOWN));
     ck_assert(wc_wait_closed(a, T));
     ck_assert(wc_wait_closed(b, T));
-    int st = tu_daemon_stop(&own);
+    int st = tu_daemon_wait(&own, T);
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "condd exit status %d", st);
     wc_close(a);
     wc_close(b);

@@ -1,6 +1,914 @@
-/* SPDX-License-Identifier: BSD-2-Clause */
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * A randomized test of the engine against a reference model. Simulated owners (8 sessions x 2
+ * owner handles) acquire (forever, try-once, timed), release, wait (forever, timed), notify(n),
+ * notify_all and cancel on 3 locks and 2 conditions, sessions close and reopen, and the event
+ * loop runs the timers. The model predicts every synchronous status and every reply an
+ * operation causes; timer runs, which the model cannot time, are checked by inference (a timed
+ * request may time out; a timed-out wait re-queues at the lock's tail). After every step the
+ * engine's holders, tokens, lock queues (FIFO, with each wait's final status), condition queues,
+ * bindings and stats must equal the model's. This covers mutual exclusion, FIFO grants, that
+ * every Wait reply comes with the lock held, and that no notification is lost (a notified wait
+ * that is cancelled or dies passes it on). At the end every pending request is answered by
+ * shutdown, every session closed, and the engine must be empty (ASan catches leaks).
+ *
+ * Seeds: a fixed default plus a few more; CONDD_SEED=N runs only seed N and CONDD_STEPS=N
+ * changes the number of steps. The seed is printed so that a failure can be replayed.
+ */
 #include "config.h"
+
+#include <check.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+
+#include "engine_fixture.h"
+
+#define NS 8 /* sessions */
+#define NO 2 /* owner handles per session */
+#define NL 3 /* locks */
+#define NC 2 /* conditions */
+#define PEND_LIMIT 6
+#define MAXREQ 256
+#define QMAX 128
+#define MAXREP 512
+#define DEFAULT_STEPS 20000
+
+static const uint64_t seeds[] = {20240601, 1, 2, 3, 0xc0ffee};
+
+static struct fx F;
+
+/* ------------------------------------------------------------------ model */
+
+enum { K_ACQ, K_WAIT };
+enum { IN_LOCKQ, IN_CONDQ };
+
+struct mreq {
+    bool live;
+    int slot;
+    uint64_t req;
+    uint64_t owner;
+    int kind;
+    int lock; /* acquire: its lock; wait: the condition's lock */
+    int cond;
+    int where;
+    int final;
+    bool timed;
+    uint64_t seq; /* creation order (the engine drops a closing session's newest first) */
+};
+
+struct mlock {
+    int hslot; /* -1: free */
+    uint64_t howner;
+    uint64_t token;
+    uint64_t hseq; /* grant order (the engine releases a closing session's newest first) */
+    int q[QMAX];
+    int qn;
+};
+
+struct mcond {
+    int q[QMAX];
+    int qn;
+    int refs;
+    int bound; /* -1 while refs == 0 */
+};
+
+struct msess {
+    bool open;
+    uint64_t next_req;
+    int npending;
+};
+
+struct rep {
+    int slot;
+    uint64_t req;
+    int op;
+    int status;
+    uint64_t token;
+    int lock; /* expected grants: the lock granted, else -1 */
+};
+
+static struct {
+    struct mreq r[MAXREQ];
+    struct mlock l[NL];
+    struct mcond c[NC];
+    struct msess s[NS];
+    uint64_t seq;
+    uint64_t last_token;
+    struct rep exp[MAXREP];
+    int nexp;
+    struct rep act[MAXREP];
+    int nact;
+    uint64_t rng;
+    /* notification bookkeeping: woken == ok_replies + lost + shut + in flight */
+    uint64_t woken, ok_replies, lost, shut;
+    uint64_t stat_steps[10];
+    uint64_t waits_pending, acq_pending, cancels_ok;
+} M;
+
+static const char *lock_names[NL] = {"L0", "L1", "L2"};
+static const char *cond_names[NC] = {"C0", "C1"};
+
+static uint64_t rnd(void)
+{
+    /* xorshift64* */
+    M.rng ^= M.rng >> 12;
+    M.rng ^= M.rng << 25;
+    M.rng ^= M.rng >> 27;
+    return M.rng * 2685821657736338717ull;
+}
+
+static int rn(int n)
+{
+    return (int)(rnd() % (uint64_t)n);
+}
+
+static void on_reply_hook(void *arg, struct fx_session *fs, const struct fx_reply *r)
+{
+    (void)arg;
+    FX_REQUIRE(M.nact < MAXREP);
+    struct rep *a = &M.act[M.nact++];
+    a->slot = (int)(fs - F.ss);
+    a->req = r->req_id;
+    a->op = r->op;
+    a->status = r->status;
+    a->token = r->token;
+    a->lock = -1;
+    if (r->token != 0) {
+        FX_REQUIRE(r->token > M.last_token);
+        M.last_token = r->token;
+    }
+    if (r->op == ENGINE_OP_WAIT && r->status == S_OK)
+        M.ok_replies++;
+}
+
+static int find_req(int slot, uint64_t req)
+{
+    for (int k = 0; k < MAXREQ; k++)
+        if (M.r[k].live && M.r[k].slot == slot && M.r[k].req == req)
+            return k;
+    return -1;
+}
+
+static int new_req(int slot, uint64_t req, uint64_t owner, int kind, int lock, int cond, bool timed)
+{
+    for (int k = 0; k < MAXREQ; k++) {
+        if (M.r[k].live)
+            continue;
+        M.r[k] = (struct mreq){.live = true,
+                               .slot = slot,
+                               .req = req,
+                               .owner = owner,
+                               .kind = kind,
+                               .lock = lock,
+                               .cond = cond,
+                               .timed = timed,
+                               .final = S_OK,
+                               .seq = ++M.seq};
+        M.s[slot].npending++;
+        return k;
+    }
+    ck_abort_msg("model request pool full");
+    return -1;
+}
+
+static void free_req(int k)
+{
+    struct mreq *q = &M.r[k];
+    if (q->kind == K_WAIT) {
+        struct mcond *c = &M.c[q->cond];
+        FX_REQUIRE(c->refs > 0);
+        if (--c->refs == 0)
+            c->bound = -1;
+    }
+    M.s[q->slot].npending--;
+    q->live = false;
+}
+
+static void q_push(int *q, int *qn, int k)
+{
+    FX_REQUIRE(*qn < QMAX);
+    q[(*qn)++] = k;
+}
+
+static void q_remove(int *q, int *qn, int k)
+{
+    for (int i = 0; i < *qn; i++) {
+        if (q[i] == k) {
+            memmove(&q[i], &q[i + 1], (size_t)(*qn - i - 1) * sizeof q[0]);
+            (*qn)--;
+            return;
+        }
+    }
+    ck_abort_msg("model queue entry missing");
+}
+
+static void expect(int slot, uint64_t req, int op, int status, int lock)
+{
+    FX_REQUIRE(M.nexp < MAXREP);
+    M.exp[M.nexp++] =
+        (struct rep){.slot = slot, .req = req, .op = op, .status = status, .lock = lock};
+}
+
+/* Grants free lock l to request k (not in a queue) and expects its reply. */
+static void m_grant(int l, int k)
+{
+    struct mlock *ml = &M.l[l];
+    struct mreq *q = &M.r[k];
+    FX_EQ(ml->hslot, -1);
+    ml->hslot = q->slot;
+    ml->howner = q->owner;
+    ml->hseq = ++M.seq;
+    ml->token = 0; /* filled in from the reply */
+    expect(q->slot, q->req, q->kind == K_ACQ ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
+           q->kind == K_ACQ ? S_OK : q->final, l);
+    free_req(k);
+}
+
+static void m_release(int l)
+{
+    struct mlock *ml = &M.l[l];
+    ml->hslot = -1;
+    ml->howner = 0;
+    ml->token = 0;
+    if (ml->qn > 0) {
+        int k = ml->q[0];
+        q_remove(ml->q, &ml->qn, k);
+        m_grant(l, k);
+    }
+}
+
+/* Moves wait k from its condition's queue to its lock with status. */
+static void m_to_lock(int k, int status)
+{
+    struct mreq *q = &M.r[k];
+    struct mcond *c = &M.c[q->cond];
+    q_remove(c->q, &c->qn, k);
+    q->where = IN_LOCKQ;
+    q->final = status;
+    struct mlock *ml = &M.l[q->lock];
+    if (ml->hslot < 0) {
+        FX_EQ(ml->qn, 0);
+        m_grant(q->lock, k);
+    } else {
+        q_push(ml->q, &ml->qn, k);
+    }
+}
+
+/* A notified wait k gives up its notification: the next waiter gets it, if any. */
+static void m_pass_on(int k)
+{
+    struct mcond *c = &M.c[M.r[k].cond];
+    if (c->qn > 0)
+        m_to_lock(c->q[0], S_OK);
+    else
+        M.lost++;
+}
+
+static bool m_holds(int slot, uint64_t owner, int l)
+{
+    return M.l[l].hslot == slot && M.l[l].howner == owner;
+}
+
+/* ------------------------------------------------------------------ comparing replies */
+
+static int rep_cmp(const void *a, const void *b)
+{
+    const struct rep *x = a, *y = b;
+    if (x->slot != y->slot)
+        return x->slot < y->slot ? -1 : 1;
+    if (x->req != y->req)
+        return x->req < y->req ? -1 : 1;
+    return 0;
+}
+
+/* The replies the step caused must be exactly the expected ones; fills in grant tokens. */
+static void match_replies(void)
+{
+    qsort(M.exp, (size_t)M.nexp, sizeof M.exp[0], rep_cmp);
+    struct rep act[MAXREP];
+    memcpy(act, M.act, (size_t)M.nact * sizeof act[0]);
+    qsort(act, (size_t)M.nact, sizeof act[0], rep_cmp);
+    if (M.nexp != M.nact)
+        ck_abort_msg("expected %d replies, got %d", M.nexp, M.nact);
+    for (int i = 0; i < M.nexp; i++) {
+        FX_EQ(act[i].slot, M.exp[i].slot);
+        FX_EQ(act[i].req, M.exp[i].req);
+        FX_EQ(act[i].op, M.exp[i].op);
+        FX_EQ(act[i].status, M.exp[i].status);
+        if (M.exp[i].lock >= 0) {
+            FX_REQUIRE(act[i].token > 0);
+            M.l[M.exp[i].lock].token = act[i].token;
+        } else {
+            FX_EQ(act[i].token, 0);
+        }
+    }
+    M.nexp = M.nact = 0;
+}
+
+/* ------------------------------------------------------------------ comparing state */
+
+struct qseen {
+    struct engine_queued_info e[QMAX];
+    int n;
+};
+
+static void q_visit(void *arg, const struct engine_queued_info *qi)
+{
+    struct qseen *s = arg;
+    FX_REQUIRE(s->n < QMAX);
+    s->e[s->n++] = *qi;
+}
+
+static void engine_q(bool is_cond, const char *name, struct qseen *out)
+{
+    out->n = 0;
+    size_t n = engine_queue_visit(F.e, is_cond, (const uint8_t *)name, strlen(name), q_visit, out);
+    FX_EQ(n, (size_t)out->n);
+}
+
+static bool same_req(const struct engine_queued_info *e, int k)
+{
+    const struct mreq *q = &M.r[k];
+    return e->session_id == (uint64_t)q->slot + 1 && e->req_id == q->req;
+}
+
+static void check_queue_equal(const struct qseen *e, const int *q, int qn)
+{
+    FX_EQ(e->n, qn);
+    for (int i = 0; i < qn; i++) {
+        const struct mreq *r = &M.r[q[i]];
+        FX_REQUIRE(same_req(&e->e[i], q[i]));
+        FX_EQ(e->e[i].owner, r->owner);
+        FX_EQ(e->e[i].op, r->kind == K_ACQ ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT);
+        FX_EQ(e->e[i].final_status, r->kind == K_WAIT ? r->final : S_OK);
+    }
+}
+
+struct cond_seen {
+    bool found[NC];
+    int lock[NC];
+    uint64_t waiters[NC];
+};
+
+static void cond_visit(void *arg, const struct engine_cond_info *ci)
+{
+    struct cond_seen *cs = arg;
+    for (int c = 0; c < NC; c++) {
+        if (ci->name_len == strlen(cond_names[c]) &&
+            memcmp(ci->name, cond_names[c], ci->name_len) == 0) {
+            cs->found[c] = true;
+            cs->waiters[c] = ci->waiters;
+            cs->lock[c] = -1;
+            for (int l = 0; l < NL; l++)
+                if (ci->lock_len == strlen(lock_names[l]) &&
+                    memcmp(ci->lock, lock_names[l], ci->lock_len) == 0)
+                    cs->lock[c] = l;
+        }
+    }
+}
+
+static void check_state(void)
+{
+    uint64_t held = 0, lock_waiters = 0, conds = 0, cond_waiters = 0, sessions = 0;
+    for (int l = 0; l < NL; l++) {
+        struct mlock *ml = &M.l[l];
+        uint64_t sid, owner, token, waiters;
+        bool h = fx_holder(&F, lock_names[l], &sid, &owner, &token, &waiters);
+        FX_EQ(h, ml->hslot >= 0);
+        if (h) {
+            held++;
+            FX_EQ(sid, (uint64_t)ml->hslot + 1);
+            FX_EQ(owner, ml->howner);
+            FX_EQ(token, ml->token);
+        } else {
+            FX_EQ(ml->qn, 0); /* a free lock has an empty queue */
+        }
+        FX_EQ(waiters, (uint64_t)ml->qn);
+        FX_EQ(fx_locked(&F, lock_names[l]), h);
+        struct qseen e;
+        engine_q(false, lock_names[l], &e);
+        check_queue_equal(&e, ml->q, ml->qn);
+        for (int i = 0; i < ml->qn; i++)
+            FX_EQ(M.r[ml->q[i]].where, IN_LOCKQ);
+        lock_waiters += (uint64_t)ml->qn;
+    }
+    struct cond_seen cs = {0};
+    engine_list(F.e, (const uint8_t *)"C", 1, 100, NULL, cond_visit, &cs);
+    for (int c = 0; c < NC; c++) {
+        struct mcond *mc = &M.c[c];
+        int refs = 0;
+        for (int k = 0; k < MAXREQ; k++)
+            if (M.r[k].live && M.r[k].kind == K_WAIT && M.r[k].cond == c)
+                refs++;
+        FX_EQ(refs, mc->refs);
+        FX_EQ(cs.found[c], mc->refs > 0);
+        if (mc->refs > 0) {
+            conds++;
+            FX_EQ(cs.lock[c], mc->bound);
+            FX_EQ(cs.waiters[c], (uint64_t)mc->qn);
+        }
+        struct qseen e;
+        engine_q(true, cond_names[c], &e);
+        check_queue_equal(&e, mc->q, mc->qn);
+        cond_waiters += (uint64_t)mc->qn;
+    }
+    for (int i = 0; i < NS; i++) {
+        if (M.s[i].open)
+            sessions++;
+        int np = 0;
+        for (int k = 0; k < MAXREQ; k++)
+            if (M.r[k].live && M.r[k].slot == i)
+                np++;
+        FX_EQ(np, M.s[i].npending);
+    }
+    struct engine_stats st = fx_stats(&F);
+    FX_EQ(st.sessions, sessions);
+    FX_EQ(st.locks, held);
+    FX_EQ(st.locks_held, held);
+    FX_EQ(st.lock_waiters, lock_waiters);
+    FX_EQ(st.conditions, conds);
+    FX_EQ(st.condition_waiters, cond_waiters);
+    FX_EQ(st.last_token, M.last_token);
+    /* notifications: every wake-up is answered OK, in flight, or had nobody to go to */
+    uint64_t inflight = 0;
+    for (int k = 0; k < MAXREQ; k++)
+        if (M.r[k].live && M.r[k].kind == K_WAIT && M.r[k].where == IN_LOCKQ &&
+            M.r[k].final == S_OK)
+            inflight++;
+    FX_EQ(M.woken, M.ok_replies + M.lost + M.shut + inflight);
+}
+
+/* ------------------------------------------------------------------ operations */
+
+static double pick_timeout(bool allow_try, bool *timed, bool *try_once)
+{
+    int r = rn(100);
+    *timed = false;
+    *try_once = false;
+    if (r < 55)
+        return FX_FOREVER;
+    if (allow_try && r < 75) {
+        *try_once = true;
+        return 0;
+    }
+    *timed = true;
+    if (!allow_try && r < 60)
+        return 0; /* a wait with timeout 0 times out on the next loop turn */
+    return (double)(1 + rn(15)) / 10000.0; /* 0.1 .. 1.5 ms */
+}
+
+/* A request id for slot: usually fresh, sometimes one still pending (BAD_REQUEST). */
+static uint64_t pick_req(int slot, bool *dup)
+{
+    *dup = false;
+    if (rn(100) < 4) {
+        for (int k = 0; k < MAXREQ; k++) {
+            if (M.r[k].live && M.r[k].slot == slot) {
+                *dup = true;
+                return M.r[k].req;
+            }
+        }
+    }
+    return ++M.s[slot].next_req;
+}
+
+/* (slot, owner) of the holder of lock (random if < 0) most of the time, else anyone. */
+static void pick_actor(int *slot, uint64_t *owner, int *lock)
+{
+    if (*lock < 0)
+        *lock = rn(NL);
+    if (M.l[*lock].hslot >= 0 && rn(100) < 80) {
+        *slot = M.l[*lock].hslot;
+        *owner = M.l[*lock].howner;
+    } else {
+        *slot = rn(NS);
+        *owner = (uint64_t)(1 + rn(NO));
+    }
+}
+
+/* The lock a wait or notify on c names: its bound lock (or L0) mostly, sometimes any. */
+static int usual_lock(int c)
+{
+    if (rn(100) < 10)
+        return rn(NL);
+    return M.c[c].refs > 0 ? M.c[c].bound : 0;
+}
+
+static void op_acquire(void)
+{
+    int slot = rn(NS), l = rn(NL);
+    uint64_t owner = (uint64_t)(1 + rn(NO));
+    bool dup, timed, try_once;
+    uint64_t req = pick_req(slot, &dup);
+    double t = pick_timeout(true, &timed, &try_once);
+    int want;
+    if (dup)
+        want = S_BAD_REQUEST;
+    else if (m_holds(slot, owner, l))
+        want = S_ALREADY_OWNER;
+    else if (M.l[l].hslot < 0)
+        want = S_OK;
+    else if (try_once)
+        want = S_TIMEOUT;
+    else if (M.s[slot].npending >= PEND_LIMIT)
+        want = S_LIMIT_EXCEEDED;
+    else
+        want = S_PENDING;
+    uint64_t token = 0;
+    int got = fx_acquire(&F, slot, req, lock_names[l], owner, t, &token);
+    FX_EQ(got, want);
+    if (want == S_OK) {
+        FX_REQUIRE(token > M.last_token);
+        M.last_token = token;
+        M.l[l].hslot = slot;
+        M.l[l].howner = owner;
+        M.l[l].hseq = ++M.seq;
+        M.l[l].token = token;
+    } else if (want == S_PENDING) {
+        M.acq_pending++;
+        int k = new_req(slot, req, owner, K_ACQ, l, -1, timed);
+        M.r[k].where = IN_LOCKQ;
+        q_push(M.l[l].q, &M.l[l].qn, k);
+    }
+}
+
+static void op_release(void)
+{
+    int slot, l = -1;
+    uint64_t owner;
+    pick_actor(&slot, &owner, &l);
+    int want = m_holds(slot, owner, l) ? S_OK : S_NOT_OWNER;
+    if (want == S_OK)
+        m_release(l);
+    FX_EQ(fx_release(&F, slot, lock_names[l], owner), want);
+}
+
+static void op_wait(void)
+{
+    /* conditions mostly stay with their lock (C0 and C1 share L0), sometimes not */
+    int c = rn(NC);
+    int slot, l = usual_lock(c);
+    uint64_t owner;
+    pick_actor(&slot, &owner, &l);
+    bool dup, timed, try_once;
+    uint64_t req = pick_req(slot, &dup);
+    double t = pick_timeout(false, &timed, &try_once);
+    int want;
+    if (dup)
+        want = S_BAD_REQUEST;
+    else if (!m_holds(slot, owner, l))
+        want = S_NOT_OWNER;
+    else if (M.c[c].refs > 0 && M.c[c].bound != l)
+        want = S_LOCK_MISMATCH;
+    else if (M.s[slot].npending >= PEND_LIMIT)
+        want = S_LIMIT_EXCEEDED;
+    else
+        want = S_PENDING;
+    if (want == S_PENDING) {
+        M.waits_pending++;
+        int k = new_req(slot, req, owner, K_WAIT, l, c, timed);
+        M.r[k].where = IN_CONDQ;
+        M.c[c].refs++;
+        M.c[c].bound = l;
+        q_push(M.c[c].q, &M.c[c].qn, k);
+        m_release(l);
+    }
+    FX_EQ(fx_wait(&F, slot, req, cond_names[c], lock_names[l], owner, t), want);
+}
+
+static void op_notify(void)
+{
+    int c = rn(NC);
+    int slot, l = usual_lock(c);
+    uint64_t owner;
+    pick_actor(&slot, &owner, &l);
+    static const uint64_t ns[] = {0, 1, 1, 1, 2, 3, UINT64_MAX};
+    uint64_t n = ns[rn((int)(sizeof ns / sizeof ns[0]))];
+    int want;
+    uint64_t want_woken = 0;
+    if (!m_holds(slot, owner, l)) {
+        want = S_NOT_OWNER;
+    } else if (M.c[c].refs == 0) {
+        want = S_OK;
+    } else if (M.c[c].bound != l) {
+        want = S_LOCK_MISMATCH;
+    } else {
+        want = S_OK;
+        while (want_woken < n && M.c[c].qn > 0) {
+            m_to_lock(M.c[c].q[0], S_OK);
+            want_woken++;
+        }
+    }
+    uint64_t woken = 0;
+    FX_EQ(fx_notify(&F, slot, cond_names[c], lock_names[l], owner, n, &woken), want);
+    FX_EQ(woken, want_woken);
+    M.woken += woken;
+}
+
+static void op_cancel(void)
+{
+    int slot = rn(NS);
+    uint64_t target = M.s[slot].next_req > 0 ? 1 + rnd() % M.s[slot].next_req : 1;
+    if (rn(100) < 75) {
+        for (int k = 0, skip = rn(MAXREQ); k < MAXREQ; k++) {
+            int j = (k + skip) % MAXREQ;
+            if (M.r[j].live && M.r[j].slot == slot) {
+                target = M.r[j].req;
+                break;
+            }
+        }
+    }
+    int k = find_req(slot, target);
+    int want = S_NOT_FOUND;
+    if (k >= 0) {
+        struct mreq *q = &M.r[k];
+        if (q->kind == K_ACQ) {
+            want = S_OK;
+            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, k);
+            expect(slot, target, ENGINE_OP_ACQUIRE, S_CANCELLED, -1);
+            free_req(k);
+        } else if (q->where == IN_CONDQ) {
+            want = S_OK;
+            m_to_lock(k, S_CANCELLED);
+        } else if (q->final == S_OK) {
+            want = S_OK;
+            q->final = S_CANCELLED;
+            m_pass_on(k);
+        }
+    }
+    if (want == S_OK)
+        M.cancels_ok++;
+    FX_EQ(fx_cancel(&F, slot, target), want);
+}
+
+static void m_close(int slot)
+{
+    for (;;) {
+        int newest = -1;
+        for (int k = 0; k < MAXREQ; k++)
+            if (M.r[k].live && M.r[k].slot == slot && (newest < 0 || M.r[k].seq > M.r[newest].seq))
+                newest = k;
+        if (newest < 0)
+            break;
+        struct mreq *q = &M.r[newest];
+        if (q->kind == K_ACQ) {
+            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, newest);
+        } else if (q->where == IN_CONDQ) {
+            q_remove(M.c[q->cond].q, &M.c[q->cond].qn, newest);
+        } else {
+            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, newest);
+            if (q->final == S_OK)
+                m_pass_on(newest);
+        }
+        free_req(newest);
+    }
+    for (;;) {
+        int newest = -1;
+        for (int l = 0; l < NL; l++)
+            if (M.l[l].hslot == slot && (newest < 0 || M.l[l].hseq > M.l[newest].hseq))
+                newest = l;
+        if (newest < 0)
+            break;
+        m_release(newest);
+    }
+    M.s[slot].open = false;
+}
+
+static void op_close_reopen(void)
+{
+    int slot = rn(NS);
+    m_close(slot);
+    fx_close(&F, slot);
+    match_replies();
+    fx_open(&F, slot);
+    M.s[slot].open = true;
+}
+
+/* Runs timers; the model follows by inference (it cannot know which timers are due). */
+static void op_timers(void)
+{
+    event_base_loop(F.base, rn(3) == 0 ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
+    for (int i = 0; i < M.nact; i++) {
+        struct rep *a = &M.act[i];
+        int k = find_req(a->slot, a->req);
+        if (k < 0)
+            ck_abort_msg("reply to no pending request");
+        struct mreq *q = &M.r[k];
+        FX_REQUIRE(q->timed);
+        FX_EQ(a->status, S_TIMEOUT);
+        if (q->kind == K_ACQ) {
+            FX_EQ(a->op, ENGINE_OP_ACQUIRE);
+            FX_EQ(q->where, IN_LOCKQ);
+            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, k);
+            free_req(k);
+        } else {
+            /* timed out with the lock free: re-acquired and answered at once */
+            FX_EQ(a->op, ENGINE_OP_WAIT);
+            FX_EQ(q->where, IN_CONDQ);
+            struct mlock *ml = &M.l[q->lock];
+            FX_EQ(ml->hslot, -1);
+            FX_EQ(ml->qn, 0);
+            q_remove(M.c[q->cond].q, &M.c[q->cond].qn, k);
+            ml->hslot = q->slot;
+            ml->howner = q->owner;
+            ml->hseq = ++M.seq;
+            ml->token = a->token;
+            free_req(k);
+        }
+    }
+    M.nact = 0;
+    /* waits that timed out with the lock held left their condition queue silently and must
+     * now be at the tail of their lock's queue, bound to answer TIMEOUT */
+    int moved[NL][QMAX];
+    int nmoved[NL] = {0};
+    for (int c = 0; c < NC; c++) {
+        struct qseen e;
+        engine_q(true, cond_names[c], &e);
+        struct mcond *mc = &M.c[c];
+        int keep[QMAX], nkeep = 0, j = 0;
+        for (int i = 0; i < mc->qn; i++) {
+            int k = mc->q[i];
+            if (j < e.n && same_req(&e.e[j], k)) {
+                keep[nkeep++] = k;
+                j++;
+            } else {
+                if (!M.r[k].timed)
+                    ck_abort_msg("an untimed wait left its condition");
+                moved[M.r[k].lock][nmoved[M.r[k].lock]++] = k;
+            }
+        }
+        FX_EQ(j, e.n);
+        memcpy(mc->q, keep, (size_t)nkeep * sizeof keep[0]);
+        mc->qn = nkeep;
+    }
+    for (int l = 0; l < NL; l++) {
+        struct mlock *ml = &M.l[l];
+        struct qseen e;
+        engine_q(false, lock_names[l], &e);
+        FX_EQ(e.n, ml->qn + nmoved[l]);
+        for (int i = 0; i < ml->qn; i++)
+            FX_REQUIRE(same_req(&e.e[i], ml->q[i]));
+        for (int i = ml->qn; i < e.n; i++) {
+            int found = -1;
+            for (int m = 0; m < nmoved[l]; m++)
+                if (moved[l][m] >= 0 && same_req(&e.e[i], moved[l][m]))
+                    found = m;
+            if (found < 0)
+                ck_abort_msg("unexpected request at a lock queue's tail");
+            int k = moved[l][found];
+            moved[l][found] = -1;
+            FX_REQUIRE(ml->hslot >= 0);
+            M.r[k].where = IN_LOCKQ;
+            M.r[k].final = S_TIMEOUT;
+            q_push(ml->q, &ml->qn, k);
+        }
+    }
+}
+
+static void op_locked(void)
+{
+    int l = rn(NL);
+    FX_EQ(fx_locked(&F, lock_names[l]), M.l[l].hslot >= 0);
+}
+
+/* ------------------------------------------------------------------ the test */
+
+static uint64_t env_u64(const char *name, uint64_t dflt)
+{
+    const char *v = getenv(name);
+    return v != NULL && *v != '\0' ? strtoull(v, NULL, 0) : dflt;
+}
+
+static void run_seed(uint64_t seed, uint64_t steps)
+{
+    memset(&M, 0, sizeof M);
+    M.rng = seed * 0x9e3779b97f4a7c15ull + 1;
+    for (int l = 0; l < NL; l++)
+        M.l[l].hslot = -1;
+    for (int c = 0; c < NC; c++)
+        M.c[c].bound = -1;
+    printf("check_engine_random: seed %" PRIu64 ", %" PRIu64 " steps\n", seed, steps);
+    fflush(stdout);
+
+    struct engine_limits lim = {.max_pending_per_session = PEND_LIMIT};
+    fx_init(&F, &lim);
+    F.hook = on_reply_hook;
+    struct engine_stats base = fx_stats(&F);
+    for (int i = 0; i < NS; i++) {
+        fx_open(&F, i);
+        M.s[i].open = true;
+    }
+    for (uint64_t step = 0; step < steps; step++) {
+        int r = rn(100);
+        int kind;
+        if (r < 30) {
+            kind = 0;
+            op_acquire();
+        } else if (r < 45) {
+            kind = 1;
+            op_release();
+        } else if (r < 58) {
+            kind = 2;
+            op_wait();
+        } else if (r < 71) {
+            kind = 3;
+            op_notify();
+        } else if (r < 81) {
+            kind = 4;
+            op_cancel();
+        } else if (r < 84) {
+            kind = 5;
+            op_close_reopen();
+        } else if (r < 96) {
+            kind = 6;
+            op_timers();
+        } else {
+            kind = 7;
+            op_locked();
+        }
+        M.stat_steps[kind]++;
+        if (kind != 6)
+            match_replies();
+        check_state();
+        FX_EQ(F.violations, 0);
+    }
+
+    /* Shutdown answers every pending request; then every session closes. */
+    for (int k = 0; k < MAXREQ; k++) {
+        if (!M.r[k].live)
+            continue;
+        struct mreq *q = &M.r[k];
+        if (q->kind == K_WAIT && q->where == IN_LOCKQ && q->final == S_OK)
+            M.shut++;
+        if (q->kind == K_ACQ || q->where == IN_LOCKQ)
+            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, k);
+        else
+            q_remove(M.c[q->cond].q, &M.c[q->cond].qn, k);
+        expect(q->slot, q->req, q->kind == K_ACQ ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
+               S_SHUTTING_DOWN, -1);
+        free_req(k);
+    }
+    engine_shutdown(F.e);
+    match_replies();
+    check_state();
+    for (int i = 0; i < NS; i++) {
+        m_close(i);
+        fx_close(&F, i);
+        match_replies();
+        check_state();
+    }
+    struct engine_stats st = fx_stats(&F);
+    FX_EQ(st.sessions, 0);
+    FX_EQ(st.locks, 0);
+    FX_EQ(st.locks_held, 0);
+    FX_EQ(st.lock_waiters, 0);
+    FX_EQ(st.conditions, 0);
+    FX_EQ(st.condition_waiters, 0);
+    FX_EQ(st.entry_bytes, 0);
+    FX_EQ(st.table_bytes, base.table_bytes);
+    printf("  steps: acquire %" PRIu64 " release %" PRIu64 " wait %" PRIu64 " notify %" PRIu64
+           " cancel %" PRIu64 " close %" PRIu64 " timers %" PRIu64 "; woken %" PRIu64
+           " ok-waits %" PRIu64 " passed-on-to-nobody %" PRIu64 "; pending: acquires %" PRIu64
+           " waits %" PRIu64 "; cancelled %" PRIu64 "\n",
+           M.stat_steps[0], M.stat_steps[1], M.stat_steps[2], M.stat_steps[3], M.stat_steps[4],
+           M.stat_steps[5], M.stat_steps[6], M.woken, M.ok_replies, M.lost, M.acq_pending,
+           M.waits_pending, M.cancels_ok);
+    fflush(stdout);
+    fx_fini(&F);
+}
+
+START_TEST(test_random_operations_match_the_model)
+{
+    uint64_t steps = env_u64("CONDD_STEPS", DEFAULT_STEPS);
+    if (getenv("CONDD_SEED") != NULL) {
+        if (_i == 0)
+            run_seed(env_u64("CONDD_SEED", seeds[0]), steps);
+        return;
+    }
+    run_seed(seeds[_i], steps);
+}
+END_TEST
+
+static Suite *random_suite(void)
+{
+    Suite *s = suite_create("engine randomized");
+    TCase *tc = tcase_create("model");
+    tcase_set_timeout(tc, 300);
+    tcase_add_loop_test(tc, test_random_operations_match_the_model, 0,
+                        (int)(sizeof seeds / sizeof seeds[0]));
+    suite_add_tcase(s, tc);
+    return s;
+}
+
 int main(void)
 {
-    return 0;
+    SRunner *sr = srunner_create(random_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
 }

@@ -489,8 +489,8 @@ START_TEST(test_bad_names_are_bad_request)
                      S_BAD_REQUEST);
     ck_assert_int_eq(engine_wait(s, 2, (const uint8_t *)"cv", 2, n, b->len, 1, NULL, NULL),
                      S_BAD_REQUEST);
-    ck_assert_int_eq(
-        engine_notify(s, n, b->len, (const uint8_t *)"ok", 2, 1, 1, &woken, NULL), S_BAD_REQUEST);
+    ck_assert_int_eq(engine_notify(s, n, b->len, (const uint8_t *)"ok", 2, 1, 1, &woken, NULL),
+                     S_BAD_REQUEST);
     struct engine_stats st = fx_stats(&F);
     ck_assert_uint_eq(st.locks, 1);
     ck_assert_uint_eq(st.conditions, 0);
@@ -524,10 +524,18 @@ END_TEST
 START_TEST(test_valid_unicode_names_are_accepted)
 {
     static const char *good[] = {
-        "a", " ", "~", "lock/with spaces", "\xc2\xa0" /* U+00A0 after the C1 block */,
-        "\xc3\xa9t\xc3\xa9", "\xe6\x97\xa5\xe6\x9c\xac", "\xef\xbf\xbd" /* U+FFFD */,
-        "\xed\x9f\xbf" /* U+D7FF */, "\xee\x80\x80" /* U+E000 */,
-        "\xf4\x8f\xbf\xbf" /* U+10FFFF */, "\xf0\x90\x80\x80" /* U+10000 */,
+        "a",
+        " ",
+        "~",
+        "lock/with spaces",
+        "\xc2\xa0" /* U+00A0 after the C1 block */,
+        "\xc3\xa9t\xc3\xa9",
+        "\xe6\x97\xa5\xe6\x9c\xac",
+        "\xef\xbf\xbd" /* U+FFFD */,
+        "\xed\x9f\xbf" /* U+D7FF */,
+        "\xee\x80\x80" /* U+E000 */,
+        "\xf4\x8f\xbf\xbf" /* U+10FFFF */,
+        "\xf0\x90\x80\x80" /* U+10000 */,
     };
     for (size_t k = 0; k < sizeof good / sizeof good[0]; k++) {
         ck_assert_msg(engine_name_valid((const uint8_t *)good[k], strlen(good[k])), "%zu", k);

@@ -22,14 +22,14 @@ static void on_reply(void *ctx, const struct engine_reply *r)
         f->violations++; /* a reply for a closed session */
     if (f->cur_active && f->cur_s == fs && f->cur_req == r->req_id)
         f->violations++; /* a reply to the request whose own call is running */
-    ck_assert_uint_lt(fs->n, FX_REPLIES);
+    FX_REQUIRE(fs->n < FX_REPLIES);
     struct fx_reply *rec = &fs->replies[fs->n++];
     rec->op = r->op;
     rec->req_id = r->req_id;
     rec->status = r->status;
     rec->token = r->token;
     if (r->status != S_OK)
-        ck_assert_ptr_nonnull(r->message);
+        FX_REQUIRE(r->message != NULL);
     if (f->hook != NULL)
         f->hook(f->hook_arg, fs, rec);
 }
@@ -108,7 +108,7 @@ int fx_acquire(struct fx *f, int i, uint64_t req, const char *lock, uint64_t own
                             timeout == FX_FOREVER ? NULL : &timeout, &t, &msg);
     end(f);
     if (st != S_OK && st != S_PENDING)
-        ck_assert_ptr_nonnull(msg);
+        FX_REQUIRE(msg != NULL);
     if (token != NULL)
         *token = t;
     return st;
@@ -119,7 +119,7 @@ int fx_release(struct fx *f, int i, const char *lock, uint64_t owner)
     const char *msg = NULL;
     int st = engine_release(f->ss[i].s, u8(lock), strlen(lock), owner, &msg);
     if (st != S_OK)
-        ck_assert_ptr_nonnull(msg);
+        FX_REQUIRE(msg != NULL);
     return st;
 }
 
@@ -132,7 +132,7 @@ int fx_wait(struct fx *f, int i, uint64_t req, const char *cond, const char *loc
                          timeout == FX_FOREVER ? NULL : &timeout, &msg);
     end(f);
     if (st != S_PENDING)
-        ck_assert_ptr_nonnull(msg);
+        FX_REQUIRE(msg != NULL);
     return st;
 }
 
@@ -141,10 +141,10 @@ int fx_notify(struct fx *f, int i, const char *cond, const char *lock, uint64_t 
 {
     const char *msg = NULL;
     uint64_t w = 0;
-    int st = engine_notify(f->ss[i].s, u8(cond), strlen(cond), u8(lock), strlen(lock), owner, n,
-                           &w, &msg);
+    int st = engine_notify(f->ss[i].s, u8(cond), strlen(cond), u8(lock), strlen(lock), owner, n, &w,
+                           &msg);
     if (st != S_OK)
-        ck_assert_ptr_nonnull(msg);
+        FX_REQUIRE(msg != NULL);
     if (woken != NULL)
         *woken = w;
     return st;
@@ -155,14 +155,14 @@ int fx_cancel(struct fx *f, int i, uint64_t target)
     const char *msg = NULL;
     int st = engine_cancel(f->ss[i].s, target, &msg);
     if (st != S_OK)
-        ck_assert_ptr_nonnull(msg);
+        FX_REQUIRE(msg != NULL);
     return st;
 }
 
 bool fx_locked(struct fx *f, const char *lock)
 {
     bool locked = false;
-    ck_assert_int_eq(engine_locked(f->e, u8(lock), strlen(lock), &locked, NULL), S_OK);
+    FX_EQ(engine_locked(f->e, u8(lock), strlen(lock), &locked, NULL), S_OK);
     return locked;
 }
 

@@ -31,6 +31,21 @@
 #define S_NOT_FOUND CONDD__V1__STATUS__STATUS_NOT_FOUND
 #define S_PENDING ENGINE_PENDING
 
+/* Assertions for hot loops: Check's ck_assert_* records every passing assertion (one write
+ * each), which dominates a randomized run of many thousand steps; these only report failures. */
+#define FX_REQUIRE(cond)                                                                           \
+    do {                                                                                           \
+        if (!(cond))                                                                               \
+            ck_abort_msg("%s:%d: assertion '%s' failed", __FILE__, __LINE__, #cond);               \
+    } while (0)
+#define FX_EQ(a, b)                                                                                \
+    do {                                                                                           \
+        long long fx_a_ = (long long)(a), fx_b_ = (long long)(b);                                  \
+        if (fx_a_ != fx_b_)                                                                        \
+            ck_abort_msg("%s:%d: '%s == %s' failed: %lld != %lld", __FILE__, __LINE__, #a, #b,     \
+                         fx_a_, fx_b_);                                                            \
+    } while (0)
+
 struct fx_reply {
     enum engine_op op;
     uint64_t req_id;

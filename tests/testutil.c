@@ -153,6 +153,29 @@ int tu_daemon_stop(struct tu_daemon *d)
     return st;
 }
 
+int tu_daemon_wait(struct tu_daemon *d, double timeout_s)
+{
+    int st = -1;
+    if (d->pid > 0) {
+        double end = tu_now() + timeout_s;
+        for (;;) {
+            pid_t r = waitpid(d->pid, &st, WNOHANG);
+            if (r == d->pid)
+                break;
+            if (r < 0 || tu_now() > end) {
+                kill(d->pid, SIGKILL);
+                waitpid(d->pid, NULL, 0);
+                st = -1;
+                break;
+            }
+            usleep(2000);
+        }
+        d->pid = 0;
+    }
+    tu_rmdir(d);
+    return st;
+}
+
 void tu_daemon_kill(struct tu_daemon *d)
 {
     if (d->pid > 0) {

@@ -31,6 +31,11 @@ bool tu_daemon_start(struct tu_daemon *d, bool with_unix, const char *const *ext
  * status (as from waitpid) or -1. */
 int tu_daemon_stop(struct tu_daemon *d);
 
+/* Waits up to timeout_s for the daemon to exit by itself (after a signal the test sent) and
+ * removes the scratch directory. Returns the wait status, or -1 if it did not exit (it is then
+ * killed). */
+int tu_daemon_wait(struct tu_daemon *d, double timeout_s);
+
 /* SIGKILL and reap, remove the scratch directory. */
 void tu_daemon_kill(struct tu_daemon *d);
 

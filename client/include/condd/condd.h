@@ -146,9 +146,9 @@ struct condd_op_count {
  */
 struct condd_stats {
     double uptime_s;
-    uint64_t connections;       /* open client connections */
-    uint64_t sessions;          /* sessions that completed Hello */
-    uint64_t locks;             /* locks in existence (held or waited for) */
+    uint64_t connections; /* open client connections */
+    uint64_t sessions;    /* sessions that completed Hello */
+    uint64_t locks;       /* locks in existence (held or waited for) */
     uint64_t locks_held;
     uint64_t lock_waiters;      /* requests queued for a lock */
     uint64_t conditions;        /* conditions with waiters */
@@ -176,7 +176,7 @@ struct condd_lock_info {
     uint64_t holder_session;   /* 0 when free */
     const char *holder_client; /* "" when free; never NULL */
     uint64_t holder_owner;
-    uint64_t token;            /* fencing token of the current grant */
+    uint64_t token; /* fencing token of the current grant */
     uint64_t waiters;
 };
 
@@ -187,19 +187,20 @@ struct condd_cond_info {
     uint64_t waiters;
 };
 
-/* A List result (opaque; read it with the accessors below). */
-typedef struct condd_list condd_list;
+/* A List result (opaque; read it with the accessors below). A struct tag rather than a
+ * typedef because condd_list() is the asynchronous List call. */
+struct condd_list;
 
-size_t condd_list_lock_count(const condd_list *list);
+size_t condd_list_lock_count(const struct condd_list *list);
 /* The i-th lock (i < condd_list_lock_count()), or NULL. Borrowed from list. */
-const struct condd_lock_info *condd_list_lock(const condd_list *list, size_t i);
-size_t condd_list_cond_count(const condd_list *list);
+const struct condd_lock_info *condd_list_lock(const struct condd_list *list, size_t i);
+size_t condd_list_cond_count(const struct condd_list *list);
 /* The i-th condition (i < condd_list_cond_count()), or NULL. Borrowed from list. */
-const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i);
+const struct condd_cond_info *condd_list_cond(const struct condd_list *list, size_t i);
 /* True when more locks or conditions matched than the limit let through. */
-bool condd_list_truncated(const condd_list *list);
+bool condd_list_truncated(const struct condd_list *list);
 /* Frees a list the caller owns (from the blocking condd_conn_list()); NULL ignored. */
-void condd_list_free(condd_list *list);
+void condd_list_free(struct condd_list *list);
 
 /* A predicate for wait_for: returns true when the state the caller waits for holds. It is
  * called with the lock held, on the thread that runs the client. */
@@ -298,7 +299,7 @@ int condd_conn_stats(condd_conn *conn, struct condd_stats **out);
  * (0: the server default, 1000). On CONDD_OK *out is a list the caller frees with
  * condd_list_free().
  */
-int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, condd_list **out);
+int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, struct condd_list **out);
 
 /*
  * Runs the connection's private loop for up to seconds (CONDD_FOREVER: until the connection

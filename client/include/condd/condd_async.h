@@ -77,7 +77,8 @@ typedef void (*condd_stats_cb)(condd_client *c, int result, const struct condd_s
 
 /* List: list is NULL unless result is CONDD_OK; it is owned by the library and valid only
  * during the callback (everything reached through it too). */
-typedef void (*condd_list_cb)(condd_client *c, int result, const condd_list *list, void *arg);
+typedef void (*condd_list_cb)(condd_client *c, int result, const struct condd_list *list,
+                              void *arg);
 
 /* ------------------------------------------------------------------ connection */
 
@@ -153,8 +154,7 @@ int condd_acquire(condd_client *c, const char *lock, uint64_t owner, double time
  * on c is processed after it, so an acquire issued right after sees the lock released. cb may be
  * NULL; if given it runs once with CONDD_OK, CONDD_ERR_NOT_OWNER or a connection error.
  */
-int condd_release(condd_client *c, const char *lock, uint64_t owner, condd_result_cb cb,
-                  void *arg);
+int condd_release(condd_client *c, const char *lock, uint64_t owner, condd_result_cb cb, void *arg);
 
 /* Asks whether lock is held by anyone. cb (required). */
 int condd_locked(condd_client *c, const char *lock, condd_locked_cb cb, void *arg);
@@ -166,8 +166,8 @@ int condd_locked(condd_client *c, const char *lock, condd_locked_cb cb, void *ar
  * token is the new grant's. Errors CONDD_ERR_NOT_OWNER, CONDD_ERR_LOCK_MISMATCH... leave the lock
  * as it was. cb (required). *req_id (may be NULL) is for condd_cancel().
  */
-int condd_wait(condd_client *c, const char *cond, const char *lock, uint64_t owner,
-               double timeout, condd_token_cb cb, void *arg, uint64_t *req_id);
+int condd_wait(condd_client *c, const char *cond, const char *lock, uint64_t owner, double timeout,
+               condd_token_cb cb, void *arg, uint64_t *req_id);
 
 /*
  * Waits on cond until pred(pred_arg) is true, with one overall deadline of timeout seconds.
@@ -183,8 +183,8 @@ int condd_wait_for(condd_client *c, const char *cond, const char *lock, uint64_t
                    void *arg, uint64_t *req_id);
 
 /* Wakes at most n waiters of cond (longest-waiting first); owner must hold lock. cb (required). */
-int condd_notify(condd_client *c, const char *cond, const char *lock, uint64_t owner,
-                 uint64_t n, condd_notify_cb cb, void *arg);
+int condd_notify(condd_client *c, const char *cond, const char *lock, uint64_t owner, uint64_t n,
+                 condd_notify_cb cb, void *arg);
 
 /* Wakes every waiter of cond; owner must hold lock. cb (required). */
 int condd_notify_all(condd_client *c, const char *cond, const char *lock, uint64_t owner,
@@ -206,8 +206,7 @@ int condd_stats(condd_client *c, condd_stats_cb cb, void *arg);
 
 /* Locks and conditions whose names start with prefix (NULL or "": all), at most limit of each
  * (0: server default). cb (required) gets a library-owned list valid during the call. */
-int condd_list(condd_client *c, const char *prefix, uint32_t limit, condd_list_cb cb,
-               void *arg);
+int condd_list(condd_client *c, const char *prefix, uint32_t limit, condd_list_cb cb, void *arg);
 
 /* ------------------------------------------------------------------ blocking <-> async bridge */
 

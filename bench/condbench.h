@@ -1,0 +1,199 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * condbench's internal interface, shared by its files: the run settings, the per-thread worker
+ * and per-connection state, the latency histogram, the target table (condd, redis, echo) and the
+ * generic client loop that drives every target the same way. condbench.c owns the options, the
+ * threads and the report; condbench_loop.c the client loop; condbench_hist.c the histogram;
+ * condbench_condd.c, condbench_redis.c and condbench_echo.c one target each.
+ */
+#ifndef CONDD_BENCH_CONDBENCH_H
+#define CONDD_BENCH_CONDBENCH_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <event2/event.h>
+
+/* ------------------------------------------------------------------ histogram */
+
+/*
+ * An HdrHistogram-style log-linear histogram of nanosecond values: values below 256 have a
+ * bucket each; above, every power of two is cut into 128 equal sub-buckets, so a bucket is at
+ * most 1/128 of its value wide (under 0.8 % error) whatever the range. A fixed array of counts:
+ * recording is an index computation and an increment, and no sample is kept.
+ */
+#define HIST_LINEAR 256u
+#define HIST_SUB 128u
+#define HIST_BUCKETS (HIST_LINEAR + (64u - 8u) * HIST_SUB)
+
+struct hist {
+    uint64_t count;
+    uint64_t sum_ns;
+    uint64_t min_ns;
+    uint64_t max_ns;
+    uint64_t buckets[HIST_BUCKETS];
+};
+
+/* Empties h (h is the caller's). */
+void hist_init(struct hist *h);
+/* Records one value in nanoseconds. */
+void hist_record(struct hist *h, uint64_t ns);
+/* Adds every count of src into dst (both the caller's). */
+void hist_merge(struct hist *dst, const struct hist *src);
+/* The value at quantile q (0..1) in nanoseconds: the midpoint of the bucket holding it, or 0
+ * for an empty histogram. */
+uint64_t hist_quantile(const struct hist *h, double q);
+/* The mean in nanoseconds (0 when empty). */
+double hist_mean(const struct hist *h);
+
+/* ------------------------------------------------------------------ settings */
+
+enum bench_mode {
+    MODE_UNCONTENDED,
+    MODE_CONTENDED,
+    MODE_HANDOFF,
+    MODE_FANOUT,
+    MODE_CHURN,
+    MODE_IDLE,
+    MODE_COUNT
+};
+
+#define MODE_BIT(m) (1u << (m))
+
+/* The run's settings, filled from the command line; read-only once the workers start. */
+struct bench_opts {
+    const struct target *target;
+    enum bench_mode mode;
+    const char *address;     /* as given, or the target's default */
+    unsigned connections;    /* -c */
+    double duration_s;       /* -d */
+    uint64_t names;          /* --names (churn) */
+    unsigned threads;        /* --threads */
+    unsigned owners;         /* --owners: waiters per connection (fanout) */
+    unsigned echo_bytes;     /* --echo-bytes: payload of one echo frame */
+    bool pipeline;           /* --pipeline (redis) */
+    bool hold;               /* --hold (churn: never release) */
+    bool json;               /* --json */
+    bool quiet;              /* -q: only the final line (and JSON) */
+    char prefix[32];         /* name prefix unique to this run: "cb<pid>" */
+};
+
+extern struct bench_opts g_opts;
+
+/* ------------------------------------------------------------------ workers and connections */
+
+struct worker;
+
+/* One connection of a worker, whatever the target. */
+struct bench_conn {
+    struct worker *w;
+    unsigned index;      /* global index, 0..connections-1 */
+    void *impl;          /* the target's per-connection state */
+    bool ready;          /* connected (and, for redis, script loaded) */
+    bool dead;           /* failed; takes no further part */
+    bool busy;           /* a cycle is in flight */
+    uint64_t seq;        /* cycles started (names and tokens derive from it) */
+    uint64_t grants;     /* grants received while measuring */
+    uint64_t t_start;    /* when the current acquire was issued (ns, monotonic) */
+    char name[96];       /* the lock the current cycle works on */
+    /* handoff */
+    struct bench_conn *peer;
+    bool *turn_is_mine; /* shared by the pair: true when it is this side's turn */
+};
+
+/* One thread: its loop, its connections and its own counters (merged at the end). */
+struct worker {
+    unsigned id;
+    struct event_base *base;
+    struct bench_conn *conns;
+    unsigned nconns;
+    unsigned first;        /* global index of conns[0] */
+    unsigned connected;    /* connections whose connect finished (ok or not) */
+    unsigned failed;
+    bool measuring;        /* inside the measured window */
+    bool stopping;         /* the window is over: start nothing new */
+    uint64_t deadline_ns;
+    uint64_t ops;          /* cycles (grant received, release sent) while measuring */
+    uint64_t errors;
+    struct hist *hist;
+    struct event *stop_ev;
+    struct event *poll_ev; /* fanout: the notifier's pacing timer */
+    void *mode_state;      /* state of the condd-only modes */
+    char extra[512];       /* mode-specific lines for the report (worker 0 only) */
+};
+
+/* Monotonic clock in nanoseconds. */
+static inline uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------ targets */
+
+/* Server-side figures a target can report (condd: from Stats); fields are 0 when unknown. */
+struct server_snapshot {
+    bool valid;
+    uint64_t rss_bytes;
+    uint64_t table_bytes;
+    uint64_t locks_held;
+    uint64_t sessions;
+};
+
+/*
+ * A target: how to connect, acquire and release for the generic loop. Each call reports back
+ * through the loop_* functions below, from the worker's event loop.
+ */
+struct target {
+    const char *name;
+    const char *default_address;
+    unsigned modes; /* MODE_BIT()s this target can run */
+    /* Starts connecting cn to g_opts.address; calls loop_connected() later (also on failure).
+     * Returns false when nothing could be started (then loop_connected() is not called). */
+    bool (*open)(struct bench_conn *cn);
+    /* Issues an acquire of cn->name; loop_granted() runs once the lock is held (or failed). */
+    void (*acquire)(struct bench_conn *cn);
+    /* Issues the release of cn->name; loop_released() runs once the next acquire may be sent
+     * (at once for condd, echo and pipelined redis; after the reply for plain redis). */
+    void (*release)(struct bench_conn *cn);
+    /* Closes cn; pending callbacks may still run during the call and must be ignored. */
+    void (*close)(struct bench_conn *cn);
+    /* Optional: blocking (runs the worker's loop) snapshot of the server's state through cn. */
+    void (*snapshot)(struct bench_conn *cn, struct server_snapshot *out);
+    /* Optional: runs modes the generic loop does not (handoff, fanout, idle) on worker w. */
+    void (*mode_start)(struct worker *w);
+};
+
+extern const struct target target_condd;
+extern const struct target target_echo;
+#ifdef HAVE_HIREDIS
+extern const struct target target_redis;
+#endif
+
+/* ------------------------------------------------------------------ the generic loop */
+
+/* Called by a target when cn's connect finished; ok false marks cn dead. */
+void loop_connected(struct bench_conn *cn, bool ok, const char *why);
+/* Called by a target when cn's acquire ended: ok (granted) or failed (why). */
+void loop_granted(struct bench_conn *cn, bool ok, const char *why);
+/* Called by a target when the next acquire may be sent after a release (ok false: failed). */
+void loop_released(struct bench_conn *cn, bool ok, const char *why);
+/* Records a failure of cn outside the acquire/release path and marks cn dead. */
+void loop_fail(struct bench_conn *cn, const char *why);
+/* Starts the measured window's cycles on every ready connection of w. */
+void loop_start(struct worker *w);
+/* Counts one measured op on w with the latency since t0 (if measuring). */
+void loop_count(struct worker *w, uint64_t t0);
+
+/* Splits "host:port" or "[v6]:port" into host (NUL-terminated, at most hostlen bytes) and
+ * port; false when addr has neither form. */
+bool bench_split_address(const char *addr, char *host, size_t hostlen, int *port);
+
+/* Prints a diagnostic to stderr, prefixed "condbench: ". */
+void bench_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

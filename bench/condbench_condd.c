@@ -1,0 +1,462 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * condbench's condd target, written against libcondd's public asynchronous API only
+ * (<condd/condd_async.h>), so it measures what an application would get. For the generic loop:
+ * acquire is condd_acquire() waiting forever, release is condd_release(), which does not wait for
+ * its reply: the next acquire goes out in the same write, and a cycle costs one round trip.
+ * This file also runs the modes only condd has: handoff (pairs ping-pong through a condition),
+ * fanout (one notify_all wakes every waiter) and idle (sessions that only keep alive), and takes
+ * the server's Stats for the memory figures.
+ */
+#include "config.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <condd/condd_async.h>
+
+#include "condbench.h"
+
+struct cd_conn {
+    condd_client *c;
+    bool closing; /* condbench is closing it: every callback from now on is ignored */
+};
+
+static condd_client *cd_client(struct bench_conn *cn)
+{
+    struct cd_conn *st = cn->impl;
+    return st != NULL && !st->closing ? st->c : NULL;
+}
+
+/* Callbacks check this first: cn's state is gone or going. */
+static bool cd_ignored(struct bench_conn *cn)
+{
+    struct cd_conn *st = cn->impl;
+    return st == NULL || st->closing;
+}
+
+static const char *cd_why(condd_client *c, int result)
+{
+    static __thread char buf[256];
+    const char *m = c != NULL ? condd_message(c) : "";
+    snprintf(buf, sizeof buf, "%s%s%s", condd_strerror(result), m[0] ? ": " : "", m);
+    return buf;
+}
+
+/* ------------------------------------------------------------------ connection */
+
+static void cd_on_connect(condd_client *c, int result, void *arg)
+{
+    struct bench_conn *cn = arg;
+    if (cd_ignored(cn))
+        return;
+    loop_connected(cn, result == CONDD_OK, result == CONDD_OK ? NULL : cd_why(c, result));
+}
+
+static void cd_on_disconnect(condd_client *c, int reason, void *arg)
+{
+    struct bench_conn *cn = arg;
+    if (!cd_ignored(cn))
+        loop_fail(cn, cd_why(c, reason));
+}
+
+static bool cd_open(struct bench_conn *cn)
+{
+    struct cd_conn *st = calloc(1, sizeof *st);
+    condd_options *opts = condd_options_new();
+    if (st == NULL || opts == NULL) {
+        free(st);
+        condd_options_free(opts);
+        return false;
+    }
+    char name[64];
+    snprintf(name, sizeof name, "condbench/%ld/%u", (long)getpid(), cn->index);
+    condd_options_set_client_name(opts, name);
+    cn->impl = st;
+    int rc = condd_connect(cn->w->base, g_opts.address, opts, cd_on_connect, cn, &st->c);
+    condd_options_free(opts);
+    if (rc != CONDD_OK) {
+        bench_warn("condd: connect %s: %s", g_opts.address, condd_strerror(rc));
+        free(st);
+        cn->impl = NULL;
+        return false;
+    }
+    condd_set_disconnect_cb(st->c, cd_on_disconnect, cn);
+    return true;
+}
+
+static void cd_close(struct bench_conn *cn)
+{
+    struct cd_conn *st = cn->impl;
+    if (st == NULL)
+        return;
+    st->closing = true;
+    /* Pending callbacks run inside condd_close() with CONDD_ERR_CLOSED and see closing. */
+    condd_close(st->c);
+    free(st);
+    cn->impl = NULL;
+}
+
+/* ------------------------------------------------------------------ the generic loop's ops */
+
+static void cd_on_acquire(condd_client *c, int result, uint64_t token, void *arg)
+{
+    struct bench_conn *cn = arg;
+    if (cd_ignored(cn))
+        return;
+    loop_granted(cn, result == CONDD_OK, result == CONDD_OK ? NULL : cd_why(c, result));
+}
+
+static void cd_acquire(struct bench_conn *cn)
+{
+    condd_client *c = cd_client(cn);
+    int rc = c == NULL ? CONDD_ERR_CLOSED
+                       : condd_acquire(c, cn->name, 0, CONDD_FOREVER, cd_on_acquire, cn, NULL);
+    if (rc != CONDD_OK)
+        loop_granted(cn, false, condd_strerror(rc));
+}
+
+/* The release's reply only matters when it is an error: the loop went on without it. */
+static void cd_on_release(condd_client *c, int result, void *arg)
+{
+    struct bench_conn *cn = arg;
+    if (result != CONDD_OK && !cd_ignored(cn))
+        loop_fail(cn, cd_why(c, result));
+}
+
+static void cd_release(struct bench_conn *cn)
+{
+    condd_client *c = cd_client(cn);
+    int rc = c == NULL ? CONDD_ERR_CLOSED : condd_release(c, cn->name, 0, cd_on_release, cn);
+    loop_released(cn, rc == CONDD_OK, rc == CONDD_OK ? NULL : condd_strerror(rc));
+}
+
+/* ------------------------------------------------------------------ Stats snapshot */
+
+struct snap_ctx {
+    bool done;
+    struct server_snapshot *out;
+};
+
+static void cd_on_stats(condd_client *c, int result, const struct condd_stats *s, void *arg)
+{
+    struct snap_ctx *ctx = arg;
+    ctx->done = true;
+    if (result != CONDD_OK || s == NULL)
+        return;
+    ctx->out->valid = true;
+    ctx->out->rss_bytes = s->rss_bytes;
+    ctx->out->table_bytes = s->table_bytes;
+    ctx->out->locks_held = s->locks_held;
+    ctx->out->sessions = s->sessions;
+}
+
+static void cd_snapshot(struct bench_conn *cn, struct server_snapshot *out)
+{
+    condd_client *c = cd_client(cn);
+    struct snap_ctx ctx = {.out = out};
+    if (c == NULL || condd_stats(c, cd_on_stats, &ctx) != CONDD_OK)
+        return;
+    while (!ctx.done)
+        if (event_base_loop(cn->w->base, EVLOOP_ONCE) < 0)
+            break;
+}
+
+/* ------------------------------------------------------------------ handoff */
+
+/*
+ * A pair shares one lock and one condition. Whoever holds the lock on its turn counts one
+ * handoff (latency: from the peer's notify to this grant), hands the turn over, and sends
+ * notify + wait in one write: the server wakes the peer, then the wait releases the lock to it.
+ */
+struct pair {
+    char lock[64], cond[64];
+    int turn;          /* index within the pair (0/1) whose turn it is; -1 before the first */
+    uint64_t t_notify; /* when the last notify was sent; 0 before the first */
+};
+
+static struct pair *pair_of(struct bench_conn *cn)
+{
+    struct pair *pairs = cn->w->mode_state;
+    return &pairs[(cn->index - cn->w->first) / 2];
+}
+
+static void ho_holding(struct bench_conn *cn);
+
+static void ho_on_token(condd_client *c, int result, uint64_t token, void *arg)
+{
+    struct bench_conn *cn = arg;
+    if (cd_ignored(cn))
+        return;
+    if (result != CONDD_OK) {
+        loop_fail(cn, cd_why(c, result));
+        return;
+    }
+    ho_holding(cn);
+}
+
+static void ho_on_notify(condd_client *c, int result, uint64_t woken, void *arg)
+{
+    struct bench_conn *cn = arg;
+    if (result != CONDD_OK && !cd_ignored(cn))
+        loop_fail(cn, cd_why(c, result));
+}
+
+static void ho_holding(struct bench_conn *cn)
+{
+    struct worker *w = cn->w;
+    struct pair *p = pair_of(cn);
+    int me = (int)((cn->index - w->first) % 2);
+    condd_client *c = cd_client(cn);
+    if (w->stopping || c == NULL)
+        return;
+    bool mine = p->turn < 0 || p->turn == me;
+    if (mine) {
+        if (p->t_notify != 0)
+            loop_count(w, p->t_notify);
+        p->turn = 1 - me;
+        p->t_notify = now_ns();
+        if (condd_notify(c, p->cond, p->lock, 0, 1, ho_on_notify, cn) != CONDD_OK) {
+            loop_fail(cn, "notify failed");
+            return;
+        }
+    }
+    /* Not our turn (a spurious wakeup): wait again without notifying. */
+    if (condd_wait(c, p->cond, p->lock, 0, CONDD_FOREVER, ho_on_token, cn, NULL) != CONDD_OK)
+        loop_fail(cn, "wait failed");
+}
+
+static void ho_start(struct worker *w)
+{
+    unsigned np = w->nconns / 2;
+    struct pair *pairs = calloc(np ? np : 1, sizeof *pairs);
+    if (pairs == NULL) {
+        bench_warn("out of memory");
+        w->stopping = true;
+        return;
+    }
+    w->mode_state = pairs;
+    w->measuring = true;
+    for (unsigned i = 0; i < np; i++) {
+        struct pair *p = &pairs[i];
+        snprintf(p->lock, sizeof p->lock, "%s:h:%u:lock", g_opts.prefix, w->first + 2 * i);
+        snprintf(p->cond, sizeof p->cond, "%s:h:%u:cond", g_opts.prefix, w->first + 2 * i);
+        p->turn = -1;
+        for (unsigned k = 0; k < 2; k++) {
+            struct bench_conn *cn = &w->conns[2 * i + k];
+            condd_client *c = cd_client(cn);
+            if (c == NULL || cn->dead ||
+                condd_acquire(c, p->lock, 0, CONDD_FOREVER, ho_on_token, cn, NULL) != CONDD_OK)
+                loop_fail(cn, "acquire failed");
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ fanout */
+
+/*
+ * W = connections x --owners waiters on one condition. A round: every waiter acquires the lock
+ * and waits (then pings on its connection: the reply proves the wait is queued at the server);
+ * once all are queued, the notifier (its own owner on connection 0) acquires the lock, sends
+ * notify_all and releases. Each waiter returns holding the lock (latency: from notify_all) and
+ * releases it; the round ends when the last has released, and the next round starts.
+ */
+struct waiter {
+    struct bench_conn *cn;
+    uint64_t owner;
+};
+
+struct fanout {
+    char lock[64], cond[64];
+    uint64_t nwaiters;
+    uint64_t notifier_owner;
+    uint64_t armed, done; /* this round's queued waits and finished waiters */
+    uint64_t t0;          /* when notify_all was sent */
+    uint64_t rounds, round_min, round_max, round_sum;
+    bool notifying;
+    struct waiter waiters[]; /* one block with the struct: main() frees mode_state with free() */
+};
+
+static void fo_arm(struct worker *w, struct waiter *wt);
+
+static void fo_finish_round(struct worker *w, struct fanout *f)
+{
+    uint64_t t = now_ns() - f->t0;
+    if (w->measuring) {
+        f->rounds++;
+        f->round_sum += t;
+        f->round_min = f->rounds == 1 || t < f->round_min ? t : f->round_min;
+        f->round_max = t > f->round_max ? t : f->round_max;
+        snprintf(w->extra, sizeof w->extra,
+                 "fanout: waiters=%" PRIu64 " rounds=%" PRIu64 " round_ms_min=%.2f "
+                 "round_ms_mean=%.2f round_ms_max=%.2f\n",
+                 f->nwaiters, f->rounds, (double)f->round_min / 1e6,
+                 (double)f->round_sum / (double)f->rounds / 1e6, (double)f->round_max / 1e6);
+    }
+    f->armed = f->done = 0;
+    f->notifying = false;
+    if (w->stopping)
+        return;
+    for (uint64_t i = 0; i < f->nwaiters; i++)
+        fo_arm(w, &f->waiters[i]);
+}
+
+static void fo_on_release(condd_client *c, int result, void *arg)
+{
+    struct waiter *wt = arg;
+    if (result != CONDD_OK && !cd_ignored(wt->cn))
+        loop_fail(wt->cn, cd_why(c, result));
+}
+
+static void fo_on_woken(condd_client *c, int result, uint64_t token, void *arg)
+{
+    struct waiter *wt = arg;
+    struct worker *w = wt->cn->w;
+    struct fanout *f = w->mode_state;
+    if (cd_ignored(wt->cn))
+        return;
+    if (result != CONDD_OK) {
+        loop_fail(wt->cn, cd_why(c, result));
+        return;
+    }
+    loop_count(w, f->t0);
+    if (condd_release(c, f->lock, wt->owner, fo_on_release, wt) != CONDD_OK) {
+        loop_fail(wt->cn, "release failed");
+        return;
+    }
+    if (++f->done == f->nwaiters)
+        fo_finish_round(w, f);
+}
+
+static void fo_on_notify_all(condd_client *c, int result, uint64_t woken, void *arg)
+{
+    struct bench_conn *cn = arg;
+    struct fanout *f = cn->w->mode_state;
+    if (cd_ignored(cn))
+        return;
+    if (result != CONDD_OK)
+        loop_fail(cn, cd_why(c, result));
+    else if (woken != f->nwaiters)
+        bench_warn("notify_all woke %" PRIu64 " of %" PRIu64 " waiters", woken, f->nwaiters);
+}
+
+static void fo_on_notifier_lock(condd_client *c, int result, uint64_t token, void *arg)
+{
+    struct bench_conn *cn = arg;
+    struct fanout *f = cn->w->mode_state;
+    if (cd_ignored(cn))
+        return;
+    if (result != CONDD_OK) {
+        loop_fail(cn, cd_why(c, result));
+        return;
+    }
+    f->t0 = now_ns();
+    if (condd_notify_all(c, f->cond, f->lock, f->notifier_owner, fo_on_notify_all, cn) !=
+            CONDD_OK ||
+        condd_release(c, f->lock, f->notifier_owner, NULL, NULL) != CONDD_OK)
+        loop_fail(cn, "notify_all failed");
+}
+
+static void fo_on_armed(condd_client *c, int result, void *arg)
+{
+    struct waiter *wt = arg;
+    struct worker *w = wt->cn->w;
+    struct fanout *f = w->mode_state;
+    if (cd_ignored(wt->cn))
+        return;
+    if (result != CONDD_OK) {
+        loop_fail(wt->cn, cd_why(c, result));
+        return;
+    }
+    if (++f->armed < f->nwaiters || f->notifying || w->stopping)
+        return;
+    f->notifying = true;
+    struct bench_conn *n = &w->conns[0];
+    condd_client *nc = cd_client(n);
+    if (nc == NULL || condd_acquire(nc, f->lock, f->notifier_owner, CONDD_FOREVER,
+                                    fo_on_notifier_lock, n, NULL) != CONDD_OK)
+        loop_fail(n, "notifier acquire failed");
+}
+
+static void fo_on_waiter_lock(condd_client *c, int result, uint64_t token, void *arg)
+{
+    struct waiter *wt = arg;
+    struct fanout *f = wt->cn->w->mode_state;
+    if (cd_ignored(wt->cn))
+        return;
+    if (result != CONDD_OK) {
+        loop_fail(wt->cn, cd_why(c, result));
+        return;
+    }
+    if (condd_wait(c, f->cond, f->lock, wt->owner, CONDD_FOREVER, fo_on_woken, wt, NULL) !=
+            CONDD_OK ||
+        condd_ping(c, fo_on_armed, wt) != CONDD_OK)
+        loop_fail(wt->cn, "wait failed");
+}
+
+static void fo_arm(struct worker *w, struct waiter *wt)
+{
+    struct fanout *f = w->mode_state;
+    condd_client *c = cd_client(wt->cn);
+    if (c == NULL || wt->cn->dead ||
+        condd_acquire(c, f->lock, wt->owner, CONDD_FOREVER, fo_on_waiter_lock, wt, NULL) !=
+            CONDD_OK)
+        loop_fail(wt->cn, "acquire failed");
+}
+
+static void fo_start(struct worker *w)
+{
+    uint64_t n = (uint64_t)w->nconns * g_opts.owners;
+    struct fanout *f = calloc(1, sizeof *f + n * sizeof f->waiters[0]);
+    if (f == NULL) {
+        bench_warn("out of memory");
+        w->stopping = true;
+        return;
+    }
+    w->mode_state = f;
+    snprintf(f->lock, sizeof f->lock, "%s:f:lock", g_opts.prefix);
+    snprintf(f->cond, sizeof f->cond, "%s:f:cond", g_opts.prefix);
+    f->nwaiters = n;
+    /* Owners 1..owners on each connection; the notifier takes the next one on connection 0. */
+    for (uint64_t i = 0; i < n; i++) {
+        f->waiters[i].cn = &w->conns[i % w->nconns];
+        f->waiters[i].owner = 1 + i / w->nconns;
+    }
+    f->notifier_owner = (uint64_t)g_opts.owners + 1;
+    w->measuring = true;
+    for (uint64_t i = 0; i < n; i++)
+        fo_arm(w, &f->waiters[i]);
+}
+
+/* ------------------------------------------------------------------ modes */
+
+static void cd_mode_start(struct worker *w)
+{
+    switch (g_opts.mode) {
+    case MODE_HANDOFF: ho_start(w); break;
+    case MODE_FANOUT: fo_start(w); break;
+    default:
+        /* idle: the sessions only keep alive until the window ends. */
+        w->measuring = true;
+        for (unsigned i = 0; i < w->nconns; i++)
+            if (w->conns[i].ready)
+                w->ops++;
+        break;
+    }
+}
+
+const struct target target_condd = {
+    .name = "condd",
+    .default_address = "127.0.0.1:7380",
+    .modes = MODE_BIT(MODE_UNCONTENDED) | MODE_BIT(MODE_CONTENDED) | MODE_BIT(MODE_HANDOFF) |
+             MODE_BIT(MODE_FANOUT) | MODE_BIT(MODE_CHURN) | MODE_BIT(MODE_IDLE),
+    .open = cd_open,
+    .acquire = cd_acquire,
+    .release = cd_release,
+    .close = cd_close,
+    .snapshot = cd_snapshot,
+    .mode_start = cd_mode_start,
+};

@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * condctl's output formats for `list` and `stats`: aligned tables for people, and one JSON
+ * object per run for scripts. Names are UTF-8 chosen by users (they may hold quotes,
+ * backslashes and any non-ASCII text), so every string goes through one escaper that also
+ * replaces invalid UTF-8 with U+FFFD: the JSON condctl prints is always valid.
+ */
+#include "config.h"
+
+#include "condctl.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+/* ------------------------------------------------------------------ JSON strings */
+
+/* Length of the valid UTF-8 sequence starting at s (1..4), or 0 when it is not valid. */
+static size_t utf8_len(const unsigned char *s)
+{
+    unsigned char c = s[0];
+    if (c < 0x80)
+        return 1;
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF; /* range of the second byte */
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0)
+            lo = 0xA0; /* no overlong forms */
+        else if (c == 0xED)
+            hi = 0x9F; /* no surrogates */
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0)
+            lo = 0x90;
+        else if (c == 0xF4)
+            hi = 0x8F; /* nothing above U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (s[1] < lo || s[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if (s[i] < 0x80 || s[i] > 0xBF)
+            return 0;
+    return n;
+}
+
+void ctl_json_string(FILE *out, const char *str)
+{
+    if (str == NULL) {
+        fputs("null", out);
+        return;
+    }
+    const unsigned char *s = (const unsigned char *)str;
+    putc('"', out);
+    while (*s != '\0') {
+        unsigned char c = *s;
+        switch (c) {
+        case '"':
+            fputs("\\\"", out);
+            break;
+        case '\\':
+            fputs("\\\\", out);
+            break;
+        case '\b':
+            fputs("\\b", out);
+            break;
+        case '\f':
+            fputs("\\f", out);
+            break;
+        case '\n':
+            fputs("\\n", out);
+            break;
+        case '\r':
+            fputs("\\r", out);
+            break;
+        case '\t':
+            fputs("\\t", out);
+            break;
+        default:
+            if (c < 0x20) {
+                fprintf(out, "\\u%04x", c);
+            } else if (c < 0x80) {
+                putc(c, out);
+            } else {
+                size_t n = utf8_len(s);
+                if (n == 0) {
+                    fputs("\\ufffd", out);
+                } else {
+                    fwrite(s, 1, n, out);
+                    s += n - 1;
+                }
+            }
+            break;
+        }
+        s++;
+    }
+    putc('"', out);
+}
+
+/* ------------------------------------------------------------------ list */
+
+static void list_json(FILE *out, const struct condd_list *list)
+{
+    fputs("{\"locks\":[", out);
+    size_t nl = condd_list_lock_count(list);
+    for (size_t i = 0; i < nl; i++) {
+        const struct condd_lock_info *l = condd_list_lock(list, i);
+        if (l == NULL)
+            continue;
+        fputs(i > 0 ? ",{\"name\":" : "{\"name\":", out);
+        ctl_json_string(out, l->name);
+        fputs(",\"holder\":", out);
+        ctl_json_string(out, l->held ? l->holder_client : NULL);
+        fprintf(out,
+                ",\"token\":%" PRIu64 ",\"waiters\":%" PRIu64 ",\"held\":%s,\"session\":%" PRIu64
+                ",\"owner\":%" PRIu64 "}",
+                l->token, l->waiters, l->held ? "true" : "false", l->holder_session,
+                l->holder_owner);
+    }
+    fputs("],\"conditions\":[", out);
+    size_t nc = condd_list_cond_count(list);
+    for (size_t i = 0; i < nc; i++) {
+        const struct condd_cond_info *c = condd_list_cond(list, i);
+        if (c == NULL)
+            continue;
+        fputs(i > 0 ? ",{\"name\":" : "{\"name\":", out);
+        ctl_json_string(out, c->name);
+        fputs(",\"lock\":", out);
+        ctl_json_string(out, c->lock);
+        fprintf(out, ",\"waiters\":%" PRIu64 "}", c->waiters);
+    }
+    fprintf(out, "],\"truncated\":%s}\n", condd_list_truncated(list) ? "true" : "false");
+}
+
+static int max_int(int a, int b)
+{
+    return a > b ? a : b;
+}
+
+static void list_table(FILE *out, const struct condd_list *list)
+{
+    size_t nl = condd_list_lock_count(list), nc = condd_list_cond_count(list);
+    int w_name = (int)strlen("LOCK"), w_holder = (int)strlen("HOLDER");
+    for (size_t i = 0; i < nl; i++) {
+        const struct condd_lock_info *l = condd_list_lock(list, i);
+        if (l == NULL)
+            continue;
+        w_name = max_int(w_name, (int)strlen(l->name));
+        if (l->held)
+            w_holder = max_int(w_holder, (int)strlen(l->holder_client));
+    }
+    fprintf(out, "%-*s  %-*s  %7s  %10s  %7s\n", w_name, "LOCK", w_holder, "HOLDER", "SESSION",
+            "TOKEN", "WAITERS");
+    for (size_t i = 0; i < nl; i++) {
+        const struct condd_lock_info *l = condd_list_lock(list, i);
+        if (l == NULL)
+            continue;
+        if (l->held)
+            fprintf(out, "%-*s  %-*s  %7" PRIu64 "  %10" PRIu64 "  %7" PRIu64 "\n", w_name, l->name,
+                    w_holder, l->holder_client[0] != '\0' ? l->holder_client : "?",
+                    l->holder_session, l->token, l->waiters);
+        else
+            fprintf(out, "%-*s  %-*s  %7s  %10s  %7" PRIu64 "\n", w_name, l->name, w_holder, "-",
+                    "-", "-", l->waiters);
+    }
+
+    int w_cond = (int)strlen("CONDITION"), w_lock = (int)strlen("LOCK");
+    for (size_t i = 0; i < nc; i++) {
+        const struct condd_cond_info *c = condd_list_cond(list, i);
+        if (c == NULL)
+            continue;
+        w_cond = max_int(w_cond, (int)strlen(c->name));
+        w_lock = max_int(w_lock, (int)strlen(c->lock));
+    }
+    fprintf(out, "\n%-*s  %-*s  %7s\n", w_cond, "CONDITION", w_lock, "LOCK", "WAITERS");
+    for (size_t i = 0; i < nc; i++) {
+        const struct condd_cond_info *c = condd_list_cond(list, i);
+        if (c != NULL)
+            fprintf(out, "%-*s  %-*s  %7" PRIu64 "\n", w_cond, c->name, w_lock, c->lock,
+                    c->waiters);
+    }
+    if (condd_list_truncated(list))
+        fputs("\n(truncated: more locks or conditions match than the server lists)\n", out);
+}
+
+void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
+{
+    if (json)
+        list_json(out, list);
+    else
+        list_table(out, list);
+}
+
+/* ------------------------------------------------------------------ stats */
+
+/* The numeric counters, in output order. */
+#define STATS_FIELDS(X)                                                                            \
+    X(connections)                                                                                 \
+    X(sessions)                                                                                    \
+    X(locks)                                                                                       \
+    X(locks_held)                                                                                  \
+    X(lock_waiters)                                                                                \
+    X(conditions)                                                                                  \
+    X(condition_waiters)                                                                           \
+    X(waiters)                                                                                     \
+    X(table_bytes)                                                                                 \
+    X(rss_bytes)                                                                                   \
+    X(connections_total)                                                                           \
+    X(session_expiries)                                                                            \
+    X(last_token)
+
+void ctl_print_stats(FILE *out, const struct condd_stats *st, bool json)
+{
+    if (json) {
+        fputs("{\"server_version\":", out);
+        ctl_json_string(out, st->server_version);
+        fprintf(out, ",\"uptime_s\":%.3f", st->uptime_s);
+#define X(f) fprintf(out, ",\"" #f "\":%" PRIu64, st->f);
+        STATS_FIELDS(X)
+#undef X
+        fputs(",\"ops\":[", out);
+        for (size_t i = 0; i < st->n_ops; i++) {
+            const struct condd_op_count *op = condd_stats_op(st, i);
+            if (op == NULL)
+                continue;
+            fputs(i > 0 ? ",{\"op\":" : "{\"op\":", out);
+            ctl_json_string(out, op->op);
+            fputs(",\"status\":", out);
+            ctl_json_string(out, op->status);
+            fprintf(out, ",\"count\":%" PRIu64 "}", op->count);
+        }
+        fputs("]}\n", out);
+        return;
+    }
+    fprintf(out, "%-20s %s\n", "server_version", st->server_version);
+    fprintf(out, "%-20s %.3f\n", "uptime_s", st->uptime_s);
+#define X(f) fprintf(out, "%-20s %" PRIu64 "\n", #f, st->f);
+    STATS_FIELDS(X)
+#undef X
+    for (size_t i = 0; i < st->n_ops; i++) {
+        const struct condd_op_count *op = condd_stats_op(st, i);
+        if (op == NULL)
+            continue;
+        char key[96];
+        snprintf(key, sizeof key, "op.%s.%s", op->op, op->status);
+        fprintf(out, "%-20s %" PRIu64 "\n", key, op->count);
+    }
+}

@@ -1,0 +1,99 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# condctl's command line: bad arguments exit 2 with a usage message on stderr (before any
+# connection is tried), --help and --version exit 0, and an unreachable server exits 3.
+. "$(dirname "$0")/condctl-lib.sh"
+
+# usage_error ARG...: condctl ARG... exits 2 and prints its usage on stderr, nothing on stdout.
+usage_error() {
+    run_rc 2 "$CONDCTL" "$@"
+    grep -q '^Usage: condctl' "$T/err" || fail "'$*': no usage on stderr"
+    [ ! -s "$T/out" ] || fail "'$*': printed on stdout: $(cat "$T/out")"
+}
+
+note "bad arguments give 2"
+# The default server is not running during these: 2 proves the check comes before connecting.
+CONDD_SERVER=127.0.0.1:1
+export CONDD_SERVER
+usage_error
+usage_error frobnicate
+usage_error --frobnicate ping
+usage_error -x ping
+usage_error ping extra
+usage_error stats extra
+usage_error list a b
+usage_error locked
+usage_error locked a b
+usage_error locked ""
+usage_error hold
+usage_error wait
+usage_error notify
+usage_error notify-all
+usage_error lock
+usage_error lock name
+usage_error lock name --
+usage_error lock name cmd
+usage_error lock -- cmd
+usage_error wait-for cond
+usage_error wait-for cond --
+usage_error -T abc ping
+usage_error -T -1 ping
+usage_error -T '' ping
+usage_error -T nan lock x -- true
+usage_error -T inf lock x -- true
+usage_error -T 1x lock x -- true
+usage_error ping -T
+usage_error -s
+usage_error notify c -n 0
+usage_error notify c -n -3
+usage_error notify c -n x
+usage_error notify c --count=1.5
+usage_error notify-all c -n 2
+usage_error wait c -n 2
+usage_error ping --lock L
+usage_error locked x --lock L
+usage_error lock x --lock L -- true
+usage_error hold x --kill-after 1
+usage_error lock x --kill-after -1 -- true
+usage_error ping --json=yes
+usage_error -s 'a:b:c' ping
+usage_error -s '127.0.0.1:99999' ping
+usage_error -s '127.0.0.1:' ping
+usage_error -s ':7380' ping
+usage_error -s '[::1' ping
+usage_error -s 'unix:' ping
+CONDD_SERVER='bad:port:x' usage_error ping
+
+note "--help and --version exit 0"
+run_rc 0 "$CONDCTL" --help
+grep -q '^Usage: condctl' "$T/out" || fail "--help prints no usage on stdout"
+for c in ping lock hold locked wait wait-for notify notify-all list stats; do
+    grep -q "^  $c" "$T/out" || fail "--help does not document $c"
+done
+run_rc 0 "$CONDCTL" -h
+run_rc 0 "$CONDCTL" ping --help
+run_rc 0 "$CONDCTL" --version
+grep -q 'condctl' "$T/out" || fail "--version prints no name"
+run_rc 0 "$CONDCTL" -V
+
+note "unreachable server gives 3"
+# A port that was just listening and is closed now: connection refused.
+start_daemon
+dead=$PORT
+kill_daemon
+for cmd in "ping" "stats" "list" "locked x" "hold x" "wait c" "notify c" "notify-all c"; do
+    # shellcheck disable=SC2086
+    run_rc 3 "$CONDCTL" -s "127.0.0.1:$dead" $cmd
+    grep -q . "$T/err" || fail "'$cmd' against a dead server says nothing on stderr"
+done
+run_rc 3 "$CONDCTL" -s "127.0.0.1:$dead" lock x -- true
+run_rc 3 "$CONDCTL" -s "127.0.0.1:$dead" wait-for c -- true
+CONDD_SERVER=127.0.0.1:$dead run_rc 3 "$CONDCTL" ping
+run_rc 3 "$CONDCTL" -s "unix:$T/no-such-socket" ping
+run_rc 3 "$CONDCTL" -s "[::1]:$dead" ping
+# CMD must not run when the lock could not be had.
+run_rc 3 "$CONDCTL" -s "127.0.0.1:$dead" lock x -- touch "$T/ran"
+[ ! -e "$T/ran" ] || fail "lock ran CMD without the lock"
+
+note "ok"

@@ -1,0 +1,154 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# Proves the installed libcondd is complete: installs the library, its headers and libcondd.pc
+# into a scratch DESTDIR, then builds a program that includes both public headers using only
+# `pkg-config --cflags --libs libcondd` (and, separately, against the static archive with
+# `pkg-config --static`), runs it against a real condd, and checks that libcondd.so exports
+# exactly the condd_* API. Run by `make check` (also under distcheck).
+set -eu
+
+: "${top_builddir:?run through make check}"
+: "${top_srcdir:?run through make check}"
+env_file="$top_builddir/tests/install-test.env"
+# shellcheck source=/dev/null
+. "$env_file" # CC, SAN_CFLAGS, SAN_LDFLAGS, MAKE_CMD, libdir, includedir, prefix
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/condd-install-test.XXXXXX")
+daemon_pid=
+cleanup() {
+    if [ -n "$daemon_pid" ]; then
+        kill "$daemon_pid" 2>/dev/null || true
+        wait "$daemon_pid" 2>/dev/null || true
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+fail() {
+    echo "install-test: $*" >&2
+    exit 1
+}
+
+dest="$tmp/dest"
+# Only this library's parts: the test must not depend on how the rest of the tree installs.
+# MAKEFLAGS is dropped so a parallel `make check` jobserver is not inherited half-open.
+MAKEFLAGS= $MAKE_CMD -C "$top_builddir" DESTDIR="$dest" \
+    install-libLTLIBRARIES install-conddHEADERS install-pkgconfigDATA \
+    >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log" >&2; fail "make install failed"; }
+
+pcdir="$dest$libdir/pkgconfig"
+[ -f "$pcdir/libcondd.pc" ] || fail "libcondd.pc not installed in $libdir/pkgconfig"
+[ -f "$dest$includedir/condd/condd.h" ] || fail "condd/condd.h not installed"
+[ -f "$dest$includedir/condd/condd_async.h" ] || fail "condd/condd_async.h not installed"
+[ -f "$dest$libdir/libcondd.a" ] || fail "static archive libcondd.a not installed"
+ls "$dest$libdir"/libcondd.so.* >/dev/null 2>&1 || fail "libcondd.so not installed"
+
+PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
+PKG_CONFIG_SYSROOT_DIR="$dest"
+export PKG_CONFIG_PATH PKG_CONFIG_SYSROOT_DIR
+cflags=$(pkg-config --cflags libcondd) || fail "pkg-config --cflags libcondd failed"
+libs=$(pkg-config --libs libcondd) || fail "pkg-config --libs libcondd failed"
+static_libs=$(pkg-config --static --libs libcondd | sed 's/-lcondd//') ||
+    fail "pkg-config --static --libs libcondd failed"
+
+cat >"$tmp/prog.c" <<'PROG'
+/* Uses both public headers and both APIs; exits 0 when everything behaved. */
+#include <condd/condd.h>
+#include <condd/condd_async.h>
+#include <stdio.h>
+#include <string.h>
+
+static int async_rc = 1;
+
+static void on_grant(condd_client *c, int rc, uint64_t token, void *arg)
+{
+    if (rc == CONDD_OK && token != 0 && condd_release(c, "install/l", 0, NULL, NULL) == CONDD_OK)
+        async_rc = 0;
+    event_base_loopbreak(condd_get_base(c));
+}
+
+static void on_connect(condd_client *c, int rc, void *arg)
+{
+    if (rc != CONDD_OK) {
+        fprintf(stderr, "connect: %s\n", condd_strerror(rc));
+        event_base_loopbreak(condd_get_base(c));
+    }
+}
+
+int main(int argc, char **argv)
+{
+    const char *addr = argc > 1 ? argv[1] : NULL;
+    if (strcmp(condd_strerror(CONDD_ERR_TIMEOUT), "timed out") != 0)
+        return 2;
+    condd_conn *conn;
+    int rc = condd_open(addr, NULL, &conn);
+    if (addr == NULL || strcmp(addr, "-") == 0)
+        return rc == CONDD_ERR_CONNECT || rc == CONDD_ERR_ADDRESS ? 0 : 3;
+    if (rc != CONDD_OK) {
+        fprintf(stderr, "open %s: %s\n", addr, condd_strerror(rc));
+        return 4;
+    }
+    uint64_t token = 0;
+    if (condd_lock_acquire(conn, "install/l", 0, CONDD_FOREVER, &token) != CONDD_OK ||
+        condd_lock_release(conn, "install/l", 0) != CONDD_OK)
+        return 5;
+    condd_conn_close(conn);
+
+    struct event_base *base = event_base_new();
+    condd_client *c;
+    if (condd_connect(base, addr, NULL, on_connect, NULL, &c) != CONDD_OK)
+        return 6;
+    condd_acquire(c, "install/l", 0, CONDD_FOREVER, on_grant, NULL, NULL);
+    event_base_dispatch(base);
+    condd_close(c);
+    event_base_free(base);
+    return async_rc == 0 ? 0 : 7;
+}
+PROG
+
+# shellcheck disable=SC2086 # word splitting of compiler flags is intended
+$CC $SAN_CFLAGS $cflags -o "$tmp/prog" "$tmp/prog.c" $SAN_LDFLAGS $libs ||
+    fail "cannot build against the installed library with: $cflags $libs"
+# shellcheck disable=SC2086
+$CC $SAN_CFLAGS $cflags -o "$tmp/prog-static" "$tmp/prog.c" $SAN_LDFLAGS \
+    "$dest$libdir/libcondd.a" $static_libs ||
+    fail "cannot build against libcondd.a with: $static_libs"
+
+# Exported symbols: exactly the condd_* API, nothing of the codec or the generated protobuf code.
+so=$(ls "$dest$libdir"/libcondd.so.*.*.* | head -n 1)
+bad=$(nm -D --defined-only "$so" | awk '{print $3}' | sed 's/@.*//' |
+    grep -v -e '^condd_[a-z]' -e '^LIBCONDD_' || true)
+[ -z "$bad" ] || fail "libcondd.so exports non-API symbols: $bad"
+if nm -D --defined-only "$so" | awk '{print $3}' | grep -q '^condd__'; then
+    fail "libcondd.so exports generated protobuf symbols"
+fi
+for f in $(grep -ohE '\bcondd_[a-z_]+\(' "$top_srcdir"/client/include/condd/*.h |
+    tr -d '(' | sort -u); do
+    nm -D --defined-only "$so" | awk '{print $3}' | sed 's/@.*//' | grep -qx "$f" ||
+        fail "public function $f is not exported"
+done
+
+LD_LIBRARY_PATH="$dest$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH
+# Nothing listening: the program must get a connection error, not crash.
+CONDD_SERVER="127.0.0.1:1" "$tmp/prog" - || fail "program failed without a server"
+
+condd="${CONDD:-$top_builddir/daemon/condd}"
+if [ ! -x "$condd" ]; then
+    echo "install-test: $condd not built; skipped the run against a daemon" >&2
+    exit 0
+fi
+"$condd" --listen 127.0.0.1:0 --port-file "$tmp/port" --log-level error &
+daemon_pid=$!
+i=0
+while [ ! -s "$tmp/port" ]; do
+    i=$((i + 1))
+    [ $i -lt 2000 ] || fail "condd did not write its port file"
+    kill -0 "$daemon_pid" 2>/dev/null || fail "condd exited"
+    sleep 0.01
+done
+port=$(cat "$tmp/port")
+"$tmp/prog" "127.0.0.1:$port" || fail "program (shared) failed against condd"
+"$tmp/prog-static" "127.0.0.1:$port" || fail "program (static) failed against condd"
+echo "install-test: ok ($cflags $libs)"
