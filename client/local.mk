@@ -31,4 +31,3 @@ condd_HEADERS = client/include/condd/condd.h client/include/condd/condd_async.h
 
 pkgconfig_DATA += client/libcondd.pc
 
-EXTRA_DIST += docs/client.md

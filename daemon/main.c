@@ -382,6 +382,16 @@ int main(int argc, char **argv)
         return 1;
     }
     struct main_ctx m = {.base = base, .srv = srv, .cli = &cli, .cur = &s};
+    /* Handlers first: whoever sees the port file (or READY=1) may signal at once, and a SIGHUP
+     * must not kill the daemon with the default action. libevent holds a signal that arrives
+     * before the loop runs until it does. */
+    m.drain = evtimer_new(base, main_on_drain, &m);
+    struct event *sigint = evsignal_new(base, SIGINT, main_on_stop_signal, &m);
+    struct event *sigterm = evsignal_new(base, SIGTERM, main_on_stop_signal, &m);
+    struct event *sighup = evsignal_new(base, SIGHUP, main_on_reload_signal, &m);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    event_add(sighup, NULL);
     bool ok = main_open_listeners(srv, &s);
     if (ok && s.metrics_addr != NULL) {
         m.metrics = metrics_start(base, srv, s.metrics_addr);
@@ -391,6 +401,10 @@ int main(int argc, char **argv)
         ok = main_write_port_file(s.port_file, server_first_tcp_port(srv));
     if (!ok) {
         metrics_stop(m.metrics);
+        event_free(sigint);
+        event_free(sigterm);
+        event_free(sighup);
+        event_free(m.drain);
         server_free(srv);
         event_base_free(base);
         settings_clear(&s);
@@ -398,13 +412,6 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    m.drain = evtimer_new(base, main_on_drain, &m);
-    struct event *sigint = evsignal_new(base, SIGINT, main_on_stop_signal, &m);
-    struct event *sigterm = evsignal_new(base, SIGTERM, main_on_stop_signal, &m);
-    struct event *sighup = evsignal_new(base, SIGHUP, main_on_reload_signal, &m);
-    event_add(sigint, NULL);
-    event_add(sigterm, NULL);
-    event_add(sighup, NULL);
     m.notify = sdnotify_new(base, srv);
 
     log_notice("%s ready (protocol %d)", PACKAGE_STRING, CONDD_PROTOCOL_VERSION);

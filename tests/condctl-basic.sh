@@ -54,7 +54,7 @@ grep -q "^alpha  *condctl/$(pid_of holder)@[^ ]*  *[0-9][0-9]*  *$token  *0\$" "
 grep -q '^CONDITION  *LOCK  *WAITERS$' "$T/out" || fail "list table has no condition header"
 run_rc 0 "$CONDCTL" list --json
 want="{\"locks\":\\[{\"name\":\"alpha\",\"holder\":\"condctl/$(pid_of holder)@"
-grep -q "^$want[^\"]*\",\"token\":$token,\"waiters\":0," "$T/out" ||
+grep -q "^${want}[^\"]*\",\"token\":$token,\"waiters\":0," "$T/out" ||
     fail "list --json: $(cat "$T/out")"
 grep -q '"conditions":\[\],"truncated":false}$' "$T/out" || fail "list --json tail: $(cat "$T/out")"
 [ "$(lock_token alpha)" = "$token" ] || fail "list token differs from hold's"

@@ -30,7 +30,7 @@ run_rc 0 "$CONDCTL" notify c -n 1
 [ "$(cat "$T/out")" = 1 ] || fail "notify printed $(cat "$T/out")"
 expect_rc w1 0
 [ "$(cond_waiters c)" = 2 ] || fail "not 2 waiters left: $(list_json)"
-running w2 && running w3 || fail "a later waiter was woken too"
+{ running w2 && running w3; } || fail "a later waiter was woken too"
 run_rc 0 "$CONDCTL" notify c
 expect_rc w2 0
 running w3 || fail "w3 was woken by the second notify"
