@@ -220,17 +220,6 @@ static void dispatch_cancel(struct conn *c, uint64_t id, const Condd__V1__Cancel
 
 /* ------------------------------------------------------------------ introspection */
 
-static uint64_t dispatch_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL)
-        return 0;
-    unsigned long long size, rss;
-    int n = fscanf(f, "%llu %llu", &size, &rss);
-    fclose(f);
-    return n == 2 ? rss * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
-}
-
 static void dispatch_stats(struct conn *c, uint64_t id)
 {
     struct server *srv = c->srv;
@@ -250,7 +239,7 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.condition_waiters = es.condition_waiters;
     sr.waiters = es.lock_waiters + es.condition_waiters;
     sr.table_bytes = es.table_bytes;
-    sr.rss_bytes = dispatch_rss_bytes();
+    sr.rss_bytes = stats_rss_bytes();
     sr.connections_total = srv->stats.connections_total;
     sr.session_expiries = srv->stats.session_expiries;
     sr.last_token = es.last_token;

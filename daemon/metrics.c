@@ -93,18 +93,6 @@ static void metrics_histogram(struct metrics_out *o, const char *name, const cha
     metrics_printf(o, "%s_count %" PRIu64 "\n", name, h->count);
 }
 
-static uint64_t metrics_rss_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (f == NULL)
-        return 0;
-    unsigned long long size, rss;
-    int n = fscanf(f, "%llu %llu", &size, &rss);
-    fclose(f);
-    long page = sysconf(_SC_PAGESIZE);
-    return n == 2 && page > 0 ? rss * (uint64_t)page : 0;
-}
-
 int metrics_render(struct server *srv, struct evbuffer *buf)
 {
     struct metrics_out o = {.buf = buf};
@@ -136,7 +124,7 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
                   "Memory held by the lock and condition tables and their entries.",
                   es.table_bytes);
     metrics_gauge(&o, "condd_resident_memory_bytes", "Resident set size of the daemon.",
-                  metrics_rss_bytes());
+                  stats_rss_bytes());
 
     metrics_head(&o, "condd_requests_total", "counter",
                  "Requests answered, by operation and reply status.");

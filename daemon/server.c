@@ -169,43 +169,10 @@ static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *
     return true;
 }
 
-/* Splits "host:port" or "[v6]:port" into host and port strings. */
-static bool server_split_addr(const char *addr, char *host, size_t hostlen, char *port,
-                              size_t portlen)
-{
-    const char *colon;
-    if (addr[0] == '[') {
-        const char *close_br = strchr(addr, ']');
-        if (close_br == NULL || close_br[1] != ':')
-            return false;
-        size_t hl = (size_t)(close_br - addr - 1);
-        if (hl == 0 || hl >= hostlen)
-            return false;
-        memcpy(host, addr + 1, hl);
-        host[hl] = '\0';
-        colon = close_br + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (colon == NULL || memchr(addr, ':', (size_t)(colon - addr)) != NULL)
-            return false; /* a bare IPv6 address needs brackets */
-        size_t hl = (size_t)(colon - addr);
-        if (hl == 0 || hl >= hostlen)
-            return false;
-        memcpy(host, addr, hl);
-        host[hl] = '\0';
-    }
-    const char *p = colon + 1;
-    size_t pl = strlen(p);
-    if (pl == 0 || pl >= portlen || strspn(p, "0123456789") != pl || atol(p) > 65535)
-        return false;
-    memcpy(port, p, pl + 1);
-    return true;
-}
-
 bool server_listen_tcp(struct server *srv, const char *addr)
 {
     char host[256], port[8];
-    if (!server_split_addr(addr, host, sizeof host, port, sizeof port)) {
+    if (!settings_split_addr(addr, host, sizeof host, port, sizeof port)) {
         log_error("bad listen address '%s': expected HOST:PORT or [IPV6]:PORT", addr);
         return false;
     }

@@ -6,6 +6,9 @@
 
 #include "stats.h"
 
+#include <stdio.h>
+#include <unistd.h>
+
 #include "condd.pb-c.h"
 
 const double stats_lat_bounds[STATS_LAT_BUCKETS] = {
@@ -63,4 +66,16 @@ void stats_hist_add(struct stats_hist *h, double seconds)
     h->counts[i]++;
     h->count++;
     h->sum += seconds;
+}
+
+uint64_t stats_rss_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (f == NULL)
+        return 0;
+    unsigned long long size, rss;
+    int n = fscanf(f, "%llu %llu", &size, &rss);
+    fclose(f);
+    long page = sysconf(_SC_PAGESIZE);
+    return n == 2 && page > 0 ? rss * (uint64_t)page : 0;
 }

@@ -55,4 +55,7 @@ const char *stats_status_name(int status);
 void stats_count(struct stats *st, enum stats_op op, int status);
 void stats_hist_add(struct stats_hist *h, double seconds);
 
+/* Resident set size of this process in bytes (from /proc/self/statm), 0 if unknown. */
+uint64_t stats_rss_bytes(void);
+
 #endif

@@ -667,6 +667,8 @@ START_TEST(test_dead_notified_waiter_passes_notification_on)
     ck_assert(wc_notify(n, 3, "pass", "pass-lock", 1, 1)); /* wakes a */
     expect_free(n, 3, ST(OK));
     wc_close(a); /* a dies before getting the lock back: b must get the wake-up */
+    /* Once the server has seen a's end, b has left the condition (passed notification). */
+    await_stat(n, "condition_waiters", 0);
     ck_assert(wc_release(n, 4, "pass-lock", 1));
     expect_token(b, 3);
     wc_close(b);

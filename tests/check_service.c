@@ -1169,6 +1169,10 @@ START_TEST(test_metrics_counters_move_with_operations)
     ck_assert_double_eq(DELTA(s1, s2, "condd_requests_total{op=\"acquire\",status=\"ok\"}"), 1);
     ck_assert_double_eq(metric(s2.body, "condd_waiters"), 0);
     ck_assert_double_eq(metric(s2.body, "condd_locks_held"), 1);
+    /* One grant at once (before s1), one after queueing (before s2). */
+    ck_assert_double_eq(DELTA(s0, s1, "condd_grant_latency_seconds_count"), 1);
+    ck_assert_double_eq(DELTA(s1, s2, "condd_grant_latency_seconds_count"), 1);
+    ck_assert_double_eq(DELTA(s0, s2, "condd_wait_latency_seconds_count"), 0);
     /* Histograms are well formed: +Inf bucket equals the count. */
     ck_assert_double_eq(metric(s2.body, "condd_grant_latency_seconds_bucket{le=\"+Inf\"}"),
                         metric(s2.body, "condd_grant_latency_seconds_count"));
