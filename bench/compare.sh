@@ -150,6 +150,8 @@ run() {
         cat "$tmp/out" "$tmp/err" >&2
         return 1
     fi
+    grep -E '^(fanout|idle|hold|fairness):' "$tmp/out" | sed "s/^/  $name: /" \
+        >>"$tmp/details"
     fair=$(sed -n 's/^fairness: grants_min=\([0-9]*\) grants_max=\([0-9]*\).*/\1-\2/p' "$tmp/out")
     echo "$line" | awk -v name="$name" -v d="$((after - before))" -v hz="$clk_tck" \
         -v fair="${fair:--}" '{
@@ -168,6 +170,7 @@ esac
 [ -z "$redis_addr" ] && with_redis=0
 
 : >"$tmp/results"
+: >"$tmp/details"
 r=0
 while [ $r -lt "$repeat" ]; do
     r=$((r + 1))
@@ -224,6 +227,11 @@ awk -v mode="$mode" '
         if (("condd" in ops) && ("echo" in ops) && ops["echo"] > 0)
             printf "condd/echo: cycles/s %.2fx\n", ops["condd"] / ops["echo"]
     }' "$tmp/median"
+if [ -s "$tmp/details" ]; then
+    echo
+    echo "details (every run, in order):"
+    cat "$tmp/details"
+fi
 if [ "$repeat" -gt 1 ]; then
     echo
     echo "all runs (target ops ops/s p50 p99 p999 cpu_us/cycle grants):"

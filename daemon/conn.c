@@ -3,10 +3,12 @@
  * One client connection: its socket, input and output buffers, its state (awaiting Hello,
  * active, closed) and its session timer. It moves bytes and frames only; dispatch.c gives
  * requests their meaning. Plain libevent events are used rather than bufferevents: a read is
- * one read(2) into the input buffer, and replies are written by the loop-wide flush (server.c)
- * with one writev(2) per connection per loop turn; write readiness is armed only when the
- * socket did not take everything. That keeps a request at three system calls (epoll_wait, read,
- * write) instead of seven.
+ * one read(2) into the server's shared read buffer, whole frames are handled from there without
+ * a copy, and only a partial frame is kept per connection. Replies are encoded into a
+ * per-connection output buffer and written by the loop-wide flush (server.c) with one write(2)
+ * per connection per loop turn; write readiness is armed only when the socket did not take
+ * everything. That keeps a request at three system calls (epoll_wait, read, write) instead of
+ * the seven of a bufferevent, and the hot path free of buffer allocations.
  *
  * Every error on a connection goes through conn_close(), which touches nothing else.
  */
@@ -17,7 +19,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 
 #include "engine.h"
@@ -35,10 +36,8 @@ static void conn_free(struct conn *c)
         event_free(c->wr);
     if (c->timer != NULL)
         event_free(c->timer);
-    if (c->in != NULL)
-        evbuffer_free(c->in);
-    if (c->out != NULL)
-        evbuffer_free(c->out);
+    free(c->ibuf);
+    free(c->obuf);
     free(c);
 }
 
@@ -93,19 +92,38 @@ static void conn_mark_dirty(struct conn *c)
     event_active(srv->flush_ev, EV_WRITE, 0);
 }
 
+/* Makes room for n more bytes at the end of the output buffer. */
+static bool conn_out_reserve(struct conn *c, size_t n)
+{
+    if (c->ooff > 0 && c->ocap - c->olen < n) {
+        memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
+        c->olen -= c->ooff;
+        c->ooff = 0;
+    }
+    if (c->ocap - c->olen >= n)
+        return true;
+    size_t cap = c->ocap > 0 ? c->ocap : CONN_OUTPUT_MIN;
+    while (cap - c->olen < n)
+        cap *= 2;
+    uint8_t *nb = realloc(c->obuf, cap);
+    if (nb == NULL)
+        return false;
+    c->obuf = nb;
+    c->ocap = cap;
+    return true;
+}
+
 void conn_send(struct conn *c, const ProtobufCMessage *msg)
 {
     if (c->state == CONN_CLOSED)
         return;
     size_t n = frame_encoded_size(msg);
-    struct evbuffer_iovec vec;
-    if (evbuffer_reserve_space(c->out, (ev_ssize_t)n, &vec, 1) < 1 || vec.iov_len < n) {
+    if (!conn_out_reserve(c, n)) {
         log_error("connection %s: out of memory queueing a %zu-byte reply", c->peer, n);
         conn_close(c, "out of memory");
         return;
     }
-    vec.iov_len = frame_encode(msg, vec.iov_base);
-    evbuffer_commit_space(c->out, &vec, 1);
+    c->olen += frame_encode(msg, c->obuf + c->olen);
     c->srv->stats.bytes_out += n;
     conn_mark_dirty(c);
 }
@@ -125,19 +143,28 @@ static void conn_flush_now(struct conn *c)
 {
     if (c->state == CONN_CLOSED)
         return;
-    while (evbuffer_get_length(c->out) > 0) {
-        int n = evbuffer_write(c->out, c->fd);
-        if (n > 0)
+    while (c->ooff < c->olen) {
+        ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
+        if (n > 0) {
+            c->ooff += (size_t)n;
             continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
-            if (errno == EINTR)
-                continue;
-            break;
         }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
         conn_close(c, n == 0 ? "peer closed" : strerror(errno));
         return;
     }
-    size_t left = evbuffer_get_length(c->out);
+    size_t left = c->olen - c->ooff;
+    if (left == 0) {
+        c->ooff = c->olen = 0;
+        if (c->ocap > CONN_OUTPUT_KEEP) {
+            free(c->obuf);
+            c->obuf = NULL;
+            c->ocap = 0;
+        }
+    }
     if (left > 0 && !c->write_armed) {
         event_add(c->wr, NULL);
         c->write_armed = true;
@@ -145,10 +172,10 @@ static void conn_flush_now(struct conn *c)
         event_del(c->wr);
         c->write_armed = false;
     }
+    bool was_paused = c->read_paused;
     conn_pause_reading(c, left > CONN_OUTPUT_HIGH_WATER);
-    if (left <= CONN_OUTPUT_HIGH_WATER && c->read_paused == false &&
-        evbuffer_get_length(c->in) >= FRAME_HEADER_BYTES)
-        event_active(c->rd, EV_TIMEOUT, 0); /* resume frames left by back-pressure */
+    if (was_paused && !c->read_paused && c->ilen >= FRAME_HEADER_BYTES)
+        event_active(c->rd, EV_TIMEOUT, 0); /* resume frames held back by back-pressure */
 }
 
 void conn_flush(struct conn *c)
@@ -173,80 +200,163 @@ void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
     resp.message = (char *)message;
     conn_send(c, &resp.base);
     /* One best-effort write: a peer that does not read must not keep the slot open. */
-    int n = evbuffer_write(c->out, c->fd);
-    (void)n;
+    if (c->state != CONN_CLOSED && c->olen > c->ooff) {
+        ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
+        (void)n;
+    }
     conn_close(c, message);
 }
 
 /* ------------------------------------------------------------------ input */
 
-/* Decodes and dispatches up to CONN_FRAME_BUDGET whole frames from c->in. Returns true if
- * whole frames are left over (budget spent). */
-static bool conn_process(struct conn *c)
+/* A malformed frame: tell the peer why and close. */
+static void conn_protocol_error(struct conn *c, enum frame_result r)
+{
+    c->srv->stats.protocol_errors++;
+    log_info("connection %s: %s; closing it", c->peer, frame_strerror(r));
+    conn_fail(c, 0, CONDD__V1__STATUS__STATUS_PROTOCOL_ERROR, frame_strerror(r));
+}
+
+/*
+ * Decodes and dispatches up to CONN_FRAME_BUDGET whole frames from buf[0..len). Returns the
+ * number of bytes consumed; what is left is a partial frame, or whole frames if the budget ran
+ * out or back-pressure paused the connection. Nothing is consumed after the connection closed.
+ */
+static size_t conn_process(struct conn *c, const uint8_t *buf, size_t len)
 {
     struct server *srv = c->srv;
+    size_t off = 0;
     for (int budget = CONN_FRAME_BUDGET; budget > 0; budget--) {
         if (c->state == CONN_CLOSED || c->read_paused)
-            return false;
-        size_t avail = evbuffer_get_length(c->in);
-        if (avail < FRAME_HEADER_BYTES)
-            return false;
-        uint8_t hdr[FRAME_HEADER_BYTES];
+            break;
         size_t plen;
-        evbuffer_copyout(c->in, hdr, sizeof hdr);
-        enum frame_result r = frame_peek(hdr, sizeof hdr, srv->settings.max_frame_bytes, &plen);
-        if (r != FRAME_NEED_MORE && r != FRAME_OK) {
-            srv->stats.protocol_errors++;
-            log_info("connection %s: %s; closing it", c->peer, frame_strerror(r));
-            conn_fail(c, 0, CONDD__V1__STATUS__STATUS_PROTOCOL_ERROR, frame_strerror(r));
-            return false;
+        enum frame_result r = frame_peek(buf + off, len - off, srv->settings.max_frame_bytes, &plen);
+        if (r == FRAME_NEED_MORE)
+            break;
+        if (r != FRAME_OK) {
+            conn_protocol_error(c, r);
+            break;
         }
-        if (avail < FRAME_HEADER_BYTES + plen)
-            return false;
-        const uint8_t *p = evbuffer_pullup(c->in, (ev_ssize_t)(FRAME_HEADER_BYTES + plen));
         Condd__V1__Request *req = NULL;
         size_t used;
-        r = frame_decode_request(p, FRAME_HEADER_BYTES + plen, srv->settings.max_frame_bytes,
+        r = frame_decode_request(buf + off, len - off, srv->settings.max_frame_bytes,
                                  &srv->unpack_alloc, &req, &used);
-        evbuffer_drain(c->in, FRAME_HEADER_BYTES + plen);
+        off += FRAME_HEADER_BYTES + plen;
         srv->stats.bytes_in += FRAME_HEADER_BYTES + plen;
         if (r != FRAME_OK) {
-            srv->stats.protocol_errors++;
-            log_info("connection %s: %s; closing it", c->peer, frame_strerror(r));
-            conn_fail(c, 0, CONDD__V1__STATUS__STATUS_PROTOCOL_ERROR, frame_strerror(r));
             arena_reset(&srv->arena);
-            return false;
+            conn_protocol_error(c, r);
+            break;
         }
         c->last_rx = server_now();
         dispatch_request(c, req);
         condd__v1__request__free_unpacked(req, &srv->unpack_alloc);
         arena_reset(&srv->arena);
     }
-    return c->state != CONN_CLOSED && evbuffer_get_length(c->in) >= FRAME_HEADER_BYTES;
+    return off;
 }
 
-/* Reads once. Returns false if the connection was closed. */
-static bool conn_read(struct conn *c)
+/* Keeps buf[0..len) as the connection's unhandled input (replacing what it had). */
+static bool conn_keep_input(struct conn *c, const uint8_t *buf, size_t len)
 {
-    struct evbuffer_iovec vec;
-    if (evbuffer_reserve_space(c->in, CONN_READ_CHUNK, &vec, 1) < 1) {
+    if (len == 0) {
+        /* Nothing pending: give the memory back, idle connections should cost little. */
+        free(c->ibuf);
+        c->ibuf = NULL;
+        c->ilen = c->icap = 0;
+        return true;
+    }
+    if (buf != c->ibuf) {
+        if (c->icap < len) {
+            uint8_t *nb = malloc(len);
+            if (nb == NULL)
+                return false;
+            free(c->ibuf);
+            c->ibuf = nb;
+            c->icap = len;
+        }
+        memcpy(c->ibuf, buf, len);
+    }
+    c->ilen = len;
+    return true;
+}
+
+/* Room to read into c->ibuf: enough for the frame in progress when its header is complete. */
+static bool conn_in_reserve(struct conn *c)
+{
+    size_t plen = 0;
+    size_t want = c->ilen + 4096;
+    if (frame_peek(c->ibuf, c->ilen, c->srv->settings.max_frame_bytes, &plen) == FRAME_NEED_MORE &&
+        FRAME_HEADER_BYTES + plen > want)
+        want = FRAME_HEADER_BYTES + plen;
+    if (c->icap >= want)
+        return true;
+    uint8_t *nb = realloc(c->ibuf, want);
+    if (nb == NULL)
+        return false;
+    c->ibuf = nb;
+    c->icap = want;
+    return true;
+}
+
+/* Reads once into buf[0..cap). Returns bytes read, 0 if nothing was there (EAGAIN), or -1 if
+ * the connection was closed (peer gone or error). */
+static ssize_t conn_read(struct conn *c, uint8_t *buf, size_t cap)
+{
+    ssize_t n;
+    do
+        n = read(c->fd, buf, cap);
+    while (n < 0 && errno == EINTR);
+    if (n > 0)
+        return n;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return 0;
+    conn_close(c, n == 0 ? "peer closed" : strerror(errno));
+    return -1;
+}
+
+/* One turn of input: read (unless resuming held-back frames), handle whole frames, keep the
+ * rest. Returns true if whole frames are left over for another turn. */
+static bool conn_input(struct conn *c, bool do_read)
+{
+    struct server *srv = c->srv;
+    const uint8_t *buf;
+    size_t len;
+    if (c->ilen == 0) {
+        if (!do_read)
+            return false;
+        /* The common case: nothing pending, so read into the shared buffer. */
+        ssize_t n = conn_read(c, srv->rbuf, sizeof srv->rbuf);
+        if (n <= 0)
+            return false;
+        buf = srv->rbuf;
+        len = (size_t)n;
+    } else {
+        if (do_read) {
+            if (!conn_in_reserve(c)) {
+                conn_close(c, "out of memory");
+                return false;
+            }
+            ssize_t n = conn_read(c, c->ibuf + c->ilen, c->icap - c->ilen);
+            if (n < 0)
+                return false;
+            c->ilen += (size_t)n;
+        }
+        buf = c->ibuf;
+        len = c->ilen;
+    }
+    size_t used = conn_process(c, buf, len);
+    if (c->state == CONN_CLOSED)
+        return false;
+    if (buf == c->ibuf && used > 0 && used < len)
+        memmove(c->ibuf, c->ibuf + used, len - used);
+    if (!conn_keep_input(c, buf == c->ibuf ? c->ibuf : buf + used, len - used)) {
         conn_close(c, "out of memory");
         return false;
     }
-    ssize_t n;
-    do
-        n = read(c->fd, vec.iov_base, vec.iov_len);
-    while (n < 0 && errno == EINTR);
-    if (n > 0) {
-        vec.iov_len = (size_t)n;
-        evbuffer_commit_space(c->in, &vec, 1);
-        return true;
-    }
-    evbuffer_commit_space(c->in, &vec, 0);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return true;
-    conn_close(c, n == 0 ? "peer closed" : strerror(errno));
-    return false;
+    size_t plen;
+    return !c->read_paused &&
+           frame_peek(c->ibuf, c->ilen, srv->settings.max_frame_bytes, &plen) != FRAME_NEED_MORE;
 }
 
 /* EV_READ: the socket is readable. EV_TIMEOUT (only ever from event_active): frames are left
@@ -255,10 +365,8 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     c->busy++;
-    if (c->state != CONN_CLOSED && ((what & EV_READ) == 0 || conn_read(c))) {
-        if (conn_process(c))
-            event_active(c->rd, EV_TIMEOUT, 0);
-    }
+    if (c->state != CONN_CLOSED && conn_input(c, (what & EV_READ) != 0))
+        event_active(c->rd, EV_TIMEOUT, 0);
     conn_release(c);
 }
 
@@ -352,10 +460,7 @@ struct conn *conn_new(struct server *srv, int fd, bool is_unix, const char *peer
     c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
     c->wr = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
     c->timer = evtimer_new(srv->base, conn_on_timer, c);
-    c->in = evbuffer_new();
-    c->out = evbuffer_new();
-    if (c->rd == NULL || c->wr == NULL || c->timer == NULL || c->in == NULL || c->out == NULL ||
-        event_add(c->rd, NULL) != 0) {
+    if (c->rd == NULL || c->wr == NULL || c->timer == NULL || event_add(c->rd, NULL) != 0) {
         close(fd);
         conn_free(c);
         return NULL;

@@ -20,15 +20,18 @@
 #include "stats.h"
 
 struct event;
-struct evbuffer;
 struct evconnlistener;
 struct esession;
 
 #define SERVER_MAX_LISTENERS 32
 /* Frames handled per read event before yielding to other connections. */
 #define CONN_FRAME_BUDGET 64
-/* Bytes read per read(2). */
-#define CONN_READ_CHUNK 16384
+/* Bytes read per read(2) into the server's shared read buffer. */
+#define CONN_READ_CHUNK 65536
+/* An output buffer larger than this is freed once it has been written out, so that idle
+ * connections hold little memory; smaller ones are kept for the next replies. */
+#define CONN_OUTPUT_KEEP 16384
+#define CONN_OUTPUT_MIN 512
 /* Stop reading from a client whose unsent replies exceed this, until it reads them. */
 #define CONN_OUTPUT_HIGH_WATER (4u * 1024 * 1024)
 #define CONN_CLIENT_NAME_MAX 128
@@ -53,8 +56,14 @@ struct conn {
     struct event *rd;
     struct event *wr;
     struct event *timer; /* session (and Hello) timeout */
-    struct evbuffer *in;
-    struct evbuffer *out;
+    /* Input not yet handled: a partial frame, or whole frames left when the budget ran out.
+     * Usually empty (and unallocated): complete frames are handled straight from the server's
+     * shared read buffer. */
+    uint8_t *ibuf;
+    size_t ilen, icap;
+    /* Encoded replies not yet written: bytes [ooff, olen) of obuf. */
+    uint8_t *obuf;
+    size_t ooff, olen, ocap;
     struct esession *sess;
     uint64_t session_id;
     double session_timeout;
@@ -88,6 +97,7 @@ struct server {
     double started_wall;
     bool shutting_down;
     struct arena arena; /* scratch memory for unpacking one request */
+    uint8_t rbuf[CONN_READ_CHUNK]; /* every read(2) lands here first */
     ProtobufCAllocator unpack_alloc;
 };
 
