@@ -8,6 +8,8 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -354,6 +356,76 @@ START_TEST(test_release_then_acquire_pipelined_sees_lock_released)
     expect_free(w, 3, ST(OK));
     expect_token(w, 4);
     wc_close(w);
+}
+END_TEST
+
+
+START_TEST(test_burst_beyond_frame_budget_is_answered_in_order)
+{
+    enum { N = 1000 }; /* far more than one read event's frame budget */
+    struct wc *w = session("burst");
+    size_t one;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    for (uint64_t i = 0; i < N; i++) {
+        Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+        Condd__V1__Ping p = CONDD__V1__PING__INIT;
+        req.id = 1000 + i;
+        req.body_case = CONDD__V1__REQUEST__BODY_PING;
+        req.ping = &p;
+        one = frame_encoded_size(&req.base);
+        buf = realloc(buf, len + one);
+        ck_assert_ptr_nonnull(buf);
+        len += frame_encode(&req.base, buf + len);
+    }
+    ck_assert(wc_send_raw(w, buf, len)); /* one write with every frame */
+    free(buf);
+    for (uint64_t i = 0; i < N; i++) {
+        Condd__V1__Response *r = wc_recv(w, T);
+        ck_assert_ptr_nonnull(r);
+        ck_assert_uint_eq(r->id, 1000 + i);
+        condd__v1__response__free_unpacked(r, NULL);
+    }
+    wc_close(w);
+}
+END_TEST
+
+START_TEST(test_client_that_never_reads_does_not_stall_others)
+{
+    struct wc *hog = session("hog");
+    int fl = fcntl(hog->fd, F_GETFL);
+    ck_assert(fcntl(hog->fd, F_SETFL, fl | O_NONBLOCK) == 0);
+    /* Stats requests (small) with large replies, never read: the daemon must stop reading from
+     * this client once its unsent replies pile up, not grow without bound or stall. */
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Stats st = CONDD__V1__STATS__INIT;
+    req.body_case = CONDD__V1__REQUEST__BODY_STATS;
+    req.stats = &st;
+    uint8_t frame[64];
+    size_t sent = 0;
+    bool blocked = false;
+    double end = tu_now() + 5.0;
+    for (uint64_t i = 0; i < 2000000 && tu_now() < end; i++) {
+        req.id = 10 + i;
+        size_t n = frame_encode(&req.base, frame);
+        ssize_t w = write(hog->fd, frame, n);
+        if ((w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || (w >= 0 && (size_t)w < n)) {
+            blocked = true; /* the daemon stopped reading from us: back-pressure works */
+            break;
+        }
+        ck_assert_int_eq(w, (ssize_t)n);
+        sent++;
+    }
+    ck_assert_uint_gt(sent, 1000);
+    ck_assert_msg(blocked, "the daemon kept reading %zu requests whose replies were never read", sent);
+    struct wc *other = session("other");
+    ck_assert(wc_acquire(other, 2, "not-stalled", 1, -1));
+    expect_token(other, 2);
+    ck_assert(wc_ping(other, 3));
+    expect_free(other, 3, ST(OK));
+    wc_close(hog);
+    await_stat(other, "connections", 1);
+    wc_close(other);
 }
 END_TEST
 
@@ -805,6 +877,8 @@ static Suite *daemon_suite(void)
     tcase_add_test(tc, test_frame_split_byte_by_byte_is_reassembled);
     tcase_add_test(tc, test_replies_come_out_of_order_matched_by_id);
     tcase_add_test(tc, test_release_then_acquire_pipelined_sees_lock_released);
+    tcase_add_test(tc, test_burst_beyond_frame_budget_is_answered_in_order);
+    tcase_add_test(tc, test_client_that_never_reads_does_not_stall_others);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("locks");
