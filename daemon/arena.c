@@ -18,6 +18,7 @@ static void *arena_alloc(void *data, size_t size)
         a->used += need;
         return p;
     }
+    a->fallbacks++;
     return malloc(size);
 }
 
@@ -34,6 +35,7 @@ static void arena_free(void *data, void *ptr)
 void arena_allocator_init(ProtobufCAllocator *alloc, struct arena *a)
 {
     a->used = 0;
+    a->fallbacks = 0;
     alloc->alloc = arena_alloc;
     alloc->free = arena_free;
     alloc->allocator_data = a;
@@ -42,4 +44,5 @@ void arena_allocator_init(ProtobufCAllocator *alloc, struct arena *a)
 void arena_reset(struct arena *a)
 {
     a->used = 0;
+    a->fallbacks = 0;
 }

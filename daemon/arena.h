@@ -7,6 +7,7 @@
 #ifndef CONDD_DAEMON_ARENA_H
 #define CONDD_DAEMON_ARENA_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <protobuf-c/protobuf-c.h>
@@ -15,11 +16,19 @@
 
 struct arena {
     size_t used;
+    size_t fallbacks; /* allocations since the last reset that went to malloc */
     _Alignas(16) unsigned char buf[ARENA_BYTES];
 };
 
 /* A protobuf-c allocator drawing from a (borrowed; must outlive the allocator's use). */
 void arena_allocator_init(ProtobufCAllocator *alloc, struct arena *a);
+
+/* True if everything allocated since the last reset came from the buffer: the message can then
+ * be dropped by arena_reset() alone, without walking it to free its parts. */
+static inline bool arena_all_inside(const struct arena *a)
+{
+    return a->fallbacks == 0;
+}
 
 /* Forgets every allocation from the buffer (malloc'd fallbacks must already be freed). */
 void arena_reset(struct arena *a);

@@ -250,7 +250,8 @@ static size_t conn_process(struct conn *c, const uint8_t *buf, size_t len)
         }
         c->last_rx = server_now();
         dispatch_request(c, req);
-        condd__v1__request__free_unpacked(req, &srv->unpack_alloc);
+        if (!arena_all_inside(&srv->arena))
+            condd__v1__request__free_unpacked(req, &srv->unpack_alloc);
         arena_reset(&srv->arena);
     }
     return off;
@@ -439,6 +440,12 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
         }
     }
     conn_send(c, &resp.base);
+    /* A grant or a wake-up is what another client is blocked on: write it before the replies
+     * to the requests being handled in this turn (a Notify's own reply, say). */
+    if (c->dirty && TAILQ_FIRST(&c->srv->dirty) != c) {
+        TAILQ_REMOVE(&c->srv->dirty, c, dirty_link);
+        TAILQ_INSERT_HEAD(&c->srv->dirty, c, dirty_link);
+    }
 }
 
 /* ------------------------------------------------------------------ creation */
