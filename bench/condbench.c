@@ -22,9 +22,8 @@
 struct bench_opts g_opts;
 
 static const char *const mode_names[MODE_COUNT] = {
-    [MODE_UNCONTENDED] = "uncontended", [MODE_CONTENDED] = "contended",
-    [MODE_HANDOFF] = "handoff",         [MODE_FANOUT] = "fanout",
-    [MODE_CHURN] = "churn",             [MODE_IDLE] = "idle",
+    [MODE_UNCONTENDED] = "uncontended", [MODE_CONTENDED] = "contended", [MODE_HANDOFF] = "handoff",
+    [MODE_FANOUT] = "fanout",           [MODE_CHURN] = "churn",         [MODE_IDLE] = "idle",
 };
 
 static const struct target *const targets[] = {
@@ -43,29 +42,29 @@ static struct server_snapshot g_snap_before, g_snap_after;
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "Usage: condbench [OPTION]...\n"
-            "Drive many connections against a lock server and report cycles/s and grant latency.\n"
-            "\n"
-            "  -t, --target T       condd (default), redis"
+    fprintf(
+        f, "Usage: condbench [OPTION]...\n"
+           "Drive many connections against a lock server and report cycles/s and grant latency.\n"
+           "\n"
+           "  -t, --target T       condd (default), redis"
 #ifndef HAVE_HIREDIS
-            " (not built: no hiredis)"
+           " (not built: no hiredis)"
 #endif
-            " or echo\n"
-            "  -m, --mode M         uncontended (default), contended, handoff, fanout, churn, idle\n"
-            "  -a, --address ADDR   server address (condd 127.0.0.1:7380, redis 127.0.0.1:6379,\n"
-            "                       echo 127.0.0.1:7390; condd also takes unix:/path)\n"
-            "  -c N                 connections (default 1; handoff: an even number)\n"
-            "  -d SECONDS           measured duration (default 5)\n"
-            "  -n, --names N        churn: distinct lock names (default 1000000)\n"
-            "  -T, --threads T      client threads, each with its own loop (default 1)\n"
-            "      --owners N       fanout: waiters per connection (default 1)\n"
-            "      --hold           churn: keep every lock (measures memory per held lock)\n"
-            "      --pipeline       redis: send the release with the next SET, without waiting\n"
-            "      --echo-bytes N   echo: payload bytes per frame (default 48)\n"
-            "      --json           also print the results as one JSON object\n"
-            "  -q, --quiet          print only the final line (and the JSON)\n"
-            "  -h, --help           print this help and exit\n");
+           " or echo\n"
+           "  -m, --mode M         uncontended (default), contended, handoff, fanout, churn, idle\n"
+           "  -a, --address ADDR   server address (condd 127.0.0.1:7380, redis 127.0.0.1:6379,\n"
+           "                       echo 127.0.0.1:7390; condd also takes unix:/path)\n"
+           "  -c N                 connections (default 1; handoff: an even number)\n"
+           "  -d SECONDS           measured duration (default 5)\n"
+           "  -n, --names N        churn: distinct lock names (default 1000000)\n"
+           "  -T, --threads T      client threads, each with its own loop (default 1)\n"
+           "      --owners N       fanout: waiters per connection (default 1)\n"
+           "      --hold           churn: keep every lock (measures memory per held lock)\n"
+           "      --pipeline       redis: send the release with the next SET, without waiting\n"
+           "      --echo-bytes N   echo: payload bytes per frame (default 48)\n"
+           "      --json           also print the results as one JSON object\n"
+           "  -q, --quiet          print only the final line (and the JSON)\n"
+           "  -h, --help           print this help and exit\n");
 }
 
 static unsigned long long parse_num(const char *opt, const char *s, unsigned long long lo,
@@ -109,10 +108,18 @@ static void parse_args(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "t:m:a:c:d:n:T:qh", longopts, NULL)) != -1) {
         switch (ch) {
-        case 't': target = optarg; break;
-        case 'm': mode = optarg; break;
-        case 'a': g_opts.address = optarg; break;
-        case 'c': g_opts.connections = (unsigned)parse_num("-c", optarg, 1, 1000000); break;
+        case 't':
+            target = optarg;
+            break;
+        case 'm':
+            mode = optarg;
+            break;
+        case 'a':
+            g_opts.address = optarg;
+            break;
+        case 'c':
+            g_opts.connections = (unsigned)parse_num("-c", optarg, 1, 1000000);
+            break;
         case 'd': {
             char *end;
             g_opts.duration_s = strtod(optarg, &end);
@@ -123,18 +130,36 @@ static void parse_args(int argc, char **argv)
             }
             break;
         }
-        case 'n': g_opts.names = parse_num("--names", optarg, 1, UINT64_MAX / 2); break;
-        case 'T': g_opts.threads = (unsigned)parse_num("--threads", optarg, 1, 64); break;
-        case OPT_OWNERS: g_opts.owners = (unsigned)parse_num("--owners", optarg, 1, 100000); break;
-        case OPT_HOLD: g_opts.hold = true; break;
-        case OPT_PIPELINE: g_opts.pipeline = true; break;
+        case 'n':
+            g_opts.names = parse_num("--names", optarg, 1, UINT64_MAX / 2);
+            break;
+        case 'T':
+            g_opts.threads = (unsigned)parse_num("--threads", optarg, 1, 64);
+            break;
+        case OPT_OWNERS:
+            g_opts.owners = (unsigned)parse_num("--owners", optarg, 1, 100000);
+            break;
+        case OPT_HOLD:
+            g_opts.hold = true;
+            break;
+        case OPT_PIPELINE:
+            g_opts.pipeline = true;
+            break;
         case OPT_ECHO_BYTES:
             g_opts.echo_bytes = (unsigned)parse_num("--echo-bytes", optarg, 1, 65536);
             break;
-        case OPT_JSON: g_opts.json = true; break;
-        case 'q': g_opts.quiet = true; break;
-        case 'h': usage(stdout); exit(0);
-        default: usage(stderr); exit(2);
+        case OPT_JSON:
+            g_opts.json = true;
+            break;
+        case 'q':
+            g_opts.quiet = true;
+            break;
+        case 'h':
+            usage(stdout);
+            exit(0);
+        default:
+            usage(stderr);
+            exit(2);
         }
     }
     if (optind != argc) {
@@ -216,8 +241,7 @@ static void raise_fd_limit(void)
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < need)
         bench_warn("open-file limit %llu is below the %llu descriptors -c %u needs",
-                   (unsigned long long)rl.rlim_cur, (unsigned long long)need,
-                   g_opts.connections);
+                   (unsigned long long)rl.rlim_cur, (unsigned long long)need, g_opts.connections);
 }
 
 /* ------------------------------------------------------------------ workers */
@@ -292,14 +316,13 @@ static void *worker_main(void *arg)
         g_cpu_begin = process_cpu_s();
     res->t_begin = now_ns();
     w->deadline_ns = res->t_begin + (uint64_t)(g_opts.duration_s * 1e9);
-    struct timeval tv = {(time_t)g_opts.duration_s,
-                         (suseconds_t)((g_opts.duration_s - (double)(time_t)g_opts.duration_s) *
-                                       1e6)};
+    struct timeval tv = {
+        (time_t)g_opts.duration_s,
+        (suseconds_t)((g_opts.duration_s - (double)(time_t)g_opts.duration_s) * 1e6)};
     w->stop_ev = evtimer_new(w->base, on_stop, w);
     evtimer_add(w->stop_ev, &tv);
     if (!w->stopping) {
-        if (g_opts.mode == MODE_HANDOFF || g_opts.mode == MODE_FANOUT ||
-            g_opts.mode == MODE_IDLE)
+        if (g_opts.mode == MODE_HANDOFF || g_opts.mode == MODE_FANOUT || g_opts.mode == MODE_IDLE)
             t->mode_start(w);
         else
             loop_start(w);
@@ -364,13 +387,11 @@ static void print_report(struct worker *ws, double elapsed_s)
         printf("latency_us: min=%.1f mean=%.1f p50=%.1f p90=%.1f p99=%.1f p999=%.1f max=%.1f "
                "samples=%" PRIu64 "\n",
                h->count ? (double)h->min_ns / 1e3 : 0.0, hist_mean(h) / 1e3, p50,
-               (double)hist_quantile(h, 0.9) / 1e3, p99, p999, (double)h->max_ns / 1e3,
-               h->count);
+               (double)hist_quantile(h, 0.9) / 1e3, p99, p999, (double)h->max_ns / 1e3, h->count);
         printf("client: cpu_s=%.2f cpu_us_per_op=%.2f threads=%u\n", g_cpu_end - g_cpu_begin,
                ops > 0 ? (g_cpu_end - g_cpu_begin) * 1e6 / (double)ops : 0.0, g_opts.threads);
         if (g_opts.mode == MODE_CONTENDED)
-            printf("fairness: grants_min=%" PRIu64 " grants_max=%" PRIu64
-                   " spread_pct=%.1f\n",
+            printf("fairness: grants_min=%" PRIu64 " grants_max=%" PRIu64 " spread_pct=%.1f\n",
                    gmin, gmax, gmax > 0 ? 100.0 * (double)(gmax - gmin) / (double)gmax : 0.0);
         if (ws[0].extra[0] != '\0')
             fputs(ws[0].extra, stdout);
@@ -400,8 +421,8 @@ static void print_report(struct worker *ws, double elapsed_s)
         printf("{\"target\":\"%s\",\"mode\":\"%s\",\"connections\":%u,\"threads\":%u,"
                "\"pipeline\":%s,\"duration_s\":%.3f,\"ops\":%" PRIu64 ",\"ops_per_s\":%.0f,"
                "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
-               "\"max_us\":%.1f,\"mean_us\":%.1f,\"grants_min\":%" PRIu64
-               ",\"grants_max\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"server_rss_before\":%" PRIu64
+               "\"max_us\":%.1f,\"mean_us\":%.1f,\"grants_min\":%" PRIu64 ",\"grants_max\":%" PRIu64
+               ",\"errors\":%" PRIu64 ",\"server_rss_before\":%" PRIu64
                ",\"server_rss_after\":%" PRIu64 "}\n",
                g_opts.target->name, mode, g_opts.connections, g_opts.threads,
                g_opts.pipeline ? "true" : "false", elapsed_s, ops, ops_s, p50,

@@ -67,18 +67,18 @@ enum bench_mode {
 struct bench_opts {
     const struct target *target;
     enum bench_mode mode;
-    const char *address;     /* as given, or the target's default */
-    unsigned connections;    /* -c */
-    double duration_s;       /* -d */
-    uint64_t names;          /* --names (churn) */
-    unsigned threads;        /* --threads */
-    unsigned owners;         /* --owners: waiters per connection (fanout) */
-    unsigned echo_bytes;     /* --echo-bytes: payload of one echo frame */
-    bool pipeline;           /* --pipeline (redis) */
-    bool hold;               /* --hold (churn: never release) */
-    bool json;               /* --json */
-    bool quiet;              /* -q: only the final line (and JSON) */
-    char prefix[32];         /* name prefix unique to this run: "cb<pid>" */
+    const char *address;  /* as given, or the target's default */
+    unsigned connections; /* -c */
+    double duration_s;    /* -d */
+    uint64_t names;       /* --names (churn) */
+    unsigned threads;     /* --threads */
+    unsigned owners;      /* --owners: waiters per connection (fanout) */
+    unsigned echo_bytes;  /* --echo-bytes: payload of one echo frame */
+    bool pipeline;        /* --pipeline (redis) */
+    bool hold;            /* --hold (churn: never release) */
+    bool json;            /* --json */
+    bool quiet;           /* -q: only the final line (and JSON) */
+    char prefix[32];      /* name prefix unique to this run: "cb<pid>" */
 };
 
 extern struct bench_opts g_opts;
@@ -90,15 +90,15 @@ struct worker;
 /* One connection of a worker, whatever the target. */
 struct bench_conn {
     struct worker *w;
-    unsigned index;      /* global index, 0..connections-1 */
-    void *impl;          /* the target's per-connection state */
-    bool ready;          /* connected (and, for redis, script loaded) */
-    bool dead;           /* failed; takes no further part */
-    bool busy;           /* a cycle is in flight */
-    uint64_t seq;        /* cycles started (names and tokens derive from it) */
-    uint64_t grants;     /* grants received while measuring */
-    uint64_t t_start;    /* when the current acquire was issued (ns, monotonic) */
-    char name[96];       /* the lock the current cycle works on */
+    unsigned index;   /* global index, 0..connections-1 */
+    void *impl;       /* the target's per-connection state */
+    bool ready;       /* connected (and, for redis, script loaded) */
+    bool dead;        /* failed; takes no further part */
+    bool busy;        /* a cycle is in flight */
+    uint64_t seq;     /* cycles started (names and tokens derive from it) */
+    uint64_t grants;  /* grants received while measuring */
+    uint64_t t_start; /* when the current acquire was issued (ns, monotonic) */
+    char name[96];    /* the lock the current cycle works on */
     /* handoff */
     struct bench_conn *peer;
     bool *turn_is_mine; /* shared by the pair: true when it is this side's turn */
@@ -110,13 +110,13 @@ struct worker {
     struct event_base *base;
     struct bench_conn *conns;
     unsigned nconns;
-    unsigned first;        /* global index of conns[0] */
-    unsigned connected;    /* connections whose connect finished (ok or not) */
+    unsigned first;     /* global index of conns[0] */
+    unsigned connected; /* connections whose connect finished (ok or not) */
     unsigned failed;
-    bool measuring;        /* inside the measured window */
-    bool stopping;         /* the window is over: start nothing new */
+    bool measuring; /* inside the measured window */
+    bool stopping;  /* the window is over: start nothing new */
     uint64_t deadline_ns;
-    uint64_t ops;          /* cycles (grant received, release sent) while measuring */
+    uint64_t ops; /* cycles (grant received, release sent) while measuring */
     uint64_t errors;
     struct hist *hist;
     struct event *stop_ev;

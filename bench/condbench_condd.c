@@ -436,8 +436,12 @@ static void fo_start(struct worker *w)
 static void cd_mode_start(struct worker *w)
 {
     switch (g_opts.mode) {
-    case MODE_HANDOFF: ho_start(w); break;
-    case MODE_FANOUT: fo_start(w); break;
+    case MODE_HANDOFF:
+        ho_start(w);
+        break;
+    case MODE_FANOUT:
+        fo_start(w);
+        break;
     default:
         /* idle: the sessions only keep alive until the window ends. */
         w->measuring = true;

@@ -23,11 +23,11 @@
 struct echo_conn {
     int fd;
     struct event *rd;
-    struct event *wr;   /* connect completion, then short writes */
-    uint8_t *frame;     /* the request: 4-byte big-endian length + payload */
+    struct event *wr; /* connect completion, then short writes */
+    uint8_t *frame;   /* the request: 4-byte big-endian length + payload */
     size_t frame_len;
-    size_t out_off;     /* bytes of the current frame written (frame_len: all) */
-    size_t expect;      /* bytes still to come back for the current request */
+    size_t out_off; /* bytes of the current frame written (frame_len: all) */
+    size_t expect;  /* bytes still to come back for the current request */
     bool connecting;
 };
 

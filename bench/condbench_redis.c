@@ -117,8 +117,7 @@ static bool redis_open(struct bench_conn *cn)
     redisAsyncSetConnectCallback(ac, redis_on_connect);
     redisAsyncSetDisconnectCallback(ac, redis_on_disconnect);
     /* hiredis queues this behind the connect. */
-    if (redisAsyncCommand(ac, redis_on_script, cn, "SCRIPT LOAD %s", release_script) !=
-        REDIS_OK) {
+    if (redisAsyncCommand(ac, redis_on_script, cn, "SCRIPT LOAD %s", release_script) != REDIS_OK) {
         bench_warn("redis: cannot queue SCRIPT LOAD");
         rc->closing = true;
         redisAsyncFree(ac);
@@ -156,9 +155,8 @@ static void redis_on_set(redisAsyncContext *ac, void *reply, void *priv)
 static void redis_send_set(struct bench_conn *cn)
 {
     struct redis_conn *rc = cn->impl;
-    if (rc->ac == NULL ||
-        redisAsyncCommand(rc->ac, redis_on_set, cn, "SET %s %s NX PX 30000", cn->name,
-                          rc->token) != REDIS_OK)
+    if (rc->ac == NULL || redisAsyncCommand(rc->ac, redis_on_set, cn, "SET %s %s NX PX 30000",
+                                            cn->name, rc->token) != REDIS_OK)
         loop_granted(cn, false, "cannot send SET");
 }
 
@@ -184,10 +182,10 @@ static void redis_on_release(redisAsyncContext *ac, void *reply, void *priv)
     if (release_ok(reply))
         loop_released(cn, true, NULL);
     else
-        loop_released(cn, false, reply == NULL || ((redisReply *)reply)->type ==
-                                                       REDIS_REPLY_ERROR
-                                     ? reply_error(ac, reply)
-                                     : "release did not delete the key");
+        loop_released(cn, false,
+                      reply == NULL || ((redisReply *)reply)->type == REDIS_REPLY_ERROR
+                          ? reply_error(ac, reply)
+                          : "release did not delete the key");
 }
 
 static void redis_on_release_pipelined(redisAsyncContext *ac, void *reply, void *priv)
@@ -205,8 +203,8 @@ static void redis_release(struct bench_conn *cn)
 {
     struct redis_conn *rc = cn->impl;
     redisCallbackFn *cb = g_opts.pipeline ? redis_on_release_pipelined : redis_on_release;
-    if (rc->ac == NULL || redisAsyncCommand(rc->ac, cb, cn, "EVALSHA %s 1 %s %s", rc->sha,
-                                            cn->name, rc->token) != REDIS_OK) {
+    if (rc->ac == NULL || redisAsyncCommand(rc->ac, cb, cn, "EVALSHA %s 1 %s %s", rc->sha, cn->name,
+                                            rc->token) != REDIS_OK) {
         loop_released(cn, false, "cannot send EVALSHA");
         return;
     }

@@ -60,8 +60,8 @@ static int listen_on(const char *spec)
         h[strlen(h) - 1] = '\0';
         h++;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_PASSIVE};
+    struct addrinfo hints = {
+        .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res;
     int rc = getaddrinfo(h, colon + 1, &hints, &res);
     if (rc != 0) {
@@ -184,13 +184,18 @@ int main(int argc, char **argv)
     int ch;
     while ((ch = getopt_long(argc, argv, "l:p:h", longopts, NULL)) != -1) {
         switch (ch) {
-        case 'l': listen_spec = optarg; break;
-        case 'p': port_file = optarg; break;
+        case 'l':
+            listen_spec = optarg;
+            break;
+        case 'p':
+            port_file = optarg;
+            break;
         case 'h':
             printf("Usage: echo-server [--listen HOST:PORT] [--port-file FILE]\n"
                    "Echo every byte back (condbench's loopback floor).\n");
             return 0;
-        default: return 2;
+        default:
+            return 2;
         }
     }
     signal(SIGPIPE, SIG_IGN);

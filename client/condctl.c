@@ -78,7 +78,9 @@ static int usage_error(const char *fmt, ...)
 
 static bool parse_seconds(const char *s, double *out)
 {
-    if (s == NULL || *s == '\0')
+    /* Plain decimals only ("1.5", "0", ".25"): strtod would also take hex and exponents. */
+    if (s == NULL || *s == '\0' || strspn(s, "0123456789.") != strlen(s) ||
+        strchr(s, '.') != strrchr(s, '.') || strcmp(s, ".") == 0)
         return false;
     errno = 0;
     char *end = NULL;

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ one-request commands */
@@ -185,9 +186,16 @@ static void start_hold(struct ctl *ctl)
             return;
         }
     }
-    ctl->stdin_ev = event_new(ctl->base, STDIN_FILENO, EV_READ | EV_PERSIST, hold_stdin_cb, ctl);
-    if (ctl->stdin_ev != NULL && event_add(ctl->stdin_ev, NULL) == 0)
-        return;
+    /* epoll refuses regular files and /dev/null; do not even try (libevent would warn). */
+    struct stat st;
+    bool pollable = fstat(STDIN_FILENO, &st) == 0 && !S_ISREG(st.st_mode) &&
+                    !(S_ISCHR(st.st_mode) && !isatty(STDIN_FILENO));
+    if (pollable) {
+        ctl->stdin_ev =
+            event_new(ctl->base, STDIN_FILENO, EV_READ | EV_PERSIST, hold_stdin_cb, ctl);
+        if (ctl->stdin_ev != NULL && event_add(ctl->stdin_ev, NULL) == 0)
+            return;
+    }
     /* stdin cannot be polled (a regular file, /dev/null) or is closed: such input has no
      * writer to wait for, so reading it to its end does not block. */
     char buf[4096];

@@ -153,18 +153,18 @@ static void list_table(FILE *out, const struct condd_list *list)
         if (l->held)
             w_holder = max_int(w_holder, (int)strlen(l->holder_client));
     }
-    fprintf(out, "%-*s  %-*s  %7s  %10s  %7s\n", w_name, "LOCK", w_holder, "HOLDER", "SESSION",
+    fprintf(out, "%-*s  %-*s  %7s  %20s  %7s\n", w_name, "LOCK", w_holder, "HOLDER", "SESSION",
             "TOKEN", "WAITERS");
     for (size_t i = 0; i < nl; i++) {
         const struct condd_lock_info *l = condd_list_lock(list, i);
         if (l == NULL)
             continue;
         if (l->held)
-            fprintf(out, "%-*s  %-*s  %7" PRIu64 "  %10" PRIu64 "  %7" PRIu64 "\n", w_name, l->name,
+            fprintf(out, "%-*s  %-*s  %7" PRIu64 "  %20" PRIu64 "  %7" PRIu64 "\n", w_name, l->name,
                     w_holder, l->holder_client[0] != '\0' ? l->holder_client : "?",
                     l->holder_session, l->token, l->waiters);
         else
-            fprintf(out, "%-*s  %-*s  %7s  %10s  %7" PRIu64 "\n", w_name, l->name, w_holder, "-",
+            fprintf(out, "%-*s  %-*s  %7s  %20s  %7" PRIu64 "\n", w_name, l->name, w_holder, "-",
                     "-", "-", l->waiters);
     }
 

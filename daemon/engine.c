@@ -59,16 +59,16 @@ static struct table *new_table(table_key_eq_fn eq)
 
 /* ================================================================== tokens */
 
-static uint64_t clock_ns(clockid_t id)
+static uint64_t clock_us(clockid_t id)
 {
     struct timespec ts;
     clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
 uint64_t engine_next_token(struct engine *e)
 {
-    uint64_t now = e->token_rt0 + (clock_ns(CLOCK_MONOTONIC) - e->token_mono0);
+    uint64_t now = e->token_rt0 + (clock_us(CLOCK_MONOTONIC) - e->token_mono0);
     uint64_t t = e->last_token + 1;
     if (now > t)
         t = now;
@@ -100,8 +100,8 @@ struct engine *engine_new(struct event_base *base, engine_reply_fn reply,
         free(e);
         return NULL;
     }
-    e->token_rt0 = clock_ns(CLOCK_REALTIME);
-    e->token_mono0 = clock_ns(CLOCK_MONOTONIC);
+    e->token_rt0 = clock_us(CLOCK_REALTIME);
+    e->token_mono0 = clock_us(CLOCK_MONOTONIC);
     return e;
 }
 

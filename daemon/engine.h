@@ -229,11 +229,14 @@ bool engine_name_valid(const uint8_t *name, size_t len);
 
 /*
  * The next fencing token: strictly greater than every token handed out before, also across
- * restarts without a state file. It is max(last + 1, nanoseconds since the Unix epoch, taken
- * from the realtime clock at start plus the monotonic clock since): tokens advance with time
- * and no daemon can hand out a billion grants a second, so a restarted daemon starts above
+ * restarts without a state file. It is max(last + 1, microseconds since the Unix epoch, taken
+ * from the realtime clock at start plus the monotonic clock since): tokens advance with time,
+ * and a run of grants faster than one per microsecond (a session end handing on many locks at
+ * once) puts them ahead of the clock by at most the length of that run, a few milliseconds at
+ * the very most, far less than a daemon takes to restart. So a restarted daemon starts above
  * whatever its predecessor handed out, provided the wall clock was not set back across the
- * restart. Exposed for tests.
+ * restart. Microseconds keep tokens below 2^53 (until the year 2255), so they survive JSON
+ * parsers that read numbers as doubles. Exposed for tests.
  */
 uint64_t engine_next_token(struct engine *e);
 

@@ -129,8 +129,8 @@ struct engine {
     bool shutting_down;
     bool silent; /* engine_free: deliver no more replies */
     /* fencing-token clock (engine_next_token) */
-    uint64_t token_rt0;   /* realtime ns at creation */
-    uint64_t token_mono0; /* monotonic ns at creation */
+    uint64_t token_rt0;   /* realtime us at creation */
+    uint64_t token_mono0; /* monotonic us at creation */
     uint64_t last_token;
     struct engine_stats st; /* maintained incrementally; table_bytes holds only entry bytes */
 };

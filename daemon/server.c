@@ -228,6 +228,15 @@ bool server_listen_unix(struct server *srv, const char *path)
             log_error("%s exists and is not a socket; not replacing it", path);
             return false;
         }
+        /* Replace it only if nobody answers there: a live daemon keeps its socket. */
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        bool live = probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof sun) == 0;
+        if (probe >= 0)
+            close(probe);
+        if (live) {
+            log_error("another process is listening on unix:%s; not taking it over", path);
+            return false;
+        }
         unlink(path); /* a stale socket from an earlier run */
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

@@ -229,6 +229,21 @@ START_TEST(test_unix_socket_serves_the_same_protocol)
 }
 END_TEST
 
+
+START_TEST(test_second_daemon_does_not_take_over_a_live_unix_socket)
+{
+    /* D listens on D.unix_path; a second daemon must refuse that path and leave D reachable. */
+    struct tu_daemon second;
+    const char *const args[] = {"--unix", D.unix_path, NULL};
+    ck_assert_msg(!tu_daemon_start(&second, false, args), "second daemon started on a live socket");
+    struct wc *w = wc_connect_unix(D.unix_path);
+    ck_assert_ptr_nonnull(w);
+    ck_assert(wc_hello(w, 1, 1, "still-here"));
+    expect_free(w, 1, ST(OK));
+    wc_close(w);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ malformed input */
 
 static void garbage_closes_only_that_connection(const void *bytes, size_t len)
@@ -401,21 +416,29 @@ START_TEST(test_client_that_never_reads_does_not_stall_others)
     Condd__V1__Stats st = CONDD__V1__STATS__INIT;
     req.body_case = CONDD__V1__REQUEST__BODY_STATS;
     req.stats = &st;
-    uint8_t frame[64];
+    req.id = 10;
+    /* A chunk of 1000 requests per write, so the kernel's socket buffers fill in a moment even
+     * on a busy machine; then only the daemon's refusal to read more can stop the writes. */
+    enum { CHUNK = 1000 };
+    size_t one = frame_encoded_size(&req.base);
+    uint8_t *chunk = malloc(one * CHUNK);
+    ck_assert_ptr_nonnull(chunk);
+    for (size_t i = 0; i < CHUNK; i++)
+        frame_encode(&req.base, chunk + i * one);
     size_t sent = 0;
     bool blocked = false;
-    double end = tu_now() + 5.0;
-    for (uint64_t i = 0; i < 2000000 && tu_now() < end; i++) {
-        req.id = 10 + i;
-        size_t n = frame_encode(&req.base, frame);
-        ssize_t w = write(hog->fd, frame, n);
-        if ((w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) || (w >= 0 && (size_t)w < n)) {
+    double end = tu_now() + 30.0;
+    while (!blocked && tu_now() < end && sent < 2000000) {
+        ssize_t w = write(hog->fd, chunk, one * CHUNK);
+        if ((w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) ||
+            (w >= 0 && (size_t)w < one * CHUNK)) {
             blocked = true; /* the daemon stopped reading from us: back-pressure works */
             break;
         }
-        ck_assert_int_eq(w, (ssize_t)n);
-        sent++;
+        ck_assert_int_eq(w, (ssize_t)(one * CHUNK));
+        sent += CHUNK;
     }
+    free(chunk);
     ck_assert_uint_gt(sent, 1000);
     ck_assert_msg(blocked, "the daemon kept reading %zu requests whose replies were never read", sent);
     struct wc *other = session("other");
@@ -871,6 +894,7 @@ static Suite *daemon_suite(void)
     tcase_add_test(tc, test_session_timeout_is_negotiated_within_bounds);
     tcase_add_test(tc, test_unknown_body_is_unimplemented_and_connection_stays);
     tcase_add_test(tc, test_unix_socket_serves_the_same_protocol);
+    tcase_add_test(tc, test_second_daemon_does_not_take_over_a_live_unix_socket);
     tcase_add_test(tc, test_zero_length_frame_closes_only_that_connection);
     tcase_add_test(tc, test_oversized_length_closes_only_that_connection);
     tcase_add_test(tc, test_undecodable_payload_closes_only_that_connection);
