@@ -169,8 +169,8 @@ static void cd_snapshot(struct bench_conn *cn, struct server_snapshot *out)
 
 /*
  * A pair shares one lock and one condition. Whoever holds the lock on its turn counts one
- * handoff (latency: from the peer's notify to this grant), hands the turn over, and sends
- * notify + wait in one write: the server wakes the peer, then the wait releases the lock to it.
+ * handoff (latency: from the peer's notify to this grant), hands the turn over, and sends one
+ * Wait with notify_first = 1: the server wakes the peer, then the wait releases the lock to it.
  */
 struct pair {
     char lock[64], cond[64];
@@ -198,13 +198,6 @@ static void ho_on_token(condd_client *c, int result, uint64_t token, void *arg)
     ho_holding(cn);
 }
 
-static void ho_on_notify(condd_client *c, int result, uint64_t woken, void *arg)
-{
-    struct bench_conn *cn = arg;
-    if (result != CONDD_OK && !cd_ignored(cn))
-        loop_fail(cn, cd_why(c, result));
-}
-
 static void ho_holding(struct bench_conn *cn)
 {
     struct worker *w = cn->w;
@@ -219,13 +212,11 @@ static void ho_holding(struct bench_conn *cn)
             loop_count(w, p->t_notify);
         p->turn = 1 - me;
         p->t_notify = now_ns();
-        if (condd_notify(c, p->cond, p->lock, 0, 1, ho_on_notify, cn) != CONDD_OK) {
-            loop_fail(cn, "notify failed");
-            return;
-        }
     }
-    /* Not our turn (a spurious wakeup): wait again without notifying. */
-    if (condd_wait(c, p->cond, p->lock, 0, CONDD_FOREVER, ho_on_token, cn, NULL) != CONDD_OK)
+    /* Notify the peer and wait in one request; not our turn (a spurious wakeup): wait again
+     * without notifying. */
+    if (condd_notify_wait(c, p->cond, p->lock, 0, mine ? 1 : 0, CONDD_FOREVER, ho_on_token, cn,
+                          NULL) != CONDD_OK)
         loop_fail(cn, "wait failed");
 }
 

@@ -167,6 +167,12 @@ int condd_locked(condd_client *c, const char *lock, condd_locked_cb cb, void *ar
 int condd_wait(condd_client *c, const char *cond, const char *lock, uint64_t owner, double timeout,
                condd_token_cb cb, void *arg, uint64_t *req_id)
 {
+    return condd_notify_wait(c, cond, lock, owner, 0, timeout, cb, arg, req_id);
+}
+
+int condd_notify_wait(condd_client *c, const char *cond, const char *lock, uint64_t owner,
+                      uint64_t n, double timeout, condd_token_cb cb, void *arg, uint64_t *req_id)
+{
     if (c == NULL || cond == NULL || lock == NULL || cb == NULL || isnan(timeout))
         return CONDD_ERR_INVALID;
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
@@ -175,6 +181,7 @@ int condd_wait(condd_client *c, const char *cond, const char *lock, uint64_t own
     body.condition = name_of(cond);
     body.lock = name_of(lock);
     body.owner = owner;
+    body.notify_first = n;
     set_timeout(&to, timeout, &body.timeout);
     req.body_case = CONDD__V1__REQUEST__BODY_WAIT;
     req.wait = &body;

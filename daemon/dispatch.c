@@ -177,7 +177,8 @@ static void dispatch_wait(struct conn *c, uint64_t id, const Condd__V1__Wait *w)
 {
     const char *msg = NULL;
     int st = engine_wait(c->sess, id, w->condition.data, w->condition.len, w->lock.data,
-                         w->lock.len, w->owner, dispatch_timeout(w->timeout), &msg);
+                         w->lock.len, w->owner, dispatch_timeout(w->timeout), w->notify_first,
+                         &msg);
     if (st != ENGINE_PENDING)
         dispatch_reply(c, id, STATS_OP_WAIT, st, msg);
 }

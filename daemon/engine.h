@@ -123,7 +123,8 @@ int engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len, bool *
  * Wait on cond, bound to lock, for (s, owner), which must hold lock. On success returns
  * ENGINE_PENDING: the lock has been released (handed on) and the waiter queued on cond. The late
  * reply (OK, TIMEOUT or CANCELLED, each with a new token and the lock held again; or
- * SHUTTING_DOWN) comes only once the owner holds the lock again. Errors: NOT_OWNER (nothing
+ * SHUTTING_DOWN) comes only once the owner holds the lock again. notify_first > 0 first wakes up
+ * to that many of cond's waiters, as engine_notify() would (before this waiter joins the queue). Errors: NOT_OWNER (nothing
  * registered, lock untouched), LOCK_MISMATCH, BAD_REQUEST, LIMIT_EXCEEDED.
  * The timeout bounds the wait for a notification only: when it passes, the waiter queues for
  * the lock (at the tail) and answers TIMEOUT once it holds it. A timeout of 0 passes on the
@@ -132,7 +133,7 @@ int engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len, bool *
  */
 int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t cond_len,
                 const uint8_t *lock, size_t lock_len, uint64_t owner, const double *timeout,
-                const char **message);
+                uint64_t notify_first, const char **message);
 
 /*
  * Wake at most n (UINT64_MAX: all) of cond's waiters, longest-waiting first; (s, owner) must

@@ -170,7 +170,7 @@ static bool bound_elsewhere(const struct econd *c, const uint8_t *lock, size_t l
 
 int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t cond_len,
                 const uint8_t *lock, size_t lock_len, uint64_t owner, const double *timeout,
-                const char **message)
+                uint64_t notify_first, const char **message)
 {
     struct engine *e = s->e;
     if (e->shutting_down)
@@ -207,6 +207,10 @@ int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t
             econd_destroy(e, c);
         return fail(message, ST_INTERNAL, "out of memory");
     }
+    /* Wake the peers first, so this waiter cannot wake itself; they queue for the lock, which
+     * this wait is about to release to the first of them. */
+    for (uint64_t k = 0; k < notify_first && c->q_head != NULL; k++)
+        cond_to_lock(c->q_head, ST_OK);
     c->refs++;
     w->cond = c;
     condq_push(c, w, e);

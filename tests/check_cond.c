@@ -182,6 +182,52 @@ START_TEST(test_notify_one_wakes_in_fifo_order)
 }
 END_TEST
 
+START_TEST(test_notify_first_wakes_peers_before_waiting_and_hands_over)
+{
+    /* Two waiters; session 0 then does notify(1)+wait in one request: the longest waiter (1)
+     * gets the lock the wait releases, and session 0 becomes the newest waiter. */
+    start_waiter(1, 1, 11, "C", "L", FX_FOREVER);
+    start_waiter(2, 1, 12, "C", "L", FX_FOREVER);
+    ck_assert_int_eq(fx_acquire(&F, 0, 1, "L", 1, FX_FOREVER, NULL), S_OK);
+    ck_assert_int_eq(fx_notify_wait(&F, 0, 2, "C", "L", 1, 1, FX_FOREVER), S_PENDING);
+    expect_wait(1, 11, S_OK, "L", 1);
+    expect_no_reply(2);
+    expect_no_reply(0);
+    struct engine_stats st = fx_stats(&F);
+    ck_assert_uint_eq(st.condition_waiters, 2); /* 2 and now 0 */
+    /* The handoff goes on: 1 hands back with notify_first too, waking 2 (FIFO), not 0. */
+    ck_assert_int_eq(fx_notify_wait(&F, 1, 13, "C", "L", 1, 1, FX_FOREVER), S_PENDING);
+    expect_wait(2, 12, S_OK, "L", 1);
+    expect_no_reply(0);
+    ck_assert_uint_eq(notify(2, "C", "L", 1, UINT64_MAX), 2);
+    ck_assert_int_eq(fx_release(&F, 2, "L", 1), S_OK);
+    expect_wait(0, 2, S_OK, "L", 1);
+    ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
+    expect_wait(1, 13, S_OK, "L", 1);
+    ck_assert_int_eq(fx_release(&F, 1, "L", 1), S_OK);
+    ck_assert_uint_eq(fx_stats(&F).conditions, 0);
+}
+END_TEST
+
+START_TEST(test_notify_first_never_wakes_the_waiter_itself_and_is_refused_without_the_lock)
+{
+    /* With nobody else waiting, notify_first wakes no one: the caller is not its own peer. */
+    ck_assert_int_eq(fx_acquire(&F, 0, 1, "L", 1, FX_FOREVER, NULL), S_OK);
+    ck_assert_int_eq(fx_notify_wait(&F, 0, 2, "C", "L", 1, 5, FX_FOREVER), S_PENDING);
+    ck_assert(!fx_locked(&F, "L"));
+    ck_assert_uint_eq(fx_stats(&F).condition_waiters, 1);
+    expect_no_reply(0);
+    /* Without the lock nothing happens at all: no wake-up is spent. */
+    ck_assert_int_eq(fx_notify_wait(&F, 1, 3, "C", "L", 1, 5, FX_FOREVER), S_NOT_OWNER);
+    ck_assert_uint_eq(fx_stats(&F).condition_waiters, 1);
+    ck_assert_int_eq(fx_acquire(&F, 1, 4, "L", 1, FX_FOREVER, NULL), S_OK);
+    ck_assert_uint_eq(notify(1, "C", "L", 1, 1), 1);
+    ck_assert_int_eq(fx_release(&F, 1, "L", 1), S_OK);
+    expect_wait(0, 2, S_OK, "L", 1);
+    ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
+}
+END_TEST
+
 START_TEST(test_notify_one_then_2048_in_one_critical_section)
 {
     for (int i = 1; i <= 3; i++)
@@ -644,6 +690,8 @@ static Suite *cond_suite(void)
     tcase_add_test(tc, test_notify_without_the_lock_is_not_owner);
     tcase_add_test(tc, test_wait_releases_the_lock_to_the_next_in_line);
     tcase_add_test(tc, test_notify_one_wakes_in_fifo_order);
+    tcase_add_test(tc, test_notify_first_wakes_peers_before_waiting_and_hands_over);
+    tcase_add_test(tc, test_notify_first_never_wakes_the_waiter_itself_and_is_refused_without_the_lock);
     tcase_add_test(tc, test_notify_one_then_2048_in_one_critical_section);
     tcase_add_test(tc, test_notify_all_wakes_every_waiter_in_order);
     tcase_add_test(tc, test_woken_waiters_resume_after_notifier_releases_one_at_a_time);

@@ -771,6 +771,53 @@ START_TEST(test_dead_notified_waiter_passes_notification_on)
 }
 END_TEST
 
+
+/* A Wait with notify_first, built by hand (the helper sends plain waits). */
+static bool notify_wait(struct wc *w, uint64_t id, const char *cond, const char *lock,
+                        uint64_t n)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Wait m = CONDD__V1__WAIT__INIT;
+    m.condition.data = (uint8_t *)cond;
+    m.condition.len = strlen(cond);
+    m.lock.data = (uint8_t *)lock;
+    m.lock.len = strlen(lock);
+    m.owner = 1;
+    m.notify_first = n;
+    req.id = id;
+    req.body_case = CONDD__V1__REQUEST__BODY_WAIT;
+    req.wait = &m;
+    return wc_send(w, &req);
+}
+
+START_TEST(test_notify_first_hands_the_lock_over_in_one_request)
+{
+    struct wc *a = session("ping");
+    struct wc *b = session("pong");
+    ck_assert(wc_acquire(b, 2, "ho-lock", 1, -1));
+    expect_token(b, 2);
+    ck_assert(wc_wait(b, 3, "ho", "ho-lock", 1, -1));
+    await_stat(a, "condition_waiters", 1);
+    ck_assert(wc_acquire(a, 2, "ho-lock", 1, -1));
+    uint64_t last = expect_token(a, 2);
+    /* Ten handoffs, each a single request from the side holding the lock. */
+    uint64_t id = 3;
+    for (int round = 0; round < 10; round++) {
+        struct wc *from = round % 2 == 0 ? a : b;
+        struct wc *to = round % 2 == 0 ? b : a;
+        uint64_t to_id = round == 0 ? 3 : id - 1;
+        ck_assert(notify_wait(from, id, "ho", "ho-lock", 1));
+        uint64_t tok = expect_token(to, to_id);
+        ck_assert_uint_gt(tok, last);
+        last = tok;
+        ck_assert(wc_nothing_within(from, 0.005)); /* the handing side keeps waiting */
+        id++;
+    }
+    wc_close(a);
+    wc_close(b);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ sessions and limits */
 
 START_TEST(test_silent_session_expires_and_releases_its_lock)
@@ -926,6 +973,7 @@ static Suite *daemon_suite(void)
     tcase_add_test(tc, test_timed_wait_replies_timeout_holding_the_lock);
     tcase_add_test(tc, test_cancelled_wait_replies_cancelled_holding_the_lock);
     tcase_add_test(tc, test_dead_notified_waiter_passes_notification_on);
+    tcase_add_test(tc, test_notify_first_hands_the_lock_over_in_one_request);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("sessions");

@@ -497,9 +497,9 @@ START_TEST(test_bad_names_are_bad_request)
     ck_assert_int_eq(engine_release(s, n, b->len, 1, NULL), S_BAD_REQUEST);
     ck_assert_int_eq(engine_locked(F.e, n, b->len, &locked, NULL), S_BAD_REQUEST);
     ck_assert_int_eq(fx_acquire(&F, 0, 1, "ok", 1, FX_FOREVER, NULL), S_OK);
-    ck_assert_int_eq(engine_wait(s, 2, n, b->len, (const uint8_t *)"ok", 2, 1, NULL, NULL),
+    ck_assert_int_eq(engine_wait(s, 2, n, b->len, (const uint8_t *)"ok", 2, 1, NULL, 0, NULL),
                      S_BAD_REQUEST);
-    ck_assert_int_eq(engine_wait(s, 2, (const uint8_t *)"cv", 2, n, b->len, 1, NULL, NULL),
+    ck_assert_int_eq(engine_wait(s, 2, (const uint8_t *)"cv", 2, n, b->len, 1, NULL, 0, NULL),
                      S_BAD_REQUEST);
     ck_assert_int_eq(engine_notify(s, n, b->len, (const uint8_t *)"ok", 2, 1, 1, &woken, NULL),
                      S_BAD_REQUEST);

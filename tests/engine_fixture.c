@@ -126,10 +126,16 @@ int fx_release(struct fx *f, int i, const char *lock, uint64_t owner)
 int fx_wait(struct fx *f, int i, uint64_t req, const char *cond, const char *lock, uint64_t owner,
             double timeout)
 {
+    return fx_notify_wait(f, i, req, cond, lock, owner, 0, timeout);
+}
+
+int fx_notify_wait(struct fx *f, int i, uint64_t req, const char *cond, const char *lock,
+                   uint64_t owner, uint64_t notify_first, double timeout)
+{
     const char *msg = NULL;
     begin(f, i, req);
     int st = engine_wait(f->ss[i].s, req, u8(cond), strlen(cond), u8(lock), strlen(lock), owner,
-                         timeout == FX_FOREVER ? NULL : &timeout, &msg);
+                         timeout == FX_FOREVER ? NULL : &timeout, notify_first, &msg);
     end(f);
     if (st != S_PENDING)
         FX_REQUIRE(msg != NULL);

@@ -95,6 +95,9 @@ int fx_acquire(struct fx *f, int i, uint64_t req, const char *lock, uint64_t own
 int fx_release(struct fx *f, int i, const char *lock, uint64_t owner);
 int fx_wait(struct fx *f, int i, uint64_t req, const char *cond, const char *lock, uint64_t owner,
             double timeout);
+/* fx_wait with Wait.notify_first: wake up to notify_first waiters of cond, then wait. */
+int fx_notify_wait(struct fx *f, int i, uint64_t req, const char *cond, const char *lock,
+                   uint64_t owner, uint64_t notify_first, double timeout);
 int fx_notify(struct fx *f, int i, const char *cond, const char *lock, uint64_t owner, uint64_t n,
               uint64_t *woken);
 int fx_cancel(struct fx *f, int i, uint64_t target);

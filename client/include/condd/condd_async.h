@@ -170,6 +170,16 @@ int condd_wait(condd_client *c, const char *cond, const char *lock, uint64_t own
                condd_token_cb cb, void *arg, uint64_t *req_id);
 
 /*
+ * notify(n) and wait in one request, atomically: wakes up to n of cond's waiters (never the
+ * caller itself), then waits exactly as condd_wait(). The woken peers get the lock this wait
+ * releases, in FIFO order. A handoff between two parties (notify the peer, wait for it to hand
+ * back) thus costs one request and one reply instead of two of each. Same results, ownership
+ * and req_id as condd_wait(); on an error nobody was woken.
+ */
+int condd_notify_wait(condd_client *c, const char *cond, const char *lock, uint64_t owner,
+                      uint64_t n, double timeout, condd_token_cb cb, void *arg, uint64_t *req_id);
+
+/*
  * Waits on cond until pred(pred_arg) is true, with one overall deadline of timeout seconds.
  * owner must hold lock. pred is called with the lock held: once during this call (so the common
  * "already true" case costs no round trip; cb still runs later, from the loop) and after each
