@@ -135,13 +135,6 @@ static void cond_wake_head(struct econd *c)
 
 /* ================================================================== operations */
 
-static int fail(const char **message, int status, const char *text)
-{
-    if (message != NULL)
-        *message = text;
-    return status;
-}
-
 /* A timed wait's timer, while the wait is in its condition's queue: re-acquire, then TIMEOUT. */
 static void wait_timer_cb(int fd, short what, void *arg)
 {
@@ -174,30 +167,30 @@ int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t
 {
     struct engine *e = s->e;
     if (e->shutting_down)
-        return fail(message, ST_SHUTTING_DOWN, "server shutting down");
+        return engine_fail(message, ST_SHUTTING_DOWN, "server shutting down");
     if (!engine_name_valid(cond, cond_len))
-        return fail(message, ST_BAD_REQUEST, "invalid condition name");
+        return engine_fail(message, ST_BAD_REQUEST, "invalid condition name");
     if (!engine_name_valid(lock, lock_len))
-        return fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
     bool forever;
     double seconds;
     if (!engine_parse_timeout(timeout, &forever, &seconds))
-        return fail(message, ST_BAD_REQUEST, "invalid timeout");
+        return engine_fail(message, ST_BAD_REQUEST, "invalid timeout");
     if (engine_pending_exists(s, req_id))
-        return fail(message, ST_BAD_REQUEST, "request id already pending");
+        return engine_fail(message, ST_BAD_REQUEST, "request id already pending");
     struct elock *l = held_by(s, lock, lock_len, owner);
     if (l == NULL)
-        return fail(message, ST_NOT_OWNER, "owner does not hold the lock");
+        return engine_fail(message, ST_NOT_OWNER, "owner does not hold the lock");
     uint64_t hash = table_hash(e->conds, cond, cond_len);
     struct econd *c = econd_find(e, cond, cond_len, hash);
     if (c != NULL && bound_elsewhere(c, lock, lock_len))
-        return fail(message, ST_LOCK_MISMATCH, "condition is bound to another lock");
+        return engine_fail(message, ST_LOCK_MISMATCH, "condition is bound to another lock");
     if (s->npending >= e->limits.max_pending_per_session)
-        return fail(message, ST_LIMIT_EXCEEDED, "too many pending requests in this session");
+        return engine_fail(message, ST_LIMIT_EXCEEDED, "too many pending requests in this session");
     if (c == NULL) {
         c = econd_create(e, cond, cond_len, hash, lock, lock_len);
         if (c == NULL)
-            return fail(message, ST_INTERNAL, "out of memory");
+            return engine_fail(message, ST_INTERNAL, "out of memory");
     }
     /* A timeout of 0 still waits: it fires on the next loop turn, so the wait is answered
      * TIMEOUT after re-acquiring, never inside this call. */
@@ -205,7 +198,7 @@ int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t
     if (w == NULL) {
         if (c->refs == 0)
             econd_destroy(e, c);
-        return fail(message, ST_INTERNAL, "out of memory");
+        return engine_fail(message, ST_INTERNAL, "out of memory");
     }
     /* Wake the peers first, so this waiter cannot wake itself; they queue for the lock, which
      * this wait is about to release to the first of them. */
@@ -227,16 +220,16 @@ int engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len, cons
     struct engine *e = s->e;
     *woken = 0;
     if (!engine_name_valid(cond, cond_len))
-        return fail(message, ST_BAD_REQUEST, "invalid condition name");
+        return engine_fail(message, ST_BAD_REQUEST, "invalid condition name");
     if (!engine_name_valid(lock, lock_len))
-        return fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
     if (held_by(s, lock, lock_len, owner) == NULL)
-        return fail(message, ST_NOT_OWNER, "owner does not hold the lock");
+        return engine_fail(message, ST_NOT_OWNER, "owner does not hold the lock");
     struct econd *c = econd_find(e, cond, cond_len, table_hash(e->conds, cond, cond_len));
     if (c == NULL)
         return ST_OK; /* no waiters: nothing to wake, and nothing is remembered */
     if (bound_elsewhere(c, lock, lock_len))
-        return fail(message, ST_LOCK_MISMATCH, "condition is bound to another lock");
+        return engine_fail(message, ST_LOCK_MISMATCH, "condition is bound to another lock");
     /* The caller holds the lock, so each woken wait queues behind it and c stays referenced. */
     uint64_t count = 0;
     while (count < n && c->q_head != NULL) {
@@ -253,11 +246,11 @@ int econd_cancel_wait(struct ewaiter *w, const char **message)
 {
     if (w->state == EW_IN_CONDQ) {
         if (!cond_to_lock(w, ST_CANCELLED))
-            return fail(message, ST_INTERNAL, "out of memory");
+            return engine_fail(message, ST_INTERNAL, "out of memory");
         return ST_OK;
     }
     if (w->final_status != ST_OK)
-        return fail(message, ST_NOT_FOUND, "wait already timed out or cancelled");
+        return engine_fail(message, ST_NOT_FOUND, "wait already timed out or cancelled");
     /* Notified but not yet holding the lock: keep its place in the lock's queue, answer
      * CANCELLED there, and give the notification to the next waiter. */
     w->final_status = ST_CANCELLED;

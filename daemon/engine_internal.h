@@ -162,6 +162,15 @@ void engine_waiter_arm(struct ewaiter *w, double seconds);
  * in no queue and hold no condition reference. */
 void engine_waiter_free(struct ewaiter *w);
 
+/* Sets *message (when message is not NULL) and returns status: the error exit of every
+ * operation. */
+static inline int engine_fail(const char **message, int status, const char *text)
+{
+    if (message != NULL)
+        *message = text;
+    return status;
+}
+
 /* Monotonic seconds, for request latencies. */
 double engine_now(void);
 

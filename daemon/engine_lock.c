@@ -148,13 +148,6 @@ void elock_release_session(struct esession *s)
 
 /* ================================================================== operations */
 
-static int fail(const char **message, int status, const char *text)
-{
-    if (message != NULL)
-        *message = text;
-    return status;
-}
-
 /* A timed acquire's timer: leave the queue and answer TIMEOUT. */
 static void acquire_timer_cb(int fd, short what, void *arg)
 {
@@ -174,35 +167,35 @@ int engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock, siz
 {
     struct engine *e = s->e;
     if (e->shutting_down)
-        return fail(message, ST_SHUTTING_DOWN, "server shutting down");
+        return engine_fail(message, ST_SHUTTING_DOWN, "server shutting down");
     if (!engine_name_valid(lock, lock_len))
-        return fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
     bool forever;
     double seconds;
     if (!engine_parse_timeout(timeout, &forever, &seconds))
-        return fail(message, ST_BAD_REQUEST, "invalid timeout");
+        return engine_fail(message, ST_BAD_REQUEST, "invalid timeout");
     if (engine_pending_exists(s, req_id))
-        return fail(message, ST_BAD_REQUEST, "request id already pending");
+        return engine_fail(message, ST_BAD_REQUEST, "request id already pending");
     uint64_t hash = table_hash(e->locks, lock, lock_len);
     struct elock *l = elock_find(e, lock, lock_len, hash);
     if (l == NULL) {
         l = elock_create(e, lock, lock_len, hash);
         if (l == NULL)
-            return fail(message, ST_INTERNAL, "out of memory");
+            return engine_fail(message, ST_INTERNAL, "out of memory");
         uint64_t t = elock_set_holder(l, s, owner);
         if (token != NULL)
             *token = t;
         return ST_OK;
     }
     if (l->holder == s && l->holder_owner == owner)
-        return fail(message, ST_ALREADY_OWNER, "owner already holds the lock");
+        return engine_fail(message, ST_ALREADY_OWNER, "owner already holds the lock");
     if (!forever && seconds == 0)
-        return fail(message, ST_TIMEOUT, "lock is held");
+        return engine_fail(message, ST_TIMEOUT, "lock is held");
     if (s->npending >= e->limits.max_pending_per_session)
-        return fail(message, ST_LIMIT_EXCEEDED, "too many pending requests in this session");
+        return engine_fail(message, ST_LIMIT_EXCEEDED, "too many pending requests in this session");
     struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_ACQUIRE, !forever, acquire_timer_cb);
     if (w == NULL)
-        return fail(message, ST_INTERNAL, "out of memory");
+        return engine_fail(message, ST_INTERNAL, "out of memory");
     elock_enqueue(l, w);
     if (!forever)
         engine_waiter_arm(w, seconds);
@@ -214,10 +207,10 @@ int engine_release(struct esession *s, const uint8_t *lock, size_t lock_len, uin
 {
     struct engine *e = s->e;
     if (!engine_name_valid(lock, lock_len))
-        return fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
     struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
     if (l == NULL || l->holder != s || l->holder_owner != owner)
-        return fail(message, ST_NOT_OWNER, "owner does not hold the lock");
+        return engine_fail(message, ST_NOT_OWNER, "owner does not hold the lock");
     elock_release(l);
     return ST_OK;
 }
@@ -226,7 +219,7 @@ int engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len, bool *
                   const char **message)
 {
     if (!engine_name_valid(lock, lock_len))
-        return fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
     struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
     *locked = l != NULL && l->holder != NULL;
     return ST_OK;
