@@ -2,7 +2,7 @@
 # the install test (build a program against the installed library with pkg-config only).
 
 check_PROGRAMS += tests/check_client
-tests_check_client_SOURCES = tests/check_client.c
+tests_check_client_SOURCES = tests/check_client.c tests/client_util.c tests/client_util.h
 tests_check_client_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
 	$(LIBEVENT_CORE_LIBS) -lm

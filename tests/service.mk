@@ -3,7 +3,7 @@
 # the metrics endpoint (check_service), and the systemd units under systemd-analyze.
 
 check_PROGRAMS += tests/check_service
-tests_check_service_SOURCES = tests/check_service.c
+tests_check_service_SOURCES = tests/check_service.c tests/service_util.c tests/service_util.h
 tests_check_service_CFLAGS = $(TEST_CFLAGS)
 tests_check_service_LDADD = tests/libtestutil.la proto/libconddproto.la $(PROTOBUF_C_LIBS) \
 	$(CHECK_LIBS)

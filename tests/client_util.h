@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Fixtures shared by the libcondd tests (check_client.c): the test's event_base with a periodic
+ * tick so run_until() sees its deadline, a condd per test case, callbacks that record each
+ * result, and shortcuts that assert an operation succeeded.
+ */
+#ifndef CONDD_TESTS_CLIENT_UTIL_H
+#define CONDD_TESTS_CLIENT_UTIL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <condd/condd.h>
+#include <condd/condd_async.h>
+
+#include "testutil.h"
+
+extern struct tu_daemon daemon_;
+extern bool daemon_up;
+extern struct event_base *base;
+extern struct event *tick;
+extern int seq;
+
+struct rec {
+    bool done;
+    int calls;
+    int rc;
+    uint64_t u64;
+    bool flag;
+    char msg[128];
+    int order; /* sequence number at completion */
+};
+
+void on_tick(evutil_socket_t fd, short what, void *arg);
+void setup_base(void);
+void teardown_base(void);
+void start_daemon_with(bool with_unix, const char *const *extra);
+void setup_daemon(void);
+void teardown_daemon(void);
+bool run_until(const bool *flag, double timeout_s);
+bool run_until_count(const int *count, int want, double timeout_s);
+void run_for(double seconds);
+void rec_set(condd_client *c, struct rec *r, int rc);
+void on_connect(condd_client *c, int rc, void *arg);
+void on_result(condd_client *c, int rc, void *arg);
+void on_token(condd_client *c, int rc, uint64_t token, void *arg);
+void on_locked(condd_client *c, int rc, bool locked, void *arg);
+void on_notify(condd_client *c, int rc, uint64_t woken, void *arg);
+void on_stats(condd_client *c, int rc, const struct condd_stats *s, void *arg);
+void on_list(condd_client *c, int rc, const struct condd_list *l, void *arg);
+condd_client *connect_ok(const char *addr, const condd_options *opts);
+condd_client *connect_daemon(void);
+uint64_t acquire_ok(condd_client *c, const char *lock, uint64_t owner);
+int release_sync(condd_client *c, const char *lock, uint64_t owner);
+int closed_port(void);
+
+#endif
