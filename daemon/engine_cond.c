@@ -69,13 +69,7 @@ void econd_unref(struct engine *e, struct econd *c)
 static void condq_push(struct econd *c, struct ewaiter *w, struct engine *e)
 {
     w->state = EW_IN_CONDQ;
-    w->q_next = NULL;
-    w->q_prev = c->q_tail;
-    if (c->q_tail != NULL)
-        c->q_tail->q_next = w;
-    else
-        c->q_head = w;
-    c->q_tail = w;
+    ewq_append(&c->q_head, &c->q_tail, w);
     c->nqueued++;
     e->st.condition_waiters++;
 }
@@ -83,15 +77,7 @@ static void condq_push(struct econd *c, struct ewaiter *w, struct engine *e)
 static void condq_remove(struct ewaiter *w, struct engine *e)
 {
     struct econd *c = w->cond;
-    if (w->q_prev != NULL)
-        w->q_prev->q_next = w->q_next;
-    else
-        c->q_head = w->q_next;
-    if (w->q_next != NULL)
-        w->q_next->q_prev = w->q_prev;
-    else
-        c->q_tail = w->q_prev;
-    w->q_prev = w->q_next = NULL;
+    ewq_unlink(&c->q_head, &c->q_tail, w);
     c->nqueued--;
     e->st.condition_waiters--;
 }
@@ -134,6 +120,18 @@ static void cond_wake_head(struct econd *c)
 }
 
 /* ================================================================== operations */
+
+/* Moves up to n of c's longest waiters to the lock's queue (notified). The caller holds the
+ * lock, so each woken wait queues behind it and c stays referenced. Returns how many. */
+static uint64_t econd_wake(struct econd *c, uint64_t n)
+{
+    uint64_t count = 0;
+    while (count < n && c->q_head != NULL) {
+        cond_to_lock(c->q_head, ST_OK);
+        count++;
+    }
+    return count;
+}
 
 /* A timed wait's timer, while the wait is in its condition's queue: re-acquire, then TIMEOUT. */
 static void wait_timer_cb(int fd, short what, void *arg)
@@ -202,8 +200,7 @@ int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t
     }
     /* Wake the peers first, so this waiter cannot wake itself; they queue for the lock, which
      * this wait is about to release to the first of them. */
-    for (uint64_t k = 0; k < notify_first && c->q_head != NULL; k++)
-        cond_to_lock(c->q_head, ST_OK);
+    econd_wake(c, notify_first);
     c->refs++;
     w->cond = c;
     condq_push(c, w, e);
@@ -230,13 +227,7 @@ int engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len, cons
         return ST_OK; /* no waiters: nothing to wake, and nothing is remembered */
     if (bound_elsewhere(c, lock, lock_len))
         return engine_fail(message, ST_LOCK_MISMATCH, "condition is bound to another lock");
-    /* The caller holds the lock, so each woken wait queues behind it and c stays referenced. */
-    uint64_t count = 0;
-    while (count < n && c->q_head != NULL) {
-        cond_to_lock(c->q_head, ST_OK);
-        count++;
-    }
-    *woken = count;
+    *woken = econd_wake(c, n);
     return ST_OK;
 }
 

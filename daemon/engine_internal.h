@@ -162,6 +162,32 @@ void engine_waiter_arm(struct ewaiter *w, double seconds);
  * in no queue and hold no condition reference. */
 void engine_waiter_free(struct ewaiter *w);
 
+/* The FIFO queues of locks and conditions are both threaded through a waiter's q_prev/q_next;
+ * these keep the linking in one place. */
+static inline void ewq_append(struct ewaiter **head, struct ewaiter **tail, struct ewaiter *w)
+{
+    w->q_next = NULL;
+    w->q_prev = *tail;
+    if (*tail != NULL)
+        (*tail)->q_next = w;
+    else
+        *head = w;
+    *tail = w;
+}
+
+static inline void ewq_unlink(struct ewaiter **head, struct ewaiter **tail, struct ewaiter *w)
+{
+    if (w->q_prev != NULL)
+        w->q_prev->q_next = w->q_next;
+    else
+        *head = w->q_next;
+    if (w->q_next != NULL)
+        w->q_next->q_prev = w->q_prev;
+    else
+        *tail = w->q_prev;
+    w->q_prev = w->q_next = NULL;
+}
+
 /* Sets *message (when message is not NULL) and returns status: the error exit of every
  * operation. */
 static inline int engine_fail(const char **message, int status, const char *text)

@@ -86,13 +86,7 @@ void elock_enqueue(struct elock *l, struct ewaiter *w)
 {
     w->state = EW_IN_LOCKQ;
     w->lock = l;
-    w->q_next = NULL;
-    w->q_prev = l->q_tail;
-    if (l->q_tail != NULL)
-        l->q_tail->q_next = w;
-    else
-        l->q_head = w;
-    l->q_tail = w;
+    ewq_append(&l->q_head, &l->q_tail, w);
     l->nwaiters++;
     w->s->e->st.lock_waiters++;
 }
@@ -100,15 +94,7 @@ void elock_enqueue(struct elock *l, struct ewaiter *w)
 void elock_dequeue(struct ewaiter *w)
 {
     struct elock *l = w->lock;
-    if (w->q_prev != NULL)
-        w->q_prev->q_next = w->q_next;
-    else
-        l->q_head = w->q_next;
-    if (w->q_next != NULL)
-        w->q_next->q_prev = w->q_prev;
-    else
-        l->q_tail = w->q_prev;
-    w->q_prev = w->q_next = NULL;
+    ewq_unlink(&l->q_head, &l->q_tail, w);
     w->lock = NULL;
     l->nwaiters--;
     w->s->e->st.lock_waiters--;
