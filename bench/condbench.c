@@ -17,6 +17,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "condbench.h"
 
 struct bench_opts g_opts;
@@ -206,29 +207,6 @@ static void parse_args(int argc, char **argv)
     snprintf(g_opts.prefix, sizeof g_opts.prefix, "cb%ld", (long)getpid());
 }
 
-bool bench_split_address(const char *addr, char *host, size_t hostlen, int *port)
-{
-    const char *colon = strrchr(addr, ':');
-    if (colon == NULL || colon == addr)
-        return false;
-    const char *h = addr;
-    size_t hl = (size_t)(colon - addr);
-    if (h[0] == '[' && hl >= 2 && h[hl - 1] == ']') {
-        h++;
-        hl -= 2;
-    }
-    if (hl == 0 || hl >= hostlen)
-        return false;
-    char *end;
-    long p = strtol(colon + 1, &end, 10);
-    if (*end != '\0' || end == colon + 1 || p <= 0 || p > 65535)
-        return false;
-    memcpy(host, h, hl);
-    host[hl] = '\0';
-    *port = (int)p;
-    return true;
-}
-
 /* Thousands of connections need descriptors: take the hard limit. */
 static void raise_fd_limit(void)
 {
@@ -264,7 +242,7 @@ static void wait_connected(struct worker *w, unsigned upto)
 
 static void open_conn(struct bench_conn *cn)
 {
-    cn->t_start = now_ns();
+    cn->t_start = clk_mono_ns();
     if (!g_opts.target->open(cn)) {
         cn->w->connected++;
         cn->w->failed++;
@@ -314,7 +292,7 @@ static void *worker_main(void *arg)
 
     if (w->id == 0)
         g_cpu_begin = process_cpu_s();
-    res->t_begin = now_ns();
+    res->t_begin = clk_mono_ns();
     w->deadline_ns = res->t_begin + (uint64_t)(g_opts.duration_s * 1e9);
     struct timeval tv = {
         (time_t)g_opts.duration_s,
@@ -331,7 +309,7 @@ static void *worker_main(void *arg)
         event_base_dispatch(w->base);
     w->measuring = false;
     w->stopping = true;
-    res->t_end = now_ns();
+    res->t_end = clk_mono_ns();
 
     /* Everyone stops before the last snapshot, so it sees the state the run left. */
     pthread_barrier_wait(&g_barrier);

@@ -125,13 +125,6 @@ struct worker {
     char extra[512];       /* mode-specific lines for the report (worker 0 only) */
 };
 
-/* Monotonic clock in nanoseconds. */
-static inline uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* ------------------------------------------------------------------ targets */
 
@@ -189,9 +182,6 @@ void loop_start(struct worker *w);
 /* Counts one measured op on w with the latency since t0 (if measuring). */
 void loop_count(struct worker *w, uint64_t t0);
 
-/* Splits "host:port" or "[v6]:port" into host (NUL-terminated, at most hostlen bytes) and
- * port; false when addr has neither form. */
-bool bench_split_address(const char *addr, char *host, size_t hostlen, int *port);
 
 /* Prints a diagnostic to stderr, prefixed "condbench: ". */
 void bench_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -18,6 +18,7 @@
 
 #include <condd/condd_async.h>
 
+#include "clock.h"
 #include "condbench.h"
 
 struct cd_conn {
@@ -211,7 +212,7 @@ static void ho_holding(struct bench_conn *cn)
         if (p->t_notify != 0)
             loop_count(w, p->t_notify);
         p->turn = 1 - me;
-        p->t_notify = now_ns();
+        p->t_notify = clk_mono_ns();
     }
     /* Notify the peer and wait in one request; not our turn (a spurious wakeup): wait again
      * without notifying. */
@@ -275,7 +276,7 @@ static void fo_arm(struct worker *w, struct waiter *wt);
 
 static void fo_finish_round(struct worker *w, struct fanout *f)
 {
-    uint64_t t = now_ns() - f->t0;
+    uint64_t t = clk_mono_ns() - f->t0;
     if (w->measuring) {
         f->rounds++;
         f->round_sum += t;
@@ -344,7 +345,7 @@ static void fo_on_notifier_lock(condd_client *c, int result, uint64_t token, voi
         loop_fail(cn, cd_why(c, result));
         return;
     }
-    f->t0 = now_ns();
+    f->t0 = clk_mono_ns();
     if (condd_notify_all(c, f->cond, f->lock, f->notifier_owner, fo_on_notify_all, cn) !=
             CONDD_OK ||
         condd_release(c, f->lock, f->notifier_owner, NULL, NULL) != CONDD_OK)

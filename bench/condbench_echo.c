@@ -18,6 +18,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <condd/condd.h>
+
+#include "address.h"
 #include "condbench.h"
 
 struct echo_conn {
@@ -96,18 +99,17 @@ static void echo_on_write(evutil_socket_t fd, short what, void *arg)
 
 static bool echo_open(struct bench_conn *cn)
 {
-    char host[256];
-    int port;
-    if (!bench_split_address(g_opts.address, host, sizeof host, &port)) {
+    struct addr_parts ap;
+    if (!addr_split(g_opts.address, 0, CONDD_DEFAULT_PORT, &ap) || ap.kind != ADDR_TCP) {
         bench_warn("echo: address must be HOST:PORT, got '%s'", g_opts.address);
         return false;
     }
     char portstr[8];
-    snprintf(portstr, sizeof portstr, "%d", port);
+    snprintf(portstr, sizeof portstr, "%u", (unsigned)ap.port);
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM};
     struct addrinfo *res;
-    if (getaddrinfo(host, portstr, &hints, &res) != 0) {
-        bench_warn("echo: cannot resolve '%s'", host);
+    if (getaddrinfo(ap.host, portstr, &hints, &res) != 0) {
+        bench_warn("echo: cannot resolve '%s'", ap.host);
         return false;
     }
     struct echo_conn *e = calloc(1, sizeof *e);

@@ -12,6 +12,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
+#include "clock.h"
 #include "condbench.h"
 
 void bench_warn(const char *fmt, ...)
@@ -71,7 +72,7 @@ static void loop_cycle(struct bench_conn *cn)
     }
     cn->busy = true;
     cn->seq++;
-    cn->t_start = now_ns();
+    cn->t_start = clk_mono_ns();
     g_opts.target->acquire(cn);
 }
 
@@ -110,14 +111,14 @@ void loop_connected(struct bench_conn *cn, bool ok, const char *why)
     }
     cn->ready = true;
     if (g_opts.mode == MODE_IDLE)
-        hist_record(w->hist, now_ns() - cn->t_start);
+        hist_record(w->hist, clk_mono_ns() - cn->t_start);
 }
 
 void loop_count(struct worker *w, uint64_t t0)
 {
     if (!w->measuring)
         return;
-    hist_record(w->hist, now_ns() - t0);
+    hist_record(w->hist, clk_mono_ns() - t0);
     w->ops++;
 }
 
@@ -129,7 +130,7 @@ void loop_granted(struct bench_conn *cn, bool ok, const char *why)
         return;
     }
     if (w->measuring) {
-        hist_record(w->hist, now_ns() - cn->t_start);
+        hist_record(w->hist, clk_mono_ns() - cn->t_start);
         cn->grants++;
         w->ops++;
     }

@@ -20,6 +20,9 @@
 #include <hiredis/async.h>
 #include <hiredis/hiredis.h>
 
+#include <condd/condd.h>
+
+#include "address.h"
 #include "condbench.h"
 
 static const char release_script[] =
@@ -93,16 +96,15 @@ static void redis_on_disconnect(const redisAsyncContext *ac, int status)
 
 static bool redis_open(struct bench_conn *cn)
 {
-    char host[256];
-    int port;
-    if (!bench_split_address(g_opts.address, host, sizeof host, &port)) {
+    struct addr_parts ap;
+    if (!addr_split(g_opts.address, 0, CONDD_DEFAULT_PORT, &ap) || ap.kind != ADDR_TCP) {
         bench_warn("redis: address must be HOST:PORT, got '%s'", g_opts.address);
         return false;
     }
     struct redis_conn *rc = calloc(1, sizeof *rc);
     if (rc == NULL)
         return false;
-    redisAsyncContext *ac = redisAsyncConnect(host, port);
+    redisAsyncContext *ac = redisAsyncConnect(ap.host, ap.port);
     if (ac == NULL || ac->err) {
         bench_warn("redis: connect %s: %s", g_opts.address, ac ? ac->errstr : "out of memory");
         if (ac != NULL)

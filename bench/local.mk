@@ -10,8 +10,10 @@ bench_condbench_SOURCES = \
 	bench/condbench_hist.c \
 	bench/condbench_condd.c \
 	bench/condbench_echo.c
+bench_condbench_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/client/include -I$(top_srcdir)/common \
+	-D_GNU_SOURCE
 bench_condbench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) -pthread
-bench_condbench_LDADD = client/libcondd.la $(LIBEVENT_CORE_LIBS) -lpthread
+bench_condbench_LDADD = client/libcondd.la common/libconddcommon.la $(LIBEVENT_CORE_LIBS) -lpthread
 if HAVE_HIREDIS
 bench_condbench_SOURCES += bench/condbench_redis.c
 bench_condbench_CFLAGS += $(HIREDIS_CFLAGS)
@@ -19,6 +21,7 @@ bench_condbench_LDADD += $(HIREDIS_LIBS)
 endif
 
 bench_echo_server_SOURCES = bench/echo-server.c
+bench_echo_server_CPPFLAGS = -I$(top_builddir) -D_GNU_SOURCE
 
 dist_noinst_SCRIPTS += bench/compare.sh
 EXTRA_DIST += bench/README.md bench/RESULTS.md

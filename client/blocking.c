@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
 
 struct condd_conn {
@@ -271,10 +272,10 @@ int condd_conn_ping(condd_conn *conn, double *rtt_s)
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    double t0 = cl_now();
+    double t0 = clk_mono();
     rc = run(conn, &a, condd_ping(conn->c, on_result, &a));
     if (rtt_s != NULL)
-        *rtt_s = rc == CONDD_OK ? cl_now() - t0 : 0;
+        *rtt_s = rc == CONDD_OK ? clk_mono() - t0 : 0;
     return rc;
 }
 

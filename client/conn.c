@@ -26,6 +26,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "arena.h"
+#include "clock.h"
 #include "frame.h"
 #include "internal.h"
 
@@ -35,45 +37,6 @@ static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
 static void try_connect(condd_client *c);
 static void do_read(condd_client *c);
-
-double cl_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static struct timeval tv_of(double s)
-{
-    if (s < 0)
-        s = 0;
-    struct timeval tv;
-    tv.tv_sec = (time_t)s;
-    tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
-    return tv;
-}
-
-/* ------------------------------------------------------------------ bump allocator */
-
-static void *arena_alloc(void *data, size_t size)
-{
-    struct cl_arena *a = data;
-    size_t at = (a->used + 15) & ~(size_t)15;
-    if (at <= sizeof a->buf && size <= sizeof a->buf - at) {
-        a->used = at + size;
-        return a->buf + at;
-    }
-    return malloc(size);
-}
-
-static void arena_free(void *data, void *ptr)
-{
-    struct cl_arena *a = data;
-    uint8_t *p = ptr;
-    if (p >= a->buf && p < a->buf + sizeof a->buf)
-        return;
-    free(ptr);
-}
 
 /* ------------------------------------------------------------------ lifetime */
 
@@ -205,7 +168,7 @@ static void flush(condd_client *c)
         ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
         if (n > 0) {
             c->wpos += (size_t)n;
-            c->last_tx = cl_now();
+            c->last_tx = clk_mono();
             continue;
         }
         if (n < 0 && errno == EINTR)
@@ -288,7 +251,7 @@ int cl_submit(condd_client *c, Condd__V1__Request *req, const struct cl_pending 
 
 static void start_keepalive(condd_client *c)
 {
-    struct timeval tv = tv_of(c->session_timeout / 6);
+    struct timeval tv = clk_timeval(c->session_timeout / 6);
     event_add(c->ev_timer, &tv);
 }
 
@@ -310,7 +273,7 @@ static void on_hello(condd_client *c, int rc, const Condd__V1__Response *r)
     if (c->session_timeout <= 0)
         c->session_timeout = 10; /* the server did not say: assume its documented default */
     c->state = CL_READY;
-    c->last_rx = cl_now();
+    c->last_rx = clk_mono();
     event_del(c->ev_timer);
     start_keepalive(c);
     if (c->connect_cb != NULL) {
@@ -372,7 +335,7 @@ static void process_frames(condd_client *c)
         Condd__V1__Response *r = NULL;
         size_t used = 0;
         if (fr == FRAME_OK)
-            fr = frame_decode_response(buf, avail, FRAME_CLIENT_MAX_BYTES, &c->arena.alloc, &r,
+            fr = frame_decode_response(buf, avail, FRAME_CLIENT_MAX_BYTES, &c->arena_alloc, &r,
                                        &used);
         if (fr != FRAME_OK) {
             char msg[128];
@@ -382,8 +345,8 @@ static void process_frames(condd_client *c)
         }
         c->rpos += used;
         handle_response(c, r);
-        condd__v1__response__free_unpacked(r, &c->arena.alloc);
-        c->arena.used = 0;
+        condd__v1__response__free_unpacked(r, &c->arena_alloc);
+        arena_reset(&c->arena);
     }
     if (c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
@@ -403,7 +366,7 @@ static void do_read(condd_client *c)
     ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
     if (n > 0) {
         c->rlen += (size_t)n;
-        c->last_rx = cl_now();
+        c->last_rx = clk_mono();
         process_frames(c);
         return;
     }
@@ -525,11 +488,11 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         else
             cl_fail(c, CONDD_ERR_CONNECT, "timed out connecting to the server");
     } else if (c->state == CL_READY) {
-        double now = cl_now(), t = c->session_timeout;
+        double now = clk_mono(), t = c->session_timeout;
         if (now - c->last_rx > t) {
             /* The loop may have been blocked: read what already arrived before judging. */
             do_read(c);
-            if (c->state == CL_READY && cl_now() - c->last_rx > t)
+            if (c->state == CL_READY && clk_mono() - c->last_rx > t)
                 cl_fail(c, CONDD_ERR_SERVER_TIMEOUT,
                         "nothing heard from the server within the session timeout");
         } else if ((now - c->last_rx >= t / 3 || now - c->last_tx >= t / 3) &&
@@ -567,9 +530,8 @@ int condd_connect(struct event_base *base, const char *addr, const condd_options
     c->next_id = 1;
     c->next_owner = 1;
     c->message = "";
-    c->arena.alloc.alloc = arena_alloc;
-    c->arena.alloc.free = arena_free;
-    c->arena.alloc.allocator_data = &c->arena;
+    arena_init(&c->arena, c->arena_buf, sizeof c->arena_buf);
+    arena_allocator_init(&c->arena_alloc, &c->arena);
     c->connect_cb = cb;
     c->connect_arg = arg;
     c->connect_timeout = opts != NULL ? opts->connect_timeout : 10.0;
@@ -600,7 +562,7 @@ int condd_connect(struct event_base *base, const char *addr, const condd_options
         destroy(c);
         return CONDD_ERR_NOMEM;
     }
-    struct timeval tv = tv_of(c->connect_timeout);
+    struct timeval tv = clk_timeval(c->connect_timeout);
     event_add(c->ev_timer, &tv);
     try_connect(c);
     *out = c;

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 
+#include "arena.h"
 #include "condd.pb-c.h"
 #include <condd/condd.h>
 #include <condd/condd_async.h>
@@ -34,26 +35,6 @@ struct condd_options {
 };
 
 /* ------------------------------------------------------------------ addresses (address.c) */
-
-enum cl_addr_kind {
-    CL_ADDR_TCP,
-    CL_ADDR_UNIX,
-};
-
-/* An address string split into its parts, before any name resolution. */
-struct cl_addr_parts {
-    enum cl_addr_kind kind;
-    char host[256]; /* TCP: host name or numeric address, without brackets */
-    uint16_t port;  /* TCP */
-    char path[sizeof(((struct sockaddr_un *)0)->sun_path)]; /* unix: NUL-terminated */
-};
-
-/*
- * Splits "host:port", "host", "[v6]:port", "[v6]" or "unix:/path" into parts. addr is borrowed
- * and must not be NULL. CONDD_OK or CONDD_ERR_ADDRESS (empty host or path, bad or out-of-range
- * port, bare IPv6 without brackets, too long, stray characters).
- */
-int cl_addr_split(const char *addr, struct cl_addr_parts *out);
 
 /* The address a client uses for addr: addr itself unless it is NULL or "", then $CONDD_SERVER
  * unless that is unset or empty, then CONDD_DEFAULT_ADDRESS. Borrowed (from addr, the
@@ -134,12 +115,6 @@ enum cl_state {
     CL_DEAD, /* failed, disconnected or closed: only condd_close() remains */
 };
 
-/* Bump allocator for unpacking responses without malloc in the common case. */
-struct cl_arena {
-    ProtobufCAllocator alloc;
-    size_t used;
-    _Alignas(16) uint8_t buf[4096];
-};
 
 struct cl_waitfor;
 
@@ -162,7 +137,9 @@ struct condd_client {
     size_t wpos, wlen, wcap;
     uint8_t *rbuf; /* received bytes: [rpos, rlen) not yet decoded */
     size_t rpos, rlen, rcap;
-    struct cl_arena arena;
+    struct arena arena; /* unpacks responses without malloc in the common case */
+    ProtobufCAllocator arena_alloc;
+    _Alignas(16) uint8_t arena_buf[4096];
 
     uint64_t next_id;
     uint64_t next_owner;
@@ -190,9 +167,6 @@ struct condd_client {
     bool free_pending; /* free once depth returns to 0 */
     int dead_reason;   /* why state became CL_DEAD */
 };
-
-/* Monotonic time in seconds. */
-double cl_now(void);
 
 /* Enter / leave a section that may run callbacks. cl_leave() returns true when it freed c (the
  * caller must not touch c afterwards). */

@@ -1,7 +1,10 @@
 # client/: libcondd, the installed client library (shared with a version script, and static),
 # its public headers under $(includedir)/condd/, and libcondd.pc.
 # The code is built once as a convenience library so the unit tests can reach internals
-# (address parsing, the pending table); libcondd.la wraps it and exports only condd_*.
+# (the pending table, the response decoding); libcondd.la wraps it and exports only condd_*.
+
+CLIENT_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/proto -I$(top_srcdir)/proto \
+	-I$(top_srcdir)/common -I$(top_srcdir)/client/include -D_GNU_SOURCE
 
 noinst_LTLIBRARIES += client/libconddclient.la
 client_libconddclient_la_SOURCES = \
@@ -15,8 +18,10 @@ client_libconddclient_la_SOURCES = \
 	client/waitfor.c \
 	client/results.c \
 	client/blocking.c
+client_libconddclient_la_CPPFLAGS = $(CLIENT_CPPFLAGS)
 client_libconddclient_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(PROTOBUF_C_CFLAGS)
-client_libconddclient_la_LIBADD = proto/libconddproto.la $(LIBEVENT_CORE_LIBS) $(PROTOBUF_C_LIBS) -lm
+client_libconddclient_la_LIBADD = proto/libconddproto.la common/libconddcommon.la \
+	$(LIBEVENT_CORE_LIBS) $(PROTOBUF_C_LIBS) -lm
 
 lib_LTLIBRARIES += client/libcondd.la
 client_libcondd_la_SOURCES =
@@ -30,4 +35,3 @@ condddir = $(includedir)/condd
 condd_HEADERS = client/include/condd/condd.h client/include/condd/condd_async.h
 
 pkgconfig_DATA += client/libcondd.pc
-

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "internal.h"
 
 struct cl_waitfor {
@@ -99,7 +100,7 @@ static int send_wait(condd_client *c, struct cl_waitfor *wf)
     body.lock.len = strlen(wf->lock);
     body.owner = wf->owner;
     if (isfinite(wf->deadline)) {
-        double left = wf->deadline - cl_now();
+        double left = wf->deadline - clk_mono();
         to.seconds = left > 0 ? left : 0;
         body.timeout = &to;
     }
@@ -140,7 +141,7 @@ void cl_waitfor_on_wait(condd_client *c, struct cl_waitfor *wf, int rc, uint64_t
         complete(c, wf, CONDD_OK, token);
         return;
     }
-    if (rc == CONDD_ERR_TIMEOUT || (isfinite(wf->deadline) && cl_now() >= wf->deadline)) {
+    if (rc == CONDD_ERR_TIMEOUT || (isfinite(wf->deadline) && clk_mono() >= wf->deadline)) {
         complete(c, wf, CONDD_ERR_TIMEOUT, token);
         return;
     }
@@ -184,7 +185,7 @@ int condd_wait_for(condd_client *c, const char *cond, const char *lock, uint64_t
         return CONDD_ERR_NOMEM;
     }
     wf->owner = owner;
-    wf->deadline = timeout < 0 || isinf(timeout) ? INFINITY : cl_now() + timeout;
+    wf->deadline = timeout < 0 || isinf(timeout) ? INFINITY : clk_mono() + timeout;
     wf->pred = pred;
     wf->pred_arg = pred_arg;
     wf->cb = cb;

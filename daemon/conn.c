@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "engine.h"
 #include "frame.h"
 #include "log.h"
@@ -375,11 +376,9 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
 
 static void conn_arm_timer(struct conn *c, double seconds)
 {
-    struct timeval tv;
     if (seconds < 0.001)
         seconds = 0.001;
-    tv.tv_sec = (time_t)seconds;
-    tv.tv_usec = (suseconds_t)((seconds - (double)tv.tv_sec) * 1e6);
+    struct timeval tv = clk_timeval(seconds);
     event_add(c->timer, &tv);
 }
 

@@ -1,23 +1,31 @@
-# daemon/: condd. The core (everything but main) is an internal library so tests link it directly.
-# Other fragments (table.mk, engine.mk, service.mk) add their sources to the core library.
+# daemon/: condd. Everything but main.c is an internal library so the tests link the real code:
+# the network layer (server, conn, dispatch), settings and the config file, logging, stats, the
+# systemd integration and the Prometheus endpoint. The engine is in daemon/engine/ (its own
+# fragment) and speaks neither protobuf nor libevent.
+
+DAEMON_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/proto -I$(top_srcdir)/proto \
+	-I$(top_srcdir)/common -I$(top_srcdir)/daemon -I$(top_srcdir)/daemon/engine -D_GNU_SOURCE
 
 noinst_LTLIBRARIES += daemon/libconddcore.la
 daemon_libconddcore_la_SOURCES = \
-	daemon/arena.c daemon/arena.h \
+	daemon/conffile.c daemon/conffile.h \
 	daemon/conn.c \
 	daemon/dispatch.c \
-	daemon/engine.h \
 	daemon/log.c daemon/log.h \
+	daemon/metrics.c daemon/metrics.h \
+	daemon/sdnotify.c daemon/sdnotify.h \
 	daemon/server.c daemon/server.h daemon/server_internal.h \
 	daemon/settings.c daemon/settings.h \
-	daemon/stats.c daemon/stats.h \
-	daemon/table.h
+	daemon/stats.c daemon/stats.h
+daemon_libconddcore_la_CPPFLAGS = $(DAEMON_CPPFLAGS)
 daemon_libconddcore_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(LIBEVENT_EXTRA_CFLAGS) \
 	$(PROTOBUF_C_CFLAGS) $(SODIUM_CFLAGS) $(SYSTEMD_CFLAGS)
-daemon_libconddcore_la_LIBADD = proto/libconddproto.la $(LIBEVENT_CORE_LIBS) $(LIBEVENT_EXTRA_LIBS) \
-	$(PROTOBUF_C_LIBS) $(SODIUM_LIBS) $(SYSTEMD_LIBS) -lm
+daemon_libconddcore_la_LIBADD = daemon/engine/libconddengine.la proto/libconddproto.la \
+	common/libconddcommon.la $(LIBEVENT_CORE_LIBS) $(LIBEVENT_EXTRA_LIBS) $(PROTOBUF_C_LIBS) \
+	$(SODIUM_LIBS) $(SYSTEMD_LIBS) -lm
 
 sbin_PROGRAMS += daemon/condd
 daemon_condd_SOURCES = daemon/main.c
+daemon_condd_CPPFLAGS = $(DAEMON_CPPFLAGS)
 daemon_condd_CFLAGS = $(daemon_libconddcore_la_CFLAGS)
 daemon_condd_LDADD = daemon/libconddcore.la

@@ -6,6 +6,8 @@
  */
 #include "config.h"
 
+#include "address.h"
+
 #include "metrics.h"
 
 #include <errno.h>
@@ -187,8 +189,8 @@ static void metrics_on_request(struct evhttp_request *req, void *arg)
 
 struct metrics *metrics_start(struct event_base *base, struct server *srv, const char *addr)
 {
-    char host[256], port[8];
-    if (!settings_split_addr(addr, host, sizeof host, port, sizeof port)) {
+    struct addr_parts ap;
+    if (!addr_split(addr, ADDR_LISTEN, 0, &ap)) {
         log_error("bad metrics address '%s': expected HOST:PORT or [IPV6]:PORT", addr);
         return NULL;
     }
@@ -207,7 +209,7 @@ struct metrics *metrics_start(struct event_base *base, struct server *srv, const
     evhttp_set_max_body_size(m->http, 0);
     evhttp_set_gencb(m->http, metrics_on_request, m);
     struct evhttp_bound_socket *bs =
-        evhttp_bind_socket_with_handle(m->http, host, (ev_uint16_t)atoi(port));
+        evhttp_bind_socket_with_handle(m->http, ap.host, ap.port);
     if (bs == NULL) {
         log_error("cannot serve metrics on %s: %s", addr, strerror(errno));
         evhttp_free(m->http);

@@ -21,6 +21,7 @@
 #include <systemd/sd-daemon.h>
 #endif
 
+#include "clock.h"
 #include "engine.h"
 #include "log.h"
 #include "server.h"
@@ -155,11 +156,8 @@ void sdnotify_reloading(struct sdnotify *n)
     if (n == NULL)
         return;
     /* MONOTONIC_USEC lets Type=notify-reload managers (systemd >= 253) match the reload. */
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
     char msg[96];
-    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
-             (unsigned long long)ts.tv_sec * 1000000ull + (unsigned long long)ts.tv_nsec / 1000);
+    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)clk_mono_us());
     sd_notify(0, msg);
 }
 

@@ -25,14 +25,14 @@
 
 #include "engine.h"
 #include "frame.h"
+#include "address.h"
+#include "clock.h"
 #include "log.h"
 #include "server_internal.h"
 
 double server_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clk_mono_coarse();
 }
 
 /* ------------------------------------------------------------------ flush */
@@ -171,15 +171,17 @@ static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *
 
 bool server_listen_tcp(struct server *srv, const char *addr)
 {
-    char host[256], port[8];
-    if (!settings_split_addr(addr, host, sizeof host, port, sizeof port)) {
+    struct addr_parts ap;
+    char port[8];
+    if (!addr_split(addr, ADDR_LISTEN, 0, &ap)) {
         log_error("bad listen address '%s': expected HOST:PORT or [IPV6]:PORT", addr);
         return false;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
-    int gai = getaddrinfo(host, port, &hints, &res);
+    snprintf(port, sizeof port, "%u", (unsigned)ap.port);
+    int gai = getaddrinfo(ap.host, port, &hints, &res);
     if (gai != 0) {
         log_error("cannot resolve listen address '%s': %s", addr, gai_strerror(gai));
         return false;
@@ -305,6 +307,7 @@ struct server *server_new(struct event_base *base, const struct settings *settin
     srv->next_session_id = 1;
     srv->started = server_now();
     srv->started_wall = (double)time(NULL);
+    arena_init(&srv->arena, srv->arena_buf, sizeof srv->arena_buf);
     arena_allocator_init(&srv->unpack_alloc, &srv->arena);
     struct engine_limits lim = {.max_pending_per_session = settings->max_pending};
     srv->engine = engine_new(base, conn_on_engine_reply, &lim);

@@ -96,7 +96,8 @@ struct server {
     double started; /* monotonic seconds */
     double started_wall;
     bool shutting_down;
-    struct arena arena; /* scratch memory for unpacking one request */
+    struct arena arena; /* scratch memory for unpacking one request, over arena_buf */
+    _Alignas(16) unsigned char arena_buf[64 * 1024];
     uint8_t rbuf[CONN_READ_CHUNK]; /* every read(2) lands here first */
     ProtobufCAllocator unpack_alloc;
 };

@@ -8,6 +8,8 @@
 
 #include "settings.h"
 
+#include "address.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -107,37 +109,6 @@ static void settings_set_str(char **slot, const char *v)
     *slot = settings_strdup(v);
 }
 
-bool settings_split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen)
-{
-    const char *colon;
-    if (addr[0] == '[') {
-        const char *close_br = strchr(addr, ']');
-        if (close_br == NULL || close_br[1] != ':')
-            return false;
-        size_t hl = (size_t)(close_br - addr - 1);
-        if (hl == 0 || hl >= hostlen)
-            return false;
-        memcpy(host, addr + 1, hl);
-        host[hl] = '\0';
-        colon = close_br + 1;
-    } else {
-        colon = strrchr(addr, ':');
-        if (colon == NULL || memchr(addr, ':', (size_t)(colon - addr)) != NULL)
-            return false; /* a bare IPv6 address needs brackets */
-        size_t hl = (size_t)(colon - addr);
-        if (hl == 0 || hl >= hostlen)
-            return false;
-        memcpy(host, addr, hl);
-        host[hl] = '\0';
-    }
-    const char *p = colon + 1;
-    size_t pl = strlen(p);
-    if (pl == 0 || pl > 5 || pl >= portlen || strspn(p, "0123456789") != pl || atol(p) > 65535)
-        return false;
-    memcpy(port, p, pl + 1);
-    return true;
-}
-
 const char *const settings_all_keys[] = {
     "listen",          "unix",          "port-file",   "config",         "metrics",
     "max-connections", "max-frame-bytes", "session-timeout", "max-session-timeout",
@@ -218,8 +189,8 @@ bool settings_apply(struct settings *s, const char *key, const char *value, char
             snprintf(err, errlen, "at most %d listen addresses", SETTINGS_MAX_LISTEN);
             return false;
         }
-        char host[256], port[8];
-        if (!settings_split_addr(value, host, sizeof host, port, sizeof port)) {
+        struct addr_parts ap;
+        if (!addr_split(value, ADDR_LISTEN, 0, &ap)) {
             snprintf(err, errlen, "'%s' is not HOST:PORT or [IPV6]:PORT", value);
             return false;
         }
@@ -235,8 +206,8 @@ bool settings_apply(struct settings *s, const char *key, const char *value, char
     } else if (strcmp(key, "config") == 0) {
         settings_set_str(&s->config_file, value);
     } else if (strcmp(key, "metrics") == 0) {
-        char host[256], port[8];
-        if (!settings_split_addr(value, host, sizeof host, port, sizeof port)) {
+        struct addr_parts ap;
+        if (!addr_split(value, ADDR_LISTEN, 0, &ap)) {
             snprintf(err, errlen, "'%s' is not HOST:PORT or [IPV6]:PORT", value);
             return false;
         }

@@ -50,11 +50,6 @@ void settings_reset_listen(struct settings *s);
 /* Does key take a value? false for unknown keys. */
 bool settings_key_known(const char *key);
 
-/*
- * Splits "host:port" or "[v6]:port" into NUL-terminated host and port strings (port: decimal,
- * 0..65535). Returns false when addr has neither shape or a part does not fit its buffer.
- */
-bool settings_split_addr(const char *addr, char *host, size_t hostlen, char *port, size_t portlen);
 
 /* Can key change while the daemon runs (SIGHUP reload)? Listeners, the port file and the
  * metrics address are set up once at start; everything else can. */

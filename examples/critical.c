@@ -8,7 +8,6 @@
  *
  * Usage: critical [-s ADDR] [-n ROUNDS] [-T SECONDS] FILE
  */
-#include "config.h"
 
 #include <getopt.h>
 #include <inttypes.h>

@@ -10,7 +10,6 @@
  * Usage: workqueue [-s ADDR] [-p PRODUCERS] [-c CONSUMERS] [-n ITEMS_PER_PRODUCER]
  * Exits 0 when every item was consumed exactly once.
  */
-#include "config.h"
 
 #include <getopt.h>
 #include <stdio.h>

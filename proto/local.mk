@@ -16,5 +16,6 @@ proto/condd.pb-c.h: proto/condd.pb-c.c
 noinst_LTLIBRARIES += proto/libconddproto.la
 proto_libconddproto_la_SOURCES = proto/frame.c proto/frame.h
 nodist_proto_libconddproto_la_SOURCES = $(PROTO_GEN)
+proto_libconddproto_la_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/proto -I$(top_srcdir)/proto
 proto_libconddproto_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 proto_libconddproto_la_LIBADD = $(PROTOBUF_C_LIBS)

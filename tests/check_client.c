@@ -31,48 +31,6 @@
 
 /* ------------------------------------------------------------------ unit: addresses, table */
 
-START_TEST(test_addr_split_accepts_every_documented_form)
-{
-    struct cl_addr_parts p;
-    ck_assert_int_eq(cl_addr_split("127.0.0.1:7381", &p), CONDD_OK);
-    ck_assert_int_eq(p.kind, CL_ADDR_TCP);
-    ck_assert_str_eq(p.host, "127.0.0.1");
-    ck_assert_int_eq(p.port, 7381);
-    ck_assert_int_eq(cl_addr_split("localhost", &p), CONDD_OK);
-    ck_assert_str_eq(p.host, "localhost");
-    ck_assert_int_eq(p.port, CONDD_DEFAULT_PORT);
-    ck_assert_int_eq(cl_addr_split("[::1]:99", &p), CONDD_OK);
-    ck_assert_str_eq(p.host, "::1");
-    ck_assert_int_eq(p.port, 99);
-    ck_assert_int_eq(cl_addr_split("[fe80::1%lo]", &p), CONDD_OK);
-    ck_assert_str_eq(p.host, "fe80::1%lo");
-    ck_assert_int_eq(p.port, CONDD_DEFAULT_PORT);
-    ck_assert_int_eq(cl_addr_split("unix:/run/condd.sock", &p), CONDD_OK);
-    ck_assert_int_eq(p.kind, CL_ADDR_UNIX);
-    ck_assert_str_eq(p.path, "/run/condd.sock");
-    ck_assert_int_eq(cl_addr_split("host.example:65535", &p), CONDD_OK);
-    ck_assert_int_eq(p.port, 65535);
-}
-END_TEST
-
-START_TEST(test_addr_split_rejects_malformed_strings)
-{
-    static const char *const bad[] = {
-        "",         ":7380", "host:",    "host:0",  "host:65536",  "host:12a", "host:-1",
-        "host:+80", "::1",   "[::1",     "[]:5",    "[::1]x",      "[::1]:",   "[127.0.0.1]:5",
-        "unix:",    "a b:1", "host:1:2", "ho/st:1", "host:123456",
-    };
-    struct cl_addr_parts p;
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        ck_assert_msg(cl_addr_split(bad[i], &p) == CONDD_ERR_ADDRESS, "accepted '%s'", bad[i]);
-    char longpath[300];
-    memset(longpath, 'x', sizeof longpath);
-    memcpy(longpath, "unix:/", 6);
-    longpath[sizeof longpath - 1] = '\0';
-    ck_assert_int_eq(cl_addr_split(longpath, &p), CONDD_ERR_ADDRESS);
-}
-END_TEST
-
 START_TEST(test_addr_default_comes_from_env_then_constant)
 {
     unsetenv("CONDD_SERVER");
@@ -955,8 +913,6 @@ static Suite *client_suite(void)
     Suite *s = suite_create("client");
 
     TCase *unit = tcase_create("unit");
-    tcase_add_test(unit, test_addr_split_accepts_every_documented_form);
-    tcase_add_test(unit, test_addr_split_rejects_malformed_strings);
     tcase_add_test(unit, test_addr_default_comes_from_env_then_constant);
     tcase_add_test(unit, test_ptable_keeps_every_entry_through_inserts_and_removals);
     tcase_add_test(unit, test_every_result_has_a_name_and_text);

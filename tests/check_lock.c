@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "engine_fixture.h"
 
 static struct fx F;
@@ -263,9 +264,7 @@ static void ignore_reply(void *ctx, const struct engine_reply *r)
 
 static uint64_t wall_us(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+    return clk_real_us();
 }
 
 START_TEST(test_tokens_increase_across_a_restart)

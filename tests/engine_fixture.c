@@ -12,6 +12,7 @@
 
 #include <event2/event.h>
 
+#include "clock.h"
 #include "engine_fixture.h"
 
 static void on_reply(void *ctx, const struct engine_reply *r)
@@ -187,9 +188,7 @@ size_t fx_unseen(struct fx *f, int i)
 
 double fx_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clk_mono();
 }
 
 bool fx_run_until(struct fx *f, int i, size_t count, double timeout_s)

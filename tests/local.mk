@@ -1,23 +1,129 @@
-# tests/: the codec and daemon integration suites, and the helpers other suites share.
-# Suites of other parts of the tree are in tests/*.mk beside this file.
+# tests/: every suite `make check` runs. Check suites link the code they test as internal
+# libraries (the daemon core, the engine, the client library); shell tests drive the built
+# programs, each starting its own condd on an ephemeral loopback port.
 
+# Each group of suites sees only the folders it tests.
+TEST_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/proto -I$(top_srcdir)/proto \
+	-I$(top_srcdir)/common -I$(top_srcdir)/tests -D_GNU_SOURCE
+TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBEVENT_CORE_CFLAGS)
+ENGINE_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/daemon/engine
+CLIENT_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/client/include
+
+# ---------------------------------------------------------------- shared helpers
 noinst_LTLIBRARIES += tests/libtestutil.la
 tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h tests/wireclient.c tests/wireclient.h
+tests_libtestutil_la_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_libtestutil_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
-tests_libtestutil_la_LIBADD = proto/libconddproto.la
+tests_libtestutil_la_LIBADD = proto/libconddproto.la common/libconddcommon.la
 
-TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBEVENT_CORE_CFLAGS) \
-	-I$(top_srcdir)/daemon -I$(top_srcdir)/tests
-
-check_PROGRAMS += tests/check_frame
+# ---------------------------------------------------------------- codec and shared helpers
+check_PROGRAMS += tests/check_frame tests/check_common
+TESTS += tests/check_frame tests/check_common
 tests_check_frame_SOURCES = tests/check_frame.c
+tests_check_frame_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_frame_CFLAGS = $(TEST_CFLAGS)
 tests_check_frame_LDADD = proto/libconddproto.la $(CHECK_LIBS)
 
-TESTS += tests/check_frame
+tests_check_common_SOURCES = tests/check_common.c
+tests_check_common_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_common_CFLAGS = $(TEST_CFLAGS)
+tests_check_common_LDADD = common/libconddcommon.la $(CHECK_LIBS) -lm
 
+# ---------------------------------------------------------------- the engine, without sockets
+# engine_fixture.c is compiled into each engine suite.
+ENGINE_TEST_LDADD = daemon/engine/libconddengine.la $(LIBEVENT_CORE_LIBS) $(CHECK_LIBS)
+ENGINE_FIXTURE = tests/engine_fixture.c tests/engine_fixture.h
+
+check_PROGRAMS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
+TESTS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
+
+tests_check_table_SOURCES = tests/check_table.c
+tests_check_table_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_table_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_table_LDADD = $(ENGINE_TEST_LDADD)
+
+tests_check_lock_SOURCES = tests/check_lock.c $(ENGINE_FIXTURE)
+tests_check_lock_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_lock_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_lock_LDADD = $(ENGINE_TEST_LDADD)
+
+tests_check_cond_SOURCES = tests/check_cond.c $(ENGINE_FIXTURE)
+tests_check_cond_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_cond_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_cond_LDADD = $(ENGINE_TEST_LDADD)
+
+tests_check_engine_random_SOURCES = tests/check_engine_random.c $(ENGINE_FIXTURE)
+tests_check_engine_random_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_engine_random_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_engine_random_LDADD = $(ENGINE_TEST_LDADD)
+
+# ---------------------------------------------------------------- the daemon over loopback
 check_PROGRAMS += tests/check_daemon
+TESTS += tests/check_daemon
 tests_check_daemon_SOURCES = tests/check_daemon.c
+tests_check_daemon_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_daemon_CFLAGS = $(TEST_CFLAGS)
 tests_check_daemon_LDADD = tests/libtestutil.la proto/libconddproto.la $(CHECK_LIBS)
-TESTS += tests/check_daemon
+
+# condd as a service: socket activation, sd_notify readiness and watchdog, the config file and
+# SIGHUP, SIGTERM with pending requests, the metrics endpoint (check_service), and the systemd
+# units under systemd-analyze.
+check_PROGRAMS += tests/check_service
+tests_check_service_SOURCES = tests/check_service.c tests/service_util.c tests/service_util.h
+tests_check_service_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_service_CFLAGS = $(TEST_CFLAGS)
+tests_check_service_LDADD = tests/libtestutil.la proto/libconddproto.la $(PROTOBUF_C_LIBS) \
+	$(CHECK_LIBS)
+dist_check_SCRIPTS += tests/service-units.sh
+TESTS += tests/check_service tests/service-units.sh
+
+# ---------------------------------------------------------------- libcondd
+# Unit tests of its internals plus both APIs against a real condd, and the install test (build
+# a program against the installed library with pkg-config only).
+check_PROGRAMS += tests/check_client
+tests_check_client_SOURCES = tests/check_client.c tests/client_util.c tests/client_util.h
+tests_check_client_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
+	$(LIBEVENT_CORE_LIBS) -lm
+
+TESTS += tests/check_client tests/install-test.sh tests/client-examples.sh
+dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
+
+# What install-test.sh needs from configure, written at build time so the script runs the same
+# under make check and make distcheck.
+tests/install-test.env: Makefile
+	$(AM_V_GEN){ \
+	  echo "CC='$(CC)'"; \
+	  echo "SAN_CFLAGS='$(SAN_CFLAGS)'"; \
+	  echo "SAN_LDFLAGS='$(SAN_LDFLAGS)'"; \
+	  echo "MAKE_CMD='$(MAKE)'"; \
+	  echo "prefix='$(prefix)'"; \
+	  echo "libdir='$(libdir)'"; \
+	  echo "includedir='$(includedir)'"; \
+	} >$@
+# (Both log names: tests/X.sh.log now, tests/X.log if .sh ever joins TEST_EXTENSIONS.)
+tests/install-test.sh.log tests/install-test.log: tests/install-test.env client/libcondd.la
+CLEANFILES += tests/install-test.env
+
+# ---------------------------------------------------------------- condctl
+dist_check_SCRIPTS += \
+	tests/condctl-basic.sh \
+	tests/condctl-args.sh \
+	tests/condctl-lock.sh \
+	tests/condctl-hold.sh \
+	tests/condctl-cond.sh \
+	tests/condctl-timeout.sh
+EXTRA_DIST += tests/condctl-lib.sh
+TESTS += \
+	tests/condctl-basic.sh \
+	tests/condctl-args.sh \
+	tests/condctl-lock.sh \
+	tests/condctl-hold.sh \
+	tests/condctl-cond.sh \
+	tests/condctl-timeout.sh
+
+# ---------------------------------------------------------------- condbench
+# About a second in every mode against a condd it starts itself; it asserts no speed.
+dist_check_SCRIPTS += tests/bench-smoke.sh
+TESTS += tests/bench-smoke.sh

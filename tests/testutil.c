@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include "clock.h"
 #include "testutil.h"
 
 #include <arpa/inet.h>
@@ -22,9 +23,7 @@
 
 double tu_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clk_mono();
 }
 
 bool tu_wait_until(bool (*pred)(void *arg), void *arg, double timeout_s)

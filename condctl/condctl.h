@@ -97,8 +97,6 @@ struct ctl {
 
 /* ------------------------------------------------------------------ condctl.c */
 
-/* Monotonic time in seconds. */
-double ctl_now(void);
 
 /* The timeout to give a request that waits: what is left of -T (0 when it has passed), or
  * CONDD_FOREVER without -T. */

@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <sodium.h>
 
+#include "clock.h"
 #include "engine_internal.h"
 
 /* ================================================================== keys and tables */
@@ -59,16 +60,9 @@ static struct table *new_table(table_key_eq_fn eq)
 
 /* ================================================================== tokens */
 
-static uint64_t clock_us(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
-
 uint64_t engine_next_token(struct engine *e)
 {
-    uint64_t now = e->token_rt0 + (clock_us(CLOCK_MONOTONIC) - e->token_mono0);
+    uint64_t now = e->token_rt0 + (clk_mono_us() - e->token_mono0);
     uint64_t t = e->last_token + 1;
     if (now > t)
         t = now;
@@ -100,8 +94,8 @@ struct engine *engine_new(struct event_base *base, engine_reply_fn reply,
         free(e);
         return NULL;
     }
-    e->token_rt0 = clock_us(CLOCK_REALTIME);
-    e->token_mono0 = clock_us(CLOCK_MONOTONIC);
+    e->token_rt0 = clk_real_us();
+    e->token_mono0 = clk_mono_us();
     return e;
 }
 
@@ -136,9 +130,7 @@ void engine_account(struct engine *e, long delta)
 
 double engine_now(void)
 {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+    return clk_mono();
 }
 
 void engine_deliver(struct engine *e, const struct ewaiter *w, int status, uint64_t token)
@@ -308,14 +300,7 @@ struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t 
 
 void engine_waiter_arm(struct ewaiter *w, double seconds)
 {
-    struct timeval tv;
-    double whole = floor(seconds);
-    tv.tv_sec = (time_t)whole;
-    tv.tv_usec = (suseconds_t)ceil((seconds - whole) * 1e6);
-    if (tv.tv_usec >= 1000000) {
-        tv.tv_sec++;
-        tv.tv_usec -= 1000000;
-    }
+    struct timeval tv = clk_timeval(seconds);
     evtimer_add(w->timer, &tv);
 }
 

@@ -7,8 +7,8 @@
  * returns is settled. The session is the connection: whatever path ends condctl early, closing
  * the connection makes the server drop what this run still held or had pending.
  */
-#include "config.h"
 
+#include "clock.h"
 #include "condctl.h"
 
 #include <errno.h>
@@ -25,7 +25,7 @@
 static void ping_cb(condd_client *c, int result, void *arg)
 {
     struct ctl *ctl = arg;
-    double rtt_ms = (ctl_now() - ctl->deadline) * 1e3;
+    double rtt_ms = (clk_mono() - ctl->deadline) * 1e3;
     if (result != CONDD_OK) {
         ctl_fail(ctl, "ping", result, condd_message(c));
         return;
@@ -247,7 +247,7 @@ void ctl_cmd_start(struct ctl *ctl)
     switch (ctl->cmd) {
     case CTL_CMD_PING:
         /* The deadline field is free for ping (-T does not apply): it holds the send time. */
-        ctl->deadline = ctl_now();
+        ctl->deadline = clk_mono();
         rc = condd_ping(ctl->client, ping_cb, ctl);
         break;
     case CTL_CMD_LOCKED:

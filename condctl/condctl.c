@@ -7,8 +7,8 @@
  * loop through the public asynchronous libcondd API, so the session stays alive (pings) while
  * condctl waits for a lock, a notification, a child process or standard input.
  */
-#include "config.h"
 
+#include "clock.h"
 #include "condctl.h"
 
 #include <errno.h>
@@ -231,7 +231,7 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         fputs(usage_text, stdout);
         return -1;
     case OPT_VER:
-        printf("condctl (condd) %s, libcondd %s\n", PACKAGE_VERSION, condd_version());
+        printf("condctl (condd) %s, libcondd %s\n", CONDD_PACKAGE_VERSION, condd_version());
         return -1;
     }
     return 0;
@@ -362,18 +362,11 @@ static int parse_args(struct ctl *ctl, int argc, char **argv)
 
 /* ------------------------------------------------------------------ run-time helpers */
 
-double ctl_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 double ctl_remaining(const struct ctl *ctl)
 {
     if (!ctl->has_timeout)
         return CONDD_FOREVER;
-    double left = ctl->deadline - ctl_now();
+    double left = ctl->deadline - clk_mono();
     return left > 0 ? left : 0;
 }
 
@@ -392,12 +385,11 @@ void ctl_guard_arm(struct ctl *ctl)
 {
     if (!ctl->has_timeout || ctl->guard == NULL)
         return;
-    double left = ctl->deadline - ctl_now();
+    double left = ctl->deadline - clk_mono();
     if (left < 0)
         left = 0;
     left += CTL_GUARD_SLACK_S;
-    struct timeval tv = {.tv_sec = (time_t)left,
-                         .tv_usec = (suseconds_t)((left - (double)(time_t)left) * 1e6)};
+    struct timeval tv = clk_timeval(left);
     evtimer_add(ctl->guard, &tv);
 }
 
@@ -532,7 +524,7 @@ static int run(struct ctl *ctl)
     }
     ctl->guard = evtimer_new(ctl->base, guard_cb, ctl);
     if (ctl->has_timeout)
-        ctl->deadline = ctl_now() + ctl->timeout;
+        ctl->deadline = clk_mono() + ctl->timeout;
 
     int rc = condd_connect(ctl->base, ctl->server, opts, connect_cb, ctl, &ctl->client);
     condd_options_free(opts);

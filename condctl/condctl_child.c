@@ -7,8 +7,8 @@
  * after --kill-after) when the connection and with it the lock is lost. CMD inherits the file
  * descriptors condctl was started with and none that condctl opened itself.
  */
-#include "config.h"
 
+#include "clock.h"
 #include "condctl.h"
 
 #include <dirent.h>
@@ -261,8 +261,6 @@ void ctl_child_lost(struct ctl *ctl)
         return;
     ctl->lost = true;
     kill(ctl->child, SIGTERM);
-    double s = ctl->kill_after;
-    struct timeval tv = {.tv_sec = (time_t)s,
-                         .tv_usec = (suseconds_t)((s - (double)(time_t)s) * 1e6)};
+    struct timeval tv = clk_timeval(ctl->kill_after);
     evtimer_add(ctl->kill_timer, &tv);
 }

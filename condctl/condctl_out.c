@@ -5,7 +5,6 @@
  * backslashes and any non-ASCII text), so every string goes through one escaper that also
  * replaces invalid UTF-8 with U+FFFD: the JSON condctl prints is always valid.
  */
-#include "config.h"
 
 #include "condctl.h"
 
