@@ -2,7 +2,8 @@
 # The two Quick start commands (see README.md), for a fresh Debian 12 machine as root:
 #   ./build.sh run    install the build dependencies, build, and start condd in the foreground
 #   ./build.sh test   install the dependencies, then build and pass the whole test suite:
-#                     a -Werror build + make check, an ASan/UBSan build + make check, make distcheck
+#                     a -Werror build + make check + make format-check, an ASan/UBSan build +
+#                     make check, make distcheck
 # Builds happen out of tree under _build/ so the source tree stays clean.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -11,7 +12,7 @@ top=$PWD
 # Debian packages the build, the tests and the benchmark smoke need.
 DEPS=(build-essential autoconf automake libtool pkg-config
       libevent-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev check
-      libsystemd-dev systemd libhiredis-dev redis-server procps)
+      libsystemd-dev systemd libhiredis-dev redis-server procps clang-format)
 
 install_deps() {
     local missing=()
@@ -56,6 +57,8 @@ test)
     echo "== plain build (-Werror) and make check"
     build _build/plain --enable-werror
     make -C _build/plain -j"$jobs" check || { cat _build/plain/test-suite.log; exit 1; }
+    echo "== make format-check"
+    make -C _build/plain format-check
     echo "== sanitizer build (ASan + UBSan) and make check"
     build _build/san --enable-werror --enable-sanitizers
     make -C _build/san -j"$jobs" check || { cat _build/san/test-suite.log; exit 1; }

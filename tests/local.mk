@@ -16,6 +16,10 @@ tests_libtestutil_la_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_libtestutil_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 tests_libtestutil_la_LIBADD = proto/libconddproto.la common/libconddcommon.la
 
+# ---------------------------------------------------------------- layout rules (docs/hacking.md)
+dist_check_SCRIPTS += tests/layout.sh
+TESTS += tests/layout.sh
+
 # ---------------------------------------------------------------- codec and shared helpers
 check_PROGRAMS += tests/check_frame tests/check_common
 TESTS += tests/check_frame tests/check_common

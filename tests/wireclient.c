@@ -187,14 +187,28 @@ bool wc_wait_closed(struct wc *w, double timeout_s)
     }
 }
 
-bool wc_nothing_within(struct wc *w, double timeout_s)
+/* Ping ids that no test uses for its own requests. */
+#define WC_BARRIER_ID_BASE 0x7fff000000000000ull
+
+bool wc_nothing_before_ping(struct wc *w)
 {
     if (w->nstash > 0)
         return false;
-    Condd__V1__Response *r = wc_read_frame(w, timeout_s);
+    uint64_t id = WC_BARRIER_ID_BASE + w->barriers++;
+    if (!wc_ping(w, id))
+        return false;
+    Condd__V1__Response *r = wc_read_frame(w, 10.0);
     if (r == NULL)
+        return false;
+    if (r->id == id && r->status == CONDD__V1__STATUS__STATUS_OK) {
+        condd__v1__response__free_unpacked(r, NULL);
         return true;
+    }
+    /* Something came first: keep it for the caller, and drop the barrier's own answer. */
     w->stash[w->nstash++] = r;
+    Condd__V1__Response *pong = wc_recv_id(w, id, 10.0);
+    if (pong != NULL)
+        condd__v1__response__free_unpacked(pong, NULL);
     return false;
 }
 

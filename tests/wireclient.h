@@ -21,6 +21,7 @@ struct wc {
     size_t len, cap;
     Condd__V1__Response *stash[WC_STASH]; /* received, not yet asked for */
     size_t nstash;
+    uint64_t barriers; /* Pings sent by wc_nothing_before_ping() */
 };
 
 /* Connects to 127.0.0.1:port. Returns NULL on failure. Free with wc_close(). */
@@ -39,9 +40,14 @@ Condd__V1__Response *wc_recv(struct wc *w, double timeout_s);
 Condd__V1__Response *wc_recv_id(struct wc *w, uint64_t id, double timeout_s);
 /* True if the server closed the connection within timeout_s (pending frames are discarded). */
 bool wc_wait_closed(struct wc *w, double timeout_s);
-/* True if nothing arrives within timeout_s (used only to check that a reply is held back while
- * the state that holds it back is in place, never as a substitute for waiting). */
-bool wc_nothing_within(struct wc *w, double timeout_s);
+/*
+ * True if no frame reaches w before the answer to a Ping sent now on w: the proof that "nothing
+ * happened" by a round trip instead of a short window. The server answers a connection's
+ * requests in order and sends what earlier requests (of any connection) produced for w before
+ * it, so a grant or wake-up that is due is seen first. Frames that arrived are kept for
+ * wc_recv(). Returns false also when the Ping gets no answer within 10 s.
+ */
+bool wc_nothing_before_ping(struct wc *w);
 
 /* Request helpers: each sends one request with the given id; timeout < 0 means none. */
 bool wc_hello(struct wc *w, uint64_t id, uint32_t version, const char *name);
