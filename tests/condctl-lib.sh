@@ -95,7 +95,11 @@ spawn() {
     shift
     rm -f "$T/$_name.pid" "$T/$_name.rc" "$T/$_name.out" "$T/$_name.err"
     (
-        "$@" <"${SPAWN_IN:-/dev/null}" >"$T/$_name.out" 2>"$T/$_name.err" &
+        # A background job of a non-interactive shell starts with INT and QUIT ignored, and
+        # nohup ignores HUP: give every spawned program the default dispositions, so that tests
+        # of signal handling do not depend on how the suite itself was started.
+        env --default-signal=HUP,INT,QUIT,TERM "$@" <"${SPAWN_IN:-/dev/null}" >"$T/$_name.out" \
+            2>"$T/$_name.err" &
         echo $! >"$T/$_name.pid.tmp"
         mv "$T/$_name.pid.tmp" "$T/$_name.pid"
         wait $!

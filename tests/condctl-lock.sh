@@ -89,6 +89,29 @@ for sig in TERM HUP; do
     run_rc 1 "$CONDCTL" locked fwd
 done
 
+note "a signal ignored when condctl started stays ignored: not forwarded, not fatal"
+rm -f "$T/cmd.pid" "$T/sigign"
+spawn ign env --ignore-signal=HUP "$CONDCTL" lock ign -- sh -c \
+    'grep "^SigIgn:" /proc/$$/status >"$1/sigign"; echo $$ >"$1/cmd.pid"; while :; do sleep 0.05; done' \
+    sh "$T"
+wait_until 10 test -s "$T/cmd.pid" || fail "CMD did not start"
+KILL_PIDS="$KILL_PIDS $(cat "$T/cmd.pid")"
+# SigIgn is a hex mask with bit 0 for signal 1 (HUP): CMD inherits the ignored HUP.
+ign_mask=$(awk '{print $2}' "$T/sigign")
+[ $((0x$ign_mask & 1)) -eq 1 ] || fail "CMD does not ignore HUP (SigIgn $ign_mask)"
+# condctl itself keeps HUP ignored (so the kernel discards the signal below at once).
+ctl_mask=$(awk '/^SigIgn:/ {print $2}' "/proc/$(pid_of ign)/status")
+[ $((0x$ctl_mask & 1)) -eq 1 ] || fail "condctl does not keep HUP ignored (SigIgn $ctl_mask)"
+kill -s HUP "$(pid_of ign)"
+kill -s HUP "$(cat "$T/cmd.pid")"
+# A round trip through the server after the signals: condctl still holds the lock, CMD runs.
+run_rc 0 "$CONDCTL" locked ign
+running ign || fail "condctl died of an ignored SIGHUP"
+kill -0 "$(cat "$T/cmd.pid")" || fail "CMD died of an ignored SIGHUP"
+kill -s TERM "$(pid_of ign)"
+expect_rc ign 143
+run_rc 1 "$CONDCTL" locked ign
+
 note "CMD does not inherit the connection: killing condctl frees the lock"
 rm -f "$T/cmd.pid"
 spawn orphan "$CONDCTL" lock inh -- sh -c 'echo $$ >"$1/cmd.pid"; exec sleep 60' sh "$T"
