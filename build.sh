@@ -31,15 +31,28 @@ install_deps() {
 }
 
 bootstrap() {
-    [ -x configure ] && [ configure -nt configure.ac ] || ./autogen.sh
+    # autogen.sh again only when configure is missing or older than one of its inputs.
+    if [ -x configure ] && [ -z "$(find configure.ac Makefile.am -newer configure 2>/dev/null)" ]; then
+        return
+    fi
+    ./autogen.sh
 }
 
-# build DIR [configure args...]
+# build DIR [configure args...]: configures DIR only when it was never configured with exactly
+# these arguments (make re-runs configure by itself when configure or its inputs change), then
+# builds it.
 build() {
     local dir=$1
     shift
     mkdir -p "$dir"
-    (cd "$dir" && "$top/configure" "$@" && make -j"$(nproc)")
+    local want have
+    want=$(printf '%q ' "$@")
+    have=$(cat "$dir/.build-sh-args" 2>/dev/null || true)
+    if [ ! -f "$dir/config.status" ] || [ "$want" != "$have" ]; then
+        (cd "$dir" && "$top/configure" "$@")
+        printf '%s' "$want" >"$dir/.build-sh-args"
+    fi
+    make -C "$dir" -j"$(nproc)"
 }
 
 case "${1:-}" in
@@ -48,6 +61,13 @@ run)
     bootstrap
     build _build/release --enable-werror CFLAGS="-O2 -g"
     shift
+    cat <<EOF
+build.sh: built in _build/release. To use condctl and read the man pages from here:
+    export PATH="$top/_build/release/condctl:\$PATH"
+    man -l $top/docs/condctl.1      man -l $top/docs/condd.8
+  or install everything (condd, condctl, libcondd, units, man pages): make -C _build/release install
+build.sh: starting condd on 127.0.0.1:7380 (Ctrl-C stops it)
+EOF
     exec _build/release/daemon/condd "$@"
     ;;
 test)

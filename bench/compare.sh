@@ -7,11 +7,13 @@
 # per cycle (user+system from /proc/PID/stat over the run), and the ratios condd/redis and
 # condd/echo. This is the table of the README's Performance section.
 #
-# Usage: bench/compare.sh [-m MODE] [-c CONNECTIONS] [-d SECONDS] [-T THREADS] [-r REPEAT]
-#                         [-- CONDBENCH-OPTIONS...]
-# Run it from the top of the build tree, or set CONDD, CONDBENCH, ECHO_SERVER (and REDIS_SERVER,
-# default redis-server from PATH). -r N runs every target N times, interleaved, and reports the
-# run with the median ops/s of each (the machine's noise is then visible as a spread).
+# Usage: bench/compare.sh [-b BUILDDIR] [-m MODE] [-c CONNECTIONS] [-d SECONDS] [-T THREADS]
+#                         [-r REPEAT] [-- CONDBENCH-OPTIONS...]
+# The programs come from BUILDDIR, else the current directory when it is a build tree, else the
+# source tree's _build/release (./build.sh run) or _build/plain (./build.sh test); CONDD,
+# CONDBENCH, ECHO_SERVER override each (REDIS_SERVER: default redis-server from PATH).
+# -r N runs every target N times, interleaved, and reports the run with the median ops/s of
+# each (the machine's noise is then visible as a spread).
 # Targets that cannot run MODE are skipped (Redis has no conditions; echo only has cycles).
 
 set -u
@@ -21,27 +23,38 @@ conns=1
 dur=5
 threads=1
 repeat=1
-while getopts m:c:d:T:r:h opt; do
+builddir=
+while getopts b:m:c:d:T:r:h opt; do
     case $opt in
+    b) builddir=$OPTARG ;;
     m) mode=$OPTARG ;;
     c) conns=$OPTARG ;;
     d) dur=$OPTARG ;;
     T) threads=$OPTARG ;;
     r) repeat=$OPTARG ;;
-    h) sed -n '4,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    h) sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
 [ "${1:-}" = "--" ] && shift
 
-CONDD=${CONDD:-./daemon/condd}
-CONDBENCH=${CONDBENCH:-./bench/condbench}
-ECHO_SERVER=${ECHO_SERVER:-./bench/echo-server}
+if [ -z "$builddir" ]; then
+    top=$(cd "$(dirname "$0")/.." && pwd)
+    for d in . "$top/_build/release" "$top/_build/plain"; do
+        if [ -x "$d/daemon/condd" ] && [ -x "$d/bench/condbench" ]; then
+            builddir=$d
+            break
+        fi
+    done
+fi
+CONDD=${CONDD:-${builddir:-.}/daemon/condd}
+CONDBENCH=${CONDBENCH:-${builddir:-.}/bench/condbench}
+ECHO_SERVER=${ECHO_SERVER:-${builddir:-.}/bench/echo-server}
 REDIS_SERVER=${REDIS_SERVER:-redis-server}
 for p in "$CONDD" "$CONDBENCH" "$ECHO_SERVER"; do
     if [ ! -x "$p" ]; then
-        echo "compare.sh: $p not found; run from the build tree or set CONDD/CONDBENCH/ECHO_SERVER" >&2
+        echo "compare.sh: $p not found: build first (./build.sh run), pass -b BUILDDIR, or set CONDD/CONDBENCH/ECHO_SERVER" >&2
         exit 2
     fi
 done
