@@ -3,8 +3,9 @@
  * Tests of libcondd: address parsing and the pending table directly (they link the client's
  * convenience library), then every operation of the asynchronous and the blocking API against a
  * real condd started on an ephemeral loopback port: FIFO wake order, wait_for, timeouts and
- * cancel, owners sharing a connection, a server killed under a pending wait, a client closed
- * inside its own callback, thousands of pending requests, keep-alive and session expiry.
+ * cancel, owners sharing a connection, a server killed under a pending wait, a connection closed
+ * inside its own callback, thousands of pending requests, keep-alive and session expiry, and the
+ * blocking notify_wait handoff (with an asynchronous peer on the blocking connection's base).
  *
  * Every asynchronous test drives its own event_base with run_until(), which polls a condition
  * with a deadline (no sleeps stand in for states).
@@ -834,14 +835,18 @@ START_TEST(test_blocking_every_operation)
     ck_assert_int_eq(condd_cond_wait_for(c, "list/cv", "list/a", 0, 0.05, pred_flag, &calls, &tok2),
                      CONDD_OK); /* true after the timed-out wakeup */
     ck_assert_int_eq(calls, 2);
-    struct condd_stats *st = NULL;
+    uint64_t tok3 = 0;
+    ck_assert_int_eq(condd_cond_notify_wait(c, "list/cv", "list/a", 0, 1, 0.05, &tok3),
+                     CONDD_ERR_TIMEOUT); /* nobody to wake: as condd_cond_wait() */
+    ck_assert(tok3 > tok2);
+    condd_stats *st = NULL;
     ck_assert_int_eq(condd_conn_stats(c, &st), CONDD_OK);
     ck_assert_ptr_nonnull(st);
     ck_assert_uint_ge(st->locks_held, 1);
     ck_assert(st->n_ops > 0);
     ck_assert_ptr_null(condd_stats_op(st, st->n_ops));
     condd_stats_free(st);
-    struct condd_list *l = NULL;
+    condd_list *l = NULL;
     ck_assert_int_eq(condd_conn_list(c, "list/", 10, &l), CONDD_OK);
     ck_assert_uint_eq(condd_list_lock_count(l), 1);
     ck_assert_str_eq(condd_list_lock(l, 0)->name, "list/a");
@@ -922,6 +927,88 @@ START_TEST(test_blocking_two_owners_share_a_connection)
 }
 END_TEST
 
+START_TEST(test_blocking_notify_wait_hands_off_to_a_peer_and_back)
+{
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(daemon_.addr, NULL, &c), CONDD_OK);
+    struct nw_peer p = {.cond = "nw/cv", .lock = "nw/l", .hand_back = true};
+    uint64_t t1 = 0, t2 = 0, woken = 0;
+    nw_peer_start(c, &p, &t1);
+    /* One call: wakes the peer, which gets the lock and hands it back with its own notify_wait. */
+    ck_assert_int_eq(condd_cond_notify_wait(c, "nw/cv", "nw/l", 0, 1, 20, &t2), CONDD_OK);
+    ck_assert(p.woken);
+    ck_assert_int_eq(p.woken_rc, CONDD_OK);
+    ck_assert(p.woken_token > t1);
+    ck_assert(t2 > p.woken_token);
+    /* The peer waits again (its notify_wait is pending): exactly one waiter to wake. */
+    ck_assert_int_eq(condd_cond_notify(c, "nw/cv", "nw/l", 0, 1, &woken), CONDD_OK);
+    ck_assert_uint_eq(woken, 1);
+    ck_assert_int_eq(condd_lock_release(c, "nw/l", 0), CONDD_OK);
+    ck_assert(nw_drive(c, &p.done));
+    ck_assert_int_eq(p.back_rc, CONDD_OK);
+    ck_assert_int_eq(p.released_rc, CONDD_OK);
+    condd_async_conn_close(p.ac);
+    condd_conn_close(c);
+}
+END_TEST
+
+START_TEST(test_blocking_notify_wait_not_owner_wakes_nobody)
+{
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(daemon_.addr, NULL, &c), CONDD_OK);
+    struct nw_peer p = {.cond = "nn/cv", .lock = "nn/l"};
+    uint64_t t1 = 0, woken = 0;
+    nw_peer_start(c, &p, &t1);
+    ck_assert_int_eq(condd_lock_release(c, "nn/l", 0), CONDD_OK);
+    /* The lock is free and the peer waits: notify_wait by a non-holder must fail as a whole. */
+    ck_assert_int_eq(condd_cond_notify_wait(c, "nn/cv", "nn/l", 0, 1, 1.0, NULL),
+                     CONDD_ERR_NOT_OWNER);
+    ck_assert(condd_conn_message(c)[0] != '\0');
+    ck_assert_int_eq(condd_cond_notify_wait(c, NULL, "nn/l", 0, 1, 1.0, NULL), CONDD_ERR_INVALID);
+    ck_assert_int_eq(condd_cond_notify_wait(c, "nn/cv", "nn/l", 0, 1, NAN, NULL),
+                     CONDD_ERR_INVALID);
+    ck_assert_int_eq(condd_cond_notify_wait(NULL, "nn/cv", "nn/l", 0, 1, 1.0, NULL),
+                     CONDD_ERR_INVALID);
+    /* Had the failed call woken the peer, the peer would have taken the free lock, run its
+     * callback and released before this acquire's answer came back. */
+    ck_assert_int_eq(condd_lock_acquire(c, "nn/l", 0, CONDD_FOREVER, NULL), CONDD_OK);
+    ck_assert(!p.woken);
+    ck_assert_int_eq(condd_cond_notify(c, "nn/cv", "nn/l", 0, 5, &woken), CONDD_OK);
+    ck_assert_uint_eq(woken, 1); /* the peer was still waiting */
+    ck_assert_int_eq(condd_lock_release(c, "nn/l", 0), CONDD_OK);
+    ck_assert(nw_drive(c, &p.done));
+    ck_assert_int_eq(p.woken_rc, CONDD_OK);
+    ck_assert_int_eq(p.released_rc, CONDD_OK);
+    condd_async_conn_close(p.ac);
+    condd_conn_close(c);
+}
+END_TEST
+
+START_TEST(test_blocking_notify_wait_timeout_returns_with_the_lock_held)
+{
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(daemon_.addr, NULL, &c), CONDD_OK);
+    struct nw_peer p = {.cond = "nt/cv", .lock = "nt/l"};
+    uint64_t t1 = 0, t2 = 0;
+    nw_peer_start(c, &p, &t1);
+    /* The peer is woken and releases the lock without notifying: the wait times out. */
+    ck_assert_int_eq(condd_cond_notify_wait(c, "nt/cv", "nt/l", 0, 1, 0.2, &t2), CONDD_ERR_TIMEOUT);
+    ck_assert(p.woken);
+    ck_assert_int_eq(p.woken_rc, CONDD_OK);
+    ck_assert(t2 > p.woken_token && p.woken_token > t1);
+    /* The lock is held again, by the caller. */
+    ck_assert_int_eq(condd_lock_acquire(c, "nt/l", 0, 0, NULL), CONDD_ERR_ALREADY_OWNER);
+    bool locked = false;
+    ck_assert_int_eq(condd_lock_locked(c, "nt/l", &locked), CONDD_OK);
+    ck_assert(locked);
+    ck_assert_int_eq(condd_lock_release(c, "nt/l", 0), CONDD_OK);
+    ck_assert(nw_drive(c, &p.done));
+    ck_assert_int_eq(p.released_rc, CONDD_OK);
+    condd_async_conn_close(p.ac);
+    condd_conn_close(c);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 static Suite *client_suite(void)
@@ -971,6 +1058,9 @@ static Suite *client_suite(void)
     tcase_add_test(blocking, test_blocking_wait_is_woken_by_another_client);
     tcase_add_test(blocking, test_blocking_reports_a_lost_server);
     tcase_add_test(blocking, test_blocking_two_owners_share_a_connection);
+    tcase_add_test(blocking, test_blocking_notify_wait_hands_off_to_a_peer_and_back);
+    tcase_add_test(blocking, test_blocking_notify_wait_not_owner_wakes_nobody);
+    tcase_add_test(blocking, test_blocking_notify_wait_timeout_returns_with_the_lock_held);
     suite_add_tcase(s, blocking);
     return s;
 }

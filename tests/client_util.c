@@ -214,3 +214,64 @@ int closed_port(void)
     close(fd);
     return ntohs(sin.sin_port);
 }
+
+/* ------------------------------------------------------------------ blocking notify_wait peer */
+
+static void nw_on_released(condd_async_conn *ac, int rc, void *arg)
+{
+    struct nw_peer *p = arg;
+    p->released_rc = rc;
+    p->done = true;
+}
+
+static void nw_on_back(condd_async_conn *ac, int rc, uint64_t token, void *arg)
+{
+    struct nw_peer *p = arg;
+    p->back_rc = rc;
+    if (condd_async_lock_release(ac, p->lock, 0, nw_on_released, p) != CONDD_OK)
+        p->done = true;
+}
+
+static void nw_on_woken(condd_async_conn *ac, int rc, uint64_t token, void *arg)
+{
+    struct nw_peer *p = arg;
+    p->woken = true;
+    p->woken_rc = rc;
+    p->woken_token = token;
+    int issued = p->hand_back ? condd_async_cond_notify_wait(ac, p->cond, p->lock, 0, 1,
+                                                             CONDD_FOREVER, nw_on_back, p, NULL)
+                              : condd_async_lock_release(ac, p->lock, 0, nw_on_released, p);
+    if (issued != CONDD_OK)
+        p->done = true;
+}
+
+static void nw_on_grant(condd_async_conn *ac, int rc, uint64_t token, void *arg)
+{
+    struct nw_peer *p = arg;
+    p->granted = rc == CONDD_OK;
+    if (p->granted)
+        p->granted = condd_async_cond_wait(ac, p->cond, p->lock, 0, CONDD_FOREVER, nw_on_woken, p,
+                                           NULL) == CONDD_OK;
+}
+
+/* Runs conn's private loop (and with it the peer) until *flag, for at most 20 s. */
+bool nw_drive(condd_conn *conn, const bool *flag)
+{
+    for (int i = 0; i < 2000 && !*flag; i++)
+        if (condd_conn_idle(conn, 0.01) != CONDD_OK)
+            return false;
+    return *flag;
+}
+
+/* Starts the peer and returns once it waits on the condition: conn then holds the lock
+ * (acquired after the peer's wait released it), with *token its fencing token. */
+void nw_peer_start(condd_conn *conn, struct nw_peer *p, uint64_t *token)
+{
+    ck_assert_int_eq(
+        condd_async_conn_open(condd_conn_base(conn), daemon_.addr, NULL, NULL, NULL, &p->ac),
+        CONDD_OK);
+    ck_assert_int_eq(
+        condd_async_lock_acquire(p->ac, p->lock, 0, CONDD_FOREVER, nw_on_grant, p, NULL), CONDD_OK);
+    ck_assert(nw_drive(conn, &p->granted));
+    ck_assert_int_eq(condd_lock_acquire(conn, p->lock, 0, CONDD_FOREVER, token), CONDD_OK);
+}

@@ -2,7 +2,8 @@
  *
  * Fixtures shared by the libcondd tests (check_client.c): the test's event_base with a periodic
  * tick so run_until() sees its deadline, a condd per test case, callbacks that record each
- * result, and shortcuts that assert an operation succeeded.
+ * result, shortcuts that assert an operation succeeded, and the asynchronous peer of the
+ * blocking notify_wait tests.
  */
 #ifndef CONDD_TESTS_CLIENT_UTIL_H
 #define CONDD_TESTS_CLIENT_UTIL_H
@@ -53,5 +54,27 @@ condd_async_conn *connect_daemon(void);
 uint64_t acquire_ok(condd_async_conn *c, const char *lock, uint64_t owner);
 int release_sync(condd_async_conn *c, const char *lock, uint64_t owner);
 int closed_port(void);
+
+/*
+ * A peer for the blocking notify_wait tests: an asynchronous connection on the blocking
+ * connection's private event_base (condd_conn_base()), so it runs while a blocking call waits.
+ * It takes the lock, waits on the condition, and once woken either hands the lock back with a
+ * notify_wait of its own (hand_back) or releases it.
+ */
+struct nw_peer {
+    condd_async_conn *ac;
+    const char *cond, *lock;
+    bool hand_back;
+    bool granted, woken, done;
+    int woken_rc, back_rc, released_rc;
+    uint64_t woken_token;
+};
+
+/* Runs conn's private loop (and with it the peer) until *flag, for at most 20 s. */
+bool nw_drive(condd_conn *conn, const bool *flag);
+/* Starts the peer on condd_conn_base(conn) and returns once it waits on the condition: conn
+ * then holds the lock (acquired after the peer's wait released it), *token its fencing token.
+ * The caller closes p->ac before conn. */
+void nw_peer_start(condd_conn *conn, struct nw_peer *p, uint64_t *token);
 
 #endif
