@@ -286,6 +286,7 @@ int condd_cond_wait(condd_conn *conn, const char *cond, const char *lock, uint64
  * every wakeup. CONDD_OK: pred returned true. CONDD_ERR_TIMEOUT: the deadline passed and pred
  * was still false. In both cases owner holds the lock; *token (may be NULL) is the token of the
  * latest re-acquire, or 0 when pred was true at once (the caller's own token still stands).
+ * arg is the caller's, passed to pred untouched.
  */
 int condd_cond_wait_for(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
                         double timeout, condd_predicate_fn pred, void *arg, uint64_t *token);
