@@ -2,11 +2,11 @@
  *
  * condbench's condd target, written against libcondd's public asynchronous API only
  * (<condd/condd_async.h>), so it measures what an application would get. For the generic loop:
- * acquire is condd_acquire() waiting forever, release is condd_release(), which does not wait for
- * its reply: the next acquire goes out in the same write, and a cycle costs one round trip.
- * This file also runs the modes only condd has: handoff (pairs ping-pong through a condition),
- * fanout (one notify_all wakes every waiter) and idle (sessions that only keep alive), and takes
- * the server's Stats for the memory figures.
+ * acquire is condd_async_lock_acquire() waiting forever, release is condd_async_lock_release(),
+ * which does not wait for its reply: the next acquire goes out in the same write, and a cycle costs
+ * one round trip. This file also runs the modes only condd has: handoff (pairs ping-pong through a
+ * condition), fanout (one notify_all wakes every waiter) and idle (sessions that only keep alive),
+ * and takes the server's Stats for the memory figures.
  */
 #include "config.h"
 
@@ -22,11 +22,11 @@
 #include "condbench.h"
 
 struct cd_conn {
-    condd_client *c;
+    condd_async_conn *c;
     bool closing; /* condbench is closing it: every callback from now on is ignored */
 };
 
-static condd_client *cd_client(struct bench_conn *cn)
+static condd_async_conn *cd_client(struct bench_conn *cn)
 {
     struct cd_conn *st = cn->impl;
     return st != NULL && !st->closing ? st->c : NULL;
@@ -39,17 +39,17 @@ static bool cd_ignored(struct bench_conn *cn)
     return st == NULL || st->closing;
 }
 
-static const char *cd_why(condd_client *c, int result)
+static const char *cd_why(condd_async_conn *c, int result)
 {
     static __thread char buf[256];
-    const char *m = c != NULL ? condd_message(c) : "";
+    const char *m = c != NULL ? condd_async_conn_message(c) : "";
     snprintf(buf, sizeof buf, "%s%s%s", condd_strerror(result), m[0] ? ": " : "", m);
     return buf;
 }
 
 /* ------------------------------------------------------------------ connection */
 
-static void cd_on_connect(condd_client *c, int result, void *arg)
+static void cd_on_connect(condd_async_conn *c, int result, void *arg)
 {
     struct bench_conn *cn = arg;
     if (cd_ignored(cn))
@@ -57,7 +57,7 @@ static void cd_on_connect(condd_client *c, int result, void *arg)
     loop_connected(cn, result == CONDD_OK, result == CONDD_OK ? NULL : cd_why(c, result));
 }
 
-static void cd_on_disconnect(condd_client *c, int reason, void *arg)
+static void cd_on_disconnect(condd_async_conn *c, int reason, void *arg)
 {
     struct bench_conn *cn = arg;
     if (!cd_ignored(cn))
@@ -77,7 +77,7 @@ static bool cd_open(struct bench_conn *cn)
     snprintf(name, sizeof name, "condbench/%ld/%u", (long)getpid(), cn->index);
     condd_options_set_client_name(opts, name);
     cn->impl = st;
-    int rc = condd_connect(cn->w->base, g_opts.address, opts, cd_on_connect, cn, &st->c);
+    int rc = condd_async_conn_open(cn->w->base, g_opts.address, opts, cd_on_connect, cn, &st->c);
     condd_options_free(opts);
     if (rc != CONDD_OK) {
         bench_warn("condd: connect %s: %s", g_opts.address, condd_strerror(rc));
@@ -85,7 +85,7 @@ static bool cd_open(struct bench_conn *cn)
         cn->impl = NULL;
         return false;
     }
-    condd_set_disconnect_cb(st->c, cd_on_disconnect, cn);
+    condd_async_conn_set_disconnect_cb(st->c, cd_on_disconnect, cn);
     return true;
 }
 
@@ -95,15 +95,16 @@ static void cd_close(struct bench_conn *cn)
     if (st == NULL)
         return;
     st->closing = true;
-    /* Pending callbacks run inside condd_close() with CONDD_ERR_CLOSED and see closing. */
-    condd_close(st->c);
+    /* Pending callbacks run inside condd_async_conn_close() with CONDD_ERR_CLOSED and see closing.
+     */
+    condd_async_conn_close(st->c);
     free(st);
     cn->impl = NULL;
 }
 
 /* ------------------------------------------------------------------ the generic loop's ops */
 
-static void cd_on_acquire(condd_client *c, int result, uint64_t token, void *arg)
+static void cd_on_acquire(condd_async_conn *c, int result, uint64_t token, void *arg)
 {
     struct bench_conn *cn = arg;
     if (cd_ignored(cn))
@@ -113,15 +114,16 @@ static void cd_on_acquire(condd_client *c, int result, uint64_t token, void *arg
 
 static void cd_acquire(struct bench_conn *cn)
 {
-    condd_client *c = cd_client(cn);
-    int rc = c == NULL ? CONDD_ERR_CLOSED
-                       : condd_acquire(c, cn->name, 0, CONDD_FOREVER, cd_on_acquire, cn, NULL);
+    condd_async_conn *c = cd_client(cn);
+    int rc = c == NULL
+                 ? CONDD_ERR_CLOSED
+                 : condd_async_lock_acquire(c, cn->name, 0, CONDD_FOREVER, cd_on_acquire, cn, NULL);
     if (rc != CONDD_OK)
         loop_granted(cn, false, condd_strerror(rc));
 }
 
 /* The release's reply only matters when it is an error: the loop went on without it. */
-static void cd_on_release(condd_client *c, int result, void *arg)
+static void cd_on_release(condd_async_conn *c, int result, void *arg)
 {
     struct bench_conn *cn = arg;
     if (result != CONDD_OK && !cd_ignored(cn))
@@ -130,8 +132,9 @@ static void cd_on_release(condd_client *c, int result, void *arg)
 
 static void cd_release(struct bench_conn *cn)
 {
-    condd_client *c = cd_client(cn);
-    int rc = c == NULL ? CONDD_ERR_CLOSED : condd_release(c, cn->name, 0, cd_on_release, cn);
+    condd_async_conn *c = cd_client(cn);
+    int rc =
+        c == NULL ? CONDD_ERR_CLOSED : condd_async_lock_release(c, cn->name, 0, cd_on_release, cn);
     loop_released(cn, rc == CONDD_OK, rc == CONDD_OK ? NULL : condd_strerror(rc));
 }
 
@@ -142,7 +145,7 @@ struct snap_ctx {
     struct server_snapshot *out;
 };
 
-static void cd_on_stats(condd_client *c, int result, const struct condd_stats *s, void *arg)
+static void cd_on_stats(condd_async_conn *c, int result, const struct condd_stats *s, void *arg)
 {
     struct snap_ctx *ctx = arg;
     ctx->done = true;
@@ -157,9 +160,9 @@ static void cd_on_stats(condd_client *c, int result, const struct condd_stats *s
 
 static void cd_snapshot(struct bench_conn *cn, struct server_snapshot *out)
 {
-    condd_client *c = cd_client(cn);
+    condd_async_conn *c = cd_client(cn);
     struct snap_ctx ctx = {.out = out};
-    if (c == NULL || condd_stats(c, cd_on_stats, &ctx) != CONDD_OK)
+    if (c == NULL || condd_async_conn_stats(c, cd_on_stats, &ctx) != CONDD_OK)
         return;
     while (!ctx.done)
         if (event_base_loop(cn->w->base, EVLOOP_ONCE) < 0)
@@ -187,7 +190,7 @@ static struct pair *pair_of(struct bench_conn *cn)
 
 static void ho_holding(struct bench_conn *cn);
 
-static void ho_on_token(condd_client *c, int result, uint64_t token, void *arg)
+static void ho_on_token(condd_async_conn *c, int result, uint64_t token, void *arg)
 {
     struct bench_conn *cn = arg;
     if (cd_ignored(cn))
@@ -204,7 +207,7 @@ static void ho_holding(struct bench_conn *cn)
     struct worker *w = cn->w;
     struct pair *p = pair_of(cn);
     int me = (int)((cn->index - w->first) % 2);
-    condd_client *c = cd_client(cn);
+    condd_async_conn *c = cd_client(cn);
     if (w->stopping || c == NULL)
         return;
     bool mine = p->turn < 0 || p->turn == me;
@@ -216,8 +219,8 @@ static void ho_holding(struct bench_conn *cn)
     }
     /* Notify the peer and wait in one request; not our turn (a spurious wakeup): wait again
      * without notifying. */
-    if (condd_notify_wait(c, p->cond, p->lock, 0, mine ? 1 : 0, CONDD_FOREVER, ho_on_token, cn,
-                          NULL) != CONDD_OK)
+    if (condd_async_cond_notify_wait(c, p->cond, p->lock, 0, mine ? 1 : 0, CONDD_FOREVER,
+                                     ho_on_token, cn, NULL) != CONDD_OK)
         loop_fail(cn, "wait failed");
 }
 
@@ -239,9 +242,10 @@ static void ho_start(struct worker *w)
         p->turn = -1;
         for (unsigned k = 0; k < 2; k++) {
             struct bench_conn *cn = &w->conns[2 * i + k];
-            condd_client *c = cd_client(cn);
+            condd_async_conn *c = cd_client(cn);
             if (c == NULL || cn->dead ||
-                condd_acquire(c, p->lock, 0, CONDD_FOREVER, ho_on_token, cn, NULL) != CONDD_OK)
+                condd_async_lock_acquire(c, p->lock, 0, CONDD_FOREVER, ho_on_token, cn, NULL) !=
+                    CONDD_OK)
                 loop_fail(cn, "acquire failed");
         }
     }
@@ -296,14 +300,14 @@ static void fo_finish_round(struct worker *w, struct fanout *f)
         fo_arm(w, &f->waiters[i]);
 }
 
-static void fo_on_release(condd_client *c, int result, void *arg)
+static void fo_on_release(condd_async_conn *c, int result, void *arg)
 {
     struct waiter *wt = arg;
     if (result != CONDD_OK && !cd_ignored(wt->cn))
         loop_fail(wt->cn, cd_why(c, result));
 }
 
-static void fo_on_woken(condd_client *c, int result, uint64_t token, void *arg)
+static void fo_on_woken(condd_async_conn *c, int result, uint64_t token, void *arg)
 {
     struct waiter *wt = arg;
     struct worker *w = wt->cn->w;
@@ -315,7 +319,7 @@ static void fo_on_woken(condd_client *c, int result, uint64_t token, void *arg)
         return;
     }
     loop_count(w, f->t0);
-    if (condd_release(c, f->lock, wt->owner, fo_on_release, wt) != CONDD_OK) {
+    if (condd_async_lock_release(c, f->lock, wt->owner, fo_on_release, wt) != CONDD_OK) {
         loop_fail(wt->cn, "release failed");
         return;
     }
@@ -323,7 +327,7 @@ static void fo_on_woken(condd_client *c, int result, uint64_t token, void *arg)
         fo_finish_round(w, f);
 }
 
-static void fo_on_notify_all(condd_client *c, int result, uint64_t woken, void *arg)
+static void fo_on_notify_all(condd_async_conn *c, int result, uint64_t woken, void *arg)
 {
     struct bench_conn *cn = arg;
     struct fanout *f = cn->w->mode_state;
@@ -335,7 +339,7 @@ static void fo_on_notify_all(condd_client *c, int result, uint64_t woken, void *
         bench_warn("notify_all woke %" PRIu64 " of %" PRIu64 " waiters", woken, f->nwaiters);
 }
 
-static void fo_on_notifier_lock(condd_client *c, int result, uint64_t token, void *arg)
+static void fo_on_notifier_lock(condd_async_conn *c, int result, uint64_t token, void *arg)
 {
     struct bench_conn *cn = arg;
     struct fanout *f = cn->w->mode_state;
@@ -346,13 +350,13 @@ static void fo_on_notifier_lock(condd_client *c, int result, uint64_t token, voi
         return;
     }
     f->t0 = clk_mono_ns();
-    if (condd_notify_all(c, f->cond, f->lock, f->notifier_owner, fo_on_notify_all, cn) !=
+    if (condd_async_cond_notify_all(c, f->cond, f->lock, f->notifier_owner, fo_on_notify_all, cn) !=
             CONDD_OK ||
-        condd_release(c, f->lock, f->notifier_owner, NULL, NULL) != CONDD_OK)
+        condd_async_lock_release(c, f->lock, f->notifier_owner, NULL, NULL) != CONDD_OK)
         loop_fail(cn, "notify_all failed");
 }
 
-static void fo_on_armed(condd_client *c, int result, void *arg)
+static void fo_on_armed(condd_async_conn *c, int result, void *arg)
 {
     struct waiter *wt = arg;
     struct worker *w = wt->cn->w;
@@ -367,13 +371,13 @@ static void fo_on_armed(condd_client *c, int result, void *arg)
         return;
     f->notifying = true;
     struct bench_conn *n = &w->conns[0];
-    condd_client *nc = cd_client(n);
-    if (nc == NULL || condd_acquire(nc, f->lock, f->notifier_owner, CONDD_FOREVER,
-                                    fo_on_notifier_lock, n, NULL) != CONDD_OK)
+    condd_async_conn *nc = cd_client(n);
+    if (nc == NULL || condd_async_lock_acquire(nc, f->lock, f->notifier_owner, CONDD_FOREVER,
+                                               fo_on_notifier_lock, n, NULL) != CONDD_OK)
         loop_fail(n, "notifier acquire failed");
 }
 
-static void fo_on_waiter_lock(condd_client *c, int result, uint64_t token, void *arg)
+static void fo_on_waiter_lock(condd_async_conn *c, int result, uint64_t token, void *arg)
 {
     struct waiter *wt = arg;
     struct fanout *f = wt->cn->w->mode_state;
@@ -383,19 +387,19 @@ static void fo_on_waiter_lock(condd_client *c, int result, uint64_t token, void 
         loop_fail(wt->cn, cd_why(c, result));
         return;
     }
-    if (condd_wait(c, f->cond, f->lock, wt->owner, CONDD_FOREVER, fo_on_woken, wt, NULL) !=
-            CONDD_OK ||
-        condd_ping(c, fo_on_armed, wt) != CONDD_OK)
+    if (condd_async_cond_wait(c, f->cond, f->lock, wt->owner, CONDD_FOREVER, fo_on_woken, wt,
+                              NULL) != CONDD_OK ||
+        condd_async_conn_ping(c, fo_on_armed, wt) != CONDD_OK)
         loop_fail(wt->cn, "wait failed");
 }
 
 static void fo_arm(struct worker *w, struct waiter *wt)
 {
     struct fanout *f = w->mode_state;
-    condd_client *c = cd_client(wt->cn);
+    condd_async_conn *c = cd_client(wt->cn);
     if (c == NULL || wt->cn->dead ||
-        condd_acquire(c, f->lock, wt->owner, CONDD_FOREVER, fo_on_waiter_lock, wt, NULL) !=
-            CONDD_OK)
+        condd_async_lock_acquire(c, f->lock, wt->owner, CONDD_FOREVER, fo_on_waiter_lock, wt,
+                                 NULL) != CONDD_OK)
         loop_fail(wt->cn, "acquire failed");
 }
 

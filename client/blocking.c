@@ -3,7 +3,7 @@
  * The blocking API: a condd_conn is an asynchronous client on a private event_base. Each call
  * issues the asynchronous operation with a callback that records the answer on the caller's
  * stack, then runs the private loop until that callback has run. The session is kept alive
- * while a call runs (the loop's keep-alive timer); between calls nothing runs, so condd_open()
+ * while a call runs (the loop's keep-alive timer); between calls nothing runs, so condd_conn_open()
  * asks for a long session timeout unless the caller chose one.
  */
 #include "config.h"
@@ -18,7 +18,7 @@
 
 struct condd_conn {
     struct event_base *base;
-    condd_client *c;
+    condd_async_conn *c;
     char msg[512];
 };
 
@@ -29,55 +29,55 @@ struct answer {
     int rc;
     uint64_t u64;
     bool flag;
-    struct condd_stats *stats;
-    struct condd_list *list;
+    condd_stats *stats;
+    condd_list *list;
 };
 
-static void record(condd_client *c, struct answer *a, int rc)
+static void record(condd_async_conn *c, struct answer *a, int rc)
 {
     a->done = true;
     a->rc = rc;
     if (rc != CONDD_OK)
-        snprintf(a->conn->msg, sizeof a->conn->msg, "%s", condd_message(c));
+        snprintf(a->conn->msg, sizeof a->conn->msg, "%s", condd_async_conn_message(c));
 }
 
-static void on_result(condd_client *c, int rc, void *arg)
+static void on_result(condd_async_conn *c, int rc, void *arg)
 {
     record(c, arg, rc);
 }
 
-static void on_token(condd_client *c, int rc, uint64_t token, void *arg)
+static void on_token(condd_async_conn *c, int rc, uint64_t token, void *arg)
 {
     struct answer *a = arg;
     a->u64 = token;
     record(c, a, rc);
 }
 
-static void on_locked(condd_client *c, int rc, bool locked, void *arg)
+static void on_locked(condd_async_conn *c, int rc, bool locked, void *arg)
 {
     struct answer *a = arg;
     a->flag = locked;
     record(c, a, rc);
 }
 
-static void on_notify(condd_client *c, int rc, uint64_t woken, void *arg)
+static void on_notify(condd_async_conn *c, int rc, uint64_t woken, void *arg)
 {
     struct answer *a = arg;
     a->u64 = woken;
     record(c, a, rc);
 }
 
-static void on_stats(condd_client *c, int rc, const struct condd_stats *s, void *arg)
+static void on_stats(condd_async_conn *c, int rc, const condd_stats *s, void *arg)
 {
     struct answer *a = arg;
-    a->stats = (struct condd_stats *)s; /* requested with give: ours now */
+    a->stats = (condd_stats *)s; /* requested with give: ours now */
     record(c, a, rc);
 }
 
-static void on_list(condd_client *c, int rc, const struct condd_list *l, void *arg)
+static void on_list(condd_async_conn *c, int rc, const condd_list *l, void *arg)
 {
     struct answer *a = arg;
-    a->list = (struct condd_list *)l; /* requested with give: ours now */
+    a->list = (condd_list *)l; /* requested with give: ours now */
     record(c, a, rc);
 }
 
@@ -113,12 +113,12 @@ static int run(condd_conn *conn, struct answer *a, int issued)
     return a->rc;
 }
 
-static void on_connect(condd_client *c, int rc, void *arg)
+static void on_connect(condd_async_conn *c, int rc, void *arg)
 {
     record(c, arg, rc);
 }
 
-int condd_open(const char *addr, const condd_options *opts, condd_conn **out)
+int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **out)
 {
     if (out == NULL)
         return CONDD_ERR_INVALID;
@@ -139,17 +139,17 @@ int condd_open(const char *addr, const condd_options *opts, condd_conn **out)
     }
     struct condd_options o = {.connect_timeout = 10.0};
     if (opts != NULL)
-        o = *opts; /* a shallow copy: only read during condd_connect() */
+        o = *opts; /* a shallow copy: only read during condd_async_conn_open() */
     if (!o.session_timeout_set) {
         o.session_timeout = CONDD_BLOCKING_SESSION_TIMEOUT;
         o.session_timeout_set = true;
     }
     struct answer a = {.conn = conn};
-    int rc = condd_connect(conn->base, addr, &o, on_connect, &a, &conn->c);
+    int rc = condd_async_conn_open(conn->base, addr, &o, on_connect, &a, &conn->c);
     if (rc == CONDD_OK)
         rc = run(conn, &a, CONDD_OK);
     if (rc != CONDD_OK) {
-        condd_close(conn->c);
+        condd_async_conn_close(conn->c);
         event_base_free(conn->base);
         free(conn);
         return rc;
@@ -162,19 +162,19 @@ void condd_conn_close(condd_conn *conn)
 {
     if (conn == NULL)
         return;
-    condd_close(conn->c);
+    condd_async_conn_close(conn->c);
     event_base_free(conn->base);
     free(conn);
 }
 
-const char *condd_last_message(const condd_conn *conn)
+const char *condd_conn_message(const condd_conn *conn)
 {
     return conn != NULL ? conn->msg : "";
 }
 
 uint64_t condd_conn_new_owner(condd_conn *conn)
 {
-    return conn != NULL ? condd_new_owner(conn->c) : 0;
+    return conn != NULL ? condd_async_conn_new_owner(conn->c) : 0;
 }
 
 int condd_lock_acquire(condd_conn *conn, const char *lock, uint64_t owner, double timeout,
@@ -184,7 +184,7 @@ int condd_lock_acquire(condd_conn *conn, const char *lock, uint64_t owner, doubl
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc = run(conn, &a, condd_acquire(conn->c, lock, owner, timeout, on_token, &a, NULL));
+    rc = run(conn, &a, condd_async_lock_acquire(conn->c, lock, owner, timeout, on_token, &a, NULL));
     if (token != NULL)
         *token = rc == CONDD_OK ? a.u64 : 0;
     return rc;
@@ -196,10 +196,10 @@ int condd_lock_release(condd_conn *conn, const char *lock, uint64_t owner)
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    return run(conn, &a, condd_release(conn->c, lock, owner, on_result, &a));
+    return run(conn, &a, condd_async_lock_release(conn->c, lock, owner, on_result, &a));
 }
 
-int condd_lock_is_locked(condd_conn *conn, const char *lock, bool *locked)
+int condd_lock_locked(condd_conn *conn, const char *lock, bool *locked)
 {
     if (locked == NULL)
         return CONDD_ERR_INVALID;
@@ -207,7 +207,7 @@ int condd_lock_is_locked(condd_conn *conn, const char *lock, bool *locked)
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc = run(conn, &a, condd_locked(conn->c, lock, on_locked, &a));
+    rc = run(conn, &a, condd_async_lock_locked(conn->c, lock, on_locked, &a));
     if (rc == CONDD_OK)
         *locked = a.flag;
     return rc;
@@ -216,11 +216,19 @@ int condd_lock_is_locked(condd_conn *conn, const char *lock, bool *locked)
 int condd_cond_wait(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
                     double timeout, uint64_t *token)
 {
+    return condd_cond_notify_wait(conn, cond, lock, owner, 0, timeout, token);
+}
+
+int condd_cond_notify_wait(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                           uint64_t n, double timeout, uint64_t *token)
+{
     struct answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc = run(conn, &a, condd_wait(conn->c, cond, lock, owner, timeout, on_token, &a, NULL));
+    rc = run(
+        conn, &a,
+        condd_async_cond_notify_wait(conn->c, cond, lock, owner, n, timeout, on_token, &a, NULL));
     if (token != NULL)
         *token = a.u64;
     return rc;
@@ -234,7 +242,8 @@ int condd_cond_wait_for(condd_conn *conn, const char *cond, const char *lock, ui
     if (rc != CONDD_OK)
         return rc;
     rc = run(conn, &a,
-             condd_wait_for(conn->c, cond, lock, owner, timeout, pred, arg, on_token, &a, NULL));
+             condd_async_cond_wait_for(conn->c, cond, lock, owner, timeout, pred, arg, on_token, &a,
+                                       NULL));
     if (token != NULL)
         *token = a.u64;
     return rc;
@@ -247,7 +256,7 @@ int condd_cond_notify(condd_conn *conn, const char *cond, const char *lock, uint
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc = run(conn, &a, condd_notify(conn->c, cond, lock, owner, n, on_notify, &a));
+    rc = run(conn, &a, condd_async_cond_notify(conn->c, cond, lock, owner, n, on_notify, &a));
     if (woken != NULL)
         *woken = rc == CONDD_OK ? a.u64 : 0;
     return rc;
@@ -260,7 +269,7 @@ int condd_cond_notify_all(condd_conn *conn, const char *cond, const char *lock, 
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc = run(conn, &a, condd_notify_all(conn->c, cond, lock, owner, on_notify, &a));
+    rc = run(conn, &a, condd_async_cond_notify_all(conn->c, cond, lock, owner, on_notify, &a));
     if (woken != NULL)
         *woken = rc == CONDD_OK ? a.u64 : 0;
     return rc;
@@ -273,13 +282,13 @@ int condd_conn_ping(condd_conn *conn, double *rtt_s)
     if (rc != CONDD_OK)
         return rc;
     double t0 = clk_mono();
-    rc = run(conn, &a, condd_ping(conn->c, on_result, &a));
+    rc = run(conn, &a, condd_async_conn_ping(conn->c, on_result, &a));
     if (rtt_s != NULL)
         *rtt_s = rc == CONDD_OK ? clk_mono() - t0 : 0;
     return rc;
 }
 
-int condd_conn_stats(condd_conn *conn, struct condd_stats **out)
+int condd_conn_stats(condd_conn *conn, condd_stats **out)
 {
     if (out == NULL)
         return CONDD_ERR_INVALID;
@@ -296,7 +305,7 @@ int condd_conn_stats(condd_conn *conn, struct condd_stats **out)
     return rc;
 }
 
-int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, struct condd_list **out)
+int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, condd_list **out)
 {
     if (out == NULL)
         return CONDD_ERR_INVALID;
@@ -349,20 +358,20 @@ int condd_conn_idle(condd_conn *conn, double seconds)
 
 double condd_conn_session_timeout(const condd_conn *conn)
 {
-    return conn != NULL ? condd_session_timeout(conn->c) : 0;
+    return conn != NULL ? condd_async_conn_session_timeout(conn->c) : 0;
 }
 
 const char *condd_conn_server_version(const condd_conn *conn)
 {
-    return conn != NULL ? condd_server_version(conn->c) : "";
+    return conn != NULL ? condd_async_conn_server_version(conn->c) : "";
 }
 
 uint64_t condd_conn_session_id(const condd_conn *conn)
 {
-    return conn != NULL ? condd_session_id(conn->c) : 0;
+    return conn != NULL ? condd_async_conn_session_id(conn->c) : 0;
 }
 
-condd_client *condd_conn_client(condd_conn *conn)
+condd_async_conn *condd_conn_async(condd_conn *conn)
 {
     return conn != NULL ? conn->c : NULL;
 }

@@ -11,8 +11,9 @@
  * socket is only watched for writing while the kernel buffer is full.
  *
  * Re-entrancy: every entry from the event loop and every public call that may run callbacks
- * brackets its work with cl_enter()/cl_leave(). condd_close() inside a callback only marks the
- * client; the memory is freed by the outermost cl_leave(), after the callback has returned.
+ * brackets its work with cl_enter()/cl_leave(). condd_async_conn_close() inside a callback only
+ * marks the client; the memory is freed by the outermost cl_leave(), after the callback has
+ * returned.
  */
 #include "config.h"
 
@@ -35,17 +36,17 @@
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
-static void try_connect(condd_client *c);
-static void do_read(condd_client *c);
+static void try_connect(condd_async_conn *c);
+static void do_read(condd_async_conn *c);
 
 /* ------------------------------------------------------------------ lifetime */
 
-void cl_enter(condd_client *c)
+void cl_enter(condd_async_conn *c)
 {
     c->depth++;
 }
 
-static void destroy(condd_client *c)
+static void destroy(condd_async_conn *c)
 {
     if (c->ev_read != NULL)
         event_free(c->ev_read);
@@ -65,7 +66,7 @@ static void destroy(condd_client *c)
     free(c);
 }
 
-bool cl_leave(condd_client *c)
+bool cl_leave(condd_async_conn *c)
 {
     if (--c->depth == 0 && c->free_pending) {
         destroy(c);
@@ -74,12 +75,12 @@ bool cl_leave(condd_client *c)
     return false;
 }
 
-uint64_t cl_next_id(condd_client *c)
+uint64_t cl_next_id(condd_async_conn *c)
 {
     return c->next_id++;
 }
 
-int cl_usable(const condd_client *c)
+int cl_usable(const condd_async_conn *c)
 {
     if (c->closing)
         return CONDD_ERR_CLOSED;
@@ -88,7 +89,7 @@ int cl_usable(const condd_client *c)
     return CONDD_OK;
 }
 
-static void close_socket(condd_client *c)
+static void close_socket(condd_async_conn *c)
 {
     if (c->ev_read != NULL) {
         event_free(c->ev_read);
@@ -105,7 +106,7 @@ static void close_socket(condd_client *c)
     c->write_blocked = false;
 }
 
-void cl_fail(condd_client *c, int reason, const char *msg)
+void cl_fail(condd_async_conn *c, int reason, const char *msg)
 {
     if (c->state == CL_DEAD)
         return;
@@ -149,7 +150,7 @@ void cl_fail(condd_client *c, int reason, const char *msg)
     if (!c->closing) {
         c->message = c->msgbuf;
         if (!was_ready && c->connect_cb != NULL) {
-            condd_connect_cb cb = c->connect_cb;
+            condd_async_connect_cb cb = c->connect_cb;
             c->connect_cb = NULL;
             cb(c, reason, c->connect_arg);
         } else if (was_ready && c->disconnect_cb != NULL) {
@@ -162,7 +163,7 @@ void cl_fail(condd_client *c, int reason, const char *msg)
 
 /* ------------------------------------------------------------------ writing */
 
-static void flush(condd_client *c)
+static void flush(condd_async_conn *c)
 {
     while (c->wpos < c->wlen) {
         ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
@@ -194,7 +195,7 @@ static void flush(condd_client *c)
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
 {
-    condd_client *c = arg;
+    condd_async_conn *c = arg;
     cl_enter(c);
     c->flush_scheduled = false;
     if ((c->state == CL_HELLO || c->state == CL_READY) && !c->write_blocked)
@@ -202,7 +203,7 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
     cl_leave(c);
 }
 
-static void schedule_flush(condd_client *c)
+static void schedule_flush(condd_async_conn *c)
 {
     if (c->flush_scheduled || c->state == CL_CONNECTING || c->state == CL_DEAD)
         return;
@@ -225,7 +226,7 @@ static bool reserve(uint8_t **buf, size_t *cap, size_t need)
     return true;
 }
 
-int cl_submit(condd_client *c, Condd__V1__Request *req, const struct cl_pending *p)
+int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p)
 {
     int rc = cl_usable(c);
     if (rc != CONDD_OK)
@@ -249,13 +250,13 @@ int cl_submit(condd_client *c, Condd__V1__Request *req, const struct cl_pending 
 
 /* ------------------------------------------------------------------ reading */
 
-static void start_keepalive(condd_client *c)
+static void start_keepalive(condd_async_conn *c)
 {
     struct timeval tv = clk_timeval(c->session_timeout / 6);
     event_add(c->ev_timer, &tv);
 }
 
-static void on_hello(condd_client *c, int rc, const Condd__V1__Response *r)
+static void on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
 {
     if (rc != CONDD_OK) {
         cl_fail(c, rc, r->message);
@@ -277,13 +278,13 @@ static void on_hello(condd_client *c, int rc, const Condd__V1__Response *r)
     event_del(c->ev_timer);
     start_keepalive(c);
     if (c->connect_cb != NULL) {
-        condd_connect_cb cb = c->connect_cb;
+        condd_async_connect_cb cb = c->connect_cb;
         c->connect_cb = NULL;
         cb(c, CONDD_OK, c->connect_arg);
     }
 }
 
-static void handle_response(condd_client *c, const Condd__V1__Response *r)
+static void handle_response(condd_async_conn *c, const Condd__V1__Response *r)
 {
     int rc = cl_status_result((int)r->status);
     if (r->id == 0) {
@@ -313,7 +314,7 @@ static void handle_response(condd_client *c, const Condd__V1__Response *r)
     c->message = "";
 }
 
-static void process_frames(condd_client *c)
+static void process_frames(condd_async_conn *c)
 {
     while (c->state != CL_DEAD && c->rpos < c->rlen) {
         const uint8_t *buf = c->rbuf + c->rpos;
@@ -352,7 +353,7 @@ static void process_frames(condd_client *c)
         c->rpos = c->rlen = 0;
 }
 
-static void do_read(condd_client *c)
+static void do_read(condd_async_conn *c)
 {
     if (c->rpos > 0 && c->rlen == c->rcap) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
@@ -382,7 +383,7 @@ static void do_read(condd_client *c)
 
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
-    condd_client *c = arg;
+    condd_async_conn *c = arg;
     cl_enter(c);
     do_read(c);
     cl_leave(c);
@@ -390,7 +391,7 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------ connecting */
 
-static void connected(condd_client *c)
+static void connected(condd_async_conn *c)
 {
     c->state = CL_HELLO;
     event_del(c->ev_write);
@@ -400,7 +401,7 @@ static void connected(condd_client *c)
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
 {
-    condd_client *c = arg;
+    condd_async_conn *c = arg;
     cl_enter(c);
     if (c->state == CL_CONNECTING) {
         int err = 0;
@@ -422,8 +423,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Tries addresses from addr_idx on. When none is left, the failure is reported from the timer
- * (made due at once) so that the connect callback never runs inside condd_connect(). */
-static void try_connect(condd_client *c)
+ * (made due at once) so that the connect callback never runs inside condd_async_conn_open(). */
+static void try_connect(condd_async_conn *c)
 {
     while (c->addr_idx < c->n_addrs) {
         const struct cl_sockaddr *a = &c->addrs[c->addr_idx];
@@ -466,7 +467,7 @@ static void try_connect(condd_client *c)
     event_add(c->ev_timer, &now);
 }
 
-static void send_keepalive(condd_client *c)
+static void send_keepalive(condd_async_conn *c)
 {
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__Ping ping = CONDD__V1__PING__INIT;
@@ -480,7 +481,7 @@ static void send_keepalive(condd_client *c)
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
-    condd_client *c = arg;
+    condd_async_conn *c = arg;
     cl_enter(c);
     if (c->state == CL_CONNECTING || c->state == CL_HELLO) {
         if (c->state == CL_CONNECTING && c->addr_idx >= c->n_addrs)
@@ -505,8 +506,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------ public: connection */
 
-int condd_connect(struct event_base *base, const char *addr, const condd_options *opts,
-                  condd_connect_cb cb, void *arg, condd_client **out)
+int condd_async_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
+                          condd_async_connect_cb cb, void *arg, condd_async_conn **out)
 {
     if (out != NULL)
         *out = NULL;
@@ -517,7 +518,7 @@ int condd_connect(struct event_base *base, const char *addr, const condd_options
     int rc = cl_addr_resolve(cl_addr_effective(addr), &addrs, &n_addrs);
     if (rc != CONDD_OK)
         return rc;
-    condd_client *c = calloc(1, sizeof *c);
+    condd_async_conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         free(addrs);
         return CONDD_ERR_NOMEM;
@@ -569,7 +570,7 @@ int condd_connect(struct event_base *base, const char *addr, const condd_options
     return CONDD_OK;
 }
 
-void condd_close(condd_client *c)
+void condd_async_conn_close(condd_async_conn *c)
 {
     if (c == NULL || c->closing)
         return;
@@ -580,7 +581,8 @@ void condd_close(condd_client *c)
     cl_leave(c);
 }
 
-void condd_set_disconnect_cb(condd_client *c, condd_disconnect_cb cb, void *arg)
+void condd_async_conn_set_disconnect_cb(condd_async_conn *c, condd_async_disconnect_cb cb,
+                                        void *arg)
 {
     if (c == NULL)
         return;
@@ -588,37 +590,37 @@ void condd_set_disconnect_cb(condd_client *c, condd_disconnect_cb cb, void *arg)
     c->disconnect_arg = cb != NULL ? arg : NULL;
 }
 
-bool condd_is_connected(const condd_client *c)
+bool condd_async_conn_is_connected(const condd_async_conn *c)
 {
     return c != NULL && c->state == CL_READY && !c->closing;
 }
 
-const char *condd_message(const condd_client *c)
+const char *condd_async_conn_message(const condd_async_conn *c)
 {
     return c != NULL && c->message != NULL ? c->message : "";
 }
 
-uint64_t condd_new_owner(condd_client *c)
+uint64_t condd_async_conn_new_owner(condd_async_conn *c)
 {
     return c != NULL ? c->next_owner++ : 0;
 }
 
-double condd_session_timeout(const condd_client *c)
+double condd_async_conn_session_timeout(const condd_async_conn *c)
 {
     return c != NULL ? c->session_timeout : 0;
 }
 
-const char *condd_server_version(const condd_client *c)
+const char *condd_async_conn_server_version(const condd_async_conn *c)
 {
     return c != NULL && c->server_version != NULL ? c->server_version : "";
 }
 
-uint64_t condd_session_id(const condd_client *c)
+uint64_t condd_async_conn_session_id(const condd_async_conn *c)
 {
     return c != NULL ? c->session_id : 0;
 }
 
-size_t condd_pending_count(const condd_client *c)
+size_t condd_async_conn_pending_count(const condd_async_conn *c)
 {
     if (c == NULL)
         return 0;
@@ -630,7 +632,7 @@ size_t condd_pending_count(const condd_client *c)
     return n;
 }
 
-struct event_base *condd_get_base(const condd_client *c)
+struct event_base *condd_async_conn_base(const condd_async_conn *c)
 {
     return c != NULL ? c->base : NULL;
 }

@@ -61,7 +61,7 @@ const char *condd_result_name(int result)
     return r != NULL ? r->name : "CONDD_ERR_UNKNOWN";
 }
 
-bool condd_is_connection_error(int result)
+bool condd_result_is_connection_error(int result)
 {
     switch (result) {
     case CONDD_ERR_CONNECT:

@@ -112,13 +112,12 @@ enum cl_state {
     CL_CONNECTING, /* socket connect in progress */
     CL_HELLO,      /* connected, Hello sent, its answer awaited */
     CL_READY,
-    CL_DEAD, /* failed, disconnected or closed: only condd_close() remains */
+    CL_DEAD, /* failed, disconnected or closed: only condd_async_conn_close() remains */
 };
-
 
 struct cl_waitfor;
 
-struct condd_client {
+struct condd_async_conn {
     struct event_base *base;
     enum cl_state state;
     int fd;
@@ -146,9 +145,9 @@ struct condd_client {
     struct cl_ptable pending;
     struct cl_waitfor *waitfors; /* every live wait_for (doubly linked) */
 
-    condd_connect_cb connect_cb;
+    condd_async_connect_cb connect_cb;
     void *connect_arg;
-    condd_disconnect_cb disconnect_cb;
+    condd_async_disconnect_cb disconnect_cb;
     void *disconnect_arg;
 
     double session_timeout; /* asked for, then granted */
@@ -159,35 +158,35 @@ struct condd_client {
     double last_rx, last_tx; /* monotonic seconds */
     bool keepalive_pending;
 
-    const char *message; /* condd_message(): server text of the answer being delivered */
+    const char *message; /* condd_async_conn_message(): server text of the answer being delivered */
     char msgbuf[256];    /* connection errors' text */
 
     int depth;         /* callbacks (and library entry points) running on the stack */
-    bool closing;      /* condd_close() was called */
+    bool closing;      /* condd_async_conn_close() was called */
     bool free_pending; /* free once depth returns to 0 */
     int dead_reason;   /* why state became CL_DEAD */
 };
 
 /* Enter / leave a section that may run callbacks. cl_leave() returns true when it freed c (the
  * caller must not touch c afterwards). */
-void cl_enter(condd_client *c);
-bool cl_leave(condd_client *c);
+void cl_enter(condd_async_conn *c);
+bool cl_leave(condd_async_conn *c);
 
 /* A fresh request id. */
-uint64_t cl_next_id(condd_client *c);
+uint64_t cl_next_id(condd_async_conn *c);
 
 /*
  * Queues req (its id already set) for sending and records p for its answer. CONDD_OK, or an
  * error with nothing queued or recorded: the client's dead reason, CONDD_ERR_NOMEM.
  */
-int cl_submit(condd_client *c, Condd__V1__Request *req, const struct cl_pending *p);
+int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p);
 
 /* Can requests be submitted? CONDD_OK or the reason they cannot. */
-int cl_usable(const condd_client *c);
+int cl_usable(const condd_async_conn *c);
 
 /* Ends the connection with reason (a connection error) and msg (copied; may be NULL): every
  * pending callback runs with reason, then the connect or disconnect callback (unless closing). */
-void cl_fail(condd_client *c, int reason, const char *msg);
+void cl_fail(condd_async_conn *c, int reason, const char *msg);
 
 /* ------------------------------------------------------------------ answers (ops.c) */
 
@@ -195,29 +194,31 @@ void cl_fail(condd_client *c, int reason, const char *msg);
  * Runs p's callback for the answer r (rc is the result code; r is NULL for a connection error).
  * Called with c entered (depth > 0); p is a copy already removed from the table.
  */
-void cl_deliver(condd_client *c, const struct cl_pending *p, int rc, const Condd__V1__Response *r);
+void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
+                const Condd__V1__Response *r);
 
 /* ------------------------------------------------------------------ wait_for (waitfor.c) */
 
 /* The answer to one of wait_for's Waits (arg of a CL_OP_WF_WAIT entry). */
-void cl_waitfor_on_wait(condd_client *c, struct cl_waitfor *wf, int rc, uint64_t token);
+void cl_waitfor_on_wait(condd_async_conn *c, struct cl_waitfor *wf, int rc, uint64_t token);
 /* Finds a live wait_for by its request id; NULL if none. */
-struct cl_waitfor *cl_waitfor_find(condd_client *c, uint64_t id);
-/* Handles condd_cancel() of a wait_for. */
-int cl_waitfor_cancel(condd_client *c, struct cl_waitfor *wf, condd_result_cb cb, void *arg);
+struct cl_waitfor *cl_waitfor_find(condd_async_conn *c, uint64_t id);
+/* Handles condd_async_conn_cancel() of a wait_for. */
+int cl_waitfor_cancel(condd_async_conn *c, struct cl_waitfor *wf, condd_async_result_cb cb,
+                      void *arg);
 /* Completes every live wait_for not awaiting a Wait answer with reason (connection end). */
-void cl_waitfor_fail_all(condd_client *c, int reason);
+void cl_waitfor_fail_all(condd_async_conn *c, int reason);
 
 /* ------------------------------------------------------------------ results (results.c) */
 
 /* Stats and List requests whose callback takes ownership of the result (the blocking API's
  * copies): the callback must free it with condd_stats_free() / condd_list_free(). */
-int cl_request_stats(condd_client *c, condd_stats_cb cb, void *arg, bool give);
-int cl_request_list(condd_client *c, const char *prefix, uint32_t limit, condd_list_cb cb,
+int cl_request_stats(condd_async_conn *c, condd_async_stats_cb cb, void *arg, bool give);
+int cl_request_list(condd_async_conn *c, const char *prefix, uint32_t limit, condd_async_list_cb cb,
                     void *arg, bool give);
 
 /* Library-owned copies of Stats and List answers; NULL on out of memory. */
-struct condd_stats *cl_stats_from(const Condd__V1__StatsResult *r);
-struct condd_list *cl_list_from(const Condd__V1__ListResult *r);
+condd_stats *cl_stats_from(const Condd__V1__StatsResult *r);
+condd_list *cl_list_from(const Condd__V1__ListResult *r);
 
 #endif

@@ -28,7 +28,7 @@ static void set_timeout(Condd__V1__Timeout *t, double timeout, Condd__V1__Timeou
     *field = t;
 }
 
-static int submit(condd_client *c, Condd__V1__Request *req, enum cl_op op, cl_fn cb, void *arg,
+static int submit(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, cl_fn cb, void *arg,
                   uint64_t *req_id)
 {
     req->id = cl_next_id(c);
@@ -41,27 +41,29 @@ static int submit(condd_client *c, Condd__V1__Request *req, enum cl_op op, cl_fn
 
 /* ------------------------------------------------------------------ delivery */
 
-void cl_deliver(condd_client *c, const struct cl_pending *p, int rc, const Condd__V1__Response *r)
+void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
+                const Condd__V1__Response *r)
 {
     bool ok = rc == CONDD_OK && r != NULL;
     uint64_t token = 0;
     switch (p->op) {
     case CL_OP_PING:
-        ((condd_result_cb)p->cb)(c, rc, p->arg);
+        ((condd_async_result_cb)p->cb)(c, rc, p->arg);
         break;
     case CL_OP_RELEASE:
     case CL_OP_CANCEL:
         if (p->cb != NULL)
-            ((condd_result_cb)p->cb)(c, rc, p->arg);
+            ((condd_async_result_cb)p->cb)(c, rc, p->arg);
         break;
     case CL_OP_CANCEL_OK:
         if (p->cb != NULL)
-            ((condd_result_cb)p->cb)(c, condd_is_connection_error(rc) ? rc : CONDD_OK, p->arg);
+            ((condd_async_result_cb)p->cb)(c, condd_result_is_connection_error(rc) ? rc : CONDD_OK,
+                                           p->arg);
         break;
     case CL_OP_ACQUIRE:
         if (ok && r->result_case == CONDD__V1__RESPONSE__RESULT_ACQUIRE && r->acquire != NULL)
             token = r->acquire->token;
-        ((condd_token_cb)p->cb)(c, rc, token, p->arg);
+        ((condd_async_token_cb)p->cb)(c, rc, token, p->arg);
         break;
     case CL_OP_WAIT:
     case CL_OP_WF_WAIT:
@@ -69,25 +71,25 @@ void cl_deliver(condd_client *c, const struct cl_pending *p, int rc, const Condd
         if (r != NULL && r->result_case == CONDD__V1__RESPONSE__RESULT_WAIT && r->wait != NULL)
             token = r->wait->token;
         if (p->op == CL_OP_WAIT)
-            ((condd_token_cb)p->cb)(c, rc, token, p->arg);
+            ((condd_async_token_cb)p->cb)(c, rc, token, p->arg);
         else
             cl_waitfor_on_wait(c, p->arg, rc, token);
         break;
     case CL_OP_LOCKED: {
         bool locked = ok && r->result_case == CONDD__V1__RESPONSE__RESULT_LOCKED &&
                       r->locked != NULL && r->locked->locked;
-        ((condd_locked_cb)p->cb)(c, rc, locked, p->arg);
+        ((condd_async_locked_cb)p->cb)(c, rc, locked, p->arg);
         break;
     }
     case CL_OP_NOTIFY: {
         uint64_t woken = 0;
         if (ok && r->result_case == CONDD__V1__RESPONSE__RESULT_NOTIFY && r->notify != NULL)
             woken = r->notify->woken;
-        ((condd_notify_cb)p->cb)(c, rc, woken, p->arg);
+        ((condd_async_notify_cb)p->cb)(c, rc, woken, p->arg);
         break;
     }
     case CL_OP_STATS: {
-        struct condd_stats *s = NULL;
+        condd_stats *s = NULL;
         if (ok) {
             static const Condd__V1__StatsResult empty = CONDD__V1__STATS_RESULT__INIT;
             bool has = r->result_case == CONDD__V1__RESPONSE__RESULT_STATS && r->stats != NULL;
@@ -95,13 +97,13 @@ void cl_deliver(condd_client *c, const struct cl_pending *p, int rc, const Condd
             if (s == NULL)
                 rc = CONDD_ERR_NOMEM;
         }
-        ((condd_stats_cb)p->cb)(c, rc, s, p->arg);
+        ((condd_async_stats_cb)p->cb)(c, rc, s, p->arg);
         if (!p->give)
             condd_stats_free(s);
         break;
     }
     case CL_OP_LIST: {
-        struct condd_list *l = NULL;
+        condd_list *l = NULL;
         if (ok) {
             static const Condd__V1__ListResult empty = CONDD__V1__LIST_RESULT__INIT;
             bool has = r->result_case == CONDD__V1__RESPONSE__RESULT_LIST && r->list != NULL;
@@ -109,7 +111,7 @@ void cl_deliver(condd_client *c, const struct cl_pending *p, int rc, const Condd
             if (l == NULL)
                 rc = CONDD_ERR_NOMEM;
         }
-        ((condd_list_cb)p->cb)(c, rc, l, p->arg);
+        ((condd_async_list_cb)p->cb)(c, rc, l, p->arg);
         if (!p->give)
             condd_list_free(l);
         break;
@@ -123,8 +125,8 @@ void cl_deliver(condd_client *c, const struct cl_pending *p, int rc, const Condd
 
 /* ------------------------------------------------------------------ operations */
 
-int condd_acquire(condd_client *c, const char *lock, uint64_t owner, double timeout,
-                  condd_token_cb cb, void *arg, uint64_t *req_id)
+int condd_async_lock_acquire(condd_async_conn *c, const char *lock, uint64_t owner, double timeout,
+                             condd_async_token_cb cb, void *arg, uint64_t *req_id)
 {
     if (c == NULL || lock == NULL || cb == NULL || isnan(timeout))
         return CONDD_ERR_INVALID;
@@ -139,7 +141,8 @@ int condd_acquire(condd_client *c, const char *lock, uint64_t owner, double time
     return submit(c, &req, CL_OP_ACQUIRE, (cl_fn)cb, arg, req_id);
 }
 
-int condd_release(condd_client *c, const char *lock, uint64_t owner, condd_result_cb cb, void *arg)
+int condd_async_lock_release(condd_async_conn *c, const char *lock, uint64_t owner,
+                             condd_async_result_cb cb, void *arg)
 {
     if (c == NULL || lock == NULL)
         return CONDD_ERR_INVALID;
@@ -152,7 +155,8 @@ int condd_release(condd_client *c, const char *lock, uint64_t owner, condd_resul
     return submit(c, &req, CL_OP_RELEASE, (cl_fn)cb, arg, NULL);
 }
 
-int condd_locked(condd_client *c, const char *lock, condd_locked_cb cb, void *arg)
+int condd_async_lock_locked(condd_async_conn *c, const char *lock, condd_async_locked_cb cb,
+                            void *arg)
 {
     if (c == NULL || lock == NULL || cb == NULL)
         return CONDD_ERR_INVALID;
@@ -164,14 +168,15 @@ int condd_locked(condd_client *c, const char *lock, condd_locked_cb cb, void *ar
     return submit(c, &req, CL_OP_LOCKED, (cl_fn)cb, arg, NULL);
 }
 
-int condd_wait(condd_client *c, const char *cond, const char *lock, uint64_t owner, double timeout,
-               condd_token_cb cb, void *arg, uint64_t *req_id)
+int condd_async_cond_wait(condd_async_conn *c, const char *cond, const char *lock, uint64_t owner,
+                          double timeout, condd_async_token_cb cb, void *arg, uint64_t *req_id)
 {
-    return condd_notify_wait(c, cond, lock, owner, 0, timeout, cb, arg, req_id);
+    return condd_async_cond_notify_wait(c, cond, lock, owner, 0, timeout, cb, arg, req_id);
 }
 
-int condd_notify_wait(condd_client *c, const char *cond, const char *lock, uint64_t owner,
-                      uint64_t n, double timeout, condd_token_cb cb, void *arg, uint64_t *req_id)
+int condd_async_cond_notify_wait(condd_async_conn *c, const char *cond, const char *lock,
+                                 uint64_t owner, uint64_t n, double timeout,
+                                 condd_async_token_cb cb, void *arg, uint64_t *req_id)
 {
     if (c == NULL || cond == NULL || lock == NULL || cb == NULL || isnan(timeout))
         return CONDD_ERR_INVALID;
@@ -188,8 +193,8 @@ int condd_notify_wait(condd_client *c, const char *cond, const char *lock, uint6
     return submit(c, &req, CL_OP_WAIT, (cl_fn)cb, arg, req_id);
 }
 
-int condd_notify(condd_client *c, const char *cond, const char *lock, uint64_t owner, uint64_t n,
-                 condd_notify_cb cb, void *arg)
+int condd_async_cond_notify(condd_async_conn *c, const char *cond, const char *lock, uint64_t owner,
+                            uint64_t n, condd_async_notify_cb cb, void *arg)
 {
     if (c == NULL || cond == NULL || lock == NULL || cb == NULL)
         return CONDD_ERR_INVALID;
@@ -204,8 +209,8 @@ int condd_notify(condd_client *c, const char *cond, const char *lock, uint64_t o
     return submit(c, &req, CL_OP_NOTIFY, (cl_fn)cb, arg, NULL);
 }
 
-int condd_notify_all(condd_client *c, const char *cond, const char *lock, uint64_t owner,
-                     condd_notify_cb cb, void *arg)
+int condd_async_cond_notify_all(condd_async_conn *c, const char *cond, const char *lock,
+                                uint64_t owner, condd_async_notify_cb cb, void *arg)
 {
     if (c == NULL || cond == NULL || lock == NULL || cb == NULL)
         return CONDD_ERR_INVALID;
@@ -219,7 +224,8 @@ int condd_notify_all(condd_client *c, const char *cond, const char *lock, uint64
     return submit(c, &req, CL_OP_NOTIFY, (cl_fn)cb, arg, NULL);
 }
 
-int condd_cancel(condd_client *c, uint64_t req_id, condd_result_cb cb, void *arg)
+int condd_async_conn_cancel(condd_async_conn *c, uint64_t req_id, condd_async_result_cb cb,
+                            void *arg)
 {
     if (c == NULL || req_id == 0)
         return CONDD_ERR_INVALID;
@@ -237,7 +243,7 @@ int condd_cancel(condd_client *c, uint64_t req_id, condd_result_cb cb, void *arg
     return submit(c, &req, CL_OP_CANCEL, (cl_fn)cb, arg, NULL);
 }
 
-int condd_ping(condd_client *c, condd_result_cb cb, void *arg)
+int condd_async_conn_ping(condd_async_conn *c, condd_async_result_cb cb, void *arg)
 {
     if (c == NULL || cb == NULL)
         return CONDD_ERR_INVALID;
@@ -248,7 +254,7 @@ int condd_ping(condd_client *c, condd_result_cb cb, void *arg)
     return submit(c, &req, CL_OP_PING, (cl_fn)cb, arg, NULL);
 }
 
-int cl_request_stats(condd_client *c, condd_stats_cb cb, void *arg, bool give)
+int cl_request_stats(condd_async_conn *c, condd_async_stats_cb cb, void *arg, bool give)
 {
     if (c == NULL || cb == NULL)
         return CONDD_ERR_INVALID;
@@ -262,12 +268,12 @@ int cl_request_stats(condd_client *c, condd_stats_cb cb, void *arg, bool give)
     return cl_submit(c, &req, &p);
 }
 
-int condd_stats(condd_client *c, condd_stats_cb cb, void *arg)
+int condd_async_conn_stats(condd_async_conn *c, condd_async_stats_cb cb, void *arg)
 {
     return cl_request_stats(c, cb, arg, false);
 }
 
-int cl_request_list(condd_client *c, const char *prefix, uint32_t limit, condd_list_cb cb,
+int cl_request_list(condd_async_conn *c, const char *prefix, uint32_t limit, condd_async_list_cb cb,
                     void *arg, bool give)
 {
     if (c == NULL || cb == NULL)
@@ -285,7 +291,8 @@ int cl_request_list(condd_client *c, const char *prefix, uint32_t limit, condd_l
     return cl_submit(c, &req, &p);
 }
 
-int condd_list(condd_client *c, const char *prefix, uint32_t limit, condd_list_cb cb, void *arg)
+int condd_async_conn_list(condd_async_conn *c, const char *prefix, uint32_t limit,
+                          condd_async_list_cb cb, void *arg)
 {
     return cl_request_list(c, prefix, limit, cb, arg, false);
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * Connection options (condd_options): an opaque bag of settings read by condd_connect() and
- * condd_open(), so that settings can be added without changing the ABI.
+ * Connection options (condd_options): an opaque bag of settings read by condd_async_conn_open() and
+ * condd_conn_open(), so that settings can be added without changing the ABI.
  */
 #include "config.h"
 

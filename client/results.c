@@ -36,12 +36,12 @@ static size_t str_len(const char *s)
 /* ------------------------------------------------------------------ stats */
 
 struct stats_impl {
-    struct condd_stats pub; /* first: the public pointer is the struct's */
+    condd_stats pub; /* first: the public pointer is the struct's */
     struct condd_op_count *ops;
     char *strings;
 };
 
-struct condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
+condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
 {
     struct stats_impl *s = calloc(1, sizeof *s);
     if (s == NULL)
@@ -58,7 +58,7 @@ struct condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
         return NULL;
     }
     s->strings = p.buf;
-    struct condd_stats *o = &s->pub;
+    condd_stats *o = &s->pub;
     o->uptime_s = r->uptime_s;
     o->connections = r->connections;
     o->sessions = r->sessions;
@@ -83,14 +83,14 @@ struct condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
     return o;
 }
 
-const struct condd_op_count *condd_stats_op(const struct condd_stats *stats, size_t i)
+const struct condd_op_count *condd_stats_op(const condd_stats *stats, size_t i)
 {
     if (stats == NULL || i >= stats->n_ops)
         return NULL;
     return &((const struct stats_impl *)stats)->ops[i];
 }
 
-void condd_stats_free(struct condd_stats *stats)
+void condd_stats_free(condd_stats *stats)
 {
     if (stats == NULL)
         return;
@@ -110,9 +110,9 @@ struct condd_list {
     char *strings;
 };
 
-struct condd_list *cl_list_from(const Condd__V1__ListResult *r)
+condd_list *cl_list_from(const Condd__V1__ListResult *r)
 {
-    struct condd_list *l = calloc(1, sizeof *l);
+    condd_list *l = calloc(1, sizeof *l);
     if (l == NULL)
         return NULL;
     size_t bytes = 1;
@@ -156,32 +156,32 @@ struct condd_list *cl_list_from(const Condd__V1__ListResult *r)
     return l;
 }
 
-size_t condd_list_lock_count(const struct condd_list *list)
+size_t condd_list_lock_count(const condd_list *list)
 {
     return list != NULL ? list->n_locks : 0;
 }
 
-const struct condd_lock_info *condd_list_lock(const struct condd_list *list, size_t i)
+const struct condd_lock_info *condd_list_lock(const condd_list *list, size_t i)
 {
     return list != NULL && i < list->n_locks ? &list->locks[i] : NULL;
 }
 
-size_t condd_list_cond_count(const struct condd_list *list)
+size_t condd_list_cond_count(const condd_list *list)
 {
     return list != NULL ? list->n_conds : 0;
 }
 
-const struct condd_cond_info *condd_list_cond(const struct condd_list *list, size_t i)
+const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i)
 {
     return list != NULL && i < list->n_conds ? &list->conds[i] : NULL;
 }
 
-bool condd_list_truncated(const struct condd_list *list)
+bool condd_list_truncated(const condd_list *list)
 {
     return list != NULL && list->truncated;
 }
 
-void condd_list_free(struct condd_list *list)
+void condd_list_free(condd_list *list)
 {
     if (list == NULL)
         return;

@@ -22,7 +22,7 @@
 struct cl_waitfor {
     struct cl_waitfor *prev, *next;
     bool linked;
-    condd_client *c;
+    condd_async_conn *c;
     uint64_t id;        /* the id returned to the caller (never on the wire) */
     uint64_t wire_id;   /* the Wait in flight, or 0 */
     uint64_t cancel_id; /* the Cancel sent for it, or 0 */
@@ -32,12 +32,12 @@ struct cl_waitfor {
     double deadline; /* monotonic; INFINITY: none */
     condd_predicate_fn pred;
     void *pred_arg;
-    condd_token_cb cb;
+    condd_async_token_cb cb;
     void *arg;
     struct event *ev_done; /* completes "true at once" from the loop */
 };
 
-static void link_wf(condd_client *c, struct cl_waitfor *wf)
+static void link_wf(condd_async_conn *c, struct cl_waitfor *wf)
 {
     if (wf->linked)
         return;
@@ -49,7 +49,7 @@ static void link_wf(condd_client *c, struct cl_waitfor *wf)
     wf->linked = true;
 }
 
-static void unlink_wf(condd_client *c, struct cl_waitfor *wf)
+static void unlink_wf(condd_async_conn *c, struct cl_waitfor *wf)
 {
     if (!wf->linked)
         return;
@@ -73,7 +73,7 @@ static void wf_free(struct cl_waitfor *wf)
 }
 
 /* Runs the caller's callback once and frees wf. */
-static void complete(condd_client *c, struct cl_waitfor *wf, int rc, uint64_t token)
+static void complete(condd_async_conn *c, struct cl_waitfor *wf, int rc, uint64_t token)
 {
     unlink_wf(c, wf);
     if (rc == CONDD_ERR_CANCELLED && wf->cancel_id != 0) {
@@ -83,13 +83,13 @@ static void complete(condd_client *c, struct cl_waitfor *wf, int rc, uint64_t to
         if (p != NULL && p->op == CL_OP_CANCEL)
             p->op = CL_OP_CANCEL_OK;
     }
-    condd_token_cb cb = wf->cb;
+    condd_async_token_cb cb = wf->cb;
     void *arg = wf->arg;
     wf_free(wf);
     cb(c, rc, token, arg);
 }
 
-static int send_wait(condd_client *c, struct cl_waitfor *wf)
+static int send_wait(condd_async_conn *c, struct cl_waitfor *wf)
 {
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__Wait body = CONDD__V1__WAIT__INIT;
@@ -116,7 +116,7 @@ static int send_wait(condd_client *c, struct cl_waitfor *wf)
 
 /* Evaluates the predicate with wf unlinked. Returns false and sets *gone when the predicate
  * closed the client (or the connection ended meanwhile). */
-static bool eval_pred(condd_client *c, struct cl_waitfor *wf, int *gone)
+static bool eval_pred(condd_async_conn *c, struct cl_waitfor *wf, int *gone)
 {
     unlink_wf(c, wf);
     bool t = wf->pred(wf->pred_arg);
@@ -124,7 +124,7 @@ static bool eval_pred(condd_client *c, struct cl_waitfor *wf, int *gone)
     return t;
 }
 
-void cl_waitfor_on_wait(condd_client *c, struct cl_waitfor *wf, int rc, uint64_t token)
+void cl_waitfor_on_wait(condd_async_conn *c, struct cl_waitfor *wf, int rc, uint64_t token)
 {
     wf->wire_id = 0;
     if (rc != CONDD_OK && rc != CONDD_ERR_TIMEOUT) {
@@ -158,15 +158,15 @@ void cl_waitfor_on_wait(condd_client *c, struct cl_waitfor *wf, int rc, uint64_t
 static void on_done(evutil_socket_t fd, short what, void *arg)
 {
     struct cl_waitfor *wf = arg;
-    condd_client *c = wf->c;
+    condd_async_conn *c = wf->c;
     cl_enter(c);
     complete(c, wf, CONDD_OK, 0);
     cl_leave(c);
 }
 
-int condd_wait_for(condd_client *c, const char *cond, const char *lock, uint64_t owner,
-                   double timeout, condd_predicate_fn pred, void *pred_arg, condd_token_cb cb,
-                   void *arg, uint64_t *req_id)
+int condd_async_cond_wait_for(condd_async_conn *c, const char *cond, const char *lock,
+                              uint64_t owner, double timeout, condd_predicate_fn pred,
+                              void *pred_arg, condd_async_token_cb cb, void *arg, uint64_t *req_id)
 {
     if (c == NULL || cond == NULL || lock == NULL || pred == NULL || cb == NULL || isnan(timeout))
         return CONDD_ERR_INVALID;
@@ -215,7 +215,7 @@ int condd_wait_for(condd_client *c, const char *cond, const char *lock, uint64_t
     return rc;
 }
 
-struct cl_waitfor *cl_waitfor_find(condd_client *c, uint64_t id)
+struct cl_waitfor *cl_waitfor_find(condd_async_conn *c, uint64_t id)
 {
     for (struct cl_waitfor *wf = c->waitfors; wf != NULL; wf = wf->next)
         if (wf->id == id)
@@ -223,7 +223,8 @@ struct cl_waitfor *cl_waitfor_find(condd_client *c, uint64_t id)
     return NULL;
 }
 
-int cl_waitfor_cancel(condd_client *c, struct cl_waitfor *wf, condd_result_cb cb, void *arg)
+int cl_waitfor_cancel(condd_async_conn *c, struct cl_waitfor *wf, condd_async_result_cb cb,
+                      void *arg)
 {
     /* Without a Wait in flight the predicate already held: the cancel is too late, and the
      * server says NOT_FOUND for an id it never saw, which is the answer we want. */
@@ -243,7 +244,7 @@ int cl_waitfor_cancel(condd_client *c, struct cl_waitfor *wf, condd_result_cb cb
     return rc;
 }
 
-void cl_waitfor_fail_all(condd_client *c, int reason)
+void cl_waitfor_fail_all(condd_async_conn *c, int reason)
 {
     while (c->waitfors != NULL)
         complete(c, c->waitfors, reason, 0);

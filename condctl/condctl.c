@@ -421,7 +421,7 @@ static int exit_code_for(int result)
         return CTL_EXIT_OK;
     if (result == CONDD_ERR_TIMEOUT)
         return CTL_EXIT_TIMEOUT;
-    if (condd_is_connection_error(result) || result == CONDD_ERR_ADDRESS ||
+    if (condd_result_is_connection_error(result) || result == CONDD_ERR_ADDRESS ||
         result == CONDD_ERR_NOMEM)
         return CTL_EXIT_CONNECT;
     if (result == CONDD_ERR_INVALID)
@@ -453,11 +453,11 @@ int ctl_fail(struct ctl *ctl, const char *what, int result, const char *msg)
     return code;
 }
 
-static void release_cb(condd_client *c, int result, void *arg)
+static void release_cb(condd_async_conn *c, int result, void *arg)
 {
     struct ctl *ctl = arg;
     if (result != CONDD_OK && result != CONDD_ERR_CLOSED)
-        ctl_fail(ctl, "release", result, condd_message(c));
+        ctl_fail(ctl, "release", result, condd_async_conn_message(c));
     else
         ctl_finish(ctl, ctl->release_code);
 }
@@ -471,28 +471,28 @@ void ctl_release_and_finish(struct ctl *ctl, int code)
     /* Wait for the server's answer, so that the lock is free when condctl exits. */
     ctl->holding = false;
     ctl->release_code = code;
-    int rc = condd_release(ctl->client, ctl->lock, 0, release_cb, ctl);
+    int rc = condd_async_lock_release(ctl->client, ctl->lock, 0, release_cb, ctl);
     if (rc != CONDD_OK)
         ctl_fail(ctl, "release", rc, NULL);
 }
 
 /* ------------------------------------------------------------------ connection */
 
-static void connect_cb(condd_client *c, int result, void *arg)
+static void connect_cb(condd_async_conn *c, int result, void *arg)
 {
     struct ctl *ctl = arg;
     if (result != CONDD_OK) {
         ctl_fail(ctl, "connect", result == CONDD_ERR_DISCONNECTED ? CONDD_ERR_CONNECT : result,
-                 condd_message(c));
+                 condd_async_conn_message(c));
         return;
     }
     ctl_cmd_start(ctl);
 }
 
-static void disconnect_cb(condd_client *c, int reason, void *arg)
+static void disconnect_cb(condd_async_conn *c, int reason, void *arg)
 {
     struct ctl *ctl = arg;
-    ctl_cmd_disconnected(ctl, reason, condd_message(c));
+    ctl_cmd_disconnected(ctl, reason, condd_async_conn_message(c));
 }
 
 static condd_options *make_options(void)
@@ -526,12 +526,12 @@ static int run(struct ctl *ctl)
     if (ctl->has_timeout)
         ctl->deadline = clk_mono() + ctl->timeout;
 
-    int rc = condd_connect(ctl->base, ctl->server, opts, connect_cb, ctl, &ctl->client);
+    int rc = condd_async_conn_open(ctl->base, ctl->server, opts, connect_cb, ctl, &ctl->client);
     condd_options_free(opts);
     if (rc != CONDD_OK) {
         ctl_fail(ctl, "connect", rc, NULL);
     } else {
-        condd_set_disconnect_cb(ctl->client, disconnect_cb, ctl);
+        condd_async_conn_set_disconnect_cb(ctl->client, disconnect_cb, ctl);
         if (ctl->guard == NULL)
             ctl_fail(ctl, "setup", CONDD_ERR_NOMEM, NULL);
         else if ((ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_WAIT_FOR) &&
@@ -547,8 +547,8 @@ static int run(struct ctl *ctl)
         ctl->exit_code = CTL_EXIT_CONNECT;
     }
     if (ctl->client != NULL)
-        condd_set_disconnect_cb(ctl->client, NULL, NULL);
-    condd_close(ctl->client);
+        condd_async_conn_set_disconnect_cb(ctl->client, NULL, NULL);
+    condd_async_conn_close(ctl->client);
     ctl->client = NULL;
     ctl_child_cleanup(ctl);
     if (ctl->stdin_ev != NULL)

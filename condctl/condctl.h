@@ -67,7 +67,7 @@ struct ctl {
 
     /* ---- run time */
     struct event_base *base;
-    condd_client *client;
+    condd_async_conn *client;
     const char *lock;    /* the lock the command takes (NAME, --lock or COND) */
     double deadline;     /* monotonic seconds, when has_timeout */
     struct event *guard; /* fires CTL_GUARD_SLACK_S after the deadline */
@@ -96,7 +96,6 @@ struct ctl {
 };
 
 /* ------------------------------------------------------------------ condctl.c */
-
 
 /* The timeout to give a request that waits: what is left of -T (0 when it has passed), or
  * CONDD_FOREVER without -T. */

@@ -22,29 +22,29 @@
 
 /* ------------------------------------------------------------------ one-request commands */
 
-static void ping_cb(condd_client *c, int result, void *arg)
+static void ping_cb(condd_async_conn *c, int result, void *arg)
 {
     struct ctl *ctl = arg;
     double rtt_ms = (clk_mono() - ctl->deadline) * 1e3;
     if (result != CONDD_OK) {
-        ctl_fail(ctl, "ping", result, condd_message(c));
+        ctl_fail(ctl, "ping", result, condd_async_conn_message(c));
         return;
     }
     if (ctl->json) {
         printf("{\"rtt_ms\":%.3f,\"server_version\":", rtt_ms);
-        ctl_json_string(stdout, condd_server_version(c));
-        printf(",\"session\":%" PRIu64 "}\n", condd_session_id(c));
+        ctl_json_string(stdout, condd_async_conn_server_version(c));
+        printf(",\"session\":%" PRIu64 "}\n", condd_async_conn_session_id(c));
     } else {
-        printf("rtt %.3f ms (%s)\n", rtt_ms, condd_server_version(c));
+        printf("rtt %.3f ms (%s)\n", rtt_ms, condd_async_conn_server_version(c));
     }
     ctl_finish(ctl, CTL_EXIT_OK);
 }
 
-static void locked_cb(condd_client *c, int result, bool locked, void *arg)
+static void locked_cb(condd_async_conn *c, int result, bool locked, void *arg)
 {
     struct ctl *ctl = arg;
     if (result != CONDD_OK) {
-        ctl_fail(ctl, "locked", result, condd_message(c));
+        ctl_fail(ctl, "locked", result, condd_async_conn_message(c));
         return;
     }
     if (ctl->json)
@@ -54,22 +54,22 @@ static void locked_cb(condd_client *c, int result, bool locked, void *arg)
     ctl_finish(ctl, locked ? CTL_EXIT_OK : CTL_EXIT_NO);
 }
 
-static void list_cb(condd_client *c, int result, const struct condd_list *list, void *arg)
+static void list_cb(condd_async_conn *c, int result, const struct condd_list *list, void *arg)
 {
     struct ctl *ctl = arg;
     if (result != CONDD_OK) {
-        ctl_fail(ctl, "list", result, condd_message(c));
+        ctl_fail(ctl, "list", result, condd_async_conn_message(c));
         return;
     }
     ctl_print_list(stdout, list, ctl->json);
     ctl_finish(ctl, CTL_EXIT_OK);
 }
 
-static void stats_cb(condd_client *c, int result, const struct condd_stats *stats, void *arg)
+static void stats_cb(condd_async_conn *c, int result, const struct condd_stats *stats, void *arg)
 {
     struct ctl *ctl = arg;
     if (result != CONDD_OK) {
-        ctl_fail(ctl, "stats", result, condd_message(c));
+        ctl_fail(ctl, "stats", result, condd_async_conn_message(c));
         return;
     }
     ctl_print_stats(stdout, stats, ctl->json);
@@ -78,11 +78,11 @@ static void stats_cb(condd_client *c, int result, const struct condd_stats *stat
 
 /* ------------------------------------------------------------------ notify */
 
-static void notify_cb(condd_client *c, int result, uint64_t woken, void *arg)
+static void notify_cb(condd_async_conn *c, int result, uint64_t woken, void *arg)
 {
     struct ctl *ctl = arg;
     if (result != CONDD_OK) {
-        ctl_fail(ctl, ctl->cmd_name, result, condd_message(c));
+        ctl_fail(ctl, ctl->cmd_name, result, condd_async_conn_message(c));
         return;
     }
     if (ctl->json)
@@ -96,29 +96,30 @@ static void start_notify(struct ctl *ctl)
 {
     int rc;
     if (ctl->cmd == CTL_CMD_NOTIFY)
-        rc = condd_notify(ctl->client, ctl->name, ctl->lock, 0, ctl->count, notify_cb, ctl);
+        rc = condd_async_cond_notify(ctl->client, ctl->name, ctl->lock, 0, ctl->count, notify_cb,
+                                     ctl);
     else
-        rc = condd_notify_all(ctl->client, ctl->name, ctl->lock, 0, notify_cb, ctl);
+        rc = condd_async_cond_notify_all(ctl->client, ctl->name, ctl->lock, 0, notify_cb, ctl);
     if (rc != CONDD_OK)
         ctl_fail(ctl, ctl->cmd_name, rc, NULL);
 }
 
 /* ------------------------------------------------------------------ wait and wait-for */
 
-static void wait_cb(condd_client *c, int result, uint64_t token, void *arg)
+static void wait_cb(condd_async_conn *c, int result, uint64_t token, void *arg)
 {
     struct ctl *ctl = arg;
     ctl_guard_disarm(ctl);
     if (ctl->done)
         return;
-    if (condd_is_connection_error(result))
+    if (condd_result_is_connection_error(result))
         ctl->holding = false;
     if (result != CONDD_OK) {
         /* TIMEOUT: the lock is ours again and ctl_fail releases it; refusals such as
          * LOCK_MISMATCH left it held as it was. */
         if (token != 0)
             ctl->token = token;
-        ctl_fail(ctl, ctl->cmd_name, result, condd_message(c));
+        ctl_fail(ctl, ctl->cmd_name, result, condd_async_conn_message(c));
         return;
     }
     ctl->token = token;
@@ -132,8 +133,8 @@ static void wait_cb(condd_client *c, int result, uint64_t token, void *arg)
 
 static void start_wait(struct ctl *ctl)
 {
-    int rc =
-        condd_wait(ctl->client, ctl->name, ctl->lock, 0, ctl_remaining(ctl), wait_cb, ctl, NULL);
+    int rc = condd_async_cond_wait(ctl->client, ctl->name, ctl->lock, 0, ctl_remaining(ctl),
+                                   wait_cb, ctl, NULL);
     if (rc != CONDD_OK) {
         ctl_fail(ctl, ctl->cmd_name, rc, NULL);
         return;
@@ -207,14 +208,14 @@ static void start_hold(struct ctl *ctl)
 
 /* ------------------------------------------------------------------ lock acquisition */
 
-static void acquire_cb(condd_client *c, int result, uint64_t token, void *arg)
+static void acquire_cb(condd_async_conn *c, int result, uint64_t token, void *arg)
 {
     struct ctl *ctl = arg;
     ctl_guard_disarm(ctl);
     if (ctl->done)
         return;
     if (result != CONDD_OK) {
-        ctl_fail(ctl, ctl->cmd_name, result, condd_message(c));
+        ctl_fail(ctl, ctl->cmd_name, result, condd_async_conn_message(c));
         return;
     }
     ctl->holding = true;
@@ -248,19 +249,20 @@ void ctl_cmd_start(struct ctl *ctl)
     case CTL_CMD_PING:
         /* The deadline field is free for ping (-T does not apply): it holds the send time. */
         ctl->deadline = clk_mono();
-        rc = condd_ping(ctl->client, ping_cb, ctl);
+        rc = condd_async_conn_ping(ctl->client, ping_cb, ctl);
         break;
     case CTL_CMD_LOCKED:
-        rc = condd_locked(ctl->client, ctl->name, locked_cb, ctl);
+        rc = condd_async_lock_locked(ctl->client, ctl->name, locked_cb, ctl);
         break;
     case CTL_CMD_LIST:
-        rc = condd_list(ctl->client, ctl->name, 0, list_cb, ctl);
+        rc = condd_async_conn_list(ctl->client, ctl->name, 0, list_cb, ctl);
         break;
     case CTL_CMD_STATS:
-        rc = condd_stats(ctl->client, stats_cb, ctl);
+        rc = condd_async_conn_stats(ctl->client, stats_cb, ctl);
         break;
     default:
-        rc = condd_acquire(ctl->client, ctl->lock, 0, ctl_remaining(ctl), acquire_cb, ctl, NULL);
+        rc = condd_async_lock_acquire(ctl->client, ctl->lock, 0, ctl_remaining(ctl), acquire_cb,
+                                      ctl, NULL);
         if (rc == CONDD_OK)
             ctl_guard_arm(ctl);
         break;

@@ -68,7 +68,7 @@ int main(int argc, char **argv)
     const char *path = argv[optind];
 
     condd_conn *conn = NULL;
-    int rc = condd_open(addr, NULL, &conn);
+    int rc = condd_conn_open(addr, NULL, &conn);
     if (rc != CONDD_OK) {
         fprintf(stderr, "critical: cannot connect: %s\n", condd_strerror(rc));
         return 3;
@@ -78,7 +78,7 @@ int main(int argc, char **argv)
         rc = condd_lock_acquire(conn, LOCK, 0, timeout, &token);
         if (rc != CONDD_OK) {
             fprintf(stderr, "critical: acquire: %s (%s)\n", condd_strerror(rc),
-                    condd_last_message(conn));
+                    condd_conn_message(conn));
             break;
         }
         /* The critical section. */

@@ -38,7 +38,7 @@ struct task {
 
 struct app {
     struct event_base *base;
-    condd_client *c;
+    condd_async_conn *c;
     struct queue q;
     int producers, consumers, per_producer;
     int produced, consumed;
@@ -50,12 +50,13 @@ struct app {
 
 static void fail(struct app *a, const char *what, int rc)
 {
-    fprintf(stderr, "workqueue: %s: %s (%s)\n", what, condd_strerror(rc), condd_message(a->c));
+    fprintf(stderr, "workqueue: %s: %s (%s)\n", what, condd_strerror(rc),
+            condd_async_conn_message(a->c));
     a->failures++;
     event_base_loopbreak(a->base);
 }
 
-static void on_woken_all(condd_client *c, int rc, uint64_t woken, void *arg)
+static void on_woken_all(condd_async_conn *c, int rc, uint64_t woken, void *arg)
 {
     if (rc != CONDD_OK && rc != CONDD_ERR_CLOSED)
         fail(arg, "notify_all", rc);
@@ -65,7 +66,7 @@ static void on_woken_all(condd_client *c, int rc, uint64_t woken, void *arg)
 
 static void produce_next(struct task *t);
 
-static void on_notified(condd_client *c, int rc, uint64_t woken, void *arg)
+static void on_notified(condd_async_conn *c, int rc, uint64_t woken, void *arg)
 {
     struct task *t = arg;
     if (rc != CONDD_OK) {
@@ -73,7 +74,7 @@ static void on_notified(condd_client *c, int rc, uint64_t woken, void *arg)
         return;
     }
     /* Release without waiting for its answer; the next acquire is ordered after it. */
-    rc = condd_release(c, LOCK, t->owner, NULL, NULL);
+    rc = condd_async_lock_release(c, LOCK, t->owner, NULL, NULL);
     if (rc != CONDD_OK) {
         fail(t->app, "release", rc);
         return;
@@ -81,7 +82,7 @@ static void on_notified(condd_client *c, int rc, uint64_t woken, void *arg)
     produce_next(t);
 }
 
-static void on_producer_lock(condd_client *c, int rc, uint64_t token, void *arg)
+static void on_producer_lock(condd_async_conn *c, int rc, uint64_t token, void *arg)
 {
     struct task *t = arg;
     struct app *a = t->app;
@@ -91,7 +92,7 @@ static void on_producer_lock(condd_client *c, int rc, uint64_t token, void *arg)
     }
     a->q.items[a->q.tail++] = a->produced++;
     t->remaining--;
-    rc = condd_notify(c, COND, LOCK, t->owner, 1, on_notified, t);
+    rc = condd_async_cond_notify(c, COND, LOCK, t->owner, 1, on_notified, t);
     if (rc != CONDD_OK)
         fail(a, "notify", rc);
 }
@@ -100,7 +101,8 @@ static void produce_next(struct task *t)
 {
     if (t->remaining == 0)
         return;
-    int rc = condd_acquire(t->app->c, LOCK, t->owner, CONDD_FOREVER, on_producer_lock, t, NULL);
+    int rc = condd_async_lock_acquire(t->app->c, LOCK, t->owner, CONDD_FOREVER, on_producer_lock, t,
+                                      NULL);
     if (rc != CONDD_OK)
         fail(t->app, "producer acquire", rc);
 }
@@ -116,7 +118,7 @@ static bool queue_nonempty(void *arg)
     return a->q.head < a->q.tail || a->consumed == a->producers * a->per_producer;
 }
 
-static void on_item(condd_client *c, int rc, uint64_t token, void *arg)
+static void on_item(condd_async_conn *c, int rc, uint64_t token, void *arg)
 {
     struct task *t = arg;
     struct app *a = t->app;
@@ -136,11 +138,11 @@ static void on_item(condd_client *c, int rc, uint64_t token, void *arg)
     }
     /* Wake the other consumers when the last item is gone, so they can stop. */
     if (got && a->consumed == a->producers * a->per_producer) {
-        rc = condd_notify_all(c, COND, LOCK, t->owner, on_woken_all, a);
+        rc = condd_async_cond_notify_all(c, COND, LOCK, t->owner, on_woken_all, a);
         if (rc != CONDD_OK)
             fail(a, "notify_all", rc);
     }
-    rc = condd_release(c, LOCK, t->owner, NULL, NULL);
+    rc = condd_async_lock_release(c, LOCK, t->owner, NULL, NULL);
     if (rc != CONDD_OK) {
         fail(a, "release", rc);
         return;
@@ -152,35 +154,36 @@ static void on_item(condd_client *c, int rc, uint64_t token, void *arg)
     }
 }
 
-static void on_consumer_lock(condd_client *c, int rc, uint64_t token, void *arg)
+static void on_consumer_lock(condd_async_conn *c, int rc, uint64_t token, void *arg)
 {
     struct task *t = arg;
     if (rc != CONDD_OK) {
         fail(t->app, "consumer acquire", rc);
         return;
     }
-    rc = condd_wait_for(c, COND, LOCK, t->owner, CONDD_FOREVER, queue_nonempty, t->app, on_item, t,
-                        NULL);
+    rc = condd_async_cond_wait_for(c, COND, LOCK, t->owner, CONDD_FOREVER, queue_nonempty, t->app,
+                                   on_item, t, NULL);
     if (rc != CONDD_OK)
         fail(t->app, "wait_for", rc);
 }
 
 static void consume_next(struct task *t)
 {
-    int rc = condd_acquire(t->app->c, LOCK, t->owner, CONDD_FOREVER, on_consumer_lock, t, NULL);
+    int rc = condd_async_lock_acquire(t->app->c, LOCK, t->owner, CONDD_FOREVER, on_consumer_lock, t,
+                                      NULL);
     if (rc != CONDD_OK)
         fail(t->app, "consumer acquire", rc);
 }
 
 /* ------------------------------------------------------------------ main */
 
-static void on_connect(condd_client *c, int rc, void *arg)
+static void on_connect(condd_async_conn *c, int rc, void *arg)
 {
     if (rc != CONDD_OK)
         fail(arg, "connect", rc);
 }
 
-static void on_disconnect(condd_client *c, int reason, void *arg)
+static void on_disconnect(condd_async_conn *c, int reason, void *arg)
 {
     fail(arg, "connection lost", reason);
 }
@@ -229,19 +232,19 @@ int main(int argc, char **argv)
 
     condd_options *o = condd_options_new();
     condd_options_set_client_name(o, "examples/workqueue");
-    int rc = condd_connect(a.base, addr, o, on_connect, &a, &a.c);
+    int rc = condd_async_conn_open(a.base, addr, o, on_connect, &a, &a.c);
     condd_options_free(o);
     if (rc != CONDD_OK) {
         fprintf(stderr, "workqueue: %s\n", condd_strerror(rc));
         return 1;
     }
-    condd_set_disconnect_cb(a.c, on_disconnect, &a);
+    condd_async_conn_set_disconnect_cb(a.c, on_disconnect, &a);
     /* Requests may be issued before the connection is up: they queue behind Hello. */
     for (int i = 0; i < a.consumers + a.producers; i++) {
         struct task *t = &a.tasks[i];
         t->app = &a;
         t->index = i;
-        t->owner = condd_new_owner(a.c);
+        t->owner = condd_async_conn_new_owner(a.c);
         if (i < a.consumers) {
             consume_next(t);
         } else {
@@ -250,7 +253,7 @@ int main(int argc, char **argv)
         }
     }
     event_base_dispatch(a.base);
-    condd_close(a.c);
+    condd_async_conn_close(a.c);
     event_base_free(a.base);
     for (int i = 0; i < total; i++)
         if (!a.seen[i])

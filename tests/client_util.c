@@ -21,7 +21,6 @@
 #include "client_util.h"
 #include "testutil.h"
 
-
 /* ------------------------------------------------------------------ fixtures */
 
 struct tu_daemon daemon_;
@@ -101,50 +100,49 @@ void run_for(double seconds)
 
 /* ------------------------------------------------------------------ recording callbacks */
 
-
 int seq;
 
-void rec_set(condd_client *c, struct rec *r, int rc)
+void rec_set(condd_async_conn *c, struct rec *r, int rc)
 {
     r->calls++;
     r->done = true;
     r->rc = rc;
     r->order = ++seq;
-    snprintf(r->msg, sizeof r->msg, "%s", condd_message(c));
+    snprintf(r->msg, sizeof r->msg, "%s", condd_async_conn_message(c));
 }
 
-void on_connect(condd_client *c, int rc, void *arg)
+void on_connect(condd_async_conn *c, int rc, void *arg)
 {
     rec_set(c, arg, rc);
 }
 
-void on_result(condd_client *c, int rc, void *arg)
+void on_result(condd_async_conn *c, int rc, void *arg)
 {
     rec_set(c, arg, rc);
 }
 
-void on_token(condd_client *c, int rc, uint64_t token, void *arg)
+void on_token(condd_async_conn *c, int rc, uint64_t token, void *arg)
 {
     struct rec *r = arg;
     r->u64 = token;
     rec_set(c, r, rc);
 }
 
-void on_locked(condd_client *c, int rc, bool locked, void *arg)
+void on_locked(condd_async_conn *c, int rc, bool locked, void *arg)
 {
     struct rec *r = arg;
     r->flag = locked;
     rec_set(c, r, rc);
 }
 
-void on_notify(condd_client *c, int rc, uint64_t woken, void *arg)
+void on_notify(condd_async_conn *c, int rc, uint64_t woken, void *arg)
 {
     struct rec *r = arg;
     r->u64 = woken;
     rec_set(c, r, rc);
 }
 
-void on_stats(condd_client *c, int rc, const struct condd_stats *s, void *arg)
+void on_stats(condd_async_conn *c, int rc, const struct condd_stats *s, void *arg)
 {
     struct rec *r = arg;
     if (s != NULL) {
@@ -154,7 +152,7 @@ void on_stats(condd_client *c, int rc, const struct condd_stats *s, void *arg)
     rec_set(c, r, rc);
 }
 
-void on_list(condd_client *c, int rc, const struct condd_list *l, void *arg)
+void on_list(condd_async_conn *c, int rc, const struct condd_list *l, void *arg)
 {
     struct rec *r = arg;
     r->u64 = condd_list_lock_count(l);
@@ -168,38 +166,39 @@ void on_list(condd_client *c, int rc, const struct condd_list *l, void *arg)
     rec_set(c, r, rc);
 }
 
-condd_client *connect_ok(const char *addr, const condd_options *opts)
+condd_async_conn *connect_ok(const char *addr, const condd_options *opts)
 {
     struct rec r = {0};
-    condd_client *c = NULL;
-    ck_assert_int_eq(condd_connect(base, addr, opts, on_connect, &r, &c), CONDD_OK);
+    condd_async_conn *c = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, addr, opts, on_connect, &r, &c), CONDD_OK);
     ck_assert_ptr_nonnull(c);
     ck_assert(run_until(&r.done, 10));
     ck_assert_msg(r.rc == CONDD_OK, "connect: %s (%s)", condd_strerror(r.rc), r.msg);
-    ck_assert(condd_is_connected(c));
+    ck_assert(condd_async_conn_is_connected(c));
     return c;
 }
 
-condd_client *connect_daemon(void)
+condd_async_conn *connect_daemon(void)
 {
     return connect_ok(daemon_.addr, NULL);
 }
 
 /* Acquires lock for owner on c and returns the token (asserting success). */
-uint64_t acquire_ok(condd_client *c, const char *lock, uint64_t owner)
+uint64_t acquire_ok(condd_async_conn *c, const char *lock, uint64_t owner)
 {
     struct rec r = {0};
-    ck_assert_int_eq(condd_acquire(c, lock, owner, CONDD_FOREVER, on_token, &r, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_acquire(c, lock, owner, CONDD_FOREVER, on_token, &r, NULL),
+                     CONDD_OK);
     ck_assert(run_until(&r.done, 10));
     ck_assert_msg(r.rc == CONDD_OK, "acquire %s: %s", lock, condd_strerror(r.rc));
     ck_assert(r.u64 != 0);
     return r.u64;
 }
 
-int release_sync(condd_client *c, const char *lock, uint64_t owner)
+int release_sync(condd_async_conn *c, const char *lock, uint64_t owner)
 {
     struct rec r = {0};
-    ck_assert_int_eq(condd_release(c, lock, owner, on_result, &r), CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_release(c, lock, owner, on_result, &r), CONDD_OK);
     ck_assert(run_until(&r.done, 10));
     return r.rc;
 }
@@ -216,3 +215,63 @@ int closed_port(void)
     return ntohs(sin.sin_port);
 }
 
+/* ------------------------------------------------------------------ blocking notify_wait peer */
+
+static void nw_on_released(condd_async_conn *ac, int rc, void *arg)
+{
+    struct nw_peer *p = arg;
+    p->released_rc = rc;
+    p->done = true;
+}
+
+static void nw_on_back(condd_async_conn *ac, int rc, uint64_t token, void *arg)
+{
+    struct nw_peer *p = arg;
+    p->back_rc = rc;
+    if (condd_async_lock_release(ac, p->lock, 0, nw_on_released, p) != CONDD_OK)
+        p->done = true;
+}
+
+static void nw_on_woken(condd_async_conn *ac, int rc, uint64_t token, void *arg)
+{
+    struct nw_peer *p = arg;
+    p->woken = true;
+    p->woken_rc = rc;
+    p->woken_token = token;
+    int issued = p->hand_back ? condd_async_cond_notify_wait(ac, p->cond, p->lock, 0, 1,
+                                                             CONDD_FOREVER, nw_on_back, p, NULL)
+                              : condd_async_lock_release(ac, p->lock, 0, nw_on_released, p);
+    if (issued != CONDD_OK)
+        p->done = true;
+}
+
+static void nw_on_grant(condd_async_conn *ac, int rc, uint64_t token, void *arg)
+{
+    struct nw_peer *p = arg;
+    p->granted = rc == CONDD_OK;
+    if (p->granted)
+        p->granted = condd_async_cond_wait(ac, p->cond, p->lock, 0, CONDD_FOREVER, nw_on_woken, p,
+                                           NULL) == CONDD_OK;
+}
+
+/* Runs conn's private loop (and with it the peer) until *flag, for at most 20 s. */
+bool nw_drive(condd_conn *conn, const bool *flag)
+{
+    for (int i = 0; i < 2000 && !*flag; i++)
+        if (condd_conn_idle(conn, 0.01) != CONDD_OK)
+            return false;
+    return *flag;
+}
+
+/* Starts the peer and returns once it waits on the condition: conn then holds the lock
+ * (acquired after the peer's wait released it), with *token its fencing token. */
+void nw_peer_start(condd_conn *conn, struct nw_peer *p, uint64_t *token)
+{
+    ck_assert_int_eq(
+        condd_async_conn_open(condd_conn_base(conn), daemon_.addr, NULL, NULL, NULL, &p->ac),
+        CONDD_OK);
+    ck_assert_int_eq(
+        condd_async_lock_acquire(p->ac, p->lock, 0, CONDD_FOREVER, nw_on_grant, p, NULL), CONDD_OK);
+    ck_assert(nw_drive(conn, &p->granted));
+    ck_assert_int_eq(condd_lock_acquire(conn, p->lock, 0, CONDD_FOREVER, token), CONDD_OK);
+}

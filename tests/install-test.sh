@@ -61,18 +61,19 @@ cat >"$tmp/prog.c" <<'PROG'
 
 static int async_rc = 1;
 
-static void on_grant(condd_client *c, int rc, uint64_t token, void *arg)
+static void on_grant(condd_async_conn *ac, int rc, uint64_t token, void *arg)
 {
-    if (rc == CONDD_OK && token != 0 && condd_release(c, "install/l", 0, NULL, NULL) == CONDD_OK)
+    if (rc == CONDD_OK && token != 0 &&
+        condd_async_lock_release(ac, "install/l", 0, NULL, NULL) == CONDD_OK)
         async_rc = 0;
-    event_base_loopbreak(condd_get_base(c));
+    event_base_loopbreak(condd_async_conn_base(ac));
 }
 
-static void on_connect(condd_client *c, int rc, void *arg)
+static void on_connect(condd_async_conn *ac, int rc, void *arg)
 {
     if (rc != CONDD_OK) {
         fprintf(stderr, "connect: %s\n", condd_strerror(rc));
-        event_base_loopbreak(condd_get_base(c));
+        event_base_loopbreak(condd_async_conn_base(ac));
     }
 }
 
@@ -82,7 +83,7 @@ int main(int argc, char **argv)
     if (strcmp(condd_strerror(CONDD_ERR_TIMEOUT), "timed out") != 0)
         return 2;
     condd_conn *conn;
-    int rc = condd_open(addr, NULL, &conn);
+    int rc = condd_conn_open(addr, NULL, &conn);
     if (addr == NULL || strcmp(addr, "-") == 0)
         return rc == CONDD_ERR_CONNECT || rc == CONDD_ERR_ADDRESS ? 0 : 3;
     if (rc != CONDD_OK) {
@@ -96,12 +97,12 @@ int main(int argc, char **argv)
     condd_conn_close(conn);
 
     struct event_base *base = event_base_new();
-    condd_client *c;
-    if (condd_connect(base, addr, NULL, on_connect, NULL, &c) != CONDD_OK)
+    condd_async_conn *ac;
+    if (condd_async_conn_open(base, addr, NULL, on_connect, NULL, &ac) != CONDD_OK)
         return 6;
-    condd_acquire(c, "install/l", 0, CONDD_FOREVER, on_grant, NULL, NULL);
+    condd_async_lock_acquire(ac, "install/l", 0, CONDD_FOREVER, on_grant, NULL, NULL);
     event_base_dispatch(base);
-    condd_close(c);
+    condd_async_conn_close(ac);
     event_base_free(base);
     return async_rc == 0 ? 0 : 7;
 }
@@ -116,18 +117,30 @@ $CC $SAN_CFLAGS $cflags -o "$tmp/prog-static" "$tmp/prog.c" $SAN_LDFLAGS \
     fail "cannot build against libcondd.a with: $static_libs"
 
 # Exported symbols: exactly the condd_* API, nothing of the codec or the generated protobuf code.
+# nm -D lists the version script's node (e.g. LIBCONDD_1) as an absolute symbol besides the
+# functions; every other name must be condd_ followed by a lower-case letter, each versioned
+# with that node, and the set must equal the functions the public headers declare.
 so=$(ls "$dest$libdir"/libcondd.so.*.*.* | head -n 1)
-bad=$(nm -D --defined-only "$so" | awk '{print $3}' | sed 's/@.*//' |
-    grep -v -e '^condd_[a-z]' -e '^LIBCONDD_' || true)
-[ -z "$bad" ] || fail "libcondd.so exports non-API symbols: $bad"
-if nm -D --defined-only "$so" | awk '{print $3}' | grep -q '^condd__'; then
+node=$(sed -n 's/^\(LIBCONDD_[0-9][0-9]*\) *{.*/\1/p' "$top_srcdir/client/libcondd.sym")
+[ -n "$node" ] || fail "no LIBCONDD_n node in client/libcondd.sym"
+nm -D --defined-only "$so" | awk '{print $3}' >"$tmp/nm.raw"
+sed 's/@.*//' "$tmp/nm.raw" | grep -vx "$node" | sort -u >"$tmp/exported"
+[ -s "$tmp/exported" ] || fail "nm -D lists no symbols of libcondd.so"
+if grep -q '^condd__' "$tmp/exported"; then
     fail "libcondd.so exports generated protobuf symbols"
 fi
-for f in $(grep -ohE '\bcondd_[a-z_]+\(' "$top_srcdir"/client/include/condd/*.h |
-    tr -d '(' | sort -u); do
-    nm -D --defined-only "$so" | awk '{print $3}' | sed 's/@.*//' | grep -qx "$f" ||
-        fail "public function $f is not exported"
-done
+bad=$(grep -v '^condd_[a-z][a-z0-9_]*$' "$tmp/exported" || true)
+[ -z "$bad" ] || fail "libcondd.so exports names other than condd_*: $bad"
+if grep -q '@' "$tmp/nm.raw"; then # nm shows versions (binutils >= 2.35)
+    unversioned=$(grep -v -e "@@$node\$" -e "^$node\$" "$tmp/nm.raw" || true)
+    [ -z "$unversioned" ] || fail "symbols outside version node $node: $unversioned"
+fi
+grep -ohE '\bcondd_[a-z_]+\(' "$top_srcdir"/client/include/condd/*.h | tr -d '(' |
+    sort -u >"$tmp/declared"
+missing=$(comm -23 "$tmp/declared" "$tmp/exported")
+[ -z "$missing" ] || fail "public functions not exported: $missing"
+extra=$(comm -13 "$tmp/declared" "$tmp/exported")
+[ -z "$extra" ] || fail "exported but declared in no public header: $extra"
 
 LD_LIBRARY_PATH="$dest$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LD_LIBRARY_PATH

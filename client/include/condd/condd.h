@@ -4,9 +4,15 @@
  *
  * This header owns what every user of the library needs without libevent: the result codes
  * (one enum, CONDD_OK = 0, errors negative), connection options, the read-only result types of
- * Stats and List, and the blocking API (condd_open() and plain calls that return a result code,
- * each running a private event loop until the server answers). The asynchronous API, which runs
- * on the caller's own libevent loop, is in <condd/condd_async.h>; both share one implementation.
+ * Stats and List, and the blocking API (condd_conn_open() and plain calls that return a result
+ * code, each running a private event loop until the server answers). The asynchronous API, which
+ * runs on the caller's own libevent loop, is in <condd/condd_async.h>; both share one
+ * implementation.
+ *
+ * Naming: condd_<object>_<verb>() is a blocking call on a condd_conn; condd_async_<object>_<verb>()
+ * is the same call on the caller's event_base, on a condd_async_conn. Objects: conn (the
+ * connection itself), lock, cond. Result types and helpers are named after what they act on
+ * (condd_result_*, condd_options_*, condd_stats_*, condd_list_*).
  *
  * Conventions for the whole API:
  *  - Names of locks and conditions are NUL-terminated UTF-8 strings (1..512 bytes, no control
@@ -17,7 +23,8 @@
  *  - Owners: every lock operation names an owner, a uint64_t handle chosen by the caller and
  *    meaningful only within one connection. Several owners (for instance two tasks on one event
  *    loop) can share one connection and contend for the same lock correctly. 0 is the
- *    connection's default owner; condd_new_owner() / condd_conn_new_owner() hand out fresh ones.
+ *    connection's default owner; condd_conn_new_owner() / condd_async_conn_new_owner() hand out
+ *    fresh ones.
  *  - Results read from the server (server version, messages, Stats, List) are owned by the
  *    library unless a function says the caller frees them.
  */
@@ -71,7 +78,7 @@ enum condd_result {
                                       * timeout, e.g. the caller's loop was blocked too long) */
     CONDD_ERR_SERVER_TIMEOUT = -24,  /* nothing heard from the server for the session timeout:
                                       * presumed dead, connection closed */
-    CONDD_ERR_CLOSED = -25,          /* the client was closed (condd_close) before the answer */
+    CONDD_ERR_CLOSED = -25,          /* the connection was closed before the answer */
     CONDD_ERR_INVALID = -26,         /* invalid argument (NULL name, NULL callback, ...) */
     CONDD_ERR_NOMEM = -27,           /* out of memory in the client */
 };
@@ -89,7 +96,7 @@ const char *condd_result_name(int result);
  * _PROTOCOL, _UNSUPPORTED_VERSION, _CLOSED, and _SHUTTING_DOWN when the server closed on it.
  * Tools use it to tell "the server said no" from "the server is unreachable".
  */
-bool condd_is_connection_error(int result);
+bool condd_result_is_connection_error(int result);
 
 /* The library's version string, e.g. "0.1.0"; static. */
 const char *condd_version(void);
@@ -141,8 +148,8 @@ struct condd_op_count {
 };
 
 /*
- * Server counters, as returned by Stats. Always allocated by the library (never declare one
- * yourself): later versions may append fields. Strings and ops belong to the struct.
+ * Server counters, as returned by Stats (condd_stats). Always allocated by the library (never
+ * declare one yourself): later versions may append fields. Strings and ops belong to the struct.
  */
 struct condd_stats {
     double uptime_s;
@@ -162,12 +169,14 @@ struct condd_stats {
     const char *server_version; /* never NULL */
     size_t n_ops;               /* entries reachable through condd_stats_op() */
 };
+typedef struct condd_stats condd_stats;
 
 /* The i-th op counter (i < stats->n_ops), or NULL. Borrowed from stats. */
-const struct condd_op_count *condd_stats_op(const struct condd_stats *stats, size_t i);
+const struct condd_op_count *condd_stats_op(const condd_stats *stats, size_t i);
 
-/* Frees a condd_stats the caller owns (from the blocking condd_conn_stats()); NULL ignored. */
-void condd_stats_free(struct condd_stats *stats);
+/* Frees a condd_stats the caller owns (from the blocking condd_conn_stats()); NULL ignored.
+ * Never free the one an asynchronous callback borrows. */
+void condd_stats_free(condd_stats *stats);
 
 /* One lock as List shows it. Allocated by the library; fields may be appended later. */
 struct condd_lock_info {
@@ -187,20 +196,22 @@ struct condd_cond_info {
     uint64_t waiters;
 };
 
-/* A List result (opaque; read it with the accessors below). A struct tag rather than a
- * typedef because condd_list() is the asynchronous List call. */
-struct condd_list;
+/* A List result (opaque; read it with the accessors below). */
+typedef struct condd_list condd_list;
 
-size_t condd_list_lock_count(const struct condd_list *list);
+/* How many locks list holds. list is borrowed. */
+size_t condd_list_lock_count(const condd_list *list);
 /* The i-th lock (i < condd_list_lock_count()), or NULL. Borrowed from list. */
-const struct condd_lock_info *condd_list_lock(const struct condd_list *list, size_t i);
-size_t condd_list_cond_count(const struct condd_list *list);
+const struct condd_lock_info *condd_list_lock(const condd_list *list, size_t i);
+/* How many conditions list holds. list is borrowed. */
+size_t condd_list_cond_count(const condd_list *list);
 /* The i-th condition (i < condd_list_cond_count()), or NULL. Borrowed from list. */
-const struct condd_cond_info *condd_list_cond(const struct condd_list *list, size_t i);
-/* True when more locks or conditions matched than the limit let through. */
-bool condd_list_truncated(const struct condd_list *list);
-/* Frees a list the caller owns (from the blocking condd_conn_list()); NULL ignored. */
-void condd_list_free(struct condd_list *list);
+const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i);
+/* True when more locks or conditions matched than the limit let through. list is borrowed. */
+bool condd_list_truncated(const condd_list *list);
+/* Frees a list the caller owns (from the blocking condd_conn_list()); NULL ignored. Never free
+ * the one an asynchronous callback borrows. */
+void condd_list_free(condd_list *list);
 
 /* A predicate for wait_for: returns true when the state the caller waits for holds. It is
  * called with the lock held, on the thread that runs the client. */
@@ -228,7 +239,7 @@ typedef struct condd_conn condd_conn;
  * On CONDD_OK *out is a connection the caller closes with condd_conn_close(); on error *out is
  * NULL and the result says why (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT, ...).
  */
-int condd_open(const char *addr, const condd_options *opts, condd_conn **out);
+int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **out);
 
 /* Closes the connection (the server releases every lock it held) and frees it. NULL ignored. */
 void condd_conn_close(condd_conn *conn);
@@ -238,7 +249,7 @@ void condd_conn_close(condd_conn *conn);
  * or "" when the last call succeeded or the error was the client's own. Borrowed from conn,
  * valid until the next call on it. Never NULL for a non-NULL conn.
  */
-const char *condd_last_message(const condd_conn *conn);
+const char *condd_conn_message(const condd_conn *conn);
 
 /* A fresh owner handle, unique within conn (never 0). */
 uint64_t condd_conn_new_owner(condd_conn *conn);
@@ -257,7 +268,7 @@ int condd_lock_acquire(condd_conn *conn, const char *lock, uint64_t owner, doubl
 int condd_lock_release(condd_conn *conn, const char *lock, uint64_t owner);
 
 /* Is lock held by anyone? On CONDD_OK *locked is set (locked must not be NULL). */
-int condd_lock_is_locked(condd_conn *conn, const char *lock, bool *locked);
+int condd_lock_locked(condd_conn *conn, const char *lock, bool *locked);
 
 /*
  * Waits on cond (bound to lock, which owner must hold): releases lock, waits for a notification
@@ -275,9 +286,23 @@ int condd_cond_wait(condd_conn *conn, const char *cond, const char *lock, uint64
  * every wakeup. CONDD_OK: pred returned true. CONDD_ERR_TIMEOUT: the deadline passed and pred
  * was still false. In both cases owner holds the lock; *token (may be NULL) is the token of the
  * latest re-acquire, or 0 when pred was true at once (the caller's own token still stands).
+ * arg is the caller's, passed to pred untouched.
  */
 int condd_cond_wait_for(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
                         double timeout, condd_predicate_fn pred, void *arg, uint64_t *token);
+
+/*
+ * notify(n) and wait in one round trip, atomically: wakes up to n waiters of cond (never the
+ * caller itself), then waits exactly as condd_cond_wait(). The woken peers get the lock this wait
+ * releases, in FIFO order, so a handoff between two parties (wake the peer, wait for it to hand
+ * back) costs one request and one reply instead of two of each. n = 0 is condd_cond_wait().
+ * Same results, and the same *token (may be NULL), as condd_cond_wait(): after CONDD_OK or
+ * CONDD_ERR_TIMEOUT owner holds the lock again (the peers were woken). Any other error but a
+ * connection error (CONDD_ERR_NOT_OWNER, CONDD_ERR_LOCK_MISMATCH, ...) woke nobody and left the
+ * lock as it was.
+ */
+int condd_cond_notify_wait(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
+                           uint64_t n, double timeout, uint64_t *token);
 
 /* Wakes at most n waiters of cond, longest-waiting first; owner must hold lock. On CONDD_OK
  * *woken (may be NULL) is how many were woken. */
@@ -291,15 +316,16 @@ int condd_cond_notify_all(condd_conn *conn, const char *cond, const char *lock, 
 /* One round trip to the server. On CONDD_OK *rtt_s (may be NULL) is the round trip in seconds. */
 int condd_conn_ping(condd_conn *conn, double *rtt_s);
 
-/* Server counters. On CONDD_OK *out is a struct the caller frees with condd_stats_free(). */
-int condd_conn_stats(condd_conn *conn, struct condd_stats **out);
+/* Server counters. On CONDD_OK *out is a struct the caller frees with condd_stats_free(); on
+ * error *out is NULL. */
+int condd_conn_stats(condd_conn *conn, condd_stats **out);
 
 /*
  * Locks and conditions whose names start with prefix (NULL or "": all), at most limit of each
  * (0: the server default, 1000). On CONDD_OK *out is a list the caller frees with
- * condd_list_free().
+ * condd_list_free(); on error *out is NULL. prefix is borrowed.
  */
-int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, struct condd_list **out);
+int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, condd_list **out);
 
 /*
  * Runs the connection's private loop for up to seconds (CONDD_FOREVER: until the connection
