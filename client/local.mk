@@ -35,3 +35,13 @@ condddir = $(includedir)/condd
 condd_HEADERS = client/include/condd/condd.h client/include/condd/condd_async.h
 
 pkgconfig_DATA += client/libcondd.pc
+
+# After `make install` as root into a directory the dynamic linker searches (/usr/local/lib on
+# Debian), refresh its cache as a distribution's maintainer scripts would; otherwise condctl
+# fails with "libcondd.so.1: cannot open shared object file" until someone runs ldconfig.
+# Staged (DESTDIR) and private-prefix installs are left alone.
+install-exec-hook:
+	@if test -z "$(DESTDIR)" && test "$$(id -u)" = 0 && command -v ldconfig >/dev/null 2>&1 && \
+	   ldconfig -v -N 2>/dev/null | grep -q '^$(libdir):'; then \
+	  echo "ldconfig (libcondd installed into $(libdir))"; ldconfig; \
+	fi

@@ -13,3 +13,7 @@ examples_critical_SOURCES = examples/critical.c
 examples_critical_CPPFLAGS = $(EXAMPLES_CPPFLAGS)
 examples_critical_CFLAGS = $(AM_CFLAGS)
 examples_critical_LDADD = client/libcondd.la
+
+# `make examples` builds just these (make check builds them too).
+examples: examples/workqueue$(EXEEXT) examples/critical$(EXEEXT)
+.PHONY: examples

@@ -116,6 +116,13 @@ $CC $SAN_CFLAGS $cflags -o "$tmp/prog-static" "$tmp/prog.c" $SAN_LDFLAGS \
     "$dest$libdir/libcondd.a" $static_libs ||
     fail "cannot build against libcondd.a with: $static_libs"
 
+# The examples build outside the tree the same way: pkg-config alone, no config.h.
+for ex in "$top_srcdir"/examples/*.c; do
+    # shellcheck disable=SC2086
+    $CC $SAN_CFLAGS $cflags -o "$tmp/$(basename "$ex" .c)" "$ex" $SAN_LDFLAGS $libs ||
+        fail "examples/$(basename "$ex") does not build with only: $cflags $libs"
+done
+
 # Exported symbols: exactly the condd_* API, nothing of the codec or the generated protobuf code.
 # nm -D lists the version script's node (e.g. LIBCONDD_1) as an absolute symbol besides the
 # functions; every other name must be condd_ followed by a lower-case letter, each versioned
