@@ -39,8 +39,9 @@ enum engine_status {
 };
 
 /*
- * Time, injected, so that the engine reads no clock and arms no timer of its own: the daemon
- * backs it with libevent (daemon/evclock.c), the tests with a fake clock they advance by hand.
+ * Time for timeouts and latencies, injected, so that the engine arms no timer of its own: the
+ * daemon backs it with libevent (daemon/evclock.c), the tests with a fake clock they advance by
+ * hand, which makes every timeout exact and instant to test.
  * Every function gets ctx. Timers are one-shot:
  *  - timer_new() returns an unarmed timer that will call fire(arg), or NULL on OOM. The engine
  *    creates a request's timer before it changes any state, so that OOM refuses the request
