@@ -231,7 +231,8 @@ static size_t conn_process(struct conn *c, const uint8_t *buf, size_t len)
         if (c->state == CONN_CLOSED || c->read_paused)
             break;
         size_t plen;
-        enum frame_result r = frame_peek(buf + off, len - off, srv->settings.max_frame_bytes, &plen);
+        enum frame_result r =
+            frame_peek(buf + off, len - off, srv->settings.max_frame_bytes, &plen);
         if (r == FRAME_NEED_MORE)
             break;
         if (r != FRAME_OK) {
@@ -414,31 +415,7 @@ void conn_session_started(struct conn *c)
 void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
 {
     struct conn *c = ctx;
-    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
-    Condd__V1__AcquireResult acq = CONDD__V1__ACQUIRE_RESULT__INIT;
-    Condd__V1__WaitResult wr = CONDD__V1__WAIT_RESULT__INIT;
-    resp.id = r->req_id;
-    resp.status = r->status;
-    resp.message = (char *)(r->message != NULL ? r->message : "");
-    if (r->op == ENGINE_OP_ACQUIRE) {
-        stats_count(&c->srv->stats, STATS_OP_ACQUIRE, r->status);
-        if (r->status == CONDD__V1__STATUS__STATUS_OK)
-            stats_hist_add(&c->srv->stats.grant_latency, r->elapsed_s);
-        if (r->status == CONDD__V1__STATUS__STATUS_OK) {
-            acq.token = r->token;
-            resp.result_case = CONDD__V1__RESPONSE__RESULT_ACQUIRE;
-            resp.acquire = &acq;
-        }
-    } else {
-        stats_count(&c->srv->stats, STATS_OP_WAIT, r->status);
-        stats_hist_add(&c->srv->stats.wait_latency, r->elapsed_s);
-        if (r->token != 0) {
-            wr.token = r->token;
-            resp.result_case = CONDD__V1__RESPONSE__RESULT_WAIT;
-            resp.wait = &wr;
-        }
-    }
-    conn_send(c, &resp.base);
+    dispatch_answer(c, r, true);
     /* A grant or a wake-up is what another client is blocked on: write it before the replies
      * to the requests being handled in this turn (a Notify's own reply, say). */
     if (c->dirty && TAILQ_FIRST(&c->srv->dirty) != c) {

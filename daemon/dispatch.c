@@ -2,8 +2,10 @@
  *
  * Request dispatch: turns one decoded Request of a connection into engine calls and a Response.
  * It owns the handshake rules (Hello first, version check, session-timeout negotiation), the
- * per-operation counters, and the building of Stats and List results. Late replies (queued
- * acquires and waits) are built in conn.c from the engine's callback.
+ * per-operation counters, the building of Stats and List results, and dispatch_answer(), the
+ * one builder of Acquire and Wait answers, whether the engine gives them at once or later
+ * through its reply callback (conn.c passes those on). Engine statuses become wire statuses
+ * through status_to_wire() (status.c).
  */
 #include "config.h"
 
@@ -16,6 +18,7 @@
 #include "engine.h"
 #include "log.h"
 #include "server_internal.h"
+#include "status.h"
 
 #define DISPATCH_LIST_DEFAULT 1000
 #define DISPATCH_LIST_MAX 10000
@@ -25,7 +28,7 @@
 
 /* ------------------------------------------------------------------ replies */
 
-/* A reply with a status and no result. */
+/* A reply with a wire status and no result. */
 static void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int status,
                            const char *message)
 {
@@ -37,6 +40,13 @@ static void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int st
     conn_send(c, &resp.base);
 }
 
+/* An engine error: a reply with its wire status, its message and no result. */
+static void dispatch_fail(struct conn *c, uint64_t id, enum stats_op op, enum engine_status st,
+                          const char *message)
+{
+    dispatch_reply(c, id, op, status_to_wire(st), message);
+}
+
 /* Sends resp (whose result the caller set) with status OK. */
 static void dispatch_ok(struct conn *c, Condd__V1__Response *resp, uint64_t id, enum stats_op op)
 {
@@ -44,6 +54,38 @@ static void dispatch_ok(struct conn *c, Condd__V1__Response *resp, uint64_t id, 
     resp->status = CONDD__V1__STATUS__STATUS_OK;
     stats_count(&c->srv->stats, op, CONDD__V1__STATUS__STATUS_OK);
     conn_send(c, &resp->base);
+}
+
+void dispatch_answer(struct conn *c, const struct engine_reply *r, bool late)
+{
+    struct stats *stats = &c->srv->stats;
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    Condd__V1__AcquireResult acq = CONDD__V1__ACQUIRE_RESULT__INIT;
+    Condd__V1__WaitResult wr = CONDD__V1__WAIT_RESULT__INIT;
+    int status = status_to_wire(r->status);
+    resp.id = r->req_id;
+    resp.status = status;
+    resp.message = (char *)(r->message != NULL ? r->message : "");
+    if (r->op == ENGINE_OP_ACQUIRE) {
+        stats_count(stats, STATS_OP_ACQUIRE, status);
+        if (r->status == ENGINE_OK) {
+            stats_hist_add(&stats->grant_latency, r->elapsed_s); /* 0 when granted at once */
+            acq.token = r->token;
+            resp.result_case = CONDD__V1__RESPONSE__RESULT_ACQUIRE;
+            resp.acquire = &acq;
+        }
+    } else {
+        stats_count(stats, STATS_OP_WAIT, status);
+        /* A wait answered at once was refused: it never waited, so it has no wait latency. */
+        if (late)
+            stats_hist_add(&stats->wait_latency, r->elapsed_s);
+        if (r->token != 0) {
+            wr.token = r->token;
+            resp.result_case = CONDD__V1__RESPONSE__RESULT_WAIT;
+            resp.wait = &wr;
+        }
+    }
+    conn_send(c, &resp.base);
 }
 
 /* ------------------------------------------------------------------ handshake */
@@ -120,33 +162,23 @@ static const double *dispatch_timeout(const Condd__V1__Timeout *t)
     return t != NULL ? &t->seconds : NULL;
 }
 
+/* Acquire and Wait are answered through dispatch_answer(), now or (ENGINE_PENDING) later
+ * through conn_on_engine_reply(). */
 static void dispatch_acquire(struct conn *c, uint64_t id, const Condd__V1__Acquire *a)
 {
-    uint64_t token = 0;
-    const char *msg = NULL;
-    int st = engine_acquire(c->sess, id, a->lock.data, a->lock.len, a->owner,
-                            dispatch_timeout(a->timeout), &token, &msg);
-    if (st == ENGINE_PENDING)
-        return; /* answered through conn_on_engine_reply */
-    if (st != CONDD__V1__STATUS__STATUS_OK) {
-        dispatch_reply(c, id, STATS_OP_ACQUIRE, st, msg);
-        return;
-    }
-    stats_hist_add(&c->srv->stats.grant_latency, 0.0); /* granted at once */
-    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
-    Condd__V1__AcquireResult ar = CONDD__V1__ACQUIRE_RESULT__INIT;
-    ar.token = token;
-    resp.result_case = CONDD__V1__RESPONSE__RESULT_ACQUIRE;
-    resp.acquire = &ar;
-    dispatch_ok(c, &resp, id, STATS_OP_ACQUIRE);
+    struct engine_reply r = {.op = ENGINE_OP_ACQUIRE, .req_id = id};
+    r.status = engine_acquire(c->sess, id, a->lock.data, a->lock.len, a->owner,
+                              dispatch_timeout(a->timeout), &r.token, &r.message);
+    if (r.status != ENGINE_PENDING)
+        dispatch_answer(c, &r, false);
 }
 
 static void dispatch_release(struct conn *c, uint64_t id, const Condd__V1__Release *r)
 {
     const char *msg = NULL;
-    int st = engine_release(c->sess, r->lock.data, r->lock.len, r->owner, &msg);
-    if (st != CONDD__V1__STATUS__STATUS_OK) {
-        dispatch_reply(c, id, STATS_OP_RELEASE, st, msg);
+    enum engine_status st = engine_release(c->sess, r->lock.data, r->lock.len, r->owner, &msg);
+    if (st != ENGINE_OK) {
+        dispatch_fail(c, id, STATS_OP_RELEASE, st, msg);
         return;
     }
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
@@ -160,9 +192,9 @@ static void dispatch_locked(struct conn *c, uint64_t id, const Condd__V1__Locked
 {
     const char *msg = NULL;
     bool locked = false;
-    int st = engine_locked(c->srv->engine, l->lock.data, l->lock.len, &locked, &msg);
-    if (st != CONDD__V1__STATUS__STATUS_OK) {
-        dispatch_reply(c, id, STATS_OP_LOCKED, st, msg);
+    enum engine_status st = engine_locked(c->srv->engine, l->lock.data, l->lock.len, &locked, &msg);
+    if (st != ENGINE_OK) {
+        dispatch_fail(c, id, STATS_OP_LOCKED, st, msg);
         return;
     }
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
@@ -175,12 +207,12 @@ static void dispatch_locked(struct conn *c, uint64_t id, const Condd__V1__Locked
 
 static void dispatch_wait(struct conn *c, uint64_t id, const Condd__V1__Wait *w)
 {
-    const char *msg = NULL;
-    int st = engine_wait(c->sess, id, w->condition.data, w->condition.len, w->lock.data,
-                         w->lock.len, w->owner, dispatch_timeout(w->timeout), w->notify_first,
-                         &msg);
-    if (st != ENGINE_PENDING)
-        dispatch_reply(c, id, STATS_OP_WAIT, st, msg);
+    struct engine_reply r = {.op = ENGINE_OP_WAIT, .req_id = id};
+    r.status =
+        engine_wait(c->sess, id, w->condition.data, w->condition.len, w->lock.data, w->lock.len,
+                    w->owner, dispatch_timeout(w->timeout), w->notify_first, &r.message);
+    if (r.status != ENGINE_PENDING)
+        dispatch_answer(c, &r, false);
 }
 
 static void dispatch_notify(struct conn *c, uint64_t id, enum stats_op op,
@@ -189,10 +221,10 @@ static void dispatch_notify(struct conn *c, uint64_t id, enum stats_op op,
 {
     const char *msg = NULL;
     uint64_t woken = 0;
-    int st = engine_notify(c->sess, cond->data, cond->len, lock->data, lock->len, owner, n,
-                           &woken, &msg);
-    if (st != CONDD__V1__STATUS__STATUS_OK) {
-        dispatch_reply(c, id, op, st, msg);
+    enum engine_status st = engine_notify(c->sess, cond->data, cond->len, lock->data, lock->len,
+                                          owner, n, &woken, &msg);
+    if (st != ENGINE_OK) {
+        dispatch_fail(c, id, op, st, msg);
         return;
     }
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
@@ -206,9 +238,9 @@ static void dispatch_notify(struct conn *c, uint64_t id, enum stats_op op,
 static void dispatch_cancel(struct conn *c, uint64_t id, const Condd__V1__Cancel *x)
 {
     const char *msg = NULL;
-    int st = engine_cancel(c->sess, x->target_id, &msg);
-    if (st != CONDD__V1__STATUS__STATUS_OK) {
-        dispatch_reply(c, id, STATS_OP_CANCEL, st, msg);
+    enum engine_status st = engine_cancel(c->sess, x->target_id, &msg);
+    if (st != ENGINE_OK) {
+        dispatch_fail(c, id, STATS_OP_CANCEL, st, msg);
         return;
     }
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;

@@ -1,6 +1,7 @@
 # daemon/: condd. Everything but main.c is an internal library so the tests link the real code:
 # the network layer (server, conn, dispatch), settings and the config file, logging, stats, the
-# systemd integration and the Prometheus endpoint. The engine is in daemon/engine/ (its own
+# systemd integration and the Prometheus endpoint, the engine's clock on libevent (evclock) and
+# the engine-to-wire status mapping (status). The engine is in daemon/engine/ (its own
 # fragment) and speaks neither protobuf nor libevent.
 
 DAEMON_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/proto -I$(top_srcdir)/proto \
@@ -11,12 +12,14 @@ daemon_libconddcore_la_SOURCES = \
 	daemon/conffile.c daemon/conffile.h \
 	daemon/conn.c \
 	daemon/dispatch.c \
+	daemon/evclock.c daemon/evclock.h \
 	daemon/log.c daemon/log.h \
 	daemon/metrics.c daemon/metrics.h \
 	daemon/sdnotify.c daemon/sdnotify.h \
 	daemon/server.c daemon/server.h daemon/server_internal.h \
 	daemon/settings.c daemon/settings.h \
-	daemon/stats.c daemon/stats.h
+	daemon/stats.c daemon/stats.h \
+	daemon/status.c daemon/status.h
 daemon_libconddcore_la_CPPFLAGS = $(DAEMON_CPPFLAGS)
 daemon_libconddcore_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(LIBEVENT_EXTRA_CFLAGS) \
 	$(PROTOBUF_C_CFLAGS) $(SODIUM_CFLAGS) $(SYSTEMD_CFLAGS)

@@ -24,6 +24,7 @@
 #include <event2/listener.h>
 
 #include "engine.h"
+#include "evclock.h"
 #include "frame.h"
 #include "address.h"
 #include "clock.h"
@@ -310,7 +311,9 @@ struct server *server_new(struct event_base *base, const struct settings *settin
     arena_init(&srv->arena, srv->arena_buf, sizeof srv->arena_buf);
     arena_allocator_init(&srv->unpack_alloc, &srv->arena);
     struct engine_limits lim = {.max_pending_per_session = settings->max_pending};
-    srv->engine = engine_new(base, conn_on_engine_reply, &lim);
+    struct engine_clock clock;
+    evclock_init(&clock, base);
+    srv->engine = engine_new(&clock, conn_on_engine_reply, &lim);
     srv->flush_ev = event_new(base, -1, 0, server_on_flush, srv);
     srv->relisten = evtimer_new(base, server_on_relisten, srv);
     if (srv->engine == NULL || srv->flush_ev == NULL || srv->relisten == NULL) {

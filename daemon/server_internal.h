@@ -14,6 +14,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "arena.h"
+#include "condd.pb-c.h"
 #include "engine.h"
 #include "server.h"
 #include "settings.h"
@@ -75,8 +76,8 @@ struct conn {
 struct server_listener {
     struct evconnlistener *lev;
     bool is_unix;
-    int port;           /* TCP: bound port */
-    char *unlink_path;  /* Unix socket file we created (removed on close) */
+    int port;          /* TCP: bound port */
+    char *unlink_path; /* Unix socket file we created (removed on close) */
 };
 
 struct server {
@@ -124,5 +125,9 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *reply);
 /* ---- dispatch.c */
 /* Handles one decoded request of c (req is borrowed). */
 void dispatch_request(struct conn *c, const Condd__V1__Request *req);
+/* Sends the Response answering an Acquire or Wait: an immediate answer (the engine's return
+ * value, late false) or a late one (the reply callback, late true); the one place both are
+ * built. r is borrowed. */
+void dispatch_answer(struct conn *c, const struct engine_reply *r, bool late);
 
 #endif

@@ -12,8 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/event.h>
-
 #include "engine_fixture.h"
 
 static struct fx F;
@@ -79,31 +77,6 @@ static uint64_t notify(int i, const char *cond, const char *lock, uint64_t owner
     uint64_t woken = 99;
     ck_assert_int_eq(fx_notify(&F, i, cond, lock, owner, n, &woken), S_OK);
     return woken;
-}
-
-/* Runs the loop until pred holds, with a deadline. */
-static bool run_until_stats(bool (*pred)(const struct engine_stats *), double timeout_s)
-{
-    double deadline = fx_now() + timeout_s;
-    for (;;) {
-        struct engine_stats st = fx_stats(&F);
-        if (pred(&st))
-            return true;
-        if (fx_now() > deadline)
-            return false;
-        if (event_base_loop(F.base, EVLOOP_ONCE) == 1)
-            return pred(&st);
-    }
-}
-
-static bool no_condition_waiters(const struct engine_stats *st)
-{
-    return st->condition_waiters == 0;
-}
-
-static bool one_lock_waiter(const struct engine_stats *st)
-{
-    return st->lock_waiters == 1;
 }
 
 /* ------------------------------------------------------------------ ownership */
@@ -364,7 +337,7 @@ START_TEST(test_notify_with_no_waiters_is_not_remembered)
     ck_assert_uint_eq(fx_stats(&F).conditions, 0);
     ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
     start_waiter(1, 1, 1, "C", "L", FX_FOREVER);
-    fx_run_for(&F, 0.01);
+    fx_advance(&F, 60);
     expect_no_reply(1);
     ck_assert_int_eq(fx_acquire(&F, 0, 2, "L", 1, FX_FOREVER, NULL), S_OK);
     ck_assert_uint_eq(notify(0, "C", "L", 1, 1), 1);
@@ -426,8 +399,11 @@ END_TEST
 START_TEST(test_timed_wait_reacquires_before_replying)
 {
     uint64_t before = start_waiter(1, 1, 1, "C", "L", 0.02);
-    ck_assert(fx_run_until(&F, 1, 1, 10));
-    uint64_t tok = expect_wait(1, 1, S_TIMEOUT, "L", 1);
+    fx_advance(&F, 0.01);
+    expect_no_reply(1); /* not before its time */
+    ck_assert_uint_eq(fx_stats(&F).condition_waiters, 1);
+    fx_advance(&F, 0.01);
+    uint64_t tok = expect_wait(1, 1, S_TIMEOUT, "L", 1); /* at its deadline exactly */
     ck_assert_uint_gt(tok, before);
     ck_assert_uint_eq(fx_stats(&F).conditions, 0);
     ck_assert_int_eq(fx_cancel(&F, 1, 1), S_NOT_FOUND);
@@ -438,11 +414,13 @@ START_TEST(test_timed_wait_replies_only_after_a_long_holder_releases)
 {
     start_waiter(1, 1, 1, "C", "L", 0.02);
     ck_assert_int_eq(fx_acquire(&F, 2, 1, "L", 1, FX_FOREVER, NULL), S_OK);
-    ck_assert(run_until_stats(no_condition_waiters, 10));
+    fx_advance(&F, 0.02);
     struct engine_stats st = fx_stats(&F);
+    ck_assert_uint_eq(st.condition_waiters, 0);
     ck_assert_uint_eq(st.lock_waiters, 1);
     ck_assert_uint_eq(st.conditions, 1);
-    fx_run_for(&F, 0.05);
+    ck_assert_uint_eq(fx_timers(&F), 0); /* its timeout has passed for good */
+    fx_advance(&F, 60);
     expect_no_reply(1);
     /* a timed-out wait cannot be cancelled any more, and takes no notification */
     ck_assert_int_eq(fx_cancel(&F, 1, 1), S_NOT_FOUND);
@@ -459,7 +437,7 @@ START_TEST(test_wait_with_zero_timeout_times_out_on_the_next_turn)
 {
     start_waiter(1, 1, 1, "C", "L", 0);
     expect_no_reply(1);
-    ck_assert(fx_run_until(&F, 1, 1, 10));
+    fx_advance(&F, 0); /* the next turn, without time passing */
     expect_wait(1, 1, S_TIMEOUT, "L", 1);
 }
 END_TEST
@@ -469,7 +447,8 @@ START_TEST(test_notified_before_timeout_replies_ok)
     start_waiter(1, 1, 1, "C", "L", 0.05);
     ck_assert_int_eq(fx_acquire(&F, 0, 1, "L", 1, FX_FOREVER, NULL), S_OK);
     ck_assert_uint_eq(notify(0, "C", "L", 1, 1), 1);
-    fx_run_for(&F, 0.1); /* the timer must not fire any more */
+    ck_assert_uint_eq(fx_timers(&F), 0); /* the timer must not fire any more */
+    fx_advance(&F, 0.1);
     expect_no_reply(1);
     ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
     expect_wait(1, 1, S_OK, "L", 1);
@@ -579,7 +558,8 @@ START_TEST(test_timed_out_waiter_death_passes_nothing_on)
     start_waiter(1, 1, 1, "C", "L", 0.01);
     start_waiter(2, 1, 1, "C", "L", FX_FOREVER);
     ck_assert_int_eq(fx_acquire(&F, 0, 1, "L", 1, FX_FOREVER, NULL), S_OK);
-    ck_assert(run_until_stats(one_lock_waiter, 10)); /* session 1 timed out, re-acquiring */
+    fx_advance(&F, 0.01);
+    ck_assert_uint_eq(fx_stats(&F).lock_waiters, 1); /* session 1 timed out, re-acquiring */
     ck_assert_uint_eq(fx_stats(&F).condition_waiters, 1);
     fx_close(&F, 1);
     ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
@@ -623,7 +603,7 @@ START_TEST(test_condition_takes_no_memory_after_its_waiters_are_gone)
         start_waiter(1, 1, 1, cond, "L", FX_FOREVER);
         start_waiter(2, 1, 1, cond, "L", 0.001);
         start_waiter(3, 1, 1, cond, "L", FX_FOREVER);
-        ck_assert(fx_run_until(&F, 2, 1, 10));
+        fx_advance(&F, 0.001);
         expect_wait(2, 1, S_TIMEOUT, "L", 1);
         ck_assert_uint_eq(notify(2, cond, "L", 1, 1), 1);
         ck_assert_int_eq(fx_cancel(&F, 3, 1), S_OK);
@@ -675,7 +655,8 @@ START_TEST(test_shutdown_answers_waits_in_both_queues)
     ck_assert_uint_eq(st.lock_waiters, 0);
     ck_assert_uint_eq(notify(0, "C", "L", 1, 1), 0);
     ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
-    fx_run_for(&F, 0.01);
+    ck_assert_uint_eq(fx_timers(&F), 0);
+    fx_advance(&F, 60);
     expect_no_reply(1);
     expect_no_reply(2);
 }
@@ -691,7 +672,8 @@ static Suite *cond_suite(void)
     tcase_add_test(tc, test_wait_releases_the_lock_to_the_next_in_line);
     tcase_add_test(tc, test_notify_one_wakes_in_fifo_order);
     tcase_add_test(tc, test_notify_first_wakes_peers_before_waiting_and_hands_over);
-    tcase_add_test(tc, test_notify_first_never_wakes_the_waiter_itself_and_is_refused_without_the_lock);
+    tcase_add_test(tc,
+                   test_notify_first_never_wakes_the_waiter_itself_and_is_refused_without_the_lock);
     tcase_add_test(tc, test_notify_one_then_2048_in_one_critical_section);
     tcase_add_test(tc, test_notify_all_wakes_every_waiter_in_order);
     tcase_add_test(tc, test_woken_waiters_resume_after_notifier_releases_one_at_a_time);

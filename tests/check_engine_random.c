@@ -2,15 +2,18 @@
  *
  * A randomized test of the engine against a reference model. Simulated owners (8 sessions x 2
  * owner handles) acquire (forever, try-once, timed), release, wait (forever, timed), notify(n),
- * notify_all and cancel on 3 locks and 2 conditions, sessions close and reopen, and the event
- * loop runs the timers. The model predicts every synchronous status and every reply an
- * operation causes; timer runs, which the model cannot time, are checked by inference (a timed
- * request may time out; a timed-out wait re-queues at the lock's tail). After every step the
- * engine's holders, tokens, lock queues (FIFO, with each wait's final status), condition queues,
- * bindings and stats must equal the model's. This covers mutual exclusion, FIFO grants, that
- * every Wait reply comes with the lock held, and that no notification is lost (a notified wait
- * that is cancelled or dies passes it on). At the end every pending request is answered by
- * shutdown, every session closed, and the engine must be empty (ASan catches leaks).
+ * notify_all and cancel on 3 locks and 2 conditions, sessions close and reopen, and the fake
+ * clock advances. The model predicts every synchronous status and every reply an operation
+ * causes, timeouts included: it knows each timed request's deadline, so when the clock advances
+ * it predicts exactly which requests time out, in deadline order (ties in arrival order, which
+ * is the order their timers were armed): a timed-out acquire leaves its queue and answers
+ * TIMEOUT; a timed-out wait leaves its condition and re-queues at the tail of its lock's queue
+ * (or takes the free lock at once), to answer TIMEOUT once it holds the lock. After every step
+ * the engine's holders, tokens, lock queues (FIFO, with each wait's final status), condition
+ * queues, bindings, armed timers and stats must equal the model's. This covers mutual exclusion,
+ * FIFO grants, that every Wait reply comes with the lock held, and that no notification is lost (a
+ * notified wait that is cancelled or dies passes it on). At the end every pending request is
+ * answered by shutdown, every session closed, and the engine must be empty (ASan catches leaks).
  *
  * Seeds: a fixed default plus a few more; CONDD_SEED=N runs only seed N and CONDD_STEPS=N
  * changes the number of steps. The seed is printed so that a failure can be replayed.
@@ -22,8 +25,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
 
 #include "engine_fixture.h"
 
@@ -57,7 +58,9 @@ struct mreq {
     int where;
     int final;
     bool timed;
-    uint64_t seq; /* creation order (the engine drops a closing session's newest first) */
+    double deadline; /* timed: the fake clock's time at which its timeout passes */
+    uint64_t seq;    /* creation order (the engine drops a closing session's newest first, and
+                      * arms timers in this order) */
 };
 
 struct mlock {
@@ -106,7 +109,7 @@ static struct {
     /* notification bookkeeping: woken == ok_replies + lost + shut + in flight */
     uint64_t woken, ok_replies, lost, shut;
     uint64_t stat_steps[10];
-    uint64_t waits_pending, acq_pending, cancels_ok;
+    uint64_t waits_pending, acq_pending, cancels_ok, timeouts;
 } M;
 
 static const char *lock_names[NL] = {"L0", "L1", "L2"};
@@ -153,7 +156,8 @@ static int find_req(int slot, uint64_t req)
     return -1;
 }
 
-static int new_req(int slot, uint64_t req, uint64_t owner, int kind, int lock, int cond, bool timed)
+static int new_req(int slot, uint64_t req, uint64_t owner, int kind, int lock, int cond, bool timed,
+                   double timeout)
 {
     for (int k = 0; k < MAXREQ; k++) {
         if (M.r[k].live)
@@ -166,6 +170,8 @@ static int new_req(int slot, uint64_t req, uint64_t owner, int kind, int lock, i
                                .lock = lock,
                                .cond = cond,
                                .timed = timed,
+                               /* the same sum the fake clock computes when the engine arms */
+                               .deadline = timed ? fx_now(&F) + timeout : 0,
                                .final = S_OK,
                                .seq = ++M.seq};
         M.s[slot].npending++;
@@ -271,6 +277,14 @@ static void m_pass_on(int k)
 static bool m_holds(int slot, uint64_t owner, int l)
 {
     return M.l[l].hslot == slot && M.l[l].howner == owner;
+}
+
+/* Can request k still time out? A timed acquire until answered; a timed wait until it leaves
+ * its condition (notified, cancelled or timed out), from which point it only re-acquires. */
+static bool m_timer_armed(int k)
+{
+    const struct mreq *q = &M.r[k];
+    return q->live && q->timed && (q->kind == K_ACQ || q->where == IN_CONDQ);
 }
 
 /* ------------------------------------------------------------------ comparing replies */
@@ -425,6 +439,11 @@ static void check_state(void)
                 np++;
         FX_EQ(np, M.s[i].npending);
     }
+    size_t timers = 0;
+    for (int k = 0; k < MAXREQ; k++)
+        if (m_timer_armed(k))
+            timers++;
+    FX_EQ(fx_timers(&F), timers);
     struct engine_stats st = fx_stats(&F);
     FX_EQ(st.sessions, sessions);
     FX_EQ(st.locks, held);
@@ -457,8 +476,8 @@ static double pick_timeout(bool allow_try, bool *timed, bool *try_once)
     }
     *timed = true;
     if (!allow_try && r < 60)
-        return 0; /* a wait with timeout 0 times out on the next loop turn */
-    return (double)(1 + rn(15)) / 10000.0; /* 0.1 .. 1.5 ms */
+        return 0; /* a wait with timeout 0 times out on the clock's next advance */
+    return (double)(1 + rn(15)) / 10000.0; /* 0.1 .. 1.5 ms of the fake clock */
 }
 
 /* A request id for slot: usually fresh, sometimes one still pending (BAD_REQUEST). */
@@ -530,7 +549,7 @@ static void op_acquire(void)
         M.l[l].token = token;
     } else if (want == S_PENDING) {
         M.acq_pending++;
-        int k = new_req(slot, req, owner, K_ACQ, l, -1, timed);
+        int k = new_req(slot, req, owner, K_ACQ, l, -1, timed, t);
         M.r[k].where = IN_LOCKQ;
         q_push(M.l[l].q, &M.l[l].qn, k);
     }
@@ -570,7 +589,7 @@ static void op_wait(void)
         want = S_PENDING;
     if (want == S_PENDING) {
         M.waits_pending++;
-        int k = new_req(slot, req, owner, K_WAIT, l, c, timed);
+        int k = new_req(slot, req, owner, K_WAIT, l, c, timed, t);
         M.r[k].where = IN_CONDQ;
         M.c[c].refs++;
         M.c[c].bound = l;
@@ -688,85 +707,34 @@ static void op_close_reopen(void)
     M.s[slot].open = true;
 }
 
-/* Runs timers; the model follows by inference (it cannot know which timers are due). */
-static void op_timers(void)
+/* Advances the clock. The model times out, in deadline order (ties: arrival order), every
+ * request whose deadline the clock reaches, each with the state its predecessors left. */
+static void op_advance(void)
 {
-    event_base_loop(F.base, rn(3) == 0 ? EVLOOP_ONCE : EVLOOP_NONBLOCK);
-    for (int i = 0; i < M.nact; i++) {
-        struct rep *a = &M.act[i];
-        int k = find_req(a->slot, a->req);
-        if (k < 0)
-            ck_abort_msg("reply to no pending request");
-        struct mreq *q = &M.r[k];
-        FX_REQUIRE(q->timed);
-        FX_EQ(a->status, S_TIMEOUT);
+    double dt = rn(4) == 0 ? 0 : (double)(1 + rn(20)) / 20000.0; /* 0, or 0.05 .. 1 ms */
+    double until = fx_now(&F) + dt; /* the same sum the fake clock computes */
+    for (;;) {
+        int next = -1;
+        for (int k = 0; k < MAXREQ; k++) {
+            if (!m_timer_armed(k) || M.r[k].deadline > until)
+                continue;
+            if (next < 0 || M.r[k].deadline < M.r[next].deadline ||
+                (M.r[k].deadline == M.r[next].deadline && M.r[k].seq < M.r[next].seq))
+                next = k;
+        }
+        if (next < 0)
+            break;
+        struct mreq *q = &M.r[next];
         if (q->kind == K_ACQ) {
-            FX_EQ(a->op, ENGINE_OP_ACQUIRE);
-            FX_EQ(q->where, IN_LOCKQ);
-            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, k);
-            free_req(k);
+            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, next);
+            expect(q->slot, q->req, ENGINE_OP_ACQUIRE, S_TIMEOUT, -1);
+            free_req(next);
         } else {
-            /* timed out with the lock free: re-acquired and answered at once */
-            FX_EQ(a->op, ENGINE_OP_WAIT);
-            FX_EQ(q->where, IN_CONDQ);
-            struct mlock *ml = &M.l[q->lock];
-            FX_EQ(ml->hslot, -1);
-            FX_EQ(ml->qn, 0);
-            q_remove(M.c[q->cond].q, &M.c[q->cond].qn, k);
-            ml->hslot = q->slot;
-            ml->howner = q->owner;
-            ml->hseq = ++M.seq;
-            ml->token = a->token;
-            free_req(k);
+            m_to_lock(next, S_TIMEOUT); /* granted at once when the lock is free */
         }
+        M.timeouts++;
     }
-    M.nact = 0;
-    /* waits that timed out with the lock held left their condition queue silently and must
-     * now be at the tail of their lock's queue, bound to answer TIMEOUT */
-    int moved[NL][QMAX];
-    int nmoved[NL] = {0};
-    for (int c = 0; c < NC; c++) {
-        struct qseen e;
-        engine_q(true, cond_names[c], &e);
-        struct mcond *mc = &M.c[c];
-        int keep[QMAX], nkeep = 0, j = 0;
-        for (int i = 0; i < mc->qn; i++) {
-            int k = mc->q[i];
-            if (j < e.n && same_req(&e.e[j], k)) {
-                keep[nkeep++] = k;
-                j++;
-            } else {
-                if (!M.r[k].timed)
-                    ck_abort_msg("an untimed wait left its condition");
-                moved[M.r[k].lock][nmoved[M.r[k].lock]++] = k;
-            }
-        }
-        FX_EQ(j, e.n);
-        memcpy(mc->q, keep, (size_t)nkeep * sizeof keep[0]);
-        mc->qn = nkeep;
-    }
-    for (int l = 0; l < NL; l++) {
-        struct mlock *ml = &M.l[l];
-        struct qseen e;
-        engine_q(false, lock_names[l], &e);
-        FX_EQ(e.n, ml->qn + nmoved[l]);
-        for (int i = 0; i < ml->qn; i++)
-            FX_REQUIRE(same_req(&e.e[i], ml->q[i]));
-        for (int i = ml->qn; i < e.n; i++) {
-            int found = -1;
-            for (int m = 0; m < nmoved[l]; m++)
-                if (moved[l][m] >= 0 && same_req(&e.e[i], moved[l][m]))
-                    found = m;
-            if (found < 0)
-                ck_abort_msg("unexpected request at a lock queue's tail");
-            int k = moved[l][found];
-            moved[l][found] = -1;
-            FX_REQUIRE(ml->hslot >= 0);
-            M.r[k].where = IN_LOCKQ;
-            M.r[k].final = S_TIMEOUT;
-            q_push(ml->q, &ml->qn, k);
-        }
-    }
+    fx_advance(&F, dt);
 }
 
 static void op_locked(void)
@@ -825,14 +793,13 @@ static void run_seed(uint64_t seed, uint64_t steps)
             op_close_reopen();
         } else if (r < 96) {
             kind = 6;
-            op_timers();
+            op_advance();
         } else {
             kind = 7;
             op_locked();
         }
         M.stat_steps[kind]++;
-        if (kind != 6)
-            match_replies();
+        match_replies();
         check_state();
         FX_EQ(F.violations, 0);
     }
@@ -871,12 +838,12 @@ static void run_seed(uint64_t seed, uint64_t steps)
     FX_EQ(st.entry_bytes, 0);
     FX_EQ(st.table_bytes, base.table_bytes);
     printf("  steps: acquire %" PRIu64 " release %" PRIu64 " wait %" PRIu64 " notify %" PRIu64
-           " cancel %" PRIu64 " close %" PRIu64 " timers %" PRIu64 "; woken %" PRIu64
+           " cancel %" PRIu64 " close %" PRIu64 " advance %" PRIu64 "; woken %" PRIu64
            " ok-waits %" PRIu64 " passed-on-to-nobody %" PRIu64 "; pending: acquires %" PRIu64
-           " waits %" PRIu64 "; cancelled %" PRIu64 "\n",
+           " waits %" PRIu64 "; cancelled %" PRIu64 " timed out %" PRIu64 "\n",
            M.stat_steps[0], M.stat_steps[1], M.stat_steps[2], M.stat_steps[3], M.stat_steps[4],
            M.stat_steps[5], M.stat_steps[6], M.woken, M.ok_replies, M.lost, M.acq_pending,
-           M.waits_pending, M.cancels_ok);
+           M.waits_pending, M.cancels_ok, M.timeouts);
     fflush(stdout);
     fx_fini(&F);
 }

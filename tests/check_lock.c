@@ -141,8 +141,11 @@ START_TEST(test_timed_acquire_that_fails_leaves_no_waiter)
     struct engine_stats base = fx_stats(&F);
     ck_assert_int_eq(fx_acquire(&F, 0, 1, "L", 1, FX_FOREVER, NULL), S_OK);
     ck_assert_int_eq(fx_acquire(&F, 1, 9, "L", 1, 0.02, NULL), S_PENDING);
-    ck_assert(fx_run_until(&F, 1, 1, 10));
-    expect_reply(1, 9, S_TIMEOUT);
+    fx_advance(&F, 0.01);
+    expect_no_reply(1); /* not before its time */
+    fx_advance(&F, 0.01);
+    expect_reply(1, 9, S_TIMEOUT); /* at its deadline exactly */
+    ck_assert_uint_eq(fx_timers(&F), 0);
     struct engine_stats st = fx_stats(&F);
     ck_assert_uint_eq(st.lock_waiters, 0);
     ck_assert_uint_eq(st.locks, 1);
@@ -168,7 +171,8 @@ START_TEST(test_timed_acquire_granted_before_its_timeout)
     ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
     expect_reply(1, 1, S_OK);
     /* the granted request's timer is gone: nothing more arrives for it */
-    fx_run_for(&F, 0.05);
+    ck_assert_uint_eq(fx_timers(&F), 1); /* session 2's */
+    fx_advance(&F, 0.05);
     expect_no_reply(1);
     expect_no_reply(2);
     ck_assert_int_eq(fx_release(&F, 1, "L", 1), S_OK);
@@ -272,7 +276,7 @@ START_TEST(test_tokens_increase_across_a_restart)
     /* Two engines one after the other stand for a daemon and its restarted successor. */
     uint64_t last = 0;
     for (int gen = 0; gen < 3; gen++) {
-        struct engine *e = engine_new(F.base, ignore_reply, NULL);
+        struct engine *e = engine_new(&F.eclock, ignore_reply, NULL);
         ck_assert_ptr_nonnull(e);
         struct esession *s = engine_session_open(e, 1, "x", NULL);
         for (int k = 0; k < 1000; k++) {
@@ -316,7 +320,8 @@ START_TEST(test_cancel_pending_acquire_answers_cancelled)
     ck_assert_uint_eq(fx_stats(&F).lock_waiters, 0);
     ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
     ck_assert(!fx_locked(&F, "L"));
-    fx_run_for(&F, 0.01);
+    ck_assert_uint_eq(fx_timers(&F), 0); /* the cancelled request's timer went with it */
+    fx_advance(&F, 60);
     expect_no_reply(1);
     expect_no_reply(2);
 }
@@ -381,7 +386,9 @@ START_TEST(test_dead_waiter_is_skipped)
     ck_assert_uint_eq(fx_stats(&F).lock_waiters, 1);
     ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
     expect_reply(3, 1, S_OK);
-    fx_run_for(&F, 0.01);
+    ck_assert_uint_eq(fx_timers(&F), 0); /* the dead waiter's timer went with it */
+    fx_advance(&F, 60);
+    expect_no_reply(3);
 }
 END_TEST
 
@@ -674,7 +681,8 @@ START_TEST(test_shutdown_answers_every_pending_request)
     ck_assert_int_eq(fx_release(&F, 0, "L", 1), S_OK);
     ck_assert(!fx_locked(&F, "L"));
     ck_assert_int_eq(fx_cancel(&F, 1, 1), S_NOT_FOUND);
-    fx_run_for(&F, 0.01);
+    ck_assert_uint_eq(fx_timers(&F), 0);
+    fx_advance(&F, 60);
     for (int i = 0; i < 6; i++)
         expect_no_reply(i);
 }

@@ -1,18 +1,14 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * The engine suites' fixture (see engine_fixture.h): an event_base, an engine, sessions whose
- * late replies are recorded, and thin wrappers that check the reply-callback contract.
+ * The engine suites' fixture (see engine_fixture.h): a fake clock, an engine on it, sessions
+ * whose late replies are recorded, and thin wrappers that check the reply-callback contract.
  */
 #include "config.h"
 
 #include <check.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
-#include <event2/event.h>
-
-#include "clock.h"
 #include "engine_fixture.h"
 
 static void on_reply(void *ctx, const struct engine_reply *r)
@@ -38,9 +34,8 @@ static void on_reply(void *ctx, const struct engine_reply *r)
 void fx_init(struct fx *f, const struct engine_limits *limits)
 {
     memset(f, 0, sizeof *f);
-    f->base = event_base_new();
-    ck_assert_ptr_nonnull(f->base);
-    f->e = engine_new(f->base, on_reply, limits);
+    fake_clock_init(&f->clock, &f->eclock);
+    f->e = engine_new(&f->eclock, on_reply, limits);
     ck_assert_ptr_nonnull(f->e);
     for (int i = 0; i < FX_SESSIONS; i++) {
         f->ss[i].f = f;
@@ -54,9 +49,8 @@ void fx_fini(struct fx *f)
         fx_close(f, i);
     ck_assert_int_eq(f->violations, 0);
     engine_free(f->e);
-    event_base_free(f->base);
     f->e = NULL;
-    f->base = NULL;
+    ck_assert_uint_eq(f->clock.ntimers, 0);
 }
 
 struct fx_session *fx_open(struct fx *f, int i)
@@ -186,35 +180,21 @@ size_t fx_unseen(struct fx *f, int i)
     return f->ss[i].n - f->ss[i].seen;
 }
 
-double fx_now(void)
+void fx_advance(struct fx *f, double seconds)
 {
-    return clk_mono();
+    fake_clock_advance(&f->clock, seconds);
 }
 
-bool fx_run_until(struct fx *f, int i, size_t count, double timeout_s)
+double fx_now(const struct fx *f)
 {
-    double deadline = fx_now() + timeout_s;
-    while (fx_unseen(f, i) < count) {
-        if (fx_now() > deadline)
-            return false;
-        /* EVLOOP_ONCE blocks until a timer fires; with no timer it returns at once, and the
-         * deadline ends the wait. */
-        if (event_base_loop(f->base, EVLOOP_ONCE) == 1) {
-            struct timespec ts = {0, 1000000};
-            nanosleep(&ts, NULL);
-        }
-    }
-    return true;
+    return f->clock.now;
 }
 
-void fx_run_for(struct fx *f, double seconds)
+size_t fx_timers(const struct fx *f)
 {
-    double deadline = fx_now() + seconds;
-    while (fx_now() < deadline) {
-        struct timeval tv = {0, 2000};
-        event_base_loopexit(f->base, &tv);
-        event_base_loop(f->base, 0);
-    }
+    /* between engine calls every timer the engine holds is armed */
+    FX_EQ(f->clock.narmed, f->clock.ntimers);
+    return f->clock.ntimers;
 }
 
 struct holder_q {

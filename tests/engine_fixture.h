@@ -1,10 +1,12 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * A fixture for the engine suites (check_lock, check_cond, check_engine_random): a real
- * event_base, an engine on it, and up to FX_SESSIONS sessions whose late replies the reply
- * callback records in per-session arrays. Wrappers call the engine with C-string names and
- * check two contract rules on every call: the callback is never invoked for a closed session,
- * and never for the request whose own call is still running (its return answers it).
+ * A fixture for the engine suites (check_lock, check_cond, check_engine_random): an engine on a
+ * fake clock (fake_clock.h) that only fx_advance() moves, and up to FX_SESSIONS sessions whose
+ * late replies the reply callback records in per-session arrays. Wrappers call the engine with
+ * C-string names and check two contract rules on every call: the callback is never invoked for
+ * a closed session, and never for the request whose own call is still running (its return
+ * answers it). Nothing here sleeps or reads a real clock: a timeout passes exactly when the
+ * test advances the clock to its deadline.
  */
 #ifndef CONDD_TESTS_ENGINE_FIXTURE_H
 #define CONDD_TESTS_ENGINE_FIXTURE_H
@@ -14,21 +16,22 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "fake_clock.h"
 
 #define FX_SESSIONS 16
 #define FX_REPLIES 8192
 
 /* Short status names for assertions. */
-#define S_OK CONDD__V1__STATUS__STATUS_OK
-#define S_TIMEOUT CONDD__V1__STATUS__STATUS_TIMEOUT
-#define S_CANCELLED CONDD__V1__STATUS__STATUS_CANCELLED
-#define S_NOT_OWNER CONDD__V1__STATUS__STATUS_NOT_OWNER
-#define S_ALREADY_OWNER CONDD__V1__STATUS__STATUS_ALREADY_OWNER
-#define S_LOCK_MISMATCH CONDD__V1__STATUS__STATUS_LOCK_MISMATCH
-#define S_BAD_REQUEST CONDD__V1__STATUS__STATUS_BAD_REQUEST
-#define S_LIMIT_EXCEEDED CONDD__V1__STATUS__STATUS_LIMIT_EXCEEDED
-#define S_SHUTTING_DOWN CONDD__V1__STATUS__STATUS_SHUTTING_DOWN
-#define S_NOT_FOUND CONDD__V1__STATUS__STATUS_NOT_FOUND
+#define S_OK ENGINE_OK
+#define S_TIMEOUT ENGINE_TIMEOUT
+#define S_CANCELLED ENGINE_CANCELLED
+#define S_NOT_OWNER ENGINE_NOT_OWNER
+#define S_ALREADY_OWNER ENGINE_ALREADY_OWNER
+#define S_LOCK_MISMATCH ENGINE_LOCK_MISMATCH
+#define S_BAD_REQUEST ENGINE_BAD_REQUEST
+#define S_LIMIT_EXCEEDED ENGINE_LIMIT_EXCEEDED
+#define S_SHUTTING_DOWN ENGINE_SHUTTING_DOWN
+#define S_NOT_FOUND ENGINE_NOT_FOUND
 #define S_PENDING ENGINE_PENDING
 
 /* Assertions for hot loops: Check's ck_assert_* records every passing assertion (one write
@@ -63,7 +66,8 @@ struct fx_session {
 };
 
 struct fx {
-    struct event_base *base;
+    struct fake_clock clock;
+    struct engine_clock eclock; /* the engine's view of clock */
     struct engine *e;
     struct fx_session ss[FX_SESSIONS];
     /* the request whose call is running (it must not be answered through the callback) */
@@ -76,10 +80,12 @@ struct fx {
     void *hook_arg;
 };
 
-/* Creates the base and the engine (limits may be NULL). Aborts the test on failure. */
+/* Creates the clock (at time 0) and the engine (limits may be NULL). Aborts the test on
+ * failure. */
 void fx_init(struct fx *f, const struct engine_limits *limits);
 
-/* Closes the open sessions, frees the engine and the base. */
+/* Closes the open sessions and frees the engine; asserts that no contract was breached and that
+ * the engine left no timer behind. */
 void fx_fini(struct fx *f);
 
 /* Opens session slot i (id i + 1). Returns it. */
@@ -109,13 +115,15 @@ const struct fx_reply *fx_next(struct fx *f, int i);
 /* Number of unconsumed replies of session i. */
 size_t fx_unseen(struct fx *f, int i);
 
-/* Runs the event loop until session i has at least count unconsumed replies, or timeout_s
- * passes. Returns whether the replies arrived. */
-bool fx_run_until(struct fx *f, int i, size_t count, double timeout_s);
+/* Advances the fake clock by seconds, firing the timers that fall due in deadline order (see
+ * fake_clock_advance()). */
+void fx_advance(struct fx *f, double seconds);
 
-/* Runs the loop for at least the given time (to let timers that must not change anything
- * fire; assertions never rest on this). */
-void fx_run_for(struct fx *f, double seconds);
+/* The fake clock's time, seconds since fx_init(). */
+double fx_now(const struct fx *f);
+
+/* Timers the engine holds (each armed: a timed request whose timeout can still pass). */
+size_t fx_timers(const struct fx *f);
 
 /* Holder of lock as List reports it: true if held, with session id and owner. */
 bool fx_holder(struct fx *f, const char *lock, uint64_t *session_id, uint64_t *owner,
@@ -123,8 +131,5 @@ bool fx_holder(struct fx *f, const char *lock, uint64_t *session_id, uint64_t *o
 
 /* Stats shortcut. */
 struct engine_stats fx_stats(struct fx *f);
-
-/* Monotonic seconds. */
-double fx_now(void);
 
 #endif

@@ -6,7 +6,10 @@
 TEST_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/proto -I$(top_srcdir)/proto \
 	-I$(top_srcdir)/common -I$(top_srcdir)/tests -D_GNU_SOURCE
 TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(PROTOBUF_C_CFLAGS) $(LIBEVENT_CORE_CFLAGS)
-ENGINE_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/daemon/engine
+# The engine suites, like the engine, see neither the wire nor libevent.
+ENGINE_TEST_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/common -I$(top_srcdir)/tests \
+	-I$(top_srcdir)/daemon/engine -D_GNU_SOURCE
+ENGINE_TEST_CFLAGS = $(AM_CFLAGS) $(CHECK_CFLAGS) $(SODIUM_CFLAGS)
 CLIENT_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/client/include
 
 # ---------------------------------------------------------------- shared helpers
@@ -34,31 +37,33 @@ tests_check_common_CFLAGS = $(TEST_CFLAGS)
 tests_check_common_LDADD = common/libconddcommon.la $(CHECK_LIBS) -lm
 
 # ---------------------------------------------------------------- the engine, without sockets
-# engine_fixture.c is compiled into each engine suite.
-ENGINE_TEST_LDADD = daemon/engine/libconddengine.la $(LIBEVENT_CORE_LIBS) $(CHECK_LIBS)
-ENGINE_FIXTURE = tests/engine_fixture.c tests/engine_fixture.h
+# engine_fixture.c and the fake clock are compiled into each engine suite. They link neither
+# libevent nor protobuf-c: the engine must not need them.
+ENGINE_TEST_LDADD = daemon/engine/libconddengine.la $(CHECK_LIBS)
+ENGINE_FIXTURE = tests/engine_fixture.c tests/engine_fixture.h tests/fake_clock.c \
+	tests/fake_clock.h
 
 check_PROGRAMS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
 TESTS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
 
 tests_check_table_SOURCES = tests/check_table.c
 tests_check_table_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
-tests_check_table_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_table_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_table_LDADD = $(ENGINE_TEST_LDADD)
 
 tests_check_lock_SOURCES = tests/check_lock.c $(ENGINE_FIXTURE)
 tests_check_lock_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
-tests_check_lock_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_lock_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_lock_LDADD = $(ENGINE_TEST_LDADD)
 
 tests_check_cond_SOURCES = tests/check_cond.c $(ENGINE_FIXTURE)
 tests_check_cond_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
-tests_check_cond_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_cond_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_cond_LDADD = $(ENGINE_TEST_LDADD)
 
 tests_check_engine_random_SOURCES = tests/check_engine_random.c $(ENGINE_FIXTURE)
 tests_check_engine_random_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
-tests_check_engine_random_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_engine_random_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_engine_random_LDADD = $(ENGINE_TEST_LDADD)
 
 # ---------------------------------------------------------------- the daemon over loopback

@@ -4,7 +4,7 @@
  * condition table, their FIFO queues of not-yet-notified waits, and Wait, Notify/NotifyAll and
  * the cancel, drop (session close) and shutdown paths of a pending wait. A wait leaves its
  * condition's queue when notified, when its timeout passes or when cancelled, and then queues
- * for the lock like an acquire (engine_lock.c) with its final status (OK, TIMEOUT, CANCELLED);
+ * for the lock like an acquire (lock.c) with its final status (OK, TIMEOUT, CANCELLED);
  * it is answered only when its owner holds the lock again. A notified wait that is cancelled
  * or dropped before it holds the lock passes its notification on to the next waiter, so no
  * wake-up is lost (CPython gh-112202).
@@ -13,8 +13,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#include <event2/event.h>
 
 #include "engine_internal.h"
 
@@ -88,7 +86,7 @@ static void condq_remove(struct ewaiter *w, struct engine *e)
  * with nothing changed, when there is no memory for the lock's entry (only possible when the
  * lock is free).
  */
-static bool cond_to_lock(struct ewaiter *w, int status)
+static bool cond_to_lock(struct ewaiter *w, enum engine_status status)
 {
     struct engine *e = w->s->e;
     struct econd *c = w->cond;
@@ -101,9 +99,9 @@ static bool cond_to_lock(struct ewaiter *w, int status)
             return false;
     }
     condq_remove(w, e);
-    w->final_status = (int16_t)status;
-    if (w->timer != NULL)
-        evtimer_del(w->timer);
+    w->final_status = (uint8_t)status;
+    /* Its timeout bounds the wait for a notification only: from here on it cannot pass. */
+    engine_waiter_disarm(w);
     if (l->holder == NULL)
         elock_grant(l, w);
     else
@@ -116,7 +114,7 @@ static bool cond_to_lock(struct ewaiter *w, int status)
 static void cond_wake_head(struct econd *c)
 {
     if (c->q_head != NULL)
-        cond_to_lock(c->q_head, ST_OK);
+        cond_to_lock(c->q_head, ENGINE_OK);
 }
 
 /* ================================================================== operations */
@@ -127,19 +125,17 @@ static uint64_t econd_wake(struct econd *c, uint64_t n)
 {
     uint64_t count = 0;
     while (count < n && c->q_head != NULL) {
-        cond_to_lock(c->q_head, ST_OK);
+        cond_to_lock(c->q_head, ENGINE_OK);
         count++;
     }
     return count;
 }
 
 /* A timed wait's timer, while the wait is in its condition's queue: re-acquire, then TIMEOUT. */
-static void wait_timer_cb(int fd, short what, void *arg)
+static void wait_timer_cb(void *arg)
 {
-    (void)fd;
-    (void)what;
     struct ewaiter *w = arg;
-    if (!cond_to_lock(w, ST_TIMEOUT))
+    if (!cond_to_lock(w, ENGINE_TIMEOUT))
         engine_waiter_arm(w, ENGINE_OOM_RETRY_USEC / 1e6);
 }
 
@@ -159,44 +155,46 @@ static bool bound_elsewhere(const struct econd *c, const uint8_t *lock, size_t l
     return c->lock_len != lock_len || memcmp(cond_lock_name(c), lock, lock_len) != 0;
 }
 
-int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t cond_len,
-                const uint8_t *lock, size_t lock_len, uint64_t owner, const double *timeout,
-                uint64_t notify_first, const char **message)
+enum engine_status engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond,
+                               size_t cond_len, const uint8_t *lock, size_t lock_len,
+                               uint64_t owner, const double *timeout, uint64_t notify_first,
+                               const char **message)
 {
     struct engine *e = s->e;
     if (e->shutting_down)
-        return engine_fail(message, ST_SHUTTING_DOWN, "server shutting down");
+        return engine_fail(message, ENGINE_SHUTTING_DOWN, "server shutting down");
     if (!engine_name_valid(cond, cond_len))
-        return engine_fail(message, ST_BAD_REQUEST, "invalid condition name");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid condition name");
     if (!engine_name_valid(lock, lock_len))
-        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
     bool forever;
     double seconds;
     if (!engine_parse_timeout(timeout, &forever, &seconds))
-        return engine_fail(message, ST_BAD_REQUEST, "invalid timeout");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid timeout");
     if (engine_pending_exists(s, req_id))
-        return engine_fail(message, ST_BAD_REQUEST, "request id already pending");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "request id already pending");
     struct elock *l = held_by(s, lock, lock_len, owner);
     if (l == NULL)
-        return engine_fail(message, ST_NOT_OWNER, "owner does not hold the lock");
+        return engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");
     uint64_t hash = table_hash(e->conds, cond, cond_len);
     struct econd *c = econd_find(e, cond, cond_len, hash);
     if (c != NULL && bound_elsewhere(c, lock, lock_len))
-        return engine_fail(message, ST_LOCK_MISMATCH, "condition is bound to another lock");
+        return engine_fail(message, ENGINE_LOCK_MISMATCH, "condition is bound to another lock");
     if (s->npending >= e->limits.max_pending_per_session)
-        return engine_fail(message, ST_LIMIT_EXCEEDED, "too many pending requests in this session");
+        return engine_fail(message, ENGINE_LIMIT_EXCEEDED,
+                           "too many pending requests in this session");
     if (c == NULL) {
         c = econd_create(e, cond, cond_len, hash, lock, lock_len);
         if (c == NULL)
-            return engine_fail(message, ST_INTERNAL, "out of memory");
+            return engine_fail(message, ENGINE_INTERNAL, "out of memory");
     }
-    /* A timeout of 0 still waits: it fires on the next loop turn, so the wait is answered
+    /* A timeout of 0 still waits: it fires on the clock's next turn, so the wait is answered
      * TIMEOUT after re-acquiring, never inside this call. */
     struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_WAIT, !forever, wait_timer_cb);
     if (w == NULL) {
         if (c->refs == 0)
             econd_destroy(e, c);
-        return engine_fail(message, ST_INTERNAL, "out of memory");
+        return engine_fail(message, ENGINE_INTERNAL, "out of memory");
     }
     /* Wake the peers first, so this waiter cannot wake itself; they queue for the lock, which
      * this wait is about to release to the first of them. */
@@ -210,43 +208,43 @@ int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t
     return ENGINE_PENDING;
 }
 
-int engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len, const uint8_t *lock,
-                  size_t lock_len, uint64_t owner, uint64_t n, uint64_t *woken,
-                  const char **message)
+enum engine_status engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len,
+                                 const uint8_t *lock, size_t lock_len, uint64_t owner, uint64_t n,
+                                 uint64_t *woken, const char **message)
 {
     struct engine *e = s->e;
     *woken = 0;
     if (!engine_name_valid(cond, cond_len))
-        return engine_fail(message, ST_BAD_REQUEST, "invalid condition name");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid condition name");
     if (!engine_name_valid(lock, lock_len))
-        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
     if (held_by(s, lock, lock_len, owner) == NULL)
-        return engine_fail(message, ST_NOT_OWNER, "owner does not hold the lock");
+        return engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");
     struct econd *c = econd_find(e, cond, cond_len, table_hash(e->conds, cond, cond_len));
     if (c == NULL)
-        return ST_OK; /* no waiters: nothing to wake, and nothing is remembered */
+        return ENGINE_OK; /* no waiters: nothing to wake, and nothing is remembered */
     if (bound_elsewhere(c, lock, lock_len))
-        return engine_fail(message, ST_LOCK_MISMATCH, "condition is bound to another lock");
+        return engine_fail(message, ENGINE_LOCK_MISMATCH, "condition is bound to another lock");
     *woken = econd_wake(c, n);
-    return ST_OK;
+    return ENGINE_OK;
 }
 
 /* ================================================================== cancel, drop, shutdown */
 
-int econd_cancel_wait(struct ewaiter *w, const char **message)
+enum engine_status econd_cancel_wait(struct ewaiter *w, const char **message)
 {
     if (w->state == EW_IN_CONDQ) {
-        if (!cond_to_lock(w, ST_CANCELLED))
-            return engine_fail(message, ST_INTERNAL, "out of memory");
-        return ST_OK;
+        if (!cond_to_lock(w, ENGINE_CANCELLED))
+            return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+        return ENGINE_OK;
     }
-    if (w->final_status != ST_OK)
-        return engine_fail(message, ST_NOT_FOUND, "wait already timed out or cancelled");
+    if (w->final_status != ENGINE_OK)
+        return engine_fail(message, ENGINE_NOT_FOUND, "wait already timed out or cancelled");
     /* Notified but not yet holding the lock: keep its place in the lock's queue, answer
      * CANCELLED there, and give the notification to the next waiter. */
-    w->final_status = ST_CANCELLED;
+    w->final_status = ENGINE_CANCELLED;
     cond_wake_head(w->cond);
-    return ST_OK;
+    return ENGINE_OK;
 }
 
 /* Takes w out of whichever queue it is in and drops its condition reference. Returns whether it
@@ -258,7 +256,7 @@ static bool wait_detach(struct ewaiter *w, struct econd **cond)
     if (w->state == EW_IN_CONDQ) {
         condq_remove(w, e);
     } else {
-        notified = w->final_status == ST_OK;
+        notified = w->final_status == ENGINE_OK;
         elock_dequeue(w);
     }
     *cond = w->cond;
@@ -281,7 +279,7 @@ void econd_shutdown_wait(struct ewaiter *w)
     struct engine *e = w->s->e;
     struct econd *c;
     wait_detach(w, &c);
-    engine_deliver(e, w, ST_SHUTTING_DOWN, 0);
+    engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
     engine_waiter_free(w);
     econd_unref(e, c);
 }

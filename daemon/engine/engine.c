@@ -2,18 +2,15 @@
  *
  * The engine's frame: creation and teardown, sessions (open, close), the pending-request table
  * (by session and request id, for Cancel and for refusing a duplicate id), waiters' common
- * life cycle and timers, reply delivery, fencing tokens, Cancel's dispatch, shutdown, Stats and
- * List. The lock queues are in engine_lock.c, conditions in engine_cond.c.
+ * life cycle and their timers on the injected clock, reply delivery, fencing tokens, Cancel's
+ * dispatch, shutdown, Stats and List. The lock queues are in lock.c, conditions in cond.c.
  */
 #include "config.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
-#include <event2/event.h>
 #include <sodium.h>
 
 #include "clock.h"
@@ -73,7 +70,7 @@ uint64_t engine_next_token(struct engine *e)
 
 /* ================================================================== engine */
 
-struct engine *engine_new(struct event_base *base, engine_reply_fn reply,
+struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn reply,
                           const struct engine_limits *limits)
 {
     if (sodium_init() < 0)
@@ -81,7 +78,7 @@ struct engine *engine_new(struct event_base *base, engine_reply_fn reply,
     struct engine *e = calloc(1, sizeof *e);
     if (e == NULL)
         return NULL;
-    e->base = base;
+    e->clock = *clock;
     e->reply = reply;
     engine_set_limits(e, limits);
     e->locks = new_table(lock_eq);
@@ -128,12 +125,13 @@ void engine_account(struct engine *e, long delta)
     e->st.table_bytes += (uint64_t)delta;
 }
 
-double engine_now(void)
+double engine_now(const struct engine *e)
 {
-    return clk_mono();
+    return e->clock.now(e->clock.ctx);
 }
 
-void engine_deliver(struct engine *e, const struct ewaiter *w, int status, uint64_t token)
+void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_status status,
+                    uint64_t token)
 {
     if (e->silent)
         return;
@@ -142,22 +140,22 @@ void engine_deliver(struct engine *e, const struct ewaiter *w, int status, uint6
         .req_id = w->req_id,
         .status = status,
         .token = token,
-        .elapsed_s = engine_now() - w->started,
+        .elapsed_s = engine_now(e) - w->started,
     };
     switch (status) {
-    case ST_OK:
+    case ENGINE_OK:
         r.message = NULL;
         break;
-    case ST_TIMEOUT:
+    case ENGINE_TIMEOUT:
         r.message = "timed out";
         break;
-    case ST_CANCELLED:
+    case ENGINE_CANCELLED:
         r.message = "cancelled";
         break;
-    case ST_SHUTTING_DOWN:
+    case ENGINE_SHUTTING_DOWN:
         r.message = "server shutting down";
         break;
-    default:
+    default: /* late replies carry only the statuses above */
         r.message = "error";
         break;
     }
@@ -260,8 +258,7 @@ bool engine_pending_exists(struct esession *s, uint64_t req_id)
 }
 
 struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t owner,
-                                  enum ewaiter_kind kind, bool timed,
-                                  void (*cb)(int, short, void *))
+                                  enum ewaiter_kind kind, bool timed, void (*fire)(void *w))
 {
     struct engine *e = s->e;
     struct ewaiter *w = calloc(1, sizeof *w);
@@ -271,21 +268,21 @@ struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t 
     w->req_id = req_id;
     w->owner = owner;
     w->kind = (uint8_t)kind;
-    w->final_status = ST_OK;
-    w->started = engine_now();
+    w->final_status = ENGINE_OK;
+    w->started = engine_now(e);
     long bytes = (long)sizeof *w;
     if (timed) {
-        w->timer = evtimer_new(e->base, cb, w);
+        w->timer = e->clock.timer_new(e->clock.ctx, fire, w);
         if (w->timer == NULL) {
             free(w);
             return NULL;
         }
-        bytes += (long)event_get_struct_event_size();
+        bytes += (long)e->clock.timer_bytes;
     }
     struct pending_key k = {.serial = s->serial, .req_id = req_id};
     if (!table_insert(e->pending, &w->pnode, table_hash(e->pending, &k, sizeof k))) {
         if (w->timer != NULL)
-            event_free(w->timer);
+            e->clock.timer_free(e->clock.ctx, w->timer);
         free(w);
         return NULL;
     }
@@ -300,15 +297,25 @@ struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t 
 
 void engine_waiter_arm(struct ewaiter *w, double seconds)
 {
-    struct timeval tv = clk_timeval(seconds);
-    evtimer_add(w->timer, &tv);
+    struct engine *e = w->s->e;
+    e->clock.timer_arm(e->clock.ctx, w->timer, seconds);
+}
+
+void engine_waiter_disarm(struct ewaiter *w)
+{
+    struct engine *e = w->s->e;
+    if (w->timer == NULL)
+        return;
+    e->clock.timer_free(e->clock.ctx, w->timer);
+    w->timer = NULL;
+    engine_account(e, -(long)e->clock.timer_bytes);
 }
 
 void engine_waiter_free(struct ewaiter *w)
 {
     struct esession *s = w->s;
     struct engine *e = s->e;
-    long bytes = (long)sizeof *w;
+    engine_waiter_disarm(w);
     table_remove(e->pending, &w->pnode);
     if (w->s_prev != NULL)
         w->s_prev->s_next = w->s_next;
@@ -317,31 +324,24 @@ void engine_waiter_free(struct ewaiter *w)
     if (w->s_next != NULL)
         w->s_next->s_prev = w->s_prev;
     s->npending--;
-    if (w->timer != NULL) {
-        event_free(w->timer); /* also deletes it if armed */
-        bytes += (long)event_get_struct_event_size();
-    }
-    engine_account(e, -bytes);
+    engine_account(e, -(long)sizeof *w);
     free(w);
 }
 
 /* ================================================================== cancel and shutdown */
 
-int engine_cancel(struct esession *s, uint64_t target_id, const char **message)
+enum engine_status engine_cancel(struct esession *s, uint64_t target_id, const char **message)
 {
     struct ewaiter *w = pending_find(s, target_id);
-    if (w == NULL) {
-        if (message != NULL)
-            *message = "no such pending request";
-        return ST_NOT_FOUND;
-    }
+    if (w == NULL)
+        return engine_fail(message, ENGINE_NOT_FOUND, "no such pending request");
     if (w->kind == EW_WAIT)
         return econd_cancel_wait(w, message);
     struct engine *e = s->e;
     elock_dequeue(w);
-    engine_deliver(e, w, ST_CANCELLED, 0);
+    engine_deliver(e, w, ENGINE_CANCELLED, 0);
     engine_waiter_free(w);
-    return ST_OK;
+    return ENGINE_OK;
 }
 
 void engine_shutdown(struct engine *e)
@@ -352,7 +352,7 @@ void engine_shutdown(struct engine *e)
             struct ewaiter *w = s->pending;
             if (w->kind == EW_ACQUIRE) {
                 elock_dequeue(w);
-                engine_deliver(e, w, ST_SHUTTING_DOWN, 0);
+                engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
                 engine_waiter_free(w);
             } else {
                 econd_shutdown_wait(w);
@@ -452,7 +452,8 @@ size_t engine_queue_visit(struct engine *e, bool is_cond, const uint8_t *name, s
             .req_id = w->req_id,
             .owner = w->owner,
             .op = w->kind == EW_ACQUIRE ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
-            .final_status = w->state == EW_IN_LOCKQ && w->kind == EW_WAIT ? w->final_status : ST_OK,
+            .final_status =
+                w->state == EW_IN_LOCKQ && w->kind == EW_WAIT ? w->final_status : ENGINE_OK,
         };
         if (visit != NULL)
             visit(arg, &info);

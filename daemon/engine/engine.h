@@ -1,14 +1,13 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
  * The lock and condition engine: named locks with FIFO queues and fencing tokens, and named
- * conditions with asyncio.Condition semantics, keyed in hash tables (table.h). It does no I/O:
- * the network layer calls these functions with decoded requests, and the engine answers either
- * at once (the return value) or later, exactly once, through the reply callback given to
- * engine_new(). Timeouts run on libevent timers of the event_base given to engine_new(); the
- * engine never scans its waiters on a tick. One event-loop thread owns an engine.
- *
- * Statuses are the wire's Condd__V1__Status values (CONDD__V1__STATUS__OK, ...), plus
- * ENGINE_PENDING for "the answer will come through the callback".
+ * conditions with asyncio.Condition semantics, keyed in hash tables (table.h). It does no I/O
+ * and knows neither the wire nor the event loop: the network layer calls these functions with
+ * decoded requests and maps the engine's own statuses (enum engine_status) to the wire's in one
+ * place (daemon/status.c). The engine answers either at once (the return value) or later,
+ * exactly once, through the reply callback given to engine_new(). Timeouts run on timers of the
+ * injected clock (struct engine_clock), libevent in the daemon and a hand-advanced fake in the
+ * tests; the engine never scans its waiters on a tick. One thread owns an engine.
  */
 #ifndef CONDD_DAEMON_ENGINE_H
 #define CONDD_DAEMON_ENGINE_H
@@ -17,14 +16,57 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "condd.pb-c.h"
-
-struct event_base;
 struct engine;
 struct esession;
 
-/* Returned by acquire and wait when the answer will come later through the reply callback. */
-#define ENGINE_PENDING (-1)
+/* Every status the engine produces. The daemon maps each to a wire status (daemon/status.c,
+ * where a status added here and not mapped there fails the build). */
+enum engine_status {
+    ENGINE_OK = 0,
+    ENGINE_TIMEOUT,        /* the timeout passed (or a try-once found the lock held) */
+    ENGINE_CANCELLED,      /* withdrawn by Cancel */
+    ENGINE_NOT_OWNER,      /* the owner does not hold the lock it must hold */
+    ENGINE_ALREADY_OWNER,  /* Acquire by the owner that holds the lock */
+    ENGINE_LOCK_MISMATCH,  /* the condition is bound to another lock */
+    ENGINE_BAD_REQUEST,    /* bad name, bad timeout, request id already pending */
+    ENGINE_LIMIT_EXCEEDED, /* too many pending requests in the session */
+    ENGINE_SHUTTING_DOWN,  /* engine_shutdown() was called */
+    ENGINE_NOT_FOUND,      /* Cancel named no pending request */
+    ENGINE_INTERNAL,       /* out of memory; nothing changed */
+    /* Not an answer: returned by acquire and wait when the answer will come later through the
+     * reply callback. Never carried by a reply. */
+    ENGINE_PENDING,
+};
+
+/*
+ * Time for timeouts and latencies, injected, so that the engine arms no timer of its own: the
+ * daemon backs it with libevent (daemon/evclock.c), the tests with a fake clock they advance by
+ * hand, which makes every timeout exact and instant to test.
+ * Every function gets ctx. Timers are one-shot:
+ *  - timer_new() returns an unarmed timer that will call fire(arg), or NULL on OOM. The engine
+ *    creates a request's timer before it changes any state, so that OOM refuses the request
+ *    cleanly and arming never has to fail (nor does re-arming, which the engine does only to
+ *    retry after an OOM).
+ *  - timer_arm() arms it to fire once, seconds (finite, >= 0) from now, never earlier, and
+ *    never within the engine call that armed it (0 fires on the next loop turn or advance).
+ *    Arming an armed timer moves its deadline.
+ *  - timer_free() disarms and frees it. The engine calls it once per timer, possibly from the
+ *    timer's own fire callback, and never touches the handle afterwards.
+ * The engine owns a handle from timer_new() until it hands it to timer_free(). fire() runs
+ * outside any engine call and enters the engine (it may deliver replies).
+ *
+ * The fencing-token clock is not part of this interface: tokens must exceed those of a
+ * previous daemon run, which only the host's realtime clock can promise, so engine_next_token()
+ * reads common/clock.h directly (a fake clock would make tests of that rule meaningless).
+ */
+struct engine_clock {
+    double (*now)(void *ctx); /* monotonic seconds, for request latencies (elapsed_s) */
+    void *(*timer_new)(void *ctx, void (*fire)(void *arg), void *arg);
+    void (*timer_arm)(void *ctx, void *timer, double seconds);
+    void (*timer_free)(void *ctx, void *timer);
+    size_t timer_bytes; /* memory one timer takes, counted in engine_stats.table_bytes */
+    void *ctx;
+};
 
 /* Longest lock or condition name, in bytes. */
 #define ENGINE_NAME_MAX 512
@@ -38,12 +80,12 @@ enum engine_op {
 /* A late reply: the answer to a request that returned ENGINE_PENDING. */
 struct engine_reply {
     enum engine_op op;
-    uint64_t req_id;   /* the id the request was made with */
-    int status;        /* a Condd__V1__Status */
-    const char *message; /* static text for errors, NULL on OK */
-    uint64_t token;    /* fencing token when the owner holds the lock: Acquire OK, and Wait
-                        * OK / TIMEOUT / CANCELLED; else 0 */
-    double elapsed_s;  /* seconds from the request to this reply (for latency metrics) */
+    uint64_t req_id;           /* the id the request was made with */
+    enum engine_status status; /* never ENGINE_PENDING */
+    const char *message;       /* static text for errors, NULL on OK */
+    uint64_t token;            /* fencing token when the owner holds the lock: Acquire OK, and Wait
+                                * OK / TIMEOUT / CANCELLED; else 0 */
+    double elapsed_s;          /* seconds from the request to this reply (for latency metrics) */
 };
 
 /*
@@ -60,11 +102,12 @@ struct engine_limits {
 };
 
 /*
- * A new engine, or NULL on OOM. base is borrowed and must outlive the engine. The hash key is
- * drawn from libsodium's randombytes at creation. The fencing-token clock starts from the
- * realtime clock (see engine_next_token()).
+ * A new engine, or NULL on OOM. *clock is copied; clock->ctx is borrowed and must outlive the
+ * engine. limits is copied (NULL: defaults). The hash key is drawn from libsodium's randombytes
+ * at creation. The fencing-token clock starts from the realtime clock (see
+ * engine_next_token()).
  */
-struct engine *engine_new(struct event_base *base, engine_reply_fn reply,
+struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn reply,
                           const struct engine_limits *limits);
 
 /* Frees the engine. Every session must have been closed first. NULL is ignored. */
@@ -107,33 +150,35 @@ uint64_t engine_session_id(const struct esession *s);
  * req_id must not be the id of another pending request of s (BAD_REQUEST).
  * On an error, *message (if message is not NULL) is set to static text.
  */
-int engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock, size_t lock_len,
-                   uint64_t owner, const double *timeout, uint64_t *token, const char **message);
+enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                  size_t lock_len, uint64_t owner, const double *timeout,
+                                  uint64_t *token, const char **message);
 
 /* Release lock held by (s, owner): OK, or NOT_OWNER / BAD_REQUEST. The next live waiter is
  * granted during the call. */
-int engine_release(struct esession *s, const uint8_t *lock, size_t lock_len, uint64_t owner,
-                   const char **message);
+enum engine_status engine_release(struct esession *s, const uint8_t *lock, size_t lock_len,
+                                  uint64_t owner, const char **message);
 
 /* Is lock held (by anyone)? OK with *locked set, or BAD_REQUEST. */
-int engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len, bool *locked,
-                  const char **message);
+enum engine_status engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len,
+                                 bool *locked, const char **message);
 
 /*
  * Wait on cond, bound to lock, for (s, owner), which must hold lock. On success returns
  * ENGINE_PENDING: the lock has been released (handed on) and the waiter queued on cond. The late
  * reply (OK, TIMEOUT or CANCELLED, each with a new token and the lock held again; or
  * SHUTTING_DOWN) comes only once the owner holds the lock again. notify_first > 0 first wakes up
- * to that many of cond's waiters, as engine_notify() would (before this waiter joins the queue). Errors: NOT_OWNER (nothing
- * registered, lock untouched), LOCK_MISMATCH, BAD_REQUEST, LIMIT_EXCEEDED.
- * The timeout bounds the wait for a notification only: when it passes, the waiter queues for
- * the lock (at the tail) and answers TIMEOUT once it holds it. A timeout of 0 passes on the
- * next loop turn, never within this call. Checked in this order: names and timeout, a pending
- * req_id (BAD_REQUEST), ownership, binding, the pending limit.
+ * to that many of cond's waiters, as engine_notify() would (before this waiter joins the queue).
+ * Errors: NOT_OWNER (nothing registered, lock untouched), LOCK_MISMATCH, BAD_REQUEST,
+ * LIMIT_EXCEEDED. The timeout bounds the wait for a notification only: when it passes, the waiter
+ * queues for the lock (at the tail) and answers TIMEOUT once it holds it. A timeout of 0 passes on
+ * the next turn of the clock (see struct engine_clock), never within this call. Checked in this
+ * order: names and timeout, a pending req_id (BAD_REQUEST), ownership, binding, the pending limit.
  */
-int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t cond_len,
-                const uint8_t *lock, size_t lock_len, uint64_t owner, const double *timeout,
-                uint64_t notify_first, const char **message);
+enum engine_status engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond,
+                               size_t cond_len, const uint8_t *lock, size_t lock_len,
+                               uint64_t owner, const double *timeout, uint64_t notify_first,
+                               const char **message);
 
 /*
  * Wake at most n (UINT64_MAX: all) of cond's waiters, longest-waiting first; (s, owner) must
@@ -141,9 +186,9 @@ int engine_wait(struct esession *s, uint64_t req_id, const uint8_t *cond, size_t
  * names, ownership, binding). The woken waiters queue for the lock behind its current waiters;
  * none can be granted before the caller releases. With no waiters nothing is remembered.
  */
-int engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len, const uint8_t *lock,
-                  size_t lock_len, uint64_t owner, uint64_t n, uint64_t *woken,
-                  const char **message);
+enum engine_status engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len,
+                                 const uint8_t *lock, size_t lock_len, uint64_t owner, uint64_t n,
+                                 uint64_t *woken, const char **message);
 
 /*
  * Cancel the pending request target_id of s. OK: a pending Acquire has been answered CANCELLED
@@ -153,7 +198,7 @@ int engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len, cons
  * NOT_FOUND: no such pending request (never sent, already answered, or a wait already bound to
  * answer TIMEOUT); nothing changed.
  */
-int engine_cancel(struct esession *s, uint64_t target_id, const char **message);
+enum engine_status engine_cancel(struct esession *s, uint64_t target_id, const char **message);
 
 /* Answer SHUTTING_DOWN to every pending request of every session (through the callback) and
  * refuse new acquires and waits with SHUTTING_DOWN from now on. Held locks stay held. */
@@ -163,15 +208,15 @@ void engine_shutdown(struct engine *e);
 
 struct engine_stats {
     uint64_t sessions;
-    uint64_t locks;             /* held or waited for */
+    uint64_t locks; /* held or waited for */
     uint64_t locks_held;
     uint64_t lock_waiters;      /* queued in lock queues (acquires and re-acquiring waits) */
     uint64_t conditions;        /* with at least one waiter */
     uint64_t condition_waiters; /* in condition queues, not yet notified */
     uint64_t table_bytes;       /* tables plus the lock, condition and waiter entries */
     uint64_t last_token;
-    uint64_t entry_bytes;       /* the entries alone (part of table_bytes): 0 when nothing is
-                                 * held or pending, whatever size the tables' arrays settled at */
+    uint64_t entry_bytes; /* the entries alone (part of table_bytes): 0 when nothing is
+                           * held or pending, whatever size the tables' arrays settled at */
 };
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 
@@ -181,7 +226,7 @@ struct engine_lock_info {
     const uint8_t *name;
     size_t name_len;
     bool held;
-    uint64_t holder_session; /* 0 when free */
+    uint64_t holder_session;   /* 0 when free */
     const char *holder_client; /* "" when free */
     uint64_t holder_owner;
     uint64_t token;
@@ -210,7 +255,8 @@ struct engine_queued_info {
     uint64_t req_id;
     uint64_t owner;
     enum engine_op op;
-    int final_status; /* a wait in a lock's queue: the status its reply will carry; else OK */
+    enum engine_status final_status; /* a wait in a lock's queue: the status its reply will
+                                      * carry; else ENGINE_OK */
 };
 
 /*

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * Internals shared by the engine's source files (engine.c: engine, sessions, pending requests,
- * tokens, stats, list, shutdown; engine_lock.c: lock entries and their FIFO queues, Acquire,
- * Release, Locked; engine_cond.c: condition entries, Wait, Notify, and the cancel/drop paths of
- * waits; engine_name.c: the name check). Not installed and not used outside daemon/engine*.c.
+ * Internals shared by the engine's source files (engine.c: engine, sessions, pending requests
+ * and their timers, tokens, stats, list, shutdown; lock.c: lock entries and their FIFO queues,
+ * Acquire, Release, Locked; cond.c: condition entries, Wait, Notify, and the cancel/drop paths
+ * of waits; name.c: the name check; table.c: the hash table). Not installed and not used
+ * outside daemon/engine/.
  *
  * Shape of the state (all lists are intrusive, so every step is O(1)):
  *  - a lock entry (struct elock) exists while the lock is held or waited for. Invariant between
@@ -28,22 +29,7 @@
 #include "engine.h"
 #include "table.h"
 
-struct event;
-
 #define ENGINE_CONTAINER_OF(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
-
-/* Short aliases for the wire statuses the engine uses. */
-#define ST_OK CONDD__V1__STATUS__STATUS_OK
-#define ST_TIMEOUT CONDD__V1__STATUS__STATUS_TIMEOUT
-#define ST_CANCELLED CONDD__V1__STATUS__STATUS_CANCELLED
-#define ST_NOT_OWNER CONDD__V1__STATUS__STATUS_NOT_OWNER
-#define ST_ALREADY_OWNER CONDD__V1__STATUS__STATUS_ALREADY_OWNER
-#define ST_LOCK_MISMATCH CONDD__V1__STATUS__STATUS_LOCK_MISMATCH
-#define ST_BAD_REQUEST CONDD__V1__STATUS__STATUS_BAD_REQUEST
-#define ST_LIMIT_EXCEEDED CONDD__V1__STATUS__STATUS_LIMIT_EXCEEDED
-#define ST_SHUTTING_DOWN CONDD__V1__STATUS__STATUS_SHUTTING_DOWN
-#define ST_NOT_FOUND CONDD__V1__STATUS__STATUS_NOT_FOUND
-#define ST_INTERNAL CONDD__V1__STATUS__STATUS_INTERNAL
 
 /* Default for engine_limits.max_pending_per_session. */
 #define ENGINE_DEFAULT_MAX_PENDING 100000
@@ -74,11 +60,12 @@ struct ewaiter {
     struct ewaiter *s_prev, *s_next; /* s's pending list */
     struct elock *lock;              /* while EW_IN_LOCKQ, else NULL */
     struct econd *cond;              /* waits: the condition (holds one of its refs) */
-    struct event *timer;             /* allocated only for a timed request */
+    void *timer;                     /* the clock's, for a timed request while its timeout
+                                      * can still pass; else NULL */
     double started;                  /* monotonic seconds when the request arrived */
     uint8_t kind;                    /* enum ewaiter_kind */
     uint8_t state;                   /* enum ewaiter_state */
-    int16_t final_status;            /* a wait in a lock queue: OK, TIMEOUT or CANCELLED */
+    uint8_t final_status;            /* a wait in a lock queue: OK, TIMEOUT or CANCELLED */
 };
 
 /* A lock that is held (and maybe waited for). The name follows inline. */
@@ -118,7 +105,7 @@ struct esession {
 };
 
 struct engine {
-    struct event_base *base;
+    struct engine_clock clock;
     engine_reply_fn reply;
     struct engine_limits limits;
     struct table *locks;
@@ -139,7 +126,8 @@ struct engine {
 
 /* Sends a late reply for w (which the caller then frees), unless its session is closing or the
  * engine is being freed. */
-void engine_deliver(struct engine *e, const struct ewaiter *w, int status, uint64_t token);
+void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_status status,
+                    uint64_t token);
 
 /* Parses a request timeout. Returns false for a bad one (negative, NaN, infinite); else sets
  * *forever, or *seconds (finite, >= 0). */
@@ -149,14 +137,18 @@ bool engine_parse_timeout(const double *timeout, bool *forever, double *seconds)
 bool engine_pending_exists(struct esession *s, uint64_t req_id);
 
 /* A new waiter for s, registered in s's pending list and the pending table, in no queue yet.
- * With a timeout (not forever) its timer is created (not armed) with cb(w). NULL on OOM
- * (nothing registered). */
+ * When timed, its timer is created (not armed) to call fire(w). NULL on OOM (nothing
+ * registered). */
 struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t owner,
-                                  enum ewaiter_kind kind, bool timed,
-                                  void (*cb)(int, short, void *));
+                                  enum ewaiter_kind kind, bool timed, void (*fire)(void *w));
 
-/* Arms w's timer for seconds from now (0 fires on the next loop turn). */
+/* Arms w's timer for seconds from now (0 fires on the next turn of the clock, not in this
+ * call). w must have a timer. */
 void engine_waiter_arm(struct ewaiter *w, double seconds);
+
+/* Frees w's timer, if any: its timeout can no longer pass (a wait moving to its lock's queue).
+ * Safe from within that timer's own fire callback. */
+void engine_waiter_disarm(struct ewaiter *w);
 
 /* Unregisters w from its session and the pending table and frees it (and its timer). w must be
  * in no queue and hold no condition reference. */
@@ -190,20 +182,21 @@ static inline void ewq_unlink(struct ewaiter **head, struct ewaiter **tail, stru
 
 /* Sets *message (when message is not NULL) and returns status: the error exit of every
  * operation. */
-static inline int engine_fail(const char **message, int status, const char *text)
+static inline enum engine_status engine_fail(const char **message, enum engine_status status,
+                                             const char *text)
 {
     if (message != NULL)
         *message = text;
     return status;
 }
 
-/* Monotonic seconds, for request latencies. */
-double engine_now(void);
+/* The injected clock's monotonic seconds, for request latencies. */
+double engine_now(const struct engine *e);
 
 /* Accounts bytes of entries and waiters in the stats (negative when freed). */
 void engine_account(struct engine *e, long delta);
 
-/* ------------------------------------------------------------------ engine_lock.c */
+/* ------------------------------------------------------------------ lock.c */
 
 /* The entry of lock name[0..len) with hash, or NULL if the lock is free. */
 struct elock *elock_find(struct engine *e, const uint8_t *name, size_t len, uint64_t hash);
@@ -228,13 +221,13 @@ void elock_release(struct elock *l);
 /* Releases every lock s holds (session close). */
 void elock_release_session(struct esession *s);
 
-/* ------------------------------------------------------------------ engine_cond.c */
+/* ------------------------------------------------------------------ cond.c */
 
 /* Drops one reference of c (a wait of e that was answered or dropped); frees c at zero. */
 void econd_unref(struct engine *e, struct econd *c);
 
 /* Cancels pending wait w: OK, NOT_FOUND (already bound to TIMEOUT or CANCELLED), or INTERNAL. */
-int econd_cancel_wait(struct ewaiter *w, const char **message);
+enum engine_status econd_cancel_wait(struct ewaiter *w, const char **message);
 
 /* Drops pending wait w of a closing session, passing on a notification it had received, and
  * frees it. No reply. */

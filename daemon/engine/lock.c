@@ -4,7 +4,7 @@
  * hand-over of a released lock to the queue head, and the Acquire, Release and Locked
  * operations. A lock entry exists only while the lock is held; waiting for a lock implies it is
  * held, because a release grants the head of the queue within the same call. Waits of
- * conditions (engine_cond.c) re-acquire through the same queue as acquires.
+ * conditions (cond.c) re-acquire through the same queue as acquires.
  */
 #include "config.h"
 
@@ -104,7 +104,8 @@ void elock_grant(struct elock *l, struct ewaiter *w)
 {
     struct engine *e = w->s->e;
     uint64_t token = elock_set_holder(l, w->s, w->owner);
-    int status = w->kind == EW_ACQUIRE ? ST_OK : w->final_status;
+    enum engine_status status =
+        w->kind == EW_ACQUIRE ? ENGINE_OK : (enum engine_status)w->final_status;
     if (w->cond != NULL) {
         econd_unref(e, w->cond);
         w->cond = NULL;
@@ -135,78 +136,78 @@ void elock_release_session(struct esession *s)
 /* ================================================================== operations */
 
 /* A timed acquire's timer: leave the queue and answer TIMEOUT. */
-static void acquire_timer_cb(int fd, short what, void *arg)
+static void acquire_timer_cb(void *arg)
 {
-    (void)fd;
-    (void)what;
     struct ewaiter *w = arg;
     struct engine *e = w->s->e;
     struct elock *l = w->lock;
     elock_dequeue(w);
-    engine_deliver(e, w, ST_TIMEOUT, 0);
+    engine_deliver(e, w, ENGINE_TIMEOUT, 0);
     engine_waiter_free(w);
     elock_maybe_free(e, l);
 }
 
-int engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock, size_t lock_len,
-                   uint64_t owner, const double *timeout, uint64_t *token, const char **message)
+enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                  size_t lock_len, uint64_t owner, const double *timeout,
+                                  uint64_t *token, const char **message)
 {
     struct engine *e = s->e;
     if (e->shutting_down)
-        return engine_fail(message, ST_SHUTTING_DOWN, "server shutting down");
+        return engine_fail(message, ENGINE_SHUTTING_DOWN, "server shutting down");
     if (!engine_name_valid(lock, lock_len))
-        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
     bool forever;
     double seconds;
     if (!engine_parse_timeout(timeout, &forever, &seconds))
-        return engine_fail(message, ST_BAD_REQUEST, "invalid timeout");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid timeout");
     if (engine_pending_exists(s, req_id))
-        return engine_fail(message, ST_BAD_REQUEST, "request id already pending");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "request id already pending");
     uint64_t hash = table_hash(e->locks, lock, lock_len);
     struct elock *l = elock_find(e, lock, lock_len, hash);
     if (l == NULL) {
         l = elock_create(e, lock, lock_len, hash);
         if (l == NULL)
-            return engine_fail(message, ST_INTERNAL, "out of memory");
+            return engine_fail(message, ENGINE_INTERNAL, "out of memory");
         uint64_t t = elock_set_holder(l, s, owner);
         if (token != NULL)
             *token = t;
-        return ST_OK;
+        return ENGINE_OK;
     }
     if (l->holder == s && l->holder_owner == owner)
-        return engine_fail(message, ST_ALREADY_OWNER, "owner already holds the lock");
+        return engine_fail(message, ENGINE_ALREADY_OWNER, "owner already holds the lock");
     if (!forever && seconds == 0)
-        return engine_fail(message, ST_TIMEOUT, "lock is held");
+        return engine_fail(message, ENGINE_TIMEOUT, "lock is held");
     if (s->npending >= e->limits.max_pending_per_session)
-        return engine_fail(message, ST_LIMIT_EXCEEDED, "too many pending requests in this session");
+        return engine_fail(message, ENGINE_LIMIT_EXCEEDED,
+                           "too many pending requests in this session");
     struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_ACQUIRE, !forever, acquire_timer_cb);
     if (w == NULL)
-        return engine_fail(message, ST_INTERNAL, "out of memory");
+        return engine_fail(message, ENGINE_INTERNAL, "out of memory");
     elock_enqueue(l, w);
     if (!forever)
         engine_waiter_arm(w, seconds);
     return ENGINE_PENDING;
 }
 
-int engine_release(struct esession *s, const uint8_t *lock, size_t lock_len, uint64_t owner,
-                   const char **message)
+enum engine_status engine_release(struct esession *s, const uint8_t *lock, size_t lock_len,
+                                  uint64_t owner, const char **message)
 {
     struct engine *e = s->e;
     if (!engine_name_valid(lock, lock_len))
-        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
     struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
     if (l == NULL || l->holder != s || l->holder_owner != owner)
-        return engine_fail(message, ST_NOT_OWNER, "owner does not hold the lock");
+        return engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");
     elock_release(l);
-    return ST_OK;
+    return ENGINE_OK;
 }
 
-int engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len, bool *locked,
-                  const char **message)
+enum engine_status engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len,
+                                 bool *locked, const char **message)
 {
     if (!engine_name_valid(lock, lock_len))
-        return engine_fail(message, ST_BAD_REQUEST, "invalid lock name");
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
     struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
     *locked = l != NULL && l->holder != NULL;
-    return ST_OK;
+    return ENGINE_OK;
 }
