@@ -23,5 +23,5 @@ endif
 bench_echo_server_SOURCES = bench/echo-server.c
 bench_echo_server_CPPFLAGS = -I$(top_builddir) -D_GNU_SOURCE
 
-dist_noinst_SCRIPTS += bench/compare.sh
+dist_noinst_SCRIPTS += bench/compare.sh bench/partial-frames.py
 EXTRA_DIST += bench/README.md bench/RESULTS.md

@@ -284,21 +284,30 @@ static bool conn_keep_input(struct conn *c, const uint8_t *buf, size_t len)
     return true;
 }
 
-/* Room to read into c->ibuf: enough for the frame in progress when its header is complete. */
-static bool conn_in_reserve(struct conn *c)
+/*
+ * Appends data[0..n) to c->ibuf, the partial frame kept from earlier reads. The buffer grows
+ * with what actually arrived (by half again, never past the frame in progress once its header
+ * is known), not to the size a header announces: a peer that sends a header and then trickles
+ * or stops costs about what it sent, not max_frame_bytes.
+ */
+static bool conn_in_append(struct conn *c, const uint8_t *data, size_t n)
 {
-    size_t plen = 0;
-    size_t want = c->ilen + 4096;
-    if (frame_peek(c->ibuf, c->ilen, c->srv->settings.max_frame_bytes, &plen) == FRAME_NEED_MORE &&
-        FRAME_HEADER_BYTES + plen > want)
-        want = FRAME_HEADER_BYTES + plen;
-    if (c->icap >= want)
-        return true;
-    uint8_t *nb = realloc(c->ibuf, want);
-    if (nb == NULL)
-        return false;
-    c->ibuf = nb;
-    c->icap = want;
+    size_t need = c->ilen + n;
+    if (c->icap < need) {
+        size_t cap = need + need / 2;
+        size_t plen = 0;
+        if (frame_peek(c->ibuf, c->ilen, c->srv->settings.max_frame_bytes, &plen) ==
+                FRAME_NEED_MORE &&
+            plen > 0 && FRAME_HEADER_BYTES + plen >= need && FRAME_HEADER_BYTES + plen < cap)
+            cap = FRAME_HEADER_BYTES + plen;
+        uint8_t *nb = realloc(c->ibuf, cap);
+        if (nb == NULL)
+            return false;
+        c->ibuf = nb;
+        c->icap = cap;
+    }
+    memcpy(c->ibuf + c->ilen, data, n);
+    c->ilen = need;
     return true;
 }
 
@@ -336,14 +345,14 @@ static bool conn_input(struct conn *c, bool do_read)
         len = (size_t)n;
     } else {
         if (do_read) {
-            if (!conn_in_reserve(c)) {
+            /* Read into the shared buffer too, then keep only what arrived. */
+            ssize_t n = conn_read(c, srv->rbuf, sizeof srv->rbuf);
+            if (n < 0)
+                return false;
+            if (n > 0 && !conn_in_append(c, srv->rbuf, (size_t)n)) {
                 conn_close(c, "out of memory");
                 return false;
             }
-            ssize_t n = conn_read(c, c->ibuf + c->ilen, c->icap - c->ilen);
-            if (n < 0)
-                return false;
-            c->ilen += (size_t)n;
         }
         buf = c->ibuf;
         len = c->ilen;
