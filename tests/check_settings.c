@@ -661,6 +661,96 @@ START_TEST(test_copy_is_deep_and_clear_resets)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ the documentation */
+
+/* Reads $top_srcdir/rel into a NUL-terminated buffer (caller frees). */
+static char *read_source_file(const char *rel)
+{
+    const char *src = getenv("top_srcdir");
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", src != NULL ? src : "..", rel);
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "%s: cannot open", path);
+    size_t cap = 1 << 20;
+    char *b = malloc(cap);
+    ck_assert_ptr_nonnull(b);
+    size_t n = fread(b, 1, cap - 1, f);
+    b[n] = '\0';
+    fclose(f);
+    return b;
+}
+
+/* The man page's OPTIONS section has one entry (a .TP paragraph) per row of the table. */
+START_TEST(test_man_page_lists_exactly_the_table_options)
+{
+    char *man = read_source_file("docs/condd.8");
+    char *sec = strstr(man, "\n.SH OPTIONS\n");
+    ck_assert_ptr_nonnull(sec);
+    char *end = strstr(sec + 1, "\n.SH ");
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    int count[64] = {0};
+    for (char *tp = strstr(sec, "\n.TP\n"); tp != NULL; tp = strstr(tp + 1, "\n.TP\n")) {
+        /* The entry's heading line: its last "\-\-word" names the option. */
+        char *line = tp + 5;
+        size_t len = strcspn(line, "\n");
+        char name[64] = "";
+        for (char *p = line; p < line + len; p++) {
+            if (strncmp(p, "\\-\\-", 4) != 0)
+                continue;
+            size_t k = 0;
+            for (p += 4; p < line + len && k + 1 < sizeof name; p++) {
+                if (strncmp(p, "\\-", 2) == 0) {
+                    name[k++] = '-';
+                    p++;
+                } else if ((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9')) {
+                    name[k++] = *p;
+                } else {
+                    break;
+                }
+            }
+            name[k] = '\0';
+            break;
+        }
+        const struct settings_def *def = settings_find(name);
+        ck_assert_msg(def != NULL, "condd.8 documents --%s, which is not in the table", name);
+        count[def - settings_table]++;
+    }
+    for (size_t i = 0; i < settings_count; i++)
+        ck_assert_msg(count[i] == 1, "condd.8 documents --%s %d times", settings_table[i].name,
+                      count[i]);
+    free(man);
+}
+END_TEST
+
+/* The example config shows every file key of the table ("#key = value" lines) and no other. */
+START_TEST(test_example_config_lists_exactly_the_table_keys)
+{
+    char *text = read_source_file("systemd/condd.conf.example");
+    int count[64] = {0};
+    char *save = NULL;
+    for (char *line = strtok_r(text, "\n", &save); line != NULL;
+         line = strtok_r(NULL, "\n", &save)) {
+        if (line[0] == '#')
+            line++;
+        size_t n = strspn(line, "abcdefghijklmnopqrstuvwxyz-");
+        if (n == 0 || strncmp(line + n, " = ", 3) != 0)
+            continue; /* prose */
+        line[n] = '\0';
+        const struct settings_def *def = settings_find(line);
+        ck_assert_msg(def != NULL, "the example sets '%s', which is not in the table", line);
+        ck_assert_msg(!(def->flags & SETTINGS_CLI_ONLY), "'%s' is not a file key", line);
+        count[def - settings_table]++;
+    }
+    for (size_t i = 0; i < settings_count; i++) {
+        const struct settings_def *def = &settings_table[i];
+        if (!(def->flags & SETTINGS_CLI_ONLY))
+            ck_assert_msg(count[i] >= 1, "the example does not show '%s'", def->name);
+    }
+    free(text);
+}
+END_TEST
+
 static Suite *settings_suite(void)
 {
     Suite *s = suite_create("settings");
@@ -683,6 +773,11 @@ static Suite *settings_suite(void)
     tcase_add_test(tc, test_conffile_accepts_every_key_of_the_table);
     tcase_add_test(tc, test_conffile_refuses_unknown_and_command_line_keys_with_the_line);
     tcase_add_test(tc, test_conffile_bad_value_gives_the_same_reason_as_the_option);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("documentation");
+    tcase_add_test(tc, test_man_page_lists_exactly_the_table_options);
+    tcase_add_test(tc, test_example_config_lists_exactly_the_table_keys);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("reload");
