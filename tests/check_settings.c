@@ -751,6 +751,125 @@ START_TEST(test_example_config_lists_exactly_the_table_keys)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ out of memory */
+
+/* The settings code copies strings with strdup() only. This definition (the executable's wins
+ * over the C library's) fails the call once oom_after more have succeeded, while armed (>= 0),
+ * so each test can fail every allocation in turn. */
+static int oom_after = -1;
+
+char *strdup(const char *s)
+{
+    if (oom_after == 0)
+        return NULL;
+    if (oom_after > 0)
+        oom_after--;
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p != NULL)
+        memcpy(p, s, n);
+    return p;
+}
+
+/* Are a and b equal in every row? */
+static bool all_equal(const struct settings *a, const struct settings *b)
+{
+    for (size_t i = 0; i < settings_count; i++)
+        if (!settings_equal(a, b, &settings_table[i]))
+            return false;
+    return true;
+}
+
+START_TEST(test_out_of_memory_in_copy_and_reload_merge_changes_nothing)
+{
+    struct settings cur, next, before;
+    settings_init(&cur);
+    settings_init(&next);
+    settings_init(&before);
+    set_samples(&cur); /* strings to copy in every string row */
+    set_samples(&next);
+    char buf[64];
+    ck_assert(settings_set(&next, settings_find("listen"), "127.0.0.1:8", buf, sizeof buf));
+    ck_assert(settings_set(&next, settings_find("max-pending"), "7", buf, sizeof buf));
+    ck_assert(settings_copy(&before, &cur));
+    bool done = false;
+    for (int k = 0; !done && k < 100; k++) {
+        oom_after = k;
+        bool ok = settings_take_reloadable(&cur, &next);
+        oom_after = -1;
+        if (ok) {
+            done = true;
+            break;
+        }
+        ck_assert_msg(all_equal(&cur, &before), "half a merge after %d allocations", k);
+    }
+    ck_assert(done);
+    ck_assert_uint_eq(cur.max_pending, 7);
+    ck_assert_str_eq(cur.listen.v[0], before.listen.v[0]); /* listen needs a restart */
+
+    struct settings copy;
+    settings_init(&copy);
+    done = false;
+    for (int k = 0; !done && k < 100; k++) {
+        oom_after = k;
+        bool ok = settings_copy(&copy, &next);
+        oom_after = -1;
+        if (ok) {
+            done = true;
+            break;
+        }
+        struct settings init;
+        settings_init(&init);
+        ck_assert_msg(all_equal(&copy, &init), "a failed copy changed its target (%d)", k);
+        settings_clear(&init);
+    }
+    ck_assert(done);
+    ck_assert(all_equal(&copy, &next));
+    settings_clear(&copy);
+    settings_clear(&cur);
+    settings_clear(&next);
+    settings_clear(&before);
+}
+END_TEST
+
+START_TEST(test_out_of_memory_in_set_and_conffile_is_an_error)
+{
+    struct settings s, before;
+    settings_init(&s);
+    settings_init(&before);
+    char err[512];
+    const struct settings_def *listen = settings_find("listen");
+    oom_after = 0;
+    bool ok = settings_set(&s, listen, "127.0.0.1:1", err, sizeof err);
+    oom_after = -1;
+    ck_assert(!ok);
+    ck_assert_str_eq(err, "out of memory");
+    ck_assert(all_equal(&s, &before));
+
+    char path[512];
+    write_conf(path, sizeof path,
+               "listen = 127.0.0.1:1\nlisten = 127.0.0.1:2\nunix = /tmp/x\nmetrics = "
+               "127.0.0.1:3\nmax-pending = 9\n");
+    bool done = false;
+    for (int k = 0; !done && k < 100; k++) {
+        oom_after = k;
+        ok = conffile_load(path, &s, err, sizeof err);
+        oom_after = -1;
+        if (ok) {
+            done = true;
+            break;
+        }
+        ck_assert_msg(strstr(err, ": out of memory") != NULL, "after %d: %s", k, err);
+        settings_clear(&s); /* the caller's scratch copy: it may be half-loaded */
+    }
+    ck_assert(done);
+    ck_assert_int_eq(s.listen.n, 2);
+    remove_conf(path);
+    settings_clear(&s);
+    settings_clear(&before);
+}
+END_TEST
+
 static Suite *settings_suite(void)
 {
     Suite *s = suite_create("settings");
@@ -783,6 +902,8 @@ static Suite *settings_suite(void)
     tc = tcase_create("reload");
     tcase_add_test(tc, test_take_reloadable_keeps_restart_keys);
     tcase_add_test(tc, test_copy_is_deep_and_clear_resets);
+    tcase_add_test(tc, test_out_of_memory_in_copy_and_reload_merge_changes_nothing);
+    tcase_add_test(tc, test_out_of_memory_in_set_and_conffile_is_an_error);
     suite_add_tcase(s, tc);
     return s;
 }
