@@ -118,7 +118,7 @@ static void main_cli_free(struct main_cli *cli)
 /*
  * Builds the settings from scratch: defaults, then the config file (--config, else the
  * default file if it exists), then the command line. Used at start and on every reload, so it
- * neither aborts nor exits. Returns false with "FILE:LINE: reason" (or "out of memory") in err
+ * never ends the process. Returns false with "FILE:LINE: reason" (or "out of memory") in err
  * when the settings cannot be built; s is then cleared.
  */
 static bool main_load_settings(struct settings *s, const struct main_cli *cli, char *err,

@@ -4,8 +4,8 @@
  * the per-type parsers with their ranges and error texts, copying and comparing, the reload
  * diff and its log lines, getopt's option array and the --help text. The command line (main.c)
  * and the config file (conffile.c) both set values through settings_set(), so a key means the
- * same thing, with the same limits and error text, wherever it is written. Nothing here aborts:
- * a reload runs all of it inside the event loop, so out-of-memory is an error return.
+ * same thing, with the same limits and error text, wherever it is written. Nothing here ends the
+ * process: a reload runs all of it inside the event loop, so out-of-memory is an error return.
  */
 #include "config.h"
 
