@@ -15,6 +15,7 @@
 
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -48,8 +49,8 @@ const struct settings_def settings_table[] = {
      SETTINGS_FIELD(unix_path),
      .min = 1,
      .arg = "PATH",
-     .help = "also listen on a Unix stream socket at PATH (socket-activated, condd takes its "
-             "listeners from systemd and ignores --listen and --unix)"},
+     .help = "also listen on a Unix stream socket at PATH (when socket-activated, condd "
+             "takes its listeners from systemd and ignores the listen and unix settings)"},
     {.name = "port-file",
      .type = SETTINGS_STRING,
      SETTINGS_FIELD(port_file),
@@ -608,48 +609,65 @@ static void settings_usage_wrap(FILE *out, int col, const char *text)
     fputc('\n', out);
 }
 
+/* Appends to buf (len bytes, *used so far), truncating rather than overrunning. */
+static void settings_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void settings_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+    if (*used >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, len - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used = *used + (size_t)n < len ? *used + (size_t)n : len - 1;
+}
+
 void settings_usage(FILE *out)
 {
     for (size_t i = 0; i < settings_count; i++) {
         const struct settings_def *def = &settings_table[i];
-        char opt[64];
-        int n;
+        char opt[128];
+        size_t n = 0;
         if (def->short_name != 0)
-            n = snprintf(opt, sizeof opt, "  -%c, --%s", def->short_name, def->name);
+            settings_append(opt, sizeof opt, &n, "  -%c, --%s", def->short_name, def->name);
         else
-            n = snprintf(opt, sizeof opt, "      --%s", def->name);
+            settings_append(opt, sizeof opt, &n, "      --%s", def->name);
         if (def->arg != NULL)
-            n += snprintf(opt + n, sizeof opt - (size_t)n, " %s", def->arg);
+            settings_append(opt, sizeof opt, &n, " %s", def->arg);
         fputs(opt, out);
-        int col = n;
+        int col = (int)n;
         if (col + 2 > SETTINGS_USAGE_COL) {
-            fputs("  ", out);
+            fputs("  ", out); /* too long for the column: the text follows on the same line */
             col += 2;
         } else {
             fprintf(out, "%*s", SETTINGS_USAGE_COL - col, "");
             col = SETTINGS_USAGE_COL;
         }
+        /* The help text, then "(repeatable; MIN to MAX; default DEF)" as far as they apply. */
         char text[512];
-        int t = snprintf(text, sizeof text, "%s", def->help);
+        size_t t = 0;
+        settings_append(text, sizeof text, &t, "%s", def->help);
         const char *sep = " (";
         if (def->flags & SETTINGS_REPEATABLE) {
-            t += snprintf(text + t, sizeof text - (size_t)t, "%srepeatable", sep);
+            settings_append(text, sizeof text, &t, "%srepeatable", sep);
             sep = "; ";
         }
         if (def->type == SETTINGS_UINT) {
-            t += snprintf(text + t, sizeof text - (size_t)t, "%s%.0f to %.0f", sep, def->min,
-                          def->max);
+            settings_append(text, sizeof text, &t, "%s%.0f to %.0f", sep, def->min, def->max);
             sep = "; ";
         } else if (def->type == SETTINGS_SECONDS) {
-            t += snprintf(text + t, sizeof text - (size_t)t, "%s%g to %g", sep, def->min, def->max);
+            settings_append(text, sizeof text, &t, "%s%g to %g", sep, def->min, def->max);
             sep = "; ";
         }
         if (def->def != NULL) {
-            t += snprintf(text + t, sizeof text - (size_t)t, "%sdefault %s", sep, def->def);
+            settings_append(text, sizeof text, &t, "%sdefault %s", sep, def->def);
             sep = "; ";
         }
         if (sep[0] == ';')
-            snprintf(text + t, sizeof text - (size_t)t, ")");
+            settings_append(text, sizeof text, &t, ")");
         settings_usage_wrap(out, col, text);
     }
 }

@@ -422,6 +422,18 @@ START_TEST(test_condd_help_lists_every_option_once_and_exits_0)
     ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit status %#x", st);
     ck_assert_ptr_nonnull(strstr(out, "Usage: condd"));
     check_usage_lists_every_row_once(out);
+    /* Nor is any option named again in another's text. */
+    for (size_t i = 0; i < settings_count; i++) {
+        char opt[80];
+        snprintf(opt, sizeof opt, "--%s", settings_table[i].name);
+        int seen = 0;
+        for (const char *p = strstr(out, opt); p != NULL; p = strstr(p + 1, opt)) {
+            char next = p[strlen(opt)];
+            if (!((next >= 'a' && next <= 'z') || next == '-'))
+                seen++;
+        }
+        ck_assert_msg(seen == 1, "%s appears %d times in --help", opt, seen);
+    }
     ck_assert_str_eq(err, "");
     free(out);
     free(err);
