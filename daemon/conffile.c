@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * The config file reader (see conffile.h): splits lines into key and value and hands each pair
- * to settings_apply(), prefixing its reason with the file name and line number.
+ * The config file reader (see conffile.h): splits lines into key and value, looks the key up in
+ * the settings table (settings_table[]; a command-line-only row is not a key) and hands the pair
+ * to settings_source_set(), prefixing its reason with the file name and line number.
  */
 #include "config.h"
 
@@ -34,7 +35,7 @@ static void conffile_strip_comment(char *line)
 }
 
 /* Parses one line; returns false with the reason (no location) in err. */
-static bool conffile_line(char *line, struct settings *s, bool *listen_seen, char *err,
+static bool conffile_line(char *line, struct settings *s, struct settings_source *src, char *err,
                           size_t errlen)
 {
     conffile_strip_comment(line);
@@ -53,23 +54,20 @@ static bool conffile_line(char *line, struct settings *s, bool *listen_seen, cha
         snprintf(err, errlen, "missing key before '='");
         return false;
     }
-    if (strcmp(key, "config") == 0) {
-        snprintf(err, errlen, "'config' can only be given on the command line");
+    const struct settings_def *def = settings_find(key);
+    if (def == NULL) {
+        snprintf(err, errlen, "unknown key '%s'", key);
         return false;
     }
-    if (!settings_key_known(key)) {
-        snprintf(err, errlen, "unknown key '%s'", key);
+    if (def->flags & SETTINGS_CLI_ONLY) {
+        snprintf(err, errlen, "'%s' can only be given on the command line", key);
         return false;
     }
     if (*value == '\0') {
         snprintf(err, errlen, "missing value for '%s'", key);
         return false;
     }
-    if (strcmp(key, "listen") == 0 && !*listen_seen) {
-        settings_reset_listen(s);
-        *listen_seen = true;
-    }
-    return settings_apply(s, key, value, err, errlen);
+    return settings_source_set(src, s, def, value, err, errlen);
 }
 
 bool conffile_load(const char *path, struct settings *s, char *err, size_t errlen)
@@ -82,7 +80,7 @@ bool conffile_load(const char *path, struct settings *s, char *err, size_t errle
     char line[CONFFILE_LINE_MAX + 2];
     char reason[512];
     unsigned lineno = 0;
-    bool listen_seen = false;
+    struct settings_source src = {0};
     bool ok = true;
     while (ok && fgets(line, sizeof line, f) != NULL) {
         lineno++;
@@ -95,7 +93,7 @@ bool conffile_load(const char *path, struct settings *s, char *err, size_t errle
             ok = false;
             break;
         }
-        if (!conffile_line(line, s, &listen_seen, reason, sizeof reason)) {
+        if (!conffile_line(line, s, &src, reason, sizeof reason)) {
             snprintf(err, errlen, "%s:%u: %s", path, lineno, reason);
             ok = false;
         }

@@ -1,17 +1,18 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
  * condd's entry point: the command line and the config file (the file first, the command line
- * on top), process set-up (file limit, signals), listeners (configured, or inherited from
- * systemd), the port file, the metrics endpoint, readiness, and the event loop with its
- * signals: SIGHUP reloads the config file, SIGINT and SIGTERM stop gracefully. Everything that
- * serves clients lives in server.c and below; exit() is only called here, before the loop
- * starts.
+ * on top; both read through the settings table in settings.c), process set-up (file limit,
+ * signals), listeners (configured, or inherited from systemd), the port file, the metrics endpoint,
+ * readiness, and the event loop with its signals: SIGHUP reloads the config file, SIGINT and
+ * SIGTERM stop gracefully. Everything that serves clients lives in server.c and below; exit() is
+ * only called here, before the loop starts.
  */
 #include "config.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,112 +33,70 @@
 
 static void main_usage(FILE *out)
 {
-    fprintf(out,
-            "Usage: condd [OPTION]...\n"
-            "Serve named locks and condition variables over TCP and Unix sockets.\n"
-            "\n"
-            "  -c, --config FILE          read settings from FILE (default " SETTINGS_DEFAULT_CONFIG
-            "\n"
-            "                             if it exists); options given here override it\n"
-            "  -l, --listen ADDR          listen on HOST:PORT or [IPV6]:PORT (repeatable;\n"
-            "                             default " SETTINGS_DEFAULT_LISTEN "; port 0 picks one)\n"
-            "  -u, --unix PATH            also listen on a Unix stream socket at PATH\n"
-            "                             (socket-activated, condd takes its listeners from\n"
-            "                             systemd and ignores these two)\n"
-            "      --port-file FILE       write the first TCP port to FILE once listening\n"
-            "      --metrics ADDR         serve Prometheus metrics at http://ADDR/metrics\n"
-            "      --max-connections N    refuse connections beyond N (default 10000)\n"
-            "      --max-frame-bytes N    largest request frame accepted (default 65536)\n"
-            "      --session-timeout S    end a session after S seconds without a frame\n"
-            "                             (default 10; clients may ask for their own)\n"
-            "      --max-session-timeout S  largest session timeout a client may ask for\n"
-            "                             (default 3600)\n"
-            "      --max-pending N        pending acquires and waits per session (default 100000)\n"
-            "      --log-level LEVEL      error, warning, notice, info (default) or debug\n"
-            "  -V, --version              print the version and exit\n"
-            "  -h, --help                 print this help and exit\n"
-            "\n"
-            "SIGHUP reloads the config file; SIGTERM and SIGINT stop gracefully.\n");
+    fprintf(out, "Usage: condd [OPTION]...\n"
+                 "Serve named locks and condition variables over TCP and Unix sockets.\n"
+                 "\n");
+    settings_usage(out);
+    fprintf(out, "\n"
+                 "SIGHUP reloads the config file; SIGTERM and SIGINT stop gracefully.\n");
 }
-
-static const struct option main_options[] = {
-    {"config", required_argument, NULL, 'c'},
-    {"listen", required_argument, NULL, 'l'},
-    {"unix", required_argument, NULL, 'u'},
-    {"port-file", required_argument, NULL, 0},
-    {"metrics", required_argument, NULL, 0},
-    {"max-connections", required_argument, NULL, 0},
-    {"max-frame-bytes", required_argument, NULL, 0},
-    {"session-timeout", required_argument, NULL, 0},
-    {"max-session-timeout", required_argument, NULL, 0},
-    {"max-pending", required_argument, NULL, 0},
-    {"log-level", required_argument, NULL, 0},
-    {"version", no_argument, NULL, 'V'},
-    {"help", no_argument, NULL, 'h'},
-    {NULL, 0, NULL, 0},
-};
 
 /* ------------------------------------------------------------------ settings sources */
 
-/* The command line as key/value pairs, kept so that a reload can lay it over the re-read file
- * again: an option given at start keeps overriding the file for the daemon's whole life. */
+/* The command line as table rows and values, kept so that a reload can lay it over the re-read
+ * file again: an option given at start keeps overriding the file for the daemon's whole life. */
 struct main_cli {
-    const char **keys;   /* borrowed: option names (static) */
-    const char **values; /* borrowed: argv strings */
+    const struct settings_def **defs; /* borrowed: rows of settings_table[] */
+    const char **values;              /* borrowed: argv strings */
     int n;
     const char *config; /* --config, or NULL */
 };
 
 /* Parses argv into cli, checking each value. Returns -1 to go on, or an exit status (0 after
- * --help/--version). */
+ * --help/--version, 2 for a bad option or value). */
 static int main_parse_args(struct main_cli *cli, int argc, char **argv)
 {
-    int opt, idx;
+    int opt;
     char err[256];
+    struct settings_getopt g;
+    settings_getopt_init(&g);
     struct settings scratch; /* only to check each value where the user typed it */
     settings_init(&scratch);
-    cli->keys = calloc((size_t)argc, sizeof *cli->keys);
+    cli->defs = calloc((size_t)argc, sizeof *cli->defs);
     cli->values = calloc((size_t)argc, sizeof *cli->values);
-    if (cli->keys == NULL || cli->values == NULL) {
+    if (cli->defs == NULL || cli->values == NULL) {
         fprintf(stderr, "condd: out of memory\n");
         return 1;
     }
     int rc = -1;
-    while (rc < 0 && (opt = getopt_long(argc, argv, "c:l:u:Vh", main_options, &idx)) != -1) {
-        const char *key;
-        switch (opt) {
-        case 'c':
-            cli->config = optarg;
+    while (rc < 0 && (opt = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
+        const struct settings_def *def = settings_from_getopt(opt);
+        if (def == NULL) { /* getopt_long has said what is wrong */
+            main_usage(stderr);
+            rc = 2;
             continue;
-        case 'l':
-            key = "listen";
-            break;
-        case 'u':
-            key = "unix";
-            break;
-        case 0:
-            key = main_options[idx].name;
-            break;
-        case 'V':
+        }
+        if (def->type == SETTINGS_VERSION) {
             printf("%s\n", PACKAGE_STRING);
             rc = 0;
             continue;
-        case 'h':
+        }
+        if (def->type == SETTINGS_HELP) {
             main_usage(stdout);
             rc = 0;
             continue;
-        default:
+        }
+        if (!settings_set(&scratch, def, optarg, err, sizeof err)) {
+            fprintf(stderr, "condd: --%s: %s\n", def->name, err);
             main_usage(stderr);
             rc = 2;
             continue;
         }
-        if (!settings_apply(&scratch, key, optarg, err, sizeof err)) {
-            fprintf(stderr, "condd: --%s: %s\n", key, err);
-            main_usage(stderr);
-            rc = 2;
+        if (def->offset == offsetof(struct settings, config_file)) {
+            cli->config = optarg; /* read first; not laid over the file like the rest */
             continue;
         }
-        cli->keys[cli->n] = key;
+        cli->defs[cli->n] = def;
         cli->values[cli->n] = optarg;
         cli->n++;
     }
@@ -152,14 +111,15 @@ static int main_parse_args(struct main_cli *cli, int argc, char **argv)
 
 static void main_cli_free(struct main_cli *cli)
 {
-    free(cli->keys);
+    free(cli->defs);
     free(cli->values);
 }
 
 /*
  * Builds the settings from scratch: defaults, then the config file (--config, else the
- * default file if it exists), then the command line. Used at start and on every reload.
- * Returns false with "FILE:LINE: reason" in err when the file is bad; s is then cleared.
+ * default file if it exists), then the command line. Used at start and on every reload, so it
+ * never ends the process. Returns false with "FILE:LINE: reason" (or "out of memory") in err
+ * when the settings cannot be built; s is then cleared.
  */
 static bool main_load_settings(struct settings *s, const struct main_cli *cli, char *err,
                                size_t errlen)
@@ -169,21 +129,17 @@ static bool main_load_settings(struct settings *s, const struct main_cli *cli, c
     if (path == NULL && access(SETTINGS_DEFAULT_CONFIG, F_OK) == 0)
         path = SETTINGS_DEFAULT_CONFIG;
     if (path != NULL) {
-        if (!conffile_load(path, s, err, errlen)) {
+        if (!conffile_load(path, s, err, errlen) ||
+            !settings_apply(s, "config", path, err, errlen)) {
             settings_clear(s);
             return false;
         }
-        settings_apply(s, "config", path, err, errlen);
     }
-    /* The command line's listen addresses replace the file's rather than add to them. */
-    bool listen_reset = false;
+    /* The command line is one source: its first --listen replaces the file's addresses. */
+    struct settings_source src = {0};
     for (int i = 0; i < cli->n; i++) {
-        if (strcmp(cli->keys[i], "listen") == 0 && !listen_reset) {
-            settings_reset_listen(s);
-            listen_reset = true;
-        }
-        if (!settings_apply(s, cli->keys[i], cli->values[i], err, errlen)) {
-            settings_clear(s); /* cannot happen: main_parse_args checked every value */
+        if (!settings_source_set(&src, s, cli->defs[i], cli->values[i], err, errlen)) {
+            settings_clear(s); /* out of memory: main_parse_args checked every value */
             return false;
         }
     }
@@ -269,29 +225,6 @@ static void main_on_stop_signal(evutil_socket_t sig, short what, void *arg)
     event_add(m->drain, &tv);
 }
 
-/* Logs each key whose value differs between cur and next: applied, or needing a restart.
- * Returns the number of differences. */
-static int main_log_changes(const struct settings *cur, const struct settings *next)
-{
-    int changed = 0;
-    for (int i = 0; settings_all_keys[i] != NULL; i++) {
-        const char *key = settings_all_keys[i];
-        char a[1024], b[1024];
-        settings_format(cur, key, a, sizeof a);
-        settings_format(next, key, b, sizeof b);
-        if (strcmp(a, b) == 0 || strcmp(key, "config") == 0)
-            continue;
-        changed++;
-        if (settings_key_runtime(key))
-            log_notice("reload: %s changed from %s to %s", key, a, b);
-        else
-            log_warning("reload: %s changed from %s to %s; this takes a restart of condd, "
-                        "keeping %s until then",
-                        key, a, b, a);
-    }
-    return changed;
-}
-
 static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct main_ctx *m = arg;
@@ -305,24 +238,27 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
     else
         log_notice("received SIGHUP; reloading %s", path);
     sdnotify_reloading(m->notify);
-    struct settings next;
+    /* All or nothing: next is built whole (a bad line rejects the file), then merged into a
+     * copy of what is in effect; only when every step has succeeded does anything change. */
+    struct settings next, merged;
     char err[1024];
+    settings_init(&merged);
     if (!main_load_settings(&next, m->cli, err, sizeof err)) {
         log_error("reload failed: %s; keeping the current settings", err);
+    } else if (!settings_copy(&merged, m->cur) || !settings_take_reloadable(&merged, &next) ||
+               !server_update_settings(m->srv, &merged)) {
+        log_error("reload failed: out of memory; keeping the current settings");
+        settings_clear(&next);
     } else {
-        if (main_log_changes(m->cur, &next) == 0)
+        if (settings_log_changes(m->cur, &next) == 0)
             log_notice("reload: no setting changed");
-        /* Only the run-time keys take effect; the rest stays as started. */
-        server_update_settings(m->srv, &next);
-        log_set_level(next.log_level);
-        m->cur->max_connections = next.max_connections;
-        m->cur->max_frame_bytes = next.max_frame_bytes;
-        m->cur->session_timeout = next.session_timeout;
-        m->cur->max_session_timeout = next.max_session_timeout;
-        m->cur->max_pending = next.max_pending;
-        m->cur->log_level = next.log_level;
+        settings_clear(m->cur);
+        *m->cur = merged; /* m->cur takes merged's strings */
+        settings_init(&merged);
+        log_set_level(m->cur->log_level);
         settings_clear(&next);
     }
+    settings_clear(&merged);
     sdnotify_ready(m->notify);
 }
 
@@ -336,15 +272,15 @@ static bool main_open_listeners(struct server *srv, const struct settings *s)
     if (adopted < 0)
         return false;
     if (adopted > 0) {
-        if (s->nlisten > 0 || s->unix_path != NULL)
+        if (s->listen.n > 0 || s->unix_path != NULL)
             log_notice("socket-activated: ignoring the listen and unix settings");
         return true;
     }
     bool ok = true;
-    if (s->nlisten == 0)
+    if (s->listen.n == 0)
         ok = server_listen_tcp(srv, SETTINGS_DEFAULT_LISTEN);
-    for (int i = 0; ok && i < s->nlisten; i++)
-        ok = server_listen_tcp(srv, s->listen[i]);
+    for (int i = 0; ok && i < s->listen.n; i++)
+        ok = server_listen_tcp(srv, s->listen.v[i]);
     if (ok && s->unix_path != NULL)
         ok = server_listen_unix(srv, s->unix_path);
     return ok;

@@ -302,7 +302,10 @@ struct server *server_new(struct event_base *base, const struct settings *settin
         return NULL;
     srv->base = base;
     settings_init(&srv->settings);
-    settings_copy(&srv->settings, settings);
+    if (!settings_copy(&srv->settings, settings)) {
+        free(srv);
+        return NULL;
+    }
     TAILQ_INIT(&srv->conns);
     TAILQ_INIT(&srv->dirty);
     srv->next_session_id = 1;
@@ -345,15 +348,12 @@ void server_free(struct server *srv)
     free(srv);
 }
 
-void server_update_settings(struct server *srv, const struct settings *settings)
+bool server_update_settings(struct server *srv, const struct settings *settings)
 {
-    srv->settings.max_connections = settings->max_connections;
-    srv->settings.max_frame_bytes = settings->max_frame_bytes;
-    srv->settings.session_timeout = settings->session_timeout;
-    srv->settings.max_session_timeout = settings->max_session_timeout;
-    srv->settings.max_pending = settings->max_pending;
-    srv->settings.log_level = settings->log_level;
+    if (!settings_take_reloadable(&srv->settings, settings))
+        return false;
     server_apply_engine_limits(srv);
+    return true;
 }
 
 void server_begin_shutdown(struct server *srv)

@@ -40,8 +40,10 @@ bool server_adopt_listener(struct server *srv, int fd);
 /* The port of the first TCP listener, or 0 if there is none. */
 int server_first_tcp_port(const struct server *srv);
 
-/* Applies settings that may change at run time (limits, session timeout for new sessions). */
-void server_update_settings(struct server *srv, const struct settings *settings);
+/* Applies the settings that may change at run time (the table's reloadable rows: limits, the
+ * session timeout for new sessions); the rest stay as started. settings is borrowed. Returns
+ * false on out-of-memory with nothing changed. */
+bool server_update_settings(struct server *srv, const struct settings *settings);
 
 /*
  * Graceful stop, step one: close the listeners, answer SHUTTING_DOWN to every pending acquire

@@ -1,8 +1,11 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * Settings (see settings.h): defaults and the per-key parsers with their ranges. The command
- * line (main.c) and the config file both go through settings_apply(), so a key means the same
- * thing, with the same limits and error text, wherever it is written.
+ * Settings (see settings.h): the table of every setting, and the code that reads it: defaults,
+ * the per-type parsers with their ranges and error texts, copying and comparing, the reload
+ * diff and its log lines, getopt's option array and the --help text. The command line (main.c)
+ * and the config file (conffile.c) both set values through settings_set(), so a key means the
+ * same thing, with the same limits and error text, wherever it is written. Nothing here ends the
+ * process: a reload runs all of it inside the event loop, so out-of-memory is an error return.
  */
 #include "config.h"
 
@@ -12,59 +15,191 @@
 
 #include <errno.h>
 #include <math.h>
-#include <stdio.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 
-void settings_init(struct settings *s)
+/* ------------------------------------------------------------------ the table */
+
+#define SETTINGS_FIELD(f)                                                                          \
+    .offset = offsetof(struct settings, f), .size = sizeof(((struct settings *)0)->f)
+
+const struct settings_def settings_table[] = {
+    {.name = "config",
+     .short_name = 'c',
+     .type = SETTINGS_STRING,
+     .flags = SETTINGS_CLI_ONLY,
+     SETTINGS_FIELD(config_file),
+     .min = 1,
+     .def = SETTINGS_DEFAULT_CONFIG,
+     .arg = "FILE",
+     .help = "read settings from FILE; options given here override it; the default file is "
+             "read only if it exists"},
+    {.name = "listen",
+     .short_name = 'l',
+     .type = SETTINGS_ADDR,
+     .flags = SETTINGS_REPEATABLE,
+     SETTINGS_FIELD(listen),
+     .def = SETTINGS_DEFAULT_LISTEN,
+     .arg = "ADDR",
+     .help = "listen on HOST:PORT or [IPV6]:PORT; port 0 picks one"},
+    {.name = "unix",
+     .short_name = 'u',
+     .type = SETTINGS_STRING,
+     SETTINGS_FIELD(unix_path),
+     .min = 1,
+     .arg = "PATH",
+     .help = "also listen on a Unix stream socket at PATH (when socket-activated, condd "
+             "takes its listeners from systemd and ignores the listen and unix settings)"},
+    {.name = "port-file",
+     .type = SETTINGS_STRING,
+     SETTINGS_FIELD(port_file),
+     .arg = "FILE",
+     .help = "write the first TCP port to FILE once listening"},
+    {.name = "metrics",
+     .type = SETTINGS_ADDR,
+     SETTINGS_FIELD(metrics_addr),
+     .arg = "ADDR",
+     .help = "serve Prometheus metrics at http://ADDR/metrics"},
+    {.name = "max-connections",
+     .type = SETTINGS_UINT,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(max_connections),
+     .min = 1,
+     .max = 1000000,
+     .def = "10000",
+     .arg = "N",
+     .help = "refuse connections beyond N"},
+    {.name = "max-frame-bytes",
+     .type = SETTINGS_UINT,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(max_frame_bytes),
+     .min = 1024,
+     .max = 16 * 1024 * 1024,
+     .def = "65536",
+     .arg = "N",
+     .help = "largest request frame accepted"},
+    {.name = "session-timeout",
+     .type = SETTINGS_SECONDS,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(session_timeout),
+     .min = 1,
+     .max = 3600,
+     .def = "10",
+     .arg = "S",
+     .help = "end a session after S seconds without a frame; clients may ask for their own"},
+    {.name = "max-session-timeout",
+     .type = SETTINGS_SECONDS,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(max_session_timeout),
+     .min = 1,
+     .max = 86400,
+     .def = "3600",
+     .arg = "S",
+     .help = "largest session timeout a client may ask for"},
+    {.name = "max-pending",
+     .type = SETTINGS_UINT,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(max_pending),
+     .min = 1,
+     .max = 100000000,
+     .def = "100000",
+     .arg = "N",
+     .help = "pending acquires and waits per session"},
+    {.name = "log-level",
+     .type = SETTINGS_LOG_LEVEL,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(log_level),
+     .def = "info",
+     .arg = "LEVEL",
+     .help = "error, warning, notice, info or debug"},
+    {.name = "version",
+     .short_name = 'V',
+     .type = SETTINGS_VERSION,
+     .flags = SETTINGS_CLI_ONLY,
+     .help = "print the version and exit"},
+    {.name = "help",
+     .short_name = 'h',
+     .type = SETTINGS_HELP,
+     .flags = SETTINGS_CLI_ONLY,
+     .help = "print this help and exit"},
+};
+
+const size_t settings_count = sizeof settings_table / sizeof settings_table[0];
+
+/* struct settings_source has one bit per row; struct settings_getopt one option per row. */
+_Static_assert(sizeof settings_table / sizeof settings_table[0] <= 64, "too many settings");
+_Static_assert(sizeof settings_table / sizeof settings_table[0] <
+                   sizeof(((struct settings_getopt *)0)->longopts) / sizeof(struct option),
+               "settings_getopt.longopts too small");
+
+const struct settings_def *settings_find(const char *key)
 {
-    memset(s, 0, sizeof *s);
-    s->max_connections = 10000;
-    s->max_frame_bytes = 64 * 1024;
-    s->session_timeout = 10.0;
-    s->max_session_timeout = 3600.0;
-    s->max_pending = 100000;
-    s->log_level = LOG_LVL_INFO;
+    for (size_t i = 0; i < settings_count; i++)
+        if (strcmp(settings_table[i].name, key) == 0)
+            return &settings_table[i];
+    return NULL;
 }
 
-void settings_reset_listen(struct settings *s)
+bool settings_takes_value(const struct settings_def *def)
 {
-    for (int i = 0; i < s->nlisten; i++)
-        free(s->listen[i]);
-    s->nlisten = 0;
+    return def->type != SETTINGS_HELP && def->type != SETTINGS_VERSION;
 }
 
-void settings_clear(struct settings *s)
+/* ------------------------------------------------------------------ field access */
+
+static void *settings_field(struct settings *s, const struct settings_def *def)
 {
-    settings_reset_listen(s);
-    free(s->unix_path);
-    free(s->port_file);
-    free(s->config_file);
-    free(s->metrics_addr);
-    settings_init(s);
+    return (char *)s + def->offset;
 }
 
-static char *settings_strdup(const char *v)
+static const void *settings_cfield(const struct settings *s, const struct settings_def *def)
 {
-    char *p = strdup(v);
-    if (p == NULL)
-        abort(); /* settings are read before the loop starts; OOM there is fatal */
-    return p;
+    return (const char *)s + def->offset;
 }
 
-void settings_copy(struct settings *dst, const struct settings *src)
+static bool settings_is_string(const struct settings_def *def)
 {
-    settings_clear(dst);
-    *dst = *src;
-    for (int i = 0; i < src->nlisten; i++)
-        dst->listen[i] = settings_strdup(src->listen[i]);
-    dst->unix_path = src->unix_path ? settings_strdup(src->unix_path) : NULL;
-    dst->port_file = src->port_file ? settings_strdup(src->port_file) : NULL;
-    dst->config_file = src->config_file ? settings_strdup(src->config_file) : NULL;
-    dst->metrics_addr = src->metrics_addr ? settings_strdup(src->metrics_addr) : NULL;
+    return def->type == SETTINGS_STRING || def->type == SETTINGS_ADDR;
 }
 
-static bool settings_parse_uint(const char *v, unsigned long long lo, unsigned long long hi,
+static unsigned long long settings_get_uint(const struct settings *s,
+                                            const struct settings_def *def)
+{
+    const void *p = settings_cfield(s, def);
+    if (def->size == sizeof(uint64_t)) {
+        uint64_t v;
+        memcpy(&v, p, sizeof v);
+        return v;
+    }
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+static void settings_put_uint(struct settings *s, const struct settings_def *def,
+                              unsigned long long x)
+{
+    void *p = settings_field(s, def);
+    if (def->size == sizeof(uint64_t)) {
+        uint64_t v = x;
+        memcpy(p, &v, sizeof v);
+    } else {
+        uint32_t v = (uint32_t)x;
+        memcpy(p, &v, sizeof v);
+    }
+}
+
+static void settings_list_clear(struct settings_list *l)
+{
+    for (int i = 0; i < l->n; i++)
+        free(l->v[i]);
+    l->n = 0;
+}
+
+/* ------------------------------------------------------------------ parsers */
+
+static bool settings_parse_uint(const char *v, const struct settings_def *def,
                                 unsigned long long *out, char *err, size_t errlen)
 {
     char *end;
@@ -74,6 +209,7 @@ static bool settings_parse_uint(const char *v, unsigned long long lo, unsigned l
     unsigned long long x = strtoull(v, &end, 10);
     if (errno != 0 || *end != '\0')
         goto bad;
+    unsigned long long lo = (unsigned long long)def->min, hi = (unsigned long long)def->max;
     if (x < lo || x > hi) {
         snprintf(err, errlen, "'%s' is out of range [%llu, %llu]", v, lo, hi);
         return false;
@@ -85,8 +221,8 @@ bad:
     return false;
 }
 
-static bool settings_parse_seconds(const char *v, double lo, double hi, double *out, char *err,
-                                   size_t errlen)
+static bool settings_parse_seconds(const char *v, const struct settings_def *def, double *out,
+                                   char *err, size_t errlen)
 {
     char *end;
     errno = 0;
@@ -95,149 +231,443 @@ static bool settings_parse_seconds(const char *v, double lo, double hi, double *
         snprintf(err, errlen, "'%s' is not a number of seconds", v);
         return false;
     }
-    if (x < lo || x > hi) {
-        snprintf(err, errlen, "'%s' is out of range [%g, %g] seconds", v, lo, hi);
+    if (x < def->min || x > def->max) {
+        snprintf(err, errlen, "'%s' is out of range [%g, %g] seconds", v, def->min, def->max);
         return false;
     }
     *out = x;
     return true;
 }
 
-static void settings_set_str(char **slot, const char *v)
+/* Checks a string value; returns false with the reason in err. */
+static bool settings_check_string(const char *v, const struct settings_def *def, char *err,
+                                  size_t errlen)
 {
-    free(*slot);
-    *slot = settings_strdup(v);
-}
-
-const char *const settings_all_keys[] = {
-    "listen",          "unix",          "port-file",   "config",         "metrics",
-    "max-connections", "max-frame-bytes", "session-timeout", "max-session-timeout",
-    "max-pending",     "log-level",     NULL,
-};
-
-bool settings_key_known(const char *key)
-{
-    for (int i = 0; settings_all_keys[i] != NULL; i++)
-        if (strcmp(key, settings_all_keys[i]) == 0)
-            return true;
-    return false;
-}
-
-bool settings_key_runtime(const char *key)
-{
-    static const char *const runtime[] = {
-        "max-connections", "max-frame-bytes", "session-timeout", "max-session-timeout",
-        "max-pending",     "log-level",       NULL,
-    };
-    for (int i = 0; runtime[i] != NULL; i++)
-        if (strcmp(key, runtime[i]) == 0)
-            return true;
-    return false;
-}
-
-static void settings_format_str(const char *v, char *buf, size_t len)
-{
-    snprintf(buf, len, "%s", v != NULL ? v : "(none)");
-}
-
-void settings_format(const struct settings *s, const char *key, char *buf, size_t len)
-{
-    if (len == 0)
-        return;
-    buf[0] = '\0';
-    if (strcmp(key, "listen") == 0) {
-        if (s->nlisten == 0) {
-            snprintf(buf, len, "%s", SETTINGS_DEFAULT_LISTEN);
-            return;
+    if (def->type == SETTINGS_ADDR) {
+        struct addr_parts ap;
+        if (!addr_split(v, ADDR_LISTEN, 0, &ap)) {
+            snprintf(err, errlen, "'%s' is not HOST:PORT or [IPV6]:PORT", v);
+            return false;
         }
-        size_t used = 0;
-        for (int i = 0; i < s->nlisten && used < len; i++) {
-            int n = snprintf(buf + used, len - used, "%s%s", i > 0 ? ", " : "", s->listen[i]);
-            if (n < 0)
-                break;
-            used += (size_t)n;
-        }
-    } else if (strcmp(key, "unix") == 0) {
-        settings_format_str(s->unix_path, buf, len);
-    } else if (strcmp(key, "port-file") == 0) {
-        settings_format_str(s->port_file, buf, len);
-    } else if (strcmp(key, "config") == 0) {
-        settings_format_str(s->config_file, buf, len);
-    } else if (strcmp(key, "metrics") == 0) {
-        settings_format_str(s->metrics_addr, buf, len);
-    } else if (strcmp(key, "max-connections") == 0) {
-        snprintf(buf, len, "%u", s->max_connections);
-    } else if (strcmp(key, "max-frame-bytes") == 0) {
-        snprintf(buf, len, "%u", (unsigned)s->max_frame_bytes);
-    } else if (strcmp(key, "session-timeout") == 0) {
-        snprintf(buf, len, "%g", s->session_timeout);
-    } else if (strcmp(key, "max-session-timeout") == 0) {
-        snprintf(buf, len, "%g", s->max_session_timeout);
-    } else if (strcmp(key, "max-pending") == 0) {
-        snprintf(buf, len, "%zu", s->max_pending);
-    } else if (strcmp(key, "log-level") == 0) {
-        snprintf(buf, len, "%s", log_level_name(s->log_level));
+    } else if ((double)strlen(v) < def->min) {
+        snprintf(err, errlen, "empty value for '%s'", def->name);
+        return false;
     }
+    return true;
+}
+
+/* The one setter. replace_list: a repeatable key's list is emptied before the value is added.
+ * On failure s is unchanged. */
+static bool settings_set_impl(struct settings *s, const struct settings_def *def, const char *value,
+                              bool replace_list, char *err, size_t errlen)
+{
+    unsigned long long u;
+    double d;
+    switch (def->type) {
+    case SETTINGS_UINT:
+        if (!settings_parse_uint(value, def, &u, err, errlen))
+            return false;
+        settings_put_uint(s, def, u);
+        return true;
+    case SETTINGS_SECONDS:
+        if (!settings_parse_seconds(value, def, &d, err, errlen))
+            return false;
+        memcpy(settings_field(s, def), &d, sizeof d);
+        return true;
+    case SETTINGS_LOG_LEVEL: {
+        enum log_level l;
+        if (!log_level_parse(value, &l)) {
+            snprintf(err, errlen, "'%s' is not one of error, warning, notice, info, debug", value);
+            return false;
+        }
+        memcpy(settings_field(s, def), &l, sizeof l);
+        return true;
+    }
+    case SETTINGS_STRING:
+    case SETTINGS_ADDR:
+        break;
+    case SETTINGS_HELP:
+    case SETTINGS_VERSION:
+        snprintf(err, errlen, "'%s' takes no value", def->name);
+        return false;
+    }
+    if (!settings_check_string(value, def, err, errlen))
+        return false;
+    if (def->flags & SETTINGS_REPEATABLE) {
+        struct settings_list *l = settings_field(s, def);
+        if (!replace_list && l->n == SETTINGS_MAX_LISTEN) {
+            snprintf(err, errlen, "at most %d %s values", SETTINGS_MAX_LISTEN, def->name);
+            return false;
+        }
+        char *copy = strdup(value);
+        if (copy == NULL) {
+            snprintf(err, errlen, "out of memory");
+            return false;
+        }
+        if (replace_list)
+            settings_list_clear(l);
+        l->v[l->n++] = copy;
+        return true;
+    }
+    char *copy = strdup(value);
+    if (copy == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return false;
+    }
+    char **slot = settings_field(s, def);
+    free(*slot);
+    *slot = copy;
+    return true;
+}
+
+bool settings_set(struct settings *s, const struct settings_def *def, const char *value, char *err,
+                  size_t errlen)
+{
+    return settings_set_impl(s, def, value, false, err, errlen);
 }
 
 bool settings_apply(struct settings *s, const char *key, const char *value, char *err,
                     size_t errlen)
 {
-    unsigned long long u;
-    if (strcmp(key, "listen") == 0) {
-        if (s->nlisten == SETTINGS_MAX_LISTEN) {
-            snprintf(err, errlen, "at most %d listen addresses", SETTINGS_MAX_LISTEN);
-            return false;
-        }
-        struct addr_parts ap;
-        if (!addr_split(value, ADDR_LISTEN, 0, &ap)) {
-            snprintf(err, errlen, "'%s' is not HOST:PORT or [IPV6]:PORT", value);
-            return false;
-        }
-        s->listen[s->nlisten++] = settings_strdup(value);
-    } else if (strcmp(key, "unix") == 0) {
-        if (*value == '\0') {
-            snprintf(err, errlen, "empty Unix socket path");
-            return false;
-        }
-        settings_set_str(&s->unix_path, value);
-    } else if (strcmp(key, "port-file") == 0) {
-        settings_set_str(&s->port_file, value);
-    } else if (strcmp(key, "config") == 0) {
-        settings_set_str(&s->config_file, value);
-    } else if (strcmp(key, "metrics") == 0) {
-        struct addr_parts ap;
-        if (!addr_split(value, ADDR_LISTEN, 0, &ap)) {
-            snprintf(err, errlen, "'%s' is not HOST:PORT or [IPV6]:PORT", value);
-            return false;
-        }
-        settings_set_str(&s->metrics_addr, value);
-    } else if (strcmp(key, "max-connections") == 0) {
-        if (!settings_parse_uint(value, 1, 1000000, &u, err, errlen))
-            return false;
-        s->max_connections = (unsigned)u;
-    } else if (strcmp(key, "max-frame-bytes") == 0) {
-        if (!settings_parse_uint(value, 1024, 16u * 1024 * 1024, &u, err, errlen))
-            return false;
-        s->max_frame_bytes = (uint32_t)u;
-    } else if (strcmp(key, "session-timeout") == 0) {
-        if (!settings_parse_seconds(value, 1.0, 3600.0, &s->session_timeout, err, errlen))
-            return false;
-    } else if (strcmp(key, "max-session-timeout") == 0) {
-        if (!settings_parse_seconds(value, 1.0, 86400.0, &s->max_session_timeout, err, errlen))
-            return false;
-    } else if (strcmp(key, "max-pending") == 0) {
-        if (!settings_parse_uint(value, 1, 100000000, &u, err, errlen))
-            return false;
-        s->max_pending = (size_t)u;
-    } else if (strcmp(key, "log-level") == 0) {
-        if (!log_level_parse(value, &s->log_level)) {
-            snprintf(err, errlen, "'%s' is not one of error, warning, notice, info, debug", value);
-            return false;
-        }
-    } else {
+    const struct settings_def *def = settings_find(key);
+    if (def == NULL || !settings_takes_value(def)) {
         snprintf(err, errlen, "unknown key '%s'", key);
         return false;
     }
+    return settings_set(s, def, value, err, errlen);
+}
+
+bool settings_source_set(struct settings_source *src, struct settings *s,
+                         const struct settings_def *def, const char *value, char *err,
+                         size_t errlen)
+{
+    uint64_t bit = UINT64_C(1) << (size_t)(def - settings_table);
+    bool first = (def->flags & SETTINGS_REPEATABLE) && !(src->seen & bit);
+    if (!settings_set_impl(s, def, value, first, err, errlen))
+        return false;
+    src->seen |= bit;
     return true;
+}
+
+/* ------------------------------------------------------------------ whole structs */
+
+void settings_init(struct settings *s)
+{
+    memset(s, 0, sizeof *s);
+    char err[128];
+    for (size_t i = 0; i < settings_count; i++) {
+        const struct settings_def *def = &settings_table[i];
+        /* Strings and lists start unset; the table's defaults for numbers parse (check_settings
+         * proves it), and setting a number allocates nothing. */
+        if (def->def != NULL && settings_takes_value(def) && !settings_is_string(def))
+            settings_set(s, def, def->def, err, sizeof err);
+    }
+}
+
+/* Frees the strings of s without resetting the numbers. */
+static void settings_free_strings(struct settings *s)
+{
+    for (size_t i = 0; i < settings_count; i++) {
+        const struct settings_def *def = &settings_table[i];
+        if (!settings_is_string(def))
+            continue;
+        if (def->flags & SETTINGS_REPEATABLE) {
+            settings_list_clear(settings_field(s, def));
+        } else {
+            char **slot = settings_field(s, def);
+            free(*slot);
+            *slot = NULL;
+        }
+    }
+}
+
+void settings_clear(struct settings *s)
+{
+    settings_free_strings(s);
+    settings_init(s);
+}
+
+/* Copies def's field from src into dst, which holds no string of its own in that field.
+ * Returns false on out-of-memory, the field then holding what was copied so far. */
+static bool settings_copy_field(struct settings *dst, const struct settings *src,
+                                const struct settings_def *def)
+{
+    if (!settings_is_string(def)) {
+        memcpy(settings_field(dst, def), settings_cfield(src, def), def->size);
+        return true;
+    }
+    if (def->flags & SETTINGS_REPEATABLE) {
+        const struct settings_list *from = settings_cfield(src, def);
+        struct settings_list *to = settings_field(dst, def);
+        to->n = 0;
+        for (int i = 0; i < from->n; i++) {
+            if ((to->v[i] = strdup(from->v[i])) == NULL)
+                return false;
+            to->n++;
+        }
+        return true;
+    }
+    char *const *from = settings_cfield(src, def);
+    char **to = settings_field(dst, def);
+    *to = NULL;
+    return *from == NULL || (*to = strdup(*from)) != NULL;
+}
+
+/* Builds into tmp (taken over) each field from src when take(def), else from keep; on success
+ * dst (initialised) becomes tmp. */
+static bool settings_build(struct settings *dst, const struct settings *keep,
+                           const struct settings *src, unsigned take_flags)
+{
+    struct settings tmp;
+    memset(&tmp, 0, sizeof tmp);
+    bool ok = true;
+    for (size_t i = 0; i < settings_count && ok; i++) {
+        const struct settings_def *def = &settings_table[i];
+        if (!settings_takes_value(def))
+            continue;
+        bool take = take_flags == 0 || (def->flags & take_flags) != 0;
+        ok = settings_copy_field(&tmp, take ? src : keep, def);
+    }
+    if (!ok) {
+        settings_free_strings(&tmp);
+        return false;
+    }
+    settings_free_strings(dst);
+    *dst = tmp;
+    return true;
+}
+
+bool settings_copy(struct settings *dst, const struct settings *src)
+{
+    return settings_build(dst, src, src, 0);
+}
+
+bool settings_take_reloadable(struct settings *dst, const struct settings *src)
+{
+    return settings_build(dst, dst, src, SETTINGS_RELOADABLE);
+}
+
+/* ------------------------------------------------------------------ comparing and showing */
+
+static bool settings_str_equal(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+bool settings_equal(const struct settings *a, const struct settings *b,
+                    const struct settings_def *def)
+{
+    if (!settings_takes_value(def))
+        return true;
+    if (!settings_is_string(def))
+        return memcmp(settings_cfield(a, def), settings_cfield(b, def), def->size) == 0;
+    if (def->flags & SETTINGS_REPEATABLE) {
+        const struct settings_list *la = settings_cfield(a, def), *lb = settings_cfield(b, def);
+        if (la->n != lb->n)
+            return false;
+        for (int i = 0; i < la->n; i++)
+            if (strcmp(la->v[i], lb->v[i]) != 0)
+                return false;
+        return true;
+    }
+    char *const *sa = settings_cfield(a, def);
+    char *const *sb = settings_cfield(b, def);
+    return settings_str_equal(*sa, *sb);
+}
+
+void settings_format(const struct settings *s, const struct settings_def *def, char *buf,
+                     size_t len)
+{
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    switch (def->type) {
+    case SETTINGS_UINT:
+        snprintf(buf, len, "%llu", settings_get_uint(s, def));
+        return;
+    case SETTINGS_SECONDS: {
+        double d;
+        memcpy(&d, settings_cfield(s, def), sizeof d);
+        snprintf(buf, len, "%g", d);
+        return;
+    }
+    case SETTINGS_LOG_LEVEL: {
+        enum log_level l;
+        memcpy(&l, settings_cfield(s, def), sizeof l);
+        snprintf(buf, len, "%s", log_level_name(l));
+        return;
+    }
+    case SETTINGS_STRING:
+    case SETTINGS_ADDR:
+        break;
+    case SETTINGS_HELP:
+    case SETTINGS_VERSION:
+        return;
+    }
+    if (def->flags & SETTINGS_REPEATABLE) {
+        const struct settings_list *l = settings_cfield(s, def);
+        if (l->n == 0) {
+            snprintf(buf, len, "%s", def->def != NULL ? def->def : "(none)");
+            return;
+        }
+        size_t used = 0;
+        for (int i = 0; i < l->n && used < len; i++) {
+            int n = snprintf(buf + used, len - used, "%s%s", i > 0 ? ", " : "", l->v[i]);
+            if (n < 0)
+                break;
+            used += (size_t)n;
+        }
+        return;
+    }
+    char *const *v = settings_cfield(s, def);
+    snprintf(buf, len, "%s", *v != NULL ? *v : "(none)");
+}
+
+int settings_log_changes(const struct settings *cur, const struct settings *next)
+{
+    int changed = 0;
+    for (size_t i = 0; i < settings_count; i++) {
+        const struct settings_def *def = &settings_table[i];
+        if ((def->flags & SETTINGS_CLI_ONLY) || settings_equal(cur, next, def))
+            continue;
+        char a[1024], b[1024];
+        settings_format(cur, def, a, sizeof a);
+        settings_format(next, def, b, sizeof b);
+        changed++;
+        if (def->flags & SETTINGS_RELOADABLE)
+            log_notice("reload: %s changed from %s to %s", def->name, a, b);
+        else
+            log_warning("reload: %s changed from %s to %s; this takes a restart of condd, "
+                        "keeping %s until then",
+                        def->name, a, b, a);
+    }
+    return changed;
+}
+
+/* ------------------------------------------------------------------ the command line */
+
+void settings_getopt_init(struct settings_getopt *g)
+{
+    memset(g, 0, sizeof *g);
+    size_t ns = 0;
+    for (size_t i = 0; i < settings_count; i++) {
+        const struct settings_def *def = &settings_table[i];
+        bool value = settings_takes_value(def);
+        g->longopts[i].name = def->name;
+        g->longopts[i].has_arg = value ? required_argument : no_argument;
+        g->longopts[i].flag = NULL;
+        g->longopts[i].val = def->short_name != 0 ? def->short_name : SETTINGS_GETOPT_BASE + (int)i;
+        if (def->short_name != 0) {
+            g->shortopts[ns++] = (char)def->short_name;
+            if (value)
+                g->shortopts[ns++] = ':';
+        }
+    }
+    /* longopts[settings_count] and the string's end stay zero from the memset. */
+}
+
+const struct settings_def *settings_from_getopt(int val)
+{
+    if (val >= SETTINGS_GETOPT_BASE && (size_t)(val - SETTINGS_GETOPT_BASE) < settings_count)
+        return &settings_table[val - SETTINGS_GETOPT_BASE];
+    for (size_t i = 0; i < settings_count; i++)
+        if (val != 0 && settings_table[i].short_name == val)
+            return &settings_table[i];
+    return NULL;
+}
+
+/* Where descriptions start, and the width they wrap at. */
+#define SETTINGS_USAGE_COL 29
+#define SETTINGS_USAGE_WIDTH 80
+
+/* Writes text from column col, wrapping at words; continuation lines start at
+ * SETTINGS_USAGE_COL. */
+static void settings_usage_wrap(FILE *out, int col, const char *text)
+{
+    const char *p = text;
+    bool line_empty = true;
+    while (*p != '\0') {
+        while (*p == ' ')
+            p++;
+        size_t w = strcspn(p, " ");
+        if (w == 0)
+            break;
+        if (!line_empty && col + 1 + (int)w > SETTINGS_USAGE_WIDTH) {
+            fprintf(out, "\n%*s", SETTINGS_USAGE_COL, "");
+            col = SETTINGS_USAGE_COL;
+            line_empty = true;
+        }
+        if (!line_empty) {
+            fputc(' ', out);
+            col++;
+        }
+        fwrite(p, 1, w, out);
+        col += (int)w;
+        line_empty = false;
+        p += w;
+    }
+    fputc('\n', out);
+}
+
+/* Appends to buf (len bytes, *used so far), truncating rather than overrunning. */
+static void settings_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void settings_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+    if (*used >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, len - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used = *used + (size_t)n < len ? *used + (size_t)n : len - 1;
+}
+
+void settings_usage(FILE *out)
+{
+    for (size_t i = 0; i < settings_count; i++) {
+        const struct settings_def *def = &settings_table[i];
+        char opt[128];
+        size_t n = 0;
+        if (def->short_name != 0)
+            settings_append(opt, sizeof opt, &n, "  -%c, --%s", def->short_name, def->name);
+        else
+            settings_append(opt, sizeof opt, &n, "      --%s", def->name);
+        if (def->arg != NULL)
+            settings_append(opt, sizeof opt, &n, " %s", def->arg);
+        fputs(opt, out);
+        int col = (int)n;
+        if (col + 2 > SETTINGS_USAGE_COL) {
+            fputs("  ", out); /* too long for the column: the text follows on the same line */
+            col += 2;
+        } else {
+            fprintf(out, "%*s", SETTINGS_USAGE_COL - col, "");
+            col = SETTINGS_USAGE_COL;
+        }
+        /* The help text, then "(repeatable; MIN to MAX; default DEF)" as far as they apply. */
+        char text[512];
+        size_t t = 0;
+        settings_append(text, sizeof text, &t, "%s", def->help);
+        const char *sep = " (";
+        if (def->flags & SETTINGS_REPEATABLE) {
+            settings_append(text, sizeof text, &t, "%srepeatable", sep);
+            sep = "; ";
+        }
+        if (def->type == SETTINGS_UINT) {
+            settings_append(text, sizeof text, &t, "%s%.0f to %.0f", sep, def->min, def->max);
+            sep = "; ";
+        } else if (def->type == SETTINGS_SECONDS) {
+            settings_append(text, sizeof text, &t, "%s%g to %g", sep, def->min, def->max);
+            sep = "; ";
+        }
+        if (def->def != NULL) {
+            settings_append(text, sizeof text, &t, "%sdefault %s", sep, def->def);
+            sep = "; ";
+        }
+        if (sep[0] == ';')
+            settings_append(text, sizeof text, &t, ")");
+        settings_usage_wrap(out, col, text);
+    }
 }

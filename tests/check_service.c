@@ -34,7 +34,6 @@
 #include "service_util.h"
 #include "testutil.h"
 
-
 /* ------------------------------------------------------------------ socket activation */
 
 START_TEST(test_socket_activation_serves_inherited_listeners)
@@ -484,6 +483,128 @@ START_TEST(test_sighup_with_broken_file_keeps_running_with_old_settings)
 }
 END_TEST
 
+/* Does the log show w->needle at least twice? */
+static bool log_has_twice(void *arg)
+{
+    const struct log_wait *w = arg;
+    char *log = proc_log(w->p);
+    const char *first = strstr(log, w->needle);
+    bool twice = first != NULL && strstr(first + 1, w->needle) != NULL;
+    free(log);
+    return twice;
+}
+
+/* All or nothing: a reload whose file changes several reloadable keys and has one bad value
+ * applies none of them, says why, and the daemon keeps answering on its old settings. */
+START_TEST(test_sighup_with_one_bad_value_keeps_every_old_value)
+{
+    struct proc p;
+    proc_init(&p);
+    write_file(p.conf, "session-timeout = 7\nmax-frame-bytes = 2048\nmax-connections = 100\n"
+                       "log-level = info\n");
+    const char *args[] = {"--config",    p.conf,     "--listen", "127.0.0.1:0",
+                          "--port-file", p.portfile, NULL};
+    proc_condd(&p, args, NULL);
+    ck_assert(proc_wait_port(&p, NULL));
+
+    write_file(p.conf, "session-timeout = 9\nmax-frame-bytes = 4096\nmax-connections = 1\n"
+                       "log-level = debug\nmax-session-timeout = 100000\n");
+    proc_signal(&p, SIGHUP);
+    char needle[256];
+    snprintf(needle, sizeof needle,
+             "reload failed: %s:5: '100000' is out of range [1, 86400] seconds; keeping the "
+             "current settings",
+             p.conf);
+    proc_wait_log(&p, needle);
+
+    /* Two connections (max-connections is still 100), each granted the old timeout and frame
+     * limit; no debug line (log-level is still info), and no key is reported as changed. */
+    struct cl *a = cl_tcp(p.port);
+    struct cl *b = cl_tcp(p.port);
+    uint32_t frame = 0;
+    ck_assert_double_eq(cl_hello_limits(a, &frame), 7.0);
+    ck_assert_uint_eq(frame, 2048);
+    ck_assert_double_eq(cl_hello(b), 7.0);
+    ck_assert_int_eq(cl_ping(a), CONDD__V1__STATUS__STATUS_OK);
+    ck_assert_int_eq(cl_ping(b), CONDD__V1__STATUS__STATUS_OK);
+    ck_assert(!proc_log_has(&p, "session 1 opened"));
+    ck_assert(!proc_log_has(&p, "reload: "));
+    cl_free(a);
+    cl_free(b);
+    proc_stop_clean(&p);
+    proc_cleanup(&p);
+}
+END_TEST
+
+/* Keys that are set up once at start (listen, metrics) are logged as needing a restart and keep
+ * their old value; a reloadable key in the same file still takes effect. */
+START_TEST(test_sighup_restart_keys_keep_old_value_reloadable_keys_apply)
+{
+    struct proc p;
+    proc_init(&p);
+    write_file(p.conf, "listen = 127.0.0.1:0\nmax-frame-bytes = 2048\n");
+    const char *args[] = {"--config", p.conf, "--port-file", p.portfile, NULL};
+    proc_condd(&p, args, NULL);
+    ck_assert(proc_wait_port(&p, NULL));
+    struct cl *a = cl_tcp(p.port);
+    ck_assert_double_eq(cl_hello(a), 10.0);
+
+    int other = free_port(), metrics = free_port();
+    write_file(p.conf,
+               "listen = 127.0.0.1:%d\nmetrics = 127.0.0.1:%d\nmax-frame-bytes = 4096\n"
+               "max-connections = 2\n",
+               other, metrics);
+    proc_signal(&p, SIGHUP);
+    char needle[256];
+    snprintf(needle, sizeof needle,
+             "reload: listen changed from 127.0.0.1:0 to 127.0.0.1:%d; this takes a restart of "
+             "condd, keeping 127.0.0.1:0 until then",
+             other);
+    proc_wait_log(&p, needle);
+    snprintf(needle, sizeof needle,
+             "reload: metrics changed from (none) to 127.0.0.1:%d; this takes a restart", metrics);
+    ck_assert(proc_log_has(&p, needle));
+    ck_assert(proc_log_has(&p, "reload: max-frame-bytes changed from 2048 to 4096"));
+    ck_assert(proc_log_has(&p, "reload: max-connections changed from 10000 to 2"));
+
+    /* Nothing listens on the new addresses; the old listener still serves. */
+    int fd = tu_connect(other);
+    ck_assert_int_lt(fd, 0);
+    fd = tu_connect(metrics);
+    ck_assert_int_lt(fd, 0);
+
+    /* The reloadable keys are in effect: the new frame limit, and a third connection over
+     * max-connections = 2 is refused with a reply. */
+    struct cl *b = cl_tcp(p.port);
+    uint32_t frame = 0;
+    ck_assert_double_eq(cl_hello_limits(b, &frame), 10.0);
+    ck_assert_uint_eq(frame, 4096);
+    struct cl *c = cl_tcp(p.port);
+    Condd__V1__Response *r = cl_recv(c, REPLY_TIMEOUT);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->status, CONDD__V1__STATUS__STATUS_LIMIT_EXCEEDED);
+    cl_resp_free(r);
+    cl_free(c);
+    ck_assert_int_eq(cl_ping(a), CONDD__V1__STATUS__STATUS_OK);
+
+    /* The same file again: the restart keys are still reported (still not applied), the
+     * reloadable ones are now current. */
+    proc_signal(&p, SIGHUP);
+    struct log_wait w = {&p, "keeping 127.0.0.1:0 until then"};
+    ck_assert(tu_wait_until(log_has_twice, &w, START_TIMEOUT));
+    ck_assert_int_eq(cl_ping(b), CONDD__V1__STATUS__STATUS_OK);
+    char *log = proc_log(&p);
+    const char *fb = strstr(log, "max-frame-bytes changed");
+    ck_assert_ptr_nonnull(fb);
+    ck_assert_ptr_null(strstr(fb + 1, "max-frame-bytes changed"));
+    free(log);
+    cl_free(a);
+    cl_free(b);
+    proc_stop_clean(&p);
+    proc_cleanup(&p);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ shutdown */
 
 START_TEST(test_sigterm_answers_pending_requests_shutting_down)
@@ -725,6 +846,8 @@ static Suite *service_suite(void)
     tcase_add_test(tc, test_missing_config_file_exits_2);
     tcase_add_test(tc, test_sighup_reloads_log_level_and_session_timeout);
     tcase_add_test(tc, test_sighup_with_broken_file_keeps_running_with_old_settings);
+    tcase_add_test(tc, test_sighup_with_one_bad_value_keeps_every_old_value);
+    tcase_add_test(tc, test_sighup_restart_keys_keep_old_value_reloadable_keys_apply);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("signals");

@@ -86,6 +86,15 @@ tests_check_service_LDADD = tests/libtestutil.la proto/libconddproto.la $(PROTOB
 dist_check_SCRIPTS += tests/service-units.sh
 TESTS += tests/check_service tests/service-units.sh
 
+# The settings table and the config file reader, row by row, linking the daemon core (plus the
+# condd binary for --help and the usage exit).
+check_PROGRAMS += tests/check_settings
+TESTS += tests/check_settings
+tests_check_settings_SOURCES = tests/check_settings.c
+tests_check_settings_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_check_settings_CFLAGS = $(TEST_CFLAGS)
+tests_check_settings_LDADD = daemon/libconddcore.la tests/libtestutil.la $(CHECK_LIBS)
+
 # ---------------------------------------------------------------- libcondd
 # Unit tests of its internals plus both APIs against a real condd, and the install test (build
 # a program against the installed library with pkg-config only).

@@ -28,9 +28,7 @@
 #include "service_util.h"
 #include "testutil.h"
 
-
 /* ------------------------------------------------------------------ a client on the codec */
-
 
 struct cl *cl_new(int fd)
 {
@@ -136,6 +134,11 @@ Condd__V1__Response *cl_call(struct cl *c, Condd__V1__Request *req)
 /* Hello; returns the session timeout the server granted. */
 double cl_hello(struct cl *c)
 {
+    return cl_hello_limits(c, NULL);
+}
+
+double cl_hello_limits(struct cl *c, uint32_t *max_frame_bytes)
+{
     Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
     h.protocol_version = 1;
     h.client_name = (char *)"check_service";
@@ -146,6 +149,8 @@ double cl_hello(struct cl *c)
     ck_assert_int_eq(r->status, CONDD__V1__STATUS__STATUS_OK);
     ck_assert_int_eq(r->result_case, CONDD__V1__RESPONSE__RESULT_HELLO);
     double t = r->hello->session_timeout_s;
+    if (max_frame_bytes != NULL)
+        *max_frame_bytes = r->hello->max_frame_bytes;
     cl_resp_free(r);
     return t;
 }
@@ -163,8 +168,7 @@ int cl_ping(struct cl *c)
 }
 
 /* Sends an Acquire (timeout NULL: forever) and returns its id without waiting. */
-uint64_t cl_acquire_send(struct cl *c, const char *lock, uint64_t owner,
-                                const double *timeout)
+uint64_t cl_acquire_send(struct cl *c, const char *lock, uint64_t owner, const double *timeout)
 {
     Condd__V1__Acquire a = CONDD__V1__ACQUIRE__INIT;
     Condd__V1__Timeout t = CONDD__V1__TIMEOUT__INIT;
@@ -223,7 +227,6 @@ uint64_t cl_wait_send(struct cl *c, const char *cond, const char *lock, uint64_t
 }
 
 /* ------------------------------------------------------------------ processes */
-
 
 void proc_init(struct proc *p)
 {
@@ -408,7 +411,6 @@ bool proc_log_has(const struct proc *p, const char *needle)
     return found;
 }
 
-
 bool log_wait_pred(void *arg)
 {
     struct log_wait *w = arg;
@@ -453,7 +455,6 @@ int free_port(void)
 }
 
 /* ------------------------------------------------------------------ the notify socket */
-
 
 void notify_open(struct notify_sock *n, const struct proc *p)
 {
@@ -503,4 +504,3 @@ bool line_is(const char *msg, const char *line)
 }
 
 #endif
-

@@ -55,7 +55,9 @@ void cl_free(struct cl *c);
 Condd__V1__Response *cl_recv(struct cl *c, double timeout);
 void cl_resp_free(Condd__V1__Response *r);
 Condd__V1__Response *cl_call(struct cl *c, Condd__V1__Request *req);
-double cl_hello(struct cl *c);
+double cl_hello(struct cl *c); /* the session timeout the daemon granted */
+/* cl_hello(), also giving the daemon's frame limit from the Hello reply. */
+double cl_hello_limits(struct cl *c, uint32_t *max_frame_bytes);
 int cl_ping(struct cl *c);
 int cl_acquire(struct cl *c, const char *lock, uint64_t owner, const double *timeout);
 int cl_release(struct cl *c, const char *lock, uint64_t owner);
