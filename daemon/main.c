@@ -282,7 +282,7 @@ static bool main_open_listeners(struct server *srv, const struct settings *s)
     for (int i = 0; ok && i < s->listen.n; i++)
         ok = server_listen_tcp(srv, s->listen.v[i]);
     if (ok && s->unix_path != NULL)
-        ok = server_listen_unix(srv, s->unix_path);
+        ok = server_listen_unix(srv, s->unix_path, s->unix_mode, s->unix_group);
     return ok;
 }
 

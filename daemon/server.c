@@ -8,6 +8,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <grp.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -217,8 +218,33 @@ bool server_listen_tcp(struct server *srv, const char *addr)
     return ok;
 }
 
-bool server_listen_unix(struct server *srv, const char *path)
+/* The gid of group, a name or a number; false (logged) when there is no such group. */
+static bool server_group_id(const char *group, gid_t *gid)
 {
+    char *end;
+    errno = 0;
+    unsigned long n = strtoul(group, &end, 10);
+    if (*group != '\0' && *end == '\0' && errno == 0 && n < (unsigned long)(gid_t)-1) {
+        *gid = (gid_t)n;
+        return true;
+    }
+    struct group gr, *res = NULL;
+    char buf[4096];
+    int rc = getgrnam_r(group, &gr, buf, sizeof buf, &res);
+    if (rc != 0 || res == NULL) {
+        log_error("unknown group '%s' for the Unix socket%s%s", group, rc != 0 ? ": " : "",
+                  rc != 0 ? strerror(rc) : "");
+        return false;
+    }
+    *gid = gr.gr_gid;
+    return true;
+}
+
+bool server_listen_unix(struct server *srv, const char *path, unsigned mode, const char *group)
+{
+    gid_t gid = (gid_t)-1;
+    if (group != NULL && !server_group_id(group, &gid))
+        return false;
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sun.sun_path) {
         log_error("Unix socket path too long: %s", path);
@@ -243,10 +269,20 @@ bool server_listen_unix(struct server *srv, const char *path)
         unlink(path); /* a stale socket from an earlier run */
     }
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0 || listen(fd, 1024) != 0) {
+    if (fd < 0 || bind(fd, (struct sockaddr *)&sun, sizeof sun) != 0) {
         log_error("cannot listen on unix:%s: %s", path, strerror(errno));
         if (fd >= 0)
             close(fd);
+        return false;
+    }
+    /* Connecting needs write permission on the socket file: set owner group and mode before
+     * listen(), so nobody connects under the umask's mode in between. */
+    if ((gid != (gid_t)-1 && chown(path, (uid_t)-1, gid) != 0) || chmod(path, (mode_t)mode) != 0 ||
+        listen(fd, 1024) != 0) {
+        log_error("cannot set up unix:%s (group %s, mode %04o): %s", path,
+                  group != NULL ? group : "unchanged", mode, strerror(errno));
+        close(fd);
+        unlink(path);
         return false;
     }
     char *copy = strdup(path);
@@ -255,7 +291,8 @@ bool server_listen_unix(struct server *srv, const char *path)
         unlink(path);
         return false;
     }
-    log_info("listening on unix:%s", path);
+    log_info("listening on unix:%s (mode %04o%s%s)", path, mode, group != NULL ? ", group " : "",
+             group != NULL ? group : "");
     return server_add_listener(srv, fd, true, copy);
 }
 

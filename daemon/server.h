@@ -31,8 +31,10 @@ void server_free(struct server *srv);
  */
 bool server_listen_tcp(struct server *srv, const char *addr);
 
-/* Opens a Unix stream listener at path (a stale socket file is replaced). */
-bool server_listen_unix(struct server *srv, const char *path);
+/* Opens a Unix stream listener at path (a stale socket file is replaced) with permission bits
+ * mode and, unless group (a name or a number) is NULL, that owner group. Logs the reason on
+ * failure. path and group are borrowed. */
+bool server_listen_unix(struct server *srv, const char *path, unsigned mode, const char *group);
 
 /* Adopts an already bound and listening socket (systemd socket activation). Takes the fd. */
 bool server_adopt_listener(struct server *srv, int fd);

@@ -51,6 +51,21 @@ const struct settings_def settings_table[] = {
      .arg = "PATH",
      .help = "also listen on a Unix stream socket at PATH (when socket-activated, condd "
              "takes its listeners from systemd and ignores the listen and unix settings)"},
+    {.name = "unix-mode",
+     .type = SETTINGS_MODE,
+     SETTINGS_FIELD(unix_mode),
+     .min = 0,
+     .max = 0777,
+     .def = "0666",
+     .arg = "MODE",
+     .help = "permission bits of the Unix socket, in octal: 0666 lets every local user connect "
+             "(as 127.0.0.1 does), 0660 only condd's user and the unix-group"},
+    {.name = "unix-group",
+     .type = SETTINGS_STRING,
+     SETTINGS_FIELD(unix_group),
+     .min = 1,
+     .arg = "GROUP",
+     .help = "group (name or number) that owns the Unix socket; default: condd's own group"},
     {.name = "port-file",
      .type = SETTINGS_STRING,
      SETTINGS_FIELD(port_file),
@@ -221,6 +236,24 @@ bad:
     return false;
 }
 
+static bool settings_parse_mode(const char *v, const struct settings_def *def,
+                                unsigned long long *out, char *err, size_t errlen)
+{
+    size_t n = strlen(v);
+    if (n == 0 || n > 4 || strspn(v, "01234567") != n) {
+        snprintf(err, errlen, "'%s' is not an octal mode such as 0660", v);
+        return false;
+    }
+    unsigned long long x = strtoull(v, NULL, 8);
+    if (x < (unsigned long long)def->min || x > (unsigned long long)def->max) {
+        snprintf(err, errlen, "'%s' is out of range [%04llo, %04llo]", v,
+                 (unsigned long long)def->min, (unsigned long long)def->max);
+        return false;
+    }
+    *out = x;
+    return true;
+}
+
 static bool settings_parse_seconds(const char *v, const struct settings_def *def, double *out,
                                    char *err, size_t errlen)
 {
@@ -266,6 +299,11 @@ static bool settings_set_impl(struct settings *s, const struct settings_def *def
     switch (def->type) {
     case SETTINGS_UINT:
         if (!settings_parse_uint(value, def, &u, err, errlen))
+            return false;
+        settings_put_uint(s, def, u);
+        return true;
+    case SETTINGS_MODE:
+        if (!settings_parse_mode(value, def, &u, err, errlen))
             return false;
         settings_put_uint(s, def, u);
         return true;
@@ -485,6 +523,9 @@ void settings_format(const struct settings *s, const struct settings_def *def, c
     case SETTINGS_UINT:
         snprintf(buf, len, "%llu", settings_get_uint(s, def));
         return;
+    case SETTINGS_MODE:
+        snprintf(buf, len, "%04llo", settings_get_uint(s, def));
+        return;
     case SETTINGS_SECONDS: {
         double d;
         memcpy(&d, settings_cfield(s, def), sizeof d);
@@ -660,6 +701,10 @@ void settings_usage(FILE *out)
             sep = "; ";
         } else if (def->type == SETTINGS_SECONDS) {
             settings_append(text, sizeof text, &t, "%s%g to %g", sep, def->min, def->max);
+            sep = "; ";
+        } else if (def->type == SETTINGS_MODE) {
+            settings_append(text, sizeof text, &t, "%soctal %04o to %04o", sep,
+                            (unsigned)def->min, (unsigned)def->max);
             sep = "; ";
         }
         if (def->def != NULL) {

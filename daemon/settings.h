@@ -32,6 +32,8 @@ struct settings_list {
 struct settings {
     struct settings_list listen; /* empty: SETTINGS_DEFAULT_LISTEN */
     char *unix_path;             /* NULL: no Unix socket */
+    unsigned unix_mode;          /* permission bits of the Unix socket */
+    char *unix_group;            /* group (name or number) of the Unix socket; NULL: condd's */
     char *port_file;             /* NULL: none */
     char *config_file;           /* NULL: SETTINGS_DEFAULT_CONFIG if it exists */
     char *metrics_addr;          /* NULL: no metrics endpoint */
@@ -48,6 +50,7 @@ struct settings {
 enum settings_type {
     SETTINGS_UINT,      /* unsigned integer field (4 or 8 bytes) in [min, max] */
     SETTINGS_SECONDS,   /* double field, seconds in [min, max] */
+    SETTINGS_MODE,      /* unsigned (4-byte) field, file permission bits in octal, [min, max] */
     SETTINGS_STRING,    /* char * field, at least min bytes long */
     SETTINGS_ADDR,      /* char * field, HOST:PORT or [IPV6]:PORT */
     SETTINGS_LOG_LEVEL, /* enum log_level field */

@@ -10,10 +10,12 @@
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -241,6 +243,42 @@ START_TEST(test_second_daemon_does_not_take_over_a_live_unix_socket)
     ck_assert(wc_hello(w, 1, 1, "still-here"));
     expect_free(w, 1, ST(OK));
     wc_close(w);
+}
+END_TEST
+
+START_TEST(test_unix_socket_mode_and_group_are_applied_before_clients_connect)
+{
+    /* The default lets every local user connect, as 127.0.0.1 does. */
+    struct stat st;
+    ck_assert_int_eq(stat(D.unix_path, &st), 0);
+    ck_assert(S_ISSOCK(st.st_mode));
+    ck_assert_uint_eq(st.st_mode & 07777, 0666);
+
+    /* As root, a group other than ours proves the chown happened; else our own group. */
+    const struct group *gr = geteuid() == 0 ? getgrnam("nogroup") : NULL;
+    if (gr == NULL)
+        gr = getgrgid(getegid());
+    ck_assert_ptr_nonnull(gr);
+    gid_t want_gid = gr->gr_gid;
+    char group[64];
+    snprintf(group, sizeof group, "%s", gr->gr_name);
+    struct tu_daemon d;
+    const char *const args[] = {"--unix-mode", "0660", "--unix-group", group, NULL};
+    ck_assert(tu_daemon_start(&d, true, args));
+    ck_assert_int_eq(stat(d.unix_path, &st), 0);
+    ck_assert_uint_eq(st.st_mode & 07777, 0660);
+    ck_assert_uint_eq(st.st_gid, want_gid);
+    struct wc *w = wc_connect_unix(d.unix_path);
+    ck_assert_ptr_nonnull(w);
+    ck_assert(wc_hello(w, 1, 1, "mode"));
+    expect_free(w, 1, ST(OK));
+    wc_close(w);
+    tu_daemon_stop(&d);
+
+    /* A group that does not exist stops the start with an error; nothing is left listening. */
+    const char *const bad[] = {"--unix-group", "no-such-group-condd", NULL};
+    ck_assert(!tu_daemon_start(&d, true, bad));
+    ck_assert_int_ne(access(d.unix_path, F_OK), 0);
 }
 END_TEST
 
@@ -942,6 +980,7 @@ static Suite *daemon_suite(void)
     tcase_add_test(tc, test_unknown_body_is_unimplemented_and_connection_stays);
     tcase_add_test(tc, test_unix_socket_serves_the_same_protocol);
     tcase_add_test(tc, test_second_daemon_does_not_take_over_a_live_unix_socket);
+    tcase_add_test(tc, test_unix_socket_mode_and_group_are_applied_before_clients_connect);
     tcase_add_test(tc, test_zero_length_frame_closes_only_that_connection);
     tcase_add_test(tc, test_oversized_length_closes_only_that_connection);
     tcase_add_test(tc, test_undecodable_payload_closes_only_that_connection);

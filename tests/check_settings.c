@@ -35,6 +35,8 @@ static const char *sample_value(const struct settings_def *def, char *buf, size_
     case SETTINGS_SECONDS:
         snprintf(buf, len, "%g", def->min);
         return buf;
+    case SETTINGS_MODE:
+        return "0600";
     case SETTINGS_ADDR:
         return "127.0.0.1:9";
     case SETTINGS_STRING:
@@ -129,9 +131,13 @@ static void check_usage_lists_every_row_once(const char *usage)
             snprintf(want, sizeof want, "default %s", def->def);
             ck_assert_msg(strstr(flat, want) != NULL, "no '%s' in --help", want);
         }
-        if (def->type == SETTINGS_UINT || def->type == SETTINGS_SECONDS) {
+        if (def->type == SETTINGS_UINT || def->type == SETTINGS_SECONDS ||
+            def->type == SETTINGS_MODE) {
             if (def->type == SETTINGS_UINT)
                 snprintf(want, sizeof want, "(%.0f to %.0f", def->min, def->max);
+            else if (def->type == SETTINGS_MODE)
+                snprintf(want, sizeof want, "(octal %04o to %04o", (unsigned)def->min,
+                         (unsigned)def->max);
             else
                 snprintf(want, sizeof want, "(%g to %g", def->min, def->max);
             ck_assert_msg(strstr(flat, want) != NULL, "no '%s' in --help", want);
@@ -244,6 +250,10 @@ START_TEST(test_table_rows_are_well_formed)
             ck_assert_uint_eq(def->size, sizeof(double));
             ck_assert(def->min <= def->max);
             break;
+        case SETTINGS_MODE:
+            ck_assert_uint_eq(def->size, sizeof(unsigned));
+            ck_assert(def->min <= def->max && def->max <= 07777);
+            break;
         case SETTINGS_STRING:
         case SETTINGS_ADDR:
             if (def->flags & SETTINGS_REPEATABLE)
@@ -348,6 +358,18 @@ START_TEST(test_every_row_refuses_values_out_of_its_range)
             expect_refused(&s, def, lo, "out of range");
             expect_refused(&s, def, "soon", "not a number of seconds");
             expect_refused(&s, def, "inf", "not a number of seconds");
+            break;
+        case SETTINGS_MODE:
+            snprintf(lo, sizeof lo, "%04o", (unsigned)def->min);
+            snprintf(hi, sizeof hi, "%04o", (unsigned)def->max);
+            expect_accepted(&s, def, lo);
+            expect_accepted(&s, def, hi);
+            snprintf(hi, sizeof hi, "%04o", (unsigned)def->max + 1);
+            expect_refused(&s, def, hi, "out of range");
+            expect_refused(&s, def, "0778", "not an octal mode");
+            expect_refused(&s, def, "rw-rw----", "not an octal mode");
+            expect_refused(&s, def, "", "not an octal mode");
+            expect_refused(&s, def, "01234", "not an octal mode");
             break;
         case SETTINGS_ADDR:
             expect_refused(&s, def, "nowhere", "is not HOST:PORT or [IPV6]:PORT");
