@@ -25,3 +25,10 @@ bench_echo_server_CPPFLAGS = -I$(top_builddir) -D_GNU_SOURCE
 
 dist_noinst_SCRIPTS += bench/compare.sh bench/partial-frames.py
 EXTRA_DIST += bench/README.md bench/RESULTS.md
+
+# stallprobe: the longest event-loop stall while a session holding N locks ends (RESULTS.md).
+noinst_PROGRAMS += bench/stallprobe
+bench_stallprobe_SOURCES = bench/stallprobe.c
+bench_stallprobe_CPPFLAGS = -I$(top_srcdir)/client/include -I$(top_srcdir)/common -D_GNU_SOURCE
+bench_stallprobe_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS)
+bench_stallprobe_LDADD = client/libcondd.la common/libconddcommon.la $(LIBEVENT_CORE_LIBS)

@@ -662,6 +662,39 @@ START_TEST(test_shutdown_answers_waits_in_both_queues)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ ending big sessions */
+
+START_TEST(test_a_notification_granted_to_an_ending_session_is_passed_on)
+{
+    /* Session 0 ends with more pending requests than one reaper step drops, the oldest of them
+     * a notified wait. When the lock is handed to that wait while the session is being taken
+     * apart, the notification must go on to the condition's next waiter. */
+    enum { N = 1500 };
+    start_waiter(0, 1, 1, "C", "L", FX_FOREVER);
+    start_waiter(3, 1, 1, "C", "L", FX_FOREVER);
+    char name[32];
+    for (int k = 0; k < N; k++) {
+        snprintf(name, sizeof name, "x%d", k);
+        ck_assert_int_eq(fx_acquire(&F, 1, (uint64_t)k + 1, name, 1, FX_FOREVER, NULL), S_OK);
+        ck_assert_int_eq(fx_acquire(&F, 0, (uint64_t)k + 10, name, 2, FX_FOREVER, NULL),
+                         S_PENDING);
+    }
+    ck_assert_int_eq(fx_acquire(&F, 2, 1, "L", 1, FX_FOREVER, NULL), S_OK);
+    ck_assert_uint_eq(notify(2, "C", "L", 1, 1), 1); /* session 0's wait, the longest */
+    fx_close(&F, 0);
+    ck_assert(engine_reaping(F.e));
+    ck_assert_int_eq(fx_release(&F, 2, "L", 1), S_OK);
+    expect_no_reply(3);
+    int turns = 0;
+    while (engine_reaping(F.e)) {
+        fx_advance(&F, 0);
+        ck_assert_int_lt(++turns, 10000);
+    }
+    expect_wait(3, 1, S_OK, "L", 1);
+    ck_assert_uint_eq(fx_stats(&F).condition_waiters, 0);
+}
+END_TEST
+
 static Suite *cond_suite(void)
 {
     Suite *s = suite_create("engine conditions");
@@ -697,6 +730,7 @@ static Suite *cond_suite(void)
     tcase_add_test(tc, test_condition_takes_no_memory_after_its_waiters_are_gone);
     tcase_add_test(tc, test_wait_reply_carries_a_new_greater_token);
     tcase_add_test(tc, test_shutdown_answers_waits_in_both_queues);
+    tcase_add_test(tc, test_a_notification_granted_to_an_ending_session_is_passed_on);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -766,6 +766,81 @@ START_TEST(test_stats_count_sessions_locks_and_waiters)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ ending big sessions */
+
+/* Turns the clock (by 0 s: the reaper's timer; the fake clock fires a timer re-armed at 0 s
+ * within the same advance) until no ended session is left; returns how many advances. */
+static int reap_turns(void)
+{
+    int turns = 0;
+    while (engine_reaping(F.e)) {
+        fx_advance(&F, 0);
+        ck_assert_int_lt(++turns, 10000);
+    }
+    return turns;
+}
+
+START_TEST(test_a_session_ending_with_many_locks_hands_them_on_in_steps)
+{
+    enum { N = 5000 };
+    char name[32];
+    for (int k = 0; k < N; k++) {
+        snprintf(name, sizeof name, "m%d", k);
+        ck_assert_int_eq(fx_acquire(&F, 0, (uint64_t)k + 1, name, 1, FX_FOREVER, NULL), S_OK);
+    }
+    /* Its newest lock goes in the first step, its oldest in the last. */
+    ck_assert_int_eq(fx_acquire(&F, 1, 1, "m0", 1, FX_FOREVER, NULL), S_PENDING);
+    ck_assert_int_eq(fx_acquire(&F, 2, 1, "m4999", 1, FX_FOREVER, NULL), S_PENDING);
+    fx_close(&F, 0);
+    ck_assert_uint_eq(fx_stats(&F).sessions, 5);
+    ck_assert(engine_reaping(F.e));
+    expect_reply(2, 1, S_OK); /* within the close */
+    expect_holder("m4999", F.ss[2].id, 1);
+    expect_no_reply(1);
+    expect_holder("m0", 1, 1); /* still listed under the ended session */
+    /* Exactly one step's worth went: N - ENGINE_REAP_BUDGET left, plus m4999 now session 2's. */
+    ck_assert_uint_eq(fx_stats(&F).locks_held, N - ENGINE_REAP_BUDGET + 1);
+    /* Other sessions are served between the steps. */
+    ck_assert_int_eq(fx_acquire(&F, 3, 1, "fresh", 1, FX_FOREVER, NULL), S_OK);
+    ck_assert_int_eq(fx_acquire(&F, 4, 1, "m0", 1, 0, NULL), S_TIMEOUT);
+    ck_assert_int_ge(reap_turns(), 1);
+    expect_reply(1, 1, S_OK);
+    expect_holder("m0", F.ss[1].id, 1);
+    struct engine_stats st = fx_stats(&F);
+    ck_assert_uint_eq(st.locks_held, 3); /* m0, m4999, fresh */
+    ck_assert_uint_eq(st.locks, 3);
+    ck_assert_uint_eq(st.lock_waiters, 0);
+    ck_assert_uint_eq(fx_timers(&F), 0);
+}
+END_TEST
+
+START_TEST(test_an_ending_sessions_pending_acquire_is_never_answered)
+{
+    /* Session 0 queues more acquires than one step drops; when a lock it queued for is
+     * released while it is being taken apart, the grant reaches nobody and the lock is
+     * handed on to the next in line by a later step. */
+    enum { N = 3000 };
+    char name[32];
+    for (int k = 0; k < N; k++) {
+        snprintf(name, sizeof name, "q%d", k);
+        ck_assert_int_eq(fx_acquire(&F, 1, (uint64_t)k + 1, name, 1, FX_FOREVER, NULL), S_OK);
+        ck_assert_int_eq(fx_acquire(&F, 0, (uint64_t)k + 1, name, 1, FX_FOREVER, NULL),
+                         S_PENDING);
+    }
+    /* q0 is session 0's oldest request, dropped last; session 2 queues behind it. */
+    ck_assert_int_eq(fx_acquire(&F, 2, 1, "q0", 1, FX_FOREVER, NULL), S_PENDING);
+    fx_close(&F, 0);
+    ck_assert(engine_reaping(F.e));
+    ck_assert_int_eq(fx_release(&F, 1, "q0", 1), S_OK); /* granted to the ended session */
+    expect_no_reply(2);
+    reap_turns();
+    expect_reply(2, 1, S_OK);
+    expect_holder("q0", F.ss[2].id, 1);
+    ck_assert_uint_eq(fx_stats(&F).lock_waiters, 0);
+    /* fx_fini checks that nothing was ever delivered to the closed session. */
+}
+END_TEST
+
 static Suite *lock_suite(void)
 {
     Suite *s = suite_create("engine locks");
@@ -800,6 +875,8 @@ static Suite *lock_suite(void)
     tcase_add_test(tc, test_shutdown_answers_every_pending_request);
     tcase_add_test(tc, test_list_filters_by_prefix_and_limits);
     tcase_add_test(tc, test_stats_count_sessions_locks_and_waiters);
+    tcase_add_test(tc, test_a_session_ending_with_many_locks_hands_them_on_in_steps);
+    tcase_add_test(tc, test_an_ending_sessions_pending_acquire_is_never_answered);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -109,9 +109,8 @@ static bool cond_to_lock(struct ewaiter *w, enum engine_status status)
     return true;
 }
 
-/* Wakes c's longest waiter, if any, as notify(1) does. The lock must be held (so this never
- * grants and never fails). */
-static void cond_wake_head(struct econd *c)
+/* The lock must be held, so this never grants and never fails. */
+void econd_wake_head(struct econd *c)
 {
     if (c->q_head != NULL)
         cond_to_lock(c->q_head, ENGINE_OK);
@@ -243,7 +242,7 @@ enum engine_status econd_cancel_wait(struct ewaiter *w, const char **message)
     /* Notified but not yet holding the lock: keep its place in the lock's queue, answer
      * CANCELLED there, and give the notification to the next waiter. */
     w->final_status = ENGINE_CANCELLED;
-    cond_wake_head(w->cond);
+    econd_wake_head(w->cond);
     return ENGINE_OK;
 }
 
@@ -269,7 +268,7 @@ void econd_drop_wait(struct ewaiter *w)
     struct engine *e = w->s->e;
     struct econd *c;
     if (wait_detach(w, &c))
-        cond_wake_head(c); /* the lock is still held: it was queued for it */
+        econd_wake_head(c); /* the lock is still held: it was queued for it */
     engine_waiter_free(w);
     econd_unref(e, c);
 }

@@ -70,6 +70,9 @@ uint64_t engine_next_token(struct engine *e)
 
 /* ================================================================== engine */
 
+static bool engine_reap(struct engine *e, size_t budget);
+static void engine_reap_fire(void *arg);
+
 struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn reply,
                           const struct engine_limits *limits)
 {
@@ -91,6 +94,14 @@ struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn repl
         free(e);
         return NULL;
     }
+    e->reap_timer = e->clock.timer_new(e->clock.ctx, engine_reap_fire, e);
+    if (e->reap_timer == NULL) {
+        table_free(e->locks);
+        table_free(e->conds);
+        table_free(e->pending);
+        free(e);
+        return NULL;
+    }
     e->token_rt0 = clk_real_us();
     e->token_mono0 = clk_mono_us();
     return e;
@@ -104,6 +115,9 @@ void engine_free(struct engine *e)
     e->silent = true;
     while (e->sessions != NULL)
         engine_session_close(e->sessions);
+    while (engine_reap(e, SIZE_MAX))
+        ;
+    e->clock.timer_free(e->clock.ctx, e->reap_timer);
     table_free(e->locks);
     table_free(e->conds);
     table_free(e->pending);
@@ -133,7 +147,7 @@ double engine_now(const struct engine *e)
 void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_status status,
                     uint64_t token)
 {
-    if (e->silent)
+    if (e->silent || w->s->closing)
         return;
     struct engine_reply r = {
         .op = w->kind == EW_ACQUIRE ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
@@ -210,22 +224,51 @@ static void drop_acquire(struct ewaiter *w)
     engine_waiter_free(w);
 }
 
+/*
+ * The reaper: takes ended sessions apart, oldest first, at most budget items (a pending request
+ * dropped, a held lock released and handed on) per call. Pending requests go first, so that the
+ * locks released after them are not granted back to the session; a pending request that is
+ * granted meanwhile (its place in a queue came up) only adds a lock to release. Returns true
+ * while work remains.
+ */
+static bool engine_reap(struct engine *e, size_t budget)
+{
+    while (budget > 0 && e->closing_head != NULL) {
+        struct esession *s = e->closing_head;
+        if (s->pending != NULL) {
+            struct ewaiter *w = s->pending;
+            if (w->kind == EW_ACQUIRE)
+                drop_acquire(w);
+            else
+                econd_drop_wait(w); /* passes on a notification it had received */
+        } else if (s->held != NULL) {
+            elock_release(s->held);
+        } else {
+            e->closing_head = s->next;
+            if (e->closing_head == NULL)
+                e->closing_tail = NULL;
+            free(s);
+        }
+        budget--;
+    }
+    return e->closing_head != NULL;
+}
+
+static void engine_reap_fire(void *arg)
+{
+    struct engine *e = arg;
+    e->reap_armed = false;
+    if (engine_reap(e, ENGINE_REAP_BUDGET)) {
+        e->reap_armed = true;
+        e->clock.timer_arm(e->clock.ctx, e->reap_timer, 0);
+    }
+}
+
 void engine_session_close(struct esession *s)
 {
     if (s == NULL)
         return;
     struct engine *e = s->e;
-    /* First the pending requests, so that no lock released below is granted to this session;
-     * a notified wait passes its notification on (possibly to another wait of this session,
-     * which then is dropped in a later round of this loop). */
-    while (s->pending != NULL) {
-        struct ewaiter *w = s->pending;
-        if (w->kind == EW_ACQUIRE)
-            drop_acquire(w);
-        else
-            econd_drop_wait(w);
-    }
-    elock_release_session(s);
     if (s->prev != NULL)
         s->prev->next = s->next;
     else
@@ -233,7 +276,23 @@ void engine_session_close(struct esession *s)
     if (s->next != NULL)
         s->next->prev = s->prev;
     e->st.sessions--;
-    free(s);
+    /* From here on nothing is delivered to the session (its ctx may be freed right after this
+     * call), and what it holds is handed on by the reaper: at once for a session with up to
+     * ENGINE_REAP_BUDGET items, the common case, else over the next turns of the clock with
+     * other sessions served in between. */
+    s->closing = true;
+    s->ctx = NULL;
+    s->prev = NULL;
+    s->next = NULL;
+    if (e->closing_tail != NULL)
+        e->closing_tail->next = s;
+    else
+        e->closing_head = s;
+    e->closing_tail = s;
+    if (engine_reap(e, ENGINE_REAP_BUDGET) && !e->reap_armed) {
+        e->reap_armed = true;
+        e->clock.timer_arm(e->clock.ctx, e->reap_timer, 0);
+    }
 }
 
 uint64_t engine_session_id(const struct esession *s)
@@ -362,6 +421,11 @@ void engine_shutdown(struct engine *e)
 }
 
 /* ================================================================== introspection */
+
+bool engine_reaping(const struct engine *e)
+{
+    return e->closing_head != NULL;
+}
 
 void engine_get_stats(const struct engine *e, struct engine_stats *out)
 {

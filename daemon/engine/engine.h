@@ -68,6 +68,10 @@ struct engine_clock {
     void *ctx;
 };
 
+/* Items (pending requests dropped, locks released) that ending sessions take per step: bounds
+ * the time one ended session takes from the event loop per turn (see engine_session_close()). */
+#define ENGINE_REAP_BUDGET 1024
+
 /* Longest lock or condition name, in bytes. */
 #define ENGINE_NAME_MAX 512
 
@@ -126,11 +130,17 @@ struct esession *engine_session_open(struct engine *e, uint64_t session_id, cons
                                      void *ctx);
 
 /*
- * Ends a session: every lock it holds is released and handed on in FIFO order, every request
- * it has pending is dropped without a reply to it (a notified wait's notification is passed on
- * to the next waiter of that condition), and the session is freed. Cost is proportional to
- * what the session held and had pending. Replies to *other* sessions (grants) may be delivered
- * through the callback during the call.
+ * Ends a session: every request it has pending is dropped without a reply to it (a notified
+ * wait's notification is passed on to the next waiter of that condition), then every lock it
+ * holds is released and handed on in FIFO order, and the session is freed. s and its ctx are
+ * never used by the engine after this call returns. The work is done in steps of at most
+ * ENGINE_REAP_BUDGET items: the first step within this call, which is all
+ * of it for a session with that few pending requests and locks; the rest on later turns of the
+ * clock (a timer armed at 0 s), so that ending a session holding a million locks never stalls
+ * the other sessions for long. Until then List shows its remaining locks held by it; a pending
+ * request of it whose turn comes up meanwhile is granted silently and released by a later
+ * step. Replies to *other* sessions (grants) may be delivered through the callback during the
+ * call and during those steps.
  */
 void engine_session_close(struct esession *s);
 
@@ -205,6 +215,10 @@ enum engine_status engine_cancel(struct esession *s, uint64_t target_id, const c
 void engine_shutdown(struct engine *e);
 
 /* ------------------------------------------------------------------ introspection */
+
+/* True while ended sessions are still being taken apart (see engine_session_close()): their
+ * remaining locks are handed on over the next turns of the clock. */
+bool engine_reaping(const struct engine *e);
 
 struct engine_stats {
     uint64_t sessions;

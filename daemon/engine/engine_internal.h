@@ -98,6 +98,7 @@ struct esession {
     uint64_t id;                  /* the caller's session id (List) */
     uint64_t serial;              /* engine-unique, keys the pending table */
     void *ctx;
+    bool closing;            /* ended: being taken apart by the reaper (engine.c) */
     struct elock *held;      /* locks held by any owner of this session */
     struct ewaiter *pending; /* pending requests, newest first */
     size_t npending;
@@ -111,7 +112,12 @@ struct engine {
     struct table *locks;
     struct table *conds;
     struct table *pending;
-    struct esession *sessions;
+    struct esession *sessions; /* open sessions */
+    /* Ended sessions still holding locks or with pending requests, oldest first: the reaper
+     * takes them apart ENGINE_REAP_BUDGET items per clock turn (engine_session_close). */
+    struct esession *closing_head, *closing_tail;
+    void *reap_timer;
+    bool reap_armed;
     uint64_t next_serial;
     bool shutting_down;
     bool silent; /* engine_free: deliver no more replies */
@@ -218,10 +224,10 @@ void elock_grant(struct elock *l, struct ewaiter *w);
 /* Releases l held by its holder: grants it to the queue head, or frees l when nobody waits. */
 void elock_release(struct elock *l);
 
-/* Releases every lock s holds (session close). */
-void elock_release_session(struct esession *s);
-
 /* ------------------------------------------------------------------ cond.c */
+
+/* Wakes c's longest waiter, if any, as notify(1) does; the lock c is bound to must be held. */
+void econd_wake_head(struct econd *c);
 
 /* Drops one reference of c (a wait of e that was answered or dropped); frees c at zero. */
 void econd_unref(struct engine *e, struct econd *c);

@@ -106,6 +106,11 @@ void elock_grant(struct elock *l, struct ewaiter *w)
     uint64_t token = elock_set_holder(l, w->s, w->owner);
     enum engine_status status =
         w->kind == EW_ACQUIRE ? ENGINE_OK : (enum engine_status)w->final_status;
+    /* A wait of an ended session that was notified: nobody will act on the notification, so
+     * pass it on to the condition's next waiter (who queues for l, now held). The reaper
+     * releases l soon. */
+    if (w->s->closing && w->cond != NULL && status == ENGINE_OK)
+        econd_wake_head(w->cond);
     if (w->cond != NULL) {
         econd_unref(e, w->cond);
         w->cond = NULL;
@@ -125,12 +130,6 @@ void elock_release(struct elock *l)
     }
     elock_dequeue(w);
     elock_grant(l, w);
-}
-
-void elock_release_session(struct esession *s)
-{
-    while (s->held != NULL)
-        elock_release(s->held);
 }
 
 /* ================================================================== operations */
