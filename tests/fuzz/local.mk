@@ -6,7 +6,8 @@
 
 FUZZ_CPPFLAGS = -I$(top_srcdir)/tests/fuzz
 noinst_HEADERS += tests/fuzz/fuzz.h
-# The corpus folder goes into the tarball whole; make-corpus.py regenerates the seed- files.
+# The corpus folder goes into the tarball whole; make-corpus.py regenerates the seed- files,
+# the others (regress-*, crash-*) are inputs fuzzing found, kept as regression tests.
 EXTRA_DIST += tests/fuzz/corpus tests/fuzz/make-corpus.py tests/fuzz/libfuzzer-lib.sh
 dist_check_SCRIPTS += tests/fuzz/libfuzzer-frame.sh tests/fuzz/libfuzzer-conn.sh
 
