@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# Writes the seed corpus of the fuzz targets (tests/fuzz/corpus/frame/ and conn/). Run once by
+# hand when the input formats of fuzz_frame.c or fuzz_conn.c change, and commit the result:
+#   python3 tests/fuzz/make-corpus.py
+# Standard library only: a few lines of protobuf encoding are enough for condd.proto.
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# ---------------------------------------------------------------- protobuf, by hand
+def varint(n):
+    n &= (1 << 64) - 1
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def f_varint(num, n):
+    return varint(num << 3) + varint(n)
+
+
+def f_bytes(num, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint(num << 3 | 2) + varint(len(b)) + b
+
+
+def f_double(num, x):
+    return varint(num << 3 | 1) + struct.pack("<d", x)
+
+
+def frame(payload):
+    return struct.pack(">I", len(payload)) + payload
+
+
+def req(rid, field, body=b""):
+    return frame(f_varint(1, rid) + f_bytes(field, body))
+
+
+def timeout(s):
+    return f_double(1, s)
+
+
+def hello(rid=1, version=1, name="seed", t=None):
+    body = f_varint(1, version) + f_bytes(2, name)
+    if t is not None:
+        body += f_double(3, t)
+    return req(rid, 10, body)
+
+
+def acquire(rid, lock, owner=0, t=None):
+    body = f_bytes(1, lock) + f_varint(2, owner)
+    if t is not None:
+        body += f_bytes(3, timeout(t))
+    return req(rid, 12, body)
+
+
+def release(rid, lock, owner=0):
+    return req(rid, 13, f_bytes(1, lock) + f_varint(2, owner))
+
+
+def wait(rid, cond, lock, owner=0, t=None, notify_first=0):
+    body = f_bytes(1, cond) + f_bytes(2, lock) + f_varint(3, owner)
+    if t is not None:
+        body += f_bytes(4, timeout(t))
+    return req(rid, 15, body + f_varint(5, notify_first))
+
+
+def notify(rid, cond, lock, owner=0, n=1):
+    return req(rid, 16, f_bytes(1, cond) + f_bytes(2, lock) + f_varint(3, owner) + f_varint(4, n))
+
+
+def resp(rid, status, field=None, body=b"", message=""):
+    p = f_varint(1, rid) + f_varint(2, status)
+    if message:
+        p += f_bytes(3, message)
+    if field is not None:
+        p += f_bytes(field, body)
+    return frame(p)
+
+
+# ---------------------------------------------------------------- fuzz_frame.c inputs
+# Byte 0 picks the cap: 0 the daemon's default, 1 the client's, 2 none, else 4 * byte.
+FRAME = {
+    "hello": b"\x00" + hello(),
+    "ping": b"\x00" + req(2, 11),
+    "acquire": b"\x00" + acquire(3, "a", 7, 1.5),
+    "wait-notify": b"\x00" + wait(4, "c", "a", 0, 0.25, 1) + notify(5, "c", "a", 0, 2),
+    "stream": b"\x00" + hello() + acquire(2, "a") + release(3, "a") + req(4, 19) + req(5, 20),
+    "cancel-list": b"\x00" + req(6, 18, f_varint(1, 3)) + req(7, 20, f_bytes(1, "a") + f_varint(2, 5)),
+    "empty-frame": b"\x00" + b"\x00\x00\x00\x00",
+    "oversize": b"\x00" + struct.pack(">I", 64 * 1024 + 1) + b"x" * 8,
+    "at-cap": b"\x05" + frame(f_bytes(20, b"p" * 12) + f_varint(1, 1)),
+    "over-small-cap": b"\x03" + frame(f_bytes(20, f_bytes(1, b"p" * 16))),
+    "partial-header": b"\x00" + b"\x00\x00",
+    "partial-payload": b"\x00" + hello()[:9],
+    "bad-varint": b"\x00" + frame(b"\x08" + b"\xff" * 11),
+    "bad-wiretype": b"\x00" + frame(b"\x0f\x01"),
+    "huge-length-field": b"\x02" + frame(b"\x52\xff\xff\xff\xff\x0f"),
+    "unknown-field": b"\x00" + frame(f_varint(1, 9) + f_bytes(99, "?") + f_varint(100, 1)),
+    "two-bodies": b"\x00" + frame(f_varint(1, 1) + f_bytes(11, b"") + f_bytes(19, b"")),
+    "resp-hello": b"\x01" + resp(1, 0, 10, f_bytes(1, "condd 0.1.0") + f_varint(2, 1)
+                                 + f_varint(3, 1) + f_double(4, 10.0) + f_varint(5, 65536)),
+    "resp-error": b"\x01" + resp(0, 11, message="zero-length frame"),
+    "resp-stats": b"\x01" + resp(9, 0, 19, f_double(1, 1.0) + f_varint(2, 1)
+                                 + f_bytes(14, f_bytes(1, "acquire") + f_bytes(2, "ok") + f_varint(3, 4))),
+    "resp-list": b"\x01" + resp(8, 0, 20, f_bytes(1, f_bytes(1, "a") + f_varint(2, 1)
+                                                + f_bytes(4, "seed")) + f_varint(3, 1)),
+    "no-cap": b"\x02" + frame(f_bytes(1, b"")),
+}
+
+# ---------------------------------------------------------------- fuzz_conn.c inputs
+# Raw mode: byte 0 even (bit 1: a Hello first), byte 1 the chunk size (0: all at once).
+# Structured mode: byte 0 odd (connections: 1 + ((byte >> 1) & 3) % 3; bit 3: no opening Hello),
+# then ops: a byte (top 2 bits: connection, low 6 bits % 16: the op below) and its arguments.
+HELLO, PING, ACQ, REL, LOCKED, WAIT, NOTIFY, NALL, CANCEL, STATS, LIST, NOBODY, RAW, SETTLE, \
+    SLEEP, RECONNECT = range(16)
+# Argument bytes: names 0-3 are "a", "b", "c", "q/1"; 240-255 unusual ones. Timeouts (% 8):
+# 0 absent, 1 zero, 2 3600 s, 3 -1, 4 NaN, 5 inf, 6 2 ms, 7 1e300.
+A, B, C = 0, 1, 2
+T_NONE, T_ZERO, T_HOUR, T_NEG, T_NAN, T_INF, T_SHORT, T_HUGE = range(8)
+
+
+def op(conn, kind, *args):
+    return bytes([(conn << 6) | kind, *args])
+
+
+ONE, TWO, THREE, NOHELLO = 1, 3, 5, 9
+
+CONN = {
+    "raw-hello-ping": b"\x00\x00" + hello() + req(2, 11),
+    "raw-chunked": b"\x00\x03" + hello() + acquire(2, "a") + release(3, "a") + req(4, 19),
+    "raw-no-hello": b"\x00\x00" + acquire(1, "a"),
+    "raw-prepended-hello": b"\x02\x00" + acquire(2, "a", 0, 0) + req(3, 20),
+    "raw-garbage": b"\x02\x00" + b"\x00\x00\x00\x03\xff\xff\xff",
+    "raw-empty-frame": b"\x02\x00" + b"\x00\x00\x00\x00",
+    "raw-oversize": b"\x02\x00" + struct.pack(">I", 1 << 20),
+    "raw-partial": b"\x02\x00" + acquire(2, "a")[:7],
+    "raw-bad-version": b"\x00\x00" + hello(version=2),
+    "raw-bad-session-timeout": b"\x00\x00" + hello(t=-1.0),
+    "raw-double-hello": b"\x02\x00" + hello(2),
+    "raw-many-frames": b"\x02\x00" + b"".join(req(i, 11) for i in range(2, 150)),
+    "raw-bad-names": b"\x02\x00" + acquire(2, b"") + acquire(3, b"\xff") + acquire(4, b"a\x00b"),
+    "ping-stats-list": bytes([ONE]) + op(0, PING) + op(0, STATS) + op(0, LIST, A, 1, 2),
+    "acquire-release": bytes([ONE]) + op(0, ACQ, A, 0, T_NONE) + op(0, REL, A, 0) + op(0, LOCKED, A),
+    "acquire-twice": bytes([ONE]) + op(0, ACQ, A, 0, T_NONE) + op(0, ACQ, A, 0, T_ZERO) + op(0, ACQ, A, 1, T_ZERO),
+    "release-not-owner": bytes([ONE]) + op(0, REL, B, 2),
+    "contend": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(0, SETTLE) + op(1, ACQ, A, 0, T_NONE)
+    + op(1, SETTLE) + op(0, REL, A, 0) + op(0, SETTLE) + op(1, REL, A, 0),
+    "contend-close-holder": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(0, SETTLE)
+    + op(1, ACQ, A, 0, T_HOUR) + op(1, SETTLE) + op(0, RECONNECT) + op(0, ACQ, A, 0, T_NONE),
+    "contend-close-waiter": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(0, SETTLE)
+    + op(1, ACQ, A, 0, T_NONE) + op(1, SETTLE) + op(1, RECONNECT) + op(0, REL, A, 0),
+    "wait-notify": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(0, WAIT, C, A, 0, T_NONE, 0)
+    + op(0, SETTLE) + op(1, ACQ, A, 0, T_NONE) + op(1, NOTIFY, C, A, 0, 1) + op(1, REL, A, 0)
+    + op(1, SETTLE) + op(0, REL, A, 0),
+    "wait-notify-all": bytes([THREE]) + op(0, ACQ, A, 0, T_NONE) + op(0, WAIT, C, A, 0, T_NONE, 0)
+    + op(0, SETTLE) + op(1, ACQ, A, 0, T_NONE) + op(1, WAIT, C, A, 0, T_HOUR, 0) + op(1, SETTLE)
+    + op(2, ACQ, A, 0, T_NONE) + op(2, NALL, C, A, 0) + op(2, REL, A, 0) + op(2, SETTLE),
+    "wait-handoff": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(0, WAIT, C, A, 0, T_NONE, 0)
+    + op(0, SETTLE) + op(1, ACQ, A, 0, T_NONE) + op(1, WAIT, C, A, 0, T_NONE, 1) + op(1, SETTLE)
+    + op(0, NOTIFY, C, A, 0, 255) + op(0, REL, A, 0),
+    "wait-close-while-waiting": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE)
+    + op(0, WAIT, C, A, 0, T_NONE, 0) + op(0, SETTLE) + op(1, ACQ, A, 0, T_NONE)
+    + op(1, NOTIFY, C, A, 0, 1) + op(1, SETTLE) + op(0, RECONNECT) + op(1, REL, A, 0),
+    "wait-not-held": bytes([ONE]) + op(0, WAIT, C, A, 0, T_NONE, 0),
+    "wait-lock-mismatch": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(0, WAIT, C, A, 0, T_NONE, 0)
+    + op(1, ACQ, B, 0, T_NONE) + op(1, WAIT, C, B, 0, T_ZERO, 0) + op(1, NOTIFY, C, B, 0, 1),
+    "wait-zero-timeout": bytes([ONE]) + op(0, ACQ, A, 0, T_NONE) + op(0, WAIT, C, A, 0, T_ZERO, 0)
+    + op(0, SETTLE) + op(0, LOCKED, A),
+    "short-timeouts-sleep": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(1, ACQ, A, 0, T_SHORT)
+    + op(0, WAIT, C, A, 0, T_SHORT, 0) + op(0, SETTLE) + op(0, SLEEP) + op(0, STATS),
+    "bad-timeouts": bytes([ONE]) + op(0, ACQ, A, 0, T_NEG) + op(0, ACQ, A, 0, T_NAN)
+    + op(0, ACQ, A, 0, T_INF) + op(0, ACQ, A, 0, T_HUGE) + op(0, WAIT, C, A, 0, T_HUGE, 0),
+    "cancel-acquire": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(0, SETTLE) + op(1, ACQ, A, 0, T_NONE)
+    + op(1, CANCEL, 0) + op(1, CANCEL, 1) + op(1, SETTLE) + op(0, REL, A, 0),
+    "cancel-wait": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(0, WAIT, C, A, 0, T_NONE, 0)
+    + op(0, CANCEL, 1) + op(0, SETTLE) + op(1, ACQ, A, 0, T_NONE) + op(1, REL, A, 0),
+    "cancel-unknown": bytes([ONE]) + op(0, CANCEL, 250) + op(0, NOBODY),
+    "owners": bytes([ONE]) + op(0, ACQ, A, 0, T_NONE) + op(0, ACQ, A, 1, T_NONE) + op(0, SETTLE)
+    + op(0, REL, A, 0) + op(0, SETTLE) + op(0, REL, A, 1),
+    "names-unusual": bytes([ONE]) + op(0, ACQ, 240, 0, 0) + op(0, ACQ, 241, 0, 0)
+    + op(0, ACQ, 242, 0, 0) + op(0, ACQ, 243, 0, 0) + op(0, ACQ, 244, 0, 0)
+    + op(0, ACQ, 245, 3, 0xc3, 0xa9, 0x21, 0, 0) + op(0, LIST, 245, 1, 0x71, 0, 0),
+    "no-hello": bytes([NOHELLO]) + op(0, PING),
+    "hello-later": bytes([NOHELLO]) + op(0, HELLO, 1, 2) + op(0, ACQ, A, 0, T_NONE) + op(0, HELLO, 0, 0),
+    "hello-bad": bytes([NOHELLO | 2]) + op(0, HELLO, 250, 0) + op(1, HELLO, 1, 3),
+    "raw-in-structured": bytes([TWO]) + op(0, ACQ, A, 0, T_NONE) + op(0, SETTLE)
+    + op(1, ACQ, A, 0, T_NONE) + op(1, RAW, 4, 0, 0, 0, 0) + op(1, SETTLE),
+    "partial-then-close": bytes([ONE]) + op(0, RAW, 6, 0, 0, 0, 9, 8, 1) + op(0, SETTLE),
+    "list-held": bytes([THREE]) + op(0, ACQ, A, 0, T_NONE) + op(1, ACQ, B, 0, T_NONE)
+    + op(2, ACQ, A, 0, T_NONE) + op(0, WAIT, C, A, 0, T_NONE, 0) + op(0, SETTLE)
+    + op(2, LIST, A, 0, 0) + op(2, LIST, 3, 1, 1) + op(2, STATS),
+}
+
+
+def write(folder, seeds):
+    d = os.path.join(HERE, "corpus", folder)
+    os.makedirs(d, exist_ok=True)
+    for name in os.listdir(d):
+        if name.startswith("seed-"):
+            os.unlink(os.path.join(d, name))
+    for name, data in seeds.items():
+        with open(os.path.join(d, "seed-" + name), "wb") as f:
+            f.write(data)
+    print(f"{d}: {len(seeds)} seeds", file=sys.stderr)
+
+
+write("frame", FRAME)
+write("conn", CONN)
