@@ -117,7 +117,11 @@ dist_check_SCRIPTS += \
 	tests/condctl-lock.sh \
 	tests/condctl-hold.sh \
 	tests/condctl-cond.sh \
-	tests/condctl-timeout.sh
+	tests/condctl-timeout.sh \
+	tests/condctl-connect.sh \
+	tests/condctl-names.sh \
+	tests/condctl-conflict.sh \
+	tests/condctl-options.sh
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += \
 	tests/condctl-basic.sh \
@@ -125,7 +129,11 @@ TESTS += \
 	tests/condctl-lock.sh \
 	tests/condctl-hold.sh \
 	tests/condctl-cond.sh \
-	tests/condctl-timeout.sh
+	tests/condctl-timeout.sh \
+	tests/condctl-connect.sh \
+	tests/condctl-names.sh \
+	tests/condctl-conflict.sh \
+	tests/condctl-options.sh
 
 # ---------------------------------------------------------------- condbench
 # About a second in every mode against a condd it starts itself; it asserts no speed.
