@@ -121,7 +121,8 @@ dist_check_SCRIPTS += \
 	tests/condctl-connect.sh \
 	tests/condctl-names.sh \
 	tests/condctl-conflict.sh \
-	tests/condctl-options.sh
+	tests/condctl-options.sh \
+	tests/condctl-list.sh
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += \
 	tests/condctl-basic.sh \
@@ -133,7 +134,8 @@ TESTS += \
 	tests/condctl-connect.sh \
 	tests/condctl-names.sh \
 	tests/condctl-conflict.sh \
-	tests/condctl-options.sh
+	tests/condctl-options.sh \
+	tests/condctl-list.sh
 
 # ---------------------------------------------------------------- condbench
 # About a second in every mode against a condd it starts itself; it asserts no speed.
