@@ -122,7 +122,8 @@ dist_check_SCRIPTS += \
 	tests/condctl-names.sh \
 	tests/condctl-conflict.sh \
 	tests/condctl-options.sh \
-	tests/condctl-list.sh
+	tests/condctl-list.sh \
+	tests/condctl-complete.sh
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += \
 	tests/condctl-basic.sh \
@@ -135,7 +136,8 @@ TESTS += \
 	tests/condctl-names.sh \
 	tests/condctl-conflict.sh \
 	tests/condctl-options.sh \
-	tests/condctl-list.sh
+	tests/condctl-list.sh \
+	tests/condctl-complete.sh
 
 # ---------------------------------------------------------------- condbench
 # About a second in every mode against a condd it starts itself; it asserts no speed.
