@@ -123,7 +123,8 @@ dist_check_SCRIPTS += \
 	tests/condctl-conflict.sh \
 	tests/condctl-options.sh \
 	tests/condctl-list.sh \
-	tests/condctl-complete.sh
+	tests/condctl-complete.sh \
+	tests/condctl-docs.sh
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += \
 	tests/condctl-basic.sh \
@@ -137,7 +138,8 @@ TESTS += \
 	tests/condctl-conflict.sh \
 	tests/condctl-options.sh \
 	tests/condctl-list.sh \
-	tests/condctl-complete.sh
+	tests/condctl-complete.sh \
+	tests/condctl-docs.sh
 
 # ---------------------------------------------------------------- condbench
 # About a second in every mode against a condd it starts itself; it asserts no speed.
