@@ -16,6 +16,10 @@
 #include "clock.h"
 #include "internal.h"
 
+/* Why the calling thread's last condd_conn_open() failed ("" after a success): there is no
+ * condd_conn to hold it then, so condd_conn_message(NULL) returns this. */
+static _Thread_local char open_msg[512];
+
 struct condd_conn {
     struct event_base *base;
     condd_async_conn *c;
@@ -120,6 +124,7 @@ static void on_connect(condd_async_conn *c, int rc, void *arg)
 
 int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **out)
 {
+    open_msg[0] = '\0';
     if (out == NULL)
         return CONDD_ERR_INVALID;
     *out = NULL;
@@ -149,6 +154,7 @@ int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **ou
     if (rc == CONDD_OK)
         rc = run(conn, &a, CONDD_OK);
     if (rc != CONDD_OK) {
+        snprintf(open_msg, sizeof open_msg, "%s", conn->msg);
         condd_async_conn_close(conn->c);
         event_base_free(conn->base);
         free(conn);
@@ -169,7 +175,7 @@ void condd_conn_close(condd_conn *conn)
 
 const char *condd_conn_message(const condd_conn *conn)
 {
-    return conn != NULL ? conn->msg : "";
+    return conn != NULL ? conn->msg : open_msg;
 }
 
 uint64_t condd_conn_new_owner(condd_conn *conn)

@@ -5,6 +5,8 @@
  * send(); responses are decoded from one input buffer with a bump allocator, so the hot path does
  * not call malloc), matching answers to pending requests by id, keep-alive pings and dead-server
  * detection, and the single path by which a connection ends (cl_fail) and a client is freed.
+ * A failed connect keeps the operating system's reason (strerror() of the last address tried,
+ * such as "Connection refused") as the connection's message, or says which step timed out.
  *
  * Raw events on the caller's event_base rather than bufferevents: a bufferevent arms and disarms
  * write readiness around every message, which costs system calls on the hot path; here the
@@ -113,8 +115,11 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg)
     bool was_ready = c->state == CL_READY;
     c->state = CL_DEAD;
     c->dead_reason = reason;
-    snprintf(c->msgbuf, sizeof c->msgbuf, "%s",
-             msg != NULL && *msg != '\0' ? msg : condd_strerror(reason));
+    /* msg may be c->msgbuf itself (a connect error recorded there): copy through a scratch
+     * buffer, as snprintf() into its own argument is undefined. */
+    char text[sizeof c->msgbuf];
+    snprintf(text, sizeof text, "%s", msg != NULL && *msg != '\0' ? msg : condd_strerror(reason));
+    memcpy(c->msgbuf, text, sizeof c->msgbuf);
     close_socket(c);
     event_del(c->ev_flush);
     event_del(c->ev_timer);
@@ -411,7 +416,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
         if (err == 0) {
             connected(c);
         } else {
-            snprintf(c->msgbuf, sizeof c->msgbuf, "connect failed: %s", strerror(err));
+            snprintf(c->msgbuf, sizeof c->msgbuf, "%s", strerror(err));
             close_socket(c);
             c->addr_idx++;
             try_connect(c);
@@ -430,7 +435,7 @@ static void try_connect(condd_async_conn *c)
         const struct cl_sockaddr *a = &c->addrs[c->addr_idx];
         int fd = socket(a->family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
         if (fd < 0) {
-            snprintf(c->msgbuf, sizeof c->msgbuf, "socket: %s", strerror(errno));
+            snprintf(c->msgbuf, sizeof c->msgbuf, "%s", strerror(errno));
             c->addr_idx++;
             continue;
         }
@@ -457,7 +462,7 @@ static void try_connect(condd_async_conn *c)
             event_add(c->ev_write, NULL);
             return;
         }
-        snprintf(c->msgbuf, sizeof c->msgbuf, "connect failed: %s", strerror(errno));
+        snprintf(c->msgbuf, sizeof c->msgbuf, "%s", strerror(errno));
         close_socket(c);
         c->addr_idx++;
     }
@@ -486,8 +491,10 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     if (c->state == CL_CONNECTING || c->state == CL_HELLO) {
         if (c->state == CL_CONNECTING && c->addr_idx >= c->n_addrs)
             cl_fail(c, CONDD_ERR_CONNECT, c->msgbuf[0] != '\0' ? c->msgbuf : NULL);
+        else if (c->state == CL_CONNECTING)
+            cl_fail(c, CONDD_ERR_CONNECT, "timed out connecting");
         else
-            cl_fail(c, CONDD_ERR_CONNECT, "timed out connecting to the server");
+            cl_fail(c, CONDD_ERR_CONNECT, "timed out waiting for the server's answer to Hello");
     } else if (c->state == CL_READY) {
         double now = clk_mono(), t = c->session_timeout;
         if (now - c->last_rx > t) {

@@ -159,7 +159,7 @@ struct condd_async_conn {
     bool keepalive_pending;
 
     const char *message; /* condd_async_conn_message(): server text of the answer being delivered */
-    char msgbuf[256];    /* connection errors' text */
+    char msgbuf[256];    /* connection errors' text; for CONDD_ERR_CONNECT the OS reason */
 
     int depth;         /* callbacks (and library entry points) running on the stack */
     bool closing;      /* condd_async_conn_close() was called */

@@ -10,6 +10,7 @@
 
 #include "clock.h"
 #include "condctl.h"
+#include "name.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -24,13 +25,16 @@
 /* ------------------------------------------------------------------ usage */
 
 static const char usage_text[] =
-    "Usage: condctl [-s ADDR] [-T SECONDS] [--json] COMMAND [ARGS]\n"
+    "Usage: condctl [OPTIONS] COMMAND [ARGS]\n"
     "\n"
     "Commands:\n"
     "  ping                         print the round-trip time to the server\n"
-    "  lock NAME -- CMD [ARG...]    run CMD while holding lock NAME; exit with CMD's status\n"
-    "  hold NAME                    acquire NAME, print its fencing token, hold it until\n"
-    "                               standard input ends or SIGINT/SIGTERM\n"
+    "  lock NAME [-E N] -- CMD [ARG...]\n"
+    "                               run CMD while holding lock NAME; exit with CMD's status\n"
+    "  hold NAME [--until-signal]   acquire NAME, print its fencing token (--json: an object),\n"
+    "                               hold it until SIGINT, SIGTERM or SIGHUP, or until standard\n"
+    "                               input ends when it is a pipe, socket or terminal (a file,\n"
+    "                               /dev/null or a closed stdin: until a signal)\n"
     "  locked NAME                  print locked or unlocked; exit 0 if locked, 1 if not\n"
     "  wait COND [--lock L]         wait for a notification of COND (lock L, default COND)\n"
     "  wait-for COND [--lock L] -- CMD [ARG...]\n"
@@ -40,26 +44,41 @@ static const char usage_text[] =
     "  list [PREFIX]                list locks and conditions (whose names start with PREFIX)\n"
     "  stats                        print the server's counters\n"
     "\n"
-    "Options (before or after the command):\n"
-    "  -s, --server ADDR      host:port, [v6]:port or unix:/path (default $CONDD_SERVER,\n"
-    "                         else " CONDD_DEFAULT_ADDRESS ")\n"
-    "  -T, --timeout SECONDS  one deadline for all waiting (decimals allowed; 0: do not wait;\n"
-    "                         default: forever); not counting the time CMD runs under lock\n"
-    "      --json             JSON output (list, stats, ping, locked, notify, notify-all)\n"
+    "Global options (before or after the command):\n"
+    "  -s, --server ADDR      host:port, [v6]:port, unix:/path or /path (a Unix socket);\n"
+    "                         default $CONDD_SERVER, else " CONDD_DEFAULT_ADDRESS "\n"
+    "  -T, --timeout SECONDS  one deadline for connecting and all waiting (decimals allowed;\n"
+    "                         0: try the lock once; default: forever); not counting the time\n"
+    "                         CMD runs under lock\n"
+    "      --connect-timeout SECONDS\n"
+    "                         limit for connecting and the handshake (default\n"
+    "                         $CONDD_CONNECT_TIMEOUT, else 10); with -T the earlier one ends it\n"
+    "      --name NAME        client name the server shows in list (default condctl/PID@HOST)\n"
+    "      --session-timeout SECONDS\n"
+    "                         session timeout to ask the server for (0: the server's default)\n"
+    "      --json             JSON output (list, stats, ping, locked, notify, notify-all, hold)\n"
+    "  -h, --help             show this help and exit\n"
+    "  -V, --version          show the version and exit\n"
+    "\n"
+    "Command options:\n"
     "      --lock L           the lock of the condition (wait, wait-for, notify, notify-all)\n"
     "  -n, --count N          how many waiters notify wakes (default 1)\n"
     "  -k, --kill-after SECONDS  after the lock is lost, SIGKILL CMD this long after SIGTERM\n"
     "                         (lock, wait-for; default 5)\n"
-    "  -h, --help             show this help and exit\n"
-    "  -V, --version          show the version and exit\n"
+    "  -E, --conflict-exit-code N\n"
+    "                         (lock) exit N (0-255) instead of 124 when the lock could not be\n"
+    "                         taken: -T passed while connecting or waiting, or -T 0 found it held\n"
+    "      --until-signal     (hold) hold until SIGINT, SIGTERM or SIGHUP; ignore standard input\n"
     "\n"
+    "Names are 1 to 512 bytes of UTF-8 without control characters.\n"
     "CMD gets CONDD_LOCK (the lock's name) and CONDD_TOKEN (the fencing token) in its\n"
     "environment. Signals INT, TERM and HUP sent to condctl are forwarded to CMD.\n"
     "\n"
     "Exit status: 0 success; 1 a \"no\" answer (locked on a free lock); 2 usage error;\n"
     "3 cannot connect or connection lost; 4 the server refused the request; 124 the -T\n"
-    "deadline passed; for lock, CMD's status (126 not executable, 127 not found).\n";
+    "deadline passed (lock: -E's N); for lock, CMD's status (126 not executable, 127 not found).\n";
 
+/* A usage error: one line naming the problem (the full help is one `--help` away). */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 static int usage_error(const char *fmt, ...)
@@ -69,8 +88,7 @@ static int usage_error(const char *fmt, ...)
     fputs("condctl: ", stderr);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fputs("\n", stderr);
-    fputs(usage_text, stderr);
+    fputs(" (try 'condctl --help')\n", stderr);
     return CTL_EXIT_USAGE;
 }
 
@@ -91,16 +109,18 @@ static bool parse_seconds(const char *s, double *out)
     return true;
 }
 
-static bool parse_count(const char *s, uint64_t *out)
+/* Digits only, in [min, max]. */
+static bool parse_uint(const char *s, unsigned long long min, unsigned long long max,
+                       unsigned long long *out)
 {
     if (s == NULL || *s < '0' || *s > '9')
         return false;
     errno = 0;
     char *end = NULL;
     unsigned long long v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v == 0)
+    if (errno != 0 || *end != '\0' || v < min || v > max)
         return false;
-    *out = (uint64_t)v;
+    *out = v;
     return true;
 }
 
@@ -148,18 +168,56 @@ static const struct {
     {"list", CTL_CMD_LIST},     {"stats", CTL_CMD_STATS},
 };
 
-enum opt_id { OPT_SERVER, OPT_TIMEOUT, OPT_JSON, OPT_LOCK, OPT_COUNT, OPT_KILL, OPT_HELP, OPT_VER };
+/* Sets of commands, for the options table: which commands an option applies to. */
+#define CMD_BIT(c) (1u << (c))
+#define ALL_COMMANDS (~0u)
+#define COND_COMMANDS                                                                              \
+    (CMD_BIT(CTL_CMD_WAIT) | CMD_BIT(CTL_CMD_WAIT_FOR) | CMD_BIT(CTL_CMD_NOTIFY) |                 \
+     CMD_BIT(CTL_CMD_NOTIFY_ALL))
+/* Commands that run a CMD under a lock. */
+#define CMD_COMMANDS (CMD_BIT(CTL_CMD_LOCK) | CMD_BIT(CTL_CMD_WAIT_FOR))
+/* Commands that take a lock for a CMD and can tell "could not take it" apart from CMD's own
+ * status with -E (flock's --conflict-exit-code). A new such command (sem) joins this set. */
+#define CONFLICT_COMMANDS (CMD_BIT(CTL_CMD_LOCK))
 
+enum opt_id {
+    OPT_SERVER,
+    OPT_TIMEOUT,
+    OPT_CONNECT_TIMEOUT,
+    OPT_NAME,
+    OPT_SESSION_TIMEOUT,
+    OPT_JSON,
+    OPT_LOCK,
+    OPT_COUNT,
+    OPT_KILL,
+    OPT_CONFLICT,
+    OPT_UNTIL_SIGNAL,
+    OPT_HELP,
+    OPT_VER,
+};
+
+/* Every option: its names, whether it takes a value, and the commands it applies to (checked
+ * once the command is known, so options may come before or after it). */
 static const struct {
     char short_name; /* 0: long only */
     const char *long_name;
     bool has_value;
     enum opt_id id;
+    unsigned commands; /* CMD_BIT set */
 } options[] = {
-    {'s', "server", true, OPT_SERVER}, {'T', "timeout", true, OPT_TIMEOUT},
-    {0, "json", false, OPT_JSON},      {0, "lock", true, OPT_LOCK},
-    {'n', "count", true, OPT_COUNT},   {'k', "kill-after", true, OPT_KILL},
-    {'h', "help", false, OPT_HELP},    {'V', "version", false, OPT_VER},
+    {'s', "server", true, OPT_SERVER, ALL_COMMANDS},
+    {'T', "timeout", true, OPT_TIMEOUT, ALL_COMMANDS},
+    {0, "connect-timeout", true, OPT_CONNECT_TIMEOUT, ALL_COMMANDS},
+    {0, "name", true, OPT_NAME, ALL_COMMANDS},
+    {0, "session-timeout", true, OPT_SESSION_TIMEOUT, ALL_COMMANDS},
+    {0, "json", false, OPT_JSON, ALL_COMMANDS},
+    {0, "lock", true, OPT_LOCK, COND_COMMANDS},
+    {'n', "count", true, OPT_COUNT, CMD_BIT(CTL_CMD_NOTIFY)},
+    {'k', "kill-after", true, OPT_KILL, CMD_COMMANDS},
+    {'E', "conflict-exit-code", true, OPT_CONFLICT, CONFLICT_COMMANDS},
+    {0, "until-signal", false, OPT_UNTIL_SIGNAL, CMD_BIT(CTL_CMD_HOLD)},
+    {'h', "help", false, OPT_HELP, ALL_COMMANDS},
+    {'V', "version", false, OPT_VER, ALL_COMMANDS},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -195,11 +253,11 @@ static int find_option(const char *arg, const char **value)
     return -1;
 }
 
-enum parse_result { PARSE_RUN, PARSE_EXIT_OK, PARSE_USAGE };
-
+/* Applies one option. 0, -1 to exit 0 (--help, --version), or an exit status (2). */
 static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const char *v,
-                        const char **server)
+                        const char **server, bool *connect_timeout_set)
 {
+    unsigned long long n;
     switch (id) {
     case OPT_SERVER:
         *server = v;
@@ -208,6 +266,21 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         if (!parse_seconds(v, &ctl->timeout))
             return usage_error("invalid timeout '%s' (seconds >= 0 expected)", v);
         ctl->has_timeout = true;
+        break;
+    case OPT_CONNECT_TIMEOUT:
+        if (!parse_seconds(v, &ctl->connect_timeout) || ctl->connect_timeout <= 0)
+            return usage_error("invalid --connect-timeout '%s' (seconds > 0 expected)", v);
+        *connect_timeout_set = true;
+        break;
+    case OPT_NAME:
+        if (*v == '\0')
+            return usage_error("%s needs a client name", opt);
+        ctl->client_name = v;
+        break;
+    case OPT_SESSION_TIMEOUT:
+        if (!parse_seconds(v, &ctl->session_timeout))
+            return usage_error("invalid --session-timeout '%s' (seconds >= 0 expected)", v);
+        ctl->session_timeout_set = true;
         break;
     case OPT_JSON:
         ctl->json = true;
@@ -218,14 +291,24 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         ctl->lock_opt = v;
         break;
     case OPT_COUNT:
-        if (!parse_count(v, &ctl->count))
+        if (!parse_uint(v, 1, UINT64_MAX, &n))
             return usage_error("invalid count '%s' (a positive integer expected)", v);
+        ctl->count = (uint64_t)n;
         ctl->count_set = true;
         break;
     case OPT_KILL:
         if (!parse_seconds(v, &ctl->kill_after))
             return usage_error("invalid --kill-after '%s' (seconds >= 0 expected)", v);
         ctl->kill_after_set = true;
+        break;
+    case OPT_CONFLICT:
+        if (!parse_uint(v, 0, 255, &n))
+            return usage_error("invalid %s '%s' (an exit status 0-255 expected)", opt, v);
+        ctl->conflict_exit = (int)n;
+        ctl->conflict_set = true;
+        break;
+    case OPT_UNTIL_SIGNAL:
+        ctl->until_signal = true;
         break;
     case OPT_HELP:
         fputs(usage_text, stdout);
@@ -237,9 +320,37 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
     return 0;
 }
 
-/* Checks positional arguments and option use for the command. pos[0] is the command. */
+/* Checks a lock or condition name against the server's rule (common/name.h), so a bad name is
+ * a usage error that says what is wrong, before anything is sent. what: "lock name", ... The
+ * name itself is not echoed: it may hold control characters. */
+static int check_name(const char *cmd, const char *what, const char *name)
+{
+    size_t at = 0;
+    uint32_t cp = 0;
+    size_t len = strlen(name);
+    enum name_problem p = name_check((const uint8_t *)name, len, &at, &cp);
+    switch (p) {
+    case NAME_VALID:
+        return 0;
+    case NAME_EMPTY:
+        return usage_error("%s: empty %s", cmd, what);
+    case NAME_TOO_LONG:
+        return usage_error("%s: %s is too long: %zu bytes (at most %d)", cmd, what, len,
+                           NAME_MAX_BYTES);
+    case NAME_BAD_UTF8:
+        return usage_error("%s: %s is not valid UTF-8 (bad byte 0x%02x at offset %zu)", cmd, what,
+                           (unsigned char)name[at], at);
+    case NAME_CONTROL:
+        return usage_error("%s: %s contains a control character (U+%04X at offset %zu)", cmd, what,
+                           (unsigned)cp, at);
+    }
+    return usage_error("%s: invalid %s", cmd, what);
+}
+
+/* Checks positional arguments and option use for the command. pos[0] is the command; given[k]
+ * says whether options[k] was used. */
 static int check_command(struct ctl *ctl, char **pos, int npos, char **after, int nafter,
-                         bool dashdash)
+                         bool dashdash, const bool *given)
 {
     const char *c = pos[0];
     ctl->cmd_name = c;
@@ -249,7 +360,7 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
     if (ctl->cmd == CTL_CMD_NONE)
         return usage_error("unknown command '%s'", c);
 
-    bool takes_cmd = ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_WAIT_FOR;
+    bool takes_cmd = (CMD_COMMANDS & CMD_BIT(ctl->cmd)) != 0;
     if (takes_cmd) {
         if (npos < 2)
             return usage_error("%s: missing name", c);
@@ -282,18 +393,50 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
             return usage_error("%s: unexpected argument '%s'", c, args[want_max]);
         ctl->name = nargs > 0 ? args[0] : NULL;
     }
-    if (ctl->name != NULL && ctl->cmd != CTL_CMD_LIST && ctl->name[0] == '\0')
-        return usage_error("%s: empty name", c);
 
-    bool cond_cmd = ctl->cmd == CTL_CMD_WAIT || ctl->cmd == CTL_CMD_WAIT_FOR ||
-                    ctl->cmd == CTL_CMD_NOTIFY || ctl->cmd == CTL_CMD_NOTIFY_ALL;
-    if (ctl->lock_opt != NULL && !cond_cmd)
-        return usage_error("--lock does not apply to %s", c);
-    if (ctl->count_set && ctl->cmd != CTL_CMD_NOTIFY)
-        return usage_error("-n/--count does not apply to %s", c);
-    if (ctl->kill_after_set && !takes_cmd)
-        return usage_error("--kill-after does not apply to %s", c);
+    for (size_t k = 0; k < N_OPTIONS; k++) {
+        if (!given[k] || (options[k].commands & CMD_BIT(ctl->cmd)) != 0)
+            continue;
+        if (options[k].short_name != 0)
+            return usage_error("-%c/--%s does not apply to %s", options[k].short_name,
+                               options[k].long_name, c);
+        return usage_error("--%s does not apply to %s", options[k].long_name, c);
+    }
+
+    bool cond_cmd = (COND_COMMANDS & CMD_BIT(ctl->cmd)) != 0;
+    if (ctl->name != NULL && ctl->cmd != CTL_CMD_LIST) {
+        int rc = check_name(c, cond_cmd ? "condition name" : "lock name", ctl->name);
+        if (rc != 0)
+            return rc;
+    }
+    if (ctl->lock_opt != NULL) {
+        int rc = check_name(c, "--lock name", ctl->lock_opt);
+        if (rc != 0)
+            return rc;
+    }
     ctl->lock = cond_cmd && ctl->lock_opt != NULL ? ctl->lock_opt : ctl->name;
+    return 0;
+}
+
+/* The server address: -s, else $CONDD_SERVER, else the default; an absolute path is a Unix
+ * socket. 0 or 2. */
+static int choose_server(struct ctl *ctl, const char *server)
+{
+    if (server == NULL || *server == '\0')
+        server = getenv("CONDD_SERVER");
+    if (server == NULL || *server == '\0')
+        server = CONDD_DEFAULT_ADDRESS;
+    if (server[0] == '/') {
+        int n = snprintf(ctl->server_buf, sizeof ctl->server_buf, "unix:%s", server);
+        if (n < 0 || (size_t)n >= sizeof ctl->server_buf || !valid_address(ctl->server_buf))
+            return usage_error("invalid server address '%s' (socket path too long)", server);
+        server = ctl->server_buf;
+    }
+    if (!valid_address(server))
+        return usage_error("invalid server address '%s' (host:port, [v6]:port, unix:/path or "
+                           "/path expected)",
+                           server);
+    ctl->server = server;
     return 0;
 }
 
@@ -310,7 +453,8 @@ static int parse_args(struct ctl *ctl, int argc, char **argv)
         return CTL_EXIT_USAGE;
     }
     int npos = 0, rc = 0;
-    bool dashdash = false;
+    bool dashdash = false, connect_timeout_set = false;
+    bool given[N_OPTIONS] = {false};
     char **after = argv + argc;
     const char *server = NULL;
     for (int i = 1; i < argc && rc == 0; i++) {
@@ -340,21 +484,21 @@ static int parse_args(struct ctl *ctl, int argc, char **argv)
             rc = usage_error("option '%s' takes no value", a);
             break;
         }
-        rc = apply_option(ctl, options[k].id, a, value, &server);
+        given[k] = true;
+        rc = apply_option(ctl, options[k].id, a, value, &server, &connect_timeout_set);
     }
     if (rc == 0 && npos == 0)
         rc = usage_error("%s", "missing command");
     if (rc == 0)
-        rc = check_command(ctl, pos, npos, after, (int)(argv + argc - after), dashdash);
-    if (rc == 0) {
-        if (server == NULL || *server == '\0')
-            server = getenv("CONDD_SERVER");
-        if (server == NULL || *server == '\0')
-            server = CONDD_DEFAULT_ADDRESS;
-        if (!valid_address(server))
-            rc = usage_error("invalid server address '%s' (host:port, [v6]:port or unix:/path)",
-                             server);
-        ctl->server = server;
+        rc = check_command(ctl, pos, npos, after, (int)(argv + argc - after), dashdash, given);
+    if (rc == 0)
+        rc = choose_server(ctl, server);
+    if (rc == 0 && !connect_timeout_set) {
+        /* The option wins; the environment is only read (and checked) without it. */
+        const char *env = getenv("CONDD_CONNECT_TIMEOUT");
+        if (env != NULL && *env != '\0' &&
+            (!parse_seconds(env, &ctl->connect_timeout) || ctl->connect_timeout <= 0))
+            rc = usage_error("invalid CONDD_CONNECT_TIMEOUT '%s' (seconds > 0 expected)", env);
     }
     free(pos);
     return rc;
@@ -378,7 +522,7 @@ static void guard_cb(evutil_socket_t fd, short what, void *arg)
     /* The server should have answered TIMEOUT by now. Closing the connection (after the loop)
      * makes it drop whatever this session still has pending. */
     fprintf(stderr, "condctl: %s: timed out\n", ctl->cmd_name);
-    ctl_finish(ctl, CTL_EXIT_TIMEOUT);
+    ctl_finish(ctl, ctl_timeout_exit(ctl));
 }
 
 void ctl_guard_arm(struct ctl *ctl)
@@ -408,6 +552,11 @@ void ctl_finish(struct ctl *ctl, int code)
     event_base_loopbreak(ctl->base);
 }
 
+int ctl_timeout_exit(const struct ctl *ctl)
+{
+    return ctl->conflict_set ? ctl->conflict_exit : CTL_EXIT_TIMEOUT;
+}
+
 /* "CONDD_ERR_NOT_OWNER" -> "NOT_OWNER": the server's status name. */
 static const char *status_name(int result)
 {
@@ -429,20 +578,33 @@ static int exit_code_for(int result)
     return CTL_EXIT_REFUSED;
 }
 
+/* "cannot connect to ADDR: REASON (HINT)": the OS reason (or the step that timed out) from the
+ * library, the address tried, and what to check. */
+static void print_connect_error(const struct ctl *ctl, int result, const char *msg)
+{
+    const char *reason = msg != NULL && *msg != '\0' ? msg : condd_strerror(result);
+    const char *hint = "is condd running? see CONDD_SERVER or -s";
+    if (result == CONDD_ERR_ADDRESS)
+        hint = "check the host name; see CONDD_SERVER or -s";
+    else if (strncmp(reason, "timed out", 9) == 0)
+        hint = "is condd running there? see --connect-timeout, CONDD_SERVER or -s";
+    fprintf(stderr, "condctl: cannot connect to %s: %s (%s)\n", ctl->server, reason, hint);
+}
+
 int ctl_fail(struct ctl *ctl, const char *what, int result, const char *msg)
 {
     int code = exit_code_for(result);
     if (ctl->done)
         return ctl->exit_code;
     bool has_msg = msg != NULL && *msg != '\0';
-    if (code == CTL_EXIT_TIMEOUT)
+    if (code == CTL_EXIT_TIMEOUT) {
         fprintf(stderr, "condctl: %s: timed out\n", what);
-    else if (code == CTL_EXIT_REFUSED)
+        code = ctl_timeout_exit(ctl);
+    } else if (code == CTL_EXIT_REFUSED)
         fprintf(stderr, "condctl: %s: refused by the server: %s%s%s\n", what, status_name(result),
                 has_msg ? ": " : "", has_msg ? msg : "");
     else if (result == CONDD_ERR_CONNECT || result == CONDD_ERR_ADDRESS)
-        fprintf(stderr, "condctl: cannot connect to %s: %s%s%s\n", ctl->server,
-                condd_strerror(result), has_msg ? ": " : "", has_msg ? msg : "");
+        print_connect_error(ctl, result, msg);
     else
         fprintf(stderr, "condctl: %s: %s%s%s\n", what, condd_strerror(result), has_msg ? ": " : "",
                 has_msg ? msg : "");
@@ -481,9 +643,18 @@ void ctl_release_and_finish(struct ctl *ctl, int code)
 static void connect_cb(condd_async_conn *c, int result, void *arg)
 {
     struct ctl *ctl = arg;
+    const char *msg = condd_async_conn_message(c);
+    if (result == CONDD_ERR_CONNECT && ctl->connect_by_deadline &&
+        strncmp(msg, "timed out", 9) == 0) {
+        /* The connect timeout given to the library was what was left of -T. */
+        fprintf(stderr, "condctl: %s: the -T deadline passed while connecting to %s (%s)\n",
+                ctl->cmd_name, ctl->server, msg);
+        ctl_finish(ctl, ctl_timeout_exit(ctl));
+        return;
+    }
     if (result != CONDD_OK) {
         ctl_fail(ctl, "connect", result == CONDD_ERR_DISCONNECTED ? CONDD_ERR_CONNECT : result,
-                 condd_async_conn_message(c));
+                 msg);
         return;
     }
     ctl_cmd_start(ctl);
@@ -495,18 +666,26 @@ static void disconnect_cb(condd_async_conn *c, int reason, void *arg)
     ctl_cmd_disconnected(ctl, reason, condd_async_conn_message(c));
 }
 
-static condd_options *make_options(void)
+/* The library's options from the command line. connect_timeout: seconds (> 0). */
+static condd_options *make_options(const struct ctl *ctl, double connect_timeout)
 {
     condd_options *opts = condd_options_new();
     if (opts == NULL)
         return NULL;
-    char host[256] = "";
-    if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
-        strcpy(host, "localhost");
-    host[sizeof host - 1] = '\0';
     char name[320];
-    snprintf(name, sizeof name, "condctl/%ld@%s", (long)getpid(), host);
-    if (condd_options_set_client_name(opts, name) != CONDD_OK) {
+    const char *client_name = ctl->client_name;
+    if (client_name == NULL) {
+        char host[256] = "";
+        if (gethostname(host, sizeof host - 1) != 0 || host[0] == '\0')
+            strcpy(host, "localhost");
+        host[sizeof host - 1] = '\0';
+        snprintf(name, sizeof name, "condctl/%ld@%s", (long)getpid(), host);
+        client_name = name;
+    }
+    if (condd_options_set_client_name(opts, client_name) != CONDD_OK ||
+        condd_options_set_connect_timeout(opts, connect_timeout) != CONDD_OK ||
+        (ctl->session_timeout_set &&
+         condd_options_set_session_timeout(opts, ctl->session_timeout) != CONDD_OK)) {
         condd_options_free(opts);
         return NULL;
     }
@@ -515,8 +694,15 @@ static condd_options *make_options(void)
 
 static int run(struct ctl *ctl)
 {
+    /* -T bounds connecting too, unless it is 0 (try the lock once: connecting is not a wait for
+     * the lock, so only the connect timeout applies). The earlier of the two ends it. */
+    double connect_timeout = ctl->connect_timeout;
+    if (ctl->has_timeout && ctl->timeout > 0 && ctl->timeout <= connect_timeout) {
+        connect_timeout = ctl->timeout;
+        ctl->connect_by_deadline = true;
+    }
     ctl->base = event_base_new();
-    condd_options *opts = make_options();
+    condd_options *opts = make_options(ctl, connect_timeout);
     if (ctl->base == NULL || opts == NULL) {
         fputs("condctl: out of memory\n", stderr);
         condd_options_free(opts);
@@ -553,7 +739,7 @@ static int run(struct ctl *ctl)
     ctl_child_cleanup(ctl);
     if (ctl->stdin_ev != NULL)
         event_free(ctl->stdin_ev);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < CTL_N_FWD_SIGNALS; i++)
         if (ctl->hold_sig[i] != NULL)
             event_free(ctl->hold_sig[i]);
     if (ctl->guard != NULL)
@@ -564,7 +750,7 @@ static int run(struct ctl *ctl)
 
 int main(int argc, char **argv)
 {
-    struct ctl ctl = {.count = 1, .kill_after = 5.0};
+    struct ctl ctl = {.count = 1, .kill_after = 5.0, .connect_timeout = CTL_CONNECT_TIMEOUT_S};
 
     ctl_child_init(&ctl);
     int rc = parse_args(&ctl, argc, argv);

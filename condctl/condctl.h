@@ -17,6 +17,9 @@
 #include <condd/condd.h>
 #include <condd/condd_async.h>
 
+/* Signals forwarded to CMD under `lock` and `wait-for` (INT, TERM, HUP); the same end `hold`. */
+#define CTL_N_FWD_SIGNALS 3
+
 /* Exit statuses (the contract of condctl(1)). */
 enum {
     CTL_EXIT_OK = 0,
@@ -46,16 +49,24 @@ enum ctl_command {
  * matters when, e.g., a timed-out wait cannot get its lock back). */
 #define CTL_GUARD_SLACK_S 1.0
 
-/* Signals forwarded to CMD under `lock` and `wait-for`. */
-#define CTL_N_FWD_SIGNALS 3
+/* How long connecting may take without --connect-timeout or $CONDD_CONNECT_TIMEOUT. */
+#define CTL_CONNECT_TIMEOUT_S 10.0
 
 struct ctl {
-    /* ---- the command line (pointers borrowed from argv) */
+    /* ---- the command line (pointers borrowed from argv or the environment) */
     enum ctl_command cmd;
     const char *cmd_name; /* as typed, for messages */
-    const char *server;   /* effective address, validated */
+    const char *server;   /* effective address, validated (may point to server_buf) */
+    char server_buf[128]; /* "unix:" + an absolute path given as -s /path */
     bool has_timeout;
-    double timeout; /* -T, seconds (>= 0) */
+    double timeout;          /* -T, seconds (>= 0) */
+    double connect_timeout;  /* --connect-timeout, $CONDD_CONNECT_TIMEOUT, else 10 (> 0) */
+    const char *client_name; /* --name, or NULL for condctl/<pid>@host */
+    bool session_timeout_set;
+    double session_timeout; /* --session-timeout (0: the server's default) */
+    bool conflict_set;
+    int conflict_exit; /* -E: the exit status when the lock could not be taken */
+    bool until_signal; /* hold --until-signal */
     bool json;
     const char *lock_opt; /* --lock, or NULL */
     uint64_t count;       /* -n, default 1 */
@@ -77,9 +88,11 @@ struct ctl {
     int release_code;    /* the exit status once the release in flight is answered */
     int exit_code;
 
-    /* hold: stdin and INT/TERM end the hold */
+    /* hold: stdin's end (when it can end) and INT/TERM/HUP end the hold */
+    bool stdin_can_end; /* stdin is a pipe, FIFO, socket or terminal (decided at startup) */
     struct event *stdin_ev;
-    struct event *hold_sig[2];
+    struct event *hold_sig[CTL_N_FWD_SIGNALS];
+    bool connect_by_deadline; /* the -T deadline, not the connect timeout, bounds connecting */
 
     /* lock / wait-for: the child running CMD */
     pid_t child;    /* 0 when none runs */
@@ -108,9 +121,14 @@ void ctl_guard_disarm(struct ctl *ctl);
 /* Decides the exit status (the first decision wins) and stops the event loop. */
 void ctl_finish(struct ctl *ctl, int code);
 
+/* The exit status for "the -T deadline passed before the lock was taken": -E's value when
+ * given, else 124. */
+int ctl_timeout_exit(const struct ctl *ctl);
+
 /*
  * Reports a failed request ("condctl: WHAT: ...", with the server's message msg when not empty)
- * and decides the exit status from result: 124 for CONDD_ERR_TIMEOUT, 3 for connection errors,
+ * and decides the exit status from result: 124 (or -E's value) for CONDD_ERR_TIMEOUT, 3 for
+ * connection errors,
  * 2 for CONDD_ERR_INVALID, 4 for what the server refused. When the lock is still held it is
  * released first (the status is decided at once). Returns the exit status.
  */
@@ -134,8 +152,8 @@ void ctl_cmd_child_exited(struct ctl *ctl);
 /* ------------------------------------------------------------------ condctl_child.c */
 
 /* Records the fds open at startup, so CMD inherits those and nothing condctl opened later
- * (such as the connection to condd), and which signals were ignored, so CMD inherits that too.
- * Call first thing in main(). */
+ * (such as the connection to condd), which signals were ignored, so CMD inherits that too, and
+ * whether stdin is a kind of input that can end (for hold). Call first thing in main(). */
 void ctl_child_init(struct ctl *ctl);
 
 /*
@@ -165,7 +183,8 @@ void ctl_child_cleanup(struct ctl *ctl);
  * invalid UTF-8 bytes become U+FFFD). s may be NULL (written as null). */
 void ctl_json_string(FILE *out, const char *s);
 
-/* Prints a List result as a table or (json) as one JSON object. */
+/* Prints a List result as a table (columns aligned by display width, so multibyte and wide
+ * characters line up; a section only when it has rows) or (json) as one JSON object. */
 void ctl_print_list(FILE *out, const struct condd_list *list, bool json);
 
 /* Prints a Stats result as "name value" lines or (json) as one JSON object. */

@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -76,6 +77,13 @@ void ctl_child_init(struct ctl *ctl)
         struct sigaction sa;
         ctl->sig_ignored[i] = sigaction(fwd_signals[i], NULL, &sa) == 0 && sa.sa_handler == SIG_IGN;
     }
+    /* Input that can end: a pipe, FIFO or socket (its writer closes it) or a terminal (^D,
+     * hangup). A regular file, /dev/null or a closed stdin (cron, systemd) has no writer whose
+     * end would mean anything. Decided before condctl opens any fd, which could take fd 0. */
+    struct stat st;
+    ctl->stdin_can_end =
+        fstat(STDIN_FILENO, &st) == 0 && (S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode) ||
+                                          (S_ISCHR(st.st_mode) && isatty(STDIN_FILENO)));
 }
 
 static bool is_startup_fd(const struct ctl *ctl, int fd)

@@ -17,7 +17,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 /* ------------------------------------------------------------------ one-request commands */
@@ -148,7 +147,7 @@ static void hold_end(struct ctl *ctl)
 {
     if (ctl->stdin_ev != NULL)
         event_del(ctl->stdin_ev);
-    for (int i = 0; i < 2; i++)
+    for (int i = 0; i < CTL_N_FWD_SIGNALS; i++)
         if (ctl->hold_sig[i] != NULL)
             event_del(ctl->hold_sig[i]);
     ctl_release_and_finish(ctl, CTL_EXIT_OK);
@@ -172,14 +171,29 @@ static void hold_signal_cb(evutil_socket_t sig, short what, void *arg)
     hold_end(arg);
 }
 
+/*
+ * Holds the granted lock until SIGINT, SIGTERM or SIGHUP (HUP only when it was not ignored at
+ * startup: under nohup a hangup must not end the hold) or, without --until-signal, until stdin
+ * ends when it is input that can end (a pipe, FIFO, socket or terminal). A regular file,
+ * /dev/null or a closed stdin, as under cron and systemd, has no writer whose end would mean
+ * "release": the hold then lasts until a signal.
+ */
 static void start_hold(struct ctl *ctl)
 {
-    printf("%" PRIu64 "\n", ctl->token);
+    if (ctl->json) {
+        fputs("{\"name\":", stdout);
+        ctl_json_string(stdout, ctl->lock);
+        printf(",\"token\":%" PRIu64 "}\n", ctl->token);
+    } else {
+        printf("%" PRIu64 "\n", ctl->token);
+    }
     if (fflush(stdout) != 0)
         fprintf(stderr, "condctl: hold: cannot write the token: %s\n", strerror(errno));
 
-    static const int sigs[2] = {SIGINT, SIGTERM};
-    for (int i = 0; i < 2; i++) {
+    static const int sigs[CTL_N_FWD_SIGNALS] = {SIGINT, SIGTERM, SIGHUP};
+    for (int i = 0; i < CTL_N_FWD_SIGNALS; i++) {
+        if (sigs[i] == SIGHUP && ctl->sig_ignored[i])
+            continue;
         ctl->hold_sig[i] = evsignal_new(ctl->base, sigs[i], hold_signal_cb, ctl);
         if (ctl->hold_sig[i] == NULL || evsignal_add(ctl->hold_sig[i], NULL) != 0) {
             fputs("condctl: hold: cannot install signal handlers\n", stderr);
@@ -187,23 +201,13 @@ static void start_hold(struct ctl *ctl)
             return;
         }
     }
-    /* epoll refuses regular files and /dev/null; do not even try (libevent would warn). */
-    struct stat st;
-    bool pollable = fstat(STDIN_FILENO, &st) == 0 && !S_ISREG(st.st_mode) &&
-                    !(S_ISCHR(st.st_mode) && !isatty(STDIN_FILENO));
-    if (pollable) {
-        ctl->stdin_ev =
-            event_new(ctl->base, STDIN_FILENO, EV_READ | EV_PERSIST, hold_stdin_cb, ctl);
-        if (ctl->stdin_ev != NULL && event_add(ctl->stdin_ev, NULL) == 0)
-            return;
+    if (ctl->until_signal || !ctl->stdin_can_end)
+        return;
+    ctl->stdin_ev = event_new(ctl->base, STDIN_FILENO, EV_READ | EV_PERSIST, hold_stdin_cb, ctl);
+    if (ctl->stdin_ev == NULL || event_add(ctl->stdin_ev, NULL) != 0) {
+        fputs("condctl: hold: cannot watch standard input\n", stderr);
+        ctl_release_and_finish(ctl, CTL_EXIT_CONNECT);
     }
-    /* stdin cannot be polled (a regular file, /dev/null) or is closed: such input has no
-     * writer to wait for, so reading it to its end does not block. */
-    char buf[4096];
-    ssize_t n;
-    while ((n = read(STDIN_FILENO, buf, sizeof buf)) > 0 || (n < 0 && errno == EINTR))
-        ;
-    hold_end(ctl);
 }
 
 /* ------------------------------------------------------------------ lock acquisition */

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * condctl's output formats for `list` and `stats`: aligned tables for people, and one JSON
- * object per run for scripts. Names are UTF-8 chosen by users (they may hold quotes,
+ * condctl's output formats for `list` and `stats`: aligned tables for people (aligned by display
+ * width, so names with accents or CJK characters line up; a section only when it has rows), and
+ * one JSON object per run for scripts. Names are UTF-8 chosen by users (they may hold quotes,
  * backslashes and any non-ASCII text), so every string goes through one escaper that also
  * replaces invalid UTF-8 with U+FFFD: the JSON condctl prints is always valid.
  */
@@ -9,8 +10,11 @@
 #include "condctl.h"
 
 #include <inttypes.h>
+#include <langinfo.h>
+#include <locale.h>
 #include <stdio.h>
 #include <string.h>
+#include <wchar.h>
 
 /* ------------------------------------------------------------------ JSON strings */
 
@@ -140,50 +144,134 @@ static int max_int(int a, int b)
     return a > b ? a : b;
 }
 
+/* ------------------------------------------------------------------ display width */
+
+/* Columns a code point takes when wcwidth() cannot say (no UTF-8 locale): 0 for combining
+ * marks, 2 for the East Asian wide and fullwidth blocks, else 1. */
+static int fallback_width(uint32_t cp)
+{
+    if ((cp >= 0x300 && cp <= 0x36f) || (cp >= 0x200b && cp <= 0x200f) ||
+        (cp >= 0xfe00 && cp <= 0xfe0f))
+        return 0;
+    if ((cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf && cp != 0x303f) ||
+        (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+        (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+        (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1f64f) ||
+        (cp >= 0x1f900 && cp <= 0x1f9ff) || (cp >= 0x20000 && cp <= 0x3fffd))
+        return 2;
+    return 1;
+}
+
+/* Whether wcwidth() knows Unicode: LC_CTYPE from the environment, else C.UTF-8. Once. */
+static bool utf8_locale(void)
+{
+    static int state = -1;
+    if (state < 0) {
+        const char *cs = setlocale(LC_CTYPE, "") != NULL ? nl_langinfo(CODESET) : "";
+        if (strcmp(cs, "UTF-8") != 0 && setlocale(LC_CTYPE, "C.UTF-8") != NULL)
+            cs = nl_langinfo(CODESET);
+        state = strcmp(cs, "UTF-8") == 0;
+    }
+    return state == 1;
+}
+
+/* The columns s takes on a terminal: wide characters count 2, combining marks 0, and an
+ * invalid byte (which names cannot hold, but client names are not checked here) 1. */
+static int display_width(const char *str)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    bool wc_ok = utf8_locale();
+    int w = 0;
+    while (*s != '\0') {
+        size_t n = utf8_len(s);
+        if (n <= 1) {
+            w++;
+            s++;
+            continue;
+        }
+        uint32_t cp = s[0] & (0x7f >> n);
+        for (size_t i = 1; i < n; i++)
+            cp = (cp << 6) | (s[i] & 0x3f);
+        int cw = wc_ok ? wcwidth((wchar_t)cp) : -1;
+        w += cw >= 0 ? cw : fallback_width(cp);
+        s += n;
+    }
+    return w;
+}
+
+/* Prints s left-aligned in a column of width display columns. */
+static void put_padded(FILE *out, const char *s, int width)
+{
+    fputs(s, out);
+    for (int pad = width - display_width(s); pad > 0; pad--)
+        putc(' ', out);
+}
+
+/* ------------------------------------------------------------------ list table */
+
 static void list_table(FILE *out, const struct condd_list *list)
 {
     size_t nl = condd_list_lock_count(list), nc = condd_list_cond_count(list);
-    int w_name = (int)strlen("LOCK"), w_holder = (int)strlen("HOLDER");
-    for (size_t i = 0; i < nl; i++) {
-        const struct condd_lock_info *l = condd_list_lock(list, i);
-        if (l == NULL)
-            continue;
-        w_name = max_int(w_name, (int)strlen(l->name));
-        if (l->held)
-            w_holder = max_int(w_holder, (int)strlen(l->holder_client));
-    }
-    fprintf(out, "%-*s  %-*s  %7s  %20s  %7s\n", w_name, "LOCK", w_holder, "HOLDER", "SESSION",
-            "TOKEN", "WAITERS");
-    for (size_t i = 0; i < nl; i++) {
-        const struct condd_lock_info *l = condd_list_lock(list, i);
-        if (l == NULL)
-            continue;
-        if (l->held)
-            fprintf(out, "%-*s  %-*s  %7" PRIu64 "  %20" PRIu64 "  %7" PRIu64 "\n", w_name, l->name,
-                    w_holder, l->holder_client[0] != '\0' ? l->holder_client : "?",
-                    l->holder_session, l->token, l->waiters);
-        else
-            fprintf(out, "%-*s  %-*s  %7s  %20s  %7" PRIu64 "\n", w_name, l->name, w_holder, "-",
-                    "-", "-", l->waiters);
+    if (nl > 0) {
+        int w_name = display_width("LOCK"), w_holder = display_width("HOLDER");
+        for (size_t i = 0; i < nl; i++) {
+            const struct condd_lock_info *l = condd_list_lock(list, i);
+            if (l == NULL)
+                continue;
+            w_name = max_int(w_name, display_width(l->name));
+            if (l->held)
+                w_holder = max_int(w_holder, display_width(l->holder_client));
+        }
+        put_padded(out, "LOCK", w_name);
+        fputs("  ", out);
+        put_padded(out, "HOLDER", w_holder);
+        fprintf(out, "  %7s  %20s  %7s\n", "SESSION", "TOKEN", "WAITERS");
+        for (size_t i = 0; i < nl; i++) {
+            const struct condd_lock_info *l = condd_list_lock(list, i);
+            if (l == NULL)
+                continue;
+            put_padded(out, l->name, w_name);
+            fputs("  ", out);
+            if (l->held) {
+                put_padded(out, l->holder_client[0] != '\0' ? l->holder_client : "?", w_holder);
+                fprintf(out, "  %7" PRIu64 "  %20" PRIu64 "  %7" PRIu64 "\n", l->holder_session,
+                        l->token, l->waiters);
+            } else {
+                put_padded(out, "-", w_holder);
+                fprintf(out, "  %7s  %20s  %7" PRIu64 "\n", "-", "-", l->waiters);
+            }
+        }
     }
 
-    int w_cond = (int)strlen("CONDITION"), w_lock = (int)strlen("LOCK");
-    for (size_t i = 0; i < nc; i++) {
-        const struct condd_cond_info *c = condd_list_cond(list, i);
-        if (c == NULL)
-            continue;
-        w_cond = max_int(w_cond, (int)strlen(c->name));
-        w_lock = max_int(w_lock, (int)strlen(c->lock));
-    }
-    fprintf(out, "\n%-*s  %-*s  %7s\n", w_cond, "CONDITION", w_lock, "LOCK", "WAITERS");
-    for (size_t i = 0; i < nc; i++) {
-        const struct condd_cond_info *c = condd_list_cond(list, i);
-        if (c != NULL)
-            fprintf(out, "%-*s  %-*s  %7" PRIu64 "\n", w_cond, c->name, w_lock, c->lock,
-                    c->waiters);
+    if (nc > 0) {
+        int w_cond = display_width("CONDITION"), w_lock = display_width("LOCK");
+        for (size_t i = 0; i < nc; i++) {
+            const struct condd_cond_info *c = condd_list_cond(list, i);
+            if (c == NULL)
+                continue;
+            w_cond = max_int(w_cond, display_width(c->name));
+            w_lock = max_int(w_lock, display_width(c->lock));
+        }
+        if (nl > 0)
+            putc('\n', out);
+        put_padded(out, "CONDITION", w_cond);
+        fputs("  ", out);
+        put_padded(out, "LOCK", w_lock);
+        fprintf(out, "  %7s\n", "WAITERS");
+        for (size_t i = 0; i < nc; i++) {
+            const struct condd_cond_info *c = condd_list_cond(list, i);
+            if (c == NULL)
+                continue;
+            put_padded(out, c->name, w_cond);
+            fputs("  ", out);
+            put_padded(out, c->lock, w_lock);
+            fprintf(out, "  %7" PRIu64 "\n", c->waiters);
+        }
     }
     if (condd_list_truncated(list))
-        fputs("\n(truncated: more locks or conditions match than the server lists)\n", out);
+        fputs(nl + nc > 0 ? "\n(truncated: more locks or conditions match than the server lists)\n"
+                          : "(truncated: more locks or conditions match than the server lists)\n",
+              out);
 }
 
 void ctl_print_list(FILE *out, const struct condd_list *list, bool json)

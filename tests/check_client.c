@@ -13,6 +13,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -149,6 +150,67 @@ START_TEST(test_refused_connection_reaches_the_connect_callback)
     condd_conn *conn = NULL;
     ck_assert_int_eq(condd_conn_open(addr, NULL, &conn), CONDD_ERR_CONNECT);
     ck_assert_ptr_null(conn);
+    teardown_base();
+}
+END_TEST
+
+START_TEST(test_connect_error_carries_the_os_reason)
+{
+    setup_base();
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", closed_port());
+    struct rec r = {0};
+    condd_async_conn *c = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, addr, NULL, on_connect, &r, &c), CONDD_OK);
+    ck_assert(run_until(&r.done, 10));
+    ck_assert_int_eq(r.rc, CONDD_ERR_CONNECT);
+    ck_assert_str_eq(r.msg, strerror(ECONNREFUSED));
+    condd_async_conn_close(c);
+
+    /* The blocking API has no connection left to ask: condd_conn_message(NULL) says why. */
+    condd_conn *conn = NULL;
+    ck_assert_int_eq(condd_conn_open(addr, NULL, &conn), CONDD_ERR_CONNECT);
+    ck_assert_str_eq(condd_conn_message(NULL), strerror(ECONNREFUSED));
+    ck_assert_int_eq(condd_conn_open("unix:/nonexistent/condd-test.sock", NULL, &conn),
+                     CONDD_ERR_CONNECT);
+    ck_assert_str_eq(condd_conn_message(NULL), strerror(ENOENT));
+    /* A new attempt starts with a clean message: an address error has no OS reason. */
+    ck_assert_int_eq(condd_conn_open("bad address", NULL, &conn), CONDD_ERR_ADDRESS);
+    ck_assert_str_eq(condd_conn_message(NULL), "");
+    teardown_base();
+}
+END_TEST
+
+START_TEST(test_connect_timeout_names_the_step_that_hung)
+{
+    /* A listening socket nobody accepts from: the kernel completes the TCP handshake, so the
+     * client hangs in Hello, not in connect(). */
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    socklen_t len = sizeof sin;
+    getsockname(fd, (struct sockaddr *)&sin, &len);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", ntohs(sin.sin_port));
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_connect_timeout(o, 0.3), CONDD_OK);
+
+    setup_base();
+    struct rec r = {0};
+    condd_async_conn *c = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, addr, o, on_connect, &r, &c), CONDD_OK);
+    ck_assert(run_until(&r.done, 10));
+    ck_assert_int_eq(r.rc, CONDD_ERR_CONNECT);
+    ck_assert_str_eq(r.msg, "timed out waiting for the server's answer to Hello");
+    condd_async_conn_close(c);
+
+    condd_conn *conn = NULL;
+    ck_assert_int_eq(condd_conn_open(addr, o, &conn), CONDD_ERR_CONNECT);
+    ck_assert_str_eq(condd_conn_message(NULL),
+                     "timed out waiting for the server's answer to Hello");
+    condd_options_free(o);
+    close(fd);
     teardown_base();
 }
 END_TEST
@@ -1021,6 +1083,8 @@ static Suite *client_suite(void)
     tcase_add_test(unit, test_every_result_has_a_name_and_text);
     tcase_add_test(unit, test_bad_address_is_an_error_not_a_crash);
     tcase_add_test(unit, test_refused_connection_reaches_the_connect_callback);
+    tcase_add_test(unit, test_connect_error_carries_the_os_reason);
+    tcase_add_test(unit, test_connect_timeout_names_the_step_that_hung);
     tcase_add_test(unit, test_options_validate_their_values);
     suite_add_tcase(s, unit);
 

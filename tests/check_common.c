@@ -2,7 +2,7 @@
  *
  * The helpers in common/ that the daemon, libcondd, condctl and condbench share: the address
  * grammar (connect and listen forms), the seconds-to-timeval rounding rule (never early), the
- * clocks, and the message arena.
+ * clocks, the message arena, and the rule for lock and condition names.
  */
 #include "config.h"
 
@@ -15,6 +15,7 @@
 #include "address.h"
 #include "arena.h"
 #include "clock.h"
+#include "name.h"
 
 /* ------------------------------------------------------------------ addresses */
 
@@ -131,6 +132,73 @@ START_TEST(test_clocks_agree_and_do_not_go_back)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ names */
+
+static enum name_problem check_str(const char *s, size_t *at, uint32_t *cp)
+{
+    return name_check((const uint8_t *)s, strlen(s), at, cp);
+}
+
+START_TEST(test_name_check_accepts_what_the_server_accepts)
+{
+    ck_assert_int_eq(check_str("a", NULL, NULL), NAME_VALID);
+    ck_assert_int_eq(check_str("jobs/7 nightly-backup", NULL, NULL), NAME_VALID);
+    ck_assert_int_eq(check_str("r\xc3\xa9sum\xc3\xa9-\xe9\x94\x81", NULL, NULL), NAME_VALID);
+    ck_assert_int_eq(check_str("\xf0\x9f\x94\x92 \xf4\x8f\xbf\xbf", NULL, NULL), NAME_VALID);
+    ck_assert_int_eq(check_str("\xc2\xa0", NULL, NULL), NAME_VALID); /* U+00A0: not C1 */
+    char buf[NAME_MAX_BYTES + 2];
+    memset(buf, 'x', sizeof buf);
+    ck_assert_int_eq(name_check((const uint8_t *)buf, NAME_MAX_BYTES, NULL, NULL), NAME_VALID);
+}
+END_TEST
+
+START_TEST(test_name_check_names_each_problem_and_where)
+{
+    size_t at = 99;
+    uint32_t cp = 99;
+    ck_assert_int_eq(check_str("", &at, NULL), NAME_EMPTY);
+    ck_assert_int_eq(name_check(NULL, 3, NULL, NULL), NAME_EMPTY);
+
+    char buf[NAME_MAX_BYTES + 2];
+    memset(buf, 'x', sizeof buf);
+    ck_assert_int_eq(name_check((const uint8_t *)buf, NAME_MAX_BYTES + 1, &at, NULL),
+                     NAME_TOO_LONG);
+    ck_assert_uint_eq(at, NAME_MAX_BYTES);
+
+    ck_assert_int_eq(check_str("ab\x01", &at, &cp), NAME_CONTROL);
+    ck_assert_uint_eq(at, 2);
+    ck_assert_uint_eq(cp, 1);
+    ck_assert_int_eq(check_str("tab\there", &at, &cp), NAME_CONTROL);
+    ck_assert_uint_eq(cp, '\t');
+    ck_assert_int_eq(check_str("del\x7f", &at, &cp), NAME_CONTROL);
+    ck_assert_uint_eq(cp, 0x7f);
+    ck_assert_int_eq(check_str("c1\xc2\x85", &at, &cp), NAME_CONTROL); /* U+0085 NEL */
+    ck_assert_uint_eq(at, 2);
+    ck_assert_uint_eq(cp, 0x85);
+    ck_assert_int_eq(name_check((const uint8_t *)"a\0b", 3, &at, &cp), NAME_CONTROL);
+    ck_assert_uint_eq(at, 1);
+
+    static const char *const bad_utf8[] = {
+        "\x80",             /* lone continuation byte */
+        "\xc0\xaf",         /* overlong lead */
+        "\xe0\x80\xaf",     /* overlong 3-byte form */
+        "\xed\xa0\x80",     /* surrogate U+D800 */
+        "\xf4\x90\x80\x80", /* above U+10FFFF */
+        "\xf5\x80\x80\x80", /* lead byte beyond U+10FFFF */
+        "\xff",             /* never valid */
+        "ok\xc3",           /* truncated */
+        "ok\xe9\x94x",      /* bad continuation */
+    };
+    for (size_t i = 0; i < sizeof bad_utf8 / sizeof bad_utf8[0]; i++)
+        ck_assert_msg(check_str(bad_utf8[i], NULL, NULL) == NAME_BAD_UTF8, "case %zu", i);
+    ck_assert_int_eq(check_str("ok\xc3", &at, NULL), NAME_BAD_UTF8);
+    ck_assert_uint_eq(at, 2);
+
+    for (int p = NAME_VALID; p <= NAME_CONTROL; p++)
+        ck_assert(name_problem_text((enum name_problem)p)[0] != '\0');
+}
+END_TEST
+
 /* ------------------------------------------------------------------ arena */
 
 START_TEST(test_arena_serves_from_buffer_then_falls_back)
@@ -169,6 +237,8 @@ static Suite *common_suite(void)
     tcase_add_test(tc, test_timeval_of_negative_nan_and_huge);
     tcase_add_test(tc, test_clocks_agree_and_do_not_go_back);
     tcase_add_test(tc, test_arena_serves_from_buffer_then_falls_back);
+    tcase_add_test(tc, test_name_check_accepts_what_the_server_accepts);
+    tcase_add_test(tc, test_name_check_names_each_problem_and_where);
     suite_add_tcase(s, tc);
     return s;
 }

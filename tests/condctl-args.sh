@@ -1,14 +1,19 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-2-Clause
 #
-# condctl's command line: bad arguments exit 2 with a usage message on stderr (before any
-# connection is tried), --help and --version exit 0, and an unreachable server exits 3.
+# condctl's command line: bad arguments exit 2 with one line on stderr that names the problem
+# and points to --help (before any connection is tried), options that do not apply to the
+# command are refused, --help and --version exit 0, and an unreachable server exits 3 with the
+# OS reason, the address and a hint.
 . "$(dirname "$0")/condctl-lib.sh"
 
-# usage_error ARG...: condctl ARG... exits 2 and prints its usage on stderr, nothing on stdout.
+# usage_error ARG...: condctl ARG... exits 2 and prints exactly one line on stderr, starting
+# "condctl: " and ending with the pointer to --help (not the whole help); nothing on stdout.
 usage_error() {
     run_rc 2 "$CONDCTL" "$@"
-    grep -q '^Usage: condctl' "$T/err" || fail "'$*': no usage on stderr"
+    [ "$(wc -l <"$T/err")" -eq 1 ] || fail "'$*': not one line on stderr: $(cat "$T/err")"
+    grep -q "^condctl: .* (try 'condctl --help')\$" "$T/err" ||
+        fail "'$*': usage error line: $(cat "$T/err")"
     [ ! -s "$T/out" ] || fail "'$*': printed on stdout: $(cat "$T/out")"
 }
 
@@ -64,10 +69,38 @@ usage_error -s ':7380' ping
 usage_error -s '[::1' ping
 usage_error -s 'unix:' ping
 CONDD_SERVER='bad:port:x' usage_error ping
+usage_error ping --connect-timeout 0
+usage_error ping --connect-timeout -1
+usage_error ping --connect-timeout x
+CONDD_CONNECT_TIMEOUT=abc usage_error ping
+CONDD_CONNECT_TIMEOUT=0 usage_error ping
+usage_error ping --session-timeout -2
+usage_error ping --session-timeout 1e3
+usage_error ping --name ''
+usage_error lock x -E 256 -- true
+usage_error lock x -E -1 -- true
+usage_error lock x --conflict-exit-code=abc -- true
+usage_error lock x -E -- true
+usage_error hold x -E 3
+usage_error wait-for c -E 3 -- true
+usage_error notify c --conflict-exit-code 3
+usage_error lock x --until-signal -- true
+usage_error ping --until-signal
+usage_error frobnicate
+grep -q "unknown command 'frobnicate'" "$T/err" || fail "the problem is not named: $(cat "$T/err")"
+usage_error hold x --kill-after 1
+grep -q -- "--kill-after does not apply to hold" "$T/err" || fail "not named: $(cat "$T/err")"
+
+note "an option's value wins over the environment, which is then not even read"
+CONDD_CONNECT_TIMEOUT=abc run_rc 3 "$CONDCTL" --connect-timeout 1 ping
 
 note "--help and --version exit 0"
 run_rc 0 "$CONDCTL" --help
 grep -q '^Usage: condctl' "$T/out" || fail "--help prints no usage on stdout"
+for o in --connect-timeout --name --session-timeout --conflict-exit-code --until-signal \
+    CONDD_CONNECT_TIMEOUT unix:/path; do
+    grep -q -- "$o" "$T/out" || fail "--help does not document $o"
+done
 for c in ping lock hold locked wait wait-for notify notify-all list stats; do
     grep -q "^  $c" "$T/out" || fail "--help does not document $c"
 done

@@ -1,8 +1,10 @@
 #!/bin/sh
 # SPDX-License-Identifier: BSD-2-Clause
 #
-# condctl hold NAME: prints the fencing token and holds the lock until stdin ends or SIGINT /
-# SIGTERM (exit 0, lock released); `kill -9` of the holder hands the lock to the next waiter
+# condctl hold NAME: prints the fencing token (--json: an object) and holds the lock until
+# stdin ends (a pipe or terminal) or SIGINT / SIGTERM / SIGHUP (exit 0, lock released); stdin
+# /dev/null or a regular file, and --until-signal, hold until a signal; an ignored HUP (nohup)
+# stays ignored; `kill -9` of the holder hands the lock to the next waiter
 # (with a larger token); -T while held by another gives 124 and leaves no waiter; a lost
 # connection gives 3; the session is kept alive while holding.
 . "$(dirname "$0")/condctl-lib.sh"
@@ -56,10 +58,67 @@ expect_rc h3 0
 run_rc 1 "$CONDCTL" locked door
 exec 6>&- 7>&-
 
-note "end of stdin ends hold at once"
-within 0 20 "$CONDCTL" hold door
+note "end of stdin (a pipe) ends hold at once"
+within 0 20 sh -c ': | exec "$0" hold door' "$CONDCTL"
 grep -q '^[0-9][0-9]*$' "$T/bg.out" || fail "hold printed: $(cat "$T/bg.out")"
 run_rc 1 "$CONDCTL" locked door
+
+# holds_until_signal NAME LOCK SIG: NAME holds LOCK although its stdin gives nothing to wait
+# for; SIG ends the hold with 0 and frees the lock.
+holds_until_signal() {
+    token_of "$1" >/dev/null
+    # Each `locked` is a round trip that comes after the hold began: a hold that ended at once
+    # (the old behaviour with such stdin) would have released the lock before it.
+    run_rc 0 "$CONDCTL" locked "$2"
+    run_rc 0 "$CONDCTL" ping
+    running "$1" || fail "$1 ended by itself (stderr: $(cat "$T/$1.err"))"
+    run_rc 0 "$CONDCTL" locked "$2"
+    kill "-$3" "$(pid_of "$1")"
+    expect_rc "$1" 0
+    run_rc 1 "$CONDCTL" locked "$2"
+}
+
+note "stdin /dev/null (cron, systemd): hold until a signal"
+spawn hnull "$CONDCTL" hold door
+holds_until_signal hnull door TERM
+
+note "stdin a regular file: hold until a signal"
+echo some input >"$T/file.in"
+SPAWN_IN="$T/file.in" spawn hfile "$CONDCTL" hold door
+holds_until_signal hfile door INT
+
+note "SIGHUP ends a hold too"
+spawn hhup "$CONDCTL" hold door
+holds_until_signal hhup door HUP
+
+note "--until-signal ignores stdin: a pipe at its end does not end the hold"
+mkfifo "$T/hsig.in"
+SPAWN_IN="$T/hsig.in" spawn hsig "$CONDCTL" hold --until-signal door
+# Open and close the writer at once: the hold's stdin is at its end before the lock is granted.
+exec 9>"$T/hsig.in"
+exec 9>&-
+holds_until_signal hsig door HUP
+
+note "a HUP ignored at startup (nohup) does not end the hold; TERM does"
+spawn hnohup env --ignore-signal=HUP "$CONDCTL" hold door
+token_of hnohup >/dev/null
+# An ignored signal is discarded when sent: once kill returns, it is gone.
+kill -HUP "$(pid_of hnohup)"
+run_rc 0 "$CONDCTL" locked door
+running hnohup || fail "an ignored HUP ended the hold"
+kill -TERM "$(pid_of hnohup)"
+expect_rc hnohup 0
+
+note "hold --json prints an object with the name and the token"
+mkfifo "$T/hj.in"
+SPAWN_IN="$T/hj.in" spawn hj "$CONDCTL" hold --json 'q"uote'
+exec 8>"$T/hj.in"
+wait_until 20 grep -q '^{' "$T/hj.out" || fail "hold --json printed nothing"
+tj=$(lock_token 'q\\"uote')
+[ "$(cat "$T/hj.out")" = "{\"name\":\"q\\\"uote\",\"token\":$tj}" ] ||
+    fail "hold --json printed $(cat "$T/hj.out") (token $tj)"
+exec 8>&-
+expect_rc hj 0
 
 note "-T while another holds: 124 and no waiter left"
 start_hold h4 door 5

@@ -131,7 +131,14 @@ dist_check_SCRIPTS += \
 	tests/condctl-lock.sh \
 	tests/condctl-hold.sh \
 	tests/condctl-cond.sh \
-	tests/condctl-timeout.sh
+	tests/condctl-timeout.sh \
+	tests/condctl-connect.sh \
+	tests/condctl-names.sh \
+	tests/condctl-conflict.sh \
+	tests/condctl-options.sh \
+	tests/condctl-list.sh \
+	tests/condctl-complete.sh \
+	tests/condctl-docs.sh
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += \
 	tests/condctl-basic.sh \
@@ -139,7 +146,14 @@ TESTS += \
 	tests/condctl-lock.sh \
 	tests/condctl-hold.sh \
 	tests/condctl-cond.sh \
-	tests/condctl-timeout.sh
+	tests/condctl-timeout.sh \
+	tests/condctl-connect.sh \
+	tests/condctl-names.sh \
+	tests/condctl-conflict.sh \
+	tests/condctl-options.sh \
+	tests/condctl-list.sh \
+	tests/condctl-complete.sh \
+	tests/condctl-docs.sh
 
 # ---------------------------------------------------------------- condbench
 # About a second in every mode against a condd it starts itself; it asserts no speed.

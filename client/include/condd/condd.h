@@ -237,7 +237,9 @@ typedef struct condd_conn condd_conn;
  * or "unix:/path"; NULL or "" means $CONDD_SERVER, else CONDD_DEFAULT_ADDRESS. Host names are
  * resolved with getaddrinfo() (blocking). addr and opts (may be NULL) are borrowed.
  * On CONDD_OK *out is a connection the caller closes with condd_conn_close(); on error *out is
- * NULL and the result says why (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT, ...).
+ * NULL and the result says why (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT, ...), and
+ * condd_conn_message(NULL) says more: for CONDD_ERR_CONNECT the operating system's reason
+ * (e.g. "Connection refused", "No such file or directory") or which step timed out.
  */
 int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **out);
 
@@ -246,8 +248,12 @@ void condd_conn_close(condd_conn *conn);
 
 /*
  * The server's message for the last failed call on conn (e.g. "lock held by another owner"),
- * or "" when the last call succeeded or the error was the client's own. Borrowed from conn,
- * valid until the next call on it. Never NULL for a non-NULL conn.
+ * or "" when the last call succeeded or the error was the client's own; after a connection
+ * error, what happened to the connection. Borrowed from conn, valid until the next call on it.
+ * With conn NULL: why the calling thread's last condd_conn_open() failed, such as the operating
+ * system's reason for CONDD_ERR_CONNECT ("Connection refused", "No such file or directory",
+ * "timed out connecting"); "" after a success. Valid until that thread's next
+ * condd_conn_open(). Never NULL.
  */
 const char *condd_conn_message(const condd_conn *conn);
 

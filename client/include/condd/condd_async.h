@@ -120,7 +120,10 @@ bool condd_async_conn_is_connected(const condd_async_conn *ac);
 /*
  * The server's message of the answer being delivered ("" if none). Only meaningful inside a
  * callback of ac; borrowed from ac, valid until that callback returns. For a connection error it
- * is a description of what happened to the connection.
+ * is a description of what happened to the connection; in the connect callback with
+ * CONDD_ERR_CONNECT, the operating system's reason the last address tried failed (strerror()
+ * text such as "Connection refused" or "No such file or directory"), or "timed out connecting" /
+ * "timed out waiting for the server's answer to Hello" when the connect timeout passed.
  */
 const char *condd_async_conn_message(const condd_async_conn *ac);
 
