@@ -629,8 +629,29 @@ static bool relay_section(void)
     return true;
 }
 
-static bool plain_section(void)
+/* Plain workers check Locked now and then, and about once a second hold the lock for a long
+ * while (50-250 ms) before their fenced write: a daemon restart landing in such a section makes
+ * them stale holders, whose write the fenced resource must reject (fenced_out in the summary). */
+static bool long_section_due(void)
 {
+    static double next_long;
+    double now = clk_mono();
+    if (W->role != ROLE_PLAIN)
+        return false;
+    if (next_long == 0)
+        next_long = now + rnd_between(0.5, 2);
+    if (now < next_long)
+        return false;
+    next_long = now + rnd_between(0.5, 2);
+    return true;
+}
+
+static bool plain_section(uint64_t token, bool long_section)
+{
+    if (long_section) {
+        sleep_s(rnd_between(0.05, 0.25));
+        fenced_write(token);
+    }
     if (rnd() % 8 != 0)
         return true;
     bool locked = false;
@@ -683,7 +704,9 @@ __attribute__((noreturn)) static void worker_main(int index, uint64_t inc, uint1
             continue;
         check_token(token, "acquire");
         slot_enter(token);
-        fenced_write(token);
+        bool long_section = long_section_due();
+        if (!long_section)
+            fenced_write(token);
         dwell();
         bool ok = true;
         switch (w.role) {
@@ -697,7 +720,7 @@ __attribute__((noreturn)) static void worker_main(int index, uint64_t inc, uint1
             ok = relay_section();
             break;
         case ROLE_PLAIN:
-            ok = plain_section();
+            ok = plain_section(token, long_section);
             break;
         }
         if (!ok)
@@ -1344,8 +1367,8 @@ static void run_load(void)
 {
     double t0 = now_s();
     double end = t0 + opt.duration;
-    double tail = t0 + opt.duration * 2 / 3; /* no restarts after this: the last lifetime */
-    double base_at = tail + opt.duration / 12;
+    double tail = t0 + opt.duration * 2 / 3;  /* no restarts after this: the last lifetime */
+    double base_at = tail + opt.duration / 9; /* a third into the last lifetime */
     double next_kill =
         opt.kill_interval > 0 ? t0 + rnd_between(0.5, 1.5) * opt.kill_interval : INFINITY;
     double next_restart =
