@@ -159,3 +159,16 @@ TESTS += \
 # About a second in every mode against a condd it starts itself; it asserts no speed.
 dist_check_SCRIPTS += tests/bench-smoke.sh
 TESTS += tests/bench-smoke.sh
+
+# ---------------------------------------------------------------- the soak
+# tests/soak forks worker processes on libcondd's public blocking API and SIGKILLs workers and
+# the daemon at random while checking mutual exclusion, fencing tokens, lost notifications,
+# condd's final state and its RSS (docs/hacking.md, "Soak"). tests/soak.sh runs it for
+# $SOAK_SECONDS (default 30).
+check_PROGRAMS += tests/soak
+tests_soak_SOURCES = tests/soak.c
+tests_soak_CPPFLAGS = -I$(top_srcdir)/client/include -I$(top_srcdir)/common -D_GNU_SOURCE
+tests_soak_CFLAGS = $(AM_CFLAGS) -pthread
+tests_soak_LDADD = client/libcondd.la common/libconddcommon.la -lpthread -lm
+dist_check_SCRIPTS += tests/soak.sh
+TESTS += tests/soak.sh
