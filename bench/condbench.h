@@ -125,7 +125,6 @@ struct worker {
     char extra[512];       /* mode-specific lines for the report (worker 0 only) */
 };
 
-
 /* ------------------------------------------------------------------ targets */
 
 /* Server-side figures a target can report (condd: from Stats); fields are 0 when unknown. */
@@ -181,7 +180,6 @@ void loop_fail(struct bench_conn *cn, const char *why);
 void loop_start(struct worker *w);
 /* Counts one measured op on w with the latency since t0 (if measuring). */
 void loop_count(struct worker *w, uint64_t t0);
-
 
 /* Prints a diagnostic to stderr, prefixed "condbench: ". */
 void bench_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -208,8 +208,7 @@ struct metrics *metrics_start(struct event_base *base, struct server *srv, const
     evhttp_set_max_headers_size(m->http, 16384);
     evhttp_set_max_body_size(m->http, 0);
     evhttp_set_gencb(m->http, metrics_on_request, m);
-    struct evhttp_bound_socket *bs =
-        evhttp_bind_socket_with_handle(m->http, ap.host, ap.port);
+    struct evhttp_bound_socket *bs = evhttp_bind_socket_with_handle(m->http, ap.host, ap.port);
     if (bs == NULL) {
         log_error("cannot serve metrics on %s: %s", addr, strerror(errno));
         evhttp_free(m->http);

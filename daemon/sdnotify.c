@@ -157,7 +157,8 @@ void sdnotify_reloading(struct sdnotify *n)
         return;
     /* MONOTONIC_USEC lets Type=notify-reload managers (systemd >= 253) match the reload. */
     char msg[96];
-    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu", (unsigned long long)clk_mono_us());
+    snprintf(msg, sizeof msg, "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)clk_mono_us());
     sd_notify(0, msg);
 }
 

@@ -179,7 +179,8 @@ bool server_listen_tcp(struct server *srv, const char *addr)
         log_error("bad listen address '%s': expected HOST:PORT or [IPV6]:PORT", addr);
         return false;
     }
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
     struct addrinfo *res;
     snprintf(port, sizeof port, "%u", (unsigned)ap.port);
@@ -209,8 +210,7 @@ bool server_listen_tcp(struct server *srv, const char *addr)
         }
         ok = server_add_listener(srv, fd, false, NULL);
         if (ok)
-            log_info("listening on %s (port %d)", addr,
-                     srv->listeners[srv->nlisteners - 1].port);
+            log_info("listening on %s (port %d)", addr, srv->listeners[srv->nlisteners - 1].port);
     }
     freeaddrinfo(res);
     if (!ok && err != 0)

@@ -703,8 +703,8 @@ void settings_usage(FILE *out)
             settings_append(text, sizeof text, &t, "%s%g to %g", sep, def->min, def->max);
             sep = "; ";
         } else if (def->type == SETTINGS_MODE) {
-            settings_append(text, sizeof text, &t, "%soctal %04o to %04o", sep,
-                            (unsigned)def->min, (unsigned)def->max);
+            settings_append(text, sizeof text, &t, "%soctal %04o to %04o", sep, (unsigned)def->min,
+                            (unsigned)def->max);
             sep = "; ";
         }
         if (def->def != NULL) {

@@ -42,7 +42,7 @@ struct stats {
     uint64_t connections_total;   /* accepted */
     uint64_t connections_refused; /* over --max-connections */
     uint64_t session_expiries;
-    uint64_t protocol_errors;     /* connections closed for a malformed frame or sequence */
+    uint64_t protocol_errors; /* connections closed for a malformed frame or sequence */
     uint64_t bytes_in;
     uint64_t bytes_out;
     struct stats_hist grant_latency; /* queued Acquire: request to grant */

@@ -19,12 +19,12 @@
 #define FRAME_CLIENT_MAX_BYTES (16u * 1024u * 1024u)
 
 enum frame_result {
-    FRAME_OK = 0,           /* a whole frame is present (or was encoded) */
-    FRAME_NEED_MORE = 1,    /* the buffer holds only part of a frame; read more */
+    FRAME_OK = 0,            /* a whole frame is present (or was encoded) */
+    FRAME_NEED_MORE = 1,     /* the buffer holds only part of a frame; read more */
     FRAME_ERR_OVERSIZE = -1, /* the length prefix exceeds the cap */
-    FRAME_ERR_EMPTY = -2,   /* the length prefix is zero: no message is ever empty on the wire */
-    FRAME_ERR_DECODE = -3,  /* the payload is not a valid message of the expected type */
-    FRAME_ERR_NOMEM = -4,   /* out of memory while unpacking */
+    FRAME_ERR_EMPTY = -2,    /* the length prefix is zero: no message is ever empty on the wire */
+    FRAME_ERR_DECODE = -3,   /* the payload is not a valid message of the expected type */
+    FRAME_ERR_NOMEM = -4,    /* out of memory while unpacking */
 };
 
 /* A short constant description of a frame_result, for logs and error replies. */

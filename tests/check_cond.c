@@ -676,8 +676,7 @@ START_TEST(test_a_notification_granted_to_an_ending_session_is_passed_on)
     for (int k = 0; k < N; k++) {
         snprintf(name, sizeof name, "x%d", k);
         ck_assert_int_eq(fx_acquire(&F, 1, (uint64_t)k + 1, name, 1, FX_FOREVER, NULL), S_OK);
-        ck_assert_int_eq(fx_acquire(&F, 0, (uint64_t)k + 10, name, 2, FX_FOREVER, NULL),
-                         S_PENDING);
+        ck_assert_int_eq(fx_acquire(&F, 0, (uint64_t)k + 10, name, 2, FX_FOREVER, NULL), S_PENDING);
     }
     ck_assert_int_eq(fx_acquire(&F, 2, 1, "L", 1, FX_FOREVER, NULL), S_OK);
     ck_assert_uint_eq(notify(2, "C", "L", 1, 1), 1); /* session 0's wait, the longest */

@@ -231,7 +231,6 @@ START_TEST(test_unix_socket_serves_the_same_protocol)
 }
 END_TEST
 
-
 START_TEST(test_second_daemon_does_not_take_over_a_live_unix_socket)
 {
     /* D listens on D.unix_path; a second daemon must refuse that path and leave D reachable. */
@@ -412,7 +411,6 @@ START_TEST(test_release_then_acquire_pipelined_sees_lock_released)
 }
 END_TEST
 
-
 START_TEST(test_burst_beyond_frame_budget_is_answered_in_order)
 {
     enum { N = 1000 }; /* far more than one read event's frame budget */
@@ -478,7 +476,8 @@ START_TEST(test_client_that_never_reads_does_not_stall_others)
     }
     free(chunk);
     ck_assert_uint_gt(sent, 1000);
-    ck_assert_msg(blocked, "the daemon kept reading %zu requests whose replies were never read", sent);
+    ck_assert_msg(blocked, "the daemon kept reading %zu requests whose replies were never read",
+                  sent);
     struct wc *other = session("other");
     ck_assert(wc_acquire(other, 2, "not-stalled", 1, -1));
     expect_token(other, 2);
@@ -809,10 +808,8 @@ START_TEST(test_dead_notified_waiter_passes_notification_on)
 }
 END_TEST
 
-
 /* A Wait with notify_first, built by hand (the helper sends plain waits). */
-static bool notify_wait(struct wc *w, uint64_t id, const char *cond, const char *lock,
-                        uint64_t n)
+static bool notify_wait(struct wc *w, uint64_t id, const char *cond, const char *lock, uint64_t n)
 {
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__Wait m = CONDD__V1__WAIT__INIT;

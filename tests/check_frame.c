@@ -79,9 +79,9 @@ START_TEST(test_byte_at_a_time_needs_more_until_complete)
     for (size_t have = 0; have < len; have++) {
         Condd__V1__Request *req = (void *)1;
         size_t used = 99;
-        ck_assert_int_eq(frame_decode_request(buf, have, FRAME_DEFAULT_MAX_BYTES, NULL, &req,
-                                              &used),
-                         FRAME_NEED_MORE);
+        ck_assert_int_eq(
+            frame_decode_request(buf, have, FRAME_DEFAULT_MAX_BYTES, NULL, &req, &used),
+            FRAME_NEED_MORE);
         ck_assert_ptr_null(req);
         ck_assert_uint_eq(used, 0);
     }
@@ -193,9 +193,9 @@ START_TEST(test_garbage_payload_is_a_decode_error)
     const uint8_t bad[] = {0, 0, 0, 4, 0x0a, 0x7f, 0x01, 0x02};
     Condd__V1__Request *req = (void *)1;
     size_t used = 5;
-    ck_assert_int_eq(frame_decode_request(bad, sizeof bad, FRAME_DEFAULT_MAX_BYTES, NULL, &req,
-                                          &used),
-                     FRAME_ERR_DECODE);
+    ck_assert_int_eq(
+        frame_decode_request(bad, sizeof bad, FRAME_DEFAULT_MAX_BYTES, NULL, &req, &used),
+        FRAME_ERR_DECODE);
     ck_assert_ptr_null(req);
     ck_assert_uint_eq(used, 0);
     /* Random garbage must never crash the decoder; most of it is rejected. */
@@ -208,8 +208,8 @@ START_TEST(test_garbage_payload_is_a_decode_error)
         junk[3] = 64;
         for (size_t i = 4; i < sizeof junk; i++)
             junk[i] = (uint8_t)rand();
-        enum frame_result r = frame_decode_request(junk, sizeof junk, FRAME_DEFAULT_MAX_BYTES,
-                                                   NULL, &req, &used);
+        enum frame_result r =
+            frame_decode_request(junk, sizeof junk, FRAME_DEFAULT_MAX_BYTES, NULL, &req, &used);
         ck_assert(r == FRAME_OK || r == FRAME_ERR_DECODE);
         if (r == FRAME_OK)
             condd__v1__request__free_unpacked(req, NULL);
@@ -242,7 +242,7 @@ END_TEST
 
 START_TEST(test_strerror_names_every_result)
 {
-    const enum frame_result all[] = {FRAME_OK, FRAME_NEED_MORE, FRAME_ERR_OVERSIZE,
+    const enum frame_result all[] = {FRAME_OK,        FRAME_NEED_MORE,  FRAME_ERR_OVERSIZE,
                                      FRAME_ERR_EMPTY, FRAME_ERR_DECODE, FRAME_ERR_NOMEM};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         ck_assert_str_ne(frame_strerror(all[i]), "unknown frame error");

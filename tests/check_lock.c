@@ -824,8 +824,7 @@ START_TEST(test_an_ending_sessions_pending_acquire_is_never_answered)
     for (int k = 0; k < N; k++) {
         snprintf(name, sizeof name, "q%d", k);
         ck_assert_int_eq(fx_acquire(&F, 1, (uint64_t)k + 1, name, 1, FX_FOREVER, NULL), S_OK);
-        ck_assert_int_eq(fx_acquire(&F, 0, (uint64_t)k + 1, name, 1, FX_FOREVER, NULL),
-                         S_PENDING);
+        ck_assert_int_eq(fx_acquire(&F, 0, (uint64_t)k + 1, name, 1, FX_FOREVER, NULL), S_PENDING);
     }
     /* q0 is session 0's oldest request, dropped last; session 2 queues behind it. */
     ck_assert_int_eq(fx_acquire(&F, 2, 1, "q0", 1, FX_FOREVER, NULL), S_PENDING);

@@ -360,9 +360,9 @@ START_TEST(test_example_config_parses_with_every_key_set)
     /* The example's group is the operator's to create: use ours. */
     char gid[32];
     snprintf(gid, sizeof gid, "%u", (unsigned)getegid());
-    const char *args[] = {"--config",    p.conf,      "--listen", "127.0.0.1:0",
-                          "--port-file", p.portfile,  "--unix",   p.sock,
-                          "--metrics",   "127.0.0.1:0", "--unix-group", gid, NULL};
+    const char *args[] = {"--config",     p.conf,   "--listen", "127.0.0.1:0", "--port-file",
+                          p.portfile,     "--unix", p.sock,     "--metrics",   "127.0.0.1:0",
+                          "--unix-group", gid,      NULL};
     proc_condd(&p, args, NULL);
     int st = 0;
     if (!proc_wait_port(&p, &st)) {

@@ -13,9 +13,9 @@
 
 struct tu_daemon {
     pid_t pid;
-    int port;           /* bound TCP port on 127.0.0.1 */
-    char addr[64];      /* "127.0.0.1:PORT" */
-    char dir[128];      /* private scratch directory (port file, unix socket, config...) */
+    int port;            /* bound TCP port on 127.0.0.1 */
+    char addr[64];       /* "127.0.0.1:PORT" */
+    char dir[128];       /* private scratch directory (port file, unix socket, config...) */
     char unix_path[192]; /* dir + "/condd.sock": passed as --unix when with_unix is set */
 };
 
