@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -288,6 +289,11 @@ static bool main_open_listeners(struct server *srv, const struct settings *s)
 
 int main(int argc, char **argv)
 {
+    /* No fastbins: glibc otherwise keeps freed small chunks unmerged until some request of a
+     * kilobyte or more, which then consolidates every one of them at once. After a session
+     * holding a million locks ends, that was a 30-40 ms stall of the event loop at the next
+     * table resize (bench/stallprobe); without fastbins each free merges its own chunk. */
+    mallopt(M_MXFAST, 0);
     struct main_cli cli = {0};
     int rc = main_parse_args(&cli, argc, argv);
     if (rc >= 0) {

@@ -24,7 +24,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 _Static_assert(TABLE_KEY_BYTES == crypto_shorthash_KEYBYTES, "TABLE_KEY_BYTES");
 _Static_assert(crypto_shorthash_BYTES == sizeof(uint64_t), "crypto_shorthash_BYTES");
@@ -61,40 +60,11 @@ static size_t table_total(const struct table *t)
     return t->used[0] + t->used[1];
 }
 
-/*
- * Bucket arrays of TABLE_MMAP_BYTES and more come straight from mmap(2), zeroed by the kernel.
- * Through malloc, the first large request after a burst of frees (a session ending with a
- * million locks frees a million small entries) makes glibc consolidate every freed small chunk
- * at once: 30 ms of event loop measured when a shrink started at 131,071 locks
- * (bench/stallprobe). mmap leaves malloc's bins alone.
- */
-#define TABLE_MMAP_BYTES (64u * 1024u)
-
-static struct table_node **buckets_alloc(size_t size)
-{
-    size_t bytes = size * sizeof(struct table_node *);
-    if (bytes < TABLE_MMAP_BYTES)
-        return calloc(size, sizeof(struct table_node *));
-    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-    return p == MAP_FAILED ? NULL : p;
-}
-
-static void buckets_free(struct table_node **b, size_t size)
-{
-    if (b == NULL)
-        return;
-    size_t bytes = size * sizeof(struct table_node *);
-    if (bytes < TABLE_MMAP_BYTES)
-        free(b);
-    else
-        munmap(b, bytes);
-}
-
 /* Allocates a bucket array of size buckets: the main one when there is none, otherwise the
  * rehash target. False on OOM (the table is unchanged). */
 static bool start_resize(struct table *t, size_t size)
 {
-    struct table_node **b = buckets_alloc(size);
+    struct table_node **b = calloc(size, sizeof(*b));
     if (b == NULL)
         return false;
     if (t->buckets[0] == NULL) {
@@ -125,7 +95,7 @@ static void finish_rehash_if_done(struct table *t)
 {
     if (!rehashing(t) || t->used[0] != 0)
         return;
-    buckets_free(t->buckets[0], t->size[0]);
+    free(t->buckets[0]);
     t->buckets[0] = t->buckets[1];
     t->size[0] = t->size[1];
     t->used[0] = t->used[1];
@@ -193,8 +163,8 @@ void table_free(struct table *t)
 {
     if (t == NULL)
         return;
-    buckets_free(t->buckets[0], t->size[0]);
-    buckets_free(t->buckets[1], t->size[1]);
+    free(t->buckets[0]);
+    free(t->buckets[1]);
     sodium_memzero(t->key, sizeof(t->key));
     free(t);
 }
@@ -261,8 +231,8 @@ void table_remove(struct table *t, struct table_node *node)
             t->used[w]--;
             if (table_total(t) == 0) {
                 /* Empty: give back every array, whatever state a rehash was in. */
-                buckets_free(t->buckets[0], t->size[0]);
-                buckets_free(t->buckets[1], t->size[1]);
+                free(t->buckets[0]);
+                free(t->buckets[1]);
                 t->buckets[0] = t->buckets[1] = NULL;
                 t->size[0] = t->size[1] = 0;
                 t->used[0] = t->used[1] = 0;
