@@ -125,7 +125,7 @@ tests/install-test.sh.log tests/install-test.log: tests/install-test.env client/
 CLEANFILES += tests/install-test.env
 
 # ---------------------------------------------------------------- condctl
-dist_check_SCRIPTS += \
+CONDCTL_TESTS = \
 	tests/condctl-basic.sh \
 	tests/condctl-args.sh \
 	tests/condctl-lock.sh \
@@ -139,21 +139,9 @@ dist_check_SCRIPTS += \
 	tests/condctl-list.sh \
 	tests/condctl-complete.sh \
 	tests/condctl-docs.sh
+dist_check_SCRIPTS += $(CONDCTL_TESTS)
 EXTRA_DIST += tests/condctl-lib.sh
-TESTS += \
-	tests/condctl-basic.sh \
-	tests/condctl-args.sh \
-	tests/condctl-lock.sh \
-	tests/condctl-hold.sh \
-	tests/condctl-cond.sh \
-	tests/condctl-timeout.sh \
-	tests/condctl-connect.sh \
-	tests/condctl-names.sh \
-	tests/condctl-conflict.sh \
-	tests/condctl-options.sh \
-	tests/condctl-list.sh \
-	tests/condctl-complete.sh \
-	tests/condctl-docs.sh
+TESTS += $(CONDCTL_TESTS)
 
 # ---------------------------------------------------------------- condbench
 # About a second in every mode against a condd it starts itself; it asserts no speed.

@@ -168,10 +168,9 @@ enum engine_status engine_wait(struct esession *s, uint64_t req_id, const uint8_
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
     bool forever;
     double seconds;
-    if (!engine_parse_timeout(timeout, &forever, &seconds))
-        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid timeout");
-    if (engine_pending_exists(s, req_id))
-        return engine_fail(message, ENGINE_BAD_REQUEST, "request id already pending");
+    enum engine_status st = engine_check_wait_args(s, req_id, timeout, &forever, &seconds, message);
+    if (st != ENGINE_OK)
+        return st;
     struct elock *l = held_by(s, lock, lock_len, owner);
     if (l == NULL)
         return engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");

@@ -316,6 +316,17 @@ bool engine_pending_exists(struct esession *s, uint64_t req_id)
     return pending_find(s, req_id) != NULL;
 }
 
+enum engine_status engine_check_wait_args(struct esession *s, uint64_t req_id,
+                                          const double *timeout, bool *forever, double *seconds,
+                                          const char **message)
+{
+    if (!engine_parse_timeout(timeout, forever, seconds))
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid timeout");
+    if (engine_pending_exists(s, req_id))
+        return engine_fail(message, ENGINE_BAD_REQUEST, "request id already pending");
+    return ENGINE_OK;
+}
+
 struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t owner,
                                   enum ewaiter_kind kind, bool timed, void (*fire)(void *w))
 {

@@ -139,6 +139,15 @@ void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_statu
  * *forever, or *seconds (finite, >= 0). */
 bool engine_parse_timeout(const double *timeout, bool *forever, double *seconds);
 
+/*
+ * The checks every request that may wait shares, after its names: a valid timeout (sets
+ * *forever or *seconds, see engine_parse_timeout()) and a req_id not pending already. Returns
+ * ENGINE_OK, or BAD_REQUEST with *message set.
+ */
+enum engine_status engine_check_wait_args(struct esession *s, uint64_t req_id,
+                                          const double *timeout, bool *forever, double *seconds,
+                                          const char **message);
+
 /* Does s already have a pending request req_id? */
 bool engine_pending_exists(struct esession *s, uint64_t req_id);
 

@@ -157,10 +157,9 @@ enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uin
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
     bool forever;
     double seconds;
-    if (!engine_parse_timeout(timeout, &forever, &seconds))
-        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid timeout");
-    if (engine_pending_exists(s, req_id))
-        return engine_fail(message, ENGINE_BAD_REQUEST, "request id already pending");
+    enum engine_status st = engine_check_wait_args(s, req_id, timeout, &forever, &seconds, message);
+    if (st != ENGINE_OK)
+        return st;
     uint64_t hash = table_hash(e->locks, lock, lock_len);
     struct elock *l = elock_find(e, lock, lock_len, hash);
     if (l == NULL) {
