@@ -26,6 +26,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "address.h"
+
 #define READ_CHUNK 65536
 
 /* What one connection still has to write back (only after a short write). */
@@ -46,24 +48,17 @@ static void on_signal(int sig)
 
 static int listen_on(const char *spec)
 {
-    char host[256];
-    const char *colon = strrchr(spec, ':');
-    if (colon == NULL || (size_t)(colon - spec) >= sizeof host) {
-        fprintf(stderr, "echo-server: --listen wants HOST:PORT, got '%s'\n", spec);
+    struct addr_parts ap;
+    if (!addr_split(spec, ADDR_LISTEN, 0, &ap)) {
+        fprintf(stderr, "echo-server: --listen wants HOST:PORT or [IPV6]:PORT, got '%s'\n", spec);
         return -1;
     }
-    memcpy(host, spec, (size_t)(colon - spec));
-    host[colon - spec] = '\0';
-    /* Accept "[v6]:port" too. */
-    char *h = host;
-    if (h[0] == '[' && h[strlen(h) - 1] == ']') {
-        h[strlen(h) - 1] = '\0';
-        h++;
-    }
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)ap.port);
     struct addrinfo hints = {
         .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
     struct addrinfo *res;
-    int rc = getaddrinfo(h, colon + 1, &hints, &res);
+    int rc = getaddrinfo(ap.host, port, &hints, &res);
     if (rc != 0) {
         fprintf(stderr, "echo-server: %s: %s\n", spec, gai_strerror(rc));
         return -1;

@@ -21,7 +21,8 @@ bench_condbench_LDADD += $(HIREDIS_LIBS)
 endif
 
 bench_echo_server_SOURCES = bench/echo-server.c
-bench_echo_server_CPPFLAGS = -I$(top_builddir) -D_GNU_SOURCE
+bench_echo_server_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/common -D_GNU_SOURCE
+bench_echo_server_LDADD = common/libconddcommon.la
 
 dist_noinst_SCRIPTS += bench/compare.sh bench/partial-frames.py
 EXTRA_DIST += bench/README.md bench/RESULTS.md

@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "fuzz.h"
 
 #ifndef FUZZ_TARGET
@@ -256,8 +257,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    struct timespec t0, t1;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
+    double t0 = clk_mono();
     for (size_t i = 0; i < ninputs; i++)
         standalone_run(inputs[i].data, inputs[i].len);
     uint8_t *buf = malloc(FUZZ_MAX_INPUT);
@@ -270,9 +270,8 @@ int main(int argc, char **argv)
         standalone_mutate(buf, &len);
         standalone_run(buf, len);
     }
-    clock_gettime(CLOCK_MONOTONIC, &t1);
     printf("fuzz replay (%s): %zu corpus files and %ld mutations in %.2f s\n", FUZZ_TARGET, ninputs,
-           mutations, (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+           mutations, clk_mono() - t0);
 
     free(buf);
     for (size_t i = 0; i < ninputs; i++) {
