@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dispatch_internal.h"
 #include "engine.h"
 #include "log.h"
 #include "server_internal.h"
@@ -29,8 +30,7 @@
 /* ------------------------------------------------------------------ replies */
 
 /* A reply with a wire status and no result. */
-static void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int status,
-                           const char *message)
+void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int status, const char *message)
 {
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.id = id;
@@ -41,14 +41,14 @@ static void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int st
 }
 
 /* An engine error: a reply with its wire status, its message and no result. */
-static void dispatch_fail(struct conn *c, uint64_t id, enum stats_op op, enum engine_status st,
-                          const char *message)
+void dispatch_fail(struct conn *c, uint64_t id, enum stats_op op, enum engine_status st,
+                   const char *message)
 {
     dispatch_reply(c, id, op, status_to_wire(st), message);
 }
 
 /* Sends resp (whose result the caller set) with status OK. */
-static void dispatch_ok(struct conn *c, Condd__V1__Response *resp, uint64_t id, enum stats_op op)
+void dispatch_ok(struct conn *c, Condd__V1__Response *resp, uint64_t id, enum stats_op op)
 {
     resp->id = id;
     resp->status = CONDD__V1__STATUS__STATUS_OK;
@@ -62,6 +62,10 @@ void dispatch_answer(struct conn *c, const struct engine_reply *r, bool late)
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     Condd__V1__AcquireResult acq = CONDD__V1__ACQUIRE_RESULT__INIT;
     Condd__V1__WaitResult wr = CONDD__V1__WAIT_RESULT__INIT;
+    if (r->op == ENGINE_OP_EVENT_WAIT) {
+        dispatch_event_answer(c, r, late);
+        return;
+    }
     int status = status_to_wire(r->status);
     resp.id = r->req_id;
     resp.status = status;
@@ -157,7 +161,7 @@ static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *
 
 /* ------------------------------------------------------------------ locks and conditions */
 
-static const double *dispatch_timeout(const Condd__V1__Timeout *t)
+const double *dispatch_timeout(const Condd__V1__Timeout *t)
 {
     return t != NULL ? &t->seconds : NULL;
 }
@@ -270,7 +274,10 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.lock_waiters = es.lock_waiters;
     sr.conditions = es.conditions;
     sr.condition_waiters = es.condition_waiters;
-    sr.waiters = es.lock_waiters + es.condition_waiters;
+    sr.waiters = es.lock_waiters + es.condition_waiters + es.event_waiters;
+    sr.events = es.events;
+    sr.events_set = es.events_set;
+    sr.event_waiters = es.event_waiters;
     sr.table_bytes = es.table_bytes;
     sr.rss_bytes = stats_rss_bytes();
     sr.connections_total = srv->stats.connections_total;
@@ -409,12 +416,17 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     dl.locks = calloc(limit, sizeof *dl.locks);
     dl.conds = calloc(limit, sizeof *dl.conds);
     bool truncated = false;
+    struct dispatch_event_list events = {0};
     if (dl.locks == NULL || dl.conds == NULL)
         dl.oom = true;
     else
         truncated = engine_list(c->srv->engine, l->prefix.data, l->prefix.len, limit,
                                 dispatch_list_lock, dispatch_list_cond, &dl);
+    if (!dl.oom && dispatch_event_list(c, &l->prefix, limit, &dl.bytes, DISPATCH_LIST_BYTES,
+                                       &dl.full, &dl.oom, &events))
+        truncated = true;
     if (dl.oom) {
+        dispatch_event_list_free(&events);
         dispatch_list_free(&dl);
         dispatch_reply(c, id, STATS_OP_LIST, CONDD__V1__STATUS__STATUS_INTERNAL, "out of memory");
         return;
@@ -424,11 +436,14 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     lr.n_locks = dl.nlocks;
     lr.conditions = dl.conds;
     lr.n_conditions = dl.nconds;
+    lr.events = events.items;
+    lr.n_events = events.n;
     lr.truncated = truncated || dl.full;
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.result_case = CONDD__V1__RESPONSE__RESULT_LIST;
     resp.list = &lr;
     dispatch_ok(c, &resp, id, STATS_OP_LIST);
+    dispatch_event_list_free(&events);
     dispatch_list_free(&dl);
 }
 
@@ -484,6 +499,18 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
         break;
     case CONDD__V1__REQUEST__BODY_LIST:
         dispatch_list(c, id, req->list);
+        break;
+    case CONDD__V1__REQUEST__BODY_EVENT_SET:
+        dispatch_event_set(c, id, req->event_set);
+        break;
+    case CONDD__V1__REQUEST__BODY_EVENT_CLEAR:
+        dispatch_event_clear(c, id, req->event_clear);
+        break;
+    case CONDD__V1__REQUEST__BODY_EVENT_IS_SET:
+        dispatch_event_is_set(c, id, req->event_is_set);
+        break;
+    case CONDD__V1__REQUEST__BODY_EVENT_WAIT:
+        dispatch_event_wait(c, id, req->event_wait);
         break;
     default:
         dispatch_reply(c, id, STATS_OP_OTHER, CONDD__V1__STATUS__STATUS_UNIMPLEMENTED,

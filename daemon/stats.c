@@ -17,12 +17,22 @@ const double stats_lat_bounds[STATS_LAT_BUCKETS] = {
 };
 
 static const char *const stats_op_names[STATS_OP_COUNT] = {
-    [STATS_OP_HELLO] = "hello",     [STATS_OP_PING] = "ping",
-    [STATS_OP_ACQUIRE] = "acquire", [STATS_OP_RELEASE] = "release",
-    [STATS_OP_LOCKED] = "locked",   [STATS_OP_WAIT] = "wait",
-    [STATS_OP_NOTIFY] = "notify",   [STATS_OP_NOTIFY_ALL] = "notify_all",
-    [STATS_OP_CANCEL] = "cancel",   [STATS_OP_STATS] = "stats",
-    [STATS_OP_LIST] = "list",       [STATS_OP_OTHER] = "other",
+    [STATS_OP_HELLO] = "hello",
+    [STATS_OP_PING] = "ping",
+    [STATS_OP_ACQUIRE] = "acquire",
+    [STATS_OP_RELEASE] = "release",
+    [STATS_OP_LOCKED] = "locked",
+    [STATS_OP_WAIT] = "wait",
+    [STATS_OP_NOTIFY] = "notify",
+    [STATS_OP_NOTIFY_ALL] = "notify_all",
+    [STATS_OP_CANCEL] = "cancel",
+    [STATS_OP_STATS] = "stats",
+    [STATS_OP_LIST] = "list",
+    [STATS_OP_OTHER] = "other",
+    [STATS_OP_EVENT_SET] = "event_set",
+    [STATS_OP_EVENT_CLEAR] = "event_clear",
+    [STATS_OP_EVENT_IS_SET] = "event_is_set",
+    [STATS_OP_EVENT_WAIT] = "event_wait",
 };
 
 static const char *const stats_status_names[STATS_STATUS_COUNT] = {

@@ -20,6 +20,10 @@ enum stats_op {
     STATS_OP_CANCEL,
     STATS_OP_STATS,
     STATS_OP_LIST,
+    STATS_OP_EVENT_SET,
+    STATS_OP_EVENT_CLEAR,
+    STATS_OP_EVENT_IS_SET,
+    STATS_OP_EVENT_WAIT,
     STATS_OP_OTHER, /* requests with no or an unknown body */
     STATS_OP_COUNT,
 };

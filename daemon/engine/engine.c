@@ -3,7 +3,8 @@
  * The engine's frame: creation and teardown, sessions (open, close), the pending-request table
  * (by session and request id, for Cancel and for refusing a duplicate id), waiters' common
  * life cycle and their timers on the injected clock, reply delivery, fencing tokens, Cancel's
- * dispatch, shutdown, Stats and List. The lock queues are in lock.c, conditions in cond.c.
+ * dispatch, shutdown, Stats and List. The lock queues are in lock.c, conditions in cond.c,
+ * events in event.c.
  */
 #include "config.h"
 
@@ -87,10 +88,12 @@ struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn repl
     e->locks = new_table(lock_eq);
     e->conds = new_table(cond_eq);
     e->pending = new_table(pending_eq);
-    if (e->locks == NULL || e->conds == NULL || e->pending == NULL) {
+    e->events = new_table(eevent_key_eq);
+    if (e->locks == NULL || e->conds == NULL || e->pending == NULL || e->events == NULL) {
         table_free(e->locks);
         table_free(e->conds);
         table_free(e->pending);
+        table_free(e->events);
         free(e);
         return NULL;
     }
@@ -99,6 +102,7 @@ struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn repl
         table_free(e->locks);
         table_free(e->conds);
         table_free(e->pending);
+        table_free(e->events);
         free(e);
         return NULL;
     }
@@ -118,6 +122,8 @@ void engine_free(struct engine *e)
     while (engine_reap(e, SIZE_MAX))
         ;
     e->clock.timer_free(e->clock.ctx, e->reap_timer);
+    eevent_free_all(e); /* set events outlive the sessions that set them */
+    table_free(e->events);
     table_free(e->locks);
     table_free(e->conds);
     table_free(e->pending);
@@ -139,6 +145,19 @@ void engine_account(struct engine *e, long delta)
     e->st.table_bytes += (uint64_t)delta;
 }
 
+/* The op a late reply of a waiter of this kind answers. */
+static enum engine_op waiter_op(uint8_t kind)
+{
+    switch (kind) {
+    case EW_ACQUIRE:
+        return ENGINE_OP_ACQUIRE;
+    case EW_EVENT:
+        return ENGINE_OP_EVENT_WAIT;
+    default:
+        return ENGINE_OP_WAIT;
+    }
+}
+
 double engine_now(const struct engine *e)
 {
     return e->clock.now(e->clock.ctx);
@@ -150,7 +169,7 @@ void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_statu
     if (e->silent || w->s->closing)
         return;
     struct engine_reply r = {
-        .op = w->kind == EW_ACQUIRE ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
+        .op = waiter_op(w->kind),
         .req_id = w->req_id,
         .status = status,
         .token = token,
@@ -239,6 +258,8 @@ static bool engine_reap(struct engine *e, size_t budget)
             struct ewaiter *w = s->pending;
             if (w->kind == EW_ACQUIRE)
                 drop_acquire(w);
+            else if (w->kind == EW_EVENT)
+                eevent_drop_wait(w);
             else
                 econd_drop_wait(w); /* passes on a notification it had received */
         } else if (s->held != NULL) {
@@ -407,6 +428,10 @@ enum engine_status engine_cancel(struct esession *s, uint64_t target_id, const c
         return engine_fail(message, ENGINE_NOT_FOUND, "no such pending request");
     if (w->kind == EW_WAIT)
         return econd_cancel_wait(w, message);
+    if (w->kind == EW_EVENT) {
+        eevent_cancel_wait(w);
+        return ENGINE_OK;
+    }
     struct engine *e = s->e;
     elock_dequeue(w);
     engine_deliver(e, w, ENGINE_CANCELLED, 0);
@@ -424,6 +449,8 @@ void engine_shutdown(struct engine *e)
                 elock_dequeue(w);
                 engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
                 engine_waiter_free(w);
+            } else if (w->kind == EW_EVENT) {
+                eevent_shutdown_wait(w);
             } else {
                 econd_shutdown_wait(w);
             }
@@ -443,7 +470,7 @@ void engine_get_stats(const struct engine *e, struct engine_stats *out)
     *out = e->st;
     out->entry_bytes = e->st.table_bytes;
     out->table_bytes = e->st.table_bytes + table_memory(e->locks) + table_memory(e->conds) +
-                       table_memory(e->pending);
+                       table_memory(e->pending) + table_memory(e->events);
 }
 
 static bool has_prefix(const uint8_t *name, size_t len, const uint8_t *prefix, size_t prefix_len)
@@ -526,7 +553,7 @@ size_t engine_queue_visit(struct engine *e, bool is_cond, const uint8_t *name, s
             .session_id = w->s->id,
             .req_id = w->req_id,
             .owner = w->owner,
-            .op = w->kind == EW_ACQUIRE ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
+            .op = waiter_op(w->kind),
             .final_status =
                 w->state == EW_IN_LOCKQ && w->kind == EW_WAIT ? w->final_status : ENGINE_OK,
         };

@@ -79,6 +79,7 @@ struct engine_clock {
 enum engine_op {
     ENGINE_OP_ACQUIRE,
     ENGINE_OP_WAIT,
+    ENGINE_OP_EVENT_WAIT,
 };
 
 /* A late reply: the answer to a request that returned ENGINE_PENDING. */
@@ -231,6 +232,10 @@ struct engine_stats {
     uint64_t last_token;
     uint64_t entry_bytes; /* the entries alone (part of table_bytes): 0 when nothing is
                            * held or pending, whatever size the tables' arrays settled at */
+    /* events (event.c) */
+    uint64_t events;        /* event entries: set, or clear with waiters */
+    uint64_t events_set;    /* events remembered as set */
+    uint64_t event_waiters; /* pending EventWaits */
 };
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 
@@ -281,6 +286,55 @@ struct engine_queued_info {
  */
 size_t engine_queue_visit(struct engine *e, bool is_cond, const uint8_t *name, size_t len,
                           void (*visit)(void *arg, const struct engine_queued_info *), void *arg);
+
+/* ------------------------------------------------------------------ events (event.c) */
+/* asyncio.Event over the network: not owned (any session may set, clear or wait). An event
+ * takes memory (an entry) while it is set or waited for; a clear event nobody waits on has no
+ * entry. Names follow engine_name_valid() (BAD_REQUEST otherwise). Set events are capped
+ * engine-wide at engine_limits.max_pending_per_session (see engine_event_set()). */
+
+/*
+ * Sets event name: answers every pending EventWait on it OK (through the callback, during this
+ * call; *woken says how many, waiters of ended sessions not counted) and remembers it as set
+ * until a clear. OK with *woken set; BAD_REQUEST; LIMIT_EXCEEDED when the event is clear and
+ * max_pending_per_session events are set already (nothing changed, no waiter woken); INTERNAL
+ * on OOM (nothing changed). Setting a set event is OK with *woken 0.
+ */
+enum engine_status engine_event_set(struct engine *e, const uint8_t *name, size_t len,
+                                    uint64_t *woken, const char **message);
+
+/* Clears event name (OK also when it was clear), or BAD_REQUEST. Waiters keep waiting. */
+enum engine_status engine_event_clear(struct engine *e, const uint8_t *name, size_t len,
+                                      const char **message);
+
+/* Is event name set? OK with *set, or BAD_REQUEST. */
+enum engine_status engine_event_is_set(struct engine *e, const uint8_t *name, size_t len, bool *set,
+                                       const char **message);
+
+/*
+ * Waits for event name to be set. OK at once when it is set; TIMEOUT at once when it is clear
+ * and timeout is 0; else ENGINE_PENDING and a late reply (op ENGINE_OP_EVENT_WAIT): OK when a
+ * set wakes it, TIMEOUT, CANCELLED (engine_cancel()) or SHUTTING_DOWN. Errors, checked in this
+ * order: SHUTTING_DOWN, BAD_REQUEST (name, then timeout and a pending req_id), then (only when
+ * it would wait) LIMIT_EXCEEDED (the session's pending limit) and INTERNAL.
+ */
+enum engine_status engine_event_wait(struct esession *s, uint64_t req_id, const uint8_t *name,
+                                     size_t len, const double *timeout, const char **message);
+
+/* One event as List shows it; name is borrowed for the visitor call. */
+struct engine_event_info {
+    const uint8_t *name;
+    size_t name_len;
+    bool set;
+    uint64_t waiters;
+};
+
+/* Calls on_event for every event (set, or waited for) whose name starts with prefix, at most
+ * limit of them. Returns true if more matched (truncated). The visitor must not call the
+ * engine. Order is unspecified. */
+bool engine_list_events(const struct engine *e, const uint8_t *prefix, size_t prefix_len,
+                        size_t limit, void (*on_event)(void *arg, const struct engine_event_info *),
+                        void *arg);
 
 /* ------------------------------------------------------------------ helpers */
 

@@ -40,6 +40,7 @@
 enum ewaiter_kind {
     EW_ACQUIRE,
     EW_WAIT,
+    EW_EVENT, /* an EventWait (event.c): in its event's queue until answered */
 };
 
 enum ewaiter_state {
@@ -49,6 +50,7 @@ enum ewaiter_state {
 
 struct elock;
 struct econd;
+struct eevent;
 
 /* One pending Acquire or Wait. Owned by the engine; freed when answered or dropped. */
 struct ewaiter {
@@ -60,6 +62,7 @@ struct ewaiter {
     struct ewaiter *s_prev, *s_next; /* s's pending list */
     struct elock *lock;              /* while EW_IN_LOCKQ, else NULL */
     struct econd *cond;              /* waits: the condition (holds one of its refs) */
+    struct eevent *event;            /* EventWaits: the event whose queue it is in */
     void *timer;                     /* the clock's, for a timed request while its timeout
                                       * can still pass; else NULL */
     double started;                  /* monotonic seconds when the request arrived */
@@ -126,6 +129,9 @@ struct engine {
     uint64_t token_mono0; /* monotonic us at creation */
     uint64_t last_token;
     struct engine_stats st; /* maintained incrementally; table_bytes holds only entry bytes */
+    /* events (event.c) */
+    struct table *events;
+    struct eevent *events_all; /* every event entry, for engine_free() */
 };
 
 /* ------------------------------------------------------------------ engine.c */
@@ -250,5 +256,19 @@ void econd_drop_wait(struct ewaiter *w);
 
 /* Removes pending wait w from every queue for shutdown, answers SHUTTING_DOWN and frees it. */
 void econd_shutdown_wait(struct ewaiter *w);
+
+/* ------------------------------------------------------------------ event.c */
+
+/* The key-equality function of e->events, for engine_new(). */
+bool eevent_key_eq(const struct table_node *node, const void *key, size_t len);
+
+/* Frees every event entry (engine_free(), after every session is gone). */
+void eevent_free_all(struct engine *e);
+
+/* EventWait w leaves its event (freed if clear and unwaited then) and is freed: cancelled
+ * (answered CANCELLED), dropped with its session (no reply), or shut down (SHUTTING_DOWN). */
+void eevent_cancel_wait(struct ewaiter *w);
+void eevent_drop_wait(struct ewaiter *w);
+void eevent_shutdown_wait(struct ewaiter *w);
 
 #endif

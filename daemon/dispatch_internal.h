@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * What dispatch.c shares with the per-kind dispatch files (dispatch_event.c): the reply helpers
+ * every request answers through, and each kind's entry points called from dispatch.c's switch,
+ * its List and its late-answer path. Nothing outside daemon/dispatch*.c includes this.
+ */
+#ifndef CONDD_DAEMON_DISPATCH_INTERNAL_H
+#define CONDD_DAEMON_DISPATCH_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "engine.h"
+#include "server_internal.h"
+#include "stats.h"
+
+/* ------------------------------------------------------------------ dispatch.c */
+
+/* A reply with a wire status and no result; counted under op. message is borrowed. */
+void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int status, const char *message);
+
+/* An engine error: a reply with its wire status, its message and no result. */
+void dispatch_fail(struct conn *c, uint64_t id, enum stats_op op, enum engine_status st,
+                   const char *message);
+
+/* Sends resp (whose result the caller set, borrowed) with status OK. */
+void dispatch_ok(struct conn *c, Condd__V1__Response *resp, uint64_t id, enum stats_op op);
+
+/* A request's timeout for the engine: NULL (forever) when absent. Borrowed from t. */
+const double *dispatch_timeout(const Condd__V1__Timeout *t);
+
+/* ------------------------------------------------------------------ dispatch_event.c */
+
+void dispatch_event_set(struct conn *c, uint64_t id, const Condd__V1__EventSet *m);
+void dispatch_event_clear(struct conn *c, uint64_t id, const Condd__V1__EventClear *m);
+void dispatch_event_is_set(struct conn *c, uint64_t id, const Condd__V1__EventIsSet *m);
+void dispatch_event_wait(struct conn *c, uint64_t id, const Condd__V1__EventWait *m);
+
+/* The answer to an EventWait, at once or (late) from the engine's reply callback. */
+void dispatch_event_answer(struct conn *c, const struct engine_reply *r, bool late);
+
+/* List's events: copies (the caller frees them with dispatch_event_list_free()) of at most limit
+ * events whose names start with prefix into *out (n entries). *bytes is the reply's byte budget
+ * so far (raised here; past max, *full is set and the copying stops). Returns whether the
+ * engine had more (truncated); *oom on allocation failure. */
+struct dispatch_event_list {
+    Condd__V1__EventInfo **items;
+    size_t n;
+};
+bool dispatch_event_list(struct conn *c, const ProtobufCBinaryData *prefix, size_t limit,
+                         size_t *bytes, size_t max, bool *full, bool *oom,
+                         struct dispatch_event_list *out);
+void dispatch_event_list_free(struct dispatch_event_list *l);
+
+#endif
