@@ -73,6 +73,10 @@ enum cl_op {
     CL_OP_CANCEL_OK, /* a cancel whose target wait_for was cancelled locally: report OK */
     CL_OP_STATS,
     CL_OP_LIST,
+    CL_OP_EVENT_SET, /* events (event.c) */
+    CL_OP_EVENT_CLEAR,
+    CL_OP_EVENT_IS_SET,
+    CL_OP_EVENT_WAIT,
 };
 
 typedef void (*cl_fn)(void);
@@ -196,6 +200,43 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg);
  */
 void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
                 const Condd__V1__Response *r);
+
+/* Helpers of ops.c for the per-kind files (event.c). cl_name(): the wire bytes of name
+ * (borrowed). cl_timeout(): sets *field to t holding timeout, or leaves it NULL (forever) for a
+ * negative or infinite one. cl_submit_op(): gives req a fresh id, queues it with a pending entry
+ * (op, cb, arg) and sets *req_id (may be NULL) on CONDD_OK; errors as cl_submit(). */
+ProtobufCBinaryData cl_name(const char *name);
+void cl_timeout(Condd__V1__Timeout *t, double timeout, Condd__V1__Timeout **field);
+int cl_submit_op(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, cl_fn cb, void *arg,
+                 uint64_t *req_id);
+
+/* ------------------------------------------------------------------ events (event.c) */
+
+/* cl_deliver() for the CL_OP_EVENT_* ops. */
+void cl_event_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
+                      const Condd__V1__Response *r);
+
+/* ------------------------------------------------------------------ blocking (blocking.c) */
+
+/* One blocking call's answer, filled in by the cl_on_* callbacks (arg is the answer). */
+struct cl_answer {
+    condd_conn *conn;
+    bool done;
+    int rc;
+    uint64_t u64;
+    bool flag;
+    condd_stats *stats;
+    condd_list *list;
+};
+
+/* Starts a blocking call on conn (clears its message, checks it is usable): CONDD_OK or why
+ * not. Then cl_call_run() runs the private loop until a's callback ran; issued is the result of
+ * issuing the asynchronous call (on error the callback never runs). Returns the answer's code. */
+int cl_call_begin(condd_conn *conn, struct cl_answer *a);
+int cl_call_run(condd_conn *conn, struct cl_answer *a, int issued);
+void cl_on_result(condd_async_conn *c, int rc, void *arg);
+void cl_on_flag(condd_async_conn *c, int rc, bool flag, void *arg);
+void cl_on_count(condd_async_conn *c, int rc, uint64_t n, void *arg);
 
 /* ------------------------------------------------------------------ wait_for (waitfor.c) */
 

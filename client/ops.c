@@ -39,6 +39,22 @@ static int submit(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, c
     return rc;
 }
 
+ProtobufCBinaryData cl_name(const char *name)
+{
+    return name_of(name);
+}
+
+void cl_timeout(Condd__V1__Timeout *t, double timeout, Condd__V1__Timeout **field)
+{
+    set_timeout(t, timeout, field);
+}
+
+int cl_submit_op(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, cl_fn cb, void *arg,
+                 uint64_t *req_id)
+{
+    return submit(c, req, op, cb, arg, req_id);
+}
+
 /* ------------------------------------------------------------------ delivery */
 
 void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
@@ -116,6 +132,12 @@ void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
             condd_list_free(l);
         break;
     }
+    case CL_OP_EVENT_SET:
+    case CL_OP_EVENT_CLEAR:
+    case CL_OP_EVENT_IS_SET:
+    case CL_OP_EVENT_WAIT:
+        cl_event_deliver(c, p, rc, r);
+        break;
     case CL_OP_NONE:
     case CL_OP_HELLO:
     case CL_OP_KEEPALIVE:

@@ -73,6 +73,9 @@ condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
     o->connections_total = r->connections_total;
     o->session_expiries = r->session_expiries;
     o->last_token = r->last_token;
+    o->events = r->events;
+    o->events_set = r->events_set;
+    o->event_waiters = r->event_waiters;
     o->server_version = pool_add(&p, r->server_version, str_len(r->server_version));
     for (size_t i = 0; i < r->n_ops; i++) {
         s->ops[i].op = pool_add(&p, r->ops[i]->op, str_len(r->ops[i]->op));
@@ -106,6 +109,8 @@ struct condd_list {
     size_t n_locks, n_conds;
     struct condd_lock_info *locks;
     struct condd_cond_info *conds;
+    size_t n_events;
+    struct condd_event_info *events;
     bool truncated;
     char *strings;
 };
@@ -120,14 +125,18 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
         bytes += r->locks[i]->name.len + str_len(r->locks[i]->holder_client) + 2;
     for (size_t i = 0; i < r->n_conditions; i++)
         bytes += r->conditions[i]->name.len + r->conditions[i]->lock.len + 2;
+    for (size_t i = 0; i < r->n_events; i++)
+        bytes += r->events[i]->name.len + 1;
     struct pool p = {malloc(bytes), 0, bytes};
     l->locks = r->n_locks > 0 ? calloc(r->n_locks, sizeof *l->locks) : NULL;
     l->conds = r->n_conditions > 0 ? calloc(r->n_conditions, sizeof *l->conds) : NULL;
+    l->events = r->n_events > 0 ? calloc(r->n_events, sizeof *l->events) : NULL;
     if (p.buf == NULL || (r->n_locks > 0 && l->locks == NULL) ||
-        (r->n_conditions > 0 && l->conds == NULL)) {
+        (r->n_conditions > 0 && l->conds == NULL) || (r->n_events > 0 && l->events == NULL)) {
         free(p.buf);
         free(l->locks);
         free(l->conds);
+        free(l->events);
         free(l);
         return NULL;
     }
@@ -150,6 +159,14 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
         o->lock = pool_add(&p, in->lock.data, in->lock.len);
         o->waiters = in->waiters;
     }
+    for (size_t i = 0; i < r->n_events; i++) {
+        const Condd__V1__EventInfo *in = r->events[i];
+        struct condd_event_info *o = &l->events[i];
+        o->name = pool_add(&p, in->name.data, in->name.len);
+        o->set = in->set;
+        o->waiters = in->waiters;
+    }
+    l->n_events = r->n_events;
     l->n_locks = r->n_locks;
     l->n_conds = r->n_conditions;
     l->truncated = r->truncated;
@@ -176,6 +193,16 @@ const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i)
     return list != NULL && i < list->n_conds ? &list->conds[i] : NULL;
 }
 
+size_t condd_list_event_count(const condd_list *list)
+{
+    return list != NULL ? list->n_events : 0;
+}
+
+const struct condd_event_info *condd_list_event(const condd_list *list, size_t i)
+{
+    return list != NULL && i < list->n_events ? &list->events[i] : NULL;
+}
+
 bool condd_list_truncated(const condd_list *list)
 {
     return list != NULL && list->truncated;
@@ -187,6 +214,7 @@ void condd_list_free(condd_list *list)
         return;
     free(list->locks);
     free(list->conds);
+    free(list->events);
     free(list->strings);
     free(list);
 }

@@ -160,7 +160,7 @@ struct condd_stats {
     uint64_t lock_waiters;      /* requests queued for a lock */
     uint64_t conditions;        /* conditions with waiters */
     uint64_t condition_waiters; /* waits not yet notified */
-    uint64_t waiters;           /* lock_waiters + condition_waiters */
+    uint64_t waiters;           /* lock_waiters + condition_waiters + event_waiters */
     uint64_t table_bytes;
     uint64_t rss_bytes;
     uint64_t connections_total;
@@ -168,6 +168,10 @@ struct condd_stats {
     uint64_t last_token;
     const char *server_version; /* never NULL */
     size_t n_ops;               /* entries reachable through condd_stats_op() */
+    /* events (appended) */
+    uint64_t events;        /* events remembered: set, or waited for */
+    uint64_t events_set;    /* events set */
+    uint64_t event_waiters; /* pending event waits */
 };
 typedef struct condd_stats condd_stats;
 
@@ -196,6 +200,14 @@ struct condd_cond_info {
     uint64_t waiters;
 };
 
+/* One event as List shows it (set, or waited for). Allocated by the library; fields may be
+ * appended later. */
+struct condd_event_info {
+    const char *name;
+    bool set;
+    uint64_t waiters;
+};
+
 /* A List result (opaque; read it with the accessors below). */
 typedef struct condd_list condd_list;
 
@@ -207,7 +219,12 @@ const struct condd_lock_info *condd_list_lock(const condd_list *list, size_t i);
 size_t condd_list_cond_count(const condd_list *list);
 /* The i-th condition (i < condd_list_cond_count()), or NULL. Borrowed from list. */
 const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i);
-/* True when more locks or conditions matched than the limit let through. list is borrowed. */
+/* How many events list holds. list is borrowed. */
+size_t condd_list_event_count(const condd_list *list);
+/* The i-th event (i < condd_list_event_count()), or NULL. Borrowed from list. */
+const struct condd_event_info *condd_list_event(const condd_list *list, size_t i);
+/* True when more locks, conditions or events matched than the limit let through. list is
+ * borrowed. */
 bool condd_list_truncated(const condd_list *list);
 /* Frees a list the caller owns (from the blocking condd_conn_list()); NULL ignored. Never free
  * the one an asynchronous callback borrows. */
@@ -332,6 +349,29 @@ int condd_conn_stats(condd_conn *conn, condd_stats **out);
  * condd_list_free(); on error *out is NULL. prefix is borrowed.
  */
 int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, condd_list **out);
+
+/* ------------------------------------------------------------------ events (event) */
+/* asyncio.Event over the network: not owned, any session may set, clear or wait. A set event
+ * is remembered by the server until cleared (set events are capped server-wide: set answers
+ * CONDD_ERR_LIMIT_EXCEEDED past the cap). name is borrowed for the call. */
+
+/* Sets event name, waking every waiter; it stays set until cleared. On CONDD_OK *woken (may be
+ * NULL) is how many waiters were woken. */
+int condd_event_set(condd_conn *conn, const char *name, uint64_t *woken);
+
+/* Clears event name (CONDD_OK also when it was clear). */
+int condd_event_clear(condd_conn *conn, const char *name);
+
+/* Is event name set? On CONDD_OK *set is set (set must not be NULL). */
+int condd_event_is_set(condd_conn *conn, const char *name, bool *set);
+
+/*
+ * Waits until event name is set, at most timeout seconds (CONDD_FOREVER; 0 = do not wait).
+ * CONDD_OK at once when it is set, or when a set wakes this wait (even if the event was cleared
+ * again meanwhile); CONDD_ERR_TIMEOUT; CONDD_ERR_LIMIT_EXCEEDED, CONDD_ERR_BAD_REQUEST,
+ * connection errors.
+ */
+int condd_event_wait(condd_conn *conn, const char *name, double timeout);
 
 /*
  * Runs the connection's private loop for up to seconds (CONDD_FOREVER: until the connection

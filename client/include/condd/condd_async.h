@@ -153,10 +153,11 @@ struct event_base *condd_async_conn_base(const condd_async_conn *ac);
  * borrowed for the duration of the call. */
 
 /*
- * Cancels the pending acquire, wait, notify_wait or wait_for with id req_id. cb (may be NULL)
- * gets CONDD_OK when the target was pending (its own callback then runs with CONDD_ERR_CANCELLED;
- * a wait's only once its owner holds the lock again), or CONDD_ERR_NOT_FOUND when it had already
- * been answered (for an acquire: the grant stands and the owner must release it).
+ * Cancels the pending acquire, wait, notify_wait, wait_for or event wait with id req_id. cb (may be
+ * NULL) gets CONDD_OK when the target was pending (its own callback then runs with
+ * CONDD_ERR_CANCELLED; a wait's only once its owner holds the lock again), or CONDD_ERR_NOT_FOUND
+ * when it had already been answered (for an acquire: the grant stands and the owner must release
+ * it).
  */
 int condd_async_conn_cancel(condd_async_conn *ac, uint64_t req_id, condd_async_result_cb cb,
                             void *arg);
@@ -236,6 +237,31 @@ int condd_async_cond_notify(condd_async_conn *ac, const char *cond, const char *
 /* Wakes every waiter of cond; owner must hold lock. cb (required). */
 int condd_async_cond_notify_all(condd_async_conn *ac, const char *cond, const char *lock,
                                 uint64_t owner, condd_async_notify_cb cb, void *arg);
+
+/* ------------------------------------------------------------------ events (event) */
+/* asyncio.Event over the network (see condd_event_set() in condd.h). name is borrowed for the
+ * call; every callback is required and runs once, as for the operations above. */
+
+/* Sets event name, waking every waiter; cb gets CONDD_OK with how many were woken, or
+ * CONDD_ERR_LIMIT_EXCEEDED (too many events set server-wide), CONDD_ERR_BAD_REQUEST, ... */
+int condd_async_event_set(condd_async_conn *ac, const char *name, condd_async_notify_cb cb,
+                          void *arg);
+
+/* Clears event name; cb gets CONDD_OK (also when it was clear) or an error. */
+int condd_async_event_clear(condd_async_conn *ac, const char *name, condd_async_result_cb cb,
+                            void *arg);
+
+/* Asks whether event name is set; cb gets the answer in its bool. */
+int condd_async_event_is_set(condd_async_conn *ac, const char *name, condd_async_locked_cb cb,
+                             void *arg);
+
+/*
+ * Waits until event name is set, at most timeout seconds (CONDD_FOREVER; 0 = do not wait). cb
+ * gets CONDD_OK (set now, or woken by a set), CONDD_ERR_TIMEOUT, CONDD_ERR_CANCELLED (after
+ * condd_async_conn_cancel() with *req_id, which may be NULL), CONDD_ERR_LIMIT_EXCEEDED, ...
+ */
+int condd_async_event_wait(condd_async_conn *ac, const char *name, double timeout,
+                           condd_async_result_cb cb, void *arg, uint64_t *req_id);
 
 /* ------------------------------------------------------------------ blocking <-> async bridge */
 
