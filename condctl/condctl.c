@@ -41,7 +41,12 @@ static const char usage_text[] =
     "                               run CMD under L; while it fails, wait on COND and rerun\n"
     "  notify COND [--lock L] [-n N]  wake up to N (default 1) waiters; print how many woke\n"
     "  notify-all COND [--lock L]   wake every waiter; print how many woke\n"
-    "  list [PREFIX]                list locks and conditions (whose names start with PREFIX)\n"
+    "  event set|clear|is-set|wait NAME\n"
+    "                               an event (asyncio.Event): set wakes every waiter and prints\n"
+    "                               how many woke; is-set prints set or clear and exits 0 if\n"
+    "                               set, 1 if clear; wait waits until it is set (-T bounds it)\n"
+    "  list [PREFIX]                list locks, conditions and events (names starting with "
+    "PREFIX)\n"
     "  stats                        print the server's counters\n"
     "\n"
     "Global options (before or after the command):\n"
@@ -74,7 +79,8 @@ static const char usage_text[] =
     "CMD gets CONDD_LOCK (the lock's name) and CONDD_TOKEN (the fencing token) in its\n"
     "environment. Signals INT, TERM and HUP sent to condctl are forwarded to CMD.\n"
     "\n"
-    "Exit status: 0 success; 1 a \"no\" answer (locked on a free lock); 2 usage error;\n"
+    "Exit status: 0 success; 1 a \"no\" answer (locked on a free lock, event is-set on a clear\n"
+    "event); 2 usage error;\n"
     "3 cannot connect or connection lost; 4 the server refused the request; 124 the -T\n"
     "deadline passed (lock: -E's N); for lock, CMD's status (126 not executable, 127 not found).\n";
 
@@ -166,6 +172,7 @@ static const struct {
     {"wait", CTL_CMD_WAIT},     {"wait-for", CTL_CMD_WAIT_FOR},
     {"notify", CTL_CMD_NOTIFY}, {"notify-all", CTL_CMD_NOTIFY_ALL},
     {"list", CTL_CMD_LIST},     {"stats", CTL_CMD_STATS},
+    {"event", CTL_CMD_EVENT},
 };
 
 /* Sets of commands, for the options table: which commands an option applies to. */
@@ -387,11 +394,19 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
             want_min = want_max = 0;
         else if (ctl->cmd == CTL_CMD_LIST)
             want_min = 0;
+        if (ctl->cmd == CTL_CMD_EVENT) {
+            if (nargs == 0)
+                return usage_error("%s: missing subcommand (set, clear, is-set or wait)", c);
+            if (!ctl_event_parse(args[0], &ctl->event_op))
+                return usage_error("%s: unknown subcommand '%s' (set, clear, is-set or wait)", c,
+                                   args[0]);
+            want_min = want_max = 2;
+        }
         if (nargs < want_min)
             return usage_error("%s: missing name", c);
         if (nargs > want_max)
             return usage_error("%s: unexpected argument '%s'", c, args[want_max]);
-        ctl->name = nargs > 0 ? args[0] : NULL;
+        ctl->name = nargs > 0 ? args[nargs - 1] : NULL;
     }
 
     for (size_t k = 0; k < N_OPTIONS; k++) {
@@ -405,7 +420,11 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
 
     bool cond_cmd = (COND_COMMANDS & CMD_BIT(ctl->cmd)) != 0;
     if (ctl->name != NULL && ctl->cmd != CTL_CMD_LIST) {
-        int rc = check_name(c, cond_cmd ? "condition name" : "lock name", ctl->name);
+        int rc = check_name(c,
+                            ctl->cmd == CTL_CMD_EVENT ? "event name"
+                            : cond_cmd                ? "condition name"
+                                                      : "lock name",
+                            ctl->name);
         if (rc != 0)
             return rc;
     }

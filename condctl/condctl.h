@@ -42,6 +42,15 @@ enum ctl_command {
     CTL_CMD_NOTIFY_ALL,
     CTL_CMD_LIST,
     CTL_CMD_STATS,
+    CTL_CMD_EVENT, /* condctl_event.c */
+};
+
+/* `event SUB NAME`'s subcommand. */
+enum ctl_event_op {
+    CTL_EVENT_SET,
+    CTL_EVENT_CLEAR,
+    CTL_EVENT_IS_SET,
+    CTL_EVENT_WAIT,
 };
 
 /* Slack after the -T deadline before condctl gives up on an answer the server owes it (the
@@ -73,8 +82,9 @@ struct ctl {
     bool count_set;
     double kill_after; /* --kill-after, default 5 */
     bool kill_after_set;
-    const char *name;  /* NAME, COND or PREFIX (may be NULL for list) */
-    char **child_argv; /* CMD [ARG...] for lock and wait-for, NULL-terminated */
+    const char *name;           /* NAME, COND or PREFIX (may be NULL for list) */
+    char **child_argv;          /* CMD [ARG...] for lock and wait-for, NULL-terminated */
+    enum ctl_event_op event_op; /* event: the subcommand */
 
     /* ---- run time */
     struct event_base *base;
@@ -142,6 +152,16 @@ void ctl_release_and_finish(struct ctl *ctl, int code);
 
 /* Starts the parsed command on the connected client. */
 void ctl_cmd_start(struct ctl *ctl);
+
+/* ------------------------------------------------------------------ condctl_event.c */
+
+/* Parses `event`'s subcommand (set, clear, wait, is-set) into *op; false if unknown. */
+bool ctl_event_parse(const char *sub, enum ctl_event_op *op);
+
+/* Runs `event SUB NAME` once connected: set prints how many waiters woke (exit 0), clear prints
+ * nothing (0), is-set prints set or clear (0 when set, 1 when clear), wait waits at most what
+ * is left of -T (0 when set, 124 on the deadline). */
+void ctl_event_start(struct ctl *ctl);
 
 /* The connection ended (disconnect callback): ends the run unless a child must be stopped. */
 void ctl_cmd_disconnected(struct ctl *ctl, int reason, const char *msg);

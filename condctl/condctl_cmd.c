@@ -264,6 +264,9 @@ void ctl_cmd_start(struct ctl *ctl)
     case CTL_CMD_STATS:
         rc = condd_async_conn_stats(ctl->client, stats_cb, ctl);
         break;
+    case CTL_CMD_EVENT:
+        ctl_event_start(ctl);
+        return;
     default:
         rc = condd_async_lock_acquire(ctl->client, ctl->lock, 0, ctl_remaining(ctl), acquire_cb,
                                       ctl, NULL);

@@ -136,6 +136,16 @@ static void list_json(FILE *out, const struct condd_list *list)
         ctl_json_string(out, c->lock);
         fprintf(out, ",\"waiters\":%" PRIu64 "}", c->waiters);
     }
+    fputs("],\"events\":[", out);
+    size_t ne = condd_list_event_count(list);
+    for (size_t i = 0; i < ne; i++) {
+        const struct condd_event_info *e = condd_list_event(list, i);
+        if (e == NULL)
+            continue;
+        fputs(i > 0 ? ",{\"name\":" : "{\"name\":", out);
+        ctl_json_string(out, e->name);
+        fprintf(out, ",\"set\":%s,\"waiters\":%" PRIu64 "}", e->set ? "true" : "false", e->waiters);
+    }
     fprintf(out, "],\"truncated\":%s}\n", condd_list_truncated(list) ? "true" : "false");
 }
 
@@ -268,9 +278,30 @@ static void list_table(FILE *out, const struct condd_list *list)
             fprintf(out, "  %7" PRIu64 "\n", c->waiters);
         }
     }
+    size_t ne = condd_list_event_count(list);
+    if (ne > 0) {
+        int w_ev = display_width("EVENT");
+        for (size_t i = 0; i < ne; i++) {
+            const struct condd_event_info *e = condd_list_event(list, i);
+            if (e != NULL)
+                w_ev = max_int(w_ev, display_width(e->name));
+        }
+        if (nl + nc > 0)
+            putc('\n', out);
+        put_padded(out, "EVENT", w_ev);
+        fprintf(out, "  %5s  %7s\n", "STATE", "WAITERS");
+        for (size_t i = 0; i < ne; i++) {
+            const struct condd_event_info *e = condd_list_event(list, i);
+            if (e == NULL)
+                continue;
+            put_padded(out, e->name, w_ev);
+            fprintf(out, "  %5s  %7" PRIu64 "\n", e->set ? "set" : "clear", e->waiters);
+        }
+    }
     if (condd_list_truncated(list))
-        fputs(nl + nc > 0 ? "\n(truncated: more locks or conditions match than the server lists)\n"
-                          : "(truncated: more locks or conditions match than the server lists)\n",
+        fputs(nl + nc + ne > 0
+                  ? "\n(truncated: more locks or conditions match than the server lists)\n"
+                  : "(truncated: more locks or conditions match than the server lists)\n",
               out);
 }
 
@@ -298,7 +329,10 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
     X(rss_bytes)                                                                                   \
     X(connections_total)                                                                           \
     X(session_expiries)                                                                            \
-    X(last_token)
+    X(last_token)                                                                                  \
+    X(events)                                                                                      \
+    X(events_set)                                                                                  \
+    X(event_waiters)
 
 void ctl_print_stats(FILE *out, const struct condd_stats *st, bool json)
 {

@@ -201,5 +201,5 @@ is_free() {
 
 # nothing_left: no lock held or waited for and no condition waiter in the whole server.
 nothing_left() {
-    [ "$(list_json)" = '{"locks":[],"conditions":[],"truncated":false}' ]
+    [ "$(list_json)" = '{"locks":[],"conditions":[],"events":[],"truncated":false}' ]
 }

@@ -46,6 +46,13 @@ ENGINE_FIXTURE = tests/engine_fixture.c tests/engine_fixture.h tests/fake_clock.
 check_PROGRAMS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
 TESTS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
 
+check_PROGRAMS += tests/check_event
+TESTS += tests/check_event
+tests_check_event_SOURCES = tests/check_event.c $(ENGINE_FIXTURE)
+tests_check_event_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_event_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_check_event_LDADD = $(ENGINE_TEST_LDADD)
+
 tests_check_table_SOURCES = tests/check_table.c
 tests_check_table_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_table_CFLAGS = $(ENGINE_TEST_CFLAGS)
@@ -105,7 +112,16 @@ tests_check_client_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
 	$(LIBEVENT_CORE_LIBS) -lm
 
-TESTS += tests/check_client tests/install-test.sh tests/client-examples.sh
+check_PROGRAMS += tests/check_client_event
+tests_check_client_event_SOURCES = tests/check_client_event.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_event_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_event_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_event_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
+	$(LIBEVENT_CORE_LIBS) -lm
+
+TESTS += tests/check_client tests/check_client_event tests/install-test.sh \
+	tests/client-examples.sh
 dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
 
 # What install-test.sh needs from configure, written at build time so the script runs the same
@@ -137,6 +153,7 @@ CONDCTL_TESTS = \
 	tests/condctl-conflict.sh \
 	tests/condctl-options.sh \
 	tests/condctl-list.sh \
+	tests/condctl-event.sh \
 	tests/condctl-complete.sh \
 	tests/condctl-docs.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
