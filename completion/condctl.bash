@@ -65,7 +65,7 @@ _condctl()
     [[ $bin == condctl || $bin == */* ]] || bin=condctl
     bin=${bin/#\~/$HOME}
 
-    local commands="ping lock hold locked wait wait-for notify notify-all list stats"
+    local commands="ping lock hold locked wait wait-for notify notify-all list stats event"
     local global="-s --server -T --timeout --connect-timeout --name --session-timeout --json
         -h --help -V --version"
     local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code"
@@ -141,6 +141,12 @@ _condctl()
             [[ $w == -* ]] && { [[ $w == @($takes_value) ]] && ((i++)); continue; }
             ((nargs++))
         done
+        if [[ $cmd == event ]]; then
+            # event SUB NAME: the subcommand (event names are not completed)
+            # shellcheck disable=SC2207
+            ((nargs == 1)) && COMPREPLY=($(compgen -W "set clear is-set wait" -- "$cur"))
+            return 0
+        fi
         ((nargs == 1)) || return 0
         case $cmd in
         lock | hold | locked) kind=locks ;;

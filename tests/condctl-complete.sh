@@ -52,7 +52,10 @@ CONDD_SERVER=127.0.0.1:1
 export CONDD_SERVER
 expect "condctl no" notify notify-all
 expect "condctl lo" lock locked
-expect "condctl " ping lock hold locked wait wait-for notify notify-all list stats
+expect "condctl " event ping lock hold locked wait wait-for notify notify-all list stats
+expect "condctl event " clear is-set set wait
+expect "condctl event i" is-set
+expect "condctl event set "
 expect "condctl -s 127.0.0.1:1 -T 2 st" stats
 expect "condctl --con" --connect-timeout
 has "condctl --" --session-timeout
