@@ -20,6 +20,8 @@
 #include "server_internal.h"
 #include "status.h"
 
+#include "dispatch_internal.h"
+
 #define DISPATCH_LIST_DEFAULT 1000
 #define DISPATCH_LIST_MAX 10000
 /* A List reply stops (truncated) past this many bytes of names, far inside the 16 MiB a client
@@ -29,8 +31,7 @@
 /* ------------------------------------------------------------------ replies */
 
 /* A reply with a wire status and no result. */
-static void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int status,
-                           const char *message)
+void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int status, const char *message)
 {
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.id = id;
@@ -41,14 +42,14 @@ static void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int st
 }
 
 /* An engine error: a reply with its wire status, its message and no result. */
-static void dispatch_fail(struct conn *c, uint64_t id, enum stats_op op, enum engine_status st,
-                          const char *message)
+void dispatch_fail(struct conn *c, uint64_t id, enum stats_op op, enum engine_status st,
+                   const char *message)
 {
     dispatch_reply(c, id, op, status_to_wire(st), message);
 }
 
 /* Sends resp (whose result the caller set) with status OK. */
-static void dispatch_ok(struct conn *c, Condd__V1__Response *resp, uint64_t id, enum stats_op op)
+void dispatch_ok(struct conn *c, Condd__V1__Response *resp, uint64_t id, enum stats_op op)
 {
     resp->id = id;
     resp->status = CONDD__V1__STATUS__STATUS_OK;
@@ -66,6 +67,10 @@ void dispatch_answer(struct conn *c, const struct engine_reply *r, bool late)
     resp.id = r->req_id;
     resp.status = status;
     resp.message = (char *)(r->message != NULL ? r->message : "");
+    if (r->op == ENGINE_OP_SEM_ACQUIRE) {
+        dispatch_sem_answer(c, &resp, r);
+        return;
+    }
     if (r->op == ENGINE_OP_ACQUIRE) {
         stats_count(stats, STATS_OP_ACQUIRE, status);
         if (r->status == ENGINE_OK) {
@@ -157,7 +162,7 @@ static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *
 
 /* ------------------------------------------------------------------ locks and conditions */
 
-static const double *dispatch_timeout(const Condd__V1__Timeout *t)
+const double *dispatch_timeout(const Condd__V1__Timeout *t)
 {
     return t != NULL ? &t->seconds : NULL;
 }
@@ -270,7 +275,10 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.lock_waiters = es.lock_waiters;
     sr.conditions = es.conditions;
     sr.condition_waiters = es.condition_waiters;
-    sr.waiters = es.lock_waiters + es.condition_waiters;
+    sr.waiters = es.lock_waiters + es.condition_waiters + es.semaphore_waiters;
+    sr.semaphores = es.semaphores;
+    sr.permits_held = es.permits_held;
+    sr.semaphore_waiters = es.semaphore_waiters;
     sr.table_bytes = es.table_bytes;
     sr.rss_bytes = stats_rss_bytes();
     sr.connections_total = srv->stats.connections_total;
@@ -318,7 +326,7 @@ struct dispatch_list {
     bool oom;
 };
 
-static void *dispatch_dup(const void *p, size_t n, bool *oom)
+void *dispatch_dup(const void *p, size_t n, bool *oom)
 {
     void *q = malloc(n + 1);
     if (q == NULL) {
@@ -406,6 +414,7 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     if (limit > DISPATCH_LIST_MAX)
         limit = DISPATCH_LIST_MAX;
     struct dispatch_list dl = {.cap = limit};
+    struct dispatch_sem_list dsl = {0};
     dl.locks = calloc(limit, sizeof *dl.locks);
     dl.conds = calloc(limit, sizeof *dl.conds);
     bool truncated = false;
@@ -414,8 +423,11 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     else
         truncated = engine_list(c->srv->engine, l->prefix.data, l->prefix.len, limit,
                                 dispatch_list_lock, dispatch_list_cond, &dl);
-    if (dl.oom) {
+    if (!dl.oom)
+        dispatch_sem_list(c->srv->engine, &l->prefix, limit, DISPATCH_LIST_BYTES - dl.bytes, &dsl);
+    if (dl.oom || dsl.oom) {
         dispatch_list_free(&dl);
+        dispatch_sem_list_free(&dsl);
         dispatch_reply(c, id, STATS_OP_LIST, CONDD__V1__STATUS__STATUS_INTERNAL, "out of memory");
         return;
     }
@@ -424,12 +436,15 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     lr.n_locks = dl.nlocks;
     lr.conditions = dl.conds;
     lr.n_conditions = dl.nconds;
-    lr.truncated = truncated || dl.full;
+    lr.semaphores = dsl.items;
+    lr.n_semaphores = dsl.n;
+    lr.truncated = truncated || dl.full || dsl.truncated;
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.result_case = CONDD__V1__RESPONSE__RESULT_LIST;
     resp.list = &lr;
     dispatch_ok(c, &resp, id, STATS_OP_LIST);
     dispatch_list_free(&dl);
+    dispatch_sem_list_free(&dsl);
 }
 
 /* ------------------------------------------------------------------ entry point */
@@ -484,6 +499,15 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
         break;
     case CONDD__V1__REQUEST__BODY_LIST:
         dispatch_list(c, id, req->list);
+        break;
+    case CONDD__V1__REQUEST__BODY_SEM_ACQUIRE:
+        dispatch_sem_acquire(c, id, req->sem_acquire);
+        break;
+    case CONDD__V1__REQUEST__BODY_SEM_RELEASE:
+        dispatch_sem_release(c, id, req->sem_release);
+        break;
+    case CONDD__V1__REQUEST__BODY_SEM_LOCKED:
+        dispatch_sem_locked(c, id, req->sem_locked);
         break;
     default:
         dispatch_reply(c, id, STATS_OP_OTHER, CONDD__V1__STATUS__STATUS_UNIMPLEMENTED,

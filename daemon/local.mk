@@ -11,7 +11,8 @@ noinst_LTLIBRARIES += daemon/libconddcore.la
 daemon_libconddcore_la_SOURCES = \
 	daemon/conffile.c daemon/conffile.h \
 	daemon/conn.c \
-	daemon/dispatch.c \
+	daemon/dispatch.c daemon/dispatch_internal.h \
+	daemon/dispatch_sem.c \
 	daemon/evclock.c daemon/evclock.h \
 	daemon/log.c daemon/log.h \
 	daemon/metrics.c daemon/metrics.h \

@@ -117,11 +117,15 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_gauge(&o, "condd_conditions", "Conditions with at least one waiter.", es.conditions);
     metrics_gauge(&o, "condd_waiters",
                   "Pending requests: acquires and re-acquiring waits queued for a lock, plus "
-                  "waits not yet notified.",
-                  (es.lock_waiters + es.condition_waiters));
+                  "waits not yet notified, plus acquires queued for a semaphore.",
+                  (es.lock_waiters + es.condition_waiters + es.semaphore_waiters));
     metrics_gauge(&o, "condd_lock_waiters",
                   "Requests queued for a lock (acquires and re-acquiring waits).", es.lock_waiters);
     metrics_gauge(&o, "condd_condition_waiters", "Waits not yet notified.", es.condition_waiters);
+    metrics_gauge(&o, "condd_semaphores", "Semaphores in existence.", es.semaphores);
+    metrics_gauge(&o, "condd_permits_held", "Semaphore permits currently held.", es.permits_held);
+    metrics_gauge(&o, "condd_semaphore_waiters", "Acquires queued for a semaphore.",
+                  es.semaphore_waiters);
     metrics_gauge(&o, "condd_table_bytes",
                   "Memory held by the lock and condition tables and their entries.",
                   es.table_bytes);

@@ -17,12 +17,21 @@ const double stats_lat_bounds[STATS_LAT_BUCKETS] = {
 };
 
 static const char *const stats_op_names[STATS_OP_COUNT] = {
-    [STATS_OP_HELLO] = "hello",     [STATS_OP_PING] = "ping",
-    [STATS_OP_ACQUIRE] = "acquire", [STATS_OP_RELEASE] = "release",
-    [STATS_OP_LOCKED] = "locked",   [STATS_OP_WAIT] = "wait",
-    [STATS_OP_NOTIFY] = "notify",   [STATS_OP_NOTIFY_ALL] = "notify_all",
-    [STATS_OP_CANCEL] = "cancel",   [STATS_OP_STATS] = "stats",
-    [STATS_OP_LIST] = "list",       [STATS_OP_OTHER] = "other",
+    [STATS_OP_HELLO] = "hello",
+    [STATS_OP_PING] = "ping",
+    [STATS_OP_ACQUIRE] = "acquire",
+    [STATS_OP_RELEASE] = "release",
+    [STATS_OP_LOCKED] = "locked",
+    [STATS_OP_WAIT] = "wait",
+    [STATS_OP_NOTIFY] = "notify",
+    [STATS_OP_NOTIFY_ALL] = "notify_all",
+    [STATS_OP_CANCEL] = "cancel",
+    [STATS_OP_STATS] = "stats",
+    [STATS_OP_LIST] = "list",
+    [STATS_OP_OTHER] = "other",
+    [STATS_OP_SEM_ACQUIRE] = "sem_acquire",
+    [STATS_OP_SEM_RELEASE] = "sem_release",
+    [STATS_OP_SEM_LOCKED] = "sem_locked",
 };
 
 static const char *const stats_status_names[STATS_STATUS_COUNT] = {
@@ -40,6 +49,7 @@ static const char *const stats_status_names[STATS_STATUS_COUNT] = {
     [CONDD__V1__STATUS__STATUS_PROTOCOL_ERROR] = "protocol_error",
     [CONDD__V1__STATUS__STATUS_UNIMPLEMENTED] = "unimplemented",
     [CONDD__V1__STATUS__STATUS_INTERNAL] = "internal",
+    [CONDD__V1__STATUS__STATUS_VALUE_MISMATCH] = "value_mismatch",
 };
 
 const char *stats_op_name(enum stats_op op)

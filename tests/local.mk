@@ -45,6 +45,8 @@ ENGINE_FIXTURE = tests/engine_fixture.c tests/engine_fixture.h tests/fake_clock.
 
 check_PROGRAMS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
 TESTS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
+check_PROGRAMS += tests/check_sem
+TESTS += tests/check_sem
 
 tests_check_table_SOURCES = tests/check_table.c
 tests_check_table_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
@@ -60,6 +62,11 @@ tests_check_cond_SOURCES = tests/check_cond.c $(ENGINE_FIXTURE)
 tests_check_cond_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_cond_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_cond_LDADD = $(ENGINE_TEST_LDADD)
+
+tests_check_sem_SOURCES = tests/check_sem.c $(ENGINE_FIXTURE)
+tests_check_sem_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_sem_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_check_sem_LDADD = $(ENGINE_TEST_LDADD)
 
 tests_check_engine_random_SOURCES = tests/check_engine_random.c $(ENGINE_FIXTURE)
 tests_check_engine_random_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)

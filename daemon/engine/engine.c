@@ -3,7 +3,8 @@
  * The engine's frame: creation and teardown, sessions (open, close), the pending-request table
  * (by session and request id, for Cancel and for refusing a duplicate id), waiters' common
  * life cycle and their timers on the injected clock, reply delivery, fencing tokens, Cancel's
- * dispatch, shutdown, Stats and List. The lock queues are in lock.c, conditions in cond.c.
+ * dispatch, shutdown, Stats and List. The lock queues are in lock.c, conditions in cond.c,
+ * semaphores in sem.c.
  */
 #include "config.h"
 
@@ -87,18 +88,14 @@ struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn repl
     e->locks = new_table(lock_eq);
     e->conds = new_table(cond_eq);
     e->pending = new_table(pending_eq);
-    if (e->locks == NULL || e->conds == NULL || e->pending == NULL) {
-        table_free(e->locks);
-        table_free(e->conds);
-        table_free(e->pending);
-        free(e);
-        return NULL;
-    }
-    e->reap_timer = e->clock.timer_new(e->clock.ctx, engine_reap_fire, e);
+    e->sems = new_table(esem_key_eq);
+    if (e->locks != NULL && e->conds != NULL && e->pending != NULL && e->sems != NULL)
+        e->reap_timer = e->clock.timer_new(e->clock.ctx, engine_reap_fire, e);
     if (e->reap_timer == NULL) {
         table_free(e->locks);
         table_free(e->conds);
         table_free(e->pending);
+        table_free(e->sems);
         free(e);
         return NULL;
     }
@@ -118,9 +115,11 @@ void engine_free(struct engine *e)
     while (engine_reap(e, SIZE_MAX))
         ;
     e->clock.timer_free(e->clock.ctx, e->reap_timer);
+    esem_free_all(e); /* semaphores kept in existence by posted permits alone */
     table_free(e->locks);
     table_free(e->conds);
     table_free(e->pending);
+    table_free(e->sems);
     free(e);
 }
 
@@ -144,13 +143,27 @@ double engine_now(const struct engine *e)
     return e->clock.now(e->clock.ctx);
 }
 
+/* The request a waiter answers. */
+static enum engine_op engine_op_of(const struct ewaiter *w)
+{
+    switch ((enum ewaiter_kind)w->kind) {
+    case EW_ACQUIRE:
+        break;
+    case EW_WAIT:
+        return ENGINE_OP_WAIT;
+    case EW_SEM:
+        return ENGINE_OP_SEM_ACQUIRE;
+    }
+    return ENGINE_OP_ACQUIRE;
+}
+
 void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_status status,
                     uint64_t token)
 {
     if (e->silent || w->s->closing)
         return;
     struct engine_reply r = {
-        .op = w->kind == EW_ACQUIRE ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
+        .op = engine_op_of(w),
         .req_id = w->req_id,
         .status = status,
         .token = token,
@@ -226,10 +239,10 @@ static void drop_acquire(struct ewaiter *w)
 
 /*
  * The reaper: takes ended sessions apart, oldest first, at most budget items (a pending request
- * dropped, a held lock released and handed on) per call. Pending requests go first, so that the
- * locks released after them are not granted back to the session; a pending request that is
- * granted meanwhile (its place in a queue came up) only adds a lock to release. Returns true
- * while work remains.
+ * dropped, a held lock released and handed on, one semaphore permit returned) per call. Pending
+ * requests go first, so that the locks released after them are not granted back to the session; a
+ * pending request that is granted meanwhile (its place in a queue came up) only adds a lock to
+ * release. Returns true while work remains.
  */
 static bool engine_reap(struct engine *e, size_t budget)
 {
@@ -239,10 +252,14 @@ static bool engine_reap(struct engine *e, size_t budget)
             struct ewaiter *w = s->pending;
             if (w->kind == EW_ACQUIRE)
                 drop_acquire(w);
+            else if (w->kind == EW_SEM)
+                esem_drop_waiter(w);
             else
                 econd_drop_wait(w); /* passes on a notification it had received */
         } else if (s->held != NULL) {
             elock_release(s->held);
+        } else if (s->sem_held != NULL) {
+            esem_release_one(s); /* hands the permit on in FIFO order */
         } else {
             e->closing_head = s->next;
             if (e->closing_head == NULL)
@@ -408,6 +425,11 @@ enum engine_status engine_cancel(struct esession *s, uint64_t target_id, const c
     if (w->kind == EW_WAIT)
         return econd_cancel_wait(w, message);
     struct engine *e = s->e;
+    if (w->kind == EW_SEM) {
+        engine_deliver(e, w, ENGINE_CANCELLED, 0);
+        esem_drop_waiter(w);
+        return ENGINE_OK;
+    }
     elock_dequeue(w);
     engine_deliver(e, w, ENGINE_CANCELLED, 0);
     engine_waiter_free(w);
@@ -424,6 +446,9 @@ void engine_shutdown(struct engine *e)
                 elock_dequeue(w);
                 engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
                 engine_waiter_free(w);
+            } else if (w->kind == EW_SEM) {
+                engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
+                esem_drop_waiter(w);
             } else {
                 econd_shutdown_wait(w);
             }
@@ -443,7 +468,7 @@ void engine_get_stats(const struct engine *e, struct engine_stats *out)
     *out = e->st;
     out->entry_bytes = e->st.table_bytes;
     out->table_bytes = e->st.table_bytes + table_memory(e->locks) + table_memory(e->conds) +
-                       table_memory(e->pending);
+                       table_memory(e->pending) + table_memory(e->sems);
 }
 
 static bool has_prefix(const uint8_t *name, size_t len, const uint8_t *prefix, size_t prefix_len)

@@ -10,6 +10,7 @@ daemon_engine_libconddengine_la_SOURCES = \
 	daemon/engine/engine.c daemon/engine/engine.h daemon/engine/engine_internal.h \
 	daemon/engine/lock.c \
 	daemon/engine/cond.c \
+	daemon/engine/sem.c \
 	daemon/engine/name.c \
 	daemon/engine/table.c daemon/engine/table.h
 daemon_engine_libconddengine_la_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/daemon/engine \
