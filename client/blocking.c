@@ -26,18 +26,7 @@ struct condd_conn {
     char msg[512];
 };
 
-/* One call's answer, filled in by the callbacks below. */
-struct answer {
-    condd_conn *conn;
-    bool done;
-    int rc;
-    uint64_t u64;
-    bool flag;
-    condd_stats *stats;
-    condd_list *list;
-};
-
-static void record(condd_async_conn *c, struct answer *a, int rc)
+static void record(condd_async_conn *c, struct cl_answer *a, int rc)
 {
     a->done = true;
     a->rc = rc;
@@ -52,41 +41,41 @@ static void on_result(condd_async_conn *c, int rc, void *arg)
 
 static void on_token(condd_async_conn *c, int rc, uint64_t token, void *arg)
 {
-    struct answer *a = arg;
+    struct cl_answer *a = arg;
     a->u64 = token;
     record(c, a, rc);
 }
 
 static void on_locked(condd_async_conn *c, int rc, bool locked, void *arg)
 {
-    struct answer *a = arg;
+    struct cl_answer *a = arg;
     a->flag = locked;
     record(c, a, rc);
 }
 
 static void on_notify(condd_async_conn *c, int rc, uint64_t woken, void *arg)
 {
-    struct answer *a = arg;
+    struct cl_answer *a = arg;
     a->u64 = woken;
     record(c, a, rc);
 }
 
 static void on_stats(condd_async_conn *c, int rc, const condd_stats *s, void *arg)
 {
-    struct answer *a = arg;
+    struct cl_answer *a = arg;
     a->stats = (condd_stats *)s; /* requested with give: ours now */
     record(c, a, rc);
 }
 
 static void on_list(condd_async_conn *c, int rc, const condd_list *l, void *arg)
 {
-    struct answer *a = arg;
+    struct cl_answer *a = arg;
     a->list = (condd_list *)l; /* requested with give: ours now */
     record(c, a, rc);
 }
 
 /* Starts a call: clears the message and checks the connection. */
-static int begin(condd_conn *conn, struct answer *a)
+static int begin(condd_conn *conn, struct cl_answer *a)
 {
     memset(a, 0, sizeof *a);
     a->conn = conn;
@@ -101,7 +90,7 @@ static int begin(condd_conn *conn, struct answer *a)
 
 /* Runs the private loop until a's callback has run. issued is the result of issuing the
  * asynchronous call: on error the callback will never run. */
-static int run(condd_conn *conn, struct answer *a, int issued)
+static int run(condd_conn *conn, struct cl_answer *a, int issued)
 {
     if (issued != CONDD_OK) {
         if (conn->c->state == CL_DEAD)
@@ -115,6 +104,31 @@ static int run(condd_conn *conn, struct answer *a, int issued)
         }
     }
     return a->rc;
+}
+
+int cl_block_begin(condd_conn *conn, struct cl_answer *a)
+{
+    return begin(conn, a);
+}
+
+int cl_block_run(condd_conn *conn, struct cl_answer *a, int issued)
+{
+    return run(conn, a, issued);
+}
+
+void cl_block_record(condd_async_conn *c, struct cl_answer *a, int rc)
+{
+    record(c, a, rc);
+}
+
+void cl_block_on_result(condd_async_conn *c, int rc, void *arg)
+{
+    on_result(c, rc, arg);
+}
+
+void cl_block_on_token(condd_async_conn *c, int rc, uint64_t token, void *arg)
+{
+    on_token(c, rc, token, arg);
 }
 
 static void on_connect(condd_async_conn *c, int rc, void *arg)
@@ -149,7 +163,7 @@ int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **ou
         o.session_timeout = CONDD_BLOCKING_SESSION_TIMEOUT;
         o.session_timeout_set = true;
     }
-    struct answer a = {.conn = conn};
+    struct cl_answer a = {.conn = conn};
     int rc = condd_async_conn_open(conn->base, addr, &o, on_connect, &a, &conn->c);
     if (rc == CONDD_OK)
         rc = run(conn, &a, CONDD_OK);
@@ -186,7 +200,7 @@ uint64_t condd_conn_new_owner(condd_conn *conn)
 int condd_lock_acquire(condd_conn *conn, const char *lock, uint64_t owner, double timeout,
                        uint64_t *token)
 {
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -198,7 +212,7 @@ int condd_lock_acquire(condd_conn *conn, const char *lock, uint64_t owner, doubl
 
 int condd_lock_release(condd_conn *conn, const char *lock, uint64_t owner)
 {
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -209,7 +223,7 @@ int condd_lock_locked(condd_conn *conn, const char *lock, bool *locked)
 {
     if (locked == NULL)
         return CONDD_ERR_INVALID;
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -228,7 +242,7 @@ int condd_cond_wait(condd_conn *conn, const char *cond, const char *lock, uint64
 int condd_cond_notify_wait(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
                            uint64_t n, double timeout, uint64_t *token)
 {
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -243,7 +257,7 @@ int condd_cond_notify_wait(condd_conn *conn, const char *cond, const char *lock,
 int condd_cond_wait_for(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
                         double timeout, condd_predicate_fn pred, void *arg, uint64_t *token)
 {
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -258,7 +272,7 @@ int condd_cond_wait_for(condd_conn *conn, const char *cond, const char *lock, ui
 int condd_cond_notify(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
                       uint64_t n, uint64_t *woken)
 {
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -271,7 +285,7 @@ int condd_cond_notify(condd_conn *conn, const char *cond, const char *lock, uint
 int condd_cond_notify_all(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
                           uint64_t *woken)
 {
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -283,7 +297,7 @@ int condd_cond_notify_all(condd_conn *conn, const char *cond, const char *lock, 
 
 int condd_conn_ping(condd_conn *conn, double *rtt_s)
 {
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -299,7 +313,7 @@ int condd_conn_stats(condd_conn *conn, condd_stats **out)
     if (out == NULL)
         return CONDD_ERR_INVALID;
     *out = NULL;
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -316,7 +330,7 @@ int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, condd_
     if (out == NULL)
         return CONDD_ERR_INVALID;
     *out = NULL;
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
@@ -330,12 +344,12 @@ int condd_conn_list(condd_conn *conn, const char *prefix, uint32_t limit, condd_
 
 static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
 {
-    ((struct answer *)arg)->done = true;
+    ((struct cl_answer *)arg)->done = true;
 }
 
 int condd_conn_idle(condd_conn *conn, double seconds)
 {
-    struct answer a;
+    struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;

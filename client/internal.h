@@ -73,6 +73,9 @@ enum cl_op {
     CL_OP_CANCEL_OK, /* a cancel whose target wait_for was cancelled locally: report OK */
     CL_OP_STATS,
     CL_OP_LIST,
+    CL_OP_SEM_ACQUIRE,
+    CL_OP_SEM_RELEASE, /* cb may be NULL */
+    CL_OP_SEM_LOCKED,
 };
 
 typedef void (*cl_fn)(void);
@@ -196,6 +199,45 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg);
  */
 void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
                 const Condd__V1__Response *r);
+
+/* The helpers every operation is built with (also for sem.c): name is borrowed into the
+ * returned value; cl_op_timeout sets *field to t holding timeout, or leaves it NULL (forever)
+ * for a negative or infinite one; cl_op_submit gives req a fresh id, records (op, cb, arg) for
+ * the answer and sets *req_id (may be NULL) on CONDD_OK. */
+ProtobufCBinaryData cl_op_name(const char *name);
+void cl_op_timeout(Condd__V1__Timeout *t, double timeout, Condd__V1__Timeout **field);
+int cl_op_submit(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, cl_fn cb, void *arg,
+                 uint64_t *req_id);
+
+/* ------------------------------------------------------------------ semaphores (sem.c) */
+
+/* cl_deliver() for the CL_OP_SEM_* operations. */
+void cl_sem_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
+                    const Condd__V1__Response *r);
+
+/* ------------------------------------------------------------------ blocking (blocking.c) */
+
+/* One blocking call's answer, filled in by the callbacks below on the caller's stack. */
+struct cl_answer {
+    condd_conn *conn;
+    bool done;
+    int rc;
+    uint64_t u64;
+    bool flag;
+    condd_stats *stats;
+    condd_list *list;
+    struct condd_sem_state sem;
+};
+
+/* Starts a blocking call (clears the message, checks conn): CONDD_OK or why it cannot run. */
+int cl_block_begin(condd_conn *conn, struct cl_answer *a);
+/* Runs conn's loop until a's callback ran; issued is the asynchronous call's own result. */
+int cl_block_run(condd_conn *conn, struct cl_answer *a, int issued);
+/* Records the answer rc in a (arg): the end of every blocking call's callback. */
+void cl_block_record(condd_async_conn *c, struct cl_answer *a, int rc);
+/* Callbacks for plain results and for tokens (into a->u64); arg is the struct cl_answer. */
+void cl_block_on_result(condd_async_conn *c, int rc, void *arg);
+void cl_block_on_token(condd_async_conn *c, int rc, uint64_t token, void *arg);
 
 /* ------------------------------------------------------------------ wait_for (waitfor.c) */
 

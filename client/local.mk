@@ -16,6 +16,7 @@ client_libconddclient_la_SOURCES = \
 	client/conn.c \
 	client/ops.c \
 	client/waitfor.c \
+	client/sem.c \
 	client/results.c \
 	client/blocking.c
 client_libconddclient_la_CPPFLAGS = $(CLIENT_CPPFLAGS)
