@@ -136,7 +136,9 @@ static void list_json(FILE *out, const struct condd_list *list)
         ctl_json_string(out, c->lock);
         fprintf(out, ",\"waiters\":%" PRIu64 "}", c->waiters);
     }
-    fprintf(out, "],\"truncated\":%s}\n", condd_list_truncated(list) ? "true" : "false");
+    fputs("]", out);
+    ctl_print_sem_json(out, list);
+    fprintf(out, ",\"truncated\":%s}\n", condd_list_truncated(list) ? "true" : "false");
 }
 
 static int max_int(int a, int b)
@@ -268,10 +270,23 @@ static void list_table(FILE *out, const struct condd_list *list)
             fprintf(out, "  %7" PRIu64 "\n", c->waiters);
         }
     }
+    size_t ns = condd_list_sem_count(list);
+    ctl_print_sem_table(out, list, nl + nc > 0);
     if (condd_list_truncated(list))
-        fputs(nl + nc > 0 ? "\n(truncated: more locks or conditions match than the server lists)\n"
-                          : "(truncated: more locks or conditions match than the server lists)\n",
+        fputs(nl + nc + ns > 0
+                  ? "\n(truncated: more locks or conditions match than the server lists)\n"
+                  : "(truncated: more locks or conditions match than the server lists)\n",
               out);
+}
+
+int ctl_display_width(const char *s)
+{
+    return display_width(s);
+}
+
+void ctl_put_padded(FILE *out, const char *s, int width)
+{
+    put_padded(out, s, width);
 }
 
 void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
@@ -298,7 +313,10 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
     X(rss_bytes)                                                                                   \
     X(connections_total)                                                                           \
     X(session_expiries)                                                                            \
-    X(last_token)
+    X(last_token)                                                                                  \
+    X(semaphores)                                                                                  \
+    X(permits_held)                                                                                \
+    X(semaphore_waiters)
 
 void ctl_print_stats(FILE *out, const struct condd_stats *st, bool json)
 {

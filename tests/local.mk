@@ -142,6 +142,7 @@ CONDCTL_TESTS = \
 	tests/condctl-basic.sh \
 	tests/condctl-args.sh \
 	tests/condctl-lock.sh \
+	tests/condctl-sem.sh \
 	tests/condctl-hold.sh \
 	tests/condctl-cond.sh \
 	tests/condctl-timeout.sh \
