@@ -26,8 +26,6 @@ struct condd_conn {
     char msg[512];
 };
 
-/* One call's answer (struct cl_answer, internal.h), filled in by the callbacks below. */
-
 static void record(condd_async_conn *c, struct cl_answer *a, int rc)
 {
     a->done = true;
@@ -106,6 +104,41 @@ static int run(condd_conn *conn, struct cl_answer *a, int issued)
         }
     }
     return a->rc;
+}
+
+int cl_block_begin(condd_conn *conn, struct cl_answer *a)
+{
+    return begin(conn, a);
+}
+
+int cl_block_run(condd_conn *conn, struct cl_answer *a, int issued)
+{
+    return run(conn, a, issued);
+}
+
+void cl_block_record(condd_async_conn *c, struct cl_answer *a, int rc)
+{
+    record(c, a, rc);
+}
+
+void cl_block_on_result(condd_async_conn *c, int rc, void *arg)
+{
+    on_result(c, rc, arg);
+}
+
+void cl_block_on_token(condd_async_conn *c, int rc, uint64_t token, void *arg)
+{
+    on_token(c, rc, token, arg);
+}
+
+void cl_block_on_flag(condd_async_conn *c, int rc, bool flag, void *arg)
+{
+    on_locked(c, rc, flag, arg);
+}
+
+void cl_block_on_count(condd_async_conn *c, int rc, uint64_t n, void *arg)
+{
+    on_notify(c, rc, n, arg);
 }
 
 static void on_connect(condd_async_conn *c, int rc, void *arg)
@@ -366,33 +399,6 @@ const char *condd_conn_server_version(const condd_conn *conn)
 uint64_t condd_conn_session_id(const condd_conn *conn)
 {
     return conn != NULL ? condd_async_conn_session_id(conn->c) : 0;
-}
-
-/* ------------------------------------------------------------------ for event.c */
-
-int cl_call_begin(condd_conn *conn, struct cl_answer *a)
-{
-    return begin(conn, a);
-}
-
-int cl_call_run(condd_conn *conn, struct cl_answer *a, int issued)
-{
-    return run(conn, a, issued);
-}
-
-void cl_on_result(condd_async_conn *c, int rc, void *arg)
-{
-    on_result(c, rc, arg);
-}
-
-void cl_on_flag(condd_async_conn *c, int rc, bool flag, void *arg)
-{
-    on_locked(c, rc, flag, arg);
-}
-
-void cl_on_count(condd_async_conn *c, int rc, uint64_t n, void *arg)
-{
-    on_notify(c, rc, n, arg);
 }
 
 condd_async_conn *condd_conn_async(condd_conn *conn)

@@ -46,10 +46,10 @@ int condd_async_event_set(condd_async_conn *c, const char *name, condd_async_not
         return CONDD_ERR_INVALID;
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__EventSet body = CONDD__V1__EVENT_SET__INIT;
-    body.name = cl_name(name);
+    body.name = cl_op_name(name);
     req.body_case = CONDD__V1__REQUEST__BODY_EVENT_SET;
     req.event_set = &body;
-    return cl_submit_op(c, &req, CL_OP_EVENT_SET, (cl_fn)cb, arg, NULL);
+    return cl_op_submit(c, &req, CL_OP_EVENT_SET, (cl_fn)cb, arg, NULL);
 }
 
 int condd_async_event_clear(condd_async_conn *c, const char *name, condd_async_result_cb cb,
@@ -59,10 +59,10 @@ int condd_async_event_clear(condd_async_conn *c, const char *name, condd_async_r
         return CONDD_ERR_INVALID;
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__EventClear body = CONDD__V1__EVENT_CLEAR__INIT;
-    body.name = cl_name(name);
+    body.name = cl_op_name(name);
     req.body_case = CONDD__V1__REQUEST__BODY_EVENT_CLEAR;
     req.event_clear = &body;
-    return cl_submit_op(c, &req, CL_OP_EVENT_CLEAR, (cl_fn)cb, arg, NULL);
+    return cl_op_submit(c, &req, CL_OP_EVENT_CLEAR, (cl_fn)cb, arg, NULL);
 }
 
 int condd_async_event_is_set(condd_async_conn *c, const char *name, condd_async_locked_cb cb,
@@ -72,10 +72,10 @@ int condd_async_event_is_set(condd_async_conn *c, const char *name, condd_async_
         return CONDD_ERR_INVALID;
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__EventIsSet body = CONDD__V1__EVENT_IS_SET__INIT;
-    body.name = cl_name(name);
+    body.name = cl_op_name(name);
     req.body_case = CONDD__V1__REQUEST__BODY_EVENT_IS_SET;
     req.event_is_set = &body;
-    return cl_submit_op(c, &req, CL_OP_EVENT_IS_SET, (cl_fn)cb, arg, NULL);
+    return cl_op_submit(c, &req, CL_OP_EVENT_IS_SET, (cl_fn)cb, arg, NULL);
 }
 
 int condd_async_event_wait(condd_async_conn *c, const char *name, double timeout,
@@ -86,11 +86,11 @@ int condd_async_event_wait(condd_async_conn *c, const char *name, double timeout
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__EventWait body = CONDD__V1__EVENT_WAIT__INIT;
     Condd__V1__Timeout to = CONDD__V1__TIMEOUT__INIT;
-    body.name = cl_name(name);
-    cl_timeout(&to, timeout, &body.timeout);
+    body.name = cl_op_name(name);
+    cl_op_timeout(&to, timeout, &body.timeout);
     req.body_case = CONDD__V1__REQUEST__BODY_EVENT_WAIT;
     req.event_wait = &body;
-    return cl_submit_op(c, &req, CL_OP_EVENT_WAIT, (cl_fn)cb, arg, req_id);
+    return cl_op_submit(c, &req, CL_OP_EVENT_WAIT, (cl_fn)cb, arg, req_id);
 }
 
 /* ------------------------------------------------------------------ blocking */
@@ -98,11 +98,11 @@ int condd_async_event_wait(condd_async_conn *c, const char *name, double timeout
 int condd_event_set(condd_conn *conn, const char *name, uint64_t *woken)
 {
     struct cl_answer a;
-    int rc = cl_call_begin(conn, &a);
+    int rc = cl_block_begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc =
-        cl_call_run(conn, &a, condd_async_event_set(condd_conn_async(conn), name, cl_on_count, &a));
+    rc = cl_block_run(conn, &a,
+                      condd_async_event_set(condd_conn_async(conn), name, cl_block_on_count, &a));
     if (woken != NULL)
         *woken = rc == CONDD_OK ? a.u64 : 0;
     return rc;
@@ -111,11 +111,11 @@ int condd_event_set(condd_conn *conn, const char *name, uint64_t *woken)
 int condd_event_clear(condd_conn *conn, const char *name)
 {
     struct cl_answer a;
-    int rc = cl_call_begin(conn, &a);
+    int rc = cl_block_begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    return cl_call_run(conn, &a,
-                       condd_async_event_clear(condd_conn_async(conn), name, cl_on_result, &a));
+    return cl_block_run(
+        conn, &a, condd_async_event_clear(condd_conn_async(conn), name, cl_block_on_result, &a));
 }
 
 int condd_event_is_set(condd_conn *conn, const char *name, bool *set)
@@ -123,11 +123,11 @@ int condd_event_is_set(condd_conn *conn, const char *name, bool *set)
     if (set == NULL)
         return CONDD_ERR_INVALID;
     struct cl_answer a;
-    int rc = cl_call_begin(conn, &a);
+    int rc = cl_block_begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc = cl_call_run(conn, &a,
-                     condd_async_event_is_set(condd_conn_async(conn), name, cl_on_flag, &a));
+    rc = cl_block_run(conn, &a,
+                      condd_async_event_is_set(condd_conn_async(conn), name, cl_block_on_flag, &a));
     if (rc == CONDD_OK)
         *set = a.flag;
     return rc;
@@ -136,10 +136,10 @@ int condd_event_is_set(condd_conn *conn, const char *name, bool *set)
 int condd_event_wait(condd_conn *conn, const char *name, double timeout)
 {
     struct cl_answer a;
-    int rc = cl_call_begin(conn, &a);
+    int rc = cl_block_begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    return cl_call_run(
-        conn, &a,
-        condd_async_event_wait(condd_conn_async(conn), name, timeout, cl_on_result, &a, NULL));
+    return cl_block_run(conn, &a,
+                        condd_async_event_wait(condd_conn_async(conn), name, timeout,
+                                               cl_block_on_result, &a, NULL));
 }

@@ -77,6 +77,9 @@ enum cl_op {
     CL_OP_EVENT_CLEAR,
     CL_OP_EVENT_IS_SET,
     CL_OP_EVENT_WAIT,
+    CL_OP_SEM_ACQUIRE,
+    CL_OP_SEM_RELEASE, /* cb may be NULL */
+    CL_OP_SEM_LOCKED,
 };
 
 typedef void (*cl_fn)(void);
@@ -201,14 +204,21 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg);
 void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
                 const Condd__V1__Response *r);
 
-/* Helpers of ops.c for the per-kind files (event.c). cl_name(): the wire bytes of name
- * (borrowed). cl_timeout(): sets *field to t holding timeout, or leaves it NULL (forever) for a
- * negative or infinite one. cl_submit_op(): gives req a fresh id, queues it with a pending entry
- * (op, cb, arg) and sets *req_id (may be NULL) on CONDD_OK; errors as cl_submit(). */
-ProtobufCBinaryData cl_name(const char *name);
-void cl_timeout(Condd__V1__Timeout *t, double timeout, Condd__V1__Timeout **field);
-int cl_submit_op(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, cl_fn cb, void *arg,
+/* The helpers every operation is built with (ops.c, for the per-kind files sem.c and event.c):
+ * cl_op_name() returns the wire bytes of name (borrowed); cl_op_timeout() sets *field to t
+ * holding timeout, or leaves it NULL (forever) for a negative or infinite one; cl_op_submit()
+ * gives req a fresh id, records (op, cb, arg) for the answer and sets *req_id (may be NULL) on
+ * CONDD_OK; errors as cl_submit(). */
+ProtobufCBinaryData cl_op_name(const char *name);
+void cl_op_timeout(Condd__V1__Timeout *t, double timeout, Condd__V1__Timeout **field);
+int cl_op_submit(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, cl_fn cb, void *arg,
                  uint64_t *req_id);
+
+/* ------------------------------------------------------------------ semaphores (sem.c) */
+
+/* cl_deliver() for the CL_OP_SEM_* operations. */
+void cl_sem_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
+                    const Condd__V1__Response *r);
 
 /* ------------------------------------------------------------------ events (event.c) */
 
@@ -218,7 +228,8 @@ void cl_event_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
 
 /* ------------------------------------------------------------------ blocking (blocking.c) */
 
-/* One blocking call's answer, filled in by the cl_on_* callbacks (arg is the answer). */
+/* One blocking call's answer, filled in by the cl_block_on_* callbacks (arg is the answer) on
+ * the caller's stack. */
 struct cl_answer {
     condd_conn *conn;
     bool done;
@@ -227,16 +238,23 @@ struct cl_answer {
     bool flag;
     condd_stats *stats;
     condd_list *list;
+    struct condd_sem_state sem;
 };
 
 /* Starts a blocking call on conn (clears its message, checks it is usable): CONDD_OK or why
- * not. Then cl_call_run() runs the private loop until a's callback ran; issued is the result of
- * issuing the asynchronous call (on error the callback never runs). Returns the answer's code. */
-int cl_call_begin(condd_conn *conn, struct cl_answer *a);
-int cl_call_run(condd_conn *conn, struct cl_answer *a, int issued);
-void cl_on_result(condd_async_conn *c, int rc, void *arg);
-void cl_on_flag(condd_async_conn *c, int rc, bool flag, void *arg);
-void cl_on_count(condd_async_conn *c, int rc, uint64_t n, void *arg);
+ * not. */
+int cl_block_begin(condd_conn *conn, struct cl_answer *a);
+/* Runs conn's private loop until a's callback ran; issued is the result of issuing the
+ * asynchronous call (on error the callback never runs). Returns the answer's code. */
+int cl_block_run(condd_conn *conn, struct cl_answer *a, int issued);
+/* Records the answer rc in a (arg): the end of every blocking call's callback. */
+void cl_block_record(condd_async_conn *c, struct cl_answer *a, int rc);
+/* Callbacks for plain results, tokens (into a->u64), flags (a->flag) and counts (a->u64); arg
+ * is the struct cl_answer. */
+void cl_block_on_result(condd_async_conn *c, int rc, void *arg);
+void cl_block_on_token(condd_async_conn *c, int rc, uint64_t token, void *arg);
+void cl_block_on_flag(condd_async_conn *c, int rc, bool flag, void *arg);
+void cl_block_on_count(condd_async_conn *c, int rc, uint64_t n, void *arg);
 
 /* ------------------------------------------------------------------ wait_for (waitfor.c) */
 

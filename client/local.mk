@@ -17,6 +17,7 @@ client_libconddclient_la_SOURCES = \
 	client/ops.c \
 	client/waitfor.c \
 	client/event.c \
+	client/sem.c \
 	client/results.c \
 	client/blocking.c
 client_libconddclient_la_CPPFLAGS = $(CLIENT_CPPFLAGS)

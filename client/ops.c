@@ -39,17 +39,17 @@ static int submit(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, c
     return rc;
 }
 
-ProtobufCBinaryData cl_name(const char *name)
+ProtobufCBinaryData cl_op_name(const char *name)
 {
     return name_of(name);
 }
 
-void cl_timeout(Condd__V1__Timeout *t, double timeout, Condd__V1__Timeout **field)
+void cl_op_timeout(Condd__V1__Timeout *t, double timeout, Condd__V1__Timeout **field)
 {
     set_timeout(t, timeout, field);
 }
 
-int cl_submit_op(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, cl_fn cb, void *arg,
+int cl_op_submit(condd_async_conn *c, Condd__V1__Request *req, enum cl_op op, cl_fn cb, void *arg,
                  uint64_t *req_id)
 {
     return submit(c, req, op, cb, arg, req_id);
@@ -137,6 +137,11 @@ void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
     case CL_OP_EVENT_IS_SET:
     case CL_OP_EVENT_WAIT:
         cl_event_deliver(c, p, rc, r);
+        break;
+    case CL_OP_SEM_ACQUIRE:
+    case CL_OP_SEM_RELEASE:
+    case CL_OP_SEM_LOCKED:
+        cl_sem_deliver(c, p, rc, r);
         break;
     case CL_OP_NONE:
     case CL_OP_HELLO:

@@ -83,6 +83,9 @@ condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
         s->ops[i].count = r->ops[i]->count;
     }
     o->n_ops = r->n_ops;
+    o->semaphores = r->semaphores;
+    o->permits_held = r->permits_held;
+    o->semaphore_waiters = r->semaphore_waiters;
     return o;
 }
 
@@ -105,12 +108,20 @@ void condd_stats_free(condd_stats *stats)
 
 /* ------------------------------------------------------------------ list */
 
+/* A semaphore of a List result: the public part first, then its holders. */
+struct sem_impl {
+    struct condd_sem_info pub;
+    struct condd_sem_holder *holders;
+};
+
 struct condd_list {
-    size_t n_locks, n_conds;
+    size_t n_locks, n_conds, n_sems;
     struct condd_lock_info *locks;
     struct condd_cond_info *conds;
     size_t n_events;
     struct condd_event_info *events;
+    struct sem_impl *sems;
+    struct condd_sem_holder *holders; /* every semaphore's, one array */
     bool truncated;
     char *strings;
 };
@@ -127,16 +138,28 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
         bytes += r->conditions[i]->name.len + r->conditions[i]->lock.len + 2;
     for (size_t i = 0; i < r->n_events; i++)
         bytes += r->events[i]->name.len + 1;
+    size_t nholders = 0;
+    for (size_t i = 0; i < r->n_semaphores; i++) {
+        bytes += r->semaphores[i]->name.len + 1;
+        for (size_t j = 0; j < r->semaphores[i]->n_holders; j++)
+            bytes += str_len(r->semaphores[i]->holders[j]->client) + 1;
+        nholders += r->semaphores[i]->n_holders;
+    }
     struct pool p = {malloc(bytes), 0, bytes};
     l->locks = r->n_locks > 0 ? calloc(r->n_locks, sizeof *l->locks) : NULL;
     l->conds = r->n_conditions > 0 ? calloc(r->n_conditions, sizeof *l->conds) : NULL;
     l->events = r->n_events > 0 ? calloc(r->n_events, sizeof *l->events) : NULL;
+    l->sems = r->n_semaphores > 0 ? calloc(r->n_semaphores, sizeof *l->sems) : NULL;
+    l->holders = nholders > 0 ? calloc(nholders, sizeof *l->holders) : NULL;
     if (p.buf == NULL || (r->n_locks > 0 && l->locks == NULL) ||
-        (r->n_conditions > 0 && l->conds == NULL) || (r->n_events > 0 && l->events == NULL)) {
+        (r->n_conditions > 0 && l->conds == NULL) || (r->n_events > 0 && l->events == NULL) ||
+        (r->n_semaphores > 0 && l->sems == NULL) || (nholders > 0 && l->holders == NULL)) {
         free(p.buf);
         free(l->locks);
         free(l->conds);
         free(l->events);
+        free(l->sems);
+        free(l->holders);
         free(l);
         return NULL;
     }
@@ -167,6 +190,27 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
         o->waiters = in->waiters;
     }
     l->n_events = r->n_events;
+    struct condd_sem_holder *h = l->holders;
+    for (size_t i = 0; i < r->n_semaphores; i++) {
+        const Condd__V1__SemaphoreInfo *in = r->semaphores[i];
+        struct sem_impl *o = &l->sems[i];
+        o->pub.name = pool_add(&p, in->name.data, in->name.len);
+        o->pub.value = in->value;
+        o->pub.bounded = in->bounded;
+        o->pub.counter = in->counter;
+        o->pub.waiters = in->waiters;
+        o->pub.n_holders = in->n_holders;
+        o->holders = h;
+        for (size_t j = 0; j < in->n_holders; j++, h++) {
+            const Condd__V1__SemHolder *hin = in->holders[j];
+            h->session = hin->session;
+            h->client = pool_add(&p, hin->client, str_len(hin->client));
+            h->owner = hin->owner;
+            h->permits = hin->permits;
+            h->token = hin->token;
+        }
+    }
+    l->n_sems = r->n_semaphores;
     l->n_locks = r->n_locks;
     l->n_conds = r->n_conditions;
     l->truncated = r->truncated;
@@ -203,6 +247,23 @@ const struct condd_event_info *condd_list_event(const condd_list *list, size_t i
     return list != NULL && i < list->n_events ? &list->events[i] : NULL;
 }
 
+size_t condd_list_sem_count(const condd_list *list)
+{
+    return list != NULL ? list->n_sems : 0;
+}
+
+const struct condd_sem_info *condd_list_sem(const condd_list *list, size_t i)
+{
+    return list != NULL && i < list->n_sems ? &list->sems[i].pub : NULL;
+}
+
+const struct condd_sem_holder *condd_sem_info_holder(const struct condd_sem_info *info, size_t i)
+{
+    if (info == NULL || i >= info->n_holders)
+        return NULL;
+    return &((const struct sem_impl *)info)->holders[i];
+}
+
 bool condd_list_truncated(const condd_list *list)
 {
     return list != NULL && list->truncated;
@@ -215,6 +276,8 @@ void condd_list_free(condd_list *list)
     free(list->locks);
     free(list->conds);
     free(list->events);
+    free(list->sems);
+    free(list->holders);
     free(list->strings);
     free(list);
 }

@@ -65,7 +65,7 @@ _condctl()
     [[ $bin == condctl || $bin == */* ]] || bin=condctl
     bin=${bin/#\~/$HOME}
 
-    local commands="ping lock hold locked wait wait-for notify notify-all list stats event"
+    local commands="ping lock sem hold locked wait wait-for notify notify-all list stats event"
     local global="-s --server -T --timeout --connect-timeout --name --session-timeout --json
         -h --help -V --version"
     local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code"
@@ -88,7 +88,7 @@ _condctl()
     COMPREPLY=()
     # After `--` of lock / wait-for: CMD and its arguments.
     if ((dashdash > 0)); then
-        if [[ $cmd == lock || $cmd == wait-for ]]; then
+        if [[ $cmd == lock || $cmd == sem || $cmd == wait-for ]]; then
             if declare -F _command_offset >/dev/null 2>&1; then
                 _command_offset $((dashdash + 1))
             elif ((cword == dashdash + 1)); then
@@ -118,6 +118,7 @@ _condctl()
         local opts=$global
         case $cmd in
         lock) opts+=" -E --conflict-exit-code -k --kill-after" ;;
+        sem) opts+=" -n --count --bounded -E --conflict-exit-code -k --kill-after" ;;
         hold) opts+=" --until-signal" ;;
         wait | notify-all) opts+=" --lock" ;;
         wait-for) opts+=" --lock -k --kill-after" ;;
@@ -151,7 +152,7 @@ _condctl()
         case $cmd in
         lock | hold | locked) kind=locks ;;
         wait | wait-for | notify | notify-all) kind=all ;;
-        list) kind=all ;;
+        list | sem) kind=all ;;
         *) return 0 ;;
         esac
     fi

@@ -31,6 +31,9 @@ static const char usage_text[] =
     "  ping                         print the round-trip time to the server\n"
     "  lock NAME [-E N] -- CMD [ARG...]\n"
     "                               run CMD while holding lock NAME; exit with CMD's status\n"
+    "  sem NAME -n N [--bounded] [-E N] -- CMD [ARG...]\n"
+    "                               run CMD while holding one permit of the N-permit semaphore\n"
+    "                               NAME; exit with CMD's status\n"
     "  hold NAME [--until-signal]   acquire NAME, print its fencing token (--json: an object),\n"
     "                               hold it until SIGINT, SIGTERM or SIGHUP, or until standard\n"
     "                               input ends when it is a pipe, socket or terminal (a file,\n"
@@ -45,8 +48,8 @@ static const char usage_text[] =
     "                               an event (asyncio.Event): set wakes every waiter and prints\n"
     "                               how many woke; is-set prints set or clear and exits 0 if\n"
     "                               set, 1 if clear; wait waits until it is set (-T bounds it)\n"
-    "  list [PREFIX]                list locks, conditions and events (names starting with "
-    "PREFIX)\n"
+    "  list [PREFIX]                list locks, conditions, semaphores and events\n"
+    "                               (names starting with PREFIX)\n"
     "  stats                        print the server's counters\n"
     "\n"
     "Global options (before or after the command):\n"
@@ -67,11 +70,14 @@ static const char usage_text[] =
     "\n"
     "Command options:\n"
     "      --lock L           the lock of the condition (wait, wait-for, notify, notify-all)\n"
-    "  -n, --count N          how many waiters notify wakes (default 1)\n"
+    "  -n, --count N          how many waiters notify wakes (default 1); sem: the semaphore's\n"
+    "                         value, its number of permits (1-2147483648, required)\n"
+    "      --bounded          (sem) a BoundedSemaphore\n"
     "  -k, --kill-after SECONDS  after the lock is lost, SIGKILL CMD this long after SIGTERM\n"
-    "                         (lock, wait-for; default 5)\n"
+    "                         (lock, sem, wait-for; default 5)\n"
     "  -E, --conflict-exit-code N\n"
-    "                         (lock) exit N (0-255) instead of 124 when the lock could not be\n"
+    "                         (lock, sem) exit N (0-255) instead of 124 when the lock could not "
+    "be\n"
     "                         taken: -T passed while connecting or waiting, or -T 0 found it held\n"
     "      --until-signal     (hold) hold until SIGINT, SIGTERM or SIGHUP; ignore standard input\n"
     "\n"
@@ -82,7 +88,8 @@ static const char usage_text[] =
     "Exit status: 0 success; 1 a \"no\" answer (locked on a free lock, event is-set on a clear\n"
     "event); 2 usage error;\n"
     "3 cannot connect or connection lost; 4 the server refused the request; 124 the -T\n"
-    "deadline passed (lock: -E's N); for lock, CMD's status (126 not executable, 127 not found).\n";
+    "deadline passed (lock, sem: -E's N); for lock and sem, CMD's status (126 not executable, 127 "
+    "not found).\n";
 
 /* A usage error: one line naming the problem (the full help is one `--help` away). */
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -172,7 +179,7 @@ static const struct {
     {"wait", CTL_CMD_WAIT},     {"wait-for", CTL_CMD_WAIT_FOR},
     {"notify", CTL_CMD_NOTIFY}, {"notify-all", CTL_CMD_NOTIFY_ALL},
     {"list", CTL_CMD_LIST},     {"stats", CTL_CMD_STATS},
-    {"event", CTL_CMD_EVENT},
+    {"event", CTL_CMD_EVENT},   {"sem", CTL_CMD_SEM},
 };
 
 /* Sets of commands, for the options table: which commands an option applies to. */
@@ -182,10 +189,10 @@ static const struct {
     (CMD_BIT(CTL_CMD_WAIT) | CMD_BIT(CTL_CMD_WAIT_FOR) | CMD_BIT(CTL_CMD_NOTIFY) |                 \
      CMD_BIT(CTL_CMD_NOTIFY_ALL))
 /* Commands that run a CMD under a lock. */
-#define CMD_COMMANDS (CMD_BIT(CTL_CMD_LOCK) | CMD_BIT(CTL_CMD_WAIT_FOR))
+#define CMD_COMMANDS (CMD_BIT(CTL_CMD_LOCK) | CMD_BIT(CTL_CMD_SEM) | CMD_BIT(CTL_CMD_WAIT_FOR))
 /* Commands that take a lock for a CMD and can tell "could not take it" apart from CMD's own
  * status with -E (flock's --conflict-exit-code). A new such command (sem) joins this set. */
-#define CONFLICT_COMMANDS (CMD_BIT(CTL_CMD_LOCK))
+#define CONFLICT_COMMANDS (CMD_BIT(CTL_CMD_LOCK) | CMD_BIT(CTL_CMD_SEM))
 
 enum opt_id {
     OPT_SERVER,
@@ -199,6 +206,7 @@ enum opt_id {
     OPT_KILL,
     OPT_CONFLICT,
     OPT_UNTIL_SIGNAL,
+    OPT_BOUNDED,
     OPT_HELP,
     OPT_VER,
 };
@@ -219,10 +227,11 @@ static const struct {
     {0, "session-timeout", true, OPT_SESSION_TIMEOUT, ALL_COMMANDS},
     {0, "json", false, OPT_JSON, ALL_COMMANDS},
     {0, "lock", true, OPT_LOCK, COND_COMMANDS},
-    {'n', "count", true, OPT_COUNT, CMD_BIT(CTL_CMD_NOTIFY)},
+    {'n', "count", true, OPT_COUNT, CMD_BIT(CTL_CMD_NOTIFY) | CMD_BIT(CTL_CMD_SEM)},
     {'k', "kill-after", true, OPT_KILL, CMD_COMMANDS},
     {'E', "conflict-exit-code", true, OPT_CONFLICT, CONFLICT_COMMANDS},
     {0, "until-signal", false, OPT_UNTIL_SIGNAL, CMD_BIT(CTL_CMD_HOLD)},
+    {0, "bounded", false, OPT_BOUNDED, CMD_BIT(CTL_CMD_SEM)},
     {'h', "help", false, OPT_HELP, ALL_COMMANDS},
     {'V', "version", false, OPT_VER, ALL_COMMANDS},
 };
@@ -316,6 +325,9 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         break;
     case OPT_UNTIL_SIGNAL:
         ctl->until_signal = true;
+        break;
+    case OPT_BOUNDED:
+        ctl->bounded = true;
         break;
     case OPT_HELP:
         fputs(usage_text, stdout);
@@ -418,11 +430,17 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
         return usage_error("--%s does not apply to %s", options[k].long_name, c);
     }
 
+    if (ctl->cmd == CTL_CMD_SEM && !ctl->count_set)
+        return usage_error("%s: missing -n N (the number of permits)", c);
+    if (ctl->cmd == CTL_CMD_SEM && ctl->count > 2147483648u)
+        return usage_error("%s: invalid -n %llu (1-2147483648 expected)", c,
+                           (unsigned long long)ctl->count);
     bool cond_cmd = (COND_COMMANDS & CMD_BIT(ctl->cmd)) != 0;
     if (ctl->name != NULL && ctl->cmd != CTL_CMD_LIST) {
         int rc = check_name(c,
                             ctl->cmd == CTL_CMD_EVENT ? "event name"
                             : cond_cmd                ? "condition name"
+                            : ctl->cmd == CTL_CMD_SEM ? "semaphore name"
                                                       : "lock name",
                             ctl->name);
         if (rc != 0)
@@ -652,7 +670,7 @@ void ctl_release_and_finish(struct ctl *ctl, int code)
     /* Wait for the server's answer, so that the lock is free when condctl exits. */
     ctl->holding = false;
     ctl->release_code = code;
-    int rc = condd_async_lock_release(ctl->client, ctl->lock, 0, release_cb, ctl);
+    int rc = ctl_give_back(ctl, release_cb);
     if (rc != CONDD_OK)
         ctl_fail(ctl, "release", rc, NULL);
 }
@@ -739,8 +757,7 @@ static int run(struct ctl *ctl)
         condd_async_conn_set_disconnect_cb(ctl->client, disconnect_cb, ctl);
         if (ctl->guard == NULL)
             ctl_fail(ctl, "setup", CONDD_ERR_NOMEM, NULL);
-        else if ((ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_WAIT_FOR) &&
-                 ctl_child_setup(ctl) != 0)
+        else if ((CMD_COMMANDS & CMD_BIT(ctl->cmd)) != 0 && ctl_child_setup(ctl) != 0)
             ctl_finish(ctl, CTL_EXIT_CONNECT);
         if (!ctl->done)
             event_base_dispatch(ctl->base);

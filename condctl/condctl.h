@@ -43,6 +43,7 @@ enum ctl_command {
     CTL_CMD_LIST,
     CTL_CMD_STATS,
     CTL_CMD_EVENT, /* condctl_event.c */
+    CTL_CMD_SEM,   /* condctl_sem.c */
 };
 
 /* `event SUB NAME`'s subcommand. */
@@ -76,9 +77,10 @@ struct ctl {
     bool conflict_set;
     int conflict_exit; /* -E: the exit status when the lock could not be taken */
     bool until_signal; /* hold --until-signal */
+    bool bounded;      /* sem --bounded */
     bool json;
     const char *lock_opt; /* --lock, or NULL */
-    uint64_t count;       /* -n, default 1 */
+    uint64_t count;       /* -n: notify's count (default 1), sem's value N (required) */
     bool count_set;
     double kill_after; /* --kill-after, default 5 */
     bool kill_after_set;
@@ -169,6 +171,20 @@ void ctl_cmd_disconnected(struct ctl *ctl, int reason, const char *msg);
 /* CMD has ended (ctl->child_exit, ctl->exec_errno set; ctl->child is 0 again). */
 void ctl_cmd_child_exited(struct ctl *ctl);
 
+/* ------------------------------------------------------------------ condctl_sem.c */
+
+/* Takes what the command holds while it works (one permit of semaphore NAME for sem, else the
+ * lock ctl->lock), waiting at most what is left of -T. Same results as the library call. */
+int ctl_take(struct ctl *ctl, condd_async_token_cb cb);
+
+/* Gives it back (the release of ctl_take()); cb as for condd_async_lock_release(). */
+int ctl_give_back(struct ctl *ctl, condd_async_result_cb cb);
+
+/* The semaphores of a List result: the table section (after a blank line when sep), and the
+ * JSON member (",\"semaphores\":[...]"). */
+void ctl_print_sem_table(FILE *out, const struct condd_list *list, bool sep);
+void ctl_print_sem_json(FILE *out, const struct condd_list *list);
+
 /* ------------------------------------------------------------------ condctl_child.c */
 
 /* Records the fds open at startup, so CMD inherits those and nothing condctl opened later
@@ -202,6 +218,10 @@ void ctl_child_cleanup(struct ctl *ctl);
 /* Writes s as a JSON string (quoted; escapes quotes, backslashes and control characters;
  * invalid UTF-8 bytes become U+FFFD). s may be NULL (written as null). */
 void ctl_json_string(FILE *out, const char *s);
+
+/* Display width of s in terminal columns, and s left-aligned in a column of width columns. */
+int ctl_display_width(const char *s);
+void ctl_put_padded(FILE *out, const char *s, int width);
 
 /* Prints a List result as a table (columns aligned by display width, so multibyte and wide
  * characters line up; a section only when it has rows) or (json) as one JSON object. */

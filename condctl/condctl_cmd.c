@@ -226,6 +226,7 @@ static void acquire_cb(condd_async_conn *c, int result, uint64_t token, void *ar
     ctl->token = token;
     switch (ctl->cmd) {
     case CTL_CMD_LOCK:
+    case CTL_CMD_SEM:
     case CTL_CMD_WAIT_FOR:
         if (ctl_child_spawn(ctl, ctl->cmd == CTL_CMD_WAIT_FOR ? ctl->name : NULL) != 0)
             ctl_release_and_finish(ctl, 126);
@@ -268,8 +269,7 @@ void ctl_cmd_start(struct ctl *ctl)
         ctl_event_start(ctl);
         return;
     default:
-        rc = condd_async_lock_acquire(ctl->client, ctl->lock, 0, ctl_remaining(ctl), acquire_cb,
-                                      ctl, NULL);
+        rc = ctl_take(ctl, acquire_cb);
         if (rc == CONDD_OK)
             ctl_guard_arm(ctl);
         break;
@@ -288,7 +288,8 @@ void ctl_cmd_child_exited(struct ctl *ctl)
         ctl_finish(ctl, CTL_EXIT_CONNECT);
         return;
     }
-    if (ctl->cmd == CTL_CMD_LOCK || ctl->exec_errno != 0 || ctl->child_exit == 0) {
+    if (ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_SEM || ctl->exec_errno != 0 ||
+        ctl->child_exit == 0) {
         ctl_release_and_finish(ctl, ctl->child_exit);
         return;
     }

@@ -136,7 +136,9 @@ static void list_json(FILE *out, const struct condd_list *list)
         ctl_json_string(out, c->lock);
         fprintf(out, ",\"waiters\":%" PRIu64 "}", c->waiters);
     }
-    fputs("],\"events\":[", out);
+    fputs("]", out);
+    ctl_print_sem_json(out, list);
+    fputs(",\"events\":[", out);
     size_t ne = condd_list_event_count(list);
     for (size_t i = 0; i < ne; i++) {
         const struct condd_event_info *e = condd_list_event(list, i);
@@ -278,6 +280,8 @@ static void list_table(FILE *out, const struct condd_list *list)
             fprintf(out, "  %7" PRIu64 "\n", c->waiters);
         }
     }
+    size_t ns = condd_list_sem_count(list);
+    ctl_print_sem_table(out, list, nl + nc > 0);
     size_t ne = condd_list_event_count(list);
     if (ne > 0) {
         int w_ev = display_width("EVENT");
@@ -286,7 +290,7 @@ static void list_table(FILE *out, const struct condd_list *list)
             if (e != NULL)
                 w_ev = max_int(w_ev, display_width(e->name));
         }
-        if (nl + nc > 0)
+        if (nl + nc + ns > 0)
             putc('\n', out);
         put_padded(out, "EVENT", w_ev);
         fprintf(out, "  %5s  %7s\n", "STATE", "WAITERS");
@@ -299,10 +303,20 @@ static void list_table(FILE *out, const struct condd_list *list)
         }
     }
     if (condd_list_truncated(list))
-        fputs(nl + nc + ne > 0
+        fputs(nl + nc + ns + ne > 0
                   ? "\n(truncated: more locks or conditions match than the server lists)\n"
                   : "(truncated: more locks or conditions match than the server lists)\n",
               out);
+}
+
+int ctl_display_width(const char *s)
+{
+    return display_width(s);
+}
+
+void ctl_put_padded(FILE *out, const char *s, int width)
+{
+    put_padded(out, s, width);
 }
 
 void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
@@ -332,7 +346,10 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
     X(last_token)                                                                                  \
     X(events)                                                                                      \
     X(events_set)                                                                                  \
-    X(event_waiters)
+    X(event_waiters)                                                                               \
+    X(semaphores)                                                                                  \
+    X(permits_held)                                                                                \
+    X(semaphore_waiters)
 
 void ctl_print_stats(FILE *out, const struct condd_stats *st, bool json)
 {

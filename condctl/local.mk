@@ -8,6 +8,7 @@ condctl_condctl_SOURCES = \
 	condctl/condctl.c \
 	condctl/condctl_cmd.c \
 	condctl/condctl_child.c \
+	condctl/condctl_sem.c \
 	condctl/condctl_out.c \
 	condctl/condctl_event.c
 condctl_condctl_CPPFLAGS = -I$(top_srcdir)/client/include -I$(top_srcdir)/common -D_GNU_SOURCE \

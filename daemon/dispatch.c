@@ -70,6 +70,10 @@ void dispatch_answer(struct conn *c, const struct engine_reply *r, bool late)
     resp.id = r->req_id;
     resp.status = status;
     resp.message = (char *)(r->message != NULL ? r->message : "");
+    if (r->op == ENGINE_OP_SEM_ACQUIRE) {
+        dispatch_sem_answer(c, &resp, r);
+        return;
+    }
     if (r->op == ENGINE_OP_ACQUIRE) {
         stats_count(stats, STATS_OP_ACQUIRE, status);
         if (r->status == ENGINE_OK) {
@@ -274,7 +278,10 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.lock_waiters = es.lock_waiters;
     sr.conditions = es.conditions;
     sr.condition_waiters = es.condition_waiters;
-    sr.waiters = es.lock_waiters + es.condition_waiters + es.event_waiters;
+    sr.waiters = es.lock_waiters + es.condition_waiters + es.semaphore_waiters + es.event_waiters;
+    sr.semaphores = es.semaphores;
+    sr.permits_held = es.permits_held;
+    sr.semaphore_waiters = es.semaphore_waiters;
     sr.events = es.events;
     sr.events_set = es.events_set;
     sr.event_waiters = es.event_waiters;
@@ -325,7 +332,7 @@ struct dispatch_list {
     bool oom;
 };
 
-static void *dispatch_dup(const void *p, size_t n, bool *oom)
+void *dispatch_dup(const void *p, size_t n, bool *oom)
 {
     void *q = malloc(n + 1);
     if (q == NULL) {
@@ -413,6 +420,7 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     if (limit > DISPATCH_LIST_MAX)
         limit = DISPATCH_LIST_MAX;
     struct dispatch_list dl = {.cap = limit};
+    struct dispatch_sem_list dsl = {0};
     dl.locks = calloc(limit, sizeof *dl.locks);
     dl.conds = calloc(limit, sizeof *dl.conds);
     bool truncated = false;
@@ -425,9 +433,12 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     if (!dl.oom && dispatch_event_list(c, &l->prefix, limit, &dl.bytes, DISPATCH_LIST_BYTES,
                                        &dl.full, &dl.oom, &events))
         truncated = true;
-    if (dl.oom) {
+    if (!dl.oom && !dl.full)
+        dispatch_sem_list(c->srv->engine, &l->prefix, limit, DISPATCH_LIST_BYTES - dl.bytes, &dsl);
+    if (dl.oom || dsl.oom) {
         dispatch_event_list_free(&events);
         dispatch_list_free(&dl);
+        dispatch_sem_list_free(&dsl);
         dispatch_reply(c, id, STATS_OP_LIST, CONDD__V1__STATUS__STATUS_INTERNAL, "out of memory");
         return;
     }
@@ -438,13 +449,16 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     lr.n_conditions = dl.nconds;
     lr.events = events.items;
     lr.n_events = events.n;
-    lr.truncated = truncated || dl.full;
+    lr.semaphores = dsl.items;
+    lr.n_semaphores = dsl.n;
+    lr.truncated = truncated || dl.full || dsl.truncated;
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.result_case = CONDD__V1__RESPONSE__RESULT_LIST;
     resp.list = &lr;
     dispatch_ok(c, &resp, id, STATS_OP_LIST);
     dispatch_event_list_free(&events);
     dispatch_list_free(&dl);
+    dispatch_sem_list_free(&dsl);
 }
 
 /* ------------------------------------------------------------------ entry point */
@@ -511,6 +525,15 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
         break;
     case CONDD__V1__REQUEST__BODY_EVENT_WAIT:
         dispatch_event_wait(c, id, req->event_wait);
+        break;
+    case CONDD__V1__REQUEST__BODY_SEM_ACQUIRE:
+        dispatch_sem_acquire(c, id, req->sem_acquire);
+        break;
+    case CONDD__V1__REQUEST__BODY_SEM_RELEASE:
+        dispatch_sem_release(c, id, req->sem_release);
+        break;
+    case CONDD__V1__REQUEST__BODY_SEM_LOCKED:
+        dispatch_sem_locked(c, id, req->sem_locked);
         break;
     default:
         dispatch_reply(c, id, STATS_OP_OTHER, CONDD__V1__STATUS__STATUS_UNIMPLEMENTED,

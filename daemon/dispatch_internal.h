@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * What dispatch.c shares with the per-kind dispatch files (dispatch_event.c): the reply helpers
- * every request answers through, and each kind's entry points called from dispatch.c's switch,
- * its List and its late-answer path. Nothing outside daemon/dispatch*.c includes this.
+ * What dispatch.c shares with the per-kind dispatch files (dispatch_sem.c, dispatch_event.c): the
+ * reply helpers every request answers through, the timeout decoding, the List copying helper,
+ * and each kind's entry points called from dispatch.c's switch, its List and its late-answer
+ * path. Nothing outside daemon/dispatch*.c includes this.
  */
 #ifndef CONDD_DAEMON_DISPATCH_INTERNAL_H
 #define CONDD_DAEMON_DISPATCH_INTERNAL_H
@@ -11,13 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "condd.pb-c.h"
 #include "engine.h"
 #include "server_internal.h"
 #include "stats.h"
 
 /* ------------------------------------------------------------------ dispatch.c */
 
-/* A reply with a wire status and no result; counted under op. message is borrowed. */
+/* A reply with a wire status and no result; counted under op. message is borrowed (may be
+ * NULL). */
 void dispatch_reply(struct conn *c, uint64_t id, enum stats_op op, int status, const char *message);
 
 /* An engine error: a reply with its wire status, its message and no result. */
@@ -29,6 +32,35 @@ void dispatch_ok(struct conn *c, Condd__V1__Response *resp, uint64_t id, enum st
 
 /* A request's timeout for the engine: NULL (forever) when absent. Borrowed from t. */
 const double *dispatch_timeout(const Condd__V1__Timeout *t);
+
+/* A malloc'ed NUL-terminated copy of p[0..n); NULL with *oom set on failure. */
+void *dispatch_dup(const void *p, size_t n, bool *oom);
+
+/* ------------------------------------------------------------------ dispatch_sem.c */
+
+void dispatch_sem_acquire(struct conn *c, uint64_t id, const Condd__V1__SemAcquire *a);
+void dispatch_sem_release(struct conn *c, uint64_t id, const Condd__V1__SemRelease *r);
+void dispatch_sem_locked(struct conn *c, uint64_t id, const Condd__V1__SemLocked *l);
+
+/* Completes and sends resp (id, status and message already set from r) answering a SemAcquire,
+ * now or late (dispatch_answer() calls it). */
+void dispatch_sem_answer(struct conn *c, Condd__V1__Response *resp, const struct engine_reply *r);
+
+/* The semaphores of a List reply, copied out of the engine (its pointers live only in the
+ * visitor). Owned by the caller: dispatch_sem_list_free(). */
+struct dispatch_sem_list {
+    Condd__V1__SemaphoreInfo **items;
+    size_t n, cap;
+    size_t bytes, budget; /* bytes of names copied so far, and the most allowed */
+    bool truncated;       /* the limit or the byte budget cut the list */
+    bool oom;
+};
+
+/* Fills dsl with the semaphores whose names start with prefix, at most limit, within budget
+ * bytes of names. On OOM dsl->oom is set (free it all the same). */
+void dispatch_sem_list(struct engine *e, const ProtobufCBinaryData *prefix, size_t limit,
+                       size_t budget, struct dispatch_sem_list *dsl);
+void dispatch_sem_list_free(struct dispatch_sem_list *dsl);
 
 /* ------------------------------------------------------------------ dispatch_event.c */
 

@@ -33,6 +33,9 @@ static const char *const stats_op_names[STATS_OP_COUNT] = {
     [STATS_OP_EVENT_CLEAR] = "event_clear",
     [STATS_OP_EVENT_IS_SET] = "event_is_set",
     [STATS_OP_EVENT_WAIT] = "event_wait",
+    [STATS_OP_SEM_ACQUIRE] = "sem_acquire",
+    [STATS_OP_SEM_RELEASE] = "sem_release",
+    [STATS_OP_SEM_LOCKED] = "sem_locked",
 };
 
 static const char *const stats_status_names[STATS_STATUS_COUNT] = {
@@ -50,6 +53,7 @@ static const char *const stats_status_names[STATS_STATUS_COUNT] = {
     [CONDD__V1__STATUS__STATUS_PROTOCOL_ERROR] = "protocol_error",
     [CONDD__V1__STATUS__STATUS_UNIMPLEMENTED] = "unimplemented",
     [CONDD__V1__STATUS__STATUS_INTERNAL] = "internal",
+    [CONDD__V1__STATUS__STATUS_VALUE_MISMATCH] = "value_mismatch",
 };
 
 const char *stats_op_name(enum stats_op op)

@@ -52,7 +52,7 @@ CONDD_SERVER=127.0.0.1:1
 export CONDD_SERVER
 expect "condctl no" notify notify-all
 expect "condctl lo" lock locked
-expect "condctl " event ping lock hold locked wait wait-for notify notify-all list stats
+expect "condctl " event ping lock sem hold locked wait wait-for notify notify-all list stats
 expect "condctl event " clear is-set set wait
 expect "condctl event i" is-set
 expect "condctl event set "
@@ -62,6 +62,8 @@ has "condctl --" --session-timeout
 lacks "condctl --" --until-signal
 expect "condctl hold x --un" --until-signal
 expect "condctl lock x --conf" --conflict-exit-code
+expect "condctl sem x --bo" --bounded
+has "condctl sem x -" -E
 has "condctl lock x -" -E
 lacks "condctl hold x -" -E
 expect "condctl notify c --co" --connect-timeout --count

@@ -199,7 +199,12 @@ is_free() {
     [ $? = 1 ]
 }
 
-# nothing_left: no lock held or waited for and no condition waiter in the whole server.
+# nothing_left: nothing listed in the whole server (no lock held or waited for, no condition
+# waiter, no semaphore, ...), whatever kinds of object list shows.
 nothing_left() {
-    [ "$(list_json)" = '{"locks":[],"conditions":[],"events":[],"truncated":false}' ]
+    case $(list_json) in
+    *'"name"'* | *'"truncated":true'*) return 1 ;;
+    '{"locks":[],"conditions":[],'*) return 0 ;;
+    *) return 1 ;;
+    esac
 }

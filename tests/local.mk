@@ -45,6 +45,8 @@ ENGINE_FIXTURE = tests/engine_fixture.c tests/engine_fixture.h tests/fake_clock.
 
 check_PROGRAMS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
 TESTS += tests/check_table tests/check_lock tests/check_cond tests/check_engine_random
+check_PROGRAMS += tests/check_sem
+TESTS += tests/check_sem
 
 check_PROGRAMS += tests/check_event
 TESTS += tests/check_event
@@ -67,6 +69,11 @@ tests_check_cond_SOURCES = tests/check_cond.c $(ENGINE_FIXTURE)
 tests_check_cond_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_cond_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_cond_LDADD = $(ENGINE_TEST_LDADD)
+
+tests_check_sem_SOURCES = tests/check_sem.c $(ENGINE_FIXTURE)
+tests_check_sem_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_sem_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_check_sem_LDADD = $(ENGINE_TEST_LDADD)
 
 tests_check_engine_random_SOURCES = tests/check_engine_random.c $(ENGINE_FIXTURE)
 tests_check_engine_random_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
@@ -120,8 +127,14 @@ tests_check_client_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_event_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
 	$(LIBEVENT_CORE_LIBS) -lm
 
-TESTS += tests/check_client tests/check_client_event tests/install-test.sh \
-	tests/client-examples.sh
+check_PROGRAMS += tests/check_client_sem
+tests_check_client_sem_SOURCES = tests/check_client_sem.c tests/client_util.c tests/client_util.h
+tests_check_client_sem_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_sem_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_sem_LDADD = $(tests_check_client_LDADD)
+
+TESTS += tests/check_client tests/check_client_event tests/check_client_sem \
+	tests/install-test.sh tests/client-examples.sh
 dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
 
 # What install-test.sh needs from configure, written at build time so the script runs the same
@@ -145,6 +158,7 @@ CONDCTL_TESTS = \
 	tests/condctl-basic.sh \
 	tests/condctl-args.sh \
 	tests/condctl-lock.sh \
+	tests/condctl-sem.sh \
 	tests/condctl-hold.sh \
 	tests/condctl-cond.sh \
 	tests/condctl-timeout.sh \

@@ -4,7 +4,7 @@
  * (by session and request id, for Cancel and for refusing a duplicate id), waiters' common
  * life cycle and their timers on the injected clock, reply delivery, fencing tokens, Cancel's
  * dispatch, shutdown, Stats and List. The lock queues are in lock.c, conditions in cond.c,
- * events in event.c.
+ * semaphores in sem.c, events in event.c.
  */
 #include "config.h"
 
@@ -89,11 +89,14 @@ struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn repl
     e->conds = new_table(cond_eq);
     e->pending = new_table(pending_eq);
     e->events = new_table(eevent_key_eq);
-    if (e->locks == NULL || e->conds == NULL || e->pending == NULL || e->events == NULL) {
+    e->sems = new_table(esem_key_eq);
+    if (e->locks == NULL || e->conds == NULL || e->pending == NULL || e->events == NULL ||
+        e->sems == NULL) {
         table_free(e->locks);
         table_free(e->conds);
         table_free(e->pending);
         table_free(e->events);
+        table_free(e->sems);
         free(e);
         return NULL;
     }
@@ -103,6 +106,7 @@ struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn repl
         table_free(e->conds);
         table_free(e->pending);
         table_free(e->events);
+        table_free(e->sems);
         free(e);
         return NULL;
     }
@@ -122,11 +126,13 @@ void engine_free(struct engine *e)
     while (engine_reap(e, SIZE_MAX))
         ;
     e->clock.timer_free(e->clock.ctx, e->reap_timer);
+    esem_free_all(e);   /* semaphores kept in existence by posted permits alone */
     eevent_free_all(e); /* set events outlive the sessions that set them */
     table_free(e->events);
     table_free(e->locks);
     table_free(e->conds);
     table_free(e->pending);
+    table_free(e->sems);
     free(e);
 }
 
@@ -153,6 +159,8 @@ static enum engine_op waiter_op(uint8_t kind)
         return ENGINE_OP_ACQUIRE;
     case EW_EVENT:
         return ENGINE_OP_EVENT_WAIT;
+    case EW_SEM:
+        return ENGINE_OP_SEM_ACQUIRE;
     default:
         return ENGINE_OP_WAIT;
     }
@@ -245,10 +253,10 @@ static void drop_acquire(struct ewaiter *w)
 
 /*
  * The reaper: takes ended sessions apart, oldest first, at most budget items (a pending request
- * dropped, a held lock released and handed on) per call. Pending requests go first, so that the
- * locks released after them are not granted back to the session; a pending request that is
- * granted meanwhile (its place in a queue came up) only adds a lock to release. Returns true
- * while work remains.
+ * dropped, a held lock released and handed on, one semaphore permit returned) per call. Pending
+ * requests go first, so that the locks released after them are not granted back to the session; a
+ * pending request that is granted meanwhile (its place in a queue came up) only adds a lock to
+ * release. Returns true while work remains.
  */
 static bool engine_reap(struct engine *e, size_t budget)
 {
@@ -260,10 +268,14 @@ static bool engine_reap(struct engine *e, size_t budget)
                 drop_acquire(w);
             else if (w->kind == EW_EVENT)
                 eevent_drop_wait(w);
+            else if (w->kind == EW_SEM)
+                esem_drop_waiter(w);
             else
                 econd_drop_wait(w); /* passes on a notification it had received */
         } else if (s->held != NULL) {
             elock_release(s->held);
+        } else if (s->sem_held != NULL) {
+            esem_release_one(s); /* hands the permit on in FIFO order */
         } else {
             e->closing_head = s->next;
             if (e->closing_head == NULL)
@@ -433,6 +445,11 @@ enum engine_status engine_cancel(struct esession *s, uint64_t target_id, const c
         return ENGINE_OK;
     }
     struct engine *e = s->e;
+    if (w->kind == EW_SEM) {
+        engine_deliver(e, w, ENGINE_CANCELLED, 0);
+        esem_drop_waiter(w);
+        return ENGINE_OK;
+    }
     elock_dequeue(w);
     engine_deliver(e, w, ENGINE_CANCELLED, 0);
     engine_waiter_free(w);
@@ -451,6 +468,9 @@ void engine_shutdown(struct engine *e)
                 engine_waiter_free(w);
             } else if (w->kind == EW_EVENT) {
                 eevent_shutdown_wait(w);
+            } else if (w->kind == EW_SEM) {
+                engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
+                esem_drop_waiter(w);
             } else {
                 econd_shutdown_wait(w);
             }
@@ -470,7 +490,7 @@ void engine_get_stats(const struct engine *e, struct engine_stats *out)
     *out = e->st;
     out->entry_bytes = e->st.table_bytes;
     out->table_bytes = e->st.table_bytes + table_memory(e->locks) + table_memory(e->conds) +
-                       table_memory(e->pending) + table_memory(e->events);
+                       table_memory(e->pending) + table_memory(e->events) + table_memory(e->sems);
 }
 
 static bool has_prefix(const uint8_t *name, size_t len, const uint8_t *prefix, size_t prefix_len)

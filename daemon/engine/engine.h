@@ -33,6 +33,7 @@ enum engine_status {
     ENGINE_SHUTTING_DOWN,  /* engine_shutdown() was called */
     ENGINE_NOT_FOUND,      /* Cancel named no pending request */
     ENGINE_INTERNAL,       /* out of memory; nothing changed */
+    ENGINE_VALUE_MISMATCH, /* a semaphore named with another value or kind than it exists with */
     /* Not an answer: returned by acquire and wait when the answer will come later through the
      * reply callback. Never carried by a reply. */
     ENGINE_PENDING,
@@ -80,6 +81,7 @@ enum engine_op {
     ENGINE_OP_ACQUIRE,
     ENGINE_OP_WAIT,
     ENGINE_OP_EVENT_WAIT,
+    ENGINE_OP_SEM_ACQUIRE,
 };
 
 /* A late reply: the answer to a request that returned ENGINE_PENDING. */
@@ -236,6 +238,10 @@ struct engine_stats {
     uint64_t events;        /* event entries: set, or clear with waiters */
     uint64_t events_set;    /* events remembered as set */
     uint64_t event_waiters; /* pending EventWaits */
+    /* semaphores (sem.c) */
+    uint64_t semaphores;        /* semaphores in existence (see engine_sem_acquire()) */
+    uint64_t permits_held;      /* permits held, summed over every semaphore */
+    uint64_t semaphore_waiters; /* acquires queued in semaphore queues */
 };
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 
@@ -335,6 +341,78 @@ struct engine_event_info {
 bool engine_list_events(const struct engine *e, const uint8_t *prefix, size_t prefix_len,
                         size_t limit, void (*on_event)(void *arg, const struct engine_event_info *),
                         void *arg);
+
+/* ------------------------------------------------------------------ semaphores (sem.c) */
+/*
+ * A semaphore is a named counter with asyncio.Semaphore / BoundedSemaphore semantics. It exists
+ * while a permit is held, an acquire waits, or its counter differs from its value N, and then
+ * takes no memory: the first request naming it creates it with counter N (value, 1..2^31) and
+ * its kind (bounded). While it exists, a request naming another value or kind gets
+ * VALUE_MISMATCH and changes nothing. Permits are held by (session, owner); an owner may hold
+ * several. Grants are strict FIFO: an acquire takes a permit at once only when the counter is
+ * above 0 and nobody waits. Every grant carries a fencing token (engine_next_token()).
+ */
+
+/* Largest semaphore value (2^31). */
+#define ENGINE_SEM_VALUE_MAX 2147483648u
+
+/*
+ * Acquire one permit of semaphore name (value, bounded) for (s, owner). OK with *token set when
+ * granted at once, ENGINE_PENDING when queued (the late reply, op ENGINE_OP_SEM_ACQUIRE: OK with
+ * a token, TIMEOUT, CANCELLED or SHUTTING_DOWN), or an error: TIMEOUT (try-once that would
+ * wait), VALUE_MISMATCH, BAD_REQUEST, LIMIT_EXCEEDED, SHUTTING_DOWN, INTERNAL. Checked in this
+ * order: shutdown, name, value, timeout and request id, mismatch, then whether it must wait
+ * (try-once, the pending limit).
+ */
+enum engine_status engine_sem_acquire(struct esession *s, uint64_t req_id, const uint8_t *name,
+                                      size_t len, uint64_t value, bool bounded, uint64_t owner,
+                                      const double *timeout, uint64_t *token, const char **message);
+
+/*
+ * Release one permit of semaphore name held by (s, owner); the queue head is granted within the
+ * call. When (s, owner) holds none: a Semaphore gets a posted permit (counter + 1, owned by
+ * nobody; this may create it with counter value + 1); a BoundedSemaphore refuses with NOT_OWNER
+ * ("BoundedSemaphore released too many times") and nothing changes. Errors: BAD_REQUEST (name,
+ * value), VALUE_MISMATCH, NOT_OWNER, INTERNAL (no memory to create it for a post).
+ */
+enum engine_status engine_sem_release(struct esession *s, const uint8_t *name, size_t len,
+                                      uint64_t value, bool bounded, uint64_t owner,
+                                      const char **message);
+
+/* The state of semaphore name: OK with *exists, *locked (an acquire would wait), *counter and
+ * *held (permits held) set (all false / 0 when it does not exist), or BAD_REQUEST. */
+enum engine_status engine_sem_locked(struct engine *e, const uint8_t *name, size_t len,
+                                     bool *exists, bool *locked, uint64_t *counter, uint64_t *held,
+                                     const char **message);
+
+/* One semaphore as List shows it; borrowed for the visitor call. */
+struct engine_sem_info {
+    const uint8_t *name;
+    size_t name_len;
+    uint64_t value; /* N */
+    bool bounded;
+    uint64_t counter;
+    uint64_t waiters;
+    uint64_t nholders; /* holder records, each passed to on_holder right after this call */
+};
+/* One (session, owner) holding permits of the semaphore last passed to on_sem. */
+struct engine_sem_holder_info {
+    uint64_t session_id;
+    const char *client;
+    uint64_t owner;
+    uint64_t permits;
+    uint64_t token; /* of its latest grant */
+};
+
+/*
+ * Calls on_sem for every semaphore whose name starts with prefix, at most limit, each followed
+ * by on_holder for each of its holders. Returns true if more matched than were visited. Visitors
+ * must not call the engine. Order is unspecified.
+ */
+bool engine_list_sems(const struct engine *e, const uint8_t *prefix, size_t prefix_len,
+                      size_t limit, void (*on_sem)(void *arg, const struct engine_sem_info *),
+                      void (*on_holder)(void *arg, const struct engine_sem_holder_info *),
+                      void *arg);
 
 /* ------------------------------------------------------------------ helpers */
 

@@ -41,6 +41,7 @@ enum ewaiter_kind {
     EW_ACQUIRE,
     EW_WAIT,
     EW_EVENT, /* an EventWait (event.c): in its event's queue until answered */
+    EW_SEM,   /* a pending SemAcquire, in w->sem's queue (sem.c) */
 };
 
 enum ewaiter_state {
@@ -51,6 +52,8 @@ enum ewaiter_state {
 struct elock;
 struct econd;
 struct eevent;
+struct esem;
+struct esemhold;
 
 /* One pending Acquire or Wait. Owned by the engine; freed when answered or dropped. */
 struct ewaiter {
@@ -63,6 +66,7 @@ struct ewaiter {
     struct elock *lock;              /* while EW_IN_LOCKQ, else NULL */
     struct econd *cond;              /* waits: the condition (holds one of its refs) */
     struct eevent *event;            /* EventWaits: the event whose queue it is in */
+    struct esem *sem;                /* EW_SEM: the semaphore whose queue it is in */
     void *timer;                     /* the clock's, for a timed request while its timeout
                                       * can still pass; else NULL */
     double started;                  /* monotonic seconds when the request arrived */
@@ -101,9 +105,10 @@ struct esession {
     uint64_t id;                  /* the caller's session id (List) */
     uint64_t serial;              /* engine-unique, keys the pending table */
     void *ctx;
-    bool closing;            /* ended: being taken apart by the reaper (engine.c) */
-    struct elock *held;      /* locks held by any owner of this session */
-    struct ewaiter *pending; /* pending requests, newest first */
+    bool closing;              /* ended: being taken apart by the reaper (engine.c) */
+    struct elock *held;        /* locks held by any owner of this session */
+    struct ewaiter *pending;   /* pending requests, newest first */
+    struct esemhold *sem_held; /* semaphore permits held by any owner of this session */
     size_t npending;
     char client[]; /* client name, NUL-terminated */
 };
@@ -115,6 +120,7 @@ struct engine {
     struct table *locks;
     struct table *conds;
     struct table *pending;
+    struct table *sems;        /* semaphores in existence (sem.c) */
     struct esession *sessions; /* open sessions */
     /* Ended sessions still holding locks or with pending requests, oldest first: the reaper
      * takes them apart ENGINE_REAP_BUDGET items per clock turn (engine_session_close). */
@@ -270,5 +276,20 @@ void eevent_free_all(struct engine *e);
 void eevent_cancel_wait(struct ewaiter *w);
 void eevent_drop_wait(struct ewaiter *w);
 void eevent_shutdown_wait(struct ewaiter *w);
+
+/* ------------------------------------------------------------------ sem.c */
+
+/* Key equality of the semaphore table. */
+bool esem_key_eq(const struct table_node *node, const void *key, size_t len);
+
+/* Removes pending SemAcquire w from its queue and frees it (and the semaphore, if it no longer
+ * exists). No reply: the caller answers first when one is due. */
+void esem_drop_waiter(struct ewaiter *w);
+
+/* Returns one permit held by s (a closing session) and hands it on; the reaper's step. */
+void esem_release_one(struct esession *s);
+
+/* Frees every semaphore entry (engine_free, once no session is left). */
+void esem_free_all(struct engine *e);
 
 #endif

@@ -11,8 +11,8 @@
  *
  * Naming: condd_<object>_<verb>() is a blocking call on a condd_conn; condd_async_<object>_<verb>()
  * is the same call on the caller's event_base, on a condd_async_conn. Objects: conn (the
- * connection itself), lock, cond. Result types and helpers are named after what they act on
- * (condd_result_*, condd_options_*, condd_stats_*, condd_list_*).
+ * connection itself), lock, cond, sem (semaphores). Result types and helpers are named after what
+ * they act on (condd_result_*, condd_options_*, condd_stats_*, condd_list_*).
  *
  * Conventions for the whole API:
  *  - Names of locks and conditions are NUL-terminated UTF-8 strings (1..512 bytes, no control
@@ -51,7 +51,7 @@ extern "C" {
 /* ------------------------------------------------------------------ results */
 
 /*
- * Every function that can fail returns one of these. The values -1..-13 are exactly the server's
+ * Every function that can fail returns one of these. The values -1..-14 are exactly the server's
  * wire statuses (STATUS_x = n is -n); the values from -20 on come from the client side.
  */
 enum condd_result {
@@ -70,6 +70,7 @@ enum condd_result {
     CONDD_ERR_PROTOCOL = -11,           /* framing or sequencing error (connection closed) */
     CONDD_ERR_UNIMPLEMENTED = -12,      /* the server does not implement this request */
     CONDD_ERR_INTERNAL = -13,           /* the server failed internally (out of memory) */
+    CONDD_ERR_VALUE_MISMATCH = -14,     /* the semaphore exists with another value or kind */
     /* --- client-side errors */
     CONDD_ERR_ADDRESS = -20,         /* the address string is malformed or does not resolve */
     CONDD_ERR_CONNECT = -21,         /* could not connect (refused, unreachable, timed out) */
@@ -172,6 +173,10 @@ struct condd_stats {
     uint64_t events;        /* events remembered: set, or waited for */
     uint64_t events_set;    /* events set */
     uint64_t event_waiters; /* pending event waits */
+    /* semaphores (appended) */
+    uint64_t semaphores;        /* semaphores in existence */
+    uint64_t permits_held;      /* semaphore permits held */
+    uint64_t semaphore_waiters; /* acquires queued for a semaphore (also counted in waiters) */
 };
 typedef struct condd_stats condd_stats;
 
@@ -208,6 +213,31 @@ struct condd_event_info {
     uint64_t waiters;
 };
 
+/* One (session, owner) holding permits of a semaphore, as List shows it. Allocated by the
+ * library; fields may be appended later. */
+struct condd_sem_holder {
+    uint64_t session;
+    const char *client; /* never NULL */
+    uint64_t owner;
+    uint64_t permits; /* permits this owner holds */
+    uint64_t token;   /* fencing token of its latest grant */
+};
+
+/* One semaphore as List shows it. Allocated by the library; fields may be appended later. Its
+ * holders are read with condd_sem_info_holder(). */
+struct condd_sem_info {
+    const char *name;
+    uint64_t value;   /* the initial counter N it was created with */
+    bool bounded;     /* a BoundedSemaphore */
+    uint64_t counter; /* permits free now */
+    uint64_t waiters;
+    size_t n_holders;
+};
+
+/* The i-th holder (i < info->n_holders) of a semaphore from condd_list_sem(), or NULL. Borrowed
+ * from the list info came from. */
+const struct condd_sem_holder *condd_sem_info_holder(const struct condd_sem_info *info, size_t i);
+
 /* A List result (opaque; read it with the accessors below). */
 typedef struct condd_list condd_list;
 
@@ -223,8 +253,12 @@ const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i);
 size_t condd_list_event_count(const condd_list *list);
 /* The i-th event (i < condd_list_event_count()), or NULL. Borrowed from list. */
 const struct condd_event_info *condd_list_event(const condd_list *list, size_t i);
-/* True when more locks, conditions or events matched than the limit let through. list is
- * borrowed. */
+/* How many semaphores list holds. list is borrowed. */
+size_t condd_list_sem_count(const condd_list *list);
+/* The i-th semaphore (i < condd_list_sem_count()), or NULL. Borrowed from list. */
+const struct condd_sem_info *condd_list_sem(const condd_list *list, size_t i);
+/* True when more locks, conditions, semaphores or events matched than the limit let through.
+ * list is borrowed. */
 bool condd_list_truncated(const condd_list *list);
 /* Frees a list the caller owns (from the blocking condd_conn_list()); NULL ignored. Never free
  * the one an asynchronous callback borrows. */
@@ -335,6 +369,47 @@ int condd_cond_notify(condd_conn *conn, const char *cond, const char *lock, uint
 /* Wakes every waiter of cond; owner must hold lock. *woken as for condd_cond_notify(). */
 int condd_cond_notify_all(condd_conn *conn, const char *cond, const char *lock, uint64_t owner,
                           uint64_t *woken);
+
+/* ------------------------------------------------------------------ semaphores (sem) */
+/*
+ * A semaphore is a named counter shared through the server, with asyncio.Semaphore (bounded
+ * false) and asyncio.BoundedSemaphore (bounded true) semantics. Every call names the value N
+ * (1..2^31) and the kind: the first request creates the semaphore with counter N, and while it
+ * exists (a permit held, an acquire waiting, or its counter other than N) a call naming another
+ * value or kind fails with CONDD_ERR_VALUE_MISMATCH and changes nothing. Permits are held by
+ * (connection, owner); one owner may hold several; the server returns them all when the
+ * connection ends. Grants are strictly FIFO.
+ */
+
+/* The state of a semaphore, as condd_sem_locked() reports it. */
+struct condd_sem_state {
+    bool exists;    /* false: no such semaphore (its counter is its value; the rest is 0) */
+    bool locked;    /* an acquire would wait: counter 0 or acquires queued */
+    uint64_t value; /* the counter now (permits free) */
+    uint64_t held;  /* permits held */
+};
+
+/*
+ * Acquires one permit of semaphore name (value N, bounded) for owner, waiting at most timeout
+ * seconds (CONDD_FOREVER; 0 = try once). On CONDD_OK *token (may be NULL) is the grant's fencing
+ * token. Errors: CONDD_ERR_TIMEOUT, CONDD_ERR_VALUE_MISMATCH, CONDD_ERR_BAD_REQUEST (name, value
+ * outside 1..2^31, timeout), CONDD_ERR_LIMIT_EXCEEDED, connection errors. name is borrowed.
+ */
+int condd_sem_acquire(condd_conn *conn, const char *name, uint32_t value, bool bounded,
+                      uint64_t owner, double timeout, uint64_t *token);
+
+/*
+ * Returns one permit of semaphore name held by owner; the longest waiter gets it at once. When
+ * owner holds none, a Semaphore counts a posted permit (asyncio's release without acquire: the
+ * counter grows, possibly above value) while a BoundedSemaphore refuses with CONDD_ERR_NOT_OWNER
+ * ("BoundedSemaphore released too many times"). Also CONDD_ERR_VALUE_MISMATCH,
+ * CONDD_ERR_BAD_REQUEST, connection errors. name is borrowed.
+ */
+int condd_sem_release(condd_conn *conn, const char *name, uint32_t value, bool bounded,
+                      uint64_t owner);
+
+/* The state of semaphore name. On CONDD_OK *state (must not be NULL; the caller's) is set. */
+int condd_sem_locked(condd_conn *conn, const char *name, struct condd_sem_state *state);
 
 /* One round trip to the server. On CONDD_OK *rtt_s (may be NULL) is the round trip in seconds. */
 int condd_conn_ping(condd_conn *conn, double *rtt_s);

@@ -73,6 +73,10 @@ typedef void (*condd_async_token_cb)(condd_async_conn *ac, int result, uint64_t 
 /* Locked: locked is meaningful on CONDD_OK. */
 typedef void (*condd_async_locked_cb)(condd_async_conn *ac, int result, bool locked, void *arg);
 
+/* Semaphore locked: state is NULL unless result is CONDD_OK; borrowed for the callback. */
+typedef void (*condd_async_sem_locked_cb)(condd_async_conn *ac, int result,
+                                          const struct condd_sem_state *state, void *arg);
+
 /* Notify and notify_all: woken is how many waiters were woken (on CONDD_OK). */
 typedef void (*condd_async_notify_cb)(condd_async_conn *ac, int result, uint64_t woken, void *arg);
 
@@ -237,6 +241,29 @@ int condd_async_cond_notify(condd_async_conn *ac, const char *cond, const char *
 /* Wakes every waiter of cond; owner must hold lock. cb (required). */
 int condd_async_cond_notify_all(condd_async_conn *ac, const char *cond, const char *lock,
                                 uint64_t owner, condd_async_notify_cb cb, void *arg);
+
+/* ------------------------------------------------------------------ semaphores (sem) */
+/* Semantics as for the blocking condd_sem_*() in <condd/condd.h>. Names are borrowed. */
+
+/*
+ * Acquires one permit of semaphore name (value, bounded) for owner, waiting at most timeout
+ * seconds (CONDD_FOREVER; 0 = try once). cb (required) gets CONDD_OK with the fencing token,
+ * CONDD_ERR_TIMEOUT, CONDD_ERR_CANCELLED, CONDD_ERR_VALUE_MISMATCH, ... *req_id (may be NULL) is
+ * the id to pass to condd_async_conn_cancel().
+ */
+int condd_async_sem_acquire(condd_async_conn *ac, const char *name, uint32_t value, bool bounded,
+                            uint64_t owner, double timeout, condd_async_token_cb cb, void *arg,
+                            uint64_t *req_id);
+
+/* Returns one permit held by owner (or posts one, see condd_sem_release()) without waiting. cb
+ * may be NULL; if given it runs once with CONDD_OK, CONDD_ERR_NOT_OWNER,
+ * CONDD_ERR_VALUE_MISMATCH or another error. */
+int condd_async_sem_release(condd_async_conn *ac, const char *name, uint32_t value, bool bounded,
+                            uint64_t owner, condd_async_result_cb cb, void *arg);
+
+/* Asks for the state of semaphore name. cb (required). */
+int condd_async_sem_locked(condd_async_conn *ac, const char *name, condd_async_sem_locked_cb cb,
+                           void *arg);
 
 /* ------------------------------------------------------------------ events (event) */
 /* asyncio.Event over the network (see condd_event_set() in condd.h). name is borrowed for the

@@ -1,0 +1,404 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Named semaphores (asyncio.Semaphore and BoundedSemaphore): the entries in the engine's
+ * semaphore table, their FIFO queues of pending SemAcquires (waiters of kind EW_SEM), the
+ * permits held by (session, owner) (holder records, in the semaphore's list and the session's),
+ * and the SemAcquire, SemRelease and SemLocked operations. An entry exists only while a permit is
+ * held, an acquire waits, or the counter differs from the value N; a semaphore without one is at
+ * counter N. Invariant between engine calls: a semaphore with waiters has counter 0, because
+ * every permit that comes back (release, post, session end) is granted to the queue head within
+ * the same call, and an acquire queues whenever anyone waits (no barging, asyncio gh-90155).
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "engine_internal.h"
+
+/* Permits held by one (session, owner) of one semaphore. */
+struct esemhold {
+    struct esem *sem;
+    struct esession *s;
+    uint64_t owner;
+    uint64_t permits;
+    uint64_t token;                 /* of the latest grant */
+    struct esemhold *prev, *next;   /* sem's holders */
+    struct esemhold *sprev, *snext; /* s's holds (s->sem_held) */
+};
+
+/* A semaphore in existence. The name follows inline. */
+struct esem {
+    struct table_node node; /* in e->sems */
+    uint64_t value;         /* N, fixed at creation */
+    uint64_t counter;       /* permits free now (0 while anyone waits) */
+    uint64_t held;          /* permits held */
+    struct ewaiter *q_head, *q_tail;
+    uint64_t nwaiters;
+    struct esemhold *holders;
+    uint64_t nholders;
+    bool bounded;
+    uint16_t name_len;
+    uint8_t name[];
+};
+
+/* ================================================================== entries */
+
+bool esem_key_eq(const struct table_node *node, const void *key, size_t len)
+{
+    const struct esem *m = ENGINE_CONTAINER_OF(node, struct esem, node);
+    return m->name_len == len && memcmp(m->name, key, len) == 0;
+}
+
+static struct esem *esem_find(struct engine *e, const uint8_t *name, size_t len)
+{
+    struct table_node *n = table_find(e->sems, name, len, table_hash(e->sems, name, len));
+    return n == NULL ? NULL : ENGINE_CONTAINER_OF(n, struct esem, node);
+}
+
+/* A new entry at counter value, or NULL on OOM. */
+static struct esem *esem_create(struct engine *e, const uint8_t *name, size_t len, uint64_t value,
+                                bool bounded)
+{
+    struct esem *m = calloc(1, sizeof *m + len);
+    if (m == NULL)
+        return NULL;
+    memcpy(m->name, name, len);
+    m->name_len = (uint16_t)len;
+    m->value = value;
+    m->counter = value;
+    m->bounded = bounded;
+    if (!table_insert(e->sems, &m->node, table_hash(e->sems, name, len))) {
+        free(m);
+        return NULL;
+    }
+    e->st.semaphores++;
+    engine_account(e, (long)(sizeof *m + len));
+    return m;
+}
+
+static void esem_destroy(struct engine *e, struct esem *m)
+{
+    table_remove(e->sems, &m->node);
+    e->st.semaphores--;
+    engine_account(e, -(long)(sizeof *m + m->name_len));
+    free(m);
+}
+
+/* Frees m once it no longer exists (nothing held, nobody waits, counter back at N). */
+static void esem_maybe_free(struct engine *e, struct esem *m)
+{
+    if (m->held == 0 && m->q_head == NULL && m->counter == m->value)
+        esem_destroy(e, m);
+}
+
+void esem_free_all(struct engine *e)
+{
+    struct table_iter it;
+    table_iter_init(&it, e->sems);
+    struct table_node *n;
+    while ((n = table_iter_next(&it)) != NULL) {
+        esem_destroy(e, ENGINE_CONTAINER_OF(n, struct esem, node));
+        table_iter_init(&it, e->sems);
+    }
+}
+
+/* ================================================================== holders */
+
+static struct esemhold *esem_hold_find(struct esem *m, struct esession *s, uint64_t owner)
+{
+    /* The session's list: a session holds permits of few semaphores, while a semaphore may have
+     * many holders. */
+    for (struct esemhold *h = s->sem_held; h != NULL; h = h->snext)
+        if (h->sem == m && h->owner == owner)
+            return h;
+    return NULL;
+}
+
+/* Gives (s, owner) one permit taken from the counter (the caller decremented it) with a new
+ * token, which it returns; 0 on OOM (nothing changed). */
+static uint64_t esem_hold_add(struct esem *m, struct esession *s, uint64_t owner)
+{
+    struct engine *e = s->e;
+    struct esemhold *h = esem_hold_find(m, s, owner);
+    if (h == NULL) {
+        h = calloc(1, sizeof *h);
+        if (h == NULL)
+            return 0;
+        h->sem = m;
+        h->s = s;
+        h->owner = owner;
+        h->next = m->holders;
+        if (m->holders != NULL)
+            m->holders->prev = h;
+        m->holders = h;
+        m->nholders++;
+        h->snext = s->sem_held;
+        if (s->sem_held != NULL)
+            s->sem_held->sprev = h;
+        s->sem_held = h;
+        engine_account(e, (long)sizeof *h);
+    }
+    h->permits++;
+    h->token = engine_next_token(e);
+    m->held++;
+    e->st.permits_held++;
+    return h->token;
+}
+
+/* Takes one permit back from h (freeing h at zero); the permit is not yet counted free. */
+static void esem_hold_drop(struct esemhold *h)
+{
+    struct esem *m = h->sem;
+    struct esession *s = h->s;
+    struct engine *e = s->e;
+    m->held--;
+    e->st.permits_held--;
+    if (--h->permits > 0)
+        return;
+    if (h->prev != NULL)
+        h->prev->next = h->next;
+    else
+        m->holders = h->next;
+    if (h->next != NULL)
+        h->next->prev = h->prev;
+    m->nholders--;
+    if (h->sprev != NULL)
+        h->sprev->snext = h->snext;
+    else
+        s->sem_held = h->snext;
+    if (h->snext != NULL)
+        h->snext->sprev = h->sprev;
+    engine_account(e, -(long)sizeof *h);
+    free(h);
+}
+
+/* ================================================================== queue */
+
+static void esem_dequeue(struct ewaiter *w)
+{
+    struct esem *m = w->sem;
+    ewq_unlink(&m->q_head, &m->q_tail, w);
+    w->sem = NULL;
+    m->nwaiters--;
+    w->s->e->st.semaphore_waiters--;
+}
+
+void esem_drop_waiter(struct ewaiter *w)
+{
+    struct engine *e = w->s->e;
+    struct esem *m = w->sem;
+    esem_dequeue(w);
+    engine_waiter_free(w);
+    esem_maybe_free(e, m);
+}
+
+/* One permit is free (counter > 0): grants it to the queue head, if any. A grant that finds no
+ * memory for a holder record leaves the waiter queued and the permit counted free; the next
+ * permit that comes back, or the waiter's timeout, moves things on. */
+static void esem_hand_on(struct esem *m)
+{
+    struct ewaiter *w = m->q_head;
+    if (w == NULL || m->counter == 0)
+        return;
+    struct engine *e = w->s->e;
+    uint64_t token = esem_hold_add(m, w->s, w->owner);
+    if (token == 0)
+        return;
+    m->counter--;
+    esem_dequeue(w);
+    /* A waiter of an ended session is granted silently; the reaper returns the permit. */
+    engine_deliver(e, w, ENGINE_OK, token);
+    engine_waiter_free(w);
+}
+
+/* Returns the permit just taken from a holder (or posted) to the counter and hands it on. */
+static void esem_put_back(struct engine *e, struct esem *m)
+{
+    m->counter++;
+    esem_hand_on(m);
+    esem_maybe_free(e, m);
+}
+
+void esem_release_one(struct esession *s)
+{
+    struct esemhold *h = s->sem_held;
+    struct esem *m = h->sem;
+    esem_hold_drop(h);
+    esem_put_back(s->e, m);
+}
+
+/* ================================================================== operations */
+
+static enum engine_status esem_check(const uint8_t *name, size_t len, uint64_t value,
+                                     const char **message)
+{
+    if (!engine_name_valid(name, len))
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid semaphore name");
+    if (value < 1 || value > ENGINE_SEM_VALUE_MAX)
+        return engine_fail(message, ENGINE_BAD_REQUEST,
+                           "invalid semaphore value (1..2147483648 expected)");
+    return ENGINE_OK;
+}
+
+static enum engine_status esem_mismatch(const struct esem *m, uint64_t value, bool bounded,
+                                        const char **message)
+{
+    if (m->bounded != bounded)
+        return engine_fail(message, ENGINE_VALUE_MISMATCH,
+                           m->bounded ? "semaphore exists as a BoundedSemaphore"
+                                      : "semaphore exists as a Semaphore (not bounded)");
+    if (m->value != value)
+        return engine_fail(message, ENGINE_VALUE_MISMATCH, "semaphore exists with another value");
+    return ENGINE_OK;
+}
+
+/* A timed SemAcquire's timer: leave the queue and answer TIMEOUT. Leaving cannot free a permit
+ * for anyone (a queue means counter 0). */
+static void sem_timer_cb(void *arg)
+{
+    struct ewaiter *w = arg;
+    struct engine *e = w->s->e;
+    struct esem *m = w->sem;
+    esem_dequeue(w);
+    engine_deliver(e, w, ENGINE_TIMEOUT, 0);
+    engine_waiter_free(w);
+    esem_maybe_free(e, m);
+}
+
+enum engine_status engine_sem_acquire(struct esession *s, uint64_t req_id, const uint8_t *name,
+                                      size_t len, uint64_t value, bool bounded, uint64_t owner,
+                                      const double *timeout, uint64_t *token, const char **message)
+{
+    struct engine *e = s->e;
+    if (e->shutting_down)
+        return engine_fail(message, ENGINE_SHUTTING_DOWN, "server shutting down");
+    enum engine_status st = esem_check(name, len, value, message);
+    if (st != ENGINE_OK)
+        return st;
+    bool forever;
+    double seconds;
+    st = engine_check_wait_args(s, req_id, timeout, &forever, &seconds, message);
+    if (st != ENGINE_OK)
+        return st;
+    struct esem *m = esem_find(e, name, len);
+    if (m != NULL && (st = esem_mismatch(m, value, bounded, message)) != ENGINE_OK)
+        return st;
+    if (m == NULL || (m->counter > 0 && m->q_head == NULL)) {
+        bool created = m == NULL;
+        if (created && (m = esem_create(e, name, len, value, bounded)) == NULL)
+            return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+        uint64_t t = esem_hold_add(m, s, owner);
+        if (t == 0) {
+            if (created)
+                esem_destroy(e, m);
+            return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+        }
+        m->counter--;
+        if (token != NULL)
+            *token = t;
+        return ENGINE_OK;
+    }
+    if (!forever && seconds == 0)
+        return engine_fail(message, ENGINE_TIMEOUT, "no permit free");
+    if (s->npending >= e->limits.max_pending_per_session)
+        return engine_fail(message, ENGINE_LIMIT_EXCEEDED,
+                           "too many pending requests in this session");
+    struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_SEM, !forever, sem_timer_cb);
+    if (w == NULL)
+        return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+    w->sem = m;
+    ewq_append(&m->q_head, &m->q_tail, w);
+    m->nwaiters++;
+    e->st.semaphore_waiters++;
+    if (!forever)
+        engine_waiter_arm(w, seconds);
+    return ENGINE_PENDING;
+}
+
+enum engine_status engine_sem_release(struct esession *s, const uint8_t *name, size_t len,
+                                      uint64_t value, bool bounded, uint64_t owner,
+                                      const char **message)
+{
+    struct engine *e = s->e;
+    enum engine_status st = esem_check(name, len, value, message);
+    if (st != ENGINE_OK)
+        return st;
+    struct esem *m = esem_find(e, name, len);
+    if (m != NULL && (st = esem_mismatch(m, value, bounded, message)) != ENGINE_OK)
+        return st;
+    struct esemhold *h = m != NULL ? esem_hold_find(m, s, owner) : NULL;
+    if (h != NULL) {
+        esem_hold_drop(h);
+        esem_put_back(e, m);
+        return ENGINE_OK;
+    }
+    /* Release without acquire: asyncio's Semaphore counts it, BoundedSemaphore raises. */
+    if (bounded)
+        return engine_fail(message, ENGINE_NOT_OWNER, "BoundedSemaphore released too many times");
+    if (m == NULL && (m = esem_create(e, name, len, value, false)) == NULL)
+        return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+    esem_put_back(e, m);
+    return ENGINE_OK;
+}
+
+enum engine_status engine_sem_locked(struct engine *e, const uint8_t *name, size_t len,
+                                     bool *exists, bool *locked, uint64_t *counter, uint64_t *held,
+                                     const char **message)
+{
+    *exists = *locked = false;
+    *counter = *held = 0;
+    if (!engine_name_valid(name, len))
+        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid semaphore name");
+    struct esem *m = esem_find(e, name, len);
+    if (m == NULL)
+        return ENGINE_OK;
+    *exists = true;
+    *locked = m->counter == 0 || m->q_head != NULL;
+    *counter = m->counter;
+    *held = m->held;
+    return ENGINE_OK;
+}
+
+/* ================================================================== introspection */
+
+bool engine_list_sems(const struct engine *e, const uint8_t *prefix, size_t prefix_len,
+                      size_t limit, void (*on_sem)(void *arg, const struct engine_sem_info *),
+                      void (*on_holder)(void *arg, const struct engine_sem_holder_info *),
+                      void *arg)
+{
+    struct table_iter it;
+    size_t seen = 0;
+    table_iter_init(&it, e->sems);
+    for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
+        const struct esem *m = ENGINE_CONTAINER_OF(n, struct esem, node);
+        if (prefix_len > m->name_len || (prefix_len > 0 && memcmp(m->name, prefix, prefix_len)))
+            continue;
+        if (seen == limit)
+            return true;
+        seen++;
+        if (on_sem != NULL) {
+            struct engine_sem_info info = {
+                .name = m->name,
+                .name_len = m->name_len,
+                .value = m->value,
+                .bounded = m->bounded,
+                .counter = m->counter,
+                .waiters = m->nwaiters,
+                .nholders = m->nholders,
+            };
+            on_sem(arg, &info);
+        }
+        for (const struct esemhold *h = m->holders; on_holder != NULL && h != NULL; h = h->next) {
+            struct engine_sem_holder_info hi = {
+                .session_id = h->s->id,
+                .client = h->s->client,
+                .owner = h->owner,
+                .permits = h->permits,
+                .token = h->token,
+            };
+            on_holder(arg, &hi);
+        }
+    }
+    return false;
+}
