@@ -12,7 +12,8 @@ top=$PWD
 # Debian packages the build, the tests and the benchmark smoke need.
 DEPS=(build-essential autoconf automake libtool pkg-config
       libevent-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev check
-      libsystemd-dev systemd libhiredis-dev redis-server procps clang-format)
+      libsystemd-dev systemd libhiredis-dev redis-server procps clang-format
+      python3 python3-protobuf protobuf-compiler)
 
 install_deps() {
     local missing=()

@@ -1,2 +1,2 @@
 # docs/: the protocol description and man pages (man pages are added by their owners' fragments).
-dist_doc_DATA = docs/protocol.md docs/client.md docs/hacking.md
+dist_doc_DATA = docs/protocol.md docs/client.md docs/hacking.md docs/python.md

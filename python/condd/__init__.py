@@ -1,0 +1,29 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""condd for Python: an asyncio client whose Lock, Condition and Event are drop-in twins of
+asyncio's, with their state in a condd server. See docs/python.md.
+
+    async with await condd.connect() as client:
+        async with condd.Lock(client, "jobs") as lock: ...
+"""
+
+# Uninstalled (make check), the generated condd_pb2 sits in the build tree's python/condd/ and
+# the sources in the source tree's: let the package span both.
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)
+
+from .client import Client, connect, parse_address  # noqa: E402
+from .errors import (  # noqa: E402
+    AlreadyOwner, BadRequest, Cancelled, CondDError, ConnectionLost, InternalError,
+    LimitExceeded, LockMismatch, NotFound, NotOwner, ProtocolError, ShuttingDown, Timeout,
+    Unimplemented, UnsupportedVersion, ValueMismatch)
+from .locks import CONDITION_LOCK_SUFFIX, Condition, Event, Lock  # noqa: E402
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "connect", "Client", "parse_address", "Lock", "Condition", "Event", "CONDITION_LOCK_SUFFIX",
+    "CondDError", "ConnectionLost", "Timeout", "Cancelled", "NotOwner", "AlreadyOwner",
+    "LockMismatch", "BadRequest", "LimitExceeded", "UnsupportedVersion", "ShuttingDown",
+    "NotFound", "ProtocolError", "Unimplemented", "InternalError", "ValueMismatch",
+]

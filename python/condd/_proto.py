@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Imports the message classes protoc generated from proto/condd.proto (condd_pb2, written at
+build time, never committed) and the frame codec: a 4-byte big-endian length, then one
+message (docs/protocol.md §3). No I/O here."""
+
+import struct
+
+try:
+    from . import condd_pb2 as pb
+except ImportError as e:  # pragma: no cover - a setup problem, not a runtime one
+    raise ImportError(
+        "condd: the generated module condd.condd_pb2 is missing; build it with "
+        "`protoc --python_out=DIR proto/condd.proto` (see docs/python.md)") from e
+
+# Largest response frame a client accepts (protocol.md §3.1).
+MAX_RESPONSE_BYTES = 16 * 1024 * 1024
+
+_LEN = struct.Struct(">I")
+
+
+def encode(request):
+    """One Request as a frame (bytes)."""
+    payload = request.SerializeToString()
+    return _LEN.pack(len(payload)) + payload
+
+
+def frame_length(header):
+    """The payload length of a 4-byte header, checked against the cap: ValueError if bad."""
+    (n,) = _LEN.unpack(header)
+    if n == 0 or n > MAX_RESPONSE_BYTES:
+        raise ValueError("bad response frame length %d" % n)
+    return n

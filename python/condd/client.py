@@ -1,0 +1,283 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The connection: one session with condd on the running event loop. It parses the address,
+says Hello, writes requests, matches every Response to its request by id, pings at a third of
+the session timeout, and on session loss fails every pending call once with ConnectionLost.
+The primitives (locks.py) build on three calls: _call() (await the answer), _call_cancellable()
+(the same, turning task cancellation into a Cancel request) and _send() (fire and forget, for
+asyncio's synchronous methods such as release(); the connection keeps requests in order)."""
+
+import asyncio
+import logging
+import os
+import socket
+
+from . import _proto
+from .errors import ConnectionLost, error_for
+
+pb = _proto.pb
+log = logging.getLogger("condd")
+
+DEFAULT_ADDRESS = "127.0.0.1:7380"
+DEFAULT_PORT = 7380
+
+
+def parse_address(address):
+    """("unix", path) or ("tcp", host, port) for an address string: "unix:/path", "/abs/path",
+    "host:port", "host", "[v6]:port" or "[v6]". ValueError if malformed."""
+    if address.startswith("unix:"):
+        path = address[5:]
+        if not path:
+            raise ValueError("empty unix socket path in %r" % address)
+        return ("unix", path)
+    if address.startswith("/"):
+        return ("unix", address)
+    if address.startswith("["):
+        end = address.find("]")
+        if end < 0:
+            raise ValueError("missing ] in %r" % address)
+        host, rest = address[1:end], address[end + 1:]
+        if ":" not in host:
+            raise ValueError("brackets around a non-IPv6 host in %r" % address)
+        if rest and not rest.startswith(":"):
+            raise ValueError("bad address %r" % address)
+        port = rest[1:] if rest else None
+    else:
+        if address.count(":") > 1:
+            raise ValueError("IPv6 addresses need brackets: %r" % address)
+        host, _, port = address.partition(":")
+        if not _:
+            port = None
+    if not host or any(c.isspace() or c == "/" for c in host):
+        raise ValueError("bad host in %r" % address)
+    if port is None:
+        return ("tcp", host, DEFAULT_PORT)
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("bad port in %r" % address)
+    return ("tcp", host, int(port))
+
+
+async def connect(address=None, *, client_name=None, session_timeout=0.0):
+    """Connects to condd and completes Hello; returns a Client on the running loop.
+
+    address: None reads $CONDD_SERVER, else 127.0.0.1:7380. session_timeout: seconds asked for
+    (0: the server's default); the server's answer is client.session_timeout. Raises OSError
+    when the connection fails, a CondDError when Hello is refused."""
+    if address is None:
+        address = os.environ.get("CONDD_SERVER") or DEFAULT_ADDRESS
+    where = parse_address(address)
+    if where[0] == "unix":
+        reader, writer = await asyncio.open_unix_connection(where[1])
+    else:
+        reader, writer = await asyncio.open_connection(where[1], where[2])
+    client = Client(reader, writer, address)
+    try:
+        await client._hello(client_name, session_timeout)
+    except BaseException:
+        await client.close()
+        raise
+    return client
+
+
+class Client:
+    """One condd session. Create with `await condd.connect()`; close with `await close()` or
+    `async with`. All methods must be called from the loop that connected it."""
+
+    def __init__(self, reader, writer, address):
+        self.address = address
+        self.session_id = None
+        self.session_timeout = None
+        self.server_version = None
+        self._reader = reader
+        self._writer = writer
+        self._loop = asyncio.get_running_loop()
+        self._next_id = 1
+        self._next_owner = 1
+        self._pending = {}
+        self._lost = None  # the ConnectionLost once the session is over
+        self._held = set()  # Lock objects holding a grant, forgotten on session loss
+        self._last_send = self._loop.time()
+        self._read_task = self._loop.create_task(self._read_loop())
+        self._ping_task = None
+
+    # ------------------------------------------------------------ public
+
+    async def close(self):
+        """Ends the session: the server releases everything it held. Pending calls fail with
+        ConnectionLost. Idempotent."""
+        self._lose(ConnectionLost("client closed"))
+        for t in (self._read_task, self._ping_task):
+            if t is not None and t is not asyncio.current_task():
+                t.cancel()
+                try:
+                    await t
+                except BaseException:
+                    pass
+        try:
+            await self._writer.wait_closed()
+        except (OSError, ConnectionError):
+            pass
+
+    @property
+    def closed(self):
+        """True once the session is over (closed, lost, expired)."""
+        return self._lost is not None
+
+    async def ping(self):
+        """One round trip. Requests sent before it have been processed when it returns."""
+        resp = await self._call(self._request("ping"))
+        self._check(resp)
+
+    async def stats(self):
+        """The server's Stats (a condd_pb2.StatsResult)."""
+        resp = await self._call(self._request("stats"))
+        self._check(resp)
+        return resp.stats
+
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc):
+        await self.close()
+
+    # ------------------------------------------------------------ for the primitives
+
+    def _new_owner(self):
+        owner = self._next_owner
+        self._next_owner += 1
+        return owner
+
+    def _request(self, body):
+        """A Request with a fresh id and an empty body of the named kind."""
+        req = pb.Request(id=self._next_id)
+        self._next_id += 1
+        getattr(req, body).SetInParent()
+        return req
+
+    def _send(self, req):
+        """Writes req and returns the future of its Response (a Response for every status;
+        ConnectionLost if the session ends first)."""
+        if self._lost is not None:
+            raise ConnectionLost(str(self._lost))
+        fut = self._loop.create_future()
+        self._pending[req.id] = fut
+        self._writer.write(_proto.encode(req))
+        self._last_send = self._loop.time()
+        return fut
+
+    def _send_checked(self, req, what):
+        """Fire and forget: a non-OK answer is logged (asyncio's synchronous methods)."""
+        fut = self._send(req)
+
+        def done(f):
+            if f.cancelled():
+                return
+            exc = f.exception()
+            if exc is None and f.result().status != pb.STATUS_OK:
+                exc = error_for(f.result())
+            if exc is not None and not isinstance(exc, ConnectionLost):
+                log.warning("condd: %s failed: %s", what, exc)
+
+        fut.add_done_callback(done)
+
+    async def _call(self, req):
+        """Sends req and waits for its Response. Cancelling the caller only stops the wait."""
+        return await self._send(req)
+
+    async def _call_cancellable(self, req):
+        """Sends a request that may wait (Acquire, Wait, EventWait) and returns (Response,
+        cancelled). If the calling task is cancelled meanwhile, a Cancel goes out, the target's
+        own Response is still awaited (it is the truth, protocol.md §10) and returned with
+        cancelled=True: the caller undoes what it must and raises CancelledError. A session
+        lost during that wait gives (None, True)."""
+        fut = self._send(req)
+        try:
+            return await asyncio.shield(fut), False
+        except asyncio.CancelledError:
+            pass
+        if not fut.done() and self._lost is None:
+            cancel = self._request("cancel")
+            cancel.cancel.target_id = req.id
+            self._send_checked(cancel, "cancel")
+        while not fut.done():
+            try:
+                await asyncio.shield(fut)
+            except asyncio.CancelledError:
+                continue
+            except ConnectionLost:
+                break
+        if fut.exception() is not None:
+            return None, True
+        return fut.result(), True
+
+    @staticmethod
+    def _check(resp):
+        if resp.status != pb.STATUS_OK:
+            raise error_for(resp)
+
+    # ------------------------------------------------------------ inside
+
+    async def _hello(self, client_name, session_timeout):
+        if client_name is None:
+            client_name = "python/%d@%s" % (os.getpid(), socket.gethostname())
+        req = self._request("hello")
+        req.hello.protocol_version = 1
+        req.hello.client_name = client_name
+        req.hello.session_timeout_s = session_timeout
+        resp = await self._call(req)
+        self._check(resp)
+        self.session_id = resp.hello.session_id
+        self.session_timeout = resp.hello.session_timeout_s
+        self.server_version = resp.hello.server_version
+        self._ping_task = self._loop.create_task(self._ping_loop())
+
+    async def _read_loop(self):
+        try:
+            while True:
+                header = await self._reader.readexactly(4)
+                n = _proto.frame_length(header)
+                resp = pb.Response()
+                resp.ParseFromString(await self._reader.readexactly(n))
+                if resp.id == 0:
+                    self._lose(ConnectionLost(
+                        "connection ended by the server: %s" % (resp.message or resp.status),
+                        resp.status))
+                    return
+                fut = self._pending.pop(resp.id, None)
+                if fut is not None and not fut.done():
+                    fut.set_result(resp)
+        except asyncio.CancelledError:
+            raise
+        except asyncio.IncompleteReadError:
+            self._lose(ConnectionLost("connection closed by the server"))
+        except Exception as e:  # OSError, a bad frame, a message that does not decode
+            self._lose(ConnectionLost("connection lost: %s" % e))
+
+    async def _ping_loop(self):
+        every = self.session_timeout / 3
+        try:
+            while self._lost is None:
+                due = self._last_send + every
+                now = self._loop.time()
+                if now >= due:
+                    self._send_checked(self._request("ping"), "ping")
+                    due = now + every
+                await asyncio.sleep(due - now)
+        except ConnectionLost:
+            pass
+
+    def _lose(self, exc):
+        """Ends the session once: fails every pending call with exc, forgets held locks."""
+        if self._lost is not None:
+            return
+        self._lost = exc
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(exc)
+                fut.exception()  # retrieved: fire-and-forget futures must not warn
+        held, self._held = self._held, set()
+        for lock in held:
+            lock._forget(exc)
+        if self._ping_task is not None and self._ping_task is not asyncio.current_task():
+            self._ping_task.cancel()
+        self._writer.close()

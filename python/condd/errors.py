@@ -1,0 +1,101 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The exceptions of the condd package: one base class, one class per server status
+(docs/protocol.md §7) and ConnectionLost for the end of a session. The status classes also
+derive from the builtin exception asyncio code already catches where one fits (TimeoutError,
+RuntimeError)."""
+
+from . import _proto
+
+pb = _proto.pb
+
+
+class CondDError(Exception):
+    """Base class of every condd error. `status` is the wire status (an int, 0 if none)
+    and `message` the server's human-readable detail (not stable text)."""
+
+    status = 0
+
+    def __init__(self, message="", status=None):
+        super().__init__(message)
+        self.message = message
+        if status is not None:
+            self.status = status
+
+
+class ConnectionLost(CondDError):
+    """The session ended (connection closed by either side, session expired, protocol error,
+    server shut down). Every pending call fails with it once; every lock the client held is
+    lost."""
+
+
+class Timeout(CondDError, TimeoutError):
+    status = pb.STATUS_TIMEOUT
+
+
+class Cancelled(CondDError):
+    status = pb.STATUS_CANCELLED
+
+
+class NotOwner(CondDError, RuntimeError):
+    status = pb.STATUS_NOT_OWNER
+
+
+class AlreadyOwner(CondDError, RuntimeError):
+    status = pb.STATUS_ALREADY_OWNER
+
+
+class LockMismatch(CondDError, RuntimeError):
+    status = pb.STATUS_LOCK_MISMATCH
+
+
+class BadRequest(CondDError, ValueError):
+    status = pb.STATUS_BAD_REQUEST
+
+
+class LimitExceeded(CondDError):
+    status = pb.STATUS_LIMIT_EXCEEDED
+
+
+class UnsupportedVersion(CondDError):
+    status = pb.STATUS_UNSUPPORTED_VERSION
+
+
+class ShuttingDown(ConnectionLost):
+    """The server is stopping: treated like a lost connection (protocol.md §13)."""
+
+    status = pb.STATUS_SHUTTING_DOWN
+
+
+class NotFound(CondDError):
+    status = pb.STATUS_NOT_FOUND
+
+
+class ProtocolError(CondDError):
+    status = pb.STATUS_PROTOCOL_ERROR
+
+
+class Unimplemented(CondDError):
+    status = pb.STATUS_UNIMPLEMENTED
+
+
+class InternalError(CondDError):
+    status = pb.STATUS_INTERNAL
+
+
+class ValueMismatch(CondDError, ValueError):
+    status = pb.STATUS_VALUE_MISMATCH
+
+
+_BY_STATUS = {
+    cls.status: cls
+    for cls in (Timeout, Cancelled, NotOwner, AlreadyOwner, LockMismatch, BadRequest,
+                LimitExceeded, UnsupportedVersion, ShuttingDown, NotFound, ProtocolError,
+                Unimplemented, InternalError, ValueMismatch)
+}
+
+
+def error_for(resp):
+    """The exception for a non-OK Response (an unknown status gives a plain CondDError)."""
+    cls = _BY_STATUS.get(resp.status, CondDError)
+    text = resp.message or "status %d" % resp.status
+    return cls(text, resp.status)

@@ -1,0 +1,281 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Lock, Condition and Event: twins of asyncio.Lock, asyncio.Condition and asyncio.Event whose
+state lives in condd. Each class maps asyncio's methods onto requests (docs/python.md has the
+table); asyncio's synchronous methods (release, notify, notify_all, set, clear) write their
+request and return at once, which is sound because one connection keeps requests in order
+(protocol.md §4.4). A new primitive is one more class here on the same three Client calls."""
+
+import asyncio
+
+from . import _proto
+from .errors import ConnectionLost, ShuttingDown, error_for
+
+pb = _proto.pb
+
+# Condition(client, name) without a lock uses the lock named name + CONDITION_LOCK_SUFFIX.
+CONDITION_LOCK_SUFFIX = ".lock"
+
+
+def _name(name):
+    if isinstance(name, str):
+        return name.encode("utf-8")
+    return bytes(name)
+
+
+class Lock:
+    """asyncio.Lock over condd: `await acquire()` -> True, `release()`, `locked()`,
+    `async with lock`. Each acquire uses a fresh owner handle; whoever has the object may
+    release the grant, as in asyncio. `token` is the fencing token of the latest grant."""
+
+    def __init__(self, client, name):
+        self._client = client
+        self.name = name
+        self._wire_name = _name(name)
+        self._owner = None  # owner handle of the grant this object holds
+        self._lost = None  # ConnectionLost if the session ended while held
+        self.token = None
+
+    def __repr__(self):
+        state = "locked" if self._owner is not None else "unlocked"
+        return "<condd.Lock %r [%s] token=%s>" % (self.name, state, self.token)
+
+    async def __aenter__(self):
+        await self.acquire()
+        return None
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self.release()
+
+    def locked(self):
+        """True if this object holds the lock (local knowledge, no round trip). Other
+        holders, other objects and other processes are seen by `await locked_remote()`."""
+        return self._owner is not None
+
+    async def locked_remote(self):
+        """Asks the server whether anyone holds the lock (Locked)."""
+        req = self._client._request("locked")
+        req.locked.lock = self._wire_name
+        resp = await self._client._call(req)
+        self._client._check(resp)
+        return resp.locked.locked
+
+    async def acquire(self):
+        """Waits until the lock is granted (FIFO) and returns True. Cancelling the task sends
+        a Cancel; a grant that raced it is released again before CancelledError propagates."""
+        client = self._client
+        owner = client._new_owner()
+        req = client._request("acquire")
+        req.acquire.lock = self._wire_name
+        req.acquire.owner = owner
+        resp, cancelled = await client._call_cancellable(req)
+        if cancelled:
+            if resp is not None and resp.status == pb.STATUS_OK:
+                self._release_owner(owner)
+            raise asyncio.CancelledError()
+        client._check(resp)
+        self._granted(owner, resp.acquire.token)
+        return True
+
+    def release(self):
+        """Releases the grant this object holds (RuntimeError if none, as in asyncio). The
+        Release is written at once; its answer is not awaited. ConnectionLost if the session
+        ended while the lock was held: the lock was lost before this call."""
+        if self._owner is None:
+            if self._lost is not None:
+                lost, self._lost = self._lost, None
+                raise ConnectionLost("lock %r lost with the session: %s" % (self.name, lost))
+            raise RuntimeError("Lock is not acquired.")
+        owner = self._owner
+        self._owner = None
+        self._client._held.discard(self)
+        self._release_owner(owner)
+
+    # ------------------------------------------------------------ inside
+
+    def _release_owner(self, owner):
+        if self._client.closed:
+            return
+        req = self._client._request("release")
+        req.release.lock = self._wire_name
+        req.release.owner = owner
+        self._client._send_checked(req, "release of %r" % self.name)
+
+    def _granted(self, owner, token):
+        self._owner = owner
+        self._lost = None
+        self.token = token
+        self._client._held.add(self)
+
+    def _forget(self, exc):
+        """The session ended while this object held the lock."""
+        self._owner = None
+        self._lost = exc
+
+
+class Condition:
+    """asyncio.Condition over condd, bound to a condd Lock (several conditions may share one;
+    lock=None makes Lock(client, name + CONDITION_LOCK_SUFFIX))."""
+
+    def __init__(self, client, name, lock=None):
+        if lock is None:
+            lock = Lock(client, name + CONDITION_LOCK_SUFFIX)
+        elif lock._client is not client:
+            raise ValueError("the lock must belong to the same client")
+        self._client = client
+        self.name = name
+        self._wire_name = _name(name)
+        self._lock = lock
+        self.acquire = lock.acquire
+        self.release = lock.release
+        self.locked = lock.locked
+
+    def __repr__(self):
+        return "<condd.Condition %r lock=%r>" % (self.name, self._lock)
+
+    @property
+    def lock(self):
+        return self._lock
+
+    async def __aenter__(self):
+        await self._lock.acquire()
+        return None
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self._lock.release()
+
+    async def wait(self):
+        """Releases the lock, waits for a notification, re-acquires the lock, returns True.
+        Cancelled: the lock is held again before CancelledError propagates."""
+        await self._wait(None)
+        return True
+
+    async def wait_for(self, predicate, *, timeout=None):
+        """Waits until predicate() is true and returns its last value (protocol.md §9.6).
+        timeout (an extension): one overall deadline in seconds; when it passes, returns
+        predicate()'s value then, holding the lock."""
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        result = predicate()
+        while not result:
+            if deadline is None:
+                await self._wait(None)
+            else:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    return predicate()
+                if not await self._wait(remaining):
+                    return predicate()
+            result = predicate()
+        return result
+
+    def notify(self, n=1):
+        """Wakes up to n waiters (RuntimeError if the lock is not held by this object)."""
+        self._notify("notify", n)
+
+    def notify_all(self):
+        """Wakes every waiter (RuntimeError if the lock is not held by this object)."""
+        self._notify("notify_all", None)
+
+    # ------------------------------------------------------------ inside
+
+    def _notify(self, kind, n):
+        lock = self._lock
+        if lock._owner is None:
+            raise RuntimeError("cannot notify on un-acquired lock")
+        req = self._client._request(kind)
+        body = getattr(req, kind)
+        body.condition = self._wire_name
+        body.lock = lock._wire_name
+        body.owner = lock._owner
+        if n is not None:
+            body.n = n
+        self._client._send_checked(req, "%s of %r" % (kind, self.name))
+
+    async def _wait(self, timeout):
+        """One Wait; True if notified, False on its timeout. The lock is held afterwards."""
+        lock = self._lock
+        client = self._client
+        if lock._owner is None:
+            raise RuntimeError("cannot wait on un-acquired lock")
+        owner = lock._owner
+        req = client._request("wait")
+        req.wait.condition = self._wire_name
+        req.wait.lock = lock._wire_name
+        req.wait.owner = owner
+        if timeout is not None:
+            req.wait.timeout.SetInParent()
+            req.wait.timeout.seconds = max(timeout, 0.0)
+        # The server releases the lock while we wait: so does this object.
+        lock._owner = None
+        client._held.discard(lock)
+        resp, cancelled = await client._call_cancellable(req)
+        if resp is None:
+            lock._forget(client._lost)
+            raise asyncio.CancelledError()
+        if resp.status in (pb.STATUS_OK, pb.STATUS_TIMEOUT, pb.STATUS_CANCELLED):
+            lock._granted(owner, resp.wait.token)
+            if cancelled:
+                raise asyncio.CancelledError()
+            if resp.status == pb.STATUS_CANCELLED:  # cancelled by somebody else: not us
+                raise error_for(resp)
+            return resp.status == pb.STATUS_OK
+        if resp.status == pb.STATUS_SHUTTING_DOWN:
+            lock._forget(ShuttingDown(resp.message))
+        elif resp.status != pb.STATUS_NOT_OWNER:
+            lock._granted(owner, lock.token)  # refused at once: still held
+        if cancelled:
+            raise asyncio.CancelledError()
+        raise error_for(resp)
+
+
+class Event:
+    """asyncio.Event over condd: set(), clear(), is_set(), `await wait()` -> True. Any session
+    may set or clear it; a set event stays set until cleared."""
+
+    def __init__(self, client, name):
+        self._client = client
+        self.name = name
+        self._wire_name = _name(name)
+        self._value = False
+
+    def __repr__(self):
+        return "<condd.Event %r [%s]>" % (self.name, "set" if self._value else "unset")
+
+    def is_set(self):
+        """The state last seen by this object (its own set()/clear(), a wait() that returned,
+        is_set_remote()); no round trip. `await is_set_remote()` asks the server."""
+        return self._value
+
+    async def is_set_remote(self):
+        """Asks the server whether the event is set (EventIsSet); updates is_set()."""
+        req = self._client._request("event_is_set")
+        req.event_is_set.name = self._wire_name
+        resp = await self._client._call(req)
+        self._client._check(resp)
+        self._value = resp.event_is_set.set
+        return self._value
+
+    def set(self):
+        """Sets the event and wakes every waiter; written at once, answer not awaited."""
+        req = self._client._request("event_set")
+        req.event_set.name = self._wire_name
+        self._client._send_checked(req, "set of event %r" % self.name)
+        self._value = True
+
+    def clear(self):
+        """Clears the event; written at once, answer not awaited."""
+        req = self._client._request("event_clear")
+        req.event_clear.name = self._wire_name
+        self._client._send_checked(req, "clear of event %r" % self.name)
+        self._value = False
+
+    async def wait(self):
+        """Waits until the event is set and returns True. Cancelling sends a Cancel."""
+        req = self._client._request("event_wait")
+        req.event_wait.name = self._wire_name
+        resp, cancelled = await self._client._call_cancellable(req)
+        if cancelled:
+            raise asyncio.CancelledError()
+        self._client._check(resp)
+        self._value = True
+        return True

@@ -1,0 +1,27 @@
+# python/: the condd package for asyncio. Its message classes (condd/condd_pb2.py) are generated
+# by protoc from proto/condd.proto into the build tree, never committed; the package spans the
+# source and build trees until it is installed (see python/condd/__init__.py).
+
+pkgpython_PYTHON = python/condd/__init__.py python/condd/_proto.py python/condd/client.py \
+	python/condd/errors.py python/condd/locks.py
+nodist_pkgpython_PYTHON = python/condd/condd_pb2.py
+BUILT_SOURCES += python/condd/condd_pb2.py
+CLEANFILES += python/condd/condd_pb2.py
+EXTRA_DIST += python/pyproject.toml python/setup.py python/README.md
+
+python/condd/condd_pb2.py: proto/condd.proto
+	$(AM_V_GEN)$(MKDIR_P) python/condd && \
+	$(PROTOC) --proto_path=$(top_srcdir)/proto --python_out=python/condd $(top_srcdir)/proto/condd.proto
+
+# The unittest suites run against a condd they start themselves (tests/python.sh).
+PYTHON_TESTS = python/tests/test_condd.py python/tests/daemon.py python/tests/holder.py
+EXTRA_DIST += $(PYTHON_TESTS)
+dist_check_SCRIPTS += tests/python.sh
+TESTS += tests/python.sh
+AM_TESTS_ENVIRONMENT += PYTHON='$(PYTHON)'; export PYTHON;
+tests/python.sh.log tests/python.log: python/condd/condd_pb2.py daemon/condd
+
+clean-local: clean-local-python
+clean-local-python:
+	-rm -rf python/condd/__pycache__ python/tests/__pycache__
+.PHONY: clean-local-python

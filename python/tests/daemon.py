@@ -1,0 +1,54 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Test helpers: a condd on an ephemeral loopback port (started with --port-file, killed and
+reaped at the end), and polling with a deadline instead of sleeping. Needs $CONDD."""
+
+import asyncio
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+
+class Daemon:
+    def __init__(self, *args):
+        self.dir = tempfile.mkdtemp(prefix="condd-py-test.")
+        port_file = os.path.join(self.dir, "port")
+        self.log = open(os.path.join(self.dir, "condd.log"), "w")
+        self.proc = subprocess.Popen(
+            [os.environ["CONDD"], "--listen", "127.0.0.1:0", "--port-file", port_file,
+             "--log-level", "warning", *args],
+            stdout=subprocess.DEVNULL, stderr=self.log)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with open(port_file) as f:
+                    text = f.read().strip()
+                if text.isdigit():
+                    break
+            except FileNotFoundError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("condd did not start")
+            time.sleep(0.02)
+        self.address = "127.0.0.1:" + text
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        self.kill()
+        self.log.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+async def until(predicate, timeout=10.0, what="condition"):
+    """Polls the async predicate every 10 ms until it is true; AssertionError after timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        await asyncio.sleep(0.01)

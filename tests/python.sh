@@ -1,0 +1,14 @@
+#!/bin/sh
+# The Python package's unittest suites (python/tests/test_*.py) against the condd of this build:
+# the sources from the source tree, the generated condd_pb2 from the build tree. Each suite starts
+# and kills its own condd on an ephemeral loopback port.
+# SPDX-License-Identifier: BSD-2-Clause
+set -eu
+: "${CONDD:?CONDD must name the condd binary}"
+src=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
+build=${top_builddir:-.}
+unset CONDD_SERVER
+PYTHONPATH="$src/python:$build/python:$src/python/tests"
+PYTHONDONTWRITEBYTECODE=1
+export PYTHONPATH PYTHONDONTWRITEBYTECODE
+exec "${PYTHON:-python3}" -m unittest discover -v -s "$src/python/tests" -p 'test_*.py'
