@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""condd for Python: an asyncio client whose Lock, Condition and Event are drop-in twins of
-asyncio's, with their state in a condd server. See docs/python.md.
+"""condd for Python: an asyncio client whose Lock, Condition, Event, Semaphore and
+BoundedSemaphore are drop-in twins of asyncio's, with their state in a condd server. See docs/python.md.
 
     async with await condd.connect() as client:
         async with condd.Lock(client, "jobs") as lock: ...
@@ -17,12 +17,14 @@ from .errors import (  # noqa: E402
     AlreadyOwner, BadRequest, Cancelled, CondDError, ConnectionLost, InternalError,
     LimitExceeded, LockMismatch, NotFound, NotOwner, ProtocolError, ShuttingDown, Timeout,
     Unimplemented, UnsupportedVersion, ValueMismatch)
-from .locks import CONDITION_LOCK_SUFFIX, Condition, Event, Lock  # noqa: E402
+from .locks import (  # noqa: E402
+    CONDITION_LOCK_SUFFIX, BoundedSemaphore, Condition, Event, Lock, Semaphore)
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "connect", "Client", "parse_address", "Lock", "Condition", "Event", "CONDITION_LOCK_SUFFIX",
+    "connect", "Client", "parse_address", "Lock", "Condition", "Event", "Semaphore",
+    "BoundedSemaphore", "CONDITION_LOCK_SUFFIX",
     "CondDError", "ConnectionLost", "Timeout", "Cancelled", "NotOwner", "AlreadyOwner",
     "LockMismatch", "BadRequest", "LimitExceeded", "UnsupportedVersion", "ShuttingDown",
     "NotFound", "ProtocolError", "Unimplemented", "InternalError", "ValueMismatch",

@@ -279,3 +279,135 @@ class Event:
         self._client._check(resp)
         self._value = True
         return True
+
+
+class Semaphore:
+    """asyncio.Semaphore over condd (protocol.md §17): `await acquire()` -> True, `release()`,
+    `locked()`, `async with sem`. Each acquire uses a fresh owner handle; the object remembers
+    the permits it holds and release() returns the latest of them, so, as in asyncio, whoever
+    has the object may release. release() on an object holding no permit posts one (asyncio's
+    release without acquire). `value` must be 1..2**31 and agree with every other user of the
+    name (else acquire raises condd.ValueMismatch). `token` is the latest grant's fencing token."""
+
+    _bounded = False
+    _kind = "Semaphore"
+
+    def __init__(self, client, name, value=1):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise TypeError("%s value must be an int" % self._kind)
+        if value < 0:
+            raise ValueError("Semaphore initial value must be >= 0")
+        if value == 0 or value > _SEM_MAX:
+            raise ValueError("condd %s value must be 1..%d (protocol.md §17.1)"
+                             % (self._kind, _SEM_MAX))
+        self._client = client
+        self.name = name
+        self._wire_name = _name(name)
+        self.value = value
+        self._owners = []  # owner handles of the permits this object holds, oldest first
+        self._lost = None  # ConnectionLost if the session ended while permits were held
+        self.token = None
+
+    def __repr__(self):
+        state = "locked" if self.locked() else "unlocked"
+        return "<condd.%s %r [%s, value:%d] held=%d token=%s>" % (
+            self._kind, self.name, state, self.value, len(self._owners), self.token)
+
+    async def __aenter__(self):
+        await self.acquire()
+        return None
+
+    async def __aexit__(self, exc_type, exc, tb):
+        self.release()
+
+    @property
+    def held(self):
+        """How many permits this object holds now (local knowledge)."""
+        return len(self._owners)
+
+    def locked(self):
+        """True if this object itself holds all `value` permits (local knowledge, no round
+        trip). Whether an acquire would wait now, whoever holds the permits, needs
+        `await locked_remote()`."""
+        return len(self._owners) >= self.value
+
+    async def locked_remote(self):
+        """Asks the server whether an acquire would wait now (SemLocked)."""
+        req = self._client._request("sem_locked")
+        req.sem_locked.name = self._wire_name
+        resp = await self._client._call(req)
+        self._client._check(resp)
+        return resp.sem_locked.locked
+
+    async def acquire(self):
+        """Waits for a permit (FIFO, no barging) and returns True. condd.ValueMismatch if the
+        semaphore exists with another value or kind. Cancelling the task sends a Cancel; a
+        grant that raced it is released again before CancelledError propagates."""
+        client = self._client
+        owner = client._new_owner()
+        req = client._request("sem_acquire")
+        body = req.sem_acquire
+        body.name = self._wire_name
+        body.owner = owner
+        body.value = self.value
+        body.bounded = self._bounded
+        resp, cancelled = await client._call_cancellable(req)
+        if cancelled:
+            if resp is not None and resp.status == pb.STATUS_OK:
+                self._release_owner(owner)
+            raise asyncio.CancelledError()
+        client._check(resp)
+        self._owners.append(owner)
+        self._lost = None
+        self.token = resp.sem_acquire.token
+        client._held.add(self)
+        return True
+
+    def release(self):
+        """Returns the latest permit this object holds; written at once, answer not awaited.
+        Holding none: a Semaphore posts a permit; a BoundedSemaphore raises ValueError at once
+        (the server would refuse it with NOT_OWNER). ConnectionLost if the session ended while
+        this object held permits: they were lost before this call."""
+        if not self._owners:
+            if self._lost is not None:
+                lost, self._lost = self._lost, None
+                raise ConnectionLost("%s %r permits lost with the session: %s"
+                                     % (self._kind, self.name, lost))
+            if self._bounded:
+                raise ValueError("BoundedSemaphore released too many times")
+            self._release_owner(self._client._new_owner())  # a post: nobody's permit
+            return
+        owner = self._owners.pop()
+        if not self._owners:
+            self._client._held.discard(self)
+        self._release_owner(owner)
+
+    # ------------------------------------------------------------ inside
+
+    def _release_owner(self, owner):
+        if self._client.closed:
+            return
+        req = self._client._request("sem_release")
+        body = req.sem_release
+        body.name = self._wire_name
+        body.owner = owner
+        body.value = self.value
+        body.bounded = self._bounded
+        self._client._send_checked(req, "release of %s %r" % (self._kind, self.name))
+
+    def _forget(self, exc):
+        """The session ended while this object held permits."""
+        self._owners = []
+        self._lost = exc
+
+
+class BoundedSemaphore(Semaphore):
+    """asyncio.BoundedSemaphore over condd: as Semaphore, but release() on an object holding no
+    permit raises ValueError("BoundedSemaphore released too many times") locally."""
+
+    _bounded = True
+    _kind = "BoundedSemaphore"
+
+
+# Largest semaphore value on the wire (protocol.md §17.1).
+_SEM_MAX = 2 ** 31

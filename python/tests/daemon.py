@@ -52,3 +52,24 @@ async def until(predicate, timeout=10.0, what="condition"):
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("timed out waiting for " + what)
         await asyncio.sleep(0.01)
+
+
+async def listing(client, name):
+    """The server's List entries named exactly name: (LockInfo, ConditionInfo, SemaphoreInfo,
+    EventInfo), None where absent. The tests' stand-in for asyncio's private `_waiters`."""
+    req = client._request("list")
+    req.list.prefix = name.encode("utf-8")
+    resp = await client._call(req)
+    client._check(resp)
+    want = name.encode("utf-8")
+    found = []
+    for entries in (resp.list.locks, resp.list.conditions, resp.list.semaphores,
+                    resp.list.events):
+        found.append(next((e for e in entries if e.name == want), None))
+    return tuple(found)
+
+
+async def sem_waiters(client, name):
+    """SemAcquires queued on semaphore name (0 if it does not exist)."""
+    info = (await listing(client, name))[2]
+    return 0 if info is None else info.waiters
