@@ -1,5 +1,7 @@
 #!/bin/sh
-# The Python package's unittest suites (python/tests/test_*.py) against the condd of this build:
+# The Python package's unittest suites (python/tests/test_*.py, and cpython_test_locks.py: CPython's
+# own asyncio lock tests, skipped with a message when libpython3.11-testsuite is absent) against the
+# condd of this build:
 # the sources from the source tree, the generated condd_pb2 from the build tree. Each suite starts
 # and kills its own condd on an ephemeral loopback port.
 # SPDX-License-Identifier: BSD-2-Clause
@@ -11,4 +13,4 @@ unset CONDD_SERVER
 PYTHONPATH="$src/python:$build/python:$src/python/tests"
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH PYTHONDONTWRITEBYTECODE
-exec "${PYTHON:-python3}" -m unittest discover -v -s "$src/python/tests" -p 'test_*.py'
+exec "${PYTHON:-python3}" -m unittest discover -v -s "$src/python/tests" -p '*test_*.py'

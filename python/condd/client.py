@@ -164,15 +164,16 @@ class Client:
         self._last_send = self._loop.time()
         return fut
 
-    def _send_checked(self, req, what):
-        """Fire and forget: a non-OK answer is logged (asyncio's synchronous methods)."""
+    def _send_checked(self, req, what, quiet=()):
+        """Fire and forget: a non-OK answer is logged (asyncio's synchronous methods), unless
+        its status is in quiet."""
         fut = self._send(req)
 
         def done(f):
             if f.cancelled():
                 return
             exc = f.exception()
-            if exc is None and f.result().status != pb.STATUS_OK:
+            if exc is None and f.result().status not in (pb.STATUS_OK, *quiet):
                 exc = error_for(f.result())
             if exc is not None and not isinstance(exc, ConnectionLost):
                 log.warning("condd: %s failed: %s", what, exc)
@@ -197,7 +198,9 @@ class Client:
         if not fut.done() and self._lost is None:
             cancel = self._request("cancel")
             cancel.cancel.target_id = req.id
-            self._send_checked(cancel, "cancel")
+            # NOT_FOUND: the target was answered first (a grant racing the cancel), which
+            # the caller handles from the target's own Response.
+            self._send_checked(cancel, "cancel", quiet=(pb.STATUS_NOT_FOUND,))
         while not fut.done():
             try:
                 await asyncio.shield(fut)

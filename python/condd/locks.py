@@ -408,6 +408,9 @@ class BoundedSemaphore(Semaphore):
     _bounded = True
     _kind = "BoundedSemaphore"
 
+    def __init__(self, client, name, value=1):
+        super().__init__(client, name, value)
+
 
 # Largest semaphore value on the wire (protocol.md §17.1).
 _SEM_MAX = 2 ** 31
