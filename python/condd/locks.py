@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Lock, Condition and Event: twins of asyncio.Lock, asyncio.Condition and asyncio.Event whose
+"""Lock, Condition, Event, Semaphore and BoundedSemaphore: twins of asyncio's, whose
 state lives in condd. Each class maps asyncio's methods onto requests (docs/python.md has the
 table); asyncio's synchronous methods (release, notify, notify_all, set, clear) write their
 request and return at once, which is sound because one connection keeps requests in order
