@@ -168,6 +168,7 @@ CONDCTL_TESTS = \
 	tests/condctl-options.sh \
 	tests/condctl-list.sh \
 	tests/condctl-event.sh \
+	tests/condctl-barrier.sh \
 	tests/condctl-complete.sh \
 	tests/condctl-docs.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
