@@ -55,6 +55,13 @@ tests_check_event_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_event_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_event_LDADD = $(ENGINE_TEST_LDADD)
 
+check_PROGRAMS += tests/check_barrier
+TESTS += tests/check_barrier
+tests_check_barrier_SOURCES = tests/check_barrier.c $(ENGINE_FIXTURE)
+tests_check_barrier_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_barrier_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_check_barrier_LDADD = $(ENGINE_TEST_LDADD)
+
 tests_check_table_SOURCES = tests/check_table.c
 tests_check_table_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_table_CFLAGS = $(ENGINE_TEST_CFLAGS)
