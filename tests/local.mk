@@ -134,13 +134,21 @@ tests_check_client_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_event_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
 	$(LIBEVENT_CORE_LIBS) -lm
 
+check_PROGRAMS += tests/check_client_barrier
+tests_check_client_barrier_SOURCES = tests/check_client_barrier.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_barrier_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_barrier_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_barrier_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
+	$(LIBEVENT_CORE_LIBS) -lm
+
 check_PROGRAMS += tests/check_client_sem
 tests_check_client_sem_SOURCES = tests/check_client_sem.c tests/client_util.c tests/client_util.h
 tests_check_client_sem_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_sem_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_sem_LDADD = $(tests_check_client_LDADD)
 
-TESTS += tests/check_client tests/check_client_event tests/check_client_sem \
+TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
 	tests/install-test.sh tests/client-examples.sh
 dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
 
