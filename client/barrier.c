@@ -149,9 +149,9 @@ int condd_barrier_reset(condd_conn *conn, const char *name, uint32_t parties, ui
     int rc = cl_block_begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc = cl_block_run(conn, &a,
-                      condd_async_barrier_reset(condd_conn_async(conn), name, parties,
-                                                cl_block_on_count, &a));
+    rc = cl_block_run(
+        conn, &a,
+        condd_async_barrier_reset(condd_conn_async(conn), name, parties, cl_block_on_count, &a));
     if (broken != NULL)
         *broken = rc == CONDD_OK ? a.u64 : 0;
     return rc;
@@ -163,9 +163,9 @@ int condd_barrier_abort(condd_conn *conn, const char *name, uint32_t parties, ui
     int rc = cl_block_begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc = cl_block_run(conn, &a,
-                      condd_async_barrier_abort(condd_conn_async(conn), name, parties,
-                                                cl_block_on_count, &a));
+    rc = cl_block_run(
+        conn, &a,
+        condd_async_barrier_abort(condd_conn_async(conn), name, parties, cl_block_on_count, &a));
     if (broken != NULL)
         *broken = rc == CONDD_OK ? a.u64 : 0;
     return rc;
@@ -188,9 +188,8 @@ int condd_barrier_state(condd_conn *conn, const char *name, struct condd_barrier
     int rc = cl_block_begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
-    rc = cl_block_run(conn, &a,
-                      condd_async_barrier_state(condd_conn_async(conn), name, on_barrier_state,
-                                                &a));
+    rc = cl_block_run(
+        conn, &a, condd_async_barrier_state(condd_conn_async(conn), name, on_barrier_state, &a));
     if (rc == CONDD_OK)
         *state = a.barrier;
     return rc;

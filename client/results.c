@@ -161,7 +161,8 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
     l->holders = nholders > 0 ? calloc(nholders, sizeof *l->holders) : NULL;
     if (p.buf == NULL || (r->n_locks > 0 && l->locks == NULL) ||
         (r->n_conditions > 0 && l->conds == NULL) || (r->n_events > 0 && l->events == NULL) ||
-        (r->n_barriers > 0 && l->barriers == NULL) || (r->n_semaphores > 0 && l->sems == NULL) || (nholders > 0 && l->holders == NULL)) {
+        (r->n_barriers > 0 && l->barriers == NULL) || (r->n_semaphores > 0 && l->sems == NULL) ||
+        (nholders > 0 && l->holders == NULL)) {
         free(p.buf);
         free(l->locks);
         free(l->conds);

@@ -186,12 +186,12 @@ static const struct {
     const char *name;
     enum ctl_command cmd;
 } commands[] = {
-    {"ping", CTL_CMD_PING},     {"lock", CTL_CMD_LOCK},
-    {"hold", CTL_CMD_HOLD},     {"locked", CTL_CMD_LOCKED},
-    {"wait", CTL_CMD_WAIT},     {"wait-for", CTL_CMD_WAIT_FOR},
-    {"notify", CTL_CMD_NOTIFY}, {"notify-all", CTL_CMD_NOTIFY_ALL},
-    {"list", CTL_CMD_LIST},     {"stats", CTL_CMD_STATS},
-    {"event", CTL_CMD_EVENT},   {"sem", CTL_CMD_SEM},
+    {"ping", CTL_CMD_PING},       {"lock", CTL_CMD_LOCK},
+    {"hold", CTL_CMD_HOLD},       {"locked", CTL_CMD_LOCKED},
+    {"wait", CTL_CMD_WAIT},       {"wait-for", CTL_CMD_WAIT_FOR},
+    {"notify", CTL_CMD_NOTIFY},   {"notify-all", CTL_CMD_NOTIFY_ALL},
+    {"list", CTL_CMD_LIST},       {"stats", CTL_CMD_STATS},
+    {"event", CTL_CMD_EVENT},     {"sem", CTL_CMD_SEM},
     {"barrier", CTL_CMD_BARRIER},
 };
 
@@ -482,9 +482,9 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
         int rc = check_name(c,
                             ctl->cmd == CTL_CMD_EVENT     ? "event name"
                             : ctl->cmd == CTL_CMD_BARRIER ? "barrier name"
-                            : cond_cmd                ? "condition name"
-                            : ctl->cmd == CTL_CMD_SEM ? "semaphore name"
-                                                      : "lock name",
+                            : cond_cmd                    ? "condition name"
+                            : ctl->cmd == CTL_CMD_SEM     ? "semaphore name"
+                                                          : "lock name",
                             ctl->name);
         if (rc != 0)
             return rc;

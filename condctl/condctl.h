@@ -43,7 +43,7 @@ enum ctl_command {
     CTL_CMD_NOTIFY_ALL,
     CTL_CMD_LIST,
     CTL_CMD_STATS,
-    CTL_CMD_EVENT, /* condctl_event.c */
+    CTL_CMD_EVENT,   /* condctl_event.c */
     CTL_CMD_SEM,     /* condctl_sem.c */
     CTL_CMD_BARRIER, /* condctl_barrier.c */
 };
@@ -94,9 +94,9 @@ struct ctl {
     bool count_set;
     double kill_after; /* --kill-after, default 5 */
     bool kill_after_set;
-    const char *name;           /* NAME, COND or PREFIX (may be NULL for list) */
-    char **child_argv;          /* CMD [ARG...] for lock and wait-for, NULL-terminated */
-    enum ctl_event_op event_op; /* event: the subcommand */
+    const char *name;               /* NAME, COND or PREFIX (may be NULL for list) */
+    char **child_argv;              /* CMD [ARG...] for lock and wait-for, NULL-terminated */
+    enum ctl_event_op event_op;     /* event: the subcommand */
     enum ctl_barrier_op barrier_op; /* barrier: --reset, --abort, --state, else a wait */
     bool barrier_op_set;
     uint64_t parties; /* barrier -p (0: not given) */

@@ -59,8 +59,7 @@ static void state_cb(condd_async_conn *c, int result, const struct condd_barrier
         return;
     }
     if (ctl->json)
-        printf("{\"exists\":%s,\"parties\":%" PRIu64 ",\"n_waiting\":%" PRIu64
-               ",\"broken\":%s}\n",
+        printf("{\"exists\":%s,\"parties\":%" PRIu64 ",\"n_waiting\":%" PRIu64 ",\"broken\":%s}\n",
                st->exists ? "true" : "false", st->parties, st->n_waiting,
                st->broken ? "true" : "false");
     else if (!st->exists)
@@ -77,8 +76,8 @@ void ctl_barrier_start(struct ctl *ctl)
     uint32_t parties = (uint32_t)ctl->parties;
     switch (ctl->barrier_op) {
     case CTL_BARRIER_WAIT:
-        rc = condd_async_barrier_wait(ctl->client, ctl->name, parties, ctl_remaining(ctl),
-                                      wait_cb, ctl, NULL);
+        rc = condd_async_barrier_wait(ctl->client, ctl->name, parties, ctl_remaining(ctl), wait_cb,
+                                      ctl, NULL);
         if (rc == CONDD_OK)
             ctl_guard_arm(ctl);
         break;

@@ -27,8 +27,7 @@ void dispatch_barrier_answer(struct conn *c, const struct engine_reply *r, bool 
 {
     (void)late;
     if (r->status != ENGINE_OK) {
-        dispatch_reply(c, r->req_id, STATS_OP_BARRIER_WAIT, status_to_wire(r->status),
-                       r->message);
+        dispatch_reply(c, r->req_id, STATS_OP_BARRIER_WAIT, status_to_wire(r->status), r->message);
         return;
     }
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
@@ -43,8 +42,8 @@ void dispatch_barrier_reset(struct conn *c, uint64_t id, const Condd__V1__Barrie
 {
     const char *msg = NULL;
     uint64_t broken = 0;
-    enum engine_status st = engine_barrier_reset(c->srv->engine, m->name.data, m->name.len,
-                                                 m->parties, &broken, &msg);
+    enum engine_status st =
+        engine_barrier_reset(c->srv->engine, m->name.data, m->name.len, m->parties, &broken, &msg);
     if (st != ENGINE_OK) {
         dispatch_fail(c, id, STATS_OP_BARRIER_RESET, st, msg);
         return;
@@ -61,8 +60,8 @@ void dispatch_barrier_abort(struct conn *c, uint64_t id, const Condd__V1__Barrie
 {
     const char *msg = NULL;
     uint64_t broken = 0;
-    enum engine_status st = engine_barrier_abort(c->srv->engine, m->name.data, m->name.len,
-                                                 m->parties, &broken, &msg);
+    enum engine_status st =
+        engine_barrier_abort(c->srv->engine, m->name.data, m->name.len, m->parties, &broken, &msg);
     if (st != ENGINE_OK) {
         dispatch_fail(c, id, STATS_OP_BARRIER_ABORT, st, msg);
         return;

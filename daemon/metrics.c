@@ -115,13 +115,12 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_gauge(&o, "condd_locks", "Locks in existence (held or waited for).", es.locks);
     metrics_gauge(&o, "condd_locks_held", "Locks currently held.", es.locks_held);
     metrics_gauge(&o, "condd_conditions", "Conditions with at least one waiter.", es.conditions);
-    metrics_gauge(
-        &o, "condd_waiters",
-        "Pending requests: acquires and re-acquiring waits queued for a lock, plus "
-        "waits not yet notified, plus acquires queued for a semaphore, plus pending "
-        "event waits, plus pending barrier waits.",
-        (es.lock_waiters + es.condition_waiters + es.semaphore_waiters + es.event_waiters +
-         es.barrier_waiters));
+    metrics_gauge(&o, "condd_waiters",
+                  "Pending requests: acquires and re-acquiring waits queued for a lock, plus "
+                  "waits not yet notified, plus acquires queued for a semaphore, plus pending "
+                  "event waits, plus pending barrier waits.",
+                  (es.lock_waiters + es.condition_waiters + es.semaphore_waiters +
+                   es.event_waiters + es.barrier_waiters));
     metrics_gauge(&o, "condd_lock_waiters",
                   "Requests queued for a lock (acquires and re-acquiring waits).", es.lock_waiters);
     metrics_gauge(&o, "condd_condition_waiters", "Waits not yet notified.", es.condition_waiters);

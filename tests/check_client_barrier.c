@@ -255,8 +255,7 @@ START_TEST(test_blocking_wait_filled_by_a_peer_and_reset)
     condd_conn *peer = open_blocking();
     struct rec w = {0};
     ck_assert_int_eq(
-        condd_async_barrier_wait(condd_conn_async(conn), "x", 2, 10, on_index, &w, NULL),
-        CONDD_OK);
+        condd_async_barrier_wait(condd_conn_async(conn), "x", 2, 10, on_index, &w, NULL), CONDD_OK);
     ck_assert_int_eq(condd_conn_ping(conn, NULL), CONDD_OK);
     ck_assert(!w.done);
     uint32_t index = 9;

@@ -21,9 +21,9 @@
 
 /* A barrier with waiters, or broken. The name follows inline. */
 struct ebarrier {
-    struct table_node node;            /* in e->barriers */
-    struct ebarrier *a_prev, *a_next;  /* e->barriers_all */
-    struct ewaiter *q_head, *q_tail;   /* pending BarrierWaits, oldest first */
+    struct table_node node;           /* in e->barriers */
+    struct ebarrier *a_prev, *a_next; /* e->barriers_all */
+    struct ewaiter *q_head, *q_tail;  /* pending BarrierWaits, oldest first */
     uint64_t parties;
     uint64_t nwaiters;
     bool broken;

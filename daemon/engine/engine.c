@@ -129,8 +129,8 @@ void engine_free(struct engine *e)
     while (engine_reap(e, SIZE_MAX))
         ;
     e->clock.timer_free(e->clock.ctx, e->reap_timer);
-    esem_free_all(e);   /* semaphores kept in existence by posted permits alone */
-    eevent_free_all(e); /* set events outlive the sessions that set them */
+    esem_free_all(e);     /* semaphores kept in existence by posted permits alone */
+    eevent_free_all(e);   /* set events outlive the sessions that set them */
     ebarrier_free_all(e); /* and broken barriers the sessions that aborted them */
     table_free(e->events);
     table_free(e->barriers);

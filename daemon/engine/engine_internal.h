@@ -40,8 +40,8 @@
 enum ewaiter_kind {
     EW_ACQUIRE,
     EW_WAIT,
-    EW_EVENT, /* an EventWait (event.c): in its event's queue until answered */
-    EW_SEM,   /* a pending SemAcquire, in w->sem's queue (sem.c) */
+    EW_EVENT,   /* an EventWait (event.c): in its event's queue until answered */
+    EW_SEM,     /* a pending SemAcquire, in w->sem's queue (sem.c) */
     EW_BARRIER, /* a pending BarrierWait, in w->barrier's queue (barrier.c) */
 };
 
