@@ -31,7 +31,8 @@ static const struct result_text results[] = {
      "the server does not implement this request"},
     {CONDD_ERR_INTERNAL, "CONDD_ERR_INTERNAL", "internal server error"},
     {CONDD_ERR_VALUE_MISMATCH, "CONDD_ERR_VALUE_MISMATCH",
-     "the semaphore exists with another value or kind"},
+     "the semaphore exists with another value or kind, or the barrier with other parties"},
+    {CONDD_ERR_BROKEN, "CONDD_ERR_BROKEN", "the barrier was reset or aborted, or is broken"},
     {CONDD_ERR_ADDRESS, "CONDD_ERR_ADDRESS", "bad or unresolvable server address"},
     {CONDD_ERR_CONNECT, "CONDD_ERR_CONNECT", "cannot connect to the server"},
     {CONDD_ERR_DISCONNECTED, "CONDD_ERR_DISCONNECTED", "connection to the server lost"},
@@ -90,7 +91,7 @@ int cl_status_result(int wire_status)
     if (wire_status == CONDD__V1__STATUS__STATUS_OK)
         return CONDD_OK;
     if (wire_status >= CONDD__V1__STATUS__STATUS_TIMEOUT &&
-        wire_status <= CONDD__V1__STATUS__STATUS_VALUE_MISMATCH)
+        wire_status <= CONDD__V1__STATUS__STATUS_BROKEN)
         return -wire_status;
     return CONDD_ERR_INTERNAL;
 }

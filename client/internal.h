@@ -80,6 +80,10 @@ enum cl_op {
     CL_OP_SEM_ACQUIRE,
     CL_OP_SEM_RELEASE, /* cb may be NULL */
     CL_OP_SEM_LOCKED,
+    CL_OP_BARRIER_WAIT, /* barriers (barrier.c) */
+    CL_OP_BARRIER_RESET,
+    CL_OP_BARRIER_ABORT,
+    CL_OP_BARRIER_STATE,
 };
 
 typedef void (*cl_fn)(void);
@@ -204,7 +208,8 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg);
 void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
                 const Condd__V1__Response *r);
 
-/* The helpers every operation is built with (ops.c, for the per-kind files sem.c and event.c):
+/* The helpers every operation is built with (ops.c, for the per-kind files sem.c, event.c
+ * and barrier.c):
  * cl_op_name() returns the wire bytes of name (borrowed); cl_op_timeout() sets *field to t
  * holding timeout, or leaves it NULL (forever) for a negative or infinite one; cl_op_submit()
  * gives req a fresh id, records (op, cb, arg) for the answer and sets *req_id (may be NULL) on
@@ -226,6 +231,12 @@ void cl_sem_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
 void cl_event_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
                       const Condd__V1__Response *r);
 
+/* ------------------------------------------------------------------ barriers (barrier.c) */
+
+/* cl_deliver() for the CL_OP_BARRIER_* ops. */
+void cl_barrier_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
+                        const Condd__V1__Response *r);
+
 /* ------------------------------------------------------------------ blocking (blocking.c) */
 
 /* One blocking call's answer, filled in by the cl_block_on_* callbacks (arg is the answer) on
@@ -239,6 +250,7 @@ struct cl_answer {
     condd_stats *stats;
     condd_list *list;
     struct condd_sem_state sem;
+    struct condd_barrier_state barrier;
 };
 
 /* Starts a blocking call on conn (clears its message, checks it is usable): CONDD_OK or why

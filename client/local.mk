@@ -18,6 +18,7 @@ client_libconddclient_la_SOURCES = \
 	client/waitfor.c \
 	client/event.c \
 	client/sem.c \
+	client/barrier.c \
 	client/results.c \
 	client/blocking.c
 client_libconddclient_la_CPPFLAGS = $(CLIENT_CPPFLAGS)

@@ -143,6 +143,12 @@ void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
     case CL_OP_SEM_LOCKED:
         cl_sem_deliver(c, p, rc, r);
         break;
+    case CL_OP_BARRIER_WAIT:
+    case CL_OP_BARRIER_RESET:
+    case CL_OP_BARRIER_ABORT:
+    case CL_OP_BARRIER_STATE:
+        cl_barrier_deliver(c, p, rc, r);
+        break;
     case CL_OP_NONE:
     case CL_OP_HELLO:
     case CL_OP_KEEPALIVE:

@@ -73,6 +73,9 @@ condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
     o->connections_total = r->connections_total;
     o->session_expiries = r->session_expiries;
     o->last_token = r->last_token;
+    o->barriers = r->barriers;
+    o->barriers_broken = r->barriers_broken;
+    o->barrier_waiters = r->barrier_waiters;
     o->events = r->events;
     o->events_set = r->events_set;
     o->event_waiters = r->event_waiters;
@@ -120,6 +123,8 @@ struct condd_list {
     struct condd_cond_info *conds;
     size_t n_events;
     struct condd_event_info *events;
+    size_t n_barriers;
+    struct condd_barrier_info *barriers;
     struct sem_impl *sems;
     struct condd_sem_holder *holders; /* every semaphore's, one array */
     bool truncated;
@@ -138,6 +143,8 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
         bytes += r->conditions[i]->name.len + r->conditions[i]->lock.len + 2;
     for (size_t i = 0; i < r->n_events; i++)
         bytes += r->events[i]->name.len + 1;
+    for (size_t i = 0; i < r->n_barriers; i++)
+        bytes += r->barriers[i]->name.len + 1;
     size_t nholders = 0;
     for (size_t i = 0; i < r->n_semaphores; i++) {
         bytes += r->semaphores[i]->name.len + 1;
@@ -149,15 +156,18 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
     l->locks = r->n_locks > 0 ? calloc(r->n_locks, sizeof *l->locks) : NULL;
     l->conds = r->n_conditions > 0 ? calloc(r->n_conditions, sizeof *l->conds) : NULL;
     l->events = r->n_events > 0 ? calloc(r->n_events, sizeof *l->events) : NULL;
+    l->barriers = r->n_barriers > 0 ? calloc(r->n_barriers, sizeof *l->barriers) : NULL;
     l->sems = r->n_semaphores > 0 ? calloc(r->n_semaphores, sizeof *l->sems) : NULL;
     l->holders = nholders > 0 ? calloc(nholders, sizeof *l->holders) : NULL;
     if (p.buf == NULL || (r->n_locks > 0 && l->locks == NULL) ||
         (r->n_conditions > 0 && l->conds == NULL) || (r->n_events > 0 && l->events == NULL) ||
-        (r->n_semaphores > 0 && l->sems == NULL) || (nholders > 0 && l->holders == NULL)) {
+        (r->n_barriers > 0 && l->barriers == NULL) || (r->n_semaphores > 0 && l->sems == NULL) ||
+        (nholders > 0 && l->holders == NULL)) {
         free(p.buf);
         free(l->locks);
         free(l->conds);
         free(l->events);
+        free(l->barriers);
         free(l->sems);
         free(l->holders);
         free(l);
@@ -190,6 +200,15 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
         o->waiters = in->waiters;
     }
     l->n_events = r->n_events;
+    for (size_t i = 0; i < r->n_barriers; i++) {
+        const Condd__V1__BarrierInfo *in = r->barriers[i];
+        struct condd_barrier_info *o = &l->barriers[i];
+        o->name = pool_add(&p, in->name.data, in->name.len);
+        o->parties = in->parties;
+        o->n_waiting = in->n_waiting;
+        o->broken = in->broken;
+    }
+    l->n_barriers = r->n_barriers;
     struct condd_sem_holder *h = l->holders;
     for (size_t i = 0; i < r->n_semaphores; i++) {
         const Condd__V1__SemaphoreInfo *in = r->semaphores[i];
@@ -247,6 +266,16 @@ const struct condd_event_info *condd_list_event(const condd_list *list, size_t i
     return list != NULL && i < list->n_events ? &list->events[i] : NULL;
 }
 
+size_t condd_list_barrier_count(const condd_list *list)
+{
+    return list != NULL ? list->n_barriers : 0;
+}
+
+const struct condd_barrier_info *condd_list_barrier(const condd_list *list, size_t i)
+{
+    return list != NULL && i < list->n_barriers ? &list->barriers[i] : NULL;
+}
+
 size_t condd_list_sem_count(const condd_list *list)
 {
     return list != NULL ? list->n_sems : 0;
@@ -276,6 +305,7 @@ void condd_list_free(condd_list *list)
     free(list->locks);
     free(list->conds);
     free(list->events);
+    free(list->barriers);
     free(list->sems);
     free(list->holders);
     free(list->strings);

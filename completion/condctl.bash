@@ -65,10 +65,11 @@ _condctl()
     [[ $bin == condctl || $bin == */* ]] || bin=condctl
     bin=${bin/#\~/$HOME}
 
-    local commands="ping lock sem hold locked wait wait-for notify notify-all list stats event"
+    local commands="ping lock sem hold locked wait wait-for notify notify-all list stats event
+        barrier"
     local global="-s --server -T --timeout --connect-timeout --name --session-timeout --json
         -h --help -V --version"
-    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code"
+    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
 
     # The command (the first word that is neither an option nor an option's value) and `--`.
     local i w cmd= dashdash=0
@@ -109,7 +110,7 @@ _condctl()
         return 0
         ;;
     -T | --timeout | --connect-timeout | --name | --session-timeout | -n | --count | -k | \
-        --kill-after | -E | --conflict-exit-code)
+        --kill-after | -E | --conflict-exit-code | -p | --parties)
         return 0
         ;;
     esac
@@ -120,6 +121,7 @@ _condctl()
         lock) opts+=" -E --conflict-exit-code -k --kill-after" ;;
         sem) opts+=" -n --count --bounded -E --conflict-exit-code -k --kill-after" ;;
         hold) opts+=" --until-signal" ;;
+        barrier) opts+=" -p --parties --reset --abort --state" ;;
         wait | notify-all) opts+=" --lock" ;;
         wait-for) opts+=" --lock -k --kill-after" ;;
         notify) opts+=" --lock -n --count" ;;

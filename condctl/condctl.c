@@ -48,7 +48,13 @@ static const char usage_text[] =
     "                               an event (asyncio.Event): set wakes every waiter and prints\n"
     "                               how many woke; is-set prints set or clear and exits 0 if\n"
     "                               set, 1 if clear; wait waits until it is set (-T bounds it)\n"
-    "  list [PREFIX]                list locks, conditions, semaphores and events\n"
+    "  barrier NAME -p N            wait at the N-party barrier NAME (asyncio.Barrier) and print\n"
+    "                               this party's arrival index (0..N-1); exit 5 when broken\n"
+    "  barrier NAME --reset|--abort [-p N]\n"
+    "                               reset (reusable) or abort (broken until reset) the barrier;\n"
+    "                               its waiters fail as broken; print how many there were\n"
+    "  barrier NAME --state         print the barrier's parties, waiters and whether broken\n"
+    "  list [PREFIX]                list locks, conditions, semaphores, events and barriers\n"
     "                               (names starting with PREFIX)\n"
     "  stats                        print the server's counters\n"
     "\n"
@@ -64,7 +70,8 @@ static const char usage_text[] =
     "      --name NAME        client name the server shows in list (default condctl/PID@HOST)\n"
     "      --session-timeout SECONDS\n"
     "                         session timeout to ask the server for (0: the server's default)\n"
-    "      --json             JSON output (list, stats, ping, locked, notify, notify-all, hold)\n"
+    "      --json             JSON output (list, stats, ping, locked, notify, notify-all, hold,\n"
+    "                         event, barrier)\n"
     "  -h, --help             show this help and exit\n"
     "  -V, --version          show the version and exit\n"
     "\n"
@@ -73,6 +80,10 @@ static const char usage_text[] =
     "  -n, --count N          how many waiters notify wakes (default 1); sem: the semaphore's\n"
     "                         value, its number of permits (1-2147483648, required)\n"
     "      --bounded          (sem) a BoundedSemaphore\n"
+    "  -p, --parties N        (barrier) the number of parties (1-2147483648); required to\n"
+    "                         wait, checked (or, for --abort, used to create it) otherwise\n"
+    "      --reset, --abort, --state\n"
+    "                         (barrier) reset, abort or show the barrier instead of waiting\n"
     "  -k, --kill-after SECONDS  after the lock is lost, SIGKILL CMD this long after SIGTERM\n"
     "                         (lock, sem, wait-for; default 5)\n"
     "  -E, --conflict-exit-code N\n"
@@ -87,7 +98,8 @@ static const char usage_text[] =
     "\n"
     "Exit status: 0 success; 1 a \"no\" answer (locked on a free lock, event is-set on a clear\n"
     "event); 2 usage error;\n"
-    "3 cannot connect or connection lost; 4 the server refused the request; 124 the -T\n"
+    "3 cannot connect or connection lost; 4 the server refused the request; 5 the barrier\n"
+    "is broken (barrier); 124 the -T\n"
     "deadline passed (lock, sem: -E's N); for lock and sem, CMD's status (126 not executable, 127 "
     "not found).\n";
 
@@ -174,12 +186,13 @@ static const struct {
     const char *name;
     enum ctl_command cmd;
 } commands[] = {
-    {"ping", CTL_CMD_PING},     {"lock", CTL_CMD_LOCK},
-    {"hold", CTL_CMD_HOLD},     {"locked", CTL_CMD_LOCKED},
-    {"wait", CTL_CMD_WAIT},     {"wait-for", CTL_CMD_WAIT_FOR},
-    {"notify", CTL_CMD_NOTIFY}, {"notify-all", CTL_CMD_NOTIFY_ALL},
-    {"list", CTL_CMD_LIST},     {"stats", CTL_CMD_STATS},
-    {"event", CTL_CMD_EVENT},   {"sem", CTL_CMD_SEM},
+    {"ping", CTL_CMD_PING},       {"lock", CTL_CMD_LOCK},
+    {"hold", CTL_CMD_HOLD},       {"locked", CTL_CMD_LOCKED},
+    {"wait", CTL_CMD_WAIT},       {"wait-for", CTL_CMD_WAIT_FOR},
+    {"notify", CTL_CMD_NOTIFY},   {"notify-all", CTL_CMD_NOTIFY_ALL},
+    {"list", CTL_CMD_LIST},       {"stats", CTL_CMD_STATS},
+    {"event", CTL_CMD_EVENT},     {"sem", CTL_CMD_SEM},
+    {"barrier", CTL_CMD_BARRIER},
 };
 
 /* Sets of commands, for the options table: which commands an option applies to. */
@@ -207,6 +220,10 @@ enum opt_id {
     OPT_CONFLICT,
     OPT_UNTIL_SIGNAL,
     OPT_BOUNDED,
+    OPT_PARTIES,
+    OPT_RESET,
+    OPT_ABORT,
+    OPT_STATE,
     OPT_HELP,
     OPT_VER,
 };
@@ -232,6 +249,10 @@ static const struct {
     {'E', "conflict-exit-code", true, OPT_CONFLICT, CONFLICT_COMMANDS},
     {0, "until-signal", false, OPT_UNTIL_SIGNAL, CMD_BIT(CTL_CMD_HOLD)},
     {0, "bounded", false, OPT_BOUNDED, CMD_BIT(CTL_CMD_SEM)},
+    {'p', "parties", true, OPT_PARTIES, CMD_BIT(CTL_CMD_BARRIER)},
+    {0, "reset", false, OPT_RESET, CMD_BIT(CTL_CMD_BARRIER)},
+    {0, "abort", false, OPT_ABORT, CMD_BIT(CTL_CMD_BARRIER)},
+    {0, "state", false, OPT_STATE, CMD_BIT(CTL_CMD_BARRIER)},
     {'h', "help", false, OPT_HELP, ALL_COMMANDS},
     {'V', "version", false, OPT_VER, ALL_COMMANDS},
 };
@@ -329,6 +350,23 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
     case OPT_BOUNDED:
         ctl->bounded = true;
         break;
+    case OPT_PARTIES:
+        if (!parse_uint(v, 1, 2147483648u, &n))
+            return usage_error("invalid parties '%s' (1-2147483648 expected)", v);
+        ctl->parties = (uint64_t)n;
+        break;
+    case OPT_RESET:
+    case OPT_ABORT:
+    case OPT_STATE: {
+        enum ctl_barrier_op op = id == OPT_RESET   ? CTL_BARRIER_RESET
+                                 : id == OPT_ABORT ? CTL_BARRIER_ABORT
+                                                   : CTL_BARRIER_STATE;
+        if (ctl->barrier_op_set && ctl->barrier_op != op)
+            return usage_error("only one of --reset, --abort and --state");
+        ctl->barrier_op = op;
+        ctl->barrier_op_set = true;
+        break;
+    }
     case OPT_HELP:
         fputs(usage_text, stdout);
         return -1;
@@ -435,13 +473,18 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
     if (ctl->cmd == CTL_CMD_SEM && ctl->count > 2147483648u)
         return usage_error("%s: invalid -n %llu (1-2147483648 expected)", c,
                            (unsigned long long)ctl->count);
+    if (ctl->cmd == CTL_CMD_BARRIER && ctl->barrier_op == CTL_BARRIER_WAIT && ctl->parties == 0)
+        return usage_error("%s: missing -p N (the number of parties)", c);
+    if (ctl->cmd == CTL_CMD_BARRIER && ctl->barrier_op == CTL_BARRIER_STATE && ctl->parties != 0)
+        return usage_error("%s: -p does not apply to --state", c);
     bool cond_cmd = (COND_COMMANDS & CMD_BIT(ctl->cmd)) != 0;
     if (ctl->name != NULL && ctl->cmd != CTL_CMD_LIST) {
         int rc = check_name(c,
-                            ctl->cmd == CTL_CMD_EVENT ? "event name"
-                            : cond_cmd                ? "condition name"
-                            : ctl->cmd == CTL_CMD_SEM ? "semaphore name"
-                                                      : "lock name",
+                            ctl->cmd == CTL_CMD_EVENT     ? "event name"
+                            : ctl->cmd == CTL_CMD_BARRIER ? "barrier name"
+                            : cond_cmd                    ? "condition name"
+                            : ctl->cmd == CTL_CMD_SEM     ? "semaphore name"
+                                                          : "lock name",
                             ctl->name);
         if (rc != 0)
             return rc;

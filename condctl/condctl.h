@@ -27,6 +27,7 @@ enum {
     CTL_EXIT_USAGE = 2,    /* bad arguments */
     CTL_EXIT_CONNECT = 3,  /* cannot connect, or the connection was lost */
     CTL_EXIT_REFUSED = 4,  /* the server refused the request */
+    CTL_EXIT_BROKEN = 5,   /* barrier: the barrier was reset or aborted, or is broken */
     CTL_EXIT_TIMEOUT = 124 /* the -T deadline passed */
 };
 
@@ -42,8 +43,17 @@ enum ctl_command {
     CTL_CMD_NOTIFY_ALL,
     CTL_CMD_LIST,
     CTL_CMD_STATS,
-    CTL_CMD_EVENT, /* condctl_event.c */
-    CTL_CMD_SEM,   /* condctl_sem.c */
+    CTL_CMD_EVENT,   /* condctl_event.c */
+    CTL_CMD_SEM,     /* condctl_sem.c */
+    CTL_CMD_BARRIER, /* condctl_barrier.c */
+};
+
+/* `barrier NAME`'s operation (a wait unless --reset, --abort or --state). */
+enum ctl_barrier_op {
+    CTL_BARRIER_WAIT,
+    CTL_BARRIER_RESET,
+    CTL_BARRIER_ABORT,
+    CTL_BARRIER_STATE,
 };
 
 /* `event SUB NAME`'s subcommand. */
@@ -84,9 +94,12 @@ struct ctl {
     bool count_set;
     double kill_after; /* --kill-after, default 5 */
     bool kill_after_set;
-    const char *name;           /* NAME, COND or PREFIX (may be NULL for list) */
-    char **child_argv;          /* CMD [ARG...] for lock and wait-for, NULL-terminated */
-    enum ctl_event_op event_op; /* event: the subcommand */
+    const char *name;               /* NAME, COND or PREFIX (may be NULL for list) */
+    char **child_argv;              /* CMD [ARG...] for lock and wait-for, NULL-terminated */
+    enum ctl_event_op event_op;     /* event: the subcommand */
+    enum ctl_barrier_op barrier_op; /* barrier: --reset, --abort, --state, else a wait */
+    bool barrier_op_set;
+    uint64_t parties; /* barrier -p (0: not given) */
 
     /* ---- run time */
     struct event_base *base;
@@ -184,6 +197,18 @@ int ctl_give_back(struct ctl *ctl, condd_async_result_cb cb);
  * JSON member (",\"semaphores\":[...]"). */
 void ctl_print_sem_table(FILE *out, const struct condd_list *list, bool sep);
 void ctl_print_sem_json(FILE *out, const struct condd_list *list);
+
+/* ------------------------------------------------------------------ condctl_barrier.c */
+
+/* Runs `barrier NAME` once connected: a wait prints the arrival index (0; 5 when the barrier is
+ * broken, 124 on the -T deadline), --reset and --abort print how many waiters were answered
+ * broken, --state prints the barrier's state. */
+void ctl_barrier_start(struct ctl *ctl);
+
+/* The barriers of a List result: the table section (after a blank line when sep), and the JSON
+ * member (",\"barriers\":[...]"). */
+void ctl_print_barrier_table(FILE *out, const struct condd_list *list, bool sep);
+void ctl_print_barrier_json(FILE *out, const struct condd_list *list);
 
 /* ------------------------------------------------------------------ condctl_child.c */
 

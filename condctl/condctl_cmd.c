@@ -268,6 +268,9 @@ void ctl_cmd_start(struct ctl *ctl)
     case CTL_CMD_EVENT:
         ctl_event_start(ctl);
         return;
+    case CTL_CMD_BARRIER:
+        ctl_barrier_start(ctl);
+        return;
     default:
         rc = ctl_take(ctl, acquire_cb);
         if (rc == CONDD_OK)

@@ -148,7 +148,9 @@ static void list_json(FILE *out, const struct condd_list *list)
         ctl_json_string(out, e->name);
         fprintf(out, ",\"set\":%s,\"waiters\":%" PRIu64 "}", e->set ? "true" : "false", e->waiters);
     }
-    fprintf(out, "],\"truncated\":%s}\n", condd_list_truncated(list) ? "true" : "false");
+    fputs("]", out);
+    ctl_print_barrier_json(out, list);
+    fprintf(out, ",\"truncated\":%s}\n", condd_list_truncated(list) ? "true" : "false");
 }
 
 static int max_int(int a, int b)
@@ -302,8 +304,10 @@ static void list_table(FILE *out, const struct condd_list *list)
             fprintf(out, "  %5s  %7" PRIu64 "\n", e->set ? "set" : "clear", e->waiters);
         }
     }
+    size_t nb = condd_list_barrier_count(list);
+    ctl_print_barrier_table(out, list, nl + nc + ns + ne > 0);
     if (condd_list_truncated(list))
-        fputs(nl + nc + ns + ne > 0
+        fputs(nl + nc + ns + ne + nb > 0
                   ? "\n(truncated: more locks or conditions match than the server lists)\n"
                   : "(truncated: more locks or conditions match than the server lists)\n",
               out);
@@ -349,7 +353,10 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
     X(event_waiters)                                                                               \
     X(semaphores)                                                                                  \
     X(permits_held)                                                                                \
-    X(semaphore_waiters)
+    X(semaphore_waiters)                                                                           \
+    X(barriers)                                                                                    \
+    X(barriers_broken)                                                                             \
+    X(barrier_waiters)
 
 void ctl_print_stats(FILE *out, const struct condd_stats *st, bool json)
 {

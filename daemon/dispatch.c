@@ -66,6 +66,10 @@ void dispatch_answer(struct conn *c, const struct engine_reply *r, bool late)
         dispatch_event_answer(c, r, late);
         return;
     }
+    if (r->op == ENGINE_OP_BARRIER_WAIT) {
+        dispatch_barrier_answer(c, r, late);
+        return;
+    }
     int status = status_to_wire(r->status);
     resp.id = r->req_id;
     resp.status = status;
@@ -278,13 +282,17 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.lock_waiters = es.lock_waiters;
     sr.conditions = es.conditions;
     sr.condition_waiters = es.condition_waiters;
-    sr.waiters = es.lock_waiters + es.condition_waiters + es.semaphore_waiters + es.event_waiters;
+    sr.waiters = es.lock_waiters + es.condition_waiters + es.semaphore_waiters + es.event_waiters +
+                 es.barrier_waiters;
     sr.semaphores = es.semaphores;
     sr.permits_held = es.permits_held;
     sr.semaphore_waiters = es.semaphore_waiters;
     sr.events = es.events;
     sr.events_set = es.events_set;
     sr.event_waiters = es.event_waiters;
+    sr.barriers = es.barriers;
+    sr.barriers_broken = es.barriers_broken;
+    sr.barrier_waiters = es.barrier_waiters;
     sr.table_bytes = es.table_bytes;
     sr.rss_bytes = stats_rss_bytes();
     sr.connections_total = srv->stats.connections_total;
@@ -425,6 +433,7 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     dl.conds = calloc(limit, sizeof *dl.conds);
     bool truncated = false;
     struct dispatch_event_list events = {0};
+    struct dispatch_barrier_list barriers = {0};
     if (dl.locks == NULL || dl.conds == NULL)
         dl.oom = true;
     else
@@ -433,10 +442,14 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     if (!dl.oom && dispatch_event_list(c, &l->prefix, limit, &dl.bytes, DISPATCH_LIST_BYTES,
                                        &dl.full, &dl.oom, &events))
         truncated = true;
+    if (!dl.oom && dispatch_barrier_list(c, &l->prefix, limit, &dl.bytes, DISPATCH_LIST_BYTES,
+                                         &dl.full, &dl.oom, &barriers))
+        truncated = true;
     if (!dl.oom && !dl.full)
         dispatch_sem_list(c->srv->engine, &l->prefix, limit, DISPATCH_LIST_BYTES - dl.bytes, &dsl);
     if (dl.oom || dsl.oom) {
         dispatch_event_list_free(&events);
+        dispatch_barrier_list_free(&barriers);
         dispatch_list_free(&dl);
         dispatch_sem_list_free(&dsl);
         dispatch_reply(c, id, STATS_OP_LIST, CONDD__V1__STATUS__STATUS_INTERNAL, "out of memory");
@@ -449,6 +462,8 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     lr.n_conditions = dl.nconds;
     lr.events = events.items;
     lr.n_events = events.n;
+    lr.barriers = barriers.items;
+    lr.n_barriers = barriers.n;
     lr.semaphores = dsl.items;
     lr.n_semaphores = dsl.n;
     lr.truncated = truncated || dl.full || dsl.truncated;
@@ -457,6 +472,7 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     resp.list = &lr;
     dispatch_ok(c, &resp, id, STATS_OP_LIST);
     dispatch_event_list_free(&events);
+    dispatch_barrier_list_free(&barriers);
     dispatch_list_free(&dl);
     dispatch_sem_list_free(&dsl);
 }
@@ -534,6 +550,18 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
         break;
     case CONDD__V1__REQUEST__BODY_SEM_LOCKED:
         dispatch_sem_locked(c, id, req->sem_locked);
+        break;
+    case CONDD__V1__REQUEST__BODY_BARRIER_WAIT:
+        dispatch_barrier_wait(c, id, req->barrier_wait);
+        break;
+    case CONDD__V1__REQUEST__BODY_BARRIER_RESET:
+        dispatch_barrier_reset(c, id, req->barrier_reset);
+        break;
+    case CONDD__V1__REQUEST__BODY_BARRIER_ABORT:
+        dispatch_barrier_abort(c, id, req->barrier_abort);
+        break;
+    case CONDD__V1__REQUEST__BODY_BARRIER_STATE:
+        dispatch_barrier_state(c, id, req->barrier_state);
         break;
     default:
         dispatch_reply(c, id, STATS_OP_OTHER, CONDD__V1__STATUS__STATUS_UNIMPLEMENTED,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * What dispatch.c shares with the per-kind dispatch files (dispatch_sem.c, dispatch_event.c): the
+ * What dispatch.c shares with the per-kind dispatch files (dispatch_sem.c, dispatch_event.c,
+ * dispatch_barrier.c): the
  * reply helpers every request answers through, the timeout decoding, the List copying helper,
  * and each kind's entry points called from dispatch.c's switch, its List and its late-answer
  * path. Nothing outside daemon/dispatch*.c includes this.
@@ -84,5 +85,26 @@ bool dispatch_event_list(struct conn *c, const ProtobufCBinaryData *prefix, size
                          size_t *bytes, size_t max, bool *full, bool *oom,
                          struct dispatch_event_list *out);
 void dispatch_event_list_free(struct dispatch_event_list *l);
+
+/* ------------------------------------------------------------------ dispatch_barrier.c */
+
+void dispatch_barrier_wait(struct conn *c, uint64_t id, const Condd__V1__BarrierWait *m);
+void dispatch_barrier_reset(struct conn *c, uint64_t id, const Condd__V1__BarrierReset *m);
+void dispatch_barrier_abort(struct conn *c, uint64_t id, const Condd__V1__BarrierAbort *m);
+void dispatch_barrier_state(struct conn *c, uint64_t id, const Condd__V1__BarrierState *m);
+
+/* The answer to a BarrierWait, at once or (late) from the engine's reply callback. */
+void dispatch_barrier_answer(struct conn *c, const struct engine_reply *r, bool late);
+
+/* List's barriers, exactly as dispatch_event_list() (the caller frees them with
+ * dispatch_barrier_list_free()). */
+struct dispatch_barrier_list {
+    Condd__V1__BarrierInfo **items;
+    size_t n;
+};
+bool dispatch_barrier_list(struct conn *c, const ProtobufCBinaryData *prefix, size_t limit,
+                           size_t *bytes, size_t max, bool *full, bool *oom,
+                           struct dispatch_barrier_list *out);
+void dispatch_barrier_list_free(struct dispatch_barrier_list *l);
 
 #endif

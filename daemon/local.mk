@@ -13,6 +13,7 @@ daemon_libconddcore_la_SOURCES = \
 	daemon/conn.c \
 	daemon/dispatch.c daemon/dispatch_internal.h \
 	daemon/dispatch_event.c \
+	daemon/dispatch_barrier.c \
 	daemon/dispatch_sem.c \
 	daemon/evclock.c daemon/evclock.h \
 	daemon/log.c daemon/log.h \

@@ -115,18 +115,23 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_gauge(&o, "condd_locks", "Locks in existence (held or waited for).", es.locks);
     metrics_gauge(&o, "condd_locks_held", "Locks currently held.", es.locks_held);
     metrics_gauge(&o, "condd_conditions", "Conditions with at least one waiter.", es.conditions);
-    metrics_gauge(
-        &o, "condd_waiters",
-        "Pending requests: acquires and re-acquiring waits queued for a lock, plus "
-        "waits not yet notified, plus acquires queued for a semaphore, plus pending "
-        "event waits.",
-        (es.lock_waiters + es.condition_waiters + es.semaphore_waiters + es.event_waiters));
+    metrics_gauge(&o, "condd_waiters",
+                  "Pending requests: acquires and re-acquiring waits queued for a lock, plus "
+                  "waits not yet notified, plus acquires queued for a semaphore, plus pending "
+                  "event waits, plus pending barrier waits.",
+                  (es.lock_waiters + es.condition_waiters + es.semaphore_waiters +
+                   es.event_waiters + es.barrier_waiters));
     metrics_gauge(&o, "condd_lock_waiters",
                   "Requests queued for a lock (acquires and re-acquiring waits).", es.lock_waiters);
     metrics_gauge(&o, "condd_condition_waiters", "Waits not yet notified.", es.condition_waiters);
     metrics_gauge(&o, "condd_events", "Events remembered (set, or waited for).", es.events);
     metrics_gauge(&o, "condd_events_set", "Events set.", es.events_set);
     metrics_gauge(&o, "condd_event_waiters", "Pending event waits.", es.event_waiters);
+    metrics_gauge(&o, "condd_barriers", "Barriers in existence (with waiters, or broken).",
+                  es.barriers);
+    metrics_gauge(&o, "condd_barriers_broken", "Barriers broken (aborted, not reset).",
+                  es.barriers_broken);
+    metrics_gauge(&o, "condd_barrier_waiters", "Pending barrier waits.", es.barrier_waiters);
     metrics_gauge(&o, "condd_semaphores", "Semaphores in existence.", es.semaphores);
     metrics_gauge(&o, "condd_permits_held", "Semaphore permits currently held.", es.permits_held);
     metrics_gauge(&o, "condd_semaphore_waiters", "Acquires queued for a semaphore.",

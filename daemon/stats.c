@@ -36,6 +36,10 @@ static const char *const stats_op_names[STATS_OP_COUNT] = {
     [STATS_OP_SEM_ACQUIRE] = "sem_acquire",
     [STATS_OP_SEM_RELEASE] = "sem_release",
     [STATS_OP_SEM_LOCKED] = "sem_locked",
+    [STATS_OP_BARRIER_WAIT] = "barrier_wait",
+    [STATS_OP_BARRIER_RESET] = "barrier_reset",
+    [STATS_OP_BARRIER_ABORT] = "barrier_abort",
+    [STATS_OP_BARRIER_STATE] = "barrier_state",
 };
 
 static const char *const stats_status_names[STATS_STATUS_COUNT] = {
@@ -54,6 +58,7 @@ static const char *const stats_status_names[STATS_STATUS_COUNT] = {
     [CONDD__V1__STATUS__STATUS_UNIMPLEMENTED] = "unimplemented",
     [CONDD__V1__STATUS__STATUS_INTERNAL] = "internal",
     [CONDD__V1__STATUS__STATUS_VALUE_MISMATCH] = "value_mismatch",
+    [CONDD__V1__STATUS__STATUS_BROKEN] = "broken",
 };
 
 const char *stats_op_name(enum stats_op op)

@@ -27,12 +27,16 @@ enum stats_op {
     STATS_OP_SEM_ACQUIRE,
     STATS_OP_SEM_RELEASE,
     STATS_OP_SEM_LOCKED,
+    STATS_OP_BARRIER_WAIT,
+    STATS_OP_BARRIER_RESET,
+    STATS_OP_BARRIER_ABORT,
+    STATS_OP_BARRIER_STATE,
     STATS_OP_OTHER, /* requests with no or an unknown body */
     STATS_OP_COUNT,
 };
 
 /* Statuses are the wire's Condd__V1__Status values, 0..STATS_STATUS_COUNT-1. */
-#define STATS_STATUS_COUNT 15
+#define STATS_STATUS_COUNT 16
 
 /* Upper bounds (seconds) of the latency histogram buckets; the last bucket is +Inf. */
 #define STATS_LAT_BUCKETS 16

@@ -16,7 +16,7 @@
 /* Success is 0 on both sides: zero-initialised replies and "status != OK" tests agree. */
 _Static_assert(ENGINE_OK == 0 && CONDD__V1__STATUS__STATUS_OK == 0, "OK must be 0 on both sides");
 /* Every wire status returned below has a slot in the per-status counters (stats_count()). */
-_Static_assert(CONDD__V1__STATUS__STATUS_VALUE_MISMATCH < STATS_STATUS_COUNT, "stats too small");
+_Static_assert(CONDD__V1__STATUS__STATUS_BROKEN < STATS_STATUS_COUNT, "stats too small");
 
 Condd__V1__Status status_to_wire(enum engine_status status)
 {
@@ -45,6 +45,8 @@ Condd__V1__Status status_to_wire(enum engine_status status)
         return CONDD__V1__STATUS__STATUS_INTERNAL;
     case ENGINE_VALUE_MISMATCH:
         return CONDD__V1__STATUS__STATUS_VALUE_MISMATCH;
+    case ENGINE_BROKEN:
+        return CONDD__V1__STATUS__STATUS_BROKEN;
     case ENGINE_PENDING:
         break;
     }

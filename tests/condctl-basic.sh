@@ -57,14 +57,14 @@ run_rc 0 "$CONDCTL" list --json
 want="{\"locks\":\\[{\"name\":\"alpha\",\"holder\":\"condctl/$(pid_of holder)@"
 grep -q "^${want}[^\"]*\",\"token\":$token,\"waiters\":0," "$T/out" ||
     fail "list --json: $(cat "$T/out")"
-grep -q '"conditions":\[\],"semaphores":\[\],"events":\[\],"truncated":false}$' "$T/out" || fail "list --json tail: $(cat "$T/out")"
+grep -q '"conditions":\[\],"semaphores":\[\],"events":\[\],"barriers":\[\],"truncated":false}$' "$T/out" || fail "list --json tail: $(cat "$T/out")"
 [ "$(lock_token alpha)" = "$token" ] || fail "list token differs from hold's"
 
 note "list PREFIX filters"
 run_rc 0 "$CONDCTL" list --json alp
 grep -q '"name":"alpha"' "$T/out" || fail "list alp misses alpha"
 run_rc 0 "$CONDCTL" list --json beta
-[ "$(cat "$T/out")" = '{"locks":[],"conditions":[],"semaphores":[],"events":[],"truncated":false}' ] ||
+[ "$(cat "$T/out")" = '{"locks":[],"conditions":[],"semaphores":[],"events":[],"barriers":[],"truncated":false}' ] ||
     fail "list beta: $(cat "$T/out")"
 
 note "list --json escapes names"

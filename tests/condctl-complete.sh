@@ -52,7 +52,9 @@ CONDD_SERVER=127.0.0.1:1
 export CONDD_SERVER
 expect "condctl no" notify notify-all
 expect "condctl lo" lock locked
-expect "condctl " event ping lock sem hold locked wait wait-for notify notify-all list stats
+expect "condctl " event ping lock sem hold locked wait wait-for notify notify-all list stats barrier
+expect "condctl barrier x --r" --reset
+has "condctl barrier x -" --parties
 expect "condctl event " clear is-set set wait
 expect "condctl event i" is-set
 expect "condctl event set "

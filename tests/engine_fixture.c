@@ -25,6 +25,7 @@ static void on_reply(void *ctx, const struct engine_reply *r)
     rec->req_id = r->req_id;
     rec->status = r->status;
     rec->token = r->token;
+    rec->index = r->index;
     if (r->status != S_OK)
         FX_REQUIRE(r->message != NULL);
     if (f->hook != NULL)

@@ -33,6 +33,8 @@
 #define S_SHUTTING_DOWN ENGINE_SHUTTING_DOWN
 #define S_NOT_FOUND ENGINE_NOT_FOUND
 #define S_PENDING ENGINE_PENDING
+#define S_VALUE_MISMATCH ENGINE_VALUE_MISMATCH
+#define S_BROKEN ENGINE_BROKEN
 
 /* Assertions for hot loops: Check's ck_assert_* records every passing assertion (one write
  * each), which dominates a randomized run of many thousand steps; these only report failures. */
@@ -54,6 +56,7 @@ struct fx_reply {
     uint64_t req_id;
     int status;
     uint64_t token;
+    uint32_t index; /* barrier waits: the arrival index */
 };
 
 struct fx_session {

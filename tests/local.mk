@@ -55,6 +55,13 @@ tests_check_event_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_event_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_event_LDADD = $(ENGINE_TEST_LDADD)
 
+check_PROGRAMS += tests/check_barrier
+TESTS += tests/check_barrier
+tests_check_barrier_SOURCES = tests/check_barrier.c $(ENGINE_FIXTURE)
+tests_check_barrier_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_barrier_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_check_barrier_LDADD = $(ENGINE_TEST_LDADD)
+
 tests_check_table_SOURCES = tests/check_table.c
 tests_check_table_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_table_CFLAGS = $(ENGINE_TEST_CFLAGS)
@@ -127,13 +134,21 @@ tests_check_client_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_event_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
 	$(LIBEVENT_CORE_LIBS) -lm
 
+check_PROGRAMS += tests/check_client_barrier
+tests_check_client_barrier_SOURCES = tests/check_client_barrier.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_barrier_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_barrier_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_barrier_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
+	$(LIBEVENT_CORE_LIBS) -lm
+
 check_PROGRAMS += tests/check_client_sem
 tests_check_client_sem_SOURCES = tests/check_client_sem.c tests/client_util.c tests/client_util.h
 tests_check_client_sem_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_sem_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_sem_LDADD = $(tests_check_client_LDADD)
 
-TESTS += tests/check_client tests/check_client_event tests/check_client_sem \
+TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
 	tests/install-test.sh tests/client-examples.sh
 dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
 
@@ -168,6 +183,7 @@ CONDCTL_TESTS = \
 	tests/condctl-options.sh \
 	tests/condctl-list.sh \
 	tests/condctl-event.sh \
+	tests/condctl-barrier.sh \
 	tests/condctl-complete.sh \
 	tests/condctl-docs.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)

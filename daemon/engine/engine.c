@@ -4,7 +4,7 @@
  * (by session and request id, for Cancel and for refusing a duplicate id), waiters' common
  * life cycle and their timers on the injected clock, reply delivery, fencing tokens, Cancel's
  * dispatch, shutdown, Stats and List. The lock queues are in lock.c, conditions in cond.c,
- * semaphores in sem.c, events in event.c.
+ * semaphores in sem.c, events in event.c, barriers in barrier.c.
  */
 #include "config.h"
 
@@ -90,13 +90,15 @@ struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn repl
     e->pending = new_table(pending_eq);
     e->events = new_table(eevent_key_eq);
     e->sems = new_table(esem_key_eq);
+    e->barriers = new_table(ebarrier_key_eq);
     if (e->locks == NULL || e->conds == NULL || e->pending == NULL || e->events == NULL ||
-        e->sems == NULL) {
+        e->sems == NULL || e->barriers == NULL) {
         table_free(e->locks);
         table_free(e->conds);
         table_free(e->pending);
         table_free(e->events);
         table_free(e->sems);
+        table_free(e->barriers);
         free(e);
         return NULL;
     }
@@ -107,6 +109,7 @@ struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn repl
         table_free(e->pending);
         table_free(e->events);
         table_free(e->sems);
+        table_free(e->barriers);
         free(e);
         return NULL;
     }
@@ -126,9 +129,11 @@ void engine_free(struct engine *e)
     while (engine_reap(e, SIZE_MAX))
         ;
     e->clock.timer_free(e->clock.ctx, e->reap_timer);
-    esem_free_all(e);   /* semaphores kept in existence by posted permits alone */
-    eevent_free_all(e); /* set events outlive the sessions that set them */
+    esem_free_all(e);     /* semaphores kept in existence by posted permits alone */
+    eevent_free_all(e);   /* set events outlive the sessions that set them */
+    ebarrier_free_all(e); /* and broken barriers the sessions that aborted them */
     table_free(e->events);
+    table_free(e->barriers);
     table_free(e->locks);
     table_free(e->conds);
     table_free(e->pending);
@@ -161,6 +166,8 @@ static enum engine_op waiter_op(uint8_t kind)
         return ENGINE_OP_EVENT_WAIT;
     case EW_SEM:
         return ENGINE_OP_SEM_ACQUIRE;
+    case EW_BARRIER:
+        return ENGINE_OP_BARRIER_WAIT;
     default:
         return ENGINE_OP_WAIT;
     }
@@ -180,7 +187,8 @@ void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_statu
         .op = waiter_op(w->kind),
         .req_id = w->req_id,
         .status = status,
-        .token = token,
+        .token = w->kind == EW_BARRIER ? 0 : token,
+        .index = w->kind == EW_BARRIER ? (uint32_t)token : 0,
         .elapsed_s = engine_now(e) - w->started,
     };
     switch (status) {
@@ -195,6 +203,9 @@ void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_statu
         break;
     case ENGINE_SHUTTING_DOWN:
         r.message = "server shutting down";
+        break;
+    case ENGINE_BROKEN:
+        r.message = "barrier broken";
         break;
     default: /* late replies carry only the statuses above */
         r.message = "error";
@@ -270,6 +281,8 @@ static bool engine_reap(struct engine *e, size_t budget)
                 eevent_drop_wait(w);
             else if (w->kind == EW_SEM)
                 esem_drop_waiter(w);
+            else if (w->kind == EW_BARRIER)
+                ebarrier_drop_wait(w);
             else
                 econd_drop_wait(w); /* passes on a notification it had received */
         } else if (s->held != NULL) {
@@ -444,6 +457,10 @@ enum engine_status engine_cancel(struct esession *s, uint64_t target_id, const c
         eevent_cancel_wait(w);
         return ENGINE_OK;
     }
+    if (w->kind == EW_BARRIER) {
+        ebarrier_cancel_wait(w);
+        return ENGINE_OK;
+    }
     struct engine *e = s->e;
     if (w->kind == EW_SEM) {
         engine_deliver(e, w, ENGINE_CANCELLED, 0);
@@ -468,6 +485,8 @@ void engine_shutdown(struct engine *e)
                 engine_waiter_free(w);
             } else if (w->kind == EW_EVENT) {
                 eevent_shutdown_wait(w);
+            } else if (w->kind == EW_BARRIER) {
+                ebarrier_shutdown_wait(w);
             } else if (w->kind == EW_SEM) {
                 engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
                 esem_drop_waiter(w);
@@ -490,7 +509,8 @@ void engine_get_stats(const struct engine *e, struct engine_stats *out)
     *out = e->st;
     out->entry_bytes = e->st.table_bytes;
     out->table_bytes = e->st.table_bytes + table_memory(e->locks) + table_memory(e->conds) +
-                       table_memory(e->pending) + table_memory(e->events) + table_memory(e->sems);
+                       table_memory(e->pending) + table_memory(e->events) + table_memory(e->sems) +
+                       table_memory(e->barriers);
 }
 
 static bool has_prefix(const uint8_t *name, size_t len, const uint8_t *prefix, size_t prefix_len)

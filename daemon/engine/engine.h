@@ -33,7 +33,9 @@ enum engine_status {
     ENGINE_SHUTTING_DOWN,  /* engine_shutdown() was called */
     ENGINE_NOT_FOUND,      /* Cancel named no pending request */
     ENGINE_INTERNAL,       /* out of memory; nothing changed */
-    ENGINE_VALUE_MISMATCH, /* a semaphore named with another value or kind than it exists with */
+    ENGINE_VALUE_MISMATCH, /* a semaphore named with another value or kind than it exists with,
+                            * or a barrier with other parties */
+    ENGINE_BROKEN,         /* a barrier wait: the barrier was reset or aborted, or is broken */
     /* Not an answer: returned by acquire and wait when the answer will come later through the
      * reply callback. Never carried by a reply. */
     ENGINE_PENDING,
@@ -82,6 +84,7 @@ enum engine_op {
     ENGINE_OP_WAIT,
     ENGINE_OP_EVENT_WAIT,
     ENGINE_OP_SEM_ACQUIRE,
+    ENGINE_OP_BARRIER_WAIT,
 };
 
 /* A late reply: the answer to a request that returned ENGINE_PENDING. */
@@ -93,6 +96,7 @@ struct engine_reply {
     uint64_t token;            /* fencing token when the owner holds the lock: Acquire OK, and Wait
                                 * OK / TIMEOUT / CANCELLED; else 0 */
     double elapsed_s;          /* seconds from the request to this reply (for latency metrics) */
+    uint32_t index;            /* BarrierWait OK: the arrival index; else 0 */
 };
 
 /*
@@ -242,6 +246,10 @@ struct engine_stats {
     uint64_t semaphores;        /* semaphores in existence (see engine_sem_acquire()) */
     uint64_t permits_held;      /* permits held, summed over every semaphore */
     uint64_t semaphore_waiters; /* acquires queued in semaphore queues */
+    /* barriers (barrier.c) */
+    uint64_t barriers;        /* barrier entries: with waiters, or broken */
+    uint64_t barriers_broken; /* barriers broken (aborted, not reset since) */
+    uint64_t barrier_waiters; /* pending BarrierWaits */
 };
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 
@@ -413,6 +421,76 @@ bool engine_list_sems(const struct engine *e, const uint8_t *prefix, size_t pref
                       size_t limit, void (*on_sem)(void *arg, const struct engine_sem_info *),
                       void (*on_holder)(void *arg, const struct engine_sem_holder_info *),
                       void *arg);
+
+/* ------------------------------------------------------------------ barriers (barrier.c) */
+/*
+ * asyncio.Barrier over the network: not owned (any session may wait, reset or abort). A barrier
+ * takes memory (an entry) only while it has waiters or is broken; the first request that creates
+ * it fixes parties (1..2^31), and while it exists a request naming other parties gets
+ * VALUE_MISMATCH and changes nothing. Names follow engine_name_valid() (BAD_REQUEST otherwise).
+ * Broken barriers are capped engine-wide at engine_limits.max_pending_per_session.
+ */
+
+/* Largest number of parties (2^31). */
+#define ENGINE_BARRIER_PARTIES_MAX 2147483648u
+
+/*
+ * Waits at barrier name (parties). When this wait makes parties waits pending, it fills the
+ * barrier: every waiter is answered OK with its arrival index 0..parties-2 through the callback
+ * during this call, in arrival order, and this call returns OK with *index = parties - 1; the
+ * barrier then no longer exists (the next wait starts a new generation). Else ENGINE_PENDING and
+ * a late reply (op ENGINE_OP_BARRIER_WAIT): OK with reply->index, BROKEN (reset or abort),
+ * TIMEOUT, CANCELLED or SHUTTING_DOWN; a waiter that leaves (timeout, cancel, session end) does
+ * not break the barrier. Errors, checked in this order: SHUTTING_DOWN, BAD_REQUEST (name,
+ * parties, then timeout and a pending req_id), VALUE_MISMATCH, BROKEN (the barrier is broken),
+ * TIMEOUT (timeout 0 and it does not fill), LIMIT_EXCEEDED (the session's pending limit),
+ * INTERNAL.
+ */
+enum engine_status engine_barrier_wait(struct esession *s, uint64_t req_id, const uint8_t *name,
+                                       size_t len, uint64_t parties, const double *timeout,
+                                       uint32_t *index, const char **message);
+
+/*
+ * Resets barrier name: every waiter is answered BROKEN during the call (*broken says how many,
+ * waiters of ended sessions not counted) and the barrier is reusable (not broken; it no longer
+ * exists). OK also when it does not exist (*broken 0). parties 0 skips the check, else
+ * VALUE_MISMATCH when it exists with other parties. BAD_REQUEST for a bad name or parties.
+ */
+enum engine_status engine_barrier_reset(struct engine *e, const uint8_t *name, size_t len,
+                                        uint64_t parties, uint64_t *broken, const char **message);
+
+/*
+ * Aborts barrier name: every waiter is answered BROKEN during the call (*broken as for reset)
+ * and the barrier stays broken, answering every new wait BROKEN at once, until a reset. A
+ * barrier that does not exist is created broken with parties (0: BAD_REQUEST). Aborting a broken
+ * barrier is OK with *broken 0. Errors: BAD_REQUEST, VALUE_MISMATCH (parties not 0 and not its
+ * parties), LIMIT_EXCEEDED (max_pending_per_session barriers broken already), INTERNAL.
+ */
+enum engine_status engine_barrier_abort(struct engine *e, const uint8_t *name, size_t len,
+                                        uint64_t parties, uint64_t *broken, const char **message);
+
+/* One barrier as State and List show it; name is borrowed (valid until the next engine call,
+ * only during the visitor call for List). */
+struct engine_barrier_info {
+    const uint8_t *name; /* NULL when it does not exist (State) */
+    size_t name_len;
+    uint64_t parties;
+    uint64_t n_waiting; /* pending waits (waiters of an ended session until the reaper drops
+                         * them) */
+    bool broken;
+};
+
+/* The state of barrier name: OK with *out filled (all 0 when it does not exist: exists is
+ * out->parties != 0), or BAD_REQUEST. */
+enum engine_status engine_barrier_state(struct engine *e, const uint8_t *name, size_t len,
+                                        struct engine_barrier_info *out, const char **message);
+
+/* Calls on_barrier for every barrier whose name starts with prefix, at most limit. Returns true
+ * if more matched (truncated). The visitor must not call the engine. Order is unspecified. */
+bool engine_list_barriers(const struct engine *e, const uint8_t *prefix, size_t prefix_len,
+                          size_t limit,
+                          void (*on_barrier)(void *arg, const struct engine_barrier_info *),
+                          void *arg);
 
 /* ------------------------------------------------------------------ helpers */
 

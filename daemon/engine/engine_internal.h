@@ -40,8 +40,9 @@
 enum ewaiter_kind {
     EW_ACQUIRE,
     EW_WAIT,
-    EW_EVENT, /* an EventWait (event.c): in its event's queue until answered */
-    EW_SEM,   /* a pending SemAcquire, in w->sem's queue (sem.c) */
+    EW_EVENT,   /* an EventWait (event.c): in its event's queue until answered */
+    EW_SEM,     /* a pending SemAcquire, in w->sem's queue (sem.c) */
+    EW_BARRIER, /* a pending BarrierWait, in w->barrier's queue (barrier.c) */
 };
 
 enum ewaiter_state {
@@ -54,6 +55,7 @@ struct econd;
 struct eevent;
 struct esem;
 struct esemhold;
+struct ebarrier;
 
 /* One pending Acquire or Wait. Owned by the engine; freed when answered or dropped. */
 struct ewaiter {
@@ -67,6 +69,7 @@ struct ewaiter {
     struct econd *cond;              /* waits: the condition (holds one of its refs) */
     struct eevent *event;            /* EventWaits: the event whose queue it is in */
     struct esem *sem;                /* EW_SEM: the semaphore whose queue it is in */
+    struct ebarrier *barrier;        /* EW_BARRIER: the barrier whose queue it is in */
     void *timer;                     /* the clock's, for a timed request while its timeout
                                       * can still pass; else NULL */
     double started;                  /* monotonic seconds when the request arrived */
@@ -138,6 +141,9 @@ struct engine {
     /* events (event.c) */
     struct table *events;
     struct eevent *events_all; /* every event entry, for engine_free() */
+    /* barriers (barrier.c) */
+    struct table *barriers;
+    struct ebarrier *barriers_all; /* every barrier entry, for engine_free() */
 };
 
 /* ------------------------------------------------------------------ engine.c */
@@ -276,6 +282,21 @@ void eevent_free_all(struct engine *e);
 void eevent_cancel_wait(struct ewaiter *w);
 void eevent_drop_wait(struct ewaiter *w);
 void eevent_shutdown_wait(struct ewaiter *w);
+
+/* ------------------------------------------------------------------ barrier.c */
+
+/* The key-equality function of e->barriers, for engine_new(). */
+bool ebarrier_key_eq(const struct table_node *node, const void *key, size_t len);
+
+/* Frees every barrier entry (engine_free(), after every session is gone). */
+void ebarrier_free_all(struct engine *e);
+
+/* BarrierWait w leaves its barrier (freed if unbroken and unwaited then), without breaking it,
+ * and is freed: cancelled (answered CANCELLED), dropped with its session (no reply), or shut
+ * down (SHUTTING_DOWN). */
+void ebarrier_cancel_wait(struct ewaiter *w);
+void ebarrier_drop_wait(struct ewaiter *w);
+void ebarrier_shutdown_wait(struct ewaiter *w);
 
 /* ------------------------------------------------------------------ sem.c */
 

@@ -529,9 +529,12 @@ static void fuzz_check_empty(struct fuzz *f)
     FUZZ_CHECK(es.condition_waiters == 0);
     FUZZ_CHECK(es.permits_held == 0);
     FUZZ_CHECK(es.semaphore_waiters == 0);
-    /* A semaphore with posted permits (a SemRelease without acquire) rightly outlives every
-     * session; only those may keep entry bytes. */
-    FUZZ_CHECK(es.entry_bytes == 0 || es.semaphores > 0);
+    FUZZ_CHECK(es.barrier_waiters == 0);
+    /* Only an aborted barrier (broken until a reset) outlives every session. */
+    FUZZ_CHECK(es.barriers == es.barriers_broken);
+    /* A semaphore with posted permits (a SemRelease without acquire) and an aborted barrier
+     * rightly outlive every session; only those may keep entry bytes. */
+    FUZZ_CHECK(es.entry_bytes == 0 || es.semaphores > 0 || es.barriers > 0);
     /* No timer (session, acquire or wait timeout) and no socket event outlives its owner. */
     FUZZ_CHECK(
         event_base_get_num_events(f->base, EVENT_BASE_COUNT_ADDED | EVENT_BASE_COUNT_ACTIVE) == 0);

@@ -70,7 +70,10 @@ enum condd_result {
     CONDD_ERR_PROTOCOL = -11,           /* framing or sequencing error (connection closed) */
     CONDD_ERR_UNIMPLEMENTED = -12,      /* the server does not implement this request */
     CONDD_ERR_INTERNAL = -13,           /* the server failed internally (out of memory) */
-    CONDD_ERR_VALUE_MISMATCH = -14,     /* the semaphore exists with another value or kind */
+    CONDD_ERR_VALUE_MISMATCH = -14,     /* the semaphore exists with another value or kind, or
+                                         * the barrier with other parties */
+    CONDD_ERR_BROKEN = -15,             /* the barrier was reset or aborted, or is broken
+                                         * (asyncio's BrokenBarrierError) */
     /* --- client-side errors */
     CONDD_ERR_ADDRESS = -20,         /* the address string is malformed or does not resolve */
     CONDD_ERR_CONNECT = -21,         /* could not connect (refused, unreachable, timed out) */
@@ -161,7 +164,8 @@ struct condd_stats {
     uint64_t lock_waiters;      /* requests queued for a lock */
     uint64_t conditions;        /* conditions with waiters */
     uint64_t condition_waiters; /* waits not yet notified */
-    uint64_t waiters;           /* lock_waiters + condition_waiters + event_waiters */
+    uint64_t waiters;           /* every pending request: lock_waiters + condition_waiters +
+                                 * event_waiters + semaphore_waiters + barrier_waiters */
     uint64_t table_bytes;
     uint64_t rss_bytes;
     uint64_t connections_total;
@@ -177,6 +181,10 @@ struct condd_stats {
     uint64_t semaphores;        /* semaphores in existence */
     uint64_t permits_held;      /* semaphore permits held */
     uint64_t semaphore_waiters; /* acquires queued for a semaphore (also counted in waiters) */
+    /* barriers (appended) */
+    uint64_t barriers;        /* barriers in existence: with waiters, or broken */
+    uint64_t barriers_broken; /* barriers broken (aborted, not reset since) */
+    uint64_t barrier_waiters; /* pending barrier waits (also counted in waiters) */
 };
 typedef struct condd_stats condd_stats;
 
@@ -211,6 +219,15 @@ struct condd_event_info {
     const char *name;
     bool set;
     uint64_t waiters;
+};
+
+/* One barrier as List shows it (with waiters, or broken). Allocated by the library; fields may
+ * be appended later. */
+struct condd_barrier_info {
+    const char *name;
+    uint64_t parties;
+    uint64_t n_waiting;
+    bool broken;
 };
 
 /* One (session, owner) holding permits of a semaphore, as List shows it. Allocated by the
@@ -253,6 +270,10 @@ const struct condd_cond_info *condd_list_cond(const condd_list *list, size_t i);
 size_t condd_list_event_count(const condd_list *list);
 /* The i-th event (i < condd_list_event_count()), or NULL. Borrowed from list. */
 const struct condd_event_info *condd_list_event(const condd_list *list, size_t i);
+/* How many barriers list holds. list is borrowed. */
+size_t condd_list_barrier_count(const condd_list *list);
+/* The i-th barrier (i < condd_list_barrier_count()), or NULL. Borrowed from list. */
+const struct condd_barrier_info *condd_list_barrier(const condd_list *list, size_t i);
 /* How many semaphores list holds. list is borrowed. */
 size_t condd_list_sem_count(const condd_list *list);
 /* The i-th semaphore (i < condd_list_sem_count()), or NULL. Borrowed from list. */
@@ -447,6 +468,48 @@ int condd_event_is_set(condd_conn *conn, const char *name, bool *set);
  * connection errors.
  */
 int condd_event_wait(condd_conn *conn, const char *name, double timeout);
+
+/* ------------------------------------------------------------------ barriers (barrier) */
+/*
+ * asyncio.Barrier over the network: not owned, any session may wait, reset or abort. Every call
+ * that may create the barrier names its parties (1..2^31): the first fixes it, and while the
+ * barrier exists (it has waiters, or is broken) a call naming other parties fails with
+ * CONDD_ERR_VALUE_MISMATCH and changes nothing. A waiter that times out, is cancelled or whose
+ * connection ends leaves the barrier without breaking it. name is borrowed for the call.
+ */
+
+/* The state of a barrier, as condd_barrier_state() reports it. */
+struct condd_barrier_state {
+    bool exists;        /* false: no waiters and not broken (the rest is then 0) */
+    uint64_t parties;   /* the parties it exists with */
+    uint64_t n_waiting; /* waits pending */
+    bool broken;        /* aborted and not reset since: every wait fails at once */
+};
+
+/*
+ * Waits at barrier name (parties) until parties waits are pending, at most timeout seconds
+ * (CONDD_FOREVER; 0: succeed only if this wait fills the barrier). On CONDD_OK *index (may be
+ * NULL) is this party's arrival index, 0..parties-1, unique among the parties released
+ * together. Errors: CONDD_ERR_BROKEN (reset or aborted while waiting, or broken),
+ * CONDD_ERR_TIMEOUT, CONDD_ERR_VALUE_MISMATCH, CONDD_ERR_BAD_REQUEST (name, parties, timeout),
+ * CONDD_ERR_LIMIT_EXCEEDED, connection errors.
+ */
+int condd_barrier_wait(condd_conn *conn, const char *name, uint32_t parties, double timeout,
+                       uint32_t *index);
+
+/* Resets barrier name: its waiters fail with CONDD_ERR_BROKEN, and it is usable again (no
+ * longer broken). parties 0 skips the parties check. On CONDD_OK *broken (may be NULL) is how
+ * many waiters were answered CONDD_ERR_BROKEN. CONDD_OK also when it does not exist. */
+int condd_barrier_reset(condd_conn *conn, const char *name, uint32_t parties, uint64_t *broken);
+
+/* Aborts barrier name: its waiters fail with CONDD_ERR_BROKEN and so does every new wait until
+ * a reset. parties 0 skips the check but is CONDD_ERR_BAD_REQUEST when the barrier does not
+ * exist (aborting creates it broken). *broken (may be NULL) as for condd_barrier_reset();
+ * CONDD_ERR_LIMIT_EXCEEDED when too many barriers are broken server-wide. */
+int condd_barrier_abort(condd_conn *conn, const char *name, uint32_t parties, uint64_t *broken);
+
+/* The state of barrier name. On CONDD_OK *state (must not be NULL; the caller's) is set. */
+int condd_barrier_state(condd_conn *conn, const char *name, struct condd_barrier_state *state);
 
 /*
  * Runs the connection's private loop for up to seconds (CONDD_FOREVER: until the connection

@@ -77,7 +77,15 @@ typedef void (*condd_async_locked_cb)(condd_async_conn *ac, int result, bool loc
 typedef void (*condd_async_sem_locked_cb)(condd_async_conn *ac, int result,
                                           const struct condd_sem_state *state, void *arg);
 
-/* Notify and notify_all: woken is how many waiters were woken (on CONDD_OK). */
+/* Barrier wait: index is the arrival index (on CONDD_OK), else 0. */
+typedef void (*condd_async_index_cb)(condd_async_conn *ac, int result, uint32_t index, void *arg);
+
+/* Barrier state: state is NULL unless result is CONDD_OK; borrowed for the callback. */
+typedef void (*condd_async_barrier_state_cb)(condd_async_conn *ac, int result,
+                                             const struct condd_barrier_state *state, void *arg);
+
+/* Notify and notify_all: woken is how many waiters were woken (on CONDD_OK). Also event set
+ * (woken) and barrier reset and abort (waiters answered CONDD_ERR_BROKEN). */
 typedef void (*condd_async_notify_cb)(condd_async_conn *ac, int result, uint64_t woken, void *arg);
 
 /* Stats: stats is NULL unless result is CONDD_OK; it is owned by the library and valid only
@@ -289,6 +297,33 @@ int condd_async_event_is_set(condd_async_conn *ac, const char *name, condd_async
  */
 int condd_async_event_wait(condd_async_conn *ac, const char *name, double timeout,
                            condd_async_result_cb cb, void *arg, uint64_t *req_id);
+
+/* ------------------------------------------------------------------ barriers (barrier) */
+/* asyncio.Barrier over the network (see condd_barrier_wait() in condd.h). name is borrowed for
+ * the call; every callback is required and runs once, as for the operations above. */
+
+/*
+ * Waits at barrier name (parties), at most timeout seconds (CONDD_FOREVER; 0: only a filling
+ * wait succeeds). cb gets CONDD_OK with the arrival index, CONDD_ERR_BROKEN, CONDD_ERR_TIMEOUT,
+ * CONDD_ERR_CANCELLED (after condd_async_conn_cancel() with *req_id, which may be NULL),
+ * CONDD_ERR_VALUE_MISMATCH, ...
+ */
+int condd_async_barrier_wait(condd_async_conn *ac, const char *name, uint32_t parties,
+                             double timeout, condd_async_index_cb cb, void *arg, uint64_t *req_id);
+
+/* Resets barrier name (parties 0: no check); cb gets CONDD_OK with how many waiters were
+ * answered CONDD_ERR_BROKEN, or an error. */
+int condd_async_barrier_reset(condd_async_conn *ac, const char *name, uint32_t parties,
+                              condd_async_notify_cb cb, void *arg);
+
+/* Aborts barrier name (parties 0: no check, but needed when it does not exist); cb as for
+ * condd_async_barrier_reset(). */
+int condd_async_barrier_abort(condd_async_conn *ac, const char *name, uint32_t parties,
+                              condd_async_notify_cb cb, void *arg);
+
+/* Asks for the state of barrier name. cb (required). */
+int condd_async_barrier_state(condd_async_conn *ac, const char *name,
+                              condd_async_barrier_state_cb cb, void *arg);
 
 /* ------------------------------------------------------------------ blocking <-> async bridge */
 

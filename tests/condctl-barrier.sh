@@ -1,0 +1,98 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# Barriers through condctl: `barrier NAME -p N` prints each party's arrival index (all different,
+# 0..N-1) once N wait, a -T deadline gives 124 and leaves the barrier unbroken, --abort makes
+# the waiters and every new wait exit 5 until --reset, other parties give 4 (VALUE_MISMATCH),
+# --state and list/stats show it, and usage errors give 2.
+. "$(dirname "$0")/condctl-lib.sh"
+
+start_daemon
+
+# barrier_waiting NAME: waiters of barrier NAME (0 when it is not listed).
+barrier_waiting() {
+    _n=$(list_json | sed -n 's/.*{"name":"'"$1"'","parties":[0-9]*,"n_waiting":\([0-9]*\),.*/\1/p')
+    echo "${_n:-0}"
+}
+has_barrier_waiting() {
+    [ "$(barrier_waiting "$1")" = "$2" ]
+}
+
+note "three parties: each prints its own index, 0..2"
+spawn p1 "$CONDCTL" barrier b -p 3
+wait_until 20 has_barrier_waiting b 1 || fail "p1 is not waiting: $(list_json)"
+spawn p2 "$CONDCTL" -T 30 barrier b -p 3
+wait_until 20 has_barrier_waiting b 2 || fail "p2 is not waiting: $(list_json)"
+run_rc 0 "$CONDCTL" barrier b -p 3
+[ "$(cat "$T/out")" = 2 ] || fail "the filling wait printed $(cat "$T/out")"
+expect_rc p1 0
+expect_rc p2 0
+[ "$(cat "$T/p1.out")" = 0 ] || fail "p1 printed $(cat "$T/p1.out")"
+[ "$(cat "$T/p2.out")" = 1 ] || fail "p2 printed $(cat "$T/p2.out")"
+wait_until 10 nothing_left || fail "a filled barrier left something: $(list_json)"
+
+note "a one-party barrier passes at once; --json"
+run_rc 0 "$CONDCTL" --json barrier one -p 1
+[ "$(cat "$T/out")" = '{"index":0}' ] || fail "--json printed $(cat "$T/out")"
+
+note "-T passes: 124, and the barrier is not broken"
+run_rc 124 "$CONDCTL" -T 0.2 barrier t -p 2
+run_rc 124 "$CONDCTL" -T 0 barrier t -p 2
+run_rc 0 "$CONDCTL" barrier t --state
+[ "$(cat "$T/out")" = none ] || fail "--state printed $(cat "$T/out")"
+wait_until 10 nothing_left || fail "timed-out waits left something: $(list_json)"
+
+note "other parties: 4 (VALUE_MISMATCH), nothing changes"
+spawn w1 "$CONDCTL" barrier m -p 2
+wait_until 20 has_barrier_waiting m 1 || fail "w1 is not waiting: $(list_json)"
+run_rc 4 "$CONDCTL" barrier m -p 3
+grep -q VALUE_MISMATCH "$T/err" || fail "no status: $(cat "$T/err")"
+run_rc 0 "$CONDCTL" --json barrier m --state
+[ "$(cat "$T/out")" = '{"exists":true,"parties":2,"n_waiting":1,"broken":false}' ] ||
+    fail "--state --json printed $(cat "$T/out")"
+
+note "abort: the waiter exits 5, the barrier stays broken, new waits exit 5 at once"
+run_rc 0 "$CONDCTL" barrier m --abort
+[ "$(cat "$T/out")" = 1 ] || fail "--abort printed $(cat "$T/out")"
+expect_rc w1 5
+run_rc 5 "$CONDCTL" barrier m -p 2
+run_rc 0 "$CONDCTL" barrier m --state
+[ "$(cat "$T/out")" = "parties 2 waiting 0 broken" ] || fail "--state printed $(cat "$T/out")"
+list_json | grep -q '"barriers":\[{"name":"m","parties":2,"n_waiting":0,"broken":true}\]' ||
+    fail "list --json: $(cat "$T/list.json")"
+run_rc 0 "$CONDCTL" list
+grep -q '^BARRIER  *PARTIES  *WAITING  *STATE$' "$T/out" || fail "list table: $(cat "$T/out")"
+grep -q '^m  *2  *0  *broken$' "$T/out" || fail "list table: $(cat "$T/out")"
+run_rc 0 "$CONDCTL" stats
+grep -q '^barriers_broken  *1$' "$T/out" || fail "stats: $(cat "$T/out")"
+grep -q '^op.barrier_wait.broken  *2$' "$T/out" || fail "stats ops: $(cat "$T/out")"
+run_rc 0 "$CONDCTL" --json barrier m --reset -p 2
+[ "$(cat "$T/out")" = '{"broken":0}' ] || fail "--reset --json printed $(cat "$T/out")"
+wait_until 10 nothing_left || fail "a reset barrier left something: $(list_json)"
+
+note "abort of a barrier that does not exist needs -p"
+run_rc 4 "$CONDCTL" barrier new --abort
+run_rc 0 "$CONDCTL" barrier new --abort -p 4
+run_rc 5 "$CONDCTL" barrier new -p 4
+run_rc 0 "$CONDCTL" barrier new --reset
+wait_until 10 nothing_left || fail "something left: $(list_json)"
+
+note "a waiter whose connection is lost gives 3"
+spawn w3 "$CONDCTL" barrier lost -p 2
+wait_until 20 has_barrier_waiting lost 1 || fail "w3 is not waiting: $(list_json)"
+kill_daemon
+expect_rc w3 3
+
+note "usage errors give 2"
+run_rc 2 "$CONDCTL" barrier
+run_rc 2 "$CONDCTL" barrier b
+grep -q 'missing -p' "$T/err" || fail "no reason: $(cat "$T/err")"
+run_rc 2 "$CONDCTL" barrier b -p 0
+run_rc 2 "$CONDCTL" barrier b -p 2147483649
+run_rc 2 "$CONDCTL" barrier b --reset --abort
+run_rc 2 "$CONDCTL" barrier b --state -p 2
+run_rc 2 "$CONDCTL" barrier '' -p 2
+grep -q 'empty barrier name' "$T/err" || fail "no reason: $(cat "$T/err")"
+run_rc 2 "$CONDCTL" barrier b -p 2 --lock L
+run_rc 2 "$CONDCTL" event set ev -p 2
+exit 0
