@@ -150,19 +150,22 @@ class LockTests(DaemonTestCase):
         self.assertFalse(await lock.locked_remote())
 
     async def test_cancel_acquire_while_granted_is_never_leaked(self):
-        a, b = await self.client(), await self.client()
+        # One connection makes the race certain: the Release is written before the Cancel, so
+        # the server grants the queued acquire first and answers the Cancel NOT_FOUND; the
+        # client must then give the grant back. (Over two connections the grant could reach
+        # the task before cancel(), and the test would race the scheduler.)
+        a = await self.client()
         holder = condd.Lock(a, self.name("L"))
         await holder.acquire()
-        lock = condd.Lock(b, self.name("L"))
+        lock = condd.Lock(a, self.name("L"))
         task = asyncio.create_task(lock.acquire())
         await self.stats_until(a, "lock_waiters", 1)
-        holder.release()
-        await a.ping()  # the release, hence the grant to b, has happened
+        holder.release()  # sent now; no await before the cancel
         task.cancel()
         with self.assertRaises(asyncio.CancelledError):
             await task
         self.assertFalse(lock.locked())
-        await b.ping()  # b's Release (if the grant won the race) is processed
+        await a.ping()  # the Release of the grant that won the race is processed
         self.assertFalse(await holder.locked_remote())
 
     async def test_release_by_another_task(self):
