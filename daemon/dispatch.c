@@ -282,8 +282,7 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.lock_waiters = es.lock_waiters;
     sr.conditions = es.conditions;
     sr.condition_waiters = es.condition_waiters;
-    sr.waiters = es.lock_waiters + es.condition_waiters + es.semaphore_waiters + es.event_waiters +
-                 es.barrier_waiters;
+    sr.waiters = es.waiters;
     sr.semaphores = es.semaphores;
     sr.permits_held = es.permits_held;
     sr.semaphore_waiters = es.semaphore_waiters;

@@ -119,8 +119,7 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
                   "Pending requests: acquires and re-acquiring waits queued for a lock, plus "
                   "waits not yet notified, plus acquires queued for a semaphore, plus pending "
                   "event waits, plus pending barrier waits.",
-                  (es.lock_waiters + es.condition_waiters + es.semaphore_waiters +
-                   es.event_waiters + es.barrier_waiters));
+                  es.waiters);
     metrics_gauge(&o, "condd_lock_waiters",
                   "Requests queued for a lock (acquires and re-acquiring waits).", es.lock_waiters);
     metrics_gauge(&o, "condd_condition_waiters", "Waits not yet notified.", es.condition_waiters);

@@ -37,11 +37,10 @@ void sdnotify_summary(struct server *srv, char *buf, size_t len)
     struct engine_stats es;
     server_snapshot(srv, &snap);
     engine_get_stats(server_engine(srv), &es);
-    uint64_t waiters = es.lock_waiters + es.condition_waiters;
     snprintf(buf, len, "%" PRIu64 " %s, %" PRIu64 " %s held, %" PRIu64 " %s", snap.connections,
              sdnotify_plural(snap.connections, "connection", "connections"), es.locks_held,
-             sdnotify_plural(es.locks_held, "lock", "locks"), waiters,
-             sdnotify_plural(waiters, "waiter", "waiters"));
+             sdnotify_plural(es.locks_held, "lock", "locks"), es.waiters,
+             sdnotify_plural(es.waiters, "waiter", "waiters"));
 }
 
 #ifdef HAVE_SYSTEMD

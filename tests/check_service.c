@@ -180,6 +180,14 @@ START_TEST(test_status_counts_connections_locks_and_waiters)
     cl_hello(b);
     ck_assert_int_eq(cl_acquire(a, "L", 1, NULL), CONDD__V1__STATUS__STATUS_OK);
     cl_acquire_send(b, "L", 1, NULL); /* queued behind a */
+    /* A waiter of another kind counts too: every pending request of every primitive. */
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__EventWait ew = CONDD__V1__EVENT_WAIT__INIT;
+    ew.name.data = (uint8_t *)"E";
+    ew.name.len = 1;
+    req.body_case = CONDD__V1__REQUEST__BODY_EVENT_WAIT;
+    req.event_wait = &ew;
+    cl_send(b, &req);
     ck_assert_int_eq(cl_ping(b), CONDD__V1__STATUS__STATUS_OK);
 
     /* A reload re-sends READY=1 with a fresh STATUS= at once (the timer would take 5 s). */
@@ -187,7 +195,7 @@ START_TEST(test_status_counts_connections_locks_and_waiters)
     notify_expect(&n, "RELOADING=1", msg, sizeof msg);
     ck_assert_msg(strstr(msg, "MONOTONIC_USEC=") != NULL, "%s", msg);
     notify_expect(&n, "READY=1", msg, sizeof msg);
-    ck_assert_msg(strstr(msg, "STATUS=2 connections, 1 lock held, 1 waiter") != NULL, "%s", msg);
+    ck_assert_msg(strstr(msg, "STATUS=2 connections, 1 lock held, 2 waiters") != NULL, "%s", msg);
 
     cl_free(a);
     cl_free(b);

@@ -507,6 +507,8 @@ bool engine_reaping(const struct engine *e)
 void engine_get_stats(const struct engine *e, struct engine_stats *out)
 {
     *out = e->st;
+    out->waiters = e->st.lock_waiters + e->st.condition_waiters + e->st.semaphore_waiters +
+                   e->st.event_waiters + e->st.barrier_waiters;
     out->entry_bytes = e->st.table_bytes;
     out->table_bytes = e->st.table_bytes + table_memory(e->locks) + table_memory(e->conds) +
                        table_memory(e->pending) + table_memory(e->events) + table_memory(e->sems) +

@@ -250,6 +250,9 @@ struct engine_stats {
     uint64_t barriers;        /* barrier entries: with waiters, or broken */
     uint64_t barriers_broken; /* barriers broken (aborted, not reset since) */
     uint64_t barrier_waiters; /* pending BarrierWaits */
+    /* every pending request of every kind: the sum of the *_waiters above (filled in by
+     * engine_get_stats(), so Stats, /metrics and sd_notify count the same) */
+    uint64_t waiters;
 };
 void engine_get_stats(const struct engine *e, struct engine_stats *out);
 
