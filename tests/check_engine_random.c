@@ -15,6 +15,21 @@
  * notified wait that is cancelled or dies passes it on). At the end every pending request is
  * answered by shutdown, every session closed, and the engine must be empty (ASan catches leaks).
  *
+ * The same run also drives a Semaphore (S0, N 2), two BoundedSemaphores (S1, N 2; S2, N 1),
+ * two events and two barriers (B0 of 3 parties, B1 of 2), all predicted exactly: SemAcquire
+ * (forever, try-once, timed; strict FIFO hand-over within the releasing call), SemRelease by a
+ * holder, posted permits on a Semaphore, BoundedSemaphore over-release refused (NOT_OWNER),
+ * VALUE_MISMATCH for another value or kind while it exists (else the request recreates it so),
+ * EventSet (answers every waiter, woken count) / EventClear / EventWait, BarrierWait (filling
+ * releases a generation with indices 0..parties-1 in arrival order), BarrierReset / BarrierAbort
+ * (waiters BROKEN, broken state), and for all of them cancel, timeouts, session close and
+ * shutdown. Checked after every step, from List, SemLocked, EventIsSet, BarrierState and Stats:
+ * each semaphore's counter, holders (permits and latest token), waiters and existence; permits
+ * held + counter == N on a BoundedSemaphore (N + posts on a Semaphore), so no grant goes beyond
+ * the counter; counter 0 while anyone waits; events' flag and waiters; barriers' parties,
+ * waiters (always fewer than parties) and broken flag; and the fixture's count of replies to
+ * closed sessions or to the running request stays 0.
+ *
  * Seeds: a fixed default plus a few more; CONDD_SEED=N runs only seed N and CONDD_STEPS=N
  * changes the number of steps. The seed is printed so that a failure can be replayed.
  */
@@ -44,7 +59,7 @@ static struct fx F;
 
 /* ------------------------------------------------------------------ model */
 
-enum { K_ACQ, K_WAIT };
+enum { K_ACQ, K_WAIT, K_SEM, K_EVW, K_BAR }; /* acquire, wait, SemAcquire, EventWait, BarrierWait */
 enum { IN_LOCKQ, IN_CONDQ };
 
 struct mreq {
@@ -55,6 +70,7 @@ struct mreq {
     int kind;
     int lock; /* acquire: its lock; wait: the condition's lock */
     int cond;
+    int obj; /* K_SEM / K_EVW / K_BAR: the semaphore, event or barrier */
     int where;
     int final;
     bool timed;
@@ -79,6 +95,36 @@ struct mcond {
     int bound; /* -1 while refs == 0 */
 };
 
+#define NSEM 3
+#define NEV 2
+#define NBAR 2
+
+/* A semaphore: exists while held, waited for, or counter != value (then value/kind are fixed). */
+struct msem {
+    uint64_t value;
+    bool bounded;
+    uint64_t counter;
+    uint64_t posts; /* posted permits since it came into existence */
+    uint64_t held[NS][NO + 1];
+    uint64_t tok[NS][NO + 1]; /* token of the latest grant */
+    int q[QMAX];
+    int qn;
+};
+
+struct mev {
+    bool set;
+    int q[QMAX];
+    int qn;
+};
+
+/* A barrier: exists while it has waiters or is broken. */
+struct mbar {
+    uint64_t parties;
+    bool broken;
+    int q[QMAX];
+    int qn;
+};
+
 struct msess {
     bool open;
     uint64_t next_req;
@@ -92,6 +138,9 @@ struct rep {
     int status;
     uint64_t token;
     int lock; /* expected grants: the lock granted, else -1 */
+    int sem;  /* expected semaphore grants: the semaphore, else -1 */
+    uint64_t owner;
+    int index; /* expected barrier index (OK BarrierWait), else -1 (index must be 0) */
 };
 
 static struct {
@@ -99,6 +148,9 @@ static struct {
     struct mlock l[NL];
     struct mcond c[NC];
     struct msess s[NS];
+    struct msem sm[NSEM];
+    struct mev ev[NEV];
+    struct mbar b[NBAR];
     uint64_t seq;
     uint64_t last_token;
     struct rep exp[MAXREP];
@@ -108,12 +160,19 @@ static struct {
     uint64_t rng;
     /* notification bookkeeping: woken == ok_replies + lost + shut + in flight */
     uint64_t woken, ok_replies, lost, shut;
-    uint64_t stat_steps[10];
+    uint64_t stat_steps[20];
+    uint64_t sem_grants, sem_posts, sem_refused, ev_woken, bar_fills, bar_broken;
     uint64_t waits_pending, acq_pending, cancels_ok, timeouts;
 } M;
 
 static const char *lock_names[NL] = {"L0", "L1", "L2"};
 static const char *cond_names[NC] = {"C0", "C1"};
+static const char *sem_names[NSEM] = {"S0", "S1", "S2"};
+static const uint64_t sem_value[NSEM] = {2, 2, 1};
+static const bool sem_bounded[NSEM] = {false, true, true};
+static const char *ev_names[NEV] = {"E0", "E1"};
+static const char *bar_names[NBAR] = {"B0", "B1"};
+static const uint64_t bar_parties[NBAR] = {3, 2};
 
 static uint64_t rnd(void)
 {
@@ -140,6 +199,7 @@ static void on_reply_hook(void *arg, struct fx_session *fs, const struct fx_repl
     a->status = r->status;
     a->token = r->token;
     a->lock = -1;
+    a->index = (int)r->index;
     if (r->token != 0) {
         FX_REQUIRE(r->token > M.last_token);
         M.last_token = r->token;
@@ -215,8 +275,67 @@ static void q_remove(int *q, int *qn, int k)
 static void expect(int slot, uint64_t req, int op, int status, int lock)
 {
     FX_REQUIRE(M.nexp < MAXREP);
-    M.exp[M.nexp++] =
-        (struct rep){.slot = slot, .req = req, .op = op, .status = status, .lock = lock};
+    M.exp[M.nexp++] = (struct rep){
+        .slot = slot, .req = req, .op = op, .status = status, .lock = lock, .sem = -1, .index = -1};
+}
+
+static bool sem_exists(int i)
+{
+    const struct msem *m = &M.sm[i];
+    if (m->qn > 0 || m->counter != m->value)
+        return true;
+    for (int x = 0; x < NS; x++)
+        for (int o = 0; o <= NO; o++)
+            if (m->held[x][o] > 0)
+                return true;
+    return false;
+}
+
+static uint64_t sem_held(int i)
+{
+    uint64_t h = 0;
+    for (int x = 0; x < NS; x++)
+        for (int o = 0; o <= NO; o++)
+            h += M.sm[i].held[x][o];
+    return h;
+}
+
+/* Hands permits to the queue head while the counter allows (strict FIFO). */
+static void m_sem_hand_on(int i)
+{
+    struct msem *m = &M.sm[i];
+    while (m->counter > 0 && m->qn > 0) {
+        int k = m->q[0];
+        struct mreq *q = &M.r[k];
+        q_remove(m->q, &m->qn, k);
+        m->counter--;
+        m->held[q->slot][q->owner]++;
+        FX_REQUIRE(M.nexp < MAXREP);
+        M.exp[M.nexp++] = (struct rep){.slot = q->slot, .req = q->req, .op = ENGINE_OP_SEM_ACQUIRE,
+                                       .status = S_OK, .lock = -1, .sem = i, .owner = q->owner,
+                                       .index = -1};
+        M.sem_grants++;
+        free_req(k);
+    }
+}
+
+/* Removes a pending SemAcquire / EventWait / BarrierWait from its queue. */
+static void m_unqueue(int k)
+{
+    struct mreq *q = &M.r[k];
+    if (q->kind == K_SEM)
+        q_remove(M.sm[q->obj].q, &M.sm[q->obj].qn, k);
+    else if (q->kind == K_EVW)
+        q_remove(M.ev[q->obj].q, &M.ev[q->obj].qn, k);
+    else
+        q_remove(M.b[q->obj].q, &M.b[q->obj].qn, k);
+}
+
+static int kind_op(int kind)
+{
+    static const int ops[] = {ENGINE_OP_ACQUIRE, ENGINE_OP_WAIT, ENGINE_OP_SEM_ACQUIRE,
+                              ENGINE_OP_EVENT_WAIT, ENGINE_OP_BARRIER_WAIT};
+    return ops[kind];
 }
 
 /* Grants free lock l to request k (not in a queue) and expects its reply. */
@@ -284,7 +403,7 @@ static bool m_holds(int slot, uint64_t owner, int l)
 static bool m_timer_armed(int k)
 {
     const struct mreq *q = &M.r[k];
-    return q->live && q->timed && (q->kind == K_ACQ || q->where == IN_CONDQ);
+    return q->live && q->timed && (q->kind != K_WAIT || q->where == IN_CONDQ);
 }
 
 /* ------------------------------------------------------------------ comparing replies */
@@ -313,9 +432,15 @@ static void match_replies(void)
         FX_EQ(act[i].req, M.exp[i].req);
         FX_EQ(act[i].op, M.exp[i].op);
         FX_EQ(act[i].status, M.exp[i].status);
+        FX_EQ(act[i].index, M.exp[i].index < 0 ? 0 : M.exp[i].index);
         if (M.exp[i].lock >= 0) {
             FX_REQUIRE(act[i].token > 0);
             M.l[M.exp[i].lock].token = act[i].token;
+        } else if (M.exp[i].sem >= 0) {
+            FX_REQUIRE(act[i].token > 0);
+            uint64_t *t = &M.sm[M.exp[i].sem].tok[M.exp[i].slot][M.exp[i].owner];
+            if (act[i].token > *t)
+                *t = act[i].token;
         } else {
             FX_EQ(act[i].token, 0);
         }
@@ -385,6 +510,182 @@ static void cond_visit(void *arg, const struct engine_cond_info *ci)
     }
 }
 
+struct sem_seen {
+    int cur; /* the semaphore last passed to on_sem, -1 if none of ours */
+    bool found[NSEM];
+    struct engine_sem_info info[NSEM];
+    uint64_t held[NSEM][NS][NO + 1];
+    uint64_t tok[NSEM][NS][NO + 1];
+    uint64_t nholders[NSEM];
+};
+
+static int name_idx(const char *const *names, int n, const uint8_t *name, size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (len == strlen(names[i]) && memcmp(name, names[i], len) == 0)
+            return i;
+    return -1;
+}
+
+static void sem_visit(void *arg, const struct engine_sem_info *si)
+{
+    struct sem_seen *ss = arg;
+    ss->cur = name_idx(sem_names, NSEM, si->name, si->name_len);
+    FX_REQUIRE(ss->cur >= 0);
+    FX_REQUIRE(!ss->found[ss->cur]);
+    ss->found[ss->cur] = true;
+    ss->info[ss->cur] = *si;
+    ss->info[ss->cur].name = NULL;
+}
+
+static void sem_holder_visit(void *arg, const struct engine_sem_holder_info *hi)
+{
+    struct sem_seen *ss = arg;
+    FX_REQUIRE(ss->cur >= 0);
+    FX_REQUIRE(hi->session_id >= 1 && hi->session_id <= NS);
+    FX_REQUIRE(hi->owner >= 1 && hi->owner <= NO);
+    FX_REQUIRE(hi->permits > 0);
+    FX_EQ(ss->held[ss->cur][hi->session_id - 1][hi->owner], 0); /* one record per holder */
+    ss->held[ss->cur][hi->session_id - 1][hi->owner] = hi->permits;
+    ss->tok[ss->cur][hi->session_id - 1][hi->owner] = hi->token;
+    ss->nholders[ss->cur]++;
+}
+
+struct ev_seen {
+    bool found[NEV];
+    struct engine_event_info info[NEV];
+};
+
+static void ev_visit(void *arg, const struct engine_event_info *ei)
+{
+    struct ev_seen *es = arg;
+    int i = name_idx(ev_names, NEV, ei->name, ei->name_len);
+    FX_REQUIRE(i >= 0 && !es->found[i]);
+    es->found[i] = true;
+    es->info[i] = *ei;
+}
+
+/* Semaphores, events and barriers: the engine's view (List, SemLocked, EventIsSet,
+ * BarrierState, Stats) must equal the model's, plus the counting invariants. */
+static void check_sync_state(const struct engine_stats *st)
+{
+    uint64_t sems = 0, held_all = 0, sem_waiters = 0;
+    struct sem_seen ss;
+    memset(&ss, 0, sizeof ss);
+    ss.cur = -1;
+    engine_list_sems(F.e, (const uint8_t *)"S", 1, 100, sem_visit, sem_holder_visit, &ss);
+    for (int i = 0; i < NSEM; i++) {
+        struct msem *m = &M.sm[i];
+        bool ex = sem_exists(i);
+        uint64_t held = sem_held(i);
+        FX_EQ(ss.found[i], ex);
+        bool e_exists, e_locked;
+        uint64_t e_counter, e_held;
+        FX_EQ(engine_sem_locked(F.e, (const uint8_t *)sem_names[i], strlen(sem_names[i]),
+                                &e_exists, &e_locked, &e_counter, &e_held, NULL),
+              S_OK);
+        FX_EQ(e_exists, ex);
+        if (!ex) {
+            FX_EQ(e_locked, false);
+            FX_EQ(e_counter, 0);
+            FX_EQ(e_held, 0);
+            continue;
+        }
+        sems++;
+        held_all += held;
+        sem_waiters += (uint64_t)m->qn;
+        const struct engine_sem_info *si = &ss.info[i];
+        FX_EQ(si->value, m->value);
+        FX_EQ(si->bounded, m->bounded);
+        FX_EQ(si->counter, m->counter);
+        FX_EQ(si->waiters, (uint64_t)m->qn);
+        FX_EQ(e_counter, m->counter);
+        FX_EQ(e_held, held);
+        FX_EQ(e_locked, m->counter == 0 || m->qn > 0);
+        /* no barging: between requests a semaphore with waiters has counter 0 */
+        if (m->qn > 0)
+            FX_EQ(si->counter, 0);
+        /* permits are conserved: held + counter == N (+ posts on a plain Semaphore); on a
+         * BoundedSemaphore exactly N, so no grant ever exceeds the counter */
+        FX_EQ(e_held + si->counter, si->value + (m->bounded ? 0 : m->posts));
+        if (si->bounded)
+            FX_EQ(e_held + si->counter, si->value);
+        uint64_t nh = 0;
+        for (int x = 0; x < NS; x++) {
+            for (int o = 0; o <= NO; o++) {
+                FX_EQ(ss.held[i][x][o], m->held[x][o]);
+                if (m->held[x][o] > 0) {
+                    nh++;
+                    FX_EQ(ss.tok[i][x][o], m->tok[x][o]);
+                }
+            }
+        }
+        FX_EQ(si->nholders, nh);
+        FX_EQ(ss.nholders[i], nh);
+    }
+    FX_EQ(st->semaphores, sems);
+    FX_EQ(st->permits_held, held_all);
+    FX_EQ(st->semaphore_waiters, sem_waiters);
+
+    uint64_t evs = 0, evs_set = 0, ev_waiters = 0;
+    struct ev_seen es;
+    memset(&es, 0, sizeof es);
+    engine_list_events(F.e, (const uint8_t *)"E", 1, 100, ev_visit, &es);
+    for (int i = 0; i < NEV; i++) {
+        struct mev *m = &M.ev[i];
+        bool ex = m->set || m->qn > 0;
+        FX_EQ(es.found[i], ex);
+        if (ex) {
+            evs++;
+            FX_EQ(es.info[i].set, m->set);
+            FX_EQ(es.info[i].waiters, (uint64_t)m->qn);
+        }
+        if (m->set) {
+            evs_set++;
+            FX_EQ(m->qn, 0); /* a set event has no waiters */
+        }
+        ev_waiters += (uint64_t)m->qn;
+        bool set = !m->set;
+        FX_EQ(engine_event_is_set(F.e, (const uint8_t *)ev_names[i], strlen(ev_names[i]), &set,
+                                  NULL),
+              S_OK);
+        FX_EQ(set, m->set);
+    }
+    FX_EQ(st->events, evs);
+    FX_EQ(st->events_set, evs_set);
+    FX_EQ(st->event_waiters, ev_waiters);
+
+    uint64_t bars = 0, bars_broken = 0, bar_waiters = 0;
+    for (int i = 0; i < NBAR; i++) {
+        struct mbar *m = &M.b[i];
+        bool ex = m->broken || m->qn > 0;
+        struct engine_barrier_info bi;
+        FX_EQ(engine_barrier_state(F.e, (const uint8_t *)bar_names[i], strlen(bar_names[i]), &bi,
+                                   NULL),
+              S_OK);
+        FX_EQ(bi.parties != 0, ex);
+        if (ex) {
+            bars++;
+            FX_EQ(bi.parties, m->parties);
+            FX_EQ(bi.n_waiting, (uint64_t)m->qn);
+            FX_EQ(bi.broken, m->broken);
+            /* never as many waiters as parties: the wait that gets there fills it */
+            FX_REQUIRE((uint64_t)m->qn < m->parties);
+        } else {
+            FX_EQ(bi.n_waiting, 0);
+            FX_EQ(bi.broken, false);
+        }
+        if (m->broken) {
+            bars_broken++;
+            FX_EQ(m->qn, 0);
+        }
+        bar_waiters += (uint64_t)m->qn;
+    }
+    FX_EQ(st->barriers, bars);
+    FX_EQ(st->barriers_broken, bars_broken);
+    FX_EQ(st->barrier_waiters, bar_waiters);
+}
+
 static void check_state(void)
 {
     uint64_t held = 0, lock_waiters = 0, conds = 0, cond_waiters = 0, sessions = 0;
@@ -452,6 +753,7 @@ static void check_state(void)
     FX_EQ(st.conditions, conds);
     FX_EQ(st.condition_waiters, cond_waiters);
     FX_EQ(st.last_token, M.last_token);
+    check_sync_state(&st);
     /* notifications: every wake-up is answered OK, in flight, or had nobody to go to */
     uint64_t inflight = 0;
     for (int k = 0; k < MAXREQ; k++)
@@ -645,7 +947,12 @@ static void op_cancel(void)
     int want = S_NOT_FOUND;
     if (k >= 0) {
         struct mreq *q = &M.r[k];
-        if (q->kind == K_ACQ) {
+        if (q->kind >= K_SEM) {
+            want = S_OK;
+            m_unqueue(k);
+            expect(slot, target, kind_op(q->kind), S_CANCELLED, -1);
+            free_req(k);
+        } else if (q->kind == K_ACQ) {
             want = S_OK;
             q_remove(M.l[q->lock].q, &M.l[q->lock].qn, k);
             expect(slot, target, ENGINE_OP_ACQUIRE, S_CANCELLED, -1);
@@ -674,7 +981,9 @@ static void m_close(int slot)
         if (newest < 0)
             break;
         struct mreq *q = &M.r[newest];
-        if (q->kind == K_ACQ) {
+        if (q->kind >= K_SEM) {
+            m_unqueue(newest);
+        } else if (q->kind == K_ACQ) {
             q_remove(M.l[q->lock].q, &M.l[q->lock].qn, newest);
         } else if (q->where == IN_CONDQ) {
             q_remove(M.c[q->cond].q, &M.c[q->cond].qn, newest);
@@ -693,6 +1002,17 @@ static void m_close(int slot)
         if (newest < 0)
             break;
         m_release(newest);
+    }
+    /* then every permit it holds goes back, each handed to the queue head */
+    for (int i = 0; i < NSEM; i++) {
+        for (int o = 0; o <= NO; o++) {
+            while (M.sm[i].held[slot][o] > 0) {
+                M.sm[i].held[slot][o]--;
+                M.sm[i].counter++;
+                m_sem_hand_on(i);
+            }
+            M.sm[i].tok[slot][o] = 0;
+        }
     }
     M.s[slot].open = false;
 }
@@ -725,7 +1045,11 @@ static void op_advance(void)
         if (next < 0)
             break;
         struct mreq *q = &M.r[next];
-        if (q->kind == K_ACQ) {
+        if (q->kind >= K_SEM) {
+            m_unqueue(next);
+            expect(q->slot, q->req, kind_op(q->kind), S_TIMEOUT, -1);
+            free_req(next);
+        } else if (q->kind == K_ACQ) {
             q_remove(M.l[q->lock].q, &M.l[q->lock].qn, next);
             expect(q->slot, q->req, ENGINE_OP_ACQUIRE, S_TIMEOUT, -1);
             free_req(next);
@@ -735,6 +1059,334 @@ static void op_advance(void)
         M.timeouts++;
     }
     fx_advance(&F, dt);
+}
+
+/* ------------------------------------------------------------------ semaphores, events, barriers */
+
+static void begin_req(int slot, uint64_t req)
+{
+    F.cur_s = &F.ss[slot];
+    F.cur_req = req;
+    F.cur_active = true;
+}
+
+static void end_req(void)
+{
+    F.cur_active = false;
+}
+
+/* Value and kind a semaphore request names: mostly the ones it exists with (or its usual ones),
+ * sometimes another value or kind (VALUE_MISMATCH while it exists, else it creates it so). */
+static void pick_sem(int i, uint64_t *value, bool *bounded)
+{
+    bool ex = sem_exists(i);
+    *value = ex ? M.sm[i].value : sem_value[i];
+    *bounded = ex ? M.sm[i].bounded : sem_bounded[i];
+    int r = rn(100);
+    if (r < 4)
+        *bounded = !*bounded;
+    else if (r < 8)
+        *value = *value == 1 ? 2 : *value - 1;
+}
+
+/* A request that finds semaphore i absent brings it into existence with value and kind. */
+static void sem_touch(int i, uint64_t value, bool bounded)
+{
+    if (sem_exists(i))
+        return;
+    struct msem *m = &M.sm[i];
+    m->value = value;
+    m->bounded = bounded;
+    m->counter = value;
+    m->posts = 0;
+}
+
+static bool sem_mismatch(int i, uint64_t value, bool bounded)
+{
+    return sem_exists(i) && (M.sm[i].value != value || M.sm[i].bounded != bounded);
+}
+
+static void op_sem_acquire(void)
+{
+    int slot = rn(NS), i = rn(NSEM);
+    uint64_t owner = (uint64_t)(1 + rn(NO));
+    uint64_t value;
+    bool bounded, dup, timed, try_once;
+    pick_sem(i, &value, &bounded);
+    uint64_t req = pick_req(slot, &dup);
+    double t = pick_timeout(true, &timed, &try_once);
+    struct msem *m = &M.sm[i];
+    int want;
+    if (dup)
+        want = S_BAD_REQUEST;
+    else if (sem_mismatch(i, value, bounded))
+        want = S_VALUE_MISMATCH;
+    else if ((sem_exists(i) ? m->counter : value) > 0 && m->qn == 0)
+        want = S_OK;
+    else if (try_once)
+        want = S_TIMEOUT;
+    else if (M.s[slot].npending >= PEND_LIMIT)
+        want = S_LIMIT_EXCEEDED;
+    else
+        want = S_PENDING;
+    uint64_t token = 0;
+    const char *msg = NULL;
+    begin_req(slot, req);
+    int got = engine_sem_acquire(F.ss[slot].s, req, (const uint8_t *)sem_names[i],
+                                 strlen(sem_names[i]), value, bounded, owner,
+                                 t == FX_FOREVER ? NULL : &t, &token, &msg);
+    end_req();
+    FX_EQ(got, want);
+    if (want != S_OK && want != S_PENDING)
+        FX_REQUIRE(msg != NULL);
+    if (want == S_OK) {
+        sem_touch(i, value, bounded);
+        FX_REQUIRE(m->counter > 0); /* a grant never goes beyond the counter */
+        FX_REQUIRE(token > M.last_token);
+        M.last_token = token;
+        m->counter--;
+        m->held[slot][owner]++;
+        m->tok[slot][owner] = token;
+        M.sem_grants++;
+    } else {
+        FX_EQ(token, 0);
+        if (want == S_PENDING) {
+            sem_touch(i, value, bounded);
+            int k = new_req(slot, req, owner, K_SEM, -1, -1, timed, t);
+            M.r[k].obj = i;
+            q_push(m->q, &m->qn, k);
+        }
+    }
+}
+
+static void op_sem_release(void)
+{
+    int i = rn(NSEM), slot = rn(NS);
+    uint64_t owner = (uint64_t)(1 + rn(NO));
+    struct msem *m = &M.sm[i];
+    /* mostly a holder releases */
+    if (rn(100) < 75) {
+        for (int k = 0, skip = rn(NS * NO); k < NS * NO; k++) {
+            int j = (k + skip) % (NS * NO);
+            if (m->held[j / NO][1 + j % NO] > 0) {
+                slot = j / NO;
+                owner = (uint64_t)(1 + j % NO);
+                break;
+            }
+        }
+    }
+    uint64_t value;
+    bool bounded;
+    pick_sem(i, &value, &bounded);
+    int want;
+    if (sem_mismatch(i, value, bounded)) {
+        want = S_VALUE_MISMATCH;
+    } else if (m->held[slot][owner] > 0) {
+        want = S_OK;
+        m->held[slot][owner]--;
+        m->counter++;
+        m_sem_hand_on(i);
+    } else if (!bounded) {
+        want = S_OK;
+        sem_touch(i, value, bounded);
+        m->counter++;
+        m->posts++;
+        M.sem_posts++;
+        m_sem_hand_on(i);
+    } else {
+        want = S_NOT_OWNER; /* BoundedSemaphore released too many times */
+        M.sem_refused++;
+    }
+    const char *msg = NULL;
+    int got = engine_sem_release(F.ss[slot].s, (const uint8_t *)sem_names[i], strlen(sem_names[i]),
+                                 value, bounded, owner, &msg);
+    FX_EQ(got, want);
+    if (got != S_OK)
+        FX_REQUIRE(msg != NULL);
+}
+
+static void op_ev_set(void)
+{
+    int i = rn(NEV);
+    struct mev *m = &M.ev[i];
+    uint64_t want_woken = (uint64_t)m->qn;
+    while (m->qn > 0) {
+        int k = m->q[0];
+        q_remove(m->q, &m->qn, k);
+        expect(M.r[k].slot, M.r[k].req, ENGINE_OP_EVENT_WAIT, S_OK, -1);
+        free_req(k);
+    }
+    m->set = true;
+    M.ev_woken += want_woken;
+    uint64_t woken = UINT64_MAX;
+    FX_EQ(engine_event_set(F.e, (const uint8_t *)ev_names[i], strlen(ev_names[i]), &woken, NULL),
+          S_OK);
+    FX_EQ(woken, want_woken);
+}
+
+static void op_ev_clear(void)
+{
+    int i = rn(NEV);
+    M.ev[i].set = false;
+    FX_EQ(engine_event_clear(F.e, (const uint8_t *)ev_names[i], strlen(ev_names[i]), NULL), S_OK);
+}
+
+static void op_ev_wait(void)
+{
+    int slot = rn(NS), i = rn(NEV);
+    bool dup, timed, try_once;
+    uint64_t req = pick_req(slot, &dup);
+    double t = pick_timeout(true, &timed, &try_once);
+    struct mev *m = &M.ev[i];
+    int want;
+    if (dup)
+        want = S_BAD_REQUEST;
+    else if (m->set)
+        want = S_OK;
+    else if (try_once)
+        want = S_TIMEOUT;
+    else if (M.s[slot].npending >= PEND_LIMIT)
+        want = S_LIMIT_EXCEEDED;
+    else
+        want = S_PENDING;
+    if (want == S_PENDING) {
+        int k = new_req(slot, req, 0, K_EVW, -1, -1, timed, t);
+        M.r[k].obj = i;
+        q_push(m->q, &m->qn, k);
+    }
+    const char *msg = NULL;
+    begin_req(slot, req);
+    int got = engine_event_wait(F.ss[slot].s, req, (const uint8_t *)ev_names[i],
+                                strlen(ev_names[i]), t == FX_FOREVER ? NULL : &t, &msg);
+    end_req();
+    FX_EQ(got, want);
+}
+
+static uint64_t pick_parties(int i)
+{
+    struct mbar *m = &M.b[i];
+    bool ex = m->broken || m->qn > 0;
+    int r = rn(100);
+    if (r < 4)
+        return 1;
+    if (r < 8)
+        return bar_parties[i] + 1;
+    return ex ? m->parties : bar_parties[i];
+}
+
+/* Answers every waiter of barrier i with status (BROKEN); returns how many. */
+static uint64_t m_bar_break(int i)
+{
+    struct mbar *m = &M.b[i];
+    uint64_t n = (uint64_t)m->qn;
+    while (m->qn > 0) {
+        int k = m->q[0];
+        q_remove(m->q, &m->qn, k);
+        expect(M.r[k].slot, M.r[k].req, ENGINE_OP_BARRIER_WAIT, S_BROKEN, -1);
+        free_req(k);
+    }
+    M.bar_broken += n;
+    return n;
+}
+
+static void op_bar_wait(void)
+{
+    int slot = rn(NS), i = rn(NBAR);
+    uint64_t parties = pick_parties(i);
+    bool dup, timed, try_once;
+    uint64_t req = pick_req(slot, &dup);
+    double t = pick_timeout(true, &timed, &try_once);
+    struct mbar *m = &M.b[i];
+    bool ex = m->broken || m->qn > 0;
+    int want;
+    if (dup)
+        want = S_BAD_REQUEST;
+    else if (ex && m->parties != parties)
+        want = S_VALUE_MISMATCH;
+    else if (m->broken)
+        want = S_BROKEN;
+    else if ((uint64_t)m->qn + 1 == parties)
+        want = S_OK;
+    else if (try_once)
+        want = S_TIMEOUT;
+    else if (M.s[slot].npending >= PEND_LIMIT)
+        want = S_LIMIT_EXCEEDED;
+    else
+        want = S_PENDING;
+    int first_act = M.nact;
+    if (want == S_OK) {
+        /* the generation is released: waiters get 0..parties-2 in arrival order */
+        for (int a = 0; m->qn > 0; a++) {
+            int k = m->q[0];
+            q_remove(m->q, &m->qn, k);
+            expect(M.r[k].slot, M.r[k].req, ENGINE_OP_BARRIER_WAIT, S_OK, -1);
+            M.exp[M.nexp - 1].index = a;
+            free_req(k);
+        }
+        M.bar_fills++;
+    } else if (want == S_PENDING) {
+        m->parties = parties;
+        int k = new_req(slot, req, 0, K_BAR, -1, -1, timed, t);
+        M.r[k].obj = i;
+        q_push(m->q, &m->qn, k);
+    }
+    uint32_t index = UINT32_MAX;
+    const char *msg = NULL;
+    begin_req(slot, req);
+    int got = engine_barrier_wait(F.ss[slot].s, req, (const uint8_t *)bar_names[i],
+                                  strlen(bar_names[i]), parties, t == FX_FOREVER ? NULL : &t,
+                                  &index, &msg);
+    end_req();
+    FX_EQ(got, want);
+    if (got == S_OK) {
+        /* the indices of this generation are exactly 0..parties-1, each once */
+        bool seen[8] = {false};
+        FX_REQUIRE(parties <= 8 && index < parties);
+        seen[index] = true;
+        uint64_t n = 1;
+        for (int a = first_act; a < M.nact; a++) {
+            if (M.act[a].op != ENGINE_OP_BARRIER_WAIT || M.act[a].status != S_OK)
+                continue;
+            FX_REQUIRE(M.act[a].index >= 0 && (uint64_t)M.act[a].index < parties);
+            FX_REQUIRE(!seen[M.act[a].index]);
+            seen[M.act[a].index] = true;
+            n++;
+        }
+        FX_EQ(n, parties);
+        FX_EQ(index, parties - 1);
+    } else {
+        FX_EQ(index, 0);
+    }
+}
+
+static void op_bar_reset_abort(void)
+{
+    int i = rn(NBAR);
+    bool abort = rn(2) == 0;
+    uint64_t parties = rn(4) == 0 ? 0 : pick_parties(i);
+    struct mbar *m = &M.b[i];
+    bool ex = m->broken || m->qn > 0;
+    int want;
+    uint64_t want_broken = 0;
+    if (abort && !ex && parties == 0) {
+        want = S_BAD_REQUEST;
+    } else if (ex && parties != 0 && parties != m->parties) {
+        want = S_VALUE_MISMATCH;
+    } else {
+        want = S_OK;
+        want_broken = m_bar_break(i);
+        if (!ex)
+            m->parties = parties;
+        m->broken = abort;
+    }
+    uint64_t broken = UINT64_MAX;
+    const char *msg = NULL;
+    int got = abort ? engine_barrier_abort(F.e, (const uint8_t *)bar_names[i],
+                                           strlen(bar_names[i]), parties, &broken, &msg)
+                    : engine_barrier_reset(F.e, (const uint8_t *)bar_names[i],
+                                           strlen(bar_names[i]), parties, &broken, &msg);
+    FX_EQ(got, want);
+    FX_EQ(broken, want == S_OK ? want_broken : 0);
 }
 
 static void op_locked(void)
@@ -771,9 +1423,32 @@ static void run_seed(uint64_t seed, uint64_t steps)
         M.s[i].open = true;
     }
     for (uint64_t step = 0; step < steps; step++) {
-        int r = rn(100);
+        int r = rn(135);
         int kind;
-        if (r < 30) {
+        if (r >= 100) {
+            if (r < 111) {
+                kind = 8;
+                op_sem_acquire();
+            } else if (r < 118) {
+                kind = 9;
+                op_sem_release();
+            } else if (r < 120) {
+                kind = 10;
+                op_ev_set();
+            } else if (r < 122) {
+                kind = 11;
+                op_ev_clear();
+            } else if (r < 126) {
+                kind = 12;
+                op_ev_wait();
+            } else if (r < 133) {
+                kind = 13;
+                op_bar_wait();
+            } else {
+                kind = 14;
+                op_bar_reset_abort();
+            }
+        } else if (r < 30) {
             kind = 0;
             op_acquire();
         } else if (r < 45) {
@@ -811,12 +1486,13 @@ static void run_seed(uint64_t seed, uint64_t steps)
         struct mreq *q = &M.r[k];
         if (q->kind == K_WAIT && q->where == IN_LOCKQ && q->final == S_OK)
             M.shut++;
-        if (q->kind == K_ACQ || q->where == IN_LOCKQ)
+        if (q->kind >= K_SEM)
+            m_unqueue(k);
+        else if (q->kind == K_ACQ || q->where == IN_LOCKQ)
             q_remove(M.l[q->lock].q, &M.l[q->lock].qn, k);
         else
             q_remove(M.c[q->cond].q, &M.c[q->cond].qn, k);
-        expect(q->slot, q->req, q->kind == K_ACQ ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT,
-               S_SHUTTING_DOWN, -1);
+        expect(q->slot, q->req, kind_op(q->kind), S_SHUTTING_DOWN, -1);
         free_req(k);
     }
     engine_shutdown(F.e);
@@ -828,15 +1504,44 @@ static void run_seed(uint64_t seed, uint64_t steps)
         match_replies();
         check_state();
     }
+    /* clear the events and reset the barriers; posted permits keep their semaphore alive */
+    for (int i = 0; i < NEV; i++) {
+        M.ev[i].set = false;
+        FX_EQ(engine_event_clear(F.e, (const uint8_t *)ev_names[i], strlen(ev_names[i]), NULL),
+              S_OK);
+    }
+    for (int i = 0; i < NBAR; i++) {
+        uint64_t broken = 1;
+        M.b[i].broken = false;
+        FX_EQ(engine_barrier_reset(F.e, (const uint8_t *)bar_names[i], strlen(bar_names[i]), 0,
+                                   &broken, NULL),
+              S_OK);
+        FX_EQ(broken, 0);
+    }
+    check_state();
+    int sems_left = 0;
+    for (int i = 0; i < NSEM; i++) {
+        if (sem_exists(i)) {
+            sems_left++;
+            FX_EQ(sem_held(i), 0);
+            FX_EQ(M.sm[i].qn, 0);
+            FX_REQUIRE(!M.sm[i].bounded && M.sm[i].counter > M.sm[i].value);
+        }
+    }
     struct engine_stats st = fx_stats(&F);
+    FX_EQ(st.semaphores, (uint64_t)sems_left);
+    FX_EQ(st.events, 0);
+    FX_EQ(st.barriers, 0);
     FX_EQ(st.sessions, 0);
     FX_EQ(st.locks, 0);
     FX_EQ(st.locks_held, 0);
     FX_EQ(st.lock_waiters, 0);
     FX_EQ(st.conditions, 0);
     FX_EQ(st.condition_waiters, 0);
-    FX_EQ(st.entry_bytes, 0);
-    FX_EQ(st.table_bytes, base.table_bytes);
+    if (sems_left == 0) {
+        FX_EQ(st.entry_bytes, 0);
+        FX_EQ(st.table_bytes, base.table_bytes);
+    }
     printf("  steps: acquire %" PRIu64 " release %" PRIu64 " wait %" PRIu64 " notify %" PRIu64
            " cancel %" PRIu64 " close %" PRIu64 " advance %" PRIu64 "; woken %" PRIu64
            " ok-waits %" PRIu64 " passed-on-to-nobody %" PRIu64 "; pending: acquires %" PRIu64
@@ -844,6 +1549,13 @@ static void run_seed(uint64_t seed, uint64_t steps)
            M.stat_steps[0], M.stat_steps[1], M.stat_steps[2], M.stat_steps[3], M.stat_steps[4],
            M.stat_steps[5], M.stat_steps[6], M.woken, M.ok_replies, M.lost, M.acq_pending,
            M.waits_pending, M.cancels_ok, M.timeouts);
+    printf("  sem: acquire %" PRIu64 " release %" PRIu64 " grants %" PRIu64 " posts %" PRIu64
+           " bounded-refused %" PRIu64 "; event: set %" PRIu64 " clear %" PRIu64 " wait %" PRIu64
+           " woken %" PRIu64 "; barrier: wait %" PRIu64 " reset/abort %" PRIu64 " fills %" PRIu64
+           " broken %" PRIu64 "\n",
+           M.stat_steps[8], M.stat_steps[9], M.sem_grants, M.sem_posts, M.sem_refused,
+           M.stat_steps[10], M.stat_steps[11], M.stat_steps[12], M.ev_woken, M.stat_steps[13],
+           M.stat_steps[14], M.bar_fills, M.bar_broken);
     fflush(stdout);
     fx_fini(&F);
 }
