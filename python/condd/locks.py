@@ -449,6 +449,7 @@ class Barrier:
         self._parties = parties
         self._n_waiting = 0
         self._broken = False
+        self._resets = 0  # this object's reset() calls so far
 
     def __repr__(self):
         state = "broken" if self._broken else "filling"
@@ -489,6 +490,7 @@ class Barrier:
         req = client._request("barrier_wait")
         req.barrier_wait.name = self._wire_name
         req.barrier_wait.parties = self._parties
+        resets = self._resets
         self._n_waiting += 1
         try:
             resp, cancelled = await client._call_cancellable(req)
@@ -497,7 +499,8 @@ class Barrier:
         if resp is not None:
             if resp.status == pb.STATUS_OK:
                 self._broken = False
-            elif resp.status == pb.STATUS_BROKEN:
+            elif resp.status == pb.STATUS_BROKEN and self._resets == resets:
+                # (a reset() of this object sent since broke it: not left broken)
                 self._broken = True
         if cancelled:
             raise asyncio.CancelledError()
@@ -507,6 +510,7 @@ class Barrier:
     async def reset(self):
         """Answers every pending wait BrokenBarrierError and leaves the barrier empty and
         usable (also after abort()). Returns how many waits it broke (asyncio: None)."""
+        self._resets += 1
         resp = await self._simple("barrier_reset")
         self._broken = False
         return resp.barrier_reset.broken
