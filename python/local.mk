@@ -14,7 +14,8 @@ python/condd/condd_pb2.py: proto/condd.proto
 	$(PROTOC) --proto_path=$(top_srcdir)/proto --python_out=python/condd $(top_srcdir)/proto/condd.proto
 
 # The unittest suites run against a condd they start themselves (tests/python.sh).
-PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/tests/daemon.py \
+PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/tests/test_barrier.py \
+	python/tests/daemon.py \
 	python/tests/holder.py python/tests/cpython_test_locks.py python/tests/CPYTHON_CHANGES.md
 EXTRA_DIST += $(PYTHON_TESTS)
 dist_check_SCRIPTS += tests/python.sh

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""condd for Python: an asyncio client whose Lock, Condition, Event, Semaphore and
-BoundedSemaphore are drop-in twins of asyncio's, with their state in a condd server. See docs/python.md.
+"""condd for Python: an asyncio client whose Lock, Condition, Event, Semaphore,
+BoundedSemaphore and Barrier are drop-in twins of asyncio's, with their state in a condd
+server. See docs/python.md.
 
     async with await condd.connect() as client:
         async with condd.Lock(client, "jobs") as lock: ...
@@ -14,18 +15,20 @@ __path__ = extend_path(__path__, __name__)
 
 from .client import Client, connect, parse_address  # noqa: E402
 from .errors import (  # noqa: E402
-    AlreadyOwner, BadRequest, Cancelled, CondDError, ConnectionLost, InternalError,
+    AlreadyOwner, BadRequest, BrokenBarrierError, Cancelled, CondDError, ConnectionLost, InternalError,
     LimitExceeded, LockMismatch, NotFound, NotOwner, ProtocolError, ShuttingDown, Timeout,
     Unimplemented, UnsupportedVersion, ValueMismatch)
 from .locks import (  # noqa: E402
-    CONDITION_LOCK_SUFFIX, BoundedSemaphore, Condition, Event, Lock, Semaphore)
+    CONDITION_LOCK_SUFFIX, Barrier, BarrierState, BoundedSemaphore, Condition, Event, Lock,
+    Semaphore)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "connect", "Client", "parse_address", "Lock", "Condition", "Event", "Semaphore",
-    "BoundedSemaphore", "CONDITION_LOCK_SUFFIX",
+    "BoundedSemaphore", "Barrier", "BarrierState", "CONDITION_LOCK_SUFFIX",
     "CondDError", "ConnectionLost", "Timeout", "Cancelled", "NotOwner", "AlreadyOwner",
     "LockMismatch", "BadRequest", "LimitExceeded", "UnsupportedVersion", "ShuttingDown",
     "NotFound", "ProtocolError", "Unimplemented", "InternalError", "ValueMismatch",
+    "BrokenBarrierError",
 ]

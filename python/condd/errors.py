@@ -2,7 +2,9 @@
 """The exceptions of the condd package: one base class, one class per server status
 (docs/protocol.md §7) and ConnectionLost for the end of a session. The status classes also
 derive from the builtin exception asyncio code already catches where one fits (TimeoutError,
-RuntimeError)."""
+RuntimeError, asyncio.BrokenBarrierError)."""
+
+import asyncio
 
 from . import _proto
 
@@ -86,11 +88,18 @@ class ValueMismatch(CondDError, ValueError):
     status = pb.STATUS_VALUE_MISMATCH
 
 
+class BrokenBarrierError(CondDError, asyncio.BrokenBarrierError):
+    """The barrier was reset or aborted while waiting, or is broken (protocol.md §19):
+    `except asyncio.BrokenBarrierError` catches it."""
+
+    status = pb.STATUS_BROKEN
+
+
 _BY_STATUS = {
     cls.status: cls
     for cls in (Timeout, Cancelled, NotOwner, AlreadyOwner, LockMismatch, BadRequest,
                 LimitExceeded, UnsupportedVersion, ShuttingDown, NotFound, ProtocolError,
-                Unimplemented, InternalError, ValueMismatch)
+                Unimplemented, InternalError, ValueMismatch, BrokenBarrierError)
 }
 
 

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: BSD-2-Clause
-"""Lock, Condition, Event, Semaphore and BoundedSemaphore: twins of asyncio's, whose
+"""Lock, Condition, Event, Semaphore, BoundedSemaphore and Barrier: twins of asyncio's, whose
 state lives in condd. Each class maps asyncio's methods onto requests (docs/python.md has the
 table); asyncio's synchronous methods (release, notify, notify_all, set, clear) write their
 request and return at once, which is sound because one connection keeps requests in order
 (protocol.md §4.4). A new primitive is one more class here on the same three Client calls."""
 
 import asyncio
+import collections
 
 from . import _proto
 from .errors import ConnectionLost, ShuttingDown, error_for
@@ -414,3 +415,132 @@ class BoundedSemaphore(Semaphore):
 
 # Largest semaphore value on the wire (protocol.md §17.1).
 _SEM_MAX = 2 ** 31
+
+
+# What `await Barrier.state()` returns: the server's view (protocol.md §19.4). A barrier that
+# does not exist (nobody waits, not broken) is (False, 0, 0, False).
+BarrierState = collections.namedtuple("BarrierState", "exists parties n_waiting broken")
+
+# Largest barrier parties on the wire (protocol.md §19.1).
+_BARRIER_MAX = 2 ** 31
+
+
+class Barrier:
+    """asyncio.Barrier over condd (protocol.md §19): `await wait()` -> this party's arrival
+    index, `await reset()`, `await abort()`, `async with barrier as index`, and the properties
+    `parties`, `n_waiting`, `broken`. Those properties are synchronous as in asyncio, so they
+    are local, best-effort knowledge: `n_waiting` counts this object's own pending waits,
+    `broken` is the state this object last saw. `await state()` asks the server.
+    Every user of the name must use the same `parties` while the barrier exists, else
+    condd.ValueMismatch. A broken barrier raises condd.BrokenBarrierError (an
+    asyncio.BrokenBarrierError)."""
+
+    def __init__(self, client, name, parties):
+        if not isinstance(parties, int) or isinstance(parties, bool):
+            raise TypeError("parties must be an int")
+        if parties < 1:
+            raise ValueError("parties must be > 0")
+        if parties > _BARRIER_MAX:
+            raise ValueError("condd Barrier parties must be 1..%d (protocol.md §19.1)"
+                             % _BARRIER_MAX)
+        self._client = client
+        self.name = name
+        self._wire_name = _name(name)
+        self._parties = parties
+        self._n_waiting = 0
+        self._broken = False
+        self._resets = 0  # this object's reset() calls so far
+
+    def __repr__(self):
+        state = "broken" if self._broken else "filling"
+        return "<condd.Barrier %r [%s, waiters:%d/%d]>" % (
+            self.name, state, self._n_waiting, self._parties)
+
+    async def __aenter__(self):
+        return await self.wait()
+
+    async def __aexit__(self, *args):
+        pass
+
+    @property
+    def parties(self):
+        """The number of parties this object waits for (sent with every request)."""
+        return self._parties
+
+    @property
+    def n_waiting(self):
+        """How many waits of this object are pending now (local; other objects and
+        processes are counted by `(await state()).n_waiting`)."""
+        return self._n_waiting
+
+    @property
+    def broken(self):
+        """Whether the barrier was broken when this object last heard of it (its own
+        wait(), reset(), abort() or state()); `(await state()).broken` asks the server."""
+        return self._broken
+
+    async def wait(self):
+        """Waits until `parties` waits are pending, in any process, and returns this party's
+        arrival index (0..parties-1, unique in its generation). condd.BrokenBarrierError if
+        the barrier is broken or gets reset or aborted meanwhile; condd.ValueMismatch if it
+        exists with other parties. Cancelling the task sends a Cancel: the wait leaves without
+        breaking the barrier. A release that raced the Cancel still raises CancelledError (as
+        a cancelled asyncio wait does); the other parties are released all the same."""
+        client = self._client
+        req = client._request("barrier_wait")
+        req.barrier_wait.name = self._wire_name
+        req.barrier_wait.parties = self._parties
+        resets = self._resets
+        self._n_waiting += 1
+        try:
+            resp, cancelled = await client._call_cancellable(req)
+        finally:
+            self._n_waiting -= 1
+        if resp is not None:
+            if resp.status == pb.STATUS_OK:
+                self._broken = False
+            elif resp.status == pb.STATUS_BROKEN and self._resets == resets:
+                # (a reset() of this object sent since broke it: not left broken)
+                self._broken = True
+        if cancelled:
+            raise asyncio.CancelledError()
+        client._check(resp)
+        return resp.barrier_wait.index
+
+    async def reset(self):
+        """Answers every pending wait BrokenBarrierError and leaves the barrier empty and
+        usable (also after abort()). Returns how many waits it broke (asyncio: None)."""
+        self._resets += 1
+        resp = await self._simple("barrier_reset")
+        self._broken = False
+        return resp.barrier_reset.broken
+
+    async def abort(self):
+        """Answers every pending wait BrokenBarrierError and leaves the barrier broken, for
+        every user, until reset(). Returns how many waits it broke (asyncio: None).
+        condd.LimitExceeded if the server's cap of broken barriers is reached."""
+        resp = await self._simple("barrier_abort")
+        self._broken = True
+        return resp.barrier_abort.broken
+
+    async def state(self):
+        """The server's view of the barrier (BarrierState): a BarrierState(exists, parties,
+        n_waiting, broken) namedtuple, counting every process's waits. Updates `broken`."""
+        req = self._client._request("barrier_state")
+        req.barrier_state.name = self._wire_name
+        resp = await self._client._call(req)
+        self._client._check(resp)
+        r = resp.barrier_state
+        self._broken = r.broken
+        return BarrierState(r.exists, r.parties, r.n_waiting, r.broken)
+
+    # ------------------------------------------------------------ inside
+
+    async def _simple(self, kind):
+        req = self._client._request(kind)
+        body = getattr(req, kind)
+        body.name = self._wire_name
+        body.parties = self._parties
+        resp = await self._client._call(req)
+        self._client._check(resp)
+        return resp

@@ -101,6 +101,7 @@ class SemaphoreTests(DaemonTestCase):
         self.assertEqual(holder.held, 1)  # the holder's own permit is untouched
         holder.release()
         waiter.release()
+        await b.ping()  # b's SemRelease (another connection than a's List) is processed
         info = (await listing(a, name))[2]
         self.assertEqual(info.counter, 2)  # N + the post: exists until acquired back to N
         await condd.Semaphore(a, name).acquire()
