@@ -311,8 +311,13 @@ static void m_sem_hand_on(int i)
         m->counter--;
         m->held[q->slot][q->owner]++;
         FX_REQUIRE(M.nexp < MAXREP);
-        M.exp[M.nexp++] = (struct rep){.slot = q->slot, .req = q->req, .op = ENGINE_OP_SEM_ACQUIRE,
-                                       .status = S_OK, .lock = -1, .sem = i, .owner = q->owner,
+        M.exp[M.nexp++] = (struct rep){.slot = q->slot,
+                                       .req = q->req,
+                                       .op = ENGINE_OP_SEM_ACQUIRE,
+                                       .status = S_OK,
+                                       .lock = -1,
+                                       .sem = i,
+                                       .owner = q->owner,
                                        .index = -1};
         M.sem_grants++;
         free_req(k);
@@ -581,8 +586,8 @@ static void check_sync_state(const struct engine_stats *st)
         FX_EQ(ss.found[i], ex);
         bool e_exists, e_locked;
         uint64_t e_counter, e_held;
-        FX_EQ(engine_sem_locked(F.e, (const uint8_t *)sem_names[i], strlen(sem_names[i]),
-                                &e_exists, &e_locked, &e_counter, &e_held, NULL),
+        FX_EQ(engine_sem_locked(F.e, (const uint8_t *)sem_names[i], strlen(sem_names[i]), &e_exists,
+                                &e_locked, &e_counter, &e_held, NULL),
               S_OK);
         FX_EQ(e_exists, ex);
         if (!ex) {
@@ -646,9 +651,9 @@ static void check_sync_state(const struct engine_stats *st)
         }
         ev_waiters += (uint64_t)m->qn;
         bool set = !m->set;
-        FX_EQ(engine_event_is_set(F.e, (const uint8_t *)ev_names[i], strlen(ev_names[i]), &set,
-                                  NULL),
-              S_OK);
+        FX_EQ(
+            engine_event_is_set(F.e, (const uint8_t *)ev_names[i], strlen(ev_names[i]), &set, NULL),
+            S_OK);
         FX_EQ(set, m->set);
     }
     FX_EQ(st->events, evs);
@@ -1061,7 +1066,8 @@ static void op_advance(void)
     fx_advance(&F, dt);
 }
 
-/* ------------------------------------------------------------------ semaphores, events, barriers */
+/* ------------------------------------------------------------------ semaphores, events, barriers
+ */
 
 static void begin_req(int slot, uint64_t req)
 {
@@ -1132,9 +1138,9 @@ static void op_sem_acquire(void)
     uint64_t token = 0;
     const char *msg = NULL;
     begin_req(slot, req);
-    int got = engine_sem_acquire(F.ss[slot].s, req, (const uint8_t *)sem_names[i],
-                                 strlen(sem_names[i]), value, bounded, owner,
-                                 t == FX_FOREVER ? NULL : &t, &token, &msg);
+    int got =
+        engine_sem_acquire(F.ss[slot].s, req, (const uint8_t *)sem_names[i], strlen(sem_names[i]),
+                           value, bounded, owner, t == FX_FOREVER ? NULL : &t, &token, &msg);
     end_req();
     FX_EQ(got, want);
     if (want != S_OK && want != S_PENDING)
@@ -1333,9 +1339,9 @@ static void op_bar_wait(void)
     uint32_t index = UINT32_MAX;
     const char *msg = NULL;
     begin_req(slot, req);
-    int got = engine_barrier_wait(F.ss[slot].s, req, (const uint8_t *)bar_names[i],
-                                  strlen(bar_names[i]), parties, t == FX_FOREVER ? NULL : &t,
-                                  &index, &msg);
+    int got =
+        engine_barrier_wait(F.ss[slot].s, req, (const uint8_t *)bar_names[i], strlen(bar_names[i]),
+                            parties, t == FX_FOREVER ? NULL : &t, &index, &msg);
     end_req();
     FX_EQ(got, want);
     if (got == S_OK) {
@@ -1381,10 +1387,10 @@ static void op_bar_reset_abort(void)
     }
     uint64_t broken = UINT64_MAX;
     const char *msg = NULL;
-    int got = abort ? engine_barrier_abort(F.e, (const uint8_t *)bar_names[i],
-                                           strlen(bar_names[i]), parties, &broken, &msg)
-                    : engine_barrier_reset(F.e, (const uint8_t *)bar_names[i],
-                                           strlen(bar_names[i]), parties, &broken, &msg);
+    int got = abort ? engine_barrier_abort(F.e, (const uint8_t *)bar_names[i], strlen(bar_names[i]),
+                                           parties, &broken, &msg)
+                    : engine_barrier_reset(F.e, (const uint8_t *)bar_names[i], strlen(bar_names[i]),
+                                           parties, &broken, &msg);
     FX_EQ(got, want);
     FX_EQ(broken, want == S_OK ? want_broken : 0);
 }
