@@ -5,12 +5,16 @@
  * all driven by the real libevent loop (non-blocking passes until quiescent). The input is
  * either raw bytes for one connection (optionally after a valid Hello) or, structured, a
  * sequence of operations that build valid Request frames with protobuf-c (Hello, Acquire,
- * Release, Locked, Wait, Notify, NotifyAll, Cancel, Stats, List, bodiless requests, raw bytes,
- * close-and-reconnect), so the lock and condition paths run with contention between sessions.
+ * Release, Locked, Wait, Notify, NotifyAll, Cancel, Stats, List, the semaphore, event and
+ * barrier requests, bodiless requests, raw bytes, close-and-reconnect), so every kind's paths
+ * run with contention between sessions, on names shared across kinds.
  *
  * Invariants, any failure aborts: everything the daemon writes is a sequence of valid Response
- * frames; after EOF on every connection the daemon closes them all, and then no connection,
- * session, lock, waiter, condition or table entry is left and no event is pending on the loop.
+ * frames; no request is answered twice, and an OK answer carries the result of its request's
+ * kind (a BarrierWait's index below its parties); after EOF on every connection the daemon
+ * closes them all, and then no connection, session, lock, waiter, condition, held permit or
+ * table entry is left and no event is pending on the loop, except what outlives sessions by
+ * design (set events, semaphores with posted permits, aborted barriers; see fuzz_check_empty()).
  * Only server-level accessors and engine_get_stats() are used, so the harness survives
  * refactors of the connection and engine internals.
  */
@@ -50,6 +54,8 @@
 #define FUZZ_MAX_REOPENS 8
 /* Loop passes without progress before giving up on quiescence: a livelock is a bug too. */
 #define FUZZ_MAX_PASSES 100000
+/* Request ids a connection tracks answers for (ids are 1, 2, ... per connection). */
+#define FUZZ_MAX_IDS (FUZZ_MAX_OPS + 8)
 
 /* The client side of one connection. */
 struct fuzz_peer {
@@ -61,6 +67,13 @@ struct fuzz_peer {
     size_t olen, ocap;
     uint8_t *in; /* replies received, not yet a whole frame */
     size_t ilen, icap;
+    /* What each request id sent by fuzz_queue() expects, for the answer checks: the result
+     * case an OK answer carries (0: untracked), whether it was answered, and a BarrierWait's
+     * parties. Raw bytes may forge any id, so they turn the checks off (raw). */
+    bool raw;
+    uint8_t expect[FUZZ_MAX_IDS];
+    bool answered[FUZZ_MAX_IDS];
+    uint32_t parties[FUZZ_MAX_IDS];
 };
 
 struct fuzz {
@@ -101,6 +114,20 @@ static void fuzz_append(uint8_t **buf, size_t *len, size_t *cap, const void *p, 
     *len += n;
 }
 
+/* One answer on pe: at most one per request, and an OK one carries its kind's result. */
+static void fuzz_check_answer(struct fuzz_peer *pe, const Condd__V1__Response *resp)
+{
+    if (pe->raw || resp->id == 0 || resp->id >= FUZZ_MAX_IDS || pe->expect[resp->id] == 0)
+        return;
+    FUZZ_CHECK(!pe->answered[resp->id]);
+    pe->answered[resp->id] = true;
+    if (resp->status != CONDD__V1__STATUS__STATUS_OK)
+        return;
+    FUZZ_CHECK((int)resp->result_case == pe->expect[resp->id]);
+    if (resp->result_case == CONDD__V1__RESPONSE__RESULT_BARRIER_WAIT)
+        FUZZ_CHECK(resp->barrier_wait->index < pe->parties[resp->id]);
+}
+
 /* Reads what the daemon wrote to peer i and checks that it is a stream of Response frames.
  * Returns the number of bytes read. */
 static size_t fuzz_drain(struct fuzz *f, struct fuzz_peer *pe)
@@ -132,7 +159,10 @@ static size_t fuzz_drain(struct fuzz *f, struct fuzz_peer *pe)
         if (r == FRAME_NEED_MORE)
             break;
         FUZZ_CHECK(r == FRAME_OK);
-        FUZZ_CHECK(resp->status >= 0 && resp->status <= CONDD__V1__STATUS__STATUS_INTERNAL);
+        /* A status condd.proto defines (whatever later rounds add to the enum). */
+        FUZZ_CHECK(protobuf_c_enum_descriptor_get_value(&condd__v1__status__descriptor,
+                                                        resp->status) != NULL);
+        fuzz_check_answer(pe, resp);
         if (f->debug)
             fprintf(stderr, "fuzz_conn: peer %d <- id %llu status %d result %d %s\n",
                     (int)(pe - f->peers), (unsigned long long)resp->id, (int)resp->status,
@@ -199,8 +229,26 @@ static void fuzz_flush_all(struct fuzz *f)
     fuzz_settle(f);
 }
 
+/* The result case an OK answer to a request with body case body carries: the same number for
+ * every request of condd.proto except NotifyAll, answered with a NotifyResult; 0 (untracked)
+ * for a request without a body. */
+static uint8_t fuzz_result_case(Condd__V1__Request__BodyCase body)
+{
+    if (body == CONDD__V1__REQUEST__BODY__NOT_SET)
+        return 0;
+    if (body == CONDD__V1__REQUEST__BODY_NOTIFY_ALL)
+        return CONDD__V1__RESPONSE__RESULT_NOTIFY;
+    return (uint8_t)body;
+}
+
 static void fuzz_queue(struct fuzz_peer *pe, const Condd__V1__Request *req)
 {
+    if (req->id < FUZZ_MAX_IDS) {
+        pe->expect[req->id] = fuzz_result_case(req->body_case);
+        pe->answered[req->id] = false;
+        if (req->body_case == CONDD__V1__REQUEST__BODY_BARRIER_WAIT)
+            pe->parties[req->id] = req->barrier_wait->parties;
+    }
     size_t n = frame_encoded_size(&req->base);
     uint8_t *buf = malloc(n);
     FUZZ_CHECK(buf != NULL);
@@ -233,6 +281,8 @@ static void fuzz_open(struct fuzz *f, struct fuzz_peer *pe, bool hello)
     pe->eof_sent = false;
     pe->next_id = 1;
     pe->olen = pe->ilen = 0;
+    pe->raw = false;
+    memset(pe->expect, 0, sizeof pe->expect);
     if (hello)
         fuzz_queue_hello(pe, CONDD_PROTOCOL_VERSION, 0, "fuzz");
 }
@@ -313,8 +363,42 @@ enum fuzz_op {
     FUZZ_OP_SETTLE,
     FUZZ_OP_SLEEP,
     FUZZ_OP_RECONNECT,
+    /* round 2, appended so that the seeds of the ops above keep their meaning */
+    FUZZ_OP_SEM_ACQUIRE,
+    FUZZ_OP_SEM_RELEASE,
+    FUZZ_OP_SEM_LOCKED,
+    FUZZ_OP_EVENT_SET,
+    FUZZ_OP_EVENT_CLEAR,
+    FUZZ_OP_EVENT_IS_SET,
+    FUZZ_OP_EVENT_WAIT,
+    FUZZ_OP_BARRIER_WAIT,
+    FUZZ_OP_BARRIER_RESET,
+    FUZZ_OP_BARRIER_ABORT,
+    FUZZ_OP_BARRIER_STATE,
     FUZZ_OP_COUNT
 };
+
+/* A semaphore value or barrier parties from the input: mostly 1-3, so that requests on one
+ * name agree or mismatch often and barriers fill, sometimes an invalid or extreme one (0, the
+ * largest valid 2^31, one more, the largest uint32), or a byte from the input. */
+static uint32_t fuzz_count(struct fuzz *f)
+{
+    uint8_t x = fuzz_u8(f);
+    if (x < 240)
+        return 1 + x % 3;
+    switch (x) {
+    case 240:
+        return 0;
+    case 241:
+        return UINT32_C(1) << 31;
+    case 242:
+        return (UINT32_C(1) << 31) + 1;
+    case 243:
+        return UINT32_MAX;
+    default:
+        return fuzz_u8(f);
+    }
+}
 
 static void fuzz_on_sleep(evutil_socket_t fd, short what, void *arg)
 {
@@ -359,6 +443,17 @@ static void fuzz_step(struct fuzz *f)
         Condd__V1__Cancel cancel;
         Condd__V1__Stats stats;
         Condd__V1__List list;
+        Condd__V1__SemAcquire sem_acquire;
+        Condd__V1__SemRelease sem_release;
+        Condd__V1__SemLocked sem_locked;
+        Condd__V1__EventSet event_set;
+        Condd__V1__EventClear event_clear;
+        Condd__V1__EventIsSet event_is_set;
+        Condd__V1__EventWait event_wait;
+        Condd__V1__BarrierWait barrier_wait;
+        Condd__V1__BarrierReset barrier_reset;
+        Condd__V1__BarrierAbort barrier_abort;
+        Condd__V1__BarrierState barrier_state;
     } b;
     req.id = pe->next_id++;
     switch ((enum fuzz_op)((op & 0x3f) % FUZZ_OP_COUNT)) {
@@ -452,6 +547,7 @@ static void fuzz_step(struct fuzz *f)
     case FUZZ_OP_RAW: {
         /* Raw bytes into the stream: garbage, a bad length prefix, part of a frame. */
         size_t n = fuzz_u8(f) % 16;
+        pe->raw = true;
         for (size_t i = 0; i < n; i++) {
             uint8_t byte = fuzz_u8(f);
             fuzz_append(&pe->out, &pe->olen, &pe->ocap, &byte, 1);
@@ -472,6 +568,85 @@ static void fuzz_step(struct fuzz *f)
             fuzz_open(f, pe, true);
         }
         return;
+    case FUZZ_OP_SEM_ACQUIRE: {
+        condd__v1__sem_acquire__init(&b.sem_acquire);
+        b.sem_acquire.name = fuzz_name(f, name1);
+        b.sem_acquire.owner = fuzz_u8(f) % 3;
+        b.sem_acquire.timeout = fuzz_timeout(f, &to);
+        b.sem_acquire.value = fuzz_count(f);
+        b.sem_acquire.bounded = fuzz_u8(f) & 1;
+        req.body_case = CONDD__V1__REQUEST__BODY_SEM_ACQUIRE;
+        req.sem_acquire = &b.sem_acquire;
+        break;
+    }
+    case FUZZ_OP_SEM_RELEASE:
+        condd__v1__sem_release__init(&b.sem_release);
+        b.sem_release.name = fuzz_name(f, name1);
+        b.sem_release.owner = fuzz_u8(f) % 3;
+        b.sem_release.value = fuzz_count(f);
+        b.sem_release.bounded = fuzz_u8(f) & 1;
+        req.body_case = CONDD__V1__REQUEST__BODY_SEM_RELEASE;
+        req.sem_release = &b.sem_release;
+        break;
+    case FUZZ_OP_SEM_LOCKED:
+        condd__v1__sem_locked__init(&b.sem_locked);
+        b.sem_locked.name = fuzz_name(f, name1);
+        req.body_case = CONDD__V1__REQUEST__BODY_SEM_LOCKED;
+        req.sem_locked = &b.sem_locked;
+        break;
+    case FUZZ_OP_EVENT_SET:
+        condd__v1__event_set__init(&b.event_set);
+        b.event_set.name = fuzz_name(f, name1);
+        req.body_case = CONDD__V1__REQUEST__BODY_EVENT_SET;
+        req.event_set = &b.event_set;
+        break;
+    case FUZZ_OP_EVENT_CLEAR:
+        condd__v1__event_clear__init(&b.event_clear);
+        b.event_clear.name = fuzz_name(f, name1);
+        req.body_case = CONDD__V1__REQUEST__BODY_EVENT_CLEAR;
+        req.event_clear = &b.event_clear;
+        break;
+    case FUZZ_OP_EVENT_IS_SET:
+        condd__v1__event_is_set__init(&b.event_is_set);
+        b.event_is_set.name = fuzz_name(f, name1);
+        req.body_case = CONDD__V1__REQUEST__BODY_EVENT_IS_SET;
+        req.event_is_set = &b.event_is_set;
+        break;
+    case FUZZ_OP_EVENT_WAIT:
+        condd__v1__event_wait__init(&b.event_wait);
+        b.event_wait.name = fuzz_name(f, name1);
+        b.event_wait.timeout = fuzz_timeout(f, &to);
+        req.body_case = CONDD__V1__REQUEST__BODY_EVENT_WAIT;
+        req.event_wait = &b.event_wait;
+        break;
+    case FUZZ_OP_BARRIER_WAIT:
+        condd__v1__barrier_wait__init(&b.barrier_wait);
+        b.barrier_wait.name = fuzz_name(f, name1);
+        b.barrier_wait.parties = fuzz_count(f);
+        b.barrier_wait.timeout = fuzz_timeout(f, &to);
+        req.body_case = CONDD__V1__REQUEST__BODY_BARRIER_WAIT;
+        req.barrier_wait = &b.barrier_wait;
+        break;
+    case FUZZ_OP_BARRIER_RESET:
+        condd__v1__barrier_reset__init(&b.barrier_reset);
+        b.barrier_reset.name = fuzz_name(f, name1);
+        b.barrier_reset.parties = fuzz_count(f);
+        req.body_case = CONDD__V1__REQUEST__BODY_BARRIER_RESET;
+        req.barrier_reset = &b.barrier_reset;
+        break;
+    case FUZZ_OP_BARRIER_ABORT:
+        condd__v1__barrier_abort__init(&b.barrier_abort);
+        b.barrier_abort.name = fuzz_name(f, name1);
+        b.barrier_abort.parties = fuzz_count(f);
+        req.body_case = CONDD__V1__REQUEST__BODY_BARRIER_ABORT;
+        req.barrier_abort = &b.barrier_abort;
+        break;
+    case FUZZ_OP_BARRIER_STATE:
+        condd__v1__barrier_state__init(&b.barrier_state);
+        b.barrier_state.name = fuzz_name(f, name1);
+        req.body_case = CONDD__V1__REQUEST__BODY_BARRIER_STATE;
+        req.barrier_state = &b.barrier_state;
+        break;
     case FUZZ_OP_COUNT:
         return;
     }
@@ -480,31 +655,93 @@ static void fuzz_step(struct fuzz *f)
 
 /* ------------------------------------------------------------------ the invariant */
 
-/* Set events outlive the sessions that set them (they are not owned): the invariant clears them
- * first, collecting their names because List's visitor must not call the engine. */
-struct fuzz_events {
+/* What outlives every session by design, and only that: set events (not owned), semaphores
+ * with posted permits (a SemRelease without an acquire), aborted barriers (broken until a
+ * reset). The check walks each kind with List's visitors, which must not call the engine, so
+ * the names are collected first; then it clears the events and resets the barriers through the
+ * engine, after which neither may take any memory. */
+#define FUZZ_BATCH 64
+struct fuzz_names {
     size_t n;
-    uint16_t len[64];
-    uint8_t name[64][ENGINE_NAME_MAX];
+    uint16_t len[FUZZ_BATCH];
+    uint8_t name[FUZZ_BATCH][ENGINE_NAME_MAX];
 };
+
+static void fuzz_name_add(struct fuzz_names *fn, const uint8_t *name, size_t len)
+{
+    fn->len[fn->n] = (uint16_t)len;
+    memcpy(fn->name[fn->n], name, len);
+    fn->n++;
+}
 
 static void fuzz_event_seen(void *arg, const struct engine_event_info *ei)
 {
-    struct fuzz_events *fe = arg;
-    fe->len[fe->n] = (uint16_t)ei->name_len;
-    memcpy(fe->name[fe->n], ei->name, ei->name_len);
-    fe->n++;
+    /* Nobody waits any more, so an event still there is set. */
+    FUZZ_CHECK(ei->set);
+    FUZZ_CHECK(ei->waiters == 0);
+    fuzz_name_add(arg, ei->name, ei->name_len);
 }
 
-static void fuzz_clear_events(struct engine *e)
+static void fuzz_barrier_seen(void *arg, const struct engine_barrier_info *bi)
 {
-    static struct fuzz_events fe;
+    /* Every waiter left with its session, so a barrier still there is an aborted one. */
+    FUZZ_CHECK(bi->broken);
+    FUZZ_CHECK(bi->n_waiting == 0);
+    FUZZ_CHECK(bi->parties >= 1 && bi->parties <= ENGINE_BARRIER_PARTIES_MAX);
+    fuzz_name_add(arg, bi->name, bi->name_len);
+}
+
+static void fuzz_sem_seen(void *arg, const struct engine_sem_info *si)
+{
+    /* No holder and no waiter is left, so a semaphore still there has posted permits: its
+     * counter is above its value, which a BoundedSemaphore never allows. */
+    FUZZ_CHECK(si->nholders == 0);
+    FUZZ_CHECK(si->waiters == 0);
+    FUZZ_CHECK(!si->bounded);
+    FUZZ_CHECK(si->value >= 1 && si->value <= ENGINE_SEM_VALUE_MAX);
+    FUZZ_CHECK(si->counter > si->value);
+    (*(uint64_t *)arg)++;
+}
+
+static void fuzz_sem_holder_seen(void *arg, const struct engine_sem_holder_info *hi)
+{
+    (void)arg;
+    (void)hi;
+    FUZZ_CHECK(!"a semaphore permit outlived every session");
+}
+
+static void fuzz_check_survivors(struct engine *e)
+{
+    static struct fuzz_names fn;
+    struct engine_stats es;
+    engine_get_stats(e, &es);
+    FUZZ_CHECK(es.events_set == es.events);
+    FUZZ_CHECK(es.barriers_broken == es.barriers);
+    uint64_t sems = 0;
+    FUZZ_CHECK(!engine_list_sems(e, NULL, 0, SIZE_MAX, fuzz_sem_seen, fuzz_sem_holder_seen, &sems));
+    FUZZ_CHECK(sems == es.semaphores);
+    uint64_t seen = 0;
     do {
-        fe.n = 0;
-        engine_list_events(e, NULL, 0, 64, fuzz_event_seen, &fe);
-        for (size_t i = 0; i < fe.n; i++)
-            FUZZ_CHECK(engine_event_clear(e, fe.name[i], fe.len[i], NULL) == ENGINE_OK);
-    } while (fe.n == 64);
+        fn.n = 0;
+        engine_list_events(e, NULL, 0, FUZZ_BATCH, fuzz_event_seen, &fn);
+        for (size_t i = 0; i < fn.n; i++)
+            FUZZ_CHECK(engine_event_clear(e, fn.name[i], fn.len[i], NULL) == ENGINE_OK);
+        seen += fn.n;
+    } while (fn.n == FUZZ_BATCH);
+    FUZZ_CHECK(seen == es.events);
+    seen = 0;
+    do {
+        fn.n = 0;
+        engine_list_barriers(e, NULL, 0, FUZZ_BATCH, fuzz_barrier_seen, &fn);
+        for (size_t i = 0; i < fn.n; i++) {
+            uint64_t broken = 1;
+            FUZZ_CHECK(engine_barrier_reset(e, fn.name[i], fn.len[i], 0, &broken, NULL) ==
+                       ENGINE_OK);
+            FUZZ_CHECK(broken == 0);
+        }
+        seen += fn.n;
+    } while (fn.n == FUZZ_BATCH);
+    FUZZ_CHECK(seen == es.barriers);
 }
 
 /* Every connection has seen EOF and been closed by the daemon: nothing may be left. */
@@ -517,10 +754,6 @@ static void fuzz_check_empty(struct fuzz *f)
     FUZZ_CHECK(server_unflushed(f->srv) == 0);
     struct engine_stats es;
     engine_get_stats(server_engine(f->srv), &es);
-    FUZZ_CHECK(es.event_waiters == 0);
-    fuzz_clear_events(server_engine(f->srv));
-    engine_get_stats(server_engine(f->srv), &es);
-    FUZZ_CHECK(es.events == 0);
     FUZZ_CHECK(es.sessions == 0);
     FUZZ_CHECK(es.locks == 0);
     FUZZ_CHECK(es.locks_held == 0);
@@ -529,12 +762,15 @@ static void fuzz_check_empty(struct fuzz *f)
     FUZZ_CHECK(es.condition_waiters == 0);
     FUZZ_CHECK(es.permits_held == 0);
     FUZZ_CHECK(es.semaphore_waiters == 0);
+    FUZZ_CHECK(es.event_waiters == 0);
     FUZZ_CHECK(es.barrier_waiters == 0);
-    /* Only an aborted barrier (broken until a reset) outlives every session. */
-    FUZZ_CHECK(es.barriers == es.barriers_broken);
-    /* A semaphore with posted permits (a SemRelease without acquire) and an aborted barrier
-     * rightly outlive every session; only those may keep entry bytes. */
-    FUZZ_CHECK(es.entry_bytes == 0 || es.semaphores > 0 || es.barriers > 0);
+    FUZZ_CHECK(es.waiters == 0);
+    fuzz_check_survivors(server_engine(f->srv));
+    engine_get_stats(server_engine(f->srv), &es);
+    FUZZ_CHECK(es.events == 0 && es.events_set == 0);
+    FUZZ_CHECK(es.barriers == 0 && es.barriers_broken == 0);
+    /* Only the semaphores with posted permits may still hold entry bytes. */
+    FUZZ_CHECK(es.entry_bytes == 0 || es.semaphores > 0);
     /* No timer (session, acquire or wait timeout) and no socket event outlives its owner. */
     FUZZ_CHECK(
         event_base_get_num_events(f->base, EVENT_BASE_COUNT_ADDED | EVENT_BASE_COUNT_ACTIVE) == 0);
@@ -571,6 +807,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if ((mode & 1) == 0) {
         f.npeers = 1;
         fuzz_open(&f, &f.peers[0], (mode & 2) != 0);
+        f.peers[0].raw = true;
         fuzz_send(&f, &f.peers[0]);
         size_t chunk = fuzz_u8(&f);
         if (chunk == 0)

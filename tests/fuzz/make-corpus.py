@@ -118,18 +118,39 @@ FRAME = {
     "resp-list": b"\x01" + resp(8, 0, 20, f_bytes(1, f_bytes(1, "a") + f_varint(2, 1)
                                                 + f_bytes(4, "seed")) + f_varint(3, 1)),
     "no-cap": b"\x02" + frame(f_bytes(1, b"")),
+    # round 2 bodies 21-31 and their results
+    "round2-requests": b"\x00" + req(1, 21, f_bytes(1, "s") + f_varint(2, 1) + f_bytes(3, timeout(0.5))
+                                      + f_varint(4, 3) + f_varint(5, 1))
+    + req(2, 22, f_bytes(1, "s") + f_varint(3, 3) + f_varint(4, 1)) + req(3, 23, f_bytes(1, "s"))
+    + req(4, 24, f_bytes(1, "e")) + req(5, 25, f_bytes(1, "e")) + req(6, 26, f_bytes(1, "e"))
+    + req(7, 27, f_bytes(1, "e") + f_bytes(2, timeout(1)))
+    + req(8, 28, f_bytes(1, "b") + f_varint(2, 2) + f_bytes(3, timeout(0)))
+    + req(9, 29, f_bytes(1, "b") + f_varint(2, 2)) + req(10, 30, f_bytes(1, "b"))
+    + req(11, 31, f_bytes(1, "b")),
+    "round2-results": b"\x01" + resp(1, 0, 21, f_varint(1, 7)) + resp(2, 0, 22)
+    + resp(3, 0, 23, f_varint(1, 1) + f_varint(2, 1) + f_varint(3, 0) + f_varint(4, 3))
+    + resp(4, 0, 24, f_varint(1, 2)) + resp(5, 0, 25) + resp(6, 0, 26, f_varint(1, 1))
+    + resp(7, 0, 27) + resp(8, 0, 28, f_varint(1, 1)) + resp(9, 0, 29, f_varint(1, 1))
+    + resp(10, 0, 30, f_varint(1, 2))
+    + resp(11, 0, 31, f_varint(1, 1) + f_varint(2, 3) + f_varint(3, 2) + f_varint(4, 1))
+    + resp(12, 14, message="value mismatch") + resp(13, 15, message="barrier broken"),
 }
 
 # ---------------------------------------------------------------- fuzz_conn.c inputs
 # Raw mode: byte 0 even (bit 1: a Hello first), byte 1 the chunk size (0: all at once).
 # Structured mode: byte 0 odd (connections: 1 + ((byte >> 1) & 3) % 3; bit 3: no opening Hello),
-# then ops: a byte (top 2 bits: connection, low 6 bits % 16: the op below) and its arguments.
+# then ops: a byte (top 2 bits: connection, low 6 bits % 27: the op below) and its arguments.
 HELLO, PING, ACQ, REL, LOCKED, WAIT, NOTIFY, NALL, CANCEL, STATS, LIST, NOBODY, RAW, SETTLE, \
-    SLEEP, RECONNECT = range(16)
+    SLEEP, RECONNECT, SACQ, SREL, SLOCKED, ESET, ECLEAR, EISSET, EWAIT, BWAIT, BRESET, BABORT, \
+    BSTATE = range(27)
 # Argument bytes: names 0-3 are "a", "b", "c", "q/1"; 240-255 unusual ones. Timeouts (% 8):
 # 0 absent, 1 zero, 2 3600 s, 3 -1, 4 NaN, 5 inf, 6 2 ms, 7 1e300.
 A, B, C = 0, 1, 2
 T_NONE, T_ZERO, T_HOUR, T_NEG, T_NAN, T_INF, T_SHORT, T_HUGE = range(8)
+# Semaphore values and barrier parties (fuzz_count()): 0-2 are 1-3; 240 is 0, 241 2^31 (the
+# largest valid), 242 2^31 + 1, 243 2^32 - 1.
+V1, V2, V3, V0, VMAX, VOVER, VU32 = 0, 1, 2, 240, 241, 242, 243
+UNBOUNDED, BOUNDED = 0, 1
 
 
 def op(conn, kind, *args):
@@ -202,6 +223,60 @@ CONN = {
     "list-held": bytes([THREE]) + op(0, ACQ, A, 0, T_NONE) + op(1, ACQ, B, 0, T_NONE)
     + op(2, ACQ, A, 0, T_NONE) + op(0, WAIT, C, A, 0, T_NONE, 0) + op(0, SETTLE)
     + op(2, LIST, A, 0, 0) + op(2, LIST, 3, 1, 1) + op(2, STATS),
+    # round 2: semaphores, events, barriers (protocol.md §17-§19)
+    "sem-acquire-release": bytes([ONE]) + op(0, SACQ, A, 0, T_NONE, V1, UNBOUNDED)
+    + op(0, SLOCKED, A) + op(0, SREL, A, 0, V1, UNBOUNDED) + op(0, SLOCKED, A),
+    "sem-contend": bytes([TWO]) + op(0, SACQ, A, 0, T_NONE, V1, BOUNDED) + op(0, SETTLE)
+    + op(1, SACQ, A, 0, T_NONE, V1, BOUNDED) + op(1, SETTLE) + op(0, SREL, A, 0, V1, BOUNDED)
+    + op(0, SETTLE) + op(1, SLOCKED, A) + op(1, SREL, A, 0, V1, BOUNDED),
+    "sem-value-mismatch": bytes([TWO]) + op(0, SACQ, A, 0, T_NONE, V2, UNBOUNDED)
+    + op(1, SACQ, A, 0, T_ZERO, V3, UNBOUNDED) + op(1, SACQ, A, 0, T_ZERO, V2, BOUNDED)
+    + op(1, SREL, A, 0, V3, UNBOUNDED) + op(1, SACQ, A, 1, T_NONE, V2, UNBOUNDED),
+    "sem-post-and-bounded": bytes([ONE]) + op(0, SREL, A, 0, V1, UNBOUNDED)
+    + op(0, SREL, A, 1, V1, UNBOUNDED) + op(0, SREL, B, 0, V2, BOUNDED) + op(0, SLOCKED, A)
+    + op(0, SLOCKED, B),
+    "sem-bad-values": bytes([ONE]) + op(0, SACQ, A, 0, T_NONE, V0, UNBOUNDED)
+    + op(0, SACQ, A, 0, T_NONE, VOVER, UNBOUNDED) + op(0, SACQ, A, 0, T_NONE, VU32, BOUNDED)
+    + op(0, SACQ, B, 0, T_NEG, VMAX, UNBOUNDED) + op(0, SACQ, B, 0, T_NONE, VMAX, UNBOUNDED)
+    + op(0, SREL, C, 0, VMAX, UNBOUNDED) + op(0, SREL, 240, 0, V1, UNBOUNDED),
+    "sem-close-holder": bytes([TWO]) + op(0, SACQ, A, 0, T_NONE, V1, BOUNDED) + op(0, SETTLE)
+    + op(1, SACQ, A, 0, T_HOUR, V1, BOUNDED) + op(1, SETTLE) + op(0, RECONNECT)
+    + op(0, SLOCKED, A) + op(0, SACQ, A, 0, T_ZERO, V1, BOUNDED),
+    "sem-close-waiter": bytes([TWO]) + op(0, SACQ, A, 0, T_NONE, V1, UNBOUNDED) + op(0, SETTLE)
+    + op(1, SACQ, A, 0, T_NONE, V1, UNBOUNDED) + op(1, SETTLE) + op(1, RECONNECT)
+    + op(0, SREL, A, 0, V1, UNBOUNDED),
+    "sem-cancel-and-timeout": bytes([ONE]) + op(0, SACQ, A, 0, T_NONE, V1, UNBOUNDED)
+    + op(0, SACQ, A, 1, T_NONE, V1, UNBOUNDED) + op(0, CANCEL, 1)
+    + op(0, SACQ, A, 2, T_SHORT, V1, UNBOUNDED) + op(0, SLEEP) + op(0, SREL, A, 0, V1, UNBOUNDED),
+    "event-set-wakes-waiters": bytes([THREE]) + op(0, EWAIT, A, T_NONE) + op(1, EWAIT, A, T_HOUR)
+    + op(0, SETTLE) + op(2, EISSET, A) + op(2, ESET, A) + op(2, ESET, A) + op(2, EISSET, A)
+    + op(2, EWAIT, A, T_ZERO) + op(2, ECLEAR, A) + op(2, ECLEAR, A) + op(2, EWAIT, A, T_ZERO),
+    "event-cancel-close-wait": bytes([TWO]) + op(0, EWAIT, A, T_NONE) + op(0, CANCEL, 1)
+    + op(1, EWAIT, A, T_NONE) + op(1, EWAIT, B, T_HOUR) + op(1, SETTLE) + op(1, RECONNECT)
+    + op(0, EISSET, A) + op(0, EWAIT, A, T_SHORT) + op(0, SLEEP),
+    "event-left-set": bytes([TWO]) + op(0, ESET, A) + op(1, ESET, B) + op(1, ECLEAR, C)
+    + op(0, ESET, 240) + op(0, EWAIT, 244, T_NONE) + op(0, EWAIT, A, T_NAN),
+    "barrier-fill": bytes([THREE]) + op(0, BWAIT, A, V3, T_NONE) + op(1, BWAIT, A, V3, T_HOUR)
+    + op(0, SETTLE) + op(2, BSTATE, A) + op(2, BWAIT, A, V3, T_NONE) + op(2, SETTLE)
+    + op(2, BSTATE, A) + op(2, BWAIT, B, V1, T_ZERO),
+    "barrier-parties-mismatch": bytes([TWO]) + op(0, BWAIT, A, V2, T_NONE) + op(0, SETTLE)
+    + op(1, BWAIT, A, V3, T_NONE) + op(1, BRESET, A, V3) + op(1, BABORT, A, V3)
+    + op(1, BWAIT, A, V0, T_NONE) + op(1, BWAIT, A, VOVER, T_NONE) + op(1, BWAIT, A, V2, T_NONE),
+    "barrier-abort-reset": bytes([TWO]) + op(0, BWAIT, A, V3, T_NONE) + op(0, BWAIT, A, V3, T_NONE)
+    + op(0, SETTLE) + op(1, BABORT, A, V0) + op(1, BWAIT, A, V3, T_NONE) + op(1, BSTATE, A)
+    + op(1, BABORT, A, V3) + op(1, BRESET, A, V0) + op(1, BSTATE, A) + op(1, BABORT, B, V0)
+    + op(1, BABORT, C, VMAX) + op(1, BRESET, B, V2),
+    "barrier-close-waiter": bytes([TWO]) + op(0, BWAIT, A, V2, T_NONE) + op(0, SETTLE)
+    + op(0, RECONNECT) + op(1, BWAIT, A, V2, T_ZERO) + op(1, BWAIT, A, V2, T_NONE)
+    + op(1, SETTLE) + op(0, BWAIT, A, V2, T_NONE),
+    "barrier-cancel-timeout": bytes([ONE]) + op(0, BWAIT, A, V2, T_NONE) + op(0, CANCEL, 1)
+    + op(0, BWAIT, B, V3, T_SHORT) + op(0, BWAIT, B, V3, T_NONE) + op(0, SLEEP)
+    + op(0, BSTATE, B) + op(0, BRESET, B, V0),
+    "kinds-share-names": bytes([THREE]) + op(0, ACQ, A, 0, T_NONE) + op(0, WAIT, B, A, 0, T_NONE, 0)
+    + op(1, SACQ, A, 0, T_NONE, V1, UNBOUNDED) + op(1, SACQ, B, 0, T_NONE, V1, UNBOUNDED)
+    + op(1, EWAIT, A, T_NONE) + op(2, BWAIT, A, V2, T_NONE) + op(2, ESET, B) + op(0, SETTLE)
+    + op(2, LIST, A, 1, 0) + op(2, STATS) + op(2, ESET, A) + op(2, BWAIT, A, V2, T_NONE)
+    + op(2, BABORT, B, V1) + op(1, RECONNECT) + op(0, RECONNECT) + op(2, LIST, A, 0, 0),
 }
 
 
