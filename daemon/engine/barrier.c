@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * Named barriers with asyncio.Barrier semantics: the barrier entries in the engine's barrier
- * table, their FIFO queues of pending BarrierWaits (waiter kind EW_BARRIER), Wait, Reset, Abort,
- * State, and the cancel, drop (session end) and shutdown paths of a pending BarrierWait. An
+ * Named barriers with asyncio.Barrier semantics: Wait, Reset, Abort, State over the barrier
+ * entries (kept by qentry.c, with their FIFO queues of pending BarrierWaits, waiter kind
+ * EW_BARRIER), and the cancel, drop (session end) and shutdown paths of a pending BarrierWait. An
  * entry exists while the barrier has waiters or is broken: a barrier that filled, or whose
  * waiters all left, takes no memory. Barriers are not owned, so an aborted (broken) barrier
  * outlives the session that aborted it; the number of broken barriers is capped engine-wide at
@@ -19,157 +19,74 @@
 
 #include "engine_internal.h"
 
-/* A barrier with waiters, or broken. The name follows inline. */
-struct ebarrier {
-    struct table_node node;           /* in e->barriers */
-    struct ebarrier *a_prev, *a_next; /* e->barriers_all */
-    struct ewaiter *q_head, *q_tail;  /* pending BarrierWaits, oldest first */
-    uint64_t parties;
-    uint64_t nwaiters;
-    bool broken;
-    uint16_t name_len;
-    uint8_t name[];
-};
-
-/* ================================================================== entries */
+/* A barrier's entry is a struct eqentry of kind EW_BARRIER (qentry.c), sticky while broken. A
+ * waiter that leaves (eqentry_finish()) does not break it. */
 
 bool ebarrier_key_eq(const struct table_node *node, const void *key, size_t len)
 {
-    const struct ebarrier *b = ENGINE_CONTAINER_OF(node, struct ebarrier, node);
-    return b->name_len == len && memcmp(b->name, key, len) == 0;
-}
-
-static struct ebarrier *ebarrier_find(struct engine *e, const uint8_t *name, size_t len)
-{
-    struct table_node *n = table_find(e->barriers, name, len, table_hash(e->barriers, name, len));
-    return n == NULL ? NULL : ENGINE_CONTAINER_OF(n, struct ebarrier, node);
-}
-
-static struct ebarrier *ebarrier_create(struct engine *e, const uint8_t *name, size_t len,
-                                        uint64_t parties)
-{
-    struct ebarrier *b = calloc(1, sizeof *b + len);
-    if (b == NULL)
-        return NULL;
-    memcpy(b->name, name, len);
-    b->name_len = (uint16_t)len;
-    b->parties = parties;
-    if (!table_insert(e->barriers, &b->node, table_hash(e->barriers, name, len))) {
-        free(b);
-        return NULL;
-    }
-    b->a_next = e->barriers_all;
-    if (e->barriers_all != NULL)
-        e->barriers_all->a_prev = b;
-    e->barriers_all = b;
-    e->st.barriers++;
-    engine_account(e, (long)(sizeof *b + len));
-    return b;
-}
-
-static void ebarrier_destroy(struct engine *e, struct ebarrier *b)
-{
-    table_remove(e->barriers, &b->node);
-    if (b->a_prev != NULL)
-        b->a_prev->a_next = b->a_next;
-    else
-        e->barriers_all = b->a_next;
-    if (b->a_next != NULL)
-        b->a_next->a_prev = b->a_prev;
-    if (b->broken)
-        e->st.barriers_broken--;
-    e->st.barriers--;
-    engine_account(e, -(long)(sizeof *b + b->name_len));
-    free(b);
-}
-
-/* Frees b when it no longer needs an entry: not broken and unwaited. */
-static void ebarrier_trim(struct engine *e, struct ebarrier *b)
-{
-    if (!b->broken && b->nwaiters == 0)
-        ebarrier_destroy(e, b);
+    return eqentry_key_eq(node, key, len);
 }
 
 void ebarrier_free_all(struct engine *e)
 {
-    while (e->barriers_all != NULL)
-        ebarrier_destroy(e, e->barriers_all);
-}
-
-/* ================================================================== waiters */
-
-/* Takes w out of its barrier's queue; returns the barrier (not freed). */
-static struct ebarrier *barrierq_remove(struct ewaiter *w)
-{
-    struct engine *e = w->s->e;
-    struct ebarrier *b = w->barrier;
-    ewq_unlink(&b->q_head, &b->q_tail, w);
-    b->nwaiters--;
-    e->st.barrier_waiters--;
-    w->barrier = NULL;
-    return b;
-}
-
-/* Answers w with status (no reply when reply is false or its session ended), frees it and trims
- * its barrier: a waiter that leaves does not break the barrier. */
-static void ebarrier_finish(struct ewaiter *w, enum engine_status status, bool reply)
-{
-    struct engine *e = w->s->e;
-    struct ebarrier *b = barrierq_remove(w);
-    if (reply)
-        engine_deliver(e, w, status, 0);
-    engine_waiter_free(w);
-    ebarrier_trim(e, b);
-}
-
-static void barrier_timer_cb(void *arg)
-{
-    ebarrier_finish(arg, ENGINE_TIMEOUT, true);
+    eqentry_free_all(e, EW_BARRIER);
 }
 
 void ebarrier_cancel_wait(struct ewaiter *w)
 {
-    ebarrier_finish(w, ENGINE_CANCELLED, true);
+    eqentry_finish(w, ENGINE_CANCELLED, true);
 }
 
 void ebarrier_drop_wait(struct ewaiter *w)
 {
-    ebarrier_finish(w, ENGINE_OK, false);
+    eqentry_finish(w, ENGINE_OK, false);
 }
 
 void ebarrier_shutdown_wait(struct ewaiter *w)
 {
-    ebarrier_finish(w, ENGINE_SHUTTING_DOWN, true);
+    eqentry_finish(w, ENGINE_SHUTTING_DOWN, true);
 }
+
+/* ================================================================== waiters */
 
 /* Answers every waiter of b BROKEN (b stays, possibly empty); returns how many of them belong
  * to live sessions. */
-static uint64_t ebarrier_break_waiters(struct engine *e, struct ebarrier *b)
+static uint64_t ebarrier_break_waiters(struct eqentry *b)
 {
     uint64_t n = 0;
     while (b->q_head != NULL) {
         struct ewaiter *w = b->q_head;
         if (!w->s->closing)
             n++;
-        barrierq_remove(w);
-        engine_deliver(e, w, ENGINE_BROKEN, 0);
-        engine_waiter_free(w);
+        eqentry_answer(w, ENGINE_BROKEN, 0);
     }
     return n;
 }
 
 /* Drops the waiters of ended sessions from b's queue (the reaper would, later). */
-static void ebarrier_purge_closing(struct ebarrier *b)
+static void ebarrier_purge_closing(struct eqentry *b)
 {
     struct ewaiter *w = b->q_head;
     while (w != NULL) {
         struct ewaiter *next = w->q_next;
         if (w->s->closing) {
-            barrierq_remove(w);
+            eqentry_dequeue(w);
             engine_waiter_free(w);
         }
         w = next;
     }
+}
+
+/* What State and List show of b. */
+static void ebarrier_info(const struct eqentry *b, struct engine_barrier_info *out)
+{
+    *out = (struct engine_barrier_info){
+        .name = b->name,
+        .name_len = b->name_len,
+        .parties = b->parties,
+        .n_waiting = b->nwaiters,
+        .broken = b->sticky,
+    };
 }
 
 /* ================================================================== operations */
@@ -199,10 +116,10 @@ enum engine_status engine_barrier_wait(struct esession *s, uint64_t req_id, cons
     st = engine_check_wait_args(s, req_id, timeout, &forever, &seconds, message);
     if (st != ENGINE_OK)
         return st;
-    struct ebarrier *b = ebarrier_find(e, name, len);
+    struct eqentry *b = eqentry_find(e, EW_BARRIER, name, len);
     if (b != NULL && b->parties != parties)
         return engine_fail(message, ENGINE_VALUE_MISMATCH, "barrier exists with other parties");
-    if (b != NULL && b->broken)
+    if (b != NULL && b->sticky)
         return engine_fail(message, ENGINE_BROKEN, "barrier broken");
     if (b != NULL && b->nwaiters + 1 >= parties)
         ebarrier_purge_closing(b);
@@ -211,14 +128,10 @@ enum engine_status engine_barrier_wait(struct esession *s, uint64_t req_id, cons
         /* This wait fills the barrier: every waiter is answered now, in arrival order, and
          * the barrier is gone (a new generation starts with the next wait). */
         uint32_t i = 0;
-        while (b != NULL && b->q_head != NULL) {
-            struct ewaiter *w = b->q_head;
-            barrierq_remove(w);
-            engine_deliver(e, w, ENGINE_OK, i++);
-            engine_waiter_free(w);
-        }
+        while (b != NULL && b->q_head != NULL)
+            eqentry_answer(b->q_head, ENGINE_OK, i++);
         if (b != NULL)
-            ebarrier_destroy(e, b);
+            eqentry_destroy(e, EW_BARRIER, b);
         *index = i;
         return ENGINE_OK;
     }
@@ -229,21 +142,19 @@ enum engine_status engine_barrier_wait(struct esession *s, uint64_t req_id, cons
                            "too many pending requests in this session");
     bool created = false;
     if (b == NULL) {
-        b = ebarrier_create(e, name, len, parties);
+        b = eqentry_create(e, EW_BARRIER, name, len);
         if (b == NULL)
             return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+        b->parties = (uint32_t)parties;
         created = true;
     }
-    struct ewaiter *w = engine_waiter_new(s, req_id, 0, EW_BARRIER, !forever, barrier_timer_cb);
+    struct ewaiter *w = engine_waiter_new(s, req_id, 0, EW_BARRIER, !forever, eqentry_timer_cb);
     if (w == NULL) {
         if (created)
-            ebarrier_destroy(e, b);
+            eqentry_destroy(e, EW_BARRIER, b);
         return engine_fail(message, ENGINE_INTERNAL, "out of memory");
     }
-    w->barrier = b;
-    ewq_append(&b->q_head, &b->q_tail, w);
-    b->nwaiters++;
-    e->st.barrier_waiters++;
+    eqentry_enqueue(b, w);
     if (!forever)
         engine_waiter_arm(w, seconds);
     return ENGINE_PENDING;
@@ -258,13 +169,13 @@ enum engine_status engine_barrier_reset(struct engine *e, const uint8_t *name, s
     enum engine_status st = check_parties(parties, true, message);
     if (st != ENGINE_OK)
         return st;
-    struct ebarrier *b = ebarrier_find(e, name, len);
+    struct eqentry *b = eqentry_find(e, EW_BARRIER, name, len);
     if (b == NULL)
         return ENGINE_OK;
     if (parties != 0 && b->parties != parties)
         return engine_fail(message, ENGINE_VALUE_MISMATCH, "barrier exists with other parties");
-    *broken = ebarrier_break_waiters(e, b);
-    ebarrier_destroy(e, b); /* not broken, no waiters: reusable, and takes no memory */
+    *broken = ebarrier_break_waiters(b);
+    eqentry_destroy(e, EW_BARRIER, b); /* not broken, no waiters: reusable, and takes no memory */
     return ENGINE_OK;
 }
 
@@ -277,10 +188,10 @@ enum engine_status engine_barrier_abort(struct engine *e, const uint8_t *name, s
     enum engine_status st = check_parties(parties, true, message);
     if (st != ENGINE_OK)
         return st;
-    struct ebarrier *b = ebarrier_find(e, name, len);
+    struct eqentry *b = eqentry_find(e, EW_BARRIER, name, len);
     if (b != NULL && parties != 0 && b->parties != parties)
         return engine_fail(message, ENGINE_VALUE_MISMATCH, "barrier exists with other parties");
-    if (b != NULL && b->broken)
+    if (b != NULL && b->sticky)
         return ENGINE_OK;
     if (e->st.barriers_broken >= e->limits.max_pending_per_session)
         return engine_fail(message, ENGINE_LIMIT_EXCEEDED, "too many barriers broken");
@@ -288,13 +199,13 @@ enum engine_status engine_barrier_abort(struct engine *e, const uint8_t *name, s
         if (parties == 0)
             return engine_fail(message, ENGINE_BAD_REQUEST,
                                "parties needed to abort a barrier that does not exist");
-        b = ebarrier_create(e, name, len, parties);
+        b = eqentry_create(e, EW_BARRIER, name, len);
         if (b == NULL)
             return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+        b->parties = (uint32_t)parties;
     }
-    b->broken = true;
-    e->st.barriers_broken++;
-    *broken = ebarrier_break_waiters(e, b);
+    eqentry_set_sticky(e, EW_BARRIER, b, true);
+    *broken = ebarrier_break_waiters(b);
     return ENGINE_OK;
 }
 
@@ -304,44 +215,33 @@ enum engine_status engine_barrier_state(struct engine *e, const uint8_t *name, s
     memset(out, 0, sizeof *out);
     if (!engine_name_valid(name, len))
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid barrier name");
-    const struct ebarrier *b = ebarrier_find(e, name, len);
-    if (b == NULL)
-        return ENGINE_OK;
-    out->name = b->name;
-    out->name_len = b->name_len;
-    out->parties = b->parties;
-    out->n_waiting = b->nwaiters;
-    out->broken = b->broken;
+    const struct eqentry *b = eqentry_find(e, EW_BARRIER, name, len);
+    if (b != NULL)
+        ebarrier_info(b, out);
     return ENGINE_OK;
 }
 
 /* ================================================================== introspection */
+
+struct barrier_visit {
+    void (*on_barrier)(void *arg, const struct engine_barrier_info *);
+    void *arg;
+};
+
+static void barrier_visit(void *arg, const struct eqentry *b)
+{
+    const struct barrier_visit *v = arg;
+    struct engine_barrier_info info;
+    ebarrier_info(b, &info);
+    if (v->on_barrier != NULL)
+        v->on_barrier(v->arg, &info);
+}
 
 bool engine_list_barriers(const struct engine *e, const uint8_t *prefix, size_t prefix_len,
                           size_t limit,
                           void (*on_barrier)(void *arg, const struct engine_barrier_info *),
                           void *arg)
 {
-    struct table_iter it;
-    size_t seen = 0;
-    table_iter_init(&it, e->barriers);
-    for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
-        const struct ebarrier *b = ENGINE_CONTAINER_OF(n, struct ebarrier, node);
-        if (prefix_len > b->name_len ||
-            (prefix_len > 0 && memcmp(b->name, prefix, prefix_len) != 0))
-            continue;
-        if (seen == limit)
-            return true;
-        seen++;
-        struct engine_barrier_info info = {
-            .name = b->name,
-            .name_len = b->name_len,
-            .parties = b->parties,
-            .n_waiting = b->nwaiters,
-            .broken = b->broken,
-        };
-        if (on_barrier != NULL)
-            on_barrier(arg, &info);
-    }
-    return false;
+    struct barrier_visit v = {on_barrier, arg};
+    return eqentry_list(e, EW_BARRIER, prefix, prefix_len, limit, barrier_visit, &v);
 }

@@ -3,8 +3,8 @@
  * Internals shared by the engine's source files (engine.c: engine, sessions, pending requests
  * and their timers, tokens, stats, list, shutdown; lock.c: lock entries and their FIFO queues,
  * Acquire, Release, Locked; cond.c: condition entries, Wait, Notify, and the cancel/drop paths
- * of waits; name.c: the name check; table.c: the hash table). Not installed and not used
- * outside daemon/engine/.
+ * of waits; qentry.c: the entries and waiter queues events and barriers share; name.c: the
+ * name check; table.c: the hash table). Not installed and not used outside daemon/engine/.
  *
  * Shape of the state (all lists are intrusive, so every step is O(1)):
  *  - a lock entry (struct elock) exists while the lock is held or waited for. Invariant between
@@ -40,9 +40,9 @@
 enum ewaiter_kind {
     EW_ACQUIRE,
     EW_WAIT,
-    EW_EVENT,   /* an EventWait (event.c): in its event's queue until answered */
+    EW_EVENT,   /* an EventWait (event.c): in w->entry's queue until answered */
     EW_SEM,     /* a pending SemAcquire, in w->sem's queue (sem.c) */
-    EW_BARRIER, /* a pending BarrierWait, in w->barrier's queue (barrier.c) */
+    EW_BARRIER, /* a pending BarrierWait, in w->entry's queue (barrier.c) */
 };
 
 enum ewaiter_state {
@@ -52,10 +52,9 @@ enum ewaiter_state {
 
 struct elock;
 struct econd;
-struct eevent;
+struct eqentry;
 struct esem;
 struct esemhold;
-struct ebarrier;
 
 /* One pending Acquire or Wait. Owned by the engine; freed when answered or dropped. */
 struct ewaiter {
@@ -67,9 +66,9 @@ struct ewaiter {
     struct ewaiter *s_prev, *s_next; /* s's pending list */
     struct elock *lock;              /* while EW_IN_LOCKQ, else NULL */
     struct econd *cond;              /* waits: the condition (holds one of its refs) */
-    struct eevent *event;            /* EventWaits: the event whose queue it is in */
+    struct eqentry *entry;           /* EW_EVENT, EW_BARRIER: the event or barrier whose
+                                      * queue it is in */
     struct esem *sem;                /* EW_SEM: the semaphore whose queue it is in */
-    struct ebarrier *barrier;        /* EW_BARRIER: the barrier whose queue it is in */
     void *timer;                     /* the clock's, for a timed request while its timeout
                                       * can still pass; else NULL */
     double started;                  /* monotonic seconds when the request arrived */
@@ -140,10 +139,10 @@ struct engine {
     struct engine_stats st; /* maintained incrementally; table_bytes holds only entry bytes */
     /* events (event.c) */
     struct table *events;
-    struct eevent *events_all; /* every event entry, for engine_free() */
+    struct eqentry *events_all; /* every event entry, for engine_free() */
     /* barriers (barrier.c) */
     struct table *barriers;
-    struct ebarrier *barriers_all; /* every barrier entry, for engine_free() */
+    struct eqentry *barriers_all; /* every barrier entry, for engine_free() */
 };
 
 /* ------------------------------------------------------------------ engine.c */
@@ -268,6 +267,70 @@ void econd_drop_wait(struct ewaiter *w);
 
 /* Removes pending wait w from every queue for shutdown, answers SHUTTING_DOWN and frees it. */
 void econd_shutdown_wait(struct ewaiter *w);
+
+/* ------------------------------------------------------------------ qentry.c */
+
+/* An event or a barrier (kind EW_EVENT or EW_BARRIER, the kind of its waiters): not owned, in
+ * e->events or e->barriers and in e->events_all or e->barriers_all, counted in the kind's
+ * stats. It exists while it is sticky (an event set, a barrier broken) or has waiters. The
+ * name follows inline. */
+struct eqentry {
+    struct table_node node;
+    struct eqentry *a_prev, *a_next; /* the kind's list of every entry */
+    struct ewaiter *q_head, *q_tail; /* pending waits, oldest first */
+    uint64_t nwaiters;
+    uint32_t parties; /* barriers: the parties (1..2^31); 0 for events */
+    bool sticky;      /* events: set; barriers: broken */
+    uint16_t name_len;
+    uint8_t name[];
+};
+
+/* The key-equality function of e->events and e->barriers, for engine_new(). */
+bool eqentry_key_eq(const struct table_node *node, const void *key, size_t len);
+
+/* The entry of name[0..len) of kind, or NULL. */
+struct eqentry *eqentry_find(struct engine *e, enum ewaiter_kind kind, const uint8_t *name,
+                             size_t len);
+
+/* A new entry (not sticky, no waiters) of kind for name, which has none, or NULL on OOM. The
+ * caller makes it sticky or gives it a waiter before leaving the engine, or destroys it. */
+struct eqentry *eqentry_create(struct engine *e, enum ewaiter_kind kind, const uint8_t *name,
+                               size_t len);
+
+/* Frees q, which must have no waiters. */
+void eqentry_destroy(struct engine *e, enum ewaiter_kind kind, struct eqentry *q);
+
+/* Sets or clears q's sticky flag, keeping the kind's count of sticky entries. */
+void eqentry_set_sticky(struct engine *e, enum ewaiter_kind kind, struct eqentry *q, bool sticky);
+
+/* Frees q when it no longer needs an entry: not sticky and unwaited. */
+void eqentry_trim(struct engine *e, enum ewaiter_kind kind, struct eqentry *q);
+
+/* Frees every entry of kind (engine_free(), after every session is gone). */
+void eqentry_free_all(struct engine *e, enum ewaiter_kind kind);
+
+/* Appends w (of q's kind) to q's queue. */
+void eqentry_enqueue(struct eqentry *q, struct ewaiter *w);
+
+/* Takes w out of its entry's queue; returns the entry (not freed, maybe unneeded now). */
+struct eqentry *eqentry_dequeue(struct ewaiter *w);
+
+/* Takes w out of its queue, answers it (status, value: see engine_deliver()) and frees it. The
+ * entry stays, even when unneeded: the caller goes on with it. */
+void eqentry_answer(struct ewaiter *w, enum engine_status status, uint64_t value);
+
+/* Takes w out of its queue, answers it with status when reply (not for a dropped wait), frees
+ * it and trims its entry. */
+void eqentry_finish(struct ewaiter *w, enum engine_status status, bool reply);
+
+/* The timer callback of a timed wait in an entry's queue (arg: the waiter): TIMEOUT. */
+void eqentry_timer_cb(void *arg);
+
+/* Calls visit for every entry of kind whose name starts with prefix, at most limit. Returns true
+ * if more matched than were visited. visit must not call the engine. */
+bool eqentry_list(const struct engine *e, enum ewaiter_kind kind, const uint8_t *prefix,
+                  size_t prefix_len, size_t limit,
+                  void (*visit)(void *arg, const struct eqentry *q), void *arg);
 
 /* ------------------------------------------------------------------ event.c */
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * Named events with asyncio.Event semantics: the event entries in the engine's event table,
- * their FIFO queues of pending EventWaits (waiter kind EW_EVENT), Set, Clear, IsSet, Wait, and
+ * Named events with asyncio.Event semantics: Set, Clear, IsSet, Wait over the event entries
+ * (kept by qentry.c, with their FIFO queues of pending EventWaits, waiter kind EW_EVENT), and
  * the cancel, drop (session end) and shutdown paths of a pending EventWait. An entry exists
  * while the event is set or waited for: a clear event without waiters takes no memory. Events
  * are not owned, so a set event outlives the session that set it; the number of events set at
@@ -15,123 +15,31 @@
 
 #include "engine_internal.h"
 
-/* An event that is set or waited for. The name follows inline. */
-struct eevent {
-    struct table_node node;          /* in e->events */
-    struct eevent *a_prev, *a_next;  /* e->events_all */
-    struct ewaiter *q_head, *q_tail; /* pending EventWaits, oldest first */
-    uint64_t nwaiters;
-    bool set;
-    uint16_t name_len;
-    uint8_t name[];
-};
-
-/* ================================================================== entries */
+/* An event's entry is a struct eqentry of kind EW_EVENT (qentry.c), sticky while set. */
 
 bool eevent_key_eq(const struct table_node *node, const void *key, size_t len)
 {
-    const struct eevent *ev = ENGINE_CONTAINER_OF(node, struct eevent, node);
-    return ev->name_len == len && memcmp(ev->name, key, len) == 0;
-}
-
-static struct eevent *eevent_find(struct engine *e, const uint8_t *name, size_t len)
-{
-    struct table_node *n = table_find(e->events, name, len, table_hash(e->events, name, len));
-    return n == NULL ? NULL : ENGINE_CONTAINER_OF(n, struct eevent, node);
-}
-
-static struct eevent *eevent_create(struct engine *e, const uint8_t *name, size_t len)
-{
-    struct eevent *ev = calloc(1, sizeof *ev + len);
-    if (ev == NULL)
-        return NULL;
-    memcpy(ev->name, name, len);
-    ev->name_len = (uint16_t)len;
-    if (!table_insert(e->events, &ev->node, table_hash(e->events, name, len))) {
-        free(ev);
-        return NULL;
-    }
-    ev->a_next = e->events_all;
-    if (e->events_all != NULL)
-        e->events_all->a_prev = ev;
-    e->events_all = ev;
-    e->st.events++;
-    engine_account(e, (long)(sizeof *ev + len));
-    return ev;
-}
-
-static void eevent_destroy(struct engine *e, struct eevent *ev)
-{
-    table_remove(e->events, &ev->node);
-    if (ev->a_prev != NULL)
-        ev->a_prev->a_next = ev->a_next;
-    else
-        e->events_all = ev->a_next;
-    if (ev->a_next != NULL)
-        ev->a_next->a_prev = ev->a_prev;
-    if (ev->set)
-        e->st.events_set--;
-    e->st.events--;
-    engine_account(e, -(long)(sizeof *ev + ev->name_len));
-    free(ev);
-}
-
-/* Frees ev when it no longer needs an entry: clear and unwaited. */
-static void eevent_trim(struct engine *e, struct eevent *ev)
-{
-    if (!ev->set && ev->nwaiters == 0)
-        eevent_destroy(e, ev);
+    return eqentry_key_eq(node, key, len);
 }
 
 void eevent_free_all(struct engine *e)
 {
-    while (e->events_all != NULL)
-        eevent_destroy(e, e->events_all);
-}
-
-/* ================================================================== waiters */
-
-/* Takes w out of its event's queue; returns the event (not freed). */
-static struct eevent *eventq_remove(struct ewaiter *w)
-{
-    struct engine *e = w->s->e;
-    struct eevent *ev = w->event;
-    ewq_unlink(&ev->q_head, &ev->q_tail, w);
-    ev->nwaiters--;
-    e->st.event_waiters--;
-    w->event = NULL;
-    return ev;
-}
-
-/* Answers w with status (no reply when its session ended), frees it and trims its event. */
-static void eevent_finish(struct ewaiter *w, enum engine_status status, bool reply)
-{
-    struct engine *e = w->s->e;
-    struct eevent *ev = eventq_remove(w);
-    if (reply)
-        engine_deliver(e, w, status, 0);
-    engine_waiter_free(w);
-    eevent_trim(e, ev);
-}
-
-static void event_timer_cb(void *arg)
-{
-    eevent_finish(arg, ENGINE_TIMEOUT, true);
+    eqentry_free_all(e, EW_EVENT);
 }
 
 void eevent_cancel_wait(struct ewaiter *w)
 {
-    eevent_finish(w, ENGINE_CANCELLED, true);
+    eqentry_finish(w, ENGINE_CANCELLED, true);
 }
 
 void eevent_drop_wait(struct ewaiter *w)
 {
-    eevent_finish(w, ENGINE_OK, false);
+    eqentry_finish(w, ENGINE_OK, false);
 }
 
 void eevent_shutdown_wait(struct ewaiter *w)
 {
-    eevent_finish(w, ENGINE_SHUTTING_DOWN, true);
+    eqentry_finish(w, ENGINE_SHUTTING_DOWN, true);
 }
 
 /* ================================================================== operations */
@@ -142,18 +50,17 @@ enum engine_status engine_event_set(struct engine *e, const uint8_t *name, size_
     *woken = 0;
     if (!engine_name_valid(name, len))
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid event name");
-    struct eevent *ev = eevent_find(e, name, len);
-    if (ev != NULL && ev->set)
+    struct eqentry *ev = eqentry_find(e, EW_EVENT, name, len);
+    if (ev != NULL && ev->sticky)
         return ENGINE_OK;
     if (e->st.events_set >= e->limits.max_pending_per_session)
         return engine_fail(message, ENGINE_LIMIT_EXCEEDED, "too many events set");
     if (ev == NULL) {
-        ev = eevent_create(e, name, len);
+        ev = eqentry_create(e, EW_EVENT, name, len);
         if (ev == NULL)
             return engine_fail(message, ENGINE_INTERNAL, "out of memory");
     }
-    ev->set = true;
-    e->st.events_set++;
+    eqentry_set_sticky(e, EW_EVENT, ev, true);
     /* Every waiter is answered now, so none can be woken twice or cancelled afterwards: a
      * woken wait answers OK even if a clear follows before the client reads it (asyncio). */
     uint64_t n = 0;
@@ -161,9 +68,7 @@ enum engine_status engine_event_set(struct engine *e, const uint8_t *name, size_
         struct ewaiter *w = ev->q_head;
         if (!w->s->closing)
             n++;
-        eventq_remove(w);
-        engine_deliver(e, w, ENGINE_OK, 0);
-        engine_waiter_free(w);
+        eqentry_answer(w, ENGINE_OK, 0);
     }
     *woken = n;
     return ENGINE_OK;
@@ -174,11 +79,10 @@ enum engine_status engine_event_clear(struct engine *e, const uint8_t *name, siz
 {
     if (!engine_name_valid(name, len))
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid event name");
-    struct eevent *ev = eevent_find(e, name, len);
-    if (ev != NULL && ev->set) {
-        ev->set = false;
-        e->st.events_set--;
-        eevent_trim(e, ev);
+    struct eqentry *ev = eqentry_find(e, EW_EVENT, name, len);
+    if (ev != NULL && ev->sticky) {
+        eqentry_set_sticky(e, EW_EVENT, ev, false);
+        eqentry_trim(e, EW_EVENT, ev);
     }
     return ENGINE_OK;
 }
@@ -189,8 +93,8 @@ enum engine_status engine_event_is_set(struct engine *e, const uint8_t *name, si
     *set = false;
     if (!engine_name_valid(name, len))
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid event name");
-    struct eevent *ev = eevent_find(e, name, len);
-    *set = ev != NULL && ev->set;
+    const struct eqentry *ev = eqentry_find(e, EW_EVENT, name, len);
+    *set = ev != NULL && ev->sticky;
     return ENGINE_OK;
 }
 
@@ -207,8 +111,8 @@ enum engine_status engine_event_wait(struct esession *s, uint64_t req_id, const 
     enum engine_status st = engine_check_wait_args(s, req_id, timeout, &forever, &seconds, message);
     if (st != ENGINE_OK)
         return st;
-    struct eevent *ev = eevent_find(e, name, len);
-    if (ev != NULL && ev->set)
+    struct eqentry *ev = eqentry_find(e, EW_EVENT, name, len);
+    if (ev != NULL && ev->sticky)
         return ENGINE_OK;
     if (!forever && seconds == 0)
         return engine_fail(message, ENGINE_TIMEOUT, "timed out");
@@ -217,21 +121,18 @@ enum engine_status engine_event_wait(struct esession *s, uint64_t req_id, const 
                            "too many pending requests in this session");
     bool created = false;
     if (ev == NULL) {
-        ev = eevent_create(e, name, len);
+        ev = eqentry_create(e, EW_EVENT, name, len);
         if (ev == NULL)
             return engine_fail(message, ENGINE_INTERNAL, "out of memory");
         created = true;
     }
-    struct ewaiter *w = engine_waiter_new(s, req_id, 0, EW_EVENT, !forever, event_timer_cb);
+    struct ewaiter *w = engine_waiter_new(s, req_id, 0, EW_EVENT, !forever, eqentry_timer_cb);
     if (w == NULL) {
         if (created)
-            eevent_destroy(e, ev);
+            eqentry_destroy(e, EW_EVENT, ev);
         return engine_fail(message, ENGINE_INTERNAL, "out of memory");
     }
-    w->event = ev;
-    ewq_append(&ev->q_head, &ev->q_tail, w);
-    ev->nwaiters++;
-    e->st.event_waiters++;
+    eqentry_enqueue(ev, w);
     if (!forever)
         engine_waiter_arm(w, seconds);
     return ENGINE_PENDING;
@@ -239,29 +140,28 @@ enum engine_status engine_event_wait(struct esession *s, uint64_t req_id, const 
 
 /* ================================================================== introspection */
 
+struct event_visit {
+    void (*on_event)(void *arg, const struct engine_event_info *);
+    void *arg;
+};
+
+static void event_visit(void *arg, const struct eqentry *ev)
+{
+    const struct event_visit *v = arg;
+    struct engine_event_info info = {
+        .name = ev->name,
+        .name_len = ev->name_len,
+        .set = ev->sticky,
+        .waiters = ev->nwaiters,
+    };
+    if (v->on_event != NULL)
+        v->on_event(v->arg, &info);
+}
+
 bool engine_list_events(const struct engine *e, const uint8_t *prefix, size_t prefix_len,
                         size_t limit, void (*on_event)(void *arg, const struct engine_event_info *),
                         void *arg)
 {
-    struct table_iter it;
-    size_t seen = 0;
-    table_iter_init(&it, e->events);
-    for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
-        const struct eevent *ev = ENGINE_CONTAINER_OF(n, struct eevent, node);
-        if (prefix_len > ev->name_len ||
-            (prefix_len > 0 && memcmp(ev->name, prefix, prefix_len) != 0))
-            continue;
-        if (seen == limit)
-            return true;
-        seen++;
-        struct engine_event_info info = {
-            .name = ev->name,
-            .name_len = ev->name_len,
-            .set = ev->set,
-            .waiters = ev->nwaiters,
-        };
-        if (on_event != NULL)
-            on_event(arg, &info);
-    }
-    return false;
+    struct event_visit v = {on_event, arg};
+    return eqentry_list(e, EW_EVENT, prefix, prefix_len, limit, event_visit, &v);
 }
