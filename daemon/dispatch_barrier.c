@@ -8,7 +8,6 @@
 #include "config.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "dispatch_internal.h"
 #include "status.h"
@@ -99,37 +98,19 @@ void dispatch_barrier_state(struct conn *c, uint64_t id, const Condd__V1__Barrie
 
 struct barrier_list_ctx {
     struct dispatch_barrier_list *out;
-    size_t cap;
-    size_t *bytes;
-    size_t max;
-    bool *full;
-    bool *oom;
+    struct dispatch_items limits;
 };
 
 static void dispatch_list_barrier(void *arg, const struct engine_barrier_info *bi)
 {
     struct barrier_list_ctx *x = arg;
-    if (*x->oom || x->out->n == x->cap)
+    ProtobufCBinaryData name;
+    Condd__V1__BarrierInfo *m = dispatch_item_new(&x->limits, x->out->n, sizeof *m, bi->name,
+                                                  bi->name_len, bi->name_len + 40, &name);
+    if (m == NULL)
         return;
-    size_t cost = bi->name_len + 40;
-    if (*x->full || *x->bytes + cost > x->max) {
-        *x->full = true;
-        return;
-    }
-    *x->bytes += cost;
-    Condd__V1__BarrierInfo *m = malloc(sizeof *m);
-    uint8_t *name = malloc(bi->name_len + 1);
-    if (m == NULL || name == NULL) {
-        free(m);
-        free(name);
-        *x->oom = true;
-        return;
-    }
     condd__v1__barrier_info__init(m);
-    memcpy(name, bi->name, bi->name_len);
-    name[bi->name_len] = '\0';
-    m->name.data = name;
-    m->name.len = bi->name_len;
+    m->name = name;
     m->parties = bi->parties;
     m->n_waiting = bi->n_waiting;
     m->broken = bi->broken;
@@ -146,8 +127,7 @@ bool dispatch_barrier_list(struct conn *c, const ProtobufCBinaryData *prefix, si
         *oom = true;
         return false;
     }
-    struct barrier_list_ctx x = {
-        .out = out, .cap = limit, .bytes = bytes, .max = max, .full = full, .oom = oom};
+    struct barrier_list_ctx x = {.out = out, .limits = {limit, bytes, max, full, oom}};
     return engine_list_barriers(c->srv->engine, prefix->data, prefix->len, limit,
                                 dispatch_list_barrier, &x);
 }

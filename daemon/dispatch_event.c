@@ -7,7 +7,6 @@
 #include "config.h"
 
 #include <stdlib.h>
-#include <string.h>
 
 #include "dispatch_internal.h"
 #include "status.h"
@@ -92,37 +91,19 @@ void dispatch_event_answer(struct conn *c, const struct engine_reply *r, bool la
 
 struct event_list_ctx {
     struct dispatch_event_list *out;
-    size_t cap;
-    size_t *bytes;
-    size_t max;
-    bool *full;
-    bool *oom;
+    struct dispatch_items limits;
 };
 
 static void dispatch_list_event(void *arg, const struct engine_event_info *ei)
 {
     struct event_list_ctx *x = arg;
-    if (*x->oom || x->out->n == x->cap)
+    ProtobufCBinaryData name;
+    Condd__V1__EventInfo *m = dispatch_item_new(&x->limits, x->out->n, sizeof *m, ei->name,
+                                                ei->name_len, ei->name_len + 32, &name);
+    if (m == NULL)
         return;
-    size_t cost = ei->name_len + 32;
-    if (*x->full || *x->bytes + cost > x->max) {
-        *x->full = true;
-        return;
-    }
-    *x->bytes += cost;
-    Condd__V1__EventInfo *m = malloc(sizeof *m);
-    uint8_t *name = malloc(ei->name_len + 1);
-    if (m == NULL || name == NULL) {
-        free(m);
-        free(name);
-        *x->oom = true;
-        return;
-    }
     condd__v1__event_info__init(m);
-    memcpy(name, ei->name, ei->name_len);
-    name[ei->name_len] = '\0';
-    m->name.data = name;
-    m->name.len = ei->name_len;
+    m->name = name;
     m->set = ei->set;
     m->waiters = ei->waiters;
     x->out->items[x->out->n++] = m;
@@ -138,8 +119,7 @@ bool dispatch_event_list(struct conn *c, const ProtobufCBinaryData *prefix, size
         *oom = true;
         return false;
     }
-    struct event_list_ctx x = {
-        .out = out, .cap = limit, .bytes = bytes, .max = max, .full = full, .oom = oom};
+    struct event_list_ctx x = {.out = out, .limits = {limit, bytes, max, full, oom}};
     return engine_list_events(c->srv->engine, prefix->data, prefix->len, limit, dispatch_list_event,
                               &x);
 }

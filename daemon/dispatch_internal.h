@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "condd.pb-c.h"
 #include "engine.h"
@@ -62,6 +63,46 @@ struct dispatch_sem_list {
 void dispatch_sem_list(struct engine *e, const ProtobufCBinaryData *prefix, size_t limit,
                        size_t budget, struct dispatch_sem_list *dsl);
 void dispatch_sem_list_free(struct dispatch_sem_list *dsl);
+
+/* ------------------------------------------------------------------ List items */
+
+/* The limits List's events and barriers are copied under (dispatch_event_list(),
+ * dispatch_barrier_list()): room for cap items, and the reply's byte budget (*bytes so far,
+ * max) with its flags, which dispatch.c shares with the other kinds. */
+struct dispatch_items {
+    size_t cap;
+    size_t *bytes;
+    size_t max;
+    bool *full;
+    bool *oom;
+};
+
+/* One more item, the n+1th, costing cost bytes of the reply: a message of size bytes for the
+ * caller to init, with a NUL-terminated copy of name[0..len) in *copy (both malloc'ed, owned by
+ * the caller from then on); NULL when there is no room (cap reached, or the budget: *full set)
+ * or memory (*oom set). */
+static inline void *dispatch_item_new(const struct dispatch_items *it, size_t n, size_t size,
+                                      const uint8_t *name, size_t len, size_t cost,
+                                      ProtobufCBinaryData *copy)
+{
+    if (*it->oom || n == it->cap)
+        return NULL;
+    if (*it->full || *it->bytes + cost > it->max) {
+        *it->full = true;
+        return NULL;
+    }
+    *it->bytes += cost;
+    void *m = malloc(size);
+    copy->data = dispatch_dup(name, len, it->oom);
+    copy->len = len;
+    if (m == NULL || copy->data == NULL) {
+        free(m);
+        free(copy->data);
+        *it->oom = true;
+        return NULL;
+    }
+    return m;
+}
 
 /* ------------------------------------------------------------------ dispatch_event.c */
 
