@@ -201,7 +201,8 @@ TESTS += tests/bench-smoke.sh
 # condd's final state and its RSS (docs/hacking.md, "Soak"). tests/soak.sh runs it for
 # $SOAK_SECONDS (default 30).
 check_PROGRAMS += tests/soak
-tests_soak_SOURCES = tests/soak.c
+tests_soak_SOURCES = tests/soak.c tests/soak.h tests/soak_check.c tests/soak_shared.c \
+	tests/soak_worker.c
 tests_soak_CPPFLAGS = -I$(top_srcdir)/client/include -I$(top_srcdir)/common -D_GNU_SOURCE
 tests_soak_CFLAGS = $(AM_CFLAGS) -pthread
 tests_soak_LDADD = client/libcondd.la common/libconddcommon.la -lpthread -lm
