@@ -83,6 +83,7 @@ struct fuzz {
     int npeers;
     int reopens;
     bool slept;
+    bool shut;        /* server_begin_shutdown() done */
     bool debug;       /* CONDD_FUZZ_DEBUG set: log the daemon at debug level and every reply */
     const uint8_t *p; /* unread input */
     size_t n;
@@ -375,6 +376,7 @@ enum fuzz_op {
     FUZZ_OP_BARRIER_RESET,
     FUZZ_OP_BARRIER_ABORT,
     FUZZ_OP_BARRIER_STATE,
+    FUZZ_OP_SHUTDOWN,
     FUZZ_OP_COUNT
 };
 
@@ -647,6 +649,17 @@ static void fuzz_step(struct fuzz *f)
         req.body_case = CONDD__V1__REQUEST__BODY_BARRIER_STATE;
         req.barrier_state = &b.barrier_state;
         break;
+    case FUZZ_OP_SHUTDOWN:
+        /* The graceful stop's first step (once per input): every pending request of every kind
+         * is answered SHUTTING_DOWN and new waits are refused, with the connections still open;
+         * the end of the input then closes them as the daemon's drain would. */
+        if (!f->shut) {
+            f->shut = true;
+            fuzz_flush_all(f);
+            server_begin_shutdown(f->srv);
+            fuzz_settle(f);
+        }
+        return;
     case FUZZ_OP_COUNT:
         return;
     }

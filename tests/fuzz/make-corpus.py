@@ -139,10 +139,10 @@ FRAME = {
 # ---------------------------------------------------------------- fuzz_conn.c inputs
 # Raw mode: byte 0 even (bit 1: a Hello first), byte 1 the chunk size (0: all at once).
 # Structured mode: byte 0 odd (connections: 1 + ((byte >> 1) & 3) % 3; bit 3: no opening Hello),
-# then ops: a byte (top 2 bits: connection, low 6 bits % 27: the op below) and its arguments.
+# then ops: a byte (top 2 bits: connection, low 6 bits % 28: the op below) and its arguments.
 HELLO, PING, ACQ, REL, LOCKED, WAIT, NOTIFY, NALL, CANCEL, STATS, LIST, NOBODY, RAW, SETTLE, \
     SLEEP, RECONNECT, SACQ, SREL, SLOCKED, ESET, ECLEAR, EISSET, EWAIT, BWAIT, BRESET, BABORT, \
-    BSTATE = range(27)
+    BSTATE, SHUTDOWN = range(28)
 # Argument bytes: names 0-3 are "a", "b", "c", "q/1"; 240-255 unusual ones. Timeouts (% 8):
 # 0 absent, 1 zero, 2 3600 s, 3 -1, 4 NaN, 5 inf, 6 2 ms, 7 1e300.
 A, B, C = 0, 1, 2
@@ -277,6 +277,12 @@ CONN = {
     + op(1, EWAIT, A, T_NONE) + op(2, BWAIT, A, V2, T_NONE) + op(2, ESET, B) + op(0, SETTLE)
     + op(2, LIST, A, 1, 0) + op(2, STATS) + op(2, ESET, A) + op(2, BWAIT, A, V2, T_NONE)
     + op(2, BABORT, B, V1) + op(1, RECONNECT) + op(0, RECONNECT) + op(2, LIST, A, 0, 0),
+    "shutdown-mid-waits": bytes([THREE]) + op(0, ACQ, A, 0, T_NONE) + op(0, WAIT, C, A, 0, T_NONE, 0)
+    + op(1, ACQ, A, 0, T_HOUR) + op(1, SACQ, B, 0, T_NONE, V1, UNBOUNDED)
+    + op(2, SACQ, B, 0, T_NONE, V1, UNBOUNDED) + op(2, EWAIT, C, T_NONE) + op(1, BWAIT, A, V3, T_NONE)
+    + op(2, BWAIT, A, V3, T_HOUR) + op(0, SETTLE) + op(0, SHUTDOWN) + op(0, STATS)
+    + op(1, EWAIT, C, T_NONE) + op(2, BWAIT, A, V3, T_NONE) + op(2, ESET, C) + op(2, BABORT, B, V2)
+    + op(1, SACQ, B, 1, T_NONE, V1, UNBOUNDED) + op(0, REL, A, 0) + op(1, RECONNECT),
 }
 
 
