@@ -10,8 +10,6 @@
  */
 #include "config.h"
 
-#include <stdlib.h>
-#include <string.h>
 
 #include "engine_internal.h"
 
