@@ -159,20 +159,31 @@ enum engine_status engine_barrier_wait(struct esession *s, uint64_t req_id, cons
     return ENGINE_PENDING;
 }
 
-enum engine_status engine_barrier_reset(struct engine *e, const uint8_t *name, size_t len,
-                                        uint64_t parties, uint64_t *broken, const char **message)
+/* What Reset and Abort check first, in this order: the name, parties (0: no check), and that
+ * the barrier, if it exists (*b, else NULL), has those parties. */
+static enum engine_status barrier_lookup(struct engine *e, const uint8_t *name, size_t len,
+                                         uint64_t parties, struct eqentry **b, const char **message)
 {
-    *broken = 0;
+    *b = NULL;
     if (!engine_name_valid(name, len))
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid barrier name");
     enum engine_status st = check_parties(parties, true, message);
     if (st != ENGINE_OK)
         return st;
-    struct eqentry *b = eqentry_find(e, EW_BARRIER, name, len);
-    if (b == NULL)
-        return ENGINE_OK;
-    if (parties != 0 && b->parties != parties)
+    *b = eqentry_find(e, EW_BARRIER, name, len);
+    if (*b != NULL && parties != 0 && (*b)->parties != parties)
         return engine_fail(message, ENGINE_VALUE_MISMATCH, "barrier exists with other parties");
+    return ENGINE_OK;
+}
+
+enum engine_status engine_barrier_reset(struct engine *e, const uint8_t *name, size_t len,
+                                        uint64_t parties, uint64_t *broken, const char **message)
+{
+    *broken = 0;
+    struct eqentry *b;
+    enum engine_status st = barrier_lookup(e, name, len, parties, &b, message);
+    if (st != ENGINE_OK || b == NULL)
+        return st;
     *broken = ebarrier_break_waiters(b);
     eqentry_destroy(e, EW_BARRIER, b); /* not broken, no waiters: reusable, and takes no memory */
     return ENGINE_OK;
@@ -182,14 +193,10 @@ enum engine_status engine_barrier_abort(struct engine *e, const uint8_t *name, s
                                         uint64_t parties, uint64_t *broken, const char **message)
 {
     *broken = 0;
-    if (!engine_name_valid(name, len))
-        return engine_fail(message, ENGINE_BAD_REQUEST, "invalid barrier name");
-    enum engine_status st = check_parties(parties, true, message);
+    struct eqentry *b;
+    enum engine_status st = barrier_lookup(e, name, len, parties, &b, message);
     if (st != ENGINE_OK)
         return st;
-    struct eqentry *b = eqentry_find(e, EW_BARRIER, name, len);
-    if (b != NULL && parties != 0 && b->parties != parties)
-        return engine_fail(message, ENGINE_VALUE_MISMATCH, "barrier exists with other parties");
     if (b != NULL && b->sticky)
         return ENGINE_OK;
     if (e->st.barriers_broken >= e->limits.max_pending_per_session)
