@@ -10,7 +10,6 @@
  */
 #include "config.h"
 
-
 #include "engine_internal.h"
 
 /* An event's entry is a struct eqentry of kind EW_EVENT (qentry.c), sticky while set. */
