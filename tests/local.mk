@@ -116,6 +116,14 @@ tests_check_settings_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/daemon
 tests_check_settings_CFLAGS = $(TEST_CFLAGS)
 tests_check_settings_LDADD = daemon/libconddcore.la tests/libtestutil.la $(CHECK_LIBS)
 
+# The auth file grammar, token hashing and the permission rules (daemon/auth.c), directly.
+check_PROGRAMS += tests/check_auth
+TESTS += tests/check_auth
+tests_check_auth_SOURCES = tests/check_auth.c
+tests_check_auth_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_check_auth_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_auth_LDADD = daemon/libconddcore.la $(CHECK_LIBS)
+
 # ---------------------------------------------------------------- libcondd
 # Unit tests of its internals plus both APIs against a real condd, and the install test (build
 # a program against the installed library with pkg-config only).
