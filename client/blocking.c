@@ -13,12 +13,23 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "clock.h"
 #include "internal.h"
 
 /* Why the calling thread's last condd_conn_open() failed ("" after a success): there is no
  * condd_conn to hold it then, so condd_conn_message(NULL) returns this. */
 static _Thread_local char open_msg[512];
+
+void cl_set_global_message(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(open_msg, sizeof open_msg, fmt, ap);
+    va_end(ap);
+}
 
 struct condd_conn {
     struct event_base *base;

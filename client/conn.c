@@ -562,6 +562,10 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     hello.protocol_version = CONDD_PROTOCOL_VERSION;
     hello.client_name = (char *)client_name;
     hello.session_timeout_s = c->session_timeout;
+    if (opts != NULL && opts->token != NULL) {
+        hello.auth_token.data = (uint8_t *)opts->token;
+        hello.auth_token.len = strlen(opts->token);
+    }
     req.id = cl_next_id(c);
     req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
     req.hello = &hello;

@@ -27,11 +27,16 @@ int cl_status_result(int wire_status);
 
 /* ------------------------------------------------------------------ options (options.c) */
 
+/* Sets what condd_conn_message(NULL) returns in this thread (blocking.c), for failures that
+ * happen before there is a connection to hold a message (reading a token file). */
+void cl_set_global_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 struct condd_options {
     char *client_name;      /* NULL: default */
     double session_timeout; /* asked for in Hello */
     bool session_timeout_set;
     double connect_timeout; /* seconds */
+    char *token;            /* NULL: none; wiped before it is freed */
 };
 
 /* ------------------------------------------------------------------ addresses (address.c) */

@@ -67,9 +67,9 @@ _condctl()
 
     local commands="ping lock sem hold locked wait wait-for notify notify-all list stats event
         barrier"
-    local global="-s --server -T --timeout --connect-timeout --name --session-timeout --json
+    local global="-s --server -T --timeout --connect-timeout --name --session-timeout --token-file --json
         -h --help -V --version"
-    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
+    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--token-file|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
 
     # The command (the first word that is neither an option nor an option's value) and `--`.
     local i w cmd= dashdash=0
@@ -104,6 +104,10 @@ _condctl()
     local kind=
     case $prev in
     --lock) kind=locks ;;
+    --token-file)
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return 0
+        ;;
     -s | --server)
         [[ $cur == /* ]] && mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         [[ $cur == unix:/* ]] && mapfile -t COMPREPLY < <(compgen -P unix: -f -- "${cur#unix:}")

@@ -70,6 +70,8 @@ static const char usage_text[] =
     "      --name NAME        client name the server shows in list (default condctl/PID@HOST)\n"
     "      --session-timeout SECONDS\n"
     "                         session timeout to ask the server for (0: the server's default)\n"
+    "      --token-file FILE  send the token on FILE's first line to a server that asks for\n"
+    "                         authentication (default $CONDD_TOKEN_FILE; none if unset)\n"
     "      --json             JSON output (list, stats, ping, locked, notify, notify-all, hold,\n"
     "                         event, barrier)\n"
     "  -h, --help             show this help and exit\n"
@@ -213,6 +215,7 @@ enum opt_id {
     OPT_CONNECT_TIMEOUT,
     OPT_NAME,
     OPT_SESSION_TIMEOUT,
+    OPT_TOKEN_FILE,
     OPT_JSON,
     OPT_LOCK,
     OPT_COUNT,
@@ -242,6 +245,7 @@ static const struct {
     {0, "connect-timeout", true, OPT_CONNECT_TIMEOUT, ALL_COMMANDS},
     {0, "name", true, OPT_NAME, ALL_COMMANDS},
     {0, "session-timeout", true, OPT_SESSION_TIMEOUT, ALL_COMMANDS},
+    {0, "token-file", true, OPT_TOKEN_FILE, ALL_COMMANDS},
     {0, "json", false, OPT_JSON, ALL_COMMANDS},
     {0, "lock", true, OPT_LOCK, COND_COMMANDS},
     {'n', "count", true, OPT_COUNT, CMD_BIT(CTL_CMD_NOTIFY) | CMD_BIT(CTL_CMD_SEM)},
@@ -313,6 +317,11 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         if (*v == '\0')
             return usage_error("%s needs a client name", opt);
         ctl->client_name = v;
+        break;
+    case OPT_TOKEN_FILE:
+        if (*v == '\0')
+            return usage_error("%s needs a file name", opt);
+        ctl->token_file = v;
         break;
     case OPT_SESSION_TIMEOUT:
         if (!parse_seconds(v, &ctl->session_timeout))
@@ -573,6 +582,11 @@ static int parse_args(struct ctl *ctl, int argc, char **argv)
         rc = check_command(ctl, pos, npos, after, (int)(argv + argc - after), dashdash, given);
     if (rc == 0)
         rc = choose_server(ctl, server);
+    if (rc == 0 && ctl->token_file == NULL) {
+        const char *env = getenv("CONDD_TOKEN_FILE");
+        if (env != NULL && *env != '\0')
+            ctl->token_file = env;
+    }
     if (rc == 0 && !connect_timeout_set) {
         /* The option wins; the environment is only read (and checked) without it. */
         const char *env = getenv("CONDD_CONNECT_TIMEOUT");
@@ -787,6 +801,17 @@ static int run(struct ctl *ctl)
         fputs("condctl: out of memory\n", stderr);
         condd_options_free(opts);
         return CTL_EXIT_CONNECT;
+    }
+    if (ctl->token_file != NULL) {
+        int trc = condd_options_set_token_file(opts, ctl->token_file);
+        if (trc != CONDD_OK) {
+            fprintf(stderr, "condctl: %s\n",
+                    trc == CONDD_ERR_INVALID ? condd_conn_message(NULL) : condd_strerror(trc));
+            condd_options_free(opts);
+            event_base_free(ctl->base);
+            ctl->base = NULL;
+            return trc == CONDD_ERR_INVALID ? CTL_EXIT_USAGE : CTL_EXIT_CONNECT;
+        }
     }
     ctl->guard = evtimer_new(ctl->base, guard_cb, ctl);
     if (ctl->has_timeout)

@@ -83,6 +83,7 @@ struct ctl {
     double connect_timeout;  /* --connect-timeout, $CONDD_CONNECT_TIMEOUT, else 10 (> 0) */
     const char *client_name; /* --name, or NULL for condctl/<pid>@host */
     bool session_timeout_set;
+    const char *token_file; /* --token-file, else $CONDD_TOKEN_FILE; NULL: no token */
     double session_timeout; /* --session-timeout (0: the server's default) */
     bool conflict_set;
     int conflict_exit; /* -E: the exit status when the lock could not be taken */

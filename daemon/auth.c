@@ -132,7 +132,7 @@ static char *auth_word(char **s)
     return w;
 }
 
-static bool auth_principal_ok(const char *name)
+bool auth_principal_valid(const char *name)
 {
     size_t n = strlen(name);
     if (n == 0 || n > AUTH_PRINCIPAL_MAX || strcmp(name, "anonymous") == 0 ||
@@ -191,9 +191,10 @@ static bool auth_parse_principal(struct auth_db *db, struct auth_parse *p, char 
     char *type = auth_word(&rest);
     if (name == NULL || type == NULL)
         return auth_fail(p, "expected: principal NAME token|uid|gid|cert VALUE");
-    if (!auth_principal_ok(name))
-        return auth_fail(p, "bad principal name '%.64s' (1-64 of A-Z a-z 0-9 . _ - @; not "
-                            "'anonymous' or '*')",
+    if (!auth_principal_valid(name))
+        return auth_fail(p,
+                         "bad principal name '%.64s' (1-64 of A-Z a-z 0-9 . _ - @; not "
+                         "'anonymous' or '*')",
                          name);
     struct auth_cred c = {0};
     snprintf(c.principal, sizeof c.principal, "%s", name);

@@ -42,6 +42,9 @@ enum auth_kind {
 
 struct auth_db;
 
+/* Is name a valid principal name: 1-64 of A-Z a-z 0-9 . _ - @, and not "anonymous" or "*"? */
+bool auth_principal_valid(const char *name);
+
 /* Initializes libsodium; false if it cannot be. Call once before anything below. */
 bool auth_global_init(void);
 

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -174,7 +175,7 @@ static void conn_flush_now(struct conn *c)
         c->write_armed = false;
     }
     bool was_paused = c->read_paused;
-    conn_pause_reading(c, left > CONN_OUTPUT_HIGH_WATER);
+    conn_pause_reading(c, left > CONN_OUTPUT_HIGH_WATER || c->refused);
     if (was_paused && !c->read_paused && c->ilen >= FRAME_HEADER_BYTES)
         event_active(c->rd, EV_TIMEOUT, 0); /* resume frames held back by back-pressure */
 }
@@ -397,6 +398,12 @@ static void conn_arm_timer(struct conn *c, double seconds)
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    if (c->refused) {
+        c->busy++;
+        conn_fail(c, c->refused_id, CONDD__V1__STATUS__STATUS_UNAUTHENTICATED, c->refused_why);
+        conn_release(c);
+        return;
+    }
     double idle = server_now() - c->last_rx;
     if (idle + 0.0005 < c->session_timeout) {
         conn_arm_timer(c, c->session_timeout - idle);
@@ -412,6 +419,24 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
         conn_fail(c, 0, CONDD__V1__STATUS__STATUS_TIMEOUT, "no Hello within the session timeout");
     }
     conn_release(c);
+}
+
+void conn_refuse(struct conn *c, uint64_t id, const char *why)
+{
+    double delay = c->srv->settings.auth_fail_delay;
+    if (delay <= 0) {
+        conn_fail(c, id, CONDD__V1__STATUS__STATUS_UNAUTHENTICATED, why);
+        return;
+    }
+    /* Hold the answer back: a client guessing tokens gets one guess per delay per connection,
+     * and the connection counts against --max-connections meanwhile. Frames after the Hello
+     * are not read, so pipelining more Hellos behind it gains nothing. */
+    c->refused = true;
+    c->refused_id = id;
+    c->refused_why = why;
+    conn_pause_reading(c, true);
+    event_del(c->timer);
+    conn_arm_timer(c, delay);
 }
 
 void conn_session_started(struct conn *c)
@@ -449,6 +474,15 @@ struct conn *conn_new(struct server *srv, int fd, bool is_unix, const char *peer
     c->session_timeout = srv->settings.session_timeout;
     c->last_rx = server_now();
     snprintf(c->peer, sizeof c->peer, "%s", peer);
+    if (is_unix) {
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred) {
+            c->has_peercred = true;
+            c->peer_uid = cred.uid;
+            c->peer_gid = cred.gid;
+        }
+    }
     c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
     c->wr = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
     c->timer = evtimer_new(srv->base, conn_on_timer, c);

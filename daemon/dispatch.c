@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authz.h"
 #include "dispatch_internal.h"
 #include "engine.h"
 #include "log.h"
@@ -139,6 +140,8 @@ static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *
         }
         timeout = fmin(fmax(h->session_timeout_s, 1.0), srv->settings.max_session_timeout);
     }
+    if (!authz_hello(c, id, h))
+        return;
     dispatch_copy_client_name(c, h->client_name);
     uint64_t sid = srv->next_session_id++;
     c->sess = engine_session_open(srv->engine, sid, c->client_name, c);
@@ -296,6 +299,8 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.rss_bytes = stats_rss_bytes();
     sr.connections_total = srv->stats.connections_total;
     sr.session_expiries = srv->stats.session_expiries;
+    sr.auth_failures = srv->stats.auth_failures;
+    sr.permission_denials = srv->stats.permission_denials;
     sr.last_token = es.last_token;
     sr.server_version = (char *)PACKAGE_STRING;
 
@@ -466,6 +471,7 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     lr.semaphores = dsl.items;
     lr.n_semaphores = dsl.n;
     lr.truncated = truncated || dl.full || dsl.truncated;
+    authz_filter_list(c, &lr);
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.result_case = CONDD__V1__RESPONSE__RESULT_LIST;
     resp.list = &lr;
@@ -488,6 +494,8 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
                   "the first request on a connection must be Hello");
         return;
     }
+    if (c->state == CONN_ACTIVE && !authz_request(c, req))
+        return;
     switch (req->body_case) {
     case CONDD__V1__REQUEST__BODY_HELLO:
         dispatch_hello(c, id, req->hello);

@@ -10,6 +10,7 @@ DAEMON_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/proto -I$(top_srcdir)/prot
 noinst_LTLIBRARIES += daemon/libconddcore.la
 daemon_libconddcore_la_SOURCES = \
 	daemon/auth.c daemon/auth.h \
+	daemon/authz.c daemon/authz.h \
 	daemon/conffile.c daemon/conffile.h \
 	daemon/conn.c \
 	daemon/dispatch.c daemon/dispatch_internal.h \

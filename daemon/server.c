@@ -382,7 +382,14 @@ void server_free(struct server *srv)
     if (srv->relisten != NULL)
         event_free(srv->relisten);
     settings_clear(&srv->settings);
+    auth_free(srv->auth);
     free(srv);
+}
+
+void server_set_auth(struct server *srv, struct auth_db *db)
+{
+    auth_free(srv->auth);
+    srv->auth = db;
 }
 
 bool server_update_settings(struct server *srv, const struct settings *settings)

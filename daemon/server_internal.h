@@ -10,16 +10,19 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include <protobuf-c/protobuf-c.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "condd.pb-c.h"
 #include "engine.h"
 #include "server.h"
 #include "settings.h"
 #include "stats.h"
 
+struct auth_db;
 struct event;
 struct evconnlistener;
 struct esession;
@@ -71,6 +74,18 @@ struct conn {
     double last_rx; /* monotonic seconds of the last frame received */
     char peer[64];
     char client_name[CONN_CLIENT_NAME_MAX];
+    /* Unix socket peers: the credentials the kernel gave (SO_PEERCRED) at accept. */
+    bool has_peercred;
+    uid_t peer_uid;
+    gid_t peer_gid;
+    /* Who Hello proved this client to be (auth file principal); "" for anonymous. Kept by name,
+     * not by pointer, so that a reload of the auth file re-checks it at the next request. */
+    char principal[AUTH_PRINCIPAL_MAX + 1];
+    /* Authentication failed: input is no longer read, and the timer answers refused_id with
+     * UNAUTHENTICATED and closes once --auth-fail-delay has passed. */
+    bool refused;
+    uint64_t refused_id;
+    const char *refused_why; /* static text */
 };
 
 struct server_listener {
@@ -82,6 +97,7 @@ struct server_listener {
 
 struct server {
     struct event_base *base;
+    struct auth_db *auth; /* NULL: no --auth-file, every client may do everything */
     struct settings settings;
     struct engine *engine;
     struct stats stats;
@@ -117,6 +133,9 @@ void conn_send(struct conn *c, const ProtobufCMessage *msg);
 void conn_fail(struct conn *c, uint64_t id, int status, const char *message);
 /* Writes c's queued output now; arms the write event for what the socket did not take. */
 void conn_flush(struct conn *c);
+/* Authentication failed: stop reading, and after --auth-fail-delay answer id with
+ * UNAUTHENTICATED (why, a static string) and close. */
+void conn_refuse(struct conn *c, uint64_t id, const char *why);
 /* Hello succeeded: arm the session timer for the session's own timeout. */
 void conn_session_started(struct conn *c);
 /* The engine's late-reply callback (ctx is the conn). */

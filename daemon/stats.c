@@ -59,6 +59,9 @@ static const char *const stats_status_names[STATS_STATUS_COUNT] = {
     [CONDD__V1__STATUS__STATUS_INTERNAL] = "internal",
     [CONDD__V1__STATUS__STATUS_VALUE_MISMATCH] = "value_mismatch",
     [CONDD__V1__STATUS__STATUS_BROKEN] = "broken",
+    [16] = "resume_failed",
+    [CONDD__V1__STATUS__STATUS_UNAUTHENTICATED] = "unauthenticated",
+    [CONDD__V1__STATUS__STATUS_PERMISSION_DENIED] = "permission_denied",
 };
 
 const char *stats_op_name(enum stats_op op)

@@ -36,7 +36,7 @@ enum stats_op {
 };
 
 /* Statuses are the wire's Condd__V1__Status values, 0..STATS_STATUS_COUNT-1. */
-#define STATS_STATUS_COUNT 16
+#define STATS_STATUS_COUNT 19
 
 /* Upper bounds (seconds) of the latency histogram buckets; the last bucket is +Inf. */
 #define STATS_LAT_BUCKETS 16
@@ -53,7 +53,9 @@ struct stats {
     uint64_t connections_total;   /* accepted */
     uint64_t connections_refused; /* over --max-connections */
     uint64_t session_expiries;
-    uint64_t protocol_errors; /* connections closed for a malformed frame or sequence */
+    uint64_t protocol_errors;    /* connections closed for a malformed frame or sequence */
+    uint64_t auth_failures;      /* Hellos answered UNAUTHENTICATED */
+    uint64_t permission_denials; /* requests answered PERMISSION_DENIED */
     uint64_t bytes_in;
     uint64_t bytes_out;
     struct stats_hist grant_latency; /* queued Acquire: request to grant */

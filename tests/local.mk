@@ -142,6 +142,14 @@ tests_check_client_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_event_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
 	$(LIBEVENT_CORE_LIBS) -lm
 
+check_PROGRAMS += tests/check_client_auth
+tests_check_client_auth_SOURCES = tests/check_client_auth.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_auth_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_auth_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_auth_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
+	$(LIBEVENT_CORE_LIBS) -lm
+
 check_PROGRAMS += tests/check_client_barrier
 tests_check_client_barrier_SOURCES = tests/check_client_barrier.c tests/client_util.c \
 	tests/client_util.h
@@ -157,6 +165,7 @@ tests_check_client_sem_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_sem_LDADD = $(tests_check_client_LDADD)
 
 TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
+	tests/check_client_auth \
 	tests/install-test.sh tests/client-examples.sh
 dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
 
@@ -191,6 +200,7 @@ CONDCTL_TESTS = \
 	tests/condctl-options.sh \
 	tests/condctl-list.sh \
 	tests/condctl-event.sh \
+	tests/condctl-auth.sh \
 	tests/condctl-barrier.sh \
 	tests/condctl-complete.sh \
 	tests/condctl-docs.sh

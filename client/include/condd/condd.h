@@ -74,6 +74,10 @@ enum condd_result {
                                          * the barrier with other parties */
     CONDD_ERR_BROKEN = -15,             /* the barrier was reset or aborted, or is broken
                                          * (asyncio's BrokenBarrierError) */
+    CONDD_ERR_UNAUTHENTICATED = -17,    /* the server's auth file accepts no credential this
+                                         * client gave (connect fails; connection closed) */
+    CONDD_ERR_PERMISSION_DENIED = -18,  /* the server's rules do not let this client do that to
+                                         * that name; the request had no effect */
     /* --- client-side errors */
     CONDD_ERR_ADDRESS = -20,         /* the address string is malformed or does not resolve */
     CONDD_ERR_CONNECT = -21,         /* could not connect (refused, unreachable, timed out) */
@@ -142,6 +146,21 @@ int condd_options_set_session_timeout(condd_options *opts, double seconds);
  */
 int condd_options_set_connect_timeout(condd_options *opts, double seconds);
 
+/*
+ * The bearer token sent in Hello, for a server started with an auth file (condd --auth-file):
+ * the server maps it to a principal whose rules decide what this client may do. token
+ * (borrowed; copied) is used as given, NULL removes it. Without a token a client is anonymous,
+ * or, on a Unix socket, whoever its uid or gid maps to. CONDD_OK or CONDD_ERR_NOMEM.
+ */
+int condd_options_set_token(condd_options *opts, const char *token);
+
+/*
+ * Reads the token from the first line of the file at path (borrowed), without its line end,
+ * as condd_options_set_token() takes it. CONDD_OK; CONDD_ERR_INVALID when the file cannot be
+ * read or its first line is empty (condd_conn_message(NULL) says why); CONDD_ERR_NOMEM.
+ */
+int condd_options_set_token_file(condd_options *opts, const char *path);
+
 /* ------------------------------------------------------------------ Stats and List results */
 
 /* One server operation counter: how many requests of op ended with status. */
@@ -185,6 +204,9 @@ struct condd_stats {
     uint64_t barriers;        /* barriers in existence: with waiters, or broken */
     uint64_t barriers_broken; /* barriers broken (aborted, not reset since) */
     uint64_t barrier_waiters; /* pending barrier waits (also counted in waiters) */
+    /* authentication (appended) */
+    uint64_t auth_failures;      /* Hellos refused UNAUTHENTICATED since the server started */
+    uint64_t permission_denials; /* requests refused PERMISSION_DENIED since it started */
 };
 typedef struct condd_stats condd_stats;
 
