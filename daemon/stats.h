@@ -31,12 +31,13 @@ enum stats_op {
     STATS_OP_BARRIER_RESET,
     STATS_OP_BARRIER_ABORT,
     STATS_OP_BARRIER_STATE,
+    STATS_OP_GOODBYE,
     STATS_OP_OTHER, /* requests with no or an unknown body */
     STATS_OP_COUNT,
 };
 
 /* Statuses are the wire's Condd__V1__Status values, 0..STATS_STATUS_COUNT-1. */
-#define STATS_STATUS_COUNT 16
+#define STATS_STATUS_COUNT 17
 
 /* Upper bounds (seconds) of the latency histogram buckets; the last bucket is +Inf. */
 #define STATS_LAT_BUCKETS 16
@@ -56,6 +57,9 @@ struct stats {
     uint64_t protocol_errors; /* connections closed for a malformed frame or sequence */
     uint64_t bytes_in;
     uint64_t bytes_out;
+    uint64_t resumes;                   /* Hellos that resumed a session */
+    uint64_t resume_failures;           /* Hellos answered RESUME_FAILED */
+    uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
     struct stats_hist grant_latency; /* queued Acquire: request to grant */
     struct stats_hist wait_latency;  /* Wait: request to reply */
 };

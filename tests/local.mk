@@ -14,7 +14,8 @@ CLIENT_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/client/include
 
 # ---------------------------------------------------------------- shared helpers
 noinst_LTLIBRARIES += tests/libtestutil.la
-tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h tests/wireclient.c tests/wireclient.h
+tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h tests/wireclient.c tests/wireclient.h \
+	tests/proxy_util.c tests/proxy_util.h
 tests_libtestutil_la_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_libtestutil_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 tests_libtestutil_la_LIBADD = proto/libconddproto.la common/libconddcommon.la
@@ -94,6 +95,26 @@ tests_check_daemon_SOURCES = tests/check_daemon.c
 tests_check_daemon_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_daemon_CFLAGS = $(TEST_CFLAGS)
 tests_check_daemon_LDADD = tests/libtestutil.la proto/libconddproto.la $(CHECK_LIBS)
+
+# Session resume and Goodbye through the wire (protocol.md §5.5-§5.7).
+check_PROGRAMS += tests/check_resume
+TESTS += tests/check_resume
+tests_check_resume_SOURCES = tests/check_resume.c
+tests_check_resume_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_resume_CFLAGS = $(TEST_CFLAGS)
+tests_check_resume_LDADD = tests/libtestutil.la proto/libconddproto.la $(CHECK_LIBS)
+
+# blipproxy: the test proxy that drops, resets or stalls connections on command (a helper of
+# the suites, not a test), and the blips through it.
+check_PROGRAMS += tests/blipproxy tests/check_blip
+TESTS += tests/check_blip
+tests_blipproxy_SOURCES = tests/blipproxy.c
+tests_blipproxy_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_blipproxy_CFLAGS = $(AM_CFLAGS)
+tests_check_blip_SOURCES = tests/check_blip.c
+tests_check_blip_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_blip_CFLAGS = $(TEST_CFLAGS)
+tests_check_blip_LDADD = tests/libtestutil.la proto/libconddproto.la $(CHECK_LIBS)
 
 # condd as a service: socket activation, sd_notify readiness and watchdog, the config file and
 # SIGHUP, SIGTERM with pending requests, the metrics endpoint (check_service), and the systemd
