@@ -169,6 +169,14 @@ tests_check_client_sem_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_sem_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_sem_LDADD = $(tests_check_client_LDADD)
 
+check_PROGRAMS += tests/check_client_resume
+tests_check_client_resume_SOURCES = tests/check_client_resume.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_resume_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_resume_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_resume_LDADD = $(tests_check_client_LDADD)
+TESTS += tests/check_client_resume
+
 TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
 	tests/install-test.sh tests/client-examples.sh
 dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh

@@ -28,7 +28,15 @@ bool tu_proxy_start(struct tu_proxy *p, int target_port)
     char portfile[256], target[16];
     snprintf(portfile, sizeof portfile, "%s/ports", p->dir);
     snprintf(target, sizeof target, "%d", target_port);
+    /* $BLIPPROXY, else the build tree's (make check exports top_builddir), else ./blipproxy
+     * (a suite run by hand from tests/). */
     const char *prog = getenv("BLIPPROXY");
+    char built[512];
+    const char *top = getenv("top_builddir");
+    if (prog == NULL && top != NULL) {
+        snprintf(built, sizeof built, "%s/tests/blipproxy", top);
+        prog = built;
+    }
     if (prog == NULL)
         prog = "./blipproxy";
     pid_t pid = fork();
