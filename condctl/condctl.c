@@ -70,6 +70,9 @@ static const char usage_text[] =
     "      --name NAME        client name the server shows in list (default condctl/PID@HOST)\n"
     "      --session-timeout SECONDS\n"
     "                         session timeout to ask the server for (0: the server's default)\n"
+    "      --grace SECONDS    survive a lost connection for this long: reconnect and resume\n"
+    "                         the session, keeping locks and waits (0: none; default 10 for\n"
+    "                         lock and sem, else 0; the server may grant less)\n"
     "      --json             JSON output (list, stats, ping, locked, notify, notify-all, hold,\n"
     "                         event, barrier)\n"
     "  -h, --help             show this help and exit\n"
@@ -213,6 +216,7 @@ enum opt_id {
     OPT_CONNECT_TIMEOUT,
     OPT_NAME,
     OPT_SESSION_TIMEOUT,
+    OPT_GRACE,
     OPT_JSON,
     OPT_LOCK,
     OPT_COUNT,
@@ -242,6 +246,7 @@ static const struct {
     {0, "connect-timeout", true, OPT_CONNECT_TIMEOUT, ALL_COMMANDS},
     {0, "name", true, OPT_NAME, ALL_COMMANDS},
     {0, "session-timeout", true, OPT_SESSION_TIMEOUT, ALL_COMMANDS},
+    {0, "grace", true, OPT_GRACE, ALL_COMMANDS},
     {0, "json", false, OPT_JSON, ALL_COMMANDS},
     {0, "lock", true, OPT_LOCK, COND_COMMANDS},
     {'n', "count", true, OPT_COUNT, CMD_BIT(CTL_CMD_NOTIFY) | CMD_BIT(CTL_CMD_SEM)},
@@ -318,6 +323,11 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         if (!parse_seconds(v, &ctl->session_timeout))
             return usage_error("invalid --session-timeout '%s' (seconds >= 0 expected)", v);
         ctl->session_timeout_set = true;
+        break;
+    case OPT_GRACE:
+        if (!parse_seconds(v, &ctl->grace))
+            return usage_error("invalid --grace '%s' (seconds >= 0 expected)", v);
+        ctl->grace_set = true;
         break;
     case OPT_JSON:
         ctl->json = true;
@@ -762,7 +772,11 @@ static condd_options *make_options(const struct ctl *ctl, double connect_timeout
         snprintf(name, sizeof name, "condctl/%ld@%s", (long)getpid(), host);
         client_name = name;
     }
+    double grace = ctl->grace_set ? ctl->grace
+                   : ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_SEM ? CTL_LOCK_GRACE_S
+                                                                         : 0;
     if (condd_options_set_client_name(opts, client_name) != CONDD_OK ||
+        condd_options_set_grace(opts, grace) != CONDD_OK ||
         condd_options_set_connect_timeout(opts, connect_timeout) != CONDD_OK ||
         (ctl->session_timeout_set &&
          condd_options_set_session_timeout(opts, ctl->session_timeout) != CONDD_OK)) {

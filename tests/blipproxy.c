@@ -21,6 +21,9 @@
  *   count        the number of proxied connections with a client side open
  *   quit         exit
  *
+ * For shell tests, "blipproxy --send CONTROL_PORT COMMAND" sends one command, prints the answer
+ * and exits 0 (1 for an error answer or no answer).
+ *
  * One thread and poll(2): every proxied socket is non-blocking, each direction keeps a bounded
  * buffer, and while stalled no proxied socket is polled at all (not even a hang-up passes). It exits on SIGTERM, on "quit", or when its parent dies (stdin is not used).
  */
@@ -247,8 +250,38 @@ static void bp_ctl_input(struct bp_ctl *c)
     }
 }
 
+/* --send: one command to a running proxy. */
+static int bp_send(const char *port, const char *cmd)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                              .sin_port = htons((uint16_t)atoi(port))};
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sin, sizeof sin) != 0) {
+        perror("blipproxy --send");
+        return 1;
+    }
+    char line[256];
+    snprintf(line, sizeof line, "%s\n", cmd);
+    if (write(fd, line, strlen(line)) != (ssize_t)strlen(line))
+        return 1;
+    size_t len = 0;
+    while (len < sizeof line - 1 && (len == 0 || line[len - 1] != '\n')) {
+        ssize_t n = read(fd, line + len, sizeof line - 1 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(fd);
+    line[len] = '\0';
+    fputs(line, stdout);
+    return len > 0 && strncmp(line, "error", 5) != 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 4 && strcmp(argv[1], "--send") == 0)
+        return bp_send(argv[2], argv[3]);
     if (argc != 3 || (target_port = atoi(argv[1])) <= 0 || target_port > 65535) {
         fprintf(stderr, "usage: blipproxy TARGET_PORT PORT_FILE\n");
         return 2;
