@@ -61,6 +61,22 @@ int condd_options_set_session_timeout(condd_options *opts, double seconds)
     return CONDD_OK;
 }
 
+int condd_options_set_grace(condd_options *opts, double seconds)
+{
+    if (opts == NULL || !isfinite(seconds) || seconds < 0)
+        return CONDD_ERR_INVALID;
+    opts->grace = seconds;
+    return CONDD_OK;
+}
+
+int condd_options_set_reconnect(condd_options *opts, bool on)
+{
+    if (opts == NULL)
+        return CONDD_ERR_INVALID;
+    opts->no_reconnect = !on;
+    return CONDD_OK;
+}
+
 int condd_options_set_connect_timeout(condd_options *opts, double seconds)
 {
     if (opts == NULL || !isfinite(seconds) || seconds <= 0)

@@ -67,9 +67,9 @@ _condctl()
 
     local commands="ping lock sem hold locked wait wait-for notify notify-all list stats event
         barrier"
-    local global="-s --server -T --timeout --connect-timeout --name --session-timeout --token-file --json
-        -h --help -V --version"
-    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--token-file|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
+    local global="-s --server -T --timeout --connect-timeout --name --session-timeout --grace
+        --token-file --json -h --help -V --version"
+    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--grace|--token-file|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
 
     # The command (the first word that is neither an option nor an option's value) and `--`.
     local i w cmd= dashdash=0
@@ -113,7 +113,7 @@ _condctl()
         [[ $cur == unix:/* ]] && mapfile -t COMPREPLY < <(compgen -P unix: -f -- "${cur#unix:}")
         return 0
         ;;
-    -T | --timeout | --connect-timeout | --name | --session-timeout | -n | --count | -k | \
+    -T | --timeout | --connect-timeout | --name | --session-timeout | --grace | -n | --count | -k | \
         --kill-after | -E | --conflict-exit-code | -p | --parties)
         return 0
         ;;

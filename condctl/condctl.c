@@ -72,6 +72,9 @@ static const char usage_text[] =
     "                         session timeout to ask the server for (0: the server's default)\n"
     "      --token-file FILE  send the token on FILE's first line to a server that asks for\n"
     "                         authentication (default $CONDD_TOKEN_FILE; none if unset)\n"
+    "      --grace SECONDS    survive a lost connection for this long: reconnect and resume\n"
+    "                         the session, keeping locks and waits (0: none; default 10 for\n"
+    "                         lock and sem, else 0; the server may grant less)\n"
     "      --json             JSON output (list, stats, ping, locked, notify, notify-all, hold,\n"
     "                         event, barrier)\n"
     "  -h, --help             show this help and exit\n"
@@ -216,6 +219,7 @@ enum opt_id {
     OPT_NAME,
     OPT_SESSION_TIMEOUT,
     OPT_TOKEN_FILE,
+    OPT_GRACE,
     OPT_JSON,
     OPT_LOCK,
     OPT_COUNT,
@@ -246,6 +250,7 @@ static const struct {
     {0, "name", true, OPT_NAME, ALL_COMMANDS},
     {0, "session-timeout", true, OPT_SESSION_TIMEOUT, ALL_COMMANDS},
     {0, "token-file", true, OPT_TOKEN_FILE, ALL_COMMANDS},
+    {0, "grace", true, OPT_GRACE, ALL_COMMANDS},
     {0, "json", false, OPT_JSON, ALL_COMMANDS},
     {0, "lock", true, OPT_LOCK, COND_COMMANDS},
     {'n', "count", true, OPT_COUNT, CMD_BIT(CTL_CMD_NOTIFY) | CMD_BIT(CTL_CMD_SEM)},
@@ -327,6 +332,11 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         if (!parse_seconds(v, &ctl->session_timeout))
             return usage_error("invalid --session-timeout '%s' (seconds >= 0 expected)", v);
         ctl->session_timeout_set = true;
+        break;
+    case OPT_GRACE:
+        if (!parse_seconds(v, &ctl->grace))
+            return usage_error("invalid --grace '%s' (seconds >= 0 expected)", v);
+        ctl->grace_set = true;
         break;
     case OPT_JSON:
         ctl->json = true;
@@ -776,7 +786,11 @@ static condd_options *make_options(const struct ctl *ctl, double connect_timeout
         snprintf(name, sizeof name, "condctl/%ld@%s", (long)getpid(), host);
         client_name = name;
     }
+    double grace = ctl->grace_set                                        ? ctl->grace
+                   : ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_SEM ? CTL_LOCK_GRACE_S
+                                                                         : 0;
     if (condd_options_set_client_name(opts, client_name) != CONDD_OK ||
+        condd_options_set_grace(opts, grace) != CONDD_OK ||
         condd_options_set_connect_timeout(opts, connect_timeout) != CONDD_OK ||
         (ctl->session_timeout_set &&
          condd_options_set_session_timeout(opts, ctl->session_timeout) != CONDD_OK)) {

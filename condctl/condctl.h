@@ -71,6 +71,9 @@ enum ctl_event_op {
 
 /* How long connecting may take without --connect-timeout or $CONDD_CONNECT_TIMEOUT. */
 #define CTL_CONNECT_TIMEOUT_S 10.0
+/* The resume grace lock and sem ask for unless --grace says otherwise: a network blip or a
+ * restart of condd shorter than this neither loses the lock nor disturbs CMD. */
+#define CTL_LOCK_GRACE_S 10.0
 
 struct ctl {
     /* ---- the command line (pointers borrowed from argv or the environment) */
@@ -85,6 +88,9 @@ struct ctl {
     bool session_timeout_set;
     const char *token_file; /* --token-file, else $CONDD_TOKEN_FILE; NULL: no token */
     double session_timeout; /* --session-timeout (0: the server's default) */
+    bool grace_set;
+    double grace; /* --grace: resume grace to ask for (default CTL_LOCK_GRACE_S for lock and
+                   * sem, else 0) */
     bool conflict_set;
     int conflict_exit; /* -E: the exit status when the lock could not be taken */
     bool until_signal; /* hold --until-signal */

@@ -86,6 +86,8 @@ static bool authz_needs(const Condd__V1__Request *req, struct authz_need *need)
     case CONDD__V1__REQUEST__BODY__NOT_SET:
     case CONDD__V1__REQUEST__BODY_HELLO:
     case CONDD__V1__REQUEST__BODY_PING:
+    /* Goodbye ends the session's own holds, as its connection closing would. */
+    case CONDD__V1__REQUEST__BODY_GOODBYE:
     /* Cancel only reaches this session's own requests. */
     case CONDD__V1__REQUEST__BODY_CANCEL:
     /* Only a holder can release, so a release touches nobody else; and a principal whose
