@@ -36,6 +36,7 @@ static const struct result_text results[] = {
     {CONDD_ERR_UNAUTHENTICATED, "CONDD_ERR_UNAUTHENTICATED",
      "authentication failed (no credential the server accepts)"},
     {CONDD_ERR_PERMISSION_DENIED, "CONDD_ERR_PERMISSION_DENIED", "permission denied"},
+    {CONDD_ERR_SESSION_KILLED, "CONDD_ERR_SESSION_KILLED", "an operator ended the session"},
     {CONDD_ERR_SESSION_LOST, "CONDD_ERR_SESSION_LOST",
      "the session could not be resumed: nothing is held any more"},
     {CONDD_ERR_ADDRESS, "CONDD_ERR_ADDRESS", "bad or unresolvable server address"},
@@ -82,6 +83,7 @@ bool condd_result_is_connection_error(int result)
     case CONDD_ERR_SHUTTING_DOWN:
     case CONDD_ERR_UNAUTHENTICATED:
     case CONDD_ERR_SESSION_LOST:
+    case CONDD_ERR_SESSION_KILLED:
         return true;
     default:
         return false;
@@ -98,7 +100,7 @@ int cl_status_result(int wire_status)
     if (wire_status == CONDD__V1__STATUS__STATUS_OK)
         return CONDD_OK;
     if (wire_status >= CONDD__V1__STATUS__STATUS_TIMEOUT &&
-        wire_status <= CONDD__V1__STATUS__STATUS_PERMISSION_DENIED)
+        wire_status <= CONDD__V1__STATUS__STATUS_SESSION_KILLED)
         return -wire_status;
     return CONDD_ERR_INTERNAL;
 }

@@ -92,6 +92,8 @@ enum cl_op {
     CL_OP_BARRIER_ABORT,
     CL_OP_BARRIER_STATE,
     CL_OP_GOODBYE, /* said by condd_async_conn_close(): no callback */
+    CL_OP_BREAK,   /* operator controls (admin.c) */
+    CL_OP_KILL_SESSION,
 };
 
 typedef void (*cl_fn)(void);
@@ -272,6 +274,8 @@ void cl_sem_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
 /* ------------------------------------------------------------------ events (event.c) */
 
 /* cl_deliver() for the CL_OP_EVENT_* ops. */
+void cl_admin_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
+                      const Condd__V1__Response *r);
 void cl_event_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
                       const Condd__V1__Response *r);
 

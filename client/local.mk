@@ -17,6 +17,7 @@ client_libconddclient_la_SOURCES = \
 	client/reconnect.c \
 	client/ops.c \
 	client/waitfor.c \
+	client/admin.c \
 	client/event.c \
 	client/sem.c \
 	client/barrier.c \

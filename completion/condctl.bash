@@ -66,7 +66,7 @@ _condctl()
     bin=${bin/#\~/$HOME}
 
     local commands="ping lock sem hold locked wait wait-for notify notify-all list stats event
-        barrier"
+        barrier break kill-session"
     local global="-s --server -T --timeout --connect-timeout --name --session-timeout --grace
         --token-file --json -h --help -V --version"
     local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--grace|--token-file|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
@@ -125,6 +125,7 @@ _condctl()
         lock) opts+=" -E --conflict-exit-code -k --kill-after" ;;
         sem) opts+=" -n --count --bounded -E --conflict-exit-code -k --kill-after" ;;
         hold) opts+=" --until-signal" ;;
+        break) opts+=" --sem" ;;
         barrier) opts+=" -p --parties --reset --abort --state" ;;
         wait | notify-all) opts+=" --lock" ;;
         wait-for) opts+=" --lock -k --kill-after" ;;
@@ -156,7 +157,7 @@ _condctl()
         fi
         ((nargs == 1)) || return 0
         case $cmd in
-        lock | hold | locked) kind=locks ;;
+        lock | hold | locked | break) kind=locks ;;
         wait | wait-for | notify | notify-all) kind=all ;;
         list | sem) kind=all ;;
         *) return 0 ;;

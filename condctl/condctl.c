@@ -54,6 +54,10 @@ static const char usage_text[] =
     "                               reset (reusable) or abort (broken until reset) the barrier;\n"
     "                               its waiters fail as broken; print how many there were\n"
     "  barrier NAME --state         print the barrier's parties, waiters and whether broken\n"
+    "  break NAME [--sem]           (admin) end every session holding lock NAME (--sem: permits\n"
+    "                               of semaphore NAME), as if it had ended; print how many;\n"
+    "                               exit 1 when nobody held it\n"
+    "  kill-session ID              (admin) end session ID (as list shows it) at once\n"
     "  list [PREFIX]                list locks, conditions, semaphores, events and barriers\n"
     "                               (names starting with PREFIX)\n"
     "  stats                        print the server's counters\n"
@@ -191,13 +195,21 @@ static const struct {
     const char *name;
     enum ctl_command cmd;
 } commands[] = {
-    {"ping", CTL_CMD_PING},       {"lock", CTL_CMD_LOCK},
-    {"hold", CTL_CMD_HOLD},       {"locked", CTL_CMD_LOCKED},
-    {"wait", CTL_CMD_WAIT},       {"wait-for", CTL_CMD_WAIT_FOR},
-    {"notify", CTL_CMD_NOTIFY},   {"notify-all", CTL_CMD_NOTIFY_ALL},
-    {"list", CTL_CMD_LIST},       {"stats", CTL_CMD_STATS},
-    {"event", CTL_CMD_EVENT},     {"sem", CTL_CMD_SEM},
+    {"ping", CTL_CMD_PING},
+    {"lock", CTL_CMD_LOCK},
+    {"hold", CTL_CMD_HOLD},
+    {"locked", CTL_CMD_LOCKED},
+    {"wait", CTL_CMD_WAIT},
+    {"wait-for", CTL_CMD_WAIT_FOR},
+    {"notify", CTL_CMD_NOTIFY},
+    {"notify-all", CTL_CMD_NOTIFY_ALL},
+    {"list", CTL_CMD_LIST},
+    {"stats", CTL_CMD_STATS},
+    {"event", CTL_CMD_EVENT},
+    {"sem", CTL_CMD_SEM},
     {"barrier", CTL_CMD_BARRIER},
+    {"break", CTL_CMD_BREAK},
+    {"kill-session", CTL_CMD_KILL_SESSION},
 };
 
 /* Sets of commands, for the options table: which commands an option applies to. */
@@ -227,6 +239,7 @@ enum opt_id {
     OPT_CONFLICT,
     OPT_UNTIL_SIGNAL,
     OPT_BOUNDED,
+    OPT_SEM,
     OPT_PARTIES,
     OPT_RESET,
     OPT_ABORT,
@@ -258,6 +271,7 @@ static const struct {
     {'E', "conflict-exit-code", true, OPT_CONFLICT, CONFLICT_COMMANDS},
     {0, "until-signal", false, OPT_UNTIL_SIGNAL, CMD_BIT(CTL_CMD_HOLD)},
     {0, "bounded", false, OPT_BOUNDED, CMD_BIT(CTL_CMD_SEM)},
+    {0, "sem", false, OPT_SEM, CMD_BIT(CTL_CMD_BREAK)},
     {'p', "parties", true, OPT_PARTIES, CMD_BIT(CTL_CMD_BARRIER)},
     {0, "reset", false, OPT_RESET, CMD_BIT(CTL_CMD_BARRIER)},
     {0, "abort", false, OPT_ABORT, CMD_BIT(CTL_CMD_BARRIER)},
@@ -368,6 +382,9 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         break;
     case OPT_BOUNDED:
         ctl->bounded = true;
+        break;
+    case OPT_SEM:
+        ctl->break_sem = true;
         break;
     case OPT_PARTIES:
         if (!parse_uint(v, 1, 2147483648u, &n))
@@ -496,15 +513,27 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
         return usage_error("%s: missing -p N (the number of parties)", c);
     if (ctl->cmd == CTL_CMD_BARRIER && ctl->barrier_op == CTL_BARRIER_STATE && ctl->parties != 0)
         return usage_error("%s: -p does not apply to --state", c);
+    if (ctl->cmd == CTL_CMD_KILL_SESSION) {
+        char *end;
+        errno = 0;
+        unsigned long long id = strtoull(ctl->name, &end, 10);
+        if (ctl->name[0] < '0' || ctl->name[0] > '9' || *end != '\0' || errno != 0 || id == 0)
+            return usage_error("%s: invalid session id '%s' (a positive number, as list shows)", c,
+                               ctl->name);
+        ctl->kill_id = id;
+        return 0;
+    }
     bool cond_cmd = (COND_COMMANDS & CMD_BIT(ctl->cmd)) != 0;
     if (ctl->name != NULL && ctl->cmd != CTL_CMD_LIST) {
-        int rc = check_name(c,
-                            ctl->cmd == CTL_CMD_EVENT     ? "event name"
-                            : ctl->cmd == CTL_CMD_BARRIER ? "barrier name"
-                            : cond_cmd                    ? "condition name"
-                            : ctl->cmd == CTL_CMD_SEM     ? "semaphore name"
-                                                          : "lock name",
-                            ctl->name);
+        int rc =
+            check_name(c,
+                       ctl->cmd == CTL_CMD_EVENT     ? "event name"
+                       : ctl->cmd == CTL_CMD_BARRIER ? "barrier name"
+                       : cond_cmd                    ? "condition name"
+                       : ctl->cmd == CTL_CMD_SEM || (ctl->cmd == CTL_CMD_BREAK && ctl->break_sem)
+                           ? "semaphore name"
+                           : "lock name",
+                       ctl->name);
         if (rc != 0)
             return rc;
     }

@@ -46,6 +46,8 @@ enum ctl_command {
     CTL_CMD_EVENT,   /* condctl_event.c */
     CTL_CMD_SEM,     /* condctl_sem.c */
     CTL_CMD_BARRIER, /* condctl_barrier.c */
+    CTL_CMD_BREAK,   /* condctl_admin.c */
+    CTL_CMD_KILL_SESSION,
 };
 
 /* `barrier NAME`'s operation (a wait unless --reset, --abort or --state). */
@@ -104,6 +106,8 @@ struct ctl {
     const char *name;               /* NAME, COND or PREFIX (may be NULL for list) */
     char **child_argv;              /* CMD [ARG...] for lock and wait-for, NULL-terminated */
     enum ctl_event_op event_op;     /* event: the subcommand */
+    bool break_sem;                 /* break --sem: a semaphore's holders, not a lock's */
+    uint64_t kill_id;               /* kill-session: the session id */
     enum ctl_barrier_op barrier_op; /* barrier: --reset, --abort, --state, else a wait */
     bool barrier_op_set;
     uint64_t parties; /* barrier -p (0: not given) */
@@ -184,6 +188,9 @@ bool ctl_event_parse(const char *sub, enum ctl_event_op *op);
  * nothing (0), is-set prints set or clear (0 when set, 1 when clear), wait waits at most what
  * is left of -T (0 when set, 124 on the deadline). */
 void ctl_event_start(struct ctl *ctl);
+
+/* condctl_admin.c: `break NAME [--sem]` and `kill-session ID` (operator controls). */
+void ctl_admin_start(struct ctl *ctl);
 
 /* The connection ended (disconnect callback): ends the run unless a child must be stopped. */
 void ctl_cmd_disconnected(struct ctl *ctl, int reason, const char *msg);

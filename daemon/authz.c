@@ -61,6 +61,7 @@ bool authz_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *h)
 struct authz_need {
     enum stats_op op;
     bool any_read;
+    bool admin_all; /* admin on every name of every kind (rules with no prefix) */
     int n;
     struct {
         enum auth_kind kind;
@@ -164,6 +165,19 @@ static bool authz_needs(const Condd__V1__Request *req, struct authz_need *need)
         need->op = STATS_OP_BARRIER_ABORT;
         authz_add(need, AUTH_KIND_BARRIER, &req->barrier_abort->name, AUTH_USE);
         return true;
+    case CONDD__V1__REQUEST__BODY_BREAK_HOLDERS:
+        need->op = STATS_OP_BREAK;
+        authz_add(need,
+                  req->break_holders->kind == CONDD__V1__BREAK_KIND__BREAK_SEMAPHORE
+                      ? AUTH_KIND_SEM
+                      : AUTH_KIND_LOCK,
+                  &req->break_holders->name, AUTH_ADMIN);
+        return true;
+    case CONDD__V1__REQUEST__BODY_KILL_SESSION:
+        /* A session is no named object: ending one takes what it holds under every name. */
+        need->op = STATS_OP_KILL_SESSION;
+        need->admin_all = true;
+        return true;
     case CONDD__V1__REQUEST__BODY_BARRIER_STATE:
         need->op = STATS_OP_BARRIER_STATE;
         authz_add(need, AUTH_KIND_BARRIER, &req->barrier_state->name, AUTH_READ);
@@ -218,6 +232,17 @@ bool authz_request(struct conn *c, const Condd__V1__Request *req)
         snprintf(msg, sizeof msg, "permission denied: %s may read nothing", subject);
         authz_deny(c, req->id, need.op, msg);
         return false;
+    }
+    if (need.admin_all) {
+        for (int k = 0; k < AUTH_KIND_COUNT; k++) {
+            if (auth_level(db, who, (enum auth_kind)k, NULL, 0) < AUTH_ADMIN) {
+                snprintf(msg, sizeof msg,
+                         "permission denied: %s %s no admin permission on every %s", subject,
+                         who != NULL ? "has" : "have", auth_kind_name((enum auth_kind)k));
+                authz_deny(c, req->id, need.op, msg);
+                return false;
+            }
+        }
     }
     for (int i = 0; i < need.n; i++) {
         const ProtobufCBinaryData *name = need.obj[i].name;

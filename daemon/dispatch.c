@@ -658,6 +658,12 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
     case CONDD__V1__REQUEST__BODY_GOODBYE:
         dispatch_goodbye(c, id);
         break;
+    case CONDD__V1__REQUEST__BODY_BREAK_HOLDERS:
+        dispatch_break(c, id, req->break_holders);
+        break;
+    case CONDD__V1__REQUEST__BODY_KILL_SESSION:
+        dispatch_kill_session(c, id, req->kill_session);
+        break;
     default:
         dispatch_reply(c, id, STATS_OP_OTHER, CONDD__V1__STATUS__STATUS_UNIMPLEMENTED,
                        "request has no body this server implements");

@@ -14,6 +14,7 @@ daemon_libconddcore_la_SOURCES = \
 	daemon/conffile.c daemon/conffile.h \
 	daemon/conn.c \
 	daemon/dispatch.c daemon/dispatch_internal.h \
+	daemon/dispatch_admin.c \
 	daemon/dispatch_event.c \
 	daemon/dispatch_barrier.c \
 	daemon/dispatch_sem.c \

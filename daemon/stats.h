@@ -32,12 +32,14 @@ enum stats_op {
     STATS_OP_BARRIER_ABORT,
     STATS_OP_BARRIER_STATE,
     STATS_OP_GOODBYE,
+    STATS_OP_BREAK,
+    STATS_OP_KILL_SESSION,
     STATS_OP_OTHER, /* requests with no or an unknown body */
     STATS_OP_COUNT,
 };
 
 /* Statuses are the wire's Condd__V1__Status values, 0..STATS_STATUS_COUNT-1. */
-#define STATS_STATUS_COUNT 19
+#define STATS_STATUS_COUNT 20
 
 /* Upper bounds (seconds) of the latency histogram buckets; the last bucket is +Inf. */
 #define STATS_LAT_BUCKETS 16

@@ -163,6 +163,14 @@ tests_check_client_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_event_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
 	$(LIBEVENT_CORE_LIBS) -lm
 
+check_PROGRAMS += tests/check_client_admin
+tests_check_client_admin_SOURCES = tests/check_client_admin.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_admin_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_admin_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_admin_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
+	$(LIBEVENT_CORE_LIBS) -lm
+
 check_PROGRAMS += tests/check_client_auth
 tests_check_client_auth_SOURCES = tests/check_client_auth.c tests/client_util.c \
 	tests/client_util.h
@@ -194,7 +202,7 @@ tests_check_client_resume_LDADD = $(tests_check_client_LDADD)
 TESTS += tests/check_client_resume
 
 TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
-	tests/check_client_auth \
+	tests/check_client_auth tests/check_client_admin \
 	tests/install-test.sh tests/client-examples.sh
 dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
 
@@ -230,6 +238,7 @@ CONDCTL_TESTS = \
 	tests/condctl-list.sh \
 	tests/condctl-event.sh \
 	tests/condctl-auth.sh \
+	tests/condctl-admin.sh \
 	tests/condctl-barrier.sh \
 	tests/condctl-complete.sh \
 	tests/condctl-docs.sh \

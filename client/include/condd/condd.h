@@ -78,6 +78,9 @@ enum condd_result {
                                          * client gave (connect fails; connection closed) */
     CONDD_ERR_PERMISSION_DENIED = -18,  /* the server's rules do not let this client do that to
                                          * that name; the request had no effect */
+    CONDD_ERR_SESSION_KILLED = -19,     /* an operator ended this session (condctl break or
+                                         * kill-session): nothing is held any more, connection
+                                         * closed */
     CONDD_ERR_SESSION_LOST = -16,       /* the session could not be resumed within its grace
                                          * (or the server refused the resume): nothing is held
                                          * any more, every pending request is void */
@@ -598,5 +601,27 @@ uint64_t condd_conn_session_id(const condd_conn *conn);
 #ifdef __cplusplus
 }
 #endif
+
+/* ------------------------------------------------------------------ operator controls */
+/* These need admin permission on a server with an auth file (protocol.md §5.9). A hold can only
+ * be taken from a session by ending it: its client sees CONDD_ERR_SESSION_KILLED, and what it
+ * held is handed on as when any session ends. */
+
+/*
+ * Ends every other session holding lock (the caller's own session is never ended). On CONDD_OK
+ * *ended (may be NULL) is how many sessions were ended (0: the lock was free). Errors:
+ * CONDD_ERR_PERMISSION_DENIED, CONDD_ERR_BAD_REQUEST (invalid name), connection errors.
+ */
+int condd_lock_break(condd_conn *conn, const char *lock, uint64_t *ended);
+
+/* As condd_lock_break(), for the sessions holding permits of semaphore name. */
+int condd_sem_break(condd_conn *conn, const char *name, uint64_t *ended);
+
+/*
+ * Ends session (an id as List shows it) at once, whatever its grace. CONDD_OK, or
+ * CONDD_ERR_NOT_FOUND (no such session), CONDD_ERR_BAD_REQUEST (the caller's own session),
+ * CONDD_ERR_PERMISSION_DENIED (needs admin on every name), connection errors.
+ */
+int condd_conn_kill_session(condd_conn *conn, uint64_t session);
 
 #endif

@@ -355,4 +355,16 @@ struct event_base *condd_conn_base(condd_conn *conn);
 }
 #endif
 
+/* ------------------------------------------------------------------ operator controls */
+/* The asynchronous twins of condd_lock_break(), condd_sem_break() and
+ * condd_conn_kill_session() (condd.h), with the same results. The name is borrowed for the call;
+ * cb is required and runs once. For the breaks, cb's count is the number of sessions ended. */
+
+int condd_async_lock_break(condd_async_conn *ac, const char *lock, condd_async_notify_cb cb,
+                           void *arg);
+int condd_async_sem_break(condd_async_conn *ac, const char *name, condd_async_notify_cb cb,
+                          void *arg);
+int condd_async_conn_kill_session(condd_async_conn *ac, uint64_t session, condd_async_result_cb cb,
+                                  void *arg);
+
 #endif
