@@ -13,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdarg.h>
+#include <stdio.h>
+
 #include "clock.h"
 #include "internal.h"
 
@@ -20,10 +23,20 @@
  * condd_conn to hold it then, so condd_conn_message(NULL) returns this. */
 static _Thread_local char open_msg[512];
 
+void cl_set_global_message(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(open_msg, sizeof open_msg, fmt, ap);
+    va_end(ap);
+}
+
 struct condd_conn {
     struct event_base *base;
     condd_async_conn *c;
     char msg[512];
+    condd_session_cb session_cb; /* condd_conn_set_session_cb() */
+    void *session_arg;
 };
 
 static void record(condd_async_conn *c, struct cl_answer *a, int rc)
@@ -186,6 +199,28 @@ int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **ou
     }
     *out = conn;
     return CONDD_OK;
+}
+
+/* The async session callback, passed on to the blocking one. */
+static void on_session(condd_async_conn *c, int event, int reason, void *arg)
+{
+    condd_conn *conn = arg;
+    if (conn->session_cb != NULL)
+        conn->session_cb(conn, event, reason, conn->session_arg);
+}
+
+void condd_conn_set_session_cb(condd_conn *conn, condd_session_cb cb, void *arg)
+{
+    if (conn == NULL)
+        return;
+    conn->session_cb = cb;
+    conn->session_arg = cb != NULL ? arg : NULL;
+    condd_async_conn_set_session_cb(conn->c, cb != NULL ? on_session : NULL, conn);
+}
+
+double condd_conn_grace(const condd_conn *conn)
+{
+    return conn != NULL ? condd_async_conn_grace(conn->c) : 0;
 }
 
 void condd_conn_close(condd_conn *conn)

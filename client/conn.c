@@ -38,7 +38,6 @@
 
 static void on_read(evutil_socket_t fd, short what, void *arg);
 static void on_write(evutil_socket_t fd, short what, void *arg);
-static void try_connect(condd_async_conn *c);
 static void do_read(condd_async_conn *c);
 
 /* ------------------------------------------------------------------ lifetime */
@@ -58,6 +57,8 @@ static void destroy(condd_async_conn *c)
         event_free(c->ev_flush);
     if (c->ev_timer != NULL)
         event_free(c->ev_timer);
+    if (c->ev_backoff != NULL)
+        event_free(c->ev_backoff);
     if (c->fd >= 0)
         close(c->fd);
     free(c->addrs);
@@ -91,7 +92,7 @@ int cl_usable(const condd_async_conn *c)
     return CONDD_OK;
 }
 
-static void close_socket(condd_async_conn *c)
+void cl_close_socket(condd_async_conn *c)
 {
     if (c->ev_read != NULL) {
         event_free(c->ev_read);
@@ -112,7 +113,9 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg)
 {
     if (c->state == CL_DEAD)
         return;
-    bool was_ready = c->state == CL_READY;
+    if (cl_resume_on_failure(c, &reason, &msg))
+        return; /* a session with a grace: reconnecting */
+    bool was_ready = c->ever_ready;
     c->state = CL_DEAD;
     c->dead_reason = reason;
     /* msg may be c->msgbuf itself (a connect error recorded there): copy through a scratch
@@ -120,9 +123,10 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg)
     char text[sizeof c->msgbuf];
     snprintf(text, sizeof text, "%s", msg != NULL && *msg != '\0' ? msg : condd_strerror(reason));
     memcpy(c->msgbuf, text, sizeof c->msgbuf);
-    close_socket(c);
+    cl_close_socket(c);
     event_del(c->ev_flush);
     event_del(c->ev_timer);
+    event_del(c->ev_backoff);
     c->flush_scheduled = false;
 
     cl_enter(c);
@@ -152,6 +156,10 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg)
     }
     c->message = c->msgbuf;
     cl_waitfor_fail_all(c, reason);
+    if (reason == CONDD_ERR_SESSION_LOST) {
+        c->message = c->msgbuf;
+        cl_session_event(c, CONDD_SESSION_LOST, reason);
+    }
     if (!c->closing) {
         c->message = c->msgbuf;
         if (!was_ready && c->connect_cb != NULL) {
@@ -168,8 +176,25 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg)
 
 /* ------------------------------------------------------------------ writing */
 
+/* Has the server's side gone (end-of-file or an error waiting in the socket, not yet seen by the
+ * loop)? Checked before each write on a session with a grace, so that requests are not written
+ * into a dead connection, where they would be lost, but kept and sent after the resume. One
+ * non-blocking recv(MSG_PEEK) per flush: about a microsecond (bench/RESULTS.md, --grace). */
+static bool peer_gone(condd_async_conn *c)
+{
+    if (c->grace <= 0 || c->state != CL_READY)
+        return false;
+    uint8_t b;
+    ssize_t n = recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
 static void flush(condd_async_conn *c)
 {
+    if (c->wpos < c->wlen && peer_gone(c)) {
+        do_read(c); /* meets the end-of-file: cl_fail() resumes, keeping the unsent frames */
+        return;
+    }
     while (c->wpos < c->wlen) {
         ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
         if (n > 0) {
@@ -191,7 +216,7 @@ static void flush(condd_async_conn *c)
         cl_fail(c, CONDD_ERR_DISCONNECTED, msg);
         return;
     }
-    c->wpos = c->wlen = 0;
+    c->wpos = c->wlen = c->wmark = 0;
     if (c->write_blocked) {
         event_del(c->ev_write);
         c->write_blocked = false;
@@ -231,6 +256,19 @@ static bool reserve(uint8_t **buf, size_t *cap, size_t need)
     return true;
 }
 
+size_t cl_unsent_start(const condd_async_conn *c)
+{
+    size_t off = c->wmark;
+    while (off < c->wpos) {
+        size_t plen = 0;
+        if (frame_peek(c->wbuf + off, c->wlen - off, UINT32_MAX, &plen) != FRAME_OK ||
+            off + FRAME_HEADER_BYTES + plen > c->wpos)
+            break;
+        off += FRAME_HEADER_BYTES + plen;
+    }
+    return off;
+}
+
 int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p)
 {
     int rc = cl_usable(c);
@@ -238,11 +276,14 @@ int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pend
         return rc;
     size_t size = frame_encoded_size(&req->base);
     if (c->wpos > 0 && c->wpos == c->wlen)
-        c->wpos = c->wlen = 0;
+        c->wpos = c->wlen = c->wmark = 0;
     if (c->wlen + size > c->wcap && c->wpos > 0) {
-        memmove(c->wbuf, c->wbuf + c->wpos, c->wlen - c->wpos);
-        c->wlen -= c->wpos;
-        c->wpos = 0;
+        /* Keep the frame being written whole (a resume sends it again from its start). */
+        size_t from = cl_unsent_start(c);
+        memmove(c->wbuf, c->wbuf + from, c->wlen - from);
+        c->wlen -= from;
+        c->wpos -= from;
+        c->wmark = 0;
     }
     if (!reserve(&c->wbuf, &c->wcap, c->wlen + size))
         return CONDD_ERR_NOMEM;
@@ -255,7 +296,7 @@ int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pend
 
 /* ------------------------------------------------------------------ reading */
 
-static void start_keepalive(condd_async_conn *c)
+void cl_start_keepalive(condd_async_conn *c)
 {
     struct timeval tv = clk_timeval(c->session_timeout / 6);
     event_add(c->ev_timer, &tv);
@@ -263,6 +304,10 @@ static void start_keepalive(condd_async_conn *c)
 
 static void on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
 {
+    if (c->resuming) {
+        cl_resume_on_hello(c, rc, r);
+        return;
+    }
     if (rc != CONDD_OK) {
         cl_fail(c, rc, r->message);
         return;
@@ -275,13 +320,20 @@ static void on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
         c->max_frame = h->max_frame_bytes;
         free(c->server_version);
         c->server_version = strdup(h->server_version != NULL ? h->server_version : "");
+        c->grace = h->grace_s > 0 ? h->grace_s : 0;
+        c->secret_len = 0;
+        if (c->grace > 0 && h->resume_secret.len == sizeof c->secret) {
+            memcpy(c->secret, h->resume_secret.data, sizeof c->secret);
+            c->secret_len = sizeof c->secret;
+        }
     }
     if (c->session_timeout <= 0)
         c->session_timeout = 10; /* the server did not say: assume its documented default */
     c->state = CL_READY;
+    c->ever_ready = true;
     c->last_rx = clk_mono();
     event_del(c->ev_timer);
-    start_keepalive(c);
+    cl_start_keepalive(c);
     if (c->connect_cb != NULL) {
         condd_async_connect_cb cb = c->connect_cb;
         c->connect_cb = NULL;
@@ -417,9 +469,9 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
             connected(c);
         } else {
             snprintf(c->msgbuf, sizeof c->msgbuf, "%s", strerror(err));
-            close_socket(c);
+            cl_close_socket(c);
             c->addr_idx++;
-            try_connect(c);
+            cl_try_connect(c);
         }
     } else if (c->state != CL_DEAD) {
         flush(c);
@@ -429,7 +481,7 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
 
 /* Tries addresses from addr_idx on. When none is left, the failure is reported from the timer
  * (made due at once) so that the connect callback never runs inside condd_async_conn_open(). */
-static void try_connect(condd_async_conn *c)
+void cl_try_connect(condd_async_conn *c)
 {
     while (c->addr_idx < c->n_addrs) {
         const struct cl_sockaddr *a = &c->addrs[c->addr_idx];
@@ -448,7 +500,7 @@ static void try_connect(condd_async_conn *c)
         c->ev_write = event_new(c->base, fd, EV_WRITE | EV_PERSIST, on_write, c);
         if (c->ev_read == NULL || c->ev_write == NULL) {
             snprintf(c->msgbuf, sizeof c->msgbuf, "out of memory");
-            close_socket(c);
+            cl_close_socket(c);
             break;
         }
         int r = connect(fd, (const struct sockaddr *)&a->ss, a->len);
@@ -463,7 +515,7 @@ static void try_connect(condd_async_conn *c)
             return;
         }
         snprintf(c->msgbuf, sizeof c->msgbuf, "%s", strerror(errno));
-        close_socket(c);
+        cl_close_socket(c);
         c->addr_idx++;
     }
     /* Nothing left to try: report from the loop. */
@@ -544,9 +596,12 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     c->connect_arg = arg;
     c->connect_timeout = opts != NULL ? opts->connect_timeout : 10.0;
     c->session_timeout = opts != NULL && opts->session_timeout_set ? opts->session_timeout : 0;
+    c->grace_asked = opts != NULL ? opts->grace : 0;
+    c->reconnect = opts == NULL || !opts->no_reconnect;
     c->ev_flush = event_new(base, -1, 0, on_flush, c);
     c->ev_timer = event_new(base, -1, EV_PERSIST, on_timer, c);
-    if (c->ev_flush == NULL || c->ev_timer == NULL) {
+    c->ev_backoff = evtimer_new(base, cl_on_backoff, c);
+    if (c->ev_flush == NULL || c->ev_timer == NULL || c->ev_backoff == NULL) {
         destroy(c);
         return CONDD_ERR_NOMEM;
     }
@@ -562,6 +617,11 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     hello.protocol_version = CONDD_PROTOCOL_VERSION;
     hello.client_name = (char *)client_name;
     hello.session_timeout_s = c->session_timeout;
+    if (opts != NULL && opts->token != NULL) {
+        hello.auth_token.data = (uint8_t *)opts->token;
+        hello.auth_token.len = strlen(opts->token);
+    }
+    hello.grace_s = c->grace_asked;
     req.id = cl_next_id(c);
     req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
     req.hello = &hello;
@@ -572,9 +632,31 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     }
     struct timeval tv = clk_timeval(c->connect_timeout);
     event_add(c->ev_timer, &tv);
-    try_connect(c);
+    cl_try_connect(c);
     *out = c;
     return CONDD_OK;
+}
+
+/* Goodbye (protocol.md §5.7) as the last frame, written at once: the session ends on the server
+ * whatever its grace. Answers already here are read and dropped first, so that closing the
+ * socket sends a FIN rather than a reset that could overtake the Goodbye. */
+static void say_goodbye(condd_async_conn *c)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Goodbye g = CONDD__V1__GOODBYE__INIT;
+    req.id = cl_next_id(c);
+    req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
+    req.goodbye = &g;
+    struct cl_pending p = {.id = req.id, .op = CL_OP_GOODBYE};
+    if (cl_submit(c, &req, &p) != CONDD_OK)
+        return;
+    if (!c->write_blocked)
+        flush(c);
+    if (c->fd < 0)
+        return;
+    uint8_t scratch[4096];
+    for (int i = 0; i < 64 && recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; i++)
+        ;
 }
 
 void condd_async_conn_close(condd_async_conn *c)
@@ -582,6 +664,8 @@ void condd_async_conn_close(condd_async_conn *c)
     if (c == NULL || c->closing)
         return;
     cl_enter(c);
+    if (c->state == CL_READY)
+        say_goodbye(c);
     c->closing = true;
     cl_fail(c, CONDD_ERR_CLOSED, "client closed");
     c->free_pending = true;
@@ -595,6 +679,19 @@ void condd_async_conn_set_disconnect_cb(condd_async_conn *c, condd_async_disconn
         return;
     c->disconnect_cb = cb;
     c->disconnect_arg = cb != NULL ? arg : NULL;
+}
+
+void condd_async_conn_set_session_cb(condd_async_conn *c, condd_async_session_cb cb, void *arg)
+{
+    if (c == NULL)
+        return;
+    c->session_cb = cb;
+    c->session_arg = cb != NULL ? arg : NULL;
+}
+
+double condd_async_conn_grace(const condd_async_conn *c)
+{
+    return c != NULL ? c->grace : 0;
 }
 
 bool condd_async_conn_is_connected(const condd_async_conn *c)

@@ -33,6 +33,12 @@ static const struct result_text results[] = {
     {CONDD_ERR_VALUE_MISMATCH, "CONDD_ERR_VALUE_MISMATCH",
      "the semaphore exists with another value or kind, or the barrier with other parties"},
     {CONDD_ERR_BROKEN, "CONDD_ERR_BROKEN", "the barrier was reset or aborted, or is broken"},
+    {CONDD_ERR_UNAUTHENTICATED, "CONDD_ERR_UNAUTHENTICATED",
+     "authentication failed (no credential the server accepts)"},
+    {CONDD_ERR_PERMISSION_DENIED, "CONDD_ERR_PERMISSION_DENIED", "permission denied"},
+    {CONDD_ERR_SESSION_KILLED, "CONDD_ERR_SESSION_KILLED", "an operator ended the session"},
+    {CONDD_ERR_SESSION_LOST, "CONDD_ERR_SESSION_LOST",
+     "the session could not be resumed: nothing is held any more"},
     {CONDD_ERR_ADDRESS, "CONDD_ERR_ADDRESS", "bad or unresolvable server address"},
     {CONDD_ERR_CONNECT, "CONDD_ERR_CONNECT", "cannot connect to the server"},
     {CONDD_ERR_DISCONNECTED, "CONDD_ERR_DISCONNECTED", "connection to the server lost"},
@@ -75,6 +81,9 @@ bool condd_result_is_connection_error(int result)
     case CONDD_ERR_UNSUPPORTED_VERSION:
     case CONDD_ERR_CLOSED:
     case CONDD_ERR_SHUTTING_DOWN:
+    case CONDD_ERR_UNAUTHENTICATED:
+    case CONDD_ERR_SESSION_LOST:
+    case CONDD_ERR_SESSION_KILLED:
         return true;
     default:
         return false;
@@ -91,7 +100,7 @@ int cl_status_result(int wire_status)
     if (wire_status == CONDD__V1__STATUS__STATUS_OK)
         return CONDD_OK;
     if (wire_status >= CONDD__V1__STATUS__STATUS_TIMEOUT &&
-        wire_status <= CONDD__V1__STATUS__STATUS_BROKEN)
+        wire_status <= CONDD__V1__STATUS__STATUS_SESSION_KILLED)
         return -wire_status;
     return CONDD_ERR_INTERNAL;
 }

@@ -27,11 +27,18 @@ int cl_status_result(int wire_status);
 
 /* ------------------------------------------------------------------ options (options.c) */
 
+/* Sets what condd_conn_message(NULL) returns in this thread (blocking.c), for failures that
+ * happen before there is a connection to hold a message (reading a token file). */
+void cl_set_global_message(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 struct condd_options {
     char *client_name;      /* NULL: default */
     double session_timeout; /* asked for in Hello */
     bool session_timeout_set;
     double connect_timeout; /* seconds */
+    char *token;            /* NULL: none; wiped before it is freed */
+    double grace;           /* asked for in Hello; 0: none */
+    bool no_reconnect;      /* condd_options_set_reconnect(false) */
 };
 
 /* ------------------------------------------------------------------ addresses (address.c) */
@@ -84,6 +91,9 @@ enum cl_op {
     CL_OP_BARRIER_RESET,
     CL_OP_BARRIER_ABORT,
     CL_OP_BARRIER_STATE,
+    CL_OP_GOODBYE, /* said by condd_async_conn_close(): no callback */
+    CL_OP_BREAK,   /* operator controls (admin.c) */
+    CL_OP_KILL_SESSION,
 };
 
 typedef void (*cl_fn)(void);
@@ -145,6 +155,7 @@ struct condd_async_conn {
 
     uint8_t *wbuf; /* queued frames: [wpos, wlen) not yet written */
     size_t wpos, wlen, wcap;
+    size_t wmark;  /* a frame boundary <= wpos (for resending whole frames after a resume) */
     uint8_t *rbuf; /* received bytes: [rpos, rlen) not yet decoded */
     size_t rpos, rlen, rcap;
     struct arena arena; /* unpacks responses without malloc in the common case */
@@ -176,6 +187,20 @@ struct condd_async_conn {
     bool closing;      /* condd_async_conn_close() was called */
     bool free_pending; /* free once depth returns to 0 */
     int dead_reason;   /* why state became CL_DEAD */
+
+    /* Session resume (reconnect.c). */
+    double grace_asked; /* from the options */
+    bool reconnect;     /* resume by itself after a loss */
+    double grace;       /* granted by the server; 0: not resumable */
+    uint8_t secret[32]; /* the resume secret (never logged or shown) */
+    size_t secret_len;
+    bool resuming;          /* between a loss and the resumed HelloResult */
+    bool ever_ready;        /* a Hello completed once: the disconnect callback applies */
+    double resume_deadline; /* monotonic: give up (SESSION_LOST) after this */
+    double backoff;         /* next reconnect delay */
+    struct event *ev_backoff;
+    condd_async_session_cb session_cb;
+    void *session_arg;
 };
 
 /* Enter / leave a section that may run callbacks. cl_leave() returns true when it freed c (the
@@ -196,8 +221,29 @@ int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pend
 int cl_usable(const condd_async_conn *c);
 
 /* Ends the connection with reason (a connection error) and msg (copied; may be NULL): every
- * pending callback runs with reason, then the connect or disconnect callback (unless closing). */
+ * pending callback runs with reason, then the connect or disconnect callback (unless closing).
+ * A session with a grace resumes instead (reconnect.c) while it can. */
 void cl_fail(condd_async_conn *c, int reason, const char *msg);
+
+/* conn.c's connection steps, for reconnect.c: close the socket (events too); try the addresses
+ * from addr_idx on; arm the keep-alive timer; the start of the frame of wbuf holding wpos. */
+void cl_close_socket(condd_async_conn *c);
+void cl_try_connect(condd_async_conn *c);
+void cl_start_keepalive(condd_async_conn *c);
+size_t cl_unsent_start(const condd_async_conn *c);
+
+/* ------------------------------------------------------------------ resume (reconnect.c) */
+
+/* A connection failure (reason, msg) of c: begins or continues a resume and returns true, or
+ * returns false for cl_fail() to end the connection, with *reason set to what to report
+ * (CONDD_ERR_SESSION_LOST once a resume was under way). */
+bool cl_resume_on_failure(condd_async_conn *c, int *reason, const char **msg);
+/* The HelloResult (rc, r) of a resume Hello; the session is resumed or lost. */
+void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r);
+/* The backoff timer's callback (arg is c): the next reconnect attempt. */
+void cl_on_backoff(evutil_socket_t fd, short what, void *arg);
+/* Runs the session callback (if any) with event and reason. */
+void cl_session_event(condd_async_conn *c, int event, int reason);
 
 /* ------------------------------------------------------------------ answers (ops.c) */
 
@@ -228,6 +274,8 @@ void cl_sem_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
 /* ------------------------------------------------------------------ events (event.c) */
 
 /* cl_deliver() for the CL_OP_EVENT_* ops. */
+void cl_admin_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
+                      const Condd__V1__Response *r);
 void cl_event_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
                       const Condd__V1__Response *r);
 

@@ -14,8 +14,10 @@ client_libconddclient_la_SOURCES = \
 	client/address.c \
 	client/ptable.c \
 	client/conn.c \
+	client/reconnect.c \
 	client/ops.c \
 	client/waitfor.c \
+	client/admin.c \
 	client/event.c \
 	client/sem.c \
 	client/barrier.c \

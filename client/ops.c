@@ -149,9 +149,14 @@ void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
     case CL_OP_BARRIER_STATE:
         cl_barrier_deliver(c, p, rc, r);
         break;
+    case CL_OP_BREAK:
+    case CL_OP_KILL_SESSION:
+        cl_admin_deliver(c, p, rc, r);
+        break;
     case CL_OP_NONE:
     case CL_OP_HELLO:
     case CL_OP_KEEPALIVE:
+    case CL_OP_GOODBYE:
         break;
     }
 }

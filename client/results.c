@@ -89,6 +89,8 @@ condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
     o->semaphores = r->semaphores;
     o->permits_held = r->permits_held;
     o->semaphore_waiters = r->semaphore_waiters;
+    o->auth_failures = r->auth_failures;
+    o->permission_denials = r->permission_denials;
     return o;
 }
 

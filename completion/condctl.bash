@@ -66,10 +66,10 @@ _condctl()
     bin=${bin/#\~/$HOME}
 
     local commands="ping lock sem hold locked wait wait-for notify notify-all list stats event
-        barrier"
-    local global="-s --server -T --timeout --connect-timeout --name --session-timeout --json
-        -h --help -V --version"
-    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
+        barrier break kill-session"
+    local global="-s --server -T --timeout --connect-timeout --name --session-timeout --grace
+        --token-file --json -h --help -V --version"
+    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--grace|--token-file|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
 
     # The command (the first word that is neither an option nor an option's value) and `--`.
     local i w cmd= dashdash=0
@@ -104,12 +104,16 @@ _condctl()
     local kind=
     case $prev in
     --lock) kind=locks ;;
+    --token-file)
+        mapfile -t COMPREPLY < <(compgen -f -- "$cur")
+        return 0
+        ;;
     -s | --server)
         [[ $cur == /* ]] && mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         [[ $cur == unix:/* ]] && mapfile -t COMPREPLY < <(compgen -P unix: -f -- "${cur#unix:}")
         return 0
         ;;
-    -T | --timeout | --connect-timeout | --name | --session-timeout | -n | --count | -k | \
+    -T | --timeout | --connect-timeout | --name | --session-timeout | --grace | -n | --count | -k | \
         --kill-after | -E | --conflict-exit-code | -p | --parties)
         return 0
         ;;
@@ -121,6 +125,7 @@ _condctl()
         lock) opts+=" -E --conflict-exit-code -k --kill-after" ;;
         sem) opts+=" -n --count --bounded -E --conflict-exit-code -k --kill-after" ;;
         hold) opts+=" --until-signal" ;;
+        break) opts+=" --sem" ;;
         barrier) opts+=" -p --parties --reset --abort --state" ;;
         wait | notify-all) opts+=" --lock" ;;
         wait-for) opts+=" --lock -k --kill-after" ;;
@@ -152,7 +157,7 @@ _condctl()
         fi
         ((nargs == 1)) || return 0
         case $cmd in
-        lock | hold | locked) kind=locks ;;
+        lock | hold | locked | break) kind=locks ;;
         wait | wait-for | notify | notify-all) kind=all ;;
         list | sem) kind=all ;;
         *) return 0 ;;

@@ -54,6 +54,10 @@ static const char usage_text[] =
     "                               reset (reusable) or abort (broken until reset) the barrier;\n"
     "                               its waiters fail as broken; print how many there were\n"
     "  barrier NAME --state         print the barrier's parties, waiters and whether broken\n"
+    "  break NAME [--sem]           (admin) end every session holding lock NAME (--sem: permits\n"
+    "                               of semaphore NAME), as if it had ended; print how many;\n"
+    "                               exit 1 when nobody held it\n"
+    "  kill-session ID              (admin) end session ID (as list shows it) at once\n"
     "  list [PREFIX]                list locks, conditions, semaphores, events and barriers\n"
     "                               (names starting with PREFIX)\n"
     "  stats                        print the server's counters\n"
@@ -70,6 +74,11 @@ static const char usage_text[] =
     "      --name NAME        client name the server shows in list (default condctl/PID@HOST)\n"
     "      --session-timeout SECONDS\n"
     "                         session timeout to ask the server for (0: the server's default)\n"
+    "      --token-file FILE  send the token on FILE's first line to a server that asks for\n"
+    "                         authentication (default $CONDD_TOKEN_FILE; none if unset)\n"
+    "      --grace SECONDS    survive a lost connection for this long: reconnect and resume\n"
+    "                         the session, keeping locks and waits (0: none; default 10 for\n"
+    "                         lock and sem, else 0; the server may grant less)\n"
     "      --json             JSON output (list, stats, ping, locked, notify, notify-all, hold,\n"
     "                         event, barrier)\n"
     "  -h, --help             show this help and exit\n"
@@ -186,13 +195,21 @@ static const struct {
     const char *name;
     enum ctl_command cmd;
 } commands[] = {
-    {"ping", CTL_CMD_PING},       {"lock", CTL_CMD_LOCK},
-    {"hold", CTL_CMD_HOLD},       {"locked", CTL_CMD_LOCKED},
-    {"wait", CTL_CMD_WAIT},       {"wait-for", CTL_CMD_WAIT_FOR},
-    {"notify", CTL_CMD_NOTIFY},   {"notify-all", CTL_CMD_NOTIFY_ALL},
-    {"list", CTL_CMD_LIST},       {"stats", CTL_CMD_STATS},
-    {"event", CTL_CMD_EVENT},     {"sem", CTL_CMD_SEM},
+    {"ping", CTL_CMD_PING},
+    {"lock", CTL_CMD_LOCK},
+    {"hold", CTL_CMD_HOLD},
+    {"locked", CTL_CMD_LOCKED},
+    {"wait", CTL_CMD_WAIT},
+    {"wait-for", CTL_CMD_WAIT_FOR},
+    {"notify", CTL_CMD_NOTIFY},
+    {"notify-all", CTL_CMD_NOTIFY_ALL},
+    {"list", CTL_CMD_LIST},
+    {"stats", CTL_CMD_STATS},
+    {"event", CTL_CMD_EVENT},
+    {"sem", CTL_CMD_SEM},
     {"barrier", CTL_CMD_BARRIER},
+    {"break", CTL_CMD_BREAK},
+    {"kill-session", CTL_CMD_KILL_SESSION},
 };
 
 /* Sets of commands, for the options table: which commands an option applies to. */
@@ -213,6 +230,8 @@ enum opt_id {
     OPT_CONNECT_TIMEOUT,
     OPT_NAME,
     OPT_SESSION_TIMEOUT,
+    OPT_TOKEN_FILE,
+    OPT_GRACE,
     OPT_JSON,
     OPT_LOCK,
     OPT_COUNT,
@@ -220,6 +239,7 @@ enum opt_id {
     OPT_CONFLICT,
     OPT_UNTIL_SIGNAL,
     OPT_BOUNDED,
+    OPT_SEM,
     OPT_PARTIES,
     OPT_RESET,
     OPT_ABORT,
@@ -242,6 +262,8 @@ static const struct {
     {0, "connect-timeout", true, OPT_CONNECT_TIMEOUT, ALL_COMMANDS},
     {0, "name", true, OPT_NAME, ALL_COMMANDS},
     {0, "session-timeout", true, OPT_SESSION_TIMEOUT, ALL_COMMANDS},
+    {0, "token-file", true, OPT_TOKEN_FILE, ALL_COMMANDS},
+    {0, "grace", true, OPT_GRACE, ALL_COMMANDS},
     {0, "json", false, OPT_JSON, ALL_COMMANDS},
     {0, "lock", true, OPT_LOCK, COND_COMMANDS},
     {'n', "count", true, OPT_COUNT, CMD_BIT(CTL_CMD_NOTIFY) | CMD_BIT(CTL_CMD_SEM)},
@@ -249,6 +271,7 @@ static const struct {
     {'E', "conflict-exit-code", true, OPT_CONFLICT, CONFLICT_COMMANDS},
     {0, "until-signal", false, OPT_UNTIL_SIGNAL, CMD_BIT(CTL_CMD_HOLD)},
     {0, "bounded", false, OPT_BOUNDED, CMD_BIT(CTL_CMD_SEM)},
+    {0, "sem", false, OPT_SEM, CMD_BIT(CTL_CMD_BREAK)},
     {'p', "parties", true, OPT_PARTIES, CMD_BIT(CTL_CMD_BARRIER)},
     {0, "reset", false, OPT_RESET, CMD_BIT(CTL_CMD_BARRIER)},
     {0, "abort", false, OPT_ABORT, CMD_BIT(CTL_CMD_BARRIER)},
@@ -314,10 +337,20 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
             return usage_error("%s needs a client name", opt);
         ctl->client_name = v;
         break;
+    case OPT_TOKEN_FILE:
+        if (*v == '\0')
+            return usage_error("%s needs a file name", opt);
+        ctl->token_file = v;
+        break;
     case OPT_SESSION_TIMEOUT:
         if (!parse_seconds(v, &ctl->session_timeout))
             return usage_error("invalid --session-timeout '%s' (seconds >= 0 expected)", v);
         ctl->session_timeout_set = true;
+        break;
+    case OPT_GRACE:
+        if (!parse_seconds(v, &ctl->grace))
+            return usage_error("invalid --grace '%s' (seconds >= 0 expected)", v);
+        ctl->grace_set = true;
         break;
     case OPT_JSON:
         ctl->json = true;
@@ -349,6 +382,9 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         break;
     case OPT_BOUNDED:
         ctl->bounded = true;
+        break;
+    case OPT_SEM:
+        ctl->break_sem = true;
         break;
     case OPT_PARTIES:
         if (!parse_uint(v, 1, 2147483648u, &n))
@@ -477,15 +513,27 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
         return usage_error("%s: missing -p N (the number of parties)", c);
     if (ctl->cmd == CTL_CMD_BARRIER && ctl->barrier_op == CTL_BARRIER_STATE && ctl->parties != 0)
         return usage_error("%s: -p does not apply to --state", c);
+    if (ctl->cmd == CTL_CMD_KILL_SESSION) {
+        char *end;
+        errno = 0;
+        unsigned long long id = strtoull(ctl->name, &end, 10);
+        if (ctl->name[0] < '0' || ctl->name[0] > '9' || *end != '\0' || errno != 0 || id == 0)
+            return usage_error("%s: invalid session id '%s' (a positive number, as list shows)", c,
+                               ctl->name);
+        ctl->kill_id = id;
+        return 0;
+    }
     bool cond_cmd = (COND_COMMANDS & CMD_BIT(ctl->cmd)) != 0;
     if (ctl->name != NULL && ctl->cmd != CTL_CMD_LIST) {
-        int rc = check_name(c,
-                            ctl->cmd == CTL_CMD_EVENT     ? "event name"
-                            : ctl->cmd == CTL_CMD_BARRIER ? "barrier name"
-                            : cond_cmd                    ? "condition name"
-                            : ctl->cmd == CTL_CMD_SEM     ? "semaphore name"
-                                                          : "lock name",
-                            ctl->name);
+        int rc =
+            check_name(c,
+                       ctl->cmd == CTL_CMD_EVENT     ? "event name"
+                       : ctl->cmd == CTL_CMD_BARRIER ? "barrier name"
+                       : cond_cmd                    ? "condition name"
+                       : ctl->cmd == CTL_CMD_SEM || (ctl->cmd == CTL_CMD_BREAK && ctl->break_sem)
+                           ? "semaphore name"
+                           : "lock name",
+                       ctl->name);
         if (rc != 0)
             return rc;
     }
@@ -573,6 +621,11 @@ static int parse_args(struct ctl *ctl, int argc, char **argv)
         rc = check_command(ctl, pos, npos, after, (int)(argv + argc - after), dashdash, given);
     if (rc == 0)
         rc = choose_server(ctl, server);
+    if (rc == 0 && ctl->token_file == NULL) {
+        const char *env = getenv("CONDD_TOKEN_FILE");
+        if (env != NULL && *env != '\0')
+            ctl->token_file = env;
+    }
     if (rc == 0 && !connect_timeout_set) {
         /* The option wins; the environment is only read (and checked) without it. */
         const char *env = getenv("CONDD_CONNECT_TIMEOUT");
@@ -762,7 +815,11 @@ static condd_options *make_options(const struct ctl *ctl, double connect_timeout
         snprintf(name, sizeof name, "condctl/%ld@%s", (long)getpid(), host);
         client_name = name;
     }
+    double grace = ctl->grace_set                                        ? ctl->grace
+                   : ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_SEM ? CTL_LOCK_GRACE_S
+                                                                         : 0;
     if (condd_options_set_client_name(opts, client_name) != CONDD_OK ||
+        condd_options_set_grace(opts, grace) != CONDD_OK ||
         condd_options_set_connect_timeout(opts, connect_timeout) != CONDD_OK ||
         (ctl->session_timeout_set &&
          condd_options_set_session_timeout(opts, ctl->session_timeout) != CONDD_OK)) {
@@ -787,6 +844,17 @@ static int run(struct ctl *ctl)
         fputs("condctl: out of memory\n", stderr);
         condd_options_free(opts);
         return CTL_EXIT_CONNECT;
+    }
+    if (ctl->token_file != NULL) {
+        int trc = condd_options_set_token_file(opts, ctl->token_file);
+        if (trc != CONDD_OK) {
+            fprintf(stderr, "condctl: %s\n",
+                    trc == CONDD_ERR_INVALID ? condd_conn_message(NULL) : condd_strerror(trc));
+            condd_options_free(opts);
+            event_base_free(ctl->base);
+            ctl->base = NULL;
+            return trc == CONDD_ERR_INVALID ? CTL_EXIT_USAGE : CTL_EXIT_CONNECT;
+        }
     }
     ctl->guard = evtimer_new(ctl->base, guard_cb, ctl);
     if (ctl->has_timeout)

@@ -46,6 +46,8 @@ enum ctl_command {
     CTL_CMD_EVENT,   /* condctl_event.c */
     CTL_CMD_SEM,     /* condctl_sem.c */
     CTL_CMD_BARRIER, /* condctl_barrier.c */
+    CTL_CMD_BREAK,   /* condctl_admin.c */
+    CTL_CMD_KILL_SESSION,
 };
 
 /* `barrier NAME`'s operation (a wait unless --reset, --abort or --state). */
@@ -71,6 +73,9 @@ enum ctl_event_op {
 
 /* How long connecting may take without --connect-timeout or $CONDD_CONNECT_TIMEOUT. */
 #define CTL_CONNECT_TIMEOUT_S 10.0
+/* The resume grace lock and sem ask for unless --grace says otherwise: a network blip or a
+ * restart of condd shorter than this neither loses the lock nor disturbs CMD. */
+#define CTL_LOCK_GRACE_S 10.0
 
 struct ctl {
     /* ---- the command line (pointers borrowed from argv or the environment) */
@@ -83,7 +88,11 @@ struct ctl {
     double connect_timeout;  /* --connect-timeout, $CONDD_CONNECT_TIMEOUT, else 10 (> 0) */
     const char *client_name; /* --name, or NULL for condctl/<pid>@host */
     bool session_timeout_set;
+    const char *token_file; /* --token-file, else $CONDD_TOKEN_FILE; NULL: no token */
     double session_timeout; /* --session-timeout (0: the server's default) */
+    bool grace_set;
+    double grace; /* --grace: resume grace to ask for (default CTL_LOCK_GRACE_S for lock and
+                   * sem, else 0) */
     bool conflict_set;
     int conflict_exit; /* -E: the exit status when the lock could not be taken */
     bool until_signal; /* hold --until-signal */
@@ -97,6 +106,8 @@ struct ctl {
     const char *name;               /* NAME, COND or PREFIX (may be NULL for list) */
     char **child_argv;              /* CMD [ARG...] for lock and wait-for, NULL-terminated */
     enum ctl_event_op event_op;     /* event: the subcommand */
+    bool break_sem;                 /* break --sem: a semaphore's holders, not a lock's */
+    uint64_t kill_id;               /* kill-session: the session id */
     enum ctl_barrier_op barrier_op; /* barrier: --reset, --abort, --state, else a wait */
     bool barrier_op_set;
     uint64_t parties; /* barrier -p (0: not given) */
@@ -177,6 +188,9 @@ bool ctl_event_parse(const char *sub, enum ctl_event_op *op);
  * nothing (0), is-set prints set or clear (0 when set, 1 when clear), wait waits at most what
  * is left of -T (0 when set, 124 on the deadline). */
 void ctl_event_start(struct ctl *ctl);
+
+/* condctl_admin.c: `break NAME [--sem]` and `kill-session ID` (operator controls). */
+void ctl_admin_start(struct ctl *ctl);
 
 /* The connection ended (disconnect callback): ends the run unless a child must be stopped. */
 void ctl_cmd_disconnected(struct ctl *ctl, int reason, const char *msg);

@@ -271,6 +271,10 @@ void ctl_cmd_start(struct ctl *ctl)
     case CTL_CMD_BARRIER:
         ctl_barrier_start(ctl);
         return;
+    case CTL_CMD_BREAK:
+    case CTL_CMD_KILL_SESSION:
+        ctl_admin_start(ctl);
+        return;
     default:
         rc = ctl_take(ctl, acquire_cb);
         if (rc == CONDD_OK)

@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -49,6 +50,23 @@ static void conn_release(struct conn *c)
         conn_free(c);
 }
 
+/* The whole unsent frames of c, from the start of the frame being written (the peer dropped
+ * what it got of it, and gets it again whole after a resume). */
+static const uint8_t *conn_unsent_frames(struct conn *c, size_t *len)
+{
+    size_t off = c->ostart;
+    while (off < c->ooff) {
+        size_t plen = 0;
+        if (frame_peek(c->obuf + off, c->olen - off, UINT32_MAX, &plen) != FRAME_OK)
+            break;
+        if (off + FRAME_HEADER_BYTES + plen > c->ooff)
+            break;
+        off += FRAME_HEADER_BYTES + plen;
+    }
+    *len = c->olen - off;
+    return c->obuf + off;
+}
+
 void conn_close(struct conn *c, const char *why)
 {
     struct server *srv = c->srv;
@@ -56,7 +74,6 @@ void conn_close(struct conn *c, const char *why)
         return;
     log_debug("connection %s (session %llu, %s) closed: %s", c->peer,
               (unsigned long long)c->session_id, c->client_name, why);
-    bool had_session = c->state == CONN_ACTIVE;
     c->state = CONN_CLOSED;
     event_del(c->rd);
     event_del(c->wr);
@@ -67,15 +84,20 @@ void conn_close(struct conn *c, const char *why)
     }
     TAILQ_REMOVE(&srv->conns, c, link);
     srv->nconns--;
-    if (had_session)
-        srv->nsessions--;
     close(c->fd);
     c->fd = -1;
-    /* Last: ending the session hands its locks on, which queues replies to other conns. */
-    if (c->sess != NULL) {
-        struct esession *s = c->sess;
-        c->sess = NULL;
-        engine_session_close(s);
+    struct dsession *ds = c->ds;
+    c->ds = NULL;
+    c->sess = NULL;
+    if (ds != NULL && ds->grace > 0 && !c->no_detach && !srv->shutting_down) {
+        /* Vanished without a Goodbye: the session waits for a resume for its grace. */
+        size_t len;
+        const uint8_t *out = conn_unsent_frames(c, &len);
+        resume_detach(ds, out, len);
+    } else if (ds != NULL) {
+        /* Last: ending the session hands its locks on, which queues replies to other conns. */
+        ds->conn = NULL;
+        resume_end(ds);
     }
     if (c->busy == 0)
         conn_free(c);
@@ -96,10 +118,12 @@ static void conn_mark_dirty(struct conn *c)
 /* Makes room for n more bytes at the end of the output buffer. */
 static bool conn_out_reserve(struct conn *c, size_t n)
 {
-    if (c->ooff > 0 && c->ocap - c->olen < n) {
-        memmove(c->obuf, c->obuf + c->ooff, c->olen - c->ooff);
-        c->olen -= c->ooff;
-        c->ooff = 0;
+    if (c->ostart > 0 && c->ocap - c->olen < n) {
+        /* From the start of the frame being written, not from ooff: see conn_unsent_frames. */
+        memmove(c->obuf, c->obuf + c->ostart, c->olen - c->ostart);
+        c->olen -= c->ostart;
+        c->ooff -= c->ostart;
+        c->ostart = 0;
     }
     if (c->ocap - c->olen >= n)
         return true;
@@ -119,6 +143,15 @@ void conn_send(struct conn *c, const ProtobufCMessage *msg)
     if (c->state == CONN_CLOSED)
         return;
     size_t n = frame_encoded_size(msg);
+    if (c->state == CONN_BUFFERING) {
+        /* Kept for a detached session: encoded, not written (resume_buffer_reply). */
+        if (!conn_out_reserve(c, n)) {
+            c->buffer_failed = true;
+            return;
+        }
+        c->olen += frame_encode(msg, c->obuf + c->olen);
+        return;
+    }
     if (!conn_out_reserve(c, n)) {
         log_error("connection %s: out of memory queueing a %zu-byte reply", c->peer, n);
         conn_close(c, "out of memory");
@@ -159,7 +192,7 @@ static void conn_flush_now(struct conn *c)
     }
     size_t left = c->olen - c->ooff;
     if (left == 0) {
-        c->ooff = c->olen = 0;
+        c->ooff = c->olen = c->ostart = 0;
         if (c->ocap > CONN_OUTPUT_KEEP) {
             free(c->obuf);
             c->obuf = NULL;
@@ -173,8 +206,17 @@ static void conn_flush_now(struct conn *c)
         event_del(c->wr);
         c->write_armed = false;
     }
+    if (left > 0) {
+        /* A partial write (rare: the socket buffer is full): move ostart past the frames that
+         * went out whole, so that the buffer does not keep them. */
+        size_t plen;
+        while (frame_peek(c->obuf + c->ostart, c->olen - c->ostart, UINT32_MAX, &plen) ==
+                   FRAME_OK &&
+               c->ostart + FRAME_HEADER_BYTES + plen <= c->ooff)
+            c->ostart += FRAME_HEADER_BYTES + plen;
+    }
     bool was_paused = c->read_paused;
-    conn_pause_reading(c, left > CONN_OUTPUT_HIGH_WATER);
+    conn_pause_reading(c, left > CONN_OUTPUT_HIGH_WATER || c->refused);
     if (was_paused && !c->read_paused && c->ilen >= FRAME_HEADER_BYTES)
         event_active(c->rd, EV_TIMEOUT, 0); /* resume frames held back by back-pressure */
 }
@@ -200,6 +242,7 @@ void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
     resp.status = status;
     resp.message = (char *)message;
     conn_send(c, &resp.base);
+    c->no_detach = true;
     /* One best-effort write: a peer that does not read must not keep the slot open. */
     if (c->state != CONN_CLOSED && c->olen > c->ooff) {
         ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
@@ -397,13 +440,26 @@ static void conn_arm_timer(struct conn *c, double seconds)
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    if (c->refused) {
+        c->busy++;
+        conn_fail(c, c->refused_id, CONDD__V1__STATUS__STATUS_UNAUTHENTICATED, c->refused_why);
+        conn_release(c);
+        return;
+    }
     double idle = server_now() - c->last_rx;
     if (idle + 0.0005 < c->session_timeout) {
         conn_arm_timer(c, c->session_timeout - idle);
         return;
     }
     c->busy++;
-    if (c->state == CONN_ACTIVE) {
+    if (c->state == CONN_ACTIVE && c->ds != NULL && c->ds->grace > 0) {
+        /* A session with a grace is kept for a resume: no final TIMEOUT frame, which would
+         * otherwise be delivered after the resume as if it were news. */
+        c->srv->stats.session_expiries++;
+        log_info("session %llu (%s, %s): no frame for %.1f s; detaching it",
+                 (unsigned long long)c->session_id, c->client_name, c->peer, idle);
+        conn_close(c, "session timeout");
+    } else if (c->state == CONN_ACTIVE) {
         c->srv->stats.session_expiries++;
         log_info("session %llu (%s, %s) expired after %.1f s without a frame",
                  (unsigned long long)c->session_id, c->client_name, c->peer, idle);
@@ -414,6 +470,24 @@ static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
     conn_release(c);
 }
 
+void conn_refuse(struct conn *c, uint64_t id, const char *why)
+{
+    double delay = c->srv->settings.auth_fail_delay;
+    if (delay <= 0) {
+        conn_fail(c, id, CONDD__V1__STATUS__STATUS_UNAUTHENTICATED, why);
+        return;
+    }
+    /* Hold the answer back: a client guessing tokens gets one guess per delay per connection,
+     * and the connection counts against --max-connections meanwhile. Frames after the Hello
+     * are not read, so pipelining more Hellos behind it gains nothing. */
+    c->refused = true;
+    c->refused_id = id;
+    c->refused_why = why;
+    conn_pause_reading(c, true);
+    event_del(c->timer);
+    conn_arm_timer(c, delay);
+}
+
 void conn_session_started(struct conn *c)
 {
     conn_arm_timer(c, c->session_timeout);
@@ -421,9 +495,39 @@ void conn_session_started(struct conn *c)
 
 /* ------------------------------------------------------------------ engine replies */
 
+void conn_send_raw(struct conn *c, const uint8_t *buf, size_t len)
+{
+    if (c->state == CONN_CLOSED || len == 0)
+        return;
+    if (!conn_out_reserve(c, len)) {
+        log_error("connection %s: out of memory queueing %zu bytes of kept answers", c->peer, len);
+        conn_close(c, "out of memory");
+        return;
+    }
+    memcpy(c->obuf + c->olen, buf, len);
+    c->olen += len;
+    c->srv->stats.bytes_out += len;
+    conn_mark_dirty(c);
+}
+
+void conn_goodbye(struct conn *c)
+{
+    c->no_detach = true;
+    if (c->olen > c->ooff) {
+        ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
+        (void)n;
+    }
+    conn_close(c, "goodbye");
+}
+
 void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
 {
-    struct conn *c = ctx;
+    struct dsession *ds = ctx;
+    struct conn *c = ds->conn;
+    if (c == NULL) {
+        resume_buffer_reply(ds, r);
+        return;
+    }
     dispatch_answer(c, r, true);
     /* A grant or a wake-up is what another client is blocked on: write it before the replies
      * to the requests being handled in this turn (a Notify's own reply, say). */
@@ -449,6 +553,15 @@ struct conn *conn_new(struct server *srv, int fd, bool is_unix, const char *peer
     c->session_timeout = srv->settings.session_timeout;
     c->last_rx = server_now();
     snprintf(c->peer, sizeof c->peer, "%s", peer);
+    if (is_unix) {
+        struct ucred cred;
+        socklen_t len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && len == sizeof cred) {
+            c->has_peercred = true;
+            c->peer_uid = cred.uid;
+            c->peer_gid = cred.gid;
+        }
+    }
     c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_on_read, c);
     c->wr = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
     c->timer = evtimer_new(srv->base, conn_on_timer, c);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "authz.h"
 #include "dispatch_internal.h"
 #include "engine.h"
 #include "log.h"
@@ -113,6 +114,74 @@ static void dispatch_copy_client_name(struct conn *c, const char *name)
     c->client_name[i] = '\0';
 }
 
+/* The HelloResult of a new or resumed session (ds, already attached to c). */
+static void dispatch_hello_result(struct conn *c, uint64_t id, bool resumed)
+{
+    struct server *srv = c->srv;
+    struct dsession *ds = c->ds;
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    Condd__V1__HelloResult hr = CONDD__V1__HELLO_RESULT__INIT;
+    hr.server_version = (char *)PACKAGE_STRING;
+    hr.protocol_version = CONDD_PROTOCOL_VERSION;
+    hr.session_id = ds->id;
+    hr.session_timeout_s = c->session_timeout;
+    hr.max_frame_bytes = srv->settings.max_frame_bytes;
+    if (ds->grace > 0) {
+        hr.resume_secret.data = ds->secret;
+        hr.resume_secret.len = sizeof ds->secret;
+        hr.grace_s = ds->grace;
+    }
+    hr.resumed = resumed;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_HELLO;
+    resp.hello = &hr;
+    dispatch_ok(c, &resp, id, STATS_OP_HELLO);
+}
+
+/* A Hello naming a session and its secret (protocol.md §5.6). A failure leaves the connection
+ * open and unhandshaken: the client may send a fresh Hello on it. */
+static void dispatch_resume(struct conn *c, uint64_t id, const Condd__V1__Hello *h, double timeout)
+{
+    struct server *srv = c->srv;
+    if (srv->shutting_down) {
+        stats_count(&srv->stats, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_SHUTTING_DOWN);
+        conn_fail(c, id, CONDD__V1__STATUS__STATUS_SHUTTING_DOWN, "server shutting down");
+        return;
+    }
+    struct dsession *ds =
+        resume_find(srv, h->resume_session, h->resume_secret.data, h->resume_secret.len);
+    if (ds == NULL) {
+        srv->stats.resume_failures++;
+        /* One message for every cause: it must not tell whether the session exists. */
+        log_info("connection %s: a resume failed", c->peer);
+        dispatch_reply(c, id, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_RESUME_FAILED,
+                       "the session cannot be resumed (unknown, expired or wrong secret)");
+        return;
+    }
+    if (ds->conn != NULL) {
+        /* Takeover: the old connection is closed as if it had vanished, so that its unsent
+         * answers are kept and follow the HelloResult below in order. */
+        struct conn *old = ds->conn;
+        log_info("session %llu taken over by %s from %s", (unsigned long long)ds->id, c->peer,
+                 old->peer);
+        conn_close(old, "session taken over by a resume");
+    }
+    resume_attach(ds, c);
+    c->session_id = ds->id;
+    snprintf(c->client_name, sizeof c->client_name, "%s", ds->client_name);
+    c->session_timeout = timeout;
+    c->state = CONN_ACTIVE;
+    srv->stats.resumes++;
+    conn_session_started(c);
+    log_info("session %llu (%s) resumed by %s", (unsigned long long)ds->id, ds->client_name,
+             c->peer);
+    dispatch_hello_result(c, id, true);
+    /* Then the answers kept while detached, oldest first. */
+    size_t len;
+    uint8_t *kept = resume_take_buffer(ds, &len);
+    conn_send_raw(c, kept, len);
+    free(kept);
+}
+
 static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *h)
 {
     struct server *srv = c->srv;
@@ -139,10 +208,24 @@ static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *
         }
         timeout = fmin(fmax(h->session_timeout_s, 1.0), srv->settings.max_session_timeout);
     }
+    if (!isfinite(h->grace_s) || h->grace_s < 0) {
+        stats_count(&srv->stats, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_BAD_REQUEST);
+        conn_fail(c, id, CONDD__V1__STATUS__STATUS_BAD_REQUEST,
+                  "grace_s must be 0 or a positive number of seconds");
+        return;
+    }
+    /* Authenticate every Hello, a resume too: the secret proves the session, the credential
+     * says whose rules apply to it from now on. */
+    if (!authz_hello(c, id, h))
+        return;
+    if (h->resume_session != 0 || h->resume_secret.len != 0) {
+        dispatch_resume(c, id, h, timeout);
+        return;
+    }
+    double grace = fmin(h->grace_s, srv->settings.max_session_grace);
     dispatch_copy_client_name(c, h->client_name);
     uint64_t sid = srv->next_session_id++;
-    c->sess = engine_session_open(srv->engine, sid, c->client_name, c);
-    if (c->sess == NULL) {
+    if (!resume_open(srv, c, sid, c->client_name, grace)) {
         stats_count(&srv->stats, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_INTERNAL);
         conn_fail(c, id, CONDD__V1__STATUS__STATUS_INTERNAL, "out of memory");
         return;
@@ -150,21 +233,22 @@ static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *
     c->session_id = sid;
     c->session_timeout = timeout;
     c->state = CONN_ACTIVE;
-    srv->nsessions++;
     conn_session_started(c);
-    log_debug("session %llu opened by %s (%s), timeout %.1f s", (unsigned long long)sid,
-              c->client_name, c->peer, timeout);
+    log_debug("session %llu opened by %s (%s), timeout %.1f s, grace %.1f s",
+              (unsigned long long)sid, c->client_name, c->peer, timeout, grace);
+    dispatch_hello_result(c, id, false);
+}
 
+/* Goodbye (protocol.md §5.7): the session ends at once whatever its grace; the answer is
+ * written before the connection closes. */
+static void dispatch_goodbye(struct conn *c, uint64_t id)
+{
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
-    Condd__V1__HelloResult hr = CONDD__V1__HELLO_RESULT__INIT;
-    hr.server_version = (char *)PACKAGE_STRING;
-    hr.protocol_version = CONDD_PROTOCOL_VERSION;
-    hr.session_id = sid;
-    hr.session_timeout_s = timeout;
-    hr.max_frame_bytes = srv->settings.max_frame_bytes;
-    resp.result_case = CONDD__V1__RESPONSE__RESULT_HELLO;
-    resp.hello = &hr;
-    dispatch_ok(c, &resp, id, STATS_OP_HELLO);
+    Condd__V1__GoodbyeResult gr = CONDD__V1__GOODBYE_RESULT__INIT;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_GOODBYE;
+    resp.goodbye = &gr;
+    dispatch_ok(c, &resp, id, STATS_OP_GOODBYE);
+    conn_goodbye(c);
 }
 
 /* ------------------------------------------------------------------ locks and conditions */
@@ -296,8 +380,14 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.rss_bytes = stats_rss_bytes();
     sr.connections_total = srv->stats.connections_total;
     sr.session_expiries = srv->stats.session_expiries;
+    sr.auth_failures = srv->stats.auth_failures;
+    sr.permission_denials = srv->stats.permission_denials;
     sr.last_token = es.last_token;
     sr.server_version = (char *)PACKAGE_STRING;
+    sr.detached_sessions = srv->ndetached;
+    sr.resumes = srv->stats.resumes;
+    sr.resume_failures = srv->stats.resume_failures;
+    sr.sessions_expired_in_grace = srv->stats.sessions_expired_in_grace;
 
     /* Count this Stats request first so that it shows up in its own reply. */
     stats_count(&srv->stats, STATS_OP_STATS, CONDD__V1__STATUS__STATUS_OK);
@@ -466,6 +556,7 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     lr.semaphores = dsl.items;
     lr.n_semaphores = dsl.n;
     lr.truncated = truncated || dl.full || dsl.truncated;
+    authz_filter_list(c, &lr);
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.result_case = CONDD__V1__RESPONSE__RESULT_LIST;
     resp.list = &lr;
@@ -488,6 +579,8 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
                   "the first request on a connection must be Hello");
         return;
     }
+    if (c->state == CONN_ACTIVE && !authz_request(c, req))
+        return;
     switch (req->body_case) {
     case CONDD__V1__REQUEST__BODY_HELLO:
         dispatch_hello(c, id, req->hello);
@@ -561,6 +654,15 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
         break;
     case CONDD__V1__REQUEST__BODY_BARRIER_STATE:
         dispatch_barrier_state(c, id, req->barrier_state);
+        break;
+    case CONDD__V1__REQUEST__BODY_GOODBYE:
+        dispatch_goodbye(c, id);
+        break;
+    case CONDD__V1__REQUEST__BODY_BREAK_HOLDERS:
+        dispatch_break(c, id, req->break_holders);
+        break;
+    case CONDD__V1__REQUEST__BODY_KILL_SESSION:
+        dispatch_kill_session(c, id, req->kill_session);
         break;
     default:
         dispatch_reply(c, id, STATS_OP_OTHER, CONDD__V1__STATUS__STATUS_UNIMPLEMENTED,

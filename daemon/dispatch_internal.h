@@ -148,4 +148,11 @@ bool dispatch_barrier_list(struct conn *c, const ProtobufCBinaryData *prefix, si
                            struct dispatch_barrier_list *out);
 void dispatch_barrier_list_free(struct dispatch_barrier_list *l);
 
+/* ---- dispatch_admin.c: operator controls (admin permission checked by authz.c) */
+
+/* Break: ends every other session holding the lock or permits of the semaphore b names. */
+void dispatch_break(struct conn *c, uint64_t id, const Condd__V1__Break *b);
+/* KillSession: ends the session k names (NOT_FOUND when there is none). */
+void dispatch_kill_session(struct conn *c, uint64_t id, const Condd__V1__KillSession *k);
+
 #endif

@@ -9,15 +9,19 @@ DAEMON_CPPFLAGS = -I$(top_builddir) -I$(top_builddir)/proto -I$(top_srcdir)/prot
 
 noinst_LTLIBRARIES += daemon/libconddcore.la
 daemon_libconddcore_la_SOURCES = \
+	daemon/auth.c daemon/auth.h \
+	daemon/authz.c daemon/authz.h \
 	daemon/conffile.c daemon/conffile.h \
 	daemon/conn.c \
 	daemon/dispatch.c daemon/dispatch_internal.h \
+	daemon/dispatch_admin.c \
 	daemon/dispatch_event.c \
 	daemon/dispatch_barrier.c \
 	daemon/dispatch_sem.c \
 	daemon/evclock.c daemon/evclock.h \
 	daemon/log.c daemon/log.h \
 	daemon/metrics.c daemon/metrics.h \
+	daemon/resume.c daemon/resume.h \
 	daemon/sdnotify.c daemon/sdnotify.h \
 	daemon/server.c daemon/server.h daemon/server_internal.h \
 	daemon/settings.c daemon/settings.h \

@@ -17,11 +17,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
+#include "address.h"
+#include "auth.h"
 #include "conffile.h"
 #include "log.h"
 #include "metrics.h"
@@ -52,6 +55,55 @@ struct main_cli {
     int n;
     const char *config; /* --config, or NULL */
 };
+
+/* The maximum token --hash-token reads; tokens from --new-token are 49 bytes. */
+#define MAIN_TOKEN_MAX 1024
+
+/* --new-token, --hash-token PRINCIPAL: print and exit (0, or 2 for bad input). */
+static int main_token_action(const struct settings_def *def, const char *principal)
+{
+    if (!auth_global_init()) {
+        fprintf(stderr, "condd: libsodium cannot be initialized\n");
+        return 1;
+    }
+    if (def->type == SETTINGS_NEW_TOKEN) {
+        char tok[AUTH_TOKEN_TEXT_LEN];
+        auth_new_token(tok);
+        printf("%s\n", tok);
+        return 0;
+    }
+    if (!auth_principal_valid(principal)) {
+        fprintf(stderr,
+                "condd: --hash-token: bad principal name '%s' (1-64 of A-Z a-z 0-9 . _ - "
+                "@; not 'anonymous' or '*')\n",
+                principal);
+        return 2;
+    }
+    /* The token is the first line of stdin, without its line end; it never goes to argv,
+     * where other users could read it. */
+    char buf[MAIN_TOKEN_MAX + 2];
+    size_t n = fread(buf, 1, sizeof buf - 1, stdin);
+    buf[n] = '\0';
+    n = strcspn(buf, "\r\n");
+    buf[n] = '\0';
+    char hash[AUTH_HASH_TEXT_LEN];
+    int rc = 0;
+    if (n > MAIN_TOKEN_MAX) {
+        fprintf(stderr, "condd: --hash-token: the token on stdin is longer than %d bytes\n",
+                MAIN_TOKEN_MAX);
+        rc = 2;
+    } else if (!auth_hash_token((const uint8_t *)buf, n, hash)) {
+        fprintf(stderr,
+                "condd: --hash-token: the token on stdin is %zu bytes; at least %d are needed "
+                "(condd --new-token makes good ones)\n",
+                n, AUTH_TOKEN_MIN_LEN);
+        rc = 2;
+    } else {
+        printf("principal %s token %s\n", principal, hash);
+    }
+    explicit_bzero(buf, sizeof buf);
+    return rc;
+}
 
 /* Parses argv into cli, checking each value. Returns -1 to go on, or an exit status (0 after
  * --help/--version, 2 for a bad option or value). */
@@ -85,6 +137,10 @@ static int main_parse_args(struct main_cli *cli, int argc, char **argv)
         if (def->type == SETTINGS_HELP) {
             main_usage(stdout);
             rc = 0;
+            continue;
+        }
+        if (def->type == SETTINGS_NEW_TOKEN || def->type == SETTINGS_HASH_TOKEN) {
+            rc = main_token_action(def, optarg);
             continue;
         }
         if (!settings_set(&scratch, def, optarg, err, sizeof err)) {
@@ -185,6 +241,48 @@ fail:
     return false;
 }
 
+/* ------------------------------------------------------------------ authentication */
+
+/* Loads path and logs what it holds; NULL with "PATH:LINE: reason" in err on failure. */
+static struct auth_db *main_load_auth(const char *path, char *err, size_t errlen)
+{
+    struct auth_db *db = auth_load(path, err, errlen);
+    if (db != NULL) {
+        size_t np, nr;
+        auth_counts(db, &np, &nr);
+        log_notice("auth file %s: %zu principals, %zu rules, anonymous clients %s", path, np, nr,
+                   auth_anonymous_allowed(db) ? "allowed" : "refused");
+    }
+    return db;
+}
+
+/* Is host (as the listen setting spells it) a loopback address only? */
+static bool main_is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    if (strcmp(host, "localhost") == 0)
+        return true;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    if (inet_pton(AF_INET6, host, &a6) == 1)
+        return IN6_IS_ADDR_LOOPBACK(&a6);
+    return false;
+}
+
+/* Without an auth file anyone who reaches a port may take, hold or break every lock: fine on
+ * loopback and a Unix socket (file permissions guard it), worth a warning anywhere else. */
+static void main_warn_exposed(const struct settings *s)
+{
+    for (int i = 0; i < s->listen.n; i++) {
+        struct addr_parts a;
+        if (addr_split(s->listen.v[i], ADDR_LISTEN, 0, &a) && !main_is_loopback(a.host))
+            log_warning("listening on %s without authentication: anyone who can reach it may "
+                        "take, hold or break every lock (see AUTH FILE in condd(8))",
+                        s->listen.v[i]);
+    }
+}
+
 /* ------------------------------------------------------------------ signals and shutdown */
 
 struct main_ctx {
@@ -243,14 +341,22 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
      * copy of what is in effect; only when every step has succeeded does anything change. */
     struct settings next, merged;
     char err[1024];
+    struct auth_db *auth = NULL;
     settings_init(&merged);
     if (!main_load_settings(&next, m->cli, err, sizeof err)) {
         log_error("reload failed: %s; keeping the current settings", err);
+    } else if (next.auth_file != NULL &&
+               (auth = main_load_auth(next.auth_file, err, sizeof err)) == NULL) {
+        /* The auth file is re-read on every reload, changed path or not. */
+        log_error("reload failed: %s; keeping the current settings and auth file", err);
+        settings_clear(&next);
     } else if (!settings_copy(&merged, m->cur) || !settings_take_reloadable(&merged, &next) ||
                !server_update_settings(m->srv, &merged)) {
         log_error("reload failed: out of memory; keeping the current settings");
+        auth_free(auth);
         settings_clear(&next);
     } else {
+        server_set_auth(m->srv, auth);
         if (settings_log_changes(m->cur, &next) == 0)
             log_notice("reload: no setting changed");
         settings_clear(m->cur);
@@ -308,6 +414,17 @@ int main(int argc, char **argv)
         return 2;
     }
     log_init(s.log_level);
+    if (!auth_global_init()) {
+        log_error("libsodium cannot be initialized");
+        return 1;
+    }
+    struct auth_db *auth = NULL;
+    if (s.auth_file != NULL && (auth = main_load_auth(s.auth_file, err, sizeof err)) == NULL) {
+        fprintf(stderr, "condd: %s\n", err);
+        settings_clear(&s);
+        main_cli_free(&cli);
+        return 2;
+    }
     if (s.config_file != NULL)
         log_info("read settings from %s", s.config_file);
     signal(SIGPIPE, SIG_IGN);
@@ -323,6 +440,7 @@ int main(int argc, char **argv)
         log_error("out of memory");
         return 1;
     }
+    server_set_auth(srv, auth);
     struct main_ctx m = {.base = base, .srv = srv, .cli = &cli, .cur = &s};
     /* Handlers first: whoever sees the port file (or READY=1) may signal at once, and a SIGHUP
      * must not kill the daemon with the default action. libevent holds a signal that arrives
@@ -355,6 +473,8 @@ int main(int argc, char **argv)
     }
 
     m.notify = sdnotify_new(base, srv);
+    if (auth == NULL)
+        main_warn_exposed(&s);
 
     log_notice("%s ready (protocol %d)", PACKAGE_STRING, CONDD_PROTOCOL_VERSION);
     sdnotify_ready(m.notify);

@@ -165,6 +165,12 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
                     st->connections_refused);
     metrics_counter(&o, "condd_session_expiries_total", "Sessions ended by the session timeout.",
                     st->session_expiries);
+    metrics_counter(&o, "condd_auth_failures_total",
+                    "Hellos refused because no credential checked out (UNAUTHENTICATED).",
+                    st->auth_failures);
+    metrics_counter(&o, "condd_permission_denials_total",
+                    "Requests refused by the auth file's rules (PERMISSION_DENIED).",
+                    st->permission_denials);
     metrics_counter(&o, "condd_protocol_errors_total",
                     "Connections closed for a malformed frame or a protocol violation.",
                     st->protocol_errors);

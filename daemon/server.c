@@ -356,7 +356,8 @@ struct server *server_new(struct event_base *base, const struct settings *settin
     srv->engine = engine_new(&clock, conn_on_engine_reply, &lim);
     srv->flush_ev = event_new(base, -1, 0, server_on_flush, srv);
     srv->relisten = evtimer_new(base, server_on_relisten, srv);
-    if (srv->engine == NULL || srv->flush_ev == NULL || srv->relisten == NULL) {
+    bool registry = resume_init(srv);
+    if (srv->engine == NULL || srv->flush_ev == NULL || srv->relisten == NULL || !registry) {
         server_free(srv);
         return NULL;
     }
@@ -366,8 +367,14 @@ struct server *server_new(struct event_base *base, const struct settings *settin
 void server_close_all(struct server *srv)
 {
     struct conn *c;
-    while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+    while ((c = TAILQ_FIRST(&srv->conns)) != NULL) {
+        c->no_detach = true;
         conn_close(c, "server stopping");
+    }
+    /* Sessions in their grace end too: nobody can resume them once the server is gone. */
+    struct dsession *ds;
+    while ((ds = TAILQ_FIRST(&srv->detached)) != NULL)
+        resume_end(ds);
 }
 
 void server_free(struct server *srv)
@@ -376,13 +383,22 @@ void server_free(struct server *srv)
         return;
     server_close_listeners(srv);
     server_close_all(srv);
+    if (srv->resumable != NULL)
+        resume_fini(srv);
     engine_free(srv->engine);
     if (srv->flush_ev != NULL)
         event_free(srv->flush_ev);
     if (srv->relisten != NULL)
         event_free(srv->relisten);
     settings_clear(&srv->settings);
+    auth_free(srv->auth);
     free(srv);
+}
+
+void server_set_auth(struct server *srv, struct auth_db *db)
+{
+    auth_free(srv->auth);
+    srv->auth = db;
 }
 
 bool server_update_settings(struct server *srv, const struct settings *settings)

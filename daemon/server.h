@@ -47,6 +47,11 @@ int server_first_tcp_port(const struct server *srv);
  * false on out-of-memory with nothing changed. */
 bool server_update_settings(struct server *srv, const struct settings *settings);
 
+struct auth_db;
+/* Puts db (taken over; NULL: no authentication) in effect for every request from now on,
+ * including those of open sessions, and frees the one it replaces. */
+void server_set_auth(struct server *srv, struct auth_db *db);
+
 /*
  * Graceful stop, step one: close the listeners, answer SHUTTING_DOWN to every pending acquire
  * and wait, and refuse new ones. Connections stay open so the replies can be flushed; the

@@ -10,16 +10,20 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/queue.h>
+#include <sys/types.h>
 
 #include <protobuf-c/protobuf-c.h>
 
 #include "arena.h"
+#include "auth.h"
 #include "condd.pb-c.h"
 #include "engine.h"
+#include "resume.h"
 #include "server.h"
 #include "settings.h"
 #include "stats.h"
 
+struct auth_db;
 struct event;
 struct evconnlistener;
 struct esession;
@@ -41,6 +45,7 @@ enum conn_state {
     CONN_AWAIT_HELLO, /* connected; only Hello is accepted */
     CONN_ACTIVE,      /* session established */
     CONN_CLOSED,      /* torn down; memory freed when the last callback using it returns */
+    CONN_BUFFERING,   /* a stand-in on the stack: encodes answers for a detached session */
 };
 
 struct conn {
@@ -62,15 +67,31 @@ struct conn {
      * shared read buffer. */
     uint8_t *ibuf;
     size_t ilen, icap;
-    /* Encoded replies not yet written: bytes [ooff, olen) of obuf. */
+    /* Encoded replies not yet written: bytes [ooff, olen) of obuf. ostart <= ooff is the start
+     * of a frame, so that whole unsent frames can be kept when the session detaches. */
     uint8_t *obuf;
-    size_t ooff, olen, ocap;
-    struct esession *sess;
+    size_t ooff, olen, ocap, ostart;
+    struct dsession *ds;   /* the session (resume.c); NULL before Hello */
+    bool no_detach;        /* closing for a reason that ends the session whatever its grace */
+    bool buffer_failed;    /* CONN_BUFFERING: out of memory while encoding */
+    struct esession *sess; /* ds->sess, kept here for the dispatchers */
     uint64_t session_id;
     double session_timeout;
     double last_rx; /* monotonic seconds of the last frame received */
     char peer[64];
     char client_name[CONN_CLIENT_NAME_MAX];
+    /* Unix socket peers: the credentials the kernel gave (SO_PEERCRED) at accept. */
+    bool has_peercred;
+    uid_t peer_uid;
+    gid_t peer_gid;
+    /* Who Hello proved this client to be (auth file principal); "" for anonymous. Kept by name,
+     * not by pointer, so that a reload of the auth file re-checks it at the next request. */
+    char principal[AUTH_PRINCIPAL_MAX + 1];
+    /* Authentication failed: input is no longer read, and the timer answers refused_id with
+     * UNAUTHENTICATED and closes once --auth-fail-delay has passed. */
+    bool refused;
+    uint64_t refused_id;
+    const char *refused_why; /* static text */
 };
 
 struct server_listener {
@@ -82,6 +103,7 @@ struct server_listener {
 
 struct server {
     struct event_base *base;
+    struct auth_db *auth; /* NULL: no --auth-file, every client may do everything */
     struct settings settings;
     struct engine *engine;
     struct stats stats;
@@ -94,6 +116,9 @@ struct server {
     unsigned nconns;
     uint64_t nsessions;
     uint64_t next_session_id;
+    struct table *resumable; /* sessions with a grace, by id (resume.c) */
+    TAILQ_HEAD(, dsession) detached;
+    uint64_t ndetached;
     double started; /* monotonic seconds */
     double started_wall;
     bool shutting_down;
@@ -117,9 +142,16 @@ void conn_send(struct conn *c, const ProtobufCMessage *msg);
 void conn_fail(struct conn *c, uint64_t id, int status, const char *message);
 /* Writes c's queued output now; arms the write event for what the socket did not take. */
 void conn_flush(struct conn *c);
+/* Authentication failed: stop reading, and after --auth-fail-delay answer id with
+ * UNAUTHENTICATED (why, a static string) and close. */
+void conn_refuse(struct conn *c, uint64_t id, const char *why);
+/* Queues the whole encoded frames buf[0..len) (kept answers of a resumed session). */
+void conn_send_raw(struct conn *c, const uint8_t *buf, size_t len);
+/* Goodbye: writes what it can of the queued answers and closes, ending the session. */
+void conn_goodbye(struct conn *c);
 /* Hello succeeded: arm the session timer for the session's own timeout. */
 void conn_session_started(struct conn *c);
-/* The engine's late-reply callback (ctx is the conn). */
+/* The engine's late-reply callback (ctx is the struct dsession). */
 void conn_on_engine_reply(void *ctx, const struct engine_reply *reply);
 
 /* ---- dispatch.c */

@@ -121,6 +121,41 @@ const struct settings_def settings_table[] = {
      .def = "100000",
      .arg = "N",
      .help = "pending acquires and waits per session"},
+    {.name = "auth-file",
+     .type = SETTINGS_STRING,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(auth_file),
+     .min = 1,
+     .arg = "FILE",
+     .help = "authenticate clients and check every request against the principals and rules "
+             "in FILE (see condd(8), AUTH FILE); without it every client may do everything"},
+    {.name = "auth-fail-delay",
+     .type = SETTINGS_SECONDS,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(auth_fail_delay),
+     .min = 0,
+     .max = 60,
+     .def = "1",
+     .arg = "S",
+     .help = "answer a failed authentication only after S seconds, then close the connection"},
+    {.name = "max-session-grace",
+     .type = SETTINGS_SECONDS,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(max_session_grace),
+     .min = 0,
+     .max = 86400,
+     .def = "60",
+     .arg = "S",
+     .help = "largest resume grace a client may ask for (0: sessions are never resumable)"},
+    {.name = "max-buffered-answers",
+     .type = SETTINGS_UINT,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(max_buffered_answers),
+     .min = 1,
+     .max = 10000000,
+     .def = "10000",
+     .arg = "N",
+     .help = "answers kept for a session in its grace; one more ends the session"},
     {.name = "log-level",
      .type = SETTINGS_LOG_LEVEL,
      .flags = SETTINGS_RELOADABLE,
@@ -133,6 +168,15 @@ const struct settings_def settings_table[] = {
      .type = SETTINGS_VERSION,
      .flags = SETTINGS_CLI_ONLY,
      .help = "print the version and exit"},
+    {.name = "new-token",
+     .type = SETTINGS_NEW_TOKEN,
+     .flags = SETTINGS_CLI_ONLY,
+     .help = "print a fresh random token (256 bits) and exit"},
+    {.name = "hash-token",
+     .type = SETTINGS_HASH_TOKEN,
+     .flags = SETTINGS_CLI_ONLY,
+     .arg = "PRINCIPAL",
+     .help = "read a token on stdin and print the auth file line giving it to PRINCIPAL"},
     {.name = "help",
      .short_name = 'h',
      .type = SETTINGS_HELP,
@@ -158,7 +202,13 @@ const struct settings_def *settings_find(const char *key)
 
 bool settings_takes_value(const struct settings_def *def)
 {
-    return def->type != SETTINGS_HELP && def->type != SETTINGS_VERSION;
+    return def->type != SETTINGS_HELP && def->type != SETTINGS_VERSION &&
+           def->type != SETTINGS_NEW_TOKEN && def->type != SETTINGS_HASH_TOKEN;
+}
+
+bool settings_action_takes_arg(const struct settings_def *def)
+{
+    return def->type == SETTINGS_HASH_TOKEN;
 }
 
 /* ------------------------------------------------------------------ field access */
@@ -326,6 +376,8 @@ static bool settings_set_impl(struct settings *s, const struct settings_def *def
         break;
     case SETTINGS_HELP:
     case SETTINGS_VERSION:
+    case SETTINGS_NEW_TOKEN:
+    case SETTINGS_HASH_TOKEN:
         snprintf(err, errlen, "'%s' takes no value", def->name);
         return false;
     }
@@ -543,6 +595,8 @@ void settings_format(const struct settings *s, const struct settings_def *def, c
         break;
     case SETTINGS_HELP:
     case SETTINGS_VERSION:
+    case SETTINGS_NEW_TOKEN:
+    case SETTINGS_HASH_TOKEN:
         return;
     }
     if (def->flags & SETTINGS_REPEATABLE) {
@@ -593,7 +647,7 @@ void settings_getopt_init(struct settings_getopt *g)
     size_t ns = 0;
     for (size_t i = 0; i < settings_count; i++) {
         const struct settings_def *def = &settings_table[i];
-        bool value = settings_takes_value(def);
+        bool value = settings_takes_value(def) || settings_action_takes_arg(def);
         g->longopts[i].name = def->name;
         g->longopts[i].has_arg = value ? required_argument : no_argument;
         g->longopts[i].flag = NULL;

@@ -39,23 +39,30 @@ struct settings {
     char *metrics_addr;          /* NULL: no metrics endpoint */
     unsigned max_connections;
     uint32_t max_frame_bytes;
-    double session_timeout;     /* seconds, for sessions that do not ask for their own */
-    double max_session_timeout; /* upper clamp for the timeout a client asks for */
-    size_t max_pending;         /* pending acquires + waits per session */
+    double session_timeout;      /* seconds, for sessions that do not ask for their own */
+    double max_session_timeout;  /* upper clamp for the timeout a client asks for */
+    size_t max_pending;          /* pending acquires + waits per session */
+    char *auth_file;             /* NULL: no authentication, everyone may do everything */
+    double auth_fail_delay;      /* seconds before a failed Hello is answered and closed */
+    double max_session_grace;    /* upper clamp for the resume grace a client asks for */
+    size_t max_buffered_answers; /* answers kept per detached session; over it, it ends */
     enum log_level log_level;
 };
 
 /* ------------------------------------------------------------------ the table */
 
 enum settings_type {
-    SETTINGS_UINT,      /* unsigned integer field (4 or 8 bytes) in [min, max] */
-    SETTINGS_SECONDS,   /* double field, seconds in [min, max] */
-    SETTINGS_MODE,      /* unsigned (4-byte) field, file permission bits in octal, [min, max] */
-    SETTINGS_STRING,    /* char * field, at least min bytes long */
-    SETTINGS_ADDR,      /* char * field, HOST:PORT or [IPV6]:PORT */
-    SETTINGS_LOG_LEVEL, /* enum log_level field */
-    SETTINGS_HELP,      /* command-line action without a value or a field: print --help */
-    SETTINGS_VERSION,   /* command-line action without a value or a field: print the version */
+    SETTINGS_UINT,       /* unsigned integer field (4 or 8 bytes) in [min, max] */
+    SETTINGS_SECONDS,    /* double field, seconds in [min, max] */
+    SETTINGS_MODE,       /* unsigned (4-byte) field, file permission bits in octal, [min, max] */
+    SETTINGS_STRING,     /* char * field, at least min bytes long */
+    SETTINGS_ADDR,       /* char * field, HOST:PORT or [IPV6]:PORT */
+    SETTINGS_LOG_LEVEL,  /* enum log_level field */
+    SETTINGS_HELP,       /* command-line action without a value or a field: print --help */
+    SETTINGS_VERSION,    /* command-line action without a value or a field: print the version */
+    SETTINGS_NEW_TOKEN,  /* command-line action without a value: print a fresh random token */
+    SETTINGS_HASH_TOKEN, /* command-line action whose value is a principal name: read a token on
+                          * stdin and print the auth-file line for it */
 };
 
 enum settings_flags {
@@ -90,8 +97,11 @@ extern const size_t settings_count;
 /* The row named key, or NULL. */
 const struct settings_def *settings_find(const char *key);
 
-/* Does def take a value (false for the actions --help and --version)? */
+/* Does def set a value (false for the actions: --help, --version, --new-token, --hash-token)? */
 bool settings_takes_value(const struct settings_def *def);
+
+/* Is def an action that takes an argument on the command line (--hash-token PRINCIPAL)? */
+bool settings_action_takes_arg(const struct settings_def *def);
 
 /* ------------------------------------------------------------------ values */
 

@@ -40,6 +40,9 @@ static const char *const stats_op_names[STATS_OP_COUNT] = {
     [STATS_OP_BARRIER_RESET] = "barrier_reset",
     [STATS_OP_BARRIER_ABORT] = "barrier_abort",
     [STATS_OP_BARRIER_STATE] = "barrier_state",
+    [STATS_OP_GOODBYE] = "goodbye",
+    [STATS_OP_BREAK] = "break",
+    [STATS_OP_KILL_SESSION] = "kill_session",
 };
 
 static const char *const stats_status_names[STATS_STATUS_COUNT] = {
@@ -59,6 +62,10 @@ static const char *const stats_status_names[STATS_STATUS_COUNT] = {
     [CONDD__V1__STATUS__STATUS_INTERNAL] = "internal",
     [CONDD__V1__STATUS__STATUS_VALUE_MISMATCH] = "value_mismatch",
     [CONDD__V1__STATUS__STATUS_BROKEN] = "broken",
+    [CONDD__V1__STATUS__STATUS_UNAUTHENTICATED] = "unauthenticated",
+    [CONDD__V1__STATUS__STATUS_PERMISSION_DENIED] = "permission_denied",
+    [CONDD__V1__STATUS__STATUS_SESSION_KILLED] = "session_killed",
+    [CONDD__V1__STATUS__STATUS_RESUME_FAILED] = "resume_failed",
 };
 
 const char *stats_op_name(enum stats_op op)

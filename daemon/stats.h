@@ -31,12 +31,15 @@ enum stats_op {
     STATS_OP_BARRIER_RESET,
     STATS_OP_BARRIER_ABORT,
     STATS_OP_BARRIER_STATE,
+    STATS_OP_GOODBYE,
+    STATS_OP_BREAK,
+    STATS_OP_KILL_SESSION,
     STATS_OP_OTHER, /* requests with no or an unknown body */
     STATS_OP_COUNT,
 };
 
 /* Statuses are the wire's Condd__V1__Status values, 0..STATS_STATUS_COUNT-1. */
-#define STATS_STATUS_COUNT 16
+#define STATS_STATUS_COUNT 20
 
 /* Upper bounds (seconds) of the latency histogram buckets; the last bucket is +Inf. */
 #define STATS_LAT_BUCKETS 16
@@ -53,11 +56,16 @@ struct stats {
     uint64_t connections_total;   /* accepted */
     uint64_t connections_refused; /* over --max-connections */
     uint64_t session_expiries;
-    uint64_t protocol_errors; /* connections closed for a malformed frame or sequence */
+    uint64_t protocol_errors;    /* connections closed for a malformed frame or sequence */
+    uint64_t auth_failures;      /* Hellos answered UNAUTHENTICATED */
+    uint64_t permission_denials; /* requests answered PERMISSION_DENIED */
     uint64_t bytes_in;
     uint64_t bytes_out;
-    struct stats_hist grant_latency; /* queued Acquire: request to grant */
-    struct stats_hist wait_latency;  /* Wait: request to reply */
+    uint64_t resumes;                   /* Hellos that resumed a session */
+    uint64_t resume_failures;           /* Hellos answered RESUME_FAILED */
+    uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
+    struct stats_hist grant_latency;    /* queued Acquire: request to grant */
+    struct stats_hist wait_latency;     /* Wait: request to reply */
 };
 
 const char *stats_op_name(enum stats_op op);

@@ -365,12 +365,18 @@ START_TEST(test_example_config_parses_with_every_key_set)
     fclose(in);
     ck_assert_int_eq(fclose(out), 0);
     ck_assert_int_ge(keys, 10);
-    /* The example's group is the operator's to create: use ours. */
-    char gid[32];
+    /* The example's group is the operator's to create: use ours. Its auth file too: one that
+     * lets this test's anonymous client do everything. */
+    char gid[32], auth[600];
     snprintf(gid, sizeof gid, "%u", (unsigned)getegid());
-    const char *args[] = {"--config",     p.conf,   "--listen", "127.0.0.1:0", "--port-file",
-                          p.portfile,     "--unix", p.sock,     "--metrics",   "127.0.0.1:0",
-                          "--unix-group", gid,      NULL};
+    snprintf(auth, sizeof auth, "%s.auth", p.conf);
+    out = fopen(auth, "w");
+    ck_assert_ptr_nonnull(out);
+    fputs("anonymous allow\nallow anonymous admin *\n", out);
+    ck_assert_int_eq(fclose(out), 0);
+    const char *args[] = {"--config",     p.conf,   "--listen",    "127.0.0.1:0", "--port-file",
+                          p.portfile,     "--unix", p.sock,        "--metrics",   "127.0.0.1:0",
+                          "--unix-group", gid,      "--auth-file", auth,          NULL};
     proc_condd(&p, args, NULL);
     int st = 0;
     if (!proc_wait_port(&p, &st)) {

@@ -45,6 +45,8 @@ static const char *sample_value(const struct settings_def *def, char *buf, size_
         return "debug";
     case SETTINGS_HELP:
     case SETTINGS_VERSION:
+    case SETTINGS_NEW_TOKEN:
+    case SETTINGS_HASH_TOKEN:
         break;
     }
     return NULL;
@@ -231,7 +233,11 @@ START_TEST(test_table_rows_are_well_formed)
                 ck_assert_int_ne(settings_table[j].short_name, def->short_name);
         }
         if (!settings_takes_value(def)) {
-            ck_assert_ptr_null(def->arg);
+            /* Actions have no value; --hash-token's argument is named for --help. */
+            if (settings_action_takes_arg(def))
+                ck_assert_ptr_nonnull(def->arg);
+            else
+                ck_assert_ptr_null(def->arg);
             ck_assert(def->flags & SETTINGS_CLI_ONLY);
             continue;
         }
@@ -386,6 +392,8 @@ START_TEST(test_every_row_refuses_values_out_of_its_range)
             break;
         case SETTINGS_HELP:
         case SETTINGS_VERSION:
+        case SETTINGS_NEW_TOKEN:
+        case SETTINGS_HASH_TOKEN:
             expect_refused(&s, def, "1", "takes no value");
             break;
         }
@@ -497,13 +505,13 @@ START_TEST(test_getopt_options_come_from_the_table)
     for (size_t i = 0; i < settings_count; i++) {
         const struct settings_def *def = &settings_table[i];
         ck_assert_str_eq(g.longopts[i].name, def->name);
-        ck_assert_int_eq(g.longopts[i].has_arg,
-                         settings_takes_value(def) ? required_argument : no_argument);
+        bool arg = settings_takes_value(def) || settings_action_takes_arg(def);
+        ck_assert_int_eq(g.longopts[i].has_arg, arg ? required_argument : no_argument);
         ck_assert_ptr_eq(settings_from_getopt(g.longopts[i].val), def);
         if (def->short_name != 0) {
             const char *p = strchr(g.shortopts, def->short_name);
             ck_assert_ptr_nonnull(p);
-            ck_assert_int_eq(p[1] == ':', settings_takes_value(def));
+            ck_assert_int_eq(p[1] == ':', arg);
         }
     }
     ck_assert_ptr_null(g.longopts[settings_count].name);

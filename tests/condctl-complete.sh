@@ -52,7 +52,10 @@ CONDD_SERVER=127.0.0.1:1
 export CONDD_SERVER
 expect "condctl no" notify notify-all
 expect "condctl lo" lock locked
-expect "condctl " event ping lock sem hold locked wait wait-for notify notify-all list stats barrier
+expect "condctl " event ping lock sem hold locked wait wait-for notify notify-all list stats barrier \
+    break kill-session
+has "condctl break x --s" --sem
+lacks "condctl lock x --s" --sem
 expect "condctl barrier x --r" --reset
 has "condctl barrier x -" --parties
 expect "condctl event " clear is-set set wait

@@ -124,8 +124,9 @@ kill -0 "$(cat "$T/cmd.pid")" || fail "CMD died with condctl"
 kill "$(cat "$T/cmd.pid")"
 
 note "connection lost while CMD runs: SIGTERM to CMD, exit 3"
+# --grace 0: no resume to try (condctl-resume.sh covers the grace).
 rm -f "$T/got" "$T/cmd.pid"
-spawn lost "$CONDCTL" lock lost -- sh -c \
+spawn lost "$CONDCTL" lock lost --grace 0 -- sh -c \
     'trap "echo term >$1/got; exit 0" TERM; echo $$ >$1/cmd.pid; while :; do sleep 0.05; done' sh "$T"
 wait_until 10 test -s "$T/cmd.pid" || fail "CMD did not start"
 KILL_PIDS="$KILL_PIDS $(cat "$T/cmd.pid")"
@@ -137,7 +138,7 @@ grep -q 'lost' "$T/lost.err" || fail "no message about the lost lock: $(cat "$T/
 note "a CMD that ignores SIGTERM gets SIGKILL after --kill-after"
 start_daemon
 rm -f "$T/cmd.pid"
-spawn stubborn "$CONDCTL" lock stubborn --kill-after 0.3 -- sh -c \
+spawn stubborn "$CONDCTL" lock stubborn --grace 0 --kill-after 0.3 -- sh -c \
     'trap "" TERM; echo $$ >$1/cmd.pid; while :; do sleep 0.05; done' sh "$T"
 wait_until 10 test -s "$T/cmd.pid" || fail "CMD did not start"
 cmd_pid=$(cat "$T/cmd.pid")

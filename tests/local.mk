@@ -14,7 +14,8 @@ CLIENT_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/client/include
 
 # ---------------------------------------------------------------- shared helpers
 noinst_LTLIBRARIES += tests/libtestutil.la
-tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h tests/wireclient.c tests/wireclient.h
+tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h tests/wireclient.c tests/wireclient.h \
+	tests/proxy_util.c tests/proxy_util.h
 tests_libtestutil_la_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_libtestutil_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 tests_libtestutil_la_LIBADD = proto/libconddproto.la common/libconddcommon.la
@@ -95,6 +96,26 @@ tests_check_daemon_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_daemon_CFLAGS = $(TEST_CFLAGS)
 tests_check_daemon_LDADD = tests/libtestutil.la proto/libconddproto.la $(CHECK_LIBS)
 
+# Session resume and Goodbye through the wire (protocol.md §5.5-§5.7).
+check_PROGRAMS += tests/check_resume
+TESTS += tests/check_resume
+tests_check_resume_SOURCES = tests/check_resume.c
+tests_check_resume_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_resume_CFLAGS = $(TEST_CFLAGS)
+tests_check_resume_LDADD = tests/libtestutil.la proto/libconddproto.la $(CHECK_LIBS)
+
+# blipproxy: the test proxy that drops, resets or stalls connections on command (a helper of
+# the suites, not a test), and the blips through it.
+check_PROGRAMS += tests/blipproxy tests/check_blip
+TESTS += tests/check_blip
+tests_blipproxy_SOURCES = tests/blipproxy.c
+tests_blipproxy_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_blipproxy_CFLAGS = $(AM_CFLAGS)
+tests_check_blip_SOURCES = tests/check_blip.c
+tests_check_blip_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_blip_CFLAGS = $(TEST_CFLAGS)
+tests_check_blip_LDADD = tests/libtestutil.la proto/libconddproto.la $(CHECK_LIBS)
+
 # condd as a service: socket activation, sd_notify readiness and watchdog, the config file and
 # SIGHUP, SIGTERM with pending requests, the metrics endpoint (check_service), and the systemd
 # units under systemd-analyze.
@@ -116,6 +137,14 @@ tests_check_settings_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/daemon
 tests_check_settings_CFLAGS = $(TEST_CFLAGS)
 tests_check_settings_LDADD = daemon/libconddcore.la tests/libtestutil.la $(CHECK_LIBS)
 
+# The auth file grammar, token hashing and the permission rules (daemon/auth.c), directly.
+check_PROGRAMS += tests/check_auth
+TESTS += tests/check_auth
+tests_check_auth_SOURCES = tests/check_auth.c
+tests_check_auth_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/daemon
+tests_check_auth_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_auth_LDADD = daemon/libconddcore.la $(CHECK_LIBS)
+
 # ---------------------------------------------------------------- libcondd
 # Unit tests of its internals plus both APIs against a real condd, and the install test (build
 # a program against the installed library with pkg-config only).
@@ -134,6 +163,22 @@ tests_check_client_event_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_event_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
 	$(LIBEVENT_CORE_LIBS) -lm
 
+check_PROGRAMS += tests/check_client_admin
+tests_check_client_admin_SOURCES = tests/check_client_admin.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_admin_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_admin_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_admin_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
+	$(LIBEVENT_CORE_LIBS) -lm
+
+check_PROGRAMS += tests/check_client_auth
+tests_check_client_auth_SOURCES = tests/check_client_auth.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_auth_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_auth_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_auth_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
+	$(LIBEVENT_CORE_LIBS) -lm
+
 check_PROGRAMS += tests/check_client_barrier
 tests_check_client_barrier_SOURCES = tests/check_client_barrier.c tests/client_util.c \
 	tests/client_util.h
@@ -148,7 +193,16 @@ tests_check_client_sem_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_sem_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_sem_LDADD = $(tests_check_client_LDADD)
 
+check_PROGRAMS += tests/check_client_resume
+tests_check_client_resume_SOURCES = tests/check_client_resume.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_resume_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_resume_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_resume_LDADD = $(tests_check_client_LDADD)
+TESTS += tests/check_client_resume
+
 TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
+	tests/check_client_auth tests/check_client_admin \
 	tests/install-test.sh tests/client-examples.sh
 dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
 
@@ -183,9 +237,12 @@ CONDCTL_TESTS = \
 	tests/condctl-options.sh \
 	tests/condctl-list.sh \
 	tests/condctl-event.sh \
+	tests/condctl-auth.sh \
+	tests/condctl-admin.sh \
 	tests/condctl-barrier.sh \
 	tests/condctl-complete.sh \
-	tests/condctl-docs.sh
+	tests/condctl-docs.sh \
+	tests/condctl-resume.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += $(CONDCTL_TESTS)

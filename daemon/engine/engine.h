@@ -514,4 +514,16 @@ bool engine_name_valid(const uint8_t *name, size_t len);
  */
 uint64_t engine_next_token(struct engine *e);
 
+/* ------------------------------------------------------------------ operator controls */
+
+/*
+ * The ids of the sessions holding lock (exclusively or shared), or permits of semaphore name,
+ * each once, at most max of them into out (caller's array). 0 for a free or unknown object and
+ * an invalid name. The caller ends those sessions to break the holds (protocol.md §5.9).
+ */
+size_t engine_lock_holder_sessions(struct engine *e, const uint8_t *lock, size_t lock_len,
+                                   uint64_t *out, size_t max);
+size_t engine_sem_holder_sessions(struct engine *e, const uint8_t *name, size_t len, uint64_t *out,
+                                  size_t max);
+
 #endif

@@ -209,3 +209,15 @@ enum engine_status engine_locked(struct engine *e, const uint8_t *lock, size_t l
     *locked = l != NULL && l->holder != NULL;
     return ENGINE_OK;
 }
+
+size_t engine_lock_holder_sessions(struct engine *e, const uint8_t *lock, size_t lock_len,
+                                   uint64_t *out, size_t max)
+{
+    if (!engine_name_valid(lock, lock_len))
+        return 0;
+    struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
+    if (l == NULL || l->holder == NULL || max == 0)
+        return 0;
+    out[0] = l->holder->id;
+    return 1;
+}

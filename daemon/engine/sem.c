@@ -402,3 +402,20 @@ bool engine_list_sems(const struct engine *e, const uint8_t *prefix, size_t pref
     }
     return false;
 }
+
+size_t engine_sem_holder_sessions(struct engine *e, const uint8_t *name, size_t len, uint64_t *out,
+                                  size_t max)
+{
+    if (!engine_name_valid(name, len))
+        return 0;
+    struct esem *m = esem_find(e, name, len);
+    size_t n = 0;
+    for (struct esemhold *h = m != NULL ? m->holders : NULL; h != NULL && n < max; h = h->next) {
+        bool seen = false; /* one session may hold permits under several owners */
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = out[i] == h->s->id;
+        if (!seen)
+            out[n++] = h->s->id;
+    }
+    return n;
+}

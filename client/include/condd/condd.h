@@ -74,6 +74,16 @@ enum condd_result {
                                          * the barrier with other parties */
     CONDD_ERR_BROKEN = -15,             /* the barrier was reset or aborted, or is broken
                                          * (asyncio's BrokenBarrierError) */
+    CONDD_ERR_UNAUTHENTICATED = -17,    /* the server's auth file accepts no credential this
+                                         * client gave (connect fails; connection closed) */
+    CONDD_ERR_PERMISSION_DENIED = -18,  /* the server's rules do not let this client do that to
+                                         * that name; the request had no effect */
+    CONDD_ERR_SESSION_KILLED = -19,     /* an operator ended this session (condctl break or
+                                         * kill-session): nothing is held any more, connection
+                                         * closed */
+    CONDD_ERR_SESSION_LOST = -16,       /* the session could not be resumed within its grace
+                                         * (or the server refused the resume): nothing is held
+                                         * any more, every pending request is void */
     /* --- client-side errors */
     CONDD_ERR_ADDRESS = -20,         /* the address string is malformed or does not resolve */
     CONDD_ERR_CONNECT = -21,         /* could not connect (refused, unreachable, timed out) */
@@ -97,7 +107,8 @@ const char *condd_result_name(int result);
 /*
  * True when result means the connection (and with it the session, its locks and its pending
  * requests) is gone: CONDD_ERR_CONNECT, _DISCONNECTED, _SESSION_EXPIRED, _SERVER_TIMEOUT,
- * _PROTOCOL, _UNSUPPORTED_VERSION, _CLOSED, and _SHUTTING_DOWN when the server closed on it.
+ * _PROTOCOL, _UNSUPPORTED_VERSION, _CLOSED, _SESSION_LOST, and _SHUTTING_DOWN when the server
+ * closed on it.
  * Tools use it to tell "the server said no" from "the server is unreachable".
  */
 bool condd_result_is_connection_error(int result);
@@ -142,6 +153,51 @@ int condd_options_set_session_timeout(condd_options *opts, double seconds);
  */
 int condd_options_set_connect_timeout(condd_options *opts, double seconds);
 
+/*
+ * The bearer token sent in Hello, for a server started with an auth file (condd --auth-file):
+ * the server maps it to a principal whose rules decide what this client may do. token
+ * (borrowed; copied) is used as given, NULL removes it. Without a token a client is anonymous,
+ * or, on a Unix socket, whoever its uid or gid maps to. CONDD_OK or CONDD_ERR_NOMEM.
+ */
+int condd_options_set_token(condd_options *opts, const char *token);
+
+/*
+ * Reads the token from the first line of the file at path (borrowed), without its line end,
+ * as condd_options_set_token() takes it. CONDD_OK; CONDD_ERR_INVALID when the file cannot be
+ * read or its first line is empty (condd_conn_message(NULL) says why); CONDD_ERR_NOMEM.
+ */
+int condd_options_set_token_file(condd_options *opts, const char *path);
+
+/*
+ * The resume grace asked for in Hello, in seconds (protocol.md §5.5); default 0, none. With a
+ * grace the server keeps the session (its locks, permits and pending requests) for that long
+ * after the connection is lost, and the library reconnects by itself (see
+ * condd_options_set_reconnect()) and resumes it: pending calls are answered after the resume as
+ * if nothing had happened. The server clamps the value (its --max-session-grace, default 60);
+ * condd_conn_grace() / condd_async_conn_grace() give the granted one. Closing the connection
+ * sends Goodbye, so the grace only delays the clean-up of a client that really vanished.
+ * CONDD_OK, or CONDD_ERR_INVALID for a negative or non-finite value.
+ */
+int condd_options_set_grace(condd_options *opts, double seconds);
+
+/*
+ * Whether a connection with a grace reconnects and resumes by itself after losing the
+ * connection (default true): it retries with a backoff (50 ms doubling up to 1 s) until the
+ * grace runs out; then every pending call completes with CONDD_ERR_SESSION_LOST. false: a lost
+ * connection is reported at once as today (the server still keeps the session for its grace).
+ * CONDD_OK, or CONDD_ERR_INVALID for NULL opts.
+ */
+int condd_options_set_reconnect(condd_options *opts, bool on);
+
+/* Events of a session with a grace, passed to the session callbacks of both APIs
+ * (condd_conn_set_session_cb(), condd_async_conn_set_session_cb()). */
+enum condd_session_event {
+    CONDD_SESSION_RESUMING = 1, /* the connection was lost (reason says why): reconnecting */
+    CONDD_SESSION_RESUMED = 2,  /* resumed: same session, locks and pending calls (reason 0) */
+    CONDD_SESSION_LOST = 3,     /* could not resume (reason CONDD_ERR_SESSION_LOST): every
+                                 * pending call has completed with that error; nothing is held */
+};
+
 /* ------------------------------------------------------------------ Stats and List results */
 
 /* One server operation counter: how many requests of op ended with status. */
@@ -185,6 +241,9 @@ struct condd_stats {
     uint64_t barriers;        /* barriers in existence: with waiters, or broken */
     uint64_t barriers_broken; /* barriers broken (aborted, not reset since) */
     uint64_t barrier_waiters; /* pending barrier waits (also counted in waiters) */
+    /* authentication (appended) */
+    uint64_t auth_failures;      /* Hellos refused UNAUTHENTICATED since the server started */
+    uint64_t permission_denials; /* requests refused PERMISSION_DENIED since it started */
 };
 typedef struct condd_stats condd_stats;
 
@@ -315,8 +374,20 @@ typedef struct condd_conn condd_conn;
  */
 int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **out);
 
-/* Closes the connection (the server releases every lock it held) and frees it. NULL ignored. */
+/* Closes the connection (the server releases every lock it held) and frees it. It says
+ * Goodbye first (protocol.md §5.7), so that a session with a grace ends at once. NULL ignored. */
 void condd_conn_close(condd_conn *conn);
+
+/*
+ * Session events of conn (see enum condd_session_event and condd_options_set_grace()). cb runs
+ * inside whichever blocking call on conn notices the event (the blocking API only runs while a
+ * call runs); it must not call conn. cb NULL clears it; arg is the caller's.
+ */
+typedef void (*condd_session_cb)(condd_conn *conn, int event, int reason, void *arg);
+void condd_conn_set_session_cb(condd_conn *conn, condd_session_cb cb, void *arg);
+
+/* The grace the server granted this session in seconds; 0: it cannot be resumed. */
+double condd_conn_grace(const condd_conn *conn);
 
 /*
  * The server's message for the last failed call on conn (e.g. "lock held by another owner"),
@@ -530,5 +601,27 @@ uint64_t condd_conn_session_id(const condd_conn *conn);
 #ifdef __cplusplus
 }
 #endif
+
+/* ------------------------------------------------------------------ operator controls */
+/* These need admin permission on a server with an auth file (protocol.md §5.9). A hold can only
+ * be taken from a session by ending it: its client sees CONDD_ERR_SESSION_KILLED, and what it
+ * held is handed on as when any session ends. */
+
+/*
+ * Ends every other session holding lock (the caller's own session is never ended). On CONDD_OK
+ * *ended (may be NULL) is how many sessions were ended (0: the lock was free). Errors:
+ * CONDD_ERR_PERMISSION_DENIED, CONDD_ERR_BAD_REQUEST (invalid name), connection errors.
+ */
+int condd_lock_break(condd_conn *conn, const char *lock, uint64_t *ended);
+
+/* As condd_lock_break(), for the sessions holding permits of semaphore name. */
+int condd_sem_break(condd_conn *conn, const char *name, uint64_t *ended);
+
+/*
+ * Ends session (an id as List shows it) at once, whatever its grace. CONDD_OK, or
+ * CONDD_ERR_NOT_FOUND (no such session), CONDD_ERR_BAD_REQUEST (the caller's own session),
+ * CONDD_ERR_PERMISSION_DENIED (needs admin on every name), connection errors.
+ */
+int condd_conn_kill_session(condd_conn *conn, uint64_t session);
 
 #endif

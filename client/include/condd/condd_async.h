@@ -114,17 +114,32 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
                           condd_async_connect_cb cb, void *arg, condd_async_conn **out);
 
 /*
- * Closes the connection and frees it. Every pending callback runs first, once, with
- * CONDD_ERR_CLOSED (the disconnect callback does not run). Safe to call from inside any
- * callback of ac (the memory is freed once that callback returns); calls on ac made by callbacks
- * run during the close return CONDD_ERR_CLOSED. ac must not be used after this call (it is the
- * library's to free). NULL ignored.
+ * Closes the connection and frees it, after sending Goodbye (protocol.md §5.7) when connected,
+ * so that the server ends the session at once whatever its grace. Every pending callback runs
+ * first, once, with CONDD_ERR_CLOSED (the disconnect callback does not run). Safe to call from
+ * inside any callback of ac (the memory is freed once that callback returns); calls on ac made by
+ * callbacks run during the close return CONDD_ERR_CLOSED. ac must not be used after this call (it
+ * is the library's to free). NULL ignored.
  */
 void condd_async_conn_close(condd_async_conn *ac);
 
 /* Sets (or with cb NULL, clears) the disconnect callback. arg is the caller's. */
 void condd_async_conn_set_disconnect_cb(condd_async_conn *ac, condd_async_disconnect_cb cb,
                                         void *arg);
+
+/*
+ * Session events of a connection with a grace (condd_options_set_grace()): event is a
+ * CONDD_SESSION_* value. RESUMING (reason: why the connection was lost) runs once per loss,
+ * before reconnecting; pending calls stay pending and new calls are queued meanwhile.
+ * RESUMED (reason 0) runs once the server accepted the resume, before the answers it kept.
+ * LOST (reason CONDD_ERR_SESSION_LOST) runs after every pending callback has had that error,
+ * and before the disconnect callback. May close ac. cb NULL clears it; arg is the caller's.
+ */
+typedef void (*condd_async_session_cb)(condd_async_conn *ac, int event, int reason, void *arg);
+void condd_async_conn_set_session_cb(condd_async_conn *ac, condd_async_session_cb cb, void *arg);
+
+/* The grace the server granted in seconds (after the connect callback); 0: not resumable. */
+double condd_async_conn_grace(const condd_async_conn *ac);
 
 /* True once Hello has completed and until the connection ends. */
 bool condd_async_conn_is_connected(const condd_async_conn *ac);
@@ -339,5 +354,17 @@ struct event_base *condd_conn_base(condd_conn *conn);
 #ifdef __cplusplus
 }
 #endif
+
+/* ------------------------------------------------------------------ operator controls */
+/* The asynchronous twins of condd_lock_break(), condd_sem_break() and
+ * condd_conn_kill_session() (condd.h), with the same results. The name is borrowed for the call;
+ * cb is required and runs once. For the breaks, cb's count is the number of sessions ended. */
+
+int condd_async_lock_break(condd_async_conn *ac, const char *lock, condd_async_notify_cb cb,
+                           void *arg);
+int condd_async_sem_break(condd_async_conn *ac, const char *name, condd_async_notify_cb cb,
+                          void *arg);
+int condd_async_conn_kill_session(condd_async_conn *ac, uint64_t session, condd_async_result_cb cb,
+                                  void *arg);
 
 #endif

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Session resume on the client side (protocol.md §5.5-§5.6): when a connection whose session
+ * has a grace is lost, keep every pending request and wait_for, reconnect with a backoff
+ * (50 ms doubling up to 1 s) until the grace runs out, and send a Hello naming the session and
+ * its secret, followed by the requests that had not left whole (a frame the old socket took in
+ * part is sent again whole; the server discarded its part). The server's kept answers then
+ * arrive after the resumed HelloResult and complete the pending requests as usual. A refused
+ * resume, or a grace run out, ends the connection with CONDD_ERR_SESSION_LOST through cl_fail().
+ *
+ * Requests issued while resuming are queued behind the resume Hello. The keep-alive pings of
+ * the old connection are forgotten (their answers, if any arrive, are ignored).
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clock.h"
+#include "frame.h"
+#include "internal.h"
+
+#define CL_BACKOFF_FIRST 0.05
+#define CL_BACKOFF_MAX 1.0
+
+void cl_session_event(condd_async_conn *c, int event, int reason)
+{
+    if (c->session_cb != NULL && !c->closing)
+        c->session_cb(c, event, reason, c->session_arg);
+}
+
+/* Can a failure with this reason be a blip? (Not a refusal by the server or our own close.) */
+static bool cl_resumable_reason(int reason)
+{
+    return reason == CONDD_ERR_DISCONNECTED || reason == CONDD_ERR_SERVER_TIMEOUT ||
+           reason == CONDD_ERR_CONNECT || reason == CONDD_ERR_SESSION_EXPIRED;
+}
+
+/* Rebuilds the output buffer as: the resume Hello, then the unsent whole frames. */
+static bool cl_queue_resume_hello(condd_async_conn *c)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Hello hello = CONDD__V1__HELLO__INIT;
+    hello.protocol_version = CONDD_PROTOCOL_VERSION;
+    hello.session_timeout_s = c->session_timeout;
+    hello.resume_session = c->session_id;
+    hello.resume_secret.data = c->secret;
+    hello.resume_secret.len = c->secret_len;
+    req.id = cl_next_id(c);
+    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
+    req.hello = &hello;
+    size_t hsize = frame_encoded_size(&req.base);
+    size_t from = cl_unsent_start(c);
+    size_t rest = c->wlen - from;
+    uint8_t *nb = malloc(hsize + rest + 1);
+    if (nb == NULL)
+        return false;
+    struct cl_pending p = {.id = req.id, .op = CL_OP_HELLO};
+    if (cl_ptable_put(&c->pending, &p) != CONDD_OK) {
+        free(nb);
+        return false;
+    }
+    frame_encode(&req.base, nb);
+    if (rest > 0)
+        memcpy(nb + hsize, c->wbuf + from, rest);
+    free(c->wbuf);
+    c->wbuf = nb;
+    c->wcap = hsize + rest + 1;
+    c->wpos = c->wmark = 0;
+    c->wlen = hsize + rest;
+    return true;
+}
+
+/* Forgets the old connection's keep-alive pings and Hello (if one was in flight). */
+static void cl_forget_connection_requests(condd_async_conn *c)
+{
+    for (size_t i = 0; i < c->pending.cap;) {
+        struct cl_pending *s = &c->pending.slots[i];
+        if (s->id != 0 && (s->op == CL_OP_KEEPALIVE || s->op == CL_OP_HELLO)) {
+            struct cl_pending gone;
+            cl_ptable_take(&c->pending, s->id, &gone);
+            continue; /* backward-shift deletion may have moved another entry here */
+        }
+        i++;
+    }
+    c->keepalive_pending = false;
+}
+
+void cl_on_backoff(evutil_socket_t fd, short what, void *arg)
+{
+    condd_async_conn *c = arg;
+    cl_enter(c);
+    if (c->resuming && c->state == CL_CONNECTING && c->fd < 0) {
+        double left = c->resume_deadline - clk_mono();
+        double t = c->connect_timeout < left ? c->connect_timeout : left;
+        if (t < 0.01)
+            t = 0.01;
+        struct timeval tv = clk_timeval(t);
+        event_add(c->ev_timer, &tv);
+        c->addr_idx = 0;
+        c->msgbuf[0] = '\0';
+        cl_try_connect(c);
+    }
+    cl_leave(c);
+}
+
+bool cl_resume_on_failure(condd_async_conn *c, int *reason, const char **msg)
+{
+    if (c->closing || !c->reconnect || c->grace <= 0 || c->secret_len != sizeof c->secret ||
+        !cl_resumable_reason(*reason) || (!c->resuming && c->state != CL_READY)) {
+        if (c->resuming) {
+            c->resuming = false;
+            *reason = CONDD_ERR_SESSION_LOST;
+        }
+        return false;
+    }
+    double now = clk_mono();
+    bool first = !c->resuming;
+    if (first) {
+        /* The server counts the grace from when it noticed the loss, which is no earlier. */
+        c->resume_deadline = now + c->grace;
+        c->backoff = CL_BACKOFF_FIRST;
+    } else if (now >= c->resume_deadline) {
+        c->resuming = false;
+        *reason = CONDD_ERR_SESSION_LOST;
+        return false;
+    }
+    cl_close_socket(c);
+    event_del(c->ev_flush);
+    event_del(c->ev_timer);
+    c->flush_scheduled = false;
+    c->rpos = c->rlen = 0; /* a partial answer died with the connection */
+    cl_forget_connection_requests(c);
+    if (!cl_queue_resume_hello(c)) {
+        c->resuming = false;
+        *reason = CONDD_ERR_SESSION_LOST;
+        *msg = "out of memory preparing the resume";
+        return false;
+    }
+    c->resuming = true;
+    c->state = CL_CONNECTING;
+    double delay = c->backoff;
+    if (now + delay > c->resume_deadline)
+        delay = c->resume_deadline - now;
+    c->backoff = c->backoff * 2 < CL_BACKOFF_MAX ? c->backoff * 2 : CL_BACKOFF_MAX;
+    struct timeval tv = clk_timeval(delay > 0 ? delay : 0);
+    event_add(c->ev_backoff, &tv);
+    if (first) {
+        char text[sizeof c->msgbuf]; /* *msg may be c->msgbuf itself */
+        snprintf(text, sizeof text, "%s",
+                 *msg != NULL && **msg != '\0' ? *msg : condd_strerror(*reason));
+        memcpy(c->msgbuf, text, sizeof c->msgbuf);
+        c->message = c->msgbuf;
+        cl_session_event(c, CONDD_SESSION_RESUMING, *reason);
+        c->message = "";
+    }
+    return true;
+}
+
+void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
+{
+    if (rc == CONDD_OK && r->result_case == CONDD__V1__RESPONSE__RESULT_HELLO && r->hello != NULL &&
+        r->hello->resumed && r->hello->session_id == c->session_id) {
+        c->resuming = false;
+        if (r->hello->session_timeout_s > 0)
+            c->session_timeout = r->hello->session_timeout_s;
+        c->state = CL_READY;
+        c->last_rx = clk_mono();
+        event_del(c->ev_timer);
+        cl_start_keepalive(c);
+        cl_session_event(c, CONDD_SESSION_RESUMED, CONDD_OK);
+        return;
+    }
+    /* Refused (RESUME_FAILED, or a server that is stopping): the session is gone. */
+    char msg[200];
+    snprintf(msg, sizeof msg, "the session could not be resumed: %s",
+             r->message != NULL && r->message[0] != '\0' ? r->message : condd_strerror(rc));
+    c->resuming = false;
+    cl_fail(c, CONDD_ERR_SESSION_LOST, msg);
+}

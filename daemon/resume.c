@@ -1,0 +1,257 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Sessions beside the engine, and session resume (see resume.h and protocol.md §5.5-§5.7).
+ * Every session has a struct dsession, the engine's ctx for it, so that late answers find the
+ * session whether or not it has a connection at the moment: attached, they go to the connection
+ * as before; detached, they are encoded into the session's own buffer and delivered after a
+ * resume. Only sessions granted a grace are registered by id and can be resumed; a session
+ * without grace ends with its connection exactly as before.
+ */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/event.h>
+#include <sodium.h>
+
+#include "clock.h"
+#include "engine.h"
+#include "frame.h"
+#include "log.h"
+#include "resume.h"
+#include "server_internal.h"
+
+static bool resume_key_eq(const struct table_node *node, const void *key, size_t len)
+{
+    const struct dsession *ds = (const struct dsession *)node; /* node is the first member */
+    uint64_t id;
+    if (len != sizeof id)
+        return false;
+    memcpy(&id, key, sizeof id);
+    return ds->id == id;
+}
+
+bool resume_init(struct server *srv)
+{
+    uint8_t key[TABLE_KEY_BYTES];
+    randombytes_buf(key, sizeof key);
+    srv->resumable = table_new(key, resume_key_eq);
+    sodium_memzero(key, sizeof key);
+    TAILQ_INIT(&srv->detached);
+    return srv->resumable != NULL;
+}
+
+void resume_fini(struct server *srv)
+{
+    struct dsession *ds;
+    while ((ds = TAILQ_FIRST(&srv->detached)) != NULL)
+        resume_end(ds);
+    table_free(srv->resumable);
+    srv->resumable = NULL;
+}
+
+/* ------------------------------------------------------------------ grace timer */
+
+static void resume_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct dsession *ds = arg;
+    if (!ds->detached)
+        return;
+    ds->srv->stats.sessions_expired_in_grace++;
+    log_info("session %llu (%s) ended: %s", (unsigned long long)ds->id, ds->client_name,
+             ds->overflow ? "too many answers kept while detached" : "its grace ran out");
+    resume_end(ds);
+}
+
+/* ------------------------------------------------------------------ open and end */
+
+bool resume_open(struct server *srv, struct conn *c, uint64_t id, const char *client_name,
+                 double grace)
+{
+    struct dsession *ds = calloc(1, sizeof *ds);
+    if (ds == NULL)
+        return false;
+    ds->srv = srv;
+    ds->id = id;
+    ds->grace = grace;
+    snprintf(ds->client_name, sizeof ds->client_name, "%s", client_name);
+    if (grace > 0) {
+        ds->timer = evtimer_new(srv->base, resume_on_timer, ds);
+        if (ds->timer == NULL) {
+            free(ds);
+            return false;
+        }
+        randombytes_buf(ds->secret, sizeof ds->secret);
+        uint64_t h = table_hash(srv->resumable, &id, sizeof id);
+        if (!table_insert(srv->resumable, &ds->node, h)) {
+            event_free(ds->timer);
+            free(ds);
+            return false;
+        }
+        ds->registered = true;
+    }
+    ds->sess = engine_session_open(srv->engine, id, ds->client_name, ds);
+    if (ds->sess == NULL) {
+        if (ds->registered)
+            table_remove(srv->resumable, &ds->node);
+        if (ds->timer != NULL)
+            event_free(ds->timer);
+        free(ds);
+        return false;
+    }
+    ds->conn = c;
+    c->ds = ds;
+    c->sess = ds->sess;
+    srv->nsessions++;
+    return true;
+}
+
+void resume_end(struct dsession *ds)
+{
+    struct server *srv = ds->srv;
+    if (ds->registered)
+        table_remove(srv->resumable, &ds->node);
+    if (ds->detached) {
+        TAILQ_REMOVE(&srv->detached, ds, det_link);
+        srv->ndetached--;
+    }
+    if (ds->timer != NULL)
+        event_free(ds->timer);
+    srv->nsessions--;
+    struct esession *s = ds->sess;
+    sodium_memzero(ds->secret, sizeof ds->secret);
+    free(ds->buf);
+    free(ds);
+    /* Last: ending the session hands its locks on, which queues replies to other sessions. The
+     * engine delivers nothing more to this one (its ctx is gone). */
+    engine_session_close(s);
+}
+
+/* ------------------------------------------------------------------ resume */
+
+struct dsession *resume_find(struct server *srv, uint64_t id, const uint8_t *secret,
+                             size_t secret_len)
+{
+    /* Compare against a dummy when there is nothing to compare with, so that the time taken
+     * does not tell whether the session exists. */
+    static const uint8_t dummy[RESUME_SECRET_BYTES];
+    struct table_node *n =
+        table_find(srv->resumable, &id, sizeof id, table_hash(srv->resumable, &id, sizeof id));
+    struct dsession *ds = (struct dsession *)n;
+    uint8_t given[RESUME_SECRET_BYTES] = {0};
+    if (secret_len == RESUME_SECRET_BYTES)
+        memcpy(given, secret, RESUME_SECRET_BYTES);
+    bool match = crypto_verify_32(given, ds != NULL ? ds->secret : dummy) == 0;
+    sodium_memzero(given, sizeof given);
+    if (ds == NULL || !match || secret_len != RESUME_SECRET_BYTES || ds->overflow)
+        return NULL;
+    return ds;
+}
+
+/* Appends whole frames buf[0..len) to ds's kept answers, counting them. */
+static bool resume_keep(struct dsession *ds, const uint8_t *buf, size_t len)
+{
+    if (len == 0)
+        return true;
+    if (ds->bcap - ds->blen < len) {
+        size_t cap = ds->bcap > 0 ? ds->bcap : 512;
+        while (cap - ds->blen < len)
+            cap *= 2;
+        uint8_t *nb = realloc(ds->buf, cap);
+        if (nb == NULL)
+            return false;
+        ds->buf = nb;
+        ds->bcap = cap;
+    }
+    memcpy(ds->buf + ds->blen, buf, len);
+    ds->blen += len;
+    for (size_t off = 0; off + FRAME_HEADER_BYTES <= len;) {
+        size_t plen = 0;
+        if (frame_peek(buf + off, len - off, UINT32_MAX, &plen) != FRAME_OK)
+            break;
+        off += FRAME_HEADER_BYTES + plen;
+        ds->nbuf++;
+    }
+    return true;
+}
+
+/* Over the cap or out of memory: end the session on the next loop turn (never from inside the
+ * engine call that produced the answer). */
+static void resume_overflow(struct dsession *ds)
+{
+    if (ds->overflow)
+        return;
+    ds->overflow = true;
+    struct timeval now = {0, 0};
+    event_add(ds->timer, &now);
+}
+
+void resume_detach(struct dsession *ds, const uint8_t *out, size_t olen)
+{
+    struct server *srv = ds->srv;
+    ds->conn = NULL;
+    ds->detached = true;
+    TAILQ_INSERT_TAIL(&srv->detached, ds, det_link);
+    srv->ndetached++;
+    ds->deadline = server_now() + ds->grace;
+    struct timeval tv = clk_timeval(ds->grace);
+    event_add(ds->timer, &tv);
+    if (!resume_keep(ds, out, olen) || ds->nbuf > srv->settings.max_buffered_answers)
+        resume_overflow(ds);
+    log_info("session %llu (%s) detached; kept for %.1f s", (unsigned long long)ds->id,
+             ds->client_name, ds->grace);
+}
+
+void resume_attach(struct dsession *ds, struct conn *c)
+{
+    struct server *srv = ds->srv;
+    event_del(ds->timer);
+    TAILQ_REMOVE(&srv->detached, ds, det_link);
+    srv->ndetached--;
+    ds->detached = false;
+    ds->conn = c;
+    c->ds = ds;
+    c->sess = ds->sess;
+}
+
+uint8_t *resume_take_buffer(struct dsession *ds, size_t *len)
+{
+    uint8_t *b = ds->buf;
+    *len = ds->blen;
+    ds->buf = NULL;
+    ds->blen = ds->bcap = ds->nbuf = 0;
+    return b;
+}
+
+void resume_buffer_reply(struct dsession *ds, const struct engine_reply *r)
+{
+    struct server *srv = ds->srv;
+    if (ds->overflow)
+        return;
+    if (ds->nbuf >= srv->settings.max_buffered_answers) {
+        resume_overflow(ds);
+        return;
+    }
+    /* dispatch_answer() builds answers for a connection: give it a stand-in that only encodes
+     * into this session's buffer (conn_send() knows CONN_BUFFERING). */
+    struct conn tmp;
+    memset(&tmp, 0, sizeof tmp);
+    tmp.srv = srv;
+    tmp.fd = -1;
+    tmp.state = CONN_BUFFERING;
+    tmp.ds = ds;
+    tmp.sess = ds->sess;
+    tmp.session_id = ds->id;
+    tmp.obuf = ds->buf;
+    tmp.olen = ds->blen;
+    tmp.ocap = ds->bcap;
+    dispatch_answer(&tmp, r, true);
+    ds->buf = tmp.obuf;
+    ds->bcap = tmp.ocap;
+    if (tmp.olen > ds->blen)
+        ds->nbuf++;
+    ds->blen = tmp.olen;
+    if (tmp.buffer_failed)
+        resume_overflow(ds);
+}

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Daemon-side sessions and their resume (protocol.md §5.5-§5.7): what a session is beside its
+ * engine state (id, resume secret, granted grace, client name), the registry of resumable
+ * sessions by id, detaching a session from a connection that vanished, the answers kept for it
+ * meanwhile (encoded Response frames, capped), its grace timer, resuming it on a new connection,
+ * and ending it. Only server.c, conn.c and dispatch*.c include this.
+ *
+ * A detached session is plain data (ids, the secret, deadlines, the engine session and a byte
+ * buffer of frames): it points into no connection, so that a later live restart can serialize it.
+ */
+#ifndef CONDD_DAEMON_RESUME_H
+#define CONDD_DAEMON_RESUME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "table.h"
+
+struct conn;
+struct server;
+struct esession;
+struct event;
+struct engine_reply;
+
+#define RESUME_SECRET_BYTES 32
+#define RESUME_CLIENT_NAME_MAX 128
+
+struct dsession {
+    struct table_node node;         /* in srv->resumable (only while grace > 0) */
+    TAILQ_ENTRY(dsession) det_link; /* in srv->detached while detached */
+    struct server *srv;
+    struct esession *sess; /* the engine's session; its ctx is this struct */
+    struct conn *conn;     /* the connection it is attached to; NULL while detached */
+    uint64_t id;
+    double grace;    /* granted grace in seconds; 0: not resumable, ends with its connection */
+    double deadline; /* while detached: monotonic time at which the grace runs out */
+    bool registered; /* in srv->resumable */
+    bool detached;
+    bool overflow;       /* too many answers kept (or out of memory): ends on the next loop turn */
+    struct event *timer; /* the grace timer (only when grace > 0) */
+    /* Answers produced while detached: whole encoded Response frames, oldest first. */
+    uint8_t *buf;
+    size_t blen, bcap;
+    size_t nbuf; /* frames in buf */
+    uint8_t secret[RESUME_SECRET_BYTES];
+    char client_name[RESUME_CLIENT_NAME_MAX];
+};
+
+/* Creates the server's registry; false on OOM. */
+bool resume_init(struct server *srv);
+/* Ends every detached session and frees the registry (server_free, after every connection is
+ * closed). */
+void resume_fini(struct server *srv);
+
+/*
+ * A new session for connection c (borrowed) with the given id, client name (copied) and granted
+ * grace: opens the engine session, draws the secret when grace > 0 and registers it. Sets
+ * c->ds and c->sess. Returns false on OOM with nothing changed.
+ */
+bool resume_open(struct server *srv, struct conn *c, uint64_t id, const char *client_name,
+                 double grace);
+
+/* Finds the session a resume names and checks its secret in constant time. Returns NULL (one
+ * answer for an unknown id, a wrong secret and a session ending) or the session. */
+struct dsession *resume_find(struct server *srv, uint64_t id, const uint8_t *secret,
+                             size_t secret_len);
+
+/*
+ * The connection of ds went away without a Goodbye: keep the session for its grace. out[0..olen)
+ * are whole unsent Response frames of the old connection (copied), kept first. Clears
+ * ds->conn; the caller clears the connection's own pointers.
+ */
+void resume_detach(struct dsession *ds, const uint8_t *out, size_t olen);
+
+/*
+ * Attaches detached ds to connection c (c->ds, c->sess set) and stops its grace timer. The
+ * caller then sends the HelloResult and then resume_take_buffer()'s frames.
+ */
+void resume_attach(struct dsession *ds, struct conn *c);
+
+/* Hands the kept frames (caller frees with free()) to the caller; *len their size. */
+uint8_t *resume_take_buffer(struct dsession *ds, size_t *len);
+
+/* Keeps the late answer r for detached ds (the engine's reply callback while detached). */
+void resume_buffer_reply(struct dsession *ds, const struct engine_reply *r);
+
+/* Ends the session now: the engine hands on what it held (protocol.md §5.4), it leaves the
+ * registry and ds is freed. Its connection, if any, must have dropped its pointers first. */
+void resume_end(struct dsession *ds);
+
+#endif

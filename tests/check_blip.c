@@ -1,0 +1,395 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Network blips made deterministic with tests/blipproxy between a wire client and condd: a
+ * dropped (end-of-file), reset or client-side-only dropped connection, and a stall long enough
+ * for the session timeout, each followed by a resume through the proxy (protocol.md §5.5-§5.6).
+ * The second client of each test talks to condd directly and watches the first one's locks.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proxy_util.h"
+#include "testutil.h"
+#include "wireclient.h"
+
+#define ST(x) CONDD__V1__STATUS__STATUS_##x
+#define T 10.0
+
+static struct tu_daemon D;
+static struct tu_proxy P;
+
+static void start(void)
+{
+    ck_assert_msg(tu_daemon_start(&D, false, NULL), "condd did not start");
+    ck_assert_msg(tu_proxy_start(&P, D.port), "blipproxy did not start");
+}
+
+static void stop(void)
+{
+    tu_proxy_stop(&P);
+    tu_daemon_stop(&D);
+}
+
+/* Each test starts with the proxy forwarding and accepting, whatever the last one did. */
+static void reset_proxy(void)
+{
+    ck_assert(tu_proxy_cmd(&P, "flow", NULL, 0));
+    ck_assert(tu_proxy_cmd(&P, "accept", NULL, 0));
+}
+
+static void cmd(const char *c)
+{
+    ck_assert_msg(tu_proxy_cmd(&P, c, NULL, 0), "proxy command %s failed", c);
+}
+
+static Condd__V1__Response *expect(struct wc *w, uint64_t id, int status)
+{
+    Condd__V1__Response *r = wc_recv_id(w, id, T);
+    ck_assert_msg(r != NULL, "no reply to request %llu", (unsigned long long)id);
+    ck_assert_msg((int)r->status == status, "request %llu: status %d (%s), expected %d",
+                  (unsigned long long)id, r->status, r->message, status);
+    return r;
+}
+
+static void expect_free(struct wc *w, uint64_t id, int status)
+{
+    condd__v1__response__free_unpacked(expect(w, id, status), NULL);
+}
+
+static uint64_t expect_token(struct wc *w, uint64_t id)
+{
+    Condd__V1__Response *r = expect(w, id, ST(OK));
+    uint64_t tok = 0;
+    if (r->result_case == CONDD__V1__RESPONSE__RESULT_ACQUIRE)
+        tok = r->acquire->token;
+    else if (r->result_case == CONDD__V1__RESPONSE__RESULT_WAIT)
+        tok = r->wait->token;
+    condd__v1__response__free_unpacked(r, NULL);
+    ck_assert_uint_ne(tok, 0);
+    return tok;
+}
+
+struct sess {
+    uint64_t id;
+    uint8_t secret[32];
+};
+
+static bool send_hello(struct wc *w, uint64_t id, double grace, double timeout,
+                       const struct sess *resume)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
+    req.id = id;
+    h.protocol_version = 1;
+    h.client_name = (char *)"check_blip";
+    h.grace_s = grace;
+    h.session_timeout_s = timeout;
+    if (resume != NULL) {
+        h.resume_session = resume->id;
+        h.resume_secret.data = (uint8_t *)resume->secret;
+        h.resume_secret.len = 32;
+    }
+    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
+    req.hello = &h;
+    return wc_send(w, &req);
+}
+
+/* A session through the proxy. */
+static struct wc *open_session(double grace, double timeout, struct sess *s)
+{
+    struct wc *w = wc_connect(P.port);
+    ck_assert_ptr_nonnull(w);
+    ck_assert(send_hello(w, 1, grace, timeout, NULL));
+    Condd__V1__Response *r = expect(w, 1, ST(OK));
+    s->id = r->hello->session_id;
+    ck_assert_uint_eq(r->hello->resume_secret.len, 32);
+    memcpy(s->secret, r->hello->resume_secret.data, 32);
+    condd__v1__response__free_unpacked(r, NULL);
+    return w;
+}
+
+/* Resumes through the proxy: the first frame must be the resumed HelloResult. */
+static struct wc *resume(const struct sess *s)
+{
+    struct wc *w = wc_connect(P.port);
+    ck_assert_ptr_nonnull(w);
+    ck_assert(send_hello(w, 1, 0, 0, s));
+    Condd__V1__Response *r = wc_recv(w, T);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_uint_eq(r->id, 1);
+    ck_assert_msg(r->status == ST(OK), "resume: %s", r->message);
+    ck_assert(r->hello->resumed);
+    ck_assert_uint_eq(r->hello->session_id, s->id);
+    condd__v1__response__free_unpacked(r, NULL);
+    return w;
+}
+
+static void bye(struct wc *w)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Goodbye g = CONDD__V1__GOODBYE__INIT;
+    req.id = 999999;
+    req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
+    req.goodbye = &g;
+    ck_assert(wc_send(w, &req));
+    expect_free(w, 999999, ST(OK));
+    wc_close(w);
+}
+
+static uint64_t detached_now(struct wc *w)
+{
+    static uint64_t id = 900000;
+    id++;
+    ck_assert(wc_stats(w, id));
+    Condd__V1__Response *r = expect(w, id, ST(OK));
+    uint64_t v = r->stats->detached_sessions;
+    condd__v1__response__free_unpacked(r, NULL);
+    return v;
+}
+
+static void await_detached(struct wc *w, uint64_t want)
+{
+    double end = tu_now() + T;
+    uint64_t v;
+    while ((v = detached_now(w)) != want && tu_now() < end)
+        usleep(2000);
+    ck_assert_msg(v == want, "detached_sessions %llu, expected %llu", (unsigned long long)v,
+                  (unsigned long long)want);
+}
+
+/* (holder session, token) of lock from List; holder 0 when free. */
+static uint64_t holder_of(struct wc *w, const char *lock, uint64_t *token)
+{
+    static uint64_t id = 800000;
+    id++;
+    ck_assert(wc_list(w, id, lock));
+    Condd__V1__Response *r = expect(w, id, ST(OK));
+    uint64_t h = 0;
+    for (size_t i = 0; i < r->list->n_locks; i++) {
+        Condd__V1__LockInfo *li = r->list->locks[i];
+        if (li->name.len == strlen(lock) && memcmp(li->name.data, lock, li->name.len) == 0 &&
+            li->held) {
+            h = li->holder_session;
+            if (token != NULL)
+                *token = li->token;
+        }
+    }
+    condd__v1__response__free_unpacked(r, NULL);
+    return h;
+}
+
+static void await_holder(struct wc *w, const char *lock, uint64_t want)
+{
+    double end = tu_now() + T;
+    uint64_t v;
+    while ((v = holder_of(w, lock, NULL)) != want && tu_now() < end)
+        usleep(2000);
+    ck_assert_msg(v == want, "%s held by %llu, expected %llu", lock, (unsigned long long)v,
+                  (unsigned long long)want);
+}
+
+static uint64_t next_id = 100;
+
+static void try_lock_fails(struct wc *w, const char *lock)
+{
+    uint64_t id = ++next_id;
+    ck_assert(wc_acquire(w, id, lock, 9, 0));
+    expect_free(w, id, ST(TIMEOUT));
+}
+
+/* ------------------------------------------------------------------ tests */
+
+START_TEST(test_dropped_connection_keeps_the_lock_held_throughout_the_blip)
+{
+    reset_proxy();
+    struct sess a;
+    struct wc *wa = open_session(30, 0, &a);
+    struct wc *b = wc_session(D.port, "watcher");
+    ck_assert_ptr_nonnull(b);
+    ck_assert(wc_acquire(wa, 2, "blip", 1, -1));
+    uint64_t tok = expect_token(wa, 2);
+    try_lock_fails(b, "blip");
+    cmd("drop");
+    ck_assert(wc_wait_closed(wa, T));
+    wc_close(wa);
+    await_detached(b, 1);
+    for (int i = 0; i < 5; i++) /* all along the blip */
+        try_lock_fails(b, "blip");
+    uint64_t t2 = 0;
+    ck_assert_uint_eq(holder_of(b, "blip", &t2), a.id);
+    ck_assert_uint_eq(t2, tok);
+    wa = resume(&a);
+    try_lock_fails(b, "blip");
+    ck_assert_uint_eq(holder_of(b, "blip", &t2), a.id);
+    ck_assert_uint_eq(t2, tok); /* same fencing token */
+    ck_assert(wc_release(wa, 3, "blip", 1));
+    expect_free(wa, 3, ST(OK));
+    bye(wa);
+    wc_close(b);
+}
+END_TEST
+
+START_TEST(test_reset_connection_gets_its_grant_after_resume)
+{
+    reset_proxy();
+    struct sess a;
+    struct wc *wa = open_session(30, 0, &a);
+    struct wc *b = wc_session(D.port, "holder");
+    ck_assert_ptr_nonnull(b);
+    ck_assert(wc_acquire(b, 2, "rst", 1, -1));
+    expect_token(b, 2);
+    ck_assert(wc_acquire(wa, 7, "rst", 1, -1));
+    ck_assert(wc_nothing_before_ping(wa));
+    cmd("reset");
+    wc_close(wa);
+    await_detached(b, 1);
+    ck_assert(wc_release(b, 3, "rst", 1));
+    expect_free(b, 3, ST(OK));
+    await_holder(b, "rst", a.id); /* granted during the blip */
+    try_lock_fails(b, "rst");
+    wa = resume(&a);
+    uint64_t tok = expect_token(wa, 7);
+    uint64_t t2 = 0;
+    ck_assert_uint_eq(holder_of(b, "rst", &t2), a.id);
+    ck_assert_uint_eq(t2, tok);
+    bye(wa);
+    await_holder(b, "rst", 0); /* Goodbye released it at once */
+    wc_close(b);
+}
+END_TEST
+
+START_TEST(test_wait_notified_during_the_blip_returns_after_resume_holding_the_lock)
+{
+    reset_proxy();
+    struct sess a;
+    struct wc *wa = open_session(30, 0, &a);
+    struct wc *b = wc_session(D.port, "notifier");
+    ck_assert_ptr_nonnull(b);
+    ck_assert(wc_acquire(wa, 2, "bwl", 1, -1));
+    expect_token(wa, 2);
+    ck_assert(wc_wait(wa, 8, "bwc", "bwl", 1, -1));
+    ck_assert(wc_acquire(b, 2, "bwl", 1, -1));
+    expect_token(b, 2);
+    cmd("drop");
+    wc_close(wa);
+    await_detached(b, 1);
+    ck_assert(wc_notify(b, 3, "bwc", "bwl", 1, 1));
+    expect_free(b, 3, ST(OK));
+    ck_assert(wc_release(b, 4, "bwl", 1));
+    expect_free(b, 4, ST(OK));
+    await_holder(b, "bwl", a.id);
+    wa = resume(&a);
+    uint64_t tok = expect_token(wa, 8);
+    uint64_t t2 = 0;
+    ck_assert_uint_eq(holder_of(b, "bwl", &t2), a.id);
+    ck_assert_uint_eq(t2, tok);
+    try_lock_fails(b, "bwl");
+    bye(wa);
+    wc_close(b);
+}
+END_TEST
+
+START_TEST(test_resume_while_the_server_still_sees_the_old_connection_takes_over)
+{
+    reset_proxy();
+    struct sess a;
+    struct wc *wa = open_session(30, 0, &a);
+    struct wc *b = wc_session(D.port, "watcher");
+    ck_assert_ptr_nonnull(b);
+    ck_assert(wc_acquire(wa, 2, "over", 1, -1));
+    uint64_t tok = expect_token(wa, 2);
+    cmd("drop-client"); /* the server side stays open: condd notices nothing */
+    wc_close(wa);
+    ck_assert_uint_eq(detached_now(b), 0);
+    try_lock_fails(b, "over");
+    wa = resume(&a);
+    ck_assert_uint_eq(detached_now(b), 0);
+    uint64_t t2 = 0;
+    ck_assert_uint_eq(holder_of(b, "over", &t2), a.id);
+    ck_assert_uint_eq(t2, tok);
+    ck_assert(wc_release(wa, 3, "over", 1));
+    expect_free(wa, 3, ST(OK));
+    bye(wa);
+    wc_close(b);
+}
+END_TEST
+
+START_TEST(test_stall_past_the_session_timeout_detaches_and_resumes)
+{
+    reset_proxy();
+    struct sess a;
+    struct wc *wa = open_session(30, 1, &a); /* 1 s session timeout */
+    struct wc *b = wc_session(D.port, "watcher");
+    ck_assert_ptr_nonnull(b);
+    ck_assert(wc_acquire(wa, 2, "stalled", 1, -1));
+    uint64_t tok = expect_token(wa, 2);
+    cmd("stall");
+    await_detached(b, 1); /* condd gave up on the silent connection */
+    try_lock_fails(b, "stalled");
+    cmd("flow");
+    /* The old connection ends with end-of-file and no final TIMEOUT frame. */
+    ck_assert(wc_wait_closed(wa, T));
+    wc_close(wa);
+    wa = resume(&a);
+    uint64_t t2 = 0;
+    ck_assert_uint_eq(holder_of(b, "stalled", &t2), a.id);
+    ck_assert_uint_eq(t2, tok);
+    bye(wa);
+    wc_close(b);
+}
+END_TEST
+
+START_TEST(test_a_blip_longer_than_the_grace_loses_the_session)
+{
+    reset_proxy();
+    struct sess a;
+    struct wc *wa = open_session(0.3, 0, &a);
+    struct wc *b = wc_session(D.port, "next");
+    ck_assert_ptr_nonnull(b);
+    ck_assert(wc_acquire(wa, 2, "lost", 1, -1));
+    expect_token(wa, 2);
+    ck_assert(wc_acquire(b, 2, "lost", 1, -1));
+    ck_assert(wc_nothing_before_ping(b));
+    cmd("refuse"); /* the server looks unreachable for the whole grace */
+    cmd("drop");
+    wc_close(wa);
+    expect_token(b, 2); /* handed on when the grace ran out */
+    cmd("accept");
+    wa = wc_connect(P.port);
+    ck_assert_ptr_nonnull(wa);
+    ck_assert(send_hello(wa, 1, 0, 0, &a));
+    expect_free(wa, 1, ST(RESUME_FAILED));
+    wc_close(wa);
+    wc_close(b);
+}
+END_TEST
+
+static Suite *blip_suite(void)
+{
+    Suite *s = suite_create("blip");
+    TCase *tc = tcase_create("blip");
+    tcase_add_unchecked_fixture(tc, start, stop);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_dropped_connection_keeps_the_lock_held_throughout_the_blip);
+    tcase_add_test(tc, test_reset_connection_gets_its_grant_after_resume);
+    tcase_add_test(tc, test_wait_notified_during_the_blip_returns_after_resume_holding_the_lock);
+    tcase_add_test(tc, test_resume_while_the_server_still_sees_the_old_connection_takes_over);
+    tcase_add_test(tc, test_stall_past_the_session_timeout_detaches_and_resumes);
+    tcase_add_test(tc, test_a_blip_longer_than_the_grace_loses_the_session);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(blip_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
