@@ -389,6 +389,8 @@ static void *worker_main(void *arg)
     w->measuring = false;
     w->stopping = true;
     res->t_end = clk_mono_ns();
+    if (t->mode_report != NULL && w->mode_state != NULL)
+        t->mode_report(w);
 
     /* Everyone stops before the last snapshot, so it sees the state the run left. */
     pthread_barrier_wait(&g_barrier);

@@ -181,6 +181,9 @@ struct target {
     void (*snapshot)(struct bench_conn *cn, struct server_snapshot *out);
     /* Optional: runs modes the generic loop does not (handoff, fanout, idle) on worker w. */
     void (*mode_start)(struct worker *w);
+    /* Optional: after the window, writes the mode's report lines into w->extra (once, so a mode
+     * need not format its figures on every event). */
+    void (*mode_report)(struct worker *w);
 };
 
 extern const struct target target_condd;

@@ -463,6 +463,12 @@ static void cd_mode_start(struct worker *w)
     }
 }
 
+static void cd_mode_report(struct worker *w)
+{
+    if (g_opts.mode == MODE_BARRIER)
+        prim_barrier_report(w);
+}
+
 const struct target target_condd = {
     .name = "condd",
     .default_address = "127.0.0.1:7380",
@@ -475,4 +481,5 @@ const struct target target_condd = {
     .close = cd_close,
     .snapshot = cd_snapshot,
     .mode_start = cd_mode_start,
+    .mode_report = cd_mode_report,
 };

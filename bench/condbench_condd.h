@@ -34,5 +34,7 @@ void prim_sem_release(struct bench_conn *cn);
 void prim_hold(struct bench_conn *cn);
 /* barrier: starts the generations on worker w (the only worker). */
 void prim_barrier_start(struct worker *w);
+/* barrier: the "barrier:" report line, into w->extra. */
+void prim_barrier_report(struct worker *w);
 
 #endif

@@ -241,13 +241,6 @@ static void bar_on_answer(condd_async_conn *c, int result, uint32_t index, void 
     if (w->measuring) {
         b->gens++;
         hist_record(&b->gen_ns, t);
-        snprintf(w->extra, sizeof w->extra,
-                 "barrier: parties=%" PRIu32 " connections=%u generations=%" PRIu64
-                 " gen_us_p50=%.1f gen_us_p99=%.1f gen_us_min=%.1f gen_us_max=%.1f"
-                 " bad_generations=%" PRIu64 "\n",
-                 b->parties, w->nconns, b->gens, (double)hist_quantile(&b->gen_ns, 0.5) / 1e3,
-                 (double)hist_quantile(&b->gen_ns, 0.99) / 1e3, (double)b->gen_ns.min_ns / 1e3,
-                 (double)b->gen_ns.max_ns / 1e3, b->bad_gens);
     }
     if (!w->stopping)
         bar_generation(w);
@@ -308,6 +301,20 @@ static void bar_generation(struct worker *w)
             return;
         }
     }
+}
+
+void prim_barrier_report(struct worker *w)
+{
+    struct barrier_run *b = w->mode_state;
+    if (b->gens == 0)
+        return;
+    snprintf(w->extra, sizeof w->extra,
+             "barrier: parties=%" PRIu32 " connections=%u generations=%" PRIu64
+             " gen_us_p50=%.1f gen_us_p99=%.1f gen_us_min=%.1f gen_us_max=%.1f"
+             " bad_generations=%" PRIu64 "\n",
+             b->parties, w->nconns, b->gens, (double)hist_quantile(&b->gen_ns, 0.5) / 1e3,
+             (double)hist_quantile(&b->gen_ns, 0.99) / 1e3, (double)b->gen_ns.min_ns / 1e3,
+             (double)b->gen_ns.max_ns / 1e3, b->bad_gens);
 }
 
 void prim_barrier_start(struct worker *w)
