@@ -34,8 +34,13 @@
  *       writer_p99_over_reader_hold=G
  * answers the issue's question: with FIFO grants (a queued writer stops new readers from joining
  * the current batch) the writer waits at most for the readers holding when it queued, so its p99
- * wait stays near one reader hold time (G near 1, plus round trips) however many readers loop;
- * a starving implementation shows G growing with -d and writer_grants near 0.
+ * wait stays within a few reader hold times and close to the readers' own p99 wait, however many
+ * readers loop; a starving implementation shows G growing with -d and writer_grants near 0.
+ * The 1 ms holds are libevent timers, which fire late by up to a millisecond and more on a loaded
+ * machine: G divides by the measured mean hold, not by RW_HOLD_NS.
+ *
+ * Tried once, wired in a scratch copy as above, against the shared-lock branch's build of
+ * 2026-11-30 00:18 (bench/RESULTS.md, round 3, "rw").
  */
 #include "config.h"
 
