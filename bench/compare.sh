@@ -36,7 +36,7 @@ while getopts b:m:c:d:T:r:h opt; do
     d) dur=$OPTARG ;;
     T) threads=$OPTARG ;;
     r) repeat=$OPTARG ;;
-    h) sed -n '4,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    h) sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
     esac
 done
