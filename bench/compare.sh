@@ -15,6 +15,10 @@
 # -r N runs every target N times, interleaved, and reports the run with the median ops/s of
 # each (the machine's noise is then visible as a spread).
 # Targets that cannot run MODE are skipped (Redis has no conditions; echo only has cycles).
+# -m sem and -m sem-contended compare condd with itself: every round runs condd's lock cycle
+# (uncontended, or contended) and then the semaphore mode, against the same daemon, and reports
+# sem/lock; the arguments after -- (e.g. --value 4) go to the semaphore runs only.
+# The load average (uptime) is printed before and after the runs: the machine may be shared.
 
 set -u
 
@@ -32,7 +36,7 @@ while getopts b:m:c:d:T:r:h opt; do
     d) dur=$OPTARG ;;
     T) threads=$OPTARG ;;
     r) repeat=$OPTARG ;;
-    h) sed -n '4,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    h) sed -n '4,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) exit 2 ;;
     esac
 done
@@ -147,14 +151,15 @@ cpu_ticks() {
     sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'
 }
 
-# run NAME PID ARGS...: one condbench run; appends "name ops ops_s p50 p99 p999 cpu_us fair" to
-# $tmp/results.
+# run NAME PID MODE ARGS...: one condbench run; appends "name ops ops_s p50 p99 p999 cpu_us fair"
+# to $tmp/results.
 run() {
     name=$1
     pid=$2
-    shift 2
+    run_mode=$3
+    shift 3
     before=$(cpu_ticks "$pid")
-    "$CONDBENCH" -m "$mode" -c "$conns" -d "$dur" -T "$threads" "$@" >"$tmp/out" 2>"$tmp/err"
+    "$CONDBENCH" -m "$run_mode" -c "$conns" -d "$dur" -T "$threads" "$@" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     after=$(cpu_ticks "$pid")
     line=$(grep '^condbench target=' "$tmp/out" | tail -n 1)
@@ -163,9 +168,10 @@ run() {
         cat "$tmp/out" "$tmp/err" >&2
         return 1
     fi
-    grep -E '^(fanout|idle|hold|fairness):' "$tmp/out" | sed "s/^/  $name: /" \
+    grep -E '^(fanout|idle|hold|fairness|barrier):' "$tmp/out" | sed "s/^/  $name: /" \
         >>"$tmp/details"
-    fair=$(sed -n 's/^fairness: grants_min=\([0-9]*\) grants_max=\([0-9]*\).*/\1-\2/p' "$tmp/out")
+    # "min-max/range_of_mean_pct/stddev" (one word for the results file)
+    fair=$(sed -n 's/^fairness: grants_min=\([0-9]*\) grants_max=\([0-9]*\) .*range_of_mean_pct=\([0-9.]*\) grants_stddev=\([0-9.]*\).*/\1-\2\/\3\/\4/p' "$tmp/out")
     echo "$line" | awk -v name="$name" -v d="$((after - before))" -v hz="$clk_tck" \
         -v fair="${fair:--}" '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
@@ -175,25 +181,34 @@ run() {
     }' >>"$tmp/results"
 }
 
+# The semaphore modes run condd's own lock cycle first in every round: the reference.
+condd_name=condd
+lock_ref=
 case $mode in
 uncontended | churn) with_echo=1 with_redis=1 ;;
 contended) with_echo=0 with_redis=1 ;;
+sem) with_echo=0 with_redis=0 lock_ref=uncontended condd_name=condd-sem ;;
+sem-contended) with_echo=0 with_redis=0 lock_ref=contended condd_name=condd-sem ;;
 *) with_echo=0 with_redis=0 ;;
 esac
 [ -z "$redis_addr" ] && with_redis=0
 
 : >"$tmp/results"
 : >"$tmp/details"
+load_before=$(uptime | sed 's/.*load average: //')
 r=0
 while [ $r -lt "$repeat" ]; do
     r=$((r + 1))
-    run condd $condd_pid -t condd -a "$condd_addr" "$@" || exit 1
+    if [ -n "$lock_ref" ]; then
+        run condd-lock $condd_pid "$lock_ref" -t condd -a "$condd_addr" || exit 1
+    fi
+    run $condd_name $condd_pid "$mode" -t condd -a "$condd_addr" "$@" || exit 1
     if [ $with_redis = 1 ]; then
-        run redis $redis_pid -t redis -a "$redis_addr" "$@" || exit 1
-        run redis-pipeline $redis_pid -t redis --pipeline -a "$redis_addr" "$@" || exit 1
+        run redis $redis_pid "$mode" -t redis -a "$redis_addr" "$@" || exit 1
+        run redis-pipeline $redis_pid "$mode" -t redis --pipeline -a "$redis_addr" "$@" || exit 1
     fi
     if [ $with_echo = 1 ]; then
-        run echo $echo_pid -t echo -a "$echo_addr" "$@" || exit 1
+        run echo $echo_pid "$mode" -t echo -a "$echo_addr" "$@" || exit 1
     fi
 done
 
@@ -202,29 +217,32 @@ median() {
     awk -v t="$1" '$1 == t' "$tmp/results" | sort -k3,3n | awk '{ a[NR] = $0 }
         END { if (NR) print a[int((NR + 1) / 2)] }'
 }
-for t in condd redis redis-pipeline echo; do
+for t in condd-lock condd condd-sem redis redis-pipeline echo; do
     median $t
 done >"$tmp/median"
 
+load_after=$(uptime | sed 's/.*load average: //')
 model=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)
 echo "compare: mode=$mode connections=$conns threads=$threads duration=${dur}s repeat=$repeat" \
     "extra='$*'"
 echo "machine: $(nproc) CPUs, ${model:-unknown CPU}, Linux $(uname -r), loopback;" \
     "$("$REDIS_SERVER" --version 2>/dev/null | awk '{ print $1, $2, $3 }')"
+echo "load average (1, 5, 15 min): before $load_before; after $load_after"
 echo
-awk -v mode="$mode" '
+awk -v mode="$mode" -v cn="$condd_name" '
     { n[$1] = $2; ops[$1] = $3; p50[$1] = $4; p99[$1] = $5; p999[$1] = $6; cpu[$1] = $7
       fair[$1] = $8; order[++k] = $1 }
     END {
-        if (mode == "contended")
-            print "| target | cycles/s | p50 us | p99 us | p99.9 us | daemon CPU us/cycle | grants min-max |"
+        fairmode = (mode == "contended" || mode == "sem-contended")
+        if (fairmode)
+            print "| target | cycles/s | p50 us | p99 us | p99.9 us | daemon CPU us/cycle | grants min-max/(max-min)/mean %/stddev |"
         else
             print "| target | cycles/s | p50 us | p99 us | p99.9 us | daemon CPU us/cycle |"
-        print "|---|---:|---:|---:|---:|---:|" (mode == "contended" ? "---:|" : "")
+        print "|---|---:|---:|---:|---:|---:|" (fairmode ? "---:|" : "")
         for (i = 1; i <= k; i++) {
             t = order[i]
             printf "| %s | %d | %.1f | %.1f | %.1f | %.2f |", t, ops[t], p50[t], p99[t], p999[t], cpu[t]
-            if (mode == "contended") printf " %s |", fair[t]
+            if (fairmode) printf " %s |", fair[t]
             printf "\n"
         }
         print ""
@@ -239,6 +257,11 @@ awk -v mode="$mode" '
                 (cpu["redis-pipeline"] > 0 ? cpu["condd"] / cpu["redis-pipeline"] : 0)
         if (("condd" in ops) && ("echo" in ops) && ops["echo"] > 0)
             printf "condd/echo: cycles/s %.2fx\n", ops["condd"] / ops["echo"]
+        if (("condd-sem" in ops) && ("condd-lock" in ops) && ops["condd-lock"] > 0)
+            printf "condd-sem/condd-lock: cycles/s %.2fx, p99 %.3fx, daemon CPU/cycle %.2fx\n",
+                ops["condd-sem"] / ops["condd-lock"],
+                (p99["condd-lock"] > 0 ? p99["condd-sem"] / p99["condd-lock"] : 0),
+                (cpu["condd-lock"] > 0 ? cpu["condd-sem"] / cpu["condd-lock"] : 0)
     }' "$tmp/median"
 if [ -s "$tmp/details" ]; then
     echo

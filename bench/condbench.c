@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,20 @@
 struct bench_opts g_opts;
 
 static const char *const mode_names[MODE_COUNT] = {
-    [MODE_UNCONTENDED] = "uncontended", [MODE_CONTENDED] = "contended", [MODE_HANDOFF] = "handoff",
-    [MODE_FANOUT] = "fanout",           [MODE_CHURN] = "churn",         [MODE_IDLE] = "idle",
+    [MODE_UNCONTENDED] = "uncontended",
+    [MODE_CONTENDED] = "contended",
+    [MODE_HANDOFF] = "handoff",
+    [MODE_FANOUT] = "fanout",
+    [MODE_CHURN] = "churn",
+    [MODE_IDLE] = "idle",
+    [MODE_SEM] = "sem",
+    [MODE_SEM_CONTENDED] = "sem-contended",
+    [MODE_BARRIER] = "barrier",
+};
+
+static const char *const kind_names[KIND_COUNT] = {
+    [KIND_LOCK] = "lock",       [KIND_SEM] = "sem",   [KIND_EVENT] = "event",
+    [KIND_BARRIER] = "barrier", [KIND_COND] = "cond",
 };
 
 static const struct target *const targets[] = {
@@ -44,28 +57,37 @@ static struct server_snapshot g_snap_before, g_snap_after;
 static void usage(FILE *f)
 {
     fprintf(
-        f, "Usage: condbench [OPTION]...\n"
-           "Drive many connections against a lock server and report cycles/s and grant latency.\n"
-           "\n"
-           "  -t, --target T       condd (default), redis"
+        f,
+        "Usage: condbench [OPTION]...\n"
+        "Drive many connections against a lock server and report cycles/s and grant latency.\n"
+        "\n"
+        "  -t, --target T       condd (default), redis"
 #ifndef HAVE_HIREDIS
-           " (not built: no hiredis)"
+        " (not built: no hiredis)"
 #endif
-           " or echo\n"
-           "  -m, --mode M         uncontended (default), contended, handoff, fanout, churn, idle\n"
-           "  -a, --address ADDR   server address (condd 127.0.0.1:7380, redis 127.0.0.1:6379,\n"
-           "                       echo 127.0.0.1:7390; condd also takes unix:/path)\n"
-           "  -c N                 connections (default 1; handoff: an even number)\n"
-           "  -d SECONDS           measured duration (default 5)\n"
-           "  -n, --names N        churn: distinct lock names (default 1000000)\n"
-           "  -T, --threads T      client threads, each with its own loop (default 1)\n"
-           "      --owners N       fanout: waiters per connection (default 1)\n"
-           "      --hold           churn: keep every lock (measures memory per held lock)\n"
-           "      --pipeline       redis: send the release with the next SET, without waiting\n"
-           "      --echo-bytes N   echo: payload bytes per frame (default 48)\n"
-           "      --json           also print the results as one JSON object\n"
-           "  -q, --quiet          print only the final line (and the JSON)\n"
-           "  -h, --help           print this help and exit\n");
+        " or echo\n"
+        "  -m, --mode M         uncontended (default), contended, handoff, fanout, churn, idle,\n"
+        "                       sem, sem-contended, barrier\n"
+        "  -a, --address ADDR   server address (condd 127.0.0.1:7380, redis 127.0.0.1:6379,\n"
+        "                       echo 127.0.0.1:7390; condd also takes unix:/path)\n"
+        "  -c N                 connections (default 1; handoff: an even number)\n"
+        "  -d SECONDS           measured duration (default 5)\n"
+        "  -n, --names N        churn: distinct lock names (default 1000000)\n"
+        "  -T, --threads T      client threads, each with its own loop (default 1)\n"
+        "      --owners N       fanout: waiters per connection (default 1)\n"
+        "      --hold           churn: keep every name (measures memory per name)\n"
+        "      --kind K         churn --hold: what each name keeps: lock (default, held),\n"
+        "                       sem (a permit held), event (set), barrier (one waiter of 2\n"
+        "                       parties) or cond (one condition waiter)\n"
+        "      --value N        sem, sem-contended: permits of the semaphore (default 1)\n"
+        "      --bounded        sem, sem-contended: a BoundedSemaphore\n"
+        "      --parties N      barrier: parties, waits spread over the connections\n"
+        "                       (default: -c)\n"
+        "      --pipeline       redis: send the release with the next SET, without waiting\n"
+        "      --echo-bytes N   echo: payload bytes per frame (default 48)\n"
+        "      --json           also print the results as one JSON object\n"
+        "  -q, --quiet          print only the final line (and the JSON)\n"
+        "  -h, --help           print this help and exit\n");
 }
 
 static unsigned long long parse_num(const char *opt, const char *s, unsigned long long lo,
@@ -83,7 +105,17 @@ static unsigned long long parse_num(const char *opt, const char *s, unsigned lon
 
 static void parse_args(int argc, char **argv)
 {
-    enum { OPT_OWNERS = 256, OPT_HOLD, OPT_PIPELINE, OPT_ECHO_BYTES, OPT_JSON };
+    enum {
+        OPT_OWNERS = 256,
+        OPT_HOLD,
+        OPT_PIPELINE,
+        OPT_ECHO_BYTES,
+        OPT_JSON,
+        OPT_KIND,
+        OPT_VALUE,
+        OPT_BOUNDED,
+        OPT_PARTIES
+    };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, 't'},
         {"mode", required_argument, NULL, 'm'},
@@ -95,17 +127,23 @@ static void parse_args(int argc, char **argv)
         {"pipeline", no_argument, NULL, OPT_PIPELINE},
         {"echo-bytes", required_argument, NULL, OPT_ECHO_BYTES},
         {"json", no_argument, NULL, OPT_JSON},
+        {"kind", required_argument, NULL, OPT_KIND},
+        {"value", required_argument, NULL, OPT_VALUE},
+        {"bounded", no_argument, NULL, OPT_BOUNDED},
+        {"parties", required_argument, NULL, OPT_PARTIES},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *target = "condd", *mode = "uncontended";
+    const char *target = "condd", *mode = "uncontended", *kind = NULL;
+    bool value_given = false;
     g_opts.connections = 1;
     g_opts.duration_s = 5;
     g_opts.names = 1000000;
     g_opts.threads = 1;
     g_opts.owners = 1;
     g_opts.echo_bytes = 48;
+    g_opts.value = 1;
     int ch;
     while ((ch = getopt_long(argc, argv, "t:m:a:c:d:n:T:qh", longopts, NULL)) != -1) {
         switch (ch) {
@@ -152,6 +190,20 @@ static void parse_args(int argc, char **argv)
         case OPT_JSON:
             g_opts.json = true;
             break;
+        case OPT_KIND:
+            kind = optarg;
+            break;
+        case OPT_VALUE:
+            /* The server's range for a semaphore's value (protocol.md §17). */
+            g_opts.value = (uint32_t)parse_num("--value", optarg, 1, 1u << 31);
+            value_given = true;
+            break;
+        case OPT_BOUNDED:
+            g_opts.bounded = true;
+            break;
+        case OPT_PARTIES:
+            g_opts.parties = (uint32_t)parse_num("--parties", optarg, 1, 1u << 31);
+            break;
         case 'q':
             g_opts.quiet = true;
             break;
@@ -193,15 +245,41 @@ static void parse_args(int argc, char **argv)
         bench_warn("--hold is for --mode churn");
         exit(2);
     }
+    if (kind != NULL) {
+        g_opts.kind = KIND_COUNT;
+        for (int k = 0; k < KIND_COUNT; k++)
+            if (strcmp(kind_names[k], kind) == 0)
+                g_opts.kind = (enum hold_kind)k;
+        if (g_opts.kind == KIND_COUNT) {
+            bench_warn("unknown kind '%s' (lock, sem, event, barrier or cond)", kind);
+            exit(2);
+        }
+        if (!g_opts.hold) {
+            bench_warn("--kind is for --mode churn --hold");
+            exit(2);
+        }
+    }
+    bool sem_mode = g_opts.mode == MODE_SEM || g_opts.mode == MODE_SEM_CONTENDED;
+    if ((value_given || g_opts.bounded) && !sem_mode) {
+        bench_warn("--value and --bounded are for --mode sem and sem-contended");
+        exit(2);
+    }
+    if (g_opts.parties != 0 && g_opts.mode != MODE_BARRIER) {
+        bench_warn("--parties is for --mode barrier");
+        exit(2);
+    }
+    if (g_opts.parties == 0)
+        g_opts.parties = g_opts.connections;
     if (g_opts.mode == MODE_HANDOFF && g_opts.connections % 2 != 0) {
         bench_warn("handoff runs pairs: -c must be even");
         exit(2);
     }
     if (g_opts.threads > g_opts.connections)
         g_opts.threads = g_opts.connections;
-    /* Fanout's notifier counts every waiter of the round: keep them on one loop. */
-    if (g_opts.mode == MODE_FANOUT && g_opts.threads > 1) {
-        bench_warn("fanout runs on one thread; ignoring --threads %u", g_opts.threads);
+    /* Fanout's notifier counts every waiter of the round, barrier every answer of the
+     * generation: keep them on one loop. */
+    if ((g_opts.mode == MODE_FANOUT || g_opts.mode == MODE_BARRIER) && g_opts.threads > 1) {
+        bench_warn("%s runs on one thread; ignoring --threads %u", mode, g_opts.threads);
         g_opts.threads = 1;
     }
     snprintf(g_opts.prefix, sizeof g_opts.prefix, "cb%ld", (long)getpid());
@@ -300,7 +378,8 @@ static void *worker_main(void *arg)
     w->stop_ev = evtimer_new(w->base, on_stop, w);
     evtimer_add(w->stop_ev, &tv);
     if (!w->stopping) {
-        if (g_opts.mode == MODE_HANDOFF || g_opts.mode == MODE_FANOUT || g_opts.mode == MODE_IDLE)
+        if (g_opts.mode == MODE_HANDOFF || g_opts.mode == MODE_FANOUT || g_opts.mode == MODE_IDLE ||
+            g_opts.mode == MODE_BARRIER)
             t->mode_start(w);
         else
             loop_start(w);
@@ -310,6 +389,8 @@ static void *worker_main(void *arg)
     w->measuring = false;
     w->stopping = true;
     res->t_end = clk_mono_ns();
+    if (t->mode_report != NULL && w->mode_state != NULL)
+        t->mode_report(w);
 
     /* Everyone stops before the last snapshot, so it sees the state the run left. */
     pthread_barrier_wait(&g_barrier);
@@ -339,22 +420,57 @@ static double mean_name_len(uint64_t n)
     return (double)strlen(g_opts.prefix) + 3.0 + (double)digits / (double)n;
 }
 
+/* What churn --hold left on the server: the Stats counter of its kind, before and after. */
+static uint64_t hold_count(const struct server_snapshot *s)
+{
+    switch (g_opts.kind) {
+    case KIND_SEM:
+        return s->permits_held;
+    case KIND_EVENT:
+        return s->events_set;
+    case KIND_BARRIER:
+        return s->barrier_waiters;
+    case KIND_COND:
+        return s->condition_waiters;
+    default:
+        return s->locks_held;
+    }
+}
+
+static void print_hold(int64_t rss_growth, uint64_t refused)
+{
+    uint64_t before = hold_count(&g_snap_before), after = hold_count(&g_snap_after);
+    uint64_t added = after > before ? after - before : 0;
+    int64_t table_growth = (int64_t)g_snap_after.table_bytes - (int64_t)g_snap_before.table_bytes;
+    double n = added > 0 ? (double)added : 1;
+    printf("hold: kind=%s names_added=%" PRIu64 " refused=%" PRIu64 " rss_growth=%" PRId64
+           " bytes_per_name=%.0f table_growth=%" PRId64 " table_bytes_per_name=%.1f"
+           " mean_name_bytes=%.1f\n",
+           kind_names[g_opts.kind], added, refused, rss_growth,
+           added > 0 ? (double)rss_growth / n : 0.0, table_growth,
+           added > 0 ? (double)table_growth / n : 0.0, added > 0 ? mean_name_len(added) : 0.0);
+}
+
 static void print_report(struct worker *ws, double elapsed_s)
 {
     struct hist *h = calloc(1, sizeof *h);
     if (h == NULL)
         abort();
     hist_init(h);
-    uint64_t ops = 0, errors = 0, failed = 0, gmin = UINT64_MAX, gmax = 0;
+    uint64_t ops = 0, errors = 0, failed = 0, refused = 0, gmin = UINT64_MAX, gmax = 0;
+    double gsum = 0, gsq = 0;
     for (unsigned i = 0; i < g_opts.threads; i++) {
         hist_merge(h, ws[i].hist);
         ops += ws[i].ops;
         errors += ws[i].errors;
         failed += ws[i].failed;
+        refused += ws[i].refused;
         for (unsigned j = 0; j < ws[i].nconns; j++) {
             uint64_t g = ws[i].conns[j].grants;
             gmin = g < gmin ? g : gmin;
             gmax = g > gmax ? g : gmax;
+            gsum += (double)g;
+            gsq += (double)g * (double)g;
         }
     }
     double ops_s = elapsed_s > 0 ? (double)ops / elapsed_s : 0;
@@ -368,9 +484,18 @@ static void print_report(struct worker *ws, double elapsed_s)
                (double)hist_quantile(h, 0.9) / 1e3, p99, p999, (double)h->max_ns / 1e3, h->count);
         printf("client: cpu_s=%.2f cpu_us_per_op=%.2f threads=%u\n", g_cpu_end - g_cpu_begin,
                ops > 0 ? (g_cpu_end - g_cpu_begin) * 1e6 / (double)ops : 0.0, g_opts.threads);
-        if (g_opts.mode == MODE_CONTENDED)
-            printf("fairness: grants_min=%" PRIu64 " grants_max=%" PRIu64 " spread_pct=%.1f\n",
-                   gmin, gmax, gmax > 0 ? 100.0 * (double)(gmax - gmin) / (double)gmax : 0.0);
+        if (g_opts.mode == MODE_CONTENDED || g_opts.mode == MODE_SEM_CONTENDED) {
+            /* Per-connection grant counts: spread_pct against the max (the historical figure),
+             * range_of_mean_pct = (max - min) / mean, and the population standard deviation. */
+            double n = (double)g_opts.connections, mean = gsum / n;
+            double var = gsq / n - mean * mean;
+            printf("fairness: grants_min=%" PRIu64 " grants_max=%" PRIu64 " spread_pct=%.1f"
+                   " grants_mean=%.1f range_of_mean_pct=%.2f grants_stddev=%.1f"
+                   " stddev_of_mean_pct=%.2f\n",
+                   gmin, gmax, gmax > 0 ? 100.0 * (double)(gmax - gmin) / (double)gmax : 0.0, mean,
+                   mean > 0 ? 100.0 * (double)(gmax - gmin) / mean : 0.0, sqrt(var > 0 ? var : 0),
+                   mean > 0 ? 100.0 * sqrt(var > 0 ? var : 0) / mean : 0.0);
+        }
         if (ws[0].extra[0] != '\0')
             fputs(ws[0].extra, stdout);
         if (g_snap_before.valid && g_snap_after.valid) {
@@ -384,12 +509,8 @@ static void print_report(struct worker *ws, double elapsed_s)
                        " bytes_per_session=%.0f\n",
                        g_snap_after.sessions - g_snap_before.sessions, grow,
                        (double)grow / (double)(g_snap_after.sessions - g_snap_before.sessions));
-            if (g_opts.hold && g_snap_after.locks_held > g_snap_before.locks_held) {
-                uint64_t added = g_snap_after.locks_held - g_snap_before.locks_held;
-                printf("hold: locks_added=%" PRIu64 " rss_growth=%" PRId64
-                       " bytes_per_lock=%.0f mean_name_bytes=%.1f\n",
-                       added, grow, (double)grow / (double)added, mean_name_len(added));
-            }
+            if (g_opts.hold)
+                print_hold(grow, refused);
         }
         if (errors > 0 || failed > 0)
             printf("errors: %" PRIu64 " (connections that failed to connect: %" PRIu64 ")\n",
@@ -401,12 +522,12 @@ static void print_report(struct worker *ws, double elapsed_s)
                "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
                "\"max_us\":%.1f,\"mean_us\":%.1f,\"grants_min\":%" PRIu64 ",\"grants_max\":%" PRIu64
                ",\"errors\":%" PRIu64 ",\"server_rss_before\":%" PRIu64
-               ",\"server_rss_after\":%" PRIu64 "}\n",
+               ",\"server_rss_after\":%" PRIu64 ",\"refused\":%" PRIu64 "}\n",
                g_opts.target->name, mode, g_opts.connections, g_opts.threads,
                g_opts.pipeline ? "true" : "false", elapsed_s, ops, ops_s, p50,
                (double)hist_quantile(h, 0.9) / 1e3, p99, p999, (double)h->max_ns / 1e3,
                hist_mean(h) / 1e3, gmin == UINT64_MAX ? 0 : gmin, gmax, errors,
-               g_snap_before.rss_bytes, g_snap_after.rss_bytes);
+               g_snap_before.rss_bytes, g_snap_after.rss_bytes, refused);
     printf("condbench target=%s mode=%s connections=%u ops=%" PRIu64
            " ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f\n",
            g_opts.target->name, mode, g_opts.connections, ops, ops_s, p50, p99, p999);

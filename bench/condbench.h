@@ -4,7 +4,8 @@
  * and per-connection state, the latency histogram, the target table (condd, redis, echo) and the
  * generic client loop that drives every target the same way. condbench.c owns the options, the
  * threads and the report; condbench_loop.c the client loop; condbench_hist.c the histogram;
- * condbench_condd.c, condbench_redis.c and condbench_echo.c one target each.
+ * condbench_condd.c, condbench_redis.c and condbench_echo.c one target each;
+ * condbench_prims.c the condd modes for semaphores, events and barriers (condbench_condd.h).
  */
 #ifndef CONDD_BENCH_CONDBENCH_H
 #define CONDD_BENCH_CONDBENCH_H
@@ -58,7 +59,20 @@ enum bench_mode {
     MODE_FANOUT,
     MODE_CHURN,
     MODE_IDLE,
+    MODE_SEM,           /* the uncontended cycle on a semaphore of --value permits */
+    MODE_SEM_CONTENDED, /* every connection on one semaphore of --value permits */
+    MODE_BARRIER,       /* generations of one barrier of --parties */
     MODE_COUNT
+};
+
+/* What churn --hold leaves behind per name (--kind). */
+enum hold_kind {
+    KIND_LOCK,    /* a held lock */
+    KIND_SEM,     /* a semaphore of value 1 with its permit held */
+    KIND_EVENT,   /* a set event */
+    KIND_BARRIER, /* a barrier of 2 parties with one waiter */
+    KIND_COND,    /* a condition with one waiter (all bound to one lock per connection) */
+    KIND_COUNT
 };
 
 #define MODE_BIT(m) (1u << (m))
@@ -76,6 +90,10 @@ struct bench_opts {
     unsigned echo_bytes;  /* --echo-bytes: payload of one echo frame */
     bool pipeline;        /* --pipeline (redis) */
     bool hold;            /* --hold (churn: never release) */
+    enum hold_kind kind;  /* --kind (churn --hold) */
+    uint32_t value;       /* --value: permits (sem, sem-contended) */
+    bool bounded;         /* --bounded: BoundedSemaphore (sem, sem-contended) */
+    uint32_t parties;     /* --parties (barrier); 0 until parsed: then -c */
     bool json;            /* --json */
     bool quiet;           /* -q: only the final line (and JSON) */
     char prefix[32];      /* name prefix unique to this run: "cb<pid>" */
@@ -118,11 +136,12 @@ struct worker {
     uint64_t deadline_ns;
     uint64_t ops; /* cycles (grant received, release sent) while measuring */
     uint64_t errors;
+    uint64_t refused; /* churn --hold: names the server refused with LIMIT_EXCEEDED */
     struct hist *hist;
     struct event *stop_ev;
     struct event *poll_ev; /* fanout: the notifier's pacing timer */
     void *mode_state;      /* state of the condd-only modes */
-    char extra[512];       /* mode-specific lines for the report (worker 0 only) */
+    char extra[1024];      /* mode-specific lines for the report (worker 0 only) */
 };
 
 /* ------------------------------------------------------------------ targets */
@@ -134,6 +153,10 @@ struct server_snapshot {
     uint64_t table_bytes;
     uint64_t locks_held;
     uint64_t sessions;
+    uint64_t permits_held;
+    uint64_t events_set;
+    uint64_t barrier_waiters;
+    uint64_t condition_waiters;
 };
 
 /*
@@ -158,6 +181,9 @@ struct target {
     void (*snapshot)(struct bench_conn *cn, struct server_snapshot *out);
     /* Optional: runs modes the generic loop does not (handoff, fanout, idle) on worker w. */
     void (*mode_start)(struct worker *w);
+    /* Optional: after the window, writes the mode's report lines into w->extra (once, so a mode
+     * need not format its figures on every event). */
+    void (*mode_report)(struct worker *w);
 };
 
 extern const struct target target_condd;
@@ -174,6 +200,9 @@ void loop_connected(struct bench_conn *cn, bool ok, const char *why);
 void loop_granted(struct bench_conn *cn, bool ok, const char *why);
 /* Called by a target when the next acquire may be sent after a release (ok false: failed). */
 void loop_released(struct bench_conn *cn, bool ok, const char *why);
+/* Called by a target when the server refused cn's --hold name with LIMIT_EXCEEDED: counts it
+ * and goes on with the next name (the flood goes on, as an attacker's would). */
+void loop_refused(struct bench_conn *cn);
 /* Records a failure of cn outside the acquire/release path and marks cn dead. */
 void loop_fail(struct bench_conn *cn, const char *why);
 /* Starts the measured window's cycles on every ready connection of w. */

@@ -6,7 +6,8 @@
  * which does not wait for its reply: the next acquire goes out in the same write, and a cycle costs
  * one round trip. This file also runs the modes only condd has: handoff (pairs ping-pong through a
  * condition), fanout (one notify_all wakes every waiter) and idle (sessions that only keep alive),
- * and takes the server's Stats for the memory figures.
+ * and takes the server's Stats for the memory figures. The semaphore, event and barrier modes are
+ * in condbench_prims.c.
  */
 #include "config.h"
 
@@ -20,26 +21,21 @@
 
 #include "clock.h"
 #include "condbench.h"
+#include "condbench_condd.h"
 
-struct cd_conn {
-    condd_async_conn *c;
-    bool closing; /* condbench is closing it: every callback from now on is ignored */
-};
-
-static condd_async_conn *cd_client(struct bench_conn *cn)
+condd_async_conn *cd_client(struct bench_conn *cn)
 {
     struct cd_conn *st = cn->impl;
     return st != NULL && !st->closing ? st->c : NULL;
 }
 
-/* Callbacks check this first: cn's state is gone or going. */
-static bool cd_ignored(struct bench_conn *cn)
+bool cd_ignored(struct bench_conn *cn)
 {
     struct cd_conn *st = cn->impl;
     return st == NULL || st->closing;
 }
 
-static const char *cd_why(condd_async_conn *c, int result)
+const char *cd_why(condd_async_conn *c, int result)
 {
     static __thread char buf[256];
     const char *m = c != NULL ? condd_async_conn_message(c) : "";
@@ -114,6 +110,14 @@ static void cd_on_acquire(condd_async_conn *c, int result, uint64_t token, void 
 
 static void cd_acquire(struct bench_conn *cn)
 {
+    if (g_opts.mode == MODE_SEM || g_opts.mode == MODE_SEM_CONTENDED) {
+        prim_sem_acquire(cn);
+        return;
+    }
+    if (g_opts.hold && g_opts.kind != KIND_LOCK) {
+        prim_hold(cn);
+        return;
+    }
     condd_async_conn *c = cd_client(cn);
     int rc = c == NULL
                  ? CONDD_ERR_CLOSED
@@ -132,6 +136,10 @@ static void cd_on_release(condd_async_conn *c, int result, void *arg)
 
 static void cd_release(struct bench_conn *cn)
 {
+    if (g_opts.mode == MODE_SEM || g_opts.mode == MODE_SEM_CONTENDED) {
+        prim_sem_release(cn);
+        return;
+    }
     condd_async_conn *c = cd_client(cn);
     int rc =
         c == NULL ? CONDD_ERR_CLOSED : condd_async_lock_release(c, cn->name, 0, cd_on_release, cn);
@@ -156,6 +164,10 @@ static void cd_on_stats(condd_async_conn *c, int result, const struct condd_stat
     ctx->out->table_bytes = s->table_bytes;
     ctx->out->locks_held = s->locks_held;
     ctx->out->sessions = s->sessions;
+    ctx->out->permits_held = s->permits_held;
+    ctx->out->events_set = s->events_set;
+    ctx->out->barrier_waiters = s->barrier_waiters;
+    ctx->out->condition_waiters = s->condition_waiters;
 }
 
 static void cd_snapshot(struct bench_conn *cn, struct server_snapshot *out)
@@ -438,6 +450,9 @@ static void cd_mode_start(struct worker *w)
     case MODE_FANOUT:
         fo_start(w);
         break;
+    case MODE_BARRIER:
+        prim_barrier_start(w);
+        break;
     default:
         /* idle: the sessions only keep alive until the window ends. */
         w->measuring = true;
@@ -448,15 +463,23 @@ static void cd_mode_start(struct worker *w)
     }
 }
 
+static void cd_mode_report(struct worker *w)
+{
+    if (g_opts.mode == MODE_BARRIER)
+        prim_barrier_report(w);
+}
+
 const struct target target_condd = {
     .name = "condd",
     .default_address = "127.0.0.1:7380",
     .modes = MODE_BIT(MODE_UNCONTENDED) | MODE_BIT(MODE_CONTENDED) | MODE_BIT(MODE_HANDOFF) |
-             MODE_BIT(MODE_FANOUT) | MODE_BIT(MODE_CHURN) | MODE_BIT(MODE_IDLE),
+             MODE_BIT(MODE_FANOUT) | MODE_BIT(MODE_CHURN) | MODE_BIT(MODE_IDLE) |
+             MODE_BIT(MODE_SEM) | MODE_BIT(MODE_SEM_CONTENDED) | MODE_BIT(MODE_BARRIER),
     .open = cd_open,
     .acquire = cd_acquire,
     .release = cd_release,
     .close = cd_close,
     .snapshot = cd_snapshot,
     .mode_start = cd_mode_start,
+    .mode_report = cd_mode_report,
 };

@@ -35,6 +35,14 @@ static bool loop_pick_name(struct bench_conn *cn)
         if (cn->seq == 0)
             snprintf(cn->name, sizeof cn->name, "%s:c", p);
         return true;
+    case MODE_SEM_CONTENDED:
+        if (cn->seq == 0)
+            snprintf(cn->name, sizeof cn->name, "%s:sc", p);
+        return true;
+    case MODE_SEM:
+        if (cn->seq == 0)
+            snprintf(cn->name, sizeof cn->name, "%s:s:%u", p, cn->index);
+        return true;
     case MODE_CHURN: {
         /* Connections stride through the name space so that, with as many names as cycles,
          * no two of them meet on one name at the same moment. */
@@ -98,6 +106,14 @@ void loop_fail(struct bench_conn *cn, const char *why)
         return;
     w->errors++;
     bench_warn("connection %u: %s", cn->index, why != NULL ? why : "failed");
+}
+
+void loop_refused(struct bench_conn *cn)
+{
+    struct worker *w = cn->w;
+    if (w->measuring)
+        w->refused++;
+    loop_cycle(cn);
 }
 
 void loop_connected(struct bench_conn *cn, bool ok, const char *why)

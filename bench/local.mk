@@ -8,12 +8,13 @@ bench_condbench_SOURCES = \
 	bench/condbench.c bench/condbench.h \
 	bench/condbench_loop.c \
 	bench/condbench_hist.c \
-	bench/condbench_condd.c \
+	bench/condbench_condd.c bench/condbench_condd.h \
+	bench/condbench_prims.c \
 	bench/condbench_echo.c
 bench_condbench_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/client/include -I$(top_srcdir)/common \
 	-D_GNU_SOURCE
 bench_condbench_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) -pthread
-bench_condbench_LDADD = client/libcondd.la common/libconddcommon.la $(LIBEVENT_CORE_LIBS) -lpthread
+bench_condbench_LDADD = client/libcondd.la common/libconddcommon.la $(LIBEVENT_CORE_LIBS) -lpthread -lm
 if HAVE_HIREDIS
 bench_condbench_SOURCES += bench/condbench_redis.c
 bench_condbench_CFLAGS += $(HIREDIS_CFLAGS)

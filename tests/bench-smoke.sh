@@ -3,8 +3,11 @@
 #
 # bench-smoke.sh: keeps condbench working. Starts condd and echo-server on loopback ephemeral
 # ports, runs condbench for about one second in every mode (and the echo target once), and checks
-# only that each run exits 0 and ends with the final line with ops > 0. No speed is asserted:
-# the numbers depend on the machine; bench/compare.sh is where they are measured.
+# that each run exits 0 and ends with the final line with ops > 0, that the new modes print their
+# figures (fairness, barrier generations with correct arrival indices, names kept per --kind),
+# and that a daemon with a small --max-pending refuses a flood of set events and barrier waiters
+# past its limit with LIMIT_EXCEEDED and goes on serving. No speed is asserted: the numbers
+# depend on the machine; bench/compare.sh is where they are measured.
 
 set -u
 
@@ -56,10 +59,25 @@ start() {
 
 start condd "$CONDD" --listen 127.0.0.1:0 --log-level warning
 condd_addr=127.0.0.1:$port
+# A second daemon whose pending-request limit (which also caps set events server-wide) is 300:
+# a flood of 1000 set events must be refused past the cap, and the daemon must keep serving.
+start limited "$CONDD" --listen 127.0.0.1:0 --log-level warning --max-pending 300
+limited_addr=127.0.0.1:$port
 start echo "$ECHO_SERVER" --listen 127.0.0.1:0
 echo_addr=127.0.0.1:$port
 
 failures=0
+# expect_line PATTERN: the last run printed a line matching PATTERN (grep -E), else a failure.
+expect_line() {
+    if grep -Eq "$1" "$tmp/out"; then
+        echo "ok:   ... and it printed /$1/"
+    else
+        echo "FAIL: the last run printed no line matching /$1/"
+        sed 's/^/  | /' "$tmp/out" "$tmp/err"
+        failures=$((failures + 1))
+    fi
+}
+
 # check ARGS...: one condbench run of about a second.
 check() {
     timeout 60 "$CONDBENCH" -d 1 "$@" >"$tmp/out" 2>"$tmp/err"
@@ -67,7 +85,7 @@ check() {
     line=$(grep '^condbench target=' "$tmp/out" | tail -n 1)
     ops=$(echo "$line" | sed -n 's/.* ops=\([0-9]*\) .*/\1/p')
     if [ $rc -eq 0 ] && echo "$line" | grep -Eq \
-        '^condbench target=[a-z]+ mode=[a-z]+ connections=[0-9]+ ops=[0-9]+ ops_per_s=[0-9]+ p50_us=[0-9.]+ p99_us=[0-9.]+ p999_us=[0-9.]+$' &&
+        '^condbench target=[a-z]+ mode=[a-z-]+ connections=[0-9]+ ops=[0-9]+ ops_per_s=[0-9]+ p50_us=[0-9.]+ p99_us=[0-9.]+ p999_us=[0-9.]+$' &&
         [ "${ops:-0}" -gt 0 ]; then
         echo "ok: condbench $* -> $line"
     else
@@ -84,7 +102,40 @@ check -a "$condd_addr" -m fanout -c 2 --owners 5
 check -a "$condd_addr" -m churn -c 2 --names 1000
 check -a "$condd_addr" -m churn -c 2 --names 2000 --hold
 check -a "$condd_addr" -m idle -c 16 --json
+check -a "$condd_addr" -m sem -c 4 -T 2
+check -a "$condd_addr" -m sem -c 2 --value 4 --bounded
+check -a "$condd_addr" -m sem-contended -c 8 --value 4
+expect_line '^fairness: grants_min=[0-9]+ grants_max=[1-9][0-9]* spread_pct=[0-9.]+ grants_mean=[0-9.]+ range_of_mean_pct=[0-9.]+ grants_stddev=[0-9.]+ stddev_of_mean_pct=[0-9.]+$'
+check -a "$condd_addr" -m barrier -c 10 --parties 50
+expect_line '^barrier: parties=50 connections=10 generations=[1-9][0-9]* gen_us_p50=[0-9.]+ gen_us_p99=[0-9.]+ .* bad_generations=0$'
+# Memory per name: each kind keeps exactly its 1000 names (a --hold run ends when every name is
+# taken, so -d 60 is only a bound). The kinds read different Stats counters, and the runs before
+# each are other processes, so no earlier session's teardown can be counted.
+for kind in lock sem event barrier cond; do
+    check -a "$condd_addr" -m churn -c 2 --names 1000 --hold --kind $kind -d 60
+    expect_line "^hold: kind=$kind names_added=1000 refused=0 rss_growth=-?[0-9]+ bytes_per_name=-?[0-9]+ table_growth=[0-9]+ "
+done
 check -t echo -a "$echo_addr" -m uncontended -c 2
+
+check -a "$limited_addr" -m churn -c 2 --names 1000 --hold --kind event -d 60
+expect_line '^hold: kind=event names_added=300 refused=700 '
+check -a "$limited_addr" -m churn -c 1 --names 1000 --hold --kind barrier -d 60
+expect_line '^hold: kind=barrier names_added=300 refused=700 '
+
+# Bad arguments: a one-line reason and exit 2, before connecting anywhere.
+for bad in "-m uncontended --value 4" "-m sem --value 0" "-m churn --kind lock" \
+    "-m churn --hold --kind nosuch" "-m sem --parties 3" "-m barrier --parties 0"; do
+    # shellcheck disable=SC2086
+    "$CONDBENCH" -a "$condd_addr" $bad >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ $rc -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && grep -q '^condbench: ' "$tmp/err"; then
+        echo "ok: condbench $bad -> exit 2: $(cat "$tmp/err")"
+    else
+        echo "FAIL: condbench $bad: exit $rc, expected 2 with one line on stderr"
+        sed 's/^/  | /' "$tmp/out" "$tmp/err"
+        failures=$((failures + 1))
+    fi
+done
 
 # condd must have survived all of it.
 kill -0 $(echo $pids | cut -d' ' -f1) 2>/dev/null || {

@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * What condbench's condd target (condbench_condd.c) shares with its modes for semaphores, events
+ * and barriers (condbench_prims.c): the per-connection state and the helpers every callback
+ * uses, and the entry points the target calls for those modes.
+ */
+#ifndef CONDD_BENCH_CONDBENCH_CONDD_H
+#define CONDD_BENCH_CONDBENCH_CONDD_H
+
+#include <condd/condd_async.h>
+
+#include "condbench.h"
+
+/* One condd connection of condbench (bench_conn.impl). */
+struct cd_conn {
+    condd_async_conn *c;
+    bool closing;    /* condbench is closing it: every callback from now on is ignored */
+    int hold_result; /* churn --hold of a waiting kind: the wait's immediate answer, if any */
+};
+
+/* cn's connection, or NULL when it is closing (borrowed). */
+condd_async_conn *cd_client(struct bench_conn *cn);
+/* Callbacks check this first: cn's state is gone or going. */
+bool cd_ignored(struct bench_conn *cn);
+/* "strerror: server message" for result on c (a thread-local buffer, valid until the next call). */
+const char *cd_why(condd_async_conn *c, int result);
+
+/* sem, sem-contended: the generic loop's acquire and release on a semaphore (--value,
+ * --bounded). */
+void prim_sem_acquire(struct bench_conn *cn);
+void prim_sem_release(struct bench_conn *cn);
+/* churn --hold --kind other than lock: leaves one object of the kind behind under cn->name;
+ * reports through loop_granted() (kept), loop_refused() (LIMIT_EXCEEDED) or loop_fail(). */
+void prim_hold(struct bench_conn *cn);
+/* barrier: starts the generations on worker w (the only worker). */
+void prim_barrier_start(struct worker *w);
+/* barrier: the "barrier:" report line, into w->extra. */
+void prim_barrier_report(struct worker *w);
+
+#endif
