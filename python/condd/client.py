@@ -2,9 +2,11 @@
 """The connection: one session with condd on the running event loop. It parses the address,
 says Hello, writes requests, matches every Response to its request by id, pings at a third of
 the session timeout, and on session loss fails every pending call once with ConnectionLost.
-The primitives (locks.py) build on three calls: _call() (await the answer), _call_cancellable()
-(the same, turning task cancellation into a Cancel request) and _send() (fire and forget, for
-asyncio's synchronous methods such as release(); the connection keeps requests in order)."""
+The primitives (locks.py) build on four calls: _call() (await the answer), _call_checked()
+(the same, raising the package's exception for an error status: the *_remote() variants),
+_call_cancellable() (turning task cancellation into a Cancel request) and _send_checked() (fire
+and forget, for asyncio's synchronous methods such as release(); the connection keeps requests
+in order)."""
 
 import asyncio
 import logging
@@ -183,6 +185,13 @@ class Client:
     async def _call(self, req):
         """Sends req and waits for its Response. Cancelling the caller only stops the wait."""
         return await self._send(req)
+
+    async def _call_checked(self, req):
+        """_call() that raises the package's exception for a non-OK status; the Response."""
+        resp = await self._send(req)
+        if resp.status != pb.STATUS_OK:
+            raise error_for(resp)
+        return resp
 
     async def _call_cancellable(self, req):
         """Sends a request that may wait (Acquire, Wait, EventWait) and returns (Response,

@@ -3,7 +3,7 @@
 state lives in condd. Each class maps asyncio's methods onto requests (docs/python.md has the
 table); asyncio's synchronous methods (release, notify, notify_all, set, clear) write their
 request and return at once, which is sound because one connection keeps requests in order
-(protocol.md §4.4). A new primitive is one more class here on the same three Client calls."""
+(protocol.md §4.4). A new primitive is one more class here on the same Client calls (client.py)."""
 
 import asyncio
 import collections
@@ -81,6 +81,21 @@ class Lock:
         """Releases the grant this object holds (RuntimeError if none, as in asyncio). The
         Release is written at once; its answer is not awaited. ConnectionLost if the session
         ended while the lock was held: the lock was lost before this call."""
+        self._release_owner(self._take_owner())
+
+    async def release_remote(self):
+        """release() that waits for the server's answer: None once the lock is released,
+        else the package's exception for the server's status (condd.NotOwner, ...). The same
+        local checks as release() come first (RuntimeError, ConnectionLost); the object
+        forgets its grant before the request goes out, as release() does."""
+        owner = self._take_owner()
+        await self._client._call_checked(self._release_request(owner))
+
+    # ------------------------------------------------------------ inside
+
+    def _take_owner(self):
+        """The owner handle of the grant held, which the object forgets; the checks of
+        release()."""
         if self._owner is None:
             if self._lost is not None:
                 lost, self._lost = self._lost, None
@@ -89,17 +104,18 @@ class Lock:
         owner = self._owner
         self._owner = None
         self._client._held.discard(self)
-        self._release_owner(owner)
+        return owner
 
-    # ------------------------------------------------------------ inside
+    def _release_request(self, owner):
+        req = self._client._request("release")
+        req.release.lock = self._wire_name
+        req.release.owner = owner
+        return req
 
     def _release_owner(self, owner):
         if self._client.closed:
             return
-        req = self._client._request("release")
-        req.release.lock = self._wire_name
-        req.release.owner = owner
-        self._client._send_checked(req, "release of %r" % self.name)
+        self._client._send_checked(self._release_request(owner), "release of %r" % self.name)
 
     def _granted(self, owner, token):
         self._owner = owner
@@ -128,6 +144,7 @@ class Condition:
         self._lock = lock
         self.acquire = lock.acquire
         self.release = lock.release
+        self.release_remote = lock.release_remote
         self.locked = lock.locked
 
     def __repr__(self):
@@ -177,9 +194,21 @@ class Condition:
         """Wakes every waiter (RuntimeError if the lock is not held by this object)."""
         self._notify("notify_all", None)
 
+    async def notify_remote(self, n=1):
+        """notify() that waits for the server's answer: how many waiters it woke, else the
+        package's exception for the server's status (condd.LockMismatch, condd.NotOwner, ...).
+        RuntimeError at once if this condition's lock object does not hold the lock."""
+        resp = await self._client._call_checked(self._notify_request("notify", n))
+        return resp.notify.woken
+
+    async def notify_all_remote(self):
+        """notify_all() that waits for the server's answer: how many waiters it woke."""
+        resp = await self._client._call_checked(self._notify_request("notify_all", None))
+        return resp.notify.woken
+
     # ------------------------------------------------------------ inside
 
-    def _notify(self, kind, n):
+    def _notify_request(self, kind, n):
         lock = self._lock
         if lock._owner is None:
             raise RuntimeError("cannot notify on un-acquired lock")
@@ -190,6 +219,10 @@ class Condition:
         body.owner = lock._owner
         if n is not None:
             body.n = n
+        return req
+
+    def _notify(self, kind, n):
+        req = self._notify_request(kind, n)
         self._client._send_checked(req, "%s of %r" % (kind, self.name))
 
     async def _wait(self, timeout):
@@ -258,17 +291,33 @@ class Event:
 
     def set(self):
         """Sets the event and wakes every waiter; written at once, answer not awaited."""
-        req = self._client._request("event_set")
-        req.event_set.name = self._wire_name
-        self._client._send_checked(req, "set of event %r" % self.name)
+        self._client._send_checked(self._simple("event_set"), "set of event %r" % self.name)
         self._value = True
 
     def clear(self):
         """Clears the event; written at once, answer not awaited."""
-        req = self._client._request("event_clear")
-        req.event_clear.name = self._wire_name
-        self._client._send_checked(req, "clear of event %r" % self.name)
+        self._client._send_checked(self._simple("event_clear"), "clear of event %r" % self.name)
         self._value = False
+
+    async def set_remote(self):
+        """set() that waits for the server's answer: how many waiters this set woke (0 if the
+        event was set already), else the package's exception (condd.LimitExceeded when the
+        server's cap of events is reached, condd.BadRequest for a bad name, ...)."""
+        resp = await self._client._call_checked(self._simple("event_set"))
+        self._value = True
+        return resp.event_set.woken
+
+    async def clear_remote(self):
+        """clear() that waits for the server's answer: None, else the package's exception."""
+        await self._client._call_checked(self._simple("event_clear"))
+        self._value = False
+
+    # ------------------------------------------------------------ inside
+
+    def _simple(self, kind):
+        req = self._client._request(kind)
+        getattr(req, kind).name = self._wire_name
+        return req
 
     async def wait(self):
         """Waits until the event is set and returns True. Cancelling sends a Cancel."""
@@ -369,6 +418,22 @@ class Semaphore:
         Holding none: a Semaphore posts a permit; a BoundedSemaphore raises ValueError at once
         (the server would refuse it with NOT_OWNER). ConnectionLost if the session ended while
         this object held permits: they were lost before this call."""
+        self._release_owner(self._take_owner())
+
+    async def release_remote(self):
+        """release() that waits for the server's answer: None once the permit is returned (or
+        posted), else the package's exception for the server's status (condd.ValueMismatch
+        when the semaphore exists with another value or kind, condd.NotOwner, ...). The same
+        local checks as release() come first (ValueError for a BoundedSemaphore holding
+        nothing, ConnectionLost)."""
+        owner = self._take_owner()
+        await self._client._call_checked(self._release_request(owner))
+
+    # ------------------------------------------------------------ inside
+
+    def _take_owner(self):
+        """The owner handle release() returns (the latest permit held, which the object
+        forgets, or a fresh one for a post); the checks of release()."""
         if not self._owners:
             if self._lost is not None:
                 lost, self._lost = self._lost, None
@@ -376,25 +441,26 @@ class Semaphore:
                                      % (self._kind, self.name, lost))
             if self._bounded:
                 raise ValueError("BoundedSemaphore released too many times")
-            self._release_owner(self._client._new_owner())  # a post: nobody's permit
-            return
+            return self._client._new_owner()  # a post: nobody's permit
         owner = self._owners.pop()
         if not self._owners:
             self._client._held.discard(self)
-        self._release_owner(owner)
+        return owner
 
-    # ------------------------------------------------------------ inside
-
-    def _release_owner(self, owner):
-        if self._client.closed:
-            return
+    def _release_request(self, owner):
         req = self._client._request("sem_release")
         body = req.sem_release
         body.name = self._wire_name
         body.owner = owner
         body.value = self.value
         body.bounded = self._bounded
-        self._client._send_checked(req, "release of %s %r" % (self._kind, self.name))
+        return req
+
+    def _release_owner(self, owner):
+        if self._client.closed:
+            return
+        self._client._send_checked(self._release_request(owner),
+                                   "release of %s %r" % (self._kind, self.name))
 
     def _forget(self, exc):
         """The session ended while this object held permits."""
