@@ -63,16 +63,25 @@ class Lock:
     async def acquire(self):
         """Waits until the lock is granted (FIFO) and returns True. Cancelling the task sends
         a Cancel; a grant that raced it is released again before CancelledError propagates."""
+        return await self._acquire(None)
+
+    async def _acquire(self, timeout):
+        """acquire() with the server's timeout (None: forever; 0: try once): False when it
+        passes, with nothing queued and no Cancel needed (condd.sync's timeouts)."""
         client = self._client
         owner = client._new_owner()
         req = client._request("acquire")
         req.acquire.lock = self._wire_name
         req.acquire.owner = owner
+        if timeout is not None:
+            req.acquire.timeout.seconds = max(timeout, 0.0)
         resp, cancelled = await client._call_cancellable(req)
         if cancelled:
             if resp is not None and resp.status == pb.STATUS_OK:
                 self._release_owner(owner)
             raise asyncio.CancelledError()
+        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+            return False
         client._check(resp)
         self._granted(owner, resp.acquire.token)
         return True
@@ -321,11 +330,19 @@ class Event:
 
     async def wait(self):
         """Waits until the event is set and returns True. Cancelling sends a Cancel."""
+        return await self._wait(None)
+
+    async def _wait(self, timeout):
+        """wait() with the server's timeout (None: forever): False when it passes."""
         req = self._client._request("event_wait")
         req.event_wait.name = self._wire_name
+        if timeout is not None:
+            req.event_wait.timeout.seconds = max(timeout, 0.0)
         resp, cancelled = await self._client._call_cancellable(req)
         if cancelled:
             raise asyncio.CancelledError()
+        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+            return False
         self._client._check(resp)
         self._value = True
         return True
@@ -393,6 +410,11 @@ class Semaphore:
         """Waits for a permit (FIFO, no barging) and returns True. condd.ValueMismatch if the
         semaphore exists with another value or kind. Cancelling the task sends a Cancel; a
         grant that raced it is released again before CancelledError propagates."""
+        return await self._acquire(None)
+
+    async def _acquire(self, timeout):
+        """acquire() with the server's timeout (None: forever; 0: try once): False when it
+        passes, with nothing queued and no Cancel needed (condd.sync's timeouts)."""
         client = self._client
         owner = client._new_owner()
         req = client._request("sem_acquire")
@@ -401,11 +423,15 @@ class Semaphore:
         body.owner = owner
         body.value = self.value
         body.bounded = self._bounded
+        if timeout is not None:
+            body.timeout.seconds = max(timeout, 0.0)
         resp, cancelled = await client._call_cancellable(req)
         if cancelled:
             if resp is not None and resp.status == pb.STATUS_OK:
                 self._release_owner(owner)
             raise asyncio.CancelledError()
+        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+            return False
         client._check(resp)
         self._owners.append(owner)
         self._lost = None
@@ -552,10 +578,17 @@ class Barrier:
         exists with other parties. Cancelling the task sends a Cancel: the wait leaves without
         breaking the barrier. A release that raced the Cancel still raises CancelledError (as
         a cancelled asyncio wait does); the other parties are released all the same."""
+        return await self._wait(None)
+
+    async def _wait(self, timeout):
+        """wait() with the server's timeout (None: forever): None when it passes (the wait
+        left the barrier, not broken)."""
         client = self._client
         req = client._request("barrier_wait")
         req.barrier_wait.name = self._wire_name
         req.barrier_wait.parties = self._parties
+        if timeout is not None:
+            req.barrier_wait.timeout.seconds = max(timeout, 0.0)
         resets = self._resets
         self._n_waiting += 1
         try:
@@ -570,6 +603,8 @@ class Barrier:
                 self._broken = True
         if cancelled:
             raise asyncio.CancelledError()
+        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+            return None
         client._check(resp)
         return resp.barrier_wait.index
 
