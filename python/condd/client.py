@@ -86,22 +86,51 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0):
 _QUEUED = weakref.WeakKeyDictionary()
 
 
-class _Protocol(asyncio.Protocol):
-    """Hands the connection's bytes and its end to the Client: a Protocol, not a StreamReader
-    and a reading task, so that a response resolves its future in the callback that read it
-    (one event-loop turn less per answer; see bench/RESULTS.md, Python client)."""
+class _Protocol(asyncio.BufferedProtocol):
+    """Reads the connection into one reused buffer and hands complete frames to the Client.
+    A BufferedProtocol, not a StreamReader and a reading task: asyncio's default read allocates
+    a 256 KiB bytes object per recv (an mmap, mremap and munmap per answer), and the reading
+    task costs an event-loop turn per answer; here a response resolves its future in the
+    callback that read it, with no allocation but the message (bench/RESULTS.md)."""
 
     client = None
     early_lost = None
 
-    def data_received(self, data):
-        self.client._data_received(data)
+    def __init__(self):
+        self.buf = bytearray(_READ_BUFFER)
+        self.view = memoryview(self.buf)
+        self.start = 0  # first byte not yet parsed
+        self.end = 0  # end of the bytes read
+        self.need = 0  # bytes of the incomplete frame at start, once its header is known
+
+    def get_buffer(self, sizehint):
+        size = len(self.buf)
+        if self.end == size or self.start + self.need > size:
+            held = self.end - self.start
+            if self.need > size or held == size:
+                # a frame larger than the buffer (up to the 16 MiB cap, checked before)
+                bigger = bytearray(max(2 * size, self.need))
+                bigger[:held] = self.view[self.start:self.end]
+                self.view.release()
+                self.buf, self.view = bigger, memoryview(bigger)
+            else:
+                self.view[:held] = self.view[self.start:self.end]
+            self.start, self.end = 0, held
+        return self.view[self.end:]
+
+    def buffer_updated(self, nbytes):
+        self.end += nbytes
+        self.client._frames_received(self)
 
     def connection_lost(self, exc):
         if self.client is None:
             self.early_lost = exc or True
         else:
             self.client._connection_lost(exc)
+
+
+# Initial read buffer; grows for a larger frame.
+_READ_BUFFER = 64 * 1024
 
 
 class Client:
@@ -121,7 +150,6 @@ class Client:
         self._next_owner = 1
         self._pending = {}
         self._orphans = {}  # id -> Response that came for a future cancelled meanwhile
-        self._rbuf = bytearray()  # bytes of an incomplete response frame
         self._wbuf = []  # frames of fire-and-forget requests, written at the next flush
         self._flush_scheduled = False
         self._lost = None  # the ConnectionLost once the session is over
@@ -311,32 +339,29 @@ class Client:
         self.server_version = resp.hello.server_version
         self._ping_task = self._loop.create_task(self._ping_loop())
 
-    def _data_received(self, data):
-        """Cuts the bytes read into response frames and answers their futures."""
-        buf = self._rbuf
-        if buf:
-            buf += data
-            data = buf
-        end = len(data)
-        pos = 0
-        with memoryview(data) as view:
-            try:
-                while end - pos >= 4:
-                    n = _proto.frame_length(view[pos:pos + 4])
-                    if end - pos - 4 < n:
-                        break
-                    resp = pb.Response()
-                    resp.ParseFromString(view[pos + 4:pos + 4 + n])
-                    pos += 4 + n
-                    if not self._deliver(resp):
-                        return
-            except Exception as e:  # a bad frame, a message that does not decode
-                self._lose(ConnectionLost("connection lost: %s" % e))
-                return
-        if buf:
-            del buf[:pos]
-        elif pos < end:
-            buf += data[pos:]
+    def _frames_received(self, proto):
+        """Parses the complete response frames in proto's buffer and answers their futures."""
+        view, pos, end = proto.view, proto.start, proto.end
+        try:
+            while end - pos >= 4:
+                n = _proto.frame_length(view[pos:pos + 4])
+                if end - pos - 4 < n:
+                    proto.need = 4 + n
+                    break
+                resp = pb.Response()
+                resp.ParseFromString(view[pos + 4:pos + 4 + n])
+                pos += 4 + n
+                if not self._deliver(resp):
+                    return
+            else:
+                proto.need = 0
+        except Exception as e:  # a bad frame, a message that does not decode
+            self._lose(ConnectionLost("connection lost: %s" % e))
+            return
+        if pos == end:
+            proto.start = proto.end = 0
+        else:
+            proto.start = pos
 
     def _deliver(self, resp):
         """Answers one response's future; False once the session is over."""

@@ -137,6 +137,15 @@ class Client:
             return fn(*args)
         return self._run(call())
 
+    def _post(self, fn, *args):
+        """Runs fn on the loop thread without waiting for it: for a release() or notify() whose
+        local checks the caller has made (so it cannot raise but for a session already lost,
+        which the next call reports). The loop runs it before anything this thread asks
+        later, so order is kept."""
+        if self._thread is None:
+            raise _errors.ConnectionLost("client closed")
+        self._loop.call_soon_threadsafe(fn, *args)
+
     def _stop(self):
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
@@ -193,7 +202,20 @@ class Lock:
     def release(self):
         """Releases the grant this object holds (RuntimeError if none; ConnectionLost if the
         session ended while it was held). Sent at once; the answer is not awaited."""
-        self._client._call(self._lock.release)
+        lock = self._lock
+        if lock._owner is not None and lock._lost is None and not self._client.closed:
+            # held: release() cannot raise, so hand it to the loop without a round trip. The
+            # object forgets the grant here at once (one attribute store), so that locked()
+            # and a second release() from this thread see it released; the rest runs on the
+            # loop, which owns the client's state
+            owner, lock._owner = lock._owner, None
+            self._client._post(self._released, owner)
+        else:
+            self._client._call(lock.release)  # raises what asyncio's release() raises
+
+    def _released(self, owner):  # on the loop
+        self._lock._client._held.discard(self._lock)
+        self._lock._release_owner(owner)
 
     def release_remote(self):
         """release() that waits for the server's answer (raises its error, if any)."""

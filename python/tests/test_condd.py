@@ -77,6 +77,29 @@ class ConnectionTests(DaemonTestCase):
             with self.assertRaises(ValueError, msg=bad):
                 p(bad)
 
+    async def test_read_buffer_compacts_and_grows_across_frames(self):
+        # a 16-byte read buffer: nearly every answer is split, some need the buffer to grow,
+        # and pipelined answers make it compact
+        import condd.client
+        saved = condd.client._READ_BUFFER
+        condd.client._READ_BUFFER = 16
+        try:
+            c = await self.client()
+        finally:
+            condd.client._READ_BUFFER = saved
+        locks = [condd.Lock(c, self.name("L%03d" % i)) for i in range(50)]
+        self.assertEqual(await asyncio.gather(*(lk.acquire() for lk in locks)), [True] * 50)
+
+        async def held():
+            req = c._request("list")
+            req.list.prefix = self.name("L").encode()
+            resp = await c._call_checked(req)  # one frame of several kilobytes
+            return sum(1 for info in resp.list.locks if info.held)
+        self.assertEqual(await held(), 50)
+        for lk in locks:
+            lk.release()
+        self.assertEqual(await held(), 0)
+
     async def test_server_status_maps_to_exception(self):
         c = await self.client()
         with self.assertRaises(condd.BadRequest):
