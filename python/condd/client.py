@@ -111,10 +111,9 @@ class _Protocol(asyncio.BufferedProtocol):
                 # a frame larger than the buffer (up to the 16 MiB cap, checked before)
                 bigger = bytearray(max(2 * size, self.need))
                 bigger[:held] = self.view[self.start:self.end]
-                self.view.release()
                 self.buf, self.view = bigger, memoryview(bigger)
-            else:
-                self.view[:held] = self.view[self.start:self.end]
+            else:  # move the incomplete frame to the front (a copy: the ranges may overlap)
+                self.view[:held] = bytes(self.view[self.start:self.end])
             self.start, self.end = 0, held
         return self.view[self.end:]
 
@@ -137,6 +136,8 @@ class Client:
     """One condd session. Create with `await condd.connect()`; close with `await close()` or
     `async with`. All methods must be called from the loop that connected it."""
 
+    # False: every request is written at once, fire-and-forget ones too (no coalescing; kept
+    # for measurements, bench/RESULTS.md)
     _coalesce = True
 
     def __init__(self, transport, protocol, address):
