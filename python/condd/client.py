@@ -152,6 +152,8 @@ class Client:
         self._pending = {}
         self._orphans = {}  # id -> Response that came for a future cancelled meanwhile
         self._wbuf = []  # frames of fire-and-forget requests, written at the next flush
+        # (Condition, owner, n, request id) when the last frame in _wbuf is that notify()
+        self._queued_notify = None
         self._flush_scheduled = False
         self._lost = None  # the ConnectionLost once the session is over
         self._closed = self._loop.create_future()  # done when the transport is gone
@@ -223,6 +225,7 @@ class Client:
             raise ConnectionLost(str(self._lost))
         fut = self._loop.create_future()
         self._pending[req.id] = fut
+        self._queued_notify = None
         self._wbuf.append(_proto.encode(req))
         if flush:
             # what any client of this loop queued goes out first: a release() on one
@@ -239,7 +242,20 @@ class Client:
         self._last_send = self._loop.time()
         return fut
 
+    def _take_queued_notify(self, cond, owner):
+        """If the last frame queued and not yet written is a notify() of Condition cond by
+        owner, withdraws it and returns how many it was to wake (a wait() right after carries
+        it as notify_first: one request and one answer instead of two); else None."""
+        q = self._queued_notify
+        if q is None or q[0] is not cond or q[1] != owner:
+            return None
+        self._queued_notify = None
+        self._wbuf.pop()
+        self._pending.pop(q[3]).cancel()  # no answer will come; nothing to log
+        return q[2]
+
     def _flush(self):
+        self._queued_notify = None
         if self._flush_scheduled:
             self._flush_scheduled = False
             _QUEUED[self._loop].discard(self)
@@ -263,6 +279,7 @@ class Client:
                 log.warning("condd: %s failed: %s", what, exc)
 
         fut.add_done_callback(done)
+        return fut
 
     async def _call(self, req):
         """Sends req and waits for its Response. Cancelling the caller only stops the wait."""

@@ -13,6 +13,9 @@ from .errors import ConnectionLost, ShuttingDown, error_for
 
 pb = _proto.pb
 
+# notify_all() carried by a Wait's notify_first: more waiters than can exist.
+_NOTIFY_ALL = 2 ** 64 - 1
+
 # Condition(client, name) without a lock uses the lock named name + CONDITION_LOCK_SUFFIX.
 CONDITION_LOCK_SUFFIX = ".lock"
 
@@ -232,7 +235,11 @@ class Condition:
 
     def _notify(self, kind, n):
         req = self._notify_request(kind, n)
-        self._client._send_checked(req, "%s of %r" % (kind, self.name))
+        client = self._client
+        client._send_checked(req, "%s of %r" % (kind, self.name))
+        if client._coalesce and client._wbuf:
+            client._queued_notify = (self, self._lock._owner, _NOTIFY_ALL if n is None else n,
+                                     req.id)
 
     async def _wait(self, timeout):
         """One Wait; True if notified, False on its timeout. The lock is held afterwards."""
@@ -248,6 +255,10 @@ class Condition:
         if timeout is not None:
             req.wait.timeout.SetInParent()
             req.wait.timeout.seconds = max(timeout, 0.0)
+        # notify(); await wait(): the queued Notify rides in the Wait (protocol.md §9.2)
+        notify_first = client._take_queued_notify(self, owner)
+        if notify_first:
+            req.wait.notify_first = notify_first
         # The server releases the lock while we wait: so does this object.
         lock._owner = None
         client._held.discard(lock)

@@ -246,6 +246,31 @@ class ConditionTests(DaemonTestCase):
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
         self.assertEqual(sorted(woken), [0, 1, 2])
 
+    async def test_notify_then_wait_goes_out_as_one_wait(self):
+        # notify(); await wait() sends one Wait with notify_first (protocol.md §9.2): the
+        # server counts no Notify for it, and the peer is woken all the same
+        a, b = await self.client(), await self.client()
+        ca = condd.Condition(a, self.name("C"))
+        cb = condd.Condition(b, self.name("C"))
+
+        async def peer():
+            async with cb:
+                await cb.wait()
+                cb.notify()  # followed by a release: sent as a Notify
+
+        def ops(stats, op):
+            return sum(o.count for o in stats.ops if o.op == op)
+        before = await a.stats()
+        task = asyncio.create_task(peer())
+        await self.stats_until(a, "condition_waiters", 1)
+        async with ca, asyncio.timeout(10):  # (wait_for() would run wait() in a new task)
+            ca.notify()
+            self.assertIs(await ca.wait(), True)
+        await asyncio.wait_for(task, 10)
+        after = await a.stats()
+        self.assertEqual(ops(after, "notify") - ops(before, "notify"), 1)
+        self.assertEqual(ops(after, "wait") - ops(before, "wait"), 2)
+
     async def test_wait_without_lock_raises(self):
         c = await self.client()
         cond = condd.Condition(c, self.name("C"))
