@@ -225,6 +225,7 @@ class Bench:
             total = 2 * results[0][0]
         cpu = sum(c for _, _, c in results)
         per = 1e6 / max(total, 1)
+        self.last_counts = sorted(n for n, _, _ in results)
         return total / seconds, total, cpu * per, server * per
 
     def server_cpu(self, backend):
@@ -308,11 +309,14 @@ def main():
                 for b in backends[k:] + backends[:k]:
                     load = loadavg()
                     rate, count, ccpu, scpu = bench.measure(b, case, n)
+                    counts = bench.last_counts
                     rows.append(dict(run=r, case=case, procs=n, backend=b, rate=rate,
-                                     count=count, client_us=ccpu, server_us=scpu, load=load))
+                                     count=count, client_us=ccpu, server_us=scpu, load=load,
+                                     per_process=counts))
                     print("run %d %-8s %d procs %-12s %8.0f /s  cpu us/op client %6.1f "
-                          "server %6.1f  (%d ops, load %s)"
-                          % (r, case, n, b, rate, ccpu, scpu, count, load), flush=True)
+                          "server %6.1f  (%d ops, per process %d..%d, load %s)"
+                          % (r, case, n, b, rate, ccpu, scpu, count, counts[0], counts[-1],
+                             load), flush=True)
     finally:
         bench.close()
 
@@ -339,12 +343,20 @@ def main():
         label = "lock, %d procs: cycles/s" % n if case == "lock" else \
             "condition ping-pong: handoffs/s"
         ratio = ("**%.2fx**" % (med["condd"] / med["syncmanager"])
-                 if "condd" in med and "syncmanager" in med else "")
+                 if "condd" in med and med.get("syncmanager") else "")
         print("| %s | %s | %s |" % (label, " | ".join("%.0f" % med[b] for b in backends), ratio))
         ratio = ("%.2fx less" % (sum(cpu["syncmanager"]) / sum(cpu["condd"]))
-                 if "condd" in cpu and "syncmanager" in cpu else "")
+                 if "condd" in cpu and "syncmanager" in cpu and sum(cpu["condd"]) else "")
         print("| &nbsp; CPU us/op | %s | %s |" % (
             " | ".join("%.0f + %.0f" % cpu[b] for b in backends), ratio))
+        if case == "lock" and n > 1:
+            # FIFO (condd) hands the lock to another process every cycle; a lock that lets
+            # the releaser take it again (threading.Lock in the manager) need not
+            share = {b: statistics.median(
+                x["per_process"][0] / max(x["per_process"][-1], 1)
+                for x in sel if x["backend"] == b) for b in backends}
+            print("| &nbsp; fewest / most cycles of one process | %s | |" % (
+                " | ".join("%.2f" % share[b] for b in backends)))
     print("\nload averages (1/5/15 min) seen: %s" % ", ".join(sorted({x["load"] for x in rows})))
     if not ok:
         print("pybench: a loop completed no cycle", file=sys.stderr)
