@@ -9,8 +9,9 @@ the same loops over each backend (docs/python.md, bench/RESULTS.md).
 
 Backends (-b): syncmanager (a SyncManager's Lock() and Condition() proxies), condd (the asyncio
 client, asyncio's synchronous release()/notify()), condd-remote (the same with release_remote()
-and notify_remote(), which await the server's answer as every SyncManager call does) and
-condd-sync (the blocking API condd.sync, when present).
+and notify_remote(), which await the server's answer as every SyncManager call does),
+condd-sync (the blocking API condd.sync, when present) and floor (class Floor: the least any
+Python client could do per operation, to tell the client's cost from the system's).
 
 Fairness: every backend runs the same loop text (acquire, release, counter, clock check; notify,
 wait), in processes started the same way (multiprocessing "spawn", one fresh interpreter each),
@@ -42,7 +43,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 SRC_PYTHON = os.path.dirname(HERE)
 
-BACKENDS = ("syncmanager", "condd", "condd-remote", "condd-sync")
+BACKENDS = ("syncmanager", "condd", "condd-remote", "condd-sync", "floor")
 
 
 # ---------------------------------------------------------------- the loops (in the children)
@@ -104,6 +105,89 @@ def wait_start(conn):
     return deadline
 
 
+class Floor:
+    """The least a Python client can do per operation: a blocking socket, protobuf frames,
+    no event loop, no futures, no session pings. A Release goes out with the next Acquire, and
+    a notify rides in the Wait (notify_first), as the asyncio client does. Not a client (no
+    error handling): the "floor" backend, to tell the client's cost from the system's."""
+
+    def __init__(self, address, name):
+        import socket
+        from condd import _proto
+        self.pb, self.encode = _proto.pb, _proto.encode
+        host, port = address.rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)))
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.buf = b""
+        self.next_id = 0
+        self.name = name.encode()
+        self.lock = self.name + b".lock"
+        self.queued = b""
+        hello = self.request("hello")
+        hello.hello.protocol_version = 1
+        self.call(hello)
+
+    def request(self, kind):
+        self.next_id += 1
+        req = self.pb.Request(id=self.next_id)
+        getattr(req, kind).SetInParent()
+        return req
+
+    def call(self, req):
+        """Sends what is queued and req, reads until req's answer."""
+        self.sock.sendall(self.queued + self.encode(req))
+        self.queued = b""
+        while True:
+            while len(self.buf) < 4 or len(self.buf) < 4 + int.from_bytes(self.buf[:4], "big"):
+                self.buf += self.sock.recv(65536)
+            n = int.from_bytes(self.buf[:4], "big")
+            resp = self.pb.Response()
+            resp.ParseFromString(self.buf[4:4 + n])
+            self.buf = self.buf[4 + n:]
+            if resp.id == req.id:
+                return resp
+
+    def acquire(self, lock):
+        req = self.request("acquire")
+        req.acquire.lock = lock
+        req.acquire.owner = 1
+        self.call(req)
+
+    def queue(self, req):
+        self.queued += self.encode(req)
+
+    def lock_loop(self, deadline):
+        n = 0
+        clock = time.monotonic
+        while clock() < deadline:
+            self.acquire(self.name)
+            rel = self.request("release")
+            rel.release.lock = self.name
+            rel.release.owner = 1
+            self.queue(rel)
+            n += 1
+        return n
+
+    def pingpong(self, handoffs):
+        self.acquire(self.lock)
+        for _ in range(handoffs):
+            req = self.request("wait")
+            req.wait.condition = self.name
+            req.wait.lock = self.lock
+            req.wait.owner = 1
+            req.wait.notify_first = 1
+            self.call(req)
+        req = self.request("notify")
+        req.notify.condition, req.notify.lock, req.notify.owner, req.notify.n = (
+            self.name, self.lock, 1, 1)
+        self.queue(req)
+        rel = self.request("release")
+        rel.release.lock = self.lock
+        rel.release.owner = 1
+        self.call(rel)
+        return handoffs
+
+
 def child(backend, target, case, arg, conn):
     """One client process: connect, say ready, wait for the common start, run, send the count
     and the time the loop took."""
@@ -120,6 +204,15 @@ def child(backend, target, case, arg, conn):
         return
     import condd
     address, name = target
+    if backend == "floor":
+        floor = Floor(address, name)
+        conn.send("ready")
+        go = wait_start(conn)
+        t0, c0 = time.monotonic(), time.process_time()
+        n = floor.lock_loop(go) if case == "lock" else floor.pingpong(arg)
+        conn.send((n, time.monotonic() - t0, time.process_time() - c0))
+        floor.sock.close()
+        return
     if backend == "condd-sync":
         import condd.sync
         client = condd.sync.connect(address)

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The benchmark's smoke run (python/bench/pybench.py --smoke): every loop of every backend
-(SyncManager, the asyncio client, its *_remote() twins, condd.sync) runs briefly against its own
+(SyncManager, the asyncio client, its *_remote() twins, condd.sync, the minimal "floor" client)
+runs briefly against its own
 condd and SyncManager and completes cycles. It checks that the loops work, not their speed
 (bench/RESULTS.md has the measurements)."""
 
@@ -20,9 +21,9 @@ class BenchSmokeTests(unittest.TestCase):
                              capture_output=True, text=True, timeout=600)
         self.assertEqual(run.returncode, 0, run.stdout + run.stderr)
         rows = [line for line in run.stdout.splitlines() if line.startswith("run 0 ")]
-        # lock (1 process) and ping-pong, each on the four backends
-        self.assertEqual(len(rows), 8, run.stdout)
-        for backend in ("syncmanager", "condd", "condd-remote", "condd-sync"):
+        # lock (1 process) and ping-pong, each on the five backends
+        self.assertEqual(len(rows), 10, run.stdout)
+        for backend in ("syncmanager", "condd", "condd-remote", "condd-sync", "floor"):
             self.assertEqual(sum(1 for r in rows if (" %s " % backend) in r), 2, run.stdout)
         self.assertIn("| condition ping-pong: handoffs/s |", run.stdout)
 
