@@ -84,6 +84,9 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0):
 
 # loop -> the clients of that loop with queued frames (see Client._send)
 _QUEUED = weakref.WeakKeyDictionary()
+# loop -> the open clients of that loop: fire-and-forget frames are queued only while a loop
+# has one (see Client._send_checked)
+_OPEN = weakref.WeakKeyDictionary()
 
 
 class _Protocol(asyncio.BufferedProtocol):
@@ -160,6 +163,7 @@ class Client:
         self._held = set()  # Lock objects holding a grant, forgotten on session loss
         self._last_send = self._loop.time()
         self._ping_task = None
+        _OPEN.setdefault(self._loop, weakref.WeakSet()).add(self)
         protocol.client = self
         if protocol.early_lost is not None:
             self._connection_lost(None if protocol.early_lost is True else protocol.early_lost)
@@ -267,7 +271,11 @@ class Client:
     def _send_checked(self, req, what, quiet=()):
         """Fire and forget: a non-OK answer is logged (asyncio's synchronous methods), unless
         its status is in quiet."""
-        fut = self._send(req, flush=not self._coalesce)
+        # Queued only while this is the loop's one open client: with two, a release() on one
+        # and a request on the other would leave together, and the server, reading two
+        # sockets, could take the second first (written at once, the release has a head
+        # start of at least a loop turn, as before queuing existed)
+        fut = self._send(req, flush=not (self._coalesce and len(_OPEN[self._loop]) == 1))
 
         def done(f):
             if f.cancelled():
@@ -422,6 +430,7 @@ class Client:
         if self._lost is not None:
             return
         self._lost = exc
+        _OPEN[self._loop].discard(self)
         pending, self._pending = self._pending, {}
         for fut in pending.values():
             if not fut.done():

@@ -248,26 +248,32 @@ class ConditionTests(DaemonTestCase):
 
     async def test_notify_then_wait_goes_out_as_one_wait(self):
         # notify(); await wait() sends one Wait with notify_first (protocol.md §9.2): the
-        # server counts no Notify for it, and the peer is woken all the same
-        a, b = await self.client(), await self.client()
+        # server counts no Notify for it, and the peer is woken all the same. Requests are
+        # queued only while the loop has one client, so the peer runs on condd.sync's loop.
+        import condd.sync
+        a = await self.client()
         ca = condd.Condition(a, self.name("C"))
-        cb = condd.Condition(b, self.name("C"))
+        b = await asyncio.to_thread(condd.sync.connect, self.daemon.address)
+        try:
+            cb = condd.sync.Condition(b, self.name("C"))
 
-        async def peer():
-            async with cb:
-                await cb.wait()
-                cb.notify()  # followed by a release: sent as a Notify
+            def peer():
+                with cb:
+                    cb.wait()
+                    cb.notify_remote()  # a Notify, counted
 
-        def ops(stats, op):
-            return sum(o.count for o in stats.ops if o.op == op)
-        before = await a.stats()
-        task = asyncio.create_task(peer())
-        await self.stats_until(a, "condition_waiters", 1)
-        async with ca, asyncio.timeout(10):  # (wait_for() would run wait() in a new task)
-            ca.notify()
-            self.assertIs(await ca.wait(), True)
-        await asyncio.wait_for(task, 10)
-        after = await a.stats()
+            def ops(stats, op):
+                return sum(o.count for o in stats.ops if o.op == op)
+            before = await a.stats()
+            task = asyncio.create_task(asyncio.to_thread(peer))
+            await self.stats_until(a, "condition_waiters", 1)
+            async with ca, asyncio.timeout(10):  # (wait_for() would run wait() in a new task)
+                ca.notify()
+                self.assertIs(await ca.wait(), True)
+            await asyncio.wait_for(task, 10)
+            after = await a.stats()
+        finally:
+            await asyncio.to_thread(b.close)
         self.assertEqual(ops(after, "notify") - ops(before, "notify"), 1)
         self.assertEqual(ops(after, "wait") - ops(before, "wait"), 2)
 
