@@ -3,11 +3,14 @@
 # source and build trees until it is installed (see python/condd/__init__.py).
 
 pkgpython_PYTHON = python/condd/__init__.py python/condd/_proto.py python/condd/client.py \
-	python/condd/errors.py python/condd/locks.py
+	python/condd/errors.py python/condd/locks.py python/condd/sync.py
 nodist_pkgpython_PYTHON = python/condd/condd_pb2.py
 BUILT_SOURCES += python/condd/condd_pb2.py
 CLEANFILES += python/condd/condd_pb2.py
 EXTRA_DIST += python/pyproject.toml python/setup.py python/README.md
+# The benchmark against multiprocessing's SyncManager (docs/python.md, bench/RESULTS.md): data
+# for the dist; make check runs only its smoke run (python/tests/test_bench.py).
+EXTRA_DIST += python/bench/pybench.py
 
 python/condd/condd_pb2.py: proto/condd.proto
 	$(AM_V_GEN)$(MKDIR_P) python/condd && \
@@ -15,6 +18,7 @@ python/condd/condd_pb2.py: proto/condd.proto
 
 # The unittest suites run against a condd they start themselves (tests/python.sh).
 PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/tests/test_barrier.py \
+	python/tests/test_remote.py python/tests/test_sync.py python/tests/test_bench.py \
 	python/tests/daemon.py \
 	python/tests/holder.py python/tests/cpython_test_locks.py python/tests/CPYTHON_CHANGES.md
 EXTRA_DIST += $(PYTHON_TESTS)

@@ -3,7 +3,7 @@
 state lives in condd. Each class maps asyncio's methods onto requests (docs/python.md has the
 table); asyncio's synchronous methods (release, notify, notify_all, set, clear) write their
 request and return at once, which is sound because one connection keeps requests in order
-(protocol.md §4.4). A new primitive is one more class here on the same three Client calls."""
+(protocol.md §4.4). A new primitive is one more class here on the same Client calls (client.py)."""
 
 import asyncio
 import collections
@@ -12,6 +12,9 @@ from . import _proto
 from .errors import ConnectionLost, ShuttingDown, error_for
 
 pb = _proto.pb
+
+# notify_all() carried by a Wait's notify_first: more waiters than can exist.
+_NOTIFY_ALL = 2 ** 64 - 1
 
 # Condition(client, name) without a lock uses the lock named name + CONDITION_LOCK_SUFFIX.
 CONDITION_LOCK_SUFFIX = ".lock"
@@ -63,16 +66,25 @@ class Lock:
     async def acquire(self):
         """Waits until the lock is granted (FIFO) and returns True. Cancelling the task sends
         a Cancel; a grant that raced it is released again before CancelledError propagates."""
+        return await self._acquire(None)
+
+    async def _acquire(self, timeout):
+        """acquire() with the server's timeout (None: forever; 0: try once): False when it
+        passes, with nothing queued and no Cancel needed (condd.sync's timeouts)."""
         client = self._client
         owner = client._new_owner()
         req = client._request("acquire")
         req.acquire.lock = self._wire_name
         req.acquire.owner = owner
+        if timeout is not None:
+            req.acquire.timeout.seconds = max(timeout, 0.0)
         resp, cancelled = await client._call_cancellable(req)
         if cancelled:
             if resp is not None and resp.status == pb.STATUS_OK:
                 self._release_owner(owner)
             raise asyncio.CancelledError()
+        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+            return False
         client._check(resp)
         self._granted(owner, resp.acquire.token)
         return True
@@ -81,6 +93,21 @@ class Lock:
         """Releases the grant this object holds (RuntimeError if none, as in asyncio). The
         Release is written at once; its answer is not awaited. ConnectionLost if the session
         ended while the lock was held: the lock was lost before this call."""
+        self._release_owner(self._take_owner())
+
+    async def release_remote(self):
+        """release() that waits for the server's answer: None once the lock is released,
+        else the package's exception for the server's status (condd.NotOwner, ...). The same
+        local checks as release() come first (RuntimeError, ConnectionLost); the object
+        forgets its grant before the request goes out, as release() does."""
+        owner = self._take_owner()
+        await self._client._call_checked(self._release_request(owner))
+
+    # ------------------------------------------------------------ inside
+
+    def _take_owner(self):
+        """The owner handle of the grant held, which the object forgets; the checks of
+        release()."""
         if self._owner is None:
             if self._lost is not None:
                 lost, self._lost = self._lost, None
@@ -89,17 +116,18 @@ class Lock:
         owner = self._owner
         self._owner = None
         self._client._held.discard(self)
-        self._release_owner(owner)
+        return owner
 
-    # ------------------------------------------------------------ inside
+    def _release_request(self, owner):
+        req = self._client._request("release")
+        req.release.lock = self._wire_name
+        req.release.owner = owner
+        return req
 
     def _release_owner(self, owner):
         if self._client.closed:
             return
-        req = self._client._request("release")
-        req.release.lock = self._wire_name
-        req.release.owner = owner
-        self._client._send_checked(req, "release of %r" % self.name)
+        self._client._send_checked(self._release_request(owner), "release of %r" % self.name)
 
     def _granted(self, owner, token):
         self._owner = owner
@@ -128,6 +156,7 @@ class Condition:
         self._lock = lock
         self.acquire = lock.acquire
         self.release = lock.release
+        self.release_remote = lock.release_remote
         self.locked = lock.locked
 
     def __repr__(self):
@@ -177,9 +206,21 @@ class Condition:
         """Wakes every waiter (RuntimeError if the lock is not held by this object)."""
         self._notify("notify_all", None)
 
+    async def notify_remote(self, n=1):
+        """notify() that waits for the server's answer: how many waiters it woke, else the
+        package's exception for the server's status (condd.LockMismatch, condd.NotOwner, ...).
+        RuntimeError at once if this condition's lock object does not hold the lock."""
+        resp = await self._client._call_checked(self._notify_request("notify", n))
+        return resp.notify.woken
+
+    async def notify_all_remote(self):
+        """notify_all() that waits for the server's answer: how many waiters it woke."""
+        resp = await self._client._call_checked(self._notify_request("notify_all", None))
+        return resp.notify.woken
+
     # ------------------------------------------------------------ inside
 
-    def _notify(self, kind, n):
+    def _notify_request(self, kind, n):
         lock = self._lock
         if lock._owner is None:
             raise RuntimeError("cannot notify on un-acquired lock")
@@ -190,7 +231,15 @@ class Condition:
         body.owner = lock._owner
         if n is not None:
             body.n = n
-        self._client._send_checked(req, "%s of %r" % (kind, self.name))
+        return req
+
+    def _notify(self, kind, n):
+        req = self._notify_request(kind, n)
+        client = self._client
+        client._send_checked(req, "%s of %r" % (kind, self.name))
+        if client._coalesce and client._wbuf:
+            client._queued_notify = (self, self._lock._owner, _NOTIFY_ALL if n is None else n,
+                                     req.id)
 
     async def _wait(self, timeout):
         """One Wait; True if notified, False on its timeout. The lock is held afterwards."""
@@ -206,6 +255,10 @@ class Condition:
         if timeout is not None:
             req.wait.timeout.SetInParent()
             req.wait.timeout.seconds = max(timeout, 0.0)
+        # notify(); await wait(): the queued Notify rides in the Wait (protocol.md §9.2)
+        notify_first = client._take_queued_notify(self, owner)
+        if notify_first:
+            req.wait.notify_first = notify_first
         # The server releases the lock while we wait: so does this object.
         lock._owner = None
         client._held.discard(lock)
@@ -258,25 +311,49 @@ class Event:
 
     def set(self):
         """Sets the event and wakes every waiter; written at once, answer not awaited."""
-        req = self._client._request("event_set")
-        req.event_set.name = self._wire_name
-        self._client._send_checked(req, "set of event %r" % self.name)
+        self._client._send_checked(self._simple("event_set"), "set of event %r" % self.name)
         self._value = True
 
     def clear(self):
         """Clears the event; written at once, answer not awaited."""
-        req = self._client._request("event_clear")
-        req.event_clear.name = self._wire_name
-        self._client._send_checked(req, "clear of event %r" % self.name)
+        self._client._send_checked(self._simple("event_clear"), "clear of event %r" % self.name)
         self._value = False
+
+    async def set_remote(self):
+        """set() that waits for the server's answer: how many waiters this set woke (0 if the
+        event was set already), else the package's exception (condd.LimitExceeded when the
+        server's cap of events is reached, condd.BadRequest for a bad name, ...)."""
+        resp = await self._client._call_checked(self._simple("event_set"))
+        self._value = True
+        return resp.event_set.woken
+
+    async def clear_remote(self):
+        """clear() that waits for the server's answer: None, else the package's exception."""
+        await self._client._call_checked(self._simple("event_clear"))
+        self._value = False
+
+    # ------------------------------------------------------------ inside
+
+    def _simple(self, kind):
+        req = self._client._request(kind)
+        getattr(req, kind).name = self._wire_name
+        return req
 
     async def wait(self):
         """Waits until the event is set and returns True. Cancelling sends a Cancel."""
+        return await self._wait(None)
+
+    async def _wait(self, timeout):
+        """wait() with the server's timeout (None: forever): False when it passes."""
         req = self._client._request("event_wait")
         req.event_wait.name = self._wire_name
+        if timeout is not None:
+            req.event_wait.timeout.seconds = max(timeout, 0.0)
         resp, cancelled = await self._client._call_cancellable(req)
         if cancelled:
             raise asyncio.CancelledError()
+        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+            return False
         self._client._check(resp)
         self._value = True
         return True
@@ -344,6 +421,11 @@ class Semaphore:
         """Waits for a permit (FIFO, no barging) and returns True. condd.ValueMismatch if the
         semaphore exists with another value or kind. Cancelling the task sends a Cancel; a
         grant that raced it is released again before CancelledError propagates."""
+        return await self._acquire(None)
+
+    async def _acquire(self, timeout):
+        """acquire() with the server's timeout (None: forever; 0: try once): False when it
+        passes, with nothing queued and no Cancel needed (condd.sync's timeouts)."""
         client = self._client
         owner = client._new_owner()
         req = client._request("sem_acquire")
@@ -352,11 +434,15 @@ class Semaphore:
         body.owner = owner
         body.value = self.value
         body.bounded = self._bounded
+        if timeout is not None:
+            body.timeout.seconds = max(timeout, 0.0)
         resp, cancelled = await client._call_cancellable(req)
         if cancelled:
             if resp is not None and resp.status == pb.STATUS_OK:
                 self._release_owner(owner)
             raise asyncio.CancelledError()
+        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+            return False
         client._check(resp)
         self._owners.append(owner)
         self._lost = None
@@ -369,6 +455,22 @@ class Semaphore:
         Holding none: a Semaphore posts a permit; a BoundedSemaphore raises ValueError at once
         (the server would refuse it with NOT_OWNER). ConnectionLost if the session ended while
         this object held permits: they were lost before this call."""
+        self._release_owner(self._take_owner())
+
+    async def release_remote(self):
+        """release() that waits for the server's answer: None once the permit is returned (or
+        posted), else the package's exception for the server's status (condd.ValueMismatch
+        when the semaphore exists with another value or kind, condd.NotOwner, ...). The same
+        local checks as release() come first (ValueError for a BoundedSemaphore holding
+        nothing, ConnectionLost)."""
+        owner = self._take_owner()
+        await self._client._call_checked(self._release_request(owner))
+
+    # ------------------------------------------------------------ inside
+
+    def _take_owner(self):
+        """The owner handle release() returns (the latest permit held, which the object
+        forgets, or a fresh one for a post); the checks of release()."""
         if not self._owners:
             if self._lost is not None:
                 lost, self._lost = self._lost, None
@@ -376,25 +478,26 @@ class Semaphore:
                                      % (self._kind, self.name, lost))
             if self._bounded:
                 raise ValueError("BoundedSemaphore released too many times")
-            self._release_owner(self._client._new_owner())  # a post: nobody's permit
-            return
+            return self._client._new_owner()  # a post: nobody's permit
         owner = self._owners.pop()
         if not self._owners:
             self._client._held.discard(self)
-        self._release_owner(owner)
+        return owner
 
-    # ------------------------------------------------------------ inside
-
-    def _release_owner(self, owner):
-        if self._client.closed:
-            return
+    def _release_request(self, owner):
         req = self._client._request("sem_release")
         body = req.sem_release
         body.name = self._wire_name
         body.owner = owner
         body.value = self.value
         body.bounded = self._bounded
-        self._client._send_checked(req, "release of %s %r" % (self._kind, self.name))
+        return req
+
+    def _release_owner(self, owner):
+        if self._client.closed:
+            return
+        self._client._send_checked(self._release_request(owner),
+                                   "release of %s %r" % (self._kind, self.name))
 
     def _forget(self, exc):
         """The session ended while this object held permits."""
@@ -486,10 +589,17 @@ class Barrier:
         exists with other parties. Cancelling the task sends a Cancel: the wait leaves without
         breaking the barrier. A release that raced the Cancel still raises CancelledError (as
         a cancelled asyncio wait does); the other parties are released all the same."""
+        return await self._wait(None)
+
+    async def _wait(self, timeout):
+        """wait() with the server's timeout (None: forever): None when it passes (the wait
+        left the barrier, not broken)."""
         client = self._client
         req = client._request("barrier_wait")
         req.barrier_wait.name = self._wire_name
         req.barrier_wait.parties = self._parties
+        if timeout is not None:
+            req.barrier_wait.timeout.seconds = max(timeout, 0.0)
         resets = self._resets
         self._n_waiting += 1
         try:
@@ -504,6 +614,8 @@ class Barrier:
                 self._broken = True
         if cancelled:
             raise asyncio.CancelledError()
+        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+            return None
         client._check(resp)
         return resp.barrier_wait.index
 

@@ -77,6 +77,29 @@ class ConnectionTests(DaemonTestCase):
             with self.assertRaises(ValueError, msg=bad):
                 p(bad)
 
+    async def test_read_buffer_compacts_and_grows_across_frames(self):
+        # a 16-byte read buffer: nearly every answer is split, some need the buffer to grow,
+        # and pipelined answers make it compact
+        import condd.client
+        saved = condd.client._READ_BUFFER
+        condd.client._READ_BUFFER = 16
+        try:
+            c = await self.client()
+        finally:
+            condd.client._READ_BUFFER = saved
+        locks = [condd.Lock(c, self.name("L%03d" % i)) for i in range(50)]
+        self.assertEqual(await asyncio.gather(*(lk.acquire() for lk in locks)), [True] * 50)
+
+        async def held():
+            req = c._request("list")
+            req.list.prefix = self.name("L").encode()
+            resp = await c._call_checked(req)  # one frame of several kilobytes
+            return sum(1 for info in resp.list.locks if info.held)
+        self.assertEqual(await held(), 50)
+        for lk in locks:
+            lk.release()
+        self.assertEqual(await held(), 0)
+
     async def test_server_status_maps_to_exception(self):
         c = await self.client()
         with self.assertRaises(condd.BadRequest):
@@ -222,6 +245,37 @@ class ConditionTests(DaemonTestCase):
             c1.notify_all()
         await asyncio.wait_for(asyncio.gather(*tasks), 10)
         self.assertEqual(sorted(woken), [0, 1, 2])
+
+    async def test_notify_then_wait_goes_out_as_one_wait(self):
+        # notify(); await wait() sends one Wait with notify_first (protocol.md §9.2): the
+        # server counts no Notify for it, and the peer is woken all the same. Requests are
+        # queued only while the loop has one client, so the peer runs on condd.sync's loop.
+        import condd.sync
+        a = await self.client()
+        ca = condd.Condition(a, self.name("C"))
+        b = await asyncio.to_thread(condd.sync.connect, self.daemon.address)
+        try:
+            cb = condd.sync.Condition(b, self.name("C"))
+
+            def peer():
+                with cb:
+                    cb.wait()
+                    cb.notify_remote()  # a Notify, counted
+
+            def ops(stats, op):
+                return sum(o.count for o in stats.ops if o.op == op)
+            before = await a.stats()
+            task = asyncio.create_task(asyncio.to_thread(peer))
+            await self.stats_until(a, "condition_waiters", 1)
+            async with ca, asyncio.timeout(10):  # (wait_for() would run wait() in a new task)
+                ca.notify()
+                self.assertIs(await ca.wait(), True)
+            await asyncio.wait_for(task, 10)
+            after = await a.stats()
+        finally:
+            await asyncio.to_thread(b.close)
+        self.assertEqual(ops(after, "notify") - ops(before, "notify"), 1)
+        self.assertEqual(ops(after, "wait") - ops(before, "wait"), 2)
 
     async def test_wait_without_lock_raises(self):
         c = await self.client()

@@ -1,0 +1,460 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""condd.sync: the blocking API, for scripts that are not asyncio programs. Its Lock,
+Condition, Semaphore, BoundedSemaphore, Event and Barrier mirror `threading`'s signatures and
+return values (timeouts return False, as there), with their state in condd.
+
+It runs the asyncio client (client.py, locks.py) on a private event loop in one daemon thread
+per connection, so the protocol, the session pings, the cancel rules and every fix live in one
+place. Each blocking call hands one coroutine to that loop and waits for its result. Timeouts
+are the server's (the Timeout field of Acquire, Wait, SemAcquire, EventWait, BarrierWait): a
+timed-out call leaves nothing queued without a Cancel. A call interrupted in the calling thread
+(KeyboardInterrupt) cancels its coroutine, which sends a Cancel and undoes a grant that raced it,
+as in the asyncio API; the interrupt then propagates.
+
+    with condd.sync.connect() as client:
+        with condd.sync.Lock(client, "jobs"):
+            ...
+"""
+
+import asyncio
+import threading
+import time
+
+from . import client as _client
+from . import errors as _errors
+from . import locks as _locks
+
+__all__ = ["connect", "Client", "Lock", "Condition", "Semaphore", "BoundedSemaphore", "Event",
+           "Barrier", "BrokenBarrierError"]
+
+
+class BrokenBarrierError(_errors.BrokenBarrierError, threading.BrokenBarrierError):
+    """condd.BrokenBarrierError that `except threading.BrokenBarrierError` also catches."""
+
+
+def connect(address=None, *, client_name=None, session_timeout=0.0):
+    """Connects to condd (address as for condd.connect) and returns a blocking Client. Raises
+    OSError when the connection fails, a condd.CondDError when Hello is refused."""
+    return Client(address, client_name=client_name, session_timeout=session_timeout)
+
+
+class Client:
+    """One condd session driven from any thread. close() (or `with`) ends it, releasing
+    everything it held. Objects of one Client may be used from several threads: the calls are
+    serialised on the client's loop, and each blocking call blocks only its own thread."""
+
+    def __init__(self, address=None, *, client_name=None, session_timeout=0.0):
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="condd.sync",
+                                        daemon=True)
+        self._thread.start()
+        try:
+            self._aclient = self._run(_client.connect(
+                address, client_name=client_name, session_timeout=session_timeout))
+        except BaseException:
+            self._stop()
+            raise
+
+    # ------------------------------------------------------------ public
+
+    @property
+    def address(self):
+        return self._aclient.address
+
+    @property
+    def session_id(self):
+        return self._aclient.session_id
+
+    @property
+    def session_timeout(self):
+        return self._aclient.session_timeout
+
+    @property
+    def server_version(self):
+        return self._aclient.server_version
+
+    @property
+    def closed(self):
+        return self._aclient.closed
+
+    def ping(self):
+        """One round trip: everything sent before it has been processed when it returns."""
+        self._run(self._aclient.ping())
+
+    def stats(self):
+        """The server's Stats (a condd_pb2.StatsResult)."""
+        return self._run(self._aclient.stats())
+
+    def close(self):
+        """Ends the session and stops the loop thread. Idempotent."""
+        if self._thread is None:
+            return
+        try:
+            self._run(self._aclient.close())
+        finally:
+            self._stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        # a forgotten client: stop its thread's loop (the socket closes with the process)
+        if getattr(self, "_thread", None) is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+
+    # ------------------------------------------------------------ inside
+
+    def _run(self, coro):
+        """Runs coro on the loop thread and returns its result. Interrupted here (a
+        KeyboardInterrupt, say), it cancels the coroutine and waits for it to end, so a
+        Cancel goes out and nothing is left held or queued; then the interrupt propagates."""
+        if self._thread is None:
+            coro.close()
+            raise _errors.ConnectionLost("client closed")
+        ended = threading.Event()
+
+        async def run():
+            try:
+                return await coro
+            finally:
+                ended.set()
+        fut = asyncio.run_coroutine_threadsafe(run(), self._loop)
+        try:
+            return fut.result()
+        except BaseException:
+            if not fut.done():
+                fut.cancel()
+                ended.wait()  # the cancel path ran: Cancel sent, a racing grant given back
+            raise
+
+    def _call(self, fn, *args):
+        """Runs the synchronous method fn on the loop thread (the asyncio objects are the
+        loop's) and returns its result or raises its exception."""
+        async def call():
+            return fn(*args)
+        return self._run(call())
+
+    def _post(self, fn, *args):
+        """Runs fn on the loop thread without waiting for it: for a release() or notify() whose
+        local checks the caller has made (so it cannot raise but for a session already lost,
+        which the next call reports). The loop runs it before anything this thread asks
+        later, so order is kept."""
+        if self._thread is None:
+            raise _errors.ConnectionLost("client closed")
+        self._loop.call_soon_threadsafe(fn, *args)
+
+    def _stop(self):
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._thread = None
+        self._loop.close()
+
+
+def _check_timeout(blocking, timeout):
+    """threading.Lock's rules for (blocking, timeout): the server timeout to use (None:
+    forever, 0: try once)."""
+    if not blocking:
+        if timeout is not None and timeout != -1:
+            raise ValueError("can't specify a timeout for a non-blocking call")
+        return 0.0
+    if timeout is None or timeout == -1:
+        return None
+    if timeout < 0:
+        raise ValueError("timeout value must be positive")
+    return float(timeout)
+
+
+class Lock:
+    """threading.Lock over condd: acquire(blocking=True, timeout=-1) -> bool, release(),
+    locked(), `with lock:`; plus locked_remote(), release_remote() and token (docs/python.md).
+    As for condd.Lock, locked() is local: True while this object holds the lock."""
+
+    def __init__(self, client, name):
+        self._client = client
+        self._lock = _locks.Lock(client._aclient, name)
+
+    def __repr__(self):
+        return repr(self._lock).replace("<condd.", "<condd.sync.", 1)
+
+    @property
+    def name(self):
+        return self._lock.name
+
+    @property
+    def token(self):
+        """The fencing token of the latest grant (None before the first)."""
+        return self._lock.token
+
+    def acquire(self, blocking=True, timeout=-1):
+        """Waits (FIFO) until granted: True; False if blocking is false and the lock is held,
+        or when timeout seconds pass first (the server's timeout: nothing is left queued)."""
+        t = _check_timeout(blocking, timeout)
+        return self._client._run(self._lock._acquire(t))
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def release(self):
+        """Releases the grant this object holds (RuntimeError if none; ConnectionLost if the
+        session ended while it was held). Sent at once; the answer is not awaited."""
+        lock = self._lock
+        if lock._owner is not None and lock._lost is None and not self._client.closed:
+            # held: release() cannot raise, so hand it to the loop without a round trip. The
+            # object forgets the grant here at once (one attribute store), so that locked()
+            # and a second release() from this thread see it released; the rest runs on the
+            # loop, which owns the client's state
+            owner, lock._owner = lock._owner, None
+            self._client._post(self._released, owner)
+        else:
+            self._client._call(lock.release)  # raises what asyncio's release() raises
+
+    def _released(self, owner):  # on the loop
+        self._lock._client._held.discard(self._lock)
+        self._lock._release_owner(owner)
+
+    def release_remote(self):
+        """release() that waits for the server's answer (raises its error, if any)."""
+        self._client._run(self._lock.release_remote())
+
+    def locked(self):
+        """True if this object holds the lock (local knowledge, no round trip)."""
+        return self._lock.locked()
+
+    def locked_remote(self):
+        """Asks the server whether anyone holds the lock."""
+        return self._client._run(self._lock.locked_remote())
+
+
+class Condition:
+    """threading.Condition over condd: acquire(), release(), wait(timeout=None) -> bool,
+    wait_for(predicate, timeout=None), notify(n=1), notify_all(), `with cond:`; lock=None uses
+    Lock(client, name + ".lock") as condd.Condition does. wait()'s timeout is the server's
+    (Wait.timeout): it returns False holding the lock again, with no Cancel."""
+
+    def __init__(self, client, name, lock=None):
+        if lock is None:
+            lock = Lock(client, name + _locks.CONDITION_LOCK_SUFFIX)
+        elif not isinstance(lock, Lock) or lock._client is not client:
+            raise ValueError("the lock must be a condd.sync.Lock of the same client")
+        self._client = client
+        self._lock = lock
+        self._cond = _locks.Condition(client._aclient, name, lock._lock)
+        self.acquire = lock.acquire
+        self.release = lock.release
+        self.release_remote = lock.release_remote
+
+    def __repr__(self):
+        return "<condd.sync.Condition %r lock=%r>" % (self._cond.name, self._lock)
+
+    @property
+    def name(self):
+        return self._cond.name
+
+    @property
+    def lock(self):
+        return self._lock
+
+    def __enter__(self):
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc):
+        self._lock.release()
+
+    def wait(self, timeout=None):
+        """Releases the lock, waits for a notification, holds the lock again. True if
+        notified, False if timeout seconds passed first. RuntimeError without the lock."""
+        if timeout is not None and timeout < 0:
+            timeout = 0.0
+        return self._client._run(self._cond._wait(timeout))
+
+    def wait_for(self, predicate, timeout=None):
+        """Waits until predicate() (called in this thread, holding the lock) is true; returns
+        its last value, which is false if timeout seconds passed first."""
+        endtime = None
+        waittime = timeout
+        result = predicate()
+        while not result:
+            if waittime is not None:
+                if endtime is None:
+                    endtime = time.monotonic() + waittime
+                else:
+                    waittime = endtime - time.monotonic()
+                    if waittime <= 0:
+                        break
+            self.wait(waittime)
+            result = predicate()
+        return result
+
+    def notify(self, n=1):
+        """Wakes up to n waiters (RuntimeError unless this condition's lock object holds the
+        lock). Sent at once; the answer is not awaited (notify_remote() awaits it)."""
+        self._client._call(self._cond.notify, n)
+
+    def notify_all(self):
+        self._client._call(self._cond.notify_all)
+
+    def notify_remote(self, n=1):
+        """notify() that waits for the server's answer: how many waiters it woke."""
+        return self._client._run(self._cond.notify_remote(n))
+
+    def notify_all_remote(self):
+        return self._client._run(self._cond.notify_all_remote())
+
+
+class Semaphore:
+    """threading.Semaphore over condd: acquire(blocking=True, timeout=None) -> bool,
+    release(n=1), `with sem:`; plus locked(), locked_remote(), release_remote(), held, value,
+    token. value is 1..2**31 and must agree with every user of the name (condd.Semaphore)."""
+
+    _async = _locks.Semaphore
+
+    def __init__(self, client, name, value=1):
+        self._client = client
+        self._sem = self._async(client._aclient, name, value)
+
+    def __repr__(self):
+        return repr(self._sem).replace("<condd.", "<condd.sync.", 1)
+
+    name = property(lambda self: self._sem.name)
+    value = property(lambda self: self._sem.value)
+    held = property(lambda self: self._sem.held)
+    token = property(lambda self: self._sem.token)
+
+    def acquire(self, blocking=True, timeout=None):
+        """Waits (FIFO) for a permit: True; False if blocking is false and none is free, or
+        when timeout seconds pass first (the server's timeout: nothing is left queued)."""
+        if not blocking and timeout is not None:
+            raise ValueError("can't specify timeout for non-blocking acquire")
+        t = 0.0 if not blocking else (None if timeout is None else max(float(timeout), 0.0))
+        return self._client._run(self._sem._acquire(t))
+
+    __enter__ = acquire
+
+    def __exit__(self, *exc):
+        self.release()
+
+    def release(self, n=1):
+        """Returns n permits this object holds (or posts them, for a Semaphore holding
+        none); a BoundedSemaphore raises ValueError instead of returning what it does not
+        hold. Sent at once; the answers are not awaited."""
+        if n < 1:
+            raise ValueError("n must be one or more")
+
+        def release_n():
+            for _ in range(n):
+                self._sem.release()
+        self._client._call(release_n)
+
+    def release_remote(self):
+        """release() of one permit that waits for the server's answer."""
+        self._client._run(self._sem.release_remote())
+
+    def locked(self):
+        return self._sem.locked()
+
+    def locked_remote(self):
+        return self._client._run(self._sem.locked_remote())
+
+
+class BoundedSemaphore(Semaphore):
+    """threading.BoundedSemaphore over condd: release() of a permit this object does not hold
+    raises ValueError."""
+
+    _async = _locks.BoundedSemaphore
+
+
+class Event:
+    """threading.Event over condd: set(), clear(), is_set(), wait(timeout=None) -> bool; plus
+    is_set_remote(), set_remote() -> woken, clear_remote(). is_set() is local knowledge, as for
+    condd.Event."""
+
+    def __init__(self, client, name):
+        self._client = client
+        self._event = _locks.Event(client._aclient, name)
+
+    def __repr__(self):
+        return repr(self._event).replace("<condd.", "<condd.sync.", 1)
+
+    name = property(lambda self: self._event.name)
+
+    def is_set(self):
+        return self._event.is_set()
+
+    def is_set_remote(self):
+        return self._client._run(self._event.is_set_remote())
+
+    def set(self):
+        self._client._call(self._event.set)
+
+    def clear(self):
+        self._client._call(self._event.clear)
+
+    def set_remote(self):
+        return self._client._run(self._event.set_remote())
+
+    def clear_remote(self):
+        self._client._run(self._event.clear_remote())
+
+    def wait(self, timeout=None):
+        """True once the event is set; False if timeout seconds passed first."""
+        if timeout is not None and timeout < 0:
+            timeout = 0.0
+        return self._client._run(self._event._wait(timeout))
+
+
+class Barrier:
+    """threading.Barrier over condd: wait(timeout=None) -> arrival index, reset(), abort(),
+    parties, n_waiting, broken; plus state(). As in threading, a wait whose timeout passes
+    breaks the barrier (abort()) and raises BrokenBarrierError; `timeout` given here is the
+    default of every wait(). threading's `action` is not offered: there is no one process in
+    which to run it before the parties are released."""
+
+    def __init__(self, client, name, parties, action=None, timeout=None):
+        if action is not None:
+            raise TypeError("condd.sync.Barrier has no action (docs/python.md)")
+        self._client = client
+        self._timeout = timeout
+        self._barrier = _locks.Barrier(client._aclient, name, parties)
+
+    def __repr__(self):
+        return repr(self._barrier).replace("<condd.", "<condd.sync.", 1)
+
+    name = property(lambda self: self._barrier.name)
+    parties = property(lambda self: self._barrier.parties)
+    n_waiting = property(lambda self: self._barrier.n_waiting)
+    broken = property(lambda self: self._barrier.broken)
+
+    def wait(self, timeout=None):
+        """Waits until `parties` waits are pending, in any process: this party's arrival
+        index. BrokenBarrierError if the barrier is or gets broken, or when timeout passes
+        (which breaks it for everyone, as in threading)."""
+        if timeout is None:
+            timeout = self._timeout
+        if timeout is not None and timeout < 0:
+            timeout = 0.0
+        try:
+            index = self._client._run(self._barrier._wait(timeout))
+        except _errors.BrokenBarrierError as e:
+            raise BrokenBarrierError(e.message, e.status) from None
+        if index is None:
+            self.abort()
+            raise BrokenBarrierError("barrier wait timed out; the barrier is now broken")
+        return index
+
+    def reset(self):
+        """Breaks pending waits and leaves the barrier usable; returns how many it broke."""
+        return self._client._run(self._barrier.reset())
+
+    def abort(self):
+        """Breaks pending waits and leaves the barrier broken until reset(); returns how many
+        it broke."""
+        return self._client._run(self._barrier.abort())
+
+    def state(self):
+        """The server's view: condd.BarrierState(exists, parties, n_waiting, broken)."""
+        return self._client._run(self._barrier.state())
