@@ -148,7 +148,7 @@ struct condd_async_conn {
 
     uint8_t *wbuf; /* queued frames: [wpos, wlen) not yet written */
     size_t wpos, wlen, wcap;
-    size_t wmark; /* a frame boundary <= wpos (for resending whole frames after a resume) */
+    size_t wmark;  /* a frame boundary <= wpos (for resending whole frames after a resume) */
     uint8_t *rbuf; /* received bytes: [rpos, rlen) not yet decoded */
     size_t rpos, rlen, rcap;
     struct arena arena; /* unpacks responses without malloc in the common case */
@@ -182,13 +182,13 @@ struct condd_async_conn {
     int dead_reason;   /* why state became CL_DEAD */
 
     /* Session resume (reconnect.c). */
-    double grace_asked;  /* from the options */
-    bool reconnect;      /* resume by itself after a loss */
-    double grace;        /* granted by the server; 0: not resumable */
-    uint8_t secret[32];  /* the resume secret (never logged or shown) */
+    double grace_asked; /* from the options */
+    bool reconnect;     /* resume by itself after a loss */
+    double grace;       /* granted by the server; 0: not resumable */
+    uint8_t secret[32]; /* the resume secret (never logged or shown) */
     size_t secret_len;
-    bool resuming;       /* between a loss and the resumed HelloResult */
-    bool ever_ready;     /* a Hello completed once: the disconnect callback applies */
+    bool resuming;          /* between a loss and the resumed HelloResult */
+    bool ever_ready;        /* a Hello completed once: the disconnect callback applies */
     double resume_deadline; /* monotonic: give up (SESSION_LOST) after this */
     double backoff;         /* next reconnect delay */
     struct event *ev_backoff;

@@ -160,8 +160,8 @@ bool cl_resume_on_failure(condd_async_conn *c, int *reason, const char **msg)
 
 void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
 {
-    if (rc == CONDD_OK && r->result_case == CONDD__V1__RESPONSE__RESULT_HELLO &&
-        r->hello != NULL && r->hello->resumed && r->hello->session_id == c->session_id) {
+    if (rc == CONDD_OK && r->result_case == CONDD__V1__RESPONSE__RESULT_HELLO && r->hello != NULL &&
+        r->hello->resumed && r->hello->session_id == c->session_id) {
         c->resuming = false;
         if (r->hello->session_timeout_s > 0)
             c->session_timeout = r->hello->session_timeout_s;

@@ -136,8 +136,8 @@ struct dsession *resume_find(struct server *srv, uint64_t id, const uint8_t *sec
     /* Compare against a dummy when there is nothing to compare with, so that the time taken
      * does not tell whether the session exists. */
     static const uint8_t dummy[RESUME_SECRET_BYTES];
-    struct table_node *n = table_find(srv->resumable, &id, sizeof id,
-                                      table_hash(srv->resumable, &id, sizeof id));
+    struct table_node *n =
+        table_find(srv->resumable, &id, sizeof id, table_hash(srv->resumable, &id, sizeof id));
     struct dsession *ds = (struct dsession *)n;
     uint8_t given[RESUME_SECRET_BYTES] = {0};
     if (secret_len == RESUME_SECRET_BYTES)

@@ -39,7 +39,7 @@ struct dsession {
     double deadline; /* while detached: monotonic time at which the grace runs out */
     bool registered; /* in srv->resumable */
     bool detached;
-    bool overflow; /* too many answers kept (or out of memory): ends on the next loop turn */
+    bool overflow;       /* too many answers kept (or out of memory): ends on the next loop turn */
     struct event *timer; /* the grace timer (only when grace > 0) */
     /* Answers produced while detached: whole encoded Response frames, oldest first. */
     uint8_t *buf;

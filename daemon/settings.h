@@ -42,8 +42,11 @@ struct settings {
     double session_timeout;     /* seconds, for sessions that do not ask for their own */
     double max_session_timeout; /* upper clamp for the timeout a client asks for */
     size_t max_pending;         /* pending acquires + waits per session */
-    double max_session_grace;   /* upper clamp for the resume grace a client asks for */
-    size_t max_buffered_answers; /* answers kept per detached session; over it, it ends */
+
+    /* Session resume (resume.c): the upper clamp of the grace a client asks for, and the answers
+     * kept per detached session (one more ends it). */
+    double max_session_grace;
+    size_t max_buffered_answers;
     enum log_level log_level;
 };
 

@@ -25,7 +25,8 @@
  * and exits 0 (1 for an error answer or no answer).
  *
  * One thread and poll(2): every proxied socket is non-blocking, each direction keeps a bounded
- * buffer, and while stalled no proxied socket is polled at all (not even a hang-up passes). It exits on SIGTERM, on "quit", or when its parent dies (stdin is not used).
+ * buffer, and while stalled no proxied socket is polled at all (not even a hang-up passes). It
+ * exits on SIGTERM, on "quit", or when its parent dies (stdin is not used).
  */
 #include "config.h"
 
@@ -53,9 +54,9 @@ struct bp_dir {
 };
 
 struct bp_pair {
-    int cfd, sfd;         /* client and server sides; -1 when closed */
+    int cfd, sfd; /* client and server sides; -1 when closed */
     struct bp_dir c2s, s2c;
-    bool server_only;     /* drop-client: the server side is kept open, silent */
+    bool server_only; /* drop-client: the server side is kept open, silent */
 };
 
 struct bp_ctl {

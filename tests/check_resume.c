@@ -372,8 +372,7 @@ START_TEST(test_every_failed_resume_gets_the_same_answer)
     wrong[31] ^= 1;
     ck_assert_int_eq(try_resume(x, 1, a.id, wrong, 32, m1, sizeof m1), ST(RESUME_FAILED));
     /* The connection stays open and unhandshaken: more attempts on it are fine. */
-    ck_assert_int_eq(try_resume(x, 2, a.id + 1000, a.secret, 32, m2, sizeof m2),
-                     ST(RESUME_FAILED));
+    ck_assert_int_eq(try_resume(x, 2, a.id + 1000, a.secret, 32, m2, sizeof m2), ST(RESUME_FAILED));
     ck_assert_int_eq(try_resume(x, 3, a.id, a.secret, 5, m3, sizeof m3), ST(RESUME_FAILED));
     ck_assert_str_eq(m1, m2);
     ck_assert_str_eq(m1, m3);

@@ -16,8 +16,9 @@ struct tu_proxy {
     char dir[128];    /* scratch directory for the port file */
 };
 
-/* Starts $BLIPPROXY (or $top_builddir/tests/blipproxy, or ./blipproxy) in front of 127.0.0.1:target_port and waits for its
- * ports. Returns false (nothing left running) on failure. */
+/* Starts $BLIPPROXY (or $top_builddir/tests/blipproxy, or ./blipproxy) in front of
+ * 127.0.0.1:target_port and waits for its ports. Returns false (nothing left running) on failure.
+ */
 bool tu_proxy_start(struct tu_proxy *p, int target_port);
 
 /* Sends one command ("drop", "reset", "drop-client", "stall", "flow", "refuse", "accept",

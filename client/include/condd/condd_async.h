@@ -116,10 +116,10 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
 /*
  * Closes the connection and frees it, after sending Goodbye (protocol.md §5.7) when connected,
  * so that the server ends the session at once whatever its grace. Every pending callback runs
- * first, once, with CONDD_ERR_CLOSED (the disconnect callback does not run). Safe to call from inside any
- * callback of ac (the memory is freed once that callback returns); calls on ac made by callbacks
- * run during the close return CONDD_ERR_CLOSED. ac must not be used after this call (it is the
- * library's to free). NULL ignored.
+ * first, once, with CONDD_ERR_CLOSED (the disconnect callback does not run). Safe to call from
+ * inside any callback of ac (the memory is freed once that callback returns); calls on ac made by
+ * callbacks run during the close return CONDD_ERR_CLOSED. ac must not be used after this call (it
+ * is the library's to free). NULL ignored.
  */
 void condd_async_conn_close(condd_async_conn *ac);
 
