@@ -220,6 +220,28 @@ START_TEST(test_close_says_goodbye_so_the_lock_is_freed_before_the_grace)
 }
 END_TEST
 
+START_TEST(test_close_while_resuming_completes_pending_calls_with_closed)
+{
+    struct events e = {0};
+    condd_async_conn *a = connect_with_grace(30, &e);
+    condd_async_conn *w = connect_daemon();
+    acquire_ok(w, "held", 1);
+    struct rec r = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(a, "held", 1, CONDD_FOREVER, on_token, &r, NULL),
+                     CONDD_OK);
+    cmd("refuse");
+    cmd("drop");
+    ck_assert(run_until_count(&e.resuming, 1, 10));
+    condd_async_conn_close(a);
+    ck_assert(r.done);
+    ck_assert_int_eq(r.rc, CONDD_ERR_CLOSED);
+    ck_assert_int_eq(r.calls, 1);
+    ck_assert_int_eq(e.lost, 0); /* our own close is not a lost session */
+    cmd("accept");
+    condd_async_conn_close(w);
+}
+END_TEST
+
 static struct events blocking_events;
 static void on_blocking_session(condd_conn *conn, int event, int reason, void *arg)
 {
@@ -270,6 +292,7 @@ static Suite *client_resume_suite(void)
     tcase_add_test(tc, test_async_grace_run_out_loses_the_session_and_fails_pending_calls);
     tcase_add_test(tc, test_close_says_goodbye_so_the_lock_is_freed_before_the_grace);
     tcase_add_test(tc, test_blocking_call_after_a_drop_resumes_transparently);
+    tcase_add_test(tc, test_close_while_resuming_completes_pending_calls_with_closed);
     suite_add_tcase(s, tc);
     return s;
 }
