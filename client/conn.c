@@ -642,18 +642,23 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
  * socket sends a FIN rather than a reset that could overtake the Goodbye. */
 static void say_goodbye(condd_async_conn *c)
 {
+    /* Straight into the output buffer and the socket, best effort: an error here must not end
+     * the connection any other way than the close that follows (pending calls get CLOSED). */
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__Goodbye g = CONDD__V1__GOODBYE__INIT;
     req.id = cl_next_id(c);
     req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
     req.goodbye = &g;
-    struct cl_pending p = {.id = req.id, .op = CL_OP_GOODBYE};
-    if (cl_submit(c, &req, &p) != CONDD_OK)
+    size_t size = frame_encoded_size(&req.base);
+    if (c->fd < 0 || !reserve(&c->wbuf, &c->wcap, c->wlen + size))
         return;
-    if (!c->write_blocked)
-        flush(c);
-    if (c->fd < 0)
-        return;
+    c->wlen += frame_encode(&req.base, c->wbuf + c->wlen);
+    while (c->wpos < c->wlen) {
+        ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n <= 0)
+            break;
+        c->wpos += (size_t)n;
+    }
     uint8_t scratch[4096];
     for (int i = 0; i < 64 && recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; i++)
         ;

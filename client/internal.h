@@ -86,7 +86,6 @@ enum cl_op {
     CL_OP_BARRIER_RESET,
     CL_OP_BARRIER_ABORT,
     CL_OP_BARRIER_STATE,
-    CL_OP_GOODBYE, /* said by condd_async_conn_close(): no callback */
 };
 
 typedef void (*cl_fn)(void);
