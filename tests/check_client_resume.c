@@ -113,6 +113,14 @@ START_TEST(test_async_drop_resumes_and_keeps_the_lock)
     ck_assert_int_eq(again.rc, CONDD_ERR_ALREADY_OWNER);
     ck_assert_int_eq(release_sync(a, "kept", 1), CONDD_OK);
     ck_assert_uint_ne(tok, 0);
+    struct condd_conn *bc = NULL;
+    ck_assert_int_eq(condd_conn_open(daemon_.addr, NULL, &bc), CONDD_OK);
+    condd_stats *st = NULL;
+    ck_assert_int_eq(condd_conn_stats(bc, &st), CONDD_OK);
+    ck_assert_uint_eq(st->resumes, 1);
+    ck_assert_uint_eq(st->detached_sessions, 0);
+    condd_stats_free(st);
+    condd_conn_close(bc);
     condd_async_conn_close(a);
     condd_async_conn_close(w);
 }

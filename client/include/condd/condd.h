@@ -219,6 +219,11 @@ struct condd_stats {
     uint64_t barriers;        /* barriers in existence: with waiters, or broken */
     uint64_t barriers_broken; /* barriers broken (aborted, not reset since) */
     uint64_t barrier_waiters; /* pending barrier waits (also counted in waiters) */
+    /* session resume (appended; protocol.md §5.5) */
+    uint64_t detached_sessions;         /* sessions in their grace without a connection */
+    uint64_t resumes;                   /* successful resumes since start */
+    uint64_t resume_failures;           /* resumes refused since start */
+    uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
 };
 typedef struct condd_stats condd_stats;
 
