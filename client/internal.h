@@ -91,8 +91,7 @@ enum cl_op {
     CL_OP_BARRIER_RESET,
     CL_OP_BARRIER_ABORT,
     CL_OP_BARRIER_STATE,
-    CL_OP_GOODBYE, /* said by condd_async_conn_close(): no callback */
-    CL_OP_BREAK,   /* operator controls (admin.c) */
+    CL_OP_BREAK, /* operator controls (admin.c) */
     CL_OP_KILL_SESSION,
 };
 

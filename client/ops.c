@@ -156,7 +156,6 @@ void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
     case CL_OP_NONE:
     case CL_OP_HELLO:
     case CL_OP_KEEPALIVE:
-    case CL_OP_GOODBYE:
         break;
     }
 }

@@ -107,7 +107,11 @@ void cl_on_backoff(evutil_socket_t fd, short what, void *arg)
 
 bool cl_resume_on_failure(condd_async_conn *c, int *reason, const char **msg)
 {
-    if (c->closing || !c->reconnect || c->grace <= 0 || c->secret_len != sizeof c->secret ||
+    if (c->closing) {
+        c->resuming = false; /* our own close: pending calls get CONDD_ERR_CLOSED */
+        return false;
+    }
+    if (!c->reconnect || c->grace <= 0 || c->secret_len != sizeof c->secret ||
         !cl_resumable_reason(*reason) || (!c->resuming && c->state != CL_READY)) {
         if (c->resuming) {
             c->resuming = false;

@@ -76,6 +76,10 @@ condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
     o->barriers = r->barriers;
     o->barriers_broken = r->barriers_broken;
     o->barrier_waiters = r->barrier_waiters;
+    o->detached_sessions = r->detached_sessions;
+    o->resumes = r->resumes;
+    o->resume_failures = r->resume_failures;
+    o->sessions_expired_in_grace = r->sessions_expired_in_grace;
     o->events = r->events;
     o->events_set = r->events_set;
     o->event_waiters = r->event_waiters;

@@ -815,9 +815,11 @@ static condd_options *make_options(const struct ctl *ctl, double connect_timeout
         snprintf(name, sizeof name, "condctl/%ld@%s", (long)getpid(), host);
         client_name = name;
     }
-    double grace = ctl->grace_set                                        ? ctl->grace
-                   : ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_SEM ? CTL_LOCK_GRACE_S
-                                                                         : 0;
+    double grace = 0;
+    if (ctl->grace_set)
+        grace = ctl->grace;
+    else if (ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_SEM)
+        grace = CTL_LOCK_GRACE_S;
     if (condd_options_set_client_name(opts, client_name) != CONDD_OK ||
         condd_options_set_grace(opts, grace) != CONDD_OK ||
         condd_options_set_connect_timeout(opts, connect_timeout) != CONDD_OK ||

@@ -112,6 +112,9 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_gauge(&o, "condd_connections", "Open client connections.", snap.connections);
     metrics_gauge(&o, "condd_sessions", "Sessions that completed Hello and are still open.",
                   snap.sessions);
+    metrics_gauge(&o, "condd_detached_sessions",
+                  "Sessions in their resume grace without a connection (counted in sessions).",
+                  snap.detached_sessions);
     metrics_gauge(&o, "condd_locks", "Locks in existence (held or waited for).", es.locks);
     metrics_gauge(&o, "condd_locks_held", "Locks currently held.", es.locks_held);
     metrics_gauge(&o, "condd_conditions", "Conditions with at least one waiter.", es.conditions);
@@ -171,6 +174,13 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_counter(&o, "condd_permission_denials_total",
                     "Requests refused by the auth file's rules (PERMISSION_DENIED).",
                     st->permission_denials);
+    metrics_counter(&o, "condd_resumes_total", "Sessions resumed on a new connection.",
+                    st->resumes);
+    metrics_counter(&o, "condd_resume_failures_total", "Resumes refused (RESUME_FAILED).",
+                    st->resume_failures);
+    metrics_counter(&o, "condd_sessions_expired_in_grace_total",
+                    "Detached sessions ended by their grace or the buffered-answer cap.",
+                    st->sessions_expired_in_grace);
     metrics_counter(&o, "condd_protocol_errors_total",
                     "Connections closed for a malformed frame or a protocol violation.",
                     st->protocol_errors);

@@ -435,6 +435,7 @@ void server_snapshot(const struct server *srv, struct server_snapshot *out)
     out->uptime_s = server_now() - srv->started;
     out->connections = srv->nconns;
     out->sessions = srv->nsessions;
+    out->detached_sessions = srv->ndetached;
 }
 
 const struct stats *server_stats(const struct server *srv)

@@ -69,7 +69,8 @@ void server_close_all(struct server *srv);
 struct server_snapshot {
     double uptime_s;
     uint64_t connections;
-    uint64_t sessions;
+    uint64_t sessions;          /* detached ones included */
+    uint64_t detached_sessions; /* in their grace without a connection (resume.c) */
 };
 void server_snapshot(const struct server *srv, struct server_snapshot *out);
 const struct stats *server_stats(const struct server *srv);

@@ -39,13 +39,16 @@ struct settings {
     char *metrics_addr;          /* NULL: no metrics endpoint */
     unsigned max_connections;
     uint32_t max_frame_bytes;
-    double session_timeout;      /* seconds, for sessions that do not ask for their own */
-    double max_session_timeout;  /* upper clamp for the timeout a client asks for */
-    size_t max_pending;          /* pending acquires + waits per session */
-    char *auth_file;             /* NULL: no authentication, everyone may do everything */
-    double auth_fail_delay;      /* seconds before a failed Hello is answered and closed */
-    double max_session_grace;    /* upper clamp for the resume grace a client asks for */
-    size_t max_buffered_answers; /* answers kept per detached session; over it, it ends */
+    double session_timeout;     /* seconds, for sessions that do not ask for their own */
+    double max_session_timeout; /* upper clamp for the timeout a client asks for */
+    size_t max_pending;         /* pending acquires + waits per session */
+    char *auth_file;            /* NULL: no authentication, everyone may do everything */
+    double auth_fail_delay;     /* seconds before a failed Hello is answered and closed */
+
+    /* Session resume (resume.c): the upper clamp of the grace a client asks for, and the answers
+     * kept per detached session (one more ends it). */
+    double max_session_grace;
+    size_t max_buffered_answers;
     enum log_level log_level;
 };
 

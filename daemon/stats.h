@@ -61,11 +61,13 @@ struct stats {
     uint64_t permission_denials; /* requests answered PERMISSION_DENIED */
     uint64_t bytes_in;
     uint64_t bytes_out;
+    struct stats_hist grant_latency; /* queued Acquire: request to grant */
+    struct stats_hist wait_latency;  /* Wait: request to reply */
+
+    /* Session resume (resume.c). */
     uint64_t resumes;                   /* Hellos that resumed a session */
     uint64_t resume_failures;           /* Hellos answered RESUME_FAILED */
     uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
-    struct stats_hist grant_latency;    /* queued Acquire: request to grant */
-    struct stats_hist wait_latency;     /* Wait: request to reply */
 };
 
 const char *stats_op_name(enum stats_op op);

@@ -119,7 +119,8 @@ static struct wc *open_session(double grace, struct sess *s)
     s->grace = r->hello->grace_s;
     s->secret_len = r->hello->resume_secret.len;
     ck_assert_uint_le(s->secret_len, sizeof s->secret);
-    memcpy(s->secret, r->hello->resume_secret.data, s->secret_len);
+    if (s->secret_len > 0)
+        memcpy(s->secret, r->hello->resume_secret.data, s->secret_len);
     condd__v1__response__free_unpacked(r, NULL);
     return w;
 }

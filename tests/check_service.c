@@ -773,6 +773,8 @@ START_TEST(test_metrics_counters_move_with_operations)
     scrape(&s1, mport);
     ck_assert_double_eq(metric(s1.body, "condd_connections"), 2);
     ck_assert_double_eq(metric(s1.body, "condd_sessions"), 2);
+    ck_assert_double_eq(metric(s1.body, "condd_detached_sessions"), 0);
+    ck_assert_double_eq(metric(s1.body, "condd_resumes_total"), 0);
     ck_assert_double_eq(metric(s1.body, "condd_locks"), 1);
     ck_assert_double_eq(metric(s1.body, "condd_locks_held"), 1);
     ck_assert_double_eq(metric(s1.body, "condd_waiters"), 1);

@@ -3,7 +3,7 @@
 #
 # condctl --grace through tests/blipproxy: a lock whose connection drops while CMD runs is kept
 # (another condctl cannot take it), condctl resumes and CMD runs on undisturbed; a condition
-# wait survives a drop and is notified during it; a blip longer than the grace loses the lock
+# wait survives a drop and is notified during it; sem, hold and barrier survive a drop too; a blip longer than the grace loses the lock
 # (CMD stopped, exit 3); condctl says goodbye on exit, so the lock is free at once; --grace
 # rejects a bad value.
 . "$(dirname "$0")/condctl-lib.sh"
@@ -75,6 +75,45 @@ expect_rc lost 3
 grep -q 'lost' "$T/lost.err" || fail "no message about the lost lock: $(cat "$T/lost.err")"
 proxy accept
 wait_until 10 is_free lost || fail "the lock was not handed on: $(list_json)"
+
+note "sem: the permit is kept through a drop, CMD undisturbed"
+rm -f "$T/go" "$T/started" "$T/got"
+spawn sblip "$CONDCTL" -s "$PROXIED" sem --grace 20 sm -n 1 -- sh -c \
+    'trap "echo term >$1/got; exit 9" TERM HUP INT; echo x >$1/started
+     while [ ! -e $1/go ]; do sleep 0.02; done' sh "$T"
+wait_until 10 test -s "$T/started" || fail "CMD did not start"
+proxy drop
+CONDD_SERVER=$DIRECT run_rc 124 "$CONDCTL" -T 0 sem sm -n 1 -- true
+wait_until 10 proxied 1 || fail "condctl did not reconnect"
+CONDD_SERVER=$DIRECT run_rc 124 "$CONDCTL" -T 0 sem sm -n 1 -- true
+touch "$T/go"
+expect_rc sblip 0
+[ ! -e "$T/got" ] || fail "CMD was signalled"
+
+note "hold: the lock is kept through a drop; TERM ends the hold as usual"
+spawn hblip "$CONDCTL" -s "$PROXIED" --grace 20 hold --until-signal hb
+wait_until 10 held_directly hb || fail "the hold did not take the lock"
+proxy drop
+held_directly hb || fail "the lock was free after the drop"
+wait_until 10 proxied 1 || fail "condctl did not reconnect"
+held_directly hb || fail "the lock was free after the resume"
+running hblip || fail "the hold ended"
+kill -TERM "$(pid_of hblip)"
+expect_rc hblip 0
+wait_until 10 is_free hb || fail "the hold did not release"
+
+note "barrier: filled during the blip, the waiter still passes"
+barrier_waiting() {
+    _n=$(list_json | sed -n 's/.*{"name":"'"$1"'","parties":[0-9]*,"n_waiting":\([0-9]*\),.*/\1/p')
+    [ "${_n:-0}" = "$2" ]
+}
+spawn bw "$CONDCTL" -s "$PROXIED" --grace 20 barrier bb -p 2
+wait_until 10 barrier_waiting bb 1 || fail "the barrier waiter does not wait: $(list_json)"
+proxy refuse
+proxy drop
+run_rc 0 "$CONDCTL" barrier bb -p 2
+proxy accept
+expect_rc bw 0
 
 note "a normal exit says goodbye: the lock is free at once despite the grace"
 run_rc 0 "$CONDCTL" lock --grace 60 bye -- true

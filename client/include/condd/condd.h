@@ -244,6 +244,11 @@ struct condd_stats {
     /* authentication (appended) */
     uint64_t auth_failures;      /* Hellos refused UNAUTHENTICATED since the server started */
     uint64_t permission_denials; /* requests refused PERMISSION_DENIED since it started */
+    /* session resume (appended; protocol.md §5.5) */
+    uint64_t detached_sessions;         /* sessions in their grace without a connection */
+    uint64_t resumes;                   /* successful resumes since start */
+    uint64_t resume_failures;           /* resumes refused since start */
+    uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
 };
 typedef struct condd_stats condd_stats;
 
