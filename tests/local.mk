@@ -82,6 +82,14 @@ tests_check_sem_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_sem_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_sem_LDADD = $(ENGINE_TEST_LDADD)
 
+# shared (reader) locks, issue 13
+check_PROGRAMS += tests/check_rwlock
+TESTS += tests/check_rwlock
+tests_check_rwlock_SOURCES = tests/check_rwlock.c $(ENGINE_FIXTURE)
+tests_check_rwlock_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_rwlock_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_check_rwlock_LDADD = $(ENGINE_TEST_LDADD)
+
 tests_check_engine_random_SOURCES = tests/check_engine_random.c $(ENGINE_FIXTURE)
 tests_check_engine_random_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_engine_random_CFLAGS = $(ENGINE_TEST_CFLAGS)
