@@ -156,6 +156,15 @@ tests_check_client_sem_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_sem_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_sem_LDADD = $(tests_check_client_LDADD)
 
+# shared (reader) locks through both libcondd APIs (issue 13)
+check_PROGRAMS += tests/check_client_rwlock
+tests_check_client_rwlock_SOURCES = tests/check_client_rwlock.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_rwlock_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_rwlock_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_rwlock_LDADD = $(tests_check_client_LDADD)
+TESTS += tests/check_client_rwlock
+
 TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
 	tests/install-test.sh tests/client-examples.sh
 dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh

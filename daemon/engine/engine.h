@@ -203,6 +203,12 @@ enum engine_status engine_release(struct esession *s, const uint8_t *lock, size_
 enum engine_status engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len,
                                  bool *locked, const char **message);
 
+/* engine_locked() with the mode: *shared (held shared) and *holders (0 free, 1 held exclusively,
+ * else the number of shared holders) set too. */
+enum engine_status engine_locked_mode(struct engine *e, const uint8_t *lock, size_t lock_len,
+                                      bool *locked, bool *shared, uint64_t *holders,
+                                      const char **message);
+
 /*
  * Wait on cond, bound to lock, for (s, owner), which must hold lock exclusively (held shared:
  * NOT_OWNER, "conditions need the exclusive mode"; the wait re-acquires it exclusively). On

@@ -388,3 +388,18 @@ enum engine_status engine_locked(struct engine *e, const uint8_t *lock, size_t l
     *locked = l != NULL && elock_held(l);
     return ENGINE_OK;
 }
+
+enum engine_status engine_locked_mode(struct engine *e, const uint8_t *lock, size_t lock_len,
+                                      bool *locked, bool *shared, uint64_t *holders,
+                                      const char **message)
+{
+    *shared = false;
+    *holders = 0;
+    enum engine_status st = engine_locked(e, lock, lock_len, locked, message);
+    if (st != ENGINE_OK || !*locked)
+        return st;
+    const struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
+    *shared = l->sh_head != NULL;
+    *holders = l->x.s != NULL ? 1 : l->nshared;
+    return ENGINE_OK;
+}
