@@ -202,7 +202,8 @@ CONDCTL_TESTS = \
 	tests/condctl-event.sh \
 	tests/condctl-barrier.sh \
 	tests/condctl-complete.sh \
-	tests/condctl-docs.sh
+	tests/condctl-docs.sh \
+	tests/condctl-shared.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += $(CONDCTL_TESTS)
