@@ -291,7 +291,9 @@ void elock_release_hold(struct elockhold *h);
 /* Releases l held exclusively and hands it on. */
 void elock_release(struct elock *l);
 
-/* The shared hold of (s, owner) on l, or NULL. Scans the shorter of l's holders and s's holds. */
+/* The oldest shared hold of (s, owner) on l, or NULL (an owner holds twice only when two of its
+ * queued shared acquires were granted together). Scans the shorter of l's holders and s's
+ * holds. */
 struct elockhold *elock_shared_hold(const struct elock *l, const struct esession *s,
                                     uint64_t owner);
 

@@ -136,10 +136,12 @@ struct elockhold *elock_shared_hold(const struct elock *l, const struct esession
                 return h;
         return NULL;
     }
+    /* s's list is newest first: the last match is the oldest, as in l's list */
+    struct elockhold *found = NULL;
     for (struct elockhold *h = s->held; h != NULL; h = h->h_next)
         if (h->lock == l && h->owner == owner && h != &l->x)
-            return h;
-    return NULL;
+            found = h;
+    return found;
 }
 
 /* ================================================================== queue */
