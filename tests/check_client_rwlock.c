@@ -17,6 +17,7 @@
 
 #include "client_util.h"
 #include "testutil.h"
+#include "wireclient.h"
 
 static uint64_t shared_ok(condd_async_conn *c, const char *lock, uint64_t owner)
 {
@@ -101,9 +102,9 @@ START_TEST(test_async_cancel_of_a_writer_lets_readers_in_and_of_a_reader_answers
     struct rec wr2 = {0};
     ck_assert_int_eq(condd_async_lock_acquire(a, "c", 3, CONDD_FOREVER, on_token, &wr2, NULL),
                      CONDD_OK);
+    barrier(a); /* the writer is queued before the reader is sent */
     ck_assert_int_eq(
         condd_async_lock_acquire_shared(b, "c", 4, CONDD_FOREVER, on_token, &rd2, &rid), CONDD_OK);
-    barrier(a);
     ck_assert_int_eq(condd_async_conn_cancel(b, rid, on_result, &y), CONDD_OK);
     ck_assert(run_until(&y.done, 10));
     ck_assert(run_until(&rd2.done, 10));
@@ -256,6 +257,98 @@ START_TEST(test_blocking_shared_calls)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ the wire */
+
+/* An Acquire frame with an explicit mode (has_mode false: the field absent, as an old client
+ * sends it). */
+static void wire_acquire(struct wc *w, uint64_t id, const char *lock, uint64_t owner, int mode,
+                         bool has_mode)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Acquire a = CONDD__V1__ACQUIRE__INIT;
+    Condd__V1__Timeout zero = CONDD__V1__TIMEOUT__INIT;
+    a.lock.data = (uint8_t *)lock;
+    a.lock.len = strlen(lock);
+    a.owner = owner;
+    a.timeout = &zero; /* try once */
+    if (has_mode)
+        a.mode = (Condd__V1__LockMode)mode;
+    req.id = id;
+    req.body_case = CONDD__V1__REQUEST__BODY_ACQUIRE;
+    req.acquire = &a;
+    ck_assert(wc_send(w, &req));
+}
+
+/* Locked on the wire: *mode and *holders of the LockedResult; returns locked. */
+static bool wire_locked(struct wc *w, uint64_t id, const char *lock, int *mode, uint32_t *holders)
+{
+    ck_assert(wc_locked(w, id, lock));
+    Condd__V1__Response *r = wc_recv_id(w, id, 10);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->status, CONDD__V1__STATUS__STATUS_OK);
+    ck_assert_int_eq(r->result_case, CONDD__V1__RESPONSE__RESULT_LOCKED);
+    bool locked = r->locked->locked;
+    *mode = (int)r->locked->mode;
+    *holders = r->locked->holders;
+    condd__v1__response__free_unpacked(r, NULL);
+    return locked;
+}
+
+START_TEST(test_wire_mode_field_absent_exclusive_shared_and_invalid)
+{
+    struct wc *a = wc_session(daemon_.port, "wire-a"), *b = wc_session(daemon_.port, "wire-b");
+    ck_assert_ptr_nonnull(a);
+    ck_assert_ptr_nonnull(b);
+    int mode = -1;
+    uint32_t holders = 99;
+    ck_assert(!wire_locked(a, 1, "w", &mode, &holders));
+    ck_assert_int_eq(mode, CONDD__V1__LOCK_MODE__LOCK_MODE_EXCLUSIVE);
+    ck_assert_uint_eq(holders, 0);
+    /* an unknown mode is refused and changes nothing */
+    wire_acquire(a, 2, "w", 1, 7, true);
+    Condd__V1__Response *r = wc_recv_id(a, 2, 10);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_int_eq(r->status, CONDD__V1__STATUS__STATUS_BAD_REQUEST);
+    ck_assert_str_eq(r->message, "invalid lock mode");
+    condd__v1__response__free_unpacked(r, NULL);
+    ck_assert(!wire_locked(a, 3, "w", &mode, &holders));
+    /* no mode field: exclusive, as before shared locks existed */
+    wire_acquire(a, 4, "w", 1, 0, false);
+    ck_assert_int_eq(wc_status(a, 4, 10), CONDD__V1__STATUS__STATUS_OK);
+    ck_assert(wire_locked(b, 5, "w", &mode, &holders));
+    ck_assert_int_eq(mode, CONDD__V1__LOCK_MODE__LOCK_MODE_EXCLUSIVE);
+    ck_assert_uint_eq(holders, 1);
+    wire_acquire(b, 6, "w", 1, CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED, true);
+    ck_assert_int_eq(wc_status(b, 6, 10), CONDD__V1__STATUS__STATUS_TIMEOUT);
+    ck_assert(wc_release(a, 7, "w", 1));
+    ck_assert_int_eq(wc_status(a, 7, 10), CONDD__V1__STATUS__STATUS_OK);
+    /* two shared holders */
+    wire_acquire(a, 8, "w", 1, CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED, true);
+    ck_assert_int_eq(wc_status(a, 8, 10), CONDD__V1__STATUS__STATUS_OK);
+    wire_acquire(b, 9, "w", 1, CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED, true);
+    ck_assert_int_eq(wc_status(b, 9, 10), CONDD__V1__STATUS__STATUS_OK);
+    ck_assert(wire_locked(a, 10, "w", &mode, &holders));
+    ck_assert_int_eq(mode, CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED);
+    ck_assert_uint_eq(holders, 2);
+    wire_acquire(a, 11, "w", 1, 0, false); /* no upgrade */
+    ck_assert_int_eq(wc_status(a, 11, 10), CONDD__V1__STATUS__STATUS_ALREADY_OWNER);
+    ck_assert(wc_release(b, 12, "w", 1));
+    ck_assert_int_eq(wc_status(b, 12, 10), CONDD__V1__STATUS__STATUS_OK);
+    /* a's shared hold goes with its session: b's writer, queued, gets the lock then */
+    ck_assert(wc_acquire(b, 13, "w", 2, 10));
+    ck_assert(wc_nothing_before_ping(b));
+    wc_close(a);
+    ck_assert_int_eq(wc_status(b, 13, 10), CONDD__V1__STATUS__STATUS_OK);
+    ck_assert(wire_locked(b, 14, "w", &mode, &holders));
+    ck_assert_int_eq(mode, CONDD__V1__LOCK_MODE__LOCK_MODE_EXCLUSIVE);
+    ck_assert_uint_eq(holders, 1);
+    ck_assert(wc_release(b, 15, "w", 2));
+    ck_assert_int_eq(wc_status(b, 15, 10), CONDD__V1__STATUS__STATUS_OK);
+    ck_assert(!wire_locked(b, 16, "w", &mode, &holders));
+    wc_close(b);
+}
+END_TEST
+
 static Suite *client_rwlock_suite(void)
 {
     Suite *s = suite_create("libcondd shared locks");
@@ -266,6 +359,7 @@ static Suite *client_rwlock_suite(void)
     tcase_add_test(tc, test_async_cancel_of_a_writer_lets_readers_in_and_of_a_reader_answers_once);
     tcase_add_test(tc, test_async_list_shows_every_holder_and_stats_count_them);
     tcase_add_test(tc, test_blocking_shared_calls);
+    tcase_add_test(tc, test_wire_mode_field_absent_exclusive_shared_and_invalid);
     suite_add_tcase(s, tc);
     return s;
 }
