@@ -74,16 +74,19 @@ struct ewaiter {
     struct econd *cond;              /* waits: the condition (holds one of its refs) */
     struct eevent *event;            /* EventWaits: the event whose queue it is in */
     struct esem *sem;                /* EW_SEM: the semaphore whose queue it is in */
-    struct ebarrier *barrier;        /* EW_BARRIER: the barrier whose queue it is in */
-    void *timer;                     /* the clock's, for a timed request while its timeout
-                                      * can still pass; else NULL */
-    double started;                  /* monotonic seconds when the request arrived */
-    uint8_t kind;                    /* enum ewaiter_kind */
-    uint8_t state;                   /* enum ewaiter_state */
-    uint8_t final_status;            /* a wait in a lock queue: OK, TIMEOUT or CANCELLED */
-    /* A shared Acquire (EW_ACQUIRE only): its holder record, allocated when it queues so that
-     * the grant (in another session's release) cannot fail; NULL for an exclusive one. */
-    struct elockhold *hold;
+    union {
+        struct ebarrier *barrier; /* EW_BARRIER: the barrier whose queue it is in */
+        /* EW_ACQUIRE: a shared Acquire's holder record, allocated when it queues so that the
+         * grant (in another session's release) cannot fail; NULL for an exclusive one. Shares
+         * the slot so that a waiter is no bigger than before shared locks. */
+        struct elockhold *hold;
+    };
+    void *timer;          /* the clock's, for a timed request while its timeout
+                           * can still pass; else NULL */
+    double started;       /* monotonic seconds when the request arrived */
+    uint8_t kind;         /* enum ewaiter_kind */
+    uint8_t state;        /* enum ewaiter_state */
+    uint8_t final_status; /* a wait in a lock queue: OK, TIMEOUT or CANCELLED */
 };
 
 /* One grant of a lock to (s, owner): the lock's embedded exclusive record, or an allocated

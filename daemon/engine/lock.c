@@ -168,7 +168,7 @@ void elock_grant(struct elock *l, struct ewaiter *w)
 {
     struct engine *e = w->s->e;
     uint64_t token;
-    if (w->hold != NULL) {
+    if (w->kind == EW_ACQUIRE && w->hold != NULL) {
         token = elock_add_shared(l, w->hold, w->s, w->owner);
         w->hold = NULL;
     } else {
@@ -189,18 +189,30 @@ void elock_grant(struct elock *l, struct ewaiter *w)
     engine_waiter_free(w);
 }
 
-void elock_grant_ready(struct engine *e, struct elock *l)
+/* Is w a shared acquire? (w->hold is meaningful for acquires only.) */
+static inline bool waiter_shared(const struct ewaiter *w)
+{
+    return w->kind == EW_ACQUIRE && w->hold != NULL;
+}
+
+/* elock_grant_ready(), inlined into the release path (the benchmarked lock cycle). */
+static inline void grant_ready(struct engine *e, struct elock *l)
 {
     struct ewaiter *w;
     /* Shared heads go in one after the other; an exclusive head goes in only when nobody holds
      * the lock, and then stops the loop (l->x.s is set). */
     while ((w = l->q_head) != NULL && l->x.s == NULL) {
-        if (w->hold == NULL && l->sh_head != NULL)
+        if (l->sh_head != NULL && !waiter_shared(w))
             break;
         elock_dequeue(w);
         elock_grant(l, w);
     }
     elock_maybe_free(e, l);
+}
+
+void elock_grant_ready(struct engine *e, struct elock *l)
+{
+    grant_ready(e, l);
 }
 
 void elock_release_hold(struct elockhold *h)
@@ -228,7 +240,7 @@ void elock_release_hold(struct elockhold *h)
         }
         hold_free(e, h);
     }
-    elock_grant_ready(e, l);
+    grant_ready(e, l);
 }
 
 void elock_release(struct elock *l)
@@ -244,7 +256,7 @@ void elock_drop_acquire(struct ewaiter *w, enum engine_status status, bool hand_
     struct elock *l = w->lock;
     engine_deliver(e, w, status, 0);
     elock_dequeue(w);
-    hold_free(e, w->hold);
+    hold_free(e, w->hold); /* an acquire: hold is its own */
     w->hold = NULL;
     engine_waiter_free(w);
     if (hand_on)
@@ -257,20 +269,12 @@ static void acquire_timer_cb(void *arg)
     elock_drop_acquire(arg, ENGINE_TIMEOUT, true);
 }
 
-enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock,
-                                  size_t lock_len, uint64_t owner, const double *timeout,
-                                  uint64_t *token, const char **message)
-{
-    return engine_acquire_mode(s, req_id, lock, lock_len, owner, ENGINE_LOCK_EXCLUSIVE, timeout,
-                               token, message);
-}
-
 /* Does (s, owner) hold l, in either mode? */
-static bool held_by_owner(const struct elock *l, const struct esession *s, uint64_t owner)
+static inline bool held_by_owner(const struct elock *l, const struct esession *s, uint64_t owner)
 {
     if (l->x.s == s && l->x.owner == owner)
         return true;
-    return elock_shared_hold(l, s, owner) != NULL;
+    return l->sh_head != NULL && elock_shared_hold(l, s, owner) != NULL;
 }
 
 /* engine_acquire_mode() for a shared request: granted at once when the lock is free or held
@@ -318,9 +322,12 @@ static enum engine_status acquire_shared(struct esession *s, uint64_t req_id, co
     return ENGINE_PENDING;
 }
 
-enum engine_status engine_acquire_mode(struct esession *s, uint64_t req_id, const uint8_t *lock,
-                                       size_t lock_len, uint64_t owner, enum engine_lock_mode mode,
-                                       const double *timeout, uint64_t *token, const char **message)
+/* The body of engine_acquire() and engine_acquire_mode(), inlined into each so that the
+ * exclusive lock cycle pays no extra call. */
+static inline enum engine_status acquire(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                         size_t lock_len, uint64_t owner,
+                                         enum engine_lock_mode mode, const double *timeout,
+                                         uint64_t *token, const char **message)
 {
     struct engine *e = s->e;
     if (e->shutting_down)
@@ -359,6 +366,21 @@ enum engine_status engine_acquire_mode(struct esession *s, uint64_t req_id, cons
     if (!forever)
         engine_waiter_arm(w, seconds);
     return ENGINE_PENDING;
+}
+
+enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                  size_t lock_len, uint64_t owner, const double *timeout,
+                                  uint64_t *token, const char **message)
+{
+    return acquire(s, req_id, lock, lock_len, owner, ENGINE_LOCK_EXCLUSIVE, timeout, token,
+                   message);
+}
+
+enum engine_status engine_acquire_mode(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                       size_t lock_len, uint64_t owner, enum engine_lock_mode mode,
+                                       const double *timeout, uint64_t *token, const char **message)
+{
+    return acquire(s, req_id, lock, lock_len, owner, mode, timeout, token, message);
 }
 
 enum engine_status engine_release(struct esession *s, const uint8_t *lock, size_t lock_len,
