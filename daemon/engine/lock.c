@@ -28,6 +28,7 @@ struct elock *elock_create(struct engine *e, const uint8_t *name, size_t len, ui
         return NULL;
     memcpy(l->name, name, len);
     l->name_len = (uint16_t)len;
+    l->x.lock = l; /* once: the exclusive record never changes lock */
     if (!table_insert(e->locks, &l->node, hash)) {
         free(l);
         return NULL;
@@ -48,10 +49,9 @@ static void elock_maybe_free(struct engine *e, struct elock *l)
     free(l);
 }
 
-/* Links hold h of l to (s, owner) with a new token, which it returns. */
-static uint64_t hold_link(struct elockhold *h, struct elock *l, struct esession *s, uint64_t owner)
+/* Links hold h (h->lock set) to (s, owner) with a new token, which it returns. */
+static inline uint64_t hold_link(struct elockhold *h, struct esession *s, uint64_t owner)
 {
-    h->lock = l;
     h->s = s;
     h->owner = owner;
     h->token = engine_next_token(s->e);
@@ -64,7 +64,7 @@ static uint64_t hold_link(struct elockhold *h, struct elock *l, struct esession 
     return h->token;
 }
 
-static void hold_unlink(struct elockhold *h)
+static inline void hold_unlink(struct elockhold *h)
 {
     struct esession *s = h->s;
     if (h->h_prev != NULL)
@@ -84,7 +84,7 @@ static void hold_unlink(struct elockhold *h)
 static uint64_t elock_set_holder(struct elock *l, struct esession *s, uint64_t owner)
 {
     s->e->st.locks_held++;
-    return hold_link(&l->x, l, s, owner);
+    return hold_link(&l->x, s, owner);
 }
 
 /* Adds (s, owner) as a shared holder of l (free or held shared) through record h, taken over.
@@ -106,7 +106,8 @@ static uint64_t elock_add_shared(struct elock *l, struct elockhold *h, struct es
     l->sh_tail = h;
     l->nshared++;
     e->st.shared_holders++;
-    return hold_link(h, l, s, owner);
+    h->lock = l;
+    return hold_link(h, s, owner);
 }
 
 /* A shared holder record, accounted, or NULL on OOM. */
@@ -215,13 +216,20 @@ void elock_grant_ready(struct engine *e, struct elock *l)
     grant_ready(e, l);
 }
 
+/* Releases l held exclusively and hands it on: the benchmarked path, kept inline. */
+static inline void release_exclusive(struct engine *e, struct elock *l)
+{
+    hold_unlink(&l->x);
+    e->st.locks_held--;
+    grant_ready(e, l);
+}
+
 void elock_release_hold(struct elockhold *h)
 {
     struct elock *l = h->lock;
     struct engine *e = h->s->e;
     if (h == &l->x) {
-        hold_unlink(h);
-        e->st.locks_held--;
+        release_exclusive(e, l);
     } else {
         hold_unlink(h);
         if (h->l_prev != NULL)
@@ -239,13 +247,13 @@ void elock_release_hold(struct elockhold *h)
             e->st.locks_shared--;
         }
         hold_free(e, h);
+        grant_ready(e, l);
     }
-    grant_ready(e, l);
 }
 
 void elock_release(struct elock *l)
 {
-    elock_release_hold(&l->x);
+    release_exclusive(l->x.s->e, l);
 }
 
 /* ================================================================== operations */
@@ -393,7 +401,7 @@ enum engine_status engine_release(struct esession *s, const uint8_t *lock, size_
     if (l == NULL)
         return engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");
     if (l->x.s == s && l->x.owner == owner) {
-        elock_release_hold(&l->x);
+        release_exclusive(e, l);
         return ENGINE_OK;
     }
     struct elockhold *h = elock_shared_hold(l, s, owner);
