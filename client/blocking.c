@@ -255,6 +255,20 @@ int condd_lock_acquire(condd_conn *conn, const char *lock, uint64_t owner, doubl
     return rc;
 }
 
+int condd_lock_acquire_shared(condd_conn *conn, const char *lock, uint64_t owner, double timeout,
+                              uint64_t *token)
+{
+    struct cl_answer a;
+    int rc = begin(conn, &a);
+    if (rc != CONDD_OK)
+        return rc;
+    rc = run(conn, &a,
+             condd_async_lock_acquire_shared(conn->c, lock, owner, timeout, on_token, &a, NULL));
+    if (token != NULL)
+        *token = rc == CONDD_OK ? a.u64 : 0;
+    return rc;
+}
+
 int condd_lock_release(condd_conn *conn, const char *lock, uint64_t owner)
 {
     struct cl_answer a;

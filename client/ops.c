@@ -162,8 +162,10 @@ void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
 
 /* ------------------------------------------------------------------ operations */
 
-int condd_async_lock_acquire(condd_async_conn *c, const char *lock, uint64_t owner, double timeout,
-                             condd_async_token_cb cb, void *arg, uint64_t *req_id)
+/* An Acquire in mode (absent from the frame for exclusive, as old clients send it). */
+static int lock_acquire(condd_async_conn *c, const char *lock, uint64_t owner, double timeout,
+                        Condd__V1__LockMode mode, condd_async_token_cb cb, void *arg,
+                        uint64_t *req_id)
 {
     if (c == NULL || lock == NULL || cb == NULL || isnan(timeout))
         return CONDD_ERR_INVALID;
@@ -172,10 +174,26 @@ int condd_async_lock_acquire(condd_async_conn *c, const char *lock, uint64_t own
     Condd__V1__Timeout to = CONDD__V1__TIMEOUT__INIT;
     body.lock = name_of(lock);
     body.owner = owner;
+    body.mode = mode;
     set_timeout(&to, timeout, &body.timeout);
     req.body_case = CONDD__V1__REQUEST__BODY_ACQUIRE;
     req.acquire = &body;
     return submit(c, &req, CL_OP_ACQUIRE, (cl_fn)cb, arg, req_id);
+}
+
+int condd_async_lock_acquire(condd_async_conn *c, const char *lock, uint64_t owner, double timeout,
+                             condd_async_token_cb cb, void *arg, uint64_t *req_id)
+{
+    return lock_acquire(c, lock, owner, timeout, CONDD__V1__LOCK_MODE__LOCK_MODE_EXCLUSIVE, cb, arg,
+                        req_id);
+}
+
+int condd_async_lock_acquire_shared(condd_async_conn *c, const char *lock, uint64_t owner,
+                                    double timeout, condd_async_token_cb cb, void *arg,
+                                    uint64_t *req_id)
+{
+    return lock_acquire(c, lock, owner, timeout, CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED, cb, arg,
+                        req_id);
 }
 
 int condd_async_lock_release(condd_async_conn *c, const char *lock, uint64_t owner,

@@ -80,6 +80,8 @@ condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
     o->resumes = r->resumes;
     o->resume_failures = r->resume_failures;
     o->sessions_expired_in_grace = r->sessions_expired_in_grace;
+    o->locks_shared = r->locks_shared;
+    o->shared_holders = r->shared_holders;
     o->events = r->events;
     o->events_set = r->events_set;
     o->event_waiters = r->event_waiters;
@@ -132,7 +134,9 @@ struct condd_list {
     size_t n_barriers;
     struct condd_barrier_info *barriers;
     struct sem_impl *sems;
-    struct condd_sem_holder *holders; /* every semaphore's, one array */
+    struct condd_sem_holder *holders;       /* every semaphore's, one array */
+    struct condd_lock_holder *lock_holders; /* every lock's, one array, in lock order */
+    size_t *lock_hfirst;                    /* lock i's first holder in lock_holders */
     bool truncated;
     char *strings;
 };
@@ -143,8 +147,13 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
     if (l == NULL)
         return NULL;
     size_t bytes = 1;
-    for (size_t i = 0; i < r->n_locks; i++)
+    size_t nlholders = 0;
+    for (size_t i = 0; i < r->n_locks; i++) {
         bytes += r->locks[i]->name.len + str_len(r->locks[i]->holder_client) + 2;
+        for (size_t j = 0; j < r->locks[i]->n_holders; j++)
+            bytes += str_len(r->locks[i]->holders[j]->client) + 1;
+        nlholders += r->locks[i]->n_holders;
+    }
     for (size_t i = 0; i < r->n_conditions; i++)
         bytes += r->conditions[i]->name.len + r->conditions[i]->lock.len + 2;
     for (size_t i = 0; i < r->n_events; i++)
@@ -165,7 +174,10 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
     l->barriers = r->n_barriers > 0 ? calloc(r->n_barriers, sizeof *l->barriers) : NULL;
     l->sems = r->n_semaphores > 0 ? calloc(r->n_semaphores, sizeof *l->sems) : NULL;
     l->holders = nholders > 0 ? calloc(nholders, sizeof *l->holders) : NULL;
+    l->lock_holders = nlholders > 0 ? calloc(nlholders, sizeof *l->lock_holders) : NULL;
+    l->lock_hfirst = r->n_locks > 0 ? calloc(r->n_locks, sizeof *l->lock_hfirst) : NULL;
     if (p.buf == NULL || (r->n_locks > 0 && l->locks == NULL) ||
+        (nlholders > 0 && l->lock_holders == NULL) || (r->n_locks > 0 && l->lock_hfirst == NULL) ||
         (r->n_conditions > 0 && l->conds == NULL) || (r->n_events > 0 && l->events == NULL) ||
         (r->n_barriers > 0 && l->barriers == NULL) || (r->n_semaphores > 0 && l->sems == NULL) ||
         (nholders > 0 && l->holders == NULL)) {
@@ -176,10 +188,13 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
         free(l->barriers);
         free(l->sems);
         free(l->holders);
+        free(l->lock_holders);
+        free(l->lock_hfirst);
         free(l);
         return NULL;
     }
     l->strings = p.buf;
+    size_t lh = 0;
     for (size_t i = 0; i < r->n_locks; i++) {
         const Condd__V1__LockInfo *in = r->locks[i];
         struct condd_lock_info *o = &l->locks[i];
@@ -190,6 +205,16 @@ condd_list *cl_list_from(const Condd__V1__ListResult *r)
         o->holder_owner = in->holder_owner;
         o->token = in->token;
         o->waiters = in->waiters;
+        o->shared = in->mode == CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED;
+        o->n_holders = in->n_holders;
+        l->lock_hfirst[i] = lh;
+        for (size_t j = 0; j < in->n_holders; j++, lh++) {
+            const Condd__V1__LockHolder *hin = in->holders[j];
+            l->lock_holders[lh].session = hin->session;
+            l->lock_holders[lh].client = pool_add(&p, hin->client, str_len(hin->client));
+            l->lock_holders[lh].owner = hin->owner;
+            l->lock_holders[lh].token = hin->token;
+        }
     }
     for (size_t i = 0; i < r->n_conditions; i++) {
         const Condd__V1__ConditionInfo *in = r->conditions[i];
@@ -250,6 +275,15 @@ size_t condd_list_lock_count(const condd_list *list)
 const struct condd_lock_info *condd_list_lock(const condd_list *list, size_t i)
 {
     return list != NULL && i < list->n_locks ? &list->locks[i] : NULL;
+}
+
+const struct condd_lock_holder *condd_list_lock_holder(const condd_list *list, size_t lock_index,
+                                                       size_t holder_index)
+{
+    if (list == NULL || lock_index >= list->n_locks ||
+        holder_index >= list->locks[lock_index].n_holders)
+        return NULL;
+    return &list->lock_holders[list->lock_hfirst[lock_index] + holder_index];
 }
 
 size_t condd_list_cond_count(const condd_list *list)
@@ -314,6 +348,8 @@ void condd_list_free(condd_list *list)
     free(list->barriers);
     free(list->sems);
     free(list->holders);
+    free(list->lock_holders);
+    free(list->lock_hfirst);
     free(list->strings);
     free(list);
 }

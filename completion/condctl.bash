@@ -122,9 +122,9 @@ _condctl()
     if [[ -z $kind && $cur == -* ]]; then
         local opts=$global
         case $cmd in
-        lock) opts+=" -E --conflict-exit-code -k --kill-after" ;;
+        lock) opts+=" -S --shared -E --conflict-exit-code -k --kill-after" ;;
         sem) opts+=" -n --count --bounded -E --conflict-exit-code -k --kill-after" ;;
-        hold) opts+=" --until-signal" ;;
+        hold) opts+=" -S --shared --until-signal" ;;
         break) opts+=" --sem" ;;
         barrier) opts+=" -p --parties --reset --abort --state" ;;
         wait | notify-all) opts+=" --lock" ;;

@@ -29,12 +29,15 @@ static const char usage_text[] =
     "\n"
     "Commands:\n"
     "  ping                         print the round-trip time to the server\n"
-    "  lock NAME [-E N] -- CMD [ARG...]\n"
-    "                               run CMD while holding lock NAME; exit with CMD's status\n"
+    "  lock NAME [-S] [-E N] -- CMD [ARG...]\n"
+    "                               run CMD while holding lock NAME (-S: shared); exit with\n"
+    "                               CMD's status\n"
     "  sem NAME -n N [--bounded] [-E N] -- CMD [ARG...]\n"
     "                               run CMD while holding one permit of the N-permit semaphore\n"
     "                               NAME; exit with CMD's status\n"
-    "  hold NAME [--until-signal]   acquire NAME, print its fencing token (--json: an object),\n"
+    "  hold NAME [-S] [--until-signal]\n"
+    "                               acquire NAME (-S: shared), print its fencing token (--json:\n"
+    "                               an object),\n"
     "                               hold it until SIGINT, SIGTERM or SIGHUP, or until standard\n"
     "                               input ends when it is a pipe, socket or terminal (a file,\n"
     "                               /dev/null or a closed stdin: until a signal)\n"
@@ -100,6 +103,8 @@ static const char usage_text[] =
     "be\n"
     "                         taken: -T passed while connecting or waiting, or -T 0 found it held\n"
     "      --until-signal     (hold) hold until SIGINT, SIGTERM or SIGHUP; ignore standard input\n"
+    "  -S, --shared           (lock, hold) take the lock in shared mode: any number of shared\n"
+    "                         holders together, none exclusive; granted in arrival order\n"
     "\n"
     "Names are 1 to 512 bytes of UTF-8 without control characters.\n"
     "CMD gets CONDD_LOCK (the lock's name) and CONDD_TOKEN (the fencing token) in its\n"
@@ -246,6 +251,7 @@ enum opt_id {
     OPT_STATE,
     OPT_HELP,
     OPT_VER,
+    OPT_SHARED,
 };
 
 /* Every option: its names, whether it takes a value, and the commands it applies to (checked
@@ -278,6 +284,7 @@ static const struct {
     {0, "state", false, OPT_STATE, CMD_BIT(CTL_CMD_BARRIER)},
     {'h', "help", false, OPT_HELP, ALL_COMMANDS},
     {'V', "version", false, OPT_VER, ALL_COMMANDS},
+    {'S', "shared", false, OPT_SHARED, CMD_BIT(CTL_CMD_LOCK) | CMD_BIT(CTL_CMD_HOLD)},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -385,6 +392,9 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         break;
     case OPT_SEM:
         ctl->break_sem = true;
+        break;
+    case OPT_SHARED:
+        ctl->shared = true;
         break;
     case OPT_PARTIES:
         if (!parse_uint(v, 1, 2147483648u, &n))

@@ -97,6 +97,7 @@ struct ctl {
     int conflict_exit; /* -E: the exit status when the lock could not be taken */
     bool until_signal; /* hold --until-signal */
     bool bounded;      /* sem --bounded */
+    bool shared;       /* lock, hold --shared: a shared (reader) hold */
     bool json;
     const char *lock_opt; /* --lock, or NULL */
     uint64_t count;       /* -n: notify's count (default 1), sem's value N (required) */

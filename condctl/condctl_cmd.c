@@ -183,7 +183,8 @@ static void start_hold(struct ctl *ctl)
     if (ctl->json) {
         fputs("{\"name\":", stdout);
         ctl_json_string(stdout, ctl->lock);
-        printf(",\"token\":%" PRIu64 "}\n", ctl->token);
+        /* "shared" only for a shared hold: the exclusive object stays what it always was */
+        printf(",\"token\":%" PRIu64 "%s}\n", ctl->token, ctl->shared ? ",\"shared\":true" : "");
     } else {
         printf("%" PRIu64 "\n", ctl->token);
     }

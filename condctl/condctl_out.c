@@ -120,9 +120,20 @@ static void list_json(FILE *out, const struct condd_list *list)
         ctl_json_string(out, l->held ? l->holder_client : NULL);
         fprintf(out,
                 ",\"token\":%" PRIu64 ",\"waiters\":%" PRIu64 ",\"held\":%s,\"session\":%" PRIu64
-                ",\"owner\":%" PRIu64 "}",
+                ",\"owner\":%" PRIu64,
                 l->token, l->waiters, l->held ? "true" : "false", l->holder_session,
                 l->holder_owner);
+        /* shared locks (appended keys): the mode and every holder in grant order */
+        fprintf(out, ",\"mode\":\"%s\",\"holders\":[", l->shared ? "shared" : "exclusive");
+        for (size_t j = 0; j < l->n_holders; j++) {
+            const struct condd_lock_holder *h = condd_list_lock_holder(list, i, j);
+            if (h == NULL)
+                continue;
+            fprintf(out, "%s{\"session\":%" PRIu64 ",\"client\":", j > 0 ? "," : "", h->session);
+            ctl_json_string(out, h->client);
+            fprintf(out, ",\"owner\":%" PRIu64 ",\"token\":%" PRIu64 "}", h->owner, h->token);
+        }
+        fputs("]}", out);
     }
     fputs("],\"conditions\":[", out);
     size_t nc = condd_list_cond_count(list);
@@ -233,13 +244,19 @@ static void list_table(FILE *out, const struct condd_list *list)
             if (l == NULL)
                 continue;
             w_name = max_int(w_name, display_width(l->name));
+            for (size_t j = 0; j < l->n_holders; j++) {
+                const struct condd_lock_holder *h = condd_list_lock_holder(list, i, j);
+                if (h != NULL)
+                    w_holder = max_int(w_holder, display_width(h->client));
+            }
             if (l->held)
                 w_holder = max_int(w_holder, display_width(l->holder_client));
         }
         put_padded(out, "LOCK", w_name);
         fputs("  ", out);
         put_padded(out, "HOLDER", w_holder);
-        fprintf(out, "  %7s  %20s  %7s\n", "SESSION", "TOKEN", "WAITERS");
+        fprintf(out, "  %7s  %20s  %7s  %-9s  %7s\n", "SESSION", "TOKEN", "WAITERS", "MODE",
+                "HOLDERS");
         for (size_t i = 0; i < nl; i++) {
             const struct condd_lock_info *l = condd_list_lock(list, i);
             if (l == NULL)
@@ -248,11 +265,23 @@ static void list_table(FILE *out, const struct condd_list *list)
             fputs("  ", out);
             if (l->held) {
                 put_padded(out, l->holder_client[0] != '\0' ? l->holder_client : "?", w_holder);
-                fprintf(out, "  %7" PRIu64 "  %20" PRIu64 "  %7" PRIu64 "\n", l->holder_session,
-                        l->token, l->waiters);
+                fprintf(out, "  %7" PRIu64 "  %20" PRIu64 "  %7" PRIu64 "  %-9s  %7zu\n",
+                        l->holder_session, l->token, l->waiters, l->shared ? "shared" : "exclusive",
+                        l->n_holders);
+                /* the other shared holders, one line each under the first */
+                for (size_t j = 1; j < l->n_holders; j++) {
+                    const struct condd_lock_holder *h = condd_list_lock_holder(list, i, j);
+                    if (h == NULL)
+                        continue;
+                    put_padded(out, "", w_name);
+                    fputs("  ", out);
+                    put_padded(out, h->client[0] != '\0' ? h->client : "?", w_holder);
+                    fprintf(out, "  %7" PRIu64 "  %20" PRIu64 "\n", h->session, h->token);
+                }
             } else {
                 put_padded(out, "-", w_holder);
-                fprintf(out, "  %7s  %20s  %7" PRIu64 "\n", "-", "-", l->waiters);
+                fprintf(out, "  %7s  %20s  %7" PRIu64 "  %-9s  %7s\n", "-", "-", l->waiters, "-",
+                        "0");
             }
         }
     }
@@ -356,7 +385,9 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
     X(semaphore_waiters)                                                                           \
     X(barriers)                                                                                    \
     X(barriers_broken)                                                                             \
-    X(barrier_waiters)
+    X(barrier_waiters)                                                                             \
+    X(locks_shared)                                                                                \
+    X(shared_holders)
 
 void ctl_print_stats(FILE *out, const struct condd_stats *st, bool json)
 {

@@ -16,6 +16,9 @@ int ctl_take(struct ctl *ctl, condd_async_token_cb cb)
     if (ctl->cmd == CTL_CMD_SEM)
         return condd_async_sem_acquire(ctl->client, ctl->lock, (uint32_t)ctl->count, ctl->bounded,
                                        0, ctl_remaining(ctl), cb, ctl, NULL);
+    if (ctl->shared)
+        return condd_async_lock_acquire_shared(ctl->client, ctl->lock, 0, ctl_remaining(ctl), cb,
+                                               ctl, NULL);
     return condd_async_lock_acquire(ctl->client, ctl->lock, 0, ctl_remaining(ctl), cb, ctl, NULL);
 }
 

@@ -263,8 +263,18 @@ const double *dispatch_timeout(const Condd__V1__Timeout *t)
 static void dispatch_acquire(struct conn *c, uint64_t id, const Condd__V1__Acquire *a)
 {
     struct engine_reply r = {.op = ENGINE_OP_ACQUIRE, .req_id = id};
-    r.status = engine_acquire(c->sess, id, a->lock.data, a->lock.len, a->owner,
-                              dispatch_timeout(a->timeout), &r.token, &r.message);
+    if (a->mode != CONDD__V1__LOCK_MODE__LOCK_MODE_EXCLUSIVE &&
+        a->mode != CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED) {
+        r.status = ENGINE_BAD_REQUEST;
+        r.message = "invalid lock mode";
+        dispatch_answer(c, &r, false);
+        return;
+    }
+    enum engine_lock_mode mode = a->mode == CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED
+                                     ? ENGINE_LOCK_SHARED
+                                     : ENGINE_LOCK_EXCLUSIVE;
+    r.status = engine_acquire_mode(c->sess, id, a->lock.data, a->lock.len, a->owner, mode,
+                                   dispatch_timeout(a->timeout), &r.token, &r.message);
     if (r.status != ENGINE_PENDING)
         dispatch_answer(c, &r, false);
 }
@@ -287,8 +297,10 @@ static void dispatch_release(struct conn *c, uint64_t id, const Condd__V1__Relea
 static void dispatch_locked(struct conn *c, uint64_t id, const Condd__V1__Locked *l)
 {
     const char *msg = NULL;
-    bool locked = false;
-    enum engine_status st = engine_locked(c->srv->engine, l->lock.data, l->lock.len, &locked, &msg);
+    bool locked = false, shared = false;
+    uint64_t holders = 0;
+    enum engine_status st = engine_locked_mode(c->srv->engine, l->lock.data, l->lock.len, &locked,
+                                               &shared, &holders, &msg);
     if (st != ENGINE_OK) {
         dispatch_fail(c, id, STATS_OP_LOCKED, st, msg);
         return;
@@ -296,6 +308,9 @@ static void dispatch_locked(struct conn *c, uint64_t id, const Condd__V1__Locked
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     Condd__V1__LockedResult lr = CONDD__V1__LOCKED_RESULT__INIT;
     lr.locked = locked;
+    lr.mode =
+        shared ? CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED : CONDD__V1__LOCK_MODE__LOCK_MODE_EXCLUSIVE;
+    lr.holders = holders > UINT32_MAX ? UINT32_MAX : (uint32_t)holders;
     resp.result_case = CONDD__V1__RESPONSE__RESULT_LOCKED;
     resp.locked = &lr;
     dispatch_ok(c, &resp, id, STATS_OP_LOCKED);
@@ -376,6 +391,8 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.barriers = es.barriers;
     sr.barriers_broken = es.barriers_broken;
     sr.barrier_waiters = es.barrier_waiters;
+    sr.locks_shared = es.locks_shared;
+    sr.shared_holders = es.shared_holders;
     sr.table_bytes = es.table_bytes;
     sr.rss_bytes = stats_rss_bytes();
     sr.connections_total = srv->stats.connections_total;
@@ -427,6 +444,7 @@ struct dispatch_list {
     size_t bytes; /* names and client names copied so far */
     bool full;    /* the byte budget ran out: the reply is truncated */
     bool oom;
+    bool last_kept; /* the last lock visited was added (its holders go with it) */
 };
 
 void *dispatch_dup(const void *p, size_t n, bool *oom)
@@ -445,6 +463,7 @@ void *dispatch_dup(const void *p, size_t n, bool *oom)
 static void dispatch_list_lock(void *arg, const struct engine_lock_info *li)
 {
     struct dispatch_list *dl = arg;
+    dl->last_kept = false;
     if (dl->oom || dl->nlocks == dl->cap)
         return;
     size_t cost = li->name_len + strlen(li->holder_client) + 64;
@@ -467,7 +486,47 @@ static void dispatch_list_lock(void *arg, const struct engine_lock_info *li)
     m->holder_owner = li->holder_owner;
     m->token = li->token;
     m->waiters = li->waiters;
+    m->mode = li->shared ? CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED
+                         : CONDD__V1__LOCK_MODE__LOCK_MODE_EXCLUSIVE;
     dl->locks[dl->nlocks++] = m;
+    dl->last_kept = true;
+}
+
+/* A holder of the lock dispatch_list_lock() just added, appended to its holders (grant order).
+ * Holders share the reply's byte budget: a lock with more readers than fit is cut short and the
+ * reply marked truncated. */
+static void dispatch_list_holder(void *arg, const struct engine_lock_holder_info *hi)
+{
+    struct dispatch_list *dl = arg;
+    if (!dl->last_kept || dl->oom)
+        return;
+    size_t cost = strlen(hi->client) + 48;
+    if (dl->full || dl->bytes + cost > DISPATCH_LIST_BYTES) {
+        dl->full = true;
+        return;
+    }
+    dl->bytes += cost;
+    Condd__V1__LockInfo *m = dl->locks[dl->nlocks - 1];
+    if ((m->n_holders & (m->n_holders - 1)) == 0) { /* 0, 1, 2, 4, ...: grow to twice */
+        size_t cap = m->n_holders == 0 ? 1 : m->n_holders * 2;
+        Condd__V1__LockHolder **h = realloc(m->holders, cap * sizeof *h);
+        if (h == NULL) {
+            dl->oom = true;
+            return;
+        }
+        m->holders = h;
+    }
+    Condd__V1__LockHolder *h = malloc(sizeof *h);
+    if (h == NULL) {
+        dl->oom = true;
+        return;
+    }
+    condd__v1__lock_holder__init(h);
+    h->session = hi->session_id;
+    h->client = dispatch_dup(hi->client, strlen(hi->client), &dl->oom);
+    h->owner = hi->owner;
+    h->token = hi->token;
+    m->holders[m->n_holders++] = h;
 }
 
 static void dispatch_list_cond(void *arg, const struct engine_cond_info *ci)
@@ -498,6 +557,11 @@ static void dispatch_list_cond(void *arg, const struct engine_cond_info *ci)
 static void dispatch_list_free(struct dispatch_list *dl)
 {
     for (size_t i = 0; i < dl->nlocks; i++) {
+        for (size_t j = 0; j < dl->locks[i]->n_holders; j++) {
+            free(dl->locks[i]->holders[j]->client);
+            free(dl->locks[i]->holders[j]);
+        }
+        free(dl->locks[i]->holders);
         free(dl->locks[i]->name.data);
         free(dl->locks[i]->holder_client);
         free(dl->locks[i]);
@@ -526,8 +590,9 @@ static void dispatch_list(struct conn *c, uint64_t id, const Condd__V1__List *l)
     if (dl.locks == NULL || dl.conds == NULL)
         dl.oom = true;
     else
-        truncated = engine_list(c->srv->engine, l->prefix.data, l->prefix.len, limit,
-                                dispatch_list_lock, dispatch_list_cond, &dl);
+        truncated =
+            engine_list_holders(c->srv->engine, l->prefix.data, l->prefix.len, limit,
+                                dispatch_list_lock, dispatch_list_holder, dispatch_list_cond, &dl);
     if (!dl.oom && dispatch_event_list(c, &l->prefix, limit, &dl.bytes, DISPATCH_LIST_BYTES,
                                        &dl.full, &dl.oom, &events))
         truncated = true;

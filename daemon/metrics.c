@@ -116,7 +116,11 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
                   "Sessions in their resume grace without a connection (counted in sessions).",
                   snap.detached_sessions);
     metrics_gauge(&o, "condd_locks", "Locks in existence (held or waited for).", es.locks);
-    metrics_gauge(&o, "condd_locks_held", "Locks currently held.", es.locks_held);
+    metrics_gauge(&o, "condd_locks_held", "Locks currently held (in either mode).", es.locks_held);
+    metrics_gauge(&o, "condd_locks_shared", "Locks currently held in shared mode.",
+                  es.locks_shared);
+    metrics_gauge(&o, "condd_shared_holders", "Shared holds, summed over the locks held shared.",
+                  es.shared_holders);
     metrics_gauge(&o, "condd_conditions", "Conditions with at least one waiter.", es.conditions);
     metrics_gauge(&o, "condd_waiters",
                   "Pending requests: acquires and re-acquiring waits queued for a lock, plus "

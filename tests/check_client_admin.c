@@ -3,9 +3,9 @@
  * Operator controls through libcondd against a live condd: condd_lock_break() and
  * condd_sem_break() end the holders' sessions (the holder's next call fails with
  * CONDD_ERR_SESSION_KILLED, a connection error; the lock is free or handed to the waiter), the
- * caller's own session is never ended by a break and cannot kill itself, kill-session of an
- * unknown id is CONDD_ERR_NOT_FOUND, and the asynchronous twins give the same answers.
- * Permissions are covered in condctl-admin.sh.
+ * caller's own session is never ended by a break, every shared holder is ended and cannot kill
+ * itself, kill-session of an unknown id is CONDD_ERR_NOT_FOUND, and the asynchronous twins give the
+ * same answers. Permissions are covered in condctl-admin.sh.
  */
 #include "config.h"
 
@@ -90,6 +90,24 @@ START_TEST(test_sem_break_and_kill_session)
 }
 END_TEST
 
+START_TEST(test_break_ends_every_shared_holder)
+{
+    condd_conn *r1 = open_conn(), *r2 = open_conn(), *op = open_conn();
+    ck_assert_int_eq(condd_lock_acquire_shared(r1, "rw", 0, CONDD_FOREVER, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire_shared(r1, "rw", 1, CONDD_FOREVER, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire_shared(r2, "rw", 0, CONDD_FOREVER, NULL), CONDD_OK);
+    uint64_t ended = 0;
+    ck_assert_int_eq(condd_lock_break(op, "rw", &ended), CONDD_OK);
+    ck_assert_uint_eq(ended, 2); /* r1 holds it twice: one session */
+    ck_assert_int_eq(condd_conn_ping(r1, NULL), CONDD_ERR_SESSION_KILLED);
+    ck_assert_int_eq(condd_conn_ping(r2, NULL), CONDD_ERR_SESSION_KILLED);
+    ck_assert_int_eq(condd_lock_acquire(op, "rw", 0, 0, NULL), CONDD_OK);
+    condd_conn_close(r1);
+    condd_conn_close(r2);
+    condd_conn_close(op);
+}
+END_TEST
+
 START_TEST(test_async_twins)
 {
     condd_conn *holder = open_conn();
@@ -120,6 +138,7 @@ static Suite *admin_suite(void)
     tcase_add_test(tc, test_break_ends_the_holder_and_hands_the_lock_on);
     tcase_add_test(tc, test_break_never_ends_the_caller);
     tcase_add_test(tc, test_sem_break_and_kill_session);
+    tcase_add_test(tc, test_break_ends_every_shared_holder);
     tcase_add_test(tc, test_async_twins);
     suite_add_tcase(s, tc);
     return s;

@@ -30,6 +30,16 @@
  * waiters (always fewer than parties) and broken flag; and the fixture's count of replies to
  * closed sessions or to the running request stays 0.
  *
+ * Shared (reader) locks (issue 13) run on the same three locks: about a third of the acquires
+ * are shared, and the model grants them as the engine must (at once only when the lock is free
+ * or held shared with nobody queued; from the queue, every shared request at the head together,
+ * an exclusive one only once every holder has left; a queued writer that leaves by cancel,
+ * timeout or session end lets the readers behind it in). Wait and Notify by a shared holder are
+ * NOT_OWNER, an owner holding in either mode gets ALREADY_OWNER. After every step List's holders
+ * (every one, in grant order, with its token) must equal the model's, and the invariant "never an
+ * exclusive holder together with any other holder" is checked on the engine's own report, as is
+ * "a lock held shared never has a shared request at the head of its queue".
+ *
  * Seeds: a fixed default plus a few more; CONDD_SEED=N runs only seed N and CONDD_STEPS=N
  * changes the number of steps. The seed is printed so that a failure can be replayed.
  */
@@ -74,16 +84,30 @@ struct mreq {
     int where;
     int final;
     bool timed;
+    bool shared;     /* K_ACQ: a shared acquire */
     double deadline; /* timed: the fake clock's time at which its timeout passes */
     uint64_t seq;    /* creation order (the engine drops a closing session's newest first, and
                       * arms timers in this order) */
 };
 
+/* One shared hold, in its lock's grant order. */
+struct mshared {
+    int slot;
+    uint64_t owner;
+    uint64_t req; /* the request it was granted to (to find it when its reply comes) */
+    uint64_t token;
+    uint64_t seq; /* grant order, as hseq */
+};
+
+#define SHMAX (NS * NO * 4)
+
 struct mlock {
-    int hslot; /* -1: free */
+    int hslot; /* -1: not held exclusively */
     uint64_t howner;
     uint64_t token;
     uint64_t hseq; /* grant order (the engine releases a closing session's newest first) */
+    struct mshared sh[SHMAX]; /* shared holders, oldest first; nsh > 0 only when hslot < 0 */
+    int nsh;
     int q[QMAX];
     int qn;
 };
@@ -140,7 +164,8 @@ struct rep {
     int lock; /* expected grants: the lock granted, else -1 */
     int sem;  /* expected semaphore grants: the semaphore, else -1 */
     uint64_t owner;
-    int index; /* expected barrier index (OK BarrierWait), else -1 (index must be 0) */
+    int index;   /* expected barrier index (OK BarrierWait), else -1 (index must be 0) */
+    bool shared; /* an expected shared grant of lock */
 };
 
 static struct {
@@ -163,6 +188,7 @@ static struct {
     uint64_t stat_steps[20];
     uint64_t sem_grants, sem_posts, sem_refused, ev_woken, bar_fills, bar_broken;
     uint64_t waits_pending, acq_pending, cancels_ok, timeouts;
+    uint64_t shared_grants, shared_batches, max_shared, shared_refused_cond;
 } M;
 
 static const char *lock_names[NL] = {"L0", "L1", "L2"};
@@ -343,12 +369,39 @@ static int kind_op(int kind)
     return ops[kind];
 }
 
-/* Grants free lock l to request k (not in a queue) and expects its reply. */
+static bool m_free(int l)
+{
+    return M.l[l].hslot < 0 && M.l[l].nsh == 0;
+}
+
+/* Adds (slot, owner) as a shared holder of l (token 0 until the reply or the call gives it). */
+static void m_add_shared(int l, int slot, uint64_t owner, uint64_t req, uint64_t token)
+{
+    struct mlock *ml = &M.l[l];
+    FX_EQ(ml->hslot, -1);
+    FX_REQUIRE(ml->nsh < SHMAX);
+    ml->sh[ml->nsh++] =
+        (struct mshared){.slot = slot, .owner = owner, .req = req, .token = token, .seq = ++M.seq};
+    M.shared_grants++;
+    if ((uint64_t)ml->nsh > M.max_shared)
+        M.max_shared = (uint64_t)ml->nsh;
+}
+
+/* Grants lock l (free, or held shared for a shared acquire) to request k (not in a queue) and
+ * expects its reply. */
 static void m_grant(int l, int k)
 {
     struct mlock *ml = &M.l[l];
     struct mreq *q = &M.r[k];
     FX_EQ(ml->hslot, -1);
+    if (q->kind == K_ACQ && q->shared) {
+        m_add_shared(l, q->slot, q->owner, q->req, 0);
+        expect(q->slot, q->req, ENGINE_OP_ACQUIRE, S_OK, l);
+        M.exp[M.nexp - 1].shared = true;
+        free_req(k);
+        return;
+    }
+    FX_EQ(ml->nsh, 0);
     ml->hslot = q->slot;
     ml->howner = q->owner;
     ml->hseq = ++M.seq;
@@ -358,17 +411,53 @@ static void m_grant(int l, int k)
     free_req(k);
 }
 
+static bool m_is_shared_req(int k)
+{
+    return M.r[k].kind == K_ACQ && M.r[k].shared;
+}
+
+/* Grants the queue head of l, and every shared request behind a shared head, as far as the
+ * holders allow (the engine's elock_grant_ready()). */
+static void m_hand_on(int l)
+{
+    struct mlock *ml = &M.l[l];
+    int granted = 0;
+    while (ml->qn > 0 && ml->hslot < 0) {
+        int k = ml->q[0];
+        if (!m_is_shared_req(k) && ml->nsh > 0)
+            break;
+        q_remove(ml->q, &ml->qn, k);
+        m_grant(l, k);
+        granted++;
+    }
+    if (granted > 1)
+        M.shared_batches++;
+}
+
 static void m_release(int l)
 {
     struct mlock *ml = &M.l[l];
     ml->hslot = -1;
     ml->howner = 0;
     ml->token = 0;
-    if (ml->qn > 0) {
-        int k = ml->q[0];
-        q_remove(ml->q, &ml->qn, k);
-        m_grant(l, k);
-    }
+    m_hand_on(l);
+}
+
+/* The oldest shared hold of (slot, owner) on l, or -1. */
+static int m_shared_idx(int l, int slot, uint64_t owner)
+{
+    for (int i = 0; i < M.l[l].nsh; i++)
+        if (M.l[l].sh[i].slot == slot && M.l[l].sh[i].owner == owner)
+            return i;
+    return -1;
+}
+
+static void m_release_shared(int l, int i)
+{
+    struct mlock *ml = &M.l[l];
+    memmove(&ml->sh[i], &ml->sh[i + 1], (size_t)(ml->nsh - i - 1) * sizeof ml->sh[0]);
+    ml->nsh--;
+    m_hand_on(l);
 }
 
 /* Moves wait k from its condition's queue to its lock with status. */
@@ -380,7 +469,7 @@ static void m_to_lock(int k, int status)
     q->where = IN_LOCKQ;
     q->final = status;
     struct mlock *ml = &M.l[q->lock];
-    if (ml->hslot < 0) {
+    if (m_free(q->lock)) {
         FX_EQ(ml->qn, 0);
         m_grant(q->lock, k);
     } else {
@@ -398,9 +487,16 @@ static void m_pass_on(int k)
         M.lost++;
 }
 
+/* Holds l exclusively (what conditions need). */
 static bool m_holds(int slot, uint64_t owner, int l)
 {
     return M.l[l].hslot == slot && M.l[l].howner == owner;
+}
+
+/* Holds l in either mode. */
+static bool m_holds_any(int slot, uint64_t owner, int l)
+{
+    return m_holds(slot, owner, l) || m_shared_idx(l, slot, owner) >= 0;
 }
 
 /* Can request k still time out? A timed acquire until answered; a timed wait until it leaves
@@ -438,7 +534,17 @@ static void match_replies(void)
         FX_EQ(act[i].op, M.exp[i].op);
         FX_EQ(act[i].status, M.exp[i].status);
         FX_EQ(act[i].index, M.exp[i].index < 0 ? 0 : M.exp[i].index);
-        if (M.exp[i].lock >= 0) {
+        if (M.exp[i].lock >= 0 && M.exp[i].shared) {
+            FX_REQUIRE(act[i].token > 0);
+            struct mlock *ml = &M.l[M.exp[i].lock];
+            int j = 0;
+            while (j < ml->nsh &&
+                   (ml->sh[j].slot != M.exp[i].slot || ml->sh[j].req != M.exp[i].req))
+                j++;
+            FX_REQUIRE(j < ml->nsh);
+            FX_EQ(ml->sh[j].token, 0);
+            ml->sh[j].token = act[i].token;
+        } else if (M.exp[i].lock >= 0) {
             FX_REQUIRE(act[i].token > 0);
             M.l[M.exp[i].lock].token = act[i].token;
         } else if (M.exp[i].sem >= 0) {
@@ -489,6 +595,7 @@ static void check_queue_equal(const struct qseen *e, const int *q, int qn)
         FX_EQ(e->e[i].owner, r->owner);
         FX_EQ(e->e[i].op, r->kind == K_ACQ ? ENGINE_OP_ACQUIRE : ENGINE_OP_WAIT);
         FX_EQ(e->e[i].final_status, r->kind == K_WAIT ? r->final : S_OK);
+        FX_EQ(e->e[i].shared, r->kind == K_ACQ && r->shared);
     }
 }
 
@@ -691,19 +798,92 @@ static void check_sync_state(const struct engine_stats *st)
     FX_EQ(st->barrier_waiters, bar_waiters);
 }
 
+/* A lock's holders as List reports them (engine_list_holders()), in its order. */
+struct holders_seen {
+    int cur; /* the lock last passed to on_lock */
+    bool found[NL];
+    struct engine_lock_info info[NL];
+    struct engine_lock_holder_info h[NL][SHMAX];
+    int n[NL];
+};
+
+static void holders_lock_visit(void *arg, const struct engine_lock_info *li)
+{
+    struct holders_seen *hs = arg;
+    hs->cur = name_idx(lock_names, NL, li->name, li->name_len);
+    FX_REQUIRE(hs->cur >= 0 && !hs->found[hs->cur]);
+    hs->found[hs->cur] = true;
+    hs->info[hs->cur] = *li;
+}
+
+static void holders_holder_visit(void *arg, const struct engine_lock_holder_info *hi)
+{
+    struct holders_seen *hs = arg;
+    FX_REQUIRE(hs->cur >= 0 && hs->n[hs->cur] < SHMAX);
+    hs->h[hs->cur][hs->n[hs->cur]++] = *hi;
+}
+
+/* Every lock's holders: the engine's report must equal the model's, and the engine's report
+ * alone must show no exclusive holder together with any other holder. */
+static void check_holders(uint64_t *shared_locks, uint64_t *shared_holders)
+{
+    struct holders_seen hs;
+    memset(&hs, 0, sizeof hs);
+    hs.cur = -1;
+    engine_list_holders(F.e, (const uint8_t *)"L", 1, 100, holders_lock_visit, holders_holder_visit,
+                        NULL, &hs);
+    for (int l = 0; l < NL; l++) {
+        const struct mlock *ml = &M.l[l];
+        FX_REQUIRE(ml->hslot < 0 || ml->nsh == 0); /* the model's own invariant */
+        FX_EQ(hs.found[l], !m_free(l));
+        if (!hs.found[l])
+            continue;
+        const struct engine_lock_info *li = &hs.info[l];
+        FX_EQ((uint64_t)hs.n[l], li->nholders);
+        /* the invariant, on the engine's word: exclusive means exactly one holder */
+        if (!li->shared)
+            FX_EQ(li->nholders, 1);
+        else
+            FX_REQUIRE(li->nholders >= 1);
+        for (int i = 1; i < hs.n[l]; i++)
+            FX_REQUIRE(hs.h[l][i].token > hs.h[l][i - 1].token); /* grant order */
+        FX_EQ(li->shared, ml->nsh > 0);
+        if (ml->nsh > 0) {
+            (*shared_locks)++;
+            *shared_holders += (uint64_t)ml->nsh;
+            FX_EQ(hs.n[l], ml->nsh);
+            for (int i = 0; i < ml->nsh; i++) {
+                FX_EQ(hs.h[l][i].session_id, (uint64_t)ml->sh[i].slot + 1);
+                FX_EQ(hs.h[l][i].owner, ml->sh[i].owner);
+                FX_EQ(hs.h[l][i].token, ml->sh[i].token);
+            }
+            /* a shared head would have been granted with the holders */
+            if (ml->qn > 0)
+                FX_REQUIRE(!m_is_shared_req(ml->q[0]));
+        } else {
+            FX_EQ(hs.h[l][0].session_id, (uint64_t)ml->hslot + 1);
+            FX_EQ(hs.h[l][0].owner, ml->howner);
+            FX_EQ(hs.h[l][0].token, ml->token);
+        }
+    }
+}
+
 static void check_state(void)
 {
     uint64_t held = 0, lock_waiters = 0, conds = 0, cond_waiters = 0, sessions = 0;
+    uint64_t shared_locks = 0, shared_holders = 0;
+    check_holders(&shared_locks, &shared_holders);
     for (int l = 0; l < NL; l++) {
         struct mlock *ml = &M.l[l];
         uint64_t sid, owner, token, waiters;
         bool h = fx_holder(&F, lock_names[l], &sid, &owner, &token, &waiters);
-        FX_EQ(h, ml->hslot >= 0);
+        FX_EQ(h, !m_free(l));
         if (h) {
             held++;
-            FX_EQ(sid, (uint64_t)ml->hslot + 1);
-            FX_EQ(owner, ml->howner);
-            FX_EQ(token, ml->token);
+            /* the single-holder fields: the first (oldest) holder */
+            FX_EQ(sid, (uint64_t)(ml->nsh > 0 ? ml->sh[0].slot : ml->hslot) + 1);
+            FX_EQ(owner, ml->nsh > 0 ? ml->sh[0].owner : ml->howner);
+            FX_EQ(token, ml->nsh > 0 ? ml->sh[0].token : ml->token);
         } else {
             FX_EQ(ml->qn, 0); /* a free lock has an empty queue */
         }
@@ -754,6 +934,8 @@ static void check_state(void)
     FX_EQ(st.sessions, sessions);
     FX_EQ(st.locks, held);
     FX_EQ(st.locks_held, held);
+    FX_EQ(st.locks_shared, shared_locks);
+    FX_EQ(st.shared_holders, shared_holders);
     FX_EQ(st.lock_waiters, lock_waiters);
     FX_EQ(st.conditions, conds);
     FX_EQ(st.condition_waiters, cond_waiters);
@@ -807,9 +989,14 @@ static void pick_actor(int *slot, uint64_t *owner, int *lock)
 {
     if (*lock < 0)
         *lock = rn(NL);
-    if (M.l[*lock].hslot >= 0 && rn(100) < 80) {
-        *slot = M.l[*lock].hslot;
-        *owner = M.l[*lock].howner;
+    const struct mlock *ml = &M.l[*lock];
+    if (ml->hslot >= 0 && rn(100) < 80) {
+        *slot = ml->hslot;
+        *owner = ml->howner;
+    } else if (ml->nsh > 0 && rn(100) < 80) {
+        int i = rn(ml->nsh);
+        *slot = ml->sh[i].slot;
+        *owner = ml->sh[i].owner;
     } else {
         *slot = rn(NS);
         *owner = (uint64_t)(1 + rn(NO));
@@ -831,12 +1018,15 @@ static void op_acquire(void)
     bool dup, timed, try_once;
     uint64_t req = pick_req(slot, &dup);
     double t = pick_timeout(true, &timed, &try_once);
+    bool shared = rn(100) < 35;
+    /* shared: free, or held shared with nobody queued (no barging past a queued writer) */
+    bool at_once = shared ? M.l[l].hslot < 0 && M.l[l].qn == 0 : m_free(l);
     int want;
     if (dup)
         want = S_BAD_REQUEST;
-    else if (m_holds(slot, owner, l))
+    else if (m_holds_any(slot, owner, l))
         want = S_ALREADY_OWNER;
-    else if (M.l[l].hslot < 0)
+    else if (at_once)
         want = S_OK;
     else if (try_once)
         want = S_TIMEOUT;
@@ -845,9 +1035,14 @@ static void op_acquire(void)
     else
         want = S_PENDING;
     uint64_t token = 0;
-    int got = fx_acquire(&F, slot, req, lock_names[l], owner, t, &token);
+    int got = shared ? fx_acquire_shared(&F, slot, req, lock_names[l], owner, t, &token)
+                     : fx_acquire(&F, slot, req, lock_names[l], owner, t, &token);
     FX_EQ(got, want);
-    if (want == S_OK) {
+    if (want == S_OK && shared) {
+        FX_REQUIRE(token > M.last_token);
+        M.last_token = token;
+        m_add_shared(l, slot, owner, req, token);
+    } else if (want == S_OK) {
         FX_REQUIRE(token > M.last_token);
         M.last_token = token;
         M.l[l].hslot = slot;
@@ -858,6 +1053,7 @@ static void op_acquire(void)
         M.acq_pending++;
         int k = new_req(slot, req, owner, K_ACQ, l, -1, timed, t);
         M.r[k].where = IN_LOCKQ;
+        M.r[k].shared = shared;
         q_push(M.l[l].q, &M.l[l].qn, k);
     }
 }
@@ -867,9 +1063,12 @@ static void op_release(void)
     int slot, l = -1;
     uint64_t owner;
     pick_actor(&slot, &owner, &l);
-    int want = m_holds(slot, owner, l) ? S_OK : S_NOT_OWNER;
-    if (want == S_OK)
+    int si = m_shared_idx(l, slot, owner);
+    int want = m_holds_any(slot, owner, l) ? S_OK : S_NOT_OWNER;
+    if (m_holds(slot, owner, l))
         m_release(l);
+    else if (si >= 0)
+        m_release_shared(l, si); /* the oldest of its shared holds */
     FX_EQ(fx_release(&F, slot, lock_names[l], owner), want);
 }
 
@@ -886,7 +1085,7 @@ static void op_wait(void)
     int want;
     if (dup)
         want = S_BAD_REQUEST;
-    else if (!m_holds(slot, owner, l))
+    else if (!m_holds(slot, owner, l)) /* a shared holder too: conditions need exclusive */
         want = S_NOT_OWNER;
     else if (M.c[c].refs > 0 && M.c[c].bound != l)
         want = S_LOCK_MISMATCH;
@@ -917,6 +1116,8 @@ static void op_notify(void)
     int want;
     uint64_t want_woken = 0;
     if (!m_holds(slot, owner, l)) {
+        if (m_shared_idx(l, slot, owner) >= 0)
+            M.shared_refused_cond++;
         want = S_NOT_OWNER;
     } else if (M.c[c].refs == 0) {
         want = S_OK;
@@ -959,9 +1160,11 @@ static void op_cancel(void)
             free_req(k);
         } else if (q->kind == K_ACQ) {
             want = S_OK;
-            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, k);
+            int l = q->lock;
+            q_remove(M.l[l].q, &M.l[l].qn, k);
             expect(slot, target, ENGINE_OP_ACQUIRE, S_CANCELLED, -1);
             free_req(k);
+            m_hand_on(l); /* the readers behind a cancelled writer go in */
         } else if (q->where == IN_CONDQ) {
             want = S_OK;
             m_to_lock(k, S_CANCELLED);
@@ -989,24 +1192,48 @@ static void m_close(int slot)
         if (q->kind >= K_SEM) {
             m_unqueue(newest);
         } else if (q->kind == K_ACQ) {
-            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, newest);
+            int l = q->lock;
+            q_remove(M.l[l].q, &M.l[l].qn, newest);
+            free_req(newest);
+            m_hand_on(l);
+            continue;
         } else if (q->where == IN_CONDQ) {
             q_remove(M.c[q->cond].q, &M.c[q->cond].qn, newest);
         } else {
-            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, newest);
+            int l = q->lock;
+            q_remove(M.l[l].q, &M.l[l].qn, newest);
             if (q->final == S_OK)
                 m_pass_on(newest);
+            free_req(newest);
+            m_hand_on(l);
+            continue;
         }
         free_req(newest);
     }
+    /* then its holds, newest first, in either mode */
     for (;;) {
-        int newest = -1;
-        for (int l = 0; l < NL; l++)
-            if (M.l[l].hslot == slot && (newest < 0 || M.l[l].hseq > M.l[newest].hseq))
+        int newest = -1, newest_sh = -1;
+        uint64_t newest_seq = 0;
+        for (int l = 0; l < NL; l++) {
+            if (M.l[l].hslot == slot && M.l[l].hseq > newest_seq) {
                 newest = l;
+                newest_sh = -1;
+                newest_seq = M.l[l].hseq;
+            }
+            for (int i = 0; i < M.l[l].nsh; i++) {
+                if (M.l[l].sh[i].slot == slot && M.l[l].sh[i].seq > newest_seq) {
+                    newest = l;
+                    newest_sh = i;
+                    newest_seq = M.l[l].sh[i].seq;
+                }
+            }
+        }
         if (newest < 0)
             break;
-        m_release(newest);
+        if (newest_sh >= 0)
+            m_release_shared(newest, newest_sh);
+        else
+            m_release(newest);
     }
     /* then every permit it holds goes back, each handed to the queue head */
     for (int i = 0; i < NSEM; i++) {
@@ -1055,9 +1282,11 @@ static void op_advance(void)
             expect(q->slot, q->req, kind_op(q->kind), S_TIMEOUT, -1);
             free_req(next);
         } else if (q->kind == K_ACQ) {
-            q_remove(M.l[q->lock].q, &M.l[q->lock].qn, next);
+            int l = q->lock;
+            q_remove(M.l[l].q, &M.l[l].qn, next);
             expect(q->slot, q->req, ENGINE_OP_ACQUIRE, S_TIMEOUT, -1);
             free_req(next);
+            m_hand_on(l); /* the readers behind a timed-out writer go in */
         } else {
             m_to_lock(next, S_TIMEOUT); /* granted at once when the lock is free */
         }
@@ -1398,7 +1627,7 @@ static void op_bar_reset_abort(void)
 static void op_locked(void)
 {
     int l = rn(NL);
-    FX_EQ(fx_locked(&F, lock_names[l]), M.l[l].hslot >= 0);
+    FX_EQ(fx_locked(&F, lock_names[l]), !m_free(l));
 }
 
 /* ------------------------------------------------------------------ the test */
@@ -1555,6 +1784,9 @@ static void run_seed(uint64_t seed, uint64_t steps)
            M.stat_steps[0], M.stat_steps[1], M.stat_steps[2], M.stat_steps[3], M.stat_steps[4],
            M.stat_steps[5], M.stat_steps[6], M.woken, M.ok_replies, M.lost, M.acq_pending,
            M.waits_pending, M.cancels_ok, M.timeouts);
+    printf("  shared: grants %" PRIu64 " batches %" PRIu64 " most holders %" PRIu64
+           " wait/notify refused %" PRIu64 "\n",
+           M.shared_grants, M.shared_batches, M.max_shared, M.shared_refused_cond);
     printf("  sem: acquire %" PRIu64 " release %" PRIu64 " grants %" PRIu64 " posts %" PRIu64
            " bounded-refused %" PRIu64 "; event: set %" PRIu64 " clear %" PRIu64 " wait %" PRIu64
            " woken %" PRIu64 "; barrier: wait %" PRIu64 " reset/abort %" PRIu64 " fills %" PRIu64

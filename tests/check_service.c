@@ -777,6 +777,8 @@ START_TEST(test_metrics_counters_move_with_operations)
     ck_assert_double_eq(metric(s1.body, "condd_resumes_total"), 0);
     ck_assert_double_eq(metric(s1.body, "condd_locks"), 1);
     ck_assert_double_eq(metric(s1.body, "condd_locks_held"), 1);
+    ck_assert_double_eq(metric(s1.body, "condd_locks_shared"), 0); /* held exclusively */
+    ck_assert_double_eq(metric(s1.body, "condd_shared_holders"), 0);
     ck_assert_double_eq(metric(s1.body, "condd_waiters"), 1);
     ck_assert_double_eq(metric(s1.body, "condd_lock_waiters"), 1);
     ck_assert_double_eq(DELTA(s0, s1, "condd_connections_total"), 2);

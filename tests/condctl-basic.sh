@@ -47,9 +47,9 @@ run_rc 0 "$CONDCTL" --json locked alpha
 
 note "list: table and JSON"
 run_rc 0 "$CONDCTL" list
-head -n 1 "$T/out" | grep -q '^LOCK  *HOLDER  *SESSION  *TOKEN  *WAITERS$' ||
+head -n 1 "$T/out" | grep -q '^LOCK  *HOLDER  *SESSION  *TOKEN  *WAITERS  *MODE  *HOLDERS$' ||
     fail "list table header: $(head -n 1 "$T/out")"
-grep -q "^alpha  *condctl/$(pid_of holder)@[^ ]*  *[0-9][0-9]*  *$token  *0\$" "$T/out" ||
+grep -q "^alpha  *condctl/$(pid_of holder)@[^ ]*  *[0-9][0-9]*  *$token  *0  *exclusive  *1\$" "$T/out" ||
     fail "list table has no row for alpha held by the holder: $(cat "$T/out")"
 # No condition has waiters: no empty CONDITION section (tests/condctl-list.sh has the rest).
 ! grep -q '^CONDITION' "$T/out" || fail "list printed an empty condition section: $(cat "$T/out")"

@@ -43,7 +43,7 @@ hold_in ascii plain-lock-name 5
 hold_in uni "$wide" 6
 for loc in C C.UTF-8 POSIX; do
     LC_ALL=$loc run_rc 0 "$CONDCTL" list
-    head -n 1 "$T/out" | grep -q '^LOCK  *HOLDER  *SESSION  *TOKEN  *WAITERS$' ||
+    head -n 1 "$T/out" | grep -q '^LOCK  *HOLDER  *SESSION  *TOKEN  *WAITERS  *MODE  *HOLDERS$' ||
         fail "header (LC_ALL=$loc): $(cat "$T/out")"
     ! grep -q 'CONDITION' "$T/out" || fail "empty condition section (LC_ALL=$loc): $(cat "$T/out")"
     [ "$(grep -c . "$T/out")" -eq 3 ] || fail "not header + 2 rows (LC_ALL=$loc): $(cat "$T/out")"

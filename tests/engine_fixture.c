@@ -110,6 +110,22 @@ int fx_acquire(struct fx *f, int i, uint64_t req, const char *lock, uint64_t own
     return st;
 }
 
+int fx_acquire_shared(struct fx *f, int i, uint64_t req, const char *lock, uint64_t owner,
+                      double timeout, uint64_t *token)
+{
+    uint64_t t = 0;
+    const char *msg = NULL;
+    begin(f, i, req);
+    int st = engine_acquire_mode(f->ss[i].s, req, u8(lock), strlen(lock), owner, ENGINE_LOCK_SHARED,
+                                 timeout == FX_FOREVER ? NULL : &timeout, &t, &msg);
+    end(f);
+    if (st != S_OK && st != S_PENDING)
+        FX_REQUIRE(msg != NULL);
+    if (token != NULL)
+        *token = t;
+    return st;
+}
+
 int fx_release(struct fx *f, int i, const char *lock, uint64_t owner)
 {
     const char *msg = NULL;

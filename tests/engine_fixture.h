@@ -101,6 +101,9 @@ void fx_close(struct fx *f, int i);
 #define FX_FOREVER (-1e308)
 int fx_acquire(struct fx *f, int i, uint64_t req, const char *lock, uint64_t owner, double timeout,
                uint64_t *token);
+/* fx_acquire in shared mode (engine_acquire_mode()). */
+int fx_acquire_shared(struct fx *f, int i, uint64_t req, const char *lock, uint64_t owner,
+                      double timeout, uint64_t *token);
 int fx_release(struct fx *f, int i, const char *lock, uint64_t owner);
 int fx_wait(struct fx *f, int i, uint64_t req, const char *cond, const char *lock, uint64_t owner,
             double timeout);

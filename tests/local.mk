@@ -83,6 +83,14 @@ tests_check_sem_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_sem_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_sem_LDADD = $(ENGINE_TEST_LDADD)
 
+# shared (reader) locks, issue 13
+check_PROGRAMS += tests/check_rwlock
+TESTS += tests/check_rwlock
+tests_check_rwlock_SOURCES = tests/check_rwlock.c $(ENGINE_FIXTURE)
+tests_check_rwlock_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_rwlock_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_check_rwlock_LDADD = $(ENGINE_TEST_LDADD)
+
 tests_check_engine_random_SOURCES = tests/check_engine_random.c $(ENGINE_FIXTURE)
 tests_check_engine_random_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_engine_random_CFLAGS = $(ENGINE_TEST_CFLAGS)
@@ -200,6 +208,14 @@ tests_check_client_resume_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_resume_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_resume_LDADD = $(tests_check_client_LDADD)
 TESTS += tests/check_client_resume
+# shared (reader) locks through both libcondd APIs (issue 13)
+check_PROGRAMS += tests/check_client_rwlock
+tests_check_client_rwlock_SOURCES = tests/check_client_rwlock.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_rwlock_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_rwlock_CFLAGS = $(TEST_CFLAGS)
+tests_check_client_rwlock_LDADD = $(tests_check_client_LDADD)
+TESTS += tests/check_client_rwlock
 
 TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
 	tests/check_client_auth tests/check_client_admin \
@@ -242,7 +258,8 @@ CONDCTL_TESTS = \
 	tests/condctl-barrier.sh \
 	tests/condctl-complete.sh \
 	tests/condctl-docs.sh \
-	tests/condctl-resume.sh
+	tests/condctl-resume.sh \
+	tests/condctl-shared.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += $(CONDCTL_TESTS)

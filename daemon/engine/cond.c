@@ -102,7 +102,7 @@ static bool cond_to_lock(struct ewaiter *w, enum engine_status status)
     w->final_status = (uint8_t)status;
     /* Its timeout bounds the wait for a notification only: from here on it cannot pass. */
     engine_waiter_disarm(w);
-    if (l->holder == NULL)
+    if (!elock_held(l))
         elock_grant(l, w);
     else
         elock_enqueue(l, w);
@@ -138,15 +138,22 @@ static void wait_timer_cb(void *arg)
         engine_waiter_arm(w, ENGINE_OOM_RETRY_USEC / 1e6);
 }
 
-/* The entry of lock name if (s, owner) holds it, else NULL. */
+/* The entry of lock name if (s, owner) holds it exclusively, else NULL with *message set: a
+ * condition needs the exclusive mode (its waiters and notifiers change shared state, and a Wait
+ * hands the lock over, which one of several readers cannot do). */
 static struct elock *held_by(struct esession *s, const uint8_t *lock, size_t lock_len,
-                             uint64_t owner)
+                             uint64_t owner, const char **message)
 {
     struct engine *e = s->e;
     struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
-    if (l == NULL || l->holder != s || l->holder_owner != owner)
-        return NULL;
-    return l;
+    if (l != NULL && l->x.s == s && l->x.owner == owner)
+        return l;
+    if (l != NULL && elock_shared_hold(l, s, owner) != NULL)
+        engine_fail(message, ENGINE_NOT_OWNER,
+                    "owner holds the lock shared: conditions need the exclusive mode");
+    else
+        engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");
+    return NULL;
 }
 
 static bool bound_elsewhere(const struct econd *c, const uint8_t *lock, size_t lock_len)
@@ -171,9 +178,9 @@ enum engine_status engine_wait(struct esession *s, uint64_t req_id, const uint8_
     enum engine_status st = engine_check_wait_args(s, req_id, timeout, &forever, &seconds, message);
     if (st != ENGINE_OK)
         return st;
-    struct elock *l = held_by(s, lock, lock_len, owner);
+    struct elock *l = held_by(s, lock, lock_len, owner, message);
     if (l == NULL)
-        return engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");
+        return ENGINE_NOT_OWNER;
     uint64_t hash = table_hash(e->conds, cond, cond_len);
     struct econd *c = econd_find(e, cond, cond_len, hash);
     if (c != NULL && bound_elsewhere(c, lock, lock_len))
@@ -216,8 +223,8 @@ enum engine_status engine_notify(struct esession *s, const uint8_t *cond, size_t
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid condition name");
     if (!engine_name_valid(lock, lock_len))
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
-    if (held_by(s, lock, lock_len, owner) == NULL)
-        return engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");
+    if (held_by(s, lock, lock_len, owner, message) == NULL)
+        return ENGINE_NOT_OWNER;
     struct econd *c = econd_find(e, cond, cond_len, table_hash(e->conds, cond, cond_len));
     if (c == NULL)
         return ENGINE_OK; /* no waiters: nothing to wake, and nothing is remembered */
@@ -246,15 +253,18 @@ enum engine_status econd_cancel_wait(struct ewaiter *w, const char **message)
 }
 
 /* Takes w out of whichever queue it is in and drops its condition reference. Returns whether it
- * had been notified and not yet re-granted (its notification is still owed to someone). */
-static bool wait_detach(struct ewaiter *w, struct econd **cond)
+ * had been notified and not yet re-granted (its notification is still owed to someone). *lock
+ * is the lock whose queue it left, else NULL. */
+static bool wait_detach(struct ewaiter *w, struct econd **cond, struct elock **lock)
 {
     struct engine *e = w->s->e;
     bool notified = false;
+    *lock = NULL;
     if (w->state == EW_IN_CONDQ) {
         condq_remove(w, e);
     } else {
         notified = w->final_status == ENGINE_OK;
+        *lock = w->lock;
         elock_dequeue(w);
     }
     *cond = w->cond;
@@ -266,17 +276,21 @@ void econd_drop_wait(struct ewaiter *w)
 {
     struct engine *e = w->s->e;
     struct econd *c;
-    if (wait_detach(w, &c))
+    struct elock *l;
+    if (wait_detach(w, &c, &l))
         econd_wake_head(c); /* the lock is still held: it was queued for it */
     engine_waiter_free(w);
     econd_unref(e, c);
+    if (l != NULL)
+        elock_grant_ready(e, l); /* readers queued behind it may go in now */
 }
 
 void econd_shutdown_wait(struct ewaiter *w)
 {
     struct engine *e = w->s->e;
     struct econd *c;
-    wait_detach(w, &c);
+    struct elock *l;
+    wait_detach(w, &c, &l);
     engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
     engine_waiter_free(w);
     econd_unref(e, c);

@@ -256,12 +256,6 @@ struct esession *engine_session_open(struct engine *e, uint64_t session_id, cons
     return s;
 }
 
-static void drop_acquire(struct ewaiter *w)
-{
-    elock_dequeue(w);
-    engine_waiter_free(w);
-}
-
 /*
  * The reaper: takes ended sessions apart, oldest first, at most budget items (a pending request
  * dropped, a held lock released and handed on, one semaphore permit returned) per call. Pending
@@ -276,7 +270,7 @@ static bool engine_reap(struct engine *e, size_t budget)
         if (s->pending != NULL) {
             struct ewaiter *w = s->pending;
             if (w->kind == EW_ACQUIRE)
-                drop_acquire(w);
+                elock_drop_acquire(w, ENGINE_CANCELLED, true); /* no reply: closing */
             else if (w->kind == EW_EVENT)
                 eevent_drop_wait(w);
             else if (w->kind == EW_SEM)
@@ -286,7 +280,7 @@ static bool engine_reap(struct engine *e, size_t budget)
             else
                 econd_drop_wait(w); /* passes on a notification it had received */
         } else if (s->held != NULL) {
-            elock_release(s->held);
+            elock_release_hold(s->held); /* either mode */
         } else if (s->sem_held != NULL) {
             esem_release_one(s); /* hands the permit on in FIFO order */
         } else {
@@ -467,9 +461,7 @@ enum engine_status engine_cancel(struct esession *s, uint64_t target_id, const c
         esem_drop_waiter(w);
         return ENGINE_OK;
     }
-    elock_dequeue(w);
-    engine_deliver(e, w, ENGINE_CANCELLED, 0);
-    engine_waiter_free(w);
+    elock_drop_acquire(w, ENGINE_CANCELLED, true);
     return ENGINE_OK;
 }
 
@@ -480,9 +472,7 @@ void engine_shutdown(struct engine *e)
         while (s->pending != NULL) {
             struct ewaiter *w = s->pending;
             if (w->kind == EW_ACQUIRE) {
-                elock_dequeue(w);
-                engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
-                engine_waiter_free(w);
+                elock_drop_acquire(w, ENGINE_SHUTTING_DOWN, false);
             } else if (w->kind == EW_EVENT) {
                 eevent_shutdown_wait(w);
             } else if (w->kind == EW_BARRIER) {
@@ -524,6 +514,14 @@ bool engine_list(const struct engine *e, const uint8_t *prefix, size_t prefix_le
                  void (*on_lock)(void *arg, const struct engine_lock_info *),
                  void (*on_cond)(void *arg, const struct engine_cond_info *), void *arg)
 {
+    return engine_list_holders(e, prefix, prefix_len, limit, on_lock, NULL, on_cond, arg);
+}
+
+bool engine_list_holders(const struct engine *e, const uint8_t *prefix, size_t prefix_len,
+                         size_t limit, void (*on_lock)(void *arg, const struct engine_lock_info *),
+                         void (*on_holder)(void *arg, const struct engine_lock_holder_info *),
+                         void (*on_cond)(void *arg, const struct engine_cond_info *), void *arg)
+{
     bool truncated = false;
     struct table_iter it;
     size_t seen = 0;
@@ -539,17 +537,31 @@ bool engine_list(const struct engine *e, const uint8_t *prefix, size_t prefix_le
         seen++;
         if (on_lock == NULL)
             continue;
+        const struct elockhold *first = l->x.s != NULL ? &l->x : l->sh_head;
         struct engine_lock_info info = {
             .name = l->name,
             .name_len = l->name_len,
-            .held = l->holder != NULL,
-            .holder_session = l->holder != NULL ? l->holder->id : 0,
-            .holder_client = l->holder != NULL ? l->holder->client : "",
-            .holder_owner = l->holder != NULL ? l->holder_owner : 0,
-            .token = l->holder != NULL ? l->token : 0,
+            .held = first != NULL,
+            .holder_session = first != NULL ? first->s->id : 0,
+            .holder_client = first != NULL ? first->s->client : "",
+            .holder_owner = first != NULL ? first->owner : 0,
+            .token = first != NULL ? first->token : 0,
             .waiters = l->nwaiters,
+            .shared = l->sh_head != NULL,
+            .nholders = l->x.s != NULL ? 1 : l->nshared,
         };
         on_lock(arg, &info);
+        if (on_holder == NULL)
+            continue;
+        for (const struct elockhold *h = first; h != NULL; h = h == &l->x ? NULL : h->l_next) {
+            struct engine_lock_holder_info hi = {
+                .session_id = h->s->id,
+                .client = h->s->client,
+                .owner = h->owner,
+                .token = h->token,
+            };
+            on_holder(arg, &hi);
+        }
     }
     seen = 0;
     table_iter_init(&it, e->conds);
@@ -598,6 +610,7 @@ size_t engine_queue_visit(struct engine *e, bool is_cond, const uint8_t *name, s
             .op = waiter_op(w->kind),
             .final_status =
                 w->state == EW_IN_LOCKQ && w->kind == EW_WAIT ? w->final_status : ENGINE_OK,
+            .shared = w->kind == EW_ACQUIRE && w->hold != NULL,
         };
         if (visit != NULL)
             visit(arg, &info);

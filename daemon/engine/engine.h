@@ -171,8 +171,31 @@ enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uin
                                   size_t lock_len, uint64_t owner, const double *timeout,
                                   uint64_t *token, const char **message);
 
-/* Release lock held by (s, owner): OK, or NOT_OWNER / BAD_REQUEST. The next live waiter is
- * granted during the call. */
+/* The mode of a lock request (issue 13): exclusive (one holder) or shared (any number of
+ * holders together, none exclusive). */
+enum engine_lock_mode {
+    ENGINE_LOCK_EXCLUSIVE = 0,
+    ENGINE_LOCK_SHARED = 1,
+};
+
+/*
+ * engine_acquire() in a mode; engine_acquire() is this with ENGINE_LOCK_EXCLUSIVE. Requests are
+ * granted strictly in arrival order: every shared request at the head of the queue is granted
+ * together (each with its own token, increasing in grant order), an exclusive one waits until
+ * every holder has left, and a shared request arriving while anyone waits queues behind them
+ * (so neither mode starves the other). A shared acquire is granted at once only when the lock
+ * is free, or held shared with nobody waiting; a try-once (timeout 0) gets TIMEOUT otherwise.
+ * An owner that holds the lock in either mode gets ALREADY_OWNER (there is no upgrade: two
+ * readers upgrading would wait for each other forever). Same checks and order otherwise; a
+ * pending shared acquire counts against the session's pending limit like any other.
+ */
+enum engine_status engine_acquire_mode(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                       size_t lock_len, uint64_t owner, enum engine_lock_mode mode,
+                                       const double *timeout, uint64_t *token,
+                                       const char **message);
+
+/* Release lock held by (s, owner), in whichever mode it holds it: OK, or NOT_OWNER /
+ * BAD_REQUEST. The next live waiter (or waiters, shared ones) is granted during the call. */
 enum engine_status engine_release(struct esession *s, const uint8_t *lock, size_t lock_len,
                                   uint64_t owner, const char **message);
 
@@ -180,8 +203,16 @@ enum engine_status engine_release(struct esession *s, const uint8_t *lock, size_
 enum engine_status engine_locked(struct engine *e, const uint8_t *lock, size_t lock_len,
                                  bool *locked, const char **message);
 
+/* engine_locked() with the mode: *shared (held shared) and *holders (0 free, 1 held exclusively,
+ * else the number of shared holders) set too. */
+enum engine_status engine_locked_mode(struct engine *e, const uint8_t *lock, size_t lock_len,
+                                      bool *locked, bool *shared, uint64_t *holders,
+                                      const char **message);
+
 /*
- * Wait on cond, bound to lock, for (s, owner), which must hold lock. On success returns
+ * Wait on cond, bound to lock, for (s, owner), which must hold lock exclusively (held shared:
+ * NOT_OWNER, "conditions need the exclusive mode"; the wait re-acquires it exclusively). On
+ * success returns
  * ENGINE_PENDING: the lock has been released (handed on) and the waiter queued on cond. The late
  * reply (OK, TIMEOUT or CANCELLED, each with a new token and the lock held again; or
  * SHUTTING_DOWN) comes only once the owner holds the lock again. notify_first > 0 first wakes up
@@ -199,9 +230,10 @@ enum engine_status engine_wait(struct esession *s, uint64_t req_id, const uint8_
 
 /*
  * Wake at most n (UINT64_MAX: all) of cond's waiters, longest-waiting first; (s, owner) must
- * hold lock. OK with *woken set, or NOT_OWNER, LOCK_MISMATCH, BAD_REQUEST (checked in the order
- * names, ownership, binding). The woken waiters queue for the lock behind its current waiters;
- * none can be granted before the caller releases. With no waiters nothing is remembered.
+ * hold lock exclusively (as for engine_wait()). OK with *woken set, or NOT_OWNER, LOCK_MISMATCH,
+ * BAD_REQUEST (checked in the order names, ownership, binding). The woken waiters queue for the
+ * lock behind its current waiters; none can be granted before the caller releases. With no waiters
+ * nothing is remembered.
  */
 enum engine_status engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len,
                                  const uint8_t *lock, size_t lock_len, uint64_t owner, uint64_t n,
@@ -229,8 +261,8 @@ bool engine_reaping(const struct engine *e);
 
 struct engine_stats {
     uint64_t sessions;
-    uint64_t locks; /* held or waited for */
-    uint64_t locks_held;
+    uint64_t locks;             /* held or waited for */
+    uint64_t locks_held;        /* held in either mode */
     uint64_t lock_waiters;      /* queued in lock queues (acquires and re-acquiring waits) */
     uint64_t conditions;        /* with at least one waiter */
     uint64_t condition_waiters; /* in condition queues, not yet notified */
@@ -250,6 +282,9 @@ struct engine_stats {
     uint64_t barriers;        /* barrier entries: with waiters, or broken */
     uint64_t barriers_broken; /* barriers broken (aborted, not reset since) */
     uint64_t barrier_waiters; /* pending BarrierWaits */
+    /* shared locks (lock.c) */
+    uint64_t locks_shared;   /* locks held in shared mode (part of locks_held) */
+    uint64_t shared_holders; /* shared holds, summed over those locks */
     /* every pending request of every kind: the sum of the *_waiters above (filled in by
      * engine_get_stats(), so Stats, /metrics and sd_notify count the same) */
     uint64_t waiters;
@@ -265,8 +300,17 @@ struct engine_lock_info {
     uint64_t holder_session;   /* 0 when free */
     const char *holder_client; /* "" when free */
     uint64_t holder_owner;
-    uint64_t token;
+    uint64_t token; /* the holder_* and token fields describe the first (oldest) holder */
     uint64_t waiters;
+    bool shared;       /* held in shared mode */
+    uint64_t nholders; /* 1 when held exclusively, 0 when free */
+};
+/* One holder of the lock last passed to on_lock (engine_list_holders()). */
+struct engine_lock_holder_info {
+    uint64_t session_id;
+    const char *client;
+    uint64_t owner;
+    uint64_t token;
 };
 struct engine_cond_info {
     const uint8_t *name;
@@ -285,6 +329,13 @@ bool engine_list(const struct engine *e, const uint8_t *prefix, size_t prefix_le
                  void (*on_lock)(void *arg, const struct engine_lock_info *),
                  void (*on_cond)(void *arg, const struct engine_cond_info *), void *arg);
 
+/* engine_list() that also calls on_holder (when not NULL) right after each on_lock, once per
+ * holder of that lock in grant order (the exclusive holder, or every shared one). */
+bool engine_list_holders(const struct engine *e, const uint8_t *prefix, size_t prefix_len,
+                         size_t limit, void (*on_lock)(void *arg, const struct engine_lock_info *),
+                         void (*on_holder)(void *arg, const struct engine_lock_holder_info *),
+                         void (*on_cond)(void *arg, const struct engine_cond_info *), void *arg);
+
 /* One queued request as engine_queue_visit() shows it. */
 struct engine_queued_info {
     uint64_t session_id;
@@ -293,6 +344,7 @@ struct engine_queued_info {
     enum engine_op op;
     enum engine_status final_status; /* a wait in a lock's queue: the status its reply will
                                       * carry; else ENGINE_OK */
+    bool shared;                     /* a shared acquire */
 };
 
 /*

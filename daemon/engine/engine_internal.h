@@ -9,7 +9,11 @@
  * Shape of the state (all lists are intrusive, so every step is O(1)):
  *  - a lock entry (struct elock) exists while the lock is held or waited for. Invariant between
  *    engine calls: every lock entry is held, so a free lock has no entry and an empty queue
- *    (a release grants the queue head in the same call).
+ *    (a release grants the queue head in the same call). It is held exclusively by one holder
+ *    record embedded in it (l->x, no allocation on the hot path), or shared by a list of
+ *    allocated holder records (struct elockhold) in grant order, never both. Also between calls:
+ *    a lock held shared has an exclusive request (or none) at the head of its queue, since a
+ *    shared head is granted as soon as no exclusive holder is in the way.
  *  - a condition entry (struct econd) exists while any Wait naming it is pending (refs > 0): the
  *    waits in its queue (not yet notified) and the notified/timed-out/cancelled waits that are
  *    re-acquiring the lock in the lock's queue. It keeps a copy of its lock's name rather than
@@ -51,6 +55,7 @@ enum ewaiter_state {
 };
 
 struct elock;
+struct elockhold;
 struct econd;
 struct eqentry;
 struct esem;
@@ -66,25 +71,41 @@ struct ewaiter {
     struct ewaiter *s_prev, *s_next; /* s's pending list */
     struct elock *lock;              /* while EW_IN_LOCKQ, else NULL */
     struct econd *cond;              /* waits: the condition (holds one of its refs) */
-    struct eqentry *entry;           /* EW_EVENT, EW_BARRIER: the event or barrier whose
-                                      * queue it is in */
     struct esem *sem;                /* EW_SEM: the semaphore whose queue it is in */
-    void *timer;                     /* the clock's, for a timed request while its timeout
-                                      * can still pass; else NULL */
-    double started;                  /* monotonic seconds when the request arrived */
-    uint8_t kind;                    /* enum ewaiter_kind */
-    uint8_t state;                   /* enum ewaiter_state */
-    uint8_t final_status;            /* a wait in a lock queue: OK, TIMEOUT or CANCELLED */
+    union {
+        struct eqentry *entry; /* EW_EVENT, EW_BARRIER: the event or barrier whose queue it is
+                                * in */
+        /* EW_ACQUIRE: a shared Acquire's holder record, allocated when it queues so that the
+         * grant (in another session's release) cannot fail; NULL for an exclusive one. Shares
+         * the slot so that a waiter is no bigger than before shared locks. */
+        struct elockhold *hold;
+    };
+    void *timer;          /* the clock's, for a timed request while its timeout
+                           * can still pass; else NULL */
+    double started;       /* monotonic seconds when the request arrived */
+    uint8_t kind;         /* enum ewaiter_kind */
+    uint8_t state;        /* enum ewaiter_state */
+    uint8_t final_status; /* a wait in a lock queue: OK, TIMEOUT or CANCELLED */
+};
+
+/* One grant of a lock to (s, owner): the lock's embedded exclusive record, or an allocated
+ * shared one. Every record of a session is in its held list (s->held). */
+struct elockhold {
+    struct elock *lock;
+    struct esession *s; /* NULL: the embedded record of a lock not held exclusively */
+    uint64_t owner;
+    uint64_t token;
+    struct elockhold *h_prev, *h_next; /* s's list of holds */
+    struct elockhold *l_prev, *l_next; /* shared records: the lock's holders, grant order */
 };
 
 /* A lock that is held (and maybe waited for). The name follows inline. */
 struct elock {
-    struct table_node node;  /* in e->locks */
-    struct esession *holder; /* never NULL between engine calls */
-    uint64_t holder_owner;
-    uint64_t token;
-    struct ewaiter *q_head, *q_tail; /* FIFO of waiters */
-    struct elock *h_prev, *h_next;   /* holder's list of held locks */
+    struct table_node node;              /* in e->locks */
+    struct elockhold x;                  /* the exclusive holder while x.s != NULL */
+    struct elockhold *sh_head, *sh_tail; /* the shared holders, oldest first */
+    uint64_t nshared;                    /* length of that list */
+    struct ewaiter *q_head, *q_tail;     /* FIFO of waiters */
     uint32_t nwaiters;
     uint16_t name_len;
     uint8_t name[];
@@ -108,7 +129,8 @@ struct esession {
     uint64_t serial;              /* engine-unique, keys the pending table */
     void *ctx;
     bool closing;              /* ended: being taken apart by the reaper (engine.c) */
-    struct elock *held;        /* locks held by any owner of this session */
+    struct elockhold *held;    /* holds of locks (either mode) by any owner of this session */
+    size_t nheld;              /* length of that list */
     struct ewaiter *pending;   /* pending requests, newest first */
     struct esemhold *sem_held; /* semaphore permits held by any owner of this session */
     size_t npending;
@@ -243,12 +265,39 @@ void elock_enqueue(struct elock *l, struct ewaiter *w);
 /* Removes w from its lock's queue. Does not free the lock. */
 void elock_dequeue(struct ewaiter *w);
 
-/* Grants the free lock l to waiter w (which must not be in a queue): sets the holder and a new
- * token, answers w (OK for an acquire, w->final_status for a wait) and frees w. */
+/* Is l held, in either mode? */
+static inline bool elock_held(const struct elock *l)
+{
+    return l->x.s != NULL || l->sh_head != NULL;
+}
+
+/* Grants l to waiter w (which must not be in a queue), exclusively or (a shared acquire) shared:
+ * l must be free, or held shared for a shared w. Sets the holder and a new token, answers w (OK
+ * for an acquire, w->final_status for a wait) and frees w. */
 void elock_grant(struct elock *l, struct ewaiter *w);
 
-/* Releases l held by its holder: grants it to the queue head, or frees l when nobody waits. */
+/* Grants l to its queue's head, and to every shared request behind a shared head, as far as the
+ * holders allow; frees l when it is neither held nor waited for. Called after anything that
+ * may unblock the head: a release, and a waiter leaving the queue (cancel, timeout, session end;
+ * a reader queued behind a writer that leaves goes in with the readers holding the lock). */
+void elock_grant_ready(struct engine *e, struct elock *l);
+
+/* Answers pending acquire w with status (nothing reaches a closing session), takes it out of
+ * its lock's queue and frees it (with its holder record). hand_on: then elock_grant_ready() (a
+ * cancel, a timeout, a session end; not a shutdown, which answers every request). */
+void elock_drop_acquire(struct ewaiter *w, enum engine_status status, bool hand_on);
+
+/* Releases hold h (of any mode) and hands the lock on (elock_grant_ready()). */
+void elock_release_hold(struct elockhold *h);
+
+/* Releases l held exclusively and hands it on. */
 void elock_release(struct elock *l);
+
+/* The oldest shared hold of (s, owner) on l, or NULL (an owner holds twice only when two of its
+ * queued shared acquires were granted together). Scans the shorter of l's holders and s's
+ * holds. */
+struct elockhold *elock_shared_hold(const struct elock *l, const struct esession *s,
+                                    uint64_t owner);
 
 /* ------------------------------------------------------------------ cond.c */
 

@@ -28,6 +28,7 @@ struct elock *elock_create(struct engine *e, const uint8_t *name, size_t len, ui
         return NULL;
     memcpy(l->name, name, len);
     l->name_len = (uint16_t)len;
+    l->x.lock = l; /* once: the exclusive record never changes lock */
     if (!table_insert(e->locks, &l->node, hash)) {
         free(l);
         return NULL;
@@ -40,7 +41,7 @@ struct elock *elock_create(struct engine *e, const uint8_t *name, size_t len, ui
 /* Frees l if nobody holds or waits for it. */
 static void elock_maybe_free(struct engine *e, struct elock *l)
 {
-    if (l->holder != NULL || l->q_head != NULL)
+    if (elock_held(l) || l->q_head != NULL)
         return;
     table_remove(e->locks, &l->node);
     e->st.locks--;
@@ -48,36 +49,100 @@ static void elock_maybe_free(struct engine *e, struct elock *l)
     free(l);
 }
 
-/* Makes (s, owner) the holder of the free lock l with a new token, which it returns. */
-static uint64_t elock_set_holder(struct elock *l, struct esession *s, uint64_t owner)
+/* Links hold h (h->lock set) to (s, owner) with a new token, which it returns. */
+static inline uint64_t hold_link(struct elockhold *h, struct esession *s, uint64_t owner)
 {
-    struct engine *e = s->e;
-    l->holder = s;
-    l->holder_owner = owner;
-    l->token = engine_next_token(e);
-    l->h_prev = NULL;
-    l->h_next = s->held;
+    h->s = s;
+    h->owner = owner;
+    h->token = engine_next_token(s->e);
+    h->h_prev = NULL;
+    h->h_next = s->held;
     if (s->held != NULL)
-        s->held->h_prev = l;
-    s->held = l;
-    e->st.locks_held++;
-    return l->token;
+        s->held->h_prev = h;
+    s->held = h;
+    s->nheld++;
+    return h->token;
 }
 
-static void elock_clear_holder(struct elock *l)
+static inline void hold_unlink(struct elockhold *h)
 {
-    struct esession *s = l->holder;
-    if (l->h_prev != NULL)
-        l->h_prev->h_next = l->h_next;
+    struct esession *s = h->s;
+    if (h->h_prev != NULL)
+        h->h_prev->h_next = h->h_next;
     else
-        s->held = l->h_next;
-    if (l->h_next != NULL)
-        l->h_next->h_prev = l->h_prev;
-    l->h_prev = l->h_next = NULL;
-    l->holder = NULL;
-    l->holder_owner = 0;
-    l->token = 0;
-    s->e->st.locks_held--;
+        s->held = h->h_next;
+    if (h->h_next != NULL)
+        h->h_next->h_prev = h->h_prev;
+    h->h_prev = h->h_next = NULL;
+    h->s = NULL;
+    h->owner = 0;
+    h->token = 0;
+    s->nheld--;
+}
+
+/* Makes (s, owner) the exclusive holder of the free lock l with a new token, which it returns. */
+static uint64_t elock_set_holder(struct elock *l, struct esession *s, uint64_t owner)
+{
+    s->e->st.locks_held++;
+    return hold_link(&l->x, s, owner);
+}
+
+/* Adds (s, owner) as a shared holder of l (free or held shared) through record h, taken over.
+ * Returns the new token. */
+static uint64_t elock_add_shared(struct elock *l, struct elockhold *h, struct esession *s,
+                                 uint64_t owner)
+{
+    struct engine *e = s->e;
+    if (l->sh_head == NULL) {
+        e->st.locks_held++;
+        e->st.locks_shared++;
+    }
+    h->l_next = NULL;
+    h->l_prev = l->sh_tail;
+    if (l->sh_tail != NULL)
+        l->sh_tail->l_next = h;
+    else
+        l->sh_head = h;
+    l->sh_tail = h;
+    l->nshared++;
+    e->st.shared_holders++;
+    h->lock = l;
+    return hold_link(h, s, owner);
+}
+
+/* A shared holder record, accounted, or NULL on OOM. */
+static struct elockhold *hold_new(struct engine *e)
+{
+    struct elockhold *h = calloc(1, sizeof *h);
+    if (h != NULL)
+        engine_account(e, (long)sizeof *h);
+    return h;
+}
+
+static void hold_free(struct engine *e, struct elockhold *h)
+{
+    if (h == NULL)
+        return;
+    engine_account(e, -(long)sizeof *h);
+    free(h);
+}
+
+struct elockhold *elock_shared_hold(const struct elock *l, const struct esession *s, uint64_t owner)
+{
+    if (l->sh_head == NULL)
+        return NULL;
+    if (l->nshared <= s->nheld) {
+        for (struct elockhold *h = l->sh_head; h != NULL; h = h->l_next)
+            if (h->s == s && h->owner == owner)
+                return h;
+        return NULL;
+    }
+    /* s's list is newest first: the last match is the oldest, as in l's list */
+    struct elockhold *found = NULL;
+    for (struct elockhold *h = s->held; h != NULL; h = h->h_next)
+        if (h->lock == l && h->owner == owner && h != &l->x)
+            found = h;
+    return found;
 }
 
 /* ================================================================== queue */
@@ -103,7 +168,13 @@ void elock_dequeue(struct ewaiter *w)
 void elock_grant(struct elock *l, struct ewaiter *w)
 {
     struct engine *e = w->s->e;
-    uint64_t token = elock_set_holder(l, w->s, w->owner);
+    uint64_t token;
+    if (w->kind == EW_ACQUIRE && w->hold != NULL) {
+        token = elock_add_shared(l, w->hold, w->s, w->owner);
+        w->hold = NULL;
+    } else {
+        token = elock_set_holder(l, w->s, w->owner);
+    }
     enum engine_status status =
         w->kind == EW_ACQUIRE ? ENGINE_OK : (enum engine_status)w->final_status;
     /* A wait of an ended session that was notified: nobody will act on the notification, so
@@ -119,36 +190,152 @@ void elock_grant(struct elock *l, struct ewaiter *w)
     engine_waiter_free(w);
 }
 
+/* Is w a shared acquire? (w->hold is meaningful for acquires only.) */
+static inline bool waiter_shared(const struct ewaiter *w)
+{
+    return w->kind == EW_ACQUIRE && w->hold != NULL;
+}
+
+/* elock_grant_ready(), inlined into the release path (the benchmarked lock cycle). */
+static inline void grant_ready(struct engine *e, struct elock *l)
+{
+    struct ewaiter *w;
+    /* Shared heads go in one after the other; an exclusive head goes in only when nobody holds
+     * the lock, and then stops the loop (l->x.s is set). */
+    while ((w = l->q_head) != NULL && l->x.s == NULL) {
+        if (l->sh_head != NULL && !waiter_shared(w))
+            break;
+        elock_dequeue(w);
+        elock_grant(l, w);
+    }
+    elock_maybe_free(e, l);
+}
+
+void elock_grant_ready(struct engine *e, struct elock *l)
+{
+    grant_ready(e, l);
+}
+
+/* Releases l held exclusively and hands it on: the benchmarked path, kept inline. */
+static inline void release_exclusive(struct engine *e, struct elock *l)
+{
+    hold_unlink(&l->x);
+    e->st.locks_held--;
+    grant_ready(e, l);
+}
+
+void elock_release_hold(struct elockhold *h)
+{
+    struct elock *l = h->lock;
+    struct engine *e = h->s->e;
+    if (h == &l->x) {
+        release_exclusive(e, l);
+    } else {
+        hold_unlink(h);
+        if (h->l_prev != NULL)
+            h->l_prev->l_next = h->l_next;
+        else
+            l->sh_head = h->l_next;
+        if (h->l_next != NULL)
+            h->l_next->l_prev = h->l_prev;
+        else
+            l->sh_tail = h->l_prev;
+        l->nshared--;
+        e->st.shared_holders--;
+        if (l->sh_head == NULL) {
+            e->st.locks_held--;
+            e->st.locks_shared--;
+        }
+        hold_free(e, h);
+        grant_ready(e, l);
+    }
+}
+
 void elock_release(struct elock *l)
 {
-    struct engine *e = l->holder->e;
-    elock_clear_holder(l);
-    struct ewaiter *w = l->q_head;
-    if (w == NULL) {
-        elock_maybe_free(e, l);
-        return;
-    }
-    elock_dequeue(w);
-    elock_grant(l, w);
+    release_exclusive(l->x.s->e, l);
 }
 
 /* ================================================================== operations */
 
+void elock_drop_acquire(struct ewaiter *w, enum engine_status status, bool hand_on)
+{
+    struct engine *e = w->s->e;
+    struct elock *l = w->lock;
+    engine_deliver(e, w, status, 0);
+    elock_dequeue(w);
+    hold_free(e, w->hold); /* an acquire: hold is its own */
+    w->hold = NULL;
+    engine_waiter_free(w);
+    if (hand_on)
+        elock_grant_ready(e, l);
+}
+
 /* A timed acquire's timer: leave the queue and answer TIMEOUT. */
 static void acquire_timer_cb(void *arg)
 {
-    struct ewaiter *w = arg;
-    struct engine *e = w->s->e;
-    struct elock *l = w->lock;
-    elock_dequeue(w);
-    engine_deliver(e, w, ENGINE_TIMEOUT, 0);
-    engine_waiter_free(w);
-    elock_maybe_free(e, l);
+    elock_drop_acquire(arg, ENGINE_TIMEOUT, true);
 }
 
-enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock,
-                                  size_t lock_len, uint64_t owner, const double *timeout,
-                                  uint64_t *token, const char **message)
+/* Does (s, owner) hold l, in either mode? */
+static inline bool held_by_owner(const struct elock *l, const struct esession *s, uint64_t owner)
+{
+    if (l->x.s == s && l->x.owner == owner)
+        return true;
+    return l->sh_head != NULL && elock_shared_hold(l, s, owner) != NULL;
+}
+
+/* engine_acquire_mode() for a shared request: granted at once when the lock is free or held
+ * shared with nobody queued (a reader never barges past a queued writer), else queued. The
+ * holder record is allocated first, so that neither grant can fail half-way. */
+static enum engine_status acquire_shared(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                         size_t lock_len, uint64_t owner, bool forever,
+                                         double seconds, uint64_t *token, const char **message)
+{
+    struct engine *e = s->e;
+    uint64_t hash = table_hash(e->locks, lock, lock_len);
+    struct elock *l = elock_find(e, lock, lock_len, hash);
+    if (l != NULL && held_by_owner(l, s, owner))
+        return engine_fail(message, ENGINE_ALREADY_OWNER, "owner already holds the lock");
+    bool at_once = l == NULL || (l->x.s == NULL && l->q_head == NULL);
+    if (!at_once && !forever && seconds == 0)
+        return engine_fail(message, ENGINE_TIMEOUT, "lock is held exclusively or waited for");
+    if (!at_once && s->npending >= e->limits.max_pending_per_session)
+        return engine_fail(message, ENGINE_LIMIT_EXCEEDED,
+                           "too many pending requests in this session");
+    struct elockhold *h = hold_new(e);
+    if (h == NULL)
+        return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+    if (at_once) {
+        if (l == NULL)
+            l = elock_create(e, lock, lock_len, hash);
+        if (l == NULL) {
+            hold_free(e, h);
+            return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+        }
+        uint64_t t = elock_add_shared(l, h, s, owner);
+        if (token != NULL)
+            *token = t;
+        return ENGINE_OK;
+    }
+    struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_ACQUIRE, !forever, acquire_timer_cb);
+    if (w == NULL) {
+        hold_free(e, h);
+        return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+    }
+    w->hold = h;
+    elock_enqueue(l, w);
+    if (!forever)
+        engine_waiter_arm(w, seconds);
+    return ENGINE_PENDING;
+}
+
+/* The body of engine_acquire() and engine_acquire_mode(), inlined into each so that the
+ * exclusive lock cycle pays no extra call. */
+static inline enum engine_status acquire(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                         size_t lock_len, uint64_t owner,
+                                         enum engine_lock_mode mode, const double *timeout,
+                                         uint64_t *token, const char **message)
 {
     struct engine *e = s->e;
     if (e->shutting_down)
@@ -160,6 +347,8 @@ enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uin
     enum engine_status st = engine_check_wait_args(s, req_id, timeout, &forever, &seconds, message);
     if (st != ENGINE_OK)
         return st;
+    if (mode == ENGINE_LOCK_SHARED)
+        return acquire_shared(s, req_id, lock, lock_len, owner, forever, seconds, token, message);
     uint64_t hash = table_hash(e->locks, lock, lock_len);
     struct elock *l = elock_find(e, lock, lock_len, hash);
     if (l == NULL) {
@@ -171,7 +360,7 @@ enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uin
             *token = t;
         return ENGINE_OK;
     }
-    if (l->holder == s && l->holder_owner == owner)
+    if (held_by_owner(l, s, owner))
         return engine_fail(message, ENGINE_ALREADY_OWNER, "owner already holds the lock");
     if (!forever && seconds == 0)
         return engine_fail(message, ENGINE_TIMEOUT, "lock is held");
@@ -187,6 +376,21 @@ enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uin
     return ENGINE_PENDING;
 }
 
+enum engine_status engine_acquire(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                  size_t lock_len, uint64_t owner, const double *timeout,
+                                  uint64_t *token, const char **message)
+{
+    return acquire(s, req_id, lock, lock_len, owner, ENGINE_LOCK_EXCLUSIVE, timeout, token,
+                   message);
+}
+
+enum engine_status engine_acquire_mode(struct esession *s, uint64_t req_id, const uint8_t *lock,
+                                       size_t lock_len, uint64_t owner, enum engine_lock_mode mode,
+                                       const double *timeout, uint64_t *token, const char **message)
+{
+    return acquire(s, req_id, lock, lock_len, owner, mode, timeout, token, message);
+}
+
 enum engine_status engine_release(struct esession *s, const uint8_t *lock, size_t lock_len,
                                   uint64_t owner, const char **message)
 {
@@ -194,9 +398,16 @@ enum engine_status engine_release(struct esession *s, const uint8_t *lock, size_
     if (!engine_name_valid(lock, lock_len))
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
     struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
-    if (l == NULL || l->holder != s || l->holder_owner != owner)
+    if (l == NULL)
         return engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");
-    elock_release(l);
+    if (l->x.s == s && l->x.owner == owner) {
+        release_exclusive(e, l);
+        return ENGINE_OK;
+    }
+    struct elockhold *h = elock_shared_hold(l, s, owner);
+    if (h == NULL)
+        return engine_fail(message, ENGINE_NOT_OWNER, "owner does not hold the lock");
+    elock_release_hold(h);
     return ENGINE_OK;
 }
 
@@ -206,7 +417,22 @@ enum engine_status engine_locked(struct engine *e, const uint8_t *lock, size_t l
     if (!engine_name_valid(lock, lock_len))
         return engine_fail(message, ENGINE_BAD_REQUEST, "invalid lock name");
     struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
-    *locked = l != NULL && l->holder != NULL;
+    *locked = l != NULL && elock_held(l);
+    return ENGINE_OK;
+}
+
+enum engine_status engine_locked_mode(struct engine *e, const uint8_t *lock, size_t lock_len,
+                                      bool *locked, bool *shared, uint64_t *holders,
+                                      const char **message)
+{
+    *shared = false;
+    *holders = 0;
+    enum engine_status st = engine_locked(e, lock, lock_len, locked, message);
+    if (st != ENGINE_OK || !*locked)
+        return st;
+    const struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
+    *shared = l->sh_head != NULL;
+    *holders = l->x.s != NULL ? 1 : l->nshared;
     return ENGINE_OK;
 }
 
@@ -216,8 +442,17 @@ size_t engine_lock_holder_sessions(struct engine *e, const uint8_t *lock, size_t
     if (!engine_name_valid(lock, lock_len))
         return 0;
     struct elock *l = elock_find(e, lock, lock_len, table_hash(e->locks, lock, lock_len));
-    if (l == NULL || l->holder == NULL || max == 0)
+    if (l == NULL)
         return 0;
-    out[0] = l->holder->id;
-    return 1;
+    size_t n = 0;
+    if (l->x.s != NULL && n < max)
+        out[n++] = l->x.s->id;
+    for (const struct elockhold *h = l->sh_head; h != NULL && n < max; h = h->l_next) {
+        bool seen = false; /* one session may hold it shared under several owners */
+        for (size_t i = 0; i < n && !seen; i++)
+            seen = out[i] == h->s->id;
+        if (!seen)
+            out[n++] = h->s->id;
+    }
+    return n;
 }

@@ -770,6 +770,7 @@ static void fuzz_check_empty(struct fuzz *f)
     FUZZ_CHECK(es.sessions == 0);
     FUZZ_CHECK(es.locks == 0);
     FUZZ_CHECK(es.locks_held == 0);
+    FUZZ_CHECK(es.locks_shared == 0 && es.shared_holders == 0); /* shared holds too */
     FUZZ_CHECK(es.lock_waiters == 0);
     FUZZ_CHECK(es.conditions == 0);
     FUZZ_CHECK(es.condition_waiters == 0);

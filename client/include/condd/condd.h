@@ -249,6 +249,9 @@ struct condd_stats {
     uint64_t resumes;                   /* successful resumes since start */
     uint64_t resume_failures;           /* resumes refused since start */
     uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
+    /* shared locks (appended) */
+    uint64_t locks_shared;   /* locks held in shared mode (also counted in locks_held) */
+    uint64_t shared_holders; /* shared holds, summed over those locks */
 };
 typedef struct condd_stats condd_stats;
 
@@ -268,6 +271,19 @@ struct condd_lock_info {
     uint64_t holder_owner;
     uint64_t token; /* fencing token of the current grant */
     uint64_t waiters;
+    /* shared locks (appended): holder_* and token above describe the first (oldest) holder; every
+     * holder is read with condd_list_lock_holder() */
+    bool shared;      /* held in shared mode */
+    size_t n_holders; /* 0 free, 1 held exclusively, else the shared holders */
+};
+
+/* One holder of a lock (one grant) as List shows it. Allocated by the library; fields may be
+ * appended later. */
+struct condd_lock_holder {
+    uint64_t session;
+    const char *client; /* never NULL */
+    uint64_t owner;
+    uint64_t token; /* fencing token of this holder's grant */
 };
 
 /* One condition as List shows it. Allocated by the library; fields may be appended later. */
@@ -326,6 +342,10 @@ typedef struct condd_list condd_list;
 size_t condd_list_lock_count(const condd_list *list);
 /* The i-th lock (i < condd_list_lock_count()), or NULL. Borrowed from list. */
 const struct condd_lock_info *condd_list_lock(const condd_list *list, size_t i);
+/* The holder_index-th holder (in grant order, holder_index < that lock's n_holders) of the
+ * lock_index-th lock of list, or NULL. Borrowed from list, valid until it is freed. */
+const struct condd_lock_holder *condd_list_lock_holder(const condd_list *list, size_t lock_index,
+                                                       size_t holder_index);
 /* How many conditions list holds. list is borrowed. */
 size_t condd_list_cond_count(const condd_list *list);
 /* The i-th condition (i < condd_list_cond_count()), or NULL. Borrowed from list. */
@@ -416,6 +436,17 @@ uint64_t condd_conn_new_owner(condd_conn *conn);
  */
 int condd_lock_acquire(condd_conn *conn, const char *lock, uint64_t owner, double timeout,
                        uint64_t *token);
+
+/*
+ * condd_lock_acquire() in shared mode (a reader lock; docs/protocol.md §20): any number of
+ * owners hold the lock shared together, none exclusively. Granted in arrival order with the
+ * exclusive requests (a reader queues behind a waiting writer), each holder with its own token.
+ * A try (timeout 0) succeeds only when the lock is free, or held shared with nobody waiting.
+ * CONDD_ERR_ALREADY_OWNER when owner holds the lock in either mode (no upgrade or downgrade).
+ * condd_lock_release() releases it; condition waits and notifies need the exclusive mode.
+ */
+int condd_lock_acquire_shared(condd_conn *conn, const char *lock, uint64_t owner, double timeout,
+                              uint64_t *token);
 
 /* Releases lock held by owner and waits for the server's answer (CONDD_OK or
  * CONDD_ERR_NOT_OWNER, connection errors). */

@@ -210,6 +210,14 @@ int condd_async_lock_acquire(condd_async_conn *ac, const char *lock, uint64_t ow
                              condd_async_token_cb cb, void *arg, uint64_t *req_id);
 
 /*
+ * condd_async_lock_acquire() in shared mode (see condd_lock_acquire_shared()): same arguments,
+ * callback and cancel, the lock held shared on CONDD_OK.
+ */
+int condd_async_lock_acquire_shared(condd_async_conn *ac, const char *lock, uint64_t owner,
+                                    double timeout, condd_async_token_cb cb, void *arg,
+                                    uint64_t *req_id);
+
+/*
  * Releases lock held by owner without waiting: the request is sent at once and the next request
  * on ac is processed after it, so an acquire issued right after sees the lock released. cb may
  * be NULL; if given it runs once with CONDD_OK, CONDD_ERR_NOT_OWNER or a connection error.
