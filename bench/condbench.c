@@ -33,6 +33,7 @@ static const char *const mode_names[MODE_COUNT] = {
     [MODE_SEM] = "sem",
     [MODE_SEM_CONTENDED] = "sem-contended",
     [MODE_BARRIER] = "barrier",
+    [MODE_RW] = "rw",
 };
 
 static const char *const kind_names[KIND_COUNT] = {
@@ -67,7 +68,7 @@ static void usage(FILE *f)
 #endif
         " or echo\n"
         "  -m, --mode M         uncontended (default), contended, handoff, fanout, churn, idle,\n"
-        "                       sem, sem-contended, barrier\n"
+        "                       sem, sem-contended, barrier, rw\n"
         "  -a, --address ADDR   server address (condd 127.0.0.1:7380, redis 127.0.0.1:6379,\n"
         "                       echo 127.0.0.1:7390; condd also takes unix:/path)\n"
         "  -c N                 connections (default 1; handoff: an even number)\n"
@@ -278,7 +279,8 @@ static void parse_args(int argc, char **argv)
         g_opts.threads = g_opts.connections;
     /* Fanout's notifier counts every waiter of the round, barrier every answer of the
      * generation: keep them on one loop. */
-    if ((g_opts.mode == MODE_FANOUT || g_opts.mode == MODE_BARRIER) && g_opts.threads > 1) {
+    if ((g_opts.mode == MODE_FANOUT || g_opts.mode == MODE_BARRIER || g_opts.mode == MODE_RW) &&
+        g_opts.threads > 1) {
         bench_warn("%s runs on one thread; ignoring --threads %u", mode, g_opts.threads);
         g_opts.threads = 1;
     }
@@ -379,7 +381,7 @@ static void *worker_main(void *arg)
     evtimer_add(w->stop_ev, &tv);
     if (!w->stopping) {
         if (g_opts.mode == MODE_HANDOFF || g_opts.mode == MODE_FANOUT || g_opts.mode == MODE_IDLE ||
-            g_opts.mode == MODE_BARRIER)
+            g_opts.mode == MODE_BARRIER || g_opts.mode == MODE_RW)
             t->mode_start(w);
         else
             loop_start(w);

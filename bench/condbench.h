@@ -62,6 +62,7 @@ enum bench_mode {
     MODE_SEM,           /* the uncontended cycle on a semaphore of --value permits */
     MODE_SEM_CONTENDED, /* every connection on one semaphore of --value permits */
     MODE_BARRIER,       /* generations of one barrier of --parties */
+    MODE_RW,            /* one writer and c-1 readers on one shared lock */
     MODE_COUNT
 };
 

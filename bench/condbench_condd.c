@@ -458,6 +458,9 @@ static void cd_mode_start(struct worker *w)
     case MODE_BARRIER:
         prim_barrier_start(w);
         break;
+    case MODE_RW:
+        prim_rw_start(w);
+        break;
     default:
         /* idle: the sessions only keep alive until the window ends. */
         w->measuring = true;
@@ -472,6 +475,8 @@ static void cd_mode_report(struct worker *w)
 {
     if (g_opts.mode == MODE_BARRIER)
         prim_barrier_report(w);
+    else if (g_opts.mode == MODE_RW)
+        prim_rw_report(w);
 }
 
 const struct target target_condd = {
@@ -479,7 +484,8 @@ const struct target target_condd = {
     .default_address = "127.0.0.1:7380",
     .modes = MODE_BIT(MODE_UNCONTENDED) | MODE_BIT(MODE_CONTENDED) | MODE_BIT(MODE_HANDOFF) |
              MODE_BIT(MODE_FANOUT) | MODE_BIT(MODE_CHURN) | MODE_BIT(MODE_IDLE) |
-             MODE_BIT(MODE_SEM) | MODE_BIT(MODE_SEM_CONTENDED) | MODE_BIT(MODE_BARRIER),
+             MODE_BIT(MODE_SEM) | MODE_BIT(MODE_SEM_CONTENDED) | MODE_BIT(MODE_BARRIER) |
+             MODE_BIT(MODE_RW),
     .open = cd_open,
     .acquire = cd_acquire,
     .release = cd_release,

@@ -36,5 +36,8 @@ void prim_hold(struct bench_conn *cn);
 void prim_barrier_start(struct worker *w);
 /* barrier: the "barrier:" report line, into w->extra. */
 void prim_barrier_report(struct worker *w);
+/* rw (condbench_rw.c): one writer, c-1 readers on one lock; the writer's wait vs reader holds. */
+void prim_rw_start(struct worker *w);
+void prim_rw_report(struct worker *w);
 
 #endif

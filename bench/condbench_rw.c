@@ -1,27 +1,6 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * NOT BUILT YET: this file is deliberately not listed in bench/local.mk. It is condbench's rw
- * mode (31 readers and 1 writer on one lock: is the writer starved?), written against the
- * shared-lock API that is being added on another branch and is not on this one:
- *
- *   int condd_async_lock_acquire_shared(condd_async_conn *ac, const char *lock, uint64_t owner,
- *                                       double timeout, condd_async_token_cb cb, void *arg,
- *                                       uint64_t *req_id);
- *
- * To wire it in once that API is merged (each step is one small local edit):
- *  1. bench/condbench.h: add MODE_RW before MODE_COUNT in enum bench_mode.
- *  2. bench/condbench.c: add [MODE_RW] = "rw" to mode_names; add MODE_RW to the modes that run
- *     t->mode_start() in worker_main(), and to the modes forced onto one thread in parse_args()
- *     (next to MODE_FANOUT and MODE_BARRIER); add "rw" to the -m list in usage().
- *  3. bench/condbench_condd.h: declare void prim_rw_start(struct worker *w); and
- *     void prim_rw_report(struct worker *w);
- *  4. bench/condbench_condd.c: add MODE_BIT(MODE_RW) to target_condd.modes,
- *     "case MODE_RW: prim_rw_start(w); break;" to cd_mode_start(), and
- *     "else if (g_opts.mode == MODE_RW) prim_rw_report(w);" to cd_mode_report().
- *  5. bench/local.mk: add bench/condbench_rw.c to bench_condbench_SOURCES.
- *  6. tests/bench-smoke.sh: check -a "$condd_addr" -m rw -c 8, then
- *     expect_line '^rw: readers=7 writer_grants=[1-9]'; bench/README.md: a row in the modes
- *     table (text below); bench/RESULTS.md: run bench/compare.sh -m rw -c 32 -d 5 -r 3.
+ * condbench's rw mode (31 readers and 1 writer on one lock: is the writer starved?).
  *
  * The mode: connection 0 is the writer, connections 1..c-1 the readers, all on one lock and on
  * one loop (one thread, so one clock times everything). Each party loops: acquire (the writer

@@ -10,6 +10,7 @@ bench_condbench_SOURCES = \
 	bench/condbench_hist.c \
 	bench/condbench_condd.c bench/condbench_condd.h \
 	bench/condbench_prims.c \
+	bench/condbench_rw.c \
 	bench/condbench_echo.c
 bench_condbench_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/client/include -I$(top_srcdir)/common \
 	-D_GNU_SOURCE

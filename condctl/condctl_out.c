@@ -387,7 +387,13 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
     X(barriers_broken)                                                                             \
     X(barrier_waiters)                                                                             \
     X(locks_shared)                                                                                \
-    X(shared_holders)
+    X(shared_holders)                                                                              \
+    X(detached_sessions)                                                                           \
+    X(resumes)                                                                                     \
+    X(resume_failures)                                                                             \
+    X(sessions_expired_in_grace)                                                                   \
+    X(auth_failures)                                                                               \
+    X(permission_denials)
 
 void ctl_print_stats(FILE *out, const struct condd_stats *st, bool json)
 {

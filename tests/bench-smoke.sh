@@ -106,6 +106,8 @@ check -a "$condd_addr" -m sem -c 4 -T 2
 check -a "$condd_addr" -m sem -c 2 --value 4 --bounded
 check -a "$condd_addr" -m sem-contended -c 8 --value 4
 expect_line '^fairness: grants_min=[0-9]+ grants_max=[1-9][0-9]* spread_pct=[0-9.]+ grants_mean=[0-9.]+ range_of_mean_pct=[0-9.]+ grants_stddev=[0-9.]+ stddev_of_mean_pct=[0-9.]+$'
+check -a "$condd_addr" -m rw -c 8
+expect_line '^rw: readers=7 writer_grants=[1-9]'
 check -a "$condd_addr" -m barrier -c 10 --parties 50
 expect_line '^barrier: parties=50 connections=10 generations=[1-9][0-9]* gen_us_p50=[0-9.]+ gen_us_p99=[0-9.]+ .* bad_generations=0$'
 # Memory per name: each kind keeps exactly its 1000 names (a --hold run ends when every name is
