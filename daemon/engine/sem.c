@@ -37,6 +37,10 @@ struct esem {
     uint64_t nwaiters;
     struct esemhold *holders;
     uint64_t nholders;
+    /* The first holder's record lives here (in use while first.s != NULL): the common cycle, one
+     * owner taking and returning a permit, then costs no allocation of its own, as a lock's
+     * exclusive holder does not. */
+    struct esemhold first;
     bool bounded;
     uint16_t name_len;
     uint8_t name[];
@@ -50,15 +54,25 @@ bool esem_key_eq(const struct table_node *node, const void *key, size_t len)
     return m->name_len == len && memcmp(m->name, key, len) == 0;
 }
 
-static struct esem *esem_find(struct engine *e, const uint8_t *name, size_t len)
+/* The entry named name, or NULL. *hash (may be NULL) gets the name's hash, which a following
+ * esem_create() takes instead of hashing the name again. */
+static struct esem *esem_find_h(struct engine *e, const uint8_t *name, size_t len, uint64_t *hash)
 {
-    struct table_node *n = table_find(e->sems, name, len, table_hash(e->sems, name, len));
+    uint64_t h = table_hash(e->sems, name, len);
+    if (hash != NULL)
+        *hash = h;
+    struct table_node *n = table_find(e->sems, name, len, h);
     return n == NULL ? NULL : ENGINE_CONTAINER_OF(n, struct esem, node);
 }
 
+static struct esem *esem_find(struct engine *e, const uint8_t *name, size_t len)
+{
+    return esem_find_h(e, name, len, NULL);
+}
+
 /* A new entry at counter value, or NULL on OOM. */
-static struct esem *esem_create(struct engine *e, const uint8_t *name, size_t len, uint64_t value,
-                                bool bounded)
+static struct esem *esem_create(struct engine *e, const uint8_t *name, size_t len, uint64_t hash,
+                                uint64_t value, bool bounded)
 {
     struct esem *m = calloc(1, sizeof *m + len);
     if (m == NULL)
@@ -68,7 +82,7 @@ static struct esem *esem_create(struct engine *e, const uint8_t *name, size_t le
     m->value = value;
     m->counter = value;
     m->bounded = bounded;
-    if (!table_insert(e->sems, &m->node, table_hash(e->sems, name, len))) {
+    if (!table_insert(e->sems, &m->node, hash)) {
         free(m);
         return NULL;
     }
@@ -128,9 +142,14 @@ static uint64_t esem_hold_add(struct esem *m, struct esession *s, uint64_t owner
     struct engine *e = s->e;
     struct esemhold *h = esem_hold_find(m, s, owner);
     if (h == NULL) {
-        h = calloc(1, sizeof *h);
-        if (h == NULL)
+        if (m->first.s == NULL) {
+            h = &m->first;
+            memset(h, 0, sizeof *h);
+        } else if ((h = calloc(1, sizeof *h)) == NULL) {
             return 0;
+        } else {
+            engine_account(e, (long)sizeof *h);
+        }
         h->sem = m;
         h->s = s;
         h->owner = owner;
@@ -143,7 +162,6 @@ static uint64_t esem_hold_add(struct esem *m, struct esession *s, uint64_t owner
         if (s->sem_held != NULL)
             s->sem_held->sprev = h;
         s->sem_held = h;
-        engine_account(e, (long)sizeof *h);
     }
     h->permits++;
     h->token = engine_next_token(e);
@@ -175,6 +193,10 @@ static void esem_hold_drop(struct esemhold *h)
         s->sem_held = h->snext;
     if (h->snext != NULL)
         h->snext->sprev = h->sprev;
+    if (h == &m->first) {
+        h->s = NULL; /* free for the next holder */
+        return;
+    }
     engine_account(e, -(long)sizeof *h);
     free(h);
 }
@@ -287,12 +309,13 @@ enum engine_status engine_sem_acquire(struct esession *s, uint64_t req_id, const
     st = engine_check_wait_args(s, req_id, timeout, &forever, &seconds, message);
     if (st != ENGINE_OK)
         return st;
-    struct esem *m = esem_find(e, name, len);
+    uint64_t hash;
+    struct esem *m = esem_find_h(e, name, len, &hash);
     if (m != NULL && (st = esem_mismatch(m, value, bounded, message)) != ENGINE_OK)
         return st;
     if (m == NULL || (m->counter > 0 && m->q_head == NULL)) {
         bool created = m == NULL;
-        if (created && (m = esem_create(e, name, len, value, bounded)) == NULL)
+        if (created && (m = esem_create(e, name, len, hash, value, bounded)) == NULL)
             return engine_fail(message, ENGINE_INTERNAL, "out of memory");
         uint64_t t = esem_hold_add(m, s, owner);
         if (t == 0) {
@@ -330,7 +353,8 @@ enum engine_status engine_sem_release(struct esession *s, const uint8_t *name, s
     enum engine_status st = esem_check(name, len, value, message);
     if (st != ENGINE_OK)
         return st;
-    struct esem *m = esem_find(e, name, len);
+    uint64_t hash;
+    struct esem *m = esem_find_h(e, name, len, &hash);
     if (m != NULL && (st = esem_mismatch(m, value, bounded, message)) != ENGINE_OK)
         return st;
     struct esemhold *h = m != NULL ? esem_hold_find(m, s, owner) : NULL;
@@ -342,7 +366,7 @@ enum engine_status engine_sem_release(struct esession *s, const uint8_t *name, s
     /* Release without acquire: asyncio's Semaphore counts it, BoundedSemaphore raises. */
     if (bounded)
         return engine_fail(message, ENGINE_NOT_OWNER, "BoundedSemaphore released too many times");
-    if (m == NULL && (m = esem_create(e, name, len, value, false)) == NULL)
+    if (m == NULL && (m = esem_create(e, name, len, hash, value, false)) == NULL)
         return engine_fail(message, ENGINE_INTERNAL, "out of memory");
     esem_put_back(e, m);
     return ENGINE_OK;
