@@ -474,7 +474,15 @@ static void fuzz_step(struct fuzz *f)
     case FUZZ_OP_ACQUIRE:
         condd__v1__acquire__init(&b.acquire);
         b.acquire.lock = fuzz_name(f, name1);
-        b.acquire.owner = fuzz_u8(f) % 3;
+        {
+            /* The owner byte's high bits pick the mode, so older seeds keep their owners:
+             * mostly exclusive, often shared, now and then a mode no server knows. */
+            unsigned u = fuzz_u8(f), m = (u >> 4) & 7;
+            b.acquire.owner = u % 3;
+            b.acquire.mode = m < 4   ? CONDD__V1__LOCK_MODE__LOCK_MODE_EXCLUSIVE
+                             : m < 7 ? CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED
+                                     : (Condd__V1__LockMode)2;
+        }
         b.acquire.timeout = fuzz_timeout(f, &to);
         req.body_case = CONDD__V1__REQUEST__BODY_ACQUIRE;
         req.acquire = &b.acquire;
