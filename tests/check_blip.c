@@ -15,6 +15,7 @@
 
 #include "proxy_util.h"
 #include "testutil.h"
+#include "wire_expect.h"
 #include "wireclient.h"
 
 #define ST(x) CONDD__V1__STATUS__STATUS_##x
@@ -45,33 +46,6 @@ static void reset_proxy(void)
 static void cmd(const char *c)
 {
     ck_assert_msg(tu_proxy_cmd(&P, c, NULL, 0), "proxy command %s failed", c);
-}
-
-static Condd__V1__Response *expect(struct wc *w, uint64_t id, int status)
-{
-    Condd__V1__Response *r = wc_recv_id(w, id, T);
-    ck_assert_msg(r != NULL, "no reply to request %llu", (unsigned long long)id);
-    ck_assert_msg((int)r->status == status, "request %llu: status %d (%s), expected %d",
-                  (unsigned long long)id, r->status, r->message, status);
-    return r;
-}
-
-static void expect_free(struct wc *w, uint64_t id, int status)
-{
-    condd__v1__response__free_unpacked(expect(w, id, status), NULL);
-}
-
-static uint64_t expect_token(struct wc *w, uint64_t id)
-{
-    Condd__V1__Response *r = expect(w, id, ST(OK));
-    uint64_t tok = 0;
-    if (r->result_case == CONDD__V1__RESPONSE__RESULT_ACQUIRE)
-        tok = r->acquire->token;
-    else if (r->result_case == CONDD__V1__RESPONSE__RESULT_WAIT)
-        tok = r->wait->token;
-    condd__v1__response__free_unpacked(r, NULL);
-    ck_assert_uint_ne(tok, 0);
-    return tok;
 }
 
 struct sess {
@@ -105,7 +79,7 @@ static struct wc *open_session(double grace, double timeout, struct sess *s)
     struct wc *w = wc_connect(P.port);
     ck_assert_ptr_nonnull(w);
     ck_assert(send_hello(w, 1, grace, timeout, NULL));
-    Condd__V1__Response *r = expect(w, 1, ST(OK));
+    Condd__V1__Response *r = wx_expect(w, 1, ST(OK));
     s->id = r->hello->session_id;
     ck_assert_uint_eq(r->hello->resume_secret.len, 32);
     memcpy(s->secret, r->hello->resume_secret.data, 32);
@@ -137,7 +111,7 @@ static void bye(struct wc *w)
     req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
     req.goodbye = &g;
     ck_assert(wc_send(w, &req));
-    expect_free(w, 999999, ST(OK));
+    wx_expect_free(w, 999999, ST(OK));
     wc_close(w);
 }
 
@@ -146,7 +120,7 @@ static uint64_t detached_now(struct wc *w)
     static uint64_t id = 900000;
     id++;
     ck_assert(wc_stats(w, id));
-    Condd__V1__Response *r = expect(w, id, ST(OK));
+    Condd__V1__Response *r = wx_expect(w, id, ST(OK));
     uint64_t v = r->stats->detached_sessions;
     condd__v1__response__free_unpacked(r, NULL);
     return v;
@@ -168,7 +142,7 @@ static uint64_t holder_of(struct wc *w, const char *lock, uint64_t *token)
     static uint64_t id = 800000;
     id++;
     ck_assert(wc_list(w, id, lock));
-    Condd__V1__Response *r = expect(w, id, ST(OK));
+    Condd__V1__Response *r = wx_expect(w, id, ST(OK));
     uint64_t h = 0;
     for (size_t i = 0; i < r->list->n_locks; i++) {
         Condd__V1__LockInfo *li = r->list->locks[i];
@@ -199,7 +173,7 @@ static void try_lock_fails(struct wc *w, const char *lock)
 {
     uint64_t id = ++next_id;
     ck_assert(wc_acquire(w, id, lock, 9, 0));
-    expect_free(w, id, ST(TIMEOUT));
+    wx_expect_free(w, id, ST(TIMEOUT));
 }
 
 /* ------------------------------------------------------------------ tests */
@@ -212,7 +186,7 @@ START_TEST(test_dropped_connection_keeps_the_lock_held_throughout_the_blip)
     struct wc *b = wc_session(D.port, "watcher");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(wa, 2, "blip", 1, -1));
-    uint64_t tok = expect_token(wa, 2);
+    uint64_t tok = wx_expect_token(wa, 2);
     try_lock_fails(b, "blip");
     cmd("drop");
     ck_assert(wc_wait_closed(wa, T));
@@ -228,7 +202,7 @@ START_TEST(test_dropped_connection_keeps_the_lock_held_throughout_the_blip)
     ck_assert_uint_eq(holder_of(b, "blip", &t2), a.id);
     ck_assert_uint_eq(t2, tok); /* same fencing token */
     ck_assert(wc_release(wa, 3, "blip", 1));
-    expect_free(wa, 3, ST(OK));
+    wx_expect_free(wa, 3, ST(OK));
     bye(wa);
     wc_close(b);
 }
@@ -242,18 +216,18 @@ START_TEST(test_reset_connection_gets_its_grant_after_resume)
     struct wc *b = wc_session(D.port, "holder");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(b, 2, "rst", 1, -1));
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     ck_assert(wc_acquire(wa, 7, "rst", 1, -1));
     ck_assert(wc_nothing_before_ping(wa));
     cmd("reset");
     wc_close(wa);
     await_detached(b, 1);
     ck_assert(wc_release(b, 3, "rst", 1));
-    expect_free(b, 3, ST(OK));
+    wx_expect_free(b, 3, ST(OK));
     await_holder(b, "rst", a.id); /* granted during the blip */
     try_lock_fails(b, "rst");
     wa = resume(&a);
-    uint64_t tok = expect_token(wa, 7);
+    uint64_t tok = wx_expect_token(wa, 7);
     uint64_t t2 = 0;
     ck_assert_uint_eq(holder_of(b, "rst", &t2), a.id);
     ck_assert_uint_eq(t2, tok);
@@ -271,20 +245,20 @@ START_TEST(test_wait_notified_during_the_blip_returns_after_resume_holding_the_l
     struct wc *b = wc_session(D.port, "notifier");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(wa, 2, "bwl", 1, -1));
-    expect_token(wa, 2);
+    wx_expect_token(wa, 2);
     ck_assert(wc_wait(wa, 8, "bwc", "bwl", 1, -1));
     ck_assert(wc_acquire(b, 2, "bwl", 1, -1));
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     cmd("drop");
     wc_close(wa);
     await_detached(b, 1);
     ck_assert(wc_notify(b, 3, "bwc", "bwl", 1, 1));
-    expect_free(b, 3, ST(OK));
+    wx_expect_free(b, 3, ST(OK));
     ck_assert(wc_release(b, 4, "bwl", 1));
-    expect_free(b, 4, ST(OK));
+    wx_expect_free(b, 4, ST(OK));
     await_holder(b, "bwl", a.id);
     wa = resume(&a);
-    uint64_t tok = expect_token(wa, 8);
+    uint64_t tok = wx_expect_token(wa, 8);
     uint64_t t2 = 0;
     ck_assert_uint_eq(holder_of(b, "bwl", &t2), a.id);
     ck_assert_uint_eq(t2, tok);
@@ -302,7 +276,7 @@ START_TEST(test_resume_while_the_server_still_sees_the_old_connection_takes_over
     struct wc *b = wc_session(D.port, "watcher");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(wa, 2, "over", 1, -1));
-    uint64_t tok = expect_token(wa, 2);
+    uint64_t tok = wx_expect_token(wa, 2);
     cmd("drop-client"); /* the server side stays open: condd notices nothing */
     wc_close(wa);
     ck_assert_uint_eq(detached_now(b), 0);
@@ -313,7 +287,7 @@ START_TEST(test_resume_while_the_server_still_sees_the_old_connection_takes_over
     ck_assert_uint_eq(holder_of(b, "over", &t2), a.id);
     ck_assert_uint_eq(t2, tok);
     ck_assert(wc_release(wa, 3, "over", 1));
-    expect_free(wa, 3, ST(OK));
+    wx_expect_free(wa, 3, ST(OK));
     bye(wa);
     wc_close(b);
 }
@@ -327,7 +301,7 @@ START_TEST(test_stall_past_the_session_timeout_detaches_and_resumes)
     struct wc *b = wc_session(D.port, "watcher");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(wa, 2, "stalled", 1, -1));
-    uint64_t tok = expect_token(wa, 2);
+    uint64_t tok = wx_expect_token(wa, 2);
     cmd("stall");
     await_detached(b, 1); /* condd gave up on the silent connection */
     try_lock_fails(b, "stalled");
@@ -352,18 +326,18 @@ START_TEST(test_a_blip_longer_than_the_grace_loses_the_session)
     struct wc *b = wc_session(D.port, "next");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(wa, 2, "lost", 1, -1));
-    expect_token(wa, 2);
+    wx_expect_token(wa, 2);
     ck_assert(wc_acquire(b, 2, "lost", 1, -1));
     ck_assert(wc_nothing_before_ping(b));
     cmd("refuse"); /* the server looks unreachable for the whole grace */
     cmd("drop");
     wc_close(wa);
-    expect_token(b, 2); /* handed on when the grace ran out */
+    wx_expect_token(b, 2); /* handed on when the grace ran out */
     cmd("accept");
     wa = wc_connect(P.port);
     ck_assert_ptr_nonnull(wa);
     ck_assert(send_hello(wa, 1, 0, 0, &a));
-    expect_free(wa, 1, ST(RESUME_FAILED));
+    wx_expect_free(wa, 1, ST(RESUME_FAILED));
     wc_close(wa);
     wc_close(b);
 }

@@ -21,6 +21,7 @@
 
 #include "frame.h"
 #include "testutil.h"
+#include "wire_expect.h"
 #include "wireclient.h"
 
 #define ST(x) CONDD__V1__STATUS__STATUS_##x
@@ -63,41 +64,13 @@ static struct wc *session(const char *name)
     return w;
 }
 
-/* Receives the reply with this id, asserts its status and returns it (caller frees). */
-static Condd__V1__Response *expect(struct wc *w, uint64_t id, int status)
-{
-    Condd__V1__Response *r = wc_recv_id(w, id, T);
-    ck_assert_msg(r != NULL, "no reply to request %llu", (unsigned long long)id);
-    ck_assert_msg((int)r->status == status, "request %llu: status %d (%s), expected %d",
-                  (unsigned long long)id, r->status, r->message, status);
-    return r;
-}
-
-static void expect_free(struct wc *w, uint64_t id, int status)
-{
-    condd__v1__response__free_unpacked(expect(w, id, status), NULL);
-}
-
-static uint64_t expect_token(struct wc *w, uint64_t id)
-{
-    Condd__V1__Response *r = expect(w, id, ST(OK));
-    uint64_t tok = 0;
-    if (r->result_case == CONDD__V1__RESPONSE__RESULT_ACQUIRE)
-        tok = r->acquire->token;
-    else if (r->result_case == CONDD__V1__RESPONSE__RESULT_WAIT)
-        tok = r->wait->token;
-    condd__v1__response__free_unpacked(r, NULL);
-    ck_assert_uint_ne(tok, 0);
-    return tok;
-}
-
 /* Server-side counters through Stats. */
 static uint64_t stat_of(struct wc *w, const char *which)
 {
     static uint64_t id = 900000;
     id++;
     ck_assert(wc_stats(w, id));
-    Condd__V1__Response *r = expect(w, id, ST(OK));
+    Condd__V1__Response *r = wx_expect(w, id, ST(OK));
     ck_assert_int_eq(r->result_case, CONDD__V1__RESPONSE__RESULT_STATS);
     uint64_t v = 0;
     if (strcmp(which, "lock_waiters") == 0)
@@ -134,7 +107,7 @@ START_TEST(test_hello_reports_session_and_limits)
     struct wc *w = wc_connect(D.port);
     ck_assert_ptr_nonnull(w);
     ck_assert(wc_hello(w, 5, 1, "check_daemon"));
-    Condd__V1__Response *r = expect(w, 5, ST(OK));
+    Condd__V1__Response *r = wx_expect(w, 5, ST(OK));
     ck_assert_int_eq(r->result_case, CONDD__V1__RESPONSE__RESULT_HELLO);
     ck_assert_uint_ge(r->hello->session_id, 1);
     ck_assert_uint_eq(r->hello->protocol_version, 1);
@@ -150,7 +123,7 @@ START_TEST(test_ping_answers_with_same_id)
 {
     struct wc *w = session("pinger");
     ck_assert(wc_ping(w, 77));
-    Condd__V1__Response *r = expect(w, 77, ST(OK));
+    Condd__V1__Response *r = wx_expect(w, 77, ST(OK));
     ck_assert_int_eq(r->result_case, CONDD__V1__RESPONSE__RESULT_PING);
     condd__v1__response__free_unpacked(r, NULL);
     wc_close(w);
@@ -161,7 +134,7 @@ START_TEST(test_request_before_hello_is_refused_and_closed)
 {
     struct wc *w = wc_connect(D.port);
     ck_assert(wc_ping(w, 3));
-    expect_free(w, 3, ST(PROTOCOL_ERROR));
+    wx_expect_free(w, 3, ST(PROTOCOL_ERROR));
     ck_assert(wc_wait_closed(w, T));
     wc_close(w);
 }
@@ -171,7 +144,7 @@ START_TEST(test_unsupported_version_is_refused_and_closed)
 {
     struct wc *w = wc_connect(D.port);
     ck_assert(wc_hello(w, 1, 99, "future"));
-    expect_free(w, 1, ST(UNSUPPORTED_VERSION));
+    wx_expect_free(w, 1, ST(UNSUPPORTED_VERSION));
     ck_assert(wc_wait_closed(w, T));
     wc_close(w);
 }
@@ -181,9 +154,9 @@ START_TEST(test_second_hello_is_bad_request_and_session_stays)
 {
     struct wc *w = session("twice");
     ck_assert(wc_hello(w, 2, 1, "again"));
-    expect_free(w, 2, ST(BAD_REQUEST));
+    wx_expect_free(w, 2, ST(BAD_REQUEST));
     ck_assert(wc_ping(w, 3));
-    expect_free(w, 3, ST(OK));
+    wx_expect_free(w, 3, ST(OK));
     wc_close(w);
 }
 END_TEST
@@ -199,7 +172,7 @@ START_TEST(test_session_timeout_is_negotiated_within_bounds)
     req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
     req.hello = &h;
     ck_assert(wc_send(w, &req));
-    Condd__V1__Response *r = expect(w, 1, ST(OK));
+    Condd__V1__Response *r = wx_expect(w, 1, ST(OK));
     ck_assert(r->hello->session_timeout_s == 1.0);
     condd__v1__response__free_unpacked(r, NULL);
     wc_close(w);
@@ -212,9 +185,9 @@ START_TEST(test_unknown_body_is_unimplemented_and_connection_stays)
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     req.id = 8; /* no body: what an older server sees of a newer request type */
     ck_assert(wc_send(w, &req));
-    expect_free(w, 8, ST(UNIMPLEMENTED));
+    wx_expect_free(w, 8, ST(UNIMPLEMENTED));
     ck_assert(wc_ping(w, 9));
-    expect_free(w, 9, ST(OK));
+    wx_expect_free(w, 9, ST(OK));
     wc_close(w);
 }
 END_TEST
@@ -224,9 +197,9 @@ START_TEST(test_unix_socket_serves_the_same_protocol)
     struct wc *w = wc_connect_unix(D.unix_path);
     ck_assert_ptr_nonnull(w);
     ck_assert(wc_hello(w, 1, 1, "unix"));
-    expect_free(w, 1, ST(OK));
+    wx_expect_free(w, 1, ST(OK));
     ck_assert(wc_acquire(w, 2, "unix-lock", 1, -1));
-    expect_token(w, 2);
+    wx_expect_token(w, 2);
     wc_close(w);
 }
 END_TEST
@@ -240,7 +213,7 @@ START_TEST(test_second_daemon_does_not_take_over_a_live_unix_socket)
     struct wc *w = wc_connect_unix(D.unix_path);
     ck_assert_ptr_nonnull(w);
     ck_assert(wc_hello(w, 1, 1, "still-here"));
-    expect_free(w, 1, ST(OK));
+    wx_expect_free(w, 1, ST(OK));
     wc_close(w);
 }
 END_TEST
@@ -270,7 +243,7 @@ START_TEST(test_unix_socket_mode_and_group_are_applied_before_clients_connect)
     struct wc *w = wc_connect_unix(d.unix_path);
     ck_assert_ptr_nonnull(w);
     ck_assert(wc_hello(w, 1, 1, "mode"));
-    expect_free(w, 1, ST(OK));
+    wx_expect_free(w, 1, ST(OK));
     wc_close(w);
     tu_daemon_stop(&d);
 
@@ -287,7 +260,7 @@ static void garbage_closes_only_that_connection(const void *bytes, size_t len)
 {
     struct wc *good = session("bystander");
     ck_assert(wc_acquire(good, 2, "bystander-lock", 1, -1));
-    expect_token(good, 2);
+    wx_expect_token(good, 2);
 
     struct wc *bad = session("vandal");
     ck_assert(wc_send_raw(bad, bytes, len));
@@ -302,14 +275,14 @@ static void garbage_closes_only_that_connection(const void *bytes, size_t len)
 
     /* The other connection and its lock are untouched; new clients are served. */
     ck_assert(wc_ping(good, 3));
-    expect_free(good, 3, ST(OK));
+    wx_expect_free(good, 3, ST(OK));
     ck_assert(wc_locked(good, 4, "bystander-lock"));
-    Condd__V1__Response *lr = expect(good, 4, ST(OK));
+    Condd__V1__Response *lr = wx_expect(good, 4, ST(OK));
     ck_assert(lr->locked->locked);
     condd__v1__response__free_unpacked(lr, NULL);
     struct wc *late = session("latecomer");
     ck_assert(wc_ping(late, 2));
-    expect_free(late, 2, ST(OK));
+    wx_expect_free(late, 2, ST(OK));
     wc_close(late);
     wc_close(good);
 }
@@ -351,7 +324,7 @@ START_TEST(test_frame_over_configured_cap_is_refused)
     wc_close(w);
     struct wc *ok = session("small");
     ck_assert(wc_ping(ok, 2));
-    expect_free(ok, 2, ST(OK));
+    wx_expect_free(ok, 2, ST(OK));
     wc_close(ok);
 }
 END_TEST
@@ -369,7 +342,7 @@ START_TEST(test_frame_split_byte_by_byte_is_reassembled)
     frame_encode(&req.base, buf);
     for (size_t i = 0; i < n; i++)
         ck_assert(wc_send_raw(w, buf + i, 1));
-    expect_free(w, 31, ST(OK));
+    wx_expect_free(w, 31, ST(OK));
     wc_close(w);
 }
 END_TEST
@@ -381,7 +354,7 @@ START_TEST(test_replies_come_out_of_order_matched_by_id)
     struct wc *a = session("holder");
     struct wc *b = session("queued");
     ck_assert(wc_acquire(a, 2, "ooo", 1, -1));
-    uint64_t t1 = expect_token(a, 2);
+    uint64_t t1 = wx_expect_token(a, 2);
     ck_assert(wc_acquire(b, 10, "ooo", 1, -1)); /* queued behind a */
     ck_assert(wc_ping(b, 11));
     /* The ping, sent later, is answered first. */
@@ -390,8 +363,8 @@ START_TEST(test_replies_come_out_of_order_matched_by_id)
     ck_assert_uint_eq(r->id, 11);
     condd__v1__response__free_unpacked(r, NULL);
     ck_assert(wc_release(a, 3, "ooo", 1));
-    expect_free(a, 3, ST(OK));
-    uint64_t t2 = expect_token(b, 10);
+    wx_expect_free(a, 3, ST(OK));
+    uint64_t t2 = wx_expect_token(b, 10);
     ck_assert_uint_gt(t2, t1);
     wc_close(a);
     wc_close(b);
@@ -404,9 +377,9 @@ START_TEST(test_release_then_acquire_pipelined_sees_lock_released)
     ck_assert(wc_acquire(w, 2, "pipe", 1, -1));
     ck_assert(wc_release(w, 3, "pipe", 1));
     ck_assert(wc_acquire(w, 4, "pipe", 1, 0)); /* try-once: must find it free */
-    expect_token(w, 2);
-    expect_free(w, 3, ST(OK));
-    expect_token(w, 4);
+    wx_expect_token(w, 2);
+    wx_expect_free(w, 3, ST(OK));
+    wx_expect_token(w, 4);
     wc_close(w);
 }
 END_TEST
@@ -480,9 +453,9 @@ START_TEST(test_client_that_never_reads_does_not_stall_others)
                   sent);
     struct wc *other = session("other");
     ck_assert(wc_acquire(other, 2, "not-stalled", 1, -1));
-    expect_token(other, 2);
+    wx_expect_token(other, 2);
     ck_assert(wc_ping(other, 3));
-    expect_free(other, 3, ST(OK));
+    wx_expect_free(other, 3, ST(OK));
     wc_close(hog);
     await_stat(other, "connections", 1);
     wc_close(other);
@@ -496,11 +469,11 @@ START_TEST(test_closing_holder_hands_lock_to_next_waiter)
     struct wc *a = session("a");
     struct wc *b = session("b");
     ck_assert(wc_acquire(a, 2, "handover", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_acquire(b, 2, "handover", 1, -1));
     await_stat(b, "lock_waiters", 1);
     wc_close(a);
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     wc_close(b);
 }
 END_TEST
@@ -511,7 +484,7 @@ START_TEST(test_many_connections_are_granted_in_fifo_order)
     struct wc *holder = session("holder");
     struct wc *w[N];
     ck_assert(wc_acquire(holder, 2, "fifo", 1, -1));
-    expect_token(holder, 2);
+    wx_expect_token(holder, 2);
     for (int i = 0; i < N; i++) {
         w[i] = session("waiter");
         ck_assert(wc_acquire(w[i], 100 + (uint64_t)i, "fifo", 1, -1));
@@ -520,14 +493,14 @@ START_TEST(test_many_connections_are_granted_in_fifo_order)
     ck_assert(wc_release(holder, 3, "fifo", 1));
     uint64_t last = 0;
     for (int i = 0; i < N; i++) {
-        uint64_t tok = expect_token(w[i], 100 + (uint64_t)i);
+        uint64_t tok = wx_expect_token(w[i], 100 + (uint64_t)i);
         ck_assert_uint_gt(tok, last);
         last = tok;
         /* Nobody later in the queue may have it yet. */
         if (i + 1 < N)
             ck_assert(wc_nothing_before_ping(w[i + 1]));
         ck_assert(wc_release(w[i], 200, "fifo", 1));
-        expect_free(w[i], 200, ST(OK));
+        wx_expect_free(w[i], 200, ST(OK));
     }
     for (int i = 0; i < N; i++)
         wc_close(w[i]);
@@ -541,7 +514,7 @@ START_TEST(test_cancel_of_pending_acquire_answers_both)
     struct wc *a = session("a");
     struct wc *b = session("b");
     ck_assert(wc_acquire(a, 2, "cancel-me", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_acquire(b, 5, "cancel-me", 1, -1));
     ck_assert(wc_cancel(b, 6, 5));
     /* The acquire's CANCELLED comes before the Cancel's own reply. */
@@ -549,11 +522,11 @@ START_TEST(test_cancel_of_pending_acquire_answers_both)
     ck_assert_uint_eq(r->id, 5);
     ck_assert_int_eq(r->status, ST(CANCELLED));
     condd__v1__response__free_unpacked(r, NULL);
-    Condd__V1__Response *c = expect(b, 6, ST(OK));
+    Condd__V1__Response *c = wx_expect(b, 6, ST(OK));
     ck_assert(c->cancel->cancelled);
     condd__v1__response__free_unpacked(c, NULL);
     ck_assert(wc_cancel(b, 7, 5)); /* nothing pending under that id any more */
-    expect_free(b, 7, ST(NOT_FOUND));
+    wx_expect_free(b, 7, ST(NOT_FOUND));
     await_stat(a, "lock_waiters", 0);
     wc_close(a);
     wc_close(b);
@@ -565,14 +538,14 @@ START_TEST(test_timed_acquire_times_out_and_leaves_no_waiter)
     struct wc *a = session("a");
     struct wc *b = session("b");
     ck_assert(wc_acquire(a, 2, "timed", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_acquire(b, 3, "timed", 1, 0.05));
-    expect_free(b, 3, ST(TIMEOUT));
+    wx_expect_free(b, 3, ST(TIMEOUT));
     ck_assert(wc_acquire(b, 4, "timed", 1, 0));
-    expect_free(b, 4, ST(TIMEOUT));
+    wx_expect_free(b, 4, ST(TIMEOUT));
     await_stat(a, "lock_waiters", 0);
     ck_assert(wc_release(a, 5, "timed", 1));
-    expect_free(a, 5, ST(OK));
+    wx_expect_free(a, 5, ST(OK));
     await_stat(a, "locks", 0);
     wc_close(a);
     wc_close(b);
@@ -584,15 +557,15 @@ START_TEST(test_foreign_release_is_not_owner)
     struct wc *a = session("a");
     struct wc *b = session("b");
     ck_assert(wc_acquire(a, 2, "mine", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_release(b, 2, "mine", 1)); /* same owner handle, other session */
-    expect_free(b, 2, ST(NOT_OWNER));
+    wx_expect_free(b, 2, ST(NOT_OWNER));
     ck_assert(wc_release(b, 3, "free-lock", 1));
-    expect_free(b, 3, ST(NOT_OWNER));
+    wx_expect_free(b, 3, ST(NOT_OWNER));
     ck_assert(wc_acquire(a, 3, "mine", 1, -1));
-    expect_free(a, 3, ST(ALREADY_OWNER));
+    wx_expect_free(a, 3, ST(ALREADY_OWNER));
     ck_assert(wc_acquire(a, 4, "", 1, -1));
-    expect_free(a, 4, ST(BAD_REQUEST));
+    wx_expect_free(a, 4, ST(BAD_REQUEST));
     /* A negative timeout is refused (the helper cannot send one: build it by hand). */
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__Acquire acq = CONDD__V1__ACQUIRE__INIT;
@@ -606,7 +579,7 @@ START_TEST(test_foreign_release_is_not_owner)
     req.body_case = CONDD__V1__REQUEST__BODY_ACQUIRE;
     req.acquire = &acq;
     ck_assert(wc_send(a, &req));
-    expect_free(a, 5, ST(BAD_REQUEST));
+    wx_expect_free(a, 5, ST(BAD_REQUEST));
     wc_close(a);
     wc_close(b);
 }
@@ -616,11 +589,11 @@ START_TEST(test_list_and_stats_show_locks_and_holders)
 {
     struct wc *a = session("lister");
     ck_assert(wc_acquire(a, 2, "list/one", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_acquire(a, 3, "other", 1, -1));
-    expect_token(a, 3);
+    wx_expect_token(a, 3);
     ck_assert(wc_list(a, 4, "list/"));
-    Condd__V1__Response *r = expect(a, 4, ST(OK));
+    Condd__V1__Response *r = wx_expect(a, 4, ST(OK));
     ck_assert_uint_eq(r->list->n_locks, 1);
     ck_assert_uint_eq(r->list->locks[0]->name.len, strlen("list/one"));
     ck_assert(memcmp(r->list->locks[0]->name.data, "list/one", 8) == 0);
@@ -640,21 +613,21 @@ START_TEST(test_wait_reply_comes_only_after_notifier_releases)
     struct wc *a = session("waiter");
     struct wc *b = session("notifier");
     ck_assert(wc_acquire(a, 2, "cv-lock", 1, -1));
-    uint64_t t1 = expect_token(a, 2);
+    uint64_t t1 = wx_expect_token(a, 2);
     ck_assert(wc_wait(a, 3, "cv", "cv-lock", 1, -1));
     await_stat(b, "condition_waiters", 1);
     ck_assert(wc_acquire(b, 2, "cv-lock", 1, -1)); /* wait released it */
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     ck_assert(wc_notify(b, 3, "cv", "cv-lock", 1, 1));
-    Condd__V1__Response *n = expect(b, 3, ST(OK));
+    Condd__V1__Response *n = wx_expect(b, 3, ST(OK));
     ck_assert_uint_eq(n->notify->woken, 1);
     condd__v1__response__free_unpacked(n, NULL);
     ck_assert(wc_nothing_before_ping(a)); /* b still holds the lock */
     ck_assert(wc_release(b, 4, "cv-lock", 1));
-    uint64_t t2 = expect_token(a, 3);
+    uint64_t t2 = wx_expect_token(a, 3);
     ck_assert_uint_gt(t2, t1);
     ck_assert(wc_release(a, 4, "cv-lock", 1)); /* the wait handed the lock back to a */
-    expect_free(a, 4, ST(OK));
+    wx_expect_free(a, 4, ST(OK));
     wc_close(a);
     wc_close(b);
 }
@@ -668,22 +641,22 @@ START_TEST(test_notify_one_wakes_the_longest_waiter_across_connections)
     for (int i = 0; i < N; i++) {
         w[i] = session("waiter");
         ck_assert(wc_acquire(w[i], 2, "q-lock", 1, -1));
-        expect_token(w[i], 2);
+        wx_expect_token(w[i], 2);
         ck_assert(wc_wait(w[i], 3, "q", "q-lock", 1, -1));
         await_stat(n, "condition_waiters", (uint64_t)i + 1);
     }
     for (int i = 0; i < N; i++) {
         ck_assert(wc_acquire(n, 10 + (uint64_t)i * 3, "q-lock", 1, -1));
-        expect_token(n, 10 + (uint64_t)i * 3);
+        wx_expect_token(n, 10 + (uint64_t)i * 3);
         ck_assert(wc_notify(n, 11 + (uint64_t)i * 3, "q", "q-lock", 1, 1));
-        expect_free(n, 11 + (uint64_t)i * 3, ST(OK));
+        wx_expect_free(n, 11 + (uint64_t)i * 3, ST(OK));
         ck_assert(wc_release(n, 12 + (uint64_t)i * 3, "q-lock", 1));
-        expect_free(n, 12 + (uint64_t)i * 3, ST(OK));
-        expect_token(w[i], 3); /* the i-th to wait is the i-th woken */
+        wx_expect_free(n, 12 + (uint64_t)i * 3, ST(OK));
+        wx_expect_token(w[i], 3); /* the i-th to wait is the i-th woken */
         for (int j = i + 1; j < N; j++)
             ck_assert(wc_nothing_before_ping(w[j]));
         ck_assert(wc_release(w[i], 4, "q-lock", 1));
-        expect_free(w[i], 4, ST(OK));
+        wx_expect_free(w[i], 4, ST(OK));
     }
     for (int i = 0; i < N; i++)
         wc_close(w[i]);
@@ -699,21 +672,21 @@ START_TEST(test_notify_all_wakes_everyone_one_at_a_time)
     for (int i = 0; i < N; i++) {
         w[i] = session("waiter");
         ck_assert(wc_acquire(w[i], 2, "all-lock", 1, -1));
-        expect_token(w[i], 2);
+        wx_expect_token(w[i], 2);
         ck_assert(wc_wait(w[i], 3, "all", "all-lock", 1, -1));
         await_stat(n, "condition_waiters", (uint64_t)i + 1);
     }
     ck_assert(wc_acquire(n, 2, "all-lock", 1, -1));
-    expect_token(n, 2);
+    wx_expect_token(n, 2);
     ck_assert(wc_notify_all(n, 3, "all", "all-lock", 1));
-    Condd__V1__Response *r = expect(n, 3, ST(OK));
+    Condd__V1__Response *r = wx_expect(n, 3, ST(OK));
     ck_assert_uint_eq(r->notify->woken, N);
     condd__v1__response__free_unpacked(r, NULL);
     ck_assert(wc_release(n, 4, "all-lock", 1));
     for (int i = 0; i < N; i++) {
-        expect_token(w[i], 3);
+        wx_expect_token(w[i], 3);
         ck_assert(wc_release(w[i], 4, "all-lock", 1));
-        expect_free(w[i], 4, ST(OK));
+        wx_expect_free(w[i], 4, ST(OK));
     }
     for (int i = 0; i < N; i++)
         wc_close(w[i]);
@@ -725,20 +698,20 @@ START_TEST(test_wait_without_lock_and_lock_mismatch_are_refused)
 {
     struct wc *a = session("a");
     ck_assert(wc_wait(a, 2, "c1", "l1", 1, -1));
-    expect_free(a, 2, ST(NOT_OWNER));
+    wx_expect_free(a, 2, ST(NOT_OWNER));
     ck_assert(wc_notify(a, 3, "c1", "l1", 1, 1));
-    expect_free(a, 3, ST(NOT_OWNER));
+    wx_expect_free(a, 3, ST(NOT_OWNER));
     struct wc *b = session("b");
     ck_assert(wc_acquire(b, 2, "l1", 1, -1));
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     ck_assert(wc_wait(b, 3, "c1", "l1", 1, -1)); /* binds c1 to l1 */
     await_stat(a, "condition_waiters", 1);
     ck_assert(wc_acquire(a, 4, "l2", 1, -1));
-    expect_token(a, 4);
+    wx_expect_token(a, 4);
     ck_assert(wc_notify(a, 5, "c1", "l2", 1, 1));
-    expect_free(a, 5, ST(LOCK_MISMATCH));
+    wx_expect_free(a, 5, ST(LOCK_MISMATCH));
     ck_assert(wc_wait(a, 6, "c1", "l2", 1, -1));
-    expect_free(a, 6, ST(LOCK_MISMATCH));
+    wx_expect_free(a, 6, ST(LOCK_MISMATCH));
     wc_close(a);
     wc_close(b);
 }
@@ -749,18 +722,18 @@ START_TEST(test_timed_wait_replies_timeout_holding_the_lock)
     struct wc *a = session("a");
     struct wc *b = session("b");
     ck_assert(wc_acquire(a, 2, "tw-lock", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_wait(a, 3, "tw", "tw-lock", 1, 0.05));
-    Condd__V1__Response *r = expect(a, 3, ST(TIMEOUT));
+    Condd__V1__Response *r = wx_expect(a, 3, ST(TIMEOUT));
     ck_assert_int_eq(r->result_case, CONDD__V1__RESPONSE__RESULT_WAIT);
     ck_assert_uint_ne(r->wait->token, 0);
     condd__v1__response__free_unpacked(r, NULL);
     ck_assert(wc_locked(b, 2, "tw-lock"));
-    Condd__V1__Response *l = expect(b, 2, ST(OK));
+    Condd__V1__Response *l = wx_expect(b, 2, ST(OK));
     ck_assert(l->locked->locked);
     condd__v1__response__free_unpacked(l, NULL);
     ck_assert(wc_release(a, 4, "tw-lock", 1));
-    expect_free(a, 4, ST(OK));
+    wx_expect_free(a, 4, ST(OK));
     wc_close(a);
     wc_close(b);
 }
@@ -770,13 +743,13 @@ START_TEST(test_cancelled_wait_replies_cancelled_holding_the_lock)
 {
     struct wc *a = session("a");
     ck_assert(wc_acquire(a, 2, "cw-lock", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_wait(a, 3, "cw", "cw-lock", 1, -1));
     ck_assert(wc_cancel(a, 4, 3));
-    expect_free(a, 4, ST(OK));
-    expect_free(a, 3, ST(CANCELLED));
+    wx_expect_free(a, 4, ST(OK));
+    wx_expect_free(a, 3, ST(CANCELLED));
     ck_assert(wc_release(a, 5, "cw-lock", 1));
-    expect_free(a, 5, ST(OK));
+    wx_expect_free(a, 5, ST(OK));
     wc_close(a);
 }
 END_TEST
@@ -787,22 +760,22 @@ START_TEST(test_dead_notified_waiter_passes_notification_on)
     struct wc *b = session("b");
     struct wc *n = session("n");
     ck_assert(wc_acquire(a, 2, "pass-lock", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_wait(a, 3, "pass", "pass-lock", 1, -1));
     await_stat(n, "condition_waiters", 1);
     ck_assert(wc_acquire(b, 2, "pass-lock", 1, -1));
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     ck_assert(wc_wait(b, 3, "pass", "pass-lock", 1, -1));
     await_stat(n, "condition_waiters", 2);
     ck_assert(wc_acquire(n, 2, "pass-lock", 1, -1));
-    expect_token(n, 2);
+    wx_expect_token(n, 2);
     ck_assert(wc_notify(n, 3, "pass", "pass-lock", 1, 1)); /* wakes a */
-    expect_free(n, 3, ST(OK));
+    wx_expect_free(n, 3, ST(OK));
     wc_close(a); /* a dies before getting the lock back: b must get the wake-up */
     /* Once the server has seen a's end, b has left the condition (passed notification). */
     await_stat(n, "condition_waiters", 0);
     ck_assert(wc_release(n, 4, "pass-lock", 1));
-    expect_token(b, 3);
+    wx_expect_token(b, 3);
     wc_close(b);
     wc_close(n);
 }
@@ -830,11 +803,11 @@ START_TEST(test_notify_first_hands_the_lock_over_in_one_request)
     struct wc *a = session("ping");
     struct wc *b = session("pong");
     ck_assert(wc_acquire(b, 2, "ho-lock", 1, -1));
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     ck_assert(wc_wait(b, 3, "ho", "ho-lock", 1, -1));
     await_stat(a, "condition_waiters", 1);
     ck_assert(wc_acquire(a, 2, "ho-lock", 1, -1));
-    uint64_t last = expect_token(a, 2);
+    uint64_t last = wx_expect_token(a, 2);
     /* Ten handoffs, each a single request from the side holding the lock. */
     uint64_t id = 3;
     for (int round = 0; round < 10; round++) {
@@ -842,7 +815,7 @@ START_TEST(test_notify_first_hands_the_lock_over_in_one_request)
         struct wc *to = round % 2 == 0 ? b : a;
         uint64_t to_id = round == 0 ? 3 : id - 1;
         ck_assert(notify_wait(from, id, "ho", "ho-lock", 1));
-        uint64_t tok = expect_token(to, to_id);
+        uint64_t tok = wx_expect_token(to, to_id);
         ck_assert_uint_gt(tok, last);
         last = tok;
         ck_assert(wc_nothing_before_ping(from)); /* the handing side keeps waiting */
@@ -860,7 +833,7 @@ START_TEST(test_silent_session_expires_and_releases_its_lock)
     struct wc *a = session("silent");
     struct wc *b = session("patient");
     ck_assert(wc_acquire(a, 2, "expiring", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_acquire(b, 2, "expiring", 1, -1));
     /* b keeps itself alive with pings while a says nothing. */
     Condd__V1__Response *r = NULL;
@@ -888,16 +861,16 @@ START_TEST(test_pings_keep_a_session_alive)
 {
     struct wc *a = session("pinging");
     ck_assert(wc_acquire(a, 2, "kept", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     double end = tu_now() + 2.5; /* longer than the 1 s session timeout */
     uint64_t id = 10;
     while (tu_now() < end) {
         ck_assert(wc_ping(a, ++id));
-        expect_free(a, id, ST(OK));
+        wx_expect_free(a, id, ST(OK));
         usleep(200000); /* the client's own pacing, well inside the timeout */
     }
     ck_assert(wc_release(a, 3, "kept", 1));
-    expect_free(a, 3, ST(OK));
+    wx_expect_free(a, 3, ST(OK));
     wc_close(a);
 }
 END_TEST
@@ -940,18 +913,18 @@ START_TEST(test_sigterm_answers_pending_requests_and_exits_zero)
     ck_assert_ptr_nonnull(a);
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(a, 2, "sd", 1, -1));
-    expect_token(a, 2);
+    wx_expect_token(a, 2);
     ck_assert(wc_acquire(b, 2, "sd", 1, -1));
     ck_assert(wc_acquire(a, 3, "sd-cv-lock", 1, -1));
-    expect_token(a, 3);
+    wx_expect_token(a, 3);
     ck_assert(wc_wait(a, 4, "sd-cv", "sd-cv-lock", 1, -1));
     ck_assert(wc_ping(b, 3)); /* make sure b's acquire is queued before the signal */
-    expect_free(b, 3, ST(OK));
+    wx_expect_free(b, 3, ST(OK));
     ck_assert(wc_ping(a, 5));
-    expect_free(a, 5, ST(OK));
+    wx_expect_free(a, 5, ST(OK));
     kill(own.pid, SIGTERM);
-    expect_free(b, 2, ST(SHUTTING_DOWN));
-    expect_free(a, 4, ST(SHUTTING_DOWN));
+    wx_expect_free(b, 2, ST(SHUTTING_DOWN));
+    wx_expect_free(a, 4, ST(SHUTTING_DOWN));
     ck_assert(wc_wait_closed(a, T));
     ck_assert(wc_wait_closed(b, T));
     int st = tu_daemon_wait(&own, T);

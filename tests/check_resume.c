@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "wire_expect.h"
 #include "wireclient.h"
 
 #define ST(x) CONDD__V1__STATUS__STATUS_##x
@@ -40,33 +41,6 @@ static void stop_daemon(void)
     tu_daemon_stop(&D);
 }
 
-static Condd__V1__Response *expect(struct wc *w, uint64_t id, int status)
-{
-    Condd__V1__Response *r = wc_recv_id(w, id, T);
-    ck_assert_msg(r != NULL, "no reply to request %llu", (unsigned long long)id);
-    ck_assert_msg((int)r->status == status, "request %llu: status %d (%s), expected %d",
-                  (unsigned long long)id, r->status, r->message, status);
-    return r;
-}
-
-static void expect_free(struct wc *w, uint64_t id, int status)
-{
-    condd__v1__response__free_unpacked(expect(w, id, status), NULL);
-}
-
-static uint64_t expect_token(struct wc *w, uint64_t id)
-{
-    Condd__V1__Response *r = expect(w, id, ST(OK));
-    uint64_t tok = 0;
-    if (r->result_case == CONDD__V1__RESPONSE__RESULT_ACQUIRE)
-        tok = r->acquire->token;
-    else if (r->result_case == CONDD__V1__RESPONSE__RESULT_WAIT)
-        tok = r->wait->token;
-    condd__v1__response__free_unpacked(r, NULL);
-    ck_assert_uint_ne(tok, 0);
-    return tok;
-}
-
 /* Ends w's session with Goodbye (so that it does not linger in its grace) and closes w. */
 static void bye(struct wc *w)
 {
@@ -76,7 +50,7 @@ static void bye(struct wc *w)
     req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
     req.goodbye = &g;
     ck_assert(wc_send(w, &req));
-    expect_free(w, 999999, ST(OK));
+    wx_expect_free(w, 999999, ST(OK));
     ck_assert(wc_wait_closed(w, T));
     wc_close(w);
 }
@@ -112,7 +86,7 @@ static struct wc *open_session(double grace, struct sess *s)
     struct wc *w = wc_connect(D.port);
     ck_assert_ptr_nonnull(w);
     ck_assert(send_hello(w, 1, grace, 0, NULL, 0));
-    Condd__V1__Response *r = expect(w, 1, ST(OK));
+    Condd__V1__Response *r = wx_expect(w, 1, ST(OK));
     ck_assert_int_eq(r->result_case, CONDD__V1__RESPONSE__RESULT_HELLO);
     ck_assert(!r->hello->resumed);
     s->id = r->hello->session_id;
@@ -163,7 +137,7 @@ static Condd__V1__StatsResult *stats(struct wc *w, Condd__V1__Response **holder)
     static uint64_t id = 900000;
     id++;
     ck_assert(wc_stats(w, id));
-    *holder = expect(w, id, ST(OK));
+    *holder = wx_expect(w, id, ST(OK));
     return (*holder)->stats;
 }
 
@@ -191,7 +165,7 @@ static uint64_t holder_of(struct wc *w, const char *lock)
     static uint64_t id = 800000;
     id++;
     ck_assert(wc_list(w, id, lock));
-    Condd__V1__Response *r = expect(w, id, ST(OK));
+    Condd__V1__Response *r = wx_expect(w, id, ST(OK));
     uint64_t h = 0;
     for (size_t i = 0; i < r->list->n_locks; i++)
         if (r->list->locks[i]->name.len == strlen(lock) &&
@@ -215,7 +189,7 @@ static void await_holder(struct wc *w, const char *lock, uint64_t want)
 static void try_lock_fails(struct wc *w, uint64_t id, const char *lock)
 {
     ck_assert(wc_acquire(w, id, lock, 9, 0));
-    expect_free(w, id, ST(TIMEOUT));
+    wx_expect_free(w, id, ST(TIMEOUT));
 }
 
 /* ------------------------------------------------------------------ handshake */
@@ -243,7 +217,7 @@ START_TEST(test_negative_grace_is_a_bad_request)
     struct wc *w = wc_connect(D.port);
     ck_assert_ptr_nonnull(w);
     ck_assert(send_hello(w, 1, -1, 0, NULL, 0));
-    expect_free(w, 1, ST(BAD_REQUEST));
+    wx_expect_free(w, 1, ST(BAD_REQUEST));
     wc_close(w);
 }
 END_TEST
@@ -257,7 +231,7 @@ START_TEST(test_resume_keeps_the_lock_and_its_token)
     struct wc *b = wc_session(D.port, "other");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(wa, 2, "kept", 1, -1));
-    uint64_t tok = expect_token(wa, 2);
+    uint64_t tok = wx_expect_token(wa, 2);
     wc_close(wa); /* the connection drops, no Goodbye */
     await_detached(b, 1);
     try_lock_fails(b, 3, "kept");
@@ -268,14 +242,14 @@ START_TEST(test_resume_keeps_the_lock_and_its_token)
     try_lock_fails(b, 4, "kept");
     /* Same ownership: the same owner releases, and List showed the same token meanwhile. */
     ck_assert(wc_list(wa, 5, "kept"));
-    Condd__V1__Response *r = expect(wa, 5, ST(OK));
+    Condd__V1__Response *r = wx_expect(wa, 5, ST(OK));
     ck_assert_uint_eq(r->list->n_locks, 1);
     ck_assert_uint_eq(r->list->locks[0]->token, tok);
     condd__v1__response__free_unpacked(r, NULL);
     ck_assert(wc_release(wa, 6, "kept", 1));
-    expect_free(wa, 6, ST(OK));
+    wx_expect_free(wa, 6, ST(OK));
     ck_assert(wc_acquire(b, 7, "kept", 1, 0));
-    expect_token(b, 7);
+    wx_expect_token(b, 7);
 
     Condd__V1__Response *h;
     Condd__V1__StatsResult *st = stats(b, &h);
@@ -293,13 +267,13 @@ START_TEST(test_acquire_granted_while_detached_is_delivered_after_the_hello_resu
     struct wc *b = wc_session(D.port, "holder");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(b, 2, "handed", 1, -1));
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     ck_assert(wc_acquire(wa, 5, "handed", 1, -1)); /* queued behind b */
     ck_assert(wc_nothing_before_ping(wa));
     wc_close(wa);
     await_detached(b, 1);
     ck_assert(wc_release(b, 3, "handed", 1));
-    expect_free(b, 3, ST(OK));
+    wx_expect_free(b, 3, ST(OK));
     await_holder(b, "handed", a.id); /* granted to the detached session */
     try_lock_fails(b, 4, "handed");
 
@@ -313,7 +287,7 @@ START_TEST(test_acquire_granted_while_detached_is_delivered_after_the_hello_resu
     condd__v1__response__free_unpacked(r, NULL);
     ck_assert(wc_nothing_before_ping(wa));
     ck_assert(wc_release(wa, 6, "handed", 1));
-    expect_free(wa, 6, ST(OK));
+    wx_expect_free(wa, 6, ST(OK));
     bye(wa);
     wc_close(b);
 }
@@ -326,26 +300,26 @@ START_TEST(test_wait_notified_while_detached_returns_after_resume_holding_the_lo
     struct wc *b = wc_session(D.port, "notifier");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(wa, 2, "wl", 1, -1));
-    uint64_t tok = expect_token(wa, 2);
+    uint64_t tok = wx_expect_token(wa, 2);
     ck_assert(wc_wait(wa, 7, "wc", "wl", 1, -1)); /* releases wl while it waits */
     ck_assert(wc_acquire(b, 2, "wl", 1, -1));
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     wc_close(wa);
     await_detached(b, 1);
     ck_assert(wc_notify(b, 3, "wc", "wl", 1, 1));
-    Condd__V1__Response *n = expect(b, 3, ST(OK));
+    Condd__V1__Response *n = wx_expect(b, 3, ST(OK));
     ck_assert_uint_eq(n->notify->woken, 1);
     condd__v1__response__free_unpacked(n, NULL);
     ck_assert(wc_release(b, 4, "wl", 1));
-    expect_free(b, 4, ST(OK));
+    wx_expect_free(b, 4, ST(OK));
     await_holder(b, "wl", a.id);
 
     wa = resume_session(&a);
-    uint64_t tok2 = expect_token(wa, 7);
+    uint64_t tok2 = wx_expect_token(wa, 7);
     ck_assert_uint_gt(tok2, tok); /* the re-acquire's token, as the wire promises for Wait */
     try_lock_fails(b, 5, "wl");
     ck_assert(wc_release(wa, 8, "wl", 1));
-    expect_free(wa, 8, ST(OK));
+    wx_expect_free(wa, 8, ST(OK));
     bye(wa);
     wc_close(b);
 }
@@ -358,7 +332,7 @@ START_TEST(test_every_failed_resume_gets_the_same_answer)
     struct sess a;
     struct wc *wa = open_session(30, &a);
     ck_assert(wc_acquire(wa, 2, "secretive", 1, -1));
-    expect_token(wa, 2);
+    wx_expect_token(wa, 2);
     wc_close(wa);
     struct wc *x = wc_connect(D.port);
     ck_assert_ptr_nonnull(x);
@@ -381,7 +355,7 @@ START_TEST(test_every_failed_resume_gets_the_same_answer)
     /* The session survived the wrong guesses. */
     ck_assert_int_eq(try_resume(x, 4, a.id, a.secret, 32, NULL, 0), ST(OK));
     ck_assert(wc_release(x, 5, "secretive", 1));
-    expect_free(x, 5, ST(OK));
+    wx_expect_free(x, 5, ST(OK));
     Condd__V1__Response *h;
     Condd__V1__StatsResult *st = stats(x, &h);
     ck_assert_uint_ge(st->resume_failures, 3);
@@ -395,7 +369,7 @@ START_TEST(test_session_without_grace_ends_with_its_connection)
     struct sess a;
     struct wc *wa = open_session(0, &a);
     ck_assert(wc_acquire(wa, 2, "nograce", 1, -1));
-    expect_token(wa, 2);
+    wx_expect_token(wa, 2);
     wc_close(wa);
     struct wc *b = wc_session(D.port, "after");
     ck_assert_ptr_nonnull(b);
@@ -415,19 +389,19 @@ START_TEST(test_resume_takes_over_an_open_connection)
     struct sess a;
     struct wc *old = open_session(30, &a);
     ck_assert(wc_acquire(old, 2, "taken", 1, -1));
-    uint64_t tok = expect_token(old, 2);
+    uint64_t tok = wx_expect_token(old, 2);
     struct wc *nw = resume_session(&a);
     ck_assert(wc_wait_closed(old, T)); /* the old connection is closed */
     wc_close(old);
     ck_assert(wc_list(nw, 3, "taken"));
-    Condd__V1__Response *r = expect(nw, 3, ST(OK));
+    Condd__V1__Response *r = wx_expect(nw, 3, ST(OK));
     ck_assert_uint_eq(r->list->n_locks, 1);
     ck_assert_uint_eq(r->list->locks[0]->holder_session, a.id);
     ck_assert_uint_eq(r->list->locks[0]->token, tok);
     condd__v1__response__free_unpacked(r, NULL);
     ck_assert_uint_eq(detached_now(nw), 0);
     ck_assert(wc_release(nw, 4, "taken", 1));
-    expect_free(nw, 4, ST(OK));
+    wx_expect_free(nw, 4, ST(OK));
     bye(nw);
 }
 END_TEST
@@ -437,18 +411,18 @@ START_TEST(test_after_the_grace_the_session_is_lost_and_its_lock_handed_on)
     struct sess a;
     struct wc *wa = open_session(0.5, &a);
     ck_assert(wc_acquire(wa, 2, "expired", 1, -1));
-    expect_token(wa, 2);
+    wx_expect_token(wa, 2);
     struct wc *b = wc_session(D.port, "next");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(b, 2, "expired", 1, -1));
     ck_assert(wc_nothing_before_ping(b));
     wc_close(wa);
-    expect_token(b, 2); /* granted once the grace ran out */
+    wx_expect_token(b, 2); /* granted once the grace ran out */
     struct wc *x = wc_connect(D.port);
     ck_assert_int_eq(try_resume(x, 1, a.id, a.secret, 32, NULL, 0), ST(RESUME_FAILED));
     /* The same connection may start afresh. */
     ck_assert(send_hello(x, 2, 0, 0, NULL, 0));
-    expect_free(x, 2, ST(OK));
+    wx_expect_free(x, 2, ST(OK));
     Condd__V1__Response *h;
     Condd__V1__StatsResult *st = stats(x, &h);
     ck_assert_uint_ge(st->sessions_expired_in_grace, 1);
@@ -466,14 +440,14 @@ START_TEST(test_goodbye_ends_the_session_at_once_whatever_its_grace)
     struct sess a;
     struct wc *wa = open_session(30, &a);
     ck_assert(wc_acquire(wa, 2, "bye", 1, -1));
-    expect_token(wa, 2);
+    wx_expect_token(wa, 2);
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
     Condd__V1__Goodbye g = CONDD__V1__GOODBYE__INIT;
     req.id = 3;
     req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
     req.goodbye = &g;
     ck_assert(wc_send(wa, &req));
-    Condd__V1__Response *r = expect(wa, 3, ST(OK));
+    Condd__V1__Response *r = wx_expect(wa, 3, ST(OK));
     ck_assert_int_eq(r->result_case, CONDD__V1__RESPONSE__RESULT_GOODBYE);
     condd__v1__response__free_unpacked(r, NULL);
     ck_assert(wc_wait_closed(wa, T));
@@ -481,7 +455,7 @@ START_TEST(test_goodbye_ends_the_session_at_once_whatever_its_grace)
     struct wc *b = wc_session(D.port, "after-bye");
     ck_assert_ptr_nonnull(b);
     ck_assert(wc_acquire(b, 2, "bye", 1, 0)); /* free at once, no grace waited for */
-    expect_token(b, 2);
+    wx_expect_token(b, 2);
     ck_assert_uint_eq(detached_now(b), 0);
     struct wc *x = wc_connect(D.port);
     ck_assert_int_eq(try_resume(x, 1, a.id, a.secret, 32, NULL, 0), ST(RESUME_FAILED));
@@ -501,7 +475,7 @@ START_TEST(test_too_many_kept_answers_end_the_session)
     const char *locks[] = {"cap1", "cap2", "cap3"};
     for (int i = 0; i < 3; i++) {
         ck_assert(wc_acquire(b, 10 + i, locks[i], 1, -1));
-        expect_token(b, 10 + i);
+        wx_expect_token(b, 10 + i);
         ck_assert(wc_acquire(wa, 20 + i, locks[i], 1, -1));
     }
     ck_assert(wc_nothing_before_ping(wa));
@@ -509,7 +483,7 @@ START_TEST(test_too_many_kept_answers_end_the_session)
     await_detached(b, 1);
     for (int i = 0; i < 3; i++) { /* three grants for a cap of two */
         ck_assert(wc_release(b, 30 + i, locks[i], 1));
-        expect_free(b, 30 + i, ST(OK));
+        wx_expect_free(b, 30 + i, ST(OK));
     }
     await_detached(b, 0);
     for (int i = 0; i < 3; i++)
@@ -534,7 +508,7 @@ START_TEST(test_answers_up_to_the_cap_are_all_delivered_in_order)
     const char *locks[] = {"ord1", "ord2"};
     for (int i = 0; i < 2; i++) {
         ck_assert(wc_acquire(b, 10 + i, locks[i], 1, -1));
-        expect_token(b, 10 + i);
+        wx_expect_token(b, 10 + i);
         ck_assert(wc_acquire(wa, 20 + i, locks[i], 1, -1));
     }
     ck_assert(wc_nothing_before_ping(wa));
@@ -542,7 +516,7 @@ START_TEST(test_answers_up_to_the_cap_are_all_delivered_in_order)
     await_detached(b, 1);
     for (int i = 1; i >= 0; i--) { /* granted in the order ord2, ord1 */
         ck_assert(wc_release(b, 30 + i, locks[i], 1));
-        expect_free(b, 30 + i, ST(OK));
+        wx_expect_free(b, 30 + i, ST(OK));
         await_holder(b, locks[i], a.id);
     }
     wa = resume_session(&a);

@@ -15,7 +15,7 @@ CLIENT_TEST_CPPFLAGS = $(TEST_CPPFLAGS) -I$(top_srcdir)/client/include
 # ---------------------------------------------------------------- shared helpers
 noinst_LTLIBRARIES += tests/libtestutil.la
 tests_libtestutil_la_SOURCES = tests/testutil.c tests/testutil.h tests/wireclient.c tests/wireclient.h \
-	tests/proxy_util.c tests/proxy_util.h
+	tests/proxy_util.c tests/proxy_util.h tests/wire_expect.h
 tests_libtestutil_la_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_libtestutil_la_CFLAGS = $(AM_CFLAGS) $(PROTOBUF_C_CFLAGS)
 tests_libtestutil_la_LIBADD = proto/libconddproto.la common/libconddcommon.la
