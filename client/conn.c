@@ -12,6 +12,10 @@
  * write readiness around every message, which costs system calls on the hot path; here the
  * socket is only watched for writing while the kernel buffer is full.
  *
+ * A tls: address runs the same connection over a libevent OpenSSL bufferevent made once TCP is
+ * connected: the output buffer is handed to it, input is taken from it into the same input
+ * buffer, and everything else (framing, Hello, keep-alive, resume) is shared.
+ *
  * Re-entrancy: every entry from the event loop and every public call that may run callbacks
  * brackets its work with cl_enter()/cl_leave(). condd_async_conn_close() inside a callback only
  * marks the client; the memory is freed by the outermost cl_leave(), after the callback has
@@ -29,6 +33,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+
+#include "address.h"
 #include "arena.h"
 #include "clock.h"
 #include "frame.h"
@@ -59,8 +68,12 @@ static void destroy(condd_async_conn *c)
         event_free(c->ev_timer);
     if (c->ev_backoff != NULL)
         event_free(c->ev_backoff);
-    if (c->fd >= 0)
+    if (c->bev != NULL)
+        bufferevent_free(c->bev); /* frees the SSL, closes the socket */
+    else if (c->fd >= 0)
         close(c->fd);
+    cl_tls_ctx_free(c->tls_ctx);
+    free(c->tls_host);
     free(c->addrs);
     free(c->wbuf);
     free(c->rbuf);
@@ -102,11 +115,25 @@ void cl_close_socket(condd_async_conn *c)
         event_free(c->ev_write);
         c->ev_write = NULL;
     }
+    if (c->bev != NULL) {
+        /* What it holds was not written: unsent, for the resume (cl_unsent_start). */
+        c->wpos = c->whanded - evbuffer_get_length(bufferevent_get_output(c->bev));
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        c->fd = -1;
+    }
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
     }
     c->write_blocked = false;
+}
+
+/* TLS: wpos becomes what the bufferevent has written of the bytes handed to it. */
+static void tls_sync(condd_async_conn *c)
+{
+    if (c->bev != NULL)
+        c->wpos = c->whanded - evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 void cl_fail(condd_async_conn *c, int reason, const char *msg)
@@ -189,10 +216,30 @@ static bool peer_gone(condd_async_conn *c)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* The TLS flush: hands what is queued to the bufferevent, which writes it as it can. */
+static void flush_tls(condd_async_conn *c)
+{
+    tls_sync(c);
+    if (c->whanded < c->wlen) {
+        if (bufferevent_write(c->bev, c->wbuf + c->whanded, c->wlen - c->whanded) != 0) {
+            cl_fail(c, CONDD_ERR_NOMEM, "no memory for the TLS output");
+            return;
+        }
+        c->whanded = c->wlen;
+        c->last_tx = clk_mono();
+    }
+    if (c->wpos == c->wlen)
+        c->wpos = c->wlen = c->wmark = c->whanded = 0;
+}
+
 static void flush(condd_async_conn *c)
 {
     if (c->wpos < c->wlen && peer_gone(c)) {
         do_read(c); /* meets the end-of-file: cl_fail() resumes, keeping the unsent frames */
+        return;
+    }
+    if (c->bev != NULL) {
+        flush_tls(c);
         return;
     }
     while (c->wpos < c->wlen) {
@@ -275,14 +322,16 @@ int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pend
     if (rc != CONDD_OK)
         return rc;
     size_t size = frame_encoded_size(&req->base);
+    tls_sync(c);
     if (c->wpos > 0 && c->wpos == c->wlen)
-        c->wpos = c->wlen = c->wmark = 0;
+        c->wpos = c->wlen = c->wmark = c->whanded = 0;
     if (c->wlen + size > c->wcap && c->wpos > 0) {
         /* Keep the frame being written whole (a resume sends it again from its start). */
         size_t from = cl_unsent_start(c);
         memmove(c->wbuf, c->wbuf + from, c->wlen - from);
         c->wlen -= from;
         c->wpos -= from;
+        c->whanded -= c->bev != NULL ? from : 0;
         c->wmark = 0;
     }
     if (!reserve(&c->wbuf, &c->wcap, c->wlen + size))
@@ -410,8 +459,35 @@ static void process_frames(condd_async_conn *c)
         c->rpos = c->rlen = 0;
 }
 
+/* TLS: takes what the bufferevent decrypted into the input buffer, frame by frame. */
+static void do_read_tls(condd_async_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (c->bev != NULL && c->state != CL_DEAD && evbuffer_get_length(in) > 0) {
+        if (c->rpos > 0 && c->rlen == c->rcap) {
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+        if (c->rlen == c->rcap && !reserve(&c->rbuf, &c->rcap, c->rcap + CL_BUF_INITIAL)) {
+            cl_fail(c, CONDD_ERR_NOMEM, "no memory for the input buffer");
+            return;
+        }
+        int n = evbuffer_remove(in, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n <= 0)
+            return;
+        c->rlen += (size_t)n;
+        c->last_rx = clk_mono();
+        process_frames(c);
+    }
+}
+
 static void do_read(condd_async_conn *c)
 {
+    if (c->bev != NULL) {
+        do_read_tls(c);
+        return;
+    }
     if (c->rpos > 0 && c->rlen == c->rcap) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
@@ -448,11 +524,65 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------ connecting */
 
+static void on_tls_read(struct bufferevent *bev, void *arg)
+{
+    condd_async_conn *c = arg;
+    cl_enter(c);
+    do_read(c);
+    cl_leave(c);
+}
+
+static void on_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+    condd_async_conn *c = arg;
+    if (!(what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
+        return; /* BEV_EVENT_CONNECTED: the Hello queued behind the handshake goes out */
+    cl_enter(c);
+    char msg[sizeof c->msgbuf];
+    cl_tls_error(bev, msg, sizeof msg);
+    if (msg[0] == '\0' && c->state == CL_HELLO)
+        /* TLS 1.3: a server that refuses our certificate (or that we have none) says so after
+         * our side of the handshake is done; all we may see is the close. */
+        snprintf(msg, sizeof msg,
+                 "the server closed the TLS connection before answering "
+                 "Hello (does it require a client certificate?)");
+    else if (msg[0] == '\0')
+        snprintf(msg, sizeof msg, "the server closed the connection");
+    /* Before the HelloResult a refused handshake is a failure to connect. */
+    cl_fail(c, c->state == CL_HELLO ? CONDD_ERR_CONNECT : CONDD_ERR_DISCONNECTED, msg);
+    cl_leave(c);
+}
+
+/* TCP is up on a tls: address: the TLS handshake starts, and the Hello waits behind it in the
+ * bufferevent. */
+static bool start_tls(condd_async_conn *c)
+{
+    struct ssl_st *ssl = cl_tls_session(c->tls_ctx, c->tls_host, c->fd);
+    if (ssl == NULL)
+        return false;
+    c->bev = bufferevent_openssl_socket_new(c->base, c->fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (c->bev == NULL) {
+        cl_tls_session_free(ssl);
+        return false;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    bufferevent_setcb(c->bev, on_tls_read, NULL, on_tls_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->whanded = c->wpos;
+    return true;
+}
+
 static void connected(condd_async_conn *c)
 {
     c->state = CL_HELLO;
     event_del(c->ev_write);
-    event_add(c->ev_read, NULL);
+    if (c->tls_ctx != NULL && !start_tls(c)) {
+        cl_fail(c, CONDD_ERR_NOMEM, "out of memory starting TLS");
+        return;
+    }
+    if (c->bev == NULL)
+        event_add(c->ev_read, NULL);
     flush(c);
 }
 
@@ -605,6 +735,23 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
         destroy(c);
         return CONDD_ERR_NOMEM;
     }
+    struct addr_parts ap;
+    if (addr_split(cl_addr_effective(addr), 0, CONDD_DEFAULT_PORT, &ap) && ap.tls) {
+        /* The files are read once per client, here, so that a bad one fails the open. */
+        char msg[sizeof c->msgbuf];
+        const char *name =
+            opts != NULL && opts->tls_server_name != NULL ? opts->tls_server_name : ap.host;
+        c->tls_ctx = cl_tls_ctx_new(opts, msg, sizeof msg);
+        if (c->tls_ctx == NULL) {
+            cl_set_global_message("%s", msg);
+            destroy(c);
+            return CONDD_ERR_INVALID;
+        }
+        if ((c->tls_host = strdup(name)) == NULL) {
+            destroy(c);
+            return CONDD_ERR_NOMEM;
+        }
+    }
 
     char name[64];
     const char *client_name = opts != NULL ? opts->client_name : NULL;
@@ -652,6 +799,10 @@ static void say_goodbye(condd_async_conn *c)
         return;
     if (!c->write_blocked)
         flush(c);
+    if (c->bev != NULL) {
+        cl_tls_write_now(c->bev); /* the bufferevent is freed right after */
+        return;
+    }
     if (c->fd < 0)
         return;
     uint8_t scratch[4096];

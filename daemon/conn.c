@@ -10,6 +10,12 @@
  * everything. That keeps a request at three system calls (epoll_wait, read, write) instead of
  * the seven of a bufferevent, and the hot path free of buffer allocations.
  *
+ * TLS connections (accepted on a --listen-tls listener) take a libevent OpenSSL bufferevent
+ * instead, beside that path rather than in it: conn_read() takes decrypted bytes from its input
+ * buffer into the same shared read buffer, the same conn_process() handles the frames, and the
+ * flush hands the same output buffer to the bufferevent. The plaintext path pays one pointer
+ * test for it.
+ *
  * Every error on a connection goes through conn_close(), which touches nothing else.
  */
 #include "config.h"
@@ -20,6 +26,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "clock.h"
@@ -32,6 +41,8 @@
 
 static void conn_free(struct conn *c)
 {
+    if (c->bev != NULL)
+        bufferevent_free(c->bev); /* frees the SSL and closes the socket */
     if (c->rd != NULL)
         event_free(c->rd);
     if (c->wr != NULL)
@@ -76,7 +87,8 @@ void conn_close(struct conn *c, const char *why)
               (unsigned long long)c->session_id, c->client_name, why);
     c->state = CONN_CLOSED;
     event_del(c->rd);
-    event_del(c->wr);
+    if (c->wr != NULL)
+        event_del(c->wr);
     event_del(c->timer);
     if (c->dirty) {
         TAILQ_REMOVE(&srv->dirty, c, dirty_link);
@@ -84,8 +96,15 @@ void conn_close(struct conn *c, const char *why)
     }
     TAILQ_REMOVE(&srv->conns, c, link);
     srv->nconns--;
-    close(c->fd);
+    if (c->fd >= 0)
+        close(c->fd);
     c->fd = -1;
+    if (c->bev != NULL) {
+        /* What the bufferevent did not write yet is unsent, as what write(2) did not take. */
+        c->ooff -= evbuffer_get_length(bufferevent_get_output(c->bev));
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+    }
     struct dsession *ds = c->ds;
     c->ds = NULL;
     c->sess = NULL;
@@ -167,16 +186,66 @@ static void conn_pause_reading(struct conn *c, bool pause)
     if (pause == c->read_paused)
         return;
     c->read_paused = pause;
-    if (pause)
+    if (c->bev != NULL && pause)
+        bufferevent_disable(c->bev, EV_READ);
+    else if (c->bev != NULL)
+        bufferevent_enable(c->bev, EV_READ);
+    else if (pause)
         event_del(c->rd);
     else
         event_add(c->rd, NULL);
+}
+
+/* Moves ostart past the frames that went out whole, written being the offset up to which the
+ * socket (or the TLS bufferevent) took the output, so that the buffer does not keep them. */
+static void conn_out_advance(struct conn *c, size_t written)
+{
+    size_t plen;
+    while (frame_peek(c->obuf + c->ostart, c->olen - c->ostart, UINT32_MAX, &plen) == FRAME_OK &&
+           c->ostart + FRAME_HEADER_BYTES + plen <= written)
+        c->ostart += FRAME_HEADER_BYTES + plen;
+}
+
+/* The TLS flush: bytes [ooff, olen) go to the bufferevent, which writes them as the socket
+ * takes them; what it still holds counts as unsent (back-pressure, and the frames a detached
+ * session keeps). Its write callback, when it has written everything, calls here again. */
+static void conn_flush_tls(struct conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t held = evbuffer_get_length(out);
+    if (held == 0 && c->ooff == c->olen) {
+        c->ooff = c->olen = c->ostart = 0;
+        if (c->ocap > CONN_OUTPUT_KEEP) {
+            free(c->obuf);
+            c->obuf = NULL;
+            c->ocap = 0;
+        }
+    } else {
+        conn_out_advance(c, c->ooff - held);
+        if (c->ooff < c->olen) {
+            if (bufferevent_write(c->bev, c->obuf + c->ooff, c->olen - c->ooff) != 0) {
+                conn_close(c, "out of memory");
+                return;
+            }
+            c->ooff = c->olen;
+        }
+    }
+    held = evbuffer_get_length(out);
+    c->write_armed = held > 0;
+    bool was_paused = c->read_paused;
+    conn_pause_reading(c, held > CONN_OUTPUT_HIGH_WATER || c->refused);
+    if (was_paused && !c->read_paused)
+        event_active(c->rd, EV_TIMEOUT, 0); /* input held back by back-pressure */
 }
 
 static void conn_flush_now(struct conn *c)
 {
     if (c->state == CONN_CLOSED)
         return;
+    if (c->bev != NULL) {
+        conn_flush_tls(c);
+        return;
+    }
     while (c->ooff < c->olen) {
         ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
         if (n > 0) {
@@ -206,15 +275,8 @@ static void conn_flush_now(struct conn *c)
         event_del(c->wr);
         c->write_armed = false;
     }
-    if (left > 0) {
-        /* A partial write (rare: the socket buffer is full): move ostart past the frames that
-         * went out whole, so that the buffer does not keep them. */
-        size_t plen;
-        while (frame_peek(c->obuf + c->ostart, c->olen - c->ostart, UINT32_MAX, &plen) ==
-                   FRAME_OK &&
-               c->ostart + FRAME_HEADER_BYTES + plen <= c->ooff)
-            c->ostart += FRAME_HEADER_BYTES + plen;
-    }
+    if (left > 0)
+        conn_out_advance(c, c->ooff); /* a partial write (rare: the socket buffer is full) */
     bool was_paused = c->read_paused;
     conn_pause_reading(c, left > CONN_OUTPUT_HIGH_WATER || c->refused);
     if (was_paused && !c->read_paused && c->ilen >= FRAME_HEADER_BYTES)
@@ -233,6 +295,33 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
     conn_flush(arg);
 }
 
+/* The last words before a close: one write of the queued output, whatever the socket takes. */
+static void conn_write_last(struct conn *c)
+{
+    if (c->bev == NULL) {
+        if (c->olen > c->ooff) {
+            ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
+            (void)n;
+        }
+        return;
+    }
+    /* TLS: what the bufferevent holds and what it was not given yet, in one record, written
+     * past the bufferevent, which is freed right after. Nothing is sent mid-handshake. */
+    if (c->handshaking)
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    if (c->olen > c->ooff && evbuffer_add(out, c->obuf + c->ooff, c->olen - c->ooff) == 0)
+        c->ooff = c->olen;
+    size_t n = evbuffer_get_length(out);
+    if (n > 0 && n <= CONN_OUTPUT_HIGH_WATER) {
+        unsigned char *p = evbuffer_pullup(out, -1);
+        if (p != NULL) {
+            tls_write_now(bufferevent_openssl_get_ssl(c->bev), p, n);
+            evbuffer_drain(out, n);
+        }
+    }
+}
+
 void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
 {
     if (c->state == CONN_CLOSED)
@@ -244,20 +333,23 @@ void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
     conn_send(c, &resp.base);
     c->no_detach = true;
     /* One best-effort write: a peer that does not read must not keep the slot open. */
-    if (c->state != CONN_CLOSED && c->olen > c->ooff) {
-        ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
-        (void)n;
-    }
+    if (c->state != CONN_CLOSED)
+        conn_write_last(c);
     conn_close(c, message);
 }
 
 /* ------------------------------------------------------------------ input */
 
-/* A malformed frame: tell the peer why and close. */
-static void conn_protocol_error(struct conn *c, enum frame_result r)
+/* A malformed frame at p (avail bytes): tell the peer why and close. */
+static void conn_protocol_error(struct conn *c, enum frame_result r, const uint8_t *p, size_t avail)
 {
     c->srv->stats.protocol_errors++;
-    log_info("connection %s: %s; closing it", c->peer, frame_strerror(r));
+    if (c->state == CONN_AWAIT_HELLO && c->bev == NULL && avail >= 3 && p[0] == 0x16 &&
+        p[1] == 0x03 && p[2] <= 0x04)
+        /* A TLS record header (handshake, version 3.x) where a frame's length should be. */
+        log_info("connection %s: a TLS handshake on a plaintext port; closing it", c->peer);
+    else
+        log_info("connection %s: %s; closing it", c->peer, frame_strerror(r));
     conn_fail(c, 0, CONDD__V1__STATUS__STATUS_PROTOCOL_ERROR, frame_strerror(r));
 }
 
@@ -279,7 +371,7 @@ static size_t conn_process(struct conn *c, const uint8_t *buf, size_t len)
         if (r == FRAME_NEED_MORE)
             break;
         if (r != FRAME_OK) {
-            conn_protocol_error(c, r);
+            conn_protocol_error(c, r, buf + off, len - off);
             break;
         }
         Condd__V1__Request *req = NULL;
@@ -290,7 +382,8 @@ static size_t conn_process(struct conn *c, const uint8_t *buf, size_t len)
         srv->stats.bytes_in += FRAME_HEADER_BYTES + plen;
         if (r != FRAME_OK) {
             arena_reset(&srv->arena);
-            conn_protocol_error(c, r);
+            conn_protocol_error(c, r, buf + off - FRAME_HEADER_BYTES - plen,
+                                FRAME_HEADER_BYTES + plen);
             break;
         }
         c->last_rx = server_now();
@@ -358,6 +451,10 @@ static bool conn_in_append(struct conn *c, const uint8_t *data, size_t n)
  * the connection was closed (peer gone or error). */
 static ssize_t conn_read(struct conn *c, uint8_t *buf, size_t cap)
 {
+    if (c->bev != NULL) { /* TLS: what the bufferevent decrypted (it reports the end itself) */
+        int got = evbuffer_remove(bufferevent_get_input(c->bev), buf, cap);
+        return got > 0 ? got : 0;
+    }
     ssize_t n;
     do
         n = read(c->fd, buf, cap);
@@ -425,6 +522,19 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
     conn_release(c);
 }
 
+/* TLS: rd has no socket and is only ever activated; each turn takes what the bufferevent has
+ * decrypted (up to a shared buffer's worth), and comes back while there is more. */
+static void conn_on_tls_input(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    c->busy++;
+    bool more = c->state != CONN_CLOSED && conn_input(c, !c->read_paused);
+    if (c->state != CONN_CLOSED && !c->read_paused &&
+        (more || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0))
+        event_active(c->rd, EV_TIMEOUT, 0);
+    conn_release(c);
+}
+
 /* ------------------------------------------------------------------ session timer */
 
 static void conn_arm_timer(struct conn *c, double seconds)
@@ -440,6 +550,15 @@ static void conn_arm_timer(struct conn *c, double seconds)
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    if (c->handshaking) {
+        c->srv->stats.tls_handshake_failures++;
+        log_info("connection %s: TLS handshake not done within %.1f s; closing it", c->peer,
+                 c->srv->settings.tls_handshake_timeout);
+        c->busy++;
+        conn_close(c, "TLS handshake timeout");
+        conn_release(c);
+        return;
+    }
     if (c->refused) {
         c->busy++;
         conn_fail(c, c->refused_id, CONDD__V1__STATUS__STATUS_UNAUTHENTICATED, c->refused_why);
@@ -513,10 +632,7 @@ void conn_send_raw(struct conn *c, const uint8_t *buf, size_t len)
 void conn_goodbye(struct conn *c)
 {
     c->no_detach = true;
-    if (c->olen > c->ooff) {
-        ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
-        (void)n;
-    }
+    conn_write_last(c);
     conn_close(c, "goodbye");
 }
 
@@ -538,6 +654,100 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
 }
 
 /* ------------------------------------------------------------------ creation */
+
+/* ------------------------------------------------------------------ TLS events */
+
+static void conn_on_tls_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    if (!c->read_paused)
+        conn_on_tls_input(-1, EV_READ, c);
+}
+
+/* The bufferevent wrote everything it was given. */
+static void conn_on_tls_drained(struct bufferevent *bev, void *arg)
+{
+    conn_flush(arg);
+}
+
+static void conn_on_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    c->busy++;
+    if (what & BEV_EVENT_CONNECTED) {
+        c->handshaking = false;
+        struct ssl_st *ssl = bufferevent_openssl_get_ssl(bev);
+        if (!tls_peer_subject(ssl, c->cert_subject, sizeof c->cert_subject))
+            c->cert_subject[0] = '\0';
+        log_debug("connection %s: TLS handshake done%s%s", c->peer,
+                  c->cert_subject[0] != '\0' ? ", client certificate " : "", c->cert_subject);
+        /* From here the Hello timer, as for a plaintext connection. */
+        c->last_rx = server_now();
+        event_del(c->timer);
+        conn_arm_timer(c, c->session_timeout);
+    } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+        char why[256];
+        if (c->handshaking) {
+            /* A plaintext client, a wrong CA, a missing client certificate: say so once. */
+            tls_bev_error(bev, why, sizeof why);
+            c->srv->stats.tls_handshake_failures++;
+            log_info("connection %s: TLS handshake failed: %s; closing it", c->peer, why);
+            conn_close(c, "TLS handshake failed");
+        } else if (what & BEV_EVENT_EOF) {
+            conn_close(c, "peer closed");
+        } else {
+            tls_bev_error(bev, why, sizeof why);
+            conn_close(c, why);
+        }
+    }
+    conn_release(c);
+}
+
+/* ------------------------------------------------------------------ creation */
+
+struct conn *conn_new_tls(struct server *srv, int fd, const char *peer)
+{
+    struct ssl_st *ssl = srv->tls != NULL ? tls_new_session(srv->tls) : NULL;
+    struct conn *c = ssl != NULL ? calloc(1, sizeof *c) : NULL;
+    if (c == NULL) {
+        tls_free_session(ssl);
+        close(fd);
+        return NULL;
+    }
+    c->srv = srv;
+    c->fd = -1;
+    c->state = CONN_AWAIT_HELLO;
+    c->handshaking = true;
+    c->session_timeout = srv->settings.session_timeout;
+    c->last_rx = server_now();
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    /* Deferred callbacks: none runs inside a bufferevent call made from conn code. */
+    c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    if (c->bev == NULL) {
+        tls_free_session(ssl);
+        close(fd);
+        free(c);
+        return NULL;
+    }
+    c->rd = event_new(srv->base, -1, 0, conn_on_tls_input, c);
+    c->timer = evtimer_new(srv->base, conn_on_timer, c);
+    if (c->rd == NULL || c->timer == NULL) {
+        conn_free(c);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1); /* a bare TCP close is an end */
+    bufferevent_setcb(c->bev, conn_on_tls_read, conn_on_tls_drained, conn_on_tls_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    /* The handshake counts against --max-connections like any connection, and has its own
+     * deadline, so a flood of slow handshakes holds each slot only that long. */
+    conn_arm_timer(c, srv->settings.tls_handshake_timeout);
+    TAILQ_INSERT_TAIL(&srv->conns, c, link);
+    srv->nconns++;
+    srv->stats.connections_total++;
+    log_debug("connection %s opened (TLS)", c->peer);
+    return c;
+}
 
 struct conn *conn_new(struct server *srv, int fd, bool is_unix, const char *peer)
 {
