@@ -54,7 +54,8 @@ static void usage(FILE *f)
            " or echo\n"
            "  -m, --mode M         uncontended (default), contended, handoff, fanout, churn, idle\n"
            "  -a, --address ADDR   server address (condd 127.0.0.1:7380, redis 127.0.0.1:6379,\n"
-           "                       echo 127.0.0.1:7390; condd also takes unix:/path)\n"
+           "                       echo 127.0.0.1:7390; condd also takes unix:/path and\n"
+           "                       tls:HOST:PORT)\n"
            "  -c N                 connections (default 1; handoff: an even number)\n"
            "  -d SECONDS           measured duration (default 5)\n"
            "  -n, --names N        churn: distinct lock names (default 1000000)\n"
@@ -63,6 +64,7 @@ static void usage(FILE *f)
            "      --hold           churn: keep every lock (measures memory per held lock)\n"
            "      --pipeline       redis: send the release with the next SET, without waiting\n"
            "      --echo-bytes N   echo: payload bytes per frame (default 48)\n"
+           "      --ca FILE        condd: CA certificates for a tls:HOST:PORT address\n"
            "      --json           also print the results as one JSON object\n"
            "  -q, --quiet          print only the final line (and the JSON)\n"
            "  -h, --help           print this help and exit\n");
@@ -83,7 +85,7 @@ static unsigned long long parse_num(const char *opt, const char *s, unsigned lon
 
 static void parse_args(int argc, char **argv)
 {
-    enum { OPT_OWNERS = 256, OPT_HOLD, OPT_PIPELINE, OPT_ECHO_BYTES, OPT_JSON };
+    enum { OPT_OWNERS = 256, OPT_HOLD, OPT_PIPELINE, OPT_ECHO_BYTES, OPT_JSON, OPT_CA };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, 't'},
         {"mode", required_argument, NULL, 'm'},
@@ -95,6 +97,7 @@ static void parse_args(int argc, char **argv)
         {"pipeline", no_argument, NULL, OPT_PIPELINE},
         {"echo-bytes", required_argument, NULL, OPT_ECHO_BYTES},
         {"json", no_argument, NULL, OPT_JSON},
+        {"ca", required_argument, NULL, OPT_CA},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -151,6 +154,9 @@ static void parse_args(int argc, char **argv)
             break;
         case OPT_JSON:
             g_opts.json = true;
+            break;
+        case OPT_CA:
+            g_opts.tls_ca = optarg;
             break;
         case 'q':
             g_opts.quiet = true;

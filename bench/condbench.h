@@ -77,6 +77,7 @@ struct bench_opts {
     bool pipeline;        /* --pipeline (redis) */
     bool hold;            /* --hold (churn: never release) */
     bool json;            /* --json */
+    const char *tls_ca;   /* --ca (condd, tls: addresses); NULL: the system's store */
     bool quiet;           /* -q: only the final line (and JSON) */
     char prefix[32];      /* name prefix unique to this run: "cb<pid>" */
 };

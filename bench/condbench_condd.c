@@ -76,6 +76,8 @@ static bool cd_open(struct bench_conn *cn)
     char name[64];
     snprintf(name, sizeof name, "condbench/%ld/%u", (long)getpid(), cn->index);
     condd_options_set_client_name(opts, name);
+    if (g_opts.tls_ca != NULL)
+        condd_options_set_tls_ca(opts, g_opts.tls_ca);
     cn->impl = st;
     int rc = condd_async_conn_open(cn->w->base, g_opts.address, opts, cd_on_connect, cn, &st->c);
     condd_options_free(opts);

@@ -12,9 +12,14 @@
  * write readiness around every message, which costs system calls on the hot path; here the
  * socket is only watched for writing while the kernel buffer is full.
  *
- * A tls: address runs the same connection over a libevent OpenSSL bufferevent made once TCP is
- * connected: the output buffer is handed to it, input is taken from it into the same input
- * buffer, and everything else (framing, Hello, keep-alive, resume) is shared.
+ * A tls: address runs the same connection through libevent's OpenSSL filter bufferevent over a
+ * socket bufferevent, made once TCP is connected: the output buffer is handed to the filter,
+ * which encrypts it at once into the socket bufferevent's output, and the flush sends that
+ * itself (send(MSG_NOSIGNAL), so a dead server never raises SIGPIPE in the application, and
+ * without a write event per message), watching the socket for writing only when it is full,
+ * as in plaintext. The socket bufferevent only reads (whole records at once). Input is taken
+ * from the filter into the same input buffer; everything else (framing, Hello, keep-alive,
+ * resume) is shared.
  *
  * Re-entrancy: every entry from the event loop and every public call that may run callbacks
  * brackets its work with cl_enter()/cl_leave(). condd_async_conn_close() inside a callback only
@@ -69,7 +74,7 @@ static void destroy(condd_async_conn *c)
     if (c->ev_backoff != NULL)
         event_free(c->ev_backoff);
     if (c->bev != NULL)
-        bufferevent_free(c->bev); /* frees the SSL, closes the socket */
+        bufferevent_free(c->bev); /* frees the SSL and the socket bufferevent, closes fd */
     else if (c->fd >= 0)
         close(c->fd);
     cl_tls_ctx_free(c->tls_ctx);
@@ -118,8 +123,9 @@ void cl_close_socket(condd_async_conn *c)
     if (c->bev != NULL) {
         /* What it holds was not written: unsent, for the resume (cl_unsent_start). */
         c->wpos = c->whanded - evbuffer_get_length(bufferevent_get_output(c->bev));
-        bufferevent_free(c->bev);
+        bufferevent_free(c->bev); /* and c->under, which closes fd */
         c->bev = NULL;
+        c->under = NULL;
         c->fd = -1;
     }
     if (c->fd >= 0) {
@@ -216,18 +222,70 @@ static bool peer_gone(condd_async_conn *c)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-/* The TLS flush: hands what is queued to the bufferevent, which writes it as it can. */
+/* TLS: sends what the socket takes of the encrypted output (the socket bufferevent's output,
+ * whose start it keeps frozen for itself; it never writes here, so take its turn). Arms the
+ * write event for the rest. False when the connection failed. */
+static bool tls_push(condd_async_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->under);
+    while (evbuffer_get_length(out) > 0) {
+        struct evbuffer_iovec v[16];
+        struct iovec iov[16];
+        int n = evbuffer_peek(out, -1, NULL, v, 16);
+        if (n > 16)
+            n = 16;
+        for (int i = 0; i < n; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+        }
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (w > 0) {
+            evbuffer_unfreeze(out, 1);
+            evbuffer_drain(out, (size_t)w);
+            evbuffer_freeze(out, 1);
+            c->last_tx = clk_mono();
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->write_blocked) {
+                event_add(c->ev_write, NULL);
+                c->write_blocked = true;
+            }
+            return true;
+        }
+        char msg[160];
+        snprintf(msg, sizeof msg, "send to the server failed: %s", strerror(errno));
+        cl_fail(c, CONDD_ERR_DISCONNECTED, msg);
+        return false;
+    }
+    if (c->write_blocked) {
+        event_del(c->ev_write);
+        c->write_blocked = false;
+    }
+    return true;
+}
+
+/* The TLS flush: hands what is queued to the filter (encrypted at once once the handshake is
+ * done; held by it until then), then sends. */
 static void flush_tls(condd_async_conn *c)
 {
     tls_sync(c);
     if (c->whanded < c->wlen) {
-        if (bufferevent_write(c->bev, c->wbuf + c->whanded, c->wlen - c->whanded) != 0) {
+        c->tls_pushing = true; /* the output callback need not schedule another flush */
+        int rc = bufferevent_write(c->bev, c->wbuf + c->whanded, c->wlen - c->whanded);
+        c->tls_pushing = false;
+        if (rc != 0) {
             cl_fail(c, CONDD_ERR_NOMEM, "no memory for the TLS output");
             return;
         }
         c->whanded = c->wlen;
-        c->last_tx = clk_mono();
     }
+    if (!tls_push(c))
+        return;
+    tls_sync(c);
     if (c->wpos == c->wlen)
         c->wpos = c->wlen = c->wmark = c->whanded = 0;
 }
@@ -553,19 +611,40 @@ static void on_tls_event(struct bufferevent *bev, short what, void *arg)
     cl_leave(c);
 }
 
+/* Anything TLS writes (handshake flights, alerts, records) lands in the socket bufferevent's
+ * output: have the flush send it. */
+static void on_tls_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    condd_async_conn *c = arg;
+    if (info->n_added > 0 && !c->tls_pushing)
+        schedule_flush(c);
+}
+
 /* TCP is up on a tls: address: the TLS handshake starts, and the Hello waits behind it in the
- * bufferevent. */
+ * filter. The socket bufferevent takes over fd (c->fd stays its number, for sending). */
 static bool start_tls(condd_async_conn *c)
 {
-    struct ssl_st *ssl = cl_tls_session(c->tls_ctx, c->tls_host, c->fd);
+    struct ssl_st *ssl = cl_tls_session(c->tls_ctx, c->tls_host);
     if (ssl == NULL)
         return false;
-    c->bev = bufferevent_openssl_socket_new(c->base, c->fd, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-    if (c->bev == NULL) {
+    c->under = bufferevent_socket_new(c->base, c->fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->under == NULL) {
         cl_tls_session_free(ssl);
         return false;
     }
+    /* Callbacks are not deferred (a deferred one costs a turn of the loop per answer); each
+     * one here is safe inside the bufferevent's own I/O. */
+    c->bev = bufferevent_openssl_filter_new(c->base, c->under, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        cl_tls_session_free(ssl);
+        bufferevent_free(c->under); /* closes fd */
+        c->under = NULL;
+        c->fd = -1;
+        return false;
+    }
+    bufferevent_disable(c->under, EV_WRITE); /* tls_push() sends, before the loop runs again */
+    evbuffer_add_cb(bufferevent_get_output(c->under), on_tls_output, c);
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
     bufferevent_setcb(c->bev, on_tls_read, NULL, on_tls_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -799,10 +878,8 @@ static void say_goodbye(condd_async_conn *c)
         return;
     if (!c->write_blocked)
         flush(c);
-    if (c->bev != NULL) {
-        cl_tls_write_now(c->bev); /* the bufferevent is freed right after */
-        return;
-    }
+    if (c->bev != NULL)
+        return; /* flush() sent it as far as the socket takes it */
     if (c->fd < 0)
         return;
     uint8_t scratch[4096];

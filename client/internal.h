@@ -78,18 +78,14 @@ struct bufferevent;
 struct ssl_ctx_st *cl_tls_ctx_new(const condd_options *opts, char *msg, size_t msglen);
 void cl_tls_ctx_free(struct ssl_ctx_st *ctx);
 
-/* A client TLS session from ctx on socket fd (not closed by it) that checks the server's
- * certificate names host (a DNS name or an IP address); NULL on out of memory. */
-struct ssl_st *cl_tls_session(struct ssl_ctx_st *ctx, const char *host, int fd);
+/* A client TLS session from ctx that checks the server's certificate names host (a DNS name or
+ * an IP address); NULL on out of memory. */
+struct ssl_st *cl_tls_session(struct ssl_ctx_st *ctx, const char *host);
 void cl_tls_session_free(struct ssl_st *ssl);
 
 /* Why bev's handshake or connection failed, as one line into out; "" when OpenSSL does not
  * know (the server just closed). */
 void cl_tls_error(struct bufferevent *bev, char *out, size_t outlen);
-
-/* Writes what bev still holds to write through its SSL at once (best effort, before a close:
- * the Goodbye). */
-void cl_tls_write_now(struct bufferevent *bev);
 
 /* ------------------------------------------------------------------ pending table (ptable.c) */
 
@@ -182,8 +178,10 @@ struct condd_async_conn {
      * is then what it has written of them (cl_tls_sync). */
     struct ssl_ctx_st *tls_ctx;
     char *tls_host;
-    struct bufferevent *bev;
+    struct bufferevent *bev;   /* the OpenSSL filter */
+    struct bufferevent *under; /* the socket bufferevent under it */
     size_t whanded;
+    bool tls_pushing; /* flush_tls() is handing bytes over */
 
     struct cl_sockaddr *addrs;
     size_t n_addrs;

@@ -10,11 +10,16 @@
  * everything. That keeps a request at three system calls (epoll_wait, read, write) instead of
  * the seven of a bufferevent, and the hot path free of buffer allocations.
  *
- * TLS connections (accepted on a --listen-tls listener) take a libevent OpenSSL bufferevent
- * instead, beside that path rather than in it: conn_read() takes decrypted bytes from its input
- * buffer into the same shared read buffer, the same conn_process() handles the frames, and the
- * flush hands the same output buffer to the bufferevent. The plaintext path pays one pointer
- * test for it.
+ * TLS connections (accepted on a --listen-tls listener) take libevent's OpenSSL filter
+ * bufferevent over a socket bufferevent instead, beside that path rather than in it:
+ * conn_read() takes decrypted bytes from the filter's input into the same shared read buffer,
+ * the same conn_process() handles the frames, and the flush hands the same output buffer to the
+ * filter, which encrypts it at once into the socket bufferevent's output. The flush then writes
+ * that output itself, one writev(2) per loop turn, and arms the same write event as the
+ * plaintext path when the socket did not take it all: left to the socket bufferevent, every
+ * reply would cost a round of the loop and two epoll_ctl(2) for its write event. The socket
+ * bufferevent reads whole records at once (one read(2)), and writes by itself only during the
+ * handshake. The plaintext path pays one pointer test for all of it.
  *
  * Every error on a connection goes through conn_close(), which touches nothing else.
  */
@@ -42,7 +47,7 @@
 static void conn_free(struct conn *c)
 {
     if (c->bev != NULL)
-        bufferevent_free(c->bev); /* frees the SSL and closes the socket */
+        bufferevent_free(c->bev); /* frees the SSL and the socket bufferevent, closes the fd */
     if (c->rd != NULL)
         event_free(c->rd);
     if (c->wr != NULL)
@@ -96,15 +101,15 @@ void conn_close(struct conn *c, const char *why)
     }
     TAILQ_REMOVE(&srv->conns, c, link);
     srv->nconns--;
-    if (c->fd >= 0)
-        close(c->fd);
-    c->fd = -1;
     if (c->bev != NULL) {
-        /* What the bufferevent did not write yet is unsent, as what write(2) did not take. */
-        c->ooff -= evbuffer_get_length(bufferevent_get_output(c->bev));
+        /* Encrypted replies not yet written are lost as those in the kernel's buffer are. */
         bufferevent_free(c->bev);
         c->bev = NULL;
+        c->under = NULL;
+    } else {
+        close(c->fd);
     }
+    c->fd = -1;
     struct dsession *ds = c->ds;
     c->ds = NULL;
     c->sess = NULL;
@@ -206,34 +211,70 @@ static void conn_out_advance(struct conn *c, size_t written)
         c->ostart += FRAME_HEADER_BYTES + plen;
 }
 
-/* The TLS flush: bytes [ooff, olen) go to the bufferevent, which writes them as the socket
- * takes them; what it still holds counts as unsent (back-pressure, and the frames a detached
- * session keeps). Its write callback, when it has written everything, calls here again. */
-static void conn_flush_tls(struct conn *c)
+/* TLS: hands the queued replies to the filter, which encrypts them into the socket
+ * bufferevent's output at once. False (c closed) on out of memory. */
+static bool conn_tls_encrypt(struct conn *c)
 {
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    size_t held = evbuffer_get_length(out);
-    if (held == 0 && c->ooff == c->olen) {
-        c->ooff = c->olen = c->ostart = 0;
-        if (c->ocap > CONN_OUTPUT_KEEP) {
-            free(c->obuf);
-            c->obuf = NULL;
-            c->ocap = 0;
-        }
-    } else {
-        conn_out_advance(c, c->ooff - held);
-        if (c->ooff < c->olen) {
-            if (bufferevent_write(c->bev, c->obuf + c->ooff, c->olen - c->ooff) != 0) {
-                conn_close(c, "out of memory");
-                return;
-            }
-            c->ooff = c->olen;
+    if (c->handshaking)
+        return true; /* nothing is queued before the handshake: no frame was read */
+    if (c->ooff < c->olen) {
+        if (bufferevent_write(c->bev, c->obuf + c->ooff, c->olen - c->ooff) != 0) {
+            conn_close(c, "out of memory");
+            return false;
         }
     }
-    held = evbuffer_get_length(out);
-    c->write_armed = held > 0;
+    c->ooff = c->olen = c->ostart = 0;
+    if (c->ocap > CONN_OUTPUT_KEEP) {
+        free(c->obuf);
+        c->obuf = NULL;
+        c->ocap = 0;
+    }
+    return true;
+}
+
+/* TLS: writes what the socket takes of the encrypted output; returns how much is left, or
+ * SIZE_MAX when the connection was closed. */
+static size_t conn_tls_push(struct conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->under);
+    while (evbuffer_get_length(out) > 0) {
+        /* A socket bufferevent keeps the start of its output frozen for itself; it is not
+         * writing (its EV_WRITE is off), so take the turn as it would. */
+        evbuffer_unfreeze(out, 1);
+        int n = evbuffer_write(out, c->fd);
+        evbuffer_freeze(out, 1);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        conn_close(c, n == 0 ? "peer closed" : strerror(errno));
+        return SIZE_MAX;
+    }
+    return evbuffer_get_length(out);
+}
+
+/* The TLS flush: encrypt, write, and arm the write event for what the socket did not take,
+ * as conn_flush_now() does in plaintext. */
+static void conn_flush_tls(struct conn *c)
+{
+    if (!conn_tls_encrypt(c))
+        return;
+    if (c->handshaking)
+        return; /* the socket bufferevent writes the handshake itself */
+    size_t left = conn_tls_push(c);
+    if (left == SIZE_MAX)
+        return;
+    if (left > 0 && !c->write_armed) {
+        event_add(c->wr, NULL);
+        c->write_armed = true;
+    } else if (left == 0 && c->write_armed) {
+        event_del(c->wr);
+        c->write_armed = false;
+    }
     bool was_paused = c->read_paused;
-    conn_pause_reading(c, held > CONN_OUTPUT_HIGH_WATER || c->refused);
+    conn_pause_reading(c, left > CONN_OUTPUT_HIGH_WATER || c->refused);
     if (was_paused && !c->read_paused)
         event_active(c->rd, EV_TIMEOUT, 0); /* input held back by back-pressure */
 }
@@ -305,20 +346,15 @@ static void conn_write_last(struct conn *c)
         }
         return;
     }
-    /* TLS: what the bufferevent holds and what it was not given yet, in one record, written
-     * past the bufferevent, which is freed right after. Nothing is sent mid-handshake. */
-    if (c->handshaking)
+    /* TLS: encrypted, then one write of whatever is pending. Nothing mid-handshake. */
+    if (c->handshaking || !conn_tls_encrypt(c))
         return;
-    struct evbuffer *out = bufferevent_get_output(c->bev);
-    if (c->olen > c->ooff && evbuffer_add(out, c->obuf + c->ooff, c->olen - c->ooff) == 0)
-        c->ooff = c->olen;
-    size_t n = evbuffer_get_length(out);
-    if (n > 0 && n <= CONN_OUTPUT_HIGH_WATER) {
-        unsigned char *p = evbuffer_pullup(out, -1);
-        if (p != NULL) {
-            tls_write_now(bufferevent_openssl_get_ssl(c->bev), p, n);
-            evbuffer_drain(out, n);
-        }
+    struct evbuffer *out = bufferevent_get_output(c->under);
+    if (evbuffer_get_length(out) > 0) {
+        evbuffer_unfreeze(out, 1); /* see conn_tls_push() */
+        int n = evbuffer_write(out, c->fd);
+        evbuffer_freeze(out, 1);
+        (void)n;
     }
 }
 
@@ -657,17 +693,36 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
 
 /* ------------------------------------------------------------------ TLS events */
 
+/* The handshake is done: note the client certificate, and from here the flush writes. */
+static void conn_tls_established(struct conn *c)
+{
+    c->handshaking = false;
+    struct ssl_st *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (!tls_peer_subject(ssl, c->cert_subject, sizeof c->cert_subject))
+        c->cert_subject[0] = '\0';
+    log_debug("connection %s: TLS handshake done%s%s", c->peer,
+              c->cert_subject[0] != '\0' ? ", client certificate " : "", c->cert_subject);
+    /* What the handshake left (the session tickets) goes with the next flush. */
+    bufferevent_disable(c->under, EV_WRITE);
+    conn_mark_dirty(c);
+    /* From here the Hello timer, as for a plaintext connection. */
+    c->last_rx = server_now();
+    event_del(c->timer);
+    conn_arm_timer(c, c->session_timeout);
+}
+
 static void conn_on_tls_read(struct bufferevent *bev, void *arg)
 {
     struct conn *c = arg;
+    /* libevent hands over the data that came with the client's Finished before it reports
+     * BEV_EVENT_CONNECTED. */
+    if (c->handshaking)
+        conn_tls_established(c);
     if (!c->read_paused)
         conn_on_tls_input(-1, EV_READ, c);
-}
-
-/* The bufferevent wrote everything it was given. */
-static void conn_on_tls_drained(struct bufferevent *bev, void *arg)
-{
-    conn_flush(arg);
+    /* Reading can make TLS itself answer (a key update): have the flush write it. */
+    if (c->state != CONN_CLOSED && evbuffer_get_length(bufferevent_get_output(c->under)) > 0)
+        conn_mark_dirty(c);
 }
 
 static void conn_on_tls_event(struct bufferevent *bev, short what, void *arg)
@@ -675,16 +730,8 @@ static void conn_on_tls_event(struct bufferevent *bev, short what, void *arg)
     struct conn *c = arg;
     c->busy++;
     if (what & BEV_EVENT_CONNECTED) {
-        c->handshaking = false;
-        struct ssl_st *ssl = bufferevent_openssl_get_ssl(bev);
-        if (!tls_peer_subject(ssl, c->cert_subject, sizeof c->cert_subject))
-            c->cert_subject[0] = '\0';
-        log_debug("connection %s: TLS handshake done%s%s", c->peer,
-                  c->cert_subject[0] != '\0' ? ", client certificate " : "", c->cert_subject);
-        /* From here the Hello timer, as for a plaintext connection. */
-        c->last_rx = server_now();
-        event_del(c->timer);
-        conn_arm_timer(c, c->session_timeout);
+        if (c->handshaking)
+            conn_tls_established(c);
     } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
         char why[256];
         if (c->handshaking) {
@@ -709,36 +756,44 @@ struct conn *conn_new_tls(struct server *srv, int fd, const char *peer)
 {
     struct ssl_st *ssl = srv->tls != NULL ? tls_new_session(srv->tls) : NULL;
     struct conn *c = ssl != NULL ? calloc(1, sizeof *c) : NULL;
-    if (c == NULL) {
+    struct bufferevent *under =
+        c != NULL ? bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (under == NULL) {
         tls_free_session(ssl);
+        free(c);
         close(fd);
         return NULL;
     }
     c->srv = srv;
-    c->fd = -1;
+    c->fd = fd; /* owned by under */
+    c->under = under;
     c->state = CONN_AWAIT_HELLO;
     c->handshaking = true;
     c->session_timeout = srv->settings.session_timeout;
     c->last_rx = server_now();
     snprintf(c->peer, sizeof c->peer, "%s", peer);
-    /* Deferred callbacks: none runs inside a bufferevent call made from conn code. */
-    c->bev = bufferevent_openssl_socket_new(srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                            BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+    /* Callbacks are not deferred: a deferred one waits for the next turn of the loop, one more
+     * epoll_wait per request. Each is written to be safe inside the bufferevent's own I/O.
+     * Freeing the filter frees under (and so closes fd) and the SSL. */
+    c->bev = bufferevent_openssl_filter_new(srv->base, under, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
         tls_free_session(ssl);
-        close(fd);
+        bufferevent_free(under);
         free(c);
         return NULL;
     }
     c->rd = event_new(srv->base, -1, 0, conn_on_tls_input, c);
+    c->wr = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
     c->timer = evtimer_new(srv->base, conn_on_timer, c);
-    if (c->rd == NULL || c->timer == NULL) {
+    if (c->rd == NULL || c->wr == NULL || c->timer == NULL) {
         conn_free(c);
         return NULL;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1); /* a bare TCP close is an end */
-    bufferevent_setcb(c->bev, conn_on_tls_read, conn_on_tls_drained, conn_on_tls_event, c);
+    bufferevent_setcb(c->bev, conn_on_tls_read, NULL, conn_on_tls_event, c);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(under, EV_READ | EV_WRITE); /* until the handshake is done */
     /* The handshake counts against --max-connections like any connection, and has its own
      * deadline, so a flood of slow handshakes holds each slot only that long. */
     conn_arm_timer(c, srv->settings.tls_handshake_timeout);

@@ -94,9 +94,11 @@ struct conn {
     bool refused;
     uint64_t refused_id;
     const char *refused_why; /* static text */
-    /* TLS connections: the OpenSSL bufferevent that owns the socket (and fd is -1); rd is then
-     * an fd-less event, activated to handle input, wr is unused. NULL for plaintext. */
+    /* TLS connections: the OpenSSL filter bufferevent, over under, the socket bufferevent that
+     * owns fd (conn.c explains the split). rd is then an fd-less event, activated to handle
+     * input. NULL for plaintext. */
     struct bufferevent *bev;
+    struct bufferevent *under;
     bool handshaking;                   /* TLS handshake not finished: no frame read yet */
     char cert_subject[TLS_SUBJECT_MAX]; /* verified client certificate's subject, or "" */
 };

@@ -69,6 +69,8 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
     SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
     /* Idle connections (the usual state of a session) give their record buffers back. */
     SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    /* No read-ahead: libevent's bufferevent asks SSL_pending() what is left after a read, and
+     * records read ahead but not yet decrypted would sit unseen until more data arrived. */
     SSL_CTX_set_alpn_select_cb(ssl, tls_on_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(ssl, s->tls_cert) != 1) {
         tls_last_error(why, sizeof why);
@@ -157,12 +159,4 @@ bool tls_peer_subject(struct ssl_st *ssl, char *out, size_t outlen)
     }
     BIO_free(bio);
     return ok;
-}
-
-void tls_write_now(struct ssl_st *ssl, const void *data, size_t len)
-{
-    size_t written = 0;
-    if (len > 0 && SSL_is_init_finished(ssl))
-        (void)SSL_write_ex(ssl, data, len, &written);
-    ERR_clear_error();
 }

@@ -45,8 +45,4 @@ void tls_bev_error(struct bufferevent *bev, char *out, size_t outlen);
  * the client showed no certificate, it did not verify, or the subject does not fit. */
 bool tls_peer_subject(struct ssl_st *ssl, char *out, size_t outlen);
 
-/* Writes what it can of data[0..len) through ssl straight away, bypassing its bufferevent:
- * the best-effort last words of a connection about to be closed. */
-void tls_write_now(struct ssl_st *ssl, const void *data, size_t len);
-
 #endif
