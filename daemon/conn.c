@@ -716,6 +716,7 @@ static void conn_on_tls_read(struct bufferevent *bev, void *arg)
     struct conn *c = arg;
     /* libevent hands over the data that came with the client's Finished before it reports
      * BEV_EVENT_CONNECTED. */
+    c->busy++;
     if (c->handshaking)
         conn_tls_established(c);
     if (!c->read_paused)
@@ -723,6 +724,7 @@ static void conn_on_tls_read(struct bufferevent *bev, void *arg)
     /* Reading can make TLS itself answer (a key update): have the flush write it. */
     if (c->state != CONN_CLOSED && evbuffer_get_length(bufferevent_get_output(c->under)) > 0)
         conn_mark_dirty(c);
+    conn_release(c);
 }
 
 static void conn_on_tls_event(struct bufferevent *bev, short what, void *arg)

@@ -423,7 +423,11 @@ static bool main_open_listeners(struct server *srv, const struct settings *s)
     if (adopted > 0) {
         if (s->listen.n > 0 || s->unix_path != NULL)
             log_notice("socket-activated: ignoring the listen and unix settings");
-        return true;
+        /* Sockets from systemd are plaintext; TLS listeners are condd's own still. */
+        bool ok = true;
+        for (int i = 0; ok && i < s->listen_tls.n; i++)
+            ok = server_listen_tls(srv, s->listen_tls.v[i]);
+        return ok;
     }
     bool ok = true;
     /* The default plaintext listener only when no TCP listener is configured at all: one
