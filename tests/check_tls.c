@@ -6,7 +6,8 @@
  * (unknown CA, expired, wrong server name, no client certificate or one from another CA),
  * plaintext to a TLS port and TLS to a plaintext port (closed at once, the daemon unharmed),
  * the handshake deadline and its place under --max-connections, and client-certificate
- * subjects as auth-file principals. Reloading certificates is in condctl-tls.sh.
+ * subjects as auth-file principals, and a session resumed over a new TLS connection after
+ * tests/blipproxy drops the first. Reloading certificates is in condctl-tls.sh.
  */
 #include "config.h"
 
@@ -21,6 +22,7 @@
 
 #include <condd/condd.h>
 
+#include "proxy_util.h"
 #include "testutil.h"
 
 static char certs[64];
@@ -435,6 +437,46 @@ START_TEST(test_handshakes_count_against_max_connections)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ resume */
+
+static int resumed;
+static void on_session(condd_conn *c, int event, int reason, void *arg)
+{
+    if (event == CONDD_SESSION_RESUMED)
+        resumed++;
+}
+
+/* A session with a grace whose TLS connection is dropped resumes on a new TLS connection, with
+ * its lock, and a call made meanwhile gets its answer. */
+START_TEST(test_tls_session_resumes_after_a_drop)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    struct tu_proxy px;
+    ck_assert(tu_proxy_start(&px, port));
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", px.port);
+    condd_options *o = tls_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, o, &c, msg, sizeof msg), CONDD_OK);
+    resumed = 0;
+    condd_conn_set_session_cb(c, on_session, NULL);
+    ck_assert_int_eq(condd_lock_acquire(c, "tls/kept", 1, 5, NULL), CONDD_OK);
+    ck_assert(tu_proxy_cmd(&px, "drop", NULL, 0));
+    bool locked = false;
+    ck_assert_int_eq(condd_lock_locked(c, "tls/kept", &locked), CONDD_OK);
+    ck_assert(locked);
+    ck_assert_int_eq(resumed, 1);
+    /* Still the holder: the release is accepted. */
+    ck_assert_int_eq(condd_lock_release(c, "tls/kept", 1), CONDD_OK);
+    condd_conn_close(c);
+    tu_proxy_stop(&px);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ the daemon's checks */
 
 START_TEST(test_daemon_refuses_to_start_with_bad_tls_files)
@@ -476,6 +518,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_silent_connection_closed_at_the_handshake_deadline);
     tcase_add_test(tc, test_handshakes_count_against_max_connections);
     tcase_add_test(tc, test_daemon_refuses_to_start_with_bad_tls_files);
+    tcase_add_test(tc, test_tls_session_resumes_after_a_drop);
     suite_add_tcase(s, tc);
     return s;
 }
