@@ -17,9 +17,10 @@
  * which encrypts it at once into the socket bufferevent's output, and the flush sends that
  * itself (send(MSG_NOSIGNAL), so a dead server never raises SIGPIPE in the application, and
  * without a write event per message), watching the socket for writing only when it is full,
- * as in plaintext. The socket bufferevent only reads (whole records at once). Input is taken
- * from the filter into the same input buffer; everything else (framing, Hello, keep-alive,
- * resume) is shared.
+ * as in plaintext. Once the handshake is done, ev_read reads the socket too (one recv(), the
+ * bytes handed to the filter to decrypt), so the socket bufferevent does I/O only during the
+ * handshake. Decrypted input is taken from the filter into the same input buffer; everything
+ * else (framing, Hello, keep-alive, resume) is shared.
  *
  * Re-entrancy: every entry from the event loop and every public call that may run callbacks
  * brackets its work with cl_enter()/cl_leave(). condd_async_conn_close() inside a callback only
@@ -127,6 +128,7 @@ void cl_close_socket(condd_async_conn *c)
         c->bev = NULL;
         c->under = NULL;
         c->fd = -1;
+        c->tls_open = false;
     }
     if (c->fd >= 0) {
         close(c->fd);
@@ -518,7 +520,7 @@ static void process_frames(condd_async_conn *c)
 }
 
 /* TLS: takes what the bufferevent decrypted into the input buffer, frame by frame. */
-static void do_read_tls(condd_async_conn *c)
+static void drain_tls(condd_async_conn *c)
 {
     struct evbuffer *in = bufferevent_get_input(c->bev);
     while (c->bev != NULL && c->state != CL_DEAD && evbuffer_get_length(in) > 0) {
@@ -538,6 +540,55 @@ static void do_read_tls(condd_async_conn *c)
         c->last_rx = clk_mono();
         process_frames(c);
     }
+}
+
+/* TLS once the handshake is done: one recv() of the socket, handed to the socket
+ * bufferevent's input, where the filter decrypts it at once (on_tls_read runs inside and takes
+ * the frames). Its own read would ask FIONREAD first: one more system call per answer. Its
+ * input's end is frozen for it; it is not reading, so take its turn. */
+static void do_read_tls(condd_async_conn *c)
+{
+    if (!c->tls_open) {
+        drain_tls(c);
+        return;
+    }
+    uint8_t buf[16384];
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        char msg[160];
+        if (n == 0 && c->state == CL_HELLO)
+            /* TLS 1.3: a server that refuses our certificate (or that we have none) says so
+             * after our side of the handshake is done; all we may see is the close. */
+            snprintf(msg, sizeof msg,
+                     "the server closed the TLS connection before answering Hello (does it "
+                     "require a client certificate?)");
+        else if (n == 0)
+            snprintf(msg, sizeof msg, "the server closed the connection");
+        else
+            snprintf(msg, sizeof msg, "receive from the server failed: %s", strerror(errno));
+        /* Before the HelloResult a refused handshake is a failure to connect. */
+        cl_fail(c, c->state == CL_HELLO ? CONDD_ERR_CONNECT : CONDD_ERR_DISCONNECTED, msg);
+        return;
+    }
+    struct evbuffer *in = bufferevent_get_input(c->under);
+    evbuffer_unfreeze(in, 0);
+    int rc = evbuffer_add(in, buf, (size_t)n);
+    evbuffer_freeze(in, 0);
+    if (rc != 0) {
+        cl_fail(c, CONDD_ERR_NOMEM, "no memory for the input buffer");
+        return;
+    }
+    bufferevent_trigger(c->under, EV_READ, 0);
+}
+
+/* The handshake is done: from here ev_read reads the socket (do_read_tls). */
+static void tls_opened(condd_async_conn *c)
+{
+    c->tls_open = true;
+    bufferevent_disable(c->under, EV_READ);
+    event_add(c->ev_read, NULL);
 }
 
 static void do_read(condd_async_conn *c)
@@ -586,15 +637,24 @@ static void on_tls_read(struct bufferevent *bev, void *arg)
 {
     condd_async_conn *c = arg;
     cl_enter(c);
-    do_read(c);
+    /* libevent hands over data that came with the handshake's end before BEV_EVENT_CONNECTED. */
+    if (!c->tls_open)
+        tls_opened(c);
+    drain_tls(c);
     cl_leave(c);
 }
 
 static void on_tls_event(struct bufferevent *bev, short what, void *arg)
 {
     condd_async_conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        /* The Hello queued behind the handshake goes out by itself. */
+        if (!c->tls_open)
+            tls_opened(c);
+        return;
+    }
     if (!(what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
-        return; /* BEV_EVENT_CONNECTED: the Hello queued behind the handshake goes out */
+        return;
     cl_enter(c);
     char msg[sizeof c->msgbuf];
     cl_tls_error(bev, msg, sizeof msg);

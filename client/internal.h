@@ -182,6 +182,7 @@ struct condd_async_conn {
     struct bufferevent *under; /* the socket bufferevent under it */
     size_t whanded;
     bool tls_pushing; /* flush_tls() is handing bytes over */
+    bool tls_open;    /* handshake done: ev_read reads the socket (conn.c, do_read_tls) */
 
     struct cl_sockaddr *addrs;
     size_t n_addrs;
