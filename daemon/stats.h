@@ -54,10 +54,9 @@ struct stats {
     uint64_t connections_total;   /* accepted */
     uint64_t connections_refused; /* over --max-connections */
     uint64_t session_expiries;
-    uint64_t protocol_errors;        /* connections closed for a malformed frame or sequence */
-    uint64_t tls_handshake_failures; /* TLS connections closed before their handshake ended */
-    uint64_t auth_failures;          /* Hellos answered UNAUTHENTICATED */
-    uint64_t permission_denials;     /* requests answered PERMISSION_DENIED */
+    uint64_t protocol_errors;    /* connections closed for a malformed frame or sequence */
+    uint64_t auth_failures;      /* Hellos answered UNAUTHENTICATED */
+    uint64_t permission_denials; /* requests answered PERMISSION_DENIED */
     uint64_t bytes_in;
     uint64_t bytes_out;
     uint64_t resumes;                   /* Hellos that resumed a session */
@@ -65,6 +64,8 @@ struct stats {
     uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
     struct stats_hist grant_latency;    /* queued Acquire: request to grant */
     struct stats_hist wait_latency;     /* Wait: request to reply */
+    /* TLS connections closed before their handshake ended (refused or timed out). */
+    uint64_t tls_handshake_failures;
 };
 
 const char *stats_op_name(enum stats_op op);
