@@ -70,7 +70,8 @@ static void usage(FILE *f)
         "  -m, --mode M         uncontended (default), contended, handoff, fanout, churn, idle,\n"
         "                       sem, sem-contended, barrier, rw\n"
         "  -a, --address ADDR   server address (condd 127.0.0.1:7380, redis 127.0.0.1:6379,\n"
-        "                       echo 127.0.0.1:7390; condd also takes unix:/path)\n"
+        "                       echo 127.0.0.1:7390; condd also takes unix:/path and\n"
+        "                       tls:HOST:PORT)\n"
         "  -c N                 connections (default 1; handoff: an even number)\n"
         "  -d SECONDS           measured duration (default 5)\n"
         "  -n, --names N        churn: distinct lock names (default 1000000)\n"
@@ -86,6 +87,7 @@ static void usage(FILE *f)
         "                       (default: -c)\n"
         "      --pipeline       redis: send the release with the next SET, without waiting\n"
         "      --echo-bytes N   echo: payload bytes per frame (default 48)\n"
+        "      --ca FILE        condd: CA certificates for a tls:HOST:PORT address\n"
         "      --json           also print the results as one JSON object\n"
         "  -q, --quiet          print only the final line (and the JSON)\n"
         "  -h, --help           print this help and exit\n");
@@ -115,7 +117,8 @@ static void parse_args(int argc, char **argv)
         OPT_KIND,
         OPT_VALUE,
         OPT_BOUNDED,
-        OPT_PARTIES
+        OPT_PARTIES,
+        OPT_CA
     };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, 't'},
@@ -132,6 +135,7 @@ static void parse_args(int argc, char **argv)
         {"value", required_argument, NULL, OPT_VALUE},
         {"bounded", no_argument, NULL, OPT_BOUNDED},
         {"parties", required_argument, NULL, OPT_PARTIES},
+        {"ca", required_argument, NULL, OPT_CA},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -204,6 +208,9 @@ static void parse_args(int argc, char **argv)
             break;
         case OPT_PARTIES:
             g_opts.parties = (uint32_t)parse_num("--parties", optarg, 1, 1u << 31);
+            break;
+        case OPT_CA:
+            g_opts.tls_ca = optarg;
             break;
         case 'q':
             g_opts.quiet = true;

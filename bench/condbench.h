@@ -96,6 +96,7 @@ struct bench_opts {
     bool bounded;         /* --bounded: BoundedSemaphore (sem, sem-contended) */
     uint32_t parties;     /* --parties (barrier); 0 until parsed: then -c */
     bool json;            /* --json */
+    const char *tls_ca;   /* --ca (condd, tls: addresses); NULL: the system's store */
     bool quiet;           /* -q: only the final line (and JSON) */
     char prefix[32];      /* name prefix unique to this run: "cb<pid>" */
 };

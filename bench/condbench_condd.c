@@ -77,6 +77,8 @@ static bool cd_open(struct bench_conn *cn)
     const char *grace = getenv("CONDBENCH_GRACE");
     if (grace != NULL && *grace != '\0')
         condd_options_set_grace(opts, strtod(grace, NULL));
+    if (g_opts.tls_ca != NULL)
+        condd_options_set_tls_ca(opts, g_opts.tls_ca);
     cn->impl = st;
     int rc = condd_async_conn_open(cn->w->base, g_opts.address, opts, cd_on_connect, cn, &st->c);
     condd_options_free(opts);

@@ -187,11 +187,15 @@ int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **ou
         o.session_timeout_set = true;
     }
     struct cl_answer a = {.conn = conn};
+    open_msg[0] = '\0';
     int rc = condd_async_conn_open(conn->base, addr, &o, on_connect, &a, &conn->c);
-    if (rc == CONDD_OK)
+    bool opened = rc == CONDD_OK;
+    if (opened)
         rc = run(conn, &a, CONDD_OK);
     if (rc != CONDD_OK) {
-        snprintf(open_msg, sizeof open_msg, "%s", conn->msg);
+        /* A failed open already said why (a TLS file it could not use). */
+        if (opened)
+            snprintf(open_msg, sizeof open_msg, "%s", conn->msg);
         condd_async_conn_close(conn->c);
         event_base_free(conn->base);
         free(conn);

@@ -12,6 +12,16 @@
  * write readiness around every message, which costs system calls on the hot path; here the
  * socket is only watched for writing while the kernel buffer is full.
  *
+ * A tls: address runs the same connection through libevent's OpenSSL filter bufferevent over a
+ * socket bufferevent, made once TCP is connected: the output buffer is handed to the filter,
+ * which encrypts it at once into the socket bufferevent's output, and the flush sends that
+ * itself (send(MSG_NOSIGNAL), so a dead server never raises SIGPIPE in the application, and
+ * without a write event per message), watching the socket for writing only when it is full,
+ * as in plaintext. Once the handshake is done, ev_read reads the socket too (one recv(), the
+ * bytes handed to the filter to decrypt), so the socket bufferevent does I/O only during the
+ * handshake. Decrypted input is taken from the filter into the same input buffer; everything
+ * else (framing, Hello, keep-alive, resume) is shared.
+ *
  * Re-entrancy: every entry from the event loop and every public call that may run callbacks
  * brackets its work with cl_enter()/cl_leave(). condd_async_conn_close() inside a callback only
  * marks the client; the memory is freed by the outermost cl_leave(), after the callback has
@@ -29,6 +39,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+
+#include "address.h"
 #include "arena.h"
 #include "clock.h"
 #include "frame.h"
@@ -61,8 +76,12 @@ static void destroy(condd_async_conn *c)
         event_free(c->ev_timer);
     if (c->ev_backoff != NULL)
         event_free(c->ev_backoff);
-    if (c->fd >= 0)
+    if (c->bev != NULL)
+        bufferevent_free(c->bev); /* frees the SSL and the socket bufferevent, closes fd */
+    else if (c->fd >= 0)
         close(c->fd);
+    cl_tls_ctx_free(c->tls_ctx);
+    free(c->tls_host);
     free(c->addrs);
     free(c->wbuf);
     free(c->rbuf);
@@ -104,11 +123,27 @@ void cl_close_socket(condd_async_conn *c)
         event_free(c->ev_write);
         c->ev_write = NULL;
     }
+    if (c->bev != NULL) {
+        /* What it holds was not written: unsent, for the resume (cl_unsent_start). */
+        c->wpos = c->whanded - evbuffer_get_length(bufferevent_get_output(c->bev));
+        bufferevent_free(c->bev); /* and c->under, which closes fd */
+        c->bev = NULL;
+        c->under = NULL;
+        c->fd = -1;
+        c->tls_open = false;
+    }
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
     }
     c->write_blocked = false;
+}
+
+/* TLS: wpos becomes what the bufferevent has written of the bytes handed to it. */
+static void tls_sync(condd_async_conn *c)
+{
+    if (c->bev != NULL)
+        c->wpos = c->whanded - evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 void cl_fail(condd_async_conn *c, int reason, const char *msg)
@@ -193,10 +228,82 @@ static bool peer_gone(condd_async_conn *c)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
+/* TLS: sends what the socket takes of the encrypted output (the socket bufferevent's output,
+ * whose start it keeps frozen for itself; it never writes here, so take its turn). Arms the
+ * write event for the rest. False when the connection failed. */
+static bool tls_push(condd_async_conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->under);
+    while (evbuffer_get_length(out) > 0) {
+        struct evbuffer_iovec v[16];
+        struct iovec iov[16];
+        int n = evbuffer_peek(out, -1, NULL, v, 16);
+        if (n > 16)
+            n = 16;
+        for (int i = 0; i < n; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+        }
+        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        if (w > 0) {
+            evbuffer_unfreeze(out, 1);
+            evbuffer_drain(out, (size_t)w);
+            evbuffer_freeze(out, 1);
+            c->last_tx = clk_mono();
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            if (!c->write_blocked) {
+                event_add(c->ev_write, NULL);
+                c->write_blocked = true;
+            }
+            return true;
+        }
+        char msg[160];
+        snprintf(msg, sizeof msg, "send to the server failed: %s", strerror(errno));
+        cl_fail(c, CONDD_ERR_DISCONNECTED, msg);
+        return false;
+    }
+    if (c->write_blocked) {
+        event_del(c->ev_write);
+        c->write_blocked = false;
+    }
+    return true;
+}
+
+/* The TLS flush: hands what is queued to the filter (encrypted at once once the handshake is
+ * done; held by it until then), then sends. */
+static void flush_tls(condd_async_conn *c)
+{
+    tls_sync(c);
+    if (c->whanded < c->wlen) {
+        c->tls_pushing = true; /* the output callback need not schedule another flush */
+        int rc = bufferevent_write(c->bev, c->wbuf + c->whanded, c->wlen - c->whanded);
+        c->tls_pushing = false;
+        if (rc != 0) {
+            cl_fail(c, CONDD_ERR_NOMEM, "no memory for the TLS output");
+            return;
+        }
+        c->whanded = c->wlen;
+    }
+    if (!tls_push(c))
+        return;
+    tls_sync(c);
+    if (c->wpos == c->wlen)
+        c->wpos = c->wlen = c->wmark = c->whanded = 0;
+}
+
 static void flush(condd_async_conn *c)
 {
     if (c->wpos < c->wlen && peer_gone(c)) {
         do_read(c); /* meets the end-of-file: cl_fail() resumes, keeping the unsent frames */
+        return;
+    }
+    if (c->bev != NULL) {
+        flush_tls(c);
         return;
     }
     while (c->wpos < c->wlen) {
@@ -279,14 +386,16 @@ int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pend
     if (rc != CONDD_OK)
         return rc;
     size_t size = frame_encoded_size(&req->base);
+    tls_sync(c);
     if (c->wpos > 0 && c->wpos == c->wlen)
-        c->wpos = c->wlen = c->wmark = 0;
+        c->wpos = c->wlen = c->wmark = c->whanded = 0;
     if (c->wlen + size > c->wcap && c->wpos > 0) {
         /* Keep the frame being written whole (a resume sends it again from its start). */
         size_t from = cl_unsent_start(c);
         memmove(c->wbuf, c->wbuf + from, c->wlen - from);
         c->wlen -= from;
         c->wpos -= from;
+        c->whanded -= c->bev != NULL ? from : 0;
         c->wmark = 0;
     }
     if (!reserve(&c->wbuf, &c->wcap, c->wlen + size))
@@ -414,8 +523,84 @@ static void process_frames(condd_async_conn *c)
         c->rpos = c->rlen = 0;
 }
 
+/* TLS: takes what the bufferevent decrypted into the input buffer, frame by frame. */
+static void drain_tls(condd_async_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    while (c->bev != NULL && c->state != CL_DEAD && evbuffer_get_length(in) > 0) {
+        if (c->rpos > 0 && c->rlen == c->rcap) {
+            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+            c->rlen -= c->rpos;
+            c->rpos = 0;
+        }
+        if (c->rlen == c->rcap && !reserve(&c->rbuf, &c->rcap, c->rcap + CL_BUF_INITIAL)) {
+            cl_fail(c, CONDD_ERR_NOMEM, "no memory for the input buffer");
+            return;
+        }
+        int n = evbuffer_remove(in, c->rbuf + c->rlen, c->rcap - c->rlen);
+        if (n <= 0)
+            return;
+        c->rlen += (size_t)n;
+        c->last_rx = clk_mono();
+        process_frames(c);
+    }
+}
+
+/* TLS once the handshake is done: one recv() of the socket, handed to the socket
+ * bufferevent's input, where the filter decrypts it at once (on_tls_read runs inside and takes
+ * the frames). Its own read would ask FIONREAD first: one more system call per answer. Its
+ * input's end is frozen for it; it is not reading, so take its turn. */
+static void do_read_tls(condd_async_conn *c)
+{
+    if (!c->tls_open) {
+        drain_tls(c);
+        return;
+    }
+    uint8_t buf[16384];
+    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
+    if (n <= 0) {
+        char msg[160];
+        if (n == 0 && c->state == CL_HELLO)
+            /* TLS 1.3: a server that refuses our certificate (or that we have none) says so
+             * after our side of the handshake is done; all we may see is the close. */
+            snprintf(msg, sizeof msg,
+                     "the server closed the TLS connection before answering Hello (does it "
+                     "require a client certificate?)");
+        else if (n == 0)
+            snprintf(msg, sizeof msg, "the server closed the connection");
+        else
+            snprintf(msg, sizeof msg, "receive from the server failed: %s", strerror(errno));
+        /* Before the HelloResult a refused handshake is a failure to connect. */
+        cl_fail(c, c->state == CL_HELLO ? CONDD_ERR_CONNECT : CONDD_ERR_DISCONNECTED, msg);
+        return;
+    }
+    struct evbuffer *in = bufferevent_get_input(c->under);
+    evbuffer_unfreeze(in, 0);
+    int rc = evbuffer_add(in, buf, (size_t)n);
+    evbuffer_freeze(in, 0);
+    if (rc != 0) {
+        cl_fail(c, CONDD_ERR_NOMEM, "no memory for the input buffer");
+        return;
+    }
+    bufferevent_trigger(c->under, EV_READ, 0);
+}
+
+/* The handshake is done: from here ev_read reads the socket (do_read_tls). */
+static void tls_opened(condd_async_conn *c)
+{
+    c->tls_open = true;
+    bufferevent_disable(c->under, EV_READ);
+    event_add(c->ev_read, NULL);
+}
+
 static void do_read(condd_async_conn *c)
 {
+    if (c->bev != NULL) {
+        do_read_tls(c);
+        return;
+    }
     if (c->rpos > 0 && c->rlen == c->rcap) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
@@ -452,11 +637,95 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------ connecting */
 
+static void on_tls_read(struct bufferevent *bev, void *arg)
+{
+    condd_async_conn *c = arg;
+    cl_enter(c);
+    /* libevent hands over data that came with the handshake's end before BEV_EVENT_CONNECTED. */
+    if (!c->tls_open)
+        tls_opened(c);
+    drain_tls(c);
+    cl_leave(c);
+}
+
+static void on_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+    condd_async_conn *c = arg;
+    if (what & BEV_EVENT_CONNECTED) {
+        /* The Hello queued behind the handshake goes out by itself. */
+        if (!c->tls_open)
+            tls_opened(c);
+        return;
+    }
+    if (!(what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
+        return;
+    cl_enter(c);
+    char msg[sizeof c->msgbuf];
+    cl_tls_error(bev, msg, sizeof msg);
+    if (msg[0] == '\0' && c->state == CL_HELLO)
+        /* TLS 1.3: a server that refuses our certificate (or that we have none) says so after
+         * our side of the handshake is done; all we may see is the close. */
+        snprintf(msg, sizeof msg,
+                 "the server closed the TLS connection before answering "
+                 "Hello (does it require a client certificate?)");
+    else if (msg[0] == '\0')
+        snprintf(msg, sizeof msg, "the server closed the connection");
+    /* Before the HelloResult a refused handshake is a failure to connect. */
+    cl_fail(c, c->state == CL_HELLO ? CONDD_ERR_CONNECT : CONDD_ERR_DISCONNECTED, msg);
+    cl_leave(c);
+}
+
+/* Anything TLS writes (handshake flights, alerts, records) lands in the socket bufferevent's
+ * output: have the flush send it. */
+static void on_tls_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
+{
+    condd_async_conn *c = arg;
+    if (info->n_added > 0 && !c->tls_pushing)
+        schedule_flush(c);
+}
+
+/* TCP is up on a tls: address: the TLS handshake starts, and the Hello waits behind it in the
+ * filter. The socket bufferevent takes over fd (c->fd stays its number, for sending). */
+static bool start_tls(condd_async_conn *c)
+{
+    struct ssl_st *ssl = cl_tls_session(c->tls_ctx, c->tls_host);
+    if (ssl == NULL)
+        return false;
+    c->under = bufferevent_socket_new(c->base, c->fd, BEV_OPT_CLOSE_ON_FREE);
+    if (c->under == NULL) {
+        cl_tls_session_free(ssl);
+        return false;
+    }
+    /* Callbacks are not deferred (a deferred one costs a turn of the loop per answer); each
+     * one here is safe inside the bufferevent's own I/O. */
+    c->bev = bufferevent_openssl_filter_new(c->base, c->under, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        cl_tls_session_free(ssl);
+        bufferevent_free(c->under); /* closes fd */
+        c->under = NULL;
+        c->fd = -1;
+        return false;
+    }
+    bufferevent_disable(c->under, EV_WRITE); /* tls_push() sends, before the loop runs again */
+    evbuffer_add_cb(bufferevent_get_output(c->under), on_tls_output, c);
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+    bufferevent_setcb(c->bev, on_tls_read, NULL, on_tls_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->whanded = c->wpos;
+    return true;
+}
+
 static void connected(condd_async_conn *c)
 {
     c->state = CL_HELLO;
     event_del(c->ev_write);
-    event_add(c->ev_read, NULL);
+    if (c->tls_ctx != NULL && !start_tls(c)) {
+        cl_fail(c, CONDD_ERR_NOMEM, "out of memory starting TLS");
+        return;
+    }
+    if (c->bev == NULL)
+        event_add(c->ev_read, NULL);
     flush(c);
 }
 
@@ -609,6 +878,23 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
         destroy(c);
         return CONDD_ERR_NOMEM;
     }
+    struct addr_parts ap;
+    if (addr_split(cl_addr_effective(addr), 0, CONDD_DEFAULT_PORT, &ap) && ap.tls) {
+        /* The files are read once per client, here, so that a bad one fails the open. */
+        char msg[sizeof c->msgbuf];
+        const char *name =
+            opts != NULL && opts->tls_server_name != NULL ? opts->tls_server_name : ap.host;
+        c->tls_ctx = cl_tls_ctx_new(opts, msg, sizeof msg);
+        if (c->tls_ctx == NULL) {
+            cl_set_global_message("%s", msg);
+            destroy(c);
+            return CONDD_ERR_INVALID;
+        }
+        if ((c->tls_host = strdup(name)) == NULL) {
+            destroy(c);
+            return CONDD_ERR_NOMEM;
+        }
+    }
 
     char name[64];
     const char *client_name = opts != NULL ? opts->client_name : NULL;
@@ -654,9 +940,14 @@ static void say_goodbye(condd_async_conn *c)
     req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
     req.goodbye = &g;
     size_t size = frame_encoded_size(&req.base);
-    if (c->fd < 0 || !reserve(&c->wbuf, &c->wcap, c->wlen + size))
+    if ((c->bev == NULL && c->fd < 0) || !reserve(&c->wbuf, &c->wcap, c->wlen + size))
         return;
     c->wlen += frame_encode(&req.base, c->wbuf + c->wlen);
+    if (c->bev != NULL) {
+        /* TLS: only the filter writes to the socket; it sends what the socket takes now. */
+        flush_tls(c);
+        return;
+    }
     while (c->wpos < c->wlen) {
         ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL | MSG_DONTWAIT);
         if (n <= 0)

@@ -39,6 +39,10 @@ struct condd_options {
     char *token;            /* NULL: none; wiped before it is freed */
     double grace;           /* asked for in Hello; 0: none */
     bool no_reconnect;      /* condd_options_set_reconnect(false) */
+    char *tls_ca;           /* tls: addresses; NULL: the system's CA store */
+    char *tls_cert;         /* client certificate (PEM chain); NULL: none */
+    char *tls_key;          /* its key; NULL: in tls_cert's file */
+    char *tls_server_name;  /* checked against the certificate; NULL: the address's host */
 };
 
 /* ------------------------------------------------------------------ addresses (address.c) */
@@ -61,6 +65,27 @@ struct cl_sockaddr {
  * CONDD_ERR_ADDRESS, CONDD_ERR_NOMEM.
  */
 int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n);
+
+/* ------------------------------------------------------------------ TLS (tls.c) */
+
+struct ssl_ctx_st;
+struct ssl_st;
+struct bufferevent;
+
+/* The client TLS context for opts (borrowed; NULL: defaults): TLS 1.2 at least, the server
+ * verified against opts' CA file (or the system's store), opts' client certificate and key.
+ * NULL with a one-line reason in msg when a file cannot be used or on out of memory. */
+struct ssl_ctx_st *cl_tls_ctx_new(const condd_options *opts, char *msg, size_t msglen);
+void cl_tls_ctx_free(struct ssl_ctx_st *ctx);
+
+/* A client TLS session from ctx that checks the server's certificate names host (a DNS name or
+ * an IP address); NULL on out of memory. */
+struct ssl_st *cl_tls_session(struct ssl_ctx_st *ctx, const char *host);
+void cl_tls_session_free(struct ssl_st *ssl);
+
+/* Why bev's handshake or connection failed, as one line into out; "" when OpenSSL does not
+ * know (the server just closed). */
+void cl_tls_error(struct bufferevent *bev, char *out, size_t outlen);
 
 /* ------------------------------------------------------------------ pending table (ptable.c) */
 
@@ -147,6 +172,18 @@ struct condd_async_conn {
     struct event *ev_timer; /* connect deadline, then keep-alive ticks */
     bool flush_scheduled;
     bool write_blocked;
+
+    /* TLS (a tls: address): the context for every connect of this client, the name checked
+     * against the server's certificate, and, once TCP is connected, the OpenSSL bufferevent
+     * that owns the socket (fd is still its number). whanded: bytes of wbuf given to it; wpos
+     * is then what it has written of them (cl_tls_sync). */
+    struct ssl_ctx_st *tls_ctx;
+    char *tls_host;
+    struct bufferevent *bev;   /* the OpenSSL filter */
+    struct bufferevent *under; /* the socket bufferevent under it */
+    size_t whanded;
+    bool tls_pushing; /* flush_tls() is handing bytes over */
+    bool tls_open;    /* handshake done: ev_read reads the socket (conn.c, do_read_tls) */
 
     struct cl_sockaddr *addrs;
     size_t n_addrs;

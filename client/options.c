@@ -37,6 +37,10 @@ void condd_options_free(condd_options *opts)
         return;
     free(opts->client_name);
     cl_options_drop_token(opts);
+    free(opts->tls_ca);
+    free(opts->tls_cert);
+    free(opts->tls_key);
+    free(opts->tls_server_name);
     free(opts);
 }
 
@@ -122,4 +126,37 @@ int condd_options_set_token_file(condd_options *opts, const char *path)
     }
     explicit_bzero(buf, sizeof buf);
     return rc;
+}
+
+/* Replaces *field with a copy of value (NULL clears it). */
+static int cl_options_set_string(condd_options *opts, char **field, const char *value)
+{
+    if (opts == NULL || (value != NULL && *value == '\0'))
+        return CONDD_ERR_INVALID;
+    char *copy = NULL;
+    if (value != NULL && (copy = strdup(value)) == NULL)
+        return CONDD_ERR_NOMEM;
+    free(*field);
+    *field = copy;
+    return CONDD_OK;
+}
+
+int condd_options_set_tls_ca(condd_options *opts, const char *path)
+{
+    return cl_options_set_string(opts, opts != NULL ? &opts->tls_ca : NULL, path);
+}
+
+int condd_options_set_tls_cert(condd_options *opts, const char *path)
+{
+    return cl_options_set_string(opts, opts != NULL ? &opts->tls_cert : NULL, path);
+}
+
+int condd_options_set_tls_key(condd_options *opts, const char *path)
+{
+    return cl_options_set_string(opts, opts != NULL ? &opts->tls_key : NULL, path);
+}
+
+int condd_options_set_tls_server_name(condd_options *opts, const char *name)
+{
+    return cl_options_set_string(opts, opts != NULL ? &opts->tls_server_name : NULL, name);
 }

@@ -53,6 +53,10 @@ bool addr_split(const char *addr, unsigned flags, uint16_t default_port, struct 
         memcpy(out->path, path, len + 1);
         return true;
     }
+    if (!listen && strncmp(addr, "tls:", 4) == 0) {
+        addr += 4;
+        out->tls = true;
+    }
     out->kind = ADDR_TCP;
     out->port = default_port;
     const char *host, *rest;

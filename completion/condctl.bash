@@ -68,8 +68,8 @@ _condctl()
     local commands="ping lock sem hold locked wait wait-for notify notify-all list stats event
         barrier break kill-session"
     local global="-s --server -T --timeout --connect-timeout --name --session-timeout --grace
-        --token-file --json -h --help -V --version"
-    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--grace|--token-file|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
+        --token-file --ca --cert --key --json -h --help -V --version"
+    local takes_value="-s|--server|-T|--timeout|--connect-timeout|--name|--session-timeout|--grace|--token-file|--ca|--cert|--key|--lock|-n|--count|-k|--kill-after|-E|--conflict-exit-code|-p|--parties"
 
     # The command (the first word that is neither an option nor an option's value) and `--`.
     local i w cmd= dashdash=0
@@ -104,7 +104,7 @@ _condctl()
     local kind=
     case $prev in
     --lock) kind=locks ;;
-    --token-file)
+    --token-file | --ca | --cert | --key)
         mapfile -t COMPREPLY < <(compgen -f -- "$cur")
         return 0
         ;;

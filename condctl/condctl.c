@@ -66,7 +66,8 @@ static const char usage_text[] =
     "  stats                        print the server's counters\n"
     "\n"
     "Global options (before or after the command):\n"
-    "  -s, --server ADDR      host:port, [v6]:port, unix:/path or /path (a Unix socket);\n"
+    "  -s, --server ADDR      host:port, [v6]:port, unix:/path or /path (a Unix socket),\n"
+    "                         tls:host:port or tls:[v6]:port (TLS, see --ca);\n"
     "                         default $CONDD_SERVER, else " CONDD_DEFAULT_ADDRESS "\n"
     "  -T, --timeout SECONDS  one deadline for connecting and all waiting (decimals allowed;\n"
     "                         0: try the lock once; default: forever); not counting the time\n"
@@ -79,6 +80,11 @@ static const char usage_text[] =
     "                         session timeout to ask the server for (0: the server's default)\n"
     "      --token-file FILE  send the token on FILE's first line to a server that asks for\n"
     "                         authentication (default $CONDD_TOKEN_FILE; none if unset)\n"
+    "      --ca FILE          CA certificates (PEM) that verify a tls: server (default\n"
+    "                         $CONDD_CA_FILE, else the system's store)\n"
+    "      --cert FILE        client certificate (PEM) for a tls: server that asks for one\n"
+    "                         (default $CONDD_CERT_FILE)\n"
+    "      --key FILE         its private key (default $CONDD_KEY_FILE, else in --cert's file)\n"
     "      --grace SECONDS    survive a lost connection for this long: reconnect and resume\n"
     "                         the session, keeping locks and waits (0: none; default 10 for\n"
     "                         lock and sem, else 0; the server may grant less)\n"
@@ -178,6 +184,9 @@ static bool valid_port(const char *s)
  * connect" (3). Name resolution is left to the library. */
 static bool valid_address(const char *a)
 {
+    if (strncmp(a, "tls:", 4) == 0) /* TLS to any TCP form */
+        return strncmp(a + 4, "unix:", 5) != 0 && strncmp(a + 4, "tls:", 4) != 0 &&
+               valid_address(a + 4);
     if (strncmp(a, "unix:", 5) == 0)
         return a[5] != '\0' && strlen(a + 5) < 108;
     if (a[0] == '[') {
@@ -236,6 +245,9 @@ enum opt_id {
     OPT_NAME,
     OPT_SESSION_TIMEOUT,
     OPT_TOKEN_FILE,
+    OPT_CA,
+    OPT_CERT,
+    OPT_KEY,
     OPT_GRACE,
     OPT_JSON,
     OPT_LOCK,
@@ -269,6 +281,9 @@ static const struct {
     {0, "name", true, OPT_NAME, ALL_COMMANDS},
     {0, "session-timeout", true, OPT_SESSION_TIMEOUT, ALL_COMMANDS},
     {0, "token-file", true, OPT_TOKEN_FILE, ALL_COMMANDS},
+    {0, "ca", true, OPT_CA, ALL_COMMANDS},
+    {0, "cert", true, OPT_CERT, ALL_COMMANDS},
+    {0, "key", true, OPT_KEY, ALL_COMMANDS},
     {0, "grace", true, OPT_GRACE, ALL_COMMANDS},
     {0, "json", false, OPT_JSON, ALL_COMMANDS},
     {0, "lock", true, OPT_LOCK, COND_COMMANDS},
@@ -348,6 +363,13 @@ static int apply_option(struct ctl *ctl, enum opt_id id, const char *opt, const 
         if (*v == '\0')
             return usage_error("%s needs a file name", opt);
         ctl->token_file = v;
+        break;
+    case OPT_CA:
+    case OPT_CERT:
+    case OPT_KEY:
+        if (*v == '\0')
+            return usage_error("%s needs a file name", opt);
+        *(id == OPT_CA ? &ctl->tls_ca : id == OPT_CERT ? &ctl->tls_cert : &ctl->tls_key) = v;
         break;
     case OPT_SESSION_TIMEOUT:
         if (!parse_seconds(v, &ctl->session_timeout))
@@ -571,8 +593,8 @@ static int choose_server(struct ctl *ctl, const char *server)
         server = ctl->server_buf;
     }
     if (!valid_address(server))
-        return usage_error("invalid server address '%s' (host:port, [v6]:port, unix:/path or "
-                           "/path expected)",
+        return usage_error("invalid server address '%s' (host:port, [v6]:port, unix:/path, "
+                           "/path or tls:host:port expected)",
                            server);
     ctl->server = server;
     return 0;
@@ -635,6 +657,14 @@ static int parse_args(struct ctl *ctl, int argc, char **argv)
         const char *env = getenv("CONDD_TOKEN_FILE");
         if (env != NULL && *env != '\0')
             ctl->token_file = env;
+    }
+    /* TLS files: the option, else the environment (empty: unset). */
+    static const char *const tls_env[] = {"CONDD_CA_FILE", "CONDD_CERT_FILE", "CONDD_KEY_FILE"};
+    const char **tls_field[] = {&ctl->tls_ca, &ctl->tls_cert, &ctl->tls_key};
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        const char *env = getenv(tls_env[i]);
+        if (*tls_field[i] == NULL && env != NULL && *env != '\0')
+            *tls_field[i] = env;
     }
     if (rc == 0 && !connect_timeout_set) {
         /* The option wins; the environment is only read (and checked) without it. */
@@ -834,7 +864,10 @@ static condd_options *make_options(const struct ctl *ctl, double connect_timeout
         condd_options_set_grace(opts, grace) != CONDD_OK ||
         condd_options_set_connect_timeout(opts, connect_timeout) != CONDD_OK ||
         (ctl->session_timeout_set &&
-         condd_options_set_session_timeout(opts, ctl->session_timeout) != CONDD_OK)) {
+         condd_options_set_session_timeout(opts, ctl->session_timeout) != CONDD_OK) ||
+        condd_options_set_tls_ca(opts, ctl->tls_ca) != CONDD_OK ||
+        condd_options_set_tls_cert(opts, ctl->tls_cert) != CONDD_OK ||
+        condd_options_set_tls_key(opts, ctl->tls_key) != CONDD_OK) {
         condd_options_free(opts);
         return NULL;
     }
@@ -874,7 +907,15 @@ static int run(struct ctl *ctl)
 
     int rc = condd_async_conn_open(ctl->base, ctl->server, opts, connect_cb, ctl, &ctl->client);
     condd_options_free(opts);
-    if (rc != CONDD_OK) {
+    if (rc == CONDD_ERR_INVALID) {
+        /* A TLS file that cannot be used (missing, not PEM, a key that does not match). */
+        fprintf(stderr, "condctl: %s\n", condd_conn_message(NULL));
+        event_free(ctl->guard);
+        ctl->guard = NULL;
+        event_base_free(ctl->base);
+        ctl->base = NULL;
+        return CTL_EXIT_USAGE;
+    } else if (rc != CONDD_OK) {
         ctl_fail(ctl, "connect", rc, NULL);
     } else {
         condd_async_conn_set_disconnect_cb(ctl->client, disconnect_cb, ctl);

@@ -89,6 +89,9 @@ struct ctl {
     const char *client_name; /* --name, or NULL for condctl/<pid>@host */
     bool session_timeout_set;
     const char *token_file; /* --token-file, else $CONDD_TOKEN_FILE; NULL: no token */
+    const char *tls_ca;     /* --ca, else $CONDD_CA_FILE; NULL: the system's store */
+    const char *tls_cert;   /* --cert, else $CONDD_CERT_FILE; NULL: none */
+    const char *tls_key;    /* --key, else $CONDD_KEY_FILE; NULL: in tls_cert */
     double session_timeout; /* --session-timeout (0: the server's default) */
     bool grace_set;
     double grace; /* --grace: resume grace to ask for (default CTL_LOCK_GRACE_S for lock and

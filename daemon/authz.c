@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
  * Authentication at Hello and authorization of every request, against the auth file in effect
- * (server.auth; see auth.h). Hello: a bearer token, else a Unix peer's uid/gid, else anonymous
+ * (server.auth; see auth.h). Hello: a bearer token, else the subject of a verified TLS client
+ * certificate, else a Unix peer's uid/gid, else anonymous
  * if the file allows it; anything else is refused with UNAUTHENTICATED after a delay. Requests:
  * each body names the objects it touches and the level it needs; the principal is looked up by
  * name at every request, so a reloaded file applies to open sessions at their next request
@@ -31,6 +32,11 @@ bool authz_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *h)
         who = auth_by_token(srv->auth, h->auth_token.data, h->auth_token.len);
         if (who == NULL)
             why = "authentication failed: the token matches no principal";
+    } else if (c->cert_subject[0] != '\0') {
+        /* Verified against --tls-client-ca during the handshake (tls_peer_subject). */
+        who = auth_by_cert(srv->auth, c->cert_subject);
+        snprintf(peer, sizeof peer, " (certificate %.40s%s)", c->cert_subject,
+                 strlen(c->cert_subject) > 40 ? "..." : "");
     } else if (c->has_peercred) {
         who = auth_by_peer(srv->auth, c->peer_uid, c->peer_gid);
         snprintf(peer, sizeof peer, " (uid %lu, gid %lu)", (unsigned long)c->peer_uid,

@@ -10,6 +10,20 @@
  * everything. That keeps a request at three system calls (epoll_wait, read, write) instead of
  * the seven of a bufferevent, and the hot path free of buffer allocations.
  *
+ * TLS connections (accepted on a --listen-tls listener) take libevent's OpenSSL filter
+ * bufferevent over a socket bufferevent instead, beside that path rather than in it:
+ * conn_read() takes decrypted bytes from the filter's input into the same shared read buffer,
+ * the same conn_process() handles the frames, and the flush hands the same output buffer to the
+ * filter, which encrypts it at once into the socket bufferevent's output. The flush then writes
+ * that output itself, one writev(2) per loop turn, and arms the same write event as the
+ * plaintext path when the socket did not take it all: left to the socket bufferevent, every
+ * reply would cost a round of the loop and two epoll_ctl(2) for its write event. Likewise,
+ * once the handshake is done, rd reads the socket with one read(2) into the shared buffer and
+ * hands the bytes to the socket bufferevent's input for the filter to decrypt (its own read
+ * asks FIONREAD first). So a request costs the same three system calls as in plaintext; the
+ * socket bufferevent does its own I/O only during the handshake. The plaintext path pays one
+ * pointer test for all of it.
+ *
  * Every error on a connection goes through conn_close(), which touches nothing else.
  */
 #include "config.h"
@@ -20,6 +34,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "clock.h"
@@ -32,6 +49,8 @@
 
 static void conn_free(struct conn *c)
 {
+    if (c->bev != NULL)
+        bufferevent_free(c->bev); /* frees the SSL and the socket bufferevent, closes the fd */
     if (c->rd != NULL)
         event_free(c->rd);
     if (c->wr != NULL)
@@ -76,7 +95,8 @@ void conn_close(struct conn *c, const char *why)
               (unsigned long long)c->session_id, c->client_name, why);
     c->state = CONN_CLOSED;
     event_del(c->rd);
-    event_del(c->wr);
+    if (c->wr != NULL)
+        event_del(c->wr);
     event_del(c->timer);
     if (c->dirty) {
         TAILQ_REMOVE(&srv->dirty, c, dirty_link);
@@ -84,7 +104,14 @@ void conn_close(struct conn *c, const char *why)
     }
     TAILQ_REMOVE(&srv->conns, c, link);
     srv->nconns--;
-    close(c->fd);
+    if (c->bev != NULL) {
+        /* Encrypted replies not yet written are lost as those in the kernel's buffer are. */
+        bufferevent_free(c->bev);
+        c->bev = NULL;
+        c->under = NULL;
+    } else {
+        close(c->fd);
+    }
     c->fd = -1;
     struct dsession *ds = c->ds;
     c->ds = NULL;
@@ -167,16 +194,105 @@ static void conn_pause_reading(struct conn *c, bool pause)
     if (pause == c->read_paused)
         return;
     c->read_paused = pause;
-    if (pause)
+    if (c->bev != NULL && pause) {
+        bufferevent_disable(c->bev, EV_READ);
+        event_del(c->rd);
+    } else if (c->bev != NULL) {
+        if (!c->handshaking)
+            event_add(c->rd, NULL);
+        bufferevent_enable(c->bev, EV_READ);
+    } else if (pause)
         event_del(c->rd);
     else
         event_add(c->rd, NULL);
+}
+
+/* Moves ostart past the frames that went out whole, written being the offset up to which the
+ * socket (or the TLS bufferevent) took the output, so that the buffer does not keep them. */
+static void conn_out_advance(struct conn *c, size_t written)
+{
+    size_t plen;
+    while (frame_peek(c->obuf + c->ostart, c->olen - c->ostart, UINT32_MAX, &plen) == FRAME_OK &&
+           c->ostart + FRAME_HEADER_BYTES + plen <= written)
+        c->ostart += FRAME_HEADER_BYTES + plen;
+}
+
+/* TLS: hands the queued replies to the filter, which encrypts them into the socket
+ * bufferevent's output at once. False (c closed) on out of memory. */
+static bool conn_tls_encrypt(struct conn *c)
+{
+    if (c->handshaking)
+        return true; /* nothing is queued before the handshake: no frame was read */
+    if (c->ooff < c->olen) {
+        if (bufferevent_write(c->bev, c->obuf + c->ooff, c->olen - c->ooff) != 0) {
+            conn_close(c, "out of memory");
+            return false;
+        }
+    }
+    c->ooff = c->olen = c->ostart = 0;
+    if (c->ocap > CONN_OUTPUT_KEEP) {
+        free(c->obuf);
+        c->obuf = NULL;
+        c->ocap = 0;
+    }
+    return true;
+}
+
+/* TLS: writes what the socket takes of the encrypted output; returns how much is left, or
+ * SIZE_MAX when the connection was closed. */
+static size_t conn_tls_push(struct conn *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->under);
+    while (evbuffer_get_length(out) > 0) {
+        /* A socket bufferevent keeps the start of its output frozen for itself; it is not
+         * writing (its EV_WRITE is off), so take the turn as it would. */
+        evbuffer_unfreeze(out, 1);
+        int n = evbuffer_write(out, c->fd);
+        evbuffer_freeze(out, 1);
+        if (n > 0)
+            continue;
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        conn_close(c, n == 0 ? "peer closed" : strerror(errno));
+        return SIZE_MAX;
+    }
+    return evbuffer_get_length(out);
+}
+
+/* The TLS flush: encrypt, write, and arm the write event for what the socket did not take,
+ * as conn_flush_now() does in plaintext. */
+static void conn_flush_tls(struct conn *c)
+{
+    if (!conn_tls_encrypt(c))
+        return;
+    if (c->handshaking)
+        return; /* the socket bufferevent writes the handshake itself */
+    size_t left = conn_tls_push(c);
+    if (left == SIZE_MAX)
+        return;
+    if (left > 0 && !c->write_armed) {
+        event_add(c->wr, NULL);
+        c->write_armed = true;
+    } else if (left == 0 && c->write_armed) {
+        event_del(c->wr);
+        c->write_armed = false;
+    }
+    bool was_paused = c->read_paused;
+    conn_pause_reading(c, left > CONN_OUTPUT_HIGH_WATER || c->refused);
+    if (was_paused && !c->read_paused)
+        event_active(c->rd, EV_TIMEOUT, 0); /* input held back by back-pressure */
 }
 
 static void conn_flush_now(struct conn *c)
 {
     if (c->state == CONN_CLOSED)
         return;
+    if (c->bev != NULL) {
+        conn_flush_tls(c);
+        return;
+    }
     while (c->ooff < c->olen) {
         ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
         if (n > 0) {
@@ -206,15 +322,8 @@ static void conn_flush_now(struct conn *c)
         event_del(c->wr);
         c->write_armed = false;
     }
-    if (left > 0) {
-        /* A partial write (rare: the socket buffer is full): move ostart past the frames that
-         * went out whole, so that the buffer does not keep them. */
-        size_t plen;
-        while (frame_peek(c->obuf + c->ostart, c->olen - c->ostart, UINT32_MAX, &plen) ==
-                   FRAME_OK &&
-               c->ostart + FRAME_HEADER_BYTES + plen <= c->ooff)
-            c->ostart += FRAME_HEADER_BYTES + plen;
-    }
+    if (left > 0)
+        conn_out_advance(c, c->ooff); /* a partial write (rare: the socket buffer is full) */
     bool was_paused = c->read_paused;
     conn_pause_reading(c, left > CONN_OUTPUT_HIGH_WATER || c->refused);
     if (was_paused && !c->read_paused && c->ilen >= FRAME_HEADER_BYTES)
@@ -233,6 +342,28 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
     conn_flush(arg);
 }
 
+/* The last words before a close: one write of the queued output, whatever the socket takes. */
+static void conn_write_last(struct conn *c)
+{
+    if (c->bev == NULL) {
+        if (c->olen > c->ooff) {
+            ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
+            (void)n;
+        }
+        return;
+    }
+    /* TLS: encrypted, then one write of whatever is pending. Nothing mid-handshake. */
+    if (c->handshaking || !conn_tls_encrypt(c))
+        return;
+    struct evbuffer *out = bufferevent_get_output(c->under);
+    if (evbuffer_get_length(out) > 0) {
+        evbuffer_unfreeze(out, 1); /* see conn_tls_push() */
+        int n = evbuffer_write(out, c->fd);
+        evbuffer_freeze(out, 1);
+        (void)n;
+    }
+}
+
 void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
 {
     if (c->state == CONN_CLOSED)
@@ -244,20 +375,23 @@ void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
     conn_send(c, &resp.base);
     c->no_detach = true;
     /* One best-effort write: a peer that does not read must not keep the slot open. */
-    if (c->state != CONN_CLOSED && c->olen > c->ooff) {
-        ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
-        (void)n;
-    }
+    if (c->state != CONN_CLOSED)
+        conn_write_last(c);
     conn_close(c, message);
 }
 
 /* ------------------------------------------------------------------ input */
 
-/* A malformed frame: tell the peer why and close. */
-static void conn_protocol_error(struct conn *c, enum frame_result r)
+/* A malformed frame at p (avail bytes): tell the peer why and close. */
+static void conn_protocol_error(struct conn *c, enum frame_result r, const uint8_t *p, size_t avail)
 {
     c->srv->stats.protocol_errors++;
-    log_info("connection %s: %s; closing it", c->peer, frame_strerror(r));
+    if (c->state == CONN_AWAIT_HELLO && c->bev == NULL && avail >= 3 && p[0] == 0x16 &&
+        p[1] == 0x03 && p[2] <= 0x04)
+        /* A TLS record header (handshake, version 3.x) where a frame's length should be. */
+        log_info("connection %s: a TLS handshake on a plaintext port; closing it", c->peer);
+    else
+        log_info("connection %s: %s; closing it", c->peer, frame_strerror(r));
     conn_fail(c, 0, CONDD__V1__STATUS__STATUS_PROTOCOL_ERROR, frame_strerror(r));
 }
 
@@ -279,7 +413,7 @@ static size_t conn_process(struct conn *c, const uint8_t *buf, size_t len)
         if (r == FRAME_NEED_MORE)
             break;
         if (r != FRAME_OK) {
-            conn_protocol_error(c, r);
+            conn_protocol_error(c, r, buf + off, len - off);
             break;
         }
         Condd__V1__Request *req = NULL;
@@ -290,7 +424,8 @@ static size_t conn_process(struct conn *c, const uint8_t *buf, size_t len)
         srv->stats.bytes_in += FRAME_HEADER_BYTES + plen;
         if (r != FRAME_OK) {
             arena_reset(&srv->arena);
-            conn_protocol_error(c, r);
+            conn_protocol_error(c, r, buf + off - FRAME_HEADER_BYTES - plen,
+                                FRAME_HEADER_BYTES + plen);
             break;
         }
         c->last_rx = server_now();
@@ -358,6 +493,10 @@ static bool conn_in_append(struct conn *c, const uint8_t *data, size_t n)
  * the connection was closed (peer gone or error). */
 static ssize_t conn_read(struct conn *c, uint8_t *buf, size_t cap)
 {
+    if (c->bev != NULL) { /* TLS: what the bufferevent decrypted (it reports the end itself) */
+        int got = evbuffer_remove(bufferevent_get_input(c->bev), buf, cap);
+        return got > 0 ? got : 0;
+    }
     ssize_t n;
     do
         n = read(c->fd, buf, cap);
@@ -425,6 +564,56 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
     conn_release(c);
 }
 
+/* TLS: rd has no socket and is only ever activated; each turn takes what the bufferevent has
+ * decrypted (up to a shared buffer's worth), and comes back while there is more. */
+static void conn_tls_process(struct conn *c)
+{
+    bool more = c->state != CONN_CLOSED && conn_input(c, !c->read_paused);
+    if (c->state != CONN_CLOSED && !c->read_paused &&
+        (more || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0))
+        event_active(c->rd, EV_TIMEOUT, 0);
+}
+
+/* TLS after the handshake, the socket readable: one read(2) into the shared buffer, handed to
+ * the socket bufferevent's input, where the filter decrypts it at once (conn_on_tls_read runs
+ * inside). The socket bufferevent's own read would ask FIONREAD first: one more system call
+ * per request. Its input's end is frozen for it; it is not reading, so take its turn. */
+static void conn_tls_read_socket(struct conn *c)
+{
+    ssize_t n;
+    do
+        n = read(c->fd, c->srv->rbuf, sizeof c->srv->rbuf);
+    while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+        return;
+    if (n <= 0) {
+        conn_close(c, n == 0 ? "peer closed" : strerror(errno));
+        return;
+    }
+    struct evbuffer *in = bufferevent_get_input(c->under);
+    evbuffer_unfreeze(in, 0);
+    int rc = evbuffer_add(in, c->srv->rbuf, (size_t)n);
+    evbuffer_freeze(in, 0);
+    if (rc != 0) {
+        conn_close(c, "out of memory");
+        return;
+    }
+    bufferevent_trigger(c->under, EV_READ, 0);
+}
+
+/* TLS: rd is the socket's read event once the handshake is done (EV_READ), and is activated
+ * with EV_TIMEOUT to handle decrypted input left over from an earlier turn. */
+static void conn_on_tls_input(evutil_socket_t fd, short what, void *arg)
+{
+    struct conn *c = arg;
+    c->busy++;
+    if (c->state != CONN_CLOSED && (what & EV_READ))
+        conn_tls_read_socket(c);
+    else if (c->state != CONN_CLOSED)
+        conn_tls_process(c);
+    conn_release(c);
+}
+
 /* ------------------------------------------------------------------ session timer */
 
 static void conn_arm_timer(struct conn *c, double seconds)
@@ -440,6 +629,15 @@ static void conn_arm_timer(struct conn *c, double seconds)
 static void conn_on_timer(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
+    if (c->handshaking) {
+        c->srv->stats.tls_handshake_failures++;
+        log_info("connection %s: TLS handshake not done within %.1f s; closing it", c->peer,
+                 c->srv->settings.tls_handshake_timeout);
+        c->busy++;
+        conn_close(c, "TLS handshake timeout");
+        conn_release(c);
+        return;
+    }
     if (c->refused) {
         c->busy++;
         conn_fail(c, c->refused_id, CONDD__V1__STATUS__STATUS_UNAUTHENTICATED, c->refused_why);
@@ -513,10 +711,7 @@ void conn_send_raw(struct conn *c, const uint8_t *buf, size_t len)
 void conn_goodbye(struct conn *c)
 {
     c->no_detach = true;
-    if (c->olen > c->ooff) {
-        ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
-        (void)n;
-    }
+    conn_write_last(c);
     conn_close(c, "goodbye");
 }
 
@@ -538,6 +733,124 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
 }
 
 /* ------------------------------------------------------------------ creation */
+
+/* ------------------------------------------------------------------ TLS events */
+
+/* The handshake is done: note the client certificate, and from here the flush writes. */
+static void conn_tls_established(struct conn *c)
+{
+    c->handshaking = false;
+    struct ssl_st *ssl = bufferevent_openssl_get_ssl(c->bev);
+    if (!tls_peer_subject(ssl, c->cert_subject, sizeof c->cert_subject))
+        c->cert_subject[0] = '\0';
+    log_debug("connection %s: TLS handshake done%s%s", c->peer,
+              c->cert_subject[0] != '\0' ? ", client certificate " : "", c->cert_subject);
+    /* What the handshake left (the session tickets) goes with the next flush, and the socket is
+     * read by rd (conn_tls_read_socket). */
+    bufferevent_disable(c->under, EV_WRITE | EV_READ);
+    if (!c->read_paused)
+        event_add(c->rd, NULL);
+    conn_mark_dirty(c);
+    /* From here the Hello timer, as for a plaintext connection. */
+    c->last_rx = server_now();
+    event_del(c->timer);
+    conn_arm_timer(c, c->session_timeout);
+}
+
+static void conn_on_tls_read(struct bufferevent *bev, void *arg)
+{
+    struct conn *c = arg;
+    /* libevent hands over the data that came with the client's Finished before it reports
+     * BEV_EVENT_CONNECTED. */
+    c->busy++;
+    if (c->handshaking)
+        conn_tls_established(c);
+    if (!c->read_paused)
+        conn_tls_process(c);
+    /* Reading can make TLS itself answer (a key update): have the flush write it. */
+    if (c->state != CONN_CLOSED && evbuffer_get_length(bufferevent_get_output(c->under)) > 0)
+        conn_mark_dirty(c);
+    conn_release(c);
+}
+
+static void conn_on_tls_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct conn *c = arg;
+    c->busy++;
+    if (what & BEV_EVENT_CONNECTED) {
+        if (c->handshaking)
+            conn_tls_established(c);
+    } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
+        char why[256];
+        if (c->handshaking) {
+            /* A plaintext client, a wrong CA, a missing client certificate: say so once. */
+            tls_bev_error(bev, why, sizeof why);
+            c->srv->stats.tls_handshake_failures++;
+            log_info("connection %s: TLS handshake failed: %s; closing it", c->peer, why);
+            conn_close(c, "TLS handshake failed");
+        } else if (what & BEV_EVENT_EOF) {
+            conn_close(c, "peer closed");
+        } else {
+            tls_bev_error(bev, why, sizeof why);
+            conn_close(c, why);
+        }
+    }
+    conn_release(c);
+}
+
+/* ------------------------------------------------------------------ creation */
+
+struct conn *conn_new_tls(struct server *srv, int fd, const char *peer)
+{
+    struct ssl_st *ssl = srv->tls != NULL ? tls_new_session(srv->tls) : NULL;
+    struct conn *c = ssl != NULL ? calloc(1, sizeof *c) : NULL;
+    struct bufferevent *under =
+        c != NULL ? bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
+    if (under == NULL) {
+        tls_free_session(ssl);
+        free(c);
+        close(fd);
+        return NULL;
+    }
+    c->srv = srv;
+    c->fd = fd; /* owned by under */
+    c->under = under;
+    c->state = CONN_AWAIT_HELLO;
+    c->handshaking = true;
+    c->session_timeout = srv->settings.session_timeout;
+    c->last_rx = server_now();
+    snprintf(c->peer, sizeof c->peer, "%s", peer);
+    /* Callbacks are not deferred: a deferred one waits for the next turn of the loop, one more
+     * epoll_wait per request. Each is written to be safe inside the bufferevent's own I/O.
+     * Freeing the filter frees under (and so closes fd) and the SSL. */
+    c->bev = bufferevent_openssl_filter_new(srv->base, under, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                            BEV_OPT_CLOSE_ON_FREE);
+    if (c->bev == NULL) {
+        tls_free_session(ssl);
+        bufferevent_free(under);
+        free(c);
+        return NULL;
+    }
+    c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_on_tls_input, c);
+    c->wr = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
+    c->timer = evtimer_new(srv->base, conn_on_timer, c);
+    if (c->rd == NULL || c->wr == NULL || c->timer == NULL) {
+        conn_free(c);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1); /* a bare TCP close is an end */
+    bufferevent_setcb(c->bev, conn_on_tls_read, NULL, conn_on_tls_event, c);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_enable(under, EV_READ | EV_WRITE); /* until the handshake is done */
+    /* The handshake counts against --max-connections like any connection, and has its own
+     * deadline, so a flood of slow handshakes holds each slot only that long. */
+    conn_arm_timer(c, srv->settings.tls_handshake_timeout);
+    TAILQ_INSERT_TAIL(&srv->conns, c, link);
+    srv->nconns++;
+    srv->stats.connections_total++;
+    log_debug("connection %s opened (TLS)", c->peer);
+    return c;
+}
 
 struct conn *conn_new(struct server *srv, int fd, bool is_unix, const char *peer)
 {

@@ -25,6 +25,7 @@
 
 #include "address.h"
 #include "auth.h"
+#include "tls.h"
 #include "conffile.h"
 #include "log.h"
 #include "metrics.h"
@@ -271,16 +272,47 @@ static bool main_is_loopback(const char *host)
 }
 
 /* Without an auth file anyone who reaches a port may take, hold or break every lock: fine on
- * loopback and a Unix socket (file permissions guard it), worth a warning anywhere else. */
-static void main_warn_exposed(const struct settings *s)
+ * loopback and a Unix socket (file permissions guard it), worth a warning anywhere else, unless
+ * TLS with client certificates admits only the holders of one. A plaintext port with
+ * authentication works, but its tokens cross the network in the clear: a notice. */
+static void main_warn_exposed(const struct settings *s, bool has_auth)
 {
     for (int i = 0; i < s->listen.n; i++) {
         struct addr_parts a;
-        if (addr_split(s->listen.v[i], ADDR_LISTEN, 0, &a) && !main_is_loopback(a.host))
-            log_warning("listening on %s without authentication: anyone who can reach it may "
-                        "take, hold or break every lock (see AUTH FILE in condd(8))",
+        if (!addr_split(s->listen.v[i], ADDR_LISTEN, 0, &a) || main_is_loopback(a.host))
+            continue;
+        if (!has_auth)
+            log_warning("listening on %s with neither TLS nor authentication: anyone who can "
+                        "reach it may take, hold or break every lock (see AUTH FILE and TLS in "
+                        "condd(8))",
                         s->listen.v[i]);
+        else
+            log_notice("listening on %s without TLS: tokens and names cross the network in the "
+                       "clear (see --listen-tls)",
+                       s->listen.v[i]);
     }
+    for (int i = 0; i < s->listen_tls.n; i++) {
+        struct addr_parts a;
+        if (!has_auth && s->tls_client_ca == NULL &&
+            addr_split(s->listen_tls.v[i], ADDR_LISTEN, 0, &a) && !main_is_loopback(a.host))
+            log_warning("listening with TLS on %s without authentication (no auth file, no "
+                        "tls-client-ca): anyone who can reach it may take, hold or break every "
+                        "lock (see AUTH FILE in condd(8))",
+                        s->listen_tls.v[i]);
+    }
+}
+
+/* ------------------------------------------------------------------ TLS */
+
+/* The TLS listeners' material from s, or NULL with the reason in err. Logged when loaded. */
+static struct tls_ctx *main_load_tls(const struct settings *s, char *err, size_t errlen)
+{
+    struct tls_ctx *ctx = tls_ctx_load(s, err, errlen);
+    if (ctx != NULL)
+        log_notice("TLS: certificate %s, key %s, client certificates %s%s", s->tls_cert, s->tls_key,
+                   s->tls_client_ca != NULL ? "required, CA " : "not asked for",
+                   s->tls_client_ca != NULL ? s->tls_client_ca : "");
+    return ctx;
 }
 
 /* ------------------------------------------------------------------ signals and shutdown */
@@ -342,6 +374,7 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
     struct settings next, merged;
     char err[1024];
     struct auth_db *auth = NULL;
+    struct tls_ctx *tls = NULL;
     settings_init(&merged);
     if (!main_load_settings(&next, m->cli, err, sizeof err)) {
         log_error("reload failed: %s; keeping the current settings", err);
@@ -350,13 +383,22 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
         /* The auth file is re-read on every reload, changed path or not. */
         log_error("reload failed: %s; keeping the current settings and auth file", err);
         settings_clear(&next);
+    } else if (m->cur->listen_tls.n > 0 && (tls = main_load_tls(&next, err, sizeof err)) == NULL) {
+        /* So are the certificate and key (renewed in place, typically). Open connections keep
+         * what they started with either way. */
+        log_error("reload failed: %s; keeping the current settings, certificate and key", err);
+        auth_free(auth);
+        settings_clear(&next);
     } else if (!settings_copy(&merged, m->cur) || !settings_take_reloadable(&merged, &next) ||
                !server_update_settings(m->srv, &merged)) {
         log_error("reload failed: out of memory; keeping the current settings");
         auth_free(auth);
+        tls_ctx_free(tls);
         settings_clear(&next);
     } else {
         server_set_auth(m->srv, auth);
+        if (tls != NULL)
+            server_set_tls(m->srv, tls);
         if (settings_log_changes(m->cur, &next) == 0)
             log_notice("reload: no setting changed");
         settings_clear(m->cur);
@@ -381,13 +423,21 @@ static bool main_open_listeners(struct server *srv, const struct settings *s)
     if (adopted > 0) {
         if (s->listen.n > 0 || s->unix_path != NULL)
             log_notice("socket-activated: ignoring the listen and unix settings");
-        return true;
+        /* Sockets from systemd are plaintext; TLS listeners are condd's own still. */
+        bool ok = true;
+        for (int i = 0; ok && i < s->listen_tls.n; i++)
+            ok = server_listen_tls(srv, s->listen_tls.v[i]);
+        return ok;
     }
     bool ok = true;
-    if (s->listen.n == 0)
+    /* The default plaintext listener only when no TCP listener is configured at all: one
+     * who asks for TLS listeners did not ask for a plaintext port beside them. */
+    if (s->listen.n == 0 && s->listen_tls.n == 0)
         ok = server_listen_tcp(srv, SETTINGS_DEFAULT_LISTEN);
     for (int i = 0; ok && i < s->listen.n; i++)
         ok = server_listen_tcp(srv, s->listen.v[i]);
+    for (int i = 0; ok && i < s->listen_tls.n; i++)
+        ok = server_listen_tls(srv, s->listen_tls.v[i]);
     if (ok && s->unix_path != NULL)
         ok = server_listen_unix(srv, s->unix_path, s->unix_mode, s->unix_group);
     return ok;
@@ -425,6 +475,14 @@ int main(int argc, char **argv)
         main_cli_free(&cli);
         return 2;
     }
+    struct tls_ctx *tls = NULL;
+    if (s.listen_tls.n > 0 && (tls = main_load_tls(&s, err, sizeof err)) == NULL) {
+        fprintf(stderr, "condd: %s\n", err);
+        auth_free(auth);
+        settings_clear(&s);
+        main_cli_free(&cli);
+        return 2;
+    }
     if (s.config_file != NULL)
         log_info("read settings from %s", s.config_file);
     signal(SIGPIPE, SIG_IGN);
@@ -441,6 +499,7 @@ int main(int argc, char **argv)
         return 1;
     }
     server_set_auth(srv, auth);
+    server_set_tls(srv, tls);
     struct main_ctx m = {.base = base, .srv = srv, .cli = &cli, .cur = &s};
     /* Handlers first: whoever sees the port file (or READY=1) may signal at once, and a SIGHUP
      * must not kill the daemon with the default action. libevent holds a signal that arrives
@@ -457,6 +516,9 @@ int main(int argc, char **argv)
         m.metrics = metrics_start(base, srv, s.metrics_addr);
         ok = m.metrics != NULL;
     }
+    /* The TLS one first: whoever waits for the port file finds both. */
+    if (ok && s.tls_port_file != NULL)
+        ok = main_write_port_file(s.tls_port_file, server_first_tls_port(srv));
     if (ok && s.port_file != NULL)
         ok = main_write_port_file(s.port_file, server_first_tcp_port(srv));
     if (!ok) {
@@ -473,8 +535,7 @@ int main(int argc, char **argv)
     }
 
     m.notify = sdnotify_new(base, srv);
-    if (auth == NULL)
-        main_warn_exposed(&s);
+    main_warn_exposed(&s, auth != NULL);
 
     log_notice("%s ready (protocol %d)", PACKAGE_STRING, CONDD_PROTOCOL_VERSION);
     sdnotify_ready(m.notify);

@@ -188,6 +188,10 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_counter(&o, "condd_protocol_errors_total",
                     "Connections closed for a malformed frame or a protocol violation.",
                     st->protocol_errors);
+    metrics_counter(&o, "condd_tls_handshake_failures_total",
+                    "TLS connections closed before their handshake completed (refused, or "
+                    "past --tls-handshake-timeout).",
+                    st->tls_handshake_failures);
     metrics_counter(&o, "condd_received_bytes_total",
                     "Bytes of request frames received from clients.", st->bytes_in);
     metrics_counter(&o, "condd_sent_bytes_total", "Bytes of response frames sent to clients.",

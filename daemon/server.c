@@ -86,10 +86,8 @@ static void server_refuse(struct server *srv, int fd)
     srv->stats.connections_refused++;
 }
 
-static void server_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-                             int salen, void *arg)
+static void server_accept(struct server *srv, evutil_socket_t fd, struct sockaddr *sa, bool tls)
 {
-    struct server *srv = arg;
     if (srv->shutting_down) {
         close(fd);
         return;
@@ -97,7 +95,12 @@ static void server_on_accept(struct evconnlistener *lev, evutil_socket_t fd, str
     if (srv->nconns >= srv->settings.max_connections) {
         log_warning("refusing a connection: --max-connections (%u) reached",
                     srv->settings.max_connections);
-        server_refuse(srv, fd);
+        if (tls) { /* a plaintext frame would only be a bad record to a TLS client */
+            close(fd);
+            srv->stats.connections_refused++;
+        } else {
+            server_refuse(srv, fd);
+        }
         return;
     }
     bool is_unix = sa->sa_family == AF_UNIX;
@@ -107,8 +110,20 @@ static void server_on_accept(struct evconnlistener *lev, evutil_socket_t fd, str
     }
     char peer[64];
     server_format_peer(sa, peer, sizeof peer);
-    if (conn_new(srv, fd, is_unix, peer) == NULL)
+    if ((tls ? conn_new_tls(srv, fd, peer) : conn_new(srv, fd, is_unix, peer)) == NULL)
         log_error("out of memory accepting a connection from %s", peer);
+}
+
+static void server_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                             int salen, void *arg)
+{
+    server_accept(arg, fd, sa, false);
+}
+
+static void server_on_accept_tls(struct evconnlistener *lev, evutil_socket_t fd,
+                                 struct sockaddr *sa, int salen, void *arg)
+{
+    server_accept(arg, fd, sa, true);
 }
 
 static void server_on_relisten(evutil_socket_t fd, short what, void *arg)
@@ -132,7 +147,8 @@ static void server_on_accept_error(struct evconnlistener *lev, void *arg)
     event_add(srv->relisten, &tv);
 }
 
-static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *unlink_path)
+static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *unlink_path,
+                                bool tls)
 {
     if (srv->nlisteners == SERVER_MAX_LISTENERS) {
         log_error("too many listeners (at most %d)", SERVER_MAX_LISTENERS);
@@ -142,8 +158,9 @@ static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *
     }
     evutil_make_socket_nonblocking(fd);
     evutil_make_socket_closeonexec(fd);
-    struct evconnlistener *lev = evconnlistener_new(
-        srv->base, server_on_accept, srv, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+    struct evconnlistener *lev =
+        evconnlistener_new(srv->base, tls ? server_on_accept_tls : server_on_accept, srv,
+                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
     if (lev == NULL) {
         log_error("cannot listen: %s", strerror(errno));
         close(fd);
@@ -154,6 +171,7 @@ static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *
     struct server_listener *l = &srv->listeners[srv->nlisteners++];
     l->lev = lev;
     l->is_unix = is_unix;
+    l->tls = tls;
     l->unlink_path = unlink_path;
     l->port = 0;
     if (!is_unix) {
@@ -171,7 +189,7 @@ static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *
     return true;
 }
 
-bool server_listen_tcp(struct server *srv, const char *addr)
+static bool server_listen_inet(struct server *srv, const char *addr, bool tls)
 {
     struct addr_parts ap;
     char port[8];
@@ -208,14 +226,29 @@ bool server_listen_tcp(struct server *srv, const char *addr)
             close(fd);
             continue;
         }
-        ok = server_add_listener(srv, fd, false, NULL);
+        ok = server_add_listener(srv, fd, false, NULL, tls);
         if (ok)
-            log_info("listening on %s (port %d)", addr, srv->listeners[srv->nlisteners - 1].port);
+            log_info("listening on %s%s (port %d)", tls ? "tls:" : "", addr,
+                     srv->listeners[srv->nlisteners - 1].port);
     }
     freeaddrinfo(res);
     if (!ok && err != 0)
         log_error("cannot listen on %s: %s", addr, strerror(err));
     return ok;
+}
+
+bool server_listen_tcp(struct server *srv, const char *addr)
+{
+    return server_listen_inet(srv, addr, false);
+}
+
+bool server_listen_tls(struct server *srv, const char *addr)
+{
+    if (srv->tls == NULL) {
+        log_error("cannot listen with TLS on %s: no certificate and key (tls-cert, tls-key)", addr);
+        return false;
+    }
+    return server_listen_inet(srv, addr, true);
 }
 
 /* The gid of group, a name or a number; false (logged) when there is no such group. */
@@ -293,7 +326,7 @@ bool server_listen_unix(struct server *srv, const char *path, unsigned mode, con
     }
     log_info("listening on unix:%s (mode %04o%s%s)", path, mode, group != NULL ? ", group " : "",
              group != NULL ? group : "");
-    return server_add_listener(srv, fd, true, copy);
+    return server_add_listener(srv, fd, true, copy, false);
 }
 
 bool server_adopt_listener(struct server *srv, int fd)
@@ -301,7 +334,15 @@ bool server_adopt_listener(struct server *srv, int fd)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     bool is_unix = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
-    return server_add_listener(srv, fd, is_unix, NULL);
+    return server_add_listener(srv, fd, is_unix, NULL, false);
+}
+
+int server_first_tls_port(const struct server *srv)
+{
+    for (int i = 0; i < srv->nlisteners; i++)
+        if (srv->listeners[i].tls)
+            return srv->listeners[i].port;
+    return 0;
 }
 
 int server_first_tcp_port(const struct server *srv)
@@ -392,7 +433,14 @@ void server_free(struct server *srv)
         event_free(srv->relisten);
     settings_clear(&srv->settings);
     auth_free(srv->auth);
+    tls_ctx_free(srv->tls);
     free(srv);
+}
+
+void server_set_tls(struct server *srv, struct tls_ctx *ctx)
+{
+    tls_ctx_free(srv->tls);
+    srv->tls = ctx;
 }
 
 void server_set_auth(struct server *srv, struct auth_db *db)

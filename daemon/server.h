@@ -31,6 +31,18 @@ void server_free(struct server *srv);
  */
 bool server_listen_tcp(struct server *srv, const char *addr);
 
+/* The same for a TLS listener: its connections use the certificate and key set with
+ * server_set_tls() (which must come first). */
+bool server_listen_tls(struct server *srv, const char *addr);
+
+struct tls_ctx;
+/* Puts ctx (taken over; NULL: none) in effect for new TLS connections and frees the one it
+ * replaces; open connections keep the one they started with. */
+void server_set_tls(struct server *srv, struct tls_ctx *ctx);
+
+/* The port of the first TLS listener, or 0 if there is none. */
+int server_first_tls_port(const struct server *srv);
+
 /* Opens a Unix stream listener at path (a stale socket file is replaced) with permission bits
  * mode and, unless group (a name or a number) is NULL, that owner group. Logs the reason on
  * failure. path and group are borrowed. */
@@ -39,7 +51,8 @@ bool server_listen_unix(struct server *srv, const char *path, unsigned mode, con
 /* Adopts an already bound and listening socket (systemd socket activation). Takes the fd. */
 bool server_adopt_listener(struct server *srv, int fd);
 
-/* The port of the first TCP listener, or 0 if there is none. */
+/* The port of the first TCP listener (plaintext ones are opened first), or 0 if there is
+ * none. */
 int server_first_tcp_port(const struct server *srv);
 
 /* Applies the settings that may change at run time (the table's reloadable rows: limits, the

@@ -22,8 +22,10 @@
 #include "server.h"
 #include "settings.h"
 #include "stats.h"
+#include "tls.h"
 
 struct auth_db;
+struct bufferevent;
 struct event;
 struct evconnlistener;
 struct esession;
@@ -92,11 +94,19 @@ struct conn {
     bool refused;
     uint64_t refused_id;
     const char *refused_why; /* static text */
+    /* TLS connections: the OpenSSL filter bufferevent, over under, the socket bufferevent that
+     * owns fd (conn.c explains the split). rd is then an fd-less event, activated to handle
+     * input. NULL for plaintext. */
+    struct bufferevent *bev;
+    struct bufferevent *under;
+    bool handshaking;                   /* TLS handshake not finished: no frame read yet */
+    char cert_subject[TLS_SUBJECT_MAX]; /* verified client certificate's subject, or "" */
 };
 
 struct server_listener {
     struct evconnlistener *lev;
     bool is_unix;
+    bool tls;          /* connections speak TLS (srv->tls) */
     int port;          /* TCP: bound port */
     char *unlink_path; /* Unix socket file we created (removed on close) */
 };
@@ -104,6 +114,7 @@ struct server_listener {
 struct server {
     struct event_base *base;
     struct auth_db *auth; /* NULL: no --auth-file, every client may do everything */
+    struct tls_ctx *tls;  /* certificate and key for new TLS connections; NULL: none */
     struct settings settings;
     struct engine *engine;
     struct stats stats;
@@ -134,6 +145,9 @@ double server_now(void);
 /* ---- conn.c */
 /* Takes fd (a connected, non-blocking socket); NULL (fd closed) on OOM. */
 struct conn *conn_new(struct server *srv, int fd, bool is_unix, const char *peer);
+/* The same for a socket accepted on a TLS listener: the handshake (with srv->tls) comes first,
+ * within --tls-handshake-timeout. NULL (fd closed) on OOM. */
+struct conn *conn_new_tls(struct server *srv, int fd, const char *peer);
 /* Tears the connection down: its session ends (locks handed on), fd closed. Idempotent. */
 void conn_close(struct conn *c, const char *why);
 /* Queues one response frame for c and schedules the loop-wide flush. */

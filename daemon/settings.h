@@ -50,6 +50,13 @@ struct settings {
     double max_session_grace;
     size_t max_buffered_answers;
     enum log_level log_level;
+    /* TLS (daemon/tls.c). */
+    struct settings_list listen_tls; /* TCP listeners that speak TLS */
+    char *tls_cert;                  /* PEM certificate chain, server's first; NULL: none */
+    char *tls_key;                   /* PEM private key of tls_cert */
+    char *tls_client_ca;             /* NULL: no client certificates asked for */
+    double tls_handshake_timeout;    /* seconds a TLS handshake may take */
+    char *tls_port_file;             /* NULL: none */
 };
 
 /* ------------------------------------------------------------------ the table */

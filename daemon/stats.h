@@ -68,6 +68,8 @@ struct stats {
     uint64_t resumes;                   /* Hellos that resumed a session */
     uint64_t resume_failures;           /* Hellos answered RESUME_FAILED */
     uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
+    /* TLS connections closed before their handshake ended (refused or timed out). */
+    uint64_t tls_handshake_failures;
 };
 
 const char *stats_op_name(enum stats_op op);

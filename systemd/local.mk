@@ -13,6 +13,15 @@ systemd/condd.service: $(top_srcdir)/systemd/condd.service.in Makefile
 
 if INSTALL_SYSTEMD_UNITS
 systemdsystemunit_DATA = systemd/condd.service systemd/condd.socket
+
+# The unit's LoadCredential= directory must exist (empty is fine) for condd.service to start;
+# root-only, as it holds the TLS key and the auth file.
+install-data-local:
+	$(MKDIR_P) '$(DESTDIR)$(sysconfdir)/condd/credstore'
+	chmod 0700 '$(DESTDIR)$(sysconfdir)/condd/credstore'
+
+uninstall-local:
+	-rmdir '$(DESTDIR)$(sysconfdir)/condd/credstore'
 endif
 
 # The example goes beside where the real file would be, under its own name, so that an install

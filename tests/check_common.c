@@ -43,6 +43,29 @@ START_TEST(test_addr_split_accepts_every_documented_form)
 }
 END_TEST
 
+START_TEST(test_addr_split_tls_prefix_for_clients_only)
+{
+    struct addr_parts p;
+    ck_assert(addr_split("127.0.0.1:7381", 0, 7380, &p));
+    ck_assert(!p.tls);
+    ck_assert(addr_split("tls:db.example:7381", 0, 7380, &p));
+    ck_assert(p.tls);
+    ck_assert_int_eq(p.kind, ADDR_TCP);
+    ck_assert_str_eq(p.host, "db.example");
+    ck_assert_int_eq(p.port, 7381);
+    ck_assert(addr_split("tls:[::1]:99", 0, 7380, &p));
+    ck_assert(p.tls);
+    ck_assert_str_eq(p.host, "::1");
+    ck_assert(addr_split("tls:localhost", 0, 7380, &p));
+    ck_assert_int_eq(p.port, 7380);
+    ck_assert(!addr_split("tls:unix:/run/condd.sock", 0, 7380, &p));
+    ck_assert(!addr_split("tls:", 0, 7380, &p));
+    ck_assert(!addr_split("tls:tls:host:1", 0, 7380, &p));
+    /* Listeners say TLS with their own setting (--listen-tls), not in the address. */
+    ck_assert(!addr_split("tls:127.0.0.1:0", ADDR_LISTEN, 0, &p));
+}
+END_TEST
+
 START_TEST(test_addr_split_rejects_malformed_strings)
 {
     static const char *const bad[] = {
@@ -231,6 +254,7 @@ static Suite *common_suite(void)
     Suite *s = suite_create("common");
     TCase *tc = tcase_create("helpers");
     tcase_add_test(tc, test_addr_split_accepts_every_documented_form);
+    tcase_add_test(tc, test_addr_split_tls_prefix_for_clients_only);
     tcase_add_test(tc, test_addr_split_rejects_malformed_strings);
     tcase_add_test(tc, test_addr_split_listen_needs_a_port_and_takes_zero);
     tcase_add_test(tc, test_timeval_rounds_up_to_the_next_microsecond);

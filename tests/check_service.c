@@ -374,9 +374,40 @@ START_TEST(test_example_config_parses_with_every_key_set)
     ck_assert_ptr_nonnull(out);
     fputs("anonymous allow\nallow anonymous admin *\n", out);
     ck_assert_int_eq(fclose(out), 0);
-    const char *args[] = {"--config",     p.conf,   "--listen",    "127.0.0.1:0", "--port-file",
-                          p.portfile,     "--unix", p.sock,        "--metrics",   "127.0.0.1:0",
-                          "--unix-group", gid,      "--auth-file", auth,          NULL};
+    /* And its TLS files: the test's own (tests/tls-certs.sh). */
+    char cmd[1024], crt[200], key[200], ca[200], tlsport[200];
+    snprintf(cmd, sizeof cmd, "sh '%s/tests/tls-certs.sh' '%s/certs'", src != NULL ? src : "..",
+             p.dir);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(crt, sizeof crt, "%s/certs/server.pem", p.dir);
+    snprintf(key, sizeof key, "%s/certs/server.key", p.dir);
+    snprintf(ca, sizeof ca, "%s/certs/ca.pem", p.dir);
+    snprintf(tlsport, sizeof tlsport, "%s/tls-port", p.dir);
+    const char *args[] = {"--config",
+                          p.conf,
+                          "--listen",
+                          "127.0.0.1:0",
+                          "--port-file",
+                          p.portfile,
+                          "--unix",
+                          p.sock,
+                          "--metrics",
+                          "127.0.0.1:0",
+                          "--unix-group",
+                          gid,
+                          "--auth-file",
+                          auth,
+                          "--listen-tls",
+                          "127.0.0.1:0",
+                          "--tls-cert",
+                          crt,
+                          "--tls-key",
+                          key,
+                          "--tls-client-ca",
+                          ca,
+                          "--tls-port-file",
+                          tlsport,
+                          NULL};
     proc_condd(&p, args, NULL);
     int st = 0;
     if (!proc_wait_port(&p, &st)) {

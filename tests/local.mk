@@ -217,6 +217,16 @@ tests_check_client_rwlock_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_rwlock_LDADD = $(tests_check_client_LDADD)
 TESTS += tests/check_client_rwlock
 
+# TLS listeners and tls: addresses, with certificates made by tests/tls-certs.sh.
+check_PROGRAMS += tests/check_tls
+tests_check_tls_SOURCES = tests/check_tls.c
+tests_check_tls_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_tls_CFLAGS = $(TEST_CFLAGS)
+tests_check_tls_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
+	$(LIBEVENT_CORE_LIBS) -lm
+TESTS += tests/check_tls
+EXTRA_DIST += tests/tls-certs.sh
+
 TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
 	tests/check_client_auth tests/check_client_admin \
 	tests/install-test.sh tests/client-examples.sh
@@ -259,7 +269,8 @@ CONDCTL_TESTS = \
 	tests/condctl-complete.sh \
 	tests/condctl-docs.sh \
 	tests/condctl-resume.sh \
-	tests/condctl-shared.sh
+	tests/condctl-shared.sh \
+	tests/condctl-tls.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += $(CONDCTL_TESTS)

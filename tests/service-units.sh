@@ -50,7 +50,8 @@ fi
 for want in 'Type=notify' 'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failure' \
     'DynamicUser=yes' 'RuntimeDirectory=condd' \
     'RestrictAddressFamilies=AF_INET AF_INET6 AF_UNIX' 'SystemCallFilter=@system-service' \
-    'CapabilityBoundingSet=' 'NoNewPrivileges=yes' 'ProtectSystem=strict'; do
+    'CapabilityBoundingSet=' 'NoNewPrivileges=yes' 'ProtectSystem=strict' \
+    'LoadCredential=condd:/etc/condd/credstore'; do
     grep -q -F -x -e "$want" condd.service || { echo "FAIL: condd.service lacks $want"; status=1; }
 done
 grep -q '^WatchdogSec=[1-9]' condd.service || { echo "FAIL: condd.service lacks WatchdogSec="; status=1; }

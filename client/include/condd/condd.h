@@ -169,6 +169,23 @@ int condd_options_set_token(condd_options *opts, const char *token);
 int condd_options_set_token_file(condd_options *opts, const char *path);
 
 /*
+ * TLS, for the address form "tls:HOST:PORT" (or "tls:[V6]:PORT"); other addresses ignore these.
+ * The server's certificate is verified against the CA certificates in the PEM file at path
+ * (default: the system's store) and must name the server: by default the address's HOST (a DNS
+ * name or an IP address), else the name given to condd_options_set_tls_server_name(). A client
+ * certificate (PEM chain, own certificate first) and its key (PEM; default: in the certificate's
+ * file) are sent when the server asks (mutual TLS; its subject can be the client's credential).
+ * TLS 1.2 at least. Paths and name are copied; NULL clears; an empty string is refused. The
+ * files are read when connecting: a bad one fails the open with CONDD_ERR_INVALID (and
+ * condd_conn_message(NULL) says why); a refused handshake is CONDD_ERR_CONNECT with the reason
+ * in the connection's message. CONDD_OK, CONDD_ERR_INVALID or CONDD_ERR_NOMEM.
+ */
+int condd_options_set_tls_ca(condd_options *opts, const char *path);
+int condd_options_set_tls_cert(condd_options *opts, const char *path);
+int condd_options_set_tls_key(condd_options *opts, const char *path);
+int condd_options_set_tls_server_name(condd_options *opts, const char *name);
+
+/*
  * The resume grace asked for in Hello, in seconds (protocol.md §5.5); default 0, none. With a
  * grace the server keeps the session (its locks, permits and pending requests) for that long
  * after the connection is lost, and the library reconnects by itself (see

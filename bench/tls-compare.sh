@@ -1,0 +1,111 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# condd over TLS against condd in plaintext and Redis over TLS, with the same certificates
+# (tests/tls-certs.sh): uncontended lock cycles per second at each -c given (default 1 and 32),
+# the daemon's CPU per cycle (user+system from /proc/PID/stat over the run), and the cost of a
+# TLS handshake (new connections per second with `openssl s_time -new`, and condd's CPU per
+# handshake). Redis runs the lock condbench's redis target runs (SET key tok NX PX 30000, then
+# the compare-and-delete script by EVALSHA), but through redis-benchmark --tls, as condbench's
+# hiredis has no TLS here: one redis-benchmark run per command at the same -c, and the cycle
+# rate is 1 / (1/set_rate + 1/release_rate), each cycle being the two round trips in turn.
+#
+# Usage: bench/tls-compare.sh [-d SECONDS] [CONNS...]     (from a build directory, or with
+# CONDD, CONDBENCH and top_srcdir set). Prints one line per measurement.
+set -eu
+
+dur=5
+if [ "${1:-}" = "-d" ]; then
+    dur=$2
+    shift 2
+fi
+[ $# -gt 0 ] || set -- 1 32
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${CONDD:=./daemon/condd}"
+: "${CONDBENCH:=./bench/condbench}"
+REDIS_SERVER=${REDIS_SERVER:-redis-server}
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tls-compare.XXXXXX")
+pids=
+cleanup() {
+    for p in $pids; do kill "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    rm -rf "$tmp"
+}
+trap cleanup EXIT INT TERM
+
+sh "$top_srcdir/tests/tls-certs.sh" "$tmp/c"
+C=$tmp/c
+clk_tck=$(getconf CLK_TCK)
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{ print $12 + $13 }'; }
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+"$CONDD" --listen 127.0.0.1:0 --port-file "$tmp/port" --listen-tls 127.0.0.1:0 \
+    --tls-port-file "$tmp/tlsport" --tls-cert "$C/server.pem" --tls-key "$C/server.key" \
+    --log-level warning 2>"$tmp/condd.log" &
+condd_pid=$!
+pids="$pids $condd_pid"
+i=0
+while [ ! -s "$tmp/port" ] && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+PLAIN=127.0.0.1:$(cat "$tmp/port")
+TLS=tls:127.0.0.1:$(cat "$tmp/tlsport")
+
+rport=$(free_port)
+"$REDIS_SERVER" --port 0 --tls-port "$rport" --tls-cert-file "$C/server.pem" \
+    --tls-key-file "$C/server.key" --tls-ca-cert-file "$C/ca.pem" --tls-auth-clients no \
+    --save '' --appendonly no --daemonize no --logfile "$tmp/redis.log" &
+redis_pid=$!
+pids="$pids $redis_pid"
+i=0
+until redis-cli --tls --cacert "$C/ca.pem" -p "$rport" ping 2>/dev/null | grep -q PONG; do
+    i=$((i + 1))
+    [ $i -lt 200 ] || { echo "redis-server did not start" >&2; exit 1; }
+    sleep 0.05
+done
+sha=$(redis-cli --tls --cacert "$C/ca.pem" -p "$rport" script load \
+    "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end")
+
+# condd_run NAME ADDR CONNS: cycles/s and condd's CPU microseconds per cycle.
+condd_run() {
+    before=$(cpu_ticks $condd_pid)
+    "$CONDBENCH" -t condd -m uncontended -a "$2" --ca "$C/ca.pem" -c "$3" -d "$dur" -q \
+        >"$tmp/out" 2>&1
+    after=$(cpu_ticks $condd_pid)
+    grep '^condbench target=' "$tmp/out" | tail -n 1 | awk -v name="$1" -v c="$3" \
+        -v d="$((after - before))" -v hz="$clk_tck" '{
+        for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
+        printf "%-12s c=%-3s %10.0f cycles/s  p50 %s us  p99 %s us  daemon %.2f us CPU/cycle\n",
+            name, c, v["ops_per_s"], v["p50_us"], v["p99_us"], d / hz * 1e6 / v["ops"] }'
+}
+
+# redis_rate CONNS COMMAND...: requests/s of redis-benchmark --tls for one command.
+redis_rate() {
+    c=$1
+    shift
+    n=$((c * 4000 * dur / 5))
+    [ $n -ge 20000 ] || n=20000
+    redis-benchmark --tls --cacert "$C/ca.pem" -h 127.0.0.1 -p "$rport" -c "$c" -n "$n" \
+        -r 100000000 --csv "$@" 2>/dev/null | tail -n 1 | awk -F'"' '{ print $4 }'
+}
+
+for c in "$@"; do
+    condd_run "condd-plain" "$PLAIN" "$c"
+    condd_run "condd-tls" "$TLS" "$c"
+    before=$(cpu_ticks $redis_pid)
+    set_rate=$(redis_rate "$c" SET "lock:__rand_int__" tok NX PX 30000)
+    del_rate=$(redis_rate "$c" EVALSHA "$sha" 1 "lock:__rand_int__" tok)
+    after=$(cpu_ticks $redis_pid)
+    echo "$set_rate $del_rate" | awk -v c="$c" '{
+        printf "%-12s c=%-3s %10.0f cycles/s  (SET NX %s/s, EVALSHA release %s/s)\n",
+            "redis-tls", c, 1 / (1 / $1 + 1 / $2), $1, $2 }'
+done
+
+# Handshakes: full TLS 1.3 handshakes, one connection at a time.
+before=$(cpu_ticks $condd_pid)
+openssl s_time -connect "127.0.0.1:$(cat "$tmp/tlsport")" -CAfile "$C/ca.pem" -new \
+    -time "$dur" >"$tmp/stime" 2>&1 || true
+after=$(cpu_ticks $condd_pid)
+conns=$(sed -n 's/^\([0-9]*\) connections in \([0-9.]*\)s.*/\1 \2/p' "$tmp/stime" | head -n 1)
+echo "$conns" | awk -v d="$((after - before))" -v hz="$clk_tck" '{
+    printf "handshakes   %10.0f new TLS connections/s (openssl s_time -new)  daemon %.0f us CPU each\n",
+        $1 / $2, d / hz * 1e6 / $1 }'

@@ -1,0 +1,533 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * TLS end to end: condd's --listen-tls listeners against libcondd's tls: addresses, with
+ * certificates made by tests/tls-certs.sh (a CA, server, client, expired and other-CA ones).
+ * Accepted handshakes (by IP and by name, with and without client certificates), refused ones
+ * (unknown CA, expired, wrong server name, no client certificate or one from another CA),
+ * plaintext to a TLS port and TLS to a plaintext port (closed at once, the daemon unharmed),
+ * the handshake deadline and its place under --max-connections, and client-certificate
+ * subjects as auth-file principals, and a session resumed over a new TLS connection after
+ * tests/blipproxy drops the first. Reloading certificates is in condctl-tls.sh.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <condd/condd.h>
+
+#include "proxy_util.h"
+#include "testutil.h"
+
+static char certs[64];
+
+/* ------------------------------------------------------------------ fixtures */
+
+static const char *cert(const char *name)
+{
+    static char paths[8][160];
+    static int next;
+    char *p = paths[next++ % 8];
+    snprintf(p, sizeof paths[0], "%s/%s", certs, name);
+    return p;
+}
+
+static void make_certs(void)
+{
+    const char *top = getenv("top_srcdir");
+    snprintf(certs, sizeof certs, "/tmp/check-tls-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(certs));
+    char cmd[512];
+    snprintf(cmd, sizeof cmd, "sh '%s/tests/tls-certs.sh' '%s'", top != NULL ? top : "..", certs);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+static void remove_certs(void)
+{
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", certs);
+    ck_assert_int_eq(system(cmd), 0);
+}
+
+/* A daemon with a plaintext listener (d->port) and a TLS one (*tls_port) using the server
+ * certificate srv_cert (e.g. "server"), then the NULL-terminated extra arguments. */
+static void start_tls_daemon(struct tu_daemon *d, int *tls_port, const char *srv_cert,
+                             const char *const *extra)
+{
+    char crt[160], key[160], portfile[160];
+    snprintf(crt, sizeof crt, "%s/%s.pem", certs, srv_cert);
+    snprintf(key, sizeof key, "%s/%s.key", certs, srv_cert);
+    snprintf(portfile, sizeof portfile, "%s/tls-port-%s", certs, srv_cert);
+    unlink(portfile);
+    const char *args[32] = {"--listen-tls", "127.0.0.1:0", "--tls-port-file", portfile,
+                            "--tls-cert",   crt,           "--tls-key",       key};
+    int n = 8;
+    for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
+        args[n++] = extra[i];
+    args[n] = NULL;
+    ck_assert(tu_daemon_start(d, false, args));
+    FILE *f = fopen(portfile, "r");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_eq(fscanf(f, "%d", tls_port), 1);
+    fclose(f);
+    ck_assert_int_gt(*tls_port, 0);
+}
+
+/* Options for a TLS client: CA file, client certificate (NULL: none), server name (NULL: the
+ * address's host). */
+static condd_options *tls_options(const char *ca, const char *client, const char *name)
+{
+    condd_options *o = condd_options_new();
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(condd_options_set_connect_timeout(o, 30), CONDD_OK);
+    if (ca != NULL)
+        ck_assert_int_eq(condd_options_set_tls_ca(o, cert(ca)), CONDD_OK);
+    if (client != NULL) {
+        char crt[64], key[64];
+        snprintf(crt, sizeof crt, "%s.pem", client);
+        snprintf(key, sizeof key, "%s.key", client);
+        ck_assert_int_eq(condd_options_set_tls_cert(o, cert(crt)), CONDD_OK);
+        ck_assert_int_eq(condd_options_set_tls_key(o, cert(key)), CONDD_OK);
+    }
+    if (name != NULL)
+        ck_assert_int_eq(condd_options_set_tls_server_name(o, name), CONDD_OK);
+    return o;
+}
+
+/* Opens addr with o (freed); the result code, the connection (or NULL) in *out, and the
+ * failure's message in msg. */
+static int open_with(const char *addr, condd_options *o, condd_conn **out, char *msg, size_t msglen)
+{
+    *out = NULL;
+    int rc = condd_conn_open(addr, o, out);
+    condd_options_free(o);
+    snprintf(msg, msglen, "%s", condd_conn_message(NULL));
+    return rc;
+}
+
+static void tls_addr(char *buf, size_t len, const char *host, int port)
+{
+    snprintf(buf, len, "tls:%s:%d", host, port);
+}
+
+/* The daemon still serves: a plaintext connection takes and releases a lock. */
+static void assert_daemon_serves(const struct tu_daemon *d)
+{
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(d->addr, NULL, &c), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "alive", 0, 5, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_lock_release(c, "alive", 0), CONDD_OK);
+    condd_conn_close(c);
+}
+
+/* ------------------------------------------------------------------ accepted */
+
+START_TEST(test_tls_client_takes_a_lock_by_ip_and_by_name)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    const char *hosts[] = {"127.0.0.1", "localhost"};
+    for (int i = 0; i < 2; i++) {
+        char addr[64], msg[256];
+        tls_addr(addr, sizeof addr, hosts[i], port);
+        condd_conn *c;
+        ck_assert_int_eq(open_with(addr, tls_options("ca.pem", NULL, NULL), &c, msg, sizeof msg),
+                         CONDD_OK);
+        uint64_t token = 0;
+        ck_assert_int_eq(condd_lock_acquire(c, "tls/lock", 0, 5, &token), CONDD_OK);
+        ck_assert_uint_gt(token, 0);
+        /* The same lock through the plaintext port: the same server state behind both. */
+        condd_conn *p = NULL;
+        ck_assert_int_eq(condd_conn_open(d.addr, NULL, &p), CONDD_OK);
+        ck_assert_int_eq(condd_lock_acquire(p, "tls/lock", 0, 0, NULL), CONDD_ERR_TIMEOUT);
+        ck_assert_int_eq(condd_lock_release(c, "tls/lock", 0), CONDD_OK);
+        ck_assert_int_eq(condd_lock_acquire(p, "tls/lock", 0, 5, NULL), CONDD_OK);
+        condd_conn_close(p);
+        condd_conn_close(c);
+    }
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* Many pipelined requests in one go: output larger than one TLS record and than one read. */
+START_TEST(test_tls_carries_large_answers)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, tls_options("ca.pem", NULL, NULL), &c, msg, sizeof msg),
+                     CONDD_OK);
+    char name[64];
+    for (int i = 0; i < 600; i++) {
+        snprintf(name, sizeof name, "many/%04d-%040d", i, i);
+        ck_assert_int_eq(condd_lock_acquire(c, name, 0, 5, NULL), CONDD_OK);
+    }
+    condd_list *l = NULL;
+    ck_assert_int_eq(condd_conn_list(c, "many/", 0, &l), CONDD_OK);
+    ck_assert_uint_eq(condd_list_lock_count(l), 600);
+    condd_list_free(l);
+    condd_conn_close(c);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ refused by the client */
+
+START_TEST(test_tls_refuses_a_server_from_an_unknown_ca)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, tls_options("other-ca.pem", NULL, NULL), &c, msg, sizeof msg),
+                     CONDD_ERR_CONNECT);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(strstr(msg, "certificate") != NULL, "message: %s", msg);
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_tls_refuses_an_expired_server_certificate)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "expired", NULL);
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, tls_options("ca.pem", NULL, NULL), &c, msg, sizeof msg),
+                     CONDD_ERR_CONNECT);
+    ck_assert_msg(strstr(msg, "expired") != NULL, "message: %s", msg);
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_tls_refuses_a_wrong_server_name)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_conn *c;
+    ck_assert_int_eq(
+        open_with(addr, tls_options("ca.pem", NULL, "db.example"), &c, msg, sizeof msg),
+        CONDD_ERR_CONNECT);
+    ck_assert_msg(strstr(msg, "mismatch") != NULL, "message: %s", msg);
+    /* The name given is the one checked: the certificate's own name passes. */
+    ck_assert_int_eq(open_with(addr, tls_options("ca.pem", NULL, "localhost"), &c, msg, sizeof msg),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_conn_ping(c, NULL), CONDD_OK);
+    condd_conn_close(c);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_tls_bad_client_files_fail_the_open)
+{
+    char msg[256];
+    condd_conn *c;
+    ck_assert_int_eq(
+        open_with("tls:127.0.0.1:1", tls_options("missing.pem", NULL, NULL), &c, msg, sizeof msg),
+        CONDD_ERR_INVALID);
+    ck_assert_msg(strstr(msg, "missing.pem") != NULL, "message: %s", msg);
+    /* A key that is not the certificate's. */
+    condd_options *o = tls_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_tls_cert(o, cert("client.pem")), CONDD_OK);
+    ck_assert_int_eq(condd_options_set_tls_key(o, cert("other.key")), CONDD_OK);
+    ck_assert_int_eq(open_with("tls:127.0.0.1:1", o, &c, msg, sizeof msg), CONDD_ERR_INVALID);
+    ck_assert_msg(strstr(msg, "other.key") != NULL, "message: %s", msg);
+    ck_assert_ptr_null(c);
+    ck_assert_int_eq(condd_options_set_tls_ca(NULL, "x"), CONDD_ERR_INVALID);
+    o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_tls_server_name(o, ""), CONDD_ERR_INVALID);
+    condd_options_free(o);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ client certificates */
+
+START_TEST(test_tls_client_certificate_required_and_checked)
+{
+    struct tu_daemon d;
+    int port;
+    const char *extra[] = {"--tls-client-ca", cert("ca.pem"), NULL};
+    start_tls_daemon(&d, &port, "server", extra);
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_conn *c;
+    /* None: the server refuses the handshake. */
+    ck_assert_int_eq(open_with(addr, tls_options("ca.pem", NULL, NULL), &c, msg, sizeof msg),
+                     CONDD_ERR_CONNECT);
+    ck_assert_msg(strstr(msg, "TLS") != NULL, "message: %s", msg);
+    /* One from another CA: refused too. */
+    ck_assert_int_eq(open_with(addr, tls_options("ca.pem", "other", NULL), &c, msg, sizeof msg),
+                     CONDD_ERR_CONNECT);
+    ck_assert_msg(strstr(msg, "TLS") != NULL, "message: %s", msg);
+    /* One from the CA: in. */
+    ck_assert_int_eq(open_with(addr, tls_options("ca.pem", "client", NULL), &c, msg, sizeof msg),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "mtls", 0, 5, NULL), CONDD_OK);
+    condd_conn_close(c);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* The auth file names a principal by the certificate's subject, RFC 2253 one-line form:
+ * tls-certs.sh makes "/O=condd tests/CN=worker-1", which OpenSSL prints most specific first. */
+START_TEST(test_tls_certificate_subject_is_a_principal)
+{
+    char auth[160];
+    snprintf(auth, sizeof auth, "%s/auth", certs);
+    FILE *f = fopen(auth, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("principal worker cert CN=worker-1,O=condd tests\n"
+          "allow worker use lock work/\n",
+          f);
+    ck_assert_int_eq(fclose(f), 0);
+    struct tu_daemon d;
+    int port;
+    const char *extra[] = {
+        "--tls-client-ca", cert("ca.pem"), "--auth-file", auth, "--auth-fail-delay", "0", NULL};
+    start_tls_daemon(&d, &port, "server", extra);
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, tls_options("ca.pem", "client", NULL), &c, msg, sizeof msg),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "work/a", 0, 5, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "elsewhere", 0, 5, NULL), CONDD_ERR_PERMISSION_DENIED);
+    condd_conn_close(c);
+    /* A certificate the CA signed whose subject names nobody: no principal, anonymous is not
+     * allowed, so Hello is refused. (server.pem is a client certificate too.) */
+    ck_assert_int_eq(open_with(addr, tls_options("ca.pem", "server", NULL), &c, msg, sizeof msg),
+                     CONDD_ERR_UNAUTHENTICATED);
+    /* A token still wins over the certificate: a wrong one is refused. */
+    condd_options *o = tls_options("ca.pem", "client", NULL);
+    ck_assert_int_eq(condd_options_set_token(o, "condd_not-a-known-token"), CONDD_OK);
+    ck_assert_int_eq(open_with(addr, o, &c, msg, sizeof msg), CONDD_ERR_UNAUTHENTICATED);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+    unlink(auth);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ mismatches */
+
+START_TEST(test_plaintext_client_on_a_tls_port_is_closed_at_once)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
+    condd_options *o = condd_options_new();
+    /* A long connect timeout: failing by it would say "timed out"; the server must close. */
+    ck_assert_int_eq(condd_options_set_connect_timeout(o, 60), CONDD_OK);
+    condd_conn *c = NULL;
+    char msg[256];
+    int rc = open_with(addr, o, &c, msg, sizeof msg);
+    ck_assert_ptr_null(c);
+    ck_assert_msg(rc == CONDD_ERR_CONNECT || rc == CONDD_ERR_DISCONNECTED ||
+                      rc == CONDD_ERR_PROTOCOL,
+                  "rc %d (%s)", rc, msg);
+    ck_assert_msg(strstr(msg, "timed out") == NULL, "message: %s", msg);
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_tls_client_on_a_plaintext_port_is_closed_at_once)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", d.port);
+    condd_options *o = tls_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_connect_timeout(o, 60), CONDD_OK);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, o, &c, msg, sizeof msg), CONDD_ERR_CONNECT);
+    ck_assert_msg(strstr(msg, "timed out") == NULL, "message: %s", msg);
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ handshake deadline */
+
+/* Blocks until the peer closes fd (true) or 30 s pass (false). */
+static bool peer_closes(int fd)
+{
+    struct timeval tv = {30, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    char b[256];
+    for (;;) {
+        ssize_t n = read(fd, b, sizeof b);
+        if (n == 0 || (n < 0 && errno == ECONNRESET))
+            return true;
+        if (n < 0 && errno != EINTR)
+            return false;
+    }
+}
+
+START_TEST(test_silent_connection_closed_at_the_handshake_deadline)
+{
+    struct tu_daemon d;
+    int port;
+    const char *extra[] = {"--tls-handshake-timeout", "0.3", NULL};
+    start_tls_daemon(&d, &port, "server", extra);
+    int fd = tu_connect(port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert(peer_closes(fd)); /* well before the session timeout's Hello deadline matters */
+    close(fd);
+    /* A client that sends a few bytes of a ClientHello and stops: the same. */
+    fd = tu_connect(port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(write(fd, "\x16\x03\x01", 3), 3);
+    ck_assert(peer_closes(fd));
+    close(fd);
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+static int limit_port;
+static bool tls_connects(void *arg)
+{
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", limit_port);
+    condd_conn *c;
+    if (open_with(addr, tls_options("ca.pem", NULL, NULL), &c, msg, sizeof msg) != CONDD_OK)
+        return false;
+    condd_conn_close(c);
+    return true;
+}
+
+START_TEST(test_handshakes_count_against_max_connections)
+{
+    struct tu_daemon d;
+    const char *extra[] = {"--max-connections", "1", "--tls-handshake-timeout", "60", NULL};
+    start_tls_daemon(&d, &limit_port, "server", extra);
+    /* One connection stuck before its handshake holds the only slot... */
+    int fd = tu_connect(limit_port);
+    ck_assert_int_ge(fd, 0);
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", limit_port);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, tls_options("ca.pem", NULL, NULL), &c, msg, sizeof msg),
+                     CONDD_ERR_CONNECT);
+    /* ...until it goes. */
+    close(fd);
+    ck_assert(tu_wait_until(tls_connects, NULL, 20));
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ resume */
+
+static int resumed;
+static void on_session(condd_conn *c, int event, int reason, void *arg)
+{
+    if (event == CONDD_SESSION_RESUMED)
+        resumed++;
+}
+
+/* A session with a grace whose TLS connection is dropped resumes on a new TLS connection, with
+ * its lock, and a call made meanwhile gets its answer. */
+START_TEST(test_tls_session_resumes_after_a_drop)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    struct tu_proxy px;
+    ck_assert(tu_proxy_start(&px, port));
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", px.port);
+    condd_options *o = tls_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, o, &c, msg, sizeof msg), CONDD_OK);
+    resumed = 0;
+    condd_conn_set_session_cb(c, on_session, NULL);
+    ck_assert_int_eq(condd_lock_acquire(c, "tls/kept", 1, 5, NULL), CONDD_OK);
+    ck_assert(tu_proxy_cmd(&px, "drop", NULL, 0));
+    bool locked = false;
+    ck_assert_int_eq(condd_lock_locked(c, "tls/kept", &locked), CONDD_OK);
+    ck_assert(locked);
+    ck_assert_int_eq(resumed, 1);
+    /* Still the holder: the release is accepted. */
+    ck_assert_int_eq(condd_lock_release(c, "tls/kept", 1), CONDD_OK);
+    condd_conn_close(c);
+    tu_proxy_stop(&px);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ the daemon's checks */
+
+START_TEST(test_daemon_refuses_to_start_with_bad_tls_files)
+{
+    char cmd[1024];
+    /* A key that is not the certificate's, and a missing certificate: exit 2 at once. */
+    snprintf(cmd, sizeof cmd,
+             "'%s' --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 --tls-cert '%s' --tls-key '%s' "
+             "2>/dev/null",
+             tu_condd_path(), cert("server.pem"), cert("client.key"));
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd,
+             "'%s' --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 --tls-cert '%s' --tls-key '%s' "
+             "2>/dev/null",
+             tu_condd_path(), cert("nothing.pem"), cert("server.key"));
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "'%s' --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 2>/dev/null",
+             tu_condd_path());
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+}
+END_TEST
+
+static Suite *tls_suite(void)
+{
+    Suite *s = suite_create("tls");
+    TCase *tc = tcase_create("tls");
+    tcase_set_timeout(tc, 120);
+    tcase_add_unchecked_fixture(tc, make_certs, remove_certs);
+    tcase_add_test(tc, test_tls_client_takes_a_lock_by_ip_and_by_name);
+    tcase_add_test(tc, test_tls_carries_large_answers);
+    tcase_add_test(tc, test_tls_refuses_a_server_from_an_unknown_ca);
+    tcase_add_test(tc, test_tls_refuses_an_expired_server_certificate);
+    tcase_add_test(tc, test_tls_refuses_a_wrong_server_name);
+    tcase_add_test(tc, test_tls_bad_client_files_fail_the_open);
+    tcase_add_test(tc, test_tls_client_certificate_required_and_checked);
+    tcase_add_test(tc, test_tls_certificate_subject_is_a_principal);
+    tcase_add_test(tc, test_plaintext_client_on_a_tls_port_is_closed_at_once);
+    tcase_add_test(tc, test_tls_client_on_a_plaintext_port_is_closed_at_once);
+    tcase_add_test(tc, test_silent_connection_closed_at_the_handshake_deadline);
+    tcase_add_test(tc, test_handshakes_count_against_max_connections);
+    tcase_add_test(tc, test_daemon_refuses_to_start_with_bad_tls_files);
+    tcase_add_test(tc, test_tls_session_resumes_after_a_drop);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(tls_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

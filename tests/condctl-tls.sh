@@ -1,0 +1,75 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# condctl over TLS against a condd with a TLS listener beside its plaintext one: tls: addresses
+# with --ca and $CONDD_CA_FILE, what an unusable file or an unknown CA does (exit 2 and 3), a
+# plaintext client on the TLS port and a TLS client on the plaintext port (closed at once, with a
+# log line), and SIGHUP reloading the certificate: new connections get the new one while an open
+# connection keeps its lock, and a bad file keeps the old certificate. Certificates come from
+# tls-certs.sh.
+. "$(dirname "$0")/condctl-lib.sh"
+
+command -v openssl >/dev/null 2>&1 || fail "openssl (the command) is needed"
+C=$T/certs
+sh "$top_srcdir/tests/tls-certs.sh" "$C" || fail "tls-certs.sh failed"
+cp "$C/server.pem" "$T/cur.pem"
+cp "$C/server.key" "$T/cur.key"
+start_daemon --listen-tls 127.0.0.1:0 --tls-port-file "$T/tlsport" --tls-cert "$T/cur.pem" \
+    --tls-key "$T/cur.key" --log-level info
+TLS=$(cat "$T/tlsport")
+S=tls:127.0.0.1:$TLS
+
+# served_subject: the subject of the certificate the TLS port serves now.
+served_subject() {
+    openssl s_client -connect "127.0.0.1:$TLS" -CAfile "$C/ca.pem" </dev/null 2>/dev/null |
+        openssl x509 -noout -subject -nameopt RFC2253 2>/dev/null
+}
+subject_is() {
+    [ "$(served_subject)" = "subject=$1" ]
+}
+
+note "tls: with --ca, with \$CONDD_CA_FILE, by name"
+run_rc 0 "$CONDCTL" -s "$S" --ca "$C/ca.pem" ping
+CONDD_CA_FILE=$C/ca.pem run_rc 0 "$CONDCTL" -s "$S" ping
+run_rc 0 "$CONDCTL" -s "tls:localhost:$TLS" --ca "$C/ca.pem" lock tls/a -- true
+
+note "an unknown CA exits 3 with the reason; an unusable file exits 2"
+run_rc 3 "$CONDCTL" -s "$S" --ca "$C/other-ca.pem" ping
+grep -q "certificate" "$T/err" || fail "no reason: $(cat "$T/err")"
+run_rc 2 "$CONDCTL" -s "$S" --ca "$T/missing.pem" ping
+grep -q "missing.pem" "$T/err" || fail "no file named: $(cat "$T/err")"
+CONDD_CERT_FILE=$C/client.pem CONDD_KEY_FILE=$C/other.key run_rc 2 "$CONDCTL" -s "$S" \
+    --ca "$C/ca.pem" ping
+run_rc 2 "$CONDCTL" -s "tls:unix:/tmp/x" ping
+run_rc 2 "$CONDCTL" -s "$S" --ca "" ping
+
+note "plaintext on the TLS port and TLS on the plaintext port: closed at once, logged"
+within 3 30 "$CONDCTL" -s "127.0.0.1:$TLS" --connect-timeout 60 ping
+wait_until 10 grep -q "TLS handshake failed" "$T/condd.log" || fail "no log line for plaintext"
+within 3 30 "$CONDCTL" -s "tls:127.0.0.1:$PORT" --ca "$C/ca.pem" --connect-timeout 60 ping
+wait_until 10 grep -q "a TLS handshake on a plaintext port" "$T/condd.log" ||
+    fail "no log line for TLS on the plaintext port"
+
+note "SIGHUP: new connections get the new certificate, an open one keeps its lock"
+subject_is "CN=localhost" || fail "serving $(served_subject)"
+spawn holder "$CONDCTL" -s "$S" --ca "$C/ca.pem" hold tls/held --until-signal
+wait_until 20 is_locked tls/held || fail "the holder did not take tls/held"
+cp "$C/server2.pem" "$T/cur.pem"
+cp "$C/server2.key" "$T/cur.key"
+kill -HUP "$DAEMON_PID"
+wait_until 20 subject_is "O=reloaded,CN=localhost" || fail "still serving $(served_subject)"
+run_rc 0 "$CONDCTL" -s "$S" --ca "$C/ca.pem" ping
+running holder || fail "the holder ended: $(cat "$T/holder.err")"
+is_locked tls/held || fail "tls/held was released by the reload"
+
+note "SIGHUP with a bad certificate: logged, the old one stays"
+echo "not a certificate" >"$T/cur.pem"
+kill -HUP "$DAEMON_PID"
+wait_until 20 grep -q "reload failed: tls-cert" "$T/condd.log" || fail "no reload error logged"
+subject_is "O=reloaded,CN=localhost" || fail "now serving $(served_subject)"
+run_rc 0 "$CONDCTL" -s "$S" --ca "$C/ca.pem" ping
+grep -q "BEGIN" "$T/condd.log" && fail "key material in the log"
+kill -TERM "$(pid_of holder)"
+wait_until 20 is_free tls/held || fail "tls/held not released after the holder ended"
+
+note "ok"
