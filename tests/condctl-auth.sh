@@ -162,4 +162,32 @@ run_rc 3 "$CONDCTL" --token-file "$T/wrong.tok" ping
 t1=$(date +%s%N)
 [ $(((t1 - t0) / 1000000)) -ge 500 ] || fail "refused after $(((t1 - t0) / 1000000)) ms"
 kill_daemon
+
+note "a non-loopback listener is warned about (bound in a private network namespace only)"
+# ns_log NAME [condd options...]: runs condd in a new network namespace (so 0.0.0.0 reaches
+# nothing) until its port file appears, stops it, and leaves its log in $T/NAME.log.
+ns_log() {
+    _n=$1
+    shift
+    rm -f "$T/$_n.port"
+    unshare -n "$CONDD" --port-file "$T/$_n.port" --log-level notice "$@" 2>"$T/$_n.log" &
+    _p=$!
+    KILL_PIDS="$KILL_PIDS $_p"
+    wait_until 20 test -s "$T/$_n.port" || fail "condd in a namespace did not start: $(cat "$T/$_n.log")"
+    kill -TERM "$_p"
+    wait "$_p"
+}
+if [ "$(id -u)" = 0 ] && unshare -n true 2>/dev/null; then
+    ns_log open --listen 0.0.0.0:0
+    grep -q "listening on 0.0.0.0:0 with neither TLS nor authentication" "$T/open.log" ||
+        fail "no warning for an open listener: $(cat "$T/open.log")"
+    ns_log authed --listen 0.0.0.0:0 --auth-file "$T/auth"
+    grep -q "warning" "$T/authed.log" && fail "warned with an auth file: $(cat "$T/authed.log")"
+    grep -q "listening on 0.0.0.0:0 without TLS" "$T/authed.log" ||
+        fail "no notice for plaintext with authentication: $(cat "$T/authed.log")"
+    ns_log local --listen 127.0.0.1:0
+    grep -q "listening on" "$T/local.log" && fail "loopback was warned about: $(cat "$T/local.log")"
+else
+    note "(needs root and unshare -n: not checked here)"
+fi
 exit 0
