@@ -29,11 +29,17 @@ def _name(name):
 class Lock:
     """asyncio.Lock over condd: `await acquire()` -> True, `release()`, `locked()`,
     `async with lock`. Each acquire uses a fresh owner handle; whoever has the object may
-    release the grant, as in asyncio. `token` is the fencing token of the latest grant."""
+    release the grant, as in asyncio. `token` is the fencing token of the latest grant.
 
-    def __init__(self, client, name):
+    shared=True (keyword only; asyncio has no such lock, protocol.md §20): every acquire asks
+    for the lock in shared mode, so any number of shared holders (readers) hold it together
+    while no exclusive holder (writer) does; a reader never barges past a queued writer. Each
+    shared grant has its own fencing token. A Condition needs an exclusive lock."""
+
+    def __init__(self, client, name, *, shared=False):
         self._client = client
         self.name = name
+        self.shared = bool(shared)
         self._wire_name = _name(name)
         self._owner = None  # owner handle of the grant this object holds
         self._lost = None  # ConnectionLost if the session ended while held
@@ -41,7 +47,8 @@ class Lock:
 
     def __repr__(self):
         state = "locked" if self._owner is not None else "unlocked"
-        return "<condd.Lock %r [%s] token=%s>" % (self.name, state, self.token)
+        mode = " shared" if self.shared else ""
+        return "<condd.Lock %r%s [%s] token=%s>" % (self.name, mode, state, self.token)
 
     async def __aenter__(self):
         await self.acquire()
@@ -76,6 +83,8 @@ class Lock:
         req = client._request("acquire")
         req.acquire.lock = self._wire_name
         req.acquire.owner = owner
+        if self.shared:
+            req.acquire.mode = pb.LOCK_MODE_SHARED
         if timeout is not None:
             req.acquire.timeout.seconds = max(timeout, 0.0)
         resp, cancelled = await client._call_cancellable(req)
@@ -150,6 +159,11 @@ class Condition:
             lock = Lock(client, name + CONDITION_LOCK_SUFFIX)
         elif lock._client is not client:
             raise ValueError("the lock must belong to the same client")
+        if lock.shared:
+            # protocol.md §20.4: a Wait hands the lock over atomically, which one of several
+            # readers cannot do, and a notifier must be alone to change the predicate
+            raise ValueError("a Condition needs an exclusive lock: conditions need the "
+                             "exclusive mode, not Lock(..., shared=True)")
         self._client = client
         self.name = name
         self._wire_name = _name(name)

@@ -170,11 +170,12 @@ def _check_timeout(blocking, timeout):
 class Lock:
     """threading.Lock over condd: acquire(blocking=True, timeout=-1) -> bool, release(),
     locked(), `with lock:`; plus locked_remote(), release_remote() and token (docs/python.md).
-    As for condd.Lock, locked() is local: True while this object holds the lock."""
+    As for condd.Lock, locked() is local: True while this object holds the lock.
+    shared=True: a shared (reader) lock, as condd.Lock(..., shared=True)."""
 
-    def __init__(self, client, name):
+    def __init__(self, client, name, *, shared=False):
         self._client = client
-        self._lock = _locks.Lock(client._aclient, name)
+        self._lock = _locks.Lock(client._aclient, name, shared=shared)
 
     def __repr__(self):
         return repr(self._lock).replace("<condd.", "<condd.sync.", 1)
@@ -187,6 +188,11 @@ class Lock:
     def token(self):
         """The fencing token of the latest grant (None before the first)."""
         return self._lock.token
+
+    @property
+    def shared(self):
+        """True for a shared (reader) lock."""
+        return self._lock.shared
 
     def acquire(self, blocking=True, timeout=-1):
         """Waits (FIFO) until granted: True; False if blocking is false and the lock is held,
@@ -241,6 +247,9 @@ class Condition:
             lock = Lock(client, name + _locks.CONDITION_LOCK_SUFFIX)
         elif not isinstance(lock, Lock) or lock._client is not client:
             raise ValueError("the lock must be a condd.sync.Lock of the same client")
+        if lock.shared:
+            raise ValueError("a Condition needs an exclusive lock: conditions need the "
+                             "exclusive mode, not Lock(..., shared=True)")
         self._client = client
         self._lock = lock
         self._cond = _locks.Condition(client._aclient, name, lock._lock)
