@@ -17,7 +17,8 @@ from .client import Client, connect, parse_address  # noqa: E402
 from .errors import (  # noqa: E402
     AlreadyOwner, BadRequest, BrokenBarrierError, Cancelled, CondDError, ConnectionLost, InternalError,
     LimitExceeded, LockMismatch, NotFound, NotOwner, ProtocolError, ShuttingDown, Timeout,
-    Unimplemented, UnsupportedVersion, ValueMismatch)
+    Unimplemented, UnsupportedVersion, ValueMismatch, Unauthenticated, PermissionDenied,
+    SessionLost, ResumeFailed, SessionKilled)
 from .locks import (  # noqa: E402
     CONDITION_LOCK_SUFFIX, Barrier, BarrierState, BoundedSemaphore, Condition, Event, Lock,
     Semaphore)
@@ -30,5 +31,6 @@ __all__ = [
     "CondDError", "ConnectionLost", "Timeout", "Cancelled", "NotOwner", "AlreadyOwner",
     "LockMismatch", "BadRequest", "LimitExceeded", "UnsupportedVersion", "ShuttingDown",
     "NotFound", "ProtocolError", "Unimplemented", "InternalError", "ValueMismatch",
-    "BrokenBarrierError",
+    "BrokenBarrierError", "Unauthenticated", "PermissionDenied", "SessionLost", "ResumeFailed",
+    "SessionKilled",
 ]

@@ -20,6 +20,13 @@ _NOTIFY_ALL = 2 ** 64 - 1
 CONDITION_LOCK_SUFFIX = ".lock"
 
 
+def _lost_again(lost, text):
+    """The exception for using what was lost with the session: the class of the loss
+    (condd.SessionKilled, condd.SessionLost, ...), ConnectionLost at least."""
+    cls = type(lost) if isinstance(lost, ConnectionLost) else ConnectionLost
+    return cls(text, getattr(lost, "status", None))
+
+
 def _name(name):
     if isinstance(name, str):
         return name.encode("utf-8")
@@ -120,7 +127,7 @@ class Lock:
         if self._owner is None:
             if self._lost is not None:
                 lost, self._lost = self._lost, None
-                raise ConnectionLost("lock %r lost with the session: %s" % (self.name, lost))
+                raise _lost_again(lost, "lock %r lost with the session: %s" % (self.name, lost))
             raise RuntimeError("Lock is not acquired.")
         owner = self._owner
         self._owner = None
@@ -488,8 +495,8 @@ class Semaphore:
         if not self._owners:
             if self._lost is not None:
                 lost, self._lost = self._lost, None
-                raise ConnectionLost("%s %r permits lost with the session: %s"
-                                     % (self._kind, self.name, lost))
+                raise _lost_again(lost, "%s %r permits lost with the session: %s"
+                                  % (self._kind, self.name, lost))
             if self._bounded:
                 raise ValueError("BoundedSemaphore released too many times")
             return self._client._new_owner()  # a post: nobody's permit
