@@ -366,9 +366,31 @@ class Client:
                 self._held_frames.extend(self._wbuf)
                 self._wbuf.clear()
                 return
+            if self._secret is not None and self._reconnect and self._peer_gone():
+                # not into a connection the server has closed: these go behind the resume
+                self._held_frames.extend(self._wbuf)
+                self._wbuf.clear()
+                self._transport.abort()
+                return
             data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
             self._wbuf.clear()
             self._transport.write(data)
+
+    def _peer_gone(self):
+        """True if the connection has ended on the server's side although this loop has not
+        read the end yet (as libcondd, skipped when an answer came in the last millisecond):
+        a request written now would be lost with it, undecided."""
+        if self._loop.time() - self._last_recv < 0.001:
+            return False
+        sock = getattr(self._transport, "_sock", None)  # the selector transport's socket
+        if sock is None:
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
 
     def _write_held(self, proto):
         """The connection proto takes bytes again: writes the frames held back."""
@@ -647,8 +669,6 @@ class Client:
                     transport.close()
                     return
                 self._attach(transport, proto)
-                if self._transport is None:
-                    continue  # lost again at once
                 # the answer (in _deliver -> _resumed) ends _resuming or loses the session;
                 # a connection that drops first makes this loop try again
                 while self._resuming and self._lost is None and self._transport is not None:
