@@ -99,6 +99,24 @@ class ResumeTests(unittest.IsolatedAsyncioTestCase):
             self.assertEqual(a.session_state, "open")
         self.assertEqual(self.states, ["resuming", "resumed"] * 3)
 
+    async def test_silent_server_is_noticed_and_resumed(self):
+        # a stalled path: no end-of-file, no reset; the client notices the silence after its
+        # session timeout (its pings go unanswered) and resumes once bytes flow again
+        a = await self.connect(self.proxy.address, grace=30.0, session_timeout=1.0,
+                               on_session=lambda c, state, exc: self.states.append(state))
+        held = condd.Lock(a, self.name("L"))
+        await held.acquire()
+        await self.proxy.cmd("stall")
+        await until(lambda: asyncio.sleep(0, a.session_state == "resuming"),
+                    what="the silence noticed")
+        await self.proxy.cmd("flow")
+        await until(lambda: asyncio.sleep(0, a.session_state == "open"), what="resumed")
+        await a.ping()
+        self.assertTrue(held.locked())
+        self.assertFalse(await condd.Lock(self.direct, self.name("L"))._acquire(0))
+        await held.release_remote()
+        self.assertEqual(self.states, ["resuming", "resumed"])
+
     async def test_acquire_granted_during_the_blip(self):
         a = await self.resumable()
         blocker = condd.Lock(self.direct, self.name("L"))
