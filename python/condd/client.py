@@ -615,7 +615,9 @@ class Client:
     # ------------------------------------------------------------ resume
 
     def _set_state(self, state, exc=None):
-        self.session_state = state
+        """Records a change of the session's state and tells on_session ("resumed" is
+        reported while session_state is "open" again)."""
+        self.session_state = "open" if state == "resumed" else state
         if self._on_session is not None:
             try:
                 self._on_session(self, state, exc)
@@ -725,7 +727,6 @@ class Client:
             self._last_recv = self._loop.time()
             log.info("condd: session %s resumed", self.session_id)
             self._set_state("resumed")
-            self.session_state = "open"
             self._write_held(self._proto)
             return True
         exc = ResumeFailed("session %s lost: the server refused the resume: %s"
@@ -757,7 +758,8 @@ class Client:
         self._flush_lost()
         if was_open and not self._closing:
             self._set_state("lost", exc)
-        self.session_state = "lost"
+        else:
+            self.session_state = "lost"
 
     def _flush_lost(self):
         # what release() queued still goes out (a close right after a release must not
