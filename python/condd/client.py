@@ -645,51 +645,61 @@ class Client:
         log.info("condd: connection to %s lost (%s); resuming session %s", self.address, why,
                  self.session_id)
         self._set_state("resuming", ConnectionLost(why))
+        old = self._resume_task
+        if old is not None and not old.done():
+            old.cancel()  # the previous resume's task, done with but not yet returned
         self._resume_task = self._loop.create_task(self._resume_loop(why))
 
     async def _resume_loop(self, why):
         deadline = self._loop.time() + self.grace
         backoff = _BACKOFF_FIRST
         try:
-            while self._resuming and self._lost is None:
-                now = self._loop.time()
-                if now >= deadline:
-                    break
-                await asyncio.sleep(min(backoff, deadline - now))
-                backoff = min(backoff * 2, _BACKOFF_MAX)
-                if not self._resuming or self._lost is not None:
-                    return
-                left = deadline - self._loop.time()
-                if left <= 0:
-                    break
-                try:
-                    transport, proto = await _open(self._where, min(left, 10.0))
-                except (OSError, asyncio.TimeoutError) as e:
-                    why = "reconnect failed: %s" % e
-                    continue
-                if not self._resuming or self._lost is not None:
-                    transport.close()
-                    return
-                self._attach(transport, proto)
-                # the answer (in _deliver -> _resumed) ends _resuming or loses the session;
-                # a connection that drops first makes this loop try again
-                while self._resuming and self._lost is None and self._transport is not None:
-                    if self._loop.time() >= deadline:
-                        break
-                    await asyncio.sleep(min(0.05, max(deadline - self._loop.time(), 0)))
-                if not self._resuming or self._lost is not None:
-                    return
-                self._resume_hello_id = None
-                self._held_frames = self._handshake_frames + self._held_frames
-                self._handshake_frames = []
-                if self._transport is not None:
-                    self._transport.abort()
-                    self._transport = None
-            if self._resuming and self._lost is None:
-                self._lose(SessionLost("session %s lost: its grace of %g s ran out (%s)"
-                                       % (self.session_id, self.grace, why)))
+            await self._resume_tries(deadline, backoff, why)
         except asyncio.CancelledError:
             pass
+
+    async def _resume_tries(self, deadline, backoff, why):
+        """The reconnect attempts of one loss; returns once resumed, lost, or superseded."""
+        me = asyncio.current_task()
+        while self._resuming and self._lost is None:
+            now = self._loop.time()
+            if now >= deadline:
+                break
+            await asyncio.sleep(min(backoff, deadline - now))
+            backoff = min(backoff * 2, _BACKOFF_MAX)
+            if not self._resuming or self._lost is not None:
+                return
+            left = deadline - self._loop.time()
+            if left <= 0:
+                break
+            try:
+                transport, proto = await _open(self._where, min(left, 10.0))
+            except (OSError, asyncio.TimeoutError) as e:
+                why = "reconnect failed: %s" % e
+                continue
+            if not self._resuming or self._lost is not None:
+                transport.close()
+                return
+            self._attach(transport, proto)
+            # the answer (in _deliver -> _resumed) ends _resuming or loses the session;
+            # a connection that drops first makes this loop try again
+            while self._resuming and self._lost is None and self._transport is not None:
+                if self._loop.time() >= deadline:
+                    break
+                await asyncio.sleep(min(0.05, max(deadline - self._loop.time(), 0)))
+                if self._resume_task is not me:
+                    return  # resumed, then lost again: a new task handles that loss
+            if not self._resuming or self._lost is not None or self._resume_task is not me:
+                return
+            self._resume_hello_id = None
+            self._held_frames = self._handshake_frames + self._held_frames
+            self._handshake_frames = []
+            if self._transport is not None:
+                self._transport.abort()
+                self._transport = None
+        if self._resuming and self._lost is None:
+            self._lose(SessionLost("session %s lost: its grace of %g s ran out (%s)"
+                                   % (self.session_id, self.grace, why)))
 
     def _attach(self, transport, proto):
         """Takes over a new connection: the resume Hello, then the frames that never left."""

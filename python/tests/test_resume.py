@@ -210,6 +210,10 @@ class ResumeTests(unittest.IsolatedAsyncioTestCase):
         self.assertFalse(held.locked())
         self.assertFalse(await condd.Lock(self.direct, self.name("L"))._acquire(0))  # grace
         self.assertEqual((await self.direct.stats()).detached_sessions, 1)
+        req = self.direct._request("kill_session")  # not left detached for the next tests
+        req.kill_session.session = a.session_id
+        await self.direct._call_checked(req)
+        await self.stat_is("detached_sessions", 0)
 
 
 class SyncResumeTests(unittest.TestCase):

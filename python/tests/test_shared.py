@@ -75,7 +75,7 @@ class SharedLockTests(DaemonTestCase):
         self.assertFalse(await reader._acquire(0.05))
         self.assertFalse(reader.locked())
         await self.waiters(a, 0)
-        writer.release()
+        await writer.release_remote()  # another connection than the try: wait for it
         self.assertTrue(await reader._acquire(0))
         other = condd.Lock(a, name, shared=True)
         self.assertTrue(await other._acquire(0))  # held shared, nobody queued: granted
@@ -96,7 +96,7 @@ class SharedLockTests(DaemonTestCase):
             await t
         self.assertFalse(reader.locked())
         await self.waiters(a, 0)
-        writer.release()
+        await writer.release_remote()
         self.assertTrue(await reader._acquire(0))
         reader.release()
 
@@ -153,7 +153,7 @@ class SyncSharedLockTests(unittest.TestCase):
                 self.assertTrue(r2.locked())
                 w = condd.sync.Lock(a, "sync.L")
                 self.assertFalse(w.acquire(timeout=0.05))
-                r2.release()
+                r2.release_remote()  # another connection: wait until the server has it
             self.assertTrue(w.acquire(blocking=False))
             self.assertFalse(r2.acquire(blocking=False))
             w.release()
