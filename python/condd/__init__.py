@@ -15,10 +15,10 @@ __path__ = extend_path(__path__, __name__)
 
 from .client import Client, connect, parse_address  # noqa: E402
 from .errors import (  # noqa: E402
-    AlreadyOwner, BadRequest, BrokenBarrierError, Cancelled, CondDError, ConnectionLost, InternalError,
-    LimitExceeded, LockMismatch, NotFound, NotOwner, ProtocolError, ShuttingDown, Timeout,
-    Unimplemented, UnsupportedVersion, ValueMismatch, Unauthenticated, PermissionDenied,
-    SessionLost, ResumeFailed, SessionKilled)
+    AlreadyOwner, BadRequest, BrokenBarrierError, Cancelled, CondDError, ConnectionLost,
+    InternalError, LimitExceeded, LockMismatch, NotFound, NotOwner, PermissionDenied,
+    ProtocolError, ResumeFailed, SessionKilled, SessionLost, ShuttingDown, Timeout,
+    Unauthenticated, Unimplemented, UnsupportedVersion, ValueMismatch)
 from .locks import (  # noqa: E402
     CONDITION_LOCK_SUFFIX, Barrier, BarrierState, BoundedSemaphore, Condition, Event, Lock,
     Semaphore)
