@@ -3,7 +3,8 @@
 condd started with --auth-file (made here with `condd --hash-token`): connect with token,
 token_file and $CONDD_TOKEN_FILE; a wrong or missing token is condd.Unauthenticated; a request
 the rules forbid is condd.PermissionDenied and has no effect; a session killed by an operator
-fails every pending call once with condd.SessionKilled and holds nothing."""
+fails every pending call once with condd.SessionKilled and holds nothing; a resume is
+authenticated with the same token."""
 
 import asyncio
 import os
@@ -13,7 +14,7 @@ import unittest
 
 import condd
 import condd.sync
-from daemon import Daemon, until
+from daemon import Daemon, Proxy, until
 
 ALICE = "alice_token_0123456789abcdef"  # use on every name
 BOB = "bob_token_0123456789abcdefgh"  # read on every name, use on "bob." locks
@@ -144,6 +145,29 @@ class AuthTests(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(states, [("lost", condd.SessionKilled)])
         self.assertTrue(await condd.Lock(alice, "sk.L")._acquire(0))
         blocker.release()
+
+    async def test_resume_is_authenticated_with_the_same_token(self):
+        # the server authenticates a resume Hello too (protocol.md §5.8): the client keeps the
+        # token for it; without it the resume would be refused (anonymous deny)
+        proxy = Proxy(self.daemon.address)
+        self.addCleanup(proxy.stop)
+        states = []
+        a = await self.connect(token=ALICE, grace=30.0, on_session=lambda c, s, e:
+                               states.append(s))
+        b = await condd.connect(proxy.address, token=ALICE, grace=30.0,
+                                on_session=lambda c, s, e: states.append(s))
+        self.addAsyncCleanup(b.close)
+        self.assertNotIn(ALICE, repr(b))
+        held = condd.Lock(b, "ra.L")
+        await held.acquire()
+        await proxy.cmd("drop")
+        await until(lambda: asyncio.sleep(0, states == ["resuming", "resumed"]),
+                    what="the resume")
+        await b.ping()
+        self.assertTrue(held.locked())
+        self.assertFalse(await condd.Lock(a, "ra.L")._acquire(0))
+        await held.release_remote()
+        self.assertTrue(await condd.Lock(a, "ra.L")._acquire(0))
 
     async def waiters(self, client, n):
         return (await client.stats()).lock_waiters == n
