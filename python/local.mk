@@ -19,13 +19,14 @@ python/condd/condd_pb2.py: proto/condd.proto
 # The unittest suites run against a condd they start themselves (tests/python.sh).
 PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/tests/test_barrier.py \
 	python/tests/test_remote.py python/tests/test_sync.py python/tests/test_bench.py \
+	python/tests/test_shared.py python/tests/test_auth.py python/tests/test_resume.py \
 	python/tests/daemon.py \
 	python/tests/holder.py python/tests/cpython_test_locks.py python/tests/CPYTHON_CHANGES.md
 EXTRA_DIST += $(PYTHON_TESTS)
 dist_check_SCRIPTS += tests/python.sh
 TESTS += tests/python.sh
 AM_TESTS_ENVIRONMENT += PYTHON='$(PYTHON)'; export PYTHON;
-tests/python.sh.log tests/python.log: python/condd/condd_pb2.py daemon/condd
+tests/python.sh.log tests/python.log: python/condd/condd_pb2.py daemon/condd tests/blipproxy
 
 clean-local: clean-local-python
 clean-local-python:

@@ -3,13 +3,15 @@
 # own asyncio lock tests, skipped with a message when libpython3.11-testsuite is absent) against the
 # condd of this build:
 # the sources from the source tree, the generated condd_pb2 from the build tree. Each suite starts
-# and kills its own condd on an ephemeral loopback port.
+# and kills its own condd on an ephemeral loopback port (and test_resume.py its tests/blipproxy).
 # SPDX-License-Identifier: BSD-2-Clause
 set -eu
 : "${CONDD:?CONDD must name the condd binary}"
 src=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
 build=${top_builddir:-.}
-unset CONDD_SERVER
+unset CONDD_SERVER CONDD_TOKEN_FILE
+BLIPPROXY=${BLIPPROXY:-$(cd "$build" && pwd)/tests/blipproxy}
+export BLIPPROXY
 PYTHONPATH="$src/python:$build/python:$src/python/tests"
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH PYTHONDONTWRITEBYTECODE

@@ -15,9 +15,10 @@ __path__ = extend_path(__path__, __name__)
 
 from .client import Client, connect, parse_address  # noqa: E402
 from .errors import (  # noqa: E402
-    AlreadyOwner, BadRequest, BrokenBarrierError, Cancelled, CondDError, ConnectionLost, InternalError,
-    LimitExceeded, LockMismatch, NotFound, NotOwner, ProtocolError, ShuttingDown, Timeout,
-    Unimplemented, UnsupportedVersion, ValueMismatch)
+    AlreadyOwner, BadRequest, BrokenBarrierError, Cancelled, CondDError, ConnectionLost,
+    InternalError, LimitExceeded, LockMismatch, NotFound, NotOwner, PermissionDenied,
+    ProtocolError, ResumeFailed, SessionKilled, SessionLost, ShuttingDown, Timeout,
+    Unauthenticated, Unimplemented, UnsupportedVersion, ValueMismatch)
 from .locks import (  # noqa: E402
     CONDITION_LOCK_SUFFIX, Barrier, BarrierState, BoundedSemaphore, Condition, Event, Lock,
     Semaphore)
@@ -30,5 +31,6 @@ __all__ = [
     "CondDError", "ConnectionLost", "Timeout", "Cancelled", "NotOwner", "AlreadyOwner",
     "LockMismatch", "BadRequest", "LimitExceeded", "UnsupportedVersion", "ShuttingDown",
     "NotFound", "ProtocolError", "Unimplemented", "InternalError", "ValueMismatch",
-    "BrokenBarrierError",
+    "BrokenBarrierError", "Unauthenticated", "PermissionDenied", "SessionLost", "ResumeFailed",
+    "SessionKilled",
 ]

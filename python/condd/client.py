@@ -2,6 +2,9 @@
 """The connection: one session with condd on the running event loop. It parses the address,
 says Hello, writes requests, matches every Response to its request by id, pings at a third of
 the session timeout, and on session loss fails every pending call once with ConnectionLost.
+With a grace (connect(grace=...)), a lost connection is not the end: it reconnects with a
+backoff and resumes the session (protocol.md §5.5-§5.6; _resume_loop below), the pending calls
+waiting through it; close() says Goodbye.
 The primitives (locks.py) build on four calls: _call() (await the answer), _call_checked()
 (the same, raising the package's exception for an error status: the *_remote() variants),
 _call_cancellable() (turning task cancellation into a Cancel request) and _send_checked() (fire
@@ -15,7 +18,7 @@ import socket
 import weakref
 
 from . import _proto
-from .errors import ConnectionLost, error_for
+from .errors import ConnectionLost, ResumeFailed, SessionLost, error_for
 
 pb = _proto.pb
 log = logging.getLogger("condd")
@@ -59,27 +62,71 @@ def parse_address(address):
     return ("tcp", host, int(port))
 
 
-async def connect(address=None, *, client_name=None, session_timeout=0.0):
+async def connect(address=None, *, client_name=None, session_timeout=0.0, token=None,
+                  token_file=None, grace=0.0, reconnect=True, on_session=None):
     """Connects to condd and completes Hello; returns a Client on the running loop.
 
     address: None reads $CONDD_SERVER, else 127.0.0.1:7380. session_timeout: seconds asked for
-    (0: the server's default); the server's answer is client.session_timeout. Raises OSError
-    when the connection fails, a CondDError when Hello is refused."""
+    (0: the server's default); the server's answer is client.session_timeout.
+    token (str or bytes) or token_file (its first line; default $CONDD_TOKEN_FILE, as condctl):
+    the bearer token sent in Hello (protocol.md §5.8); kept (privately, never shown) only by a
+    client that may resume, since the server authenticates a resume Hello too.
+    grace: seconds the server should keep the session after a lost connection (clamped by the
+    server; client.grace is what it granted). With a grace and reconnect=True, a lost
+    connection is resumed (docs/python.md, "Surviving a network blip"). on_session: called as
+    on_session(client, state, exc) with state "resuming", "resumed" or "lost".
+    Raises OSError when the connection fails or the token file cannot be read, ValueError for
+    an empty token file, condd.Unauthenticated when the server refuses the credentials, a
+    CondDError when Hello is refused otherwise."""
     if address is None:
         address = os.environ.get("CONDD_SERVER") or DEFAULT_ADDRESS
     where = parse_address(address)
-    loop = asyncio.get_running_loop()
-    if where[0] == "unix":
-        transport, protocol = await loop.create_unix_connection(_Protocol, where[1])
-    else:
-        transport, protocol = await loop.create_connection(_Protocol, where[1], where[2])
+    if token is None:
+        if token_file is None:
+            token_file = os.environ.get("CONDD_TOKEN_FILE") or None
+        if token_file is not None:
+            token = _read_token_file(token_file)
+    elif isinstance(token, str):
+        token = token.encode("utf-8")
+    transport, protocol = await _open(where)
     client = Client(transport, protocol, address)
+    client._where = where
+    client._reconnect = bool(reconnect)
+    client._on_session = on_session
     try:
-        await client._hello(client_name, session_timeout)
+        await client._hello(client_name, session_timeout, token, grace)
     except BaseException:
         await client.close()
         raise
     return client
+
+
+def _read_token_file(path):
+    """The first line of the token file, as bytes (what condctl and libcondd read)."""
+    with open(path, "rb") as f:
+        data = f.read(1024)
+    line = data.split(b"\n", 1)[0].split(b"\r", 1)[0]
+    if not line:
+        raise ValueError("the token file %s has no token on its first line" % path)
+    return line
+
+
+async def _open(where, timeout=None):
+    loop = asyncio.get_running_loop()
+    if where[0] == "unix":
+        conn = loop.create_unix_connection(_Protocol, where[1])
+    else:
+        conn = loop.create_connection(_Protocol, where[1], where[2])
+    if timeout is None:
+        return await conn
+    return await asyncio.wait_for(conn, timeout)
+
+
+# Reconnect backoff while resuming (as libcondd: 50 ms doubling up to 1 s).
+_BACKOFF_FIRST = 0.05
+_BACKOFF_MAX = 1.0
+# Longest wait for a GoodbyeResult in close().
+_GOODBYE_WAIT = 5.0
 
 
 # loop -> the clients of that loop with queued frames (see Client._send)
@@ -128,7 +175,20 @@ class _Protocol(asyncio.BufferedProtocol):
         if self.client is None:
             self.early_lost = exc or True
         else:
-            self.client._connection_lost(exc)
+            self.client._connection_lost(exc, self)
+
+    # Write flow control: while paused, the transport holds bytes the kernel has not taken;
+    # the client then holds new frames back itself, so that after a lost connection it knows
+    # which requests never left and sends them again behind the resume Hello.
+    paused = False
+
+    def pause_writing(self):
+        self.paused = True
+
+    def resume_writing(self):
+        self.paused = False
+        if self.client is not None:
+            self.client._write_held(self)
 
 
 # Initial read buffer; grows for a larger frame.
@@ -149,6 +209,7 @@ class Client:
         self.session_timeout = None
         self.server_version = None
         self._transport = transport
+        self._proto = protocol
         self._loop = asyncio.get_running_loop()
         self._next_id = 1
         self._next_owner = 1
@@ -163,17 +224,51 @@ class Client:
         self._held = set()  # Lock objects holding a grant, forgotten on session loss
         self._last_send = self._loop.time()
         self._ping_task = None
+        self._last_recv = self._last_send
+        # session resume (protocol.md §5.5-§5.6)
+        self.grace = 0.0  # granted by the server
+        self._secret = None  # the resume secret: never logged, never in a repr
+        self._token = None  # the auth token, kept for a resume only: the same
+        self._where = None
+        self._reconnect = False
+        self._on_session = None
+        self._resuming = False  # between a lost connection and an OK resume
+        self._resume_task = None
+        self._resume_hello_id = None  # id of the resume Hello in flight
+        self._held_frames = []  # frames that never left, sent on the next connection
+        self._handshake_frames = []  # those sent behind a resume Hello not yet answered
+        self._keepalive_ids = set()  # the pings of _ping_loop (forgotten on a loss)
+        self._closing = False
+        self.session_state = "opening"  # "open", "resuming", "lost"
         _OPEN.setdefault(self._loop, weakref.WeakSet()).add(self)
         protocol.client = self
         if protocol.early_lost is not None:
-            self._connection_lost(None if protocol.early_lost is True else protocol.early_lost)
+            self._connection_lost(None if protocol.early_lost is True else protocol.early_lost,
+                                  protocol)
+
+    def __repr__(self):
+        return "<condd.Client %s session=%s %s>" % (self.address, self.session_id,
+                                                     self.session_state)
 
     # ------------------------------------------------------------ public
 
     async def close(self):
-        """Ends the session: the server releases everything it held. Pending calls fail with
-        ConnectionLost. Idempotent."""
+        """Ends the session: says Goodbye (protocol.md §5.7) and waits for its answer, so the
+        server has released everything the session held when close() returns, grace or not.
+        Pending calls fail with ConnectionLost. Idempotent."""
+        if (self._lost is None and not self._closing and not self._resuming
+                and self.session_id is not None):
+            self._closing = True
+            try:
+                fut = self._send(self._request("goodbye"))
+                await asyncio.wait_for(asyncio.shield(fut), _GOODBYE_WAIT)
+            except (ConnectionLost, asyncio.TimeoutError):
+                pass
+        self._closing = True
         self._lose(ConnectionLost("client closed"))
+        t = self._resume_task
+        if t is not None and t is not asyncio.current_task():
+            t.cancel()
         t = self._ping_task
         if t is not None and t is not asyncio.current_task():
             t.cancel()
@@ -264,9 +359,48 @@ class Client:
             self._flush_scheduled = False
             _QUEUED[self._loop].discard(self)
         if self._wbuf and self._lost is None:
+            if (self._held_frames or self._transport is None or self._resuming
+                    or self._proto.paused):
+                # no connection (resuming), or the kernel is not taking bytes: keep the
+                # frames whole until it does (_write_held), in order
+                self._held_frames.extend(self._wbuf)
+                self._wbuf.clear()
+                return
+            if self._secret is not None and self._reconnect and self._peer_gone():
+                # not into a connection the server has closed: these go behind the resume
+                self._held_frames.extend(self._wbuf)
+                self._wbuf.clear()
+                self._transport.abort()
+                return
             data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
             self._wbuf.clear()
             self._transport.write(data)
+
+    def _peer_gone(self):
+        """True if the connection has ended on the server's side although this loop has not
+        read the end yet (as libcondd, skipped when an answer came in the last millisecond):
+        a request written now would be lost with it, undecided."""
+        if self._loop.time() - self._last_recv < 0.001:
+            return False
+        sock = getattr(self._transport, "_sock", None)  # the selector transport's socket
+        if sock is None:
+            return False
+        try:
+            return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+        except (BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+
+    def _write_held(self, proto):
+        """The connection proto takes bytes again: writes the frames held back."""
+        if proto is not self._proto or self._transport is None or self._lost is not None:
+            return
+        if self._resuming:
+            return  # written when the resume is answered (_resumed)
+        held, self._held_frames = self._held_frames, []
+        if held:
+            self._transport.write(b"".join(held))
 
     def _send_checked(self, req, what, quiet=()):
         """Fire and forget: a non-OK answer is logged (asyncio's synchronous methods), unless
@@ -351,23 +485,38 @@ class Client:
 
     # ------------------------------------------------------------ inside
 
-    async def _hello(self, client_name, session_timeout):
+    async def _hello(self, client_name, session_timeout, token=None, grace=0.0):
         if client_name is None:
             client_name = "python/%d@%s" % (os.getpid(), socket.gethostname())
         req = self._request("hello")
         req.hello.protocol_version = 1
         req.hello.client_name = client_name
         req.hello.session_timeout_s = session_timeout
+        if grace:
+            req.hello.grace_s = grace
+        if token:
+            req.hello.auth_token = token
         resp = await self._call(req)
+        req.hello.auth_token = b""
         self._check(resp)
         self.session_id = resp.hello.session_id
         self.session_timeout = resp.hello.session_timeout_s
+        self._session_timeout_asked = session_timeout
         self.server_version = resp.hello.server_version
+        self.grace = resp.hello.grace_s
+        if self.grace > 0 and resp.hello.resume_secret:
+            self._secret = bytes(resp.hello.resume_secret)
+            if self._reconnect:
+                self._token = token  # a resume Hello is authenticated too (protocol.md §5.8)
+                # learn from the transport which frames the kernel has not taken yet
+                self._transport.set_write_buffer_limits(high=0)
+        self.session_state = "open"
         self._ping_task = self._loop.create_task(self._ping_loop())
 
     def _frames_received(self, proto):
         """Parses the complete response frames in proto's buffer and answers their futures."""
         view, pos, end = proto.view, proto.start, proto.end
+        self._last_recv = self._loop.time()
         try:
             while end - pos >= 4:
                 n = _proto.frame_length(view[pos:pos + 4])
@@ -392,10 +541,16 @@ class Client:
     def _deliver(self, resp):
         """Answers one response's future; False once the session is over."""
         if resp.id == 0:
-            self._lose(ConnectionLost(
-                "connection ended by the server: %s" % (resp.message or resp.status),
-                resp.status))
+            # SESSION_KILLED, SHUTTING_DOWN, ...: the session is over, no resume
+            exc = error_for(resp)
+            if not isinstance(exc, ConnectionLost):
+                exc = ConnectionLost(exc.message, resp.status)
+            exc = type(exc)("connection ended by the server: %s"
+                            % (resp.message or resp.status), resp.status)
+            self._lose(exc)
             return False
+        if resp.id == self._resume_hello_id:
+            return self._resumed(resp)
         fut = self._pending.pop(resp.id, None)
         if fut is not None:
             if not fut.done():
@@ -404,11 +559,26 @@ class Client:
                 self._orphans[resp.id] = resp  # for the cancelled caller (_call*)
         return self._lost is None
 
-    def _connection_lost(self, exc):
-        if exc is None:
-            self._lose(ConnectionLost("connection closed by the server"))
+    def _connection_lost(self, exc, proto):
+        if proto is not self._proto:
+            return  # an old connection, replaced by a resume
+        self._transport = None
+        if self._closing:
+            why = "client closed"
+        elif exc is None:
+            why = "connection closed by the server"
         else:
-            self._lose(ConnectionLost("connection lost: %s" % exc))
+            why = "connection lost: %s" % exc
+        if (self._lost is None and not self._closing and self._reconnect
+                and self._secret is not None):
+            if not self._resuming:
+                self._begin_resume(why)
+            # else: a connection opened by _resume_loop went away; it tries again
+            return
+        if self._resuming and self._lost is None:
+            self._lose(SessionLost("session lost: %s" % why))
+        else:
+            self._lose(ConnectionLost(why))
         if not self._closed.done():
             self._closed.set_result(None)
 
@@ -416,20 +586,174 @@ class Client:
         every = self.session_timeout / 3
         try:
             while self._lost is None:
-                due = self._last_send + every
                 now = self._loop.time()
+                if self._resuming:
+                    await asyncio.sleep(every)
+                    continue
+                if (self._secret is not None and self._reconnect
+                        and now - self._last_recv > self.session_timeout
+                        and self._last_send > self._last_recv):
+                    # the server has been silent for the session timeout although pinged:
+                    # treat the connection as lost (it has detached the session by now)
+                    self._transport.abort()
+                    await asyncio.sleep(every)
+                    continue
+                due = self._last_send + every
+                if self._secret is not None and self._reconnect:
+                    # also when only waiting requests went out: silence must be noticed
+                    due = min(due, self._last_recv + every)
                 if now >= due:
-                    self._send_checked(self._request("ping"), "ping")
+                    ping = self._request("ping")
+                    self._keepalive_ids.add(ping.id)
+                    self._send_checked(ping, "ping").add_done_callback(
+                        lambda f, i=ping.id: self._keepalive_ids.discard(i))
                     due = now + every
                 await asyncio.sleep(due - now)
         except ConnectionLost:
             pass
+
+    # ------------------------------------------------------------ resume
+
+    def _set_state(self, state, exc=None):
+        """Records a change of the session's state and tells on_session ("resumed" is
+        reported while session_state is "open" again)."""
+        self.session_state = "open" if state == "resumed" else state
+        if self._on_session is not None:
+            try:
+                self._on_session(self, state, exc)
+            except Exception:
+                log.exception("condd: on_session callback failed")
+
+    def _begin_resume(self, why):
+        """The connection is gone but the session has a grace: keep everything pending and
+        held, and start reconnecting."""
+        self._resuming = True
+        self._resume_hello_id = None
+        # the old connection's keep-alive pings are forgotten (a late answer is ignored)
+        for i in self._keepalive_ids:
+            fut = self._pending.pop(i, None)
+            if fut is not None:
+                fut.cancel()
+        self._keepalive_ids.clear()
+        # frames queued and not yet written go out behind the resume Hello
+        if self._flush_scheduled:
+            self._flush_scheduled = False
+            _QUEUED[self._loop].discard(self)
+        self._held_frames.extend(self._wbuf)
+        self._wbuf.clear()
+        self._queued_notify = None
+        log.info("condd: connection to %s lost (%s); resuming session %s", self.address, why,
+                 self.session_id)
+        self._set_state("resuming", ConnectionLost(why))
+        old = self._resume_task
+        if old is not None and not old.done():
+            old.cancel()  # the previous resume's task, done with but not yet returned
+        self._resume_task = self._loop.create_task(self._resume_loop(why))
+
+    async def _resume_loop(self, why):
+        deadline = self._loop.time() + self.grace
+        backoff = _BACKOFF_FIRST
+        try:
+            await self._resume_tries(deadline, backoff, why)
+        except asyncio.CancelledError:
+            pass
+
+    async def _resume_tries(self, deadline, backoff, why):
+        """The reconnect attempts of one loss; returns once resumed, lost, or superseded."""
+        me = asyncio.current_task()
+        while self._resuming and self._lost is None:
+            now = self._loop.time()
+            if now >= deadline:
+                break
+            await asyncio.sleep(min(backoff, deadline - now))
+            backoff = min(backoff * 2, _BACKOFF_MAX)
+            if not self._resuming or self._lost is not None:
+                return
+            left = deadline - self._loop.time()
+            if left <= 0:
+                break
+            try:
+                transport, proto = await _open(self._where, min(left, 10.0))
+            except (OSError, asyncio.TimeoutError) as e:
+                why = "reconnect failed: %s" % e
+                continue
+            if not self._resuming or self._lost is not None:
+                transport.close()
+                return
+            self._attach(transport, proto)
+            # the answer (in _deliver -> _resumed) ends _resuming or loses the session;
+            # a connection that drops first makes this loop try again
+            while self._resuming and self._lost is None and self._transport is not None:
+                if self._loop.time() >= deadline:
+                    break
+                await asyncio.sleep(min(0.05, max(deadline - self._loop.time(), 0)))
+                if self._resume_task is not me:
+                    return  # resumed, then lost again: a new task handles that loss
+            if not self._resuming or self._lost is not None or self._resume_task is not me:
+                return
+            self._resume_hello_id = None
+            self._held_frames = self._handshake_frames + self._held_frames
+            self._handshake_frames = []
+            if self._transport is not None:
+                self._transport.abort()
+                self._transport = None
+        if self._resuming and self._lost is None:
+            self._lose(SessionLost("session %s lost: its grace of %g s ran out (%s)"
+                                   % (self.session_id, self.grace, why)))
+
+    def _attach(self, transport, proto):
+        """Takes over a new connection: the resume Hello, then the frames that never left."""
+        self._transport = transport
+        self._proto = proto
+        transport.set_write_buffer_limits(high=0)
+        req = self._request("hello")
+        req.hello.protocol_version = 1
+        req.hello.session_timeout_s = self._session_timeout_asked
+        req.hello.resume_session = self.session_id
+        req.hello.resume_secret = self._secret
+        if self._token:
+            req.hello.auth_token = self._token
+        self._resume_hello_id = req.id
+        # kept until the resume is answered: a connection lost before that sends them again
+        held = self._handshake_frames = self._held_frames
+        self._held_frames = []
+        transport.write(b"".join([_proto.encode(req)] + held))
+        req.hello.resume_secret = b""
+        req.hello.auth_token = b""
+        self._last_send = self._loop.time()
+        proto.client = self
+        if proto.early_lost is not None:
+            self._transport = None
+
+    def _resumed(self, resp):
+        """The answer to the resume Hello; False if the session is lost."""
+        self._resume_hello_id = None
+        if (resp.status == pb.STATUS_OK and resp.hello.resumed
+                and resp.hello.session_id == self.session_id):
+            self._resuming = False
+            self._handshake_frames = []
+            if resp.hello.session_timeout_s > 0:
+                self.session_timeout = resp.hello.session_timeout_s
+            self._last_recv = self._loop.time()
+            log.info("condd: session %s resumed", self.session_id)
+            self._set_state("resumed")
+            self._write_held(self._proto)
+            return True
+        exc = ResumeFailed("session %s lost: the server refused the resume: %s"
+                           % (self.session_id, resp.message or resp.status), resp.status)
+        self._lose(exc)
+        return False
 
     def _lose(self, exc):
         """Ends the session once: fails every pending call with exc, forgets held locks."""
         if self._lost is not None:
             return
         self._lost = exc
+        self._secret = None
+        self._token = None
+        self._held_frames = []
+        was_open = self.session_state in ("open", "resuming")
+        self._resuming = False
         _OPEN[self._loop].discard(self)
         pending, self._pending = self._pending, {}
         for fut in pending.values():
@@ -442,10 +766,22 @@ class Client:
         if self._ping_task is not None and self._ping_task is not asyncio.current_task():
             self._ping_task.cancel()
         self._flush_lost()
+        if was_open and not self._closing:
+            self._set_state("lost", exc)
+        else:
+            self.session_state = "lost"
 
     def _flush_lost(self):
         # what release() queued still goes out (a close right after a release must not
         # drop it); then the transport closes once its buffer is written
+        if self._transport is None:
+            self._wbuf.clear()
+            if self._flush_scheduled:
+                self._flush_scheduled = False
+                _QUEUED[self._loop].discard(self)
+            if not self._closed.done():
+                self._closed.set_result(None)
+            return
         if self._wbuf and not self._transport.is_closing():
             self._transport.write(b"".join(self._wbuf))
         self._wbuf.clear()

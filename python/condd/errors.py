@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The exceptions of the condd package: one base class, one class per server status
-(docs/protocol.md §7) and ConnectionLost for the end of a session. The status classes also
-derive from the builtin exception asyncio code already catches where one fits (TimeoutError,
-RuntimeError, asyncio.BrokenBarrierError)."""
+(docs/protocol.md §7) and ConnectionLost for the end of a session (SessionLost, ResumeFailed,
+SessionKilled, ShuttingDown below it). The status classes also derive from the builtin
+exception asyncio code already catches where one fits (TimeoutError, RuntimeError,
+PermissionError, asyncio.BrokenBarrierError)."""
 
 import asyncio
 
@@ -88,6 +89,40 @@ class ValueMismatch(CondDError, ValueError):
     status = pb.STATUS_VALUE_MISMATCH
 
 
+class Unauthenticated(CondDError, PermissionError):
+    """The server refused Hello: no token, or a token that does not check out (protocol.md
+    §5.8). connect() raises it; the server closes the connection."""
+
+    status = pb.STATUS_UNAUTHENTICATED
+
+
+class PermissionDenied(CondDError, PermissionError):
+    """The authenticated principal may not do this to this name (protocol.md §5.8); the
+    request had no effect. The session goes on."""
+
+    status = pb.STATUS_PERMISSION_DENIED
+
+
+class SessionLost(ConnectionLost):
+    """A session with a grace could not be resumed: its grace ran out while reconnecting, or
+    the server refused the resume. Every pending call fails with it once; the client holds
+    nothing any more."""
+
+
+class ResumeFailed(SessionLost):
+    """The server answered the resume RESUME_FAILED (the session expired, ended, or the
+    daemon restarted): the session is lost, as SessionLost."""
+
+    status = pb.STATUS_RESUME_FAILED
+
+
+class SessionKilled(ConnectionLost):
+    """An operator ended the session (KillSession, Break; protocol.md §5.9): every pending
+    call fails with it once and everything the session held is gone; no resume."""
+
+    status = pb.STATUS_SESSION_KILLED
+
+
 class BrokenBarrierError(CondDError, asyncio.BrokenBarrierError):
     """The barrier was reset or aborted while waiting, or is broken (protocol.md §19):
     `except asyncio.BrokenBarrierError` catches it."""
@@ -99,7 +134,8 @@ _BY_STATUS = {
     cls.status: cls
     for cls in (Timeout, Cancelled, NotOwner, AlreadyOwner, LockMismatch, BadRequest,
                 LimitExceeded, UnsupportedVersion, ShuttingDown, NotFound, ProtocolError,
-                Unimplemented, InternalError, ValueMismatch, BrokenBarrierError)
+                Unimplemented, InternalError, ValueMismatch, BrokenBarrierError,
+                Unauthenticated, PermissionDenied, ResumeFailed, SessionKilled)
 }
 
 

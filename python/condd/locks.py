@@ -20,6 +20,13 @@ _NOTIFY_ALL = 2 ** 64 - 1
 CONDITION_LOCK_SUFFIX = ".lock"
 
 
+def _lost_again(lost, text):
+    """The exception for using what was lost with the session: the class of the loss
+    (condd.SessionKilled, condd.SessionLost, ...), ConnectionLost at least."""
+    cls = type(lost) if isinstance(lost, ConnectionLost) else ConnectionLost
+    return cls(text, getattr(lost, "status", None))
+
+
 def _name(name):
     if isinstance(name, str):
         return name.encode("utf-8")
@@ -29,11 +36,17 @@ def _name(name):
 class Lock:
     """asyncio.Lock over condd: `await acquire()` -> True, `release()`, `locked()`,
     `async with lock`. Each acquire uses a fresh owner handle; whoever has the object may
-    release the grant, as in asyncio. `token` is the fencing token of the latest grant."""
+    release the grant, as in asyncio. `token` is the fencing token of the latest grant.
 
-    def __init__(self, client, name):
+    shared=True (keyword only; asyncio has no such lock, protocol.md §20): every acquire asks
+    for the lock in shared mode, so any number of shared holders (readers) hold it together
+    while no exclusive holder (writer) does; a reader never barges past a queued writer. Each
+    shared grant has its own fencing token. A Condition needs an exclusive lock."""
+
+    def __init__(self, client, name, *, shared=False):
         self._client = client
         self.name = name
+        self.shared = bool(shared)
         self._wire_name = _name(name)
         self._owner = None  # owner handle of the grant this object holds
         self._lost = None  # ConnectionLost if the session ended while held
@@ -41,7 +54,8 @@ class Lock:
 
     def __repr__(self):
         state = "locked" if self._owner is not None else "unlocked"
-        return "<condd.Lock %r [%s] token=%s>" % (self.name, state, self.token)
+        mode = " shared" if self.shared else ""
+        return "<condd.Lock %r%s [%s] token=%s>" % (self.name, mode, state, self.token)
 
     async def __aenter__(self):
         await self.acquire()
@@ -76,6 +90,8 @@ class Lock:
         req = client._request("acquire")
         req.acquire.lock = self._wire_name
         req.acquire.owner = owner
+        if self.shared:
+            req.acquire.mode = pb.LOCK_MODE_SHARED
         if timeout is not None:
             req.acquire.timeout.seconds = max(timeout, 0.0)
         resp, cancelled = await client._call_cancellable(req)
@@ -111,7 +127,7 @@ class Lock:
         if self._owner is None:
             if self._lost is not None:
                 lost, self._lost = self._lost, None
-                raise ConnectionLost("lock %r lost with the session: %s" % (self.name, lost))
+                raise _lost_again(lost, "lock %r lost with the session: %s" % (self.name, lost))
             raise RuntimeError("Lock is not acquired.")
         owner = self._owner
         self._owner = None
@@ -150,6 +166,11 @@ class Condition:
             lock = Lock(client, name + CONDITION_LOCK_SUFFIX)
         elif lock._client is not client:
             raise ValueError("the lock must belong to the same client")
+        if lock.shared:
+            # protocol.md §20.4: a Wait hands the lock over atomically, which one of several
+            # readers cannot do, and a notifier must be alone to change the predicate
+            raise ValueError("a Condition needs an exclusive lock: conditions need the "
+                             "exclusive mode, not Lock(..., shared=True)")
         self._client = client
         self.name = name
         self._wire_name = _name(name)
@@ -474,8 +495,8 @@ class Semaphore:
         if not self._owners:
             if self._lost is not None:
                 lost, self._lost = self._lost, None
-                raise ConnectionLost("%s %r permits lost with the session: %s"
-                                     % (self._kind, self.name, lost))
+                raise _lost_again(lost, "%s %r permits lost with the session: %s"
+                                  % (self._kind, self.name, lost))
             if self._bounded:
                 raise ValueError("BoundedSemaphore released too many times")
             return self._client._new_owner()  # a post: nobody's permit

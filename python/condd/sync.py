@@ -32,10 +32,16 @@ class BrokenBarrierError(_errors.BrokenBarrierError, threading.BrokenBarrierErro
     """condd.BrokenBarrierError that `except threading.BrokenBarrierError` also catches."""
 
 
-def connect(address=None, *, client_name=None, session_timeout=0.0):
-    """Connects to condd (address as for condd.connect) and returns a blocking Client. Raises
-    OSError when the connection fails, a condd.CondDError when Hello is refused."""
-    return Client(address, client_name=client_name, session_timeout=session_timeout)
+def connect(address=None, *, client_name=None, session_timeout=0.0, token=None, token_file=None,
+            grace=0.0, reconnect=True, on_session=None):
+    """Connects to condd (address and options as for condd.connect) and returns a blocking
+    Client. Raises OSError when the connection fails, condd.Unauthenticated when the server
+    refuses the credentials, a condd.CondDError when Hello is refused otherwise. With a grace,
+    the client resumes its session after a lost connection on its own loop thread, also
+    between calls; on_session runs on that thread."""
+    return Client(address, client_name=client_name, session_timeout=session_timeout,
+                  token=token, token_file=token_file, grace=grace, reconnect=reconnect,
+                  on_session=on_session)
 
 
 class Client:
@@ -43,14 +49,17 @@ class Client:
     everything it held. Objects of one Client may be used from several threads: the calls are
     serialised on the client's loop, and each blocking call blocks only its own thread."""
 
-    def __init__(self, address=None, *, client_name=None, session_timeout=0.0):
+    def __init__(self, address=None, *, client_name=None, session_timeout=0.0, token=None,
+                 token_file=None, grace=0.0, reconnect=True, on_session=None):
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="condd.sync",
                                         daemon=True)
         self._thread.start()
         try:
             self._aclient = self._run(_client.connect(
-                address, client_name=client_name, session_timeout=session_timeout))
+                address, client_name=client_name, session_timeout=session_timeout,
+                token=token, token_file=token_file, grace=grace, reconnect=reconnect,
+                on_session=on_session))
         except BaseException:
             self._stop()
             raise
@@ -76,6 +85,16 @@ class Client:
     @property
     def closed(self):
         return self._aclient.closed
+
+    @property
+    def grace(self):
+        """The resume grace the server granted (0: none)."""
+        return self._aclient.grace
+
+    @property
+    def session_state(self):
+        """"open", "resuming" or "lost" (docs/python.md)."""
+        return self._aclient.session_state
 
     def ping(self):
         """One round trip: everything sent before it has been processed when it returns."""
@@ -170,11 +189,12 @@ def _check_timeout(blocking, timeout):
 class Lock:
     """threading.Lock over condd: acquire(blocking=True, timeout=-1) -> bool, release(),
     locked(), `with lock:`; plus locked_remote(), release_remote() and token (docs/python.md).
-    As for condd.Lock, locked() is local: True while this object holds the lock."""
+    As for condd.Lock, locked() is local: True while this object holds the lock.
+    shared=True: a shared (reader) lock, as condd.Lock(..., shared=True)."""
 
-    def __init__(self, client, name):
+    def __init__(self, client, name, *, shared=False):
         self._client = client
-        self._lock = _locks.Lock(client._aclient, name)
+        self._lock = _locks.Lock(client._aclient, name, shared=shared)
 
     def __repr__(self):
         return repr(self._lock).replace("<condd.", "<condd.sync.", 1)
@@ -187,6 +207,11 @@ class Lock:
     def token(self):
         """The fencing token of the latest grant (None before the first)."""
         return self._lock.token
+
+    @property
+    def shared(self):
+        """True for a shared (reader) lock."""
+        return self._lock.shared
 
     def acquire(self, blocking=True, timeout=-1):
         """Waits (FIFO) until granted: True; False if blocking is false and the lock is held,
@@ -241,6 +266,9 @@ class Condition:
             lock = Lock(client, name + _locks.CONDITION_LOCK_SUFFIX)
         elif not isinstance(lock, Lock) or lock._client is not client:
             raise ValueError("the lock must be a condd.sync.Lock of the same client")
+        if lock.shared:
+            raise ValueError("a Condition needs an exclusive lock: conditions need the "
+                             "exclusive mode, not Lock(..., shared=True)")
         self._client = client
         self._lock = lock
         self._cond = _locks.Condition(client._aclient, name, lock._lock)

@@ -73,3 +73,65 @@ async def sem_waiters(client, name):
     """SemAcquires queued on semaphore name (0 if it does not exist)."""
     info = (await listing(client, name))[2]
     return 0 if info is None else info.waiters
+
+
+class Proxy:
+    """tests/blipproxy in front of a condd port: breaks connections on command (drop, reset,
+    stall, flow, refuse, accept; tests/blipproxy.c). Needs $BLIPPROXY, else finds it beside
+    $CONDD in the build tree."""
+
+    def __init__(self, target_address):
+        path = os.environ.get("BLIPPROXY") or os.path.join(
+            os.path.dirname(os.path.dirname(os.path.abspath(os.environ["CONDD"]))), "tests",
+            "blipproxy")
+        self.dir = tempfile.mkdtemp(prefix="condd-py-proxy.")
+        port_file = os.path.join(self.dir, "ports")
+        port = target_address.rsplit(":", 1)[1]
+        self.proc = subprocess.Popen([path, port, port_file], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                with open(port_file) as f:
+                    text = f.read()
+                if text.endswith("\n"):
+                    break
+            except FileNotFoundError:
+                pass
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                self.stop()
+                raise RuntimeError("blipproxy did not start")
+            time.sleep(0.02)
+        listen, control = text.split()
+        self.address = "127.0.0.1:" + listen
+        self.control = int(control)
+
+    async def cmd(self, command):
+        """Sends one control command; its answer once it has taken effect."""
+        reader, writer = await asyncio.open_connection("127.0.0.1", self.control)
+        try:
+            writer.write(command.encode() + b"\n")
+            await writer.drain()
+            answer = (await reader.readline()).decode().strip()
+        finally:
+            writer.close()
+            await writer.wait_closed()
+        if answer.startswith("error"):
+            raise RuntimeError("blipproxy %s: %s" % (command, answer))
+        return answer
+
+    def cmd_blocking(self, command):
+        """cmd() without the event loop: the loop's callbacks do not run meanwhile."""
+        import socket
+        with socket.create_connection(("127.0.0.1", self.control), timeout=20) as s:
+            s.sendall(command.encode() + b"\n")
+            answer = s.makefile().readline().strip()
+        if answer.startswith("error"):
+            raise RuntimeError("blipproxy %s: %s" % (command, answer))
+        return answer
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)

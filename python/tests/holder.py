@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Child process of the session-death tests: takes lock argv[2] on condd argv[1] (or, with
 argv[3] = "sem:VALUE:COUNT", COUNT permits of semaphore argv[2] of value VALUE; with argv[3] =
-"barrier:PARTIES", a wait at barrier argv[2], processed by the server before "held" is said), says
+"barrier:PARTIES", a wait at barrier argv[2], processed by the server before "held" is said; with
+argv[3] = "shared", lock argv[2] in shared mode), says
 "held" and waits to be killed."""
 
 import asyncio
@@ -24,7 +25,8 @@ async def main():
             await asyncio.sleep(0)
         await client.ping()  # one connection keeps order: the wait is queued on the server
     else:
-        await condd.Lock(client, sys.argv[2]).acquire()
+        shared = len(sys.argv) > 3 and sys.argv[3] == "shared"
+        await condd.Lock(client, sys.argv[2], shared=shared).acquire()
     print("held", flush=True)
     await asyncio.Event().wait()
 

@@ -1,0 +1,249 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""Session resume from Python (protocol.md §5.5-§5.7; connect(grace=..., reconnect=True))
+through tests/blipproxy, which breaks connections on command: a lock held across a drop, an
+acquire granted and a Condition.wait notified during the blip delivered after the resume,
+requests made during the blip sent behind the resume Hello, a blip longer than the grace losing
+the session, a refused resume, close() freeing the lock at once, and condd.sync."""
+
+import asyncio
+import threading
+import time
+import unittest
+
+import condd
+import condd.sync
+from daemon import Daemon, Proxy, until
+
+
+class ResumeTests(unittest.IsolatedAsyncioTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+
+    async def asyncSetUp(self):
+        self.proxy = Proxy(self.daemon.address)
+        self.addCleanup(self.proxy.stop)
+        self.prefix = self.id().rsplit(".", 1)[-1]
+        self.direct = await self.connect(self.daemon.address)
+        self.states = []
+
+    def name(self, what):
+        return "%s.%s" % (self.prefix, what)
+
+    async def connect(self, address, **kw):
+        c = await condd.connect(address, **kw)
+        self.addAsyncCleanup(c.close)
+        return c
+
+    async def resumable(self, grace=30.0):
+        return await self.connect(self.proxy.address, grace=grace, on_session=(
+            lambda c, state, exc: self.states.append(state)))
+
+    async def stat_is(self, field, want):
+        async def ok():
+            return getattr(await self.direct.stats(), field) == want
+        await until(ok, what="%s == %d" % (field, want))
+
+    async def blip_until_detached(self):
+        """Refuses reconnects, drops every proxied connection, and waits until the server
+        holds the session detached."""
+        await self.proxy.cmd("refuse")
+        await self.proxy.cmd("drop")
+        await self.stat_is("detached_sessions", 1)
+
+    async def test_lock_held_across_a_drop(self):
+        a = await self.resumable()
+        self.assertGreater(a.grace, 0)
+        secret = a._secret
+        self.assertEqual(len(secret), 32)
+        self.assertNotIn(repr(secret)[2:-1], repr(a))
+        sid = a.session_id
+        lock = condd.Lock(self.direct, self.name("L"))
+        held = condd.Lock(a, self.name("L"))
+        await held.acquire()
+        token = held.token
+        await self.blip_until_detached()
+        await until(lambda: asyncio.sleep(0, a.session_state == "resuming"), what="resuming")
+        self.assertFalse(await lock._acquire(0))
+        ping = asyncio.create_task(a.ping())  # made during the blip: sent behind the resume
+        await asyncio.sleep(0.2)  # a few refused reconnects
+        self.assertFalse(ping.done())
+        self.assertFalse(await lock._acquire(0))
+        await self.proxy.cmd("accept")
+        await asyncio.wait_for(ping, 10)
+        self.assertEqual(a.session_state, "open")
+        self.assertEqual(a.session_id, sid)
+        self.assertEqual(self.states, ["resuming", "resumed"])
+        self.assertTrue(held.locked())
+        self.assertEqual(held.token, token)
+        self.assertFalse(await lock._acquire(0))
+        await held.release_remote()
+        self.assertTrue(await lock._acquire(0))
+        lock.release()
+
+    async def test_request_right_after_a_drop_is_not_lost(self):
+        a = await self.resumable()
+        for _ in range(3):
+            # the loop does not run from the drop to the write: the Ping is written before it
+            # has read the end of the connection. The socket is checked first, so the Ping
+            # goes behind the resume Hello, not into the dead socket (where it would be lost)
+            self.proxy.cmd_blocking("drop")
+            time.sleep(0.002)  # past the "answer in the last millisecond" shortcut
+            fut = a._send(a._request("ping"))
+            resp = await asyncio.wait_for(fut, 10)
+            self.assertEqual(resp.status, 0)
+            self.assertEqual(a.session_state, "open")
+        self.assertEqual(self.states, ["resuming", "resumed"] * 3)
+
+    async def test_silent_server_is_noticed_and_resumed(self):
+        # a stalled path: no end-of-file, no reset; the client notices the silence after its
+        # session timeout (its pings go unanswered) and resumes once bytes flow again
+        a = await self.connect(self.proxy.address, grace=30.0, session_timeout=1.0,
+                               on_session=lambda c, state, exc: self.states.append(state))
+        held = condd.Lock(a, self.name("L"))
+        await held.acquire()
+        await self.proxy.cmd("stall")
+        await until(lambda: asyncio.sleep(0, a.session_state == "resuming"),
+                    what="the silence noticed")
+        await self.proxy.cmd("flow")
+        await until(lambda: asyncio.sleep(0, a.session_state == "open"), what="resumed")
+        await a.ping()
+        self.assertTrue(held.locked())
+        self.assertFalse(await condd.Lock(self.direct, self.name("L"))._acquire(0))
+        await held.release_remote()
+        self.assertEqual(self.states, ["resuming", "resumed"])
+
+    async def test_acquire_granted_during_the_blip(self):
+        a = await self.resumable()
+        blocker = condd.Lock(self.direct, self.name("L"))
+        await blocker.acquire()
+        lock = condd.Lock(a, self.name("L"))
+        task = asyncio.create_task(lock.acquire())
+        await self.stat_is("lock_waiters", 1)
+        await self.blip_until_detached()
+        blocker.release()  # granted to the detached session; the answer is kept
+        await self.stat_is("lock_waiters", 0)
+        self.assertFalse(task.done())
+        await self.proxy.cmd("accept")
+        self.assertTrue(await asyncio.wait_for(task, 10))
+        self.assertTrue(lock.locked())
+        self.assertGreater(lock.token, blocker.token)
+        self.assertFalse(await blocker._acquire(0))
+        lock.release()
+        self.assertTrue(await asyncio.wait_for(blocker.acquire(), 10))
+        blocker.release()
+
+    async def test_condition_wait_notified_during_the_blip(self):
+        a = await self.resumable()
+        cond = condd.Condition(a, self.name("C"))
+        await cond.acquire()
+        waiter = asyncio.create_task(cond.wait())
+        await self.stat_is("condition_waiters", 1)
+        await self.blip_until_detached()
+        other = condd.Condition(self.direct, self.name("C"))
+        async with other:
+            other.notify()
+        await self.proxy.cmd("accept")
+        self.assertTrue(await asyncio.wait_for(waiter, 10))
+        self.assertTrue(cond.locked())
+        self.assertFalse(await other.lock._acquire(0))  # a holds it again
+        cond.release()
+        self.assertTrue(await asyncio.wait_for(other.acquire(), 10))
+        other.release()
+
+    async def test_blip_longer_than_the_grace_loses_the_session(self):
+        a = await self.resumable(grace=0.5)
+        held = condd.Lock(a, self.name("L"))
+        await held.acquire()
+        blocker = condd.Lock(self.direct, self.name("M"))
+        await blocker.acquire()
+        pending = asyncio.create_task(condd.Lock(a, self.name("M")).acquire())
+        await self.stat_is("lock_waiters", 1)
+        await self.blip_until_detached()
+        with self.assertRaises(condd.SessionLost):
+            await asyncio.wait_for(pending, 20)
+        self.assertEqual(a.session_state, "lost")
+        self.assertTrue(a.closed)
+        self.assertEqual(self.states, ["resuming", "lost"])
+        self.assertFalse(held.locked())
+        with self.assertRaises(condd.SessionLost):
+            held.release()
+        with self.assertRaises(condd.ConnectionLost):
+            await a.ping()
+        await self.stat_is("detached_sessions", 0)
+        self.assertTrue(await condd.Lock(self.direct, self.name("L"))._acquire(0))
+        blocker.release()
+
+    async def test_refused_resume_loses_the_session(self):
+        a = await self.resumable()
+        held = condd.Lock(a, self.name("L"))
+        await held.acquire()
+        await self.blip_until_detached()
+        req = self.direct._request("kill_session")
+        req.kill_session.session = a.session_id
+        await self.direct._call_checked(req)  # the detached session ends: no resume
+        await self.proxy.cmd("accept")
+        await until(lambda: asyncio.sleep(0, a.closed), what="the resume refused")
+        self.assertEqual(self.states, ["resuming", "lost"])
+        with self.assertRaises(condd.ResumeFailed):
+            held.release()
+        self.assertTrue(await condd.Lock(self.direct, self.name("L"))._acquire(0))
+
+    async def test_close_frees_the_lock_at_once(self):
+        a = await self.resumable()
+        await condd.Lock(a, self.name("L")).acquire()
+        await a.close()
+        self.assertTrue(await condd.Lock(self.direct, self.name("L"))._acquire(0))
+        self.assertEqual((await self.direct.stats()).detached_sessions, 0)
+        self.assertEqual(self.states, [])
+
+    async def test_without_reconnect_a_drop_is_a_loss(self):
+        a = await self.connect(self.proxy.address, grace=30.0, reconnect=False)
+        held = condd.Lock(a, self.name("L"))
+        await held.acquire()
+        await self.proxy.cmd("drop")
+        await until(lambda: asyncio.sleep(0, a.closed), what="the loss")
+        self.assertFalse(held.locked())
+        self.assertFalse(await condd.Lock(self.direct, self.name("L"))._acquire(0))  # grace
+        self.assertEqual((await self.direct.stats()).detached_sessions, 1)
+        req = self.direct._request("kill_session")  # not left detached for the next tests
+        req.kill_session.session = a.session_id
+        await self.direct._call_checked(req)
+        await self.stat_is("detached_sessions", 0)
+
+
+class SyncResumeTests(unittest.TestCase):
+    def test_sync_lock_held_across_a_drop(self):
+        daemon = Daemon()
+        self.addCleanup(daemon.stop)
+        proxy = Proxy(daemon.address)
+        self.addCleanup(proxy.stop)
+        resumed = threading.Event()
+
+        def on_session(client, state, exc):  # on the client's loop thread
+            if state == "resumed":
+                resumed.set()
+
+        with condd.sync.connect(proxy.address, grace=30.0, on_session=on_session) as a, \
+                condd.sync.connect(daemon.address) as b:
+            self.assertGreater(a.grace, 0)
+            lock = condd.sync.Lock(a, "L")
+            other = condd.sync.Lock(b, "L")
+            self.assertTrue(lock.acquire())
+            asyncio.run(proxy.cmd("drop"))
+            self.assertFalse(other.acquire(blocking=False))
+            self.assertTrue(resumed.wait(20))
+            a.ping()
+            self.assertEqual(a.session_state, "open")
+            self.assertTrue(lock.locked())
+            lock.release_remote()
+            self.assertTrue(other.acquire(timeout=10))
+            other.release()
+
+
+if __name__ == "__main__":
+    unittest.main()
