@@ -86,6 +86,10 @@ static void destroy(condd_async_conn *c)
     free(c->wbuf);
     free(c->rbuf);
     free(c->server_version);
+    if (c->token != NULL) {
+        explicit_bzero(c->token, strlen(c->token));
+        free(c->token);
+    }
     cl_ptable_free(&c->pending);
     free(c);
 }
@@ -910,6 +914,10 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     if (opts != NULL && opts->token != NULL) {
         hello.auth_token.data = (uint8_t *)opts->token;
         hello.auth_token.len = strlen(opts->token);
+        if (c->grace_asked > 0 && (c->token = strdup(opts->token)) == NULL) {
+            destroy(c);
+            return CONDD_ERR_NOMEM;
+        }
     }
     hello.grace_s = c->grace_asked;
     req.id = cl_next_id(c);

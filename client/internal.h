@@ -230,6 +230,9 @@ struct condd_async_conn {
     double grace;       /* granted by the server; 0: not resumable */
     uint8_t secret[32]; /* the resume secret (never logged or shown) */
     size_t secret_len;
+    /* The token sent in Hello, kept (only when a grace is asked for) because the server
+     * authenticates a resume Hello as any other; wiped before it is freed. NULL: none. */
+    char *token;
     bool resuming;          /* between a loss and the resumed HelloResult */
     bool ever_ready;        /* a Hello completed once: the disconnect callback applies */
     double resume_deadline; /* monotonic: give up (SESSION_LOST) after this */

@@ -47,6 +47,10 @@ static bool cl_queue_resume_hello(condd_async_conn *c)
     hello.resume_session = c->session_id;
     hello.resume_secret.data = c->secret;
     hello.resume_secret.len = c->secret_len;
+    if (c->token != NULL) { /* a resume is authenticated like any Hello */
+        hello.auth_token.data = (uint8_t *)c->token;
+        hello.auth_token.len = strlen(c->token);
+    }
     req.id = cl_next_id(c);
     req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
     req.hello = &hello;
