@@ -676,10 +676,10 @@ static void bwait(condd_async_conn *c, const char *name, uint32_t parties, struc
 
 /* A barrier task of several steps, driven from its callbacks. */
 enum bmode {
-    B_TWICE,         /* wait; on OK wait again */
-    B_REWAIT,        /* wait; whatever the answer (`finally`), wait again */
-    B_ABORT_MIDDLE,  /* wait; index N/2 aborts, the others wait again */
-    B_ABORT_RESET,   /* test_abort_barrier_when_exception_then_resetting */
+    B_TWICE,        /* wait; on OK wait again */
+    B_REWAIT,       /* wait; whatever the answer (`finally`), wait again */
+    B_ABORT_MIDDLE, /* wait; index N/2 aborts, the others wait again */
+    B_ABORT_RESET,  /* test_abort_barrier_when_exception_then_resetting */
 };
 
 struct btask {
@@ -1042,7 +1042,7 @@ START_TEST(test_abort_barrier_when_exception)
         }
     }
     ck_assert_int_eq(aborters, 1);
-    ck_assert_int_eq(passed_twice, 0);     /* results1 */
+    ck_assert_int_eq(passed_twice, 0);       /* results1 */
     ck_assert_int_eq(broken, N_PARTIES - 1); /* results2 */
     struct condd_barrier_state st = bstate(c, b);
     ck_assert(st.broken);
