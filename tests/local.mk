@@ -216,6 +216,14 @@ tests_check_client_rwlock_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_rwlock_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_rwlock_LDADD = $(tests_check_client_LDADD)
 TESTS += tests/check_client_rwlock
+# CPython's EventTests, SemaphoreTests and BarrierTests (test_asyncio/test_locks.py) through libcondd
+check_PROGRAMS += tests/check_cpython_locks
+tests_check_cpython_locks_SOURCES = tests/check_cpython_locks.c tests/client_util.c \
+	tests/client_util.h
+tests_check_cpython_locks_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_cpython_locks_CFLAGS = $(TEST_CFLAGS)
+tests_check_cpython_locks_LDADD = $(tests_check_client_LDADD)
+TESTS += tests/check_cpython_locks
 
 # TLS listeners and tls: addresses, with certificates made by tests/tls-certs.sh.
 check_PROGRAMS += tests/check_tls
