@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +197,41 @@ START_TEST(test_async_permission_denied)
 }
 END_TEST
 
+/* A reload that removes a principal: its open session may start nothing new, but keeps what
+ * it holds and may still release it; new connections with its token are refused. */
+START_TEST(test_reload_removing_a_principal_keeps_its_holds)
+{
+    int rc;
+    condd_conn *a = open_with(TOKEN_A, &rc);
+    ck_assert_ptr_nonnull(a);
+    ck_assert_int_eq(condd_lock_acquire(a, "work/keep", 0, CONDD_FOREVER, NULL), CONDD_OK);
+    FILE *f = fopen(auth_path, "w");
+    ck_assert_ptr_nonnull(f);
+    hash_line(f, "bob", TOKEN_B);
+    fputs("allow bob read * \"\"\n", f);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_eq(kill(daemon_.pid, SIGHUP), 0);
+    /* Poll (with a deadline) until the reload has taken effect for alice's next request. */
+    double end = tu_now() + 20;
+    while ((rc = condd_lock_acquire(a, "work/new", 0, 0, NULL)) == CONDD_OK && tu_now() < end)
+        ck_assert_int_eq(condd_lock_release(a, "work/new", 0), CONDD_OK);
+    ck_assert_int_eq(rc, CONDD_ERR_PERMISSION_DENIED);
+    ck_assert_ptr_nonnull(strstr(condd_conn_message(a), "no longer in the auth file"));
+    condd_conn *b = open_with(TOKEN_B, &rc);
+    ck_assert_ptr_nonnull(b);
+    bool locked = false;
+    ck_assert_int_eq(condd_lock_locked(b, "work/keep", &locked), CONDD_OK);
+    ck_assert(locked);
+    ck_assert_int_eq(condd_lock_release(a, "work/keep", 0), CONDD_OK);
+    ck_assert_int_eq(condd_lock_locked(b, "work/keep", &locked), CONDD_OK);
+    ck_assert(!locked);
+    ck_assert_ptr_null(open_with(TOKEN_A, &rc));
+    ck_assert_int_eq(rc, CONDD_ERR_UNAUTHENTICATED);
+    condd_conn_close(a);
+    condd_conn_close(b);
+}
+END_TEST
+
 /* A resume Hello is authenticated like any Hello: the library must send its token again, or
  * the server refuses the resume and the session (and its lock) is lost. */
 START_TEST(test_resume_sends_the_token_again)
@@ -238,6 +274,7 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_stats_counts_auth_failures);
     tcase_add_test(tc, test_async_permission_denied);
     tcase_add_test(tc, test_resume_sends_the_token_again);
+    tcase_add_test(tc, test_reload_removing_a_principal_keeps_its_holds);
     suite_add_tcase(s, tc);
     return s;
 }
