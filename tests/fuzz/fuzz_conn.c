@@ -377,6 +377,9 @@ enum fuzz_op {
     FUZZ_OP_BARRIER_ABORT,
     FUZZ_OP_BARRIER_STATE,
     FUZZ_OP_SHUTDOWN,
+    FUZZ_OP_GOODBYE, /* round 2: sessions that end on request or by an operator */
+    FUZZ_OP_BREAK,
+    FUZZ_OP_KILL_SESSION,
     FUZZ_OP_COUNT
 };
 
@@ -456,6 +459,9 @@ static void fuzz_step(struct fuzz *f)
         Condd__V1__BarrierReset barrier_reset;
         Condd__V1__BarrierAbort barrier_abort;
         Condd__V1__BarrierState barrier_state;
+        Condd__V1__Goodbye goodbye;
+        Condd__V1__Break brk;
+        Condd__V1__KillSession kill_session;
     } b;
     req.id = pe->next_id++;
     switch ((enum fuzz_op)((op & 0x3f) % FUZZ_OP_COUNT)) {
@@ -668,6 +674,31 @@ static void fuzz_step(struct fuzz *f)
             fuzz_settle(f);
         }
         return;
+    case FUZZ_OP_GOODBYE:
+        condd__v1__goodbye__init(&b.goodbye);
+        req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
+        req.goodbye = &b.goodbye;
+        break;
+    case FUZZ_OP_BREAK: {
+        /* Ends every other session holding the lock or semaphore, from inside this request. */
+        uint8_t k = fuzz_u8(f);
+        condd__v1__break__init(&b.brk);
+        b.brk.name = fuzz_name(f, name1);
+        b.brk.kind = k < 120   ? CONDD__V1__BREAK_KIND__BREAK_LOCK
+                     : k < 250 ? CONDD__V1__BREAK_KIND__BREAK_SEMAPHORE
+                               : (Condd__V1__BreakKind)k;
+        req.body_case = CONDD__V1__REQUEST__BODY_BREAK_HOLDERS;
+        req.break_holders = &b.brk;
+        break;
+    }
+    case FUZZ_OP_KILL_SESSION:
+        /* Session ids count up from 1: small numbers name live, ended and unknown sessions,
+         * this one's own included. */
+        condd__v1__kill_session__init(&b.kill_session);
+        b.kill_session.session = fuzz_u8(f) % 16;
+        req.body_case = CONDD__V1__REQUEST__BODY_KILL_SESSION;
+        req.kill_session = &b.kill_session;
+        break;
     case FUZZ_OP_COUNT:
         return;
     }
