@@ -91,7 +91,9 @@ tests_check_rwlock_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_rwlock_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_rwlock_LDADD = $(ENGINE_TEST_LDADD)
 
-tests_check_engine_random_SOURCES = tests/check_engine_random.c $(ENGINE_FIXTURE)
+tests_check_engine_random_SOURCES = tests/check_engine_random.c tests/engine_random.h \
+	tests/engine_random_model.c tests/engine_random_check.c tests/engine_random_ops.c \
+	$(ENGINE_FIXTURE)
 tests_check_engine_random_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
 tests_check_engine_random_CFLAGS = $(ENGINE_TEST_CFLAGS)
 tests_check_engine_random_LDADD = $(ENGINE_TEST_LDADD)
