@@ -83,8 +83,14 @@ static void destroy(condd_async_conn *c)
     cl_tls_ctx_free(c->tls_ctx);
     free(c->tls_host);
     free(c->addrs);
+    /* The buffers may hold Hellos (token, secret) and the HelloResult (secret): wipe them. */
+    if (c->wbuf != NULL)
+        explicit_bzero(c->wbuf, c->wcap);
     free(c->wbuf);
+    if (c->rbuf != NULL)
+        explicit_bzero(c->rbuf, c->rcap);
     free(c->rbuf);
+    explicit_bzero(c->secret, sizeof c->secret);
     free(c->server_version);
     if (c->token != NULL) {
         explicit_bzero(c->token, strlen(c->token));

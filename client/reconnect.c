@@ -68,6 +68,7 @@ static bool cl_queue_resume_hello(condd_async_conn *c)
     frame_encode(&req.base, nb);
     if (rest > 0)
         memcpy(nb + hsize, c->wbuf + from, rest);
+    explicit_bzero(c->wbuf, c->wcap); /* it may hold earlier Hellos: their token and secret */
     free(c->wbuf);
     c->wbuf = nb;
     c->wcap = hsize + rest + 1;
@@ -115,8 +116,13 @@ bool cl_resume_on_failure(condd_async_conn *c, int *reason, const char **msg)
         c->resuming = false; /* our own close: pending calls get CONDD_ERR_CLOSED */
         return false;
     }
-    if (!c->reconnect || c->grace <= 0 || c->secret_len != sizeof c->secret ||
-        !cl_resumable_reason(*reason) || (!c->resuming && c->state != CL_READY)) {
+    /* While resuming, a server over its connection limit (id-0 LIMIT_EXCEEDED, then closed) is
+     * a blip too: after a network outage every client reconnects while the server still counts
+     * the old connections it has not noticed yet, and the session waits in its grace. */
+    bool retry =
+        cl_resumable_reason(*reason) || (c->resuming && *reason == CONDD_ERR_LIMIT_EXCEEDED);
+    if (!c->reconnect || c->grace <= 0 || c->secret_len != sizeof c->secret || !retry ||
+        (!c->resuming && c->state != CL_READY)) {
         if (c->resuming) {
             c->resuming = false;
             *reason = CONDD_ERR_SESSION_LOST;

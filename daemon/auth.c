@@ -338,11 +338,29 @@ static bool auth_parse_allow(struct auth_db *db, struct auth_parse *p, char *res
     return true;
 }
 
+/* Cuts line at its comment: a '#' at the start or after a space or tab, outside quotes. A '#'
+ * inside a word (a prefix "jobs#1", a subject "CN=ops#1") is part of it: cutting there would
+ * silently widen the rule or the subject. */
+static void auth_cut_comment(char *line)
+{
+    bool quoted = false;
+    for (char *q = line; *q != '\0'; q++) {
+        if (quoted && *q == '\\' && q[1] != '\0') {
+            q++;
+            continue;
+        }
+        if (*q == '"')
+            quoted = !quoted;
+        else if (!quoted && *q == '#' && (q == line || q[-1] == ' ' || q[-1] == '\t')) {
+            *q = '\0';
+            return;
+        }
+    }
+}
+
 static bool auth_parse_line(struct auth_db *db, struct auth_parse *p, char *line)
 {
-    char *hash = strchr(line, '#');
-    if (hash != NULL)
-        *hash = '\0';
+    auth_cut_comment(line);
     char *rest = line;
     char *kw = auth_word(&rest);
     if (kw == NULL)

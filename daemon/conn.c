@@ -368,6 +368,9 @@ void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
 {
     if (c->state == CONN_CLOSED)
         return;
+    /* Held across the write: a TLS write can close c from inside (its event callback runs at
+     * once), and callers such as an operator's Break reach here with nothing else holding c. */
+    c->busy++;
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.id = id;
     resp.status = status;
@@ -378,6 +381,7 @@ void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
     if (c->state != CONN_CLOSED)
         conn_write_last(c);
     conn_close(c, message);
+    conn_release(c);
 }
 
 /* ------------------------------------------------------------------ input */

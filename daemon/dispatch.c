@@ -164,6 +164,14 @@ static void dispatch_resume(struct conn *c, uint64_t id, const Condd__V1__Hello 
         log_info("session %llu taken over by %s from %s", (unsigned long long)ds->id, c->peer,
                  old->peer);
         conn_close(old, "session taken over by a resume");
+        if (ds->overflow) {
+            /* The old connection's unsent answers were over --max-buffered-answers: the session
+             * ends (its timer is armed for this turn) as when a detached one overflows. */
+            srv->stats.resume_failures++;
+            dispatch_reply(c, id, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_RESUME_FAILED,
+                           "the session cannot be resumed (unknown, expired or wrong secret)");
+            return;
+        }
     }
     resume_attach(ds, c);
     c->session_id = ds->id;

@@ -144,6 +144,32 @@ START_TEST(test_anonymous_defaults_to_deny)
 }
 END_TEST
 
+/* '#' starts a comment only at the start of a line or after a space, never inside a word or
+ * quotes: a rule or a subject must not silently become wider than written. */
+START_TEST(test_hash_inside_a_word_is_not_a_comment)
+{
+    char err[256];
+    struct auth_db *db = load_text("# comment\n"
+                                   "principal ops cert CN=ops#1,O=ex   # the subject has a '#'\n"
+                                   "principal bob uid 7#not-a-comment-so-refused\n",
+                                   err, sizeof err);
+    ck_assert_ptr_null(db);
+    ck_assert_ptr_nonnull(strstr(err, ":3: uid takes a number"));
+    db = load_text("principal ops cert CN=ops#1,O=ex   # the subject has a '#'\n"
+                   "allow ops admin lock jobs#1\n"
+                   "allow ops read sem \"a # b\"  # quoted\n",
+                   err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+    ck_assert_str_eq(auth_by_cert(db, "CN=ops#1,O=ex"), "ops");
+    ck_assert_ptr_null(auth_by_cert(db, "CN=ops"));
+    ck_assert_int_eq(auth_level(db, "ops", AUTH_KIND_LOCK, N("jobs#1/x")), AUTH_ADMIN);
+    ck_assert_int_eq(auth_level(db, "ops", AUTH_KIND_LOCK, N("jobs2")), AUTH_NONE);
+    ck_assert_int_eq(auth_level(db, "ops", AUTH_KIND_SEM, N("a # b")), AUTH_READ);
+    ck_assert_int_eq(auth_level(db, "ops", AUTH_KIND_SEM, N("a ")), AUTH_NONE);
+    auth_free(db);
+}
+END_TEST
+
 START_TEST(test_counts_principals_once)
 {
     char err[256];
@@ -266,6 +292,7 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_levels_prefixes_and_kinds);
     tcase_add_test(tc, test_anonymous_defaults_to_deny);
     tcase_add_test(tc, test_counts_principals_once);
+    tcase_add_test(tc, test_hash_inside_a_word_is_not_a_comment);
     tcase_add_loop_test(tc, test_bad_files_are_refused_with_the_line, 0,
                         (int)(sizeof bad_files / sizeof bad_files[0]));
     tcase_add_test(tc, test_duplicate_token_is_refused_without_showing_the_hash);

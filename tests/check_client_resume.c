@@ -293,6 +293,40 @@ START_TEST(test_blocking_call_after_a_drop_resumes_transparently)
 }
 END_TEST
 
+/* A server over its connection limit while a client resumes (after an outage every client
+ * reconnects while the server still counts the old connections): the refusal (id-0
+ * LIMIT_EXCEEDED) is retried as a blip, not taken as the end of the session. */
+START_TEST(test_resume_retries_a_server_at_its_connection_limit)
+{
+    tu_proxy_stop(&P);
+    tu_daemon_stop(&daemon_);
+    daemon_up = false;
+    const char *extra[] = {"--max-connections", "2", NULL};
+    start_daemon_with(false, extra);
+    ck_assert_msg(tu_proxy_start(&P, daemon_.port), "blipproxy did not start");
+    snprintf(proxy_addr, sizeof proxy_addr, "127.0.0.1:%d", P.port);
+
+    struct events e = {0};
+    condd_async_conn *a = connect_with_grace(30, &e);
+    acquire_ok(a, "lim", 1);
+    condd_async_conn *b = connect_daemon(); /* the second and last connection the server takes */
+    /* The daemon keeps a's old connection (it notices nothing), so every reconnect of a is
+     * refused while b is open. */
+    cmd("drop-client");
+    run_for(0.5);
+    ck_assert_int_eq(e.resuming, 1);
+    ck_assert_int_eq(e.lost, 0);
+    condd_async_conn_close(b); /* a slot: the next attempt resumes */
+    ck_assert(run_until_count(&e.resumed, 1, 20));
+    ck_assert_int_eq(e.lost, 0);
+    struct rec r = {0};
+    ck_assert_int_eq(condd_async_lock_release(a, "lim", 1, on_result, &r), CONDD_OK);
+    ck_assert(run_until(&r.done, 10));
+    ck_assert_int_eq(r.rc, CONDD_OK); /* still the holder: the session survived */
+    condd_async_conn_close(a);
+}
+END_TEST
+
 static Suite *client_resume_suite(void)
 {
     Suite *s = suite_create("client_resume");
@@ -306,6 +340,7 @@ static Suite *client_resume_suite(void)
     tcase_add_test(tc, test_close_says_goodbye_so_the_lock_is_freed_before_the_grace);
     tcase_add_test(tc, test_blocking_call_after_a_drop_resumes_transparently);
     tcase_add_test(tc, test_close_while_resuming_completes_pending_calls_with_closed);
+    tcase_add_test(tc, test_resume_retries_a_server_at_its_connection_limit);
     suite_add_tcase(s, tc);
     return s;
 }
