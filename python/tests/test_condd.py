@@ -170,6 +170,7 @@ class LockTests(DaemonTestCase):
         self.assertFalse(lock.locked())
         await self.stats_until(a, "lock_waiters", 0)
         holder.release()
+        await a.ping()  # the Release left on a's connection: applied before b asks
         self.assertFalse(await lock.locked_remote())
 
     async def test_cancel_acquire_while_granted_is_never_leaked(self):
@@ -355,6 +356,9 @@ class EventTests(DaemonTestCase):
         self.assertTrue(eb.is_set())
         self.assertIs(await eb.wait(), True)  # set: at once
         ea.clear()
+        # clear() only queues its frame on a's connection: a round trip on that connection
+        # proves the server has applied it before b asks (two connections are not ordered).
+        self.assertFalse(await ea.is_set_remote())
         self.assertFalse(await eb.is_set_remote())
 
     async def test_wait_timeout_through_asyncio_wait_for(self):
