@@ -192,23 +192,6 @@ static bool authz_needs(const Condd__V1__Request *req, struct authz_need *need)
     return false;
 }
 
-/* name as it may appear in a message: printable ASCII, others as '?', at most 64 bytes (the
- * message is a protobuf string, which must stay valid UTF-8). */
-static void authz_show_name(const ProtobufCBinaryData *name, char *out, size_t outlen)
-{
-    size_t n = name->len < 64 ? name->len : 64;
-    size_t i = 0;
-    for (; i < n && i + 4 < outlen; i++) {
-        unsigned char ch = name->data[i];
-        out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    if (name->len > n && i + 4 < outlen) {
-        memcpy(out + i, "...", 3);
-        i += 3;
-    }
-    out[i] = '\0';
-}
-
 static void authz_deny(struct conn *c, uint64_t id, enum stats_op op, const char *msg)
 {
     c->srv->stats.permission_denials++;
@@ -255,7 +238,7 @@ bool authz_request(struct conn *c, const Condd__V1__Request *req)
         if (auth_level(db, who, need.obj[i].kind, name->data, name->len) >= need.obj[i].level)
             continue;
         char shown[72];
-        authz_show_name(name, shown, sizeof shown);
+        dispatch_show_name(name, shown, sizeof shown);
         snprintf(msg, sizeof msg, "permission denied: %s %s no %s permission on %s '%s'", subject,
                  who != NULL ? "has" : "have", auth_level_name(need.obj[i].level),
                  auth_kind_name(need.obj[i].kind), shown);

@@ -101,6 +101,23 @@ void dispatch_answer(struct conn *c, const struct engine_reply *r, bool late)
     conn_send(c, &resp.base);
 }
 
+/* ------------------------------------------------------------------ names in messages */
+
+void dispatch_show_name(const ProtobufCBinaryData *name, char *out, size_t outlen)
+{
+    size_t n = name->len < 64 ? name->len : 64;
+    size_t i = 0;
+    for (; i < n && i + 4 < outlen; i++) {
+        unsigned char ch = name->data[i];
+        out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+    }
+    if (name->len > n && i + 4 < outlen) {
+        memcpy(out + i, "...", 3);
+        i += 3;
+    }
+    out[i] = '\0';
+}
+
 /* ------------------------------------------------------------------ handshake */
 
 static void dispatch_copy_client_name(struct conn *c, const char *name)

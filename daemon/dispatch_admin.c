@@ -53,17 +53,6 @@ static bool admin_end_session(struct server *srv, uint64_t sid, const char *why)
     return false;
 }
 
-/* name as it may appear in a message and a log line: printable ASCII, others as '?'. */
-static void admin_show(const ProtobufCBinaryData *name, char *out, size_t outlen)
-{
-    size_t i = 0;
-    for (; i < name->len && i + 1 < outlen; i++) {
-        unsigned char ch = name->data[i];
-        out[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
-    }
-    out[i] = '\0';
-}
-
 void dispatch_break(struct conn *c, uint64_t id, const Condd__V1__Break *b)
 {
     struct server *srv = c->srv;
@@ -83,8 +72,8 @@ void dispatch_break(struct conn *c, uint64_t id, const Condd__V1__Break *b)
                                                 ADMIN_BREAK_MAX)
                    : engine_lock_holder_sessions(srv->engine, b->name.data, b->name.len, holders,
                                                  ADMIN_BREAK_MAX);
-    char shown[600], why[800];
-    admin_show(&b->name, shown, sizeof shown);
+    char shown[72], why[200];
+    dispatch_show_name(&b->name, shown, sizeof shown);
     snprintf(why, sizeof why, "session ended by an operator (%s) breaking %s '%s'", admin_who(c),
              sem ? "semaphore" : "lock", shown);
     uint64_t ended[ADMIN_BREAK_MAX];

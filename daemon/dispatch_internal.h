@@ -148,6 +148,11 @@ bool dispatch_barrier_list(struct conn *c, const ProtobufCBinaryData *prefix, si
                            struct dispatch_barrier_list *out);
 void dispatch_barrier_list_free(struct dispatch_barrier_list *l);
 
+/* name (borrowed) as a message or a log line may show it: printable ASCII, other bytes as '?'
+ * (messages are protobuf strings, which must stay valid UTF-8), cut at 64 bytes with "...".
+ * out gets at most outlen bytes, terminated; 72 bytes hold any name. */
+void dispatch_show_name(const ProtobufCBinaryData *name, char *out, size_t outlen);
+
 /* ---- dispatch_admin.c: operator controls (admin permission checked by authz.c) */
 
 /* Break: ends every other session holding the lock or permits of the semaphore b names. */

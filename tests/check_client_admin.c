@@ -30,7 +30,10 @@ START_TEST(test_break_ends_the_holder_and_hands_the_lock_on)
     struct rec w = {0};
     ck_assert_int_eq(condd_async_lock_acquire(waiter, "b", 0, CONDD_FOREVER, on_token, &w, NULL),
                      CONDD_OK);
-    run_for(0.05);
+    /* The ping's answer proves the acquire was handled (one connection is in order): queued. */
+    struct rec pg = {0};
+    ck_assert_int_eq(condd_async_conn_ping(waiter, on_result, &pg), CONDD_OK);
+    ck_assert(run_until(&pg.done, 10));
     ck_assert(!w.done);
     uint64_t ended = 99;
     ck_assert_int_eq(condd_lock_break(op, "b", &ended), CONDD_OK);
