@@ -33,24 +33,22 @@ static const char *admin_who(const struct conn *c)
  * open (never opened, already ended, or in its last moments being taken apart). */
 static bool admin_end_session(struct server *srv, uint64_t sid, const char *why)
 {
-    struct conn *t;
-    TAILQ_FOREACH(t, &srv->conns, link)
-    {
-        if (t->state == CONN_ACTIVE && t->session_id == sid) {
-            t->no_detach = true; /* ended whatever its grace */
-            conn_fail(t, 0, CONDD__V1__STATUS__STATUS_SESSION_KILLED, why);
-            return true;
-        }
+    /* By id, not by walking the connections: a Break may end up to ADMIN_BREAK_MAX holders. */
+    struct dsession *ds = resume_by_id(srv, sid);
+    if (ds == NULL)
+        return false;
+    struct conn *t = ds->conn;
+    if (t != NULL) {
+        if (t->state != CONN_ACTIVE)
+            return false;
+        t->no_detach = true; /* ended whatever its grace */
+        conn_fail(t, 0, CONDD__V1__STATUS__STATUS_SESSION_KILLED, why);
+        return true;
     }
-    struct dsession *ds;
-    TAILQ_FOREACH(ds, &srv->detached, det_link)
-    {
-        if (ds->id == sid) {
-            resume_end(ds);
-            return true;
-        }
-    }
-    return false;
+    if (!ds->detached)
+        return false;
+    resume_end(ds);
+    return true;
 }
 
 void dispatch_break(struct conn *c, uint64_t id, const Condd__V1__Break *b)

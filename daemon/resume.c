@@ -4,8 +4,9 @@
  * Every session has a struct dsession, the engine's ctx for it, so that late answers find the
  * session whether or not it has a connection at the moment: attached, they go to the connection
  * as before; detached, they are encoded into the session's own buffer and delivered after a
- * resume. Only sessions granted a grace are registered by id and can be resumed; a session
- * without grace ends with its connection exactly as before.
+ * resume. Every session is registered by id (an operator's Break and KillSession find it
+ * there); only those granted a grace can be resumed: a session without grace ends with its
+ * connection exactly as before.
  */
 #include "config.h"
 
@@ -36,10 +37,10 @@ bool resume_init(struct server *srv)
 {
     uint8_t key[TABLE_KEY_BYTES];
     randombytes_buf(key, sizeof key);
-    srv->resumable = table_new(key, resume_key_eq);
+    srv->by_id = table_new(key, resume_key_eq);
     sodium_memzero(key, sizeof key);
     TAILQ_INIT(&srv->detached);
-    return srv->resumable != NULL;
+    return srv->by_id != NULL;
 }
 
 void resume_fini(struct server *srv)
@@ -47,8 +48,8 @@ void resume_fini(struct server *srv)
     struct dsession *ds;
     while ((ds = TAILQ_FIRST(&srv->detached)) != NULL)
         resume_end(ds);
-    table_free(srv->resumable);
-    srv->resumable = NULL;
+    table_free(srv->by_id);
+    srv->by_id = NULL;
 }
 
 /* ------------------------------------------------------------------ grace timer */
@@ -83,18 +84,19 @@ bool resume_open(struct server *srv, struct conn *c, uint64_t id, const char *cl
             return false;
         }
         randombytes_buf(ds->secret, sizeof ds->secret);
-        uint64_t h = table_hash(srv->resumable, &id, sizeof id);
-        if (!table_insert(srv->resumable, &ds->node, h)) {
-            event_free(ds->timer);
-            free(ds);
-            return false;
-        }
-        ds->registered = true;
     }
+    uint64_t h = table_hash(srv->by_id, &id, sizeof id);
+    if (!table_insert(srv->by_id, &ds->node, h)) {
+        if (ds->timer != NULL)
+            event_free(ds->timer);
+        free(ds);
+        return false;
+    }
+    ds->registered = true;
     ds->sess = engine_session_open(srv->engine, id, ds->client_name, ds);
     if (ds->sess == NULL) {
         if (ds->registered)
-            table_remove(srv->resumable, &ds->node);
+            table_remove(srv->by_id, &ds->node);
         if (ds->timer != NULL)
             event_free(ds->timer);
         free(ds);
@@ -111,7 +113,7 @@ void resume_end(struct dsession *ds)
 {
     struct server *srv = ds->srv;
     if (ds->registered)
-        table_remove(srv->resumable, &ds->node);
+        table_remove(srv->by_id, &ds->node);
     if (ds->detached) {
         TAILQ_REMOVE(&srv->detached, ds, det_link);
         srv->ndetached--;
@@ -137,16 +139,24 @@ struct dsession *resume_find(struct server *srv, uint64_t id, const uint8_t *sec
      * does not tell whether the session exists. */
     static const uint8_t dummy[RESUME_SECRET_BYTES];
     struct table_node *n =
-        table_find(srv->resumable, &id, sizeof id, table_hash(srv->resumable, &id, sizeof id));
+        table_find(srv->by_id, &id, sizeof id, table_hash(srv->by_id, &id, sizeof id));
     struct dsession *ds = (struct dsession *)n;
     uint8_t given[RESUME_SECRET_BYTES] = {0};
     if (secret_len == RESUME_SECRET_BYTES)
         memcpy(given, secret, RESUME_SECRET_BYTES);
     bool match = crypto_verify_32(given, ds != NULL ? ds->secret : dummy) == 0;
     sodium_memzero(given, sizeof given);
-    if (ds == NULL || !match || secret_len != RESUME_SECRET_BYTES || ds->overflow)
+    /* A session without grace has no secret (all zeros): never resumable. */
+    if (ds == NULL || !match || secret_len != RESUME_SECRET_BYTES || ds->overflow ||
+        ds->grace <= 0)
         return NULL;
     return ds;
+}
+
+struct dsession *resume_by_id(struct server *srv, uint64_t id)
+{
+    return (struct dsession *)table_find(srv->by_id, &id, sizeof id,
+                                         table_hash(srv->by_id, &id, sizeof id));
 }
 
 /* Appends whole frames buf[0..len) to ds's kept answers, counting them. */

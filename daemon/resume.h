@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
  * Daemon-side sessions and their resume (protocol.md §5.5-§5.7): what a session is beside its
- * engine state (id, resume secret, granted grace, client name), the registry of resumable
+ * engine state (id, resume secret, granted grace, client name), the registry of sessions by id
  * sessions by id, detaching a session from a connection that vanished, the answers kept for it
  * meanwhile (encoded Response frames, capped), its grace timer, resuming it on a new connection,
  * and ending it. Only server.c, conn.c and dispatch*.c include this.
@@ -29,7 +29,7 @@ struct engine_reply;
 #define RESUME_CLIENT_NAME_MAX 128
 
 struct dsession {
-    struct table_node node;         /* in srv->resumable (only while grace > 0) */
+    struct table_node node;         /* in srv->by_id */
     TAILQ_ENTRY(dsession) det_link; /* in srv->detached while detached */
     struct server *srv;
     struct esession *sess; /* the engine's session; its ctx is this struct */
@@ -37,7 +37,7 @@ struct dsession {
     uint64_t id;
     double grace;    /* granted grace in seconds; 0: not resumable, ends with its connection */
     double deadline; /* while detached: monotonic time at which the grace runs out */
-    bool registered; /* in srv->resumable */
+    bool registered; /* in srv->by_id */
     bool detached;
     bool overflow;       /* too many answers kept (or out of memory): ends on the next loop turn */
     struct event *timer; /* the grace timer (only when grace > 0) */
@@ -80,6 +80,10 @@ void resume_detach(struct dsession *ds, const uint8_t *out, size_t olen);
  * caller then sends the HelloResult and then resume_take_buffer()'s frames.
  */
 void resume_attach(struct dsession *ds, struct conn *c);
+
+/* The session with this id, attached or detached, or NULL (operator controls; never for a
+ * client's resume, which must prove the secret through resume_find()). */
+struct dsession *resume_by_id(struct server *srv, uint64_t id);
 
 /* Hands the kept frames (caller frees with free()) to the caller; *len their size. */
 uint8_t *resume_take_buffer(struct dsession *ds, size_t *len);

@@ -424,7 +424,7 @@ void server_free(struct server *srv)
         return;
     server_close_listeners(srv);
     server_close_all(srv);
-    if (srv->resumable != NULL)
+    if (srv->by_id != NULL)
         resume_fini(srv);
     engine_free(srv->engine);
     if (srv->flush_ev != NULL)

@@ -127,7 +127,7 @@ struct server {
     unsigned nconns;
     uint64_t nsessions;
     uint64_t next_session_id;
-    struct table *resumable; /* sessions with a grace, by id (resume.c) */
+    struct table *by_id; /* every session, by id (resume.c) */
     TAILQ_HEAD(, dsession) detached;
     uint64_t ndetached;
     double started; /* monotonic seconds */

@@ -384,6 +384,31 @@ START_TEST(test_session_without_grace_ends_with_its_connection)
 }
 END_TEST
 
+START_TEST(test_open_session_without_grace_cannot_be_resumed_with_a_zero_secret)
+{
+    /* Every session is in the by-id table (operator controls find it there), but one without
+     * grace has no secret: all zeros must not resume it, nor take it over. */
+    struct sess a;
+    struct wc *wa = open_session(0, &a);
+    ck_assert_uint_eq(a.secret_len, 0);
+    ck_assert(wc_acquire(wa, 2, "zero-secret", 1, -1));
+    wx_expect_token(wa, 2);
+    uint8_t zero[32] = {0};
+    struct wc *x = wc_connect(D.port);
+    ck_assert_ptr_nonnull(x);
+    ck_assert_int_eq(try_resume(x, 1, a.id, zero, 32, NULL, 0), ST(RESUME_FAILED));
+    wc_close(x);
+    /* Still held by a, whose connection is still its own: a round trip on it proves it. */
+    ck_assert(wc_acquire(wa, 3, "zero-secret", 1, 0));
+    wx_expect_free(wa, 3, ST(ALREADY_OWNER));
+    struct wc *b = wc_session(D.port, "observer");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(holder_of(b, "zero-secret"), a.id);
+    wc_close(b);
+    bye(wa);
+}
+END_TEST
+
 START_TEST(test_resume_takes_over_an_open_connection)
 {
     struct sess a;
@@ -545,6 +570,7 @@ static Suite *resume_suite(void)
     tcase_add_test(tc, test_wait_notified_while_detached_returns_after_resume_holding_the_lock);
     tcase_add_test(tc, test_every_failed_resume_gets_the_same_answer);
     tcase_add_test(tc, test_session_without_grace_ends_with_its_connection);
+    tcase_add_test(tc, test_open_session_without_grace_cannot_be_resumed_with_a_zero_secret);
     tcase_add_test(tc, test_resume_takes_over_an_open_connection);
     tcase_add_test(tc, test_after_the_grace_the_session_is_lost_and_its_lock_handed_on);
     tcase_add_test(tc, test_goodbye_ends_the_session_at_once_whatever_its_grace);
