@@ -147,8 +147,7 @@ struct dsession *resume_find(struct server *srv, uint64_t id, const uint8_t *sec
     bool match = crypto_verify_32(given, ds != NULL ? ds->secret : dummy) == 0;
     sodium_memzero(given, sizeof given);
     /* A session without grace has no secret (all zeros): never resumable. */
-    if (ds == NULL || !match || secret_len != RESUME_SECRET_BYTES || ds->overflow ||
-        ds->grace <= 0)
+    if (ds == NULL || !match || secret_len != RESUME_SECRET_BYTES || ds->overflow || ds->grace <= 0)
         return NULL;
     return ds;
 }
