@@ -175,8 +175,10 @@ struct condd_async_conn {
 
     /* TLS (a tls: address): the context for every connect of this client, the name checked
      * against the server's certificate, and, once TCP is connected, the OpenSSL bufferevent
-     * that owns the socket (fd is still its number). whanded: bytes of wbuf given to it; wpos
-     * is then what it has written of them (cl_tls_sync). */
+     * that owns the socket (fd is still its number). whanded: bytes of wbuf given to it, one
+     * batch of whole frames at a time; wpos stays at the batch's start until all its records
+     * are written to the socket (conn.c, flush_tls), so that a batch encrypted but not yet
+     * written is sent again after a resume. */
     struct ssl_ctx_st *tls_ctx;
     char *tls_host;
     struct bufferevent *bev;   /* the OpenSSL filter */
@@ -192,6 +194,7 @@ struct condd_async_conn {
     uint8_t *wbuf; /* queued frames: [wpos, wlen) not yet written */
     size_t wpos, wlen, wcap;
     size_t wmark;  /* a frame boundary <= wpos (for resending whole frames after a resume) */
+    size_t hello_len; /* resuming: the resume Hello's bytes at wbuf's start, or 0 (reconnect.c) */
     uint8_t *rbuf; /* received bytes: [rpos, rlen) not yet decoded */
     size_t rpos, rlen, rcap;
     struct arena arena; /* unpacks responses without malloc in the common case */
