@@ -21,6 +21,13 @@
 #include <unistd.h>
 
 #include <condd/condd.h>
+#include <condd/condd_async.h>
+#include <event2/event.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+
+#include "condd.pb-c.h"
+#include "frame.h"
 
 #include "proxy_util.h"
 #include "testutil.h"
@@ -477,6 +484,318 @@ START_TEST(test_tls_session_resumes_after_a_drop)
 }
 END_TEST
 
+static int resuming_events;
+static void count_resuming(condd_conn *c, int event, int reason, void *arg)
+{
+    if (event == CONDD_SESSION_RESUMING)
+        resuming_events++;
+}
+
+/* condd_conn_close() on a TLS session with a grace whose connection the server side has reset
+ * (not yet noticed by the library): the Goodbye's send fails, and that is the close's business,
+ * not a blip: no RESUMING event, and the close returns. */
+START_TEST(test_tls_failed_goodbye_on_close_is_not_a_blip)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    struct tu_proxy px;
+    ck_assert(tu_proxy_start(&px, port));
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", px.port);
+    condd_options *o = tls_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, o, &c, msg, sizeof msg), CONDD_OK);
+    resuming_events = 0;
+    condd_conn_set_session_cb(c, count_resuming, NULL);
+    ck_assert_int_eq(condd_lock_acquire(c, "tls/bye", 1, 5, NULL), CONDD_OK);
+    /* Resets reach the library's socket before the proxy answers (loopback, in order); the
+     * blocking API reads nothing until the next call, so the close meets the reset first. */
+    ck_assert(tu_proxy_cmd(&px, "reset", NULL, 0));
+    condd_conn_close(c);
+    ck_assert_int_eq(resuming_events, 0);
+    tu_proxy_stop(&px);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* The number of Hellos the server answered, whatever their status (Stats op counters). */
+static uint64_t hellos_seen(condd_conn *watch)
+{
+    condd_stats *st = NULL;
+    ck_assert_int_eq(condd_conn_stats(watch, &st), CONDD_OK);
+    uint64_t n = 0;
+    for (size_t i = 0; i < st->n_ops; i++) {
+        const struct condd_op_count *op = condd_stats_op(st, i);
+        if (strcmp(op->op, "hello") == 0)
+            n += op->count;
+    }
+    condd_stats_free(st);
+    return n;
+}
+
+/* Reconnect attempts refused by the network (the proxy closes them at once, before the TLS
+ * handshake, so the Hello handed to the filter never leaves) each rebuild the output buffer:
+ * the server then sees exactly one Hello, the resume, and no BAD_REQUEST for extra ones. */
+START_TEST(test_tls_refused_reconnects_leave_one_resume_hello)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    struct tu_proxy px;
+    ck_assert(tu_proxy_start(&px, port));
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", px.port);
+    condd_options *o = tls_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, o, &c, msg, sizeof msg), CONDD_OK);
+    resumed = 0;
+    condd_conn_set_session_cb(c, on_session, NULL);
+    ck_assert_int_eq(condd_lock_acquire(c, "tls/again", 1, 5, NULL), CONDD_OK);
+    condd_conn *watch = NULL;
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &watch), CONDD_OK);
+    uint64_t before = hellos_seen(watch);
+    ck_assert(tu_proxy_cmd(&px, "refuse", NULL, 0));
+    ck_assert(tu_proxy_cmd(&px, "drop", NULL, 0));
+    /* The library retries on the blocking connection's own loop (condd_conn_base()), which is
+     * run here in short turns until the proxy has refused three attempts. */
+    int refused = 0;
+    double end = tu_now() + 20;
+    while (refused < 3 && tu_now() < end) {
+        struct timeval tick = {0, 20000};
+        event_base_loopexit(condd_conn_base(c), &tick);
+        event_base_dispatch(condd_conn_base(c));
+        char out[32] = "";
+        ck_assert(tu_proxy_cmd(&px, "refused", out, sizeof out));
+        refused = atoi(out);
+    }
+    ck_assert_int_ge(refused, 3);
+    ck_assert(tu_proxy_cmd(&px, "accept", NULL, 0));
+    bool locked = false;
+    ck_assert_int_eq(condd_lock_locked(c, "tls/again", &locked), CONDD_OK);
+    ck_assert(locked);
+    ck_assert_int_eq(resumed, 1);
+    /* One Hello more than before: the resume (its answer came before the Locked one). */
+    ck_assert_uint_eq(hellos_seen(watch), before + 1);
+    ck_assert_int_eq(condd_lock_release(c, "tls/again", 1), CONDD_OK);
+    condd_conn_close(watch);
+    condd_conn_close(c);
+    tu_proxy_stop(&px);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ raw TLS wire */
+
+/* A client speaking the wire directly over a blocking TLS socket, to control what it reads. */
+struct raw_tls {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+    uint8_t *buf; /* decrypted bytes not yet decoded */
+    size_t len, cap;
+};
+
+/* Connects to 127.0.0.1:port with a receive buffer of rcvbuf bytes (0: the default). */
+static void raw_open(struct raw_tls *r, int port, int rcvbuf)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(r->fd, 0);
+    if (rcvbuf > 0)
+        ck_assert_int_eq(setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+    struct timeval tv = {30, 0}; /* a test that hangs fails instead */
+    setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(r->fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    r->ctx = SSL_CTX_new(TLS_client_method());
+    ck_assert_ptr_nonnull(r->ctx);
+    ck_assert_int_eq(SSL_CTX_load_verify_locations(r->ctx, cert("ca.pem"), NULL), 1);
+    SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+    r->ssl = SSL_new(r->ctx);
+    ck_assert_ptr_nonnull(r->ssl);
+    SSL_set_fd(r->ssl, r->fd);
+    ck_assert_int_eq(SSL_connect(r->ssl), 1);
+}
+
+static void raw_close(struct raw_tls *r)
+{
+    SSL_free(r->ssl);
+    SSL_CTX_free(r->ctx);
+    close(r->fd);
+    free(r->buf);
+}
+
+static void raw_send(struct raw_tls *r, Condd__V1__Request *req)
+{
+    size_t n = frame_encoded_size(&req->base);
+    uint8_t *b = malloc(n);
+    ck_assert_ptr_nonnull(b);
+    frame_encode(&req->base, b);
+    ck_assert_int_eq(SSL_write(r->ssl, b, (int)n), (int)n);
+    free(b);
+}
+
+/* The next whole response (free with condd__v1__response__free_unpacked(x, NULL)), or NULL at
+ * the end of the stream: a close, or a record cut short (its frames never arrived). */
+static Condd__V1__Response *raw_recv(struct raw_tls *r)
+{
+    for (;;) {
+        size_t plen = 0;
+        if (frame_peek(r->buf, r->len, UINT32_MAX, &plen) == FRAME_OK) {
+            Condd__V1__Response *resp = NULL;
+            size_t used = 0;
+            ck_assert_int_eq(frame_decode_response(r->buf, r->len, UINT32_MAX, NULL, &resp, &used),
+                             FRAME_OK);
+            memmove(r->buf, r->buf + used, r->len - used);
+            r->len -= used;
+            return resp;
+        }
+        if (r->cap - r->len < 16384) {
+            r->cap = r->cap * 2 + 65536;
+            r->buf = realloc(r->buf, r->cap);
+            ck_assert_ptr_nonnull(r->buf);
+        }
+        int n = SSL_read(r->ssl, r->buf + r->len, (int)(r->cap - r->len));
+        if (n <= 0)
+            return NULL;
+        r->len += (size_t)n;
+    }
+}
+
+/* Sends Hello (a resume when session is not 0) and returns its answer. */
+static Condd__V1__Response *raw_hello(struct raw_tls *r, uint64_t session, const uint8_t *secret,
+                                      size_t secret_len)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
+    h.protocol_version = 1;
+    h.client_name = "check_tls raw";
+    h.grace_s = 30;
+    h.resume_session = session;
+    h.resume_secret.data = (uint8_t *)secret;
+    h.resume_secret.len = secret_len;
+    req.id = 1;
+    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
+    req.hello = &h;
+    raw_send(r, &req);
+    Condd__V1__Response *resp = raw_recv(r);
+    ck_assert_ptr_nonnull(resp);
+    ck_assert_int_eq(resp->status, CONDD__V1__STATUS__STATUS_OK);
+    ck_assert_int_eq(resp->result_case, CONDD__V1__RESPONSE__RESULT_HELLO);
+    return resp;
+}
+
+#define BACKLOG_LOCKS 300
+#define BACKLOG_LISTS 100
+
+/* A TLS client that stops reading while its answers (~3 MB of List results) back up in the
+ * daemon, and whose session is then taken over by a resume on a second connection: every
+ * answer arrives exactly once, either on the first connection (what the daemon had written to
+ * the socket before it closed it, delivered after the close) or after the resumed HelloResult
+ * (what it had not). Answers already encrypted but not written used to be lost here. */
+START_TEST(test_tls_takeover_delivers_backed_up_answers_exactly_once)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    /* Many held locks with long names, so that each List answer is ~30 KB. */
+    condd_conn *h = NULL;
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &h), CONDD_OK);
+    for (int i = 0; i < BACKLOG_LOCKS; i++) {
+        char name[160];
+        snprintf(name, sizeof name, "backlog/%0100d", i);
+        ck_assert_int_eq(condd_lock_acquire(h, name, 1, 0, NULL), CONDD_OK);
+    }
+    struct raw_tls a;
+    raw_open(&a, port, 4096);
+    Condd__V1__Response *hr = raw_hello(&a, 0, NULL, 0);
+    uint64_t sid = hr->hello->session_id;
+    uint8_t secret[64];
+    size_t secret_len = hr->hello->resume_secret.len;
+    ck_assert_uint_eq(secret_len, 32);
+    memcpy(secret, hr->hello->resume_secret.data, secret_len);
+    condd__v1__response__free_unpacked(hr, NULL);
+    for (int i = 0; i < BACKLOG_LISTS; i++) {
+        Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+        Condd__V1__List l = CONDD__V1__LIST__INIT;
+        l.prefix.data = (uint8_t *)"backlog/";
+        l.prefix.len = 8;
+        l.limit = BACKLOG_LOCKS;
+        req.id = 100 + (uint64_t)i;
+        req.body_case = CONDD__V1__REQUEST__BODY_LIST;
+        req.list = &l;
+        raw_send(&a, &req);
+    }
+    /* Wait until the daemon has answered them all (its Stats count them as it answers). */
+    double end = tu_now() + 30;
+    uint64_t lists = 0;
+    while (lists < BACKLOG_LISTS && tu_now() < end) {
+        condd_stats *st = NULL;
+        ck_assert_int_eq(condd_conn_stats(h, &st), CONDD_OK);
+        lists = 0;
+        for (size_t i = 0; i < st->n_ops; i++) {
+            const struct condd_op_count *op = condd_stats_op(st, i);
+            if (strcmp(op->op, "list") == 0 && strcmp(op->status, "ok") == 0)
+                lists = op->count;
+        }
+        condd_stats_free(st);
+    }
+    ck_assert_uint_eq(lists, BACKLOG_LISTS);
+    /* Take the session over from a second connection: the daemon closes the first. */
+    struct raw_tls b;
+    raw_open(&b, port, 0);
+    hr = raw_hello(&b, sid, secret, secret_len);
+    ck_assert(hr->hello->resumed);
+    condd__v1__response__free_unpacked(hr, NULL);
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Ping ping = CONDD__V1__PING__INIT;
+    req.id = 99999;
+    req.body_case = CONDD__V1__REQUEST__BODY_PING;
+    req.ping = &ping;
+    raw_send(&b, &req);
+    int seen[BACKLOG_LISTS] = {0};
+    int on_first = 0, on_second = 0;
+    Condd__V1__Response *resp;
+    while ((resp = raw_recv(&a)) != NULL) {
+        ck_assert_uint_ge(resp->id, 100);
+        ck_assert_uint_lt(resp->id, 100 + BACKLOG_LISTS);
+        seen[resp->id - 100]++;
+        on_first++;
+        condd__v1__response__free_unpacked(resp, NULL);
+    }
+    for (;;) {
+        resp = raw_recv(&b);
+        ck_assert_ptr_nonnull(resp);
+        uint64_t id = resp->id;
+        if (id != 99999) {
+            ck_assert_int_eq(resp->status, CONDD__V1__STATUS__STATUS_OK);
+            ck_assert_uint_ge(id, 100);
+            ck_assert_uint_lt(id, 100 + BACKLOG_LISTS);
+            seen[id - 100]++;
+            on_second++;
+        }
+        condd__v1__response__free_unpacked(resp, NULL);
+        if (id == 99999)
+            break;
+    }
+    for (int i = 0; i < BACKLOG_LISTS; i++)
+        ck_assert_msg(seen[i] == 1, "List %d answered %d times (%d on the first connection, %d "
+                      "after the resume)", i, seen[i], on_first, on_second);
+    /* The answers did back up: some came only after the resume. */
+    ck_assert_int_gt(on_second, 0);
+    raw_close(&a);
+    raw_close(&b);
+    condd_conn_close(h);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ the daemon's checks */
 
 START_TEST(test_daemon_refuses_to_start_with_bad_tls_files)
@@ -519,6 +838,9 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_handshakes_count_against_max_connections);
     tcase_add_test(tc, test_daemon_refuses_to_start_with_bad_tls_files);
     tcase_add_test(tc, test_tls_session_resumes_after_a_drop);
+    tcase_add_test(tc, test_tls_failed_goodbye_on_close_is_not_a_blip);
+    tcase_add_test(tc, test_tls_refused_reconnects_leave_one_resume_hello);
+    tcase_add_test(tc, test_tls_takeover_delivers_backed_up_answers_exactly_once);
     suite_add_tcase(s, tc);
     return s;
 }
