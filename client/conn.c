@@ -347,7 +347,7 @@ static void flush_tls(condd_async_conn *c)
             break;
         size_t end = tls_batch_end(c);
         if (end == c->whanded)
-            break; /* no whole frame: cannot happen, only whole frames are queued */
+            break;             /* no whole frame: cannot happen, only whole frames are queued */
         c->tls_pushing = true; /* the output callback need not schedule another flush */
         int rc = bufferevent_write(c->bev, c->wbuf + c->whanded, end - c->whanded);
         c->tls_pushing = false;

@@ -194,7 +194,6 @@ struct condd_async_conn {
     uint8_t *wbuf; /* queued frames: [wpos, wlen) not yet written */
     size_t wpos, wlen, wcap;
     size_t wmark;  /* a frame boundary <= wpos (for resending whole frames after a resume) */
-    size_t hello_len; /* resuming: the resume Hello's bytes at wbuf's start, or 0 (reconnect.c) */
     uint8_t *rbuf; /* received bytes: [rpos, rlen) not yet decoded */
     size_t rpos, rlen, rcap;
     struct arena arena; /* unpacks responses without malloc in the common case */
@@ -241,6 +240,9 @@ struct condd_async_conn {
     double resume_deadline; /* monotonic: give up (SESSION_LOST) after this */
     double backoff;         /* next reconnect delay */
     struct event *ev_backoff;
+    /* Resuming: the bytes of the resume Hello at wbuf's start (replaced, not kept, by the next
+     * attempt's), or 0. */
+    size_t hello_len;
     condd_async_session_cb session_cb;
     void *session_arg;
 };

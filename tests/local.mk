@@ -231,9 +231,9 @@ TESTS += tests/check_cpython_locks
 check_PROGRAMS += tests/check_tls
 tests_check_tls_SOURCES = tests/check_tls.c
 tests_check_tls_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
-tests_check_tls_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS)
+tests_check_tls_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS) -pthread
 tests_check_tls_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
-	$(LIBEVENT_CORE_LIBS) $(OPENSSL_LIBS) -lm
+	$(LIBEVENT_CORE_LIBS) $(OPENSSL_LIBS) -lpthread -lm
 TESTS += tests/check_tls
 EXTRA_DIST += tests/tls-certs.sh
 
