@@ -885,7 +885,10 @@ struct conn *conn_new_tls(struct server *srv, int fd, const char *peer)
     c->bev = bufferevent_openssl_filter_new(srv->base, under, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                             BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
-        tls_free_session(ssl);
+        /* With BEV_OPT_CLOSE_ON_FREE a failed filter_new has freed ssl itself, whichever step
+         * failed (libevent 2.1.9 and later): freeing it again here was a double free. under
+         * (and so fd) is still ours: libevent frees it only after a failure of SSL_clear() on
+         * this fresh session, which allocates nothing and so cannot fail for want of memory. */
         bufferevent_free(under);
         free(c);
         return NULL;

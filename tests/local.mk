@@ -303,3 +303,11 @@ tests_soak_CFLAGS = $(AM_CFLAGS) -pthread
 tests_soak_LDADD = client/libcondd.la common/libconddcommon.la -lpthread -lm
 dist_check_SCRIPTS += tests/soak.sh
 TESTS += tests/soak.sh
+
+# conn_new_tls() with each of libevent's allocations failing in turn (daemon core, directly).
+check_PROGRAMS += tests/check_tls_oom
+TESTS += tests/check_tls_oom
+tests_check_tls_oom_SOURCES = tests/check_tls_oom.c
+tests_check_tls_oom_CPPFLAGS = $(DAEMON_CPPFLAGS) -I$(top_srcdir)/tests
+tests_check_tls_oom_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_tls_oom_LDADD = daemon/libconddcore.la $(LIBEVENT_CORE_LIBS) $(CHECK_LIBS)
