@@ -14,10 +14,13 @@
  * bufferevent over a socket bufferevent instead, beside that path rather than in it:
  * conn_read() takes decrypted bytes from the filter's input into the same shared read buffer,
  * the same conn_process() handles the frames, and the flush hands the same output buffer to the
- * filter, which encrypts it at once into the socket bufferevent's output. The flush then writes
- * that output itself, one writev(2) per loop turn, and arms the same write event as the
- * plaintext path when the socket did not take it all: left to the socket bufferevent, every
- * reply would cost a round of the loop and two epoll_ctl(2) for its write event. Likewise,
+ * filter, one batch of whole frames (one TLS record) at a time, which it encrypts at once into
+ * the socket bufferevent's output; a batch stays in the output buffer until all its records
+ * are written, so that what is not on the wire when the connection detaches is kept for the
+ * resume as in plaintext. The flush then writes that output itself, one writev(2) per loop
+ * turn, and arms the same write event as the plaintext path when the socket did not take it
+ * all: left to the socket bufferevent, every reply would cost a round of the loop and two
+ * epoll_ctl(2) for its write event. Likewise,
  * once the handshake is done, rd reads the socket with one read(2) into the shared buffer and
  * hands the bytes to the socket bufferevent's input for the filter to decrypt (its own read
  * asks FIONREAD first). So a request costs the same three system calls as in plaintext; the
