@@ -345,9 +345,10 @@ static void flush_tls(condd_async_conn *c)
         c->wpos = c->whanded;
         if (c->whanded == c->wlen)
             break;
+        /* Only whole frames are queued, so a batch is never empty. */
         size_t end = tls_batch_end(c);
         if (end == c->whanded)
-            break;             /* no whole frame: cannot happen, only whole frames are queued */
+            break;
         c->tls_pushing = true; /* the output callback need not schedule another flush */
         int rc = bufferevent_write(c->bev, c->wbuf + c->whanded, end - c->whanded);
         c->tls_pushing = false;
