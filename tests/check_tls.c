@@ -529,6 +529,33 @@ START_TEST(test_tls_failed_goodbye_on_close_is_not_a_blip)
 }
 END_TEST
 
+/* condd_conn_close() on a TLS session with a grace sends Goodbye through the filter: the
+ * session ends at once and its lock is free long before the 30 s grace would run out. */
+START_TEST(test_tls_close_says_goodbye)
+{
+    struct tu_daemon d;
+    int port;
+    start_tls_daemon(&d, &port, "server", NULL);
+    char addr[64], msg[256];
+    tls_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_options *o = tls_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
+    condd_conn *c;
+    ck_assert_int_eq(open_with(addr, o, &c, msg, sizeof msg), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "tls/goodbye", 1, 5, NULL), CONDD_OK);
+    condd_conn_close(c);
+    condd_conn *w = NULL;
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &w), CONDD_OK);
+    int rc = CONDD_ERR_TIMEOUT;
+    double end = tu_now() + 10;
+    while (rc == CONDD_ERR_TIMEOUT && tu_now() < end)
+        rc = condd_lock_acquire(w, "tls/goodbye", 1, 0.05, NULL);
+    ck_assert_int_eq(rc, CONDD_OK);
+    condd_conn_close(w);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
 /* The number of Hellos the server answered, whatever their status (Stats op counters). */
 static uint64_t hellos_seen(condd_conn *watch)
 {
@@ -1170,6 +1197,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_handshakes_count_against_max_connections);
     tcase_add_test(tc, test_daemon_refuses_to_start_with_bad_tls_files);
     tcase_add_test(tc, test_tls_session_resumes_after_a_drop);
+    tcase_add_test(tc, test_tls_close_says_goodbye);
     tcase_add_test(tc, test_tls_failed_goodbye_on_close_is_not_a_blip);
     tcase_add_test(tc, test_tls_refused_reconnects_leave_one_resume_hello);
     tcase_add_test(tc, test_tls_takeover_delivers_backed_up_answers_exactly_once);
