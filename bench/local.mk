@@ -28,6 +28,7 @@ bench_echo_server_LDADD = common/libconddcommon.la
 
 dist_noinst_SCRIPTS += bench/compare.sh bench/partial-frames.py
 dist_noinst_SCRIPTS += bench/tls-compare.sh
+dist_noinst_SCRIPTS += bench/tls-instructions.sh
 EXTRA_DIST += bench/README.md bench/RESULTS.md
 
 # stallprobe: the longest event-loop stall while a session holding N locks ends (RESULTS.md).

@@ -88,6 +88,8 @@ redis_rate() {
         -r 100000000 --csv "$@" 2>/dev/null | tail -n 1 | awk -F'"' '{ print $4 }'
 }
 
+# The load the numbers were taken under (CPU times swell on a busy machine).
+echo "load         $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at start"
 for c in "$@"; do
     condd_run "condd-plain" "$PLAIN" "$c"
     condd_run "condd-tls" "$TLS" "$c"
@@ -109,3 +111,4 @@ conns=$(sed -n 's/^\([0-9]*\) connections in \([0-9.]*\)s.*/\1 \2/p' "$tmp/stime
 echo "$conns" | awk -v d="$((after - before))" -v hz="$clk_tck" '{
     printf "handshakes   %10.0f new TLS connections/s (openssl s_time -new)  daemon %.0f us CPU each\n",
         $1 / $2, d / hz * 1e6 / $1 }'
+echo "load         $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the end"

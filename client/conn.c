@@ -123,6 +123,22 @@ int cl_usable(const condd_async_conn *c)
     return CONDD_OK;
 }
 
+/* TLS: has everything handed to the filter reached the socket? Nothing waits in the filter
+ * (before the handshake is done) nor in the socket bufferevent's output (records not written). */
+static bool tls_drained(const condd_async_conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+           evbuffer_get_length(bufferevent_get_output(c->under)) == 0;
+}
+
+/* TLS: once the batch in flight has all been written, wpos moves past it. Until then wpos is
+ * its start: a record written in part gives the server none of its frames. */
+static void tls_sync(condd_async_conn *c)
+{
+    if (c->bev != NULL && tls_drained(c))
+        c->wpos = c->whanded;
+}
+
 void cl_close_socket(condd_async_conn *c)
 {
     if (c->ev_read != NULL) {
@@ -134,8 +150,9 @@ void cl_close_socket(condd_async_conn *c)
         c->ev_write = NULL;
     }
     if (c->bev != NULL) {
-        /* What it holds was not written: unsent, for the resume (cl_unsent_start). */
-        c->wpos = c->whanded - evbuffer_get_length(bufferevent_get_output(c->bev));
+        /* The batch in flight is unsent unless all its records were written (wpos stays at
+         * its start): whole frames, for the resume (cl_unsent_start). */
+        tls_sync(c);
         bufferevent_free(c->bev); /* and c->under, which closes fd */
         c->bev = NULL;
         c->under = NULL;
@@ -149,11 +166,10 @@ void cl_close_socket(condd_async_conn *c)
     c->write_blocked = false;
 }
 
-/* TLS: wpos becomes what the bufferevent has written of the bytes handed to it. */
-static void tls_sync(condd_async_conn *c)
+/* Empties the output buffer (everything in it was written). */
+static void out_reset(condd_async_conn *c)
 {
-    if (c->bev != NULL)
-        c->wpos = c->whanded - evbuffer_get_length(bufferevent_get_output(c->bev));
+    c->wpos = c->wlen = c->wmark = c->whanded = c->hello_len = 0;
 }
 
 void cl_fail(condd_async_conn *c, int reason, const char *msg)
@@ -238,28 +254,38 @@ static bool peer_gone(condd_async_conn *c)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-/* TLS: sends what the socket takes of the encrypted output (the socket bufferevent's output,
- * whose start it keeps frozen for itself; it never writes here, so take its turn). Arms the
- * write event for the rest. False when the connection failed. */
+/* TLS: one sendmsg() of the encrypted output (the socket bufferevent's output, whose start it
+ * keeps frozen for itself; it never writes here, so take its turn), drained by what went. */
+static ssize_t tls_send_once(condd_async_conn *c, int flags)
+{
+    struct evbuffer *out = bufferevent_get_output(c->under);
+    struct evbuffer_iovec v[16];
+    struct iovec iov[16];
+    int n = evbuffer_peek(out, -1, NULL, v, 16);
+    if (n > 16)
+        n = 16;
+    for (int i = 0; i < n; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+    }
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+    ssize_t w = sendmsg(c->fd, &m, flags | MSG_NOSIGNAL);
+    if (w > 0) {
+        evbuffer_unfreeze(out, 1);
+        evbuffer_drain(out, (size_t)w);
+        evbuffer_freeze(out, 1);
+    }
+    return w;
+}
+
+/* TLS: sends what the socket takes of the encrypted output. Arms the write event for the rest.
+ * False when the connection failed. */
 static bool tls_push(condd_async_conn *c)
 {
     struct evbuffer *out = bufferevent_get_output(c->under);
     while (evbuffer_get_length(out) > 0) {
-        struct evbuffer_iovec v[16];
-        struct iovec iov[16];
-        int n = evbuffer_peek(out, -1, NULL, v, 16);
-        if (n > 16)
-            n = 16;
-        for (int i = 0; i < n; i++) {
-            iov[i].iov_base = v[i].iov_base;
-            iov[i].iov_len = v[i].iov_len;
-        }
-        struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-        ssize_t w = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+        ssize_t w = tls_send_once(c, 0);
         if (w > 0) {
-            evbuffer_unfreeze(out, 1);
-            evbuffer_drain(out, (size_t)w);
-            evbuffer_freeze(out, 1);
             c->last_tx = clk_mono();
             continue;
         }
@@ -284,26 +310,55 @@ static bool tls_push(condd_async_conn *c)
     return true;
 }
 
-/* The TLS flush: hands what is queued to the filter (encrypted at once once the handshake is
- * done; held by it until then), then sends. */
+/*
+ * TLS: the end of the next batch to hand the filter, from whanded: the whole frames that fit in
+ * one record (16 KiB of plaintext), or one larger frame alone. A record reaches the server whole
+ * or not at all, so when the connection breaks with a batch not all written the server has no
+ * whole frame of it, and the batch is sent again after the resume without doubling a request.
+ */
+#define CL_TLS_BATCH_MAX 16384u
+static size_t tls_batch_end(const condd_async_conn *c)
+{
+    size_t end = c->whanded;
+    size_t plen;
+    while (end < c->wlen &&
+           frame_peek(c->wbuf + end, c->wlen - end, UINT32_MAX, &plen) == FRAME_OK) {
+        size_t next = end + FRAME_HEADER_BYTES + plen;
+        if (next > c->wlen || (next - c->whanded > CL_TLS_BATCH_MAX && end > c->whanded))
+            break;
+        end = next;
+    }
+    return end;
+}
+
+/* The TLS flush: sends the records already made; once they are all written (the batch in
+ * flight is on the wire), hands the filter the next batch (encrypted at once once the
+ * handshake is done; held by it until then) and sends that. Usually everything queued in a
+ * loop turn is one batch: one record, one send. */
 static void flush_tls(condd_async_conn *c)
 {
-    tls_sync(c);
-    if (c->whanded < c->wlen) {
+    for (;;) {
+        if (!tls_push(c))
+            return;
+        if (!tls_drained(c))
+            return; /* the write event (or the handshake) brings us back */
+        c->wpos = c->whanded;
+        if (c->whanded == c->wlen)
+            break;
+        /* Only whole frames are queued, so a batch is never empty. */
+        size_t end = tls_batch_end(c);
+        if (end == c->whanded)
+            break;
         c->tls_pushing = true; /* the output callback need not schedule another flush */
-        int rc = bufferevent_write(c->bev, c->wbuf + c->whanded, c->wlen - c->whanded);
+        int rc = bufferevent_write(c->bev, c->wbuf + c->whanded, end - c->whanded);
         c->tls_pushing = false;
         if (rc != 0) {
             cl_fail(c, CONDD_ERR_NOMEM, "no memory for the TLS output");
             return;
         }
-        c->whanded = c->wlen;
+        c->whanded = end;
     }
-    if (!tls_push(c))
-        return;
-    tls_sync(c);
-    if (c->wpos == c->wlen)
-        c->wpos = c->wlen = c->wmark = c->whanded = 0;
+    out_reset(c);
 }
 
 static void flush(condd_async_conn *c)
@@ -337,7 +392,7 @@ static void flush(condd_async_conn *c)
         cl_fail(c, CONDD_ERR_DISCONNECTED, msg);
         return;
     }
-    c->wpos = c->wlen = c->wmark = 0;
+    out_reset(c);
     if (c->write_blocked) {
         event_del(c->ev_write);
         c->write_blocked = false;
@@ -398,15 +453,17 @@ int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pend
     size_t size = frame_encoded_size(&req->base);
     tls_sync(c);
     if (c->wpos > 0 && c->wpos == c->wlen)
-        c->wpos = c->wlen = c->wmark = c->whanded = 0;
+        out_reset(c);
     if (c->wlen + size > c->wcap && c->wpos > 0) {
         /* Keep the frame being written whole (a resume sends it again from its start). */
         size_t from = cl_unsent_start(c);
         memmove(c->wbuf, c->wbuf + from, c->wlen - from);
         c->wlen -= from;
         c->wpos -= from;
-        c->whanded -= c->bev != NULL ? from : 0;
+        c->whanded = c->whanded > from ? c->whanded - from : 0;
         c->wmark = 0;
+        if (from > 0)
+            c->hello_len = 0; /* the Hello is the first frame: it went whole */
     }
     if (!reserve(&c->wbuf, &c->wcap, c->wlen + size))
         return CONDD_ERR_NOMEM;
@@ -958,15 +1015,24 @@ static void say_goodbye(condd_async_conn *c)
         return;
     c->wlen += frame_encode(&req.base, c->wbuf + c->wlen);
     if (c->bev != NULL) {
-        /* TLS: only the filter writes to the socket; it sends what the socket takes now. */
-        flush_tls(c);
-        return;
-    }
-    while (c->wpos < c->wlen) {
-        ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (n <= 0)
-            break;
-        c->wpos += (size_t)n;
+        /* TLS: everything not yet handed over is encrypted at once (no resume follows), and
+         * the records are sent as far as the socket takes them. Not through flush_tls(): a
+         * failed send there is a lost connection, which would start a resume (and report
+         * RESUMING) on the way to CLOSED. */
+        if (c->whanded < c->wlen &&
+            bufferevent_write(c->bev, c->wbuf + c->whanded, c->wlen - c->whanded) == 0)
+            c->whanded = c->wlen;
+        while (evbuffer_get_length(bufferevent_get_output(c->under)) > 0 &&
+               tls_send_once(c, MSG_DONTWAIT) > 0)
+            ;
+    } else {
+        while (c->wpos < c->wlen) {
+            ssize_t n =
+                send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n <= 0)
+                break;
+            c->wpos += (size_t)n;
+        }
     }
     uint8_t scratch[4096];
     for (int i = 0; i < 64 && recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; i++)

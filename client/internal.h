@@ -175,8 +175,10 @@ struct condd_async_conn {
 
     /* TLS (a tls: address): the context for every connect of this client, the name checked
      * against the server's certificate, and, once TCP is connected, the OpenSSL bufferevent
-     * that owns the socket (fd is still its number). whanded: bytes of wbuf given to it; wpos
-     * is then what it has written of them (cl_tls_sync). */
+     * that owns the socket (fd is still its number). whanded: bytes of wbuf given to it, one
+     * batch of whole frames at a time; wpos stays at the batch's start until all its records
+     * are written to the socket (conn.c, flush_tls), so that a batch encrypted but not yet
+     * written is sent again after a resume. */
     struct ssl_ctx_st *tls_ctx;
     char *tls_host;
     struct bufferevent *bev;   /* the OpenSSL filter */
@@ -238,6 +240,9 @@ struct condd_async_conn {
     double resume_deadline; /* monotonic: give up (SESSION_LOST) after this */
     double backoff;         /* next reconnect delay */
     struct event *ev_backoff;
+    /* Resuming: the bytes of the resume Hello at wbuf's start (replaced, not kept, by the next
+     * attempt's), or 0. */
+    size_t hello_len;
     condd_async_session_cb session_cb;
     void *session_arg;
 };

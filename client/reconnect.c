@@ -8,7 +8,9 @@
  * arrive after the resumed HelloResult and complete the pending requests as usual. A refused
  * resume, or a grace run out, ends the connection with CONDD_ERR_SESSION_LOST through cl_fail().
  *
- * Requests issued while resuming are queued behind the resume Hello. The keep-alive pings of
+ * Each attempt starts from the same buffer: one resume Hello (the previous attempt's replaced,
+ * hello_len), then the requests not yet written whole. Requests issued while resuming are
+ * queued behind the resume Hello. The keep-alive pings of
  * the old connection are forgotten (their answers, if any arrive, are ignored).
  */
 #include "config.h"
@@ -56,6 +58,12 @@ static bool cl_queue_resume_hello(condd_async_conn *c)
     req.hello = &hello;
     size_t hsize = frame_encoded_size(&req.base);
     size_t from = cl_unsent_start(c);
+    /* A failed attempt left its own resume Hello first: it is replaced, not kept, so that the
+     * buffer holds one Hello whatever the number of attempts. */
+    if (from < c->hello_len)
+        from = c->hello_len;
+    if (from > c->wlen)
+        from = c->wlen;
     size_t rest = c->wlen - from;
     uint8_t *nb = malloc(hsize + rest + 1);
     if (nb == NULL)
@@ -72,8 +80,9 @@ static bool cl_queue_resume_hello(condd_async_conn *c)
     free(c->wbuf);
     c->wbuf = nb;
     c->wcap = hsize + rest + 1;
-    c->wpos = c->wmark = 0;
+    c->wpos = c->wmark = c->whanded = 0;
     c->wlen = hsize + rest;
+    c->hello_len = hsize;
     return true;
 }
 
@@ -177,6 +186,7 @@ void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *
     if (rc == CONDD_OK && r->result_case == CONDD__V1__RESPONSE__RESULT_HELLO && r->hello != NULL &&
         r->hello->resumed && r->hello->session_id == c->session_id) {
         c->resuming = false;
+        c->hello_len = 0; /* answered, so written whole: no later resume replaces it */
         if (r->hello->session_timeout_s > 0)
             c->session_timeout = r->hello->session_timeout_s;
         c->state = CL_READY;

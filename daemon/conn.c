@@ -14,10 +14,13 @@
  * bufferevent over a socket bufferevent instead, beside that path rather than in it:
  * conn_read() takes decrypted bytes from the filter's input into the same shared read buffer,
  * the same conn_process() handles the frames, and the flush hands the same output buffer to the
- * filter, which encrypts it at once into the socket bufferevent's output. The flush then writes
- * that output itself, one writev(2) per loop turn, and arms the same write event as the
- * plaintext path when the socket did not take it all: left to the socket bufferevent, every
- * reply would cost a round of the loop and two epoll_ctl(2) for its write event. Likewise,
+ * filter, one batch of whole frames (one TLS record) at a time, which it encrypts at once into
+ * the socket bufferevent's output; a batch stays in the output buffer until all its records
+ * are written, so that what is not on the wire when the connection detaches is kept for the
+ * resume as in plaintext. The flush then writes that output itself, one writev(2) per loop
+ * turn, and arms the same write event as the plaintext path when the socket did not take it
+ * all: left to the socket bufferevent, every reply would cost a round of the loop and two
+ * epoll_ctl(2) for its write event. Likewise,
  * once the handshake is done, rd reads the socket with one read(2) into the shared buffer and
  * hands the bytes to the socket bufferevent's input for the filter to decrypt (its own read
  * asks FIONREAD first). So a request costs the same three system calls as in plaintext; the
@@ -86,6 +89,14 @@ static const uint8_t *conn_unsent_frames(struct conn *c, size_t *len)
     return c->obuf + off;
 }
 
+/* TLS: is everything handed to the filter on the wire? Nothing waits in the filter (plaintext
+ * not yet encrypted) nor in the socket bufferevent's output (records not yet written). */
+static bool conn_tls_drained(struct conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
+           evbuffer_get_length(bufferevent_get_output(c->under)) == 0;
+}
+
 void conn_close(struct conn *c, const char *why)
 {
     struct server *srv = c->srv;
@@ -105,7 +116,11 @@ void conn_close(struct conn *c, const char *why)
     TAILQ_REMOVE(&srv->conns, c, link);
     srv->nconns--;
     if (c->bev != NULL) {
-        /* Encrypted replies not yet written are lost as those in the kernel's buffer are. */
+        /* The batch in flight is unsent unless its records all reached the socket (those in
+         * the kernel's buffer are lost as in plaintext): from ostart, whole, for the resume. */
+        if (!c->handshaking && conn_tls_drained(c))
+            c->ostart = c->ooff;
+        c->ooff = c->ostart;
         bufferevent_free(c->bev);
         c->bev = NULL;
         c->under = NULL;
@@ -217,25 +232,28 @@ static void conn_out_advance(struct conn *c, size_t written)
         c->ostart += FRAME_HEADER_BYTES + plen;
 }
 
-/* TLS: hands the queued replies to the filter, which encrypts them into the socket
- * bufferevent's output at once. False (c closed) on out of memory. */
-static bool conn_tls_encrypt(struct conn *c)
+/*
+ * TLS: the next batch of whole frames to hand the filter, from ooff: as many as fit in one TLS
+ * record (SSL3_RT_MAX_PLAIN_LENGTH, 16 KiB), or a single larger frame alone. A record is
+ * decrypted whole or not at all, so a batch that did not all reach the socket gave the peer no
+ * whole frame of it (a frame larger than a record reaches it in part at most, and the peer drops
+ * a partial frame): the batch is kept in obuf until it has drained, and is sent again whole
+ * after a resume. Not cutting the batch would let the peer receive the first records of a batch
+ * whose end was lost with the connection, and get those answers twice.
+ */
+#define CONN_TLS_BATCH_MAX 16384u
+static size_t conn_tls_batch_end(struct conn *c)
 {
-    if (c->handshaking)
-        return true; /* nothing is queued before the handshake: no frame was read */
-    if (c->ooff < c->olen) {
-        if (bufferevent_write(c->bev, c->obuf + c->ooff, c->olen - c->ooff) != 0) {
-            conn_close(c, "out of memory");
-            return false;
-        }
+    size_t end = c->ooff;
+    size_t plen;
+    while (end < c->olen &&
+           frame_peek(c->obuf + end, c->olen - end, UINT32_MAX, &plen) == FRAME_OK) {
+        size_t next = end + FRAME_HEADER_BYTES + plen;
+        if (next > c->olen || (next - c->ooff > CONN_TLS_BATCH_MAX && end > c->ooff))
+            break;
+        end = next;
     }
-    c->ooff = c->olen = c->ostart = 0;
-    if (c->ocap > CONN_OUTPUT_KEEP) {
-        free(c->obuf);
-        c->obuf = NULL;
-        c->ocap = 0;
-    }
-    return true;
+    return end;
 }
 
 /* TLS: writes what the socket takes of the encrypted output; returns how much is left, or
@@ -261,15 +279,49 @@ static size_t conn_tls_push(struct conn *c)
     return evbuffer_get_length(out);
 }
 
-/* The TLS flush: encrypt, write, and arm the write event for what the socket did not take,
- * as conn_flush_now() does in plaintext. */
+/*
+ * TLS: writes the records already made, and once they have all gone (the batch in flight,
+ * [ostart, ooff) of obuf, is on the wire) hands the filter the next batch, which it encrypts at
+ * once into the socket bufferevent's output, and writes that. Usually a loop turn's replies are
+ * one batch: one SSL_write, one record, one write(2). Returns the bytes not yet on the wire
+ * (plaintext kept in obuf), or SIZE_MAX when c was closed.
+ */
+static size_t conn_tls_send(struct conn *c)
+{
+    for (;;) {
+        size_t left = conn_tls_push(c);
+        if (left == SIZE_MAX)
+            return SIZE_MAX;
+        if (!conn_tls_drained(c))
+            return c->olen - c->ostart + left;
+        c->ostart = c->ooff; /* the batch in flight has reached the socket */
+        if (c->ooff == c->olen)
+            break;
+        size_t end = conn_tls_batch_end(c);
+        if (end == c->ooff)
+            break; /* no whole frame (cannot happen: only whole frames are queued) */
+        if (bufferevent_write(c->bev, c->obuf + c->ooff, end - c->ooff) != 0) {
+            conn_close(c, "out of memory");
+            return SIZE_MAX;
+        }
+        c->ooff = end;
+    }
+    c->ooff = c->olen = c->ostart = 0;
+    if (c->ocap > CONN_OUTPUT_KEEP) {
+        free(c->obuf);
+        c->obuf = NULL;
+        c->ocap = 0;
+    }
+    return 0;
+}
+
+/* The TLS flush: send, and arm the write event for what the socket did not take, as
+ * conn_flush_now() does in plaintext. */
 static void conn_flush_tls(struct conn *c)
 {
-    if (!conn_tls_encrypt(c))
-        return;
     if (c->handshaking)
-        return; /* the socket bufferevent writes the handshake itself */
-    size_t left = conn_tls_push(c);
+        return; /* the socket bufferevent writes the handshake itself; nothing is queued yet */
+    size_t left = conn_tls_send(c);
     if (left == SIZE_MAX)
         return;
     if (left > 0 && !c->write_armed) {
@@ -352,9 +404,15 @@ static void conn_write_last(struct conn *c)
         }
         return;
     }
-    /* TLS: encrypted, then one write of whatever is pending. Nothing mid-handshake. */
-    if (c->handshaking || !conn_tls_encrypt(c))
+    /* TLS: what is in flight, then the rest encrypted at once (no resume follows the last
+     * words, so no batch need be kept), and one write of it all. Nothing mid-handshake. */
+    if (c->handshaking)
         return;
+    if (c->ooff < c->olen) {
+        if (bufferevent_write(c->bev, c->obuf + c->ooff, c->olen - c->ooff) != 0)
+            return;
+        c->ooff = c->olen;
+    }
     struct evbuffer *out = bufferevent_get_output(c->under);
     if (evbuffer_get_length(out) > 0) {
         evbuffer_unfreeze(out, 1); /* see conn_tls_push() */
@@ -830,7 +888,10 @@ struct conn *conn_new_tls(struct server *srv, int fd, const char *peer)
     c->bev = bufferevent_openssl_filter_new(srv->base, under, ssl, BUFFEREVENT_SSL_ACCEPTING,
                                             BEV_OPT_CLOSE_ON_FREE);
     if (c->bev == NULL) {
-        tls_free_session(ssl);
+        /* With BEV_OPT_CLOSE_ON_FREE a failed filter_new has freed ssl itself, whichever step
+         * failed (libevent 2.1.9 and later): freeing it again here was a double free. under
+         * (and so fd) is still ours: libevent frees it only after a failure of SSL_clear() on
+         * this fresh session, which allocates nothing and so cannot fail for want of memory. */
         bufferevent_free(under);
         free(c);
         return NULL;

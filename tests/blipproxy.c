@@ -19,6 +19,7 @@
  *   refuse       close new client connections at once (the server looks unreachable)
  *   accept       accept them again (after refuse)
  *   count        the number of proxied connections with a client side open
+ *   refused      the number of connections closed at once since the last refuse
  *   quit         exit
  *
  * For shell tests, "blipproxy --send CONTROL_PORT COMMAND" sends one command, prints the answer
@@ -68,6 +69,7 @@ struct bp_ctl {
 static struct bp_pair pairs[BP_MAX_PAIRS];
 static struct bp_ctl ctls[BP_MAX_CTL];
 static bool stalled, refusing;
+static int nrefused; /* connections closed at once since the last refuse */
 static volatile sig_atomic_t stop;
 static int target_port;
 
@@ -118,6 +120,7 @@ static void bp_accept(int lfd)
         return;
     if (refusing) {
         close(cfd);
+        nrefused++;
         return;
     }
     struct bp_pair *p = NULL;
@@ -204,6 +207,7 @@ static void bp_command(struct bp_ctl *c, const char *cmd)
         stalled = false;
     } else if (strcmp(cmd, "refuse") == 0) {
         refusing = true;
+        nrefused = 0;
     } else if (strcmp(cmd, "accept") == 0) {
         refusing = false;
     } else if (strcmp(cmd, "count") == 0) {
@@ -212,6 +216,11 @@ static void bp_command(struct bp_ctl *c, const char *cmd)
             n += pairs[i].cfd >= 0;
         char out[32];
         snprintf(out, sizeof out, "%d\n", n);
+        bp_reply(c, out);
+        return;
+    } else if (strcmp(cmd, "refused") == 0) {
+        char out[32];
+        snprintf(out, sizeof out, "%d\n", nrefused);
         bp_reply(c, out);
         return;
     } else if (strcmp(cmd, "quit") == 0) {

@@ -231,9 +231,9 @@ TESTS += tests/check_cpython_locks
 check_PROGRAMS += tests/check_tls
 tests_check_tls_SOURCES = tests/check_tls.c
 tests_check_tls_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
-tests_check_tls_CFLAGS = $(TEST_CFLAGS)
+tests_check_tls_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS) -pthread
 tests_check_tls_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
-	$(LIBEVENT_CORE_LIBS) -lm
+	$(LIBEVENT_CORE_LIBS) $(OPENSSL_LIBS) -lpthread -lm
 TESTS += tests/check_tls
 EXTRA_DIST += tests/tls-certs.sh
 
@@ -303,3 +303,11 @@ tests_soak_CFLAGS = $(AM_CFLAGS) -pthread
 tests_soak_LDADD = client/libcondd.la common/libconddcommon.la -lpthread -lm
 dist_check_SCRIPTS += tests/soak.sh
 TESTS += tests/soak.sh
+
+# conn_new_tls() with each of libevent's allocations failing in turn (daemon core, directly).
+check_PROGRAMS += tests/check_tls_oom
+TESTS += tests/check_tls_oom
+tests_check_tls_oom_SOURCES = tests/check_tls_oom.c
+tests_check_tls_oom_CPPFLAGS = $(DAEMON_CPPFLAGS) -I$(top_srcdir)/tests
+tests_check_tls_oom_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_tls_oom_LDADD = daemon/libconddcore.la $(LIBEVENT_CORE_LIBS) $(CHECK_LIBS)

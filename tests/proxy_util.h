@@ -22,8 +22,8 @@ struct tu_proxy {
 bool tu_proxy_start(struct tu_proxy *p, int target_port);
 
 /* Sends one command ("drop", "reset", "drop-client", "stall", "flow", "refuse", "accept",
- * "count") and waits for its answer, which is copied to out (may be NULL). True if the answer
- * is not an error: the command has then taken effect. */
+ * "count", "refused") and waits for its answer, which is copied to out (may be NULL). True if the
+ * answer is not an error: the command has then taken effect. */
 bool tu_proxy_cmd(struct tu_proxy *p, const char *cmd, char *out, size_t outlen);
 
 /* Stops the proxy (SIGTERM, then SIGKILL) and removes its directory. */
