@@ -303,3 +303,13 @@ tests_soak_CFLAGS = $(AM_CFLAGS) -pthread
 tests_soak_LDADD = client/libcondd.la common/libconddcommon.la -lpthread -lm
 dist_check_SCRIPTS += tests/soak.sh
 TESTS += tests/soak.sh
+
+# ---------------------------------------------------------------- the live restart's state
+# A real server on socketpairs, saved to a memfd and loaded into a new one (daemon/snapshot.c).
+check_PROGRAMS += tests/check_snapshot
+TESTS += tests/check_snapshot
+tests_check_snapshot_SOURCES = tests/check_snapshot.c
+tests_check_snapshot_CPPFLAGS = $(DAEMON_CPPFLAGS) -I$(top_srcdir)/tests
+tests_check_snapshot_CFLAGS = $(daemon_libconddcore_la_CFLAGS) $(CHECK_CFLAGS)
+tests_check_snapshot_LDADD = daemon/libconddcore.la tests/libtestutil.la $(LIBEVENT_CORE_LIBS) \
+	$(PROTOBUF_C_LIBS) $(SODIUM_LIBS) $(CHECK_LIBS)
