@@ -313,3 +313,11 @@ tests_check_snapshot_CPPFLAGS = $(DAEMON_CPPFLAGS) -I$(top_srcdir)/tests
 tests_check_snapshot_CFLAGS = $(daemon_libconddcore_la_CFLAGS) $(CHECK_CFLAGS)
 tests_check_snapshot_LDADD = daemon/libconddcore.la tests/libtestutil.la $(LIBEVENT_CORE_LIBS) \
 	$(PROTOBUF_C_LIBS) $(SODIUM_LIBS) $(CHECK_LIBS)
+
+# The engine half of the live restart, with exact timeouts on the fake clock.
+check_PROGRAMS += tests/check_snapshot_engine
+TESTS += tests/check_snapshot_engine
+tests_check_snapshot_engine_SOURCES = tests/check_snapshot_engine.c $(ENGINE_FIXTURE)
+tests_check_snapshot_engine_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_snapshot_engine_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_check_snapshot_engine_LDADD = $(ENGINE_TEST_LDADD)
