@@ -764,7 +764,8 @@ END_TEST
 
 /* ------------------------------------------------------------------ corrupt states */
 
-/* A saved state: one detached session holding L with a waiter of another. */
+/* A saved state: one detached session holding L, with a waiter of another, and H (nobody
+ * queued: saved in the HeldLocks columns). */
 static uint8_t *good_state(size_t *len)
 {
     struct sx x;
@@ -773,6 +774,7 @@ static uint8_t *good_state(size_t *len)
     cl_open(&x, &a, "a");
     cl_open(&x, &b, "b");
     ck_assert_int_eq(sx_status(&x, &a, rq_acquire(&x, &a, "L", 1, -1, false), NULL), 0);
+    ck_assert_int_eq(sx_status(&x, &a, rq_acquire(&x, &a, "H", 1, -1, false), NULL), 0);
     rq_acquire(&x, &b, "L", 2, 30, false);
     sx_nothing_pending(&x, &b);
     cl_drop(&x, &a);
@@ -909,7 +911,7 @@ START_TEST(test_load_refuses_a_reference_to_a_missing_session)
     uint8_t *buf = good_state(&len);
     Condd__State__State *st = unseal(buf, len);
     ck_assert_uint_eq(st->n_sessions, 2);
-    ck_assert_uint_eq(st->n_locks, 1);
+    ck_assert_uint_eq(st->n_locks, 1); /* L, with its queue; H is in the columns */
     /* drop the session that waits: the lock's queue names it */
     uint64_t holder = st->locks[0]->holders[0]->session;
     if (st->sessions[0]->id == holder) {
@@ -957,6 +959,33 @@ START_TEST(test_load_refuses_a_reference_to_a_missing_session)
     bad = seal(st, SNAPSHOT_VERSION, &len2);
     st->locks[0]->name = (ProtobufCBinaryData){.len = 1, .data = name};
     expect_refused(bad, len2, "invalid name");
+    free(bad);
+    /* the columns of held locks: lengths that differ, names cut short, a missing session, a
+     * lock listed both there and among the others */
+    Condd__State__HeldLocks *hl = st->held_locks;
+    ck_assert_ptr_nonnull(hl);
+    ck_assert_uint_eq(hl->n_name_lens, 1);
+    hl->n_tokens = 0;
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    hl->n_tokens = 1;
+    expect_refused(bad, len2, "differ in length");
+    free(bad);
+    hl->name_lens[0] = 1000;
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    hl->name_lens[0] = 1;
+    expect_refused(bad, len2, "cut short");
+    free(bad);
+    uint64_t holder_h = hl->sessions[0];
+    hl->sessions[0] = 12345;
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    hl->sessions[0] = holder_h;
+    expect_refused(bad, len2, "not in the state");
+    free(bad);
+    uint8_t *hname = hl->names.data;
+    hl->names.data = st->locks[0]->name.data; /* "L" */
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    hl->names.data = hname;
+    expect_refused(bad, len2, "listed twice");
     free(bad);
     /* the same session listed twice */
     Condd__State__Session *s0 = st->sessions[0];
