@@ -829,6 +829,13 @@ static bool load_held_locks(struct load *ld, const Condd__State__HeldLocks *m)
 
 static bool load_objects(struct load *ld, const Condd__State__State *st)
 {
+    uint64_t nlocks = st->n_locks + (st->held_locks != NULL ? st->held_locks->n_name_lens : 0);
+    uint64_t npending = 0;
+    for (size_t i = 0; i < st->n_conds; i++)
+        npending += st->conds[i]->n_queue;
+    for (size_t i = 0; i < st->n_locks; i++)
+        npending += st->locks[i]->n_queue;
+    engine_restore_reserve(ld->e, nlocks, st->n_conds, npending);
     for (size_t i = 0; i < st->n_conds; i++) {
         const Condd__State__Cond *m = st->conds[i];
         struct engine_obj o = {.kind = ENGINE_OBJ_COND,

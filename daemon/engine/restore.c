@@ -135,6 +135,14 @@ bool engine_export(const struct engine *e, const struct engine_export_fns *fns, 
 
 /* ================================================================== restore */
 
+void engine_restore_reserve(struct engine *e, uint64_t locks, uint64_t conds, uint64_t pending)
+{
+    /* each table grows when its nodes reach its bucket count: size for exactly that many */
+    (void)table_reserve(e->locks, locks);
+    (void)table_reserve(e->conds, conds);
+    (void)table_reserve(e->pending, pending);
+}
+
 void engine_restore_tokens(struct engine *e, uint64_t last_token)
 {
     if (last_token > e->last_token) {
