@@ -25,6 +25,7 @@ daemon_libconddcore_la_SOURCES = \
 	daemon/sdnotify.c daemon/sdnotify.h \
 	daemon/server.c daemon/server.h daemon/server_internal.h \
 	daemon/settings.c daemon/settings.h \
+	daemon/snapshot.c daemon/snapshot.h \
 	daemon/stats.c daemon/stats.h \
 	daemon/status.c daemon/status.h \
 	daemon/tls.c daemon/tls.h
@@ -33,6 +34,7 @@ daemon_libconddcore_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(LIBEVENT_
 	$(PROTOBUF_C_CFLAGS) $(SODIUM_CFLAGS) $(SYSTEMD_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) \
 	$(OPENSSL_CFLAGS)
 daemon_libconddcore_la_LIBADD = daemon/engine/libconddengine.la proto/libconddproto.la \
+	proto/libconddstate.la \
 	common/libconddcommon.la $(LIBEVENT_CORE_LIBS) $(LIBEVENT_EXTRA_LIBS) $(PROTOBUF_C_LIBS) \
 	$(SODIUM_LIBS) $(SYSTEMD_LIBS) $(LIBEVENT_OPENSSL_LIBS) $(OPENSSL_LIBS) -lm
 

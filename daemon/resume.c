@@ -264,3 +264,69 @@ void resume_buffer_reply(struct dsession *ds, const struct engine_reply *r)
     if (tmp.buffer_failed)
         resume_overflow(ds);
 }
+
+/* ------------------------------------------------------------------ live restart (snapshot.c) */
+
+struct dsession *resume_restore(struct server *srv, struct engine *e, uint64_t id,
+                                const char *client_name, double grace, const uint8_t *secret,
+                                const uint8_t *answers, size_t alen, bool overflow)
+{
+    struct dsession *ds = calloc(1, sizeof *ds);
+    if (ds == NULL)
+        return NULL;
+    ds->srv = srv;
+    ds->id = id;
+    ds->grace = grace;
+    ds->overflow = overflow;
+    snprintf(ds->client_name, sizeof ds->client_name, "%s", client_name);
+    memcpy(ds->secret, secret, RESUME_SECRET_BYTES);
+    ds->timer = evtimer_new(srv->base, resume_on_timer, ds);
+    if (ds->timer == NULL || !resume_keep(ds, answers, alen) ||
+        (ds->sess = engine_session_open(e, id, ds->client_name, ds)) == NULL) {
+        resume_restore_discard(ds);
+        return NULL;
+    }
+    return ds;
+}
+
+bool resume_restore_register(struct dsession *ds)
+{
+    struct server *srv = ds->srv;
+    uint64_t h = table_hash(srv->resumable, &ds->id, sizeof ds->id);
+    if (!table_insert(srv->resumable, &ds->node, h))
+        return false;
+    ds->registered = true;
+    return true;
+}
+
+void resume_restore_unregister(struct dsession *ds)
+{
+    if (ds->registered)
+        table_remove(ds->srv->resumable, &ds->node);
+    ds->registered = false;
+}
+
+void resume_restore_start(struct dsession *ds, double remaining)
+{
+    struct server *srv = ds->srv;
+    ds->detached = true;
+    TAILQ_INSERT_TAIL(&srv->detached, ds, det_link);
+    srv->ndetached++;
+    srv->nsessions++;
+    if (remaining < 0)
+        remaining = 0;
+    ds->deadline = server_now() + remaining;
+    struct timeval tv = clk_timeval(ds->overflow ? 0 : remaining);
+    event_add(ds->timer, &tv);
+}
+
+void resume_restore_discard(struct dsession *ds)
+{
+    if (ds == NULL)
+        return;
+    if (ds->timer != NULL)
+        event_free(ds->timer);
+    sodium_memzero(ds->secret, sizeof ds->secret);
+    free(ds->buf);
+    free(ds);
+}

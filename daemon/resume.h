@@ -95,4 +95,28 @@ void resume_buffer_reply(struct dsession *ds, const struct engine_reply *r);
  * registry and ds is freed. Its connection, if any, must have dropped its pointers first. */
 void resume_end(struct dsession *ds);
 
+/* ---- the live restart's load (snapshot.c): a session comes back in steps, so that a refused
+ * state leaves the server exactly as it was. */
+
+struct engine;
+/*
+ * A detached session rebuilt from a saved state, not yet known to srv: its engine session is
+ * opened in e (the engine being restored, srv's once the load succeeds) with ctx ds; the secret
+ * (RESUME_SECRET_BYTES), client name and kept frames answers[0..alen) are copied. grace > 0.
+ * NULL on OOM.
+ */
+struct dsession *resume_restore(struct server *srv, struct engine *e, uint64_t id,
+                                const char *client_name, double grace, const uint8_t *secret,
+                                const uint8_t *answers, size_t alen, bool overflow);
+/* Enters restored ds in srv's registry by id; false on OOM (nothing changed). */
+bool resume_restore_register(struct dsession *ds);
+/* Takes a registered, not started ds out of the registry again (a load refused later). */
+void resume_restore_unregister(struct dsession *ds);
+/* Makes ds one of srv's detached sessions with remaining seconds of grace (an overflowed one
+ * ends on the next loop turn). Cannot fail. */
+void resume_restore_start(struct dsession *ds, double remaining);
+/* Frees a restored ds that was never started, once its engine (with its engine session) has
+ * been freed. */
+void resume_restore_discard(struct dsession *ds);
+
 #endif

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
  * What the server, its connections and the request dispatcher share inside the daemon: the
- * server and connection structs. Nothing outside server.c, conn.c and dispatch*.c includes this.
+ * server and connection structs. Nothing outside server.c, conn.c, dispatch*.c, resume.c and
+ * snapshot.c (the live restart's state) includes this.
  */
 #ifndef CONDD_DAEMON_SERVER_INTERNAL_H
 #define CONDD_DAEMON_SERVER_INTERNAL_H

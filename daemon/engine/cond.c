@@ -131,7 +131,7 @@ static uint64_t econd_wake(struct econd *c, uint64_t n)
 }
 
 /* A timed wait's timer, while the wait is in its condition's queue: re-acquire, then TIMEOUT. */
-static void wait_timer_cb(void *arg)
+void econd_wait_timer_cb(void *arg)
 {
     struct ewaiter *w = arg;
     if (!cond_to_lock(w, ENGINE_TIMEOUT))
@@ -195,7 +195,7 @@ enum engine_status engine_wait(struct esession *s, uint64_t req_id, const uint8_
     }
     /* A timeout of 0 still waits: it fires on the clock's next turn, so the wait is answered
      * TIMEOUT after re-acquiring, never inside this call. */
-    struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_WAIT, !forever, wait_timer_cb);
+    struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_WAIT, !forever, econd_wait_timer_cb);
     if (w == NULL) {
         if (c->refs == 0)
             econd_destroy(e, c);
@@ -294,4 +294,34 @@ void econd_shutdown_wait(struct ewaiter *w)
     engine_deliver(e, w, ENGINE_SHUTTING_DOWN, 0);
     engine_waiter_free(w);
     econd_unref(e, c);
+}
+
+/* ================================================================== restore (restore.c) */
+
+struct econd *econd_lookup(struct engine *e, const uint8_t *name, size_t len)
+{
+    return econd_find(e, name, len, table_hash(e->conds, name, len));
+}
+
+struct econd *econd_restore(struct engine *e, const uint8_t *name, size_t len, const uint8_t *lock,
+                            size_t lock_len)
+{
+    return econd_create(e, name, len, table_hash(e->conds, name, len), lock, lock_len);
+}
+
+void econd_restore_wait(struct econd *c, struct ewaiter *w, struct elock *l, uint8_t final_status)
+{
+    c->refs++;
+    w->cond = c;
+    if (l != NULL) {
+        w->final_status = final_status;
+        elock_enqueue(l, w);
+    } else {
+        condq_push(c, w, w->s->e);
+    }
+}
+
+bool econd_bound_to(const struct econd *c, const uint8_t *lock, size_t lock_len)
+{
+    return !bound_elsewhere(c, lock, lock_len);
 }

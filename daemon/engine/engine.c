@@ -118,6 +118,53 @@ struct engine *engine_new(const struct engine_clock *clock, engine_reply_fn repl
     return e;
 }
 
+/* Frees lock entries nobody holds or waits for and conditions nobody waits on: never there
+ * between engine calls, but a restore refused half-way (restore.c) leaves them. */
+static void engine_free_unheld(struct engine *e)
+{
+    struct table *tables[2] = {e->locks, e->conds};
+    for (int k = 0; k < 2; k++) {
+        struct table *t = tables[k];
+        size_t n = table_count(t), i = 0;
+        if (n == 0)
+            continue;
+        /* the iterator forbids removing while it runs: collect first */
+        struct table_node **nodes = malloc(n * sizeof *nodes);
+        if (nodes == NULL)
+            return; /* leaks them rather than crash; only a refused restore gets here */
+        struct table_iter it;
+        table_iter_init(&it, t);
+        for (struct table_node *nd; (nd = table_iter_next(&it)) != NULL && i < n;)
+            nodes[i++] = nd;
+        for (size_t j = 0; j < i; j++) {
+            table_remove(t, nodes[j]);
+            if (k == 0) {
+                struct elock *l = ENGINE_CONTAINER_OF(nodes[j], struct elock, node);
+                e->st.locks--;
+                engine_account(e, -(long)(sizeof *l + l->name_len));
+                free(l);
+            } else {
+                struct econd *c = ENGINE_CONTAINER_OF(nodes[j], struct econd, node);
+                e->st.conditions--;
+                engine_account(e, -(long)(sizeof *c + c->name_len + c->lock_len));
+                free(c);
+            }
+        }
+        free(nodes);
+    }
+}
+
+struct engine *engine_new_like(const struct engine *e)
+{
+    return engine_new(&e->clock, e->reply, &e->limits);
+}
+
+void engine_reap_all(struct engine *e)
+{
+    while (engine_reap(e, SIZE_MAX))
+        ;
+}
+
 void engine_free(struct engine *e)
 {
     if (e == NULL)
@@ -129,9 +176,10 @@ void engine_free(struct engine *e)
     while (engine_reap(e, SIZE_MAX))
         ;
     e->clock.timer_free(e->clock.ctx, e->reap_timer);
-    esem_free_all(e);     /* semaphores kept in existence by posted permits alone */
-    eevent_free_all(e);   /* set events outlive the sessions that set them */
-    ebarrier_free_all(e); /* and broken barriers the sessions that aborted them */
+    engine_free_unheld(e); /* a restore refused half-way leaves such entries */
+    esem_free_all(e);      /* semaphores kept in existence by posted permits alone */
+    eevent_free_all(e);    /* set events outlive the sessions that set them */
+    ebarrier_free_all(e);  /* and broken barriers the sessions that aborted them */
     table_free(e->events);
     table_free(e->barriers);
     table_free(e->locks);
@@ -156,8 +204,7 @@ void engine_account(struct engine *e, long delta)
     e->st.table_bytes += (uint64_t)delta;
 }
 
-/* The op a late reply of a waiter of this kind answers. */
-static enum engine_op waiter_op(uint8_t kind)
+enum engine_op engine_waiter_op(uint8_t kind)
 {
     switch (kind) {
     case EW_ACQUIRE:
@@ -184,7 +231,7 @@ void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_statu
     if (e->silent || w->s->closing)
         return;
     struct engine_reply r = {
-        .op = waiter_op(w->kind),
+        .op = engine_waiter_op(w->kind),
         .req_id = w->req_id,
         .status = status,
         .token = w->kind == EW_BARRIER ? 0 : token,
@@ -408,6 +455,7 @@ struct ewaiter *engine_waiter_new(struct esession *s, uint64_t req_id, uint64_t 
 void engine_waiter_arm(struct ewaiter *w, double seconds)
 {
     struct engine *e = w->s->e;
+    w->deadline = engine_now(e) + seconds;
     e->clock.timer_arm(e->clock.ctx, w->timer, seconds);
 }
 
@@ -607,7 +655,7 @@ size_t engine_queue_visit(struct engine *e, bool is_cond, const uint8_t *name, s
             .session_id = w->s->id,
             .req_id = w->req_id,
             .owner = w->owner,
-            .op = waiter_op(w->kind),
+            .op = engine_waiter_op(w->kind),
             .final_status =
                 w->state == EW_IN_LOCKQ && w->kind == EW_WAIT ? w->final_status : ENGINE_OK,
             .shared = w->kind == EW_ACQUIRE && w->hold != NULL,

@@ -578,4 +578,140 @@ size_t engine_lock_holder_sessions(struct engine *e, const uint8_t *lock, size_t
 size_t engine_sem_holder_sessions(struct engine *e, const uint8_t *name, size_t len, uint64_t *out,
                                   size_t max);
 
+/* ------------------------------------------------------------------ export and restore (restore.c)
+ */
+/*
+ * The live restart (daemon/snapshot.c) saves the whole engine through engine_export() and
+ * rebuilds it in a fresh engine with the engine_restore_*() functions. Neither knows a file
+ * format. Restoring delivers no reply and grants nothing: it recreates holds with their saved
+ * tokens and requests in their queues, in the order given, with their remaining timeouts; then
+ * engine_restore_check() proves the result is a state the engine can reach (every queue behind
+ * a holder, no holder twice, counts that add up) before anything is served from it.
+ */
+
+enum engine_obj_kind {
+    ENGINE_OBJ_COND,
+    ENGINE_OBJ_LOCK,
+    ENGINE_OBJ_SEM,
+    ENGINE_OBJ_EVENT,
+    ENGINE_OBJ_BARRIER,
+};
+
+/* One object as engine_export() shows it and engine_restore_object() takes it. Pointers are
+ * borrowed (for the visitor call, or for the restore call). */
+struct engine_obj {
+    enum engine_obj_kind kind;
+    const uint8_t *name;
+    size_t name_len;
+    const uint8_t *lock; /* COND: the lock it is bound to */
+    size_t lock_len;
+    bool shared;      /* LOCK: held shared (export only: restore learns it from the holds) */
+    uint64_t value;   /* SEM: N; BARRIER: parties */
+    uint64_t counter; /* SEM: permits free */
+    bool bounded;     /* SEM */
+    bool flag;        /* EVENT: set; BARRIER: broken */
+    uint64_t nholds;  /* export: holds that follow (LOCK, SEM) */
+    uint64_t nqueued; /* export: pending requests that follow (every kind) */
+};
+
+/* One hold of the object last shown or restored: a lock's holder (grant order) or a
+ * semaphore's holder. */
+struct engine_obj_hold {
+    uint64_t session_id; /* export; restore takes the session */
+    uint64_t owner;
+    uint64_t token;
+    uint64_t permits; /* SEM: permits held (>= 1); LOCK: 1 */
+};
+
+/* One pending request in the queue of the object last shown or restored, head first. */
+struct engine_obj_pending {
+    uint64_t session_id; /* export; restore takes the session */
+    uint64_t req_id;
+    uint64_t owner;
+    enum engine_op op; /* ACQUIRE (LOCK), WAIT (COND, or LOCK: re-acquiring), SEM_ACQUIRE,
+                        * EVENT_WAIT, BARRIER_WAIT */
+    bool shared;       /* ACQUIRE in shared mode */
+    bool timed;        /* its timeout can still pass, remaining_s from now */
+    double remaining_s;
+    double elapsed_s;    /* since the request arrived */
+    const uint8_t *cond; /* a WAIT in a lock's queue: its condition */
+    size_t cond_len;
+    enum engine_status final_status; /* a WAIT in a lock's queue: OK (notified), TIMEOUT or
+                                      * CANCELLED, the status it answers once granted */
+};
+
+/* The visitor of engine_export(): each returns false to stop (out of memory). */
+struct engine_export_fns {
+    bool (*object)(void *arg, const struct engine_obj *o);
+    bool (*hold)(void *arg, const struct engine_obj_hold *h);
+    bool (*pending)(void *arg, const struct engine_obj_pending *p);
+};
+
+/*
+ * Finishes taking ended sessions apart now (the reaper's remaining steps, which may grant locks
+ * and deliver replies), so that every hold and request belongs to an open session.
+ */
+void engine_reap_all(struct engine *e);
+
+/*
+ * Shows the whole state: every condition with a pending wait (then its queue), then every lock
+ * (its holds in grant order, then its queue), semaphore (holds, queue), event (queue) and
+ * barrier (queue), each object followed by its nholds holds and nqueued pending requests.
+ * Order among objects is unspecified; within a queue it is head first. Remaining timeouts and
+ * elapsed times are relative to the engine clock's now. Returns false when a visitor did, or
+ * when an ended session is still being taken apart (call engine_reap_all() first). The
+ * visitors must not call the engine.
+ */
+bool engine_export(const struct engine *e, const struct engine_export_fns *fns, void *arg);
+
+/* A new empty engine with e's clock, reply callback and limits (restore into it, then swap),
+ * or NULL on OOM. */
+struct engine *engine_new_like(const struct engine *e);
+
+/*
+ * Recreates object o (kind, name; COND: its lock; SEM: value, bounded, counter; EVENT: set;
+ * BARRIER: parties, broken), which must not exist yet. The holds and pending requests that
+ * follow in the saved state go to it through the calls below. Returns ENGINE_OK, or
+ * ENGINE_BAD_REQUEST (invalid name or value, already exists) / ENGINE_INTERNAL (OOM) with *why
+ * set to static text.
+ */
+enum engine_status engine_restore_object(struct engine *e, const struct engine_obj *o,
+                                         const char **why);
+
+/*
+ * Gives session s hold h of the object last restored (a LOCK or a SEM; its kind says how): a lock
+ * held exclusively takes one hold; a lock held shared takes several (pass shared); the token as
+ * saved (the token clock moves above it). Refused (BAD_REQUEST): a second holder of an
+ * exclusive lock, the same (s, owner) twice, token 0, permits 0 or above the semaphore's value.
+ */
+enum engine_status engine_restore_hold(struct esession *s, const struct engine_obj *o, bool shared,
+                                       const struct engine_obj_hold *h, const char **why);
+
+/*
+ * Appends pending request p of session s to the queue of object o (last restored), with its
+ * remaining timeout armed. Refused (BAD_REQUEST): an op that does not belong to o's kind, a
+ * request id s has pending already, a re-acquiring wait whose condition was not restored or
+ * is bound to another lock, a bad final status.
+ */
+enum engine_status engine_restore_pending(struct esession *s, const struct engine_obj *o,
+                                          const struct engine_obj_pending *p, const char **why);
+
+/* A hint before restoring into the fresh engine e: about locks lock entries, conds conditions
+ * and pending requests will go in, so its tables are sized once instead of growing step by
+ * step. */
+void engine_restore_reserve(struct engine *e, uint64_t locks, uint64_t conds, uint64_t pending);
+
+/* The token clock: every token from now on exceeds last_token. */
+void engine_restore_tokens(struct engine *e, uint64_t last_token);
+
+/*
+ * Checks the restored state as a whole: every lock held, a lock held shared has no shared
+ * request at its queue head, every condition waited on, a semaphore with waiters has no permit
+ * free and its counts add up, a barrier has fewer waiters than parties and a broken one none, a
+ * set event no waiters, and no object is at rest (a clear event nobody waits on has no entry).
+ * ENGINE_OK, or BAD_REQUEST with *why set. On any refusal the caller frees the engine, which
+ * takes whatever was restored apart silently.
+ */
+enum engine_status engine_restore_check(struct engine *e, const char **why);
+
 #endif

@@ -83,6 +83,9 @@ struct ewaiter {
     void *timer;          /* the clock's, for a timed request while its timeout
                            * can still pass; else NULL */
     double started;       /* monotonic seconds when the request arrived */
+    double deadline;      /* while timer is set: when it fires (engine_export(); the live
+                           * restart saves the time left). Costs no memory: the allocation's
+                           * size class is the same with it. */
     uint8_t kind;         /* enum ewaiter_kind */
     uint8_t state;        /* enum ewaiter_state */
     uint8_t final_status; /* a wait in a lock queue: OK, TIMEOUT or CANCELLED */
@@ -165,6 +168,9 @@ struct engine {
     /* barriers (barrier.c) */
     struct table *barriers;
     struct eqentry *barriers_all; /* every barrier entry, for engine_free() */
+    /* restore.c: the lock entry last restored, so that its holds and queue, which follow at
+     * once, do not look it up again (cleared by engine_restore_check()) */
+    struct elock *restore_lock;
 };
 
 /* ------------------------------------------------------------------ engine.c */
@@ -207,6 +213,9 @@ void engine_waiter_disarm(struct ewaiter *w);
 /* Unregisters w from its session and the pending table and frees it (and its timer). w must be
  * in no queue and hold no condition reference. */
 void engine_waiter_free(struct ewaiter *w);
+
+/* The op a late reply of a waiter of this kind answers. */
+enum engine_op engine_waiter_op(uint8_t kind);
 
 /* The FIFO queues of locks and conditions are both threaded through a waiter's q_prev/q_next;
  * these keep the linking in one place. */
@@ -299,7 +308,41 @@ void elock_release(struct elock *l);
 struct elockhold *elock_shared_hold(const struct elock *l, const struct esession *s,
                                     uint64_t owner);
 
+/* A timed acquire's timer callback (arg: the waiter): leave the queue and answer TIMEOUT. */
+void elock_acquire_timer_cb(void *arg);
+
+/* Restore (restore.c): gives (s, owner) a hold of l with token, exclusively (l must be free) or
+ * shared (l free or held shared). BAD_REQUEST with *why for a second holder of an exclusive
+ * lock or (s, owner) holding l already; INTERNAL on OOM. */
+enum engine_status elock_restore_hold(struct elock *l, struct esession *s, bool shared,
+                                      uint64_t owner, uint64_t token, const char **why);
+
+/* Restore: appends acquire w (a new waiter, in no queue) to l's queue, shared with its own
+ * holder record (false on OOM, nothing changed). */
+bool elock_restore_acquire(struct elock *l, struct ewaiter *w, bool shared);
+
+/* Restore: is l's state one the engine can reach (held; a shared head only behind an exclusive
+ * holder)? */
+bool elock_restore_valid(const struct elock *l, const char **why);
+
 /* ------------------------------------------------------------------ cond.c */
+
+/* The timer callback of a timed wait in its condition's queue (arg: the waiter). */
+void econd_wait_timer_cb(void *arg);
+
+/* The entry of condition name, or NULL. */
+struct econd *econd_lookup(struct engine *e, const uint8_t *name, size_t len);
+
+/* Restore: a new condition entry bound to lock, without waits (refs 0), or NULL on OOM. */
+struct econd *econd_restore(struct engine *e, const uint8_t *name, size_t len, const uint8_t *lock,
+                            size_t lock_len);
+
+/* Restore: wait w (a new waiter) joins c: at the tail of c's queue, or (reacquiring) in lock
+ * l's queue with final status. Takes a reference of c either way. */
+void econd_restore_wait(struct econd *c, struct ewaiter *w, struct elock *l, uint8_t final_status);
+
+/* Is c bound to lock[0..lock_len)? */
+bool econd_bound_to(const struct econd *c, const uint8_t *lock, size_t lock_len);
 
 /* Wakes c's longest waiter, if any, as notify(1) does; the lock c is bound to must be held. */
 void econd_wake_head(struct econd *c);
@@ -424,5 +467,31 @@ void esem_release_one(struct esession *s);
 
 /* Frees every semaphore entry (engine_free, once no session is left). */
 void esem_free_all(struct engine *e);
+
+/* engine_export() and the engine_restore_*() functions for semaphores (see engine.h). */
+bool esem_export(const struct engine *e, const struct engine_export_fns *fns, void *arg);
+enum engine_status esem_restore(struct engine *e, const struct engine_obj *o, const char **why);
+enum engine_status esem_restore_hold(struct esession *s, const struct engine_obj *o,
+                                     const struct engine_obj_hold *h, const char **why);
+enum engine_status esem_restore_pending(struct esession *s, const struct engine_obj *o,
+                                        const struct engine_obj_pending *p, const char **why);
+enum engine_status esem_restore_check(struct engine *e, const char **why);
+
+/* ------------------------------------------------------------------ restore.c */
+
+/* What engine_export() shows of pending request w (borrowed pointers into w). */
+void engine_export_pending(const struct engine *e, const struct ewaiter *w,
+                           struct engine_obj_pending *p);
+
+/* The checks every restored request shares (request id not pending, finite times); then a new
+ * waiter (see engine_waiter_new()) with its start time set back by p->elapsed_s. The caller
+ * queues it and then calls engine_restore_arm(). NULL with *why set on refusal or OOM
+ * (*status says which). */
+struct ewaiter *engine_restore_waiter(struct esession *s, const struct engine_obj_pending *p,
+                                      enum ewaiter_kind kind, void (*fire)(void *w),
+                                      enum engine_status *status, const char **why);
+
+/* Arms w's timer for its remaining time, when p is timed. */
+void engine_restore_arm(struct ewaiter *w, const struct engine_obj_pending *p);
 
 #endif

@@ -13,6 +13,7 @@ daemon_engine_libconddengine_la_SOURCES = \
 	daemon/engine/event.c \
 	daemon/engine/barrier.c \
 	daemon/engine/qentry.c \
+	daemon/engine/restore.c \
 	daemon/engine/sem.c \
 	daemon/engine/name.c \
 	daemon/engine/table.c daemon/engine/table.h

@@ -271,8 +271,7 @@ void elock_drop_acquire(struct ewaiter *w, enum engine_status status, bool hand_
         elock_grant_ready(e, l);
 }
 
-/* A timed acquire's timer: leave the queue and answer TIMEOUT. */
-static void acquire_timer_cb(void *arg)
+void elock_acquire_timer_cb(void *arg)
 {
     elock_drop_acquire(arg, ENGINE_TIMEOUT, true);
 }
@@ -318,7 +317,8 @@ static enum engine_status acquire_shared(struct esession *s, uint64_t req_id, co
             *token = t;
         return ENGINE_OK;
     }
-    struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_ACQUIRE, !forever, acquire_timer_cb);
+    struct ewaiter *w =
+        engine_waiter_new(s, req_id, owner, EW_ACQUIRE, !forever, elock_acquire_timer_cb);
     if (w == NULL) {
         hold_free(e, h);
         return engine_fail(message, ENGINE_INTERNAL, "out of memory");
@@ -367,7 +367,8 @@ static inline enum engine_status acquire(struct esession *s, uint64_t req_id, co
     if (s->npending >= e->limits.max_pending_per_session)
         return engine_fail(message, ENGINE_LIMIT_EXCEEDED,
                            "too many pending requests in this session");
-    struct ewaiter *w = engine_waiter_new(s, req_id, owner, EW_ACQUIRE, !forever, acquire_timer_cb);
+    struct ewaiter *w =
+        engine_waiter_new(s, req_id, owner, EW_ACQUIRE, !forever, elock_acquire_timer_cb);
     if (w == NULL)
         return engine_fail(message, ENGINE_INTERNAL, "out of memory");
     elock_enqueue(l, w);
@@ -455,4 +456,47 @@ size_t engine_lock_holder_sessions(struct engine *e, const uint8_t *lock, size_t
             out[n++] = h->s->id;
     }
     return n;
+}
+
+/* ================================================================== restore (restore.c) */
+
+enum engine_status elock_restore_hold(struct elock *l, struct esession *s, bool shared,
+                                      uint64_t owner, uint64_t token, const char **why)
+{
+    struct engine *e = s->e;
+    /* (s, owner) twice is refused for an exclusive hold only: two queued shared acquires of
+     * one owner granted together hold it twice, legitimately. */
+    if (l->x.s != NULL || (!shared && l->sh_head != NULL))
+        return engine_fail(why, ENGINE_BAD_REQUEST, "a lock held exclusively has one holder");
+    struct elockhold *h = &l->x;
+    if (shared) {
+        if ((h = hold_new(e)) == NULL)
+            return engine_fail(why, ENGINE_INTERNAL, "out of memory");
+        elock_add_shared(l, h, s, owner);
+    } else {
+        elock_set_holder(l, s, owner);
+    }
+    h->token = token; /* the token drawn above is skipped: tokens only have to increase */
+    return ENGINE_OK;
+}
+
+bool elock_restore_acquire(struct elock *l, struct ewaiter *w, bool shared)
+{
+    if (shared && (w->hold = hold_new(w->s->e)) == NULL)
+        return false;
+    elock_enqueue(l, w);
+    return true;
+}
+
+bool elock_restore_valid(const struct elock *l, const char **why)
+{
+    if (!elock_held(l)) {
+        engine_fail(why, ENGINE_BAD_REQUEST, "a lock without holder");
+        return false;
+    }
+    if (l->sh_head != NULL && l->q_head != NULL && waiter_shared(l->q_head)) {
+        engine_fail(why, ENGINE_BAD_REQUEST, "a shared request queued behind shared holders");
+        return false;
+    }
+    return true;
 }

@@ -449,3 +449,122 @@ size_t engine_sem_holder_sessions(struct engine *e, const uint8_t *name, size_t 
     }
     return n;
 }
+
+/* ================================================================== export and restore */
+
+bool esem_export(const struct engine *e, const struct engine_export_fns *fns, void *arg)
+{
+    struct table_iter it;
+    table_iter_init(&it, e->sems);
+    for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
+        const struct esem *m = ENGINE_CONTAINER_OF(n, struct esem, node);
+        struct engine_obj o = {
+            .kind = ENGINE_OBJ_SEM,
+            .name = m->name,
+            .name_len = m->name_len,
+            .value = m->value,
+            .counter = m->counter,
+            .bounded = m->bounded,
+            .nholds = m->nholders,
+            .nqueued = m->nwaiters,
+        };
+        if (!fns->object(arg, &o))
+            return false;
+        /* The list is newest first (holders are added at its head): show it oldest first, so
+         * that restoring in the order shown rebuilds the same list. */
+        const struct esemhold *h = m->holders;
+        while (h != NULL && h->next != NULL)
+            h = h->next;
+        for (; h != NULL; h = h->prev) {
+            struct engine_obj_hold oh = {
+                .session_id = h->s->id,
+                .owner = h->owner,
+                .token = h->token,
+                .permits = h->permits,
+            };
+            if (!fns->hold(arg, &oh))
+                return false;
+        }
+        for (const struct ewaiter *w = m->q_head; w != NULL; w = w->q_next) {
+            struct engine_obj_pending p;
+            engine_export_pending(e, w, &p);
+            if (!fns->pending(arg, &p))
+                return false;
+        }
+    }
+    return true;
+}
+
+enum engine_status esem_restore(struct engine *e, const struct engine_obj *o, const char **why)
+{
+    if (o->value < 1 || o->value > ENGINE_SEM_VALUE_MAX)
+        return engine_fail(why, ENGINE_BAD_REQUEST, "a semaphore with an invalid value");
+    if (o->counter > UINT64_MAX / 4) /* posts raise it; keep the sums below from wrapping */
+        return engine_fail(why, ENGINE_BAD_REQUEST, "a semaphore with an invalid counter");
+    uint64_t hash;
+    if (esem_find_h(e, o->name, o->name_len, &hash) != NULL)
+        return engine_fail(why, ENGINE_BAD_REQUEST, "a semaphore listed twice");
+    struct esem *m = esem_create(e, o->name, o->name_len, hash, o->value, o->bounded);
+    if (m == NULL)
+        return engine_fail(why, ENGINE_INTERNAL, "out of memory");
+    m->counter = o->counter;
+    return ENGINE_OK;
+}
+
+enum engine_status esem_restore_hold(struct esession *s, const struct engine_obj *o,
+                                     const struct engine_obj_hold *oh, const char **why)
+{
+    struct engine *e = s->e;
+    struct esem *m = esem_find(e, o->name, o->name_len);
+    if (m == NULL)
+        return engine_fail(why, ENGINE_BAD_REQUEST, "a hold of a semaphore not listed");
+    if (oh->permits == 0 || oh->permits > ENGINE_SEM_VALUE_MAX ||
+        m->held + oh->permits > (uint64_t)ENGINE_SEM_VALUE_MAX * 2)
+        return engine_fail(why, ENGINE_BAD_REQUEST, "a semaphore holder with a bad permit count");
+    if (esem_hold_find(m, s, oh->owner) != NULL)
+        return engine_fail(why, ENGINE_BAD_REQUEST, "a semaphore holder listed twice");
+    if (esem_hold_add(m, s, oh->owner) == 0)
+        return engine_fail(why, ENGINE_INTERNAL, "out of memory");
+    struct esemhold *h = s->sem_held; /* just added, at the head of s's list */
+    h->permits = oh->permits;
+    h->token = oh->token;
+    m->held += oh->permits - 1;
+    e->st.permits_held += oh->permits - 1;
+    return ENGINE_OK;
+}
+
+enum engine_status esem_restore_pending(struct esession *s, const struct engine_obj *o,
+                                        const struct engine_obj_pending *p, const char **why)
+{
+    struct engine *e = s->e;
+    struct esem *m = esem_find(e, o->name, o->name_len);
+    if (m == NULL)
+        return engine_fail(why, ENGINE_BAD_REQUEST, "a request queued for a semaphore not listed");
+    enum engine_status st;
+    struct ewaiter *w = engine_restore_waiter(s, p, EW_SEM, sem_timer_cb, &st, why);
+    if (w == NULL)
+        return st;
+    w->sem = m;
+    ewq_append(&m->q_head, &m->q_tail, w);
+    m->nwaiters++;
+    e->st.semaphore_waiters++;
+    engine_restore_arm(w, p);
+    return ENGINE_OK;
+}
+
+enum engine_status esem_restore_check(struct engine *e, const char **why)
+{
+    struct table_iter it;
+    table_iter_init(&it, e->sems);
+    for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
+        const struct esem *m = ENGINE_CONTAINER_OF(n, struct esem, node);
+        if (m->q_head != NULL && m->counter > 0)
+            return engine_fail(why, ENGINE_BAD_REQUEST,
+                               "a semaphore with waiters and a free permit");
+        if (m->bounded ? m->counter + m->held != m->value : m->counter + m->held < m->value)
+            return engine_fail(why, ENGINE_BAD_REQUEST, "a semaphore whose permits do not add up");
+        if (m->held == 0 && m->q_head == NULL && m->counter == m->value)
+            return engine_fail(why, ENGINE_BAD_REQUEST, "a semaphore at rest listed");
+    }
+    return ENGINE_OK;
+}
