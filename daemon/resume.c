@@ -292,8 +292,8 @@ struct dsession *resume_restore(struct server *srv, struct engine *e, uint64_t i
 bool resume_restore_register(struct dsession *ds)
 {
     struct server *srv = ds->srv;
-    uint64_t h = table_hash(srv->resumable, &ds->id, sizeof ds->id);
-    if (!table_insert(srv->resumable, &ds->node, h))
+    uint64_t h = table_hash(srv->by_id, &ds->id, sizeof ds->id);
+    if (!table_insert(srv->by_id, &ds->node, h))
         return false;
     ds->registered = true;
     return true;
@@ -302,7 +302,7 @@ bool resume_restore_register(struct dsession *ds)
 void resume_restore_unregister(struct dsession *ds)
 {
     if (ds->registered)
-        table_remove(ds->srv->resumable, &ds->node);
+        table_remove(ds->srv->by_id, &ds->node);
     ds->registered = false;
 }
 
