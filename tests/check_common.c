@@ -2,13 +2,15 @@
  *
  * The helpers in common/ that the daemon, libcondd, condctl and condbench share: the address
  * grammar (connect and listen forms), the seconds-to-timeval rounding rule (never early), the
- * clocks, the message arena, and the rule for lock and condition names.
+ * clocks, the message arena, the rule for lock and condition names, and the routing of names
+ * over several servers (its test vectors are protocol.md §21's, computed with Python's hashlib).
  */
 #include "config.h"
 
 #include <check.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,6 +18,7 @@
 #include "arena.h"
 #include "clock.h"
 #include "name.h"
+#include "route.h"
 
 /* ------------------------------------------------------------------ addresses */
 
@@ -249,6 +252,122 @@ START_TEST(test_arena_serves_from_buffer_then_falls_back)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ routing */
+
+START_TEST(test_route_weight_matches_the_documented_vectors)
+{
+    /* protocol.md §21: computed independently with Python's hashlib.blake2b(digest_size=16,
+     * key=b"condd.v1 routing"), first 8 bytes little-endian. */
+    static const struct {
+        const char *name;
+        uint64_t w[3];
+        size_t pick;
+    } v[] = {
+        {"jobs", {0x98bdc91934f26c41u, 0x3c996f9e0d31aa9fu, 0x76c2b6f7543c179bu}, 0},
+        {"orders/42", {0x2cfc4f9fcebc21d2u, 0xb368c6d2a1b1c1e8u, 0x3901b34576772f16u}, 1},
+        {"x", {0x2a2d586f9f0c6264u, 0xacaad778f2fa6437u, 0x07297c5293752506u}, 1},
+        {"\xc3\xa9t\xc3\xa9", {0x46fb22b52d41ac70u, 0x192c08cda4bf3068u, 0x37cf3db1e6beeb02u}, 0},
+        {"lock-0001", {0x100d3f5006883212u, 0xda9e0ece2b5968dbu, 0x102bffe34390b196u}, 1},
+    };
+    static const char *ids[3] = {"10.0.0.1:7380", "10.0.0.2:7380", "10.0.0.3:7380"};
+    struct route_list l;
+    char why[128];
+    ck_assert(
+        route_list_parse("10.0.0.1:7380, 10.0.0.2,tls:10.0.0.3:7380", 7380, &l, why, sizeof why));
+    ck_assert_uint_eq(l.n, 3);
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
+        for (size_t s = 0; s < 3; s++) {
+            ck_assert_str_eq(l.ident[s], ids[s]);
+            ck_assert_uint_eq(
+                route_weight((const uint8_t *)v[i].name, strlen(v[i].name), ids[s], strlen(ids[s])),
+                v[i].w[s]);
+        }
+        ck_assert_uint_eq(route_pick(&l, (const uint8_t *)v[i].name, strlen(v[i].name)), v[i].pick);
+    }
+    ck_assert_str_eq(l.addr[2], "tls:10.0.0.3:7380");
+    route_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_route_identity_is_canonical)
+{
+    char id[ROUTE_IDENT_MAX];
+    ck_assert(route_identity("Alpha.Example", 7380, id, sizeof id));
+    ck_assert_str_eq(id, "alpha.example:7380");
+    ck_assert(route_identity("tls:[::1]:7390", 7380, id, sizeof id));
+    ck_assert_str_eq(id, "[::1]:7390");
+    ck_assert(route_identity("[::1]", 7380, id, sizeof id));
+    ck_assert_str_eq(id, "[::1]:7380");
+    ck_assert(route_identity("unix:/run/condd/Sock", 7380, id, sizeof id));
+    ck_assert_str_eq(id, "unix:/run/condd/Sock");
+    ck_assert(!route_identity("a:99999", 7380, id, sizeof id));
+    ck_assert(!route_identity("", 7380, id, sizeof id));
+    ck_assert(!route_identity("127.0.0.1:7380", 7380, id, 8));
+}
+END_TEST
+
+START_TEST(test_route_list_refuses_bad_lists_with_a_reason)
+{
+    struct route_list l;
+    char why[128];
+    ck_assert(!route_list_parse("", 7380, &l, why, sizeof why));
+    ck_assert_str_eq(why, "empty server list");
+    ck_assert(!route_list_parse("a:1,,b:2", 7380, &l, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "empty entry"));
+    ck_assert(!route_list_parse("a:1,b:x", 7380, &l, why, sizeof why));
+    ck_assert_str_eq(why, "bad address 'b:x' in server list");
+    ck_assert(!route_list_parse("a:7380,A", 7380, &l, why, sizeof why));
+    ck_assert_str_eq(why, "server 'A' is twice in the list");
+    ck_assert(!route_list_parse("a:1,tls:a:1", 7380, &l, why, sizeof why));
+    ck_assert_uint_eq(l.n, 0);
+    char big[ROUTE_MAX_SERVERS * 8 + 16] = "";
+    for (int i = 0; i <= ROUTE_MAX_SERVERS; i++)
+        snprintf(big + strlen(big), sizeof big - strlen(big), "%sh:%d", i ? "," : "", i + 1);
+    ck_assert(!route_list_parse(big, 7380, &l, why, sizeof why));
+    ck_assert_ptr_nonnull(strstr(why, "more than"));
+    ck_assert(route_list_parse(" one ", 7380, &l, why, sizeof why));
+    ck_assert_uint_eq(l.n, 1);
+    ck_assert_str_eq(l.addr[0], "one");
+    ck_assert_int_eq(route_find(&l, "ONE:7380", 7380), 0);
+    ck_assert_int_eq(route_find(&l, "one:7381", 7380), -1);
+    ck_assert_uint_eq(route_pick(&l, (const uint8_t *)"anything", 8), 0);
+    route_list_free(&l);
+}
+END_TEST
+
+START_TEST(test_route_adding_a_server_moves_names_only_to_it)
+{
+    /* Rendezvous hashing's promise (§21): a name moves only to the new server, never between
+     * the old ones, and about 1/N of the names move. */
+    struct route_list three, four;
+    char why[128];
+    ck_assert(route_list_parse("h1:7380,h2:7380,h3:7380", 7380, &three, why, sizeof why));
+    ck_assert(route_list_parse("h1:7380,h2:7380,h3:7380,h4:7380", 7380, &four, why, sizeof why));
+    unsigned moved = 0, per[3] = {0, 0, 0};
+    const unsigned n = 20000;
+    for (unsigned i = 0; i < n; i++) {
+        char name[32];
+        int len = snprintf(name, sizeof name, "name-%u", i);
+        size_t a = route_pick(&three, (const uint8_t *)name, (size_t)len);
+        size_t b = route_pick(&four, (const uint8_t *)name, (size_t)len);
+        per[a]++;
+        if (a != b) {
+            ck_assert_uint_eq(b, 3);
+            moved++;
+        }
+    }
+    /* Binomial(20000, 1/4): mean 5000, sd 61; 4.9 sd either way. */
+    ck_assert_uint_gt(moved, 4700);
+    ck_assert_uint_lt(moved, 5300);
+    for (int s = 0; s < 3; s++) { /* mean 6667, sd 67 */
+        ck_assert_uint_gt(per[s], 6300);
+        ck_assert_uint_lt(per[s], 7030);
+    }
+    route_list_free(&three);
+    route_list_free(&four);
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
     Suite *s = suite_create("common");
@@ -263,6 +382,10 @@ static Suite *common_suite(void)
     tcase_add_test(tc, test_arena_serves_from_buffer_then_falls_back);
     tcase_add_test(tc, test_name_check_accepts_what_the_server_accepts);
     tcase_add_test(tc, test_name_check_names_each_problem_and_where);
+    tcase_add_test(tc, test_route_weight_matches_the_documented_vectors);
+    tcase_add_test(tc, test_route_identity_is_canonical);
+    tcase_add_test(tc, test_route_list_refuses_bad_lists_with_a_reason);
+    tcase_add_test(tc, test_route_adding_a_server_moves_names_only_to_it);
     suite_add_tcase(s, tc);
     return s;
 }

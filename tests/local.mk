@@ -298,7 +298,8 @@ CONDCTL_TESTS = \
 	tests/condctl-docs.sh \
 	tests/condctl-resume.sh \
 	tests/condctl-shared.sh \
-	tests/condctl-tls.sh
+	tests/condctl-tls.sh \
+	tests/condctl-cluster.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += $(CONDCTL_TESTS)
@@ -329,3 +330,24 @@ tests_check_tls_oom_SOURCES = tests/check_tls_oom.c
 tests_check_tls_oom_CPPFLAGS = $(DAEMON_CPPFLAGS) -I$(top_srcdir)/tests
 tests_check_tls_oom_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
 tests_check_tls_oom_LDADD = daemon/libconddcore.la $(LIBEVENT_CORE_LIBS) $(CHECK_LIBS)
+
+# A server in a cluster (protocol.md §21.5): three daemons on loopback ports bound first and
+# handed over by socket activation (cluster_util.c), spoken to on the wire.
+check_PROGRAMS += tests/check_cluster
+TESTS += tests/check_cluster
+tests_check_cluster_SOURCES = tests/check_cluster.c tests/cluster_util.c tests/cluster_util.h \
+	tests/service_util.c tests/service_util.h
+tests_check_cluster_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_cluster_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_cluster_LDADD = tests/libtestutil.la proto/libconddproto.la \
+	common/libconddcommon.la $(PROTOBUF_C_LIBS) $(SODIUM_LIBS) $(CHECK_LIBS)
+
+# libcondd on a server list (issue 17) against three daemons of one cluster.
+check_PROGRAMS += tests/check_client_cluster
+TESTS += tests/check_client_cluster
+tests_check_client_cluster_SOURCES = tests/check_client_cluster.c tests/cluster_util.c \
+	tests/cluster_util.h
+tests_check_client_cluster_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_cluster_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_client_cluster_LDADD = client/libconddclient.la tests/libtestutil.la \
+	common/libconddcommon.la $(CHECK_LIBS) $(LIBEVENT_CORE_LIBS) $(SODIUM_LIBS) -lm
