@@ -17,8 +17,8 @@ import os
 import socket
 import weakref
 
-from . import _proto
-from .errors import ConnectionLost, ResumeFailed, SessionLost, error_for
+from . import _proto, route
+from .errors import CondDError, ConnectionLost, ResumeFailed, SessionLost, error_for
 
 pb = _proto.pb
 log = logging.getLogger("condd")
@@ -66,7 +66,11 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
                   token_file=None, grace=0.0, reconnect=True, on_session=None):
     """Connects to condd and completes Hello; returns a Client on the running loop.
 
-    address: None reads $CONDD_SERVER, else 127.0.0.1:7380. session_timeout: seconds asked for
+    address: None reads $CONDD_SERVER, else 127.0.0.1:7380. A server list (a comma-separated
+    string or a list of addresses, protocol.md §21.1) of more than one server gives a
+    condd.Cluster instead, which opens no connection yet: each name goes to its server
+    (§21.2), whose connection and session are opened the first time a name routes there,
+    with these options (docs/python.md, "Several servers"). session_timeout: seconds asked for
     (0: the server's default); the server's answer is client.session_timeout.
     token (str or bytes) or token_file (its first line; default $CONDD_TOKEN_FILE, as condctl):
     the bearer token sent in Hello (protocol.md §5.8); kept (privately, never shown) only by a
@@ -74,13 +78,22 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
     grace: seconds the server should keep the session after a lost connection (clamped by the
     server; client.grace is what it granted). With a grace and reconnect=True, a lost
     connection is resumed (docs/python.md, "Surviving a network blip"). on_session: called as
-    on_session(client, state, exc) with state "resuming", "resumed" or "lost".
-    Raises OSError when the connection fails or the token file cannot be read, ValueError for
+    on_session(client, state, exc) with state "resuming", "resumed" or "lost" (client is the
+    session's Client; client.server names its server).
+    Raises ValueError for a bad address or server list, OSError when the connection fails or the token file cannot be read, ValueError for
     an empty token file, condd.Unauthenticated when the server refuses the credentials, a
     CondDError when Hello is refused otherwise."""
     if address is None:
         address = os.environ.get("CONDD_SERVER") or DEFAULT_ADDRESS
-    where = parse_address(address)
+    servers = None
+    if not isinstance(address, str) or "," in address:
+        servers = route.parse_list(address)
+        for a in servers.addresses:
+            _connectable(a)
+        if len(servers) == 1:  # one server: a plain Client, as for one address
+            address, servers = servers.addresses[0], None
+    if servers is None:
+        where = parse_address(address)
     if token is None:
         if token_file is None:
             token_file = os.environ.get("CONDD_TOKEN_FILE") or None
@@ -88,8 +101,13 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
             token = _read_token_file(token_file)
     elif isinstance(token, str):
         token = token.encode("utf-8")
+    if servers is not None:
+        from .cluster import Cluster
+        return Cluster(servers, client_name=client_name, session_timeout=session_timeout,
+                       token=token, grace=grace, reconnect=reconnect, on_session=on_session)
     transport, protocol = await _open(where)
     client = Client(transport, protocol, address)
+    client.server = _identity(address)
     client._where = where
     client._reconnect = bool(reconnect)
     client._on_session = on_session
@@ -99,6 +117,24 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
         await client.close()
         raise
     return client
+
+
+def _connectable(address):
+    """ValueError unless this package can connect to address (it speaks no TLS)."""
+    if address.startswith("tls:"):
+        raise ValueError("the Python client does not speak TLS: %r" % address)
+    parse_address(address)
+
+
+def _identity(address):
+    """address's canonical identity (protocol.md §21.1), or None for a form outside §2's
+    grammar ("/abs/path" is "unix:/abs/path")."""
+    if address.startswith("/"):
+        address = "unix:" + address
+    try:
+        return route.identity(address)
+    except ValueError:
+        return None
 
 
 def _read_token_file(path):
@@ -205,6 +241,7 @@ class Client:
 
     def __init__(self, transport, protocol, address):
         self.address = address
+        self.server = None  # the canonical identity of address (protocol.md §21.1)
         self.session_id = None
         self.session_timeout = None
         self.server_version = None
@@ -240,7 +277,11 @@ class Client:
         self._keepalive_ids = set()  # the pings of _ping_loop (forgotten on a loss)
         self._closing = False
         self.session_state = "opening"  # "open", "resuming", "lost"
+        self._opening = False  # opened lazily (_open_lazily): frames wait for the Hello
+        self._open_task = None
         _OPEN.setdefault(self._loop, weakref.WeakSet()).add(self)
+        if protocol is None:
+            return
         protocol.client = self
         if protocol.early_lost is not None:
             self._connection_lost(None if protocol.early_lost is True else protocol.early_lost,
@@ -249,6 +290,22 @@ class Client:
     def __repr__(self):
         return "<condd.Client %s session=%s %s>" % (self.address, self.session_id,
                                                      self.session_state)
+
+    @classmethod
+    def _lazy(cls, address, server, client_name=None, session_timeout=0.0, token=None,
+              grace=0.0, reconnect=True, on_session=None):
+        """A Client whose connection and Hello are under way (a Cluster's session, opened the
+        first time a name routes to its server): requests sent meanwhile wait, in order, and
+        leave once Hello is answered; if the connection or Hello fails, they fail with it."""
+        client = cls(None, None, address)
+        client.server = server
+        client._where = parse_address(address)
+        client._reconnect = bool(reconnect)
+        client._on_session = on_session
+        client._opening = True
+        client._open_task = client._loop.create_task(
+            client._open_lazily(client_name, session_timeout, token, grace))
+        return client
 
     # ------------------------------------------------------------ public
 
@@ -266,9 +323,9 @@ class Client:
                 pass
         self._closing = True
         self._lose(ConnectionLost("client closed"))
-        t = self._resume_task
-        if t is not None and t is not asyncio.current_task():
-            t.cancel()
+        for t in (self._resume_task, self._open_task):
+            if t is not None and t is not asyncio.current_task():
+                t.cancel()
         t = self._ping_task
         if t is not None and t is not asyncio.current_task():
             t.cancel()
@@ -293,6 +350,32 @@ class Client:
         resp = await self._call(self._request("stats"))
         self._check(resp)
         return resp.stats
+
+    async def list(self, prefix="", limit=0):
+        """The server's List (a condd_pb2.ListResult) of the names starting with prefix (str
+        or bytes; "" for all), at most limit of each kind (0: the server's default)."""
+        req = self._request("list")
+        req.list.prefix = prefix.encode("utf-8") if isinstance(prefix, str) else bytes(prefix)
+        req.list.limit = limit
+        resp = await self._call(req)
+        self._check(resp)
+        return resp.list
+
+    def server_for(self, name):
+        """The server a name goes to: this client's (its canonical identity, protocol.md
+        §21.1); a Cluster answers by the routing rule."""
+        return self.server
+
+    # One server: every name routes here (a Cluster routes by name; the primitives ask
+    # through these, locks.py).
+    def _route_of(self, wire_name):
+        return None
+
+    def _session_at(self, route):
+        return self
+
+    def _server_at(self, route):
+        return self.server
 
     async def __aenter__(self):
         return self
@@ -360,7 +443,7 @@ class Client:
             _QUEUED[self._loop].discard(self)
         if self._wbuf and self._lost is None:
             if (self._held_frames or self._transport is None or self._resuming
-                    or self._proto.paused):
+                    or self._opening or self._proto.paused):
                 # no connection (resuming), or the kernel is not taking bytes: keep the
                 # frames whole until it does (_write_held), in order
                 self._held_frames.extend(self._wbuf)
@@ -396,8 +479,8 @@ class Client:
         """The connection proto takes bytes again: writes the frames held back."""
         if proto is not self._proto or self._transport is None or self._lost is not None:
             return
-        if self._resuming:
-            return  # written when the resume is answered (_resumed)
+        if self._resuming or self._opening:
+            return  # written when the (resume) Hello is answered (_resumed, _open_lazily)
         held, self._held_frames = self._held_frames, []
         if held:
             self._transport.write(b"".join(held))
@@ -437,7 +520,7 @@ class Client:
         """_call() that raises the package's exception for a non-OK status; the Response."""
         resp = await self._call(req)
         if resp.status != pb.STATUS_OK:
-            raise error_for(resp)
+            raise self._error(resp)
         return resp
 
     async def _call_cancellable(self, req):
@@ -478,10 +561,15 @@ class Client:
             return None, True
         return fut.result(), True
 
-    @staticmethod
-    def _check(resp):
+    def _check(self, resp):
         if resp.status != pb.STATUS_OK:
-            raise error_for(resp)
+            raise self._error(resp)
+
+    def _error(self, resp):
+        """The package's exception for a non-OK Response, naming this server (.server)."""
+        exc = error_for(resp)
+        exc.server = self.server
+        return exc
 
     # ------------------------------------------------------------ inside
 
@@ -496,7 +584,14 @@ class Client:
             req.hello.grace_s = grace
         if token:
             req.hello.auth_token = token
-        resp = await self._call(req)
+        if self._opening:
+            # first on the connection, ahead of the requests held until it is answered
+            fut = self._pending[req.id] = self._loop.create_future()
+            self._transport.write(_proto.encode(req))
+            self._last_send = self._loop.time()
+            resp = await fut
+        else:
+            resp = await self._call(req)
         req.hello.auth_token = b""
         self._check(resp)
         self.session_id = resp.hello.session_id
@@ -512,6 +607,32 @@ class Client:
                 self._transport.set_write_buffer_limits(high=0)
         self.session_state = "open"
         self._ping_task = self._loop.create_task(self._ping_loop())
+
+    async def _open_lazily(self, client_name, session_timeout, token, grace):
+        """Connects and says Hello for _lazy(), then writes the requests held meanwhile; a
+        failure loses this session (its requests fail with the error, naming the server)."""
+        try:
+            transport, proto = await _open(self._where)
+        except OSError as e:
+            exc = ConnectionLost("cannot connect to %s: %s" % (self.server, e))
+            exc.__cause__ = e
+            self._lose(exc)
+            return
+        if self._lost is not None:  # closed meanwhile
+            transport.close()
+            return
+        self._transport, self._proto = transport, proto
+        proto.client = self
+        if proto.early_lost is not None:
+            self._connection_lost(None if proto.early_lost is True else proto.early_lost, proto)
+            return
+        try:
+            await self._hello(client_name, session_timeout, token, grace)
+        except CondDError as e:  # refused (Unauthenticated, ...) or lost meanwhile
+            self._lose(e)
+            return
+        self._opening = False
+        self._write_held(proto)
 
     def _frames_received(self, proto):
         """Parses the complete response frames in proto's buffer and answers their futures."""
@@ -748,12 +869,15 @@ class Client:
         """Ends the session once: fails every pending call with exc, forgets held locks."""
         if self._lost is not None:
             return
+        if isinstance(exc, CondDError) and exc.server is None:
+            exc.server = self.server
         self._lost = exc
         self._secret = None
         self._token = None
         self._held_frames = []
         was_open = self.session_state in ("open", "resuming")
         self._resuming = False
+        self._opening = False
         _OPEN[self._loop].discard(self)
         pending, self._pending = self._pending, {}
         for fut in pending.values():
