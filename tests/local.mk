@@ -314,3 +314,11 @@ tests_check_cluster_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_cluster_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
 tests_check_cluster_LDADD = tests/libtestutil.la proto/libconddproto.la \
 	common/libconddcommon.la $(PROTOBUF_C_LIBS) $(SODIUM_LIBS) $(CHECK_LIBS)
+
+# ---------------------------------------------------------------- several servers (issue 17)
+# The same names reach the same server from Python, condctl and a reference of protocol.md §21.2
+# (three condd with --cluster); the work is in tests/shard-cross.py.
+dist_check_SCRIPTS += tests/shard-cross.sh
+EXTRA_DIST += tests/shard-cross.py
+TESTS += tests/shard-cross.sh
+tests/shard-cross.sh.log tests/shard-cross.log: python/condd/condd_pb2.py daemon/condd condctl/condctl
