@@ -68,11 +68,39 @@ start limited "$CONDD" --listen 127.0.0.1:0 --log-level warning --max-pending 30
 limited_addr=127.0.0.1:$port
 start echo "$ECHO_SERVER" --listen 127.0.0.1:0
 echo_addr=127.0.0.1:$port
-# Three more daemons for the server-list runs.
+# Three more daemons for the server-list runs, made a cluster once their ports are known: each
+# reads a config file that then gets "cluster" and "cluster-self" lines, and a SIGHUP reloads it
+# (no port is released and bound again). From the reload on, every name condbench sends to the
+# wrong server is refused with WRONG_SERVER, and the run fails.
 list=
+shard_pids=
 for i in 0 1 2; do
-    start shard$i "$CONDD" --listen 127.0.0.1:0 --log-level warning
+    : >"$tmp/shard$i.conf"
+    start shard$i "$CONDD" --listen 127.0.0.1:0 --log-level notice --config "$tmp/shard$i.conf"
+    shard_pids="$shard_pids $pid"
     list="$list${list:+,}127.0.0.1:$port"
+done
+i=0
+for p in $shard_pids; do
+    printf 'cluster = %s\ncluster-self = %s\n' "$list" "$(echo "$list" | cut -d, -f$((i + 1)))" \
+        >"$tmp/shard$i.conf"
+    kill -HUP "$p"
+    i=$((i + 1))
+done
+# Wait (10 s at most) until each has logged the reload of its cluster setting.
+i=0
+for p in $shard_pids; do
+    n=0
+    until grep -q 'reload: cluster-self changed' "$tmp/shard$i.log"; do
+        if ! kill -0 "$p" 2>/dev/null || [ $n -gt 200 ] || grep -q 'reload failed' "$tmp/shard$i.log"; then
+            echo "bench-smoke: shard$i did not take its cluster settings:" >&2
+            cat "$tmp/shard$i.log" >&2
+            exit 99
+        fi
+        n=$((n + 1))
+        sleep 0.05
+    done
+    i=$((i + 1))
 done
 
 failures=0
@@ -139,7 +167,7 @@ expect_shards() {
         failures=$((failures + 1))
     fi
 }
-# Every mode that names objects, routed over the three servers.
+# Every mode that names objects, routed over the three servers (which refuse misrouted names).
 check -s "$list" -m uncontended -c 6 --balance
 expect_shards
 check -s "$list" -m handoff -c 6 --balance
@@ -155,6 +183,18 @@ for m in "contended -c 2" "fanout -c 2 --owners 2" "barrier -c 3 --parties 4" "r
     check -s "$list" -m $m
 done
 expect_line '"server_ops":\[[0-9]+,[0-9]+,[0-9]+\]\}$'
+# The servers do check: a list of only two of them sends some of 300 names to the wrong one,
+# which refuses them (WRONG_SERVER, naming the right server), and condbench fails.
+short=$(echo "$list" | cut -d, -f1,2)
+timeout 60 "$CONDBENCH" -s "$short" -m churn -c 1 --names 300 -d 1 >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc -eq 1 ] && grep -q "routes to $(echo "$list" | cut -d, -f3) (cluster of 3)" "$tmp/err"; then
+    echo "ok: condbench with 2 of the 3 servers listed fails: $(head -n 1 "$tmp/err")"
+else
+    echo "FAIL: condbench with 2 of the 3 servers listed: exit $rc, expected 1 and WRONG_SERVER"
+    sed 's/^/  | /' "$tmp/out" "$tmp/err"
+    failures=$((failures + 1))
+fi
 # The script behind RESULTS.md's sharding section, briefly: its table has the 3-server row.
 if [ -n "${top_srcdir:-}" ] && [ -x "$top_srcdir/bench/shard-bench.sh" ]; then
     CONDD=$CONDD CONDBENCH=$CONDBENCH timeout 120 "$top_srcdir/bench/shard-bench.sh" -n "1 3" \
