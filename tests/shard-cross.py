@@ -403,11 +403,12 @@ async def main_async(args, addrs, cc, list_ok):
             if list_ok:
                 for n in moved[:: args.condctl_every]:
                     sent_to = short[pick(n.encode("utf-8"), short)]
-                    rc, out, err = await cc.run("-s", ",".join(short), "lock", "--try", n, "--", "true")
+                    rc, out, err = await cc.run("-s", ",".join(short), "-T", "0", "lock", n,
+                                                "--", "true")
                     refusals[sent_to] += 1
                     if not refused_by_condctl(rc, err, expected[n]):
-                        fail("condctl -s A,B lock --try %r: exit %d, %r (want a refusal naming %s)" % (
-                            n, rc, (out + err).strip(), expected[n]))
+                        fail("condctl -s A,B -T 0 lock %r: exit %d, %r (want a refusal naming"
+                             " %s)" % (n, rc, (out + err).strip(), expected[n]))
                         break
                 else:
                     ok("condctl with a 2-server list is refused likewise")
