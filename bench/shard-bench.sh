@@ -214,8 +214,17 @@ cpu_ticks() {
     echo $t
 }
 
+# each_ticks PIDS: every process's user+system ticks, space-separated.
+each_ticks() {
+    for p in $1; do
+        sed 's/^.*) //' "/proc/$p/stat" | awk '{ printf "%d ", $12 + $13 }'
+    done
+}
+
 # run N C: one condbench run against the cluster of N with C connections; appends
-# "N C ops ops_s p50 p99 cpu_us_per_cycle per-server-ops/s..." to $tmp/results.
+# "N C ops ops_s p50 p99 cpu_us_per_cycle per-server-ops/s per-daemon-cpu%" to $tmp/results
+# (per-daemon CPU: each daemon's user+system time over the whole condbench run, connects
+# included, in percent of one core).
 run() {
     n=$1
     c=$2
@@ -223,11 +232,15 @@ run() {
     bal=
     [ $balance = 1 ] && [ "$n" -gt 1 ] && bal=--balance
     before=$(cpu_ticks "$cpids")
+    each_before=$(each_ticks "$cpids")
+    t0=$(date +%s.%N)
     # shellcheck disable=SC2086
     "$CONDBENCH" -m "$mode" -s "$list" -c "$c" -d "$dur" -T "$threads" $bal $extra \
         >"$tmp/out" 2>"$tmp/err"
     rc=$?
     after=$(cpu_ticks "$cpids")
+    each_after=$(each_ticks "$cpids")
+    t1=$(date +%s.%N)
     line=$(grep '^condbench target=' "$tmp/out" | tail -n 1)
     if [ $rc -ne 0 ] || [ -z "$line" ]; then
         echo "shard-bench.sh: run with $n servers, $c connections failed (exit $rc):" >&2
@@ -236,12 +249,17 @@ run() {
     fi
     per=$(sed -n 's/^shard: .* ops_per_s=\([0-9]*\) .*/\1/p' "$tmp/out" | tr '\n' '/' |
         sed 's/\/$//')
+    pct=$(echo "$each_before|$each_after|$t0|$t1" | awk -F'|' -v hz="$clk_tck" '{
+        k = split($1, b, " "); split($2, a, " "); wall = $4 - $3; out = ""
+        for (i = 1; i <= k; i++)
+            out = out (i > 1 ? "/" : "") sprintf("%.0f", wall > 0 ? (a[i] - b[i]) / hz / wall * 100 : 0)
+        print out }')
     echo "$line" | awk -v n="$n" -v c="$c" -v d="$((after - before))" -v hz="$clk_tck" \
-        -v per="${per:--}" '{
+        -v per="${per:--}" -v pct="$pct" '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         cpu = (v["ops"] > 0 ? d / hz * 1e6 / v["ops"] : 0)
-        printf "%s %s %s %s %s %s %.2f %s\n", n, c, v["ops"], v["ops_per_s"], v["p50_us"],
-            v["p99_us"], cpu, per
+        printf "%s %s %s %s %s %s %.2f %s %s\n", n, c, v["ops"], v["ops_per_s"], v["p50_us"],
+            v["p99_us"], cpu, per, pct
     }' >>"$tmp/results"
 }
 
@@ -266,8 +284,8 @@ echo "machine: nproc=$(nproc), ${model:-unknown CPU}, Linux $(uname -r), loopbac
     "condbench and every daemon share these cores"
 echo "load average (1, 5, 15 min): before $load_before; after $load_after"
 echo
-echo "| servers | connections | cycles/s | per server cycles/s | p50 us | p99 us | daemons' CPU us/cycle | vs 1 server |"
-echo "|---:|---:|---:|---|---:|---:|---:|---:|"
+echo "| servers | connections | cycles/s | per server cycles/s | p50 us | p99 us | daemons' CPU us/cycle | each daemon's CPU % of a core | vs 1 server |"
+echo "|---:|---:|---:|---|---:|---:|---:|---|---:|"
 for c in $conn_list; do
     base=
     for n in $sizes; do
@@ -278,10 +296,10 @@ for c in $conn_list; do
         ops_s=$(echo "$m" | awk '{ print $4 }')
         [ -z "$base" ] && base=$ops_s
         echo "$m" | awk -v base="$base" '{
-            printf "| %s | %s | %s | %s | %s | %s | %s | %.2fx |\n", $1, $2, $4, $8, $5, $6, $7,
+            printf "| %s | %s | %s | %s | %s | %s | %s | %s | %.2fx |\n", $1, $2, $4, $8, $5, $6, $7, $9,
                 (base > 0 ? $4 / base : 0) }'
     done
 done
 echo
-echo "all runs (servers connections ops ops/s p50 p99 cpu_us/cycle per-server-ops/s):"
+echo "all runs (servers connections ops ops/s p50 p99 cpu_us/cycle per-server-ops/s daemon-cpu%):"
 sed 's/^/  /' "$tmp/results"
