@@ -37,6 +37,11 @@ struct condd_conn {
     char msg[512];
     condd_session_cb session_cb; /* condd_conn_set_session_cb() */
     void *session_arg;
+    /* Server lists: the views condd_conn_server() gave, one per server, owned here (NULL until
+     * asked for). A view shares base with its parent and is freed with it. */
+    condd_conn **views;
+    size_t nviews;
+    condd_conn *parent; /* set on a view */
 };
 
 static void record(condd_async_conn *c, struct cl_answer *a, int rc)
@@ -95,6 +100,8 @@ static int begin(condd_conn *conn, struct cl_answer *a)
     if (conn == NULL)
         return CONDD_ERR_INVALID;
     conn->msg[0] = '\0';
+    if (conn->c->cluster != NULL || conn->c->front != NULL)
+        (conn->c->front != NULL ? conn->c->front : conn->c)->msgbuf[0] = '\0';
     int rc = cl_usable(conn->c);
     if (rc != CONDD_OK)
         snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);
@@ -106,8 +113,11 @@ static int begin(condd_conn *conn, struct cl_answer *a)
 static int run(condd_conn *conn, struct cl_answer *a, int issued)
 {
     if (issued != CONDD_OK) {
+        const condd_async_conn *f = conn->c->front != NULL ? conn->c->front : conn->c;
         if (conn->c->state == CL_DEAD)
             snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);
+        else if (f->cluster != NULL) /* a list: why the server's connection refused it */
+            snprintf(conn->msg, sizeof conn->msg, "%s", f->msgbuf);
         return issued;
     }
     while (!a->done) {
@@ -209,6 +219,7 @@ int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **ou
 static void on_session(condd_async_conn *c, int event, int reason, void *arg)
 {
     condd_conn *conn = arg;
+    cl_cluster_note(c); /* condd_conn_server_index() says which server */
     if (conn->session_cb != NULL)
         conn->session_cb(conn, event, reason, conn->session_arg);
 }
@@ -229,10 +240,13 @@ double condd_conn_grace(const condd_conn *conn)
 
 void condd_conn_close(condd_conn *conn)
 {
-    if (conn == NULL)
+    if (conn == NULL || conn->parent != NULL) /* a view is its parent's */
         return;
     condd_async_conn_close(conn->c);
     event_base_free(conn->base);
+    for (size_t i = 0; i < conn->nviews; i++)
+        free(conn->views[i]);
+    free(conn->views);
     free(conn);
 }
 
@@ -462,4 +476,64 @@ condd_async_conn *condd_conn_async(condd_conn *conn)
 struct event_base *condd_conn_base(condd_conn *conn)
 {
     return conn != NULL ? conn->base : NULL;
+}
+
+/* ------------------------------------------------------------------ server lists */
+
+size_t condd_conn_server_count(const condd_conn *conn)
+{
+    return conn != NULL ? condd_async_conn_server_count(conn->c) : 0;
+}
+
+const char *condd_conn_server_addr(const condd_conn *conn, size_t i)
+{
+    return conn != NULL ? condd_async_conn_server_addr(conn->c, i) : NULL;
+}
+
+size_t condd_conn_server_index(const condd_conn *conn)
+{
+    return conn != NULL ? condd_async_conn_server_index(conn->c) : 0;
+}
+
+size_t condd_conn_route(const condd_conn *conn, const char *name)
+{
+    return conn != NULL ? condd_async_conn_route(conn->c, name) : 0;
+}
+
+int condd_conn_server(condd_conn *conn, size_t i, condd_conn **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (conn == NULL || out == NULL)
+        return CONDD_ERR_INVALID;
+    if (conn->parent != NULL)
+        conn = conn->parent;
+    size_t n = condd_async_conn_server_count(conn->c);
+    if (i >= n)
+        return CONDD_ERR_INVALID;
+    if (conn->c->cluster == NULL) {
+        *out = conn; /* one address: the connection is its only server's */
+        return CONDD_OK;
+    }
+    if (conn->views == NULL && (conn->views = calloc(n, sizeof *conn->views)) == NULL)
+        return CONDD_ERR_NOMEM;
+    conn->nviews = n;
+    if (conn->views[i] == NULL) {
+        condd_async_conn *m = NULL;
+        condd_conn *v = calloc(1, sizeof *v);
+        if (v == NULL)
+            return CONDD_ERR_NOMEM;
+        int rc = condd_async_conn_server(conn->c, i, &m);
+        if (rc != CONDD_OK) {
+            snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);
+            free(v);
+            return rc;
+        }
+        v->base = conn->base;
+        v->c = m;
+        v->parent = conn;
+        conn->views[i] = v;
+    }
+    *out = conn->views[i];
+    return CONDD_OK;
 }

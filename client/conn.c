@@ -83,6 +83,7 @@ static void destroy(condd_async_conn *c)
     cl_tls_ctx_free(c->tls_ctx);
     free(c->tls_host);
     free(c->addrs);
+    free(c->addr_text);
     /* The buffers may hold Hellos (token, secret) and the HelloResult (secret): wipe them. */
     if (c->wbuf != NULL)
         explicit_bzero(c->wbuf, c->wcap);
@@ -111,6 +112,8 @@ bool cl_leave(condd_async_conn *c)
 
 uint64_t cl_next_id(condd_async_conn *c)
 {
+    if (c->front != NULL) /* ids unique over every server of a list (cluster.c) */
+        return c->front->next_id++;
     return c->next_id++;
 }
 
@@ -391,6 +394,13 @@ size_t cl_unsent_start(const condd_async_conn *c)
 }
 
 int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p)
+{
+    if (c->cluster != NULL || c->front != NULL)
+        return cl_cluster_submit(c, req, p);
+    return cl_submit_direct(c, req, p);
+}
+
+int cl_submit_direct(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p)
 {
     int rc = cl_usable(c);
     if (rc != CONDD_OK)
@@ -855,6 +865,8 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
         *out = NULL;
     if (base == NULL || out == NULL)
         return CONDD_ERR_INVALID;
+    if (cl_cluster_is_list(cl_addr_effective(addr)))
+        return cl_cluster_open(base, cl_addr_effective(addr), opts, cb, arg, out);
     struct cl_sockaddr *addrs = NULL;
     size_t n_addrs = 0;
     int rc = cl_addr_resolve(cl_addr_effective(addr), &addrs, &n_addrs);
@@ -884,7 +896,9 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     c->ev_flush = event_new(base, -1, 0, on_flush, c);
     c->ev_timer = event_new(base, -1, EV_PERSIST, on_timer, c);
     c->ev_backoff = evtimer_new(base, cl_on_backoff, c);
-    if (c->ev_flush == NULL || c->ev_timer == NULL || c->ev_backoff == NULL) {
+    c->addr_text = strdup(cl_addr_effective(addr));
+    if (c->ev_flush == NULL || c->ev_timer == NULL || c->ev_backoff == NULL ||
+        c->addr_text == NULL) {
         destroy(c);
         return CONDD_ERR_NOMEM;
     }
@@ -977,6 +991,12 @@ void condd_async_conn_close(condd_async_conn *c)
 {
     if (c == NULL || c->closing)
         return;
+    if (c->front != NULL) /* one server's connection of a list: the list's is closed */
+        c = c->front;
+    if (c->cluster != NULL) {
+        cl_cluster_close(c);
+        return;
+    }
     cl_enter(c);
     if (c->state == CL_READY)
         say_goodbye(c);
@@ -993,6 +1013,8 @@ void condd_async_conn_set_disconnect_cb(condd_async_conn *c, condd_async_disconn
         return;
     c->disconnect_cb = cb;
     c->disconnect_arg = cb != NULL ? arg : NULL;
+    if (c->cluster != NULL)
+        cl_cluster_sync_cbs(c);
 }
 
 void condd_async_conn_set_session_cb(condd_async_conn *c, condd_async_session_cb cb, void *arg)
@@ -1001,6 +1023,8 @@ void condd_async_conn_set_session_cb(condd_async_conn *c, condd_async_session_cb
         return;
     c->session_cb = cb;
     c->session_arg = cb != NULL ? arg : NULL;
+    if (c->cluster != NULL)
+        cl_cluster_sync_cbs(c);
 }
 
 double condd_async_conn_grace(const condd_async_conn *c)
@@ -1010,6 +1034,8 @@ double condd_async_conn_grace(const condd_async_conn *c)
 
 bool condd_async_conn_is_connected(const condd_async_conn *c)
 {
+    if (c != NULL && c->cluster != NULL)
+        return !c->closing && cl_cluster_any_ready(c);
     return c != NULL && c->state == CL_READY && !c->closing;
 }
 
@@ -1020,6 +1046,8 @@ const char *condd_async_conn_message(const condd_async_conn *c)
 
 uint64_t condd_async_conn_new_owner(condd_async_conn *c)
 {
+    if (c != NULL && c->front != NULL) /* unique over every server of a list */
+        c = c->front;
     return c != NULL ? c->next_owner++ : 0;
 }
 
@@ -1042,6 +1070,8 @@ size_t condd_async_conn_pending_count(const condd_async_conn *c)
 {
     if (c == NULL)
         return 0;
+    if (c->cluster != NULL)
+        return cl_cluster_pending(c);
     size_t n = c->pending.count;
     if (c->keepalive_pending && n > 0)
         n--;

@@ -48,6 +48,8 @@ static const struct result_text results[] = {
     {CONDD_ERR_CLOSED, "CONDD_ERR_CLOSED", "client closed"},
     {CONDD_ERR_INVALID, "CONDD_ERR_INVALID", "invalid argument"},
     {CONDD_ERR_NOMEM, "CONDD_ERR_NOMEM", "out of memory"},
+    {CONDD_ERR_WRONG_SERVER, "CONDD_ERR_WRONG_SERVER",
+     "the name routes to another server of the cluster (the server lists differ)"},
 };
 
 static const struct result_text *find(int code)
@@ -99,6 +101,9 @@ int cl_status_result(int wire_status)
 {
     if (wire_status == CONDD__V1__STATUS__STATUS_OK)
         return CONDD_OK;
+    /* Results stopped mirroring statuses at -19: -20 on are the client's own. */
+    if (wire_status == CONDD__V1__STATUS__STATUS_WRONG_SERVER)
+        return CONDD_ERR_WRONG_SERVER;
     if (wire_status >= CONDD__V1__STATUS__STATUS_TIMEOUT &&
         wire_status <= CONDD__V1__STATUS__STATUS_SESSION_KILLED)
         return -wire_status;

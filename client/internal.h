@@ -240,6 +240,14 @@ struct condd_async_conn {
     struct event *ev_backoff;
     condd_async_session_cb session_cb;
     void *session_arg;
+
+    /* Server lists (cluster.c). A front (opened on a list) has cluster set and no socket; each
+     * of its members has front set and its index in the list. Both NULL on an ordinary
+     * connection. addr_text: the address it was opened on. */
+    struct cl_cluster *cluster;
+    condd_async_conn *front;
+    size_t index;
+    char *addr_text;
 };
 
 /* Enter / leave a section that may run callbacks. cl_leave() returns true when it freed c (the
@@ -270,6 +278,32 @@ void cl_close_socket(condd_async_conn *c);
 void cl_try_connect(condd_async_conn *c);
 void cl_start_keepalive(condd_async_conn *c);
 size_t cl_unsent_start(const condd_async_conn *c);
+
+/* cl_submit() without the routing of a server list: c's own socket. */
+int cl_submit_direct(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p);
+
+/* ------------------------------------------------------------------ server lists (cluster.c) */
+
+/* Does addr (after cl_addr_effective()) name several servers? */
+bool cl_cluster_is_list(const char *addr);
+/* condd_async_conn_open() of a list: the front (see cluster.c); no socket is opened yet. */
+int cl_cluster_open(struct event_base *base, const char *list, const condd_options *opts,
+                    condd_async_connect_cb cb, void *arg, condd_async_conn **out);
+/* condd_async_conn_close() of a front: closes every member, then frees f. */
+void cl_cluster_close(condd_async_conn *f);
+/* cl_submit() on a front or a member: to the member of the server req's name routes to (opened
+ * now if need be), or, for a request naming nothing, to member c itself (refused on a front). */
+int cl_cluster_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p);
+/* Replaces *c (a front or a member) by the member name routes to (opened if need be). */
+int cl_cluster_pick(condd_async_conn **c, const char *name);
+/* The member with request req_id pending (or a wait_for of that id), or NULL. */
+condd_async_conn *cl_cluster_owner_of(condd_async_conn *f, uint64_t req_id);
+/* Records member c (if it is one) as the server of the last answer of its front. */
+void cl_cluster_note(condd_async_conn *c);
+/* Copies the front's disconnect and session callbacks to every member. */
+void cl_cluster_sync_cbs(condd_async_conn *f);
+bool cl_cluster_any_ready(const condd_async_conn *f);
+size_t cl_cluster_pending(const condd_async_conn *f);
 
 /* ------------------------------------------------------------------ resume (reconnect.c) */
 

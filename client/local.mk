@@ -14,6 +14,7 @@ client_libconddclient_la_SOURCES = \
 	client/address.c \
 	client/ptable.c \
 	client/conn.c \
+	client/cluster.c \
 	client/reconnect.c \
 	client/ops.c \
 	client/waitfor.c \

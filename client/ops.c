@@ -62,6 +62,7 @@ void cl_deliver(condd_async_conn *c, const struct cl_pending *p, int rc,
 {
     bool ok = rc == CONDD_OK && r != NULL;
     uint64_t token = 0;
+    cl_cluster_note(c);
     switch (p->op) {
     case CL_OP_PING:
         ((condd_async_result_cb)p->cb)(c, rc, p->arg);
@@ -284,6 +285,8 @@ int condd_async_conn_cancel(condd_async_conn *c, uint64_t req_id, condd_async_re
 {
     if (c == NULL || req_id == 0)
         return CONDD_ERR_INVALID;
+    if (c->cluster != NULL && (c = cl_cluster_owner_of(c, req_id)) == NULL)
+        return CONDD_ERR_NOT_FOUND; /* a list: no server has it pending */
     int rc = cl_usable(c);
     if (rc != CONDD_OK)
         return rc;

@@ -97,6 +97,7 @@ condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
     o->semaphore_waiters = r->semaphore_waiters;
     o->auth_failures = r->auth_failures;
     o->permission_denials = r->permission_denials;
+    o->wrong_server = r->wrong_server;
     return o;
 }
 

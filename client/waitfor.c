@@ -170,7 +170,11 @@ int condd_async_cond_wait_for(condd_async_conn *c, const char *cond, const char 
 {
     if (c == NULL || cond == NULL || lock == NULL || pred == NULL || cb == NULL || isnan(timeout))
         return CONDD_ERR_INVALID;
-    int rc = cl_usable(c);
+    /* A list: the wait_for lives on the connection of its lock's server. */
+    int rc = c->cluster != NULL || c->front != NULL ? cl_cluster_pick(&c, lock) : CONDD_OK;
+    if (rc != CONDD_OK)
+        return rc;
+    rc = cl_usable(c);
     if (rc != CONDD_OK)
         return rc;
     struct cl_waitfor *wf = calloc(1, sizeof *wf);

@@ -315,6 +315,16 @@ tests_check_cluster_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
 tests_check_cluster_LDADD = tests/libtestutil.la proto/libconddproto.la \
 	common/libconddcommon.la $(PROTOBUF_C_LIBS) $(SODIUM_LIBS) $(CHECK_LIBS)
 
+# libcondd on a server list (issue 17) against three daemons of one cluster.
+check_PROGRAMS += tests/check_client_cluster
+TESTS += tests/check_client_cluster
+tests_check_client_cluster_SOURCES = tests/check_client_cluster.c tests/cluster_util.c \
+	tests/cluster_util.h
+tests_check_client_cluster_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_cluster_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_client_cluster_LDADD = client/libconddclient.la tests/libtestutil.la \
+	common/libconddcommon.la $(CHECK_LIBS) $(LIBEVENT_CORE_LIBS) $(SODIUM_LIBS) -lm
+
 # ---------------------------------------------------------------- several servers (issue 17)
 # The same names reach the same server from Python, condctl and a reference of protocol.md §21.2
 # (three condd with --cluster); the work is in tests/shard-cross.py.

@@ -95,6 +95,10 @@ enum condd_result {
     CONDD_ERR_CLOSED = -25,          /* the connection was closed before the answer */
     CONDD_ERR_INVALID = -26,         /* invalid argument (NULL name, NULL callback, ...) */
     CONDD_ERR_NOMEM = -27,           /* out of memory in the client */
+    CONDD_ERR_WRONG_SERVER = -28,    /* a server of a cluster says the name routes to another
+                                      * of its servers (the server's STATUS_WRONG_SERVER, 20:
+                                      * the client's server list differs from the cluster's;
+                                      * the message names the right server). Nothing happened */
 };
 
 /* A short constant English description of a result code; never NULL (unknown codes get a
@@ -269,6 +273,8 @@ struct condd_stats {
     /* shared locks (appended) */
     uint64_t locks_shared;   /* locks held in shared mode (also counted in locks_held) */
     uint64_t shared_holders; /* shared holds, summed over those locks */
+    /* clusters (appended; protocol.md §21.5) */
+    uint64_t wrong_server; /* requests refused WRONG_SERVER since the server started */
 };
 typedef struct condd_stats condd_stats;
 
@@ -676,5 +682,45 @@ int condd_sem_break(condd_conn *conn, const char *name, uint64_t *ended);
  * CONDD_ERR_PERMISSION_DENIED (needs admin on every name), connection errors.
  */
 int condd_conn_kill_session(condd_conn *conn, uint64_t session);
+
+/* ------------------------------------------------------------------ server lists */
+/*
+ * Several servers (protocol.md §21). Wherever an address is accepted (condd_conn_open(),
+ * condd_async_conn_open(), $CONDD_SERVER) a list of addresses separated by commas is too
+ * ("a:7380,b:7380,c:7380"); a single address behaves exactly as before. With a list, opening
+ * connects to nothing: each server's connection (its own session, keep-alive, grace and resume)
+ * is opened the first time a request routes to it. Every call that names an object goes to the
+ * server rendezvous hashing picks for the name (a condition: its lock's), the same server from
+ * every client with the same list in any order, in any language. A server that is down fails
+ * only the calls routed to it. Calls that name nothing (ping, stats, list, kill_session,
+ * session_id, server_version...) need one server: make them on condd_conn_server()'s
+ * connection; on the list's own connection they return CONDD_ERR_INVALID (except when the list
+ * has one entry). Owner handles from condd_conn_new_owner() are unique over every server.
+ */
+
+/* How many servers conn has (1 for a single address; 0 for NULL). */
+size_t condd_conn_server_count(const condd_conn *conn);
+
+/* Server i's address as written in the list (borrowed from conn), or NULL out of range. */
+const char *condd_conn_server_addr(const condd_conn *conn, size_t i);
+
+/* The server that answered the last call made on conn (or sent its last session event): an
+ * index for condd_conn_server_addr(). On a server's connection (condd_conn_server()), its own
+ * index. 0 for a single address. */
+size_t condd_conn_server_index(const condd_conn *conn);
+
+/* The index of the server that name (borrowed; for a condition, pass its lock) routes to. */
+size_t condd_conn_route(const condd_conn *conn, const char *name);
+
+/*
+ * Server i's connection, for the calls that name nothing (stats, list, ping, kill_session,
+ * session_id...). Calls that name an object made on it still route by their name. Starts
+ * connecting to that server if nothing did yet (its first call waits for Hello). *out is owned by
+ * conn: never close it (condd_conn_close()
+ * on it does nothing); it is freed by condd_conn_close(conn). For a single address, i 0 gives
+ * conn itself. CONDD_OK, CONDD_ERR_INVALID (i out of range), CONDD_ERR_NOMEM, or the error
+ * opening that server's connection (CONDD_ERR_ADDRESS).
+ */
+int condd_conn_server(condd_conn *conn, size_t i, condd_conn **out);
 
 #endif

@@ -375,4 +375,41 @@ int condd_async_sem_break(condd_async_conn *ac, const char *name, condd_async_no
 int condd_async_conn_kill_session(condd_async_conn *ac, uint64_t session, condd_async_result_cb cb,
                                   void *arg);
 
+/* ------------------------------------------------------------------ server lists */
+/*
+ * An asynchronous connection opened on a list of servers (see "server lists" in condd.h):
+ * opening connects to nothing (the connect callback runs from the loop with CONDD_OK); each
+ * server's connection is opened the first time a call routes there, and calls made meanwhile
+ * are queued behind its Hello. Every callback of a call (and the disconnect and session
+ * callbacks) gets as its ac the connection of the server that answered: ask it
+ * condd_async_conn_server_index(), condd_async_conn_message(), condd_async_conn_session_id().
+ * Such a server connection is owned by the list's: calls naming an object made on it route by
+ * their name as on the list's; calls naming nothing go to its server; condd_async_conn_close()
+ * on it closes the list's connection (all servers). A disconnect of one server runs the
+ * disconnect callback with that server's connection and fails only the calls routed there;
+ * later calls routed there fail with its error. condd_async_conn_cancel() on the list's
+ * connection finds the server by the request id, and returns CONDD_ERR_NOT_FOUND at once when
+ * no server has it pending.
+ */
+
+/* How many servers (1 for a single address; 0 for NULL). */
+size_t condd_async_conn_server_count(const condd_async_conn *ac);
+
+/* Server i's address as written in the list (borrowed from ac), or NULL out of range. */
+const char *condd_async_conn_server_addr(const condd_async_conn *ac, size_t i);
+
+/* For a server's connection (what callbacks get): its index in the list. For the list's own
+ * connection: the server of the last answer delivered. 0 for a single address. */
+size_t condd_async_conn_server_index(const condd_async_conn *ac);
+
+/* The index of the server name (borrowed; a condition: its lock) routes to. */
+size_t condd_async_conn_route(const condd_async_conn *ac, const char *name);
+
+/*
+ * Server i's connection (opened now if it was not: Hello is queued), borrowed from ac (see
+ * above). For a single address, i 0 gives ac itself. CONDD_OK, CONDD_ERR_INVALID,
+ * CONDD_ERR_CLOSED, CONDD_ERR_NOMEM, or the error opening it (CONDD_ERR_ADDRESS).
+ */
+int condd_async_conn_server(condd_async_conn *ac, size_t i, condd_async_conn **out);
+
 #endif

@@ -1,0 +1,400 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Server lists (protocol.md §21): a condd_async_conn opened on "a:7380,b:7380,..." is a front
+ * that holds no socket of its own but one ordinary connection per server (a member), opened
+ * lazily the first time a request routes there, each with its own session, keep-alive, grace
+ * and resume. Every request that names an object is sent to the member of the server §21.2
+ * picks for the name (a condition by its lock); answers, session events and disconnects reach
+ * the caller's callbacks with the member as their connection, so the caller can ask which
+ * server answered (condd_async_conn_server_index()). Requests that name nothing go to the
+ * member they are made on (condd_async_conn_server()); on the front they are refused. Request
+ * ids and owner handles come from the front, so that they stay unique over every member.
+ * A connection opened on one address never comes here: its behaviour is unchanged.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "route.h"
+
+struct cl_cluster {
+    struct route_list list;
+    struct condd_options opts;  /* deep copy, for opening members */
+    condd_async_conn **members; /* list.n entries, NULL until a request routes there */
+    size_t last;                /* the server of the last answer delivered */
+    condd_async_connect_cb connect_cb;
+    void *connect_arg;
+};
+
+/* ------------------------------------------------------------------ options */
+
+static char *dup_or_null(const char *s, bool *oom)
+{
+    if (s == NULL)
+        return NULL;
+    char *d = strdup(s);
+    if (d == NULL)
+        *oom = true;
+    return d;
+}
+
+static void opts_clear(struct condd_options *o)
+{
+    free(o->client_name);
+    if (o->token != NULL) {
+        explicit_bzero(o->token, strlen(o->token));
+        free(o->token);
+    }
+    free(o->tls_ca);
+    free(o->tls_cert);
+    free(o->tls_key);
+    free(o->tls_server_name);
+    memset(o, 0, sizeof *o);
+}
+
+static bool opts_copy(struct condd_options *to, const condd_options *from)
+{
+    memset(to, 0, sizeof *to);
+    to->connect_timeout = 10.0;
+    if (from == NULL)
+        return true;
+    bool oom = false;
+    *to = *from;
+    to->client_name = dup_or_null(from->client_name, &oom);
+    to->token = dup_or_null(from->token, &oom);
+    to->tls_ca = dup_or_null(from->tls_ca, &oom);
+    to->tls_cert = dup_or_null(from->tls_cert, &oom);
+    to->tls_key = dup_or_null(from->tls_key, &oom);
+    to->tls_server_name = dup_or_null(from->tls_server_name, &oom);
+    if (oom)
+        opts_clear(to);
+    return !oom;
+}
+
+/* ------------------------------------------------------------------ opening and closing */
+
+bool cl_cluster_is_list(const char *addr)
+{
+    return addr != NULL && strchr(addr, ',') != NULL;
+}
+
+static void front_free(condd_async_conn *f)
+{
+    struct cl_cluster *cl = f->cluster;
+    if (cl != NULL) {
+        route_list_free(&cl->list);
+        opts_clear(&cl->opts);
+        free(cl->members);
+        free(cl);
+    }
+    if (f->ev_flush != NULL)
+        event_free(f->ev_flush);
+    free(f);
+}
+
+/* The connect callback of a front, from the loop: the list is usable (members connect when
+ * requests route to them). */
+static void on_opened(evutil_socket_t fd, short what, void *arg)
+{
+    condd_async_conn *f = arg;
+    condd_async_connect_cb cb = f->cluster->connect_cb;
+    f->cluster->connect_cb = NULL;
+    if (cb != NULL)
+        cb(f, CONDD_OK, f->cluster->connect_arg); /* may close f: touch nothing after */
+}
+
+int cl_cluster_open(struct event_base *base, const char *list, const condd_options *opts,
+                    condd_async_connect_cb cb, void *arg, condd_async_conn **out)
+{
+    condd_async_conn *f = calloc(1, sizeof *f);
+    struct cl_cluster *cl = calloc(1, sizeof *cl);
+    if (f == NULL || cl == NULL) {
+        free(f);
+        free(cl);
+        return CONDD_ERR_NOMEM;
+    }
+    f->cluster = cl;
+    f->base = base;
+    f->fd = -1;
+    f->state = CL_READY;
+    /* Members' first Hello takes their own id 1; every other id comes from here. */
+    f->next_id = 2;
+    f->next_owner = 1;
+    f->message = "";
+    f->session_timeout = opts != NULL && opts->session_timeout_set ? opts->session_timeout : 0;
+    f->grace_asked = opts != NULL ? opts->grace : 0;
+    char why[256];
+    if (!route_list_parse(list, CONDD_DEFAULT_PORT, &cl->list, why, sizeof why)) {
+        cl_set_global_message("%s", why);
+        front_free(f);
+        return CONDD_ERR_ADDRESS;
+    }
+    /* Every entry must be an address this library can connect to, now rather than later. */
+    for (size_t i = 0; i < cl->list.n; i++) {
+        struct cl_sockaddr *sa = NULL;
+        size_t n = 0;
+        int rc = cl_addr_resolve(cl->list.addr[i], &sa, &n);
+        free(sa);
+        if (rc != CONDD_OK) {
+            cl_set_global_message("server '%s' of the list: %s", cl->list.addr[i],
+                                  condd_strerror(rc));
+            front_free(f);
+            return rc;
+        }
+    }
+    cl->members = calloc(cl->list.n, sizeof *cl->members);
+    f->ev_flush = event_new(base, -1, 0, on_opened, f);
+    if (cl->members == NULL || f->ev_flush == NULL || !opts_copy(&cl->opts, opts)) {
+        front_free(f);
+        return CONDD_ERR_NOMEM;
+    }
+    cl->connect_cb = cb;
+    cl->connect_arg = arg;
+    event_active(f->ev_flush, 0, 0);
+    *out = f;
+    return CONDD_OK;
+}
+
+void cl_cluster_close(condd_async_conn *f)
+{
+    if (f->closing)
+        return;
+    f->closing = true;
+    struct cl_cluster *cl = f->cluster;
+    for (size_t i = 0; i < cl->list.n; i++) {
+        condd_async_conn *m = cl->members[i];
+        if (m == NULL)
+            continue;
+        /* Detached first: from here on m is an ordinary connection being closed (its pending
+         * callbacks get CONDD_ERR_CLOSED, and may call into f, which refuses: closing). */
+        cl->members[i] = NULL;
+        m->front = NULL;
+        condd_async_conn_close(m);
+    }
+    front_free(f);
+}
+
+/* The member for server i, opened now if it was not. */
+static int member_get(condd_async_conn *f, size_t i, condd_async_conn **out)
+{
+    struct cl_cluster *cl = f->cluster;
+    if (cl->members[i] != NULL) {
+        *out = cl->members[i];
+        return CONDD_OK;
+    }
+    condd_async_conn *m = NULL;
+    int rc = condd_async_conn_open(f->base, cl->list.addr[i], &cl->opts, NULL, NULL, &m);
+    if (rc != CONDD_OK) {
+        snprintf(f->msgbuf, sizeof f->msgbuf, "server %s: %s", cl->list.addr[i],
+                 condd_strerror(rc));
+        return rc;
+    }
+    m->front = f;
+    m->index = i;
+    m->disconnect_cb = f->disconnect_cb;
+    m->disconnect_arg = f->disconnect_arg;
+    m->session_cb = f->session_cb;
+    m->session_arg = f->session_arg;
+    cl->members[i] = m;
+    *out = m;
+    return CONDD_OK;
+}
+
+/* ------------------------------------------------------------------ routing */
+
+/* The name a request routes by (protocol.md §21.2), or NULL for one that names nothing. */
+static const ProtobufCBinaryData *routed_name(const Condd__V1__Request *req)
+{
+    switch (req->body_case) {
+    case CONDD__V1__REQUEST__BODY_ACQUIRE:
+        return &req->acquire->lock;
+    case CONDD__V1__REQUEST__BODY_RELEASE:
+        return &req->release->lock;
+    case CONDD__V1__REQUEST__BODY_LOCKED:
+        return &req->locked->lock;
+    case CONDD__V1__REQUEST__BODY_WAIT: /* a condition lives with its lock */
+        return &req->wait->lock;
+    case CONDD__V1__REQUEST__BODY_NOTIFY:
+        return &req->notify->lock;
+    case CONDD__V1__REQUEST__BODY_NOTIFY_ALL:
+        return &req->notify_all->lock;
+    case CONDD__V1__REQUEST__BODY_SEM_ACQUIRE:
+        return &req->sem_acquire->name;
+    case CONDD__V1__REQUEST__BODY_SEM_RELEASE:
+        return &req->sem_release->name;
+    case CONDD__V1__REQUEST__BODY_SEM_LOCKED:
+        return &req->sem_locked->name;
+    case CONDD__V1__REQUEST__BODY_EVENT_SET:
+        return &req->event_set->name;
+    case CONDD__V1__REQUEST__BODY_EVENT_CLEAR:
+        return &req->event_clear->name;
+    case CONDD__V1__REQUEST__BODY_EVENT_IS_SET:
+        return &req->event_is_set->name;
+    case CONDD__V1__REQUEST__BODY_EVENT_WAIT:
+        return &req->event_wait->name;
+    case CONDD__V1__REQUEST__BODY_BARRIER_WAIT:
+        return &req->barrier_wait->name;
+    case CONDD__V1__REQUEST__BODY_BARRIER_RESET:
+        return &req->barrier_reset->name;
+    case CONDD__V1__REQUEST__BODY_BARRIER_ABORT:
+        return &req->barrier_abort->name;
+    case CONDD__V1__REQUEST__BODY_BARRIER_STATE:
+        return &req->barrier_state->name;
+    case CONDD__V1__REQUEST__BODY_BREAK_HOLDERS:
+        return &req->break_holders->name;
+    default:
+        return NULL;
+    }
+}
+
+int cl_cluster_pick(condd_async_conn **c, const char *name)
+{
+    condd_async_conn *f = (*c)->front != NULL ? (*c)->front : *c;
+    if (f->closing)
+        return CONDD_ERR_CLOSED;
+    size_t i = route_pick(&f->cluster->list, (const uint8_t *)name, strlen(name));
+    return member_get(f, i, c);
+}
+
+int cl_cluster_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p)
+{
+    condd_async_conn *f = c->front != NULL ? c->front : c;
+    if (f->closing)
+        return CONDD_ERR_CLOSED;
+    const ProtobufCBinaryData *name = routed_name(req);
+    condd_async_conn *t = c;
+    if (name != NULL) {
+        size_t i = route_pick(&f->cluster->list, name->data, name->len);
+        int rc = member_get(f, i, &t);
+        if (rc != CONDD_OK)
+            return rc;
+    } else if (c == f) {
+        snprintf(f->msgbuf, sizeof f->msgbuf,
+                 "a request that names no object needs one server of the %zu in the list "
+                 "(condd_conn_server())",
+                 f->cluster->list.n);
+        return CONDD_ERR_INVALID;
+    }
+    int rc = cl_submit_direct(t, req, p);
+    if (rc != CONDD_OK && t->state == CL_DEAD)
+        snprintf(f->msgbuf, sizeof f->msgbuf, "server %s: %.200s", f->cluster->list.addr[t->index],
+                 t->msgbuf);
+    return rc;
+}
+
+condd_async_conn *cl_cluster_owner_of(condd_async_conn *f, uint64_t req_id)
+{
+    struct cl_cluster *cl = f->cluster;
+    for (size_t i = 0; i < cl->list.n; i++) {
+        condd_async_conn *m = cl->members[i];
+        if (m != NULL &&
+            (cl_ptable_get(&m->pending, req_id) != NULL || cl_waitfor_find(m, req_id) != NULL))
+            return m;
+    }
+    return NULL;
+}
+
+void cl_cluster_note(condd_async_conn *c)
+{
+    if (c->front != NULL)
+        c->front->cluster->last = c->index;
+}
+
+void cl_cluster_sync_cbs(condd_async_conn *f)
+{
+    struct cl_cluster *cl = f->cluster;
+    for (size_t i = 0; i < cl->list.n; i++) {
+        condd_async_conn *m = cl->members[i];
+        if (m == NULL)
+            continue;
+        m->disconnect_cb = f->disconnect_cb;
+        m->disconnect_arg = f->disconnect_arg;
+        m->session_cb = f->session_cb;
+        m->session_arg = f->session_arg;
+    }
+}
+
+bool cl_cluster_any_ready(const condd_async_conn *f)
+{
+    const struct cl_cluster *cl = f->cluster;
+    for (size_t i = 0; i < cl->list.n; i++)
+        if (condd_async_conn_is_connected(cl->members[i]))
+            return true;
+    return false;
+}
+
+size_t cl_cluster_pending(const condd_async_conn *f)
+{
+    const struct cl_cluster *cl = f->cluster;
+    size_t n = 0;
+    for (size_t i = 0; i < cl->list.n; i++)
+        n += condd_async_conn_pending_count(cl->members[i]);
+    return n;
+}
+
+/* ------------------------------------------------------------------ public */
+
+static const condd_async_conn *front_of(const condd_async_conn *c)
+{
+    return c->front != NULL ? c->front : c;
+}
+
+size_t condd_async_conn_server_count(const condd_async_conn *ac)
+{
+    if (ac == NULL)
+        return 0;
+    const condd_async_conn *f = front_of(ac);
+    return f->cluster != NULL ? f->cluster->list.n : 1;
+}
+
+const char *condd_async_conn_server_addr(const condd_async_conn *ac, size_t i)
+{
+    if (ac == NULL)
+        return NULL;
+    const condd_async_conn *f = front_of(ac);
+    if (f->cluster == NULL)
+        return i == 0 ? ac->addr_text : NULL;
+    return i < f->cluster->list.n ? f->cluster->list.addr[i] : NULL;
+}
+
+size_t condd_async_conn_server_index(const condd_async_conn *ac)
+{
+    if (ac == NULL)
+        return 0;
+    if (ac->front != NULL)
+        return ac->index;
+    return ac->cluster != NULL ? ac->cluster->last : 0;
+}
+
+size_t condd_async_conn_route(const condd_async_conn *ac, const char *name)
+{
+    if (ac == NULL || name == NULL)
+        return 0;
+    const condd_async_conn *f = front_of(ac);
+    if (f->cluster == NULL)
+        return 0;
+    return route_pick(&f->cluster->list, (const uint8_t *)name, strlen(name));
+}
+
+int condd_async_conn_server(condd_async_conn *ac, size_t i, condd_async_conn **out)
+{
+    if (out != NULL)
+        *out = NULL;
+    if (ac == NULL || out == NULL)
+        return CONDD_ERR_INVALID;
+    condd_async_conn *f = ac->front != NULL ? ac->front : ac;
+    if (f->cluster == NULL) {
+        if (i != 0)
+            return CONDD_ERR_INVALID;
+        *out = ac;
+        return CONDD_OK;
+    }
+    if (f->closing)
+        return CONDD_ERR_CLOSED;
+    if (i >= f->cluster->list.n)
+        return CONDD_ERR_INVALID;
+    return member_get(f, i, out);
+}

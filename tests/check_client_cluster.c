@@ -1,0 +1,389 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * libcondd on a server list (condd.h, "server lists"; protocol.md §21) against three condd on
+ * loopback started with --cluster listing all three (tests/cluster_util.c): connections open
+ * lazily, one per server, the first time a name routes there (the daemons' Stats show it);
+ * the same name always reaches the same server, which the daemon's List confirms, from the
+ * blocking and the asynchronous API; callbacks and the blocking connection say which server
+ * answered; a condition goes with its lock; calls that name nothing need one server; a client
+ * whose list differs gets CONDD_ERR_WRONG_SERVER naming the right server; and a server that is
+ * down fails only the calls routed to it.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <condd/condd.h>
+#include <condd/condd_async.h>
+
+#include "cluster_util.h"
+#include "route.h"
+
+static struct tu_cluster cl;
+static struct route_list routes;
+
+static void setup(void)
+{
+    ck_assert_msg(tu_cluster_start(&cl, 3, NULL, NULL), "three condd did not start");
+    char why[256];
+    ck_assert_msg(route_list_parse(cl.list, 7380, &routes, why, sizeof why), "%s", why);
+}
+
+static void teardown(void)
+{
+    route_list_free(&routes);
+    tu_cluster_stop(&cl);
+}
+
+static size_t owner_of(const char *name)
+{
+    return route_pick(&routes, (const uint8_t *)name, strlen(name));
+}
+
+static void name_on(size_t want, const char *prefix, char *out, size_t len)
+{
+    for (int i = 0; i < 10000; i++) {
+        snprintf(out, len, "%s-%d", prefix, i);
+        if (owner_of(out) == want)
+            return;
+    }
+    ck_abort_msg("no name routes to server %zu", want);
+}
+
+/* Open client connections on daemon i, seen through a connection of our own (minus it). */
+static uint64_t clients_on(size_t i)
+{
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(cl.d[i].addr, NULL, &c), CONDD_OK);
+    condd_stats *st = NULL;
+    ck_assert_int_eq(condd_conn_stats(c, &st), CONDD_OK);
+    uint64_t n = st->connections - 1;
+    condd_stats_free(st);
+    condd_conn_close(c);
+    return n;
+}
+
+/* The session holding lock on daemon i according to its List (0: not held there). */
+static uint64_t holder_on(size_t i, const char *lock)
+{
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(cl.d[i].addr, NULL, &c), CONDD_OK);
+    condd_list *l = NULL;
+    ck_assert_int_eq(condd_conn_list(c, lock, 0, &l), CONDD_OK);
+    uint64_t s = 0;
+    for (size_t k = 0; k < condd_list_lock_count(l); k++) {
+        const struct condd_lock_info *li = condd_list_lock(l, k);
+        if (strcmp(li->name, lock) == 0 && li->held)
+            s = li->holder_session;
+    }
+    condd_list_free(l);
+    condd_conn_close(c);
+    return s;
+}
+
+/* ------------------------------------------------------------------ blocking */
+
+START_TEST(test_blocking_opens_lazily_and_routes_each_name_to_its_server)
+{
+    condd_conn *conn = NULL;
+    ck_assert_int_eq(condd_conn_open(cl.list, NULL, &conn), CONDD_OK);
+    ck_assert_uint_eq(condd_conn_server_count(conn), 3);
+    for (size_t i = 0; i < 3; i++) {
+        ck_assert_str_eq(condd_conn_server_addr(conn, i), cl.d[i].addr);
+        ck_assert_uint_eq(clients_on(i), 0); /* opening connected to nothing */
+    }
+    ck_assert_ptr_null(condd_conn_server_addr(conn, 3));
+    uint64_t owner = condd_conn_new_owner(conn);
+    char name[32];
+    name_on(1, "blk", name, sizeof name);
+    ck_assert_uint_eq(condd_conn_route(conn, name), 1);
+    uint64_t token = 0;
+    ck_assert_int_eq(condd_lock_acquire(conn, name, owner, 0, &token), CONDD_OK);
+    ck_assert_uint_gt(token, 0);
+    ck_assert_uint_eq(condd_conn_server_index(conn), 1);
+    ck_assert_uint_eq(clients_on(0), 0);
+    ck_assert_uint_eq(clients_on(1), 1);
+    ck_assert_uint_eq(clients_on(2), 0);
+    condd_conn *s1 = NULL;
+    ck_assert_int_eq(condd_conn_server(conn, 1, &s1), CONDD_OK);
+    ck_assert_uint_eq(condd_conn_server_index(s1), 1);
+    ck_assert_uint_gt(condd_conn_session_id(s1), 0);
+    ck_assert_uint_eq(holder_on(1, name), condd_conn_session_id(s1));
+    ck_assert_uint_eq(holder_on(0, name), 0);
+    ck_assert_uint_eq(holder_on(2, name), 0);
+    /* Many names: each on the server the rule picks, and again on the same one. */
+    for (int k = 0; k < 30; k++) {
+        char n[32];
+        snprintf(n, sizeof n, "many-%d", k);
+        for (int again = 0; again < 2; again++) {
+            ck_assert_int_eq(condd_lock_acquire(conn, n, owner, 0, NULL), CONDD_OK);
+            ck_assert_uint_eq(condd_conn_server_index(conn), owner_of(n));
+            condd_conn *s = NULL;
+            ck_assert_int_eq(condd_conn_server(conn, owner_of(n), &s), CONDD_OK);
+            ck_assert_uint_eq(holder_on(owner_of(n), n), condd_conn_session_id(s));
+            ck_assert_int_eq(condd_lock_release(conn, n, owner), CONDD_OK);
+        }
+    }
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_uint_eq(clients_on(i), 1);
+    ck_assert_int_eq(condd_lock_release(conn, name, owner), CONDD_OK);
+    condd_conn_close(s1); /* a view: does nothing */
+    condd_conn_close(conn);
+}
+END_TEST
+
+START_TEST(test_blocking_calls_naming_nothing_need_a_server)
+{
+    condd_conn *conn = NULL;
+    ck_assert_int_eq(condd_conn_open(cl.list, NULL, &conn), CONDD_OK);
+    ck_assert_int_eq(condd_conn_ping(conn, NULL), CONDD_ERR_INVALID);
+    ck_assert_ptr_nonnull(strstr(condd_conn_message(conn), "needs one server"));
+    condd_stats *st = NULL;
+    ck_assert_int_eq(condd_conn_stats(conn, &st), CONDD_ERR_INVALID);
+    ck_assert_ptr_null(st);
+    condd_conn *s2 = NULL;
+    ck_assert_int_eq(condd_conn_server(conn, 3, &s2), CONDD_ERR_INVALID);
+    ck_assert_uint_eq(clients_on(2), 0);
+    ck_assert_int_eq(condd_conn_server(conn, 2, &s2), CONDD_OK);
+    ck_assert_int_eq(condd_conn_ping(s2, NULL), CONDD_OK);
+    ck_assert_uint_eq(clients_on(2), 1);
+    ck_assert_int_eq(condd_conn_stats(s2, &st), CONDD_OK);
+    ck_assert_uint_eq(st->connections, 1);
+    condd_stats_free(st);
+    /* A name-bearing call on a server's connection still routes by its name. */
+    char name[32];
+    name_on(0, "via", name, sizeof name);
+    uint64_t owner = condd_conn_new_owner(s2);
+    ck_assert_int_eq(condd_lock_acquire(s2, name, owner, 0, NULL), CONDD_OK);
+    ck_assert_uint_eq(condd_conn_server_index(conn), 0);
+    ck_assert_uint_ne(holder_on(0, name), 0);
+    ck_assert_int_eq(condd_lock_release(conn, name, owner), CONDD_OK);
+    condd_conn_close(conn);
+
+    /* One address: unchanged, and it is its own (only) server. */
+    ck_assert_int_eq(condd_conn_open(cl.d[0].addr, NULL, &conn), CONDD_OK);
+    ck_assert_uint_eq(condd_conn_server_count(conn), 1);
+    ck_assert_str_eq(condd_conn_server_addr(conn, 0), cl.d[0].addr);
+    ck_assert_int_eq(condd_conn_server(conn, 0, &s2), CONDD_OK);
+    ck_assert_ptr_eq(s2, conn);
+    ck_assert_int_eq(condd_conn_ping(conn, NULL), CONDD_OK);
+    condd_conn_close(conn);
+}
+END_TEST
+
+START_TEST(test_a_client_with_another_list_gets_wrong_server)
+{
+    char list2[128];
+    snprintf(list2, sizeof list2, "%s,%s", cl.d[0].addr, cl.d[1].addr);
+    struct route_list two;
+    char why[128];
+    ck_assert(route_list_parse(list2, 7380, &two, why, sizeof why));
+    char name[32] = "";
+    for (int i = 0; i < 10000 && name[0] == '\0'; i++) {
+        char n[32];
+        snprintf(n, sizeof n, "wrong-%d", i);
+        if (owner_of(n) == 2)
+            snprintf(name, sizeof name, "%s", n);
+    }
+    size_t mine = route_pick(&two, (const uint8_t *)name, strlen(name));
+    condd_conn *conn = NULL;
+    ck_assert_int_eq(condd_conn_open(list2, NULL, &conn), CONDD_OK);
+    uint64_t owner = condd_conn_new_owner(conn);
+    ck_assert_int_eq(condd_lock_acquire(conn, name, owner, 0, NULL), CONDD_ERR_WRONG_SERVER);
+    ck_assert_uint_eq(condd_conn_server_index(conn), mine);
+    char want[160];
+    snprintf(want, sizeof want, "'%s' routes to %s (cluster of 3)", name, cl.d[2].addr);
+    ck_assert_str_eq(condd_conn_message(conn), want);
+    ck_assert_str_eq(condd_result_name(CONDD_ERR_WRONG_SERVER), "CONDD_ERR_WRONG_SERVER");
+    ck_assert(!condd_result_is_connection_error(CONDD_ERR_WRONG_SERVER));
+    /* Nothing happened there, and the connection goes on. */
+    ck_assert_uint_eq(holder_on(mine, name), 0);
+    char ok[32];
+    name_on(mine, "fine", ok, sizeof ok);
+    ck_assert_int_eq(condd_lock_acquire(conn, ok, owner, 0, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_lock_release(conn, ok, owner), CONDD_OK);
+    condd_conn_close(conn);
+    route_list_free(&two);
+}
+END_TEST
+
+START_TEST(test_a_server_down_fails_only_its_names)
+{
+    condd_conn *conn = NULL;
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_connect_timeout(o, 5), CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(cl.list, o, &conn), CONDD_OK);
+    condd_options_free(o);
+    ck_assert_int_eq(tu_daemon_stop(&cl.d[2]) != -1, 1);
+    char down[32], up[32];
+    name_on(2, "down", down, sizeof down);
+    name_on(0, "up", up, sizeof up);
+    uint64_t owner = condd_conn_new_owner(conn);
+    int rc = condd_lock_acquire(conn, down, owner, 0, NULL);
+    ck_assert_msg(condd_result_is_connection_error(rc), "rc %d", rc);
+    ck_assert_uint_eq(condd_conn_server_index(conn), 2);
+    ck_assert_int_eq(condd_lock_acquire(conn, up, owner, 0, NULL), CONDD_OK);
+    ck_assert_uint_eq(condd_conn_server_index(conn), 0);
+    /* Later calls to the dead server fail at once with its error; the others go on. */
+    ck_assert_int_eq(condd_lock_acquire(conn, down, owner, 0, NULL), rc);
+    ck_assert_int_eq(condd_lock_release(conn, up, owner), CONDD_OK);
+    condd_conn_close(conn);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ asynchronous */
+
+static struct event_base *base;
+
+struct arec {
+    int calls;
+    int rc;
+    uint64_t token;
+    size_t server;
+    condd_async_conn *ac;
+    char msg[160];
+};
+
+static size_t last_seen; /* the server of the last callback */
+
+static void on_token(condd_async_conn *ac, int rc, uint64_t token, void *arg)
+{
+    struct arec *r = arg;
+    last_seen = condd_async_conn_server_index(ac);
+    r->calls++;
+    r->rc = rc;
+    r->token = token;
+    r->ac = ac;
+    r->server = condd_async_conn_server_index(ac);
+    snprintf(r->msg, sizeof r->msg, "%s", condd_async_conn_message(ac));
+}
+
+static void on_result(condd_async_conn *ac, int rc, void *arg)
+{
+    on_token(ac, rc, 0, arg);
+}
+
+static void on_connect(condd_async_conn *ac, int rc, void *arg)
+{
+    on_token(ac, rc, 0, arg);
+}
+
+static void run_until(const int *calls, int want)
+{
+    struct timeval tv = {0, 20000};
+    for (int i = 0; i < 1000 && *calls < want; i++)
+        event_base_loopexit(base, &tv), event_base_dispatch(base);
+    ck_assert_int_ge(*calls, want);
+}
+
+START_TEST(test_async_routes_names_and_conditions_and_says_which_server)
+{
+    base = event_base_new();
+    struct arec opened = {0};
+    condd_async_conn *ac = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, cl.list, NULL, on_connect, &opened, &ac),
+                     CONDD_OK);
+    ck_assert_int_eq(opened.calls, 0); /* never from inside the call */
+    run_until(&opened.calls, 1);
+    ck_assert_int_eq(opened.rc, CONDD_OK);
+    for (size_t i = 0; i < 3; i++)
+        ck_assert_uint_eq(clients_on(i), 0);
+    ck_assert_uint_eq(condd_async_conn_server_count(ac), 3);
+
+    /* Queued behind each server's Hello: issued before any connection exists. */
+    struct arec got[3] = {{0}};
+    char names[3][32];
+    uint64_t owner = condd_async_conn_new_owner(ac);
+    for (size_t s = 0; s < 3; s++) {
+        name_on(s, "async", names[s], sizeof names[s]);
+        ck_assert_int_eq(condd_async_lock_acquire(ac, names[s], owner, 0, on_token, &got[s], NULL),
+                         CONDD_OK);
+    }
+    int total = 0;
+    for (int i = 0; i < 1000 && total < 3; i++) {
+        run_until(&got[i % 3].calls, 1);
+        total = got[0].calls + got[1].calls + got[2].calls;
+    }
+    for (size_t s = 0; s < 3; s++) {
+        ck_assert_int_eq(got[s].rc, CONDD_OK);
+        ck_assert_uint_eq(got[s].server, s);
+        ck_assert_ptr_ne(got[s].ac, ac); /* the server's connection */
+        ck_assert_uint_eq(holder_on(s, names[s]), condd_async_conn_session_id(got[s].ac));
+    }
+    /* The three answer in any order; the list's connection names the last one's server. */
+    ck_assert_uint_eq(condd_async_conn_server_index(ac), last_seen);
+
+    /* A condition whose own name routes elsewhere waits on its lock's server. */
+    char cond[32] = "";
+    for (int i = 0; i < 1000; i++) {
+        snprintf(cond, sizeof cond, "cv-%d", i);
+        if (owner_of(cond) != 1)
+            break;
+    }
+    struct arec w = {0};
+    ck_assert_int_eq(condd_async_cond_wait(ac, cond, names[1], owner, 0, on_token, &w, NULL),
+                     CONDD_OK);
+    run_until(&w.calls, 1);
+    ck_assert_int_eq(w.rc, CONDD_ERR_TIMEOUT);
+    ck_assert_uint_eq(w.server, 1);
+    ck_assert_uint_gt(w.token, 0);
+
+    /* Calls naming nothing: on a server's connection, not on the list's. */
+    struct arec p = {0};
+    ck_assert_int_eq(condd_async_conn_ping(ac, on_result, &p), CONDD_ERR_INVALID);
+    condd_async_conn *s0 = NULL;
+    ck_assert_int_eq(condd_async_conn_server(ac, 0, &s0), CONDD_OK);
+    ck_assert_ptr_eq(s0, got[0].ac);
+    ck_assert_int_eq(condd_async_conn_ping(s0, on_result, &p), CONDD_OK);
+    run_until(&p.calls, 1);
+    ck_assert_int_eq(p.rc, CONDD_OK);
+    ck_assert_uint_eq(p.server, 0);
+
+    /* Releases through a server's connection route by name too. */
+    struct arec rel[3] = {{0}};
+    for (size_t s = 0; s < 3; s++)
+        ck_assert_int_eq(condd_async_lock_release(s0, names[s], owner, on_result, &rel[s]),
+                         CONDD_OK);
+    for (size_t s = 0; s < 3; s++) {
+        run_until(&rel[s].calls, 1);
+        ck_assert_int_eq(rel[s].rc, CONDD_OK);
+        ck_assert_uint_eq(rel[s].server, s);
+    }
+    ck_assert_uint_eq(condd_async_conn_pending_count(ac), 0);
+    condd_async_conn_close(ac);
+    event_base_free(base);
+}
+END_TEST
+
+static Suite *client_cluster_suite(void)
+{
+    Suite *s = suite_create("client_cluster");
+    TCase *tc = tcase_create("blocking");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_blocking_opens_lazily_and_routes_each_name_to_its_server);
+    tcase_add_test(tc, test_blocking_calls_naming_nothing_need_a_server);
+    tcase_add_test(tc, test_a_client_with_another_list_gets_wrong_server);
+    tcase_add_test(tc, test_a_server_down_fails_only_its_names);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("async");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc, test_async_routes_names_and_conditions_and_says_which_server);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    signal(SIGPIPE, SIG_IGN);
+    SRunner *sr = srunner_create(client_cluster_suite());
+    srunner_run_all(sr, CK_ENV);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
