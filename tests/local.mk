@@ -331,4 +331,10 @@ tests_check_client_cluster_LDADD = client/libconddclient.la tests/libtestutil.la
 dist_check_SCRIPTS += tests/shard-cross.sh
 EXTRA_DIST += tests/shard-cross.py
 TESTS += tests/shard-cross.sh
-tests/shard-cross.sh.log tests/shard-cross.log: python/condd/condd_pb2.py daemon/condd condctl/condctl
+# tests/shard_cross_hold: the C side, on libcondd's public API with a server list.
+check_PROGRAMS += tests/shard_cross_hold
+tests_shard_cross_hold_SOURCES = tests/shard_cross_hold.c
+tests_shard_cross_hold_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/client/include
+tests_shard_cross_hold_LDADD = client/libcondd.la
+tests/shard-cross.sh.log tests/shard-cross.log: python/condd/condd_pb2.py daemon/condd condctl/condctl \
+	tests/shard_cross_hold

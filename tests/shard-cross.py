@@ -8,16 +8,17 @@ ever released and bound again. A few hundred names, ASCII and not (accents, Cyri
 emoji, spaces), are placed by a reference implementation of §21.2 written here from the text
 (hashlib's keyed BLAKE2b), and then:
 
-1. the Python package (condd.connect(LIST)) and condctl (-s LIST, C on libcondd) route every
-   name to that server;
+1. the Python package (condd.connect(LIST)) routes every name to that server;
 2. names held from Python are held on that daemon (its own List shows them, the other daemons'
    Lists do not), seen held by condctl through the list, and refused WRONG_SERVER by the other
    daemons, to Python and to condctl;
-3. names held by condctl (hold, one process per name, in batches) likewise: on the right
+3. names held from C (tests/shard_cross_hold: libcondd's blocking API with the list) likewise,
+   and libcondd reports the reference's server as the one that answered each;
+4. names held by condctl (hold, one process per name, in batches) likewise: on the right
    daemon's List only, held for Python through the list, WRONG_SERVER from the others;
-4. a client with a different list (two of the three servers) gets WRONG_SERVER, naming the
+5. a client with a different list (two of the three servers) gets WRONG_SERVER, naming the
    right server, for every name its list sends to the wrong place, from Python and condctl;
-5. every daemon's Stats counts exactly the refusals this test provoked on it (wrong_server).
+6. every daemon's Stats counts exactly the refusals this test provoked on it (wrong_server).
 
 Every daemon and condctl started here is stopped on every exit path (they also get SIGTERM if
 this process dies: PR_SET_PDEATHSIG). Exit 0: all passed; 1: a check failed; 99: set-up failed.
@@ -300,6 +301,61 @@ async def check_held_condctl(what, cc, cluster, names):
         ok("%s: condctl -s LIST sees each of %d names held" % (what, len(names)))
 
 
+async def phase_c(args, cluster, direct, py, cc, expected, names, refusals, list_ok):
+    what = "held from C (libcondd)"
+    p = await asyncio.create_subprocess_exec(
+        args.c_holder, cluster, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, preexec_fn=_pdeathsig)
+    try:
+        p.stdin.write(("\n".join(names) + "\ngo\n").encode("utf-8"))
+        await p.stdin.drain()
+        said = {}
+        while True:
+            line = await asyncio.wait_for(p.stdout.readline(), 120)
+            line = line.decode("utf-8", errors="replace").rstrip("\n")
+            if line in ("held", ""):
+                break
+            name, answered, routed, token = line.split("\t")
+            said[name] = (answered, routed)
+        if line != "held":
+            fail("%s: the program stopped before holding everything: %s" % (
+                what, (await p.stderr.read()).decode(errors="replace").strip()))
+            return
+        bad = [n for n in names if said.get(n) != (expected[n], expected[n])]
+        if bad:
+            fail("%s: libcondd says %d names were answered by / route to another server than"
+                 " the reference (e.g. %r: %s, want %s)" % (what, len(bad), bad[0],
+                                                           said.get(bad[0]), expected[bad[0]]))
+        else:
+            ok("%s: for each of the %d names libcondd reports the reference's server as the"
+               " one that answered and as its route" % (what, len(names)))
+        compare_placement(what, await held_names(direct, "cross/"), expected, names)
+        seen = 0
+        for n in names:
+            if await condd.Lock(py, n).locked_remote():
+                seen += 1
+        if seen != len(names):
+            fail("%s: Python through the list sees %d of %d names held" % (
+                what, seen, len(names)))
+        else:
+            ok("%s: Python through the list sees each of the %d names held" % (
+                what, len(names)))
+        await check_refused_python(what, direct, expected, names, refusals)
+        if list_ok:
+            await check_held_condctl(what, cc, cluster, names[:: args.condctl_every])
+    finally:
+        if p.returncode is None:
+            p.stdin.close()
+            out, err = await asyncio.wait_for(p.communicate(), 60)
+            if p.returncode != 0 or not out.decode().endswith("released\n"):
+                fail("%s: the program exited %d on releasing: %s" % (
+                    what, p.returncode, err.decode(errors="replace").strip()))
+    left = await held_names(direct, "cross/")
+    if any(left.values()):
+        fail("%s: names still held after the program released them: %s" % (
+            what, {a: len(v) for a, v in left.items()}))
+
+
 async def main_async(args, addrs, cc, list_ok):
     idents = addrs  # "127.0.0.1:PORT" is its own canonical identity
     cluster = ",".join(addrs)
@@ -341,7 +397,11 @@ async def main_async(args, addrs, cc, list_ok):
             fail("names still held after Python released them: %s" % {
                 a: len(v) for a, v in left.items()})
 
-        # 3. Held by condctl, in batches of processes.
+        # 3. Held from C: a program on libcondd's blocking API with the list.
+        if args.c_holder:
+            await phase_c(args, cluster, direct, py, cc, expected, names, refusals, list_ok)
+
+        # 4. Held by condctl, in batches of processes.
         held_by_c = names[:: args.condctl_every]
         all_seen = True
         for i in range(0, len(held_by_c), args.batch):
@@ -380,7 +440,7 @@ async def main_async(args, addrs, cc, list_ok):
             print("note: this condctl takes no server list: condctl held each name on the"
                   " server the reference chose (condctl's own routing is not tested)")
 
-        # 4. A client whose list differs: two of the three servers.
+        # 5. A client whose list differs: two of the three servers.
         short = addrs[:2]
         other = await condd.connect(",".join(short), client_name="shard-cross/short")
         try:
@@ -415,7 +475,7 @@ async def main_async(args, addrs, cc, list_ok):
         finally:
             await other.close()
 
-        # 5. The daemons counted exactly those refusals.
+        # 6. The daemons counted exactly those refusals.
         counted = True
         for a, c in direct.items():
             st = await c.stats()
@@ -441,6 +501,7 @@ def main():
     ap.add_argument("--condctl-every", type=int, default=3,
                     help="condctl checks every Nth name (each is a process)")
     ap.add_argument("--batch", type=int, default=25, help="condctl holders at once")
+    ap.add_argument("--c-holder", help="tests/shard_cross_hold (libcondd with a server list)")
     args = ap.parse_args()
     check_vectors()
     cc = Condctl(args.condctl)
