@@ -592,6 +592,35 @@ static int choose_server(struct ctl *ctl, const char *server)
             return usage_error("invalid server address '%s' (socket path too long)", server);
         server = ctl->server_buf;
     }
+    if (ctl_is_list(server)) {
+        /* A server list (protocol.md §21): every entry as above but for /path, and the list
+         * whole (no empty entry, no server twice). */
+        char why[512];
+        int n = ctl_check_list(server, why, sizeof why);
+        if (n < 0)
+            return usage_error("invalid server list '%s': %s", server, why);
+        for (const char *p = server; p != NULL;) {
+            const char *end = strchr(p, ',');
+            size_t len = end != NULL ? (size_t)(end - p) : strlen(p);
+            char entry[300];
+            while (len > 0 && *p == ' ')
+                p++, len--;
+            while (len > 0 && p[len - 1] == ' ')
+                len--;
+            snprintf(entry, sizeof entry, "%.*s", (int)len, p);
+            if (!valid_address(entry))
+                return usage_error("invalid server address '%s' in the list (host:port, "
+                                   "[v6]:port, unix:/path or tls:host:port expected)",
+                                   entry);
+            p = end != NULL ? end + 1 : NULL;
+        }
+        if (ctl->cmd == CTL_CMD_KILL_SESSION)
+            return usage_error("kill-session: session ids are per server and the list has %d; "
+                               "give the one server with -s HOST:PORT",
+                               n);
+        ctl->server = server;
+        return 0;
+    }
     if (!valid_address(server))
         return usage_error("invalid server address '%s' (host:port, [v6]:port, unix:/path, "
                            "/path or tls:host:port expected)",
@@ -753,6 +782,15 @@ static int exit_code_for(int result)
 
 /* "cannot connect to ADDR: REASON (HINT)": the OS reason (or the step that timed out) from the
  * library, the address tried, and what to check. */
+/* The server an error came from: the address, or on a list the server of the last answer. */
+static const char *error_server(const struct ctl *ctl)
+{
+    if (ctl->client != NULL && condd_async_conn_server_count(ctl->client) > 1)
+        return condd_async_conn_server_addr(ctl->client,
+                                            condd_async_conn_server_index(ctl->client));
+    return ctl->server;
+}
+
 static void print_connect_error(const struct ctl *ctl, int result, const char *msg)
 {
     const char *reason = msg != NULL && *msg != '\0' ? msg : condd_strerror(result);
@@ -761,7 +799,7 @@ static void print_connect_error(const struct ctl *ctl, int result, const char *m
         hint = "check the host name; see CONDD_SERVER or -s";
     else if (strncmp(reason, "timed out", 9) == 0)
         hint = "is condd running there? see --connect-timeout, CONDD_SERVER or -s";
-    fprintf(stderr, "condctl: cannot connect to %s: %s (%s)\n", ctl->server, reason, hint);
+    fprintf(stderr, "condctl: cannot connect to %s: %s (%s)\n", error_server(ctl), reason, hint);
 }
 
 int ctl_fail(struct ctl *ctl, const char *what, int result, const char *msg)
@@ -773,7 +811,10 @@ int ctl_fail(struct ctl *ctl, const char *what, int result, const char *msg)
     if (code == CTL_EXIT_TIMEOUT) {
         fprintf(stderr, "condctl: %s: timed out\n", what);
         code = ctl_timeout_exit(ctl);
-    } else if (code == CTL_EXIT_REFUSED)
+    } else if (code == CTL_EXIT_REFUSED && ctl_is_list(ctl->server))
+        fprintf(stderr, "condctl: %s: refused by the server %s: %s%s%s\n", what, error_server(ctl),
+                status_name(result), has_msg ? ": " : "", has_msg ? msg : "");
+    else if (code == CTL_EXIT_REFUSED)
         fprintf(stderr, "condctl: %s: refused by the server: %s%s%s\n", what, status_name(result),
                 has_msg ? ": " : "", has_msg ? msg : "");
     else if (result == CONDD_ERR_CONNECT || result == CONDD_ERR_ADDRESS)
@@ -900,6 +941,14 @@ static int run(struct ctl *ctl)
             ctl->base = NULL;
             return trc == CONDD_ERR_INVALID ? CTL_EXIT_USAGE : CTL_EXIT_CONNECT;
         }
+    }
+    if (ctl_fanout_wanted(ctl)) {
+        /* ping, list and stats on a list: every server, one after the other. */
+        int code = ctl_fanout_run(ctl, opts);
+        condd_options_free(opts);
+        event_base_free(ctl->base);
+        ctl->base = NULL;
+        return code;
     }
     ctl->guard = evtimer_new(ctl->base, guard_cb, ctl);
     if (ctl->has_timeout)

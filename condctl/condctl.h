@@ -213,8 +213,9 @@ int ctl_give_back(struct ctl *ctl, condd_async_result_cb cb);
 
 /* The semaphores of a List result: the table section (after a blank line when sep), and the
  * JSON member (",\"semaphores\":[...]"). */
-void ctl_print_sem_table(FILE *out, const struct condd_list *list, bool sep);
-void ctl_print_sem_json(FILE *out, const struct condd_list *list);
+struct ctl_lists;
+void ctl_print_sem_table(FILE *out, const struct ctl_lists *ls, bool sep);
+void ctl_print_sem_json(FILE *out, const struct ctl_lists *ls);
 
 /* ------------------------------------------------------------------ condctl_barrier.c */
 
@@ -225,8 +226,8 @@ void ctl_barrier_start(struct ctl *ctl);
 
 /* The barriers of a List result: the table section (after a blank line when sep), and the JSON
  * member (",\"barriers\":[...]"). */
-void ctl_print_barrier_table(FILE *out, const struct condd_list *list, bool sep);
-void ctl_print_barrier_json(FILE *out, const struct condd_list *list);
+void ctl_print_barrier_table(FILE *out, const struct ctl_lists *ls, bool sep);
+void ctl_print_barrier_json(FILE *out, const struct ctl_lists *ls);
 
 /* ------------------------------------------------------------------ condctl_child.c */
 
@@ -270,7 +271,38 @@ void ctl_put_padded(FILE *out, const char *s, int width);
  * characters line up; a section only when it has rows) or (json) as one JSON object. */
 void ctl_print_list(FILE *out, const struct condd_list *list, bool json);
 
+/* The List answers of several servers, printed as one (condctl list on a server list): every
+ * section holds the rows of every list, each marked with its server (a first SERVER column, a
+ * "server" key) when server is not NULL. list[i] and server[i] are borrowed. */
+struct ctl_lists {
+    size_t n;
+    const struct condd_list *const *list;
+    const char *const *server; /* NULL: one server, printed as ever */
+};
+void ctl_print_lists(FILE *out, const struct ctl_lists *ls, bool json);
+
+/* The SERVER column (width w, then two spaces) of ls's list k, when ls has servers; the width
+ * it needs (0 without servers); and the JSON key ("\"server\":\"...\",") of list k. */
+void ctl_put_server(FILE *out, const struct ctl_lists *ls, size_t k, int w);
+int ctl_server_width(const struct ctl_lists *ls);
+void ctl_json_server(FILE *out, const struct ctl_lists *ls, size_t k);
+
 /* Prints a Stats result as "name value" lines or (json) as one JSON object. */
 void ctl_print_stats(FILE *out, const struct condd_stats *stats, bool json);
+/* The JSON object alone (no newline). */
+void ctl_print_stats_json(FILE *out, const struct condd_stats *stats);
+
+/* ------------------------------------------------------------------ condctl_cluster.c */
+
+/* Does server (-s, $CONDD_SERVER) name several servers? */
+bool ctl_is_list(const char *server);
+/* The number of servers in the list, or -1 with a one-line reason in why (an empty or bad
+ * entry, a server twice, more than 64). */
+int ctl_check_list(const char *server, char *why, size_t whylen);
+/* Is this a command that asks every server of a list (ping, list, stats on a list)? */
+bool ctl_fanout_wanted(const struct ctl *ctl);
+/* Runs it (opts borrowed): each server's answer, merged, each row marked with its server; a
+ * server that fails is reported by name. Returns the exit status. */
+int ctl_fanout_run(struct ctl *ctl, const condd_options *opts);
 
 #endif

@@ -95,43 +95,61 @@ void ctl_barrier_start(struct ctl *ctl)
         ctl_fail(ctl, "barrier", rc, NULL);
 }
 
-void ctl_print_barrier_table(FILE *out, const struct condd_list *list, bool sep)
+void ctl_print_barrier_table(FILE *out, const struct ctl_lists *ls, bool sep)
 {
-    size_t nb = condd_list_barrier_count(list);
-    if (nb == 0)
-        return;
-    int w_name = ctl_display_width("BARRIER");
-    for (size_t i = 0; i < nb; i++) {
-        const struct condd_barrier_info *b = condd_list_barrier(list, i);
-        if (b != NULL && ctl_display_width(b->name) > w_name)
-            w_name = ctl_display_width(b->name);
+    size_t total = 0;
+    int w_name = ctl_display_width("BARRIER"), w_srv = ctl_server_width(ls);
+    for (size_t k = 0; k < ls->n; k++) {
+        size_t nb = condd_list_barrier_count(ls->list[k]);
+        total += nb;
+        for (size_t i = 0; i < nb; i++) {
+            const struct condd_barrier_info *b = condd_list_barrier(ls->list[k], i);
+            if (b != NULL && ctl_display_width(b->name) > w_name)
+                w_name = ctl_display_width(b->name);
+        }
     }
+    if (total == 0)
+        return;
     if (sep)
         putc('\n', out);
+    if (ls->server != NULL) {
+        ctl_put_padded(out, "SERVER", w_srv);
+        fputs("  ", out);
+    }
     ctl_put_padded(out, "BARRIER", w_name);
     fprintf(out, "  %10s  %10s  %6s\n", "PARTIES", "WAITING", "STATE");
-    for (size_t i = 0; i < nb; i++) {
-        const struct condd_barrier_info *b = condd_list_barrier(list, i);
-        if (b == NULL)
-            continue;
-        ctl_put_padded(out, b->name, w_name);
-        fprintf(out, "  %10" PRIu64 "  %10" PRIu64 "  %6s\n", b->parties, b->n_waiting,
-                b->broken ? "broken" : "-");
+    for (size_t k = 0; k < ls->n; k++) {
+        size_t nb = condd_list_barrier_count(ls->list[k]);
+        for (size_t i = 0; i < nb; i++) {
+            const struct condd_barrier_info *b = condd_list_barrier(ls->list[k], i);
+            if (b == NULL)
+                continue;
+            ctl_put_server(out, ls, k, w_srv);
+            ctl_put_padded(out, b->name, w_name);
+            fprintf(out, "  %10" PRIu64 "  %10" PRIu64 "  %6s\n", b->parties, b->n_waiting,
+                    b->broken ? "broken" : "-");
+        }
     }
 }
 
-void ctl_print_barrier_json(FILE *out, const struct condd_list *list)
+void ctl_print_barrier_json(FILE *out, const struct ctl_lists *ls)
 {
     fputs(",\"barriers\":[", out);
-    size_t nb = condd_list_barrier_count(list);
-    for (size_t i = 0; i < nb; i++) {
-        const struct condd_barrier_info *b = condd_list_barrier(list, i);
-        if (b == NULL)
-            continue;
-        fputs(i > 0 ? ",{\"name\":" : "{\"name\":", out);
-        ctl_json_string(out, b->name);
-        fprintf(out, ",\"parties\":%" PRIu64 ",\"n_waiting\":%" PRIu64 ",\"broken\":%s}",
-                b->parties, b->n_waiting, b->broken ? "true" : "false");
+    bool first = true;
+    for (size_t k = 0; k < ls->n; k++) {
+        size_t nb = condd_list_barrier_count(ls->list[k]);
+        for (size_t i = 0; i < nb; i++) {
+            const struct condd_barrier_info *b = condd_list_barrier(ls->list[k], i);
+            if (b == NULL)
+                continue;
+            fputs(first ? "{" : ",{", out);
+            first = false;
+            ctl_json_server(out, ls, k);
+            fputs("\"name\":", out);
+            ctl_json_string(out, b->name);
+            fprintf(out, ",\"parties\":%" PRIu64 ",\"n_waiting\":%" PRIu64 ",\"broken\":%s}",
+                    b->parties, b->n_waiting, b->broken ? "true" : "false");
+        }
     }
     fputs("]", out);
 }

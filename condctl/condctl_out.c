@@ -106,62 +106,115 @@ void ctl_json_string(FILE *out, const char *str)
 
 /* ------------------------------------------------------------------ list */
 
-static void list_json(FILE *out, const struct condd_list *list)
+/* ---- several servers: the SERVER column and key */
+
+int ctl_server_width(const struct ctl_lists *ls)
+{
+    if (ls->server == NULL)
+        return 0;
+    int w = ctl_display_width("SERVER");
+    for (size_t k = 0; k < ls->n; k++)
+        if (ctl_display_width(ls->server[k]) > w)
+            w = ctl_display_width(ls->server[k]);
+    return w;
+}
+
+void ctl_put_server(FILE *out, const struct ctl_lists *ls, size_t k, int w)
+{
+    if (ls->server == NULL)
+        return;
+    ctl_put_padded(out, ls->server[k], w);
+    fputs("  ", out);
+}
+
+void ctl_json_server(FILE *out, const struct ctl_lists *ls, size_t k)
+{
+    if (ls->server == NULL)
+        return;
+    fputs("\"server\":", out);
+    ctl_json_string(out, ls->server[k]);
+    putc(',', out);
+}
+
+static void list_json(FILE *out, const struct ctl_lists *ls)
 {
     fputs("{\"locks\":[", out);
-    size_t nl = condd_list_lock_count(list);
-    for (size_t i = 0; i < nl; i++) {
-        const struct condd_lock_info *l = condd_list_lock(list, i);
-        if (l == NULL)
-            continue;
-        fputs(i > 0 ? ",{\"name\":" : "{\"name\":", out);
-        ctl_json_string(out, l->name);
-        fputs(",\"holder\":", out);
-        ctl_json_string(out, l->held ? l->holder_client : NULL);
-        fprintf(out,
-                ",\"token\":%" PRIu64 ",\"waiters\":%" PRIu64 ",\"held\":%s,\"session\":%" PRIu64
-                ",\"owner\":%" PRIu64,
-                l->token, l->waiters, l->held ? "true" : "false", l->holder_session,
-                l->holder_owner);
-        /* shared locks (appended keys): the mode and every holder in grant order */
-        fprintf(out, ",\"mode\":\"%s\",\"holders\":[", l->shared ? "shared" : "exclusive");
-        for (size_t j = 0; j < l->n_holders; j++) {
-            const struct condd_lock_holder *h = condd_list_lock_holder(list, i, j);
-            if (h == NULL)
+    bool first = true;
+    for (size_t k = 0; k < ls->n; k++) {
+        const struct condd_list *list = ls->list[k];
+        size_t nl = condd_list_lock_count(list);
+        for (size_t i = 0; i < nl; i++) {
+            const struct condd_lock_info *l = condd_list_lock(list, i);
+            if (l == NULL)
                 continue;
-            fprintf(out, "%s{\"session\":%" PRIu64 ",\"client\":", j > 0 ? "," : "", h->session);
-            ctl_json_string(out, h->client);
-            fprintf(out, ",\"owner\":%" PRIu64 ",\"token\":%" PRIu64 "}", h->owner, h->token);
+            fputs(first ? "{" : ",{", out);
+            first = false;
+            ctl_json_server(out, ls, k);
+            fputs("\"name\":", out);
+            ctl_json_string(out, l->name);
+            fputs(",\"holder\":", out);
+            ctl_json_string(out, l->held ? l->holder_client : NULL);
+            fprintf(out,
+                    ",\"token\":%" PRIu64 ",\"waiters\":%" PRIu64
+                    ",\"held\":%s,\"session\":%" PRIu64 ",\"owner\":%" PRIu64,
+                    l->token, l->waiters, l->held ? "true" : "false", l->holder_session,
+                    l->holder_owner);
+            /* shared locks (appended keys): the mode and every holder in grant order */
+            fprintf(out, ",\"mode\":\"%s\",\"holders\":[", l->shared ? "shared" : "exclusive");
+            for (size_t j = 0; j < l->n_holders; j++) {
+                const struct condd_lock_holder *h = condd_list_lock_holder(list, i, j);
+                if (h == NULL)
+                    continue;
+                fprintf(out, "%s{\"session\":%" PRIu64 ",\"client\":", j > 0 ? "," : "",
+                        h->session);
+                ctl_json_string(out, h->client);
+                fprintf(out, ",\"owner\":%" PRIu64 ",\"token\":%" PRIu64 "}", h->owner, h->token);
+            }
+            fputs("]}", out);
         }
-        fputs("]}", out);
     }
     fputs("],\"conditions\":[", out);
-    size_t nc = condd_list_cond_count(list);
-    for (size_t i = 0; i < nc; i++) {
-        const struct condd_cond_info *c = condd_list_cond(list, i);
-        if (c == NULL)
-            continue;
-        fputs(i > 0 ? ",{\"name\":" : "{\"name\":", out);
-        ctl_json_string(out, c->name);
-        fputs(",\"lock\":", out);
-        ctl_json_string(out, c->lock);
-        fprintf(out, ",\"waiters\":%" PRIu64 "}", c->waiters);
+    first = true;
+    for (size_t k = 0; k < ls->n; k++) {
+        size_t nc = condd_list_cond_count(ls->list[k]);
+        for (size_t i = 0; i < nc; i++) {
+            const struct condd_cond_info *c = condd_list_cond(ls->list[k], i);
+            if (c == NULL)
+                continue;
+            fputs(first ? "{" : ",{", out);
+            first = false;
+            ctl_json_server(out, ls, k);
+            fputs("\"name\":", out);
+            ctl_json_string(out, c->name);
+            fputs(",\"lock\":", out);
+            ctl_json_string(out, c->lock);
+            fprintf(out, ",\"waiters\":%" PRIu64 "}", c->waiters);
+        }
     }
     fputs("]", out);
-    ctl_print_sem_json(out, list);
+    ctl_print_sem_json(out, ls);
     fputs(",\"events\":[", out);
-    size_t ne = condd_list_event_count(list);
-    for (size_t i = 0; i < ne; i++) {
-        const struct condd_event_info *e = condd_list_event(list, i);
-        if (e == NULL)
-            continue;
-        fputs(i > 0 ? ",{\"name\":" : "{\"name\":", out);
-        ctl_json_string(out, e->name);
-        fprintf(out, ",\"set\":%s,\"waiters\":%" PRIu64 "}", e->set ? "true" : "false", e->waiters);
+    first = true;
+    bool truncated = false;
+    for (size_t k = 0; k < ls->n; k++) {
+        size_t ne = condd_list_event_count(ls->list[k]);
+        truncated = truncated || condd_list_truncated(ls->list[k]);
+        for (size_t i = 0; i < ne; i++) {
+            const struct condd_event_info *e = condd_list_event(ls->list[k], i);
+            if (e == NULL)
+                continue;
+            fputs(first ? "{" : ",{", out);
+            first = false;
+            ctl_json_server(out, ls, k);
+            fputs("\"name\":", out);
+            ctl_json_string(out, e->name);
+            fprintf(out, ",\"set\":%s,\"waiters\":%" PRIu64 "}", e->set ? "true" : "false",
+                    e->waiters);
+        }
     }
     fputs("]", out);
-    ctl_print_barrier_json(out, list);
-    fprintf(out, ",\"truncated\":%s}\n", condd_list_truncated(list) ? "true" : "false");
+    ctl_print_barrier_json(out, ls);
+    fprintf(out, ",\"truncated\":%s}\n", truncated ? "true" : "false");
 }
 
 static int max_int(int a, int b)
@@ -234,108 +287,145 @@ static void put_padded(FILE *out, const char *s, int width)
 
 /* ------------------------------------------------------------------ list table */
 
-static void list_table(FILE *out, const struct condd_list *list)
+static void list_table(FILE *out, const struct ctl_lists *ls)
 {
-    size_t nl = condd_list_lock_count(list), nc = condd_list_cond_count(list);
+    size_t nl = 0, nc = 0, ns = 0, ne = 0, nb = 0;
+    bool truncated = false;
+    int w_srv = ctl_server_width(ls);
+    for (size_t k = 0; k < ls->n; k++) {
+        nl += condd_list_lock_count(ls->list[k]);
+        nc += condd_list_cond_count(ls->list[k]);
+        ns += condd_list_sem_count(ls->list[k]);
+        ne += condd_list_event_count(ls->list[k]);
+        nb += condd_list_barrier_count(ls->list[k]);
+        truncated = truncated || condd_list_truncated(ls->list[k]);
+    }
     if (nl > 0) {
         int w_name = display_width("LOCK"), w_holder = display_width("HOLDER");
-        for (size_t i = 0; i < nl; i++) {
-            const struct condd_lock_info *l = condd_list_lock(list, i);
-            if (l == NULL)
-                continue;
-            w_name = max_int(w_name, display_width(l->name));
-            for (size_t j = 0; j < l->n_holders; j++) {
-                const struct condd_lock_holder *h = condd_list_lock_holder(list, i, j);
-                if (h != NULL)
-                    w_holder = max_int(w_holder, display_width(h->client));
+        for (size_t k = 0; k < ls->n; k++) {
+            const struct condd_list *list = ls->list[k];
+            for (size_t i = 0; i < condd_list_lock_count(list); i++) {
+                const struct condd_lock_info *l = condd_list_lock(list, i);
+                if (l == NULL)
+                    continue;
+                w_name = max_int(w_name, display_width(l->name));
+                for (size_t j = 0; j < l->n_holders; j++) {
+                    const struct condd_lock_holder *h = condd_list_lock_holder(list, i, j);
+                    if (h != NULL)
+                        w_holder = max_int(w_holder, display_width(h->client));
+                }
+                if (l->held)
+                    w_holder = max_int(w_holder, display_width(l->holder_client));
             }
-            if (l->held)
-                w_holder = max_int(w_holder, display_width(l->holder_client));
+        }
+        if (ls->server != NULL) {
+            put_padded(out, "SERVER", w_srv);
+            fputs("  ", out);
         }
         put_padded(out, "LOCK", w_name);
         fputs("  ", out);
         put_padded(out, "HOLDER", w_holder);
         fprintf(out, "  %7s  %20s  %7s  %-9s  %7s\n", "SESSION", "TOKEN", "WAITERS", "MODE",
                 "HOLDERS");
-        for (size_t i = 0; i < nl; i++) {
-            const struct condd_lock_info *l = condd_list_lock(list, i);
-            if (l == NULL)
-                continue;
-            put_padded(out, l->name, w_name);
-            fputs("  ", out);
-            if (l->held) {
-                put_padded(out, l->holder_client[0] != '\0' ? l->holder_client : "?", w_holder);
-                fprintf(out, "  %7" PRIu64 "  %20" PRIu64 "  %7" PRIu64 "  %-9s  %7zu\n",
-                        l->holder_session, l->token, l->waiters, l->shared ? "shared" : "exclusive",
-                        l->n_holders);
-                /* the other shared holders, one line each under the first */
-                for (size_t j = 1; j < l->n_holders; j++) {
-                    const struct condd_lock_holder *h = condd_list_lock_holder(list, i, j);
-                    if (h == NULL)
-                        continue;
-                    put_padded(out, "", w_name);
-                    fputs("  ", out);
-                    put_padded(out, h->client[0] != '\0' ? h->client : "?", w_holder);
-                    fprintf(out, "  %7" PRIu64 "  %20" PRIu64 "\n", h->session, h->token);
+        for (size_t k = 0; k < ls->n; k++) {
+            const struct condd_list *list = ls->list[k];
+            for (size_t i = 0; i < condd_list_lock_count(list); i++) {
+                const struct condd_lock_info *l = condd_list_lock(list, i);
+                if (l == NULL)
+                    continue;
+                ctl_put_server(out, ls, k, w_srv);
+                put_padded(out, l->name, w_name);
+                fputs("  ", out);
+                if (l->held) {
+                    put_padded(out, l->holder_client[0] != '\0' ? l->holder_client : "?", w_holder);
+                    fprintf(out, "  %7" PRIu64 "  %20" PRIu64 "  %7" PRIu64 "  %-9s  %7zu\n",
+                            l->holder_session, l->token, l->waiters,
+                            l->shared ? "shared" : "exclusive", l->n_holders);
+                    /* the other shared holders, one line each under the first */
+                    for (size_t j = 1; j < l->n_holders; j++) {
+                        const struct condd_lock_holder *h = condd_list_lock_holder(list, i, j);
+                        if (h == NULL)
+                            continue;
+                        ctl_put_server(out, ls, k, w_srv);
+                        put_padded(out, "", w_name);
+                        fputs("  ", out);
+                        put_padded(out, h->client[0] != '\0' ? h->client : "?", w_holder);
+                        fprintf(out, "  %7" PRIu64 "  %20" PRIu64 "\n", h->session, h->token);
+                    }
+                } else {
+                    put_padded(out, "-", w_holder);
+                    fprintf(out, "  %7s  %20s  %7" PRIu64 "  %-9s  %7s\n", "-", "-", l->waiters,
+                            "-", "0");
                 }
-            } else {
-                put_padded(out, "-", w_holder);
-                fprintf(out, "  %7s  %20s  %7" PRIu64 "  %-9s  %7s\n", "-", "-", l->waiters, "-",
-                        "0");
             }
         }
     }
 
     if (nc > 0) {
         int w_cond = display_width("CONDITION"), w_lock = display_width("LOCK");
-        for (size_t i = 0; i < nc; i++) {
-            const struct condd_cond_info *c = condd_list_cond(list, i);
-            if (c == NULL)
-                continue;
-            w_cond = max_int(w_cond, display_width(c->name));
-            w_lock = max_int(w_lock, display_width(c->lock));
+        for (size_t k = 0; k < ls->n; k++) {
+            for (size_t i = 0; i < condd_list_cond_count(ls->list[k]); i++) {
+                const struct condd_cond_info *c = condd_list_cond(ls->list[k], i);
+                if (c == NULL)
+                    continue;
+                w_cond = max_int(w_cond, display_width(c->name));
+                w_lock = max_int(w_lock, display_width(c->lock));
+            }
         }
         if (nl > 0)
             putc('\n', out);
+        if (ls->server != NULL) {
+            put_padded(out, "SERVER", w_srv);
+            fputs("  ", out);
+        }
         put_padded(out, "CONDITION", w_cond);
         fputs("  ", out);
         put_padded(out, "LOCK", w_lock);
         fprintf(out, "  %7s\n", "WAITERS");
-        for (size_t i = 0; i < nc; i++) {
-            const struct condd_cond_info *c = condd_list_cond(list, i);
-            if (c == NULL)
-                continue;
-            put_padded(out, c->name, w_cond);
-            fputs("  ", out);
-            put_padded(out, c->lock, w_lock);
-            fprintf(out, "  %7" PRIu64 "\n", c->waiters);
+        for (size_t k = 0; k < ls->n; k++) {
+            for (size_t i = 0; i < condd_list_cond_count(ls->list[k]); i++) {
+                const struct condd_cond_info *c = condd_list_cond(ls->list[k], i);
+                if (c == NULL)
+                    continue;
+                ctl_put_server(out, ls, k, w_srv);
+                put_padded(out, c->name, w_cond);
+                fputs("  ", out);
+                put_padded(out, c->lock, w_lock);
+                fprintf(out, "  %7" PRIu64 "\n", c->waiters);
+            }
         }
     }
-    size_t ns = condd_list_sem_count(list);
-    ctl_print_sem_table(out, list, nl + nc > 0);
-    size_t ne = condd_list_event_count(list);
+    ctl_print_sem_table(out, ls, nl + nc > 0);
     if (ne > 0) {
         int w_ev = display_width("EVENT");
-        for (size_t i = 0; i < ne; i++) {
-            const struct condd_event_info *e = condd_list_event(list, i);
-            if (e != NULL)
-                w_ev = max_int(w_ev, display_width(e->name));
+        for (size_t k = 0; k < ls->n; k++) {
+            for (size_t i = 0; i < condd_list_event_count(ls->list[k]); i++) {
+                const struct condd_event_info *e = condd_list_event(ls->list[k], i);
+                if (e != NULL)
+                    w_ev = max_int(w_ev, display_width(e->name));
+            }
         }
         if (nl + nc + ns > 0)
             putc('\n', out);
+        if (ls->server != NULL) {
+            put_padded(out, "SERVER", w_srv);
+            fputs("  ", out);
+        }
         put_padded(out, "EVENT", w_ev);
         fprintf(out, "  %5s  %7s\n", "STATE", "WAITERS");
-        for (size_t i = 0; i < ne; i++) {
-            const struct condd_event_info *e = condd_list_event(list, i);
-            if (e == NULL)
-                continue;
-            put_padded(out, e->name, w_ev);
-            fprintf(out, "  %5s  %7" PRIu64 "\n", e->set ? "set" : "clear", e->waiters);
+        for (size_t k = 0; k < ls->n; k++) {
+            for (size_t i = 0; i < condd_list_event_count(ls->list[k]); i++) {
+                const struct condd_event_info *e = condd_list_event(ls->list[k], i);
+                if (e == NULL)
+                    continue;
+                ctl_put_server(out, ls, k, w_srv);
+                put_padded(out, e->name, w_ev);
+                fprintf(out, "  %5s  %7" PRIu64 "\n", e->set ? "set" : "clear", e->waiters);
+            }
         }
     }
-    size_t nb = condd_list_barrier_count(list);
-    ctl_print_barrier_table(out, list, nl + nc + ns + ne > 0);
-    if (condd_list_truncated(list))
+    ctl_print_barrier_table(out, ls, nl + nc + ns + ne > 0);
+    if (truncated)
         fputs(nl + nc + ns + ne + nb > 0
                   ? "\n(truncated: more locks or conditions match than the server lists)\n"
                   : "(truncated: more locks or conditions match than the server lists)\n",
@@ -352,12 +442,18 @@ void ctl_put_padded(FILE *out, const char *s, int width)
     put_padded(out, s, width);
 }
 
-void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
+void ctl_print_lists(FILE *out, const struct ctl_lists *ls, bool json)
 {
     if (json)
-        list_json(out, list);
+        list_json(out, ls);
     else
-        list_table(out, list);
+        list_table(out, ls);
+}
+
+void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
+{
+    const struct ctl_lists one = {.n = 1, .list = &list};
+    ctl_print_lists(out, &one, json);
 }
 
 /* ------------------------------------------------------------------ stats */
@@ -393,29 +489,36 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
     X(resume_failures)                                                                             \
     X(sessions_expired_in_grace)                                                                   \
     X(auth_failures)                                                                               \
-    X(permission_denials)
+    X(permission_denials)                                                                          \
+    X(wrong_server)
+
+void ctl_print_stats_json(FILE *out, const struct condd_stats *st)
+{
+    fputs("{\"server_version\":", out);
+    ctl_json_string(out, st->server_version);
+    fprintf(out, ",\"uptime_s\":%.3f", st->uptime_s);
+#define X(f) fprintf(out, ",\"" #f "\":%" PRIu64, st->f);
+    STATS_FIELDS(X)
+#undef X
+    fputs(",\"ops\":[", out);
+    for (size_t i = 0; i < st->n_ops; i++) {
+        const struct condd_op_count *op = condd_stats_op(st, i);
+        if (op == NULL)
+            continue;
+        fputs(i > 0 ? ",{\"op\":" : "{\"op\":", out);
+        ctl_json_string(out, op->op);
+        fputs(",\"status\":", out);
+        ctl_json_string(out, op->status);
+        fprintf(out, ",\"count\":%" PRIu64 "}", op->count);
+    }
+    fputs("]}", out);
+}
 
 void ctl_print_stats(FILE *out, const struct condd_stats *st, bool json)
 {
     if (json) {
-        fputs("{\"server_version\":", out);
-        ctl_json_string(out, st->server_version);
-        fprintf(out, ",\"uptime_s\":%.3f", st->uptime_s);
-#define X(f) fprintf(out, ",\"" #f "\":%" PRIu64, st->f);
-        STATS_FIELDS(X)
-#undef X
-        fputs(",\"ops\":[", out);
-        for (size_t i = 0; i < st->n_ops; i++) {
-            const struct condd_op_count *op = condd_stats_op(st, i);
-            if (op == NULL)
-                continue;
-            fputs(i > 0 ? ",{\"op\":" : "{\"op\":", out);
-            ctl_json_string(out, op->op);
-            fputs(",\"status\":", out);
-            ctl_json_string(out, op->status);
-            fprintf(out, ",\"count\":%" PRIu64 "}", op->count);
-        }
-        fputs("]}\n", out);
+        ctl_print_stats_json(out, st);
+        putc('\n', out);
         return;
     }
     fprintf(out, "%-20s %s\n", "server_version", st->server_version);

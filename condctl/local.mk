@@ -12,7 +12,8 @@ condctl_condctl_SOURCES = \
 	condctl/condctl_out.c \
 	condctl/condctl_event.c \
 	condctl/condctl_barrier.c \
-	condctl/condctl_admin.c
+	condctl/condctl_admin.c \
+	condctl/condctl_cluster.c
 condctl_condctl_CPPFLAGS = -I$(top_srcdir)/client/include -I$(top_srcdir)/common -D_GNU_SOURCE \
 	-DCONDD_PACKAGE_VERSION='"$(PACKAGE_VERSION)"'
 condctl_condctl_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS)

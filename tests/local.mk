@@ -280,7 +280,8 @@ CONDCTL_TESTS = \
 	tests/condctl-docs.sh \
 	tests/condctl-resume.sh \
 	tests/condctl-shared.sh \
-	tests/condctl-tls.sh
+	tests/condctl-tls.sh \
+	tests/condctl-cluster.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += $(CONDCTL_TESTS)
