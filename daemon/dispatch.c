@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "authz.h"
+#include "cluster.h"
 #include "dispatch_internal.h"
 #include "engine.h"
 #include "log.h"
@@ -424,6 +425,7 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.session_expiries = srv->stats.session_expiries;
     sr.auth_failures = srv->stats.auth_failures;
     sr.permission_denials = srv->stats.permission_denials;
+    sr.wrong_server = srv->stats.wrong_server;
     sr.last_token = es.last_token;
     sr.server_version = (char *)PACKAGE_STRING;
     sr.detached_sessions = srv->ndetached;
@@ -670,6 +672,10 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
         return;
     }
     if (c->state == CONN_ACTIVE && !authz_request(c, req))
+        return;
+    /* After the permission check: a client that may not use a name does not learn where the
+     * cluster keeps it (protocol.md §21.5). */
+    if (c->srv->cluster != NULL && c->state == CONN_ACTIVE && !cluster_check_request(c, req))
         return;
     switch (req->body_case) {
     case CONDD__V1__REQUEST__BODY_HELLO:

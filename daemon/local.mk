@@ -12,6 +12,7 @@ daemon_libconddcore_la_SOURCES = \
 	daemon/auth.c daemon/auth.h \
 	daemon/authz.c daemon/authz.h \
 	daemon/conffile.c daemon/conffile.h \
+	daemon/cluster.c daemon/cluster.h \
 	daemon/conn.c \
 	daemon/dispatch.c daemon/dispatch_internal.h \
 	daemon/dispatch_admin.c \

@@ -27,6 +27,7 @@
 #include "auth.h"
 #include "tls.h"
 #include "conffile.h"
+#include "cluster.h"
 #include "log.h"
 #include "metrics.h"
 #include "sdnotify.h"
@@ -200,6 +201,11 @@ static bool main_load_settings(struct settings *s, const struct main_cli *cli, c
             settings_clear(s); /* out of memory: main_parse_args checked every value */
             return false;
         }
+    }
+    /* Settings that must agree with each other, once every source has been read. */
+    if (!cluster_check_settings(s, err, errlen)) {
+        settings_clear(s);
+        return false;
     }
     return true;
 }

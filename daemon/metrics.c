@@ -178,6 +178,10 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_counter(&o, "condd_permission_denials_total",
                     "Requests refused by the auth file's rules (PERMISSION_DENIED).",
                     st->permission_denials);
+    metrics_counter(&o, "condd_wrong_server_total",
+                    "Requests refused because their name routes to another server of the "
+                    "cluster (WRONG_SERVER).",
+                    st->wrong_server);
     metrics_counter(&o, "condd_resumes_total", "Sessions resumed on a new connection.",
                     st->resumes);
     metrics_counter(&o, "condd_resume_failures_total", "Resumes refused (RESUME_FAILED).",

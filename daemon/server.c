@@ -29,6 +29,7 @@
 #include "frame.h"
 #include "address.h"
 #include "clock.h"
+#include "cluster.h"
 #include "log.h"
 #include "server_internal.h"
 
@@ -380,7 +381,16 @@ struct server *server_new(struct event_base *base, const struct settings *settin
         return NULL;
     srv->base = base;
     settings_init(&srv->settings);
+    bool cluster_ok;
+    char err[256];
     if (!settings_copy(&srv->settings, settings)) {
+        free(srv);
+        return NULL;
+    }
+    srv->cluster = cluster_new(settings, &cluster_ok, err, sizeof err);
+    if (!cluster_ok) {
+        log_error("%s", err);
+        settings_clear(&srv->settings);
         free(srv);
         return NULL;
     }
@@ -432,6 +442,7 @@ void server_free(struct server *srv)
     if (srv->relisten != NULL)
         event_free(srv->relisten);
     settings_clear(&srv->settings);
+    cluster_free(srv->cluster);
     auth_free(srv->auth);
     tls_ctx_free(srv->tls);
     free(srv);
@@ -451,8 +462,16 @@ void server_set_auth(struct server *srv, struct auth_db *db)
 
 bool server_update_settings(struct server *srv, const struct settings *settings)
 {
-    if (!settings_take_reloadable(&srv->settings, settings))
+    /* The cluster is reloadable: built first, so that a failure changes nothing. */
+    bool cluster_ok;
+    char err[256];
+    struct cluster *cl = cluster_new(settings, &cluster_ok, err, sizeof err);
+    if (!cluster_ok || !settings_take_reloadable(&srv->settings, settings)) {
+        cluster_free(cl);
         return false;
+    }
+    cluster_free(srv->cluster);
+    srv->cluster = cl;
     server_apply_engine_limits(srv);
     return true;
 }

@@ -116,6 +116,7 @@ struct server {
     struct auth_db *auth; /* NULL: no --auth-file, every client may do everything */
     struct tls_ctx *tls;  /* certificate and key for new TLS connections; NULL: none */
     struct settings settings;
+    struct cluster *cluster; /* --cluster (cluster.c); NULL: every name is served here */
     struct engine *engine;
     struct stats stats;
     struct server_listener listeners[SERVER_MAX_LISTENERS];

@@ -12,6 +12,7 @@
 #include "settings.h"
 
 #include "address.h"
+#include "route.h"
 
 #include <errno.h>
 #include <math.h>
@@ -206,6 +207,20 @@ const struct settings_def settings_table[] = {
      SETTINGS_FIELD(tls_port_file),
      .arg = "FILE",
      .help = "write the first TLS port to FILE once listening"},
+    {.name = "cluster",
+     .type = SETTINGS_SERVERS,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(cluster),
+     .arg = "LIST",
+     .help = "this server is one of the cluster LIST (HOST:PORT,HOST:PORT,...; needs "
+             "cluster-self): refuse with WRONG_SERVER every name that routes to another of them "
+             "(protocol.md section 21); on SIGHUP, held names that now route elsewhere stay held"},
+    {.name = "cluster-self",
+     .type = SETTINGS_SERVER,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(cluster_self),
+     .arg = "ADDR",
+     .help = "this server's entry in the cluster list, written as there"},
     {.name = "version",
      .short_name = 'V',
      .type = SETTINGS_VERSION,
@@ -268,7 +283,8 @@ static const void *settings_cfield(const struct settings *s, const struct settin
 
 static bool settings_is_string(const struct settings_def *def)
 {
-    return def->type == SETTINGS_STRING || def->type == SETTINGS_ADDR;
+    return def->type == SETTINGS_STRING || def->type == SETTINGS_ADDR ||
+           def->type == SETTINGS_SERVERS || def->type == SETTINGS_SERVER;
 }
 
 static unsigned long long settings_get_uint(const struct settings *s,
@@ -375,6 +391,20 @@ static bool settings_check_string(const char *v, const struct settings_def *def,
             snprintf(err, errlen, "'%s' is not HOST:PORT or [IPV6]:PORT", v);
             return false;
         }
+    } else if (def->type == SETTINGS_SERVERS) {
+        struct route_list l;
+        if (!route_list_parse(v, SETTINGS_DEFAULT_PORT, &l, err, errlen))
+            return false;
+        route_list_free(&l);
+    } else if (def->type == SETTINGS_SERVER) {
+        char id[ROUTE_IDENT_MAX];
+        if (!route_identity(v, SETTINGS_DEFAULT_PORT, id, sizeof id)) {
+            snprintf(err, errlen,
+                     "'%s' is not a server address (HOST:PORT, [IPV6]:PORT or "
+                     "unix:PATH)",
+                     v);
+            return false;
+        }
     } else if ((double)strlen(v) < def->min) {
         snprintf(err, errlen, "empty value for '%s'", def->name);
         return false;
@@ -416,6 +446,8 @@ static bool settings_set_impl(struct settings *s, const struct settings_def *def
     }
     case SETTINGS_STRING:
     case SETTINGS_ADDR:
+    case SETTINGS_SERVERS:
+    case SETTINGS_SERVER:
         break;
     case SETTINGS_HELP:
     case SETTINGS_VERSION:
@@ -635,6 +667,8 @@ void settings_format(const struct settings *s, const struct settings_def *def, c
     }
     case SETTINGS_STRING:
     case SETTINGS_ADDR:
+    case SETTINGS_SERVERS:
+    case SETTINGS_SERVER:
         break;
     case SETTINGS_HELP:
     case SETTINGS_VERSION:

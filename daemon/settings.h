@@ -21,6 +21,7 @@
 #define SETTINGS_MAX_LISTEN 16
 #define SETTINGS_DEFAULT_LISTEN "127.0.0.1:7380"
 #define SETTINGS_DEFAULT_CONFIG "/etc/condd/condd.conf"
+#define SETTINGS_DEFAULT_PORT 7380 /* a server list entry without a port */
 
 /* The values of a repeatable setting (strings owned by the list). */
 struct settings_list {
@@ -57,6 +58,10 @@ struct settings {
     char *tls_client_ca;             /* NULL: no client certificates asked for */
     double tls_handshake_timeout;    /* seconds a TLS handshake may take */
     char *tls_port_file;             /* NULL: none */
+    /* Cluster (cluster.c, protocol.md §21.5): the server list and this server's entry in it;
+     * both NULL, or both set with cluster_self in the list. */
+    char *cluster;
+    char *cluster_self;
 };
 
 /* ------------------------------------------------------------------ the table */
@@ -67,6 +72,8 @@ enum settings_type {
     SETTINGS_MODE,       /* unsigned (4-byte) field, file permission bits in octal, [min, max] */
     SETTINGS_STRING,     /* char * field, at least min bytes long */
     SETTINGS_ADDR,       /* char * field, HOST:PORT or [IPV6]:PORT */
+    SETTINGS_SERVERS,    /* char * field, a server list (protocol.md §21.1) */
+    SETTINGS_SERVER,     /* char * field, one entry of a server list */
     SETTINGS_LOG_LEVEL,  /* enum log_level field */
     SETTINGS_HELP,       /* command-line action without a value or a field: print --help */
     SETTINGS_VERSION,    /* command-line action without a value or a field: print the version */
@@ -165,7 +172,7 @@ int settings_log_changes(const struct settings *cur, const struct settings *next
 
 /* getopt_long's option array and short-option string, built from the table. */
 struct settings_getopt {
-    struct option longopts[32];
+    struct option longopts[48];
     char shortopts[64];
 };
 

@@ -66,6 +66,7 @@ static const char *const stats_status_names[STATS_STATUS_COUNT] = {
     [CONDD__V1__STATUS__STATUS_PERMISSION_DENIED] = "permission_denied",
     [CONDD__V1__STATUS__STATUS_SESSION_KILLED] = "session_killed",
     [CONDD__V1__STATUS__STATUS_RESUME_FAILED] = "resume_failed",
+    [CONDD__V1__STATUS__STATUS_WRONG_SERVER] = "wrong_server",
 };
 
 const char *stats_op_name(enum stats_op op)

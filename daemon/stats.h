@@ -39,7 +39,7 @@ enum stats_op {
 };
 
 /* Statuses are the wire's Condd__V1__Status values, 0..STATS_STATUS_COUNT-1. */
-#define STATS_STATUS_COUNT 20
+#define STATS_STATUS_COUNT 21
 
 /* Upper bounds (seconds) of the latency histogram buckets; the last bucket is +Inf. */
 #define STATS_LAT_BUCKETS 16
@@ -70,6 +70,8 @@ struct stats {
     uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
     /* TLS connections closed before their handshake ended (refused or timed out). */
     uint64_t tls_handshake_failures;
+    /* Requests refused with WRONG_SERVER (cluster.c). */
+    uint64_t wrong_server;
 };
 
 const char *stats_op_name(enum stats_op op);

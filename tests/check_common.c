@@ -272,18 +272,17 @@ START_TEST(test_route_weight_matches_the_documented_vectors)
     static const char *ids[3] = {"10.0.0.1:7380", "10.0.0.2:7380", "10.0.0.3:7380"};
     struct route_list l;
     char why[128];
-    ck_assert(route_list_parse("10.0.0.1:7380, 10.0.0.2,tls:10.0.0.3:7380", 7380, &l, why,
-                               sizeof why));
+    ck_assert(
+        route_list_parse("10.0.0.1:7380, 10.0.0.2,tls:10.0.0.3:7380", 7380, &l, why, sizeof why));
     ck_assert_uint_eq(l.n, 3);
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++) {
         for (size_t s = 0; s < 3; s++) {
             ck_assert_str_eq(l.ident[s], ids[s]);
-            ck_assert_uint_eq(route_weight((const uint8_t *)v[i].name, strlen(v[i].name),
-                                           ids[s], strlen(ids[s])),
-                              v[i].w[s]);
+            ck_assert_uint_eq(
+                route_weight((const uint8_t *)v[i].name, strlen(v[i].name), ids[s], strlen(ids[s])),
+                v[i].w[s]);
         }
-        ck_assert_uint_eq(route_pick(&l, (const uint8_t *)v[i].name, strlen(v[i].name)),
-                          v[i].pick);
+        ck_assert_uint_eq(route_pick(&l, (const uint8_t *)v[i].name, strlen(v[i].name)), v[i].pick);
     }
     ck_assert_str_eq(l.addr[2], "tls:10.0.0.3:7380");
     route_list_free(&l);

@@ -39,6 +39,10 @@ static const char *sample_value(const struct settings_def *def, char *buf, size_
         return "0600";
     case SETTINGS_ADDR:
         return "127.0.0.1:9";
+    case SETTINGS_SERVERS: /* a list holding the SETTINGS_SERVER sample, so the two agree */
+        return "127.0.0.1:9, 127.0.0.2:9";
+    case SETTINGS_SERVER:
+        return "127.0.0.1:9";
     case SETTINGS_STRING:
         return "/tmp/condd-check-settings";
     case SETTINGS_LOG_LEVEL:
@@ -262,6 +266,8 @@ START_TEST(test_table_rows_are_well_formed)
             break;
         case SETTINGS_STRING:
         case SETTINGS_ADDR:
+        case SETTINGS_SERVERS:
+        case SETTINGS_SERVER:
             if (def->flags & SETTINGS_REPEATABLE)
                 ck_assert_uint_eq(def->size, sizeof(struct settings_list));
             else
@@ -297,7 +303,8 @@ START_TEST(test_every_row_parses_its_default)
         /* Numbers and the level start at their default; strings and lists start unset and
          * show the default they stand for (a list) or "(none)". */
         settings_format(&init, def, buf, sizeof buf);
-        if (def->type != SETTINGS_STRING && def->type != SETTINGS_ADDR)
+        if (def->type != SETTINGS_STRING && def->type != SETTINGS_ADDR &&
+            def->type != SETTINGS_SERVERS && def->type != SETTINGS_SERVER)
             ck_assert_str_eq(buf, def->def);
         else if (def->flags & SETTINGS_REPEATABLE)
             ck_assert_str_eq(buf, def->def);
@@ -380,6 +387,18 @@ START_TEST(test_every_row_refuses_values_out_of_its_range)
         case SETTINGS_ADDR:
             expect_refused(&s, def, "nowhere", "is not HOST:PORT or [IPV6]:PORT");
             expect_refused(&s, def, "127.0.0.1:70000", "is not HOST:PORT");
+            break;
+        case SETTINGS_SERVERS:
+            expect_accepted(&s, def, "a:7380, b:7380,unix:/run/c.sock");
+            expect_refused(&s, def, "", "empty server list");
+            expect_refused(&s, def, "a:7380,,b:7380", "empty entry");
+            expect_refused(&s, def, "a:7380,A:7380", "twice in the list");
+            expect_refused(&s, def, "a:7380,b:70000", "bad address 'b:70000'");
+            break;
+        case SETTINGS_SERVER:
+            expect_accepted(&s, def, "tls:a.example");
+            expect_refused(&s, def, "a:70000", "not a server address");
+            expect_refused(&s, def, "", "not a server address");
             break;
         case SETTINGS_STRING:
             if (def->min >= 1)
@@ -634,6 +653,8 @@ START_TEST(test_conffile_bad_value_gives_the_same_reason_as_the_option)
         if (def->flags & SETTINGS_CLI_ONLY)
             continue;
         const char *bad = def->type == SETTINGS_LOG_LEVEL ? "loud" : "not-a-value";
+        if (def->type == SETTINGS_SERVERS || def->type == SETTINGS_SERVER)
+            bad = "host:70000"; /* a bare word is a host name, with the default port */
         if (def->type == SETTINGS_STRING)
             continue; /* any non-empty string is a value */
         ck_assert(!settings_set(&s, def, bad, err, sizeof err));

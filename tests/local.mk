@@ -303,3 +303,14 @@ tests_soak_CFLAGS = $(AM_CFLAGS) -pthread
 tests_soak_LDADD = client/libcondd.la common/libconddcommon.la -lpthread -lm
 dist_check_SCRIPTS += tests/soak.sh
 TESTS += tests/soak.sh
+
+# A server in a cluster (protocol.md §21.5): three daemons on loopback ports bound first and
+# handed over by socket activation (cluster_util.c), spoken to on the wire.
+check_PROGRAMS += tests/check_cluster
+TESTS += tests/check_cluster
+tests_check_cluster_SOURCES = tests/check_cluster.c tests/cluster_util.c tests/cluster_util.h \
+	tests/service_util.c tests/service_util.h
+tests_check_cluster_CPPFLAGS = $(TEST_CPPFLAGS)
+tests_check_cluster_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
+tests_check_cluster_LDADD = tests/libtestutil.la proto/libconddproto.la \
+	common/libconddcommon.la $(PROTOBUF_C_LIBS) $(SODIUM_LIBS) $(CHECK_LIBS)
