@@ -205,7 +205,8 @@ class _Protocol(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes):
         self.end += nbytes
-        self.client._frames_received(self)
+        if self.client is not None:  # else parsed once a client takes the connection
+            self.client._frames_received(self)
 
     def connection_lost(self, exc):
         if self.client is None:
@@ -213,9 +214,10 @@ class _Protocol(asyncio.BufferedProtocol):
         else:
             self.client._connection_lost(exc, self)
 
-    # Write flow control: while paused, the transport holds bytes the kernel has not taken;
-    # the client then holds new frames back itself, so that after a lost connection it knows
-    # which requests never left and sends them again behind the resume Hello.
+    # Write flow control: while paused, the transport holds bytes the kernel has not taken
+    # (the high-water mark is 0 for a client that may resume); the client then holds new
+    # frames back itself, so that after a lost connection it knows which requests never left
+    # whole and sends them again after the resume (Client._write).
     paused = False
 
     def pause_writing(self):
@@ -273,7 +275,9 @@ class Client:
         self._resume_task = None
         self._resume_hello_id = None  # id of the resume Hello in flight
         self._held_frames = []  # frames that never left, sent on the next connection
-        self._handshake_frames = []  # those sent behind a resume Hello not yet answered
+        # the frame the kernel took in part, its tail with the transport (Client._write)
+        self._inflight = None
+        self._sock = None  # the socket written directly by a client that may resume
         self._keepalive_ids = set()  # the pings of _ping_loop (forgotten on a loss)
         self._closing = False
         self.session_state = "opening"  # "open", "resuming", "lost"
@@ -283,6 +287,8 @@ class Client:
         if protocol is None:
             return
         protocol.client = self
+        if protocol.end > protocol.start:  # bytes came before (an id-0 refusal)
+            self._frames_received(protocol)
         if protocol.early_lost is not None:
             self._connection_lost(None if protocol.early_lost is True else protocol.early_lost,
                                   protocol)
@@ -443,7 +449,7 @@ class Client:
             _QUEUED[self._loop].discard(self)
         if self._wbuf and self._lost is None:
             if (self._held_frames or self._transport is None or self._resuming
-                    or self._opening or self._proto.paused):
+                    or self._opening or self._proto.paused or self._transport.is_closing()):
                 # no connection (resuming), or the kernel is not taking bytes: keep the
                 # frames whole until it does (_write_held), in order
                 self._held_frames.extend(self._wbuf)
@@ -455,9 +461,47 @@ class Client:
                 self._wbuf.clear()
                 self._transport.abort()
                 return
+            if self._sock is not None:
+                frames, self._wbuf = self._wbuf, []
+                self._write(frames)
+                return
             data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
             self._wbuf.clear()
             self._transport.write(data)
+
+    def _write(self, frames):
+        """Writes frames (whole, in order) for a client that may resume, knowing which ones
+        the kernel took whole: those are never sent again (their answers come, or come kept
+        after a resume, or were lost with the connection: protocol.md §5.6). The socket is
+        written here (one system call, as transport.write would make); the frame the kernel
+        cut goes to the transport, which says (resume_writing) once its tail is written, and
+        the frames after it are held (_write_held). A break before that sends the cut frame
+        again, whole, after the resume (_begin_resume), as libcondd does: the transport's
+        buffer dies with the connection, and with it the tail."""
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        try:
+            n = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:  # broken: nothing left; all of it goes after the resume
+            self._held_frames[:0] = frames
+            self._transport.abort()
+            return
+        if n == len(data):
+            return
+        off = 0
+        for i, frame in enumerate(frames):
+            if off + len(frame) > n:
+                break
+            off += len(frame)
+        self._transport.write(frame[n - off:])
+        rest = frames[i + 1:]
+        if not self._proto.paused:  # the kernel had room again: all written
+            if rest:
+                self._write(rest)
+            return
+        self._inflight = frame
+        self._held_frames[:0] = rest
 
     def _peer_gone(self):
         """True if the connection has ended on the server's side although this loop has not
@@ -479,10 +523,16 @@ class Client:
         """The connection proto takes bytes again: writes the frames held back."""
         if proto is not self._proto or self._transport is None or self._lost is not None:
             return
-        if self._resuming or self._opening:
+        if not proto.paused:
+            self._inflight = None  # the transport wrote the tail of the frame it was given
+        if self._resuming or self._opening or proto.paused:
             return  # written when the (resume) Hello is answered (_resumed, _open_lazily)
         held, self._held_frames = self._held_frames, []
-        if held:
+        if not held:
+            return
+        if self._sock is not None:
+            self._write(held)
+        else:
             self._transport.write(b"".join(held))
 
     def _send_checked(self, req, what, quiet=()):
@@ -603,8 +653,8 @@ class Client:
             self._secret = bytes(resp.hello.resume_secret)
             if self._reconnect:
                 self._token = token  # a resume Hello is authenticated too (protocol.md §5.8)
-                # learn from the transport which frames the kernel has not taken yet
-                self._transport.set_write_buffer_limits(high=0)
+                # learn which frames the kernel has not taken yet (_write)
+                self._watch_writes(self._transport)
         self.session_state = "open"
         self._ping_task = self._loop.create_task(self._ping_loop())
 
@@ -623,8 +673,11 @@ class Client:
             return
         self._transport, self._proto = transport, proto
         proto.client = self
+        if proto.end > proto.start:  # bytes came before (an id-0 refusal)
+            self._frames_received(proto)
         if proto.early_lost is not None:
             self._connection_lost(None if proto.early_lost is True else proto.early_lost, proto)
+        if self._lost is not None:
             return
         try:
             await self._hello(client_name, session_timeout, token, grace)
@@ -633,6 +686,13 @@ class Client:
             return
         self._opening = False
         self._write_held(proto)
+
+    def _watch_writes(self, transport):
+        """From now on, writes go through _write on the transport's socket (the selector
+        transport's; with another transport, through it as before)."""
+        transport.set_write_buffer_limits(high=0)
+        sock = getattr(transport, "_sock", None)
+        self._sock = sock if isinstance(sock, socket.socket) else None
 
     def _frames_received(self, proto):
         """Parses the complete response frames in proto's buffer and answers their futures."""
@@ -662,6 +722,15 @@ class Client:
     def _deliver(self, resp):
         """Answers one response's future; False once the session is over."""
         if resp.id == 0:
+            if (self._resuming and resp.status == pb.STATUS_LIMIT_EXCEEDED
+                    and self._transport is not None):
+                # the server is at its connection limit, typically still counting the
+                # connections of the outage: a blip, tried again while the grace lasts (as
+                # libcondd, client/reconnect.c)
+                log.info("condd: resume of session %s refused at the server's connection "
+                         "limit; trying again", self.session_id)
+                self._transport.abort()
+                return False
             # SESSION_KILLED, SHUTTING_DOWN, ...: the session is over, no resume
             exc = error_for(resp)
             if not isinstance(exc, ConnectionLost):
@@ -756,10 +825,14 @@ class Client:
             if fut is not None:
                 fut.cancel()
         self._keepalive_ids.clear()
-        # frames queued and not yet written go out behind the resume Hello
+        # frames queued and not yet written, and the one the kernel took in part, go out
+        # once the session is resumed
         if self._flush_scheduled:
             self._flush_scheduled = False
             _QUEUED[self._loop].discard(self)
+        if self._inflight is not None:
+            self._held_frames.insert(0, self._inflight)
+            self._inflight = None
         self._held_frames.extend(self._wbuf)
         self._wbuf.clear()
         self._queued_notify = None
@@ -813,8 +886,6 @@ class Client:
             if not self._resuming or self._lost is not None or self._resume_task is not me:
                 return
             self._resume_hello_id = None
-            self._held_frames = self._handshake_frames + self._held_frames
-            self._handshake_frames = []
             if self._transport is not None:
                 self._transport.abort()
                 self._transport = None
@@ -823,10 +894,14 @@ class Client:
                                    % (self.session_id, self.grace, why)))
 
     def _attach(self, transport, proto):
-        """Takes over a new connection: the resume Hello, then the frames that never left."""
+        """Takes over a new connection with the resume Hello. The frames that never left wait
+        for its answer (_resumed): written behind it, they would run on this connection if
+        the server took the session over here, and once more on the next one if its answer
+        never came."""
         self._transport = transport
         self._proto = proto
-        transport.set_write_buffer_limits(high=0)
+        self._inflight = None
+        self._watch_writes(transport)
         req = self._request("hello")
         req.hello.protocol_version = 1
         req.hello.session_timeout_s = self._session_timeout_asked
@@ -835,15 +910,14 @@ class Client:
         if self._token:
             req.hello.auth_token = self._token
         self._resume_hello_id = req.id
-        # kept until the resume is answered: a connection lost before that sends them again
-        held = self._handshake_frames = self._held_frames
-        self._held_frames = []
-        transport.write(b"".join([_proto.encode(req)] + held))
+        transport.write(_proto.encode(req))
         req.hello.resume_secret = b""
         req.hello.auth_token = b""
         self._last_send = self._loop.time()
         proto.client = self
-        if proto.early_lost is not None:
+        if proto.end > proto.start:  # bytes came before (an id-0 refusal)
+            self._frames_received(proto)
+        if proto.early_lost is not None and proto is self._proto:
             self._transport = None
 
     def _resumed(self, resp):
@@ -852,7 +926,6 @@ class Client:
         if (resp.status == pb.STATUS_OK and resp.hello.resumed
                 and resp.hello.session_id == self.session_id):
             self._resuming = False
-            self._handshake_frames = []
             if resp.hello.session_timeout_s > 0:
                 self.session_timeout = resp.hello.session_timeout_s
             self._last_recv = self._loop.time()
@@ -875,6 +948,7 @@ class Client:
         self._secret = None
         self._token = None
         self._held_frames = []
+        self._inflight = None
         was_open = self.session_state in ("open", "resuming")
         self._resuming = False
         self._opening = False

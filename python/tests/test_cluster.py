@@ -4,8 +4,9 @@ test vectors, the server-list grammar and its errors, rendezvous hashing moving 
 an added server, and against three daemons on ephemeral loopback ports: every primitive's name
 on the server the rule picks (checked with each daemon's List), a Condition on its lock's
 server, connections opened lazily, one per server, a failure of one server failing only its
-names, List and Stats fanned out, condd.sync, and WrongServer from a server started with
---cluster when the client's list differs."""
+names, List and Stats fanned out, condd.sync; and all of it again against daemons started
+with --cluster LIST --cluster-self ADDR (which refuse a name routed to the wrong server), with
+WrongServer, naming the right server, for a client whose list differs."""
 
 import asyncio
 import os
@@ -15,7 +16,7 @@ from unittest import mock
 import condd
 import condd.sync
 from condd import route
-from daemon import Daemon
+from daemon import Daemon, cluster
 
 # protocol.md §21.3
 VECTOR_SERVERS = ("10.0.0.1:7380", "10.0.0.2:7380", "10.0.0.3:7380")
@@ -402,6 +403,87 @@ class ClusterTests(ThreeServers, unittest.IsolatedAsyncioTestCase):
         c = await self.cluster()
         for n in names:
             self.assertEqual(got[n], (c.server_for(n), c.server_for(n)))
+
+
+class ClusterModeTests(ClusterTests):
+    """The same against daemons started with --cluster LIST --cluster-self ADDR: each refuses
+    (WRONG_SERVER) a name that does not route to it, so every test above passing here shows
+    that this client and the daemons route alike; and clients with another list are caught."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemons = cluster(3)
+        cls.addresses = [d.address for d in cls.daemons]
+
+    # not for a cluster: they send names to a server the daemons' list does not pick
+    test_single_address_is_a_plain_client = None
+    test_a_failed_server_fails_only_its_names = None
+
+    def name_on(self, c, server, what):
+        i = 0
+        while c.server_for(self.name("%s-%d" % (what, i))) != server:
+            i += 1
+        return self.name("%s-%d" % (what, i))
+
+    async def test_another_list_gets_wrong_server_naming_the_right_one(self):
+        full = await self.cluster()
+        short = await self.cluster(self.addresses[:2])  # the third server is missing
+        name = self.name_on(full, self.addresses[2], "w")
+        wrong = short.server_for(name)
+        self.assertNotEqual(wrong, self.addresses[2])
+        before = (await self.direct[wrong].stats()).wrong_server
+        for make in (lambda c: condd.Lock(c, name).acquire(),
+                     lambda c: condd.Lock(c, name, shared=True).acquire(),
+                     lambda c: condd.Lock(c, name).locked_remote(),
+                     lambda c: condd.Semaphore(c, name, 2).acquire(),
+                     lambda c: condd.Event(c, name).set_remote(),
+                     lambda c: condd.Event(c, name).wait(),
+                     lambda c: condd.Barrier(c, name, 2).wait(),
+                     lambda c: condd.Barrier(c, name, 2).state()):
+            with self.assertRaises(condd.WrongServer) as cm:
+                await asyncio.wait_for(make(short), 10)
+            e = cm.exception
+            self.assertEqual(e.status, 20)
+            self.assertEqual(e.server, wrong)  # who answered
+            self.assertIn("routes to %s (cluster of 3)" % self.addresses[2], e.message)
+        self.assertEqual((await self.direct[wrong].stats()).wrong_server, before + 8)
+        await short.ping()  # the session goes on
+        self.assertEqual(await self.where(name), [])  # nothing happened anywhere
+        # the full list reaches it
+        lock = condd.Lock(full, name)
+        await lock.acquire()
+        self.assertEqual(await self.where(name), [self.addresses[2]])
+        await lock.release_remote()
+
+    async def test_condition_routed_by_its_own_name_is_caught(self):
+        c = await self.cluster()
+        lname = self.name_on(c, self.addresses[0], "guard")
+        # one plain client on the lock's server: the Lock works there, and a Wait naming the
+        # lock too, wherever the condition's own name would route
+        plain = await self.cluster(self.addresses[0])
+        cname = self.name_on(c, self.addresses[1], "cond")
+        lock = condd.Lock(plain, lname)
+        cond = condd.Condition(plain, cname, lock)
+        await cond.acquire()
+        self.assertFalse(await cond.wait_for(lambda: False, timeout=0.05))
+        await cond.release_remote()
+        # a plain client on the condition's own server is refused: the lock lives elsewhere
+        other = await self.cluster(self.addresses[1])
+        with self.assertRaises(condd.WrongServer) as cm:
+            await condd.Condition(other, cname, condd.Lock(other, lname)).acquire()
+        self.assertIn("routes to %s" % self.addresses[0], cm.exception.message)
+
+    async def test_one_address_on_a_cluster_serves_only_its_names(self):
+        plain = await self.cluster(self.addresses[1])
+        self.assertIsInstance(plain, condd.Client)
+        full = await self.cluster()
+        ours = self.name_on(full, self.addresses[1], "mine")
+        theirs = self.name_on(full, self.addresses[0], "theirs")
+        await condd.Lock(plain, ours).acquire()
+        with self.assertRaises(condd.WrongServer) as cm:
+            await condd.Lock(plain, theirs).acquire()
+        self.assertEqual(cm.exception.server, self.addresses[1])
+        self.assertIn("routes to %s" % self.addresses[0], cm.exception.message)
 
 
 if __name__ == "__main__":
