@@ -28,6 +28,7 @@ import argparse
 import asyncio
 import ctypes
 import hashlib
+import json
 import os
 import signal
 import socket
@@ -265,9 +266,9 @@ async def check_refused_python(what, direct, expected, names, refusals):
 
 
 def refused_by_condctl(rc, err, right):
-    """condctl's answer to WRONG_SERVER: an error exit (not 0, nor 1, which `locked` uses for
-    "not held") with the server's message, which names the right server."""
-    return rc not in (0, 1) and ("routes to " + right) in err
+    """condctl's answer to WRONG_SERVER (condctl(1), SERVER LISTS): exit 4 and the server's
+    message, which names the right server."""
+    return rc == 4 and "WRONG_SERVER" in err and ("routes to " + right + " (cluster of") in err
 
 
 async def check_refused_condctl(what, cc, expected, names, refusals):
@@ -284,8 +285,34 @@ async def check_refused_condctl(what, cc, expected, names, refusals):
                     fail("%s: condctl -s %s locked %r: exit %d, %r (want a refusal naming %s)"
                          % (what, a, n, rc, (out + err).strip(), expected[n]))
     if not bad:
-        ok("%s: condctl is refused (naming the right server) by the other daemons for %d"
-           " names" % (what, len(names)))
+        ok("%s: condctl gets WRONG_SERVER (exit 4, naming the right server) from the other"
+           " daemons for %d names" % (what, len(names)))
+
+
+async def check_list_condctl(what, cc, cluster, expected, names):
+    """`condctl -s LIST list --json PREFIX` asks every server and marks each row's server:
+    each name must come once, from its server."""
+    rc, out, err = await cc.run("-s", cluster, "list", "--json", "cross/")
+    if rc != 0:
+        fail("%s: condctl -s LIST list: exit %d: %s" % (what, rc, err.strip()))
+        return
+    rows = {}
+    try:
+        for row in json.loads(out)["locks"]:
+            rows.setdefault(row["name"], []).append(row["server"])
+    except (ValueError, KeyError, TypeError) as e:
+        fail("%s: condctl -s LIST list --json: %s in %r" % (what, e, out[:200]))
+        return
+    bad = [n for n in names if rows.get(n) != [expected[n]]]
+    extra = set(rows) - set(names)
+    if bad or extra:
+        fail("%s: condctl's merged list shows %d names on other servers or more than once, and"
+             " %d names not held (e.g. %r: %s, want %s)" % (
+                 what, len(bad), len(extra), (bad or sorted(extra))[0],
+                 rows.get((bad or sorted(extra))[0]), expected.get((bad or [""])[0])))
+    else:
+        ok("%s: condctl -s LIST list merges every server's rows: each of the %d names once,"
+           " marked with its server" % (what, len(names)))
 
 
 async def check_held_condctl(what, cc, cluster, names):
@@ -301,7 +328,7 @@ async def check_held_condctl(what, cc, cluster, names):
         ok("%s: condctl -s LIST sees each of %d names held" % (what, len(names)))
 
 
-async def phase_c(args, cluster, direct, py, cc, expected, names, refusals, list_ok):
+async def phase_c(args, cluster, direct, py, cc, expected, names, refusals):
     what = "held from C (libcondd)"
     p = await asyncio.create_subprocess_exec(
         args.c_holder, cluster, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -341,8 +368,7 @@ async def phase_c(args, cluster, direct, py, cc, expected, names, refusals, list
             ok("%s: Python through the list sees each of the %d names held" % (
                 what, len(names)))
         await check_refused_python(what, direct, expected, names, refusals)
-        if list_ok:
-            await check_held_condctl(what, cc, cluster, names[:: args.condctl_every])
+        await check_held_condctl(what, cc, cluster, names[:: args.condctl_every])
     finally:
         if p.returncode is None:
             p.stdin.close()
@@ -356,7 +382,7 @@ async def phase_c(args, cluster, direct, py, cc, expected, names, refusals, list
             what, {a: len(v) for a, v in left.items()}))
 
 
-async def main_async(args, addrs, cc, list_ok):
+async def main_async(args, addrs, cc):
     idents = addrs  # "127.0.0.1:PORT" is its own canonical identity
     cluster = ",".join(addrs)
     names = make_names(args.names)
@@ -387,8 +413,8 @@ async def main_async(args, addrs, cc, list_ok):
                           names)
         await check_refused_python("held from Python", direct, expected, names, refusals)
         sample = names[:: args.condctl_every]
-        if list_ok:
-            await check_held_condctl("held from Python", cc, cluster, sample)
+        await check_held_condctl("held from Python", cc, cluster, sample)
+        await check_list_condctl("held from Python", cc, cluster, expected, names)
         await check_refused_condctl("held from Python", cc, expected, sample, refusals)
         for lk in locks:
             await lk.release_remote()
@@ -399,14 +425,14 @@ async def main_async(args, addrs, cc, list_ok):
 
         # 3. Held from C: a program on libcondd's blocking API with the list.
         if args.c_holder:
-            await phase_c(args, cluster, direct, py, cc, expected, names, refusals, list_ok)
+            await phase_c(args, cluster, direct, py, cc, expected, names, refusals)
 
         # 4. Held by condctl, in batches of processes.
         held_by_c = names[:: args.condctl_every]
         all_seen = True
         for i in range(0, len(held_by_c), args.batch):
             batch = held_by_c[i:i + args.batch]
-            procs = {n: await cc.hold(cluster if list_ok else expected[n], n) for n in batch}
+            procs = {n: await cc.hold(cluster, n) for n in batch}
             lines = dict(zip(batch, await asyncio.gather(*(first_line(procs[n])
                                                             for n in batch))))
             notheld = [n for n in batch if not lines[n].isdigit()]
@@ -436,9 +462,6 @@ async def main_async(args, addrs, cc, list_ok):
         if all_seen:
             ok("Python through the list sees each of the %d condctl-held names held"
                % len(held_by_c))
-        if not list_ok:
-            print("note: this condctl takes no server list: condctl held each name on the"
-                  " server the reference chose (condctl's own routing is not tested)")
 
         # 5. A client whose list differs: two of the three servers.
         short = addrs[:2]
@@ -460,18 +483,17 @@ async def main_async(args, addrs, cc, list_ok):
             if not bad and moved:
                 ok("a Python client listing 2 of the 3 servers gets WRONG_SERVER for each of"
                    " the %d names it sends elsewhere, naming the right server" % len(moved))
-            if list_ok:
-                for n in moved[:: args.condctl_every]:
-                    sent_to = short[pick(n.encode("utf-8"), short)]
-                    rc, out, err = await cc.run("-s", ",".join(short), "-T", "0", "lock", n,
-                                                "--", "true")
-                    refusals[sent_to] += 1
-                    if not refused_by_condctl(rc, err, expected[n]):
-                        fail("condctl -s A,B -T 0 lock %r: exit %d, %r (want a refusal naming"
-                             " %s)" % (n, rc, (out + err).strip(), expected[n]))
-                        break
-                else:
-                    ok("condctl with a 2-server list is refused likewise")
+            for n in moved[:: args.condctl_every]:
+                sent_to = short[pick(n.encode("utf-8"), short)]
+                rc, out, err = await cc.run("-s", ",".join(short), "-T", "0", "lock", n,
+                                            "--", "true")
+                refusals[sent_to] += 1
+                if not refused_by_condctl(rc, err, expected[n]):
+                    fail("condctl -s A,B -T 0 lock %r: exit %d, %r (want a refusal naming"
+                         " %s)" % (n, rc, (out + err).strip(), expected[n]))
+                    break
+            else:
+                ok("condctl with a 2-server list gets WRONG_SERVER (exit 4) likewise")
         finally:
             await other.close()
 
@@ -513,12 +535,13 @@ def main():
             print("shard-cross: cannot start the cluster: %s" % e, file=sys.stderr)
             return 99
         print("cluster: %s" % ",".join(addrs), flush=True)
-        # Does this condctl take a server list? (Before issue 17's condctl it refuses one.)
         rc, out, err = asyncio.run(cc.run("-s", ",".join(addrs), "ping"))
-        list_ok = rc == 0
-        if not list_ok:
-            print("note: condctl -s LIST ping: exit %d (%s)" % (rc, (out + err).strip()))
-        asyncio.run(main_async(args, addrs, cc, list_ok))
+        if rc != 0 or len(out.splitlines()) != len(addrs):
+            fail("condctl -s LIST ping: exit %d, %r (want one line per server)" % (
+                rc, (out + err).strip()))
+        else:
+            ok("condctl -s LIST ping answers from each of the %d servers" % len(addrs))
+        asyncio.run(main_async(args, addrs, cc))
     finally:
         stop_children()
         for f in os.listdir(tmp):
