@@ -185,6 +185,16 @@ class Condctl:
             return -1, "", "timed out"
         return p.returncode, out.decode(errors="replace"), err.decode(errors="replace")
 
+    async def run_many(self, argvs, limit=6):
+        """run() of each argument list, at most limit at once (each condctl mostly waits for
+        its connects and round trips); the results in argvs' order."""
+        sem = asyncio.Semaphore(limit)
+
+        async def one(argv):
+            async with sem:
+                return await self.run(*argv)
+        return await asyncio.gather(*(one(a) for a in argvs))
+
     async def hold(self, server, name):
         """`condctl -s server hold NAME --until-signal`, started; returns the process."""
         p = await asyncio.create_subprocess_exec(
@@ -273,17 +283,15 @@ def refused_by_condctl(rc, err, right):
 
 async def check_refused_condctl(what, cc, expected, names, refusals):
     bad = 0
-    for n in names:
-        for a in refusals:
-            if a == expected[n]:
-                continue
-            rc, out, err = await cc.run("-s", a, "locked", n)
-            refusals[a] += 1
-            if not refused_by_condctl(rc, err, expected[n]):
-                bad += 1
-                if bad <= 3:
-                    fail("%s: condctl -s %s locked %r: exit %d, %r (want a refusal naming %s)"
-                         % (what, a, n, rc, (out + err).strip(), expected[n]))
+    asks = [(n, a) for n in names for a in refusals if a != expected[n]]
+    results = await cc.run_many([("-s", a, "locked", n) for n, a in asks])
+    for (n, a), (rc, out, err) in zip(asks, results):
+        refusals[a] += 1
+        if not refused_by_condctl(rc, err, expected[n]):
+            bad += 1
+            if bad <= 3:
+                fail("%s: condctl -s %s locked %r: exit %d, %r (want a refusal naming %s)"
+                     % (what, a, n, rc, (out + err).strip(), expected[n]))
     if not bad:
         ok("%s: condctl gets WRONG_SERVER (exit 4, naming the right server) from the other"
            " daemons for %d names" % (what, len(names)))
@@ -317,8 +325,8 @@ async def check_list_condctl(what, cc, cluster, expected, names):
 
 async def check_held_condctl(what, cc, cluster, names):
     bad = 0
-    for n in names:
-        rc, out, err = await cc.run("-s", cluster, "locked", n)
+    results = await cc.run_many([("-s", cluster, "locked", n) for n in names])
+    for n, (rc, out, err) in zip(names, results):
         if rc != 0:
             bad += 1
             if bad <= 3:
