@@ -102,16 +102,29 @@ def _pdeathsig():
         pass
 
 
-def stop_children():
+def stop_children(tmp=None):
+    """SIGTERM to every daemon; each must exit 0 (a clean shutdown: under the sanitizers a leak
+    or an error changes the status) unless it had already died, which is a failure too."""
+    early = [p for p in children if p.poll() is not None]
     for p in children:
         if p.poll() is None:
             p.terminate()
-    for p in children:
+    for i, p in enumerate(children):
         try:
-            p.wait(timeout=10)
+            p.wait(timeout=30)
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+            fail("daemon %d did not stop within 30 s of SIGTERM" % i)
+            continue
+        if p in early or p.returncode != 0:
+            log = ""
+            if tmp is not None:
+                with open(os.path.join(tmp, "d%d.log" % i), "rb") as f:
+                    log = f.read().decode(errors="replace")[-3000:]
+            fail("daemon %d %s (status %d): %s" % (
+                i, "died during the test" if p in early else "did not stop cleanly",
+                p.returncode, log))
     children.clear()
 
 
@@ -551,7 +564,7 @@ def main():
             ok("condctl -s LIST ping answers from each of the %d servers" % len(addrs))
         asyncio.run(main_async(args, addrs, cc))
     finally:
-        stop_children()
+        stop_children(tmp)
         for f in os.listdir(tmp):
             os.unlink(os.path.join(tmp, f))
         os.rmdir(tmp)
