@@ -44,7 +44,7 @@ size_t cluster_self(const struct cluster *cl);
 const char *cluster_addr(const struct cluster *cl, size_t i);
 
 /* Does name[0..len) route to this server? Writes the index it routes to into *to. */
-bool cluster_owns(const struct cluster *cl, const uint8_t *name, size_t len, size_t *to);
+bool cluster_owns(struct cluster *cl, const uint8_t *name, size_t len, size_t *to);
 
 /*
  * The check dispatch_request() makes on every request of an active connection when c's server

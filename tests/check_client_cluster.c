@@ -359,6 +359,48 @@ START_TEST(test_async_routes_names_and_conditions_and_says_which_server)
 }
 END_TEST
 
+/* Closes the list's connection from inside the first answer; the other server's call then
+ * gets CONDD_ERR_CLOSED, once. */
+static condd_async_conn *to_close;
+
+static void on_token_close(condd_async_conn *ac, int rc, uint64_t token, void *arg)
+{
+    on_token(ac, rc, token, arg);
+    if (to_close != NULL) {
+        condd_async_conn_close(ac); /* a server's connection: closes the list's */
+        to_close = NULL;
+    }
+}
+
+START_TEST(test_async_close_from_a_callback_closes_every_server)
+{
+    base = event_base_new();
+    condd_async_conn *ac = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, cl.list, NULL, NULL, NULL, &ac), CONDD_OK);
+    char a[32], b[32];
+    name_on(0, "cl-a", a, sizeof a);
+    name_on(2, "cl-b", b, sizeof b);
+    struct arec ra = {0}, rb = {0};
+    to_close = ac;
+    ck_assert_int_eq(condd_async_lock_acquire(ac, a, 1, 0, on_token_close, &ra, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_acquire(ac, b, 1, CONDD_FOREVER, on_token_close, &rb, NULL),
+                     CONDD_OK);
+    int total = 0;
+    for (int i = 0; i < 500 && total < 2; i++) {
+        struct timeval tv = {0, 20000};
+        event_base_loopexit(base, &tv);
+        event_base_dispatch(base);
+        total = ra.calls + rb.calls;
+    }
+    ck_assert_int_eq(ra.calls, 1);
+    ck_assert_int_eq(rb.calls, 1);
+    /* Whichever answered first closed everything; the other got CLOSED. */
+    ck_assert(ra.rc == CONDD_ERR_CLOSED || rb.rc == CONDD_ERR_CLOSED);
+    ck_assert(ra.rc == CONDD_OK || rb.rc == CONDD_OK);
+    event_base_free(base);
+}
+END_TEST
+
 static Suite *client_cluster_suite(void)
 {
     Suite *s = suite_create("client_cluster");
@@ -374,6 +416,7 @@ static Suite *client_cluster_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_async_routes_names_and_conditions_and_says_which_server);
+    tcase_add_test(tc, test_async_close_from_a_callback_closes_every_server);
     suite_add_tcase(s, tc);
     return s;
 }

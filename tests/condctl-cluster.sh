@@ -51,14 +51,15 @@ grep -q "\"server\":\"$C\",\"rtt_ms\"" "$T/out" || fail "ping --json: $(cat "$T/
 
 note "every name reaches its server, and only one server serves it"
 ON_C=
+NOT_C=
 i=0
-while [ $i -lt 12 ] || [ -z "$ON_C" ]; do
-    [ $i -lt 60 ] || fail "no name of 60 routes to $C"
+while [ $i -lt 12 ] || [ -z "$ON_C" ] || [ -z "$NOT_C" ]; do
+    [ $i -lt 60 ] || fail "60 names and none on $C, or all on it"
     n=name-$i
     h=$(home "$n")
     [ "$(echo "$h" | wc -l)" = 1 ] && [ -n "$h" ] || fail "$n is served by '$h'"
     run_rc 0 "$CONDCTL" lock "$n" -- true
-    [ "$h" = "$C" ] && ON_C=$n
+    if [ "$h" = "$C" ]; then ON_C=$n; else NOT_C=$n; fi
     i=$((i + 1))
 done
 run_rc 0 "$CONDCTL" stats --json
@@ -69,12 +70,12 @@ grep -q "\"wrong_server\":$((2 * i))}}\$" "$T/out" || fail "a lock was refused: 
 note "list merges every server's rows with a SERVER column and a server key"
 spawn hold1 "$CONDCTL" hold "$ON_C" --until-signal
 wait_until 10 is_locked "$ON_C" || fail "hold $ON_C did not take it"
-spawn hold2 "$CONDCTL" hold name-0 --until-signal
-wait_until 10 is_locked name-0 || fail "hold name-0 did not take it"
+spawn hold2 "$CONDCTL" hold "$NOT_C" --until-signal
+wait_until 10 is_locked "$NOT_C" || fail "hold $NOT_C did not take it"
 run_rc 0 "$CONDCTL" list
 head -n 1 "$T/out" | grep -q '^SERVER  *LOCK  *HOLDER' || fail "list header: $(cat "$T/out")"
 grep -q "^$C  *$ON_C " "$T/out" || fail "no row '$C $ON_C' in $(cat "$T/out")"
-grep -q "^$(home name-0)  *name-0 " "$T/out" || fail "name-0 not on its server in $(cat "$T/out")"
+grep -q "^$(home "$NOT_C")  *$NOT_C " "$T/out" || fail "$NOT_C not on its server in $(cat "$T/out")"
 run_rc 0 "$CONDCTL" list --json
 grep -q "{\"server\":\"$C\",\"name\":\"$ON_C\",\"holder\":" "$T/out" ||
     fail "list --json: $(cat "$T/out")"
@@ -114,6 +115,6 @@ run_rc 3 "$CONDCTL" lock "$ON_C" -- true
 grep -q "cannot connect to $C" "$T/err" || fail "stderr: $(cat "$T/err")"
 kill -TERM "$(pid_of hold2)"
 expect_rc hold2 0
-run_rc 0 "$CONDCTL" lock name-0 -- true
+run_rc 0 "$CONDCTL" lock "$NOT_C" -- true
 
 note "ok"
