@@ -68,21 +68,20 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
 
     address: None reads $CONDD_SERVER, else 127.0.0.1:7380. A server list (a comma-separated
     string or a list of addresses, protocol.md §21.1) of more than one server gives a
-    condd.Cluster instead, which opens no connection yet: each name goes to its server
-    (§21.2), whose connection and session are opened the first time a name routes there,
-    with these options (docs/python.md, "Several servers"). session_timeout: seconds asked for
-    (0: the server's default); the server's answer is client.session_timeout.
-    token (str or bytes) or token_file (its first line; default $CONDD_TOKEN_FILE, as condctl):
-    the bearer token sent in Hello (protocol.md §5.8); kept (privately, never shown) only by a
-    client that may resume, since the server authenticates a resume Hello too.
-    grace: seconds the server should keep the session after a lost connection (clamped by the
-    server; client.grace is what it granted). With a grace and reconnect=True, a lost
-    connection is resumed (docs/python.md, "Surviving a network blip"). on_session: called as
-    on_session(client, state, exc) with state "resuming", "resumed" or "lost" (client is the
-    session's Client; client.server names its server).
-    Raises ValueError for a bad address or server list, OSError when the connection fails or the token file cannot be read, ValueError for
-    an empty token file, condd.Unauthenticated when the server refuses the credentials, a
-    CondDError when Hello is refused otherwise."""
+    condd.Cluster instead, which opens no connection yet: each name goes to its server (§21.2),
+    whose connection and session are opened the first time a name routes there, with these
+    options (docs/python.md, "Several servers"). session_timeout: seconds asked for (0: the
+    server's default); the server's answer is client.session_timeout. token (str or bytes) or
+    token_file (its first line; default $CONDD_TOKEN_FILE, as condctl): the bearer token sent in
+    Hello (protocol.md §5.8); kept (privately, never shown) only by a client that may resume,
+    since the server authenticates a resume Hello too. grace: seconds the server should keep the
+    session after a lost connection (clamped by the server; client.grace is what it granted).
+    With a grace and reconnect=True, a lost connection is resumed (docs/python.md, "Surviving a
+    network blip"). on_session: called as on_session(client, state, exc) with state "resuming",
+    "resumed" or "lost" (client is the session's Client; client.server names its server). Raises
+    ValueError for a bad address or server list, OSError when the connection fails or the token
+    file cannot be read, ValueError for an empty token file, condd.Unauthenticated when the
+    server refuses the credentials, a CondDError when Hello is refused otherwise."""
     if address is None:
         address = os.environ.get("CONDD_SERVER") or DEFAULT_ADDRESS
     servers = None
@@ -319,6 +318,14 @@ class Client:
         """Ends the session: says Goodbye (protocol.md §5.7) and waits for its answer, so the
         server has released everything the session held when close() returns, grace or not.
         Pending calls fail with ConnectionLost. Idempotent."""
+        t = self._open_task
+        if t is not None and not t.done() and not self._closing and t is not asyncio.current_task():
+            # a Hello under way (a Cluster's session): let it finish, so Goodbye ends the
+            # session at once instead of leaving it detached for its grace
+            try:
+                await asyncio.wait_for(asyncio.shield(t), _GOODBYE_WAIT)
+            except asyncio.TimeoutError:
+                pass
         if (self._lost is None and not self._closing and not self._resuming
                 and self.session_id is not None):
             self._closing = True
@@ -549,9 +556,9 @@ class Client:
                 return
             exc = f.exception()
             if exc is None and f.result().status not in (pb.STATUS_OK, *quiet):
-                exc = error_for(f.result())
+                exc = self._error(f.result())
             if exc is not None and not isinstance(exc, ConnectionLost):
-                log.warning("condd: %s failed: %s", what, exc)
+                log.warning("condd: %s failed on %s: %s", what, self.server or self.address, exc)
 
         fut.add_done_callback(done)
         return fut

@@ -128,12 +128,17 @@ class Cluster:
         """The session of the server at route: opened now if there is none, or a new one if
         the last was lost (not after close(): then the closed one, which refuses requests)."""
         s = self._sessions[route]
-        if s is None or (s._lost is not None and not self._closed):
-            s = self._sessions[route] = Client._lazy(
-                self.servers.addresses[route], self.servers.identities[route], **self._options)
-            if self._closed:
-                s._closing = True
-                s._lose(ConnectionLost("client closed"))
+        if s is not None and (s._lost is None or self._closed):
+            return s
+        if self._closed:  # never opened, and never will be
+            s = Client(None, None, self.servers.addresses[route])
+            s.server = self.servers.identities[route]
+            s._closing = True
+            s._lose(ConnectionLost("client closed"))
+        else:
+            s = Client._lazy(self.servers.addresses[route], self.servers.identities[route],
+                             **self._options)
+        self._sessions[route] = s
         return s
 
     # ------------------------------------------------------------ inside

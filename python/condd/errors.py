@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The exceptions of the condd package: one base class, one class per server status
-(docs/protocol.md §7, WrongServer for §21.4) and ConnectionLost for the end of a session (SessionLost, ResumeFailed,
-SessionKilled, ShuttingDown below it). The status classes also derive from the builtin
-exception asyncio code already catches where one fits (TimeoutError, RuntimeError,
-PermissionError, asyncio.BrokenBarrierError)."""
+(docs/protocol.md §7, WrongServer for §21.4) and ConnectionLost for the end of a session
+(SessionLost, ResumeFailed, SessionKilled, ShuttingDown below it). The status classes also
+derive from the builtin exception asyncio code already catches where one fits (TimeoutError,
+RuntimeError, PermissionError, asyncio.BrokenBarrierError)."""
 
 import asyncio
 

@@ -35,8 +35,9 @@ class BrokenBarrierError(_errors.BrokenBarrierError, threading.BrokenBarrierErro
 def connect(address=None, *, client_name=None, session_timeout=0.0, token=None, token_file=None,
             grace=0.0, reconnect=True, on_session=None):
     """Connects to condd (address and options as for condd.connect, a server list too) and
-    returns a blocking Client. Raises OSError when the connection fails, condd.Unauthenticated when the server
-    refuses the credentials, a condd.CondDError when Hello is refused otherwise. With a grace,
+    returns a blocking Client. Raises OSError when the connection fails, condd.Unauthenticated
+    when the server refuses the credentials, a condd.CondDError when Hello is refused
+    otherwise. With a grace,
     the client resumes its session after a lost connection on its own loop thread, also
     between calls; on_session runs on that thread."""
     return Client(address, client_name=client_name, session_timeout=session_timeout,

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Test helpers: a condd on an ephemeral loopback port (started with --port-file, killed and
-reaped at the end), several in one cluster (cluster()), and polling with a deadline instead of sleeping. Needs $CONDD."""
+reaped at the end), several in one cluster (cluster()), and polling with a deadline instead of
+sleeping. Needs $CONDD."""
 
 import asyncio
 import os
