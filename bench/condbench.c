@@ -4,6 +4,8 @@
  * connections split between them), the measured window, and the report that ends with the one
  * line every script parses:
  *   condbench target=T mode=M connections=C ops=N ops_per_s=X p50_us=A p99_us=B p999_us=D
+ * Against a condd server list it first prints one "shard:" line per server (its share of the
+ * cycles); the final line is the total.
  */
 #include "config.h"
 
@@ -17,6 +19,8 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
+
+#include <condd/condd.h>
 
 #include "clock.h"
 #include "condbench.h"
@@ -72,6 +76,12 @@ static void usage(FILE *f)
         "  -a, --address ADDR   server address (condd 127.0.0.1:7380, redis 127.0.0.1:6379,\n"
         "                       echo 127.0.0.1:7390; condd also takes unix:/path and\n"
         "                       tls:HOST:PORT)\n"
+        "  -s, --servers LIST   condd: a comma-separated server list (a:7380,b:7380); every\n"
+        "                       name goes to its server by protocol.md §21's routing, over\n"
+        "                       one connection per server per benchmark connection\n"
+        "      --balance        with a server list (uncontended, sem, handoff): choose each\n"
+        "                       connection's name so that connection i (handoff: pair i)\n"
+        "                       lands on server i mod N\n"
         "  -c N                 connections (default 1; handoff: an even number)\n"
         "  -d SECONDS           measured duration (default 5)\n"
         "  -n, --names N        churn: distinct lock names (default 1000000)\n"
@@ -118,12 +128,15 @@ static void parse_args(int argc, char **argv)
         OPT_VALUE,
         OPT_BOUNDED,
         OPT_PARTIES,
-        OPT_CA
+        OPT_CA,
+        OPT_BALANCE
     };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, 't'},
         {"mode", required_argument, NULL, 'm'},
         {"address", required_argument, NULL, 'a'},
+        {"servers", required_argument, NULL, 's'},
+        {"balance", no_argument, NULL, OPT_BALANCE},
         {"names", required_argument, NULL, 'n'},
         {"threads", required_argument, NULL, 'T'},
         {"owners", required_argument, NULL, OPT_OWNERS},
@@ -150,7 +163,7 @@ static void parse_args(int argc, char **argv)
     g_opts.echo_bytes = 48;
     g_opts.value = 1;
     int ch;
-    while ((ch = getopt_long(argc, argv, "t:m:a:c:d:n:T:qh", longopts, NULL)) != -1) {
+    while ((ch = getopt_long(argc, argv, "t:m:a:s:c:d:n:T:qh", longopts, NULL)) != -1) {
         switch (ch) {
         case 't':
             target = optarg;
@@ -159,7 +172,11 @@ static void parse_args(int argc, char **argv)
             mode = optarg;
             break;
         case 'a':
+        case 's':
             g_opts.address = optarg;
+            break;
+        case OPT_BALANCE:
+            g_opts.balance = true;
             break;
         case 'c':
             g_opts.connections = (unsigned)parse_num("-c", optarg, 1, 1000000);
@@ -249,6 +266,22 @@ static void parse_args(int argc, char **argv)
     }
     if (g_opts.address == NULL)
         g_opts.address = g_opts.target->default_address;
+    if (g_opts.target == &target_condd) {
+        char why[256];
+        if (!route_list_parse(g_opts.address, CONDD_DEFAULT_PORT, &g_opts.servers, why,
+                              sizeof why)) {
+            bench_warn("-a/-s: %s", why);
+            exit(2);
+        }
+    } else if (strchr(g_opts.address, ',') != NULL) {
+        bench_warn("a server list is for --target condd");
+        exit(2);
+    }
+    if (g_opts.balance && g_opts.mode != MODE_UNCONTENDED && g_opts.mode != MODE_SEM &&
+        g_opts.mode != MODE_HANDOFF) {
+        bench_warn("--balance is for --mode uncontended, sem and handoff");
+        exit(2);
+    }
     if (g_opts.hold && g_opts.mode != MODE_CHURN) {
         bench_warn("--hold is for --mode churn");
         exit(2);
@@ -300,7 +333,8 @@ static void raise_fd_limit(void)
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
         return;
-    rlim_t need = (rlim_t)g_opts.connections + 64;
+    rlim_t per = g_opts.servers.n > 1 ? (rlim_t)g_opts.servers.n : 1;
+    rlim_t need = (rlim_t)g_opts.connections * per + 64;
     if (rl.rlim_cur >= need)
         return;
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > need ? need : rl.rlim_max;
@@ -521,22 +555,43 @@ static void print_report(struct worker *ws, double elapsed_s)
             if (g_opts.hold)
                 print_hold(grow, refused);
         }
+        /* Each server's share of the cycles (the cycles it answered). */
+        if (g_opts.servers.n > 1)
+            for (size_t s = 0; s < g_opts.servers.n; s++) {
+                uint64_t so = 0;
+                for (unsigned i = 0; i < g_opts.threads; i++)
+                    so += ws[i].server_ops[s];
+                printf("shard: server=%s ops=%" PRIu64 " ops_per_s=%.0f share_pct=%.1f\n",
+                       g_opts.servers.addr[s], so, elapsed_s > 0 ? (double)so / elapsed_s : 0.0,
+                       ops > 0 ? 100.0 * (double)so / (double)ops : 0.0);
+            }
         if (errors > 0 || failed > 0)
             printf("errors: %" PRIu64 " (connections that failed to connect: %" PRIu64 ")\n",
                    errors, failed);
     }
-    if (g_opts.json)
+    if (g_opts.json) {
         printf("{\"target\":\"%s\",\"mode\":\"%s\",\"connections\":%u,\"threads\":%u,"
                "\"pipeline\":%s,\"duration_s\":%.3f,\"ops\":%" PRIu64 ",\"ops_per_s\":%.0f,"
                "\"p50_us\":%.1f,\"p90_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
                "\"max_us\":%.1f,\"mean_us\":%.1f,\"grants_min\":%" PRIu64 ",\"grants_max\":%" PRIu64
                ",\"errors\":%" PRIu64 ",\"server_rss_before\":%" PRIu64
-               ",\"server_rss_after\":%" PRIu64 ",\"refused\":%" PRIu64 "}\n",
+               ",\"server_rss_after\":%" PRIu64 ",\"refused\":%" PRIu64,
                g_opts.target->name, mode, g_opts.connections, g_opts.threads,
                g_opts.pipeline ? "true" : "false", elapsed_s, ops, ops_s, p50,
                (double)hist_quantile(h, 0.9) / 1e3, p99, p999, (double)h->max_ns / 1e3,
                hist_mean(h) / 1e3, gmin == UINT64_MAX ? 0 : gmin, gmax, errors,
                g_snap_before.rss_bytes, g_snap_after.rss_bytes, refused);
+        /* Cycles per server, in the order of the list (one entry with one server). */
+        size_t ns = g_opts.servers.n > 1 ? g_opts.servers.n : 1;
+        printf(",\"server_ops\":[");
+        for (size_t s = 0; s < ns; s++) {
+            uint64_t so = 0;
+            for (unsigned i = 0; i < g_opts.threads; i++)
+                so += ws[i].server_ops[s];
+            printf("%s%" PRIu64, s > 0 ? "," : "", so);
+        }
+        printf("]}\n");
+    }
     printf("condbench target=%s mode=%s connections=%u ops=%" PRIu64
            " ops_per_s=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f\n",
            g_opts.target->name, mode, g_opts.connections, ops, ops_s, p50, p99, p999);
@@ -610,5 +665,6 @@ int main(int argc, char **argv)
     free(ws);
     free(tids);
     pthread_barrier_destroy(&g_barrier);
+    route_list_free(&g_opts.servers);
     return errors == 0 && ops > 0 ? 0 : 1;
 }

@@ -6,6 +6,10 @@
  * threads and the report; condbench_loop.c the client loop; condbench_hist.c the histogram;
  * condbench_condd.c, condbench_redis.c and condbench_echo.c one target each;
  * condbench_prims.c the condd modes for semaphores, events and barriers (condbench_condd.h).
+ * Against several condd servers (-a/-s with a server list) every name is routed by the rule of
+ * protocol.md §21 (common/route.h): the loop records each cycle's server, the condd target keeps
+ * one connection per server for every benchmark connection, and the report splits the cycles
+ * per server.
  */
 #ifndef CONDD_BENCH_CONDBENCH_H
 #define CONDD_BENCH_CONDBENCH_H
@@ -17,6 +21,8 @@
 #include <time.h>
 
 #include <event2/event.h>
+
+#include "route.h"
 
 /* ------------------------------------------------------------------ histogram */
 
@@ -82,7 +88,11 @@ enum hold_kind {
 struct bench_opts {
     const struct target *target;
     enum bench_mode mode;
-    const char *address;  /* as given, or the target's default */
+    const char *address; /* as given, or the target's default */
+    /* condd: address parsed as a server list (one entry or more; protocol.md §21); empty (n = 0)
+     * for the other targets, which take one address. */
+    struct route_list servers;
+    bool balance; /* --balance: fixed names chosen so connection i lands on server i mod N */
     unsigned connections; /* -c */
     double duration_s;    /* -d */
     uint64_t names;       /* --names (churn) */
@@ -116,6 +126,7 @@ struct bench_conn {
     bool dead;        /* failed; takes no further part */
     bool busy;        /* a cycle is in flight */
     uint64_t seq;     /* cycles started (names and tokens derive from it) */
+    unsigned server;  /* index in g_opts.servers of the server cn->name routes to */
     uint64_t grants;  /* grants received while measuring */
     uint64_t t_start; /* when the current acquire was issued (ns, monotonic) */
     char name[96];    /* the lock the current cycle works on */
@@ -139,6 +150,7 @@ struct worker {
     uint64_t ops; /* cycles (grant received, release sent) while measuring */
     uint64_t errors;
     uint64_t refused; /* churn --hold: names the server refused with LIMIT_EXCEEDED */
+    uint64_t server_ops[ROUTE_MAX_SERVERS]; /* ops by the server that answered them */
     struct hist *hist;
     struct event *stop_ev;
     struct event *poll_ev; /* fanout: the notifier's pacing timer */
@@ -209,8 +221,17 @@ void loop_refused(struct bench_conn *cn);
 void loop_fail(struct bench_conn *cn, const char *why);
 /* Starts the measured window's cycles on every ready connection of w. */
 void loop_start(struct worker *w);
-/* Counts one measured op on w with the latency since t0 (if measuring). */
-void loop_count(struct worker *w, uint64_t t0);
+/* Counts one measured op on w, answered by server (an index in g_opts.servers; 0 with one
+ * server), with the latency since t0 (if measuring). */
+void loop_count(struct worker *w, uint64_t t0, unsigned server);
+
+/* The index in g_opts.servers of the server that name (borrowed, NUL-terminated) routes to:
+ * route_pick() of protocol.md §21, or 0 when there is only one server. */
+unsigned bench_server_of(const char *name);
+/* Writes base (borrowed) into out[0..outlen), and with --balance and several servers appends
+ * "~K" with the smallest K that makes the name route to server want mod N: a handful of fixed
+ * names then spread evenly instead of as the hash happens to fall. Returns the server. */
+unsigned bench_name_on(char *out, size_t outlen, const char *base, unsigned want);
 
 /* Prints a diagnostic to stderr, prefixed "condbench: ". */
 void bench_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

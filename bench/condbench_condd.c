@@ -7,7 +7,9 @@
  * one round trip. This file also runs the modes only condd has: handoff (pairs ping-pong through a
  * condition), fanout (one notify_all wakes every waiter) and idle (sessions that only keep alive),
  * and takes the server's Stats for the memory figures. The semaphore, event and barrier modes are
- * in condbench_prims.c.
+ * in condbench_prims.c. Against a server list each benchmark connection holds one libcondd
+ * connection per server and sends every request to the server its name routes to (cn->server,
+ * set by the loop or the mode), so condbench does its own routing on the single-server API.
  */
 #include "config.h"
 
@@ -26,7 +28,7 @@
 condd_async_conn *cd_client(struct bench_conn *cn)
 {
     struct cd_conn *st = cn->impl;
-    return st != NULL && !st->closing ? st->c : NULL;
+    return st != NULL && !st->closing ? st->links[cn->server].c : NULL;
 }
 
 bool cd_ignored(struct bench_conn *cn)
@@ -45,24 +47,59 @@ const char *cd_why(condd_async_conn *c, int result)
 
 /* ------------------------------------------------------------------ connection */
 
+/* "server ADDR: strerror: message" when there are several servers, else cd_why(). */
+static const char *cd_link_why(struct cd_link *l, condd_async_conn *c, int result)
+{
+    static __thread char buf[512];
+    const char *why = cd_why(c, result);
+    if (g_opts.servers.n <= 1)
+        return why;
+    snprintf(buf, sizeof buf, "server %s: %s", g_opts.servers.addr[l->server], why);
+    return buf;
+}
+
+/* cn is connected once every server's connect has finished, and only if all succeeded. */
 static void cd_on_connect(condd_async_conn *c, int result, void *arg)
 {
-    struct bench_conn *cn = arg;
+    struct cd_link *l = arg;
+    struct bench_conn *cn = l->cn;
     if (cd_ignored(cn))
         return;
-    loop_connected(cn, result == CONDD_OK, result == CONDD_OK ? NULL : cd_why(c, result));
+    struct cd_conn *st = cn->impl;
+    if (result != CONDD_OK && !st->failed) {
+        st->failed = true;
+        snprintf(st->why, sizeof st->why, "%s", cd_link_why(l, c, result));
+    }
+    if (--st->pending == 0)
+        loop_connected(cn, !st->failed, st->failed ? st->why : NULL);
 }
 
 static void cd_on_disconnect(condd_async_conn *c, int reason, void *arg)
 {
-    struct bench_conn *cn = arg;
-    if (!cd_ignored(cn))
-        loop_fail(cn, cd_why(c, reason));
+    struct cd_link *l = arg;
+    if (!cd_ignored(l->cn))
+        loop_fail(l->cn, cd_link_why(l, c, reason));
+}
+
+static void cd_close(struct bench_conn *cn)
+{
+    struct cd_conn *st = cn->impl;
+    if (st == NULL)
+        return;
+    st->closing = true;
+    /* Pending callbacks run inside condd_async_conn_close() with CONDD_ERR_CLOSED and see closing.
+     */
+    for (size_t i = 0; i < g_opts.servers.n; i++)
+        if (st->links[i].c != NULL)
+            condd_async_conn_close(st->links[i].c);
+    free(st);
+    cn->impl = NULL;
 }
 
 static bool cd_open(struct bench_conn *cn)
 {
-    struct cd_conn *st = calloc(1, sizeof *st);
+    size_t n = g_opts.servers.n;
+    struct cd_conn *st = calloc(1, sizeof *st + n * sizeof st->links[0]);
     condd_options *opts = condd_options_new();
     if (st == NULL || opts == NULL) {
         free(st);
@@ -80,29 +117,24 @@ static bool cd_open(struct bench_conn *cn)
     if (g_opts.tls_ca != NULL)
         condd_options_set_tls_ca(opts, g_opts.tls_ca);
     cn->impl = st;
-    int rc = condd_async_conn_open(cn->w->base, g_opts.address, opts, cd_on_connect, cn, &st->c);
-    condd_options_free(opts);
-    if (rc != CONDD_OK) {
-        bench_warn("condd: connect %s: %s", g_opts.address, condd_strerror(rc));
-        free(st);
-        cn->impl = NULL;
-        return false;
+    st->pending = (unsigned)n;
+    for (size_t i = 0; i < n; i++) {
+        struct cd_link *l = &st->links[i];
+        l->cn = cn;
+        l->server = (unsigned)i;
+        const char *addr = g_opts.servers.addr[i];
+        int rc = condd_async_conn_open(cn->w->base, addr, opts, cd_on_connect, l, &l->c);
+        if (rc != CONDD_OK) {
+            bench_warn("condd: connect %s: %s", addr, condd_strerror(rc));
+            l->c = NULL;
+            condd_options_free(opts);
+            cd_close(cn); /* the connects already started end here, their callbacks ignored */
+            return false;
+        }
+        condd_async_conn_set_disconnect_cb(l->c, cd_on_disconnect, l);
     }
-    condd_async_conn_set_disconnect_cb(st->c, cd_on_disconnect, cn);
+    condd_options_free(opts);
     return true;
-}
-
-static void cd_close(struct bench_conn *cn)
-{
-    struct cd_conn *st = cn->impl;
-    if (st == NULL)
-        return;
-    st->closing = true;
-    /* Pending callbacks run inside condd_async_conn_close() with CONDD_ERR_CLOSED and see closing.
-     */
-    condd_async_conn_close(st->c);
-    free(st);
-    cn->impl = NULL;
 }
 
 /* ------------------------------------------------------------------ the generic loop's ops */
@@ -155,37 +187,44 @@ static void cd_release(struct bench_conn *cn)
 
 /* ------------------------------------------------------------------ Stats snapshot */
 
+/* With several servers the snapshot is the sum over all of them (valid only if every one
+ * answered): memory and counts of the whole cluster. */
 struct snap_ctx {
-    bool done;
+    unsigned waiting, answered;
     struct server_snapshot *out;
 };
 
 static void cd_on_stats(condd_async_conn *c, int result, const struct condd_stats *s, void *arg)
 {
     struct snap_ctx *ctx = arg;
-    ctx->done = true;
+    ctx->waiting--;
     if (result != CONDD_OK || s == NULL)
         return;
-    ctx->out->valid = true;
-    ctx->out->rss_bytes = s->rss_bytes;
-    ctx->out->table_bytes = s->table_bytes;
-    ctx->out->locks_held = s->locks_held;
-    ctx->out->sessions = s->sessions;
-    ctx->out->permits_held = s->permits_held;
-    ctx->out->events_set = s->events_set;
-    ctx->out->barrier_waiters = s->barrier_waiters;
-    ctx->out->condition_waiters = s->condition_waiters;
+    ctx->answered++;
+    ctx->out->rss_bytes += s->rss_bytes;
+    ctx->out->table_bytes += s->table_bytes;
+    ctx->out->locks_held += s->locks_held;
+    ctx->out->sessions += s->sessions;
+    ctx->out->permits_held += s->permits_held;
+    ctx->out->events_set += s->events_set;
+    ctx->out->barrier_waiters += s->barrier_waiters;
+    ctx->out->condition_waiters += s->condition_waiters;
 }
 
 static void cd_snapshot(struct bench_conn *cn, struct server_snapshot *out)
 {
-    condd_async_conn *c = cd_client(cn);
+    struct cd_conn *st = cn->impl;
     struct snap_ctx ctx = {.out = out};
-    if (c == NULL || condd_async_conn_stats(c, cd_on_stats, &ctx) != CONDD_OK)
+    if (st == NULL || st->closing)
         return;
-    while (!ctx.done)
+    *out = (struct server_snapshot){0};
+    for (size_t i = 0; i < g_opts.servers.n; i++)
+        if (condd_async_conn_stats(st->links[i].c, cd_on_stats, &ctx) == CONDD_OK)
+            ctx.waiting++;
+    while (ctx.waiting > 0)
         if (event_base_loop(cn->w->base, EVLOOP_ONCE) < 0)
-            break;
+            return;
+    out->valid = ctx.answered == g_opts.servers.n;
 }
 
 /* ------------------------------------------------------------------ handoff */
@@ -232,7 +271,7 @@ static void ho_holding(struct bench_conn *cn)
     bool mine = p->turn < 0 || p->turn == me;
     if (mine) {
         if (p->t_notify != 0)
-            loop_count(w, p->t_notify);
+            loop_count(w, p->t_notify, cn->server);
         p->turn = 1 - me;
         p->t_notify = clk_mono_ns();
     }
@@ -256,11 +295,16 @@ static void ho_start(struct worker *w)
     w->measuring = true;
     for (unsigned i = 0; i < np; i++) {
         struct pair *p = &pairs[i];
-        snprintf(p->lock, sizeof p->lock, "%s:h:%u:lock", g_opts.prefix, w->first + 2 * i);
+        unsigned pair_index = (w->first + 2 * i) / 2;
+        char base[64];
+        snprintf(base, sizeof base, "%s:h:%u:lock", g_opts.prefix, w->first + 2 * i);
+        /* The condition goes with its lock (protocol.md §21.2): the pair's one server. */
+        unsigned server = bench_name_on(p->lock, sizeof p->lock, base, pair_index);
         snprintf(p->cond, sizeof p->cond, "%s:h:%u:cond", g_opts.prefix, w->first + 2 * i);
         p->turn = -1;
         for (unsigned k = 0; k < 2; k++) {
             struct bench_conn *cn = &w->conns[2 * i + k];
+            cn->server = server;
             condd_async_conn *c = cd_client(cn);
             if (c == NULL || cn->dead ||
                 condd_async_lock_acquire(c, p->lock, 0, CONDD_FOREVER, ho_on_token, cn, NULL) !=
@@ -337,7 +381,7 @@ static void fo_on_woken(condd_async_conn *c, int result, uint64_t token, void *a
         loop_fail(wt->cn, cd_why(c, result));
         return;
     }
-    loop_count(w, f->t0);
+    loop_count(w, f->t0, wt->cn->server);
     if (condd_async_lock_release(c, f->lock, wt->owner, fo_on_release, wt) != CONDD_OK) {
         loop_fail(wt->cn, "release failed");
         return;
@@ -434,6 +478,9 @@ static void fo_start(struct worker *w)
     w->mode_state = f;
     snprintf(f->lock, sizeof f->lock, "%s:f:lock", g_opts.prefix);
     snprintf(f->cond, sizeof f->cond, "%s:f:cond", g_opts.prefix);
+    unsigned server = bench_server_of(f->lock);
+    for (unsigned i = 0; i < w->nconns; i++)
+        w->conns[i].server = server;
     f->nwaiters = n;
     /* Owners 1..owners on each connection; the notifier takes the next one on connection 0. */
     for (uint64_t i = 0; i < n; i++) {

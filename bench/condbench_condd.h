@@ -11,14 +11,26 @@
 
 #include "condbench.h"
 
-/* One condd connection of condbench (bench_conn.impl). */
-struct cd_conn {
+/* One server's connection of a benchmark connection. */
+struct cd_link {
+    struct bench_conn *cn;
+    unsigned server; /* index in g_opts.servers */
     condd_async_conn *c;
-    bool closing;    /* condbench is closing it: every callback from now on is ignored */
-    int hold_result; /* churn --hold of a waiting kind: the wait's immediate answer, if any */
 };
 
-/* cn's connection, or NULL when it is closing (borrowed). */
+/* One benchmark connection to condd (bench_conn.impl): a libcondd connection to every server
+ * of g_opts.servers, opened before the window so that no connect is timed. */
+struct cd_conn {
+    bool closing;     /* condbench is closing it: every callback from now on is ignored */
+    int hold_result;  /* churn --hold of a waiting kind: the wait's immediate answer, if any */
+    unsigned pending; /* connects not finished yet */
+    bool failed;      /* one of them failed (why: the first reason) */
+    char why[512];
+    struct cd_link links[]; /* g_opts.servers.n */
+};
+
+/* cn's connection to the server of its current name (cn->server), or NULL when it is closing
+ * (borrowed). */
 condd_async_conn *cd_client(struct bench_conn *cn);
 /* Callbacks check this first: cn's state is gone or going. */
 bool cd_ignored(struct bench_conn *cn);

@@ -4,13 +4,16 @@
  * acquire it, time the grant, release it, and start the next cycle once the target says the
  * next acquire may go. The targets only translate acquire and release into their protocol; the
  * counting rules live here so that every target is measured the same way: a cycle counts only
- * when its grant was received and its release sent, inside the measured window.
+ * when its grant was received and its release sent, inside the measured window. With several
+ * condd servers the loop also routes each cycle's name (protocol.md §21) and counts the cycle
+ * against the server that answered it.
  */
 #include "config.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "clock.h"
 #include "condbench.h"
@@ -25,23 +28,55 @@ void bench_warn(const char *fmt, ...)
     va_end(ap);
 }
 
-/* Chooses cn's lock for its next cycle; false when cn has nothing left to do (--hold churn). */
+unsigned bench_server_of(const char *name)
+{
+    /* One server: no hashing, so a single-server run costs exactly what it did before. */
+    if (g_opts.servers.n <= 1)
+        return 0;
+    return (unsigned)route_pick(&g_opts.servers, (const uint8_t *)name, strlen(name));
+}
+
+unsigned bench_name_on(char *out, size_t outlen, const char *base, unsigned want)
+{
+    size_t n = g_opts.servers.n;
+    if (!g_opts.balance || n <= 1) {
+        snprintf(out, outlen, "%s", base);
+        return bench_server_of(out);
+    }
+    /* Each try lands on the wanted server with probability 1/N: a few tries on average. */
+    for (unsigned k = 0;; k++) {
+        snprintf(out, outlen, "%s~%u", base, k);
+        unsigned s = bench_server_of(out);
+        if (s == want % n)
+            return s;
+    }
+}
+
+/* Chooses cn's lock for its next cycle and the server it routes to; false when cn has nothing
+ * left to do (--hold churn). The fixed names are routed once, churn's every cycle. */
 static bool loop_pick_name(struct bench_conn *cn)
 {
     const char *p = g_opts.prefix;
+    char base[64];
     switch (g_opts.mode) {
     case MODE_CONTENDED:
         /* The name never changes: format it once (snprintf per cycle shows in profiles). */
-        if (cn->seq == 0)
+        if (cn->seq == 0) {
             snprintf(cn->name, sizeof cn->name, "%s:c", p);
+            cn->server = bench_server_of(cn->name);
+        }
         return true;
     case MODE_SEM_CONTENDED:
-        if (cn->seq == 0)
+        if (cn->seq == 0) {
             snprintf(cn->name, sizeof cn->name, "%s:sc", p);
+            cn->server = bench_server_of(cn->name);
+        }
         return true;
     case MODE_SEM:
-        if (cn->seq == 0)
-            snprintf(cn->name, sizeof cn->name, "%s:s:%u", p, cn->index);
+        if (cn->seq == 0) {
+            snprintf(base, sizeof base, "%s:s:%u", p, cn->index);
+            cn->server = bench_name_on(cn->name, sizeof cn->name, base, cn->index);
+        }
         return true;
     case MODE_CHURN: {
         /* Connections stride through the name space so that, with as many names as cycles,
@@ -50,11 +85,14 @@ static bool loop_pick_name(struct bench_conn *cn)
         if (g_opts.hold && k >= g_opts.names)
             return false;
         snprintf(cn->name, sizeof cn->name, "%s:n:%" PRIu64, p, k % g_opts.names);
+        cn->server = bench_server_of(cn->name);
         return true;
     }
     default:
-        if (cn->seq == 0)
-            snprintf(cn->name, sizeof cn->name, "%s:u:%u", p, cn->index);
+        if (cn->seq == 0) {
+            snprintf(base, sizeof base, "%s:u:%u", p, cn->index);
+            cn->server = bench_name_on(cn->name, sizeof cn->name, base, cn->index);
+        }
         return true;
     }
 }
@@ -130,12 +168,13 @@ void loop_connected(struct bench_conn *cn, bool ok, const char *why)
         hist_record(w->hist, clk_mono_ns() - cn->t_start);
 }
 
-void loop_count(struct worker *w, uint64_t t0)
+void loop_count(struct worker *w, uint64_t t0, unsigned server)
 {
     if (!w->measuring)
         return;
     hist_record(w->hist, clk_mono_ns() - t0);
     w->ops++;
+    w->server_ops[server]++;
 }
 
 void loop_granted(struct bench_conn *cn, bool ok, const char *why)
@@ -149,6 +188,7 @@ void loop_granted(struct bench_conn *cn, bool ok, const char *why)
         hist_record(w->hist, clk_mono_ns() - cn->t_start);
         cn->grants++;
         w->ops++;
+        w->server_ops[cn->server]++;
     }
     if (g_opts.hold) {
         loop_cycle(cn);

@@ -149,8 +149,13 @@ static void hold_on_ping(condd_async_conn *c, int result, void *arg)
 void prim_hold(struct bench_conn *cn)
 {
     struct cd_conn *st = cn->impl;
-    condd_async_conn *c = cd_client(cn);
     char lock[96];
+    /* A condition lives on the server of its lock (protocol.md §21.2). */
+    if (g_opts.kind == KIND_COND) {
+        hold_cond_lock(cn, lock, sizeof lock);
+        cn->server = bench_server_of(lock);
+    }
+    condd_async_conn *c = cd_client(cn);
     int rc = CONDD_ERR_CLOSED;
     if (c == NULL) {
         loop_fail(cn, condd_strerror(rc));
@@ -173,7 +178,6 @@ void prim_hold(struct bench_conn *cn)
     case KIND_COND:
         /* The wait releases the lock, so the next name's acquire is granted at once. */
         st->hold_result = HOLD_PENDING;
-        hold_cond_lock(cn, lock, sizeof lock);
         rc = condd_async_lock_acquire(c, lock, 0, CONDD_FOREVER, hold_on_wait_token, cn, NULL);
         if (rc == CONDD_OK)
             rc = condd_async_cond_wait(c, cn->name, lock, 0, CONDD_FOREVER, hold_on_wait_token, cn,
@@ -226,7 +230,7 @@ static void bar_on_answer(condd_async_conn *c, int result, uint32_t index, void 
         loop_fail(cn, cd_why(c, result));
         return;
     }
-    loop_count(w, b->t0);
+    loop_count(w, b->t0, cn->server);
     b->index_sum += index;
     if (++b->answered < b->parties)
         return;
@@ -327,6 +331,10 @@ void prim_barrier_start(struct worker *w)
     }
     w->mode_state = b;
     snprintf(b->name, sizeof b->name, "%s:b", g_opts.prefix);
+    /* Every wait and every barrier Ping goes to the barrier's server. */
+    unsigned server = bench_server_of(b->name);
+    for (unsigned i = 0; i < w->nconns; i++)
+        w->conns[i].server = server;
     b->parties = g_opts.parties;
     b->pinged = b->parties - 1 < w->nconns ? b->parties - 1 : w->nconns;
     hist_init(&b->gen_ns);

@@ -104,7 +104,7 @@ static void rw_on_grant(condd_async_conn *c, int result, uint64_t token, void *a
     p->t_grant = clk_mono_ns();
     if (w->measuring) {
         hist_record(p->writer ? &r->writer_wait : &r->reader_wait, p->t_grant - p->t_request);
-        loop_count(w, p->t_request);
+        loop_count(w, p->t_request, p->cn->server);
     }
     /* A one-shot timer: libevent (>= 2.1) frees it when it fires or with the base. */
     struct timeval tv = {0, (suseconds_t)(RW_HOLD_NS / 1000u)};
@@ -139,12 +139,14 @@ void prim_rw_start(struct worker *w)
     r->parties = (struct rw_party *)(r + 1);
     r->nparties = w->nconns;
     snprintf(r->lock, sizeof r->lock, "%s:rw", g_opts.prefix);
+    unsigned server = bench_server_of(r->lock);
     hist_init(&r->writer_wait);
     hist_init(&r->reader_wait);
     hist_init(&r->hold);
     for (unsigned i = 0; i < w->nconns; i++) {
         struct rw_party *p = &r->parties[i];
         p->cn = &w->conns[i];
+        p->cn->server = server;
         p->writer = i == 0;
     }
     w->measuring = true;

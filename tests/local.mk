@@ -351,3 +351,17 @@ tests_check_client_cluster_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_cluster_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS)
 tests_check_client_cluster_LDADD = client/libconddclient.la tests/libtestutil.la \
 	common/libconddcommon.la $(CHECK_LIBS) $(LIBEVENT_CORE_LIBS) $(SODIUM_LIBS) -lm
+
+# ---------------------------------------------------------------- several servers (issue 17)
+# The same names reach the same server from Python, condctl and a reference of protocol.md §21.2
+# (three condd with --cluster); the work is in tests/shard-cross.py.
+dist_check_SCRIPTS += tests/shard-cross.sh
+EXTRA_DIST += tests/shard-cross.py
+TESTS += tests/shard-cross.sh
+# tests/shard_cross_hold: the C side, on libcondd's public API with a server list.
+check_PROGRAMS += tests/shard_cross_hold
+tests_shard_cross_hold_SOURCES = tests/shard_cross_hold.c
+tests_shard_cross_hold_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/client/include
+tests_shard_cross_hold_LDADD = client/libcondd.la
+tests/shard-cross.sh.log tests/shard-cross.log: python/condd/condd_pb2.py daemon/condd condctl/condctl \
+	tests/shard_cross_hold

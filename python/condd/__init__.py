@@ -14,11 +14,12 @@ from pkgutil import extend_path
 __path__ = extend_path(__path__, __name__)
 
 from .client import Client, connect, parse_address  # noqa: E402
+from .cluster import Cluster, ClusterList, ListRow  # noqa: E402
 from .errors import (  # noqa: E402
     AlreadyOwner, BadRequest, BrokenBarrierError, Cancelled, CondDError, ConnectionLost,
     InternalError, LimitExceeded, LockMismatch, NotFound, NotOwner, PermissionDenied,
     ProtocolError, ResumeFailed, SessionKilled, SessionLost, ShuttingDown, Timeout,
-    Unauthenticated, Unimplemented, UnsupportedVersion, ValueMismatch)
+    Unauthenticated, Unimplemented, UnsupportedVersion, ValueMismatch, WrongServer)
 from .locks import (  # noqa: E402
     CONDITION_LOCK_SUFFIX, Barrier, BarrierState, BoundedSemaphore, Condition, Event, Lock,
     Semaphore)
@@ -32,5 +33,5 @@ __all__ = [
     "LockMismatch", "BadRequest", "LimitExceeded", "UnsupportedVersion", "ShuttingDown",
     "NotFound", "ProtocolError", "Unimplemented", "InternalError", "ValueMismatch",
     "BrokenBarrierError", "Unauthenticated", "PermissionDenied", "SessionLost", "ResumeFailed",
-    "SessionKilled",
+    "SessionKilled", "Cluster", "ClusterList", "ListRow", "WrongServer",
 ]

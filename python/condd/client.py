@@ -17,8 +17,8 @@ import os
 import socket
 import weakref
 
-from . import _proto
-from .errors import ConnectionLost, ResumeFailed, SessionLost, error_for
+from . import _proto, route
+from .errors import CondDError, ConnectionLost, ResumeFailed, SessionLost, error_for
 
 pb = _proto.pb
 log = logging.getLogger("condd")
@@ -66,21 +66,33 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
                   token_file=None, grace=0.0, reconnect=True, on_session=None):
     """Connects to condd and completes Hello; returns a Client on the running loop.
 
-    address: None reads $CONDD_SERVER, else 127.0.0.1:7380. session_timeout: seconds asked for
-    (0: the server's default); the server's answer is client.session_timeout.
-    token (str or bytes) or token_file (its first line; default $CONDD_TOKEN_FILE, as condctl):
-    the bearer token sent in Hello (protocol.md §5.8); kept (privately, never shown) only by a
-    client that may resume, since the server authenticates a resume Hello too.
-    grace: seconds the server should keep the session after a lost connection (clamped by the
-    server; client.grace is what it granted). With a grace and reconnect=True, a lost
-    connection is resumed (docs/python.md, "Surviving a network blip"). on_session: called as
-    on_session(client, state, exc) with state "resuming", "resumed" or "lost".
-    Raises OSError when the connection fails or the token file cannot be read, ValueError for
-    an empty token file, condd.Unauthenticated when the server refuses the credentials, a
-    CondDError when Hello is refused otherwise."""
+    address: None reads $CONDD_SERVER, else 127.0.0.1:7380. A server list (a comma-separated
+    string or a list of addresses, protocol.md §21.1) of more than one server gives a
+    condd.Cluster instead, which opens no connection yet: each name goes to its server (§21.2),
+    whose connection and session are opened the first time a name routes there, with these
+    options (docs/python.md, "Several servers"). session_timeout: seconds asked for (0: the
+    server's default); the server's answer is client.session_timeout. token (str or bytes) or
+    token_file (its first line; default $CONDD_TOKEN_FILE, as condctl): the bearer token sent in
+    Hello (protocol.md §5.8); kept (privately, never shown) only by a client that may resume,
+    since the server authenticates a resume Hello too. grace: seconds the server should keep the
+    session after a lost connection (clamped by the server; client.grace is what it granted).
+    With a grace and reconnect=True, a lost connection is resumed (docs/python.md, "Surviving a
+    network blip"). on_session: called as on_session(client, state, exc) with state "resuming",
+    "resumed" or "lost" (client is the session's Client; client.server names its server). Raises
+    ValueError for a bad address or server list, OSError when the connection fails or the token
+    file cannot be read, ValueError for an empty token file, condd.Unauthenticated when the
+    server refuses the credentials, a CondDError when Hello is refused otherwise."""
     if address is None:
         address = os.environ.get("CONDD_SERVER") or DEFAULT_ADDRESS
-    where = parse_address(address)
+    servers = None
+    if not isinstance(address, str) or "," in address:
+        servers = route.parse_list(address)
+        for a in servers.addresses:
+            _connectable(a)
+        if len(servers) == 1:  # one server: a plain Client, as for one address
+            address, servers = servers.addresses[0], None
+    if servers is None:
+        where = parse_address(address)
     if token is None:
         if token_file is None:
             token_file = os.environ.get("CONDD_TOKEN_FILE") or None
@@ -88,8 +100,13 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
             token = _read_token_file(token_file)
     elif isinstance(token, str):
         token = token.encode("utf-8")
+    if servers is not None:
+        from .cluster import Cluster
+        return Cluster(servers, client_name=client_name, session_timeout=session_timeout,
+                       token=token, grace=grace, reconnect=reconnect, on_session=on_session)
     transport, protocol = await _open(where)
     client = Client(transport, protocol, address)
+    client.server = _identity(address)
     client._where = where
     client._reconnect = bool(reconnect)
     client._on_session = on_session
@@ -99,6 +116,24 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
         await client.close()
         raise
     return client
+
+
+def _connectable(address):
+    """ValueError unless this package can connect to address (it speaks no TLS)."""
+    if address.startswith("tls:"):
+        raise ValueError("the Python client does not speak TLS: %r" % address)
+    parse_address(address)
+
+
+def _identity(address):
+    """address's canonical identity (protocol.md §21.1), or None for a form outside §2's
+    grammar ("/abs/path" is "unix:/abs/path")."""
+    if address.startswith("/"):
+        address = "unix:" + address
+    try:
+        return route.identity(address)
+    except ValueError:
+        return None
 
 
 def _read_token_file(path):
@@ -169,7 +204,8 @@ class _Protocol(asyncio.BufferedProtocol):
 
     def buffer_updated(self, nbytes):
         self.end += nbytes
-        self.client._frames_received(self)
+        if self.client is not None:  # else parsed once a client takes the connection
+            self.client._frames_received(self)
 
     def connection_lost(self, exc):
         if self.client is None:
@@ -177,9 +213,10 @@ class _Protocol(asyncio.BufferedProtocol):
         else:
             self.client._connection_lost(exc, self)
 
-    # Write flow control: while paused, the transport holds bytes the kernel has not taken;
-    # the client then holds new frames back itself, so that after a lost connection it knows
-    # which requests never left and sends them again behind the resume Hello.
+    # Write flow control: while paused, the transport holds bytes the kernel has not taken
+    # (the high-water mark is 0 for a client that may resume); the client then holds new
+    # frames back itself, so that after a lost connection it knows which requests never left
+    # whole and sends them again after the resume (Client._write).
     paused = False
 
     def pause_writing(self):
@@ -205,6 +242,7 @@ class Client:
 
     def __init__(self, transport, protocol, address):
         self.address = address
+        self.server = None  # the canonical identity of address (protocol.md §21.1)
         self.session_id = None
         self.session_timeout = None
         self.server_version = None
@@ -236,12 +274,20 @@ class Client:
         self._resume_task = None
         self._resume_hello_id = None  # id of the resume Hello in flight
         self._held_frames = []  # frames that never left, sent on the next connection
-        self._handshake_frames = []  # those sent behind a resume Hello not yet answered
+        # the frame the kernel took in part, its tail with the transport (Client._write)
+        self._inflight = None
+        self._sock = None  # the socket written directly by a client that may resume
         self._keepalive_ids = set()  # the pings of _ping_loop (forgotten on a loss)
         self._closing = False
         self.session_state = "opening"  # "open", "resuming", "lost"
+        self._opening = False  # opened lazily (_open_lazily): frames wait for the Hello
+        self._open_task = None
         _OPEN.setdefault(self._loop, weakref.WeakSet()).add(self)
+        if protocol is None:
+            return
         protocol.client = self
+        if protocol.end > protocol.start:  # bytes came before (an id-0 refusal)
+            self._frames_received(protocol)
         if protocol.early_lost is not None:
             self._connection_lost(None if protocol.early_lost is True else protocol.early_lost,
                                   protocol)
@@ -250,12 +296,36 @@ class Client:
         return "<condd.Client %s session=%s %s>" % (self.address, self.session_id,
                                                      self.session_state)
 
+    @classmethod
+    def _lazy(cls, address, server, client_name=None, session_timeout=0.0, token=None,
+              grace=0.0, reconnect=True, on_session=None):
+        """A Client whose connection and Hello are under way (a Cluster's session, opened the
+        first time a name routes to its server): requests sent meanwhile wait, in order, and
+        leave once Hello is answered; if the connection or Hello fails, they fail with it."""
+        client = cls(None, None, address)
+        client.server = server
+        client._where = parse_address(address)
+        client._reconnect = bool(reconnect)
+        client._on_session = on_session
+        client._opening = True
+        client._open_task = client._loop.create_task(
+            client._open_lazily(client_name, session_timeout, token, grace))
+        return client
+
     # ------------------------------------------------------------ public
 
     async def close(self):
         """Ends the session: says Goodbye (protocol.md §5.7) and waits for its answer, so the
         server has released everything the session held when close() returns, grace or not.
         Pending calls fail with ConnectionLost. Idempotent."""
+        t = self._open_task
+        if t is not None and not t.done() and not self._closing and t is not asyncio.current_task():
+            # a Hello under way (a Cluster's session): let it finish, so Goodbye ends the
+            # session at once instead of leaving it detached for its grace
+            try:
+                await asyncio.wait_for(asyncio.shield(t), _GOODBYE_WAIT)
+            except asyncio.TimeoutError:
+                pass
         if (self._lost is None and not self._closing and not self._resuming
                 and self.session_id is not None):
             self._closing = True
@@ -266,9 +336,9 @@ class Client:
                 pass
         self._closing = True
         self._lose(ConnectionLost("client closed"))
-        t = self._resume_task
-        if t is not None and t is not asyncio.current_task():
-            t.cancel()
+        for t in (self._resume_task, self._open_task):
+            if t is not None and t is not asyncio.current_task():
+                t.cancel()
         t = self._ping_task
         if t is not None and t is not asyncio.current_task():
             t.cancel()
@@ -293,6 +363,32 @@ class Client:
         resp = await self._call(self._request("stats"))
         self._check(resp)
         return resp.stats
+
+    async def list(self, prefix="", limit=0):
+        """The server's List (a condd_pb2.ListResult) of the names starting with prefix (str
+        or bytes; "" for all), at most limit of each kind (0: the server's default)."""
+        req = self._request("list")
+        req.list.prefix = prefix.encode("utf-8") if isinstance(prefix, str) else bytes(prefix)
+        req.list.limit = limit
+        resp = await self._call(req)
+        self._check(resp)
+        return resp.list
+
+    def server_for(self, name):
+        """The server a name goes to: this client's (its canonical identity, protocol.md
+        §21.1); a Cluster answers by the routing rule."""
+        return self.server
+
+    # One server: every name routes here (a Cluster routes by name; the primitives ask
+    # through these, locks.py).
+    def _route_of(self, wire_name):
+        return None
+
+    def _session_at(self, route):
+        return self
+
+    def _server_at(self, route):
+        return self.server
 
     async def __aenter__(self):
         return self
@@ -360,7 +456,7 @@ class Client:
             _QUEUED[self._loop].discard(self)
         if self._wbuf and self._lost is None:
             if (self._held_frames or self._transport is None or self._resuming
-                    or self._proto.paused):
+                    or self._opening or self._proto.paused or self._transport.is_closing()):
                 # no connection (resuming), or the kernel is not taking bytes: keep the
                 # frames whole until it does (_write_held), in order
                 self._held_frames.extend(self._wbuf)
@@ -372,9 +468,47 @@ class Client:
                 self._wbuf.clear()
                 self._transport.abort()
                 return
+            if self._sock is not None:
+                frames, self._wbuf = self._wbuf, []
+                self._write(frames)
+                return
             data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
             self._wbuf.clear()
             self._transport.write(data)
+
+    def _write(self, frames):
+        """Writes frames (whole, in order) for a client that may resume, knowing which ones
+        the kernel took whole: those are never sent again (their answers come, or come kept
+        after a resume, or were lost with the connection: protocol.md §5.6). The socket is
+        written here (one system call, as transport.write would make); the frame the kernel
+        cut goes to the transport, which says (resume_writing) once its tail is written, and
+        the frames after it are held (_write_held). A break before that sends the cut frame
+        again, whole, after the resume (_begin_resume), as libcondd does: the transport's
+        buffer dies with the connection, and with it the tail."""
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        try:
+            n = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        except OSError:  # broken: nothing left; all of it goes after the resume
+            self._held_frames[:0] = frames
+            self._transport.abort()
+            return
+        if n == len(data):
+            return
+        off = 0
+        for i, frame in enumerate(frames):
+            if off + len(frame) > n:
+                break
+            off += len(frame)
+        self._transport.write(frame[n - off:])
+        rest = frames[i + 1:]
+        if not self._proto.paused:  # the kernel had room again: all written
+            if rest:
+                self._write(rest)
+            return
+        self._inflight = frame
+        self._held_frames[:0] = rest
 
     def _peer_gone(self):
         """True if the connection has ended on the server's side although this loop has not
@@ -396,10 +530,16 @@ class Client:
         """The connection proto takes bytes again: writes the frames held back."""
         if proto is not self._proto or self._transport is None or self._lost is not None:
             return
-        if self._resuming:
-            return  # written when the resume is answered (_resumed)
+        if not proto.paused:
+            self._inflight = None  # the transport wrote the tail of the frame it was given
+        if self._resuming or self._opening or proto.paused:
+            return  # written when the (resume) Hello is answered (_resumed, _open_lazily)
         held, self._held_frames = self._held_frames, []
-        if held:
+        if not held:
+            return
+        if self._sock is not None:
+            self._write(held)
+        else:
             self._transport.write(b"".join(held))
 
     def _send_checked(self, req, what, quiet=()):
@@ -416,9 +556,9 @@ class Client:
                 return
             exc = f.exception()
             if exc is None and f.result().status not in (pb.STATUS_OK, *quiet):
-                exc = error_for(f.result())
+                exc = self._error(f.result())
             if exc is not None and not isinstance(exc, ConnectionLost):
-                log.warning("condd: %s failed: %s", what, exc)
+                log.warning("condd: %s failed on %s: %s", what, self.server or self.address, exc)
 
         fut.add_done_callback(done)
         return fut
@@ -437,7 +577,7 @@ class Client:
         """_call() that raises the package's exception for a non-OK status; the Response."""
         resp = await self._call(req)
         if resp.status != pb.STATUS_OK:
-            raise error_for(resp)
+            raise self._error(resp)
         return resp
 
     async def _call_cancellable(self, req):
@@ -478,10 +618,15 @@ class Client:
             return None, True
         return fut.result(), True
 
-    @staticmethod
-    def _check(resp):
+    def _check(self, resp):
         if resp.status != pb.STATUS_OK:
-            raise error_for(resp)
+            raise self._error(resp)
+
+    def _error(self, resp):
+        """The package's exception for a non-OK Response, naming this server (.server)."""
+        exc = error_for(resp)
+        exc.server = self.server
+        return exc
 
     # ------------------------------------------------------------ inside
 
@@ -496,7 +641,14 @@ class Client:
             req.hello.grace_s = grace
         if token:
             req.hello.auth_token = token
-        resp = await self._call(req)
+        if self._opening:
+            # first on the connection, ahead of the requests held until it is answered
+            fut = self._pending[req.id] = self._loop.create_future()
+            self._transport.write(_proto.encode(req))
+            self._last_send = self._loop.time()
+            resp = await fut
+        else:
+            resp = await self._call(req)
         req.hello.auth_token = b""
         self._check(resp)
         self.session_id = resp.hello.session_id
@@ -508,10 +660,46 @@ class Client:
             self._secret = bytes(resp.hello.resume_secret)
             if self._reconnect:
                 self._token = token  # a resume Hello is authenticated too (protocol.md §5.8)
-                # learn from the transport which frames the kernel has not taken yet
-                self._transport.set_write_buffer_limits(high=0)
+                # learn which frames the kernel has not taken yet (_write)
+                self._watch_writes(self._transport)
         self.session_state = "open"
         self._ping_task = self._loop.create_task(self._ping_loop())
+
+    async def _open_lazily(self, client_name, session_timeout, token, grace):
+        """Connects and says Hello for _lazy(), then writes the requests held meanwhile; a
+        failure loses this session (its requests fail with the error, naming the server)."""
+        try:
+            transport, proto = await _open(self._where)
+        except OSError as e:
+            exc = ConnectionLost("cannot connect to %s: %s" % (self.server, e))
+            exc.__cause__ = e
+            self._lose(exc)
+            return
+        if self._lost is not None:  # closed meanwhile
+            transport.close()
+            return
+        self._transport, self._proto = transport, proto
+        proto.client = self
+        if proto.end > proto.start:  # bytes came before (an id-0 refusal)
+            self._frames_received(proto)
+        if proto.early_lost is not None:
+            self._connection_lost(None if proto.early_lost is True else proto.early_lost, proto)
+        if self._lost is not None:
+            return
+        try:
+            await self._hello(client_name, session_timeout, token, grace)
+        except CondDError as e:  # refused (Unauthenticated, ...) or lost meanwhile
+            self._lose(e)
+            return
+        self._opening = False
+        self._write_held(proto)
+
+    def _watch_writes(self, transport):
+        """From now on, writes go through _write on the transport's socket (the selector
+        transport's; with another transport, through it as before)."""
+        transport.set_write_buffer_limits(high=0)
+        sock = getattr(transport, "_sock", None)
+        self._sock = sock if isinstance(sock, socket.socket) else None
 
     def _frames_received(self, proto):
         """Parses the complete response frames in proto's buffer and answers their futures."""
@@ -541,6 +729,15 @@ class Client:
     def _deliver(self, resp):
         """Answers one response's future; False once the session is over."""
         if resp.id == 0:
+            if (self._resuming and resp.status == pb.STATUS_LIMIT_EXCEEDED
+                    and self._transport is not None):
+                # the server is at its connection limit, typically still counting the
+                # connections of the outage: a blip, tried again while the grace lasts (as
+                # libcondd, client/reconnect.c)
+                log.info("condd: resume of session %s refused at the server's connection "
+                         "limit; trying again", self.session_id)
+                self._transport.abort()
+                return False
             # SESSION_KILLED, SHUTTING_DOWN, ...: the session is over, no resume
             exc = error_for(resp)
             if not isinstance(exc, ConnectionLost):
@@ -635,10 +832,14 @@ class Client:
             if fut is not None:
                 fut.cancel()
         self._keepalive_ids.clear()
-        # frames queued and not yet written go out behind the resume Hello
+        # frames queued and not yet written, and the one the kernel took in part, go out
+        # once the session is resumed
         if self._flush_scheduled:
             self._flush_scheduled = False
             _QUEUED[self._loop].discard(self)
+        if self._inflight is not None:
+            self._held_frames.insert(0, self._inflight)
+            self._inflight = None
         self._held_frames.extend(self._wbuf)
         self._wbuf.clear()
         self._queued_notify = None
@@ -692,8 +893,6 @@ class Client:
             if not self._resuming or self._lost is not None or self._resume_task is not me:
                 return
             self._resume_hello_id = None
-            self._held_frames = self._handshake_frames + self._held_frames
-            self._handshake_frames = []
             if self._transport is not None:
                 self._transport.abort()
                 self._transport = None
@@ -702,10 +901,14 @@ class Client:
                                    % (self.session_id, self.grace, why)))
 
     def _attach(self, transport, proto):
-        """Takes over a new connection: the resume Hello, then the frames that never left."""
+        """Takes over a new connection with the resume Hello. The frames that never left wait
+        for its answer (_resumed): written behind it, they would run on this connection if
+        the server took the session over here, and once more on the next one if its answer
+        never came."""
         self._transport = transport
         self._proto = proto
-        transport.set_write_buffer_limits(high=0)
+        self._inflight = None
+        self._watch_writes(transport)
         req = self._request("hello")
         req.hello.protocol_version = 1
         req.hello.session_timeout_s = self._session_timeout_asked
@@ -714,15 +917,14 @@ class Client:
         if self._token:
             req.hello.auth_token = self._token
         self._resume_hello_id = req.id
-        # kept until the resume is answered: a connection lost before that sends them again
-        held = self._handshake_frames = self._held_frames
-        self._held_frames = []
-        transport.write(b"".join([_proto.encode(req)] + held))
+        transport.write(_proto.encode(req))
         req.hello.resume_secret = b""
         req.hello.auth_token = b""
         self._last_send = self._loop.time()
         proto.client = self
-        if proto.early_lost is not None:
+        if proto.end > proto.start:  # bytes came before (an id-0 refusal)
+            self._frames_received(proto)
+        if proto.early_lost is not None and proto is self._proto:
             self._transport = None
 
     def _resumed(self, resp):
@@ -731,7 +933,6 @@ class Client:
         if (resp.status == pb.STATUS_OK and resp.hello.resumed
                 and resp.hello.session_id == self.session_id):
             self._resuming = False
-            self._handshake_frames = []
             if resp.hello.session_timeout_s > 0:
                 self.session_timeout = resp.hello.session_timeout_s
             self._last_recv = self._loop.time()
@@ -748,12 +949,16 @@ class Client:
         """Ends the session once: fails every pending call with exc, forgets held locks."""
         if self._lost is not None:
             return
+        if isinstance(exc, CondDError) and exc.server is None:
+            exc.server = self.server
         self._lost = exc
         self._secret = None
         self._token = None
         self._held_frames = []
+        self._inflight = None
         was_open = self.session_state in ("open", "resuming")
         self._resuming = False
+        self._opening = False
         _OPEN[self._loop].discard(self)
         pending, self._pending = self._pending, {}
         for fut in pending.values():

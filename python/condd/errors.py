@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The exceptions of the condd package: one base class, one class per server status
-(docs/protocol.md §7) and ConnectionLost for the end of a session (SessionLost, ResumeFailed,
-SessionKilled, ShuttingDown below it). The status classes also derive from the builtin
-exception asyncio code already catches where one fits (TimeoutError, RuntimeError,
-PermissionError, asyncio.BrokenBarrierError)."""
+(docs/protocol.md §7, WrongServer for §21.4) and ConnectionLost for the end of a session
+(SessionLost, ResumeFailed, SessionKilled, ShuttingDown below it). The status classes also
+derive from the builtin exception asyncio code already catches where one fits (TimeoutError,
+RuntimeError, PermissionError, asyncio.BrokenBarrierError)."""
 
 import asyncio
 
@@ -13,10 +13,12 @@ pb = _proto.pb
 
 
 class CondDError(Exception):
-    """Base class of every condd error. `status` is the wire status (an int, 0 if none)
-    and `message` the server's human-readable detail (not stable text)."""
+    """Base class of every condd error. `status` is the wire status (an int, 0 if none),
+    `message` the server's human-readable detail (not stable text) and `server` the canonical
+    identity (protocol.md §21.1) of the server whose session raised it (None if none did)."""
 
     status = 0
+    server = None
 
     def __init__(self, message="", status=None):
         super().__init__(message)
@@ -130,12 +132,21 @@ class BrokenBarrierError(CondDError, asyncio.BrokenBarrierError):
     status = pb.STATUS_BROKEN
 
 
+class WrongServer(CondDError):
+    """The server is one of a cluster (condd --cluster) and the name routes to another of its
+    servers (protocol.md §21.4): this client's server list differs from the server's. Its
+    message names the right server; nothing happened, and the session goes on. Fix the list:
+    a client that routes differently could take a second lock on the same name."""
+
+    status = pb.STATUS_WRONG_SERVER
+
+
 _BY_STATUS = {
     cls.status: cls
     for cls in (Timeout, Cancelled, NotOwner, AlreadyOwner, LockMismatch, BadRequest,
                 LimitExceeded, UnsupportedVersion, ShuttingDown, NotFound, ProtocolError,
                 Unimplemented, InternalError, ValueMismatch, BrokenBarrierError,
-                Unauthenticated, PermissionDenied, ResumeFailed, SessionKilled)
+                Unauthenticated, PermissionDenied, ResumeFailed, SessionKilled, WrongServer)
 }
 
 

@@ -9,7 +9,7 @@ import asyncio
 import collections
 
 from . import _proto
-from .errors import ConnectionLost, ShuttingDown, error_for
+from .errors import ConnectionLost, ShuttingDown
 
 pb = _proto.pb
 
@@ -33,7 +33,28 @@ def _name(name):
     return bytes(name)
 
 
-class Lock:
+class _Routed:
+    """What every primitive shares: the session its name routes to. `_router` is the Client
+    or Cluster given to the constructor and `_route` the place of the primitive's server in
+    its list (protocol.md §21.2, computed once); `_client` is the session of that server (a
+    Cluster opens it the first time, and opens a new one after a loss)."""
+
+    @property
+    def _client(self):
+        return self._router._session_at(self._route)
+
+    @property
+    def server(self):
+        """The server this object's name goes to (its canonical identity, protocol.md
+        §21.1); a Condition goes to its lock's server."""
+        return self._router._server_at(self._route)
+
+    def _routed(self, client, wire_name):
+        self._router = client
+        self._route = client._route_of(wire_name)
+
+
+class Lock(_Routed):
     """asyncio.Lock over condd: `await acquire()` -> True, `release()`, `locked()`,
     `async with lock`. Each acquire uses a fresh owner handle; whoever has the object may
     release the grant, as in asyncio. `token` is the fencing token of the latest grant.
@@ -44,10 +65,10 @@ class Lock:
     shared grant has its own fencing token. A Condition needs an exclusive lock."""
 
     def __init__(self, client, name, *, shared=False):
-        self._client = client
         self.name = name
         self.shared = bool(shared)
         self._wire_name = _name(name)
+        self._routed(client, self._wire_name)
         self._owner = None  # owner handle of the grant this object holds
         self._lost = None  # ConnectionLost if the session ended while held
         self.token = None
@@ -157,24 +178,25 @@ class Lock:
         self._lost = exc
 
 
-class Condition:
+class Condition(_Routed):
     """asyncio.Condition over condd, bound to a condd Lock (several conditions may share one;
     lock=None makes Lock(client, name + CONDITION_LOCK_SUFFIX))."""
 
     def __init__(self, client, name, lock=None):
         if lock is None:
             lock = Lock(client, name + CONDITION_LOCK_SUFFIX)
-        elif lock._client is not client:
+        elif lock._router is not client:
             raise ValueError("the lock must belong to the same client")
         if lock.shared:
             # protocol.md §20.4: a Wait hands the lock over atomically, which one of several
             # readers cannot do, and a notifier must be alone to change the predicate
             raise ValueError("a Condition needs an exclusive lock: conditions need the "
                              "exclusive mode, not Lock(..., shared=True)")
-        self._client = client
         self.name = name
         self._wire_name = _name(name)
         self._lock = lock
+        # one object with its lock (protocol.md §21.2): routed by the lock's name
+        self._router, self._route = client, lock._route
         self.acquire = lock.acquire
         self.release = lock.release
         self.release_remote = lock.release_remote
@@ -292,7 +314,7 @@ class Condition:
             if cancelled:
                 raise asyncio.CancelledError()
             if resp.status == pb.STATUS_CANCELLED:  # cancelled by somebody else: not us
-                raise error_for(resp)
+                raise client._error(resp)
             return resp.status == pb.STATUS_OK
         if resp.status == pb.STATUS_SHUTTING_DOWN:
             lock._forget(ShuttingDown(resp.message))
@@ -300,17 +322,17 @@ class Condition:
             lock._granted(owner, lock.token)  # refused at once: still held
         if cancelled:
             raise asyncio.CancelledError()
-        raise error_for(resp)
+        raise client._error(resp)
 
 
-class Event:
+class Event(_Routed):
     """asyncio.Event over condd: set(), clear(), is_set(), `await wait()` -> True. Any session
     may set or clear it; a set event stays set until cleared."""
 
     def __init__(self, client, name):
-        self._client = client
         self.name = name
         self._wire_name = _name(name)
+        self._routed(client, self._wire_name)
         self._value = False
 
     def __repr__(self):
@@ -380,7 +402,7 @@ class Event:
         return True
 
 
-class Semaphore:
+class Semaphore(_Routed):
     """asyncio.Semaphore over condd (protocol.md §17): `await acquire()` -> True, `release()`,
     `locked()`, `async with sem`. Each acquire uses a fresh owner handle; the object remembers
     the permits it holds and release() returns the latest of them, so, as in asyncio, whoever
@@ -399,9 +421,9 @@ class Semaphore:
         if value == 0 or value > _SEM_MAX:
             raise ValueError("condd %s value must be 1..%d (protocol.md §17.1)"
                              % (self._kind, _SEM_MAX))
-        self._client = client
         self.name = name
         self._wire_name = _name(name)
+        self._routed(client, self._wire_name)
         self.value = value
         self._owners = []  # owner handles of the permits this object holds, oldest first
         self._lost = None  # ConnectionLost if the session ended while permits were held
@@ -549,7 +571,7 @@ BarrierState = collections.namedtuple("BarrierState", "exists parties n_waiting 
 _BARRIER_MAX = 2 ** 31
 
 
-class Barrier:
+class Barrier(_Routed):
     """asyncio.Barrier over condd (protocol.md §19): `await wait()` -> this party's arrival
     index, `await reset()`, `await abort()`, `async with barrier as index`, and the properties
     `parties`, `n_waiting`, `broken`. Those properties are synchronous as in asyncio, so they
@@ -567,9 +589,9 @@ class Barrier:
         if parties > _BARRIER_MAX:
             raise ValueError("condd Barrier parties must be 1..%d (protocol.md §19.1)"
                              % _BARRIER_MAX)
-        self._client = client
         self.name = name
         self._wire_name = _name(name)
+        self._routed(client, self._wire_name)
         self._parties = parties
         self._n_waiting = 0
         self._broken = False

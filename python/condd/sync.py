@@ -34,9 +34,10 @@ class BrokenBarrierError(_errors.BrokenBarrierError, threading.BrokenBarrierErro
 
 def connect(address=None, *, client_name=None, session_timeout=0.0, token=None, token_file=None,
             grace=0.0, reconnect=True, on_session=None):
-    """Connects to condd (address and options as for condd.connect) and returns a blocking
-    Client. Raises OSError when the connection fails, condd.Unauthenticated when the server
-    refuses the credentials, a condd.CondDError when Hello is refused otherwise. With a grace,
+    """Connects to condd (address and options as for condd.connect, a server list too) and
+    returns a blocking Client. Raises OSError when the connection fails, condd.Unauthenticated
+    when the server refuses the credentials, a condd.CondDError when Hello is refused
+    otherwise. With a grace,
     the client resumes its session after a lost connection on its own loop thread, also
     between calls; on_session runs on that thread."""
     return Client(address, client_name=client_name, session_timeout=session_timeout,
@@ -96,13 +97,30 @@ class Client:
         """"open", "resuming" or "lost" (docs/python.md)."""
         return self._aclient.session_state
 
-    def ping(self):
-        """One round trip: everything sent before it has been processed when it returns."""
-        self._run(self._aclient.ping())
+    def ping(self, **server):
+        """One round trip: everything sent before it has been processed when it returns.
+        With a server list: with server=S, or every server (condd.Cluster.ping)."""
+        self._run(self._aclient.ping(**server))
 
-    def stats(self):
-        """The server's Stats (a condd_pb2.StatsResult)."""
-        return self._run(self._aclient.stats())
+    def stats(self, **server):
+        """The server's Stats (a condd_pb2.StatsResult). With a server list: server=S for
+        one server's, else {server: StatsResult or exception} (condd.Cluster.stats)."""
+        return self._run(self._aclient.stats(**server))
+
+    def list(self, prefix="", limit=0, **server):
+        """The server's List (a condd_pb2.ListResult) of names starting with prefix. With a
+        server list: server=S for one server's, else a condd.ClusterList (condd.Cluster.list)."""
+        return self._run(self._aclient.list(prefix, limit, **server))
+
+    def server_for(self, name):
+        """The server (canonical identity, protocol.md §21.1) that name goes to."""
+        return self._aclient.server_for(name)
+
+    @property
+    def servers(self):
+        """The parsed server list (condd.route.ServerList) of a client of several servers;
+        None for one server."""
+        return getattr(self._aclient, "servers", None)
 
     def close(self):
         """Ends the session and stops the loop thread. Idempotent."""
@@ -204,6 +222,11 @@ class Lock:
         return self._lock.name
 
     @property
+    def server(self):
+        """The server the lock's name goes to (condd.Lock.server)."""
+        return self._lock.server
+
+    @property
     def token(self):
         """The fencing token of the latest grant (None before the first)."""
         return self._lock.token
@@ -284,6 +307,11 @@ class Condition:
         return self._cond.name
 
     @property
+    def server(self):
+        """The server of the condition's lock, where the condition lives."""
+        return self._cond.server
+
+    @property
     def lock(self):
         return self._lock
 
@@ -349,6 +377,7 @@ class Semaphore:
         return repr(self._sem).replace("<condd.", "<condd.sync.", 1)
 
     name = property(lambda self: self._sem.name)
+    server = property(lambda self: self._sem.server)
     value = property(lambda self: self._sem.value)
     held = property(lambda self: self._sem.held)
     token = property(lambda self: self._sem.token)
@@ -409,6 +438,7 @@ class Event:
         return repr(self._event).replace("<condd.", "<condd.sync.", 1)
 
     name = property(lambda self: self._event.name)
+    server = property(lambda self: self._event.server)
 
     def is_set(self):
         return self._event.is_set()
@@ -453,6 +483,7 @@ class Barrier:
         return repr(self._barrier).replace("<condd.", "<condd.sync.", 1)
 
     name = property(lambda self: self._barrier.name)
+    server = property(lambda self: self._barrier.server)
     parties = property(lambda self: self._barrier.parties)
     n_waiting = property(lambda self: self._barrier.n_waiting)
     broken = property(lambda self: self._barrier.broken)

@@ -1,24 +1,37 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """Test helpers: a condd on an ephemeral loopback port (started with --port-file, killed and
-reaped at the end), and polling with a deadline instead of sleeping. Needs $CONDD."""
+reaped at the end), several in one cluster (cluster()), and polling with a deadline instead of
+sleeping. Needs $CONDD."""
 
 import asyncio
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
 
 
 class Daemon:
-    def __init__(self, *args):
+    """listen_socket: a bound, listening socket the daemon takes over as systemd would hand
+    it (LISTEN_FDS), for a port that must be known before it starts (cluster()); the caller
+    closes its own copy afterwards."""
+
+    def __init__(self, *args, listen_socket=None):
         self.dir = tempfile.mkdtemp(prefix="condd-py-test.")
         port_file = os.path.join(self.dir, "port")
         self.log = open(os.path.join(self.dir, "condd.log"), "w")
-        self.proc = subprocess.Popen(
-            [os.environ["CONDD"], "--listen", "127.0.0.1:0", "--port-file", port_file,
-             "--log-level", "warning", *args],
-            stdout=subprocess.DEVNULL, stderr=self.log)
+        cmd = [os.environ["CONDD"], "--port-file", port_file, "--log-level", "warning", *args]
+        fds = ()
+        if listen_socket is None:
+            cmd[1:1] = ["--listen", "127.0.0.1:0"]
+        else:
+            # the socket becomes fd 3 and LISTEN_PID the daemon's pid (exec keeps the shell's)
+            fds = (listen_socket.fileno(),)
+            cmd = ["/bin/sh", "-c", 'eval "exec 3<&$0"; unset LISTEN_FDNAMES NOTIFY_SOCKET; '
+                   'LISTEN_PID=$$ LISTEN_FDS=1 exec "$@"', str(fds[0])] + cmd
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.log, pass_fds=fds)
         deadline = time.monotonic() + 20
         while True:
             try:
@@ -43,6 +56,33 @@ class Daemon:
         self.kill()
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def cluster(n, *args):
+    """n daemons started with --cluster LIST --cluster-self ADDR (protocol.md §21.5) and args:
+    the ports are bound here first and handed over, so LIST names them before any starts and
+    none is ever released and bound again. Stop each with stop()."""
+    socks, daemons = [], []
+    try:
+        for _ in range(n):
+            s = socket.socket()
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+            s.listen(128)
+        addrs = ["127.0.0.1:%d" % s.getsockname()[1] for s in socks]
+        for s, a in zip(socks, addrs):
+            daemons.append(Daemon("--cluster", ",".join(addrs), "--cluster-self", a, *args,
+                                  listen_socket=s))
+            if daemons[-1].address != a:
+                raise RuntimeError("condd listens on %s, not %s" % (daemons[-1].address, a))
+    except BaseException:
+        for d in daemons:
+            d.stop()
+        raise
+    finally:
+        for s in socks:
+            s.close()
+    return daemons
 
 
 async def until(predicate, timeout=10.0, what="condition"):

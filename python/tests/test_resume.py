@@ -3,9 +3,13 @@
 through tests/blipproxy, which breaks connections on command: a lock held across a drop, an
 acquire granted and a Condition.wait notified during the blip delivered after the resume,
 requests made during the blip sent behind the resume Hello, a blip longer than the grace losing
-the session, a refused resume, close() freeing the lock at once, and condd.sync."""
+the session, a refused resume, close() freeing the lock at once, condd.sync, and three cases
+of requests around a break: none runs twice behind an unanswered resume Hello, the request a
+break cut in the middle of a write is sent again, and a resume refused at the connection limit
+is retried."""
 
 import asyncio
+import socket
 import threading
 import time
 import unittest
@@ -214,6 +218,150 @@ class ResumeTests(unittest.IsolatedAsyncioTestCase):
         req.kill_session.session = a.session_id
         await self.direct._call_checked(req)
         await self.stat_is("detached_sessions", 0)
+
+    async def test_requests_behind_an_unanswered_resume_hello_run_once(self):
+        # A resume attempt whose answer never reaches the client although the server took
+        # the session over on it (drop-client: the server keeps that connection, silent). A
+        # request made during the blip must not have gone out behind that Hello and then
+        # again behind the next one: the server would see its id twice
+        a = await self.resumable()
+        blocker = condd.Lock(self.direct, self.name("L"))
+        await blocker.acquire()
+        await self.blip_until_detached()
+        lock = condd.Lock(a, self.name("L"))
+        task = asyncio.create_task(lock.acquire())  # made during the blip
+        await asyncio.sleep(0)
+        self.assertFalse(task.done())
+        watch = condd.sync.connect(self.daemon.address)
+        self.addCleanup(watch.close)
+        attach = a._attach
+        attempts = []  # frames written with the resume Hello of the attempt made to fail
+        errors = []
+        resumes = watch.stats().resumes
+
+        def attach_and_lose_the_answer(transport, proto):
+            written = []
+            transport.write = lambda data: (written.append(bytes(data)),
+                                            type(transport).write(transport, data))
+            attach(transport, proto)
+            del transport.write
+            if attempts:
+                return
+            data = b"".join(written)
+            frames = 0
+            while data:
+                frames += 1
+                data = data[4 + int.from_bytes(data[:4], "big"):]
+            try:
+                # the server takes the session over and runs whatever came with the Hello
+                deadline = time.monotonic() + 20
+                while True:
+                    st = watch.stats()
+                    if st.resumes > resumes and st.lock_waiters == (frames > 1):
+                        break
+                    try:  # a connection the proxy still refused: not this one
+                        if transport._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b"":
+                            return
+                    except BlockingIOError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise AssertionError("the resume attempt was not taken")
+                    time.sleep(0.01)
+                attempts.append(frames)
+                self.proxy.cmd_blocking("drop-client")  # the server keeps it, silent
+                transport.abort()  # and its answer is never read: failed, for the client
+            except Exception as e:  # raised here it would only end the resume task
+                errors.append(e)
+
+        a._attach = attach_and_lose_the_answer
+        await self.proxy.cmd("accept")
+        await until(lambda: asyncio.sleep(0, a.session_state == "open" or errors),
+                    what="resumed")
+        self.assertEqual(errors, [])
+        self.assertEqual(len(attempts), 1)
+        await a.ping()
+        self.assertEqual((await self.direct.stats()).lock_waiters, 1)
+        blocker.release()
+        self.assertTrue(await asyncio.wait_for(task, 10))
+        self.assertTrue(lock.locked())
+        self.assertEqual(self.states, ["resuming", "resumed"])
+        await lock.release_remote()
+        self.assertTrue(await blocker._acquire(0))
+        blocker.release()
+
+    async def test_the_tail_of_a_write_cut_by_a_break_is_sent_again(self):
+        # The kernel takes part of a write and the transport holds the rest when the
+        # connection breaks: that request must be sent again, whole, after the resume (it
+        # never left whole), as must the ones held behind it
+        a = await self.resumable()
+        sock = a._transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        await self.proxy.cmd("stall")  # the proxy reads nothing: the kernel buffers fill
+        name = self.name("x" * 400).encode()
+        cut = None
+        # from here to the drop the loop does not run, so the transport cannot write more
+        for _ in range(100000):
+            req = a._request("locked")
+            req.locked.lock = name
+            fut = a._send(req)
+            if a._proto.paused:  # this write filled the kernel's buffer: it was cut
+                cut = fut
+                break
+        self.assertIsNotNone(cut, "the kernel's buffer never filled")
+        after = [a._send(a._request("ping")) for _ in range(3)]  # held back, never written
+        self.proxy.cmd_blocking("refuse")
+        self.proxy.cmd_blocking("drop")
+        self.assertGreater(a._transport.get_write_buffer_size(), 0)  # the tail, still here
+        await self.proxy.cmd("flow")
+        await self.stat_is("detached_sessions", 1)
+        await self.proxy.cmd("accept")
+        resp = await asyncio.wait_for(cut, 10)
+        self.assertEqual(resp.status, 0)
+        self.assertFalse(resp.locked.locked)
+        for fut in after:
+            self.assertEqual((await asyncio.wait_for(fut, 10)).status, 0)
+        self.assertEqual(a.session_state, "open")
+        self.assertEqual(self.states, ["resuming", "resumed"])
+        # the requests the kernel took whole were lost with it (protocol.md §5.6): never
+        # sent twice, they stay unanswered; close() fails them
+
+    async def test_resume_at_the_connection_limit_is_retried(self):
+        # After an outage the server may still count the old connections: a resume refused
+        # at its connection limit (id-0 LIMIT_EXCEEDED) is a blip, retried within the grace
+        daemon = Daemon("--max-connections", "2")
+        self.addCleanup(daemon.stop)
+        proxy = Proxy(daemon.address)
+        self.addCleanup(proxy.stop)
+        a = await self.connect(proxy.address, grace=30.0, on_session=(
+            lambda c, state, exc: self.states.append(state)))
+        held = condd.Lock(a, self.name("L"))
+        await held.acquire()
+        b = await self.connect(daemon.address)  # the second and last connection it takes
+        attempts = []
+        attach = a._attach
+
+        def counting_attach(transport, proto):
+            attempts.append(1)
+            attach(transport, proto)
+        a._attach = counting_attach
+        # the first attempt's refusal waits in the proxy until that attempt has sent its
+        # Hello (else it could come before, with the connection itself)
+        await proxy.cmd("stall")
+        await proxy.cmd("drop-client")  # the server keeps a's old connection: it is full
+        await until(lambda: asyncio.sleep(0, len(attempts) >= 1), 20, what="a resume attempt")
+        self.assertEqual(self.states, ["resuming"])
+        await proxy.cmd("flow")
+        # every attempt meets the full server; a second one comes only if the refusal of the
+        # first was taken as a blip
+        await until(lambda: asyncio.sleep(0, len(attempts) >= 2), 20,
+                    what="a second resume attempt")
+        self.assertEqual(a.session_state, "resuming")
+        self.assertEqual(self.states, ["resuming"])
+        await b.close()  # a slot: the next attempt resumes
+        await until(lambda: asyncio.sleep(0, a.session_state == "open"), 20, what="resumed")
+        self.assertEqual(self.states, ["resuming", "resumed"])
+        self.assertTrue(held.locked())
+        await held.release_remote()  # still the holder: the session survived
 
 
 class SyncResumeTests(unittest.TestCase):
