@@ -393,7 +393,9 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
     X(resume_failures)                                                                             \
     X(sessions_expired_in_grace)                                                                   \
     X(auth_failures)                                                                               \
-    X(permission_denials)
+    X(permission_denials)                                                                          \
+    X(restarts)                                                                                    \
+    X(restored_sessions)
 
 void ctl_print_stats(FILE *out, const struct condd_stats *st, bool json)
 {

@@ -206,6 +206,16 @@ const struct settings_def settings_table[] = {
      SETTINGS_FIELD(tls_port_file),
      .arg = "FILE",
      .help = "write the first TLS port to FILE once listening"},
+    {.name = "keep-state-on-stop",
+     .type = SETTINGS_STRING,
+     SETTINGS_FIELD(keep_state_on_stop),
+     .min = 1,
+     .def = "auto",
+     .arg = "WHEN",
+     .help = "on SIGTERM under systemd, hand every lock, waiter and session to the service "
+             "manager's file-descriptor store so that the next start resumes them: yes, no, or "
+             "auto (yes when systemd announces a store big enough in $FDSTORE, systemd 254 on; "
+             "condd.service says yes)"},
     {.name = "version",
      .short_name = 'V',
      .type = SETTINGS_VERSION,

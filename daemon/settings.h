@@ -57,6 +57,9 @@ struct settings {
     char *tls_client_ca;             /* NULL: no client certificates asked for */
     double tls_handshake_timeout;    /* seconds a TLS handshake may take */
     char *tls_port_file;             /* NULL: none */
+    /* Live restart (restart.c): on SIGTERM under systemd, hand the state to the fd store.
+     * "auto" (NULL), "yes" or "no"; main.c checks the word. */
+    char *keep_state_on_stop;
 };
 
 /* ------------------------------------------------------------------ the table */

@@ -70,6 +70,10 @@ struct stats {
     uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
     /* TLS connections closed before their handshake ended (refused or timed out). */
     uint64_t tls_handshake_failures;
+    /* Live restart (restart.c): restarts so far, carried across them (a re-exec, or a stop and
+     * start through systemd's fd store), and the sessions the last one restored. */
+    uint64_t restarts;
+    uint64_t restored_sessions;
 };
 
 const char *stats_op_name(enum stats_op op);

@@ -269,6 +269,9 @@ struct condd_stats {
     /* shared locks (appended) */
     uint64_t locks_shared;   /* locks held in shared mode (also counted in locks_held) */
     uint64_t shared_holders; /* shared holds, summed over those locks */
+    /* live restart (appended; protocol.md §5.8) */
+    uint64_t restarts;          /* live restarts of the server, carried across them */
+    uint64_t restored_sessions; /* sessions the server's last live restart restored */
 };
 typedef struct condd_stats condd_stats;
 
