@@ -213,7 +213,9 @@ int main(int argc, char **argv)
         if (freopen(logfile, "w", stderr) == NULL)
             _exit(127);
         execl(condd, condd, "--listen", "127.0.0.1:0", "--port-file", portfile, "--max-connections",
-              maxconn, "--max-pending", "100000000", "--log-level", "notice", (char *)NULL);
+              maxconn, "--max-pending", "100000000", "--log-level",
+              getenv("RBENCH_LOG_LEVEL") != NULL ? getenv("RBENCH_LOG_LEVEL") : "info",
+              (char *)NULL);
         _exit(127);
     }
     int port = 0;
@@ -319,9 +321,13 @@ int main(int argc, char **argv)
     atomic_store(&p->stop, 1);
     waitpid(ppid, NULL, 0);
 
-    char saved[1024] = "", loaded[1024] = "";
+    char saved[1024] = "", loaded[1024] = "", split[1024] = "", runs[1024] = "";
     log_line(logfile, "restart: saved", saved, sizeof saved);
     log_line(logfile, "restart: loaded", loaded, sizeof loaded);
+    log_line(logfile, "restart: clients closed", split, sizeof split);
+    log_line(logfile, "restart: the new process runs", runs, sizeof runs);
+    char readl[1024] = "";
+    log_line(logfile, "restart: state read", readl, sizeof readl);
     double loadavg[3] = {0};
     getloadavg(loadavg, 3);
     printf("gap (last answer of the old process -> first of the new, pinger's clock): %.1f ms "
@@ -331,7 +337,10 @@ int main(int argc, char **argv)
            nsessions, resumed == nsessions ? (all_resumed_at - t_sig) * 1000 : -1.0, failures);
     printf("condd RSS before: %.1f MiB; load average %.2f %.2f %.2f\n",
            (double)rss_before / 1048576.0, loadavg[0], loadavg[1], loadavg[2]);
+    printf("condd: %s", split[0] != '\0' ? strstr(split, "restart:") : "no 'closed' line\n");
     printf("condd: %s", saved[0] != '\0' ? strstr(saved, "restart:") : "no 'saved' line\n");
+    printf("condd: %s", runs[0] != '\0' ? strstr(runs, "restart:") : "no 'runs' line\n");
+    printf("condd: %s", readl[0] != '\0' ? strstr(readl, "restart:") : "no 'read' line\n");
     printf("condd: %s", loaded[0] != '\0' ? strstr(loaded, "restart:") : "no 'loaded' line\n");
 
     for (int i = 0; i < nsessions; i++)

@@ -19,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -61,6 +62,14 @@ static void restart_sigset(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGHUP);
+}
+
+/* CPU time this process has used, in ms: what a step costs whatever the machine's load. */
+static double restart_cpu_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
 /* ------------------------------------------------------------------ hex labels */
@@ -220,6 +229,10 @@ bool restart_load(struct restart *r)
     uint64_t restored = 0;
     if (r->state_fd >= 0) {
         uint64_t t = clk_mono_us();
+        double cpu0 = restart_cpu_ms();
+        if (r->t0_us > 0)
+            log_notice("restart: the new process runs %.1f ms after the SIGUSR2",
+                       (double)(t - r->t0_us) / 1000.0);
         char why[512] = "";
         struct snapshot_info info = {0};
         if (lseek(r->state_fd, 0, SEEK_SET) != 0) {
@@ -231,6 +244,7 @@ bool restart_load(struct restart *r)
         if (ok) {
             restored = info.sessions;
             double ms = (double)(clk_mono_us() - t) / 1000.0;
+            log_notice("restart: state read in %.1f ms (cpu %.1f ms)", ms, restart_cpu_ms() - cpu0);
             if (r->t0_us > 0)
                 log_notice("restart: loaded %" PRIu64 " sessions, %" PRIu64 " locks, %" PRIu64
                            " waiters, %zu bytes in %.1f ms%s; serving %.1f ms after the SIGUSR2",
@@ -290,8 +304,12 @@ static bool restart_cloexec(int fd, bool on)
  * or -1 (logged). */
 static int restart_save(struct restart *r, const char *what, struct snapshot_info *info, double *ms)
 {
-    uint64_t t = r->start_us;
+    uint64_t t = r->start_us, t_closed = clk_mono_us();
+    unsigned left = server_connection_count(r->srv);
+    double cpu0 = restart_cpu_ms();
     server_detach_all(r->srv);
+    uint64_t t_detached = clk_mono_us();
+    double cpu1 = restart_cpu_ms();
     int fd = memfd_create("condd-state", MFD_CLOEXEC);
     if (fd < 0) {
         log_error("%s: cannot create the memory file: %s", what, strerror(errno));
@@ -303,7 +321,14 @@ static int restart_save(struct restart *r, const char *what, struct snapshot_inf
         close(fd);
         return -1;
     }
-    *ms = (double)(clk_mono_us() - t) / 1000.0;
+    uint64_t t_saved = clk_mono_us();
+    *ms = (double)(t_saved - t) / 1000.0;
+    double cpu2 = restart_cpu_ms();
+    log_notice("%s: clients closed in %.1f ms (%u still open were closed on), the rest "
+               "detached in %.1f ms (cpu %.1f ms), state written in %.1f ms (cpu %.1f ms)",
+               what, (double)(t_closed - t) / 1000.0, left,
+               (double)(t_detached - t_closed) / 1000.0, cpu1 - cpu0,
+               (double)(t_saved - t_detached) / 1000.0, cpu2 - cpu1);
     return fd;
 }
 
