@@ -547,7 +547,7 @@ int main(int argc, char **argv)
     server_set_tls(srv, tls);
     struct main_ctx m = {.base = base, .srv = srv, .cli = &cli, .cur = &s};
     /* Before any listener: what a live restart handed over is offered to the listen calls. */
-    m.restart = restart_new(base, srv, argv);
+    m.restart = restart_new(base, srv, argv, m.cur);
     if (m.restart == NULL) {
         log_error("out of memory");
         return 1;

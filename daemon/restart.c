@@ -28,6 +28,7 @@
 #include "log.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "settings.h"
 #include "snapshot.h"
 
 struct restart {
@@ -47,11 +48,9 @@ struct restart {
     uint64_t start_us;   /* this hand-over's start, CLOCK_MONOTONIC µs */
     double drain_until;  /* clients have until then to close their half-closed connections */
     struct event *drain; /* polls for that */
+    /* The settings in effect (main's: a reload changes them in place). */
+    const struct settings *settings;
 };
-
-/* How long a hand-over waits for clients to close the connections it half-closed: a client
- * notices within a round trip; one that is not reading is closed on anyway. */
-#define RESTART_DRAIN_SECONDS 0.1
 
 /* The signals a restart blocks across execv, so that one arriving before the successor has its
  * handlers waits for them instead of killing it with the default action. */
@@ -152,7 +151,8 @@ static void restart_take_listeners(struct restart *r, const char *v)
     }
 }
 
-struct restart *restart_new(struct event_base *base, struct server *srv, char **argv)
+struct restart *restart_new(struct event_base *base, struct server *srv, char **argv,
+                            const struct settings *settings)
 {
     struct restart *r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -160,6 +160,7 @@ struct restart *restart_new(struct event_base *base, struct server *srv, char **
     r->base = base;
     r->srv = srv;
     r->argv = argv;
+    r->settings = settings;
     r->state_fd = -1;
     ssize_t n = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
     if (n > 0) {
@@ -481,7 +482,9 @@ static bool restart_begin(struct restart *r, bool storing)
     r->busy = true;
     r->storing = storing;
     r->start_us = clk_mono_us();
-    r->drain_until = clk_mono() + RESTART_DRAIN_SECONDS;
+    /* A client notices the half-close within a round trip; one that is not reading is closed on
+     * at the deadline anyway. */
+    r->drain_until = clk_mono() + r->settings->restart_drain;
     server_pause_listeners(r->srv, true);
     server_begin_detach(r->srv);
     struct timeval tv = {0, 0};

@@ -21,6 +21,7 @@
 struct event_base;
 struct server;
 struct sdnotify;
+struct settings;
 
 /* The environment a live restart passes to the successor (and unsets once read). */
 #define RESTART_ENV_PID "CONDD_RESTART_PID"       /* the pid it is meant for (execv keeps it) */
@@ -40,9 +41,11 @@ struct restart;
  * replaces the file; /proc/self/exe would keep following the old one), keeps argv (borrowed: it
  * must live as long as the process, as main's does), and reads what a predecessor passed: the
  * listeners are offered to srv (server_offer_inherited), the state's descriptor is kept for
- * restart_load(). Unsets the variables. NULL on OOM.
+ * restart_load(). Unsets the variables. settings (borrowed) are those in effect, read at each
+ * restart (restart-drain). NULL on OOM.
  */
-struct restart *restart_new(struct event_base *base, struct server *srv, char **argv);
+struct restart *restart_new(struct event_base *base, struct server *srv, char **argv,
+                            const struct settings *settings);
 
 /* A state handed over another way (the systemd fd store, sdnotify.c): fd is taken over, and
  * loaded by restart_load() in place of any other. */
@@ -65,7 +68,7 @@ bool restart_load(struct restart *r);
 /*
  * SIGUSR2: the live restart. At once: stop accepting, end the sessions without a grace, handle
  * what each client has sent and half-close its connection; then, in the loop, wait (at most
- * RESTART_DRAIN_SECONDS in restart.c) for the clients to close theirs, reading what they still
+ * the restart-drain setting) for the clients to close theirs, reading what they still
  * wrote; then save the state and exec. If the exec fails (logged) the process goes on serving:
  * listeners accept again, and every session is detached in its grace, so its client resumes to
  * this process. A call while one is under way is ignored (logged).

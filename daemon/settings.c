@@ -216,6 +216,17 @@ const struct settings_def settings_table[] = {
              "manager's file-descriptor store so that the next start resumes them: yes, no, or "
              "auto (yes when systemd announces a store big enough in $FDSTORE, systemd 254 on; "
              "condd.service says yes)"},
+    {.name = "restart-drain",
+     .type = SETTINGS_SECONDS,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(restart_drain),
+     .min = 0,
+     .max = 10,
+     .def = "0.1",
+     .arg = "S",
+     .help = "a live restart waits up to S seconds for clients to close the connections it "
+             "half-closed, reading what they still send (a request written before a client "
+             "noticed is then not lost); part of the restart's gap"},
     {.name = "version",
      .short_name = 'V',
      .type = SETTINGS_VERSION,

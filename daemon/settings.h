@@ -60,6 +60,8 @@ struct settings {
     /* Live restart (restart.c): on SIGTERM under systemd, hand the state to the fd store.
      * "auto" (NULL), "yes" or "no"; main.c checks the word. */
     char *keep_state_on_stop;
+    /* How long a live restart waits for clients to close the connections it half-closed. */
+    double restart_drain;
 };
 
 /* ------------------------------------------------------------------ the table */
