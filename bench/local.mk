@@ -26,6 +26,14 @@ bench_echo_server_SOURCES = bench/echo-server.c
 bench_echo_server_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/common -D_GNU_SOURCE
 bench_echo_server_LDADD = common/libconddcommon.la
 
+# snapbench: save and load time and size of the live restart's state (daemon/snapshot.c) at
+# 1,000 sessions, 100,000 held locks and 10,000 condition waiters (RESULTS.md).
+noinst_PROGRAMS += bench/snapbench
+bench_snapbench_SOURCES = bench/snapbench.c
+bench_snapbench_CPPFLAGS = $(DAEMON_CPPFLAGS)
+bench_snapbench_CFLAGS = $(daemon_libconddcore_la_CFLAGS)
+bench_snapbench_LDADD = daemon/libconddcore.la $(LIBEVENT_CORE_LIBS) $(PROTOBUF_C_LIBS)
+
 dist_noinst_SCRIPTS += bench/compare.sh bench/partial-frames.py
 dist_noinst_SCRIPTS += bench/tls-compare.sh
 EXTRA_DIST += bench/README.md bench/RESULTS.md

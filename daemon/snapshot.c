@@ -101,7 +101,53 @@ struct save {
     size_t *nqueue, queue_cap;
     uint64_t nholders, nwaiters;
     uint64_t missing_session; /* a reference to a session not saved (0: none) */
+    /* locks held exclusively with nobody queued, in columns (HeldLocks); col_next: the hold
+     * that follows goes there */
+    bool col_next;
+    uint8_t *col_names;
+    size_t col_names_len, col_names_cap;
+    uint32_t *col_lens;
+    uint64_t *col_sessions, *col_owners, *col_tokens;
+    size_t ncol, col_cap;
 };
+
+/* Appends lock name to the columns (its hold follows). */
+static bool col_add_name(struct save *sv, const uint8_t *name, size_t len)
+{
+    if (sv->ncol == sv->col_cap) {
+        size_t c = sv->col_cap > 0 ? sv->col_cap * 2 : 1024;
+        uint32_t *l = realloc(sv->col_lens, c * sizeof *l);
+        if (l != NULL)
+            sv->col_lens = l;
+        uint64_t *a = realloc(sv->col_sessions, c * sizeof *a);
+        if (a != NULL)
+            sv->col_sessions = a;
+        uint64_t *b = realloc(sv->col_owners, c * sizeof *b);
+        if (b != NULL)
+            sv->col_owners = b;
+        uint64_t *t = realloc(sv->col_tokens, c * sizeof *t);
+        if (t != NULL)
+            sv->col_tokens = t;
+        if (l == NULL || a == NULL || b == NULL || t == NULL)
+            return false;
+        sv->col_cap = c;
+    }
+    if (sv->col_names_cap - sv->col_names_len < len) {
+        size_t c = sv->col_names_cap > 0 ? sv->col_names_cap : 16384;
+        while (c - sv->col_names_len < len)
+            c *= 2;
+        uint8_t *n = realloc(sv->col_names, c);
+        if (n == NULL)
+            return false;
+        sv->col_names = n;
+        sv->col_names_cap = c;
+    }
+    memcpy(sv->col_names + sv->col_names_len, name, len);
+    sv->col_names_len += len;
+    sv->col_lens[sv->ncol] = (uint32_t)len;
+    sv->col_next = true;
+    return true;
+}
 
 static int id_cmp(const void *a, const void *b)
 {
@@ -165,6 +211,9 @@ static bool save_object(void *arg, const struct engine_obj *o)
 {
     struct save *sv = arg;
     struct pool *pl = &sv->pool;
+    sv->col_next = false;
+    if (o->kind == ENGINE_OBJ_LOCK && !o->shared && o->nholds == 1 && o->nqueued == 0)
+        return col_add_name(sv, o->name, o->name_len);
     switch (o->kind) {
     case ENGINE_OBJ_COND: {
         Condd__State__Cond *m = pool_alloc(pl, sizeof *m);
@@ -228,6 +277,17 @@ static bool save_object(void *arg, const struct engine_obj *o)
 static bool save_hold(void *arg, const struct engine_obj_hold *h)
 {
     struct save *sv = arg;
+    if (sv->col_next) {
+        if (!save_known(sv, h->session_id))
+            return false;
+        sv->col_sessions[sv->ncol] = h->session_id;
+        sv->col_owners[sv->ncol] = h->owner;
+        sv->col_tokens[sv->ncol] = h->token;
+        sv->ncol++;
+        sv->nholders++;
+        sv->col_next = false;
+        return true;
+    }
     if (sv->holds == NULL || *sv->nholds >= sv->holds_cap || !save_known(sv, h->session_id))
         return false;
     Condd__State__Hold *m = pool_alloc(&sv->pool, sizeof *m);
@@ -489,6 +549,14 @@ bool snapshot_save(struct server *srv, int fd, struct snapshot_info *info)
     st.n_barriers = sv.nbarriers;
     if ((st.counters = save_counters(&sv.pool, &srv->stats)) == NULL)
         goto out;
+    Condd__State__HeldLocks held = CONDD__STATE__HELD_LOCKS__INIT;
+    held.names = save_bytes(sv.col_names, sv.col_names_len);
+    held.n_name_lens = held.n_sessions = held.n_owners = held.n_tokens = sv.ncol;
+    held.name_lens = sv.col_lens;
+    held.sessions = sv.col_sessions;
+    held.owners = sv.col_owners;
+    held.tokens = sv.col_tokens;
+    st.held_locks = &held;
 
     slen = condd__state__state__get_packed_size(&st);
     state_buf = malloc(slen > 0 ? slen : 1);
@@ -516,7 +584,7 @@ bool snapshot_save(struct server *srv, int fd, struct snapshot_info *info)
         *info = (struct snapshot_info){
             .bytes = olen,
             .sessions = st.n_sessions,
-            .locks = sv.nlocks,
+            .locks = sv.nlocks + sv.ncol,
             .holders = sv.nholders,
             .waiters = sv.nwaiters,
             .answers = answers,
@@ -537,6 +605,11 @@ out:
     free(sv.sems);
     free(sv.events);
     free(sv.barriers);
+    free(sv.col_names);
+    free(sv.col_lens);
+    free(sv.col_sessions);
+    free(sv.col_owners);
+    free(sv.col_tokens);
     pool_free(&sv.pool);
     return ok;
 }
@@ -549,8 +622,10 @@ struct load {
     char *why;
     size_t whylen;
     double gap; /* seconds from the save to now */
-    /* the sessions, sorted by id, and their rebuilt records */
+    /* the sessions, sorted by id, their ids (contiguous, for the lookups) and their rebuilt
+     * records */
     Condd__State__Session **sessions;
+    uint64_t *ids;
     struct dsession **ds;
     size_t nsessions;
     size_t nregistered;
@@ -582,7 +657,7 @@ static struct esession *load_session(struct load *ld, uint64_t id)
     size_t lo = 0, hi = ld->nsessions;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        uint64_t m = ld->sessions[mid]->id;
+        uint64_t m = ld->ids[mid];
         if (m == id)
             return ld->ds[mid]->sess;
         if (m < id)
@@ -625,12 +700,15 @@ static bool load_sessions(struct load *ld, const Condd__State__State *st)
         return true;
     ld->sessions = malloc(ld->nsessions * sizeof *ld->sessions);
     ld->ds = calloc(ld->nsessions, sizeof *ld->ds);
-    if (ld->sessions == NULL || ld->ds == NULL) {
+    ld->ids = malloc(ld->nsessions * sizeof *ld->ids);
+    if (ld->sessions == NULL || ld->ds == NULL || ld->ids == NULL) {
         ld->nsessions = 0;
         return refuse(ld, "out of memory");
     }
     memcpy(ld->sessions, st->sessions, ld->nsessions * sizeof *ld->sessions);
     qsort(ld->sessions, ld->nsessions, sizeof *ld->sessions, session_cmp);
+    for (size_t i = 0; i < ld->nsessions; i++)
+        ld->ids[i] = ld->sessions[i]->id;
     for (size_t i = 0; i < ld->nsessions; i++) {
         const Condd__State__Session *m = ld->sessions[i];
         if (m->id == 0 || m->id >= st->next_session_id)
@@ -713,8 +791,51 @@ static bool load_object(struct load *ld, const struct engine_obj *o, bool shared
     return true;
 }
 
+/* The columns of locks held exclusively with nobody queued. */
+static bool load_held_locks(struct load *ld, const Condd__State__HeldLocks *m)
+{
+    if (m == NULL)
+        return true;
+    size_t n = m->n_name_lens;
+    if (m->n_sessions != n || m->n_owners != n || m->n_tokens != n)
+        return refuse(ld, "the held locks' columns differ in length");
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = m->name_lens[i];
+        if (len > m->names.len - off)
+            return refuse(ld, "the held locks' names are cut short");
+        struct engine_obj o = {
+            .kind = ENGINE_OBJ_LOCK, .name = m->names.data + off, .name_len = len};
+        off += len;
+        const char *why = "error";
+        if (engine_restore_object(ld->e, &o, &why) != ENGINE_OK)
+            return refuse(ld, "%s", why);
+        struct esession *s = load_session(ld, m->sessions[i]);
+        if (s == NULL)
+            return refuse(ld, "a hold of session %llu, which is not in the state",
+                          (unsigned long long)m->sessions[i]);
+        struct engine_obj_hold h = {.session_id = m->sessions[i],
+                                    .owner = m->owners[i],
+                                    .token = m->tokens[i],
+                                    .permits = 1};
+        if (engine_restore_hold(s, &o, false, &h, &why) != ENGINE_OK)
+            return refuse(ld, "%s", why);
+        ld->nholders++;
+    }
+    if (off != m->names.len)
+        return refuse(ld, "the held locks' names do not add up");
+    return true;
+}
+
 static bool load_objects(struct load *ld, const Condd__State__State *st)
 {
+    uint64_t nlocks = st->n_locks + (st->held_locks != NULL ? st->held_locks->n_name_lens : 0);
+    uint64_t npending = 0;
+    for (size_t i = 0; i < st->n_conds; i++)
+        npending += st->conds[i]->n_queue;
+    for (size_t i = 0; i < st->n_locks; i++)
+        npending += st->locks[i]->n_queue;
+    engine_restore_reserve(ld->e, nlocks, st->n_conds, npending);
     for (size_t i = 0; i < st->n_conds; i++) {
         const Condd__State__Cond *m = st->conds[i];
         struct engine_obj o = {.kind = ENGINE_OBJ_COND,
@@ -734,6 +855,8 @@ static bool load_objects(struct load *ld, const Condd__State__State *st)
         if (!load_object(ld, &o, m->shared, m->holders, m->n_holders, m->queue, m->n_queue))
             return false;
     }
+    if (!load_held_locks(ld, st->held_locks))
+        return false;
     for (size_t i = 0; i < st->n_sems; i++) {
         const Condd__State__Sem *m = st->sems[i];
         struct engine_obj o = {.kind = ENGINE_OBJ_SEM,
@@ -947,6 +1070,7 @@ out:
     for (size_t i = 0; ld.ds != NULL && i < ld.nsessions; i++)
         resume_restore_discard(ld.ds[i]);
     free(ld.sessions);
+    free(ld.ids);
     free(ld.ds);
     for (size_t i = 0; st != NULL && i < st->n_sessions; i++)
         if (st->sessions[i]->secret.data != NULL)

@@ -86,6 +86,7 @@ static void run_seed(uint64_t seed, uint64_t steps)
         fx_open(&rm_fx, i);
         rm_model.s[i].open = true;
     }
+    uint64_t sl_rng = seed;
     for (uint64_t step = 0; step < steps; step++) {
         int r = rm_rn(135);
         int kind;
@@ -141,6 +142,14 @@ static void run_seed(uint64_t seed, uint64_t steps)
         rm_match_replies();
         rm_check_state();
         FX_EQ(rm_fx.violations, 0);
+        /* Now and then the engine is saved and restored into a new one (the live restart);
+         * a generator of its own keeps every seed's operations what they were before. */
+        sl_rng = sl_rng * 6364136223846793005ull + 1442695040888963407ull;
+        if ((sl_rng >> 33) % 50 == 0 && rm_op_save_load()) {
+            rm_match_replies();
+            rm_check_state();
+            FX_EQ(rm_fx.violations, 0);
+        }
     }
 
     /* Shutdown answers every pending request; then every session closes. */
@@ -227,6 +236,7 @@ static void run_seed(uint64_t seed, uint64_t steps)
            rm_model.sem_refused, rm_model.stat_steps[10], rm_model.stat_steps[11],
            rm_model.stat_steps[12], rm_model.ev_woken, rm_model.stat_steps[13],
            rm_model.stat_steps[14], rm_model.bar_fills, rm_model.bar_broken);
+    printf("  saved and restored %" PRIu64 " times\n", rm_model.save_loads);
     fflush(stdout);
     fx_fini(&rm_fx);
 }

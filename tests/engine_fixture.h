@@ -138,4 +138,13 @@ bool fx_holder(struct fx *f, const char *lock, uint64_t *session_id, uint64_t *o
 /* Stats shortcut. */
 struct engine_stats fx_stats(struct fx *f);
 
+/*
+ * The live restart's engine half: finishes reaping, exports the engine, restores everything
+ * into a new engine on the same clock (engine_restore_*()), checks that every count in the
+ * stats is the same, and frees the old engine silently. Open sessions keep their slots (same
+ * ids, same ctx); their pending requests keep their remaining timeouts. Aborts the test when
+ * the restore is refused.
+ */
+void fx_save_load(struct fx *f);
+
 #endif

@@ -143,6 +143,7 @@ struct rm_state {
     /* notification bookkeeping: woken == ok_replies + lost + shut + in flight */
     uint64_t woken, ok_replies, lost, shut;
     uint64_t stat_steps[20];
+    uint64_t save_loads; /* rm_op_save_load() runs */
     uint64_t sem_grants, sem_posts, sem_refused, ev_woken, bar_fills, bar_broken;
     uint64_t waits_pending, acq_pending, cancels_ok, timeouts;
     uint64_t shared_grants, shared_batches, max_shared, shared_refused_cond;
@@ -215,5 +216,6 @@ void rm_op_ev_wait(void);
 void rm_op_bar_wait(void);
 void rm_op_bar_reset_abort(void);
 void rm_op_locked(void);
+bool rm_op_save_load(void);
 
 #endif

@@ -699,3 +699,34 @@ void rm_op_locked(void)
     int l = rm_rn(NL);
     FX_EQ(fx_locked(&rm_fx, rm_lock_names[l]), !rm_free(l));
 }
+
+/* ------------------------------------------------------------------ save and load */
+
+/* The live restart's engine half at a random point: the engine is exported and restored into a
+ * new one (fx_save_load()), and the run goes on against the same model, which must not notice.
+ * Skipped when two armed timers share a deadline (a restore arms them in queue order, not in
+ * arrival order, and the fake clock breaks ties by arming order) or when a deadline would not
+ * come back bit for bit from now + (deadline - now); returns whether it ran. */
+bool rm_op_save_load(void)
+{
+    double now = fx_now(&rm_fx);
+    for (int k = 0; k < MAXREQ; k++) {
+        if (!rm_timer_armed(k))
+            continue;
+        double d = rm_model.r[k].deadline;
+        if (now + (d - now) != d)
+            return false;
+        for (int j = k + 1; j < MAXREQ; j++)
+            if (rm_timer_armed(j) && rm_model.r[j].deadline == d)
+                return false;
+    }
+    fx_save_load(&rm_fx);
+    /* The token clock may move ahead across a restart (the new engine starts from the realtime
+     * clock), never back: every later token must exceed the model's last one, which the reply
+     * checks assert, and the model follows the engine's clock from here. */
+    struct engine_stats st = fx_stats(&rm_fx);
+    FX_REQUIRE(st.last_token >= rm_model.last_token);
+    rm_model.last_token = st.last_token;
+    rm_model.save_loads++;
+    return true;
+}

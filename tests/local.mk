@@ -114,6 +114,24 @@ tests_check_resume_CPPFLAGS = $(TEST_CPPFLAGS)
 tests_check_resume_CFLAGS = $(TEST_CFLAGS)
 tests_check_resume_LDADD = tests/libtestutil.la proto/libconddproto.la $(CHECK_LIBS)
 
+# ---------------------------------------------------------------- the live restart's state
+# A real server on socketpairs, saved to a memfd and loaded into a new one (daemon/snapshot.c).
+check_PROGRAMS += tests/check_snapshot
+TESTS += tests/check_snapshot
+tests_check_snapshot_SOURCES = tests/check_snapshot.c
+tests_check_snapshot_CPPFLAGS = $(DAEMON_CPPFLAGS) -I$(top_srcdir)/tests
+tests_check_snapshot_CFLAGS = $(daemon_libconddcore_la_CFLAGS) $(CHECK_CFLAGS)
+tests_check_snapshot_LDADD = daemon/libconddcore.la tests/libtestutil.la $(LIBEVENT_CORE_LIBS) \
+	$(PROTOBUF_C_LIBS) $(SODIUM_LIBS) $(CHECK_LIBS)
+
+# The engine half of the live restart, with exact timeouts on the fake clock.
+check_PROGRAMS += tests/check_snapshot_engine
+TESTS += tests/check_snapshot_engine
+tests_check_snapshot_engine_SOURCES = tests/check_snapshot_engine.c $(ENGINE_FIXTURE)
+tests_check_snapshot_engine_CPPFLAGS = $(ENGINE_TEST_CPPFLAGS)
+tests_check_snapshot_engine_CFLAGS = $(ENGINE_TEST_CFLAGS)
+tests_check_snapshot_engine_LDADD = $(ENGINE_TEST_LDADD)
+
 # blipproxy: the test proxy that drops, resets or stalls connections on command (a helper of
 # the suites, not a test), and the blips through it.
 check_PROGRAMS += tests/blipproxy tests/check_blip

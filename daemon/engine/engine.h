@@ -696,6 +696,11 @@ enum engine_status engine_restore_hold(struct esession *s, const struct engine_o
 enum engine_status engine_restore_pending(struct esession *s, const struct engine_obj *o,
                                           const struct engine_obj_pending *p, const char **why);
 
+/* A hint before restoring into the fresh engine e: about locks lock entries, conds conditions
+ * and pending requests will go in, so its tables are sized once instead of growing step by
+ * step. */
+void engine_restore_reserve(struct engine *e, uint64_t locks, uint64_t conds, uint64_t pending);
+
 /* The token clock: every token from now on exceeds last_token. */
 void engine_restore_tokens(struct engine *e, uint64_t last_token);
 

@@ -168,6 +168,9 @@ struct engine {
     /* barriers (barrier.c) */
     struct table *barriers;
     struct eqentry *barriers_all; /* every barrier entry, for engine_free() */
+    /* restore.c: the lock entry last restored, so that its holds and queue, which follow at
+     * once, do not look it up again (cleared by engine_restore_check()) */
+    struct elock *restore_lock;
 };
 
 /* ------------------------------------------------------------------ engine.c */

@@ -135,6 +135,14 @@ bool engine_export(const struct engine *e, const struct engine_export_fns *fns, 
 
 /* ================================================================== restore */
 
+void engine_restore_reserve(struct engine *e, uint64_t locks, uint64_t conds, uint64_t pending)
+{
+    /* each table grows when its nodes reach its bucket count: size for exactly that many */
+    (void)table_reserve(e->locks, locks);
+    (void)table_reserve(e->conds, conds);
+    (void)table_reserve(e->pending, pending);
+}
+
 void engine_restore_tokens(struct engine *e, uint64_t last_token)
 {
     if (last_token > e->last_token) {
@@ -161,7 +169,7 @@ enum engine_status engine_restore_object(struct engine *e, const struct engine_o
         uint64_t hash = table_hash(e->locks, o->name, o->name_len);
         if (elock_find(e, o->name, o->name_len, hash) != NULL)
             return engine_fail(why, ENGINE_BAD_REQUEST, "a lock listed twice");
-        if (elock_create(e, o->name, o->name_len, hash) == NULL)
+        if ((e->restore_lock = elock_create(e, o->name, o->name_len, hash)) == NULL)
             return engine_fail(why, ENGINE_INTERNAL, "out of memory");
         return ENGINE_OK;
     }
@@ -189,6 +197,9 @@ enum engine_status engine_restore_object(struct engine *e, const struct engine_o
 static struct elock *restored_lock(struct engine *e, const uint8_t *name, size_t len,
                                    const char **why)
 {
+    struct elock *r = e->restore_lock; /* usually the one just restored */
+    if (r != NULL && r->name_len == len && memcmp(r->name, name, len) == 0)
+        return r;
     struct elock *l = elock_find(e, name, len, table_hash(e->locks, name, len));
     if (l == NULL)
         engine_fail(why, ENGINE_BAD_REQUEST, "a reference to a lock not listed");
@@ -356,6 +367,7 @@ static enum engine_status check_entries(struct engine *e, enum ewaiter_kind kind
 
 enum engine_status engine_restore_check(struct engine *e, const char **why)
 {
+    e->restore_lock = NULL; /* from here on locks may come and go */
     struct table_iter it;
     table_iter_init(&it, e->locks);
     for (struct table_node *n; (n = table_iter_next(&it)) != NULL;)

@@ -178,6 +178,16 @@ uint64_t table_hash(const struct table *t, const void *key, size_t len)
     return h;
 }
 
+bool table_reserve(struct table *t, size_t n)
+{
+    if (t->buckets[0] != NULL || n <= TABLE_MIN_SIZE)
+        return true;
+    size_t size = TABLE_MIN_SIZE;
+    while (size < n && size <= SIZE_MAX / 4 / sizeof(struct table_node *))
+        size *= 2;
+    return start_resize(t, size);
+}
+
 struct table_node *table_find(struct table *t, const void *key, size_t len, uint64_t hash)
 {
     rehash_step(t);

@@ -65,6 +65,11 @@ bool table_insert(struct table *t, struct table_node *node, uint64_t hash);
 /* Unlinks node, which must be in t. May perform a bounded rehash step or start a shrink. */
 void table_remove(struct table *t, struct table_node *node);
 
+/* Sizes the bucket array of a table that has never had one for about n nodes, so that
+ * inserting them does no rehash (a bulk load: the live restart). A hint: false on OOM, and
+ * nothing done for a table in use. */
+bool table_reserve(struct table *t, size_t n);
+
 /* Number of nodes inserted. */
 size_t table_count(const struct table *t);
 
