@@ -425,6 +425,32 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
     sdnotify_ready(m->notify);
 }
 
+static bool main_keep_state(const struct settings *s, struct server *srv, bool *keep);
+
+/* restart.c's check before a hand-over: would the successor start with the settings, auth file
+ * and certificates as they are on disk now? A typo in the config file must not cost the state. */
+static bool main_check_successor(void *arg, char *err, size_t errlen)
+{
+    const struct main_ctx *m = arg;
+    struct settings next;
+    if (!main_load_settings(&next, m->cli, err, errlen))
+        return false;
+    struct auth_db *auth = NULL;
+    struct tls_ctx *tls = NULL;
+    bool ok = (next.auth_file == NULL || (auth = auth_load(next.auth_file, err, errlen)) != NULL) &&
+              (next.listen_tls.n == 0 || (tls = tls_ctx_load(&next, err, errlen)) != NULL);
+    bool keep;
+    if (ok && !main_keep_state(&next, m->srv, &keep)) {
+        snprintf(err, errlen, "keep-state-on-stop: '%s' is not one of auto, yes, no",
+                 next.keep_state_on_stop);
+        ok = false;
+    }
+    auth_free(auth);
+    tls_ctx_free(tls);
+    settings_clear(&next);
+    return ok;
+}
+
 static void main_on_restart_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct main_ctx *m = arg;
@@ -442,7 +468,8 @@ static bool main_keep_state(const struct settings *s, struct server *srv, bool *
 {
     const char *v = s->keep_state_on_stop != NULL ? s->keep_state_on_stop : "auto";
     if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
-        *keep = strcmp(v, "yes") == 0;
+        /* Only a service manager has a store to hand the state to. */
+        *keep = strcmp(v, "yes") == 0 && getenv("NOTIFY_SOCKET") != NULL;
         return true;
     }
     if (strcmp(v, "auto") != 0)
@@ -552,6 +579,7 @@ int main(int argc, char **argv)
         log_error("out of memory");
         return 1;
     }
+    restart_set_check(m.restart, main_check_successor, &m);
     /* Handlers first: whoever sees the port file (or READY=1) may signal at once, and a SIGHUP
      * must not kill the daemon with the default action. libevent holds a signal that arrives
      * before the loop runs until it does. */

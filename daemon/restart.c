@@ -50,6 +50,8 @@ struct restart {
     struct event *drain; /* polls for that */
     /* The settings in effect (main's: a reload changes them in place). */
     const struct settings *settings;
+    bool (*check)(void *arg, char *err, size_t errlen); /* may the successor start? */
+    void *check_arg;
 };
 
 /* The signals a restart blocks across execv, so that one arriving before the successor has its
@@ -215,6 +217,13 @@ void restart_set_state_fd(struct restart *r, int fd, bool from_fdstore)
         close(r->state_fd);
     r->state_fd = fd;
     r->from_fdstore = from_fdstore;
+}
+
+void restart_set_check(struct restart *r, bool (*fn)(void *arg, char *err, size_t errlen),
+                       void *arg)
+{
+    r->check = fn;
+    r->check_arg = arg;
 }
 
 void restart_set_notify(struct restart *r, struct sdnotify *notify)
@@ -500,6 +509,11 @@ void restart_exec(struct restart *r)
     }
     log_notice("received SIGUSR2; live restart: handing the state to %s",
                r->exe[0] != '\0' ? r->exe : "(unknown binary)");
+    char err[1024];
+    if (r->check != NULL && !r->check(r->check_arg, err, sizeof err)) {
+        log_error("restart refused: the new process could not start: %s; still serving here", err);
+        return;
+    }
     restart_begin(r, false);
 }
 

@@ -54,6 +54,12 @@ void restart_set_state_fd(struct restart *r, int fd, bool from_fdstore);
 /* True when this process was started by a live restart (the environment said so). */
 bool restart_is_successor(const struct restart *r);
 
+/* A check run before a re-exec starts (fn(arg, err, errlen)): false with the reason in err
+ * refuses the restart (logged), the process goes on as it was. main.c checks that the settings
+ * on disk would let the successor start. */
+void restart_set_check(struct restart *r, bool (*fn)(void *arg, char *err, size_t errlen),
+                       void *arg);
+
 /* The notifier (borrowed, may be NULL) for RELOADING=1 and the fd store. */
 void restart_set_notify(struct restart *r, struct sdnotify *notify);
 

@@ -404,6 +404,57 @@ START_TEST(test_exec_failure_keeps_the_old_process_serving)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ a config the successor cannot
+ * use */
+
+START_TEST(test_bad_config_on_disk_refuses_the_restart)
+{
+    char cdir[] = "/tmp/condd-restart-conf-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(cdir));
+    char conf[128];
+    snprintf(conf, sizeof conf, "%s/condd.conf", cdir);
+    FILE *f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("max-pending = 1000\n", f);
+    fclose(f);
+    const char *extra[] = {"--config", conf, NULL};
+    struct tu_spawn sp = {.child_setup = log_to_dir};
+    ck_assert(tu_daemon_start_ex(&daemon_, &sp, false, extra));
+    daemon_up = true;
+    struct events ea = {0};
+    condd_async_conn *a = connect_grace(&ea);
+    acquire_ok(a, "kept", 1);
+    /* An operator's typo: the successor would exit at start, taking the state with it. */
+    f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("max-pending = lots\n", f);
+    fclose(f);
+    ck_assert_int_eq(kill(daemon_.pid, SIGUSR2), 0);
+    ck_assert(wait_log("restart refused"));
+    char path[256];
+    log_path(path, sizeof path);
+    ck_assert(file_contains(path, "condd.conf:1"));
+    /* Nothing happened to the clients: the same connection answers, the lock is held. */
+    barrier(a);
+    ck_assert_int_eq(ea.resuming, 0);
+    ck_assert(try_lock_fails_outside("kept"));
+    condd_stats *st = stats_now();
+    ck_assert_uint_eq(st->restarts, 0);
+    condd_stats_free(st);
+    /* Fixed: the restart goes through. */
+    f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("max-pending = 2000\n", f);
+    fclose(f);
+    ck_assert_int_eq(kill(daemon_.pid, SIGUSR2), 0);
+    ck_assert(run_until_count(&ea.resumed, 1, 20));
+    ck_assert(try_lock_fails_outside("kept"));
+    condd_async_conn_close(a);
+    unlink(conf);
+    rmdir(cdir);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ the fd store */
 
 #ifdef HAVE_SYSTEMD
@@ -586,6 +637,7 @@ static Suite *restart_suite(void)
     tcase_set_timeout(own, 120);
     tcase_add_test(own, test_unreadable_state_starts_empty_and_says_so);
     tcase_add_test(own, test_exec_failure_keeps_the_old_process_serving);
+    tcase_add_test(own, test_bad_config_on_disk_refuses_the_restart);
 #ifdef HAVE_SYSTEMD
     tcase_add_test(own, test_fdstore_keeps_the_state_across_stop_and_start);
 #endif
