@@ -615,6 +615,11 @@ START_TEST(test_fdstore_keeps_the_state_across_stop_and_start)
     ck_assert_int_ge(mgr.removed, 2);
     condd_async_conn_close(a);
     condd_async_conn_close(b);
+    /* Stopped while the manager still listens: it stores again and exits 0. */
+    int stop = tu_daemon_stop(&daemon_);
+    daemon_up = false;
+    ck_assert(WIFEXITED(stop) && WEXITSTATUS(stop) == 0);
+    manager_drain(&mgr, 0.1);
     manager_close(&mgr);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s' '%s'", dir, old_dir);
