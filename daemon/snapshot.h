@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
  * The daemon's whole state to bytes and back, for the live restart (issue 15; protocol.md
- * §5.8): sessions with their secrets, remaining grace and kept answers, every lock with its
+ * §5.6.1): sessions with their secrets, remaining grace and kept answers, every lock with its
  * holders and queue in order, conditions and their waiters, semaphores, events, barriers, the
  * fencing-token clock, the next session id and the operation counters. The bytes are one
  * protobuf message of proto/state.proto (package condd.state, never sent on the wire) with a

@@ -1001,6 +1001,59 @@ START_TEST(test_load_refuses_a_reference_to_a_missing_session)
 }
 END_TEST
 
+/* The remaining timeout of the one pending request, through the engine's export. */
+static bool rem_object(void *arg, const struct engine_obj *o)
+{
+    (void)arg;
+    (void)o;
+    return true;
+}
+static bool rem_hold(void *arg, const struct engine_obj_hold *h)
+{
+    (void)arg;
+    (void)h;
+    return true;
+}
+static bool rem_pending(void *arg, const struct engine_obj_pending *p)
+{
+    *(double *)arg = p->timed ? p->remaining_s : -1;
+    return true;
+}
+
+START_TEST(test_time_since_the_save_counts_against_grace_and_timeouts)
+{
+    size_t len, len2;
+    uint8_t *buf = good_state(&len); /* b's acquire: 30 s timeout; grace 30 s */
+    Condd__State__State *st = unseal(buf, len);
+    ck_assert_uint_gt(st->saved_mono_us, 20000000);
+    st->saved_mono_us -= 20000000; /* as if the save had been 20 s ago */
+    uint8_t *older = seal(st, SNAPSHOT_VERSION, &len2);
+    struct sx x;
+    sx_init(&x);
+    int fd = memfd();
+    ck_assert_int_eq(write(fd, older, len2), (ssize_t)len2);
+    ck_assert_int_eq(lseek(fd, 0, SEEK_SET), 0);
+    char why[256];
+    ck_assert_msg(snapshot_load(x.srv, fd, why, sizeof why, NULL), "%s", why);
+    close(fd);
+    /* about 10 s left of each (the 30 s less the 20 s, less the moments this test took) */
+    struct dsession *ds;
+    TAILQ_FOREACH(ds, &x.srv->detached, det_link)
+    {
+        double left = ds->deadline - server_now();
+        ck_assert_msg(left > 5 && left <= 10.01, "grace left %.3f s", left);
+    }
+    double rem = -2;
+    static const struct engine_export_fns fns = {rem_object, rem_hold, rem_pending};
+    ck_assert(engine_export(server_engine(x.srv), &fns, &rem));
+    ck_assert_msg(rem > 5 && rem <= 10.01, "timeout left %.3f s", rem);
+    sx_fini(&x);
+    condd__state__state__free_unpacked(st, NULL);
+    free(older);
+    free(buf);
+}
+END_TEST
+
 START_TEST(test_load_refuses_a_server_with_sessions)
 {
     size_t len;
@@ -1033,6 +1086,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(tc, test_semaphores_events_barriers_survive);
     tcase_add_test(tc, test_counters_and_session_ids_continue);
     tcase_add_test(tc, test_save_refuses_a_hold_of_a_session_without_grace);
+    tcase_add_test(tc, test_time_since_the_save_counts_against_grace_and_timeouts);
     suite_add_tcase(s, tc);
     TCase *tb = tcase_create("corrupt");
     tcase_set_timeout(tb, 300);
