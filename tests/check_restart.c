@@ -404,8 +404,45 @@ START_TEST(test_exec_failure_keeps_the_old_process_serving)
 }
 END_TEST
 
-/* ------------------------------------------------------------------ a config the successor cannot
- * use */
+/* An upgrade: the binary at the start-up path is replaced (a new file renamed over it); the
+ * restart runs the new file, not the old inode that /proc/self/exe still names. */
+START_TEST(test_restart_runs_the_binary_now_at_the_path)
+{
+    snprintf(copied_bin, sizeof copied_bin, "/tmp/condd-restart-up-%ld", (long)getpid());
+    char cmd[800];
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tu_condd_path(), copied_bin);
+    ck_assert_int_eq(system(cmd), 0);
+    struct tu_spawn sp = {.binary = copied_bin, .child_setup = log_to_dir};
+    bool started = tu_daemon_start_ex(&daemon_, &sp, false, NULL);
+    if (!started)
+        unlink(copied_bin);
+    ck_assert(started);
+    daemon_up = true;
+    struct events ea = {0};
+    condd_async_conn *a = connect_grace(&ea);
+    acquire_ok(a, "up", 1);
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s.new' && mv '%s.new' '%s'", tu_condd_path(), copied_bin,
+             copied_bin, copied_bin);
+    ck_assert_int_eq(system(cmd), 0);
+    char exe[64], target[512];
+    snprintf(exe, sizeof exe, "/proc/%ld/exe", (long)daemon_.pid);
+    ssize_t n = readlink(exe, target, sizeof target - 1);
+    ck_assert_int_gt(n, 0);
+    target[n] = '\0';
+    ck_assert_msg(strstr(target, "(deleted)") != NULL, "before: %s", target);
+    ck_assert_int_eq(kill(daemon_.pid, SIGUSR2), 0);
+    ck_assert(run_until_count(&ea.resumed, 1, 20));
+    n = readlink(exe, target, sizeof target - 1);
+    ck_assert_int_gt(n, 0);
+    target[n] = '\0';
+    ck_assert_str_eq(target, copied_bin);
+    ck_assert(try_lock_fails_outside("up"));
+    condd_async_conn_close(a);
+    unlink(copied_bin);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ settings on disk */
 
 START_TEST(test_bad_config_on_disk_refuses_the_restart)
 {
@@ -643,6 +680,7 @@ static Suite *restart_suite(void)
     tcase_add_test(own, test_unreadable_state_starts_empty_and_says_so);
     tcase_add_test(own, test_exec_failure_keeps_the_old_process_serving);
     tcase_add_test(own, test_bad_config_on_disk_refuses_the_restart);
+    tcase_add_test(own, test_restart_runs_the_binary_now_at_the_path);
 #ifdef HAVE_SYSTEMD
     tcase_add_test(own, test_fdstore_keeps_the_state_across_stop_and_start);
 #endif
