@@ -82,6 +82,8 @@ condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
     o->sessions_expired_in_grace = r->sessions_expired_in_grace;
     o->locks_shared = r->locks_shared;
     o->shared_holders = r->shared_holders;
+    o->restarts = r->restarts;
+    o->restored_sessions = r->restored_sessions;
     o->events = r->events;
     o->events_set = r->events_set;
     o->event_waiters = r->event_waiters;

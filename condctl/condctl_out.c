@@ -490,7 +490,9 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
     X(sessions_expired_in_grace)                                                                   \
     X(auth_failures)                                                                               \
     X(permission_denials)                                                                          \
-    X(wrong_server)
+    X(wrong_server) \
+    X(restarts)                                                                                    \
+    X(restored_sessions)
 
 void ctl_print_stats_json(FILE *out, const struct condd_stats *st)
 {

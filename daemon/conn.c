@@ -339,8 +339,8 @@ static void conn_flush_tls(struct conn *c)
 
 static void conn_flush_now(struct conn *c)
 {
-    if (c->state == CONN_CLOSED)
-        return;
+    if (c->state == CONN_CLOSED || c->half_closed)
+        return; /* half-closed: answers are kept for the resume (conn_half_close) */
     if (c->bev != NULL) {
         conn_flush_tls(c);
         return;
@@ -613,6 +613,57 @@ static bool conn_input(struct conn *c, bool do_read)
     size_t plen;
     return !c->read_paused &&
            frame_peek(c->ibuf, c->ilen, srv->settings.max_frame_bytes, &plen) != FRAME_NEED_MORE;
+}
+
+/* Handles every request already readable on c, without the per-turn budget. */
+static void conn_drain_input(struct conn *c)
+{
+    struct server *srv = c->srv;
+    /* Bounded, so a client that keeps writing cannot hold the restart up. */
+    for (int turn = 0; turn < 64 && c->state != CONN_CLOSED && !c->read_paused; turn++) {
+        while (conn_input(c, false))
+            ; /* whole frames kept from earlier turns */
+        if (c->state == CONN_CLOSED || c->read_paused)
+            break;
+        ssize_t n = conn_read(c, srv->rbuf, sizeof srv->rbuf);
+        if (n <= 0)
+            break; /* nothing more, or closed (detached) by the read */
+        if (!conn_in_append(c, srv->rbuf, (size_t)n)) {
+            conn_close(c, "out of memory");
+            break;
+        }
+    }
+    while (c->state != CONN_CLOSED && conn_input(c, false))
+        ;
+}
+
+void conn_drain_close(struct conn *c, const char *why)
+{
+    c->busy++;
+    conn_drain_input(c);
+    conn_close(c, why); /* detaches a session with a grace: its unsent answers are kept */
+    conn_release(c);
+}
+
+void conn_half_close(struct conn *c)
+{
+    c->busy++;
+    conn_drain_input(c);
+    if (c->state != CONN_CLOSED && c->bev != NULL) {
+        /* TLS has no half-close that a peer notices before it reads on: close now. */
+        conn_close(c, "live restart");
+    } else if (c->state != CONN_CLOSED) {
+        /* The client sees the end of its input and closes its side; whatever it wrote before
+         * that arrives first and is still read here. Nothing more is written. */
+        shutdown(c->fd, SHUT_WR);
+        c->half_closed = true;
+        if (c->write_armed) {
+            event_del(c->wr);
+            c->write_armed = false;
+        }
+        conn_pause_reading(c, false);
+    }
+    conn_release(c);
 }
 
 /* EV_READ: the socket is readable. EV_TIMEOUT (only ever from event_active): frames are left

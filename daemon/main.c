@@ -4,8 +4,9 @@
  * on top; both read through the settings table in settings.c), process set-up (file limit,
  * signals), listeners (configured, or inherited from systemd), the port file, the metrics endpoint,
  * readiness, and the event loop with its signals: SIGHUP reloads the config file, SIGINT and
- * SIGTERM stop gracefully. Everything that serves clients lives in server.c and below; exit() is
- * only called here, before the loop starts.
+ * SIGTERM stop gracefully (or, under systemd with keep-state-on-stop, hand the state to the fd
+ * store), SIGUSR2 re-executes the daemon keeping its state (restart.c). Everything that serves
+ * clients lives in server.c and below; exit() is only called here, before the loop starts.
  */
 #include "config.h"
 
@@ -30,6 +31,7 @@
 #include "cluster.h"
 #include "log.h"
 #include "metrics.h"
+#include "restart.h"
 #include "sdnotify.h"
 #include "server.h"
 #include "settings.h"
@@ -44,7 +46,8 @@ static void main_usage(FILE *out)
                  "\n");
     settings_usage(out);
     fprintf(out, "\n"
-                 "SIGHUP reloads the config file; SIGTERM and SIGINT stop gracefully.\n");
+                 "SIGHUP reloads the config file; SIGTERM and SIGINT stop gracefully; SIGUSR2\n"
+                 "re-executes condd keeping every lock, waiter and session (live restart).\n");
 }
 
 /* ------------------------------------------------------------------ settings sources */
@@ -332,6 +335,8 @@ struct main_ctx {
     struct settings *cur; /* what is in effect */
     struct event *drain;
     double drain_left;
+    struct restart *restart;
+    bool keep_state; /* SIGTERM hands the state to systemd's fd store */
 };
 
 static void main_on_drain(evutil_socket_t fd, short what, void *arg)
@@ -353,6 +358,15 @@ static void main_on_stop_signal(evutil_socket_t sig, short what, void *arg)
     if (m->drain_left > 0)
         return; /* already stopping */
     log_notice("received %s; shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    restart_cancel(m->restart); /* a stop during a live restart's drain wins */
+    if (sig == SIGTERM && m->keep_state && restart_store(m->restart)) {
+        /* The store ends the loop once the clients have closed (restart.c). */
+        sdnotify_stopping(m->notify);
+        metrics_stop(m->metrics);
+        m->metrics = NULL;
+        m->drain_left = MAIN_DRAIN_SECONDS; /* stopping: no second stop, reload or restart */
+        return;
+    }
     sdnotify_stopping(m->notify);
     metrics_stop(m->metrics);
     m->metrics = NULL;
@@ -417,15 +431,73 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
     sdnotify_ready(m->notify);
 }
 
+static bool main_keep_state(const struct settings *s, struct server *srv, bool *keep);
+
+/* restart.c's check before a hand-over: would the successor start with the settings, auth file
+ * and certificates as they are on disk now? A typo in the config file must not cost the state. */
+static bool main_check_successor(void *arg, char *err, size_t errlen)
+{
+    const struct main_ctx *m = arg;
+    struct settings next;
+    if (!main_load_settings(&next, m->cli, err, errlen))
+        return false;
+    struct auth_db *auth = NULL;
+    struct tls_ctx *tls = NULL;
+    bool ok = (next.auth_file == NULL || (auth = auth_load(next.auth_file, err, errlen)) != NULL) &&
+              (next.listen_tls.n == 0 || (tls = tls_ctx_load(&next, err, errlen)) != NULL);
+    bool keep;
+    if (ok && !main_keep_state(&next, m->srv, &keep)) {
+        snprintf(err, errlen, "keep-state-on-stop: '%s' is not one of auto, yes, no",
+                 next.keep_state_on_stop);
+        ok = false;
+    }
+    auth_free(auth);
+    tls_ctx_free(tls);
+    settings_clear(&next);
+    return ok;
+}
+
+static void main_on_restart_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct main_ctx *m = arg;
+    if (m->drain_left > 0) {
+        log_notice("received SIGUSR2 while stopping; ignored");
+        return;
+    }
+    /* Execs once the clients have closed; if the exec fails, the process goes on serving. */
+    restart_exec(m->restart);
+}
+
+/* keep-state-on-stop: "yes", "no", or "auto" (unset): yes when a service manager listens and
+ * announces (systemd >= 254, $FDSTORE) room for the state and our own listeners. */
+static bool main_keep_state(const struct settings *s, struct server *srv, bool *keep)
+{
+    const char *v = s->keep_state_on_stop != NULL ? s->keep_state_on_stop : "auto";
+    if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
+        /* Only a service manager has a store to hand the state to. */
+        *keep = strcmp(v, "yes") == 0 && getenv("NOTIFY_SOCKET") != NULL;
+        return true;
+    }
+    if (strcmp(v, "auto") != 0)
+        return false;
+    const char *fdstore = getenv("FDSTORE");
+    long room = fdstore != NULL ? strtol(fdstore, NULL, 10) : 0;
+    *keep = getenv("NOTIFY_SOCKET") != NULL && room > server_listener_count(srv);
+    return true;
+}
+
 /* ------------------------------------------------------------------ main */
 
 /* Opens the listeners: inherited from systemd when socket-activated, else the configured
- * ones. */
-static bool main_open_listeners(struct server *srv, const struct settings *s)
+ * ones; either way, a socket the previous process handed over (live restart, fd store) for a
+ * configured address is adopted instead of bound. */
+static bool main_open_listeners(struct server *srv, const struct settings *s, struct restart *r)
 {
-    int adopted = sdnotify_adopt_listeners(srv);
+    int adopted = sdnotify_adopt_listeners(srv, r);
     if (adopted < 0)
         return false;
+    /* Socket activation's sockets, when a live restart handed them over (LISTEN_FDS is gone). */
+    adopted += server_adopt_inherited(srv, "fd");
     if (adopted > 0) {
         if (s->listen.n > 0 || s->unix_path != NULL)
             log_notice("socket-activated: ignoring the listen and unix settings");
@@ -507,6 +579,13 @@ int main(int argc, char **argv)
     server_set_auth(srv, auth);
     server_set_tls(srv, tls);
     struct main_ctx m = {.base = base, .srv = srv, .cli = &cli, .cur = &s};
+    /* Before any listener: what a live restart handed over is offered to the listen calls. */
+    m.restart = restart_new(base, srv, argv, m.cur);
+    if (m.restart == NULL) {
+        log_error("out of memory");
+        return 1;
+    }
+    restart_set_check(m.restart, main_check_successor, &m);
     /* Handlers first: whoever sees the port file (or READY=1) may signal at once, and a SIGHUP
      * must not kill the daemon with the default action. libevent holds a signal that arrives
      * before the loop runs until it does. */
@@ -514,10 +593,34 @@ int main(int argc, char **argv)
     struct event *sigint = evsignal_new(base, SIGINT, main_on_stop_signal, &m);
     struct event *sigterm = evsignal_new(base, SIGTERM, main_on_stop_signal, &m);
     struct event *sighup = evsignal_new(base, SIGHUP, main_on_reload_signal, &m);
+    struct event *sigusr2 = evsignal_new(base, SIGUSR2, main_on_restart_signal, &m);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
     event_add(sighup, NULL);
-    bool ok = main_open_listeners(srv, &s);
+    event_add(sigusr2, NULL);
+    if (restart_is_successor(m.restart)) {
+        /* The predecessor blocked these across its exec; they are handled now. */
+        sigset_t set;
+        sigemptyset(&set);
+        sigaddset(&set, SIGUSR2);
+        sigaddset(&set, SIGTERM);
+        sigaddset(&set, SIGINT);
+        sigaddset(&set, SIGHUP);
+        sigprocmask(SIG_UNBLOCK, &set, NULL);
+    }
+    bool ok = main_open_listeners(srv, &s, m.restart);
+    server_close_unclaimed(srv);
+    if (ok && !main_keep_state(&s, srv, &m.keep_state)) {
+        log_error("keep-state-on-stop: '%s' is not one of auto, yes, no", s.keep_state_on_stop);
+        ok = false;
+    }
+    if (ok) {
+        /* The state after the listeners (the sessions it restores resume through them), before
+         * the port file and READY=1: whoever waits for those finds it loaded. */
+        m.notify = sdnotify_new(base, srv);
+        restart_set_notify(m.restart, m.notify);
+        restart_load(m.restart);
+    }
     if (ok && s.metrics_addr != NULL) {
         m.metrics = metrics_start(base, srv, s.metrics_addr);
         ok = m.metrics != NULL;
@@ -528,10 +631,13 @@ int main(int argc, char **argv)
     if (ok && s.port_file != NULL)
         ok = main_write_port_file(s.port_file, server_first_tcp_port(srv));
     if (!ok) {
+        sdnotify_free(m.notify);
+        restart_free(m.restart);
         metrics_stop(m.metrics);
         event_free(sigint);
         event_free(sigterm);
         event_free(sighup);
+        event_free(sigusr2);
         event_free(m.drain);
         server_free(srv);
         event_base_free(base);
@@ -540,7 +646,6 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    m.notify = sdnotify_new(base, srv);
     main_warn_exposed(&s, auth != NULL);
 
     log_notice("%s ready (protocol %d)", PACKAGE_STRING, CONDD_PROTOCOL_VERSION);
@@ -548,10 +653,12 @@ int main(int argc, char **argv)
     event_base_dispatch(base);
 
     sdnotify_free(m.notify);
+    restart_free(m.restart);
     metrics_stop(m.metrics);
     event_free(sigint);
     event_free(sigterm);
     event_free(sighup);
+    event_free(sigusr2);
     event_free(m.drain);
     server_free(srv);
     event_base_free(base);

@@ -189,6 +189,14 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_counter(&o, "condd_sessions_expired_in_grace_total",
                     "Detached sessions ended by their grace or the buffered-answer cap.",
                     st->sessions_expired_in_grace);
+    metrics_counter(&o, "condd_restarts_total",
+                    "Live restarts (SIGUSR2 re-exec, or a stop and start through systemd's fd "
+                    "store), carried across them.",
+                    st->restarts);
+    metrics_gauge(&o, "condd_restored_sessions",
+                  "Sessions the last live restart restored (each then resumes or runs out of its "
+                  "grace).",
+                  st->restored_sessions);
     metrics_counter(&o, "condd_protocol_errors_total",
                     "Connections closed for a malformed frame or a protocol violation.",
                     st->protocol_errors);

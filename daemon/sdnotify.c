@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "engine.h"
 #include "log.h"
+#include "restart.h"
 #include "server.h"
 
 static const char *sdnotify_plural(uint64_t n, const char *one, const char *many)
@@ -52,33 +53,82 @@ struct sdnotify {
     struct timeval watchdog_tv; /* half the interval systemd asked for */
 };
 
-int sdnotify_adopt_listeners(struct server *srv)
+int sdnotify_adopt_listeners(struct server *srv, struct restart *r)
 {
     /* unset_environment=1: nothing this process starts should think the sockets are its own. */
-    int n = sd_listen_fds(1);
+    char **names = NULL;
+    int n = sd_listen_fds_with_names(1, &names);
     if (n < 0) {
         log_error("socket activation: cannot read LISTEN_FDS: %s", strerror(-n));
         return -1;
     }
+    int adopted = 0, stored = 0;
+    bool ok = true;
+    const size_t plen = strlen(RESTART_FDNAME_LISTEN_PREFIX);
     for (int i = 0; i < n; i++) {
         int fd = SD_LISTEN_FDS_START + i;
-        if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
+        const char *name = names != NULL && names[i] != NULL ? names[i] : "";
+        char label[256];
+        if (!ok) {
+            close(fd);
+        } else if (strcmp(name, RESTART_FDNAME_STATE) == 0) {
+            restart_set_state_fd(r, fd, true);
+            stored++;
+        } else if (strncmp(name, RESTART_FDNAME_LISTEN_PREFIX, plen) == 0 &&
+                   restart_unhex(name + plen, strlen(name + plen), label, sizeof label) &&
+                   sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) > 0) {
+            server_offer_inherited(srv, label, fd);
+            stored++;
+        } else if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, 1) <= 0) {
             log_error("socket activation: descriptor %d is not a listening stream socket; "
                       "condd.socket must use ListenStream=",
                       fd);
-            for (int j = i; j < n; j++)
-                close(SD_LISTEN_FDS_START + j);
-            return -1;
-        }
-        if (!server_adopt_listener(srv, fd)) {
-            for (int j = i + 1; j < n; j++)
-                close(SD_LISTEN_FDS_START + j);
-            return -1;
+            close(fd);
+            ok = false;
+        } else {
+            ok = server_adopt_listener(srv, fd);
+            adopted += ok;
         }
     }
-    if (n > 0)
-        log_info("socket activation: %d listener%s from systemd", n, n == 1 ? "" : "s");
-    return n;
+    if (names != NULL) {
+        for (int i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+    }
+    if (!ok)
+        return -1;
+    if (adopted > 0)
+        log_info("socket activation: %d listener%s from systemd", adopted, adopted == 1 ? "" : "s");
+    if (stored > 0)
+        log_info("file-descriptor store: %d descriptor%s kept by the service manager", stored,
+                 stored == 1 ? "" : "s");
+    return adopted;
+}
+
+bool sdnotify_fdstore_add(struct sdnotify *n, const char *name, int fd)
+{
+    if (n == NULL) {
+        log_error("fd store: no service manager to hand %s to (NOTIFY_SOCKET is not set)", name);
+        return false;
+    }
+    char msg[320];
+    snprintf(msg, sizeof msg, "FDSTORE=1\nFDNAME=%s", name);
+    int rc = sd_pid_notify_with_fds(0, 0, msg, &fd, 1);
+    if (rc <= 0) {
+        log_error("fd store: cannot hand %s to the service manager: %s", name,
+                  rc < 0 ? strerror(-rc) : "NOTIFY_SOCKET is not set");
+        return false;
+    }
+    return true;
+}
+
+void sdnotify_fdstore_remove(struct sdnotify *n, const char *name)
+{
+    if (n == NULL)
+        return;
+    char msg[320];
+    snprintf(msg, sizeof msg, "FDSTOREREMOVE=1\nFDNAME=%s", name);
+    sd_notify(0, msg);
 }
 
 static void sdnotify_send_status(struct sdnotify *n, const char *prefix)
@@ -181,7 +231,7 @@ void sdnotify_free(struct sdnotify *n)
 
 #else /* !HAVE_SYSTEMD */
 
-int sdnotify_adopt_listeners(struct server *srv)
+int sdnotify_adopt_listeners(struct server *srv, struct restart *r)
 {
     if (getenv("LISTEN_FDS") != NULL)
         log_warning("LISTEN_FDS is set but condd was built without systemd support; "
@@ -207,6 +257,16 @@ void sdnotify_stopping(struct sdnotify *n)
 }
 
 void sdnotify_free(struct sdnotify *n)
+{
+}
+
+bool sdnotify_fdstore_add(struct sdnotify *n, const char *name, int fd)
+{
+    log_error("fd store: condd was built without systemd support; cannot hand %s over", name);
+    return false;
+}
+
+void sdnotify_fdstore_remove(struct sdnotify *n, const char *name)
 {
 }
 

@@ -9,22 +9,34 @@
 #ifndef CONDD_DAEMON_SDNOTIFY_H
 #define CONDD_DAEMON_SDNOTIFY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct event_base;
 struct server;
 struct sdnotify;
+struct restart;
 
 /* Seconds between two STATUS= refreshes. */
 #define SDNOTIFY_STATUS_SECONDS 5
 
 /*
  * Adopts the listening sockets systemd passed (LISTEN_FDS, checked against LISTEN_PID) into
- * srv and unsets those variables. Returns how many were adopted: 0 when the daemon was not
- * socket-activated, -1 (logged) when a passed descriptor is not a listening stream socket or
- * cannot be used.
+ * srv and unsets those variables. Descriptors from the fd store are told apart by name
+ * (LISTEN_FDNAMES): the state a stop stored (restart.h's RESTART_FDNAME_STATE) goes to
+ * restart_set_state_fd(r), the listeners stored beside it are offered to srv for their
+ * configured addresses (server_offer_inherited). Returns how many socket-activation listeners
+ * were adopted: 0 when the daemon was not socket-activated, -1 (logged) when a passed descriptor
+ * is not a listening stream socket or cannot be used. srv and r are borrowed.
  */
-int sdnotify_adopt_listeners(struct server *srv);
+int sdnotify_adopt_listeners(struct server *srv, struct restart *r);
+
+/* FDSTORE=1 with FDNAME=name: hands a duplicate of fd (borrowed) to the service manager's fd
+ * store. False (logged) when there is no service manager or the message could not be sent. */
+bool sdnotify_fdstore_add(struct sdnotify *n, const char *name, int fd);
+
+/* FDSTOREREMOVE=1 with FDNAME=name: the store drops what it keeps under name. */
+void sdnotify_fdstore_remove(struct sdnotify *n, const char *name);
 
 /*
  * Starts the notifier on base: the STATUS= refresh timer, and the watchdog timer when the

@@ -149,10 +149,15 @@ static void server_on_accept_error(struct evconnlistener *lev, void *arg)
 }
 
 static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *unlink_path,
-                                bool tls)
+                                bool tls, const char *label)
 {
-    if (srv->nlisteners == SERVER_MAX_LISTENERS) {
-        log_error("too many listeners (at most %d)", SERVER_MAX_LISTENERS);
+    char *lcopy = strdup(label);
+    if (lcopy == NULL || srv->nlisteners == SERVER_MAX_LISTENERS) {
+        if (lcopy == NULL)
+            log_error("out of memory adding a listener");
+        else
+            log_error("too many listeners (at most %d)", SERVER_MAX_LISTENERS);
+        free(lcopy);
         close(fd);
         free(unlink_path);
         return false;
@@ -166,6 +171,7 @@ static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *
         log_error("cannot listen: %s", strerror(errno));
         close(fd);
         free(unlink_path);
+        free(lcopy);
         return false;
     }
     evconnlistener_set_error_cb(lev, server_on_accept_error);
@@ -174,6 +180,7 @@ static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *
     l->is_unix = is_unix;
     l->tls = tls;
     l->unlink_path = unlink_path;
+    l->label = lcopy;
     l->port = 0;
     if (!is_unix) {
         struct sockaddr_storage ss;
@@ -190,10 +197,77 @@ static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *
     return true;
 }
 
+/* ------------------------------------------------------------------ inherited listeners */
+
+/* Takes the inherited socket labelled label, if there is one: its fd, else -1. */
+static int server_claim_inherited(struct server *srv, const char *label)
+{
+    for (int i = 0; i < srv->ninherited; i++) {
+        struct server_inherited *in = &srv->inherited[i];
+        if (in->fd >= 0 && strcmp(in->label, label) == 0) {
+            int fd = in->fd;
+            in->fd = -1;
+            return fd;
+        }
+    }
+    return -1;
+}
+
+bool server_offer_inherited(struct server *srv, const char *label, int fd)
+{
+    char *copy = srv->ninherited < SERVER_MAX_LISTENERS ? strdup(label) : NULL;
+    if (copy == NULL) {
+        log_error("cannot keep the inherited listener %s (too many, or out of memory)", label);
+        close(fd);
+        return false;
+    }
+    srv->inherited[srv->ninherited].fd = fd;
+    srv->inherited[srv->ninherited].label = copy;
+    srv->ninherited++;
+    return true;
+}
+
+int server_adopt_inherited(struct server *srv, const char *label)
+{
+    int n = 0, fd;
+    while ((fd = server_claim_inherited(srv, label)) >= 0) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        bool is_unix = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
+        if (server_add_listener(srv, fd, is_unix, NULL, false, label))
+            n++;
+    }
+    return n;
+}
+
+void server_close_unclaimed(struct server *srv)
+{
+    for (int i = 0; i < srv->ninherited; i++) {
+        struct server_inherited *in = &srv->inherited[i];
+        if (in->fd >= 0) {
+            /* A Unix socket file stays: its path is no longer ours to manage. */
+            log_notice("closing the inherited listener %s: no longer configured", in->label);
+            close(in->fd);
+        }
+        free(in->label);
+    }
+    srv->ninherited = 0;
+}
+
 static bool server_listen_inet(struct server *srv, const char *addr, bool tls)
 {
     struct addr_parts ap;
     char port[8];
+    char label[320]; /* ample: a host name is at most 253 bytes */
+    snprintf(label, sizeof label, "%s:%s", tls ? "tls" : "tcp", addr);
+    int kept = server_claim_inherited(srv, label);
+    if (kept >= 0) {
+        if (!server_add_listener(srv, kept, false, NULL, tls, label))
+            return false;
+        log_info("listening on %s%s (port %d, kept from the previous process)", tls ? "tls:" : "",
+                 addr, srv->listeners[srv->nlisteners - 1].port);
+        return true;
+    }
     if (!addr_split(addr, ADDR_LISTEN, 0, &ap)) {
         log_error("bad listen address '%s': expected HOST:PORT or [IPV6]:PORT", addr);
         return false;
@@ -227,7 +301,7 @@ static bool server_listen_inet(struct server *srv, const char *addr, bool tls)
             close(fd);
             continue;
         }
-        ok = server_add_listener(srv, fd, false, NULL, tls);
+        ok = server_add_listener(srv, fd, false, NULL, tls, label);
         if (ok)
             log_info("listening on %s%s (port %d)", tls ? "tls:" : "", addr,
                      srv->listeners[srv->nlisteners - 1].port);
@@ -285,6 +359,19 @@ bool server_listen_unix(struct server *srv, const char *path, unsigned mode, con
         return false;
     }
     strcpy(sun.sun_path, path);
+    char label[8 + sizeof sun.sun_path];
+    snprintf(label, sizeof label, "unix:%s", path);
+    int kept = server_claim_inherited(srv, label);
+    if (kept >= 0) {
+        /* Mode and group were set by whoever bound it; the file is ours to remove at the end. */
+        char *copy = strdup(path);
+        if (copy == NULL) {
+            close(kept);
+            return false;
+        }
+        log_info("listening on unix:%s (kept from the previous process)", path);
+        return server_add_listener(srv, kept, true, copy, false, label);
+    }
     struct stat st;
     if (lstat(path, &st) == 0) {
         if (!S_ISSOCK(st.st_mode)) {
@@ -327,7 +414,7 @@ bool server_listen_unix(struct server *srv, const char *path, unsigned mode, con
     }
     log_info("listening on unix:%s (mode %04o%s%s)", path, mode, group != NULL ? ", group " : "",
              group != NULL ? group : "");
-    return server_add_listener(srv, fd, true, copy, false);
+    return server_add_listener(srv, fd, true, copy, false, label);
 }
 
 bool server_adopt_listener(struct server *srv, int fd)
@@ -335,7 +422,7 @@ bool server_adopt_listener(struct server *srv, int fd)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     bool is_unix = getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 && ss.ss_family == AF_UNIX;
-    return server_add_listener(srv, fd, is_unix, NULL, false);
+    return server_add_listener(srv, fd, is_unix, NULL, false, "fd");
 }
 
 int server_first_tls_port(const struct server *srv)
@@ -362,8 +449,88 @@ static void server_close_listeners(struct server *srv)
             unlink(srv->listeners[i].unlink_path);
             free(srv->listeners[i].unlink_path);
         }
+        free(srv->listeners[i].label);
     }
     srv->nlisteners = 0;
+}
+
+int server_listener_count(const struct server *srv)
+{
+    return srv->nlisteners;
+}
+
+int server_listener_fd(const struct server *srv, int i, const char **label)
+{
+    *label = srv->listeners[i].label;
+    return evconnlistener_get_fd(srv->listeners[i].lev);
+}
+
+void server_pause_listeners(struct server *srv, bool pause)
+{
+    event_del(srv->relisten);
+    for (int i = 0; i < srv->nlisteners; i++) {
+        if (pause)
+            evconnlistener_disable(srv->listeners[i].lev);
+        else
+            evconnlistener_enable(srv->listeners[i].lev);
+    }
+}
+
+void server_keep_socket_files(struct server *srv)
+{
+    for (int i = 0; i < srv->nlisteners; i++) {
+        free(srv->listeners[i].unlink_path);
+        srv->listeners[i].unlink_path = NULL;
+    }
+}
+
+/* A connection whose session cannot resume (no Hello yet, or no grace), or NULL. */
+static struct conn *server_first_unresumable(struct server *srv)
+{
+    struct conn *c;
+    TAILQ_FOREACH(c, &srv->conns, link)
+    {
+        if (c->ds == NULL || c->ds->grace <= 0)
+            return c;
+    }
+    return NULL;
+}
+
+unsigned server_begin_detach(struct server *srv)
+{
+    /* Nothing is flushed first: an answer written now would wake its client, whose next request
+     * could then cross the end of the connection. Unsent answers are kept whole and delivered
+     * after the resume. Sessions that cannot resume end first, as a dropped connection ends
+     * them: the locks they hand on are then answered to sessions that are still attached, or
+     * kept for them. */
+    struct conn *c;
+    while ((c = server_first_unresumable(srv)) != NULL) {
+        c->no_detach = true;
+        conn_close(c, "live restart");
+    }
+    /* Every other connection is half-closed (a request may close another one: scan again). */
+    for (;;) {
+        TAILQ_FOREACH(c, &srv->conns, link)
+        {
+            if (!c->half_closed)
+                break;
+        }
+        if (c == NULL)
+            break;
+        conn_half_close(c);
+    }
+    return srv->nconns;
+}
+
+void server_detach_all(struct server *srv)
+{
+    struct conn *c;
+    while ((c = server_first_unresumable(srv)) != NULL) {
+        c->no_detach = true;
+        conn_close(c, "live restart");
+    }
+    while ((c = TAILQ_FIRST(&srv->conns)) != NULL)
+        conn_drain_close(c, "live restart");
 }
 
 /* ------------------------------------------------------------------ lifetime */
@@ -436,6 +603,7 @@ void server_free(struct server *srv)
     server_close_all(srv);
     if (srv->by_id != NULL)
         resume_fini(srv);
+    server_close_unclaimed(srv);
     engine_free(srv->engine);
     if (srv->flush_ev != NULL)
         event_free(srv->flush_ev);
@@ -503,6 +671,17 @@ void server_snapshot(const struct server *srv, struct server_snapshot *out)
     out->connections = srv->nconns;
     out->sessions = srv->nsessions;
     out->detached_sessions = srv->ndetached;
+}
+
+unsigned server_connection_count(const struct server *srv)
+{
+    return srv->nconns;
+}
+
+void server_set_restart_stats(struct server *srv, uint64_t restarts, uint64_t restored)
+{
+    srv->stats.restarts = restarts;
+    srv->stats.restored_sessions = restored;
 }
 
 const struct stats *server_stats(const struct server *srv)

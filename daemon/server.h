@@ -78,6 +78,53 @@ unsigned server_unflushed(const struct server *srv);
 /* Closes every connection (their sessions end). */
 void server_close_all(struct server *srv);
 
+/* ------------------------------------------------------------------ live restart (restart.c) */
+
+/* Keeps fd (taken over, closed on failure), a listening socket handed over by the previous
+ * process, under label ("tcp:ADDR", "tls:ADDR", "unix:PATH", or "fd" from socket activation):
+ * the server_listen_*() call for the same address then adopts it instead of binding. False (fd
+ * closed, logged) when too many are offered or on OOM. label is borrowed. */
+bool server_offer_inherited(struct server *srv, const char *label, int fd);
+
+/* Adopts every offered socket labelled label (socket activation's "fd" ones) as a plaintext
+ * listener; returns how many. */
+int server_adopt_inherited(struct server *srv, const char *label);
+
+/* Closes the offered sockets no listen call claimed (their address is no longer configured). */
+void server_close_unclaimed(struct server *srv);
+
+/* Listeners: how many, and the i-th one's socket (still owned by srv) and label (borrowed). */
+int server_listener_count(const struct server *srv);
+int server_listener_fd(const struct server *srv, int i, const char **label);
+
+/* Stops (pause) or restarts accepting on every listener; queued connections wait in the
+ * kernel's backlog meanwhile. */
+void server_pause_listeners(struct server *srv, bool pause);
+
+/* The listeners' Unix socket files outlive this process (a successor serves on them): closing
+ * no longer removes them. */
+void server_keep_socket_files(struct server *srv);
+
+/*
+ * Live restart, step one: a session without a grace (or a connection without a session) ends as
+ * at a dropped connection; every other connection has its readable requests handled and is
+ * half-closed: its client sees the end of the stream and closes, which detaches the session
+ * with its unsent answers (a request written before the client noticed is still read). Returns
+ * the connections still open.
+ */
+unsigned server_begin_detach(struct server *srv);
+
+/* Step two (or all at once): closes every connection left, as if each had dropped, after
+ * handling what is readable on it; every session with a grace is then detached. */
+void server_detach_all(struct server *srv);
+
+/* Open client connections. */
+unsigned server_connection_count(const struct server *srv);
+
+/* Counts the live restarts so far (carried across them) and the sessions the last one
+ * restored, for Stats and /metrics. */
+void server_set_restart_stats(struct server *srv, uint64_t restarts, uint64_t restored);
+
 /* A snapshot of the counters for Stats, metrics and sd_notify STATUS=. */
 struct server_snapshot {
     double uptime_s;

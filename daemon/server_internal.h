@@ -76,6 +76,7 @@ struct conn {
     size_t ooff, olen, ocap, ostart;
     struct dsession *ds;   /* the session (resume.c); NULL before Hello */
     bool no_detach;        /* closing for a reason that ends the session whatever its grace */
+    bool half_closed;      /* live restart: our side shut down, still reading (conn_half_close) */
     bool buffer_failed;    /* CONN_BUFFERING: out of memory while encoding */
     struct esession *sess; /* ds->sess, kept here for the dispatchers */
     uint64_t session_id;
@@ -110,6 +111,17 @@ struct server_listener {
     bool tls;          /* connections speak TLS (srv->tls) */
     int port;          /* TCP: bound port */
     char *unlink_path; /* Unix socket file we created (removed on close) */
+    /* What the configuration calls it ("tcp:ADDR", "tls:ADDR", "unix:PATH"; "fd" for a socket
+     * from systemd's socket activation): a live restart passes it with the socket so that the
+     * successor can match it to its own configuration (restart.c). Owned. */
+    char *label;
+};
+
+/* A listening socket handed over by the predecessor (live restart) or systemd's fd store, not
+ * yet claimed by a configured address. */
+struct server_inherited {
+    int fd;      /* -1 once claimed */
+    char *label; /* owned */
 };
 
 struct server {
@@ -122,6 +134,8 @@ struct server {
     struct stats stats;
     struct server_listener listeners[SERVER_MAX_LISTENERS];
     int nlisteners;
+    struct server_inherited inherited[SERVER_MAX_LISTENERS];
+    int ninherited;
     struct event *relisten; /* re-enables listeners after accept() ran out of fds */
     TAILQ_HEAD(, conn) conns;
     TAILQ_HEAD(, conn) dirty;
@@ -165,6 +179,16 @@ void conn_refuse(struct conn *c, uint64_t id, const char *why);
 void conn_send_raw(struct conn *c, const uint8_t *buf, size_t len);
 /* Goodbye: writes what it can of the queued answers and closes, ending the session. */
 void conn_goodbye(struct conn *c);
+/* Handles every request already readable on c's socket, without the per-turn budget, then
+ * closes c as a dropped connection (a live restart: a request read is answered, or its answer
+ * kept for the resume, never lost). c may be freed on return. */
+void conn_drain_close(struct conn *c, const char *why);
+/* Live restart, first step: handles what is readable, then shuts down the sending side (the
+ * client sees the end of the stream and reconnects) and goes on reading until the client closes
+ * its side, so that a request written before it noticed is not lost. Nothing more is written:
+ * answers stay queued, and are kept when the connection closes. TLS connections are closed at
+ * once. c may be freed on return. */
+void conn_half_close(struct conn *c);
 /* Hello succeeded: arm the session timer for the session's own timeout. */
 void conn_session_started(struct conn *c);
 /* The engine's late-reply callback (ctx is the struct dsession). */

@@ -221,6 +221,28 @@ const struct settings_def settings_table[] = {
      SETTINGS_FIELD(cluster_self),
      .arg = "ADDR",
      .help = "this server's entry in the cluster list, written as there"},
+
+    {.name = "keep-state-on-stop",
+     .type = SETTINGS_STRING,
+     SETTINGS_FIELD(keep_state_on_stop),
+     .min = 1,
+     .def = "auto",
+     .arg = "WHEN",
+     .help = "on SIGTERM under systemd, hand every lock, waiter and session to the service "
+             "manager's file-descriptor store so that the next start resumes them: yes, no, or "
+             "auto (yes when systemd announces a store big enough in $FDSTORE, systemd 254 on; "
+             "condd.service says yes)"},
+    {.name = "restart-drain",
+     .type = SETTINGS_SECONDS,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(restart_drain),
+     .min = 0,
+     .max = 10,
+     .def = "0.1",
+     .arg = "S",
+     .help = "a live restart waits up to S seconds for clients to close the connections it "
+             "half-closed, reading what they still send (a request written before a client "
+             "noticed is then not lost); part of the restart's gap"},
     {.name = "version",
      .short_name = 'V',
      .type = SETTINGS_VERSION,

@@ -62,6 +62,12 @@ struct settings {
      * both NULL, or both set with cluster_self in the list. */
     char *cluster;
     char *cluster_self;
+
+    /* Live restart (restart.c): on SIGTERM under systemd, hand the state to the fd store.
+     * "auto" (NULL), "yes" or "no"; main.c checks the word. */
+    char *keep_state_on_stop;
+    /* How long a live restart waits for clients to close the connections it half-closed. */
+    double restart_drain;
 };
 
 /* ------------------------------------------------------------------ the table */

@@ -432,7 +432,8 @@ static bool save_sessions(struct save *sv, Condd__State__State *st, uint64_t *an
             !save_session(sv, st, c->ds, now, cap, answers))
             return false;
     }
-    qsort(sv->ids, sv->nids, sizeof *sv->ids, id_cmp);
+    if (sv->nids > 1)
+        qsort(sv->ids, sv->nids, sizeof *sv->ids, id_cmp);
     for (size_t i = 1; i < sv->nids; i++)
         if (sv->ids[i] == sv->ids[i - 1])
             return false;
@@ -706,7 +707,8 @@ static bool load_sessions(struct load *ld, const Condd__State__State *st)
         return refuse(ld, "out of memory");
     }
     memcpy(ld->sessions, st->sessions, ld->nsessions * sizeof *ld->sessions);
-    qsort(ld->sessions, ld->nsessions, sizeof *ld->sessions, session_cmp);
+    if (ld->nsessions > 1)
+        qsort(ld->sessions, ld->nsessions, sizeof *ld->sessions, session_cmp);
     for (size_t i = 0; i < ld->nsessions; i++)
         ld->ids[i] = ld->sessions[i]->id;
     for (size_t i = 0; i < ld->nsessions; i++) {

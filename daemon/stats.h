@@ -72,6 +72,11 @@ struct stats {
     uint64_t tls_handshake_failures;
     /* Requests refused with WRONG_SERVER (cluster.c). */
     uint64_t wrong_server;
+
+    /* Live restart (restart.c): restarts so far, carried across them (a re-exec, or a stop and
+     * start through systemd's fd store), and the sessions the last one restored. */
+    uint64_t restarts;
+    uint64_t restored_sessions;
 };
 
 const char *stats_op_name(enum stats_op op);

@@ -299,7 +299,8 @@ CONDCTL_TESTS = \
 	tests/condctl-resume.sh \
 	tests/condctl-shared.sh \
 	tests/condctl-tls.sh \
-	tests/condctl-cluster.sh
+	tests/condctl-cluster.sh \
+	tests/condctl-restart.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += $(CONDCTL_TESTS)
@@ -365,3 +366,21 @@ tests_shard_cross_hold_CPPFLAGS = -I$(top_builddir) -I$(top_srcdir)/client/inclu
 tests_shard_cross_hold_LDADD = client/libcondd.la
 tests/shard-cross.sh.log tests/shard-cross.log: python/condd/condd_pb2.py daemon/condd condctl/condctl \
 	tests/shard_cross_hold
+
+# ---------------------------------------------------------------- live restart (issue 15)
+# check_restart: SIGUSR2 re-exec keeping every primitive, an unreadable state, a failed exec,
+# and the systemd fd-store hand-over with the test as the service manager.
+check_PROGRAMS += tests/check_restart
+tests_check_restart_SOURCES = tests/check_restart.c tests/client_util.c tests/client_util.h
+tests_check_restart_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_restart_CFLAGS = $(TEST_CFLAGS)
+tests_check_restart_LDADD = $(tests_check_client_LDADD)
+TESTS += tests/check_restart
+# restart_storm: 16 workers on locks and conditions while condd re-executes 20 times (never two
+# holders, no lost notification, no error but reconnects, nothing left at the end).
+check_PROGRAMS += tests/restart_storm
+tests_restart_storm_SOURCES = tests/restart_storm.c
+tests_restart_storm_CPPFLAGS = -I$(top_srcdir)/client/include -D_GNU_SOURCE
+tests_restart_storm_CFLAGS = $(AM_CFLAGS)
+tests_restart_storm_LDADD = client/libcondd.la
+TESTS += tests/restart_storm

@@ -68,7 +68,8 @@ static void tu_rmdir(struct tu_daemon *d)
     d->dir[0] = '\0';
 }
 
-bool tu_daemon_start(struct tu_daemon *d, bool with_unix, const char *const *extra_args)
+bool tu_daemon_start_ex(struct tu_daemon *d, const struct tu_spawn *sp, bool with_unix,
+                        const char *const *extra_args)
 {
     memset(d, 0, sizeof *d);
     snprintf(d->dir, sizeof d->dir, "/tmp/condd-test-XXXXXX");
@@ -82,7 +83,7 @@ bool tu_daemon_start(struct tu_daemon *d, bool with_unix, const char *const *ext
 
     const char *argv[64];
     int argc = 0;
-    argv[argc++] = tu_condd_path();
+    argv[argc++] = sp != NULL && sp->binary != NULL ? sp->binary : tu_condd_path();
     argv[argc++] = "--listen";
     argv[argc++] = "127.0.0.1:0";
     argv[argc++] = "--port-file";
@@ -101,6 +102,8 @@ bool tu_daemon_start(struct tu_daemon *d, bool with_unix, const char *const *ext
         return false;
     }
     if (pid == 0) {
+        if (sp != NULL && sp->child_setup != NULL)
+            sp->child_setup(d, sp->arg);
         execv(argv[0], (char *const *)argv);
         fprintf(stderr, "testutil: exec %s: %s\n", argv[0], strerror(errno));
         _exit(127);
@@ -122,6 +125,11 @@ bool tu_daemon_start(struct tu_daemon *d, bool with_unix, const char *const *ext
     }
     tu_daemon_kill(d);
     return false;
+}
+
+bool tu_daemon_start(struct tu_daemon *d, bool with_unix, const char *const *extra_args)
+{
+    return tu_daemon_start_ex(d, NULL, with_unix, extra_args);
 }
 
 int tu_daemon_stop(struct tu_daemon *d)

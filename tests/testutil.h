@@ -27,6 +27,17 @@ struct tu_daemon {
  */
 bool tu_daemon_start(struct tu_daemon *d, bool with_unix, const char *const *extra_args);
 
+/* How tu_daemon_start_ex() starts condd: binary (NULL: tu_condd_path()), and child_setup (may
+ * be NULL), run in the child after fork and before exec with d (its dir is made) and arg: to set
+ * the environment or descriptors the daemon inherits (live restart, fd store tests). */
+struct tu_spawn {
+    const char *binary;
+    void (*child_setup)(const struct tu_daemon *d, void *arg);
+    void *arg;
+};
+bool tu_daemon_start_ex(struct tu_daemon *d, const struct tu_spawn *sp, bool with_unix,
+                        const char *const *extra_args);
+
 /* SIGTERM, wait up to 20 s (then SIGKILL), remove the scratch directory. Returns the wait
  * status (as from waitpid) or -1. */
 int tu_daemon_stop(struct tu_daemon *d);

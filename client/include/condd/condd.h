@@ -275,6 +275,10 @@ struct condd_stats {
     uint64_t shared_holders; /* shared holds, summed over those locks */
     /* clusters (appended; protocol.md §21.5) */
     uint64_t wrong_server; /* requests refused WRONG_SERVER since the server started */
+
+    /* live restart (appended; protocol.md §5.8) */
+    uint64_t restarts;          /* live restarts of the server, carried across them */
+    uint64_t restored_sessions; /* sessions the server's last live restart restored */
 };
 typedef struct condd_stats condd_stats;
 
