@@ -305,4 +305,42 @@ bool ctl_fanout_wanted(const struct ctl *ctl);
  * server that fails is reported by name. Returns the exit status. */
 int ctl_fanout_run(struct ctl *ctl, const condd_options *opts);
 
+/* Every counter of struct condd_stats, in output order: X(field) for each, except N(field) for
+ * those that mean nothing summed over the servers of a list (the fencing-token clock is each
+ * server's own). One list, so that a counter added to the library is printed everywhere. */
+#define CTL_STATS_FIELDS(X, N)                                                                     \
+    X(connections)                                                                                 \
+    X(sessions)                                                                                    \
+    X(locks)                                                                                       \
+    X(locks_held)                                                                                  \
+    X(lock_waiters)                                                                                \
+    X(conditions)                                                                                  \
+    X(condition_waiters)                                                                           \
+    X(waiters)                                                                                     \
+    X(table_bytes)                                                                                 \
+    X(rss_bytes)                                                                                   \
+    X(connections_total)                                                                           \
+    X(session_expiries)                                                                            \
+    N(last_token)                                                                                  \
+    X(events)                                                                                      \
+    X(events_set)                                                                                  \
+    X(event_waiters)                                                                               \
+    X(semaphores)                                                                                  \
+    X(permits_held)                                                                                \
+    X(semaphore_waiters)                                                                           \
+    X(barriers)                                                                                    \
+    X(barriers_broken)                                                                             \
+    X(barrier_waiters)                                                                             \
+    X(locks_shared)                                                                                \
+    X(shared_holders)                                                                              \
+    X(detached_sessions)                                                                           \
+    X(resumes)                                                                                     \
+    X(resume_failures)                                                                             \
+    X(sessions_expired_in_grace)                                                                   \
+    X(auth_failures)                                                                               \
+    X(permission_denials)                                                                          \
+    X(wrong_server)                                                                                \
+    X(restarts)                                                                                    \
+    X(restored_sessions)
+
 #endif

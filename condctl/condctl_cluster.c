@@ -55,37 +55,8 @@ static void report(const struct ctl *ctl, const char *addr, int rc, const char *
 
 /* ------------------------------------------------------------------ stats */
 
-#define FANOUT_STATS(X)                                                                            \
-    X(connections)                                                                                 \
-    X(sessions)                                                                                    \
-    X(locks)                                                                                       \
-    X(locks_held)                                                                                  \
-    X(lock_waiters)                                                                                \
-    X(conditions)                                                                                  \
-    X(condition_waiters)                                                                           \
-    X(waiters)                                                                                     \
-    X(table_bytes)                                                                                 \
-    X(rss_bytes)                                                                                   \
-    X(connections_total)                                                                           \
-    X(session_expiries)                                                                            \
-    X(events)                                                                                      \
-    X(events_set)                                                                                  \
-    X(event_waiters)                                                                               \
-    X(semaphores)                                                                                  \
-    X(permits_held)                                                                                \
-    X(semaphore_waiters)                                                                           \
-    X(barriers)                                                                                    \
-    X(barriers_broken)                                                                             \
-    X(barrier_waiters)                                                                             \
-    X(locks_shared)                                                                                \
-    X(shared_holders)                                                                              \
-    X(detached_sessions)                                                                           \
-    X(resumes)                                                                                     \
-    X(resume_failures)                                                                             \
-    X(sessions_expired_in_grace)                                                                   \
-    X(auth_failures)                                                                               \
-    X(permission_denials)                                                                          \
-    X(wrong_server)
+#define FANOUT_SKIP(f)
+#define FANOUT_STATS(X) CTL_STATS_FIELDS(X, FANOUT_SKIP)
 
 struct fanout_total {
 #define X(f) uint64_t f;

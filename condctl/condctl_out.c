@@ -458,41 +458,7 @@ void ctl_print_list(FILE *out, const struct condd_list *list, bool json)
 
 /* ------------------------------------------------------------------ stats */
 
-/* The numeric counters, in output order. */
-#define STATS_FIELDS(X)                                                                            \
-    X(connections)                                                                                 \
-    X(sessions)                                                                                    \
-    X(locks)                                                                                       \
-    X(locks_held)                                                                                  \
-    X(lock_waiters)                                                                                \
-    X(conditions)                                                                                  \
-    X(condition_waiters)                                                                           \
-    X(waiters)                                                                                     \
-    X(table_bytes)                                                                                 \
-    X(rss_bytes)                                                                                   \
-    X(connections_total)                                                                           \
-    X(session_expiries)                                                                            \
-    X(last_token)                                                                                  \
-    X(events)                                                                                      \
-    X(events_set)                                                                                  \
-    X(event_waiters)                                                                               \
-    X(semaphores)                                                                                  \
-    X(permits_held)                                                                                \
-    X(semaphore_waiters)                                                                           \
-    X(barriers)                                                                                    \
-    X(barriers_broken)                                                                             \
-    X(barrier_waiters)                                                                             \
-    X(locks_shared)                                                                                \
-    X(shared_holders)                                                                              \
-    X(detached_sessions)                                                                           \
-    X(resumes)                                                                                     \
-    X(resume_failures)                                                                             \
-    X(sessions_expired_in_grace)                                                                   \
-    X(auth_failures)                                                                               \
-    X(permission_denials)                                                                          \
-    X(wrong_server) \
-    X(restarts)                                                                                    \
-    X(restored_sessions)
+#define STATS_FIELDS(X) CTL_STATS_FIELDS(X, X)
 
 void ctl_print_stats_json(FILE *out, const struct condd_stats *st)
 {
