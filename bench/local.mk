@@ -37,6 +37,8 @@ bench_snapbench_LDADD = daemon/libconddcore.la $(LIBEVENT_CORE_LIBS) $(PROTOBUF_
 dist_noinst_SCRIPTS += bench/compare.sh bench/partial-frames.py
 dist_noinst_SCRIPTS += bench/tls-compare.sh
 dist_noinst_SCRIPTS += bench/tls-instructions.sh
+# grace-instructions.sh: instructions per cycle with and without a resume grace (RESULTS.md).
+dist_noinst_SCRIPTS += bench/grace-instructions.sh
 
 # shard-bench.sh: cycles/s and daemon CPU across clusters of 1, 2 and 3 servers (RESULTS.md).
 dist_noinst_SCRIPTS += bench/shard-bench.sh
