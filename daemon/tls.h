@@ -33,10 +33,10 @@ void tls_ctx_free(struct tls_ctx *ctx);
 struct ssl_st *tls_new_session(struct tls_ctx *ctx, int fd);
 
 /* Frees a session; NULL is ignored. It sends no close_notify: libcondd (libevent's OpenSSL
- * filter) reports the end that a close_notify brings before the data read with it, so the
- * answer written just before a close (an UNAUTHENTICATED refusal, say) was lost about one time
- * in two in check_tls; frames carry their own lengths, so a cut stream shows without it. Nor did
- * the daemon send one when its TLS went through that filter. */
+ * filter) reports the end that a close_notify brings before the data read with it, so an
+ * answer written just before a close (an UNAUTHENTICATED refusal) was lost in one of three
+ * check_tls runs; frames carry their own lengths, so a cut stream shows without it. Nor did the
+ * daemon send one when its TLS went through that filter. */
 void tls_free_session(struct ssl_st *ssl);
 
 /* What one TLS call on a session came to. Every call that fails leaves the thread's OpenSSL
