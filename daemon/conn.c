@@ -10,22 +10,19 @@
  * everything. That keeps a request at three system calls (epoll_wait, read, write) instead of
  * the seven of a bufferevent, and the hot path free of buffer allocations.
  *
- * TLS connections (accepted on a --listen-tls listener) take libevent's OpenSSL filter
- * bufferevent over a socket bufferevent instead, beside that path rather than in it:
- * conn_read() takes decrypted bytes from the filter's input into the same shared read buffer,
- * the same conn_process() handles the frames, and the flush hands the same output buffer to the
- * filter, one batch of whole frames (one TLS record) at a time, which it encrypts at once into
- * the socket bufferevent's output; a batch stays in the output buffer until all its records
- * are written, so that what is not on the wire when the connection detaches is kept for the
- * resume as in plaintext. The flush then writes that output itself, one writev(2) per loop
- * turn, and arms the same write event as the plaintext path when the socket did not take it
- * all: left to the socket bufferevent, every reply would cost a round of the loop and two
- * epoll_ctl(2) for its write event. Likewise,
- * once the handshake is done, rd reads the socket with one read(2) into the shared buffer and
- * hands the bytes to the socket bufferevent's input for the filter to decrypt (its own read
- * asks FIONREAD first). So a request costs the same three system calls as in plaintext; the
- * socket bufferevent does its own I/O only during the handshake. The plaintext path pays one
- * pointer test for all of it.
+ * TLS connections (accepted on a --listen-tls listener) take the same path with OpenSSL on the
+ * socket itself (SSL_set_fd): the handshake is SSL_do_handshake() on rd and wr; then
+ * conn_read() is SSL_read() into the same shared read buffer (read-ahead on, so one read(2)
+ * per readable event, and tls_read_pending() for what was read ahead), the same
+ * conn_process() handles the frames, and the flush hands SSL_write() the same output buffer,
+ * one batch of whole frames (one TLS record) at a time. A batch stays in the output buffer
+ * until all its records are in the socket, so that what is not on the wire when the
+ * connection detaches is kept for the resume as in plaintext; a write the socket did not take
+ * is retried with the same batch when wr fires. So a request costs the same three system calls
+ * as in plaintext and no buffer copy. libevent's OpenSSL filter bufferevent did this before,
+ * at 3.1x the plaintext daemon's instructions per lock cycle, ~7,000-8,000 of them its own
+ * (an SSL_read that fails after every record, ERR_clear_error() before every call, a
+ * malloc, free and copy per record each way): bench/RESULTS.md, Round 4.
  *
  * Every error on a connection goes through conn_close(), which touches nothing else.
  */
@@ -37,9 +34,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 
 #include "clock.h"
@@ -52,8 +46,6 @@
 
 static void conn_free(struct conn *c)
 {
-    if (c->bev != NULL)
-        bufferevent_free(c->bev); /* frees the SSL and the socket bufferevent, closes the fd */
     if (c->rd != NULL)
         event_free(c->rd);
     if (c->wr != NULL)
@@ -89,14 +81,6 @@ static const uint8_t *conn_unsent_frames(struct conn *c, size_t *len)
     return c->obuf + off;
 }
 
-/* TLS: is everything handed to the filter on the wire? Nothing waits in the filter (plaintext
- * not yet encrypted) nor in the socket bufferevent's output (records not yet written). */
-static bool conn_tls_drained(struct conn *c)
-{
-    return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-           evbuffer_get_length(bufferevent_get_output(c->under)) == 0;
-}
-
 void conn_close(struct conn *c, const char *why)
 {
     struct server *srv = c->srv;
@@ -115,18 +99,15 @@ void conn_close(struct conn *c, const char *why)
     }
     TAILQ_REMOVE(&srv->conns, c, link);
     srv->nconns--;
-    if (c->bev != NULL) {
-        /* The batch in flight is unsent unless its records all reached the socket (those in
-         * the kernel's buffer are lost as in plaintext): from ostart, whole, for the resume. */
-        if (!c->handshaking && conn_tls_drained(c))
-            c->ostart = c->ooff;
+    if (c->ssl != NULL) {
+        /* A batch whose write waits ([ostart, ooff)) is unsent: the peer has a part of a record
+         * at most, which it cannot decrypt; it is kept whole for the resume. No close_notify
+         * (tls.h says why). */
         c->ooff = c->ostart;
-        bufferevent_free(c->bev);
-        c->bev = NULL;
-        c->under = NULL;
-    } else {
-        close(c->fd);
+        tls_free_session(c->ssl);
+        c->ssl = NULL;
     }
+    close(c->fd);
     c->fd = -1;
     struct dsession *ds = c->ds;
     c->ds = NULL;
@@ -209,21 +190,14 @@ static void conn_pause_reading(struct conn *c, bool pause)
     if (pause == c->read_paused)
         return;
     c->read_paused = pause;
-    if (c->bev != NULL && pause) {
-        bufferevent_disable(c->bev, EV_READ);
-        event_del(c->rd);
-    } else if (c->bev != NULL) {
-        if (!c->handshaking)
-            event_add(c->rd, NULL);
-        bufferevent_enable(c->bev, EV_READ);
-    } else if (pause)
+    if (pause)
         event_del(c->rd);
     else
         event_add(c->rd, NULL);
 }
 
 /* Moves ostart past the frames that went out whole, written being the offset up to which the
- * socket (or the TLS bufferevent) took the output, so that the buffer does not keep them. */
+ * socket took the output, so that the buffer does not keep them. */
 static void conn_out_advance(struct conn *c, size_t written)
 {
     size_t plen;
@@ -233,7 +207,7 @@ static void conn_out_advance(struct conn *c, size_t written)
 }
 
 /*
- * TLS: the next batch of whole frames to hand the filter, from ooff: as many as fit in one TLS
+ * TLS: the next batch of whole frames to hand SSL_write(), from ooff: as many as fit in one TLS
  * record (SSL3_RT_MAX_PLAIN_LENGTH, 16 KiB), or a single larger frame alone. A record is
  * decrypted whole or not at all, so a batch that did not all reach the socket gave the peer no
  * whole frame of it (a frame larger than a record reaches it in part at most, and the peer drops
@@ -256,54 +230,33 @@ static size_t conn_tls_batch_end(struct conn *c)
     return end;
 }
 
-/* TLS: writes what the socket takes of the encrypted output; returns how much is left, or
- * SIZE_MAX when the connection was closed. */
-static size_t conn_tls_push(struct conn *c)
-{
-    struct evbuffer *out = bufferevent_get_output(c->under);
-    while (evbuffer_get_length(out) > 0) {
-        /* A socket bufferevent keeps the start of its output frozen for itself; it is not
-         * writing (its EV_WRITE is off), so take the turn as it would. */
-        evbuffer_unfreeze(out, 1);
-        int n = evbuffer_write(out, c->fd);
-        evbuffer_freeze(out, 1);
-        if (n > 0)
-            continue;
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        conn_close(c, n == 0 ? "peer closed" : strerror(errno));
-        return SIZE_MAX;
-    }
-    return evbuffer_get_length(out);
-}
-
 /*
- * TLS: writes the records already made, and once they have all gone (the batch in flight,
- * [ostart, ooff) of obuf, is on the wire) hands the filter the next batch, which it encrypts at
- * once into the socket bufferevent's output, and writes that. Usually a loop turn's replies are
- * one batch: one SSL_write, one record, one write(2). Returns the bytes not yet on the wire
- * (plaintext kept in obuf), or SIZE_MAX when c was closed.
+ * TLS: retries the write of the batch in flight ([ostart, ooff) of obuf) if the socket did not
+ * take it, then writes the next batches, one SSL_write each: usually a loop turn's replies are
+ * one batch, one record, one write(2). Returns the bytes not yet on the wire (plaintext kept in
+ * obuf), or SIZE_MAX when c was closed.
  */
 static size_t conn_tls_send(struct conn *c)
 {
+    char why[256];
     for (;;) {
-        size_t left = conn_tls_push(c);
-        if (left == SIZE_MAX)
-            return SIZE_MAX;
-        if (!conn_tls_drained(c))
-            return c->olen - c->ostart + left;
-        c->ostart = c->ooff; /* the batch in flight has reached the socket */
+        if (c->ooff > c->ostart) {
+            enum tls_io r =
+                tls_write(c->ssl, c->obuf + c->ostart, c->ooff - c->ostart, why, sizeof why);
+            if (r == TLS_IO_WANT_WRITE)
+                return c->olen - c->ostart;
+            if (r != TLS_IO_DONE) {
+                c->tls_failed = r == TLS_IO_ERROR;
+                conn_close(c, why);
+                return SIZE_MAX;
+            }
+            c->ostart = c->ooff; /* the batch is in the socket */
+        }
         if (c->ooff == c->olen)
             break;
         size_t end = conn_tls_batch_end(c);
         if (end == c->ooff)
             break; /* no whole frame (cannot happen: only whole frames are queued) */
-        if (bufferevent_write(c->bev, c->obuf + c->ooff, end - c->ooff) != 0) {
-            conn_close(c, "out of memory");
-            return SIZE_MAX;
-        }
         c->ooff = end;
     }
     c->ooff = c->olen = c->ostart = 0;
@@ -315,12 +268,21 @@ static size_t conn_tls_send(struct conn *c)
     return 0;
 }
 
+static void conn_tls_handshake(struct conn *c);
+
 /* The TLS flush: send, and arm the write event for what the socket did not take, as
  * conn_flush_now() does in plaintext. */
 static void conn_flush_tls(struct conn *c)
 {
-    if (c->handshaking)
-        return; /* the socket bufferevent writes the handshake itself; nothing is queued yet */
+    if (c->handshaking) {
+        conn_tls_handshake(c); /* wr fired for the handshake; nothing is queued yet */
+        return;
+    }
+    if (c->tls_read_wants_write) {
+        /* A read left an alert for the socket: the read again will send it. */
+        c->tls_read_wants_write = false;
+        event_active(c->rd, EV_READ, 0);
+    }
     size_t left = conn_tls_send(c);
     if (left == SIZE_MAX)
         return;
@@ -341,7 +303,7 @@ static void conn_flush_now(struct conn *c)
 {
     if (c->state == CONN_CLOSED || c->half_closed)
         return; /* half-closed: answers are kept for the resume (conn_half_close) */
-    if (c->bev != NULL) {
+    if (c->ssl != NULL) {
         conn_flush_tls(c);
         return;
     }
@@ -397,37 +359,40 @@ static void conn_on_write(evutil_socket_t fd, short what, void *arg)
 /* The last words before a close: one write of the queued output, whatever the socket takes. */
 static void conn_write_last(struct conn *c)
 {
-    if (c->bev == NULL) {
+    if (c->ssl == NULL) {
         if (c->olen > c->ooff) {
             ssize_t n = write(c->fd, c->obuf + c->ooff, c->olen - c->ooff);
             (void)n;
         }
         return;
     }
-    /* TLS: what is in flight, then the rest encrypted at once (no resume follows the last
-     * words, so no batch need be kept), and one write of it all. Nothing mid-handshake. */
-    if (c->handshaking)
+    /* TLS: the batch in flight, then the rest at once (no resume follows the last words, so no
+     * batch need be kept); what the socket does not take is dropped. Nothing mid-handshake. */
+    if (c->handshaking || c->tls_failed)
         return;
-    if (c->ooff < c->olen) {
-        if (bufferevent_write(c->bev, c->obuf + c->ooff, c->olen - c->ooff) != 0)
-            return;
-        c->ooff = c->olen;
+    char why[256];
+    enum tls_io r = TLS_IO_DONE;
+    if (c->ooff > c->ostart)
+        r = tls_write(c->ssl, c->obuf + c->ostart, c->ooff - c->ostart, why, sizeof why);
+    if (r == TLS_IO_DONE) {
+        c->ostart = c->ooff;
+        if (c->ooff < c->olen) {
+            c->ooff = c->olen; /* in flight until done */
+            r = tls_write(c->ssl, c->obuf + c->ostart, c->olen - c->ostart, why, sizeof why);
+            if (r == TLS_IO_DONE)
+                c->ostart = c->olen;
+        }
     }
-    struct evbuffer *out = bufferevent_get_output(c->under);
-    if (evbuffer_get_length(out) > 0) {
-        evbuffer_unfreeze(out, 1); /* see conn_tls_push() */
-        int n = evbuffer_write(out, c->fd);
-        evbuffer_freeze(out, 1);
-        (void)n;
-    }
+    if (r == TLS_IO_ERROR)
+        c->tls_failed = true;
 }
 
 void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
 {
     if (c->state == CONN_CLOSED)
         return;
-    /* Held across the write: a TLS write can close c from inside (its event callback runs at
-     * once), and callers such as an operator's Break reach here with nothing else holding c. */
+    /* Held across the write and the close: callers such as an operator's Break reach here with
+     * nothing else holding c. */
     c->busy++;
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
     resp.id = id;
@@ -448,7 +413,7 @@ void conn_fail(struct conn *c, uint64_t id, int status, const char *message)
 static void conn_protocol_error(struct conn *c, enum frame_result r, const uint8_t *p, size_t avail)
 {
     c->srv->stats.protocol_errors++;
-    if (c->state == CONN_AWAIT_HELLO && c->bev == NULL && avail >= 3 && p[0] == 0x16 &&
+    if (c->state == CONN_AWAIT_HELLO && c->ssl == NULL && avail >= 3 && p[0] == 0x16 &&
         p[1] == 0x03 && p[2] <= 0x04)
         /* A TLS record header (handshake, version 3.x) where a frame's length should be. */
         log_info("connection %s: a TLS handshake on a plaintext port; closing it", c->peer);
@@ -551,14 +516,51 @@ static bool conn_in_append(struct conn *c, const uint8_t *data, size_t n)
     return true;
 }
 
+/*
+ * TLS: SSL_read() into buf[0..cap) until OpenSSL holds nothing more from the socket (one
+ * read(2) with read-ahead; the socket's next data makes rd fire again). tls_again says to
+ * read again without waiting for the socket: buf filled up with records still read ahead, or
+ * the end of the stream came behind the data (met again next turn, after the data is handled).
+ * Not after a want-read: a part of a record read ahead waits for the socket.
+ */
+static ssize_t conn_tls_read(struct conn *c, uint8_t *buf, size_t cap)
+{
+    char why[256];
+    size_t total = 0;
+    c->tls_again = false;
+    do {
+        size_t got;
+        enum tls_io r = tls_read(c->ssl, buf + total, cap - total, &got, why, sizeof why);
+        if (r == TLS_IO_DONE) {
+            total += got;
+            continue;
+        }
+        if (r == TLS_IO_WANT_WRITE) {
+            /* An alert the socket did not take (TLS 1.2 refusing a renegotiation). */
+            c->tls_read_wants_write = true;
+            if (!c->write_armed) {
+                event_add(c->wr, NULL);
+                c->write_armed = true;
+            }
+        } else if ((r == TLS_IO_CLOSED || r == TLS_IO_ERROR) && total > 0) {
+            c->tls_again = true;
+        } else if (r == TLS_IO_CLOSED || r == TLS_IO_ERROR) {
+            c->tls_failed = r == TLS_IO_ERROR;
+            conn_close(c, why);
+            return -1;
+        }
+        return (ssize_t)total;
+    } while (total < cap && tls_read_pending(c->ssl));
+    c->tls_again = total == cap && tls_read_pending(c->ssl);
+    return (ssize_t)total;
+}
+
 /* Reads once into buf[0..cap). Returns bytes read, 0 if nothing was there (EAGAIN), or -1 if
  * the connection was closed (peer gone or error). */
 static ssize_t conn_read(struct conn *c, uint8_t *buf, size_t cap)
 {
-    if (c->bev != NULL) { /* TLS: what the bufferevent decrypted (it reports the end itself) */
-        int got = evbuffer_remove(bufferevent_get_input(c->bev), buf, cap);
-        return got > 0 ? got : 0;
-    }
+    if (c->ssl != NULL)
+        return conn_tls_read(c, buf, cap);
     ssize_t n;
     do
         n = read(c->fd, buf, cap);
@@ -649,7 +651,7 @@ void conn_half_close(struct conn *c)
 {
     c->busy++;
     conn_drain_input(c);
-    if (c->state != CONN_CLOSED && c->bev != NULL) {
+    if (c->state != CONN_CLOSED && c->ssl != NULL) {
         /* TLS has no half-close that a peer notices before it reads on: close now. */
         conn_close(c, "live restart");
     } else if (c->state != CONN_CLOSED) {
@@ -677,53 +679,20 @@ static void conn_on_read(evutil_socket_t fd, short what, void *arg)
     conn_release(c);
 }
 
-/* TLS: rd has no socket and is only ever activated; each turn takes what the bufferevent has
- * decrypted (up to a shared buffer's worth), and comes back while there is more. */
-static void conn_tls_process(struct conn *c)
-{
-    bool more = c->state != CONN_CLOSED && conn_input(c, !c->read_paused);
-    if (c->state != CONN_CLOSED && !c->read_paused &&
-        (more || evbuffer_get_length(bufferevent_get_input(c->bev)) > 0))
-        event_active(c->rd, EV_TIMEOUT, 0);
-}
-
-/* TLS after the handshake, the socket readable: one read(2) into the shared buffer, handed to
- * the socket bufferevent's input, where the filter decrypts it at once (conn_on_tls_read runs
- * inside). The socket bufferevent's own read would ask FIONREAD first: one more system call
- * per request. Its input's end is frozen for it; it is not reading, so take its turn. */
-static void conn_tls_read_socket(struct conn *c)
-{
-    ssize_t n;
-    do
-        n = read(c->fd, c->srv->rbuf, sizeof c->srv->rbuf);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-        return;
-    if (n <= 0) {
-        conn_close(c, n == 0 ? "peer closed" : strerror(errno));
-        return;
-    }
-    struct evbuffer *in = bufferevent_get_input(c->under);
-    evbuffer_unfreeze(in, 0);
-    int rc = evbuffer_add(in, c->srv->rbuf, (size_t)n);
-    evbuffer_freeze(in, 0);
-    if (rc != 0) {
-        conn_close(c, "out of memory");
-        return;
-    }
-    bufferevent_trigger(c->under, EV_READ, 0);
-}
-
-/* TLS: rd is the socket's read event once the handshake is done (EV_READ), and is activated
- * with EV_TIMEOUT to handle decrypted input left over from an earlier turn. */
+/* TLS: rd is the socket's read event, as in plaintext, and is also activated with EV_TIMEOUT
+ * for input left over from an earlier turn: whole frames kept, or what OpenSSL read ahead.
+ * During the handshake it steps the handshake. */
 static void conn_on_tls_input(evutil_socket_t fd, short what, void *arg)
 {
     struct conn *c = arg;
     c->busy++;
-    if (c->state != CONN_CLOSED && (what & EV_READ))
-        conn_tls_read_socket(c);
-    else if (c->state != CONN_CLOSED)
-        conn_tls_process(c);
+    if (c->state != CONN_CLOSED && c->handshaking) {
+        conn_tls_handshake(c);
+    } else if (c->state != CONN_CLOSED) {
+        bool more = conn_input(c, (what & EV_READ) || c->tls_again);
+        if (c->state != CONN_CLOSED && !c->read_paused && (more || c->tls_again))
+            event_active(c->rd, EV_TIMEOUT, 0);
+    }
     conn_release(c);
 }
 
@@ -849,117 +818,81 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
 
 /* ------------------------------------------------------------------ TLS events */
 
-/* The handshake is done: note the client certificate, and from here the flush writes. */
+/* The handshake is done: note the client certificate, and from here frames are read. */
 static void conn_tls_established(struct conn *c)
 {
     c->handshaking = false;
-    struct ssl_st *ssl = bufferevent_openssl_get_ssl(c->bev);
-    if (!tls_peer_subject(ssl, c->cert_subject, sizeof c->cert_subject))
+    if (!tls_peer_subject(c->ssl, c->cert_subject, sizeof c->cert_subject))
         c->cert_subject[0] = '\0';
     log_debug("connection %s: TLS handshake done%s%s", c->peer,
               c->cert_subject[0] != '\0' ? ", client certificate " : "", c->cert_subject);
-    /* What the handshake left (the session tickets) goes with the next flush, and the socket is
-     * read by rd (conn_tls_read_socket). */
-    bufferevent_disable(c->under, EV_WRITE | EV_READ);
-    if (!c->read_paused)
-        event_add(c->rd, NULL);
-    conn_mark_dirty(c);
+    if (c->write_armed) {
+        event_del(c->wr);
+        c->write_armed = false;
+    }
+    /* Frames that came with the client's Finished were read ahead: the socket will not say. */
+    c->tls_again = tls_read_pending(c->ssl);
+    if (c->tls_again)
+        event_active(c->rd, EV_TIMEOUT, 0);
     /* From here the Hello timer, as for a plaintext connection. */
     c->last_rx = server_now();
     event_del(c->timer);
     conn_arm_timer(c, c->session_timeout);
 }
 
-static void conn_on_tls_read(struct bufferevent *bev, void *arg)
+/* One step of the handshake, when rd or wr fired: wait for what OpenSSL wants next. */
+static void conn_tls_handshake(struct conn *c)
 {
-    struct conn *c = arg;
-    /* libevent hands over the data that came with the client's Finished before it reports
-     * BEV_EVENT_CONNECTED. */
-    c->busy++;
-    if (c->handshaking)
+    char why[256];
+    enum tls_io r = tls_handshake(c->ssl, why, sizeof why);
+    if (r == TLS_IO_DONE) {
         conn_tls_established(c);
-    if (!c->read_paused)
-        conn_tls_process(c);
-    /* Reading can make TLS itself answer (a key update): have the flush write it. */
-    if (c->state != CONN_CLOSED && evbuffer_get_length(bufferevent_get_output(c->under)) > 0)
-        conn_mark_dirty(c);
-    conn_release(c);
-}
-
-static void conn_on_tls_event(struct bufferevent *bev, short what, void *arg)
-{
-    struct conn *c = arg;
-    c->busy++;
-    if (what & BEV_EVENT_CONNECTED) {
-        if (c->handshaking)
-            conn_tls_established(c);
-    } else if (what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)) {
-        char why[256];
-        if (c->handshaking) {
-            /* A plaintext client, a wrong CA, a missing client certificate: say so once. */
-            tls_bev_error(bev, why, sizeof why);
-            c->srv->stats.tls_handshake_failures++;
-            log_info("connection %s: TLS handshake failed: %s; closing it", c->peer, why);
-            conn_close(c, "TLS handshake failed");
-        } else if (what & BEV_EVENT_EOF) {
-            conn_close(c, "peer closed");
-        } else {
-            tls_bev_error(bev, why, sizeof why);
-            conn_close(c, why);
-        }
+    } else if (r == TLS_IO_WANT_WRITE && !c->write_armed) {
+        event_add(c->wr, NULL);
+        c->write_armed = true;
+    } else if (r == TLS_IO_WANT_READ && c->write_armed) {
+        event_del(c->wr); /* rd is armed throughout */
+        c->write_armed = false;
+    } else if (r == TLS_IO_CLOSED || r == TLS_IO_ERROR) {
+        /* A plaintext client, a wrong CA, a missing client certificate: say so once. */
+        c->tls_failed = r == TLS_IO_ERROR;
+        c->srv->stats.tls_handshake_failures++;
+        log_info("connection %s: TLS handshake failed: %s; closing it", c->peer, why);
+        conn_close(c, "TLS handshake failed");
     }
-    conn_release(c);
 }
 
 /* ------------------------------------------------------------------ creation */
 
 struct conn *conn_new_tls(struct server *srv, int fd, const char *peer)
 {
-    struct ssl_st *ssl = srv->tls != NULL ? tls_new_session(srv->tls) : NULL;
+    struct ssl_st *ssl = srv->tls != NULL ? tls_new_session(srv->tls, fd) : NULL;
     struct conn *c = ssl != NULL ? calloc(1, sizeof *c) : NULL;
-    struct bufferevent *under =
-        c != NULL ? bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE) : NULL;
-    if (under == NULL) {
+    if (c == NULL) {
         tls_free_session(ssl);
-        free(c);
         close(fd);
         return NULL;
     }
     c->srv = srv;
-    c->fd = fd; /* owned by under */
-    c->under = under;
+    c->fd = fd;
+    c->ssl = ssl;
     c->state = CONN_AWAIT_HELLO;
     c->handshaking = true;
     c->session_timeout = srv->settings.session_timeout;
     c->last_rx = server_now();
     snprintf(c->peer, sizeof c->peer, "%s", peer);
-    /* Callbacks are not deferred: a deferred one waits for the next turn of the loop, one more
-     * epoll_wait per request. Each is written to be safe inside the bufferevent's own I/O.
-     * Freeing the filter frees under (and so closes fd) and the SSL. */
-    c->bev = bufferevent_openssl_filter_new(srv->base, under, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                            BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        /* With BEV_OPT_CLOSE_ON_FREE a failed filter_new has freed ssl itself, whichever step
-         * failed (libevent 2.1.9 and later): freeing it again here was a double free. under
-         * (and so fd) is still ours: libevent frees it only after a failure of SSL_clear() on
-         * this fresh session, which allocates nothing and so cannot fail for want of memory. */
-        bufferevent_free(under);
-        free(c);
-        return NULL;
-    }
     c->rd = event_new(srv->base, fd, EV_READ | EV_PERSIST, conn_on_tls_input, c);
     c->wr = event_new(srv->base, fd, EV_WRITE | EV_PERSIST, conn_on_write, c);
     c->timer = evtimer_new(srv->base, conn_on_timer, c);
-    if (c->rd == NULL || c->wr == NULL || c->timer == NULL) {
+    if (c->rd == NULL || c->wr == NULL || c->timer == NULL || event_add(c->rd, NULL) != 0) {
+        tls_free_session(ssl);
+        close(fd);
         conn_free(c);
         return NULL;
     }
-    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1); /* a bare TCP close is an end */
-    bufferevent_setcb(c->bev, conn_on_tls_read, NULL, conn_on_tls_event, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-    bufferevent_enable(under, EV_READ | EV_WRITE); /* until the handshake is done */
     /* The handshake counts against --max-connections like any connection, and has its own
-     * deadline, so a flood of slow handshakes holds each slot only that long. */
+     * deadline, so a flood of slow handshakes holds each slot only that long. The client
+     * speaks first: rd steps the handshake. */
     conn_arm_timer(c, srv->settings.tls_handshake_timeout);
     TAILQ_INSERT_TAIL(&srv->conns, c, link);
     srv->nconns++;

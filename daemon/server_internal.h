@@ -26,7 +26,7 @@
 #include "tls.h"
 
 struct auth_db;
-struct bufferevent;
+struct ssl_st;
 struct event;
 struct evconnlistener;
 struct esession;
@@ -96,12 +96,15 @@ struct conn {
     bool refused;
     uint64_t refused_id;
     const char *refused_why; /* static text */
-    /* TLS connections: the OpenSSL filter bufferevent, over under, the socket bufferevent that
-     * owns fd (conn.c explains the split). rd is then an fd-less event, activated to handle
-     * input. NULL for plaintext. */
-    struct bufferevent *bev;
-    struct bufferevent *under;
+    /* TLS connections: the OpenSSL session, reading and writing fd itself on the same rd and
+     * wr events as plaintext (conn.c explains why). Owned (tls_free_session); NULL for
+     * plaintext. While a write of the batch [ostart, ooff) of obuf waits for the socket, it
+     * must be retried with those same bytes. */
+    struct ssl_st *ssl;
     bool handshaking;                   /* TLS handshake not finished: no frame read yet */
+    bool tls_failed;                    /* a fatal TLS error: nothing more is written */
+    bool tls_again;                     /* read again without waiting for the socket */
+    bool tls_read_wants_write;          /* a read waits for the socket to take an alert */
     char cert_subject[TLS_SUBJECT_MAX]; /* verified client certificate's subject, or "" */
 };
 

@@ -4,16 +4,16 @@
  * the server swaps it in, while open connections keep the context they were made with (each SSL
  * holds a reference), so a reload never touches them. Ciphers and groups are OpenSSL's (the
  * system's) defaults; only the minimum version is ours: TLS 1.2, TLS 1.3 preferred as OpenSSL
- * does by itself.
+ * does by itself. It also wraps the few OpenSSL calls conn.c makes on a connection's socket
+ * (handshake, read, write), mapping SSL_get_error() onto enum tls_io.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
@@ -71,8 +71,18 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
      * 33 KB each. It costs a malloc and a free of each buffer per record, 5 % of the daemon's
      * instructions per TLS lock cycle (bench/RESULTS.md, Round 4), kept for the memory. */
     SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
-    /* No read-ahead: libevent's bufferevent asks SSL_pending() what is left after a read, and
-     * records read ahead but not yet decrypted would sit unseen until more data arrived. */
+    /* conn.c keeps a batch in its output buffer until it is written, and that buffer may be
+     * moved (realloc, or the sent frames dropped) before a write that wanted more room is
+     * retried. Partial writes stay off: a write is done when all its records are out. */
+    SSL_CTX_set_mode(ssl, SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+    /* Read-ahead: one read(2) takes what the socket has (a record's header and body, or several
+     * records) rather than a read for the header and one for the body; conn.c asks
+     * tls_read_pending() for what was read ahead but not yet handed out. */
+    SSL_CTX_set_read_ahead(ssl, 1);
+    /* No renegotiation, so a read never has to write nor a write to read (TLS 1.2; 1.3 has
+     * none), and a bare TCP close is an end like close_notify (the peer may be a process
+     * that died: its session waits for a resume either way). */
+    SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_alpn_select_cb(ssl, tls_on_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(ssl, s->tls_cert) != 1) {
         tls_last_error(why, sizeof why);
@@ -104,6 +114,7 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
         SSL_CTX_set_verify(ssl, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
     }
     ctx->ssl = ssl;
+    ERR_clear_error(); /* the queue is empty between calls (tls.h, enum tls_io) */
     return ctx;
 fail:
     SSL_CTX_free(ssl);
@@ -119,9 +130,16 @@ void tls_ctx_free(struct tls_ctx *ctx)
     free(ctx);
 }
 
-struct ssl_st *tls_new_session(struct tls_ctx *ctx)
+struct ssl_st *tls_new_session(struct tls_ctx *ctx, int fd)
 {
-    return SSL_new(ctx->ssl);
+    SSL *ssl = SSL_new(ctx->ssl);
+    if (ssl == NULL || SSL_set_fd(ssl, fd) != 1) {
+        SSL_free(ssl);
+        ERR_clear_error(); /* the queue is empty between calls (tls.h, enum tls_io) */
+        return NULL;
+    }
+    SSL_set_accept_state(ssl);
+    return ssl;
 }
 
 void tls_free_session(struct ssl_st *ssl)
@@ -129,16 +147,77 @@ void tls_free_session(struct ssl_st *ssl)
     SSL_free(ssl);
 }
 
-void tls_bev_error(struct bufferevent *bev, char *out, size_t outlen)
+/* What a call that returned ret came to; on an error or a close, its reason into why, and the
+ * error queue emptied. */
+static enum tls_io tls_result(SSL *ssl, int ret, char *why, size_t whylen)
 {
-    unsigned long e = bufferevent_get_openssl_error(bev);
-    if (e == 0) {
-        snprintf(out, outlen, "connection closed during the handshake");
-        return;
+    int saved = errno;
+    switch (SSL_get_error(ssl, ret)) {
+    case SSL_ERROR_WANT_READ:
+        return TLS_IO_WANT_READ;
+    case SSL_ERROR_WANT_WRITE:
+        return TLS_IO_WANT_WRITE;
+    case SSL_ERROR_ZERO_RETURN:
+        snprintf(why, whylen, "peer closed");
+        ERR_clear_error();
+        return TLS_IO_CLOSED;
+    case SSL_ERROR_SYSCALL:
+        if (ERR_peek_error() == 0) {
+            snprintf(why, whylen, "%s", saved != 0 ? strerror(saved) : "peer closed");
+            return saved != 0 ? TLS_IO_ERROR : TLS_IO_CLOSED;
+        }
+        break;
+    default:
+        break;
     }
-    ERR_error_string_n(e, out, outlen);
-    while (bufferevent_get_openssl_error(bev) != 0)
-        ; /* only the first reason is logged; drop the rest */
+    unsigned long e = ERR_peek_error();
+    if (e != 0)
+        ERR_error_string_n(e, why, whylen);
+    else
+        snprintf(why, whylen, "TLS error");
+    ERR_clear_error();
+    return TLS_IO_ERROR;
+}
+
+enum tls_io tls_handshake(struct ssl_st *ssl, char *why, size_t whylen)
+{
+    errno = 0;
+    int ret = SSL_do_handshake(ssl);
+    if (ret == 1)
+        return TLS_IO_DONE;
+    enum tls_io r = tls_result(ssl, ret, why, whylen);
+    if (r == TLS_IO_CLOSED)
+        snprintf(why, whylen, "connection closed during the handshake");
+    return r;
+}
+
+enum tls_io tls_read(struct ssl_st *ssl, void *buf, size_t cap, size_t *got, char *why,
+                     size_t whylen)
+{
+    errno = 0;
+    *got = 0;
+    int ret = SSL_read_ex(ssl, buf, cap, got);
+    return ret == 1 ? TLS_IO_DONE : tls_result(ssl, ret, why, whylen);
+}
+
+bool tls_read_pending(struct ssl_st *ssl)
+{
+    return SSL_has_pending(ssl) != 0;
+}
+
+enum tls_io tls_write(struct ssl_st *ssl, const void *buf, size_t len, char *why, size_t whylen)
+{
+    errno = 0;
+    size_t done = 0;
+    int ret = SSL_write_ex(ssl, buf, len, &done);
+    if (ret == 1)
+        return TLS_IO_DONE;
+    enum tls_io r = tls_result(ssl, ret, why, whylen);
+    if (r == TLS_IO_WANT_READ) { /* cannot happen without renegotiation; never wait for it */
+        snprintf(why, whylen, "TLS write waiting for a read");
+        r = TLS_IO_ERROR;
+    }
+    return r;
 }
 
 bool tls_peer_subject(struct ssl_st *ssl, char *out, size_t outlen)
@@ -147,8 +226,10 @@ bool tls_peer_subject(struct ssl_st *ssl, char *out, size_t outlen)
     if (cert == NULL || SSL_get_verify_result(ssl) != X509_V_OK)
         return false;
     BIO *bio = BIO_new(BIO_s_mem());
-    if (bio == NULL)
+    if (bio == NULL) {
+        ERR_clear_error();
         return false;
+    }
     bool ok = false;
     if (X509_NAME_print_ex(bio, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
         char *data;
@@ -160,5 +241,6 @@ bool tls_peer_subject(struct ssl_st *ssl, char *out, size_t outlen)
         }
     }
     BIO_free(bio);
+    ERR_clear_error(); /* once per connection: keep the queue empty (enum tls_io) */
     return ok;
 }
