@@ -4,7 +4,7 @@ test vectors, the server-list grammar and its errors, rendezvous hashing moving 
 an added server, and against three daemons on ephemeral loopback ports: every primitive's name
 on the server the rule picks (checked with each daemon's List), a Condition on its lock's
 server, connections opened lazily, one per server, a failure of one server failing only its
-names, List and Stats fanned out, condd.sync; and all of it again against daemons started
+names, a blip of one server resumed by its session alone, List and Stats fanned out, condd.sync; and all of it again against daemons started
 with --cluster LIST --cluster-self ADDR (which refuse a name routed to the wrong server), with
 WrongServer, naming the right server, for a client whose list differs."""
 
@@ -16,7 +16,7 @@ from unittest import mock
 import condd
 import condd.sync
 from condd import route
-from daemon import Daemon, cluster
+from daemon import Daemon, Proxy, cluster, until
 
 # protocol.md §21.3
 VECTOR_SERVERS = ("10.0.0.1:7380", "10.0.0.2:7380", "10.0.0.3:7380")
@@ -350,6 +350,32 @@ class ClusterTests(ThreeServers, unittest.IsolatedAsyncioTestCase):
         listing = await c.list(self.prefix)
         self.assertEqual(list(listing.errors), [extra.address])
 
+    async def test_each_server_resumes_on_its_own(self):
+        proxy = Proxy(self.addresses[0])
+        self.addCleanup(proxy.stop)
+        servers = [proxy.address] + self.addresses[1:]
+        states = []
+        c = await self.cluster(servers, grace=30.0, on_session=lambda s, st, e: states.append(
+            (s.server, st)))
+        names = {}
+        i = 0
+        while len(names) < len(servers):
+            n = self.name("r-%d" % i)
+            names.setdefault(c.server_for(n), n)
+            i += 1
+        locks = {a: condd.Lock(c, n) for a, n in names.items()}
+        for lock in locks.values():
+            await lock.acquire()
+        ids = {a: s.session_id for a, s in c.sessions.items()}
+        await proxy.cmd("drop")
+        await until(lambda: asyncio.sleep(0, (proxy.address, "resumed") in states), 20,
+                    what="the proxied server's session resumed")
+        self.assertEqual(states, [(proxy.address, "resuming"), (proxy.address, "resumed")])
+        self.assertEqual({a: s.session_id for a, s in c.sessions.items()}, ids)
+        for a, lock in locks.items():
+            self.assertTrue(lock.locked(), a)
+            await lock.release_remote()  # still the holder: every session survived
+
     async def test_list_and_stats_fan_out(self):
         c = await self.cluster()
         names = self.names_on_every_server(c, "ls", 2)
@@ -418,6 +444,7 @@ class ClusterModeTests(ClusterTests):
     # not for a cluster: they send names to a server the daemons' list does not pick
     test_single_address_is_a_plain_client = None
     test_a_failed_server_fails_only_its_names = None
+    test_each_server_resumes_on_its_own = None
 
     def name_on(self, c, server, what):
         i = 0
