@@ -9,7 +9,8 @@
  *     lock; the consumer waits only when nothing is posted, the producer posts and notifies under
  *     the lock, so a wait that times out with something posted lost its notification;
  *   - no client error other than reconnects: every call returns CONDD_OK (a session event other
- *     than RESUMING/RESUMED counts as an error too);
+ *     than RESUMING/RESUMED counts as an error too); a worker's first open, which has no session
+ *     to resume yet, is retried on a connection error, as any client opens again;
  *   - and once every worker has exited (closing: Goodbye), condd holds nothing: no lock, waiter
  *     or session left.
  * The driver waits for states (the restart count in Stats, the workers' progress), never sleeps
@@ -171,7 +172,14 @@ static int worker_main(const char *addr, int w)
     snprintf(name, sizeof name, "storm-%d", w);
     condd_options_set_client_name(o, name);
     condd_conn *c = NULL;
-    int rc = condd_conn_open(addr, o, &c);
+    /* A connection being opened when a restart comes has no session yet (its Hello may be cut
+     * with the connection), so there is nothing to resume: like any client, open it again.
+     * Only a connection error is retried; once open, every error counts. */
+    int rc;
+    double end = now() + STATE_TIMEOUT;
+    while ((rc = condd_conn_open(addr, o, &c)) != CONDD_OK &&
+           condd_result_is_connection_error(rc) && now() < end)
+        ;
     condd_options_free(o);
     if (rc != CONDD_OK) {
         record_error(w, "connect", rc);
