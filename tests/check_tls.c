@@ -26,6 +26,9 @@
 #include "testutil.h"
 #include "tls_util.h"
 
+/* ------------------------------------------------------------------ fixtures */
+
+/* The daemon still serves: a plaintext connection takes and releases a lock. */
 static void assert_daemon_serves(const struct tu_daemon *d)
 {
     condd_conn *c = NULL;
