@@ -247,13 +247,21 @@ TESTS += tests/check_cpython_locks
 
 # TLS listeners and tls: addresses, with certificates made by tests/tls-certs.sh.
 check_PROGRAMS += tests/check_tls
-tests_check_tls_SOURCES = tests/check_tls.c
+tests_check_tls_SOURCES = tests/check_tls.c tests/tls_util.c tests/tls_util.h
 tests_check_tls_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_tls_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS) -pthread
 tests_check_tls_LDADD = client/libconddclient.la tests/libtestutil.la $(CHECK_LIBS) \
 	$(LIBEVENT_CORE_LIBS) $(OPENSSL_LIBS) -lpthread -lm
 TESTS += tests/check_tls
 EXTRA_DIST += tests/tls-certs.sh
+
+# Sessions resumed over TLS: blips, takeovers, a raw TLS client and a scripted TLS server.
+check_PROGRAMS += tests/check_tls_resume
+tests_check_tls_resume_SOURCES = tests/check_tls_resume.c tests/tls_util.c tests/tls_util.h
+tests_check_tls_resume_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_tls_resume_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS) -pthread
+tests_check_tls_resume_LDADD = $(tests_check_tls_LDADD)
+TESTS += tests/check_tls_resume
 
 TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
 	tests/check_client_auth tests/check_client_admin \

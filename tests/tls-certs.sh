@@ -10,7 +10,8 @@
 #   other-ca.pem             another CA ("CN=other CA")
 #   other.pem other.key      server and client certificate from other-ca
 #                            (subject "CN=intruder,O=condd tests", DNS:localhost, IP:127.0.0.1)
-# Used by check_tls and condctl-tls.sh; quiet unless something fails.
+# Used by check_tls, check_tls_resume (through tls_util.c) and condctl-tls.sh; quiet unless
+# something fails.
 set -eu
 dir=$1
 mkdir -p "$dir"

@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * Fixtures shared by the TLS suites (check_tls.c, check_tls_resume.c): the certificate folder
+ * that tests/tls-certs.sh fills for a test case (a CA, server, client, expired and other-CA
+ * ones), a condd with a TLS listener beside its plaintext one, and the libcondd options and
+ * addresses that reach it. The folder is the one piece of state here: one per process, made by
+ * tlsu_make_certs() and removed by tlsu_remove_certs() (a Check unchecked fixture).
+ */
+#ifndef CONDD_TESTS_TLS_UTIL_H
+#define CONDD_TESTS_TLS_UTIL_H
+
+#include <stddef.h>
+
+#include <condd/condd.h>
+
+#include "testutil.h"
+
+/* Makes a fresh certificate folder under /tmp with tests/tls-certs.sh (found through
+ * $top_srcdir, else ".."); asserts it worked. */
+void tlsu_make_certs(void);
+
+/* Removes the folder and everything in it; asserts it worked. */
+void tlsu_remove_certs(void);
+
+/* The certificate folder's path (static storage, valid until tlsu_remove_certs()). */
+const char *tlsu_dir(void);
+
+/* The path of name inside the folder, in one of 8 static buffers used in turn: valid until
+ * 8 more calls, so copy it to keep it longer. */
+const char *tlsu_cert(const char *name);
+
+/* Starts d with a plaintext listener (d->port) and a TLS one (its port in *tls_port) using the
+ * server certificate srv_cert (e.g. "server": server.pem and server.key), then the
+ * NULL-terminated extra arguments (borrowed; NULL: none). Stop d with tu_daemon_stop(). */
+void tlsu_start_daemon(struct tu_daemon *d, int *tls_port, const char *srv_cert,
+                       const char *const *extra);
+
+/* New options for a TLS client (the caller frees them with condd_options_free(), or passes them
+ * to tlsu_open_with()): CA file ca in the folder (NULL: none), client certificate client (its
+ * .pem and .key in the folder; NULL: none), server name (NULL: the address's host). */
+condd_options *tlsu_options(const char *ca, const char *client, const char *name);
+
+/* Opens addr with o (taken over and freed, whatever the result): the result code, the
+ * connection in *out (NULL on failure; the caller closes it with condd_conn_close()), and the
+ * failure's message copied into msg. */
+int tlsu_open_with(const char *addr, condd_options *o, condd_conn **out, char *msg, size_t msglen);
+
+/* Writes "tls:host:port" into buf. */
+void tlsu_addr(char *buf, size_t len, const char *host, int port);
+
+#endif
