@@ -7,8 +7,9 @@
 # connection is lost gives 3.
 . "$(dirname "$0")/condctl-lib.sh"
 
-# A short session timeout: waiting condctls must keep their sessions alive.
-start_daemon --session-timeout 1
+# A short session timeout (3 s, not 1: a loaded machine may starve a client for over a second).
+# Waiting condctls must keep their sessions alive.
+start_daemon --session-timeout 3
 
 # start_waiters COND N [ARGS...]: N waiters on COND, started one at a time so their order is
 # known (w1 waits longest).
@@ -41,8 +42,8 @@ wait_until 10 nothing_left || fail "something left: $(list_json)"
 
 note "a wait outlives the session timeout"
 start_waiters long 1
-# Deliberately outlive the 1 s session timeout before notifying.
-sleep 2.5
+# Deliberately outlive the 3 s session timeout before notifying.
+sleep 4.5
 run_rc 0 "$CONDCTL" notify long
 [ "$(cat "$T/out")" = 1 ] || fail "the waiter was lost: notify woke $(cat "$T/out")"
 expect_rc w1 0

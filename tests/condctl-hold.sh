@@ -9,8 +9,9 @@
 # connection gives 3; the session is kept alive while holding.
 . "$(dirname "$0")/condctl-lib.sh"
 
-# A short session timeout: hold must keep its session alive.
-start_daemon --session-timeout 1
+# A short session timeout (3 s, not 1: a loaded machine may starve a client for over a second).
+# Hold must keep its session alive.
+start_daemon --session-timeout 3
 
 # start_hold NAME LOCK FD: `condctl hold LOCK` as NAME, stdin a fifo kept open on FD by the test.
 start_hold() {
@@ -29,8 +30,8 @@ note "hold prints the token and holds the lock"
 start_hold h1 door 5
 t1=$(token_of h1)
 run_rc 0 "$CONDCTL" locked door
-# Deliberately outlive the 1 s session timeout: the hold must keep the lock.
-sleep 2.5
+# Deliberately outlive the 3 s session timeout: the hold must keep the lock.
+sleep 4.5
 [ "$(lock_token door)" = "$t1" ] || fail "the hold lost its lock: $(list_json)"
 
 note "kill -9 of the holder hands the lock to the next waiter"

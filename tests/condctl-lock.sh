@@ -9,8 +9,9 @@
 # the session kept alive while CMD runs longer than the session timeout.
 . "$(dirname "$0")/condctl-lib.sh"
 
-# A short session timeout: condctl must keep its session alive while CMD runs.
-start_daemon --session-timeout 1
+# A short session timeout (3 s, not 1: a loaded machine may starve a client for over a second).
+# condctl must keep its session alive while CMD runs.
+start_daemon --session-timeout 3
 
 note "CMD gets CONDD_LOCK and CONDD_TOKEN; its status is condctl's"
 run_rc 0 "$CONDCTL" lock env1 -- sh -c 'printf "%s %s\n" "$CONDD_LOCK" "$CONDD_TOKEN"'
@@ -37,8 +38,8 @@ run_rc 1 "$CONDCTL" locked held
 run_rc 124 "$CONDCTL" lock held -- sh -c '"$0" -T 0 lock held -- true; exit $?' "$CONDCTL"
 
 note "the session (and the lock) outlives the session timeout while CMD runs"
-# The sleep is the workload: CMD deliberately runs longer than the 1 s session timeout.
-run_rc 0 "$CONDCTL" lock ka -- sh -c 'sleep 2.5; "$0" locked ka' "$CONDCTL"
+# The sleep is the workload: CMD deliberately runs longer than the 3 s session timeout.
+run_rc 0 "$CONDCTL" lock ka -- sh -c 'sleep 4.5; "$0" locked ka' "$CONDCTL"
 [ "$(cat "$T/out")" = locked ] || fail "the lock was lost while CMD ran: $(cat "$T/out")"
 
 note "concurrent scripts are serialised"
