@@ -24,34 +24,26 @@
 #include "route.h"
 
 static struct tu_cluster cl;
-static struct route_list routes;
 
 static void setup(void)
 {
     ck_assert_msg(tu_cluster_start(&cl, 3, NULL, NULL), "three condd did not start");
-    char why[256];
-    ck_assert_msg(route_list_parse(cl.list, 7380, &routes, why, sizeof why), "%s", why);
 }
 
 static void teardown(void)
 {
-    route_list_free(&routes);
     tu_cluster_stop(&cl);
 }
 
 static size_t owner_of(const char *name)
 {
-    return route_pick(&routes, (const uint8_t *)name, strlen(name));
+    return tu_cluster_owner(&cl, name);
 }
 
 static void name_on(size_t want, const char *prefix, char *out, size_t len)
 {
-    for (int i = 0; i < 10000; i++) {
-        snprintf(out, len, "%s-%d", prefix, i);
-        if (owner_of(out) == want)
-            return;
-    }
-    ck_abort_msg("no name routes to server %zu", want);
+    ck_assert_msg(tu_cluster_name(&cl, want, true, prefix, out, len),
+                  "no name routes to server %zu", want);
 }
 
 /* Open client connections on daemon i, seen through a connection of our own (minus it). */

@@ -27,45 +27,33 @@
 /* ------------------------------------------------------------------ helpers */
 
 static struct tu_cluster cl;
-static struct route_list routes;
 
 static void cluster_setup(void)
 {
     ck_assert_msg(tu_cluster_start(&cl, 3, NULL, NULL), "three condd did not start");
-    char why[256];
-    ck_assert_msg(route_list_parse(cl.list, 7380, &routes, why, sizeof why), "%s", why);
 }
 
 static void cluster_teardown(void)
 {
-    route_list_free(&routes);
     tu_cluster_stop(&cl);
 }
 
 static size_t owner_of(const char *name)
 {
-    return route_pick(&routes, (const uint8_t *)name, strlen(name));
+    return tu_cluster_owner(&cl, name);
 }
 
 /* A name "PREFIX-N" that routes to server want (and, with avoid_cond, one that does not). */
 static void name_on(size_t want, const char *prefix, char *out, size_t len)
 {
-    for (int i = 0; i < 10000; i++) {
-        snprintf(out, len, "%s-%d", prefix, i);
-        if (owner_of(out) == want)
-            return;
-    }
-    ck_abort_msg("no name routes to server %zu", want);
+    ck_assert_msg(tu_cluster_name(&cl, want, true, prefix, out, len),
+                  "no name routes to server %zu", want);
 }
 
 static void name_off(size_t avoid, const char *prefix, char *out, size_t len)
 {
-    for (int i = 0; i < 10000; i++) {
-        snprintf(out, len, "%s-%d", prefix, i);
-        if (owner_of(out) != avoid)
-            return;
-    }
-    ck_abort_msg("every name routes to server %zu", avoid);
+    ck_assert_msg(tu_cluster_name(&cl, avoid, false, prefix, out, len),
+                  "every name routes to server %zu", avoid);
 }
 
 /* The reply to id; the caller frees it. */

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "cluster_util.h"
+#include "route.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -148,4 +149,28 @@ void tu_cluster_stop(struct tu_cluster *cl)
     for (int i = 0; i < cl->n; i++)
         tu_daemon_stop(&cl->d[i]);
     cl->n = 0;
+}
+
+size_t tu_cluster_owner(const struct tu_cluster *cl, const char *name)
+{
+    struct route_list l;
+    char why[256];
+    if (!route_list_parse(cl->list, 7380, &l, why, sizeof why)) {
+        fprintf(stderr, "cluster_util: %s\n", why);
+        abort();
+    }
+    size_t i = route_pick(&l, (const uint8_t *)name, strlen(name));
+    route_list_free(&l);
+    return i;
+}
+
+bool tu_cluster_name(const struct tu_cluster *cl, size_t server, bool on, const char *prefix,
+                     char *out, size_t len)
+{
+    for (int i = 0; i < 10000; i++) {
+        snprintf(out, len, "%s-%d", prefix, i);
+        if ((tu_cluster_owner(cl, out) == server) == on)
+            return true;
+    }
+    return false;
 }

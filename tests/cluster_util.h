@@ -10,6 +10,7 @@
 #define CONDD_TESTS_CLUSTER_UTIL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "testutil.h"
 
@@ -32,5 +33,16 @@ bool tu_cluster_start(struct tu_cluster *cl, int n, const char *cluster_list,
 
 /* Stops every daemon of cl (SIGTERM, then SIGKILL) and removes their scratch directories. */
 void tu_cluster_stop(struct tu_cluster *cl);
+
+/* The index in cl's list of the server that name (borrowed, NUL-terminated) routes to
+ * (protocol.md §21.2). */
+size_t tu_cluster_owner(const struct tu_cluster *cl, const char *name);
+
+/*
+ * Writes to out[0..len) the first name "PREFIX-N" (N from 0) that routes to server `server`
+ * (on) or to any other server (!on). Returns false when none of 10,000 does.
+ */
+bool tu_cluster_name(const struct tu_cluster *cl, size_t server, bool on, const char *prefix,
+                     char *out, size_t len);
 
 #endif
