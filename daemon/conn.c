@@ -208,22 +208,24 @@ static void conn_out_advance(struct conn *c, size_t written)
 
 /*
  * TLS: the next batch of whole frames to hand SSL_write(), from ooff: as many as fit in one TLS
- * record (SSL3_RT_MAX_PLAIN_LENGTH, 16 KiB), or a single larger frame alone. A record is
- * decrypted whole or not at all, so a batch that did not all reach the socket gave the peer no
- * whole frame of it (a frame larger than a record reaches it in part at most, and the peer drops
- * a partial frame): the batch is kept in obuf until it has drained, and is sent again whole
- * after a resume. Not cutting the batch would let the peer receive the first records of a batch
- * whose end was lost with the connection, and get those answers twice.
+ * record (tls_record_max(): 16 KiB unless the client negotiated less), or a single larger frame
+ * alone. A record is decrypted whole or not at all, so a batch that did not all reach the socket
+ * gave the peer no whole frame of it (a frame larger than a record reaches it in part at most, and
+ * the peer drops a partial frame): the batch is kept in obuf until it has drained, and is sent
+ * again whole after a resume. Not cutting the batch would let the peer receive the first records of
+ * a batch whose end was lost with the connection, and get those answers twice.
  */
-#define CONN_TLS_BATCH_MAX 16384u
 static size_t conn_tls_batch_end(struct conn *c)
 {
+    /* One record: 16 KiB, or less when the client negotiated a smaller maximum fragment
+     * length (RFC 6066), where a larger batch would be cut into several records. */
+    size_t max = tls_record_max(c->ssl);
     size_t end = c->ooff;
     size_t plen;
     while (end < c->olen &&
            frame_peek(c->obuf + end, c->olen - end, UINT32_MAX, &plen) == FRAME_OK) {
         size_t next = end + FRAME_HEADER_BYTES + plen;
-        if (next > c->olen || (next - c->ooff > CONN_TLS_BATCH_MAX && end > c->ooff))
+        if (next > c->olen || (next - c->ooff > max && end > c->ooff))
             break;
         end = next;
     }
@@ -621,6 +623,11 @@ static bool conn_input(struct conn *c, bool do_read)
 static void conn_drain_input(struct conn *c)
 {
     struct server *srv = c->srv;
+    /* Nothing is written from here on (the unsent output goes with the detached session), so
+     * output back-pressure no longer applies: without this, whole requests a paused connection
+     * had already received would be dropped with it. A refused Hello stays refused. */
+    if (c->read_paused && !c->refused)
+        conn_pause_reading(c, false);
     /* Bounded, so a client that keeps writing cannot hold the restart up. */
     for (int turn = 0; turn < 64 && c->state != CONN_CLOSED && !c->read_paused; turn++) {
         while (conn_input(c, false))

@@ -491,6 +491,19 @@ static bool main_keep_state(const struct settings *s, struct server *srv, bool *
 /* Opens the listeners: inherited from systemd when socket-activated, else the configured
  * ones; either way, a socket the previous process handed over (live restart, fd store) for a
  * configured address is adopted instead of bound. */
+/* A successor of a live restart carries every session's state: a listener it cannot open (an
+ * address added to the configuration and already in use, say) is logged and the listeners it
+ * inherited serve on, rather than the whole state lost with an exit. */
+static bool main_listener_opened(bool opened, const struct restart *r, const char *what)
+{
+    if (opened || !restart_is_successor(r))
+        return opened;
+    log_error("restart: the new %s could not be opened (see above); serving without it, so that "
+              "the state handed over is not lost",
+              what);
+    return true;
+}
+
 static bool main_open_listeners(struct server *srv, const struct settings *s, struct restart *r)
 {
     int adopted = sdnotify_adopt_listeners(srv, r);
@@ -504,7 +517,8 @@ static bool main_open_listeners(struct server *srv, const struct settings *s, st
         /* Sockets from systemd are plaintext; TLS listeners are condd's own still. */
         bool ok = true;
         for (int i = 0; ok && i < s->listen_tls.n; i++)
-            ok = server_listen_tls(srv, s->listen_tls.v[i]);
+            ok =
+                main_listener_opened(server_listen_tls(srv, s->listen_tls.v[i]), r, "TLS listener");
         return ok;
     }
     bool ok = true;
@@ -513,11 +527,12 @@ static bool main_open_listeners(struct server *srv, const struct settings *s, st
     if (s->listen.n == 0 && s->listen_tls.n == 0)
         ok = server_listen_tcp(srv, SETTINGS_DEFAULT_LISTEN);
     for (int i = 0; ok && i < s->listen.n; i++)
-        ok = server_listen_tcp(srv, s->listen.v[i]);
+        ok = main_listener_opened(server_listen_tcp(srv, s->listen.v[i]), r, "listener");
     for (int i = 0; ok && i < s->listen_tls.n; i++)
-        ok = server_listen_tls(srv, s->listen_tls.v[i]);
+        ok = main_listener_opened(server_listen_tls(srv, s->listen_tls.v[i]), r, "TLS listener");
     if (ok && s->unix_path != NULL)
-        ok = server_listen_unix(srv, s->unix_path, s->unix_mode, s->unix_group);
+        ok = main_listener_opened(
+            server_listen_unix(srv, s->unix_path, s->unix_mode, s->unix_group), r, "Unix listener");
     return ok;
 }
 
@@ -623,7 +638,7 @@ int main(int argc, char **argv)
     }
     if (ok && s.metrics_addr != NULL) {
         m.metrics = metrics_start(base, srv, s.metrics_addr);
-        ok = m.metrics != NULL;
+        ok = main_listener_opened(m.metrics != NULL, m.restart, "metrics listener");
     }
     /* The TLS one first: whoever waits for the port file finds both. */
     if (ok && s.tls_port_file != NULL)

@@ -509,6 +509,15 @@ void restart_exec(struct restart *r)
     }
     log_notice("received SIGUSR2; live restart: handing the state to %s",
                r->exe[0] != '\0' ? r->exe : "(unknown binary)");
+    /* Before anything is ended or detached: a binary that cannot be executed now would only be
+     * found after every session without grace had been ended for nothing. (It can still vanish
+     * between here and the exec; restart_begin's path keeps serving then.) */
+    if (r->exe[0] == '\0' || access(r->exe, X_OK) != 0) {
+        log_error("restart: cannot execute %s: %s; restart refused, still serving here",
+                  r->exe[0] != '\0' ? r->exe : "the binary",
+                  r->exe[0] != '\0' ? strerror(errno) : "its path is unknown (no /proc?)");
+        return;
+    }
     char err[1024];
     if (r->check != NULL && !r->check(r->check_arg, err, sizeof err)) {
         log_error("restart refused: the new process could not start: %s; still serving here", err);

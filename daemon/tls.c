@@ -205,6 +205,16 @@ bool tls_read_pending(struct ssl_st *ssl)
     return SSL_has_pending(ssl) != 0;
 }
 
+size_t tls_record_max(struct ssl_st *ssl)
+{
+    SSL_SESSION *sess = SSL_get_session(ssl);
+    uint8_t mfl = sess != NULL ? SSL_SESSION_get_max_fragment_length(sess)
+                               : TLSEXT_max_fragment_length_DISABLED;
+    if (mfl >= TLSEXT_max_fragment_length_512 && mfl <= TLSEXT_max_fragment_length_4096)
+        return (size_t)512 << (mfl - TLSEXT_max_fragment_length_512); /* 512 .. 4096 */
+    return SSL3_RT_MAX_PLAIN_LENGTH;
+}
+
 enum tls_io tls_write(struct ssl_st *ssl, const void *buf, size_t len, char *why, size_t whylen)
 {
     errno = 0;

@@ -66,6 +66,11 @@ enum tls_io tls_read(struct ssl_st *ssl, void *buf, size_t cap, size_t *got, cha
  * or the rest of a record)? The socket's readiness does not show it. */
 bool tls_read_pending(struct ssl_st *ssl);
 
+/* The most plaintext one record of ssl carries: 16 KiB, or the smaller maximum fragment length
+ * the client negotiated (RFC 6066). conn.c cuts its output batches to this, so that a batch is
+ * one record (see conn_tls_batch_end()). */
+size_t tls_record_max(struct ssl_st *ssl);
+
 /* One SSL_write of buf[0..len): TLS_IO_DONE once all its records are in the socket (never a
  * part: partial writes are off). After TLS_IO_WANT_WRITE OpenSSL holds a part of a record, and
  * the next call must pass the same len bytes (they may have moved). */

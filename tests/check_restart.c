@@ -369,7 +369,8 @@ static char copied_bin[256];
 
 START_TEST(test_exec_failure_keeps_the_old_process_serving)
 {
-    /* A private copy of condd, deleted once started: the exec at its path fails. */
+    /* A private copy of condd, deleted once started: SIGUSR2 finds it cannot be executed and
+     * refuses the restart before it ends or detaches anything. */
     snprintf(copied_bin, sizeof copied_bin, "/tmp/condd-restart-bin-%ld", (long)getpid());
     char cmd[600];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tu_condd_path(), copied_bin);
@@ -384,10 +385,19 @@ START_TEST(test_exec_failure_keeps_the_old_process_serving)
     struct events ea = {0};
     condd_async_conn *a = connect_grace(&ea);
     uint64_t tok = acquire_ok(a, "held", 1);
+    condd_conn *ng = fresh(); /* a session without grace: a restart would end it */
+    ck_assert_ptr_nonnull(ng);
+    uint64_t ngt = 0;
+    ck_assert_int_eq(condd_lock_acquire(ng, "nograce", 1, 0, &ngt), CONDD_OK);
     ck_assert_int_eq(kill(pid, SIGUSR2), 0);
-    ck_assert(wait_log("restart: cannot execute"));
-    ck_assert(run_until_count(&ea.resumed, 1, 20));
-    ck_assert_int_eq(ea.lost, 0);
+    ck_assert(wait_log("restart refused, still serving here"));
+    /* Refused before anything was ended or detached: the session without grace still has its
+     * connection and its lock, and the other was never disconnected (no RESUMING, checked
+     * after a round trip on it below). */
+    ck_assert_int_eq(condd_conn_ping(ng, NULL), CONDD_OK);
+    ck_assert(try_lock_fails_outside("nograce"));
+    ck_assert_int_eq(condd_lock_release(ng, "nograce", 1), CONDD_OK);
+    condd_conn_close(ng);
     ck_assert(try_lock_fails_outside("held"));
     ck_assert_int_eq(kill(pid, 0), 0);
     ck_assert_int_eq(waitpid(pid, NULL, WNOHANG), 0);
@@ -395,6 +405,8 @@ START_TEST(test_exec_failure_keeps_the_old_process_serving)
     ck_assert_uint_eq(st->restarts, 0);
     condd_stats_free(st);
     ck_assert_int_eq(release_sync(a, "held", 1), CONDD_OK);
+    ck_assert_int_eq(ea.resuming, 0);
+    ck_assert_int_eq(ea.lost, 0);
     condd_conn *c = fresh();
     uint64_t tok2 = 0;
     ck_assert_int_eq(condd_lock_acquire(c, "held", 2, 0, &tok2), CONDD_OK);
