@@ -44,7 +44,7 @@ static void on_session(condd_conn *c, int event, int reason, void *arg)
         resumed++;
 }
 
-/* A session with a grace whose TLS connection is dropped resumes on a new TLS connection, with
+/* A session with a grace whose TLS connection is reset resumes on a new TLS connection, with
  * its lock, and a call made meanwhile gets its answer. */
 START_TEST(test_tls_session_resumes_after_a_drop)
 {
@@ -62,7 +62,12 @@ START_TEST(test_tls_session_resumes_after_a_drop)
     resumed = 0;
     condd_conn_set_session_cb(c, on_session, NULL);
     ck_assert_int_eq(condd_lock_acquire(c, "tls/kept", 1, 5, NULL), CONDD_OK);
-    ck_assert(tu_proxy_cmd(&px, "drop", NULL, 0));
+    /* A reset, not a quiet drop: after a drop (FIN) the kernel may still take the next request
+     * whole before the library reads the end of the stream, and such a request is lost with the
+     * connection (protocol.md §5.6), which made this call hang once in distcheck. The reset has
+     * reached the library's socket when the proxy answers (loopback, in order), so the call's
+     * write fails, the request stays unsent, and it goes out again after the resume. */
+    ck_assert(tu_proxy_cmd(&px, "reset", NULL, 0));
     bool locked = false;
     ck_assert_int_eq(condd_lock_locked(c, "tls/kept", &locked), CONDD_OK);
     ck_assert(locked);
