@@ -37,6 +37,34 @@
 
 /* ------------------------------------------------------------------ resume */
 
+/* A TLS daemon, a blip proxy in front of it, and a blocking client through the proxy with a 30 s
+ * grace whose session events go to cb: the set-up of the tests that break the connection. */
+struct via_proxy {
+    struct tu_daemon d;
+    struct tu_proxy px;
+    condd_conn *c; /* the client; the test closes it */
+};
+
+static void via_proxy_open(struct via_proxy *v, condd_session_cb cb)
+{
+    int port;
+    tlsu_start_daemon(&v->d, &port, "server", NULL);
+    ck_assert(tu_proxy_start(&v->px, port));
+    char addr[64], msg[256];
+    tlsu_addr(addr, sizeof addr, "127.0.0.1", v->px.port);
+    condd_options *o = tlsu_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
+    ck_assert_int_eq(tlsu_open_with(addr, o, &v->c, msg, sizeof msg), CONDD_OK);
+    condd_conn_set_session_cb(v->c, cb, NULL);
+}
+
+/* Stops the proxy and the daemon (which must exit cleanly). */
+static void via_proxy_close(struct via_proxy *v)
+{
+    tu_proxy_stop(&v->px);
+    ck_assert_int_eq(tu_daemon_stop(&v->d), 0);
+}
+
 static int resumed;
 static void on_session(condd_conn *c, int event, int reason, void *arg)
 {
@@ -48,26 +76,17 @@ static void on_session(condd_conn *c, int event, int reason, void *arg)
  * its lock, and a call made meanwhile gets its answer. */
 START_TEST(test_tls_session_resumes_after_a_drop)
 {
-    struct tu_daemon d;
-    int port;
-    tlsu_start_daemon(&d, &port, "server", NULL);
-    struct tu_proxy px;
-    ck_assert(tu_proxy_start(&px, port));
-    char addr[64], msg[256];
-    tlsu_addr(addr, sizeof addr, "127.0.0.1", px.port);
-    condd_options *o = tlsu_options("ca.pem", NULL, NULL);
-    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
-    condd_conn *c;
-    ck_assert_int_eq(tlsu_open_with(addr, o, &c, msg, sizeof msg), CONDD_OK);
     resumed = 0;
-    condd_conn_set_session_cb(c, on_session, NULL);
+    struct via_proxy v;
+    via_proxy_open(&v, on_session);
+    condd_conn *c = v.c;
     ck_assert_int_eq(condd_lock_acquire(c, "tls/kept", 1, 5, NULL), CONDD_OK);
     /* A reset, not a quiet drop: after a drop (FIN) the kernel may still take the next request
      * whole before the library reads the end of the stream, and such a request is lost with the
      * connection (protocol.md §5.6), which made this call hang once in distcheck. The reset has
      * reached the library's socket when the proxy answers (loopback, in order), so the call's
      * write fails, the request stays unsent, and it goes out again after the resume. */
-    ck_assert(tu_proxy_cmd(&px, "reset", NULL, 0));
+    ck_assert(tu_proxy_cmd(&v.px, "reset", NULL, 0));
     bool locked = false;
     ck_assert_int_eq(condd_lock_locked(c, "tls/kept", &locked), CONDD_OK);
     ck_assert(locked);
@@ -75,8 +94,7 @@ START_TEST(test_tls_session_resumes_after_a_drop)
     /* Still the holder: the release is accepted. */
     ck_assert_int_eq(condd_lock_release(c, "tls/kept", 1), CONDD_OK);
     condd_conn_close(c);
-    tu_proxy_stop(&px);
-    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+    via_proxy_close(&v);
 }
 END_TEST
 
@@ -92,27 +110,17 @@ static void count_resuming(condd_conn *c, int event, int reason, void *arg)
  * not a blip: no RESUMING event, and the close returns. */
 START_TEST(test_tls_failed_goodbye_on_close_is_not_a_blip)
 {
-    struct tu_daemon d;
-    int port;
-    tlsu_start_daemon(&d, &port, "server", NULL);
-    struct tu_proxy px;
-    ck_assert(tu_proxy_start(&px, port));
-    char addr[64], msg[256];
-    tlsu_addr(addr, sizeof addr, "127.0.0.1", px.port);
-    condd_options *o = tlsu_options("ca.pem", NULL, NULL);
-    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
-    condd_conn *c;
-    ck_assert_int_eq(tlsu_open_with(addr, o, &c, msg, sizeof msg), CONDD_OK);
     resuming_events = 0;
-    condd_conn_set_session_cb(c, count_resuming, NULL);
+    struct via_proxy v;
+    via_proxy_open(&v, count_resuming);
+    condd_conn *c = v.c;
     ck_assert_int_eq(condd_lock_acquire(c, "tls/bye", 1, 5, NULL), CONDD_OK);
     /* Resets reach the library's socket before the proxy answers (loopback, in order); the
      * blocking API reads nothing until the next call, so the close meets the reset first. */
-    ck_assert(tu_proxy_cmd(&px, "reset", NULL, 0));
+    ck_assert(tu_proxy_cmd(&v.px, "reset", NULL, 0));
     condd_conn_close(c);
     ck_assert_int_eq(resuming_events, 0);
-    tu_proxy_stop(&px);
-    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+    via_proxy_close(&v);
 }
 END_TEST
 
@@ -163,25 +171,16 @@ static uint64_t hellos_seen(condd_conn *watch)
  * the server then sees exactly one Hello, the resume, and no BAD_REQUEST for extra ones. */
 START_TEST(test_tls_refused_reconnects_leave_one_resume_hello)
 {
-    struct tu_daemon d;
-    int port;
-    tlsu_start_daemon(&d, &port, "server", NULL);
-    struct tu_proxy px;
-    ck_assert(tu_proxy_start(&px, port));
-    char addr[64], msg[256];
-    tlsu_addr(addr, sizeof addr, "127.0.0.1", px.port);
-    condd_options *o = tlsu_options("ca.pem", NULL, NULL);
-    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
-    condd_conn *c;
-    ck_assert_int_eq(tlsu_open_with(addr, o, &c, msg, sizeof msg), CONDD_OK);
     resumed = 0;
-    condd_conn_set_session_cb(c, on_session, NULL);
+    struct via_proxy v;
+    via_proxy_open(&v, on_session);
+    condd_conn *c = v.c;
     ck_assert_int_eq(condd_lock_acquire(c, "tls/again", 1, 5, NULL), CONDD_OK);
     condd_conn *watch = NULL;
-    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &watch), CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(v.d.addr, NULL, &watch), CONDD_OK);
     uint64_t before = hellos_seen(watch);
-    ck_assert(tu_proxy_cmd(&px, "refuse", NULL, 0));
-    ck_assert(tu_proxy_cmd(&px, "drop", NULL, 0));
+    ck_assert(tu_proxy_cmd(&v.px, "refuse", NULL, 0));
+    ck_assert(tu_proxy_cmd(&v.px, "drop", NULL, 0));
     /* The library retries on the blocking connection's own loop (condd_conn_base()), which is
      * run here in short turns until the proxy has refused three attempts. */
     int refused = 0;
@@ -191,11 +190,11 @@ START_TEST(test_tls_refused_reconnects_leave_one_resume_hello)
         event_base_loopexit(condd_conn_base(c), &tick);
         event_base_dispatch(condd_conn_base(c));
         char out[32] = "";
-        ck_assert(tu_proxy_cmd(&px, "refused", out, sizeof out));
+        ck_assert(tu_proxy_cmd(&v.px, "refused", out, sizeof out));
         refused = atoi(out);
     }
     ck_assert_int_ge(refused, 3);
-    ck_assert(tu_proxy_cmd(&px, "accept", NULL, 0));
+    ck_assert(tu_proxy_cmd(&v.px, "accept", NULL, 0));
     bool locked = false;
     ck_assert_int_eq(condd_lock_locked(c, "tls/again", &locked), CONDD_OK);
     ck_assert(locked);
@@ -205,8 +204,7 @@ START_TEST(test_tls_refused_reconnects_leave_one_resume_hello)
     ck_assert_int_eq(condd_lock_release(c, "tls/again", 1), CONDD_OK);
     condd_conn_close(watch);
     condd_conn_close(c);
-    tu_proxy_stop(&px);
-    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+    via_proxy_close(&v);
 }
 END_TEST
 
