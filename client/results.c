@@ -84,6 +84,7 @@ condd_stats *cl_stats_from(const Condd__V1__StatsResult *r)
     o->shared_holders = r->shared_holders;
     o->restarts = r->restarts;
     o->restored_sessions = r->restored_sessions;
+    o->tls_buffers_released = r->tls_buffers_released;
     o->events = r->events;
     o->events_set = r->events_set;
     o->event_waiters = r->event_waiters;

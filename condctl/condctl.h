@@ -341,6 +341,7 @@ int ctl_fanout_run(struct ctl *ctl, const condd_options *opts);
     X(permission_denials)                                                                          \
     X(wrong_server)                                                                                \
     X(restarts)                                                                                    \
-    X(restored_sessions)
+    X(restored_sessions)                                                                           \
+    X(tls_buffers_released)
 
 #endif

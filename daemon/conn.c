@@ -241,6 +241,8 @@ static size_t conn_tls_batch_end(struct conn *c)
 static size_t conn_tls_send(struct conn *c)
 {
     char why[256];
+    if (c->ooff < c->olen || c->ooff > c->ostart)
+        c->tls_active = c->tls_buffers_held = true;
     for (;;) {
         if (c->ooff > c->ostart) {
             enum tls_io r =
@@ -530,6 +532,7 @@ static ssize_t conn_tls_read(struct conn *c, uint8_t *buf, size_t cap)
     char why[256];
     size_t total = 0;
     c->tls_again = false;
+    c->tls_active = c->tls_buffers_held = true;
     do {
         size_t got;
         enum tls_io r = tls_read(c->ssl, buf + total, cap - total, &got, why, sizeof why);
@@ -829,6 +832,7 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
 static void conn_tls_established(struct conn *c)
 {
     c->handshaking = false;
+    c->tls_active = c->tls_buffers_held = true;
     if (!tls_peer_subject(c->ssl, c->cert_subject, sizeof c->cert_subject))
         c->cert_subject[0] = '\0';
     log_debug("connection %s: TLS handshake done%s%s", c->peer,
@@ -904,8 +908,36 @@ struct conn *conn_new_tls(struct server *srv, int fd, const char *peer)
     TAILQ_INSERT_TAIL(&srv->conns, c, link);
     srv->nconns++;
     srv->stats.connections_total++;
+    if (!evtimer_pending(srv->tls_sweep, NULL)) {
+        struct timeval tv = {CONN_TLS_SWEEP_SECONDS, 0};
+        evtimer_add(srv->tls_sweep, &tv);
+    }
     log_debug("connection %s opened (TLS)", c->peer);
     return c;
+}
+
+bool conn_tls_sweep(struct server *srv)
+{
+    /* Per connection two flags, no clock: a connection is idle when a whole sweep period went by
+     * without I/O, so a busy one (a lock cycle every few microseconds) never pays for its
+     * buffers, and an idle one keeps them at most two periods. */
+    bool any = false;
+    struct conn *c;
+    TAILQ_FOREACH(c, &srv->conns, link)
+    {
+        if (c->ssl == NULL)
+            continue;
+        any = true;
+        if (c->handshaking || c->state == CONN_CLOSED)
+            continue;
+        if (c->tls_active) {
+            c->tls_active = false;
+        } else if (c->tls_buffers_held && tls_release_buffers(c->ssl)) {
+            c->tls_buffers_held = false;
+            srv->stats.tls_buffers_released++;
+        }
+    }
+    return any;
 }
 
 struct conn *conn_new(struct server *srv, int fd, bool is_unix, const char *peer)

@@ -434,6 +434,7 @@ static void dispatch_stats(struct conn *c, uint64_t id)
     sr.sessions_expired_in_grace = srv->stats.sessions_expired_in_grace;
     sr.restarts = srv->stats.restarts;
     sr.restored_sessions = srv->stats.restored_sessions;
+    sr.tls_buffers_released = srv->stats.tls_buffers_released;
 
     /* Count this Stats request first so that it shows up in its own reply. */
     stats_count(&srv->stats, STATS_OP_STATS, CONDD__V1__STATUS__STATUS_OK);

@@ -200,6 +200,9 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_counter(&o, "condd_protocol_errors_total",
                     "Connections closed for a malformed frame or a protocol violation.",
                     st->protocol_errors);
+    metrics_counter(&o, "condd_tls_buffers_released_total",
+                    "Times an idle TLS connection gave its record buffers (about 33 KB) back.",
+                    st->tls_buffers_released);
     metrics_counter(&o, "condd_tls_handshake_failures_total",
                     "TLS connections closed before their handshake completed (refused, or "
                     "past --tls-handshake-timeout).",

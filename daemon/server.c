@@ -127,6 +127,17 @@ static void server_on_accept_tls(struct evconnlistener *lev, evutil_socket_t fd,
     server_accept(arg, fd, sa, true);
 }
 
+static void server_on_tls_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server *srv = arg;
+    if (conn_tls_sweep(srv)) {
+        struct timeval tv = {CONN_TLS_SWEEP_SECONDS, 0};
+        evtimer_add(srv->tls_sweep, &tv);
+    }
+}
+
 static void server_on_relisten(evutil_socket_t fd, short what, void *arg)
 {
     struct server *srv = arg;
@@ -574,8 +585,10 @@ struct server *server_new(struct event_base *base, const struct settings *settin
     srv->engine = engine_new(&clock, conn_on_engine_reply, &lim);
     srv->flush_ev = event_new(base, -1, 0, server_on_flush, srv);
     srv->relisten = evtimer_new(base, server_on_relisten, srv);
+    srv->tls_sweep = evtimer_new(base, server_on_tls_sweep, srv);
     bool registry = resume_init(srv);
-    if (srv->engine == NULL || srv->flush_ev == NULL || srv->relisten == NULL || !registry) {
+    if (srv->engine == NULL || srv->flush_ev == NULL || srv->relisten == NULL ||
+        srv->tls_sweep == NULL || !registry) {
         server_free(srv);
         return NULL;
     }
@@ -609,6 +622,8 @@ void server_free(struct server *srv)
         event_free(srv->flush_ev);
     if (srv->relisten != NULL)
         event_free(srv->relisten);
+    if (srv->tls_sweep != NULL)
+        event_free(srv->tls_sweep);
     settings_clear(&srv->settings);
     cluster_free(srv->cluster);
     auth_free(srv->auth);

@@ -106,6 +106,10 @@ struct conn {
     bool tls_again;                     /* read again without waiting for the socket */
     bool tls_read_wants_write;          /* a read waits for the socket to take an alert */
     char cert_subject[TLS_SUBJECT_MAX]; /* verified client certificate's subject, or "" */
+    /* The idle sweep (conn_tls_sweep()): read or written since its last turn; and may hold
+     * record buffers (I/O since they were last given back). */
+    bool tls_active;
+    bool tls_buffers_held;
 };
 
 struct server_listener {
@@ -139,7 +143,8 @@ struct server {
     int nlisteners;
     struct server_inherited inherited[SERVER_MAX_LISTENERS];
     int ninherited;
-    struct event *relisten; /* re-enables listeners after accept() ran out of fds */
+    struct event *relisten;  /* re-enables listeners after accept() ran out of fds */
+    struct event *tls_sweep; /* gives idle TLS connections' buffers back (conn_tls_sweep()) */
     TAILQ_HEAD(, conn) conns;
     TAILQ_HEAD(, conn) dirty;
     struct event *flush_ev;
@@ -192,6 +197,11 @@ void conn_drain_close(struct conn *c, const char *why);
  * answers stay queued, and are kept when the connection closes. TLS connections are closed at
  * once. c may be freed on return. */
 void conn_half_close(struct conn *c);
+/* The TLS buffer sweep, once a second on srv->tls_sweep while TLS connections exist (conn_new_tls()
+ * starts it): gives back the record buffers of every TLS connection with no I/O since the sweep
+ * before. True while TLS connections remain (the timer runs again). */
+#define CONN_TLS_SWEEP_SECONDS 1
+bool conn_tls_sweep(struct server *srv);
 /* Hello succeeded: arm the session timer for the session's own timeout. */
 void conn_session_started(struct conn *c);
 /* The engine's late-reply callback (ctx is the struct dsession). */

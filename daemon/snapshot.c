@@ -493,6 +493,7 @@ static Condd__State__Counters *save_counters(struct pool *pl, const struct stats
     m->resume_failures = s->resume_failures;
     m->sessions_expired_in_grace = s->sessions_expired_in_grace;
     m->tls_handshake_failures = s->tls_handshake_failures;
+    m->tls_buffers_released = s->tls_buffers_released;
     m->grant_latency = save_hist(pl, &s->grant_latency);
     m->wait_latency = save_hist(pl, &s->wait_latency);
     return m->grant_latency != NULL && m->wait_latency != NULL ? m : NULL;
@@ -929,6 +930,7 @@ static void load_counters(struct stats *s, const Condd__State__Counters *m)
     s->resume_failures += m->resume_failures;
     s->sessions_expired_in_grace += m->sessions_expired_in_grace;
     s->tls_handshake_failures += m->tls_handshake_failures;
+    s->tls_buffers_released += m->tls_buffers_released;
     load_hist(&s->grant_latency, m->grant_latency);
     load_hist(&s->wait_latency, m->wait_latency);
 }

@@ -70,6 +70,8 @@ struct stats {
     uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
     /* TLS connections closed before their handshake ended (refused or timed out). */
     uint64_t tls_handshake_failures;
+    /* Idle TLS connections whose record buffers the sweep gave back (conn_tls_sweep()). */
+    uint64_t tls_buffers_released;
     /* Requests refused with WRONG_SERVER (cluster.c). */
     uint64_t wrong_server;
 

@@ -67,10 +67,10 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
         goto fail;
     }
     SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
-    /* Idle connections (the usual state of a session) give their record buffers back: about
-     * 33 KB each. It costs a malloc and a free of each buffer per record, 5 % of the daemon's
-     * instructions per TLS lock cycle (bench/RESULTS.md, Round 4), kept for the memory. */
-    SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
+    /* No SSL_MODE_RELEASE_BUFFERS: it frees and allocates the ~33 KB of record buffers around
+     * every record, 5 % of the daemon's instructions per TLS lock cycle (bench/RESULTS.md,
+     * Round 4). Idle connections (the usual state of a session) give them back instead through
+     * tls_release_buffers(), called by the server's once-a-second sweep (conn.c). */
     /* conn.c keeps a batch in its output buffer until it is written, and that buffer may be
      * moved (realloc, or the sent frames dropped) before a write that wanted more room is
      * retried. Partial writes stay off: a write is done when all its records are out. */
@@ -203,6 +203,12 @@ enum tls_io tls_read(struct ssl_st *ssl, void *buf, size_t cap, size_t *got, cha
 bool tls_read_pending(struct ssl_st *ssl)
 {
     return SSL_has_pending(ssl) != 0;
+}
+
+bool tls_release_buffers(struct ssl_st *ssl)
+{
+    /* Refuses (0) while a record is part-read or part-written: those bytes live there. */
+    return SSL_free_buffers(ssl) == 1;
 }
 
 size_t tls_record_max(struct ssl_st *ssl)

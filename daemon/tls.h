@@ -66,6 +66,10 @@ enum tls_io tls_read(struct ssl_st *ssl, void *buf, size_t cap, size_t *got, cha
  * or the rest of a record)? The socket's readiness does not show it. */
 bool tls_read_pending(struct ssl_st *ssl);
 
+/* Gives ssl's record buffers (~33 KB) back to the allocator; OpenSSL allocates them again at
+ * the next read or write. False (nothing freed) while a record is part-read or part-written. */
+bool tls_release_buffers(struct ssl_st *ssl);
+
 /* The most plaintext one record of ssl carries: 16 KiB, or the smaller maximum fragment length
  * the client negotiated (RFC 6066). conn.c cuts its output batches to this, so that a batch is
  * one record (see conn_tls_batch_end()). */

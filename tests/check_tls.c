@@ -94,6 +94,52 @@ START_TEST(test_tls_carries_large_answers)
 }
 END_TEST
 
+/* The buffer sweep's counter, read on a plaintext connection (which has no TLS buffers). */
+static bool tls_buffers_released_once(void *arg)
+{
+    condd_stats *st = NULL;
+    bool done = condd_conn_stats(arg, &st) == CONDD_OK && st->tls_buffers_released >= 1;
+    condd_stats_free(st);
+    return done;
+}
+
+/* An idle TLS connection gives its record buffers back (the daemon's once-a-second sweep) and
+ * then goes on as before: the next request allocates them again, answers of several records
+ * included. */
+START_TEST(test_idle_tls_connection_gives_its_buffers_back_and_goes_on)
+{
+    struct tu_daemon d;
+    int port;
+    tlsu_start_daemon(&d, &port, "server", NULL);
+    char addr[64], msg[256];
+    tlsu_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_conn *c, *p;
+    ck_assert_int_eq(tlsu_open_with(addr, tlsu_options("ca.pem", NULL, NULL), &c, msg, sizeof msg),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &p), CONDD_OK);
+    uint64_t t1 = 0, t2 = 0;
+    ck_assert_int_eq(condd_lock_acquire(c, "tls/idle", 0, 5, &t1), CONDD_OK);
+    ck_assert(tu_wait_until(tls_buffers_released_once, p, 20));
+    /* The lock is still held, by the same connection's session. */
+    ck_assert_int_eq(condd_lock_acquire(p, "tls/idle", 0, 0, NULL), CONDD_ERR_TIMEOUT);
+    ck_assert_int_eq(condd_lock_release(c, "tls/idle", 0), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "tls/idle", 0, 5, &t2), CONDD_OK);
+    ck_assert_uint_gt(t2, t1);
+    for (int i = 0; i < 300; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "tls/idle/a-rather-long-lock-name-%04d", i);
+        ck_assert_int_eq(condd_lock_acquire(c, name, 0, 5, NULL), CONDD_OK);
+    }
+    condd_list *l = NULL;
+    ck_assert_int_eq(condd_conn_list(c, "tls/idle/", 0, &l), CONDD_OK);
+    ck_assert_uint_eq(condd_list_lock_count(l), 300);
+    condd_list_free(l);
+    condd_conn_close(p);
+    condd_conn_close(c);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ refused by the client */
 
 START_TEST(test_tls_refuses_a_server_from_an_unknown_ca)
@@ -391,6 +437,7 @@ static Suite *tls_suite(void)
     tcase_add_unchecked_fixture(tc, tlsu_make_certs, tlsu_remove_certs);
     tcase_add_test(tc, test_tls_client_takes_a_lock_by_ip_and_by_name);
     tcase_add_test(tc, test_tls_carries_large_answers);
+    tcase_add_test(tc, test_idle_tls_connection_gives_its_buffers_back_and_goes_on);
     tcase_add_test(tc, test_tls_refuses_a_server_from_an_unknown_ca);
     tcase_add_test(tc, test_tls_refuses_an_expired_server_certificate);
     tcase_add_test(tc, test_tls_refuses_a_wrong_server_name);

@@ -279,6 +279,9 @@ struct condd_stats {
     /* live restart (appended; protocol.md §5.8) */
     uint64_t restarts;          /* live restarts of the server, carried across them */
     uint64_t restored_sessions; /* sessions the server's last live restart restored */
+
+    /* TLS (appended) */
+    uint64_t tls_buffers_released; /* idle TLS connections' record buffers given back */
 };
 typedef struct condd_stats condd_stats;
 
