@@ -52,6 +52,29 @@ static void tls_last_error(char *out, size_t outlen)
     ERR_clear_error();
 }
 
+/* Before 3.0.14 (3.1.6, 3.2.2, 3.3.1), SSL_free_buffers() could free a read buffer that still
+ * held a record's header or an unread part of a record (CVE-2024-4741): a peer that sends half a
+ * record and waits for the sweep would make the daemon read freed memory. A distribution that
+ * backported the fix without a newer version number only loses the saving. */
+static bool tls_free_buffers_safe(void)
+{
+    unsigned long v = OpenSSL_version_num(); /* 0xMNN00PP0L */
+    unsigned long major = v >> 28, minor = (v >> 20) & 0xff, patch = (v >> 4) & 0xff;
+    if (major != 3)
+        return major > 3;
+    switch (minor) {
+    case 0:
+        return patch >= 14;
+    case 1:
+        return patch >= 6;
+    case 2:
+        return patch >= 2;
+    case 3:
+        return patch >= 1;
+    default:
+        return true;
+    }
+}
 struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
 {
     char why[256];
@@ -67,10 +90,13 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
         goto fail;
     }
     SSL_CTX_set_min_proto_version(ssl, TLS1_2_VERSION);
-    /* No SSL_MODE_RELEASE_BUFFERS: it frees and allocates the ~33 KB of record buffers around
-     * every record, 5 % of the daemon's instructions per TLS lock cycle (bench/RESULTS.md,
-     * Round 4). Idle connections (the usual state of a session) give them back instead through
-     * tls_release_buffers(), called by the server's once-a-second sweep (conn.c). */
+    /* SSL_MODE_RELEASE_BUFFERS frees and allocates the ~33 KB of record buffers around every
+     * record, 5 % of the daemon's instructions per TLS lock cycle (bench/RESULTS.md, Round 4).
+     * Idle connections (the usual state of a session) give them back instead through
+     * tls_release_buffers(), called by the server's once-a-second sweep (conn.c); with an
+     * OpenSSL where that is unsafe, the mode as before. */
+    if (!tls_free_buffers_safe())
+        SSL_CTX_set_mode(ssl, SSL_MODE_RELEASE_BUFFERS);
     /* conn.c keeps a batch in its output buffer until it is written, and that buffer may be
      * moved (realloc, or the sent frames dropped) before a write that wanted more room is
      * retried. Partial writes stay off: a write is done when all its records are out. */
@@ -208,7 +234,7 @@ bool tls_read_pending(struct ssl_st *ssl)
 bool tls_release_buffers(struct ssl_st *ssl)
 {
     /* Refuses (0) while a record is part-read or part-written: those bytes live there. */
-    return SSL_free_buffers(ssl) == 1;
+    return tls_free_buffers_safe() && SSL_free_buffers(ssl) == 1;
 }
 
 size_t tls_record_max(struct ssl_st *ssl)
