@@ -8,7 +8,9 @@
  * the caller's callbacks with the member as their connection, so the caller can ask which
  * server answered (condd_async_conn_server_index()). Requests that name nothing go to the
  * member they are made on (condd_async_conn_server()); on the front they are refused. Request
- * ids and owner handles come from the front, so that they stay unique over every member.
+ * ids and owner handles come from the front, so that they stay unique over every member. A
+ * member whose connection died starts a new session (cl_reopen()) at the next request routed to
+ * it, as a fresh open would.
  * A connection opened on one address never comes here: its behaviour is unchanged.
  */
 #include "config.h"
@@ -177,12 +179,17 @@ void cl_cluster_close(condd_async_conn *f)
     front_free(f);
 }
 
-/* The member for server i, opened now if it was not. */
+/* The member for server i, opened now if it was not. A member that died (its server went away
+ * and its session, if it had a grace, ran out) starts a new session in place when nothing of the
+ * old one is left, so that a server that comes back is used again: the caller may keep member
+ * pointers (callbacks get them) for as long as the list is open. */
 static int member_get(condd_async_conn *f, size_t i, condd_async_conn **out)
 {
     struct cl_cluster *cl = f->cluster;
     if (cl->members[i] != NULL) {
         *out = cl->members[i];
+        if ((*out)->state == CL_DEAD)
+            cl_reopen(*out, &cl->opts); /* if it cannot, calls fail with its last error */
         return CONDD_OK;
     }
     condd_async_conn *m = NULL;

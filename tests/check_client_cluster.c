@@ -227,6 +227,48 @@ START_TEST(test_a_server_down_fails_only_its_names)
 }
 END_TEST
 
+/* A server that went away and came back is used again: the next call routed to it opens a new
+ * session there (the old one, and what it held, died with the old process). While it is down,
+ * each call routed to it fails with a connection error, and the others go on. */
+START_TEST(test_a_server_that_comes_back_is_used_again)
+{
+    condd_conn *conn = NULL;
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_connect_timeout(o, 5), CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(cl.list, o, &conn), CONDD_OK);
+    condd_options_free(o);
+    char back[32], up[32];
+    name_on(2, "back", back, sizeof back);
+    name_on(0, "up", up, sizeof up);
+    uint64_t owner = condd_conn_new_owner(conn);
+    uint64_t t1 = 0, t2 = 0;
+    ck_assert_int_eq(condd_lock_acquire(conn, back, owner, 0, &t1), CONDD_OK);
+    uint64_t first = holder_on(2, back);
+    ck_assert_uint_ne(first, 0);
+
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    for (int i = 0; i < 2; i++) {
+        int rc = condd_lock_acquire(conn, back, owner, 0, NULL);
+        ck_assert_msg(condd_result_is_connection_error(rc), "rc %d", rc);
+        ck_assert_uint_eq(condd_conn_server_index(conn), 2);
+    }
+    ck_assert_int_eq(condd_lock_acquire(conn, up, owner, 0, NULL), CONDD_OK);
+
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+    ck_assert_int_eq(condd_lock_acquire(conn, back, owner, 0, &t2), CONDD_OK);
+    ck_assert_uint_eq(condd_conn_server_index(conn), 2);
+    ck_assert_uint_gt(t2, 0);
+    /* A new session on the new process holds it; the call is not a leftover of the old one. */
+    uint64_t second = holder_on(2, back);
+    ck_assert_uint_ne(second, 0);
+    ck_assert_uint_eq(clients_on(2), 1);
+    ck_assert_int_eq(condd_lock_release(conn, back, owner), CONDD_OK);
+    ck_assert_uint_eq(holder_on(2, back), 0);
+    ck_assert_int_eq(condd_lock_release(conn, up, owner), CONDD_OK);
+    condd_conn_close(conn);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ asynchronous */
 
 static struct event_base *base;
@@ -403,6 +445,7 @@ static Suite *client_cluster_suite(void)
     tcase_add_test(tc, test_blocking_calls_naming_nothing_need_a_server);
     tcase_add_test(tc, test_a_client_with_another_list_gets_wrong_server);
     tcase_add_test(tc, test_a_server_down_fails_only_its_names);
+    tcase_add_test(tc, test_a_server_that_comes_back_is_used_again);
     suite_add_tcase(s, tc);
     tc = tcase_create("async");
     tcase_add_checked_fixture(tc, setup, teardown);
