@@ -304,6 +304,10 @@ int cl_cluster_submit(condd_async_conn *c, Condd__V1__Request *req, const struct
  * (cluster.c). opts as at the open (borrowed). False (c left dead) when c is not in that state
  * or out of memory. */
 bool cl_reopen(condd_async_conn *c, const condd_options *opts);
+/* A server-list member (else nothing) that died because its server went away or could not be
+ * reached (not because it refused us) starts a new session (cl_reopen()); called before each
+ * request made on it or routed to it. */
+void cl_cluster_revive(condd_async_conn *m);
 /* Replaces *c (a front or a member) by the member name routes to (opened if need be). */
 int cl_cluster_pick(condd_async_conn **c, const char *name);
 /* The member with request req_id pending (or a wait_for of that id), or NULL. */
