@@ -102,6 +102,7 @@ static int begin(condd_conn *conn, struct cl_answer *a)
     conn->msg[0] = '\0';
     if (conn->c->cluster != NULL || conn->c->front != NULL)
         (conn->c->front != NULL ? conn->c->front : conn->c)->msgbuf[0] = '\0';
+    cl_cluster_revive(conn->c); /* a server's own connection (condd_conn_server()) that died */
     int rc = cl_usable(conn->c);
     if (rc != CONDD_OK)
         snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);

@@ -8,7 +8,9 @@
  * the caller's callbacks with the member as their connection, so the caller can ask which
  * server answered (condd_async_conn_server_index()). Requests that name nothing go to the
  * member they are made on (condd_async_conn_server()); on the front they are refused. Request
- * ids and owner handles come from the front, so that they stay unique over every member.
+ * ids and owner handles come from the front, so that they stay unique over every member. A
+ * member whose connection died starts a new session (cl_reopen()) at the next request routed to
+ * it, as a fresh open would.
  * A connection opened on one address never comes here: its behaviour is unchanged.
  */
 #include "config.h"
@@ -177,12 +179,35 @@ void cl_cluster_close(condd_async_conn *f)
     front_free(f);
 }
 
-/* The member for server i, opened now if it was not. */
+void cl_cluster_revive(condd_async_conn *m)
+{
+    if (m->front == NULL || m->state != CL_DEAD)
+        return;
+    /* Only a server that went away or could not be reached: one that refused us (credentials,
+     * protocol version, a malformed exchange) would refuse again, each time after its
+     * --auth-fail-delay and with a failure in its log. */
+    switch (m->dead_reason) {
+    case CONDD_ERR_CONNECT:
+    case CONDD_ERR_DISCONNECTED:
+    case CONDD_ERR_SESSION_EXPIRED:
+    case CONDD_ERR_SERVER_TIMEOUT:
+    case CONDD_ERR_SHUTTING_DOWN:
+    case CONDD_ERR_SESSION_LOST:
+        cl_reopen(m, &m->front->cluster->opts); /* if it cannot, calls fail with its error */
+        break;
+    default:
+        break;
+    }
+}
+
+/* The member for server i, opened now if it was not, and started again if it died
+ * (cl_cluster_revive()). */
 static int member_get(condd_async_conn *f, size_t i, condd_async_conn **out)
 {
     struct cl_cluster *cl = f->cluster;
     if (cl->members[i] != NULL) {
         *out = cl->members[i];
+        cl_cluster_revive(*out);
         return CONDD_OK;
     }
     condd_async_conn *m = NULL;
@@ -271,7 +296,9 @@ int cl_cluster_submit(condd_async_conn *c, Condd__V1__Request *req, const struct
         int rc = member_get(f, i, &t);
         if (rc != CONDD_OK)
             return rc;
-    } else if (c == f) {
+    } else if (c != f) {
+        cl_cluster_revive(c);
+    } else {
         snprintf(f->msgbuf, sizeof f->msgbuf,
                  "a request that names no object needs one server of the %zu in the list "
                  "(condd_conn_server())",

@@ -915,6 +915,40 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------ public: connection */
 
+/* Queues the first Hello of a new session (client name, token and grace from opts, which may be
+ * NULL), arms the connect deadline and starts connecting. False: out of memory. */
+static bool start_session(condd_async_conn *c, const condd_options *opts)
+{
+    char name[64];
+    const char *client_name = opts != NULL ? opts->client_name : NULL;
+    if (client_name == NULL) {
+        snprintf(name, sizeof name, "libcondd/%ld", (long)getpid());
+        client_name = name;
+    }
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Hello hello = CONDD__V1__HELLO__INIT;
+    hello.protocol_version = CONDD_PROTOCOL_VERSION;
+    hello.client_name = (char *)client_name;
+    hello.session_timeout_s = c->session_timeout;
+    if (opts != NULL && opts->token != NULL) {
+        hello.auth_token.data = (uint8_t *)opts->token;
+        hello.auth_token.len = strlen(opts->token);
+        if (c->grace_asked > 0 && (c->token = strdup(opts->token)) == NULL)
+            return false;
+    }
+    hello.grace_s = c->grace_asked;
+    req.id = cl_next_id(c);
+    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
+    req.hello = &hello;
+    struct cl_pending p = {.id = req.id, .op = CL_OP_HELLO};
+    if (cl_submit(c, &req, &p) != CONDD_OK)
+        return false;
+    struct timeval tv = clk_timeval(c->connect_timeout);
+    event_add(c->ev_timer, &tv);
+    cl_try_connect(c);
+    return true;
+}
+
 int condd_async_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
                           condd_async_connect_cb cb, void *arg, condd_async_conn **out)
 {
@@ -977,39 +1011,54 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
         }
     }
 
-    char name[64];
-    const char *client_name = opts != NULL ? opts->client_name : NULL;
-    if (client_name == NULL) {
-        snprintf(name, sizeof name, "libcondd/%ld", (long)getpid());
-        client_name = name;
-    }
-    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
-    Condd__V1__Hello hello = CONDD__V1__HELLO__INIT;
-    hello.protocol_version = CONDD_PROTOCOL_VERSION;
-    hello.client_name = (char *)client_name;
-    hello.session_timeout_s = c->session_timeout;
-    if (opts != NULL && opts->token != NULL) {
-        hello.auth_token.data = (uint8_t *)opts->token;
-        hello.auth_token.len = strlen(opts->token);
-        if (c->grace_asked > 0 && (c->token = strdup(opts->token)) == NULL) {
-            destroy(c);
-            return CONDD_ERR_NOMEM;
-        }
-    }
-    hello.grace_s = c->grace_asked;
-    req.id = cl_next_id(c);
-    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
-    req.hello = &hello;
-    struct cl_pending p = {.id = req.id, .op = CL_OP_HELLO};
-    if (cl_submit(c, &req, &p) != CONDD_OK) {
+    if (!start_session(c, opts)) {
         destroy(c);
         return CONDD_ERR_NOMEM;
     }
-    struct timeval tv = clk_timeval(c->connect_timeout);
-    event_add(c->ev_timer, &tv);
-    cl_try_connect(c);
     *out = c;
     return CONDD_OK;
+}
+
+bool cl_reopen(condd_async_conn *c, const condd_options *opts)
+{
+    if (c->state != CL_DEAD || c->closing || c->depth > 0 || c->pending.count > 0 ||
+        c->waitfors != NULL)
+        return false;
+    /* The dead session's leftovers: nothing of it may reach the new one. */
+    cl_close_socket(c);
+    event_del(c->ev_flush);
+    event_del(c->ev_timer);
+    event_del(c->ev_backoff);
+    if (c->wbuf != NULL)
+        explicit_bzero(c->wbuf, c->wcap);
+    out_reset(c);
+    c->rpos = c->rlen = 0;
+    c->flush_scheduled = false;
+    c->keepalive_pending = false;
+    c->resuming = false;
+    c->session_id = 0;
+    c->grace = 0;
+    explicit_bzero(c->secret, sizeof c->secret);
+    c->secret_len = 0;
+    if (c->token != NULL) {
+        explicit_bzero(c->token, strlen(c->token));
+        free(c->token);
+        c->token = NULL;
+    }
+    c->session_timeout = opts != NULL && opts->session_timeout_set ? opts->session_timeout : 0;
+    c->dead_reason = 0;
+    c->msgbuf[0] = '\0';
+    c->message = "";
+    c->addr_idx = 0;
+    c->ever_ready = false; /* until this session's Hello: a failed connect is no disconnect */
+    c->state = CL_CONNECTING;
+    if (!start_session(c, opts)) {
+        c->state = CL_DEAD;
+        c->dead_reason = CONDD_ERR_NOMEM;
+        snprintf(c->msgbuf, sizeof c->msgbuf, "out of memory reconnecting");
+        return false;
+    }
+    return true;
 }
 
 /* Goodbye (protocol.md §5.7) as the last frame, written at once: the session ends on the server

@@ -299,6 +299,15 @@ void cl_cluster_close(condd_async_conn *f);
 /* cl_submit() on a front or a member: to the member of the server req's name routes to (opened
  * now if need be), or, for a request naming nothing, to member c itself (refused on a front). */
 int cl_cluster_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p);
+/* Starts a new session on c, which is dead (its session lost or its connect failed) with nothing
+ * pending and no callback of it on the stack: a server-list member whose server came back
+ * (cluster.c). opts as at the open (borrowed). False (c left dead) when c is not in that state
+ * or out of memory. */
+bool cl_reopen(condd_async_conn *c, const condd_options *opts);
+/* A server-list member (else nothing) that died because its server went away or could not be
+ * reached (not because it refused us) starts a new session (cl_reopen()); called before each
+ * request made on it or routed to it. */
+void cl_cluster_revive(condd_async_conn *m);
 /* Replaces *c (a front or a member) by the member name routes to (opened if need be). */
 int cl_cluster_pick(condd_async_conn **c, const char *name);
 /* The member with request req_id pending (or a wait_for of that id), or NULL. */

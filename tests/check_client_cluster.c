@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <condd/condd.h>
 #include <condd/condd_async.h>
@@ -227,6 +228,119 @@ START_TEST(test_a_server_down_fails_only_its_names)
 }
 END_TEST
 
+/* A server that went away and came back is used again: the next call routed to it opens a new
+ * session there (the old one, and what it held, died with the old process). While it is down,
+ * each call routed to it fails with a connection error, and the others go on. */
+START_TEST(test_a_server_that_comes_back_is_used_again)
+{
+    condd_conn *conn = NULL;
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_connect_timeout(o, 5), CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(cl.list, o, &conn), CONDD_OK);
+    condd_options_free(o);
+    char back[32], up[32];
+    name_on(2, "back", back, sizeof back);
+    name_on(0, "up", up, sizeof up);
+    uint64_t owner = condd_conn_new_owner(conn);
+    uint64_t t1 = 0, t2 = 0;
+    ck_assert_int_eq(condd_lock_acquire(conn, back, owner, 0, &t1), CONDD_OK);
+    uint64_t first = holder_on(2, back);
+    ck_assert_uint_ne(first, 0);
+    /* Server 2's own connection, for calls that name nothing: the same one as the list uses. */
+    condd_conn *two = NULL;
+    ck_assert_int_eq(condd_conn_server(conn, 2, &two), CONDD_OK);
+    ck_assert_int_eq(condd_conn_ping(two, NULL), CONDD_OK);
+
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    for (int i = 0; i < 2; i++) {
+        int rc = condd_lock_acquire(conn, back, owner, 0, NULL);
+        ck_assert_msg(condd_result_is_connection_error(rc), "rc %d", rc);
+        ck_assert_uint_eq(condd_conn_server_index(conn), 2);
+        rc = condd_conn_ping(two, NULL);
+        ck_assert_msg(condd_result_is_connection_error(rc), "rc %d", rc);
+    }
+    ck_assert_int_eq(condd_lock_acquire(conn, up, owner, 0, NULL), CONDD_OK);
+
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+    /* First on the server's own connection: a call that names nothing starts the new session. */
+    ck_assert_int_eq(condd_conn_ping(two, NULL), CONDD_OK);
+    ck_assert_uint_eq(clients_on(2), 1);
+    ck_assert_int_eq(condd_lock_acquire(conn, back, owner, 0, &t2), CONDD_OK);
+    ck_assert_uint_eq(condd_conn_server_index(conn), 2);
+    ck_assert_uint_gt(t2, 0);
+    /* A new session on the new process holds it; the call is not a leftover of the old one. */
+    uint64_t second = holder_on(2, back);
+    ck_assert_uint_ne(second, 0);
+    ck_assert_uint_eq(clients_on(2), 1);
+    ck_assert_int_eq(condd_lock_release(conn, back, owner), CONDD_OK);
+    ck_assert_uint_eq(holder_on(2, back), 0);
+    ck_assert_int_eq(condd_lock_release(conn, up, owner), CONDD_OK);
+    condd_conn_close(conn);
+}
+END_TEST
+
+#define OBSERVER_TOKEN "observer-token-0123456789abcdef"
+
+/* Hellos server i refused, seen by a principal allowed to read everything. */
+static uint64_t auth_failures_on(size_t i)
+{
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_token(o, OBSERVER_TOKEN), CONDD_OK);
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(cl.d[i].addr, o, &c), CONDD_OK);
+    condd_options_free(o);
+    condd_stats *st = NULL;
+    ck_assert_int_eq(condd_conn_stats(c, &st), CONDD_OK);
+    uint64_t n = st->auth_failures;
+    condd_stats_free(st);
+    condd_conn_close(c);
+    return n;
+}
+
+/* A server that refused the client (here: no token where one is required) is not asked again at
+ * each call, which would cost it a connection and a logged failure every time: later calls
+ * routed there fail at once with the same error, and the others go on. */
+START_TEST(test_a_server_that_refused_the_client_is_not_asked_again)
+{
+    char auth[160], cmd[512], line[256];
+    snprintf(auth, sizeof auth, "%s/../auth-%ld", cl.d[0].dir, (long)getpid());
+    FILE *f = fopen(auth, "w");
+    ck_assert_ptr_nonnull(f);
+    snprintf(cmd, sizeof cmd, "printf '%%s' '%s' | '%s' --hash-token observer", OBSERVER_TOKEN,
+             tu_condd_path());
+    FILE *p = popen(cmd, "r");
+    ck_assert_ptr_nonnull(p);
+    ck_assert_ptr_nonnull(fgets(line, sizeof line, p));
+    ck_assert_int_eq(pclose(p), 0);
+    fprintf(f, "%sallow observer read * \"\"\nanonymous deny\n", line);
+    ck_assert_int_eq(fclose(f), 0);
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    const char *extra[] = {"--auth-file", auth, "--auth-fail-delay", "0", NULL};
+    bool started = tu_cluster_restart(&cl, 2, extra);
+    unlink(auth); /* read at start */
+    ck_assert_msg(started, "server 2 did not start with the auth file");
+
+    condd_conn *conn = NULL;
+    ck_assert_int_eq(condd_conn_open(cl.list, NULL, &conn), CONDD_OK);
+    char refused[32], up[32];
+    name_on(2, "refused", refused, sizeof refused);
+    name_on(0, "up", up, sizeof up);
+    uint64_t owner = condd_conn_new_owner(conn);
+    ck_assert_int_eq(condd_lock_acquire(conn, refused, owner, 0, NULL), CONDD_ERR_UNAUTHENTICATED);
+    ck_assert_uint_eq(auth_failures_on(2), 1);
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(condd_lock_acquire(conn, refused, owner, 0, NULL),
+                         CONDD_ERR_UNAUTHENTICATED);
+    condd_conn *two = NULL;
+    ck_assert_int_eq(condd_conn_server(conn, 2, &two), CONDD_OK);
+    ck_assert_int_eq(condd_conn_ping(two, NULL), CONDD_ERR_UNAUTHENTICATED);
+    ck_assert_uint_eq(auth_failures_on(2), 1);
+    ck_assert_int_eq(condd_lock_acquire(conn, up, owner, 0, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_lock_release(conn, up, owner), CONDD_OK);
+    condd_conn_close(conn);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ asynchronous */
 
 static struct event_base *base;
@@ -403,6 +517,8 @@ static Suite *client_cluster_suite(void)
     tcase_add_test(tc, test_blocking_calls_naming_nothing_need_a_server);
     tcase_add_test(tc, test_a_client_with_another_list_gets_wrong_server);
     tcase_add_test(tc, test_a_server_down_fails_only_its_names);
+    tcase_add_test(tc, test_a_server_that_comes_back_is_used_again);
+    tcase_add_test(tc, test_a_server_that_refused_the_client_is_not_asked_again);
     suite_add_tcase(s, tc);
     tc = tcase_create("async");
     tcase_add_checked_fixture(tc, setup, teardown);

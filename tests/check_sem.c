@@ -453,6 +453,37 @@ START_TEST(test_pending_limit_counts_sem_acquires)
 }
 END_TEST
 
+/* Posted permits outlive every session, so the semaphores that have them are capped engine-wide
+ * at the pending limit (as set events are): a post that would add one more is refused and changes
+ * nothing; posts to one already counted, and releases of held permits, go on. */
+START_TEST(test_semaphores_with_posted_permits_are_capped)
+{
+    fx_fini(&F);
+    struct engine_limits lim = {.max_pending_per_session = 2};
+    fx_init(&F, &lim);
+    fx_open(&F, 0);
+    fx_open(&F, 1);
+    ck_assert_int_eq(rel(0, "a", 1, false, 1), S_OK);
+    ck_assert_int_eq(rel(1, "b", 1, false, 1), S_OK);
+    ck_assert_uint_eq(fx_stats(&F).semaphores_posted, 2);
+    ck_assert_int_eq(rel(0, "c", 1, false, 1), S_LIMIT_EXCEEDED);
+    expect_gone("c");
+    /* One in use but never posted to: a post would make it a third. */
+    ck_assert_int_eq(acq(0, 1, "d", 2, FX_FOREVER), S_OK);
+    ck_assert_int_eq(rel(1, "d", 2, false, 7), S_LIMIT_EXCEEDED);
+    ck_assert_uint_eq(state("d").counter, 1);
+    ck_assert_int_eq(rel(0, "d", 2, false, 1), S_OK); /* the holder's own release */
+    expect_gone("d");
+    ck_assert_int_eq(rel(1, "a", 1, false, 1), S_OK);
+    ck_assert_uint_eq(state("a").counter, 3);
+    /* Sessions ending change nothing: the posted ones stay, and so does the count. */
+    fx_close(&F, 0);
+    fx_close(&F, 1);
+    ck_assert_uint_eq(fx_stats(&F).semaphores, 2);
+    ck_assert_uint_eq(fx_stats(&F).semaphores_posted, 2);
+}
+END_TEST
+
 START_TEST(test_shutdown_answers_pending_sem_acquires)
 {
     ck_assert_int_eq(acq(0, 1, "s", 1, FX_FOREVER), S_OK);
@@ -548,6 +579,7 @@ static Suite *sem_suite(void)
     tcase_add_test(tc, test_cancel_pending_acquire_answers_cancelled_once);
     tcase_add_test(tc, test_cancel_after_the_grant_is_not_found_and_the_grant_stands);
     tcase_add_test(tc, test_pending_limit_counts_sem_acquires);
+    tcase_add_test(tc, test_semaphores_with_posted_permits_are_capped);
     tcase_add_test(tc, test_shutdown_answers_pending_sem_acquires);
     tcase_add_test(tc, test_list_and_stats_show_semaphores_holders_and_waiters);
     suite_add_tcase(s, tc);

@@ -20,13 +20,16 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* A listening TCP socket on 127.0.0.1 with an ephemeral port (close-on-exec), or -1. */
+/* A listening TCP socket on 127.0.0.1 (close-on-exec), or -1: on *port, or on an ephemeral port
+ * (written to *port) when *port is 0. */
 static int tu_cluster_bind(int *port)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = 0};
+    int one = 1; /* the port of a stopped daemon, whose connections may linger in TIME_WAIT */
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)*port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t sl = sizeof sa;
     if (bind(fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(fd, 128) != 0 ||
@@ -120,6 +123,7 @@ bool tu_cluster_start(struct tu_cluster *cl, int n, const char *cluster_list,
     int fds[TU_CLUSTER_MAX];
     size_t used = 0;
     for (int i = 0; i < n; i++) {
+        cl->d[i].port = 0;
         fds[i] = tu_cluster_bind(&cl->d[i].port);
         if (fds[i] < 0) {
             while (i-- > 0)
@@ -140,6 +144,18 @@ bool tu_cluster_start(struct tu_cluster *cl, int n, const char *cluster_list,
     }
     if (!ok)
         tu_cluster_stop(cl);
+    return ok;
+}
+
+bool tu_cluster_restart(struct tu_cluster *cl, int i, const char *const *extra_args)
+{
+    if (i < 0 || i >= cl->n || cl->d[i].pid != 0)
+        return false;
+    int fd = tu_cluster_bind(&cl->d[i].port);
+    if (fd < 0)
+        return false;
+    bool ok = tu_cluster_spawn(&cl->d[i], fd, cl->list, extra_args);
+    close(fd);
     return ok;
 }
 

@@ -31,6 +31,11 @@ struct tu_cluster {
 bool tu_cluster_start(struct tu_cluster *cl, int n, const char *cluster_list,
                       const char *const *extra_args);
 
+/* Starts daemon i of cl again, on its old port, after the test stopped it (tu_daemon_stop()),
+ * as a member of cl's list, with the NULL-terminated extra_args (may be NULL). False when the
+ * port could not be bound again or the daemon did not start. */
+bool tu_cluster_restart(struct tu_cluster *cl, int i, const char *const *extra_args);
+
 /* Stops every daemon of cl (SIGTERM, then SIGKILL) and removes their scratch directories. */
 void tu_cluster_stop(struct tu_cluster *cl);
 

@@ -379,6 +379,7 @@ void fx_save_load(struct fx *f)
     FX_EQ(after.semaphores, before.semaphores);
     FX_EQ(after.permits_held, before.permits_held);
     FX_EQ(after.semaphore_waiters, before.semaphore_waiters);
+    FX_EQ(after.semaphores_posted, before.semaphores_posted);
     FX_EQ(after.events, before.events);
     FX_EQ(after.events_set, before.events_set);
     FX_EQ(after.event_waiters, before.event_waiters);

@@ -278,6 +278,7 @@ struct engine_stats {
     uint64_t semaphores;        /* semaphores in existence (see engine_sem_acquire()) */
     uint64_t permits_held;      /* permits held, summed over every semaphore */
     uint64_t semaphore_waiters; /* acquires queued in semaphore queues */
+    uint64_t semaphores_posted; /* with permits released without an acquire (capped) */
     /* barriers (barrier.c) */
     uint64_t barriers;        /* barrier entries: with waiters, or broken */
     uint64_t barriers_broken; /* barriers broken (aborted, not reset since) */

@@ -42,6 +42,9 @@ struct esem {
      * exclusive holder does not. */
     struct esemhold first;
     bool bounded;
+    /* Permits were posted (released without an acquire): it has more than N and outlives every
+     * session, so it counts against the engine-wide cap on such semaphores. */
+    bool posted;
     uint16_t name_len;
     uint8_t name[];
 };
@@ -95,6 +98,8 @@ static void esem_destroy(struct engine *e, struct esem *m)
 {
     table_remove(e->sems, &m->node);
     e->st.semaphores--;
+    if (m->posted)
+        e->st.semaphores_posted--;
     engine_account(e, -(long)(sizeof *m + m->name_len));
     free(m);
 }
@@ -366,8 +371,19 @@ enum engine_status engine_sem_release(struct esession *s, const uint8_t *name, s
     /* Release without acquire: asyncio's Semaphore counts it, BoundedSemaphore raises. */
     if (bounded)
         return engine_fail(message, ENGINE_NOT_OWNER, "BoundedSemaphore released too many times");
+    /* A posted permit is never taken back, so such a semaphore stays when every session is
+     * gone: capped engine-wide, as set events are, so that posts to ever new names cannot grow
+     * the server's memory without bound. */
+    if ((m == NULL || !m->posted) &&
+        e->st.semaphores_posted >= e->limits.max_pending_per_session)
+        return engine_fail(message, ENGINE_LIMIT_EXCEEDED,
+                           "too many semaphores with posted permits");
     if (m == NULL && (m = esem_create(e, name, len, hash, value, false)) == NULL)
         return engine_fail(message, ENGINE_INTERNAL, "out of memory");
+    if (!m->posted) {
+        m->posted = true;
+        e->st.semaphores_posted++;
+    }
     esem_put_back(e, m);
     return ENGINE_OK;
 }
@@ -557,7 +573,13 @@ enum engine_status esem_restore_check(struct engine *e, const char **why)
     struct table_iter it;
     table_iter_init(&it, e->sems);
     for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
-        const struct esem *m = ENGINE_CONTAINER_OF(n, struct esem, node);
+        struct esem *m = ENGINE_CONTAINER_OF(n, struct esem, node);
+        /* More permits than N: some were posted (the cap counts them; a restart that finds
+         * more than the cap keeps them all and refuses new ones). */
+        if (!m->posted && m->counter + m->held > m->value) {
+            m->posted = true;
+            e->st.semaphores_posted++;
+        }
         if (m->q_head != NULL && m->counter > 0)
             return engine_fail(why, ENGINE_BAD_REQUEST,
                                "a semaphore with waiters and a free permit");

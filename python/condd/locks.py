@@ -305,7 +305,13 @@ class Condition(_Routed):
         # The server releases the lock while we wait: so does this object.
         lock._owner = None
         client._held.discard(lock)
-        resp, cancelled = await client._call_cancellable(req)
+        try:
+            resp, cancelled = await client._call_cancellable(req)
+        except ConnectionLost as e:
+            # The session ended during the wait: the lock went with it, and the object says so
+            # (release() raises this class again), as for a lock held when the session ends.
+            lock._forget(e)
+            raise
         if resp is None:
             lock._forget(client._lost)
             raise asyncio.CancelledError()

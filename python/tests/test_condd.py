@@ -411,6 +411,29 @@ class SessionLossTests(DaemonTestCase):
         finally:
             daemon.stop()
 
+    async def test_session_lost_during_wait_leaves_the_lock_lost_not_unacquired(self):
+        # The lock is given up for the wait; when the session ends meanwhile, the condition's
+        # lock must say it went with the session, so that `async with cond`'s release raises
+        # ConnectionLost again rather than RuntimeError("Lock is not acquired.").
+        daemon = Daemon()
+        try:
+            a = await condd.connect(daemon.address)
+            cond = condd.Condition(a, "C")
+
+            async def waiter():
+                async with cond:
+                    await cond.wait()
+
+            task = asyncio.create_task(waiter())
+            await self.stats_until(a, "condition_waiters", 1)
+            daemon.kill()
+            with self.assertRaises(condd.ConnectionLost):
+                await asyncio.wait_for(task, 10)
+            self.assertFalse(cond.locked())
+            await a.close()
+        finally:
+            daemon.stop()
+
 
 if __name__ == "__main__":
     unittest.main()

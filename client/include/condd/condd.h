@@ -699,10 +699,15 @@ int condd_conn_kill_session(condd_conn *conn, uint64_t session);
  * is opened the first time a request routes to it. Every call that names an object goes to the
  * server rendezvous hashing picks for the name (a condition: its lock's), the same server from
  * every client with the same list in any order, in any language. A server that is down fails
- * only the calls routed to it. Calls that name nothing (ping, stats, list, kill_session,
- * session_id, server_version...) need one server: make them on condd_conn_server()'s
- * connection; on the list's own connection they return CONDD_ERR_INVALID (except when the list
- * has one entry). Owner handles from condd_conn_new_owner() are unique over every server.
+ * only the calls routed to it. When a server's connection has died because the server went away
+ * or could not be reached (not because it refused the client: credentials, version), the next
+ * call routed there or made on that connection opens a new session on it, outside the
+ * callbacks of that connection: a server that comes back is used again, and the connection
+ * pointers callbacks and condd_conn_server() gave stay valid. Calls that name nothing (ping, stats,
+ * list, kill_session, session_id, server_version...) need one server: make them on
+ * condd_conn_server()'s connection; on the list's own connection they return CONDD_ERR_INVALID
+ * (except when the list has one entry). Owner handles from condd_conn_new_owner() are unique over
+ * every server.
  */
 
 /* How many servers conn has (1 for a single address; 0 for NULL). */
