@@ -4,7 +4,7 @@
 
 pkgpython_PYTHON = python/condd/__init__.py python/condd/_proto.py python/condd/client.py \
 	python/condd/errors.py python/condd/locks.py python/condd/sync.py python/condd/route.py \
-	python/condd/cluster.py
+	python/condd/cluster.py python/condd/_syncconn.py
 nodist_pkgpython_PYTHON = python/condd/condd_pb2.py
 BUILT_SOURCES += python/condd/condd_pb2.py
 CLEANFILES += python/condd/condd_pb2.py
