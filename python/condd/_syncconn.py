@@ -43,6 +43,7 @@ from . import client as _client
 from .errors import ConnectionLost, error_for
 
 pb = _proto.pb
+_OK = pb.STATUS_OK
 log = logging.getLogger("condd")
 
 # Longest a queued fire-and-forget frame waits for a request to carry it.
@@ -59,17 +60,15 @@ _QUEUED = set()
 class _Slot:
     """One call's answer: resp, or exc if the session ended first. waiting: its thread sleeps
     on lk (held, released once to wake it). what: set for a fire-and-forget request, whose
-    non-OK answer is logged unless its status is in quiet."""
+    non-OK answer is logged unless its status is in quiet. (Class defaults, no __init__: one
+    is made per request.)"""
 
-    __slots__ = ("resp", "exc", "waiting", "lk", "what", "quiet")
-
-    def __init__(self, what=None, quiet=()):
-        self.resp = None
-        self.exc = None
-        self.waiting = False
-        self.lk = None
-        self.what = what
-        self.quiet = quiet
+    resp = None
+    exc = None
+    waiting = False
+    lk = None
+    what = None
+    quiet = ()
 
 
 def open_socket(where):
@@ -236,7 +235,8 @@ class Conn:
         with self._mu:
             if self._lost is not None:
                 raise ConnectionLost(str(self._lost))
-            self._pending[req.id] = _Slot(what, quiet)
+            slot = self._pending[req.id] = _Slot()
+            slot.what, slot.quiet = what, quiet
             if not self._wbuf:
                 self._wbuf_since = time.monotonic()
                 _QUEUED.add(self)
@@ -480,15 +480,16 @@ class Conn:
         resps = []
         pos, end = 0, len(data)
         try:
-            with memoryview(data) as view:
-                while end - pos >= 4:
-                    n = _proto.frame_length(view[pos:pos + 4])
-                    if end - pos - 4 < n:
-                        break
-                    resp = pb.Response()
-                    resp.ParseFromString(view[pos + 4:pos + 4 + n])
-                    pos += 4 + n
-                    resps.append(resp)
+            while end - pos >= 4:
+                n = int.from_bytes(data[pos:pos + 4], "big")
+                if n == 0 or n > _proto.MAX_RESPONSE_BYTES:
+                    raise ValueError("bad response frame length %d" % n)
+                if end - pos - 4 < n:
+                    break
+                resp = pb.Response()
+                resp.ParseFromString(data[pos + 4:pos + 4 + n])
+                pos += 4 + n
+                resps.append(resp)
         except Exception as e:  # a bad frame, a message that does not decode
             self._lose(ConnectionLost("connection lost: %s" % e))
             return
@@ -509,7 +510,7 @@ class Conn:
                     continue  # the answer of an abandoned call
                 slot.resp = resp
                 if slot.what is not None:
-                    if resp.status not in (pb.STATUS_OK, *slot.quiet):
+                    if resp.status != _OK and resp.status not in slot.quiet:
                         log.warning("condd: %s failed on %s: %s", slot.what,
                                     self.server or self.address, self._error(resp))
                 elif slot.waiting:
