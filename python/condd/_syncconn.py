@@ -14,9 +14,10 @@ Fire-and-forget frames (release(), notify(), set(), clear(), a Cancel's answer i
 either) are queued and leave with the next request written on this connection, or of any
 condd.sync connection of the process (the queues of the others are written first, so a release
 on one connection is on the wire before a request sent next on another). If no request
-follows, the background thread writes them within FLUSH_EVERY (2 ms): it wakes every
-FLUSH_EVERY while frames are being queued, and sleeps until the next ping otherwise, so a busy
-loop costs it no wake-up per frame.
+follows, the background thread writes them 2 to 10 ms after they were queued (FLUSH_MIN,
+FLUSH_MAX): it looks every 2 ms while frames are being queued, backing off to every 8 ms while
+requests keep carrying them, and sleeps until the next ping otherwise, so a busy loop costs it
+no wake-up per frame, and little CPU.
 
 The background thread also sends the session pings: a Ping when nothing was written for a
 third of the session timeout, as an ordinary call (a blocked leader reads its answer). It also
@@ -47,7 +48,12 @@ _OK = pb.STATUS_OK
 log = logging.getLogger("condd")
 
 # Longest a queued fire-and-forget frame waits for a request to carry it.
-FLUSH_EVERY = 0.002
+# A queued fire-and-forget frame that no request carried for FLUSH_MIN is written by the
+# background thread, which looks every FLUSH_MIN while frames are being queued, backing off to
+# every FLUSH_MAX while requests keep carrying them (a busy loop): at most FLUSH_MAX + FLUSH_MIN
+# after it was queued.
+FLUSH_MIN = 0.002
+FLUSH_MAX = 0.008
 # Longest wait for a GoodbyeResult in close().
 _GOODBYE_WAIT = 5.0
 # Bytes asked of one recv (more when a larger frame is known to come).
@@ -564,24 +570,27 @@ class Conn:
     # ------------------------------------------------------------ the background thread
 
     def _background(self):
-        """Writes queued frames no request took within FLUSH_EVERY; pings when nothing was
+        """Writes queued frames no request took (FLUSH_MIN, FLUSH_MAX); pings when nothing was
         written for a third of the session timeout."""
         every = max(self.session_timeout / 3, 0.01)
         mu, cv = self._mu, self._bg_cv
+        period = FLUSH_MIN
         while True:
             with mu:
                 if self._lost is not None or self._bg_stop:
                     return
                 now = time.monotonic()
-                flush = bool(self._wbuf) and now - self._wbuf_since >= FLUSH_EVERY
+                flush = bool(self._wbuf) and now - self._wbuf_since >= FLUSH_MIN
                 ping = not flush and now - self._last_send >= every
                 if not flush and not ping:
-                    if self._wbuf:
-                        wait = self._wbuf_since + FLUSH_EVERY - now
-                    elif self._queued_recently:  # a busy loop: look again soon, unasked
-                        wait = FLUSH_EVERY
+                    if self._wbuf:  # young: a request may still carry it
+                        wait = self._wbuf_since + FLUSH_MIN - now
+                    elif self._queued_recently:  # carried: look again, less often
+                        wait = period
+                        period = min(2 * period, FLUSH_MAX)
                     else:
                         self._bg_idle = True
+                        period = FLUSH_MIN
                         wait = self._last_send + every - now
                     self._queued_recently = False
                     cv.wait(wait)
@@ -589,6 +598,7 @@ class Conn:
                     continue
             try:
                 if flush:
+                    period = FLUSH_MIN
                     self._flush()
                 else:
                     self._call_now(self._request("ping"))
