@@ -336,7 +336,7 @@ class Conn:
     def _start(self, req):
         """Registers req's slot and writes req behind every queued frame."""
         frame = _proto.encode(req)
-        if _QUEUED:
+        if _QUEUED and (len(_QUEUED) > 1 or self not in _QUEUED):
             for other in tuple(_QUEUED):
                 if other is not self:
                     other._flush()
@@ -403,6 +403,8 @@ class Conn:
                         return None
                 finally:
                     self._unlead()
+                if slot.resp is not None:  # (set by this thread, as the leader)
+                    return slot.resp
                 continue
             if slot.lk is None:
                 slot.lk = threading.Lock()
@@ -443,7 +445,7 @@ class Conn:
             if self._close_sock:
                 self._close_sock = False
                 self._sock.close()
-            elif self._lost is None:
+            elif self._followers and self._lost is None:
                 self._wake_follower()
 
     def _lead(self, slot, deadline):
@@ -460,7 +462,7 @@ class Conn:
                     poll.register(sock, select.POLLIN)
                     if left <= 0 or not poll.poll(left * 1000):
                         return False
-                data = sock.recv(max(_RECV, self._need()))
+                data = sock.recv(max(_RECV, self._need()) if self._rbuf else _RECV)
             except OSError as e:
                 self._lose(ConnectionLost("connection lost: %s" % e))
                 return True
