@@ -23,6 +23,16 @@ The background thread also sends the session pings: a Ping when nothing was writ
 third of the session timeout, as an ordinary call (a blocked leader reads its answer). It also
 drains the answers of fire-and-forget frames that came while no call was reading.
 
+Interrupts. Python runs signal handlers (KeyboardInterrupt's among them) in the main thread,
+between any two steps of Python code, so an exception may land anywhere in a call made there.
+A call blocked in recv() or on its lock is the usual case: the request's Cancel path follows
+(_call_cancellable). The byte counts of send() and the bytes of recv() are stored by C code, so
+an interrupt right after the system call loses neither (_write, _lead); a write always
+completes first. An interrupt while answers are being handed over, or a second one during one
+write, drops the connection: the session ends (the server releases everything it held) rather
+than leave an answer undelivered. _mu is held only in `with` blocks, the leadership is given
+back in `finally`.
+
 The class offers what the primitives of locks.py use of a Client (client.py), with the same
 names: _request, _new_owner, _send_checked, _call, _call_checked, _call_cancellable, ... The
 coroutines of locks.py run on it without a loop: its `async def` calls never suspend, so
@@ -75,6 +85,7 @@ class _Slot:
     lk = None
     what = None
     quiet = ()
+    sent = False  # the request is written whole (_write)
 
 
 def open_socket(where):
@@ -116,6 +127,7 @@ class Conn:
         self._followers = {}  # slots whose thread sleeps, in order (a dict as ordered set)
         self._leading = False  # a thread is reading the socket
         self._rbuf = b""  # bytes read past the last whole frame (the leader's)
+        self._chunks = []  # bytes read, not yet parsed (the leader's; see _lead)
         self._wbuf = []  # queued frames
         self._wbuf_ids = []  # their request ids
         self._wbuf_since = 0.0  # when the first of them was queued
@@ -289,22 +301,31 @@ class Conn:
         Cancel and waits for the target's own Response (protocol.md §10), returned with
         cancelled=True; the interrupt is kept for sync.Client._run, which raises it once the
         primitive has undone what it must. A session lost during that wait gives (None, True)."""
-        slot = self._start(req)
+        slot = _Slot()
         try:
+            self._start(req, slot)
             return self._wait(slot), False
         except ConnectionLost:
             raise
         except BaseException as e:
+            if not slot.sent:
+                raise  # nothing went out
             interrupt = e
         self._tls.interrupt = interrupt
         if slot.resp is None and slot.exc is None and self._lost is None:
             cancel = self._request("cancel")
             cancel.cancel.target_id = req.id
-            try:
-                self._send_checked(cancel, "cancel", quiet=(pb.STATUS_NOT_FOUND,))
-                self._flush()
-            except ConnectionLost:
-                pass
+            # written at once (not queued), and surely: further interrupts are held back until
+            # the target's answer is in (protocol.md §10: it is the truth)
+            cslot = _Slot()
+            cslot.what, cslot.quiet = "cancel", (pb.STATUS_NOT_FOUND,)
+            while not cslot.sent and self._lost is None:
+                try:
+                    self._start(cancel, cslot)
+                except ConnectionLost:
+                    break
+                except BaseException:
+                    continue
             while True:
                 try:
                     self._wait(slot)
@@ -320,8 +341,9 @@ class Conn:
     # ------------------------------------------------------------ calls
 
     def _call_now(self, req, timeout=None):
-        slot = self._start(req)
+        slot = _Slot()
         try:
+            self._start(req, slot)
             resp = self._wait(slot, timeout)
         except BaseException:
             with self._mu:
@@ -333,37 +355,67 @@ class Conn:
             raise ConnectionLost("no answer from %s" % (self.server or self.address))
         return resp
 
-    def _start(self, req):
-        """Registers req's slot and writes req behind every queued frame."""
+    def _start(self, req, slot=None):
+        """Registers req's slot and writes req behind every queued frame; returns the slot.
+
+        An interrupt before the write leaves nothing sent (the slot forgotten, the queued
+        frames queued again). The write itself always completes (_write); an interrupt during
+        or after it is raised with slot.sent true: the request is out, its answer will come."""
+        if self._lost is not None:  # (also before the write lock: on_session may call here)
+            raise ConnectionLost(str(self._lost))
         frame = _proto.encode(req)
         if _QUEUED and (len(_QUEUED) > 1 or self not in _QUEUED):
             for other in tuple(_QUEUED):
                 if other is not self:
                     other._flush()
-        slot = _Slot()
-        with self._wlock:
-            with self._mu:
-                if self._lost is not None:
-                    raise ConnectionLost(str(self._lost))
-                self._pending[req.id] = slot
-                if self._wbuf:
-                    self._wbuf.append(frame)
-                    frame = b"".join(self._wbuf)
-                    self._unqueue()
-            err = self._write(frame)
+        if slot is None:
+            slot = _Slot()
+        picked = None
+        try:
+            with self._wlock:
+                with self._mu:
+                    if self._lost is not None:
+                        raise ConnectionLost(str(self._lost))
+                    self._pending[req.id] = slot
+                    if self._wbuf:
+                        picked = (self._wbuf, self._wbuf_ids)
+                        self._unqueue()
+                data = frame if picked is None else b"".join(picked[0]) + frame
+                err = self._write(data, slot)
+        except BaseException:
+            if not slot.sent:
+                self._requeue(req.id, picked)
+            raise
         if err is not None:  # (not under the write lock: on_session may run)
             self._lose(err)
         return slot
 
+    def _requeue(self, rid, picked):
+        """Undoes what _start or _flush did before an interrupt stopped it short of writing."""
+        with self._mu:
+            if rid is not None:
+                self._pending.pop(rid, None)
+            if picked is not None and self._lost is None:
+                self._wbuf[:0] = picked[0]
+                self._wbuf_ids[:0] = picked[1]
+                _QUEUED.add(self)
+
     def _flush(self):
-        """Writes the queued frames now."""
-        with self._wlock:
-            with self._mu:
-                if not self._wbuf or self._lost is not None:
-                    return
-                data = b"".join(self._wbuf)
-                self._unqueue()
-            err = self._write(data)
+        """Writes the queued frames now (an interrupt as for _start)."""
+        picked = None
+        mark = _Slot()
+        try:
+            with self._wlock:
+                with self._mu:
+                    if not self._wbuf or self._lost is not None:
+                        return
+                    picked = (self._wbuf, self._wbuf_ids)
+                    self._unqueue()
+                err = self._write(b"".join(picked[0]), mark)
+        except BaseException:
+            if not mark.sent:
+                self._requeue(None, picked)
+            raise
         if err is not None:
             self._lose(err)
 
@@ -373,64 +425,93 @@ class Conn:
         self._qn = None
         _QUEUED.discard(self)
 
-    def _write(self, data):
-        """Under _wlock: sends data; the ConnectionLost to end the session with if it fails."""
-        try:
-            self._sock.sendall(data)
-        except OSError as e:
-            return ConnectionLost("connection lost: %s" % e)
+    def _write(self, data, mark):
+        """Under _wlock: sends all of data and sets mark.sent; returns None, or the
+        ConnectionLost to end the session with if the socket fails.
+
+        A signal handler's exception (the main thread's KeyboardInterrupt) may come at any
+        step of Python code, also right after a system call returned and before its result is
+        stored. Here the count of every send() is stored by C code (list.extend over map(),
+        which runs no signal handler), so none is lost: an interrupt is held until the data is
+        all out, then raised. A second interrupt during one write gives up: the connection is
+        dropped (a server that does not read must not make the program deaf to Ctrl-C)."""
+        counts = []
+        send = self._sock.send
+        n = len(data)
+        interrupt = None
+        while True:
+            try:
+                done = sum(counts)
+                if done >= n:
+                    break
+                counts.extend(map(send, (data[done:] if done else data,)))
+            except OSError as e:
+                return ConnectionLost("connection lost: %s" % e)
+            except BaseException as e:
+                if interrupt is not None:
+                    self._lose(ConnectionLost("connection dropped: interrupted while writing"))
+                    raise
+                interrupt = e
+        mark.sent = True  # (no call between the loop and here: no interrupt either)
         self._last_send = time.monotonic()
+        if interrupt is not None:
+            raise interrupt
         return None
 
     def _wait(self, slot, timeout=None):
         """Blocks until slot is answered and returns its Response, reading the socket while no
         other thread does. ConnectionLost if the session ended first; None after timeout
-        seconds (None: no limit). An interrupt propagates; the slot stays registered."""
+        seconds (None: no limit). An interrupt propagates; the slot stays registered.
+
+        An interrupt (an exception a signal handler raises in the main thread) may land
+        between any two steps here: _mu is only ever held in `with`, the leadership is given
+        back in `finally`, and a wake-up that came meanwhile is taken without blocking and
+        passed on."""
         mu = self._mu
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            mu.acquire()
-            if slot.resp is not None or slot.exc is not None:
-                mu.release()
-                if slot.exc is not None:
-                    raise slot.exc
-                return slot.resp
-            if not self._leading:
-                self._leading = True
-                mu.release()
-                try:
+            lead = follow = False
+            try:
+                with mu:
+                    if slot.resp is not None or slot.exc is not None:
+                        if slot.exc is not None:
+                            raise slot.exc
+                        return slot.resp
+                    if not self._leading:
+                        lead = self._leading = True
+                    else:
+                        if slot.lk is None:
+                            slot.lk = threading.Lock()
+                            slot.lk.acquire()
+                        follow = slot.waiting = True
+                        self._followers[slot] = None
+                if lead:
                     if not self._lead(slot, deadline):
                         return None
-                finally:
-                    self._unlead()
-                if slot.resp is not None:  # (set by this thread, as the leader)
-                    return slot.resp
-                continue
-            if slot.lk is None:
-                slot.lk = threading.Lock()
-                slot.lk.acquire()
-            slot.waiting = True
-            self._followers[slot] = None
-            mu.release()
-            try:
-                if deadline is None:
+                    if slot.resp is not None:  # (set by this thread, as the leader)
+                        return slot.resp
+                elif deadline is None:
                     slot.lk.acquire()
                 elif not slot.lk.acquire(timeout=max(deadline - time.monotonic(), 0)):
                     with mu:
                         if slot.waiting:
                             slot.waiting = False
-                            self._followers.pop(slot, None)
+                            del self._followers[slot]
                             return None
-                    slot.lk.acquire()  # woken meanwhile: take the wake-up, look again
+                    slot.lk.acquire(False)  # woken meanwhile: take the wake-up, look again
             except BaseException:
-                with mu:
-                    if slot.waiting:
-                        slot.waiting = False
-                        self._followers.pop(slot, None)
-                    else:  # woken meanwhile, perhaps to lead: take it and pass it on
-                        slot.lk.acquire()
-                        self._wake_follower()
+                if follow:
+                    with mu:
+                        if slot.waiting:
+                            slot.waiting = False
+                            self._followers.pop(slot, None)
+                        elif slot.lk.acquire(False) or not self._leading:
+                            # woken (perhaps to lead) but interrupted first: pass it on
+                            self._wake_follower()
                 raise
+            finally:
+                if lead:
+                    self._unlead()
 
     def _wake_follower(self):  # under _mu: the first sleeping thread looks again (and leads)
         for slot in self._followers:
@@ -450,27 +531,44 @@ class Conn:
 
     def _lead(self, slot, deadline):
         """Reads and delivers until slot is answered or the session is lost: True; False if
-        the deadline passed first."""
+        the deadline passed first.
+
+        The bytes of one recv() land in self._chunks by C code (list.extend over map(), as in
+        _write), so an interrupt right after the system call cannot lose them: it propagates,
+        and the next reader (this thread's Cancel, say) delivers them first. An interrupt while
+        delivering drops the connection: answers half delivered cannot be told apart."""
         sock = self._sock
+        chunks = self._chunks
         while slot.resp is None and slot.exc is None:
             if self._lost is not None:
                 return True
-            try:
-                if deadline is not None:
-                    left = deadline - time.monotonic()
-                    poll = select.poll()
-                    poll.register(sock, select.POLLIN)
-                    if left <= 0 or not poll.poll(left * 1000):
-                        return False
-                data = sock.recv(max(_RECV, self._need()) if self._rbuf else _RECV)
-            except OSError as e:
-                self._lose(ConnectionLost("connection lost: %s" % e))
-                return True
-            if not data:
+            if not chunks:
+                try:
+                    if deadline is not None:
+                        left = deadline - time.monotonic()
+                        poll = select.poll()
+                        poll.register(sock, select.POLLIN)
+                        if left <= 0 or not poll.poll(left * 1000):
+                            return False
+                    chunks.extend(map(sock.recv, (max(_RECV, self._need()) if self._rbuf
+                                                  else _RECV,)))
+                except OSError as e:
+                    chunks.clear()
+                    self._lose(ConnectionLost("connection lost: %s" % e))
+                    return True
+            if not chunks[-1]:
+                chunks.clear()
                 self._lose(ConnectionLost("client closed" if self._closing
                                           else "connection closed by the server"))
                 return True
-            self._received(data)
+            try:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
+                self._received(data)
+            except BaseException:  # interrupted with answers half delivered: none is lost
+                chunks.clear()
+                self._lose(ConnectionLost("connection dropped: interrupted while reading"))
+                raise
         return True
 
     def _need(self):

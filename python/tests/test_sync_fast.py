@@ -235,6 +235,77 @@ class InterruptTests(FastTestCase):
         other.release()
 
 
+    def test_interrupts_anywhere_in_blocking_calls_leave_nothing_held(self):
+        # a signal handler's exception lands at any step of the client's code in the main
+        # thread (a write, a read, the hand-over of an answer) while it is in acquire():
+        # whatever it hits, nothing stays held or queued for this session, no thread hangs,
+        # and the client is either usable or lost (dropped on an interrupt it could not make
+        # safe). The handler raises only inside acquire() (armed): the guarantee is the
+        # blocking call's, as threading's
+        a, b, c = self.client(), self.client(), self.client()
+        name = self.name("L")
+        lock = condd.sync.Lock(b, name)
+        other = condd.sync.Lock(b, self.name("M"))
+        self.assertTrue(other.acquire())  # a second grant, to see it survive
+        rival = condd.sync.Lock(c, name)  # contention: some acquires wait, some race
+        armed = [False]
+
+        def handler(signum, frame):
+            if armed[0]:
+                armed[0] = False
+                raise Interrupt()
+        old = signal.signal(signal.SIGUSR1, handler)
+        self.addCleanup(signal.signal, signal.SIGUSR1, old)
+        done = threading.Event()
+        self.addCleanup(done.set)
+
+        def bombard():
+            for _ in range(400):
+                if done.is_set():
+                    return
+                os.kill(os.getpid(), signal.SIGUSR1)
+                done.wait(0.001)
+
+        def rival_loop():
+            while not done.is_set():
+                with rival:
+                    pass
+        bombarder = threading.Thread(target=bombard, daemon=True)
+        bombarder.start()
+        self.addCleanup(bombarder.join, 20)
+        join_rival = self.in_thread(rival_loop)
+        self.addCleanup(done.set)  # (cleanups run last first: this one before the joins)
+        interrupts = cycles = 0
+        while not b.closed and bombarder.is_alive():
+            try:
+                armed[0] = True
+                try:
+                    got = lock.acquire(timeout=10)
+                finally:
+                    armed[0] = False
+                if got:
+                    cycles += 1
+                    lock.release()
+            except Interrupt:
+                interrupts += 1
+            except condd.ConnectionLost:
+                break
+        done.set()
+        bombarder.join(20)
+        self.assertFalse(bombarder.is_alive())
+        join_rival()
+        self.assertGreater(interrupts, 0)
+        self.assertFalse(lock.locked())
+        if not b.closed:
+            b.ping()  # usable: every answer went where it belonged
+            self.assertTrue(other.locked_remote())
+            self.assertFalse(b._aclient._leading)
+            self.assertEqual(b._aclient._followers, {})
+            self.assertEqual([s for s in b._aclient._pending.values() if s.what is None], [])
+        self.assertIs(condd.sync.Lock(a, name).acquire(timeout=10), True)
+        self.assertEqual(a.stats().lock_waiters, 0)
+
+
 class BackgroundTests(FastTestCase):
     def test_pings_keep_a_short_session_alive_while_idle(self):
         a, b = self.client(session_timeout=1.0), self.client()
