@@ -439,6 +439,18 @@ class Conn:
         send = self._sock.send
         n = len(data)
         interrupt = None
+        try:  # the usual case: all of it at once
+            counts.extend(map(send, (data,)))
+        except OSError as e:
+            return ConnectionLost("connection lost: %s" % e)
+        except BaseException as e:
+            interrupt = e
+        if counts and counts[0] == n:  # (no call from the send to mark.sent: no interrupt)
+            mark.sent = True
+            self._last_send = time.monotonic()
+            if interrupt is not None:
+                raise interrupt
+            return None
         while True:
             try:
                 done = sum(counts)
