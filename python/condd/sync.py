@@ -12,7 +12,7 @@ fix live in one place; what drives them depends on the session:
   one send and one recv, as pybench's "floor" (bench/RESULTS.md). locks.py's coroutines never
   suspend on it: _run() drives each to its end in the calling thread. A small background thread
   sends the session pings and writes queued fire-and-forget frames (release(), notify(), set(),
-  clear()) that no request carried within 2 ms.
+  clear()) that no request carried, 2 to 10 ms after they were queued.
 * A server list, or a grace with reconnect=True (a session to resume after a lost connection):
   the asyncio client (client.py, cluster.py) on a private event loop in one daemon thread per
   Client; each blocking call hands one coroutine to that loop and waits for its result. Resume
