@@ -118,6 +118,30 @@ class ThreadTests(FastTestCase):
         l1.release()
         l2.release()
 
+    def test_one_batch_of_answers_for_many_threads(self):
+        # the barrier's release answers every party at once: the leader hands each its own
+        c = self.client()
+        barrier = condd.sync.Barrier(c, self.name("B"), 5)
+        joins = [self.in_thread(barrier.wait, 20) for _ in range(4)]
+        until(lambda: len(c._aclient._followers) == 3, what="three followers and a leader")
+        index = barrier.wait(20)
+        self.assertEqual(sorted([index] + [j() for j in joins]), [0, 1, 2, 3, 4])
+
+    def test_close_fails_the_blocked_threads(self):
+        a, b = self.client(), condd.sync.connect(self.daemon.address)
+        self.addCleanup(b.close)  # (idempotent)
+        holder = condd.sync.Lock(a, self.name("L"))
+        holder.acquire()
+        joins = [self.in_thread(condd.sync.Lock(b, self.name("L")).acquire) for _ in range(3)]
+        self.stats_until(a, "lock_waiters", 3)
+        b.close()  # Goodbye: the session ends, the blocked calls fail
+        for j in joins:
+            with self.assertRaises(condd.ConnectionLost):
+                j()
+        self.assertEqual(a.stats().lock_waiters, 0)
+        self.assertFalse(b._aclient._bg.is_alive())
+        holder.release()
+
     def test_ping_and_calls_from_many_threads(self):
         c = self.client()
         lock = condd.sync.Lock(c, self.name("L"))
