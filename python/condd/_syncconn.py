@@ -40,7 +40,6 @@ sync.Client drives a coroutine to its end with one send(None). Session resume (a
 reconnect) and server lists are not here: condd.sync runs those on the asyncio client.
 """
 
-import asyncio
 import itertools
 import logging
 import os

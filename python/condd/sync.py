@@ -36,9 +36,9 @@ import time
 
 from . import _syncconn
 from . import client as _client
-from . import route as _route
 from . import errors as _errors
 from . import locks as _locks
+from . import route as _route
 
 __all__ = ["connect", "Client", "Lock", "Condition", "Semaphore", "BoundedSemaphore", "Event",
            "Barrier", "BrokenBarrierError"]

@@ -14,7 +14,7 @@ import unittest
 
 import condd
 import condd.sync
-from daemon import Daemon, Proxy
+from daemon import Proxy
 from test_sync import SyncTestCase, until
 
 
