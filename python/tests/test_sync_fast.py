@@ -142,6 +142,22 @@ class ThreadTests(FastTestCase):
         self.assertFalse(b._aclient._bg.is_alive())
         holder.release()
 
+    def test_an_answer_larger_than_one_read(self):
+        # a List of about 480 KB arrives over many recv() calls: the read buffer grows
+        c = self.client()
+        prefix = self.name("big.") + "x" * 80
+        locks = [condd.sync.Lock(c, "%s.%05d" % (prefix, i)) for i in range(3000)]
+        for lock in locks:
+            lock.acquire()
+        listing = c.list(prefix, 100000)
+        self.assertGreater(listing.ByteSize(), 8 * 65536)
+        self.assertEqual(sorted(e.name.decode() for e in listing.locks),
+                         [lock.name for lock in locks])
+        for lock in locks:
+            lock.release()
+        c.ping()  # the stream is in step after it
+        self.assertEqual(len(c.list(prefix, 100000).locks), 0)
+
     def test_ping_and_calls_from_many_threads(self):
         c = self.client()
         lock = condd.sync.Lock(c, self.name("L"))
