@@ -4,7 +4,7 @@
 
 pkgpython_PYTHON = python/condd/__init__.py python/condd/_proto.py python/condd/client.py \
 	python/condd/errors.py python/condd/locks.py python/condd/sync.py python/condd/route.py \
-	python/condd/cluster.py
+	python/condd/cluster.py python/condd/_syncconn.py
 nodist_pkgpython_PYTHON = python/condd/condd_pb2.py
 BUILT_SOURCES += python/condd/condd_pb2.py
 CLEANFILES += python/condd/condd_pb2.py
@@ -21,7 +21,7 @@ python/condd/condd_pb2.py: proto/condd.proto
 PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/tests/test_barrier.py \
 	python/tests/test_remote.py python/tests/test_sync.py python/tests/test_bench.py \
 	python/tests/test_shared.py python/tests/test_auth.py python/tests/test_resume.py \
-	python/tests/test_cluster.py \
+	python/tests/test_cluster.py python/tests/test_sync_fast.py \
 	python/tests/daemon.py \
 	python/tests/holder.py python/tests/cpython_test_locks.py python/tests/CPYTHON_CHANGES.md
 EXTRA_DIST += $(PYTHON_TESTS)

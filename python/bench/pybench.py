@@ -22,6 +22,10 @@ once, before everything; one untimed warm-up measurement of every case and backe
 so that no backend always runs first or last; medians per case and backend. The load average is
 recorded before every measurement (the machine is shared).
 
+Transport: TCP on loopback by default; --unix runs condd AND the SyncManager each over a Unix
+stream socket in a temporary directory (the SyncManager's own default family on Linux), every
+backend then connecting over it. The table's title names the transport.
+
 The script starts its own condd: --condd, else $CONDD, else ./daemon/condd of the build tree it
 is run from. --smoke: a second or two of each loop (make check), exit 1 unless every loop ran.
 """
@@ -115,9 +119,13 @@ class Floor:
         import socket
         from condd import _proto
         self.pb, self.encode = _proto.pb, _proto.encode
-        host, port = address.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)))
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if address.startswith("unix:"):
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.connect(address[5:])
+        else:
+            host, port = address.rsplit(":", 1)
+            self.sock = socket.create_connection((host, int(port)))
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.buf = b""
         self.next_id = 0
         self.name = name.encode()
@@ -246,24 +254,32 @@ def child(backend, target, case, arg, conn):
 # ---------------------------------------------------------------- one measurement (parent)
 
 class Bench:
-    def __init__(self, condd_path, seconds):
+    def __init__(self, condd_path, seconds, unix=False):
         self.seconds = seconds
         self.ctx = multiprocessing.get_context("spawn")
         self.seq = 0
         self.dir = tempfile.mkdtemp(prefix="condd-pybench.")
         port_file = os.path.join(self.dir, "port")
+        unix_path = os.path.join(self.dir, "condd.sock")
+        # the Unix socket too, always: --unix only chooses which one the clients use
         self.daemon = subprocess.Popen(
             [condd_path, "--listen", "127.0.0.1:0", "--port-file", port_file,
-             "--log-level", "warning"], stdout=subprocess.DEVNULL)
+             "--unix", unix_path, "--log-level", "warning"], stdout=subprocess.DEVNULL)
         deadline = time.monotonic() + 20
-        while not (os.path.exists(port_file) and open(port_file).read().strip().isdigit()):
+        while not (os.path.exists(port_file) and open(port_file).read().strip().isdigit()
+                   and os.path.exists(unix_path)):
             if time.monotonic() > deadline or self.daemon.poll() is not None:
                 self.close()
                 raise SystemExit("pybench: %s did not start" % condd_path)
             time.sleep(0.02)
-        self.address = "127.0.0.1:" + open(port_file).read().strip()
+        if unix:
+            self.address = "unix:" + unix_path
+            manager_address = os.path.join(self.dir, "manager.sock")  # family AF_UNIX
+        else:
+            self.address = "127.0.0.1:" + open(port_file).read().strip()
+            manager_address = ("127.0.0.1", 0)
         self.manager = multiprocessing.managers.SyncManager(
-            address=("127.0.0.1", 0), ctx=self.ctx)
+            address=manager_address, ctx=self.ctx)
         self.manager.start()
         self.pingpong_handoffs = {}
 
@@ -351,6 +367,8 @@ def main():
     ap.add_argument("-d", "--seconds", type=float, default=3.0, help="length of one measurement")
     ap.add_argument("-r", "--runs", type=int, default=5, help="timed rounds (medians over them)")
     ap.add_argument("-p", "--procs", default="1,8", help="lock cases: client process counts")
+    ap.add_argument("--unix", action="store_true",
+                    help="condd and the SyncManager over Unix sockets (default: TCP loopback)")
     ap.add_argument("--json", help="also write every measurement to this file")
     ap.add_argument("--smoke", action="store_true",
                     help="check the loops run: short, one round, no warm-up; exit 1 if one did not")
@@ -383,7 +401,8 @@ def main():
 
     # SIGTERM ends the run through the finally below (the daemon and the manager stopped)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
-    bench = Bench(condd_path, args.seconds)
+    transport = "Unix socket" if args.unix else "TCP loopback"
+    bench = Bench(condd_path, args.seconds, unix=args.unix)
     if args.smoke:
         bench.pingpong_handoffs = {b: 20 for b in backends}  # no calibration run
     rows = []
@@ -404,6 +423,7 @@ def main():
                     rate, count, ccpu, scpu = bench.measure(b, case, n)
                     counts = bench.last_counts
                     rows.append(dict(run=r, case=case, procs=n, backend=b, rate=rate,
+                                     transport="unix" if args.unix else "tcp",
                                      count=count, client_us=ccpu, server_us=scpu, load=load,
                                      per_process=counts))
                     print("run %d %-8s %d procs %-12s %8.0f /s  cpu us/op client %6.1f "
@@ -417,12 +437,14 @@ def main():
         with open(args.json, "w") as f:
             json.dump(rows, f, indent=1)
     print()
-    print("Medians of %d runs: operations per second (higher is better), then CPU microseconds "
-          "per operation, clients + server (lower is better)." % args.runs)
+    print("%s, medians of %d runs: operations per second (higher is better), then CPU "
+          "microseconds per operation, clients + server (lower is better)."
+          % (transport, args.runs))
     print()
     print("| case | " + " | ".join(backends) + " | condd / syncmanager |")
     print("|---|" + "---:|" * (len(backends) + 1))
     ok = True
+    ratios = []  # (label, {backend: its median rate / syncmanager's})
     for case, n in cases:
         sel = [x for x in rows if x["case"] == case and x["procs"] == n]
         med, cpu = {}, {}
@@ -437,6 +459,9 @@ def main():
             "condition ping-pong: handoffs/s"
         ratio = ("**%.2fx**" % (med["condd"] / med["syncmanager"])
                  if "condd" in med and med.get("syncmanager") else "")
+        if med.get("syncmanager"):
+            ratios.append((label.split(":")[0], {b: med[b] / med["syncmanager"]
+                                                 for b in backends if b != "syncmanager"}))
         print("| %s | %s | %s |" % (label, " | ".join("%.0f" % med[b] for b in backends), ratio))
         ratio = ("%.2fx less" % (sum(cpu["syncmanager"]) / sum(cpu["condd"]))
                  if "condd" in cpu and "syncmanager" in cpu and sum(cpu["condd"]) else "")
@@ -450,6 +475,13 @@ def main():
                 for x in sel if x["backend"] == b) for b in backends}
             print("| &nbsp; fewest / most cycles of one process | %s | |" % (
                 " | ".join("%.2f" % share[b] for b in backends)))
+    if ratios:
+        others = list(ratios[0][1])
+        print("\nEach backend's rate / syncmanager's (%s; issue 16's goal: 3x):\n" % transport)
+        print("| case | " + " | ".join(others) + " |")
+        print("|---|" + "---:|" * len(others))
+        for label, r in ratios:
+            print("| %s | %s |" % (label, " | ".join("%.2fx" % r[b] for b in others)))
     print("\nload averages (1/5/15 min) seen: %s" % ", ".join(sorted({x["load"] for x in rows})))
     if not ok:
         print("pybench: a loop completed no cycle", file=sys.stderr)

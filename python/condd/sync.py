@@ -3,13 +3,26 @@
 Condition, Semaphore, BoundedSemaphore, Event and Barrier mirror `threading`'s signatures and
 return values (timeouts return False, as there), with their state in condd.
 
-It runs the asyncio client (client.py, locks.py) on a private event loop in one daemon thread
-per connection, so the protocol, the session pings, the cancel rules and every fix live in one
-place. Each blocking call hands one coroutine to that loop and waits for its result. Timeouts
-are the server's (the Timeout field of Acquire, Wait, SemAcquire, EventWait, BarrierWait): a
-timed-out call leaves nothing queued without a Cancel. A call interrupted in the calling thread
-(KeyboardInterrupt) cancels its coroutine, which sends a Cancel and undoes a grant that raced it,
-as in the asyncio API; the interrupt then propagates.
+The primitives are the asyncio client's (locks.py), so the protocol, the cancel rules and every
+fix live in one place; what drives them depends on the session:
+
+* One server, no resume (the common case): the fast path, _syncconn.Conn. There is no event
+  loop: the thread in a call writes its request on the socket itself and reads the answers
+  itself (leader/follower between threads of one client: _syncconn's docstring), so a call costs
+  one send and one recv, as pybench's "floor" (bench/RESULTS.md). locks.py's coroutines never
+  suspend on it: _run() drives each to its end in the calling thread. A small background thread
+  sends the session pings and writes queued fire-and-forget frames (release(), notify(), set(),
+  clear()) that no request carried, 2 to 10 ms after they were queued.
+* A server list, or a grace with reconnect=True (a session to resume after a lost connection):
+  the asyncio client (client.py, cluster.py) on a private event loop in one daemon thread per
+  Client; each blocking call hands one coroutine to that loop and waits for its result. Resume
+  and routing are much simpler there, and these clients keep every behaviour they had.
+
+Timeouts are the server's (the Timeout field of Acquire, Wait, SemAcquire, EventWait,
+BarrierWait): a timed-out call leaves nothing queued without a Cancel. A call interrupted in
+the calling thread (KeyboardInterrupt, or any exception a signal handler raises) sends a Cancel
+and waits for the target's own answer, undoing a grant that raced it, as in the asyncio API;
+the interrupt then propagates.
 
     with condd.sync.connect() as client:
         with condd.sync.Lock(client, "jobs"):
@@ -17,12 +30,15 @@ as in the asyncio API; the interrupt then propagates.
 """
 
 import asyncio
+import os
 import threading
 import time
 
+from . import _syncconn
 from . import client as _client
 from . import errors as _errors
 from . import locks as _locks
+from . import route as _route
 
 __all__ = ["connect", "Client", "Lock", "Condition", "Semaphore", "BoundedSemaphore", "Event",
            "Barrier", "BrokenBarrierError"]
@@ -37,9 +53,9 @@ def connect(address=None, *, client_name=None, session_timeout=0.0, token=None, 
     """Connects to condd (address and options as for condd.connect, a server list too) and
     returns a blocking Client. Raises OSError when the connection fails, condd.Unauthenticated
     when the server refuses the credentials, a condd.CondDError when Hello is refused
-    otherwise. With a grace,
-    the client resumes its session after a lost connection on its own loop thread, also
-    between calls; on_session runs on that thread."""
+    otherwise. With a grace (and reconnect), the client resumes its session after a lost
+    connection on its own loop thread, also between calls; on_session runs on that thread.
+    Without, on_session(client, "lost", exc) runs in the thread that saw the loss."""
     return Client(address, client_name=client_name, session_timeout=session_timeout,
                   token=token, token_file=token_file, grace=grace, reconnect=reconnect,
                   on_session=on_session)
@@ -52,15 +68,31 @@ class Client:
 
     def __init__(self, address=None, *, client_name=None, session_timeout=0.0, token=None,
                  token_file=None, grace=0.0, reconnect=True, on_session=None):
+        self._loop = self._thread = None
+        options = dict(client_name=client_name, session_timeout=session_timeout, token=token,
+                       token_file=token_file, grace=grace, reconnect=reconnect,
+                       on_session=on_session)
+        one = _one_address(address)
+        if one is not None and not (grace and reconnect):
+            if token is None:
+                if token_file is None:
+                    token_file = os.environ.get("CONDD_TOKEN_FILE") or None
+                if token_file is not None:
+                    token = _client._read_token_file(token_file)
+            elif isinstance(token, str):
+                token = token.encode("utf-8")
+            self._aclient = _syncconn.Conn.open(
+                one, client_name=client_name, session_timeout=session_timeout, token=token,
+                grace=grace, on_session=on_session)
+            self._fast = True
+            return
+        self._fast = False
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="condd.sync",
                                         daemon=True)
         self._thread.start()
         try:
-            self._aclient = self._run(_client.connect(
-                address, client_name=client_name, session_timeout=session_timeout,
-                token=token, token_file=token_file, grace=grace, reconnect=reconnect,
-                on_session=on_session))
+            self._aclient = self._run(_client.connect(address, **options))
         except BaseException:
             self._stop()
             raise
@@ -123,7 +155,11 @@ class Client:
         return getattr(self._aclient, "servers", None)
 
     def close(self):
-        """Ends the session and stops the loop thread. Idempotent."""
+        """Ends the session (Goodbye: the server has released everything it held when this
+        returns) and stops the client's thread. Idempotent."""
+        if self._fast:
+            self._aclient.close()
+            return
         if self._thread is None:
             return
         try:
@@ -138,16 +174,37 @@ class Client:
         self.close()
 
     def __del__(self):
-        # a forgotten client: stop its thread's loop (the socket closes with the process)
-        if getattr(self, "_thread", None) is not None and not self._loop.is_closed():
+        # a forgotten client: stop its thread (the socket closes with the process, or once
+        # the fast path's connection is collected)
+        if getattr(self, "_fast", False):
+            self._aclient.stop_background()
+        elif getattr(self, "_thread", None) is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
 
     # ------------------------------------------------------------ inside
 
     def _run(self, coro):
-        """Runs coro on the loop thread and returns its result. Interrupted here (a
-        KeyboardInterrupt, say), it cancels the coroutine and waits for it to end, so a
-        Cancel goes out and nothing is left held or queued; then the interrupt propagates."""
+        """Runs coro (of locks.py or client.py) to its end and returns its result.
+
+        Fast path: in this thread; its calls block here and never suspend. An interrupt of a
+        call that may wait is turned into a Cancel by the connection, the primitive undoes a
+        racing grant and raises CancelledError, which becomes the interrupt again here.
+
+        Loop: on the loop thread. Interrupted here (a KeyboardInterrupt, say), it cancels the
+        coroutine and waits for it to end, so a Cancel goes out and nothing is left held or
+        queued; then the interrupt propagates."""
+        if self._fast:
+            try:
+                coro.send(None)
+            except StopIteration as e:
+                return e.value
+            except asyncio.CancelledError:
+                interrupt = self._aclient._tls.__dict__.pop("interrupt", None)
+                if interrupt is None:
+                    raise
+                raise interrupt from None
+            coro.close()
+            raise RuntimeError("condd.sync: a blocking call suspended")
         if self._thread is None:
             coro.close()
             raise _errors.ConnectionLost("client closed")
@@ -168,8 +225,11 @@ class Client:
             raise
 
     def _call(self, fn, *args):
-        """Runs the synchronous method fn on the loop thread (the asyncio objects are the
-        loop's) and returns its result or raises its exception."""
+        """Runs the synchronous method fn (here on the fast path; else on the loop thread:
+        the asyncio objects are the loop's) and returns its result or raises its exception."""
+        if self._fast:
+            return fn(*args)
+
         async def call():
             return fn(*args)
         return self._run(call())
@@ -188,6 +248,22 @@ class Client:
         self._thread.join()
         self._thread = None
         self._loop.close()
+
+
+def _one_address(address):
+    """The address of a client of one server (None, a string, a list of one), else None: a
+    server list, for the asyncio Cluster. Raises what condd.connect raises for a bad one."""
+    if address is None:
+        address = os.environ.get("CONDD_SERVER") or _client.DEFAULT_ADDRESS
+    if not isinstance(address, str) or "," in address:
+        servers = _route.parse_list(address)
+        for a in servers.addresses:
+            _client._connectable(a)
+        if len(servers) != 1:
+            return None
+        address = servers.addresses[0]
+    _client.parse_address(address)
+    return address
 
 
 def _check_timeout(blocking, timeout):
@@ -251,7 +327,9 @@ class Lock:
         """Releases the grant this object holds (RuntimeError if none; ConnectionLost if the
         session ended while it was held). Sent at once; the answer is not awaited."""
         lock = self._lock
-        if lock._owner is not None and lock._lost is None and not self._client.closed:
+        if self._client._fast:
+            lock.release()  # queued (or raises what asyncio's release() raises)
+        elif lock._owner is not None and lock._lost is None and not self._client.closed:
             # held: release() cannot raise, so hand it to the loop without a round trip. The
             # object forgets the grant here at once (one attribute store), so that locked()
             # and a second release() from this thread see it released; the rest runs on the

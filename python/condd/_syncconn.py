@@ -1,0 +1,717 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The blocking connection behind condd.sync's fast path: one session on a blocking socket,
+with no event loop. A thread in a call writes its request itself and reads the answers itself.
+
+Reading is leader/follower: of the threads blocked in calls, one (the leader) reads the socket;
+it hands each answer to the slot of the call it belongs to (waking that call's thread, which
+waits on a lock of its own), and when its own answer has come it passes the leadership on to a
+thread still waiting. A single-threaded program is always the leader: a blocking call costs
+one send, one recv and the protobuf work, as pybench's Floor (bench/RESULTS.md), with no
+thread wake-up. Writes are serialised by a write lock, taken before the frames are picked, so
+frames go out in the order they were picked.
+
+Fire-and-forget frames (release(), notify(), set(), clear(), a Cancel's answer is not awaited
+either) are queued and leave with the next request written on this connection, or of any
+condd.sync connection of the process (the queues of the others are written first, so a release
+on one connection is on the wire before a request sent next on another). If no request
+follows, the background thread writes them 2 to 10 ms after they were queued (FLUSH_MIN,
+FLUSH_MAX): it looks every 2 ms while frames are being queued, backing off to every 8 ms while
+requests keep carrying them, and sleeps until the next ping otherwise, so a busy loop costs it
+no wake-up per frame, and little CPU.
+
+The background thread also sends the session pings: a Ping when nothing was written for a
+third of the session timeout, as an ordinary call (a blocked leader reads its answer). It also
+drains the answers of fire-and-forget frames that came while no call was reading.
+
+Interrupts. Python runs signal handlers (KeyboardInterrupt's among them) in the main thread,
+between any two steps of Python code, so an exception may land anywhere in a call made there.
+A call blocked in recv() or on its lock is the usual case: the request's Cancel path follows
+(_call_cancellable). The byte counts of send() and the bytes of recv() are stored by C code, so
+an interrupt right after the system call loses neither (_write, _lead); a write always
+completes first. An interrupt while answers are being handed over, or a second one during one
+write, drops the connection: the session ends (the server releases everything it held) rather
+than leave an answer undelivered. _mu is held only in `with` blocks, the leadership is given
+back in `finally`.
+
+The class offers what the primitives of locks.py use of a Client (client.py), with the same
+names: _request, _new_owner, _send_checked, _call, _call_checked, _call_cancellable, ... The
+coroutines of locks.py run on it without a loop: its `async def` calls never suspend, so
+sync.Client drives a coroutine to its end with one send(None). Session resume (a grace with
+reconnect) and server lists are not here: condd.sync runs those on the asyncio client.
+"""
+
+import itertools
+import logging
+import os
+import select
+import socket
+import threading
+import time
+
+from . import _proto
+from . import client as _client
+from .errors import ConnectionLost, error_for
+
+pb = _proto.pb
+_OK = pb.STATUS_OK
+log = logging.getLogger("condd")
+
+# Longest a queued fire-and-forget frame waits for a request to carry it.
+# A queued fire-and-forget frame that no request carried for FLUSH_MIN is written by the
+# background thread, which looks every FLUSH_MIN while frames are being queued, backing off to
+# every FLUSH_MAX while requests keep carrying them (a busy loop): at most FLUSH_MAX + FLUSH_MIN
+# after it was queued.
+FLUSH_MIN = 0.002
+FLUSH_MAX = 0.008
+# Longest wait for a GoodbyeResult in close().
+_GOODBYE_WAIT = 5.0
+# Bytes asked of one recv (more when a larger frame is known to come).
+_RECV = 65536
+
+# connections with queued frames, written before any request of another connection
+_QUEUED = set()
+
+
+class _Slot:
+    """One call's answer: resp, or exc if the session ended first. waiting: its thread sleeps
+    on lk (held, released once to wake it). what: set for a fire-and-forget request, whose
+    non-OK answer is logged unless its status is in quiet. (Class defaults, no __init__: one
+    is made per request.)"""
+
+    resp = None
+    exc = None
+    waiting = False
+    lk = None
+    what = None
+    quiet = ()
+    sent = False  # the request is written whole (_write)
+
+
+def open_socket(where):
+    """A connected blocking socket to where (client.parse_address's tuple); OSError if not."""
+    if where[0] == "unix":
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            sock.connect(where[1])
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    sock = socket.create_connection((where[1], where[2]))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports
+    return sock
+
+
+class Conn:
+    """One condd session on a blocking socket, usable from any number of threads."""
+
+    _coalesce = True  # locks.py: a notify() queued may ride in the next Wait
+
+    def __init__(self, sock, address, on_session=None):
+        self.address = address
+        self.server = _client._identity(address)
+        self.session_id = None
+        self.session_timeout = None
+        self.server_version = None
+        self.grace = 0.0
+        self.session_state = "opening"
+        self._sock = sock
+        self._on_session = on_session
+        self._mu = threading.Lock()  # guards everything below but the read buffer
+        self._wlock = threading.Lock()  # taken before _mu, held while writing
+        self._bg_cv = threading.Condition(self._mu)
+        self._ids = itertools.count(1)
+        self._owners = itertools.count(1)
+        self._pending = {}  # request id -> _Slot
+        self._followers = {}  # slots whose thread sleeps, in order (a dict as ordered set)
+        self._leading = False  # a thread is reading the socket
+        self._rbuf = b""  # bytes read past the last whole frame (the leader's)
+        self._chunks = []  # bytes read, not yet parsed (the leader's; see _lead)
+        self._wbuf = []  # queued frames
+        self._wbuf_ids = []  # their request ids
+        self._wbuf_since = 0.0  # when the first of them was queued
+        self._qn = None  # (Condition, owner, n, id) of a notify() last in _wbuf
+        self._queued_recently = False  # a frame was queued since the background's last turn
+        self._bg_idle = False  # the background sleeps until the next ping: wake it to flush
+        self._bg_stop = False
+        self._bg = None
+        self._lost = None  # the ConnectionLost once the session is over
+        self._closing = False
+        self._close_sock = False  # close the socket when the leader leaves
+        self._last_send = time.monotonic()
+        self._held = set()  # primitives holding a grant, forgotten on session loss
+        self._tls = threading.local()  # .interrupt: what interrupted a cancellable call
+
+    def __repr__(self):
+        return "<condd.sync connection %s session=%s %s>" % (self.address, self.session_id,
+                                                             self.session_state)
+
+    # ------------------------------------------------------------ opening and closing
+
+    @classmethod
+    def open(cls, address, *, client_name=None, session_timeout=0.0, token=None, grace=0.0,
+             on_session=None):
+        """Connects to one address and says Hello; raises as condd.connect does."""
+        sock = open_socket(_client.parse_address(address))
+        conn = cls(sock, address, on_session)
+        try:
+            conn._hello(client_name, session_timeout, token, grace)
+        except BaseException:
+            conn._closing = True
+            conn._lose(ConnectionLost("client closed"))
+            conn._close_socket()
+            raise
+        conn._bg = threading.Thread(target=conn._background, name="condd.sync", daemon=True)
+        conn._bg.start()
+        return conn
+
+    def _hello(self, client_name, session_timeout, token, grace):
+        if client_name is None:
+            client_name = "python/%d@%s" % (os.getpid(), socket.gethostname())
+        req = self._request("hello")
+        req.hello.protocol_version = 1
+        req.hello.client_name = client_name
+        req.hello.session_timeout_s = session_timeout
+        if grace:
+            req.hello.grace_s = grace
+        if token:
+            req.hello.auth_token = token
+        try:
+            resp = self._call_now(req)
+        finally:
+            req.hello.auth_token = b""
+        self._check(resp)
+        self.session_id = resp.hello.session_id
+        self.session_timeout = resp.hello.session_timeout_s
+        self.server_version = resp.hello.server_version
+        self.grace = resp.hello.grace_s  # kept by the server; never resumed from here
+        self.session_state = "open"
+
+    def close(self):
+        """Says Goodbye (waiting at most _GOODBYE_WAIT for its answer), ends the session
+        here, stops the background thread. Idempotent."""
+        if self._closing:
+            return
+        if self._lost is None and self.session_id is not None:
+            self._closing = True
+            try:
+                self._call_now(self._request("goodbye"), _GOODBYE_WAIT)
+            except ConnectionLost:
+                pass
+        self._closing = True
+        self._lose(ConnectionLost("client closed"))
+        self._close_socket()
+        bg = self._bg
+        if bg is not None and bg is not threading.current_thread():
+            bg.join()
+
+    def stop_background(self):
+        """For a forgotten client: the background thread ends at its next turn."""
+        with self._mu:
+            self._bg_stop = True
+            self._bg_cv.notify()
+
+    def _close_socket(self):
+        with self._mu:
+            if self._leading:
+                self._close_sock = True  # the leader closes it on its way out
+                return
+        self._sock.close()
+
+    @property
+    def closed(self):
+        """True once the session is over (closed, lost, ended by the server)."""
+        return self._lost is not None
+
+    # ------------------------------------------------------------ for the primitives
+
+    ping = _client.Client.ping
+    stats = _client.Client.stats
+    list = _client.Client.list
+    server_for = _client.Client.server_for
+    _route_of = _client.Client._route_of
+    _session_at = _client.Client._session_at
+    _server_at = _client.Client._server_at
+    _call_checked = _client.Client._call_checked
+    _check = _client.Client._check
+    _error = _client.Client._error
+
+    def _new_owner(self):
+        return next(self._owners)
+
+    def _request(self, body):
+        """A Request with a fresh id and an empty body of the named kind."""
+        req = pb.Request(id=next(self._ids))
+        getattr(req, body).SetInParent()
+        return req
+
+    def _send_checked(self, req, what, quiet=()):
+        """Fire and forget: queues req (module docstring); a non-OK answer is logged, unless
+        its status is in quiet. ConnectionLost if the session is over."""
+        frame = _proto.encode(req)
+        with self._mu:
+            if self._lost is not None:
+                raise ConnectionLost(str(self._lost))
+            slot = self._pending[req.id] = _Slot()
+            slot.what, slot.quiet = what, quiet
+            if not self._wbuf:
+                self._wbuf_since = time.monotonic()
+                _QUEUED.add(self)
+            self._wbuf.append(frame)
+            self._wbuf_ids.append(req.id)
+            self._qn = None
+            self._queued_recently = True
+            if self._bg_idle:
+                self._bg_idle = False
+                self._bg_cv.notify()
+
+    @property
+    def _queued_notify(self):
+        return self._qn
+
+    @_queued_notify.setter
+    def _queued_notify(self, q):
+        # locks.py records the notify() it just queued: kept only while it is still the last
+        # frame queued (a flush or another frame may have come in between, from other threads)
+        with self._mu:
+            self._qn = q if q is not None and self._wbuf_ids[-1:] == [q[3]] else None
+
+    def _take_queued_notify(self, cond, owner):
+        """If the last frame queued is a notify() of cond by owner, withdraws it and returns
+        how many it was to wake (it rides in the Wait as notify_first); else None."""
+        with self._mu:
+            q = self._qn
+            if q is None or q[0] is not cond or q[1] != owner or self._wbuf_ids[-1:] != [q[3]]:
+                return None
+            self._qn = None
+            self._wbuf.pop()
+            self._wbuf_ids.pop()
+            self._pending.pop(q[3], None)
+            return q[2]
+
+    async def _call(self, req):
+        """Sends req and waits for its Response, blocking this thread. An interrupt (an
+        exception from a signal handler) abandons the wait; the answer is then ignored."""
+        return self._call_now(req)
+
+    async def _call_cancellable(self, req):
+        """Sends a request that may wait and returns (Response, cancelled). Interrupted
+        meanwhile (KeyboardInterrupt, any exception a signal handler raises), it sends a
+        Cancel and waits for the target's own Response (protocol.md §10), returned with
+        cancelled=True; the interrupt is kept for sync.Client._run, which raises it once the
+        primitive has undone what it must. A session lost during that wait gives (None, True)."""
+        slot = _Slot()
+        try:
+            self._start(req, slot)
+            return self._wait(slot), False
+        except ConnectionLost:
+            raise
+        except BaseException as e:
+            if not slot.sent:
+                raise  # nothing went out
+            interrupt = e
+        self._tls.interrupt = interrupt
+        if slot.resp is None and slot.exc is None and self._lost is None:
+            cancel = self._request("cancel")
+            cancel.cancel.target_id = req.id
+            # written at once (not queued), and surely: further interrupts are held back until
+            # the target's answer is in (protocol.md §10: it is the truth)
+            cslot = _Slot()
+            cslot.what, cslot.quiet = "cancel", (pb.STATUS_NOT_FOUND,)
+            while not cslot.sent and self._lost is None:
+                try:
+                    self._start(cancel, cslot)
+                except ConnectionLost:
+                    break
+                except BaseException:
+                    continue
+            while True:
+                try:
+                    self._wait(slot)
+                    break
+                except ConnectionLost:
+                    break
+                except BaseException:  # interrupted again: the answer is still on its way
+                    continue
+        if slot.resp is None:
+            return None, True
+        return slot.resp, True
+
+    # ------------------------------------------------------------ calls
+
+    def _call_now(self, req, timeout=None):
+        slot = _Slot()
+        try:
+            self._start(req, slot)
+            resp = self._wait(slot, timeout)
+        except BaseException:
+            with self._mu:
+                self._pending.pop(req.id, None)
+            raise
+        if resp is None:  # timed out (close()'s Goodbye)
+            with self._mu:
+                self._pending.pop(req.id, None)
+            raise ConnectionLost("no answer from %s" % (self.server or self.address))
+        return resp
+
+    def _start(self, req, slot=None):
+        """Registers req's slot and writes req behind every queued frame; returns the slot.
+
+        An interrupt before the write leaves nothing sent (the slot forgotten, the queued
+        frames queued again). The write itself always completes (_write); an interrupt during
+        or after it is raised with slot.sent true: the request is out, its answer will come."""
+        if self._lost is not None:  # (also before the write lock: on_session may call here)
+            raise ConnectionLost(str(self._lost))
+        frame = _proto.encode(req)
+        if _QUEUED and (len(_QUEUED) > 1 or self not in _QUEUED):
+            for other in tuple(_QUEUED):
+                if other is not self:
+                    other._flush()
+        if slot is None:
+            slot = _Slot()
+        picked = None
+        try:
+            with self._wlock:
+                with self._mu:
+                    if self._lost is not None:
+                        raise ConnectionLost(str(self._lost))
+                    self._pending[req.id] = slot
+                    if self._wbuf:
+                        picked = (self._wbuf, self._wbuf_ids)
+                        self._unqueue()
+                data = frame if picked is None else b"".join(picked[0]) + frame
+                err = self._write(data, slot)
+        except BaseException:
+            if not slot.sent:
+                self._requeue(req.id, picked)
+            raise
+        if err is not None:  # (not under the write lock: on_session may run)
+            self._lose(err)
+        return slot
+
+    def _requeue(self, rid, picked):
+        """Undoes what _start or _flush did before an interrupt stopped it short of writing."""
+        with self._mu:
+            if rid is not None:
+                self._pending.pop(rid, None)
+            if picked is not None and self._lost is None:
+                self._wbuf[:0] = picked[0]
+                self._wbuf_ids[:0] = picked[1]
+                _QUEUED.add(self)
+
+    def _flush(self):
+        """Writes the queued frames now (an interrupt as for _start)."""
+        picked = None
+        mark = _Slot()
+        try:
+            with self._wlock:
+                with self._mu:
+                    if not self._wbuf or self._lost is not None:
+                        return
+                    picked = (self._wbuf, self._wbuf_ids)
+                    self._unqueue()
+                err = self._write(b"".join(picked[0]), mark)
+        except BaseException:
+            if not mark.sent:
+                self._requeue(None, picked)
+            raise
+        if err is not None:
+            self._lose(err)
+
+    def _unqueue(self):  # under _mu
+        self._wbuf = []
+        self._wbuf_ids = []
+        self._qn = None
+        _QUEUED.discard(self)
+
+    def _write(self, data, mark):
+        """Under _wlock: sends all of data and sets mark.sent; returns None, or the
+        ConnectionLost to end the session with if the socket fails.
+
+        A signal handler's exception (the main thread's KeyboardInterrupt) may come at any
+        step of Python code, also right after a system call returned and before its result is
+        stored. Here the count of every send() is stored by C code (list.extend over map(),
+        which runs no signal handler), so none is lost: an interrupt is held until the data is
+        all out, then raised. A second interrupt during one write gives up: the connection is
+        dropped (a server that does not read must not make the program deaf to Ctrl-C)."""
+        counts = []
+        send = self._sock.send
+        n = len(data)
+        interrupt = None
+        try:  # the usual case: all of it at once
+            counts.extend(map(send, (data,)))
+        except OSError as e:
+            return ConnectionLost("connection lost: %s" % e)
+        except BaseException as e:
+            interrupt = e
+        if counts and counts[0] == n:  # (no call from the send to mark.sent: no interrupt)
+            mark.sent = True
+            self._last_send = time.monotonic()
+            if interrupt is not None:
+                raise interrupt
+            return None
+        while True:
+            try:
+                done = sum(counts)
+                if done >= n:
+                    break
+                counts.extend(map(send, (data[done:] if done else data,)))
+            except OSError as e:
+                return ConnectionLost("connection lost: %s" % e)
+            except BaseException as e:
+                if interrupt is not None:
+                    self._lose(ConnectionLost("connection dropped: interrupted while writing"))
+                    raise
+                interrupt = e
+        mark.sent = True  # (no call between the loop and here: no interrupt either)
+        self._last_send = time.monotonic()
+        if interrupt is not None:
+            raise interrupt
+        return None
+
+    def _wait(self, slot, timeout=None):
+        """Blocks until slot is answered and returns its Response, reading the socket while no
+        other thread does. ConnectionLost if the session ended first; None after timeout
+        seconds (None: no limit). An interrupt propagates; the slot stays registered.
+
+        An interrupt (an exception a signal handler raises in the main thread) may land
+        between any two steps here: _mu is only ever held in `with`, the leadership is given
+        back in `finally`, and a wake-up that came meanwhile is taken without blocking and
+        passed on."""
+        mu = self._mu
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            lead = follow = False
+            try:
+                with mu:
+                    if slot.resp is not None or slot.exc is not None:
+                        if slot.exc is not None:
+                            raise slot.exc
+                        return slot.resp
+                    if not self._leading:
+                        lead = self._leading = True
+                    else:
+                        if slot.lk is None:
+                            slot.lk = threading.Lock()
+                            slot.lk.acquire()
+                        follow = slot.waiting = True
+                        self._followers[slot] = None
+                if lead:
+                    if not self._lead(slot, deadline):
+                        return None
+                    if slot.resp is not None:  # (set by this thread, as the leader)
+                        return slot.resp
+                elif deadline is None:
+                    slot.lk.acquire()
+                elif not slot.lk.acquire(timeout=max(deadline - time.monotonic(), 0)):
+                    with mu:
+                        if slot.waiting:
+                            slot.waiting = False
+                            del self._followers[slot]
+                            return None
+                    slot.lk.acquire(False)  # woken meanwhile: take the wake-up, look again
+            except BaseException:
+                if follow:
+                    with mu:
+                        if slot.waiting:
+                            slot.waiting = False
+                            self._followers.pop(slot, None)
+                        elif slot.lk.acquire(False) or not self._leading:
+                            # woken (perhaps to lead) but interrupted first: pass it on
+                            self._wake_follower()
+                raise
+            finally:
+                if lead:
+                    self._unlead()
+
+    def _wake_follower(self):  # under _mu: the first sleeping thread looks again (and leads)
+        for slot in self._followers:
+            del self._followers[slot]
+            slot.waiting = False
+            slot.lk.release()
+            return
+
+    def _unlead(self):
+        with self._mu:
+            self._leading = False
+            if self._close_sock:
+                self._close_sock = False
+                self._sock.close()
+            elif self._followers and self._lost is None:
+                self._wake_follower()
+
+    def _lead(self, slot, deadline):
+        """Reads and delivers until slot is answered or the session is lost: True; False if
+        the deadline passed first.
+
+        The bytes of one recv() land in self._chunks by C code (list.extend over map(), as in
+        _write), so an interrupt right after the system call cannot lose them: it propagates,
+        and the next reader (this thread's Cancel, say) delivers them first. An interrupt while
+        delivering drops the connection: answers half delivered cannot be told apart."""
+        sock = self._sock
+        chunks = self._chunks
+        while slot.resp is None and slot.exc is None:
+            if self._lost is not None:
+                return True
+            if not chunks:
+                try:
+                    if deadline is not None:
+                        left = deadline - time.monotonic()
+                        poll = select.poll()
+                        poll.register(sock, select.POLLIN)
+                        if left <= 0 or not poll.poll(left * 1000):
+                            return False
+                    chunks.extend(map(sock.recv, (max(_RECV, self._need()) if self._rbuf
+                                                  else _RECV,)))
+                except OSError as e:
+                    chunks.clear()
+                    self._lose(ConnectionLost("connection lost: %s" % e))
+                    return True
+            if not chunks[-1]:
+                chunks.clear()
+                self._lose(ConnectionLost("client closed" if self._closing
+                                          else "connection closed by the server"))
+                return True
+            try:
+                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+                chunks.clear()
+                self._received(data)
+            except BaseException:  # interrupted with answers half delivered: none is lost
+                chunks.clear()
+                self._lose(ConnectionLost("connection dropped: interrupted while reading"))
+                raise
+        return True
+
+    def _need(self):
+        """Bytes still missing of the frame at the start of the read buffer (0 if unknown)."""
+        b = self._rbuf
+        if len(b) < 4:
+            return 0
+        return 4 + int.from_bytes(b[:4], "big") - len(b)
+
+    def _received(self, data):
+        """The leader's bytes: parses the whole frames, delivers them."""
+        if self._rbuf:  # a bytearray: a large frame grows it in amortised steps
+            self._rbuf += data
+            data = self._rbuf
+        resps = []
+        pos, end = 0, len(data)
+        try:
+            while end - pos >= 4:
+                n = int.from_bytes(data[pos:pos + 4], "big")
+                if n == 0 or n > _proto.MAX_RESPONSE_BYTES:
+                    raise ValueError("bad response frame length %d" % n)
+                if end - pos - 4 < n:
+                    break
+                resp = pb.Response()
+                resp.ParseFromString(data[pos + 4:pos + 4 + n])
+                pos += 4 + n
+                resps.append(resp)
+        except Exception as e:  # a bad frame, a message that does not decode
+            self._lose(ConnectionLost("connection lost: %s" % e))
+            return
+        if pos == end:
+            self._rbuf = b""
+        elif pos:
+            self._rbuf = bytearray(data[pos:])
+        elif not isinstance(data, bytearray):
+            self._rbuf = bytearray(data)
+        ended = None
+        with self._mu:
+            for resp in resps:
+                if resp.id == 0:
+                    ended = resp
+                    break
+                slot = self._pending.pop(resp.id, None)
+                if slot is None:
+                    continue  # the answer of an abandoned call
+                slot.resp = resp
+                if slot.what is not None:
+                    if resp.status != _OK and resp.status not in slot.quiet:
+                        log.warning("condd: %s failed on %s: %s", slot.what,
+                                    self.server or self.address, self._error(resp))
+                elif slot.waiting:
+                    slot.waiting = False
+                    del self._followers[slot]
+                    slot.lk.release()
+        if ended is not None:
+            # SESSION_KILLED, SHUTTING_DOWN, UNAUTHENTICATED...: the session is over
+            exc = error_for(ended)
+            if not isinstance(exc, ConnectionLost):
+                exc = ConnectionLost(exc.message, ended.status)
+            self._lose(type(exc)("connection ended by the server: %s"
+                                 % (ended.message or ended.status), ended.status))
+
+    def _lose(self, exc):
+        """Ends the session once: every pending call fails with exc, held grants are
+        forgotten, a thread reading the socket is woken (shutdown)."""
+        with self._mu:
+            if self._lost is not None:
+                return
+            if exc.server is None:
+                exc.server = self.server
+            self._lost = exc
+            was_open = self.session_state == "open"
+            self.session_state = "lost"
+            pending, self._pending = self._pending, {}
+            for slot in pending.values():
+                slot.exc = exc
+                if slot.waiting:
+                    slot.waiting = False
+                    slot.lk.release()
+            self._followers.clear()
+            self._wbuf = []
+            self._wbuf_ids = []
+            self._qn = None
+            _QUEUED.discard(self)
+            held, self._held = self._held, set()
+            for obj in held:
+                obj._forget(exc)
+            self._bg_cv.notify()
+        try:
+            self._sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        if was_open and not self._closing and self._on_session is not None:
+            try:
+                self._on_session(self, "lost", exc)
+            except Exception:
+                log.exception("condd: on_session callback failed")
+
+    # ------------------------------------------------------------ the background thread
+
+    def _background(self):
+        """Writes queued frames no request took (FLUSH_MIN, FLUSH_MAX); pings when nothing was
+        written for a third of the session timeout."""
+        every = max(self.session_timeout / 3, 0.01)
+        mu, cv = self._mu, self._bg_cv
+        period = FLUSH_MIN
+        while True:
+            with mu:
+                if self._lost is not None or self._bg_stop:
+                    return
+                now = time.monotonic()
+                flush = bool(self._wbuf) and now - self._wbuf_since >= FLUSH_MIN
+                ping = not flush and now - self._last_send >= every
+                if not flush and not ping:
+                    if self._wbuf:  # young: a request may still carry it
+                        wait = self._wbuf_since + FLUSH_MIN - now
+                    elif self._queued_recently:  # carried: look again, less often
+                        wait = period
+                        period = min(2 * period, FLUSH_MAX)
+                    else:
+                        self._bg_idle = True
+                        period = FLUSH_MIN
+                        wait = self._last_send + every - now
+                    self._queued_recently = False
+                    cv.wait(wait)
+                    self._bg_idle = False
+                    continue
+            try:
+                if flush:
+                    period = FLUSH_MIN
+                    self._flush()
+                else:
+                    self._call_now(self._request("ping"))
+            except ConnectionLost:
+                return
