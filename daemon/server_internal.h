@@ -192,6 +192,9 @@ void conn_drain_close(struct conn *c, const char *why);
  * answers stay queued, and are kept when the connection closes. TLS connections are closed at
  * once. c may be freed on return. */
 void conn_half_close(struct conn *c);
+/* The whole frames of c's output not yet written (from the start of a frame written in part):
+ * what a detach keeps for the resume. Borrowed from c, valid until its next output. */
+const uint8_t *conn_unsent_frames(struct conn *c, size_t *len);
 /* Hello succeeded: arm the session timer for the session's own timeout. */
 void conn_session_started(struct conn *c);
 /* The engine's late-reply callback (ctx is the struct dsession). */

@@ -384,8 +384,22 @@ static bool save_pending(void *arg, const struct engine_obj_pending *p)
     return true;
 }
 
+/* Whole frames in buf[0..len). */
+static uint64_t count_frames(const uint8_t *buf, size_t len)
+{
+    uint64_t n = 0;
+    for (size_t off = 0; off + FRAME_HEADER_BYTES <= len; n++) {
+        size_t plen = 0;
+        if (frame_peek(buf + off, len - off, UINT32_MAX, &plen) != FRAME_OK)
+            break;
+        off += FRAME_HEADER_BYTES + plen;
+    }
+    return n;
+}
+
+/* Session ds; c is its connection when it is still attached (NULL: detached). */
 static bool save_session(struct save *sv, Condd__State__State *st, const struct dsession *ds,
-                         double now, size_t cap, uint64_t *answers)
+                         struct conn *c, double now, size_t cap, uint64_t *answers)
 {
     if (st->n_sessions == cap)
         return false; /* cannot be: every session is counted in nsessions */
@@ -402,6 +416,30 @@ static bool save_session(struct save *sv, Condd__State__State *st, const struct 
     m->answers = save_bytes(ds->buf, ds->blen);
     m->overflow = ds->overflow;
     *answers += ds->nbuf;
+    if (c != NULL) {
+        /* Saved as its detach would keep it (resume_detach): the answers queued for the
+         * connection and not yet written follow those already kept, and too many of them end
+         * the session. A live restart saves while its half-closed connections drain (restart.c),
+         * so these are the answers that connection will never write. */
+        size_t ulen;
+        const uint8_t *unsent = conn_unsent_frames(c, &ulen);
+        if (ulen > 0) {
+            uint64_t n = count_frames(unsent, ulen);
+            if (ds->blen == 0) {
+                m->answers = save_bytes(unsent, ulen);
+            } else {
+                uint8_t *b = pool_alloc(&sv->pool, ds->blen + ulen);
+                if (b == NULL)
+                    return false;
+                memcpy(b, ds->buf, ds->blen);
+                memcpy(b + ds->blen, unsent, ulen);
+                m->answers = save_bytes(b, ds->blen + ulen);
+            }
+            if (ds->nbuf + n > sv->srv->settings.max_buffered_answers)
+                m->overflow = true;
+            *answers += n;
+        }
+    }
     st->sessions[st->n_sessions++] = m;
     sv->ids[sv->nids++] = ds->id;
     return true;
@@ -423,13 +461,13 @@ static bool save_sessions(struct save *sv, Condd__State__State *st, uint64_t *an
      * resumable, and a hold of theirs fails the save) */
     TAILQ_FOREACH(ds, &srv->detached, det_link)
     {
-        if (!save_session(sv, st, ds, now, cap, answers))
+        if (!save_session(sv, st, ds, NULL, now, cap, answers))
             return false;
     }
     TAILQ_FOREACH(c, &srv->conns, link)
     {
         if (c->ds != NULL && !c->ds->detached && c->ds->grace > 0 &&
-            !save_session(sv, st, c->ds, now, cap, answers))
+            !save_session(sv, st, c->ds, c, now, cap, answers))
             return false;
     }
     if (sv->nids > 1)
