@@ -831,39 +831,46 @@ static bool load_object(struct load *ld, const struct engine_obj *o, bool shared
     return true;
 }
 
-/* The columns of locks held exclusively with nobody queued. */
+/* The columns of locks held exclusively with nobody queued: checked here, made in one call. */
 static bool load_held_locks(struct load *ld, const Condd__State__HeldLocks *m)
 {
-    if (m == NULL)
+    if (m == NULL || m->n_name_lens == 0)
         return true;
     size_t n = m->n_name_lens;
     if (m->n_sessions != n || m->n_owners != n || m->n_tokens != n)
         return refuse(ld, "the held locks' columns differ in length");
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t len = m->name_lens[i];
-        if (len > m->names.len - off)
+        if (m->name_lens[i] > m->names.len - off)
             return refuse(ld, "the held locks' names are cut short");
-        struct engine_obj o = {
-            .kind = ENGINE_OBJ_LOCK, .name = m->names.data + off, .name_len = len};
-        off += len;
-        const char *why = "error";
-        if (engine_restore_object(ld->e, &o, &why) != ENGINE_OK)
-            return refuse(ld, "%s", why);
-        struct esession *s = load_session(ld, m->sessions[i]);
-        if (s == NULL)
-            return refuse(ld, "a hold of session %llu, which is not in the state",
-                          (unsigned long long)m->sessions[i]);
-        struct engine_obj_hold h = {.session_id = m->sessions[i],
-                                    .owner = m->owners[i],
-                                    .token = m->tokens[i],
-                                    .permits = 1};
-        if (engine_restore_hold(s, &o, false, &h, &why) != ENGINE_OK)
-            return refuse(ld, "%s", why);
-        ld->nholders++;
+        off += m->name_lens[i];
     }
     if (off != m->names.len)
         return refuse(ld, "the held locks' names do not add up");
+    struct esession **sess = malloc(n * sizeof *sess);
+    if (sess == NULL)
+        return refuse(ld, "out of memory");
+    /* A session usually holds runs of locks: the last one found is tried first. */
+    uint64_t last_id = 0;
+    struct esession *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (last == NULL || m->sessions[i] != last_id) {
+            last_id = m->sessions[i];
+            if ((last = load_session(ld, last_id)) == NULL) {
+                free(sess);
+                return refuse(ld, "a hold of session %llu, which is not in the state",
+                              (unsigned long long)last_id);
+            }
+        }
+        sess[i] = last;
+    }
+    const char *why = "error";
+    enum engine_status st = engine_restore_held_locks(ld->e, m->names.data, m->name_lens, n, sess,
+                                                      m->owners, m->tokens, &why);
+    free(sess);
+    if (st != ENGINE_OK)
+        return refuse(ld, "%s", why);
+    ld->nholders += n;
     return true;
 }
 

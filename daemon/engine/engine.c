@@ -186,6 +186,7 @@ void engine_free(struct engine *e)
     table_free(e->conds);
     table_free(e->pending);
     table_free(e->sems);
+    free(e->restore_checks);
     free(e);
 }
 

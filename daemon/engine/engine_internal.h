@@ -171,6 +171,12 @@ struct engine {
     /* restore.c: the lock entry last restored, so that its holds and queue, which follow at
      * once, do not look it up again (cleared by engine_restore_check()) */
     struct elock *restore_lock;
+    /* restore.c: the lock entries engine_restore_object() made, which engine_restore_check()
+     * checks (those of engine_restore_held_locks() are valid as made); restore_check_all when
+     * that list could not grow (every lock is checked then) */
+    struct elock **restore_checks;
+    size_t nrestore_checks, restore_checks_cap;
+    bool restore_check_all;
 };
 
 /* ------------------------------------------------------------------ engine.c */

@@ -257,6 +257,19 @@ void table_remove(struct table *t, struct table_node *node)
     /* Not reached when the caller keeps the contract (node is in t). */
 }
 
+void table_prefetch(const struct table *t, uint64_t hash, bool chain)
+{
+    for (int w = 0; w < 2; w++) {
+        if (t->buckets[w] == NULL)
+            continue;
+        struct table_node *const *b = &t->buckets[w][hash & (t->size[w] - 1)];
+        if (!chain)
+            __builtin_prefetch(b);
+        else if (*b != NULL)
+            __builtin_prefetch(*b);
+    }
+}
+
 size_t table_count(const struct table *t)
 {
     return table_total(t);

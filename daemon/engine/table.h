@@ -70,6 +70,11 @@ void table_remove(struct table *t, struct table_node *node);
  * nothing done for a table in use. */
 bool table_reserve(struct table *t, size_t n);
 
+/* A hint for a bulk load that looks ahead: asks the CPU to fetch the bucket that hash maps to
+ * (chain false) or, once that is in, the first node of its chain (chain true), so that the
+ * table_find and table_insert of that key later do not wait for memory. Changes nothing. */
+void table_prefetch(const struct table *t, uint64_t hash, bool chain);
+
 /* Number of nodes inserted. */
 size_t table_count(const struct table *t);
 
