@@ -69,6 +69,19 @@ static void *pool_alloc(struct pool *p, size_t n)
     return r;
 }
 
+/* protobuf-c's allocator on a pool: the load unpacks the state's tens of thousands of nested
+ * messages without a malloc and a free for each (pool_free() frees them all). */
+static void *pool_pb_alloc(void *arg, size_t n)
+{
+    return pool_alloc(arg, n);
+}
+
+static void pool_pb_free(void *arg, void *p)
+{
+    (void)arg;
+    (void)p;
+}
+
 static void pool_free(struct pool *p)
 {
     while (p->head != NULL) {
@@ -83,9 +96,13 @@ static void pool_free(struct pool *p)
 struct save {
     struct pool pool;
     struct server *srv;
-    /* ids of the sessions saved, sorted, so a reference to any other fails the save */
+    /* ids of the sessions saved, sorted, so a reference to any other fails the save; and, when
+     * they span a range small enough, a bitmap of them from ids[0] on (one load per lookup
+     * instead of a binary search for each of a hundred thousand holds) */
     uint64_t *ids;
     size_t nids;
+    uint64_t *idmap;
+    uint64_t idmap_span;
     /* every object of each kind, as exported */
     Condd__State__Cond **conds;
     Condd__State__Lock **locks;
@@ -157,8 +174,13 @@ static int id_cmp(const void *a, const void *b)
 
 static bool save_known(struct save *sv, uint64_t id)
 {
-    if (bsearch(&id, sv->ids, sv->nids, sizeof id, id_cmp) != NULL)
+    if (sv->idmap != NULL) {
+        uint64_t i = id - sv->ids[0]; /* wraps for an id below the first: out of the span */
+        if (i < sv->idmap_span && (sv->idmap[i / 64] >> (i % 64) & 1) != 0)
+            return true;
+    } else if (bsearch(&id, sv->ids, sv->nids, sizeof id, id_cmp) != NULL) {
         return true;
+    }
     sv->missing_session = id;
     return false;
 }
@@ -475,6 +497,15 @@ static bool save_sessions(struct save *sv, Condd__State__State *st, uint64_t *an
     for (size_t i = 1; i < sv->nids; i++)
         if (sv->ids[i] == sv->ids[i - 1])
             return false;
+    /* Session ids count up from 1, so the saved ones usually span a few times their number. */
+    if (sv->nids > 0 && sv->ids[sv->nids - 1] - sv->ids[0] < (uint64_t)64 * sv->nids + 4096) {
+        sv->idmap_span = sv->ids[sv->nids - 1] - sv->ids[0] + 1;
+        sv->idmap = calloc((size_t)(sv->idmap_span + 63) / 64, sizeof *sv->idmap);
+        for (size_t i = 0; sv->idmap != NULL && i < sv->nids; i++) {
+            uint64_t b = sv->ids[i] - sv->ids[0];
+            sv->idmap[b / 64] |= (uint64_t)1 << (b % 64);
+        }
+    }
     return true;
 }
 
@@ -639,6 +670,7 @@ out:
     free(state_buf);
     free(out);
     free(sv.ids);
+    free(sv.idmap);
     free(sv.conds);
     free(sv.locks);
     free(sv.sems);
@@ -1026,6 +1058,8 @@ static bool read_all(struct load *ld, int fd, uint8_t **buf, size_t *len)
 bool snapshot_load(struct server *srv, int fd, char *why, size_t whylen, struct snapshot_info *info)
 {
     struct load ld = {.srv = srv, .why = why, .whylen = whylen};
+    struct pool unpacked = {NULL};
+    ProtobufCAllocator pb_alloc = {pool_pb_alloc, pool_pb_free, &unpacked};
     uint8_t *buf = NULL;
     size_t len = 0;
     Condd__State__Snapshot *snap = NULL;
@@ -1043,7 +1077,7 @@ bool snapshot_load(struct server *srv, int fd, char *why, size_t whylen, struct 
         refuse(&ld, "the state is empty");
         goto out;
     }
-    snap = condd__state__snapshot__unpack(NULL, len, buf);
+    snap = condd__state__snapshot__unpack(&pb_alloc, len, buf);
     if (snap == NULL) {
         refuse(&ld, "the state is not a condd state (truncated or corrupt)");
         goto out;
@@ -1060,7 +1094,7 @@ bool snapshot_load(struct server *srv, int fd, char *why, size_t whylen, struct 
         refuse(&ld, "the state is corrupt (its digest does not match)");
         goto out;
     }
-    st = condd__state__state__unpack(NULL, snap->state.len, snap->state.data);
+    st = condd__state__state__unpack(&pb_alloc, snap->state.len, snap->state.data);
     if (st == NULL) {
         refuse(&ld, "the state is corrupt (it does not decode)");
         goto out;
@@ -1122,13 +1156,9 @@ out:
     for (size_t i = 0; st != NULL && i < st->n_sessions; i++)
         if (st->sessions[i]->secret.data != NULL)
             sodium_memzero(st->sessions[i]->secret.data, st->sessions[i]->secret.len);
-    if (st != NULL)
-        condd__state__state__free_unpacked(st, NULL);
-    if (snap != NULL) {
-        if (snap->state.data != NULL)
-            sodium_memzero(snap->state.data, snap->state.len);
-        condd__state__snapshot__free_unpacked(snap, NULL);
-    }
+    if (snap != NULL && snap->state.data != NULL)
+        sodium_memzero(snap->state.data, snap->state.len);
+    pool_free(&unpacked); /* st and snap */
     if (buf != NULL)
         sodium_memzero(buf, len); /* secrets */
     free(buf);

@@ -11,6 +11,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,10 +73,14 @@ static bool export_conds(const struct engine *e, const struct engine_export_fns 
     return true;
 }
 
+_Static_assert(offsetof(struct elock, node) == 0, "table_iter_prefetch fetches from the node");
+
 static bool export_locks(const struct engine *e, const struct engine_export_fns *fns, void *arg)
 {
     struct table_iter it;
     table_iter_init(&it, e->locks);
+    /* the entry up to its name (and a short name) */
+    table_iter_prefetch(&it, sizeof(struct elock) + 16);
     for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
         const struct elock *l = ENGINE_CONTAINER_OF(n, struct elock, node);
         struct engine_obj o = {

@@ -96,8 +96,15 @@ struct table_iter {
     int which;     /* 0: main bucket array, 1: the array being rehashed into */
     size_t bucket; /* next bucket to visit */
     struct table_node *next;
+    size_t prefetch; /* table_iter_prefetch(): bytes of each entry to fetch ahead */
 };
 void table_iter_init(struct table_iter *it, const struct table *t);
 struct table_node *table_iter_next(struct table_iter *it);
+
+/* For a walk that reads every entry (the live restart's save): the iterator asks the CPU for
+ * the first bytes bytes from each node a few buckets ahead, so that visiting entries scattered
+ * over the heap does not wait for memory at each one. For entries whose node is their first
+ * member; after table_iter_init(). */
+void table_iter_prefetch(struct table_iter *it, size_t bytes);
 
 #endif
