@@ -128,6 +128,23 @@ struct save {
     size_t ncol, col_cap;
 };
 
+/* Sizes the columns for n locks (the engine's count: most of them go there), so that they
+ * are not copied at each doubling. A hint: on OOM they grow as needed. */
+static void col_reserve(struct save *sv, size_t n)
+{
+    if (n == 0)
+        return;
+    sv->col_lens = malloc(n * sizeof *sv->col_lens);
+    sv->col_sessions = malloc(n * sizeof *sv->col_sessions);
+    sv->col_owners = malloc(n * sizeof *sv->col_owners);
+    sv->col_tokens = malloc(n * sizeof *sv->col_tokens);
+    if (sv->col_lens != NULL && sv->col_sessions != NULL && sv->col_owners != NULL &&
+        sv->col_tokens != NULL)
+        sv->col_cap = n;
+    if ((sv->col_names = malloc(n * 16)) != NULL) /* names are short; a longer one grows it */
+        sv->col_names_cap = n * 16;
+}
+
 /* Appends lock name to the columns (its hold follows). */
 static bool col_add_name(struct save *sv, const uint8_t *name, size_t len)
 {
@@ -601,6 +618,7 @@ bool snapshot_save(struct server *srv, int fd, struct snapshot_info *info)
     st.next_session_id = srv->next_session_id;
     if (!save_sessions(&sv, &st, &answers))
         goto out;
+    col_reserve(&sv, es.locks);
     static const struct engine_export_fns fns = {save_object, save_hold, save_pending};
     if (!engine_export(srv->engine, &fns, &sv)) {
         if (sv.missing_session != 0)
@@ -700,6 +718,10 @@ struct load {
     struct dsession **ds;
     size_t nsessions;
     size_t nregistered;
+    /* when the ids span a small enough range: slot[id - ids[0]] is 1 + the session's index, 0
+     * for none (a load per lookup, for a hundred thousand holds) */
+    uint32_t *slot;
+    uint64_t slot_span;
     uint64_t nholders, nwaiters, answers;
 };
 
@@ -725,6 +747,10 @@ static int session_cmp(const void *a, const void *b)
 /* The engine session of saved session id, or NULL. */
 static struct esession *load_session(struct load *ld, uint64_t id)
 {
+    if (ld->slot != NULL) {
+        uint64_t i = id - ld->ids[0]; /* wraps for an id below the first: out of the span */
+        return i < ld->slot_span && ld->slot[i] != 0 ? ld->ds[ld->slot[i] - 1]->sess : NULL;
+    }
     size_t lo = 0, hi = ld->nsessions;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -802,6 +828,14 @@ static bool load_sessions(struct load *ld, const Condd__State__State *st)
                                    m->secret.data, m->answers.data, m->answers.len, m->overflow);
         if (ld->ds[i] == NULL)
             return refuse(ld, "out of memory");
+    }
+    /* Session ids count up from 1: the saved ones usually span a few times their number. */
+    uint64_t span = ld->ids[ld->nsessions - 1] - ld->ids[0] + 1;
+    if (span <= (uint64_t)8 * ld->nsessions + 4096 && ld->nsessions < UINT32_MAX &&
+        (ld->slot = calloc((size_t)span, sizeof *ld->slot)) != NULL) {
+        ld->slot_span = span;
+        for (size_t i = 0; i < ld->nsessions; i++)
+            ld->slot[ld->ids[i] - ld->ids[0]] = (uint32_t)(i + 1);
     }
     return true;
 }
@@ -1152,6 +1186,7 @@ out:
         resume_restore_discard(ld.ds[i]);
     free(ld.sessions);
     free(ld.ids);
+    free(ld.slot);
     free(ld.ds);
     for (size_t i = 0; st != NULL && i < st->n_sessions; i++)
         if (st->sessions[i]->secret.data != NULL)
