@@ -4,8 +4,10 @@
  * connection is half-closed, and the clients close their side while it is written; the old
  * process then runs nothing (no timer, no callback) until it execs. Over the wire, with raw
  * sessions, so that every Response is seen: a request whose timeout passes during the drain
- * times out exactly once (in the successor), and answers that were queued but not written when
- * the connection was half-closed reach the client after its resume, each exactly once, in order.
+ * times out exactly once (in the successor), answers that were queued but not written when
+ * the connection was half-closed reach the client after its resume, each exactly once, in order,
+ * and a request a client sends during the drain is still handled (the old process then drains
+ * in its loop and saves again) and answered after the resume.
  */
 #include "config.h"
 
@@ -265,6 +267,43 @@ START_TEST(test_answers_unwritten_at_the_half_close_arrive_after_the_resume)
 }
 END_TEST
 
+START_TEST(test_request_sent_during_the_drain_is_handled_and_answered_after_the_resume)
+{
+    start("10");
+    struct sess s, h;
+    struct wc *w = open_session(&s), *holder = open_session(&h);
+    ck_assert(wc_acquire(holder, 2, "L", 1, -1));
+    wx_expect_free(holder, 2, ST(OK));
+    ck_assert_int_eq(kill(D.pid, SIGUSR2), 0);
+    /* The end of the stream, then one more request on the old connection before closing it (a
+     * client that wrote before it noticed): the early state no longer holds, the old process
+     * drains in its loop, handles the Locked, and saves again. */
+    ck_assert_msg(wc_wait_closed(w, T), "the old connection did not end");
+    ck_assert(wc_locked(w, 3, "L"));
+    ck_assert(wait_log("a client sent more after the half-close", NULL));
+    wc_close(w);
+    ck_assert_int_eq(read_to_end(holder, 0, &(int){0}), 0);
+    wc_close(holder);
+    ck_assert(wait_log("restart: saved", NULL));
+
+    /* Its answer is kept for the resume, once: L is locked (h still holds it). */
+    struct wc *rw = resume_session(&s);
+    Condd__V1__Response *r = wc_recv(rw, T);
+    ck_assert_msg(r != NULL, "no answer to the request sent during the drain");
+    ck_assert_uint_eq(r->id, 3);
+    ck_assert_int_eq(r->status, ST(OK));
+    ck_assert_int_eq(r->result_case, CONDD__V1__RESPONSE__RESULT_LOCKED);
+    ck_assert(r->locked->locked);
+    condd__v1__response__free_unpacked(r, NULL);
+    ck_assert(wc_nothing_before_ping(rw));
+    wc_close(rw);
+    struct wc *rh = resume_session(&h);
+    ck_assert(wc_release(rh, 3, "L", 1));
+    wx_expect_free(rh, 3, ST(OK));
+    wc_close(rh);
+}
+END_TEST
+
 static Suite *drain_suite(void)
 {
     Suite *s = suite_create("restart_drain");
@@ -273,6 +312,7 @@ static Suite *drain_suite(void)
     tcase_add_checked_fixture(tc, NULL, teardown);
     tcase_add_test(tc, test_timeout_passing_during_the_drain_fires_once_in_the_successor);
     tcase_add_test(tc, test_answers_unwritten_at_the_half_close_arrive_after_the_resume);
+    tcase_add_test(tc, test_request_sent_during_the_drain_is_handled_and_answered_after_the_resume);
     suite_add_tcase(s, tc);
     return s;
 }
