@@ -202,6 +202,7 @@ enum engine_status engine_restore_held_locks(struct engine *e, const uint8_t *na
         table_prefetch(e->locks, hashes[i], false);
     enum engine_status st = ENGINE_OK;
     uint64_t last = 0;
+    struct elock_slab *slab = NULL;
     off = 0;
     for (size_t i = 0; i < n && st == ENGINE_OK; off += lens[i], i++) {
         if (i + RESTORE_AHEAD < n)
@@ -216,7 +217,7 @@ enum engine_status engine_restore_held_locks(struct engine *e, const uint8_t *na
             st = engine_fail(why, ENGINE_BAD_REQUEST, "a lock listed twice");
             break;
         }
-        struct elock *l = elock_create(e, names + off, lens[i], hashes[i]);
+        struct elock *l = elock_create_bulk(e, &slab, names + off, lens[i], hashes[i]);
         if (l == NULL) {
             st = engine_fail(why, ENGINE_INTERNAL, "out of memory");
             break;
@@ -226,6 +227,7 @@ enum engine_status engine_restore_held_locks(struct engine *e, const uint8_t *na
         if (tokens[i] > last)
             last = tokens[i];
     }
+    elock_slab_done(slab);
     free(hashes);
     engine_restore_tokens(e, last);
     return st;
