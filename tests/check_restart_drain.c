@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "testutil.h"
@@ -304,6 +306,59 @@ START_TEST(test_request_sent_during_the_drain_is_handled_and_answered_after_the_
 }
 END_TEST
 
+START_TEST(test_exec_failing_after_the_early_save_keeps_the_old_process_serving)
+{
+    /* A private copy of condd, replaced once started by a file that is executable but not a
+     * program: SIGUSR2's up-front check passes, the save and the drain happen, and execv fails
+     * (ENOEXEC). The old process must then serve on with every session in its grace, and take
+     * signals again (they were blocked for the drain). */
+    char bin[256], cmd[600];
+    snprintf(bin, sizeof bin, "/tmp/condd-drain-bin-%ld", (long)getpid());
+    snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tu_condd_path(), bin);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *const args[] = {"--max-session-grace", "30", "--restart-drain", "10", NULL};
+    struct tu_spawn sp = {.binary = bin, .child_setup = log_to_dir};
+    bool started = tu_daemon_start_ex(&D, &sp, true, args);
+    unlink(bin);
+    ck_assert(started);
+    D_up = true;
+    FILE *f = fopen(bin, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs("not a program\n", f);
+    fclose(f);
+    ck_assert_int_eq(chmod(bin, 0755), 0);
+
+    struct sess s;
+    struct wc *w = open_session(&s);
+    ck_assert(wc_acquire(w, 2, "L", 1, -1));
+    wx_expect_free(w, 2, ST(OK));
+    ck_assert_int_eq(kill(D.pid, SIGUSR2), 0);
+    ck_assert_int_eq(read_to_end(w, 0, &(int){0}), 0);
+    wc_close(w);
+    ck_assert(wait_log("while the state was written", NULL));
+    ck_assert(wait_log("restart: cannot execute", NULL));
+    ck_assert(wait_log("still serving in this process", NULL));
+    unlink(bin);
+
+    /* The session resumes to the same process, still holding L. */
+    struct wc *rw = resume_session(&s);
+    struct sess o;
+    struct wc *other = open_session(&o);
+    ck_assert(wc_locked(other, 2, "L"));
+    Condd__V1__Response *r = wx_expect(other, 2, ST(OK));
+    ck_assert(r->locked->locked);
+    condd__v1__response__free_unpacked(r, NULL);
+    ck_assert(wc_release(rw, 3, "L", 1));
+    wx_expect_free(rw, 3, ST(OK));
+    wc_close(rw);
+    wc_close(other);
+    /* A stop is taken (not blocked): SIGTERM ends it with status 0. */
+    int st = tu_daemon_stop(&D);
+    D_up = false;
+    ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 0, "condd did not stop on SIGTERM (%d)", st);
+}
+END_TEST
+
 static Suite *drain_suite(void)
 {
     Suite *s = suite_create("restart_drain");
@@ -313,6 +368,7 @@ static Suite *drain_suite(void)
     tcase_add_test(tc, test_timeout_passing_during_the_drain_fires_once_in_the_successor);
     tcase_add_test(tc, test_answers_unwritten_at_the_half_close_arrive_after_the_resume);
     tcase_add_test(tc, test_request_sent_during_the_drain_is_handled_and_answered_after_the_resume);
+    tcase_add_test(tc, test_exec_failing_after_the_early_save_keeps_the_old_process_serving);
     suite_add_tcase(s, tc);
     return s;
 }
