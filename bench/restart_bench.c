@@ -85,11 +85,18 @@ static void pinger(const char *addr, struct pingshm *p)
     _exit(0);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* ------------------------------------------------------------------ the state */
 
 struct sess {
     condd_async_conn *c;
     int resumed;
+    double resumed_at; /* its first RESUMED event */
 };
 
 static struct event_base *base;
@@ -100,8 +107,11 @@ static int nsessions;
 static void on_session(condd_async_conn *c, int event, int reason, void *arg)
 {
     struct sess *s = arg;
-    if (event == CONDD_SESSION_RESUMED && s->resumed++ == 0 && ++resumed == nsessions)
-        all_resumed_at = now();
+    if (event == CONDD_SESSION_RESUMED && s->resumed++ == 0) {
+        s->resumed_at = now();
+        if (++resumed == nsessions)
+            all_resumed_at = now();
+    }
     if (event == CONDD_SESSION_LOST)
         failures++;
 }
@@ -350,6 +360,19 @@ int main(int argc, char **argv)
     printf("condd: %s", readl[0] != '\0' ? strstr(readl, "restart:") : "no 'read' line\n");
     printf("condd: %s", loaded[0] != '\0' ? strstr(loaded, "restart:") : "no 'loaded' line\n");
 
+    /* How the resumes spread: a tail far behind the median is clients that retried. */
+    double *rt = calloc((size_t)nsessions, sizeof *rt);
+    int nrt = 0;
+    for (int i = 0; rt != NULL && i < nsessions; i++)
+        if (ss[i].resumed > 0)
+            rt[nrt++] = (ss[i].resumed_at - t_sig) * 1000;
+    if (nrt > 0) {
+        qsort(rt, (size_t)nrt, sizeof *rt, cmp_double);
+        printf("resumes after the signal: first %.1f ms, median %.1f ms, 90%% %.1f ms, last %.1f "
+               "ms\n",
+               rt[0], rt[nrt / 2], rt[nrt * 9 / 10], rt[nrt - 1]);
+    }
+    free(rt);
     for (int i = 0; i < nsessions; i++)
         condd_async_conn_close(ss[i].c);
     free(ss);

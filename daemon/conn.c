@@ -66,7 +66,7 @@ static void conn_release(struct conn *c)
 
 /* The whole unsent frames of c, from the start of the frame being written (the peer dropped
  * what it got of it, and gets it again whole after a resume). */
-static const uint8_t *conn_unsent_frames(struct conn *c, size_t *len)
+const uint8_t *conn_unsent_frames(struct conn *c, size_t *len)
 {
     size_t off = c->ostart;
     while (off < c->ooff) {

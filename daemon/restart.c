@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,9 +26,11 @@
 #include <event2/event.h>
 
 #include "clock.h"
+#include "frame.h"
 #include "log.h"
 #include "sdnotify.h"
 #include "server.h"
+#include "server_internal.h"
 #include "settings.h"
 #include "snapshot.h"
 
@@ -47,7 +50,8 @@ struct restart {
     bool storing;        /* the hand-over goes to the fd store (SIGTERM), not to an exec */
     uint64_t start_us;   /* this hand-over's start, CLOCK_MONOTONIC µs */
     double drain_until;  /* clients have until then to close their half-closed connections */
-    struct event *drain; /* polls for that */
+    struct event *drain; /* polls for that (when a client sent more: restart_begin says why) */
+    sigset_t mask;       /* the signal mask before the frozen drain blocked restart_sigset */
     /* The settings in effect (main's: a reload changes them in place). */
     const struct settings *settings;
     bool (*check)(void *arg, char *err, size_t errlen); /* may the successor start? */
@@ -310,8 +314,31 @@ static bool restart_cloexec(int fd, bool on)
     return fcntl(fd, F_SETFD, fl) == 0;
 }
 
-/* Disconnects every client and writes the state to a new memory file; its descriptor (CLOEXEC)
- * or -1 (logged). */
+/* Writes the state to a new memory file: its descriptor (CLOEXEC) or -1 (logged). *wall and
+ * *cpu get the time it took, in ms. */
+static int restart_write_state(const char *what, struct server *srv, struct snapshot_info *info,
+                               double *wall, double *cpu)
+{
+    uint64_t t = clk_mono_us();
+    double cpu0 = restart_cpu_ms();
+    int fd = memfd_create("condd-state", MFD_CLOEXEC);
+    if (fd < 0) {
+        log_error("%s: cannot create the memory file: %s", what, strerror(errno));
+        return -1;
+    }
+    memset(info, 0, sizeof *info);
+    if (!snapshot_save(srv, fd, info)) {
+        log_error("%s: the state could not be saved", what);
+        close(fd);
+        return -1;
+    }
+    *wall = (double)(clk_mono_us() - t) / 1000.0;
+    *cpu = restart_cpu_ms() - cpu0;
+    return fd;
+}
+
+/* After a drain in the loop (a client sent more after the half-close, see restart_begin):
+ * disconnects every client and writes the state; the memory file's descriptor or -1. */
 static int restart_save(struct restart *r, const char *what, struct snapshot_info *info, double *ms)
 {
     uint64_t t = r->start_us, t_closed = clk_mono_us();
@@ -320,25 +347,15 @@ static int restart_save(struct restart *r, const char *what, struct snapshot_inf
     server_detach_all(r->srv);
     uint64_t t_detached = clk_mono_us();
     double cpu1 = restart_cpu_ms();
-    int fd = memfd_create("condd-state", MFD_CLOEXEC);
-    if (fd < 0) {
-        log_error("%s: cannot create the memory file: %s", what, strerror(errno));
+    double wall, cpu;
+    int fd = restart_write_state(what, r->srv, info, &wall, &cpu);
+    if (fd < 0)
         return -1;
-    }
-    memset(info, 0, sizeof *info);
-    if (!snapshot_save(r->srv, fd, info)) {
-        log_error("%s: the state could not be saved", what);
-        close(fd);
-        return -1;
-    }
-    uint64_t t_saved = clk_mono_us();
-    *ms = (double)(t_saved - t) / 1000.0;
-    double cpu2 = restart_cpu_ms();
+    *ms = (double)(clk_mono_us() - t) / 1000.0;
     log_notice("%s: clients closed in %.1f ms (%u still open were closed on), the rest "
                "detached in %.1f ms (cpu %.1f ms), state written in %.1f ms (cpu %.1f ms)",
                what, (double)(t_closed - t) / 1000.0, left,
-               (double)(t_detached - t_closed) / 1000.0, cpu1 - cpu0,
-               (double)(t_saved - t_detached) / 1000.0, cpu2 - cpu1);
+               (double)(t_detached - t_closed) / 1000.0, cpu1 - cpu0, wall, cpu);
     return fd;
 }
 
@@ -379,17 +396,12 @@ static bool restart_listen_env(struct restart *r, bool for_exec)
     return true;
 }
 
-/* After the drain: save, set the environment, exec. Back to serving if any step fails. */
-static void restart_finish_exec(struct restart *r)
+/* After the drain: set the environment and exec with the state in fd (taken over). Back to
+ * serving if any step fails; frozen: the connections are still open (the drain ran outside the
+ * loop, restart_begin), and restart_sigset is blocked since then. */
+static void restart_finish_exec(struct restart *r, int fd, const struct snapshot_info *info,
+                                double ms, bool frozen)
 {
-    struct snapshot_info info;
-    double ms = 0;
-    int fd = restart_save(r, "restart", &info, &ms);
-    if (fd < 0) {
-        restart_undo(r);
-        r->busy = false;
-        return;
-    }
     char num[3][32];
     snprintf(num[0], sizeof num[0], "%ld", (long)getpid());
     snprintf(num[1], sizeof num[1], "%d", fd);
@@ -411,7 +423,7 @@ static void restart_finish_exec(struct restart *r)
     } else {
         log_notice("restart: saved %" PRIu64 " sessions, %" PRIu64 " locks, %zu bytes in %.1f "
                    "ms; exec %s",
-                   info.sessions, info.locks, info.bytes, ms, r->exe);
+                   info->sessions, info->locks, info->bytes, ms, r->exe);
         sdnotify_reloading(r->notify);
         sigprocmask(SIG_BLOCK, &block, &old);
         execv(r->exe, r->argv);
@@ -427,17 +439,21 @@ static void restart_finish_exec(struct restart *r)
     unsetenv(RESTART_ENV_LISTEN);
     unsetenv(RESTART_ENV_COUNT);
     unsetenv(RESTART_ENV_T0);
+    if (frozen) {
+        /* As restart_save would have done before: every session detached in its grace. */
+        server_detach_all(r->srv);
+        sigprocmask(SIG_SETMASK, &r->mask, NULL);
+    }
     sdnotify_ready(r->notify);
     restart_undo(r);
     r->busy = false;
 }
 
-/* After the drain: save, hand to the fd store, and end the loop (the process exits). */
-static void restart_finish_store(struct restart *r)
+/* After the drain: hand the state in fd (taken over; -1: it could not be saved) to the fd
+ * store, and end the loop (the process exits). */
+static void restart_finish_store(struct restart *r, int fd, const struct snapshot_info *info,
+                                 double ms)
 {
-    struct snapshot_info info;
-    double ms = 0;
-    int fd = restart_save(r, "keep-state-on-stop", &info, &ms);
     bool ok = fd >= 0;
     /* Listeners first, the state last: a stored state always finds its listeners there. Those
      * from socket activation stay with their .socket unit. */
@@ -458,7 +474,7 @@ static void restart_finish_store(struct restart *r)
         server_keep_socket_files(r->srv);
         log_notice("keep-state-on-stop: stored %" PRIu64 " sessions, %" PRIu64 " locks, %zu "
                    "bytes (saved in %.1f ms); the next start loads them",
-                   info.sessions, info.locks, info.bytes, ms);
+                   info->sessions, info->locks, info->bytes, ms);
     } else {
         log_error("keep-state-on-stop: the service manager did not take the state; stopping "
                   "without it (every session is lost)");
@@ -474,14 +490,101 @@ static void restart_on_drain(evutil_socket_t fd, short what, void *arg)
         event_add(r->drain, &tv);
         return;
     }
-    if (r->storing)
-        restart_finish_store(r);
-    else
-        restart_finish_exec(r);
+    struct snapshot_info info;
+    double ms = 0;
+    int sfd = restart_save(r, r->storing ? "keep-state-on-stop" : "restart", &info, &ms);
+    if (r->storing) {
+        restart_finish_store(r, sfd, &info, ms);
+    } else if (sfd >= 0) {
+        restart_finish_exec(r, sfd, &info, ms, false);
+    } else {
+        restart_undo(r);
+        r->busy = false;
+    }
 }
 
-/* The common start: stop accepting, end or half-close every connection, and wait (in the loop)
- * for the clients to close theirs. */
+/* Whether c has input the old process would still have to handle: a whole frame (or a bad one)
+ * kept from before the half-close. A partial frame is not: its rest would arrive on the socket. */
+static bool restart_has_input(const struct conn *c)
+{
+    size_t plen;
+    return c->ilen > 0 &&
+           frame_peek(c->ibuf, c->ilen, c->srv->settings.max_frame_bytes, &plen) != FRAME_NEED_MORE;
+}
+
+/*
+ * The drain after an early save, outside the event loop: waits until every half-closed
+ * connection's client has closed its side (or restart-drain has passed), only looking at the
+ * sockets (MSG_PEEK), never reading them. True: nothing arrived but ends of stream, so the state
+ * saved before is still exactly the state. False as soon as a client sent a byte, a connection
+ * has a whole request kept, or (an exec, not a store) a stop signal is pending: the caller then
+ * drains in the loop as before the early save. *closed and *left count the connections whose
+ * client closed and those still open at the deadline.
+ */
+static bool restart_frozen_drain(struct restart *r, unsigned *closed, unsigned *left)
+{
+    struct server *srv = r->srv;
+    size_t n = 0, cap = srv->nconns;
+    struct pollfd *pfd = cap > 0 ? calloc(cap, sizeof *pfd) : NULL;
+    bool clean = true;
+    *closed = *left = 0;
+    if (cap > 0 && pfd == NULL)
+        return false;
+    struct conn *c;
+    TAILQ_FOREACH(c, &srv->conns, link)
+    {
+        if (n == cap || c->ssl != NULL || !c->half_closed || restart_has_input(c)) {
+            free(pfd);
+            return false; /* cannot be after server_begin_detach; the loop's drain copes */
+        }
+        pfd[n++] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+    }
+    int timeout_ms = 0; /* a first look at once: most clients closed during the save */
+    while (n > 0) {
+        int k = poll(pfd, n, timeout_ms);
+        if (k < 0 && errno != EINTR) {
+            clean = false;
+            break;
+        }
+        for (size_t i = 0; k > 0 && i < n;) {
+            if (pfd[i].revents == 0) {
+                i++;
+                continue;
+            }
+            uint8_t b;
+            ssize_t got = recv(pfd[i].fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+            if (got > 0) {
+                clean = false; /* a request written before the client noticed */
+                break;
+            }
+            if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
+                pfd[i++].revents = 0;
+                continue;
+            }
+            /* The end of the stream (or a reset): nothing more can come. */
+            (*closed)++;
+            pfd[i] = pfd[--n];
+        }
+        if (!clean)
+            break;
+        sigset_t pending;
+        if (!r->storing && sigpending(&pending) == 0 &&
+            (sigismember(&pending, SIGTERM) || sigismember(&pending, SIGINT))) {
+            clean = false; /* a stop during the drain wins (restart_cancel), in the loop */
+            break;
+        }
+        double rest = r->drain_until - clk_mono();
+        if (n == 0 || rest <= 0)
+            break;
+        timeout_ms = rest > 0.010 ? 10 : (int)(rest * 1000) + 1;
+    }
+    *left = (unsigned)n;
+    free(pfd);
+    return clean;
+}
+
+/* The common start: stop accepting, end or half-close every connection; then save the state at
+ * once and wait for the clients to close their connections (restart_frozen_drain). */
 static bool restart_begin(struct restart *r, bool storing)
 {
     if (r->drain == NULL && (r->drain = evtimer_new(r->base, restart_on_drain, r)) == NULL) {
@@ -496,6 +599,53 @@ static bool restart_begin(struct restart *r, bool storing)
     r->drain_until = clk_mono() + r->settings->restart_drain;
     server_pause_listeners(r->srv, true);
     server_begin_detach(r->srv);
+    /*
+     * The state is saved now, while the clients close their half-closed connections, rather
+     * than after: the restart's gap is then the longer of the drain and the save, not their sum.
+     * It is safe because from here on the old process shows nothing to anyone: its listeners
+     * are paused, every connection's sending side is shut (the kernel refuses any write), and
+     * the drain below runs outside the event loop with restart_sigset blocked, so no timer
+     * (request timeouts, graces, session timeouts), no signal and no other callback runs in
+     * this process after the save; what would have come due meanwhile comes due in the
+     * successor, whose clock counts the time since the save. A session still attached is saved
+     * as its detach would keep it (snapshot.h), so closing its connection later changes
+     * nothing. The one thing that would change the state is a request a client wrote before it
+     * saw the end of the stream: the drain only peeks, and on the first byte it gives the early
+     * state up and drains in the loop as before, handling what arrives, then saves again.
+     */
+    uint64_t t_half = clk_mono_us();
+    const char *what = storing ? "keep-state-on-stop" : "restart";
+    struct snapshot_info info;
+    double wall = 0, cpu = 0;
+    int fd = restart_write_state(what, r->srv, &info, &wall, &cpu);
+    if (fd >= 0) {
+        sigset_t block;
+        restart_sigset(&block);
+        sigprocmask(SIG_BLOCK, &block, &r->mask);
+        unsigned closed, left;
+        bool clean = restart_frozen_drain(r, &closed, &left);
+        uint64_t t_end = clk_mono_us();
+        double ms = (double)(t_end - r->start_us) / 1000.0;
+        if (clean) {
+            log_notice("%s: clients closed in %.1f ms (%u still open were closed on, %u closed) "
+                       "while the state was written in %.1f ms (cpu %.1f ms), %.1f ms after the "
+                       "half-close of every connection",
+                       what, (double)(t_end - r->start_us) / 1000.0, left, closed, wall, cpu,
+                       (double)(t_half - r->start_us) / 1000.0);
+            if (storing) {
+                restart_finish_store(r, fd, &info, ms);
+                sigprocmask(SIG_SETMASK, &r->mask, NULL);
+            } else {
+                restart_finish_exec(r, fd, &info, ms, true);
+            }
+            return true;
+        }
+        sigprocmask(SIG_SETMASK, &r->mask, NULL);
+        close(fd);
+        log_notice("%s: a client sent more after the half-close; handling it and saving the "
+                   "state again after the drain",
+                   what);
+    }
     struct timeval tv = {0, 0};
     event_add(r->drain, &tv);
     return true;

@@ -73,9 +73,12 @@ bool restart_load(struct restart *r);
 
 /*
  * SIGUSR2: the live restart. At once: stop accepting, end the sessions without a grace, handle
- * what each client has sent and half-close its connection; then, in the loop, wait (at most
- * the restart-drain setting) for the clients to close theirs, reading what they still
- * wrote; then save the state and exec. If the exec fails (logged) the process goes on serving:
+ * what each client has sent and half-close its connection; save the state; then wait (at most
+ * the restart-drain setting, counted from the half-close) for the clients to close theirs, and
+ * exec. The wait runs outside the event loop with signals blocked, so nothing in this process
+ * changes the state saved; a client that still sends a byte makes it drain in the loop as
+ * before (handling what it sent) and save again (restart.c says why this order is safe). If
+ * the exec fails (logged) the process goes on serving:
  * listeners accept again, and every session is detached in its grace, so its client resumes to
  * this process. A call while one is under way is ignored (logged).
  */

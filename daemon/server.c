@@ -175,9 +175,12 @@ static bool server_add_listener(struct server *srv, int fd, bool is_unix, char *
     }
     evutil_make_socket_nonblocking(fd);
     evutil_make_socket_closeonexec(fd);
+    /* Backlog 0: the socket listens already, with ours (1024), systemd's or the predecessor's;
+     * -1 would make libevent listen() again with 128, too few for the clients that reconnect
+     * while a live restart is not accepting (their SYNs were dropped: a second's retry). */
     struct evconnlistener *lev =
         evconnlistener_new(srv->base, tls ? server_on_accept_tls : server_on_accept, srv,
-                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
+                           LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 0, fd);
     if (lev == NULL) {
         log_error("cannot listen: %s", strerror(errno));
         close(fd);

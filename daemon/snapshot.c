@@ -69,6 +69,19 @@ static void *pool_alloc(struct pool *p, size_t n)
     return r;
 }
 
+/* protobuf-c's allocator on a pool: the load unpacks the state's tens of thousands of nested
+ * messages without a malloc and a free for each (pool_free() frees them all). */
+static void *pool_pb_alloc(void *arg, size_t n)
+{
+    return pool_alloc(arg, n);
+}
+
+static void pool_pb_free(void *arg, void *p)
+{
+    (void)arg;
+    (void)p;
+}
+
 static void pool_free(struct pool *p)
 {
     while (p->head != NULL) {
@@ -83,9 +96,13 @@ static void pool_free(struct pool *p)
 struct save {
     struct pool pool;
     struct server *srv;
-    /* ids of the sessions saved, sorted, so a reference to any other fails the save */
+    /* ids of the sessions saved, sorted, so a reference to any other fails the save; and, when
+     * they span a range small enough, a bitmap of them from ids[0] on (one load per lookup
+     * instead of a binary search for each of a hundred thousand holds) */
     uint64_t *ids;
     size_t nids;
+    uint64_t *idmap;
+    uint64_t idmap_span;
     /* every object of each kind, as exported */
     Condd__State__Cond **conds;
     Condd__State__Lock **locks;
@@ -110,6 +127,23 @@ struct save {
     uint64_t *col_sessions, *col_owners, *col_tokens;
     size_t ncol, col_cap;
 };
+
+/* Sizes the columns for n locks (the engine's count: most of them go there), so that they
+ * are not copied at each doubling. A hint: on OOM they grow as needed. */
+static void col_reserve(struct save *sv, size_t n)
+{
+    if (n == 0)
+        return;
+    sv->col_lens = malloc(n * sizeof *sv->col_lens);
+    sv->col_sessions = malloc(n * sizeof *sv->col_sessions);
+    sv->col_owners = malloc(n * sizeof *sv->col_owners);
+    sv->col_tokens = malloc(n * sizeof *sv->col_tokens);
+    if (sv->col_lens != NULL && sv->col_sessions != NULL && sv->col_owners != NULL &&
+        sv->col_tokens != NULL)
+        sv->col_cap = n;
+    if ((sv->col_names = malloc(n * 16)) != NULL) /* names are short; a longer one grows it */
+        sv->col_names_cap = n * 16;
+}
 
 /* Appends lock name to the columns (its hold follows). */
 static bool col_add_name(struct save *sv, const uint8_t *name, size_t len)
@@ -157,8 +191,13 @@ static int id_cmp(const void *a, const void *b)
 
 static bool save_known(struct save *sv, uint64_t id)
 {
-    if (bsearch(&id, sv->ids, sv->nids, sizeof id, id_cmp) != NULL)
+    if (sv->idmap != NULL) {
+        uint64_t i = id - sv->ids[0]; /* wraps for an id below the first: out of the span */
+        if (i < sv->idmap_span && (sv->idmap[i / 64] >> (i % 64) & 1) != 0)
+            return true;
+    } else if (bsearch(&id, sv->ids, sv->nids, sizeof id, id_cmp) != NULL) {
         return true;
+    }
     sv->missing_session = id;
     return false;
 }
@@ -384,8 +423,22 @@ static bool save_pending(void *arg, const struct engine_obj_pending *p)
     return true;
 }
 
+/* Whole frames in buf[0..len). */
+static uint64_t count_frames(const uint8_t *buf, size_t len)
+{
+    uint64_t n = 0;
+    for (size_t off = 0; off + FRAME_HEADER_BYTES <= len; n++) {
+        size_t plen = 0;
+        if (frame_peek(buf + off, len - off, UINT32_MAX, &plen) != FRAME_OK)
+            break;
+        off += FRAME_HEADER_BYTES + plen;
+    }
+    return n;
+}
+
+/* Session ds; c is its connection when it is still attached (NULL: detached). */
 static bool save_session(struct save *sv, Condd__State__State *st, const struct dsession *ds,
-                         double now, size_t cap, uint64_t *answers)
+                         struct conn *c, double now, size_t cap, uint64_t *answers)
 {
     if (st->n_sessions == cap)
         return false; /* cannot be: every session is counted in nsessions */
@@ -402,6 +455,30 @@ static bool save_session(struct save *sv, Condd__State__State *st, const struct 
     m->answers = save_bytes(ds->buf, ds->blen);
     m->overflow = ds->overflow;
     *answers += ds->nbuf;
+    if (c != NULL) {
+        /* Saved as its detach would keep it (resume_detach): the answers queued for the
+         * connection and not yet written follow those already kept, and too many of them end
+         * the session. A live restart saves while its half-closed connections drain (restart.c),
+         * so these are the answers that connection will never write. */
+        size_t ulen;
+        const uint8_t *unsent = conn_unsent_frames(c, &ulen);
+        if (ulen > 0) {
+            uint64_t n = count_frames(unsent, ulen);
+            if (ds->blen == 0) {
+                m->answers = save_bytes(unsent, ulen);
+            } else {
+                uint8_t *b = pool_alloc(&sv->pool, ds->blen + ulen);
+                if (b == NULL)
+                    return false;
+                memcpy(b, ds->buf, ds->blen);
+                memcpy(b + ds->blen, unsent, ulen);
+                m->answers = save_bytes(b, ds->blen + ulen);
+            }
+            if (ds->nbuf + n > sv->srv->settings.max_buffered_answers)
+                m->overflow = true;
+            *answers += n;
+        }
+    }
     st->sessions[st->n_sessions++] = m;
     sv->ids[sv->nids++] = ds->id;
     return true;
@@ -423,13 +500,13 @@ static bool save_sessions(struct save *sv, Condd__State__State *st, uint64_t *an
      * resumable, and a hold of theirs fails the save) */
     TAILQ_FOREACH(ds, &srv->detached, det_link)
     {
-        if (!save_session(sv, st, ds, now, cap, answers))
+        if (!save_session(sv, st, ds, NULL, now, cap, answers))
             return false;
     }
     TAILQ_FOREACH(c, &srv->conns, link)
     {
         if (c->ds != NULL && !c->ds->detached && c->ds->grace > 0 &&
-            !save_session(sv, st, c->ds, now, cap, answers))
+            !save_session(sv, st, c->ds, c, now, cap, answers))
             return false;
     }
     if (sv->nids > 1)
@@ -437,6 +514,15 @@ static bool save_sessions(struct save *sv, Condd__State__State *st, uint64_t *an
     for (size_t i = 1; i < sv->nids; i++)
         if (sv->ids[i] == sv->ids[i - 1])
             return false;
+    /* Session ids count up from 1, so the saved ones usually span a few times their number. */
+    if (sv->nids > 0 && sv->ids[sv->nids - 1] - sv->ids[0] < (uint64_t)64 * sv->nids + 4096) {
+        sv->idmap_span = sv->ids[sv->nids - 1] - sv->ids[0] + 1;
+        sv->idmap = calloc((size_t)(sv->idmap_span + 63) / 64, sizeof *sv->idmap);
+        for (size_t i = 0; sv->idmap != NULL && i < sv->nids; i++) {
+            uint64_t b = sv->ids[i] - sv->ids[0];
+            sv->idmap[b / 64] |= (uint64_t)1 << (b % 64);
+        }
+    }
     return true;
 }
 
@@ -533,6 +619,7 @@ bool snapshot_save(struct server *srv, int fd, struct snapshot_info *info)
     st.next_session_id = srv->next_session_id;
     if (!save_sessions(&sv, &st, &answers))
         goto out;
+    col_reserve(&sv, es.locks);
     static const struct engine_export_fns fns = {save_object, save_hold, save_pending};
     if (!engine_export(srv->engine, &fns, &sv)) {
         if (sv.missing_session != 0)
@@ -602,6 +689,7 @@ out:
     free(state_buf);
     free(out);
     free(sv.ids);
+    free(sv.idmap);
     free(sv.conds);
     free(sv.locks);
     free(sv.sems);
@@ -631,6 +719,10 @@ struct load {
     struct dsession **ds;
     size_t nsessions;
     size_t nregistered;
+    /* when the ids span a small enough range: slot[id - ids[0]] is 1 + the session's index, 0
+     * for none (a load per lookup, for a hundred thousand holds) */
+    uint32_t *slot;
+    uint64_t slot_span;
     uint64_t nholders, nwaiters, answers;
 };
 
@@ -656,6 +748,10 @@ static int session_cmp(const void *a, const void *b)
 /* The engine session of saved session id, or NULL. */
 static struct esession *load_session(struct load *ld, uint64_t id)
 {
+    if (ld->slot != NULL) {
+        uint64_t i = id - ld->ids[0]; /* wraps for an id below the first: out of the span */
+        return i < ld->slot_span && ld->slot[i] != 0 ? ld->ds[ld->slot[i] - 1]->sess : NULL;
+    }
     size_t lo = 0, hi = ld->nsessions;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
@@ -734,6 +830,14 @@ static bool load_sessions(struct load *ld, const Condd__State__State *st)
         if (ld->ds[i] == NULL)
             return refuse(ld, "out of memory");
     }
+    /* Session ids count up from 1: the saved ones usually span a few times their number. */
+    uint64_t span = ld->ids[ld->nsessions - 1] - ld->ids[0] + 1;
+    if (span <= (uint64_t)8 * ld->nsessions + 4096 && ld->nsessions < UINT32_MAX &&
+        (ld->slot = calloc((size_t)span, sizeof *ld->slot)) != NULL) {
+        ld->slot_span = span;
+        for (size_t i = 0; i < ld->nsessions; i++)
+            ld->slot[ld->ids[i] - ld->ids[0]] = (uint32_t)(i + 1);
+    }
     return true;
 }
 
@@ -794,39 +898,46 @@ static bool load_object(struct load *ld, const struct engine_obj *o, bool shared
     return true;
 }
 
-/* The columns of locks held exclusively with nobody queued. */
+/* The columns of locks held exclusively with nobody queued: checked here, made in one call. */
 static bool load_held_locks(struct load *ld, const Condd__State__HeldLocks *m)
 {
-    if (m == NULL)
+    if (m == NULL || m->n_name_lens == 0)
         return true;
     size_t n = m->n_name_lens;
     if (m->n_sessions != n || m->n_owners != n || m->n_tokens != n)
         return refuse(ld, "the held locks' columns differ in length");
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
-        size_t len = m->name_lens[i];
-        if (len > m->names.len - off)
+        if (m->name_lens[i] > m->names.len - off)
             return refuse(ld, "the held locks' names are cut short");
-        struct engine_obj o = {
-            .kind = ENGINE_OBJ_LOCK, .name = m->names.data + off, .name_len = len};
-        off += len;
-        const char *why = "error";
-        if (engine_restore_object(ld->e, &o, &why) != ENGINE_OK)
-            return refuse(ld, "%s", why);
-        struct esession *s = load_session(ld, m->sessions[i]);
-        if (s == NULL)
-            return refuse(ld, "a hold of session %llu, which is not in the state",
-                          (unsigned long long)m->sessions[i]);
-        struct engine_obj_hold h = {.session_id = m->sessions[i],
-                                    .owner = m->owners[i],
-                                    .token = m->tokens[i],
-                                    .permits = 1};
-        if (engine_restore_hold(s, &o, false, &h, &why) != ENGINE_OK)
-            return refuse(ld, "%s", why);
-        ld->nholders++;
+        off += m->name_lens[i];
     }
     if (off != m->names.len)
         return refuse(ld, "the held locks' names do not add up");
+    struct esession **sess = malloc(n * sizeof *sess);
+    if (sess == NULL)
+        return refuse(ld, "out of memory");
+    /* A session usually holds runs of locks: the last one found is tried first. */
+    uint64_t last_id = 0;
+    struct esession *last = NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (last == NULL || m->sessions[i] != last_id) {
+            last_id = m->sessions[i];
+            if ((last = load_session(ld, last_id)) == NULL) {
+                free(sess);
+                return refuse(ld, "a hold of session %llu, which is not in the state",
+                              (unsigned long long)last_id);
+            }
+        }
+        sess[i] = last;
+    }
+    const char *why = "error";
+    enum engine_status st = engine_restore_held_locks(ld->e, m->names.data, m->name_lens, n, sess,
+                                                      m->owners, m->tokens, &why);
+    free(sess);
+    if (st != ENGINE_OK)
+        return refuse(ld, "%s", why);
+    ld->nholders += n;
     return true;
 }
 
@@ -983,6 +1094,8 @@ static bool read_all(struct load *ld, int fd, uint8_t **buf, size_t *len)
 bool snapshot_load(struct server *srv, int fd, char *why, size_t whylen, struct snapshot_info *info)
 {
     struct load ld = {.srv = srv, .why = why, .whylen = whylen};
+    struct pool unpacked = {NULL};
+    ProtobufCAllocator pb_alloc = {pool_pb_alloc, pool_pb_free, &unpacked};
     uint8_t *buf = NULL;
     size_t len = 0;
     Condd__State__Snapshot *snap = NULL;
@@ -1000,7 +1113,7 @@ bool snapshot_load(struct server *srv, int fd, char *why, size_t whylen, struct 
         refuse(&ld, "the state is empty");
         goto out;
     }
-    snap = condd__state__snapshot__unpack(NULL, len, buf);
+    snap = condd__state__snapshot__unpack(&pb_alloc, len, buf);
     if (snap == NULL) {
         refuse(&ld, "the state is not a condd state (truncated or corrupt)");
         goto out;
@@ -1017,7 +1130,7 @@ bool snapshot_load(struct server *srv, int fd, char *why, size_t whylen, struct 
         refuse(&ld, "the state is corrupt (its digest does not match)");
         goto out;
     }
-    st = condd__state__state__unpack(NULL, snap->state.len, snap->state.data);
+    st = condd__state__state__unpack(&pb_alloc, snap->state.len, snap->state.data);
     if (st == NULL) {
         refuse(&ld, "the state is corrupt (it does not decode)");
         goto out;
@@ -1075,17 +1188,14 @@ out:
         resume_restore_discard(ld.ds[i]);
     free(ld.sessions);
     free(ld.ids);
+    free(ld.slot);
     free(ld.ds);
     for (size_t i = 0; st != NULL && i < st->n_sessions; i++)
         if (st->sessions[i]->secret.data != NULL)
             sodium_memzero(st->sessions[i]->secret.data, st->sessions[i]->secret.len);
-    if (st != NULL)
-        condd__state__state__free_unpacked(st, NULL);
-    if (snap != NULL) {
-        if (snap->state.data != NULL)
-            sodium_memzero(snap->state.data, snap->state.len);
-        condd__state__snapshot__free_unpacked(snap, NULL);
-    }
+    if (snap != NULL && snap->state.data != NULL)
+        sodium_memzero(snap->state.data, snap->state.len);
+    pool_free(&unpacked); /* st and snap */
     if (buf != NULL)
         sodium_memzero(buf, len); /* secrets */
     free(buf);

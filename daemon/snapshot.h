@@ -37,14 +37,15 @@ struct snapshot_info {
 };
 
 /*
- * Detaches every attached session first? NO: the caller (restart.c) has already detached every
- * session (resume_detach with its connection's unsent output) and ended sessions without grace
- * before calling this. Writes the whole state of srv to fd (a memfd, positioned at 0) as one
- * message; false and a logged reason on failure (nothing else changed).
+ * Writes the whole state of srv to fd (a memfd, positioned at 0) as one message; false and a
+ * logged reason on failure (nothing else changed). The caller (restart.c) has ended the sessions
+ * without grace and stopped every connection from writing (half-closed) before calling this.
  *
  * Details: ended sessions the engine is still taking apart are finished first (their locks
  * handed on, which may keep answers for detached sessions). A session still attached is saved
- * as if detached now, with its full grace, without its connection's unsent output. A lock or
+ * as its detach would leave it now: its full grace, and its connection's unsent whole frames
+ * kept after the answers it already had (over --max-buffered-answers: saved overflowed, so the
+ * successor ends it, as a detach would). The connection is not touched. A lock or
  * request of a session that is not saved (no grace) makes the save fail. srv and fd are
  * borrowed; info (may be NULL) is filled on success. Secrets go into the file, never into a
  * log line or a reason.

@@ -987,6 +987,36 @@ START_TEST(test_load_refuses_a_reference_to_a_missing_session)
     hl->names.data = hname;
     expect_refused(bad, len2, "listed twice");
     free(bad);
+    /* in the columns: a token 0, an invalid name, and one name twice (the bulk restore,
+     * engine_restore_held_locks, refuses what the one-by-one restore does) */
+    uint64_t tok_h = hl->tokens[0];
+    hl->tokens[0] = 0;
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    hl->tokens[0] = tok_h;
+    expect_refused(bad, len2, "without a token");
+    free(bad);
+    hl->names.data = ctl + 1; /* 0x01 */
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    hl->names.data = hname;
+    expect_refused(bad, len2, "invalid name");
+    free(bad);
+    uint8_t hh[2] = {hname[0], hname[0]};
+    uint32_t lens2[2] = {1, 1};
+    uint64_t sess2[2] = {hl->sessions[0], hl->sessions[0]};
+    uint64_t own2[2] = {hl->owners[0], hl->owners[0] + 1};
+    uint64_t tok2[2] = {hl->tokens[0], hl->tokens[0] + 1};
+    Condd__State__HeldLocks two_h = *hl;
+    two_h.names = (ProtobufCBinaryData){.len = 2, .data = hh};
+    two_h.n_name_lens = two_h.n_sessions = two_h.n_owners = two_h.n_tokens = 2;
+    two_h.name_lens = lens2;
+    two_h.sessions = sess2;
+    two_h.owners = own2;
+    two_h.tokens = tok2;
+    st->held_locks = &two_h;
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    st->held_locks = hl;
+    expect_refused(bad, len2, "listed twice");
+    free(bad);
     /* the same session listed twice */
     Condd__State__Session *s0 = st->sessions[0];
     Condd__State__Session **saveds = st->sessions;

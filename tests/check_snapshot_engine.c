@@ -11,10 +11,15 @@
 #include "config.h"
 
 #include <check.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine_fixture.h"
+#include "engine_internal.h" /* the slab a bulk-restored lock entry lives in */
 
 static const uint8_t *u8(const char *s)
 {
@@ -252,6 +257,115 @@ START_TEST(test_restore_refuses_inconsistent_input)
 }
 END_TEST
 
+/* Whether the page at p is mapped (msync says ENOMEM for an unmapped one). */
+static bool mapped(const void *p)
+{
+    void *page = (void *)((uintptr_t)p & ~(uintptr_t)4095);
+    return msync(page, 4096, MS_ASYNC) == 0 || errno != ENOMEM;
+}
+
+/* The 2 MiB slab entry lock name lives in (elock_create_bulk). */
+static const void *slab_of(struct engine *e, const char *name)
+{
+    size_t len = strlen(name);
+    struct elock *l = elock_find(e, u8(name), len, table_hash(e->locks, name, len));
+    ck_assert_ptr_nonnull(l);
+    ck_assert(l->in_slab);
+    return (const void *)((uintptr_t)l & ~(uintptr_t)((2u << 20) - 1));
+}
+
+START_TEST(test_bulk_restored_locks_work_and_their_slabs_go_with_the_last)
+{
+    enum { N = 40000 }; /* a few slabs' worth */
+    struct fx f;
+    fx_init(&f, NULL);
+    fx_open(&f, 0);
+    fx_open(&f, 1);
+    struct engine *e2 = engine_new_like(f.e);
+    ck_assert_ptr_nonnull(e2);
+    struct esession *ss[2] = {engine_session_open(e2, 1, "a", &f.ss[0]),
+                              engine_session_open(e2, 2, "b", &f.ss[1])};
+    uint8_t *names = malloc((size_t)N * 8);
+    uint32_t *lens = malloc(N * sizeof *lens);
+    struct esession **sess = malloc(N * sizeof *sess);
+    uint64_t *owners = malloc(N * sizeof *owners), *tokens = malloc(N * sizeof *tokens);
+    ck_assert(names != NULL && lens != NULL && sess != NULL && owners != NULL && tokens != NULL);
+    size_t off = 0;
+    for (int i = 0; i < N; i++) {
+        char nm[16];
+        lens[i] = (uint32_t)snprintf(nm, sizeof nm, "L%d", i);
+        memcpy(names + off, nm, lens[i]);
+        off += lens[i];
+        sess[i] = ss[i % 2];
+        owners[i] = 7;
+        tokens[i] = 100 + (uint64_t)i;
+    }
+    const char *why = NULL;
+    engine_restore_reserve(e2, N, 0, 0);
+    ck_assert_int_eq(engine_restore_held_locks(e2, names, lens, N, sess, owners, tokens, &why),
+                     S_OK);
+    ck_assert_int_eq(engine_restore_check(e2, &why), S_OK);
+    struct engine_stats st;
+    engine_get_stats(e2, &st);
+    ck_assert_uint_eq(st.locks, N);
+    ck_assert_uint_eq(st.locks_held, N);
+    ck_assert_uint_ge(st.last_token, 100 + N - 1);
+    /* Held by the right session: the other one cannot take it, its holder releases it. */
+    const char *msg = NULL;
+    ck_assert_int_eq(engine_release(ss[1], u8("L0"), 2, 7, &msg), S_NOT_OWNER);
+    ck_assert_int_eq(engine_release(ss[0], u8("L0"), 2, 7, &msg), S_OK);
+    bool locked = true;
+    ck_assert_int_eq(engine_locked(e2, u8("L0"), 2, &locked, &msg), S_OK);
+    ck_assert(!locked);
+    /* The first slab stays while any lock made in it is held, and goes with the last one. */
+    const void *first = slab_of(e2, "L1");
+    ck_assert_ptr_ne(first, slab_of(e2, "L39999"));
+    int last_in_first = 1;
+    for (int i = 2; i < N; i++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "L%d", i);
+        if (slab_of(e2, nm) == first)
+            last_in_first = i;
+    }
+    for (int i = 1; i < last_in_first; i++) {
+        char nm[16];
+        int n = snprintf(nm, sizeof nm, "L%d", i);
+        ck_assert_int_eq(engine_release(ss[i % 2], u8(nm), (size_t)n, 7, &msg), S_OK);
+    }
+    ck_assert(mapped(first));
+    char nm[16];
+    int n = snprintf(nm, sizeof nm, "L%d", last_in_first);
+    ck_assert_int_eq(engine_release(ss[last_in_first % 2], u8(nm), (size_t)n, 7, &msg), S_OK);
+    ck_assert(!mapped(first));
+    /* A released name is an ordinary lock again; the rest go with their sessions (ASan: no
+     * entry is touched after its slab is gone). */
+    uint64_t tok = 0;
+    ck_assert_int_eq(engine_acquire(ss[1], 1, u8("L1"), 2, 9, NULL, &tok, &msg), S_OK);
+    ck_assert_uint_gt(tok, 100 + N - 1);
+    engine_session_close(ss[0]);
+    engine_session_close(ss[1]);
+    engine_free(e2);
+    /* A refused bulk (a name twice) takes what it made apart just as silently. */
+    struct engine *e3 = engine_new_like(f.e);
+    struct esession *s3 = engine_session_open(e3, 1, "a", &f.ss[0]);
+    for (int i = 0; i < N; i++)
+        sess[i] = s3;
+    memcpy(names + off - lens[N - 1], "L1", 2); /* the last name becomes L1 (lens[N-1] >= 2) */
+    lens[N - 1] = 2;
+    ck_assert_int_eq(engine_restore_held_locks(e3, names, lens, N, sess, owners, tokens, &why),
+                     S_BAD_REQUEST);
+    ck_assert_str_eq(why, "a lock listed twice");
+    engine_free(e3);
+    free(names);
+    free(lens);
+    free(sess);
+    free(owners);
+    free(tokens);
+    ck_assert_int_eq(f.violations, 0);
+    fx_fini(&f);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("snapshot_engine");
@@ -263,6 +377,7 @@ static Suite *suite(void)
     tcase_add_test(tc, test_restored_posted_semaphores_count_against_the_cap);
     tcase_add_test(tc, test_restored_tokens_exceed_the_saved_ones);
     tcase_add_test(tc, test_restore_refuses_inconsistent_input);
+    tcase_add_test(tc, test_bulk_restored_locks_work_and_their_slabs_go_with_the_last);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -142,7 +142,7 @@ static void engine_free_unheld(struct engine *e)
                 struct elock *l = ENGINE_CONTAINER_OF(nodes[j], struct elock, node);
                 e->st.locks--;
                 engine_account(e, -(long)(sizeof *l + l->name_len));
-                free(l);
+                elock_free_entry(l);
             } else {
                 struct econd *c = ENGINE_CONTAINER_OF(nodes[j], struct econd, node);
                 e->st.conditions--;
@@ -186,6 +186,7 @@ void engine_free(struct engine *e)
     table_free(e->conds);
     table_free(e->pending);
     table_free(e->sems);
+    free(e->restore_checks);
     free(e);
 }
 

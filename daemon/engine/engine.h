@@ -697,6 +697,21 @@ enum engine_status engine_restore_hold(struct esession *s, const struct engine_o
 enum engine_status engine_restore_pending(struct esession *s, const struct engine_obj *o,
                                           const struct engine_obj_pending *p, const char **why);
 
+/*
+ * The bulk of a saved state in one call: n locks, each held exclusively by one holder with
+ * nobody queued, as columns. Lock i is named by the lens[i] bytes of names that follow those of
+ * the locks before it (the caller has checked that the lens add up), and held by (sessions[i],
+ * owners[i]) with tokens[i]. The same as engine_restore_object() then engine_restore_hold() for
+ * each, with the same refusals, but every name is hashed first and the table is fetched ahead,
+ * so that a hundred thousand locks do not each wait for memory; and engine_restore_check()
+ * knows these valid without visiting them. Every pointer is borrowed.
+ */
+enum engine_status engine_restore_held_locks(struct engine *e, const uint8_t *names,
+                                             const uint32_t *lens, size_t n,
+                                             struct esession *const *sessions,
+                                             const uint64_t *owners, const uint64_t *tokens,
+                                             const char **why);
+
 /* A hint before restoring into the fresh engine e: about locks lock entries, conds conditions
  * and pending requests will go in, so its tables are sized once instead of growing step by
  * step. */

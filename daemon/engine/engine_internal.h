@@ -111,6 +111,7 @@ struct elock {
     struct ewaiter *q_head, *q_tail;     /* FIFO of waiters */
     uint32_t nwaiters;
     uint16_t name_len;
+    bool in_slab; /* made in a slab by a bulk restore (elock_create_bulk), not by malloc */
     uint8_t name[];
 };
 
@@ -171,6 +172,12 @@ struct engine {
     /* restore.c: the lock entry last restored, so that its holds and queue, which follow at
      * once, do not look it up again (cleared by engine_restore_check()) */
     struct elock *restore_lock;
+    /* restore.c: the lock entries engine_restore_object() made, which engine_restore_check()
+     * checks (those of engine_restore_held_locks() are valid as made); restore_check_all when
+     * that list could not grow (every lock is checked then) */
+    struct elock **restore_checks;
+    size_t nrestore_checks, restore_checks_cap;
+    bool restore_check_all;
 };
 
 /* ------------------------------------------------------------------ engine.c */
@@ -267,6 +274,22 @@ struct elock *elock_find(struct engine *e, const uint8_t *name, size_t len, uint
 /* A new entry for the free lock name (no entry exists), held by nobody yet, or NULL on OOM.
  * The caller must make it held before returning from the engine. */
 struct elock *elock_create(struct engine *e, const uint8_t *name, size_t len, uint64_t hash);
+
+/*
+ * The same for a bulk restore (the live restart's hundred thousand held locks): the entry is
+ * carved from a slab, one 2 MiB block asked to be a transparent huge page, so that making the
+ * entries costs no allocation and a page fault per 2 MiB rather than per 4 KiB, and walking
+ * them later (the next save) few TLB misses. A slab is freed when the last entry made in it is;
+ * *slab is the one being filled (NULL at first): pass it back for the next entry, and give it up
+ * with elock_slab_done() at the end of the bulk.
+ */
+struct elock_slab;
+struct elock *elock_create_bulk(struct engine *e, struct elock_slab **slab, const uint8_t *name,
+                                size_t len, uint64_t hash);
+void elock_slab_done(struct elock_slab *slab);
+
+/* Frees entry l's memory (a slab's share, or its own allocation). */
+void elock_free_entry(struct elock *l);
 
 /* Appends w to l's queue (w->state = EW_IN_LOCKQ). */
 void elock_enqueue(struct elock *l, struct ewaiter *w);

@@ -8,8 +8,10 @@
  */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "engine_internal.h"
 
@@ -21,21 +23,110 @@ struct elock *elock_find(struct engine *e, const uint8_t *name, size_t len, uint
     return n == NULL ? NULL : ENGINE_CONTAINER_OF(n, struct elock, node);
 }
 
+/* Links the new entry l (zeroed) for name into e's table; false (l not freed) on OOM. */
+static bool elock_init(struct engine *e, struct elock *l, const uint8_t *name, size_t len,
+                       uint64_t hash)
+{
+    memcpy(l->name, name, len);
+    l->name_len = (uint16_t)len;
+    l->x.lock = l; /* once: the exclusive record never changes lock */
+    if (!table_insert(e->locks, &l->node, hash))
+        return false;
+    e->st.locks++;
+    engine_account(e, (long)(sizeof *l + len));
+    return true;
+}
+
 struct elock *elock_create(struct engine *e, const uint8_t *name, size_t len, uint64_t hash)
 {
     struct elock *l = calloc(1, sizeof *l + len);
     if (l == NULL)
         return NULL;
-    memcpy(l->name, name, len);
-    l->name_len = (uint16_t)len;
-    l->x.lock = l; /* once: the exclusive record never changes lock */
-    if (!table_insert(e->locks, &l->node, hash)) {
+    if (!elock_init(e, l, name, len, hash)) {
         free(l);
         return NULL;
     }
-    e->st.locks++;
-    engine_account(e, (long)(sizeof *l + len));
     return l;
+}
+
+/* ------------------------------------------------------------------ slabs (bulk restore) */
+
+/* A slab is one naturally aligned block, so an entry finds its slab by masking its address. */
+#define ELOCK_SLAB_BYTES ((size_t)2 << 20)
+
+struct elock_slab {
+    size_t live; /* entries not yet freed, plus one while it is being filled */
+    size_t used; /* bytes carved, header included */
+};
+
+static struct elock_slab *elock_slab_of(const struct elock *l)
+{
+    return (struct elock_slab *)((uintptr_t)l & ~(uintptr_t)(ELOCK_SLAB_BYTES - 1));
+}
+
+static void elock_slab_put(struct elock_slab *sl)
+{
+    if (--sl->live == 0)
+        munmap(sl, ELOCK_SLAB_BYTES);
+}
+
+/* A new aligned slab (mapped twice the size, the rest given back), or NULL. */
+static struct elock_slab *elock_slab_new(void)
+{
+    size_t map = 2 * ELOCK_SLAB_BYTES;
+    uint8_t *p = mmap(NULL, map, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    uintptr_t a = ((uintptr_t)p + ELOCK_SLAB_BYTES - 1) & ~(uintptr_t)(ELOCK_SLAB_BYTES - 1);
+    size_t head = a - (uintptr_t)p;
+    if (head > 0)
+        munmap(p, head);
+    munmap((uint8_t *)a + ELOCK_SLAB_BYTES, map - head - ELOCK_SLAB_BYTES);
+    struct elock_slab *sl = (struct elock_slab *)a;
+    /* A hint: without transparent huge pages it is ordinary memory. */
+    (void)madvise(sl, ELOCK_SLAB_BYTES, MADV_HUGEPAGE);
+    sl->live = 1;
+    sl->used = (sizeof *sl + 15) & ~(size_t)15;
+    return sl;
+}
+
+struct elock *elock_create_bulk(struct engine *e, struct elock_slab **slab, const uint8_t *name,
+                                size_t len, uint64_t hash)
+{
+    size_t need = (sizeof(struct elock) + len + 15) & ~(size_t)15;
+    struct elock_slab *sl = *slab;
+    if (need > ELOCK_SLAB_BYTES / 4)
+        return elock_create(e, name, len, hash);
+    if (sl == NULL || ELOCK_SLAB_BYTES - sl->used < need) {
+        struct elock_slab *n = elock_slab_new();
+        if (n == NULL)
+            return elock_create(e, name, len, hash);
+        if (sl != NULL)
+            elock_slab_put(sl);
+        *slab = sl = n;
+    }
+    struct elock *l = (struct elock *)((uint8_t *)sl + sl->used);
+    memset(l, 0, need); /* fresh pages are zero already; a slab is never reused */
+    l->in_slab = true;
+    if (!elock_init(e, l, name, len, hash))
+        return NULL; /* nothing carved: the next entry takes these bytes */
+    sl->used += need;
+    sl->live++;
+    return l;
+}
+
+void elock_slab_done(struct elock_slab *slab)
+{
+    if (slab != NULL)
+        elock_slab_put(slab);
+}
+
+void elock_free_entry(struct elock *l)
+{
+    if (l->in_slab)
+        elock_slab_put(elock_slab_of(l));
+    else
+        free(l);
 }
 
 /* Frees l if nobody holds or waits for it. */
@@ -46,7 +137,7 @@ static void elock_maybe_free(struct engine *e, struct elock *l)
     table_remove(e->locks, &l->node);
     e->st.locks--;
     engine_account(e, -(long)(sizeof *l + l->name_len));
-    free(l);
+    elock_free_entry(l);
 }
 
 /* Links hold h (h->lock set) to (s, owner) with a new token, which it returns. */

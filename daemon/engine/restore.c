@@ -11,6 +11,8 @@
 #include "config.h"
 
 #include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_internal.h"
@@ -71,10 +73,14 @@ static bool export_conds(const struct engine *e, const struct engine_export_fns 
     return true;
 }
 
+_Static_assert(offsetof(struct elock, node) == 0, "table_iter_prefetch fetches from the node");
+
 static bool export_locks(const struct engine *e, const struct engine_export_fns *fns, void *arg)
 {
     struct table_iter it;
     table_iter_init(&it, e->locks);
+    /* the entry up to its name (and a short name) */
+    table_iter_prefetch(&it, sizeof(struct elock) + 16);
     for (struct table_node *n; (n = table_iter_next(&it)) != NULL;) {
         const struct elock *l = ENGINE_CONTAINER_OF(n, struct elock, node);
         struct engine_obj o = {
@@ -151,6 +157,82 @@ void engine_restore_tokens(struct engine *e, uint64_t last_token)
     }
 }
 
+/* Lock l (just made) is to be checked by engine_restore_check(). */
+static void restore_note_check(struct engine *e, struct elock *l)
+{
+    if (e->nrestore_checks == e->restore_checks_cap) {
+        size_t cap = e->restore_checks_cap > 0 ? e->restore_checks_cap * 2 : 64;
+        struct elock **v = realloc(e->restore_checks, cap * sizeof *v);
+        if (v == NULL) {
+            e->restore_check_all = true; /* no list: the check visits every lock */
+            return;
+        }
+        e->restore_checks = v;
+        e->restore_checks_cap = cap;
+    }
+    e->restore_checks[e->nrestore_checks++] = l;
+}
+
+/* How far engine_restore_held_locks() fetches ahead: the bucket RESTORE_AHEAD locks ahead,
+ * the bucket's first node half as far, while the lock in between is made. */
+#define RESTORE_AHEAD 16
+
+enum engine_status engine_restore_held_locks(struct engine *e, const uint8_t *names,
+                                             const uint32_t *lens, size_t n,
+                                             struct esession *const *sessions,
+                                             const uint64_t *owners, const uint64_t *tokens,
+                                             const char **why)
+{
+    if (n == 0)
+        return ENGINE_OK;
+    /* First the names, in one pass over them: checked and hashed. */
+    uint64_t *hashes = malloc(n * sizeof *hashes);
+    if (hashes == NULL)
+        return engine_fail(why, ENGINE_INTERNAL, "out of memory");
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!engine_name_valid(names + off, lens[i])) {
+            free(hashes);
+            return engine_fail(why, ENGINE_BAD_REQUEST, "an invalid name");
+        }
+        hashes[i] = table_hash(e->locks, names + off, lens[i]);
+        off += lens[i];
+    }
+    for (size_t i = 0; i < n && i < RESTORE_AHEAD; i++)
+        table_prefetch(e->locks, hashes[i], false);
+    enum engine_status st = ENGINE_OK;
+    uint64_t last = 0;
+    struct elock_slab *slab = NULL;
+    off = 0;
+    for (size_t i = 0; i < n && st == ENGINE_OK; off += lens[i], i++) {
+        if (i + RESTORE_AHEAD < n)
+            table_prefetch(e->locks, hashes[i + RESTORE_AHEAD], false);
+        if (i + RESTORE_AHEAD / 2 < n)
+            table_prefetch(e->locks, hashes[i + RESTORE_AHEAD / 2], true);
+        if (tokens[i] == 0) {
+            st = engine_fail(why, ENGINE_BAD_REQUEST, "a hold without a token");
+            break;
+        }
+        if (elock_find(e, names + off, lens[i], hashes[i]) != NULL) {
+            st = engine_fail(why, ENGINE_BAD_REQUEST, "a lock listed twice");
+            break;
+        }
+        struct elock *l = elock_create_bulk(e, &slab, names + off, lens[i], hashes[i]);
+        if (l == NULL) {
+            st = engine_fail(why, ENGINE_INTERNAL, "out of memory");
+            break;
+        }
+        /* A fresh lock: the exclusive hold cannot be refused. */
+        st = elock_restore_hold(l, sessions[i], false, owners[i], tokens[i], why);
+        if (tokens[i] > last)
+            last = tokens[i];
+    }
+    elock_slab_done(slab);
+    free(hashes);
+    engine_restore_tokens(e, last);
+    return st;
+}
+
 enum engine_status engine_restore_object(struct engine *e, const struct engine_obj *o,
                                          const char **why)
 {
@@ -171,6 +253,7 @@ enum engine_status engine_restore_object(struct engine *e, const struct engine_o
             return engine_fail(why, ENGINE_BAD_REQUEST, "a lock listed twice");
         if ((e->restore_lock = elock_create(e, o->name, o->name_len, hash)) == NULL)
             return engine_fail(why, ENGINE_INTERNAL, "out of memory");
+        restore_note_check(e, e->restore_lock);
         return ENGINE_OK;
     }
     case ENGINE_OBJ_SEM:
@@ -369,10 +452,22 @@ enum engine_status engine_restore_check(struct engine *e, const char **why)
 {
     e->restore_lock = NULL; /* from here on locks may come and go */
     struct table_iter it;
-    table_iter_init(&it, e->locks);
-    for (struct table_node *n; (n = table_iter_next(&it)) != NULL;)
-        if (!elock_restore_valid(ENGINE_CONTAINER_OF(n, struct elock, node), why))
-            return ENGINE_BAD_REQUEST;
+    bool valid = true;
+    if (e->restore_check_all) {
+        table_iter_init(&it, e->locks);
+        for (struct table_node *n; valid && (n = table_iter_next(&it)) != NULL;)
+            valid = elock_restore_valid(ENGINE_CONTAINER_OF(n, struct elock, node), why);
+    } else {
+        /* The others (engine_restore_held_locks) each have their holder and no queue. */
+        for (size_t i = 0; valid && i < e->nrestore_checks; i++)
+            valid = elock_restore_valid(e->restore_checks[i], why);
+    }
+    free(e->restore_checks);
+    e->restore_checks = NULL;
+    e->nrestore_checks = e->restore_checks_cap = 0;
+    e->restore_check_all = false;
+    if (!valid)
+        return ENGINE_BAD_REQUEST;
     table_iter_init(&it, e->conds);
     for (struct table_node *n; (n = table_iter_next(&it)) != NULL;)
         if (ENGINE_CONTAINER_OF(n, struct econd, node)->refs == 0)

@@ -257,6 +257,19 @@ void table_remove(struct table *t, struct table_node *node)
     /* Not reached when the caller keeps the contract (node is in t). */
 }
 
+void table_prefetch(const struct table *t, uint64_t hash, bool chain)
+{
+    for (int w = 0; w < 2; w++) {
+        if (t->buckets[w] == NULL)
+            continue;
+        struct table_node *const *b = &t->buckets[w][hash & (t->size[w] - 1)];
+        if (!chain)
+            __builtin_prefetch(b);
+        else if (*b != NULL)
+            __builtin_prefetch(*b);
+    }
+}
+
 size_t table_count(const struct table *t)
 {
     return table_total(t);
@@ -283,7 +296,17 @@ void table_iter_init(struct table_iter *it, const struct table *t)
     /* Buckets of buckets[0] below rehash_idx are empty: skip them. */
     it->bucket = rehashing(t) ? t->rehash_idx : 0;
     it->next = NULL;
+    it->prefetch = 0;
 }
+
+void table_iter_prefetch(struct table_iter *it, size_t bytes)
+{
+    it->prefetch = bytes;
+}
+
+/* How many buckets ahead table_iter_next() fetches (table_iter_prefetch): enough to cover a
+ * memory access while the entries in between are visited. */
+#define ITER_AHEAD 12
 
 struct table_node *table_iter_next(struct table_iter *it)
 {
@@ -297,6 +320,13 @@ struct table_node *table_iter_next(struct table_iter *it)
             it->which++;
             it->bucket = 0;
             continue;
+        }
+        if (it->prefetch > 0 && it->bucket + ITER_AHEAD < t->size[it->which]) {
+            /* Here, not in a helper: GCC drops a call to a function that only prefetches (it
+             * has no side effect). */
+            const char *ahead = (const char *)t->buckets[it->which][it->bucket + ITER_AHEAD];
+            for (size_t off = 0; ahead != NULL && off < it->prefetch; off += 64)
+                __builtin_prefetch(ahead + off);
         }
         it->next = t->buckets[it->which][it->bucket++];
     }

@@ -70,6 +70,11 @@ void table_remove(struct table *t, struct table_node *node);
  * nothing done for a table in use. */
 bool table_reserve(struct table *t, size_t n);
 
+/* A hint for a bulk load that looks ahead: asks the CPU to fetch the bucket that hash maps to
+ * (chain false) or, once that is in, the first node of its chain (chain true), so that the
+ * table_find and table_insert of that key later do not wait for memory. Changes nothing. */
+void table_prefetch(const struct table *t, uint64_t hash, bool chain);
+
 /* Number of nodes inserted. */
 size_t table_count(const struct table *t);
 
@@ -91,8 +96,15 @@ struct table_iter {
     int which;     /* 0: main bucket array, 1: the array being rehashed into */
     size_t bucket; /* next bucket to visit */
     struct table_node *next;
+    size_t prefetch; /* table_iter_prefetch(): bytes of each entry to fetch ahead */
 };
 void table_iter_init(struct table_iter *it, const struct table *t);
 struct table_node *table_iter_next(struct table_iter *it);
+
+/* For a walk that reads every entry (the live restart's save): the iterator asks the CPU for
+ * the first bytes bytes from each node a few buckets ahead, so that visiting entries scattered
+ * over the heap does not wait for memory at each one. For entries whose node is their first
+ * member; after table_iter_init(). */
+void table_iter_prefetch(struct table_iter *it, size_t bytes);
 
 #endif
