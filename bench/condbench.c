@@ -98,6 +98,9 @@ static void usage(FILE *f)
         "      --pipeline       redis: send the release with the next SET, without waiting\n"
         "      --echo-bytes N   echo: payload bytes per frame (default 48)\n"
         "      --ca FILE        condd: CA certificates for a tls:HOST:PORT address\n"
+        "      --rate R         uncontended: offer R cycles/s over all connections (each holds\n"
+        "                       its lock until its next cycle is due), to compare servers or\n"
+        "                       transports at the same load\n"
         "      --json           also print the results as one JSON object\n"
         "  -q, --quiet          print only the final line (and the JSON)\n"
         "  -h, --help           print this help and exit\n");
@@ -129,7 +132,8 @@ static void parse_args(int argc, char **argv)
         OPT_BOUNDED,
         OPT_PARTIES,
         OPT_CA,
-        OPT_BALANCE
+        OPT_BALANCE,
+        OPT_RATE
     };
     static const struct option longopts[] = {
         {"target", required_argument, NULL, 't'},
@@ -149,6 +153,7 @@ static void parse_args(int argc, char **argv)
         {"bounded", no_argument, NULL, OPT_BOUNDED},
         {"parties", required_argument, NULL, OPT_PARTIES},
         {"ca", required_argument, NULL, OPT_CA},
+        {"rate", required_argument, NULL, OPT_RATE},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -229,6 +234,15 @@ static void parse_args(int argc, char **argv)
         case OPT_CA:
             g_opts.tls_ca = optarg;
             break;
+        case OPT_RATE: {
+            char *end;
+            g_opts.rate = strtod(optarg, &end);
+            if (end == optarg || *end != '\0' || !(g_opts.rate > 0) || g_opts.rate > 1e9) {
+                bench_warn("--rate: expected cycles per second in (0, 1e9], got '%s'", optarg);
+                exit(2);
+            }
+            break;
+        }
         case 'q':
             g_opts.quiet = true;
             break;
@@ -280,6 +294,10 @@ static void parse_args(int argc, char **argv)
     if (g_opts.balance && g_opts.mode != MODE_UNCONTENDED && g_opts.mode != MODE_SEM &&
         g_opts.mode != MODE_HANDOFF) {
         bench_warn("--balance is for --mode uncontended, sem and handoff");
+        exit(2);
+    }
+    if (g_opts.rate > 0 && g_opts.mode != MODE_UNCONTENDED) {
+        bench_warn("--rate is for --mode uncontended");
         exit(2);
     }
     if (g_opts.hold && g_opts.mode != MODE_CHURN) {
@@ -442,8 +460,11 @@ static void *worker_main(void *arg)
     if (w->id == 0 && t->snapshot != NULL && w->nconns > 0 && w->conns[0].ready &&
         !w->conns[0].dead)
         t->snapshot(&w->conns[0], &g_snap_after);
-    for (unsigned i = 0; i < w->nconns; i++)
+    for (unsigned i = 0; i < w->nconns; i++) {
         t->close(&w->conns[i]);
+        if (w->conns[i].pace != NULL)
+            event_free(w->conns[i].pace);
+    }
     /* Let closes finish their callbacks before the loop goes. */
     event_base_loop(w->base, EVLOOP_NONBLOCK);
     event_free(w->stop_ev);
@@ -622,7 +643,18 @@ int main(int argc, char **argv)
         w->conns = conns + next;
         next += w->nconns;
         w->hist = malloc(sizeof *w->hist);
-        w->base = event_base_new();
+        if (g_opts.rate > 0) {
+            /* Pacing waits tens of microseconds: epoll's millisecond timeouts would stretch them
+             * (a timerfd instead). */
+            struct event_config *cfg = event_config_new();
+            if (cfg != NULL)
+                event_config_set_flag(cfg, EVENT_BASE_FLAG_PRECISE_TIMER);
+            w->base = cfg != NULL ? event_base_new_with_config(cfg) : NULL;
+            if (cfg != NULL)
+                event_config_free(cfg);
+        } else {
+            w->base = event_base_new();
+        }
         if (w->hist == NULL || w->base == NULL) {
             bench_warn("cannot set up worker %u", i);
             return 1;

@@ -108,7 +108,11 @@ struct bench_opts {
     bool json;            /* --json */
     const char *tls_ca;   /* --ca (condd, tls: addresses); NULL: the system's store */
     bool quiet;           /* -q: only the final line (and JSON) */
-    char prefix[32];      /* name prefix unique to this run: "cb<pid>" */
+    /* --rate: cycles per second to offer, over all connections (uncontended); 0: as fast as
+     * they go. Each connection holds its lock until its next cycle is due, then releases and
+     * acquires again in one write, as unpaced. */
+    double rate;
+    char prefix[32]; /* name prefix unique to this run: "cb<pid>" */
 };
 
 extern struct bench_opts g_opts;
@@ -130,6 +134,10 @@ struct bench_conn {
     uint64_t grants;  /* grants received while measuring */
     uint64_t t_start; /* when the current acquire was issued (ns, monotonic) */
     char name[96];    /* the lock the current cycle works on */
+    /* --rate: when this connection's next cycle is due (ns, monotonic), and the timer that
+     * starts it (NULL until first needed; freed with the worker). */
+    uint64_t due_ns;
+    struct event *pace;
     /* handoff */
     struct bench_conn *peer;
     bool *turn_is_mine; /* shared by the pair: true when it is this side's turn */

@@ -177,6 +177,40 @@ void loop_count(struct worker *w, uint64_t t0, unsigned server)
     w->server_ops[server]++;
 }
 
+static void loop_on_pace(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct bench_conn *cn = arg;
+    if (cn->dead || cn->w->stopping) {
+        cn->busy = false;
+        return;
+    }
+    g_opts.target->release(cn);
+}
+
+/* --rate: true when cn's next cycle is not due yet; its release (and with it the next acquire)
+ * then waits on cn's timer. Each connection offers rate / connections cycles per second; one
+ * that fell behind (a slow grant) starts at once and does not catch up in a burst. */
+static bool loop_pace(struct bench_conn *cn)
+{
+    if (!(g_opts.rate > 0))
+        return false;
+    uint64_t now = clk_mono_ns();
+    uint64_t step = (uint64_t)((double)g_opts.connections / g_opts.rate * 1e9);
+    cn->due_ns = cn->due_ns == 0 ? now + step : cn->due_ns + step;
+    if (cn->due_ns <= now) {
+        cn->due_ns = now;
+        return false;
+    }
+    if (cn->pace == NULL && (cn->pace = evtimer_new(cn->w->base, loop_on_pace, cn)) == NULL)
+        return false;
+    uint64_t wait = cn->due_ns - now;
+    struct timeval tv = {(time_t)(wait / 1000000000u), (suseconds_t)(wait % 1000000000u / 1000)};
+    evtimer_add(cn->pace, &tv);
+    return true;
+}
+
 void loop_granted(struct bench_conn *cn, bool ok, const char *why)
 {
     struct worker *w = cn->w;
@@ -194,6 +228,8 @@ void loop_granted(struct bench_conn *cn, bool ok, const char *why)
         loop_cycle(cn);
         return;
     }
+    if (loop_pace(cn))
+        return;
     g_opts.target->release(cn);
 }
 

@@ -65,17 +65,25 @@ done
 sha=$(redis-cli --tls --cacert "$C/ca.pem" -p "$rport" script load \
     "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end")
 
-# condd_run NAME ADDR CONNS: cycles/s and condd's CPU microseconds per cycle.
+# condd_run NAME ADDR CONNS [RATE]: cycles/s and condd's CPU microseconds per cycle (RATE: the
+# cycles/s condbench offers, --rate). Prints the line and keeps cycles/s and CPU in $last_rate
+# and $last_cpu.
 condd_run() {
+    pace=
+    [ -z "${4:-}" ] || pace="--rate $4"
     before=$(cpu_ticks $condd_pid)
-    "$CONDBENCH" -t condd -m uncontended -a "$2" --ca "$C/ca.pem" -c "$3" -d "$dur" -q \
+    # shellcheck disable=SC2086 # $pace is empty or two words
+    "$CONDBENCH" -t condd -m uncontended -a "$2" --ca "$C/ca.pem" -c "$3" -d "$dur" -q $pace \
         >"$tmp/out" 2>&1
     after=$(cpu_ticks $condd_pid)
-    grep '^condbench target=' "$tmp/out" | tail -n 1 | awk -v name="$1" -v c="$3" \
+    line=$(grep '^condbench target=' "$tmp/out" | tail -n 1 | awk -v name="$1" -v c="$3" \
         -v d="$((after - before))" -v hz="$clk_tck" '{
         for (i = 2; i <= NF; i++) { split($i, kv, "="); v[kv[1]] = kv[2] }
         printf "%-12s c=%-3s %10.0f cycles/s  p50 %s us  p99 %s us  daemon %.2f us CPU/cycle\n",
-            name, c, v["ops_per_s"], v["p50_us"], v["p99_us"], d / hz * 1e6 / v["ops"] }'
+            name, c, v["ops_per_s"], v["p50_us"], v["p99_us"], d / hz * 1e6 / v["ops"] }')
+    echo "$line"
+    last_rate=$(echo "$line" | awk '{ print $3 }')
+    last_cpu=$(echo "$line" | awk '{ for (i = 1; i <= NF; i++) if ($i == "daemon") print $(i + 1) }')
 }
 
 # redis_rate CONNS COMMAND...: requests/s of redis-benchmark --tls for one command.
@@ -93,6 +101,17 @@ echo "load         $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at start"
 for c in "$@"; do
     condd_run "condd-plain" "$PLAIN" "$c"
     condd_run "condd-tls" "$TLS" "$c"
+    # The same load for both: as fast as they go, a TLS client (condbench's libcondd through
+    # libevent's OpenSSL filter) offers fewer cycles than a plaintext one, so the daemon finds
+    # fewer requests per wake-up and pays more per cycle for waking, which is not TLS's work.
+    # Both again at 80 % of the TLS rate, each connection paced (condbench --rate).
+    rate=$(echo "$last_rate" | awk '{ printf "%d", $1 * 0.8 }')
+    condd_run "plain@rate" "$PLAIN" "$c" "$rate"
+    plain_cpu=$last_cpu
+    condd_run "tls@rate" "$TLS" "$c" "$rate"
+    echo "$plain_cpu $last_cpu" | awk -v c="$c" -v r="$rate" '{
+        printf "%-12s c=%-3s %10d cycles/s offered to both: daemon CPU per cycle TLS / plaintext %.2fx\n",
+            "equal-load", c, r, $2 / $1 }'
     before=$(cpu_ticks $redis_pid)
     set_rate=$(redis_rate "$c" SET "lock:__rand_int__" tok NX PX 30000)
     del_rate=$(redis_rate "$c" EVALSHA "$sha" 1 "lock:__rand_int__" tok)

@@ -155,6 +155,25 @@ for kind in lock sem event barrier cond; do
     expect_line "^hold: kind=$kind names_added=1000 refused=0 rss_growth=-?[0-9]+ bytes_per_name=-?[0-9]+ table_growth=[0-9]+ "
 done
 check -t echo -a "$echo_addr" -m uncontended -c 2
+# --rate paces the cycles: a slow machine may offer fewer, never more (1 s at 2,000/s, plus the
+# first cycle of each connection, which starts at once).
+check -a "$condd_addr" -m uncontended -c 4 --rate 2000
+if [ "${ops:-0}" -le 2100 ]; then
+    echo "ok:   ... and --rate 2000 ran no more than 2,100 cycles in 1 s ($ops)"
+else
+    echo "FAIL: --rate 2000 ran $ops cycles in 1 s"
+    failures=$((failures + 1))
+fi
+for bad in "--rate 0" "--rate x" "-m contended --rate 10"; do
+    # shellcheck disable=SC2086
+    if "$CONDBENCH" -a "$condd_addr" $bad >/dev/null 2>&1; then rc=0; else rc=$?; fi
+    if [ $rc -eq 2 ]; then
+        echo "ok:   condbench $bad exits 2"
+    else
+        echo "FAIL: condbench $bad exited $rc, expected 2"
+        failures=$((failures + 1))
+    fi
+done
 
 # expect_shards: the last run printed one shard: line per server of $list, each with cycles.
 expect_shards() {
