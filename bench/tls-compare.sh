@@ -10,15 +10,19 @@
 # hiredis has no TLS here: one redis-benchmark run per command at the same -c, and the cycle
 # rate is 1 / (1/set_rate + 1/release_rate), each cycle being the two round trips in turn.
 #
-# Usage: bench/tls-compare.sh [-d SECONDS] [CONNS...]     (from a build directory, or with
+# Usage: bench/tls-compare.sh [-d SECONDS] [-e ROUNDS] [CONNS...]     (from a build directory, or with
 # CONDD, CONDBENCH and top_srcdir set). Prints one line per measurement.
 set -eu
 
 dur=5
-if [ "${1:-}" = "-d" ]; then
-    dur=$2
-    shift 2
-fi
+rounds=0
+while [ $# -gt 0 ]; do
+    case $1 in
+    -d) dur=$2; shift 2 ;;
+    -e) rounds=$2; shift 2 ;;
+    *) break ;;
+    esac
+done
 [ $# -gt 0 ] || set -- 1 32
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${CONDD:=./daemon/condd}"
@@ -98,6 +102,35 @@ redis_rate() {
 
 # The load the numbers were taken under (CPU times swell on a busy machine).
 echo "load         $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at start"
+
+# -e ROUNDS: only the equal-load comparison, ROUNDS times per CONNS, plaintext and TLS in turn
+# at one fixed offered rate (80 % of a first unpaced TLS run), then the medians: the ratio the
+# noise of a shared machine blurs in a single pair.
+if [ "$rounds" -gt 0 ]; then
+    for c in "$@"; do
+        condd_run "condd-tls" "$TLS" "$c" >/dev/null
+        rate=$(echo "$last_rate" | awk '{ printf "%d", $1 * 0.8 }')
+        : >"$tmp/pairs"
+        i=0
+        while [ $i -lt "$rounds" ]; do
+            condd_run "plain@rate" "$PLAIN" "$c" "$rate"
+            p=$last_cpu
+            condd_run "tls@rate" "$TLS" "$c" "$rate"
+            echo "$p $last_cpu" >>"$tmp/pairs"
+            i=$((i + 1))
+        done
+        sort -n -k1,1 "$tmp/pairs" | awk '{ print $1 }' >"$tmp/p"
+        sort -n -k2,2 "$tmp/pairs" | awk '{ print $2 }' >"$tmp/t"
+        awk '{ print $2 / $1 }' "$tmp/pairs" | sort -n >"$tmp/r"
+        med() { awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }' "$1"; }
+        echo "$(med "$tmp/p") $(med "$tmp/t") $(med "$tmp/r") $(head -n 1 "$tmp/r") $(tail -n 1 "$tmp/r")" |
+            awk -v c="$c" -v r="$rate" -v n="$rounds" '{
+            printf "%-12s c=%-3s %10d cycles/s, %d pairs: daemon us CPU/cycle median plaintext %.2f, TLS %.2f; TLS / plaintext median of pairs %.2fx (%.2f..%.2f)\n",
+                "equal-load", c, r, n, $1, $2, $3, $4, $5 }'
+    done
+    echo "load         $(cut -d' ' -f1-3 /proc/loadavg) (1, 5, 15 min) at the end"
+    exit 0
+fi
 for c in "$@"; do
     condd_run "condd-plain" "$PLAIN" "$c"
     condd_run "condd-tls" "$TLS" "$c"
