@@ -374,8 +374,7 @@ enum engine_status engine_sem_release(struct esession *s, const uint8_t *name, s
     /* A posted permit is never taken back, so such a semaphore stays when every session is
      * gone: capped engine-wide, as set events are, so that posts to ever new names cannot grow
      * the server's memory without bound. */
-    if ((m == NULL || !m->posted) &&
-        e->st.semaphores_posted >= e->limits.max_pending_per_session)
+    if ((m == NULL || !m->posted) && e->st.semaphores_posted >= e->limits.max_pending_per_session)
         return engine_fail(message, ENGINE_LIMIT_EXCEEDED,
                            "too many semaphores with posted permits");
     if (m == NULL && (m = esem_create(e, name, len, hash, value, false)) == NULL)
