@@ -129,18 +129,6 @@ static bool file_contains(const char *path, const char *needle)
     return found;
 }
 
-/* child_setup: the daemon's stderr into DIR/log. */
-static void log_to_dir(const struct tu_daemon *d, void *arg)
-{
-    char path[256];
-    snprintf(path, sizeof path, "%s/log", d->dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-        dup2(fd, 2);
-        close(fd);
-    }
-}
-
 static void log_path(char *out, size_t len)
 {
     snprintf(out, len, "%s/log", daemon_.dir);
@@ -168,7 +156,7 @@ static void teardown(void)
 static void setup_logged(void)
 {
     setup_base();
-    struct tu_spawn sp = {.child_setup = log_to_dir};
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
     ck_assert(tu_daemon_start_ex(&daemon_, &sp, true, NULL));
     daemon_up = true;
 }
@@ -326,7 +314,7 @@ END_TEST
  * handed it over. */
 static void garbage_state(const struct tu_daemon *d, void *arg)
 {
-    log_to_dir(d, NULL);
+    tu_log_to_dir(d, NULL);
     int fd = memfd_create("garbage", 0);
     static const char junk[] = "this is not a condd state at all";
     if (fd < 0 || write(fd, junk, sizeof junk) != (ssize_t)sizeof junk)
@@ -375,7 +363,7 @@ START_TEST(test_exec_failure_keeps_the_old_process_serving)
     char cmd[600];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tu_condd_path(), copied_bin);
     ck_assert_int_eq(system(cmd), 0);
-    struct tu_spawn sp = {.binary = copied_bin, .child_setup = log_to_dir};
+    struct tu_spawn sp = {.binary = copied_bin, .child_setup = tu_log_to_dir};
     bool started = tu_daemon_start_ex(&daemon_, &sp, false, NULL);
     unlink(copied_bin);
     ck_assert(started);
@@ -424,7 +412,7 @@ START_TEST(test_restart_runs_the_binary_now_at_the_path)
     char cmd[800];
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tu_condd_path(), copied_bin);
     ck_assert_int_eq(system(cmd), 0);
-    struct tu_spawn sp = {.binary = copied_bin, .child_setup = log_to_dir};
+    struct tu_spawn sp = {.binary = copied_bin, .child_setup = tu_log_to_dir};
     bool started = tu_daemon_start_ex(&daemon_, &sp, false, NULL);
     if (!started)
         unlink(copied_bin);
@@ -467,7 +455,7 @@ START_TEST(test_bad_config_on_disk_refuses_the_restart)
     fputs("max-pending = 1000\n", f);
     fclose(f);
     const char *extra[] = {"--config", conf, NULL};
-    struct tu_spawn sp = {.child_setup = log_to_dir};
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
     ck_assert(tu_daemon_start_ex(&daemon_, &sp, false, extra));
     daemon_up = true;
     struct events ea = {0};

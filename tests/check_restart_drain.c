@@ -31,19 +31,6 @@
 static struct tu_daemon D;
 static bool D_up;
 
-/* child_setup: the daemon's stderr into DIR/log. */
-static void log_to_dir(const struct tu_daemon *d, void *arg)
-{
-    (void)arg;
-    char path[256];
-    snprintf(path, sizeof path, "%s/log", d->dir);
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
-    if (fd >= 0) {
-        dup2(fd, 2);
-        close(fd);
-    }
-}
-
 static void start(const char *drain)
 {
     /* More kept answers than the default cap: the second test keeps tens of thousands. */
@@ -54,7 +41,7 @@ static void start(const char *drain)
                                 "--max-buffered-answers",
                                 "100000",
                                 NULL};
-    struct tu_spawn sp = {.child_setup = log_to_dir};
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
     ck_assert_msg(tu_daemon_start_ex(&D, &sp, true, args), "condd did not start");
     D_up = true;
 }
@@ -100,20 +87,8 @@ struct sess {
 
 static bool send_hello(struct wc *w, uint64_t id, double grace, const struct sess *resume)
 {
-    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
-    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
-    req.id = id;
-    h.protocol_version = 1;
-    h.client_name = (char *)"check_restart_drain";
-    h.grace_s = grace;
-    if (resume != NULL) {
-        h.resume_session = resume->id;
-        h.resume_secret.data = (uint8_t *)resume->secret;
-        h.resume_secret.len = sizeof resume->secret;
-    }
-    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
-    req.hello = &h;
-    return wc_send(w, &req);
+    return wc_hello_resume(w, id, "check_restart_drain", grace, resume != NULL ? resume->id : 0,
+                           resume != NULL ? resume->secret : NULL, sizeof resume->secret);
 }
 
 /* A new session with a 30 s grace on the Unix socket; fills *s. */
@@ -317,7 +292,7 @@ START_TEST(test_exec_failing_after_the_early_save_keeps_the_old_process_serving)
     snprintf(cmd, sizeof cmd, "cp '%s' '%s'", tu_condd_path(), bin);
     ck_assert_int_eq(system(cmd), 0);
     const char *const args[] = {"--max-session-grace", "30", "--restart-drain", "10", NULL};
-    struct tu_spawn sp = {.binary = bin, .child_setup = log_to_dir};
+    struct tu_spawn sp = {.binary = bin, .child_setup = tu_log_to_dir};
     bool started = tu_daemon_start_ex(&D, &sp, true, args);
     unlink(bin);
     ck_assert(started);

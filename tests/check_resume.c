@@ -66,18 +66,7 @@ struct sess {
 static bool send_hello(struct wc *w, uint64_t id, double grace, uint64_t resume,
                        const uint8_t *secret, size_t secret_len)
 {
-    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
-    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
-    req.id = id;
-    h.protocol_version = 1;
-    h.client_name = (char *)"check_resume";
-    h.grace_s = grace;
-    h.resume_session = resume;
-    h.resume_secret.data = (uint8_t *)secret;
-    h.resume_secret.len = secret_len;
-    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
-    req.hello = &h;
-    return wc_send(w, &req);
+    return wc_hello_resume(w, id, "check_resume", grace, resume, secret, secret_len);
 }
 
 /* A new connection with a new session asking for grace; fills *s. */

@@ -208,3 +208,15 @@ int tu_connect(int port)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return fd;
 }
+
+void tu_log_to_dir(const struct tu_daemon *d, void *arg)
+{
+    (void)arg;
+    char path[256];
+    snprintf(path, sizeof path, "%s/log", d->dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+    if (fd >= 0) {
+        dup2(fd, 2);
+        close(fd);
+    }
+}

@@ -38,6 +38,10 @@ struct tu_spawn {
 bool tu_daemon_start_ex(struct tu_daemon *d, const struct tu_spawn *sp, bool with_unix,
                         const char *const *extra_args);
 
+/* A tu_spawn child_setup: the daemon's stderr into d->dir/log (appended), for tests that read
+ * its log. arg is unused. */
+void tu_log_to_dir(const struct tu_daemon *d, void *arg);
+
 /* SIGTERM, wait up to 20 s (then SIGKILL), remove the scratch directory. Returns the wait
  * status (as from waitpid) or -1. */
 int tu_daemon_stop(struct tu_daemon *d);

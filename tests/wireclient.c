@@ -235,6 +235,22 @@ bool wc_hello(struct wc *w, uint64_t id, uint32_t version, const char *name)
     return wc_send(w, &req);
 }
 
+bool wc_hello_resume(struct wc *w, uint64_t id, const char *name, double grace, uint64_t resume,
+                     const uint8_t *secret, size_t secret_len)
+{
+    WC_REQ(req, id);
+    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
+    h.protocol_version = 1;
+    h.client_name = (char *)name;
+    h.grace_s = grace;
+    h.resume_session = resume;
+    h.resume_secret.data = (uint8_t *)secret;
+    h.resume_secret.len = secret != NULL ? secret_len : 0;
+    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
+    req.hello = &h;
+    return wc_send(w, &req);
+}
+
 bool wc_ping(struct wc *w, uint64_t id)
 {
     WC_REQ(req, id);

@@ -51,6 +51,10 @@ bool wc_nothing_before_ping(struct wc *w);
 
 /* Request helpers: each sends one request with the given id; timeout < 0 means none. */
 bool wc_hello(struct wc *w, uint64_t id, uint32_t version, const char *name);
+/* A Hello (version 1, client name name) asking for grace seconds of grace, resuming session
+ * resume with secret[0..secret_len) when resume is not 0 (secret borrowed, may be NULL). */
+bool wc_hello_resume(struct wc *w, uint64_t id, const char *name, double grace, uint64_t resume,
+                     const uint8_t *secret, size_t secret_len);
 bool wc_ping(struct wc *w, uint64_t id);
 bool wc_acquire(struct wc *w, uint64_t id, const char *lock, uint64_t owner, double timeout);
 bool wc_release(struct wc *w, uint64_t id, const char *lock, uint64_t owner);

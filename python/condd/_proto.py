@@ -3,6 +3,8 @@
 build time, never committed) and the frame codec: a 4-byte big-endian length, then one
 message (docs/protocol.md §3). No I/O here."""
 
+import os
+import socket
 import struct
 
 try:
@@ -16,6 +18,20 @@ except ImportError as e:  # pragma: no cover - a setup problem, not a runtime on
 MAX_RESPONSE_BYTES = 16 * 1024 * 1024
 
 _LEN = struct.Struct(">I")
+
+
+def fill_hello(req, client_name, session_timeout, token, grace):
+    """Fills req.hello (req a Request, its id set) for a new session: the asyncio client and the
+    blocking one say the same. client_name None: "python/PID@HOST"."""
+    if client_name is None:
+        client_name = "python/%d@%s" % (os.getpid(), socket.gethostname())
+    req.hello.protocol_version = 1
+    req.hello.client_name = client_name
+    req.hello.session_timeout_s = session_timeout
+    if grace:
+        req.hello.grace_s = grace
+    if token:
+        req.hello.auth_token = token
 
 
 def encode(request):

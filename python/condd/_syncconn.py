@@ -42,7 +42,6 @@ reconnect) and server lists are not here: condd.sync runs those on the asyncio c
 
 import itertools
 import logging
-import os
 import select
 import socket
 import threading
@@ -166,16 +165,8 @@ class Conn:
         return conn
 
     def _hello(self, client_name, session_timeout, token, grace):
-        if client_name is None:
-            client_name = "python/%d@%s" % (os.getpid(), socket.gethostname())
         req = self._request("hello")
-        req.hello.protocol_version = 1
-        req.hello.client_name = client_name
-        req.hello.session_timeout_s = session_timeout
-        if grace:
-            req.hello.grace_s = grace
-        if token:
-            req.hello.auth_token = token
+        _proto.fill_hello(req, client_name, session_timeout, token, grace)
         try:
             resp = self._call_now(req)
         finally:

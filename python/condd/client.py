@@ -631,16 +631,8 @@ class Client:
     # ------------------------------------------------------------ inside
 
     async def _hello(self, client_name, session_timeout, token=None, grace=0.0):
-        if client_name is None:
-            client_name = "python/%d@%s" % (os.getpid(), socket.gethostname())
         req = self._request("hello")
-        req.hello.protocol_version = 1
-        req.hello.client_name = client_name
-        req.hello.session_timeout_s = session_timeout
-        if grace:
-            req.hello.grace_s = grace
-        if token:
-            req.hello.auth_token = token
+        _proto.fill_hello(req, client_name, session_timeout, token, grace)
         if self._opening:
             # first on the connection, ahead of the requests held until it is answered
             fut = self._pending[req.id] = self._loop.create_future()
