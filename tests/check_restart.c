@@ -118,15 +118,7 @@ static void on_index(condd_async_conn *c, int rc, uint32_t index, void *arg)
 
 static bool file_contains(const char *path, const char *needle)
 {
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    char line[2048];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f) != NULL)
-        found = strstr(line, needle) != NULL;
-    fclose(f);
-    return found;
+    return tu_file_has_line(path, needle, NULL);
 }
 
 static void log_path(char *out, size_t len)

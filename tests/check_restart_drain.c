@@ -58,15 +58,7 @@ static bool log_has(const char *needle, const char *needle2)
 {
     char path[256];
     snprintf(path, sizeof path, "%s/log", D.dir);
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return false;
-    char line[2048];
-    bool found = false;
-    while (!found && fgets(line, sizeof line, f) != NULL)
-        found = strstr(line, needle) != NULL && (needle2 == NULL || strstr(line, needle2) != NULL);
-    fclose(f);
-    return found;
+    return tu_file_has_line(path, needle, needle2);
 }
 
 static bool wait_log(const char *needle, const char *needle2)

@@ -220,3 +220,16 @@ void tu_log_to_dir(const struct tu_daemon *d, void *arg)
         close(fd);
     }
 }
+
+bool tu_file_has_line(const char *path, const char *needle, const char *needle2)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return false;
+    char line[2048];
+    bool found = false;
+    while (!found && fgets(line, sizeof line, f) != NULL)
+        found = strstr(line, needle) != NULL && (needle2 == NULL || strstr(line, needle2) != NULL);
+    fclose(f);
+    return found;
+}

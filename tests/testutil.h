@@ -38,6 +38,10 @@ struct tu_spawn {
 bool tu_daemon_start_ex(struct tu_daemon *d, const struct tu_spawn *sp, bool with_unix,
                         const char *const *extra_args);
 
+/* Whether the text file at path has a line containing needle and, if needle2 is not NULL, needle2
+ * too (lines up to 2047 bytes). False when it cannot be read. */
+bool tu_file_has_line(const char *path, const char *needle, const char *needle2);
+
 /* A tu_spawn child_setup: the daemon's stderr into d->dir/log (appended), for tests that read
  * its log. arg is unused. */
 void tu_log_to_dir(const struct tu_daemon *d, void *arg);
