@@ -915,9 +915,7 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------ public: connection */
 
-/* Queues the first Hello of a new session (client name, token and grace from opts, which may be
- * NULL), arms the connect deadline and starts connecting. False: out of memory. */
-static bool start_session(condd_async_conn *c, const condd_options *opts)
+bool cl_start_session(condd_async_conn *c, const condd_options *opts)
 {
     char name[64];
     const char *client_name = opts != NULL ? opts->client_name : NULL;
@@ -1011,54 +1009,12 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
         }
     }
 
-    if (!start_session(c, opts)) {
+    if (!cl_start_session(c, opts)) {
         destroy(c);
         return CONDD_ERR_NOMEM;
     }
     *out = c;
     return CONDD_OK;
-}
-
-bool cl_reopen(condd_async_conn *c, const condd_options *opts)
-{
-    if (c->state != CL_DEAD || c->closing || c->depth > 0 || c->pending.count > 0 ||
-        c->waitfors != NULL)
-        return false;
-    /* The dead session's leftovers: nothing of it may reach the new one. */
-    cl_close_socket(c);
-    event_del(c->ev_flush);
-    event_del(c->ev_timer);
-    event_del(c->ev_backoff);
-    if (c->wbuf != NULL)
-        explicit_bzero(c->wbuf, c->wcap);
-    out_reset(c);
-    c->rpos = c->rlen = 0;
-    c->flush_scheduled = false;
-    c->keepalive_pending = false;
-    c->resuming = false;
-    c->session_id = 0;
-    c->grace = 0;
-    explicit_bzero(c->secret, sizeof c->secret);
-    c->secret_len = 0;
-    if (c->token != NULL) {
-        explicit_bzero(c->token, strlen(c->token));
-        free(c->token);
-        c->token = NULL;
-    }
-    c->session_timeout = opts != NULL && opts->session_timeout_set ? opts->session_timeout : 0;
-    c->dead_reason = 0;
-    c->msgbuf[0] = '\0';
-    c->message = "";
-    c->addr_idx = 0;
-    c->ever_ready = false; /* until this session's Hello: a failed connect is no disconnect */
-    c->state = CL_CONNECTING;
-    if (!start_session(c, opts)) {
-        c->state = CL_DEAD;
-        c->dead_reason = CONDD_ERR_NOMEM;
-        snprintf(c->msgbuf, sizeof c->msgbuf, "out of memory reconnecting");
-        return false;
-    }
-    return true;
 }
 
 /* Goodbye (protocol.md §5.7) as the last frame, written at once: the session ends on the server

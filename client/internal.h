@@ -299,6 +299,9 @@ void cl_cluster_close(condd_async_conn *f);
 /* cl_submit() on a front or a member: to the member of the server req's name routes to (opened
  * now if need be), or, for a request naming nothing, to member c itself (refused on a front). */
 int cl_cluster_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p);
+/* Queues the first Hello of a new session on c (client name, token and grace from opts, which
+ * may be NULL), arms the connect deadline and starts connecting. False: out of memory. */
+bool cl_start_session(condd_async_conn *c, const condd_options *opts);
 /* Starts a new session on c, which is dead (its session lost or its connect failed) with nothing
  * pending and no callback of it on the stack: a server-list member whose server came back
  * (cluster.c). opts as at the open (borrowed). False (c left dead) when c is not in that state

@@ -12,6 +12,9 @@
  * hello_len), then the requests not yet written whole. Requests issued while resuming are
  * queued behind the resume Hello. The keep-alive pings of
  * the old connection are forgotten (their answers, if any arrive, are ignored).
+ *
+ * Also here: a dead connection starting a new session in place (cl_reopen(): a server-list
+ * member whose server came back, cluster.c), the other way a connection outlives its session.
  */
 #include "config.h"
 
@@ -202,4 +205,48 @@ void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *
              r->message != NULL && r->message[0] != '\0' ? r->message : condd_strerror(rc));
     c->resuming = false;
     cl_fail(c, CONDD_ERR_SESSION_LOST, msg);
+}
+
+/* ------------------------------------------------------------------ a new session in place */
+
+bool cl_reopen(condd_async_conn *c, const condd_options *opts)
+{
+    if (c->state != CL_DEAD || c->closing || c->depth > 0 || c->pending.count > 0 ||
+        c->waitfors != NULL)
+        return false;
+    /* The dead session's leftovers: nothing of it may reach the new one. */
+    cl_close_socket(c);
+    event_del(c->ev_flush);
+    event_del(c->ev_timer);
+    event_del(c->ev_backoff);
+    if (c->wbuf != NULL)
+        explicit_bzero(c->wbuf, c->wcap);
+    c->wpos = c->wlen = c->wmark = c->whanded = c->hello_len = 0;
+    c->rpos = c->rlen = 0;
+    c->flush_scheduled = false;
+    c->keepalive_pending = false;
+    c->resuming = false;
+    c->session_id = 0;
+    c->grace = 0;
+    explicit_bzero(c->secret, sizeof c->secret);
+    c->secret_len = 0;
+    if (c->token != NULL) {
+        explicit_bzero(c->token, strlen(c->token));
+        free(c->token);
+        c->token = NULL;
+    }
+    c->session_timeout = opts != NULL && opts->session_timeout_set ? opts->session_timeout : 0;
+    c->dead_reason = 0;
+    c->msgbuf[0] = '\0';
+    c->message = "";
+    c->addr_idx = 0;
+    c->ever_ready = false; /* until this session's Hello: a failed connect is no disconnect */
+    c->state = CL_CONNECTING;
+    if (!cl_start_session(c, opts)) {
+        c->state = CL_DEAD;
+        c->dead_reason = CONDD_ERR_NOMEM;
+        snprintf(c->msgbuf, sizeof c->msgbuf, "out of memory reconnecting");
+        return false;
+    }
+    return true;
 }
