@@ -22,6 +22,7 @@ daemon_libconddcore_la_SOURCES = \
 	daemon/evclock.c daemon/evclock.h \
 	daemon/log.c daemon/log.h \
 	daemon/metrics.c daemon/metrics.h \
+	daemon/pool.c daemon/pool.h \
 	daemon/restart.c daemon/restart.h \
 	daemon/resume.c daemon/resume.h \
 	daemon/sdnotify.c daemon/sdnotify.h \

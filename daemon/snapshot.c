@@ -25,6 +25,7 @@
 #include "engine.h"
 #include "frame.h"
 #include "log.h"
+#include "pool.h"
 #include "resume.h"
 #include "server_internal.h"
 #include "snapshot.h"
@@ -34,62 +35,6 @@
  * anyway). */
 #define SNAPSHOT_MAX_BYTES ((size_t)4 << 30)
 #define SNAPSHOT_DIGEST_BYTES 32
-
-/* ================================================================== a pool for the message */
-
-/* The save allocates every message struct and pointer array from chunks freed together: one
- * free for a state of a million objects, and no pointer to fix up when a count is known late. */
-struct pool_chunk {
-    struct pool_chunk *next;
-    size_t used, cap;
-    _Alignas(16) unsigned char mem[];
-};
-
-struct pool {
-    struct pool_chunk *head;
-};
-
-static void *pool_alloc(struct pool *p, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    struct pool_chunk *c = p->head;
-    if (c == NULL || c->cap - c->used < n) {
-        size_t cap = n > (1u << 20) ? n : (1u << 20);
-        c = malloc(sizeof *c + cap);
-        if (c == NULL)
-            return NULL;
-        c->used = 0;
-        c->cap = cap;
-        c->next = p->head;
-        p->head = c;
-    }
-    void *r = c->mem + c->used;
-    c->used += n;
-    memset(r, 0, n);
-    return r;
-}
-
-/* protobuf-c's allocator on a pool: the load unpacks the state's tens of thousands of nested
- * messages without a malloc and a free for each (pool_free() frees them all). */
-static void *pool_pb_alloc(void *arg, size_t n)
-{
-    return pool_alloc(arg, n);
-}
-
-static void pool_pb_free(void *arg, void *p)
-{
-    (void)arg;
-    (void)p;
-}
-
-static void pool_free(struct pool *p)
-{
-    while (p->head != NULL) {
-        struct pool_chunk *c = p->head;
-        p->head = c->next;
-        free(c);
-    }
-}
 
 /* ================================================================== save */
 
@@ -1095,7 +1040,8 @@ bool snapshot_load(struct server *srv, int fd, char *why, size_t whylen, struct 
 {
     struct load ld = {.srv = srv, .why = why, .whylen = whylen};
     struct pool unpacked = {NULL};
-    ProtobufCAllocator pb_alloc = {pool_pb_alloc, pool_pb_free, &unpacked};
+    ProtobufCAllocator pb_alloc;
+    pool_pb_allocator(&pb_alloc, &unpacked);
     uint8_t *buf = NULL;
     size_t len = 0;
     Condd__State__Snapshot *snap = NULL;
