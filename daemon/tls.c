@@ -75,6 +75,7 @@ static bool tls_free_buffers_safe(void)
         return true;
     }
 }
+
 struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
 {
     char why[256];
