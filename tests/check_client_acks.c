@@ -446,6 +446,7 @@ START_TEST(test_grant_written_into_a_stalled_proxy_arrives_after_the_reset)
     ck_assert_uint_ne(token, 0);
     ck_assert(!r.done); /* the grant waits in the proxy */
     cmd("reset");
+    cmd("flow"); /* the stall holds new connections too */
     ck_assert(run_until(&r.done, 20));
     ck_assert_int_eq(r.rc, CONDD_OK);
     ck_assert_uint_eq(r.u64, token);
@@ -501,6 +502,7 @@ START_TEST(test_requests_written_into_a_stalled_proxy_are_sent_again_once)
     ck_assert_uint_eq(holder_of("acks/try", &token), 0);
     ck_assert(!rel.done && !try.done && !pg.done);
     cmd("reset");
+    cmd("flow"); /* the stall holds new connections too */
     ck_assert(run_until(&pg.done, 20));
     ck_assert_int_eq(pg.rc, CONDD_OK);
     ck_assert(rel.done && try.done);
@@ -557,6 +559,7 @@ static void *blip_run(void *arg)
         }
     }
     tu_proxy_cmd(&P, "reset", NULL, 0); /* also on failure, so the blocking call returns */
+    tu_proxy_cmd(&P, "flow", NULL, 0);
     condd_conn_close(t->w);
     return NULL;
 }
@@ -636,6 +639,7 @@ START_TEST(test_resume_refused_after_the_server_dropped_a_copy_loses_the_session
     for (int i = 0; i < 3; i++) /* three grants into the proxy; c3 stays pending */
         ck_assert_int_eq(release_sync(w, locks[i], 1), CONDD_OK);
     cmd("reset");
+    cmd("flow"); /* the stall holds new connections too */
     ck_assert(run_until(&lost_disc.done, 20));
     ck_assert_int_eq(lost_disc.rc, CONDD_ERR_SESSION_LOST);
     for (int i = 0; i < 4; i++) {
