@@ -572,7 +572,7 @@ static void handle_response(condd_async_conn *c, const Condd__V1__Response *r)
     struct cl_pending p;
     bool ours = cl_ptable_take(&c->pending, r->id, &p);
     /* Counted even when not ours: a forgotten keep-alive's answer after a resume. */
-    if (c->acks.on && !(ours && p.op == CL_OP_HELLO))
+    if (c->acks.on)
         cl_acks_on_response(c, r);
     if (!ours)
         return; /* not ours (cannot happen with a conforming server): ignore */
