@@ -42,7 +42,7 @@ static bool acks_grow(void **buf, size_t *cap, size_t need, size_t size, size_t 
     return true;
 }
 
-bool cl_acks_reserve(condd_async_conn *c, size_t frame_len)
+bool cl_acks_grow(condd_async_conn *c, size_t frame_len)
 {
     struct cl_acks *a = &c->acks;
     /* Compact (rare: only when copies are still kept as the buffer fills). */
@@ -58,20 +58,6 @@ bool cl_acks_reserve(condd_async_conn *c, size_t frame_len)
     }
     return acks_grow((void **)&a->buf, &a->cap, a->len + frame_len, 1, 4096) &&
            acks_grow((void **)&a->ix, &a->icap, a->ilen + 1, sizeof *a->ix, 64);
-}
-
-void cl_acks_push(condd_async_conn *c, uint64_t id, const uint8_t *frame, size_t len)
-{
-    struct cl_acks *a = &c->acks;
-    if (frame != NULL)
-        memcpy(a->buf + a->len, frame, len);
-    a->len += len;
-    a->ix[a->ilen++] = (struct cl_kept){.id = id, .num = ++a->sent, .len = len};
-}
-
-uint8_t *cl_acks_tail(condd_async_conn *c)
-{
-    return c->acks.buf + c->acks.len;
 }
 
 /* Drops the first n kept copies. */
@@ -90,16 +76,18 @@ void cl_acks_on_response(condd_async_conn *c, const Condd__V1__Response *r)
         return;
     a->rx++;
     /* Ids count up in the order requests are queued: the copy answered, if still kept, is
-     * among the first ones with an id up to r->id, and everything before it was read too. */
-    size_t n = 0;
+     * among the first ones with an id up to r->id, and everything before it was read too.
+     * Usually it is the only one: nothing is kept any more. */
+    if (a->ilen == a->ihead + 1 && a->ix[a->ihead].id == r->id) {
+        a->pos = a->len = a->ihead = a->ilen = 0;
+        return;
+    }
     for (size_t i = a->ihead; i < a->ilen && a->ix[i].id <= r->id; i++) {
         if (a->ix[i].id == r->id) {
-            n = i - a->ihead + 1;
-            break;
+            acks_drop(a, i - a->ihead + 1);
+            return;
         }
     }
-    if (n > 0)
-        acks_drop(a, n);
 }
 
 void cl_acks_on_hello(condd_async_conn *c, const Condd__V1__HelloResult *h)

@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -367,13 +368,30 @@ static inline bool cl_acks_keeping(const condd_async_conn *c)
 {
     return c->acks.asked || c->acks.on;
 }
-/* Makes room for one more copy of frame_len bytes; false on out of memory (nothing changed). */
-bool cl_acks_reserve(condd_async_conn *c, size_t frame_len);
+/* cl_acks_reserve()'s slow path: compacts or grows the buffers. */
+bool cl_acks_grow(condd_async_conn *c, size_t frame_len);
+/* Makes room for one more copy of frame_len bytes; false on out of memory (nothing changed).
+ * Inline, as cl_acks_push(): both run for every request of an acks session. */
+static inline bool cl_acks_reserve(condd_async_conn *c, size_t frame_len)
+{
+    const struct cl_acks *a = &c->acks;
+    return (a->len + frame_len <= a->cap && a->ilen < a->icap) || cl_acks_grow(c, frame_len);
+}
+/* Where the next copy goes (valid after cl_acks_reserve() until the next acks call). */
+static inline uint8_t *cl_acks_tail(condd_async_conn *c)
+{
+    return c->acks.buf + c->acks.len;
+}
 /* After cl_acks_reserve(): records the next counted request, id, whose len bytes are copied
  * from frame (borrowed), or, frame NULL, were already encoded at cl_acks_tail(). */
-void cl_acks_push(condd_async_conn *c, uint64_t id, const uint8_t *frame, size_t len);
-/* Where the next copy goes (valid after cl_acks_reserve() until the next acks call). */
-uint8_t *cl_acks_tail(condd_async_conn *c);
+static inline void cl_acks_push(condd_async_conn *c, uint64_t id, const uint8_t *frame, size_t len)
+{
+    struct cl_acks *a = &c->acks;
+    if (frame != NULL)
+        memcpy(a->buf + a->len, frame, len);
+    a->len += len;
+    a->ix[a->ilen++] = (struct cl_kept){.id = id, .num = ++a->sent, .len = len};
+}
 /* A Response r (borrowed) arrived on an acks session: counts it, drops the copies it proves
  * read. */
 void cl_acks_on_response(condd_async_conn *c, const Condd__V1__Response *r);
