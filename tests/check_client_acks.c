@@ -9,8 +9,8 @@
  *   with their ids; against a server that does not turn acks on, the library works as before.
  * - "daemon": condd behind tests/blipproxy, where a stall keeps bytes in the proxy and a reset
  *   then loses them: a grant written into the stalled proxy, requests written into it, the
- *   blocking API across such a blip, and a resume the server must refuse because it dropped a
- *   copy of an answer the client never received.
+ *   blocking API across such a blip, a resume the server must refuse because it dropped a
+ *   copy of an answer the client never received, and one member of a server list.
  */
 #include "config.h"
 
@@ -26,6 +26,7 @@
 
 #include "../client/internal.h"
 #include "client_util.h"
+#include "cluster_util.h"
 #include "condd.pb-c.h"
 #include "frame.h"
 #include "proxy_util.h"
@@ -659,6 +660,70 @@ START_TEST(test_resume_refused_after_the_server_dropped_a_copy_loses_the_session
 }
 END_TEST
 
+/* A server list (each member its own session): two condd, each behind its own proxy, and a
+ * client on the list of the proxies (the daemons run without --cluster, so they take any name;
+ * the client routes by its list). Member 0's connection loses a grant to a stall and a reset;
+ * member 0 resumes and the acquire completes once with the server's token, while member 1's
+ * session is untouched. */
+START_TEST(test_server_list_member_resumes_with_the_grant_lost_in_flight)
+{
+    struct tu_daemon d1;
+    struct tu_proxy p1;
+    ck_assert(tu_daemon_start(&d1, false, NULL));
+    ck_assert(tu_proxy_start(&p1, d1.port));
+    struct tu_cluster cl = {.n = 2};
+    snprintf(cl.list, sizeof cl.list, "127.0.0.1:%d,127.0.0.1:%d", P.port, p1.port);
+    char n0[64], n1[64];
+    ck_assert(tu_cluster_name(&cl, 0, true, "acks/m0", n0, sizeof n0));
+    ck_assert(tu_cluster_name(&cl, 1, true, "acks/m1", n1, sizeof n1));
+
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
+    struct rec opened = {0};
+    condd_async_conn *a = NULL; /* a front: members connect on their first request */
+    ck_assert_int_eq(condd_async_conn_open(base, cl.list, o, on_connect, &opened, &a), CONDD_OK);
+    condd_options_free(o);
+    ck_assert(run_until(&opened.done, 10));
+    ck_assert_int_eq(opened.rc, CONDD_OK);
+    condd_async_conn *w = connect_daemon(); /* daemon_ is member 0's server */
+    acquire_ok(w, n0, 1);
+    uint64_t t1 = acquire_ok(a, n1, 1); /* member 1 opened, holding n1 */
+    struct rec r = {0}, lk = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(a, n0, 1, CONDD_FOREVER, on_token, &r, NULL),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_locked(a, n0, on_locked, &lk), CONDD_OK);
+    ck_assert(run_until(&lk.done, 10)); /* the acquire is queued on member 0's server */
+    ck_assert(lk.flag);
+    cmd("stall");
+    ck_assert_int_eq(release_sync(w, n0, 1), CONDD_OK); /* granted into the proxy */
+    uint64_t token = 0;
+    ck_assert_uint_ne(holder_of(n0, &token), 0);
+    ck_assert(!r.done);
+    cmd("reset");
+    cmd("flow");
+    ck_assert(run_until(&r.done, 20));
+    ck_assert_int_eq(r.rc, CONDD_OK);
+    ck_assert_uint_eq(r.u64, token);
+    ck_assert_int_eq(r.calls, 1);
+    /* Member 1 kept its session: it still holds n1 with the same token, and releases it. */
+    condd_conn *b1 = NULL;
+    ck_assert_int_eq(condd_conn_open(d1.addr, NULL, &b1), CONDD_OK);
+    condd_list *l = NULL;
+    ck_assert_int_eq(condd_conn_list(b1, n1, 10, &l), CONDD_OK);
+    ck_assert_uint_eq(condd_list_lock_count(l), 1);
+    ck_assert(condd_list_lock(l, 0)->held);
+    ck_assert_uint_eq(condd_list_lock(l, 0)->token, t1);
+    condd_list_free(l);
+    condd_conn_close(b1);
+    ck_assert_int_eq(release_sync(a, n0, 1), CONDD_OK);
+    ck_assert_int_eq(release_sync(a, n1, 1), CONDD_OK);
+    condd_async_conn_close(a);
+    condd_async_conn_close(w);
+    tu_proxy_stop(&p1);
+    tu_daemon_stop(&d1);
+}
+END_TEST
+
 static Suite *client_acks_suite(void)
 {
     Suite *s = suite_create("client_acks");
@@ -676,6 +741,7 @@ static Suite *client_acks_suite(void)
     tcase_add_test(d, test_requests_written_into_a_stalled_proxy_are_sent_again_once);
     tcase_add_test(d, test_blocking_acquire_granted_during_a_blip_returns_the_token);
     tcase_add_test(d, test_resume_refused_after_the_server_dropped_a_copy_loses_the_session);
+    tcase_add_test(d, test_server_list_member_resumes_with_the_grant_lost_in_flight);
     suite_add_tcase(s, d);
     return s;
 }

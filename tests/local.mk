@@ -232,10 +232,11 @@ TESTS += tests/check_client_resume
 # tests/blipproxy
 check_PROGRAMS += tests/check_client_acks
 tests_check_client_acks_SOURCES = tests/check_client_acks.c tests/client_util.c \
-	tests/client_util.h
+	tests/client_util.h tests/cluster_util.c tests/cluster_util.h
 tests_check_client_acks_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
-tests_check_client_acks_CFLAGS = $(TEST_CFLAGS) -pthread
-tests_check_client_acks_LDADD = $(tests_check_client_LDADD) -lpthread
+tests_check_client_acks_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_check_client_acks_LDADD = $(tests_check_client_LDADD) common/libconddcommon.la \
+	$(SODIUM_LIBS) -lpthread
 TESTS += tests/check_client_acks
 # shared (reader) locks through both libcondd APIs (issue 13)
 check_PROGRAMS += tests/check_client_rwlock
