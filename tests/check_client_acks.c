@@ -131,7 +131,7 @@ static void fake_send(Condd__V1__Response *r)
 static const uint8_t fake_secret[32] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7,
                                         7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
 
-/* Answers Hello id: session 5 with a 30 s grace and timeout, acks as given. */
+/* Answers Hello id: session 5 with a 30 s grace, acks as given. */
 static void fake_hello_result(uint64_t id, bool acks, bool resumed, uint64_t received)
 {
     Condd__V1__Response r = CONDD__V1__RESPONSE__INIT;
@@ -139,7 +139,7 @@ static void fake_hello_result(uint64_t id, bool acks, bool resumed, uint64_t rec
     h.server_version = "fake";
     h.protocol_version = 1;
     h.session_id = 5;
-    h.session_timeout_s = 30;
+    h.session_timeout_s = 3600; /* no keep-alive ping in the way */
     h.max_frame_bytes = 65536;
     h.resume_secret.data = (uint8_t *)fake_secret;
     h.resume_secret.len = sizeof fake_secret;
