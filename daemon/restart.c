@@ -39,7 +39,7 @@ struct restart {
     struct server *srv;
     struct sdnotify *notify;
     char **argv;         /* borrowed from main */
-    char exe[PATH_MAX];  /* the binary's path as resolved at start-up */
+    char exe[PATH_MAX];  /* the binary's path as started (restart_path_as_started()) */
     int state_fd;        /* handed-over state not yet loaded, or -1 */
     bool from_fdstore;   /* state_fd came from systemd's fd store */
     bool successor;      /* started by a live restart */
@@ -157,6 +157,33 @@ static void restart_take_listeners(struct restart *r, const char *v)
     }
 }
 
+/* The path condd was started by (argv0, made absolute, symbolic links not resolved), when it
+ * names the running binary: a restart then follows a link switched since, the usual way to
+ * install an upgrade beside the old version. False when argv0 has no '/' (found through $PATH)
+ * or names another file; /proc/self/exe is used then. */
+static bool restart_path_as_started(const char *argv0, char *out, size_t outlen)
+{
+    struct stat as_started, running;
+    if (strchr(argv0, '/') == NULL)
+        return false;
+    int n;
+    if (argv0[0] == '/') {
+        n = snprintf(out, outlen, "%s", argv0);
+    } else {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd) == NULL)
+            return false;
+        n = snprintf(out, outlen, "%s/%s", cwd, argv0);
+    }
+    if (n < 0 || (size_t)n >= outlen || stat(out, &as_started) != 0 ||
+        stat("/proc/self/exe", &running) != 0 || as_started.st_dev != running.st_dev ||
+        as_started.st_ino != running.st_ino) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
 struct restart *restart_new(struct event_base *base, struct server *srv, char **argv,
                             const struct settings *settings)
 {
@@ -168,12 +195,14 @@ struct restart *restart_new(struct event_base *base, struct server *srv, char **
     r->argv = argv;
     r->settings = settings;
     r->state_fd = -1;
-    ssize_t n = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
-    if (n > 0) {
-        r->exe[n] = '\0';
-    } else if (strchr(argv[0], '/') == NULL || realpath(argv[0], r->exe) == NULL) {
-        /* Nothing to exec: SIGUSR2 will say so and keep serving. */
-        r->exe[0] = '\0';
+    if (!restart_path_as_started(argv[0], r->exe, sizeof r->exe)) {
+        ssize_t n = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
+        if (n > 0) {
+            r->exe[n] = '\0';
+        } else if (strchr(argv[0], '/') == NULL || realpath(argv[0], r->exe) == NULL) {
+            /* Nothing to exec: SIGUSR2 will say so and keep serving. */
+            r->exe[0] = '\0';
+        }
     }
 
     const char *pid = getenv(RESTART_ENV_PID);
