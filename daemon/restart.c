@@ -511,10 +511,29 @@ static void restart_finish_store(struct restart *r, int fd, const struct snapsho
     event_base_loopexit(r->base, NULL);
 }
 
+/* Is c a connection the drain waits for: not one of a client with acknowledged delivery, which
+ * loses nothing it writes during a restart (restart_frozen_drain)? */
+static bool restart_waits_for(const struct conn *c)
+{
+    return !(c->ds != NULL && c->ds->acks && c->half_closed);
+}
+
+/* Are connections left that the drain waits for? */
+static bool restart_draining(const struct restart *r)
+{
+    const struct conn *c;
+    TAILQ_FOREACH(c, &r->srv->conns, link)
+    {
+        if (restart_waits_for(c))
+            return true;
+    }
+    return false;
+}
+
 static void restart_on_drain(evutil_socket_t fd, short what, void *arg)
 {
     struct restart *r = arg;
-    if (server_connection_count(r->srv) > 0 && clk_mono() < r->drain_until) {
+    if (restart_draining(r) && clk_mono() < r->drain_until) {
         struct timeval tv = {0, 1000};
         event_add(r->drain, &tv);
         return;
@@ -544,7 +563,8 @@ static bool restart_has_input(const struct conn *c)
 /*
  * The drain after an early save, outside the event loop: waits until every half-closed
  * connection's client has closed its side (or restart-drain has passed), only looking at the
- * sockets (MSG_PEEK), never reading them. True: nothing arrived but ends of stream, so the state
+ * sockets (MSG_PEEK), never reading them; connections of clients with acknowledged delivery are
+ * not waited for at all. True: nothing arrived but ends of stream, so the state
  * saved before is still exactly the state. False as soon as a client sent a byte, a connection
  * has a whole request kept, or (an exec, not a store) a stop signal is pending: the caller then
  * drains in the loop as before the early save. *closed and *left count the connections whose
@@ -562,6 +582,11 @@ static bool restart_frozen_drain(struct restart *r, unsigned *closed, unsigned *
     struct conn *c;
     TAILQ_FOREACH(c, &srv->conns, link)
     {
+        /* A client with acknowledged delivery (protocol.md §5.6.2) loses nothing it writes now:
+         * the saved count of requests read tells it, at the resume, which ones to send again.
+         * So it is not waited for, and what it sends does not make the state stale. */
+        if (!restart_waits_for(c))
+            continue;
         if (n == cap || c->ssl != NULL || !c->half_closed || restart_has_input(c)) {
             free(pfd);
             return false; /* cannot be after server_begin_detach; the loop's drain copes */
