@@ -12,7 +12,7 @@
  * The copies live in one growing byte buffer with a side index (id, number, length) per frame:
  * no allocation per request once both have grown to the session's usual depth. The index is
  * dropped from its head; both are reset to empty whenever nothing is kept, the usual state of
- * a client that waits for its answers.
+ * a client that waits for its answers, and freed then if a burst made them large.
  *
  * While the opening Hello is unanswered (asked but not yet on), requests queued behind it are
  * counted and copied too; a HelloResult without acks (an older server, or no grace granted)
@@ -60,13 +60,33 @@ bool cl_acks_grow(condd_async_conn *c, size_t frame_len)
            acks_grow((void **)&a->ix, &a->icap, a->ilen + 1, sizeof *a->ix, 64);
 }
 
+/* Buffers larger than this (a burst of pipelined requests) are freed once nothing is kept. */
+#define CL_ACKS_KEEP_BYTES (256u * 1024u)
+#define CL_ACKS_KEEP_FRAMES 4096u
+
+/* Nothing is kept any more: the buffers start again from their start (and a large one goes). */
+static void acks_emptied(struct cl_acks *a)
+{
+    a->pos = a->len = a->ihead = a->ilen = 0;
+    if (a->cap > CL_ACKS_KEEP_BYTES) {
+        free(a->buf);
+        a->buf = NULL;
+        a->cap = 0;
+    }
+    if (a->icap > CL_ACKS_KEEP_FRAMES) {
+        free(a->ix);
+        a->ix = NULL;
+        a->icap = 0;
+    }
+}
+
 /* Drops the first n kept copies. */
 static void acks_drop(struct cl_acks *a, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         a->pos += a->ix[a->ihead++].len;
     if (a->ihead == a->ilen)
-        a->pos = a->len = a->ihead = a->ilen = 0;
+        acks_emptied(a);
 }
 
 void cl_acks_on_response(condd_async_conn *c, const Condd__V1__Response *r)
@@ -79,7 +99,7 @@ void cl_acks_on_response(condd_async_conn *c, const Condd__V1__Response *r)
      * among the first ones with an id up to r->id, and everything before it was read too.
      * Usually it is the only one: nothing is kept any more. */
     if (a->ilen == a->ihead + 1 && a->ix[a->ihead].id == r->id) {
-        a->pos = a->len = a->ihead = a->ilen = 0;
+        acks_emptied(a);
         return;
     }
     for (size_t i = a->ihead; i < a->ilen && a->ix[i].id <= r->id; i++) {
@@ -130,7 +150,7 @@ void cl_acks_reset(condd_async_conn *c)
     struct cl_acks *a = &c->acks;
     a->on = false;
     a->rx = a->sent = 0;
-    a->pos = a->len = a->ihead = a->ilen = 0;
+    acks_emptied(a);
 }
 
 void cl_acks_free(condd_async_conn *c)

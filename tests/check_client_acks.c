@@ -314,6 +314,39 @@ START_TEST(test_acks_resume_hello_alone_then_the_requests_the_server_did_not_rea
 }
 END_TEST
 
+static void count_ok(condd_async_conn *c, int rc, void *arg)
+{
+    if (rc == CONDD_OK)
+        (*(int *)arg)++;
+}
+
+/* A burst of pipelined requests: each is copied until answered; once all are answered nothing
+ * is kept, and the index that grew for the burst is freed. */
+START_TEST(test_acks_copies_of_a_burst_are_dropped_and_freed_once_answered)
+{
+    enum { BURST = 5000 };
+    condd_async_conn *c = fake_open(true);
+    int ok = 0;
+    for (int i = 0; i < BURST; i++)
+        ck_assert_int_eq(condd_async_conn_ping(c, count_ok, &ok), CONDD_OK);
+    ck_assert_uint_eq(c->acks.ilen - c->acks.ihead, BURST);
+    uint64_t first = 0;
+    for (int i = 0; i < BURST; i++) {
+        Condd__V1__Request *q = fake_read();
+        if (i == 0)
+            first = q->id;
+        ck_assert_uint_eq(q->id, first + (uint64_t)i); /* in order */
+        fake_pong(q->id);
+        condd__v1__request__free_unpacked(q, NULL);
+    }
+    ck_assert(run_until_count(&ok, BURST, 20));
+    ck_assert_uint_eq(c->acks.rx, BURST);
+    ck_assert_uint_eq(c->acks.ilen, 0);
+    ck_assert_uint_eq(c->acks.icap, 0); /* grown past 4096 frames, freed */
+    condd_async_conn_close(c);
+}
+END_TEST
+
 static struct rec lost_disc;
 static void on_lost_disconnect(condd_async_conn *c, int reason, void *arg)
 {
@@ -733,6 +766,7 @@ static Suite *client_acks_suite(void)
     tcase_add_test(wire, test_old_server_without_acks_resumes_as_before);
     tcase_add_test(wire, test_acks_resume_hello_alone_then_the_requests_the_server_did_not_read);
     tcase_add_test(wire, test_acks_impossible_requests_received_loses_the_session);
+    tcase_add_test(wire, test_acks_copies_of_a_burst_are_dropped_and_freed_once_answered);
     suite_add_tcase(s, wire);
     TCase *d = tcase_create("daemon");
     tcase_add_checked_fixture(d, daemon_setup, daemon_teardown);
