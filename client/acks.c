@@ -149,7 +149,7 @@ void cl_acks_reset(condd_async_conn *c)
 {
     struct cl_acks *a = &c->acks;
     a->on = false;
-    a->rx = a->sent = 0;
+    a->rx = a->sent = a->told = 0;
     acks_emptied(a);
 }
 

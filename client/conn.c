@@ -480,12 +480,15 @@ int cl_submit_direct(condd_async_conn *c, Condd__V1__Request *req, const struct 
     int rc = cl_usable(c);
     if (rc != CONDD_OK)
         return rc;
-    /* Acknowledged delivery (acks.c): every request acks, and a counted one is copied. While
-     * resuming only the copy is made: the resume Hello goes alone, and the copies follow its
-     * answer (cl_acks_resend()). */
+    /* Acknowledged delivery (acks.c): a request acks every CL_ACKS_EVERY answers (a keep-alive
+     * Ping always), and a counted one is copied. While resuming only the copy is made: the
+     * resume Hello goes alone, and the copies follow its answer (cl_acks_resend()). */
     bool counted = cl_acks_keeping(c) && req->body_case != CONDD__V1__REQUEST__BODY_HELLO;
-    if (counted)
+    if (counted && (c->acks.rx - c->acks.told >= CL_ACKS_EVERY ||
+                    req->body_case == CONDD__V1__REQUEST__BODY_PING)) {
         req->ack = c->acks.rx;
+        c->acks.told = c->acks.rx;
+    }
     bool held = counted && c->resuming;
     size_t size = frame_encoded_size(&req->base);
     if (!held && !out_room(c, size))

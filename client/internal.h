@@ -170,11 +170,17 @@ struct cl_kept {
     size_t len;   /* its bytes in struct cl_acks' buf */
 };
 
+/* A request carries `ack` once this many counted Responses arrived since the last one that did
+ * (and keep-alive Pings, Goodbye and resume Hellos always): the server's copies stay few, and
+ * the field is neither encoded nor decoded on most requests of a busy session. */
+#define CL_ACKS_EVERY 16
+
 /* Acknowledged delivery (protocol.md §5.6.2, acks.c). */
 struct cl_acks {
     bool asked;    /* the opening Hello asked for it and is unanswered: keep copies meanwhile */
     bool on;       /* the server turned it on for this session */
-    uint64_t rx;   /* counted Responses received: every request's `ack` */
+    uint64_t rx;   /* counted Responses received */
+    uint64_t told; /* the last `ack` sent: a request acks once rx is CL_ACKS_EVERY past it */
     uint64_t sent; /* counted requests queued, in the order written (the last one's number) */
     uint8_t *buf;  /* kept frames, in order: [pos, len) */
     size_t pos, len, cap;

@@ -81,6 +81,7 @@ static bool cl_queue_resume_hello(condd_async_conn *c)
     if (c->acks.on) {
         hello.acks = true;
         req.ack = c->acks.rx;
+        c->acks.told = c->acks.rx;
     }
     size_t hsize = frame_encoded_size(&req.base);
     size_t from = cl_unsent_start(c);

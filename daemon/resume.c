@@ -226,7 +226,7 @@ static void resume_drop_first(struct dsession *ds)
     }
 }
 
-void resume_retain(struct dsession *ds, const uint8_t *frame, size_t len)
+void resume_retain_slow(struct dsession *ds, const uint8_t *frame, size_t len)
 {
     size_t max = ds->srv->settings.max_buffered_answers;
     ds->nresp++;
@@ -265,6 +265,12 @@ void resume_retain(struct dsession *ds, const uint8_t *frame, size_t len)
 
 void resume_ack(struct dsession *ds, uint64_t ack)
 {
+    if (ack >= ds->nresp && ds->bcap <= RESUME_COPIES_KEEP) {
+        /* Everything acked, the usual case: no frame to walk. */
+        ds->boff = ds->blen = ds->nbuf = 0;
+        ds->rfirst = ds->nresp + 1;
+        return;
+    }
     if (ack > ds->nresp)
         ack = ds->nresp;
     while (ds->nbuf > 0 && ds->rfirst <= ack)
