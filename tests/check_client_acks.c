@@ -4,9 +4,10 @@
  *
  * - "wire": a scripted server in the test itself (a loopback listener read and written by the
  *   test between turns of the client's loop) checks the frames the library writes: the Hello
- *   asks for acks, every request acks what arrived, the resume Hello goes alone, and after the
- *   resumed HelloResult exactly the requests after requests_received are sent again, in order,
- *   with their ids; against a server that does not turn acks on, the library works as before.
+ *   asks for acks, requests ack what arrived (every 16 answers, and on Pings), the resume
+ *   Hello goes alone, and after the resumed HelloResult exactly the requests after
+ *   requests_received are sent again, in order, with their ids; against a server that does not
+ *   turn acks on, the library works as before.
  * - "daemon": condd behind tests/blipproxy, where a stall keeps bytes in the proxy and a reset
  *   then loses them: a grant written into the stalled proxy, requests written into it, the
  *   blocking API across such a blip, a resume the server must refuse because it dropped a
@@ -310,6 +311,38 @@ START_TEST(test_acks_resume_hello_alone_then_the_requests_the_server_did_not_rea
     Condd__V1__Request *all[] = {q1, q2, q3, q4, h, s3, s4, s5, q6};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
         condd__v1__request__free_unpacked(all[i], NULL);
+    condd_async_conn_close(c);
+}
+END_TEST
+
+/* A request acks once CL_ACKS_EVERY counted answers arrived since its last ack (a keep-alive
+ * Ping always acks): the server's copies stay few without an ack on every request. */
+START_TEST(test_acks_ride_on_every_sixteenth_request_and_on_pings)
+{
+    condd_async_conn *c = fake_open(true);
+    for (uint64_t i = 1; i <= 20; i++) {
+        struct rec r = {0};
+        ck_assert_int_eq(condd_async_lock_release(c, "x", 1, on_result, &r), CONDD_OK);
+        Condd__V1__Request *q = fake_read();
+        ck_assert_int_eq(q->body_case, CONDD__V1__REQUEST__BODY_RELEASE);
+        /* i - 1 answers have arrived: the 17th request acks all 16, the others nothing */
+        ck_assert_uint_eq(q->ack, i == CL_ACKS_EVERY + 1 ? CL_ACKS_EVERY : 0);
+        Condd__V1__Response a = CONDD__V1__RESPONSE__INIT;
+        Condd__V1__ReleaseResult rr = CONDD__V1__RELEASE_RESULT__INIT;
+        a.id = q->id;
+        a.result_case = CONDD__V1__RESPONSE__RESULT_RELEASE;
+        a.release = &rr;
+        fake_send(&a);
+        ck_assert(run_until(&r.done, 10));
+        ck_assert_int_eq(r.rc, CONDD_OK);
+        condd__v1__request__free_unpacked(q, NULL);
+    }
+    struct rec rp = {0};
+    Condd__V1__Request *p = ping_read(c, &rp);
+    ck_assert_uint_eq(p->ack, 20);
+    fake_pong(p->id);
+    ck_assert(run_until(&rp.done, 10));
+    condd__v1__request__free_unpacked(p, NULL);
     condd_async_conn_close(c);
 }
 END_TEST
@@ -767,6 +800,7 @@ static Suite *client_acks_suite(void)
     tcase_add_test(wire, test_acks_resume_hello_alone_then_the_requests_the_server_did_not_read);
     tcase_add_test(wire, test_acks_impossible_requests_received_loses_the_session);
     tcase_add_test(wire, test_acks_copies_of_a_burst_are_dropped_and_freed_once_answered);
+    tcase_add_test(wire, test_acks_ride_on_every_sixteenth_request_and_on_pings);
     suite_add_tcase(s, wire);
     TCase *d = tcase_create("daemon");
     tcase_add_checked_fixture(d, daemon_setup, daemon_teardown);
