@@ -367,6 +367,12 @@ class Client:
         """True once the session is over (closed, lost, expired)."""
         return self._lost is not None
 
+    @property
+    def acks(self):
+        """True while the session has acknowledged delivery (protocol.md §5.6.2): the server
+        offered it to this client, which resumes (a grace and reconnect=True)."""
+        return self._acks
+
     async def ping(self):
         """One round trip. Requests sent before it have been processed when it returns."""
         resp = await self._call(self._request("ping"))

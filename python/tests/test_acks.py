@@ -126,11 +126,11 @@ class WireTests(unittest.IsolatedAsyncioTestCase):
         hello, client = await self.open(grace=30.0)
         self.assertTrue(hello.hello.acks)
         self.assertEqual(hello.hello.grace_s, 30.0)
-        self.assertTrue(client._acks)
+        self.assertTrue(client.acks)
         for kw in (dict(grace=30.0, reconnect=False), dict()):
             hello, other = await self.open(**kw)
             self.assertFalse(hello.hello.acks, kw)
-            self.assertFalse(other._acks, kw)
+            self.assertFalse(other.acks, kw)
 
     async def test_every_request_acks_the_counted_responses_received(self):
         _, client = await self.open(grace=30.0)
@@ -189,7 +189,7 @@ class WireTests(unittest.IsolatedAsyncioTestCase):
 
     async def test_resume_from_a_server_without_acks_sends_nothing_again(self):
         _, client = await self.open(grace=30.0, acks=False)
-        self.assertFalse(client._acks)
+        self.assertFalse(client.acks)
         first, fut = self.ping(client)
         self.assertEqual((await self.server.next()).ack, 0)
         self.server.cut()
