@@ -161,6 +161,16 @@ static bool conn_out_reserve(struct conn *c, size_t n)
     return true;
 }
 
+/* Is msg (a Response: conn_send() sends nothing else) a counted Response of acknowledged
+ * delivery (protocol.md §5.6.2): an answer to a request, not a HelloResult or a connection-level
+ * message? */
+static bool conn_counted(const ProtobufCMessage *msg)
+{
+    const Condd__V1__Response *r = (const Condd__V1__Response *)msg;
+    return msg->descriptor == &condd__v1__response__descriptor && r->id != 0 &&
+           r->result_case != CONDD__V1__RESPONSE__RESULT_HELLO;
+}
+
 void conn_send(struct conn *c, const ProtobufCMessage *msg)
 {
     if (c->state == CONN_CLOSED)
@@ -180,8 +190,11 @@ void conn_send(struct conn *c, const ProtobufCMessage *msg)
         conn_close(c, "out of memory");
         return;
     }
-    c->olen += frame_encode(msg, c->obuf + c->olen);
+    uint8_t *frame = c->obuf + c->olen;
+    c->olen += frame_encode(msg, frame);
     c->srv->stats.bytes_out += n;
+    if (c->ds != NULL && c->ds->acks && conn_counted(msg))
+        resume_retain(c->ds, frame, n);
     conn_mark_dirty(c);
 }
 

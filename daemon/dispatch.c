@@ -150,6 +150,9 @@ static void dispatch_hello_result(struct conn *c, uint64_t id, bool resumed)
         hr.grace_s = ds->grace;
     }
     hr.resumed = resumed;
+    hr.acks = ds->acks;
+    if (resumed && ds->acks)
+        hr.requests_received = ds->nreq;
     resp.result_case = CONDD__V1__RESPONSE__RESULT_HELLO;
     resp.hello = &hr;
     dispatch_ok(c, &resp, id, STATS_OP_HELLO);
@@ -157,7 +160,8 @@ static void dispatch_hello_result(struct conn *c, uint64_t id, bool resumed)
 
 /* A Hello naming a session and its secret (protocol.md §5.6). A failure leaves the connection
  * open and unhandshaken: the client may send a fresh Hello on it. */
-static void dispatch_resume(struct conn *c, uint64_t id, const Condd__V1__Hello *h, double timeout)
+static void dispatch_resume(struct conn *c, uint64_t id, uint64_t ack, const Condd__V1__Hello *h,
+                            double timeout)
 {
     struct server *srv = c->srv;
     if (srv->shutting_down) {
@@ -191,6 +195,18 @@ static void dispatch_resume(struct conn *c, uint64_t id, const Condd__V1__Hello 
             return;
         }
     }
+    if (ds->acks && !resume_can_deliver(ds, ack)) {
+        /* A Response the client lacks had its copy dropped (--max-buffered-answers, or out of
+         * memory): the session cannot go on without it (protocol.md §5.6.2). */
+        srv->stats.resume_failures++;
+        log_info("session %llu (%s) ended: an answer its client did not receive was dropped "
+                 "(over --max-buffered-answers)",
+                 (unsigned long long)ds->id, ds->client_name);
+        dispatch_reply(c, id, STATS_OP_HELLO, CONDD__V1__STATUS__STATUS_RESUME_FAILED,
+                       "the session cannot be resumed (unknown, expired or wrong secret)");
+        resume_end(ds);
+        return;
+    }
     resume_attach(ds, c);
     c->session_id = ds->id;
     snprintf(c->client_name, sizeof c->client_name, "%s", ds->client_name);
@@ -201,14 +217,22 @@ static void dispatch_resume(struct conn *c, uint64_t id, const Condd__V1__Hello 
     log_info("session %llu (%s) resumed by %s", (unsigned long long)ds->id, ds->client_name,
              c->peer);
     dispatch_hello_result(c, id, true);
-    /* Then the answers kept while detached, oldest first. */
     size_t len;
+    if (ds->acks) {
+        /* Then every answer after the client's ack, oldest first: kept while detached, or
+         * written to the old connection and lost on the way. Copies stay until acked. */
+        resume_ack(ds, ack);
+        const uint8_t *unacked = resume_unacked(ds, &len);
+        conn_send_raw(c, unacked, len);
+        return;
+    }
+    /* Then the answers kept while detached, oldest first. */
     uint8_t *kept = resume_take_buffer(ds, &len);
     conn_send_raw(c, kept, len);
     free(kept);
 }
 
-static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *h)
+static void dispatch_hello(struct conn *c, uint64_t id, uint64_t ack, const Condd__V1__Hello *h)
 {
     struct server *srv = c->srv;
     if (c->state == CONN_ACTIVE) {
@@ -245,7 +269,7 @@ static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *
     if (!authz_hello(c, id, h))
         return;
     if (h->resume_session != 0 || h->resume_secret.len != 0) {
-        dispatch_resume(c, id, h, timeout);
+        dispatch_resume(c, id, ack, h, timeout);
         return;
     }
     double grace = fmin(h->grace_s, srv->settings.max_session_grace);
@@ -258,6 +282,7 @@ static void dispatch_hello(struct conn *c, uint64_t id, const Condd__V1__Hello *
     }
     c->session_id = sid;
     c->session_timeout = timeout;
+    c->ds->acks = h->acks && grace > 0;
     c->state = CONN_ACTIVE;
     conn_session_started(c);
     log_debug("session %llu opened by %s (%s), timeout %.1f s, grace %.1f s",
@@ -674,6 +699,14 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
                   "the first request on a connection must be Hello");
         return;
     }
+    if (c->state == CONN_ACTIVE && req->body_case != CONDD__V1__REQUEST__BODY_HELLO) {
+        /* Acknowledged delivery (protocol.md §5.6.2): every request after the opening Hello is
+         * counted, read or refused alike, and its ack lets copies of answers go. */
+        struct dsession *ds = c->ds;
+        ds->nreq++;
+        if (ds->acks && req->ack != 0)
+            resume_ack(ds, req->ack);
+    }
     if (c->state == CONN_ACTIVE && !authz_request(c, req))
         return;
     /* After the permission check: a client that may not use a name does not learn where the
@@ -682,7 +715,7 @@ void dispatch_request(struct conn *c, const Condd__V1__Request *req)
         return;
     switch (req->body_case) {
     case CONDD__V1__REQUEST__BODY_HELLO:
-        dispatch_hello(c, id, req->hello);
+        dispatch_hello(c, id, req->ack, req->hello);
         break;
     case CONDD__V1__REQUEST__BODY_PING: {
         Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;

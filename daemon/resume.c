@@ -76,6 +76,7 @@ bool resume_open(struct server *srv, struct conn *c, uint64_t id, const char *cl
     ds->srv = srv;
     ds->id = id;
     ds->grace = grace;
+    ds->rfirst = 1;
     snprintf(ds->client_name, sizeof ds->client_name, "%s", client_name);
     if (grace > 0) {
         ds->timer = evtimer_new(srv->base, resume_on_timer, ds);
@@ -196,6 +197,85 @@ static void resume_overflow(struct dsession *ds)
     event_add(ds->timer, &now);
 }
 
+/* ------------------------------------------------------------------ acknowledged delivery */
+
+/* Drops the oldest copy of acks session ds. */
+static void resume_drop_first(struct dsession *ds)
+{
+    size_t plen = 0;
+    if (ds->nbuf == 0 ||
+        frame_peek(ds->buf + ds->boff, ds->blen - ds->boff, UINT32_MAX, &plen) != FRAME_OK) {
+        ds->boff = ds->blen = ds->nbuf = 0; /* cannot be: buf holds whole frames */
+        ds->rfirst = ds->nresp + 1;
+        return;
+    }
+    ds->boff += FRAME_HEADER_BYTES + plen;
+    ds->nbuf--;
+    ds->rfirst++;
+    if (ds->nbuf == 0)
+        ds->boff = ds->blen = 0;
+}
+
+void resume_retain(struct dsession *ds, const uint8_t *frame, size_t len)
+{
+    size_t max = ds->srv->settings.max_buffered_answers;
+    ds->nresp++;
+    while (ds->nbuf > 0 && ds->nbuf >= max)
+        resume_drop_first(ds);
+    if (max == 0) {
+        ds->rfirst = ds->nresp + 1;
+        return;
+    }
+    if (ds->bcap - ds->blen < len && ds->boff > 0) {
+        /* Copies are acked a few at a time: move the live ones to the front only when the
+         * buffer would grow, so that an ack costs no memmove. */
+        memmove(ds->buf, ds->buf + ds->boff, ds->blen - ds->boff);
+        ds->blen -= ds->boff;
+        ds->boff = 0;
+    }
+    if (ds->bcap - ds->blen < len) {
+        size_t cap = ds->bcap > 0 ? ds->bcap : 512;
+        while (cap - ds->blen < len)
+            cap *= 2;
+        uint8_t *nb = realloc(ds->buf, cap);
+        if (nb == NULL) {
+            /* No copy at all rather than a gap: a resume that needs one fails. */
+            ds->boff = ds->blen = ds->nbuf = 0;
+            ds->rfirst = ds->nresp + 1;
+            return;
+        }
+        ds->buf = nb;
+        ds->bcap = cap;
+    }
+    memcpy(ds->buf + ds->blen, frame, len);
+    ds->blen += len;
+    if (ds->nbuf++ == 0)
+        ds->rfirst = ds->nresp;
+}
+
+void resume_ack(struct dsession *ds, uint64_t ack)
+{
+    if (ack > ds->nresp)
+        ack = ds->nresp;
+    while (ds->nbuf > 0 && ds->rfirst <= ack)
+        resume_drop_first(ds);
+}
+
+bool resume_can_deliver(const struct dsession *ds, uint64_t ack)
+{
+    if (ack >= ds->nresp)
+        return true;
+    return ds->nbuf > 0 && ds->rfirst <= ack + 1;
+}
+
+const uint8_t *resume_unacked(const struct dsession *ds, size_t *len)
+{
+    *len = ds->blen - ds->boff;
+    return *len > 0 ? ds->buf + ds->boff : NULL;
+}
+
+/* ------------------------------------------------------------------ detach and attach */
+
 void resume_detach(struct dsession *ds, const uint8_t *out, size_t olen)
 {
     struct server *srv = ds->srv;
@@ -206,7 +286,8 @@ void resume_detach(struct dsession *ds, const uint8_t *out, size_t olen)
     ds->deadline = server_now() + ds->grace;
     struct timeval tv = clk_timeval(ds->grace);
     event_add(ds->timer, &tv);
-    if (!resume_keep(ds, out, olen) || ds->nbuf > srv->settings.max_buffered_answers)
+    /* With acks the unsent answers are among the copies already. */
+    if ((!ds->acks && !resume_keep(ds, out, olen)) || ds->nbuf > srv->settings.max_buffered_answers)
         resume_overflow(ds);
     log_info("session %llu (%s) detached; kept for %.1f s", (unsigned long long)ds->id,
              ds->client_name, ds->grace);
@@ -226,6 +307,11 @@ void resume_attach(struct dsession *ds, struct conn *c)
 
 uint8_t *resume_take_buffer(struct dsession *ds, size_t *len)
 {
+    if (ds->boff > 0) {
+        memmove(ds->buf, ds->buf + ds->boff, ds->blen - ds->boff);
+        ds->blen -= ds->boff;
+        ds->boff = 0;
+    }
     uint8_t *b = ds->buf;
     *len = ds->blen;
     ds->buf = NULL;
@@ -258,8 +344,11 @@ void resume_buffer_reply(struct dsession *ds, const struct engine_reply *r)
     dispatch_answer(&tmp, r, true);
     ds->buf = tmp.obuf;
     ds->bcap = tmp.ocap;
-    if (tmp.olen > ds->blen)
-        ds->nbuf++;
+    if (tmp.olen > ds->blen) {
+        if (ds->nbuf++ == 0)
+            ds->rfirst = ds->nresp + 1;
+        ds->nresp++;
+    }
     ds->blen = tmp.olen;
     if (tmp.buffer_failed)
         resume_overflow(ds);

@@ -41,10 +41,18 @@ struct dsession {
     bool detached;
     bool overflow;       /* too many answers kept (or out of memory): ends on the next loop turn */
     struct event *timer; /* the grace timer (only when grace > 0) */
-    /* Answers produced while detached: whole encoded Response frames, oldest first. */
+    /* Answers produced while detached: whole encoded Response frames, oldest first. With
+     * acknowledged delivery (acks), every counted Response not yet acked, attached or not:
+     * frames [boff, blen) of buf, numbered rfirst, rfirst + 1, ... */
     uint8_t *buf;
     size_t blen, bcap;
-    size_t nbuf; /* frames in buf */
+    size_t nbuf; /* frames in buf (from boff) */
+    size_t boff; /* acks: bytes at buf's start already acked, not yet moved away */
+    /* Acknowledged delivery (protocol.md §5.6.2): the counts both ends keep. */
+    bool acks;
+    uint64_t nreq;   /* counted requests read (every request after the opening Hello) */
+    uint64_t nresp;  /* counted Responses produced: the number of the last one */
+    uint64_t rfirst; /* the number of the first frame in buf; nresp + 1 when it is empty */
     uint8_t secret[RESUME_SECRET_BYTES];
     char client_name[RESUME_CLIENT_NAME_MAX];
 };
@@ -90,6 +98,22 @@ uint8_t *resume_take_buffer(struct dsession *ds, size_t *len);
 
 /* Keeps the late answer r for detached ds (the engine's reply callback while detached). */
 void resume_buffer_reply(struct dsession *ds, const struct engine_reply *r);
+
+/* ---- acknowledged delivery (protocol.md §5.6.2) */
+
+/* Keeps a copy of the counted Response frame[0..len) just queued for attached ds (acks): the
+ * oldest copy goes over --max-buffered-answers, every copy when out of memory (a resume that
+ * needs one fails then). */
+void resume_retain(struct dsession *ds, const uint8_t *frame, size_t len);
+/* The client has received ack counted Responses: their copies go. Lower acks than before are
+ * ignored, higher ones than sent mean all. */
+void resume_ack(struct dsession *ds, uint64_t ack);
+/* A resume Hello of acks session ds acking ack: true when every Response after ack still has
+ * its copy (which then follow the HelloResult: resume_unacked()). */
+bool resume_can_deliver(const struct dsession *ds, uint64_t ack);
+/* The copies not acked (for a session without acks: the answers kept while detached), whole
+ * frames (borrowed, valid until ds's next change; NULL when *len is 0); *len bytes. */
+const uint8_t *resume_unacked(const struct dsession *ds, size_t *len);
 
 /* Ends the session now: the engine hands on what it held (protocol.md §5.4), it leaves the
  * registry and ds is freed. Its connection, if any, must have dropped its pointers first. */

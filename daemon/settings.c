@@ -156,7 +156,8 @@ const struct settings_def settings_table[] = {
      .max = 10000000,
      .def = "10000",
      .arg = "N",
-     .help = "answers kept for a session in its grace; one more ends the session"},
+     .help = "answers kept for a session in its grace (one more ends the session), and "
+             "copies kept unacknowledged"},
     {.name = "log-level",
      .type = SETTINGS_LOG_LEVEL,
      .flags = SETTINGS_RELOADABLE,

@@ -397,10 +397,17 @@ static bool save_session(struct save *sv, Condd__State__State *st, const struct 
     /* an attached session gets its full grace from the load on */
     m->remaining_s = ds->detached ? fmax(0, fmin(ds->deadline - now, ds->grace)) : ds->grace;
     m->client_name = (char *)ds->client_name;
-    m->answers = save_bytes(ds->buf, ds->blen);
+    size_t alen;
+    const uint8_t *a = resume_unacked(ds, &alen);
+    m->answers = save_bytes(a, alen);
     m->overflow = ds->overflow;
     *answers += ds->nbuf;
-    if (c != NULL) {
+    m->acks = ds->acks;
+    m->requests = ds->nreq;
+    m->responses = ds->nresp;
+    m->first_answer = ds->rfirst;
+    /* With acks, the answers not yet written are among the copies already. */
+    if (c != NULL && !ds->acks) {
         /* Saved as its detach would keep it (resume_detach): the answers queued for the
          * connection and not yet written follow those already kept, and too many of them end
          * the session. A live restart saves while its half-closed connections drain (restart.c),
@@ -769,11 +776,19 @@ static bool load_sessions(struct load *ld, const Condd__State__State *st)
         uint64_t n = 0;
         if (!frames_valid(m->answers.data, m->answers.len, &n))
             return refuse(ld, "session %llu has malformed kept answers", (unsigned long long)m->id);
+        if (m->acks && (m->first_answer == 0 || m->first_answer > m->responses + 1 ||
+                        m->responses - m->first_answer + 1 != n))
+            return refuse(ld, "session %llu has inconsistent answer counts",
+                          (unsigned long long)m->id);
         ld->answers += n;
         ld->ds[i] = resume_restore(ld->srv, ld->e, m->id, m->client_name, m->grace_s,
                                    m->secret.data, m->answers.data, m->answers.len, m->overflow);
         if (ld->ds[i] == NULL)
             return refuse(ld, "out of memory");
+        ld->ds[i]->acks = m->acks;
+        ld->ds[i]->nreq = m->requests;
+        ld->ds[i]->nresp = m->responses;
+        ld->ds[i]->rfirst = m->acks ? m->first_answer : m->responses + 1;
     }
     /* Session ids count up from 1: the saved ones usually span a few times their number. */
     uint64_t span = ld->ids[ld->nsessions - 1] - ld->ids[0] + 1;

@@ -1026,6 +1026,23 @@ START_TEST(test_load_refuses_a_reference_to_a_missing_session)
     st->sessions = saveds;
     expect_refused(bad, len2, "listed twice");
     free(bad);
+    /* acknowledged delivery: counts that do not match the copies (protocol.md §5.6.2) */
+    s0->acks = true;
+    s0->responses = 5;
+    s0->first_answer = 2; /* 4 copies said, none there */
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    expect_refused(bad, len2, "inconsistent answer counts");
+    free(bad);
+    s0->first_answer = 7; /* past responses + 1 */
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    expect_refused(bad, len2, "inconsistent answer counts");
+    free(bad);
+    s0->first_answer = 0;
+    bad = seal(st, SNAPSHOT_VERSION, &len2);
+    expect_refused(bad, len2, "inconsistent answer counts");
+    free(bad);
+    s0->acks = false;
+    s0->responses = 0;
     condd__state__state__free_unpacked(st, NULL);
     free(buf);
 }

@@ -79,6 +79,12 @@ bool wc_send_raw(struct wc *w, const void *bytes, size_t len)
 
 bool wc_send(struct wc *w, const Condd__V1__Request *req)
 {
+    Condd__V1__Request acked;
+    if (w->ack != 0) {
+        acked = *req;
+        acked.ack = w->ack;
+        req = &acked;
+    }
     size_t n = frame_encoded_size(&req->base);
     uint8_t *buf = malloc(n);
     if (buf == NULL)

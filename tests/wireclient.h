@@ -22,6 +22,7 @@ struct wc {
     Condd__V1__Response *stash[WC_STASH]; /* received, not yet asked for */
     size_t nstash;
     uint64_t barriers; /* Pings sent by wc_nothing_before_ping() */
+    uint64_t ack;      /* when not 0: put in every request's ack (protocol.md §5.6.2) */
 };
 
 /* Connects to 127.0.0.1:port. Returns NULL on failure. Free with wc_close(). */
