@@ -19,7 +19,7 @@ import unittest
 
 import condd
 from condd import _proto
-from daemon import until
+from daemon import Daemon, Proxy, listing, until
 
 pb = _proto.pb
 
@@ -212,6 +212,171 @@ class WireTests(unittest.IsolatedAsyncioTestCase):
             await asyncio.wait_for(fut, 10)
         self.assertEqual(client.session_state, "lost")
 
+
+class DaemonTests(unittest.IsolatedAsyncioTestCase):
+    """Against condd through tests/blipproxy: stall holds every byte in the proxy, reset
+    then loses them with both connections."""
+
+    async def asyncSetUp(self):
+        self.prefix = self.id().rsplit(".", 1)[-1]
+        self.states = []
+
+    async def start(self, *args):
+        """A condd (with args), a proxy in front of it, and a client on it directly."""
+        self.daemon = Daemon(*args)
+        self.addCleanup(self.daemon.stop)
+        self.proxy = Proxy(self.daemon.address)
+        self.addCleanup(self.proxy.stop)
+        self.direct = await condd.connect(self.daemon.address)
+        self.addAsyncCleanup(self.direct.close)
+
+    def name(self, what):
+        return "%s.%s" % (self.prefix, what)
+
+    async def resumable(self):
+        """A client through the proxy with a grace, and acks on; the results of the
+        Responses it receives, in order, in its .results."""
+        c = await condd.connect(self.proxy.address, grace=30.0, on_session=(
+            lambda c, state, exc: self.states.append(state)))
+        self.addAsyncCleanup(c.close)
+        self.assertTrue(c.acks)
+        c.results = []
+        deliver = c._deliver
+
+        def recording(resp):
+            c.results.append(resp.WhichOneof("result") or resp.status)
+            return deliver(resp)
+        c._deliver = recording
+        return c
+
+    async def lock_info(self, name):
+        return (await listing(self.direct, self.name(name)))[0]
+
+    async def held_by(self, name, session):
+        """Waits until lock name is held by session; its LockInfo."""
+        async def held():
+            info = await self.lock_info(name)
+            return info is not None and info.held and info.holder_session == session
+        await until(held, what="%s held by session %d" % (name, session))
+        return await self.lock_info(name)
+
+    async def waiters(self, name, n):
+        async def queued():
+            info = await self.lock_info(name)
+            return info is not None and info.waiters == n
+        await until(queued, what="%d waiting on %s" % (n, name))
+
+    async def all_written(self, c):
+        """Waits until c has handed every request to the kernel."""
+        await until(lambda: asyncio.sleep(0, not c._wbuf and not c._held_frames
+                                          and c._transport.get_write_buffer_size() == 0),
+                    what="the requests written")
+
+    async def outcome(self, task):
+        """task's result (or exception) once done; AssertionError if it is not done within
+        10 s. Not wait_for(): cancelling an acquire whose answer never comes waits for it."""
+        await asyncio.wait([task], timeout=10)
+        self.assertTrue(task.done(), "%r not done" % task)
+        return task.result()
+
+    async def blip(self):
+        """Resets both connections of the stalled proxy and lets the reconnect through."""
+        await self.proxy.cmd("reset")
+        await self.proxy.cmd("flow")
+
+    async def test_acquire_granted_while_stalled_returns_once_after_a_reset(self):
+        await self.start()
+        a = await self.resumable()
+        blocker = condd.Lock(self.direct, self.name("L"))
+        await blocker.acquire()
+        lock = condd.Lock(a, self.name("L"))
+        task = asyncio.create_task(lock.acquire())
+        await self.waiters("L", 1)
+        await self.proxy.cmd("stall")
+        blocker.release()  # granted; the answer is written to the stalled proxy
+        info = await self.held_by("L", a.session_id)
+        self.assertGreater(info.token, blocker.token)
+        await self.blip()
+        self.assertTrue(await self.outcome(task))
+        self.assertEqual(self.states, ["resuming", "resumed"])
+        self.assertTrue(lock.locked())
+        self.assertEqual(lock.token, info.token)  # the server's grant, not another one
+        await a.ping()  # a barrier: any second answer to the acquire would be in by now
+        self.assertEqual(a.results.count("acquire"), 1)
+        self.assertEqual(a._orphans, {})
+        info = await self.lock_info("L")
+        self.assertEqual((info.holder_session, info.token, len(info.holders)),
+                         (a.session_id, lock.token, 1))
+        self.assertFalse(await blocker._acquire(0))
+        await lock.release_remote()
+        self.assertTrue(await blocker._acquire(0))
+        blocker.release()
+
+    async def test_requests_written_while_stalled_are_sent_again_and_applied_once(self):
+        await self.start()
+        a = await self.resumable()
+        sem = condd.Semaphore(a, self.name("S"))
+        await sem.acquire()  # read and answered before the stall
+        token = sem.token
+        await self.proxy.cmd("stall")
+        for _ in range(3):
+            sem.release()  # one permit back, then two posts
+        lock = condd.Lock(a, self.name("M"))
+        task = asyncio.create_task(lock.acquire())
+        ping = asyncio.create_task(a.ping())
+        await self.all_written(a)
+        # they are in the stalled proxy: none has reached the server
+        sinfo = (await listing(self.direct, self.name("S")))[2]
+        self.assertEqual((sinfo.counter, len(sinfo.holders)), (0, 1))
+        self.assertIsNone(await self.lock_info("M"))
+        await self.blip()
+        self.assertTrue(await self.outcome(task))
+        await self.outcome(ping)
+        self.assertEqual(self.states, ["resuming", "resumed"])
+        await a.ping()
+        self.assertEqual([r for r in a.results if r != "ping"],
+                         ["sem_acquire", "hello"] + ["sem_release"] * 3 + ["acquire"])
+        sinfo = (await listing(self.direct, self.name("S")))[2]
+        self.assertEqual((sinfo.counter, len(sinfo.holders)), (3, 0))  # 1 + 2, each once
+        info = await self.lock_info("M")
+        self.assertEqual((info.holder_session, info.token, len(info.holders)),
+                         (a.session_id, lock.token, 1))
+        self.assertGreater(lock.token, token)
+        await lock.release_remote()
+
+    async def test_a_dropped_answer_fails_the_resume_once_for_every_pending_call(self):
+        # the server keeps at most 2 answers the client has not acked; over that while
+        # connected it drops the oldest, and a resume that lacks it must fail
+        await self.start("--max-buffered-answers", "2")
+        a = await self.resumable()
+        names = ["L%d" % i for i in range(4)] + ["X"]
+        blockers = [condd.Lock(self.direct, self.name(n)) for n in names]
+        for b in blockers:
+            await b.acquire()
+        tasks = [asyncio.create_task(condd.Lock(a, self.name(n)).acquire()) for n in names]
+        for n in names:
+            await self.waiters(n, 1)
+        await self.proxy.cmd("stall")
+        for b in blockers[:4]:
+            b.release()  # 4 grants written to the stalled proxy; X stays pending
+        for n in names[:4]:
+            await self.held_by(n, a.session_id)
+        await self.blip()
+        for t in tasks:
+            with self.assertRaises(condd.ResumeFailed):
+                await self.outcome(t)
+        self.assertEqual(self.states, ["resuming", "lost"])
+        self.assertTrue(a.closed)
+        # no answer came before the stall (keep-alive pings aside), nothing after it but this
+        self.assertEqual([r for r in a.results if r != "ping"], [pb.STATUS_RESUME_FAILED])
+        # the session ended: the grants went back (X's queued acquire left its queue)
+        async def ended():
+            st = await self.direct.stats()
+            return st.detached_sessions == 0 and st.sessions == 1
+        await until(ended, what="the session ended")
+        for b in blockers[:4]:
+            self.assertTrue(await b._acquire(0))
+        self.assertEqual((await self.lock_info("X")).waiters, 0)
 
 
 if __name__ == "__main__":
