@@ -98,6 +98,7 @@ static void destroy(condd_async_conn *c)
         free(c->token);
     }
     cl_ptable_free(&c->pending);
+    cl_acks_free(c);
     free(c);
 }
 
@@ -183,6 +184,8 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg)
         return; /* a session with a grace: reconnecting */
     bool was_ready = c->ever_ready;
     c->state = CL_DEAD;
+    c->acks.asked = false;
+    cl_acks_reset(c);
     c->dead_reason = reason;
     /* msg may be c->msgbuf itself (a connect error recorded there): copy through a scratch
      * buffer, as snprintf() into its own argument is undefined. */
@@ -435,19 +438,6 @@ static bool reserve(uint8_t **buf, size_t *cap, size_t need)
     return true;
 }
 
-size_t cl_unsent_start(const condd_async_conn *c)
-{
-    size_t off = c->wmark;
-    while (off < c->wpos) {
-        size_t plen = 0;
-        if (frame_peek(c->wbuf + off, c->wlen - off, UINT32_MAX, &plen) != FRAME_OK ||
-            off + FRAME_HEADER_BYTES + plen > c->wpos)
-            break;
-        off += FRAME_HEADER_BYTES + plen;
-    }
-    return off;
-}
-
 int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p)
 {
     if (c->cluster != NULL || c->front != NULL)
@@ -455,12 +445,9 @@ int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pend
     return cl_submit_direct(c, req, p);
 }
 
-int cl_submit_direct(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p)
+/* Makes room for size more bytes at the end of the output buffer. */
+static bool out_room(condd_async_conn *c, size_t size)
 {
-    int rc = cl_usable(c);
-    if (rc != CONDD_OK)
-        return rc;
-    size_t size = frame_encoded_size(&req->base);
     tls_sync(c);
     if (c->wpos > 0 && c->wpos == c->wlen)
         out_reset(c);
@@ -475,11 +462,50 @@ int cl_submit_direct(condd_async_conn *c, Condd__V1__Request *req, const struct 
         if (from > 0)
             c->hello_len = 0; /* the Hello is the first frame: it went whole */
     }
-    if (!reserve(&c->wbuf, &c->wcap, c->wlen + size))
+    return reserve(&c->wbuf, &c->wcap, c->wlen + size);
+}
+
+int cl_out_append(condd_async_conn *c, const uint8_t *data, size_t len)
+{
+    if (!out_room(c, len))
+        return CONDD_ERR_NOMEM;
+    memcpy(c->wbuf + c->wlen, data, len);
+    c->wlen += len;
+    schedule_flush(c);
+    return CONDD_OK;
+}
+
+int cl_submit_direct(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p)
+{
+    int rc = cl_usable(c);
+    if (rc != CONDD_OK)
+        return rc;
+    /* Acknowledged delivery (acks.c): a request acks every CL_ACKS_EVERY answers (a keep-alive
+     * Ping always), and a counted one is copied. While resuming only the copy is made: the
+     * resume Hello goes alone, and the copies follow its answer (cl_acks_resend()). */
+    bool counted = cl_acks_keeping(c) && req->body_case != CONDD__V1__REQUEST__BODY_HELLO;
+    if (counted && (c->acks.rx - c->acks.told >= CL_ACKS_EVERY ||
+                    req->body_case == CONDD__V1__REQUEST__BODY_PING)) {
+        req->ack = c->acks.rx;
+        c->acks.told = c->acks.rx;
+    }
+    bool held = counted && c->resuming;
+    size_t size = frame_encoded_size(&req->base);
+    if (!held && !out_room(c, size))
+        return CONDD_ERR_NOMEM;
+    if (counted && !cl_acks_reserve(c, size))
         return CONDD_ERR_NOMEM;
     if (p != NULL && cl_ptable_put(&c->pending, p) != CONDD_OK)
         return CONDD_ERR_NOMEM;
-    c->wlen += frame_encode(&req->base, c->wbuf + c->wlen);
+    if (held) {
+        frame_encode(&req->base, cl_acks_tail(c));
+        cl_acks_push(c, req->id, NULL, size);
+        return CONDD_OK;
+    }
+    uint8_t *frame = c->wbuf + c->wlen;
+    c->wlen += frame_encode(&req->base, frame);
+    if (counted)
+        cl_acks_push(c, req->id, frame, size);
     schedule_flush(c);
     return CONDD_OK;
 }
@@ -516,6 +542,9 @@ static void on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
             memcpy(c->secret, h->resume_secret.data, sizeof c->secret);
             c->secret_len = sizeof c->secret;
         }
+        cl_acks_on_hello(c, h);
+    } else {
+        cl_acks_on_hello(c, NULL);
     }
     if (c->session_timeout <= 0)
         c->session_timeout = 10; /* the server did not say: assume its documented default */
@@ -544,7 +573,11 @@ static void handle_response(condd_async_conn *c, const Condd__V1__Response *r)
         return;
     }
     struct cl_pending p;
-    if (!cl_ptable_take(&c->pending, r->id, &p))
+    bool ours = cl_ptable_take(&c->pending, r->id, &p);
+    /* Counted even when not ours: a forgotten keep-alive's answer after a resume. */
+    if (c->acks.on)
+        cl_acks_on_response(c, r);
+    if (!ours)
         return; /* not ours (cannot happen with a conforming server): ignore */
     c->message = r->message != NULL ? r->message : "";
     switch (p.op) {
@@ -935,6 +968,8 @@ bool cl_start_session(condd_async_conn *c, const condd_options *opts)
             return false;
     }
     hello.grace_s = c->grace_asked;
+    hello.acks = c->grace_asked > 0; /* on only if HelloResult says so (acks.c) */
+    c->acks.asked = hello.acks;
     req.id = cl_next_id(c);
     req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
     req.hello = &hello;
@@ -1029,6 +1064,7 @@ static void say_goodbye(condd_async_conn *c)
     req.id = cl_next_id(c);
     req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
     req.goodbye = &g;
+    req.ack = c->acks.on ? c->acks.rx : 0;
     size_t size = frame_encoded_size(&req.base);
     if ((c->bev == NULL && c->fd < 0) || !reserve(&c->wbuf, &c->wcap, c->wlen + size))
         return;

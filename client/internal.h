@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -162,6 +163,31 @@ enum cl_state {
 
 struct cl_waitfor;
 
+/* One kept request frame (acks.c). */
+struct cl_kept {
+    uint64_t id;  /* its request id */
+    uint64_t num; /* its number among the session's counted requests, from 1 */
+    size_t len;   /* its bytes in struct cl_acks' buf */
+};
+
+/* A request carries `ack` once this many counted Responses arrived since the last one that did
+ * (and keep-alive Pings, Goodbye and resume Hellos always): the server's copies stay few, and
+ * the field is neither encoded nor decoded on most requests of a busy session. */
+#define CL_ACKS_EVERY 16
+
+/* Acknowledged delivery (protocol.md §5.6.2, acks.c). */
+struct cl_acks {
+    bool asked;    /* the opening Hello asked for it and is unanswered: keep copies meanwhile */
+    bool on;       /* the server turned it on for this session */
+    uint64_t rx;   /* counted Responses received */
+    uint64_t told; /* the last `ack` sent: a request acks once rx is CL_ACKS_EVERY past it */
+    uint64_t sent; /* counted requests queued, in the order written (the last one's number) */
+    uint8_t *buf;  /* kept frames, in order: [pos, len) */
+    size_t pos, len, cap;
+    struct cl_kept *ix; /* one per kept frame: [ihead, ilen) */
+    size_t ihead, ilen, icap;
+};
+
 struct condd_async_conn {
     struct event_base *base;
     enum cl_state state;
@@ -245,6 +271,7 @@ struct condd_async_conn {
     size_t hello_len;
     condd_async_session_cb session_cb;
     void *session_arg;
+    struct cl_acks acks; /* acknowledged delivery (acks.c) */
 
     /* Server lists (cluster.c). A front (opened on a list) has cluster set and no socket; each
      * of its members has front set and its index in the list. Both NULL on an ordinary
@@ -278,14 +305,19 @@ int cl_usable(const condd_async_conn *c);
 void cl_fail(condd_async_conn *c, int reason, const char *msg);
 
 /* conn.c's connection steps, for reconnect.c: close the socket (events too); try the addresses
- * from addr_idx on; arm the keep-alive timer; the start of the frame of wbuf holding wpos. */
+ * from addr_idx on; arm the keep-alive timer. */
 void cl_close_socket(condd_async_conn *c);
 void cl_try_connect(condd_async_conn *c);
 void cl_start_keepalive(condd_async_conn *c);
+/* The start of the frame of wbuf holding wpos (reconnect.c): the frames before it went whole. */
 size_t cl_unsent_start(const condd_async_conn *c);
 
 /* cl_submit() without the routing of a server list: c's own socket. */
 int cl_submit_direct(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p);
+
+/* Queues the whole frames data[0..len) (borrowed) for sending as they are. CONDD_OK or
+ * CONDD_ERR_NOMEM (nothing queued). */
+int cl_out_append(condd_async_conn *c, const uint8_t *data, size_t len);
 
 /* ------------------------------------------------------------------ server lists (cluster.c) */
 
@@ -334,6 +366,51 @@ void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *
 void cl_on_backoff(evutil_socket_t fd, short what, void *arg);
 /* Runs the session callback (if any) with event and reason. */
 void cl_session_event(condd_async_conn *c, int event, int reason);
+
+/* ------------------------------------------------------------------ acks (acks.c) */
+
+/* Are copies of counted requests kept (acks asked for and unanswered, or on)? */
+static inline bool cl_acks_keeping(const condd_async_conn *c)
+{
+    return c->acks.asked || c->acks.on;
+}
+/* cl_acks_reserve()'s slow path: compacts or grows the buffers. */
+bool cl_acks_grow(condd_async_conn *c, size_t frame_len);
+/* Makes room for one more copy of frame_len bytes; false on out of memory (nothing changed).
+ * Inline, as cl_acks_push(): both run for every request of an acks session. */
+static inline bool cl_acks_reserve(condd_async_conn *c, size_t frame_len)
+{
+    const struct cl_acks *a = &c->acks;
+    return (a->len + frame_len <= a->cap && a->ilen < a->icap) || cl_acks_grow(c, frame_len);
+}
+/* Where the next copy goes (valid after cl_acks_reserve() until the next acks call). */
+static inline uint8_t *cl_acks_tail(condd_async_conn *c)
+{
+    return c->acks.buf + c->acks.len;
+}
+/* After cl_acks_reserve(): records the next counted request, id, whose len bytes are copied
+ * from frame (borrowed), or, frame NULL, were already encoded at cl_acks_tail(). */
+static inline void cl_acks_push(condd_async_conn *c, uint64_t id, const uint8_t *frame, size_t len)
+{
+    struct cl_acks *a = &c->acks;
+    if (frame != NULL)
+        memcpy(a->buf + a->len, frame, len);
+    a->len += len;
+    a->ix[a->ilen++] = (struct cl_kept){.id = id, .num = ++a->sent, .len = len};
+}
+/* A Response r (borrowed) arrived on an acks session: counts it, drops the copies it proves
+ * read. */
+void cl_acks_on_response(condd_async_conn *c, const Condd__V1__Response *r);
+/* The opening HelloResult h (borrowed; NULL: none) says whether acks is on (needs c's grace and
+ * secret already recorded); off: the copies are forgotten. */
+void cl_acks_on_hello(condd_async_conn *c, const Condd__V1__HelloResult *h);
+/* A resumed HelloResult says the server read `received` counted requests: queues the copies
+ * after those, in order. False (reason in msg) when the count cannot be right or on out of
+ * memory: the session is lost. */
+bool cl_acks_resend(condd_async_conn *c, uint64_t received, char *msg, size_t msglen);
+/* Forgets the counts and the copies (a session ended); cl_acks_free() also frees the memory. */
+void cl_acks_reset(condd_async_conn *c);
+void cl_acks_free(condd_async_conn *c);
 
 /* ------------------------------------------------------------------ answers (ops.c) */
 

@@ -24,7 +24,8 @@ client_libconddclient_la_SOURCES = \
 	client/barrier.c \
 	client/results.c \
 	client/blocking.c \
-	client/tls.c
+	client/tls.c \
+	client/acks.c
 client_libconddclient_la_CPPFLAGS = $(CLIENT_CPPFLAGS)
 client_libconddclient_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(PROTOBUF_C_CFLAGS) \
 	$(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS)

@@ -13,6 +13,11 @@
  * queued behind the resume Hello. The keep-alive pings of
  * the old connection are forgotten (their answers, if any arrive, are ignored).
  *
+ * With acknowledged delivery (protocol.md §5.6.2, acks.c) nothing is guessed: the resume Hello
+ * (carrying the client's ack) goes alone, and once its HelloResult says how many requests the
+ * server read, the kept copies of the rest, then the requests issued while resuming, are queued
+ * in order; the server sends again every answer after the ack.
+ *
  * Also here: a dead connection starting a new session in place (cl_reopen(): a server-list
  * member whose server came back, cluster.c), the other way a connection outlives its session.
  */
@@ -42,6 +47,20 @@ static bool cl_resumable_reason(int reason)
            reason == CONDD_ERR_CONNECT || reason == CONDD_ERR_SESSION_EXPIRED;
 }
 
+/* The start of the frame of wbuf holding wpos: the frames before it were written whole. */
+size_t cl_unsent_start(const condd_async_conn *c)
+{
+    size_t off = c->wmark;
+    while (off < c->wpos) {
+        size_t plen = 0;
+        if (frame_peek(c->wbuf + off, c->wlen - off, UINT32_MAX, &plen) != FRAME_OK ||
+            off + FRAME_HEADER_BYTES + plen > c->wpos)
+            break;
+        off += FRAME_HEADER_BYTES + plen;
+    }
+    return off;
+}
+
 /* Rebuilds the output buffer as: the resume Hello, then the unsent whole frames. */
 static bool cl_queue_resume_hello(condd_async_conn *c)
 {
@@ -59,8 +78,17 @@ static bool cl_queue_resume_hello(condd_async_conn *c)
     req.id = cl_next_id(c);
     req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
     req.hello = &hello;
+    if (c->acks.on) {
+        hello.acks = true;
+        req.ack = c->acks.rx;
+        c->acks.told = c->acks.rx;
+    }
     size_t hsize = frame_encoded_size(&req.base);
     size_t from = cl_unsent_start(c);
+    /* With acks the Hello goes alone: every request is among the copies (acks.c), re-sent
+     * after its answer from the server's count. */
+    if (c->acks.on)
+        from = c->wlen;
     /* A failed attempt left its own resume Hello first: it is replaced, not kept, so that the
      * buffer holds one Hello whatever the number of attempts. */
     if (from < c->hello_len)
@@ -192,6 +220,16 @@ void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *
         c->hello_len = 0; /* answered, so written whole: no later resume replaces it */
         if (r->hello->session_timeout_s > 0)
             c->session_timeout = r->hello->session_timeout_s;
+        char msg[200];
+        if (c->acks.on && !r->hello->acks) {
+            cl_fail(c, CONDD_ERR_SESSION_LOST,
+                    "the server resumed the session without acknowledged delivery");
+            return;
+        }
+        if (c->acks.on && !cl_acks_resend(c, r->hello->requests_received, msg, sizeof msg)) {
+            cl_fail(c, CONDD_ERR_SESSION_LOST, msg);
+            return;
+        }
         c->state = CL_READY;
         c->last_rx = clk_mono();
         event_del(c->ev_timer);
@@ -226,6 +264,8 @@ bool cl_reopen(condd_async_conn *c, const condd_options *opts)
     c->flush_scheduled = false;
     c->keepalive_pending = false;
     c->resuming = false;
+    c->acks.asked = false;
+    cl_acks_reset(c);
     c->session_id = 0;
     c->grace = 0;
     explicit_bzero(c->secret, sizeof c->secret);

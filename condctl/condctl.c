@@ -88,7 +88,8 @@ static const char usage_text[] =
     "      --key FILE         its private key (default $CONDD_KEY_FILE, else in --cert's file)\n"
     "      --grace SECONDS    survive a lost connection for this long: reconnect and resume\n"
     "                         the session, keeping locks and waits (0: none; default 10 for\n"
-    "                         lock and sem, else 0; the server may grant less)\n"
+    "                         lock, sem, hold, wait, wait-for, event and barrier, else 0;\n"
+    "                         the server may grant less)\n"
     "      --json             JSON output (list, stats, ping, locked, notify, notify-all, hold,\n"
     "                         event, barrier)\n"
     "  -h, --help             show this help and exit\n"
@@ -900,7 +901,7 @@ static condd_options *make_options(const struct ctl *ctl, double connect_timeout
     double grace = 0;
     if (ctl->grace_set)
         grace = ctl->grace;
-    else if (ctl->cmd == CTL_CMD_LOCK || ctl->cmd == CTL_CMD_SEM)
+    else if (ctl_cmd_waits(ctl->cmd))
         grace = CTL_LOCK_GRACE_S;
     if (condd_options_set_client_name(opts, client_name) != CONDD_OK ||
         condd_options_set_grace(opts, grace) != CONDD_OK ||

@@ -50,6 +50,14 @@ enum ctl_command {
     CTL_CMD_KILL_SESSION,
 };
 
+/* Does cmd hold or wait (and so ask for a resume grace by default, CTL_LOCK_GRACE_S)? */
+static inline bool ctl_cmd_waits(enum ctl_command cmd)
+{
+    return cmd == CTL_CMD_LOCK || cmd == CTL_CMD_SEM || cmd == CTL_CMD_HOLD ||
+           cmd == CTL_CMD_WAIT || cmd == CTL_CMD_WAIT_FOR || cmd == CTL_CMD_EVENT ||
+           cmd == CTL_CMD_BARRIER;
+}
+
 /* `barrier NAME`'s operation (a wait unless --reset, --abort or --state). */
 enum ctl_barrier_op {
     CTL_BARRIER_WAIT,
@@ -73,8 +81,9 @@ enum ctl_event_op {
 
 /* How long connecting may take without --connect-timeout or $CONDD_CONNECT_TIMEOUT. */
 #define CTL_CONNECT_TIMEOUT_S 10.0
-/* The resume grace lock and sem ask for unless --grace says otherwise: a network blip or a
- * restart of condd shorter than this neither loses the lock nor disturbs CMD. */
+/* The resume grace the commands that hold or wait ask for unless --grace says otherwise
+ * (ctl_cmd_waits()): a network blip or a restart of condd shorter than this neither loses a lock
+ * or a wait nor disturbs CMD. */
 #define CTL_LOCK_GRACE_S 10.0
 
 struct ctl {
@@ -94,8 +103,8 @@ struct ctl {
     const char *tls_key;    /* --key, else $CONDD_KEY_FILE; NULL: in tls_cert */
     double session_timeout; /* --session-timeout (0: the server's default) */
     bool grace_set;
-    double grace; /* --grace: resume grace to ask for (default CTL_LOCK_GRACE_S for lock and
-                   * sem, else 0) */
+    double grace; /* --grace: resume grace to ask for (default CTL_LOCK_GRACE_S for the
+                   * commands that hold or wait, else 0) */
     bool conflict_set;
     int conflict_exit; /* -E: the exit status when the lock could not be taken */
     bool until_signal; /* hold --until-signal */

@@ -194,7 +194,7 @@ void conn_send(struct conn *c, const ProtobufCMessage *msg)
     c->olen += frame_encode(msg, frame);
     c->srv->stats.bytes_out += n;
     if (c->ds != NULL && c->ds->acks && conn_counted(msg))
-        resume_retain(c->ds, frame, n);
+        resume_retain(c->ds, frame, n, c->srv->settings.max_buffered_answers);
     conn_mark_dirty(c);
 }
 

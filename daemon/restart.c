@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -39,7 +40,7 @@ struct restart {
     struct server *srv;
     struct sdnotify *notify;
     char **argv;         /* borrowed from main */
-    char exe[PATH_MAX];  /* the binary's path as resolved at start-up */
+    char exe[PATH_MAX];  /* the binary's path as started (restart_path_as_started()) */
     int state_fd;        /* handed-over state not yet loaded, or -1 */
     bool from_fdstore;   /* state_fd came from systemd's fd store */
     bool successor;      /* started by a live restart */
@@ -67,6 +68,14 @@ static void restart_sigset(sigset_t *set)
     sigaddset(set, SIGTERM);
     sigaddset(set, SIGINT);
     sigaddset(set, SIGHUP);
+}
+
+/* Page faults of this process so far: a cold successor pays one for each page it first
+ * touches, which the log shows beside the CPU time of the load. */
+static long restart_faults(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt + ru.ru_majflt : 0;
 }
 
 /* CPU time this process has used, in ms: what a step costs whatever the machine's load. */
@@ -157,6 +166,33 @@ static void restart_take_listeners(struct restart *r, const char *v)
     }
 }
 
+/* The path condd was started by (argv0, made absolute, symbolic links not resolved), when it
+ * names the running binary: a restart then follows a link switched since, the usual way to
+ * install an upgrade beside the old version. False when argv0 has no '/' (found through $PATH)
+ * or names another file; /proc/self/exe is used then. */
+static bool restart_path_as_started(const char *argv0, char *out, size_t outlen)
+{
+    struct stat as_started, running;
+    if (strchr(argv0, '/') == NULL)
+        return false;
+    int n;
+    if (argv0[0] == '/') {
+        n = snprintf(out, outlen, "%s", argv0);
+    } else {
+        char cwd[PATH_MAX];
+        if (getcwd(cwd, sizeof cwd) == NULL)
+            return false;
+        n = snprintf(out, outlen, "%s/%s", cwd, argv0);
+    }
+    if (n < 0 || (size_t)n >= outlen || stat(out, &as_started) != 0 ||
+        stat("/proc/self/exe", &running) != 0 || as_started.st_dev != running.st_dev ||
+        as_started.st_ino != running.st_ino) {
+        out[0] = '\0';
+        return false;
+    }
+    return true;
+}
+
 struct restart *restart_new(struct event_base *base, struct server *srv, char **argv,
                             const struct settings *settings)
 {
@@ -168,12 +204,14 @@ struct restart *restart_new(struct event_base *base, struct server *srv, char **
     r->argv = argv;
     r->settings = settings;
     r->state_fd = -1;
-    ssize_t n = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
-    if (n > 0) {
-        r->exe[n] = '\0';
-    } else if (strchr(argv[0], '/') == NULL || realpath(argv[0], r->exe) == NULL) {
-        /* Nothing to exec: SIGUSR2 will say so and keep serving. */
-        r->exe[0] = '\0';
+    if (!restart_path_as_started(argv[0], r->exe, sizeof r->exe)) {
+        ssize_t n = readlink("/proc/self/exe", r->exe, sizeof r->exe - 1);
+        if (n > 0) {
+            r->exe[n] = '\0';
+        } else if (strchr(argv[0], '/') == NULL || realpath(argv[0], r->exe) == NULL) {
+            /* Nothing to exec: SIGUSR2 will say so and keep serving. */
+            r->exe[0] = '\0';
+        }
     }
 
     const char *pid = getenv(RESTART_ENV_PID);
@@ -244,6 +282,7 @@ bool restart_load(struct restart *r)
     if (r->state_fd >= 0) {
         uint64_t t = clk_mono_us();
         double cpu0 = restart_cpu_ms();
+        long faults0 = restart_faults();
         if (r->t0_us > 0)
             log_notice("restart: the new process runs %.1f ms after the SIGUSR2",
                        (double)(t - r->t0_us) / 1000.0);
@@ -258,7 +297,8 @@ bool restart_load(struct restart *r)
         if (ok) {
             restored = info.sessions;
             double ms = (double)(clk_mono_us() - t) / 1000.0;
-            log_notice("restart: state read in %.1f ms (cpu %.1f ms)", ms, restart_cpu_ms() - cpu0);
+            log_notice("restart: state read in %.1f ms (cpu %.1f ms, %ld page faults)", ms,
+                       restart_cpu_ms() - cpu0, restart_faults() - faults0);
             if (r->t0_us > 0)
                 log_notice("restart: loaded %" PRIu64 " sessions, %" PRIu64 " locks, %" PRIu64
                            " waiters, %zu bytes in %.1f ms%s; serving %.1f ms after the SIGUSR2",
@@ -482,10 +522,29 @@ static void restart_finish_store(struct restart *r, int fd, const struct snapsho
     event_base_loopexit(r->base, NULL);
 }
 
+/* Is c a connection the drain waits for: not one of a client with acknowledged delivery, which
+ * loses nothing it writes during a restart (restart_frozen_drain)? */
+static bool restart_waits_for(const struct conn *c)
+{
+    return !(c->ds != NULL && c->ds->acks && c->half_closed);
+}
+
+/* Are connections left that the drain waits for? */
+static bool restart_draining(const struct restart *r)
+{
+    const struct conn *c;
+    TAILQ_FOREACH(c, &r->srv->conns, link)
+    {
+        if (restart_waits_for(c))
+            return true;
+    }
+    return false;
+}
+
 static void restart_on_drain(evutil_socket_t fd, short what, void *arg)
 {
     struct restart *r = arg;
-    if (server_connection_count(r->srv) > 0 && clk_mono() < r->drain_until) {
+    if (restart_draining(r) && clk_mono() < r->drain_until) {
         struct timeval tv = {0, 1000};
         event_add(r->drain, &tv);
         return;
@@ -515,7 +574,8 @@ static bool restart_has_input(const struct conn *c)
 /*
  * The drain after an early save, outside the event loop: waits until every half-closed
  * connection's client has closed its side (or restart-drain has passed), only looking at the
- * sockets (MSG_PEEK), never reading them. True: nothing arrived but ends of stream, so the state
+ * sockets (MSG_PEEK), never reading them; connections of clients with acknowledged delivery are
+ * not waited for at all. True: nothing arrived but ends of stream, so the state
  * saved before is still exactly the state. False as soon as a client sent a byte, a connection
  * has a whole request kept, or (an exec, not a store) a stop signal is pending: the caller then
  * drains in the loop as before the early save. *closed and *left count the connections whose
@@ -533,6 +593,11 @@ static bool restart_frozen_drain(struct restart *r, unsigned *closed, unsigned *
     struct conn *c;
     TAILQ_FOREACH(c, &srv->conns, link)
     {
+        /* A client with acknowledged delivery (protocol.md §5.6.2) loses nothing it writes now:
+         * the saved count of requests read tells it, at the resume, which ones to send again.
+         * So it is not waited for, and what it sends does not make the state stale. */
+        if (!restart_waits_for(c))
+            continue;
         if (n == cap || c->ssl != NULL || !c->half_closed || restart_has_input(c)) {
             free(pfd);
             return false; /* cannot be after server_begin_detach; the loop's drain copes */

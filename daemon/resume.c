@@ -199,6 +199,9 @@ static void resume_overflow(struct dsession *ds)
 
 /* ------------------------------------------------------------------ acknowledged delivery */
 
+/* A copy buffer larger than this is freed once every copy in it is acked. */
+#define RESUME_COPIES_KEEP 16384
+
 /* Drops the oldest copy of acks session ds. */
 static void resume_drop_first(struct dsession *ds)
 {
@@ -212,11 +215,18 @@ static void resume_drop_first(struct dsession *ds)
     ds->boff += FRAME_HEADER_BYTES + plen;
     ds->nbuf--;
     ds->rfirst++;
-    if (ds->nbuf == 0)
+    if (ds->nbuf == 0) {
         ds->boff = ds->blen = 0;
+        if (ds->bcap > RESUME_COPIES_KEEP) {
+            /* A burst of answers is over: an idle session keeps little memory. */
+            free(ds->buf);
+            ds->buf = NULL;
+            ds->bcap = 0;
+        }
+    }
 }
 
-void resume_retain(struct dsession *ds, const uint8_t *frame, size_t len)
+void resume_retain_slow(struct dsession *ds, const uint8_t *frame, size_t len)
 {
     size_t max = ds->srv->settings.max_buffered_answers;
     ds->nresp++;
@@ -255,6 +265,12 @@ void resume_retain(struct dsession *ds, const uint8_t *frame, size_t len)
 
 void resume_ack(struct dsession *ds, uint64_t ack)
 {
+    if (ack >= ds->nresp && ds->bcap <= RESUME_COPIES_KEEP) {
+        /* Everything acked, the usual case: no frame to walk. */
+        ds->boff = ds->blen = ds->nbuf = 0;
+        ds->rfirst = ds->nresp + 1;
+        return;
+    }
     if (ack > ds->nresp)
         ack = ds->nresp;
     while (ds->nbuf > 0 && ds->rfirst <= ack)

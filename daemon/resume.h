@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/queue.h>
 
 #include "table.h"
@@ -102,9 +103,23 @@ void resume_buffer_reply(struct dsession *ds, const struct engine_reply *r);
 /* ---- acknowledged delivery (protocol.md §5.6.2) */
 
 /* Keeps a copy of the counted Response frame[0..len) just queued for attached ds (acks): the
- * oldest copy goes over --max-buffered-answers, every copy when out of memory (a resume that
- * needs one fails then). */
-void resume_retain(struct dsession *ds, const uint8_t *frame, size_t len);
+ * oldest copy goes over max_copies (--max-buffered-answers), every copy when out of memory (a
+ * resume that needs one fails then). Inline for the usual case (room in the buffer, under the cap):
+ * it runs for every answer of such a session. */
+void resume_retain_slow(struct dsession *ds, const uint8_t *frame, size_t len);
+static inline void resume_retain(struct dsession *ds, const uint8_t *frame, size_t len,
+                                 size_t max_copies)
+{
+    if (ds->bcap - ds->blen < len || ds->nbuf + 1 >= max_copies) {
+        resume_retain_slow(ds, frame, len);
+        return;
+    }
+    ds->nresp++;
+    memcpy(ds->buf + ds->blen, frame, len);
+    ds->blen += len;
+    if (ds->nbuf++ == 0)
+        ds->rfirst = ds->nresp;
+}
 /* The client has received ack counted Responses: their copies go. Lower acks than before are
  * ignored, higher ones than sent mean all. */
 void resume_ack(struct dsession *ds, uint64_t ack);

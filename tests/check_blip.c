@@ -627,6 +627,46 @@ START_TEST(test_acks_a_dropped_copy_the_client_lacks_ends_the_session)
 }
 END_TEST
 
+/* At a live restart condd does not wait for a client with acks to close, and a request that
+ * client writes after the half-close neither makes the saved state stale (no second save) nor
+ * is lost: the resume counts it out and the client sends it again. */
+START_TEST(test_acks_a_request_written_during_a_restart_is_sent_again)
+{
+    static const char *const args[] = {"--restart-drain", "10", NULL};
+    struct tu_daemon d;
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
+    ck_assert(tu_daemon_start_ex(&d, &sp, false, args));
+    struct sess a;
+    struct wc *wa = open_acks_at(d.port, 30, &a);
+    ck_assert(wc_acquire(wa, 2, "late", 1, -1));
+    wx_expect_token(wa, 2);
+    ck_assert_int_eq(kill(d.pid, SIGUSR2), 0);
+    ck_assert(wc_wait_closed(wa, T)); /* the end of the stream: the half-close */
+    wa->ack = 1;
+    ck_assert(wc_release(wa, 3, "late", 1)); /* after it, on the half-closed connection */
+    wa->ack = 0;
+    uint64_t received = 0;
+    int status = 0;
+    struct wc *w2 = resume_acks_at(d.port, &a, 1, &received, &status);
+    ck_assert_msg(w2 != NULL, "status %d", status);
+    ck_assert_uint_eq(received, 1); /* the Release was not read ... */
+    struct wc *b = wc_session(d.port, "watcher");
+    ck_assert_ptr_nonnull(b);
+    ck_assert_uint_eq(holder_of(b, "late", NULL), a.id);
+    ck_assert(wc_release(w2, 3, "late", 1)); /* ... so it is sent again, and applied once */
+    wx_expect_free(w2, 3, ST(OK));
+    ck_assert_uint_eq(holder_of(b, "late", NULL), 0);
+    char log[300];
+    snprintf(log, sizeof log, "%s/log", d.dir);
+    ck_assert(tu_file_has_line(log, "restart: clients closed in", "(0 still open"));
+    ck_assert(!tu_file_has_line(log, "a client sent more after the half-close", NULL));
+    wc_close(wa);
+    bye(w2);
+    wc_close(b);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
 /* A live restart carries both counts and the copies (snapshot.c). */
 START_TEST(test_acks_survive_a_live_restart)
 {
@@ -685,6 +725,7 @@ static Suite *blip_suite(void)
     tcase_add_test(tc, test_acks_an_ack_above_what_was_sent_means_everything);
     tcase_add_test(tc, test_acks_a_dropped_copy_the_client_lacks_ends_the_session);
     tcase_add_test(tc, test_acks_survive_a_live_restart);
+    tcase_add_test(tc, test_acks_a_request_written_during_a_restart_is_sent_again);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -434,6 +434,47 @@ START_TEST(test_restart_runs_the_binary_now_at_the_path)
 }
 END_TEST
 
+/* An upgrade by a switched link: condd started through a symbolic link to one version; the
+ * link is switched to another; the restart runs that one (the path as started, not the file
+ * it resolved to then). */
+START_TEST(test_restart_follows_a_switched_link)
+{
+    char dir[] = "/tmp/condd-restart-link-XXXXXX";
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+    char cmd[1600], link[128], v2[128];
+    snprintf(link, sizeof link, "%s/condd", dir);
+    snprintf(v2, sizeof v2, "%s/v2/condd", dir);
+    snprintf(cmd, sizeof cmd,
+             "mkdir '%s/v1' '%s/v2' && cp '%s' '%s/v1/condd' && cp '%s' '%s' && "
+             "ln -s v1/condd '%s'",
+             dir, dir, tu_condd_path(), dir, tu_condd_path(), v2, link);
+    ck_assert_int_eq(system(cmd), 0);
+    struct tu_spawn sp = {.binary = link, .child_setup = tu_log_to_dir};
+    bool started = tu_daemon_start_ex(&daemon_, &sp, false, NULL);
+    ck_assert(started);
+    daemon_up = true;
+    struct events ea = {0};
+    condd_async_conn *a = connect_grace(&ea);
+    acquire_ok(a, "linked", 1);
+    snprintf(cmd, sizeof cmd, "ln -s v2/condd '%s.new' && mv -T '%s.new' '%s'", link, link, link);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(kill(daemon_.pid, SIGUSR2), 0);
+    ck_assert(run_until_count(&ea.resumed, 1, 20));
+    char exe[64], target[512];
+    snprintf(exe, sizeof exe, "/proc/%ld/exe", (long)daemon_.pid);
+    ssize_t n = readlink(exe, target, sizeof target - 1);
+    ck_assert_int_gt(n, 0);
+    target[n] = '\0';
+    ck_assert_str_eq(target, v2);
+    ck_assert(try_lock_fails_outside("linked"));
+    condd_async_conn_close(a);
+    tu_daemon_stop(&daemon_);
+    daemon_up = false;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    ck_assert_int_eq(system(cmd), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ settings on disk */
 
 START_TEST(test_bad_config_on_disk_refuses_the_restart)
@@ -673,6 +714,7 @@ static Suite *restart_suite(void)
     tcase_add_test(own, test_exec_failure_keeps_the_old_process_serving);
     tcase_add_test(own, test_bad_config_on_disk_refuses_the_restart);
     tcase_add_test(own, test_restart_runs_the_binary_now_at_the_path);
+    tcase_add_test(own, test_restart_follows_a_switched_link);
 #ifdef HAVE_SYSTEMD
     tcase_add_test(own, test_fdstore_keeps_the_state_across_stop_and_start);
 #endif

@@ -5,7 +5,9 @@
  * must not lose or double over TLS: answers backed up in the daemon (a raw TLS client that
  * stops reading, then a takeover), requests backed up in the library (a scripted TLS server in
  * a thread that stops reading, then closes), one resume Hello however many attempts were
- * refused, and no RESUMING from a failed Goodbye. The rest of TLS is in check_tls.c.
+ * refused, and no RESUMING from a failed Goodbye; and with acknowledged delivery (protocol.md
+ * §5.6.2), a grant and a release held in a stalled proxy, then lost to a reset, each arrive
+ * once after the resume. The rest of TLS is in check_tls.c.
  */
 #include "config.h"
 
@@ -741,6 +743,130 @@ START_TEST(test_tls_requests_encrypted_but_unwritten_are_sent_again_after_a_resu
 }
 END_TEST
 
+/* ------------------------------------------------------------------ acknowledged delivery */
+
+struct acks_rec {
+    int calls, rc;
+    uint64_t token;
+};
+
+static void acks_on_token(condd_async_conn *ac, int result, uint64_t token, void *arg)
+{
+    struct acks_rec *r = arg;
+    r->calls++;
+    r->rc = result;
+    r->token = token;
+}
+
+static void acks_on_result(condd_async_conn *ac, int result, void *arg)
+{
+    acks_on_token(ac, result, 0, arg);
+}
+
+/* The holder session and token of lock as w's List shows them (0, 0 when free). */
+static uint64_t acks_holder(condd_conn *w, const char *lock, uint64_t *token)
+{
+    condd_list *l = NULL;
+    ck_assert_int_eq(condd_conn_list(w, lock, 10, &l), CONDD_OK);
+    uint64_t session = 0;
+    *token = 0;
+    for (size_t i = 0; i < condd_list_lock_count(l); i++) {
+        const struct condd_lock_info *li = condd_list_lock(l, i);
+        if (strcmp(li->name, lock) == 0 && li->held) {
+            session = li->holder_session;
+            *token = li->token;
+        }
+    }
+    condd_list_free(l);
+    return session;
+}
+
+/* The count of release/ok in w's Stats. */
+static uint64_t acks_releases(condd_conn *w)
+{
+    condd_stats *st = NULL;
+    ck_assert_int_eq(condd_conn_stats(w, &st), CONDD_OK);
+    uint64_t n = 0;
+    for (size_t i = 0; i < st->n_ops; i++) {
+        const struct condd_op_count *op = condd_stats_op(st, i);
+        if (strcmp(op->op, "release") == 0 && strcmp(op->status, "ok") == 0)
+            n = op->count;
+    }
+    condd_stats_free(st);
+    return n;
+}
+
+/* Acknowledged delivery over TLS (protocol.md §5.6.2): while tests/blipproxy holds everything
+ * back, a grant is written to the session's connection and the client writes a release; a
+ * reset then loses both. After the resume the grant arrives (once, with the server's token)
+ * and the release is sent again and read once. */
+START_TEST(test_tls_acks_grant_and_release_held_in_a_stalled_proxy_arrive_once)
+{
+    struct via_proxy v;
+    via_proxy_open(&v, on_session); /* for its daemon and proxy; the test's client is async */
+    condd_conn_close(v.c);
+    condd_conn *w = NULL;
+    ck_assert_int_eq(condd_conn_open(v.d.addr, NULL, &w), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(w, "tls/acks/handed", 1, 5, NULL), CONDD_OK);
+
+    struct event_base *base = event_base_new();
+    ck_assert_ptr_nonnull(base);
+    char addr[64];
+    tlsu_addr(addr, sizeof addr, "127.0.0.1", v.px.port);
+    condd_options *o = tlsu_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
+    int opened = 0;
+    condd_async_conn *a = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, addr, o, on_open, &opened, &a), CONDD_OK);
+    condd_options_free(o);
+    run_turns(base, &opened, 1, 20);
+    ck_assert_int_eq(opened, 1);
+
+    struct acks_rec mine = {0}, handed = {0}, ping = {0}, rel = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(a, "tls/acks/mine", 1, 5, acks_on_token, &mine, NULL),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_acquire(a, "tls/acks/handed", 1, CONDD_FOREVER, acks_on_token,
+                                              &handed, NULL),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_async_conn_ping(a, acks_on_result, &ping), CONDD_OK);
+    run_turns(base, &ping.calls, 1, 20); /* both acquires reached the server */
+    ck_assert_int_eq(mine.rc, CONDD_OK);
+    ck_assert(tu_proxy_cmd(&v.px, "stall", NULL, 0));
+    ck_assert_int_eq(condd_lock_release(w, "tls/acks/handed", 1), CONDD_OK); /* granted now */
+    ck_assert_int_eq(condd_async_lock_release(a, "tls/acks/mine", 1, acks_on_result, &rel),
+                     CONDD_OK);
+    /* The turn that sends it: the release goes into the proxy (and would be sent again
+     * after the resume if it had not). */
+    for (int i = 0; i < 3; i++)
+        event_base_loop(base, EVLOOP_NONBLOCK);
+    uint64_t token = 0, t2 = 0;
+    uint64_t sid = condd_async_conn_session_id(a);
+    ck_assert_uint_eq(acks_holder(w, "tls/acks/handed", &token), sid);
+    ck_assert_uint_eq(acks_holder(w, "tls/acks/mine", &t2), sid); /* not released yet */
+    ck_assert_int_eq(handed.calls + rel.calls, 0);
+    uint64_t releases = acks_releases(w);
+    ck_assert(tu_proxy_cmd(&v.px, "reset", NULL, 0));
+    ck_assert(tu_proxy_cmd(&v.px, "flow", NULL, 0)); /* the stall holds new connections too */
+    run_turns(base, &rel.calls, 1, 20);
+    run_turns(base, &handed.calls, 1, 20);
+    ck_assert_int_eq(handed.calls, 1);
+    ck_assert_int_eq(handed.rc, CONDD_OK);
+    ck_assert_uint_eq(handed.token, token);
+    ck_assert_int_eq(rel.calls, 1);
+    ck_assert_int_eq(rel.rc, CONDD_OK);
+    ping.calls = 0; /* a second answer would come before this ping's */
+    ck_assert_int_eq(condd_async_conn_ping(a, acks_on_result, &ping), CONDD_OK);
+    run_turns(base, &ping.calls, 1, 20);
+    ck_assert_int_eq(handed.calls + rel.calls, 2);
+    ck_assert_uint_eq(acks_holder(w, "tls/acks/mine", &t2), 0);
+    ck_assert_uint_eq(acks_releases(w), releases + 1); /* read once */
+    condd_async_conn_close(a);
+    event_base_free(base);
+    condd_conn_close(w);
+    via_proxy_close(&v);
+}
+END_TEST
+
 static Suite *tls_resume_suite(void)
 {
     Suite *s = suite_create("tls_resume");
@@ -753,6 +879,7 @@ static Suite *tls_resume_suite(void)
     tcase_add_test(tc, test_tls_refused_reconnects_leave_one_resume_hello);
     tcase_add_test(tc, test_tls_takeover_delivers_backed_up_answers_exactly_once);
     tcase_add_test(tc, test_tls_requests_encrypted_but_unwritten_are_sent_again_after_a_resume);
+    tcase_add_test(tc, test_tls_acks_grant_and_release_held_in_a_stalled_proxy_arrive_once);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -9,15 +9,6 @@
 
 start_daemon
 
-# barrier_waiting NAME: waiters of barrier NAME (0 when it is not listed).
-barrier_waiting() {
-    _n=$(list_json | sed -n 's/.*{"name":"'"$1"'","parties":[0-9]*,"n_waiting":\([0-9]*\),.*/\1/p')
-    echo "${_n:-0}"
-}
-has_barrier_waiting() {
-    [ "$(barrier_waiting "$1")" = "$2" ]
-}
-
 note "three parties: each prints its own index, 0..2"
 spawn p1 "$CONDCTL" barrier b -p 3
 wait_until 20 has_barrier_waiting b 1 || fail "p1 is not waiting: $(list_json)"

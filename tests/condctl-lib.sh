@@ -189,6 +189,17 @@ has_lock_waiters() {
     [ "$(lock_waiters "$1")" = "$2" ]
 }
 
+# barrier_waiting NAME: waiters of barrier NAME (0 when it is not listed);
+# has_barrier_waiting NAME N: for wait_until.
+barrier_waiting() {
+    _n=$(list_json | sed -n 's/.*{"name":"'"$1"'","parties":[0-9]*,"n_waiting":\([0-9]*\),.*/\1/p')
+    echo "${_n:-0}"
+}
+
+has_barrier_waiting() {
+    [ "$(barrier_waiting "$1")" = "$2" ]
+}
+
 # is_locked NAME / is_free NAME: for wait_until.
 is_locked() {
     "$CONDCTL" locked "$1" >/dev/null 2>&1

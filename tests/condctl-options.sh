@@ -44,11 +44,11 @@ expect_rc holder3 0
 
 note "--session-timeout reaches the server: a stopped condctl loses its lock after it"
 mkfifo "$T/h4.in"
-SPAWN_IN="$T/h4.in" spawn holder4 "$CONDCTL" --session-timeout 1 hold expiring
+SPAWN_IN="$T/h4.in" spawn holder4 "$CONDCTL" --session-timeout 1 --grace 0 hold expiring
 exec 8>"$T/h4.in"
 wait_until 20 test -s "$T/holder4.out" || fail "hold printed no token"
 kill -STOP "$(pid_of holder4)"
-# The server ends the silent session after about 1 s (the default is far longer).
+# The server ends the silent session after about 1 s (the default is far longer; no grace).
 wait_until 5 is_free expiring || fail "the 1 s session did not expire: $(list_json)"
 kill -CONT "$(pid_of holder4)"
 expect_rc holder4 3

@@ -4,7 +4,8 @@
 # condctl across a live restart of condd (SIGUSR2, condd(8) LIVE RESTART): `condctl lock x --
 # sleep 5` keeps x held the whole time, checked from outside every 50 ms with a try-lock of
 # another client (never granted), and the command is not signalled and sees the same token; a
-# condition wait and a hold ride through a restart too; the restart count shows in stats.
+# condition wait, a hold and a barrier party ride through a restart too with condctl's default
+# grace; the restart count shows in stats.
 . "$(dirname "$0")/condctl-lib.sh"
 
 start_daemon --log-level notice
@@ -54,8 +55,8 @@ wait_until 10 restarted 1 || fail "stats show $(restarts) restarts, expected 1"
 wait_until 10 is_free x || fail "x was not released"
 grep -q 'restart: loaded' "$T/condd.log" || fail "no 'restart: loaded' in the log"
 
-note "wait: a restart while waiting; notified afterwards, it returns 0"
-spawn waiter "$CONDCTL" --grace 20 wait rc --lock rl
+note "wait (default grace): a restart while waiting; notified afterwards, it returns 0"
+spawn waiter "$CONDCTL" wait rc --lock rl
 wait_until 10 has_cond_waiters rc 1 || fail "the waiter does not wait: $(list_json)"
 kill -USR2 "$DAEMON_PID"
 wait_until 10 restarted 2 || fail "the second restart did not happen"
@@ -63,8 +64,8 @@ wait_until 10 has_cond_waiters rc 1 || fail "the waiter is gone after the restar
 run_rc 0 "$CONDCTL" notify rc --lock rl
 expect_rc waiter 0
 
-note "hold: the lock stays held through a restart; TERM ends the hold as usual"
-spawn hd "$CONDCTL" --grace 20 hold --until-signal hh
+note "hold (default grace): the lock stays held through a restart; TERM ends it as usual"
+spawn hd "$CONDCTL" hold --until-signal hh
 wait_until 10 is_locked hh || fail "the hold did not take the lock"
 kill -USR2 "$DAEMON_PID"
 wait_until 10 restarted 3 || fail "the third restart did not happen"
@@ -74,5 +75,14 @@ running hd || fail "the hold ended"
 kill -TERM "$(pid_of hd)"
 expect_rc hd 0
 wait_until 10 is_free hh || fail "the hold did not release"
+
+note "barrier (default grace): a party waiting through a restart is released by the next"
+spawn bw "$CONDCTL" barrier rb -p 2
+wait_until 10 has_barrier_waiting rb 1 || fail "the party does not wait: $(list_json)"
+kill -USR2 "$DAEMON_PID"
+wait_until 10 restarted 4 || fail "the fourth restart did not happen"
+wait_until 10 has_barrier_waiting rb 1 || fail "the party is gone after the restart: $(list_json)"
+run_rc 0 "$CONDCTL" barrier rb -p 2
+expect_rc bw 0
 wait_until 10 nothing_left || fail "something is left: $(list_json)"
 exit 0

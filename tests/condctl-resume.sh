@@ -103,12 +103,8 @@ expect_rc hblip 0
 wait_until 10 is_free hb || fail "the hold did not release"
 
 note "barrier: filled during the blip, the waiter still passes"
-barrier_waiting() {
-    _n=$(list_json | sed -n 's/.*{"name":"'"$1"'","parties":[0-9]*,"n_waiting":\([0-9]*\),.*/\1/p')
-    [ "${_n:-0}" = "$2" ]
-}
 spawn bw "$CONDCTL" -s "$PROXIED" --grace 20 barrier bb -p 2
-wait_until 10 barrier_waiting bb 1 || fail "the barrier waiter does not wait: $(list_json)"
+wait_until 10 has_barrier_waiting bb 1 || fail "the barrier waiter does not wait: $(list_json)"
 proxy refuse
 proxy drop
 run_rc 0 "$CONDCTL" barrier bb -p 2

@@ -228,6 +228,16 @@ tests_check_client_resume_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_resume_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_resume_LDADD = $(tests_check_client_LDADD)
 TESTS += tests/check_client_resume
+# acknowledged delivery in libcondd (protocol.md §5.6.2): a scripted server, and condd behind
+# tests/blipproxy
+check_PROGRAMS += tests/check_client_acks
+tests_check_client_acks_SOURCES = tests/check_client_acks.c tests/client_util.c \
+	tests/client_util.h tests/cluster_util.c tests/cluster_util.h
+tests_check_client_acks_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_acks_CFLAGS = $(TEST_CFLAGS) $(SODIUM_CFLAGS) -pthread
+tests_check_client_acks_LDADD = $(tests_check_client_LDADD) common/libconddcommon.la \
+	$(SODIUM_LIBS) -lpthread
+TESTS += tests/check_client_acks
 # shared (reader) locks through both libcondd APIs (issue 13)
 check_PROGRAMS += tests/check_client_rwlock
 tests_check_client_rwlock_SOURCES = tests/check_client_rwlock.c tests/client_util.c \

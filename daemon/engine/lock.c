@@ -140,12 +140,15 @@ static void elock_maybe_free(struct engine *e, struct elock *l)
     elock_free_entry(l);
 }
 
-/* Links hold h (h->lock set) to (s, owner) with a new token, which it returns. */
-static inline uint64_t hold_link(struct elockhold *h, struct esession *s, uint64_t owner)
+/* Links hold h (h->lock set) to (s, owner) with token, or a new token when it is 0 (a restored
+ * hold keeps its own, and reading the clock for each of 100,000 of them would cost), which it
+ * returns. */
+static inline uint64_t hold_link(struct elockhold *h, struct esession *s, uint64_t owner,
+                                 uint64_t token)
 {
     h->s = s;
     h->owner = owner;
-    h->token = engine_next_token(s->e);
+    h->token = token != 0 ? token : engine_next_token(s->e);
     h->h_prev = NULL;
     h->h_next = s->held;
     if (s->held != NULL)
@@ -171,17 +174,19 @@ static inline void hold_unlink(struct elockhold *h)
     s->nheld--;
 }
 
-/* Makes (s, owner) the exclusive holder of the free lock l with a new token, which it returns. */
-static uint64_t elock_set_holder(struct elock *l, struct esession *s, uint64_t owner)
+/* Makes (s, owner) the exclusive holder of the free lock l with token (0: a new one), which it
+ * returns. */
+static uint64_t elock_set_holder(struct elock *l, struct esession *s, uint64_t owner,
+                                 uint64_t token)
 {
     s->e->st.locks_held++;
-    return hold_link(&l->x, s, owner);
+    return hold_link(&l->x, s, owner, token);
 }
 
-/* Adds (s, owner) as a shared holder of l (free or held shared) through record h, taken over.
- * Returns the new token. */
+/* Adds (s, owner) as a shared holder of l (free or held shared) through record h, taken over,
+ * with token (0: a new one). Returns the token. */
 static uint64_t elock_add_shared(struct elock *l, struct elockhold *h, struct esession *s,
-                                 uint64_t owner)
+                                 uint64_t owner, uint64_t token)
 {
     struct engine *e = s->e;
     if (l->sh_head == NULL) {
@@ -198,7 +203,7 @@ static uint64_t elock_add_shared(struct elock *l, struct elockhold *h, struct es
     l->nshared++;
     e->st.shared_holders++;
     h->lock = l;
-    return hold_link(h, s, owner);
+    return hold_link(h, s, owner, token);
 }
 
 /* A shared holder record, accounted, or NULL on OOM. */
@@ -261,10 +266,10 @@ void elock_grant(struct elock *l, struct ewaiter *w)
     struct engine *e = w->s->e;
     uint64_t token;
     if (w->kind == EW_ACQUIRE && w->hold != NULL) {
-        token = elock_add_shared(l, w->hold, w->s, w->owner);
+        token = elock_add_shared(l, w->hold, w->s, w->owner, 0);
         w->hold = NULL;
     } else {
-        token = elock_set_holder(l, w->s, w->owner);
+        token = elock_set_holder(l, w->s, w->owner, 0);
     }
     enum engine_status status =
         w->kind == EW_ACQUIRE ? ENGINE_OK : (enum engine_status)w->final_status;
@@ -403,7 +408,7 @@ static enum engine_status acquire_shared(struct esession *s, uint64_t req_id, co
             hold_free(e, h);
             return engine_fail(message, ENGINE_INTERNAL, "out of memory");
         }
-        uint64_t t = elock_add_shared(l, h, s, owner);
+        uint64_t t = elock_add_shared(l, h, s, owner, 0);
         if (token != NULL)
             *token = t;
         return ENGINE_OK;
@@ -446,7 +451,7 @@ static inline enum engine_status acquire(struct esession *s, uint64_t req_id, co
         l = elock_create(e, lock, lock_len, hash);
         if (l == NULL)
             return engine_fail(message, ENGINE_INTERNAL, "out of memory");
-        uint64_t t = elock_set_holder(l, s, owner);
+        uint64_t t = elock_set_holder(l, s, owner, 0);
         if (token != NULL)
             *token = t;
         return ENGINE_OK;
@@ -563,11 +568,10 @@ enum engine_status elock_restore_hold(struct elock *l, struct esession *s, bool 
     if (shared) {
         if ((h = hold_new(e)) == NULL)
             return engine_fail(why, ENGINE_INTERNAL, "out of memory");
-        elock_add_shared(l, h, s, owner);
+        elock_add_shared(l, h, s, owner, token);
     } else {
-        elock_set_holder(l, s, owner);
+        elock_set_holder(l, s, owner, token);
     }
-    h->token = token; /* the token drawn above is skipped: tokens only have to increase */
     return ENGINE_OK;
 }
 

@@ -197,6 +197,9 @@ int condd_options_set_tls_server_name(condd_options *opts, const char *name);
  * if nothing had happened. The server clamps the value (its --max-session-grace, default 60);
  * condd_conn_grace() / condd_async_conn_grace() give the granted one. Closing the connection
  * sends Goodbye, so the grace only delays the clean-up of a client that really vanished.
+ * With a grace the library also asks for acknowledged delivery (protocol.md §5.6.2) and uses
+ * it when the server offers it: requests and answers in flight when the connection broke are
+ * then neither lost nor carried out twice (docs/client.md §6.1).
  * CONDD_OK, or CONDD_ERR_INVALID for a negative or non-finite value.
  */
 int condd_options_set_grace(condd_options *opts, double seconds);

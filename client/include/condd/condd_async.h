@@ -134,6 +134,9 @@ void condd_async_conn_set_disconnect_cb(condd_async_conn *ac, condd_async_discon
  * RESUMED (reason 0) runs once the server accepted the resume, before the answers it kept.
  * LOST (reason CONDD_ERR_SESSION_LOST) runs after every pending callback has had that error,
  * and before the disconnect callback. May close ac. cb NULL clears it; arg is the caller's.
+ * When the server offers acknowledged delivery (the library asks for it with every grace,
+ * see condd_options_set_grace()), requests the server had not read are sent again at the
+ * resume, before the calls issued meanwhile, and no answer in flight is lost.
  */
 typedef void (*condd_async_session_cb)(condd_async_conn *ac, int event, int reason, void *arg);
 void condd_async_conn_set_session_cb(condd_async_conn *ac, condd_async_session_cb cb, void *arg);
