@@ -8,6 +8,10 @@ process's, less exposed to the other loads of a shared machine than the rate), m
 
   flock /work/bench.lock python3 python/bench/ackbench.py      (from a build tree)
 
+--cycles N --mode M runs exactly N cycles in mode M and nothing else (no warm-up, one round), for
+counting instructions: under valgrind --tool=callgrind (the condd it starts is not traced), the
+difference between two values of N divided by their difference is the client's instructions per
+cycle, start-up cancelled out (bench/RESULTS.md).
 The script starts its own condd on an ephemeral loopback port: --condd, else $CONDD, else
 ./daemon/condd of the build tree it is run from."""
 
@@ -22,7 +26,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 MODES = ("no grace", "grace, no acks", "grace, acks")
 
 
-async def measure(condd, address, mode, seconds):
+async def measure(condd, address, mode, seconds, cycles=None):
     fill_hello = condd._proto.fill_hello
     if mode == "grace, no acks":  # as a client that predates acks
         condd._proto.fill_hello = lambda *a, **kw: fill_hello(*a[:5])
@@ -34,13 +38,18 @@ async def measure(condd, address, mode, seconds):
     lock = condd.Lock(client, "ackbench")
     loop = asyncio.get_running_loop()
     n, deadline, cpu = 0, loop.time() + seconds, time.process_time()
-    while loop.time() < deadline:
+    if cycles is not None:
+        for n in range(1, cycles + 1):
+            await lock.acquire()
+            lock.release()
+        await client.ping()  # the last release answered
+    while cycles is None and loop.time() < deadline:
         await lock.acquire()
         lock.release()
         n += 1
     cpu = time.process_time() - cpu
     await client.close()
-    return n / seconds, 1e6 * cpu / n
+    return n / (seconds or 1), 1e6 * cpu / n
 
 
 async def run(args):
@@ -48,6 +57,12 @@ async def run(args):
     from daemon import Daemon
     os.environ["CONDD"] = args.condd
     daemon = Daemon()
+    if args.cycles is not None:
+        try:
+            await measure(condd, daemon.address, args.mode, 0, args.cycles)
+        finally:
+            daemon.stop()
+        return
     try:
         for mode in MODES:  # warm-up
             await measure(condd, daemon.address, mode, min(args.seconds, 0.5))
@@ -76,6 +91,8 @@ def main():
     ap.add_argument("--condd", help="condd binary (default $CONDD, else ./daemon/condd)")
     ap.add_argument("-d", "--seconds", type=float, default=3.0, help="length of one measurement")
     ap.add_argument("-r", "--runs", type=int, default=5, help="timed rounds (medians over them)")
+    ap.add_argument("--cycles", type=int, help="exactly this many cycles of --mode, nothing else")
+    ap.add_argument("--mode", choices=MODES, default="grace, acks", help="the mode of --cycles")
     args = ap.parse_args()
     args.condd = os.path.abspath(
         args.condd or os.environ.get("CONDD") or os.path.join(".", "daemon", "condd"))

@@ -48,6 +48,12 @@ def request_id(frame):
     writes fields in number order, so it is the varint right after the tag byte 0x08."""
     if frame[4] != 0x08:  # id 0, or another encoder: parse the message
         return pb.Request.FromString(frame[4:]).id
+    b = frame[5]
+    if b < 0x80:  # ids below 128
+        return b
+    c = frame[6]
+    if c < 0x80:  # below 16384
+        return (b & 0x7F) | c << 7
     rid, shift, pos = 0, 0, 5
     while True:
         b = frame[pos]

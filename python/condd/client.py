@@ -501,11 +501,12 @@ class Client:
         _resumed); without, a client that may resume writes the socket itself (_write)."""
         if self._acks:
             n = self._written
+            copies, copy_of, request_id = self._copies, self._copy_of, _proto.request_id
             for frame in frames:
                 n += 1
-                rid = _proto.request_id(frame)
-                self._copies.append((n, rid, frame))
-                self._copy_of[rid] = n
+                rid = request_id(frame)
+                copies.append((n, rid, frame))
+                copy_of[rid] = n
             self._written = n
         elif self._sock is not None:
             self._write(frames)
@@ -781,11 +782,16 @@ class Client:
             return False
         if resp.id == self._resume_hello_id:
             return self._resumed(resp)
-        if self._acks and resp.WhichOneof("result") != "hello":
-            self._acked += 1  # a counted Response (protocol.md §5.6.2)
+        if self._acks:
+            # a counted Response (protocol.md §5.6.2): an id and no HelloResult; the one Hello
+            # an acks session sends, the resume Hello, is answered above
+            self._acked += 1
             n = self._copy_of.pop(resp.id, None)
             if n is not None:  # answered: it and every request before it were read
-                self._forget_copies(n)
+                copies = self._copies
+                while copies and copies[0][0] <= n:
+                    self._copy_of.pop(copies.popleft()[1], None)
+                self._read = n
         fut = self._pending.pop(resp.id, None)
         if fut is not None:
             if not fut.done():
@@ -793,14 +799,6 @@ class Client:
             elif fut.cancelled():
                 self._orphans[resp.id] = resp  # for the cancelled caller (_call*)
         return self._lost is None
-
-    def _forget_copies(self, n):
-        """Drops the copies of the requests numbered up to n: the server has read them."""
-        copies, copy_of = self._copies, self._copy_of
-        while copies and copies[0][0] <= n:
-            copy_of.pop(copies.popleft()[1], None)
-        if n > self._read:
-            self._read = n
 
     def _connection_lost(self, exc, proto):
         if proto is not self._proto:
