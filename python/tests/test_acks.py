@@ -11,9 +11,12 @@ count the client cannot have written loses the session.
 Against condd through tests/blipproxy: an acquire granted while the proxy stalls returns once
 after a reset, holding the lock with the server's token; requests written while stalled (never
 read) are sent again and each applied once; a resume refused because the server dropped an
-answer the client lacked loses the session once for every pending call."""
+answer the client lacked loses the session once for every pending call. And without the
+proxy: requests written across a live restart (SIGUSR2) each run once."""
 
 import asyncio
+import os
+import signal
 import struct
 import unittest
 
@@ -377,6 +380,34 @@ class DaemonTests(unittest.IsolatedAsyncioTestCase):
         for b in blockers[:4]:
             self.assertTrue(await b._acquire(0))
         self.assertEqual((await self.lock_info("X")).waiters, 0)
+
+    async def test_requests_written_across_a_live_restart_each_run_once(self):
+        # SIGUSR2 (condd.8, LIVE RESTART): the old process does not wait for an acks client;
+        # the requests it wrote after the end of the stream are not read, and the resume says
+        # which to send again
+        self.daemon = Daemon()
+        self.addCleanup(self.daemon.stop)
+        a = await condd.connect(self.daemon.address, grace=30.0, on_session=(
+            lambda c, state, exc: self.states.append(state)))
+        self.addAsyncCleanup(a.close)
+        self.assertTrue(a.acks)
+        sem = condd.Semaphore(a, self.name("S"))
+        await sem.acquire()
+        posts = [condd.Semaphore(a, self.name("S")) for _ in range(300)]
+        os.kill(self.daemon.proc.pid, signal.SIGUSR2)
+        for p in posts:  # written before, during and after the half-close
+            p.release()
+            await asyncio.sleep(0)
+        await until(lambda: asyncio.sleep(0, self.states == ["resuming", "resumed"]), 20,
+                    what="resumed after the restart")
+        await a.ping()  # every post answered by now
+        observer = await condd.connect(self.daemon.address)
+        self.addAsyncCleanup(observer.close)
+        self.assertEqual((await observer.stats()).restarts, 1)
+        info = (await listing(observer, self.name("S")))[2]
+        self.assertEqual((info.counter, [h.session for h in info.holders]),
+                         (300, [a.session_id]))  # each post once
+        await sem.release_remote()
 
 
 if __name__ == "__main__":
