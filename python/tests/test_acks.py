@@ -5,8 +5,9 @@ Against a scripted server (FakeServer: the frames of the protocol, nothing else)
 client puts on the wire: the Hello asks for acks only when it may resume; every request acks
 the counted Responses received; on a resume the Hello acks alone, and after its HelloResult the
 requests numbered above requests_received go out again, in order, with their ids, before those
-made while resuming; an older server's HelloResult (no acks) leaves the client as it was; a
-count the client cannot have written loses the session.
+made while resuming; an older server's HelloResult (no acks) leaves the client as it was, and
+a resume without acks turns them off; a count the client cannot have written loses the
+session.
 
 Against condd through tests/blipproxy: an acquire granted while the proxy stalls returns once
 after a reset, holding the lock with the server's token; requests written while stalled (never
@@ -202,6 +203,26 @@ class WireTests(unittest.IsolatedAsyncioTestCase):
         self.ping(client)
         after = await self.server.next(2)  # the ping in the old kernel buffer is not resent
         self.assertNotEqual(after.id, first)
+        self.assertFalse(fut.done())
+
+    async def test_a_resume_without_acks_turns_them_off(self):
+        # a live restart into a condd that predates acks: the session goes on without them
+        _, client = await self.open(grace=30.0)
+        first, fut = self.ping(client)
+        await self.server.next()
+        self.server.cut()
+        resume = await self.server.next(2)
+        with self.assertLogs("condd", "WARNING") as logs:
+            self.server.hello_result(resume, acks=False, resumed=True, requests_received=0)
+            await until(lambda: asyncio.sleep(0, client.session_state == "open"),
+                        what="resumed")
+        self.assertIn("without acknowledged delivery", logs.output[0])
+        self.assertFalse(client.acks)
+        i, after = self.ping(client)
+        req = await self.server.next(2)  # the first ping is not sent again: undecided (§5.6)
+        self.assertEqual((req.id, req.ack), (i, 0))
+        self.server.answer(req)
+        await asyncio.wait_for(after, 10)
         self.assertFalse(fut.done())
 
     async def test_a_count_the_client_never_wrote_loses_the_session(self):
