@@ -12,6 +12,8 @@ EXTRA_DIST += python/pyproject.toml python/setup.py python/README.md
 # The benchmark against multiprocessing's SyncManager (docs/python.md, bench/RESULTS.md): data
 # for the dist; make check runs only its smoke run (python/tests/test_bench.py).
 EXTRA_DIST += python/bench/pybench.py
+# What acknowledged delivery costs the client (bench/RESULTS.md); not run by make check.
+EXTRA_DIST += python/bench/ackbench.py
 
 python/condd/condd_pb2.py: proto/condd.proto
 	$(AM_V_GEN)$(MKDIR_P) python/condd && \
@@ -20,7 +22,7 @@ python/condd/condd_pb2.py: proto/condd.proto
 # The unittest suites run against a condd they start themselves (tests/python.sh).
 PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/tests/test_barrier.py \
 	python/tests/test_remote.py python/tests/test_sync.py python/tests/test_bench.py \
-	python/tests/test_shared.py python/tests/test_auth.py python/tests/test_resume.py \
+	python/tests/test_shared.py python/tests/test_auth.py python/tests/test_resume.py python/tests/test_acks.py \
 	python/tests/test_cluster.py python/tests/test_sync_fast.py \
 	python/tests/daemon.py \
 	python/tests/holder.py python/tests/cpython_test_locks.py python/tests/CPYTHON_CHANGES.md

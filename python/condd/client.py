@@ -4,7 +4,10 @@ says Hello, writes requests, matches every Response to its request by id, pings 
 the session timeout, and on session loss fails every pending call once with ConnectionLost.
 With a grace (connect(grace=...)), a lost connection is not the end: it reconnects with a
 backoff and resumes the session (protocol.md §5.5-§5.6; _resume_loop below), the pending calls
-waiting through it; close() says Goodbye.
+waiting through it; close() says Goodbye. If the server offers acknowledged delivery (§5.6.2),
+nothing in flight is lost across a resume: the client acks the answers it received in every
+request, keeps a copy of each request until it knows the server read it, and after the resume
+sends again those the server says it did not read (_put, _resumed).
 The primitives (locks.py) build on four calls: _call() (await the answer), _call_checked()
 (the same, raising the package's exception for an error status: the *_remote() variants),
 _call_cancellable() (turning task cancellation into a Cancel request) and _send_checked() (fire
@@ -12,6 +15,7 @@ and forget, for asyncio's synchronous methods such as release(); the connection 
 in order)."""
 
 import asyncio
+import collections
 import logging
 import os
 import socket
@@ -278,6 +282,16 @@ class Client:
         self._inflight = None
         self._sock = None  # the socket written directly by a client that may resume
         self._keepalive_ids = set()  # the pings of _ping_loop (forgotten on a loss)
+        # acknowledged delivery (protocol.md §5.6.2), on when HelloResult.acks says so: both
+        # counts run from the session's first HelloResult across all its connections
+        self._acks = False
+        self._acked = 0  # counted Responses received: the `ack` of every request
+        self._written = 0  # counted requests written (all but Hello), numbered from 1
+        self._read = 0  # the highest of those known read (answered, or a later one answered)
+        # (number, id, frame) of the requests written and not known read, in order, and
+        # id -> number for them: sent again after a resume if the server did not read them
+        self._copies = collections.deque()
+        self._copy_of = {}
         self._closing = False
         self.session_state = "opening"  # "open", "resuming", "lost"
         self._opening = False  # opened lazily (_open_lazily): frames wait for the Hello
@@ -353,6 +367,12 @@ class Client:
         """True once the session is over (closed, lost, expired)."""
         return self._lost is not None
 
+    @property
+    def acks(self):
+        """True while the session has acknowledged delivery (protocol.md §5.6.2): the server
+        offered it to this client, which resumes (a grace and reconnect=True)."""
+        return self._acks
+
     async def ping(self):
         """One round trip. Requests sent before it have been processed when it returns."""
         resp = await self._call(self._request("ping"))
@@ -421,6 +441,8 @@ class Client:
         fut = self._loop.create_future()
         self._pending[req.id] = fut
         self._queued_notify = None
+        if self._acks:
+            req.ack = self._acked
         self._wbuf.append(_proto.encode(req))
         if flush:
             # what any client of this loop queued goes out first: a release() on one
@@ -462,19 +484,34 @@ class Client:
                 self._held_frames.extend(self._wbuf)
                 self._wbuf.clear()
                 return
-            if self._secret is not None and self._reconnect and self._peer_gone():
+            if (self._secret is not None and self._reconnect and not self._acks
+                    and self._peer_gone()):
                 # not into a connection the server has closed: these go behind the resume
+                # (with acks, a frame lost there is sent again: no need to look)
                 self._held_frames.extend(self._wbuf)
                 self._wbuf.clear()
                 self._transport.abort()
                 return
-            if self._sock is not None:
-                frames, self._wbuf = self._wbuf, []
-                self._write(frames)
-                return
-            data = self._wbuf[0] if len(self._wbuf) == 1 else b"".join(self._wbuf)
-            self._wbuf.clear()
-            self._transport.write(data)
+            frames, self._wbuf = self._wbuf, []
+            self._put(frames)
+
+    def _put(self, frames):
+        """Writes frames (whole, in order) to the connection. With acknowledged delivery each
+        is numbered and a copy kept until the server is known to have read it (_deliver,
+        _resumed); without, a client that may resume writes the socket itself (_write)."""
+        if self._acks:
+            n = self._written
+            copies, copy_of, request_id = self._copies, self._copy_of, _proto.request_id
+            for frame in frames:
+                n += 1
+                rid = request_id(frame)
+                copies.append((n, rid, frame))
+                copy_of[rid] = n
+            self._written = n
+        elif self._sock is not None:
+            self._write(frames)
+            return
+        self._transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     def _write(self, frames):
         """Writes frames (whole, in order) for a client that may resume, knowing which ones
@@ -535,12 +572,8 @@ class Client:
         if self._resuming or self._opening or proto.paused:
             return  # written when the (resume) Hello is answered (_resumed, _open_lazily)
         held, self._held_frames = self._held_frames, []
-        if not held:
-            return
-        if self._sock is not None:
-            self._write(held)
-        else:
-            self._transport.write(b"".join(held))
+        if held:
+            self._put(held)
 
     def _send_checked(self, req, what, quiet=()):
         """Fire and forget: a non-OK answer is logged (asyncio's synchronous methods), unless
@@ -632,7 +665,9 @@ class Client:
 
     async def _hello(self, client_name, session_timeout, token=None, grace=0.0):
         req = self._request("hello")
-        _proto.fill_hello(req, client_name, session_timeout, token, grace)
+        # acks only for a client that resumes: for another, the server's copies are no use
+        _proto.fill_hello(req, client_name, session_timeout, token, grace,
+                          acks=self._reconnect)
         if self._opening:
             # first on the connection, ahead of the requests held until it is answered
             fut = self._pending[req.id] = self._loop.create_future()
@@ -652,7 +687,8 @@ class Client:
             self._secret = bytes(resp.hello.resume_secret)
             if self._reconnect:
                 self._token = token  # a resume Hello is authenticated too (protocol.md §5.8)
-                # learn which frames the kernel has not taken yet (_write)
+                self._acks = resp.hello.acks  # an older server never sets it
+                # learn which frames the kernel has not taken yet (_write), without acks
                 self._watch_writes(self._transport)
         self.session_state = "open"
         self._ping_task = self._loop.create_task(self._ping_loop())
@@ -688,13 +724,19 @@ class Client:
 
     def _watch_writes(self, transport):
         """From now on, writes go through _write on the transport's socket (the selector
-        transport's; with another transport, through it as before)."""
+        transport's; with another transport, through it as before). Not with acknowledged
+        delivery: what the kernel took does not matter then (the server says what it read)."""
+        if self._acks:
+            self._sock = None
+            return
         transport.set_write_buffer_limits(high=0)
         sock = getattr(transport, "_sock", None)
         self._sock = sock if isinstance(sock, socket.socket) else None
 
     def _frames_received(self, proto):
         """Parses the complete response frames in proto's buffer and answers their futures."""
+        if proto is not self._proto:
+            return  # an old connection, replaced by a resume: its bytes count for nothing
         view, pos, end = proto.view, proto.start, proto.end
         self._last_recv = self._loop.time()
         try:
@@ -740,6 +782,16 @@ class Client:
             return False
         if resp.id == self._resume_hello_id:
             return self._resumed(resp)
+        if self._acks:
+            # a counted Response (protocol.md §5.6.2): an id and no HelloResult; the one Hello
+            # an acks session sends, the resume Hello, is answered above
+            self._acked += 1
+            n = self._copy_of.pop(resp.id, None)
+            if n is not None:  # answered: it and every request before it were read
+                copies = self._copies
+                while copies and copies[0][0] <= n:
+                    self._copy_of.pop(copies.popleft()[1], None)
+                self._read = n
         fut = self._pending.pop(resp.id, None)
         if fut is not None:
             if not fut.done():
@@ -908,6 +960,8 @@ class Client:
         req.hello.resume_secret = self._secret
         if self._token:
             req.hello.auth_token = self._token
+        if self._acks:
+            req.ack = self._acked  # the server sends again every counted Response after it
         self._resume_hello_id = req.id
         transport.write(_proto.encode(req))
         req.hello.resume_secret = b""
@@ -924,6 +978,8 @@ class Client:
         self._resume_hello_id = None
         if (resp.status == pb.STATUS_OK and resp.hello.resumed
                 and resp.hello.session_id == self.session_id):
+            if self._acks and not self._resend_unread(resp.hello):
+                return False
             self._resuming = False
             if resp.hello.session_timeout_s > 0:
                 self.session_timeout = resp.hello.session_timeout_s
@@ -937,6 +993,35 @@ class Client:
         self._lose(exc)
         return False
 
+    def _resend_unread(self, hello):
+        """With acks, on an OK resume: puts the requests the server did not read (numbered
+        above hello.requests_received) first among the frames to write, so they go out again,
+        in order and with their ids, before any other; the count then restarts from what the
+        server read, so that both counts agree (protocol.md §5.6.2). False if the session is
+        lost (a count that cannot be the server's)."""
+        if not hello.acks:
+            # a server that no longer offers it (a live restart into an older condd): what
+            # the old connection carried is undecided from here, as without acks (§5.6)
+            log.warning("condd: session %s resumed without acknowledged delivery",
+                        self.session_id)
+            self._acks = False
+            self._copies.clear()
+            self._copy_of.clear()
+            self._watch_writes(self._transport)
+            return True
+        n = hello.requests_received
+        if not self._read <= n <= self._written:
+            self._lose(SessionLost(
+                "session %s lost: the server says it read %d requests; the client wrote %d, "
+                "%d of them known read" % (self.session_id, n, self._written, self._read)))
+            return False
+        unread = [frame for num, _, frame in self._copies if num > n]
+        self._copies.clear()
+        self._copy_of.clear()
+        self._written = self._read = n
+        self._held_frames[:0] = unread
+        return True
+
     def _lose(self, exc):
         """Ends the session once: fails every pending call with exc, forgets held locks."""
         if self._lost is not None:
@@ -948,6 +1033,8 @@ class Client:
         self._token = None
         self._held_frames = []
         self._inflight = None
+        self._copies.clear()
+        self._copy_of.clear()
         was_open = self.session_state in ("open", "resuming")
         self._resuming = False
         self._opening = False

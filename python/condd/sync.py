@@ -125,6 +125,11 @@ class Client:
         return self._aclient.grace
 
     @property
+    def acks(self):
+        """True with acknowledged delivery (a resuming client; docs/python.md)."""
+        return getattr(self._aclient, "acks", False)
+
+    @property
     def session_state(self):
         """"open", "resuming" or "lost" (docs/python.md)."""
         return self._aclient.session_state

@@ -6,7 +6,9 @@ requests made during the blip sent behind the resume Hello, a blip longer than t
 the session, a refused resume, close() freeing the lock at once, condd.sync, and three cases
 of requests around a break: none runs twice behind an unanswered resume Hello, the request a
 break cut in the middle of a write is sent again, and a resume refused at the connection limit
-is retried."""
+is retried. ResumeWithoutAcksTests runs them all again with a client that does not ask for
+acknowledged delivery (protocol.md §5.6.2), as against a condd that predates it; test_acks.py
+tests acknowledged delivery itself."""
 
 import asyncio
 import socket
@@ -16,10 +18,13 @@ import unittest
 
 import condd
 import condd.sync
+from condd import _proto
 from daemon import Daemon, Proxy, until
 
 
 class ResumeTests(unittest.IsolatedAsyncioTestCase):
+    acks = True  # a client on a resumable connection has acknowledged delivery
+
     @classmethod
     def setUpClass(cls):
         cls.daemon = Daemon()
@@ -57,8 +62,10 @@ class ResumeTests(unittest.IsolatedAsyncioTestCase):
             await self.direct._call(req)  # NOT_FOUND if it had ended after all
 
     async def resumable(self, grace=30.0):
-        return await self.connect(self.proxy.address, grace=grace, on_session=(
+        c = await self.connect(self.proxy.address, grace=grace, on_session=(
             lambda c, state, exc: self.states.append(state)))
+        self.assertEqual(c.acks, self.acks)
+        return c
 
     async def stat_is(self, field, want):
         async def ok():
@@ -388,6 +395,23 @@ class ResumeTests(unittest.IsolatedAsyncioTestCase):
         await held.release_remote()  # still the holder: the session survived
 
 
+class ResumeWithoutAcksTests(ResumeTests):
+    """ResumeTests with clients that do not ask for acknowledged delivery: what the client
+    does against a condd that predates it (the requests the kernel took whole are not sent
+    again; those that never left whole are)."""
+
+    acks = False
+
+    async def asyncSetUp(self):
+        fill_hello = _proto.fill_hello
+
+        def without_acks(*args, acks=False):
+            fill_hello(*args)
+        _proto.fill_hello = without_acks
+        self.addCleanup(setattr, _proto, "fill_hello", fill_hello)
+        await super().asyncSetUp()
+
+
 class SyncResumeTests(unittest.TestCase):
     def test_sync_lock_held_across_a_drop(self):
         daemon = Daemon()
@@ -403,6 +427,8 @@ class SyncResumeTests(unittest.TestCase):
         with condd.sync.connect(proxy.address, grace=30.0, on_session=on_session) as a, \
                 condd.sync.connect(daemon.address) as b:
             self.assertGreater(a.grace, 0)
+            self.assertTrue(a.acks)
+            self.assertFalse(b.acks)
             lock = condd.sync.Lock(a, "L")
             other = condd.sync.Lock(b, "L")
             self.assertTrue(lock.acquire())
