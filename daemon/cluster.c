@@ -153,17 +153,7 @@ bool cluster_owns(struct cluster *cl, const uint8_t *name, size_t len, size_t *t
  * would leave a permit where no client routed by the list looks for it. */
 static bool cluster_holds_permits(struct conn *c, const ProtobufCBinaryData *name)
 {
-    enum { MAX_HOLDERS = 4096 }; /* sessions scanned; only on a misrouted SemRelease */
-    uint64_t *ids = malloc(MAX_HOLDERS * sizeof *ids);
-    if (ids == NULL)
-        return false;
-    size_t n = engine_sem_holder_sessions(c->srv->engine, name->data, name->len, ids, MAX_HOLDERS);
-    uint64_t sid = engine_session_id(c->sess);
-    bool held = false;
-    for (size_t i = 0; i < n && !held; i++)
-        held = ids[i] == sid;
-    free(ids);
-    return held;
+    return engine_sem_session_holds(c->sess, name->data, name->len);
 }
 
 bool cluster_check_request(struct conn *c, const Condd__V1__Request *req)

@@ -133,6 +133,27 @@ START_TEST(test_acquire_takes_permits_until_zero_then_queues)
 }
 END_TEST
 
+/* engine_sem_session_holds (a cluster's check of a misrouted SemRelease): any number of
+ * holders, under any owner, and nothing for others, unknown semaphores and bad names. */
+START_TEST(test_session_holds_tells_a_holder_from_the_others)
+{
+    uint64_t t;
+    const uint8_t *n = (const uint8_t *)"sh";
+    ck_assert(!engine_sem_session_holds(F.ss[0].s, n, 2)); /* unknown */
+    ck_assert_int_eq(sem_acquire(0, 1, "sh", 3, false, 7, FX_FOREVER, &t), S_OK);
+    ck_assert_int_eq(sem_acquire(1, 1, "sh", 3, false, 1, FX_FOREVER, &t), S_OK);
+    ck_assert(engine_sem_session_holds(F.ss[0].s, n, 2));
+    ck_assert(engine_sem_session_holds(F.ss[1].s, n, 2));
+    ck_assert(!engine_sem_session_holds(F.ss[2].s, n, 2));
+    ck_assert(!engine_sem_session_holds(F.ss[0].s, (const uint8_t *)"", 0)); /* invalid name */
+    ck_assert_int_eq(rel(0, "sh", 3, false, 7), S_OK);
+    ck_assert(!engine_sem_session_holds(F.ss[0].s, n, 2));
+    ck_assert(engine_sem_session_holds(F.ss[1].s, n, 2));
+    ck_assert_int_eq(rel(1, "sh", 3, false, 1), S_OK);
+    ck_assert(!engine_sem_session_holds(F.ss[1].s, n, 2));
+}
+END_TEST
+
 START_TEST(test_grants_are_fifo_and_a_release_does_not_let_a_newcomer_barge)
 {
     ck_assert_int_eq(acq(0, 1, "s", 1, FX_FOREVER), S_OK);
@@ -561,6 +582,7 @@ static Suite *sem_suite(void)
     TCase *tc = tcase_create("sem");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_acquire_takes_permits_until_zero_then_queues);
+    tcase_add_test(tc, test_session_holds_tells_a_holder_from_the_others);
     tcase_add_test(tc, test_grants_are_fifo_and_a_release_does_not_let_a_newcomer_barge);
     tcase_add_test(tc, test_no_barging_while_anyone_waits_even_with_a_free_permit_counted);
     tcase_add_test(tc, test_try_once_times_out_at_once_and_leaves_nothing);

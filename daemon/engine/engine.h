@@ -578,6 +578,9 @@ size_t engine_lock_holder_sessions(struct engine *e, const uint8_t *lock, size_t
                                    uint64_t *out, size_t max);
 size_t engine_sem_holder_sessions(struct engine *e, const uint8_t *name, size_t len, uint64_t *out,
                                   size_t max);
+/* Does session s hold permits of semaphore name (under any owner)? false for an unknown
+ * semaphore and an invalid name. */
+bool engine_sem_session_holds(struct esession *s, const uint8_t *name, size_t len);
 
 /* ------------------------------------------------------------------ export and restore (restore.c)
  */

@@ -465,6 +465,18 @@ size_t engine_sem_holder_sessions(struct engine *e, const uint8_t *name, size_t 
     return n;
 }
 
+bool engine_sem_session_holds(struct esession *s, const uint8_t *name, size_t len)
+{
+    if (!engine_name_valid(name, len))
+        return false;
+    struct esem *m = esem_find(s->e, name, len);
+    for (struct esemhold *h = m != NULL ? m->holders : NULL; h != NULL; h = h->next) {
+        if (h->s == s)
+            return true;
+    }
+    return false;
+}
+
 /* ================================================================== export and restore */
 
 bool esem_export(const struct engine *e, const struct engine_export_fns *fns, void *arg)
