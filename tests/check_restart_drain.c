@@ -33,13 +33,18 @@ static bool D_up;
 
 static void start(const char *drain)
 {
-    /* More kept answers than the default cap: the second test keeps tens of thousands. */
+    /* More kept answers than the default cap: the second test keeps tens of thousands. And a
+     * session timeout longer than reading them can take under ASan on a loaded machine: the
+     * client sends nothing meanwhile (with 10 s, one CI run saw the resumed session expire, and
+     * its next Ping met a closed socket). */
     const char *const args[] = {"--max-session-grace",
                                 "30",
                                 "--restart-drain",
                                 drain,
                                 "--max-buffered-answers",
                                 "100000",
+                                "--session-timeout",
+                                "120",
                                 NULL};
     struct tu_spawn sp = {.child_setup = tu_log_to_dir};
     ck_assert_msg(tu_daemon_start_ex(&D, &sp, true, args), "condd did not start");
