@@ -609,7 +609,7 @@ static bool in_room(condd_async_conn *c)
     return true;
 }
 
-/* A TLS connection ended (r: CLOSED, RESET or ERROR, why its reason) while reading or during the
+/* A TLS connection ended (r: CLOSED, SOCKET or ERROR, why its reason) while reading or during the
  * handshake. Before the HelloResult it is a failure to connect. */
 static void tls_ended(condd_async_conn *c, enum cl_tls_io r, const char *why)
 {
@@ -623,7 +623,7 @@ static void tls_ended(condd_async_conn *c, enum cl_tls_io r, const char *why)
                  "require a client certificate?)");
     else if (r == CL_TLS_CLOSED)
         snprintf(msg, sizeof msg, "the server closed the connection");
-    else if (r == CL_TLS_RESET)
+    else if (r == CL_TLS_SOCKET)
         snprintf(msg, sizeof msg, "receive from the server failed: %s", why);
     else
         snprintf(msg, sizeof msg, "%s", why);

@@ -91,7 +91,7 @@ enum cl_tls_io {
     CL_TLS_WANT_WRITE, /* call again once the socket is writable (a write: the same bytes, which
                         * may have moved) */
     CL_TLS_CLOSED,     /* the server closed (close_notify, or a bare TCP close) */
-    CL_TLS_RESET,      /* the connection was reset (ECONNRESET, EPIPE) */
+    CL_TLS_SOCKET,     /* the socket failed (ECONNRESET, EPIPE, ...): why is the system's reason */
     CL_TLS_ERROR,      /* any other fatal error */
 };
 

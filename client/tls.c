@@ -242,13 +242,9 @@ static enum cl_tls_io cl_tls_result(SSL *ssl, int ret, int err, char *why, size_
         return CL_TLS_CLOSED;
     case SSL_ERROR_SYSCALL:
         if (ERR_peek_error() == 0) {
-            if (err == 0 || err == ECONNRESET || err == EPIPE) {
-                snprintf(why, whylen, "%s",
-                         err == 0 ? "the server closed the connection" : strerror(err));
-                return err == 0 ? CL_TLS_CLOSED : CL_TLS_RESET;
-            }
-            snprintf(why, whylen, "%s", strerror(err));
-            return CL_TLS_ERROR;
+            snprintf(why, whylen, "%s",
+                     err == 0 ? "the server closed the connection" : strerror(err));
+            return err == 0 ? CL_TLS_CLOSED : CL_TLS_SOCKET;
         }
         break;
     default:
