@@ -12,15 +12,17 @@
  * write readiness around every message, which costs system calls on the hot path; here the
  * socket is only watched for writing while the kernel buffer is full.
  *
- * A tls: address runs the same connection through libevent's OpenSSL filter bufferevent over a
- * socket bufferevent, made once TCP is connected: the output buffer is handed to the filter,
- * which encrypts it at once into the socket bufferevent's output, and the flush sends that
- * itself (send(MSG_NOSIGNAL), so a dead server never raises SIGPIPE in the application, and
- * without a write event per message), watching the socket for writing only when it is full,
- * as in plaintext. Once the handshake is done, ev_read reads the socket too (one recv(), the
- * bytes handed to the filter to decrypt), so the socket bufferevent does I/O only during the
- * handshake. Decrypted input is taken from the filter into the same input buffer; everything
- * else (framing, Hello, keep-alive, resume) is shared.
+ * A tls: address runs the same connection with OpenSSL on the socket itself (tls.c's session,
+ * sending with MSG_NOSIGNAL so that a dead server never raises SIGPIPE in the application), on
+ * the same events as plaintext: once TCP is connected the handshake is SSL_do_handshake() on
+ * ev_read and ev_write (whichever OpenSSL wants); then a readable socket is SSL_read() into the
+ * same input buffer (read-ahead on: one recv() per event, and cl_tls_pending() for records read
+ * ahead), and the flush hands SSL_write() the output buffer one batch of whole frames (one
+ * record) at a time, watching the socket for writing only when it is full and retrying the
+ * same batch then. Everything else (framing, Hello, keep-alive, resume) is shared. libevent's
+ * OpenSSL filter bufferevent did this before, at several thousand more instructions per
+ * request (an SSL_read failing after every record, ERR_clear_error() before every call, a
+ * malloc, free and copy per record each way): bench/RESULTS.md, "libcondd's TLS".
  *
  * Re-entrancy: every entry from the event loop and every public call that may run callbacks
  * brackets its work with cl_enter()/cl_leave(). condd_async_conn_close() inside a callback only
@@ -39,9 +41,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 
 #include "address.h"
 #include "arena.h"
@@ -76,9 +76,8 @@ static void destroy(condd_async_conn *c)
         event_free(c->ev_timer);
     if (c->ev_backoff != NULL)
         event_free(c->ev_backoff);
-    if (c->bev != NULL)
-        bufferevent_free(c->bev); /* frees the SSL and the socket bufferevent, closes fd */
-    else if (c->fd >= 0)
+    cl_tls_session_free(c->ssl);
+    if (c->fd >= 0)
         close(c->fd);
     cl_tls_ctx_free(c->tls_ctx);
     free(c->tls_host);
@@ -127,22 +126,6 @@ int cl_usable(const condd_async_conn *c)
     return CONDD_OK;
 }
 
-/* TLS: has everything handed to the filter reached the socket? Nothing waits in the filter
- * (before the handshake is done) nor in the socket bufferevent's output (records not written). */
-static bool tls_drained(const condd_async_conn *c)
-{
-    return evbuffer_get_length(bufferevent_get_output(c->bev)) == 0 &&
-           evbuffer_get_length(bufferevent_get_output(c->under)) == 0;
-}
-
-/* TLS: once the batch in flight has all been written, wpos moves past it. Until then wpos is
- * its start: a record written in part gives the server none of its frames. */
-static void tls_sync(condd_async_conn *c)
-{
-    if (c->bev != NULL && tls_drained(c))
-        c->wpos = c->whanded;
-}
-
 void cl_close_socket(condd_async_conn *c)
 {
     if (c->ev_read != NULL) {
@@ -153,15 +136,13 @@ void cl_close_socket(condd_async_conn *c)
         event_free(c->ev_write);
         c->ev_write = NULL;
     }
-    if (c->bev != NULL) {
-        /* The batch in flight is unsent unless all its records were written (wpos stays at
-         * its start): whole frames, for the resume (cl_unsent_start). */
-        tls_sync(c);
-        bufferevent_free(c->bev); /* and c->under, which closes fd */
-        c->bev = NULL;
-        c->under = NULL;
-        c->fd = -1;
-        c->tls_open = false;
+    if (c->ssl != NULL) {
+        /* A batch in flight (wpos at its start, whanded its end) is unsent: the server has no
+         * whole frame of a record written in part, so the resume sends it again whole. */
+        cl_tls_session_free(c->ssl);
+        c->ssl = NULL;
+        c->whanded = c->wpos;
+        c->tls_handshaking = c->tls_read_wants_write = false;
     }
     if (c->fd >= 0) {
         close(c->fd);
@@ -260,67 +241,24 @@ static bool peer_gone(condd_async_conn *c)
     return n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
 }
 
-/* TLS: one sendmsg() of the encrypted output (the socket bufferevent's output, whose start it
- * keeps frozen for itself; it never writes here, so take its turn), drained by what went. */
-static ssize_t tls_send_once(condd_async_conn *c, int flags)
+/* Watches the socket for writing (the socket is full, or OpenSSL wants to write) or stops. */
+static void want_write(condd_async_conn *c, bool on)
 {
-    struct evbuffer *out = bufferevent_get_output(c->under);
-    struct evbuffer_iovec v[16];
-    struct iovec iov[16];
-    int n = evbuffer_peek(out, -1, NULL, v, 16);
-    if (n > 16)
-        n = 16;
-    for (int i = 0; i < n; i++) {
-        iov[i].iov_base = v[i].iov_base;
-        iov[i].iov_len = v[i].iov_len;
-    }
-    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)n};
-    ssize_t w = sendmsg(c->fd, &m, flags | MSG_NOSIGNAL);
-    if (w > 0) {
-        evbuffer_unfreeze(out, 1);
-        evbuffer_drain(out, (size_t)w);
-        evbuffer_freeze(out, 1);
-    }
-    return w;
-}
-
-/* TLS: sends what the socket takes of the encrypted output. Arms the write event for the rest.
- * False when the connection failed. */
-static bool tls_push(condd_async_conn *c)
-{
-    struct evbuffer *out = bufferevent_get_output(c->under);
-    while (evbuffer_get_length(out) > 0) {
-        ssize_t w = tls_send_once(c, 0);
-        if (w > 0) {
-            c->last_tx = clk_mono();
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!c->write_blocked) {
-                event_add(c->ev_write, NULL);
-                c->write_blocked = true;
-            }
-            return true;
-        }
-        char msg[160];
-        snprintf(msg, sizeof msg, "send to the server failed: %s", strerror(errno));
-        cl_fail(c, CONDD_ERR_DISCONNECTED, msg);
-        return false;
-    }
-    if (c->write_blocked) {
+    if (on && !c->write_blocked) {
+        event_add(c->ev_write, NULL);
+        c->write_blocked = true;
+    } else if (!on && c->write_blocked) {
         event_del(c->ev_write);
         c->write_blocked = false;
     }
-    return true;
 }
 
 /*
- * TLS: the end of the next batch to hand the filter, from whanded: the whole frames that fit in
- * one record (16 KiB of plaintext), or one larger frame alone. A record reaches the server whole
- * or not at all, so when the connection breaks with a batch not all written the server has no
- * whole frame of it, and the batch is sent again after the resume without doubling a request.
+ * TLS: the end of the next batch to hand SSL_write(), from whanded: the whole frames that fit in
+ * one record (16 KiB of plaintext; the client asks for no smaller maximum fragment length), or
+ * one larger frame alone. A record reaches the server whole or not at all, so when the
+ * connection breaks with a batch not all written the server has no whole frame of it, and the
+ * batch is sent again after the resume without doubling a request.
  */
 #define CL_TLS_BATCH_MAX 16384u
 static size_t tls_batch_end(const condd_async_conn *c)
@@ -337,34 +275,63 @@ static size_t tls_batch_end(const condd_async_conn *c)
     return end;
 }
 
-/* The TLS flush: sends the records already made; once they are all written (the batch in
- * flight is on the wire), hands the filter the next batch (encrypted at once once the
- * handshake is done; held by it until then) and sends that. Usually everything queued in a
- * loop turn is one batch: one record, one send. */
-static void flush_tls(condd_async_conn *c)
+/* The reason a TLS write failed, as the plaintext path says it. */
+static void tls_write_failed(condd_async_conn *c, const char *why)
+{
+    char msg[sizeof c->msgbuf];
+    snprintf(msg, sizeof msg, "send to the server failed: %s", why);
+    cl_fail(c, CONDD_ERR_DISCONNECTED, msg);
+}
+
+/* Writes the batch in flight ([wpos, whanded)) again if the socket did not take it, then the
+ * next batches, one SSL_write() (one record, one send()) each: usually everything queued in a
+ * loop turn is one batch. Returns DONE when all was written, WANT_WRITE when the socket is full
+ * (the same batch is retried when it drains), or the failure (reason in why). */
+static enum cl_tls_io tls_send(condd_async_conn *c, char *why, size_t whylen)
 {
     for (;;) {
-        if (!tls_push(c))
-            return;
-        if (!tls_drained(c))
-            return; /* the write event (or the handshake) brings us back */
-        c->wpos = c->whanded;
-        if (c->whanded == c->wlen)
-            break;
+        if (c->whanded > c->wpos) {
+            enum cl_tls_io r =
+                cl_tls_write(c->ssl, c->wbuf + c->wpos, c->whanded - c->wpos, why, whylen);
+            if (r != CL_TLS_DONE)
+                return r;
+            c->wpos = c->whanded; /* the batch is in the socket */
+            c->last_tx = clk_mono();
+        }
+        if (c->wpos == c->wlen)
+            return CL_TLS_DONE;
         /* Only whole frames are queued, so a batch is never empty. */
         size_t end = tls_batch_end(c);
         if (end == c->whanded)
-            break;
-        c->tls_pushing = true; /* the output callback need not schedule another flush */
-        int rc = bufferevent_write(c->bev, c->wbuf + c->whanded, end - c->whanded);
-        c->tls_pushing = false;
-        if (rc != 0) {
-            cl_fail(c, CONDD_ERR_NOMEM, "no memory for the TLS output");
-            return;
-        }
+            return CL_TLS_DONE;
         c->whanded = end;
     }
+}
+
+/* The TLS flush: after the handshake (which flushes when it is done), tls_send(), then the
+ * write event for what the socket did not take, as in plaintext. */
+static void flush_tls(condd_async_conn *c)
+{
+    if (c->tls_handshaking)
+        return;
+    if (c->tls_read_wants_write) {
+        /* A read left something for the socket (an alert, a key update): reading again sends
+         * it. */
+        c->tls_read_wants_write = false;
+        event_active(c->ev_read, EV_READ, 0);
+    }
+    char why[200];
+    enum cl_tls_io r = tls_send(c, why, sizeof why);
+    if (r == CL_TLS_WANT_WRITE) {
+        want_write(c, true);
+        return;
+    }
+    if (r != CL_TLS_DONE) {
+        tls_write_failed(c, why);
+        return;
+    }
     out_reset(c);
+    want_write(c, false);
 }
 
 static void flush(condd_async_conn *c)
@@ -373,7 +340,7 @@ static void flush(condd_async_conn *c)
         do_read(c); /* meets the end-of-file: cl_fail() resumes, keeping the unsent frames */
         return;
     }
-    if (c->bev != NULL) {
+    if (c->ssl != NULL) {
         flush_tls(c);
         return;
     }
@@ -387,10 +354,7 @@ static void flush(condd_async_conn *c)
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            if (!c->write_blocked) {
-                event_add(c->ev_write, NULL);
-                c->write_blocked = true;
-            }
+            want_write(c, true);
             return;
         }
         char msg[160];
@@ -399,10 +363,7 @@ static void flush(condd_async_conn *c)
         return;
     }
     out_reset(c);
-    if (c->write_blocked) {
-        event_del(c->ev_write);
-        c->write_blocked = false;
-    }
+    want_write(c, false);
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -448,7 +409,6 @@ int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pend
 /* Makes room for size more bytes at the end of the output buffer. */
 static bool out_room(condd_async_conn *c, size_t size)
 {
-    tls_sync(c);
     if (c->wpos > 0 && c->wpos == c->wlen)
         out_reset(c);
     if (c->wlen + size > c->wcap && c->wpos > 0) {
@@ -633,84 +593,10 @@ static void process_frames(condd_async_conn *c)
         c->rpos = c->rlen = 0;
 }
 
-/* TLS: takes what the bufferevent decrypted into the input buffer, frame by frame. */
-static void drain_tls(condd_async_conn *c)
+/* Room at the input buffer's end for one more read: the decoded bytes dropped, or the buffer
+ * grown when it is full. False when the connection failed (out of memory). */
+static bool in_room(condd_async_conn *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    while (c->bev != NULL && c->state != CL_DEAD && evbuffer_get_length(in) > 0) {
-        if (c->rpos > 0 && c->rlen == c->rcap) {
-            memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
-            c->rlen -= c->rpos;
-            c->rpos = 0;
-        }
-        if (c->rlen == c->rcap && !reserve(&c->rbuf, &c->rcap, c->rcap + CL_BUF_INITIAL)) {
-            cl_fail(c, CONDD_ERR_NOMEM, "no memory for the input buffer");
-            return;
-        }
-        int n = evbuffer_remove(in, c->rbuf + c->rlen, c->rcap - c->rlen);
-        if (n <= 0)
-            return;
-        c->rlen += (size_t)n;
-        c->last_rx = clk_mono();
-        process_frames(c);
-    }
-}
-
-/* TLS once the handshake is done: one recv() of the socket, handed to the socket
- * bufferevent's input, where the filter decrypts it at once (on_tls_read runs inside and takes
- * the frames). Its own read would ask FIONREAD first: one more system call per answer. Its
- * input's end is frozen for it; it is not reading, so take its turn. */
-static void do_read_tls(condd_async_conn *c)
-{
-    if (!c->tls_open) {
-        drain_tls(c);
-        return;
-    }
-    uint8_t buf[16384];
-    ssize_t n = recv(c->fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-        return;
-    if (n <= 0) {
-        char msg[160];
-        if (n == 0 && c->state == CL_HELLO)
-            /* TLS 1.3: a server that refuses our certificate (or that we have none) says so
-             * after our side of the handshake is done; all we may see is the close. */
-            snprintf(msg, sizeof msg,
-                     "the server closed the TLS connection before answering Hello (does it "
-                     "require a client certificate?)");
-        else if (n == 0)
-            snprintf(msg, sizeof msg, "the server closed the connection");
-        else
-            snprintf(msg, sizeof msg, "receive from the server failed: %s", strerror(errno));
-        /* Before the HelloResult a refused handshake is a failure to connect. */
-        cl_fail(c, c->state == CL_HELLO ? CONDD_ERR_CONNECT : CONDD_ERR_DISCONNECTED, msg);
-        return;
-    }
-    struct evbuffer *in = bufferevent_get_input(c->under);
-    evbuffer_unfreeze(in, 0);
-    int rc = evbuffer_add(in, buf, (size_t)n);
-    evbuffer_freeze(in, 0);
-    if (rc != 0) {
-        cl_fail(c, CONDD_ERR_NOMEM, "no memory for the input buffer");
-        return;
-    }
-    bufferevent_trigger(c->under, EV_READ, 0);
-}
-
-/* The handshake is done: from here ev_read reads the socket (do_read_tls). */
-static void tls_opened(condd_async_conn *c)
-{
-    c->tls_open = true;
-    bufferevent_disable(c->under, EV_READ);
-    event_add(c->ev_read, NULL);
-}
-
-static void do_read(condd_async_conn *c)
-{
-    if (c->bev != NULL) {
-        do_read_tls(c);
-        return;
-    }
     if (c->rpos > 0 && c->rlen == c->rcap) {
         memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
         c->rlen -= c->rpos;
@@ -718,8 +604,105 @@ static void do_read(condd_async_conn *c)
     }
     if (c->rlen == c->rcap && !reserve(&c->rbuf, &c->rcap, c->rcap + CL_BUF_INITIAL)) {
         cl_fail(c, CONDD_ERR_NOMEM, "no memory for the input buffer");
+        return false;
+    }
+    return true;
+}
+
+/* A TLS connection ended (r: CLOSED, SOCKET or ERROR, why its reason) while reading or during the
+ * handshake. Before the HelloResult it is a failure to connect. */
+static void tls_ended(condd_async_conn *c, enum cl_tls_io r, const char *why)
+{
+    char msg[sizeof c->msgbuf];
+    if (c->state == CL_HELLO && r != CL_TLS_ERROR)
+        /* TLS 1.3: a server that refuses our certificate (or that we have none) says so after
+         * our side of the handshake is done; all we may see is the close (or a reset, when
+         * it closed with our Hello unread). */
+        snprintf(msg, sizeof msg,
+                 "the server closed the TLS connection before answering Hello (does it "
+                 "require a client certificate?)");
+    else if (r == CL_TLS_CLOSED)
+        snprintf(msg, sizeof msg, "the server closed the connection");
+    else if (r == CL_TLS_SOCKET)
+        snprintf(msg, sizeof msg, "receive from the server failed: %s", why);
+    else
+        snprintf(msg, sizeof msg, "%s", why);
+    cl_fail(c, c->state == CL_HELLO ? CONDD_ERR_CONNECT : CONDD_ERR_DISCONNECTED, msg);
+}
+
+/* One step of the handshake, on either socket event. Once it is done the Hello queued behind
+ * it goes out, and anything the server sent with the handshake's end is read. */
+static void tls_handshake_step(condd_async_conn *c)
+{
+    char why[200];
+    enum cl_tls_io r = cl_tls_handshake(c->ssl, why, sizeof why);
+    switch (r) {
+    case CL_TLS_DONE:
+        c->tls_handshaking = false;
+        want_write(c, false);
+        c->whanded = c->wpos;
+        flush(c);
+        if (c->ssl != NULL && c->state != CL_DEAD && cl_tls_pending(c->ssl))
+            do_read(c);
+        return;
+    case CL_TLS_WANT_READ:
+        want_write(c, false); /* ev_read is always armed */
+        return;
+    case CL_TLS_WANT_WRITE:
+        want_write(c, true);
+        return;
+    default:
+        tls_ended(c, r, why);
         return;
     }
+}
+
+/*
+ * TLS: SSL_read() into the input buffer, the frames handled after each record, until OpenSSL
+ * holds nothing more taken from the socket. With read-ahead the first read takes everything
+ * the socket has in one recv(); asking cl_tls_pending() rather than reading until
+ * WANT_READ saves a failing recv() (and OpenSSL's error path) per readable event.
+ */
+static void do_read_tls(condd_async_conn *c)
+{
+    if (c->tls_handshaking) {
+        tls_handshake_step(c);
+        return;
+    }
+    struct ssl_st *ssl = c->ssl;
+    do {
+        if (!in_room(c))
+            return;
+        char why[200];
+        size_t got = 0;
+        enum cl_tls_io r =
+            cl_tls_read(ssl, c->rbuf + c->rlen, c->rcap - c->rlen, &got, why, sizeof why);
+        if (r == CL_TLS_WANT_READ)
+            return;
+        if (r == CL_TLS_WANT_WRITE) {
+            c->tls_read_wants_write = true;
+            want_write(c, true);
+            return;
+        }
+        if (r != CL_TLS_DONE) {
+            tls_ended(c, r, why);
+            return;
+        }
+        c->rlen += got;
+        c->last_rx = clk_mono();
+        process_frames(c);
+        /* A callback may have ended the connection (or a resume begun with a new socket). */
+    } while (c->ssl == ssl && c->state != CL_DEAD && cl_tls_pending(ssl));
+}
+
+static void do_read(condd_async_conn *c)
+{
+    if (c->ssl != NULL) {
+        do_read_tls(c);
+        return;
+    }
+    if (!in_room(c))
+        return;
     ssize_t n = recv(c->fd, c->rbuf + c->rlen, c->rcap - c->rlen, 0);
     if (n > 0) {
         c->rlen += (size_t)n;
@@ -747,81 +730,14 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
 
 /* ------------------------------------------------------------------ connecting */
 
-static void on_tls_read(struct bufferevent *bev, void *arg)
-{
-    condd_async_conn *c = arg;
-    cl_enter(c);
-    /* libevent hands over data that came with the handshake's end before BEV_EVENT_CONNECTED. */
-    if (!c->tls_open)
-        tls_opened(c);
-    drain_tls(c);
-    cl_leave(c);
-}
-
-static void on_tls_event(struct bufferevent *bev, short what, void *arg)
-{
-    condd_async_conn *c = arg;
-    if (what & BEV_EVENT_CONNECTED) {
-        /* The Hello queued behind the handshake goes out by itself. */
-        if (!c->tls_open)
-            tls_opened(c);
-        return;
-    }
-    if (!(what & (BEV_EVENT_ERROR | BEV_EVENT_EOF)))
-        return;
-    cl_enter(c);
-    char msg[sizeof c->msgbuf];
-    cl_tls_error(bev, msg, sizeof msg);
-    if (msg[0] == '\0' && c->state == CL_HELLO)
-        /* TLS 1.3: a server that refuses our certificate (or that we have none) says so after
-         * our side of the handshake is done; all we may see is the close. */
-        snprintf(msg, sizeof msg,
-                 "the server closed the TLS connection before answering "
-                 "Hello (does it require a client certificate?)");
-    else if (msg[0] == '\0')
-        snprintf(msg, sizeof msg, "the server closed the connection");
-    /* Before the HelloResult a refused handshake is a failure to connect. */
-    cl_fail(c, c->state == CL_HELLO ? CONDD_ERR_CONNECT : CONDD_ERR_DISCONNECTED, msg);
-    cl_leave(c);
-}
-
-/* Anything TLS writes (handshake flights, alerts, records) lands in the socket bufferevent's
- * output: have the flush send it. */
-static void on_tls_output(struct evbuffer *buf, const struct evbuffer_cb_info *info, void *arg)
-{
-    condd_async_conn *c = arg;
-    if (info->n_added > 0 && !c->tls_pushing)
-        schedule_flush(c);
-}
-
-/* TCP is up on a tls: address: the TLS handshake starts, and the Hello waits behind it in the
- * filter. The socket bufferevent takes over fd (c->fd stays its number, for sending). */
+/* TCP is up on a tls: address: the handshake starts; the Hello waits behind it in wbuf. */
 static bool start_tls(condd_async_conn *c)
 {
-    struct ssl_st *ssl = cl_tls_session(c->tls_ctx, c->tls_host);
-    if (ssl == NULL)
+    c->ssl = cl_tls_session(c->tls_ctx, c->tls_host, c->fd);
+    if (c->ssl == NULL)
         return false;
-    c->under = bufferevent_socket_new(c->base, c->fd, BEV_OPT_CLOSE_ON_FREE);
-    if (c->under == NULL) {
-        cl_tls_session_free(ssl);
-        return false;
-    }
-    /* Callbacks are not deferred (a deferred one costs a turn of the loop per answer); each
-     * one here is safe inside the bufferevent's own I/O. */
-    c->bev = bufferevent_openssl_filter_new(c->base, c->under, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                            BEV_OPT_CLOSE_ON_FREE);
-    if (c->bev == NULL) {
-        cl_tls_session_free(ssl);
-        bufferevent_free(c->under); /* closes fd */
-        c->under = NULL;
-        c->fd = -1;
-        return false;
-    }
-    bufferevent_disable(c->under, EV_WRITE); /* tls_push() sends, before the loop runs again */
-    evbuffer_add_cb(bufferevent_get_output(c->under), on_tls_output, c);
-    bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-    bufferevent_setcb(c->bev, on_tls_read, NULL, on_tls_event, c);
-    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+    c->tls_handshaking = true;
+    c->tls_read_wants_write = false;
     c->whanded = c->wpos;
     return true;
 }
@@ -834,9 +750,11 @@ static void connected(condd_async_conn *c)
         cl_fail(c, CONDD_ERR_NOMEM, "out of memory starting TLS");
         return;
     }
-    if (c->bev == NULL)
-        event_add(c->ev_read, NULL);
-    flush(c);
+    event_add(c->ev_read, NULL);
+    if (c->ssl != NULL)
+        tls_handshake_step(c);
+    else
+        flush(c);
 }
 
 static void on_write(evutil_socket_t fd, short what, void *arg)
@@ -856,6 +774,8 @@ static void on_write(evutil_socket_t fd, short what, void *arg)
             c->addr_idx++;
             cl_try_connect(c);
         }
+    } else if (c->ssl != NULL && c->tls_handshaking) {
+        tls_handshake_step(c);
     } else if (c->state != CL_DEAD) {
         flush(c);
     }
@@ -1066,20 +986,16 @@ static void say_goodbye(condd_async_conn *c)
     req.goodbye = &g;
     req.ack = c->acks.on ? c->acks.rx : 0;
     size_t size = frame_encoded_size(&req.base);
-    if ((c->bev == NULL && c->fd < 0) || !reserve(&c->wbuf, &c->wcap, c->wlen + size))
+    if (c->fd < 0 || !reserve(&c->wbuf, &c->wcap, c->wlen + size))
         return;
     c->wlen += frame_encode(&req.base, c->wbuf + c->wlen);
-    if (c->bev != NULL) {
-        /* TLS: everything not yet handed over is encrypted at once (no resume follows), and
-         * the records are sent as far as the socket takes them. Not through flush_tls(): a
-         * failed send there is a lost connection, which would start a resume (and report
-         * RESUMING) on the way to CLOSED. */
-        if (c->whanded < c->wlen &&
-            bufferevent_write(c->bev, c->wbuf + c->whanded, c->wlen - c->whanded) == 0)
-            c->whanded = c->wlen;
-        while (evbuffer_get_length(bufferevent_get_output(c->under)) > 0 &&
-               tls_send_once(c, MSG_DONTWAIT) > 0)
-            ;
+    if (c->ssl != NULL) {
+        /* TLS: the batches are written as far as the socket takes them (the socket is
+         * non-blocking). Not through flush_tls(): a failed send there is a lost connection,
+         * which would start a resume (and report RESUMING) on the way to CLOSED. */
+        char why[200];
+        if (!c->tls_handshaking)
+            (void)tls_send(c, why, sizeof why);
     } else {
         while (c->wpos < c->wlen) {
             ssize_t n =

@@ -71,7 +71,6 @@ int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n);
 
 struct ssl_ctx_st;
 struct ssl_st;
-struct bufferevent;
 
 /* The client TLS context for opts (borrowed; NULL: defaults): TLS 1.2 at least, the server
  * verified against opts' CA file (or the system's store), opts' client certificate and key.
@@ -79,14 +78,39 @@ struct bufferevent;
 struct ssl_ctx_st *cl_tls_ctx_new(const condd_options *opts, char *msg, size_t msglen);
 void cl_tls_ctx_free(struct ssl_ctx_st *ctx);
 
-/* A client TLS session from ctx that checks the server's certificate names host (a DNS name or
- * an IP address); NULL on out of memory. */
-struct ssl_st *cl_tls_session(struct ssl_ctx_st *ctx, const char *host);
+/* A client TLS session from ctx on the connected socket fd (borrowed: the caller closes it after
+ * cl_tls_session_free()) that checks the server's certificate names host (a DNS name or an IP
+ * address); NULL on out of memory. */
+struct ssl_st *cl_tls_session(struct ssl_ctx_st *ctx, const char *host, int fd);
 void cl_tls_session_free(struct ssl_st *ssl);
 
-/* Why bev's handshake or connection failed, as one line into out; "" when OpenSSL does not
- * know (the server just closed). */
-void cl_tls_error(struct bufferevent *bev, char *out, size_t outlen);
+/* What one TLS step came to. A step that fails leaves the thread's OpenSSL error queue empty. */
+enum cl_tls_io {
+    CL_TLS_DONE = 0,   /* the handshake finished, or the bytes moved */
+    CL_TLS_WANT_READ,  /* call again once the socket is readable */
+    CL_TLS_WANT_WRITE, /* call again once the socket is writable (a write: the same bytes, which
+                        * may have moved) */
+    CL_TLS_CLOSED,     /* the server closed (close_notify, or a bare TCP close) */
+    CL_TLS_SOCKET,     /* the socket failed (ECONNRESET, EPIPE, ...): why is the system's reason */
+    CL_TLS_ERROR,      /* any other fatal error */
+};
+
+/* One step of the client side of the handshake. why (caller's, whylen bytes) gets the reason
+ * of anything but DONE and WANT_*: the server certificate's verification failure ("TLS
+ * handshake failed: the server's certificate: hostname mismatch"), OpenSSL's first error
+ * ("TLS: ..."), or the system's; never key material. */
+enum cl_tls_io cl_tls_handshake(struct ssl_st *ssl, char *why, size_t whylen);
+/* One SSL_read into buf[0..cap) (caller's): the plaintext of at most one record, *got bytes
+ * (0 unless DONE). why as for cl_tls_handshake(). */
+enum cl_tls_io cl_tls_read(struct ssl_st *ssl, void *buf, size_t cap, size_t *got, char *why,
+                           size_t whylen);
+/* Has OpenSSL input taken from the socket but not handed out (read ahead, or a record's
+ * rest)? The socket's readiness does not show it. */
+bool cl_tls_pending(struct ssl_st *ssl);
+/* One SSL_write of buf[0..len) (borrowed): DONE once all its records are in the socket (never
+ * a part). After WANT_WRITE the next call must pass the same len bytes (they may have moved). */
+enum cl_tls_io cl_tls_write(struct ssl_st *ssl, const void *buf, size_t len, char *why,
+                            size_t whylen);
 
 /* ------------------------------------------------------------------ pending table (ptable.c) */
 
@@ -200,18 +224,17 @@ struct condd_async_conn {
     bool write_blocked;
 
     /* TLS (a tls: address): the context for every connect of this client, the name checked
-     * against the server's certificate, and, once TCP is connected, the OpenSSL bufferevent
-     * that owns the socket (fd is still its number). whanded: bytes of wbuf given to it, one
-     * batch of whole frames at a time; wpos stays at the batch's start until all its records
-     * are written to the socket (conn.c, flush_tls), so that a batch encrypted but not yet
-     * written is sent again after a resume. */
+     * against the server's certificate, and, once TCP is connected, the session on fd (owned;
+     * NULL in plaintext). whanded: the end of the batch of whole frames of wbuf in flight,
+     * [wpos, whanded), handed to SSL_write() as one record; wpos moves past it only once all of
+     * it is in the socket (conn.c, flush_tls), so that a batch not wholly written is sent again
+     * whole after a resume. */
     struct ssl_ctx_st *tls_ctx;
     char *tls_host;
-    struct bufferevent *bev;   /* the OpenSSL filter */
-    struct bufferevent *under; /* the socket bufferevent under it */
+    struct ssl_st *ssl;
     size_t whanded;
-    bool tls_pushing; /* flush_tls() is handing bytes over */
-    bool tls_open;    /* handshake done: ev_read reads the socket (conn.c, do_read_tls) */
+    bool tls_handshaking;      /* the handshake is under way: events drive it, not I/O */
+    bool tls_read_wants_write; /* a read must be retried once the socket is writable */
 
     struct cl_sockaddr *addrs;
     size_t n_addrs;

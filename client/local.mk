@@ -28,9 +28,9 @@ client_libconddclient_la_SOURCES = \
 	client/acks.c
 client_libconddclient_la_CPPFLAGS = $(CLIENT_CPPFLAGS)
 client_libconddclient_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(PROTOBUF_C_CFLAGS) \
-	$(LIBEVENT_OPENSSL_CFLAGS) $(OPENSSL_CFLAGS)
+	$(OPENSSL_CFLAGS)
 client_libconddclient_la_LIBADD = proto/libconddproto.la common/libconddcommon.la \
-	$(LIBEVENT_CORE_LIBS) $(PROTOBUF_C_LIBS) $(LIBEVENT_OPENSSL_LIBS) $(OPENSSL_LIBS) -lm
+	$(LIBEVENT_CORE_LIBS) $(PROTOBUF_C_LIBS) $(OPENSSL_LIBS) -lm
 
 lib_LTLIBRARIES += client/libcondd.la
 client_libcondd_la_SOURCES =

@@ -273,6 +273,15 @@ tests_check_tls_resume_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS) -pthread
 tests_check_tls_resume_LDADD = $(tests_check_tls_LDADD)
 TESTS += tests/check_tls_resume
 
+# libcondd's TLS records against a scripted TLS server: read-ahead, large answers, cut records,
+# a reset connection.
+check_PROGRAMS += tests/check_tls_records
+tests_check_tls_records_SOURCES = tests/check_tls_records.c tests/tls_util.c tests/tls_util.h
+tests_check_tls_records_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_tls_records_CFLAGS = $(TEST_CFLAGS) $(OPENSSL_CFLAGS) -pthread
+tests_check_tls_records_LDADD = $(tests_check_tls_LDADD)
+TESTS += tests/check_tls_records
+
 TESTS += tests/check_client tests/check_client_event tests/check_client_barrier tests/check_client_sem \
 	tests/check_client_auth tests/check_client_admin \
 	tests/install-test.sh tests/client-examples.sh
