@@ -34,12 +34,11 @@ daemon_libconddcore_la_SOURCES = \
 	daemon/tls.c daemon/tls.h
 daemon_libconddcore_la_CPPFLAGS = $(DAEMON_CPPFLAGS)
 daemon_libconddcore_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(LIBEVENT_EXTRA_CFLAGS) \
-	$(PROTOBUF_C_CFLAGS) $(SODIUM_CFLAGS) $(SYSTEMD_CFLAGS) $(LIBEVENT_OPENSSL_CFLAGS) \
-	$(OPENSSL_CFLAGS)
+	$(PROTOBUF_C_CFLAGS) $(SODIUM_CFLAGS) $(SYSTEMD_CFLAGS) $(OPENSSL_CFLAGS)
 daemon_libconddcore_la_LIBADD = daemon/engine/libconddengine.la proto/libconddproto.la \
 	proto/libconddstate.la \
 	common/libconddcommon.la $(LIBEVENT_CORE_LIBS) $(LIBEVENT_EXTRA_LIBS) $(PROTOBUF_C_LIBS) \
-	$(SODIUM_LIBS) $(SYSTEMD_LIBS) $(LIBEVENT_OPENSSL_LIBS) $(OPENSSL_LIBS) -lm
+	$(SODIUM_LIBS) $(SYSTEMD_LIBS) $(OPENSSL_LIBS) -lm
 
 sbin_PROGRAMS += daemon/condd
 daemon_condd_SOURCES = daemon/main.c
