@@ -417,15 +417,12 @@ static char proxy_addr[64];
 
 static void daemon_setup(void)
 {
-    setup_daemon();
-    ck_assert_msg(tu_proxy_start(&P, daemon_.port), "blipproxy did not start");
-    snprintf(proxy_addr, sizeof proxy_addr, "127.0.0.1:%d", P.port);
+    setup_daemon_behind_proxy(&P, proxy_addr, sizeof proxy_addr);
 }
 
 static void daemon_teardown(void)
 {
-    tu_proxy_stop(&P);
-    teardown_daemon();
+    teardown_daemon_behind_proxy(&P);
 }
 
 static void cmd(const char *c)
@@ -433,29 +430,14 @@ static void cmd(const char *c)
     ck_assert_msg(tu_proxy_cmd(&P, c, NULL, 0), "proxy command %s failed", c);
 }
 
-struct events {
-    int resuming, resumed, lost;
-};
-
-static void on_session(condd_async_conn *c, int event, int reason, void *arg)
-{
-    struct events *e = arg;
-    if (event == CONDD_SESSION_RESUMING)
-        e->resuming++;
-    else if (event == CONDD_SESSION_RESUMED)
-        e->resumed++;
-    else if (event == CONDD_SESSION_LOST)
-        e->lost++;
-}
-
-static condd_async_conn *open_acks(struct events *e)
+static condd_async_conn *open_acks(struct session_events *e)
 {
     condd_options *o = condd_options_new();
     ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
     condd_async_conn *c = connect_ok(proxy_addr, o);
     condd_options_free(o);
     ck_assert_msg(c->acks.on, "the server did not turn acknowledged delivery on");
-    condd_async_conn_set_session_cb(c, on_session, e);
+    condd_async_conn_set_session_cb(c, on_session_event, e);
     return c;
 }
 
@@ -496,7 +478,7 @@ static void run_until_written(condd_async_conn *c)
  * again: the acquire completes once, OK, with the token the server gave. */
 START_TEST(test_grant_written_into_a_stalled_proxy_arrives_after_the_reset)
 {
-    struct events e = {0};
+    struct session_events e = {0};
     condd_async_conn *a = open_acks(&e);
     condd_async_conn *w = connect_daemon();
     acquire_ok(w, "acks/handed", 1);
@@ -554,7 +536,7 @@ static uint64_t op_count(const char *op, const char *status)
  * release and two acquires. */
 START_TEST(test_requests_written_into_a_stalled_proxy_are_sent_again_once)
 {
-    struct events e = {0};
+    struct session_events e = {0};
     condd_async_conn *a = open_acks(&e);
     condd_async_conn *w = connect_daemon();
     acquire_ok(a, "acks/rel", 1);
@@ -631,10 +613,10 @@ static void *blip_run(void *arg)
     return NULL;
 }
 
-static struct events blocking_events;
+static struct session_events blocking_events;
 static void on_blocking_session(condd_conn *conn, int event, int reason, void *arg)
 {
-    struct events *e = arg;
+    struct session_events *e = arg;
     if (event == CONDD_SESSION_RESUMING)
         e->resuming++;
     else if (event == CONDD_SESSION_RESUMED)
@@ -686,7 +668,7 @@ START_TEST(test_resume_refused_after_the_server_dropped_a_copy_loses_the_session
     ck_assert_msg(tu_proxy_start(&P, daemon_.port), "blipproxy did not start");
     snprintf(proxy_addr, sizeof proxy_addr, "127.0.0.1:%d", P.port);
 
-    struct events e = {0};
+    struct session_events e = {0};
     memset(&lost_disc, 0, sizeof lost_disc);
     condd_async_conn *a = open_acks(&e);
     condd_async_conn_set_disconnect_cb(a, on_lost_disconnect, NULL);

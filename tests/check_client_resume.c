@@ -18,15 +18,12 @@ static char proxy_addr[64];
 
 static void setup(void)
 {
-    setup_daemon();
-    ck_assert_msg(tu_proxy_start(&P, daemon_.port), "blipproxy did not start");
-    snprintf(proxy_addr, sizeof proxy_addr, "127.0.0.1:%d", P.port);
+    setup_daemon_behind_proxy(&P, proxy_addr, sizeof proxy_addr);
 }
 
 static void teardown(void)
 {
-    tu_proxy_stop(&P);
-    teardown_daemon();
+    teardown_daemon_behind_proxy(&P);
 }
 
 static void cmd(const char *c)
@@ -34,28 +31,7 @@ static void cmd(const char *c)
     ck_assert_msg(tu_proxy_cmd(&P, c, NULL, 0), "proxy command %s failed", c);
 }
 
-struct events {
-    int resuming, resumed, lost;
-    int last_reason;
-    int order[8];
-    int n;
-};
-
-static void on_session(condd_async_conn *c, int event, int reason, void *arg)
-{
-    struct events *e = arg;
-    if (event == CONDD_SESSION_RESUMING)
-        e->resuming++;
-    else if (event == CONDD_SESSION_RESUMED)
-        e->resumed++;
-    else if (event == CONDD_SESSION_LOST)
-        e->lost++;
-    e->last_reason = reason;
-    if (e->n < 8)
-        e->order[e->n++] = event;
-}
-
-static condd_async_conn *connect_with_grace(double grace, struct events *e)
+static condd_async_conn *connect_with_grace(double grace, struct session_events *e)
 {
     condd_options *o = condd_options_new();
     ck_assert_ptr_nonnull(o);
@@ -63,7 +39,7 @@ static condd_async_conn *connect_with_grace(double grace, struct events *e)
     condd_async_conn *c = connect_ok(proxy_addr, o);
     condd_options_free(o);
     ck_assert(condd_async_conn_grace(c) == grace);
-    condd_async_conn_set_session_cb(c, on_session, e);
+    condd_async_conn_set_session_cb(c, on_session_event, e);
     return c;
 }
 
@@ -92,7 +68,7 @@ END_TEST
 
 START_TEST(test_async_drop_resumes_and_keeps_the_lock)
 {
-    struct events e = {0};
+    struct session_events e = {0};
     condd_async_conn *a = connect_with_grace(30, &e);
     condd_async_conn *w = connect_daemon();
     uint64_t sid = condd_async_conn_session_id(a);
@@ -128,7 +104,7 @@ END_TEST
 
 START_TEST(test_async_pending_acquire_granted_during_the_blip_completes_once)
 {
-    struct events e = {0};
+    struct session_events e = {0};
     condd_async_conn *a = connect_with_grace(30, &e);
     condd_async_conn *w = connect_daemon();
     acquire_ok(w, "handed", 1);
@@ -169,7 +145,7 @@ static void on_disconnect(condd_async_conn *c, int reason, void *arg)
 
 START_TEST(test_async_grace_run_out_loses_the_session_and_fails_pending_calls)
 {
-    struct events e = {0};
+    struct session_events e = {0};
     memset(&disc, 0, sizeof disc);
     condd_async_conn *a = connect_with_grace(0.5, &e);
     condd_async_conn_set_disconnect_cb(a, on_disconnect, NULL);
@@ -212,7 +188,7 @@ END_TEST
 
 START_TEST(test_close_says_goodbye_so_the_lock_is_freed_before_the_grace)
 {
-    struct events e = {0};
+    struct session_events e = {0};
     condd_async_conn *a = connect_with_grace(30, &e);
     condd_async_conn *w = connect_daemon();
     acquire_ok(a, "bye", 1);
@@ -233,7 +209,7 @@ END_TEST
 
 START_TEST(test_close_while_resuming_completes_pending_calls_with_closed)
 {
-    struct events e = {0};
+    struct session_events e = {0};
     condd_async_conn *a = connect_with_grace(30, &e);
     condd_async_conn *w = connect_daemon();
     acquire_ok(w, "held", 1);
@@ -253,10 +229,10 @@ START_TEST(test_close_while_resuming_completes_pending_calls_with_closed)
 }
 END_TEST
 
-static struct events blocking_events;
+static struct session_events blocking_events;
 static void on_blocking_session(condd_conn *conn, int event, int reason, void *arg)
 {
-    struct events *e = arg;
+    struct session_events *e = arg;
     if (event == CONDD_SESSION_RESUMING)
         e->resuming++;
     else if (event == CONDD_SESSION_RESUMED)
@@ -309,7 +285,7 @@ START_TEST(test_resume_retries_a_server_at_its_connection_limit)
     ck_assert_msg(tu_proxy_start(&P, daemon_.port), "blipproxy did not start");
     snprintf(proxy_addr, sizeof proxy_addr, "127.0.0.1:%d", P.port);
 
-    struct events e = {0};
+    struct session_events e = {0};
     condd_async_conn *a = connect_with_grace(30, &e);
     acquire_ok(a, "lim", 1);
     condd_async_conn *b = connect_daemon(); /* the second and last connection the server takes */

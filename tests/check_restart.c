@@ -27,29 +27,14 @@
 
 /* ------------------------------------------------------------------ helpers */
 
-struct events {
-    int resuming, resumed, lost;
-};
-
-static void on_session(condd_async_conn *c, int event, int reason, void *arg)
-{
-    struct events *e = arg;
-    if (event == CONDD_SESSION_RESUMING)
-        e->resuming++;
-    else if (event == CONDD_SESSION_RESUMED)
-        e->resumed++;
-    else if (event == CONDD_SESSION_LOST)
-        e->lost++;
-}
-
-static condd_async_conn *connect_grace(struct events *e)
+static condd_async_conn *connect_grace(struct session_events *e)
 {
     condd_options *o = condd_options_new();
     ck_assert_ptr_nonnull(o);
     ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
     condd_async_conn *c = connect_ok(daemon_.addr, o);
     condd_options_free(o);
-    condd_async_conn_set_session_cb(c, on_session, e);
+    condd_async_conn_set_session_cb(c, on_session_event, e);
     return c;
 }
 
@@ -157,7 +142,7 @@ static void setup_logged(void)
 
 START_TEST(test_restart_keeps_every_primitive_and_clients_resume)
 {
-    struct events ea = {0}, eb = {0}, ec = {0}, ed = {0}, ee = {0}, ef = {0};
+    struct session_events ea = {0}, eb = {0}, ec = {0}, ed = {0}, ee = {0}, ef = {0};
     condd_async_conn *a = connect_grace(&ea); /* holds "L" */
     condd_async_conn *b = connect_grace(&eb); /* queued for "L" */
     condd_async_conn *c = connect_grace(&ec); /* waits on "cv" under "CL" */
@@ -194,7 +179,7 @@ START_TEST(test_restart_keeps_every_primitive_and_clients_resume)
 
     ck_assert_int_eq(kill(daemon_.pid, SIGUSR2), 0);
     /* Until every client has resumed, "L" stays held from the outside's point of view. */
-    struct events *all[] = {&ea, &eb, &ec, &ed, &ee, &ef};
+    struct session_events *all[] = {&ea, &eb, &ec, &ed, &ee, &ef};
     double end = tu_now() + 30;
     for (;;) {
         int resumed = 0;
@@ -362,7 +347,7 @@ START_TEST(test_exec_failure_keeps_the_old_process_serving)
     daemon_up = true;
     pid_t pid = daemon_.pid;
 
-    struct events ea = {0};
+    struct session_events ea = {0};
     condd_async_conn *a = connect_grace(&ea);
     uint64_t tok = acquire_ok(a, "held", 1);
     condd_conn *ng = fresh(); /* a session without grace: a restart would end it */
@@ -410,7 +395,7 @@ START_TEST(test_restart_runs_the_binary_now_at_the_path)
         unlink(copied_bin);
     ck_assert(started);
     daemon_up = true;
-    struct events ea = {0};
+    struct session_events ea = {0};
     condd_async_conn *a = connect_grace(&ea);
     acquire_ok(a, "up", 1);
     snprintf(cmd, sizeof cmd, "cp '%s' '%s.new' && mv '%s.new' '%s'", tu_condd_path(), copied_bin,
@@ -453,7 +438,7 @@ START_TEST(test_restart_follows_a_switched_link)
     bool started = tu_daemon_start_ex(&daemon_, &sp, false, NULL);
     ck_assert(started);
     daemon_up = true;
-    struct events ea = {0};
+    struct session_events ea = {0};
     condd_async_conn *a = connect_grace(&ea);
     acquire_ok(a, "linked", 1);
     snprintf(cmd, sizeof cmd, "ln -s v2/condd '%s.new' && mv -T '%s.new' '%s'", link, link, link);
@@ -491,7 +476,7 @@ START_TEST(test_bad_config_on_disk_refuses_the_restart)
     struct tu_spawn sp = {.child_setup = tu_log_to_dir};
     ck_assert(tu_daemon_start_ex(&daemon_, &sp, false, extra));
     daemon_up = true;
-    struct events ea = {0};
+    struct session_events ea = {0};
     condd_async_conn *a = connect_grace(&ea);
     acquire_ok(a, "kept", 1);
     /* An operator's typo: the successor would exit at start, taking the state with it. */
@@ -643,7 +628,7 @@ START_TEST(test_fdstore_keeps_the_state_across_stop_and_start)
     manager_drain(&mgr, 0);
     ck_assert_int_eq(mgr.nfds, 0);
 
-    struct events ea = {0}, eb = {0};
+    struct session_events ea = {0}, eb = {0};
     condd_async_conn *a = connect_grace(&ea);
     condd_async_conn *b = connect_grace(&eb);
     uint64_t tok = acquire_ok(a, "kept", 1);

@@ -72,6 +72,33 @@ void teardown_daemon(void)
     teardown_base();
 }
 
+void setup_daemon_behind_proxy(struct tu_proxy *p, char *addr, size_t addrlen)
+{
+    setup_daemon();
+    ck_assert_msg(tu_proxy_start(p, daemon_.port), "blipproxy did not start");
+    snprintf(addr, addrlen, "127.0.0.1:%d", p->port);
+}
+
+void teardown_daemon_behind_proxy(struct tu_proxy *p)
+{
+    tu_proxy_stop(p);
+    teardown_daemon();
+}
+
+void on_session_event(condd_async_conn *c, int event, int reason, void *arg)
+{
+    struct session_events *e = arg;
+    if (event == CONDD_SESSION_RESUMING)
+        e->resuming++;
+    else if (event == CONDD_SESSION_RESUMED)
+        e->resumed++;
+    else if (event == CONDD_SESSION_LOST)
+        e->lost++;
+    e->last_reason = reason;
+    if (e->n < 8)
+        e->order[e->n++] = event;
+}
+
 /* Runs the loop until *flag is true or timeout_s passes; returns *flag. */
 bool run_until(const bool *flag, double timeout_s)
 {

@@ -14,6 +14,7 @@
 #include <condd/condd.h>
 #include <condd/condd_async.h>
 
+#include "proxy_util.h"
 #include "testutil.h"
 
 extern struct tu_daemon daemon_;
@@ -38,6 +39,10 @@ void teardown_base(void);
 void start_daemon_with(bool with_unix, const char *const *extra);
 void setup_daemon(void);
 void teardown_daemon(void);
+/* condd (setup_daemon()) behind tests/blipproxy: *p started in front of it; addr (addrlen
+ * bytes) gets the proxy's "127.0.0.1:PORT". The teardown stops both. */
+void setup_daemon_behind_proxy(struct tu_proxy *p, char *addr, size_t addrlen);
+void teardown_daemon_behind_proxy(struct tu_proxy *p);
 bool run_until(const bool *flag, double timeout_s);
 bool run_until_count(const int *count, int want, double timeout_s);
 void run_for(double seconds);
@@ -49,6 +54,15 @@ void on_locked(condd_async_conn *c, int rc, bool locked, void *arg);
 void on_notify(condd_async_conn *c, int rc, uint64_t woken, void *arg);
 void on_stats(condd_async_conn *c, int rc, const struct condd_stats *s, void *arg);
 void on_list(condd_async_conn *c, int rc, const struct condd_list *l, void *arg);
+/* A client's session events, counted: the arg of on_session_event()
+ * (condd_async_conn_set_session_cb). */
+struct session_events {
+    int resuming, resumed, lost;
+    int last_reason; /* of the last event */
+    int order[8];    /* the first events, in order */
+    int n;
+};
+void on_session_event(condd_async_conn *c, int event, int reason, void *arg);
 condd_async_conn *connect_ok(const char *addr, const condd_options *opts);
 condd_async_conn *connect_daemon(void);
 uint64_t acquire_ok(condd_async_conn *c, const char *lock, uint64_t owner);
