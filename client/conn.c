@@ -98,6 +98,7 @@ static void destroy(condd_async_conn *c)
     }
     cl_ptable_free(&c->pending);
     cl_acks_free(c);
+    cl_drop_first_hello(c);
     free(c);
 }
 
@@ -161,6 +162,9 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg)
 {
     if (c->state == CL_DEAD)
         return;
+    if (reason == CONDD_ERR_DISCONNECTED && cl_retry_hello(c))
+        return; /* closed before answering the first Hello: opening again */
+    cl_drop_first_hello(c);
     if (cl_resume_on_failure(c, &reason, &msg))
         return; /* a session with a grace: reconnecting */
     bool was_ready = c->ever_ready;
@@ -480,6 +484,7 @@ void cl_start_keepalive(condd_async_conn *c)
 
 static void on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
 {
+    cl_drop_first_hello(c); /* answered: never sent again */
     if (c->resuming) {
         cl_resume_on_hello(c, rc, r);
         return;
@@ -894,8 +899,10 @@ bool cl_start_session(condd_async_conn *c, const condd_options *opts)
     req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
     req.hello = &hello;
     struct cl_pending p = {.id = req.id, .op = CL_OP_HELLO};
+    size_t size = frame_encoded_size(&req.base);
     if (cl_submit(c, &req, &p) != CONDD_OK)
         return false;
+    cl_keep_first_hello(c, c->wlen - size); /* the frame just queued, at wbuf's end */
     struct timeval tv = clk_timeval(c->connect_timeout);
     event_add(c->ev_timer, &tv);
     cl_try_connect(c);

@@ -292,6 +292,12 @@ struct condd_async_conn {
     /* Resuming: the bytes of the resume Hello at wbuf's start (replaced, not kept, by the next
      * attempt's), or 0. */
     size_t hello_len;
+    /* The first Hello of a session, kept until its answer (wiped before it is freed: it may
+     * hold the token), so that a connection the server closed before answering it can be
+     * opened again (cl_retry_hello()); hello_retries counts those. NULL: none kept. */
+    uint8_t *first_hello;
+    size_t first_hello_len;
+    int hello_retries;
     condd_async_session_cb session_cb;
     void *session_arg;
     struct cl_acks acks; /* acknowledged delivery (acks.c) */
@@ -385,6 +391,16 @@ size_t cl_cluster_pending(const condd_async_conn *f);
 bool cl_resume_on_failure(condd_async_conn *c, int *reason, const char **msg);
 /* The HelloResult (rc, r) of a resume Hello; the session is resumed or lost. */
 void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r);
+/* Keeps a copy of the Hello frame just queued at wbuf[from, wlen) (cl_start_session()); an
+ * out-of-memory copy is simply not kept. cl_drop_first_hello() frees it once answered. */
+void cl_keep_first_hello(condd_async_conn *c, size_t from);
+void cl_drop_first_hello(condd_async_conn *c);
+/* The server closed c's plaintext connection before answering its first Hello, with nothing
+ * else asked yet: a live restart closes the connections it accepted but had not read
+ * (protocol.md §5.10). Opens again (after a short pause, within the connect deadline, at most
+ * CL_HELLO_RETRIES times) with the same Hello and returns true; false when that does not
+ * apply. */
+bool cl_retry_hello(condd_async_conn *c);
 /* The backoff timer's callback (arg is c): the next reconnect attempt. */
 void cl_on_backoff(evutil_socket_t fd, short what, void *arg);
 /* Runs the session callback (if any) with event and reason. */

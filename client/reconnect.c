@@ -132,11 +132,71 @@ static void cl_forget_connection_requests(condd_async_conn *c)
     c->keepalive_pending = false;
 }
 
+/* ------------------------------------------------------------------ the first Hello again */
+
+#define CL_HELLO_RETRIES 2
+
+void cl_keep_first_hello(condd_async_conn *c, size_t from)
+{
+    cl_drop_first_hello(c);
+    c->hello_retries = 0;
+    size_t len = c->wlen - from;
+    if (len == 0 || (c->first_hello = malloc(len)) == NULL)
+        return;
+    memcpy(c->first_hello, c->wbuf + from, len);
+    c->first_hello_len = len;
+}
+
+void cl_drop_first_hello(condd_async_conn *c)
+{
+    if (c->first_hello == NULL)
+        return;
+    explicit_bzero(c->first_hello, c->first_hello_len);
+    free(c->first_hello);
+    c->first_hello = NULL;
+    c->first_hello_len = 0;
+}
+
+bool cl_retry_hello(condd_async_conn *c)
+{
+    /* Over TLS a close before the answer is how a server refuses a client certificate: that
+     * must be reported at once, not retried. */
+    if (c->state != CL_HELLO || c->resuming || c->ever_ready || c->closing || c->ssl != NULL ||
+        c->first_hello == NULL || c->hello_retries >= CL_HELLO_RETRIES || c->pending.count != 1 ||
+        c->waitfors != NULL)
+        return false;
+    if (c->wcap < c->first_hello_len) {
+        uint8_t *nb = realloc(c->wbuf, c->first_hello_len);
+        if (nb == NULL)
+            return false;
+        c->wbuf = nb;
+        c->wcap = c->first_hello_len;
+    }
+    c->hello_retries++;
+    cl_close_socket(c);
+    event_del(c->ev_flush);
+    c->flush_scheduled = false;
+    c->rpos = c->rlen = 0;
+    memcpy(c->wbuf, c->first_hello, c->first_hello_len);
+    c->wpos = c->wmark = c->whanded = c->hello_len = 0;
+    c->wlen = c->first_hello_len;
+    c->state = CL_CONNECTING;
+    struct timeval tv = clk_timeval(CL_BACKOFF_FIRST);
+    event_add(c->ev_backoff, &tv);
+    return true;
+}
+
 void cl_on_backoff(evutil_socket_t fd, short what, void *arg)
 {
     condd_async_conn *c = arg;
     cl_enter(c);
-    if (c->resuming && c->state == CL_CONNECTING && c->fd < 0) {
+    if (!c->resuming && !c->ever_ready && c->state == CL_CONNECTING && c->fd < 0 &&
+        c->first_hello != NULL) {
+        /* cl_retry_hello()'s pause is over; the connect deadline armed at the open still runs. */
+        c->addr_idx = 0;
+        c->msgbuf[0] = '\0';
+        cl_try_connect(c);
+    } else if (c->resuming && c->state == CL_CONNECTING && c->fd < 0) {
         double left = c->resume_deadline - clk_mono();
         double t = c->connect_timeout < left ? c->connect_timeout : left;
         if (t < 0.01)

@@ -347,6 +347,45 @@ START_TEST(test_acks_ride_on_every_sixteenth_request_and_on_pings)
 }
 END_TEST
 
+/* Not acks, but the same scripted server serves: a server that closes a fresh connection before
+ * answering its Hello (a live restart closes the connections it accepted and had not read) is
+ * asked again, with the same Hello, and the open succeeds; one that keeps doing it fails the
+ * open after two more tries, with the reason of the last. */
+START_TEST(test_open_asks_again_when_the_server_closes_before_answering_hello)
+{
+    char addr[64];
+    snprintf(addr, sizeof addr, "127.0.0.1:%d", F.port);
+    for (int stubborn = 0; stubborn < 2; stubborn++) {
+        struct rec r = {0};
+        condd_async_conn *c = NULL;
+        ck_assert_int_eq(condd_async_conn_open(base, addr, NULL, on_connect, &r, &c), CONDD_OK);
+        fake_accept();
+        Condd__V1__Request *h1 = fake_read();
+        ck_assert_int_eq(h1->body_case, CONDD__V1__REQUEST__BODY_HELLO);
+        for (int again = 0; again < (stubborn ? 3 : 1); again++) {
+            fake_reset();
+            if (stubborn && again == 2)
+                break; /* no third retry */
+            fake_accept();
+            Condd__V1__Request *h2 = fake_read();
+            ck_assert_int_eq(h2->body_case, CONDD__V1__REQUEST__BODY_HELLO);
+            ck_assert_uint_eq(h2->id, h1->id);
+            condd__v1__request__free_unpacked(h2, NULL);
+        }
+        if (!stubborn)
+            fake_hello_result(h1->id, false, false, 0);
+        ck_assert(run_until(&r.done, 10));
+        ck_assert_int_eq(r.calls, 1);
+        if (stubborn)
+            ck_assert_int_eq(r.rc, CONDD_ERR_DISCONNECTED);
+        else
+            ck_assert_int_eq(r.rc, CONDD_OK);
+        condd__v1__request__free_unpacked(h1, NULL);
+        condd_async_conn_close(c);
+    }
+}
+END_TEST
+
 static void count_ok(condd_async_conn *c, int rc, void *arg)
 {
     if (rc == CONDD_OK)
@@ -783,6 +822,7 @@ static Suite *client_acks_suite(void)
     tcase_add_test(wire, test_acks_impossible_requests_received_loses_the_session);
     tcase_add_test(wire, test_acks_copies_of_a_burst_are_dropped_and_freed_once_answered);
     tcase_add_test(wire, test_acks_ride_on_every_sixteenth_request_and_on_pings);
+    tcase_add_test(wire, test_open_asks_again_when_the_server_closes_before_answering_hello);
     suite_add_tcase(s, wire);
     TCase *d = tcase_create("daemon");
     tcase_add_checked_fixture(d, daemon_setup, daemon_teardown);
