@@ -66,6 +66,12 @@ def parse_address(address):
     return ("tcp", host, int(port))
 
 
+# A connection closed before its Hello was answered is opened again this many times in all,
+# this many seconds apart (connect()).
+_HELLO_TRIES = 3
+_HELLO_PAUSE = 0.05
+
+
 async def connect(address=None, *, client_name=None, session_timeout=0.0, token=None,
                   token_file=None, grace=0.0, reconnect=True, on_session=None):
     """Connects to condd and completes Hello; returns a Client on the running loop.
@@ -108,18 +114,28 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
         from .cluster import Cluster
         return Cluster(servers, client_name=client_name, session_timeout=session_timeout,
                        token=token, grace=grace, reconnect=reconnect, on_session=on_session)
-    transport, protocol = await _open(where)
-    client = Client(transport, protocol, address)
-    client.server = _identity(address)
-    client._where = where
-    client._reconnect = bool(reconnect)
-    client._on_session = on_session
-    try:
-        await client._hello(client_name, session_timeout, token, grace)
-    except BaseException:
-        await client.close()
-        raise
-    return client
+    for attempt in range(_HELLO_TRIES):
+        transport, protocol = await _open(where)
+        client = Client(transport, protocol, address)
+        client.server = _identity(address)
+        client._where = where
+        client._reconnect = bool(reconnect)
+        client._on_session = on_session
+        try:
+            await client._hello(client_name, session_timeout, token, grace)
+        except ConnectionLost as e:
+            await client.close()
+            # Closed before answering, with no reason given: a live restart closes the
+            # connections it accepted but had not read (protocol.md §5.10). Open again, as
+            # libcondd does; any other refusal comes as an answer (a subclass) and is final.
+            if type(e) is not ConnectionLost or attempt + 1 == _HELLO_TRIES:
+                raise
+            await asyncio.sleep(_HELLO_PAUSE)
+            continue
+        except BaseException:
+            await client.close()
+            raise
+        return client
 
 
 def _connectable(address):

@@ -126,6 +126,28 @@ class WireTests(unittest.IsolatedAsyncioTestCase):
         req = client._request("ping")
         return req.id, client._send(req)
 
+    async def test_open_asks_again_when_the_server_closes_before_answering_hello(self):
+        # Not acks, but the same scripted server serves: a live restart closes connections it
+        # accepted but had not read; the client opens again with the same Hello, twice at
+        # most, then gives up with ConnectionLost.
+        task = asyncio.create_task(condd.connect(self.server.address))
+        first = await self.server.next()
+        self.server.cut()
+        again = await self.server.next()
+        self.assertEqual(again.WhichOneof("body"), "hello")
+        self.assertEqual(again.hello.client_name, first.hello.client_name)
+        self.server.hello_result(again, acks=False)
+        client = await asyncio.wait_for(task, 10)
+        self.addAsyncCleanup(self.close, client)
+        self.assertEqual(client.session_id, 7)
+        task = asyncio.create_task(condd.connect(self.server.address))
+        for _ in range(3):
+            self.assertEqual((await self.server.next()).WhichOneof("body"), "hello")
+            self.server.cut()
+        with self.assertRaises(condd.ConnectionLost) as caught:
+            await asyncio.wait_for(task, 10)
+        self.assertIs(type(caught.exception), condd.ConnectionLost)
+
     async def test_hello_asks_for_acks_only_when_it_may_resume(self):
         hello, client = await self.open(grace=30.0)
         self.assertTrue(hello.hello.acks)
