@@ -30,6 +30,7 @@
 #include "cluster_util.h"
 #include "condd.pb-c.h"
 #include "frame.h"
+#include "wireclient.h"
 #include "proxy_util.h"
 
 /* ------------------------------------------------------------------ a scripted server */
@@ -94,15 +95,11 @@ static Condd__V1__Request *fake_read(void)
 {
     double end = tu_now() + 10;
     for (;;) {
-        size_t plen = 0, used = 0;
         Condd__V1__Request *r = NULL;
-        if (frame_peek(F.buf, F.len, 1u << 20, &plen) == FRAME_OK) {
-            ck_assert_int_eq(frame_decode_request(F.buf, F.len, 1u << 20, NULL, &r, &used),
-                             FRAME_OK);
-            memmove(F.buf, F.buf + used, F.len - used);
-            F.len -= used;
+        int took = wc_take_request(F.buf, &F.len, &r);
+        ck_assert_int_ge(took, 0);
+        if (took == 1)
             return r;
-        }
         ck_assert_msg(tu_now() < end, "no request from the library");
         fake_turn(F.fd);
         ssize_t n = recv(F.fd, F.buf + F.len, sizeof F.buf - F.len, MSG_DONTWAIT);
@@ -699,13 +696,8 @@ END_TEST
  * CONDD_ERR_SESSION_LOST, the session callback says LOST. */
 START_TEST(test_resume_refused_after_the_server_dropped_a_copy_loses_the_session)
 {
-    tu_proxy_stop(&P);
-    tu_daemon_stop(&daemon_);
-    daemon_up = false;
-    const char *extra[] = {"--max-buffered-answers", "2", NULL};
-    start_daemon_with(false, extra);
-    ck_assert_msg(tu_proxy_start(&P, daemon_.port), "blipproxy did not start");
-    snprintf(proxy_addr, sizeof proxy_addr, "127.0.0.1:%d", P.port);
+    const char *const extra[] = {"--max-buffered-answers", "2", NULL};
+    restart_daemon_behind_proxy(&P, proxy_addr, sizeof proxy_addr, extra);
 
     struct session_events e = {0};
     memset(&lost_disc, 0, sizeof lost_disc);

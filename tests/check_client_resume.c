@@ -277,13 +277,8 @@ END_TEST
  * LIMIT_EXCEEDED) is retried as a blip, not taken as the end of the session. */
 START_TEST(test_resume_retries_a_server_at_its_connection_limit)
 {
-    tu_proxy_stop(&P);
-    tu_daemon_stop(&daemon_);
-    daemon_up = false;
-    const char *extra[] = {"--max-connections", "2", NULL};
-    start_daemon_with(false, extra);
-    ck_assert_msg(tu_proxy_start(&P, daemon_.port), "blipproxy did not start");
-    snprintf(proxy_addr, sizeof proxy_addr, "127.0.0.1:%d", P.port);
+    const char *const extra[] = {"--max-connections", "2", NULL};
+    restart_daemon_behind_proxy(&P, proxy_addr, sizeof proxy_addr, extra);
 
     struct session_events e = {0};
     condd_async_conn *a = connect_with_grace(30, &e);

@@ -28,6 +28,7 @@
 
 #include "condd.pb-c.h"
 #include "frame.h"
+#include "wireclient.h"
 #include "testutil.h"
 #include "tls_util.h"
 
@@ -66,16 +67,10 @@ static void srv_wait(int fd)
 static Condd__V1__Request *srv_recv(SSL *ssl, uint8_t *buf, size_t *len, size_t cap)
 {
     for (;;) {
-        size_t plen = 0;
-        if (frame_peek(buf, *len, UINT32_MAX, &plen) == FRAME_OK) {
-            Condd__V1__Request *req = NULL;
-            size_t used = 0;
-            if (frame_decode_request(buf, *len, UINT32_MAX, NULL, &req, &used) != FRAME_OK)
-                return NULL;
-            memmove(buf, buf + used, *len - used);
-            *len -= used;
-            return req;
-        }
+        Condd__V1__Request *req = NULL;
+        int took = wc_take_request(buf, len, &req);
+        if (took != 0)
+            return req; /* NULL for a frame that does not decode */
         int n = SSL_read(ssl, buf + *len, (int)(cap - *len));
         if (n <= 0)
             return NULL;

@@ -85,6 +85,17 @@ void teardown_daemon_behind_proxy(struct tu_proxy *p)
     teardown_daemon();
 }
 
+void restart_daemon_behind_proxy(struct tu_proxy *p, char *addr, size_t addrlen,
+                                 const char *const *extra)
+{
+    tu_proxy_stop(p);
+    tu_daemon_stop(&daemon_);
+    daemon_up = false;
+    start_daemon_with(false, extra);
+    ck_assert_msg(tu_proxy_start(p, daemon_.port), "blipproxy did not start");
+    snprintf(addr, addrlen, "127.0.0.1:%d", p->port);
+}
+
 void on_session_event(condd_async_conn *c, int event, int reason, void *arg)
 {
     struct session_events *e = arg;

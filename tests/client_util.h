@@ -43,6 +43,10 @@ void teardown_daemon(void);
  * bytes) gets the proxy's "127.0.0.1:PORT". The teardown stops both. */
 void setup_daemon_behind_proxy(struct tu_proxy *p, char *addr, size_t addrlen);
 void teardown_daemon_behind_proxy(struct tu_proxy *p);
+/* Replaces the daemon behind *p by one started with extra options (a NULL-terminated list);
+ * the proxy is started again in front of it and addr updated. */
+void restart_daemon_behind_proxy(struct tu_proxy *p, char *addr, size_t addrlen,
+                                 const char *const *extra);
 bool run_until(const bool *flag, double timeout_s);
 bool run_until_count(const int *count, int want, double timeout_s);
 void run_for(double seconds);

@@ -77,6 +77,19 @@ bool wc_send_raw(struct wc *w, const void *bytes, size_t len)
     return true;
 }
 
+int wc_take_request(uint8_t *buf, size_t *len, Condd__V1__Request **req)
+{
+    size_t plen = 0, used = 0;
+    *req = NULL;
+    if (frame_peek(buf, *len, UINT32_MAX, &plen) != FRAME_OK)
+        return 0;
+    if (frame_decode_request(buf, *len, UINT32_MAX, NULL, req, &used) != FRAME_OK)
+        return -1;
+    memmove(buf, buf + used, *len - used);
+    *len -= used;
+    return 1;
+}
+
 bool wc_send(struct wc *w, const Condd__V1__Request *req)
 {
     Condd__V1__Request acked;

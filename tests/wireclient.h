@@ -33,6 +33,10 @@ void wc_close(struct wc *w);
 
 bool wc_send(struct wc *w, const Condd__V1__Request *req);
 bool wc_send_raw(struct wc *w, const void *bytes, size_t len);
+/* For the tests' scripted servers: takes the first whole request frame off buf[0..*len) (the
+ * rest moves to the front). 1 with *req set, 0 when no whole frame is there yet, -1 for a frame
+ * that does not decode (left in buf). *req is freed with condd__v1__request__free_unpacked(). */
+int wc_take_request(uint8_t *buf, size_t *len, Condd__V1__Request **req);
 
 /* The next Response in arrival order (stashed ones first), or NULL on timeout/EOF/garbage.
  * Free with condd__v1__response__free_unpacked(r, NULL). */
