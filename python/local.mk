@@ -14,6 +14,10 @@ EXTRA_DIST += python/pyproject.toml python/setup.py python/README.md
 EXTRA_DIST += python/bench/pybench.py
 # What acknowledged delivery costs the client (bench/RESULTS.md); not run by make check.
 EXTRA_DIST += python/bench/ackbench.py
+# What a bare round trip costs a Python process here, blocking and on asyncio's and uvloop's
+# loops, beside a SyncManager lock cycle: the ceiling of the goal above (bench/RESULTS.md);
+# not run by make check.
+EXTRA_DIST += python/bench/rtfloor.py
 
 python/condd/condd_pb2.py: proto/condd.proto
 	$(AM_V_GEN)$(MKDIR_P) python/condd && \

@@ -22,6 +22,9 @@ once, before everything; one untimed warm-up measurement of every case and backe
 so that no backend always runs first or last; medians per case and backend. The load average is
 recorded before every measurement (the machine is shared).
 
+Event loop: the asyncio backends run on asyncio's own loop; --loop uvloop runs them on uvloop's
+(python3-uvloop), which many asyncio programs use in production. The others have no loop.
+
 Transport: TCP on loopback by default; --unix runs condd AND the SyncManager each over a Unix
 stream socket in a temporary directory (the SyncManager's own default family on Linux), every
 backend then connecting over it. The table's title names the transport.
@@ -248,7 +251,12 @@ def child(backend, target, case, arg, conn):
         conn.send((n, time.monotonic() - t0, time.process_time() - c0))
         await client.close()
 
-    asyncio.run(main())
+    if os.environ.get("PYBENCH_LOOP") == "uvloop":  # --loop uvloop (spawn keeps os.environ)
+        import uvloop
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main())
+    else:
+        asyncio.run(main())
 
 
 # ---------------------------------------------------------------- one measurement (parent)
@@ -369,6 +377,9 @@ def main():
     ap.add_argument("-p", "--procs", default="1,8", help="lock cases: client process counts")
     ap.add_argument("--unix", action="store_true",
                     help="condd and the SyncManager over Unix sockets (default: TCP loopback)")
+    ap.add_argument("--loop", choices=("asyncio", "uvloop"), default="asyncio",
+                    help="the event loop of the asyncio backends (condd, condd-remote): "
+                    "asyncio's own (default) or uvloop's (Debian: python3-uvloop)")
     ap.add_argument("--json", help="also write every measurement to this file")
     ap.add_argument("--smoke", action="store_true",
                     help="check the loops run: short, one round, no warm-up; exit 1 if one did not")
@@ -396,12 +407,20 @@ def main():
         args.seconds, args.runs = 0.1, 1
         if args.procs == ap.get_default("procs"):
             args.procs = "1"
+    if args.loop == "uvloop":
+        try:
+            import uvloop  # noqa: F401
+        except ImportError:
+            ap.error("--loop uvloop: uvloop is not installed (Debian: python3-uvloop)")
+    os.environ["PYBENCH_LOOP"] = args.loop
     procs = [int(x) for x in args.procs.split(",")]
     cases = [("lock", n) for n in procs] + [("pingpong", 2)]
 
     # SIGTERM ends the run through the finally below (the daemon and the manager stopped)
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(143))
     transport = "Unix socket" if args.unix else "TCP loopback"
+    if args.loop == "uvloop":
+        transport += ", the asyncio backends on uvloop"
     bench = Bench(condd_path, args.seconds, unix=args.unix)
     if args.smoke:
         bench.pingpong_handoffs = {b: 20 for b in backends}  # no calibration run
