@@ -11,7 +11,8 @@
  * - "daemon": condd behind tests/blipproxy, where a stall keeps bytes in the proxy and a reset
  *   then loses them: a grant written into the stalled proxy, requests written into it, the
  *   blocking API across such a blip, a resume the server must refuse because it dropped a
- *   copy of an answer the client never received, and one member of a server list.
+ *   copy of an answer the client never received, one member of a server list, and a resume
+ *   the server grants but the client refuses (its Goodbye hands the session's lock on).
  */
 #include "config.h"
 
@@ -848,6 +849,57 @@ START_TEST(test_resume_refused_after_the_server_dropped_a_copy_loses_the_session
 }
 END_TEST
 
+/* condd resumes the session, but the client's count of requests sent disagrees with the
+ * server's (made so here by setting the library's count to 0 while it waits to resume, as a
+ * client with a wrong count would be): the library gives the session up, SESSION_LOST once,
+ * and says Goodbye on the connection the server resumed it on. The server ends the session at
+ * once: the lock it held goes to the waiting client long before the 120 s grace would have
+ * run out (without the Goodbye the waiter waits for the grace and the test fails at 30 s). */
+START_TEST(test_refused_resumed_session_hands_its_lock_on_at_once)
+{
+    struct session_events e = {0};
+    memset(&lost_disc, 0, sizeof lost_disc);
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_grace(o, 120), CONDD_OK);
+    condd_async_conn *a = connect_ok(proxy_addr, o);
+    condd_options_free(o);
+    ck_assert(a->acks.on);
+    condd_async_conn_set_session_cb(a, on_session_event, &e);
+    condd_async_conn_set_disconnect_cb(a, on_lost_disconnect, NULL);
+    uint64_t token = acquire_ok(a, "acks/bye", 1);
+    condd_async_conn *w = connect_daemon();
+    struct rec wr = {0}, lk = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(w, "acks/bye", 1, CONDD_FOREVER, on_token, &wr, NULL),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_locked(w, "acks/bye", on_locked, &lk), CONDD_OK);
+    ck_assert(run_until(&lk.done, 10)); /* the waiter is queued on the server */
+    ck_assert(lk.flag);
+    cmd("refuse"); /* the resume waits until the count is changed */
+    cmd("reset");
+    double end = tu_now() + 10;
+    while (!a->resuming && tu_now() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    ck_assert(a->resuming);
+    ck_assert_uint_ge(a->acks.sent, 1); /* the Acquire at least: the server read it */
+    a->acks.sent = 0;
+    cmd("accept");
+    ck_assert(run_until(&lost_disc.done, 20));
+    ck_assert_int_eq(lost_disc.rc, CONDD_ERR_SESSION_LOST);
+    ck_assert_int_eq(lost_disc.calls, 1);
+    ck_assert_int_eq(e.lost, 1);
+    ck_assert_int_eq(e.resumed, 0);
+    ck_assert(run_until(&wr.done, 30));
+    ck_assert_int_eq(wr.rc, CONDD_OK);
+    ck_assert_uint_gt(wr.u64, token);
+    uint64_t t = 0;
+    ck_assert_uint_eq(holder_of("acks/bye", &t), condd_async_conn_session_id(w));
+    ck_assert_uint_eq(t, wr.u64);
+    ck_assert_int_eq(release_sync(w, "acks/bye", 1), CONDD_OK);
+    condd_async_conn_close(a);
+    condd_async_conn_close(w);
+}
+END_TEST
+
 /* A server list (each member its own session): two condd, each behind its own proxy, and a
  * client on the list of the proxies (the daemons run without --cluster, so they take any name;
  * the client routes by its list). Member 0's connection loses a grant to a stall and a reset;
@@ -936,6 +988,7 @@ static Suite *client_acks_suite(void)
     tcase_add_test(d, test_blocking_acquire_granted_during_a_blip_returns_the_token);
     tcase_add_test(d, test_resume_refused_after_the_server_dropped_a_copy_loses_the_session);
     tcase_add_test(d, test_server_list_member_resumes_with_the_grant_lost_in_flight);
+    tcase_add_test(d, test_refused_resumed_session_hands_its_lock_on_at_once);
     suite_add_tcase(s, d);
     return s;
 }
