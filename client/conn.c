@@ -980,9 +980,11 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
 }
 
 /* Goodbye (protocol.md §5.7) as the last frame, written at once: the session ends on the server
- * whatever its grace. Answers already here are read and dropped first, so that closing the
- * socket sends a FIN rather than a reset that could overtake the Goodbye. */
-static void say_goodbye(condd_async_conn *c)
+ * whatever its grace. Once it is all in the socket, shutdown(SHUT_WR) puts a FIN right behind
+ * it, and answers already here are read and dropped, so that closing the socket sends a FIN
+ * rather than a reset that could overtake the Goodbye (answers still coming, such as the kept
+ * ones after a resumed HelloResult, may make the close a reset: it then comes after the FIN). */
+void cl_say_goodbye(condd_async_conn *c)
 {
     /* Straight into the output buffer and the socket, best effort: an error here must not end
      * the connection any other way than the close that follows (pending calls get CLOSED). */
@@ -1012,6 +1014,8 @@ static void say_goodbye(condd_async_conn *c)
             c->wpos += (size_t)n;
         }
     }
+    if (c->wpos == c->wlen)
+        shutdown(c->fd, SHUT_WR);
     uint8_t scratch[4096];
     for (int i = 0; i < 64 && recv(c->fd, scratch, sizeof scratch, MSG_DONTWAIT) > 0; i++)
         ;
@@ -1029,7 +1033,7 @@ void condd_async_conn_close(condd_async_conn *c)
     }
     cl_enter(c);
     if (c->state == CL_READY)
-        say_goodbye(c);
+        cl_say_goodbye(c);
     c->closing = true;
     cl_fail(c, CONDD_ERR_CLOSED, "client closed");
     c->free_pending = true;

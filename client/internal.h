@@ -338,6 +338,11 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg);
 void cl_close_socket(condd_async_conn *c);
 void cl_try_connect(condd_async_conn *c);
 void cl_start_keepalive(condd_async_conn *c);
+/* Writes a Goodbye (protocol.md §5.7) behind whatever wbuf holds, as far as the socket takes
+ * it now (through TLS on a tls: connection), then a FIN; its answer is not awaited. Best
+ * effort: a failure leaves c as it was, for the close that must follow (condd_async_conn_close,
+ * or a resume the client refuses, reconnect.c). */
+void cl_say_goodbye(condd_async_conn *c);
 /* The start of the frame of wbuf holding wpos (reconnect.c): the frames before it went whole. */
 size_t cl_unsent_start(const condd_async_conn *c);
 

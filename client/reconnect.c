@@ -6,7 +6,9 @@
  * its secret, followed by the requests that had not left whole (a frame the old socket took in
  * part is sent again whole; the server discarded its part). The server's kept answers then
  * arrive after the resumed HelloResult and complete the pending requests as usual. A refused
- * resume, or a grace run out, ends the connection with CONDD_ERR_SESSION_LOST through cl_fail().
+ * resume, or a grace run out, ends the connection with CONDD_ERR_SESSION_LOST through cl_fail();
+ * so does a resume the server granted but the client refuses (acknowledged delivery whose
+ * counts disagree), after a Goodbye that ends the session on the server at once.
  *
  * Each attempt starts from the same buffer: one resume Hello (the previous attempt's replaced,
  * hello_len), then the requests not yet written whole. Requests issued while resuming are
@@ -272,6 +274,17 @@ bool cl_resume_on_failure(condd_async_conn *c, int *reason, const char **msg)
     return true;
 }
 
+/* The server resumed the session on this connection, but the client cannot go on with it (its
+ * counts disagree with the server's): the session is lost for the application. Goodbye first,
+ * so that the server ends it now and hands on what it holds; closed without one, the server
+ * would keep it, every lock and permit with it, for its whole grace. No Goodbye where the
+ * server refused the resume: there no session is attached to the connection. */
+static void resume_refused(condd_async_conn *c, const char *msg)
+{
+    cl_say_goodbye(c);
+    cl_fail(c, CONDD_ERR_SESSION_LOST, msg);
+}
+
 void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
 {
     if (rc == CONDD_OK && r->result_case == CONDD__V1__RESPONSE__RESULT_HELLO && r->hello != NULL &&
@@ -282,12 +295,11 @@ void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *
             c->session_timeout = r->hello->session_timeout_s;
         char msg[200];
         if (c->acks.on && !r->hello->acks) {
-            cl_fail(c, CONDD_ERR_SESSION_LOST,
-                    "the server resumed the session without acknowledged delivery");
+            resume_refused(c, "the server resumed the session without acknowledged delivery");
             return;
         }
         if (c->acks.on && !cl_acks_resend(c, r->hello->requests_received, msg, sizeof msg)) {
-            cl_fail(c, CONDD_ERR_SESSION_LOST, msg);
+            resume_refused(c, msg);
             return;
         }
         c->state = CL_READY;

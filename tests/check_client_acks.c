@@ -11,7 +11,8 @@
  * - "daemon": condd behind tests/blipproxy, where a stall keeps bytes in the proxy and a reset
  *   then loses them: a grant written into the stalled proxy, requests written into it, the
  *   blocking API across such a blip, a resume the server must refuse because it dropped a
- *   copy of an answer the client never received, and one member of a server list.
+ *   copy of an answer the client never received, one member of a server list, and a resume
+ *   the server grants but the client refuses (its Goodbye hands the session's lock on).
  */
 #include "config.h"
 
@@ -203,6 +204,43 @@ static void fake_reset(void)
     setsockopt(F.fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
     close(F.fd);
     F.fd = -1;
+}
+
+/* The library closed the connection with nothing more written: the scripted server reads
+ * end-of-file (a FIN, not a reset) with no byte before it. */
+static void fake_expect_eof(void)
+{
+    ck_assert_msg(F.len == 0, "the library wrote %zu more bytes", F.len);
+    double end = tu_now() + 10;
+    for (;;) {
+        uint8_t b[256];
+        ssize_t n = recv(F.fd, b, sizeof b, MSG_DONTWAIT);
+        if (n == 0)
+            return;
+        ck_assert_msg(n < 0, "the library wrote %zd more bytes", n);
+        ck_assert_msg(errno == EAGAIN || errno == EWOULDBLOCK, "recv: %s", strerror(errno));
+        ck_assert_msg(tu_now() < end, "the library did not close the connection");
+        fake_turn(F.fd);
+    }
+}
+
+/* A Goodbye, then end-of-file: how a client that refuses a resumed session ends it. */
+static void fake_expect_goodbye_then_eof(void)
+{
+    Condd__V1__Request *g = fake_read();
+    ck_assert_int_eq(g->body_case, CONDD__V1__REQUEST__BODY_GOODBYE);
+    condd__v1__request__free_unpacked(g, NULL);
+    fake_expect_eof();
+}
+
+/* Answers the resume Hello id with RESUME_FAILED, as condd does for an unknown session. */
+static void fake_resume_failed(uint64_t id)
+{
+    Condd__V1__Response r = CONDD__V1__RESPONSE__INIT;
+    r.id = id;
+    r.status = CONDD__V1__STATUS__STATUS_RESUME_FAILED;
+    r.message = "the session cannot be resumed";
+    fake_send(&r);
 }
 
 /* An old server (HelloResult without acks): requests carry no ack, and after a loss the
@@ -422,27 +460,99 @@ static void on_lost_disconnect(condd_async_conn *c, int reason, void *arg)
     rec_set(c, &lost_disc, reason);
 }
 
-/* A resumed HelloResult whose requests_received cannot be right (more than were sent): the
- * session is given up (SESSION_LOST), every pending call completes once, nothing is re-sent. */
-START_TEST(test_acks_impossible_requests_received_loses_the_session)
+/* The scripted server answers the resume Hello with hello_result(id) after a loss; the client
+ * had one ping pending (r1) and, with answered, one answered before it. Returns once the
+ * client reported the loss of the session, checked to be reported once, as SESSION_LOST, to
+ * the session callback, the disconnect callback and the pending ping. */
+static void resume_then_lost(void (*answer)(uint64_t id, void *arg), void *arg, bool answered)
 {
     memset(&lost_disc, 0, sizeof lost_disc);
+    struct session_events e = {0};
     condd_async_conn *c = fake_open(true);
     condd_async_conn_set_disconnect_cb(c, on_lost_disconnect, NULL);
+    condd_async_conn_set_session_cb(c, on_session_event, &e);
+    if (answered) {
+        struct rec r0 = {0};
+        Condd__V1__Request *q0 = ping_read(c, &r0);
+        fake_pong(q0->id);
+        ck_assert(run_until(&r0.done, 10));
+        condd__v1__request__free_unpacked(q0, NULL);
+    }
     struct rec r1 = {0};
     Condd__V1__Request *q1 = ping_read(c, &r1);
     fake_reset();
     fake_accept();
     Condd__V1__Request *h = fake_read();
-    fake_hello_result(h->id, true, true, 7);
+    ck_assert_int_eq(h->body_case, CONDD__V1__REQUEST__BODY_HELLO);
+    ck_assert_uint_eq(h->hello->resume_session, 5);
+    answer(h->id, arg);
     ck_assert(run_until(&lost_disc.done, 10));
     ck_assert_int_eq(lost_disc.rc, CONDD_ERR_SESSION_LOST);
+    ck_assert_int_eq(lost_disc.calls, 1);
     ck_assert(r1.done);
     ck_assert_int_eq(r1.calls, 1);
     ck_assert_int_eq(r1.rc, CONDD_ERR_SESSION_LOST);
+    ck_assert_int_eq(e.resuming, 1);
+    ck_assert_int_eq(e.resumed, 0);
+    ck_assert_int_eq(e.lost, 1);
+    ck_assert_int_eq(e.last_reason, CONDD_ERR_SESSION_LOST);
+    ck_assert(!condd_async_conn_is_connected(c));
     condd__v1__request__free_unpacked(q1, NULL);
     condd__v1__request__free_unpacked(h, NULL);
     condd_async_conn_close(c);
+}
+
+static void answer_resumed(uint64_t id, void *arg)
+{
+    const uint64_t *received_acks = arg; /* {requests_received, acks} */
+    fake_hello_result(id, received_acks[1] != 0, true, received_acks[0]);
+}
+
+static void answer_refused(uint64_t id, void *arg)
+{
+    (void)arg;
+    fake_resume_failed(id);
+}
+
+/* A resumed HelloResult whose requests_received cannot be right (more than were sent): the
+ * session is given up (SESSION_LOST), every pending call completes once, nothing is re-sent.
+ * The server did resume it on this connection: the library says Goodbye there before closing,
+ * so that the server ends the session at once rather than keep it for its grace. */
+START_TEST(test_acks_impossible_requests_received_loses_the_session)
+{
+    const uint64_t answer[2] = {7, 1};
+    resume_then_lost(answer_resumed, (void *)answer, false);
+    fake_expect_goodbye_then_eof();
+}
+END_TEST
+
+/* The other impossible count: fewer requests read than the client knows were (the second
+ * ping's answer arrived, so the server read at least 1). Goodbye, then SESSION_LOST. */
+START_TEST(test_acks_requests_received_below_the_answered_says_goodbye)
+{
+    const uint64_t answer[2] = {0, 1};
+    resume_then_lost(answer_resumed, (void *)answer, true);
+    fake_expect_goodbye_then_eof();
+}
+END_TEST
+
+/* The client asked for acks and has them; the server resumes the session without them (a live
+ * restart into an older condd): what the old connection carried cannot be told, so libcondd
+ * gives the session up, saying Goodbye on the connection that holds it. */
+START_TEST(test_acks_resumed_without_acks_says_goodbye_and_loses_the_session)
+{
+    const uint64_t answer[2] = {1, 0};
+    resume_then_lost(answer_resumed, (void *)answer, false);
+    fake_expect_goodbye_then_eof();
+}
+END_TEST
+
+/* A refused resume (RESUME_FAILED): no session is attached to the connection, so no Goodbye,
+ * only the close. */
+START_TEST(test_acks_refused_resume_closes_without_goodbye)
+{
+    resume_then_lost(answer_refused, NULL, false);
+    fake_expect_eof();
 }
 END_TEST
 
@@ -739,6 +849,57 @@ START_TEST(test_resume_refused_after_the_server_dropped_a_copy_loses_the_session
 }
 END_TEST
 
+/* condd resumes the session, but the client's count of requests sent disagrees with the
+ * server's (made so here by setting the library's count to 0 while it waits to resume, as a
+ * client with a wrong count would be): the library gives the session up, SESSION_LOST once,
+ * and says Goodbye on the connection the server resumed it on. The server ends the session at
+ * once: the lock it held goes to the waiting client long before the 120 s grace would have
+ * run out (without the Goodbye the waiter waits for the grace and the test fails at 30 s). */
+START_TEST(test_refused_resumed_session_hands_its_lock_on_at_once)
+{
+    struct session_events e = {0};
+    memset(&lost_disc, 0, sizeof lost_disc);
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_grace(o, 120), CONDD_OK);
+    condd_async_conn *a = connect_ok(proxy_addr, o);
+    condd_options_free(o);
+    ck_assert(a->acks.on);
+    condd_async_conn_set_session_cb(a, on_session_event, &e);
+    condd_async_conn_set_disconnect_cb(a, on_lost_disconnect, NULL);
+    uint64_t token = acquire_ok(a, "acks/bye", 1);
+    condd_async_conn *w = connect_daemon();
+    struct rec wr = {0}, lk = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(w, "acks/bye", 1, CONDD_FOREVER, on_token, &wr, NULL),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_locked(w, "acks/bye", on_locked, &lk), CONDD_OK);
+    ck_assert(run_until(&lk.done, 10)); /* the waiter is queued on the server */
+    ck_assert(lk.flag);
+    cmd("refuse"); /* the resume waits until the count is changed */
+    cmd("reset");
+    double end = tu_now() + 10;
+    while (!a->resuming && tu_now() < end)
+        event_base_loop(base, EVLOOP_ONCE);
+    ck_assert(a->resuming);
+    ck_assert_uint_ge(a->acks.sent, 1); /* the Acquire at least: the server read it */
+    a->acks.sent = 0;
+    cmd("accept");
+    ck_assert(run_until(&lost_disc.done, 20));
+    ck_assert_int_eq(lost_disc.rc, CONDD_ERR_SESSION_LOST);
+    ck_assert_int_eq(lost_disc.calls, 1);
+    ck_assert_int_eq(e.lost, 1);
+    ck_assert_int_eq(e.resumed, 0);
+    ck_assert(run_until(&wr.done, 30));
+    ck_assert_int_eq(wr.rc, CONDD_OK);
+    ck_assert_uint_gt(wr.u64, token);
+    uint64_t t = 0;
+    ck_assert_uint_eq(holder_of("acks/bye", &t), condd_async_conn_session_id(w));
+    ck_assert_uint_eq(t, wr.u64);
+    ck_assert_int_eq(release_sync(w, "acks/bye", 1), CONDD_OK);
+    condd_async_conn_close(a);
+    condd_async_conn_close(w);
+}
+END_TEST
+
 /* A server list (each member its own session): two condd, each behind its own proxy, and a
  * client on the list of the proxies (the daemons run without --cluster, so they take any name;
  * the client routes by its list). Member 0's connection loses a grant to a stall and a reset;
@@ -815,6 +976,9 @@ static Suite *client_acks_suite(void)
     tcase_add_test(wire, test_acks_copies_of_a_burst_are_dropped_and_freed_once_answered);
     tcase_add_test(wire, test_acks_ride_on_every_sixteenth_request_and_on_pings);
     tcase_add_test(wire, test_open_asks_again_when_the_server_closes_before_answering_hello);
+    tcase_add_test(wire, test_acks_requests_received_below_the_answered_says_goodbye);
+    tcase_add_test(wire, test_acks_resumed_without_acks_says_goodbye_and_loses_the_session);
+    tcase_add_test(wire, test_acks_refused_resume_closes_without_goodbye);
     suite_add_tcase(s, wire);
     TCase *d = tcase_create("daemon");
     tcase_add_checked_fixture(d, daemon_setup, daemon_teardown);
@@ -824,6 +988,7 @@ static Suite *client_acks_suite(void)
     tcase_add_test(d, test_blocking_acquire_granted_during_a_blip_returns_the_token);
     tcase_add_test(d, test_resume_refused_after_the_server_dropped_a_copy_loses_the_session);
     tcase_add_test(d, test_server_list_member_resumes_with_the_grant_lost_in_flight);
+    tcase_add_test(d, test_refused_resumed_session_hands_its_lock_on_at_once);
     suite_add_tcase(s, d);
     return s;
 }

@@ -7,7 +7,9 @@
  * a thread that stops reading, then closes), one resume Hello however many attempts were
  * refused, and no RESUMING from a failed Goodbye; and with acknowledged delivery (protocol.md
  * §5.6.2), a grant and a release held in a stalled proxy, then lost to a reset, each arrive
- * once after the resume. The rest of TLS is in check_tls.c.
+ * once after the resume, and a resumed session the library refuses (a scripted TLS server
+ * resumes it without acks) ended with a Goodbye through TLS. The rest of TLS is in
+ * check_tls.c.
  */
 #include "config.h"
 
@@ -738,6 +740,165 @@ START_TEST(test_tls_requests_encrypted_but_unwritten_are_sent_again_after_a_resu
 }
 END_TEST
 
+/* ------------------------------------------------------------------ a resume the client refuses */
+
+/* A scripted TLS server in a thread: answers the opening Hello with acknowledged delivery on;
+ * closes that connection when main says so; answers the resume Hello with the session resumed
+ * but acks off (which libcondd, having asked for them, refuses); then counts what the library
+ * writes on that connection, decrypted, until its end. */
+struct bye_fake {
+    int lfd, port;
+    SSL_CTX *ctx;
+    int to_fake[2];
+    bool bad;
+    int goodbyes, others; /* requests read on the resumed connection */
+    bool ended;           /* the connection ended after whole frames */
+};
+
+static SSL *bye_accept(struct bye_fake *f, int *fd)
+{
+    *fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (*fd < 0)
+        return NULL;
+    SSL *ssl = SSL_new(f->ctx);
+    SSL_set_fd(ssl, *fd);
+    if (SSL_accept(ssl) != 1) {
+        SSL_free(ssl);
+        close(*fd);
+        return NULL;
+    }
+    return ssl;
+}
+
+static void bye_hello_result(SSL *ssl, uint64_t id, bool is_resume)
+{
+    static uint8_t secret[32];
+    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
+    Condd__V1__HelloResult hr = CONDD__V1__HELLO_RESULT__INIT;
+    hr.server_version = "fake";
+    hr.protocol_version = 1;
+    hr.session_id = FAKE_SESSION;
+    hr.session_timeout_s = 60;
+    hr.max_frame_bytes = 65536;
+    hr.resume_secret.data = secret;
+    hr.resume_secret.len = sizeof secret;
+    hr.grace_s = 30;
+    hr.resumed = is_resume;
+    hr.acks = !is_resume;
+    resp.id = id;
+    resp.result_case = CONDD__V1__RESPONSE__RESULT_HELLO;
+    resp.hello = &hr;
+    fake_send(ssl, &resp);
+}
+
+static void *bye_run(void *arg)
+{
+    struct bye_fake *f = arg;
+    uint8_t buf[4096];
+    size_t len = 0;
+    int fd1, fd2;
+    SSL *s1 = bye_accept(f, &fd1);
+    Condd__V1__Request *req =
+        s1 != NULL ? fake_recv(s1, buf, &len, sizeof buf, NULL, NULL, fd1) : NULL;
+    if (req == NULL || req->body_case != CONDD__V1__REQUEST__BODY_HELLO || !req->hello->acks) {
+        f->bad = true;
+        if (req != NULL)
+            condd__v1__request__free_unpacked(req, NULL);
+        return NULL;
+    }
+    bye_hello_result(s1, req->id, false);
+    condd__v1__request__free_unpacked(req, NULL);
+    fake_wait(f->to_fake[0]);
+    SSL_free(s1); /* the connection is lost (no close_notify, as condd's close) */
+    close(fd1);
+    len = 0;
+    SSL *s2 = bye_accept(f, &fd2);
+    req = s2 != NULL ? fake_recv(s2, buf, &len, sizeof buf, NULL, NULL, fd2) : NULL;
+    if (req == NULL || req->body_case != CONDD__V1__REQUEST__BODY_HELLO ||
+        req->hello->resume_session != FAKE_SESSION) {
+        f->bad = true;
+    } else {
+        bye_hello_result(s2, req->id, true);
+        Condd__V1__Request *r;
+        while ((r = fake_recv(s2, buf, &len, sizeof buf, NULL, NULL, fd2)) != NULL) {
+            if (r->body_case == CONDD__V1__REQUEST__BODY_GOODBYE)
+                f->goodbyes++;
+            else
+                f->others++;
+            condd__v1__request__free_unpacked(r, NULL);
+        }
+        f->ended = len == 0;
+    }
+    if (req != NULL)
+        condd__v1__request__free_unpacked(req, NULL);
+    if (s2 != NULL) {
+        SSL_free(s2);
+        close(fd2);
+    }
+    return NULL;
+}
+
+static void on_lost(condd_async_conn *ac, int event, int reason, void *arg)
+{
+    if (event == CONDD_SESSION_LOST && reason == CONDD_ERR_SESSION_LOST)
+        (*(int *)arg)++;
+}
+
+/* The server resumes the session over TLS, but without the acknowledged delivery the library
+ * asked for: the library gives the session up (SESSION_LOST once) and, since the session is
+ * attached to that connection, says Goodbye on it first, through TLS (the server decrypts a
+ * Goodbye and nothing else before the end), so that the server ends it at once. */
+START_TEST(test_tls_refused_resumed_session_says_goodbye_through_tls)
+{
+    struct bye_fake f;
+    memset(&f, 0, sizeof f);
+    f.lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t sl = sizeof sin;
+    ck_assert_int_eq(bind(f.lfd, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(listen(f.lfd, 8), 0);
+    ck_assert_int_eq(getsockname(f.lfd, (struct sockaddr *)&sin, &sl), 0);
+    f.port = ntohs(sin.sin_port);
+    f.ctx = SSL_CTX_new(TLS_server_method());
+    ck_assert_ptr_nonnull(f.ctx);
+    ck_assert_int_eq(SSL_CTX_use_certificate_chain_file(f.ctx, tlsu_cert("server.pem")), 1);
+    ck_assert_int_eq(SSL_CTX_use_PrivateKey_file(f.ctx, tlsu_cert("server.key"), SSL_FILETYPE_PEM),
+                     1);
+    ck_assert_int_eq(pipe(f.to_fake), 0);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, bye_run, &f), 0);
+
+    struct event_base *base = event_base_new();
+    ck_assert_ptr_nonnull(base);
+    char addr[64];
+    tlsu_addr(addr, sizeof addr, "127.0.0.1", f.port);
+    condd_options *o = tlsu_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_grace(o, 30), CONDD_OK);
+    int opened = 0, lost = 0;
+    condd_async_conn *c = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, addr, o, on_open, &opened, &c), CONDD_OK);
+    condd_options_free(o);
+    run_turns(base, &opened, 1, 20);
+    ck_assert_int_eq(opened, 1);
+    condd_async_conn_set_session_cb(c, on_lost, &lost);
+    fake_step(f.to_fake[1]); /* the first connection goes */
+    run_turns(base, &lost, 1, 20);
+    ck_assert_int_eq(lost, 1);
+    ck_assert(!condd_async_conn_is_connected(c));
+    condd_async_conn_close(c);
+    pthread_join(t, NULL);
+    ck_assert(!f.bad);
+    ck_assert_int_eq(f.goodbyes, 1);
+    ck_assert_int_eq(f.others, 0);
+    ck_assert(f.ended);
+    SSL_CTX_free(f.ctx);
+    close(f.lfd);
+    close(f.to_fake[0]);
+    close(f.to_fake[1]);
+    event_base_free(base);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ acknowledged delivery */
 
 struct acks_rec {
@@ -875,6 +1036,7 @@ static Suite *tls_resume_suite(void)
     tcase_add_test(tc, test_tls_takeover_delivers_backed_up_answers_exactly_once);
     tcase_add_test(tc, test_tls_requests_encrypted_but_unwritten_are_sent_again_after_a_resume);
     tcase_add_test(tc, test_tls_acks_grant_and_release_held_in_a_stalled_proxy_arrive_once);
+    tcase_add_test(tc, test_tls_refused_resumed_session_says_goodbye_through_tls);
     suite_add_tcase(s, tc);
     return s;
 }

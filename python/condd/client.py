@@ -1027,7 +1027,7 @@ class Client:
             return True
         n = hello.requests_received
         if not self._read <= n <= self._written:
-            self._lose(SessionLost(
+            self._refuse_resumed(SessionLost(
                 "session %s lost: the server says it read %d requests; the client wrote %d, "
                 "%d of them known read" % (self.session_id, n, self._written, self._read)))
             return False
@@ -1037,6 +1037,24 @@ class Client:
         self._written = self._read = n
         self._held_frames[:0] = unread
         return True
+
+    def _refuse_resumed(self, exc):
+        """The server resumed the session on this connection, but the client cannot go on with
+        it: says Goodbye there (protocol.md §5.7), then a FIN, without waiting for the answer,
+        so that the server ends the session at once and hands on what it holds; closed without
+        one, the server would keep the session, its locks with it, for its whole grace (as
+        libcondd, client/reconnect.c). Then the session is lost (exc) as any other. Not for a
+        refused resume: no session is attached to the connection then."""
+        t = self._transport
+        if t is not None and not t.is_closing():
+            req = self._request("goodbye")
+            if self._acks:
+                req.ack = self._acked
+            self._wbuf.clear()  # requests behind a Goodbye go unanswered; their calls fail
+            t.write(_proto.encode(req))
+            if t.can_write_eof():
+                t.write_eof()
+        self._lose(exc)
 
     def _lose(self, exc):
         """Ends the session once: fails every pending call with exc, forgets held locks."""

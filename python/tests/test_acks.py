@@ -6,8 +6,9 @@ client puts on the wire: the Hello asks for acks only when it may resume; every 
 the counted Responses received; on a resume the Hello acks alone, and after its HelloResult the
 requests numbered above requests_received go out again, in order, with their ids, before those
 made while resuming; an older server's HelloResult (no acks) leaves the client as it was, and
-a resume without acks turns them off; a count the client cannot have written loses the
-session.
+a resume without acks turns them off; a count the client cannot have written (above what it
+wrote, below what was answered) loses the session, after a Goodbye on the connection the server
+resumed it on, and a refused resume loses it with no Goodbye.
 
 Against condd through tests/blipproxy: an acquire granted while the proxy stalls returns once
 after a reset, holding the lock with the server's token; requests written while stalled (never
@@ -36,6 +37,7 @@ class FakeServer:
     def __init__(self):
         self.requests = asyncio.Queue()
         self.writers = []
+        self.ends = {}  # connection number -> "eof" (a FIN after whole frames) or why not
         self.server = None
 
     async def start(self):
@@ -56,8 +58,10 @@ class FakeServer:
                 (length,) = struct.unpack(">I", await reader.readexactly(4))
                 req = pb.Request.FromString(await reader.readexactly(length))
                 await self.requests.put((n, req))
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+        except asyncio.IncompleteReadError as e:
+            self.ends[n] = "a frame cut short" if e.partial else "eof"
+        except ConnectionError as e:
+            self.ends[n] = repr(e)
 
     async def next(self, conn=None):
         """The next Request read, checked to come on connection conn (default: the latest)."""
@@ -94,6 +98,11 @@ class FakeServer:
 
     def cut(self):
         self.writers[-1].transport.abort()
+
+    async def ended(self, conn):
+        """How the client ended connection conn ("eof": closed after whole frames)."""
+        await until(lambda: asyncio.sleep(0, conn in self.ends), what="the end of the connection")
+        return self.ends[conn]
 
 
 class WireTests(unittest.IsolatedAsyncioTestCase):
@@ -247,16 +256,56 @@ class WireTests(unittest.IsolatedAsyncioTestCase):
         await asyncio.wait_for(after, 10)
         self.assertFalse(fut.done())
 
-    async def test_a_count_the_client_never_wrote_loses_the_session(self):
-        _, client = await self.open(grace=30.0)
+    async def resume_then_lost(self, answer, answered=False):
+        """A client with one ping pending (and, if answered, one answered before it) loses its
+        connection; answer(resume Hello) replies on the new one. The session must be lost:
+        the pending ping fails with SessionLost, on_session says "lost" once."""
+        states = []
+        _, client = await self.open(grace=30.0, on_session=lambda c, s, e: states.append(s))
+        if answered:
+            _, done = self.ping(client)
+            self.server.answer(await self.server.next())
+            await asyncio.wait_for(done, 10)
         _, fut = self.ping(client)
         await self.server.next()
         self.server.cut()
         resume = await self.server.next(2)
-        self.server.hello_result(resume, resumed=True, requests_received=2)
+        self.assertEqual(resume.hello.resume_session, 7)
+        answer(resume)
         with self.assertRaises(condd.SessionLost):
             await asyncio.wait_for(fut, 10)
         self.assertEqual(client.session_state, "lost")
+        self.assertEqual(states, ["resuming", "lost"])
+        return client
+
+    async def goodbye_then_eof(self):
+        """What a client that refuses a resumed session writes on its connection (2): a
+        Goodbye (not waiting for its answer), then end-of-file."""
+        bye = await self.server.next(2)
+        self.assertEqual(bye.WhichOneof("body"), "goodbye")
+        self.assertEqual(await self.server.ended(2), "eof")
+        self.assertTrue(self.server.requests.empty())
+
+    async def test_a_count_the_client_never_wrote_loses_the_session(self):
+        # the server resumed the session on the new connection: the client that gives it up
+        # says Goodbye there, so that the server hands its locks on now, not after the grace
+        await self.resume_then_lost(
+            lambda hello: self.server.hello_result(hello, resumed=True, requests_received=2))
+        await self.goodbye_then_eof()
+
+    async def test_a_count_below_what_was_answered_says_goodbye(self):
+        # one ping was answered, so the server read at least 1
+        await self.resume_then_lost(
+            lambda hello: self.server.hello_result(hello, resumed=True, requests_received=0),
+            answered=True)
+        await self.goodbye_then_eof()
+
+    async def test_a_refused_resume_closes_without_goodbye(self):
+        # RESUME_FAILED: no session on the connection, nothing to end there
+        await self.resume_then_lost(lambda hello: self.server.send(pb.Response(
+            id=hello.id, status=pb.STATUS_RESUME_FAILED, message="cannot resume")))
+        self.assertEqual(await self.server.ended(2), "eof")
+        self.assertTrue(self.server.requests.empty())
 
 
 class DaemonTests(unittest.IsolatedAsyncioTestCase):
