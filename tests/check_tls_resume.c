@@ -500,12 +500,13 @@ static void fake_send(SSL *ssl, Condd__V1__Response *resp)
     }
 }
 
-static SSL *fake_accept(struct fake *f, int *fd)
+/* One TLS connection accepted on lfd (both scripted servers). */
+static SSL *fake_accept(int lfd, SSL_CTX *ctx, int *fd)
 {
-    *fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
+    *fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
     if (*fd < 0)
         return NULL;
-    SSL *ssl = SSL_new(f->ctx);
+    SSL *ssl = SSL_new(ctx);
     SSL_set_fd(ssl, *fd);
     if (SSL_accept(ssl) != 1) {
         SSL_free(ssl);
@@ -515,7 +516,8 @@ static SSL *fake_accept(struct fake *f, int *fd)
     return ssl;
 }
 
-static void fake_hello_result(SSL *ssl, uint64_t id, bool is_resume)
+/* acks: HelloResult.acks, the offer of acknowledged delivery (protocol.md §5.6.2). */
+static void fake_hello_result(SSL *ssl, uint64_t id, bool is_resume, bool acks)
 {
     static uint8_t secret[32];
     Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
@@ -529,6 +531,7 @@ static void fake_hello_result(SSL *ssl, uint64_t id, bool is_resume)
     hr.resume_secret.len = sizeof secret;
     hr.grace_s = 30;
     hr.resumed = is_resume;
+    hr.acks = acks;
     resp.id = id;
     resp.result_case = CONDD__V1__RESPONSE__RESULT_HELLO;
     resp.hello = &hr;
@@ -564,14 +567,14 @@ static void *fake_run(void *arg)
     uint8_t *buf = malloc(cap);
     int fd1, fd2;
     /* 1: the Hello, answered; then nothing is read until main says so. */
-    SSL *s1 = fake_accept(f, &fd1);
+    SSL *s1 = fake_accept(f->lfd, f->ctx, &fd1);
     Condd__V1__Request *req = s1 != NULL ? fake_recv(s1, buf, &len, cap, NULL, f, fd1) : NULL;
     if (req == NULL || req->body_case != CONDD__V1__REQUEST__BODY_HELLO) {
         f->bad = true;
         fake_step(f->to_main[1]);
         return NULL;
     }
-    fake_hello_result(s1, req->id, false);
+    fake_hello_result(s1, req->id, false, false);
     condd__v1__request__free_unpacked(req, NULL);
     fake_step(f->to_main[1]);
     fake_wait(f->to_fake[0]);
@@ -589,13 +592,13 @@ static void *fake_run(void *arg)
     len = 0; /* a partial frame died with the connection */
     fake_step(f->to_main[1]);
     /* 3: the resume: its answers come first, then the requests sent again are answered. */
-    SSL *s2 = fake_accept(f, &fd2);
+    SSL *s2 = fake_accept(f->lfd, f->ctx, &fd2);
     req = s2 != NULL ? fake_recv(s2, buf, &len, cap, NULL, f, fd2) : NULL;
     if (req == NULL || req->body_case != CONDD__V1__REQUEST__BODY_HELLO ||
         req->hello->resume_session != FAKE_SESSION) {
         f->bad = true;
     } else {
-        fake_hello_result(s2, req->id, true);
+        fake_hello_result(s2, req->id, true, false);
         for (uint64_t id = 0; id < FAKE_REQS + 64; id++)
             if (f->seen[id] > 0)
                 fake_grant(s2, id);
@@ -755,49 +758,13 @@ struct bye_fake {
     bool ended;           /* the connection ended after whole frames */
 };
 
-static SSL *bye_accept(struct bye_fake *f, int *fd)
-{
-    *fd = accept4(f->lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (*fd < 0)
-        return NULL;
-    SSL *ssl = SSL_new(f->ctx);
-    SSL_set_fd(ssl, *fd);
-    if (SSL_accept(ssl) != 1) {
-        SSL_free(ssl);
-        close(*fd);
-        return NULL;
-    }
-    return ssl;
-}
-
-static void bye_hello_result(SSL *ssl, uint64_t id, bool is_resume)
-{
-    static uint8_t secret[32];
-    Condd__V1__Response resp = CONDD__V1__RESPONSE__INIT;
-    Condd__V1__HelloResult hr = CONDD__V1__HELLO_RESULT__INIT;
-    hr.server_version = "fake";
-    hr.protocol_version = 1;
-    hr.session_id = FAKE_SESSION;
-    hr.session_timeout_s = 60;
-    hr.max_frame_bytes = 65536;
-    hr.resume_secret.data = secret;
-    hr.resume_secret.len = sizeof secret;
-    hr.grace_s = 30;
-    hr.resumed = is_resume;
-    hr.acks = !is_resume;
-    resp.id = id;
-    resp.result_case = CONDD__V1__RESPONSE__RESULT_HELLO;
-    resp.hello = &hr;
-    fake_send(ssl, &resp);
-}
-
 static void *bye_run(void *arg)
 {
     struct bye_fake *f = arg;
     uint8_t buf[4096];
     size_t len = 0;
     int fd1, fd2;
-    SSL *s1 = bye_accept(f, &fd1);
+    SSL *s1 = fake_accept(f->lfd, f->ctx, &fd1);
     Condd__V1__Request *req =
         s1 != NULL ? fake_recv(s1, buf, &len, sizeof buf, NULL, NULL, fd1) : NULL;
     if (req == NULL || req->body_case != CONDD__V1__REQUEST__BODY_HELLO || !req->hello->acks) {
@@ -806,19 +773,19 @@ static void *bye_run(void *arg)
             condd__v1__request__free_unpacked(req, NULL);
         return NULL;
     }
-    bye_hello_result(s1, req->id, false);
+    fake_hello_result(s1, req->id, false, true);
     condd__v1__request__free_unpacked(req, NULL);
     fake_wait(f->to_fake[0]);
     SSL_free(s1); /* the connection is lost (no close_notify, as condd's close) */
     close(fd1);
     len = 0;
-    SSL *s2 = bye_accept(f, &fd2);
+    SSL *s2 = fake_accept(f->lfd, f->ctx, &fd2);
     req = s2 != NULL ? fake_recv(s2, buf, &len, sizeof buf, NULL, NULL, fd2) : NULL;
     if (req == NULL || req->body_case != CONDD__V1__REQUEST__BODY_HELLO ||
         req->hello->resume_session != FAKE_SESSION) {
         f->bad = true;
     } else {
-        bye_hello_result(s2, req->id, true);
+        fake_hello_result(s2, req->id, true, false);
         Condd__V1__Request *r;
         while ((r = fake_recv(s2, buf, &len, sizeof buf, NULL, NULL, fd2)) != NULL) {
             if (r->body_case == CONDD__V1__REQUEST__BODY_GOODBYE)
