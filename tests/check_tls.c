@@ -4,10 +4,10 @@
  * certificates made by tests/tls-certs.sh (fixtures in tls_util.c). Accepted handshakes (by IP
  * and by name, with and without client certificates), refused ones (unknown CA, expired, wrong
  * server name, no client certificate or one from another CA), plaintext to a TLS port and TLS
- * to a plaintext port (closed at once, the daemon unharmed), the handshake deadline and its
- * place under --max-connections, client-certificate subjects as auth-file principals, and the
- * daemon refusing to start with bad TLS files. Sessions resumed over TLS are in
- * check_tls_resume.c; reloading certificates is in condctl-tls.sh.
+ * to a plaintext port (closed at once, the daemon unharmed), KeyUpdate in the middle of a session,
+ * the handshake deadline and its place under --max-connections, client-certificate subjects as
+ * auth-file principals, and the daemon refusing to start with bad TLS files. Sessions resumed over
+ * TLS are in check_tls_resume.c; reloading certificates is in condctl-tls.sh.
  */
 #include "config.h"
 
@@ -90,6 +90,97 @@ START_TEST(test_tls_carries_large_answers)
     ck_assert_uint_eq(condd_list_lock_count(l), 600);
     condd_list_free(l);
     condd_conn_close(c);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* KeyUpdate messages received, counted by OpenSSL's message callback (arg: an int). */
+static void count_key_updates(int write_p, int version, int content_type, const void *buf,
+                              size_t len, SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const unsigned char *)buf)[0] == SSL3_MT_KEY_UPDATE)
+        ++*(int *)arg;
+}
+
+/* One request on the raw client, and its answer's status (the answer must be the request's). */
+static int raw_call(struct tlsu_raw *r, Condd__V1__Request *req)
+{
+    tlsu_raw_send(r, req);
+    Condd__V1__Response *resp = tlsu_raw_recv(r);
+    ck_assert_ptr_nonnull(resp);
+    ck_assert_uint_eq(resp->id, req->id);
+    int status = resp->status;
+    condd__v1__response__free_unpacked(resp, NULL);
+    return status;
+}
+
+/* TLS 1.3 KeyUpdate (RFC 8446 §4.6.3) in the middle of a session, as long-lived clients of some
+ * TLS stacks send it: the daemon reads the records under the client's new keys, answers every
+ * update_requested with a KeyUpdate of its own before its next answer (the client counts them
+ * as they arrive), and the session goes on, its lock kept; plaintext clients are unaffected. */
+START_TEST(test_tls_key_updates_are_answered_and_the_session_goes_on)
+{
+    struct tu_daemon d;
+    int port;
+    tlsu_start_daemon(&d, &port, "server", NULL);
+    struct tlsu_raw r;
+    tlsu_raw_open(&r, port, 0);
+    ck_assert_int_eq(SSL_version(r.ssl), TLS1_3_VERSION);
+    int updates = 0;
+    SSL_set_msg_callback(r.ssl, count_key_updates);
+    SSL_set_msg_callback_arg(r.ssl, &updates);
+
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
+    h.protocol_version = 1;
+    h.client_name = "check_tls key updates";
+    req.id = 1;
+    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
+    req.hello = &h;
+    ck_assert_int_eq(raw_call(&r, &req), CONDD__V1__STATUS__STATUS_OK);
+
+    Condd__V1__Acquire a = CONDD__V1__ACQUIRE__INIT;
+    a.lock.data = (uint8_t *)"tls/keyupdate";
+    a.lock.len = strlen("tls/keyupdate");
+    a.owner = 1;
+    req = (Condd__V1__Request)CONDD__V1__REQUEST__INIT;
+    req.id = 2;
+    req.body_case = CONDD__V1__REQUEST__BODY_ACQUIRE;
+    req.acquire = &a;
+    ck_assert_int_eq(raw_call(&r, &req), CONDD__V1__STATUS__STATUS_OK);
+
+    /* Ten updates that ask for the daemon's, then five that do not, each before a request. */
+    Condd__V1__Ping p = CONDD__V1__PING__INIT;
+    for (int i = 0; i < 15; i++) {
+        ck_assert_int_eq(
+            SSL_key_update(r.ssl, i < 10 ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED),
+            1);
+        req = (Condd__V1__Request)CONDD__V1__REQUEST__INIT;
+        req.id = 3 + (uint64_t)i;
+        req.body_case = CONDD__V1__REQUEST__BODY_PING;
+        req.ping = &p;
+        ck_assert_int_eq(raw_call(&r, &req), CONDD__V1__STATUS__STATUS_OK);
+        ck_assert_int_eq(updates, i < 10 ? i + 1 : 10);
+    }
+
+    /* The lock is still this session's: a plaintext client cannot take it. */
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &c), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "tls/keyupdate", 0, 0, NULL), CONDD_ERR_TIMEOUT);
+    Condd__V1__Release rel = CONDD__V1__RELEASE__INIT;
+    rel.lock = a.lock;
+    rel.owner = 1;
+    req = (Condd__V1__Request)CONDD__V1__REQUEST__INIT;
+    req.id = 100;
+    req.body_case = CONDD__V1__REQUEST__BODY_RELEASE;
+    req.release = &rel;
+    ck_assert_int_eq(raw_call(&r, &req), CONDD__V1__STATUS__STATUS_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "tls/keyupdate", 0, 5, NULL), CONDD_OK);
+    condd_conn_close(c);
+    tlsu_raw_close(&r);
     ck_assert_int_eq(tu_daemon_stop(&d), 0);
 }
 END_TEST
@@ -438,6 +529,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_tls_client_takes_a_lock_by_ip_and_by_name);
     tcase_add_test(tc, test_tls_carries_large_answers);
     tcase_add_test(tc, test_idle_tls_connection_gives_its_buffers_back_and_goes_on);
+    tcase_add_test(tc, test_tls_key_updates_are_answered_and_the_session_goes_on);
     tcase_add_test(tc, test_tls_refuses_a_server_from_an_unknown_ca);
     tcase_add_test(tc, test_tls_refuses_an_expired_server_certificate);
     tcase_add_test(tc, test_tls_refuses_a_wrong_server_name);

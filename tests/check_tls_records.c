@@ -6,8 +6,8 @@
  * OpenSSL's read-ahead, which the socket's readiness does not show), an answer much larger than
  * a record and than the input buffer, a server that closes in the middle of a record, and a
  * write into a connection the server reset (no SIGPIPE, whatever the application's disposition
- * would make of one). The records are made by SSL_write() into a memory BIO after the
- * handshake; the script then sends their bytes as it likes.
+ * would make of one), and KeyUpdates from the server. The records are made by SSL_write() into a
+ * memory BIO after the handshake; the script then sends their bytes as it likes.
  */
 #include "config.h"
 
@@ -40,14 +40,16 @@ enum script {
     SCRIPT_RECORDS, /* HelloResult in 1-byte records, one send(); a large List answer; Pings */
     SCRIPT_CUT,     /* HelloResult; the answer to a Ping cut in the middle of its record */
     SCRIPT_RESET,   /* HelloResult; then a reset (SO_LINGER 0) */
+    SCRIPT_UPDATE,  /* HelloResult; each Pong behind a KeyUpdate that asks for the client's */
 };
 
 struct srv {
     enum script script;
     int lfd, port;
     SSL_CTX *ctx;
-    int to_main[2]; /* one byte per step done */
-    bool bad;       /* something the script did not expect */
+    int to_main[2];  /* one byte per step done */
+    bool bad;        /* something the script did not expect */
+    int key_updates; /* KeyUpdate messages read from the client */
 };
 
 static void srv_step(int fd)
@@ -208,7 +210,13 @@ static void srv_serve(struct srv *s, SSL *ssl, BIO *mem, int fd)
                     s->bad = true;
                 break;
             }
-            ok = srv_pong(ssl, mem, fd, req->id, 3, 1, 1);
+            if (s->script == SCRIPT_UPDATE) {
+                /* Sent in front of the Pong's record, in the same send(). */
+                ok = SSL_key_update(ssl, SSL_KEY_UPDATE_REQUESTED) == 1 &&
+                     srv_pong(ssl, mem, fd, req->id, 16384, 1, 1);
+            } else {
+                ok = srv_pong(ssl, mem, fd, req->id, 3, 1, 1);
+            }
         } else if (req->body_case == CONDD__V1__REQUEST__BODY_GOODBYE) {
             break;
         } else {
@@ -224,6 +232,17 @@ out:
         condd__v1__request__free_unpacked(req, NULL);
 }
 
+/* Counts the KeyUpdate messages the server reads (arg: its struct srv). */
+static void srv_count_key_updates(int write_p, int version, int content_type, const void *buf,
+                                  size_t len, SSL *ssl, void *arg)
+{
+    (void)version;
+    (void)ssl;
+    if (!write_p && content_type == SSL3_RT_HANDSHAKE && len > 0 &&
+        ((const unsigned char *)buf)[0] == SSL3_MT_KEY_UPDATE)
+        ((struct srv *)arg)->key_updates++;
+}
+
 static void *srv_run(void *arg)
 {
     struct srv *s = arg;
@@ -236,6 +255,8 @@ static void *srv_run(void *arg)
     } else {
         /* From here records go to mem; the script sends their bytes itself. */
         SSL_set0_wbio(ssl, mem);
+        SSL_set_msg_callback(ssl, srv_count_key_updates);
+        SSL_set_msg_callback_arg(ssl, s);
         srv_serve(s, ssl, mem, fd);
     }
     SSL_free(ssl);
@@ -408,6 +429,25 @@ START_TEST(test_tls_write_to_a_reset_connection_raises_no_sigpipe)
 }
 END_TEST
 
+/* TLS 1.3 KeyUpdate from the server (RFC 8446 §4.6.3), asking for the client's, in front of
+ * every answer: the library reads on under the server's new keys, and answers each with a
+ * KeyUpdate of its own before its next request (the server counts them; the last goes out
+ * with the Goodbye of the close). */
+START_TEST(test_tls_key_updates_from_the_server_are_answered)
+{
+    struct srv s;
+    pthread_t t;
+    srv_start(&s, SCRIPT_UPDATE, &t);
+    char msg[256];
+    condd_conn *c = open_scripted(&s, msg, sizeof msg);
+    for (int i = 0; i < 12; i++)
+        ck_assert_int_eq(condd_conn_ping(c, NULL), CONDD_OK);
+    condd_conn_close(c);
+    srv_stop(&s, t);
+    ck_assert_int_eq(s.key_updates, 12);
+}
+END_TEST
+
 static Suite *tls_records_suite(void)
 {
     Suite *s = suite_create("tls_records");
@@ -417,6 +457,7 @@ static Suite *tls_records_suite(void)
     tcase_add_test(tc, test_tls_reads_every_record_read_ahead_and_answers_larger_than_a_record);
     tcase_add_test(tc, test_tls_server_closing_in_the_middle_of_a_record_fails_the_call);
     tcase_add_test(tc, test_tls_write_to_a_reset_connection_raises_no_sigpipe);
+    tcase_add_test(tc, test_tls_key_updates_from_the_server_are_answered);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -215,87 +215,8 @@ END_TEST
 
 /* ------------------------------------------------------------------ raw TLS wire */
 
-/* A client speaking the wire directly over a blocking TLS socket, to control what it reads. */
-struct raw_tls {
-    int fd;
-    SSL_CTX *ctx;
-    SSL *ssl;
-    uint8_t *buf; /* decrypted bytes not yet decoded */
-    size_t len, cap;
-};
-
-/* Connects to 127.0.0.1:port with a receive buffer of rcvbuf bytes (0: the default). */
-static void raw_open(struct raw_tls *r, int port, int rcvbuf)
-{
-    memset(r, 0, sizeof *r);
-    r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    ck_assert_int_ge(r->fd, 0);
-    if (rcvbuf > 0)
-        ck_assert_int_eq(setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
-    struct timeval tv = {30, 0}; /* a test that hangs fails instead */
-    setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-    struct sockaddr_in sin = {.sin_family = AF_INET,
-                              .sin_port = htons((uint16_t)port),
-                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    ck_assert_int_eq(connect(r->fd, (struct sockaddr *)&sin, sizeof sin), 0);
-    r->ctx = SSL_CTX_new(TLS_client_method());
-    ck_assert_ptr_nonnull(r->ctx);
-    ck_assert_int_eq(SSL_CTX_load_verify_locations(r->ctx, tlsu_cert("ca.pem"), NULL), 1);
-    SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
-    r->ssl = SSL_new(r->ctx);
-    ck_assert_ptr_nonnull(r->ssl);
-    SSL_set_fd(r->ssl, r->fd);
-    ck_assert_int_eq(SSL_connect(r->ssl), 1);
-}
-
-static void raw_close(struct raw_tls *r)
-{
-    SSL_free(r->ssl);
-    SSL_CTX_free(r->ctx);
-    close(r->fd);
-    free(r->buf);
-}
-
-static void raw_send(struct raw_tls *r, Condd__V1__Request *req)
-{
-    size_t n = frame_encoded_size(&req->base);
-    uint8_t *b = malloc(n);
-    ck_assert_ptr_nonnull(b);
-    frame_encode(&req->base, b);
-    ck_assert_int_eq(SSL_write(r->ssl, b, (int)n), (int)n);
-    free(b);
-}
-
-/* The next whole response (free with condd__v1__response__free_unpacked(x, NULL)), or NULL at
- * the end of the stream: a close, or a record cut short (its frames never arrived). */
-static Condd__V1__Response *raw_recv(struct raw_tls *r)
-{
-    for (;;) {
-        size_t plen = 0;
-        if (frame_peek(r->buf, r->len, UINT32_MAX, &plen) == FRAME_OK) {
-            Condd__V1__Response *resp = NULL;
-            size_t used = 0;
-            ck_assert_int_eq(frame_decode_response(r->buf, r->len, UINT32_MAX, NULL, &resp, &used),
-                             FRAME_OK);
-            memmove(r->buf, r->buf + used, r->len - used);
-            r->len -= used;
-            return resp;
-        }
-        if (r->cap - r->len < 16384) {
-            r->cap = r->cap * 2 + 65536;
-            r->buf = realloc(r->buf, r->cap);
-            ck_assert_ptr_nonnull(r->buf);
-        }
-        int n = SSL_read(r->ssl, r->buf + r->len, (int)(r->cap - r->len));
-        if (n <= 0)
-            return NULL;
-        r->len += (size_t)n;
-    }
-}
-
 /* Sends Hello (a resume when session is not 0) and returns its answer. */
-static Condd__V1__Response *raw_hello(struct raw_tls *r, uint64_t session, const uint8_t *secret,
+static Condd__V1__Response *raw_hello(struct tlsu_raw *r, uint64_t session, const uint8_t *secret,
                                       size_t secret_len)
 {
     Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
@@ -309,8 +230,8 @@ static Condd__V1__Response *raw_hello(struct raw_tls *r, uint64_t session, const
     req.id = 1;
     req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
     req.hello = &h;
-    raw_send(r, &req);
-    Condd__V1__Response *resp = raw_recv(r);
+    tlsu_raw_send(r, &req);
+    Condd__V1__Response *resp = tlsu_raw_recv(r);
     ck_assert_ptr_nonnull(resp);
     ck_assert_int_eq(resp->status, CONDD__V1__STATUS__STATUS_OK);
     ck_assert_int_eq(resp->result_case, CONDD__V1__RESPONSE__RESULT_HELLO);
@@ -340,8 +261,8 @@ START_TEST(test_tls_takeover_delivers_backed_up_answers_exactly_once)
         snprintf(name, sizeof name, "backlog/%0100d", i);
         ck_assert_int_eq(condd_lock_acquire(h, name, 1, 0, NULL), CONDD_OK);
     }
-    struct raw_tls a;
-    raw_open(&a, port, 4096);
+    struct tlsu_raw a;
+    tlsu_raw_open(&a, port, 4096);
     Condd__V1__Response *hr = raw_hello(&a, 0, NULL, 0);
     uint64_t sid = hr->hello->session_id;
     uint8_t secret[64];
@@ -358,7 +279,7 @@ START_TEST(test_tls_takeover_delivers_backed_up_answers_exactly_once)
         req.id = 100 + (uint64_t)i;
         req.body_case = CONDD__V1__REQUEST__BODY_LIST;
         req.list = &l;
-        raw_send(&a, &req);
+        tlsu_raw_send(&a, &req);
     }
     /* Wait until the daemon has answered them all (its Stats count them as it answers). */
     double end = tu_now() + 30;
@@ -376,8 +297,8 @@ START_TEST(test_tls_takeover_delivers_backed_up_answers_exactly_once)
     }
     ck_assert_uint_eq(lists, BACKLOG_LISTS);
     /* Take the session over from a second connection: the daemon closes the first. */
-    struct raw_tls b;
-    raw_open(&b, port, 0);
+    struct tlsu_raw b;
+    tlsu_raw_open(&b, port, 0);
     hr = raw_hello(&b, sid, secret, secret_len);
     ck_assert(hr->hello->resumed);
     condd__v1__response__free_unpacked(hr, NULL);
@@ -386,11 +307,11 @@ START_TEST(test_tls_takeover_delivers_backed_up_answers_exactly_once)
     req.id = 99999;
     req.body_case = CONDD__V1__REQUEST__BODY_PING;
     req.ping = &ping;
-    raw_send(&b, &req);
+    tlsu_raw_send(&b, &req);
     int seen[BACKLOG_LISTS] = {0};
     int on_first = 0, on_second = 0;
     Condd__V1__Response *resp;
-    while ((resp = raw_recv(&a)) != NULL) {
+    while ((resp = tlsu_raw_recv(&a)) != NULL) {
         ck_assert_uint_ge(resp->id, 100);
         ck_assert_uint_lt(resp->id, 100 + BACKLOG_LISTS);
         seen[resp->id - 100]++;
@@ -398,7 +319,7 @@ START_TEST(test_tls_takeover_delivers_backed_up_answers_exactly_once)
         condd__v1__response__free_unpacked(resp, NULL);
     }
     for (;;) {
-        resp = raw_recv(&b);
+        resp = tlsu_raw_recv(&b);
         ck_assert_ptr_nonnull(resp);
         uint64_t id = resp->id;
         if (id != 99999) {
@@ -419,8 +340,8 @@ START_TEST(test_tls_takeover_delivers_backed_up_answers_exactly_once)
                       i, seen[i], on_first, on_second);
     /* The answers did back up: some came only after the resume. */
     ck_assert_int_gt(on_second, 0);
-    raw_close(&a);
-    raw_close(&b);
+    tlsu_raw_close(&a);
+    tlsu_raw_close(&b);
     condd_conn_close(h);
     ck_assert_int_eq(tu_daemon_stop(&d), 0);
 }

@@ -1,17 +1,26 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
  * The TLS suites' fixtures (tls_util.h): the certificate folder, a condd with a TLS listener,
- * and the options and addresses of its TLS clients. Split out of check_tls.c so that
- * check_tls_resume.c runs against the same fixtures.
+ * the options and addresses of its TLS clients, and a raw TLS client that speaks the wire itself.
+ * Split out of check_tls.c so that check_tls_resume.c and check_tls_records.c run against the
+ * same fixtures.
  */
 #include "config.h"
 
 #include "tls_util.h"
 
 #include <check.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "frame.h"
 
 /* One folder per process: the suites run their test cases' fixtures once (unchecked). */
 static char tlsu_certs[64];
@@ -107,4 +116,73 @@ int tlsu_open_with(const char *addr, condd_options *o, condd_conn **out, char *m
 void tlsu_addr(char *buf, size_t len, const char *host, int port)
 {
     snprintf(buf, len, "tls:%s:%d", host, port);
+}
+
+/* ------------------------------------------------------------------ a raw TLS client */
+
+void tlsu_raw_open(struct tlsu_raw *r, int port, int rcvbuf)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    ck_assert_int_ge(r->fd, 0);
+    if (rcvbuf > 0)
+        ck_assert_int_eq(setsockopt(r->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf), 0);
+    struct timeval tv = {30, 0}; /* a test that hangs fails instead */
+    setsockopt(r->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(r->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    struct sockaddr_in sin = {.sin_family = AF_INET,
+                              .sin_port = htons((uint16_t)port),
+                              .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(connect(r->fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    r->ctx = SSL_CTX_new(TLS_client_method());
+    ck_assert_ptr_nonnull(r->ctx);
+    ck_assert_int_eq(SSL_CTX_load_verify_locations(r->ctx, tlsu_cert("ca.pem"), NULL), 1);
+    SSL_CTX_set_verify(r->ctx, SSL_VERIFY_PEER, NULL);
+    r->ssl = SSL_new(r->ctx);
+    ck_assert_ptr_nonnull(r->ssl);
+    SSL_set_fd(r->ssl, r->fd);
+    ck_assert_int_eq(SSL_connect(r->ssl), 1);
+}
+
+void tlsu_raw_close(struct tlsu_raw *r)
+{
+    SSL_free(r->ssl);
+    SSL_CTX_free(r->ctx);
+    close(r->fd);
+    free(r->buf);
+}
+
+void tlsu_raw_send(struct tlsu_raw *r, Condd__V1__Request *req)
+{
+    size_t n = frame_encoded_size(&req->base);
+    uint8_t *b = malloc(n);
+    ck_assert_ptr_nonnull(b);
+    frame_encode(&req->base, b);
+    ck_assert_int_eq(SSL_write(r->ssl, b, (int)n), (int)n);
+    free(b);
+}
+
+Condd__V1__Response *tlsu_raw_recv(struct tlsu_raw *r)
+{
+    for (;;) {
+        size_t plen = 0;
+        if (frame_peek(r->buf, r->len, UINT32_MAX, &plen) == FRAME_OK) {
+            Condd__V1__Response *resp = NULL;
+            size_t used = 0;
+            ck_assert_int_eq(frame_decode_response(r->buf, r->len, UINT32_MAX, NULL, &resp, &used),
+                             FRAME_OK);
+            memmove(r->buf, r->buf + used, r->len - used);
+            r->len -= used;
+            return resp;
+        }
+        if (r->cap - r->len < 16384) {
+            r->cap = r->cap * 2 + 65536;
+            r->buf = realloc(r->buf, r->cap);
+            ck_assert_ptr_nonnull(r->buf);
+        }
+        int n = SSL_read(r->ssl, r->buf + r->len, (int)(r->cap - r->len));
+        if (n <= 0)
+            return NULL;
+        r->len += (size_t)n;
+    }
 }

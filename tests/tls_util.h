@@ -1,17 +1,22 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * Fixtures shared by the TLS suites (check_tls.c, check_tls_resume.c): the certificate folder
- * that tests/tls-certs.sh fills for a test case (a CA, server, client, expired and other-CA
- * ones), a condd with a TLS listener beside its plaintext one, and the libcondd options and
- * addresses that reach it. The folder is the one piece of state here: one per process, made by
- * tlsu_make_certs() and removed by tlsu_remove_certs() (a Check unchecked fixture).
+ * Fixtures shared by the TLS suites (check_tls.c, check_tls_resume.c, check_tls_records.c): the
+ * certificate folder that tests/tls-certs.sh fills for a test case (a CA, server, client,
+ * expired and other-CA ones), a condd with a TLS listener beside its plaintext one, the libcondd
+ * options and addresses that reach it, and a raw TLS client that speaks the wire itself. The
+ * folder is the one piece of state here: one per process, made by tlsu_make_certs() and removed
+ * by tlsu_remove_certs() (a Check unchecked fixture).
  */
 #ifndef CONDD_TESTS_TLS_UTIL_H
 #define CONDD_TESTS_TLS_UTIL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <condd/condd.h>
+#include <openssl/ssl.h>
+
+#include "condd.pb-c.h"
 
 #include "testutil.h"
 
@@ -47,5 +52,29 @@ int tlsu_open_with(const char *addr, condd_options *o, condd_conn **out, char *m
 
 /* Writes "tls:host:port" into buf. */
 void tlsu_addr(char *buf, size_t len, const char *host, int port);
+
+/* A client speaking the wire directly over a blocking TLS socket, to control what it sends and
+ * reads (OpenSSL's own objects, for a test to reach into). */
+struct tlsu_raw {
+    int fd;
+    SSL_CTX *ctx;
+    SSL *ssl;
+    uint8_t *buf; /* decrypted bytes not yet decoded */
+    size_t len, cap;
+};
+
+/* Connects r to 127.0.0.1:port over TLS, verifying the server against ca.pem, with a receive
+ * buffer of rcvbuf bytes (0: the default); reads and writes block for at most 30 s. */
+void tlsu_raw_open(struct tlsu_raw *r, int port, int rcvbuf);
+
+/* Frees what r holds and closes its socket. */
+void tlsu_raw_close(struct tlsu_raw *r);
+
+/* Encodes req (borrowed) as one frame and writes it whole; asserts it went. */
+void tlsu_raw_send(struct tlsu_raw *r, Condd__V1__Request *req);
+
+/* The next whole response (the caller frees it with condd__v1__response__free_unpacked(x,
+ * NULL)), or NULL at the end of the stream: a close, or a record cut short. */
+Condd__V1__Response *tlsu_raw_recv(struct tlsu_raw *r);
 
 #endif
