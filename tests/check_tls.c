@@ -5,9 +5,10 @@
  * and by name, with and without client certificates), refused ones (unknown CA, expired, wrong
  * server name, no client certificate or one from another CA), plaintext to a TLS port and TLS
  * to a plaintext port (closed at once, the daemon unharmed), KeyUpdate in the middle of a session,
- * the handshake deadline and its place under --max-connections, client-certificate subjects as
- * auth-file principals, and the daemon refusing to start with bad TLS files. Sessions resumed over
- * TLS are in check_tls_resume.c; reloading certificates is in condctl-tls.sh.
+ * TLS 1.2 served and older versions and renegotiation refused, the handshake deadline and its place
+ * under --max-connections, client-certificate subjects as auth-file principals, and the daemon
+ * refusing to start with bad TLS files. Sessions resumed over TLS are in check_tls_resume.c;
+ * reloading certificates is in condctl-tls.sh.
  */
 #include "config.h"
 
@@ -180,6 +181,78 @@ START_TEST(test_tls_key_updates_are_answered_and_the_session_goes_on)
     ck_assert_int_eq(raw_call(&r, &req), CONDD__V1__STATUS__STATUS_OK);
     ck_assert_int_eq(condd_lock_acquire(c, "tls/keyupdate", 0, 5, NULL), CONDD_OK);
     condd_conn_close(c);
+    tlsu_raw_close(&r);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* Hello, then a Ping, on the raw client: both answered OK. */
+static void raw_hello_and_ping(struct tlsu_raw *r)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
+    h.protocol_version = 1;
+    h.client_name = "check_tls raw";
+    req.id = 1;
+    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
+    req.hello = &h;
+    ck_assert_int_eq(raw_call(r, &req), CONDD__V1__STATUS__STATUS_OK);
+    Condd__V1__Ping p = CONDD__V1__PING__INIT;
+    req = (Condd__V1__Request)CONDD__V1__REQUEST__INIT;
+    req.id = 2;
+    req.body_case = CONDD__V1__REQUEST__BODY_PING;
+    req.ping = &p;
+    ck_assert_int_eq(raw_call(r, &req), CONDD__V1__STATUS__STATUS_OK);
+}
+
+/* TLS 1.2 is the minimum (issue 14): a client that goes no higher is served; one that offers
+ * only TLS 1.1 and 1.0 is refused at the handshake, and the daemon goes on. */
+START_TEST(test_tls_1_2_is_served_and_older_versions_refused)
+{
+    struct tu_daemon d;
+    int port;
+    tlsu_start_daemon(&d, &port, "server", NULL);
+    struct tlsu_raw r;
+    ck_assert(tlsu_raw_connect(&r, port, 0, TLS1_2_VERSION));
+    ck_assert_int_eq(SSL_version(r.ssl), TLS1_2_VERSION);
+    raw_hello_and_ping(&r);
+    tlsu_raw_close(&r);
+
+    ck_assert(!tlsu_raw_connect(&r, port, 0, TLS1_1_VERSION));
+    tlsu_raw_close(&r);
+    assert_daemon_serves(&d);
+    tlsu_raw_open(&r, port, 0);
+    ck_assert_int_eq(SSL_version(r.ssl), TLS1_3_VERSION); /* 1.3 preferred */
+    raw_hello_and_ping(&r);
+    tlsu_raw_close(&r);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* A TLS 1.2 client that asks to renegotiate is refused (condd never renegotiates: a
+ * renegotiation would let a client change its certificate under a session), and that ends no
+ * more than that connection: the client's handshake fails at once rather than hang (30 s socket
+ * timeouts turn a hang into a failure), the daemon closes the connection, and serves others. */
+START_TEST(test_tls_renegotiation_is_refused_and_the_daemon_goes_on)
+{
+    struct tu_daemon d;
+    int port;
+    tlsu_start_daemon(&d, &port, "server", NULL);
+    struct tlsu_raw r;
+    ck_assert(tlsu_raw_connect(&r, port, 0, TLS1_2_VERSION));
+    raw_hello_and_ping(&r);
+    ck_assert_int_eq(SSL_renegotiate(r.ssl), 1);
+    ck_assert_int_ne(SSL_do_handshake(r.ssl), 1);
+    /* Whatever the client's OpenSSL made of the refusal, the daemon ends the connection. */
+    char b[256];
+    ssize_t n;
+    while ((n = read(r.fd, b, sizeof b)) > 0)
+        ;
+    ck_assert_msg(n == 0 || errno == ECONNRESET, "read: %zd (%s)", n, strerror(errno));
+    tlsu_raw_close(&r);
+    assert_daemon_serves(&d);
+    tlsu_raw_open(&r, port, 0);
+    raw_hello_and_ping(&r);
     tlsu_raw_close(&r);
     ck_assert_int_eq(tu_daemon_stop(&d), 0);
 }
@@ -530,6 +603,8 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_tls_carries_large_answers);
     tcase_add_test(tc, test_idle_tls_connection_gives_its_buffers_back_and_goes_on);
     tcase_add_test(tc, test_tls_key_updates_are_answered_and_the_session_goes_on);
+    tcase_add_test(tc, test_tls_1_2_is_served_and_older_versions_refused);
+    tcase_add_test(tc, test_tls_renegotiation_is_refused_and_the_daemon_goes_on);
     tcase_add_test(tc, test_tls_refuses_a_server_from_an_unknown_ca);
     tcase_add_test(tc, test_tls_refuses_an_expired_server_certificate);
     tcase_add_test(tc, test_tls_refuses_a_wrong_server_name);

@@ -10,6 +10,7 @@
 #ifndef CONDD_TESTS_TLS_UTIL_H
 #define CONDD_TESTS_TLS_UTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,11 @@ struct tlsu_raw {
 /* Connects r to 127.0.0.1:port over TLS, verifying the server against ca.pem, with a receive
  * buffer of rcvbuf bytes (0: the default); reads and writes block for at most 30 s. */
 void tlsu_raw_open(struct tlsu_raw *r, int port, int rcvbuf);
+
+/* tlsu_raw_open() that offers TLS versions up to max_version (0: OpenSSL's highest; below
+ * TLS 1.2 the client's security level is lowered so that it offers them at all) and returns
+ * whether the handshake succeeded instead of asserting it. r is to be closed either way. */
+bool tlsu_raw_connect(struct tlsu_raw *r, int port, int rcvbuf, int max_version);
 
 /* Frees what r holds and closes its socket. */
 void tlsu_raw_close(struct tlsu_raw *r);
