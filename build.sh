@@ -13,7 +13,7 @@ top=$PWD
 DEPS=(build-essential autoconf automake libtool pkg-config
       libevent-dev libprotobuf-c-dev protobuf-c-compiler libsodium-dev check
       libsystemd-dev systemd libhiredis-dev redis-server procps clang-format
-      python3 python3-protobuf protobuf-compiler libpython3.11-testsuite
+      python3 python3-protobuf protobuf-compiler libpython3.11-testsuite python3-uvloop
       openssl libssl-dev)
 
 install_deps() {

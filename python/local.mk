@@ -29,7 +29,8 @@ PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/
 	python/tests/test_shared.py python/tests/test_auth.py python/tests/test_resume.py python/tests/test_acks.py \
 	python/tests/test_cluster.py python/tests/test_sync_fast.py \
 	python/tests/daemon.py \
-	python/tests/holder.py python/tests/cpython_test_locks.py python/tests/CPYTHON_CHANGES.md
+	python/tests/holder.py python/tests/cpython_test_locks.py python/tests/CPYTHON_CHANGES.md \
+	python/tests/uvloop_suites.py
 EXTRA_DIST += $(PYTHON_TESTS)
 dist_check_SCRIPTS += tests/python.sh
 TESTS += tests/python.sh

@@ -1,7 +1,7 @@
 #!/bin/sh
 # The Python package's unittest suites (python/tests/test_*.py, and cpython_test_locks.py: CPython's
 # own asyncio lock tests, skipped with a message when libpython3.11-testsuite is absent) against the
-# condd of this build:
+# condd of this build, then the asyncio ones again on uvloop's event loop (uvloop_suites.py):
 # the sources from the source tree, the generated condd_pb2 from the build tree. Each suite starts
 # and kills its own condd on an ephemeral loopback port (and test_resume.py its tests/blipproxy).
 # SPDX-License-Identifier: BSD-2-Clause
@@ -15,4 +15,6 @@ export BLIPPROXY
 PYTHONPATH="$src/python:$build/python:$src/python/tests"
 PYTHONDONTWRITEBYTECODE=1
 export PYTHONPATH PYTHONDONTWRITEBYTECODE
-exec "${PYTHON:-python3}" -m unittest discover -v -s "$src/python/tests" -p '*test_*.py'
+"${PYTHON:-python3}" -m unittest discover -v -s "$src/python/tests" -p '*test_*.py'
+# The asyncio suites again on uvloop's loop (skipped, saying so, without python3-uvloop).
+exec "${PYTHON:-python3}" "$src/python/tests/uvloop_suites.py"

@@ -200,6 +200,9 @@ class _Protocol(asyncio.BufferedProtocol):
 
     client = None
     early_lost = None
+    # a socket of our own on a duplicate of the connection's descriptor, for a client that
+    # writes it itself (Client._watch_writes); closed with the connection
+    sock = None
 
     def __init__(self):
         self.buf = bytearray(_READ_BUFFER)
@@ -228,16 +231,27 @@ class _Protocol(asyncio.BufferedProtocol):
             self.client._frames_received(self)
 
     def connection_lost(self, exc):
+        if self.sock is not None:  # the duplicate goes with the connection (Client._watch_writes)
+            self.sock.close()
+            self.sock = None
         if self.client is None:
             self.early_lost = exc or True
         else:
             self.client._connection_lost(exc, self)
 
     # Write flow control: while paused, the transport holds bytes the kernel has not taken
-    # (the high-water mark is 0 for a client that may resume); the client then holds new
-    # frames back itself, so that after a lost connection it knows which requests never left
-    # whole and sends them again after the resume (Client._write).
+    # (the high-water mark is 0); the client then holds new frames back itself, so that after
+    # a lost connection it knows which requests never left whole and sends them again after
+    # the resume (Client._write).
     paused = False
+
+    def connection_made(self, transport):
+        # High-water mark 0 on every connection: a write goes to the kernel at once on any
+        # loop. uvloop's transports otherwise queue a write under the mark until the end of
+        # the loop's turn and then write the connections in no promised order, where a
+        # release() on one connection must be on the wire before the request the program
+        # sends next on another (Client._send_checked). asyncio's write at once anyway.
+        transport.set_write_buffer_limits(high=0)
 
     def pause_writing(self):
         self.paused = True
@@ -296,7 +310,7 @@ class Client:
         self._held_frames = []  # frames that never left, sent on the next connection
         # the frame the kernel took in part, its tail with the transport (Client._write)
         self._inflight = None
-        self._sock = None  # the socket written directly by a client that may resume
+        self._sock = None  # the socket written directly by a client that may resume (its proto's)
         self._keepalive_ids = set()  # the pings of _ping_loop (forgotten on a loss)
         # acknowledged delivery (protocol.md §5.6.2), on when HelloResult.acks says so: both
         # counts run from the session's first HelloResult across all its connections
@@ -569,7 +583,7 @@ class Client:
         a request written now would be lost with it, undecided."""
         if self._loop.time() - self._last_recv < 0.001:
             return False
-        sock = getattr(self._transport, "_sock", None)  # the selector transport's socket
+        sock = self._sock  # set whenever this is asked: a client that may resume, no acks
         if sock is None:
             return False
         try:
@@ -585,8 +599,10 @@ class Client:
             return
         if not proto.paused:
             self._inflight = None  # the transport wrote the tail of the frame it was given
-        if self._resuming or self._opening or proto.paused:
-            return  # written when the (resume) Hello is answered (_resumed, _open_lazily)
+        if self._resuming or self._opening or proto.paused or self._transport.is_closing():
+            # written when the (resume) Hello is answered (_resumed, _open_lazily); never
+            # into a closing transport (uvloop's write() raises once it is closed)
+            return
         held, self._held_frames = self._held_frames, []
         if held:
             self._put(held)
@@ -739,15 +755,38 @@ class Client:
         self._write_held(proto)
 
     def _watch_writes(self, transport):
-        """From now on, writes go through _write on the transport's socket (the selector
-        transport's; with another transport, through it as before). Not with acknowledged
-        delivery: what the kernel took does not matter then (the server says what it read)."""
+        """From now on, writes go through _write on a socket object of our own on a duplicate
+        of the connection's descriptor (public API only: asyncio's selector transport and
+        uvloop's alike; uvloop's get_extra_info("socket") is a PseudoSocket that cannot send).
+        The transport writes only what the kernel did not take, so the two never interleave;
+        the duplicate is closed with the connection (_Protocol.connection_lost). Without a
+        descriptor (another transport), writes go through the transport as before. Not with
+        acknowledged delivery: what the kernel took does not matter then (the server says
+        what it read)."""
+        proto = self._proto
         if self._acks:
             self._sock = None
+            if proto.sock is not None:
+                proto.sock.close()
+                proto.sock = None
             return
-        transport.set_write_buffer_limits(high=0)
-        sock = getattr(transport, "_sock", None)
-        self._sock = sock if isinstance(sock, socket.socket) else None
+        if transport.is_closing():
+            # already closed (a new connection the server ended at once): uvloop's methods
+            # raise there; nothing will be written to it
+            self._sock = None
+            return
+        if proto.sock is None:
+            sock = transport.get_extra_info("socket")
+            fd = sock.fileno() if sock is not None else -1
+            if fd >= 0:
+                fd = os.dup(fd)
+                try:
+                    proto.sock = socket.socket(fileno=fd)
+                except OSError:
+                    os.close(fd)
+                    raise
+                proto.sock.setblocking(False)
+        self._sock = proto.sock
 
     def _frames_received(self, proto):
         """Parses the complete response frames in proto's buffer and answers their futures."""
@@ -820,6 +859,7 @@ class Client:
         if proto is not self._proto:
             return  # an old connection, replaced by a resume
         self._transport = None
+        self._sock = None  # closed with proto (_Protocol.connection_lost)
         if self._closing:
             why = "client closed"
         elif exc is None:
@@ -979,7 +1019,10 @@ class Client:
         if self._acks:
             req.ack = self._acked  # the server sends again every counted Response after it
         self._resume_hello_id = req.id
-        transport.write(_proto.encode(req))
+        if not transport.is_closing():
+            # (a connection the server already closed: uvloop's write() raises there, where
+            # asyncio's drops the bytes; the loss is handled below either way)
+            transport.write(_proto.encode(req))
         req.hello.resume_secret = b""
         req.hello.auth_token = b""
         self._last_send = self._loop.time()

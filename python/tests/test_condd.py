@@ -57,6 +57,19 @@ class ConnectionTests(DaemonTestCase):
             await c.ping()
         await c.close()  # idempotent
 
+    async def test_a_request_leaves_at_once_with_two_clients_on_the_loop(self):
+        # with several clients on the loop a release() is written at once (docs/python.md),
+        # and by the kernel, not queued in the transport until the end of the loop's turn
+        # (uvloop's transports do that by default, then write the connections in no promised
+        # order): whatever the program sends next, on any connection, is on the wire after it
+        a, b = await self.client(), await self.client()
+        lock = condd.Lock(a, self.name("L"))
+        await lock.acquire()
+        lock.release()
+        self.assertEqual((a._wbuf, a._held_frames), ([], []))
+        self.assertEqual(a._transport.get_write_buffer_size(), 0)
+        self.assertTrue(await condd.Lock(b, self.name("L"))._acquire(0))
+
     async def test_async_with_and_env_address(self):
         os.environ["CONDD_SERVER"] = self.daemon.address
         try:

@@ -22,6 +22,30 @@ from condd import _proto
 from daemon import Daemon, Proxy, until
 
 
+def peek_end(transport):
+    """True if the peer has closed transport's connection and its end waits unread (through
+    a duplicate of the descriptor: uvloop's get_extra_info("socket") cannot recv)."""
+    sock = transport.get_extra_info("socket")
+    with socket.fromfd(sock.fileno(), sock.family, sock.type) as dup:
+        return dup.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+
+
+class _Recording:
+    """A transport that appends every write() to a list while it is the client's, and
+    passes everything on to the real one."""
+
+    def __init__(self, transport, written):
+        self._real = transport
+        self._written = written
+
+    def write(self, data):
+        self._written.append(bytes(data))
+        self._real.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
 class ResumeTests(unittest.IsolatedAsyncioTestCase):
     acks = True  # a client on a resumable connection has acknowledged delivery
 
@@ -65,6 +89,10 @@ class ResumeTests(unittest.IsolatedAsyncioTestCase):
         c = await self.connect(self.proxy.address, grace=grace, on_session=(
             lambda c, state, exc: self.states.append(state)))
         self.assertEqual(c.acks, self.acks)
+        if not self.acks:
+            # it writes the connection itself, through a socket of its own (a duplicate of
+            # the descriptor), on asyncio's loop and uvloop's alike
+            self.assertIsInstance(c._sock, socket.socket)
         return c
 
     async def stat_is(self, field, want):
@@ -252,22 +280,21 @@ class ResumeTests(unittest.IsolatedAsyncioTestCase):
         task = asyncio.create_task(lock.acquire())  # made during the blip
         await asyncio.sleep(0)
         self.assertFalse(task.done())
-        watch = condd.sync.connect(self.daemon.address)
-        self.addCleanup(watch.close)
         attach = a._attach
         attempts = []  # frames written with the resume Hello of the attempt made to fail
         errors = []
-        resumes = watch.stats().resumes
+        busy = []  # the task making an attempt fail, while it runs
+        resumes = (await self.direct.stats()).resumes
 
         def refused(transport):
             """True if the proxy closed this connection (it accepted it while refusing): the
-            end read before the attach (the transport is closed), read now, or a reset (the
-            proxy closed it with the Hello unread, as when it accepts after the write under
-            load). Not yet known: False; the loop asks again."""
+            end read before the attach (the transport is closed), not read yet, or a reset
+            (the proxy closed it with the Hello unread, as when it accepts after the write
+            under load). Not yet known: False; the caller asks again."""
             if transport.is_closing():
                 return True
             try:
-                return transport._sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
+                return peek_end(transport)
             except (BlockingIOError, InterruptedError):
                 return False
             except OSError:
@@ -275,12 +302,19 @@ class ResumeTests(unittest.IsolatedAsyncioTestCase):
 
         def attach_and_lose_the_answer(transport, proto):
             written = []
-            transport.write = lambda data: (written.append(bytes(data)),
-                                            type(transport).write(transport, data))
-            attach(transport, proto)
-            del transport.write
-            if attempts:
+            # the transport seen through a wrapper that records what attach() writes (uvloop's
+            # transports do not let an attribute be replaced)
+            attach(_Recording(transport, written), proto)
+            if attempts or busy or transport.is_closing():
                 return
+            # The client must not read the answer: its reading is paused while the loop goes
+            # on (a loop blocked here until the server took the resume would do on asyncio's
+            # loop, which writes at once, but not on uvloop's, which writes at the end of the
+            # loop's turn: the Hello would never leave)
+            transport.pause_reading()
+            busy.append(asyncio.create_task(lose_the_answer(transport, list(written))))
+
+        async def lose_the_answer(transport, written):
             data = b"".join(written)
             frames = 0
             while data:
@@ -290,19 +324,22 @@ class ResumeTests(unittest.IsolatedAsyncioTestCase):
                 # the server takes the session over and runs whatever came with the Hello
                 deadline = time.monotonic() + 20
                 while True:
-                    st = watch.stats()
+                    st = await self.direct.stats()
                     if st.resumes > resumes and st.lock_waiters == (frames > 1):
                         break
-                    if refused(transport):
+                    if refused(transport):  # the client reads the end: the next attempt
+                        transport.resume_reading()
                         return
                     if time.monotonic() > deadline:
                         raise AssertionError("the resume attempt was not taken")
-                    time.sleep(0.01)
+                    await asyncio.sleep(0.01)
                 attempts.append(frames)
-                self.proxy.cmd_blocking("drop-client")  # the server keeps it, silent
+                await self.proxy.cmd("drop-client")  # the server keeps it, silent
                 transport.abort()  # and its answer is never read: failed, for the client
-            except Exception as e:  # raised here it would only end the resume task
+            except Exception as e:
                 errors.append(e)
+            finally:
+                busy.clear()
 
         a._attach = attach_and_lose_the_answer
         await self.proxy.cmd("accept")
@@ -410,6 +447,23 @@ class ResumeWithoutAcksTests(ResumeTests):
         _proto.fill_hello = without_acks
         self.addCleanup(setattr, _proto, "fill_hello", fill_hello)
         await super().asyncSetUp()
+
+    async def test_own_socket_closes_with_its_connection(self):
+        # the duplicate descriptor the client writes must not outlive its connection: it
+        # would leak, and keep open a connection the client aborted
+        a = await self.resumable()
+        first = a._sock
+        await self.proxy.cmd("drop")
+        await until(lambda: asyncio.sleep(0, a.session_state == "open" and a._sock is not None
+                                          and a._sock is not first), what="resumed")
+        self.assertEqual(first.fileno(), -1)  # closed with the old connection
+        second = a._sock
+        await a.ping()
+        await a.close()
+        self.assertEqual(second.fileno(), -1)
+        self.assertIsNone(a._sock)
+        self.assertEqual(self.states, ["resuming", "resumed"])
+        await self.stat_is("connections", 1)  # self.direct's
 
 
 class SyncResumeTests(unittest.TestCase):

@@ -64,18 +64,26 @@ class SemaphoreTests(DaemonTestCase):
             sem = condd.Semaphore(client, name, 2)
             await sem.acquire()
             order.append(tag)
-            sem.release()
+            return sem
 
+        # Each keeps its permit until the end: a release by b right after its grant would
+        # hand that permit to d at once, and whether d's grant came before this task looked
+        # would be a race (lost more often on uvloop's loop)
         t1 = asyncio.create_task(take(b, "b"))
         await self.waiters_until(a, name, 1)
         t2 = asyncio.create_task(take(d, "d"))
         await self.waiters_until(a, name, 2)
         holder.release()
-        await asyncio.wait_for(t1, 10)
+        first = await asyncio.wait_for(t1, 10)
+        self.assertEqual(order, ["b"])
+        await self.waiters_until(a, name, 1)  # d still waits: no permit is free
         self.assertEqual(order, ["b"])
         holder.release()
-        await asyncio.wait_for(t2, 10)
+        second = await asyncio.wait_for(t2, 10)
         self.assertEqual(order, ["b", "d"])
+        first.release()
+        second.release()
+        await self.waiters_until(a, name, 0)
 
     async def test_timeout_through_asyncio_wait_for_leaves_nothing_queued(self):
         a, b = await self.client(), await self.client()
