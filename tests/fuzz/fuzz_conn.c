@@ -7,14 +7,24 @@
  * sequence of operations that build valid Request frames with protobuf-c (Hello, Acquire,
  * Release, Locked, Wait, Notify, NotifyAll, Cancel, Stats, List, the semaphore, event and
  * barrier requests, bodiless requests, raw bytes, close-and-reconnect), so every kind's paths
- * run with contention between sessions, on names shared across kinds.
+ * run with contention between sessions, on names shared across kinds. Sessions may ask for a
+ * grace and acknowledged delivery (protocol.md §5.5-§5.6.2), carry acks on their requests,
+ * vanish without a Goodbye and be resumed on a new socketpair, with the real id and secret or a
+ * wrong one, while attached (a takeover) or after they ended, acking what was received, less,
+ * or more.
  *
  * Invariants, any failure aborts: everything the daemon writes is a sequence of valid Response
- * frames; no request is answered twice, and an OK answer carries the result of its request's
- * kind (a BarrierWait's index below its parties); after EOF on every connection the daemon
- * closes them all, and then no connection, session, lock, waiter, condition, held permit or
- * table entry is left and no event is pending on the loop, except what outlives sessions by
- * design (set events, semaphores with posted permits, aborted barriers; see fuzz_check_empty()).
+ * frames; no request of a session is answered twice, except a counted Response sent again after
+ * a resume of an acks session that acked less than it had received (§5.6.2), which must be the
+ * same answer; an OK answer carries the result of its request's kind (a BarrierWait's index
+ * below its parties); a HelloResult's resume fields agree (a resume only with the real id and
+ * secret, same session, same secret, same acks, requests_received never going down nor above
+ * the requests sent); after EOF on every connection the daemon closes them all, every session
+ * still in its grace is resumed and ended with Goodbye, an operator's KillSession of every
+ * session id finds none alive but those the client could not know (fuzz_on_sweep()), and then
+ * no connection, session, lock, waiter, condition, held permit or table entry is left and no
+ * event is pending on the loop, except what outlives sessions by design (set events, semaphores
+ * with posted permits, aborted barriers; see fuzz_check_empty()).
  * Only server-level accessors and engine_get_stats() are used, so the harness survives
  * refactors of the connection and engine internals.
  */
