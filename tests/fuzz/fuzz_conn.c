@@ -105,6 +105,14 @@ struct fuzz_sess {
     uint64_t nreq_queued; /* counted requests queued for it: requests_received is at most that */
     uint64_t last_rr;     /* the last requests_received: it never goes down */
     bool nreq_unsure;     /* nreq_queued does not count every request sent in it */
+    /* Whether a resume with the real secret must succeed (fuzz_must_resume()): the grace it
+     * was granted, the highest ack sent, an ack above what was received (the server may have
+     * dropped a copy the client lacks), and whether it may have ended (Goodbye, raw bytes that
+     * may hold one, a refused resume). */
+    double grace;
+    uint64_t max_ack;
+    bool overacked;
+    bool maybe_ended;
 };
 
 /* The client side of one connection. */
@@ -121,6 +129,7 @@ struct fuzz_peer {
     uint64_t resume_id;  /* the id of a resume Hello not answered yet, else 0 */
     uint64_t resume_ack; /* that Hello's ack */
     bool expect_fail;    /* that resume names a wrong session or secret: it must fail */
+    bool must_resume;    /* that resume has the real id and secret: fuzz_must_resume() */
 };
 
 struct fuzz {
@@ -135,6 +144,8 @@ struct fuzz {
     /* A connection vanished before its HelloResult was read: a session may live in its grace
      * whose id and secret the client never learnt. */
     bool hello_lost;
+    bool small_buffer; /* --max-buffered-answers 2: a session may overflow and end */
+    bool ender;        /* a Break or a KillSession was sent: any session may have been ended */
     struct fuzz_peer *sweep; /* the operator's connection of fuzz_end_graces() */
     uint64_t sweep_max;      /* it kills the sessions 1 .. sweep_max */
     bool slept;
@@ -212,6 +223,7 @@ static void fuzz_check_answer(struct fuzz_peer *pe, const Condd__V1__Response *r
 }
 
 static size_t fuzz_drain(struct fuzz *f, struct fuzz_peer *pe);
+static bool fuzz_must_resume(const struct fuzz *f, const struct fuzz_sess *s, uint64_t ack);
 
 /* The client-side session with this id, or NULL. */
 static struct fuzz_sess *fuzz_sess_by_id(struct fuzz *f, uint64_t id)
@@ -258,6 +270,7 @@ static void fuzz_on_hello(struct fuzz *f, struct fuzz_peer *pe, const Condd__V1_
             if (s->secret_len > 0)
                 memcpy(s->secret, hr->resume_secret.data, s->secret_len);
             s->acks = hr->acks;
+            s->grace = hr->grace_s;
             FUZZ_CHECK(hr->requests_received == 0);
         } else {
             /* Only the real id and secret may resume, and the session stays what it was. */
@@ -292,6 +305,9 @@ static void fuzz_on_hello(struct fuzz *f, struct fuzz_peer *pe, const Condd__V1_
         /* Refused (RESUME_FAILED: the connection stays, unhandshaken) or closed: from here on
          * the connection is not that session's. */
         FUZZ_CHECK(resp->status != CONDD__V1__STATUS__STATUS_OK);
+        /* Judged now, not when it was queued: what was sent since may have ended s. */
+        FUZZ_CHECK(!pe->must_resume || !fuzz_must_resume(f, s, pe->resume_ack));
+        s->maybe_ended = true;
         if (!s->known)
             return; /* a wrong resume: its session is a fresh one already */
         struct fuzz_sess *fresh = fuzz_sess_new(f);
@@ -344,6 +360,8 @@ static size_t fuzz_drain(struct fuzz *f, struct fuzz_peer *pe)
         if (resp->result_case == CONDD__V1__RESPONSE__RESULT_HELLO ||
             (pe->resume_id != 0 && resp->id == pe->resume_id))
             fuzz_on_hello(f, pe, resp);
+        if (resp->id == 0 && pe->attached)
+            pe->s->maybe_ended = true; /* ended by the server (killed, expired, an error) */
         if (pe == f->sweep && resp->id > 1)
             fuzz_on_sweep(f, resp);
         fuzz_check_answer(pe, resp);
@@ -504,6 +522,7 @@ static void fuzz_queue_resume(struct fuzz_peer *pe, const struct fuzz_sess *s, i
     }
     pe->resume_ack = ack;
     pe->expect_fail = s == NULL || wrong != 0;
+    pe->must_resume = false;
     pe->resume_id = fuzz_queue_hello_msg(pe, &h, ack);
 }
 
@@ -558,6 +577,8 @@ static void fuzz_vanish(struct fuzz *f, struct fuzz_peer *pe, bool flush)
         return;
     if (!pe->attached)
         f->hello_lost = true;
+    if (pe->resume_id != 0)
+        pe->s->maybe_ended = true; /* a resume whose answer is lost: refused, it may end it */
     close(pe->fd);
     pe->fd = -1;
     pe->daemon_fd = -1;
@@ -648,6 +669,21 @@ enum fuzz_op {
     FUZZ_OP_RESUME,
     FUZZ_OP_COUNT
 };
+
+/*
+ * A resume of s with the real id and secret acking ack must succeed when nothing could have
+ * ended s: no Goodbye or raw bytes on it, no refused resume of it, no Break or KillSession from
+ * anyone, no shutdown, no overflow (the default --max-buffered-answers is far above what an input
+ * makes), a grace far longer than an input runs (5 s at least), and with acks an ack that does
+ * not go below an ack sent before nor above what was received, after acks that never went above
+ * it either (else the server may have dropped a copy the client lacks: §5.6.2).
+ */
+static bool fuzz_must_resume(const struct fuzz *f, const struct fuzz_sess *s, uint64_t ack)
+{
+    if (s->raw || s->maybe_ended || f->ender || f->shut || f->small_buffer || s->grace < 5)
+        return false;
+    return !s->acks || (!s->overacked && !s->lost && ack >= s->max_ack && ack <= s->rcur);
+}
 
 /* Graces a Hello asks for: resumable for the whole input (1 s and more), over the server's
  * cap, or short enough that the one sleep of an input runs them out; none; invalid. */
@@ -753,6 +789,9 @@ static void fuzz_step(struct fuzz *f)
         Condd__V1__KillSession kill_session;
     } b;
     req.id = pe->s->next_id++;
+    if (f->debug)
+        fprintf(stderr, "fuzz_conn: peer %d op %d\n", (int)(pe - f->peers),
+                (op & 0x3f) % FUZZ_OP_COUNT);
     switch ((enum fuzz_op)((op & 0x3f) % FUZZ_OP_COUNT)) {
     case FUZZ_OP_HELLO: {
         uint8_t v = fuzz_u8(f);
@@ -1048,13 +1087,25 @@ static void fuzz_step(struct fuzz *f)
             }
         }
         fuzz_queue_resume(pe, target, target != NULL ? wrong : 6, ack);
+        pe->must_resume = target != NULL && wrong == 0;
+        if (target != NULL && wrong == 0 && ack > target->max_ack)
+            target->max_ack = ack;
         return;
     }
     case FUZZ_OP_COUNT:
         return;
     }
-    if (pe->s->ackbytes)
+    if (pe->s->ackbytes) {
         req.ack = fuzz_ack(f, pe->s);
+        pe->s->overacked |= req.ack > pe->s->rcur;
+        if (req.ack > pe->s->max_ack)
+            pe->s->max_ack = req.ack;
+    }
+    if (req.body_case == CONDD__V1__REQUEST__BODY_GOODBYE)
+        pe->s->maybe_ended = true;
+    if (req.body_case == CONDD__V1__REQUEST__BODY_BREAK_HOLDERS ||
+        req.body_case == CONDD__V1__REQUEST__BODY_KILL_SESSION)
+        f->ender = true;
     fuzz_queue(pe, &req);
 }
 
@@ -1257,6 +1308,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
      * dropped and detached sessions overflow (§5.5, §5.6.2). */
     if (data[0] & 0x10)
         settings.max_buffered_answers = 2;
+    f.small_buffer = (data[0] & 0x10) != 0;
     f.srv = server_new(base, &settings);
     settings_clear(&settings);
     FUZZ_CHECK(f.srv != NULL);
