@@ -19,9 +19,10 @@
  * same answer; an OK answer carries the result of its request's kind (a BarrierWait's index
  * below its parties); a HelloResult's resume fields agree (a resume only with the real id and
  * secret, same session, same secret, same acks, requests_received never going down nor above
- * the requests sent); after EOF on every connection the daemon closes them all, every session
- * still in its grace is resumed and ended with Goodbye, an operator's KillSession of every
- * session id finds none alive but those the client could not know (fuzz_on_sweep()), and then
+ * the requests sent); a resume with the real id and secret succeeds when nothing could have
+ * ended the session (fuzz_must_resume()); after EOF on every connection the daemon closes them all,
+ * every session still in its grace is resumed and ended with Goodbye, an operator's KillSession of
+ * every session id finds none alive but those the client could not know (fuzz_on_sweep()), and then
  * no connection, session, lock, waiter, condition, held permit or table entry is left and no
  * event is pending on the loop, except what outlives sessions by design (set events, semaphores
  * with posted permits, aborted barriers; see fuzz_check_empty()).
