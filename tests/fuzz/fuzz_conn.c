@@ -317,6 +317,7 @@ static void fuzz_on_hello(struct fuzz *f, struct fuzz_peer *pe, const Condd__V1_
              * them opens this one, whose count of requests is not known. */
             fresh->next_id = s->next_id;
             fresh->nreq_unsure = true;
+            fresh->maybe_ended = true; /* a Goodbye among them would have been counted for s */
             pe->s = fresh;
         } else {
             s->raw = true;
