@@ -288,7 +288,7 @@ static void fuzz_on_hello(struct fuzz *f, struct fuzz_peer *pe, const Condd__V1_
             /* The connection taken over was closed before this answer was written: what it
              * got comes first, so that the counts follow the server's order. */
             struct fuzz_peer *old = s->peer;
-            if (old != NULL && old != pe && old->attached) {
+            if (old != NULL && old != pe && old->attached && old->s == s) {
                 fuzz_drain(f, old);
                 old->attached = false;
             }
@@ -366,11 +366,11 @@ static size_t fuzz_drain(struct fuzz *f, struct fuzz_peer *pe)
             pe->s->maybe_ended = true; /* ended by the server (killed, expired, an error) */
         if (pe == f->sweep && resp->id > 1)
             fuzz_on_sweep(f, resp);
-        fuzz_check_answer(pe, resp);
         if (f->debug)
-            fprintf(stderr, "fuzz_conn: peer %d <- id %llu status %d result %d %s\n",
+            fprintf(stderr, "fuzz_conn: peer %d <- id %llu status %d result %d %s (counted %llu)\n",
                     (int)(pe - f->peers), (unsigned long long)resp->id, (int)resp->status,
-                    (int)resp->result_case, resp->message);
+                    (int)resp->result_case, resp->message, (unsigned long long)pe->s->rcur);
+        fuzz_check_answer(pe, resp);
         condd__v1__response__free_unpacked(resp, NULL);
         off += used;
     }
