@@ -78,7 +78,9 @@ const uint8_t *conn_unsent_frames(struct conn *c, size_t *len)
         off += FRAME_HEADER_BYTES + plen;
     }
     *len = c->olen - off;
-    return c->obuf + off;
+    /* NULL when nothing is unsent: obuf itself is NULL once a flush gave a large buffer back,
+     * and NULL + 0 is undefined (found by fuzz_conn). */
+    return *len > 0 ? c->obuf + off : NULL;
 }
 
 void conn_close(struct conn *c, const char *why)

@@ -203,7 +203,8 @@ void conn_half_close(struct conn *c);
 #define CONN_TLS_SWEEP_SECONDS 1
 bool conn_tls_sweep(struct server *srv);
 /* The whole frames of c's output not yet written (from the start of a frame written in part):
- * what a detach keeps for the resume. Borrowed from c, valid until its next output. */
+ * what a detach keeps for the resume. Borrowed from c, valid until its next output; NULL when
+ * *len is 0. */
 const uint8_t *conn_unsent_frames(struct conn *c, size_t *len);
 /* Hello succeeded: arm the session timer for the session's own timeout. */
 void conn_session_started(struct conn *c);

@@ -1122,6 +1122,30 @@ START_TEST(test_load_refuses_a_server_with_sessions)
 }
 END_TEST
 
+/* A connection whose output was all written has no unsent frames, and the pointer says so too
+ * (NULL, not its buffer at offset 0: that buffer is NULL itself after a flush that gave a large
+ * one back, and conn_close() took NULL + 0 for every such detach, which UBSan reports; found by
+ * fuzz_conn). The detach then keeps nothing and the resume delivers nothing before new answers. */
+START_TEST(test_no_unsent_frames_once_everything_is_written)
+{
+    struct sx x;
+    sx_init(&x);
+    struct cl c;
+    cl_open(&x, &c, "flushed");
+    sx_nothing_pending(&x, &c); /* its answer came: the connection has written everything */
+    struct conn *conn = TAILQ_FIRST(&x.srv->conns);
+    ck_assert_ptr_nonnull(conn);
+    size_t len = 1;
+    ck_assert_ptr_null(conn_unsent_frames(conn, &len));
+    ck_assert_uint_eq(len, 0);
+    cl_drop(&x, &c);
+    cl_resume(&x, &c);
+    sx_nothing_pending(&x, &c);
+    wc_close(c.w);
+    sx_fini(&x);
+}
+END_TEST
+
 static Suite *snapshot_suite(void)
 {
     Suite *s = suite_create("snapshot");
@@ -1134,6 +1158,7 @@ static Suite *snapshot_suite(void)
     tcase_add_test(tc, test_counters_and_session_ids_continue);
     tcase_add_test(tc, test_save_refuses_a_hold_of_a_session_without_grace);
     tcase_add_test(tc, test_time_since_the_save_counts_against_grace_and_timeouts);
+    tcase_add_test(tc, test_no_unsent_frames_once_everything_is_written);
     suite_add_tcase(s, tc);
     TCase *tb = tcase_create("corrupt");
     tcase_set_timeout(tb, 300);

@@ -143,6 +143,21 @@ FRAME = {
 HELLO, PING, ACQ, REL, LOCKED, WAIT, NOTIFY, NALL, CANCEL, STATS, LIST, NOBODY, RAW, SETTLE, \
     SLEEP, RECONNECT, SACQ, SREL, SLOCKED, ESET, ECLEAR, EISSET, EWAIT, BWAIT, BRESET, BABORT, \
     BSTATE, SHUTDOWN = range(28)
+GOODBYE, BREAK, KILL = range(28, 31)
+# round 3 (resume, acknowledged delivery): HGRACE g a (an opening Hello asking for grace g % 8
+# of 1, 30, 0.002, 0, 5, 1e300, 1e-9, -1 s; acks unless a % 4 == 3), after which every request op
+# of that session ends with an ack byte (< 160: what was received; 160-199: a little less; 200-219:
+# 0; 220-239: more than received; 240-249: 2^64 - 1; else absurd); VANISH f (close without
+# Goodbye, writing what is queued when f is odd); RESUME t w a (a new connection in the slot
+# resumes known session t % count; w % 10 < 5: the real secret, else a wrong one; a % 8 < 4: ack
+# what was received, 4: less, 5: 0, 6: more, 7: 2^64 - 1).
+HGRACE, VANISH, RESUME = range(31, 34)
+G1, G30, GSHORT, G0, G5, GHUGE, GTINY, GNEG = range(8)
+ACKS, NOACKS = 0, 3
+ACK, ACKLESS, ACK0, ACKMORE, ACKMAX, ACKABSURD = 0, 161, 200, 220, 240, 250
+REAL, WRONG_BIT, WRONG_EMPTY, WRONG_SHORT, WRONG_ID, WRONG_NOID = 0, 5, 6, 7, 8, 9
+R_EXACT, R_LESS, R_ZERO, R_MORE, R_MAX = 0, 4, 5, 6, 7
+SMALLBUF = 0x10
 # Argument bytes: names 0-3 are "a", "b", "c", "q/1"; 240-255 unusual ones. Timeouts (% 8):
 # 0 absent, 1 zero, 2 3600 s, 3 -1, 4 NaN, 5 inf, 6 2 ms, 7 1e300.
 A, B, C = 0, 1, 2
@@ -283,6 +298,61 @@ CONN = {
     + op(2, BWAIT, A, V3, T_HOUR) + op(0, SETTLE) + op(0, SHUTDOWN) + op(0, STATS)
     + op(1, EWAIT, C, T_NONE) + op(2, BWAIT, A, V3, T_NONE) + op(2, ESET, C) + op(2, BABORT, B, V2)
     + op(1, SACQ, B, 1, T_NONE, V1, UNBOUNDED) + op(0, REL, A, 0) + op(1, RECONNECT),
+    # round 3: resume (protocol.md §5.5-§5.6) and acknowledged delivery (§5.6.2)
+    "resume-acks": bytes([NOHELLO]) + op(0, HGRACE, G30, ACKS) + op(0, ACQ, A, 0, T_NONE, ACK)
+    + op(0, PING, ACK) + op(0, SETTLE) + op(0, VANISH, 1) + op(0, RESUME, 0, REAL, R_EXACT)
+    + op(0, PING, ACK) + op(0, LOCKED, A, ACK) + op(0, SETTLE) + op(0, REL, A, 0, ACK)
+    + op(0, GOODBYE, ACK),
+    "resume-acks-resent": bytes([NOHELLO]) + op(0, HGRACE, G30, ACKS) + op(0, ACQ, A, 0, T_NONE, ACK)
+    + op(0, PING, ACK) + op(0, PING, ACK) + op(0, SETTLE) + op(0, VANISH, 0)
+    + op(0, RESUME, 0, REAL, R_LESS) + op(0, SETTLE) + op(0, PING, ACKLESS) + op(0, VANISH, 1)
+    + op(0, RESUME, 0, REAL, R_LESS + 8) + op(0, SETTLE) + op(0, REL, A, 0, ACK)
+    + op(0, VANISH, 1) + op(0, RESUME, 0, REAL, R_ZERO) + op(0, SETTLE) + op(0, PING, ACK),
+    "resume-acks-pending-granted": bytes([NOHELLO | 2]) + op(1, HELLO, 0, 0)
+    + op(1, ACQ, A, 0, T_NONE) + op(1, SETTLE) + op(0, HGRACE, G30, ACKS)
+    + op(0, ACQ, A, 0, T_NONE, ACK) + op(0, WAIT, C, B, 0, T_NONE, 0, ACK) + op(0, SETTLE)
+    + op(0, VANISH, 1) + op(1, REL, A, 0) + op(1, SETTLE) + op(0, RESUME, 0, REAL, R_EXACT)
+    + op(0, SETTLE) + op(0, REL, A, 0, ACK) + op(1, ACQ, A, 0, T_NONE),
+    "resume-no-acks-kept": bytes([NOHELLO | 2]) + op(1, HELLO, 0, 0) + op(1, ACQ, A, 0, T_NONE)
+    + op(1, SETTLE) + op(0, HGRACE, G30, NOACKS) + op(0, ACQ, A, 0, T_NONE, ACK)
+    + op(0, SACQ, B, 0, T_NONE, V1, UNBOUNDED, ACK) + op(0, SETTLE) + op(0, VANISH, 0)
+    + op(1, REL, A, 0) + op(1, SREL, B, 0, V1, UNBOUNDED) + op(1, SETTLE)
+    + op(0, RESUME, 0, REAL, R_EXACT) + op(0, SETTLE) + op(0, REL, A, 0, ACK),
+    "resume-takeover": bytes([NOHELLO | 2]) + op(0, HGRACE, G30, ACKS)
+    + op(0, ACQ, A, 0, T_NONE, ACK) + op(0, PING, ACK) + op(0, SETTLE)
+    + op(1, RESUME, 0, REAL, R_EXACT) + op(1, PING, ACK) + op(0, PING, ACK) + op(1, SETTLE)
+    + op(0, RESUME, 0, REAL, R_LESS) + op(0, SETTLE) + op(0, REL, A, 0, ACK),
+    "resume-wrong": bytes([NOHELLO | 2]) + op(0, HGRACE, G30, ACKS) + op(0, PING, ACK)
+    + op(0, SETTLE) + op(0, VANISH, 1) + op(1, RESUME, 0, WRONG_BIT, 0) + op(1, SETTLE)
+    + op(1, RESUME, 0, WRONG_EMPTY, 0) + op(1, SETTLE) + op(1, RESUME, 0, WRONG_SHORT, 0)
+    + op(1, SETTLE) + op(1, RESUME, 0, WRONG_ID, 0) + op(1, SETTLE)
+    + op(1, RESUME, 0, WRONG_NOID, 0) + op(1, SETTLE) + op(1, HELLO, 0, 0) + op(1, PING)
+    + op(1, RESUME, 0, REAL, R_EXACT) + op(1, PING, ACK),
+    "resume-ended": bytes([NOHELLO | 2]) + op(0, HGRACE, G30, ACKS) + op(0, GOODBYE, ACK)
+    + op(1, HGRACE, GSHORT, NOACKS) + op(1, ACQ, B, 0, T_NONE, ACK) + op(1, SETTLE)
+    + op(1, VANISH, 1) + op(0, SLEEP) + op(0, RESUME, 0, REAL, R_EXACT) + op(0, SETTLE)
+    + op(0, RESUME, 1, REAL, R_EXACT) + op(0, SETTLE) + op(0, HELLO, 0, 0) + op(0, LOCKED, B),
+    "resume-absurd-acks": bytes([NOHELLO]) + op(0, HGRACE, G5, ACKS) + op(0, PING, ACK)
+    + op(0, PING, ACKMORE) + op(0, PING, ACKMAX) + op(0, PING, ACKABSURD) + op(0, PING, ACK0)
+    + op(0, SETTLE) + op(0, VANISH, 1) + op(0, RESUME, 0, REAL, R_MORE) + op(0, SETTLE)
+    + op(0, PING, ACK) + op(0, VANISH, 1) + op(0, RESUME, 0, REAL, R_MAX) + op(0, SETTLE)
+    + op(0, PING, ACK),
+    "resume-small-buffer": bytes([NOHELLO | 2 | SMALLBUF]) + op(0, HGRACE, G30, ACKS)
+    + op(0, PING, ACK0) + op(0, PING, ACK0) + op(0, PING, ACK0) + op(0, PING, ACK0)
+    + op(0, SETTLE) + op(0, VANISH, 1) + op(0, RESUME, 0, REAL, R_ZERO) + op(0, SETTLE)
+    + op(1, HGRACE, G30, NOACKS) + op(1, ACQ, A, 0, T_NONE, ACK) + op(1, ACQ, A, 1, T_NONE, ACK)
+    + op(1, ACQ, A, 2, T_NONE, ACK) + op(1, VANISH, 1) + op(0, HELLO, 0, 0) + op(0, REL, A, 0)
+    + op(0, SETTLE) + op(1, RESUME, 1, REAL, R_EXACT),
+    "resume-shutdown-kill": bytes([NOHELLO | 4]) + op(0, HGRACE, G30, ACKS)
+    + op(0, ACQ, A, 0, T_NONE, ACK) + op(0, SETTLE) + op(0, VANISH, 1) + op(1, HGRACE, G1, NOACKS)
+    + op(1, ACQ, A, 0, T_NONE, ACK) + op(1, SETTLE) + op(1, VANISH, 0) + op(2, HELLO, 0, 0)
+    + op(2, KILL, 2) + op(2, SETTLE) + op(2, SHUTDOWN) + op(2, RESUME, 0, REAL, R_EXACT)
+    + op(2, SETTLE),
+    "resume-grace-values": bytes([NOHELLO | 4]) + op(0, HGRACE, GHUGE, ACKS)
+    + op(1, HGRACE, GTINY, ACKS) + op(2, HGRACE, GNEG, ACKS) + op(0, SETTLE) + op(0, STATS, ACK)
+    + op(1, PING, ACK) + op(0, LIST, A, 1, 0, ACK) + op(1, VANISH, 1) + op(0, SLEEP)
+    + op(2, RESUME, 1, REAL, R_EXACT) + op(2, SETTLE) + op(2, RESUME, 0, REAL, R_EXACT)
+    + op(2, STATS, ACK),
 }
 
 
