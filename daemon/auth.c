@@ -108,6 +108,8 @@ struct auth_parse {
 };
 
 static bool auth_fail(struct auth_parse *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+static bool auth_fail(struct auth_parse *p, const char *fmt, ...)
 {
     int n = snprintf(p->err, p->errlen, "%s:%u: ", p->path, p->line);
     if (n < 0 || (size_t)n >= p->errlen)

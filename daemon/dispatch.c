@@ -285,8 +285,8 @@ static void dispatch_hello(struct conn *c, uint64_t id, uint64_t ack, const Cond
     c->ds->acks = h->acks && grace > 0;
     c->state = CONN_ACTIVE;
     conn_session_started(c);
-    log_debug("session %llu opened by %s (%s), timeout %.1f s, grace %.1f s",
-              (unsigned long long)sid, c->client_name, c->peer, timeout, grace);
+    log_debug("session %llu opened by %s (%s), timeout %g s, grace %g s", (unsigned long long)sid,
+              c->client_name, c->peer, timeout, grace);
     dispatch_hello_result(c, id, false);
 }
 
