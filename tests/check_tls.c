@@ -118,6 +118,30 @@ static int raw_call(struct tlsu_raw *r, Condd__V1__Request *req)
     return status;
 }
 
+/* A Hello (id 1) on the raw client, answered OK. */
+static void raw_hello(struct tlsu_raw *r)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
+    h.protocol_version = 1;
+    h.client_name = "check_tls raw";
+    req.id = 1;
+    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
+    req.hello = &h;
+    ck_assert_int_eq(raw_call(r, &req), CONDD__V1__STATUS__STATUS_OK);
+}
+
+/* A Ping with id on the raw client, answered OK. */
+static void raw_ping(struct tlsu_raw *r, uint64_t id)
+{
+    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
+    Condd__V1__Ping p = CONDD__V1__PING__INIT;
+    req.id = id;
+    req.body_case = CONDD__V1__REQUEST__BODY_PING;
+    req.ping = &p;
+    ck_assert_int_eq(raw_call(r, &req), CONDD__V1__STATUS__STATUS_OK);
+}
+
 /* TLS 1.3 KeyUpdate (RFC 8446 §4.6.3) in the middle of a session, as long-lived clients of some
  * TLS stacks send it: the daemon reads the records under the client's new keys, answers every
  * update_requested with a KeyUpdate of its own before its next answer (the client counts them
@@ -134,15 +158,9 @@ START_TEST(test_tls_key_updates_are_answered_and_the_session_goes_on)
     SSL_set_msg_callback(r.ssl, count_key_updates);
     SSL_set_msg_callback_arg(r.ssl, &updates);
 
-    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
-    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
-    h.protocol_version = 1;
-    h.client_name = "check_tls key updates";
-    req.id = 1;
-    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
-    req.hello = &h;
-    ck_assert_int_eq(raw_call(&r, &req), CONDD__V1__STATUS__STATUS_OK);
+    raw_hello(&r);
 
+    Condd__V1__Request req;
     Condd__V1__Acquire a = CONDD__V1__ACQUIRE__INIT;
     a.lock.data = (uint8_t *)"tls/keyupdate";
     a.lock.len = strlen("tls/keyupdate");
@@ -154,16 +172,11 @@ START_TEST(test_tls_key_updates_are_answered_and_the_session_goes_on)
     ck_assert_int_eq(raw_call(&r, &req), CONDD__V1__STATUS__STATUS_OK);
 
     /* Ten updates that ask for the daemon's, then five that do not, each before a request. */
-    Condd__V1__Ping p = CONDD__V1__PING__INIT;
     for (int i = 0; i < 15; i++) {
         ck_assert_int_eq(
             SSL_key_update(r.ssl, i < 10 ? SSL_KEY_UPDATE_REQUESTED : SSL_KEY_UPDATE_NOT_REQUESTED),
             1);
-        req = (Condd__V1__Request)CONDD__V1__REQUEST__INIT;
-        req.id = 3 + (uint64_t)i;
-        req.body_case = CONDD__V1__REQUEST__BODY_PING;
-        req.ping = &p;
-        ck_assert_int_eq(raw_call(&r, &req), CONDD__V1__STATUS__STATUS_OK);
+        raw_ping(&r, 3 + (uint64_t)i);
         ck_assert_int_eq(updates, i < 10 ? i + 1 : 10);
     }
 
@@ -186,25 +199,6 @@ START_TEST(test_tls_key_updates_are_answered_and_the_session_goes_on)
 }
 END_TEST
 
-/* Hello, then a Ping, on the raw client: both answered OK. */
-static void raw_hello_and_ping(struct tlsu_raw *r)
-{
-    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
-    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
-    h.protocol_version = 1;
-    h.client_name = "check_tls raw";
-    req.id = 1;
-    req.body_case = CONDD__V1__REQUEST__BODY_HELLO;
-    req.hello = &h;
-    ck_assert_int_eq(raw_call(r, &req), CONDD__V1__STATUS__STATUS_OK);
-    Condd__V1__Ping p = CONDD__V1__PING__INIT;
-    req = (Condd__V1__Request)CONDD__V1__REQUEST__INIT;
-    req.id = 2;
-    req.body_case = CONDD__V1__REQUEST__BODY_PING;
-    req.ping = &p;
-    ck_assert_int_eq(raw_call(r, &req), CONDD__V1__STATUS__STATUS_OK);
-}
-
 /* TLS 1.2 is the minimum (issue 14): a client that goes no higher is served; one that offers
  * only TLS 1.1 and 1.0 is refused at the handshake, and the daemon goes on. */
 START_TEST(test_tls_1_2_is_served_and_older_versions_refused)
@@ -215,7 +209,8 @@ START_TEST(test_tls_1_2_is_served_and_older_versions_refused)
     struct tlsu_raw r;
     ck_assert(tlsu_raw_connect(&r, port, 0, TLS1_2_VERSION));
     ck_assert_int_eq(SSL_version(r.ssl), TLS1_2_VERSION);
-    raw_hello_and_ping(&r);
+    raw_hello(&r);
+    raw_ping(&r, 2);
     tlsu_raw_close(&r);
 
     ck_assert(!tlsu_raw_connect(&r, port, 0, TLS1_1_VERSION));
@@ -223,7 +218,8 @@ START_TEST(test_tls_1_2_is_served_and_older_versions_refused)
     assert_daemon_serves(&d);
     tlsu_raw_open(&r, port, 0);
     ck_assert_int_eq(SSL_version(r.ssl), TLS1_3_VERSION); /* 1.3 preferred */
-    raw_hello_and_ping(&r);
+    raw_hello(&r);
+    raw_ping(&r, 2);
     tlsu_raw_close(&r);
     ck_assert_int_eq(tu_daemon_stop(&d), 0);
 }
@@ -240,7 +236,8 @@ START_TEST(test_tls_renegotiation_is_refused_and_the_daemon_goes_on)
     tlsu_start_daemon(&d, &port, "server", NULL);
     struct tlsu_raw r;
     ck_assert(tlsu_raw_connect(&r, port, 0, TLS1_2_VERSION));
-    raw_hello_and_ping(&r);
+    raw_hello(&r);
+    raw_ping(&r, 2);
     ck_assert_int_eq(SSL_renegotiate(r.ssl), 1);
     ck_assert_int_ne(SSL_do_handshake(r.ssl), 1);
     /* Whatever the client's OpenSSL made of the refusal, the daemon ends the connection. */
@@ -252,7 +249,8 @@ START_TEST(test_tls_renegotiation_is_refused_and_the_daemon_goes_on)
     tlsu_raw_close(&r);
     assert_daemon_serves(&d);
     tlsu_raw_open(&r, port, 0);
-    raw_hello_and_ping(&r);
+    raw_hello(&r);
+    raw_ping(&r, 2);
     tlsu_raw_close(&r);
     ck_assert_int_eq(tu_daemon_stop(&d), 0);
 }
