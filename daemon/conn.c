@@ -247,6 +247,18 @@ static size_t conn_tls_batch_end(struct conn *c)
     return end;
 }
 
+/* Closes c after a TLS read or write came to an end (r: TLS_IO_CLOSED or TLS_IO_ERROR). An
+ * error after the handshake (a fatal alert, a bad record) is said at info level, as a failed
+ * handshake is: an operator looking for why a client dropped finds it without debug logs. */
+static void conn_tls_end(struct conn *c, enum tls_io r, const char *why)
+{
+    c->tls_failed = r == TLS_IO_ERROR;
+    if (c->tls_failed)
+        log_info("connection %s (session %llu): TLS error: %s; closing it", c->peer,
+                 (unsigned long long)c->session_id, why);
+    conn_close(c, why);
+}
+
 /*
  * TLS: retries the write of the batch in flight ([ostart, ooff) of obuf) if the socket did not
  * take it, then writes the next batches, one SSL_write each: usually a loop turn's replies are
@@ -265,8 +277,7 @@ static size_t conn_tls_send(struct conn *c)
             if (r == TLS_IO_WANT_WRITE)
                 return c->olen - c->ostart;
             if (r != TLS_IO_DONE) {
-                c->tls_failed = r == TLS_IO_ERROR;
-                conn_close(c, why);
+                conn_tls_end(c, r, why);
                 return SIZE_MAX;
             }
             c->ostart = c->ooff; /* the batch is in the socket */
@@ -565,8 +576,7 @@ static ssize_t conn_tls_read(struct conn *c, uint8_t *buf, size_t cap)
         } else if ((r == TLS_IO_CLOSED || r == TLS_IO_ERROR) && total > 0) {
             c->tls_again = true;
         } else if (r == TLS_IO_CLOSED || r == TLS_IO_ERROR) {
-            c->tls_failed = r == TLS_IO_ERROR;
-            conn_close(c, why);
+            conn_tls_end(c, r, why);
             return -1;
         }
         return (ssize_t)total;

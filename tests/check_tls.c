@@ -256,6 +256,42 @@ START_TEST(test_tls_renegotiation_is_refused_and_the_daemon_goes_on)
 }
 END_TEST
 
+/* Whether the daemon's log (tu_log_to_dir) says a TLS error closed a connection. */
+static bool tls_error_logged(void *arg)
+{
+    return tu_file_has_line(arg, "TLS error", "closing it");
+}
+
+/* A record that does not decrypt, after the handshake and a session: the daemon says why at
+ * info level (as it does for a failed handshake) and closes that connection only. */
+START_TEST(test_tls_error_after_the_handshake_is_logged_and_closes_that_connection)
+{
+    struct tu_daemon d;
+    int port;
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
+    tlsu_start_daemon_ex(&d, &port, "server", NULL, &sp);
+    char log[300];
+    snprintf(log, sizeof log, "%s/log", d.dir);
+    struct tlsu_raw r;
+    tlsu_raw_open(&r, port, 0);
+    raw_hello(&r);
+    raw_ping(&r, 2);
+    ck_assert(!tu_file_has_line(log, "TLS error", NULL));
+    /* An application-data record of 32 zero bytes, past OpenSSL: its tag cannot check out. */
+    uint8_t rec[5 + 32] = {0x17, 0x03, 0x03, 0x00, 32};
+    ck_assert_int_eq(write(r.fd, rec, sizeof rec), (ssize_t)sizeof rec);
+    char b[256];
+    ssize_t n;
+    while ((n = read(r.fd, b, sizeof b)) > 0)
+        ;
+    ck_assert_msg(n == 0 || errno == ECONNRESET, "read: %zd (%s)", n, strerror(errno));
+    ck_assert(tu_wait_until(tls_error_logged, log, 20));
+    tlsu_raw_close(&r);
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
 /* The buffer sweep's counter, read on a plaintext connection (which has no TLS buffers). */
 static bool tls_buffers_released_once(void *arg)
 {
@@ -603,6 +639,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_tls_key_updates_are_answered_and_the_session_goes_on);
     tcase_add_test(tc, test_tls_1_2_is_served_and_older_versions_refused);
     tcase_add_test(tc, test_tls_renegotiation_is_refused_and_the_daemon_goes_on);
+    tcase_add_test(tc, test_tls_error_after_the_handshake_is_logged_and_closes_that_connection);
     tcase_add_test(tc, test_tls_refuses_a_server_from_an_unknown_ca);
     tcase_add_test(tc, test_tls_refuses_an_expired_server_certificate);
     tcase_add_test(tc, test_tls_refuses_a_wrong_server_name);

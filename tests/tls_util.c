@@ -63,6 +63,12 @@ void tlsu_remove_certs(void)
 void tlsu_start_daemon(struct tu_daemon *d, int *tls_port, const char *srv_cert,
                        const char *const *extra)
 {
+    tlsu_start_daemon_ex(d, tls_port, srv_cert, extra, NULL);
+}
+
+void tlsu_start_daemon_ex(struct tu_daemon *d, int *tls_port, const char *srv_cert,
+                          const char *const *extra, const struct tu_spawn *sp)
+{
     char crt[160], key[160], portfile[160];
     snprintf(crt, sizeof crt, "%s/%s.pem", tlsu_certs, srv_cert);
     snprintf(key, sizeof key, "%s/%s.key", tlsu_certs, srv_cert);
@@ -74,7 +80,7 @@ void tlsu_start_daemon(struct tu_daemon *d, int *tls_port, const char *srv_cert,
     for (int i = 0; extra != NULL && extra[i] != NULL && n < 31; i++)
         args[n++] = extra[i];
     args[n] = NULL;
-    ck_assert(tu_daemon_start(d, false, args));
+    ck_assert(tu_daemon_start_ex(d, sp, false, args));
     FILE *f = fopen(portfile, "r");
     ck_assert_ptr_nonnull(f);
     ck_assert_int_eq(fscanf(f, "%d", tls_port), 1);

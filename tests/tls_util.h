@@ -41,6 +41,11 @@ const char *tlsu_cert(const char *name);
 void tlsu_start_daemon(struct tu_daemon *d, int *tls_port, const char *srv_cert,
                        const char *const *extra);
 
+/* tlsu_start_daemon() through tu_daemon_start_ex() with sp (borrowed; NULL: as
+ * tu_daemon_start()), e.g. to keep the daemon's log (tu_log_to_dir). */
+void tlsu_start_daemon_ex(struct tu_daemon *d, int *tls_port, const char *srv_cert,
+                          const char *const *extra, const struct tu_spawn *sp);
+
 /* New options for a TLS client (the caller frees them with condd_options_free(), or passes them
  * to tlsu_open_with()): CA file ca in the folder (NULL: none), client certificate client (its
  * .pem and .key in the folder; NULL: none), server name (NULL: the address's host). */
