@@ -528,6 +528,8 @@ static void on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
 static void handle_response(condd_async_conn *c, const Condd__V1__Response *r)
 {
     int rc = cl_status_result((int)r->status);
+    if (r->status == CONDD__V1__STATUS__STATUS_SHUTTING_DOWN)
+        c->server_stopping = true;
     if (r->id == 0) {
         /* A connection-level error: the server closes after it. */
         if (r->status == CONDD__V1__STATUS__STATUS_TIMEOUT)

@@ -284,7 +284,10 @@ struct condd_async_conn {
     /* The token sent in Hello, kept (only when a grace is asked for) because the server
      * authenticates a resume Hello as any other; wiped before it is freed. NULL: none. */
     char *token;
-    bool resuming;          /* between a loss and the resumed HelloResult */
+    bool resuming; /* between a loss and the resumed HelloResult */
+    /* A SHUTTING_DOWN answer came (protocol.md §13): the server is stopping and everything it
+     * holds goes with it, so the connection's end is the session's end, never a blip. */
+    bool server_stopping;
     bool ever_ready;        /* a Hello completed once: the disconnect callback applies */
     double resume_deadline; /* monotonic: give up (SESSION_LOST) after this */
     double backoff;         /* next reconnect delay */

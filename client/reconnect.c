@@ -223,6 +223,15 @@ bool cl_resume_on_failure(condd_async_conn *c, int *reason, const char **msg)
      * the old connections it has not noticed yet, and the session waits in its grace. */
     bool retry =
         cl_resumable_reason(*reason) || (c->resuming && *reason == CONDD_ERR_LIMIT_EXCEEDED);
+    if (retry && c->server_stopping && c->reconnect && c->grace > 0 &&
+        (c->resuming || c->state == CL_READY)) {
+        /* The server said it is stopping: its sessions end with it (protocol.md §13), so a
+         * resume could only fail, and meanwhile the application would count on lost locks. */
+        c->resuming = false;
+        *reason = CONDD_ERR_SESSION_LOST;
+        *msg = "the server shut down: the session and its locks are gone";
+        return false;
+    }
     if (!c->reconnect || c->grace <= 0 || c->secret_len != sizeof c->secret || !retry ||
         (!c->resuming && c->state != CL_READY)) {
         if (c->resuming) {
@@ -336,6 +345,7 @@ bool cl_reopen(condd_async_conn *c, const condd_options *opts)
     c->flush_scheduled = false;
     c->keepalive_pending = false;
     c->resuming = false;
+    c->server_stopping = false;
     c->acks.asked = false;
     cl_acks_reset(c);
     c->session_id = 0;

@@ -7,6 +7,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -272,6 +273,43 @@ START_TEST(test_blocking_call_after_a_drop_resumes_transparently)
 }
 END_TEST
 
+/* A graceful stop (SIGTERM) ends every session with the daemon (protocol.md §13): once an
+ * answer said SHUTTING_DOWN, the end of the connection is the session's end, reported at once
+ * (SESSION_LOST), not a blip to resume for the rest of a 60 s grace. */
+START_TEST(test_server_shutting_down_ends_the_session_without_a_resume)
+{
+    struct session_events e = {0};
+    memset(&disc, 0, sizeof disc);
+    condd_async_conn *a = connect_with_grace(60, &e); /* the daemon's largest */
+    condd_async_conn_set_disconnect_cb(a, on_disconnect, NULL);
+    condd_async_conn *w = connect_daemon();
+    acquire_ok(a, "sd/held", 1);
+    acquire_ok(w, "sd/busy", 1);
+    struct rec r = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(a, "sd/busy", 1, CONDD_FOREVER, on_token, &r, NULL),
+                     CONDD_OK);
+    struct rec ping = {0};
+    ck_assert_int_eq(condd_async_conn_ping(a, on_result, &ping), CONDD_OK);
+    ck_assert(run_until(&ping.done, 10)); /* the Acquire is queued behind w */
+    ck_assert_int_eq(kill(daemon_.pid, SIGTERM), 0);
+    ck_assert(run_until(&r.done, 20));
+    ck_assert_int_eq(r.rc, CONDD_ERR_SHUTTING_DOWN);
+    /* Far inside the grace: without the rule the client would be resuming until it ran out. */
+    ck_assert(run_until(&disc.done, 30));
+    ck_assert_int_eq(disc.rc, CONDD_ERR_SESSION_LOST);
+    ck_assert_int_eq(e.resuming, 0);
+    ck_assert_int_eq(e.lost, 1);
+    ck_assert_int_eq(e.last_reason, CONDD_ERR_SESSION_LOST);
+    ck_assert(!condd_async_conn_is_connected(a));
+    struct rec rel = {0};
+    int rc = condd_async_lock_release(a, "sd/held", 1, on_result, &rel);
+    ck_assert_msg(rc != CONDD_OK || (run_until(&rel.done, 10) && rel.rc != CONDD_OK),
+                  "a release after the shutdown succeeded");
+    condd_async_conn_close(a);
+    condd_async_conn_close(w);
+}
+END_TEST
+
 /* A server over its connection limit while a client resumes (after an outage every client
  * reconnects while the server still counts the old connections): the refusal (id-0
  * LIMIT_EXCEEDED) is retried as a blip, not taken as the end of the session. */
@@ -318,6 +356,7 @@ static Suite *client_resume_suite(void)
     tcase_add_test(tc, test_blocking_call_after_a_drop_resumes_transparently);
     tcase_add_test(tc, test_close_while_resuming_completes_pending_calls_with_closed);
     tcase_add_test(tc, test_resume_retries_a_server_at_its_connection_limit);
+    tcase_add_test(tc, test_server_shutting_down_ends_the_session_without_a_resume);
     suite_add_tcase(s, tc);
     return s;
 }
