@@ -634,9 +634,9 @@ static void fuzz_sleep(struct fuzz *f)
     fuzz_settle(f);
 }
 
-/* FUZZ_OP_HELLO: a Hello on pe (the opening one when mode bit 3 skipped those, else one too
- * many), mostly of this protocol version, with a session timeout and a client name (empty, or
- * with a control character and UTF-8) from the input. */
+/* FUZZ_OP_HELLO: a Hello on pe (the opening one when mode bit 3 skipped those, else one more),
+ * mostly of this protocol version, with a session timeout and a client name (empty, or with a
+ * control character and UTF-8) from the input. */
 static void fuzz_op_hello(struct fuzz *f, struct fuzz_peer *pe)
 {
     uint8_t v = fuzz_u8(&f->in);
