@@ -28,11 +28,14 @@
  * with posted permits, aborted barriers; see fuzz_check_empty(), fuzz_conn_empty.c).
  * Only server-level accessors and engine_get_stats() are used, so the harness survives
  * refactors of the connection and engine internals.
+ *
+ * This file owns the client model (sessions, connections, the answer checks), the
+ * connection-level operations and fuzz_step(), which reads each op byte and dispatches;
+ * fuzz_conn_ops.c builds the requests from the input, fuzz_conn_empty.c checks the end state.
  */
 #include "config.h"
 
 #include <errno.h>
-#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,10 +46,10 @@
 
 #include <event2/event.h>
 
-#include "engine.h"
 #include "frame.h"
 #include "fuzz.h"
 #include "fuzz_conn_empty.h"
+#include "fuzz_conn_ops.h"
 #include "log.h"
 #include "server.h"
 #include "server_internal.h"
@@ -142,21 +145,10 @@ struct fuzz {
     struct fuzz_peer *sweep; /* the operator's connection of fuzz_end_graces() */
     uint64_t sweep_max;      /* it kills the sessions 1 .. sweep_max */
     bool slept;
-    bool shut;        /* server_begin_shutdown() done */
-    bool debug;       /* CONDD_FUZZ_DEBUG set: log the daemon at debug level and every reply */
-    const uint8_t *p; /* unread input */
-    size_t n;
+    bool shut;  /* server_begin_shutdown() done */
+    bool debug; /* CONDD_FUZZ_DEBUG set: log the daemon at debug level and every reply */
+    struct fuzz_input in;
 };
-
-/* ------------------------------------------------------------------ input */
-
-static uint8_t fuzz_u8(struct fuzz *f)
-{
-    if (f->n == 0)
-        return 0;
-    f->n--;
-    return *f->p++;
-}
 
 /* ------------------------------------------------------------------ client side */
 
@@ -583,87 +575,6 @@ static void fuzz_vanish(struct fuzz *f, struct fuzz_peer *pe, bool flush)
 
 /* ------------------------------------------------------------------ structured operations */
 
-static const double fuzz_timeouts[8] = {0, 0, 3600, -1, NAN, INFINITY, 0.002, 1e300};
-
-/* A timeout from the input: NULL (absent: forever) or one of fuzz_timeouts. */
-static Condd__V1__Timeout *fuzz_timeout(struct fuzz *f, Condd__V1__Timeout *t)
-{
-    uint8_t x = fuzz_u8(f) % 8;
-    if (x == 0)
-        return NULL;
-    t->seconds = fuzz_timeouts[x];
-    return t;
-}
-
-/* A name from the input: mostly one of a few shared names so that sessions contend, sometimes
- * an invalid or unusual one, or bytes taken from the input. buf holds ENGINE_NAME_MAX + 2. */
-static ProtobufCBinaryData fuzz_name(struct fuzz *f, uint8_t *buf)
-{
-    static const char *const common[] = {"a", "b", "c", "q/1"};
-    uint8_t x = fuzz_u8(f);
-    ProtobufCBinaryData d = {0, buf};
-    if (x < 240) {
-        d.len = strlen(common[x % 4]);
-        memcpy(buf, common[x % 4], d.len);
-    } else if (x == 240) {
-        d.len = 0;
-    } else if (x == 241) {
-        d.len = 2;
-        memcpy(buf, "\0x", 2);
-    } else if (x == 242) {
-        d.len = 2;
-        memcpy(buf, "\xff\xfe", 2);
-    } else if (x == 243 || x == 244) {
-        d.len = ENGINE_NAME_MAX + (size_t)(x - 243); /* the longest valid name, one more */
-        memset(buf, 'n', d.len);
-    } else {
-        d.len = fuzz_u8(f) % 16;
-        for (size_t i = 0; i < d.len; i++)
-            buf[i] = fuzz_u8(f);
-    }
-    return d;
-}
-
-enum fuzz_op {
-    FUZZ_OP_HELLO,
-    FUZZ_OP_PING,
-    FUZZ_OP_ACQUIRE,
-    FUZZ_OP_RELEASE,
-    FUZZ_OP_LOCKED,
-    FUZZ_OP_WAIT,
-    FUZZ_OP_NOTIFY,
-    FUZZ_OP_NOTIFY_ALL,
-    FUZZ_OP_CANCEL,
-    FUZZ_OP_STATS,
-    FUZZ_OP_LIST,
-    FUZZ_OP_NO_BODY,
-    FUZZ_OP_RAW,
-    FUZZ_OP_SETTLE,
-    FUZZ_OP_SLEEP,
-    FUZZ_OP_RECONNECT,
-    /* round 2, appended so that the seeds of the ops above keep their meaning */
-    FUZZ_OP_SEM_ACQUIRE,
-    FUZZ_OP_SEM_RELEASE,
-    FUZZ_OP_SEM_LOCKED,
-    FUZZ_OP_EVENT_SET,
-    FUZZ_OP_EVENT_CLEAR,
-    FUZZ_OP_EVENT_IS_SET,
-    FUZZ_OP_EVENT_WAIT,
-    FUZZ_OP_BARRIER_WAIT,
-    FUZZ_OP_BARRIER_RESET,
-    FUZZ_OP_BARRIER_ABORT,
-    FUZZ_OP_BARRIER_STATE,
-    FUZZ_OP_SHUTDOWN,
-    FUZZ_OP_GOODBYE, /* round 2: sessions that end on request or by an operator */
-    FUZZ_OP_BREAK,
-    FUZZ_OP_KILL_SESSION,
-    /* round 3: session resume and acknowledged delivery (protocol.md §5.5-§5.6.2) */
-    FUZZ_OP_HELLO_GRACE,
-    FUZZ_OP_VANISH,
-    FUZZ_OP_RESUME,
-    FUZZ_OP_COUNT
-};
-
 /*
  * A resume of s with the real id and secret acking ack must succeed when nothing could have
  * ended s: no Goodbye or raw bytes on it, no refused resume of it, no Break or KillSession from
@@ -679,16 +590,12 @@ static bool fuzz_must_resume(const struct fuzz *f, const struct fuzz_sess *s, ui
     return !s->acks || (!s->overacked && !s->lost && ack >= s->max_ack && ack <= s->rcur);
 }
 
-/* Graces a Hello asks for: resumable for the whole input (1 s and more), over the server's
- * cap, or short enough that the one sleep of an input runs them out; none; invalid. */
-static const double fuzz_graces[8] = {1, 30, 0.002, 0, 5, 1e300, 1e-9, -1};
-
 /* The ack of a request of session s: mostly the counted Responses received so far, sometimes
  * fewer, none, more than were sent (the server takes it as all: the client may lose answers
  * it never received, and then a resume fails) or absurd. */
 static uint64_t fuzz_ack(struct fuzz *f, const struct fuzz_sess *s)
 {
-    uint8_t x = fuzz_u8(f);
+    uint8_t x = fuzz_u8(&f->in);
     if (x < 160)
         return s->rcur;
     if (x < 200)
@@ -702,34 +609,14 @@ static uint64_t fuzz_ack(struct fuzz *f, const struct fuzz_sess *s)
     return s->rmax + 1000000;
 }
 
-/* A semaphore value or barrier parties from the input: mostly 1-3, so that requests on one
- * name agree or mismatch often and barriers fill, sometimes an invalid or extreme one (0, the
- * largest valid 2^31, one more, the largest uint32), or a byte from the input. */
-static uint32_t fuzz_count(struct fuzz *f)
-{
-    uint8_t x = fuzz_u8(f);
-    if (x < 240)
-        return 1 + x % 3;
-    switch (x) {
-    case 240:
-        return 0;
-    case 241:
-        return UINT32_C(1) << 31;
-    case 242:
-        return (UINT32_C(1) << 31) + 1;
-    case 243:
-        return UINT32_MAX;
-    default:
-        return fuzz_u8(f);
-    }
-}
+/* ------------------------------------------------------------------ connection-level operations */
 
 static void fuzz_on_sleep(evutil_socket_t fd, short what, void *arg)
 {
     *(bool *)arg = true;
 }
 
-/* Lets real time pass (once per input) so that short timeouts fire. */
+/* FUZZ_OP_SLEEP: lets real time pass (once per input) so that short timeouts fire. */
 static void fuzz_sleep(struct fuzz *f)
 {
     if (f->slept)
@@ -747,151 +634,152 @@ static void fuzz_sleep(struct fuzz *f)
     fuzz_settle(f);
 }
 
+/* FUZZ_OP_HELLO: a Hello on pe (the opening one when mode bit 3 skipped those, else one more),
+ * mostly of this protocol version, with a session timeout and a client name (empty, or with a
+ * control character and UTF-8) from the input. */
+static void fuzz_op_hello(struct fuzz *f, struct fuzz_peer *pe)
+{
+    uint8_t v = fuzz_u8(&f->in);
+    uint8_t t = fuzz_u8(&f->in);
+    fuzz_queue_hello(pe, v < 250 ? CONDD_PROTOCOL_VERSION : v - 248u, fuzz_hello_timeout(t),
+                     (v & 1) ? "fuzz\x01\xc3\xa9" : "");
+}
+
+/* FUZZ_OP_RAW: raw bytes into pe's stream (garbage, a bad length prefix, part of a frame); they
+ * may forge any request id, so the answer checks of its session are off from here on. */
+static void fuzz_op_raw(struct fuzz *f, struct fuzz_peer *pe)
+{
+    size_t n = fuzz_u8(&f->in) % 16;
+    pe->s->raw = true;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t byte = fuzz_u8(&f->in);
+        fuzz_append(&pe->out, &pe->olen, &pe->ocap, &byte, 1);
+    }
+}
+
+/* FUZZ_OP_RECONNECT: ends pe's connection (its session hands its locks on) and opens a fresh
+ * one with a Hello in its slot, FUZZ_MAX_REOPENS times per input at most. */
+static void fuzz_op_reconnect(struct fuzz *f, struct fuzz_peer *pe)
+{
+    if (f->reopens++ >= FUZZ_MAX_REOPENS)
+        return;
+    fuzz_flush_all(f);
+    fuzz_close(f, pe);
+    fuzz_open(f, pe, NULL, true);
+}
+
+/* FUZZ_OP_SHUTDOWN: the graceful stop's first step (once per input): every pending request of
+ * every kind is answered SHUTTING_DOWN and new waits are refused, with the connections still
+ * open; the end of the input then closes them as the daemon's drain would. */
+static void fuzz_op_shutdown(struct fuzz *f)
+{
+    if (f->shut)
+        return;
+    f->shut = true;
+    fuzz_flush_all(f);
+    server_begin_shutdown(f->srv);
+    fuzz_settle(f);
+}
+
+/* Graces a Hello asks for: resumable for the whole input (1 s and more), over the server's
+ * cap, or short enough that the one sleep of an input runs them out; none; invalid. */
+static const double fuzz_graces[8] = {1, 30, 0.002, 0, 5, 1e300, 1e-9, -1};
+
+/* FUZZ_OP_HELLO_GRACE: an opening Hello on pe asking for a grace and, mostly, acknowledged
+ * delivery; from here on every request of its session carries an ack from the input. It takes
+ * the request id fuzz_step() took. */
+static void fuzz_op_hello_grace(struct fuzz *f, struct fuzz_peer *pe)
+{
+    Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
+    uint8_t g = fuzz_u8(&f->in), a = fuzz_u8(&f->in);
+    h.protocol_version = CONDD_PROTOCOL_VERSION;
+    h.client_name = (char *)"fuzz-grace";
+    h.grace_s = fuzz_graces[g % 8];
+    h.acks = a % 4 != 3;
+    h.session_timeout_s = fuzz_hello_timeout(a >> 2);
+    pe->s->next_id--; /* fuzz_queue_hello_msg() takes the id */
+    pe->s->ackbytes = true;
+    fuzz_queue_hello_msg(pe, &h, 0);
+}
+
+/* A session the client knows with a resume secret (ended and attached ones too), picked by
+ * input byte t; NULL when there is none. */
+static struct fuzz_sess *fuzz_resume_target(struct fuzz *f, uint8_t t)
+{
+    struct fuzz_sess *known[FUZZ_MAX_SESS];
+    int nknown = 0;
+    for (int i = 0; i < f->nsess; i++)
+        if (f->sess[i]->known && f->sess[i]->secret_len == 32)
+            known[nknown++] = f->sess[i];
+    return nknown > 0 ? known[t % nknown] : NULL;
+}
+
+/* The ack a resume of target sends, picked by input byte a: mostly what was received on its
+ * last connection, sometimes less, none, more than was ever received, or 2^64 - 1. */
+static uint64_t fuzz_resume_ack(const struct fuzz_sess *target, uint8_t a)
+{
+    switch (a % 8) {
+    case 4:
+        return target->rcur > 1u + (a >> 3) % 4 ? target->rcur - 1 - (a >> 3) % 4 : 0;
+    case 5:
+        return 0;
+    case 6:
+        return target->rmax + 1 + (a >> 3) % 4;
+    case 7:
+        return UINT64_MAX;
+    default:
+        return target->rcur;
+    }
+}
+
+/* FUZZ_OP_RESUME: a new connection in pe's slot (its old one ends with EOF) resumes a session
+ * the client knows (an attached one too: a takeover), mostly with the real id and secret,
+ * sometimes with a wrong one, acking what was received, less, or more. FUZZ_MAX_RESUMES times
+ * per input at most; its Hello takes the request id fuzz_step() took. */
+static void fuzz_op_resume(struct fuzz *f, struct fuzz_peer *pe)
+{
+    uint8_t t = fuzz_u8(&f->in), w = fuzz_u8(&f->in), a = fuzz_u8(&f->in);
+    pe->s->next_id--;
+    if (f->resumes >= FUZZ_MAX_RESUMES || f->nsess > FUZZ_MAX_SESS - 2)
+        return;
+    f->resumes++;
+    struct fuzz_sess *target = fuzz_resume_target(f, t);
+    int wrong = w % 10 < 5 ? 0 : w % 10 - 4;
+    fuzz_flush_all(f);
+    fuzz_close(f, pe);
+    FUZZ_CHECK(fuzz_open(f, pe, target != NULL && wrong == 0 ? target : NULL, false));
+    /* Picked now: what the flush and the close drained counts. */
+    uint64_t ack = target != NULL ? fuzz_resume_ack(target, a) : 0;
+    fuzz_queue_resume(pe, target, target != NULL ? wrong : 6, ack);
+    pe->must_resume = target != NULL && wrong == 0;
+    if (target != NULL && wrong == 0 && ack > target->max_ack)
+        target->max_ack = ack;
+}
+
+/* ------------------------------------------------------------------ one operation */
+
 /* One operation: an op byte (low 6 bits: what, top 2 bits: which connection), then its
- * arguments. Request frames are queued and sent at the next settle point. */
+ * arguments. A connection-level operation runs at once; a request (fuzz_conn_ops.c) is queued,
+ * with an ack from the input in a session that asked for acks, and sent at the next settle
+ * point. */
 static void fuzz_step(struct fuzz *f)
 {
-    static uint8_t name1[ENGINE_NAME_MAX + 2], name2[ENGINE_NAME_MAX + 2];
-    uint8_t op = fuzz_u8(f);
+    uint8_t op = fuzz_u8(&f->in);
     struct fuzz_peer *pe = &f->peers[(op >> 6) % f->npeers];
-    Condd__V1__Request req = CONDD__V1__REQUEST__INIT;
-    Condd__V1__Timeout to = CONDD__V1__TIMEOUT__INIT;
-    union {
-        Condd__V1__Ping ping;
-        Condd__V1__Acquire acquire;
-        Condd__V1__Release release;
-        Condd__V1__Locked locked;
-        Condd__V1__Wait wait;
-        Condd__V1__Notify notify;
-        Condd__V1__NotifyAll notify_all;
-        Condd__V1__Cancel cancel;
-        Condd__V1__Stats stats;
-        Condd__V1__List list;
-        Condd__V1__SemAcquire sem_acquire;
-        Condd__V1__SemRelease sem_release;
-        Condd__V1__SemLocked sem_locked;
-        Condd__V1__EventSet event_set;
-        Condd__V1__EventClear event_clear;
-        Condd__V1__EventIsSet event_is_set;
-        Condd__V1__EventWait event_wait;
-        Condd__V1__BarrierWait barrier_wait;
-        Condd__V1__BarrierReset barrier_reset;
-        Condd__V1__BarrierAbort barrier_abort;
-        Condd__V1__BarrierState barrier_state;
-        Condd__V1__Goodbye goodbye;
-        Condd__V1__Break brk;
-        Condd__V1__KillSession kill_session;
-    } b;
-    req.id = pe->s->next_id++;
+    enum fuzz_op what = (enum fuzz_op)((op & 0x3f) % FUZZ_OP_COUNT);
+    struct fuzz_req r;
+    /* Every operation takes a request id, the connection-level ones too (the seeds' ids count
+     * on it); HELLO_GRACE and RESUME hand theirs to their Hello. */
+    fuzz_req_init(&r, pe->s->next_id++);
     if (f->debug)
-        fprintf(stderr, "fuzz_conn: peer %d op %d\n", (int)(pe - f->peers),
-                (op & 0x3f) % FUZZ_OP_COUNT);
-    switch ((enum fuzz_op)((op & 0x3f) % FUZZ_OP_COUNT)) {
-    case FUZZ_OP_HELLO: {
-        uint8_t v = fuzz_u8(f);
-        uint8_t t = fuzz_u8(f) % 8;
-        fuzz_queue_hello(pe, v < 250 ? CONDD_PROTOCOL_VERSION : v - 248u,
-                         t < 2 ? 0 : fuzz_timeouts[t], (v & 1) ? "fuzz\x01\xc3\xa9" : "");
+        fprintf(stderr, "fuzz_conn: peer %d op %d\n", (int)(pe - f->peers), (int)what);
+    switch (what) {
+    case FUZZ_OP_HELLO:
+        fuzz_op_hello(f, pe);
         return;
-    }
-    case FUZZ_OP_PING:
-        condd__v1__ping__init(&b.ping);
-        req.body_case = CONDD__V1__REQUEST__BODY_PING;
-        req.ping = &b.ping;
-        break;
-    case FUZZ_OP_ACQUIRE:
-        condd__v1__acquire__init(&b.acquire);
-        b.acquire.lock = fuzz_name(f, name1);
-        {
-            /* The owner byte's high bits pick the mode, so older seeds keep their owners:
-             * mostly exclusive, often shared, now and then a mode no server knows. */
-            unsigned u = fuzz_u8(f), m = (u >> 4) & 7;
-            b.acquire.owner = u % 3;
-            b.acquire.mode = m < 4   ? CONDD__V1__LOCK_MODE__LOCK_MODE_EXCLUSIVE
-                             : m < 7 ? CONDD__V1__LOCK_MODE__LOCK_MODE_SHARED
-                                     : (Condd__V1__LockMode)2;
-        }
-        b.acquire.timeout = fuzz_timeout(f, &to);
-        req.body_case = CONDD__V1__REQUEST__BODY_ACQUIRE;
-        req.acquire = &b.acquire;
-        break;
-    case FUZZ_OP_RELEASE:
-        condd__v1__release__init(&b.release);
-        b.release.lock = fuzz_name(f, name1);
-        b.release.owner = fuzz_u8(f) % 3;
-        req.body_case = CONDD__V1__REQUEST__BODY_RELEASE;
-        req.release = &b.release;
-        break;
-    case FUZZ_OP_LOCKED:
-        condd__v1__locked__init(&b.locked);
-        b.locked.lock = fuzz_name(f, name1);
-        req.body_case = CONDD__V1__REQUEST__BODY_LOCKED;
-        req.locked = &b.locked;
-        break;
-    case FUZZ_OP_WAIT:
-        condd__v1__wait__init(&b.wait);
-        b.wait.condition = fuzz_name(f, name1);
-        b.wait.lock = fuzz_name(f, name2);
-        b.wait.owner = fuzz_u8(f) % 3;
-        b.wait.timeout = fuzz_timeout(f, &to);
-        b.wait.notify_first = fuzz_u8(f) % 3;
-        req.body_case = CONDD__V1__REQUEST__BODY_WAIT;
-        req.wait = &b.wait;
-        break;
-    case FUZZ_OP_NOTIFY: {
-        condd__v1__notify__init(&b.notify);
-        b.notify.condition = fuzz_name(f, name1);
-        b.notify.lock = fuzz_name(f, name2);
-        b.notify.owner = fuzz_u8(f) % 3;
-        uint8_t n = fuzz_u8(f);
-        b.notify.n = n == 255 ? UINT64_MAX : n % 4;
-        req.body_case = CONDD__V1__REQUEST__BODY_NOTIFY;
-        req.notify = &b.notify;
-        break;
-    }
-    case FUZZ_OP_NOTIFY_ALL:
-        condd__v1__notify_all__init(&b.notify_all);
-        b.notify_all.condition = fuzz_name(f, name1);
-        b.notify_all.lock = fuzz_name(f, name2);
-        b.notify_all.owner = fuzz_u8(f) % 3;
-        req.body_case = CONDD__V1__REQUEST__BODY_NOTIFY_ALL;
-        req.notify_all = &b.notify_all;
-        break;
-    case FUZZ_OP_CANCEL: {
-        condd__v1__cancel__init(&b.cancel);
-        uint8_t back = fuzz_u8(f);
-        /* Mostly one of the last few requests of this connection, itself included. */
-        b.cancel.target_id = back < 200 ? req.id - back % 4 : back;
-        req.body_case = CONDD__V1__REQUEST__BODY_CANCEL;
-        req.cancel = &b.cancel;
-        break;
-    }
-    case FUZZ_OP_STATS:
-        condd__v1__stats__init(&b.stats);
-        req.body_case = CONDD__V1__REQUEST__BODY_STATS;
-        req.stats = &b.stats;
-        break;
-    case FUZZ_OP_LIST:
-        condd__v1__list__init(&b.list);
-        b.list.prefix = fuzz_name(f, name1);
-        if (fuzz_u8(f) & 1)
-            b.list.prefix.len = 0;
-        b.list.limit = fuzz_u8(f) % 3;
-        req.body_case = CONDD__V1__REQUEST__BODY_LIST;
-        req.list = &b.list;
-        break;
-    case FUZZ_OP_NO_BODY:
-        break; /* a request with an id and no body */
-    case FUZZ_OP_RAW: {
-        /* Raw bytes into the stream: garbage, a bad length prefix, part of a frame. */
-        size_t n = fuzz_u8(f) % 16;
-        pe->s->raw = true;
-        for (size_t i = 0; i < n; i++) {
-            uint8_t byte = fuzz_u8(f);
-            fuzz_append(&pe->out, &pe->olen, &pe->ocap, &byte, 1);
-        }
+    case FUZZ_OP_RAW:
+        fuzz_op_raw(f, pe);
         return;
-    }
     case FUZZ_OP_SETTLE:
         fuzz_flush_all(f);
         return;
@@ -899,208 +787,39 @@ static void fuzz_step(struct fuzz *f)
         fuzz_sleep(f);
         return;
     case FUZZ_OP_RECONNECT:
-        /* End this connection (its session hands its locks on) and open a fresh one. */
-        if (f->reopens++ < FUZZ_MAX_REOPENS) {
-            fuzz_flush_all(f);
-            fuzz_close(f, pe);
-            fuzz_open(f, pe, NULL, true);
-        }
+        fuzz_op_reconnect(f, pe);
         return;
-    case FUZZ_OP_SEM_ACQUIRE: {
-        condd__v1__sem_acquire__init(&b.sem_acquire);
-        b.sem_acquire.name = fuzz_name(f, name1);
-        b.sem_acquire.owner = fuzz_u8(f) % 3;
-        b.sem_acquire.timeout = fuzz_timeout(f, &to);
-        b.sem_acquire.value = fuzz_count(f);
-        b.sem_acquire.bounded = fuzz_u8(f) & 1;
-        req.body_case = CONDD__V1__REQUEST__BODY_SEM_ACQUIRE;
-        req.sem_acquire = &b.sem_acquire;
-        break;
-    }
-    case FUZZ_OP_SEM_RELEASE:
-        condd__v1__sem_release__init(&b.sem_release);
-        b.sem_release.name = fuzz_name(f, name1);
-        b.sem_release.owner = fuzz_u8(f) % 3;
-        b.sem_release.value = fuzz_count(f);
-        b.sem_release.bounded = fuzz_u8(f) & 1;
-        req.body_case = CONDD__V1__REQUEST__BODY_SEM_RELEASE;
-        req.sem_release = &b.sem_release;
-        break;
-    case FUZZ_OP_SEM_LOCKED:
-        condd__v1__sem_locked__init(&b.sem_locked);
-        b.sem_locked.name = fuzz_name(f, name1);
-        req.body_case = CONDD__V1__REQUEST__BODY_SEM_LOCKED;
-        req.sem_locked = &b.sem_locked;
-        break;
-    case FUZZ_OP_EVENT_SET:
-        condd__v1__event_set__init(&b.event_set);
-        b.event_set.name = fuzz_name(f, name1);
-        req.body_case = CONDD__V1__REQUEST__BODY_EVENT_SET;
-        req.event_set = &b.event_set;
-        break;
-    case FUZZ_OP_EVENT_CLEAR:
-        condd__v1__event_clear__init(&b.event_clear);
-        b.event_clear.name = fuzz_name(f, name1);
-        req.body_case = CONDD__V1__REQUEST__BODY_EVENT_CLEAR;
-        req.event_clear = &b.event_clear;
-        break;
-    case FUZZ_OP_EVENT_IS_SET:
-        condd__v1__event_is_set__init(&b.event_is_set);
-        b.event_is_set.name = fuzz_name(f, name1);
-        req.body_case = CONDD__V1__REQUEST__BODY_EVENT_IS_SET;
-        req.event_is_set = &b.event_is_set;
-        break;
-    case FUZZ_OP_EVENT_WAIT:
-        condd__v1__event_wait__init(&b.event_wait);
-        b.event_wait.name = fuzz_name(f, name1);
-        b.event_wait.timeout = fuzz_timeout(f, &to);
-        req.body_case = CONDD__V1__REQUEST__BODY_EVENT_WAIT;
-        req.event_wait = &b.event_wait;
-        break;
-    case FUZZ_OP_BARRIER_WAIT:
-        condd__v1__barrier_wait__init(&b.barrier_wait);
-        b.barrier_wait.name = fuzz_name(f, name1);
-        b.barrier_wait.parties = fuzz_count(f);
-        b.barrier_wait.timeout = fuzz_timeout(f, &to);
-        req.body_case = CONDD__V1__REQUEST__BODY_BARRIER_WAIT;
-        req.barrier_wait = &b.barrier_wait;
-        break;
-    case FUZZ_OP_BARRIER_RESET:
-        condd__v1__barrier_reset__init(&b.barrier_reset);
-        b.barrier_reset.name = fuzz_name(f, name1);
-        b.barrier_reset.parties = fuzz_count(f);
-        req.body_case = CONDD__V1__REQUEST__BODY_BARRIER_RESET;
-        req.barrier_reset = &b.barrier_reset;
-        break;
-    case FUZZ_OP_BARRIER_ABORT:
-        condd__v1__barrier_abort__init(&b.barrier_abort);
-        b.barrier_abort.name = fuzz_name(f, name1);
-        b.barrier_abort.parties = fuzz_count(f);
-        req.body_case = CONDD__V1__REQUEST__BODY_BARRIER_ABORT;
-        req.barrier_abort = &b.barrier_abort;
-        break;
-    case FUZZ_OP_BARRIER_STATE:
-        condd__v1__barrier_state__init(&b.barrier_state);
-        b.barrier_state.name = fuzz_name(f, name1);
-        req.body_case = CONDD__V1__REQUEST__BODY_BARRIER_STATE;
-        req.barrier_state = &b.barrier_state;
-        break;
     case FUZZ_OP_SHUTDOWN:
-        /* The graceful stop's first step (once per input): every pending request of every kind
-         * is answered SHUTTING_DOWN and new waits are refused, with the connections still open;
-         * the end of the input then closes them as the daemon's drain would. */
-        if (!f->shut) {
-            f->shut = true;
-            fuzz_flush_all(f);
-            server_begin_shutdown(f->srv);
-            fuzz_settle(f);
-        }
+        fuzz_op_shutdown(f);
         return;
-    case FUZZ_OP_GOODBYE:
-        condd__v1__goodbye__init(&b.goodbye);
-        req.body_case = CONDD__V1__REQUEST__BODY_GOODBYE;
-        req.goodbye = &b.goodbye;
-        break;
-    case FUZZ_OP_BREAK: {
-        /* Ends every other session holding the lock or semaphore, from inside this request. */
-        uint8_t k = fuzz_u8(f);
-        condd__v1__break__init(&b.brk);
-        b.brk.name = fuzz_name(f, name1);
-        b.brk.kind = k < 120   ? CONDD__V1__BREAK_KIND__BREAK_LOCK
-                     : k < 250 ? CONDD__V1__BREAK_KIND__BREAK_SEMAPHORE
-                               : (Condd__V1__BreakKind)k;
-        req.body_case = CONDD__V1__REQUEST__BODY_BREAK_HOLDERS;
-        req.break_holders = &b.brk;
-        break;
-    }
-    case FUZZ_OP_KILL_SESSION:
-        /* Session ids count up from 1: small numbers name live, ended and unknown sessions,
-         * this one's own included. */
-        condd__v1__kill_session__init(&b.kill_session);
-        b.kill_session.session = fuzz_u8(f) % 16;
-        req.body_case = CONDD__V1__REQUEST__BODY_KILL_SESSION;
-        req.kill_session = &b.kill_session;
-        break;
-    case FUZZ_OP_HELLO_GRACE: {
-        /* An opening Hello asking for a grace and, mostly, acknowledged delivery; from here on
-         * every request of this session carries an ack from the input. */
-        Condd__V1__Hello h = CONDD__V1__HELLO__INIT;
-        uint8_t g = fuzz_u8(f), a = fuzz_u8(f);
-        uint8_t t = (a >> 2) % 8;
-        h.protocol_version = CONDD_PROTOCOL_VERSION;
-        h.client_name = (char *)"fuzz-grace";
-        h.grace_s = fuzz_graces[g % 8];
-        h.acks = a % 4 != 3;
-        h.session_timeout_s = t < 2 ? 0 : fuzz_timeouts[t];
-        pe->s->next_id--; /* fuzz_queue_hello_msg() takes the id */
-        pe->s->ackbytes = true;
-        fuzz_queue_hello_msg(pe, &h, 0);
+    case FUZZ_OP_HELLO_GRACE:
+        fuzz_op_hello_grace(f, pe);
         return;
-    }
     case FUZZ_OP_VANISH:
         /* The client end closes without a Goodbye, with or without writing what was queued. */
-        fuzz_vanish(f, pe, fuzz_u8(f) & 1);
+        fuzz_vanish(f, pe, fuzz_u8(&f->in) & 1);
         return;
-    case FUZZ_OP_RESUME: {
-        /* A new connection in this slot (its old one ends with EOF) resumes a session the
-         * client knows (ended ones too, attached ones too: a takeover), mostly with the real id
-         * and secret, sometimes with a wrong one, acking what was received, less, or more. */
-        uint8_t t = fuzz_u8(f), w = fuzz_u8(f), a = fuzz_u8(f);
-        pe->s->next_id--;
-        if (f->resumes >= FUZZ_MAX_RESUMES || f->nsess > FUZZ_MAX_SESS - 2)
-            return;
-        f->resumes++;
-        struct fuzz_sess *known[FUZZ_MAX_SESS];
-        int nknown = 0;
-        for (int i = 0; i < f->nsess; i++)
-            if (f->sess[i]->known && f->sess[i]->secret_len == 32)
-                known[nknown++] = f->sess[i];
-        struct fuzz_sess *target = nknown > 0 ? known[t % nknown] : NULL;
-        int wrong = w % 10 < 5 ? 0 : w % 10 - 4;
-        fuzz_flush_all(f);
-        fuzz_close(f, pe);
-        FUZZ_CHECK(fuzz_open(f, pe, target != NULL && wrong == 0 ? target : NULL, false));
-        uint64_t ack = 0;
-        if (target != NULL) {
-            switch (a % 8) {
-            case 4:
-                ack = target->rcur > 1u + (a >> 3) % 4 ? target->rcur - 1 - (a >> 3) % 4 : 0;
-                break;
-            case 5:
-                ack = 0;
-                break;
-            case 6:
-                ack = target->rmax + 1 + (a >> 3) % 4;
-                break;
-            case 7:
-                ack = UINT64_MAX;
-                break;
-            default:
-                ack = target->rcur;
-                break;
-            }
-        }
-        fuzz_queue_resume(pe, target, target != NULL ? wrong : 6, ack);
-        pe->must_resume = target != NULL && wrong == 0;
-        if (target != NULL && wrong == 0 && ack > target->max_ack)
-            target->max_ack = ack;
+    case FUZZ_OP_RESUME:
+        fuzz_op_resume(f, pe);
         return;
+    default:
+        /* Every other operation builds a request. */
+        FUZZ_CHECK(fuzz_build_request(&f->in, what, &r));
+        break;
     }
-    case FUZZ_OP_COUNT:
-        return;
+    struct fuzz_sess *s = pe->s;
+    if (s->ackbytes) {
+        r.req.ack = fuzz_ack(f, s);
+        s->overacked |= r.req.ack > s->rcur;
+        if (r.req.ack > s->max_ack)
+            s->max_ack = r.req.ack;
     }
-    if (pe->s->ackbytes) {
-        req.ack = fuzz_ack(f, pe->s);
-        pe->s->overacked |= req.ack > pe->s->rcur;
-        if (req.ack > pe->s->max_ack)
-            pe->s->max_ack = req.ack;
-    }
-    if (req.body_case == CONDD__V1__REQUEST__BODY_GOODBYE)
-        pe->s->maybe_ended = true;
-    if (req.body_case == CONDD__V1__REQUEST__BODY_BREAK_HOLDERS ||
-        req.body_case == CONDD__V1__REQUEST__BODY_KILL_SESSION)
+    if (r.req.body_case == CONDD__V1__REQUEST__BODY_GOODBYE)
+        s->maybe_ended = true;
+    if (r.req.body_case == CONDD__V1__REQUEST__BODY_BREAK_HOLDERS ||
+        r.req.body_case == CONDD__V1__REQUEST__BODY_KILL_SESSION)
         f->ender = true;
-    fuzz_queue(pe, &req);
+    fuzz_queue(pe, &r.req);
 }
 
 /* ------------------------------------------------------------------ the end of an input */
@@ -1170,7 +889,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (size < 1)
         return 0;
-    struct fuzz f = {.base = base, .p = data + 1, .n = size - 1};
+    struct fuzz f = {.base = base, .in = {data + 1, size - 1}};
     f.debug = getenv("CONDD_FUZZ_DEBUG") != NULL;
     struct settings settings;
     settings_init(&settings);
@@ -1189,21 +908,21 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         fuzz_open(&f, &f.peers[0], NULL, (mode & 2) != 0);
         f.peers[0].s->raw = true;
         fuzz_send(&f, &f.peers[0]);
-        size_t chunk = fuzz_u8(&f);
+        size_t chunk = fuzz_u8(&f.in);
         if (chunk == 0)
-            chunk = f.n;
-        while (f.n > 0) {
-            size_t n = chunk < f.n ? chunk : f.n;
-            fuzz_append(&f.peers[0].out, &f.peers[0].olen, &f.peers[0].ocap, f.p, n);
-            f.p += n;
-            f.n -= n;
+            chunk = f.in.n;
+        while (f.in.n > 0) {
+            size_t n = chunk < f.in.n ? chunk : f.in.n;
+            fuzz_append(&f.peers[0].out, &f.peers[0].olen, &f.peers[0].ocap, f.in.p, n);
+            f.in.p += n;
+            f.in.n -= n;
             fuzz_flush_all(&f);
         }
     } else {
         f.npeers = 1 + ((mode >> 1) & 3) % FUZZ_MAX_CONNS;
         for (int i = 0; i < f.npeers; i++)
             fuzz_open(&f, &f.peers[i], NULL, (mode & 8) == 0);
-        for (int ops = 0; f.n > 0 && ops < FUZZ_MAX_OPS; ops++) {
+        for (int ops = 0; f.in.n > 0 && ops < FUZZ_MAX_OPS; ops++) {
             fuzz_step(&f);
             if (f.peers[0].olen + f.peers[f.npeers - 1].olen > 65536)
                 fuzz_flush_all(&f);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause
  *
- * The connection fuzzer's invariant check (fuzz_conn_empty.c) and the one way both of its files
- * report a broken invariant: abort, which libFuzzer and the standalone replay report as a crash.
+ * The connection fuzzer's invariant check (fuzz_conn_empty.c) and the one way its files report a
+ * broken invariant: abort, which libFuzzer and the standalone replay report as a crash.
  */
 #ifndef CONDD_TESTS_FUZZ_CONN_EMPTY_H
 #define CONDD_TESTS_FUZZ_CONN_EMPTY_H

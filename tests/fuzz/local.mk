@@ -33,7 +33,7 @@ tests_fuzz_fuzz_frame_LDFLAGS = $(AM_LDFLAGS) $(FUZZ_LINK)
 tests_fuzz_fuzz_frame_LDADD = proto/libconddproto.la common/libconddcommon.la $(PROTOBUF_C_LIBS)
 
 tests_fuzz_fuzz_conn_SOURCES = tests/fuzz/fuzz_conn.c tests/fuzz/fuzz_conn_empty.c \
-	tests/fuzz/fuzz_conn_empty.h $(FUZZ_MAIN)
+	tests/fuzz/fuzz_conn_empty.h tests/fuzz/fuzz_conn_ops.c tests/fuzz/fuzz_conn_ops.h $(FUZZ_MAIN)
 tests_fuzz_fuzz_conn_CPPFLAGS = $(DAEMON_CPPFLAGS) $(FUZZ_CPPFLAGS) -DFUZZ_TARGET='"conn"' \
 	-DFUZZ_DEFAULT_MUTATIONS=8000
 tests_fuzz_fuzz_conn_CFLAGS = $(daemon_libconddcore_la_CFLAGS)
