@@ -8,6 +8,7 @@
  * condctl waits for a lock, a notification, a child process or standard input.
  */
 
+#include "address.h"
 #include "clock.h"
 #include "condctl.h"
 #include "name.h"
@@ -171,40 +172,21 @@ static bool parse_uint(const char *s, unsigned long long min, unsigned long long
     return true;
 }
 
-static bool valid_port(const char *s)
-{
-    if (*s == '\0' || strlen(s) > 5)
-        return false;
-    for (const char *p = s; *p != '\0'; p++)
-        if (*p < '0' || *p > '9')
-            return false;
-    long v = strtol(s, NULL, 10);
-    return v >= 1 && v <= 65535;
-}
-
-/* Checks the syntax of a server address, so a typo is a usage error (2) and not "cannot
- * connect" (3). Name resolution is left to the library. */
+/* Checks the syntax of a server address with the library's own grammar (common/address.h), so
+ * that whatever the library would refuse as malformed ("tls:/path", "host:99999") is a usage
+ * error (2) and not "cannot connect" (3). Name resolution is left to the library. */
 static bool valid_address(const char *a)
 {
-    if (strncmp(a, "tls:", 4) == 0) /* TLS to any TCP form */
-        return strncmp(a + 4, "unix:", 5) != 0 && strncmp(a + 4, "tls:", 4) != 0 &&
-               valid_address(a + 4);
-    if (strncmp(a, "unix:", 5) == 0)
-        return a[5] != '\0' && strlen(a + 5) < 108;
-    if (a[0] == '[') {
-        const char *close = strchr(a, ']');
-        if (close == NULL || close == a + 1)
-            return false;
-        if (close[1] == '\0')
-            return true;
-        return close[1] == ':' && valid_port(close + 2);
-    }
-    const char *colon = strchr(a, ':');
-    if (colon == NULL)
-        return *a != '\0' && strlen(a) < 256;
-    if (colon == a || strchr(colon + 1, ':') != NULL || (size_t)(colon - a) >= 256)
-        return false;
-    return valid_port(colon + 1);
+    struct addr_parts parts;
+    return addr_split(a, 0, CONDD_DEFAULT_PORT, &parts);
+}
+
+/* What a malformed address most likely meant, for its usage error. */
+static const char *address_expected(const char *a)
+{
+    if (strncmp(a, "tls:", 4) == 0 && (a[4] == '/' || strncmp(a + 4, "unix:", 5) == 0))
+        return "TLS is over TCP only: tls:host:port or tls:[v6]:port";
+    return "host:port, [v6]:port, unix:/path, /path or tls:host:port expected";
 }
 
 static const struct {
@@ -611,9 +593,11 @@ static int choose_server(struct ctl *ctl, const char *server)
                 len--;
             snprintf(entry, sizeof entry, "%.*s", (int)len, p);
             if (!valid_address(entry))
-                return usage_error("invalid server address '%s' in the list (host:port, "
-                                   "[v6]:port, unix:/path or tls:host:port expected)",
-                                   entry);
+                return usage_error("invalid server address '%s' in the list (%s)", entry,
+                                   strncmp(entry, "tls:", 4) == 0
+                                       ? address_expected(entry)
+                                       : "host:port, [v6]:port, unix:/path or tls:host:port "
+                                         "expected");
             p = end != NULL ? end + 1 : NULL;
         }
         if (ctl->cmd == CTL_CMD_KILL_SESSION)
@@ -624,9 +608,7 @@ static int choose_server(struct ctl *ctl, const char *server)
         return 0;
     }
     if (!valid_address(server))
-        return usage_error("invalid server address '%s' (host:port, [v6]:port, unix:/path, "
-                           "/path or tls:host:port expected)",
-                           server);
+        return usage_error("invalid server address '%s' (%s)", server, address_expected(server));
     ctl->server = server;
     return 0;
 }
@@ -793,15 +775,49 @@ static const char *error_server(const struct ctl *ctl)
     return ctl->server;
 }
 
+/* What to check after a failed connect, only where the reason alone does not say it: nothing
+ * listens there, or the transport is the wrong one. NULL for the rest (a certificate, an
+ * authentication refusal): "is condd running?" after "certificate has expired" misleads. */
+static const char *connect_hint(const char *server, int result, const char *reason)
+{
+    static const int not_there[] = {ECONNREFUSED, ENOENT, ENETUNREACH, EHOSTUNREACH};
+    if (result == CONDD_ERR_ADDRESS)
+        return "check the host name; see CONDD_SERVER or -s";
+    if (strncmp(reason, "timed out", 9) == 0)
+        return "is condd running there? see --connect-timeout, CONDD_SERVER or -s";
+    for (size_t i = 0; i < sizeof not_there / sizeof not_there[0]; i++)
+        if (strcmp(reason, strerror(not_there[i])) == 0)
+            return "is condd running? see CONDD_SERVER or -s";
+    bool tls = strncmp(server, "tls:", 4) == 0;
+    /* A TLS server closes a plaintext client without a word: its first bytes are no
+     * ClientHello (condd(8), TLS). A plaintext server answers no ServerHello. */
+    if (!tls && strncmp(server, "unix:", 5) != 0 &&
+        strcmp(reason, "the server closed the connection") == 0)
+        return "a TLS port? use tls:HOST:PORT";
+    if (tls && strstr(reason, "wrong version number") != NULL)
+        return "a plaintext port? use HOST:PORT without tls:";
+    return NULL;
+}
+
 static void print_connect_error(const struct ctl *ctl, int result, const char *msg)
 {
     const char *reason = msg != NULL && *msg != '\0' ? msg : condd_strerror(result);
-    const char *hint = "is condd running? see CONDD_SERVER or -s";
-    if (result == CONDD_ERR_ADDRESS)
-        hint = "check the host name; see CONDD_SERVER or -s";
-    else if (strncmp(reason, "timed out", 9) == 0)
-        hint = "is condd running there? see --connect-timeout, CONDD_SERVER or -s";
-    fprintf(stderr, "condctl: cannot connect to %s: %s (%s)\n", error_server(ctl), reason, hint);
+    const char *server = error_server(ctl);
+    const char *hint = connect_hint(server, result, reason);
+    fprintf(stderr, "condctl: cannot connect to %s: %s%s%s%s\n", server, reason,
+            hint != NULL ? " (" : "", hint != NULL ? hint : "", hint != NULL ? ")" : "");
+}
+
+/* True when msg already begins with what condd_strerror(result) says before any " (": the
+ * server's "authentication failed: ..." after the library's "authentication failed (no
+ * credential the server accepts)" would say it twice. */
+static bool message_repeats(int result, const char *msg)
+{
+    const char *what = condd_strerror(result);
+    size_t len = strcspn(what, "(");
+    while (len > 0 && what[len - 1] == ' ')
+        len--;
+    return len > 0 && strncmp(msg, what, len) == 0 && (msg[len] == ':' || msg[len] == '\0');
 }
 
 int ctl_fail(struct ctl *ctl, const char *what, int result, const char *msg)
@@ -821,6 +837,8 @@ int ctl_fail(struct ctl *ctl, const char *what, int result, const char *msg)
                 has_msg ? ": " : "", has_msg ? msg : "");
     else if (result == CONDD_ERR_CONNECT || result == CONDD_ERR_ADDRESS)
         print_connect_error(ctl, result, msg);
+    else if (has_msg && message_repeats(result, msg))
+        fprintf(stderr, "condctl: %s: %s\n", what, msg);
     else
         fprintf(stderr, "condctl: %s: %s%s%s\n", what, condd_strerror(result), has_msg ? ": " : "",
                 has_msg ? msg : "");

@@ -68,6 +68,15 @@ usage_error -s '127.0.0.1:' ping
 usage_error -s ':7380' ping
 usage_error -s '[::1' ping
 usage_error -s 'unix:' ping
+# Malformed however the library would read it: TLS is over TCP only, and a host has no '/'.
+usage_error -s 'tls:/tmp/x' ping
+grep -q "TLS is over TCP only" "$T/err" || fail "tls:/path: $(cat "$T/err")"
+usage_error -s 'tls:unix:/tmp/x' ping
+grep -q "TLS is over TCP only" "$T/err" || fail "tls:unix:/path: $(cat "$T/err")"
+usage_error -s 'tls:' ping
+usage_error -s 'tls:tls:127.0.0.1:7381' ping
+usage_error -s 'host/x:7380' ping
+usage_error -s '127.0.0.1:7380,tls:/tmp/x' ping
 CONDD_SERVER='bad:port:x' usage_error ping
 usage_error ping --connect-timeout 0
 usage_error ping --connect-timeout -1
@@ -123,7 +132,11 @@ done
 run_rc 3 "$CONDCTL" -s "127.0.0.1:$dead" lock x -- true
 run_rc 3 "$CONDCTL" -s "127.0.0.1:$dead" wait-for c -- true
 CONDD_SERVER=127.0.0.1:$dead run_rc 3 "$CONDCTL" ping
+grep -q "Connection refused (is condd running? see CONDD_SERVER or -s)\$" "$T/err" ||
+    fail "refused, no hint: $(cat "$T/err")"
 run_rc 3 "$CONDCTL" -s "unix:$T/no-such-socket" ping
+grep -q "No such file or directory (is condd running? see CONDD_SERVER or -s)\$" "$T/err" ||
+    fail "no socket, no hint: $(cat "$T/err")"
 run_rc 3 "$CONDCTL" -s "[::1]:$dead" ping
 # CMD must not run when the lock could not be had.
 run_rc 3 "$CONDCTL" -s "127.0.0.1:$dead" lock x -- touch "$T/ran"

@@ -62,9 +62,16 @@ A="--token-file $T/alice.tok"
 note "no token, a wrong token, an unreadable token file"
 run_rc 3 "$CONDCTL" ping
 grep -q "no credential was given" "$T/err" || fail "no token: $(cat "$T/err")"
+# The library's "authentication failed (...)" and the server's "authentication failed: why"
+# make one message: the reason once, and no "is condd running?" (it is, and it said no).
+[ "$(grep -o "authentication failed" "$T/err" | wc -l)" = 1 ] ||
+    fail "'authentication failed' not exactly once: $(cat "$T/err")"
+grep -q "is condd running" "$T/err" && fail "a 'running?' hint for a refusal: $(cat "$T/err")"
 "$CONDD" --new-token >"$T/wrong.tok"
 run_rc 3 "$CONDCTL" --token-file "$T/wrong.tok" ping
 grep -q "the token matches no principal" "$T/err" || fail "wrong token: $(cat "$T/err")"
+[ "$(grep -o "authentication failed" "$T/err" | wc -l)" = 1 ] ||
+    fail "'authentication failed' not exactly once: $(cat "$T/err")"
 run_rc 2 "$CONDCTL" --token-file "$T/nonexistent" ping
 grep -q "cannot read the token file" "$T/err" || fail "missing file: $(cat "$T/err")"
 : >"$T/empty.tok"

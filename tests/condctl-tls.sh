@@ -36,17 +36,25 @@ run_rc 0 "$CONDCTL" -s "tls:localhost:$TLS" --ca "$C/ca.pem" lock tls/a -- true
 note "an unknown CA exits 3 with the reason; an unusable file exits 2"
 run_rc 3 "$CONDCTL" -s "$S" --ca "$C/other-ca.pem" ping
 grep -q "certificate" "$T/err" || fail "no reason: $(cat "$T/err")"
+# condd is running: a hint that it may not be would send the user the wrong way.
+grep -q "is condd running" "$T/err" && fail "a 'running?' hint for a certificate: $(cat "$T/err")"
 run_rc 2 "$CONDCTL" -s "$S" --ca "$T/missing.pem" ping
 grep -q "missing.pem" "$T/err" || fail "no file named: $(cat "$T/err")"
 CONDD_CERT_FILE=$C/client.pem CONDD_KEY_FILE=$C/other.key run_rc 2 "$CONDCTL" -s "$S" \
     --ca "$C/ca.pem" ping
 run_rc 2 "$CONDCTL" -s "tls:unix:/tmp/x" ping
+run_rc 2 "$CONDCTL" -s "tls:/tmp/x" ping
+grep -q "TLS is over TCP only" "$T/err" || fail "tls:/path: $(cat "$T/err")"
 run_rc 2 "$CONDCTL" -s "$S" --ca "" ping
 
 note "plaintext on the TLS port and TLS on the plaintext port: closed at once, logged"
 within 3 30 "$CONDCTL" -s "127.0.0.1:$TLS" --connect-timeout 60 ping
 wait_until 10 grep -q "TLS handshake failed" "$T/condd.log" || fail "no log line for plaintext"
+grep -q "the server closed the connection (a TLS port? use tls:HOST:PORT)\$" "$T/bg.err" ||
+    fail "plaintext on the TLS port, no TLS hint: $(cat "$T/bg.err")"
 within 3 30 "$CONDCTL" -s "tls:127.0.0.1:$PORT" --ca "$C/ca.pem" --connect-timeout 60 ping
+grep -q "(a plaintext port? use HOST:PORT without tls:)\$" "$T/bg.err" ||
+    fail "TLS on the plaintext port, no hint: $(cat "$T/bg.err")"
 wait_until 10 grep -q "a TLS handshake on a plaintext port" "$T/condd.log" ||
     fail "no log line for TLS on the plaintext port"
 

@@ -155,6 +155,10 @@ tests_check_service_LDADD = tests/libtestutil.la proto/libconddproto.la $(PROTOB
 	$(CHECK_LIBS)
 dist_check_SCRIPTS += tests/service-units.sh
 TESTS += tests/check_service tests/service-units.sh
+# condd(8) against condd: the metrics served, every status, the options and config keys, the
+# example config; and no doc still calling TLS or authentication missing.
+dist_check_SCRIPTS += tests/condd-docs.sh
+TESTS += tests/condd-docs.sh
 
 # The settings table and the config file reader, row by row, linking the daemon core (plus the
 # condd binary for --help and the usage exit).

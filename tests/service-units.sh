@@ -56,6 +56,27 @@ for want in 'Type=notify' 'ExecReload=/bin/kill -HUP $MAINPID' 'Restart=on-failu
 done
 grep -q '^WatchdogSec=[1-9]' condd.service || { echo "FAIL: condd.service lacks WatchdogSec="; status=1; }
 grep -q "^ExecStart=$sbindir/condd" condd.service || { echo "FAIL: ExecStart is not @sbindir@/condd"; status=1; }
+# PrivateUsers= puts condd in a user namespace where SO_PEERCRED shows every client uid and gid
+# but root's and condd's own as 65534: the auth file's uid and gid rules would never match, and
+# one for 65534 would match every local user (the acceptance audit's t15).
+if grep -n '^[[:space:]]*PrivateUsers[[:space:]]*=' condd.service |
+    grep -v -i '=[[:space:]]*\(no\|false\|off\|0\)[[:space:]]*$'; then
+    echo "FAIL: condd.service sets PrivateUsers=: uid and gid rules of the auth file cannot match"
+    status=1
+fi
+# LoadCredential=ID:DIR hands each file F of DIR to condd as /run/credentials/condd.service/ID_F:
+# every such path the docs and the example config name must have that form, or following them
+# condd cannot open its key or auth file (the acceptance audit found condd.key, condd.auth).
+cred_id=$(sed -n 's/^LoadCredential=\([^:]*\):.*/\1/p' condd.service)
+for f in systemd/condd.conf.example docs/condd.8 README.md systemd/condd.service.in; do
+    bad=$(grep -o '/run/credentials/condd\.service/[A-Za-z0-9_.\\-]*' "$top_srcdir/$f" |
+        sed 's/\\//g' | grep -v "^/run/credentials/condd\.service/${cred_id}_" |
+        grep -v '^/run/credentials/condd\.service/$' || true)
+    if test -z "$cred_id" || test -n "$bad"; then
+        echo "FAIL: $f names credentials condd.service does not give (LoadCredential=$cred_id:...): $bad"
+        status=1
+    fi
+done
 for want in 'ListenStream=127.0.0.1:7380' 'ListenStream=/run/condd/condd.sock'; do
     grep -q -F -x -e "$want" condd.socket || { echo "FAIL: condd.socket lacks $want"; status=1; }
 done

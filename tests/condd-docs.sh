@@ -1,0 +1,85 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-2-Clause
+#
+# condd's documentation agrees with condd: every metric a running condd serves at /metrics,
+# every operation label of condd_requests_total and every wire status (proto/condd.proto) is in
+# condd(8) METRICS; every option of `condd --help` is in condd(8) OPTIONS, and is a config file
+# key exactly unless CONFIGURATION FILE names it as command-line only (asked of the parser: a
+# key with no value is "missing value", a command-line option "only on the command line"); the
+# example config shows every key; and no doc still says TLS or authentication are missing.
+. "$(dirname "$0")/condctl-lib.sh"
+
+man8=$top_srcdir/docs/condd.8
+command -v curl >/dev/null 2>&1 || fail "curl is needed to read /metrics"
+
+# section NAME: the lines of condd.8's .SH NAME section, up to the next .SH.
+section() {
+    awk -v want=".SH $1" '$0 == want { on = 1; next } /^\.SH / { on = 0 } on' "$man8"
+}
+section METRICS >"$T/metrics.8"
+section OPTIONS >"$T/options.8"
+section "CONFIGURATION FILE" >"$T/conffile.8"
+[ -s "$T/metrics.8" ] && [ -s "$T/options.8" ] && [ -s "$T/conffile.8" ] ||
+    fail "condd.8 lacks METRICS, OPTIONS or CONFIGURATION FILE"
+
+note "every metric served is in condd.8 METRICS"
+start_daemon --metrics 127.0.0.1:0 --log-level info
+wait_until 20 grep -q "serving metrics on .*(port [0-9]*)" "$T/condd.log" ||
+    fail "no metrics port in the log"
+mport=$(sed -n 's/.*serving metrics on .*(port \([0-9]*\)).*/\1/p' "$T/condd.log" | head -n 1)
+curl -sf "http://127.0.0.1:$mport/metrics" >"$T/metrics" || fail "GET /metrics failed"
+names=$(sed -n 's/^# TYPE \([a-z_]*\) .*/\1/p' "$T/metrics")
+[ "$(echo "$names" | wc -l)" -gt 20 ] || fail "too few metrics served: $names"
+for m in $names; do
+    grep -q -w -- "$m" "$T/metrics.8" || fail "condd.8 METRICS does not list $m"
+done
+
+note "every op label and every wire status is in condd_requests_total's entry"
+# The entry: from its .B line to the next .TP.
+awk '/^\.B condd_requests_total/ { on = 1 } on && /^\.TP/ { on = 0 } on' "$T/metrics.8" \
+    >"$T/requests.8"
+ops=$(sed -n 's/^condd_requests_total{op="\([a-z_]*\)",status="ok"}.*/\1/p' "$T/metrics")
+[ "$(echo "$ops" | wc -l)" -gt 10 ] || fail "too few op labels served: $ops"
+statuses=$(sed -n 's/^ *STATUS_\([A-Z_]*\) = [0-9]*;.*/\1/p' "$top_srcdir/proto/condd.proto" |
+    tr 'A-Z' 'a-z')
+[ "$(echo "$statuses" | wc -l)" -gt 15 ] || fail "too few statuses in condd.proto: $statuses"
+for w in $ops $statuses; do
+    grep -q -w -- "$w" "$T/requests.8" || fail "condd.8's condd_requests_total does not list $w"
+done
+
+note "every option is documented, and a config key unless the man page says otherwise"
+run_rc 0 "$CONDD" --help
+opts=$(sed -n 's/^ *\(-[A-Za-z], \)\{0,1\}--\([a-z][a-z-]*\).*/\2/p' "$T/out" | sort -u)
+[ "$(echo "$opts" | wc -l)" -gt 20 ] || fail "too few options in --help: $opts"
+# The sentence naming the command-line-only options: from "except" to "command line takes".
+cli_only=$(tr '\n' ' ' <"$T/conffile.8" | sed -n 's/.* except \(.*\) which only the command line takes.*/\1/p' |
+    sed 's/\.BR//g; s/\\-/-/g; s/[",]/ /g; s/ and / /g')
+[ -n "$cli_only" ] || fail "CONFIGURATION FILE names no command-line-only option"
+for o in $opts; do
+    roff=$(printf '%s' "$o" | sed 's/-/\\\\-/g')
+    grep -q -- "\\\\-\\\\-$roff" "$T/options.8" || fail "condd.8 OPTIONS does not document --$o"
+    printf '%s =\n' "$o" >"$T/one.conf"
+    "$CONDD" --config "$T/one.conf" --listen 127.0.0.1:0 >"$T/out" 2>"$T/err" </dev/null
+    rc=$?
+    [ "$rc" = 2 ] || fail "a config file '$o =' exited $rc: $(cat "$T/err")"
+    named=no
+    for c in $cli_only; do [ "$c" = "$o" ] && named=yes; done
+    if grep -q "missing value for '$o'" "$T/err"; then
+        [ "$named" = no ] || fail "condd.8 says $o is not a config key, but condd takes it"
+        grep -q "^#\{0,1\}$o *=" "$top_srcdir/systemd/condd.conf.example" ||
+            fail "condd.conf.example does not show the key $o"
+    elif grep -q "'$o' can only be given on the command line" "$T/err"; then
+        [ "$named" = yes ] || fail "condd.8 does not say $o is command-line only"
+    else
+        fail "a config file '$o =' said: $(cat "$T/err")"
+    fi
+done
+
+note "no doc says TLS or authentication are still missing"
+for f in "$top_srcdir"/docs/*.md "$top_srcdir"/docs/*.[18] "$top_srcdir"/README.md; do
+    if grep -n -i -E "no authentication|no encryption|until TLS|TLS is not (yet )?(available|supported)|authentication is not" "$f"; then
+        fail "$f says TLS or authentication are missing (they are not: condd(8), TLS, AUTH FILE)"
+    fi
+done
+
+note "ok"
