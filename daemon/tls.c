@@ -76,6 +76,20 @@ static bool tls_free_buffers_safe(void)
     }
 }
 
+/* The passphrase callback of every key load: no passphrase, ever. Without one, OpenSSL asks for
+ * it on the controlling terminal (blocking the event loop at a SIGHUP until someone types) or,
+ * without a terminal, prints its prompt and fails with a bare "PEM lib". asked (a bool, or NULL)
+ * learns that the key wanted one: it is encrypted. */
+static int tls_no_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    if (asked != NULL)
+        *(bool *)asked = true;
+    return 0;
+}
+
 struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
 {
     char why[256];
@@ -116,9 +130,20 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
         snprintf(err, errlen, "tls-cert %s: %s", s->tls_cert, why);
         goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file(ssl, s->tls_key, SSL_FILETYPE_PEM) != 1) {
+    bool asked = false;
+    SSL_CTX_set_default_passwd_cb(ssl, tls_no_passphrase);
+    SSL_CTX_set_default_passwd_cb_userdata(ssl, &asked);
+    int key_ok = SSL_CTX_use_PrivateKey_file(ssl, s->tls_key, SSL_FILETYPE_PEM);
+    SSL_CTX_set_default_passwd_cb_userdata(ssl, NULL); /* asked goes out of scope */
+    if (key_ok != 1) {
         tls_last_error(why, sizeof why);
-        snprintf(err, errlen, "tls-key %s: %s", s->tls_key, why);
+        if (asked)
+            snprintf(err, errlen,
+                     "tls-key %s is encrypted (a passphrase-protected key); condd needs an "
+                     "unencrypted key (openssl pkey -in KEY -out NEW.key writes one)",
+                     s->tls_key);
+        else
+            snprintf(err, errlen, "tls-key %s: %s", s->tls_key, why);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ssl) != 1) {

@@ -14,6 +14,7 @@
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,6 +413,26 @@ START_TEST(test_tls_bad_client_files_fail_the_open)
     ck_assert_msg(strstr(msg, "other.key") != NULL, "message: %s", msg);
     ck_assert_ptr_null(c);
     ck_assert_int_eq(condd_options_set_tls_ca(NULL, "x"), CONDD_ERR_INVALID);
+    /* An encrypted key: a clear reason, and no passphrase prompt (on stderr, or the terminal). */
+    char errpath[256];
+    snprintf(errpath, sizeof errpath, "%s/stderr", tlsu_dir());
+    fflush(stderr);
+    int saved = dup(2), efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(efd, 0);
+    dup2(efd, 2);
+    close(efd);
+    o = tlsu_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_tls_cert(o, tlsu_cert("client.pem")), CONDD_OK);
+    ck_assert_int_eq(condd_options_set_tls_key(o, tlsu_cert("client.enc.key")), CONDD_OK);
+    int rc = tlsu_open_with("tls:127.0.0.1:1", o, &c, msg, sizeof msg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_int_eq(rc, CONDD_ERR_INVALID);
+    ck_assert_msg(strstr(msg, "client.enc.key is encrypted (a passphrase-protected key)") != NULL,
+                  "message: %s", msg);
+    ck_assert(!tu_file_has_line(errpath, "pass phrase", NULL));
+    unlink(errpath);
     o = condd_options_new();
     ck_assert_int_eq(condd_options_set_tls_server_name(o, ""), CONDD_ERR_INVALID);
     condd_options_free(o);
@@ -627,6 +648,38 @@ START_TEST(test_daemon_refuses_to_start_with_bad_tls_files)
 }
 END_TEST
 
+/* condd's stderr of one start that must fail with exit 2 (args: after --listen-tls), in out. */
+static void start_fails(const char *args, char *out, size_t outlen)
+{
+    char cmd[2048], errpath[256];
+    snprintf(errpath, sizeof errpath, "%s/stderr", tlsu_dir());
+    /* setsid: no controlling terminal, so that an OpenSSL prompt could not wait on one. */
+    snprintf(cmd, sizeof cmd,
+             "setsid -w '%s' --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 %s </dev/null "
+             "2>'%s'",
+             tu_condd_path(), args, errpath);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    FILE *f = fopen(errpath, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(out, 1, outlen - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    unlink(errpath);
+}
+
+START_TEST(test_daemon_refuses_an_encrypted_key_without_a_prompt)
+{
+    char args[1024], out[4096];
+    snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s'", tlsu_cert("server.pem"),
+             tlsu_cert("server.enc.key"));
+    start_fails(args, out, sizeof out);
+    ck_assert_msg(strstr(out, "server.enc.key is encrypted (a passphrase-protected key); condd "
+                              "needs an unencrypted key") != NULL,
+                  "stderr: %s", out);
+    ck_assert_msg(strstr(out, "pass phrase") == NULL, "stderr: %s", out);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -651,6 +704,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_silent_connection_closed_at_the_handshake_deadline);
     tcase_add_test(tc, test_handshakes_count_against_max_connections);
     tcase_add_test(tc, test_daemon_refuses_to_start_with_bad_tls_files);
+    tcase_add_test(tc, test_daemon_refuses_an_encrypted_key_without_a_prompt);
     suite_add_tcase(s, tc);
     return s;
 }
