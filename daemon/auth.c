@@ -341,8 +341,8 @@ static bool auth_parse_allow(struct auth_db *db, struct auth_parse *p, char *res
 }
 
 /* Cuts line at its comment: a '#' at the start or after a space or tab, outside quotes. A '#'
- * inside a word (a prefix "jobs#1", a subject "CN=ops#1") is part of it: cutting there would
- * silently widen the rule or the subject. */
+ * inside a word (a prefix "jobs#1") is part of it: cutting there would silently widen the rule.
+ * Not called on a `cert` line (auth_is_cert_line()). */
 static void auth_cut_comment(char *line)
 {
     bool quoted = false;
@@ -360,9 +360,29 @@ static void auth_cut_comment(char *line)
     }
 }
 
+/* Is line "principal NAME cert ..."? Its subject is the rest of the line, '#' and all (an RFC 2253
+ * subject may hold " #": "CN=team #1,O=Example"), so no comment is cut from it: cutting there
+ * would bind the principal to a shorter subject, another certificate's (condd.8, AUTH FILE). */
+static bool auth_is_cert_line(const char *line)
+{
+    const char *w = line;
+    for (int i = 0; i < 3; i++) {
+        w += strspn(w, " \t");
+        size_t n = strcspn(w, " \t");
+        if (n == 0 || *w == '#')
+            return false; /* the end, or a comment before the third word */
+        if ((i == 0 && (n != 9 || memcmp(w, "principal", 9) != 0)) ||
+            (i == 2 && (n != 4 || memcmp(w, "cert", 4) != 0)))
+            return false;
+        w += n;
+    }
+    return true;
+}
+
 static bool auth_parse_line(struct auth_db *db, struct auth_parse *p, char *line)
 {
-    auth_cut_comment(line);
+    if (!auth_is_cert_line(line))
+        auth_cut_comment(line);
     char *rest = line;
     char *kw = auth_word(&rest);
     if (kw == NULL)
