@@ -229,6 +229,13 @@ static bool auth_parse_principal(struct auth_db *db, struct auth_parse *p, char 
             subj[--n] = '\0';
         if (n == 0)
             return auth_fail(p, "cert takes the certificate subject, e.g. CN=web,O=example");
+        /* RFC 2253 starts with an attribute type ("CN=", "2.5.4.3="): a quoted subject would be
+         * taken with its quotes and match no certificate, silently. */
+        size_t type_len = strspn(subj, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                       "0123456789.-");
+        if (type_len == 0 || subj[type_len] != '=')
+            return auth_fail(p, "a subject starts with an attribute type, e.g. CN=web,O=example, "
+                                "unquoted (the rest of the line is the subject)");
         for (size_t i = 0; i < db->ncreds; i++)
             if (db->creds[i].type == CRED_CERT && strcmp(db->creds[i].subject, subj) == 0)
                 return auth_fail(p, "this subject is already given to principal '%s'",

@@ -233,6 +233,8 @@ static const struct {
     {"principal a uid -1\n", 1, "uid takes a number"},
     {"principal a uid 1\nprincipal b uid 1\n", 2, "uid 1 is already given to principal 'a'"},
     {"principal a cert\n", 1, "certificate subject"},
+    {"principal a cert \"CN=team #1,O=Example\"\n", 1, "unquoted"},
+    {"principal a cert #CN=x\n", 1, "attribute type"},
     {"principal a carrier pigeon\n", 1, "unknown credential"},
     {"principal anonymous uid 1\n", 1, "bad principal name"},
     {"principal a/b uid 1\n", 1, "bad principal name"},
