@@ -626,6 +626,165 @@ START_TEST(test_handshakes_count_against_max_connections)
 }
 END_TEST
 
+/* Whether the peer has closed fd (an end of file is readable now); does not block. */
+static bool peer_closed_now(int fd)
+{
+    char b[16];
+    ssize_t n = recv(fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+#define FLOOD_CONNECTS 12
+
+struct flood {
+    int fds[FLOOD_CONNECTS];
+    int want; /* closed connections to wait for */
+};
+
+static int flood_closed(const struct flood *f)
+{
+    int n = 0;
+    for (int i = 0; i < FLOOD_CONNECTS; i++)
+        n += peer_closed_now(f->fds[i]);
+    return n;
+}
+
+static bool flood_has_closed(void *arg)
+{
+    const struct flood *f = arg;
+    return flood_closed(f) >= f->want;
+}
+
+/* The refusal lines of condd's log (d->dir/log) that contain needle: their number in *lines,
+ * and the refusals they stand for (each its own plus its "(N more refused in the last second)")
+ * as the result. */
+static unsigned long long refusals_logged(const struct tu_daemon *d, const char *needle, int *lines)
+{
+    char path[256], line[2048];
+    snprintf(path, sizeof path, "%s/log", d->dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    unsigned long long total = 0;
+    *lines = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strstr(line, needle) == NULL)
+            continue;
+        ck_assert_msg(strstr(line, " from 127.0.0.1:") != NULL, "no peer: %s", line);
+        ++*lines;
+        total++;
+        const char *more = strstr(line, " more refused in the last second)");
+        if (more != NULL) {
+            const char *p = more;
+            while (p > line && p[-1] >= '0' && p[-1] <= '9')
+                p--;
+            ck_assert_msg(p < more && p[-1] == '(', "bad count: %s", line);
+            total += strtoull(p, NULL, 10);
+        }
+    }
+    fclose(f);
+    return total;
+}
+
+struct refusal_wait {
+    const struct tu_daemon *d;
+    const char *needle;
+    unsigned long long want;
+};
+
+static bool refusals_add_up(void *arg)
+{
+    const struct refusal_wait *w = arg;
+    int lines;
+    return refusals_logged(w->d, w->needle, &lines) >= w->want;
+}
+
+/* Silent TLS connects above --max-handshakes are closed at accept and leave the rest of
+ * --max-connections to everyone else: here 12 connects that never send a ClientHello against
+ * --max-connections 8, whose default cap is 4 handshakes. Refusals are logged with their peer,
+ * at most a line a second, and the lines add up to the refusals. */
+START_TEST(test_a_handshake_flood_leaves_room_for_other_clients)
+{
+    struct tu_daemon d;
+    int port;
+    const char *extra[] = {"--max-connections", "8", "--tls-handshake-timeout", "60", NULL};
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
+    tlsu_start_daemon_ex(&d, &port, "server", extra, &sp);
+    struct flood f;
+    double t0 = tu_now();
+    for (int i = 0; i < FLOOD_CONNECTS; i++) {
+        f.fds[i] = tu_connect(port);
+        ck_assert_int_ge(f.fds[i], 0);
+    }
+    double burst = tu_now() - t0;
+    /* Plaintext clients fill the other half of the connections (the first answers only after
+     * the listener took every connect above). */
+    condd_conn *p[4];
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(condd_conn_open(d.addr, NULL, &p[i]), CONDD_OK);
+        ck_assert_int_eq(condd_conn_ping(p[i], NULL), CONDD_OK);
+    }
+    f.want = FLOOD_CONNECTS - 4;
+    ck_assert(tu_wait_until(flood_has_closed, &f, 20));
+    ck_assert_int_eq(condd_conn_ping(p[0], NULL), CONDD_OK); /* a barrier: nothing more closed */
+    ck_assert_int_eq(flood_closed(&f), FLOOD_CONNECTS - 4);
+    /* The four kept handshakes and the four clients are the limit: a fifth client is refused. */
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &c), CONDD_ERR_LIMIT_EXCEEDED);
+    /* A TLS client while the handshakes are at their cap, with a free slot: closed at accept. */
+    condd_conn_close(p[3]);
+    char addr[64], msg[256];
+    tlsu_addr(addr, sizeof addr, "127.0.0.1", port);
+    ck_assert_int_eq(tlsu_open_with(addr, tlsu_options("ca.pem", NULL, NULL), &c, msg, sizeof msg),
+                     CONDD_ERR_CONNECT);
+    /* The flood ends: TLS is served again. */
+    for (int i = 0; i < FLOOD_CONNECTS; i++)
+        close(f.fds[i]);
+    limit_port = port;
+    ck_assert(tu_wait_until(tls_connects, NULL, 20));
+    /* 8 + 1 refused handshakes, in at most a line a second (one more for the one refused after
+     * the burst), adding up. */
+    struct refusal_wait w = {&d, "refusing a TLS connection from", FLOOD_CONNECTS - 4 + 1};
+    ck_assert(tu_wait_until(refusals_add_up, &w, 20));
+    int lines;
+    ck_assert_uint_eq(refusals_logged(&d, w.needle, &lines), w.want);
+    ck_assert_int_le(lines, 3 + (int)burst);
+    for (int i = 0; i < 3; i++)
+        condd_conn_close(p[i]);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* A burst of connects over --max-connections: each refused with LIMIT_EXCEEDED, logged with its
+ * peer in at most a line a second, the lines adding up to the refusals. */
+START_TEST(test_refused_connections_are_logged_at_most_once_a_second)
+{
+    struct tu_daemon d;
+    int port;
+    const char *extra[] = {"--max-connections", "1", NULL};
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
+    tlsu_start_daemon_ex(&d, &port, "server", extra, &sp);
+    condd_conn *p = NULL;
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &p), CONDD_OK);
+    enum { REFUSALS = 300 };
+    double t0 = tu_now();
+    for (int i = 0; i < REFUSALS; i++) {
+        int fd = tu_connect(d.port);
+        ck_assert_int_ge(fd, 0);
+        ck_assert(peer_closes(fd)); /* the refusal (LIMIT_EXCEEDED), then the end */
+        close(fd);
+    }
+    double burst = tu_now() - t0;
+    struct refusal_wait w = {&d, "refusing a connection from", REFUSALS};
+    ck_assert(tu_wait_until(refusals_add_up, &w, 20));
+    int lines;
+    ck_assert_uint_eq(refusals_logged(&d, w.needle, &lines), REFUSALS);
+    ck_assert_int_le(lines, 2 + (int)burst + 1);
+    ck_assert_int_eq(condd_conn_ping(p, NULL), CONDD_OK);
+    condd_conn_close(p);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ the daemon's checks */
 
 START_TEST(test_daemon_refuses_to_start_with_bad_tls_files)
@@ -703,6 +862,8 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_tls_client_on_a_plaintext_port_is_closed_at_once);
     tcase_add_test(tc, test_silent_connection_closed_at_the_handshake_deadline);
     tcase_add_test(tc, test_handshakes_count_against_max_connections);
+    tcase_add_test(tc, test_a_handshake_flood_leaves_room_for_other_clients);
+    tcase_add_test(tc, test_refused_connections_are_logged_at_most_once_a_second);
     tcase_add_test(tc, test_daemon_refuses_to_start_with_bad_tls_files);
     tcase_add_test(tc, test_daemon_refuses_an_encrypted_key_without_a_prompt);
     suite_add_tcase(s, tc);
