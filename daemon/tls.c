@@ -10,9 +10,12 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -90,6 +93,20 @@ static int tls_no_passphrase(char *buf, int size, int rwflag, void *asked)
     return 0;
 }
 
+/* Whether the file of setting key can be opened for reading; if not, the system's reason ("tls-cert:
+ * cannot read PATH: No such file or directory") into err: OpenSSL would only say "system lib". */
+static bool tls_readable(const char *key, const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    int e = fd < 0 ? errno : fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (fd >= 0)
+        close(fd);
+    if (e != 0)
+        snprintf(err, errlen, "%s: cannot read %s: %s", key, path, strerror(e));
+    return e == 0;
+}
+
 struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
 {
     char why[256];
@@ -97,6 +114,10 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
         snprintf(err, errlen, "TLS listeners need both tls-cert and tls-key");
         return NULL;
     }
+    if (!tls_readable("tls-cert", s->tls_cert, err, errlen) ||
+        !tls_readable("tls-key", s->tls_key, err, errlen) ||
+        (s->tls_client_ca != NULL && !tls_readable("tls-client-ca", s->tls_client_ca, err, errlen)))
+        return NULL;
     ERR_clear_error();
     struct tls_ctx *ctx = calloc(1, sizeof *ctx);
     SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());

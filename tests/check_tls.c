@@ -826,6 +826,34 @@ static void start_fails(const char *args, char *out, size_t outlen)
     unlink(errpath);
 }
 
+/* A missing or unreadable file is named with the system's reason, not OpenSSL's "system lib". */
+START_TEST(test_daemon_names_a_missing_or_unreadable_tls_file)
+{
+    const char *cases[][5] = {
+        /* cert, key, client CA, the setting named, the reason */
+        {"nothing.pem", "server.key", NULL, "tls-cert", "No such file or directory"},
+        {"server.pem", "nothing.key", NULL, "tls-key", "No such file or directory"},
+        {"server.pem", "server.key", "nothing-ca.pem", "tls-client-ca",
+         "No such file or directory"},
+        {"server.pem", ".", NULL, "tls-key", "Is a directory"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cert[256], key[256], ca[256], args[1024], out[4096], want[512];
+        snprintf(cert, sizeof cert, "%s", tlsu_cert(cases[i][0]));
+        snprintf(key, sizeof key, "%s", tlsu_cert(cases[i][1]));
+        snprintf(ca, sizeof ca, "%s", cases[i][2] != NULL ? tlsu_cert(cases[i][2]) : "");
+        snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s' %s%s%s", cert, key,
+                 cases[i][2] != NULL ? "--tls-client-ca '" : "", ca,
+                 cases[i][2] != NULL ? "'" : "");
+        start_fails(args, out, sizeof out);
+        const char *missing = i == 0 ? cert : i == 2 ? ca : key;
+        snprintf(want, sizeof want, "%s: cannot read %s: %s", cases[i][3], missing, cases[i][4]);
+        ck_assert_msg(strstr(out, want) != NULL, "want '%s', stderr: %s", want, out);
+        ck_assert_msg(strstr(out, "system lib") == NULL, "stderr: %s", out);
+    }
+}
+END_TEST
+
 START_TEST(test_daemon_refuses_an_encrypted_key_without_a_prompt)
 {
     char args[1024], out[4096];
@@ -866,6 +894,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_refused_connections_are_logged_at_most_once_a_second);
     tcase_add_test(tc, test_daemon_refuses_to_start_with_bad_tls_files);
     tcase_add_test(tc, test_daemon_refuses_an_encrypted_key_without_a_prompt);
+    tcase_add_test(tc, test_daemon_names_a_missing_or_unreadable_tls_file);
     suite_add_tcase(s, tc);
     return s;
 }

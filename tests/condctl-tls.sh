@@ -69,6 +69,13 @@ wait_until 20 grep -q "reload failed: tls-cert" "$T/condd.log" || fail "no reloa
 subject_is "O=reloaded,CN=localhost" || fail "now serving $(served_subject)"
 run_rc 0 "$CONDCTL" -s "$S" --ca "$C/ca.pem" ping
 grep -q "BEGIN" "$T/condd.log" && fail "key material in the log"
+note "SIGHUP with a missing key: logged with the system's reason, the old one stays"
+rm -f "$T/cur.key"
+kill -HUP "$DAEMON_PID"
+wait_until 20 grep -q "reload failed: tls-key: cannot read $T/cur.key: No such file or directory" \
+    "$T/condd.log" || fail "no reload error for the missing key: $(tail -3 "$T/condd.log")"
+subject_is "O=reloaded,CN=localhost" || fail "now serving $(served_subject)"
+
 note "SIGHUP and SIGUSR2 with an encrypted key: no prompt, logged, the old key stays"
 cp "$C/server.pem" "$T/cur.pem"
 cp "$C/server.enc.key" "$T/cur.key"
