@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -93,8 +94,9 @@ static int tls_no_passphrase(char *buf, int size, int rwflag, void *asked)
     return 0;
 }
 
-/* Whether the file of setting key can be opened for reading; if not, the system's reason ("tls-cert:
- * cannot read PATH: No such file or directory") into err: OpenSSL would only say "system lib". */
+/* Whether the file of setting key can be opened for reading; if not, the system's reason
+ * ("tls-cert: cannot read PATH: No such file or directory") into err: OpenSSL would only say
+ * "system lib". */
 static bool tls_readable(const char *key, const char *path, char *err, size_t errlen)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
@@ -193,6 +195,37 @@ fail:
     SSL_CTX_free(ssl);
     free(ctx);
     return NULL;
+}
+
+/* t as "2026-11-30 14:00:00 UTC" into out; "?" when OpenSSL cannot read it. */
+static void tls_format_time(const ASN1_TIME *t, char *out, size_t outlen)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1 ||
+        strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(out, outlen, "?");
+    ERR_clear_error();
+}
+
+bool tls_ctx_valid_now(const struct tls_ctx *ctx, char *why, size_t whylen)
+{
+    X509 *cert = SSL_CTX_get0_certificate(ctx->ssl);
+    if (cert == NULL)
+        return true;
+    char when[64];
+    const ASN1_TIME *after = X509_get0_notAfter(cert), *before = X509_get0_notBefore(cert);
+    bool ok = true;
+    if (X509_cmp_current_time(after) < 0) {
+        tls_format_time(after, when, sizeof when);
+        snprintf(why, whylen, "expired on %s", when);
+        ok = false;
+    } else if (X509_cmp_current_time(before) > 0) {
+        tls_format_time(before, when, sizeof when);
+        snprintf(why, whylen, "is not valid before %s", when);
+        ok = false;
+    }
+    ERR_clear_error();
+    return ok;
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)

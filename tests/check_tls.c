@@ -854,6 +854,51 @@ START_TEST(test_daemon_names_a_missing_or_unreadable_tls_file)
 }
 END_TEST
 
+struct log_wait {
+    const struct tu_daemon *d;
+    const char *needle, *needle2;
+};
+
+static bool log_has(void *arg)
+{
+    const struct log_wait *w = arg;
+    char path[256];
+    snprintf(path, sizeof path, "%s/log", w->d->dir);
+    return tu_file_has_line(path, w->needle, w->needle2);
+}
+
+/* Accepted but worth a warning: an expired server certificate (served: the clients refuse it),
+ * and TLS files given without a TLS listener. */
+START_TEST(test_daemon_warns_about_an_expired_certificate_and_unused_tls_files)
+{
+    struct tu_daemon d;
+    int port;
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
+    tlsu_start_daemon_ex(&d, &port, "expired", NULL, &sp);
+    struct log_wait w = {&d, "warning: tls-cert ", "the certificate expired on "};
+    ck_assert(tu_wait_until(log_has, &w, 20));
+    w.needle = "ready";
+    w.needle2 = NULL;
+    ck_assert(tu_wait_until(log_has, &w, 20));
+    w.needle = "without listen-tls";
+    ck_assert(!log_has(&w));
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+
+    char cert[256], ca[256];
+    snprintf(cert, sizeof cert, "%s", tlsu_cert("server.pem"));
+    snprintf(ca, sizeof ca, "%s", tlsu_cert("ca.pem"));
+    const char *args[] = {"--tls-cert", cert, "--tls-client-ca", ca, NULL};
+    ck_assert(tu_daemon_start_ex(&d, &sp, false, args));
+    w.needle = "warning: tls-cert, tls-client-ca given without listen-tls: unused";
+    ck_assert(tu_wait_until(log_has, &w, 20));
+    w.needle = "expired";
+    ck_assert(!log_has(&w));
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
 START_TEST(test_daemon_refuses_an_encrypted_key_without_a_prompt)
 {
     char args[1024], out[4096];
@@ -895,6 +940,7 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_daemon_refuses_to_start_with_bad_tls_files);
     tcase_add_test(tc, test_daemon_refuses_an_encrypted_key_without_a_prompt);
     tcase_add_test(tc, test_daemon_names_a_missing_or_unreadable_tls_file);
+    tcase_add_test(tc, test_daemon_warns_about_an_expired_certificate_and_unused_tls_files);
     suite_add_tcase(s, tc);
     return s;
 }

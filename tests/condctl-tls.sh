@@ -93,4 +93,12 @@ grep -qi "pass phrase" "$T/condd.log" && fail "a passphrase prompt: $(cat "$T/co
 kill -TERM "$(pid_of holder)"
 wait_until 20 is_free tls/held || fail "tls/held not released after the holder ended"
 
+note "SIGHUP to an expired certificate: served, with a warning"
+cp "$C/expired.pem" "$T/cur.pem"
+cp "$C/expired.key" "$T/cur.key"
+kill -HUP "$DAEMON_PID"
+wait_until 20 grep -q "warning: tls-cert $T/cur.pem: the certificate expired on" "$T/condd.log" ||
+    fail "no warning for the expired certificate: $(tail -3 "$T/condd.log")"
+run_rc 0 "$CONDCTL" -s "127.0.0.1:$PORT" ping
+
 note "ok"
