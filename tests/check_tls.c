@@ -6,9 +6,11 @@
  * server name, no client certificate or one from another CA), plaintext to a TLS port and TLS
  * to a plaintext port (closed at once, the daemon unharmed), KeyUpdate in the middle of a session,
  * TLS 1.2 served and older versions and renegotiation refused, the handshake deadline and its place
- * under --max-connections, client-certificate subjects as auth-file principals, and the daemon
- * refusing to start with bad TLS files. Sessions resumed over TLS are in check_tls_resume.c;
- * reloading certificates is in condctl-tls.sh.
+ * under --max-connections, --max-handshakes against a flood of silent connects, refusals logged
+ * at most once a second, client-certificate subjects as auth-file principals, and the daemon
+ * refusing to start with bad TLS files (missing, unreadable, an encrypted key: named with the
+ * reason, never a passphrase prompt) and warning about an expired certificate or unused ones.
+ * Sessions resumed over TLS are in check_tls_resume.c; reloading certificates is in condctl-tls.sh.
  */
 #include "config.h"
 
@@ -611,7 +613,8 @@ START_TEST(test_handshakes_count_against_max_connections)
     struct tu_daemon d;
     const char *extra[] = {"--max-connections", "1", "--tls-handshake-timeout", "60", NULL};
     tlsu_start_daemon(&d, &limit_port, "server", extra);
-    /* One connection stuck before its handshake holds the only slot... */
+    /* One connection stuck before its handshake holds the only slot (--max-handshakes is 1
+     * here, half of 1 rounded up to the least), so the next is refused at --max-connections... */
     int fd = tu_connect(limit_port);
     ck_assert_int_ge(fd, 0);
     char addr[64], msg[256];
