@@ -159,8 +159,13 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
     int key_ok = SSL_CTX_use_PrivateKey_file(ssl, s->tls_key, SSL_FILETYPE_PEM);
     SSL_CTX_set_default_passwd_cb_userdata(ssl, NULL); /* asked goes out of scope */
     if (key_ok != 1) {
+        /* OpenSSL checks the pair itself here: say it as SSL_CTX_check_private_key() below. */
+        bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
         tls_last_error(why, sizeof why);
-        if (asked)
+        if (mismatch)
+            snprintf(err, errlen, "tls-key %s does not match the certificate in %s", s->tls_key,
+                     s->tls_cert);
+        else if (asked)
             snprintf(err, errlen,
                      "tls-key %s is encrypted (a passphrase-protected key); condd needs an "
                      "unencrypted key (openssl pkey -in KEY -out NEW.key writes one)",

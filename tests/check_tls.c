@@ -829,7 +829,8 @@ static void start_fails(const char *args, char *out, size_t outlen)
     unlink(errpath);
 }
 
-/* A missing or unreadable file is named with the system's reason, not OpenSSL's "system lib". */
+/* A missing or unreadable file is named with the system's reason, not OpenSSL's "system lib";
+ * a key that is not the certificate's is said so. */
 START_TEST(test_daemon_names_a_missing_or_unreadable_tls_file)
 {
     const char *cases[][5] = {
@@ -840,8 +841,14 @@ START_TEST(test_daemon_names_a_missing_or_unreadable_tls_file)
          "No such file or directory"},
         {"server.pem", ".", NULL, "tls-key", "Is a directory"},
     };
+    char args[1024], out[4096], want[512];
+    snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s'", tlsu_cert("server.pem"),
+             tlsu_cert("client.key"));
+    start_fails(args, out, sizeof out);
+    ck_assert_msg(strstr(out, "client.key does not match the certificate in ") != NULL,
+                  "stderr: %s", out);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        char cert[256], key[256], ca[256], args[1024], out[4096], want[512];
+        char cert[256], key[256], ca[256];
         snprintf(cert, sizeof cert, "%s", tlsu_cert(cases[i][0]));
         snprintf(key, sizeof key, "%s", tlsu_cert(cases[i][1]));
         snprintf(ca, sizeof ca, "%s", cases[i][2] != NULL ? tlsu_cert(cases[i][2]) : "");
