@@ -94,6 +94,15 @@ static int tls_no_passphrase(char *buf, int size, int rwflag, void *asked)
     return 0;
 }
 
+/* Whether the first queued OpenSSL error is a PEM one (a file without the BEGIN line, or whose
+ * base64 or structure is bad), which OpenSSL words as "PEM lib" or "no start line". */
+static bool tls_pem_error(void)
+{
+    unsigned long first = ERR_peek_error(), last = ERR_peek_last_error();
+    return ERR_GET_LIB(first) == ERR_LIB_PEM || ERR_GET_REASON(first) == ERR_R_PEM_LIB ||
+           ERR_GET_REASON(last) == ERR_R_PEM_LIB;
+}
+
 /* Whether the file of setting key can be opened for reading; if not, the system's reason
  * ("tls-cert: cannot read PATH: No such file or directory") into err: OpenSSL would only say
  * "system lib". */
@@ -149,8 +158,10 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
     SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_alpn_select_cb(ssl, tls_on_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(ssl, s->tls_cert) != 1) {
+        bool pem = tls_pem_error();
         tls_last_error(why, sizeof why);
-        snprintf(err, errlen, "tls-cert %s: %s", s->tls_cert, why);
+        snprintf(err, errlen, "tls-cert %s: %s", s->tls_cert,
+                 pem ? "no certificate could be read from it (PEM expected)" : why);
         goto fail;
     }
     bool asked = false;
@@ -161,6 +172,7 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
     if (key_ok != 1) {
         /* OpenSSL checks the pair itself here: say it as SSL_CTX_check_private_key() below. */
         bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+        bool pem = tls_pem_error();
         tls_last_error(why, sizeof why);
         if (mismatch)
             snprintf(err, errlen, "tls-key %s does not match the certificate in %s", s->tls_key,
@@ -171,7 +183,8 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
                      "unencrypted key (openssl pkey -in KEY -out NEW.key writes one)",
                      s->tls_key);
         else
-            snprintf(err, errlen, "tls-key %s: %s", s->tls_key, why);
+            snprintf(err, errlen, "tls-key %s: %s", s->tls_key,
+                     pem ? "no private key could be read from it (PEM expected)" : why);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ssl) != 1) {

@@ -847,6 +847,22 @@ START_TEST(test_daemon_names_a_missing_or_unreadable_tls_file)
     start_fails(args, out, sizeof out);
     ck_assert_msg(strstr(out, "client.key does not match the certificate in ") != NULL,
                   "stderr: %s", out);
+    /* A file that is not PEM, as the certificate and as the key. */
+    char garbage[256];
+    snprintf(garbage, sizeof garbage, "%s/garbage.pem", tlsu_dir());
+    FILE *g = fopen(garbage, "w");
+    ck_assert_ptr_nonnull(g);
+    fputs("not a certificate\n", g);
+    fclose(g);
+    snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s'", garbage, tlsu_cert("server.key"));
+    start_fails(args, out, sizeof out);
+    ck_assert_msg(strstr(out, "garbage.pem: no certificate could be read from it") != NULL,
+                  "stderr: %s", out);
+    snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s'", tlsu_cert("server.pem"), garbage);
+    start_fails(args, out, sizeof out);
+    ck_assert_msg(strstr(out, "garbage.pem: no private key could be read from it") != NULL,
+                  "stderr: %s", out);
+    unlink(garbage);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cert[256], key[256], ca[256];
         snprintf(cert, sizeof cert, "%s", tlsu_cert(cases[i][0]));
