@@ -719,10 +719,10 @@ START_TEST(test_a_handshake_flood_leaves_room_for_other_clients)
         ck_assert_int_ge(f.fds[i], 0);
     }
     double burst = tu_now() - t0;
-    /* Plaintext clients fill the other half of the connections (the first answers only after
+    /* Plaintext clients take the other half of the connections (the first answers only after
      * the listener took every connect above). */
     condd_conn *p[4];
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 3; i++) {
         ck_assert_int_eq(condd_conn_open(d.addr, NULL, &p[i]), CONDD_OK);
         ck_assert_int_eq(condd_conn_ping(p[i], NULL), CONDD_OK);
     }
@@ -730,29 +730,32 @@ START_TEST(test_a_handshake_flood_leaves_room_for_other_clients)
     ck_assert(tu_wait_until(flood_has_closed, &f, 20));
     ck_assert_int_eq(condd_conn_ping(p[0], NULL), CONDD_OK); /* a barrier: nothing more closed */
     ck_assert_int_eq(flood_closed(&f), FLOOD_CONNECTS - 4);
-    /* The four kept handshakes and the four clients are the limit: a fifth client is refused. */
-    condd_conn *c = NULL;
-    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &c), CONDD_ERR_LIMIT_EXCEEDED);
-    /* A TLS client while the handshakes are at their cap, with a free slot: closed at accept. */
-    condd_conn_close(p[3]);
+    /* A TLS client while the handshakes are at their cap, with a slot free: closed at accept. */
     char addr[64], msg[256];
     tlsu_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_conn *c = NULL;
     ck_assert_int_eq(tlsu_open_with(addr, tlsu_options("ca.pem", NULL, NULL), &c, msg, sizeof msg),
                      CONDD_ERR_CONNECT);
-    /* The flood ends: TLS is served again. */
-    for (int i = 0; i < FLOOD_CONNECTS; i++)
-        close(f.fds[i]);
-    limit_port = port;
-    ck_assert(tu_wait_until(tls_connects, NULL, 20));
+    /* That slot is a plaintext client's; then the four kept handshakes and the four clients are
+     * the limit: a fifth client is refused. */
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &p[3]), CONDD_OK);
+    ck_assert_int_eq(condd_conn_ping(p[3], NULL), CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &c), CONDD_ERR_LIMIT_EXCEEDED);
     /* 8 + 1 refused handshakes, in at most a line a second (one more for the one refused after
-     * the burst), adding up. */
+     * the burst), adding up; and the one refused plaintext client. */
     struct refusal_wait w = {&d, "refusing a TLS connection from", FLOOD_CONNECTS - 4 + 1};
     ck_assert(tu_wait_until(refusals_add_up, &w, 20));
     int lines;
     ck_assert_uint_eq(refusals_logged(&d, w.needle, &lines), w.want);
     ck_assert_int_le(lines, 3 + (int)burst);
-    for (int i = 0; i < 3; i++)
+    ck_assert_uint_eq(refusals_logged(&d, "refusing a connection from", &lines), 1);
+    /* The flood ends: TLS is served again. */
+    for (int i = 0; i < 4; i++)
         condd_conn_close(p[i]);
+    for (int i = 0; i < FLOOD_CONNECTS; i++)
+        close(f.fds[i]);
+    limit_port = port;
+    ck_assert(tu_wait_until(tls_connects, NULL, 20));
     ck_assert_int_eq(tu_daemon_stop(&d), 0);
 }
 END_TEST
