@@ -53,6 +53,19 @@ static const char *cl_tls_last(char *buf, size_t len)
     return buf;
 }
 
+/* The passphrase callback of the key load: no passphrase. Without one, OpenSSL would ask for it
+ * on the application's terminal (blocking it) or print its prompt to the application's stderr.
+ * asked (a bool, or NULL) learns that the key wanted one: it is encrypted. */
+static int cl_tls_no_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    if (asked != NULL)
+        *(bool *)asked = true;
+    return 0;
+}
+
 struct ssl_ctx_st *cl_tls_ctx_new(const condd_options *opts, char *msg, size_t msglen)
 {
     char why[256];
@@ -100,10 +113,24 @@ struct ssl_ctx_st *cl_tls_ctx_new(const condd_options *opts, char *msg, size_t m
         snprintf(msg, msglen, "a TLS key file without a certificate file");
         goto fail;
     }
-    if (cert != NULL && (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
-                         SSL_CTX_check_private_key(ctx) != 1)) {
-        snprintf(msg, msglen, "TLS key file %s: %s", key, cl_tls_last(why, sizeof why));
-        goto fail;
+    if (cert != NULL) {
+        bool asked = false;
+        SSL_CTX_set_default_passwd_cb(ctx, cl_tls_no_passphrase);
+        SSL_CTX_set_default_passwd_cb_userdata(ctx, &asked);
+        int key_ok = SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM);
+        SSL_CTX_set_default_passwd_cb_userdata(ctx, NULL); /* asked goes out of scope */
+        if (key_ok != 1 && asked) {
+            ERR_clear_error();
+            snprintf(msg, msglen,
+                     "TLS key file %s is encrypted (a passphrase-protected key); libcondd "
+                     "needs an unencrypted key",
+                     key);
+            goto fail;
+        }
+        if (key_ok != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+            snprintf(msg, msglen, "TLS key file %s: %s", key, cl_tls_last(why, sizeof why));
+            goto fail;
+        }
     }
     if (SSL_CTX_set_alpn_protos(ctx, cl_tls_alpn, sizeof cl_tls_alpn - 1) != 0) {
         snprintf(msg, msglen, "out of memory creating the TLS context");

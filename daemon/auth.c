@@ -229,6 +229,13 @@ static bool auth_parse_principal(struct auth_db *db, struct auth_parse *p, char 
             subj[--n] = '\0';
         if (n == 0)
             return auth_fail(p, "cert takes the certificate subject, e.g. CN=web,O=example");
+        /* RFC 2253 starts with an attribute type ("CN=", "2.5.4.3="): a quoted subject would be
+         * taken with its quotes and match no certificate, silently. */
+        size_t type_len = strspn(subj, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                       "0123456789.-");
+        if (type_len == 0 || subj[type_len] != '=')
+            return auth_fail(p, "a subject starts with an attribute type, e.g. CN=web,O=example, "
+                                "unquoted (the rest of the line is the subject)");
         for (size_t i = 0; i < db->ncreds; i++)
             if (db->creds[i].type == CRED_CERT && strcmp(db->creds[i].subject, subj) == 0)
                 return auth_fail(p, "this subject is already given to principal '%s'",
@@ -341,8 +348,8 @@ static bool auth_parse_allow(struct auth_db *db, struct auth_parse *p, char *res
 }
 
 /* Cuts line at its comment: a '#' at the start or after a space or tab, outside quotes. A '#'
- * inside a word (a prefix "jobs#1", a subject "CN=ops#1") is part of it: cutting there would
- * silently widen the rule or the subject. */
+ * inside a word (a prefix "jobs#1") is part of it: cutting there would silently widen the rule.
+ * Not called on a `cert` line (auth_is_cert_line()). */
 static void auth_cut_comment(char *line)
 {
     bool quoted = false;
@@ -360,9 +367,29 @@ static void auth_cut_comment(char *line)
     }
 }
 
+/* Is line "principal NAME cert ..."? Its subject is the rest of the line, '#' and all (an RFC 2253
+ * subject may hold " #": "CN=team #1,O=Example"), so no comment is cut from it: cutting there
+ * would bind the principal to a shorter subject, another certificate's (condd.8, AUTH FILE). */
+static bool auth_is_cert_line(const char *line)
+{
+    const char *w = line;
+    for (int i = 0; i < 3; i++) {
+        w += strspn(w, " \t");
+        size_t n = strcspn(w, " \t");
+        if (n == 0 || *w == '#')
+            return false; /* the end, or a comment before the third word */
+        if ((i == 0 && (n != 9 || memcmp(w, "principal", 9) != 0)) ||
+            (i == 2 && (n != 4 || memcmp(w, "cert", 4) != 0)))
+            return false;
+        w += n;
+    }
+    return true;
+}
+
 static bool auth_parse_line(struct auth_db *db, struct auth_parse *p, char *line)
 {
-    auth_cut_comment(line);
+    if (!auth_is_cert_line(line))
+        auth_cut_comment(line);
     char *rest = line;
     char *kw = auth_word(&rest);
     if (kw == NULL)

@@ -83,6 +83,15 @@ const uint8_t *conn_unsent_frames(struct conn *c, size_t *len)
     return *len > 0 ? c->obuf + off : NULL;
 }
 
+/* c's handshake no longer counts against --max-handshakes (done, or the connection closed). */
+static void conn_handshake_end(struct conn *c)
+{
+    if (c->in_handshakes) {
+        c->in_handshakes = false;
+        c->srv->nhandshakes--;
+    }
+}
+
 void conn_close(struct conn *c, const char *why)
 {
     struct server *srv = c->srv;
@@ -101,6 +110,7 @@ void conn_close(struct conn *c, const char *why)
     }
     TAILQ_REMOVE(&srv->conns, c, link);
     srv->nconns--;
+    conn_handshake_end(c);
     if (c->ssl != NULL) {
         /* A batch whose write waits ([ostart, ooff)) is unsent: the peer has a part of a record
          * at most, which it cannot decrypt; it is kept whole for the resume. No close_notify
@@ -857,6 +867,7 @@ void conn_on_engine_reply(void *ctx, const struct engine_reply *r)
 static void conn_tls_established(struct conn *c)
 {
     c->handshaking = false;
+    conn_handshake_end(c);
     c->tls_active = c->tls_buffers_held = true;
     if (!tls_peer_subject(c->ssl, c->cert_subject, sizeof c->cert_subject))
         c->cert_subject[0] = '\0';
@@ -926,12 +937,15 @@ struct conn *conn_new_tls(struct server *srv, int fd, const char *peer)
         conn_free(c);
         return NULL;
     }
-    /* The handshake counts against --max-connections like any connection, and has its own
-     * deadline, so a flood of slow handshakes holds each slot only that long. The client
+    /* The handshake counts against --max-connections like any connection, and against
+     * --max-handshakes (server_accept() checks both), and has its own deadline, so a flood of
+     * slow handshakes holds each slot only that long and never more than its share. The client
      * speaks first: rd steps the handshake. */
     conn_arm_timer(c, srv->settings.tls_handshake_timeout);
     TAILQ_INSERT_TAIL(&srv->conns, c, link);
     srv->nconns++;
+    srv->nhandshakes++;
+    c->in_handshakes = true;
     srv->stats.connections_total++;
     if (!evtimer_pending(srv->tls_sweep, NULL)) {
         struct timeval tv = {CONN_TLS_SWEEP_SECONDS, 0};

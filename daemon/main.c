@@ -317,6 +317,11 @@ static void main_warn_exposed(const struct settings *s, bool has_auth)
 static struct tls_ctx *main_load_tls(const struct settings *s, char *err, size_t errlen)
 {
     struct tls_ctx *ctx = tls_ctx_load(s, err, errlen);
+    char why[128];
+    if (ctx != NULL && !tls_ctx_valid_now(ctx, why, sizeof why))
+        log_warning("tls-cert %s: the certificate %s; serving it anyway, but clients will refuse "
+                    "it (a renewed one is read at SIGHUP)",
+                    s->tls_cert, why);
     if (ctx != NULL)
         log_notice("TLS: certificate %s, key %s, client certificates %s%s", s->tls_cert, s->tls_key,
                    s->tls_client_ca != NULL ? "required, CA " : "not asked for",
@@ -662,6 +667,14 @@ int main(int argc, char **argv)
     }
 
     main_warn_exposed(&s, auth != NULL);
+    if (s.listen_tls.n == 0 && (s.tls_cert != NULL || s.tls_key != NULL || s.tls_client_ca != NULL))
+        log_warning("%s%s%s%s%s given without listen-tls: unused (no TLS listener)",
+                    s.tls_cert != NULL ? "tls-cert" : "",
+                    s.tls_cert != NULL && (s.tls_key != NULL || s.tls_client_ca != NULL) ? ", "
+                                                                                         : "",
+                    s.tls_key != NULL ? "tls-key" : "",
+                    s.tls_key != NULL && s.tls_client_ca != NULL ? ", " : "",
+                    s.tls_client_ca != NULL ? "tls-client-ca" : "");
 
     log_notice("%s ready (protocol %d)", PACKAGE_STRING, CONDD_PROTOCOL_VERSION);
     sdnotify_ready(m.notify);

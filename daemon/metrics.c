@@ -110,6 +110,10 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_head(&o, "condd_uptime_seconds", "gauge", "Seconds since the daemon started.");
     metrics_printf(&o, "condd_uptime_seconds %.3f\n", snap.uptime_s);
     metrics_gauge(&o, "condd_connections", "Open client connections.", snap.connections);
+    metrics_gauge(&o, "condd_tls_handshakes",
+                  "TLS connections in their handshake (counted in connections; at most "
+                  "max-handshakes).",
+                  snap.tls_handshakes);
     metrics_gauge(&o, "condd_sessions", "Sessions that completed Hello and are still open.",
                   snap.sessions);
     metrics_gauge(&o, "condd_detached_sessions",
@@ -168,7 +172,8 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
     metrics_counter(&o, "condd_connections_total", "Connections accepted since start.",
                     st->connections_total);
     metrics_counter(&o, "condd_connections_refused_total",
-                    "Connections refused because max-connections was reached.",
+                    "Connections refused because max-connections (or, for TLS, "
+                    "max-handshakes) was reached.",
                     st->connections_refused);
     metrics_counter(&o, "condd_session_expiries_total", "Sessions ended by the session timeout.",
                     st->session_expiries);
@@ -207,6 +212,10 @@ int metrics_render(struct server *srv, struct evbuffer *buf)
                     "TLS connections closed before their handshake completed (refused, or "
                     "past --tls-handshake-timeout).",
                     st->tls_handshake_failures);
+    metrics_counter(&o, "condd_tls_handshakes_refused_total",
+                    "TLS connections closed at accept because max-handshakes others were in "
+                    "their handshake (also in condd_connections_refused_total).",
+                    st->tls_handshakes_refused);
     metrics_counter(&o, "condd_received_bytes_total",
                     "Bytes of request frames received from clients.", st->bytes_in);
     metrics_counter(&o, "condd_sent_bytes_total", "Bytes of response frames sent to clients.",

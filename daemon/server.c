@@ -87,15 +87,69 @@ static void server_refuse(struct server *srv, int fd)
     srv->stats.connections_refused++;
 }
 
+unsigned server_handshake_cap(const struct server *srv)
+{
+    unsigned n = srv->settings.max_handshakes;
+    if (n == 0)
+        n = srv->settings.max_connections / 2;
+    return n > 0 ? n : 1;
+}
+
+/* One line for a refusal of r's kind from peer, standing for more others besides. */
+static void server_refusal_line(struct server_refusals *r, const char *peer, uint64_t more)
+{
+    struct server *srv = r->srv;
+    char also[64] = "";
+    if (more > 0)
+        snprintf(also, sizeof also, " (%llu more refused in the last second)",
+                 (unsigned long long)more);
+    if (r->handshakes)
+        log_warning("refusing a TLS connection from %s: --max-handshakes (%u) connections are "
+                    "in their TLS handshake%s",
+                    peer, server_handshake_cap(srv), also);
+    else
+        log_warning("refusing a connection from %s: --max-connections (%u) reached%s", peer,
+                    srv->settings.max_connections, also);
+    r->last = server_now();
+    r->pending = 0;
+}
+
+static void server_on_refusal_tick(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    struct server_refusals *r = arg;
+    if (r->pending > 0)
+        server_refusal_line(r, r->peer, r->pending - 1);
+}
+
+/* Logs a refusal from peer, at most one line a second (struct server_refusals). */
+static void server_log_refusal(struct server_refusals *r, const char *peer)
+{
+    double now = server_now();
+    if (r->last < 0 || now - r->last >= 1.0) {
+        event_del(r->tick);
+        server_refusal_line(r, peer, r->pending);
+        return;
+    }
+    r->pending++;
+    snprintf(r->peer, sizeof r->peer, "%s", peer);
+    if (!evtimer_pending(r->tick, NULL)) {
+        struct timeval tv = clk_timeval(r->last + 1.0 - now);
+        evtimer_add(r->tick, &tv);
+    }
+}
+
 static void server_accept(struct server *srv, evutil_socket_t fd, struct sockaddr *sa, bool tls)
 {
     if (srv->shutting_down) {
         close(fd);
         return;
     }
+    char peer[64];
+    server_format_peer(sa, peer, sizeof peer);
     if (srv->nconns >= srv->settings.max_connections) {
-        log_warning("refusing a connection: --max-connections (%u) reached",
-                    srv->settings.max_connections);
+        server_log_refusal(&srv->refused_conns, peer);
         if (tls) { /* a plaintext frame would only be a bad record to a TLS client */
             close(fd);
             srv->stats.connections_refused++;
@@ -104,13 +158,21 @@ static void server_accept(struct server *srv, evutil_socket_t fd, struct sockadd
         }
         return;
     }
+    /* Handshakes get their share of the connections only: silent TLS connects, reopened as soon
+     * as their deadline closes them, would otherwise hold every slot (plaintext and Unix-socket
+     * clients, and TLS clients past their handshake, included). */
+    if (tls && srv->nhandshakes >= server_handshake_cap(srv)) {
+        server_log_refusal(&srv->refused_handshakes, peer);
+        close(fd);
+        srv->stats.connections_refused++;
+        srv->stats.tls_handshakes_refused++;
+        return;
+    }
     bool is_unix = sa->sa_family == AF_UNIX;
     if (!is_unix) {
         int one = 1;
         setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     }
-    char peer[64];
-    server_format_peer(sa, peer, sizeof peer);
     if ((tls ? conn_new_tls(srv, fd, peer) : conn_new(srv, fd, is_unix, peer)) == NULL)
         log_error("out of memory accepting a connection from %s", peer);
 }
@@ -589,9 +651,17 @@ struct server *server_new(struct event_base *base, const struct settings *settin
     srv->flush_ev = event_new(base, -1, 0, server_on_flush, srv);
     srv->relisten = evtimer_new(base, server_on_relisten, srv);
     srv->tls_sweep = evtimer_new(base, server_on_tls_sweep, srv);
+    struct server_refusals *kinds[] = {&srv->refused_conns, &srv->refused_handshakes};
+    for (int i = 0; i < 2; i++) {
+        kinds[i]->srv = srv;
+        kinds[i]->handshakes = i == 1;
+        kinds[i]->last = -1;
+        kinds[i]->tick = evtimer_new(base, server_on_refusal_tick, kinds[i]);
+    }
     bool registry = resume_init(srv);
     if (srv->engine == NULL || srv->flush_ev == NULL || srv->relisten == NULL ||
-        srv->tls_sweep == NULL || !registry) {
+        srv->tls_sweep == NULL || srv->refused_conns.tick == NULL ||
+        srv->refused_handshakes.tick == NULL || !registry) {
         server_free(srv);
         return NULL;
     }
@@ -627,6 +697,10 @@ void server_free(struct server *srv)
         event_free(srv->relisten);
     if (srv->tls_sweep != NULL)
         event_free(srv->tls_sweep);
+    if (srv->refused_conns.tick != NULL)
+        event_free(srv->refused_conns.tick);
+    if (srv->refused_handshakes.tick != NULL)
+        event_free(srv->refused_handshakes.tick);
     settings_clear(&srv->settings);
     cluster_free(srv->cluster);
     auth_free(srv->auth);
@@ -689,6 +763,7 @@ void server_snapshot(const struct server *srv, struct server_snapshot *out)
     out->connections = srv->nconns;
     out->sessions = srv->nsessions;
     out->detached_sessions = srv->ndetached;
+    out->tls_handshakes = srv->nhandshakes;
 }
 
 unsigned server_connection_count(const struct server *srv)

@@ -131,6 +131,7 @@ struct server_snapshot {
     uint64_t connections;
     uint64_t sessions;          /* detached ones included */
     uint64_t detached_sessions; /* in their grace without a connection (resume.c) */
+    uint64_t tls_handshakes;    /* TLS connections in their handshake (in connections too) */
 };
 void server_snapshot(const struct server *srv, struct server_snapshot *out);
 const struct stats *server_stats(const struct server *srv);

@@ -102,6 +102,7 @@ struct conn {
      * must be retried with those same bytes. */
     struct ssl_st *ssl;
     bool handshaking;                   /* TLS handshake not finished: no frame read yet */
+    bool in_handshakes;                 /* counted in srv->nhandshakes (conn_handshake_end()) */
     bool tls_failed;                    /* a fatal TLS error: nothing more is written */
     bool tls_again;                     /* read again without waiting for the socket */
     bool tls_read_wants_write;          /* a read waits for the socket to take an alert */
@@ -122,6 +123,20 @@ struct server_listener {
      * from systemd's socket activation): a live restart passes it with the socket so that the
      * successor can match it to its own configuration (restart.c). Owned. */
     char *label;
+};
+
+/* The log line of one kind of refused connection, at most one a second: a flood of refused
+ * connects wrote 43,000 lines in 6 s. The first refusal after a quiet second is logged at once
+ * with its peer; later ones are counted, and a timer logs the last of them with their number a
+ * second after the previous line. Each line says "(N more refused in the last second)" for the
+ * refusals it stands for besides its own, so the lines add up to the exact count. */
+struct server_refusals {
+    struct server *srv;
+    bool handshakes;    /* --max-handshakes; else --max-connections */
+    double last;        /* server_now() of the last line; < 0: none yet */
+    uint64_t pending;   /* refusals not logged yet */
+    char peer[64];      /* the last of them */
+    struct event *tick; /* logs the pending ones a second after the last line */
 };
 
 /* A listening socket handed over by the predecessor (live restart) or systemd's fd store, not
@@ -149,6 +164,8 @@ struct server {
     TAILQ_HEAD(, conn) dirty;
     struct event *flush_ev;
     unsigned nconns;
+    unsigned nhandshakes; /* TLS connections in their handshake (in nconns too) */
+    struct server_refusals refused_conns, refused_handshakes;
     uint64_t nsessions;
     uint64_t next_session_id;
     struct table *by_id; /* every session, by id (resume.c) */
@@ -165,6 +182,9 @@ struct server {
 
 /* Monotonic seconds (coarse clock: cheap, millisecond resolution is plenty for timeouts). */
 double server_now(void);
+/* How many TLS connections may be in their handshake at once: --max-handshakes, or half of
+ * --max-connections (at least 1). */
+unsigned server_handshake_cap(const struct server *srv);
 
 /* ---- conn.c */
 /* Takes fd (a connected, non-blocking socket); NULL (fd closed) on OOM. */

@@ -86,6 +86,17 @@ const struct settings_def settings_table[] = {
      .def = "10000",
      .arg = "N",
      .help = "refuse connections beyond N"},
+    {.name = "max-handshakes",
+     .type = SETTINGS_UINT,
+     .flags = SETTINGS_RELOADABLE,
+     SETTINGS_FIELD(max_handshakes),
+     .min = 0,
+     .max = 1000000,
+     .def = "0",
+     .arg = "N",
+     .help = "close TLS connections at accept while N others are in their handshake (0: half "
+             "of max-connections, at least 1), so that a flood of slow handshakes leaves the "
+             "rest of max-connections to everyone else"},
     {.name = "max-frame-bytes",
      .type = SETTINGS_UINT,
      .flags = SETTINGS_RELOADABLE,

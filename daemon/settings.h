@@ -39,6 +39,9 @@ struct settings {
     char *config_file;           /* NULL: SETTINGS_DEFAULT_CONFIG if it exists */
     char *metrics_addr;          /* NULL: no metrics endpoint */
     unsigned max_connections;
+    /* TLS connections in their handshake at once (0: max_connections / 2, at least 1); more
+     * are closed at accept (server_handshake_cap()). */
+    unsigned max_handshakes;
     uint32_t max_frame_bytes;
     double session_timeout;     /* seconds, for sessions that do not ask for their own */
     double max_session_timeout; /* upper clamp for the timeout a client asks for */

@@ -532,6 +532,7 @@ static Condd__State__Counters *save_counters(struct pool *pl, const struct stats
     m->sessions_expired_in_grace = s->sessions_expired_in_grace;
     m->tls_handshake_failures = s->tls_handshake_failures;
     m->tls_buffers_released = s->tls_buffers_released;
+    m->tls_handshakes_refused = s->tls_handshakes_refused;
     m->grant_latency = save_hist(pl, &s->grant_latency);
     m->wait_latency = save_hist(pl, &s->wait_latency);
     return m->grant_latency != NULL && m->wait_latency != NULL ? m : NULL;
@@ -1002,6 +1003,7 @@ static void load_counters(struct stats *s, const Condd__State__Counters *m)
     s->sessions_expired_in_grace += m->sessions_expired_in_grace;
     s->tls_handshake_failures += m->tls_handshake_failures;
     s->tls_buffers_released += m->tls_buffers_released;
+    s->tls_handshakes_refused += m->tls_handshakes_refused;
     load_hist(&s->grant_latency, m->grant_latency);
     load_hist(&s->wait_latency, m->wait_latency);
 }

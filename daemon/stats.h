@@ -54,7 +54,7 @@ struct stats_hist {
 struct stats {
     uint64_t ops[STATS_OP_COUNT][STATS_STATUS_COUNT];
     uint64_t connections_total;   /* accepted */
-    uint64_t connections_refused; /* over --max-connections */
+    uint64_t connections_refused; /* over --max-connections or --max-handshakes */
     uint64_t session_expiries;
     uint64_t protocol_errors;    /* connections closed for a malformed frame or sequence */
     uint64_t auth_failures;      /* Hellos answered UNAUTHENTICATED */
@@ -70,6 +70,9 @@ struct stats {
     uint64_t sessions_expired_in_grace; /* detached sessions ended by grace or buffer cap */
     /* TLS connections closed before their handshake ended (refused or timed out). */
     uint64_t tls_handshake_failures;
+    /* TLS connections closed at accept because --max-handshakes others were in their handshake
+     * (also counted in connections_refused). */
+    uint64_t tls_handshakes_refused;
     /* Idle TLS connections whose record buffers the sweep gave back (conn_tls_sweep()). */
     uint64_t tls_buffers_released;
     /* Requests refused with WRONG_SERVER (cluster.c). */

@@ -10,9 +10,13 @@
 #include "config.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -76,6 +80,44 @@ static bool tls_free_buffers_safe(void)
     }
 }
 
+/* The passphrase callback of every key load: no passphrase, ever. Without one, OpenSSL asks for
+ * it on the controlling terminal (blocking the event loop at a SIGHUP until someone types) or,
+ * without a terminal, prints its prompt and fails with a bare "PEM lib". asked (a bool, or NULL)
+ * learns that the key wanted one: it is encrypted. */
+static int tls_no_passphrase(char *buf, int size, int rwflag, void *asked)
+{
+    (void)buf;
+    (void)size;
+    (void)rwflag;
+    if (asked != NULL)
+        *(bool *)asked = true;
+    return 0;
+}
+
+/* Whether the first queued OpenSSL error is a PEM one (a file without the BEGIN line, or whose
+ * base64 or structure is bad), which OpenSSL words as "PEM lib" or "no start line". */
+static bool tls_pem_error(void)
+{
+    unsigned long first = ERR_peek_error(), last = ERR_peek_last_error();
+    return ERR_GET_LIB(first) == ERR_LIB_PEM || ERR_GET_REASON(first) == ERR_R_PEM_LIB ||
+           ERR_GET_REASON(last) == ERR_R_PEM_LIB;
+}
+
+/* Whether the file of setting key can be opened for reading; if not, the system's reason
+ * ("tls-cert: cannot read PATH: No such file or directory") into err: OpenSSL would only say
+ * "system lib". */
+static bool tls_readable(const char *key, const char *path, char *err, size_t errlen)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    int e = fd < 0 ? errno : fstat(fd, &st) != 0 ? errno : S_ISDIR(st.st_mode) ? EISDIR : 0;
+    if (fd >= 0)
+        close(fd);
+    if (e != 0)
+        snprintf(err, errlen, "%s: cannot read %s: %s", key, path, strerror(e));
+    return e == 0;
+}
+
 struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
 {
     char why[256];
@@ -83,6 +125,10 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
         snprintf(err, errlen, "TLS listeners need both tls-cert and tls-key");
         return NULL;
     }
+    if (!tls_readable("tls-cert", s->tls_cert, err, errlen) ||
+        !tls_readable("tls-key", s->tls_key, err, errlen) ||
+        (s->tls_client_ca != NULL && !tls_readable("tls-client-ca", s->tls_client_ca, err, errlen)))
+        return NULL;
     ERR_clear_error();
     struct tls_ctx *ctx = calloc(1, sizeof *ctx);
     SSL_CTX *ssl = SSL_CTX_new(TLS_server_method());
@@ -112,13 +158,33 @@ struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen)
     SSL_CTX_set_options(ssl, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
     SSL_CTX_set_alpn_select_cb(ssl, tls_on_alpn, NULL);
     if (SSL_CTX_use_certificate_chain_file(ssl, s->tls_cert) != 1) {
+        bool pem = tls_pem_error();
         tls_last_error(why, sizeof why);
-        snprintf(err, errlen, "tls-cert %s: %s", s->tls_cert, why);
+        snprintf(err, errlen, "tls-cert %s: %s", s->tls_cert,
+                 pem ? "no certificate could be read from it (PEM expected)" : why);
         goto fail;
     }
-    if (SSL_CTX_use_PrivateKey_file(ssl, s->tls_key, SSL_FILETYPE_PEM) != 1) {
+    bool asked = false;
+    SSL_CTX_set_default_passwd_cb(ssl, tls_no_passphrase);
+    SSL_CTX_set_default_passwd_cb_userdata(ssl, &asked);
+    int key_ok = SSL_CTX_use_PrivateKey_file(ssl, s->tls_key, SSL_FILETYPE_PEM);
+    SSL_CTX_set_default_passwd_cb_userdata(ssl, NULL); /* asked goes out of scope */
+    if (key_ok != 1) {
+        /* OpenSSL checks the pair itself here: say it as SSL_CTX_check_private_key() below. */
+        bool mismatch = ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+        bool pem = tls_pem_error();
         tls_last_error(why, sizeof why);
-        snprintf(err, errlen, "tls-key %s: %s", s->tls_key, why);
+        if (mismatch)
+            snprintf(err, errlen, "tls-key %s does not match the certificate in %s", s->tls_key,
+                     s->tls_cert);
+        else if (asked)
+            snprintf(err, errlen,
+                     "tls-key %s is encrypted (a passphrase-protected key); condd needs an "
+                     "unencrypted key (openssl pkey -in KEY -out NEW.key writes one)",
+                     s->tls_key);
+        else
+            snprintf(err, errlen, "tls-key %s: %s", s->tls_key,
+                     pem ? "no private key could be read from it (PEM expected)" : why);
         goto fail;
     }
     if (SSL_CTX_check_private_key(ssl) != 1) {
@@ -147,6 +213,37 @@ fail:
     SSL_CTX_free(ssl);
     free(ctx);
     return NULL;
+}
+
+/* t as "2026-11-30 14:00:00 UTC" into out; "?" when OpenSSL cannot read it. */
+static void tls_format_time(const ASN1_TIME *t, char *out, size_t outlen)
+{
+    struct tm tm;
+    if (t == NULL || ASN1_TIME_to_tm(t, &tm) != 1 ||
+        strftime(out, outlen, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+        snprintf(out, outlen, "?");
+    ERR_clear_error();
+}
+
+bool tls_ctx_valid_now(const struct tls_ctx *ctx, char *why, size_t whylen)
+{
+    X509 *cert = SSL_CTX_get0_certificate(ctx->ssl);
+    if (cert == NULL)
+        return true;
+    char when[64];
+    const ASN1_TIME *after = X509_get0_notAfter(cert), *before = X509_get0_notBefore(cert);
+    bool ok = true;
+    if (X509_cmp_current_time(after) < 0) {
+        tls_format_time(after, when, sizeof when);
+        snprintf(why, whylen, "expired on %s", when);
+        ok = false;
+    } else if (X509_cmp_current_time(before) > 0) {
+        tls_format_time(before, when, sizeof when);
+        snprintf(why, whylen, "is not valid before %s", when);
+        ok = false;
+    }
+    ERR_clear_error();
+    return ok;
 }
 
 void tls_ctx_free(struct tls_ctx *ctx)

@@ -25,6 +25,11 @@ struct tls_ctx;
  * err (no key material in it) when a file is missing or bad, or the key does not match. */
 struct tls_ctx *tls_ctx_load(const struct settings *s, char *err, size_t errlen);
 
+/* Whether ctx's server certificate is valid now; if not (expired, or not yet valid), a one-line
+ * reason with the date into why. The daemon serves it anyway (main.c warns): clients refuse it,
+ * and a clock that is wrong is not condd's to judge. */
+bool tls_ctx_valid_now(const struct tls_ctx *ctx, char *why, size_t whylen);
+
 /* Drops the caller's reference; connections made with ctx keep theirs. NULL is ignored. */
 void tls_ctx_free(struct tls_ctx *ctx);
 

@@ -155,7 +155,8 @@ START_TEST(test_hash_inside_a_word_is_not_a_comment)
                                    err, sizeof err);
     ck_assert_ptr_null(db);
     ck_assert_ptr_nonnull(strstr(err, ":3: uid takes a number"));
-    db = load_text("principal ops cert CN=ops#1,O=ex   # the subject has a '#'\n"
+    db = load_text("# the subject has a '#'\n"
+                   "principal ops cert CN=ops#1,O=ex\n"
                    "allow ops admin lock jobs#1\n"
                    "allow ops read sem \"a # b\"  # quoted\n",
                    err, sizeof err);
@@ -167,6 +168,36 @@ START_TEST(test_hash_inside_a_word_is_not_a_comment)
     ck_assert_int_eq(auth_level(db, "ops", AUTH_KIND_SEM, N("a # b")), AUTH_READ);
     ck_assert_int_eq(auth_level(db, "ops", AUTH_KIND_SEM, N("a ")), AUTH_NONE);
     auth_free(db);
+}
+END_TEST
+
+/* A cert line's subject is the rest of the line, " #" included (condd.8): "CN=team #1,O=Example"
+ * is one subject, and the certificate whose subject is just "CN=team" is not that principal. */
+START_TEST(test_cert_subject_is_the_rest_of_the_line_hash_included)
+{
+    char err[256];
+    struct auth_db *db = load_text("principal ops cert CN=team #1,O=Example\n"
+                                   "principal dev cert  CN=dev  # 2 \t\n"
+                                   "principal web cert CN=web # comment?\n"
+                                   "allow ops admin *\n",
+                                   err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+    ck_assert_str_eq(auth_by_cert(db, "CN=team #1,O=Example"), "ops");
+    ck_assert_ptr_null(auth_by_cert(db, "CN=team"));
+    ck_assert_str_eq(auth_by_cert(db, "CN=dev  # 2"), "dev"); /* trailing blanks dropped */
+    ck_assert_ptr_null(auth_by_cert(db, "CN=dev"));
+    ck_assert_str_eq(auth_by_cert(db, "CN=web # comment?"), "web");
+    ck_assert_ptr_null(auth_by_cert(db, "CN=web"));
+    auth_free(db);
+    /* Two subjects that differ only after " #" are two subjects, not a duplicate. */
+    db = load_text("principal a cert CN=team #1\nprincipal b cert CN=team #2\n", err, sizeof err);
+    ck_assert_msg(db != NULL, "%s", err);
+    ck_assert_str_eq(auth_by_cert(db, "CN=team #2"), "b");
+    auth_free(db);
+    /* Other lines keep their comments, also one that mentions cert after a comment. */
+    db = load_text("principal c uid 5 # cert CN=x\nprincipal # cert\n", err, sizeof err);
+    ck_assert_ptr_null(db);
+    ck_assert_ptr_nonnull(strstr(err, ":2: expected: principal NAME"));
 }
 END_TEST
 
@@ -202,6 +233,8 @@ static const struct {
     {"principal a uid -1\n", 1, "uid takes a number"},
     {"principal a uid 1\nprincipal b uid 1\n", 2, "uid 1 is already given to principal 'a'"},
     {"principal a cert\n", 1, "certificate subject"},
+    {"principal a cert \"CN=team #1,O=Example\"\n", 1, "unquoted"},
+    {"principal a cert #CN=x\n", 1, "attribute type"},
     {"principal a carrier pigeon\n", 1, "unknown credential"},
     {"principal anonymous uid 1\n", 1, "bad principal name"},
     {"principal a/b uid 1\n", 1, "bad principal name"},
@@ -293,6 +326,7 @@ static Suite *auth_suite(void)
     tcase_add_test(tc, test_anonymous_defaults_to_deny);
     tcase_add_test(tc, test_counts_principals_once);
     tcase_add_test(tc, test_hash_inside_a_word_is_not_a_comment);
+    tcase_add_test(tc, test_cert_subject_is_the_rest_of_the_line_hash_included);
     tcase_add_loop_test(tc, test_bad_files_are_refused_with_the_line, 0,
                         (int)(sizeof bad_files / sizeof bad_files[0]));
     tcase_add_test(tc, test_duplicate_token_is_refused_without_showing_the_hash);

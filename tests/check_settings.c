@@ -29,8 +29,9 @@
 static const char *sample_value(const struct settings_def *def, char *buf, size_t len)
 {
     switch (def->type) {
-    case SETTINGS_UINT:
-        snprintf(buf, len, "%.0f", def->min);
+    case SETTINGS_UINT: /* min, or min + 1 where min is the default (max-handshakes' 0) */
+        snprintf(buf, len, "%.0f",
+                 def->min + (def->def != NULL && strtod(def->def, NULL) == def->min));
         return buf;
     case SETTINGS_SECONDS:
         snprintf(buf, len, "%g", def->min);

@@ -6,14 +6,17 @@
  * server name, no client certificate or one from another CA), plaintext to a TLS port and TLS
  * to a plaintext port (closed at once, the daemon unharmed), KeyUpdate in the middle of a session,
  * TLS 1.2 served and older versions and renegotiation refused, the handshake deadline and its place
- * under --max-connections, client-certificate subjects as auth-file principals, and the daemon
- * refusing to start with bad TLS files. Sessions resumed over TLS are in check_tls_resume.c;
- * reloading certificates is in condctl-tls.sh.
+ * under --max-connections, --max-handshakes against a flood of silent connects, refusals logged
+ * at most once a second, client-certificate subjects as auth-file principals, and the daemon
+ * refusing to start with bad TLS files (missing, unreadable, an encrypted key: named with the
+ * reason, never a passphrase prompt) and warning about an expired certificate or unused ones.
+ * Sessions resumed over TLS are in check_tls_resume.c; reloading certificates is in condctl-tls.sh.
  */
 #include "config.h"
 
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -412,6 +415,26 @@ START_TEST(test_tls_bad_client_files_fail_the_open)
     ck_assert_msg(strstr(msg, "other.key") != NULL, "message: %s", msg);
     ck_assert_ptr_null(c);
     ck_assert_int_eq(condd_options_set_tls_ca(NULL, "x"), CONDD_ERR_INVALID);
+    /* An encrypted key: a clear reason, and no passphrase prompt (on stderr, or the terminal). */
+    char errpath[256];
+    snprintf(errpath, sizeof errpath, "%s/stderr", tlsu_dir());
+    fflush(stderr);
+    int saved = dup(2), efd = open(errpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    ck_assert_int_ge(efd, 0);
+    dup2(efd, 2);
+    close(efd);
+    o = tlsu_options("ca.pem", NULL, NULL);
+    ck_assert_int_eq(condd_options_set_tls_cert(o, tlsu_cert("client.pem")), CONDD_OK);
+    ck_assert_int_eq(condd_options_set_tls_key(o, tlsu_cert("client.enc.key")), CONDD_OK);
+    int rc = tlsu_open_with("tls:127.0.0.1:1", o, &c, msg, sizeof msg);
+    fflush(stderr);
+    dup2(saved, 2);
+    close(saved);
+    ck_assert_int_eq(rc, CONDD_ERR_INVALID);
+    ck_assert_msg(strstr(msg, "client.enc.key is encrypted (a passphrase-protected key)") != NULL,
+                  "message: %s", msg);
+    ck_assert(!tu_file_has_line(errpath, "pass phrase", NULL));
+    unlink(errpath);
     o = condd_options_new();
     ck_assert_int_eq(condd_options_set_tls_server_name(o, ""), CONDD_ERR_INVALID);
     condd_options_free(o);
@@ -590,7 +613,8 @@ START_TEST(test_handshakes_count_against_max_connections)
     struct tu_daemon d;
     const char *extra[] = {"--max-connections", "1", "--tls-handshake-timeout", "60", NULL};
     tlsu_start_daemon(&d, &limit_port, "server", extra);
-    /* One connection stuck before its handshake holds the only slot... */
+    /* One connection stuck before its handshake holds the only slot (--max-handshakes is 1
+     * here, half of 1 rounded up to the least), so the next is refused at --max-connections... */
     int fd = tu_connect(limit_port);
     ck_assert_int_ge(fd, 0);
     char addr[64], msg[256];
@@ -601,6 +625,168 @@ START_TEST(test_handshakes_count_against_max_connections)
     /* ...until it goes. */
     close(fd);
     ck_assert(tu_wait_until(tls_connects, NULL, 20));
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* Whether the peer has closed fd (an end of file is readable now); does not block. */
+static bool peer_closed_now(int fd)
+{
+    char b[16];
+    ssize_t n = recv(fd, b, sizeof b, MSG_PEEK | MSG_DONTWAIT);
+    return n == 0 || (n < 0 && errno == ECONNRESET);
+}
+
+#define FLOOD_CONNECTS 12
+
+struct flood {
+    int fds[FLOOD_CONNECTS];
+    int want; /* closed connections to wait for */
+};
+
+static int flood_closed(const struct flood *f)
+{
+    int n = 0;
+    for (int i = 0; i < FLOOD_CONNECTS; i++)
+        n += peer_closed_now(f->fds[i]);
+    return n;
+}
+
+static bool flood_has_closed(void *arg)
+{
+    const struct flood *f = arg;
+    return flood_closed(f) >= f->want;
+}
+
+/* The refusal lines of condd's log (d->dir/log) that contain needle: their number in *lines,
+ * and the refusals they stand for (each its own plus its "(N more refused in the last second)")
+ * as the result. */
+static unsigned long long refusals_logged(const struct tu_daemon *d, const char *needle, int *lines)
+{
+    char path[256], line[2048];
+    snprintf(path, sizeof path, "%s/log", d->dir);
+    FILE *f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    unsigned long long total = 0;
+    *lines = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        if (strstr(line, needle) == NULL)
+            continue;
+        ck_assert_msg(strstr(line, " from 127.0.0.1:") != NULL, "no peer: %s", line);
+        ++*lines;
+        total++;
+        const char *more = strstr(line, " more refused in the last second)");
+        if (more != NULL) {
+            const char *p = more;
+            while (p > line && p[-1] >= '0' && p[-1] <= '9')
+                p--;
+            ck_assert_msg(p < more && p[-1] == '(', "bad count: %s", line);
+            total += strtoull(p, NULL, 10);
+        }
+    }
+    fclose(f);
+    return total;
+}
+
+struct refusal_wait {
+    const struct tu_daemon *d;
+    const char *needle;
+    unsigned long long want;
+};
+
+static bool refusals_add_up(void *arg)
+{
+    const struct refusal_wait *w = arg;
+    int lines;
+    return refusals_logged(w->d, w->needle, &lines) >= w->want;
+}
+
+/* Silent TLS connects above --max-handshakes are closed at accept and leave the rest of
+ * --max-connections to everyone else: here 12 connects that never send a ClientHello against
+ * --max-connections 8, whose default cap is 4 handshakes. Refusals are logged with their peer,
+ * at most a line a second, and the lines add up to the refusals. */
+START_TEST(test_a_handshake_flood_leaves_room_for_other_clients)
+{
+    struct tu_daemon d;
+    int port;
+    const char *extra[] = {"--max-connections", "8", "--tls-handshake-timeout", "60", NULL};
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
+    tlsu_start_daemon_ex(&d, &port, "server", extra, &sp);
+    struct flood f;
+    double t0 = tu_now();
+    for (int i = 0; i < FLOOD_CONNECTS; i++) {
+        f.fds[i] = tu_connect(port);
+        ck_assert_int_ge(f.fds[i], 0);
+    }
+    double burst = tu_now() - t0;
+    /* Plaintext clients take the other half of the connections (the first answers only after
+     * the listener took every connect above). */
+    condd_conn *p[4];
+    for (int i = 0; i < 3; i++) {
+        ck_assert_int_eq(condd_conn_open(d.addr, NULL, &p[i]), CONDD_OK);
+        ck_assert_int_eq(condd_conn_ping(p[i], NULL), CONDD_OK);
+    }
+    f.want = FLOOD_CONNECTS - 4;
+    ck_assert(tu_wait_until(flood_has_closed, &f, 20));
+    ck_assert_int_eq(condd_conn_ping(p[0], NULL), CONDD_OK); /* a barrier: nothing more closed */
+    ck_assert_int_eq(flood_closed(&f), FLOOD_CONNECTS - 4);
+    /* A TLS client while the handshakes are at their cap, with a slot free: closed at accept. */
+    char addr[64], msg[256];
+    tlsu_addr(addr, sizeof addr, "127.0.0.1", port);
+    condd_conn *c = NULL;
+    ck_assert_int_eq(tlsu_open_with(addr, tlsu_options("ca.pem", NULL, NULL), &c, msg, sizeof msg),
+                     CONDD_ERR_CONNECT);
+    /* That slot is a plaintext client's; then the four kept handshakes and the four clients are
+     * the limit: a fifth client is refused. */
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &p[3]), CONDD_OK);
+    ck_assert_int_eq(condd_conn_ping(p[3], NULL), CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &c), CONDD_ERR_LIMIT_EXCEEDED);
+    /* 8 + 1 refused handshakes, in at most a line a second (one more for the one refused after
+     * the burst), adding up; and the one refused plaintext client. */
+    struct refusal_wait w = {&d, "refusing a TLS connection from", FLOOD_CONNECTS - 4 + 1};
+    ck_assert(tu_wait_until(refusals_add_up, &w, 20));
+    int lines;
+    ck_assert_uint_eq(refusals_logged(&d, w.needle, &lines), w.want);
+    ck_assert_int_le(lines, 3 + (int)burst);
+    ck_assert_uint_eq(refusals_logged(&d, "refusing a connection from", &lines), 1);
+    /* The flood ends: TLS is served again. */
+    for (int i = 0; i < 4; i++)
+        condd_conn_close(p[i]);
+    for (int i = 0; i < FLOOD_CONNECTS; i++)
+        close(f.fds[i]);
+    limit_port = port;
+    ck_assert(tu_wait_until(tls_connects, NULL, 20));
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+/* A burst of connects over --max-connections: each refused with LIMIT_EXCEEDED, logged with its
+ * peer in at most a line a second, the lines adding up to the refusals. */
+START_TEST(test_refused_connections_are_logged_at_most_once_a_second)
+{
+    struct tu_daemon d;
+    int port;
+    const char *extra[] = {"--max-connections", "1", NULL};
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
+    tlsu_start_daemon_ex(&d, &port, "server", extra, &sp);
+    condd_conn *p = NULL;
+    ck_assert_int_eq(condd_conn_open(d.addr, NULL, &p), CONDD_OK);
+    enum { REFUSALS = 300 };
+    double t0 = tu_now();
+    for (int i = 0; i < REFUSALS; i++) {
+        int fd = tu_connect(d.port);
+        ck_assert_int_ge(fd, 0);
+        ck_assert(peer_closes(fd)); /* the refusal (LIMIT_EXCEEDED), then the end */
+        close(fd);
+    }
+    double burst = tu_now() - t0;
+    struct refusal_wait w = {&d, "refusing a connection from", REFUSALS};
+    ck_assert(tu_wait_until(refusals_add_up, &w, 20));
+    int lines;
+    ck_assert_uint_eq(refusals_logged(&d, w.needle, &lines), REFUSALS);
+    ck_assert_int_le(lines, 2 + (int)burst + 1);
+    ck_assert_int_eq(condd_conn_ping(p, NULL), CONDD_OK);
+    condd_conn_close(p);
     ck_assert_int_eq(tu_daemon_stop(&d), 0);
 }
 END_TEST
@@ -627,6 +813,134 @@ START_TEST(test_daemon_refuses_to_start_with_bad_tls_files)
 }
 END_TEST
 
+/* condd's stderr of one start that must fail with exit 2 (args: after --listen-tls), in out. */
+static void start_fails(const char *args, char *out, size_t outlen)
+{
+    char cmd[2048], errpath[256];
+    snprintf(errpath, sizeof errpath, "%s/stderr", tlsu_dir());
+    /* setsid: no controlling terminal, so that an OpenSSL prompt could not wait on one. */
+    snprintf(cmd, sizeof cmd,
+             "setsid -w '%s' --listen 127.0.0.1:0 --listen-tls 127.0.0.1:0 %s </dev/null "
+             "2>'%s'",
+             tu_condd_path(), args, errpath);
+    ck_assert_int_eq(WEXITSTATUS(system(cmd)), 2);
+    FILE *f = fopen(errpath, "r");
+    ck_assert_ptr_nonnull(f);
+    size_t n = fread(out, 1, outlen - 1, f);
+    out[n] = '\0';
+    fclose(f);
+    unlink(errpath);
+}
+
+/* A missing or unreadable file is named with the system's reason, not OpenSSL's "system lib";
+ * a key that is not the certificate's is said so. */
+START_TEST(test_daemon_names_a_missing_or_unreadable_tls_file)
+{
+    const char *cases[][5] = {
+        /* cert, key, client CA, the setting named, the reason */
+        {"nothing.pem", "server.key", NULL, "tls-cert", "No such file or directory"},
+        {"server.pem", "nothing.key", NULL, "tls-key", "No such file or directory"},
+        {"server.pem", "server.key", "nothing-ca.pem", "tls-client-ca",
+         "No such file or directory"},
+        {"server.pem", ".", NULL, "tls-key", "Is a directory"},
+    };
+    char args[1024], out[4096], want[512];
+    snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s'", tlsu_cert("server.pem"),
+             tlsu_cert("client.key"));
+    start_fails(args, out, sizeof out);
+    ck_assert_msg(strstr(out, "client.key does not match the certificate in ") != NULL,
+                  "stderr: %s", out);
+    /* A file that is not PEM, as the certificate and as the key. */
+    char garbage[256];
+    snprintf(garbage, sizeof garbage, "%s/garbage.pem", tlsu_dir());
+    FILE *g = fopen(garbage, "w");
+    ck_assert_ptr_nonnull(g);
+    fputs("not a certificate\n", g);
+    fclose(g);
+    snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s'", garbage, tlsu_cert("server.key"));
+    start_fails(args, out, sizeof out);
+    ck_assert_msg(strstr(out, "garbage.pem: no certificate could be read from it") != NULL,
+                  "stderr: %s", out);
+    snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s'", tlsu_cert("server.pem"), garbage);
+    start_fails(args, out, sizeof out);
+    ck_assert_msg(strstr(out, "garbage.pem: no private key could be read from it") != NULL,
+                  "stderr: %s", out);
+    unlink(garbage);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char cert[256], key[256], ca[256];
+        snprintf(cert, sizeof cert, "%s", tlsu_cert(cases[i][0]));
+        snprintf(key, sizeof key, "%s", tlsu_cert(cases[i][1]));
+        snprintf(ca, sizeof ca, "%s", cases[i][2] != NULL ? tlsu_cert(cases[i][2]) : "");
+        snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s' %s%s%s", cert, key,
+                 cases[i][2] != NULL ? "--tls-client-ca '" : "", ca,
+                 cases[i][2] != NULL ? "'" : "");
+        start_fails(args, out, sizeof out);
+        const char *missing = i == 0 ? cert : i == 2 ? ca : key;
+        snprintf(want, sizeof want, "%s: cannot read %s: %s", cases[i][3], missing, cases[i][4]);
+        ck_assert_msg(strstr(out, want) != NULL, "want '%s', stderr: %s", want, out);
+        ck_assert_msg(strstr(out, "system lib") == NULL, "stderr: %s", out);
+    }
+}
+END_TEST
+
+struct log_wait {
+    const struct tu_daemon *d;
+    const char *needle, *needle2;
+};
+
+static bool log_has(void *arg)
+{
+    const struct log_wait *w = arg;
+    char path[256];
+    snprintf(path, sizeof path, "%s/log", w->d->dir);
+    return tu_file_has_line(path, w->needle, w->needle2);
+}
+
+/* Accepted but worth a warning: an expired server certificate (served: the clients refuse it),
+ * and TLS files given without a TLS listener. */
+START_TEST(test_daemon_warns_about_an_expired_certificate_and_unused_tls_files)
+{
+    struct tu_daemon d;
+    int port;
+    struct tu_spawn sp = {.child_setup = tu_log_to_dir};
+    tlsu_start_daemon_ex(&d, &port, "expired", NULL, &sp);
+    struct log_wait w = {&d, "warning: tls-cert ", "the certificate expired on "};
+    ck_assert(tu_wait_until(log_has, &w, 20));
+    w.needle = "ready";
+    w.needle2 = NULL;
+    ck_assert(tu_wait_until(log_has, &w, 20));
+    w.needle = "without listen-tls";
+    ck_assert(!log_has(&w));
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+
+    char cert[256], ca[256];
+    snprintf(cert, sizeof cert, "%s", tlsu_cert("server.pem"));
+    snprintf(ca, sizeof ca, "%s", tlsu_cert("ca.pem"));
+    const char *args[] = {"--tls-cert", cert, "--tls-client-ca", ca, NULL};
+    ck_assert(tu_daemon_start_ex(&d, &sp, false, args));
+    w.needle = "warning: tls-cert, tls-client-ca given without listen-tls: unused";
+    ck_assert(tu_wait_until(log_has, &w, 20));
+    w.needle = "expired";
+    ck_assert(!log_has(&w));
+    assert_daemon_serves(&d);
+    ck_assert_int_eq(tu_daemon_stop(&d), 0);
+}
+END_TEST
+
+START_TEST(test_daemon_refuses_an_encrypted_key_without_a_prompt)
+{
+    char args[1024], out[4096];
+    snprintf(args, sizeof args, "--tls-cert '%s' --tls-key '%s'", tlsu_cert("server.pem"),
+             tlsu_cert("server.enc.key"));
+    start_fails(args, out, sizeof out);
+    ck_assert_msg(strstr(out, "server.enc.key is encrypted (a passphrase-protected key); condd "
+                              "needs an unencrypted key") != NULL,
+                  "stderr: %s", out);
+    ck_assert_msg(strstr(out, "pass phrase") == NULL, "stderr: %s", out);
+}
+END_TEST
+
 static Suite *tls_suite(void)
 {
     Suite *s = suite_create("tls");
@@ -650,7 +964,12 @@ static Suite *tls_suite(void)
     tcase_add_test(tc, test_tls_client_on_a_plaintext_port_is_closed_at_once);
     tcase_add_test(tc, test_silent_connection_closed_at_the_handshake_deadline);
     tcase_add_test(tc, test_handshakes_count_against_max_connections);
+    tcase_add_test(tc, test_a_handshake_flood_leaves_room_for_other_clients);
+    tcase_add_test(tc, test_refused_connections_are_logged_at_most_once_a_second);
     tcase_add_test(tc, test_daemon_refuses_to_start_with_bad_tls_files);
+    tcase_add_test(tc, test_daemon_refuses_an_encrypted_key_without_a_prompt);
+    tcase_add_test(tc, test_daemon_names_a_missing_or_unreadable_tls_file);
+    tcase_add_test(tc, test_daemon_warns_about_an_expired_certificate_and_unused_tls_files);
     suite_add_tcase(s, tc);
     return s;
 }

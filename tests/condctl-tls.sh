@@ -5,8 +5,8 @@
 # with --ca and $CONDD_CA_FILE, what an unusable file or an unknown CA does (exit 2 and 3), a
 # plaintext client on the TLS port and a TLS client on the plaintext port (closed at once, with a
 # log line), and SIGHUP reloading the certificate: new connections get the new one while an open
-# connection keeps its lock, and a bad file keeps the old certificate. Certificates come from
-# tls-certs.sh.
+# connection keeps its lock, and a bad file or an encrypted key (also at SIGUSR2) keeps the old
+# certificate. Certificates come from tls-certs.sh.
 . "$(dirname "$0")/condctl-lib.sh"
 
 command -v openssl >/dev/null 2>&1 || fail "openssl (the command) is needed"
@@ -77,7 +77,36 @@ wait_until 20 grep -q "reload failed: tls-cert" "$T/condd.log" || fail "no reloa
 subject_is "O=reloaded,CN=localhost" || fail "now serving $(served_subject)"
 run_rc 0 "$CONDCTL" -s "$S" --ca "$C/ca.pem" ping
 grep -q "BEGIN" "$T/condd.log" && fail "key material in the log"
+note "SIGHUP with a missing key: logged with the system's reason, the old one stays"
+rm -f "$T/cur.key"
+kill -HUP "$DAEMON_PID"
+wait_until 20 grep -q "reload failed: tls-key: cannot read $T/cur.key: No such file or directory" \
+    "$T/condd.log" || fail "no reload error for the missing key: $(tail -3 "$T/condd.log")"
+subject_is "O=reloaded,CN=localhost" || fail "now serving $(served_subject)"
+
+note "SIGHUP and SIGUSR2 with an encrypted key: no prompt, logged, the old key stays"
+cp "$C/server.pem" "$T/cur.pem"
+cp "$C/server.enc.key" "$T/cur.key"
+kill -HUP "$DAEMON_PID"
+wait_until 20 grep -q "reload failed: tls-key .* is encrypted" "$T/condd.log" ||
+    fail "no reload error for the encrypted key: $(tail -3 "$T/condd.log")"
+subject_is "O=reloaded,CN=localhost" || fail "now serving $(served_subject)"
+run_rc 0 "$CONDCTL" -s "$S" --ca "$C/ca.pem" ping
+kill -USR2 "$DAEMON_PID"
+wait_until 20 grep -q "restart refused.*is encrypted" "$T/condd.log" ||
+    fail "no restart error for the encrypted key: $(tail -3 "$T/condd.log")"
+run_rc 0 "$CONDCTL" -s "$S" --ca "$C/ca.pem" ping
+running holder || fail "the holder ended: $(cat "$T/holder.err")"
+grep -qi "pass phrase" "$T/condd.log" && fail "a passphrase prompt: $(cat "$T/condd.log")"
 kill -TERM "$(pid_of holder)"
 wait_until 20 is_free tls/held || fail "tls/held not released after the holder ended"
+
+note "SIGHUP to an expired certificate: served, with a warning"
+cp "$C/expired.pem" "$T/cur.pem"
+cp "$C/expired.key" "$T/cur.key"
+kill -HUP "$DAEMON_PID"
+wait_until 20 grep -q "warning: tls-cert $T/cur.pem: the certificate expired on" "$T/condd.log" ||
+    fail "no warning for the expired certificate: $(tail -3 "$T/condd.log")"
+run_rc 0 "$CONDCTL" -s "127.0.0.1:$PORT" ping
 
 note "ok"

@@ -10,6 +10,7 @@
 #   other-ca.pem             another CA ("CN=other CA")
 #   other.pem other.key      server and client certificate from other-ca
 #                            (subject "CN=intruder,O=condd tests", DNS:localhost, IP:127.0.0.1)
+#   server.enc.key client.enc.key  server.key and client.key encrypted (passphrase "x")
 # Used by check_tls, check_tls_resume (through tls_util.c) and condctl-tls.sh; quiet unless
 # something fails.
 set -eu
@@ -38,4 +39,7 @@ leaf server2 "/CN=localhost/O=reloaded" ca 30
 leaf client "/O=condd tests/CN=worker-1" ca 30
 leaf expired "/CN=localhost" ca -1
 leaf other "/O=condd tests/CN=intruder" other-ca 30
+for k in server client; do
+    openssl pkey -in "$k.key" -aes256 -passout pass:x -out "$k.enc.key"
+done
 rm -f ./*.srl
