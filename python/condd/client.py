@@ -22,7 +22,8 @@ import socket
 import weakref
 
 from . import _proto, route
-from .errors import CondDError, ConnectionLost, ResumeFailed, SessionLost, error_for
+from .errors import (CondDError, ConnectionLost, ResumeFailed, ServerTimeout, SessionLost,
+                     error_for)
 
 pb = _proto.pb
 log = logging.getLogger("condd")
@@ -467,7 +468,7 @@ class Client:
         a release() and the acquire() after it leave in one write (one system call, one
         wake-up of the server). Order is kept either way."""
         if self._lost is not None:
-            raise ConnectionLost(str(self._lost))
+            raise self._lost_error()
         fut = self._loop.create_future()
         self._pending[req.id] = fut
         self._queued_notify = None
@@ -488,6 +489,14 @@ class Client:
             self._loop.call_soon(self._flush)
         self._last_send = self._loop.time()
         return fut
+
+    def _lost_error(self):
+        """A fresh exception for a call made once the session is over: the class of the loss
+        (condd.ServerTimeout, condd.ShuttingDown, ...), its message and status."""
+        lost = self._lost
+        exc = type(lost)(str(lost), lost.status)
+        exc.server = lost.server
+        return exc
 
     def _take_queued_notify(self, cond, owner):
         """If the last frame queued and not yet written is a notify() of Condition cond by
@@ -887,18 +896,17 @@ class Client:
                 if self._resuming:
                     await asyncio.sleep(every)
                     continue
-                if (self._secret is not None and self._reconnect
-                        and now - self._last_recv > self.session_timeout
+                if (now - self._last_recv > self.session_timeout
                         and self._last_send > self._last_recv):
-                    # the server has been silent for the session timeout although pinged:
-                    # treat the connection as lost (it has detached the session by now)
-                    self._transport.abort()
+                    # the server has been silent for the session timeout although pinged (a
+                    # partition, a stopped server): the connection is lost, as libcondd's
+                    # CONDD_ERR_SERVER_TIMEOUT (docs/client.md §6); the server has expired
+                    # or detached the session by now
+                    self._server_silent(now)
                     await asyncio.sleep(every)
                     continue
-                due = self._last_send + every
-                if self._secret is not None and self._reconnect:
-                    # also when only waiting requests went out: silence must be noticed
-                    due = min(due, self._last_recv + every)
+                # pinged also when only waiting requests went out: silence must be noticed
+                due = min(self._last_send + every, self._last_recv + every)
                 if now >= due:
                     ping = self._request("ping")
                     self._keepalive_ids.add(ping.id)
@@ -908,6 +916,20 @@ class Client:
                 await asyncio.sleep(due - now)
         except ConnectionLost:
             pass
+
+    def _server_silent(self, now):
+        """_ping_loop's verdict on a server silent for the session timeout although pinged:
+        a client that may resume treats it as a lost connection (and resumes); another ends
+        the session, every pending call failing once with ServerTimeout."""
+        transport = self._transport
+        if self._secret is not None and self._reconnect:
+            transport.abort()
+            return
+        self._lose(ServerTimeout("the server %s sent nothing for %.3g s although pinged (the "
+                                 "session timeout): connection lost"
+                                 % (self.server or self.address, now - self._last_recv)))
+        if transport is not None:
+            transport.abort()  # no Goodbye, no flush: nothing gets through
 
     # ------------------------------------------------------------ resume
 

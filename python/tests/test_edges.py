@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: BSD-2-Clause
+"""The asyncio client at the edges of a session: a server that goes silent (a partition, a
+stopped process: condd.ServerTimeout, as libcondd's CONDD_ERR_SERVER_TIMEOUT), a listener that
+never answers (connect_timeout), names and frames over the protocol's limits, refusals at
+connect (LIMIT_EXCEEDED), a server shutting down under a client with a grace, and the errors of
+addresses and arguments. One daemon per class (tests/blipproxy where the network must fail)."""
+
+import asyncio
+import socket
+import unittest
+
+import condd
+from daemon import Daemon, Proxy, until
+
+
+class EdgeTestCase(unittest.IsolatedAsyncioTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.daemon.stop()
+
+    async def asyncSetUp(self):
+        self.prefix = self.id().rsplit(".", 1)[-1]
+
+    def name(self, what):
+        return "%s.%s" % (self.prefix, what)
+
+    async def connect(self, address=None, **kw):
+        c = await condd.connect(address or self.daemon.address, **kw)
+        self.addAsyncCleanup(c.close)
+        return c
+
+
+class SilentServerTests(EdgeTestCase):
+    async def asyncSetUp(self):
+        await super().asyncSetUp()
+        self.proxy = Proxy(self.daemon.address)
+        self.addCleanup(self.proxy.stop)
+
+    async def test_a_partition_fails_every_pending_call_once_with_server_timeout(self):
+        # No grace: the client must notice the silence itself (the proxy forwards nothing and
+        # closes nothing), as libcondd does after one session timeout of silence.
+        c = await self.connect(self.proxy.address, session_timeout=1)
+        other = await self.connect()
+        self.addCleanup(self.proxy.stop)  # before the closes: a close must not wait on it
+        held = condd.Lock(c, self.name("held"))
+        await held.acquire()
+        blocker = condd.Lock(other, self.name("wanted"))
+        await blocker.acquire()
+        wanted = condd.Lock(c, self.name("wanted"))
+        pending = asyncio.create_task(wanted.acquire())
+        await c.ping()  # the Acquire is queued on the server before the partition
+        states = []
+        c._on_session = lambda client, state, exc: states.append((state, type(exc)))
+        await self.proxy.cmd("stall")
+        # (not wait_for: its cancel would wait for the Cancel's answer through the partition)
+        done, _ = await asyncio.wait([pending], timeout=30)
+        self.assertEqual(done, {pending}, "the silence was not noticed")
+        with self.assertRaises(condd.ServerTimeout):
+            pending.result()
+        self.assertTrue(c.closed)
+        self.assertEqual(c.session_state, "lost")
+        self.assertEqual(states, [("lost", condd.ServerTimeout)])
+        self.assertFalse(held.locked())
+        with self.assertRaises(condd.ServerTimeout):
+            held.release()  # the lock went with the session: said once
+        with self.assertRaises(condd.ServerTimeout):
+            await c.ping()  # later calls fail at once, the same class
+        self.assertIsInstance(condd.ServerTimeout("x"), condd.ConnectionLost)
+        await self.proxy.cmd("flow")
+
+    async def test_a_partition_is_a_blip_for_a_client_with_a_grace(self):
+        c = await self.connect(self.proxy.address, session_timeout=1, grace=30)
+        states = []
+        c._on_session = lambda client, state, exc: states.append(state)
+        lock = condd.Lock(c, self.name("held"))
+        await lock.acquire()
+        await self.proxy.cmd("stall")
+
+        async def resuming():
+            return "resuming" in states
+        await until(resuming, timeout=30, what="the silence noticed")
+        await self.proxy.cmd("flow")
+        await self.proxy.cmd("drop")  # the stalled connection goes; the next one resumes
+
+        async def resumed():
+            return "resumed" in states
+        await until(resumed, timeout=30, what="the resume")
+        self.assertTrue(lock.locked())
+        lock.release()
+        await c.ping()
+
+
+if __name__ == "__main__":
+    unittest.main()
