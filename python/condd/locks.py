@@ -69,12 +69,15 @@ class Lock(_Routed):
         self.shared = bool(shared)
         self._wire_name = _name(name)
         self._routed(client, self._wire_name)
-        self._owner = None  # owner handle of the grant this object holds
+        # owner handles of the grants this object holds, oldest first: one at most for an
+        # exclusive lock, one per reader task for a shared one
+        self._owners = []
         self._lost = None  # ConnectionLost if the session ended while held
+        self._lost_grants = 0  # how many grants went with it: each release() says so once
         self.token = None
 
     def __repr__(self):
-        state = "locked" if self._owner is not None else "unlocked"
+        state = "locked" if self._owners else "unlocked"
         mode = " shared" if self.shared else ""
         return "<condd.Lock %r%s [%s] token=%s>" % (self.name, mode, state, self.token)
 
@@ -88,7 +91,21 @@ class Lock(_Routed):
     def locked(self):
         """True if this object holds the lock (local knowledge, no round trip). Other
         holders, other objects and other processes are seen by `await locked_remote()`."""
-        return self._owner is not None
+        return bool(self._owners)
+
+    @property
+    def _owner(self):
+        """The owner handle of the latest grant this object holds (None if none): the one a
+        Condition waits and notifies with (its lock is exclusive: the only one)."""
+        return self._owners[-1] if self._owners else None
+
+    @_owner.setter
+    def _owner(self, owner):
+        # (condd.sync's release: `lock._owner = None` forgets the latest grant)
+        if owner is not None:
+            raise ValueError("only None: the grant is forgotten")
+        if self._owners:
+            self._owners.pop()
 
     async def locked_remote(self):
         """Asks the server whether anyone holds the lock (Locked)."""
@@ -143,16 +160,19 @@ class Lock(_Routed):
     # ------------------------------------------------------------ inside
 
     def _take_owner(self):
-        """The owner handle of the grant held, which the object forgets; the checks of
-        release()."""
-        if self._owner is None:
+        """The owner handle of the latest grant held, which the object forgets; the checks of
+        release(). Any grant of a shared lock serves: they are alike to the server."""
+        if not self._owners:
             if self._lost is not None:
-                lost, self._lost = self._lost, None
+                lost = self._lost
+                self._lost_grants -= 1
+                if self._lost_grants <= 0:
+                    self._lost = None
                 raise _lost_again(lost, "lock %r lost with the session: %s" % (self.name, lost))
             raise RuntimeError("Lock is not acquired.")
-        owner = self._owner
-        self._owner = None
-        self._client._held.discard(self)
+        owner = self._owners.pop()
+        if not self._owners:
+            self._client._held.discard(self)
         return owner
 
     def _release_request(self, owner):
@@ -167,15 +187,21 @@ class Lock(_Routed):
         self._client._send_checked(self._release_request(owner), "release of %r" % self.name)
 
     def _granted(self, owner, token):
-        self._owner = owner
+        self._owners.append(owner)
         self._lost = None
+        self._lost_grants = 0
         self.token = token
         self._client._held.add(self)
 
-    def _forget(self, exc):
-        """The session ended while this object held the lock."""
-        self._owner = None
+    def _forget(self, exc, grants=None):
+        """The session ended while this object held the lock: every grant it held (grants:
+        how many, when they are no longer in _owners: a Condition's wait) is lost."""
+        n = len(self._owners) if grants is None else grants
+        self._owners = []
+        if self._lost is None:
+            self._lost_grants = 0
         self._lost = exc
+        self._lost_grants += max(n, 1)
 
 
 class Condition(_Routed):
@@ -303,17 +329,18 @@ class Condition(_Routed):
         if notify_first:
             req.wait.notify_first = notify_first
         # The server releases the lock while we wait: so does this object.
-        lock._owner = None
-        client._held.discard(lock)
+        lock._owners.remove(owner)
+        if not lock._owners:
+            client._held.discard(lock)
         try:
             resp, cancelled = await client._call_cancellable(req)
         except ConnectionLost as e:
             # The session ended during the wait: the lock went with it, and the object says so
             # (release() raises this class again), as for a lock held when the session ends.
-            lock._forget(e)
+            lock._forget(e, 1)
             raise
         if resp is None:
-            lock._forget(client._lost)
+            lock._forget(client._lost, 1)
             raise asyncio.CancelledError()
         if resp.status in (pb.STATUS_OK, pb.STATUS_TIMEOUT, pb.STATUS_CANCELLED):
             lock._granted(owner, resp.wait.token)
@@ -323,7 +350,7 @@ class Condition(_Routed):
                 raise client._error(resp)
             return resp.status == pb.STATUS_OK
         if resp.status == pb.STATUS_SHUTTING_DOWN:
-            lock._forget(ShuttingDown(resp.message))
+            lock._forget(ShuttingDown(resp.message), 1)
         elif resp.status != pb.STATUS_NOT_OWNER:
             lock._granted(owner, lock.token)  # refused at once: still held
         if cancelled:
