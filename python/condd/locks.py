@@ -310,6 +310,15 @@ class Condition(_Routed):
             client._queued_notify = (self, self._lock._owner, _NOTIFY_ALL if n is None else n,
                                      req.id)
 
+    def _pass_on(self):
+        """The task of a notified Wait was cancelled before it could return (the answer OK,
+        the Cancel too late: NOT_FOUND): the notification it consumed goes to the next waiter,
+        with a Notify(n=1) sent while the lock is held, as asyncio does since gh-112202 and
+        the server does for a Cancel that comes in time (protocol.md §9.5)."""
+        if self._client.closed:
+            return  # nobody to pass it to: the session and its waits are gone
+        self._notify("notify", 1)
+
     async def _wait(self, timeout):
         """One Wait; True if notified, False on its timeout. The lock is held afterwards."""
         lock = self._lock
@@ -345,6 +354,8 @@ class Condition(_Routed):
         if resp.status in (pb.STATUS_OK, pb.STATUS_TIMEOUT, pb.STATUS_CANCELLED):
             lock._granted(owner, resp.wait.token)
             if cancelled:
+                if resp.status == pb.STATUS_OK:
+                    self._pass_on()
                 raise asyncio.CancelledError()
             if resp.status == pb.STATUS_CANCELLED:  # cancelled by somebody else: not us
                 raise client._error(resp)
