@@ -73,8 +73,13 @@ _HELLO_TRIES = 3
 _HELLO_PAUSE = 0.05
 
 
+# connect()'s default connect_timeout, libcondd's (condd_options_set_connect_timeout).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
 async def connect(address=None, *, client_name=None, session_timeout=0.0, token=None,
-                  token_file=None, grace=0.0, reconnect=True, on_session=None):
+                  token_file=None, grace=0.0, reconnect=True, on_session=None,
+                  connect_timeout=DEFAULT_CONNECT_TIMEOUT):
     """Connects to condd and completes Hello; returns a Client on the running loop.
 
     address: None reads $CONDD_SERVER, else 127.0.0.1:7380. A server list (a comma-separated
@@ -89,10 +94,17 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
     session after a lost connection (clamped by the server; client.grace is what it granted).
     With a grace and reconnect=True, a lost connection is resumed (docs/python.md, "Surviving a
     network blip"). on_session: called as on_session(client, state, exc) with state "resuming",
-    "resumed" or "lost" (client is the session's Client; client.server names its server). Raises
-    ValueError for a bad address or server list, OSError when the connection fails or the token
-    file cannot be read, ValueError for an empty token file, condd.Unauthenticated when the
-    server refuses the credentials, a CondDError when Hello is refused otherwise."""
+    "resumed" or "lost" (client is the session's Client; client.server names its server).
+    connect_timeout: seconds for the connection and the Hello's answer together (None: no
+    limit), also for each reconnect of a resume. Raises ValueError for a bad address or server
+    list, OSError when the connection fails or the token file cannot be read (TimeoutError, an
+    OSError, when connect_timeout passes), ValueError for an empty token file,
+    condd.Unauthenticated when the server refuses the credentials, a CondDError when Hello is
+    refused otherwise."""
+    if connect_timeout is not None and not (
+            isinstance(connect_timeout, (int, float)) and connect_timeout > 0):
+        raise ValueError("connect_timeout must be a positive number of seconds or None: %r"
+                         % (connect_timeout,))
     if address is None:
         address = os.environ.get("CONDD_SERVER") or DEFAULT_ADDRESS
     servers = None
@@ -114,7 +126,21 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
     if servers is not None:
         from .cluster import Cluster
         return Cluster(servers, client_name=client_name, session_timeout=session_timeout,
-                       token=token, grace=grace, reconnect=reconnect, on_session=on_session)
+                       token=token, grace=grace, reconnect=reconnect, on_session=on_session,
+                       connect_timeout=connect_timeout)
+    try:
+        async with asyncio.timeout(connect_timeout) as within:
+            return await _connect(address, where, client_name, session_timeout, token, grace,
+                                  reconnect, on_session, connect_timeout)
+    except TimeoutError:
+        if not within.expired():
+            raise  # the operating system's (ETIMEDOUT)
+        raise TimeoutError("connecting to %s timed out: no answer within connect_timeout=%g s"
+                           % (address, connect_timeout)) from None
+
+
+async def _connect(address, where, client_name, session_timeout, token, grace, reconnect,
+                   on_session, connect_timeout):
     for attempt in range(_HELLO_TRIES):
         transport, protocol = await _open(where)
         client = Client(transport, protocol, address)
@@ -122,6 +148,7 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
         client._where = where
         client._reconnect = bool(reconnect)
         client._on_session = on_session
+        client._connect_timeout = connect_timeout
         try:
             await client._hello(client_name, session_timeout, token, grace)
         except ConnectionLost as e:
@@ -308,6 +335,7 @@ class Client:
         self._resuming = False  # between a lost connection and an OK resume
         self._resume_task = None
         self._resume_hello_id = None  # id of the resume Hello in flight
+        self._connect_timeout = DEFAULT_CONNECT_TIMEOUT  # for each reconnect (None: no limit)
         self._held_frames = []  # frames that never left, sent on the next connection
         # the frame the kernel took in part, its tail with the transport (Client._write)
         self._inflight = None
@@ -343,7 +371,8 @@ class Client:
 
     @classmethod
     def _lazy(cls, address, server, client_name=None, session_timeout=0.0, token=None,
-              grace=0.0, reconnect=True, on_session=None):
+              grace=0.0, reconnect=True, on_session=None,
+              connect_timeout=DEFAULT_CONNECT_TIMEOUT):
         """A Client whose connection and Hello are under way (a Cluster's session, opened the
         first time a name routes to its server): requests sent meanwhile wait, in order, and
         leave once Hello is answered; if the connection or Hello fails, they fail with it."""
@@ -352,6 +381,7 @@ class Client:
         client._where = parse_address(address)
         client._reconnect = bool(reconnect)
         client._on_session = on_session
+        client._connect_timeout = connect_timeout
         client._opening = True
         client._open_task = client._loop.create_task(
             client._open_lazily(client_name, session_timeout, token, grace))
@@ -738,6 +768,20 @@ class Client:
         """Connects and says Hello for _lazy(), then writes the requests held meanwhile; a
         failure loses this session (its requests fail with the error, naming the server)."""
         try:
+            async with asyncio.timeout(self._connect_timeout) as within:
+                await self._open_lazily_within(client_name, session_timeout, token, grace)
+        except TimeoutError as e:
+            if not within.expired():
+                raise
+            exc = ConnectionLost("cannot connect to %s: no answer within connect_timeout=%g s"
+                                 % (self.server, self._connect_timeout))
+            exc.__cause__ = e
+            self._lose(exc)
+            if self._transport is not None:
+                self._transport.abort()
+
+    async def _open_lazily_within(self, client_name, session_timeout, token, grace):
+        try:
             transport, proto = await _open(self._where)
         except OSError as e:
             exc = ConnectionLost("cannot connect to %s: %s" % (self.server, e))
@@ -995,8 +1039,9 @@ class Client:
             left = deadline - self._loop.time()
             if left <= 0:
                 break
+            limit = left if self._connect_timeout is None else min(left, self._connect_timeout)
             try:
-                transport, proto = await _open(self._where, min(left, 10.0))
+                transport, proto = await _open(self._where, limit)
             except (OSError, asyncio.TimeoutError) as e:
                 why = "reconnect failed: %s" % e
                 continue
@@ -1005,11 +1050,18 @@ class Client:
                 return
             self._attach(transport, proto)
             # the answer (in _deliver -> _resumed) ends _resuming or loses the session;
-            # a connection that drops first makes this loop try again
+            # a connection that drops first, or no answer within connect_timeout, makes this
+            # loop try again
+            answer_by = deadline
+            if self._connect_timeout is not None:
+                answer_by = min(deadline, self._loop.time() + self._connect_timeout)
             while self._resuming and self._lost is None and self._transport is not None:
-                if self._loop.time() >= deadline:
+                if self._loop.time() >= answer_by:
+                    if answer_by < deadline:
+                        why = "no answer to the resume within connect_timeout=%g s" % (
+                            self._connect_timeout)
                     break
-                await asyncio.sleep(min(0.05, max(deadline - self._loop.time(), 0)))
+                await asyncio.sleep(min(0.05, max(answer_by - self._loop.time(), 0)))
                 if self._resume_task is not me:
                     return  # resumed, then lost again: a new task handles that loss
             if not self._resuming or self._lost is not None or self._resume_task is not me:

@@ -94,5 +94,40 @@ class SilentServerTests(EdgeTestCase):
         await c.ping()
 
 
+class ConnectTimeoutTests(EdgeTestCase):
+    async def test_a_listener_that_never_answers_times_out(self):
+        with socket.socket() as silent:  # accepts (the backlog), never answers the Hello
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(4)
+            address = "127.0.0.1:%d" % silent.getsockname()[1]
+            opening = asyncio.create_task(condd.connect(address, connect_timeout=0.3))
+            done, _ = await asyncio.wait([opening], timeout=20)
+            self.assertEqual(done, {opening}, "connect() did not time out")
+            with self.assertRaisesRegex(TimeoutError, "connect_timeout=0.3 s") as cm:
+                opening.result()
+            self.assertIsInstance(cm.exception, OSError)
+            self.assertIn(address, str(cm.exception))
+
+    async def test_connect_timeout_must_be_positive_or_none(self):
+        for bad in (0, -1, "5"):
+            with self.assertRaisesRegex(ValueError, "connect_timeout"):
+                await condd.connect(self.daemon.address, connect_timeout=bad)
+        c = await self.connect(connect_timeout=None)  # no limit
+        await c.ping()
+
+    async def test_a_resume_gives_up_on_a_reconnect_that_never_answers(self):
+        proxy = Proxy(self.daemon.address)
+        self.addCleanup(proxy.stop)
+        c = await self.connect(proxy.address, grace=2, connect_timeout=0.3)
+        self.addCleanup(proxy.stop)  # (before the close: it must not wait on the proxy)
+        await proxy.cmd("stall")  # each reconnect is accepted, its resume Hello never answered
+        pending = asyncio.create_task(c.ping())
+        await proxy.cmd("drop")
+        done, _ = await asyncio.wait([pending], timeout=30)
+        self.assertEqual(done, {pending})
+        with self.assertRaisesRegex(condd.SessionLost, "within connect_timeout=0.3 s"):
+            pending.result()
+
+
 if __name__ == "__main__":
     unittest.main()
