@@ -22,8 +22,8 @@ import socket
 import weakref
 
 from . import _proto, route
-from .errors import (CondDError, ConnectionLost, ResumeFailed, ServerTimeout, SessionLost,
-                     error_for)
+from .errors import (BadRequest, CondDError, ConnectionLost, ResumeFailed, ServerTimeout,
+                     SessionLost, error_for)
 
 pb = _proto.pb
 log = logging.getLogger("condd")
@@ -320,6 +320,7 @@ class Client:
         self._queued_notify = None
         self._flush_scheduled = False
         self._lost = None  # the ConnectionLost once the session is over
+        self._max_frame = 0  # the server's max_frame_bytes (HelloResult; 0: not known yet)
         self._closed = self._loop.create_future()  # done when the transport is gone
         self._held = set()  # Lock objects holding a grant, forgotten on session loss
         self._last_send = self._loop.time()
@@ -499,12 +500,15 @@ class Client:
         wake-up of the server). Order is kept either way."""
         if self._lost is not None:
             raise self._lost_error()
+        if self._acks:
+            req.ack = self._acked
+        frame = _proto.encode(req)
+        if self._max_frame and len(frame) - 4 > self._max_frame:
+            raise self._too_big(len(frame) - 4)
         fut = self._loop.create_future()
         self._pending[req.id] = fut
         self._queued_notify = None
-        if self._acks:
-            req.ack = self._acked
-        self._wbuf.append(_proto.encode(req))
+        self._wbuf.append(frame)
         if flush:
             # what any client of this loop queued goes out first: a release() on one
             # connection is on the wire before a request the program sends next on another
@@ -519,6 +523,22 @@ class Client:
             self._loop.call_soon(self._flush)
         self._last_send = self._loop.time()
         return fut
+
+    def _check_size(self, req, extra=0):
+        """BadRequest if req, with extra bytes more (fields the sending adds), would be over
+        the server's max_frame_bytes: nothing is sent, the session goes on (protocol.md §14)."""
+        size = req.ByteSize() + extra
+        if self._acks and not req.ack:  # the ack _send adds: a tag and a varint
+            size += 1 + max(1, (self._acked.bit_length() + 6) // 7)
+        if self._max_frame and size > self._max_frame:
+            raise self._too_big(size)
+
+    def _too_big(self, size):
+        exc = BadRequest("request of %d bytes refused before sending: over the server's "
+                         "max_frame_bytes (%d); nothing was sent, the session goes on"
+                         % (size, self._max_frame), pb.STATUS_BAD_REQUEST)
+        exc.server = self.server
+        return exc
 
     def _lost_error(self):
         """A fresh exception for a call made once the session is over: the class of the loss
@@ -753,6 +773,7 @@ class Client:
         self.session_timeout = resp.hello.session_timeout_s
         self._session_timeout_asked = session_timeout
         self.server_version = resp.hello.server_version
+        self._max_frame = resp.hello.max_frame_bytes
         self.grace = resp.hello.grace_s
         if self.grace > 0 and resp.hello.resume_secret:
             self._secret = bytes(resp.hello.resume_secret)

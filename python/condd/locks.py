@@ -9,7 +9,7 @@ import asyncio
 import collections
 
 from . import _proto
-from .errors import ConnectionLost, ShuttingDown
+from .errors import BadRequest, ConnectionLost, ShuttingDown
 
 pb = _proto.pb
 
@@ -27,10 +27,25 @@ def _lost_again(lost, text):
     return cls(text, getattr(lost, "status", None))
 
 
+# A name's length on the wire, in bytes (protocol.md §6.1).
+NAME_MAX = 512
+
+
 def _name(name):
+    """The wire form of a name (str: UTF-8; bytes-like as is). TypeError for another type,
+    condd.BadRequest (a ValueError) outside 1..NAME_MAX bytes, as the server would answer: a
+    longer name could make a frame over the server's cap, which ends the session."""
     if isinstance(name, str):
-        return name.encode("utf-8")
-    return bytes(name)
+        wire = name.encode("utf-8")
+    elif isinstance(name, (bytes, bytearray, memoryview)):
+        wire = bytes(name)
+    else:
+        raise TypeError("a condd name is a str or bytes, not %s" % type(name).__name__)
+    if not 1 <= len(wire) <= NAME_MAX:
+        raise BadRequest("condd names are 1 to %d bytes (protocol.md §6.1); %r is %d"
+                         % (NAME_MAX, name if len(wire) <= 40 else wire[:40] + b"...",
+                            len(wire)), pb.STATUS_BAD_REQUEST)
+    return wire
 
 
 class _Routed:
@@ -210,7 +225,9 @@ class Condition(_Routed):
 
     def __init__(self, client, name, lock=None):
         if lock is None:
-            lock = Lock(client, name + CONDITION_LOCK_SUFFIX)
+            wire = _name(name)  # (a name of bytes gets the suffix in bytes)
+            lock = Lock(client, name + CONDITION_LOCK_SUFFIX if isinstance(name, str)
+                        else wire + CONDITION_LOCK_SUFFIX.encode())
         elif lock._router is not client:
             raise ValueError("the lock must belong to the same client")
         if lock.shared:
@@ -333,6 +350,10 @@ class Condition(_Routed):
         if timeout is not None:
             req.wait.timeout.SetInParent()
             req.wait.timeout.seconds = max(timeout, 0.0)
+        check = getattr(client, "_check_size", None)
+        if check is not None:  # refused here, still holding the lock, before anything changes
+            q = client._queued_notify  # (+ the notify_first it may carry)
+            check(req, 0 if q is None or q[0] is not self else 1 + _varint_size(q[2]))
         # notify(); await wait(): the queued Notify rides in the Wait (protocol.md §9.2)
         notify_first = client._take_queued_notify(self, owner)
         if notify_first:
@@ -367,6 +388,10 @@ class Condition(_Routed):
         if cancelled:
             raise asyncio.CancelledError()
         raise client._error(resp)
+
+
+def _varint_size(n):
+    return max(1, (n.bit_length() + 6) // 7)
 
 
 class Event(_Routed):

@@ -129,5 +129,60 @@ class ConnectTimeoutTests(EdgeTestCase):
             pending.result()
 
 
+class NameAndFrameLimitTests(EdgeTestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.daemon = Daemon("--max-frame-bytes", "1024")  # the smallest cap the server takes
+
+    async def test_a_name_over_512_bytes_is_refused_and_the_session_goes_on(self):
+        c = await self.connect()
+        for cls in (condd.Lock, condd.Event, condd.Semaphore):
+            for name in ("x" * 70000, "é" * 257, "", b""):
+                with self.assertRaisesRegex(condd.BadRequest, "1 to 512 bytes") as cm:
+                    cls(c, name)
+                self.assertIsInstance(cm.exception, ValueError)
+        with self.assertRaises(condd.BadRequest):
+            condd.Condition(c, "c" * 510)  # its lock "...c.lock" would be 515 bytes
+        with self.assertRaises(condd.BadRequest):
+            condd.Barrier(c, "b" * 513, 2)
+        longest = condd.Lock(c, "é" * 256)  # 512 bytes: valid
+        await longest.acquire()
+        self.assertTrue(await longest.locked_remote())
+        longest.release()
+        await c.ping()
+        self.assertFalse(c.closed)
+
+    async def test_names_of_bytes_and_of_other_types(self):
+        c = await self.connect()
+        cond = condd.Condition(c, self.name("C").encode())  # bytes: its lock's name in bytes too
+        self.assertEqual(cond.lock.name, (self.name("C") + condd.CONDITION_LOCK_SUFFIX).encode())
+        async with cond:
+            self.assertFalse(await cond.wait_for(lambda: False, timeout=0.01))
+        with self.assertRaisesRegex(TypeError, "str or bytes, not int"):
+            condd.Lock(c, 5)
+        with self.assertRaisesRegex(TypeError, "str or bytes"):
+            condd.Condition(c, None)
+
+    async def test_a_request_over_max_frame_bytes_is_refused_alone(self):
+        # Two long names in one Notify or Wait exceed the server's 1024 bytes: the client
+        # refuses that call (the server would end the session for an oversized frame).
+        c = await self.connect()
+        lock = condd.Lock(c, "l" * 512)
+        cond = condd.Condition(c, "c" * 512, lock)
+        await cond.acquire()
+        with self.assertRaisesRegex(condd.BadRequest, "max_frame_bytes \\(1024\\)"):
+            await cond.wait()
+        self.assertTrue(cond.locked())  # nothing happened: still held
+        with self.assertRaisesRegex(condd.BadRequest, "max_frame_bytes"):
+            cond.notify()
+        with self.assertRaisesRegex(condd.BadRequest, "max_frame_bytes"):
+            await cond.notify_remote()
+        await c.ping()
+        self.assertFalse(c.closed)
+        self.assertTrue(await lock.locked_remote())
+        cond.release()
+        self.assertFalse(await lock.locked_remote())
+
+
 if __name__ == "__main__":
     unittest.main()
