@@ -116,7 +116,7 @@ class ConnectionTests(DaemonTestCase):
     async def test_server_status_maps_to_exception(self):
         c = await self.client()
         with self.assertRaises(condd.BadRequest):
-            await condd.Lock(c, "").locked_remote()
+            await condd.Lock(c, "bad\x01name").locked_remote()  # the server refuses it
 
 
 class LockTests(DaemonTestCase):
