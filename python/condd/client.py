@@ -259,6 +259,8 @@ class _Protocol(asyncio.BufferedProtocol):
             self.client._frames_received(self)
 
     def connection_lost(self, exc):
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            self._read_left(exc)
         if self.sock is not None:  # the duplicate goes with the connection (Client._watch_writes)
             self.sock.close()
             self.sock = None
@@ -267,13 +269,48 @@ class _Protocol(asyncio.BufferedProtocol):
         else:
             self.client._connection_lost(exc, self)
 
+    def _read_left(self, exc):
+        """A write failed (EPIPE, ECONNRESET) and the transport stopped reading: reads the bytes
+        already waiting in the socket, since the server may have said why it closed (an id-0
+        frame: LIMIT_EXCEEDED at --max-connections, SESSION_KILLED, ...), and that answer names
+        the exception (Client._deliver). The descriptor is still the connection's while its
+        protocol hears of the loss (asyncio and uvloop close it afterwards); the inode taken
+        at connection_made makes sure."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        try:
+            fd = sock.fileno() if sock is not None else -1
+            if fd < 0 or self.inode is None or os.fstat(fd).st_ino != self.inode:
+                return
+            dup = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            return
+        try:
+            for _ in range(16):  # what is there, up to 16 buffers
+                n = dup.recv_into(self.get_buffer(-1), 0, socket.MSG_DONTWAIT)
+                if n == 0:
+                    break
+                self.buffer_updated(n)
+        except OSError:  # EAGAIN: nothing more; ECONNRESET: nothing at all
+            pass
+        finally:
+            dup.close()  # the duplicate only
+
     # Write flow control: while paused, the transport holds bytes the kernel has not taken
     # (the high-water mark is 0); the client then holds new frames back itself, so that after
     # a lost connection it knows which requests never left whole and sends them again after
     # the resume (Client._write).
     paused = False
 
+    transport = None
+    inode = None  # the socket's, for _read_left
+
     def connection_made(self, transport):
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        try:
+            self.inode = os.fstat(sock.fileno()).st_ino if sock is not None else None
+        except (OSError, ValueError):
+            pass
         # High-water mark 0 on every connection: a write goes to the kernel at once on any
         # loop. uvloop's transports otherwise queue a write under the mark until the end of
         # the loop's turn and then write the connections in no promised order, where a
@@ -901,9 +938,11 @@ class Client:
                          "limit; trying again", self.session_id)
                 self._transport.abort()
                 return False
-            # SESSION_KILLED, SHUTTING_DOWN, ...: the session is over, no resume
+            # SESSION_KILLED, SHUTTING_DOWN, ...: the session is over, no resume. Before the
+            # Hello is answered it is a refusal (LIMIT_EXCEEDED at --max-connections):
+            # connect() raises the status's own class
             exc = error_for(resp)
-            if not isinstance(exc, ConnectionLost):
+            if not isinstance(exc, ConnectionLost) and self.session_id is not None:
                 exc = ConnectionLost(exc.message, resp.status)
             exc = type(exc)("connection ended by the server: %s"
                             % (resp.message or resp.status), resp.status)

@@ -184,5 +184,28 @@ class NameAndFrameLimitTests(EdgeTestCase):
         self.assertFalse(await lock.locked_remote())
 
 
+class RefusalTests(EdgeTestCase):
+    @classmethod
+    def setUpClass(cls):
+        import tempfile
+        cls.dir = tempfile.TemporaryDirectory(prefix="condd-py-edges.")
+        cls.unix = "unix:" + cls.dir.name + "/s"
+        cls.daemon = Daemon("--max-connections", "1", "--unix", cls.unix[5:])
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.dir.cleanup()
+
+    async def test_a_connect_refused_at_max_connections_raises_limit_exceeded(self):
+        first = await self.connect()  # the server's one connection
+        for address in (self.daemon.address, self.unix):
+            for grace in (0, 30):  # (a client that may resume writes its socket itself)
+                with self.assertRaises(condd.LimitExceeded, msg=address) as cm:
+                    await condd.connect(address, grace=grace)
+                self.assertEqual(cm.exception.status, condd.LimitExceeded.status)
+        await first.ping()
+
+
 if __name__ == "__main__":
     unittest.main()
