@@ -23,7 +23,7 @@ import weakref
 
 from . import _proto, route
 from .errors import (BadRequest, CondDError, ConnectionLost, ResumeFailed, ServerTimeout,
-                     SessionLost, error_for)
+                     SessionLost, ShuttingDown, error_for)
 
 pb = _proto.pb
 log = logging.getLogger("condd")
@@ -358,6 +358,9 @@ class Client:
         self._flush_scheduled = False
         self._lost = None  # the ConnectionLost once the session is over
         self._max_frame = 0  # the server's max_frame_bytes (HelloResult; 0: not known yet)
+        # the message of a SHUTTING_DOWN answer on this connection: the server is stopping
+        # and its state goes with it (protocol.md §13), so the connection's end is no blip
+        self._shutting_down = None
         self._closed = self._loop.create_future()  # done when the transport is gone
         self._held = set()  # Lock objects holding a grant, forgotten on session loss
         self._last_send = self._loop.time()
@@ -948,6 +951,8 @@ class Client:
                             % (resp.message or resp.status), resp.status)
             self._lose(exc)
             return False
+        if resp.status == pb.STATUS_SHUTTING_DOWN and self._shutting_down is None:
+            self._shutting_down = resp.message or "the server is shutting down"
         if resp.id == self._resume_hello_id:
             return self._resumed(resp)
         if self._acks:
@@ -979,6 +984,14 @@ class Client:
             why = "connection closed by the server"
         else:
             why = "connection lost: %s" % exc
+        if self._shutting_down is not None and self._lost is None and not self._closing:
+            # no resume: the server stopped, and every lock and condition with it (§13)
+            self._lose(ShuttingDown("session %s over: the server %s shut down (%s)"
+                                    % (self.session_id, self.server or self.address,
+                                       self._shutting_down)))
+            if not self._closed.done():
+                self._closed.set_result(None)
+            return
         if (self._lost is None and not self._closing and self._reconnect
                 and self._secret is not None):
             if not self._resuming:
@@ -1142,6 +1155,7 @@ class Client:
         self._transport = transport
         self._proto = proto
         self._inflight = None
+        self._shutting_down = None  # (a new connection, to a server that answers it)
         self._watch_writes(transport)
         req = self._request("hello")
         req.hello.protocol_version = 1

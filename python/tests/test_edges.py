@@ -207,5 +207,40 @@ class RefusalTests(EdgeTestCase):
         await first.ping()
 
 
+class ShutdownTests(unittest.IsolatedAsyncioTestCase):
+    async def test_after_shutting_down_a_client_with_a_grace_does_not_resume(self):
+        # SIGTERM (protocol.md §13): pending waits are answered SHUTTING_DOWN, then the
+        # connections close and every lock is gone. A grace cannot bring any of it back: the
+        # session ends there, with ShuttingDown, instead of resuming.
+        daemon = Daemon()
+        self.addCleanup(daemon.stop)
+        c = await condd.connect(daemon.address, grace=30)
+        self.addAsyncCleanup(c.close)
+        other = await condd.connect(daemon.address)
+        self.addAsyncCleanup(other.close)
+        states = []
+        c._on_session = lambda client, state, exc: states.append((state, type(exc)))
+        held = condd.Lock(c, "held")
+        await held.acquire()
+        await condd.Lock(other, "busy").acquire()
+        pending = asyncio.create_task(condd.Lock(c, "busy").acquire())
+        await other.ping()  # (the task sends its Acquire meanwhile)
+        await c.ping()  # the Acquire is queued on the server
+        daemon.proc.terminate()
+        with self.assertRaises(condd.ShuttingDown):
+            await asyncio.wait_for(pending, 20)
+
+        async def lost():
+            return c.session_state == "lost"
+        await until(lost, timeout=20, what="the session's end")
+        self.assertEqual(states, [("lost", condd.ShuttingDown)])  # never "resuming"
+        self.assertFalse(held.locked())
+        with self.assertRaises(condd.ShuttingDown):
+            held.release()  # lost with the server's state: said, not taken for released
+        with self.assertRaises(condd.ShuttingDown):
+            await c.ping()
+        self.assertEqual(await asyncio.to_thread(daemon.proc.wait), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
