@@ -107,6 +107,8 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
                          % (connect_timeout,))
     if address is None:
         address = os.environ.get("CONDD_SERVER") or DEFAULT_ADDRESS
+    if isinstance(address, str) and "," not in address:
+        address = address.strip()  # as each entry of a list (route.parse_list)
     servers = None
     if not isinstance(address, str) or "," in address:
         servers = route.parse_list(address)
@@ -115,6 +117,7 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
         if len(servers) == 1:  # one server: a plain Client, as for one address
             address, servers = servers.addresses[0], None
     if servers is None:
+        _connectable(address)
         where = parse_address(address)
     if token is None:
         if token_file is None:
@@ -197,12 +200,22 @@ def _read_token_file(path):
 async def _open(where, timeout=None):
     loop = asyncio.get_running_loop()
     if where[0] == "unix":
-        conn = loop.create_unix_connection(_Protocol, where[1])
+        conn = _open_unix(loop, where[1])
     else:
         conn = loop.create_connection(_Protocol, where[1], where[2])
     if timeout is None:
         return await conn
     return await asyncio.wait_for(conn, timeout)
+
+
+async def _open_unix(loop, path):
+    try:
+        return await loop.create_unix_connection(_Protocol, path)
+    except OSError as e:
+        if e.filename is not None or e.errno is None:
+            raise
+        # (asyncio's error does not say which socket: FileNotFoundError, ConnectionRefusedError)
+        raise type(e)(e.errno, e.strerror, path) from None
 
 
 # Reconnect backoff while resuming (as libcondd: 50 ms doubling up to 1 s).

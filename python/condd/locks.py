@@ -7,6 +7,7 @@ request and return at once, which is sound because one connection keeps requests
 
 import asyncio
 import collections
+import math
 
 from . import _proto
 from .errors import BadRequest, ConnectionLost, ShuttingDown
@@ -285,8 +286,11 @@ class Condition(_Routed):
         return result
 
     def notify(self, n=1):
-        """Wakes up to n waiters (RuntimeError if the lock is not held by this object)."""
-        self._notify("notify", n)
+        """Wakes up to n waiters (RuntimeError if the lock is not held by this object); n <= 0
+        wakes none and sends nothing, as in asyncio."""
+        n = self._wake_count(n)
+        if n:
+            self._notify("notify", n)
 
     def notify_all(self):
         """Wakes every waiter (RuntimeError if the lock is not held by this object)."""
@@ -296,6 +300,9 @@ class Condition(_Routed):
         """notify() that waits for the server's answer: how many waiters it woke, else the
         package's exception for the server's status (condd.LockMismatch, condd.NotOwner, ...).
         RuntimeError at once if this condition's lock object does not hold the lock."""
+        n = self._wake_count(n)
+        if not n:
+            return 0
         resp = await self._client._call_checked(self._notify_request("notify", n))
         return resp.notify.woken
 
@@ -305,6 +312,16 @@ class Condition(_Routed):
         return resp.notify.woken
 
     # ------------------------------------------------------------ inside
+
+    def _wake_count(self, n):
+        """notify()'s n as asyncio counts it (it wakes while its count is below n: a float
+        rounds up; 0 or less wakes none), at most what the wire carries; after asyncio's
+        check that the lock is held."""
+        if self._lock._owner is None:
+            raise RuntimeError("cannot notify on un-acquired lock")
+        if n <= 0:
+            return 0
+        return min(n if isinstance(n, int) else math.ceil(n), _NOTIFY_ALL)
 
     def _notify_request(self, kind, n):
         lock = self._lock

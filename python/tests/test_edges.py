@@ -6,8 +6,10 @@ connect (LIMIT_EXCEEDED), a server shutting down under a client with a grace, an
 addresses and arguments. One daemon per class (tests/blipproxy where the network must fail)."""
 
 import asyncio
+import os
 import socket
 import unittest
+from unittest import mock
 
 import condd
 from daemon import Daemon, Proxy, until
@@ -240,6 +242,57 @@ class ShutdownTests(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(condd.ShuttingDown):
             await c.ping()
         self.assertEqual(await asyncio.to_thread(daemon.proc.wait), 0)
+
+
+class AddressAndArgumentTests(EdgeTestCase):
+    async def test_a_single_tls_address_says_the_client_speaks_no_tls(self):
+        for address in ("tls:127.0.0.1:7381", "tls:[::1]:7381"):
+            with self.assertRaisesRegex(ValueError, "does not speak TLS"):
+                await condd.connect(address)
+
+    async def test_a_missing_unix_socket_is_named(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "nonexistent")
+            with self.assertRaises(FileNotFoundError) as cm:
+                await condd.connect("unix:" + path)
+            self.assertEqual(cm.exception.filename, path)
+            self.assertIn(path, str(cm.exception))
+
+    async def test_spaces_around_a_single_address_are_ignored(self):
+        with mock.patch.dict(os.environ, {"CONDD_SERVER": " %s " % self.daemon.address}):
+            c = await self.connect(None)
+        await c.ping()
+        self.assertEqual(c.address, self.daemon.address)
+        c = await self.connect("  %s\t" % self.daemon.address)
+        await c.ping()
+
+    async def test_notify_of_zero_or_less_wakes_none_as_in_asyncio(self):
+        a, b = await self.connect(), await self.connect()
+        name = self.name("C")
+        cond, waiting = condd.Condition(a, name), condd.Condition(b, name)
+        with self.assertRaisesRegex(RuntimeError, "un-acquired"):
+            cond.notify(-1)  # asyncio's check comes first
+
+        async def waiter():
+            async with waiting:
+                await waiting.wait()
+        tasks = [asyncio.create_task(waiter()) for _ in range(2)]
+
+        async def both_wait():
+            return (await a.stats()).condition_waiters == 2
+        await until(both_wait, what="two waiters")
+        async with cond:
+            for n in (0, -1, -2 ** 70):
+                cond.notify(n)  # nothing sent, no error
+                self.assertEqual(await cond.notify_remote(n), 0)
+            await a.ping()
+            self.assertEqual((await a.stats()).condition_waiters, 2)  # nobody woken
+            self.assertEqual(await cond.notify_remote(1.5), 2)  # a float rounds up, as asyncio
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        async with cond:
+            cond.notify(2 ** 70)  # more than the wire carries: everybody
+            self.assertEqual(await cond.notify_remote(2 ** 70), 0)
 
 
 if __name__ == "__main__":
