@@ -669,7 +669,11 @@ class Client:
             n = self._sock.send(data)
         except (BlockingIOError, InterruptedError):
             n = 0
-        except OSError:  # broken: nothing left; all of it goes after the resume
+        except OSError as e:  # broken: nothing left; all of it goes after the resume
+            if isinstance(e, (BrokenPipeError, ConnectionResetError)):
+                self._proto._read_left(e)  # unless the server said why it closed
+                if self._lost is not None:
+                    return
             self._held_frames[:0] = frames
             self._transport.abort()
             return
@@ -1053,7 +1057,8 @@ class Client:
         the session, every pending call failing once with ServerTimeout."""
         transport = self._transport
         if self._secret is not None and self._reconnect:
-            transport.abort()
+            if transport is not None:
+                transport.abort()
             return
         self._lose(ServerTimeout("the server %s sent nothing for %.3g s although pinged (the "
                                  "session timeout): connection lost"
@@ -1208,8 +1213,10 @@ class Client:
             self._set_state("resumed")
             self._write_held(self._proto)
             return True
-        exc = ResumeFailed("session %s lost: the server refused the resume: %s"
-                           % (self.session_id, resp.message or resp.status), resp.status)
+        # (SHUTTING_DOWN: the server is stopping, and the session goes with it, §13)
+        cls = ShuttingDown if resp.status == pb.STATUS_SHUTTING_DOWN else ResumeFailed
+        exc = cls("session %s lost: the server refused the resume: %s"
+                  % (self.session_id, resp.message or resp.status), resp.status)
         self._lose(exc)
         return False
 
