@@ -45,7 +45,7 @@ class SilentServerTests(EdgeTestCase):
     async def test_a_partition_fails_every_pending_call_once_with_server_timeout(self):
         # No grace: the client must notice the silence itself (the proxy forwards nothing and
         # closes nothing), as libcondd does after one session timeout of silence.
-        c = await self.connect(self.proxy.address, session_timeout=1)
+        c = await self.connect(self.proxy.address, session_timeout=2)
         other = await self.connect()
         self.addCleanup(self.proxy.stop)  # before the closes: a close must not wait on it
         held = condd.Lock(c, self.name("held"))
@@ -75,7 +75,7 @@ class SilentServerTests(EdgeTestCase):
         await self.proxy.cmd("flow")
 
     async def test_a_partition_is_a_blip_for_a_client_with_a_grace(self):
-        c = await self.connect(self.proxy.address, session_timeout=1, grace=30)
+        c = await self.connect(self.proxy.address, session_timeout=2, grace=30)
         states = []
         c._on_session = lambda client, state, exc: states.append(state)
         lock = condd.Lock(c, self.name("held"))
