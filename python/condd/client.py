@@ -22,7 +22,8 @@ import socket
 import weakref
 
 from . import _proto, route
-from .errors import CondDError, ConnectionLost, ResumeFailed, SessionLost, error_for
+from .errors import (BadRequest, CondDError, ConnectionLost, ResumeFailed, ServerTimeout,
+                     SessionLost, ShuttingDown, error_for)
 
 pb = _proto.pb
 log = logging.getLogger("condd")
@@ -72,8 +73,13 @@ _HELLO_TRIES = 3
 _HELLO_PAUSE = 0.05
 
 
+# connect()'s default connect_timeout, libcondd's (condd_options_set_connect_timeout).
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
 async def connect(address=None, *, client_name=None, session_timeout=0.0, token=None,
-                  token_file=None, grace=0.0, reconnect=True, on_session=None):
+                  token_file=None, grace=0.0, reconnect=True, on_session=None,
+                  connect_timeout=DEFAULT_CONNECT_TIMEOUT):
     """Connects to condd and completes Hello; returns a Client on the running loop.
 
     address: None reads $CONDD_SERVER, else 127.0.0.1:7380. A server list (a comma-separated
@@ -88,12 +94,21 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
     session after a lost connection (clamped by the server; client.grace is what it granted).
     With a grace and reconnect=True, a lost connection is resumed (docs/python.md, "Surviving a
     network blip"). on_session: called as on_session(client, state, exc) with state "resuming",
-    "resumed" or "lost" (client is the session's Client; client.server names its server). Raises
-    ValueError for a bad address or server list, OSError when the connection fails or the token
-    file cannot be read, ValueError for an empty token file, condd.Unauthenticated when the
-    server refuses the credentials, a CondDError when Hello is refused otherwise."""
+    "resumed" or "lost" (client is the session's Client; client.server names its server).
+    connect_timeout: seconds for the connection and the Hello's answer together (None: no
+    limit), also for each reconnect of a resume. Raises ValueError for a bad address or server
+    list, OSError when the connection fails or the token file cannot be read (TimeoutError, an
+    OSError, when connect_timeout passes), ValueError for an empty token file,
+    condd.Unauthenticated when the server refuses the credentials, a CondDError when Hello is
+    refused otherwise."""
+    if connect_timeout is not None and not (
+            isinstance(connect_timeout, (int, float)) and connect_timeout > 0):
+        raise ValueError("connect_timeout must be a positive number of seconds or None: %r"
+                         % (connect_timeout,))
     if address is None:
         address = os.environ.get("CONDD_SERVER") or DEFAULT_ADDRESS
+    if isinstance(address, str) and "," not in address:
+        address = address.strip()  # as each entry of a list (route.parse_list)
     servers = None
     if not isinstance(address, str) or "," in address:
         servers = route.parse_list(address)
@@ -102,6 +117,7 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
         if len(servers) == 1:  # one server: a plain Client, as for one address
             address, servers = servers.addresses[0], None
     if servers is None:
+        _connectable(address)
         where = parse_address(address)
     if token is None:
         if token_file is None:
@@ -113,7 +129,21 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
     if servers is not None:
         from .cluster import Cluster
         return Cluster(servers, client_name=client_name, session_timeout=session_timeout,
-                       token=token, grace=grace, reconnect=reconnect, on_session=on_session)
+                       token=token, grace=grace, reconnect=reconnect, on_session=on_session,
+                       connect_timeout=connect_timeout)
+    try:
+        async with asyncio.timeout(connect_timeout) as within:
+            return await _connect(address, where, client_name, session_timeout, token, grace,
+                                  reconnect, on_session, connect_timeout)
+    except TimeoutError:
+        if not within.expired():
+            raise  # the operating system's (ETIMEDOUT)
+        raise TimeoutError("connecting to %s timed out: no answer within connect_timeout=%g s"
+                           % (address, connect_timeout)) from None
+
+
+async def _connect(address, where, client_name, session_timeout, token, grace, reconnect,
+                   on_session, connect_timeout):
     for attempt in range(_HELLO_TRIES):
         transport, protocol = await _open(where)
         client = Client(transport, protocol, address)
@@ -121,6 +151,7 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
         client._where = where
         client._reconnect = bool(reconnect)
         client._on_session = on_session
+        client._connect_timeout = connect_timeout
         try:
             await client._hello(client_name, session_timeout, token, grace)
         except ConnectionLost as e:
@@ -169,12 +200,22 @@ def _read_token_file(path):
 async def _open(where, timeout=None):
     loop = asyncio.get_running_loop()
     if where[0] == "unix":
-        conn = loop.create_unix_connection(_Protocol, where[1])
+        conn = _open_unix(loop, where[1])
     else:
         conn = loop.create_connection(_Protocol, where[1], where[2])
     if timeout is None:
         return await conn
     return await asyncio.wait_for(conn, timeout)
+
+
+async def _open_unix(loop, path):
+    try:
+        return await loop.create_unix_connection(_Protocol, path)
+    except OSError as e:
+        if e.filename is not None or e.errno is None:
+            raise
+        # (asyncio's error does not say which socket: FileNotFoundError, ConnectionRefusedError)
+        raise type(e)(e.errno, e.strerror, path) from None
 
 
 # Reconnect backoff while resuming (as libcondd: 50 ms doubling up to 1 s).
@@ -231,6 +272,8 @@ class _Protocol(asyncio.BufferedProtocol):
             self.client._frames_received(self)
 
     def connection_lost(self, exc):
+        if isinstance(exc, (BrokenPipeError, ConnectionResetError)):
+            self._read_left(exc)
         if self.sock is not None:  # the duplicate goes with the connection (Client._watch_writes)
             self.sock.close()
             self.sock = None
@@ -239,13 +282,48 @@ class _Protocol(asyncio.BufferedProtocol):
         else:
             self.client._connection_lost(exc, self)
 
+    def _read_left(self, exc):
+        """A write failed (EPIPE, ECONNRESET) and the transport stopped reading: reads the bytes
+        already waiting in the socket, since the server may have said why it closed (an id-0
+        frame: LIMIT_EXCEEDED at --max-connections, SESSION_KILLED, ...), and that answer names
+        the exception (Client._deliver). The descriptor is still the connection's while its
+        protocol hears of the loss (asyncio and uvloop close it afterwards); the inode taken
+        at connection_made makes sure."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        try:
+            fd = sock.fileno() if sock is not None else -1
+            if fd < 0 or self.inode is None or os.fstat(fd).st_ino != self.inode:
+                return
+            dup = socket.socket(fileno=os.dup(fd))
+        except OSError:
+            return
+        try:
+            for _ in range(16):  # what is there, up to 16 buffers
+                n = dup.recv_into(self.get_buffer(-1), 0, socket.MSG_DONTWAIT)
+                if n == 0:
+                    break
+                self.buffer_updated(n)
+        except OSError:  # EAGAIN: nothing more; ECONNRESET: nothing at all
+            pass
+        finally:
+            dup.close()  # the duplicate only
+
     # Write flow control: while paused, the transport holds bytes the kernel has not taken
     # (the high-water mark is 0); the client then holds new frames back itself, so that after
     # a lost connection it knows which requests never left whole and sends them again after
     # the resume (Client._write).
     paused = False
 
+    transport = None
+    inode = None  # the socket's, for _read_left
+
     def connection_made(self, transport):
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        try:
+            self.inode = os.fstat(sock.fileno()).st_ino if sock is not None else None
+        except (OSError, ValueError):
+            pass
         # High-water mark 0 on every connection: a write goes to the kernel at once on any
         # loop. uvloop's transports otherwise queue a write under the mark until the end of
         # the loop's turn and then write the connections in no promised order, where a
@@ -292,6 +370,10 @@ class Client:
         self._queued_notify = None
         self._flush_scheduled = False
         self._lost = None  # the ConnectionLost once the session is over
+        self._max_frame = 0  # the server's max_frame_bytes (HelloResult; 0: not known yet)
+        # the message of a SHUTTING_DOWN answer on this connection: the server is stopping
+        # and its state goes with it (protocol.md §13), so the connection's end is no blip
+        self._shutting_down = None
         self._closed = self._loop.create_future()  # done when the transport is gone
         self._held = set()  # Lock objects holding a grant, forgotten on session loss
         self._last_send = self._loop.time()
@@ -307,6 +389,7 @@ class Client:
         self._resuming = False  # between a lost connection and an OK resume
         self._resume_task = None
         self._resume_hello_id = None  # id of the resume Hello in flight
+        self._connect_timeout = DEFAULT_CONNECT_TIMEOUT  # for each reconnect (None: no limit)
         self._held_frames = []  # frames that never left, sent on the next connection
         # the frame the kernel took in part, its tail with the transport (Client._write)
         self._inflight = None
@@ -342,7 +425,8 @@ class Client:
 
     @classmethod
     def _lazy(cls, address, server, client_name=None, session_timeout=0.0, token=None,
-              grace=0.0, reconnect=True, on_session=None):
+              grace=0.0, reconnect=True, on_session=None,
+              connect_timeout=DEFAULT_CONNECT_TIMEOUT):
         """A Client whose connection and Hello are under way (a Cluster's session, opened the
         first time a name routes to its server): requests sent meanwhile wait, in order, and
         leave once Hello is answered; if the connection or Hello fails, they fail with it."""
@@ -351,6 +435,7 @@ class Client:
         client._where = parse_address(address)
         client._reconnect = bool(reconnect)
         client._on_session = on_session
+        client._connect_timeout = connect_timeout
         client._opening = True
         client._open_task = client._loop.create_task(
             client._open_lazily(client_name, session_timeout, token, grace))
@@ -467,13 +552,16 @@ class Client:
         a release() and the acquire() after it leave in one write (one system call, one
         wake-up of the server). Order is kept either way."""
         if self._lost is not None:
-            raise ConnectionLost(str(self._lost))
+            raise self._lost_error()
+        if self._acks:
+            req.ack = self._acked
+        frame = _proto.encode(req)
+        if self._max_frame and len(frame) - 4 > self._max_frame:
+            raise self._too_big(len(frame) - 4)
         fut = self._loop.create_future()
         self._pending[req.id] = fut
         self._queued_notify = None
-        if self._acks:
-            req.ack = self._acked
-        self._wbuf.append(_proto.encode(req))
+        self._wbuf.append(frame)
         if flush:
             # what any client of this loop queued goes out first: a release() on one
             # connection is on the wire before a request the program sends next on another
@@ -488,6 +576,30 @@ class Client:
             self._loop.call_soon(self._flush)
         self._last_send = self._loop.time()
         return fut
+
+    def _check_size(self, req, extra=0):
+        """BadRequest if req, with extra bytes more (fields the sending adds), would be over
+        the server's max_frame_bytes: nothing is sent, the session goes on (protocol.md §14)."""
+        size = req.ByteSize() + extra
+        if self._acks and not req.ack:  # the ack _send adds: a tag and a varint
+            size += 1 + max(1, (self._acked.bit_length() + 6) // 7)
+        if self._max_frame and size > self._max_frame:
+            raise self._too_big(size)
+
+    def _too_big(self, size):
+        exc = BadRequest("request of %d bytes refused before sending: over the server's "
+                         "max_frame_bytes (%d); nothing was sent, the session goes on"
+                         % (size, self._max_frame), pb.STATUS_BAD_REQUEST)
+        exc.server = self.server
+        return exc
+
+    def _lost_error(self):
+        """A fresh exception for a call made once the session is over: the class of the loss
+        (condd.ServerTimeout, condd.ShuttingDown, ...), its message and status."""
+        lost = self._lost
+        exc = type(lost)(str(lost), lost.status)
+        exc.server = lost.server
+        return exc
 
     def _take_queued_notify(self, cond, owner):
         """If the last frame queued and not yet written is a notify() of Condition cond by
@@ -557,7 +669,11 @@ class Client:
             n = self._sock.send(data)
         except (BlockingIOError, InterruptedError):
             n = 0
-        except OSError:  # broken: nothing left; all of it goes after the resume
+        except OSError as e:  # broken: nothing left; all of it goes after the resume
+            if isinstance(e, (BrokenPipeError, ConnectionResetError)):
+                self._proto._read_left(e)  # unless the server said why it closed
+                if self._lost is not None:
+                    return
             self._held_frames[:0] = frames
             self._transport.abort()
             return
@@ -714,6 +830,7 @@ class Client:
         self.session_timeout = resp.hello.session_timeout_s
         self._session_timeout_asked = session_timeout
         self.server_version = resp.hello.server_version
+        self._max_frame = resp.hello.max_frame_bytes
         self.grace = resp.hello.grace_s
         if self.grace > 0 and resp.hello.resume_secret:
             self._secret = bytes(resp.hello.resume_secret)
@@ -728,6 +845,20 @@ class Client:
     async def _open_lazily(self, client_name, session_timeout, token, grace):
         """Connects and says Hello for _lazy(), then writes the requests held meanwhile; a
         failure loses this session (its requests fail with the error, naming the server)."""
+        try:
+            async with asyncio.timeout(self._connect_timeout) as within:
+                await self._open_lazily_within(client_name, session_timeout, token, grace)
+        except TimeoutError as e:
+            if not within.expired():
+                raise
+            exc = ConnectionLost("cannot connect to %s: no answer within connect_timeout=%g s"
+                                 % (self.server, self._connect_timeout))
+            exc.__cause__ = e
+            self._lose(exc)
+            if self._transport is not None:
+                self._transport.abort()
+
+    async def _open_lazily_within(self, client_name, session_timeout, token, grace):
         try:
             transport, proto = await _open(self._where)
         except OSError as e:
@@ -827,14 +958,18 @@ class Client:
                          "limit; trying again", self.session_id)
                 self._transport.abort()
                 return False
-            # SESSION_KILLED, SHUTTING_DOWN, ...: the session is over, no resume
+            # SESSION_KILLED, SHUTTING_DOWN, ...: the session is over, no resume. Before the
+            # Hello is answered it is a refusal (LIMIT_EXCEEDED at --max-connections):
+            # connect() raises the status's own class
             exc = error_for(resp)
-            if not isinstance(exc, ConnectionLost):
+            if not isinstance(exc, ConnectionLost) and self.session_id is not None:
                 exc = ConnectionLost(exc.message, resp.status)
             exc = type(exc)("connection ended by the server: %s"
                             % (resp.message or resp.status), resp.status)
             self._lose(exc)
             return False
+        if resp.status == pb.STATUS_SHUTTING_DOWN and self._shutting_down is None:
+            self._shutting_down = resp.message or "the server is shutting down"
         if resp.id == self._resume_hello_id:
             return self._resumed(resp)
         if self._acks:
@@ -866,6 +1001,14 @@ class Client:
             why = "connection closed by the server"
         else:
             why = "connection lost: %s" % exc
+        if self._shutting_down is not None and self._lost is None and not self._closing:
+            # no resume: the server stopped, and every lock and condition with it (§13)
+            self._lose(ShuttingDown("session %s over: the server %s shut down (%s)"
+                                    % (self.session_id, self.server or self.address,
+                                       self._shutting_down)))
+            if not self._closed.done():
+                self._closed.set_result(None)
+            return
         if (self._lost is None and not self._closing and self._reconnect
                 and self._secret is not None):
             if not self._resuming:
@@ -887,18 +1030,17 @@ class Client:
                 if self._resuming:
                     await asyncio.sleep(every)
                     continue
-                if (self._secret is not None and self._reconnect
-                        and now - self._last_recv > self.session_timeout
+                if (now - self._last_recv > self.session_timeout
                         and self._last_send > self._last_recv):
-                    # the server has been silent for the session timeout although pinged:
-                    # treat the connection as lost (it has detached the session by now)
-                    self._transport.abort()
+                    # the server has been silent for the session timeout although pinged (a
+                    # partition, a stopped server): the connection is lost, as libcondd's
+                    # CONDD_ERR_SERVER_TIMEOUT (docs/client.md §6); the server has expired
+                    # or detached the session by now
+                    self._server_silent(now)
                     await asyncio.sleep(every)
                     continue
-                due = self._last_send + every
-                if self._secret is not None and self._reconnect:
-                    # also when only waiting requests went out: silence must be noticed
-                    due = min(due, self._last_recv + every)
+                # pinged also when only waiting requests went out: silence must be noticed
+                due = min(self._last_send + every, self._last_recv + every)
                 if now >= due:
                     ping = self._request("ping")
                     self._keepalive_ids.add(ping.id)
@@ -908,6 +1050,21 @@ class Client:
                 await asyncio.sleep(due - now)
         except ConnectionLost:
             pass
+
+    def _server_silent(self, now):
+        """_ping_loop's verdict on a server silent for the session timeout although pinged:
+        a client that may resume treats it as a lost connection (and resumes); another ends
+        the session, every pending call failing once with ServerTimeout."""
+        transport = self._transport
+        if self._secret is not None and self._reconnect:
+            if transport is not None:
+                transport.abort()
+            return
+        self._lose(ServerTimeout("the server %s sent nothing for %.3g s although pinged (the "
+                                 "session timeout): connection lost"
+                                 % (self.server or self.address, now - self._last_recv)))
+        if transport is not None:
+            transport.abort()  # no Goodbye, no flush: nothing gets through
 
     # ------------------------------------------------------------ resume
 
@@ -973,8 +1130,9 @@ class Client:
             left = deadline - self._loop.time()
             if left <= 0:
                 break
+            limit = left if self._connect_timeout is None else min(left, self._connect_timeout)
             try:
-                transport, proto = await _open(self._where, min(left, 10.0))
+                transport, proto = await _open(self._where, limit)
             except (OSError, asyncio.TimeoutError) as e:
                 why = "reconnect failed: %s" % e
                 continue
@@ -983,11 +1141,18 @@ class Client:
                 return
             self._attach(transport, proto)
             # the answer (in _deliver -> _resumed) ends _resuming or loses the session;
-            # a connection that drops first makes this loop try again
+            # a connection that drops first, or no answer within connect_timeout, makes this
+            # loop try again
+            answer_by = deadline
+            if self._connect_timeout is not None:
+                answer_by = min(deadline, self._loop.time() + self._connect_timeout)
             while self._resuming and self._lost is None and self._transport is not None:
-                if self._loop.time() >= deadline:
+                if self._loop.time() >= answer_by:
+                    if answer_by < deadline:
+                        why = "no answer to the resume within connect_timeout=%g s" % (
+                            self._connect_timeout)
                     break
-                await asyncio.sleep(min(0.05, max(deadline - self._loop.time(), 0)))
+                await asyncio.sleep(min(0.05, max(answer_by - self._loop.time(), 0)))
                 if self._resume_task is not me:
                     return  # resumed, then lost again: a new task handles that loss
             if not self._resuming or self._lost is not None or self._resume_task is not me:
@@ -1008,6 +1173,7 @@ class Client:
         self._transport = transport
         self._proto = proto
         self._inflight = None
+        self._shutting_down = None  # (a new connection, to a server that answers it)
         self._watch_writes(transport)
         req = self._request("hello")
         req.hello.protocol_version = 1
@@ -1047,8 +1213,10 @@ class Client:
             self._set_state("resumed")
             self._write_held(self._proto)
             return True
-        exc = ResumeFailed("session %s lost: the server refused the resume: %s"
-                           % (self.session_id, resp.message or resp.status), resp.status)
+        # (SHUTTING_DOWN: the server is stopping, and the session goes with it, §13)
+        cls = ShuttingDown if resp.status == pb.STATUS_SHUTTING_DOWN else ResumeFailed
+        exc = cls("session %s lost: the server refused the resume: %s"
+                  % (self.session_id, resp.message or resp.status), resp.status)
         self._lose(exc)
         return False
 

@@ -7,9 +7,10 @@ request and return at once, which is sound because one connection keeps requests
 
 import asyncio
 import collections
+import math
 
 from . import _proto
-from .errors import ConnectionLost, ShuttingDown
+from .errors import BadRequest, ConnectionLost, ShuttingDown
 
 pb = _proto.pb
 
@@ -27,10 +28,24 @@ def _lost_again(lost, text):
     return cls(text, getattr(lost, "status", None))
 
 
+# A name's length on the wire, in bytes (protocol.md §6.1).
+NAME_MAX = 512
+
+
 def _name(name):
+    """The wire form of a name (str: UTF-8; bytes-like as is). TypeError for another type,
+    condd.BadRequest (a ValueError) outside 1..NAME_MAX bytes, as the server would answer: a
+    longer name could make a frame over the server's cap, which ends the session."""
     if isinstance(name, str):
-        return name.encode("utf-8")
-    return bytes(name)
+        wire = name.encode("utf-8")
+    elif isinstance(name, (bytes, bytearray, memoryview)):
+        wire = bytes(name)
+    else:
+        raise TypeError("a condd name is a str or bytes, not %s" % type(name).__name__)
+    if not 1 <= len(wire) <= NAME_MAX:
+        raise BadRequest("condd names are 1 to %d bytes (protocol.md §6.1), not %d"
+                         % (NAME_MAX, len(wire)), pb.STATUS_BAD_REQUEST)
+    return wire
 
 
 class _Routed:
@@ -69,12 +84,15 @@ class Lock(_Routed):
         self.shared = bool(shared)
         self._wire_name = _name(name)
         self._routed(client, self._wire_name)
-        self._owner = None  # owner handle of the grant this object holds
+        # owner handles of the grants this object holds, oldest first: one at most for an
+        # exclusive lock, one per reader task for a shared one
+        self._owners = []
         self._lost = None  # ConnectionLost if the session ended while held
+        self._lost_grants = 0  # how many grants went with it: each release() says so once
         self.token = None
 
     def __repr__(self):
-        state = "locked" if self._owner is not None else "unlocked"
+        state = "locked" if self._owners else "unlocked"
         mode = " shared" if self.shared else ""
         return "<condd.Lock %r%s [%s] token=%s>" % (self.name, mode, state, self.token)
 
@@ -88,7 +106,21 @@ class Lock(_Routed):
     def locked(self):
         """True if this object holds the lock (local knowledge, no round trip). Other
         holders, other objects and other processes are seen by `await locked_remote()`."""
-        return self._owner is not None
+        return bool(self._owners)
+
+    @property
+    def _owner(self):
+        """The owner handle of the latest grant this object holds (None if none): the one a
+        Condition waits and notifies with (its lock is exclusive: the only one)."""
+        return self._owners[-1] if self._owners else None
+
+    @_owner.setter
+    def _owner(self, owner):
+        # (condd.sync's release: `lock._owner = None` forgets the latest grant)
+        if owner is not None:
+            raise ValueError("only None: the grant is forgotten")
+        if self._owners:
+            self._owners.pop()
 
     async def locked_remote(self):
         """Asks the server whether anyone holds the lock (Locked)."""
@@ -143,16 +175,19 @@ class Lock(_Routed):
     # ------------------------------------------------------------ inside
 
     def _take_owner(self):
-        """The owner handle of the grant held, which the object forgets; the checks of
-        release()."""
-        if self._owner is None:
+        """The owner handle of the latest grant held, which the object forgets; the checks of
+        release(). Any grant of a shared lock serves: they are alike to the server."""
+        if not self._owners:
             if self._lost is not None:
-                lost, self._lost = self._lost, None
+                lost = self._lost
+                self._lost_grants -= 1
+                if self._lost_grants <= 0:
+                    self._lost = None
                 raise _lost_again(lost, "lock %r lost with the session: %s" % (self.name, lost))
             raise RuntimeError("Lock is not acquired.")
-        owner = self._owner
-        self._owner = None
-        self._client._held.discard(self)
+        owner = self._owners.pop()
+        if not self._owners:
+            self._client._held.discard(self)
         return owner
 
     def _release_request(self, owner):
@@ -167,15 +202,21 @@ class Lock(_Routed):
         self._client._send_checked(self._release_request(owner), "release of %r" % self.name)
 
     def _granted(self, owner, token):
-        self._owner = owner
+        self._owners.append(owner)
         self._lost = None
+        self._lost_grants = 0
         self.token = token
         self._client._held.add(self)
 
-    def _forget(self, exc):
-        """The session ended while this object held the lock."""
-        self._owner = None
+    def _forget(self, exc, grants=None):
+        """The session ended while this object held the lock: every grant it held (grants:
+        how many, when they are no longer in _owners: a Condition's wait) is lost."""
+        n = len(self._owners) if grants is None else grants
+        self._owners = []
+        if self._lost is None:
+            self._lost_grants = 0
         self._lost = exc
+        self._lost_grants += max(n, 1)
 
 
 class Condition(_Routed):
@@ -184,7 +225,9 @@ class Condition(_Routed):
 
     def __init__(self, client, name, lock=None):
         if lock is None:
-            lock = Lock(client, name + CONDITION_LOCK_SUFFIX)
+            wire = _name(name)  # (a name of bytes gets the suffix in bytes)
+            lock = Lock(client, name + CONDITION_LOCK_SUFFIX if isinstance(name, str)
+                        else wire + CONDITION_LOCK_SUFFIX.encode())
         elif lock._router is not client:
             raise ValueError("the lock must belong to the same client")
         if lock.shared:
@@ -242,8 +285,11 @@ class Condition(_Routed):
         return result
 
     def notify(self, n=1):
-        """Wakes up to n waiters (RuntimeError if the lock is not held by this object)."""
-        self._notify("notify", n)
+        """Wakes up to n waiters (RuntimeError if the lock is not held by this object); n <= 0
+        wakes none and sends nothing, as in asyncio."""
+        n = self._wake_count(n)
+        if n:
+            self._notify("notify", n)
 
     def notify_all(self):
         """Wakes every waiter (RuntimeError if the lock is not held by this object)."""
@@ -253,6 +299,9 @@ class Condition(_Routed):
         """notify() that waits for the server's answer: how many waiters it woke, else the
         package's exception for the server's status (condd.LockMismatch, condd.NotOwner, ...).
         RuntimeError at once if this condition's lock object does not hold the lock."""
+        n = self._wake_count(n)
+        if not n:
+            return 0
         resp = await self._client._call_checked(self._notify_request("notify", n))
         return resp.notify.woken
 
@@ -262,6 +311,16 @@ class Condition(_Routed):
         return resp.notify.woken
 
     # ------------------------------------------------------------ inside
+
+    def _wake_count(self, n):
+        """notify()'s n as asyncio counts it (it wakes while its count is below n: a float
+        rounds up; 0 or less wakes none), at most what the wire carries; after asyncio's
+        check that the lock is held."""
+        if self._lock._owner is None:
+            raise RuntimeError("cannot notify on un-acquired lock")
+        if n <= 0:
+            return 0
+        return min(n if isinstance(n, int) else math.ceil(n), _NOTIFY_ALL)
 
     def _notify_request(self, kind, n):
         lock = self._lock
@@ -284,6 +343,15 @@ class Condition(_Routed):
             client._queued_notify = (self, self._lock._owner, _NOTIFY_ALL if n is None else n,
                                      req.id)
 
+    def _pass_on(self):
+        """The task of a notified Wait was cancelled before it could return (the answer OK,
+        the Cancel too late: NOT_FOUND): the notification it consumed goes to the next waiter,
+        with a Notify(n=1) sent while the lock is held, as asyncio does since gh-112202 and
+        the server does for a Cancel that comes in time (protocol.md §9.5)."""
+        if self._client.closed:
+            return  # nobody to pass it to: the session and its waits are gone
+        self._notify("notify", 1)
+
     async def _wait(self, timeout):
         """One Wait; True if notified, False on its timeout. The lock is held afterwards."""
         lock = self._lock
@@ -298,37 +366,48 @@ class Condition(_Routed):
         if timeout is not None:
             req.wait.timeout.SetInParent()
             req.wait.timeout.seconds = max(timeout, 0.0)
+        check = getattr(client, "_check_size", None)
+        if check is not None:  # refused here, still holding the lock, before anything changes
+            q = client._queued_notify  # (+ the notify_first it may carry)
+            check(req, 0 if q is None or q[0] is not self else 1 + _varint_size(q[2]))
         # notify(); await wait(): the queued Notify rides in the Wait (protocol.md §9.2)
         notify_first = client._take_queued_notify(self, owner)
         if notify_first:
             req.wait.notify_first = notify_first
         # The server releases the lock while we wait: so does this object.
-        lock._owner = None
-        client._held.discard(lock)
+        lock._owners.remove(owner)
+        if not lock._owners:
+            client._held.discard(lock)
         try:
             resp, cancelled = await client._call_cancellable(req)
         except ConnectionLost as e:
             # The session ended during the wait: the lock went with it, and the object says so
             # (release() raises this class again), as for a lock held when the session ends.
-            lock._forget(e)
+            lock._forget(e, 1)
             raise
         if resp is None:
-            lock._forget(client._lost)
+            lock._forget(client._lost, 1)
             raise asyncio.CancelledError()
         if resp.status in (pb.STATUS_OK, pb.STATUS_TIMEOUT, pb.STATUS_CANCELLED):
             lock._granted(owner, resp.wait.token)
             if cancelled:
+                if resp.status == pb.STATUS_OK:
+                    self._pass_on()
                 raise asyncio.CancelledError()
             if resp.status == pb.STATUS_CANCELLED:  # cancelled by somebody else: not us
                 raise client._error(resp)
             return resp.status == pb.STATUS_OK
         if resp.status == pb.STATUS_SHUTTING_DOWN:
-            lock._forget(ShuttingDown(resp.message))
+            lock._forget(ShuttingDown(resp.message), 1)
         elif resp.status != pb.STATUS_NOT_OWNER:
             lock._granted(owner, lock.token)  # refused at once: still held
         if cancelled:
             raise asyncio.CancelledError()
         raise client._error(resp)
+
+
+def _varint_size(n):
+    return max(1, (n.bit_length() + 6) // 7)
 
 
 class Event(_Routed):

@@ -116,7 +116,7 @@ class ConnectionTests(DaemonTestCase):
     async def test_server_status_maps_to_exception(self):
         c = await self.client()
         with self.assertRaises(condd.BadRequest):
-            await condd.Lock(c, "").locked_remote()
+            await condd.Lock(c, "bad\x01name").locked_remote()  # the server refuses it
 
 
 class LockTests(DaemonTestCase):
@@ -353,6 +353,46 @@ class ConditionTests(DaemonTestCase):
             await asyncio.wait_for(task, 10)
         self.assertEqual(seen, {"locked": True, "remote": True, "newer": True})
         self.assertFalse(await other.locked_remote())
+
+    async def test_notified_wait_cancelled_before_it_returns_passes_the_notification_on(self):
+        # gh-112202 on the client side (protocol.md §9.5): W1 is notified, and its task is
+        # cancelled in the very callback that hands it the server's OK, before it runs. W1
+        # raises CancelledError holding the lock, and the wake-up it consumed goes to W2.
+        a, b, c = await self.client(), await self.client(), await self.client()
+        name = self.name("C")
+        c1, c2, cn = condd.Condition(a, name), condd.Condition(b, name), condd.Condition(c, name)
+        seen = {}
+
+        async def waiter(cond, tag):
+            async with cond:
+                try:
+                    await cond.wait()
+                except asyncio.CancelledError:
+                    seen[tag] = cond.locked()
+                    raise
+                return tag
+
+        w1 = asyncio.create_task(waiter(c1, "W1"))
+        await self.stats_until(c, "condition_waiters", 1)
+        w2 = asyncio.create_task(waiter(c2, "W2"))
+        await self.stats_until(c, "condition_waiters", 2)
+        deliver = a._deliver
+
+        def cancel_on_delivery(resp):  # the answer arrives and the cancel comes in one turn
+            ok = deliver(resp)
+            if resp.HasField("wait") and resp.status == 0 and not w1.done():
+                w1.cancel()
+            return ok
+        a._deliver = cancel_on_delivery
+        async with cn:
+            self.assertEqual(await cn.notify_remote(1), 1)  # W1, the longest waiting
+        with self.assertRaises(asyncio.CancelledError):
+            await asyncio.wait_for(w1, 10)
+        self.assertEqual(seen, {"W1": True})  # cancelled holding the lock, released on exit
+        done, _ = await asyncio.wait([w2], timeout=10)
+        self.assertEqual(done, {w2}, "the notification W1 consumed was lost")
+        self.assertEqual(w2.result(), "W2")
+        self.assertFalse(await cn.lock.locked_remote())
 
 
 class EventTests(DaemonTestCase):

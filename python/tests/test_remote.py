@@ -139,7 +139,7 @@ class EventRemoteTests(DaemonTestCase):
 
     async def test_set_remote_and_clear_remote_raise_bad_request(self):
         c = await self.client()
-        ev = condd.Event(c, "")
+        ev = condd.Event(c, "bad\x01name")  # a control character: the server's BAD_REQUEST
         with self.assertRaises(condd.BadRequest):
             await ev.set_remote()
         self.assertFalse(ev.is_set())  # refused: the local state did not change

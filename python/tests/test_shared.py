@@ -100,6 +100,61 @@ class SharedLockTests(DaemonTestCase):
         self.assertTrue(await reader._acquire(0))
         reader.release()
 
+    async def test_one_shared_lock_object_serves_several_reader_tasks(self):
+        # The asyncio pattern `async with rlock:` in each of several tasks, on one object: each
+        # task's grant is its own, every exit releases one, and none is left on the server.
+        a, b = await self.client(), await self.client()
+        name = self.name("L")
+        shared = condd.Lock(a, name, shared=True)
+        inside = asyncio.Event()
+        both_in = []
+
+        async def reader(i):
+            async with shared:
+                both_in.append(i)
+                if len(both_in) == 2:
+                    inside.set()
+                await inside.wait()  # both hold it at once
+            return i
+
+        self.assertEqual(await asyncio.wait_for(asyncio.gather(reader(1), reader(2)), 10),
+                         [1, 2])
+        self.assertFalse(shared.locked())
+        with self.assertRaisesRegex(RuntimeError, "not acquired"):
+            shared.release()  # as many releases as grants, no more
+        writer = condd.Lock(b, name)
+        self.assertTrue(await asyncio.wait_for(writer.acquire(), 10))  # nothing leaked
+        writer.release()
+
+    async def test_several_grants_of_one_shared_object_lost_with_the_session(self):
+        a = await condd.connect(self.daemon.address)
+        shared = condd.Lock(a, self.name("L"), shared=True)
+        await shared.acquire()
+        await shared.acquire()
+        a._transport.abort()  # the session ends (no grace)
+        await until(lambda: asyncio.sleep(0, a.closed), what="the loss")
+        self.assertFalse(shared.locked())
+        for _ in range(2):  # each holder's release says the grant was lost
+            with self.assertRaises(condd.ConnectionLost):
+                shared.release()
+        with self.assertRaisesRegex(RuntimeError, "not acquired"):
+            shared.release()
+        await a.close()
+
+    async def test_one_exclusive_lock_object_still_queues_its_tasks(self):
+        a = await self.client()
+        lock = condd.Lock(a, self.name("L"))
+        await lock.acquire()
+        second = asyncio.create_task(lock.acquire())
+        await self.waiters(a, 1)
+        lock.release()  # by any task: the second then holds the object's one grant
+        self.assertTrue(await asyncio.wait_for(second, 10))
+        self.assertTrue(lock.locked())
+        lock.release()
+        self.assertFalse(lock.locked())
+        with self.assertRaisesRegex(RuntimeError, "not acquired"):
+            lock.release()
+
     async def test_condition_refuses_a_shared_lock(self):
         a = await self.client()
         with self.assertRaisesRegex(ValueError, "exclusive"):

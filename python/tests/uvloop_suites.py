@@ -12,7 +12,8 @@ import sys
 import unittest
 
 SUITES = ("test_condd", "test_resume", "test_acks", "test_remote", "test_semaphore",
-          "test_barrier", "test_shared", "test_auth", "test_cluster", "cpython_test_locks")
+          "test_barrier", "test_shared", "test_auth", "test_cluster", "cpython_test_locks",
+          "test_edges")
 
 
 class UvloopTests(unittest.IsolatedAsyncioTestCase):
