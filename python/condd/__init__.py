@@ -20,6 +20,7 @@ from .errors import (  # noqa: E402
     InternalError, LimitExceeded, LockMismatch, NotFound, NotOwner, PermissionDenied,
     ProtocolError, ResumeFailed, SessionKilled, SessionLost, ShuttingDown, Timeout,
     Unauthenticated, Unimplemented, UnsupportedVersion, ValueMismatch, WrongServer)
+from .errors import ServerTimeout  # noqa: E402
 from .locks import (  # noqa: E402
     CONDITION_LOCK_SUFFIX, Barrier, BarrierState, BoundedSemaphore, Condition, Event, Lock,
     Semaphore)
@@ -35,3 +36,4 @@ __all__ = [
     "BrokenBarrierError", "Unauthenticated", "PermissionDenied", "SessionLost", "ResumeFailed",
     "SessionKilled", "Cluster", "ClusterList", "ListRow", "WrongServer",
 ]
+__all__ += ["ServerTimeout"]

@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """The exceptions of the condd package: one base class, one class per server status
 (docs/protocol.md §7, WrongServer for §21.4) and ConnectionLost for the end of a session
-(SessionLost, ResumeFailed, SessionKilled, ShuttingDown below it). The status classes also
-derive from the builtin exception asyncio code already catches where one fits (TimeoutError,
-RuntimeError, PermissionError, asyncio.BrokenBarrierError)."""
+(SessionLost, ResumeFailed, SessionKilled, ShuttingDown, ServerTimeout below it). The status
+classes also derive from the builtin exception asyncio code already catches where one fits
+(TimeoutError, RuntimeError, PermissionError, asyncio.BrokenBarrierError)."""
 
 import asyncio
 
@@ -116,6 +116,13 @@ class ResumeFailed(SessionLost):
     daemon restarted): the session is lost, as SessionLost."""
 
     status = pb.STATUS_RESUME_FAILED
+
+
+class ServerTimeout(ConnectionLost):
+    """The server sent nothing for one session timeout although pinged (a partition, a stopped
+    server; libcondd's CONDD_ERR_SERVER_TIMEOUT): a client without a grace ends the session,
+    every pending call failing with it once (with a grace it resumes instead). No wire status:
+    `status` is 0."""
 
 
 class SessionKilled(ConnectionLost):
