@@ -34,6 +34,10 @@ PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/
 # condd.sync against the outside audit's findings (a silent server, shared locks in threads,
 # exit, signal handlers, refusal frames)
 PYTHON_TESTS += python/tests/test_sync_audit.py
+# where make install puts the package (configure.ac): python/tests/test_install_dir.py
+PYTHON_TESTS += python/tests/test_install_dir.py
+AM_TESTS_ENVIRONMENT += CONDD_PYTHONDIR='$(pythondir)' CONDD_PREFIX='$(prefix)'; \
+	export CONDD_PYTHONDIR CONDD_PREFIX;
 EXTRA_DIST += $(PYTHON_TESTS)
 dist_check_SCRIPTS += tests/python.sh
 TESTS += tests/python.sh
