@@ -49,6 +49,7 @@ import atexit
 import errno
 import itertools
 import logging
+import os
 import select
 import socket
 import threading
@@ -181,6 +182,8 @@ class Conn:
         self._qn = None  # (Condition, owner, n, id) of a notify() last in _wbuf
         self._queued_recently = False  # a frame was queued since the background's last turn
         self._bg_idle = False  # the background sleeps until the next ping: wake it to flush
+        self._bg_watching = False  # ... watching the socket: wake it through _wake too
+        self._wake = None  # (read fd, write fd) of the background's wake-up pipe
         self._bg_stop = False
         self._bg = None
         self._lost = None  # the ConnectionLost once the session is over
@@ -249,7 +252,7 @@ class Conn:
         """For a forgotten client: the background thread ends at its next turn."""
         with self._mu:
             self._bg_stop = True
-            self._bg_cv.notify()
+            self._wake_background()
 
     def _close_socket(self):
         with self._mu:
@@ -312,7 +315,7 @@ class Conn:
             self._queued_recently = True
             if self._bg_idle:
                 self._bg_idle = False
-                self._bg_cv.notify()
+                self._wake_background()
 
     @property
     def _queued_notify(self):
@@ -649,6 +652,8 @@ class Conn:
                 self._sock.close()
             elif self._followers and self._lost is None:
                 self._wake_follower()
+            elif self._bg_idle and not self._bg_watching:
+                self._bg_cv.notify()  # nobody reads now: the background watches the socket
 
     def _lead(self, slot, deadline):
         """Reads and delivers until slot is answered or the session is lost: True; False if
@@ -798,7 +803,7 @@ class Conn:
             held, self._held = self._held, set()
             for obj in held:
                 obj._forget(exc)
-            self._bg_cv.notify()
+            self._wake_background()
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -811,13 +816,39 @@ class Conn:
 
     # ------------------------------------------------------------ the background thread
 
+    def _wake_background(self):  # under _mu
+        self._bg_cv.notify()
+        if self._bg_watching:
+            try:
+                os.write(self._wake[1], b"\0")
+            except OSError:  # (full: a wake-up is pending anyway)
+                pass
+
     def _background(self):
         """Writes queued frames no request took (FLUSH_MIN, FLUSH_MAX); pings when nothing was
-        written for a third of the session timeout (_keepalive)."""
+        written for a third of the session timeout (_keepalive). Idle (nothing queued) while
+        nobody reads the socket, it watches it (_watch), so that an end the server announces
+        (SESSION_KILLED, SHUTTING_DOWN, end-of-file) ends the session at once, as the asyncio
+        client's reader sees it, not at the next call: a release() after an operator's kill
+        raises SessionKilled. What comes then (the answers of fire-and-forget frames too) it
+        reads without blocking, as the leader (_drain_unasked)."""
+        self._wake = os.pipe()
+        for fd in self._wake:
+            os.set_blocking(fd, False)
+        try:
+            self._background_loop()
+        finally:
+            with self._mu:
+                wake, self._wake = self._wake, None
+            for fd in wake:
+                os.close(fd)
+
+    def _background_loop(self):
         every = max(self.session_timeout / 3, 0.01)
         mu, cv = self._mu, self._bg_cv
         period = FLUSH_MIN
         while True:
+            drain = False
             with mu:
                 if self._lost is not None or self._bg_stop:
                     return
@@ -835,9 +866,22 @@ class Conn:
                         period = FLUSH_MIN
                         wait = self._last_send + every - now
                     self._queued_recently = False
-                    cv.wait(wait)
+                    if self._bg_idle and not self._leading:
+                        self._bg_watching = True
+                        mu.release()
+                        try:
+                            drain = self._watch(wait)
+                        finally:
+                            mu.acquire()
+                            self._bg_watching = False
+                    else:
+                        cv.wait(wait)
                     self._bg_idle = False
-                    continue
+                    if not drain:
+                        continue
+            if drain:
+                self._drain_unasked()
+                continue
             try:
                 if flush:
                     period = FLUSH_MIN
@@ -846,6 +890,56 @@ class Conn:
                     self._keepalive()
             except ConnectionLost:
                 return
+
+    def _watch(self, wait):
+        """Waits up to wait seconds for bytes on the socket (True) or a wake-up (False)."""
+        poll = select.poll()
+        try:
+            poll.register(self._sock, select.POLLIN)
+            poll.register(self._wake[0], select.POLLIN)
+            events = poll.poll(max(wait, 0) * 1000)
+        except (OSError, ValueError):  # (the socket closed meanwhile)
+            return False
+        readable = False
+        for fd, _ in events:
+            if fd == self._wake[0]:
+                try:
+                    while os.read(fd, 4096):
+                        pass
+                except OSError:  # (BlockingIOError: emptied)
+                    pass
+            else:
+                readable = True
+        return readable
+
+    def _drain_unasked(self):
+        """Bytes came while nobody was reading: the answers of fire-and-forget frames, an id-0
+        frame, end-of-file, an abandoned call's late answer. Reads them without blocking, as
+        the leader (unless a call has begun reading meanwhile), and delivers them."""
+        with self._mu:
+            if self._lost is not None or self._leading:
+                return
+            self._leading = True
+        chunks = self._chunks
+        try:
+            while self._lost is None:
+                try:
+                    chunks.append(self._sock.recv(_RECV, socket.MSG_DONTWAIT))
+                except BlockingIOError:
+                    break
+                except OSError as e:
+                    chunks.clear()
+                    self._lose(_socket_lost(e))
+                    break
+                if not chunks[-1]:
+                    chunks.clear()
+                    self._lose(ConnectionLost("client closed" if self._closing
+                                              else "connection closed by the server"))
+                    break
+                self._last_rx = time.monotonic()
+                self._received(chunks)
+        finally:
+            self._unlead()
 
     def _keepalive(self):
         """The background's Ping. As libcondd (CONDD_ERR_SERVER_TIMEOUT), the server is dead

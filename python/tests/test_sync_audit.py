@@ -6,8 +6,9 @@ once, each thread's release() giving back one grant (fast path and loop client);
 fire-and-forget frames of a script that just ends (or calls sys.exit()) reach the server; a
 signal handler's exception (TimeoutError, ValueError) raised while the client reads, parses or
 writes is an interrupt, not a connection error; the server's id-0 frame (LIMIT_EXCEEDED at its
-connection limit, SESSION_KILLED) gives its own class although the write hit a closed socket.
-States are waited for with deadlines, never slept for."""
+connection limit, SESSION_KILLED) gives its own class although the write hit a closed socket,
+and an idle client sees it (and an end-of-file) between calls. States are waited for with
+deadlines, never slept for."""
 
 import os
 import signal
@@ -56,6 +57,7 @@ class SilentServerTests(FastTestCase):
             join()
         self.assertTrue(a.closed)
         self.assertEqual(a.session_state, "lost")
+        until(lambda: states, what="on_session (run by the thread that saw the loss)")
         self.assertEqual(states, [("lost", condd.ServerTimeout)])
         with self.assertRaises(condd.ServerTimeout):
             held.release()  # lost with the session, with the loss's class
@@ -350,17 +352,49 @@ class RefusalFrameTests(unittest.TestCase):
         b = self.client(self.daemon.address)
         held = condd.sync.Lock(a, "killed.L")
         held.acquire()
+        # white box: without the background thread nobody reads a's socket between calls,
+        # so a's next write meets the closed connection (EPIPE) before any read
+        a._aclient.stop_background()
+        a._aclient._bg.join(20)
+        self.assertFalse(a._aclient._bg.is_alive())
         req = b._aclient._request("kill_session")
         req.kill_session.session = a.session_id
         b._run(b._aclient._call_checked(req))
-        # nobody reads a's socket: its next write meets the closed connection
         with self.assertRaises(condd.SessionKilled):
             a.ping()
-        self.assertEqual(states, [("lost", condd.SessionKilled)])
+        self.assertEqual(states, [("lost", condd.SessionKilled)])  # (this thread saw it)
         with self.assertRaises(condd.SessionKilled):
             held.release()
         with self.assertRaises(condd.SessionKilled):
             condd.sync.Lock(a, "killed.M").acquire()
+
+    def test_killed_session_is_seen_between_calls(self):
+        # nothing asked of the server, nobody reading: the background sees the frame; the
+        # pings (every 20 s here) would see it much later
+        states = []
+        a = self.client(self.daemon.address, session_timeout=60,
+                        on_session=lambda c, s, e: states.append((s, type(e))))
+        b = self.client(self.daemon.address)
+        held = condd.sync.Lock(a, "killed.between.L")
+        held.acquire()
+        req = b._aclient._request("kill_session")
+        req.kill_session.session = a.session_id
+        b._run(b._aclient._call_checked(req))
+        until(lambda: states, what="the kill seen")
+        self.assertTrue(a.closed)
+        self.assertEqual(states, [("lost", condd.SessionKilled)])
+        with self.assertRaises(condd.SessionKilled):
+            held.release()  # the lock was lost: the holder learns it here, as with asyncio
+
+    def test_end_of_file_is_seen_between_calls(self):
+        proxy = Proxy(self.daemon.address)
+        self.addCleanup(proxy.stop)
+        a = self.client(proxy.address, session_timeout=60)
+        a.ping()
+        proxy.cmd_blocking("drop")
+        until(lambda: a.closed, what="the end seen")
+        with self.assertRaises(condd.ConnectionLost):
+            a.ping()
 
 
 if __name__ == "__main__":
