@@ -26,17 +26,17 @@ nothing at all comes from the server for a session timeout meanwhile, the sessio
 ServerTimeout (_keepalive).
 
 Interrupts. Python runs signal handlers (KeyboardInterrupt's among them) in the main thread,
-between any two steps of Python code, so an exception may land anywhere in a call made there.
-A call blocked in recv() or on its lock is the usual case: the request's Cancel path follows
+between any two steps of Python code, so an exception may land anywhere in a call made there. A
+call blocked in recv() or on its lock is the usual case: the request's Cancel path follows
 (_call_cancellable). The byte counts of send() and the bytes of recv() are stored by C code, so
 an interrupt right after the system call loses neither (_write, _lead); a write always
 completes first. An exception a handler raises inside recv() or send() is an interrupt whatever
 its class (the signal.alarm idiom's TimeoutError is an OSError): only the socket's own errors
 end the session (_from_socket). Parsing changes nothing until the answers are handed over, so
-an interrupt there leaves the bytes for the next reader. An interrupt while answers are being handed over, or a second one during one
-write, drops the connection: the session ends (the server releases everything it held) rather
-than leave an answer undelivered. _mu is held only in `with` blocks, the leadership is given
-back in `finally`.
+an interrupt there leaves the bytes for the next reader. An interrupt while answers are being
+handed over, or a second one during one write, drops the connection: the session ends (the
+server releases everything it held) rather than leave an answer undelivered. _mu is held only
+in `with` blocks, the leadership is given back in `finally`.
 
 The class offers what the primitives of locks.py use of a Client (client.py), with the same
 names: _request, _new_owner, _send_checked, _call, _call_checked, _call_cancellable, ... The
