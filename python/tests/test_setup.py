@@ -27,6 +27,10 @@ class SetupTests(unittest.TestCase):
         self.src = os.path.join(self.dir, "python")
         shutil.copytree(SRC, self.src, ignore=shutil.ignore_patterns(
             "tests", "bench", "build", "*.egg-info", "__pycache__", "condd_pb2.py"))
+        for d, _, files in os.walk(self.src):  # (distcheck's source tree is read-only)
+            os.chmod(d, 0o755)
+            for f in files:
+                os.chmod(os.path.join(d, f), 0o644)
         self.build = os.path.join(self.dir, "build")
 
     def build_py(self):
