@@ -31,6 +31,15 @@ PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/
 	python/tests/daemon.py \
 	python/tests/holder.py python/tests/cpython_test_locks.py python/tests/CPYTHON_CHANGES.md \
 	python/tests/uvloop_suites.py
+# condd.sync against the outside audit's findings (a silent server, shared locks in threads,
+# exit, signal handlers, refusal frames)
+PYTHON_TESTS += python/tests/test_sync_audit.py
+# pip's build of condd_pb2.py (python/setup.py)
+PYTHON_TESTS += python/tests/test_setup.py
+# where make install puts the package (configure.ac): python/tests/test_install_dir.py
+PYTHON_TESTS += python/tests/test_install_dir.py
+AM_TESTS_ENVIRONMENT += CONDD_PYTHONDIR='$(pythondir)' CONDD_PREFIX='$(prefix)'; \
+	export CONDD_PYTHONDIR CONDD_PREFIX;
 EXTRA_DIST += $(PYTHON_TESTS)
 dist_check_SCRIPTS += tests/python.sh
 TESTS += tests/python.sh

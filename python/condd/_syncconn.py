@@ -17,21 +17,26 @@ on one connection is on the wire before a request sent next on another). If no r
 follows, the background thread writes them 2 to 10 ms after they were queued (FLUSH_MIN,
 FLUSH_MAX): it looks every 2 ms while frames are being queued, backing off to every 8 ms while
 requests keep carrying them, and sleeps until the next ping otherwise, so a busy loop costs it
-no wake-up per frame, and little CPU.
+no wake-up per frame, and little CPU. At the interpreter's exit what is still queued is written
+(_flush_at_exit).
 
 The background thread also sends the session pings: a Ping when nothing was written for a
-third of the session timeout, as an ordinary call (a blocked leader reads its answer). It also
-drains the answers of fire-and-forget frames that came while no call was reading.
+third of the session timeout, as an ordinary call (a blocked leader reads its answer); if
+nothing at all comes from the server for a session timeout meanwhile, the session ends with
+ServerTimeout (_keepalive).
 
 Interrupts. Python runs signal handlers (KeyboardInterrupt's among them) in the main thread,
-between any two steps of Python code, so an exception may land anywhere in a call made there.
-A call blocked in recv() or on its lock is the usual case: the request's Cancel path follows
+between any two steps of Python code, so an exception may land anywhere in a call made there. A
+call blocked in recv() or on its lock is the usual case: the request's Cancel path follows
 (_call_cancellable). The byte counts of send() and the bytes of recv() are stored by C code, so
 an interrupt right after the system call loses neither (_write, _lead); a write always
-completes first. An interrupt while answers are being handed over, or a second one during one
-write, drops the connection: the session ends (the server releases everything it held) rather
-than leave an answer undelivered. _mu is held only in `with` blocks, the leadership is given
-back in `finally`.
+completes first. An exception a handler raises inside recv() or send() is an interrupt whatever
+its class (the signal.alarm idiom's TimeoutError is an OSError): only the socket's own errors
+end the session (_from_socket). Parsing changes nothing until the answers are handed over, so
+an interrupt there leaves the bytes for the next reader. An interrupt while answers are being
+handed over, or a second one during one write, drops the connection: the session ends (the
+server releases everything it held) rather than leave an answer undelivered. _mu is held only
+in `with` blocks, the leadership is given back in `finally`.
 
 The class offers what the primitives of locks.py use of a Client (client.py), with the same
 names: _request, _new_owner, _send_checked, _call, _call_checked, _call_cancellable, ... The
@@ -40,16 +45,21 @@ sync.Client drives a coroutine to its end with one send(None). Session resume (a
 reconnect) and server lists are not here: condd.sync runs those on the asyncio client.
 """
 
+import atexit
+import errno
 import itertools
 import logging
+import os
 import select
 import socket
 import threading
 import time
 
+from google.protobuf.message import DecodeError
+
 from . import _proto
 from . import client as _client
-from .errors import ConnectionLost, error_for
+from .errors import ConnectionLost, ServerTimeout, error_for
 
 pb = _proto.pb
 _OK = pb.STATUS_OK
@@ -64,11 +74,49 @@ FLUSH_MIN = 0.002
 FLUSH_MAX = 0.008
 # Longest wait for a GoodbyeResult in close().
 _GOODBYE_WAIT = 5.0
+# Longest the interpreter's exit waits for the queued frames of every connection to be written
+# and carried out (_flush_at_exit).
+EXIT_FLUSH_WAIT = 2.0
 # Bytes asked of one recv (more when a larger frame is known to come).
 _RECV = 65536
 
 # connections with queued frames, written before any request of another connection
 _QUEUED = set()
+
+# A write that fails with these: the server closed the connection, perhaps saying why first
+# (an id-0 frame), which is then still to be read (_lose_written).
+_CLOSED_ERRNOS = (errno.EPIPE, errno.ECONNRESET)
+
+
+def _socket_lost(e):
+    """The ConnectionLost for the socket error e (its errno kept for _lose_written)."""
+    exc = ConnectionLost("connection lost: %s" % e)
+    exc.errno = e.errno
+    return exc
+
+
+def _from_socket(e):
+    """True if the OSError e was raised by the socket call itself; False if a signal handler
+    raised it while the call waited (the signal.alarm -> TimeoutError idiom): an interrupt,
+    not a connection error. A handler's exception carries the handler's frame below ours in
+    its traceback, and the socket's own errors carry an errno."""
+    return e.errno is not None and (e.__traceback__ is None or e.__traceback__.tb_next is None)
+
+
+def _flush_at_exit():
+    """At the interpreter's exit (atexit; sys.exit() and the end of a script alike): the
+    fire-and-forget frames still queued (a last set(), release(), notify()) go out on every
+    connection that has some, within EXIT_FLUSH_WAIT in all, as threading's set() has taken
+    effect when it returns."""
+    deadline = time.monotonic() + EXIT_FLUSH_WAIT
+    for conn in tuple(_QUEUED):
+        try:
+            conn._flush_until(deadline)
+        except Exception:  # (a broken connection at exit: nothing more to do for it)
+            pass
+
+
+atexit.register(_flush_at_exit)
 
 
 class _Slot:
@@ -126,12 +174,16 @@ class Conn:
         self._leading = False  # a thread is reading the socket
         self._rbuf = b""  # bytes read past the last whole frame (the leader's)
         self._chunks = []  # bytes read, not yet parsed (the leader's; see _lead)
+        self._want = 0  # bytes _rbuf and _chunks need to hold a whole frame (0: unknown)
+        self._last_rx = time.monotonic()  # when bytes last came (the background's deadline)
         self._wbuf = []  # queued frames
         self._wbuf_ids = []  # their request ids
         self._wbuf_since = 0.0  # when the first of them was queued
         self._qn = None  # (Condition, owner, n, id) of a notify() last in _wbuf
         self._queued_recently = False  # a frame was queued since the background's last turn
         self._bg_idle = False  # the background sleeps until the next ping: wake it to flush
+        self._bg_watching = False  # ... watching the socket: wake it through _wake too
+        self._wake = None  # (read fd, write fd) of the background's wake-up pipe
         self._bg_stop = False
         self._bg = None
         self._lost = None  # the ConnectionLost once the session is over
@@ -200,7 +252,7 @@ class Conn:
         """For a forgotten client: the background thread ends at its next turn."""
         with self._mu:
             self._bg_stop = True
-            self._bg_cv.notify()
+            self._wake_background()
 
     def _close_socket(self):
         with self._mu:
@@ -213,6 +265,15 @@ class Conn:
     def closed(self):
         """True once the session is over (closed, lost, ended by the server)."""
         return self._lost is not None
+
+    def _lost_again(self):
+        """The exception for a call after the session ended: the loss's class (SessionKilled,
+        ServerTimeout, ...), ConnectionLost at least, as release() of a lost lock raises."""
+        lost = self._lost
+        cls = type(lost) if isinstance(lost, ConnectionLost) else ConnectionLost
+        exc = cls(str(lost), lost.status or None)
+        exc.server = lost.server
+        return exc
 
     # ------------------------------------------------------------ for the primitives
 
@@ -242,7 +303,7 @@ class Conn:
         frame = _proto.encode(req)
         with self._mu:
             if self._lost is not None:
-                raise ConnectionLost(str(self._lost))
+                raise self._lost_again()
             slot = self._pending[req.id] = _Slot()
             slot.what, slot.quiet = what, quiet
             if not self._wbuf:
@@ -254,7 +315,7 @@ class Conn:
             self._queued_recently = True
             if self._bg_idle:
                 self._bg_idle = False
-                self._bg_cv.notify()
+                self._wake_background()
 
     @property
     def _queued_notify(self):
@@ -352,7 +413,7 @@ class Conn:
         frames queued again). The write itself always completes (_write); an interrupt during
         or after it is raised with slot.sent true: the request is out, its answer will come."""
         if self._lost is not None:  # (also before the write lock: on_session may call here)
-            raise ConnectionLost(str(self._lost))
+            raise self._lost_again()
         frame = _proto.encode(req)
         if _QUEUED and (len(_QUEUED) > 1 or self not in _QUEUED):
             for other in tuple(_QUEUED):
@@ -365,7 +426,7 @@ class Conn:
             with self._wlock:
                 with self._mu:
                     if self._lost is not None:
-                        raise ConnectionLost(str(self._lost))
+                        raise self._lost_again()
                     self._pending[req.id] = slot
                     if self._wbuf:
                         picked = (self._wbuf, self._wbuf_ids)
@@ -377,7 +438,7 @@ class Conn:
                 self._requeue(req.id, picked)
             raise
         if err is not None:  # (not under the write lock: on_session may run)
-            self._lose(err)
+            self._lose_written(err)
         return slot
 
     def _requeue(self, rid, picked):
@@ -407,7 +468,66 @@ class Conn:
                 self._requeue(None, picked)
             raise
         if err is not None:
-            self._lose(err)
+            self._lose_written(err)
+
+    def _lose_written(self, exc):
+        """A write failed: the session ends with exc. If the server closed the connection
+        (EPIPE, ECONNRESET), it may have said why first, in an id-0 frame (SESSION_KILLED,
+        LIMIT_EXCEEDED at its connection limit, SHUTTING_DOWN): what is already in the socket
+        is read first, so that the session ends with that status's class, as when a reader
+        sees it. If a thread is reading the socket, it sees the frame and the end itself."""
+        if getattr(exc, "errno", None) not in _CLOSED_ERRNOS:
+            self._lose(exc)
+            return
+        with self._mu:
+            if self._lost is not None or self._leading:
+                return
+            self._leading = True
+        chunks = self._chunks
+        try:
+            while self._lost is None:
+                try:
+                    chunks.append(self._sock.recv(_RECV, socket.MSG_DONTWAIT))
+                except OSError:
+                    break
+                if not chunks[-1]:
+                    break
+                self._received(chunks)
+        finally:
+            chunks.clear()
+            self._unlead()
+            self._lose(exc)
+
+    def _flush_until(self, deadline):
+        """Writes the queued frames behind a Ping and waits for its answer (the server has
+        then carried them out), giving up at deadline (monotonic): _flush_at_exit. The write
+        waits for room with poll, so a server that does not read cannot hold the exit up."""
+        if not self._wlock.acquire(timeout=max(deadline - time.monotonic(), 0)):
+            return
+        try:
+            req = self._request("ping")
+            slot = _Slot()
+            with self._mu:
+                if not self._wbuf or self._lost is not None:
+                    return
+                self._pending[req.id] = slot
+                data = memoryview(b"".join(self._wbuf) + _proto.encode(req))
+                self._unqueue()
+            sock = self._sock
+            while data:
+                left = deadline - time.monotonic()
+                poll = select.poll()
+                poll.register(sock, select.POLLOUT)
+                if left <= 0 or not poll.poll(left * 1000):
+                    return
+                try:
+                    data = data[sock.send(data, socket.MSG_DONTWAIT):]
+                except (BlockingIOError, InterruptedError):
+                    continue
+            self._last_send = time.monotonic()
+        finally:
+            self._wlock.release()
+        self._wait(slot, max(deadline - time.monotonic(), 0))
 
     def _unqueue(self):  # under _mu
         self._wbuf = []
@@ -432,7 +552,9 @@ class Conn:
         try:  # the usual case: all of it at once
             counts.extend(map(send, (data,)))
         except OSError as e:
-            return ConnectionLost("connection lost: %s" % e)
+            if _from_socket(e):
+                return _socket_lost(e)
+            interrupt = e  # a signal handler's (TimeoutError, say): an interrupt
         except BaseException as e:
             interrupt = e
         if counts and counts[0] == n:  # (no call from the send to mark.sent: no interrupt)
@@ -447,9 +569,9 @@ class Conn:
                 if done >= n:
                     break
                 counts.extend(map(send, (data[done:] if done else data,)))
-            except OSError as e:
-                return ConnectionLost("connection lost: %s" % e)
             except BaseException as e:
+                if isinstance(e, OSError) and _from_socket(e):
+                    return _socket_lost(e)
                 if interrupt is not None:
                     self._lose(ConnectionLost("connection dropped: interrupted while writing"))
                     raise
@@ -530,6 +652,8 @@ class Conn:
                 self._sock.close()
             elif self._followers and self._lost is None:
                 self._wake_follower()
+            elif self._bg_idle and not self._bg_watching:
+                self._bg_cv.notify()  # nobody reads now: the background watches the socket
 
     def _lead(self, slot, deadline):
         """Reads and delivers until slot is answered or the session is lost: True; False if
@@ -537,14 +661,23 @@ class Conn:
 
         The bytes of one recv() land in self._chunks by C code (list.extend over map(), as in
         _write), so an interrupt right after the system call cannot lose them: it propagates,
-        and the next reader (this thread's Cancel, say) delivers them first. An interrupt while
-        delivering drops the connection: answers half delivered cannot be told apart."""
+        and the next reader (this thread's Cancel, say) delivers them first. So does an
+        interrupt while they are parsed (_received changes nothing until it delivers). An
+        interrupt while delivering drops the connection: answers half delivered cannot be told
+        apart. Only the socket's own errors end the session here: a signal handler's exception
+        is an interrupt, whatever its class (_from_socket)."""
         sock = self._sock
         chunks = self._chunks
         while slot.resp is None and slot.exc is None:
             if self._lost is not None:
                 return True
-            if not chunks:
+            if chunks and not chunks[-1]:
+                chunks.clear()
+                self._lose(ConnectionLost("client closed" if self._closing
+                                          else "connection closed by the server"))
+                return True
+            want = self._want
+            if not chunks or (want and want > len(self._rbuf) + sum(map(len, chunks))):
                 try:
                     if deadline is not None:
                         left = deadline - time.monotonic()
@@ -552,61 +685,64 @@ class Conn:
                         poll.register(sock, select.POLLIN)
                         if left <= 0 or not poll.poll(left * 1000):
                             return False
-                    chunks.extend(map(sock.recv, (max(_RECV, self._need()) if self._rbuf
-                                                  else _RECV,)))
+                    size = _RECV
+                    if want:
+                        size = max(_RECV, want - len(self._rbuf) - sum(map(len, chunks)))
+                    chunks.extend(map(sock.recv, (size,)))
                 except OSError as e:
+                    if not _from_socket(e):
+                        raise  # a signal handler's exception: an interrupt
                     chunks.clear()
-                    self._lose(ConnectionLost("connection lost: %s" % e))
+                    self._lose(_socket_lost(e))
                     return True
-            if not chunks[-1]:
-                chunks.clear()
-                self._lose(ConnectionLost("client closed" if self._closing
-                                          else "connection closed by the server"))
-                return True
+                self._last_rx = time.monotonic()
+                continue
             try:
-                data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-                chunks.clear()
-                self._received(data)
-            except BaseException:  # interrupted with answers half delivered: none is lost
-                chunks.clear()
+                self._received(chunks)
+            except BaseException:
+                if chunks:  # interrupted while parsing: nothing delivered, the bytes stay
+                    raise
+                # interrupted with answers half delivered: none is lost
                 self._lose(ConnectionLost("connection dropped: interrupted while reading"))
                 raise
         return True
 
-    def _need(self):
-        """Bytes still missing of the frame at the start of the read buffer (0 if unknown)."""
-        b = self._rbuf
-        if len(b) < 4:
-            return 0
-        return 4 + int.from_bytes(b[:4], "big") - len(b)
-
-    def _received(self, data):
-        """The leader's bytes: parses the whole frames, delivers them."""
-        if self._rbuf:  # a bytearray: a large frame grows it in amortised steps
-            self._rbuf += data
-            data = self._rbuf
+    def _received(self, chunks):
+        """The leader's bytes (self._rbuf, then chunks): parses the whole frames, delivers
+        them. Until it takes the bytes (chunks.clear()) it changes nothing, so an interrupt
+        leaves them for the next reader; with not one whole frame yet it leaves them there
+        and sets self._want to the bytes the frame needs."""
+        rbuf = self._rbuf
+        if rbuf:
+            data = b"".join((rbuf, *chunks))
+        elif len(chunks) == 1:
+            data = chunks[0]
+        else:
+            data = b"".join(chunks)
         resps = []
         pos, end = 0, len(data)
-        try:
-            while end - pos >= 4:
-                n = int.from_bytes(data[pos:pos + 4], "big")
-                if n == 0 or n > _proto.MAX_RESPONSE_BYTES:
-                    raise ValueError("bad response frame length %d" % n)
-                if end - pos - 4 < n:
-                    break
-                resp = pb.Response()
+        bad = None
+        while end - pos >= 4:
+            n = int.from_bytes(data[pos:pos + 4], "big")
+            if n == 0 or n > _proto.MAX_RESPONSE_BYTES:
+                bad = "bad response frame length %d" % n
+                break
+            if end - pos - 4 < n:
+                break
+            resp = pb.Response()
+            try:
                 resp.ParseFromString(data[pos + 4:pos + 4 + n])
-                pos += 4 + n
-                resps.append(resp)
-        except Exception as e:  # a bad frame, a message that does not decode
-            self._lose(ConnectionLost("connection lost: %s" % e))
+            except DecodeError as e:  # a message that does not decode
+                bad = e
+                break
+            pos += 4 + n
+            resps.append(resp)
+        if not resps and bad is None:  # not one whole frame: read on
+            self._want = 4 + int.from_bytes(data[:4], "big") if end >= 4 else 4
             return
-        if pos == end:
-            self._rbuf = b""
-        elif pos:
-            self._rbuf = bytearray(data[pos:])
-        elif not isinstance(data, bytearray):
-            self._rbuf = bytearray(data)
+        chunks.clear()  # (from here on an interrupt drops the connection: _lead)
+        self._want = 0
+        self._rbuf = data[pos:] if pos < end else b""
         ended = None
         with self._mu:
             for resp in resps:
@@ -625,9 +761,18 @@ class Conn:
                     slot.waiting = False
                     del self._followers[slot]
                     slot.lk.release()
+        if bad is not None:
+            self._lose(ConnectionLost("connection lost: %s" % bad))
+            return
         if ended is not None:
             # SESSION_KILLED, SHUTTING_DOWN, UNAUTHENTICATED...: the session is over
             exc = error_for(ended)
+            if self.session_state == "opening":
+                # refused before it began (LIMIT_EXCEEDED at the server's --max-connections,
+                # protocol.md §2): connect() raises the status's own class
+                self._lose(type(exc)("connection refused by the server: %s"
+                                     % (ended.message or ended.status), ended.status))
+                return
             if not isinstance(exc, ConnectionLost):
                 exc = ConnectionLost(exc.message, ended.status)
             self._lose(type(exc)("connection ended by the server: %s"
@@ -658,7 +803,7 @@ class Conn:
             held, self._held = self._held, set()
             for obj in held:
                 obj._forget(exc)
-            self._bg_cv.notify()
+            self._wake_background()
         try:
             self._sock.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -671,13 +816,39 @@ class Conn:
 
     # ------------------------------------------------------------ the background thread
 
+    def _wake_background(self):  # under _mu
+        self._bg_cv.notify()
+        if self._bg_watching:
+            try:
+                os.write(self._wake[1], b"\0")
+            except OSError:  # (full: a wake-up is pending anyway)
+                pass
+
     def _background(self):
         """Writes queued frames no request took (FLUSH_MIN, FLUSH_MAX); pings when nothing was
-        written for a third of the session timeout."""
+        written for a third of the session timeout (_keepalive). Idle (nothing queued) while
+        nobody reads the socket, it watches it (_watch), so that an end the server announces
+        (SESSION_KILLED, SHUTTING_DOWN, end-of-file) ends the session at once, as the asyncio
+        client's reader sees it, not at the next call: a release() after an operator's kill
+        raises SessionKilled. What comes then (the answers of fire-and-forget frames too) it
+        reads without blocking, as the leader (_drain_unasked)."""
+        self._wake = os.pipe()
+        for fd in self._wake:
+            os.set_blocking(fd, False)
+        try:
+            self._background_loop()
+        finally:
+            with self._mu:
+                wake, self._wake = self._wake, None
+            for fd in wake:
+                os.close(fd)
+
+    def _background_loop(self):
         every = max(self.session_timeout / 3, 0.01)
         mu, cv = self._mu, self._bg_cv
         period = FLUSH_MIN
         while True:
+            drain = False
             with mu:
                 if self._lost is not None or self._bg_stop:
                     return
@@ -695,14 +866,100 @@ class Conn:
                         period = FLUSH_MIN
                         wait = self._last_send + every - now
                     self._queued_recently = False
-                    cv.wait(wait)
+                    if self._bg_idle and not self._leading:
+                        self._bg_watching = True
+                        mu.release()
+                        try:
+                            drain = self._watch(wait)
+                        finally:
+                            mu.acquire()
+                            self._bg_watching = False
+                    else:
+                        cv.wait(wait)
                     self._bg_idle = False
-                    continue
+                    if not drain:
+                        continue
+            if drain:
+                self._drain_unasked()
+                continue
             try:
                 if flush:
                     period = FLUSH_MIN
                     self._flush()
                 else:
-                    self._call_now(self._request("ping"))
+                    self._keepalive()
             except ConnectionLost:
                 return
+
+    def _watch(self, wait):
+        """Waits up to wait seconds for bytes on the socket (True) or a wake-up (False)."""
+        poll = select.poll()
+        try:
+            poll.register(self._sock, select.POLLIN)
+            poll.register(self._wake[0], select.POLLIN)
+            events = poll.poll(max(wait, 0) * 1000)
+        except (OSError, ValueError):  # (the socket closed meanwhile)
+            return False
+        readable = False
+        for fd, _ in events:
+            if fd == self._wake[0]:
+                try:
+                    while os.read(fd, 4096):
+                        pass
+                except OSError:  # (BlockingIOError: emptied)
+                    pass
+            else:
+                readable = True
+        return readable
+
+    def _drain_unasked(self):
+        """Bytes came while nobody was reading: the answers of fire-and-forget frames, an id-0
+        frame, end-of-file, an abandoned call's late answer. Reads them without blocking, as
+        the leader (unless a call has begun reading meanwhile), and delivers them."""
+        with self._mu:
+            if self._lost is not None or self._leading:
+                return
+            self._leading = True
+        chunks = self._chunks
+        try:
+            while self._lost is None:
+                try:
+                    chunks.append(self._sock.recv(_RECV, socket.MSG_DONTWAIT))
+                except BlockingIOError:
+                    break
+                except OSError as e:
+                    chunks.clear()
+                    self._lose(_socket_lost(e))
+                    break
+                if not chunks[-1]:
+                    chunks.clear()
+                    self._lose(ConnectionLost("client closed" if self._closing
+                                              else "connection closed by the server"))
+                    break
+                self._last_rx = time.monotonic()
+                self._received(chunks)
+        finally:
+            self._unlead()
+
+    def _keepalive(self):
+        """The background's Ping. As libcondd (CONDD_ERR_SERVER_TIMEOUT), the server is dead
+        when nothing at all came from it for one session timeout while the Ping is unanswered
+        (a stopped server, a partition without a reset): the session ends with ServerTimeout,
+        failing every pending call once (the shutdown wakes a thread blocked reading). Bytes
+        read by any thread, the Ping's answer or not, count as life."""
+        req = self._request("ping")
+        slot = self._start(req)
+        sent = time.monotonic()
+        t = self.session_timeout
+        try:
+            while self._wait(slot, max(max(self._last_rx, sent) + t - time.monotonic(), 0)) \
+                    is None:
+                if time.monotonic() - max(self._last_rx, sent) >= t:
+                    break
+            else:
+                return
+        finally:
+            with self._mu:
+                self._pending.pop(req.id, None)
+        self._lose(ServerTimeout("nothing heard from %s within the session timeout (%g s)"
+                                 % (self.server or self.address, t)))

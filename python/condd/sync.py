@@ -30,9 +30,11 @@ the interrupt then propagates.
 """
 
 import asyncio
+import atexit
 import os
 import threading
 import time
+import weakref
 
 from . import _syncconn
 from . import client as _client
@@ -46,6 +48,29 @@ __all__ = ["connect", "Client", "Lock", "Condition", "Semaphore", "BoundedSemaph
 
 class BrokenBarrierError(_errors.BrokenBarrierError, threading.BrokenBarrierError):
     """condd.BrokenBarrierError that `except threading.BrokenBarrierError` also catches."""
+
+
+# Clients on their own event loop (a server list, a resume), whose release() and notify() the
+# loop thread sends after the call returned: flushed at exit (_flush_at_exit).
+_LOOP_CLIENTS = weakref.WeakSet()
+
+
+def _flush_at_exit():
+    """At the interpreter's exit: every open loop client's queued release() or notify() is
+    sent and carried out (a Ping behind them), within _syncconn.EXIT_FLUSH_WAIT in all. The
+    fast path's queued frames are _syncconn's own atexit's."""
+    deadline = time.monotonic() + _syncconn.EXIT_FLUSH_WAIT
+    for client in tuple(_LOOP_CLIENTS):
+        if client._thread is None or client.closed:
+            continue
+        try:
+            fut = asyncio.run_coroutine_threadsafe(client._aclient.ping(), client._loop)
+            fut.result(max(deadline - time.monotonic(), 0))
+        except Exception:  # (lost, or out of time: nothing more to do at exit)
+            pass
+
+
+atexit.register(_flush_at_exit)
 
 
 def connect(address=None, *, client_name=None, session_timeout=0.0, token=None, token_file=None,
@@ -96,6 +121,7 @@ class Client:
         except BaseException:
             self._stop()
             raise
+        _LOOP_CLIENTS.add(self)
 
     # ------------------------------------------------------------ public
 
@@ -285,15 +311,68 @@ def _check_timeout(blocking, timeout):
     return float(timeout)
 
 
+class _SharedLock(_locks.Lock):
+    """The asyncio Lock in shared mode as a condd.sync.Lock drives it, for an asyncio Lock that
+    keeps one owner slot: one object that several threads hold at once, each grant with its
+    own owner handle (a list, as Semaphore keeps its permits), so that each holder's release()
+    gives one grant back. Any thread holding the object may release it (docs/python.md):
+    release() gives back the latest grant. The grants are kept here, not in the asyncio
+    class's single _owner, under a lock of their own (the threads of one fast-path client run
+    these methods at the same time). Not used once the asyncio Lock keeps a list (_owners)
+    itself."""
+
+    def __init__(self, client, name):
+        super().__init__(client, name, shared=True)
+        self._grants = []  # owner handles of the grants this object holds, oldest first
+        self._grants_mu = threading.Lock()
+
+    def __repr__(self):
+        state = "locked" if self._grants else "unlocked"
+        return "<condd.Lock %r shared [%s] held=%d token=%s>" % (
+            self.name, state, len(self._grants), self.token)
+
+    def locked(self):
+        return bool(self._grants)
+
+    def _granted(self, owner, token):
+        with self._grants_mu:
+            self._grants.append(owner)
+            self._lost = None
+            self.token = token
+            self._client._held.add(self)
+
+    def _take_owner(self):
+        with self._grants_mu:
+            if not self._grants:
+                if self._lost is not None:
+                    lost, self._lost = self._lost, None
+                    raise _locks._lost_again(lost, "lock %r lost with the session: %s"
+                                             % (self.name, lost))
+                raise RuntimeError("Lock is not acquired.")
+            owner = self._grants.pop()
+            if not self._grants:
+                self._client._held.discard(self)
+            return owner
+
+    def _forget(self, exc):
+        with self._grants_mu:
+            self._grants = []
+            self._lost = exc
+
+
 class Lock:
     """threading.Lock over condd: acquire(blocking=True, timeout=-1) -> bool, release(),
     locked(), `with lock:`; plus locked_remote(), release_remote() and token (docs/python.md).
     As for condd.Lock, locked() is local: True while this object holds the lock.
-    shared=True: a shared (reader) lock, as condd.Lock(..., shared=True)."""
+    shared=True: a shared (reader) lock, as condd.Lock(..., shared=True); one object may then
+    be held by several threads at once, each release() giving back one grant (_SharedLock)."""
 
     def __init__(self, client, name, *, shared=False):
         self._client = client
         self._lock = _locks.Lock(client._aclient, name, shared=shared)
+        if shared and not isinstance(getattr(self._lock, "_owners", None), list):
+            # an asyncio Lock with one owner slot: the grants of several threads in a list
+            self._lock = _SharedLock(client._aclient, name)
 
     def __repr__(self):
         return repr(self._lock).replace("<condd.", "<condd.sync.", 1)
@@ -334,6 +413,8 @@ class Lock:
         lock = self._lock
         if self._client._fast:
             lock.release()  # queued (or raises what asyncio's release() raises)
+        elif lock.shared:
+            self._client._call(lock.release)  # on the loop, which owns the grants' list
         elif lock._owner is not None and lock._lost is None and not self._client.closed:
             # held: release() cannot raise, so hand it to the loop without a round trip. The
             # object forgets the grant here at once (one attribute store), so that locked()
