@@ -132,7 +132,7 @@ class Floor:
         self.buf = b""
         self.next_id = 0
         self.name = name.encode()
-        self.lock = self.name + b".lock"
+        self.lock = self.name  # named like the condition, as condd.Condition and condctl do
         self.queued = b""
         hello = self.request("hello")
         hello.hello.protocol_version = 1

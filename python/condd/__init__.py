@@ -22,14 +22,14 @@ from .errors import (  # noqa: E402
     Unauthenticated, Unimplemented, UnsupportedVersion, ValueMismatch, WrongServer)
 from .errors import ServerTimeout  # noqa: E402
 from .locks import (  # noqa: E402
-    CONDITION_LOCK_SUFFIX, Barrier, BarrierState, BoundedSemaphore, Condition, Event, Lock,
+    Barrier, BarrierState, BoundedSemaphore, Condition, Event, Lock,
     Semaphore)
 
 __version__ = "0.1.0"
 
 __all__ = [
     "connect", "Client", "parse_address", "Lock", "Condition", "Event", "Semaphore",
-    "BoundedSemaphore", "Barrier", "BarrierState", "CONDITION_LOCK_SUFFIX",
+    "BoundedSemaphore", "Barrier", "BarrierState",
     "CondDError", "ConnectionLost", "Timeout", "Cancelled", "NotOwner", "AlreadyOwner",
     "LockMismatch", "BadRequest", "LimitExceeded", "UnsupportedVersion", "ShuttingDown",
     "NotFound", "ProtocolError", "Unimplemented", "InternalError", "ValueMismatch",

@@ -17,8 +17,9 @@ pb = _proto.pb
 # notify_all() carried by a Wait's notify_first: more waiters than can exist.
 _NOTIFY_ALL = 2 ** 64 - 1
 
-# Condition(client, name) without a lock uses the lock named name + CONDITION_LOCK_SUFFIX.
-CONDITION_LOCK_SUFFIX = ".lock"
+# Condition(client, name) without a lock uses the lock named name, as condctl does (condctl.1,
+# --lock: "default: the lock named like the condition"), so a shell script and a Python program
+# meet on one condition; locks and conditions are separate namespaces (protocol.md §6.1).
 
 
 def _lost_again(lost, text):
@@ -221,13 +222,11 @@ class Lock(_Routed):
 
 class Condition(_Routed):
     """asyncio.Condition over condd, bound to a condd Lock (several conditions may share one;
-    lock=None makes Lock(client, name + CONDITION_LOCK_SUFFIX))."""
+    lock=None makes Lock(client, name): the lock named like the condition, as in condctl)."""
 
     def __init__(self, client, name, lock=None):
         if lock is None:
-            wire = _name(name)  # (a name of bytes gets the suffix in bytes)
-            lock = Lock(client, name + CONDITION_LOCK_SUFFIX if isinstance(name, str)
-                        else wire + CONDITION_LOCK_SUFFIX.encode())
+            lock = Lock(client, name)
         elif lock._router is not client:
             raise ValueError("the lock must belong to the same client")
         if lock.shared:

@@ -445,12 +445,12 @@ class Lock:
 class Condition:
     """threading.Condition over condd: acquire(), release(), wait(timeout=None) -> bool,
     wait_for(predicate, timeout=None), notify(n=1), notify_all(), `with cond:`; lock=None uses
-    Lock(client, name + ".lock") as condd.Condition does. wait()'s timeout is the server's
+    Lock(client, name), the lock named like the condition, as condd.Condition and condctl do. wait()'s timeout is the server's
     (Wait.timeout): it returns False holding the lock again, with no Cancel."""
 
     def __init__(self, client, name, lock=None):
         if lock is None:
-            lock = Lock(client, name + _locks.CONDITION_LOCK_SUFFIX)
+            lock = Lock(client, name)
         elif not isinstance(lock, Lock) or lock._client is not client:
             raise ValueError("the lock must be a condd.sync.Lock of the same client")
         if lock.shared:

@@ -266,9 +266,10 @@ class ClusterTests(ThreeServers, unittest.IsolatedAsyncioTestCase):
         self.assertTrue(await asyncio.wait_for(waiter, 10))
         self.assertTrue(cond.locked())
         await cond.release_remote()
-        # the default lock (name + ".lock") too
+        # the default lock (named like the condition) too
         dcond = condd.Condition(c, cname)
-        self.assertEqual(dcond.server, c.server_for(cname + condd.CONDITION_LOCK_SUFFIX))
+        self.assertEqual(dcond.lock.name, cname)
+        self.assertEqual(dcond.server, c.server_for(cname))
 
     async def test_connections_open_lazily_one_per_server(self):
         c = await self.cluster()

@@ -218,11 +218,38 @@ class LockTests(DaemonTestCase):
 
 
 class ConditionTests(DaemonTestCase):
+    async def test_a_default_condition_meets_condctl_on_its_default_lock(self):
+        # Condition(client, name) and condctl's notify-all name both default to the lock named
+        # like the condition, so a shell script wakes a Python waiter (the audit's interop case).
+        condctl = os.environ.get("CONDCTL")
+        if not condctl:
+            self.skipTest("CONDCTL (the condctl binary) is not set")
+        a, watch = await self.client(), await self.client()
+        cond = condd.Condition(a, self.name("C"))
+        self.assertEqual(cond.lock.name, self.name("C"))
+
+        async def waiter():
+            async with cond:
+                return await cond.wait()
+        task = asyncio.ensure_future(waiter())
+
+        async def waiting():
+            found = (await watch.list(self.name("C"))).conditions
+            return any(e.waiters == 1 and e.lock == self.name("C").encode() for e in found)
+        await until(waiting, what="the waiter on the condition")
+        proc = await asyncio.create_subprocess_exec(
+            condctl, "-s", self.daemon.address, "notify-all", self.name("C"),
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        out, err = await proc.communicate()
+        self.assertEqual(proc.returncode, 0, err.decode())
+        self.assertTrue(await asyncio.wait_for(task, 10))
+        self.assertFalse(cond.locked())
+
     async def test_wait_notify(self):
         a, b = await self.client(), await self.client()
         ca = condd.Condition(a, self.name("C"))
         cb = condd.Condition(b, self.name("C"))
-        self.assertEqual(ca.lock.name, self.name("C") + condd.CONDITION_LOCK_SUFFIX)
+        self.assertEqual(ca.lock.name, self.name("C"))  # named like the condition, as in condctl
 
         async def waiter():
             async with ca:

@@ -144,7 +144,7 @@ class NameAndFrameLimitTests(EdgeTestCase):
                     cls(c, name)
                 self.assertIsInstance(cm.exception, ValueError)
         with self.assertRaises(condd.BadRequest):
-            condd.Condition(c, "c" * 510)  # its lock "...c.lock" would be 515 bytes
+            condd.Condition(c, "c" * 513)
         with self.assertRaises(condd.BadRequest):
             condd.Barrier(c, "b" * 513, 2)
         longest = condd.Lock(c, "é" * 256)  # 512 bytes: valid
@@ -157,7 +157,7 @@ class NameAndFrameLimitTests(EdgeTestCase):
     async def test_names_of_bytes_and_of_other_types(self):
         c = await self.connect()
         cond = condd.Condition(c, self.name("C").encode())  # bytes: its lock's name in bytes too
-        self.assertEqual(cond.lock.name, (self.name("C") + condd.CONDITION_LOCK_SUFFIX).encode())
+        self.assertEqual(cond.lock.name, self.name("C").encode())
         async with cond:
             self.assertFalse(await cond.wait_for(lambda: False, timeout=0.01))
         with self.assertRaisesRegex(TypeError, "str or bytes, not int"):
