@@ -312,14 +312,12 @@ def _check_timeout(blocking, timeout):
 
 
 class _SharedLock(_locks.Lock):
-    """The asyncio Lock in shared mode as a condd.sync.Lock drives it, for an asyncio Lock that
-    keeps one owner slot: one object that several threads hold at once, each grant with its
-    own owner handle (a list, as Semaphore keeps its permits), so that each holder's release()
+    """The asyncio Lock in shared mode as a condd.sync.Lock drives it: one object that several
+    threads hold at once, each grant with its own owner handle, so that each holder's release()
     gives one grant back. Any thread holding the object may release it (docs/python.md):
-    release() gives back the latest grant. The grants are kept here, not in the asyncio
-    class's single _owner, under a lock of their own (the threads of one fast-path client run
-    these methods at the same time). Not used once the asyncio Lock keeps a list (_owners)
-    itself."""
+    release() gives back the latest grant. The grants are kept here under a lock of their own,
+    not in the asyncio class's list, because the threads of one fast-path client run these
+    methods at the same time (the asyncio class is only ever run by its loop's thread)."""
 
     def __init__(self, client, name):
         super().__init__(client, name, shared=True)
@@ -370,8 +368,7 @@ class Lock:
     def __init__(self, client, name, *, shared=False):
         self._client = client
         self._lock = _locks.Lock(client._aclient, name, shared=shared)
-        if shared and not isinstance(getattr(self._lock, "_owners", None), list):
-            # an asyncio Lock with one owner slot: the grants of several threads in a list
+        if shared:  # several threads may hold and release it at once: _SharedLock's mutex
             self._lock = _SharedLock(client._aclient, name)
 
     def __repr__(self):
