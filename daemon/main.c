@@ -39,6 +39,13 @@
 /* How long a stopping daemon waits for replies to drain before it closes connections anyway. */
 #define MAIN_DRAIN_SECONDS 2.0
 
+/* After the one-line reason of a bad option: a pointer to --help rather than all of it, so the
+ * reason is not scrolled away (condctl does the same). */
+static void main_try_help(void)
+{
+    fputs("try 'condd --help'\n", stderr);
+}
+
 static void main_usage(FILE *out)
 {
     fprintf(out, "Usage: condd [OPTION]...\n"
@@ -111,7 +118,8 @@ static int main_token_action(const struct settings_def *def, const char *princip
 }
 
 /* Parses argv into cli, checking each value. Returns -1 to go on, or an exit status (0 after
- * --help/--version, 2 for a bad option or value). */
+ * --help/--version, 2 for a bad option or value: one line with the reason, then a pointer to
+ * --help). */
 static int main_parse_args(struct main_cli *cli, int argc, char **argv)
 {
     int opt;
@@ -130,7 +138,7 @@ static int main_parse_args(struct main_cli *cli, int argc, char **argv)
     while (rc < 0 && (opt = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
         const struct settings_def *def = settings_from_getopt(opt);
         if (def == NULL) { /* getopt_long has said what is wrong */
-            main_usage(stderr);
+            main_try_help();
             rc = 2;
             continue;
         }
@@ -150,7 +158,7 @@ static int main_parse_args(struct main_cli *cli, int argc, char **argv)
         }
         if (!settings_set(&scratch, def, optarg, err, sizeof err)) {
             fprintf(stderr, "condd: --%s: %s\n", def->name, err);
-            main_usage(stderr);
+            main_try_help();
             rc = 2;
             continue;
         }
@@ -165,7 +173,7 @@ static int main_parse_args(struct main_cli *cli, int argc, char **argv)
     settings_clear(&scratch);
     if (rc < 0 && optind < argc) {
         fprintf(stderr, "condd: unexpected argument '%s'\n", argv[optind]);
-        main_usage(stderr);
+        main_try_help();
         rc = 2;
     }
     return rc;
@@ -436,8 +444,6 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
     sdnotify_ready(m->notify);
 }
 
-static bool main_keep_state(const struct settings *s, struct server *srv, bool *keep);
-
 /* restart.c's check before a hand-over: would the successor start with the settings, auth file
  * and certificates as they are on disk now? A typo in the config file must not cost the state. */
 static bool main_check_successor(void *arg, char *err, size_t errlen)
@@ -450,12 +456,6 @@ static bool main_check_successor(void *arg, char *err, size_t errlen)
     struct tls_ctx *tls = NULL;
     bool ok = (next.auth_file == NULL || (auth = auth_load(next.auth_file, err, errlen)) != NULL) &&
               (next.listen_tls.n == 0 || (tls = tls_ctx_load(&next, err, errlen)) != NULL);
-    bool keep;
-    if (ok && !main_keep_state(&next, m->srv, &keep)) {
-        snprintf(err, errlen, "keep-state-on-stop: '%s' is not one of auto, yes, no",
-                 next.keep_state_on_stop);
-        ok = false;
-    }
     auth_free(auth);
     tls_ctx_free(tls);
     settings_clear(&next);
@@ -474,21 +474,19 @@ static void main_on_restart_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /* keep-state-on-stop: "yes", "no", or "auto" (unset): yes when a service manager listens and
- * announces (systemd >= 254, $FDSTORE) room for the state and our own listeners. */
-static bool main_keep_state(const struct settings *s, struct server *srv, bool *keep)
+ * announces (systemd >= 254, $FDSTORE) room for the state and our own listeners. The word was
+ * checked when the settings were read (settings.c), before anything was opened, so a bad one is
+ * a bad option (exit 2) and never reaches here. */
+static bool main_keep_state(const struct settings *s, const struct server *srv)
 {
     const char *v = s->keep_state_on_stop != NULL ? s->keep_state_on_stop : "auto";
     if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
         /* Only a service manager has a store to hand the state to. */
-        *keep = strcmp(v, "yes") == 0 && getenv("NOTIFY_SOCKET") != NULL;
-        return true;
+        return strcmp(v, "yes") == 0 && getenv("NOTIFY_SOCKET") != NULL;
     }
-    if (strcmp(v, "auto") != 0)
-        return false;
     const char *fdstore = getenv("FDSTORE");
     long room = fdstore != NULL ? strtol(fdstore, NULL, 10) : 0;
-    *keep = getenv("NOTIFY_SOCKET") != NULL && room > server_listener_count(srv);
-    return true;
+    return getenv("NOTIFY_SOCKET") != NULL && room > server_listener_count(srv);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -630,10 +628,8 @@ int main(int argc, char **argv)
     }
     bool ok = main_open_listeners(srv, &s, m.restart);
     server_close_unclaimed(srv);
-    if (ok && !main_keep_state(&s, srv, &m.keep_state)) {
-        log_error("keep-state-on-stop: '%s' is not one of auto, yes, no", s.keep_state_on_stop);
-        ok = false;
-    }
+    if (ok)
+        m.keep_state = main_keep_state(&s, srv);
     if (ok) {
         /* The state after the listeners (the sessions it restores resume through them), before
          * the port file and READY=1: whoever waits for those finds it loaded. */
