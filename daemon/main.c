@@ -189,17 +189,20 @@ static void main_cli_free(struct main_cli *cli)
  * Builds the settings from scratch: defaults, then the config file (--config, else the
  * default file if it exists), then the command line. Used at start and on every reload, so it
  * never ends the process. Returns false with "FILE:LINE: reason" (or "out of memory") in err
- * when the settings cannot be built; s is then cleared.
+ * when the settings cannot be built; s is then cleared. *auth_line (may be NULL): the config
+ * file's line that set auth-file, 0 when the command line did or nobody did (the file it names
+ * is read later, and its errors point back at that line).
  */
-static bool main_load_settings(struct settings *s, const struct main_cli *cli, char *err,
-                               size_t errlen)
+static bool main_load_settings(struct settings *s, const struct main_cli *cli, unsigned *auth_line,
+                               char *err, size_t errlen)
 {
     settings_init(s);
+    unsigned lines[64] = {0}; /* a row per bit of settings_source.seen */
     const char *path = cli->config;
     if (path == NULL && access(SETTINGS_DEFAULT_CONFIG, F_OK) == 0)
         path = SETTINGS_DEFAULT_CONFIG;
     if (path != NULL) {
-        if (!conffile_load(path, s, err, errlen) ||
+        if (!conffile_load_lines(path, s, lines, err, errlen) ||
             !settings_apply(s, "config", path, err, errlen)) {
             settings_clear(s);
             return false;
@@ -217,6 +220,11 @@ static bool main_load_settings(struct settings *s, const struct main_cli *cli, c
     if (!cluster_check_settings(s, err, errlen)) {
         settings_clear(s);
         return false;
+    }
+    if (auth_line != NULL) {
+        const struct settings_def *def = settings_find("auth-file");
+        size_t i = (size_t)(def - settings_table);
+        *auth_line = (src.seen & (UINT64_C(1) << i)) ? 0 : lines[i];
     }
     return true;
 }
@@ -261,10 +269,27 @@ fail:
 
 /* ------------------------------------------------------------------ authentication */
 
-/* Loads path and logs what it holds; NULL with "PATH:LINE: reason" in err on failure. */
-static struct auth_db *main_load_auth(const char *path, char *err, size_t errlen)
+/* Reads s's auth file; NULL on failure with the reason in err, naming the setting and, when
+ * the config file gave it, that file's line (line, from main_load_settings()): "CONF:LINE:
+ * auth-file PATH: reason", as the config file's own errors read. */
+static struct auth_db *main_open_auth(const struct settings *s, unsigned line, char *err,
+                                      size_t errlen)
 {
-    struct auth_db *db = auth_load(path, err, errlen);
+    char why[1024];
+    struct auth_db *db = auth_load(s->auth_file, why, sizeof why);
+    if (db == NULL && line > 0)
+        snprintf(err, errlen, "%s:%u: auth-file %s", s->config_file, line, why);
+    else if (db == NULL)
+        snprintf(err, errlen, "auth-file %s", why);
+    return db;
+}
+
+/* main_open_auth(), logging what the file holds. */
+static struct auth_db *main_load_auth(const struct settings *s, unsigned line, char *err,
+                                      size_t errlen)
+{
+    const char *path = s->auth_file;
+    struct auth_db *db = main_open_auth(s, line, err, errlen);
     if (db != NULL) {
         size_t np, nr;
         auth_counts(db, &np, &nr);
@@ -409,10 +434,11 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
     struct auth_db *auth = NULL;
     struct tls_ctx *tls = NULL;
     settings_init(&merged);
-    if (!main_load_settings(&next, m->cli, err, sizeof err)) {
+    unsigned auth_line = 0;
+    if (!main_load_settings(&next, m->cli, &auth_line, err, sizeof err)) {
         log_error("reload failed: %s; keeping the current settings", err);
     } else if (next.auth_file != NULL &&
-               (auth = main_load_auth(next.auth_file, err, sizeof err)) == NULL) {
+               (auth = main_load_auth(&next, auth_line, err, sizeof err)) == NULL) {
         /* The auth file is re-read on every reload, changed path or not. */
         log_error("reload failed: %s; keeping the current settings and auth file", err);
         settings_clear(&next);
@@ -450,11 +476,13 @@ static bool main_check_successor(void *arg, char *err, size_t errlen)
 {
     const struct main_ctx *m = arg;
     struct settings next;
-    if (!main_load_settings(&next, m->cli, err, errlen))
+    unsigned auth_line = 0;
+    if (!main_load_settings(&next, m->cli, &auth_line, err, errlen))
         return false;
     struct auth_db *auth = NULL;
     struct tls_ctx *tls = NULL;
-    bool ok = (next.auth_file == NULL || (auth = auth_load(next.auth_file, err, errlen)) != NULL) &&
+    bool ok = (next.auth_file == NULL ||
+               (auth = main_open_auth(&next, auth_line, err, errlen)) != NULL) &&
               (next.listen_tls.n == 0 || (tls = tls_ctx_load(&next, err, errlen)) != NULL);
     auth_free(auth);
     tls_ctx_free(tls);
@@ -554,7 +582,8 @@ int main(int argc, char **argv)
     }
     struct settings s;
     char err[1024];
-    if (!main_load_settings(&s, &cli, err, sizeof err)) {
+    unsigned auth_line = 0;
+    if (!main_load_settings(&s, &cli, &auth_line, err, sizeof err)) {
         fprintf(stderr, "condd: %s\n", err);
         main_cli_free(&cli);
         return 2;
@@ -565,7 +594,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct auth_db *auth = NULL;
-    if (s.auth_file != NULL && (auth = main_load_auth(s.auth_file, err, sizeof err)) == NULL) {
+    if (s.auth_file != NULL && (auth = main_load_auth(&s, auth_line, err, sizeof err)) == NULL) {
         fprintf(stderr, "condd: %s\n", err);
         settings_clear(&s);
         main_cli_free(&cli);

@@ -584,6 +584,35 @@ START_TEST(test_condd_bad_keep_state_word_exits_2_before_listening)
 }
 END_TEST
 
+/* An auth file that cannot be read is named with its key, and with the config file's line when
+ * the file gave it, as the config file's own errors are: exit 2, one line. */
+START_TEST(test_condd_missing_auth_file_names_the_key_and_the_config_line)
+{
+    char path[512];
+    write_conf(path, sizeof path,
+               "listen = 127.0.0.1:0\n# the next line names a file that is not there\n"
+               "auth-file = /nonexistent/condd-auth\n");
+    char want_conf[768];
+    snprintf(want_conf, sizeof want_conf,
+             "condd: %s:3: auth-file /nonexistent/condd-auth: No such file or directory\n", path);
+    const char *const conf[] = {"-c", path, NULL};
+    /* The command line overrides the file's value: no line of the file to point at. */
+    const char *const cli[] = {"-c", path, "--auth-file", "/nonexistent/other", NULL};
+    const char *const *cases[] = {conf, cli};
+    const char *wants[] = {want_conf,
+                           "condd: auth-file /nonexistent/other: No such file or directory\n"};
+    for (size_t i = 0; i < 2; i++) {
+        char *out, *err;
+        int st = run_condd(cases[i], &out, &err);
+        ck_assert_msg(WIFEXITED(st) && WEXITSTATUS(st) == 2, "case %zu: exit status %#x", i, st);
+        ck_assert_str_eq(err, wants[i]);
+        free(out);
+        free(err);
+    }
+    remove_conf(path);
+}
+END_TEST
+
 START_TEST(test_getopt_options_come_from_the_table)
 {
     struct settings_getopt g;
@@ -1016,6 +1045,7 @@ static Suite *settings_suite(void)
     tcase_add_test(tc, test_condd_help_lists_every_option_once_and_exits_0);
     tcase_add_test(tc, test_condd_bad_option_or_value_prints_one_line_and_exits_2);
     tcase_add_test(tc, test_condd_bad_keep_state_word_exits_2_before_listening);
+    tcase_add_test(tc, test_condd_missing_auth_file_names_the_key_and_the_config_line);
     tcase_add_test(tc, test_getopt_options_come_from_the_table);
     suite_add_tcase(s, tc);
 
