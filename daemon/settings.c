@@ -284,6 +284,9 @@ const struct settings_def settings_table[] = {
 };
 
 const size_t settings_count = sizeof settings_table / sizeof settings_table[0];
+/* struct settings_source keeps a bit per row, and a config file's lines are kept per row in an
+ * array of 64 (main.c). */
+_Static_assert(sizeof settings_table / sizeof settings_table[0] <= 64, "at most 64 settings");
 
 /* struct settings_source has one bit per row; struct settings_getopt one option per row. */
 _Static_assert(sizeof settings_table / sizeof settings_table[0] <= 64, "too many settings");
