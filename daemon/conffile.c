@@ -34,9 +34,10 @@ static void conffile_strip_comment(char *line)
     }
 }
 
-/* Parses one line; returns false with the reason (no location) in err. */
-static bool conffile_line(char *line, struct settings *s, struct settings_source *src, char *err,
-                          size_t errlen)
+/* Parses one line; returns false with the reason (no location) in err. *row: the row it set,
+ * when it set one. */
+static bool conffile_line(char *line, struct settings *s, struct settings_source *src,
+                          const struct settings_def **row, char *err, size_t errlen)
 {
     conffile_strip_comment(line);
     char *t = conffile_trim(line);
@@ -67,11 +68,20 @@ static bool conffile_line(char *line, struct settings *s, struct settings_source
         snprintf(err, errlen, "missing value for '%s'", key);
         return false;
     }
+    *row = def;
     return settings_source_set(src, s, def, value, err, errlen);
 }
 
 bool conffile_load(const char *path, struct settings *s, char *err, size_t errlen)
 {
+    return conffile_load_lines(path, s, NULL, err, errlen);
+}
+
+bool conffile_load_lines(const char *path, struct settings *s, unsigned *lines, char *err,
+                         size_t errlen)
+{
+    if (lines != NULL)
+        memset(lines, 0, settings_count * sizeof *lines);
     FILE *f = fopen(path, "r");
     if (f == NULL) {
         snprintf(err, errlen, "%s: %s", path, strerror(errno));
@@ -93,9 +103,12 @@ bool conffile_load(const char *path, struct settings *s, char *err, size_t errle
             ok = false;
             break;
         }
-        if (!conffile_line(line, s, &src, reason, sizeof reason)) {
+        const struct settings_def *row = NULL;
+        if (!conffile_line(line, s, &src, &row, reason, sizeof reason)) {
             snprintf(err, errlen, "%s:%u: %s", path, lineno, reason);
             ok = false;
+        } else if (row != NULL && lines != NULL) {
+            lines[row - settings_table] = lineno;
         }
     }
     if (ok && ferror(f)) {

@@ -27,4 +27,11 @@
  */
 bool conffile_load(const char *path, struct settings *s, char *err, size_t errlen);
 
+/* conffile_load(), also recording where each key was set: lines[i] is the line that last gave
+ * settings_table[i] (0: the file did not give it). lines (settings_count entries, borrowed) is
+ * zeroed first. For errors found later about a value (auth-file's file missing, say), so they
+ * can say "PATH:LINE:" as the file's own errors do. */
+bool conffile_load_lines(const char *path, struct settings *s, unsigned *lines, char *err,
+                         size_t errlen);
+
 #endif

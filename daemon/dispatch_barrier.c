@@ -7,10 +7,29 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "dispatch_internal.h"
 #include "status.h"
+
+/* The message of a VALUE_MISMATCH: the parties the barrier has and those asked, which the
+ * engine's static text cannot carry. Only numbers: never the name. Other statuses keep msg. */
+static const char *dispatch_barrier_mismatch(struct engine *e, enum engine_status st,
+                                             const ProtobufCBinaryData *name, uint64_t parties,
+                                             const char *msg, char *buf, size_t len)
+{
+    struct engine_barrier_info info;
+    const char *ignored = NULL;
+    if (st != ENGINE_VALUE_MISMATCH ||
+        engine_barrier_state(e, name->data, name->len, &info, &ignored) != ENGINE_OK ||
+        info.parties == 0 || info.parties == parties)
+        return msg;
+    snprintf(buf, len, "barrier exists with %" PRIu64 " parties (asked %" PRIu64 ")", info.parties,
+             parties);
+    return buf;
+}
 
 /* Answered through dispatch_barrier_answer(), now or (ENGINE_PENDING) later. */
 void dispatch_barrier_wait(struct conn *c, uint64_t id, const Condd__V1__BarrierWait *m)
@@ -18,6 +37,9 @@ void dispatch_barrier_wait(struct conn *c, uint64_t id, const Condd__V1__Barrier
     struct engine_reply r = {.op = ENGINE_OP_BARRIER_WAIT, .req_id = id};
     r.status = engine_barrier_wait(c->sess, id, m->name.data, m->name.len, m->parties,
                                    dispatch_timeout(m->timeout), &r.index, &r.message);
+    char buf[96];
+    r.message = dispatch_barrier_mismatch(c->srv->engine, r.status, &m->name, m->parties, r.message,
+                                          buf, sizeof buf);
     if (r.status != ENGINE_PENDING)
         dispatch_barrier_answer(c, &r, false);
 }
@@ -44,6 +66,9 @@ void dispatch_barrier_reset(struct conn *c, uint64_t id, const Condd__V1__Barrie
     enum engine_status st =
         engine_barrier_reset(c->srv->engine, m->name.data, m->name.len, m->parties, &broken, &msg);
     if (st != ENGINE_OK) {
+        char buf[96];
+        msg = dispatch_barrier_mismatch(c->srv->engine, st, &m->name, m->parties, msg, buf,
+                                        sizeof buf);
         dispatch_fail(c, id, STATS_OP_BARRIER_RESET, st, msg);
         return;
     }
@@ -62,6 +87,9 @@ void dispatch_barrier_abort(struct conn *c, uint64_t id, const Condd__V1__Barrie
     enum engine_status st =
         engine_barrier_abort(c->srv->engine, m->name.data, m->name.len, m->parties, &broken, &msg);
     if (st != ENGINE_OK) {
+        char buf[96];
+        msg = dispatch_barrier_mismatch(c->srv->engine, st, &m->name, m->parties, msg, buf,
+                                        sizeof buf);
         dispatch_fail(c, id, STATS_OP_BARRIER_ABORT, st, msg);
         return;
     }

@@ -7,6 +7,8 @@
  */
 #include "config.h"
 
+#include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,6 +16,23 @@
 #include "stats.h"
 
 /* ------------------------------------------------------------------ requests */
+
+/* The message of a VALUE_MISMATCH over another value: the value the semaphore has and the one
+ * asked, which the engine's static text cannot carry (a client fixes its value from it). Only
+ * numbers: never the name. Any other status (a kind mismatch among them) keeps msg. */
+static const char *dispatch_sem_mismatch(struct engine *e, enum engine_status st,
+                                         const ProtobufCBinaryData *name, uint64_t value,
+                                         bool bounded, const char *msg, char *buf, size_t len)
+{
+    uint64_t have;
+    bool have_bounded;
+    if (st != ENGINE_VALUE_MISMATCH ||
+        !engine_sem_value(e, name->data, name->len, &have, &have_bounded) ||
+        have_bounded != bounded || have == value)
+        return msg;
+    snprintf(buf, len, "semaphore exists with value %" PRIu64 " (asked %" PRIu64 ")", have, value);
+    return buf;
+}
 
 void dispatch_sem_answer(struct conn *c, Condd__V1__Response *resp, const struct engine_reply *r)
 {
@@ -34,6 +53,9 @@ void dispatch_sem_acquire(struct conn *c, uint64_t id, const Condd__V1__SemAcqui
     struct engine_reply r = {.op = ENGINE_OP_SEM_ACQUIRE, .req_id = id};
     r.status = engine_sem_acquire(c->sess, id, a->name.data, a->name.len, a->value, a->bounded,
                                   a->owner, dispatch_timeout(a->timeout), &r.token, &r.message);
+    char buf[96];
+    r.message = dispatch_sem_mismatch(c->srv->engine, r.status, &a->name, a->value, a->bounded,
+                                      r.message, buf, sizeof buf);
     if (r.status != ENGINE_PENDING)
         dispatch_answer(c, &r, false);
 }
@@ -44,6 +66,9 @@ void dispatch_sem_release(struct conn *c, uint64_t id, const Condd__V1__SemRelea
     enum engine_status st = engine_sem_release(c->sess, r->name.data, r->name.len, r->value,
                                                r->bounded, r->owner, &msg);
     if (st != ENGINE_OK) {
+        char buf[96];
+        msg = dispatch_sem_mismatch(c->srv->engine, st, &r->name, r->value, r->bounded, msg, buf,
+                                    sizeof buf);
         dispatch_fail(c, id, STATS_OP_SEM_RELEASE, st, msg);
         return;
     }

@@ -39,6 +39,13 @@
 /* How long a stopping daemon waits for replies to drain before it closes connections anyway. */
 #define MAIN_DRAIN_SECONDS 2.0
 
+/* After the one-line reason of a bad option: a pointer to --help rather than all of it, so the
+ * reason is not scrolled away (condctl does the same). */
+static void main_try_help(void)
+{
+    fputs("try 'condd --help'\n", stderr);
+}
+
 static void main_usage(FILE *out)
 {
     fprintf(out, "Usage: condd [OPTION]...\n"
@@ -111,7 +118,8 @@ static int main_token_action(const struct settings_def *def, const char *princip
 }
 
 /* Parses argv into cli, checking each value. Returns -1 to go on, or an exit status (0 after
- * --help/--version, 2 for a bad option or value). */
+ * --help/--version, 2 for a bad option or value: one line with the reason, then a pointer to
+ * --help). */
 static int main_parse_args(struct main_cli *cli, int argc, char **argv)
 {
     int opt;
@@ -130,7 +138,7 @@ static int main_parse_args(struct main_cli *cli, int argc, char **argv)
     while (rc < 0 && (opt = getopt_long(argc, argv, g.shortopts, g.longopts, NULL)) != -1) {
         const struct settings_def *def = settings_from_getopt(opt);
         if (def == NULL) { /* getopt_long has said what is wrong */
-            main_usage(stderr);
+            main_try_help();
             rc = 2;
             continue;
         }
@@ -150,7 +158,7 @@ static int main_parse_args(struct main_cli *cli, int argc, char **argv)
         }
         if (!settings_set(&scratch, def, optarg, err, sizeof err)) {
             fprintf(stderr, "condd: --%s: %s\n", def->name, err);
-            main_usage(stderr);
+            main_try_help();
             rc = 2;
             continue;
         }
@@ -165,7 +173,7 @@ static int main_parse_args(struct main_cli *cli, int argc, char **argv)
     settings_clear(&scratch);
     if (rc < 0 && optind < argc) {
         fprintf(stderr, "condd: unexpected argument '%s'\n", argv[optind]);
-        main_usage(stderr);
+        main_try_help();
         rc = 2;
     }
     return rc;
@@ -181,17 +189,20 @@ static void main_cli_free(struct main_cli *cli)
  * Builds the settings from scratch: defaults, then the config file (--config, else the
  * default file if it exists), then the command line. Used at start and on every reload, so it
  * never ends the process. Returns false with "FILE:LINE: reason" (or "out of memory") in err
- * when the settings cannot be built; s is then cleared.
+ * when the settings cannot be built; s is then cleared. *auth_line (may be NULL): the config
+ * file's line that set auth-file, 0 when the command line did or nobody did (the file it names
+ * is read later, and its errors point back at that line).
  */
-static bool main_load_settings(struct settings *s, const struct main_cli *cli, char *err,
-                               size_t errlen)
+static bool main_load_settings(struct settings *s, const struct main_cli *cli, unsigned *auth_line,
+                               char *err, size_t errlen)
 {
     settings_init(s);
+    unsigned lines[64] = {0}; /* a row per bit of settings_source.seen */
     const char *path = cli->config;
     if (path == NULL && access(SETTINGS_DEFAULT_CONFIG, F_OK) == 0)
         path = SETTINGS_DEFAULT_CONFIG;
     if (path != NULL) {
-        if (!conffile_load(path, s, err, errlen) ||
+        if (!conffile_load_lines(path, s, lines, err, errlen) ||
             !settings_apply(s, "config", path, err, errlen)) {
             settings_clear(s);
             return false;
@@ -209,6 +220,11 @@ static bool main_load_settings(struct settings *s, const struct main_cli *cli, c
     if (!cluster_check_settings(s, err, errlen)) {
         settings_clear(s);
         return false;
+    }
+    if (auth_line != NULL) {
+        const struct settings_def *def = settings_find("auth-file");
+        size_t i = (size_t)(def - settings_table);
+        *auth_line = (src.seen & (UINT64_C(1) << i)) ? 0 : lines[i];
     }
     return true;
 }
@@ -253,10 +269,27 @@ fail:
 
 /* ------------------------------------------------------------------ authentication */
 
-/* Loads path and logs what it holds; NULL with "PATH:LINE: reason" in err on failure. */
-static struct auth_db *main_load_auth(const char *path, char *err, size_t errlen)
+/* Reads s's auth file; NULL on failure with the reason in err, naming the setting and, when
+ * the config file gave it, that file's line (line, from main_load_settings()): "CONF:LINE:
+ * auth-file PATH: reason", as the config file's own errors read. */
+static struct auth_db *main_open_auth(const struct settings *s, unsigned line, char *err,
+                                      size_t errlen)
 {
-    struct auth_db *db = auth_load(path, err, errlen);
+    char why[1024];
+    struct auth_db *db = auth_load(s->auth_file, why, sizeof why);
+    if (db == NULL && line > 0)
+        snprintf(err, errlen, "%s:%u: auth-file %s", s->config_file, line, why);
+    else if (db == NULL)
+        snprintf(err, errlen, "auth-file %s", why);
+    return db;
+}
+
+/* main_open_auth(), logging what the file holds. */
+static struct auth_db *main_load_auth(const struct settings *s, unsigned line, char *err,
+                                      size_t errlen)
+{
+    const char *path = s->auth_file;
+    struct auth_db *db = main_open_auth(s, line, err, errlen);
     if (db != NULL) {
         size_t np, nr;
         auth_counts(db, &np, &nr);
@@ -401,10 +434,11 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
     struct auth_db *auth = NULL;
     struct tls_ctx *tls = NULL;
     settings_init(&merged);
-    if (!main_load_settings(&next, m->cli, err, sizeof err)) {
+    unsigned auth_line = 0;
+    if (!main_load_settings(&next, m->cli, &auth_line, err, sizeof err)) {
         log_error("reload failed: %s; keeping the current settings", err);
     } else if (next.auth_file != NULL &&
-               (auth = main_load_auth(next.auth_file, err, sizeof err)) == NULL) {
+               (auth = main_load_auth(&next, auth_line, err, sizeof err)) == NULL) {
         /* The auth file is re-read on every reload, changed path or not. */
         log_error("reload failed: %s; keeping the current settings and auth file", err);
         settings_clear(&next);
@@ -436,26 +470,20 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
     sdnotify_ready(m->notify);
 }
 
-static bool main_keep_state(const struct settings *s, struct server *srv, bool *keep);
-
 /* restart.c's check before a hand-over: would the successor start with the settings, auth file
  * and certificates as they are on disk now? A typo in the config file must not cost the state. */
 static bool main_check_successor(void *arg, char *err, size_t errlen)
 {
     const struct main_ctx *m = arg;
     struct settings next;
-    if (!main_load_settings(&next, m->cli, err, errlen))
+    unsigned auth_line = 0;
+    if (!main_load_settings(&next, m->cli, &auth_line, err, errlen))
         return false;
     struct auth_db *auth = NULL;
     struct tls_ctx *tls = NULL;
-    bool ok = (next.auth_file == NULL || (auth = auth_load(next.auth_file, err, errlen)) != NULL) &&
+    bool ok = (next.auth_file == NULL ||
+               (auth = main_open_auth(&next, auth_line, err, errlen)) != NULL) &&
               (next.listen_tls.n == 0 || (tls = tls_ctx_load(&next, err, errlen)) != NULL);
-    bool keep;
-    if (ok && !main_keep_state(&next, m->srv, &keep)) {
-        snprintf(err, errlen, "keep-state-on-stop: '%s' is not one of auto, yes, no",
-                 next.keep_state_on_stop);
-        ok = false;
-    }
     auth_free(auth);
     tls_ctx_free(tls);
     settings_clear(&next);
@@ -474,21 +502,19 @@ static void main_on_restart_signal(evutil_socket_t sig, short what, void *arg)
 }
 
 /* keep-state-on-stop: "yes", "no", or "auto" (unset): yes when a service manager listens and
- * announces (systemd >= 254, $FDSTORE) room for the state and our own listeners. */
-static bool main_keep_state(const struct settings *s, struct server *srv, bool *keep)
+ * announces (systemd >= 254, $FDSTORE) room for the state and our own listeners. The word was
+ * checked when the settings were read (settings.c), before anything was opened, so a bad one is
+ * a bad option (exit 2) and never reaches here. */
+static bool main_keep_state(const struct settings *s, const struct server *srv)
 {
     const char *v = s->keep_state_on_stop != NULL ? s->keep_state_on_stop : "auto";
     if (strcmp(v, "yes") == 0 || strcmp(v, "no") == 0) {
         /* Only a service manager has a store to hand the state to. */
-        *keep = strcmp(v, "yes") == 0 && getenv("NOTIFY_SOCKET") != NULL;
-        return true;
+        return strcmp(v, "yes") == 0 && getenv("NOTIFY_SOCKET") != NULL;
     }
-    if (strcmp(v, "auto") != 0)
-        return false;
     const char *fdstore = getenv("FDSTORE");
     long room = fdstore != NULL ? strtol(fdstore, NULL, 10) : 0;
-    *keep = getenv("NOTIFY_SOCKET") != NULL && room > server_listener_count(srv);
-    return true;
+    return getenv("NOTIFY_SOCKET") != NULL && room > server_listener_count(srv);
 }
 
 /* ------------------------------------------------------------------ main */
@@ -556,7 +582,8 @@ int main(int argc, char **argv)
     }
     struct settings s;
     char err[1024];
-    if (!main_load_settings(&s, &cli, err, sizeof err)) {
+    unsigned auth_line = 0;
+    if (!main_load_settings(&s, &cli, &auth_line, err, sizeof err)) {
         fprintf(stderr, "condd: %s\n", err);
         main_cli_free(&cli);
         return 2;
@@ -567,7 +594,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct auth_db *auth = NULL;
-    if (s.auth_file != NULL && (auth = main_load_auth(s.auth_file, err, sizeof err)) == NULL) {
+    if (s.auth_file != NULL && (auth = main_load_auth(&s, auth_line, err, sizeof err)) == NULL) {
         fprintf(stderr, "condd: %s\n", err);
         settings_clear(&s);
         main_cli_free(&cli);
@@ -630,10 +657,8 @@ int main(int argc, char **argv)
     }
     bool ok = main_open_listeners(srv, &s, m.restart);
     server_close_unclaimed(srv);
-    if (ok && !main_keep_state(&s, srv, &m.keep_state)) {
-        log_error("keep-state-on-stop: '%s' is not one of auto, yes, no", s.keep_state_on_stop);
-        ok = false;
-    }
+    if (ok)
+        m.keep_state = main_keep_state(&s, srv);
     if (ok) {
         /* The state after the listeners (the sessions it restores resume through them), before
          * the port file and READY=1: whoever waits for those finds it loaded. */

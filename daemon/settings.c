@@ -20,10 +20,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Appends to buf (len bytes, *used so far), truncating rather than overrunning. */
+static void settings_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
 /* ------------------------------------------------------------------ the table */
 
 #define SETTINGS_FIELD(f)                                                                          \
     .offset = offsetof(struct settings, f), .size = sizeof(((struct settings *)0)->f)
+
+static const char *const settings_keep_state_words[] = {"auto", "yes", "no", NULL};
 
 const struct settings_def settings_table[] = {
     {.name = "config",
@@ -238,6 +244,7 @@ const struct settings_def settings_table[] = {
      .type = SETTINGS_STRING,
      SETTINGS_FIELD(keep_state_on_stop),
      .min = 1,
+     .words = settings_keep_state_words,
      .def = "auto",
      .arg = "WHEN",
      .help = "on SIGTERM under systemd, hand every lock, waiter and session to the service "
@@ -277,6 +284,9 @@ const struct settings_def settings_table[] = {
 };
 
 const size_t settings_count = sizeof settings_table / sizeof settings_table[0];
+/* struct settings_source keeps a bit per row, and a config file's lines are kept per row in an
+ * array of 64 (main.c). */
+_Static_assert(sizeof settings_table / sizeof settings_table[0] <= 64, "at most 64 settings");
 
 /* struct settings_source has one bit per row; struct settings_getopt one option per row. */
 _Static_assert(sizeof settings_table / sizeof settings_table[0] <= 64, "too many settings");
@@ -442,6 +452,18 @@ static bool settings_check_string(const char *v, const struct settings_def *def,
     } else if ((double)strlen(v) < def->min) {
         snprintf(err, errlen, "empty value for '%s'", def->name);
         return false;
+    } else if (def->words != NULL) {
+        size_t i = 0;
+        while (def->words[i] != NULL && strcmp(v, def->words[i]) != 0)
+            i++;
+        if (def->words[i] == NULL) {
+            char list[128];
+            size_t n = 0;
+            for (i = 0; def->words[i] != NULL; i++)
+                settings_append(list, sizeof list, &n, "%s%s", i > 0 ? ", " : "", def->words[i]);
+            snprintf(err, errlen, "'%s' is not one of %s", v, list);
+            return false;
+        }
     }
     return true;
 }
@@ -814,10 +836,6 @@ static void settings_usage_wrap(FILE *out, int col, const char *text)
     }
     fputc('\n', out);
 }
-
-/* Appends to buf (len bytes, *used so far), truncating rather than overrunning. */
-static void settings_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 
 static void settings_append(char *buf, size_t len, size_t *used, const char *fmt, ...)
 {

@@ -67,7 +67,7 @@ struct settings {
     char *cluster_self;
 
     /* Live restart (restart.c): on SIGTERM under systemd, hand the state to the fd store.
-     * "auto" (NULL), "yes" or "no"; main.c checks the word. */
+     * "auto" (NULL), "yes" or "no" (the table's words: any other is refused when read). */
     char *keep_state_on_stop;
     /* How long a live restart waits for clients to close the connections it half-closed. */
     double restart_drain;
@@ -109,6 +109,9 @@ struct settings_def {
     unsigned flags;      /* enum settings_flags */
     size_t offset, size; /* the field in struct settings (0, 0 for actions) */
     double min, max;     /* numbers: the range; SETTINGS_STRING: min is the least length */
+    /* SETTINGS_STRING: the words the value must be one of (NULL-terminated), or NULL for any
+     * string; checked where the value is read, like a range, so a bad word is a bad option. */
+    const char *const *words;
     /* As a config file would spell it. Numbers and the log level start with it; strings and
      * lists start unset, and this is what the daemon uses while they are (NULL: nothing). */
     const char *def;

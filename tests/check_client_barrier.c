@@ -107,6 +107,8 @@ START_TEST(test_async_abort_reset_and_mismatch)
                      CONDD_OK);
     ck_assert(run_until(&mism.done, 10));
     ck_assert_int_eq(mism.rc, CONDD_ERR_VALUE_MISMATCH);
+    /* The server's message: the parties the barrier has and those asked; not the name. */
+    ck_assert_str_eq(mism.msg, "barrier exists with 2 parties (asked 3)");
     ck_assert_int_eq(condd_async_barrier_abort(b, "ab", 0, on_notify, &ab), CONDD_OK);
     ck_assert(run_until(&ab.done, 10) && run_until(&w.done, 10));
     ck_assert_int_eq(ab.rc, CONDD_OK);

@@ -244,8 +244,17 @@ START_TEST(test_another_value_or_kind_is_value_mismatch_with_no_effect)
     struct sem_state s = state("s");
     ck_assert_uint_eq(s.counter, 2);
     ck_assert_uint_eq(s.held, 1);
+    /* What the mismatch's message quotes (dispatch_sem.c): the value and kind it exists with. */
+    uint64_t value = 0;
+    bool bounded = true;
+    ck_assert(engine_sem_value(F.e, u8("s"), 1, &value, &bounded));
+    ck_assert_uint_eq(value, 3);
+    ck_assert(!bounded);
+    ck_assert(!engine_sem_value(F.e, u8("t"), 1, &value, &bounded));
+    ck_assert(!engine_sem_value(F.e, u8(""), 0, &value, &bounded));
     ck_assert_int_eq(rel(0, "s", 3, false, 1), S_OK);
     expect_gone("s");
+    ck_assert(!engine_sem_value(F.e, u8("s"), 1, &value, &bounded));
     /* Gone, it can be created anew with another value. */
     ck_assert_int_eq(sem_acquire(1, 3, "s", 1, true, 1, 0, NULL), S_OK);
     ck_assert_int_eq(rel(1, "s", 1, true, 1), S_OK);

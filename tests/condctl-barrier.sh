@@ -38,6 +38,12 @@ spawn w1 "$CONDCTL" barrier m -p 2
 wait_until 20 has_barrier_waiting m 1 || fail "w1 is not waiting: $(list_json)"
 run_rc 4 "$CONDCTL" barrier m -p 3
 grep -q VALUE_MISMATCH "$T/err" || fail "no status: $(cat "$T/err")"
+# The server's message gives the parties it has and those asked, also for --reset and --abort.
+grep -q 'barrier exists with 2 parties (asked 3)' "$T/err" || fail "no parties: $(cat "$T/err")"
+run_rc 4 "$CONDCTL" barrier m --reset -p 5
+grep -q 'barrier exists with 2 parties (asked 5)' "$T/err" || fail "--reset: $(cat "$T/err")"
+run_rc 4 "$CONDCTL" barrier m --abort -p 4
+grep -q 'barrier exists with 2 parties (asked 4)' "$T/err" || fail "--abort: $(cat "$T/err")"
 run_rc 0 "$CONDCTL" --json barrier m --state
 [ "$(cat "$T/out")" = '{"exists":true,"parties":2,"n_waiting":1,"broken":false}' ] ||
     fail "--state --json printed $(cat "$T/out")"

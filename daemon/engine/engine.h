@@ -581,6 +581,11 @@ size_t engine_sem_holder_sessions(struct engine *e, const uint8_t *name, size_t 
 /* Does session s hold permits of semaphore name (under any owner)? false for an unknown
  * semaphore and an invalid name. */
 bool engine_sem_session_holds(struct esession *s, const uint8_t *name, size_t len);
+/* The value and kind semaphore name exists with: false for an unknown semaphore and an invalid
+ * name. For the message of a VALUE_MISMATCH ("exists with value 3"), which the engine's own
+ * static texts cannot carry. */
+bool engine_sem_value(struct engine *e, const uint8_t *name, size_t len, uint64_t *value,
+                      bool *bounded);
 
 /* ------------------------------------------------------------------ export and restore (restore.c)
  */

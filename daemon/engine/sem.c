@@ -477,6 +477,19 @@ bool engine_sem_session_holds(struct esession *s, const uint8_t *name, size_t le
     return false;
 }
 
+bool engine_sem_value(struct engine *e, const uint8_t *name, size_t len, uint64_t *value,
+                      bool *bounded)
+{
+    if (!engine_name_valid(name, len))
+        return false;
+    const struct esem *m = esem_find(e, name, len);
+    if (m == NULL)
+        return false;
+    *value = m->value;
+    *bounded = m->bounded;
+    return true;
+}
+
 /* ================================================================== export and restore */
 
 bool esem_export(const struct engine *e, const struct engine_export_fns *fns, void *arg)
