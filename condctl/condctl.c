@@ -505,7 +505,8 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
             want_min = want_max = 2;
         }
         if (nargs < want_min)
-            return usage_error("%s: missing name", c);
+            return usage_error("%s: missing %s", c,
+                               ctl->cmd == CTL_CMD_KILL_SESSION ? "session ID" : "name");
         if (nargs > want_max)
             return usage_error("%s: unexpected argument '%s'", c, args[want_max]);
         ctl->name = nargs > 0 ? args[nargs - 1] : NULL;
