@@ -567,7 +567,11 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
  * socket. 0 or 2. */
 static int choose_server(struct ctl *ctl, const char *server)
 {
-    if (server == NULL || *server == '\0')
+    /* An empty -s is a mistake (often -s "$VAR" with VAR unset), as an empty entry of a list
+     * is: never a silent fall-back. An empty $CONDD_SERVER is unset, as the other variables. */
+    if (server != NULL && *server == '\0')
+        return usage_error("empty server address (-s/--server)");
+    if (server == NULL)
         server = getenv("CONDD_SERVER");
     if (server == NULL || *server == '\0')
         server = CONDD_DEFAULT_ADDRESS;
