@@ -279,6 +279,52 @@ START_TEST(test_a_server_that_comes_back_is_used_again)
 }
 END_TEST
 
+/* A server stopped and started again on its port while the client was idle between calls
+ * (nothing read its connection, so the end-of-file it sent was not seen yet): the next call
+ * routed there notices the closed connection first and goes to a new session at once, on the
+ * list and on the server's own connection, instead of failing with "the server closed the
+ * connection" and only the call after it succeeding. */
+START_TEST(test_a_server_restarted_while_idle_is_reopened_before_the_next_call)
+{
+    condd_conn *conn = NULL;
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_connect_timeout(o, 5), CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(cl.list, o, &conn), CONDD_OK);
+    condd_options_free(o);
+    char back[32];
+    name_on(2, "idle", back, sizeof back);
+    uint64_t owner = condd_conn_new_owner(conn);
+    ck_assert_int_eq(condd_lock_acquire(conn, back, owner, 0, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_lock_release(conn, back, owner), CONDD_OK);
+    condd_conn *two = NULL;
+    ck_assert_int_eq(condd_conn_server(conn, 2, &two), CONDD_OK);
+    ck_assert_int_eq(condd_conn_ping(two, NULL), CONDD_OK);
+
+    /* tu_daemon_stop() reaps the process: its end-of-file is in our socket before we go on. */
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+
+    uint64_t t = 0;
+    int rc = condd_lock_acquire(conn, back, owner, 0, &t);
+    ck_assert_msg(rc == CONDD_OK, "first call after the restart: %d %s (%s)", rc,
+                  condd_strerror(rc), condd_conn_message(conn));
+    ck_assert_uint_eq(condd_conn_server_index(conn), 2);
+    ck_assert_uint_gt(t, 0);
+    ck_assert_uint_ne(holder_on(2, back), 0);
+    ck_assert_int_eq(condd_lock_release(conn, back, owner), CONDD_OK);
+    ck_assert_uint_eq(holder_on(2, back), 0);
+
+    /* The same on a server's own connection, for a call that names nothing. */
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+    rc = condd_conn_ping(two, NULL);
+    ck_assert_msg(rc == CONDD_OK, "first ping after the restart: %d %s (%s)", rc,
+                  condd_strerror(rc), condd_conn_message(two));
+    ck_assert_uint_eq(clients_on(2), 1);
+    condd_conn_close(conn);
+}
+END_TEST
+
 #define OBSERVER_TOKEN "observer-token-0123456789abcdef"
 
 /* Hellos server i refused, seen by a principal allowed to read everything. */
@@ -518,6 +564,7 @@ static Suite *client_cluster_suite(void)
     tcase_add_test(tc, test_a_client_with_another_list_gets_wrong_server);
     tcase_add_test(tc, test_a_server_down_fails_only_its_names);
     tcase_add_test(tc, test_a_server_that_comes_back_is_used_again);
+    tcase_add_test(tc, test_a_server_restarted_while_idle_is_reopened_before_the_next_call);
     tcase_add_test(tc, test_a_server_that_refused_the_client_is_not_asked_again);
     suite_add_tcase(s, tc);
     tc = tcase_create("async");
