@@ -511,6 +511,78 @@ START_TEST(test_async_routes_names_and_conditions_and_says_which_server)
 }
 END_TEST
 
+static void on_disconnect(condd_async_conn *ac, int reason, void *arg)
+{
+    on_token(ac, reason, 0, arg);
+}
+
+/* A server stopped between calls and started again on its port: while the caller's loop runs,
+ * its end-of-file is read at once (the disconnect callback says which server) and the next call
+ * routed there goes to a new session; when the loop has not run since, the call notices the
+ * closed connection itself and goes to a new session too, instead of failing. */
+START_TEST(test_async_a_server_restarted_while_idle_is_reopened_at_the_next_call)
+{
+    base = event_base_new();
+    struct arec opened = {0}, gone = {0};
+    condd_async_conn *ac = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, cl.list, NULL, on_connect, &opened, &ac),
+                     CONDD_OK);
+    condd_async_conn_set_disconnect_cb(ac, on_disconnect, &gone);
+    run_until(&opened.calls, 1);
+    char name[32];
+    name_on(2, "aidle", name, sizeof name);
+    uint64_t owner = condd_async_conn_new_owner(ac);
+    struct arec a1 = {0}, r1 = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(ac, name, owner, 0, on_token, &a1, NULL), CONDD_OK);
+    run_until(&a1.calls, 1);
+    ck_assert_int_eq(a1.rc, CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_release(ac, name, owner, on_result, &r1), CONDD_OK);
+    run_until(&r1.calls, 1);
+    ck_assert_int_eq(r1.rc, CONDD_OK);
+
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    run_until(&gone.calls, 1);
+    ck_assert_int_eq(gone.rc, CONDD_ERR_DISCONNECTED);
+    ck_assert_uint_eq(gone.server, 2);
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+
+    struct arec a2 = {0}, r2 = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(ac, name, owner, 0, on_token, &a2, NULL), CONDD_OK);
+    run_until(&a2.calls, 1);
+    ck_assert_msg(a2.rc == CONDD_OK, "first call after the restart: %d (%s)", a2.rc, a2.msg);
+    ck_assert_uint_eq(a2.server, 2);
+    ck_assert_uint_eq(holder_on(2, name), condd_async_conn_session_id(a2.ac));
+    ck_assert_int_eq(condd_async_lock_release(ac, name, owner, on_result, &r2), CONDD_OK);
+    run_until(&r2.calls, 1);
+    ck_assert_int_eq(r2.rc, CONDD_OK);
+    ck_assert_int_eq(gone.calls, 1);
+
+    /* Stopped and back before the loop ran again: the call itself notices the closed
+     * connection and goes to a new session; the disconnect callback is not run inside the call
+     * but from the loop. */
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+    struct arec a3 = {0}, r3 = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(ac, name, owner, 0, on_token, &a3, NULL), CONDD_OK);
+    ck_assert_int_eq(gone.calls, 1);
+    run_until(&a3.calls, 1);
+    ck_assert_msg(a3.rc == CONDD_OK, "first call after a restart the loop did not see: %d (%s)",
+                  a3.rc, a3.msg);
+    ck_assert_uint_eq(a3.server, 2);
+    run_until(&gone.calls, 2);
+    ck_assert_int_eq(gone.rc, CONDD_ERR_DISCONNECTED);
+    ck_assert_uint_eq(gone.server, 2);
+    ck_assert_str_eq(gone.msg, "the server closed the connection");
+    ck_assert_uint_eq(holder_on(2, name), condd_async_conn_session_id(a3.ac));
+    ck_assert_int_eq(condd_async_lock_release(ac, name, owner, on_result, &r3), CONDD_OK);
+    run_until(&r3.calls, 1);
+    ck_assert_int_eq(r3.rc, CONDD_OK);
+    ck_assert_int_eq(gone.calls, 2);
+    condd_async_conn_close(ac);
+    event_base_free(base);
+}
+END_TEST
+
 /* Closes the list's connection from inside the first answer; the other server's call then
  * gets CONDD_ERR_CLOSED, once. */
 static condd_async_conn *to_close;
@@ -572,6 +644,7 @@ static Suite *client_cluster_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_async_routes_names_and_conditions_and_says_which_server);
     tcase_add_test(tc, test_async_close_from_a_callback_closes_every_server);
+    tcase_add_test(tc, test_async_a_server_restarted_while_idle_is_reopened_at_the_next_call);
     suite_add_tcase(s, tc);
     return s;
 }
