@@ -100,8 +100,16 @@ static int begin(condd_conn *conn, struct cl_answer *a)
     if (conn == NULL)
         return CONDD_ERR_INVALID;
     conn->msg[0] = '\0';
-    if (conn->c->cluster != NULL || conn->c->front != NULL)
+    if (conn->c->cluster != NULL || conn->c->front != NULL) {
         (conn->c->front != NULL ? conn->c->front : conn->c)->msgbuf[0] = '\0';
+        /* Between calls nothing reads the servers' connections, so one whose server closed it
+         * (stopped, restarted) still looks alive. One non-blocking turn of the private loop
+         * reads what the servers already sent: such a member is found dead now, before the call,
+         * and is reopened (cl_cluster_revive()) rather than failing the call. Only what came
+         * before the call: a failure during it still fails it. (Nested in a callback of this
+         * loop, libevent refuses the turn and the call is made as before.) */
+        event_base_loop(conn->base, EVLOOP_NONBLOCK);
+    }
     cl_cluster_revive(conn->c); /* a server's own connection (condd_conn_server()) that died */
     int rc = cl_usable(conn->c);
     if (rc != CONDD_OK)

@@ -10,14 +10,17 @@
  * member they are made on (condd_async_conn_server()); on the front they are refused. Request
  * ids and owner handles come from the front, so that they stay unique over every member. A
  * member whose connection died starts a new session (cl_reopen()) at the next request routed to
- * it, as a fresh open would.
+ * it, as a fresh open would; so does an idle one whose server closed it while nothing read it
+ * (member_closed_while_idle()).
  * A connection opened on one address never comes here: its behaviour is unchanged.
  */
 #include "config.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "internal.h"
 #include "route.h"
@@ -29,6 +32,10 @@ struct cl_cluster {
     size_t last;                /* the server of the last answer delivered */
     condd_async_connect_cb connect_cb;
     void *connect_arg;
+    /* Disconnect callbacks owed for members found closed by their server at a request
+     * (member_closed_while_idle()): run from the loop (ev_gone), never inside the request. */
+    bool *gone; /* list.n entries */
+    struct event *ev_gone;
 };
 
 /* ------------------------------------------------------------------ options */
@@ -90,11 +97,77 @@ static void front_free(condd_async_conn *f)
         route_list_free(&cl->list);
         opts_clear(&cl->opts);
         free(cl->members);
+        free(cl->gone);
+        if (cl->ev_gone != NULL)
+            event_free(cl->ev_gone);
         free(cl);
     }
     if (f->ev_flush != NULL)
         event_free(f->ev_flush);
     free(f);
+}
+
+/* The disconnect callback owed to the first member found closed while idle, from the loop (one
+ * per turn: the callback may close the list, and f with it, so nothing is touched after it). */
+static void on_gone(evutil_socket_t fd, short what, void *arg)
+{
+    condd_async_conn *f = arg;
+    struct cl_cluster *cl = f->cluster;
+    size_t i = 0;
+    while (i < cl->list.n && !cl->gone[i])
+        i++;
+    if (i == cl->list.n)
+        return;
+    cl->gone[i] = false;
+    for (size_t k = i + 1; k < cl->list.n; k++)
+        if (cl->gone[k]) {
+            event_active(cl->ev_gone, 0, 0);
+            break;
+        }
+    condd_async_conn *m = cl->members[i];
+    if (m == NULL || m->disconnect_cb == NULL)
+        return;
+    cl_enter(m);
+    const char *saved = m->message;
+    m->message = "the server closed the connection";
+    m->disconnect_cb(m, CONDD_ERR_DISCONNECTED, m->disconnect_arg); /* may close f */
+    m->message = saved;
+    cl_leave(m);
+}
+
+/*
+ * Has member m's server closed its connection while nothing read it (the blocking API between
+ * calls, or an async caller whose loop has not run since)? Then m dies now, before a request is
+ * routed to it, so that cl_cluster_revive() opens a new session for the request instead of
+ * writing it into the closed connection and failing it. Only an idle member without a grace (no
+ * request pending, no callback of it running: nothing of the old session can be lost) and only
+ * a plain end-of-file or error with nothing unread (one non-blocking recv(MSG_PEEK)); anything
+ * else is left to the loop as before. Its disconnect callback is owed, not run here: the caller
+ * is inside a request call (on_gone() runs it from the loop).
+ */
+static void member_closed_while_idle(condd_async_conn *m)
+{
+    if (m->state != CL_READY || m->closing || m->grace > 0 || m->depth > 0 || m->fd < 0 ||
+        m->pending.count > 0 || m->waitfors != NULL)
+        return;
+    uint8_t b;
+    ssize_t n = recv(m->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)))
+        return;
+    char msg[160];
+    if (n == 0)
+        snprintf(msg, sizeof msg, "the server closed the connection");
+    else
+        snprintf(msg, sizeof msg, "receive from the server failed: %s", strerror(errno));
+    condd_async_disconnect_cb cb = m->disconnect_cb;
+    m->disconnect_cb = NULL;
+    cl_fail(m, CONDD_ERR_DISCONNECTED, msg); /* nothing pending: no other callback runs */
+    m->disconnect_cb = cb;
+    struct cl_cluster *cl = m->front->cluster;
+    if (cb != NULL && m->state == CL_DEAD) {
+        cl->gone[m->index] = true;
+        event_active(cl->ev_gone, 0, 0);
+    }
 }
 
 /* The connect callback of a front, from the loop: the list is usable (members connect when
@@ -148,8 +221,11 @@ int cl_cluster_open(struct event_base *base, const char *list, const condd_optio
         }
     }
     cl->members = calloc(cl->list.n, sizeof *cl->members);
+    cl->gone = calloc(cl->list.n, sizeof *cl->gone);
     f->ev_flush = event_new(base, -1, 0, on_opened, f);
-    if (cl->members == NULL || f->ev_flush == NULL || !opts_copy(&cl->opts, opts)) {
+    cl->ev_gone = event_new(base, -1, 0, on_gone, f);
+    if (cl->members == NULL || cl->gone == NULL || f->ev_flush == NULL || cl->ev_gone == NULL ||
+        !opts_copy(&cl->opts, opts)) {
         front_free(f);
         return CONDD_ERR_NOMEM;
     }
@@ -181,7 +257,10 @@ void cl_cluster_close(condd_async_conn *f)
 
 void cl_cluster_revive(condd_async_conn *m)
 {
-    if (m->front == NULL || m->state != CL_DEAD)
+    if (m->front == NULL)
+        return;
+    member_closed_while_idle(m);
+    if (m->state != CL_DEAD)
         return;
     /* Only a server that went away or could not be reached: one that refused us (credentials,
      * protocol version, a malformed exchange) would refuse again, each time after its

@@ -89,8 +89,8 @@ static const char usage_text[] =
     "      --key FILE         its private key (default $CONDD_KEY_FILE, else in --cert's file)\n"
     "      --grace SECONDS    survive a lost connection for this long: reconnect and resume\n"
     "                         the session, keeping locks and waits (0: none; default 10 for\n"
-    "                         lock, sem, hold, wait, wait-for, event and barrier, else 0;\n"
-    "                         the server may grant less)\n"
+    "                         lock, sem, hold, wait, wait-for and event, else 0; the server\n"
+    "                         may grant less)\n"
     "      --json             JSON output (list, stats, ping, locked, notify, notify-all, hold,\n"
     "                         event, barrier)\n"
     "  -h, --help             show this help and exit\n"
@@ -505,7 +505,8 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
             want_min = want_max = 2;
         }
         if (nargs < want_min)
-            return usage_error("%s: missing name", c);
+            return usage_error("%s: missing %s", c,
+                               ctl->cmd == CTL_CMD_KILL_SESSION ? "session ID" : "name");
         if (nargs > want_max)
             return usage_error("%s: unexpected argument '%s'", c, args[want_max]);
         ctl->name = nargs > 0 ? args[nargs - 1] : NULL;
@@ -566,7 +567,11 @@ static int check_command(struct ctl *ctl, char **pos, int npos, char **after, in
  * socket. 0 or 2. */
 static int choose_server(struct ctl *ctl, const char *server)
 {
-    if (server == NULL || *server == '\0')
+    /* An empty -s is a mistake (often -s "$VAR" with VAR unset), as an empty entry of a list
+     * is: never a silent fall-back. An empty $CONDD_SERVER is unset, as the other variables. */
+    if (server != NULL && *server == '\0')
+        return usage_error("empty server address (-s/--server)");
+    if (server == NULL)
         server = getenv("CONDD_SERVER");
     if (server == NULL || *server == '\0')
         server = CONDD_DEFAULT_ADDRESS;

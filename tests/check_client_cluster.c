@@ -279,6 +279,52 @@ START_TEST(test_a_server_that_comes_back_is_used_again)
 }
 END_TEST
 
+/* A server stopped and started again on its port while the client was idle between calls
+ * (nothing read its connection, so the end-of-file it sent was not seen yet): the next call
+ * routed there notices the closed connection first and goes to a new session at once, on the
+ * list and on the server's own connection, instead of failing with "the server closed the
+ * connection" and only the call after it succeeding. */
+START_TEST(test_a_server_restarted_while_idle_is_reopened_before_the_next_call)
+{
+    condd_conn *conn = NULL;
+    condd_options *o = condd_options_new();
+    ck_assert_int_eq(condd_options_set_connect_timeout(o, 5), CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(cl.list, o, &conn), CONDD_OK);
+    condd_options_free(o);
+    char back[32];
+    name_on(2, "idle", back, sizeof back);
+    uint64_t owner = condd_conn_new_owner(conn);
+    ck_assert_int_eq(condd_lock_acquire(conn, back, owner, 0, NULL), CONDD_OK);
+    ck_assert_int_eq(condd_lock_release(conn, back, owner), CONDD_OK);
+    condd_conn *two = NULL;
+    ck_assert_int_eq(condd_conn_server(conn, 2, &two), CONDD_OK);
+    ck_assert_int_eq(condd_conn_ping(two, NULL), CONDD_OK);
+
+    /* tu_daemon_stop() reaps the process: its end-of-file is in our socket before we go on. */
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+
+    uint64_t t = 0;
+    int rc = condd_lock_acquire(conn, back, owner, 0, &t);
+    ck_assert_msg(rc == CONDD_OK, "first call after the restart: %d %s (%s)", rc,
+                  condd_strerror(rc), condd_conn_message(conn));
+    ck_assert_uint_eq(condd_conn_server_index(conn), 2);
+    ck_assert_uint_gt(t, 0);
+    ck_assert_uint_ne(holder_on(2, back), 0);
+    ck_assert_int_eq(condd_lock_release(conn, back, owner), CONDD_OK);
+    ck_assert_uint_eq(holder_on(2, back), 0);
+
+    /* The same on a server's own connection, for a call that names nothing. */
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+    rc = condd_conn_ping(two, NULL);
+    ck_assert_msg(rc == CONDD_OK, "first ping after the restart: %d %s (%s)", rc,
+                  condd_strerror(rc), condd_conn_message(two));
+    ck_assert_uint_eq(clients_on(2), 1);
+    condd_conn_close(conn);
+}
+END_TEST
+
 #define OBSERVER_TOKEN "observer-token-0123456789abcdef"
 
 /* Hellos server i refused, seen by a principal allowed to read everything. */
@@ -465,6 +511,78 @@ START_TEST(test_async_routes_names_and_conditions_and_says_which_server)
 }
 END_TEST
 
+static void on_disconnect(condd_async_conn *ac, int reason, void *arg)
+{
+    on_token(ac, reason, 0, arg);
+}
+
+/* A server stopped between calls and started again on its port: while the caller's loop runs,
+ * its end-of-file is read at once (the disconnect callback says which server) and the next call
+ * routed there goes to a new session; when the loop has not run since, the call notices the
+ * closed connection itself and goes to a new session too, instead of failing. */
+START_TEST(test_async_a_server_restarted_while_idle_is_reopened_at_the_next_call)
+{
+    base = event_base_new();
+    struct arec opened = {0}, gone = {0};
+    condd_async_conn *ac = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, cl.list, NULL, on_connect, &opened, &ac),
+                     CONDD_OK);
+    condd_async_conn_set_disconnect_cb(ac, on_disconnect, &gone);
+    run_until(&opened.calls, 1);
+    char name[32];
+    name_on(2, "aidle", name, sizeof name);
+    uint64_t owner = condd_async_conn_new_owner(ac);
+    struct arec a1 = {0}, r1 = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(ac, name, owner, 0, on_token, &a1, NULL), CONDD_OK);
+    run_until(&a1.calls, 1);
+    ck_assert_int_eq(a1.rc, CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_release(ac, name, owner, on_result, &r1), CONDD_OK);
+    run_until(&r1.calls, 1);
+    ck_assert_int_eq(r1.rc, CONDD_OK);
+
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    run_until(&gone.calls, 1);
+    ck_assert_int_eq(gone.rc, CONDD_ERR_DISCONNECTED);
+    ck_assert_uint_eq(gone.server, 2);
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+
+    struct arec a2 = {0}, r2 = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(ac, name, owner, 0, on_token, &a2, NULL), CONDD_OK);
+    run_until(&a2.calls, 1);
+    ck_assert_msg(a2.rc == CONDD_OK, "first call after the restart: %d (%s)", a2.rc, a2.msg);
+    ck_assert_uint_eq(a2.server, 2);
+    ck_assert_uint_eq(holder_on(2, name), condd_async_conn_session_id(a2.ac));
+    ck_assert_int_eq(condd_async_lock_release(ac, name, owner, on_result, &r2), CONDD_OK);
+    run_until(&r2.calls, 1);
+    ck_assert_int_eq(r2.rc, CONDD_OK);
+    ck_assert_int_eq(gone.calls, 1);
+
+    /* Stopped and back before the loop ran again: the call itself notices the closed
+     * connection and goes to a new session; the disconnect callback is not run inside the call
+     * but from the loop. */
+    ck_assert_int_ne(tu_daemon_stop(&cl.d[2]), -1);
+    ck_assert_msg(tu_cluster_restart(&cl, 2, NULL), "server 2 did not start again");
+    struct arec a3 = {0}, r3 = {0};
+    ck_assert_int_eq(condd_async_lock_acquire(ac, name, owner, 0, on_token, &a3, NULL), CONDD_OK);
+    ck_assert_int_eq(gone.calls, 1);
+    run_until(&a3.calls, 1);
+    ck_assert_msg(a3.rc == CONDD_OK, "first call after a restart the loop did not see: %d (%s)",
+                  a3.rc, a3.msg);
+    ck_assert_uint_eq(a3.server, 2);
+    run_until(&gone.calls, 2);
+    ck_assert_int_eq(gone.rc, CONDD_ERR_DISCONNECTED);
+    ck_assert_uint_eq(gone.server, 2);
+    ck_assert_str_eq(gone.msg, "the server closed the connection");
+    ck_assert_uint_eq(holder_on(2, name), condd_async_conn_session_id(a3.ac));
+    ck_assert_int_eq(condd_async_lock_release(ac, name, owner, on_result, &r3), CONDD_OK);
+    run_until(&r3.calls, 1);
+    ck_assert_int_eq(r3.rc, CONDD_OK);
+    ck_assert_int_eq(gone.calls, 2);
+    condd_async_conn_close(ac);
+    event_base_free(base);
+}
+END_TEST
+
 /* Closes the list's connection from inside the first answer; the other server's call then
  * gets CONDD_ERR_CLOSED, once. */
 static condd_async_conn *to_close;
@@ -518,6 +636,7 @@ static Suite *client_cluster_suite(void)
     tcase_add_test(tc, test_a_client_with_another_list_gets_wrong_server);
     tcase_add_test(tc, test_a_server_down_fails_only_its_names);
     tcase_add_test(tc, test_a_server_that_comes_back_is_used_again);
+    tcase_add_test(tc, test_a_server_restarted_while_idle_is_reopened_before_the_next_call);
     tcase_add_test(tc, test_a_server_that_refused_the_client_is_not_asked_again);
     suite_add_tcase(s, tc);
     tc = tcase_create("async");
@@ -525,6 +644,7 @@ static Suite *client_cluster_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_async_routes_names_and_conditions_and_says_which_server);
     tcase_add_test(tc, test_async_close_from_a_callback_closes_every_server);
+    tcase_add_test(tc, test_async_a_server_restarted_while_idle_is_reopened_at_the_next_call);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -62,6 +62,7 @@ grep -q "NOT_FOUND" "$T/err" || fail "unknown session: $(cat "$T/err")"
 run_rc 2 "$CONDCTL" kill-session abc
 run_rc 2 "$CONDCTL" kill-session 0
 run_rc 2 "$CONDCTL" kill-session
+grep -q 'kill-session: missing session ID' "$T/err" || fail "no reason: $(cat "$T/err")"
 run_rc 2 "$CONDCTL" break
 run_rc 2 "$CONDCTL" locked x --sem
 kill_daemon

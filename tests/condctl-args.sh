@@ -78,6 +78,12 @@ usage_error -s 'tls:tls:127.0.0.1:7381' ping
 usage_error -s 'host/x:7380' ping
 usage_error -s '127.0.0.1:7380,tls:/tmp/x' ping
 CONDD_SERVER='bad:port:x' usage_error ping
+# An empty -s (-s "$VAR" with VAR unset) is not a fall-back to $CONDD_SERVER (a dead port here,
+# which would give 3) or the default.
+usage_error -s '' ping
+grep -q 'empty server address' "$T/err" || fail "not named: $(cat "$T/err")"
+usage_error --server= ping
+grep -q 'empty server address' "$T/err" || fail "not named: $(cat "$T/err")"
 usage_error ping --connect-timeout 0
 usage_error ping --connect-timeout -1
 usage_error ping --connect-timeout x
@@ -138,6 +144,13 @@ run_rc 3 "$CONDCTL" -s "unix:$T/no-such-socket" ping
 grep -q "No such file or directory (is condd running? see CONDD_SERVER or -s)\$" "$T/err" ||
     fail "no socket, no hint: $(cat "$T/err")"
 run_rc 3 "$CONDCTL" -s "[::1]:$dead" ping
+# An empty $CONDD_SERVER is unset: the default address, not a usage error.
+CONDD_SERVER= "$CONDCTL" --connect-timeout 2 ping >"$T/out" 2>"$T/err" </dev/null
+case $? in
+0) ;;
+3) grep -q "127\.0\.0\.1:7380" "$T/err" || fail "empty CONDD_SERVER: $(cat "$T/err")" ;;
+*) fail "empty CONDD_SERVER is not the default: $(cat "$T/err")" ;;
+esac
 # CMD must not run when the lock could not be had.
 run_rc 3 "$CONDCTL" -s "127.0.0.1:$dead" lock x -- touch "$T/ran"
 [ ! -e "$T/ran" ] || fail "lock ran CMD without the lock"

@@ -706,8 +706,12 @@ int condd_conn_kill_session(condd_conn *conn, uint64_t session);
  * or could not be reached (not because it refused the client: credentials, version), the next
  * call routed there or made on that connection opens a new session on it, outside the
  * callbacks of that connection: a server that comes back is used again, and the connection
- * pointers callbacks and condd_conn_server() gave stay valid. Calls that name nothing (ping, stats,
- * list, kill_session, session_id, server_version...) need one server: make them on
+ * pointers callbacks and condd_conn_server() gave stay valid. A connection its server closed
+ * while the client was idle counts as died (it is checked before each call), so the first call
+ * after a server was stopped and started again goes to the new process (with a grace, the
+ * client tries to resume first: that call then fails with CONDD_ERR_SESSION_LOST when the
+ * resume is refused, and the next one opens the new session). Calls that name nothing
+ * (ping, stats, list, kill_session, session_id, server_version...) need one server: make them on
  * condd_conn_server()'s connection; on the list's own connection they return CONDD_ERR_INVALID
  * (except when the list has one entry). Owner handles from condd_conn_new_owner() are unique over
  * every server.
