@@ -50,16 +50,12 @@ enum ctl_command {
     CTL_CMD_KILL_SESSION,
 };
 
-/* Does cmd hold or wait (and so ask for a resume grace by default, CTL_LOCK_GRACE_S)? Not
- * barrier: a party in its grace still counts as arrived, so a vanished condctl would let the
- * barrier trip with fewer live parties than -p and take an index (issue 13 wants it to leave at
- * once). For the others a vanished client's grace only delays a release: its locks and permits
- * are handed on, and a notification owed to its wait is passed on (protocol.md §9.5), once the
- * grace runs out. */
+/* Does cmd hold or wait (and so ask for a resume grace by default, CTL_LOCK_GRACE_S)? */
 static inline bool ctl_cmd_waits(enum ctl_command cmd)
 {
     return cmd == CTL_CMD_LOCK || cmd == CTL_CMD_SEM || cmd == CTL_CMD_HOLD ||
-           cmd == CTL_CMD_WAIT || cmd == CTL_CMD_WAIT_FOR || cmd == CTL_CMD_EVENT;
+           cmd == CTL_CMD_WAIT || cmd == CTL_CMD_WAIT_FOR || cmd == CTL_CMD_EVENT ||
+           cmd == CTL_CMD_BARRIER;
 }
 
 /* `barrier NAME`'s operation (a wait unless --reset, --abort or --state). */

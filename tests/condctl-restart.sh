@@ -4,8 +4,8 @@
 # condctl across a live restart of condd (SIGUSR2, condd(8) LIVE RESTART): `condctl lock x --
 # sleep 5` keeps x held the whole time, checked from outside every 50 ms with a try-lock of
 # another client (never granted), and the command is not signalled and sees the same token; a
-# condition wait and a hold ride through a restart too with condctl's default grace, a barrier
-# party with an explicit --grace; the restart count shows in stats.
+# condition wait, a hold and a barrier party ride through a restart too with condctl's default
+# grace; the restart count shows in stats.
 . "$(dirname "$0")/condctl-lib.sh"
 
 start_daemon --log-level notice
@@ -76,8 +76,8 @@ kill -TERM "$(pid_of hd)"
 expect_rc hd 0
 wait_until 10 is_free hh || fail "the hold did not release"
 
-note "barrier (--grace 10: its default is 0): a party waiting through a restart is released by the next"
-spawn bw "$CONDCTL" --grace 10 barrier rb -p 2
+note "barrier (default grace): a party waiting through a restart is released by the next"
+spawn bw "$CONDCTL" barrier rb -p 2
 wait_until 10 has_barrier_waiting rb 1 || fail "the party does not wait: $(list_json)"
 kill -USR2 "$DAEMON_PID"
 wait_until 10 restarted 4 || fail "the fourth restart did not happen"
