@@ -4,7 +4,8 @@
 # Barriers through condctl: `barrier NAME -p N` prints each party's arrival index (all different,
 # 0..N-1) once N wait, a -T deadline gives 124 and leaves the barrier unbroken, --abort makes
 # the waiters and every new wait exit 5 until --reset, other parties give 4 (VALUE_MISMATCH),
-# --state and list/stats show it, and usage errors give 2.
+# --state and list/stats show it, a kill -9'd party leaves at once with --grace 0 and counts while
+# its session is detached with the default grace, and usage errors give 2.
 . "$(dirname "$0")/condctl-lib.sh"
 
 start_daemon
@@ -72,6 +73,41 @@ run_rc 4 "$CONDCTL" barrier new --abort
 run_rc 0 "$CONDCTL" barrier new --abort -p 4
 run_rc 5 "$CONDCTL" barrier new -p 4
 run_rc 0 "$CONDCTL" barrier new --reset
+wait_until 10 nothing_left || fail "something left: $(list_json)"
+
+note "--grace 0: a kill -9'd party leaves at once, and the next arrivals do not trip the barrier"
+spawn k1 "$CONDCTL" --grace 0 barrier dead -p 3
+wait_until 20 has_barrier_waiting dead 1 || fail "k1 is not waiting: $(list_json)"
+spawn k2 "$CONDCTL" --grace 0 barrier dead -p 3
+wait_until 20 has_barrier_waiting dead 2 || fail "k2 is not waiting: $(list_json)"
+kill -9 "$(pid_of k1)"
+expect_rc k1 137
+wait_until 20 has_barrier_waiting dead 1 || fail "the killed party still counts: $(list_json)"
+spawn k3 "$CONDCTL" --grace 0 barrier dead -p 3
+wait_until 20 has_barrier_waiting dead 2 || fail "k3 is not waiting: $(list_json)"
+# Two live parties of three: nobody is released (the list above came back after k3 arrived).
+running k2 || fail "k2 was released with two live parties: $(cat "$T/k2.out")"
+running k3 || fail "k3 was released with two live parties: $(cat "$T/k3.out")"
+run_rc 0 "$CONDCTL" barrier dead -p 3
+[ "$(cat "$T/out")" = 2 ] || fail "the third live party printed $(cat "$T/out")"
+expect_rc k2 0
+expect_rc k3 0
+[ "$(cat "$T/k2.out")" = 0 ] || fail "k2 printed $(cat "$T/k2.out")"
+[ "$(cat "$T/k3.out")" = 1 ] || fail "k3 printed $(cat "$T/k3.out")"
+wait_until 10 nothing_left || fail "something left: $(list_json)"
+
+note "the default grace: a kill -9'd party still counts while its session is detached"
+spawn g1 "$CONDCTL" barrier kept -p 2
+wait_until 20 has_barrier_waiting kept 1 || fail "g1 is not waiting: $(list_json)"
+kill -9 "$(pid_of g1)"
+expect_rc g1 137
+detached() {
+    "$CONDCTL" stats >"$T/stats" 2>&1 && grep -q '^detached_sessions  *1$' "$T/stats"
+}
+wait_until 20 detached || fail "g1's session is not detached: $(cat "$T/stats")"
+[ "$(barrier_waiting kept)" = 1 ] || fail "the detached party left: $(list_json)"
+run_rc 0 "$CONDCTL" barrier kept --abort
+run_rc 0 "$CONDCTL" barrier kept --reset
 wait_until 10 nothing_left || fail "something left: $(list_json)"
 
 note "a waiter whose connection is lost gives 3"
