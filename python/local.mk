@@ -38,6 +38,8 @@ PYTHON_TESTS += python/tests/test_sync_audit.py
 PYTHON_TESTS += python/tests/test_setup.py
 # where make install puts the package (configure.ac): python/tests/test_install_dir.py
 PYTHON_TESTS += python/tests/test_install_dir.py
+# the asyncio client's edges (a silent server, names, connect timeout, refusals, shutdown)
+PYTHON_TESTS += python/tests/test_edges.py
 AM_TESTS_ENVIRONMENT += CONDD_PYTHONDIR='$(pythondir)' CONDD_PREFIX='$(prefix)'; \
 	export CONDD_PYTHONDIR CONDD_PREFIX;
 EXTRA_DIST += $(PYTHON_TESTS)
@@ -45,6 +47,16 @@ dist_check_SCRIPTS += tests/python.sh
 TESTS += tests/python.sh
 AM_TESTS_ENVIRONMENT += PYTHON='$(PYTHON)'; export PYTHON;
 tests/python.sh.log tests/python.log: python/condd/condd_pb2.py daemon/condd tests/blipproxy
+
+# A suite missing from PYTHON_TESTS passes in the tree and fails only in distcheck: refuse the
+# dist instead, naming it.
+dist-hook: dist-hook-python
+dist-hook-python:
+	@for f in $(srcdir)/python/tests/*.py $(srcdir)/python/tests/*.md; do \
+	  test -f "$(distdir)/python/tests/$${f##*/}" || \
+	    { echo "$${f##*/} is missing from PYTHON_TESTS (python/local.mk)" >&2; exit 1; }; \
+	done
+.PHONY: dist-hook-python
 
 clean-local: clean-local-python
 clean-local-python:
