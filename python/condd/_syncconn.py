@@ -134,18 +134,21 @@ class _Slot:
     sent = False  # the request is written whole (_write)
 
 
-def open_socket(where):
-    """A connected blocking socket to where (client.parse_address's tuple); OSError if not."""
+def open_socket(where, timeout=None):
+    """A connected blocking socket to where (client.parse_address's tuple); OSError if not
+    (TimeoutError, an OSError, when the connect takes longer than timeout seconds)."""
     if where[0] == "unix":
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
+            sock.settimeout(timeout)
             sock.connect(where[1])
         except BaseException:
             sock.close()
             raise
-        return sock
-    sock = socket.create_connection((where[1], where[2]))
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports
+    else:
+        sock = socket.create_connection((where[1], where[2]), timeout=timeout)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as asyncio's transports
+    sock.settimeout(None)  # blocking: the client's reads and writes wait as they must
     return sock
 
 
@@ -201,16 +204,53 @@ class Conn:
 
     @classmethod
     def open(cls, address, *, client_name=None, session_timeout=0.0, token=None, grace=0.0,
-             on_session=None):
-        """Connects to one address and says Hello; raises as condd.connect does."""
-        sock = open_socket(_client.parse_address(address))
-        conn = cls(sock, address, on_session)
+             on_session=None, connect_timeout=None):
+        """Connects to one address and says Hello within connect_timeout seconds (None: no
+        limit); raises as condd.connect does."""
+        deadline = None if connect_timeout is None else time.monotonic() + connect_timeout
         try:
-            conn._hello(client_name, session_timeout, token, grace)
-        except BaseException:
+            sock = open_socket(_client.parse_address(address), connect_timeout)
+        except TimeoutError:
+            if deadline is None or time.monotonic() < deadline:
+                raise  # the operating system's (ETIMEDOUT)
+            raise _client.connect_timed_out(address, connect_timeout) from None
+        conn = cls(sock, address, on_session)
+        # A server that accepts and never answers the Hello: at the deadline the socket is shut
+        # down, which ends the Hello's blocking read (a timeout on the socket itself would be
+        # taken for a signal handler's TimeoutError, _interrupted()). mu orders the timer
+        # against the Hello's end, so a good session is never shut down under its caller.
+        mu, state = threading.Lock(), {"done": False, "expired": False}
+
+        def expire():
+            with mu:
+                if state["done"]:
+                    return
+                state["expired"] = True
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        timer = None
+        if deadline is not None:
+            timer = threading.Timer(max(deadline - time.monotonic(), 0.0), expire)
+            timer.daemon = True
+            timer.start()
+        try:
+            try:
+                conn._hello(client_name, session_timeout, token, grace)
+            finally:
+                with mu:
+                    state["done"] = True
+                if timer is not None:
+                    timer.cancel()
+            if state["expired"]:
+                raise _client.connect_timed_out(address, connect_timeout)
+        except BaseException as e:
             conn._closing = True
             conn._lose(ConnectionLost("client closed"))
             conn._close_socket()
+            if state["expired"] and not isinstance(e, TimeoutError):
+                raise _client.connect_timed_out(address, connect_timeout) from None
             raise
         conn._bg = threading.Thread(target=conn._background, name="condd.sync", daemon=True)
         conn._bg.start()

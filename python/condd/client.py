@@ -77,6 +77,20 @@ _HELLO_PAUSE = 0.05
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
+def check_connect_timeout(connect_timeout):
+    """ValueError unless connect_timeout is a positive number of seconds or None (no limit)."""
+    if connect_timeout is not None and not (
+            isinstance(connect_timeout, (int, float)) and connect_timeout > 0):
+        raise ValueError("connect_timeout must be a positive number of seconds or None: %r"
+                         % (connect_timeout,))
+
+
+def connect_timed_out(address, connect_timeout):
+    """The TimeoutError (an OSError) for a connection and Hello not done within connect_timeout."""
+    return TimeoutError("connecting to %s timed out: no answer within connect_timeout=%g s"
+                        % (address, connect_timeout))
+
+
 async def connect(address=None, *, client_name=None, session_timeout=0.0, token=None,
                   token_file=None, grace=0.0, reconnect=True, on_session=None,
                   connect_timeout=DEFAULT_CONNECT_TIMEOUT):
@@ -101,10 +115,7 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
     OSError, when connect_timeout passes), ValueError for an empty token file,
     condd.Unauthenticated when the server refuses the credentials, a CondDError when Hello is
     refused otherwise."""
-    if connect_timeout is not None and not (
-            isinstance(connect_timeout, (int, float)) and connect_timeout > 0):
-        raise ValueError("connect_timeout must be a positive number of seconds or None: %r"
-                         % (connect_timeout,))
+    check_connect_timeout(connect_timeout)
     if address is None:
         address = os.environ.get("CONDD_SERVER") or DEFAULT_ADDRESS
     if isinstance(address, str) and "," not in address:
@@ -138,8 +149,7 @@ async def connect(address=None, *, client_name=None, session_timeout=0.0, token=
     except TimeoutError:
         if not within.expired():
             raise  # the operating system's (ETIMEDOUT)
-        raise TimeoutError("connecting to %s timed out: no answer within connect_timeout=%g s"
-                           % (address, connect_timeout)) from None
+        raise connect_timed_out(address, connect_timeout) from None
 
 
 async def _connect(address, where, client_name, session_timeout, token, grace, reconnect,

@@ -74,16 +74,19 @@ atexit.register(_flush_at_exit)
 
 
 def connect(address=None, *, client_name=None, session_timeout=0.0, token=None, token_file=None,
-            grace=0.0, reconnect=True, on_session=None):
+            grace=0.0, reconnect=True, on_session=None,
+            connect_timeout=_client.DEFAULT_CONNECT_TIMEOUT):
     """Connects to condd (address and options as for condd.connect, a server list too) and
     returns a blocking Client. Raises OSError when the connection fails, condd.Unauthenticated
     when the server refuses the credentials, a condd.CondDError when Hello is refused
     otherwise. With a grace (and reconnect), the client resumes its session after a lost
     connection on its own loop thread, also between calls; on_session runs on that thread.
-    Without, on_session(client, "lost", exc) runs in the thread that saw the loss."""
+    Without, on_session(client, "lost", exc) runs in the thread that saw the loss.
+    connect_timeout: seconds for the connection and the Hello's answer together, as for
+    condd.connect (None: no limit); TimeoutError (an OSError) naming the address when it passes."""
     return Client(address, client_name=client_name, session_timeout=session_timeout,
                   token=token, token_file=token_file, grace=grace, reconnect=reconnect,
-                  on_session=on_session)
+                  on_session=on_session, connect_timeout=connect_timeout)
 
 
 class Client:
@@ -92,11 +95,13 @@ class Client:
     serialised on the client's loop, and each blocking call blocks only its own thread."""
 
     def __init__(self, address=None, *, client_name=None, session_timeout=0.0, token=None,
-                 token_file=None, grace=0.0, reconnect=True, on_session=None):
+                 token_file=None, grace=0.0, reconnect=True, on_session=None,
+                 connect_timeout=_client.DEFAULT_CONNECT_TIMEOUT):
         self._loop = self._thread = None
+        _client.check_connect_timeout(connect_timeout)
         options = dict(client_name=client_name, session_timeout=session_timeout, token=token,
                        token_file=token_file, grace=grace, reconnect=reconnect,
-                       on_session=on_session)
+                       on_session=on_session, connect_timeout=connect_timeout)
         one = _one_address(address)
         if one is not None and not (grace and reconnect):
             if token is None:
@@ -108,7 +113,7 @@ class Client:
                 token = token.encode("utf-8")
             self._aclient = _syncconn.Conn.open(
                 one, client_name=client_name, session_timeout=session_timeout, token=token,
-                grace=grace, on_session=on_session)
+                grace=grace, on_session=on_session, connect_timeout=connect_timeout)
             self._fast = True
             return
         self._fast = False

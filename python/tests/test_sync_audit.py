@@ -7,8 +7,8 @@ fire-and-forget frames of a script that just ends (or calls sys.exit()) reach th
 signal handler's exception (TimeoutError, ValueError) raised while the client reads, parses or
 writes is an interrupt, not a connection error; the server's id-0 frame (LIMIT_EXCEEDED at its
 connection limit, SESSION_KILLED) gives its own class although the write hit a closed socket,
-and an idle client sees it (and an end-of-file) between calls. States are waited for with
-deadlines, never slept for."""
+and an idle client sees it (and an end-of-file) between calls; connect() of a listener that never
+answers gives up after connect_timeout. States are waited for with deadlines, never slept for."""
 
 import os
 import signal
@@ -17,6 +17,7 @@ import sys
 import tempfile
 import shutil
 import threading
+import time
 import unittest
 
 import condd
@@ -87,6 +88,62 @@ class SilentServerTests(FastTestCase):
         self.assertFalse(a.closed)
         holder.release()
         self.assertIs(join(), True)
+
+
+class ConnectTimeoutTests(FastTestCase):
+    """connect() of a listener that accepts and never answers the Hello: TimeoutError naming the
+    address once connect_timeout passes, on the fast path (TCP and Unix socket) and on the loop
+    client (a grace); before the fix each hung for good."""
+
+    def expect_timeout(self, address, **kw):
+        box = {}
+
+        def run():
+            try:
+                box["client"] = condd.sync.connect(address, connect_timeout=0.3, **kw)
+            except BaseException as e:  # noqa: B902 (what the thread met, checked below)
+                box["error"] = e
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        t.join(20)
+        self.assertFalse(t.is_alive(), "connect() did not time out")
+        self.assertNotIn("client", box)
+        e = box["error"]
+        self.assertIsInstance(e, TimeoutError)
+        self.assertIsInstance(e, OSError)
+        self.assertIn("connect_timeout=0.3 s", str(e))
+        self.assertIn(address, str(e))
+
+    def test_a_tcp_listener_that_never_answers_times_out(self):
+        import socket
+        with socket.socket() as silent:  # accepts (the backlog), never answers the Hello
+            silent.bind(("127.0.0.1", 0))
+            silent.listen(4)
+            address = "127.0.0.1:%d" % silent.getsockname()[1]
+            self.expect_timeout(address)
+            self.expect_timeout(address, grace=5)  # the loop client
+
+    def test_a_unix_listener_that_never_answers_times_out(self):
+        import socket
+        d = tempfile.mkdtemp(prefix="condd-py-silent.")
+        self.addCleanup(shutil.rmtree, d, True)
+        path = os.path.join(d, "s.sock")
+        with socket.socket(socket.AF_UNIX) as silent:
+            silent.bind(path)
+            silent.listen(4)
+            self.expect_timeout("unix:" + path)
+
+    def test_connect_timeout_must_be_positive_or_none(self):
+        for bad in (0, -1, "5"):
+            with self.assertRaisesRegex(ValueError, "connect_timeout"):
+                condd.sync.connect(self.daemon.address, connect_timeout=bad)
+        c = self.client(connect_timeout=None)  # no limit
+        c.ping()
+        c = self.client(connect_timeout=0.2)  # a good session outlives its connect_timeout:
+        time.sleep(0.4)  # (the Hello's timer was cancelled; nothing may shut the socket now)
+        lock = condd.sync.Lock(c, self.name("L"))
+        self.assertTrue(lock.acquire())
+        lock.release()
 
 
 class SharedLockThreadTests(SyncTestCase):
