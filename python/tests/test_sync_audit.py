@@ -28,10 +28,6 @@ from test_sync import SyncTestCase, until
 from test_sync_fast import FastTestCase, ops
 
 
-class Interrupt(Exception):
-    pass
-
-
 class SilentServerTests(FastTestCase):
     """F1: libcondd's CONDD_ERR_SERVER_TIMEOUT on the fast path."""
 
