@@ -101,9 +101,20 @@ printf "condd: %s:1: port-file: cannot create '%s/nodir/port' in %s/nodir: %s\n"
 cmp -s "$T/want" "$T/err" || fail "config file: $(cat "$T/err")"
 
 note "a group by name or number that exists, a port file in a writable directory: starts"
-start_daemon --unix "$T/sock" --unix-group "$(id -g)" --metrics 127.0.0.1:0
+printf 'unix-mode = 0660\n' >"$T/live.conf"
+start_daemon --config "$T/live.conf" --unix "$T/sock" --unix-group "$(id -g)" \
+    --metrics 127.0.0.1:0
 [ -S "$T/sock" ] || fail "no Unix socket"
 run_rc 0 "$CONDCTL" -s "unix:$T/sock" ping
+
+note "SIGUSR2 when the successor would fail these checks: refused, still serving"
+printf 'tls-port-file = %s/nodir/tlsport\n' "$T" >"$T/live.conf"
+kill -USR2 "$DAEMON_PID"
+wait_until 20 grep -q "restart refused: the new process could not start: $T/live.conf:1: \
+tls-port-file: cannot create '$T/nodir/tlsport' in $T/nodir: No such file or directory; still \
+serving here" "$T/condd.log" || fail "no refusal logged"
+run_rc 0 "$CONDCTL" -s "unix:$T/sock" ping
+kill -0 "$DAEMON_PID" || fail "condd ended"
 
 note "a port in use can only fail when bound: exit 1"
 rm -f "$T/port2"
