@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <sys/socket.h>
@@ -342,13 +343,58 @@ static bool main_check_group(const char *group, char *why, size_t whylen)
     return server_group_id(group, &gid, why, whylen);
 }
 
+/* Writes the reason of a bad value of key into err: "--KEY: why" when the command line gave
+ * it (*from_cli set), else "FILE:LINE: KEY: why", without the line for a list of several
+ * values from the file (the line kept is the list's last one, maybe not the bad value's). */
+static void main_check_failed(const struct settings *s, const struct main_origin *origin,
+                              const char *key, int nvalues, const char *why, char *err,
+                              size_t errlen, bool *from_cli)
+{
+    unsigned line = main_origin_line(origin, key);
+    *from_cli = line == 0;
+    if (line == 0)
+        snprintf(err, errlen, "--%s: %s", key, why);
+    else if (nvalues > 1)
+        snprintf(err, errlen, "%s: %s: %s", s->config_file, key, why);
+    else
+        snprintf(err, errlen, "%s:%u: %s: %s", s->config_file, line, key, why);
+}
+
+/* One TCP address that condd will bind, and the setting that asks for it. */
+struct main_bind {
+    const char *key;
+    const char *addr;
+    int nvalues; /* of key */
+};
+
+/* Two listeners (listen, listen-tls, metrics) on the same host and fixed port can never both be
+ * bound: the second is a bad value, not a port in use. (Spellings that differ, localhost and
+ * 127.0.0.1 say, are left to bind(): exit 1.) Returns the index of the second, or -1. */
+static int main_find_same_port(const struct main_bind *b, int n, int *first)
+{
+    for (int i = 1; i < n; i++) {
+        struct addr_parts pi, pj;
+        if (!addr_split(b[i].addr, ADDR_LISTEN, 0, &pi) || pi.port == 0)
+            continue;
+        for (int j = 0; j < i; j++) {
+            if (addr_split(b[j].addr, ADDR_LISTEN, 0, &pj) && pj.port == pi.port &&
+                strcasecmp(pj.host, pi.host) == 0) {
+                *first = j;
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
 /*
  * Checks the values of s that can be checked without side effects, so that a bad one is a bad
  * option (exit 2) before any listener, socket file or port file exists: listen, listen-tls and
- * metrics addresses resolve, unix-group names a group, the Unix socket and the port files can be
- * created. (Values are checked for form and range where they are read, settings.c; the auth file
- * and the TLS files are read before opening too.) Returns false with the reason in err: "--KEY:
- * reason" for the command line (*from_cli set), "FILE:LINE: KEY: reason" for the config file.
+ * metrics addresses resolve and no two of them ask for the same host and port, unix-group names a
+ * group, the Unix socket and the port files can be created. (Values are checked for form and
+ * range where they are read, settings.c; the auth file and the TLS files are read before opening
+ * too.) activated: socket-activated, so listen, unix and unix-group are ignored and not checked.
+ * Returns false with the reason in err (main_check_failed()).
  */
 static bool main_check_settings(const struct settings *s, const struct main_origin *origin,
                                 bool activated, char *err, size_t errlen, bool *from_cli)
@@ -362,29 +408,36 @@ static bool main_check_settings(const struct settings *s, const struct main_orig
     } checks[] = {
         {"listen", NULL, &s->listen, main_check_resolves, true},
         {"listen-tls", NULL, &s->listen_tls, main_check_resolves, false},
+        {"metrics", s->metrics_addr, NULL, main_check_resolves, false},
         {"unix", s->unix_path, NULL, main_check_unix_path, true},
         {"unix-group", s->unix_group, NULL, main_check_group, true},
-        {"metrics", s->metrics_addr, NULL, main_check_resolves, false},
         {"port-file", s->port_file, NULL, main_check_creatable, false},
         {"tls-port-file", s->tls_port_file, NULL, main_check_creatable, false},
     };
     char why[768];
+    struct main_bind binds[2 * SETTINGS_MAX_LISTEN + 1];
+    int nbinds = 0;
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
         if (checks[i].listener && activated)
             continue;
         int n = checks[i].list != NULL ? checks[i].list->n : checks[i].value != NULL;
         for (int j = 0; j < n; j++) {
             const char *v = checks[i].list != NULL ? checks[i].list->v[j] : checks[i].value;
-            if (checks[i].check(v, why, sizeof why))
-                continue;
-            unsigned line = main_origin_line(origin, checks[i].key);
-            *from_cli = line == 0;
-            if (line == 0)
-                snprintf(err, errlen, "--%s: %s", checks[i].key, why);
-            else
-                snprintf(err, errlen, "%s:%u: %s: %s", s->config_file, line, checks[i].key, why);
-            return false;
+            if (!checks[i].check(v, why, sizeof why)) {
+                main_check_failed(s, origin, checks[i].key, n, why, err, errlen, from_cli);
+                return false;
+            }
+            if (checks[i].check == main_check_resolves)
+                binds[nbinds++] = (struct main_bind){checks[i].key, v, n};
         }
+    }
+    int first, second = main_find_same_port(binds, nbinds, &first);
+    if (second >= 0) {
+        snprintf(why, sizeof why, "'%s' is also a %s address; each listener needs its own port",
+                 binds[second].addr, binds[first].key);
+        main_check_failed(s, origin, binds[second].key, binds[second].nvalues, why, err, errlen,
+                          from_cli);
+        return false;
     }
     return true;
 }

@@ -4,9 +4,10 @@
 # condd checks every value it can check without side effects before it opens anything: an
 # unknown unix-group, a listen, listen-tls or metrics host that does not resolve, a Unix socket
 # or port file that cannot be created (no such directory, not a directory, not writable, a
-# directory in its place, a file that is not a socket, a path too long) exit 2 with one line
-# naming the option (and "try 'condd --help'"), or the config file's line, and leave no port
-# file and no socket file behind. What can only fail when done (a port in use) exits 1.
+# directory in its place, a file that is not a socket, a path too long), two listeners on one
+# fixed port: each exits 2 with one line naming the option (and "try 'condd --help'"), or the
+# config file's line, and leaves no port file and no socket file behind. What can only fail
+# when done (a port in use) exits 1, and SIGUSR2 is refused when the successor would fail.
 . "$(dirname "$0")/condctl-lib.sh"
 
 # bad_start WHY [condd options...]: condd with a TCP listener, a Unix socket and a port file
@@ -46,6 +47,12 @@ grep -q "^condd: --listen: cannot resolve 'nosuch.invalid' in 'nosuch.invalid:0'
 bad_start listen-tls --listen-tls nosuch.invalid:0
 grep -q "^condd: --listen-tls: cannot resolve 'nosuch.invalid'" "$T/err" ||
     fail "listen-tls: $(cat "$T/err")"
+
+note "two listeners on the same host and fixed port: exit 2 (nothing is bound)"
+bad_start metrics --listen 127.0.0.1:1 --metrics 127.0.0.1:1
+said_option metrics "'127.0.0.1:1' is also a listen address; each listener needs its own port"
+bad_start listen --listen 127.0.0.1:1 --listen 127.0.0.1:1
+said_option listen "'127.0.0.1:1' is also a listen address; each listener needs its own port"
 
 note "a port file that cannot be created: exit 2 before any listener"
 : >"$T/afile"
@@ -99,6 +106,12 @@ run_rc 2 "$CONDD" --config "$T/conf" --listen 127.0.0.1:0
 printf "condd: %s:1: port-file: cannot create '%s/nodir/port' in %s/nodir: %s\n" "$T/conf" "$T" \
     "$T" "No such file or directory" >"$T/want"
 cmp -s "$T/want" "$T/err" || fail "config file: $(cat "$T/err")"
+# Of a list of several values the file's line is not known: the file and the key.
+printf 'listen = 127.0.0.1:0\nlisten = nosuch.invalid:0\n' >"$T/conf"
+run_rc 2 "$CONDD" --config "$T/conf"
+grep -q "^condd: $T/conf: listen: cannot resolve 'nosuch.invalid' in 'nosuch.invalid:0': " \
+    "$T/err" || fail "config file, listen: $(cat "$T/err")"
+[ "$(wc -l <"$T/err")" -eq 1 ] || fail "config file, listen: more than one line: $(cat "$T/err")"
 
 note "a group by name or number that exists, a port file in a writable directory: starts"
 printf 'unix-mode = 0660\n' >"$T/live.conf"
