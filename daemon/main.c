@@ -18,7 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <arpa/inet.h>
+#include <netdb.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -185,16 +190,23 @@ static void main_cli_free(struct main_cli *cli)
     free(cli->values);
 }
 
+/* Where each setting's value came from: line[i] is the config file's line that set
+ * settings_table[i], 0 when the command line did or nobody did. The files a setting names are
+ * read, and the checks before opening (main_check_settings()) made, after the settings are
+ * built; their errors point back at that line or option. */
+struct main_origin {
+    unsigned line[64]; /* a row per bit of settings_source.seen */
+};
+
 /*
  * Builds the settings from scratch: defaults, then the config file (--config, else the
  * default file if it exists), then the command line. Used at start and on every reload, so it
  * never ends the process. Returns false with "FILE:LINE: reason" (or "out of memory") in err
- * when the settings cannot be built; s is then cleared. *auth_line (may be NULL): the config
- * file's line that set auth-file, 0 when the command line did or nobody did (the file it names
- * is read later, and its errors point back at that line).
+ * when the settings cannot be built; s is then cleared. origin (may be NULL) is filled on
+ * success.
  */
-static bool main_load_settings(struct settings *s, const struct main_cli *cli, unsigned *auth_line,
-                               char *err, size_t errlen)
+static bool main_load_settings(struct settings *s, const struct main_cli *cli,
+                               struct main_origin *origin, char *err, size_t errlen)
 {
     settings_init(s);
     unsigned lines[64] = {0}; /* a row per bit of settings_source.seen */
@@ -221,10 +233,211 @@ static bool main_load_settings(struct settings *s, const struct main_cli *cli, u
         settings_clear(s);
         return false;
     }
-    if (auth_line != NULL) {
-        const struct settings_def *def = settings_find("auth-file");
-        size_t i = (size_t)(def - settings_table);
-        *auth_line = (src.seen & (UINT64_C(1) << i)) ? 0 : lines[i];
+    if (origin != NULL)
+        for (size_t i = 0; i < settings_count; i++)
+            origin->line[i] = (src.seen & (UINT64_C(1) << i)) ? 0 : lines[i];
+    return true;
+}
+
+/* origin's line for the row named key. */
+static unsigned main_origin_line(const struct main_origin *origin, const char *key)
+{
+    return origin->line[settings_find(key) - settings_table];
+}
+
+/* ------------------------------------------------------------------ checks before opening */
+
+/* Is condd socket-activated? systemd then hands it its listeners, and the listen and unix
+ * settings are ignored (main_open_listeners()), so they are not checked either. */
+static bool main_socket_activated(void)
+{
+#ifdef HAVE_SYSTEMD
+    const char *pid = getenv("LISTEN_PID");
+    return getenv("LISTEN_FDS") != NULL && pid != NULL && strtol(pid, NULL, 10) == (long)getpid();
+#else
+    return false; /* sdnotify.c warns that LISTEN_FDS is ignored */
+#endif
+}
+
+/* Does addr's host resolve as server.c and metrics.c will resolve it to bind? Whether the
+ * address can be bound (in use, not this machine's) is only known by binding: exit 1. */
+static bool main_check_resolves(const char *addr, char *why, size_t whylen)
+{
+    struct addr_parts ap;
+    if (!addr_split(addr, ADDR_LISTEN, 0, &ap)) { /* settings.c checked it; a safety net */
+        snprintf(why, whylen, "'%s' is not HOST:PORT or [IPV6]:PORT", addr);
+        return false;
+    }
+    struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                             .ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+    struct addrinfo *res = NULL;
+    char port[8];
+    snprintf(port, sizeof port, "%u", (unsigned)ap.port);
+    int gai = getaddrinfo(ap.host, port, &hints, &res);
+    if (gai != 0) {
+        snprintf(why, whylen, "cannot resolve '%s' in '%s': %s", ap.host, addr,
+                 gai == EAI_SYSTEM ? strerror(errno) : gai_strerror(gai));
+        return false;
+    }
+    freeaddrinfo(res);
+    return true;
+}
+
+/* Can a file be created at path (the port files, the Unix socket)? Its directory must exist
+ * and be writable and searchable by condd; path must not be a directory. Nothing is created. */
+static bool main_check_creatable(const char *path, char *why, size_t whylen)
+{
+    char dir[4096];
+    const char *slash = strrchr(path, '/');
+    if (slash == NULL)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    struct stat st;
+    int e = 0;
+    if (stat(dir, &st) != 0)
+        e = errno;
+    else if (!S_ISDIR(st.st_mode))
+        e = ENOTDIR;
+    else if (access(dir, W_OK | X_OK) != 0)
+        e = errno;
+    if (e != 0) {
+        snprintf(why, whylen, "cannot create '%s' in %s: %s", path, dir, strerror(e));
+        return false;
+    }
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        snprintf(why, whylen, "'%s' is a directory", path);
+        return false;
+    }
+    return true;
+}
+
+/* The Unix socket's path: short enough for sockaddr_un, creatable, and not a file that is not
+ * a socket (server_listen_unix() will not replace one). Whether a live daemon answers at an
+ * existing socket is only known by connecting: exit 1. */
+static bool main_check_unix_path(const char *path, char *why, size_t whylen)
+{
+    struct sockaddr_un sun;
+    if (strlen(path) >= sizeof sun.sun_path) {
+        snprintf(why, whylen, "'%s' is longer than %zu bytes (the limit of a Unix socket path)",
+                 path, sizeof sun.sun_path - 1);
+        return false;
+    }
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        snprintf(why, whylen, "'%s' exists and is not a socket; not replacing it", path);
+        return false;
+    }
+    return main_check_creatable(path, why, whylen);
+}
+
+/* One value's check (value borrowed; why: the reason, without the setting's name). */
+typedef bool (*main_check_fn)(const char *value, char *why, size_t whylen);
+
+static bool main_check_group(const char *group, char *why, size_t whylen)
+{
+    gid_t gid;
+    return server_group_id(group, &gid, why, whylen);
+}
+
+/* Writes the reason of a bad value of key into err: "--KEY: why" when the command line gave
+ * it (*from_cli set), else "FILE:LINE: KEY: why", without the line for a list of several
+ * values from the file (the line kept is the list's last one, maybe not the bad value's). */
+static void main_check_failed(const struct settings *s, const struct main_origin *origin,
+                              const char *key, int nvalues, const char *why, char *err,
+                              size_t errlen, bool *from_cli)
+{
+    unsigned line = main_origin_line(origin, key);
+    *from_cli = line == 0;
+    if (line == 0)
+        snprintf(err, errlen, "--%s: %s", key, why);
+    else if (nvalues > 1)
+        snprintf(err, errlen, "%s: %s: %s", s->config_file, key, why);
+    else
+        snprintf(err, errlen, "%s:%u: %s: %s", s->config_file, line, key, why);
+}
+
+/* One TCP address that condd will bind, and the setting that asks for it. */
+struct main_bind {
+    const char *key;
+    const char *addr;
+    int nvalues; /* of key */
+};
+
+/* Two listeners (listen, listen-tls, metrics) on the same host and fixed port can never both be
+ * bound: the second is a bad value, not a port in use. (Spellings that differ, localhost and
+ * 127.0.0.1 say, are left to bind(): exit 1.) Returns the index of the second, or -1. */
+static int main_find_same_port(const struct main_bind *b, int n, int *first)
+{
+    for (int i = 1; i < n; i++) {
+        struct addr_parts pi, pj;
+        if (!addr_split(b[i].addr, ADDR_LISTEN, 0, &pi) || pi.port == 0)
+            continue;
+        for (int j = 0; j < i; j++) {
+            if (addr_split(b[j].addr, ADDR_LISTEN, 0, &pj) && pj.port == pi.port &&
+                strcasecmp(pj.host, pi.host) == 0) {
+                *first = j;
+                return i;
+            }
+        }
+    }
+    return -1;
+}
+
+/*
+ * Checks the values of s that can be checked without side effects, so that a bad one is a bad
+ * option (exit 2) before any listener, socket file or port file exists: listen, listen-tls and
+ * metrics addresses resolve and no two of them ask for the same host and port, unix-group names a
+ * group, the Unix socket and the port files can be created. (Values are checked for form and
+ * range where they are read, settings.c; the auth file and the TLS files are read before opening
+ * too.) activated: socket-activated, so listen, unix and unix-group are ignored and not checked.
+ * Returns false with the reason in err (main_check_failed()).
+ */
+static bool main_check_settings(const struct settings *s, const struct main_origin *origin,
+                                bool activated, char *err, size_t errlen, bool *from_cli)
+{
+    const struct {
+        const char *key;
+        const char *value; /* NULL: unset, or a list */
+        const struct settings_list *list;
+        main_check_fn check;
+        bool listener; /* ignored when socket-activated */
+    } checks[] = {
+        {"listen", NULL, &s->listen, main_check_resolves, true},
+        {"listen-tls", NULL, &s->listen_tls, main_check_resolves, false},
+        {"metrics", s->metrics_addr, NULL, main_check_resolves, false},
+        {"unix", s->unix_path, NULL, main_check_unix_path, true},
+        {"unix-group", s->unix_group, NULL, main_check_group, true},
+        {"port-file", s->port_file, NULL, main_check_creatable, false},
+        {"tls-port-file", s->tls_port_file, NULL, main_check_creatable, false},
+    };
+    char why[768];
+    struct main_bind binds[2 * SETTINGS_MAX_LISTEN + 1];
+    int nbinds = 0;
+    for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
+        if (checks[i].listener && activated)
+            continue;
+        int n = checks[i].list != NULL ? checks[i].list->n : checks[i].value != NULL;
+        for (int j = 0; j < n; j++) {
+            const char *v = checks[i].list != NULL ? checks[i].list->v[j] : checks[i].value;
+            if (!checks[i].check(v, why, sizeof why)) {
+                main_check_failed(s, origin, checks[i].key, n, why, err, errlen, from_cli);
+                return false;
+            }
+            if (checks[i].check == main_check_resolves)
+                binds[nbinds++] = (struct main_bind){checks[i].key, v, n};
+        }
+    }
+    int first, second = main_find_same_port(binds, nbinds, &first);
+    if (second >= 0) {
+        snprintf(why, sizeof why, "'%s' is also a %s address; each listener needs its own port",
+                 binds[second].addr, binds[first].key);
+        main_check_failed(s, origin, binds[second].key, binds[second].nvalues, why, err, errlen,
+                          from_cli);
+        return false;
     }
     return true;
 }
@@ -375,6 +588,7 @@ struct main_ctx {
     double drain_left;
     struct restart *restart;
     bool keep_state; /* SIGTERM hands the state to systemd's fd store */
+    bool activated;  /* socket-activated at start (main_socket_activated()) */
 };
 
 static void main_on_drain(evutil_socket_t fd, short what, void *arg)
@@ -434,11 +648,12 @@ static void main_on_reload_signal(evutil_socket_t sig, short what, void *arg)
     struct auth_db *auth = NULL;
     struct tls_ctx *tls = NULL;
     settings_init(&merged);
-    unsigned auth_line = 0;
-    if (!main_load_settings(&next, m->cli, &auth_line, err, sizeof err)) {
+    struct main_origin origin;
+    if (!main_load_settings(&next, m->cli, &origin, err, sizeof err)) {
         log_error("reload failed: %s; keeping the current settings", err);
     } else if (next.auth_file != NULL &&
-               (auth = main_load_auth(&next, auth_line, err, sizeof err)) == NULL) {
+               (auth = main_load_auth(&next, main_origin_line(&origin, "auth-file"), err,
+                                      sizeof err)) == NULL) {
         /* The auth file is re-read on every reload, changed path or not. */
         log_error("reload failed: %s; keeping the current settings and auth file", err);
         settings_clear(&next);
@@ -476,13 +691,16 @@ static bool main_check_successor(void *arg, char *err, size_t errlen)
 {
     const struct main_ctx *m = arg;
     struct settings next;
-    unsigned auth_line = 0;
-    if (!main_load_settings(&next, m->cli, &auth_line, err, errlen))
+    struct main_origin origin;
+    if (!main_load_settings(&next, m->cli, &origin, err, errlen))
         return false;
     struct auth_db *auth = NULL;
     struct tls_ctx *tls = NULL;
-    bool ok = (next.auth_file == NULL ||
-               (auth = main_open_auth(&next, auth_line, err, errlen)) != NULL) &&
+    bool from_cli;
+    bool ok = main_check_settings(&next, &origin, m->activated, err, errlen, &from_cli) &&
+              (next.auth_file == NULL ||
+               (auth = main_open_auth(&next, main_origin_line(&origin, "auth-file"), err,
+                                      errlen)) != NULL) &&
               (next.listen_tls.n == 0 || (tls = tls_ctx_load(&next, err, errlen)) != NULL);
     auth_free(auth);
     tls_ctx_free(tls);
@@ -582,9 +800,20 @@ int main(int argc, char **argv)
     }
     struct settings s;
     char err[1024];
-    unsigned auth_line = 0;
-    if (!main_load_settings(&s, &cli, &auth_line, err, sizeof err)) {
+    struct main_origin origin;
+    if (!main_load_settings(&s, &cli, &origin, err, sizeof err)) {
         fprintf(stderr, "condd: %s\n", err);
+        main_cli_free(&cli);
+        return 2;
+    }
+    /* Before anything is opened: a value that cannot work is a bad option (exit 2), and no
+     * listener, socket file or port file is left behind by a start that was never going to. */
+    bool activated = main_socket_activated(), from_cli = false;
+    if (!main_check_settings(&s, &origin, activated, err, sizeof err, &from_cli)) {
+        fprintf(stderr, "condd: %s\n", err);
+        if (from_cli)
+            main_try_help();
+        settings_clear(&s);
         main_cli_free(&cli);
         return 2;
     }
@@ -594,7 +823,8 @@ int main(int argc, char **argv)
         return 1;
     }
     struct auth_db *auth = NULL;
-    if (s.auth_file != NULL && (auth = main_load_auth(&s, auth_line, err, sizeof err)) == NULL) {
+    if (s.auth_file != NULL && (auth = main_load_auth(&s, main_origin_line(&origin, "auth-file"),
+                                                      err, sizeof err)) == NULL) {
         fprintf(stderr, "condd: %s\n", err);
         settings_clear(&s);
         main_cli_free(&cli);
@@ -625,7 +855,7 @@ int main(int argc, char **argv)
     }
     server_set_auth(srv, auth);
     server_set_tls(srv, tls);
-    struct main_ctx m = {.base = base, .srv = srv, .cli = &cli, .cur = &s};
+    struct main_ctx m = {.base = base, .srv = srv, .cli = &cli, .cur = &s, .activated = activated};
     /* Before any listener: what a live restart handed over is offered to the listen calls. */
     m.restart = restart_new(base, srv, argv, m.cur);
     if (m.restart == NULL) {

@@ -402,8 +402,7 @@ bool server_listen_tls(struct server *srv, const char *addr)
     return server_listen_inet(srv, addr, true);
 }
 
-/* The gid of group, a name or a number; false (logged) when there is no such group. */
-static bool server_group_id(const char *group, gid_t *gid)
+bool server_group_id(const char *group, gid_t *gid, char *err, size_t errlen)
 {
     char *end;
     errno = 0;
@@ -416,8 +415,8 @@ static bool server_group_id(const char *group, gid_t *gid)
     char buf[4096];
     int rc = getgrnam_r(group, &gr, buf, sizeof buf, &res);
     if (rc != 0 || res == NULL) {
-        log_error("unknown group '%s' for the Unix socket%s%s", group, rc != 0 ? ": " : "",
-                  rc != 0 ? strerror(rc) : "");
+        snprintf(err, errlen, "no group '%s'%s%s", group, rc != 0 ? ": " : "",
+                 rc != 0 ? strerror(rc) : "");
         return false;
     }
     *gid = gr.gr_gid;
@@ -427,8 +426,11 @@ static bool server_group_id(const char *group, gid_t *gid)
 bool server_listen_unix(struct server *srv, const char *path, unsigned mode, const char *group)
 {
     gid_t gid = (gid_t)-1;
-    if (group != NULL && !server_group_id(group, &gid))
+    char why[512];
+    if (group != NULL && !server_group_id(group, &gid, why, sizeof why)) {
+        log_error("unix-group for the Unix socket: %s", why);
         return false;
+    }
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     if (strlen(path) >= sizeof sun.sun_path) {
         log_error("Unix socket path too long: %s", path);

@@ -8,7 +8,9 @@
 #define CONDD_DAEMON_SERVER_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "settings.h"
 #include "stats.h"
@@ -42,6 +44,11 @@ void server_set_tls(struct server *srv, struct tls_ctx *ctx);
 
 /* The port of the first TLS listener, or 0 if there is none. */
 int server_first_tls_port(const struct server *srv);
+
+/* The gid of group (borrowed), a name or a number. Returns false with "no group 'NAME'" (and
+ * the system's reason, if any) in err. No side effect: main.c checks unix-group with it before
+ * anything is opened, server_listen_unix() uses it again. */
+bool server_group_id(const char *group, gid_t *gid, char *err, size_t errlen);
 
 /* Opens a Unix stream listener at path (a stale socket file is replaced) with permission bits
  * mode and, unless group (a name or a number) is NULL, that owner group. Logs the reason on

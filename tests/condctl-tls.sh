@@ -6,7 +6,8 @@
 # plaintext client on the TLS port and a TLS client on the plaintext port (closed at once, with a
 # log line), and SIGHUP reloading the certificate: new connections get the new one while an open
 # connection keeps its lock, and a bad file or an encrypted key (also at SIGUSR2) keeps the old
-# certificate. Certificates come from tls-certs.sh.
+# certificate; an expired certificate, or one not valid yet, is served with a warning.
+# Certificates come from tls-certs.sh, and the one not valid yet from openssl ca.
 . "$(dirname "$0")/condctl-lib.sh"
 
 command -v openssl >/dev/null 2>&1 || fail "openssl (the command) is needed"
@@ -107,6 +108,52 @@ cp "$C/expired.key" "$T/cur.key"
 kill -HUP "$DAEMON_PID"
 wait_until 20 grep -q "warning: tls-cert $T/cur.pem: the certificate expired on" "$T/condd.log" ||
     fail "no warning for the expired certificate: $(tail -3 "$T/condd.log")"
+run_rc 0 "$CONDCTL" -s "127.0.0.1:$PORT" ping
+
+note "SIGHUP to a certificate not valid yet: served, with a warning"
+# openssl x509 -req (OpenSSL 3.0) cannot set a future notBefore; openssl ca can, given a
+# minimal CA of its own: a database, a serial and a policy, in the test's directory.
+F=$T/future-ca
+mkdir -p "$F/new"
+: >"$F/index.txt"
+echo 01 >"$F/serial"
+cat >"$F/ca.cnf" <<EOF
+[ca]
+default_ca = future
+[future]
+database = $F/index.txt
+new_certs_dir = $F/new
+serial = $F/serial
+default_md = sha256
+policy = any
+unique_subject = no
+[any]
+commonName = supplied
+[leaf]
+basicConstraints = CA:FALSE
+subjectAltName = DNS:localhost,IP:127.0.0.1
+extendedKeyUsage = serverAuth
+EOF
+# A day from now, to the second, as -startdate takes it and as the warning prints it.
+from=$(($(date +%s) + 86400))
+start=$(date -u -d "@$from" +%Y%m%d%H%M%SZ)
+shown=$(date -u -d "@$from" "+%Y-%m-%d %H:%M:%S UTC")
+end=$(date -u -d "@$((from + 30 * 86400))" +%Y%m%d%H%M%SZ)
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$F/future.key" 2>/dev/null ||
+    fail "openssl genpkey failed"
+openssl req -new -key "$F/future.key" -subj "/CN=localhost" -out "$F/future.csr" ||
+    fail "openssl req failed"
+openssl ca -batch -config "$F/ca.cnf" -cert "$C/ca.pem" -keyfile "$C/ca.key" -in "$F/future.csr" \
+    -out "$F/future.pem" -notext -extensions leaf -startdate "$start" -enddate "$end" \
+    2>"$F/ca.err" || fail "openssl ca failed: $(cat "$F/ca.err")"
+openssl x509 -in "$F/future.pem" -noout -checkend 0 >/dev/null ||
+    fail "the certificate made has expired already"
+cp "$F/future.pem" "$T/cur.pem"
+cp "$F/future.key" "$T/cur.key"
+kill -HUP "$DAEMON_PID"
+wait_until 20 grep -q "warning: tls-cert $T/cur.pem: the certificate is not valid before $shown;" \
+    "$T/condd.log" || fail "no warning for a certificate not valid yet (want $shown): \
+$(tail -3 "$T/condd.log")"
 run_rc 0 "$CONDCTL" -s "127.0.0.1:$PORT" ping
 
 note "ok"

@@ -159,6 +159,9 @@ TESTS += tests/check_service tests/service-units.sh
 # example config; and no doc still calling TLS or authentication missing.
 dist_check_SCRIPTS += tests/condd-docs.sh
 TESTS += tests/condd-docs.sh
+# condd's checks before it opens anything: a value that cannot work exits 2, opening nothing.
+dist_check_SCRIPTS += tests/condd-options.sh
+TESTS += tests/condd-options.sh
 
 # The settings table and the config file reader, row by row, linking the daemon core (plus the
 # condd binary for --help and the usage exit).
