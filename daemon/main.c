@@ -247,18 +247,6 @@ static unsigned main_origin_line(const struct main_origin *origin, const char *k
 
 /* ------------------------------------------------------------------ checks before opening */
 
-/* Is condd socket-activated? systemd then hands it its listeners, and the listen and unix
- * settings are ignored (main_open_listeners()), so they are not checked either. */
-static bool main_socket_activated(void)
-{
-#ifdef HAVE_SYSTEMD
-    const char *pid = getenv("LISTEN_PID");
-    return getenv("LISTEN_FDS") != NULL && pid != NULL && strtol(pid, NULL, 10) == (long)getpid();
-#else
-    return false; /* sdnotify.c warns that LISTEN_FDS is ignored */
-#endif
-}
-
 /* Does addr's host resolve as server.c and metrics.c will resolve it to bind? Whether the
  * address can be bound (in use, not this machine's) is only known by binding: exit 1. */
 static bool main_check_resolves(const char *addr, char *why, size_t whylen)
@@ -415,8 +403,11 @@ static bool main_check_settings(const struct settings *s, const struct main_orig
         {"tls-port-file", s->tls_port_file, NULL, main_check_creatable, false},
     };
     char why[768];
-    struct main_bind binds[2 * SETTINGS_MAX_LISTEN + 1];
+    struct main_bind binds[2 * SETTINGS_MAX_LISTEN + 2];
     int nbinds = 0;
+    /* The default listener (main_open_listeners()) takes its port as much as a configured one. */
+    if (s->listen.n == 0 && s->listen_tls.n == 0 && !activated)
+        binds[nbinds++] = (struct main_bind){"listen", SETTINGS_DEFAULT_LISTEN, 1};
     for (size_t i = 0; i < sizeof checks / sizeof checks[0]; i++) {
         if (checks[i].listener && activated)
             continue;
@@ -588,7 +579,7 @@ struct main_ctx {
     double drain_left;
     struct restart *restart;
     bool keep_state; /* SIGTERM hands the state to systemd's fd store */
-    bool activated;  /* socket-activated at start (main_socket_activated()) */
+    bool activated;  /* serving systemd's listeners: socket-activated, or the successor of one */
 };
 
 static void main_on_drain(evutil_socket_t fd, short what, void *arg)
@@ -739,7 +730,9 @@ static bool main_keep_state(const struct settings *s, const struct server *srv)
 
 /* Opens the listeners: inherited from systemd when socket-activated, else the configured
  * ones; either way, a socket the previous process handed over (live restart, fd store) for a
- * configured address is adopted instead of bound. */
+ * configured address is adopted instead of bound. *activated: whether systemd's listeners
+ * (socket activation, or its sockets a live restart handed over) are the ones served, so that
+ * the checks before the next live restart skip the listen and unix settings as this start did. */
 /* A successor of a live restart carries every session's state: a listener it cannot open (an
  * address added to the configuration and already in use, say) is logged and the listeners it
  * inherited serve on, rather than the whole state lost with an exit. */
@@ -753,13 +746,15 @@ static bool main_listener_opened(bool opened, const struct restart *r, const cha
     return true;
 }
 
-static bool main_open_listeners(struct server *srv, const struct settings *s, struct restart *r)
+static bool main_open_listeners(struct server *srv, const struct settings *s, struct restart *r,
+                                bool *activated)
 {
     int adopted = sdnotify_adopt_listeners(srv, r);
     if (adopted < 0)
         return false;
     /* Socket activation's sockets, when a live restart handed them over (LISTEN_FDS is gone). */
     adopted += server_adopt_inherited(srv, "fd");
+    *activated = adopted > 0;
     if (adopted > 0) {
         if (s->listen.n > 0 || s->unix_path != NULL)
             log_notice("socket-activated: ignoring the listen and unix settings");
@@ -807,9 +802,12 @@ int main(int argc, char **argv)
         return 2;
     }
     /* Before anything is opened: a value that cannot work is a bad option (exit 2), and no
-     * listener, socket file or port file is left behind by a start that was never going to. */
-    bool activated = main_socket_activated(), from_cli = false;
-    if (!main_check_settings(&s, &origin, activated, err, sizeof err, &from_cli)) {
+     * listener, socket file or port file is left behind by a start that was never going to.
+     * Not in a live restart's successor: its predecessor checked the same settings before it
+     * exec'd (main_check_successor()), and an exit here would lose the state it handed over. */
+    bool activated = sdnotify_socket_activated(), from_cli = false;
+    if (!restart_env_successor() &&
+        !main_check_settings(&s, &origin, activated, err, sizeof err, &from_cli)) {
         fprintf(stderr, "condd: %s\n", err);
         if (from_cli)
             main_try_help();
@@ -885,7 +883,7 @@ int main(int argc, char **argv)
         sigaddset(&set, SIGHUP);
         sigprocmask(SIG_UNBLOCK, &set, NULL);
     }
-    bool ok = main_open_listeners(srv, &s, m.restart);
+    bool ok = main_open_listeners(srv, &s, m.restart, &m.activated);
     server_close_unclaimed(srv);
     if (ok)
         m.keep_state = main_keep_state(&s, srv);

@@ -214,8 +214,7 @@ struct restart *restart_new(struct event_base *base, struct server *srv, char **
         }
     }
 
-    const char *pid = getenv(RESTART_ENV_PID);
-    if (pid != NULL && strtol(pid, NULL, 10) == (long)getpid()) {
+    if (restart_env_successor()) {
         r->successor = true;
         const char *v = getenv(RESTART_ENV_COUNT);
         r->count = v != NULL ? strtoull(v, NULL, 10) : 0;
@@ -246,6 +245,12 @@ struct restart *restart_new(struct event_base *base, struct server *srv, char **
     unsetenv(RESTART_ENV_COUNT);
     unsetenv(RESTART_ENV_T0);
     return r;
+}
+
+bool restart_env_successor(void)
+{
+    const char *pid = getenv(RESTART_ENV_PID);
+    return pid != NULL && strtol(pid, NULL, 10) == (long)getpid();
 }
 
 bool restart_is_successor(const struct restart *r)

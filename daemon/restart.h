@@ -36,6 +36,11 @@ struct settings;
 
 struct restart;
 
+/* Is this process the successor of a live restart (RESTART_ENV_PID names it)? For the checks
+ * before opening: the predecessor made them before it exec'd, and an exit now would lose the
+ * state it handed over. Reads the environment without changing it. */
+bool restart_env_successor(void);
+
 /*
  * At start-up, before any listener is opened: resolves the binary's path now (an upgrade
  * replaces the file; /proc/self/exe would keep following the old one), keeps argv (borrowed: it

@@ -105,6 +105,25 @@ int sdnotify_adopt_listeners(struct server *srv, struct restart *r)
     return adopted;
 }
 
+bool sdnotify_socket_activated(void)
+{
+    char **names = NULL;
+    int n = sd_listen_fds_with_names(0, &names); /* 0: the variables stay for the adoption */
+    int activation = 0;
+    for (int i = 0; i < n; i++) {
+        const char *name = names != NULL && names[i] != NULL ? names[i] : "";
+        activation +=
+            strcmp(name, RESTART_FDNAME_STATE) != 0 &&
+            strncmp(name, RESTART_FDNAME_LISTEN_PREFIX, strlen(RESTART_FDNAME_LISTEN_PREFIX)) != 0;
+    }
+    if (names != NULL) {
+        for (int i = 0; i < n; i++)
+            free(names[i]);
+        free(names);
+    }
+    return activation > 0;
+}
+
 bool sdnotify_fdstore_add(struct sdnotify *n, const char *name, int fd)
 {
     if (n == NULL) {
@@ -258,6 +277,11 @@ void sdnotify_stopping(struct sdnotify *n)
 
 void sdnotify_free(struct sdnotify *n)
 {
+}
+
+bool sdnotify_socket_activated(void)
+{
+    return false; /* sdnotify_adopt_listeners() warns that LISTEN_FDS is ignored */
 }
 
 bool sdnotify_fdstore_add(struct sdnotify *n, const char *name, int fd)

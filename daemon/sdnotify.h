@@ -31,6 +31,12 @@ struct restart;
  */
 int sdnotify_adopt_listeners(struct server *srv, struct restart *r);
 
+/* Was this process socket-activated: did systemd pass it (LISTEN_FDS, LISTEN_PID this process)
+ * at least one descriptor that is not condd's own from the fd store (RESTART_FDNAME_STATE,
+ * RESTART_FDNAME_LISTEN_PREFIX)? A start from the fd store alone opens its configured listeners,
+ * so it is not. Reads the environment without changing it. */
+bool sdnotify_socket_activated(void);
+
 /* FDSTORE=1 with FDNAME=name: hands a duplicate of fd (borrowed) to the service manager's fd
  * store. False (logged) when there is no service manager or the message could not be sent. */
 bool sdnotify_fdstore_add(struct sdnotify *n, const char *name, int fd);

@@ -129,6 +129,52 @@ serving here" "$T/condd.log" || fail "no refusal logged"
 run_rc 0 "$CONDCTL" -s "unix:$T/sock" ping
 kill -0 "$DAEMON_PID" || fail "condd ended"
 
+note "metrics on the default listener's port, no listen given: exit 2 (nothing is bound)"
+rm -f "$T/port"
+run_rc 2 "$CONDD" --metrics 127.0.0.1:7380 --port-file "$T/port"
+said_option metrics "'127.0.0.1:7380' is also a listen address; each listener needs its own port"
+[ ! -e "$T/port" ] || fail "metrics on 7380: the port file was written"
+
+note "socket-activated: listen, unix and unix-group are ignored at start and in a live restart"
+# systemd's part played by a small program: a listening socket as descriptor 3, LISTEN_FDS and
+# LISTEN_PID set for condd, which it becomes by exec (same pid). The configuration names a
+# group that does not exist, which activation ignores: the start and every live restart (whose
+# successor finds LISTEN_FDS gone) must serve on with the state, not exit on that setting.
+printf 'unix = %s/asock\nunix-group = condd-no-such-group\n' "$T" >"$T/act.conf"
+rm -f "$T/aport"
+/usr/bin/env python3 -c '
+import os, socket, sys
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(64)
+os.dup2(s.fileno(), 3)
+os.set_inheritable(3, True)  # dup2 onto itself (fileno 3) keeps it close-on-exec
+with open(sys.argv[1] + ".tmp", "w") as f:
+    f.write("%d\n" % s.getsockname()[1])
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execv(sys.argv[2], sys.argv[2:])
+' "$T/aport" "$CONDD" --config "$T/act.conf" --log-level notice 2>"$T/act.log" &
+APID=$!
+KILL_PIDS="$KILL_PIDS $APID"
+wait_until 20 grep -q '^[0-9][0-9]*$' "$T/aport" 2>/dev/null || fail "no activation port"
+ASERVER=127.0.0.1:$(cat "$T/aport")
+wait_until 20 "$CONDCTL" -s "$ASERVER" ping >/dev/null 2>&1 ||
+    fail "the socket-activated condd does not serve: $(tail -n 5 "$T/act.log")"
+[ ! -e "$T/asock" ] || fail "socket-activated: the unix setting was not ignored"
+run_rc 0 "$CONDCTL" -s "$ASERVER" event set act-kept
+arestarts() {
+    "$CONDCTL" -s "$ASERVER" stats 2>/dev/null | awk '$1 == "restarts" { print $2 }'
+}
+for n in 1 2; do
+    kill -USR2 "$APID"
+    wait_until 20 test "$(arestarts)" = "$n" ||
+        fail "live restart $n of the socket-activated condd: $(tail -n 5 "$T/act.log")"
+    kill -0 "$APID" || fail "the socket-activated condd ended at restart $n"
+    run_rc 0 "$CONDCTL" -s "$ASERVER" event is-set act-kept
+done
+! grep -q "restart refused" "$T/act.log" || fail "a restart was refused: $(cat "$T/act.log")"
+
 note "a port in use can only fail when bound: exit 1"
 rm -f "$T/port2"
 run_rc 1 "$CONDD" --listen "127.0.0.1:$PORT" --port-file "$T/port2"
