@@ -402,6 +402,9 @@ bool server_listen_tls(struct server *srv, const char *addr)
     return server_listen_inet(srv, addr, true);
 }
 
+/* getgrnam_r()'s buffer may grow to this (a group of some hundred thousand members). */
+#define SERVER_GROUP_BUF_MAX (16u * 1024 * 1024)
+
 bool server_group_id(const char *group, gid_t *gid, char *err, size_t errlen)
 {
     char *end;
@@ -411,9 +414,21 @@ bool server_group_id(const char *group, gid_t *gid, char *err, size_t errlen)
         *gid = (gid_t)n;
         return true;
     }
+    /* A group with many members (a directory's) needs more than any fixed buffer: ERANGE asks
+     * for a bigger one, up to a sanity bound. */
     struct group gr, *res = NULL;
-    char buf[4096];
-    int rc = getgrnam_r(group, &gr, buf, sizeof buf, &res);
+    char *buf = NULL;
+    int rc = ERANGE;
+    for (size_t len = 4096; rc == ERANGE && len <= SERVER_GROUP_BUF_MAX; len *= 2) {
+        char *bigger = realloc(buf, len);
+        if (bigger == NULL) {
+            rc = ENOMEM;
+            break;
+        }
+        buf = bigger;
+        rc = getgrnam_r(group, &gr, buf, len, &res);
+    }
+    free(buf); /* only the gid is kept */
     if (rc != 0 || res == NULL) {
         snprintf(err, errlen, "no group '%s'%s%s", group, rc != 0 ? ": " : "",
                  rc != 0 ? strerror(rc) : "");
