@@ -46,6 +46,7 @@ reconnect) and server lists are not here: condd.sync runs those on the asyncio c
 """
 
 import atexit
+import collections
 import errno
 import itertools
 import logging
@@ -79,6 +80,9 @@ _GOODBYE_WAIT = 5.0
 EXIT_FLUSH_WAIT = 2.0
 # Bytes asked of one recv (more when a larger frame is known to come).
 _RECV = 65536
+# A follower looks again this often: a wake-up an interrupt tore from the leader's hand-over
+# (it may land between any two steps of the main thread) is repaired within this (_wait).
+_FOLLOW_CHECK = 0.05
 
 # connections with queued frames, written before any request of another connection
 _QUEUED = set()
@@ -175,9 +179,9 @@ class Conn:
         self._pending = {}  # request id -> _Slot
         self._followers = {}  # slots whose thread sleeps, in order (a dict as ordered set)
         self._leading = False  # a thread is reading the socket
-        self._rbuf = b""  # bytes read past the last whole frame (the leader's)
         self._chunks = []  # bytes read, not yet parsed (the leader's; see _lead)
-        self._want = 0  # bytes _rbuf and _chunks need to hold a whole frame (0: unknown)
+        self._want = 0  # bytes _chunks need to hold a whole frame (0: unknown)
+        self._inbox = collections.deque()  # answers parsed, not yet handed over (_deliver)
         self._last_rx = time.monotonic()  # when bytes last came (the background's deadline)
         self._wbuf = []  # queued frames
         self._wbuf_ids = []  # their request ids
@@ -402,29 +406,29 @@ class Conn:
             if not slot.sent:
                 raise  # nothing went out
             interrupt = e
+        # The Cancel is written at once (not queued), and surely: further interrupts are held
+        # back until the target's answer is in (protocol.md §10: it is the truth). Each step
+        # below is done again after an interrupt until it is done (cslot.sent, slot.resp).
         self._tls.interrupt = interrupt
-        if slot.resp is None and slot.exc is None and self._lost is None:
-            cancel = self._request("cancel")
-            cancel.cancel.target_id = req.id
-            # written at once (not queued), and surely: further interrupts are held back until
-            # the target's answer is in (protocol.md §10: it is the truth)
-            cslot = _Slot()
-            cslot.what, cslot.quiet = "cancel", (pb.STATUS_NOT_FOUND,)
-            while not cslot.sent and self._lost is None:
-                try:
+        cancel = cslot = None
+        while True:
+            try:
+                if slot.resp is not None or slot.exc is not None or self._lost is not None:
+                    break
+                if cslot is None:
+                    cancel = self._request("cancel")
+                    cancel.cancel.target_id = req.id
+                    c = _Slot()
+                    c.what, c.quiet = "cancel", (pb.STATUS_NOT_FOUND,)
+                    cslot = c
+                if not cslot.sent:
                     self._start(cancel, cslot)
-                except ConnectionLost:
-                    break
-                except BaseException:
-                    continue
-            while True:
-                try:
-                    self._wait(slot)
-                    break
-                except ConnectionLost:
-                    break
-                except BaseException:  # interrupted again: the answer is still on its way
-                    continue
+                self._wait(slot)
+                break
+            except ConnectionLost:
+                break
+            except BaseException:  # interrupted again: the answer is still on its way
+                pass
         if slot.resp is None:
             return None, True
         return slot.resp, True
@@ -628,9 +632,11 @@ class Conn:
         seconds (None: no limit). An interrupt propagates; the slot stays registered.
 
         An interrupt (an exception a signal handler raises in the main thread) may land
-        between any two steps here: _mu is only ever held in `with`, the leadership is given
-        back in `finally`, and a wake-up that came meanwhile is taken without blocking and
-        passed on."""
+        between any two steps here: _mu is only ever held in `with`; the leadership is given
+        back in `finally`, whose first step is one store (_leading), so that no interrupt can
+        keep it; a wake-up that came meanwhile is taken without blocking and passed on. A
+        wake-up an interrupt tore from a leader's hand-over is not waited for: a follower looks
+        again every _FOLLOW_CHECK (and leads if nobody does)."""
         mu = self._mu
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -654,15 +660,19 @@ class Conn:
                         return None
                     if slot.resp is not None:  # (set by this thread, as the leader)
                         return slot.resp
-                elif deadline is None:
-                    slot.lk.acquire()
-                elif not slot.lk.acquire(timeout=max(deadline - time.monotonic(), 0)):
-                    with mu:
-                        if slot.waiting:
-                            slot.waiting = False
-                            del self._followers[slot]
-                            return None
-                    slot.lk.acquire(False)  # woken meanwhile: take the wake-up, look again
+                else:
+                    left = _FOLLOW_CHECK
+                    if deadline is not None:
+                        left = min(left, deadline - time.monotonic())
+                    if not slot.lk.acquire(timeout=max(left, 0)):
+                        with mu:
+                            if slot.waiting:
+                                slot.waiting = False
+                                self._followers.pop(slot, None)
+                                if deadline is not None and time.monotonic() >= deadline:
+                                    return None
+                                continue  # look again: answered, or nobody leads?
+                        slot.lk.acquire(False)  # woken meanwhile: take the wake-up, look again
             except BaseException:
                 if follow:
                     with mu:
@@ -675,6 +685,7 @@ class Conn:
                 raise
             finally:
                 if lead:
+                    self._leading = False  # (first: an interrupt cannot keep the leadership)
                     self._unlead()
 
     def _wake_follower(self):  # under _mu: the first sleeping thread looks again (and leads)
@@ -685,6 +696,8 @@ class Conn:
             return
 
     def _unlead(self):
+        """After the leader left (_leading already false): wakes a follower to lead, or the
+        background to watch the socket; closes it if close() asked the leader to."""
         with self._mu:
             self._leading = False
             if self._close_sock:
@@ -699,25 +712,28 @@ class Conn:
         """Reads and delivers until slot is answered or the session is lost: True; False if
         the deadline passed first.
 
-        The bytes of one recv() land in self._chunks by C code (list.extend over map(), as in
-        _write), so an interrupt right after the system call cannot lose them: it propagates,
-        and the next reader (this thread's Cancel, say) delivers them first. So does an
-        interrupt while they are parsed (_received changes nothing until it delivers). An
-        interrupt while delivering drops the connection: answers half delivered cannot be told
-        apart. Only the socket's own errors end the session here: a signal handler's exception
-        is an interrupt, whatever its class (_from_socket)."""
+        Every step may be interrupted in the main thread and done again by the next reader
+        (this thread's Cancel, a follower, the background): the bytes of one recv() land in
+        self._chunks by C code (list.extend over map(), as in _write), so an interrupt right
+        after the system call cannot lose them; parsing changes nothing until the answers are
+        in self._inbox; handing them over (_deliver) may be done twice. Only the socket's own
+        errors end the session here: a signal handler's exception is an interrupt, whatever
+        its class (_from_socket)."""
         sock = self._sock
         chunks = self._chunks
         while slot.resp is None and slot.exc is None:
             if self._lost is not None:
                 return True
+            if self._inbox:  # answers an interrupted reader left undelivered
+                self._deliver()
+                continue
             if chunks and not chunks[-1]:
                 chunks.clear()
                 self._lose(ConnectionLost("client closed" if self._closing
                                           else "connection closed by the server"))
                 return True
             want = self._want
-            if not chunks or (want and want > len(self._rbuf) + sum(map(len, chunks))):
+            if not chunks or (want and want > sum(map(len, chunks))):
                 try:
                     if deadline is not None:
                         left = deadline - time.monotonic()
@@ -727,7 +743,7 @@ class Conn:
                             return False
                     size = _RECV
                     if want:
-                        size = max(_RECV, want - len(self._rbuf) - sum(map(len, chunks)))
+                        size = max(_RECV, want - sum(map(len, chunks)))
                     chunks.extend(map(sock.recv, (size,)))
                 except OSError as e:
                     if not _from_socket(e):
@@ -737,28 +753,16 @@ class Conn:
                     return True
                 self._last_rx = time.monotonic()
                 continue
-            try:
-                self._received(chunks)
-            except BaseException:
-                if chunks:  # interrupted while parsing: nothing delivered, the bytes stay
-                    raise
-                # interrupted with answers half delivered: none is lost
-                self._lose(ConnectionLost("connection dropped: interrupted while reading"))
-                raise
+            self._received(chunks)
         return True
 
     def _received(self, chunks):
-        """The leader's bytes (self._rbuf, then chunks): parses the whole frames, delivers
-        them. Until it takes the bytes (chunks.clear()) it changes nothing, so an interrupt
-        leaves them for the next reader; with not one whole frame yet it leaves them there
-        and sets self._want to the bytes the frame needs."""
-        rbuf = self._rbuf
-        if rbuf:
-            data = b"".join((rbuf, *chunks))
-        elif len(chunks) == 1:
-            data = chunks[0]
-        else:
-            data = b"".join(chunks)
+        """The leader's bytes (chunks): parses the whole frames and delivers them. The answers
+        go to self._inbox before the bytes are taken (one slice assignment leaves the rest of
+        a frame in chunks), so an interrupt loses nothing: at worst the next reader parses the
+        same bytes again, and _deliver hands over an answer once. With not one whole frame yet
+        it leaves the bytes there and sets self._want to the bytes the frame needs."""
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         resps = []
         pos, end = 0, len(data)
         bad = None
@@ -780,30 +784,44 @@ class Conn:
         if not resps and bad is None:  # not one whole frame: read on
             self._want = 4 + int.from_bytes(data[:4], "big") if end >= 4 else 4
             return
-        chunks.clear()  # (from here on an interrupt drops the connection: _lead)
+        self._inbox.extend(resps)
+        # want first: a stale one could wait, with a frame's rest in chunks, for bytes never sent
         self._want = 0
-        self._rbuf = data[pos:] if pos < end else b""
-        ended = None
-        with self._mu:
-            for resp in resps:
-                if resp.id == 0:
-                    ended = resp
-                    break
-                slot = self._pending.pop(resp.id, None)
-                if slot is None:
-                    continue  # the answer of an abandoned call
-                slot.resp = resp
-                if slot.what is not None:
-                    if resp.status != _OK and resp.status not in slot.quiet:
-                        log.warning("condd: %s failed on %s: %s", slot.what,
-                                    self.server or self.address, self._error(resp))
-                elif slot.waiting:
-                    slot.waiting = False
-                    del self._followers[slot]
-                    slot.lk.release()
+        chunks[:] = (data[pos:],) if pos < end else ()
+        self._deliver()
         if bad is not None:
             self._lose(ConnectionLost("connection lost: %s" % bad))
-            return
+
+    def _deliver(self):
+        """Hands the answers in self._inbox to their calls, oldest first. Each answer leaves
+        the inbox only once handed over, and handing it over again changes nothing (its slot
+        has its Response, and has left _pending): an interrupt in the main thread at any step
+        leaves the rest to the next reader. A follower whose wake-up was torn looks again by
+        itself (_wait)."""
+        inbox = self._inbox
+        pending = self._pending
+        ended = None
+        with self._mu:
+            while inbox:
+                resp = inbox[0]
+                if resp.id == 0:
+                    ended = resp
+                    inbox.clear()
+                    break
+                slot = pending.get(resp.id)
+                if slot is not None:  # (None: the answer of an abandoned call, or handed over)
+                    if slot.resp is None:
+                        slot.resp = resp
+                        if slot.what is not None and resp.status != _OK \
+                                and resp.status not in slot.quiet:
+                            log.warning("condd: %s failed on %s: %s", slot.what,
+                                        self.server or self.address, self._error(resp))
+                    if slot.waiting:
+                        slot.waiting = False
+                        self._followers.pop(slot, None)
+                        slot.lk.release()
+                    pending.pop(resp.id, None)
+                inbox.popleft()
         if ended is not None:
             # SESSION_KILLED, SHUTTING_DOWN, UNAUTHENTICATED...: the session is over
             exc = error_for(ended)
@@ -836,6 +854,7 @@ class Conn:
                     slot.waiting = False
                     slot.lk.release()
             self._followers.clear()
+            self._inbox.clear()
             self._wbuf = []
             self._wbuf_ids = []
             self._qn = None
@@ -962,6 +981,7 @@ class Conn:
             self._leading = True
         chunks = self._chunks
         try:
+            self._deliver()  # (what an interrupted reader left)
             while self._lost is None:
                 try:
                     chunks.append(self._sock.recv(_RECV, socket.MSG_DONTWAIT))

@@ -148,16 +148,26 @@ class Lock(_Routed):
             req.acquire.mode = pb.LOCK_MODE_SHARED
         if timeout is not None:
             req.acquire.timeout.seconds = max(timeout, 0.0)
-        resp, cancelled = await client._call_cancellable(req)
-        if cancelled:
-            if resp is not None and resp.status == pb.STATUS_OK:
-                self._release_owner(owner)
-            raise asyncio.CancelledError()
-        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
-            return False
-        client._check(resp)
-        self._granted(owner, resp.acquire.token)
-        return True
+        resp = released = None
+        try:
+            resp, cancelled = await client._call_cancellable(req)
+            if cancelled:
+                if resp is not None and resp.status == pb.STATUS_OK:
+                    self._release_owner(owner)
+                    released = True
+                raise asyncio.CancelledError()
+            if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+                return False
+            client._check(resp)
+            self._granted(owner, resp.acquire.token)
+            _signal_point()
+            return True
+        except BaseException:
+            # condd.sync: a signal handler's exception may land at any step here, also with
+            # the grant in hand (recorded or not): nothing stays held (_ungrant)
+            if resp is not None and resp.status == pb.STATUS_OK and not released:
+                self._ungrant(owner)
+            raise
 
     def release(self):
         """Releases the grant this object holds (RuntimeError if none, as in asyncio). The
@@ -208,6 +218,10 @@ class Lock(_Routed):
         self._lost_grants = 0
         self.token = token
         self._client._held.add(self)
+
+    def _ungrant(self, owner):
+        """Gives back the grant of owner that an interrupted acquire had in hand (_ungrant)."""
+        _ungrant(self, owner)
 
     def _forget(self, exc, grants=None):
         """The session ended while this object held the lock: every grant it held (grants:
@@ -373,29 +387,51 @@ class Condition(_Routed):
         notify_first = client._take_queued_notify(self, owner)
         if notify_first:
             req.wait.notify_first = notify_first
-        # The server releases the lock while we wait: so does this object.
-        lock._owners.remove(owner)
-        if not lock._owners:
-            client._held.discard(lock)
         try:
+            # The server releases the lock while we wait: so does this object.
+            lock._owners.remove(owner)
+            if not lock._owners:
+                client._held.discard(lock)
             resp, cancelled = await client._call_cancellable(req)
         except ConnectionLost as e:
             # The session ended during the wait: the lock went with it, and the object says so
             # (release() raises this class again), as for a lock held when the session ends.
             lock._forget(e, 1)
             raise
+        except BaseException:
+            # interrupted before the Wait went out (condd.sync): the lock is still held, and
+            # a notify() that was to ride in the Wait is queued again
+            if owner not in lock._owners:
+                lock._granted(owner, lock.token)
+            if notify_first:
+                self._notify("notify_all" if notify_first == _NOTIFY_ALL else "notify",
+                             None if notify_first == _NOTIFY_ALL else notify_first)
+            raise
         if resp is None:
             lock._forget(client._lost, 1)
             raise asyncio.CancelledError()
         if resp.status in (pb.STATUS_OK, pb.STATUS_TIMEOUT, pb.STATUS_CANCELLED):
-            lock._granted(owner, resp.wait.token)
-            if cancelled:
-                if resp.status == pb.STATUS_OK:
+            passed = False
+            try:
+                lock._granted(owner, resp.wait.token)
+                if cancelled:
+                    if resp.status == pb.STATUS_OK:
+                        self._pass_on()
+                        passed = True
+                    raise asyncio.CancelledError()
+                if resp.status == pb.STATUS_CANCELLED:  # cancelled by somebody else: not us
+                    raise client._error(resp)
+                _signal_point()
+                return resp.status == pb.STATUS_OK
+            except BaseException:
+                # condd.sync: an interrupt after the answer came, before the call returned.
+                # The lock is held again, as after any wait; a notification the caller never
+                # saw goes to the next waiter (_pass_on)
+                if owner not in lock._owners:
+                    lock._granted(owner, resp.wait.token)
+                if resp.status == pb.STATUS_OK and not passed:
                     self._pass_on()
-                raise asyncio.CancelledError()
-            if resp.status == pb.STATUS_CANCELLED:  # cancelled by somebody else: not us
-                raise client._error(resp)
-            return resp.status == pb.STATUS_OK
+                raise
         if resp.status == pb.STATUS_SHUTTING_DOWN:
             lock._forget(ShuttingDown(resp.message), 1)
         elif resp.status != pb.STATUS_NOT_OWNER:
@@ -403,6 +439,26 @@ class Condition(_Routed):
         if cancelled:
             raise asyncio.CancelledError()
         raise client._error(resp)
+
+
+def _signal_point():
+    """Does nothing: calling it is a point where Python runs a pending signal handler. An
+    acquire calls it last, inside the code that gives its grant back on an interrupt: a signal
+    that came while the thread had let the GIL go at an earlier such point (where handlers had
+    already been run) raises here, not in the caller's next line with the grant kept."""
+
+
+def _ungrant(obj, owner):
+    """An acquire interrupted after its grant came (condd.sync: a signal handler's exception
+    lands at any step of the calling thread): obj (a Lock or Semaphore) forgets the grant if it
+    had recorded it, and the grant is released on the server. Run twice (a second interrupt),
+    the second Release of that owner is refused NOT_OWNER, which changes nothing."""
+    owners = obj._owners
+    if owner in owners:
+        owners.remove(owner)
+        if not owners:
+            obj._client._held.discard(obj)
+    obj._release_owner(owner)
 
 
 def _varint_size(n):
@@ -563,19 +619,28 @@ class Semaphore(_Routed):
         body.bounded = self._bounded
         if timeout is not None:
             body.timeout.seconds = max(timeout, 0.0)
-        resp, cancelled = await client._call_cancellable(req)
-        if cancelled:
-            if resp is not None and resp.status == pb.STATUS_OK:
-                self._release_owner(owner)
-            raise asyncio.CancelledError()
-        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
-            return False
-        client._check(resp)
-        self._owners.append(owner)
-        self._lost = None
-        self.token = resp.sem_acquire.token
-        client._held.add(self)
-        return True
+        resp = released = None
+        try:
+            resp, cancelled = await client._call_cancellable(req)
+            if cancelled:
+                if resp is not None and resp.status == pb.STATUS_OK:
+                    self._release_owner(owner)
+                    released = True
+                raise asyncio.CancelledError()
+            if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+                return False
+            client._check(resp)
+            self._owners.append(owner)
+            self._lost = None
+            self.token = resp.sem_acquire.token
+            client._held.add(self)
+            _signal_point()
+            return True
+        except BaseException:
+            # as Lock._acquire: a permit in hand when an interrupt lands is given back
+            if resp is not None and resp.status == pb.STATUS_OK and not released:
+                _ungrant(self, owner)
+            raise
 
     def release(self):
         """Returns the latest permit this object holds; written at once, answer not awaited.

@@ -239,6 +239,9 @@ class Client:
                 if interrupt is None:
                     raise
                 raise interrupt from None
+            except BaseException:  # (a second interrupt: the first one's record goes too)
+                self._aclient._tls.__dict__.pop("interrupt", None)
+                raise
             coro.close()
             raise RuntimeError("condd.sync: a blocking call suspended")
         if self._thread is None:
@@ -361,6 +364,15 @@ class _SharedLock(_locks.Lock):
         with self._grants_mu:
             self._grants = []
             self._lost = exc
+
+    def _ungrant(self, owner):
+        # an acquire interrupted with its grant in hand (locks._ungrant)
+        with self._grants_mu:
+            if owner in self._grants:
+                self._grants.remove(owner)
+                if not self._grants:
+                    self._client._held.discard(self)
+        self._release_owner(owner)
 
 
 class Lock:
