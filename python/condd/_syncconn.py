@@ -341,20 +341,27 @@ class Conn:
         getattr(req, body).SetInParent()
         return req
 
-    def _send_checked(self, req, what, quiet=()):
+    def _send_checked(self, req, what, quiet=(), forget=None):
         """Fire and forget: queues req (module docstring); a non-OK answer is logged, unless
-        its status is in quiet. ConnectionLost if the session is over."""
+        its status is in quiet. ConnectionLost if the session is over. forget: a list whose
+        last item goes in the step that queues req (a release's grant: locks._release), so
+        that an interrupt cannot part the two."""
         frame = _proto.encode(req)
+        slot = _Slot()
+        slot.what, slot.quiet = what, quiet
         with self._mu:
             if self._lost is not None:
                 raise self._lost_again()
-            slot = self._pending[req.id] = _Slot()
-            slot.what, slot.quiet = what, quiet
             if not self._wbuf:
                 self._wbuf_since = time.monotonic()
                 _QUEUED.add(self)
-            self._wbuf.append(frame)
-            self._wbuf_ids.append(req.id)
+            # no call from here to the frame queued: Python runs a signal handler only at a
+            # call (or a jump back), so an interrupt cannot queue half of it
+            self._pending[req.id] = slot
+            self._wbuf += (frame,)
+            self._wbuf_ids += (req.id,)
+            if forget:
+                del forget[-1]
             self._qn = None
             self._queued_recently = True
             if self._bg_idle:
@@ -473,26 +480,36 @@ class Conn:
                         raise self._lost_again()
                     self._pending[req.id] = slot
                     if self._wbuf:
-                        picked = (self._wbuf, self._wbuf_ids)
-                        self._unqueue()
+                        picked = self._unqueue()
+                        _QUEUED.discard(self)
                 data = frame if picked is None else b"".join(picked[0]) + frame
                 err = self._write(data, slot)
         except BaseException:
             if not slot.sent:
-                self._requeue(req.id, picked)
+                while True:  # (a loop here, not in a function: no call before its try)
+                    try:
+                        self._requeue(req.id, picked)
+                        break
+                    except BaseException:  # interrupted again: once more
+                        pass
             raise
         if err is not None:  # (not under the write lock: on_session may run)
             self._lose_written(err)
         return slot
 
     def _requeue(self, rid, picked):
-        """Undoes what _start or _flush did before an interrupt stopped it short of writing."""
+        """Undoes what _start or _flush did before an interrupt stopped it short of writing.
+        Done again after a second interrupt (_start's loop), it changes nothing more: the
+        picked frames go back and their lists are emptied with no call in between."""
         with self._mu:
             if rid is not None:
                 self._pending.pop(rid, None)
             if picked is not None and self._lost is None:
-                self._wbuf[:0] = picked[0]
-                self._wbuf_ids[:0] = picked[1]
+                frames, ids = picked
+                self._wbuf = frames + self._wbuf
+                self._wbuf_ids = ids + self._wbuf_ids
+                del frames[:]
+                del ids[:]
                 _QUEUED.add(self)
 
     def _flush(self):
@@ -504,12 +521,17 @@ class Conn:
                 with self._mu:
                     if not self._wbuf or self._lost is not None:
                         return
-                    picked = (self._wbuf, self._wbuf_ids)
-                    self._unqueue()
+                    picked = self._unqueue()
+                    _QUEUED.discard(self)
                 err = self._write(b"".join(picked[0]), mark)
         except BaseException:
             if not mark.sent:
-                self._requeue(None, picked)
+                while True:  # (as in _start)
+                    try:
+                        self._requeue(None, picked)
+                        break
+                    except BaseException:
+                        pass
             raise
         if err is not None:
             self._lose_written(err)
@@ -557,6 +579,7 @@ class Conn:
                 self._pending[req.id] = slot
                 data = memoryview(b"".join(self._wbuf) + _proto.encode(req))
                 self._unqueue()
+                _QUEUED.discard(self)
             sock = self._sock
             while data:
                 left = deadline - time.monotonic()
@@ -573,11 +596,16 @@ class Conn:
             self._wlock.release()
         self._wait(slot, max(deadline - time.monotonic(), 0))
 
-    def _unqueue(self):  # under _mu
+    def _unqueue(self):
+        """Under _mu: takes the queued frames, returns (frames, ids). No call comes before
+        the caller has stored the result (a return is no call): an interrupt leaves
+        the frames either queued or picked (and queued again by _requeue), never both, which
+        would send a release twice (for a Semaphore, a post)."""
+        picked = (self._wbuf, self._wbuf_ids)
         self._wbuf = []
         self._wbuf_ids = []
         self._qn = None
-        _QUEUED.discard(self)
+        return picked  # (the caller then leaves _QUEUED: a call)
 
     def _write(self, data, mark):
         """Under _wlock: sends all of data and sets mark.sent; returns None, or the

@@ -365,14 +365,20 @@ class _SharedLock(_locks.Lock):
             self._grants = []
             self._lost = exc
 
-    def _ungrant(self, owner):
-        # an acquire interrupted with its grant in hand (locks._ungrant)
+    def _peek_owner(self):
+        # release(): the grant is forgotten under the mutex first (locks._release)
+        return self._take_owner(), None
+
+    def _ungrant(self, owner, unsent):
+        # an acquire cancelled or interrupted with its grant in hand (locks._ungrant)
         with self._grants_mu:
             if owner in self._grants:
                 self._grants.remove(owner)
                 if not self._grants:
                     self._client._held.discard(self)
-        self._release_owner(owner)
+        if unsent and not self._client.closed:
+            self._client._send_checked(self._release_request(owner),
+                                       "release of %r" % self.name, forget=unsent)
 
 
 class Lock:
