@@ -32,11 +32,15 @@ call blocked in recv() or on its lock is the usual case: the request's Cancel pa
 an interrupt right after the system call loses neither (_write, _lead); a write always
 completes first. An exception a handler raises inside recv() or send() is an interrupt whatever
 its class (the signal.alarm idiom's TimeoutError is an OSError): only the socket's own errors
-end the session (_from_socket). Parsing changes nothing until the answers are handed over, so
-an interrupt there leaves the bytes for the next reader. An interrupt while answers are being
-handed over, or a second one during one write, drops the connection: the session ends (the
-server releases everything it held) rather than leave an answer undelivered. _mu is held only
-in `with` blocks, the leadership is given back in `finally`.
+end the session (_from_socket). Parsed answers go to an inbox before the bytes are taken, and
+are handed over by steps that may be done twice (_deliver), so an interrupt while parsing or
+handing over leaves them for the next reader. Where a state change must not be torn it is made
+by steps with no call in between (Python runs handlers only at calls and jumps back): queuing a
+frame with its slot and, for a release, forgetting the grant (_send_checked's forget); taking
+the queued frames for a write (_unqueue); giving the leadership back (one store, first in
+`finally`). A follower looks again every _FOLLOW_CHECK, so a wake-up torn by an interrupt costs
+that much, never a hang. Only a second interrupt during one write drops the connection (the
+session ends, the server releases everything it held). _mu is held only in `with` blocks.
 
 The class offers what the primitives of locks.py use of a Client (client.py), with the same
 names: _request, _new_owner, _send_checked, _call, _call_checked, _call_cancellable, ... The
