@@ -1,9 +1,9 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """condd.sync under a storm of signal-handler exceptions (issue 16), against a live condd: a
-SIGALRM timer with a small random delay whose handler raises, fired into acquire(), release(), wait(), notify() and Semaphore calls
-of one client in the main thread while other threads of another client contend for the same
-names. Python runs a handler in the main thread between any two steps of the client's code,
-so the interrupts land in writes, reads, the hand-over of answers, the Cancel path and the
+SIGALRM timer with a small random delay whose handler raises, fired into acquire(),
+release(), wait(), notify() and Semaphore calls of one client in the main thread while other
+threads of another client contend for the same names. Python runs a handler in the main
+thread between any two steps of the client's code, so the interrupts land in writes, reads, the hand-over of answers, the Cancel path and the
 bookkeeping around them. Whatever they hit: every call either completes or raises the
 handler's exception with the object's state matching the server's (an interrupted acquire
 holds nothing; an interrupted wait holds its lock again), nothing stays held or queued for
@@ -39,10 +39,10 @@ class StormTestCase(FastTestCase):
 
     def call(self, fn):
         """fn() with the timer armed to interrupt it after a random delay: (True, its value),
-        or (False, None) if the handler's exception came out of it. fn is a Python function called as such (a lambda), so that
-        no handler runs between its return and the disarming (Python 3.11 runs them at calls
-        of C functions and at the start of Python ones): an interrupt of the call is one that
-        came while it ran."""
+        or (False, None) if the handler's exception came out of it. fn is a Python function
+        called as such (a lambda), so that no handler runs between its return and the
+        disarming (Python 3.11 runs them after calls of C functions and at the start of Python
+        ones, not after a return): an interrupt of the call is one that came while it ran."""
         delay = self.rng.uniform(0.00005, 0.003)
         self.armed = True
         try:
