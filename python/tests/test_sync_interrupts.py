@@ -3,8 +3,8 @@
 SIGALRM timer with a small random delay whose handler raises, fired into acquire(),
 release(), wait(), notify() and Semaphore calls of one client in the main thread while other
 threads of another client contend for the same names. Python runs a handler in the main
-thread between any two steps of the client's code, so the interrupts land in writes, reads, the hand-over of answers, the Cancel path and the
-bookkeeping around them. Whatever they hit: every call either completes or raises the
+thread between any two steps of the client's code, so the interrupts land in writes, reads,
+the hand-over of answers, the Cancel path and the bookkeeping around them. Whatever they hit: every call either completes or raises the
 handler's exception with the object's state matching the server's (an interrupted acquire
 holds nothing; an interrupted wait holds its lock again), nothing stays held or queued for
 the session (List), no call hangs, and the connection survives (it is the same session at
