@@ -1,16 +1,16 @@
 # SPDX-License-Identifier: BSD-2-Clause
 """condd.sync under a storm of signal-handler exceptions (issue 16), against a live condd: a
-SIGALRM timer with a small random delay whose handler raises, fired into acquire(),
-release(), wait(), notify() and Semaphore calls of one client in the main thread while other
-threads of another client contend for the same names. Python runs a handler in the main
-thread between any two steps of the client's code, so the interrupts land in writes, reads,
-the hand-over of answers, the Cancel path and the bookkeeping around them. Whatever they hit: every call either completes or raises the
-handler's exception with the object's state matching the server's (an interrupted acquire
-holds nothing; an interrupted wait holds its lock again), nothing stays held or queued for
-the session (List), no call hangs, and the connection survives (it is the same session at
-the end, and answers a Ping). The handler raises only while a call of the storm runs (armed),
-so the guarantee checked is the blocking call's, as for threading. Random delays may miss a
-window (luck finds a bug, never fails correct code); nothing here waits for timing."""
+SIGALRM timer with a small random delay whose handler raises, fired into acquire(), release(),
+wait(), notify() and Semaphore calls of one client in the main thread while other threads of
+another client contend for the same names. Python runs a handler in the main thread between any
+two steps of the client's code, so the interrupts land in writes, reads, the hand-over of
+answers, the Cancel path and the bookkeeping around them. Whatever they hit: every call either
+completes or raises the handler's exception with the object's state matching the server's (an
+interrupted acquire holds nothing; an interrupted wait holds its lock again), nothing stays held
+or queued for the session (List), no call hangs, and the connection survives (it is the same
+session at the end, and answers a Ping). The handler raises only while a call of the storm runs
+(armed), so the guarantee checked is the blocking call's, as for threading. Random delays may
+miss a window (luck finds a bug, never fails correct code); nothing here waits for timing."""
 
 import random
 import signal
