@@ -421,24 +421,30 @@ class Conn:
         # back until the target's answer is in (protocol.md §10: it is the truth). Each step
         # below is done again after an interrupt until it is done (cslot.sent, slot.resp).
         self._tls.interrupt = interrupt
+        # (two loops, as in locks.Lock._acquire: an interrupt at the inner one's jump back is
+        # caught by the outer one's try)
         cancel = cslot = None
-        while True:
+        done = False
+        while not done:
             try:
-                if slot.resp is not None or slot.exc is not None or self._lost is not None:
-                    break
-                if cslot is None:
-                    cancel = self._request("cancel")
-                    cancel.cancel.target_id = req.id
-                    c = _Slot()
-                    c.what, c.quiet = "cancel", (pb.STATUS_NOT_FOUND,)
-                    cslot = c
-                if not cslot.sent:
-                    self._start(cancel, cslot)
-                self._wait(slot)
-                break
-            except ConnectionLost:
-                break
-            except BaseException:  # interrupted again: the answer is still on its way
+                while not done:
+                    try:
+                        if slot.resp is None and slot.exc is None and self._lost is None:
+                            if cslot is None:
+                                cancel = self._request("cancel")
+                                cancel.cancel.target_id = req.id
+                                c = _Slot()
+                                c.what, c.quiet = "cancel", (pb.STATUS_NOT_FOUND,)
+                                cslot = c
+                            if not cslot.sent:
+                                self._start(cancel, cslot)
+                            self._wait(slot)
+                        done = True
+                    except ConnectionLost:
+                        done = True
+                    except BaseException:  # interrupted again: the answer is still on its way
+                        pass
+            except BaseException:
                 pass
         if slot.resp is None:
             return None, True
@@ -490,11 +496,16 @@ class Conn:
                 err = self._write(data, slot)
         except BaseException:
             if not slot.sent:
-                while True:  # (a loop here, not in a function: no call before its try)
+                done = False  # (two loops, as in locks.Lock._acquire: no call before a try)
+                while not done:
                     try:
-                        self._requeue(req.id, picked)
-                        break
-                    except BaseException:  # interrupted again: once more
+                        while not done:
+                            try:
+                                self._requeue(req.id, picked)
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
+                    except BaseException:
                         pass
             raise
         if err is not None:  # (not under the write lock: on_session may run)
@@ -530,10 +541,15 @@ class Conn:
                 err = self._write(b"".join(picked[0]), mark)
         except BaseException:
             if not mark.sent:
-                while True:  # (as in _start)
+                done = False  # (two loops, as in locks.Lock._acquire: no call before a try)
+                while not done:
                     try:
-                        self._requeue(None, picked)
-                        break
+                        while not done:
+                            try:
+                                self._requeue(None, picked)
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
                     except BaseException:
                         pass
             raise

@@ -166,13 +166,21 @@ class Lock(_Routed):
             # condd.sync: a signal handler's exception may land at any step here, also with
             # the grant in hand (recorded or not): nothing stays held (_ungrant)
             if resp is not None and resp.status == pb.STATUS_OK:
-                while True:  # (the loop here, not in a function: no call before its try)
+                # in loops here, not in a function, so no call comes before a try; two of them, as
+                # a jump back is where a further interrupt may land: the outer loop's try covers the
+                # inner one's
+                done = False
+                while not done:
                     try:
-                        self._ungrant(owner, unsent)
-                        break
-                    except ConnectionLost:
-                        break
-                    except BaseException:  # interrupted again: once more
+                        while not done:
+                            try:
+                                self._ungrant(owner, unsent)
+                                done = True
+                            except ConnectionLost:
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
+                    except BaseException:
                         pass
             raise
 
@@ -436,13 +444,21 @@ class Condition(_Routed):
         except BaseException:
             # interrupted before the Wait went out (condd.sync): the lock is still held, and
             # a notify() that was to ride in the Wait is queued again
-            while True:  # (the loop here, not in a function: no call before its try)
+            # in loops here, not in a function, so no call comes before a try; two of them, as
+            # a jump back is where a further interrupt may land: the outer loop's try covers the
+            # inner one's
+            done = False
+            while not done:
                 try:
-                    self._unsent(owner, notify_first)
-                    break
-                except ConnectionLost:
-                    break
-                except BaseException:  # interrupted again: once more
+                    while not done:
+                        try:
+                            self._unsent(owner, notify_first)
+                            done = True
+                        except ConnectionLost:
+                            done = True
+                        except BaseException:  # interrupted again: once more
+                            pass
+                except BaseException:
                     pass
             raise
         if resp is None:
@@ -465,13 +481,21 @@ class Condition(_Routed):
                 # condd.sync: an interrupt after the answer came, before the call returned.
                 # The lock is held again, as after any wait; a notification the caller never
                 # saw goes to the next waiter (_pass_on)
-                while True:  # (the loop here, not in a function: no call before its try)
+                # in loops here, not in a function, so no call comes before a try; two of them, as
+                # a jump back is where a further interrupt may land: the outer loop's try covers the
+                # inner one's
+                done = False
+                while not done:
                     try:
-                        self._answered(owner, resp, passed)
-                        break
-                    except ConnectionLost:
-                        break
-                    except BaseException:  # interrupted again: once more
+                        while not done:
+                            try:
+                                self._answered(owner, resp, passed)
+                                done = True
+                            except ConnectionLost:
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
+                    except BaseException:
                         pass
                 raise
         if resp.status == pb.STATUS_SHUTTING_DOWN:
@@ -721,13 +745,21 @@ class Semaphore(_Routed):
         except BaseException:
             # as Lock._acquire: a permit in hand when an interrupt lands is given back
             if resp is not None and resp.status == pb.STATUS_OK:
-                while True:  # (the loop here, not in a function: no call before its try)
+                # in loops here, not in a function, so no call comes before a try; two of them, as
+                # a jump back is where a further interrupt may land: the outer loop's try covers the
+                # inner one's
+                done = False
+                while not done:
                     try:
-                        self._ungrant(owner, unsent)
-                        break
-                    except ConnectionLost:
-                        break
-                    except BaseException:  # interrupted again: once more
+                        while not done:
+                            try:
+                                self._ungrant(owner, unsent)
+                                done = True
+                            except ConnectionLost:
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
+                    except BaseException:
                         pass
             raise
 
