@@ -34,6 +34,8 @@ PYTHON_TESTS = python/tests/test_condd.py python/tests/test_semaphore.py python/
 # condd.sync against the outside audit's findings (a silent server, shared locks in threads,
 # exit, signal handlers, refusal frames)
 PYTHON_TESTS += python/tests/test_sync_audit.py
+# condd.sync under a storm of signal-handler exceptions (issue 16)
+PYTHON_TESTS += python/tests/test_sync_interrupts.py
 # pip's build of condd_pb2.py (python/setup.py)
 PYTHON_TESTS += python/tests/test_setup.py
 # where make install puts the package (configure.ac): python/tests/test_install_dir.py

@@ -32,11 +32,15 @@ call blocked in recv() or on its lock is the usual case: the request's Cancel pa
 an interrupt right after the system call loses neither (_write, _lead); a write always
 completes first. An exception a handler raises inside recv() or send() is an interrupt whatever
 its class (the signal.alarm idiom's TimeoutError is an OSError): only the socket's own errors
-end the session (_from_socket). Parsing changes nothing until the answers are handed over, so
-an interrupt there leaves the bytes for the next reader. An interrupt while answers are being
-handed over, or a second one during one write, drops the connection: the session ends (the
-server releases everything it held) rather than leave an answer undelivered. _mu is held only
-in `with` blocks, the leadership is given back in `finally`.
+end the session (_from_socket). Parsed answers go to an inbox before the bytes are taken, and
+are handed over by steps that may be done twice (_deliver), so an interrupt while parsing or
+handing over leaves them for the next reader. Where a state change must not be torn it is made
+by steps with no call in between (Python runs handlers only at calls and jumps back): queuing a
+frame with its slot and, for a release, forgetting the grant (_send_checked's forget); taking
+the queued frames for a write (_unqueue); giving the leadership back (one store, first in
+`finally`). A follower looks again every _FOLLOW_CHECK, so a wake-up torn by an interrupt costs
+that much, never a hang. Only a second interrupt during one write drops the connection (the
+session ends, the server releases everything it held). _mu is held only in `with` blocks.
 
 The class offers what the primitives of locks.py use of a Client (client.py), with the same
 names: _request, _new_owner, _send_checked, _call, _call_checked, _call_cancellable, ... The
@@ -46,6 +50,7 @@ reconnect) and server lists are not here: condd.sync runs those on the asyncio c
 """
 
 import atexit
+import collections
 import errno
 import itertools
 import logging
@@ -79,6 +84,9 @@ _GOODBYE_WAIT = 5.0
 EXIT_FLUSH_WAIT = 2.0
 # Bytes asked of one recv (more when a larger frame is known to come).
 _RECV = 65536
+# A follower looks again this often: a wake-up an interrupt tore from the leader's hand-over
+# (it may land between any two steps of the main thread) is repaired within this (_wait).
+_FOLLOW_CHECK = 0.05
 
 # connections with queued frames, written before any request of another connection
 _QUEUED = set()
@@ -175,9 +183,9 @@ class Conn:
         self._pending = {}  # request id -> _Slot
         self._followers = {}  # slots whose thread sleeps, in order (a dict as ordered set)
         self._leading = False  # a thread is reading the socket
-        self._rbuf = b""  # bytes read past the last whole frame (the leader's)
         self._chunks = []  # bytes read, not yet parsed (the leader's; see _lead)
-        self._want = 0  # bytes _rbuf and _chunks need to hold a whole frame (0: unknown)
+        self._want = 0  # bytes _chunks need to hold a whole frame (0: unknown)
+        self._inbox = collections.deque()  # answers parsed, not yet handed over (_deliver)
         self._last_rx = time.monotonic()  # when bytes last came (the background's deadline)
         self._wbuf = []  # queued frames
         self._wbuf_ids = []  # their request ids
@@ -337,20 +345,27 @@ class Conn:
         getattr(req, body).SetInParent()
         return req
 
-    def _send_checked(self, req, what, quiet=()):
+    def _send_checked(self, req, what, quiet=(), forget=None):
         """Fire and forget: queues req (module docstring); a non-OK answer is logged, unless
-        its status is in quiet. ConnectionLost if the session is over."""
+        its status is in quiet. ConnectionLost if the session is over. forget: a list whose
+        last item goes in the step that queues req (a release's grant: locks._release), so
+        that an interrupt cannot part the two."""
         frame = _proto.encode(req)
+        slot = _Slot()
+        slot.what, slot.quiet = what, quiet
         with self._mu:
             if self._lost is not None:
                 raise self._lost_again()
-            slot = self._pending[req.id] = _Slot()
-            slot.what, slot.quiet = what, quiet
             if not self._wbuf:
                 self._wbuf_since = time.monotonic()
                 _QUEUED.add(self)
-            self._wbuf.append(frame)
-            self._wbuf_ids.append(req.id)
+            # no call from here to the frame queued: Python runs a signal handler only at a
+            # call (or a jump back), so an interrupt cannot queue half of it
+            self._pending[req.id] = slot
+            self._wbuf += (frame,)
+            self._wbuf_ids += (req.id,)
+            if forget:
+                del forget[-1]
             self._qn = None
             self._queued_recently = True
             if self._bg_idle:
@@ -402,29 +417,35 @@ class Conn:
             if not slot.sent:
                 raise  # nothing went out
             interrupt = e
+        # The Cancel is written at once (not queued), and surely: further interrupts are held
+        # back until the target's answer is in (protocol.md §10: it is the truth). Each step
+        # below is done again after an interrupt until it is done (cslot.sent, slot.resp).
         self._tls.interrupt = interrupt
-        if slot.resp is None and slot.exc is None and self._lost is None:
-            cancel = self._request("cancel")
-            cancel.cancel.target_id = req.id
-            # written at once (not queued), and surely: further interrupts are held back until
-            # the target's answer is in (protocol.md §10: it is the truth)
-            cslot = _Slot()
-            cslot.what, cslot.quiet = "cancel", (pb.STATUS_NOT_FOUND,)
-            while not cslot.sent and self._lost is None:
-                try:
-                    self._start(cancel, cslot)
-                except ConnectionLost:
-                    break
-                except BaseException:
-                    continue
-            while True:
-                try:
-                    self._wait(slot)
-                    break
-                except ConnectionLost:
-                    break
-                except BaseException:  # interrupted again: the answer is still on its way
-                    continue
+        # (two loops, as in locks.Lock._acquire: an interrupt at the inner one's jump back is
+        # caught by the outer one's try)
+        cancel = cslot = None
+        done = False
+        while not done:
+            try:
+                while not done:
+                    try:
+                        if slot.resp is None and slot.exc is None and self._lost is None:
+                            if cslot is None:
+                                cancel = self._request("cancel")
+                                cancel.cancel.target_id = req.id
+                                c = _Slot()
+                                c.what, c.quiet = "cancel", (pb.STATUS_NOT_FOUND,)
+                                cslot = c
+                            if not cslot.sent:
+                                self._start(cancel, cslot)
+                            self._wait(slot)
+                        done = True
+                    except ConnectionLost:
+                        done = True
+                    except BaseException:  # interrupted again: the answer is still on its way
+                        pass
+            except BaseException:
+                pass
         if slot.resp is None:
             return None, True
         return slot.resp, True
@@ -469,26 +490,41 @@ class Conn:
                         raise self._lost_again()
                     self._pending[req.id] = slot
                     if self._wbuf:
-                        picked = (self._wbuf, self._wbuf_ids)
-                        self._unqueue()
+                        picked = self._unqueue()
+                        _QUEUED.discard(self)
                 data = frame if picked is None else b"".join(picked[0]) + frame
                 err = self._write(data, slot)
         except BaseException:
             if not slot.sent:
-                self._requeue(req.id, picked)
+                done = False  # (two loops, as in locks.Lock._acquire: no call before a try)
+                while not done:
+                    try:
+                        while not done:
+                            try:
+                                self._requeue(req.id, picked)
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
+                    except BaseException:
+                        pass
             raise
         if err is not None:  # (not under the write lock: on_session may run)
             self._lose_written(err)
         return slot
 
     def _requeue(self, rid, picked):
-        """Undoes what _start or _flush did before an interrupt stopped it short of writing."""
+        """Undoes what _start or _flush did before an interrupt stopped it short of writing.
+        Done again after a second interrupt (_start's loop), it changes nothing more: the
+        picked frames go back and their lists are emptied with no call in between."""
         with self._mu:
             if rid is not None:
                 self._pending.pop(rid, None)
             if picked is not None and self._lost is None:
-                self._wbuf[:0] = picked[0]
-                self._wbuf_ids[:0] = picked[1]
+                frames, ids = picked
+                self._wbuf = frames + self._wbuf
+                self._wbuf_ids = ids + self._wbuf_ids
+                del frames[:]
+                del ids[:]
                 _QUEUED.add(self)
 
     def _flush(self):
@@ -500,12 +536,22 @@ class Conn:
                 with self._mu:
                     if not self._wbuf or self._lost is not None:
                         return
-                    picked = (self._wbuf, self._wbuf_ids)
-                    self._unqueue()
+                    picked = self._unqueue()
+                    _QUEUED.discard(self)
                 err = self._write(b"".join(picked[0]), mark)
         except BaseException:
             if not mark.sent:
-                self._requeue(None, picked)
+                done = False  # (two loops, as in locks.Lock._acquire: no call before a try)
+                while not done:
+                    try:
+                        while not done:
+                            try:
+                                self._requeue(None, picked)
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
+                    except BaseException:
+                        pass
             raise
         if err is not None:
             self._lose_written(err)
@@ -553,6 +599,7 @@ class Conn:
                 self._pending[req.id] = slot
                 data = memoryview(b"".join(self._wbuf) + _proto.encode(req))
                 self._unqueue()
+                _QUEUED.discard(self)
             sock = self._sock
             while data:
                 left = deadline - time.monotonic()
@@ -569,11 +616,16 @@ class Conn:
             self._wlock.release()
         self._wait(slot, max(deadline - time.monotonic(), 0))
 
-    def _unqueue(self):  # under _mu
+    def _unqueue(self):
+        """Under _mu: takes the queued frames, returns (frames, ids). No call comes before
+        the caller has stored the result (a return is no call): an interrupt leaves
+        the frames either queued or picked (and queued again by _requeue), never both, which
+        would send a release twice (for a Semaphore, a post)."""
+        picked = (self._wbuf, self._wbuf_ids)
         self._wbuf = []
         self._wbuf_ids = []
         self._qn = None
-        _QUEUED.discard(self)
+        return picked  # (the caller then leaves _QUEUED: a call)
 
     def _write(self, data, mark):
         """Under _wlock: sends all of data and sets mark.sent; returns None, or the
@@ -628,9 +680,11 @@ class Conn:
         seconds (None: no limit). An interrupt propagates; the slot stays registered.
 
         An interrupt (an exception a signal handler raises in the main thread) may land
-        between any two steps here: _mu is only ever held in `with`, the leadership is given
-        back in `finally`, and a wake-up that came meanwhile is taken without blocking and
-        passed on."""
+        between any two steps here: _mu is only ever held in `with`; the leadership is given
+        back in `finally`, whose first step is one store (_leading), so that no interrupt can
+        keep it; a wake-up that came meanwhile is taken without blocking and passed on. A
+        wake-up an interrupt tore from a leader's hand-over is not waited for: a follower looks
+        again every _FOLLOW_CHECK (and leads if nobody does)."""
         mu = self._mu
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -654,15 +708,19 @@ class Conn:
                         return None
                     if slot.resp is not None:  # (set by this thread, as the leader)
                         return slot.resp
-                elif deadline is None:
-                    slot.lk.acquire()
-                elif not slot.lk.acquire(timeout=max(deadline - time.monotonic(), 0)):
-                    with mu:
-                        if slot.waiting:
-                            slot.waiting = False
-                            del self._followers[slot]
-                            return None
-                    slot.lk.acquire(False)  # woken meanwhile: take the wake-up, look again
+                else:
+                    left = _FOLLOW_CHECK
+                    if deadline is not None:
+                        left = min(left, deadline - time.monotonic())
+                    if not slot.lk.acquire(timeout=max(left, 0)):
+                        with mu:
+                            if slot.waiting:
+                                slot.waiting = False
+                                self._followers.pop(slot, None)
+                                if deadline is not None and time.monotonic() >= deadline:
+                                    return None
+                                continue  # look again: answered, or nobody leads?
+                        slot.lk.acquire(False)  # woken meanwhile: take the wake-up, look again
             except BaseException:
                 if follow:
                     with mu:
@@ -675,6 +733,7 @@ class Conn:
                 raise
             finally:
                 if lead:
+                    self._leading = False  # (first: an interrupt cannot keep the leadership)
                     self._unlead()
 
     def _wake_follower(self):  # under _mu: the first sleeping thread looks again (and leads)
@@ -685,6 +744,8 @@ class Conn:
             return
 
     def _unlead(self):
+        """After the leader left (_leading already false): wakes a follower to lead, or the
+        background to watch the socket; closes it if close() asked the leader to."""
         with self._mu:
             self._leading = False
             if self._close_sock:
@@ -699,25 +760,28 @@ class Conn:
         """Reads and delivers until slot is answered or the session is lost: True; False if
         the deadline passed first.
 
-        The bytes of one recv() land in self._chunks by C code (list.extend over map(), as in
-        _write), so an interrupt right after the system call cannot lose them: it propagates,
-        and the next reader (this thread's Cancel, say) delivers them first. So does an
-        interrupt while they are parsed (_received changes nothing until it delivers). An
-        interrupt while delivering drops the connection: answers half delivered cannot be told
-        apart. Only the socket's own errors end the session here: a signal handler's exception
-        is an interrupt, whatever its class (_from_socket)."""
+        Every step may be interrupted in the main thread and done again by the next reader
+        (this thread's Cancel, a follower, the background): the bytes of one recv() land in
+        self._chunks by C code (list.extend over map(), as in _write), so an interrupt right
+        after the system call cannot lose them; parsing changes nothing until the answers are
+        in self._inbox; handing them over (_deliver) may be done twice. Only the socket's own
+        errors end the session here: a signal handler's exception is an interrupt, whatever
+        its class (_from_socket)."""
         sock = self._sock
         chunks = self._chunks
         while slot.resp is None and slot.exc is None:
             if self._lost is not None:
                 return True
+            if self._inbox:  # answers an interrupted reader left undelivered
+                self._deliver()
+                continue
             if chunks and not chunks[-1]:
                 chunks.clear()
                 self._lose(ConnectionLost("client closed" if self._closing
                                           else "connection closed by the server"))
                 return True
             want = self._want
-            if not chunks or (want and want > len(self._rbuf) + sum(map(len, chunks))):
+            if not chunks or (want and want > sum(map(len, chunks))):
                 try:
                     if deadline is not None:
                         left = deadline - time.monotonic()
@@ -727,7 +791,7 @@ class Conn:
                             return False
                     size = _RECV
                     if want:
-                        size = max(_RECV, want - len(self._rbuf) - sum(map(len, chunks)))
+                        size = max(_RECV, want - sum(map(len, chunks)))
                     chunks.extend(map(sock.recv, (size,)))
                 except OSError as e:
                     if not _from_socket(e):
@@ -737,28 +801,16 @@ class Conn:
                     return True
                 self._last_rx = time.monotonic()
                 continue
-            try:
-                self._received(chunks)
-            except BaseException:
-                if chunks:  # interrupted while parsing: nothing delivered, the bytes stay
-                    raise
-                # interrupted with answers half delivered: none is lost
-                self._lose(ConnectionLost("connection dropped: interrupted while reading"))
-                raise
+            self._received(chunks)
         return True
 
     def _received(self, chunks):
-        """The leader's bytes (self._rbuf, then chunks): parses the whole frames, delivers
-        them. Until it takes the bytes (chunks.clear()) it changes nothing, so an interrupt
-        leaves them for the next reader; with not one whole frame yet it leaves them there
-        and sets self._want to the bytes the frame needs."""
-        rbuf = self._rbuf
-        if rbuf:
-            data = b"".join((rbuf, *chunks))
-        elif len(chunks) == 1:
-            data = chunks[0]
-        else:
-            data = b"".join(chunks)
+        """The leader's bytes (chunks): parses the whole frames and delivers them. The answers
+        go to self._inbox before the bytes are taken (one slice assignment leaves the rest of
+        a frame in chunks), so an interrupt loses nothing: at worst the next reader parses the
+        same bytes again, and _deliver hands over an answer once. With not one whole frame yet
+        it leaves the bytes there and sets self._want to the bytes the frame needs."""
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         resps = []
         pos, end = 0, len(data)
         bad = None
@@ -780,30 +832,44 @@ class Conn:
         if not resps and bad is None:  # not one whole frame: read on
             self._want = 4 + int.from_bytes(data[:4], "big") if end >= 4 else 4
             return
-        chunks.clear()  # (from here on an interrupt drops the connection: _lead)
+        self._inbox.extend(resps)
+        # want first: a stale one could wait, with a frame's rest in chunks, for bytes never sent
         self._want = 0
-        self._rbuf = data[pos:] if pos < end else b""
-        ended = None
-        with self._mu:
-            for resp in resps:
-                if resp.id == 0:
-                    ended = resp
-                    break
-                slot = self._pending.pop(resp.id, None)
-                if slot is None:
-                    continue  # the answer of an abandoned call
-                slot.resp = resp
-                if slot.what is not None:
-                    if resp.status != _OK and resp.status not in slot.quiet:
-                        log.warning("condd: %s failed on %s: %s", slot.what,
-                                    self.server or self.address, self._error(resp))
-                elif slot.waiting:
-                    slot.waiting = False
-                    del self._followers[slot]
-                    slot.lk.release()
+        chunks[:] = (data[pos:],) if pos < end else ()
+        self._deliver()
         if bad is not None:
             self._lose(ConnectionLost("connection lost: %s" % bad))
-            return
+
+    def _deliver(self):
+        """Hands the answers in self._inbox to their calls, oldest first. Each answer leaves
+        the inbox only once handed over, and handing it over again changes nothing (its slot
+        has its Response, and has left _pending): an interrupt in the main thread at any step
+        leaves the rest to the next reader. A follower whose wake-up was torn looks again by
+        itself (_wait)."""
+        inbox = self._inbox
+        pending = self._pending
+        ended = None
+        with self._mu:
+            while inbox:
+                resp = inbox[0]
+                if resp.id == 0:
+                    ended = resp
+                    inbox.clear()
+                    break
+                slot = pending.get(resp.id)
+                if slot is not None:  # (None: the answer of an abandoned call, or handed over)
+                    if slot.resp is None:
+                        slot.resp = resp
+                        if slot.what is not None and resp.status != _OK \
+                                and resp.status not in slot.quiet:
+                            log.warning("condd: %s failed on %s: %s", slot.what,
+                                        self.server or self.address, self._error(resp))
+                    if slot.waiting:
+                        slot.waiting = False
+                        self._followers.pop(slot, None)
+                        slot.lk.release()
+                    pending.pop(resp.id, None)
+                inbox.popleft()
         if ended is not None:
             # SESSION_KILLED, SHUTTING_DOWN, UNAUTHENTICATED...: the session is over
             exc = error_for(ended)
@@ -836,6 +902,7 @@ class Conn:
                     slot.waiting = False
                     slot.lk.release()
             self._followers.clear()
+            self._inbox.clear()
             self._wbuf = []
             self._wbuf_ids = []
             self._qn = None
@@ -962,6 +1029,7 @@ class Conn:
             self._leading = True
         chunks = self._chunks
         try:
+            self._deliver()  # (what an interrupted reader left)
             while self._lost is None:
                 try:
                     chunks.append(self._sock.recv(_RECV, socket.MSG_DONTWAIT))

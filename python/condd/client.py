@@ -733,9 +733,10 @@ class Client:
         if held:
             self._put(held)
 
-    def _send_checked(self, req, what, quiet=()):
+    def _send_checked(self, req, what, quiet=(), forget=None):
         """Fire and forget: a non-OK answer is logged (asyncio's synchronous methods), unless
-        its status is in quiet."""
+        its status is in quiet. forget: a list whose last item goes once req is sent (a
+        release's grant: locks._release)."""
         # Queued only while this is the loop's one open client: with two, a release() on one
         # and a request on the other would leave together, and the server, reading two
         # sockets, could take the second first (written at once, the release has a head
@@ -752,6 +753,8 @@ class Client:
                 log.warning("condd: %s failed on %s: %s", what, self.server or self.address, exc)
 
         fut.add_done_callback(done)
+        if forget:
+            del forget[-1]
         return fut
 
     async def _call(self, req):

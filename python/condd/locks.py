@@ -148,22 +148,47 @@ class Lock(_Routed):
             req.acquire.mode = pb.LOCK_MODE_SHARED
         if timeout is not None:
             req.acquire.timeout.seconds = max(timeout, 0.0)
-        resp, cancelled = await client._call_cancellable(req)
-        if cancelled:
+        resp = None
+        unsent = [owner]  # the grant's Release, until queued (_ungrant: at most one)
+        try:
+            resp, cancelled = await client._call_cancellable(req)
+            if cancelled:
+                if resp is not None and resp.status == pb.STATUS_OK:
+                    self._ungrant(owner, unsent)
+                raise asyncio.CancelledError()
+            if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+                return False
+            client._check(resp)
+            self._granted(owner, resp.acquire.token)
+            _signal_point()
+            return True
+        except BaseException:
+            # condd.sync: a signal handler's exception may land at any step here, also with
+            # the grant in hand (recorded or not): nothing stays held (_ungrant)
             if resp is not None and resp.status == pb.STATUS_OK:
-                self._release_owner(owner)
-            raise asyncio.CancelledError()
-        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
-            return False
-        client._check(resp)
-        self._granted(owner, resp.acquire.token)
-        return True
+                # in loops here, not in a function, so no call comes before a try; two of them, as
+                # a jump back is where a further interrupt may land: the outer loop's try covers the
+                # inner one's
+                done = False
+                while not done:
+                    try:
+                        while not done:
+                            try:
+                                self._ungrant(owner, unsent)
+                                done = True
+                            except ConnectionLost:
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
+                    except BaseException:
+                        pass
+            raise
 
     def release(self):
         """Releases the grant this object holds (RuntimeError if none, as in asyncio). The
         Release is written at once; its answer is not awaited. ConnectionLost if the session
         ended while the lock was held: the lock was lost before this call."""
-        self._release_owner(self._take_owner())
+        _release(self)
 
     async def release_remote(self):
         """release() that waits for the server's answer: None once the lock is released,
@@ -174,6 +199,13 @@ class Lock(_Routed):
         await self._client._call_checked(self._release_request(owner))
 
     # ------------------------------------------------------------ inside
+
+    def _peek_owner(self):
+        """release()'s checks: (the owner handle of the latest grant held, the list holding it
+        last) for _release, which forgets it."""
+        if not self._owners:
+            self._take_owner()  # raises what release() raises
+        return self._owners[-1], self._owners
 
     def _take_owner(self):
         """The owner handle of the latest grant held, which the object forgets; the checks of
@@ -186,9 +218,10 @@ class Lock(_Routed):
                     self._lost = None
                 raise _lost_again(lost, "lock %r lost with the session: %s" % (self.name, lost))
             raise RuntimeError("Lock is not acquired.")
-        owner = self._owners.pop()
-        if not self._owners:
+        owner = self._owners[-1]
+        if len(self._owners) == 1:
             self._client._held.discard(self)
+        del self._owners[-1]  # (last, and no call: _release)
         return owner
 
     def _release_request(self, owner):
@@ -208,6 +241,10 @@ class Lock(_Routed):
         self._lost_grants = 0
         self.token = token
         self._client._held.add(self)
+
+    def _ungrant(self, owner, unsent):
+        """Gives back the grant of owner that an acquire had in hand (_ungrant)."""
+        _ungrant(self, owner, unsent)
 
     def _forget(self, exc, grants=None):
         """The session ended while this object held the lock: every grant it held (grants:
@@ -351,6 +388,26 @@ class Condition(_Routed):
             return  # nobody to pass it to: the session and its waits are gone
         self._notify("notify", 1)
 
+    def _unsent(self, owner, notify_first):
+        """_wait interrupted before its Wait went out (condd.sync): the lock is still held, and
+        a notify() that was to ride in the Wait is queued again."""
+        lock = self._lock
+        if owner not in lock._owners:
+            lock._granted(owner, lock.token)
+        if notify_first:
+            self._notify("notify_all" if notify_first == _NOTIFY_ALL else "notify",
+                         None if notify_first == _NOTIFY_ALL else notify_first)
+
+    def _answered(self, owner, resp, passed):
+        """_wait interrupted after its answer came, before it returned (condd.sync): the lock
+        is held again, as after any wait, and a notification the caller never saw goes to the
+        next waiter (_pass_on; done twice after a second interrupt, a spurious wake-up)."""
+        lock = self._lock
+        if owner not in lock._owners:
+            lock._granted(owner, resp.wait.token)
+        if resp.status == pb.STATUS_OK and not passed:
+            self._pass_on()
+
     async def _wait(self, timeout):
         """One Wait; True if notified, False on its timeout. The lock is held afterwards."""
         lock = self._lock
@@ -373,29 +430,74 @@ class Condition(_Routed):
         notify_first = client._take_queued_notify(self, owner)
         if notify_first:
             req.wait.notify_first = notify_first
-        # The server releases the lock while we wait: so does this object.
-        lock._owners.remove(owner)
-        if not lock._owners:
-            client._held.discard(lock)
         try:
+            # The server releases the lock while we wait: so does this object.
+            lock._owners.remove(owner)
+            if not lock._owners:
+                client._held.discard(lock)
             resp, cancelled = await client._call_cancellable(req)
         except ConnectionLost as e:
             # The session ended during the wait: the lock went with it, and the object says so
             # (release() raises this class again), as for a lock held when the session ends.
             lock._forget(e, 1)
             raise
+        except BaseException:
+            # interrupted before the Wait went out (condd.sync): the lock is still held, and
+            # a notify() that was to ride in the Wait is queued again
+            # in loops here, not in a function, so no call comes before a try; two of them, as
+            # a jump back is where a further interrupt may land: the outer loop's try covers the
+            # inner one's
+            done = False
+            while not done:
+                try:
+                    while not done:
+                        try:
+                            self._unsent(owner, notify_first)
+                            done = True
+                        except ConnectionLost:
+                            done = True
+                        except BaseException:  # interrupted again: once more
+                            pass
+                except BaseException:
+                    pass
+            raise
         if resp is None:
             lock._forget(client._lost, 1)
             raise asyncio.CancelledError()
         if resp.status in (pb.STATUS_OK, pb.STATUS_TIMEOUT, pb.STATUS_CANCELLED):
-            lock._granted(owner, resp.wait.token)
-            if cancelled:
-                if resp.status == pb.STATUS_OK:
-                    self._pass_on()
-                raise asyncio.CancelledError()
-            if resp.status == pb.STATUS_CANCELLED:  # cancelled by somebody else: not us
-                raise client._error(resp)
-            return resp.status == pb.STATUS_OK
+            passed = False
+            try:
+                lock._granted(owner, resp.wait.token)
+                if cancelled:
+                    if resp.status == pb.STATUS_OK:
+                        self._pass_on()
+                        passed = True
+                    raise asyncio.CancelledError()
+                if resp.status == pb.STATUS_CANCELLED:  # cancelled by somebody else: not us
+                    raise client._error(resp)
+                _signal_point()
+                return resp.status == pb.STATUS_OK
+            except BaseException:
+                # condd.sync: an interrupt after the answer came, before the call returned.
+                # The lock is held again, as after any wait; a notification the caller never
+                # saw goes to the next waiter (_pass_on)
+                # in loops here, not in a function, so no call comes before a try; two of them, as
+                # a jump back is where a further interrupt may land: the outer loop's try covers the
+                # inner one's
+                done = False
+                while not done:
+                    try:
+                        while not done:
+                            try:
+                                self._answered(owner, resp, passed)
+                                done = True
+                            except ConnectionLost:
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
+                    except BaseException:
+                        pass
+                raise
         if resp.status == pb.STATUS_SHUTTING_DOWN:
             lock._forget(ShuttingDown(resp.message), 1)
         elif resp.status != pb.STATUS_NOT_OWNER:
@@ -403,6 +505,66 @@ class Condition(_Routed):
         if cancelled:
             raise asyncio.CancelledError()
         raise client._error(resp)
+
+
+def _signal_point():
+    """Does nothing: calling it is a point where Python runs a pending signal handler. An
+    acquire calls it last, inside the code that gives its grant back on an interrupt: a signal
+    that came while the thread had let the GIL go at an earlier such point (where handlers had
+    already been run) raises here, not in the caller's next line with the grant kept."""
+
+
+def _release(obj):
+    """release() of a Lock or Semaphore: exactly once, also when a signal handler's exception
+    lands at any step of the calling thread (condd.sync). The object forgets the grant in the
+    same step as the Release is queued (_send_checked's forget): an interrupt before that step
+    leaves it held, and raises; after it, the Release goes out. A Semaphore holding no permit
+    posts one (no grant to forget)."""
+    owner, owners = obj._peek_owner()
+    client = obj._client
+    if client.closed:  # (the grant went with the session, whose end the object was told)
+        if owners:
+            del owners[-1]
+        return
+    client._send_checked(obj._release_request(owner), "release of %r" % obj.name,
+                         forget=owners)
+    if not owners:
+        client._held.discard(obj)
+
+
+def _surely(fn, *args):
+    """Runs fn(*args), an undo whose every step may be done again, until it ends without an
+    interrupt (condd.sync: a second signal handler's exception while the first one's undo
+    runs); a lost session ends it (nothing is left to undo)."""
+    while True:
+        try:
+            fn(*args)
+            return
+        except ConnectionLost:
+            return
+        except BaseException:
+            pass
+
+
+def _ungrant(obj, owner, unsent):
+    """An acquire cancelled, or interrupted (condd.sync: a signal handler's exception lands at
+    any step of the calling thread), after its grant came: obj (a Lock or Semaphore) forgets
+    the grant if it had recorded it, and the grant is released on the server once: unsent
+    ([owner] until the Release is queued) is emptied in the step that queues it, so that a
+    second interrupt (_surely runs it again) or a second call cannot release twice (for a
+    Semaphore a second Release would post a permit)."""
+    _surely(_ungrant_once, obj, owner, unsent)
+
+
+def _ungrant_once(obj, owner, unsent):
+    owners = obj._owners
+    if owner in owners:
+        owners.remove(owner)
+        if not owners:
+            obj._client._held.discard(obj)
+    if unsent and not obj._client.closed:  # (emptied in the step that queues it: once)
+        obj._client._send_checked(obj._release_request(owner), "release of %r" % obj.name,
+                                  forget=unsent)
 
 
 def _varint_size(n):
@@ -563,26 +725,50 @@ class Semaphore(_Routed):
         body.bounded = self._bounded
         if timeout is not None:
             body.timeout.seconds = max(timeout, 0.0)
-        resp, cancelled = await client._call_cancellable(req)
-        if cancelled:
+        resp = None
+        unsent = [owner]  # the grant's Release, until queued (_ungrant: at most one)
+        try:
+            resp, cancelled = await client._call_cancellable(req)
+            if cancelled:
+                if resp is not None and resp.status == pb.STATUS_OK:
+                    self._ungrant(owner, unsent)
+                raise asyncio.CancelledError()
+            if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
+                return False
+            client._check(resp)
+            self._owners.append(owner)
+            self._lost = None
+            self.token = resp.sem_acquire.token
+            client._held.add(self)
+            _signal_point()
+            return True
+        except BaseException:
+            # as Lock._acquire: a permit in hand when an interrupt lands is given back
             if resp is not None and resp.status == pb.STATUS_OK:
-                self._release_owner(owner)
-            raise asyncio.CancelledError()
-        if resp.status == pb.STATUS_TIMEOUT and timeout is not None:
-            return False
-        client._check(resp)
-        self._owners.append(owner)
-        self._lost = None
-        self.token = resp.sem_acquire.token
-        client._held.add(self)
-        return True
+                # in loops here, not in a function, so no call comes before a try; two of them, as
+                # a jump back is where a further interrupt may land: the outer loop's try covers the
+                # inner one's
+                done = False
+                while not done:
+                    try:
+                        while not done:
+                            try:
+                                self._ungrant(owner, unsent)
+                                done = True
+                            except ConnectionLost:
+                                done = True
+                            except BaseException:  # interrupted again: once more
+                                pass
+                    except BaseException:
+                        pass
+            raise
 
     def release(self):
         """Returns the latest permit this object holds; written at once, answer not awaited.
         Holding none: a Semaphore posts a permit; a BoundedSemaphore raises ValueError at once
         (the server would refuse it with NOT_OWNER). ConnectionLost if the session ended while
         this object held permits: they were lost before this call."""
-        self._release_owner(self._take_owner())
+        _release(self)
 
     async def release_remote(self):
         """release() that waits for the server's answer: None once the permit is returned (or
@@ -595,6 +781,13 @@ class Semaphore(_Routed):
 
     # ------------------------------------------------------------ inside
 
+    def _peek_owner(self):
+        """release()'s checks: (the owner handle of the latest permit held, the list holding
+        it last) for _release, which forgets it; (a fresh owner, None) for a post."""
+        if not self._owners:
+            return self._take_owner(), None  # raises what release() raises, or a post
+        return self._owners[-1], self._owners
+
     def _take_owner(self):
         """The owner handle release() returns (the latest permit held, which the object
         forgets, or a fresh one for a post); the checks of release()."""
@@ -606,9 +799,10 @@ class Semaphore(_Routed):
             if self._bounded:
                 raise ValueError("BoundedSemaphore released too many times")
             return self._client._new_owner()  # a post: nobody's permit
-        owner = self._owners.pop()
-        if not self._owners:
+        owner = self._owners[-1]
+        if len(self._owners) == 1:
             self._client._held.discard(self)
+        del self._owners[-1]  # (last, and no call: _release)
         return owner
 
     def _release_request(self, owner):
@@ -625,6 +819,10 @@ class Semaphore(_Routed):
             return
         self._client._send_checked(self._release_request(owner),
                                    "release of %s %r" % (self._kind, self.name))
+
+    def _ungrant(self, owner, unsent):
+        """Gives back the permit of owner that an acquire had in hand (_ungrant)."""
+        _ungrant(self, owner, unsent)
 
     def _forget(self, exc):
         """The session ended while this object held permits."""

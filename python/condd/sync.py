@@ -122,7 +122,7 @@ class Client:
                                         daemon=True)
         self._thread.start()
         try:
-            self._aclient = self._run(_client.connect(address, **options))
+            self._aclient = self._run(_client.connect, address, **options)
         except BaseException:
             self._stop()
             raise
@@ -168,17 +168,17 @@ class Client:
     def ping(self, **server):
         """One round trip: everything sent before it has been processed when it returns.
         With a server list: with server=S, or every server (condd.Cluster.ping)."""
-        self._run(self._aclient.ping(**server))
+        self._run(self._aclient.ping, **server)
 
     def stats(self, **server):
         """The server's Stats (a condd_pb2.StatsResult). With a server list: server=S for
         one server's, else {server: StatsResult or exception} (condd.Cluster.stats)."""
-        return self._run(self._aclient.stats(**server))
+        return self._run(self._aclient.stats, **server)
 
     def list(self, prefix="", limit=0, **server):
         """The server's List (a condd_pb2.ListResult) of names starting with prefix. With a
         server list: server=S for one server's, else a condd.ClusterList (condd.Cluster.list)."""
-        return self._run(self._aclient.list(prefix, limit, **server))
+        return self._run(self._aclient.list, prefix, limit, **server)
 
     def server_for(self, name):
         """The server (canonical identity, protocol.md §21.1) that name goes to."""
@@ -199,7 +199,7 @@ class Client:
         if self._thread is None:
             return
         try:
-            self._run(self._aclient.close())
+            self._run(self._aclient.close)
         finally:
             self._stop()
 
@@ -219,8 +219,10 @@ class Client:
 
     # ------------------------------------------------------------ inside
 
-    def _run(self, coro):
-        """Runs coro (of locks.py or client.py) to its end and returns its result.
+    def _run(self, fn, *args, **kw):
+        """Runs the coroutine fn(*args, **kw) (of locks.py or client.py; or fn, a coroutine
+        object) to its end and returns its result. The coroutine is made here, not by the
+        caller: an interrupt at this call's start then leaves none never awaited.
 
         Fast path: in this thread; its calls block here and never suspend. An interrupt of a
         call that may wait is turned into a Cancel by the connection, the primitive undoes a
@@ -229,6 +231,16 @@ class Client:
         Loop: on the loop thread. Interrupted here (a KeyboardInterrupt, say), it cancels the
         coroutine and waits for it to end, so a Cancel goes out and nothing is left held or
         queued; then the interrupt propagates."""
+        # (a call written out, not fn(*args): Python runs no signal handler between it and the
+        # coroutine's start, as it does after a call through * or **)
+        if kw or len(args) > 1:
+            coro = fn(*args, **kw)
+        elif args:
+            coro = fn(args[0])
+        elif asyncio.iscoroutine(fn):
+            coro = fn
+        else:
+            coro = fn()
         if self._fast:
             try:
                 coro.send(None)
@@ -239,6 +251,9 @@ class Client:
                 if interrupt is None:
                     raise
                 raise interrupt from None
+            except BaseException:  # (a second interrupt: the first one's record goes too)
+                self._aclient._tls.__dict__.pop("interrupt", None)
+                raise
             coro.close()
             raise RuntimeError("condd.sync: a blocking call suspended")
         if self._thread is None:
@@ -268,7 +283,7 @@ class Client:
 
         async def call():
             return fn(*args)
-        return self._run(call())
+        return self._run(call)
 
     def _post(self, fn, *args):
         """Runs fn on the loop thread without waiting for it: for a release() or notify() whose
@@ -362,6 +377,21 @@ class _SharedLock(_locks.Lock):
             self._grants = []
             self._lost = exc
 
+    def _peek_owner(self):
+        # release(): the grant is forgotten under the mutex first (locks._release)
+        return self._take_owner(), None
+
+    def _ungrant(self, owner, unsent):
+        # an acquire cancelled or interrupted with its grant in hand (locks._ungrant)
+        with self._grants_mu:
+            if owner in self._grants:
+                self._grants.remove(owner)
+                if not self._grants:
+                    self._client._held.discard(self)
+        if unsent and not self._client.closed:
+            self._client._send_checked(self._release_request(owner),
+                                       "release of %r" % self.name, forget=unsent)
+
 
 class Lock:
     """threading.Lock over condd: acquire(blocking=True, timeout=-1) -> bool, release(),
@@ -402,7 +432,7 @@ class Lock:
         """Waits (FIFO) until granted: True; False if blocking is false and the lock is held,
         or when timeout seconds pass first (the server's timeout: nothing is left queued)."""
         t = _check_timeout(blocking, timeout)
-        return self._client._run(self._lock._acquire(t))
+        return self._client._run(self._lock._acquire, t)
 
     __enter__ = acquire
 
@@ -433,7 +463,7 @@ class Lock:
 
     def release_remote(self):
         """release() that waits for the server's answer (raises its error, if any)."""
-        self._client._run(self._lock.release_remote())
+        self._client._run(self._lock.release_remote)
 
     def locked(self):
         """True if this object holds the lock (local knowledge, no round trip)."""
@@ -441,7 +471,7 @@ class Lock:
 
     def locked_remote(self):
         """Asks the server whether anyone holds the lock."""
-        return self._client._run(self._lock.locked_remote())
+        return self._client._run(self._lock.locked_remote)
 
 
 class Condition:
@@ -492,7 +522,7 @@ class Condition:
         notified, False if timeout seconds passed first. RuntimeError without the lock."""
         if timeout is not None and timeout < 0:
             timeout = 0.0
-        return self._client._run(self._cond._wait(timeout))
+        return self._client._run(self._cond._wait, timeout)
 
     def wait_for(self, predicate, timeout=None):
         """Waits until predicate() (called in this thread, holding the lock) is true; returns
@@ -522,10 +552,10 @@ class Condition:
 
     def notify_remote(self, n=1):
         """notify() that waits for the server's answer: how many waiters it woke."""
-        return self._client._run(self._cond.notify_remote(n))
+        return self._client._run(self._cond.notify_remote, n)
 
     def notify_all_remote(self):
-        return self._client._run(self._cond.notify_all_remote())
+        return self._client._run(self._cond.notify_all_remote)
 
 
 class Semaphore:
@@ -554,7 +584,7 @@ class Semaphore:
         if not blocking and timeout is not None:
             raise ValueError("can't specify timeout for non-blocking acquire")
         t = 0.0 if not blocking else (None if timeout is None else max(float(timeout), 0.0))
-        return self._client._run(self._sem._acquire(t))
+        return self._client._run(self._sem._acquire, t)
 
     __enter__ = acquire
 
@@ -575,13 +605,13 @@ class Semaphore:
 
     def release_remote(self):
         """release() of one permit that waits for the server's answer."""
-        self._client._run(self._sem.release_remote())
+        self._client._run(self._sem.release_remote)
 
     def locked(self):
         return self._sem.locked()
 
     def locked_remote(self):
-        return self._client._run(self._sem.locked_remote())
+        return self._client._run(self._sem.locked_remote)
 
 
 class BoundedSemaphore(Semaphore):
@@ -610,7 +640,7 @@ class Event:
         return self._event.is_set()
 
     def is_set_remote(self):
-        return self._client._run(self._event.is_set_remote())
+        return self._client._run(self._event.is_set_remote)
 
     def set(self):
         self._client._call(self._event.set)
@@ -619,16 +649,16 @@ class Event:
         self._client._call(self._event.clear)
 
     def set_remote(self):
-        return self._client._run(self._event.set_remote())
+        return self._client._run(self._event.set_remote)
 
     def clear_remote(self):
-        self._client._run(self._event.clear_remote())
+        self._client._run(self._event.clear_remote)
 
     def wait(self, timeout=None):
         """True once the event is set; False if timeout seconds passed first."""
         if timeout is not None and timeout < 0:
             timeout = 0.0
-        return self._client._run(self._event._wait(timeout))
+        return self._client._run(self._event._wait, timeout)
 
 
 class Barrier:
@@ -663,7 +693,7 @@ class Barrier:
         if timeout is not None and timeout < 0:
             timeout = 0.0
         try:
-            index = self._client._run(self._barrier._wait(timeout))
+            index = self._client._run(self._barrier._wait, timeout)
         except _errors.BrokenBarrierError as e:
             raise BrokenBarrierError(e.message, e.status) from None
         if index is None:
@@ -673,13 +703,13 @@ class Barrier:
 
     def reset(self):
         """Breaks pending waits and leaves the barrier usable; returns how many it broke."""
-        return self._client._run(self._barrier.reset())
+        return self._client._run(self._barrier.reset)
 
     def abort(self):
         """Breaks pending waits and leaves the barrier broken until reset(); returns how many
         it broke."""
-        return self._client._run(self._barrier.abort())
+        return self._client._run(self._barrier.abort)
 
     def state(self):
         """The server's view: condd.BarrierState(exists, parties, n_waiting, broken)."""
-        return self._client._run(self._barrier.state())
+        return self._client._run(self._barrier.state)
