@@ -23,7 +23,7 @@ import unittest
 from unittest import mock  # noqa: F401 (kept from upstream)
 
 import condd
-from daemon import Daemon, listing
+from daemon import DaemonPerClass, listing
 
 UPSTREAM = os.environ.get(
     "CPYTHON_TEST_LOCKS", "/usr/lib/python3.11/test/test_asyncio/test_locks.py")
@@ -68,16 +68,8 @@ NO_DRAINING_HANGS = (NO_DRAINING + "; the test's waits then never add up to the 
                      "it would wait forever, so it cannot even run as an expected failure")
 
 
-class CondDTestCase(unittest.IsolatedAsyncioTestCase):
+class CondDTestCase(DaemonPerClass, unittest.IsolatedAsyncioTestCase):
     """The fixture: a condd per class, a client per test, fresh names."""
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
 
     async def asyncSetUp(self):
         self.client = await condd.connect(self.daemon.address)

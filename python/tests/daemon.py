@@ -57,6 +57,20 @@ class Daemon:
         self.log.close()
         shutil.rmtree(self.dir, ignore_errors=True)
 
+class DaemonPerClass:
+    """A mixin for unittest test cases (listed before the TestCase class): one condd for the
+    whole class as cls.daemon, started with the class's daemon_args before its first test and
+    stopped after its last (a class cleanup, so after any tearDownClass)."""
+
+    daemon_args = ()
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.daemon = Daemon(*cls.daemon_args)
+        cls.addClassCleanup(cls.daemon.stop)
+
+
 
 def cluster(n, *args):
     """n daemons started with --cluster LIST --cluster-self ADDR (protocol.md §21.5) and args:

@@ -9,20 +9,12 @@ import sys
 import unittest
 
 import condd
-from daemon import Daemon, until
+from daemon import Daemon, DaemonPerClass, until
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-class DaemonTestCase(unittest.IsolatedAsyncioTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
-
+class DaemonTestCase(DaemonPerClass, unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self):
         self.clients = []
         self.prefix = self.id().rsplit(".", 1)[-1]

@@ -12,18 +12,10 @@ import unittest
 from unittest import mock
 
 import condd
-from daemon import Daemon, Proxy, until
+from daemon import Daemon, DaemonPerClass, Proxy, until
 
 
-class EdgeTestCase(unittest.IsolatedAsyncioTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
-
+class EdgeTestCase(DaemonPerClass, unittest.IsolatedAsyncioTestCase):
     async def asyncSetUp(self):
         self.prefix = self.id().rsplit(".", 1)[-1]
 
@@ -132,9 +124,7 @@ class ConnectTimeoutTests(EdgeTestCase):
 
 
 class NameAndFrameLimitTests(EdgeTestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon("--max-frame-bytes", "1024")  # the smallest cap the server takes
+    daemon_args = ("--max-frame-bytes", "1024")  # the smallest cap the server takes
 
     async def test_a_name_over_512_bytes_is_refused_and_the_session_goes_on(self):
         c = await self.connect()
@@ -191,13 +181,10 @@ class RefusalTests(EdgeTestCase):
     def setUpClass(cls):
         import tempfile
         cls.dir = tempfile.TemporaryDirectory(prefix="condd-py-edges.")
+        cls.addClassCleanup(cls.dir.cleanup)  # cleanups run last first: after the daemon's stop
         cls.unix = "unix:" + cls.dir.name + "/s"
-        cls.daemon = Daemon("--max-connections", "1", "--unix", cls.unix[5:])
-
-    @classmethod
-    def tearDownClass(cls):
-        super().tearDownClass()
-        cls.dir.cleanup()
+        cls.daemon_args = ("--max-connections", "1", "--unix", cls.unix[5:])
+        super().setUpClass()
 
     async def test_a_connect_refused_at_max_connections_raises_limit_exceeded(self):
         first = await self.connect()  # the server's one connection

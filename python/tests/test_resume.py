@@ -19,7 +19,7 @@ import unittest
 import condd
 import condd.sync
 from condd import _proto
-from daemon import Daemon, Proxy, until
+from daemon import Daemon, DaemonPerClass, Proxy, until
 
 
 def peek_end(transport):
@@ -46,16 +46,8 @@ class _Recording:
         return getattr(self._real, name)
 
 
-class ResumeTests(unittest.IsolatedAsyncioTestCase):
+class ResumeTests(DaemonPerClass, unittest.IsolatedAsyncioTestCase):
     acks = True  # a client on a resumable connection has acknowledged delivery
-
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
 
     async def asyncSetUp(self):
         self.proxy = Proxy(self.daemon.address)

@@ -12,7 +12,7 @@ import unittest
 
 import condd
 import condd.sync
-from daemon import until
+from daemon import DaemonPerClass, until
 from test_condd import HERE, DaemonTestCase
 
 
@@ -187,16 +187,7 @@ class SharedLockTests(DaemonTestCase):
             child.stdout.close()
 
 
-class SyncSharedLockTests(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        from daemon import Daemon
-        cls.daemon = Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
-
+class SyncSharedLockTests(DaemonPerClass, unittest.TestCase):
     def test_sync_shared_lock(self):
         with condd.sync.connect(self.daemon.address) as a, \
                 condd.sync.connect(self.daemon.address) as b:

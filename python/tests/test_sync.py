@@ -14,7 +14,7 @@ import unittest
 
 import condd
 import condd.sync
-from daemon import Daemon
+from daemon import Daemon, DaemonPerClass
 from test_condd import HERE
 
 
@@ -26,15 +26,7 @@ def until(predicate, timeout=10.0, what="condition"):
         time.sleep(0.01)
 
 
-class SyncTestCase(unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.daemon = Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.daemon.stop()
-
+class SyncTestCase(DaemonPerClass, unittest.TestCase):
     def setUp(self):
         self.clients = []
         self.prefix = self.id().rsplit(".", 1)[-1]
