@@ -4,15 +4,16 @@
 # Proves the installed libcondd is complete: installs the library, its headers and libcondd.pc
 # into a scratch DESTDIR, then builds a program that includes both public headers using only
 # `pkg-config --cflags --libs libcondd` (and, separately, against the static archive with
-# `pkg-config --static`), runs it against a real condd, and checks that libcondd.so exports
-# exactly the condd_* API. Run by `make check` (also under distcheck).
+# `pkg-config --static`), runs it against a real condd, checks that libcondd.so exports
+# exactly the condd_* API, and that a C++ program links every function the headers declare.
+# Run by `make check` (also under distcheck).
 set -eu
 
 : "${top_builddir:?run through make check}"
 : "${top_srcdir:?run through make check}"
 env_file="$top_builddir/tests/install-test.env"
 # shellcheck source=/dev/null
-. "$env_file" # CC, SAN_CFLAGS, SAN_LDFLAGS, MAKE_CMD, libdir, includedir, prefix
+. "$env_file" # CC, CXX, SAN_CFLAGS, SAN_LDFLAGS, MAKE_CMD, libdir, includedir, prefix
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/condd-install-test.XXXXXX")
 daemon_pid=
@@ -149,8 +150,41 @@ missing=$(comm -23 "$tmp/declared" "$tmp/exported")
 extra=$(comm -13 "$tmp/declared" "$tmp/exported")
 [ -z "$extra" ] || fail "exported but declared in no public header: $extra"
 
+# C++: every declared function must have C linkage (inside the headers' extern "C"), or a C++
+# program gets an undefined reference to a mangled name. The program takes the address of each
+# function listed in $tmp/declared (made from the headers above, so a new function is covered
+# without touching this test), is compiled as pedantic C++17, linked against the installed
+# library, and its object must reference no mangled condd_ name.
+{
+    echo '#include <condd/condd.h>'
+    echo '#include <condd/condd_async.h>'
+    echo '#include <cstdio>'
+    echo 'typedef void (*any_fn)();'
+    echo 'static const any_fn fns[] = {'
+    sed 's/.*/    reinterpret_cast<any_fn>(\&&),/' "$tmp/declared"
+    echo '};'
+    echo 'int main() {'
+    echo '    int n = 0;'
+    echo '    for (any_fn f : fns) n += f != nullptr;'
+    printf '%s\n' '    std::printf("%d\n", n);'
+    echo '    return condd_strerror(CONDD_ERR_TIMEOUT) != nullptr ? 0 : 1;'
+    echo '}'
+} >"$tmp/cxx.cc"
+cxxflags="-std=c++17 -Wall -Wextra -Werror -pedantic"
+# shellcheck disable=SC2086
+$CXX $cxxflags $SAN_CFLAGS $cflags -c -o "$tmp/cxx.o" "$tmp/cxx.cc" ||
+    fail "the public headers do not compile as C++ ($CXX $cxxflags)"
+mangled=$(nm -u "$tmp/cxx.o" | awk '{print $2}' | grep '^_Z.*condd_' || true)
+[ -z "$mangled" ] || fail "functions declared with C++ linkage (outside extern \"C\"): $mangled"
+# shellcheck disable=SC2086
+$CXX $SAN_CFLAGS -o "$tmp/cxx" "$tmp/cxx.o" $SAN_LDFLAGS $libs ||
+    fail "a C++ program cannot link every public function against $libs"
+
 LD_LIBRARY_PATH="$dest$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LD_LIBRARY_PATH
+n_cxx=$("$tmp/cxx") || fail "the C++ program failed"
+[ "$n_cxx" -eq "$(wc -l <"$tmp/declared")" ] ||
+    fail "the C++ program took $n_cxx functions' addresses, not $(wc -l <"$tmp/declared")"
 # Nothing listening: the program must get a connection error, not crash.
 CONDD_SERVER="127.0.0.1:1" "$tmp/prog" - || fail "program failed without a server"
 

@@ -296,6 +296,7 @@ dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
 tests/install-test.env: Makefile
 	$(AM_V_GEN){ \
 	  echo "CC='$(CC)'"; \
+	  echo "CXX='$(CXX)'"; \
 	  echo "SAN_CFLAGS='$(SAN_CFLAGS)'"; \
 	  echo "SAN_LDFLAGS='$(SAN_LDFLAGS)'"; \
 	  echo "MAKE_CMD='$(MAKE)'"; \

@@ -667,10 +667,6 @@ const char *condd_conn_server_version(const condd_conn *conn);
 /* The server's session id for this connection (as List shows it in holder_session). */
 uint64_t condd_conn_session_id(const condd_conn *conn);
 
-#ifdef __cplusplus
-}
-#endif
-
 /* ------------------------------------------------------------------ operator controls */
 /* These need admin permission on a server with an auth file (protocol.md §5.9). A hold can only
  * be taken from a session by ending it: its client sees CONDD_ERR_SESSION_KILLED, and what it
@@ -741,5 +737,9 @@ size_t condd_conn_route(const condd_conn *conn, const char *name);
  * opening that server's connection (CONDD_ERR_ADDRESS).
  */
 int condd_conn_server(condd_conn *conn, size_t i, condd_conn **out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

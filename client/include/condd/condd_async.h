@@ -362,10 +362,6 @@ int condd_async_barrier_state(condd_async_conn *ac, const char *name,
 condd_async_conn *condd_conn_async(condd_conn *conn);
 struct event_base *condd_conn_base(condd_conn *conn);
 
-#ifdef __cplusplus
-}
-#endif
-
 /* ------------------------------------------------------------------ operator controls */
 /* The asynchronous twins of condd_lock_break(), condd_sem_break() and
  * condd_conn_kill_session() (condd.h), with the same results. The name is borrowed for the call;
@@ -414,5 +410,9 @@ size_t condd_async_conn_route(const condd_async_conn *ac, const char *name);
  * CONDD_ERR_CLOSED, CONDD_ERR_NOMEM, or the error opening it (CONDD_ERR_ADDRESS).
  */
 int condd_async_conn_server(condd_async_conn *ac, size_t i, condd_async_conn **out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
