@@ -100,6 +100,11 @@ static int begin(condd_conn *conn, struct cl_answer *a)
     if (conn == NULL)
         return CONDD_ERR_INVALID;
     conn->msg[0] = '\0';
+    if (cl_forked(conn->c)) { /* before the loop runs: its socket is the parent's */
+        int rc = cl_fork_refuse(conn->c);
+        snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);
+        return rc;
+    }
     if (conn->c->cluster != NULL || conn->c->front != NULL) {
         (conn->c->front != NULL ? conn->c->front : conn->c)->msgbuf[0] = '\0';
         /* Between calls nothing reads the servers' connections, so one whose server closed it

@@ -199,6 +199,7 @@ int cl_cluster_open(struct event_base *base, const char *list, const condd_optio
     f->next_id = 2;
     f->next_owner = 1;
     f->message = "";
+    cl_fork_mark(f);
     f->session_timeout = opts != NULL && opts->session_timeout_set ? opts->session_timeout : 0;
     f->grace_asked = opts != NULL ? opts->grace : 0;
     char why[256];
@@ -284,6 +285,8 @@ void cl_cluster_revive(condd_async_conn *m)
 static int member_get(condd_async_conn *f, size_t i, condd_async_conn **out)
 {
     struct cl_cluster *cl = f->cluster;
+    if (cl_forked(f)) /* a child after fork(): open nothing, use nothing of the parent's */
+        return cl_fork_refuse(f);
     if (cl->members[i] != NULL) {
         *out = cl->members[i];
         cl_cluster_revive(*out);

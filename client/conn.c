@@ -118,8 +118,10 @@ uint64_t cl_next_id(condd_async_conn *c)
     return c->next_id++;
 }
 
-int cl_usable(const condd_async_conn *c)
+int cl_usable(condd_async_conn *c)
 {
+    if (cl_forked(c))
+        return cl_fork_refuse(c);
     if (c->closing)
         return CONDD_ERR_CLOSED;
     if (c->state == CL_DEAD)
@@ -938,6 +940,7 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     c->next_id = 1;
     c->next_owner = 1;
     c->message = "";
+    cl_fork_mark(c);
     arena_init(&c->arena, c->arena_buf, sizeof c->arena_buf);
     arena_allocator_init(&c->arena_alloc, &c->arena);
     c->connect_cb = cb;
@@ -1023,6 +1026,26 @@ void cl_say_goodbye(condd_async_conn *c)
         ;
 }
 
+/* condd_async_conn_close() in a process that did not open c (a child after fork()): the socket
+ * and the session are the opener's, so nothing is written, shut down or delivered; only this
+ * process's copies go. The socket is closed before its events are freed: their removal then
+ * fails harmlessly (EBADF) rather than deleting the socket from an epoll set the child may
+ * still share with the parent. */
+static void close_forked(condd_async_conn *c)
+{
+    c->closing = true;
+    c->state = CL_DEAD;
+    c->dead_reason = CONDD_ERR_CLOSED;
+    cl_tls_session_free(c->ssl); /* sends nothing (no close_notify) */
+    c->ssl = NULL;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->free_pending = true;
+    if (c->depth == 0)
+        destroy(c);
+}
+
 void condd_async_conn_close(condd_async_conn *c)
 {
     if (c == NULL || c->closing)
@@ -1030,7 +1053,11 @@ void condd_async_conn_close(condd_async_conn *c)
     if (c->front != NULL) /* one server's connection of a list: the list's is closed */
         c = c->front;
     if (c->cluster != NULL) {
-        cl_cluster_close(c);
+        cl_cluster_close(c); /* each server's connection as below */
+        return;
+    }
+    if (cl_forked(c)) {
+        close_forked(c);
         return;
     }
     cl_enter(c);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 #include "arena.h"
@@ -312,7 +313,21 @@ struct condd_async_conn {
     condd_async_conn *front;
     size_t index;
     char *addr_text;
+
+    /* The process that opened it, and how many fork()s had happened then (fork.c). */
+    pid_t opener_pid;
+    unsigned opener_forks;
 };
+
+/* ------------------------------------------------------------------ fork (fork.c) */
+
+/* Records the calling process as c's opener. */
+void cl_fork_mark(condd_async_conn *c);
+/* Is this process not c's opener (a child after fork())? Cheap: no system call. */
+bool cl_forked(const condd_async_conn *c);
+/* Sets c's message (and its list's) to why a call from a forked child is refused, and returns
+ * CONDD_ERR_INVALID. */
+int cl_fork_refuse(condd_async_conn *c);
 
 /* Enter / leave a section that may run callbacks. cl_leave() returns true when it freed c (the
  * caller must not touch c afterwards). */
@@ -329,7 +344,7 @@ uint64_t cl_next_id(condd_async_conn *c);
 int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p);
 
 /* Can requests be submitted? CONDD_OK or the reason they cannot. */
-int cl_usable(const condd_async_conn *c);
+int cl_usable(condd_async_conn *c);
 
 /* Ends the connection with reason (a connection error) and msg (copied; may be NULL): every
  * pending callback runs with reason, then the connect or disconnect callback (unless closing).

@@ -250,6 +250,16 @@ tests_check_client_rwlock_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_rwlock_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_rwlock_LDADD = $(tests_check_client_LDADD)
 TESTS += tests/check_client_rwlock
+
+# libcondd at its edges: fork, failed opens' messages, closing before Hello, threads
+check_PROGRAMS += tests/check_client_edges
+tests_check_client_edges_SOURCES = tests/check_client_edges.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_edges_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_edges_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_check_client_edges_LDADD = $(tests_check_client_LDADD)
+tests_check_client_edges_LDFLAGS = -pthread
+TESTS += tests/check_client_edges
 # CPython's EventTests, SemaphoreTests and BarrierTests (test_asyncio/test_locks.py) through libcondd
 check_PROGRAMS += tests/check_cpython_locks
 tests_check_cpython_locks_SOURCES = tests/check_cpython_locks.c tests/client_util.c \

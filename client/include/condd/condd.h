@@ -429,6 +429,10 @@ typedef struct condd_conn condd_conn;
  * NULL and the result says why (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT, ...), and
  * condd_conn_message(NULL) says more: for CONDD_ERR_CONNECT the operating system's reason
  * (e.g. "Connection refused", "No such file or directory") or which step timed out.
+ * fork(): the connection belongs to the process that opened it. In a child, condd_conn_close()
+ * only frees the child's copy (it sends nothing and leaves the parent's session alone), and
+ * every other call returns CONDD_ERR_INVALID ("connection opened by another process (pid N);
+ * open a new one after fork()"); a child that needs the server opens its own connection.
  */
 int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **out);
 

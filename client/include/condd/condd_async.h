@@ -109,6 +109,12 @@ typedef void (*condd_async_list_cb)(condd_async_conn *ac, int result, const cond
  * On CONDD_OK *out is the connection; the caller frees it with condd_async_conn_close() exactly
  * once, also after a failure or disconnect. On error (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT when
  * no socket can be made, CONDD_ERR_INVALID, CONDD_ERR_NOMEM) *out is NULL and cb never runs.
+ * fork(): the connection belongs to the process that opened it. In a child,
+ * condd_async_conn_close() only frees the child's copy: it sends nothing, leaves the parent's
+ * session alone and runs no callback (they are the parent's); every call returns
+ * CONDD_ERR_INVALID and condd_async_conn_message() says "connection opened by another process
+ * (pid N); open a new one after fork()". (libevent: a child that keeps using base calls
+ * event_reinit() on it first.)
  */
 int condd_async_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
                           condd_async_connect_cb cb, void *arg, condd_async_conn **out);

