@@ -313,6 +313,8 @@ tests/install-test.env: Makefile
 	  echo "prefix='$(prefix)'"; \
 	  echo "libdir='$(libdir)'"; \
 	  echo "includedir='$(includedir)'"; \
+	  echo "build_static='$$($(LIBTOOL) --config | sed -n 's/^build_old_libs=//p')'"; \
+	  echo "static_asked='$$($(top_builddir)/config.status --config | grep -q "'--enable-static" && echo yes)'"; \
 	} >$@
 # (Both log names: tests/X.sh.log now, tests/X.log if .sh ever joins TEST_EXTENSIONS.)
 tests/install-test.sh.log tests/install-test.log: tests/install-test.env client/libcondd.la
