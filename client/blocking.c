@@ -186,12 +186,16 @@ static void on_connect(condd_async_conn *c, int rc, void *arg)
 int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **out)
 {
     open_msg[0] = '\0';
-    if (out == NULL)
+    if (out == NULL) {
+        cl_set_global_message("no place for the connection (out is NULL)");
         return CONDD_ERR_INVALID;
+    }
     *out = NULL;
     condd_conn *conn = calloc(1, sizeof *conn);
-    if (conn == NULL)
+    if (conn == NULL) {
+        cl_set_global_message("out of memory");
         return CONDD_ERR_NOMEM;
+    }
     struct event_config *cfg = event_config_new();
     if (cfg != NULL) {
         /* One thread per connection: no locking inside libevent. */
@@ -201,6 +205,7 @@ int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **ou
     }
     if (conn->base == NULL) {
         free(conn);
+        cl_set_global_message("out of memory (event_base)");
         return CONDD_ERR_NOMEM;
     }
     struct condd_options o = {.connect_timeout = 10.0};

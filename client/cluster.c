@@ -212,11 +212,10 @@ int cl_cluster_open(struct event_base *base, const char *list, const condd_optio
     for (size_t i = 0; i < cl->list.n; i++) {
         struct cl_sockaddr *sa = NULL;
         size_t n = 0;
-        int rc = cl_addr_resolve(cl->list.addr[i], &sa, &n);
+        int rc = cl_addr_resolve(cl->list.addr[i], &sa, &n, why, sizeof why);
         free(sa);
         if (rc != CONDD_OK) {
-            cl_set_global_message("server '%s' of the list: %s", cl->list.addr[i],
-                                  condd_strerror(rc));
+            cl_set_global_message("server '%s' of the list: %s", cl->list.addr[i], why);
             front_free(f);
             return rc;
         }
@@ -293,7 +292,7 @@ static int member_get(condd_async_conn *f, size_t i, condd_async_conn **out)
         return CONDD_OK;
     }
     condd_async_conn *m = NULL;
-    int rc = condd_async_conn_open(f->base, cl->list.addr[i], &cl->opts, NULL, NULL, &m);
+    int rc = cl_conn_open(f->base, cl->list.addr[i], &cl->opts, NULL, NULL, &m);
     if (rc != CONDD_OK) {
         snprintf(f->msgbuf, sizeof f->msgbuf, "server %s: %s", cl->list.addr[i],
                  condd_strerror(rc));

@@ -913,23 +913,29 @@ bool cl_start_session(condd_async_conn *c, const condd_options *opts)
     return true;
 }
 
-int condd_async_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
-                          condd_async_connect_cb cb, void *arg, condd_async_conn **out)
+int cl_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
+                 condd_async_connect_cb cb, void *arg, condd_async_conn **out)
 {
     if (out != NULL)
         *out = NULL;
-    if (base == NULL || out == NULL)
+    if (base == NULL || out == NULL) {
+        cl_set_global_message("no event_base or no place for the connection (NULL)");
         return CONDD_ERR_INVALID;
+    }
     if (cl_cluster_is_list(cl_addr_effective(addr)))
         return cl_cluster_open(base, cl_addr_effective(addr), opts, cb, arg, out);
     struct cl_sockaddr *addrs = NULL;
     size_t n_addrs = 0;
-    int rc = cl_addr_resolve(cl_addr_effective(addr), &addrs, &n_addrs);
-    if (rc != CONDD_OK)
+    char why[sizeof ((condd_async_conn *)0)->msgbuf];
+    int rc = cl_addr_resolve(cl_addr_effective(addr), &addrs, &n_addrs, why, sizeof why);
+    if (rc != CONDD_OK) {
+        cl_set_global_message("%s", why);
         return rc;
+    }
     condd_async_conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         free(addrs);
+        cl_set_global_message("out of memory");
         return CONDD_ERR_NOMEM;
     }
     c->base = base;
@@ -956,6 +962,7 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     if (c->ev_flush == NULL || c->ev_timer == NULL || c->ev_backoff == NULL ||
         c->addr_text == NULL) {
         destroy(c);
+        cl_set_global_message("out of memory");
         return CONDD_ERR_NOMEM;
     }
     struct addr_parts ap;
@@ -972,16 +979,33 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
         }
         if ((c->tls_host = strdup(name)) == NULL) {
             destroy(c);
+            cl_set_global_message("out of memory");
             return CONDD_ERR_NOMEM;
         }
     }
 
     if (!cl_start_session(c, opts)) {
         destroy(c);
+        cl_set_global_message("out of memory");
         return CONDD_ERR_NOMEM;
     }
     *out = c;
     return CONDD_OK;
+}
+
+int condd_async_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
+                          condd_async_connect_cb cb, void *arg, condd_async_conn **out)
+{
+    cl_set_global_message("%s", ""); /* this open's reason, never an earlier one's */
+    int rc = cl_conn_open(base, addr, opts, cb, arg, out);
+    const char *msg = condd_conn_message(NULL), *env = getenv("CONDD_SERVER");
+    if (rc != CONDD_OK && (addr == NULL || *addr == '\0') && *msg != '\0' && env != NULL &&
+        *env != '\0') { /* the address came from the environment: say so */
+        char why[400];
+        snprintf(why, sizeof why, "%s", msg); /* msg is the buffer written below */
+        cl_set_global_message("$CONDD_SERVER: %s", why);
+    }
+    return rc;
 }
 
 /* Goodbye (protocol.md §5.7) as the last frame, written at once: the session ends on the server

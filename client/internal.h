@@ -64,9 +64,12 @@ struct cl_sockaddr {
 /*
  * Resolves addr (already passed through cl_addr_effective()) into the socket addresses to try
  * in order. On CONDD_OK *out is an array of *n entries the caller frees with free(). Errors:
- * CONDD_ERR_ADDRESS, CONDD_ERR_NOMEM.
+ * CONDD_ERR_ADDRESS, CONDD_ERR_NOMEM, each with a one-line reason naming addr in why (the
+ * caller's, whylen bytes), e.g. "invalid address \"h:99999\": port 99999 is out of range
+ * (1..65535)" or "cannot resolve \"h\": Name or service not known".
  */
-int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n);
+int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n, char *why,
+                    size_t whylen);
 
 /* ------------------------------------------------------------------ TLS (tls.c) */
 
@@ -318,6 +321,11 @@ struct condd_async_conn {
     pid_t opener_pid;
     unsigned opener_forks;
 };
+
+/* condd_async_conn_open() without clearing the calling thread's open message first (for the
+ * servers of a list, opened during later calls). */
+int cl_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
+                 condd_async_connect_cb cb, void *arg, condd_async_conn **out);
 
 /* ------------------------------------------------------------------ fork (fork.c) */
 

@@ -113,6 +113,96 @@ START_TEST(test_fork_child_close_leaves_the_parents_async_session)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ why an open failed */
+
+/* Each malformed address and the reason condd_conn_message(NULL) must give. */
+static const struct {
+    const char *addr;
+    const char *msg;
+} bad_addrs[] = {
+    {"127.0.0.1:99999", "invalid address \"127.0.0.1:99999\": port 99999 is out of range (1..65535)"},
+    {"127.0.0.1:0", "invalid address \"127.0.0.1:0\": port 0 is out of range (1..65535)"},
+    {"127.0.0.1:abc", "invalid address \"127.0.0.1:abc\": port \"abc\" is not a number"},
+    {"127.0.0.1:", "invalid address \"127.0.0.1:\": no port after ':'"},
+    {"[::1", "invalid address \"[::1\": '[' without ']'"},
+    {"unix:", "invalid address \"unix:\": no path after unix:"},
+    {"host:1:2", "invalid address \"host:1:2\": more than one ':' (an IPv6 address goes in "
+                 "brackets: [v6addr]:port)"},
+    {":7380", "invalid address \":7380\": no host before ':'"},
+    {"tls:unix:/x", "invalid address \"tls:unix:/x\": expected host:port, host, [v6addr]:port, "
+                    "unix:/path or tls:host:port"},
+};
+
+START_TEST(test_failed_open_says_why_for_each_bad_address)
+{
+    for (size_t i = 0; i < sizeof bad_addrs / sizeof bad_addrs[0]; i++) {
+        condd_conn *c = (condd_conn *)&c; /* must be set to NULL */
+        ck_assert_int_eq(condd_conn_open(bad_addrs[i].addr, NULL, &c), CONDD_ERR_ADDRESS);
+        ck_assert_ptr_null(c);
+        ck_assert_str_eq(condd_conn_message(NULL), bad_addrs[i].msg);
+    }
+}
+END_TEST
+
+START_TEST(test_failed_open_names_an_unresolvable_host)
+{
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open("no-such-host.invalid:7380", NULL, &c), CONDD_ERR_ADDRESS);
+    const char *msg = condd_conn_message(NULL);
+    const char *want = "cannot resolve \"no-such-host.invalid\": ";
+    ck_assert_msg(strncmp(msg, want, strlen(want)) == 0 && strlen(msg) > strlen(want),
+                  "message: %s", msg);
+}
+END_TEST
+
+START_TEST(test_failed_open_names_condd_server_when_the_address_came_from_it)
+{
+    ck_assert_int_eq(setenv("CONDD_SERVER", "bogus::", 1), 0);
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(NULL, NULL, &c), CONDD_ERR_ADDRESS);
+    ck_assert_str_eq(condd_conn_message(NULL),
+                     "$CONDD_SERVER: invalid address \"bogus::\": more than one ':' (an IPv6 "
+                     "address goes in brackets: [v6addr]:port)");
+    ck_assert_int_eq(condd_conn_open("", NULL, &c), CONDD_ERR_ADDRESS);
+    ck_assert(strncmp(condd_conn_message(NULL), "$CONDD_SERVER: ", 15) == 0);
+    /* An address given by the caller is not blamed on the environment. */
+    ck_assert_int_eq(condd_conn_open("[::1", NULL, &c), CONDD_ERR_ADDRESS);
+    ck_assert_str_eq(condd_conn_message(NULL), "invalid address \"[::1\": '[' without ']'");
+    ck_assert_int_eq(unsetenv("CONDD_SERVER"), 0);
+}
+END_TEST
+
+START_TEST(test_async_open_reports_its_own_failure_never_an_earlier_one)
+{
+    condd_async_conn *ac = NULL;
+    condd_options *o = condd_options_new();
+    ck_assert_ptr_nonnull(o);
+    ck_assert_int_eq(condd_options_set_tls_ca(o, "/nonexistent/ca.pem"), CONDD_OK);
+    ck_assert_int_ne(condd_async_conn_open(base, "tls:127.0.0.1:1", o, NULL, NULL, &ac), CONDD_OK);
+    ck_assert_ptr_null(ac);
+    ck_assert_msg(strstr(condd_conn_message(NULL), "/nonexistent/ca.pem") != NULL, "message: %s",
+                  condd_conn_message(NULL));
+    condd_options_free(o);
+    for (size_t i = 0; i < sizeof bad_addrs / sizeof bad_addrs[0]; i++) {
+        ck_assert_int_eq(condd_async_conn_open(base, bad_addrs[i].addr, NULL, NULL, NULL, &ac),
+                         CONDD_ERR_ADDRESS);
+        ck_assert_str_eq(condd_conn_message(NULL), bad_addrs[i].msg);
+    }
+    ck_assert_int_eq(condd_async_conn_open(NULL, "127.0.0.1:1", NULL, NULL, NULL, &ac),
+                     CONDD_ERR_INVALID);
+    ck_assert(condd_conn_message(NULL)[0] != '\0');
+    /* A list: a bad entry is named. */
+    ck_assert_int_eq(condd_async_conn_open(base, "127.0.0.1:7380,[::1", NULL, NULL, NULL, &ac),
+                     CONDD_ERR_ADDRESS);
+    ck_assert_msg(strstr(condd_conn_message(NULL), "[::1") != NULL, "message: %s",
+                  condd_conn_message(NULL));
+    /* A successful open clears the reason. */
+    ac = connect_daemon();
+    ck_assert_str_eq(condd_conn_message(NULL), "");
+    condd_async_conn_close(ac);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 static Suite *edges_suite(void)
@@ -125,6 +215,15 @@ static Suite *edges_suite(void)
     tcase_add_test(fork_tc, test_fork_child_close_leaves_the_parents_blocking_session);
     tcase_add_test(fork_tc, test_fork_child_close_leaves_the_parents_async_session);
     suite_add_tcase(s, fork_tc);
+
+    TCase *open_tc = tcase_create("open");
+    tcase_add_checked_fixture(open_tc, setup_daemon, teardown_daemon);
+    tcase_set_timeout(open_tc, 60);
+    tcase_add_test(open_tc, test_failed_open_says_why_for_each_bad_address);
+    tcase_add_test(open_tc, test_failed_open_names_an_unresolvable_host);
+    tcase_add_test(open_tc, test_failed_open_names_condd_server_when_the_address_came_from_it);
+    tcase_add_test(open_tc, test_async_open_reports_its_own_failure_never_an_earlier_one);
+    suite_add_tcase(s, open_tc);
     return s;
 }
 

@@ -428,7 +428,10 @@ typedef struct condd_conn condd_conn;
  * On CONDD_OK *out is a connection the caller closes with condd_conn_close(); on error *out is
  * NULL and the result says why (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT, ...), and
  * condd_conn_message(NULL) says more: for CONDD_ERR_CONNECT the operating system's reason
- * (e.g. "Connection refused", "No such file or directory") or which step timed out.
+ * (e.g. "Connection refused", "No such file or directory") or which step timed out; for
+ * CONDD_ERR_ADDRESS the address and what is wrong with it ("invalid address \"[::1\": '['
+ * without ']'", "cannot resolve \"h\": ...", prefixed "$CONDD_SERVER: " when it came from
+ * there).
  * fork(): the connection belongs to the process that opened it. In a child, condd_conn_close()
  * only frees the child's copy (it sends nothing and leaves the parent's session alone), and
  * every other call returns CONDD_ERR_INVALID ("connection opened by another process (pid N);
@@ -455,10 +458,10 @@ double condd_conn_grace(const condd_conn *conn);
  * The server's message for the last failed call on conn (e.g. "lock held by another owner"),
  * or "" when the last call succeeded or the error was the client's own; after a connection
  * error, what happened to the connection. Borrowed from conn, valid until the next call on it.
- * With conn NULL: why the calling thread's last condd_conn_open() failed, such as the operating
- * system's reason for CONDD_ERR_CONNECT ("Connection refused", "No such file or directory",
- * "timed out connecting"); "" after a success. Valid until that thread's next
- * condd_conn_open(). Never NULL.
+ * With conn NULL: why the calling thread's last condd_conn_open() or condd_async_conn_open()
+ * failed, such as the operating system's reason for CONDD_ERR_CONNECT ("Connection refused",
+ * "No such file or directory", "timed out connecting") or what is wrong with the address for
+ * CONDD_ERR_ADDRESS; "" after a success. Valid until that thread's next open. Never NULL.
  */
 const char *condd_conn_message(const condd_conn *conn);
 

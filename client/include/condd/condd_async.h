@@ -108,7 +108,9 @@ typedef void (*condd_async_list_cb)(condd_async_conn *ac, int result, const cond
  * cb (may be NULL) runs once when the connection is ready or has failed.
  * On CONDD_OK *out is the connection; the caller frees it with condd_async_conn_close() exactly
  * once, also after a failure or disconnect. On error (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT when
- * no socket can be made, CONDD_ERR_INVALID, CONDD_ERR_NOMEM) *out is NULL and cb never runs.
+ * no socket can be made, CONDD_ERR_INVALID, CONDD_ERR_NOMEM) *out is NULL, cb never runs, and
+ * condd_conn_message(NULL) says why on the calling thread (e.g. "invalid address \"h:99999\":
+ * port 99999 is out of range (1..65535)"); every call sets it ("" on success).
  * fork(): the connection belongs to the process that opened it. In a child,
  * condd_async_conn_close() only frees the child's copy: it sends nothing, leaves the parent's
  * session alone and runs no callback (they are the parent's); every call returns
