@@ -242,6 +242,13 @@ void cl_cluster_close(condd_async_conn *f)
         return;
     f->closing = true;
     struct cl_cluster *cl = f->cluster;
+    if (cl->connect_cb != NULL) { /* closed before on_opened(): the callback still runs once */
+        condd_async_connect_cb cb = cl->connect_cb;
+        cl->connect_cb = NULL;
+        f->message = "client closed";
+        cb(f, CONDD_ERR_CLOSED, cl->connect_arg); /* f is closing: calls on it are refused */
+        f->message = "";
+    }
     for (size_t i = 0; i < cl->list.n; i++) {
         condd_async_conn *m = cl->members[i];
         if (m == NULL)

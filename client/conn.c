@@ -216,15 +216,15 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg)
         c->message = c->msgbuf;
         cl_session_event(c, CONDD_SESSION_LOST, reason);
     }
-    if (!c->closing) {
-        c->message = c->msgbuf;
-        if (!was_ready && c->connect_cb != NULL) {
-            condd_async_connect_cb cb = c->connect_cb;
-            c->connect_cb = NULL;
-            cb(c, reason, c->connect_arg);
-        } else if (was_ready && c->disconnect_cb != NULL) {
-            c->disconnect_cb(c, reason, c->disconnect_arg);
-        }
+    c->message = c->msgbuf;
+    if (!was_ready && c->connect_cb != NULL) {
+        /* Also when closed before Hello completed (CONDD_ERR_CLOSED, inside the close): the
+         * connect callback runs exactly once, whatever ends the attempt. */
+        condd_async_connect_cb cb = c->connect_cb;
+        c->connect_cb = NULL;
+        cb(c, reason, c->connect_arg);
+    } else if (!c->closing && was_ready && c->disconnect_cb != NULL) {
+        c->disconnect_cb(c, reason, c->disconnect_arg);
     }
     c->message = "";
     cl_leave(c);

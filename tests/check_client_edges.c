@@ -13,6 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -203,6 +206,156 @@ START_TEST(test_async_open_reports_its_own_failure_never_an_earlier_one)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ connect callback vs close */
+
+struct order_rec {
+    int connect_calls, connect_rc;
+    int queued_calls, queued_rc;
+    bool queued_first; /* the queued request's callback ran before the connect callback */
+    char msg[64];
+};
+
+static void order_on_connect(condd_async_conn *c, int rc, void *arg)
+{
+    struct order_rec *o = arg;
+    o->connect_calls++;
+    o->connect_rc = rc;
+    o->queued_first = o->queued_calls > 0;
+    snprintf(o->msg, sizeof o->msg, "%s", condd_async_conn_message(c));
+}
+
+static void order_on_queued(condd_async_conn *c, int rc, uint64_t token, void *arg)
+{
+    struct order_rec *o = arg;
+    o->queued_calls++;
+    o->queued_rc = rc;
+}
+
+/* A ping on another connection, answered: everything the loop had to run before it ran. */
+static void barrier(void)
+{
+    condd_async_conn *b = connect_daemon();
+    struct rec r = {0};
+    ck_assert_int_eq(condd_async_conn_ping(b, on_result, &r), CONDD_OK);
+    ck_assert(run_until(&r.done, 10));
+    condd_async_conn_close(b);
+}
+
+START_TEST(test_connect_cb_runs_once_when_closed_before_hello)
+{
+    struct order_rec o = {0};
+    condd_async_conn *c = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, daemon_.addr, NULL, order_on_connect, &o, &c),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_acquire(c, "cc/l", 0, CONDD_FOREVER, order_on_queued, &o,
+                                              NULL),
+                     CONDD_OK);
+    condd_async_conn_close(c);
+    ck_assert_int_eq(o.connect_calls, 1);
+    ck_assert_int_eq(o.connect_rc, CONDD_ERR_CLOSED);
+    ck_assert_str_eq(o.msg, "client closed");
+    ck_assert_int_eq(o.queued_calls, 1);
+    ck_assert_int_eq(o.queued_rc, CONDD_ERR_CLOSED);
+    ck_assert(o.queued_first);
+    barrier();
+    ck_assert_int_eq(o.connect_calls, 1);
+    ck_assert_int_eq(o.queued_calls, 1);
+}
+END_TEST
+
+/* Closes the connection arg points to, from inside another connection's callback. */
+struct closer {
+    condd_async_conn *victim;
+    bool done;
+};
+
+static void close_victim_on_result(condd_async_conn *c, int rc, void *arg)
+{
+    struct closer *k = arg;
+    condd_async_conn_close(k->victim);
+    k->done = true;
+}
+
+static void close_victim_on_connect(condd_async_conn *c, int rc, void *arg)
+{
+    close_victim_on_result(c, rc, arg);
+}
+
+/* A loopback listener that never accepts: connections to it complete (the kernel's backlog)
+ * and their Hello is never answered, so they stay in the handshake. *addr gets its address. */
+static int silent_listener(char *addr, size_t addrlen)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_ge(fd, 0);
+    struct sockaddr_in sin = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof sin), 0);
+    ck_assert_int_eq(listen(fd, 8), 0);
+    socklen_t len = sizeof sin;
+    ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
+    snprintf(addr, addrlen, "127.0.0.1:%d", ntohs(sin.sin_port));
+    return fd;
+}
+
+START_TEST(test_connect_cb_runs_once_when_closed_from_another_callback)
+{
+    char silent[64];
+    int lfd = silent_listener(silent, sizeof silent);
+
+    /* A Ping's callback on a ready connection closes one still in its handshake. */
+    condd_async_conn *a = connect_daemon();
+    struct order_rec o = {0};
+    struct closer k = {0};
+    ck_assert_int_eq(condd_async_conn_open(base, silent, NULL, order_on_connect, &o, &k.victim),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_async_lock_acquire(k.victim, "cc/l", 0, CONDD_FOREVER, order_on_queued,
+                                              &o, NULL),
+                     CONDD_OK);
+    ck_assert_int_eq(condd_async_conn_ping(a, close_victim_on_result, &k), CONDD_OK);
+    ck_assert(run_until(&k.done, 10));
+    ck_assert_int_eq(o.connect_calls, 1);
+    ck_assert_int_eq(o.connect_rc, CONDD_ERR_CLOSED);
+    ck_assert_int_eq(o.queued_calls, 1);
+    ck_assert(o.queued_first);
+    barrier();
+    ck_assert_int_eq(o.connect_calls, 1);
+
+    /* The connect callback of a connection that fails closes one still in its handshake. */
+    struct order_rec o2 = {0};
+    struct closer k2 = {0};
+    condd_async_conn *failing = NULL;
+    char dead[64];
+    snprintf(dead, sizeof dead, "127.0.0.1:%d", closed_port());
+    ck_assert_int_eq(condd_async_conn_open(base, silent, NULL, order_on_connect, &o2, &k2.victim),
+                     CONDD_OK);
+    ck_assert_int_eq(
+        condd_async_conn_open(base, dead, NULL, close_victim_on_connect, &k2, &failing),
+        CONDD_OK);
+    ck_assert(run_until(&k2.done, 10));
+    ck_assert_int_eq(o2.connect_calls, 1);
+    ck_assert_int_eq(o2.connect_rc, CONDD_ERR_CLOSED);
+    barrier();
+    ck_assert_int_eq(o2.connect_calls, 1);
+    condd_async_conn_close(failing);
+    condd_async_conn_close(a);
+    close(lfd);
+}
+END_TEST
+
+START_TEST(test_connect_cb_runs_once_when_a_list_is_closed_at_once)
+{
+    char list[160];
+    snprintf(list, sizeof list, "%s,127.0.0.1:%d", daemon_.addr, closed_port());
+    struct order_rec o = {0};
+    condd_async_conn *c = NULL;
+    ck_assert_int_eq(condd_async_conn_open(base, list, NULL, order_on_connect, &o, &c), CONDD_OK);
+    condd_async_conn_close(c);
+    ck_assert_int_eq(o.connect_calls, 1);
+    ck_assert_int_eq(o.connect_rc, CONDD_ERR_CLOSED);
+    barrier();
+    ck_assert_int_eq(o.connect_calls, 1);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 static Suite *edges_suite(void)
@@ -224,6 +377,14 @@ static Suite *edges_suite(void)
     tcase_add_test(open_tc, test_failed_open_names_condd_server_when_the_address_came_from_it);
     tcase_add_test(open_tc, test_async_open_reports_its_own_failure_never_an_earlier_one);
     suite_add_tcase(s, open_tc);
+
+    TCase *cb_tc = tcase_create("connect_cb");
+    tcase_add_checked_fixture(cb_tc, setup_daemon, teardown_daemon);
+    tcase_set_timeout(cb_tc, 60);
+    tcase_add_test(cb_tc, test_connect_cb_runs_once_when_closed_before_hello);
+    tcase_add_test(cb_tc, test_connect_cb_runs_once_when_closed_from_another_callback);
+    tcase_add_test(cb_tc, test_connect_cb_runs_once_when_a_list_is_closed_at_once);
+    suite_add_tcase(s, cb_tc);
     return s;
 }
 

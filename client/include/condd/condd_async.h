@@ -105,7 +105,9 @@ typedef void (*condd_async_list_cb)(condd_async_conn *ac, int result, const cond
  * "unix:/path"; NULL or "" means $CONDD_SERVER, else CONDD_DEFAULT_ADDRESS. Host names are
  * resolved with getaddrinfo() during the call (blocking); use numeric addresses to avoid that.
  * base is borrowed and must outlive the connection. addr and opts (may be NULL) are borrowed.
- * cb (may be NULL) runs once when the connection is ready or has failed.
+ * cb (may be NULL) runs exactly once: when the connection is ready (CONDD_OK), has failed (the
+ * error), or is closed before that (CONDD_ERR_CLOSED, from inside condd_async_conn_close(),
+ * after the callbacks of the requests queued behind Hello).
  * On CONDD_OK *out is the connection; the caller frees it with condd_async_conn_close() exactly
  * once, also after a failure or disconnect. On error (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT when
  * no socket can be made, CONDD_ERR_INVALID, CONDD_ERR_NOMEM) *out is NULL, cb never runs, and
