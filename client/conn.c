@@ -722,7 +722,14 @@ static void do_read(condd_async_conn *c)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     char msg[160];
-    if (n == 0)
+    if ((n == 0 || errno == ECONNRESET) && c->state == CL_HELLO && c->ssl == NULL &&
+        !c->ever_ready && !c->resuming && c->rlen == 0)
+        /* Not a byte before the close: a condd answers Hello, or says why it will not; a TLS
+         * listener drops a plaintext Hello without a word (a reset if it left some unread). */
+        snprintf(msg, sizeof msg,
+                 "the server closed the connection before answering Hello (does it expect "
+                 "TLS? use tls:HOST:PORT)");
+    else if (n == 0)
         snprintf(msg, sizeof msg, "the server closed the connection");
     else
         snprintf(msg, sizeof msg, "receive from the server failed: %s", strerror(errno));

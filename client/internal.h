@@ -101,8 +101,9 @@ enum cl_tls_io {
 
 /* One step of the client side of the handshake. why (caller's, whylen bytes) gets the reason
  * of anything but DONE and WANT_*: the server certificate's verification failure ("TLS
- * handshake failed: the server's certificate: hostname mismatch"), OpenSSL's first error
- * ("TLS: ..."), or the system's; never key material. */
+ * handshake failed: the server's certificate: hostname mismatch"), OpenSSL's first error in words
+ * then its reason ("TLS handshake failed: the server requires a client certificate (...) (tlsv13
+ * alert certificate required)"), or the system's; never key material. */
 enum cl_tls_io cl_tls_handshake(struct ssl_st *ssl, char *why, size_t whylen);
 /* One SSL_read into buf[0..cap) (caller's): the plaintext of at most one record, *got bytes
  * (0 unless DONE). why as for cl_tls_handshake(). */
