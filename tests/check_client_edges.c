@@ -10,6 +10,7 @@
 #include "config.h"
 
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,6 +357,68 @@ START_TEST(test_connect_cb_runs_once_when_a_list_is_closed_at_once)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ one connection, two threads */
+
+struct acquirer {
+    condd_conn *c;
+    int rc;
+};
+
+static void *acquire_thread(void *arg)
+{
+    struct acquirer *q = arg;
+    q->rc = condd_lock_acquire(q->c, "thr/l", 0, CONDD_FOREVER, NULL);
+    return NULL;
+}
+
+/* How many acquires wait for lock, as the server's List shows it (h: the caller's). */
+static uint64_t waiters_of(condd_conn *h, const char *lock)
+{
+    condd_list *l = NULL;
+    ck_assert_int_eq(condd_conn_list(h, lock, 1, &l), CONDD_OK);
+    uint64_t n = condd_list_lock_count(l) > 0 ? condd_list_lock(l, 0)->waiters : 0;
+    condd_list_free(l);
+    return n;
+}
+
+START_TEST(test_second_thread_on_a_busy_blocking_conn_is_refused)
+{
+    condd_conn *holder = NULL, *c = NULL;
+    ck_assert_int_eq(condd_conn_open(daemon_.addr, NULL, &holder), CONDD_OK);
+    ck_assert_int_eq(condd_conn_open(daemon_.addr, NULL, &c), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(holder, "thr/l", 0, CONDD_FOREVER, NULL), CONDD_OK);
+    struct acquirer q = {.c = c, .rc = 1};
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, acquire_thread, &q), 0);
+    /* The acquire is queued on the server: its call is under way on c (it claims c before it
+     * sends anything). */
+    double deadline = tu_now() + 20;
+    while (waiters_of(holder, "thr/l") == 0) {
+        ck_assert_msg(tu_now() < deadline, "the other thread's acquire never reached the server");
+        usleep(1000);
+    }
+    double rtt = 0;
+    ck_assert_int_eq(condd_conn_ping(c, &rtt), CONDD_ERR_INVALID);
+    ck_assert_str_eq(condd_conn_message(c), "connection in use by another thread (a condd_conn is "
+                                            "for one thread at a time: open one per thread)");
+    bool locked = false;
+    ck_assert_int_eq(condd_lock_locked(c, "thr/l", &locked), CONDD_ERR_INVALID);
+    ck_assert_int_eq(condd_conn_idle(c, 0), CONDD_ERR_INVALID);
+    /* The refused calls touched nothing: the blocked acquire goes on and gets the lock. */
+    ck_assert_int_eq(condd_lock_release(holder, "thr/l", 0), CONDD_OK);
+    ck_assert_int_eq(pthread_join(t, NULL), 0);
+    ck_assert_int_eq(q.rc, CONDD_OK);
+    /* Now this thread may use c. */
+    ck_assert_int_eq(condd_conn_ping(c, &rtt), CONDD_OK);
+    ck_assert_str_eq(condd_conn_message(c), "");
+    ck_assert_int_eq(condd_lock_locked(holder, "thr/l", &locked), CONDD_OK);
+    ck_assert(locked);
+    ck_assert_int_eq(condd_lock_release(c, "thr/l", 0), CONDD_OK);
+    condd_conn_close(c);
+    condd_conn_close(holder);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 static Suite *edges_suite(void)
@@ -385,6 +448,12 @@ static Suite *edges_suite(void)
     tcase_add_test(cb_tc, test_connect_cb_runs_once_when_closed_from_another_callback);
     tcase_add_test(cb_tc, test_connect_cb_runs_once_when_a_list_is_closed_at_once);
     suite_add_tcase(s, cb_tc);
+
+    TCase *thr_tc = tcase_create("threads");
+    tcase_add_checked_fixture(thr_tc, setup_daemon, teardown_daemon);
+    tcase_set_timeout(thr_tc, 60);
+    tcase_add_test(thr_tc, test_second_thread_on_a_busy_blocking_conn_is_refused);
+    suite_add_tcase(s, thr_tc);
     return s;
 }
 

@@ -410,7 +410,9 @@ typedef bool (*condd_predicate_fn)(void *arg);
 /*
  * A blocking connection: each call sends its request and runs a private event loop until the
  * answer arrives. One thread may use one condd_conn at a time; different threads may use
- * different connections. The session is kept alive (pings) only while a call runs, so the
+ * different connections. A call made while another thread's call on the same connection is
+ * under way is refused with CONDD_ERR_INVALID (condd_conn_message(): "connection in use by
+ * another thread ..."), touching nothing; the other call goes on. The session is kept alive (pings) only while a call runs, so the
  * blocking API asks for a long session timeout (CONDD_BLOCKING_SESSION_TIMEOUT unless set in the
  * options); a program that holds a lock and spends longer than that between calls loses the lock
  * and learns it from its next call (CONDD_ERR_SESSION_EXPIRED or another connection error).
