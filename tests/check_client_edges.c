@@ -23,6 +23,7 @@
 #include <condd/condd.h>
 #include <condd/condd_async.h>
 
+#include "../client/internal.h"
 #include "client_util.h"
 #include "testutil.h"
 
@@ -419,11 +420,104 @@ START_TEST(test_second_thread_on_a_busy_blocking_conn_is_refused)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ what condd.h says of results */
+
+/* The installed header's text (caller frees). */
+static char *read_header(void)
+{
+    const char *src = getenv("top_srcdir");
+    char path[1024];
+    snprintf(path, sizeof path, "%s/client/include/condd/condd.h", src != NULL ? src : "..");
+    FILE *f = fopen(path, "r");
+    ck_assert_msg(f != NULL, "cannot open %s", path);
+    char *text = calloc(1, 1 << 20);
+    ck_assert_ptr_nonnull(text);
+    size_t n = fread(text, 1, (1 << 20) - 1, f);
+    fclose(f);
+    ck_assert(n > 0);
+    return text;
+}
+
+/* Does text name result code name ("CONDD_ERR_X" in full, or "_X" as the header abbreviates
+ * it in a list), as a whole word? */
+static bool names_result(const char *text, const char *name)
+{
+    const char *suffix = name + strlen("CONDD_ERR");
+    for (const char *p = strstr(text, suffix); p != NULL; p = strstr(p + 1, suffix)) {
+        char after = p[strlen(suffix)];
+        if ((after >= 'A' && after <= 'Z') || after == '_')
+            continue;
+        char before = p > text ? p[-1] : ' ';
+        bool full = p - text >= 9 && strncmp(p - 9, "CONDD_ERR", 9) == 0;
+        if (full || !((before >= 'A' && before <= 'Z') || before == '_'))
+            return true;
+    }
+    return false;
+}
+
+START_TEST(test_header_states_the_result_ranges_as_they_are)
+{
+    char *h = read_header();
+    const char *p = strstr(h, "The values -");
+    ck_assert_ptr_nonnull(p);
+    int lo = 0, hi = 0;
+    ck_assert_int_eq(sscanf(p, "The values -%d..-%d are exactly the server's", &lo, &hi), 2);
+    ck_assert_int_eq(lo, 1);
+    for (int n = lo; n <= hi; n++) {
+        ck_assert_int_eq(cl_status_result(n), -n);
+        ck_assert_str_ne(condd_result_name(-n), "CONDD_ERR_UNKNOWN");
+    }
+    /* The stated range ends where the mirroring does. */
+    ck_assert_int_ne(cl_status_result(hi + 1), -(hi + 1));
+    const char *q = strstr(p, "; -");
+    ck_assert_ptr_nonnull(q);
+    int clo = 0, chi = 0;
+    ck_assert_int_eq(sscanf(q, "; -%d..-%d come from the client side", &clo, &chi), 2);
+    for (int code = -clo; code >= -chi; code--) {
+        ck_assert_str_ne(condd_result_name(code), "CONDD_ERR_UNKNOWN");
+        for (int status = 0; status < 256; status++)
+            ck_assert_int_ne(cl_status_result(status), code);
+    }
+    ck_assert_str_eq(condd_result_name(-(chi + 1)), "CONDD_ERR_WRONG_SERVER");
+    ck_assert_ptr_nonnull(strstr(q, "(CONDD_ERR_WRONG_SERVER) is the server's status 20"));
+    ck_assert_int_eq(cl_status_result(20), CONDD_ERR_WRONG_SERVER);
+    free(h);
+}
+END_TEST
+
+START_TEST(test_header_lists_every_connection_error)
+{
+    char *h = read_header();
+    char *end = strstr(h, "bool condd_result_is_connection_error(int result);");
+    ck_assert_ptr_nonnull(end);
+    *end = '\0';
+    char *start = NULL; /* the opening of the comment right above the declaration */
+    for (char *p = strstr(h, "/*"); p != NULL; p = strstr(p + 1, "/*"))
+        start = p;
+    ck_assert_ptr_nonnull(start);
+    for (int code = -1; code >= -64; code--) {
+        const char *name = condd_result_name(code);
+        if (strcmp(name, "CONDD_ERR_UNKNOWN") == 0)
+            continue;
+        ck_assert_msg(names_result(start, name) == condd_result_is_connection_error(code),
+                      "%s: condd_result_is_connection_error() says %d, condd.h %s", name,
+                      condd_result_is_connection_error(code),
+                      names_result(start, name) ? "lists it" : "does not list it");
+    }
+    free(h);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ suite */
 
 static Suite *edges_suite(void)
 {
     Suite *s = suite_create("client_edges");
+
+    TCase *hdr_tc = tcase_create("header");
+    tcase_add_test(hdr_tc, test_header_states_the_result_ranges_as_they_are);
+    tcase_add_test(hdr_tc, test_header_lists_every_connection_error);
+    suite_add_tcase(s, hdr_tc);
 
     TCase *fork_tc = tcase_create("fork");
     tcase_add_checked_fixture(fork_tc, setup_daemon, teardown_daemon);

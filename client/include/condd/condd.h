@@ -51,8 +51,10 @@ extern "C" {
 /* ------------------------------------------------------------------ results */
 
 /*
- * Every function that can fail returns one of these. The values -1..-14 are exactly the server's
- * wire statuses (STATUS_x = n is -n); the values from -20 on come from the client side.
+ * Every function that can fail returns one of these. The values -1..-19 are exactly the server's
+ * wire statuses (STATUS_x = n is -n); -20..-27 come from the client side; -28
+ * (CONDD_ERR_WRONG_SERVER) is the server's status 20, mapped explicitly. An unknown status is
+ * CONDD_ERR_INTERNAL.
  */
 enum condd_result {
     CONDD_OK = 0,
@@ -111,8 +113,9 @@ const char *condd_result_name(int result);
 /*
  * True when result means the connection (and with it the session, its locks and its pending
  * requests) is gone: CONDD_ERR_CONNECT, _DISCONNECTED, _SESSION_EXPIRED, _SERVER_TIMEOUT,
- * _PROTOCOL, _UNSUPPORTED_VERSION, _CLOSED, _SESSION_LOST, and _SHUTTING_DOWN when the server
- * closed on it.
+ * _PROTOCOL, _UNSUPPORTED_VERSION, _CLOSED, _SESSION_LOST, _SESSION_KILLED (an operator ended
+ * the session), _UNAUTHENTICATED (the server refused the client's credentials and closed) and
+ * _SHUTTING_DOWN (the server is stopping: its sessions end with it).
  * Tools use it to tell "the server said no" from "the server is unreachable".
  */
 bool condd_result_is_connection_error(int result);
