@@ -46,8 +46,9 @@ static void explain(const char *addr, char *why, size_t whylen)
     } else {
         const char *colon = strchr(a, ':');
         if (colon != NULL && strchr(colon + 1, ':') != NULL) {
-            snprintf(why, whylen, "more than one ':' (an IPv6 address goes in brackets: "
-                                  "[v6addr]:port)");
+            snprintf(why, whylen,
+                     "more than one ':' (an IPv6 address goes in brackets: "
+                     "[v6addr]:port)");
             return;
         }
         if (colon == a) {
@@ -72,8 +73,7 @@ static void explain(const char *addr, char *why, size_t whylen)
     snprintf(why, whylen, "%s", forms);
 }
 
-int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n, char *why,
-                    size_t whylen)
+int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n, char *why, size_t whylen)
 {
     struct addr_parts parts;
     if (!addr_split(addr, 0, CONDD_DEFAULT_PORT, &parts)) {
@@ -117,7 +117,8 @@ int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n, char 
     struct cl_sockaddr *v = count > 0 ? calloc(count, sizeof *v) : NULL;
     if (v == NULL) {
         freeaddrinfo(res);
-        snprintf(why, whylen, count > 0 ? "out of memory" : "\"%.200s\" resolves to no usable address",
+        snprintf(why, whylen,
+                 count > 0 ? "out of memory" : "\"%.200s\" resolves to no usable address",
                  parts.host);
         return count > 0 ? CONDD_ERR_NOMEM : CONDD_ERR_ADDRESS;
     }

@@ -933,7 +933,7 @@ int cl_conn_open(struct event_base *base, const char *addr, const condd_options 
         return cl_cluster_open(base, cl_addr_effective(addr), opts, cb, arg, out);
     struct cl_sockaddr *addrs = NULL;
     size_t n_addrs = 0;
-    char why[sizeof ((condd_async_conn *)0)->msgbuf];
+    char why[sizeof((condd_async_conn *)0)->msgbuf];
     int rc = cl_addr_resolve(cl_addr_effective(addr), &addrs, &n_addrs, why, sizeof why);
     if (rc != CONDD_OK) {
         cl_set_global_message("%s", why);

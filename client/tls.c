@@ -349,7 +349,8 @@ static enum cl_tls_io cl_tls_result(SSL *ssl, int ret, int err, char *why, size_
         else
             snprintf(why, whylen, "%s: %s", stage, reason);
     } else {
-        snprintf(why, whylen, "%s", SSL_is_init_finished(ssl) ? "TLS error" : "TLS handshake failed");
+        snprintf(why, whylen, "%s",
+                 SSL_is_init_finished(ssl) ? "TLS error" : "TLS handshake failed");
     }
     ERR_clear_error();
     return CL_TLS_ERROR;

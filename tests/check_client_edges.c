@@ -125,7 +125,8 @@ static const struct {
     const char *addr;
     const char *msg;
 } bad_addrs[] = {
-    {"127.0.0.1:99999", "invalid address \"127.0.0.1:99999\": port 99999 is out of range (1..65535)"},
+    {"127.0.0.1:99999",
+     "invalid address \"127.0.0.1:99999\": port 99999 is out of range (1..65535)"},
     {"127.0.0.1:0", "invalid address \"127.0.0.1:0\": port 0 is out of range (1..65535)"},
     {"127.0.0.1:abc", "invalid address \"127.0.0.1:abc\": port \"abc\" is not a number"},
     {"127.0.0.1:", "invalid address \"127.0.0.1:\": no port after ':'"},
@@ -249,9 +250,8 @@ START_TEST(test_connect_cb_runs_once_when_closed_before_hello)
     condd_async_conn *c = NULL;
     ck_assert_int_eq(condd_async_conn_open(base, daemon_.addr, NULL, order_on_connect, &o, &c),
                      CONDD_OK);
-    ck_assert_int_eq(condd_async_lock_acquire(c, "cc/l", 0, CONDD_FOREVER, order_on_queued, &o,
-                                              NULL),
-                     CONDD_OK);
+    ck_assert_int_eq(
+        condd_async_lock_acquire(c, "cc/l", 0, CONDD_FOREVER, order_on_queued, &o, NULL), CONDD_OK);
     condd_async_conn_close(c);
     ck_assert_int_eq(o.connect_calls, 1);
     ck_assert_int_eq(o.connect_rc, CONDD_ERR_CLOSED);
@@ -309,9 +309,9 @@ START_TEST(test_connect_cb_runs_once_when_closed_from_another_callback)
     struct closer k = {0};
     ck_assert_int_eq(condd_async_conn_open(base, silent, NULL, order_on_connect, &o, &k.victim),
                      CONDD_OK);
-    ck_assert_int_eq(condd_async_lock_acquire(k.victim, "cc/l", 0, CONDD_FOREVER, order_on_queued,
-                                              &o, NULL),
-                     CONDD_OK);
+    ck_assert_int_eq(
+        condd_async_lock_acquire(k.victim, "cc/l", 0, CONDD_FOREVER, order_on_queued, &o, NULL),
+        CONDD_OK);
     ck_assert_int_eq(condd_async_conn_ping(a, close_victim_on_result, &k), CONDD_OK);
     ck_assert(run_until(&k.done, 10));
     ck_assert_int_eq(o.connect_calls, 1);
@@ -330,8 +330,7 @@ START_TEST(test_connect_cb_runs_once_when_closed_from_another_callback)
     ck_assert_int_eq(condd_async_conn_open(base, silent, NULL, order_on_connect, &o2, &k2.victim),
                      CONDD_OK);
     ck_assert_int_eq(
-        condd_async_conn_open(base, dead, NULL, close_victim_on_connect, &k2, &failing),
-        CONDD_OK);
+        condd_async_conn_open(base, dead, NULL, close_victim_on_connect, &k2, &failing), CONDD_OK);
     ck_assert(run_until(&k2.done, 10));
     ck_assert_int_eq(o2.connect_calls, 1);
     ck_assert_int_eq(o2.connect_rc, CONDD_ERR_CLOSED);
@@ -420,7 +419,8 @@ START_TEST(test_second_thread_on_a_busy_blocking_conn_is_refused)
 }
 END_TEST
 
-/* ------------------------------------------------------------------ what condd.h says of results */
+/* ------------------------------------------------------------------ what condd.h says of results
+ */
 
 /* The installed header's text (caller frees). */
 static char *read_header(void)

@@ -415,11 +415,12 @@ typedef bool (*condd_predicate_fn)(void *arg);
  * answer arrives. One thread may use one condd_conn at a time; different threads may use
  * different connections. A call made while another thread's call on the same connection is
  * under way is refused with CONDD_ERR_INVALID (condd_conn_message(): "connection in use by
- * another thread ..."), touching nothing; the other call goes on. The session is kept alive (pings) only while a call runs, so the
- * blocking API asks for a long session timeout (CONDD_BLOCKING_SESSION_TIMEOUT unless set in the
- * options); a program that holds a lock and spends longer than that between calls loses the lock
- * and learns it from its next call (CONDD_ERR_SESSION_EXPIRED or another connection error).
- * condd_conn_idle() keeps the session alive while the program has nothing else to do.
+ * another thread ..."), touching nothing; the other call goes on. The session is kept alive (pings)
+ * only while a call runs, so the blocking API asks for a long session timeout
+ * (CONDD_BLOCKING_SESSION_TIMEOUT unless set in the options); a program that holds a lock and
+ * spends longer than that between calls loses the lock and learns it from its next call
+ * (CONDD_ERR_SESSION_EXPIRED or another connection error). condd_conn_idle() keeps the session
+ * alive while the program has nothing else to do.
  *
  * After a connection error every later call returns CONDD_ERR_DISCONNECTED (or the original
  * error) at once; close the connection and open a new one.
