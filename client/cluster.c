@@ -242,7 +242,9 @@ void cl_cluster_close(condd_async_conn *f)
         return;
     f->closing = true;
     struct cl_cluster *cl = f->cluster;
-    if (cl->connect_cb != NULL) { /* closed before on_opened(): the callback still runs once */
+    /* Closed before on_opened(): the callback still runs once, except in a forked child, where
+     * callbacks are the parent's (conn.c, close_forked()). */
+    if (cl->connect_cb != NULL && !cl_forked(f)) {
         condd_async_connect_cb cb = cl->connect_cb;
         cl->connect_cb = NULL;
         f->message = "client closed";
