@@ -9,6 +9,7 @@
 #include "config.h"
 
 #include <math.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,7 +43,57 @@ struct condd_conn {
     condd_conn **views;
     size_t nviews;
     condd_conn *parent; /* set on a view */
+    /* The thread whose call is under way (a token: the address of its this_thread), 0 when
+     * none, and how deep its calls nest (a callback on the private loop may call again). A
+     * view uses its parent's: they share the loop. */
+    _Atomic(uintptr_t) user;
+    int user_depth; /* touched only by the user thread */
 };
+
+/* ------------------------------------------------------------------ one thread at a time */
+
+/* Only its address matters: unique to each live thread. */
+static _Thread_local char this_thread;
+/* The message of a call this thread was refused because another thread was using conn: kept
+ * per thread, as conn->msg is the other thread's to write. */
+static _Thread_local const condd_conn *refused_conn;
+static _Thread_local char refused_msg[160];
+
+static condd_conn *root_of(condd_conn *conn)
+{
+    return conn->parent != NULL ? conn->parent : conn;
+}
+
+/* Marks conn in use by the calling thread for one call. One atomic compare-and-swap, so two
+ * threads calling at once (which the API forbids) get CONDD_ERR_INVALID rather than two event
+ * loops on one event_base. false: another thread's call is under way. */
+static bool claim(condd_conn *conn)
+{
+    condd_conn *r = root_of(conn);
+    uintptr_t me = (uintptr_t)&this_thread, expected = 0;
+    refused_conn = NULL;
+    if (atomic_compare_exchange_strong_explicit(&r->user, &expected, me, memory_order_acquire,
+                                                memory_order_relaxed)) {
+        r->user_depth = 1;
+        return true;
+    }
+    if (expected == me) { /* nested: a callback of this thread's call */
+        r->user_depth++;
+        return true;
+    }
+    refused_conn = conn;
+    snprintf(refused_msg, sizeof refused_msg,
+             "connection in use by another thread (a condd_conn is for one thread at a time: "
+             "open one per thread)");
+    return false;
+}
+
+static void release(condd_conn *conn)
+{
+    condd_conn *r = root_of(conn);
+    if (--r->user_depth == 0)
+        atomic_store_explicit(&r->user, 0, memory_order_release);
+}
 
 static void record(condd_async_conn *c, struct cl_answer *a, int rc)
 {
@@ -99,7 +150,15 @@ static int begin(condd_conn *conn, struct cl_answer *a)
     a->conn = conn;
     if (conn == NULL)
         return CONDD_ERR_INVALID;
+    if (!claim(conn))
+        return CONDD_ERR_INVALID;
     conn->msg[0] = '\0';
+    if (cl_forked(conn->c)) { /* before the loop runs: its socket is the parent's */
+        int rc = cl_fork_refuse(conn->c);
+        snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);
+        release(conn);
+        return rc;
+    }
     if (conn->c->cluster != NULL || conn->c->front != NULL) {
         (conn->c->front != NULL ? conn->c->front : conn->c)->msgbuf[0] = '\0';
         /* Between calls nothing reads the servers' connections, so one whose server closed it
@@ -112,14 +171,16 @@ static int begin(condd_conn *conn, struct cl_answer *a)
     }
     cl_cluster_revive(conn->c); /* a server's own connection (condd_conn_server()) that died */
     int rc = cl_usable(conn->c);
-    if (rc != CONDD_OK)
+    if (rc != CONDD_OK) {
         snprintf(conn->msg, sizeof conn->msg, "%s", conn->c->msgbuf);
+        release(conn);
+    }
     return rc;
 }
 
 /* Runs the private loop until a's callback has run. issued is the result of issuing the
  * asynchronous call: on error the callback will never run. */
-static int run(condd_conn *conn, struct cl_answer *a, int issued)
+static int run_loop(condd_conn *conn, struct cl_answer *a, int issued)
 {
     if (issued != CONDD_OK) {
         const condd_async_conn *f = conn->c->front != NULL ? conn->c->front : conn->c;
@@ -136,6 +197,14 @@ static int run(condd_conn *conn, struct cl_answer *a, int issued)
         }
     }
     return a->rc;
+}
+
+/* run_loop(), then the call begin() claimed is over. */
+static int run(condd_conn *conn, struct cl_answer *a, int issued)
+{
+    int rc = run_loop(conn, a, issued);
+    release(conn);
+    return rc;
 }
 
 int cl_block_begin(condd_conn *conn, struct cl_answer *a)
@@ -181,12 +250,16 @@ static void on_connect(condd_async_conn *c, int rc, void *arg)
 int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **out)
 {
     open_msg[0] = '\0';
-    if (out == NULL)
+    if (out == NULL) {
+        cl_set_global_message("no place for the connection (out is NULL)");
         return CONDD_ERR_INVALID;
+    }
     *out = NULL;
     condd_conn *conn = calloc(1, sizeof *conn);
-    if (conn == NULL)
+    if (conn == NULL) {
+        cl_set_global_message("out of memory");
         return CONDD_ERR_NOMEM;
+    }
     struct event_config *cfg = event_config_new();
     if (cfg != NULL) {
         /* One thread per connection: no locking inside libevent. */
@@ -196,6 +269,7 @@ int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **ou
     }
     if (conn->base == NULL) {
         free(conn);
+        cl_set_global_message("out of memory (event_base)");
         return CONDD_ERR_NOMEM;
     }
     struct condd_options o = {.connect_timeout = 10.0};
@@ -209,8 +283,10 @@ int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **ou
     open_msg[0] = '\0';
     int rc = condd_async_conn_open(conn->base, addr, &o, on_connect, &a, &conn->c);
     bool opened = rc == CONDD_OK;
-    if (opened)
+    if (opened) {
+        (void)claim(conn); /* a new connection: no other thread can have it */
         rc = run(conn, &a, CONDD_OK);
+    }
     if (rc != CONDD_OK) {
         /* A failed open already said why (a TLS file it could not use). */
         if (opened)
@@ -261,6 +337,8 @@ void condd_conn_close(condd_conn *conn)
 
 const char *condd_conn_message(const condd_conn *conn)
 {
+    if (conn != NULL && conn == refused_conn)
+        return refused_msg;
     return conn != NULL ? conn->msg : open_msg;
 }
 
@@ -433,24 +511,34 @@ static void on_idle_timer(evutil_socket_t fd, short what, void *arg)
     ((struct cl_answer *)arg)->done = true;
 }
 
+static int idle_loop(condd_conn *conn, struct cl_answer *a, double seconds);
+
 int condd_conn_idle(condd_conn *conn, double seconds)
 {
     struct cl_answer a;
     int rc = begin(conn, &a);
     if (rc != CONDD_OK)
         return rc;
+    rc = idle_loop(conn, &a, seconds);
+    release(conn);
+    return rc;
+}
+
+/* condd_conn_idle() once begin() claimed conn. */
+static int idle_loop(condd_conn *conn, struct cl_answer *a, double seconds)
+{
     if (isnan(seconds))
         return CONDD_ERR_INVALID;
     struct event *t = NULL;
     if (seconds >= 0 && !isinf(seconds)) {
-        t = evtimer_new(conn->base, on_idle_timer, &a);
+        t = evtimer_new(conn->base, on_idle_timer, a);
         if (t == NULL)
             return CONDD_ERR_NOMEM;
         struct timeval tv = {(time_t)seconds,
                              (suseconds_t)((seconds - (double)(time_t)seconds) * 1e6)};
         evtimer_add(t, &tv);
     }
-    while (!a.done && conn->c->state != CL_DEAD)
+    while (!a->done && conn->c->state != CL_DEAD)
         if (event_base_loop(conn->base, EVLOOP_ONCE) != 0)
             break;
     if (t != NULL)

@@ -199,6 +199,7 @@ int cl_cluster_open(struct event_base *base, const char *list, const condd_optio
     f->next_id = 2;
     f->next_owner = 1;
     f->message = "";
+    cl_fork_mark(f);
     f->session_timeout = opts != NULL && opts->session_timeout_set ? opts->session_timeout : 0;
     f->grace_asked = opts != NULL ? opts->grace : 0;
     char why[256];
@@ -211,11 +212,10 @@ int cl_cluster_open(struct event_base *base, const char *list, const condd_optio
     for (size_t i = 0; i < cl->list.n; i++) {
         struct cl_sockaddr *sa = NULL;
         size_t n = 0;
-        int rc = cl_addr_resolve(cl->list.addr[i], &sa, &n);
+        int rc = cl_addr_resolve(cl->list.addr[i], &sa, &n, why, sizeof why);
         free(sa);
         if (rc != CONDD_OK) {
-            cl_set_global_message("server '%s' of the list: %s", cl->list.addr[i],
-                                  condd_strerror(rc));
+            cl_set_global_message("server '%s' of the list: %s", cl->list.addr[i], why);
             front_free(f);
             return rc;
         }
@@ -242,6 +242,15 @@ void cl_cluster_close(condd_async_conn *f)
         return;
     f->closing = true;
     struct cl_cluster *cl = f->cluster;
+    /* Closed before on_opened(): the callback still runs once, except in a forked child, where
+     * callbacks are the parent's (conn.c, close_forked()). */
+    if (cl->connect_cb != NULL && !cl_forked(f)) {
+        condd_async_connect_cb cb = cl->connect_cb;
+        cl->connect_cb = NULL;
+        f->message = "client closed";
+        cb(f, CONDD_ERR_CLOSED, cl->connect_arg); /* f is closing: calls on it are refused */
+        f->message = "";
+    }
     for (size_t i = 0; i < cl->list.n; i++) {
         condd_async_conn *m = cl->members[i];
         if (m == NULL)
@@ -284,13 +293,15 @@ void cl_cluster_revive(condd_async_conn *m)
 static int member_get(condd_async_conn *f, size_t i, condd_async_conn **out)
 {
     struct cl_cluster *cl = f->cluster;
+    if (cl_forked(f)) /* a child after fork(): open nothing, use nothing of the parent's */
+        return cl_fork_refuse(f);
     if (cl->members[i] != NULL) {
         *out = cl->members[i];
         cl_cluster_revive(*out);
         return CONDD_OK;
     }
     condd_async_conn *m = NULL;
-    int rc = condd_async_conn_open(f->base, cl->list.addr[i], &cl->opts, NULL, NULL, &m);
+    int rc = cl_conn_open(f->base, cl->list.addr[i], &cl->opts, NULL, NULL, &m);
     if (rc != CONDD_OK) {
         snprintf(f->msgbuf, sizeof f->msgbuf, "server %s: %s", cl->list.addr[i],
                  condd_strerror(rc));

@@ -118,8 +118,10 @@ uint64_t cl_next_id(condd_async_conn *c)
     return c->next_id++;
 }
 
-int cl_usable(const condd_async_conn *c)
+int cl_usable(condd_async_conn *c)
 {
+    if (cl_forked(c))
+        return cl_fork_refuse(c);
     if (c->closing)
         return CONDD_ERR_CLOSED;
     if (c->state == CL_DEAD)
@@ -214,15 +216,15 @@ void cl_fail(condd_async_conn *c, int reason, const char *msg)
         c->message = c->msgbuf;
         cl_session_event(c, CONDD_SESSION_LOST, reason);
     }
-    if (!c->closing) {
-        c->message = c->msgbuf;
-        if (!was_ready && c->connect_cb != NULL) {
-            condd_async_connect_cb cb = c->connect_cb;
-            c->connect_cb = NULL;
-            cb(c, reason, c->connect_arg);
-        } else if (was_ready && c->disconnect_cb != NULL) {
-            c->disconnect_cb(c, reason, c->disconnect_arg);
-        }
+    c->message = c->msgbuf;
+    if (!was_ready && c->connect_cb != NULL) {
+        /* Also when closed before Hello completed (CONDD_ERR_CLOSED, inside the close): the
+         * connect callback runs exactly once, whatever ends the attempt. */
+        condd_async_connect_cb cb = c->connect_cb;
+        c->connect_cb = NULL;
+        cb(c, reason, c->connect_arg);
+    } else if (!c->closing && was_ready && c->disconnect_cb != NULL) {
+        c->disconnect_cb(c, reason, c->disconnect_arg);
     }
     c->message = "";
     cl_leave(c);
@@ -720,7 +722,14 @@ static void do_read(condd_async_conn *c)
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
         return;
     char msg[160];
-    if (n == 0)
+    if ((n == 0 || errno == ECONNRESET) && c->state == CL_HELLO && c->ssl == NULL &&
+        !c->ever_ready && !c->resuming && c->rlen == 0)
+        /* Not a byte before the close: a condd answers Hello, or says why it will not; a TLS
+         * listener drops a plaintext Hello without a word (a reset if it left some unread). */
+        snprintf(msg, sizeof msg,
+                 "the server closed the connection before answering Hello (does it expect "
+                 "TLS? use tls:HOST:PORT)");
+    else if (n == 0)
         snprintf(msg, sizeof msg, "the server closed the connection");
     else
         snprintf(msg, sizeof msg, "receive from the server failed: %s", strerror(errno));
@@ -911,23 +920,29 @@ bool cl_start_session(condd_async_conn *c, const condd_options *opts)
     return true;
 }
 
-int condd_async_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
-                          condd_async_connect_cb cb, void *arg, condd_async_conn **out)
+int cl_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
+                 condd_async_connect_cb cb, void *arg, condd_async_conn **out)
 {
     if (out != NULL)
         *out = NULL;
-    if (base == NULL || out == NULL)
+    if (base == NULL || out == NULL) {
+        cl_set_global_message("no event_base or no place for the connection (NULL)");
         return CONDD_ERR_INVALID;
+    }
     if (cl_cluster_is_list(cl_addr_effective(addr)))
         return cl_cluster_open(base, cl_addr_effective(addr), opts, cb, arg, out);
     struct cl_sockaddr *addrs = NULL;
     size_t n_addrs = 0;
-    int rc = cl_addr_resolve(cl_addr_effective(addr), &addrs, &n_addrs);
-    if (rc != CONDD_OK)
+    char why[sizeof((condd_async_conn *)0)->msgbuf];
+    int rc = cl_addr_resolve(cl_addr_effective(addr), &addrs, &n_addrs, why, sizeof why);
+    if (rc != CONDD_OK) {
+        cl_set_global_message("%s", why);
         return rc;
+    }
     condd_async_conn *c = calloc(1, sizeof *c);
     if (c == NULL) {
         free(addrs);
+        cl_set_global_message("out of memory");
         return CONDD_ERR_NOMEM;
     }
     c->base = base;
@@ -938,6 +953,7 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     c->next_id = 1;
     c->next_owner = 1;
     c->message = "";
+    cl_fork_mark(c);
     arena_init(&c->arena, c->arena_buf, sizeof c->arena_buf);
     arena_allocator_init(&c->arena_alloc, &c->arena);
     c->connect_cb = cb;
@@ -953,6 +969,7 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
     if (c->ev_flush == NULL || c->ev_timer == NULL || c->ev_backoff == NULL ||
         c->addr_text == NULL) {
         destroy(c);
+        cl_set_global_message("out of memory");
         return CONDD_ERR_NOMEM;
     }
     struct addr_parts ap;
@@ -969,16 +986,33 @@ int condd_async_conn_open(struct event_base *base, const char *addr, const condd
         }
         if ((c->tls_host = strdup(name)) == NULL) {
             destroy(c);
+            cl_set_global_message("out of memory");
             return CONDD_ERR_NOMEM;
         }
     }
 
     if (!cl_start_session(c, opts)) {
         destroy(c);
+        cl_set_global_message("out of memory");
         return CONDD_ERR_NOMEM;
     }
     *out = c;
     return CONDD_OK;
+}
+
+int condd_async_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
+                          condd_async_connect_cb cb, void *arg, condd_async_conn **out)
+{
+    cl_set_global_message("%s", ""); /* this open's reason, never an earlier one's */
+    int rc = cl_conn_open(base, addr, opts, cb, arg, out);
+    const char *msg = condd_conn_message(NULL), *env = getenv("CONDD_SERVER");
+    if (rc != CONDD_OK && (addr == NULL || *addr == '\0') && *msg != '\0' && env != NULL &&
+        *env != '\0') { /* the address came from the environment: say so */
+        char why[400];
+        snprintf(why, sizeof why, "%s", msg); /* msg is the buffer written below */
+        cl_set_global_message("$CONDD_SERVER: %s", why);
+    }
+    return rc;
 }
 
 /* Goodbye (protocol.md §5.7) as the last frame, written at once: the session ends on the server
@@ -1023,6 +1057,26 @@ void cl_say_goodbye(condd_async_conn *c)
         ;
 }
 
+/* condd_async_conn_close() in a process that did not open c (a child after fork()): the socket
+ * and the session are the opener's, so nothing is written, shut down or delivered; only this
+ * process's copies go. The socket is closed before its events are freed: their removal then
+ * fails harmlessly (EBADF) rather than deleting the socket from an epoll set the child may
+ * still share with the parent. */
+static void close_forked(condd_async_conn *c)
+{
+    c->closing = true;
+    c->state = CL_DEAD;
+    c->dead_reason = CONDD_ERR_CLOSED;
+    cl_tls_session_free(c->ssl); /* sends nothing (no close_notify) */
+    c->ssl = NULL;
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    c->free_pending = true;
+    if (c->depth == 0)
+        destroy(c);
+}
+
 void condd_async_conn_close(condd_async_conn *c)
 {
     if (c == NULL || c->closing)
@@ -1030,7 +1084,11 @@ void condd_async_conn_close(condd_async_conn *c)
     if (c->front != NULL) /* one server's connection of a list: the list's is closed */
         c = c->front;
     if (c->cluster != NULL) {
-        cl_cluster_close(c);
+        cl_cluster_close(c); /* each server's connection as below */
+        return;
+    }
+    if (cl_forked(c)) {
+        close_forked(c);
         return;
     }
     cl_enter(c);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 #include <sys/un.h>
 
 #include "arena.h"
@@ -63,9 +64,12 @@ struct cl_sockaddr {
 /*
  * Resolves addr (already passed through cl_addr_effective()) into the socket addresses to try
  * in order. On CONDD_OK *out is an array of *n entries the caller frees with free(). Errors:
- * CONDD_ERR_ADDRESS, CONDD_ERR_NOMEM.
+ * CONDD_ERR_ADDRESS, CONDD_ERR_NOMEM, each with a one-line reason naming addr in why (the
+ * caller's, whylen bytes), e.g. "invalid address \"h:99999\": port 99999 is out of range
+ * (1..65535)" or "cannot resolve \"h\": Name or service not known".
  */
-int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n);
+int cl_addr_resolve(const char *addr, struct cl_sockaddr **out, size_t *n, char *why,
+                    size_t whylen);
 
 /* ------------------------------------------------------------------ TLS (tls.c) */
 
@@ -97,8 +101,9 @@ enum cl_tls_io {
 
 /* One step of the client side of the handshake. why (caller's, whylen bytes) gets the reason
  * of anything but DONE and WANT_*: the server certificate's verification failure ("TLS
- * handshake failed: the server's certificate: hostname mismatch"), OpenSSL's first error
- * ("TLS: ..."), or the system's; never key material. */
+ * handshake failed: the server's certificate: hostname mismatch"), OpenSSL's first error in words
+ * then its reason ("TLS handshake failed: the server requires a client certificate (...) (tlsv13
+ * alert certificate required)"), or the system's; never key material. */
 enum cl_tls_io cl_tls_handshake(struct ssl_st *ssl, char *why, size_t whylen);
 /* One SSL_read into buf[0..cap) (caller's): the plaintext of at most one record, *got bytes
  * (0 unless DONE). why as for cl_tls_handshake(). */
@@ -312,7 +317,26 @@ struct condd_async_conn {
     condd_async_conn *front;
     size_t index;
     char *addr_text;
+
+    /* The process that opened it, and how many fork()s had happened then (fork.c). */
+    pid_t opener_pid;
+    unsigned opener_forks;
 };
+
+/* condd_async_conn_open() without clearing the calling thread's open message first (for the
+ * servers of a list, opened during later calls). */
+int cl_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
+                 condd_async_connect_cb cb, void *arg, condd_async_conn **out);
+
+/* ------------------------------------------------------------------ fork (fork.c) */
+
+/* Records the calling process as c's opener. */
+void cl_fork_mark(condd_async_conn *c);
+/* Is this process not c's opener (a child after fork())? Cheap: no system call. */
+bool cl_forked(const condd_async_conn *c);
+/* Sets c's message (and its list's) to why a call from a forked child is refused, and returns
+ * CONDD_ERR_INVALID. */
+int cl_fork_refuse(condd_async_conn *c);
 
 /* Enter / leave a section that may run callbacks. cl_leave() returns true when it freed c (the
  * caller must not touch c afterwards). */
@@ -329,7 +353,7 @@ uint64_t cl_next_id(condd_async_conn *c);
 int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pending *p);
 
 /* Can requests be submitted? CONDD_OK or the reason they cannot. */
-int cl_usable(const condd_async_conn *c);
+int cl_usable(condd_async_conn *c);
 
 /* Ends the connection with reason (a connection error) and msg (copied; may be NULL): every
  * pending callback runs with reason, then the connect or disconnect callback (unless closing).

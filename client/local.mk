@@ -25,7 +25,8 @@ client_libconddclient_la_SOURCES = \
 	client/results.c \
 	client/blocking.c \
 	client/tls.c \
-	client/acks.c
+	client/acks.c \
+	client/fork.c
 client_libconddclient_la_CPPFLAGS = $(CLIENT_CPPFLAGS)
 client_libconddclient_la_CFLAGS = $(AM_CFLAGS) $(LIBEVENT_CORE_CFLAGS) $(PROTOBUF_C_CFLAGS) \
 	$(OPENSSL_CFLAGS)

@@ -45,12 +45,48 @@ static const unsigned char cl_tls_alpn[] = "\x08"
 static const char *cl_tls_last(char *buf, size_t len)
 {
     unsigned long e = ERR_peek_last_error();
+    const char *reason = e != 0 ? ERR_reason_error_string(e) : NULL;
     if (e == 0)
         snprintf(buf, len, "unknown error");
+    else if (reason != NULL) /* "PEM lib", not "error:0A080009:SSL routines::PEM lib" */
+        snprintf(buf, len, "%s", reason);
     else
         ERR_error_string_n(e, buf, len);
     ERR_clear_error();
     return buf;
+}
+
+/* What OpenSSL's error e means for a condd client, in words (NULL: nothing to add to its own
+ * reason string). The common mistakes: no client certificate or one the server does not trust,
+ * and a tls: address at a plaintext port. */
+static const char *cl_tls_words(unsigned long e)
+{
+    if (ERR_GET_LIB(e) != ERR_LIB_SSL)
+        return NULL;
+    switch (ERR_GET_REASON(e)) {
+    case SSL_R_TLSV13_ALERT_CERTIFICATE_REQUIRED:
+        return "the server requires a client certificate, and none was given "
+               "(condd_options_set_tls_cert())";
+    case SSL_R_SSLV3_ALERT_BAD_CERTIFICATE:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_UNKNOWN:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_EXPIRED:
+    case SSL_R_SSLV3_ALERT_CERTIFICATE_REVOKED:
+    case SSL_R_TLSV1_ALERT_UNKNOWN_CA:
+        return "the server refused the client certificate";
+    case SSL_R_WRONG_VERSION_NUMBER:
+    case SSL_R_UNKNOWN_PROTOCOL:
+    case SSL_R_PACKET_LENGTH_TOO_LONG:
+        return "the server did not answer in TLS (a plaintext port? drop tls: from the "
+               "address)";
+    case SSL_R_TLSV1_ALERT_NO_APPLICATION_PROTOCOL:
+    case SSL_R_NO_APPLICATION_PROTOCOL:
+        return "the server does not offer condd's protocol over TLS (ALPN)";
+    case SSL_R_TLSV1_ALERT_PROTOCOL_VERSION:
+    case SSL_R_UNSUPPORTED_PROTOCOL:
+        return "no TLS version in common (libcondd needs TLS 1.2 or later)";
+    default:
+        return NULL;
+    }
 }
 
 /* The passphrase callback of the key load: no passphrase. Without one, OpenSSL would ask for it
@@ -127,8 +163,24 @@ struct ssl_ctx_st *cl_tls_ctx_new(const condd_options *opts, char *msg, size_t m
                      key);
             goto fail;
         }
-        if (key_ok != 1 || SSL_CTX_check_private_key(ctx) != 1) {
-            snprintf(msg, msglen, "TLS key file %s: %s", key, cl_tls_last(why, sizeof why));
+        /* A key, but not the certificate's (OpenSSL checks as it loads it): said below. */
+        unsigned long kerr = ERR_peek_last_error();
+        bool mismatch = key_ok != 1 && ERR_GET_LIB(kerr) == ERR_LIB_X509 &&
+                        ERR_GET_REASON(kerr) == X509_R_KEY_VALUES_MISMATCH;
+        if (key_ok != 1 && !mismatch) {
+            /* The documented default puts the key in the certificate's file: say which file
+             * was searched and how to name another. */
+            snprintf(msg, msglen, "no private key found in %s%s (OpenSSL: %s)", key,
+                     opts->tls_key == NULL ? ", the certificate's file, where the key is looked "
+                                             "for when no key file is set"
+                                           : "",
+                     cl_tls_last(why, sizeof why));
+            goto fail;
+        }
+        if (mismatch || SSL_CTX_check_private_key(ctx) != 1) {
+            snprintf(msg, msglen,
+                     "the private key in %s does not match the certificate in %s (OpenSSL: %s)",
+                     key, cert, cl_tls_last(why, sizeof why));
             goto fail;
         }
     }
@@ -284,11 +336,21 @@ static enum cl_tls_io cl_tls_result(SSL *ssl, int ret, int err, char *why, size_
         snprintf(why, whylen, "TLS handshake failed: the server's certificate: %s",
                  X509_verify_cert_error_string(v));
     else if (e != 0) {
+        /* In words first, then OpenSSL's own reason ("tlsv13 alert certificate required"). */
+        const char *stage = SSL_is_init_finished(ssl) ? "TLS error" : "TLS handshake failed";
+        const char *words = cl_tls_words(e), *reason = ERR_reason_error_string(e);
         char first[200];
-        ERR_error_string_n(e, first, sizeof first);
-        snprintf(why, whylen, "TLS: %s", first);
+        if (reason == NULL) {
+            ERR_error_string_n(e, first, sizeof first);
+            reason = first;
+        }
+        if (words != NULL)
+            snprintf(why, whylen, "%s: %s (OpenSSL: %s)", stage, words, reason);
+        else
+            snprintf(why, whylen, "%s: %s", stage, reason);
     } else {
-        snprintf(why, whylen, "TLS: error");
+        snprintf(why, whylen, "%s",
+                 SSL_is_init_finished(ssl) ? "TLS error" : "TLS handshake failed");
     }
     ERR_clear_error();
     return CL_TLS_ERROR;

@@ -793,6 +793,8 @@ static const char *connect_hint(const char *server, int result, const char *reas
     for (size_t i = 0; i < sizeof not_there / sizeof not_there[0]; i++)
         if (strcmp(reason, strerror(not_there[i])) == 0)
             return "is condd running? see CONDD_SERVER or -s";
+    if (strstr(reason, " tls:") != NULL) /* libcondd's own hint: "use tls:...", "drop tls:..." */
+        return NULL;
     bool tls = strncmp(server, "tls:", 4) == 0;
     /* A TLS server closes a plaintext client without a word: its first bytes are no
      * ClientHello (condd(8), TLS). A plaintext server answers no ServerHello. */

@@ -174,9 +174,12 @@ START_TEST(test_connect_error_carries_the_os_reason)
     ck_assert_int_eq(condd_conn_open("unix:/nonexistent/condd-test.sock", NULL, &conn),
                      CONDD_ERR_CONNECT);
     ck_assert_str_eq(condd_conn_message(NULL), strerror(ENOENT));
-    /* A new attempt starts with a clean message: an address error has no OS reason. */
+    /* A new attempt sets its own message: an address error names the address, not the last
+     * attempt's OS reason. */
     ck_assert_int_eq(condd_conn_open("bad address", NULL, &conn), CONDD_ERR_ADDRESS);
-    ck_assert_str_eq(condd_conn_message(NULL), "");
+    ck_assert_str_eq(condd_conn_message(NULL),
+                     "invalid address \"bad address\": expected host:port, host, [v6addr]:port, "
+                     "unix:/path or tls:host:port");
     teardown_base();
 }
 END_TEST

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <condd/condd.h>
@@ -625,6 +626,48 @@ START_TEST(test_async_close_from_a_callback_closes_every_server)
 }
 END_TEST
 
+/* fork(): a child that closes an inherited list connection leaves every server's session of the
+ * parent alone (client/fork.c), and its calls are refused before they reach a server. */
+START_TEST(test_fork_child_close_leaves_the_parents_list_sessions)
+{
+    condd_conn *c = NULL;
+    ck_assert_int_eq(condd_conn_open(cl.list, NULL, &c), CONDD_OK);
+    ck_assert_int_eq(condd_lock_acquire(c, "fork/x", 0, CONDD_FOREVER, NULL), CONDD_OK);
+    size_t s = owner_of("fork/x");
+    pid_t pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        bool locked = false;
+        int code = 0;
+        if (condd_lock_locked(c, "fork/x", &locked) != CONDD_ERR_INVALID)
+            code = 10;
+        else if (strstr(condd_conn_message(c), "connection opened by another process") == NULL)
+            code = 11;
+        condd_conn_close(c);
+        _exit(code);
+    }
+    int status = 0;
+    ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+    ck_assert(WIFEXITED(status));
+    ck_assert_int_eq(WEXITSTATUS(status), 0);
+    /* The parent's next call on that server's stream comes behind anything the child sent. */
+    condd_conn *sv = NULL;
+    ck_assert_int_eq(condd_conn_server(c, s, &sv), CONDD_OK);
+    double rtt = 0;
+    ck_assert_int_eq(condd_conn_ping(sv, &rtt), CONDD_OK);
+    condd_conn *o = NULL;
+    bool locked = false;
+    ck_assert_int_eq(condd_conn_open(cl.d[s].addr, NULL, &o), CONDD_OK);
+    ck_assert_int_eq(condd_lock_locked(o, "fork/x", &locked), CONDD_OK);
+    ck_assert(locked);
+    ck_assert_int_eq(condd_lock_release(c, "fork/x", 0), CONDD_OK);
+    ck_assert_int_eq(condd_lock_locked(o, "fork/x", &locked), CONDD_OK);
+    ck_assert(!locked);
+    condd_conn_close(o);
+    condd_conn_close(c);
+}
+END_TEST
+
 static Suite *client_cluster_suite(void)
 {
     Suite *s = suite_create("client_cluster");
@@ -645,6 +688,7 @@ static Suite *client_cluster_suite(void)
     tcase_add_test(tc, test_async_routes_names_and_conditions_and_says_which_server);
     tcase_add_test(tc, test_async_close_from_a_callback_closes_every_server);
     tcase_add_test(tc, test_async_a_server_restarted_while_idle_is_reopened_at_the_next_call);
+    tcase_add_test(tc, test_fork_child_close_leaves_the_parents_list_sessions);
     suite_add_tcase(s, tc);
     return s;
 }

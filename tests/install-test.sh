@@ -2,17 +2,19 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # Proves the installed libcondd is complete: installs the library, its headers and libcondd.pc
-# into a scratch DESTDIR, then builds a program that includes both public headers using only
-# `pkg-config --cflags --libs libcondd` (and, separately, against the static archive with
-# `pkg-config --static`), runs it against a real condd, and checks that libcondd.so exports
-# exactly the condd_* API. Run by `make check` (also under distcheck).
+# into a scratch DESTDIR (no static archive unless configured with --enable-static), then builds
+# a program that includes both public headers using only `pkg-config --cflags --libs libcondd`
+# (and, with --enable-static, against the archive with `pkg-config --static`), runs it against a real condd, checks that libcondd.so exports
+# exactly the condd_* API, and that a C++ program links every function the headers declare.
+# Run by `make check` (also under distcheck).
 set -eu
 
 : "${top_builddir:?run through make check}"
 : "${top_srcdir:?run through make check}"
 env_file="$top_builddir/tests/install-test.env"
 # shellcheck source=/dev/null
-. "$env_file" # CC, SAN_CFLAGS, SAN_LDFLAGS, MAKE_CMD, libdir, includedir, prefix
+. "$env_file" # CC, CXX, SAN_CFLAGS, SAN_LDFLAGS, MAKE_CMD, libdir, includedir, prefix, build_static,
+# static_asked (configure had --enable-static)
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/condd-install-test.XXXXXX")
 daemon_pid=
@@ -41,7 +43,14 @@ pcdir="$dest$libdir/pkgconfig"
 [ -f "$pcdir/libcondd.pc" ] || fail "libcondd.pc not installed in $libdir/pkgconfig"
 [ -f "$dest$includedir/condd/condd.h" ] || fail "condd/condd.h not installed"
 [ -f "$dest$includedir/condd/condd_async.h" ] || fail "condd/condd_async.h not installed"
-[ -f "$dest$libdir/libcondd.a" ] || fail "static archive libcondd.a not installed"
+# No archive unless configured with --enable-static: its internal names (arena_init,
+# addr_split...) would clash with an application's own when linked statically.
+if [ -e "$dest$libdir/libcondd.a" ] && [ "$static_asked" != yes ]; then
+    fail "libcondd.a installed without --enable-static"
+fi
+if [ "$build_static" = yes ]; then
+    [ -f "$dest$libdir/libcondd.a" ] || fail "libtool builds archives, but libcondd.a not installed"
+fi
 ls "$dest$libdir"/libcondd.so.* >/dev/null 2>&1 || fail "libcondd.so not installed"
 
 PKG_CONFIG_PATH="$pcdir${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
@@ -111,10 +120,12 @@ PROG
 # shellcheck disable=SC2086 # word splitting of compiler flags is intended
 $CC $SAN_CFLAGS $cflags -o "$tmp/prog" "$tmp/prog.c" $SAN_LDFLAGS $libs ||
     fail "cannot build against the installed library with: $cflags $libs"
-# shellcheck disable=SC2086
-$CC $SAN_CFLAGS $cflags -o "$tmp/prog-static" "$tmp/prog.c" $SAN_LDFLAGS \
-    "$dest$libdir/libcondd.a" $static_libs ||
-    fail "cannot build against libcondd.a with: $static_libs"
+if [ "$build_static" = yes ]; then
+    # shellcheck disable=SC2086
+    $CC $SAN_CFLAGS $cflags -o "$tmp/prog-static" "$tmp/prog.c" $SAN_LDFLAGS \
+        "$dest$libdir/libcondd.a" $static_libs ||
+        fail "cannot build against libcondd.a with: $static_libs"
+fi
 
 # The examples build outside the tree the same way: pkg-config alone, no config.h.
 for ex in "$top_srcdir"/examples/*.c; do
@@ -149,8 +160,41 @@ missing=$(comm -23 "$tmp/declared" "$tmp/exported")
 extra=$(comm -13 "$tmp/declared" "$tmp/exported")
 [ -z "$extra" ] || fail "exported but declared in no public header: $extra"
 
+# C++: every declared function must have C linkage (inside the headers' extern "C"), or a C++
+# program gets an undefined reference to a mangled name. The program takes the address of each
+# function listed in $tmp/declared (made from the headers above, so a new function is covered
+# without touching this test), is compiled as pedantic C++17, linked against the installed
+# library, and its object must reference no mangled condd_ name.
+{
+    echo '#include <condd/condd.h>'
+    echo '#include <condd/condd_async.h>'
+    echo '#include <cstdio>'
+    echo 'typedef void (*any_fn)();'
+    echo 'static const any_fn fns[] = {'
+    sed 's/.*/    reinterpret_cast<any_fn>(\&&),/' "$tmp/declared"
+    echo '};'
+    echo 'int main() {'
+    echo '    int n = 0;'
+    echo '    for (any_fn f : fns) n += f != nullptr;'
+    printf '%s\n' '    std::printf("%d\n", n);'
+    echo '    return condd_strerror(CONDD_ERR_TIMEOUT) != nullptr ? 0 : 1;'
+    echo '}'
+} >"$tmp/cxx.cc"
+cxxflags="-std=c++17 -Wall -Wextra -Werror -pedantic"
+# shellcheck disable=SC2086
+$CXX $cxxflags $SAN_CFLAGS $cflags -c -o "$tmp/cxx.o" "$tmp/cxx.cc" ||
+    fail "the public headers do not compile as C++ ($CXX $cxxflags)"
+mangled=$(nm -u "$tmp/cxx.o" | awk '{print $2}' | grep '^_Z.*condd_' || true)
+[ -z "$mangled" ] || fail "functions declared with C++ linkage (outside extern \"C\"): $mangled"
+# shellcheck disable=SC2086
+$CXX $SAN_CFLAGS -o "$tmp/cxx" "$tmp/cxx.o" $SAN_LDFLAGS $libs ||
+    fail "a C++ program cannot link every public function against $libs"
+
 LD_LIBRARY_PATH="$dest$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 export LD_LIBRARY_PATH
+n_cxx=$("$tmp/cxx") || fail "the C++ program failed"
+[ "$n_cxx" -eq "$(wc -l <"$tmp/declared")" ] ||
+    fail "the C++ program took $n_cxx functions' addresses, not $(wc -l <"$tmp/declared")"
 # Nothing listening: the program must get a connection error, not crash.
 CONDD_SERVER="127.0.0.1:1" "$tmp/prog" - || fail "program failed without a server"
 
@@ -170,5 +214,7 @@ while [ ! -s "$tmp/port" ]; do
 done
 port=$(cat "$tmp/port")
 "$tmp/prog" "127.0.0.1:$port" || fail "program (shared) failed against condd"
-"$tmp/prog-static" "127.0.0.1:$port" || fail "program (static) failed against condd"
+if [ "$build_static" = yes ]; then
+    "$tmp/prog-static" "127.0.0.1:$port" || fail "program (static) failed against condd"
+fi
 echo "install-test: ok ($cflags $libs)"

@@ -32,7 +32,7 @@ bad "libcondd's internal header outside the library and its tests" \
         "$src/examples" "$src/daemon" "$src/common" "$src/proto")
 bad "libcondd's internal header in a test other than the library's" \
     $(grep_files '#[[:space:]]*include[[:space:]]*"([^"]*/)?internal\.h"' "$src/tests" |
-        grep -vE '/tests/(check_client\.c|check_client_acks\.c|client_util\.[ch])$')
+        grep -vE '/tests/(check_client\.c|check_client_acks\.c|check_client_edges\.c|client_util\.[ch])$')
 bad "a tool or example reaches for generated protobuf code" \
     $(grep_files '\.pb-c\.h' "$src/condctl" "$src/examples")
 bad "a run-time file in the source tree" $(find "$src" -name '*.pid' -not -path '*/_build/*')

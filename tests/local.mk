@@ -253,6 +253,16 @@ tests_check_client_rwlock_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
 tests_check_client_rwlock_CFLAGS = $(TEST_CFLAGS)
 tests_check_client_rwlock_LDADD = $(tests_check_client_LDADD)
 TESTS += tests/check_client_rwlock
+
+# libcondd at its edges: fork, failed opens' messages, closing before Hello, threads
+check_PROGRAMS += tests/check_client_edges
+tests_check_client_edges_SOURCES = tests/check_client_edges.c tests/client_util.c \
+	tests/client_util.h
+tests_check_client_edges_CPPFLAGS = $(CLIENT_TEST_CPPFLAGS)
+tests_check_client_edges_CFLAGS = $(TEST_CFLAGS) -pthread
+tests_check_client_edges_LDADD = $(tests_check_client_LDADD)
+tests_check_client_edges_LDFLAGS = -pthread
+TESTS += tests/check_client_edges
 # CPython's EventTests, SemaphoreTests and BarrierTests (test_asyncio/test_locks.py) through libcondd
 check_PROGRAMS += tests/check_cpython_locks
 tests_check_cpython_locks_SOURCES = tests/check_cpython_locks.c tests/client_util.c \
@@ -299,12 +309,15 @@ dist_check_SCRIPTS += tests/install-test.sh tests/client-examples.sh
 tests/install-test.env: Makefile
 	$(AM_V_GEN){ \
 	  echo "CC='$(CC)'"; \
+	  echo "CXX='$(CXX)'"; \
 	  echo "SAN_CFLAGS='$(SAN_CFLAGS)'"; \
 	  echo "SAN_LDFLAGS='$(SAN_LDFLAGS)'"; \
 	  echo "MAKE_CMD='$(MAKE)'"; \
 	  echo "prefix='$(prefix)'"; \
 	  echo "libdir='$(libdir)'"; \
 	  echo "includedir='$(includedir)'"; \
+	  echo "build_static='$$($(LIBTOOL) --config | sed -n 's/^build_old_libs=//p')'"; \
+	  echo "static_asked='$$($(top_builddir)/config.status --config | grep -q "'--enable-static" && echo yes)'"; \
 	} >$@
 # (Both log names: tests/X.sh.log now, tests/X.log if .sh ever joins TEST_EXTENSIONS.)
 tests/install-test.sh.log tests/install-test.log: tests/install-test.env client/libcondd.la

@@ -51,8 +51,10 @@ extern "C" {
 /* ------------------------------------------------------------------ results */
 
 /*
- * Every function that can fail returns one of these. The values -1..-14 are exactly the server's
- * wire statuses (STATUS_x = n is -n); the values from -20 on come from the client side.
+ * Every function that can fail returns one of these. The values -1..-19 are exactly the server's
+ * wire statuses (STATUS_x = n is -n); -20..-27 come from the client side; -28
+ * (CONDD_ERR_WRONG_SERVER) is the server's status 20, mapped explicitly. An unknown status is
+ * CONDD_ERR_INTERNAL.
  */
 enum condd_result {
     CONDD_OK = 0,
@@ -111,8 +113,9 @@ const char *condd_result_name(int result);
 /*
  * True when result means the connection (and with it the session, its locks and its pending
  * requests) is gone: CONDD_ERR_CONNECT, _DISCONNECTED, _SESSION_EXPIRED, _SERVER_TIMEOUT,
- * _PROTOCOL, _UNSUPPORTED_VERSION, _CLOSED, _SESSION_LOST, and _SHUTTING_DOWN when the server
- * closed on it.
+ * _PROTOCOL, _UNSUPPORTED_VERSION, _CLOSED, _SESSION_LOST, _SESSION_KILLED (an operator ended
+ * the session), _UNAUTHENTICATED (the server refused the client's credentials and closed) and
+ * _SHUTTING_DOWN (the server is stopping: its sessions end with it).
  * Tools use it to tell "the server said no" from "the server is unreachable".
  */
 bool condd_result_is_connection_error(int result);
@@ -410,11 +413,14 @@ typedef bool (*condd_predicate_fn)(void *arg);
 /*
  * A blocking connection: each call sends its request and runs a private event loop until the
  * answer arrives. One thread may use one condd_conn at a time; different threads may use
- * different connections. The session is kept alive (pings) only while a call runs, so the
- * blocking API asks for a long session timeout (CONDD_BLOCKING_SESSION_TIMEOUT unless set in the
- * options); a program that holds a lock and spends longer than that between calls loses the lock
- * and learns it from its next call (CONDD_ERR_SESSION_EXPIRED or another connection error).
- * condd_conn_idle() keeps the session alive while the program has nothing else to do.
+ * different connections. A call made while another thread's call on the same connection is
+ * under way is refused with CONDD_ERR_INVALID (condd_conn_message(): "connection in use by
+ * another thread ..."), touching nothing; the other call goes on. The session is kept alive (pings)
+ * only while a call runs, so the blocking API asks for a long session timeout
+ * (CONDD_BLOCKING_SESSION_TIMEOUT unless set in the options); a program that holds a lock and
+ * spends longer than that between calls loses the lock and learns it from its next call
+ * (CONDD_ERR_SESSION_EXPIRED or another connection error). condd_conn_idle() keeps the session
+ * alive while the program has nothing else to do.
  *
  * After a connection error every later call returns CONDD_ERR_DISCONNECTED (or the original
  * error) at once; close the connection and open a new one.
@@ -428,7 +434,14 @@ typedef struct condd_conn condd_conn;
  * On CONDD_OK *out is a connection the caller closes with condd_conn_close(); on error *out is
  * NULL and the result says why (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT, ...), and
  * condd_conn_message(NULL) says more: for CONDD_ERR_CONNECT the operating system's reason
- * (e.g. "Connection refused", "No such file or directory") or which step timed out.
+ * (e.g. "Connection refused", "No such file or directory") or which step timed out; for
+ * CONDD_ERR_ADDRESS the address and what is wrong with it ("invalid address \"[::1\": '['
+ * without ']'", "cannot resolve \"h\": ...", prefixed "$CONDD_SERVER: " when it came from
+ * there).
+ * fork(): the connection belongs to the process that opened it. In a child, condd_conn_close()
+ * only frees the child's copy (it sends nothing and leaves the parent's session alone), and
+ * every other call returns CONDD_ERR_INVALID ("connection opened by another process (pid N);
+ * open a new one after fork()"); a child that needs the server opens its own connection.
  */
 int condd_conn_open(const char *addr, const condd_options *opts, condd_conn **out);
 
@@ -451,10 +464,10 @@ double condd_conn_grace(const condd_conn *conn);
  * The server's message for the last failed call on conn (e.g. "lock held by another owner"),
  * or "" when the last call succeeded or the error was the client's own; after a connection
  * error, what happened to the connection. Borrowed from conn, valid until the next call on it.
- * With conn NULL: why the calling thread's last condd_conn_open() failed, such as the operating
- * system's reason for CONDD_ERR_CONNECT ("Connection refused", "No such file or directory",
- * "timed out connecting"); "" after a success. Valid until that thread's next
- * condd_conn_open(). Never NULL.
+ * With conn NULL: why the calling thread's last condd_conn_open() or condd_async_conn_open()
+ * failed, such as the operating system's reason for CONDD_ERR_CONNECT ("Connection refused",
+ * "No such file or directory", "timed out connecting") or what is wrong with the address for
+ * CONDD_ERR_ADDRESS; "" after a success. Valid until that thread's next open. Never NULL.
  */
 const char *condd_conn_message(const condd_conn *conn);
 
@@ -667,10 +680,6 @@ const char *condd_conn_server_version(const condd_conn *conn);
 /* The server's session id for this connection (as List shows it in holder_session). */
 uint64_t condd_conn_session_id(const condd_conn *conn);
 
-#ifdef __cplusplus
-}
-#endif
-
 /* ------------------------------------------------------------------ operator controls */
 /* These need admin permission on a server with an auth file (protocol.md §5.9). A hold can only
  * be taken from a session by ending it: its client sees CONDD_ERR_SESSION_KILLED, and what it
@@ -741,5 +750,9 @@ size_t condd_conn_route(const condd_conn *conn, const char *name);
  * opening that server's connection (CONDD_ERR_ADDRESS).
  */
 int condd_conn_server(condd_conn *conn, size_t i, condd_conn **out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -105,10 +105,20 @@ typedef void (*condd_async_list_cb)(condd_async_conn *ac, int result, const cond
  * "unix:/path"; NULL or "" means $CONDD_SERVER, else CONDD_DEFAULT_ADDRESS. Host names are
  * resolved with getaddrinfo() during the call (blocking); use numeric addresses to avoid that.
  * base is borrowed and must outlive the connection. addr and opts (may be NULL) are borrowed.
- * cb (may be NULL) runs once when the connection is ready or has failed.
+ * cb (may be NULL) runs exactly once: when the connection is ready (CONDD_OK), has failed (the
+ * error), or is closed before that (CONDD_ERR_CLOSED, from inside condd_async_conn_close(),
+ * after the callbacks of the requests queued behind Hello).
  * On CONDD_OK *out is the connection; the caller frees it with condd_async_conn_close() exactly
  * once, also after a failure or disconnect. On error (CONDD_ERR_ADDRESS, CONDD_ERR_CONNECT when
- * no socket can be made, CONDD_ERR_INVALID, CONDD_ERR_NOMEM) *out is NULL and cb never runs.
+ * no socket can be made, CONDD_ERR_INVALID, CONDD_ERR_NOMEM) *out is NULL, cb never runs, and
+ * condd_conn_message(NULL) says why on the calling thread (e.g. "invalid address \"h:99999\":
+ * port 99999 is out of range (1..65535)"); every call sets it ("" on success).
+ * fork(): the connection belongs to the process that opened it. In a child,
+ * condd_async_conn_close() only frees the child's copy: it sends nothing, leaves the parent's
+ * session alone and runs no callback (they are the parent's); every call returns
+ * CONDD_ERR_INVALID and condd_async_conn_message() says "connection opened by another process
+ * (pid N); open a new one after fork()". (libevent: a child that keeps using base calls
+ * event_reinit() on it first.)
  */
 int condd_async_conn_open(struct event_base *base, const char *addr, const condd_options *opts,
                           condd_async_connect_cb cb, void *arg, condd_async_conn **out);
@@ -362,10 +372,6 @@ int condd_async_barrier_state(condd_async_conn *ac, const char *name,
 condd_async_conn *condd_conn_async(condd_conn *conn);
 struct event_base *condd_conn_base(condd_conn *conn);
 
-#ifdef __cplusplus
-}
-#endif
-
 /* ------------------------------------------------------------------ operator controls */
 /* The asynchronous twins of condd_lock_break(), condd_sem_break() and
  * condd_conn_kill_session() (condd.h), with the same results. The name is borrowed for the call;
@@ -414,5 +420,9 @@ size_t condd_async_conn_route(const condd_async_conn *ac, const char *name);
  * CONDD_ERR_CLOSED, CONDD_ERR_NOMEM, or the error opening it (CONDD_ERR_ADDRESS).
  */
 int condd_async_conn_server(condd_async_conn *ac, size_t i, condd_async_conn **out);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
