@@ -999,6 +999,8 @@ static int run(struct ctl *ctl)
             ctl_fail(ctl, "setup", CONDD_ERR_NOMEM, NULL);
         else if ((CMD_COMMANDS & CMD_BIT(ctl->cmd)) != 0 && ctl_child_setup(ctl) != 0)
             ctl_finish(ctl, CTL_EXIT_CONNECT);
+        else if (ctl_signals_setup(ctl) != 0)
+            ctl_finish(ctl, CTL_EXIT_CONNECT);
         if (!ctl->done)
             event_base_dispatch(ctl->base);
     }

@@ -150,7 +150,7 @@ struct ctl {
     bool lost;      /* the connection went while CMD ran: SIGTERM sent */
     int signalled;  /* the last signal forwarded to CMD, 0 if none */
     struct event *sigchld;
-    struct event *fwd[CTL_N_FWD_SIGNALS];
+    struct event *fwd[CTL_N_FWD_SIGNALS]; /* INT/TERM/HUP, every command (ctl_signals_setup) */
     struct event *kill_timer;
     unsigned char *startup_fds; /* bitmap of fds open at startup (CMD inherits only these) */
     bool sig_ignored[CTL_N_FWD_SIGNALS]; /* INT, TERM, HUP ignored at startup */
@@ -246,11 +246,18 @@ void ctl_print_barrier_json(FILE *out, const struct ctl_lists *ls);
 void ctl_child_init(struct ctl *ctl);
 
 /*
- * Installs the SIGCHLD watch and the INT/TERM/HUP forwarders on ctl->base. When CMD has ended,
- * ctl_cmd_child_exited() runs from the loop (ctl->child_exit set); a forwarded signal that
- * arrives while no CMD runs ends condctl with 128+signal. 0 or -1 (message printed).
+ * Installs the SIGCHLD watch on ctl->base (commands that run CMD). When CMD has ended,
+ * ctl_cmd_child_exited() runs from the loop (ctl->child_exit set). 0 or -1 (message printed).
  */
 int ctl_child_setup(struct ctl *ctl);
+
+/*
+ * Installs the INT/TERM/HUP handlers on ctl->base (every command on one server; those ignored
+ * at startup stay ignored): forwarded to CMD while one runs, else they end condctl with
+ * 128+signal through the normal exit path, so the connection is closed with a Goodbye and the
+ * session ends at once instead of lingering for its resume grace. 0 or -1 (message printed).
+ */
+int ctl_signals_setup(struct ctl *ctl);
 
 /*
  * Starts CMD (ctl->child_argv) with CONDD_LOCK=ctl->lock, CONDD_TOKEN=ctl->token and, when cond

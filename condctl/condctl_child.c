@@ -5,7 +5,8 @@
  * execute" (126), watching it with a SIGCHLD event on condctl's loop (so the session keeps being
  * pinged while CMD runs), forwarding INT/TERM/HUP to it, and stopping it (SIGTERM, then SIGKILL
  * after --kill-after) when the connection and with it the lock is lost. CMD inherits the file
- * descriptors condctl was started with and none that condctl opened itself.
+ * descriptors condctl was started with and none that condctl opened itself. The INT/TERM/HUP
+ * handlers serve every command: with no CMD to forward to, they end condctl cleanly.
  */
 
 #include "clock.h"
@@ -139,9 +140,11 @@ static void forward_cb(evutil_socket_t sig, short what, void *arg)
         kill(ctl->child, (int)sig);
         return;
     }
-    /* No CMD to pass it to (still waiting for the lock or a notification): stop like the
-     * default action would, with the shell's status for it. Closing the connection withdraws
-     * whatever is pending and releases the lock. */
+    /* No CMD to pass it to (any command still waiting: for the lock, a notification, an
+     * event, a barrier's parties, or an answer): stop with the shell's status for the signal.
+     * Unlike the default action, this ends the loop so condctl closes the connection with a
+     * Goodbye: the session ends at once (no resume grace), which withdraws whatever is pending
+     * (a queued wait, a barrier arrival) and releases the lock. */
     ctl_finish(ctl, 128 + (int)sig);
 }
 
@@ -162,6 +165,11 @@ int ctl_child_setup(struct ctl *ctl)
         fputs("condctl: cannot watch child processes\n", stderr);
         return -1;
     }
+    return 0;
+}
+
+int ctl_signals_setup(struct ctl *ctl)
+{
     for (int i = 0; i < CTL_N_FWD_SIGNALS; i++) {
         if (ctl->sig_ignored[i])
             continue;

@@ -202,6 +202,12 @@ static void start_hold(struct ctl *ctl)
             return;
         }
     }
+    /* From here a signal ends the hold (exit 0), not the run (128+signal) as while waiting for
+     * the lock. Removed after hold's own handlers are in, so the signal never falls back to its
+     * default action in between. */
+    for (int i = 0; i < CTL_N_FWD_SIGNALS; i++)
+        if (ctl->fwd[i] != NULL)
+            event_del(ctl->fwd[i]);
     if (ctl->until_signal || !ctl->stdin_can_end)
         return;
     ctl->stdin_ev = event_new(ctl->base, STDIN_FILENO, EV_READ | EV_PERSIST, hold_stdin_cb, ctl);

@@ -348,6 +348,7 @@ CONDCTL_TESTS = \
 	tests/condctl-tls.sh \
 	tests/condctl-cluster.sh \
 	tests/condctl-restart.sh
+CONDCTL_TESTS += tests/condctl-signals.sh
 dist_check_SCRIPTS += $(CONDCTL_TESTS)
 EXTRA_DIST += tests/condctl-lib.sh
 TESTS += $(CONDCTL_TESTS)
