@@ -2,11 +2,12 @@
 # SPDX-License-Identifier: BSD-2-Clause
 #
 # SIGTERM, SIGINT and SIGHUP end a waiting condctl cleanly: `wait`, `event wait`, `barrier` (and
-# `hold` still waiting for its lock) exit 128 plus the signal number after saying Goodbye, so
-# their session ends at once instead of staying detached for the default 10 s resume grace: the
-# waiter leaves its queue and an interrupted barrier party no longer counts as arrived. Each
-# "gone" is polled with a 3 s deadline, far shorter than the grace. Every condctl is spawned with
-# the default signal dispositions (spawn), so nothing depends on how the suite was started.
+# `hold` and `notify` still waiting for their lock) exit 128 plus the signal number after saying
+# Goodbye, so their session ends at once instead of staying detached for the default 10 s resume
+# grace: the waiter leaves its queue and an interrupted barrier party no longer counts as
+# arrived. Each "gone" is polled with a 3 s deadline, far shorter than the grace. Every condctl
+# is spawned with the default signal dispositions (spawn), so nothing depends on how the suite
+# was started.
 . "$(dirname "$0")/condctl-lib.sh"
 
 start_daemon
@@ -85,6 +86,12 @@ for sig in TERM INT HUP; do
     kill -s "$sig" "$(pid_of h2)"
     expect_rc h2 "$want"
     gone "h2's request for L$sig" has_lock_waiters "L$sig" 0
+    # notify waits for its lock too (here L$sig, held by h1).
+    spawn n "$CONDCTL" notify "cv$sig" --lock "L$sig"
+    wait_until 20 has_lock_waiters "L$sig" 1 || fail "n is not queued: $(list_json)"
+    kill -s "$sig" "$(pid_of n)"
+    expect_rc n "$want"
+    gone "n's request for L$sig" has_lock_waiters "L$sig" 0
     # A signal still ends a granted hold with 0, as before.
     kill -s "$sig" "$(pid_of h1)"
     expect_rc h1 0
