@@ -637,6 +637,48 @@ START_TEST(test_too_many_kept_answers_end_the_session)
 }
 END_TEST
 
+START_TEST(test_notification_owed_by_a_session_ended_by_the_cap_wakes_the_next_waiter)
+{
+    struct sess a;
+    struct wc *n = wc_session(D.port, "notifier");
+    ck_assert_ptr_nonnull(n);
+    struct wc *wa = open_session(30, &a);
+    ck_assert(wc_acquire(wa, 2, "capl", 1, -1));
+    wx_expect_token(wa, 2);
+    ck_assert(wc_wait(wa, 3, "capc", "capl", 1, -1));
+    struct wc *b = second_waiter("capc", "capl");
+    const char *locks[] = {"capx1", "capx2"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert(wc_acquire(n, 20 + i, locks[i], 1, -1));
+        wx_expect_token(n, 20 + i);
+        ck_assert(wc_acquire(wa, 20 + i, locks[i], 1, -1));
+    }
+    ck_assert(wc_nothing_before_ping(wa));
+    wc_close(wa);
+    await_detached(n, 1);
+    for (int i = 0; i < 2; i++) { /* two grants kept: the cap */
+        ck_assert(wc_release(n, 30 + i, locks[i], 1));
+        wx_expect_free(n, 30 + i, ST(OK));
+    }
+    /* A's notified Wait re-takes capl: a third answer, over the cap, so the session ends; the
+     * notification its OK carried goes to B. */
+    ck_assert(wc_acquire(n, 40, "capl", 1, -1));
+    wx_expect_token(n, 40);
+    ck_assert(wc_notify(n, 41, "capc", "capl", 1, 1));
+    wx_expect_free(n, 41, ST(OK));
+    ck_assert(wc_release(n, 42, "capl", 1));
+    wx_expect_free(n, 42, ST(OK));
+    wx_expect_token(b, 3);
+    await_detached(n, 0);
+    for (int i = 0; i < 2; i++)
+        await_holder(n, locks[i], 0);
+    ck_assert(wc_release(b, 4, "capl", 1));
+    wx_expect_free(b, 4, ST(OK));
+    wc_close(b);
+    wc_close(n);
+}
+END_TEST
+
 START_TEST(test_answers_up_to_the_cap_are_all_delivered_in_order)
 {
     struct sess a;
@@ -698,6 +740,7 @@ static Suite *resume_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_too_many_kept_answers_end_the_session);
     tcase_add_test(tc, test_answers_up_to_the_cap_are_all_delivered_in_order);
+    tcase_add_test(tc, test_notification_owed_by_a_session_ended_by_the_cap_wakes_the_next_waiter);
     suite_add_tcase(s, tc);
     return s;
 }
