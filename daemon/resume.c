@@ -65,6 +65,40 @@ static void resume_on_timer(evutil_socket_t fd, short what, void *arg)
     resume_end(ds);
 }
 
+/* ------------------------------------------------------------------ owed notifications */
+
+static void resume_owed_free(struct resume_owed *o)
+{
+    while (o != NULL) {
+        struct resume_owed *next = o->next;
+        free(o);
+        o = next;
+    }
+}
+
+/* r, a late answer for detached ds: a Wait's OK is a notification its client has not seen yet,
+ * owed to the condition's next waiter should the session end before a resume delivers it. Noted
+ * whether or not the answer itself could be kept (over the cap the session ends). */
+static void resume_owe(struct dsession *ds, const struct engine_reply *r)
+{
+    if (r->op != ENGINE_OP_WAIT || r->status != ENGINE_OK || r->cond == NULL)
+        return;
+    struct resume_owed *o = malloc(sizeof *o + r->cond_len);
+    if (o == NULL) {
+        log_error("session %llu (%s): out of memory noting a notification it owes",
+                  (unsigned long long)ds->id, ds->client_name);
+        return;
+    }
+    o->next = NULL;
+    o->len = r->cond_len;
+    memcpy(o->name, r->cond, r->cond_len);
+    if (ds->owed_last != NULL)
+        ds->owed_last->next = o;
+    else
+        ds->owed = o;
+    ds->owed_last = o;
+}
+
 /* ------------------------------------------------------------------ open and end */
 
 bool resume_open(struct server *srv, struct conn *c, uint64_t id, const char *client_name,
@@ -123,12 +157,22 @@ void resume_end(struct dsession *ds)
         event_free(ds->timer);
     srv->nsessions--;
     struct esession *s = ds->sess;
+    struct resume_owed *owed = ds->owed;
+    uint64_t id = ds->id;
     sodium_memzero(ds->secret, sizeof ds->secret);
     free(ds->buf);
     free(ds);
     /* Last: ending the session hands its locks on, which queues replies to other sessions. The
      * engine delivers nothing more to this one (its ctx is gone). */
     engine_session_close(s);
+    /* Then the notifications its undelivered Wait answers carried go to the next waiters, as
+     * for a notified Wait cancelled before it re-acquired (§9.5): after the locks, so that a
+     * woken waiter can take its lock at once. */
+    for (struct resume_owed *o = owed; o != NULL; o = o->next)
+        if (!engine_pass_notification(srv->engine, o->name, o->len))
+            log_error("session %llu ended: out of memory passing on a notification it owed",
+                      (unsigned long long)id);
+    resume_owed_free(owed);
 }
 
 /* ------------------------------------------------------------------ resume */
@@ -319,6 +363,9 @@ void resume_attach(struct dsession *ds, struct conn *c)
     ds->conn = c;
     c->ds = ds;
     c->sess = ds->sess;
+    /* The kept answers follow the HelloResult: the client acts on their notifications. */
+    resume_owed_free(ds->owed);
+    ds->owed = ds->owed_last = NULL;
 }
 
 uint8_t *resume_take_buffer(struct dsession *ds, size_t *len)
@@ -338,6 +385,7 @@ uint8_t *resume_take_buffer(struct dsession *ds, size_t *len)
 void resume_buffer_reply(struct dsession *ds, const struct engine_reply *r)
 {
     struct server *srv = ds->srv;
+    resume_owe(ds, r);
     if (ds->overflow)
         return;
     if (ds->nbuf >= srv->settings.max_buffered_answers) {
@@ -432,6 +480,7 @@ void resume_restore_discard(struct dsession *ds)
     if (ds->timer != NULL)
         event_free(ds->timer);
     sodium_memzero(ds->secret, sizeof ds->secret);
+    resume_owed_free(ds->owed);
     free(ds->buf);
     free(ds);
 }

@@ -29,6 +29,14 @@ struct engine_reply;
 #define RESUME_SECRET_BYTES 32
 #define RESUME_CLIENT_NAME_MAX 128
 
+/* A notification a detached session owes: the condition (name follows) of one of its Waits
+ * answered OK while detached, an answer its client has not received yet. */
+struct resume_owed {
+    struct resume_owed *next;
+    size_t len;
+    uint8_t name[];
+};
+
 struct dsession {
     struct table_node node;         /* in srv->by_id */
     TAILQ_ENTRY(dsession) det_link; /* in srv->detached while detached */
@@ -56,6 +64,10 @@ struct dsession {
     uint64_t rfirst; /* the number of the first frame in buf; nresp + 1 when it is empty */
     uint8_t secret[RESUME_SECRET_BYTES];
     char client_name[RESUME_CLIENT_NAME_MAX];
+    /* Notifications owed by Waits answered OK while detached, oldest first (owned): delivered
+     * with their answers at a resume, passed on to the condition's next waiter when the session
+     * ends instead (protocol.md §5.5, §9.5). */
+    struct resume_owed *owed, *owed_last;
 };
 
 /* Creates the server's registry; false on OOM. */
@@ -130,7 +142,8 @@ bool resume_can_deliver(const struct dsession *ds, uint64_t ack);
  * frames (borrowed, valid until ds's next change; NULL when *len is 0); *len bytes. */
 const uint8_t *resume_unacked(const struct dsession *ds, size_t *len);
 
-/* Ends the session now: the engine hands on what it held (protocol.md §5.4), it leaves the
+/* Ends the session now: the engine hands on what it held (protocol.md §5.4), then each
+ * notification owed by a kept, undelivered Wait answer is passed on (§9.5); it leaves the
  * registry and ds is freed. Its connection, if any, must have dropped its pointers first. */
 void resume_end(struct dsession *ds);
 

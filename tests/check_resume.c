@@ -447,6 +447,130 @@ START_TEST(test_after_the_grace_the_session_is_lost_and_its_lock_handed_on)
 }
 END_TEST
 
+/* ------------------------------------------------------------------ owed notifications */
+
+/* The grace of the waiter that dies in these tests: short, but long enough for the few round
+ * trips between its detaching and the grant of its Wait (each test checks that they fit). */
+#define OWED_GRACE 1.0
+
+/* A, a session with grace OWED_GRACE: holds lock, then waits on cond (id 3; timeout < 0: none).
+ * The caller drops the returned connection (wc_close: A detaches). */
+static struct wc *owed_waiter(struct sess *a, const char *cond, const char *lock, double timeout)
+{
+    struct wc *wa = open_session(OWED_GRACE, a);
+    ck_assert(wc_acquire(wa, 2, lock, 1, -1));
+    wx_expect_token(wa, 2);
+    ck_assert(wc_wait(wa, 3, cond, lock, 1, timeout)); /* releases lock while it waits */
+    ck_assert(wc_nothing_before_ping(wa));
+    return wa;
+}
+
+/* A second waiter on cond, after A (FIFO: A is notified first). */
+static struct wc *second_waiter(const char *cond, const char *lock)
+{
+    struct wc *b = wc_session(D.port, "second");
+    ck_assert_ptr_nonnull(b);
+    ck_assert(wc_acquire(b, 2, lock, 1, -1));
+    wx_expect_token(b, 2);
+    ck_assert(wc_wait(b, 3, cond, lock, 1, -1));
+    ck_assert(wc_nothing_before_ping(b));
+    return b;
+}
+
+/* n notifies one waiter of cond (which must wake one) and releases lock: the woken Wait of
+ * detached session a re-takes it, its OK kept for a resume. Then a must still be detached: the
+ * grant happened in its grace. */
+static void notify_detached(struct wc *n, const struct sess *a, const char *cond, const char *lock)
+{
+    ck_assert(wc_acquire(n, 10, lock, 1, -1));
+    wx_expect_token(n, 10);
+    ck_assert(wc_notify(n, 11, cond, lock, 1, 1));
+    Condd__V1__Response *r = wx_expect(n, 11, ST(OK));
+    ck_assert_uint_eq(r->notify->woken, 1);
+    condd__v1__response__free_unpacked(r, NULL);
+    ck_assert(wc_release(n, 12, lock, 1));
+    wx_expect_free(n, 12, ST(OK));
+    ck_assert_msg(holder_of(n, lock) == a->id && detached_now(n) == 1,
+                  "the grace of %g s ran out before the Wait was granted (a very loaded machine?)",
+                  OWED_GRACE);
+}
+
+START_TEST(test_notification_owed_by_a_waiter_whose_grace_ran_out_wakes_the_next_waiter)
+{
+    struct sess a;
+    struct wc *n = wc_session(D.port, "notifier");
+    ck_assert_ptr_nonnull(n);
+    wc_close(owed_waiter(&a, "owc", "owl", -1));
+    await_detached(n, 1);
+    struct wc *b = second_waiter("owc", "owl");
+    notify_detached(n, &a, "owc", "owl");
+    /* A's grace runs out: its lock is released and the notification its undelivered OK carried
+     * goes to B (protocol.md §5.5, §9.5), which re-takes the lock. */
+    wx_expect_token(b, 3);
+    await_detached(n, 0);
+    try_lock_fails(n, 13, "owl");
+    ck_assert(wc_release(b, 4, "owl", 1));
+    wx_expect_free(b, 4, ST(OK));
+    struct wc *x = wc_connect(D.port);
+    ck_assert_int_eq(try_resume(x, 1, a.id, a.secret, 32, NULL, 0), ST(RESUME_FAILED));
+    wc_close(x);
+    wc_close(b);
+    wc_close(n);
+}
+END_TEST
+
+START_TEST(test_notification_owed_with_no_other_waiter_is_dropped_and_the_lock_freed)
+{
+    struct sess a;
+    struct wc *n = wc_session(D.port, "notifier");
+    ck_assert_ptr_nonnull(n);
+    wc_close(owed_waiter(&a, "owc1", "owl1", -1));
+    await_detached(n, 1);
+    notify_detached(n, &a, "owc1", "owl1");
+    await_detached(n, 0);
+    await_holder(n, "owl1", 0);
+    /* Nothing was remembered on the condition: a new waiter is not woken by the old Notify. */
+    ck_assert(wc_acquire(n, 13, "owl1", 1, 0));
+    wx_expect_token(n, 13);
+    ck_assert(wc_wait(n, 14, "owc1", "owl1", 1, 0.05));
+    wx_expect_free(n, 14, ST(TIMEOUT));
+    ck_assert(wc_release(n, 15, "owl1", 1));
+    wx_expect_free(n, 15, ST(OK));
+    wc_close(n);
+}
+END_TEST
+
+START_TEST(test_wait_answered_timeout_in_the_grace_passes_no_notification_on)
+{
+    struct sess a;
+    struct wc *n = wc_session(D.port, "notifier");
+    ck_assert_ptr_nonnull(n);
+    /* A's Wait times out (in its grace, or before: either way its TIMEOUT is no notification)
+     * and re-takes the lock, which B's Wait has released. */
+    struct wc *wa = owed_waiter(&a, "owc2", "owl2", 0.3);
+    struct wc *b = second_waiter("owc2", "owl2");
+    wc_close(wa);
+    await_detached(n, 1);
+    await_detached(n, 0); /* the grace ran out */
+    await_holder(n, "owl2", 0);
+    ck_assert(wc_nothing_before_ping(b)); /* B was not woken */
+    /* B still waits: a real Notify wakes it. */
+    ck_assert(wc_acquire(n, 10, "owl2", 1, -1));
+    wx_expect_token(n, 10);
+    ck_assert(wc_notify(n, 11, "owc2", "owl2", 1, 1));
+    Condd__V1__Response *r = wx_expect(n, 11, ST(OK));
+    ck_assert_uint_eq(r->notify->woken, 1);
+    condd__v1__response__free_unpacked(r, NULL);
+    ck_assert(wc_release(n, 12, "owl2", 1));
+    wx_expect_free(n, 12, ST(OK));
+    wx_expect_token(b, 3);
+    ck_assert(wc_release(b, 4, "owl2", 1));
+    wx_expect_free(b, 4, ST(OK));
+    wc_close(b);
+    wc_close(n);
+}
+END_TEST
+
 /* ------------------------------------------------------------------ Goodbye */
 
 START_TEST(test_goodbye_ends_the_session_at_once_whatever_its_grace)
@@ -513,6 +637,48 @@ START_TEST(test_too_many_kept_answers_end_the_session)
 }
 END_TEST
 
+START_TEST(test_notification_owed_by_a_session_ended_by_the_cap_wakes_the_next_waiter)
+{
+    struct sess a;
+    struct wc *n = wc_session(D.port, "notifier");
+    ck_assert_ptr_nonnull(n);
+    struct wc *wa = open_session(30, &a);
+    ck_assert(wc_acquire(wa, 2, "capl", 1, -1));
+    wx_expect_token(wa, 2);
+    ck_assert(wc_wait(wa, 3, "capc", "capl", 1, -1));
+    struct wc *b = second_waiter("capc", "capl");
+    const char *locks[] = {"capx1", "capx2"};
+    for (int i = 0; i < 2; i++) {
+        ck_assert(wc_acquire(n, 20 + i, locks[i], 1, -1));
+        wx_expect_token(n, 20 + i);
+        ck_assert(wc_acquire(wa, 20 + i, locks[i], 1, -1));
+    }
+    ck_assert(wc_nothing_before_ping(wa));
+    wc_close(wa);
+    await_detached(n, 1);
+    for (int i = 0; i < 2; i++) { /* two grants kept: the cap */
+        ck_assert(wc_release(n, 30 + i, locks[i], 1));
+        wx_expect_free(n, 30 + i, ST(OK));
+    }
+    /* A's notified Wait re-takes capl: a third answer, over the cap, so the session ends; the
+     * notification its OK carried goes to B. */
+    ck_assert(wc_acquire(n, 40, "capl", 1, -1));
+    wx_expect_token(n, 40);
+    ck_assert(wc_notify(n, 41, "capc", "capl", 1, 1));
+    wx_expect_free(n, 41, ST(OK));
+    ck_assert(wc_release(n, 42, "capl", 1));
+    wx_expect_free(n, 42, ST(OK));
+    wx_expect_token(b, 3);
+    await_detached(n, 0);
+    for (int i = 0; i < 2; i++)
+        await_holder(n, locks[i], 0);
+    ck_assert(wc_release(b, 4, "capl", 1));
+    wx_expect_free(b, 4, ST(OK));
+    wc_close(b);
+    wc_close(n);
+}
+END_TEST
+
 START_TEST(test_answers_up_to_the_cap_are_all_delivered_in_order)
 {
     struct sess a;
@@ -563,6 +729,10 @@ static Suite *resume_suite(void)
     tcase_add_test(tc, test_resume_takes_over_an_open_connection);
     tcase_add_test(tc, test_after_the_grace_the_session_is_lost_and_its_lock_handed_on);
     tcase_add_test(tc, test_goodbye_ends_the_session_at_once_whatever_its_grace);
+    tcase_add_test(tc,
+                   test_notification_owed_by_a_waiter_whose_grace_ran_out_wakes_the_next_waiter);
+    tcase_add_test(tc, test_notification_owed_with_no_other_waiter_is_dropped_and_the_lock_freed);
+    tcase_add_test(tc, test_wait_answered_timeout_in_the_grace_passes_no_notification_on);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("cap");
@@ -570,6 +740,7 @@ static Suite *resume_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc, test_too_many_kept_answers_end_the_session);
     tcase_add_test(tc, test_answers_up_to_the_cap_are_all_delivered_in_order);
+    tcase_add_test(tc, test_notification_owed_by_a_session_ended_by_the_cap_wakes_the_next_waiter);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -7,7 +7,8 @@
  * for the lock like an acquire (lock.c) with its final status (OK, TIMEOUT, CANCELLED);
  * it is answered only when its owner holds the lock again. A notified wait that is cancelled
  * or dropped before it holds the lock passes its notification on to the next waiter, so no
- * wake-up is lost (CPython gh-112202).
+ * wake-up is lost (CPython gh-112202); so does, through engine_pass_notification(), a session
+ * that ends before its client received a notified wait's OK (a detached one, resume.c).
  */
 #include "config.h"
 
@@ -232,6 +233,16 @@ enum engine_status engine_notify(struct esession *s, const uint8_t *cond, size_t
         return engine_fail(message, ENGINE_LOCK_MISMATCH, "condition is bound to another lock");
     *woken = econd_wake(c, n);
     return ENGINE_OK;
+}
+
+bool engine_pass_notification(struct engine *e, const uint8_t *cond, size_t cond_len)
+{
+    if (e->shutting_down || !engine_name_valid(cond, cond_len))
+        return true;
+    struct econd *c = econd_find(e, cond, cond_len, table_hash(e->conds, cond, cond_len));
+    if (c == NULL || c->q_head == NULL)
+        return true; /* nobody waits: nothing is remembered, as for a Notify */
+    return cond_to_lock(c->q_head, ENGINE_OK);
 }
 
 /* ================================================================== cancel, drop, shutdown */

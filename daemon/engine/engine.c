@@ -239,6 +239,10 @@ void engine_deliver(struct engine *e, const struct ewaiter *w, enum engine_statu
         .index = w->kind == EW_BARRIER ? (uint32_t)token : 0,
         .elapsed_s = engine_now(e) - w->started,
     };
+    if (w->kind == EW_WAIT && w->cond != NULL) {
+        r.cond = w->cond->data;
+        r.cond_len = w->cond->name_len;
+    }
     switch (status) {
     case ENGINE_OK:
         r.message = NULL;

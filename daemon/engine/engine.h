@@ -97,6 +97,11 @@ struct engine_reply {
                                 * OK / TIMEOUT / CANCELLED; else 0 */
     double elapsed_s;          /* seconds from the request to this reply (for latency metrics) */
     uint32_t index;            /* BarrierWait OK: the arrival index; else 0 */
+    /* A Wait's reply: its condition's name (borrowed for the call; not NUL-terminated), so that
+     * a caller who cannot deliver a notified Wait's OK can pass the notification on
+     * (engine_pass_notification()); else NULL and 0. */
+    const uint8_t *cond;
+    size_t cond_len;
 };
 
 /*
@@ -238,6 +243,16 @@ enum engine_status engine_wait(struct esession *s, uint64_t req_id, const uint8_
 enum engine_status engine_notify(struct esession *s, const uint8_t *cond, size_t cond_len,
                                  const uint8_t *lock, size_t lock_len, uint64_t owner, uint64_t n,
                                  uint64_t *woken, const char **message);
+
+/*
+ * Passes on a notification whose receiver will never act on it: a Wait answered OK (the lock
+ * re-taken) to a session that ended before that answer reached its client (a detached session
+ * whose grace ran out, protocol.md §5.5 and §9.5). Wakes cond's longest waiter, as a Notify with
+ * n = 1 would, without an owner: the woken wait queues for the lock, or takes it at once when it
+ * is free. cond (borrowed) need not exist any more. Returns false only when out of memory for the
+ * lock's entry (nothing changed); does nothing once the engine is shutting down.
+ */
+bool engine_pass_notification(struct engine *e, const uint8_t *cond, size_t cond_len);
 
 /*
  * Cancel the pending request target_id of s. OK: a pending Acquire has been answered CANCELLED

@@ -278,11 +278,12 @@ void elock_grant(struct elock *l, struct ewaiter *w)
      * releases l soon. */
     if (w->s->closing && w->cond != NULL && status == ENGINE_OK)
         econd_wake_head(w->cond);
+    /* Delivered before the condition reference goes: the reply names the condition. */
+    engine_deliver(e, w, status, token);
     if (w->cond != NULL) {
         econd_unref(e, w->cond);
         w->cond = NULL;
     }
-    engine_deliver(e, w, status, token);
     engine_waiter_free(w);
 }
 
