@@ -450,8 +450,9 @@ END_TEST
 /* ------------------------------------------------------------------ owed notifications */
 
 /* The grace of the waiter that dies in these tests: short, but long enough for the few round
- * trips between its detaching and the grant of its Wait (each test checks that they fit). */
-#define OWED_GRACE 1.0
+ * trips between its detaching and the grant of its Wait (about ten on loopback: milliseconds,
+ * against two seconds; each test checks that they fit and says so if not). */
+#define OWED_GRACE 2.0
 
 /* A, a session with grace OWED_GRACE: holds lock, then waits on cond (id 3; timeout < 0: none).
  * The caller drops the returned connection (wc_close: A detaches). */
@@ -500,9 +501,11 @@ START_TEST(test_notification_owed_by_a_waiter_whose_grace_ran_out_wakes_the_next
     struct sess a;
     struct wc *n = wc_session(D.port, "notifier");
     ck_assert_ptr_nonnull(n);
-    wc_close(owed_waiter(&a, "owc", "owl", -1));
-    await_detached(n, 1);
+    /* B queues behind A before A detaches: only the notify's round trips run in A's grace. */
+    struct wc *wa = owed_waiter(&a, "owc", "owl", -1);
     struct wc *b = second_waiter("owc", "owl");
+    wc_close(wa);
+    await_detached(n, 1);
     notify_detached(n, &a, "owc", "owl");
     /* A's grace runs out: its lock is released and the notification its undelivered OK carried
      * goes to B (protocol.md §5.5, §9.5), which re-takes the lock. */
