@@ -160,6 +160,18 @@ static void out_reset(condd_async_conn *c)
     c->wpos = c->wlen = c->wmark = c->whanded = c->hello_len = 0;
 }
 
+/* While the first Hello of a plaintext session is unanswered, the requests queued behind it
+ * are held (flush() writes the Hello alone) and the output buffer keeps the Hello at its start:
+ * a server that closes before answering (a live restart closes the connections it accepted
+ * but had not read, protocol.md §5.10) may still have handled the Hello, its session then
+ * detached, unknown to us, in its grace; a request it had read too would stay with that session
+ * (a lock held by it until its grace ran out), so none is written before the HelloResult, and
+ * cl_retry_hello() sends the same buffer again on a new connection. */
+static bool out_keeps_written(const condd_async_conn *c)
+{
+    return c->first_hello != NULL && c->tls_ctx == NULL;
+}
+
 void cl_fail(condd_async_conn *c, int reason, const char *msg)
 {
     if (c->state == CL_DEAD)
@@ -350,8 +362,10 @@ static void flush(condd_async_conn *c)
         flush_tls(c);
         return;
     }
-    while (c->wpos < c->wlen) {
-        ssize_t n = send(c->fd, c->wbuf + c->wpos, c->wlen - c->wpos, MSG_NOSIGNAL);
+    bool hold = out_keeps_written(c);
+    size_t end = hold && c->first_hello_len < c->wlen ? c->first_hello_len : c->wlen;
+    while (c->wpos < end) {
+        ssize_t n = send(c->fd, c->wbuf + c->wpos, end - c->wpos, MSG_NOSIGNAL);
         if (n > 0) {
             c->wpos += (size_t)n;
             c->last_tx = clk_mono();
@@ -368,7 +382,8 @@ static void flush(condd_async_conn *c)
         cl_fail(c, CONDD_ERR_DISCONNECTED, msg);
         return;
     }
-    out_reset(c);
+    if (!hold)
+        out_reset(c);
     want_write(c, false);
 }
 
@@ -415,9 +430,10 @@ int cl_submit(condd_async_conn *c, Condd__V1__Request *req, const struct cl_pend
 /* Makes room for size more bytes at the end of the output buffer. */
 static bool out_room(condd_async_conn *c, size_t size)
 {
-    if (c->wpos > 0 && c->wpos == c->wlen)
+    bool keep = out_keeps_written(c);
+    if (c->wpos > 0 && c->wpos == c->wlen && !keep)
         out_reset(c);
-    if (c->wlen + size > c->wcap && c->wpos > 0) {
+    if (c->wlen + size > c->wcap && c->wpos > 0 && !keep) {
         /* Keep the frame being written whole (a resume sends it again from its start). */
         size_t from = cl_unsent_start(c);
         memmove(c->wbuf, c->wbuf + from, c->wlen - from);
@@ -487,6 +503,8 @@ void cl_start_keepalive(condd_async_conn *c)
 static void on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *r)
 {
     cl_drop_first_hello(c); /* answered: never sent again */
+    if (c->wpos < c->wlen)
+        schedule_flush(c); /* the requests held behind it (out_keeps_written()) */
     if (c->resuming) {
         cl_resume_on_hello(c, rc, r);
         return;
@@ -725,10 +743,13 @@ static void do_read(condd_async_conn *c)
     if ((n == 0 || errno == ECONNRESET) && c->state == CL_HELLO && c->ssl == NULL &&
         !c->ever_ready && !c->resuming && c->rlen == 0)
         /* Not a byte before the close: a condd answers Hello, or says why it will not; a TLS
-         * listener drops a plaintext Hello without a word (a reset if it left some unread). */
+         * listener drops a plaintext Hello without a word (a reset if it left some unread).
+         * So does a live restart to the connections it accepted but did not read
+         * (protocol.md §5.10): cl_retry_hello() opens again, and this is only reported when
+         * that did not help, but the two look the same, so both are named. */
         snprintf(msg, sizeof msg,
-                 "the server closed the connection before answering Hello (does it expect "
-                 "TLS? use tls:HOST:PORT)");
+                 "the server closed the connection before answering Hello (restarting, or does "
+                 "it expect TLS? use tls:HOST:PORT)");
     else if (n == 0)
         snprintf(msg, sizeof msg, "the server closed the connection");
     else

@@ -427,8 +427,9 @@ void cl_resume_on_hello(condd_async_conn *c, int rc, const Condd__V1__Response *
  * out-of-memory copy is simply not kept. cl_drop_first_hello() frees it once answered. */
 void cl_keep_first_hello(condd_async_conn *c, size_t from);
 void cl_drop_first_hello(condd_async_conn *c);
-/* The server closed c's plaintext connection before answering its first Hello, with nothing
- * else asked yet: a live restart closes the connections it accepted but had not read
+/* The server closed c's plaintext connection before answering its first Hello, without a byte
+ * of an answer (the requests queued behind the Hello were held, never written, conn.c): a live
+ * restart closes the connections it accepted but had not read
  * (protocol.md §5.10). Opens again (after a short pause, within the connect deadline, at most
  * CL_HELLO_RETRIES times) with the same Hello and returns true; false when that does not
  * apply. */

@@ -164,24 +164,20 @@ bool cl_retry_hello(condd_async_conn *c)
     /* Over TLS a close before the answer is how a server refuses a client certificate: that
      * must be reported at once, not retried. */
     if (c->state != CL_HELLO || c->resuming || c->ever_ready || c->closing || c->ssl != NULL ||
-        c->first_hello == NULL || c->hello_retries >= CL_HELLO_RETRIES || c->pending.count != 1 ||
-        c->waitfors != NULL)
+        c->tls_ctx != NULL || c->first_hello == NULL || c->hello_retries >= CL_HELLO_RETRIES ||
+        c->rlen != 0 || c->waitfors != NULL)
         return false;
-    if (c->wcap < c->first_hello_len) {
-        uint8_t *nb = realloc(c->wbuf, c->first_hello_len);
-        if (nb == NULL)
-            return false;
-        c->wbuf = nb;
-        c->wcap = c->first_hello_len;
-    }
+    /* Requests queued behind the Hello (a server-list member is opened by the request routed
+     * to it) were held, never written (conn.c, out_keeps_written()): the output buffer holds
+     * the Hello at its start and them behind it, and all go again on the new connection. */
+    if (c->wlen < c->first_hello_len || memcmp(c->wbuf, c->first_hello, c->first_hello_len) != 0)
+        return false; /* not the buffer of this Hello: cannot happen, but never guess */
     c->hello_retries++;
     cl_close_socket(c);
     event_del(c->ev_flush);
     c->flush_scheduled = false;
     c->rpos = c->rlen = 0;
-    memcpy(c->wbuf, c->first_hello, c->first_hello_len);
     c->wpos = c->wmark = c->whanded = c->hello_len = 0;
-    c->wlen = c->first_hello_len;
     c->state = CL_CONNECTING;
     struct timeval tv = clk_timeval(CL_BACKOFF_FIRST);
     event_add(c->ev_backoff, &tv);

@@ -557,8 +557,8 @@ START_TEST(test_plaintext_client_on_a_tls_port_is_closed_at_once)
                       rc == CONDD_ERR_PROTOCOL,
                   "rc %d (%s)", rc, msg);
     /* The TLS listener drops the plaintext Hello without a byte: the message suggests why. */
-    ck_assert_str_eq(msg, "the server closed the connection before answering Hello (does it "
-                          "expect TLS? use tls:HOST:PORT)");
+    ck_assert_str_eq(msg, "the server closed the connection before answering Hello "
+                          "(restarting, or does it expect TLS? use tls:HOST:PORT)");
     assert_daemon_serves(&d);
     ck_assert_int_eq(tu_daemon_stop(&d), 0);
 }

@@ -51,7 +51,7 @@ run_rc 2 "$CONDCTL" -s "$S" --ca "" ping
 note "plaintext on the TLS port and TLS on the plaintext port: closed at once, logged"
 within 3 30 "$CONDCTL" -s "127.0.0.1:$TLS" --connect-timeout 60 ping
 wait_until 10 grep -q "TLS handshake failed" "$T/condd.log" || fail "no log line for plaintext"
-grep -q "the server closed the connection before answering Hello (does it expect TLS? use tls:HOST:PORT)\$" "$T/bg.err" ||
+grep -q "the server closed the connection before answering Hello (restarting, or does it expect TLS? use tls:HOST:PORT)\$" "$T/bg.err" ||
     fail "plaintext on the TLS port, no TLS hint: $(cat "$T/bg.err")"
 within 3 30 "$CONDCTL" -s "tls:127.0.0.1:$PORT" --ca "$C/ca.pem" --connect-timeout 60 ping
 grep -q "(a plaintext port? drop tls: from the address) (OpenSSL: wrong version number)\$" "$T/bg.err" ||

@@ -68,9 +68,14 @@ def parse_address(address):
 
 
 # A connection closed before its Hello was answered is opened again this many times in all,
-# this many seconds apart (connect()).
+# this many seconds apart (connect(), and a Cluster's sessions: _open_lazily).
 _HELLO_TRIES = 3
 _HELLO_PAUSE = 0.05
+
+
+class _HelloClosed(Exception):
+    """Private: the server closed a lazily opened connection before answering its Hello,
+    without a byte; _open_lazily opens again."""
 
 
 # connect()'s default connect_timeout, libcondd's (condd_options_set_connect_timeout).
@@ -419,6 +424,8 @@ class Client:
         self.session_state = "opening"  # "open", "resuming", "lost"
         self._opening = False  # opened lazily (_open_lazily): frames wait for the Hello
         self._open_task = None
+        # _open_lazily's Hello, while a close before its answer opens again (_HelloClosed)
+        self._hello_retry_fut = None
         _OPEN.setdefault(self._loop, weakref.WeakSet()).add(self)
         if protocol is None:
             return
@@ -824,7 +831,7 @@ class Client:
 
     # ------------------------------------------------------------ inside
 
-    async def _hello(self, client_name, session_timeout, token=None, grace=0.0):
+    async def _hello(self, client_name, session_timeout, token=None, grace=0.0, retry=False):
         req = self._request("hello")
         # acks only for a client that resumes: for another, the server's copies are no use
         _proto.fill_hello(req, client_name, session_timeout, token, grace,
@@ -832,9 +839,15 @@ class Client:
         if self._opening:
             # first on the connection, ahead of the requests held until it is answered
             fut = self._pending[req.id] = self._loop.create_future()
+            if retry:
+                self._hello_retry_fut = fut
             self._transport.write(_proto.encode(req))
             self._last_send = self._loop.time()
-            resp = await fut
+            try:
+                resp = await fut
+            finally:
+                self._hello_retry_fut = None
+                self._pending.pop(req.id, None)
         else:
             resp = await self._call(req)
         req.hello.auth_token = b""
@@ -872,31 +885,47 @@ class Client:
                 self._transport.abort()
 
     async def _open_lazily_within(self, client_name, session_timeout, token, grace):
-        try:
-            transport, proto = await _open(self._where)
-        except OSError as e:
-            exc = ConnectionLost("cannot connect to %s: %s" % (self.server, e))
-            exc.__cause__ = e
-            self._lose(exc)
+        for attempt in range(_HELLO_TRIES):
+            try:
+                transport, proto = await _open(self._where)
+            except OSError as e:
+                exc = ConnectionLost("cannot connect to %s: %s" % (self.server, e))
+                exc.__cause__ = e
+                self._lose(exc)
+                return
+            if self._lost is not None:  # closed meanwhile
+                transport.close()
+                return
+            self._transport, self._proto = transport, proto
+            proto.client = self
+            retry = attempt + 1 < _HELLO_TRIES
+            if proto.end > proto.start:  # bytes came before (an id-0 refusal)
+                retry = False
+                self._frames_received(proto)
+            if proto.early_lost is not None:
+                if retry and not self._closing:
+                    transport.close()
+                    await asyncio.sleep(_HELLO_PAUSE)
+                    continue
+                self._connection_lost(None if proto.early_lost is True else proto.early_lost,
+                                      proto)
+            if self._lost is not None:
+                return
+            try:
+                await self._hello(client_name, session_timeout, token, grace, retry=retry)
+            except _HelloClosed:
+                # Closed before answering, without a byte: a live restart closes the
+                # connections it accepted but had not read (protocol.md §5.10). The requests
+                # held behind the Hello were never written: open again with them, as connect()
+                # and libcondd do (docs/client.md §6).
+                await asyncio.sleep(_HELLO_PAUSE)
+                continue
+            except CondDError as e:  # refused (Unauthenticated, ...) or lost meanwhile
+                self._lose(e)
+                return
+            self._opening = False
+            self._write_held(proto)
             return
-        if self._lost is not None:  # closed meanwhile
-            transport.close()
-            return
-        self._transport, self._proto = transport, proto
-        proto.client = self
-        if proto.end > proto.start:  # bytes came before (an id-0 refusal)
-            self._frames_received(proto)
-        if proto.early_lost is not None:
-            self._connection_lost(None if proto.early_lost is True else proto.early_lost, proto)
-        if self._lost is not None:
-            return
-        try:
-            await self._hello(client_name, session_timeout, token, grace)
-        except CondDError as e:  # refused (Unauthenticated, ...) or lost meanwhile
-            self._lose(e)
-            return
-        self._opening = False
-        self._write_held(proto)
 
     def _watch_writes(self, transport):
         """From now on, writes go through _write on a socket object of our own on a duplicate
@@ -1008,6 +1037,12 @@ class Client:
             return  # an old connection, replaced by a resume
         self._transport = None
         self._sock = None  # closed with proto (_Protocol.connection_lost)
+        fut = self._hello_retry_fut
+        if (fut is not None and not fut.done() and self._lost is None and not self._closing
+                and proto.end == 0):
+            # _open_lazily's Hello unanswered, not a byte received: it opens again
+            fut.set_exception(_HelloClosed())
+            return
         if self._closing:
             why = "client closed"
         elif exc is None:

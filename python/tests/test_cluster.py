@@ -10,6 +10,9 @@ WrongServer, naming the right server, for a client whose list differs."""
 
 import asyncio
 import os
+import signal
+import threading
+import time
 import unittest
 from unittest import mock
 
@@ -513,6 +516,134 @@ class ClusterModeTests(ClusterTests):
         self.assertEqual(cm.exception.server, self.addresses[1])
         self.assertIn("routes to %s" % self.addresses[0], cm.exception.message)
 
+
+class LiveRestartTests(unittest.IsolatedAsyncioTestCase):
+    """Two daemons started with --cluster, live-restarted (SIGUSR2) in turn while a loop opens
+    the list, locks a name on each server (each session opened by its lock, which waits
+    behind its Hello), unlocks and closes: nothing fails (condd.8 LIVE RESTART). A restart
+    closes the connections it accepted but had not read (protocol.md §5.10); the session opens
+    again with its held requests. Each restart is waited for (Stats counts it) and the next
+    comes GAP s later, so a daemon serves at least twice that between two of its restarts,
+    longer than a session's retries of its Hello take: a correct client never fails here,
+    wherever the restarts land; how many land in that window only decides how well a wrong
+    one is caught."""
+
+    COUNT = 16  # restarts per test (about 2 s) ...
+    SECONDS = 4.0  # ... or at most this long on a slow machine
+    GAP = 0.1
+
+    @classmethod
+    def setUpClass(cls):
+        cls.daemons = cluster(2)
+        cls.addresses = [d.address for d in cls.daemons]
+        cls.servers = ",".join(cls.addresses)
+
+    @classmethod
+    def tearDownClass(cls):
+        for d in cls.daemons:
+            d.stop()
+
+    def restarts_now(self, i):
+        """Daemon i's restart count, or None when a restart closed the connection meanwhile."""
+        try:
+            with condd.sync.connect(self.addresses[i]) as c:
+                return c.stats().restarts
+        except condd.ConnectionLost:
+            return None
+
+    def restarts(self):
+        """Starts a thread restarting each daemon in turn; returns (its stop(), a list whose
+        length is the restarts done)."""
+        done = threading.Event()
+        count = []
+        failed = []
+
+        def wait_count(i, above):
+            end = time.monotonic() + 20
+            while not done.is_set():
+                n = self.restarts_now(i)
+                if n is not None and n > above:
+                    return n
+                if time.monotonic() > end:
+                    failed.append("daemon %d did not restart" % i)
+                    done.set()
+                done.wait(0.005)
+            return None
+
+        def run():
+            k = 0
+            while not done.is_set():
+                i = k % 2
+                before = wait_count(i, -1)
+                if before is None:
+                    return
+                os.kill(self.daemons[i].proc.pid, signal.SIGUSR2)
+                if wait_count(i, before) is None:
+                    return
+                count.append(i)
+                k += 1
+                done.wait(self.GAP)
+
+        t = threading.Thread(target=run)
+        t.start()
+
+        def stop():
+            done.set()
+            t.join()
+            self.assertEqual(failed, [])
+            for a in self.addresses:  # both serve again
+                with condd.sync.connect(a) as c:
+                    c.ping()
+        return stop, count
+
+    def names(self, c, what):
+        """A name routed to each server, in the list's order."""
+        out = []
+        for a in self.addresses:
+            i = 0
+            while c.server_for("%s-%d" % (what, i)) != a:
+                i += 1
+            out.append("%s-%d" % (what, i))
+        return out
+
+    async def test_asyncio_list_rides_through_live_restarts_while_opening_sessions(self):
+        stop, count = self.restarts()
+        cycles = 0
+        try:
+            end = time.monotonic() + self.SECONDS
+            while len(count) < self.COUNT and time.monotonic() < end:
+                c = await condd.connect(self.servers, grace=10)
+                try:
+                    # new names each cycle: a close() that meets a restart can leave the
+                    # last cycle's session (and a lock it held) detached for its grace
+                    locks = [condd.Lock(c, n) for n in self.names(c, "ars%d" % cycles)]
+                    # both queued before either session exists
+                    await asyncio.gather(*(lk.acquire() for lk in locks))
+                    for lk in locks:
+                        lk.release()
+                finally:
+                    await c.close()
+                cycles += 1
+        finally:
+            await asyncio.to_thread(stop)
+        self.assertGreater(cycles, 0)
+        self.assertGreaterEqual(len(count), 1)
+
+    def test_sync_list_rides_through_live_restarts_while_opening_sessions(self):
+        stop, count = self.restarts()
+        cycles = 0
+        try:
+            end = time.monotonic() + self.SECONDS
+            while len(count) < self.COUNT and time.monotonic() < end:
+                with condd.sync.connect(self.servers, grace=10) as c:
+                    for n in self.names(c, "srs%d" % cycles):
+                        with condd.sync.Lock(c, n):
+                            pass
+                cycles += 1
+        finally:
+            stop()
+        self.assertGreater(cycles, 0)
+        self.assertGreaterEqual(len(count), 1)
 
 if __name__ == "__main__":
     unittest.main()
