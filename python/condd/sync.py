@@ -285,6 +285,8 @@ class Client:
             while not call.settled:
                 try:
                     if not call.abort_posted:
+                        if self._loop.is_closed():  # (closed by another thread: nothing runs)
+                            break
                         self._loop.call_soon_threadsafe(call.abort)
                         call.abort_posted = True
                     call.settled_gate.acquire()
