@@ -219,18 +219,25 @@ class Client:
 
     # ------------------------------------------------------------ inside
 
-    def _run(self, fn, *args, **kw):
+    def _run(self, fn, *args, undo=None, **kw):
         """Runs the coroutine fn(*args, **kw) (of locks.py or client.py; or fn, a coroutine
-        object) to its end and returns its result. The coroutine is made here, not by the
-        caller: an interrupt at this call's start then leaves none never awaited.
+        object) to its end and returns its result. undo: for an acquire, a function that gives
+        back what a result of True holds, should the call be interrupted after it came (the
+        loop path's).
 
         Fast path: in this thread; its calls block here and never suspend. An interrupt of a
         call that may wait is turned into a Cancel by the connection, the primitive undoes a
         racing grant and raises CancelledError, which becomes the interrupt again here.
 
-        Loop: on the loop thread. Interrupted here (a KeyboardInterrupt, say), it cancels the
-        coroutine and waits for it to end, so a Cancel goes out and nothing is left held or
-        queued; then the interrupt propagates."""
+        Loop: the coroutine is made and run on the loop thread (_on_loop), so no interrupt
+        here leaves one never awaited. Interrupted here (a KeyboardInterrupt, say), it
+        cancels the coroutine and waits for it to end, so a Cancel goes out and nothing is
+        left held or queued (a grant already in hand is given back: undo); then the
+        interrupt propagates."""
+        if not self._fast:
+            if self._thread is None:
+                raise _errors.ConnectionLost("client closed")
+            return self._on_loop(_LoopCall(fn, args, kw, False, undo))
         # (a call written out, not fn(*args): Python runs no signal handler between it and the
         # coroutine's start, as it does after a call through * or **)
         if kw or len(args) > 1:
@@ -256,49 +263,129 @@ class Client:
                 raise
             coro.close()
             raise RuntimeError("condd.sync: a blocking call suspended")
-        if self._thread is None:
-            coro.close()
-            raise _errors.ConnectionLost("client closed")
-        ended = threading.Event()
 
-        async def run():
-            try:
-                return await coro
-            finally:
-                ended.set()
-        fut = asyncio.run_coroutine_threadsafe(run(), self._loop)
+    def _on_loop(self, call):
+        """Runs call (a _LoopCall) on the loop thread and waits for its result, which it
+        returns or raises. Interrupted (a signal handler's exception, at any step here): the
+        call is aborted on the loop thread (a coroutine cancelled, its Cancel sent; a grant it
+        had in hand given back by call.undo) and this thread waits for that to be done, also
+        through further interrupts, before the first one propagates. No wait here is on a
+        concurrent.futures.Future: an interrupt inside its `with self._condition` leaves that
+        lock held, and the loop thread, setting the result, blocks on it for good (issue 16)."""
         try:
-            return fut.result()
+            self._loop.call_soon_threadsafe(call.start)
+            while call.result is None:  # (set before gate's release: a loop, not a flag,
+                call.gate.acquire()     # so an interrupt after the acquire is harmless)
+            ok, value = call.result     # (no call from here to the return: no handler runs)
+            if ok:
+                return value
         except BaseException:
-            if not fut.done():
-                fut.cancel()
-                ended.wait()  # the cancel path ran: Cancel sent, a racing grant given back
+            # posted again if an interrupt may have kept it from being posted (abort is
+            # idempotent); the loop runs it after start, if start was posted at all
+            while not call.settled:
+                try:
+                    if not call.abort_posted:
+                        if self._loop.is_closed():  # (closed by another thread: nothing runs)
+                            break
+                        self._loop.call_soon_threadsafe(call.abort)
+                        call.abort_posted = True
+                    call.settled_gate.acquire()
+                except BaseException:  # a further interrupt: the first one propagates
+                    pass
             raise
+        raise value
 
     def _call(self, fn, *args):
         """Runs the synchronous method fn (here on the fast path; else on the loop thread:
         the asyncio objects are the loop's) and returns its result or raises its exception."""
         if self._fast:
             return fn(*args)
-
-        async def call():
-            return fn(*args)
-        return self._run(call)
-
-    def _post(self, fn, *args):
-        """Runs fn on the loop thread without waiting for it: for a release() or notify() whose
-        local checks the caller has made (so it cannot raise but for a session already lost,
-        which the next call reports). The loop runs it before anything this thread asks
-        later, so order is kept."""
         if self._thread is None:
             raise _errors.ConnectionLost("client closed")
-        self._loop.call_soon_threadsafe(fn, *args)
+        return self._on_loop(_LoopCall(fn, args, {}, True, None))
 
     def _stop(self):
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join()
         self._thread = None
         self._loop.close()
+
+
+class _LoopCall:
+    """One blocking call of a loop client (Client._on_loop), shared by the calling thread and
+    the loop thread. The loop thread writes every field but abort_posted; the caller only
+    reads them, and waits on two plain locks (gate, settled_gate) that the loop thread
+    releases once, each after the flag it guards is set: a lock's acquire returns or raises
+    on an interrupt and leaves nothing held, where threading.Event's and a Future's waits
+    hold a lock of their own while an interrupt may land."""
+
+    def __init__(self, fn, args, kw, sync, undo):
+        self.fn, self.args, self.kw = fn, args, kw
+        self.sync = sync  # fn is a plain function (run as one loop callback), not a coroutine's
+        self.undo = undo
+        self.task = None
+        self.result = None  # (True, value) or (False, exception) once the call ended
+        self.aborted = False
+        self.abort_posted = False  # (the caller's)
+        self.settled = False  # aborted, and the abort's work done
+        self.gate = threading.Lock()
+        self.gate.acquire()
+        self.settled_gate = threading.Lock()
+        self.settled_gate.acquire()
+
+    def start(self):  # on the loop
+        try:
+            if self.sync:
+                self._end(True, self.fn(*self.args, **self.kw))
+                return
+            if asyncio.iscoroutine(self.fn):  # (the tests': made by the caller)
+                coro = self.fn
+            else:
+                coro = self.fn(*self.args, **self.kw)
+        except BaseException as e:
+            self._end(False, e)
+            return
+        self.task = asyncio.ensure_future(coro)
+        self.task.add_done_callback(self._done)
+
+    def _done(self, task):  # on the loop
+        # the task dies here, not in the caller's thread (asyncio's WeakSet of tasks would
+        # run its callback there, where an interrupt inside it is only printed, and lost)
+        self.task = None
+        if task.cancelled():
+            self._end(False, asyncio.CancelledError())
+        elif task.exception() is not None:
+            self._end(False, task.exception())
+        else:
+            self._end(True, task.result())
+
+    def _end(self, ok, value):  # on the loop
+        self.result = (ok, value)
+        self.gate.release()
+        if self.aborted:
+            self._settle()
+
+    def abort(self):  # on the loop, posted by the interrupted caller (perhaps twice)
+        if self.aborted:
+            return
+        self.aborted = True
+        if self.result is not None:  # ended before the interrupt came: undo a grant
+            self._settle()
+        elif self.task is not None:
+            self.task.cancel()  # _end settles: the Cancel went out, a racing grant went back
+        else:  # never started (the caller's post of start was interrupted)
+            self.result = (False, asyncio.CancelledError())
+            self._settle()
+
+    def _settle(self):  # on the loop
+        ok, value = self.result
+        if ok and value is True and self.undo is not None:
+            try:
+                self.undo()
+            except Exception:  # (a session lost meanwhile: nothing is held any more)
+                pass
+        self.settled = True
+        self.settled_gate.release()
 
 
 def _one_address(address):
@@ -432,7 +519,7 @@ class Lock:
         """Waits (FIFO) until granted: True; False if blocking is false and the lock is held,
         or when timeout seconds pass first (the server's timeout: nothing is left queued)."""
         t = _check_timeout(blocking, timeout)
-        return self._client._run(self._lock._acquire, t)
+        return self._client._run(self._lock._acquire, t, undo=self._lock.release)
 
     __enter__ = acquire
 
@@ -442,24 +529,13 @@ class Lock:
     def release(self):
         """Releases the grant this object holds (RuntimeError if none; ConnectionLost if the
         session ended while it was held). Sent at once; the answer is not awaited."""
-        lock = self._lock
         if self._client._fast:
-            lock.release()  # queued (or raises what asyncio's release() raises)
-        elif lock.shared:
-            self._client._call(lock.release)  # on the loop, which owns the grants' list
-        elif lock._owner is not None and lock._lost is None and not self._client.closed:
-            # held: release() cannot raise, so hand it to the loop without a round trip. The
-            # object forgets the grant here at once (one attribute store), so that locked()
-            # and a second release() from this thread see it released; the rest runs on the
-            # loop, which owns the client's state
-            owner, lock._owner = lock._owner, None
-            self._client._post(self._released, owner)
+            self._lock.release()  # queued (or raises what asyncio's release() raises)
         else:
-            self._client._call(lock.release)  # raises what asyncio's release() raises
-
-    def _released(self, owner):  # on the loop
-        self._lock._client._held.discard(self._lock)
-        self._lock._release_owner(owner)
+            # on the loop, in one callback that forgets the grant and queues the Release
+            # (this thread waits for that hop, not for the server): interrupted, it has either
+            # run or not been posted, so the release is done or nothing changed
+            self._client._call(self._lock.release)
 
     def release_remote(self):
         """release() that waits for the server's answer (raises its error, if any)."""
@@ -584,7 +660,7 @@ class Semaphore:
         if not blocking and timeout is not None:
             raise ValueError("can't specify timeout for non-blocking acquire")
         t = 0.0 if not blocking else (None if timeout is None else max(float(timeout), 0.0))
-        return self._client._run(self._sem._acquire, t)
+        return self._client._run(self._sem._acquire, t, undo=self._sem.release)
 
     __enter__ = acquire
 

@@ -10,7 +10,12 @@ interrupted acquire holds nothing; an interrupted wait holds its lock again), no
 or queued for the session (List), no call hangs, and the connection survives (it is the same
 session at the end, and answers a Ping). The handler raises only while a call of the storm runs
 (armed), so the guarantee checked is the blocking call's, as for threading. Random delays may
-miss a window (luck finds a bug, never fails correct code); nothing here waits for timing."""
+miss a window (luck finds a bug, never fails correct code); nothing here waits for timing.
+The storms run on the fast path (one server, no resume) and on the loop path (a grace with
+reconnect, a server list: the asyncio client on a private loop thread), where a hang would be
+a process that never ends: faulthandler ends it instead, after STORM_LIMIT seconds."""
+
+import faulthandler
 
 import random
 import signal
@@ -19,7 +24,10 @@ import time
 import unittest
 
 import condd.sync
+from daemon import cluster
 from test_sync_fast import FastTestCase, Interrupt
+
+STORM_LIMIT = 60  # seconds a test may take before the process is ended (a hang: a failure)
 
 
 class StormTestCase(FastTestCase):
@@ -36,14 +44,34 @@ class StormTestCase(FastTestCase):
         self.addCleanup(signal.signal, signal.SIGALRM, old)
         self.addCleanup(signal.setitimer, signal.ITIMER_REAL, 0)
         self.rng = random.Random()
+        faulthandler.dump_traceback_later(STORM_LIMIT, exit=True)
+        self.addCleanup(faulthandler.cancel_dump_traceback_later)
 
-    def call(self, fn):
+    def storm_clients(self):
+        """(a, b, c): a lists, b is stormed in the main thread, c contends in threads."""
+        return self.client(), self.client(), self.client()
+
+    def listings(self, a):
+        """a's List of the test's names: one ListResult per server."""
+        if a.servers is None:
+            return [a.list(self.prefix + ".")]
+        return [a.list(self.prefix + ".", server=s) for s in a.servers.identities]
+
+    @staticmethod
+    def sessions(b):
+        """The session ids of b (one per server of a list it has opened)."""
+        if b.servers is None:
+            return {b.session_id}
+        return {s.session_id for s in b._aclient._sessions if s is not None}
+
+    def call(self, fn, delay=None):
         """fn() with the timer armed to interrupt it after a random delay: (True, its value),
         or (False, None) if the handler's exception came out of it. fn is a Python function
         called as such (a lambda), so that no handler runs between its return and the
         disarming (Python 3.11 runs them after calls of C functions and at the start of Python
         ones, not after a return): an interrupt of the call is one that came while it ran."""
-        delay = self.rng.uniform(0.00005, 0.003)
+        if delay is None:
+            delay = self.rng.uniform(0.00005, 0.003)
         self.armed = True
         try:
             signal.setitimer(signal.ITIMER_REAL, delay)
@@ -66,8 +94,7 @@ class StormTestCase(FastTestCase):
         contends in threads; then checks nothing is left. Returns the interrupt count."""
         self.stop = threading.Event()
         self.addCleanup(self.stop.set)
-        a, b, c = self.client(), self.client(), self.client()
-        session = b.session_id
+        a, b, c = self.storm_clients()
         lock = condd.sync.Lock(b, self.name("L"))
         cond = condd.sync.Condition(b, self.name("C"))
         sem = condd.sync.Semaphore(b, self.name("S"), 2)
@@ -123,37 +150,39 @@ class StormTestCase(FastTestCase):
         self.stop.set()
         # b holds nothing and waits for nothing on the server (the rivals may, for now)
         b.ping()
-        listed = a.list(self.prefix + ".")
-        for info in listed.locks:
-            self.assertNotIn(session, [h.session for h in info.holders],
-                             "lock %r left held: %s" % (info.name, info))
-        for info in listed.semaphores:
-            self.assertNotIn(session, [h.session for h in info.holders],
-                             "semaphore %r left held: %s" % (info.name, info))
+        sessions = self.sessions(b)
+        for listed in self.listings(a):
+            for info in listed.locks:
+                self.assertFalse(sessions & {h.session for h in info.holders},
+                                 "lock %r left held: %s" % (info.name, info))
+            for info in listed.semaphores:
+                self.assertFalse(sessions & {h.session for h in info.holders},
+                                 "semaphore %r left held: %s" % (info.name, info))
         for join in joins:
             join()
         # the same session, usable: every answer went where it belonged
         self.assertFalse(b.closed)
-        self.assertEqual(b.session_id, session)
+        self.assertEqual(self.sessions(b), sessions)
         b.ping()
-        conn = b._aclient
-        self.assertFalse(conn._leading)
-        self.assertEqual(conn._followers, {})
-        self.assertEqual([s for s in conn._pending.values() if s.what is None], [])
+        if b._fast:
+            conn = b._aclient
+            self.assertFalse(conn._leading)
+            self.assertEqual(conn._followers, {})
+            self.assertEqual([s for s in conn._pending.values() if s.what is None], [])
         self.assertFalse(lock.locked())
         self.assertFalse(cond.lock.locked())
         self.assertEqual(sem.held, 0)
         # nothing held or queued on the server, by anyone (the rivals are done too)
         c.ping()
-        listed = a.list(self.prefix + ".")
-        for info in listed.locks:
-            self.assertFalse(info.held, "lock %r left held" % info.name)
-            self.assertEqual(info.waiters, 0)
-        for info in listed.conditions:
-            self.assertEqual(info.waiters, 0, "condition %r left with waiters" % info.name)
-        for info in listed.semaphores:
-            self.assertEqual(info.counter, info.value, "semaphore %r left held" % info.name)
-            self.assertEqual(info.waiters, 0)
+        for listed in self.listings(a):
+            for info in listed.locks:
+                self.assertFalse(info.held, "lock %r left held" % info.name)
+                self.assertEqual(info.waiters, 0)
+            for info in listed.conditions:
+                self.assertEqual(info.waiters, 0, "condition %r left with waiters" % info.name)
+            for info in listed.semaphores:
+                self.assertEqual(info.counter, info.value, "semaphore %r left held" % info.name)
+                self.assertEqual(info.waiters, 0)
         # and what the storm used works for an uninterrupted round
         self.assertIs(lock.acquire(timeout=10), True)
         lock.release()
@@ -164,6 +193,29 @@ class StormTestCase(FastTestCase):
         self.assertGreater(self.interrupts, 0)
         return self.interrupts
 
+    def release_storm(self, rounds=300):
+        """Interrupts aimed at release() (0-50 us after the call starts) of locks no one
+        else uses: an interrupted release() has released, or changed nothing (locked() still
+        true), never forgotten a grant the server still counts."""
+        b = self.storm_clients()[1]
+        hits = 0
+        for i in range(rounds):
+            lock = condd.sync.Lock(b, self.name("R%d" % i))
+            self.assertIs(lock.acquire(True, 10), True)
+            done, _ = self.call(lambda: lock.release(), self.rng.uniform(0, 0.00005))
+            if not done:
+                hits += 1
+            # (a request after the Release, on the same session: the server has it by then)
+            self.assertEqual(lock.locked_remote(), lock.locked(),
+                             "release() interrupted: locked()=%s" % lock.locked())
+            if lock.locked():
+                lock.release()
+        b.ping()
+        for listed in self.listings(self.client()):
+            for info in listed.locks:
+                self.assertFalse(info.held, "lock %r left held" % info.name)
+        self.assertGreater(hits, 0)
+
 
 class StormTests(StormTestCase):
     def test_one_interrupt_per_call_at_random_points_leaves_nothing_held(self):
@@ -173,6 +225,47 @@ class StormTests(StormTestCase):
         # the names the first storm used, by new sessions: nothing of an earlier round stays
         self.storm()
         self.storm(rounds=200)
+
+    def test_interrupted_release_has_released_or_changed_nothing(self):
+        self.release_storm()
+
+
+class GraceStormTests(StormTests):
+    """The storms on a client with a grace (reconnect=True): the loop path (issue 16 F2, F3:
+    an acquire interrupted after its grant came left the lock held; an interrupt inside the
+    wait on the loop's answer hung the process; an interrupted release() forgot a grant the
+    server still counted)."""
+
+    def storm_clients(self):
+        b = condd.sync.connect(self.daemon.address, grace=5.0)
+        self.clients.append(b)
+        self.assertFalse(b._fast)
+        return self.client(), b, self.client()
+
+
+class ListStormTests(StormTests):
+    """The storms on clients of a server list of two daemons (the loop path): the names
+    spread over both."""
+
+    @classmethod
+    def setUpClass(cls):
+        super().setUpClass()
+        cls.pair = cluster(2)
+        for d in cls.pair:
+            cls.addClassCleanup(d.stop)
+        cls.list_address = ",".join(d.address for d in cls.pair)
+
+    def list_client(self):
+        c = condd.sync.connect(self.list_address)
+        self.clients.append(c)
+        self.assertFalse(c._fast)
+        return c
+
+    def storm_clients(self):
+        return self.list_client(), self.list_client(), self.list_client()
+
+    def client(self):
+        return self.list_client()
 
 
 if __name__ == "__main__":
