@@ -79,7 +79,8 @@ def _after_fork_in_child():
     every call raises _syncconn.foreign_error, close() sends nothing (Client._forked). The fast
     path's connections are _syncconn's own hook's."""
     for client in tuple(_LOOP_CLIENTS):
-        client._forked()
+        if client._thread is not None:  # (one the parent closed says "client closed")
+            client._forked()
     _LOOP_CLIENTS.clear()
 
 
