@@ -64,3 +64,5 @@ clean-local: clean-local-python
 clean-local-python:
 	-rm -rf python/condd/__pycache__ python/tests/__pycache__
 .PHONY: clean-local-python
+# condd.sync after os.fork(): inherited clients are the parent's (the audit's F1)
+PYTHON_TESTS += python/tests/test_fork.py

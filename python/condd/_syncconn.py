@@ -59,6 +59,7 @@ import select
 import socket
 import threading
 import time
+import weakref
 
 from google.protobuf.message import DecodeError
 
@@ -90,6 +91,9 @@ _FOLLOW_CHECK = 0.05
 
 # connections with queued frames, written before any request of another connection
 _QUEUED = set()
+
+# every connection of this process, marked foreign in a forked child (_after_fork_in_child)
+_CONNS = weakref.WeakSet()
 
 # A write that fails with these: the server closed the connection, perhaps saying why first
 # (an id-0 frame), which is then still to be read (_lose_written).
@@ -125,6 +129,27 @@ def _flush_at_exit():
 
 
 atexit.register(_flush_at_exit)
+
+
+def foreign_error(pid):
+    """The exception of a call in a forked child on a client that process pid opened."""
+    return ConnectionLost("client opened by another process (pid %d); connect again after "
+                          "fork()" % pid)
+
+
+def _after_fork_in_child():
+    """os.fork()'s hook in the child, as libcondd (docs/client.md, fork()): a connection
+    belongs to the process that opened it, whose session and socket (one stream) the child
+    shares. The child never writes on an inherited one: what the parent had queued is dropped
+    here (else the child's exit, or its first request on a client of its own, would write a
+    release a second time: a Semaphore's permit duplicated), and every call on it raises
+    foreign_error; close() closes only the child's copy of the socket (Conn._forked)."""
+    _QUEUED.clear()
+    for conn in tuple(_CONNS):
+        conn._forked()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class _Slot:
@@ -164,6 +189,7 @@ class Conn:
     """One condd session on a blocking socket, usable from any number of threads."""
 
     _coalesce = True  # locks.py: a notify() queued may ride in the next Wait
+    _foreign_open = False  # in a forked child: the parent's session was open at the fork
 
     def __init__(self, sock, address, on_session=None):
         self.address = address
@@ -203,6 +229,9 @@ class Conn:
         self._last_send = time.monotonic()
         self._held = set()  # primitives holding a grant, forgotten on session loss
         self._tls = threading.local()  # .interrupt: what interrupted a cancellable call
+        self._pid = os.getpid()  # the process that opened it
+        self._foreign = False  # inherited by a forked child (_forked)
+        _CONNS.add(self)
 
     def __repr__(self):
         return "<condd.sync connection %s session=%s %s>" % (self.address, self.session_id,
@@ -280,8 +309,13 @@ class Conn:
 
     def close(self):
         """Says Goodbye (waiting at most _GOODBYE_WAIT for its answer), ends the session
-        here, stops the background thread. Idempotent."""
+        here, stops the background thread. Idempotent. In a forked child, on a connection
+        the parent opened: closes the child's copy of the socket only, sending nothing."""
         if self._closing:
+            return
+        if self._foreign:
+            self._closing = True
+            self._sock.close()  # (no shutdown(): that would end the parent's stream too)
             return
         if self._lost is None and self.session_id is not None:
             self._closing = True
@@ -302,6 +336,42 @@ class Conn:
             self._bg_stop = True
             self._wake_background()
 
+    def _forked(self):
+        """In a forked child, from the at-fork hook (the child's only thread then): the
+        connection is the parent's. Whatever another thread of the parent held at the fork
+        (_mu, _wlock, the leadership, pending calls) has no thread here: the locks are new,
+        the queued frames dropped, nothing is left that could write; every call raises
+        foreign_error (as a lost session's, _lost), with no on_session callback, and the
+        parent's grants stay as they were (a release() here raises, forgetting nothing). The
+        background's wake-up pipe is the parent's thread's: the child's copies are closed."""
+        self._foreign = True
+        self._mu = threading.Lock()
+        self._wlock = threading.Lock()
+        self._bg_cv = threading.Condition(self._mu)
+        self._tls = threading.local()
+        self._pending = {}
+        self._followers = {}
+        self._leading = False
+        self._chunks = []
+        self._want = 0
+        self._inbox = collections.deque()
+        self._wbuf = []
+        self._wbuf_ids = []
+        self._qn = None
+        self._bg = None
+        self._bg_stop = True
+        self._bg_idle = self._bg_watching = False
+        self._close_sock = False
+        wake, self._wake = self._wake, None
+        for fd in wake or ():
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        if self._lost is None:  # (else closed or lost before the fork: it says so)
+            self._lost = foreign_error(self._pid)
+            self._foreign_open = True
+
     def _close_socket(self):
         with self._mu:
             if self._leading:
@@ -311,8 +381,10 @@ class Conn:
 
     @property
     def closed(self):
-        """True once the session is over (closed, lost, ended by the server)."""
-        return self._lost is not None
+        """True once the session is over (closed, lost, ended by the server). In a forked
+        child, a connection the parent has open is not closed until the child's close() (its
+        calls raise foreign_error meanwhile, a release() too)."""
+        return self._lost is not None and not (self._foreign_open and not self._closing)
 
     def _lost_again(self):
         """The exception for a call after the session ended: the loss's class (SessionKilled,

@@ -73,6 +73,20 @@ def _flush_at_exit():
 atexit.register(_flush_at_exit)
 
 
+def _after_fork_in_child():
+    """os.fork()'s hook in the child: a loop client is the parent's (its session, socket and
+    loop thread; the child has no such thread, so a call would wait forever). Marked foreign:
+    every call raises _syncconn.foreign_error, close() sends nothing (Client._forked). The fast
+    path's connections are _syncconn's own hook's."""
+    for client in tuple(_LOOP_CLIENTS):
+        if client._thread is not None:  # (one the parent closed says "client closed")
+            client._forked()
+    _LOOP_CLIENTS.clear()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def connect(address=None, *, client_name=None, session_timeout=0.0, token=None, token_file=None,
             grace=0.0, reconnect=True, on_session=None,
             connect_timeout=_client.DEFAULT_CONNECT_TIMEOUT):
@@ -98,6 +112,7 @@ class Client:
                  token_file=None, grace=0.0, reconnect=True, on_session=None,
                  connect_timeout=_client.DEFAULT_CONNECT_TIMEOUT):
         self._loop = self._thread = None
+        self._foreign = None  # in a forked child: the pid of the process that opened it
         _client.check_connect_timeout(connect_timeout)
         options = dict(client_name=client_name, session_timeout=session_timeout, token=token,
                        token_file=token_file, grace=grace, reconnect=reconnect,
@@ -148,6 +163,8 @@ class Client:
 
     @property
     def closed(self):
+        if self._foreign is not None:  # (a forked child's: closed by its own close() only)
+            return self._child_closed or self._aclient.closed
         return self._aclient.closed
 
     @property
@@ -192,9 +209,16 @@ class Client:
 
     def close(self):
         """Ends the session (Goodbye: the server has released everything it held when this
-        returns) and stops the client's thread. Idempotent."""
+        returns) and stops the client's thread. Idempotent. In a forked child, on a client the
+        parent opened, only the child's copy of the socket is closed: nothing is sent."""
         if self._fast:
             self._aclient.close()
+            return
+        if self._foreign is not None:
+            self._child_closed = True
+            sock, self._child_sock = self._child_sock, None
+            if sock is not None:
+                sock.close()  # (the child's descriptor only: no shutdown(), nothing sent)
             return
         if self._thread is None:
             return
@@ -214,6 +238,8 @@ class Client:
         # the fast path's connection is collected)
         if getattr(self, "_fast", False):
             self._aclient.stop_background()
+        elif getattr(self, "_foreign", None) is not None:
+            pass  # (the parent's loop: nothing to stop here)
         elif getattr(self, "_thread", None) is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._loop.stop)
 
@@ -234,6 +260,8 @@ class Client:
         cancels the coroutine and waits for it to end, so a Cancel goes out and nothing is
         left held or queued (a grant already in hand is given back: undo); then the
         interrupt propagates."""
+        if self._foreign is not None:
+            raise _syncconn.foreign_error(self._foreign)
         if not self._fast:
             if self._thread is None:
                 raise _errors.ConnectionLost("client closed")
@@ -300,9 +328,22 @@ class Client:
         the asyncio objects are the loop's) and returns its result or raises its exception."""
         if self._fast:
             return fn(*args)
+        if self._foreign is not None:
+            raise _syncconn.foreign_error(self._foreign)
         if self._thread is None:
             raise _errors.ConnectionLost("client closed")
         return self._on_loop(_LoopCall(fn, args, {}, True, None))
+
+    def _forked(self):
+        """In a forked child (the at-fork hook): the client is the parent's. No thread runs
+        its loop here: nothing is handed to it again (_run and _call raise), close() only closes
+        the child's copy of the session's socket (a single server's; a server list's close with
+        the child), and the loop's own descriptors are left to the child's exit."""
+        self._foreign = os.getppid()
+        self._child_closed = False
+        self._thread = None
+        tr = getattr(self._aclient, "_transport", None)
+        self._child_sock = getattr(tr, "_sock", None)
 
     def _stop(self):
         self._loop.call_soon_threadsafe(self._loop.stop)
