@@ -9,15 +9,6 @@
 
 start_daemon
 
-# event_waiters NAME: waiters of event NAME (0 when it is not listed).
-event_waiters() {
-    _n=$(list_json | sed -n 's/.*{"name":"'"$1"'","set":[a-z]*,"waiters":\([0-9]*\)}.*/\1/p')
-    echo "${_n:-0}"
-}
-has_event_waiters() {
-    [ "$(event_waiters "$1")" = "$2" ]
-}
-
 note "a clear event: is-set 1, wait -T 0 and -T 0.2 give 124"
 run_rc 1 "$CONDCTL" event is-set ev
 [ "$(cat "$T/out")" = clear ] || fail "is-set printed $(cat "$T/out")"

@@ -200,6 +200,16 @@ has_barrier_waiting() {
     [ "$(barrier_waiting "$1")" = "$2" ]
 }
 
+# event_waiters NAME: waiters of event NAME (0 when it is not listed).
+event_waiters() {
+    _n=$(list_json | sed -n 's/.*{"name":"'"$1"'","set":[a-z]*,"waiters":\([0-9]*\)}.*/\1/p')
+    echo "${_n:-0}"
+}
+
+has_event_waiters() {
+    [ "$(event_waiters "$1")" = "$2" ]
+}
+
 # is_locked NAME / is_free NAME: for wait_until.
 is_locked() {
     "$CONDCTL" locked "$1" >/dev/null 2>&1

@@ -12,16 +12,6 @@
 
 start_daemon
 
-# event_waiters NAME: waiters of event NAME (0 when it is not listed).
-event_waiters() {
-    _n=$(list_json | sed -n 's/.*{"name":"'"$1"'","set":[a-z]*,"waiters":\([0-9]*\)}.*/\1/p')
-    echo "${_n:-0}"
-}
-
-has_event_waiters() {
-    [ "$(event_waiters "$1")" = "$2" ]
-}
-
 # no_detached: no session is waiting out a resume grace.
 no_detached() {
     "$CONDCTL" stats >"$T/stats" 2>&1 && grep -q '^detached_sessions  *0$' "$T/stats"
